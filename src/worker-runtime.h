@@ -1,0 +1,594 @@
+/*
+ * worker-runtime.h - the public contract of libworker-runtime.
+ *
+ * A Runtime hosts Workers: long-lived sessions that take input, keep a
+ * transcript and have a lifecycle (running -> stopped | cancelled | failed).
+ * Anything not declared in this header is private.
+ *
+ * Conventions
+ *   - Fallible calls return a wr_err (WR_OK == 0) and, when the caller passes
+ *     a non-NULL struct wr_error, fill it with the code, a reason, the JSON
+ *     field path and a message.  Out-parameters are written only on success;
+ *     on failure the Runtime is left exactly as it was.
+ *   - Strings passed in are borrowed for the duration of the call and copied
+ *     when kept.  Results that own heap memory say which *_free releases them.
+ *     Every *_free accepts NULL.
+ *
+ * Thread safety
+ *   A struct wr_runtime is shared by any number of threads.  It is guarded by
+ *   one reader/writer lock: reads (summary, list, get, transcript) take it
+ *   shared, mutations take it exclusive.  The lock is never held across a
+ *   blocking system call of the store (fsync) or a wait for a child process.
+ *   Driver operations (struct wr_driver) are called with the lock held and
+ *   must not block; drivers report back through the wr_worker_emit family
+ *   from their own threads only, never from inside a driver operation.
+ *   Everything else in this header (codec, names, strerror) is reentrant.
+ */
+#ifndef WORKER_RUNTIME_H
+#define WORKER_RUNTIME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Version of the library and of the REST API it serves. */
+#define WR_API_VERSION "v1"
+
+/* Returns the library version ("MAJOR.MINOR.PATCH"); static, never NULL. */
+const char *wr_version(void);
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * The error taxonomy: X(enum, code name, message).  The code name is the
+ * wire value of error.code; the HTTP status is chosen by the responder only.
+ */
+#define WR_ERROR_TABLE(X)                                                     \
+	X(WR_OK, "ok", "success")                                             \
+	X(WR_EBUSY, "busy",                                                   \
+	  "the worker is mid-turn and cannot take input now; retry later")   \
+	X(WR_EUNKNOWN_WORKER, "unknown_worker",                               \
+	  "no such worker in this runtime")                                   \
+	X(WR_EINVALID_INPUT, "invalid_input",                                 \
+	  "the request is malformed; fix it before retrying")                 \
+	X(WR_EUNSUPPORTED, "unsupported_operation",                           \
+	  "the operation cannot be done here; do not retry")                  \
+	X(WR_EUNAVAILABLE, "runtime_unavailable",                             \
+	  "the runtime is stopping, stopped or cannot persist; retry later")  \
+	X(WR_EUNAUTHORIZED, "unauthorized", "missing or wrong local token")   \
+	X(WR_EFORBIDDEN, "forbidden",                                         \
+	  "browser-originated requests are refused")                          \
+	X(WR_ENOT_FOUND, "not_found", "no such route")                        \
+	X(WR_EINTERNAL, "internal", "internal error")
+
+typedef enum wr_err {
+#define WR__ENUM(e, name, msg) e,
+	WR_ERROR_TABLE(WR__ENUM)
+#undef WR__ENUM
+	WR__ERR_COUNT
+} wr_err;
+
+/* Returns the human message of an error; static string, never NULL (also
+ * for out-of-range values). */
+const char *wr_strerror(wr_err code);
+
+/* Returns the wire name of an error ("busy", ...); static, never NULL. */
+const char *wr_err_name(wr_err code);
+
+/* Parses a wire name back; returns false (and leaves *out) if unknown. */
+bool wr_err_parse(const char *name, wr_err *out);
+
+#define WR_ID_MAX 64        /* worker and runtime ids, excluding NUL */
+#define WR_REASON_MAX 48
+#define WR_FIELD_MAX 128
+#define WR_MESSAGE_MAX 256
+
+/*
+ * Per-call error detail, owned by the caller.  reason/field/worker_id are
+ * empty strings when they do not apply.  Never a global buffer.
+ */
+struct wr_error {
+	wr_err code;
+	char reason[WR_REASON_MAX];   /* e.g. "unknown_field" */
+	char field[WR_FIELD_MAX];     /* JSON path, e.g. "intent.kind" */
+	char message[WR_MESSAGE_MAX]; /* one sentence for a human */
+	char worker_id[WR_ID_MAX + 1];
+};
+
+/* Resets *err to WR_OK with empty strings.  NULL is accepted. */
+void wr_error_clear(struct wr_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Value types                                                              */
+/* ------------------------------------------------------------------------ */
+
+enum wr_worker_status {
+	WR_STATUS_RUNNING,
+	WR_STATUS_STOPPED,
+	WR_STATUS_CANCELLED,
+	WR_STATUS_FAILED
+};
+
+enum wr_run_state { WR_RUN_IDLE, WR_RUN_BUSY, WR_RUN_NONE };
+
+enum wr_role { WR_ROLE_USER, WR_ROLE_SYSTEM, WR_ROLE_WORKER, WR_ROLE_RUNTIME };
+
+enum wr_input_kind { WR_INPUT_USER, WR_INPUT_SYSTEM };
+
+enum wr_intent_kind { WR_INTENT_ASSISTANT, WR_INTENT_TASK, WR_INTENT_ROLE };
+
+enum wr_profile_kind {
+	WR_PROFILE_RUNTIME_DEFAULT,
+	WR_PROFILE_BUILTIN,
+	WR_PROFILE_NAMED
+};
+
+enum wr_runtime_status {
+	WR_RUNTIME_RUNNING,
+	WR_RUNTIME_STOPPING,
+	WR_RUNTIME_STOPPED
+};
+
+/* Wire names of the enums above; static strings, NULL if out of range. */
+const char *wr_worker_status_name(enum wr_worker_status s);
+const char *wr_run_state_name(enum wr_run_state s);
+const char *wr_role_name(enum wr_role r);
+const char *wr_runtime_status_name(enum wr_runtime_status s);
+
+/* Identifies a worker across runtimes. */
+struct wr_worker_ref {
+	char runtime_id[WR_ID_MAX + 1];
+	char worker_id[WR_ID_MAX + 1];
+};
+
+/* Returns true if s is a syntactically valid worker or runtime id:
+ * 1..WR_ID_MAX bytes of [A-Za-z0-9_.-], not starting with '.'. */
+bool wr_id_valid(const char *s);
+
+struct wr_intent {
+	enum wr_intent_kind kind;
+	char *purpose;   /* assistant, role: optional (NULL) */
+	char *objective; /* task: required */
+	char *role;      /* role: required */
+};
+
+struct wr_profile_ref {
+	enum wr_profile_kind kind;
+	char *value; /* builtin, named: required; runtime_default: NULL */
+};
+
+struct wr_capability {
+	char *name;
+	char *reason; /* optional (NULL) */
+};
+
+struct wr_mount_ref {
+	char *name;
+	char *reference;
+};
+
+/*
+ * CreateWorkerRequest.  Passed to wr_worker_create it is borrowed; a
+ * zero-initialised request means assistant intent and the runtime default
+ * profile.  Decoded by wr_json_decode_create_request it is owned by the
+ * caller and freed with wr_create_request_free.
+ */
+struct wr_create_request {
+	struct wr_intent intent;
+	struct wr_profile_ref profile;
+	char *config_bundle_id; /* NULL: no config bundle */
+	struct wr_capability *capabilities;
+	size_t n_capabilities;
+	struct wr_mount_ref *workspace_refs;
+	size_t n_workspace_refs;
+	struct wr_mount_ref *mount_refs;
+	size_t n_mount_refs;
+};
+
+/* Frees a request returned by the decoder, and all it points to. */
+void wr_create_request_free(struct wr_create_request *req);
+
+/*
+ * WorkerSummary + WorkerDetail in one struct (the summary is a projection).
+ * Returned by the library as a heap copy: the caller frees it with
+ * wr_worker_info_free.  Timestamps are milliseconds since the Unix epoch.
+ */
+struct wr_worker_info {
+	struct wr_worker_ref ref;
+	enum wr_worker_status status;
+	enum wr_run_state run_state;
+	struct wr_intent intent;
+	struct wr_profile_ref profile;
+	char *config_bundle_id; /* NULL: none */
+	struct wr_capability *capabilities;
+	size_t n_capabilities;
+	struct wr_mount_ref *workspace_refs;
+	size_t n_workspace_refs;
+	struct wr_mount_ref *mount_refs;
+	size_t n_mount_refs;
+	uint64_t transcript_len;
+	uint64_t last_event_id;
+	int64_t created_at_ms;
+	int64_t updated_at_ms;
+};
+
+void wr_worker_info_free(struct wr_worker_info *w);
+
+/* A list of workers in creation order; free with wr_worker_list_free. */
+struct wr_worker_list {
+	struct wr_worker_info **items;
+	size_t count;
+};
+
+void wr_worker_list_free(struct wr_worker_list *list); /* frees the items */
+
+/* WorkerInput.  content is borrowed by wr_worker_input; when produced by
+ * wr_json_decode_input it is owned and released by wr_input_clear. */
+struct wr_input {
+	enum wr_input_kind kind;
+	char *content;
+};
+
+void wr_input_clear(struct wr_input *in);
+
+struct wr_input_ack {
+	struct wr_worker_ref ref;
+	enum wr_worker_status status;
+	enum wr_run_state run_state;
+	uint64_t transcript_sequence;
+	uint64_t event_id;
+};
+
+struct wr_lifecycle_ack {
+	struct wr_worker_ref ref;
+	enum wr_worker_status status;
+	uint64_t event_id;
+};
+
+struct wr_transcript_entry {
+	uint64_t sequence; /* 1-based, dense */
+	enum wr_role role;
+	char *content;
+	uint64_t event_id;
+	int64_t created_at_ms;
+};
+
+/* TranscriptPage; free its items with wr_transcript_page_clear. */
+struct wr_transcript_page {
+	struct wr_worker_ref ref;
+	uint64_t start;
+	uint32_t limit;
+	uint64_t total_items;
+	struct wr_transcript_entry *items;
+	size_t count;
+	bool has_next; /* false: next_start is null */
+	uint64_t next_start;
+};
+
+void wr_transcript_page_clear(struct wr_transcript_page *page);
+
+struct wr_limits {
+	uint32_t max_transcript_projection_items; /* 0: default 256 */
+	uint32_t max_input_bytes;                 /* 0: default 1 MiB */
+	uint32_t max_workers;                     /* 0: default 10000 */
+};
+
+#define WR_DEFAULT_MAX_TRANSCRIPT_ITEMS 256u
+#define WR_DEFAULT_MAX_INPUT_BYTES (1024u * 1024u)
+#define WR_DEFAULT_MAX_WORKERS 10000u
+#define WR_DISPLAY_NAME_MAX 256
+
+/* RuntimeSummary, a self-contained value (no heap). */
+struct wr_runtime_summary {
+	char runtime_id[WR_ID_MAX + 1];
+	bool has_display_name;
+	char display_name[WR_DISPLAY_NAME_MAX + 1];
+	char backend[16]; /* "memory" | "fs_store" */
+	enum wr_runtime_status status;
+	uint64_t worker_count;
+	uint64_t active_worker_count;
+	uint64_t stopped_worker_count;
+	uint64_t cancelled_worker_count;
+	uint64_t failed_worker_count;
+	uint64_t diagnostic_count; /* diagnostics recorded since open */
+	struct wr_limits limits;   /* effective values, never 0 */
+	char version[32];
+	int64_t started_at_ms;
+};
+
+#define WR_DIAGNOSTIC_MAX 256 /* bytes of one diagnostic message */
+#define WR_DIAGNOSTICS_KEPT 128 /* newest diagnostics kept per runtime */
+
+struct wr_diagnostic {
+	uint64_t id; /* 1-based, increasing */
+	int64_t at_ms;
+	char worker_id[WR_ID_MAX + 1]; /* empty: runtime-wide */
+	char message[WR_DIAGNOSTIC_MAX];
+};
+
+/* ------------------------------------------------------------------------ */
+/* Drivers                                                                  */
+/* ------------------------------------------------------------------------ */
+
+struct wr_runtime;
+
+/*
+ * An execution driver runs a worker.  The builtin "transcript" driver only
+ * records input; embedders and the exec driver supply others.  All
+ * operations are called with the Runtime lock held: they must not block and
+ * must not call back into the Runtime.  Asynchronous results (output, end of
+ * a turn, death of the execution) are reported from the driver's own threads
+ * with wr_worker_emit / wr_worker_turn_end / wr_worker_fail.
+ */
+struct wr_driver {
+	const char *name;
+	/* Begins executing worker_id.  On success *state is the driver's
+	 * per-worker state.  On failure no execution is left behind and the
+	 * worker is not created; the code is returned to the caller. */
+	wr_err (*start)(void *arg, struct wr_runtime *rt, const char *worker_id,
+	                void **state, struct wr_error *err);
+	/* Delivers one input.  Sets *turn_started if the worker is now busy
+	 * until it reports wr_worker_turn_end.  May return WR_EBUSY. */
+	wr_err (*input)(void *state, enum wr_input_kind kind, const char *content,
+	                uint64_t sequence, bool *turn_started,
+	                struct wr_error *err);
+	/* Begins ending the execution: graceful (cancel == false) or
+	 * immediate.  Must not block; called at most once per worker. */
+	void (*stop)(void *state, bool cancel);
+	/* Releases the state.  Called without the Runtime lock, at close or
+	 * when the worker ended; may block until the execution is gone.  After
+	 * it returns the driver makes no more callbacks for this worker. */
+	void (*release)(void *state);
+};
+
+/* A named profile: a driver plus its argument (borrowed for the Runtime's
+ * lifetime).  driver == NULL means the builtin transcript driver. */
+struct wr_profile {
+	const char *name;
+	const struct wr_driver *driver;
+	void *driver_arg;
+};
+
+/* Returns the builtin transcript driver (static). */
+const struct wr_driver *wr_driver_transcript(void);
+
+/* Driver callbacks: thread-safe; must not be called from inside a driver
+ * operation.  They return WR_EUNKNOWN_WORKER if the worker is gone and
+ * WR_EUNSUPPORTED if it is no longer running (late output is dropped). */
+wr_err wr_worker_emit(struct wr_runtime *rt, const char *worker_id,
+                      enum wr_role role, const char *content,
+                      struct wr_error *err);
+wr_err wr_worker_turn_end(struct wr_runtime *rt, const char *worker_id,
+                          struct wr_error *err);
+/* Marks the worker failed and records why as a runtime transcript entry. */
+wr_err wr_worker_fail(struct wr_runtime *rt, const char *worker_id,
+                      const char *why, struct wr_error *err);
+/* Records a bounded diagnostic (truncated to WR_DIAGNOSTIC_MAX - 1 bytes).
+ * worker_id may be NULL.  Thread-safe. */
+void wr_runtime_diagnose(struct wr_runtime *rt, const char *worker_id,
+                         const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* ------------------------------------------------------------------------ */
+/* Runtime                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Configuration; zero values mean the documented defaults.  Everything is
+ * borrowed during wr_runtime_open except profiles[i].driver/driver_arg,
+ * which must outlive the Runtime.
+ */
+struct wr_config {
+	const char *runtime_id;   /* NULL: generated, unique ("rt-" + hex) */
+	const char *display_name; /* NULL: unset (null on the wire) */
+	struct wr_limits limits;
+	const char *store;        /* NULL or "memory"; "fs:DIR" durable */
+	const struct wr_profile *profiles;
+	size_t n_profiles;
+	const char *default_profile; /* NULL: builtin transcript */
+};
+
+/* Opens a Runtime.  On success *out is owned by the caller (close it with
+ * wr_runtime_close).  Fails with WR_EINVALID_INPUT for a bad config and
+ * WR_EUNAVAILABLE if the store cannot be opened. */
+wr_err wr_runtime_open(const struct wr_config *cfg, struct wr_runtime **out,
+                       struct wr_error *err);
+
+/* Returns the Runtime's id; borrowed, immutable until close.  Lock-free: may
+ * be called from anywhere, including inside driver operations. */
+const char *wr_runtime_id(const struct wr_runtime *rt);
+
+/* Stops every worker (per its driver's stop policy), flushes the store and
+ * frees everything.  No other thread may use rt during or after.  NULL ok. */
+void wr_runtime_close(struct wr_runtime *rt);
+
+/* Stops the Runtime: status goes stopping -> stopped, running workers are
+ * stopped, every later mutation fails with WR_EUNAVAILABLE, reads go on.
+ * Idempotent. */
+wr_err wr_runtime_stop(struct wr_runtime *rt, struct wr_error *err);
+
+/* Fills *out (a value; nothing to free).  O(1). */
+wr_err wr_runtime_summary(struct wr_runtime *rt,
+                          struct wr_runtime_summary *out,
+                          struct wr_error *err);
+
+/* Copies the kept diagnostics, oldest first, into a heap array the caller
+ * frees with free(); *count may be 0 (then *out is NULL). */
+wr_err wr_runtime_diagnostics(struct wr_runtime *rt, struct wr_diagnostic **out,
+                              size_t *count, struct wr_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Workers                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* Creates a worker.  req may be NULL (all defaults).  On success *out (may be
+ * NULL if unwanted) is a copy the caller frees with wr_worker_info_free.
+ * Errors: WR_EINVALID_INPUT (unknown_profile, ...), WR_EUNSUPPORTED
+ * (max_workers reached, reason "too_many_workers"), WR_EUNAVAILABLE,
+ * or what the driver's start returned. */
+wr_err wr_worker_create(struct wr_runtime *rt,
+                        const struct wr_create_request *req,
+                        struct wr_worker_info **out, struct wr_error *err);
+
+/* Lists all workers in creation order into *out (free with
+ * wr_worker_list_free). */
+wr_err wr_worker_list(struct wr_runtime *rt, struct wr_worker_list *out,
+                      struct wr_error *err);
+
+/* Copies one worker's detail; free with wr_worker_info_free. */
+wr_err wr_worker_get(struct wr_runtime *rt, const char *worker_id,
+                     struct wr_worker_info **out, struct wr_error *err);
+
+/* Appends input to the transcript and hands it to the driver.  Content must
+ * be non-empty UTF-8 without NUL, at most max_input_bytes.  Errors:
+ * WR_EUNKNOWN_WORKER, WR_EINVALID_INPUT (empty_content, invalid_utf8,
+ * content_too_large), WR_EUNSUPPORTED (worker not running), WR_EBUSY,
+ * WR_EUNAVAILABLE. */
+wr_err wr_worker_input(struct wr_runtime *rt, const char *worker_id,
+                       const struct wr_input *in, struct wr_input_ack *out,
+                       struct wr_error *err);
+
+/* Stops (graceful) or cancels (immediate) a worker.  reason may be NULL and
+ * is kept on the event.  Idempotent: on a terminal worker returns its
+ * current status and last event id without change. */
+wr_err wr_worker_stop(struct wr_runtime *rt, const char *worker_id,
+                      const char *reason, struct wr_lifecycle_ack *out,
+                      struct wr_error *err);
+wr_err wr_worker_cancel(struct wr_runtime *rt, const char *worker_id,
+                        const char *reason, struct wr_lifecycle_ack *out,
+                        struct wr_error *err);
+
+/* limit value that means "the default page size": min(256, maximum). */
+#define WR_TRANSCRIPT_LIMIT_DEFAULT UINT32_MAX
+
+/* Copies transcript entries [start, start + limit) (0-based start) into
+ * *out; O(limit).  limit above max_transcript_projection_items is
+ * WR_EINVALID_INPUT/limit_too_large.  Clear with wr_transcript_page_clear. */
+wr_err wr_worker_transcript(struct wr_runtime *rt, const char *worker_id,
+                            uint64_t start, uint32_t limit,
+                            struct wr_transcript_page *out,
+                            struct wr_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Profiles file and the exec driver                                        */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A loaded profiles file (docs/worker-protocol.md): {"default": NAME?,
+ * "profiles": {NAME: {"argv": [...], "env"?, "cwd"?, "stop_grace_ms"?,
+ * "turn_timeout_ms"?}}}.  Each profile runs its program with the exec driver.
+ * The set owns its profiles and drivers' arguments and must outlive every
+ * Runtime opened with them.
+ */
+struct wr_profile_set;
+
+/* Loads and validates path.  On failure err->message names the file, the
+ * profile and the member.  Free with wr_profile_set_free. */
+wr_err wr_profiles_load(const char *path, struct wr_profile_set **out,
+                        struct wr_error *err);
+/* Borrowed array of *n profiles, valid until wr_profile_set_free. */
+const struct wr_profile *wr_profile_set_profiles(
+	const struct wr_profile_set *set, size_t *n);
+/* The "default" member or NULL; borrowed. */
+const char *wr_profile_set_default(const struct wr_profile_set *set);
+/* Frees the set; no Runtime may still use it.  NULL ok. */
+void wr_profile_set_free(struct wr_profile_set *set);
+
+/* ------------------------------------------------------------------------ */
+/* JSON codec (DESIGN section 3 shapes)                                     */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Encoders return a NUL-terminated JSON text the caller frees with free(),
+ * or NULL when out of memory; *len (if not NULL) gets its length.  When
+ * envelope is not NULL the shape is wrapped as {"<envelope>": shape}.
+ *
+ * Decoders are strict: unknown member, wrong type, missing required member,
+ * bad enum value, nesting deeper than WR_JSON_MAX_DEPTH or text longer than
+ * WR_JSON_MAX_BYTES give WR_EINVALID_INPUT with reason and field set.
+ * envelope works as for the encoders.
+ */
+#define WR_JSON_MAX_DEPTH 16
+#define WR_JSON_MAX_BYTES (16u * 1024u * 1024u)
+#define WR_JSON_MAX_ITEMS 256     /* capabilities, refs */
+#define WR_JSON_MAX_STRING 65536  /* any string except input content */
+
+char *wr_json_encode_runtime_summary(const struct wr_runtime_summary *s,
+                                     const char *envelope, size_t *len);
+char *wr_json_encode_worker_summary(const struct wr_worker_info *w,
+                                    const char *envelope, size_t *len);
+char *wr_json_encode_worker_detail(const struct wr_worker_info *w,
+                                   const char *envelope, size_t *len);
+/* Encodes [WorkerSummary...]. */
+char *wr_json_encode_worker_list(const struct wr_worker_list *l,
+                                 const char *envelope, size_t *len);
+char *wr_json_encode_create_request(const struct wr_create_request *r,
+                                    const char *envelope, size_t *len);
+char *wr_json_encode_input(const struct wr_input *in, const char *envelope,
+                           size_t *len);
+char *wr_json_encode_input_ack(const struct wr_input_ack *a,
+                               const char *envelope, size_t *len);
+/* reason may be NULL: encodes {}. */
+char *wr_json_encode_lifecycle_request(const char *reason,
+                                       const char *envelope, size_t *len);
+char *wr_json_encode_lifecycle_ack(const struct wr_lifecycle_ack *a,
+                                   const char *envelope, size_t *len);
+char *wr_json_encode_transcript_page(const struct wr_transcript_page *p,
+                                     const char *envelope, size_t *len);
+/* Always {"error": {...}}; empty reason/field/worker_id are omitted. */
+char *wr_json_encode_error(const struct wr_error *e, size_t *len);
+
+wr_err wr_json_decode_create_request(const char *json, size_t len,
+                                     const char *envelope,
+                                     struct wr_create_request **out,
+                                     struct wr_error *err);
+wr_err wr_json_decode_input(const char *json, size_t len, const char *envelope,
+                            struct wr_input *out, struct wr_error *err);
+/* An empty text (len 0 or only whitespace) is valid: *reason = NULL.
+ * Otherwise *reason is NULL or a string the caller frees with free(). */
+wr_err wr_json_decode_lifecycle_request(const char *json, size_t len,
+                                        const char *envelope, char **reason,
+                                        struct wr_error *err);
+wr_err wr_json_decode_runtime_summary(const char *json, size_t len,
+                                      const char *envelope,
+                                      struct wr_runtime_summary *out,
+                                      struct wr_error *err);
+/* Decodes a WorkerDetail (detail == true) or WorkerSummary. */
+wr_err wr_json_decode_worker(const char *json, size_t len, const char *envelope,
+                             bool detail, struct wr_worker_info **out,
+                             struct wr_error *err);
+wr_err wr_json_decode_worker_list(const char *json, size_t len,
+                                  const char *envelope,
+                                  struct wr_worker_list *out,
+                                  struct wr_error *err);
+wr_err wr_json_decode_input_ack(const char *json, size_t len,
+                                const char *envelope, struct wr_input_ack *out,
+                                struct wr_error *err);
+wr_err wr_json_decode_lifecycle_ack(const char *json, size_t len,
+                                    const char *envelope,
+                                    struct wr_lifecycle_ack *out,
+                                    struct wr_error *err);
+wr_err wr_json_decode_transcript_page(const char *json, size_t len,
+                                      const char *envelope,
+                                      struct wr_transcript_page *out,
+                                      struct wr_error *err);
+/* Decodes {"error": {...}} into *out. */
+wr_err wr_json_decode_error(const char *json, size_t len, struct wr_error *out,
+                            struct wr_error *err);
+
+/* Formats ms since the epoch as RFC 3339 UTC with milliseconds
+ * ("2026-11-24T10:21:56.123Z") into buf (at least 25 bytes). */
+void wr_time_format(int64_t ms, char buf[static 25]);
+/* Parses that form back; returns false if malformed. */
+bool wr_time_parse(const char *s, int64_t *ms);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WORKER_RUNTIME_H */

@@ -1,0 +1,92 @@
+/*
+ * test_errors.c - the error taxonomy table, enum wire names and ids.
+ */
+#include "config.h"
+
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "worker-runtime.h"
+
+Test(errors, every_code_has_the_design_name_and_a_message)
+{
+	static const char *names[] = {
+		"ok", "busy", "unknown_worker", "invalid_input",
+		"unsupported_operation", "runtime_unavailable", "unauthorized",
+		"forbidden", "not_found", "internal"};
+
+	cr_assert_eq(WR__ERR_COUNT, sizeof(names) / sizeof(names[0]));
+	for (int i = 0; i < WR__ERR_COUNT; i++) {
+		wr_err back;
+		cr_assert_str_eq(wr_err_name((wr_err)i), names[i]);
+		cr_assert_gt(strlen(wr_strerror((wr_err)i)), 1);
+		cr_assert(wr_err_parse(names[i], &back));
+		cr_assert_eq(back, (wr_err)i);
+	}
+	cr_assert_eq(WR_OK, 0);
+}
+
+Test(errors, out_of_range_codes_get_static_strings)
+{
+	wr_err back = WR_EBUSY;
+
+	cr_assert_str_eq(wr_strerror((wr_err)999), "unknown error code");
+	cr_assert_str_eq(wr_strerror((wr_err)-1), "unknown error code");
+	cr_assert_str_eq(wr_err_name((wr_err)999), "internal");
+	cr_assert_not(wr_err_parse("nope", &back));
+	cr_assert_not(wr_err_parse(NULL, &back));
+	cr_assert_eq(back, WR_EBUSY, "unchanged on failure");
+}
+
+Test(errors, clear_resets_every_member)
+{
+	struct wr_error e;
+
+	memset(&e, 'x', sizeof(e));
+	wr_error_clear(&e);
+	cr_assert_eq(e.code, WR_OK);
+	cr_assert_str_empty(e.reason);
+	cr_assert_str_empty(e.field);
+	cr_assert_str_empty(e.message);
+	cr_assert_str_empty(e.worker_id);
+	wr_error_clear(NULL);
+}
+
+Test(names, enum_wire_names_match_the_design)
+{
+	cr_assert_str_eq(wr_worker_status_name(WR_STATUS_RUNNING), "running");
+	cr_assert_str_eq(wr_worker_status_name(WR_STATUS_STOPPED), "stopped");
+	cr_assert_str_eq(wr_worker_status_name(WR_STATUS_CANCELLED),
+	                 "cancelled");
+	cr_assert_str_eq(wr_worker_status_name(WR_STATUS_FAILED), "failed");
+	cr_assert_null(wr_worker_status_name((enum wr_worker_status)9));
+	cr_assert_str_eq(wr_run_state_name(WR_RUN_IDLE), "idle");
+	cr_assert_str_eq(wr_run_state_name(WR_RUN_BUSY), "busy");
+	cr_assert_str_eq(wr_run_state_name(WR_RUN_NONE), "none");
+	cr_assert_str_eq(wr_role_name(WR_ROLE_USER), "user");
+	cr_assert_str_eq(wr_role_name(WR_ROLE_SYSTEM), "system");
+	cr_assert_str_eq(wr_role_name(WR_ROLE_WORKER), "worker");
+	cr_assert_str_eq(wr_role_name(WR_ROLE_RUNTIME), "runtime");
+	cr_assert_str_eq(wr_runtime_status_name(WR_RUNTIME_STOPPING),
+	                 "stopping");
+}
+
+Test(ids, charset_and_length_bounds)
+{
+	char id[WR_ID_MAX + 2];
+
+	cr_assert(wr_id_valid("w-0123abcd"));
+	cr_assert(wr_id_valid("A_b.c-9"));
+	cr_assert_not(wr_id_valid(""));
+	cr_assert_not(wr_id_valid(NULL));
+	cr_assert_not(wr_id_valid(".hidden"));
+	cr_assert_not(wr_id_valid("a/b"));
+	cr_assert_not(wr_id_valid("a b"));
+	cr_assert_not(wr_id_valid("caf\xc3\xa9"));
+	memset(id, 'a', WR_ID_MAX);
+	id[WR_ID_MAX] = '\0';
+	cr_assert(wr_id_valid(id), "exactly WR_ID_MAX is valid");
+	id[WR_ID_MAX] = 'a';
+	id[WR_ID_MAX + 1] = '\0';
+	cr_assert_not(wr_id_valid(id), "one past WR_ID_MAX is not");
+}

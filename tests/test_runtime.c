@@ -1,0 +1,706 @@
+/*
+ * test_runtime.c - every library operation and every error path, asserted
+ * by exact code and reason; limits at and just past their bounds.
+ */
+#include "config.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_driver.h"
+#include "worker-runtime.h"
+
+static struct wr_runtime *rt;
+static struct wr_test_driver_stats stats;
+static struct wr_error err;
+
+static void
+open_with(const struct wr_config *cfg)
+{
+	wr_err rc = wr_runtime_open(cfg, &rt, &err);
+	cr_assert_eq(rc, WR_OK, "open: %s", err.message);
+}
+
+static void
+setup(void)
+{
+	static struct wr_profile profiles[3];
+
+	memset(&stats, 0, sizeof(stats));
+	profiles[0] = (struct wr_profile){"slow", &wr_test_busy_driver, &stats};
+	profiles[1] = (struct wr_profile){"broken", &wr_test_failstart_driver,
+	                                  NULL};
+	profiles[2] = (struct wr_profile){"refuser", &wr_test_refuse_driver,
+	                                  NULL};
+	struct wr_config cfg = {
+		.runtime_id = "rt-test",
+		.display_name = "Test runtime",
+		.limits = {.max_transcript_projection_items = 10,
+		           .max_input_bytes = 16,
+		           .max_workers = 5},
+		.profiles = profiles,
+		.n_profiles = 3,
+	};
+	open_with(&cfg);
+}
+
+static void
+teardown(void)
+{
+	wr_runtime_close(rt);
+	rt = NULL;
+}
+
+TestSuite(runtime, .init = setup, .fini = teardown, .timeout = 10);
+
+/* Creates a worker with the given profile selector; returns its id. */
+static void
+create(enum wr_profile_kind kind, const char *value, char id[WR_ID_MAX + 1])
+{
+	struct wr_create_request req = {0};
+	struct wr_worker_info *w = NULL;
+
+	req.profile.kind = kind;
+	req.profile.value = (char *)value;
+	cr_assert_eq(wr_worker_create(rt, &req, &w, &err), WR_OK, "%s",
+	             err.message);
+	strcpy(id, w->ref.worker_id);
+	wr_worker_info_free(w);
+}
+
+static wr_err
+input(const char *id, const char *content, struct wr_input_ack *ack)
+{
+	struct wr_input in = {WR_INPUT_USER, (char *)content};
+
+	return wr_worker_input(rt, id, &in, ack, &err);
+}
+
+static void
+summary(struct wr_runtime_summary *s)
+{
+	cr_assert_eq(wr_runtime_summary(rt, s, &err), WR_OK);
+}
+
+/* ---- open / config ---------------------------------------------------- */
+
+Test(runtime, summary_reports_config_and_defaults)
+{
+	struct wr_runtime_summary s;
+
+	summary(&s);
+	cr_assert_str_eq(s.runtime_id, "rt-test");
+	cr_assert(s.has_display_name);
+	cr_assert_str_eq(s.display_name, "Test runtime");
+	cr_assert_str_eq(s.backend, "memory");
+	cr_assert_eq(s.status, WR_RUNTIME_RUNNING);
+	cr_assert_eq(s.worker_count, 0);
+	cr_assert_eq(s.limits.max_transcript_projection_items, 10);
+	cr_assert_eq(s.limits.max_input_bytes, 16);
+	cr_assert_eq(s.limits.max_workers, 5);
+	cr_assert_str_eq(s.version, wr_version());
+	cr_assert_gt(s.started_at_ms, 0);
+}
+
+Test(runtime_open, zero_config_uses_documented_defaults_and_unique_ids)
+{
+	struct wr_runtime *a, *b;
+	struct wr_runtime_summary sa, sb;
+
+	cr_assert_eq(wr_runtime_open(NULL, &a, NULL), WR_OK);
+	cr_assert_eq(wr_runtime_open(NULL, &b, NULL), WR_OK);
+	wr_runtime_summary(a, &sa, NULL);
+	wr_runtime_summary(b, &sb, NULL);
+	cr_assert_eq(sa.limits.max_transcript_projection_items, 256);
+	cr_assert_eq(sa.limits.max_input_bytes, 1024 * 1024);
+	cr_assert_eq(sa.limits.max_workers, 10000);
+	cr_assert_not(sa.has_display_name);
+	cr_assert(wr_id_valid(sa.runtime_id));
+	cr_assert_str_neq(sa.runtime_id, sb.runtime_id);
+	cr_assert_str_eq(wr_runtime_id(a), sa.runtime_id);
+	wr_runtime_close(a);
+	wr_runtime_close(b);
+	wr_runtime_close(NULL);
+}
+
+Test(runtime_open, rejects_bad_config_with_field)
+{
+	struct wr_runtime *r = NULL;
+	struct wr_error e;
+	struct wr_config bad_id = {.runtime_id = "no spaces"};
+	struct wr_config bad_store = {.store = "redis"};
+	struct wr_config bad_default = {.default_profile = "nope"};
+	struct wr_config bad_limit = {.limits.max_input_bytes = 65u << 20};
+	struct wr_profile dup[2] = {{"a", NULL, NULL}, {"a", NULL, NULL}};
+	struct wr_config bad_dup = {.profiles = dup, .n_profiles = 2};
+
+	cr_assert_eq(wr_runtime_open(&bad_id, &r, &e), WR_EINVALID_INPUT);
+	cr_assert_str_eq(e.field, "runtime_id");
+	cr_assert_eq(wr_runtime_open(&bad_store, &r, &e), WR_EINVALID_INPUT);
+	cr_assert_str_eq(e.field, "store");
+	cr_assert_eq(wr_runtime_open(&bad_default, &r, &e), WR_EINVALID_INPUT);
+	cr_assert_str_eq(e.reason, "unknown_profile");
+	cr_assert_eq(wr_runtime_open(&bad_limit, &r, &e), WR_EINVALID_INPUT);
+	cr_assert_str_eq(e.field, "limits.max_input_bytes");
+	cr_assert_eq(wr_runtime_open(&bad_dup, &r, &e), WR_EINVALID_INPUT);
+	cr_assert_eq(r, NULL);
+}
+
+Test(runtime_open, default_profile_selects_its_driver)
+{
+	struct wr_test_driver_stats st = {0};
+	struct wr_profile p = {"slow", &wr_test_busy_driver, &st};
+	struct wr_config cfg = {.profiles = &p, .n_profiles = 1,
+	                        .default_profile = "slow"};
+	struct wr_worker_info *w;
+
+	cr_assert_eq(wr_runtime_open(&cfg, &rt, NULL), WR_OK);
+	cr_assert_eq(wr_worker_create(rt, NULL, &w, NULL), WR_OK);
+	cr_assert_eq(atomic_load(&st.started), 1);
+	cr_assert_eq(w->profile.kind, WR_PROFILE_RUNTIME_DEFAULT);
+	wr_worker_info_free(w);
+	wr_runtime_close(rt);
+	cr_assert_eq(atomic_load(&st.released), 1);
+	rt = NULL;
+}
+
+/* ---- create ------------------------------------------------------------- */
+
+Test(runtime, create_with_defaults_is_running_idle_assistant)
+{
+	struct wr_worker_info *w;
+	struct wr_runtime_summary s;
+
+	cr_assert_eq(wr_worker_create(rt, NULL, &w, &err), WR_OK);
+	cr_assert(wr_id_valid(w->ref.worker_id));
+	cr_assert_str_eq(w->ref.runtime_id, "rt-test");
+	cr_assert_eq(w->status, WR_STATUS_RUNNING);
+	cr_assert_eq(w->run_state, WR_RUN_IDLE);
+	cr_assert_eq(w->intent.kind, WR_INTENT_ASSISTANT);
+	cr_assert_eq(w->profile.kind, WR_PROFILE_RUNTIME_DEFAULT);
+	cr_assert_eq(w->transcript_len, 0);
+	cr_assert_eq(w->last_event_id, 1);
+	cr_assert_eq(w->created_at_ms, w->updated_at_ms);
+	wr_worker_info_free(w);
+	summary(&s);
+	cr_assert_eq(s.worker_count, 1);
+	cr_assert_eq(s.active_worker_count, 1);
+}
+
+Test(runtime, create_copies_every_request_member)
+{
+	struct wr_capability caps[2] = {{"net", "fetch docs"}, {"fs", NULL}};
+	struct wr_mount_ref ws[1] = {{"repo", "git://x"}};
+	struct wr_mount_ref mounts[1] = {{"data", "/srv/data"}};
+	struct wr_create_request req = {
+		.intent = {WR_INTENT_ROLE, "help", NULL, "reviewer"},
+		.profile = {WR_PROFILE_BUILTIN, "transcript"},
+		.config_bundle_id = "bundle-7",
+		.capabilities = caps, .n_capabilities = 2,
+		.workspace_refs = ws, .n_workspace_refs = 1,
+		.mount_refs = mounts, .n_mount_refs = 1,
+	};
+	struct wr_worker_info *w, *g;
+
+	cr_assert_eq(wr_worker_create(rt, &req, &w, &err), WR_OK);
+	cr_assert_eq(wr_worker_get(rt, w->ref.worker_id, &g, &err), WR_OK);
+	cr_assert_eq(g->intent.kind, WR_INTENT_ROLE);
+	cr_assert_str_eq(g->intent.role, "reviewer");
+	cr_assert_str_eq(g->intent.purpose, "help");
+	cr_assert_str_eq(g->profile.value, "transcript");
+	cr_assert_str_eq(g->config_bundle_id, "bundle-7");
+	cr_assert_eq(g->n_capabilities, 2);
+	cr_assert_str_eq(g->capabilities[0].reason, "fetch docs");
+	cr_assert_null(g->capabilities[1].reason);
+	cr_assert_str_eq(g->workspace_refs[0].reference, "git://x");
+	cr_assert_str_eq(g->mount_refs[0].name, "data");
+	wr_worker_info_free(w);
+	wr_worker_info_free(g);
+}
+
+Test(runtime, create_rejects_unknown_profiles)
+{
+	struct wr_create_request named = {.profile = {WR_PROFILE_NAMED, "nope"}};
+	struct wr_create_request builtin = {
+		.profile = {WR_PROFILE_BUILTIN, "exec"}};
+
+	cr_assert_eq(wr_worker_create(rt, &named, NULL, &err),
+	             WR_EINVALID_INPUT);
+	cr_assert_str_eq(err.reason, "unknown_profile");
+	cr_assert_str_eq(err.field, "profile.value");
+	cr_assert_eq(wr_worker_create(rt, &builtin, NULL, &err),
+	             WR_EINVALID_INPUT);
+	cr_assert_str_eq(err.reason, "unknown_profile");
+}
+
+Test(runtime, create_rejects_intent_without_required_member)
+{
+	struct wr_create_request task = {.intent = {WR_INTENT_TASK}};
+	struct wr_create_request role = {.intent = {WR_INTENT_ROLE}};
+	struct wr_create_request cap = {
+		.capabilities = &(struct wr_capability){"", NULL},
+		.n_capabilities = 1};
+	struct wr_runtime_summary s;
+
+	cr_assert_eq(wr_worker_create(rt, &task, NULL, &err),
+	             WR_EINVALID_INPUT);
+	cr_assert_str_eq(err.reason, "missing_field");
+	cr_assert_str_eq(err.field, "intent.objective");
+	cr_assert_eq(wr_worker_create(rt, &role, NULL, &err),
+	             WR_EINVALID_INPUT);
+	cr_assert_str_eq(err.field, "intent.role");
+	cr_assert_eq(wr_worker_create(rt, &cap, NULL, &err),
+	             WR_EINVALID_INPUT);
+	cr_assert_str_eq(err.field, "requested_capabilities[0]");
+	summary(&s);
+	cr_assert_eq(s.worker_count, 0, "rejected creates change nothing");
+}
+
+Test(runtime, create_at_max_workers_is_refused)
+{
+	struct wr_runtime_summary s;
+
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(wr_worker_create(rt, NULL, NULL, &err), WR_OK);
+	cr_assert_eq(wr_worker_create(rt, NULL, NULL, &err), WR_EUNSUPPORTED);
+	cr_assert_str_eq(err.reason, "worker_limit_reached");
+	summary(&s);
+	cr_assert_eq(s.worker_count, 5);
+}
+
+Test(runtime, driver_start_failure_creates_nothing)
+{
+	struct wr_create_request req = {.profile = {WR_PROFILE_NAMED, "broken"}};
+	struct wr_worker_list l;
+
+	cr_assert_eq(wr_worker_create(rt, &req, NULL, &err), WR_EUNAVAILABLE);
+	cr_assert_str_eq(err.reason, "spawn_failed");
+	cr_assert_eq(wr_worker_list(rt, &l, &err), WR_OK);
+	cr_assert_eq(l.count, 0);
+	wr_worker_list_free(&l);
+}
+
+/* ---- list / get --------------------------------------------------------- */
+
+Test(runtime, list_is_in_creation_order)
+{
+	char ids[3][WR_ID_MAX + 1];
+	struct wr_worker_list l;
+
+	for (int i = 0; i < 3; i++)
+		create(WR_PROFILE_RUNTIME_DEFAULT, NULL, ids[i]);
+	cr_assert_eq(wr_worker_list(rt, &l, &err), WR_OK);
+	cr_assert_eq(l.count, 3);
+	for (int i = 0; i < 3; i++)
+		cr_assert_str_eq(l.items[i]->ref.worker_id, ids[i]);
+	wr_worker_list_free(&l);
+}
+
+Test(runtime, get_unknown_worker_names_the_id)
+{
+	struct wr_worker_info *w = NULL;
+
+	cr_assert_eq(wr_worker_get(rt, "w-nope", &w, &err), WR_EUNKNOWN_WORKER);
+	cr_assert_str_eq(err.worker_id, "w-nope");
+	cr_assert_null(w);
+}
+
+/* ---- input -------------------------------------------------------------- */
+
+Test(runtime, input_appends_dense_sequences_and_event_ids)
+{
+	char id[WR_ID_MAX + 1];
+	struct wr_input_ack a1, a2;
+	struct wr_worker_info *w;
+
+	create(WR_PROFILE_RUNTIME_DEFAULT, NULL, id);
+	cr_assert_eq(input(id, "hello", &a1), WR_OK);
+	cr_assert_eq(input(id, "again", &a2), WR_OK);
+	cr_assert_eq(a1.transcript_sequence, 1);
+	cr_assert_eq(a2.transcript_sequence, 2);
+	cr_assert_eq(a1.event_id, 2);
+	cr_assert_eq(a2.event_id, 3);
+	cr_assert_eq(a2.status, WR_STATUS_RUNNING);
+	cr_assert_eq(a2.run_state, WR_RUN_IDLE);
+	cr_assert_str_eq(a2.ref.worker_id, id);
+	wr_worker_get(rt, id, &w, &err);
+	cr_assert_eq(w->transcript_len, 2);
+	cr_assert_eq(w->last_event_id, 3);
+	wr_worker_info_free(w);
+}
+
+Test(runtime, system_input_is_recorded_with_system_role)
+{
+	char id[WR_ID_MAX + 1];
+	struct wr_input in = {WR_INPUT_SYSTEM, "be brief"};
+	struct wr_transcript_page p;
+
+	create(WR_PROFILE_RUNTIME_DEFAULT, NULL, id);
+	cr_assert_eq(wr_worker_input(rt, id, &in, NULL, &err), WR_OK);
+	cr_assert_eq(wr_worker_transcript(rt, id, 0, 10, &p, &err), WR_OK);
+	cr_assert_eq(p.items[0].role, WR_ROLE_SYSTEM);
+	cr_assert_str_eq(p.items[0].content, "be brief");
+	wr_transcript_page_clear(&p);
+}
+
+Test(runtime, input_content_rules_and_bounds)
+{
+	char id[WR_ID_MAX + 1];
+	struct wr_input bad_kind = {(enum wr_input_kind)7, "x"};
+
+	create(WR_PROFILE_RUNTIME_DEFAULT, NULL, id);
+	cr_assert_eq(input(id, "", NULL), WR_EINVALID_INPUT);
+	cr_assert_str_eq(err.reason, "empty_content");
+	cr_assert_str_eq(err.field, "content");
+	cr_assert_eq(input(id, NULL, NULL), WR_EINVALID_INPUT);
+	cr_assert_str_eq(err.reason, "empty_content");
+	cr_assert_eq(input(id, "0123456789abcdef", NULL), WR_OK,
+	             "exactly max_input_bytes is accepted");
+	cr_assert_eq(input(id, "0123456789abcdefg", NULL), WR_EINVALID_INPUT);
+	cr_assert_str_eq(err.reason, "content_too_large");
+	cr_assert_eq(input(id, "bad \xc3\x28", NULL), WR_EINVALID_INPUT);
+	cr_assert_str_eq(err.reason, "invalid_utf8");
+	cr_assert_eq(input(id, "\xed\xa0\x80", NULL), WR_EINVALID_INPUT,
+	             "surrogates are not UTF-8");
+	cr_assert_eq(input(id, "\xc0\xaf", NULL), WR_EINVALID_INPUT,
+	             "overlong forms are not UTF-8");
+	cr_assert_eq(input(id, "caf\xc3\xa9 \xf0\x9f\x99\x82", NULL), WR_OK);
+	cr_assert_eq(wr_worker_input(rt, id, &bad_kind, NULL, &err),
+	             WR_EINVALID_INPUT);
+	cr_assert_str_eq(err.field, "kind");
+	cr_assert_eq(wr_worker_input(rt, id, NULL, NULL, &err),
+	             WR_EINVALID_INPUT);
+}
+
+Test(runtime, rejected_input_changes_nothing)
+{
+	char id[WR_ID_MAX + 1];
+	struct wr_worker_info *before, *after;
+
+	create(WR_PROFILE_RUNTIME_DEFAULT, NULL, id);
+	cr_assert_eq(input(id, "ok", NULL), WR_OK);
+	wr_worker_get(rt, id, &before, &err);
+	cr_assert_eq(input(id, "", NULL), WR_EINVALID_INPUT);
+	cr_assert_eq(input(id, "way too long for the limit", NULL),
+	             WR_EINVALID_INPUT);
+	wr_worker_get(rt, id, &after, &err);
+	cr_assert_eq(after->transcript_len, before->transcript_len);
+	cr_assert_eq(after->last_event_id, before->last_event_id);
+	cr_assert_eq(after->updated_at_ms, before->updated_at_ms);
+	wr_worker_info_free(before);
+	wr_worker_info_free(after);
+}
+
+Test(runtime, input_to_unknown_worker)
+{
+	cr_assert_eq(input("w-missing", "hi", NULL), WR_EUNKNOWN_WORKER);
+	cr_assert_str_eq(err.worker_id, "w-missing");
+}
+
+Test(runtime, input_to_terminal_worker_is_unsupported)
+{
+	char id[WR_ID_MAX + 1];
+
+	create(WR_PROFILE_RUNTIME_DEFAULT, NULL, id);
+	cr_assert_eq(wr_worker_stop(rt, id, NULL, NULL, &err), WR_OK);
+	cr_assert_eq(input(id, "hi", NULL), WR_EUNSUPPORTED);
+	cr_assert_str_eq(err.reason, "worker_not_running");
+	cr_assert_str_eq(err.worker_id, id);
+}
+
+Test(runtime, input_while_turn_in_progress_is_busy)
+{
+	char id[WR_ID_MAX + 1];
+	struct wr_input_ack ack;
+	struct wr_worker_info *w;
+
+	create(WR_PROFILE_NAMED, "slow", id);
+	cr_assert_eq(input(id, "first", &ack), WR_OK);
+	cr_assert_eq(ack.run_state, WR_RUN_BUSY);
+	cr_assert_eq(input(id, "second", NULL), WR_EBUSY);
+	cr_assert_str_eq(err.reason, "turn_in_progress");
+	cr_assert_str_eq(err.worker_id, id);
+	wr_worker_get(rt, id, &w, &err);
+	cr_assert_eq(w->run_state, WR_RUN_BUSY);
+	cr_assert_eq(w->transcript_len, 1, "busy input is not recorded");
+	wr_worker_info_free(w);
+	cr_assert_eq(atomic_load(&stats.inputs), 1);
+
+	cr_assert_eq(wr_worker_turn_end(rt, id, &err), WR_OK);
+	cr_assert_eq(input(id, "second", &ack), WR_OK);
+	cr_assert_eq(ack.transcript_sequence, 2);
+}
+
+Test(runtime, driver_reported_busy_is_busy_and_records_nothing)
+{
+	char id[WR_ID_MAX + 1];
+	struct wr_worker_info *w;
+
+	create(WR_PROFILE_NAMED, "refuser", id);
+	cr_assert_eq(input(id, "hi", NULL), WR_EBUSY);
+	cr_assert_str_eq(err.reason, "driver_busy");
+	cr_assert_str_eq(err.worker_id, id);
+	wr_worker_get(rt, id, &w, &err);
+	cr_assert_eq(w->transcript_len, 0);
+	cr_assert_eq(w->last_event_id, 1);
+	wr_worker_info_free(w);
+}
+
+/* ---- stop / cancel ------------------------------------------------------ */
+
+Test(runtime, stop_is_idempotent_and_first_terminal_state_wins)
+{
+	char id[WR_ID_MAX + 1];
+	struct wr_lifecycle_ack a1, a2, a3;
+	struct wr_runtime_summary s;
+
+	create(WR_PROFILE_NAMED, "slow", id);
+	cr_assert_eq(wr_worker_stop(rt, id, "done", &a1, &err), WR_OK);
+	cr_assert_eq(a1.status, WR_STATUS_STOPPED);
+	cr_assert_eq(a1.event_id, 2);
+	cr_assert_eq(wr_worker_stop(rt, id, NULL, &a2, &err), WR_OK);
+	cr_assert_eq(a2.status, WR_STATUS_STOPPED);
+	cr_assert_eq(a2.event_id, 2);
+	cr_assert_eq(wr_worker_cancel(rt, id, "late", &a3, &err), WR_OK);
+	cr_assert_eq(a3.status, WR_STATUS_STOPPED, "stop won");
+	cr_assert_eq(a3.event_id, 2);
+	cr_assert_eq(atomic_load(&stats.stops), 1, "driver stopped once");
+	cr_assert_eq(atomic_load(&stats.cancels), 0);
+	summary(&s);
+	cr_assert_eq(s.stopped_worker_count, 1);
+	cr_assert_eq(s.active_worker_count, 0);
+	cr_assert_eq(s.cancelled_worker_count, 0);
+}
+
+Test(runtime, cancel_mid_turn_ends_cancelled_with_run_state_none)
+{
+	char id[WR_ID_MAX + 1];
+	struct wr_lifecycle_ack a;
+	struct wr_worker_info *w;
+	struct wr_runtime_summary s;
+
+	create(WR_PROFILE_NAMED, "slow", id);
+	cr_assert_eq(input(id, "work", NULL), WR_OK);
+	cr_assert_eq(wr_worker_cancel(rt, id, NULL, &a, &err), WR_OK);
+	cr_assert_eq(a.status, WR_STATUS_CANCELLED);
+	cr_assert_eq(atomic_load(&stats.cancels), 1);
+	wr_worker_get(rt, id, &w, &err);
+	cr_assert_eq(w->status, WR_STATUS_CANCELLED);
+	cr_assert_eq(w->run_state, WR_RUN_NONE);
+	cr_assert_eq(w->last_event_id, a.event_id);
+	wr_worker_info_free(w);
+	cr_assert_eq(wr_worker_stop(rt, id, NULL, &a, &err), WR_OK);
+	cr_assert_eq(a.status, WR_STATUS_CANCELLED);
+	cr_assert_eq(wr_worker_turn_end(rt, id, &err), WR_EUNSUPPORTED,
+	             "late turn_end from a driver is refused");
+	summary(&s);
+	cr_assert_eq(s.cancelled_worker_count, 1);
+}
+
+Test(runtime, stop_rejects_unknown_worker_and_bad_reason)
+{
+	char id[WR_ID_MAX + 1];
+	char big[1100];
+
+	cr_assert_eq(wr_worker_stop(rt, "w-x", NULL, NULL, &err),
+	             WR_EUNKNOWN_WORKER);
+	cr_assert_eq(wr_worker_cancel(rt, "w-x", NULL, NULL, &err),
+	             WR_EUNKNOWN_WORKER);
+	create(WR_PROFILE_RUNTIME_DEFAULT, NULL, id);
+	memset(big, 'r', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	cr_assert_eq(wr_worker_stop(rt, id, big, NULL, &err),
+	             WR_EINVALID_INPUT);
+	cr_assert_str_eq(err.field, "reason");
+}
+
+/* ---- driver callbacks ------------------------------------------------- */
+
+Test(runtime, emitted_output_and_failure_land_in_transcript)
+{
+	char id[WR_ID_MAX + 1];
+	struct wr_transcript_page p;
+	struct wr_runtime_summary s;
+	struct wr_worker_info *w;
+
+	create(WR_PROFILE_NAMED, "slow", id);
+	cr_assert_eq(input(id, "go", NULL), WR_OK);
+	cr_assert_eq(wr_worker_emit(rt, id, WR_ROLE_WORKER, "answer", &err),
+	             WR_OK);
+	cr_assert_eq(wr_worker_emit(rt, id, WR_ROLE_USER, "no", &err),
+	             WR_EINVALID_INPUT);
+	cr_assert_eq(wr_worker_fail(rt, id, "exited with status 3", &err),
+	             WR_OK);
+	cr_assert_eq(wr_worker_transcript(rt, id, 0, 10, &p, &err), WR_OK);
+	cr_assert_eq(p.total_items, 3);
+	cr_assert_eq(p.items[1].role, WR_ROLE_WORKER);
+	cr_assert_str_eq(p.items[1].content, "answer");
+	cr_assert_eq(p.items[2].role, WR_ROLE_RUNTIME);
+	cr_assert_str_eq(p.items[2].content, "exited with status 3");
+	wr_transcript_page_clear(&p);
+	wr_worker_get(rt, id, &w, &err);
+	cr_assert_eq(w->status, WR_STATUS_FAILED);
+	cr_assert_eq(w->run_state, WR_RUN_NONE);
+	wr_worker_info_free(w);
+	summary(&s);
+	cr_assert_eq(s.failed_worker_count, 1);
+	cr_assert_eq(s.active_worker_count, 0);
+	cr_assert_eq(wr_worker_emit(rt, id, WR_ROLE_WORKER, "late", &err),
+	             WR_EUNSUPPORTED, "output after the end is dropped");
+	cr_assert_eq(wr_worker_fail(rt, "w-none", "x", &err),
+	             WR_EUNKNOWN_WORKER);
+}
+
+Test(runtime, diagnostics_are_bounded_and_counted)
+{
+	struct wr_diagnostic *d;
+	size_t n;
+	struct wr_runtime_summary s;
+
+	for (int i = 0; i < WR_DIAGNOSTICS_KEPT + 5; i++)
+		wr_runtime_diagnose(rt, i % 2 ? "w-1" : NULL, "event %d", i);
+	cr_assert_eq(wr_runtime_diagnostics(rt, &d, &n, &err), WR_OK);
+	cr_assert_eq(n, WR_DIAGNOSTICS_KEPT);
+	cr_assert_str_eq(d[0].message, "event 5", "oldest kept first");
+	cr_assert_eq(d[0].id, 6);
+	cr_assert_str_eq(d[n - 1].message, "event 132");
+	free(d);
+	summary(&s);
+	cr_assert_eq(s.diagnostic_count, WR_DIAGNOSTICS_KEPT + 5);
+}
+
+/* ---- transcript pages ----------------------------------------------- */
+
+Test(runtime, transcript_pages_walk_with_next_start)
+{
+	char id[WR_ID_MAX + 1];
+	struct wr_transcript_page p;
+	char text[8];
+
+	create(WR_PROFILE_RUNTIME_DEFAULT, NULL, id);
+	for (int i = 1; i <= 7; i++) {
+		snprintf(text, sizeof(text), "m%d", i);
+		cr_assert_eq(input(id, text, NULL), WR_OK);
+	}
+	cr_assert_eq(wr_worker_transcript(rt, id, 0, 3, &p, &err), WR_OK);
+	cr_assert_eq(p.count, 3);
+	cr_assert_eq(p.total_items, 7);
+	cr_assert(p.has_next);
+	cr_assert_eq(p.next_start, 3);
+	cr_assert_eq(p.items[0].sequence, 1);
+	cr_assert_str_eq(p.items[2].content, "m3");
+	wr_transcript_page_clear(&p);
+
+	cr_assert_eq(wr_worker_transcript(rt, id, 6, 3, &p, &err), WR_OK);
+	cr_assert_eq(p.count, 1);
+	cr_assert_eq(p.items[0].sequence, 7);
+	cr_assert_not(p.has_next, "last page: next_start is null");
+	wr_transcript_page_clear(&p);
+
+	cr_assert_eq(wr_worker_transcript(rt, id, 4, 3, &p, &err), WR_OK);
+	cr_assert_eq(p.count, 3);
+	cr_assert_not(p.has_next, "a page ending exactly at the end is last");
+	wr_transcript_page_clear(&p);
+
+	cr_assert_eq(wr_worker_transcript(rt, id, 100, 3, &p, &err), WR_OK);
+	cr_assert_eq(p.count, 0);
+	cr_assert_eq(p.total_items, 7);
+	cr_assert_not(p.has_next);
+	wr_transcript_page_clear(&p);
+}
+
+Test(runtime, transcript_limit_bounds_and_default)
+{
+	char id[WR_ID_MAX + 1];
+	struct wr_transcript_page p;
+
+	create(WR_PROFILE_RUNTIME_DEFAULT, NULL, id);
+	cr_assert_eq(wr_worker_transcript(rt, id, 0, 10, &p, &err), WR_OK,
+	             "limit equal to the maximum is accepted");
+	wr_transcript_page_clear(&p);
+	cr_assert_eq(wr_worker_transcript(rt, id, 0, 11, &p, &err),
+	             WR_EINVALID_INPUT);
+	cr_assert_str_eq(err.reason, "limit_too_large");
+	cr_assert_str_eq(err.field, "limit");
+	cr_assert_eq(wr_worker_transcript(rt, id, 0,
+	                                  WR_TRANSCRIPT_LIMIT_DEFAULT, &p,
+	                                  &err),
+	             WR_OK);
+	cr_assert_eq(p.limit, 10, "default is min(256, maximum)");
+	wr_transcript_page_clear(&p);
+	cr_assert_eq(wr_worker_transcript(rt, "w-zz", 0, 1, &p, &err),
+	             WR_EUNKNOWN_WORKER);
+}
+
+/* ---- runtime stop ------------------------------------------------------- */
+
+Test(runtime, runtime_stop_stops_workers_refuses_mutations_keeps_reads)
+{
+	char id[WR_ID_MAX + 1], id2[WR_ID_MAX + 1];
+	struct wr_runtime_summary s;
+	struct wr_worker_info *w;
+	struct wr_transcript_page p;
+	struct wr_worker_list l;
+
+	create(WR_PROFILE_NAMED, "slow", id);
+	create(WR_PROFILE_RUNTIME_DEFAULT, NULL, id2);
+	cr_assert_eq(wr_worker_cancel(rt, id2, NULL, NULL, &err), WR_OK);
+	cr_assert_eq(input(id, "x", NULL), WR_OK);
+	cr_assert_eq(wr_runtime_stop(rt, &err), WR_OK);
+	cr_assert_eq(wr_runtime_stop(rt, &err), WR_OK, "idempotent");
+	summary(&s);
+	cr_assert_eq(s.status, WR_RUNTIME_STOPPED);
+	cr_assert_eq(s.active_worker_count, 0);
+	cr_assert_eq(s.stopped_worker_count, 1);
+	cr_assert_eq(s.cancelled_worker_count, 1, "terminal states are kept");
+	cr_assert_eq(atomic_load(&stats.stops), 1);
+
+	cr_assert_eq(wr_worker_create(rt, NULL, NULL, &err), WR_EUNAVAILABLE);
+	cr_assert_str_eq(err.reason, "runtime_stopped");
+	cr_assert_eq(input(id, "y", NULL), WR_EUNAVAILABLE);
+	cr_assert_eq(wr_worker_stop(rt, id, NULL, NULL, &err),
+	             WR_EUNAVAILABLE);
+	cr_assert_eq(wr_worker_cancel(rt, id, NULL, NULL, &err),
+	             WR_EUNAVAILABLE);
+
+	cr_assert_eq(wr_worker_get(rt, id, &w, &err), WR_OK);
+	cr_assert_eq(w->status, WR_STATUS_STOPPED);
+	wr_worker_info_free(w);
+	cr_assert_eq(wr_worker_transcript(rt, id, 0, 5, &p, &err), WR_OK);
+	cr_assert_eq(p.count, 1);
+	wr_transcript_page_clear(&p);
+	cr_assert_eq(wr_worker_list(rt, &l, &err), WR_OK);
+	cr_assert_eq(l.count, 2);
+	wr_worker_list_free(&l);
+}
+
+Test(runtime, event_ids_are_monotonic_across_workers)
+{
+	char a[WR_ID_MAX + 1], b[WR_ID_MAX + 1];
+	struct wr_input_ack x, y;
+	struct wr_lifecycle_ack z;
+
+	create(WR_PROFILE_RUNTIME_DEFAULT, NULL, a);
+	create(WR_PROFILE_RUNTIME_DEFAULT, NULL, b);
+	cr_assert_eq(input(a, "1", &x), WR_OK);
+	cr_assert_eq(input(b, "2", &y), WR_OK);
+	cr_assert_eq(wr_worker_stop(rt, a, NULL, &z, &err), WR_OK);
+	cr_assert_eq(x.event_id, 3);
+	cr_assert_eq(y.event_id, 4);
+	cr_assert_eq(z.event_id, 5);
+}
+
+Test(runtime, close_releases_every_driver_state)
+{
+	char id[WR_ID_MAX + 1];
+
+	create(WR_PROFILE_NAMED, "slow", id);
+	create(WR_PROFILE_NAMED, "slow", id);
+	wr_runtime_close(rt);
+	rt = NULL;
+	cr_assert_eq(atomic_load(&stats.started), 2);
+	cr_assert_eq(atomic_load(&stats.stops), 2, "running workers stopped");
+	cr_assert_eq(atomic_load(&stats.released), 2);
+}

@@ -1,0 +1,138 @@
+/*
+ * test_threads.c - one Runtime hammered from 8 threads with creates,
+ * inputs, reads and stops; afterwards the invariants must hold exactly.
+ */
+#include "config.h"
+
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "worker-runtime.h"
+
+#define THREADS 8
+#define ROUNDS 150
+#define SHARED 4
+
+static struct wr_runtime *rt;
+static char shared_ids[SHARED][WR_ID_MAX + 1];
+static atomic_ulong shared_acks[SHARED];
+static atomic_ulong created, stopped_by_us, cancelled_by_us;
+
+static void *
+hammer(void *arg)
+{
+	unsigned seed = (unsigned)(uintptr_t)arg;
+	char text[64];
+
+	for (int r = 0; r < ROUNDS; r++) {
+		struct wr_worker_info *w;
+		struct wr_input_ack ack;
+		struct wr_lifecycle_ack la;
+		struct wr_transcript_page page;
+		struct wr_runtime_summary s;
+		struct wr_error err;
+		int k = rand_r(&seed) % SHARED;
+
+		snprintf(text, sizeof(text), "t%lu r%d", (unsigned long)(uintptr_t)arg, r);
+		struct wr_input in = {WR_INPUT_USER, text};
+		if (wr_worker_input(rt, shared_ids[k], &in, &ack, &err) == WR_OK)
+			atomic_fetch_add(&shared_acks[k], 1);
+		else
+			cr_assert_fail("shared input failed: %s", err.message);
+
+		if (r % 5 == 0) {
+			cr_assert_eq(wr_worker_create(rt, NULL, &w, &err), WR_OK);
+			atomic_fetch_add(&created, 1);
+			cr_assert_eq(wr_worker_input(rt, w->ref.worker_id, &in,
+			                             &ack, &err), WR_OK);
+			cr_assert_eq(ack.transcript_sequence, 1);
+			if (r % 10 == 0) {
+				cr_assert_eq(wr_worker_stop(rt, w->ref.worker_id,
+				                            NULL, &la, &err), WR_OK);
+				atomic_fetch_add(&stopped_by_us, 1);
+			} else {
+				cr_assert_eq(wr_worker_cancel(rt, w->ref.worker_id,
+				                              "t", &la, &err), WR_OK);
+				atomic_fetch_add(&cancelled_by_us, 1);
+			}
+			wr_worker_info_free(w);
+		}
+		cr_assert_eq(wr_worker_transcript(rt, shared_ids[k], 0, 50,
+		                                  &page, &err), WR_OK);
+		for (size_t i = 0; i < page.count; i++)
+			cr_assert_eq(page.items[i].sequence, i + 1);
+		wr_transcript_page_clear(&page);
+		cr_assert_eq(wr_runtime_summary(rt, &s, &err), WR_OK);
+		cr_assert_eq(s.worker_count,
+		             s.active_worker_count + s.stopped_worker_count +
+		                     s.cancelled_worker_count +
+		                     s.failed_worker_count,
+		             "summary is consistent at every instant");
+	}
+	return NULL;
+}
+
+Test(threads, eight_threads_keep_every_invariant, .timeout = 60)
+{
+	pthread_t th[THREADS];
+	struct wr_worker_list l;
+	struct wr_runtime_summary s;
+	uint64_t count[4] = {0};
+	uint64_t last_event = 0;
+
+	cr_assert_eq(wr_runtime_open(NULL, &rt, NULL), WR_OK);
+	for (int i = 0; i < SHARED; i++) {
+		struct wr_worker_info *w;
+		cr_assert_eq(wr_worker_create(rt, NULL, &w, NULL), WR_OK);
+		strcpy(shared_ids[i], w->ref.worker_id);
+		wr_worker_info_free(w);
+	}
+	for (uintptr_t i = 0; i < THREADS; i++)
+		cr_assert_eq(pthread_create(&th[i], NULL, hammer,
+		                            (void *)(i + 1)), 0);
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(th[i], NULL);
+
+	cr_assert_eq(wr_worker_list(rt, &l, NULL), WR_OK);
+	cr_assert_eq(l.count, SHARED + atomic_load(&created));
+	for (size_t i = 0; i < l.count; i++) {
+		count[l.items[i]->status]++;
+		if (l.items[i]->last_event_id > last_event)
+			last_event = l.items[i]->last_event_id;
+	}
+	cr_assert_eq(wr_runtime_summary(rt, &s, NULL), WR_OK);
+	cr_assert_eq(s.worker_count, l.count);
+	cr_assert_eq(s.active_worker_count, count[WR_STATUS_RUNNING]);
+	cr_assert_eq(s.stopped_worker_count, count[WR_STATUS_STOPPED]);
+	cr_assert_eq(s.cancelled_worker_count, count[WR_STATUS_CANCELLED]);
+	cr_assert_eq(s.active_worker_count, SHARED);
+	cr_assert_eq(s.stopped_worker_count, atomic_load(&stopped_by_us));
+	cr_assert_eq(s.cancelled_worker_count, atomic_load(&cancelled_by_us));
+	/* Every event got its own id: creates + inputs + ends. */
+	cr_assert_eq(last_event,
+	             SHARED + THREADS * ROUNDS + 3 * atomic_load(&created));
+	wr_worker_list_free(&l);
+
+	for (int k = 0; k < SHARED; k++) {
+		struct wr_transcript_page p;
+		uint64_t acks = atomic_load(&shared_acks[k]), prev_event = 0;
+		uint64_t seen = 0;
+		while (seen < acks) {
+			cr_assert_eq(wr_worker_transcript(rt, shared_ids[k], seen,
+			                                  256, &p, NULL), WR_OK);
+			cr_assert_eq(p.total_items, acks, "no lost update");
+			for (size_t i = 0; i < p.count; i++) {
+				cr_assert_eq(p.items[i].sequence, seen + i + 1,
+				             "dense sequences");
+				cr_assert_gt(p.items[i].event_id, prev_event);
+				prev_event = p.items[i].event_id;
+			}
+			seen += p.count;
+			wr_transcript_page_clear(&p);
+		}
+	}
+	wr_runtime_close(rt);
+}
