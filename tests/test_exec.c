@@ -1,0 +1,1055 @@
+/*
+ * test_exec.c - the exec driver and the profiles file, through the public
+ * API, against tests/workers/test-worker (a worker that misbehaves on
+ * request).  Every test opens its own Runtime from a profiles file in a
+ * fresh temporary directory and closes it; every wait is bounded.
+ */
+#include "config.h"
+
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "worker-runtime.h"
+
+#ifndef TEST_WORKER
+#error "TEST_WORKER must name the test-worker binary"
+#endif
+
+static char dir[64];
+static char profiles_path[128], marker_path[128], pid_path[128];
+static struct wr_profile_set *set;
+static struct wr_runtime *rt;
+static struct wr_error err;
+
+/* ---- helpers --------------------------------------------------------- */
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+static int
+count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	cr_assert_not_null(d);
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1; /* the directory's own descriptor */
+}
+
+/* State letter of /proc/PID/stat and its parent, or 0 if pid is gone. */
+static char
+proc_state(pid_t pid, pid_t *ppid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	size_t n;
+	char st = 0;
+	long pp = 0;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* comm may hold spaces and parentheses */
+	if (p != NULL && sscanf(p + 1, " %c %ld", &st, &pp) == 2 &&
+	    ppid != NULL)
+		*ppid = (pid_t)pp;
+	return st;
+}
+
+/* Number of our children that are zombies (<defunct>). */
+static int
+count_zombies(void)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	pid_t ppid;
+	int n = 0;
+
+	cr_assert_not_null(d);
+	while ((e = readdir(d)) != NULL) {
+		long pid = strtol(e->d_name, NULL, 10);
+
+		ppid = 0;
+		if (pid > 0 && proc_state((pid_t)pid, &ppid) == 'Z' &&
+		    ppid == getpid())
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* True once pid no longer exists (reaped, or a zombie of someone else
+ * that is not ours to reap). */
+static bool
+process_gone(pid_t pid)
+{
+	pid_t ppid = 0;
+	char st = proc_state(pid, &ppid);
+
+	return st == 0 || (st == 'Z' && ppid != getpid());
+}
+
+static bool
+wait_gone(pid_t pid, int ms)
+{
+	int64_t end = now_ms() + ms;
+
+	while (!process_gone(pid)) {
+		if (now_ms() > end)
+			return false;
+		sleep_ms(10);
+	}
+	return true;
+}
+
+static char *
+slurp(const char *path)
+{
+	static char buf[4096];
+	FILE *f = fopen(path, "r");
+	size_t n = 0;
+
+	buf[0] = '\0';
+	if (f != NULL) {
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/* Waits (bounded) for the worker to write its pid file, reads the pid
+ * (and the grandchild's, if asked) and removes the file for the next. */
+static pid_t
+read_pid(pid_t *grandchild)
+{
+	int64_t end = now_ms() + 5000;
+	long a = 0, b = 0;
+	char *s;
+
+	for (;;) {
+		s = slurp(pid_path);
+		if (strchr(s, '\n') != NULL &&
+		    (grandchild == NULL || strchr(strchr(s, '\n') + 1, '\n')))
+			break;
+		cr_assert_lt(now_ms(), end, "worker wrote no pid file");
+		sleep_ms(10);
+	}
+	cr_assert_geq(sscanf(s, "%ld %ld", &a, &b), 1);
+	if (grandchild != NULL)
+		*grandchild = (pid_t)b;
+	unlink(pid_path);
+	return (pid_t)a;
+}
+
+/* Waits (bounded) until the marker file reads exactly want. */
+static void
+wait_marker(const char *want)
+{
+	int64_t end = now_ms() + 5000;
+
+	while (strcmp(slurp(marker_path), want) != 0) {
+		cr_assert_lt(now_ms(), end, "marker is \"%s\", want \"%s\"",
+		             slurp(marker_path), want);
+		sleep_ms(10);
+	}
+}
+
+static void
+write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	cr_assert_not_null(f);
+	fputs(text, f);
+	cr_assert_eq(fclose(f), 0);
+}
+
+static void
+setup(void)
+{
+	strcpy(dir, "/tmp/wr-exec-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(profiles_path, sizeof(profiles_path), "%s/profiles.json",
+	         dir);
+	snprintf(marker_path, sizeof(marker_path), "%s/marker", dir);
+	snprintf(pid_path, sizeof(pid_path), "%s/pid", dir);
+}
+
+static void
+teardown(void)
+{
+	DIR *d;
+	struct dirent *e;
+	char path[384];
+
+	wr_runtime_close(rt);
+	rt = NULL;
+	wr_profile_set_free(set);
+	set = NULL;
+	d = opendir(dir);
+	if (d != NULL) {
+		while ((e = readdir(d)) != NULL) {
+			if (e->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", dir,
+			         e->d_name);
+			unlink(path);
+		}
+		closedir(d);
+	}
+	rmdir(dir);
+}
+
+TestSuite(exec, .init = setup, .fini = teardown, .timeout = 30);
+TestSuite(profiles, .init = setup, .fini = teardown, .timeout = 10);
+
+/*
+ * Writes a profiles file whose default profile "w" runs test-worker with
+ * the given options (NULL-terminated) plus --pidfile and --marker, adds
+ * the JSON members in extra (may be NULL), and opens a Runtime with it.
+ */
+static void
+open_worker_profile(const char *extra, ...)
+{
+	char json[4096];
+	size_t n;
+	const char *opt;
+	va_list ap;
+	size_t nprof;
+	const struct wr_profile *profs;
+	struct wr_config cfg = {.runtime_id = "rt-exec"};
+
+	n = (size_t)snprintf(json, sizeof(json),
+	                     "{\"default\": \"w\", \"profiles\": {\"w\": {"
+	                     "\"argv\": [\"%s\", \"--pidfile\", \"%s\", "
+	                     "\"--marker\", \"%s\"",
+	                     TEST_WORKER, pid_path, marker_path);
+	va_start(ap, extra);
+	while ((opt = va_arg(ap, const char *)) != NULL)
+		n += (size_t)snprintf(json + n, sizeof(json) - n, ", \"%s\"",
+		                      opt);
+	va_end(ap);
+	snprintf(json + n, sizeof(json) - n, "]%s%s}}}\n",
+	         extra != NULL ? ", " : "", extra != NULL ? extra : "");
+	write_file(profiles_path, json);
+	cr_assert_eq(wr_profiles_load(profiles_path, &set, &err), WR_OK, "%s",
+	             err.message);
+	profs = wr_profile_set_profiles(set, &nprof);
+	cfg.profiles = profs;
+	cfg.n_profiles = nprof;
+	cfg.default_profile = wr_profile_set_default(set);
+	cr_assert_eq(wr_runtime_open(&cfg, &rt, &err), WR_OK, "%s",
+	             err.message);
+}
+
+/* Creates a worker with the runtime default profile; copies its id. */
+static void
+create(char id[WR_ID_MAX + 1])
+{
+	struct wr_worker_info *w = NULL;
+
+	cr_assert_eq(wr_worker_create(rt, NULL, &w, &err), WR_OK, "%s: %s",
+	             err.reason, err.message);
+	cr_assert_eq(w->status, WR_STATUS_RUNNING);
+	cr_assert_eq(w->run_state, WR_RUN_IDLE);
+	strcpy(id, w->ref.worker_id);
+	wr_worker_info_free(w);
+}
+
+static wr_err
+input(const char *id, const char *content, struct wr_input_ack *ack)
+{
+	struct wr_input in = {WR_INPUT_USER, (char *)content};
+
+	return wr_worker_input(rt, id, &in, ack, &err);
+}
+
+/* Polls until the worker is idle or no longer running (bounded);
+ * returns its final info (caller frees). */
+static struct wr_worker_info *
+wait_settled(const char *id, int ms)
+{
+	int64_t end = now_ms() + ms;
+	struct wr_worker_info *w = NULL;
+
+	for (;;) {
+		cr_assert_eq(wr_worker_get(rt, id, &w, &err), WR_OK);
+		if (w->status != WR_STATUS_RUNNING ||
+		    w->run_state == WR_RUN_IDLE)
+			return w;
+		wr_worker_info_free(w);
+		cr_assert_lt(now_ms(), end, "worker %s stayed busy", id);
+		sleep_ms(10);
+	}
+}
+
+static struct wr_worker_info *
+wait_status(const char *id, enum wr_worker_status status, int ms)
+{
+	int64_t end = now_ms() + ms;
+	struct wr_worker_info *w = NULL;
+
+	for (;;) {
+		cr_assert_eq(wr_worker_get(rt, id, &w, &err), WR_OK);
+		if (w->status == status)
+			return w;
+		wr_worker_info_free(w);
+		cr_assert_lt(now_ms(), end, "worker %s never reached %s", id,
+		             wr_worker_status_name(status));
+		sleep_ms(10);
+	}
+}
+
+static void
+transcript(const char *id, struct wr_transcript_page *page)
+{
+	cr_assert_eq(wr_worker_transcript(rt, id, 0, 256, page, &err), WR_OK,
+	             "%s", err.message);
+}
+
+/* True if a kept diagnostic of worker id contains needle. */
+static bool
+has_diagnostic(const char *id, const char *needle)
+{
+	struct wr_diagnostic *d = NULL;
+	size_t n = 0, i;
+	bool found = false;
+
+	cr_assert_eq(wr_runtime_diagnostics(rt, &d, &n, &err), WR_OK);
+	for (i = 0; i < n; i++)
+		if (strcmp(d[i].worker_id, id) == 0 &&
+		    strstr(d[i].message, needle) != NULL)
+			found = true;
+	free(d);
+	return found;
+}
+
+static bool
+wait_diagnostic(const char *id, const char *needle, int ms)
+{
+	int64_t end = now_ms() + ms;
+
+	while (!has_diagnostic(id, needle)) {
+		if (now_ms() > end)
+			return false;
+		sleep_ms(10);
+	}
+	return true;
+}
+
+static void
+assert_entry(const struct wr_transcript_page *p, size_t i, enum wr_role role,
+             const char *content)
+{
+	cr_assert_lt(i, p->count, "transcript has %zu entries, want > %zu",
+	             p->count, i);
+	cr_assert_eq(p->items[i].sequence, i + 1);
+	cr_assert_eq(p->items[i].role, role, "entry %zu: role %s", i,
+	             wr_role_name(p->items[i].role));
+	cr_assert_str_eq(p->items[i].content, content);
+}
+
+/* ---- turns ------------------------------------------------------------ */
+
+Test(exec, a_turn_is_busy_until_turn_end_and_output_lands_in_order,
+     .timeout = 20)
+{
+	char id[WR_ID_MAX + 1];
+	struct wr_input_ack ack;
+	struct wr_worker_info *w;
+	struct wr_transcript_page p = {0};
+
+	open_worker_profile(NULL, "--lines", "3", "--delay-ms", "200", NULL);
+	create(id);
+	cr_assert_eq(input(id, "hello", &ack), WR_OK, "%s", err.message);
+	cr_assert_eq(ack.run_state, WR_RUN_BUSY);
+	cr_assert_eq(ack.transcript_sequence, 1);
+	w = wait_settled(id, 5000);
+	cr_assert_eq(w->status, WR_STATUS_RUNNING);
+	cr_assert_eq(w->run_state, WR_RUN_IDLE);
+	cr_assert_eq(w->transcript_len, 4);
+	wr_worker_info_free(w);
+	transcript(id, &p);
+	cr_assert_eq(p.count, 4);
+	assert_entry(&p, 0, WR_ROLE_USER, "hello");
+	assert_entry(&p, 1, WR_ROLE_WORKER, "LINE 1/3: hello");
+	assert_entry(&p, 2, WR_ROLE_WORKER, "LINE 2/3: hello");
+	assert_entry(&p, 3, WR_ROLE_WORKER, "LINE 3/3: hello");
+	wr_transcript_page_clear(&p);
+
+	/* a second turn works the same way */
+	cr_assert_eq(input(id, "again \"quoted\"\nnewline", &ack), WR_OK);
+	w = wait_settled(id, 5000);
+	cr_assert_eq(w->transcript_len, 8);
+	wr_worker_info_free(w);
+	transcript(id, &p);
+	assert_entry(&p, 4, WR_ROLE_USER, "again \"quoted\"\nnewline");
+	assert_entry(&p, 7, WR_ROLE_WORKER,
+	             "LINE 3/3: again \"quoted\"\nnewline");
+	wr_transcript_page_clear(&p);
+}
+
+Test(exec, input_while_busy_is_refused_with_busy, .timeout = 20)
+{
+	char id[WR_ID_MAX + 1];
+	struct wr_input_ack ack;
+	struct wr_worker_info *w;
+
+	open_worker_profile(NULL, "--delay-ms", "1000", NULL);
+	create(id);
+	cr_assert_eq(input(id, "one", &ack), WR_OK);
+	cr_assert_eq(input(id, "two", &ack), WR_EBUSY);
+	cr_assert_str_eq(err.reason, "turn_in_progress");
+	cr_assert_str_eq(err.worker_id, id);
+	w = wait_settled(id, 5000);
+	cr_assert_eq(w->run_state, WR_RUN_IDLE);
+	cr_assert_eq(w->transcript_len, 2); /* "two" was not recorded */
+	wr_worker_info_free(w);
+	cr_assert_eq(input(id, "three", &ack), WR_OK);
+	cr_assert_eq(ack.transcript_sequence, 3);
+}
+
+Test(exec, the_child_gets_worker_id_runtime_id_env_and_cwd, .timeout = 20)
+{
+	char id[WR_ID_MAX + 1], want[256];
+	struct wr_transcript_page p = {0};
+	struct wr_worker_info *w;
+
+	open_worker_profile("\"env\": {\"TW_VAR\": \"v a=l\"}, \"cwd\": \"/\"",
+	                    "--env", "--lines", "0", NULL);
+	create(id);
+	cr_assert_eq(input(id, "x", NULL), WR_OK);
+	w = wait_settled(id, 5000);
+	wr_worker_info_free(w);
+	transcript(id, &p);
+	cr_assert_eq(p.count, 5);
+	snprintf(want, sizeof(want), "WORKER_ID=%s", id);
+	assert_entry(&p, 1, WR_ROLE_WORKER, want);
+	assert_entry(&p, 2, WR_ROLE_WORKER, "RUNTIME_ID=rt-exec");
+	assert_entry(&p, 3, WR_ROLE_WORKER, "TW_VAR=v a=l");
+	assert_entry(&p, 4, WR_ROLE_WORKER, "CWD=/");
+	wr_transcript_page_clear(&p);
+}
+
+Test(exec, the_example_echo_worker_echoes, .timeout = 20)
+{
+	char id[WR_ID_MAX + 1];
+	struct wr_transcript_page p = {0};
+	struct wr_worker_info *w;
+	size_t n;
+	struct wr_config cfg = {0};
+
+	write_file(profiles_path, "{\"profiles\": {\"echo\": {\"argv\": [\""
+	           ECHO_WORKER "\"]}}}");
+	cr_assert_eq(wr_profiles_load(profiles_path, &set, &err), WR_OK);
+	cfg.profiles = wr_profile_set_profiles(set, &n);
+	cfg.n_profiles = n;
+	cr_assert_eq(wr_runtime_open(&cfg, &rt, &err), WR_OK);
+	{
+		struct wr_create_request req = {0};
+
+		req.profile.kind = WR_PROFILE_NAMED;
+		req.profile.value = "echo";
+		cr_assert_eq(wr_worker_create(rt, &req, &w, &err), WR_OK,
+		             "%s", err.message);
+		strcpy(id, w->ref.worker_id);
+		wr_worker_info_free(w);
+	}
+	cr_assert_eq(input(id, "h\xc3\xa9llo", NULL), WR_OK);
+	w = wait_settled(id, 5000);
+	wr_worker_info_free(w);
+	transcript(id, &p);
+	cr_assert_eq(p.count, 2);
+	assert_entry(&p, 1, WR_ROLE_WORKER, "h\xc3\xa9llo");
+	wr_transcript_page_clear(&p);
+}
+
+/* ---- stop and cancel --------------------------------------------------- */
+
+Test(exec, stop_when_idle_closes_stdin_and_the_child_exits, .timeout = 20)
+{
+	char id[WR_ID_MAX + 1];
+	struct wr_lifecycle_ack ack;
+	pid_t pid;
+	int64_t t0;
+
+	open_worker_profile(NULL, NULL);
+	create(id);
+	pid = read_pid(NULL);
+	t0 = now_ms();
+	cr_assert_eq(wr_worker_stop(rt, id, "done", &ack, &err), WR_OK);
+	cr_assert_eq(ack.status, WR_STATUS_STOPPED);
+	cr_assert(wait_gone(pid, 3000), "child %d not reaped", (int)pid);
+	cr_assert_lt(now_ms() - t0, 2000, "a graceful exit took too long");
+	cr_assert_str_eq(slurp(marker_path), "start\neof\n");
+	/* input to a stopped worker is refused by the Runtime */
+	cr_assert_eq(input(id, "late", NULL), WR_EUNSUPPORTED);
+}
+
+Test(exec, stop_mid_turn_escalates_to_sigterm_after_the_grace, .timeout = 20)
+{
+	char id[WR_ID_MAX + 1];
+	struct wr_transcript_page p = {0};
+	pid_t pid;
+	int64_t t0, took;
+
+	open_worker_profile("\"stop_grace_ms\": 300", "--delay-ms", "3000",
+	                    NULL);
+	create(id);
+	pid = read_pid(NULL);
+	cr_assert_eq(input(id, "slow", NULL), WR_OK);
+	wait_marker("start\ninput\n"); /* the child is in its turn */
+	t0 = now_ms();
+	cr_assert_eq(wr_worker_stop(rt, id, NULL, NULL, &err), WR_OK);
+	cr_assert(wait_gone(pid, 5000));
+	took = now_ms() - t0;
+	cr_assert_geq(took, 250, "SIGTERM came before the grace: %lld",
+	              (long long)took);
+	cr_assert_lt(took, 2500, "SIGTERM came late: %lld", (long long)took);
+	cr_assert_str_eq(slurp(marker_path), "start\ninput\nterm\n");
+	cr_assert(wait_diagnostic(id, "sending SIGTERM", 1000));
+	transcript(id, &p);
+	cr_assert_eq(p.count, 1); /* the abandoned turn left no output */
+	wr_transcript_page_clear(&p);
+}
+
+Test(exec, stop_of_a_child_ignoring_eof_and_sigterm_ends_in_sigkill,
+     .timeout = 20)
+{
+	char id[WR_ID_MAX + 1];
+	pid_t pid;
+	int64_t t0, took;
+
+	open_worker_profile("\"stop_grace_ms\": 200", "--ignore-eof",
+	                    "--ignore-term", NULL);
+	create(id);
+	pid = read_pid(NULL);
+	t0 = now_ms();
+	cr_assert_eq(wr_worker_stop(rt, id, NULL, NULL, &err), WR_OK);
+	cr_assert(wait_gone(pid, 5000));
+	took = now_ms() - t0;
+	/* 200 ms stop grace + 500 ms kill grace */
+	cr_assert_geq(took, 650, "killed too early: %lld", (long long)took);
+	cr_assert_lt(took, 3000, "killed too late: %lld", (long long)took);
+	cr_assert_str_eq(slurp(marker_path), "start\neof\nterm\n");
+	cr_assert(has_diagnostic(id, "sending SIGKILL"));
+}
+
+Test(exec, cancel_when_idle_sends_sigterm_at_once, .timeout = 20)
+{
+	char id[WR_ID_MAX + 1];
+	struct wr_lifecycle_ack ack;
+	pid_t pid;
+	int64_t t0;
+
+	open_worker_profile(NULL, NULL);
+	create(id);
+	pid = read_pid(NULL);
+	t0 = now_ms();
+	cr_assert_eq(wr_worker_cancel(rt, id, NULL, &ack, &err), WR_OK);
+	cr_assert_eq(ack.status, WR_STATUS_CANCELLED);
+	cr_assert(wait_gone(pid, 3000));
+	cr_assert_lt(now_ms() - t0, 1000); /* the stop grace is 5000 */
+	cr_assert_str_eq(slurp(marker_path), "start\nterm\n");
+}
+
+Test(exec, cancel_mid_turn_of_a_child_ignoring_sigterm_ends_in_sigkill,
+     .timeout = 20)
+{
+	char id[WR_ID_MAX + 1];
+	struct wr_worker_info *w;
+	pid_t pid;
+	int64_t t0, took;
+
+	open_worker_profile(NULL, "--ignore-term", "--delay-ms", "5000", NULL);
+	create(id);
+	pid = read_pid(NULL);
+	cr_assert_eq(input(id, "slow", NULL), WR_OK);
+	wait_marker("start\ninput\n");
+	t0 = now_ms();
+	cr_assert_eq(wr_worker_cancel(rt, id, NULL, NULL, &err), WR_OK);
+	cr_assert(wait_gone(pid, 5000));
+	took = now_ms() - t0;
+	cr_assert_geq(took, 450, "killed too early: %lld", (long long)took);
+	cr_assert_lt(took, 2500, "killed too late: %lld", (long long)took);
+	cr_assert_str_eq(slurp(marker_path), "start\ninput\nterm\n");
+	cr_assert_eq(wr_worker_get(rt, id, &w, &err), WR_OK);
+	cr_assert_eq(w->status, WR_STATUS_CANCELLED);
+	cr_assert_eq(w->run_state, WR_RUN_NONE);
+	wr_worker_info_free(w);
+	/* repeating is idempotent */
+	cr_assert_eq(wr_worker_stop(rt, id, NULL, NULL, &err), WR_OK);
+}
+
+Test(exec, the_whole_process_group_is_killed, .timeout = 20)
+{
+	char id[WR_ID_MAX + 1];
+	pid_t pid, gc = 0;
+
+	open_worker_profile(NULL, "--grandchild", NULL);
+	create(id);
+	pid = read_pid(&gc);
+	cr_assert_gt(gc, 0);
+	cr_assert(!process_gone(gc));
+	cr_assert_eq(wr_worker_stop(rt, id, NULL, NULL, &err), WR_OK);
+	cr_assert(wait_gone(pid, 3000));
+	cr_assert(wait_gone(gc, 3000), "grandchild %d survived", (int)gc);
+}
+
+/* ---- failures ---------------------------------------------------------- */
+
+Test(exec, a_child_exiting_on_its_own_fails_the_worker, .timeout = 20)
+{
+	char id[WR_ID_MAX + 1];
+	struct wr_transcript_page p = {0};
+	struct wr_worker_info *w;
+	struct wr_runtime_summary s;
+	pid_t pid;
+
+	open_worker_profile(NULL, "--exit-after", "1", "7", NULL);
+	create(id);
+	pid = read_pid(NULL);
+	cr_assert_eq(input(id, "bye", NULL), WR_OK);
+	w = wait_status(id, WR_STATUS_FAILED, 5000);
+	cr_assert_eq(w->run_state, WR_RUN_NONE);
+	wr_worker_info_free(w);
+	cr_assert(wait_gone(pid, 3000));
+	transcript(id, &p);
+	cr_assert_eq(p.count, 3);
+	assert_entry(&p, 1, WR_ROLE_WORKER, "LINE 1/1: bye");
+	assert_entry(&p, 2, WR_ROLE_RUNTIME,
+	             "worker process exited with status 7");
+	wr_transcript_page_clear(&p);
+	cr_assert_eq(wr_runtime_summary(rt, &s, &err), WR_OK);
+	cr_assert_eq(s.failed_worker_count, 1);
+	cr_assert_eq(input(id, "more", NULL), WR_EUNSUPPORTED);
+}
+
+Test(exec, a_child_exiting_at_start_fails_the_worker, .timeout = 20)
+{
+	char id[WR_ID_MAX + 1];
+	struct wr_transcript_page p = {0};
+	struct wr_worker_info *w;
+
+	open_worker_profile(NULL, "--exit-at-start", "3", NULL);
+	create(id);
+	w = wait_status(id, WR_STATUS_FAILED, 5000);
+	wr_worker_info_free(w);
+	transcript(id, &p);
+	cr_assert_eq(p.count, 1);
+	assert_entry(&p, 0, WR_ROLE_RUNTIME,
+	             "worker process exited with status 3");
+	wr_transcript_page_clear(&p);
+	cr_assert_eq(count_zombies(), 0);
+}
+
+Test(exec, a_crash_mid_turn_fails_the_worker_after_its_output,
+     .timeout = 20)
+{
+	char id[WR_ID_MAX + 1];
+	struct wr_transcript_page p = {0};
+	struct wr_worker_info *w;
+	pid_t pid;
+
+	open_worker_profile(NULL, "--crash-mid-turn", "--lines", "2", NULL);
+	create(id);
+	pid = read_pid(NULL);
+	cr_assert_eq(input(id, "boom", NULL), WR_OK);
+	w = wait_status(id, WR_STATUS_FAILED, 5000);
+	wr_worker_info_free(w);
+	cr_assert(wait_gone(pid, 3000));
+	transcript(id, &p);
+	cr_assert_eq(p.count, 3);
+	assert_entry(&p, 0, WR_ROLE_USER, "boom");
+	assert_entry(&p, 1, WR_ROLE_WORKER, "LINE 1/2: boom");
+	assert_entry(&p, 2, WR_ROLE_RUNTIME,
+	             "worker process killed by SIGABRT");
+	wr_transcript_page_clear(&p);
+}
+
+Test(exec, a_turn_over_its_timeout_fails_the_worker_and_kills_it,
+     .timeout = 20)
+{
+	char id[WR_ID_MAX + 1];
+	struct wr_transcript_page p = {0};
+	struct wr_worker_info *w;
+	pid_t pid;
+	int64_t t0, took;
+
+	open_worker_profile("\"turn_timeout_ms\": 300", "--no-turn-end", NULL);
+	create(id);
+	pid = read_pid(NULL);
+	t0 = now_ms();
+	cr_assert_eq(input(id, "hang", NULL), WR_OK);
+	w = wait_status(id, WR_STATUS_FAILED, 5000);
+	took = now_ms() - t0;
+	wr_worker_info_free(w);
+	cr_assert_geq(took, 250, "timed out early: %lld", (long long)took);
+	cr_assert(wait_gone(pid, 3000));
+	transcript(id, &p);
+	cr_assert_eq(p.count, 3);
+	assert_entry(&p, 1, WR_ROLE_WORKER, "LINE 1/1: hang");
+	assert_entry(&p, 2, WR_ROLE_RUNTIME, "turn timed out after 300 ms");
+	wr_transcript_page_clear(&p);
+}
+
+Test(exec, garbage_output_is_a_diagnostic_and_the_worker_goes_on,
+     .timeout = 20)
+{
+	char id[WR_ID_MAX + 1];
+	struct wr_transcript_page p = {0};
+	struct wr_worker_info *w;
+
+	open_worker_profile(NULL, "--garbage", "--stderr", NULL);
+	create(id);
+	cr_assert_eq(input(id, "one", NULL), WR_OK);
+	w = wait_settled(id, 5000);
+	cr_assert_eq(w->status, WR_STATUS_RUNNING);
+	wr_worker_info_free(w);
+	cr_assert(has_diagnostic(id, "not a protocol message: this is not "
+	                             "json"));
+	cr_assert(has_diagnostic(id, "not a protocol message: [1,2,3]"));
+	cr_assert(has_diagnostic(id, "unknown message type \"bogus\""));
+	cr_assert(has_diagnostic(id, "output without a string content"));
+	cr_assert(wait_diagnostic(id, "worker stderr: test-worker: turn 1",
+	                          2000));
+	cr_assert_eq(input(id, "two", NULL), WR_OK);
+	w = wait_settled(id, 5000);
+	cr_assert_eq(w->status, WR_STATUS_RUNNING);
+	wr_worker_info_free(w);
+	transcript(id, &p);
+	cr_assert_eq(p.count, 4);
+	assert_entry(&p, 1, WR_ROLE_WORKER, "LINE 1/1: one");
+	assert_entry(&p, 3, WR_ROLE_WORKER, "LINE 1/1: two");
+	wr_transcript_page_clear(&p);
+}
+
+Test(exec, a_line_over_the_limit_is_dropped_with_a_diagnostic,
+     .timeout = 20)
+{
+	char id[WR_ID_MAX + 1];
+	struct wr_transcript_page p = {0};
+	struct wr_worker_info *w;
+
+	open_worker_profile(NULL, "--huge", "1100000", NULL);
+	create(id);
+	cr_assert_eq(input(id, "big", NULL), WR_OK);
+	w = wait_settled(id, 10000);
+	cr_assert_eq(w->status, WR_STATUS_RUNNING);
+	wr_worker_info_free(w);
+	cr_assert(has_diagnostic(id, "line of 1100030 bytes dropped "
+	                             "(limit 1048576): {\"type\":\"output\""));
+	transcript(id, &p);
+	cr_assert_eq(p.count, 2);
+	assert_entry(&p, 1, WR_ROLE_WORKER, "LINE 1/1: big");
+	wr_transcript_page_clear(&p);
+}
+
+Test(exec, a_long_line_under_the_limit_arrives_whole, .timeout = 20)
+{
+	char id[WR_ID_MAX + 1];
+	struct wr_transcript_page p = {0};
+	struct wr_worker_info *w;
+
+	open_worker_profile(NULL, "--huge", "1000000", NULL);
+	create(id);
+	cr_assert_eq(input(id, "big", NULL), WR_OK);
+	w = wait_settled(id, 10000);
+	wr_worker_info_free(w);
+	transcript(id, &p);
+	cr_assert_eq(p.count, 3);
+	cr_assert_eq(strlen(p.items[1].content), 1000000);
+	cr_assert_eq(strspn(p.items[1].content, "x"), 1000000);
+	wr_transcript_page_clear(&p);
+}
+
+Test(exec, a_program_that_cannot_start_creates_no_worker, .timeout = 20)
+{
+	struct wr_worker_list l = {0};
+	struct wr_worker_info *w = NULL;
+	struct wr_config cfg = {0};
+	struct wr_create_request req = {0};
+	char json[1024], noexec[160];
+	size_t n;
+	int fds;
+
+	snprintf(noexec, sizeof(noexec), "%s/not-executable", dir);
+	write_file(noexec, "#!/bin/sh\nexit 0\n");
+	snprintf(json, sizeof(json),
+	         "{\"profiles\": {"
+	         "\"missing\": {\"argv\": [\"/nonexistent/wr-program\"]},"
+	         "\"noexec\": {\"argv\": [\"%s\"]},"
+	         "\"badcwd\": {\"argv\": [\"%s\"], \"cwd\": \"/nonexistent\"}"
+	         "}}", noexec, TEST_WORKER);
+	write_file(profiles_path, json);
+	cr_assert_eq(wr_profiles_load(profiles_path, &set, &err), WR_OK);
+	cfg.profiles = wr_profile_set_profiles(set, &n);
+	cfg.n_profiles = n;
+	cr_assert_eq(wr_runtime_open(&cfg, &rt, &err), WR_OK);
+	fds = count_fds();
+	req.profile.kind = WR_PROFILE_NAMED;
+
+	req.profile.value = "missing";
+	cr_assert_eq(wr_worker_create(rt, &req, &w, &err), WR_EUNAVAILABLE);
+	cr_assert_str_eq(err.reason, "spawn_failed");
+	cr_assert_str_eq(err.message, "profile missing: cannot execute "
+	                 "/nonexistent/wr-program: No such file or directory");
+	cr_assert_null(w);
+
+	req.profile.value = "noexec";
+	cr_assert_eq(wr_worker_create(rt, &req, &w, &err), WR_EUNAVAILABLE);
+	cr_assert_str_eq(err.reason, "spawn_failed");
+	cr_assert(strstr(err.message, "Permission denied") != NULL, "%s",
+	          err.message);
+
+	req.profile.value = "badcwd";
+	cr_assert_eq(wr_worker_create(rt, &req, &w, &err), WR_EUNAVAILABLE);
+	cr_assert_str_eq(err.message, "profile badcwd: cannot enter working "
+	                 "directory /nonexistent: No such file or directory");
+
+	cr_assert_eq(wr_worker_list(rt, &l, &err), WR_OK);
+	cr_assert_eq(l.count, 0);
+	wr_worker_list_free(&l);
+	cr_assert_eq(count_fds(), fds);
+	cr_assert_eq(count_zombies(), 0);
+}
+
+Test(exec, no_descriptor_or_zombie_is_left_after_close, .timeout = 30)
+{
+	char id[3][WR_ID_MAX + 1];
+	pid_t pid[3];
+	int fds_before, i;
+	struct wr_worker_info *w;
+
+	fds_before = count_fds();
+	open_worker_profile("\"stop_grace_ms\": 200", "--delay-ms", "100",
+	                    NULL);
+	for (i = 0; i < 3; i++) {
+		create(id[i]);
+		pid[i] = read_pid(NULL);
+		cr_assert_eq(input(id[i], "hi", NULL), WR_OK);
+	}
+	for (i = 0; i < 3; i++) {
+		w = wait_settled(id[i], 5000);
+		wr_worker_info_free(w);
+	}
+	cr_assert_eq(wr_worker_stop(rt, id[0], NULL, NULL, &err), WR_OK);
+	cr_assert_eq(wr_worker_cancel(rt, id[1], NULL, NULL, &err), WR_OK);
+	cr_assert_eq(input(id[2], "busy at close", NULL), WR_OK);
+	wr_runtime_close(rt);
+	rt = NULL;
+	for (i = 0; i < 3; i++)
+		cr_assert(process_gone(pid[i]), "child %d left", (int)pid[i]);
+	cr_assert_eq(count_zombies(), 0);
+	wr_profile_set_free(set);
+	set = NULL;
+	cr_assert_eq(count_fds(), fds_before);
+}
+
+Test(exec, unknown_named_profile_is_invalid_input, .timeout = 10)
+{
+	struct wr_create_request req = {0};
+
+	open_worker_profile(NULL, NULL);
+	req.profile.kind = WR_PROFILE_NAMED;
+	req.profile.value = "nope";
+	cr_assert_eq(wr_worker_create(rt, &req, NULL, &err),
+	             WR_EINVALID_INPUT);
+	cr_assert_str_eq(err.reason, "unknown_profile");
+	req.profile.kind = WR_PROFILE_BUILTIN;
+	req.profile.value = "transcript";
+	cr_assert_eq(wr_worker_create(rt, &req, NULL, &err), WR_OK);
+}
+
+/* ---- the profiles file ------------------------------------------------ */
+
+Test(profiles, a_valid_file_loads_every_profile_in_order)
+{
+	struct wr_profile_set *s = NULL;
+	const struct wr_profile *p;
+	size_t n = 0;
+
+	write_file(profiles_path,
+	           "{\"default\": \"b\", \"profiles\": {"
+	           "\"a\": {\"argv\": [\"/bin/true\"]},"
+	           "\"b\": {\"argv\": [\"/bin/cat\", \"-u\"], "
+	           "\"env\": {\"X\": \"1\"}, \"cwd\": \"/tmp\", "
+	           "\"stop_grace_ms\": 0, \"turn_timeout_ms\": 86400000}}}");
+	cr_assert_eq(wr_profiles_load(profiles_path, &s, &err), WR_OK, "%s",
+	             err.message);
+	p = wr_profile_set_profiles(s, &n);
+	cr_assert_eq(n, 2);
+	cr_assert_str_eq(p[0].name, "a");
+	cr_assert_str_eq(p[1].name, "b");
+	cr_assert_not_null(p[0].driver);
+	cr_assert_str_eq(p[0].driver->name, "exec");
+	cr_assert_str_eq(wr_profile_set_default(s), "b");
+	wr_profile_set_free(s);
+
+	write_file(profiles_path, "{\"profiles\": {}}");
+	cr_assert_eq(wr_profiles_load(profiles_path, &s, &err), WR_OK);
+	cr_assert_null(wr_profile_set_default(s));
+	wr_profile_set_profiles(s, &n);
+	cr_assert_eq(n, 0);
+	wr_profile_set_free(s);
+	wr_profile_set_free(NULL);
+}
+
+struct bad_case {
+	const char *json;
+	const char *reason;
+	const char *field;
+	const char *message; /* after "PATH: " */
+};
+
+static const struct bad_case bad_cases[] = {
+	{"{\"profiles\": ", "invalid_json", "",
+	 "not valid JSON: unexpected end of file"},
+	{"{\"profiles\": {}} x", "invalid_json", "",
+	 "not valid JSON: text after the document"},
+	{"[]", "wrong_type", "", "the document must be a JSON object"},
+	{"{}", "missing_field", "profiles",
+	 "member \"profiles\": is required"},
+	{"{\"profiles\": {}, \"extra\": 1}", "unknown_field", "extra",
+	 "member \"extra\": unknown member (known: default, profiles)"},
+	{"{\"profiles\": []}", "wrong_type", "profiles",
+	 "member \"profiles\": must be an object of profiles"},
+	{"{\"profiles\": {\"p\": {\"argv\": [\"/x\"], \"bogus\": 1}}}",
+	 "unknown_field", "profiles.p.bogus",
+	 "profile \"p\": member \"bogus\": unknown member (known: argv, "
+	 "env, cwd, stop_grace_ms, turn_timeout_ms)"},
+	{"{\"profiles\": {\"p\": {}}}", "missing_field", "profiles.p.argv",
+	 "profile \"p\": member \"argv\": is required"},
+	{"{\"profiles\": {\"p\": 3}}", "wrong_type", "profiles.p",
+	 "profile \"p\": must be an object"},
+	{"{\"profiles\": {\"p\": {\"argv\": []}}}", "invalid_value",
+	 "profiles.p.argv", "profile \"p\": member \"argv\": must not be "
+	 "empty"},
+	{"{\"profiles\": {\"p\": {\"argv\": \"/bin/true\"}}}", "wrong_type",
+	 "profiles.p.argv", "profile \"p\": member \"argv\": must be an "
+	 "array of strings"},
+	{"{\"profiles\": {\"p\": {\"argv\": [\"bin/true\"]}}}",
+	 "invalid_value", "profiles.p.argv", "profile \"p\": member "
+	 "\"argv\": the program \"bin/true\" must be an absolute path"},
+	{"{\"profiles\": {\"p\": {\"argv\": [\"/x\", 1]}}}", "wrong_type",
+	 "profiles.p.argv", "profile \"p\": member \"argv\": item 1 must be "
+	 "a string without NUL characters"},
+	{"{\"profiles\": {\"p\": {\"argv\": [\"/x\\u0000y\"]}}}",
+	 "wrong_type", "profiles.p.argv", "profile \"p\": member \"argv\": "
+	 "item 0 must be a string without NUL characters"},
+	{"{\"profiles\": {\"p\": {\"argv\": [\"/x\"], \"env\": {\"A\": 1}}}}",
+	 "wrong_type", "profiles.p.env", "profile \"p\": member \"env\": the "
+	 "value of A must be a string without NUL characters"},
+	{"{\"profiles\": {\"p\": {\"argv\": [\"/x\"], \"env\": []}}}",
+	 "wrong_type", "profiles.p.env", "profile \"p\": member \"env\": "
+	 "must be an object of strings"},
+	{"{\"profiles\": {\"p\": {\"argv\": [\"/x\"], "
+	 "\"env\": {\"WORKER_ID\": \"x\"}}}}", "invalid_value",
+	 "profiles.p.env", "profile \"p\": member \"env\": WORKER_ID is set "
+	 "by the runtime"},
+	{"{\"profiles\": {\"p\": {\"argv\": [\"/x\"], "
+	 "\"env\": {\"A=B\": \"x\"}}}}", "invalid_value", "profiles.p.env",
+	 "profile \"p\": member \"env\": variable name \"A=B\" must be "
+	 "non-empty and without '='"},
+	{"{\"profiles\": {\"p\": {\"argv\": [\"/x\"], \"cwd\": \"tmp\"}}}",
+	 "invalid_value", "profiles.p.cwd", "profile \"p\": member \"cwd\": "
+	 "must be an absolute path"},
+	{"{\"profiles\": {\"p\": {\"argv\": [\"/x\"], \"cwd\": 1}}}",
+	 "wrong_type", "profiles.p.cwd", "profile \"p\": member \"cwd\": "
+	 "must be a string without NUL characters"},
+	{"{\"profiles\": {\"p\": {\"argv\": [\"/x\"], "
+	 "\"stop_grace_ms\": -1}}}", "invalid_value",
+	 "profiles.p.stop_grace_ms", "profile \"p\": member "
+	 "\"stop_grace_ms\": must be between 0 and 3600000"},
+	{"{\"profiles\": {\"p\": {\"argv\": [\"/x\"], "
+	 "\"stop_grace_ms\": \"5\"}}}", "wrong_type",
+	 "profiles.p.stop_grace_ms", "profile \"p\": member "
+	 "\"stop_grace_ms\": must be an integer number of milliseconds"},
+	{"{\"profiles\": {\"p\": {\"argv\": [\"/x\"], "
+	 "\"turn_timeout_ms\": 1.5}}}", "wrong_type",
+	 "profiles.p.turn_timeout_ms", "profile \"p\": member "
+	 "\"turn_timeout_ms\": must be an integer number of milliseconds"},
+	{"{\"profiles\": {\"p\": {\"argv\": [\"/x\"], "
+	 "\"turn_timeout_ms\": 86400001}}}", "invalid_value",
+	 "profiles.p.turn_timeout_ms", "profile \"p\": member "
+	 "\"turn_timeout_ms\": must be between 0 and 86400000"},
+	{"{\"profiles\": {\"bad name\": {\"argv\": [\"/x\"]}}}",
+	 "invalid_value", "profiles.bad name", "profile \"bad name\": a "
+	 "profile name is 1-64 characters of [A-Za-z0-9_.-], not starting "
+	 "with '.'"},
+	{"{\"default\": \"q\", \"profiles\": {\"p\": {\"argv\": [\"/x\"]}}}",
+	 "unknown_profile", "default", "member \"default\": names no "
+	 "profile of this file: \"q\""},
+	{"{\"default\": 1, \"profiles\": {}}", "wrong_type", "default",
+	 "member \"default\": must be a profile name"},
+};
+
+Test(profiles, every_rule_is_enforced_with_reason_field_and_message)
+{
+	struct wr_profile_set *s;
+	char want[WR_MESSAGE_MAX];
+	size_t i;
+
+	for (i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+		const struct bad_case *c = &bad_cases[i];
+
+		s = NULL;
+		write_file(profiles_path, c->json);
+		cr_assert_eq(wr_profiles_load(profiles_path, &s, &err),
+		             WR_EINVALID_INPUT, "case %zu: %s", i, c->json);
+		cr_assert_null(s);
+		cr_assert_eq(err.code, WR_EINVALID_INPUT);
+		cr_assert_str_eq(err.reason, c->reason, "case %zu", i);
+		cr_assert_str_eq(err.field, c->field, "case %zu", i);
+		snprintf(want, sizeof(want), "%s: %s", profiles_path,
+		         c->message);
+		cr_assert_str_eq(err.message, want, "case %zu", i);
+	}
+}
+
+Test(profiles, a_missing_file_is_reported_with_its_name)
+{
+	struct wr_profile_set *s = NULL;
+	char want[WR_MESSAGE_MAX];
+
+	cr_assert_eq(wr_profiles_load(profiles_path, &s, &err),
+	             WR_EINVALID_INPUT);
+	cr_assert_null(s);
+	cr_assert_str_eq(err.reason, "unreadable_file");
+	snprintf(want, sizeof(want), "%s: cannot open: No such file or "
+	         "directory", profiles_path);
+	cr_assert_str_eq(err.message, want);
+}
