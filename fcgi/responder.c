@@ -1,0 +1,565 @@
+/*
+ * responder.c - the FastCGI accept loop: params and body in, http_handle(),
+ * status, headers and JSON body out.
+ *
+ * Trust boundary: Browser -> Backend -> nginx -> this process.  Browsers
+ * never talk to the Runtime.  The Runtime credential (the local token)
+ * lives only in the Backend and in nginx (plus --local-token-file when the
+ * socket is TCP, as defense in depth).  No CORS header is ever sent: nginx
+ * refuses a request that carries Origin (one a browser issued) with a typed
+ * 403, and the handlers refuse it again.  This file passes HTTP_ORIGIN and
+ * HTTP_AUTHORIZATION through untouched so that they can.
+ *
+ * What this file guarantees to the handlers: at most max_body bytes of body
+ * are ever read or buffered (a larger CONTENT_LENGTH is not read at all and
+ * is reported as body_too_large); a body is handed over only when exactly
+ * CONTENT_LENGTH bytes arrived; header lines written back never contain
+ * CR/LF.  FastCGI params are borrowed until FCGX_Finish_r and nothing keeps
+ * them past it.
+ *
+ * Threads and signals: N threads call FCGX_Accept_r on the one listen
+ * socket.  Linux lets any number of threads block in accept() on one socket,
+ * so accept is not serialised by a mutex: with nginx's fastcgi_keep_conn a
+ * thread waits for the next request on its kept connection, and a mutex held
+ * there would starve the others.  SIGTERM/SIGINT are blocked everywhere but
+ * in the main thread's sigsuspend(); their handler (no SA_RESTART) only sets
+ * a sig_atomic_t flag.  The main thread then sets `stopping`, calls
+ * FCGX_ShutdownPending(), shuts its own listen socket down and sends
+ * WAKE_SIGNAL to the threads until they end.
+ * A thread unblocks WAKE_SIGNAL only while it waits in FCGX_Accept_r, so the
+ * signal interrupts accept() or the wait on an idle kept connection, never
+ * the body read or the response write of a request in flight (libfcgi's
+ * read/write do not retry on EINTR).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <fcgiapp.h>
+
+#include "responder.h"
+
+/* Interrupts a thread blocked in FCGX_Accept_r; see the header comment. */
+#define WAKE_SIGNAL SIGUSR1
+
+#define HEAD_MAX 2048 /* status line + Content-* + HTTP_MAX_HEADERS lines */
+#define LOG_URI_MAX 160
+#define WRITE_SLICE (1 << 20)
+
+/* Process-wide because signal handlers need them; one responder per process. */
+static volatile sig_atomic_t stop_signal; /* written by the handler only */
+static atomic_bool stopping;              /* main thread -> serving threads */
+static atomic_bool accept_broken;         /* serving thread -> main thread */
+static pthread_t main_thread;
+
+struct slot {
+	pthread_t tid;
+	atomic_bool done;
+	const struct responder_config *cfg;
+};
+
+/* FCGX_ShutdownPending() is called by the main thread, after it has set
+ * `stopping`, so that a thread whose accept fails sees why. */
+static void on_stop_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+/* Does nothing: its delivery is what interrupts the blocking call. */
+static void on_wake_signal(int sig)
+{
+	(void)sig;
+}
+
+static void signal_set(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, WAKE_SIGNAL);
+}
+
+int responder_signals_init(void)
+{
+	struct sigaction sa;
+	sigset_t set;
+	int rc;
+
+	memset(&sa, 0, sizeof sa);
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0; /* no SA_RESTART: blocking calls must see EINTR */
+	sa.sa_handler = on_stop_signal;
+	if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0)
+		return -1;
+	sa.sa_handler = on_wake_signal;
+	if (sigaction(WAKE_SIGNAL, &sa, NULL) < 0)
+		return -1;
+	/* A peer that hangs up must cost one failed write, not the process. */
+	sa.sa_handler = SIG_IGN;
+	if (sigaction(SIGPIPE, &sa, NULL) < 0)
+		return -1;
+	signal_set(&set);
+	rc = pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (rc != 0) {
+		errno = rc;
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- one request ------------------------------------------------------- */
+
+static const char *reason_phrase(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 411: return "Length Required";
+	case 413: return "Content Too Large";
+	case 415: return "Unsupported Media Type";
+	case 422: return "Unprocessable Content";
+	case 429: return "Too Many Requests";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	}
+	if (status >= 200 && status < 300)
+		return "OK";
+	if (status >= 400 && status < 500)
+		return "Client Error";
+	return "Server Error";
+}
+
+/* Copies s into a log-safe form: bounded, control bytes and non-ASCII
+ * replaced, so that a hostile URI cannot forge or split a log line. */
+static void log_safe(char *dst, size_t size, const char *s)
+{
+	size_t i = 0;
+
+	if (s == NULL)
+		s = "-";
+	for (; *s != '\0' && i + 1 < size; s++)
+		dst[i++] = (*s > 0x20 && *s < 0x7f) ? *s : '?';
+	dst[i] = '\0';
+}
+
+/* A header the handlers add must be a token name and a value without
+ * control bytes, and must not duplicate what this file writes itself. */
+static bool header_ok(const struct http_header *h)
+{
+	const char *p;
+
+	if (h->name[0] == '\0' || strcasecmp(h->name, "Status") == 0 ||
+	    strcasecmp(h->name, "Content-Type") == 0 ||
+	    strcasecmp(h->name, "Content-Length") == 0)
+		return false;
+	for (p = h->name; *p != '\0'; p++)
+		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		      (*p >= '0' && *p <= '9') || *p == '-'))
+			return false;
+	for (p = h->value; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return false;
+	return true;
+}
+
+/*
+ * Writes one complete response.  A failed write means the peer has gone;
+ * there is no one left to tell, and FCGX_Finish_r drops the connection.
+ */
+static void write_response(FCGX_Stream *out, int status,
+                           const struct http_header *headers, size_t n_headers,
+                           const char *body, size_t body_len)
+{
+	char head[HEAD_MAX];
+	size_t used;
+	size_t i;
+	int n;
+
+	n = snprintf(head, sizeof head,
+	             "Status: %d %s\r\n"
+	             "Content-Type: application/json; charset=utf-8\r\n"
+	             "Content-Length: %zu\r\n",
+	             status, reason_phrase(status), body_len);
+	used = (size_t)n;
+	for (i = 0; i < n_headers && i < HTTP_MAX_HEADERS; i++) {
+		if (!header_ok(&headers[i])) {
+			fprintf(stderr, "worker-runtime: dropped invalid response "
+			        "header from handler (status %d)\n", status);
+			continue;
+		}
+		n = snprintf(head + used, sizeof head - used, "%s: %s\r\n",
+		             headers[i].name, headers[i].value);
+		if (n < 0 || (size_t)n >= sizeof head - used)
+			break; /* cannot happen: HEAD_MAX bounds every field */
+		used += (size_t)n;
+	}
+	if (used + 2 < sizeof head) {
+		memcpy(head + used, "\r\n", 3);
+		used += 2;
+	}
+	if (FCGX_PutStr(head, (int)used, out) != (int)used)
+		return;
+	/* FCGX_PutStr takes an int: write large bodies in slices. */
+	while (body_len > 0) {
+		int slice = body_len > WRITE_SLICE ? WRITE_SLICE : (int)body_len;
+
+		if (FCGX_PutStr(body, slice, out) != slice)
+			return;
+		body += slice;
+		body_len -= (size_t)slice;
+	}
+}
+
+/* A typed error produced here rather than by the handlers. */
+static void write_error(FCGX_Stream *out, int status, wr_err code,
+                        const char *reason, const char *message)
+{
+	/* The last resort when even encoding the error fails. */
+	static const char oom_body[] =
+		"{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
+	struct wr_error e;
+	char *body;
+	size_t len = 0;
+
+	memset(&e, 0, sizeof e);
+	e.code = code;
+	snprintf(e.reason, sizeof e.reason, "%s", reason);
+	snprintf(e.message, sizeof e.message, "%s", message);
+	body = wr_json_encode_error(&e, &len);
+	if (body == NULL)
+		write_response(out, 500, NULL, 0, oom_body, sizeof oom_body - 1);
+	else
+		write_response(out, status, NULL, 0, body, len);
+	free(body);
+}
+
+/* Parses CONTENT_LENGTH: absent or empty is 0 (nginx sends "" without a
+ * body); otherwise only decimal digits, saturating at UINT64_MAX (which is
+ * above any max_body).  Returns 0, or -1 if malformed. */
+static int parse_length(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (s == NULL || *s == '\0') {
+		*out = 0;
+		return 0;
+	}
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		if (v > (UINT64_MAX - 9) / 10)
+			v = UINT64_MAX;
+		else
+			v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+/* Reads exactly len bytes (len <= max_body) into a NUL-terminated buffer
+ * the caller frees.  Returns 0, -1 if the body ended early or the stream
+ * failed, -2 if out of memory.  On failure *out is unchanged. */
+static int read_body(FCGX_Stream *in, size_t len, char **out)
+{
+	char *buf;
+	size_t got = 0;
+
+	if (len == 0) {
+		*out = NULL;
+		return 0;
+	}
+	buf = malloc(len + 1);
+	if (buf == NULL)
+		return -2;
+	while (got < len) {
+		size_t want = len - got;
+		int n;
+
+		if (want > INT_MAX)
+			want = INT_MAX;
+		n = FCGX_GetStr(buf + got, (int)want, in);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	if (got != len) {
+		free(buf);
+		return -1;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	return 0;
+}
+
+#define PARAM(req, name) FCGX_GetParam((name), (req)->envp)
+
+/*
+ * Answers one accepted request and finishes it.  Returns true if the
+ * connection must be closed afterwards because its input was not consumed
+ * exactly (too large, short, malformed length): leftover stdin records on a
+ * kept connection would be taken for the start of the next request.
+ */
+static bool serve_one(const struct responder_config *cfg, FCGX_Request *req)
+{
+	struct http_request hr;
+	struct http_response res;
+	char *body = NULL;
+	uint64_t len = 0;
+	bool drop = false;
+	int rc;
+
+	memset(&hr, 0, sizeof hr);
+	memset(&res, 0, sizeof res);
+	hr.method = PARAM(req, "REQUEST_METHOD");
+	hr.uri = PARAM(req, "REQUEST_URI");
+	hr.content_type = PARAM(req, "CONTENT_TYPE");
+	hr.authorization = PARAM(req, "HTTP_AUTHORIZATION");
+	hr.origin = PARAM(req, "HTTP_ORIGIN");
+
+	if (hr.method == NULL || hr.method[0] == '\0' || hr.uri == NULL ||
+	    hr.uri[0] == '\0') {
+		write_error(req->out, 400, WR_EINVALID_INPUT, "invalid_request",
+		            "REQUEST_METHOD and REQUEST_URI are required");
+		drop = true;
+		goto finish;
+	}
+	if (parse_length(PARAM(req, "CONTENT_LENGTH"), &len) != 0) {
+		write_error(req->out, 400, WR_EINVALID_INPUT,
+		            "invalid_content_length",
+		            "CONTENT_LENGTH is not a decimal byte count");
+		drop = true;
+		goto finish;
+	}
+	if (len > cfg->max_body) {
+		/* Not read at all: the handlers answer 413 with the limit. */
+		hr.body_too_large = true;
+		drop = true;
+	} else {
+		rc = read_body(req->in, (size_t)len, &body);
+		if (rc == -2) {
+			write_error(req->out, 503, WR_EUNAVAILABLE, "out_of_memory",
+			            "no memory to buffer the request body");
+			drop = true;
+			goto finish;
+		}
+		if (rc != 0) {
+			write_error(req->out, 400, WR_EINVALID_INPUT, "invalid_body",
+			            "the request body ended before CONTENT_LENGTH bytes");
+			drop = true;
+			goto finish;
+		}
+		hr.body = body;
+		hr.body_len = (size_t)len;
+	}
+
+	http_handle(cfg->ctx, &hr, &res);
+	if (res.status < 100 || res.status > 599) {
+		fprintf(stderr, "worker-runtime: handler returned status %d\n",
+		        res.status);
+		write_error(req->out, 500, WR_EINTERNAL, "",
+		            "the handler produced an invalid status");
+	} else {
+		write_response(req->out, res.status, res.headers, res.n_headers,
+		               res.body, res.body != NULL ? res.body_len : 0);
+	}
+	if (res.status >= 500 || res.status < 100) {
+		char m[16], u[LOG_URI_MAX];
+
+		log_safe(m, sizeof m, hr.method);
+		log_safe(u, sizeof u, hr.uri);
+		fprintf(stderr, "worker-runtime: %d %s %s\n", res.status, m, u);
+	}
+	http_response_clear(&res);
+
+finish:
+	free(body);
+	FCGX_Finish_r(req); /* params (hr.*) are invalid from here on */
+	return drop;
+}
+
+/* ---- threads ------------------------------------------------------------ */
+
+/* Accept errors that say the listen socket itself is unusable. */
+static bool accept_error_fatal(int e)
+{
+	return e == EBADF || e == ENOTSOCK || e == EINVAL || e == EOPNOTSUPP ||
+	       e == EFAULT;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static void *serve(void *arg)
+{
+	struct slot *slot = arg;
+	FCGX_Request req;
+	sigset_t wake;
+	unsigned long failures = 0;
+
+	sigemptyset(&wake);
+	sigaddset(&wake, WAKE_SIGNAL);
+	/* A wake-up must end accept(), not restart it. */
+	if (FCGX_InitRequest(&req, slot->cfg->listen_fd,
+	                     FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+		fprintf(stderr, "worker-runtime: FCGX_InitRequest failed\n");
+		atomic_store(&accept_broken, true);
+		pthread_kill(main_thread, WAKE_SIGNAL);
+		goto out;
+	}
+	while (!atomic_load(&stopping)) {
+		int rc;
+
+		pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
+		rc = FCGX_Accept_r(&req);
+		pthread_sigmask(SIG_BLOCK, &wake, NULL);
+		if (rc >= 0) {
+			failures = 0;
+			if (serve_one(slot->cfg, &req))
+				FCGX_Free(&req, 1);
+			continue;
+		}
+		if (atomic_load(&stopping))
+			break;
+		if (rc == -EINTR)
+			continue; /* some other signal's handler ran */
+		if (accept_error_fatal(-rc)) {
+			fprintf(stderr, "worker-runtime: accept: %s\n",
+			        strerror(-rc));
+			atomic_store(&accept_broken, true);
+			pthread_kill(main_thread, WAKE_SIGNAL);
+			break;
+		}
+		/* EMFILE, ENOMEM, ...: wait for resources, log now and then. */
+		if (failures++ % 50 == 0)
+			fprintf(stderr, "worker-runtime: accept: %s (retrying)\n",
+			        rc == -9999 ? "unknown error" : strerror(-rc));
+		sleep_ms(100);
+	}
+	FCGX_Free(&req, 1); /* closes a kept connection, if any */
+out:
+	atomic_store(&slot->done, true);
+	return NULL;
+}
+
+/* Stops accepting and waits for every started thread. */
+static void stop_threads(struct slot *slots, unsigned n,
+                         const struct responder_config *cfg)
+{
+	unsigned i;
+	unsigned rounds = 0;
+
+	atomic_store(&stopping, true);
+	FCGX_ShutdownPending();
+	/* Refuse new connections (accept() then fails with EINVAL), but only
+	 * on a socket of our own: shutdown() acts on the socket, not on this
+	 * descriptor, and would break a systemd socket for the next start. */
+	if (cfg->own_listener)
+		(void)shutdown(cfg->listen_fd, SHUT_RDWR);
+	for (;;) {
+		unsigned left = 0;
+
+		for (i = 0; i < n; i++) {
+			if (atomic_load(&slots[i].done))
+				continue;
+			left++;
+			/* Pending (harmless) in a thread busy with a request;
+			 * interrupts accept() or an idle kept connection. */
+			pthread_kill(slots[i].tid, WAKE_SIGNAL);
+		}
+		if (left == 0)
+			break;
+		if (++rounds % 250 == 0) /* every 5 s */
+			fprintf(stderr, "worker-runtime: waiting for %u "
+			        "request(s) in flight\n", left);
+		sleep_ms(20);
+	}
+	for (i = 0; i < n; i++)
+		pthread_join(slots[i].tid, NULL);
+}
+
+int responder_run(const struct responder_config *cfg)
+{
+	struct slot *slots;
+	sigset_t waitmask;
+	unsigned started = 0;
+	unsigned i;
+	int rc = -1;
+
+	if (cfg->threads < 1 || cfg->threads > RESPONDER_THREADS_MAX) {
+		fprintf(stderr, "worker-runtime: bad thread count %u\n",
+		        cfg->threads);
+		return -1;
+	}
+	if (FCGX_Init() != 0) {
+		fprintf(stderr, "worker-runtime: FCGX_Init failed\n");
+		return -1;
+	}
+	slots = calloc(cfg->threads, sizeof *slots);
+	if (slots == NULL) {
+		fprintf(stderr, "worker-runtime: out of memory\n");
+		return -1;
+	}
+	main_thread = pthread_self();
+	atomic_store(&stopping, false);
+	atomic_store(&accept_broken, false);
+	for (i = 0; i < cfg->threads; i++) {
+		int e;
+
+		slots[i].cfg = cfg;
+		atomic_init(&slots[i].done, false);
+		e = pthread_create(&slots[i].tid, NULL, serve, &slots[i]);
+		if (e != 0) {
+			fprintf(stderr, "worker-runtime: pthread_create: %s\n",
+			        strerror(e));
+			goto stop;
+		}
+		started++;
+	}
+
+	/* The stop signals are blocked; sigsuspend opens them atomically, so
+	 * a signal between the test and the wait is not lost. */
+	pthread_sigmask(SIG_BLOCK, NULL, &waitmask);
+	sigdelset(&waitmask, SIGTERM);
+	sigdelset(&waitmask, SIGINT);
+	sigdelset(&waitmask, WAKE_SIGNAL);
+	while (stop_signal == 0 && !atomic_load(&accept_broken))
+		sigsuspend(&waitmask);
+	if (stop_signal != 0) {
+		fprintf(stderr, "worker-runtime: %s received, draining\n",
+		        stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
+		rc = 0;
+	}
+
+stop:
+	stop_threads(slots, started, cfg);
+	free(slots);
+	return rc;
+}

@@ -1,0 +1,53 @@
+/*
+ * responder.h - the libfcgi accept loop of the worker-runtime process.
+ *
+ * main() calls responder_signals_init() before it starts any thread, opens
+ * the listen socket and the Runtime, then responder_run(), which serves
+ * requests on N threads until SIGTERM or SIGINT and returns once every
+ * request in flight has been answered.  Nothing here is reentrant: one
+ * responder per process.
+ */
+#ifndef WR_FCGI_RESPONDER_H
+#define WR_FCGI_RESPONDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "handlers.h"
+
+#define RESPONDER_THREADS_MAX 256
+
+struct responder_config {
+	int listen_fd;               /* a listening socket; 0 under spawn-fcgi */
+	bool own_listener;           /* bound by this process (--socket): may
+	                              * be shut down at stop; an inherited one
+	                              * is shared and is left alone */
+	unsigned threads;            /* 1..RESPONDER_THREADS_MAX */
+	size_t max_body;             /* bytes of request body read at most */
+	const struct http_ctx *ctx;  /* borrowed until responder_run returns */
+};
+
+/*
+ * Installs the SIGTERM/SIGINT handlers (without SA_RESTART), ignores SIGPIPE
+ * and blocks SIGTERM, SIGINT and the internal wake signal in the calling
+ * thread.  Call it first in main(), before any thread exists, so that every
+ * thread created later (the responder's, the library's) inherits the mask
+ * and a stop signal can only be taken by responder_run() in the main thread.
+ * A signal that arrives before responder_run() stays pending and stops it
+ * at once.  Returns 0, or -1 with errno set.
+ */
+int responder_signals_init(void);
+
+/*
+ * Serves FastCGI requests on cfg->listen_fd with cfg->threads threads until
+ * SIGTERM or SIGINT.  Then it stops accepting (an own listener is shut down,
+ * so new connections are refused; on an inherited one, such as a systemd
+ * socket, they wait in the backlog for the next instance), wakes the threads
+ * that wait for a request, lets every request in flight finish and joins
+ * all threads.  The listen socket is left open for the caller to close.
+ * Returns 0 after a stop signal, or -1 (a line is already logged) if the
+ * threads could not be started or accepting failed for good.
+ */
+int responder_run(const struct responder_config *cfg);
+
+#endif /* WR_FCGI_RESPONDER_H */

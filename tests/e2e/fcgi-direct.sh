@@ -1,0 +1,234 @@
+#!/bin/sh
+# fcgi-direct.sh - end to end straight at the FastCGI socket: the built
+# worker-runtime on a unix socket in a temporary directory, cgi-fcgi (Debian
+# package libfcgi-bin) as the client, jq to check the JSON.  Builds nothing;
+# `make check` hands it $top_builddir.  Skips (77) without cgi-fcgi or jq.
+# Every wait is bounded; the trap kills the server by PID and removes the
+# directory.  The last line is the Synthesis line that CI adds up.
+
+set -u
+
+top_builddir=${top_builddir:-.}
+bin="$top_builddir/fcgi/worker-runtime"
+
+cgi_fcgi=$(command -v cgi-fcgi) || {
+	echo "SKIP: cgi-fcgi not found (Debian: apt-get install libfcgi-bin)"
+	exit 77
+}
+command -v jq >/dev/null 2>&1 || {
+	echo "SKIP: jq not found"
+	exit 77
+}
+if [ ! -x "$bin" ]; then
+	echo "FAIL: $bin is not built"
+	echo "Synthesis: Tested: 1 | Passing: 0 | Failing: 1 | Crashing: 0"
+	exit 1
+fi
+
+dir=$(mktemp -d "${TMPDIR:-/tmp}/wr-fcgi-direct.XXXXXX") || exit 1
+sock="$dir/runtime.sock"
+pid=""
+
+cleanup() {
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	fi
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+trap 'exit 1' HUP INT TERM
+
+tested=0
+passing=0
+failing=0
+
+# check NAME COMMAND...: runs COMMAND, counts and reports the result.
+check() {
+	name=$1
+	shift
+	tested=$((tested + 1))
+	if "$@"; then
+		passing=$((passing + 1))
+		echo "PASS: $name"
+	else
+		failing=$((failing + 1))
+		echo "FAIL: $name"
+	fi
+}
+
+# request METHOD URI [BODY]: one request through cgi-fcgi.  Sets $status
+# (e.g. "201 Created") and leaves the headers in $dir/headers and the body
+# in $dir/body.
+request() {
+	method=$1
+	uri=$2
+	if [ $# -ge 3 ]; then
+		printf '%s' "$3" >"$dir/req"
+		set -- CONTENT_TYPE=application/json \
+			CONTENT_LENGTH="$(wc -c <"$dir/req" | tr -d ' ')"
+	else
+		: >"$dir/req"
+		set --
+	fi
+	timeout 10 env -i REQUEST_METHOD="$method" REQUEST_URI="$uri" \
+		SCRIPT_NAME="${uri%%\?*}" "$@" \
+		"$cgi_fcgi" -bind -connect "$sock" <"$dir/req" >"$dir/resp" 2>&1
+	tr -d '\r' <"$dir/resp" | sed '/^$/q' >"$dir/headers"
+	tr -d '\r' <"$dir/resp" | sed '1,/^$/d' >"$dir/body"
+	status=$(sed -n 's/^Status: //p' "$dir/headers" | head -n 1)
+}
+
+# jq_is FILTER: true if FILTER on the last body yields true.
+jq_is() {
+	[ "$(jq -r "$1" <"$dir/body" 2>/dev/null)" = true ]
+}
+
+header() {
+	sed -n "s/^$1: //p" "$dir/headers" | head -n 1
+}
+
+# wait_gone: waits up to 5 s for the server to exit; sets $rc.
+wait_gone() {
+	i=0
+	while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		rc=timeout
+		return
+	fi
+	wait "$pid"
+	rc=$?
+	pid=""
+}
+
+# ---- flag validation (no server needed) ----------------------------------
+
+"$bin" --threads 0 >"$dir/out" 2>"$dir/err"
+rc=$?
+check "bad --threads exits 2" test "$rc" -eq 2
+check "bad --threads names the flag on stderr" \
+	grep -q -- '--threads' "$dir/err"
+check "bad --threads prints the usage on stderr" grep -q '^usage:' "$dir/err"
+check "bad --threads prints nothing on stdout" test ! -s "$dir/out"
+
+"$bin" --max-body 67108865 --socket "unix:$sock" >/dev/null 2>"$dir/err"
+check "--max-body above 64 MiB exits 2" test $? -eq 2
+
+"$bin" --help >"$dir/out" 2>"$dir/err"
+rc=$?
+check "--help exits 0 with the usage on stdout" \
+	sh -c "[ $rc -eq 0 ] && grep -q '^usage:' '$dir/out' && [ ! -s '$dir/err' ]"
+
+: >"$dir/plain"
+"$bin" --socket "unix:$dir/plain" 2>"$dir/err"
+rc=$?
+check "a non-socket path is refused with exit 1 and left alone" \
+	sh -c "[ $rc -eq 1 ] && [ -f '$dir/plain' ] && [ ! -S '$dir/plain' ]"
+
+# ---- a running server ------------------------------------------------------
+
+"$bin" --socket "unix:$sock" --runtime-id e2e-rt --display-name "E2E run" \
+	--threads 2 --max-body 1024 2>"$dir/log" &
+pid=$!
+i=0
+while [ ! -S "$sock" ] && [ $i -lt 100 ] && kill -0 "$pid" 2>/dev/null; do
+	sleep 0.1
+	i=$((i + 1))
+done
+check "the server creates its socket" test -S "$sock"
+if [ ! -S "$sock" ]; then
+	cat "$dir/log"
+	echo "Synthesis: Tested: $tested | Passing: $passing | Failing: $failing | Crashing: 0"
+	exit 1
+fi
+check "the socket has mode 0660" test "$(stat -c %a "$sock")" = 660
+check "one startup line on stderr" \
+	grep -q '^worker-runtime: started runtime_id=e2e-rt socket=unix:.* store=memory threads=2$' \
+	"$dir/log"
+
+request GET /v1/runtime
+check "GET /v1/runtime is 200" test "$status" = "200 OK"
+check "GET /v1/runtime is JSON" \
+	test "$(header Content-Type)" = "application/json; charset=utf-8"
+check "GET /v1/runtime has the runtime id and display name" \
+	jq_is '.runtime.runtime_id == "e2e-rt" and .runtime.display_name == "E2E run" and .runtime.status == "running" and .runtime.worker_count == 0'
+
+request POST /v1/workers '{"intent":{"kind":"task","objective":"e2e"}}'
+worker_id=$(jq -r '.worker.worker_id' <"$dir/body" 2>/dev/null)
+check "POST /v1/workers is 201" test "$status" = "201 Created"
+check "POST /v1/workers returns a running task worker" \
+	jq_is '.worker.status == "running" and .worker.run_state == "idle" and .worker.intent.kind == "task" and .worker.intent.objective == "e2e" and .worker.runtime_id == "e2e-rt"'
+check "POST /v1/workers sets Location" \
+	test "$(header Location)" = "/v1/workers/$worker_id"
+
+request GET "/v1/workers/$worker_id"
+check "GET /v1/workers/{id} is 200" test "$status" = "200 OK"
+check "GET /v1/workers/{id} returns that worker" \
+	jq_is ".worker.worker_id == \"$worker_id\" and .worker.worker_ref.runtime_id == \"e2e-rt\""
+
+request GET /v1/workers
+check "GET /v1/workers lists exactly that worker" \
+	jq_is "(.workers | length) == 1 and .workers[0].worker_id == \"$worker_id\""
+
+request GET /v1/no-such-route
+check "an unknown route is 404" test "$status" = "404 Not Found"
+check "an unknown route is a typed not_found error" \
+	jq_is '.error.code == "not_found"'
+
+request POST /v1/workers '{"intent":'
+check "malformed JSON is 400 invalid_input" \
+	sh -c "[ '$status' = '400 Bad Request' ] && [ \"\$(jq -r .error.code '$dir/body')\" = invalid_input ]"
+
+request POST /v1/workers "{\"intent\":{\"kind\":\"task\",\"objective\":\"$(head -c 2000 /dev/zero | tr '\0' x)\"}}"
+check "a body above --max-body is 413 payload_too_large" \
+	sh -c "[ '$status' = '413 Content Too Large' ] && [ \"\$(jq -r .error.reason '$dir/body')\" = payload_too_large ]"
+
+request GET /v1/runtime
+check "the runtime still has one worker after the refused requests" \
+	jq_is '.runtime.worker_count == 1'
+
+timeout 10 env -i REQUEST_METHOD=GET REQUEST_URI=/v1/runtime \
+	SCRIPT_NAME=/v1/runtime CONTENT_LENGTH=12x \
+	"$cgi_fcgi" -bind -connect "$sock" </dev/null 2>&1 | tr -d '\r' >"$dir/resp"
+check "a non-numeric CONTENT_LENGTH is 400" \
+	grep -q '^Status: 400 ' "$dir/resp"
+
+# ---- shutdown --------------------------------------------------------------
+
+kill -TERM "$pid"
+wait_gone
+check "SIGTERM: exits 0 within 5 s" test "$rc" = 0
+check "SIGTERM: the socket file is removed" test ! -e "$sock"
+check "SIGTERM: the log says stopped" grep -q '^worker-runtime: stopped$' "$dir/log"
+
+# A request whose body is still arriving when SIGTERM comes is answered.
+"$bin" --socket "unix:$sock" --runtime-id e2e-rt2 2>"$dir/log2" &
+pid=$!
+i=0
+while [ ! -S "$sock" ] && [ $i -lt 100 ] && kill -0 "$pid" 2>/dev/null; do
+	sleep 0.1
+	i=$((i + 1))
+done
+( (printf '{'; sleep 1; printf '}') |
+	timeout 10 env -i REQUEST_METHOD=POST REQUEST_URI=/v1/workers \
+		SCRIPT_NAME=/v1/workers CONTENT_TYPE=application/json \
+		CONTENT_LENGTH=2 "$cgi_fcgi" -bind -connect "$sock" \
+		>"$dir/inflight" 2>&1 ) &
+client=$!
+sleep 0.4
+kill -TERM "$pid"
+wait_gone
+wait "$client"
+check "SIGTERM with a request in flight: exits 0" test "$rc" = 0
+check "SIGTERM with a request in flight: the request gets its 201" \
+	grep -q '^Status: 201 ' "$dir/inflight"
+
+if [ "$failing" -ne 0 ]; then
+	echo "--- server log"
+	cat "$dir/log" "$dir/log2" 2>/dev/null
+fi
+echo "Synthesis: Tested: $tested | Passing: $passing | Failing: $failing | Crashing: 0"
+[ "$failing" -eq 0 ]
