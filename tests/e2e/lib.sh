@@ -1,0 +1,155 @@
+# shellcheck shell=bash
+# tests/e2e/lib.sh - shared by the end-to-end tests (sourced, bash).
+#
+# The tests run the real worker-runtime behind the real nginx, configured by
+# deploy/nginx.conf through deploy/local-stack.sh, in a private temporary
+# directory, on a random loopback port.  Every process is stopped by PID and
+# the directory removed on exit.  Each check prints one "ok"/"not ok" line;
+# e2e_finish prints the synthesis line and sets the exit status.
+#
+# Exit status (automake): 0 pass, 1 a check failed, 77 skipped (a tool is
+# missing), 99 the test itself could not run.
+
+E2E_TESTED=0
+E2E_PASS=0
+E2E_FAIL=0
+E2E_CRASH=0
+E2E_TMP=
+E2E_NAME=$(basename "$0" .sh)
+
+e2e_say() { echo "$E2E_NAME: $*" >&2; }
+
+# e2e_need CMD...: skips the test (77) when a command is missing.
+e2e_need() {
+	local c
+	for c in "$@"; do
+		if ! command -v "$c" >/dev/null 2>&1 && ! [ -x "/usr/sbin/$c" ]; then
+			e2e_say "SKIP: $c not found"
+			exit 77
+		fi
+	done
+}
+
+# e2e_init [--no-stack]: locates the tree and the binary, makes the
+# temporary directory and installs the cleanup trap; without --no-stack also
+# prepares the stack directory (certificate, token) in $E2E_TMP/s.
+e2e_init() {
+	local here
+	here=$(cd "$(dirname "$0")" && pwd)
+	top_srcdir=${top_srcdir:-$(cd "$here/../.." && pwd)}
+	top_builddir=${top_builddir:-$top_srcdir}
+	WR_BIN=${WORKER_RUNTIME:-$top_builddir/fcgi/worker-runtime}
+	if ! [ -x "$WR_BIN" ]; then
+		e2e_say "ERROR: $WR_BIN not built (configure --enable-http-server)"
+		exit 99
+	fi
+	WR_NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
+	# shellcheck source=../../deploy/local-stack.sh
+	. "$top_srcdir/deploy/local-stack.sh"
+	# Short, so the socket path fits in sun_path.
+	E2E_TMP=$(mktemp -d /tmp/wr-e2e.XXXXXX) || exit 99
+	trap e2e_cleanup EXIT
+	trap 'exit 1' INT TERM HUP
+	[ "${1:-}" = --no-stack ] && return 0
+	wr_stack_init "$E2E_TMP/s" || exit 99
+	wr_stack_tls || exit 99
+	wr_stack_token || exit 99
+}
+
+e2e_cleanup() {
+	local rc=$?
+	# A test's own processes (E2E_PIDS) first, by PID.
+	local p
+	for p in ${E2E_PIDS:-}; do
+		wr_stack_stop_pid "$p" "test process"
+	done
+	if [ -n "${WR_DIR:-}" ]; then
+		wr_stack_stop
+		if [ "$rc" != 0 ] && [ "$rc" != 77 ]; then
+			e2e_say "logs of the failed run:"
+			tail -n 15 "$WR_DIR"/*.log 2>/dev/null | cut -c1-300 >&2
+		fi
+	fi
+	[ -n "$E2E_TMP" ] && rm -rf "$E2E_TMP"
+	exit "$rc"
+}
+
+# e2e_start_stack [worker-runtime args...]: starts the Runtime and nginx on
+# a free random port (tries 8 ports).
+e2e_start_stack() {
+	local _ rc port
+	wr_stack_start_runtime "$WR_BIN" "$@" || exit 99
+	for _ in 1 2 3 4 5 6 7 8; do
+		port=$(( 20000 + (RANDOM % 30000) ))
+		wr_stack_render_nginx "$top_srcdir" "$port" "${E2E_NGINX_EXTRA:-}" ||
+			exit 99
+		rc=0
+		wr_stack_start_nginx || rc=$?
+		[ "$rc" = 0 ] && return 0
+		[ "$rc" = 98 ] || exit 99
+	done
+	e2e_say "ERROR: no free port found"
+	exit 99
+}
+
+# e2e_curl METHOD PATH [curl args...]: one request over TLS, verified
+# against the test CA.  Sets CODE; the body is in $E2E_TMP/body, the
+# headers in $E2E_TMP/headers (also appended to $E2E_TMP/all-headers).
+e2e_curl() {
+	local method=$1 path=$2
+	shift 2
+	CODE=$(curl -sS --max-time 20 --cacert "$WR_DIR/tls/cert.pem" \
+		-X "$method" -o "$E2E_TMP/body" -D "$E2E_TMP/headers" \
+		-w '%{http_code}' "$@" "$WR_BASE_URL$path") || CODE=000
+	cat "$E2E_TMP/headers" >> "$E2E_TMP/all-headers" 2>/dev/null
+	return 0
+}
+
+# e2e_api METHOD PATH [curl args...]: e2e_curl with the token and, unless
+# CT is set otherwise, "Content-Type: application/json".
+e2e_api() {
+	local method=$1 path=$2
+	shift 2
+	e2e_curl "$method" "$path" -H "Authorization: Bearer $WR_TOKEN" \
+		-H "Content-Type: ${CT:-application/json}" "$@"
+}
+
+# check NAME COMMAND...: runs COMMAND; counts and reports the result.
+check() {
+	local name=$1
+	shift
+	E2E_TESTED=$((E2E_TESTED + 1))
+	if "$@" >/dev/null 2>&1; then
+		E2E_PASS=$((E2E_PASS + 1))
+		echo "ok $E2E_TESTED - $name"
+	else
+		E2E_FAIL=$((E2E_FAIL + 1))
+		echo "not ok $E2E_TESTED - $name"
+		echo "#   status $CODE, body: $(head -c 600 "$E2E_TMP/body" 2>/dev/null)"
+	fi
+}
+
+# Predicates for check.
+status_is() { [ "$CODE" = "$1" ]; }
+json() { jq -e "$@" "$E2E_TMP/body"; }
+header() { grep -qiE "^$1:[[:space:]]*$2" "$E2E_TMP/headers"; }
+# A typed error: status, code and (optionally) reason, nothing else.
+error_is() {
+	[ "$CODE" = "$1" ] &&
+	jq -e --arg c "$2" --arg r "${3:-}" \
+		'(.error | type == "object") and (keys == ["error"]) and
+		 .error.code == $c and (.error.message | type == "string") and
+		 ($r == "" or .error.reason == $r)' "$E2E_TMP/body" &&
+	grep -qiE '^content-type:[[:space:]]*application/json' "$E2E_TMP/headers"
+}
+
+# e2e_finish: the synthesis line; exit 1 on any failure or crash.
+e2e_finish() {
+	echo "Synthesis: Tested: $E2E_TESTED | Passing: $E2E_PASS |" \
+		"Failing: $E2E_FAIL | Crashing: $E2E_CRASH"
+	if [ "$E2E_FAIL" != 0 ] || [ "$E2E_CRASH" != 0 ] ||
+	   [ "$E2E_TESTED" = 0 ]; then
+		exit 1
+	fi
+	exit 0
+}
