@@ -1,0 +1,500 @@
+/*
+ * handlers.c - struct http_request -> library call -> struct http_response.
+ *
+ * Translation only: the request gates here are HTTP's (Origin, token, body
+ * size, media type); every Worker rule (busy, terminal states, limits,
+ * idempotency) is the library's and arrives as a wr_err.  The mapping from
+ * error to HTTP status lives in exactly one table, status_rules[].
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers.h"
+#include "route.h"
+
+/* The same realm and reasons as deploy/nginx.conf's own 401/403 answers,
+ * so a Backend cannot tell (and need not care) which layer refused. */
+#define HTTP_REALM "worker-runtime"
+
+/* Response headers an error may need (besides Content-Type). */
+enum {
+	HDR_RETRY_AFTER = 1u << 0,
+	HDR_ALLOW = 1u << 1,
+	HDR_WWW_AUTHENTICATE = 1u << 2
+};
+
+/*
+ * The one error -> HTTP status mapping (docs/api.md, "Errors").  First
+ * match wins; reason NULL matches any reason, "*suffix" any reason ending
+ * in suffix.  unsupported_operation is 405 when the route refused the
+ * method, 501 for a feature not built in (the library's reasons end in
+ * "_not_built", e.g. store_not_built) and 409 for everything the library
+ * refuses because of state (worker_not_running, worker_limit_reached).
+ */
+static const struct status_rule {
+	wr_err code;
+	const char *reason;
+	int status;
+	unsigned headers;
+} status_rules[] = {
+	{WR_EBUSY, NULL, 409, HDR_RETRY_AFTER},
+	{WR_EUNKNOWN_WORKER, NULL, 404, 0},
+	{WR_EINVALID_INPUT, "payload_too_large", 413, 0},
+	{WR_EINVALID_INPUT, "unsupported_media_type", 415, 0},
+	{WR_EINVALID_INPUT, NULL, 400, 0},
+	{WR_EUNSUPPORTED, "method_not_allowed", 405, HDR_ALLOW},
+	{WR_EUNSUPPORTED, "*_not_built", 501, 0},
+	{WR_EUNSUPPORTED, NULL, 409, 0},
+	{WR_EUNAVAILABLE, NULL, 503, HDR_RETRY_AFTER},
+	{WR_EUNAUTHORIZED, NULL, 401, HDR_WWW_AUTHENTICATE},
+	{WR_EFORBIDDEN, NULL, 403, 0},
+	{WR_ENOT_FOUND, NULL, 404, 0},
+	{WR_EINTERNAL, NULL, 500, 0},
+};
+
+/* Used when even the error body cannot be allocated; never freed (see
+ * http_response_clear) and never written to. */
+static char oom_body[] =
+	"{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
+
+static bool
+reason_matches(const char *pattern, const char *reason)
+{
+	size_t pl, rl;
+
+	if (pattern == NULL)
+		return true;
+	if (pattern[0] != '*')
+		return strcmp(pattern, reason) == 0;
+	pl = strlen(++pattern);
+	rl = strlen(reason);
+	return rl >= pl && strcmp(reason + rl - pl, pattern) == 0;
+}
+
+static const struct status_rule *
+status_rule_find(const struct wr_error *e)
+{
+	size_t n = sizeof(status_rules) / sizeof(status_rules[0]);
+
+	for (size_t i = 0; i < n; i++) {
+		const struct status_rule *r = &status_rules[i];
+
+		if (r->code == e->code && reason_matches(r->reason, e->reason))
+			return r;
+	}
+	return &status_rules[n - 1]; /* unknown code: internal */
+}
+
+static void
+add_header(struct http_response *out, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Appends one header; silently bounded by HTTP_MAX_HEADERS (we never need
+ * more than two). */
+static void
+add_header(struct http_response *out, const char *name, const char *fmt, ...)
+{
+	struct http_header *h;
+	va_list ap;
+
+	if (out->n_headers == HTTP_MAX_HEADERS)
+		return;
+	h = &out->headers[out->n_headers++];
+	snprintf(h->name, sizeof(h->name), "%s", name);
+	va_start(ap, fmt);
+	vsnprintf(h->value, sizeof(h->value), fmt, ap);
+	va_end(ap);
+}
+
+static void
+set_oom(struct http_response *out)
+{
+	out->status = 500;
+	out->n_headers = 0;
+	out->body = oom_body;
+	out->body_len = sizeof(oom_body) - 1;
+}
+
+/* Fills e (code, message; a reason if given) for an error found here. */
+static wr_err
+fail(struct wr_error *e, wr_err code, const char *reason, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static wr_err
+fail(struct wr_error *e, wr_err code, const char *reason, const char *fmt, ...)
+{
+	va_list ap;
+
+	wr_error_clear(e);
+	e->code = code;
+	if (reason != NULL)
+		snprintf(e->reason, sizeof(e->reason), "%s", reason);
+	va_start(ap, fmt);
+	vsnprintf(e->message, sizeof(e->message), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+/*
+ * Writes the error response for e: status from status_rules[], the
+ * headers the rule asks for, {"error": ...} as the body.  allow is the
+ * route's Allow value (405 only).
+ */
+static void
+respond_error(const struct http_ctx *ctx, const struct wr_error *e,
+              const char *allow, struct http_response *out)
+{
+	const struct status_rule *r = status_rule_find(e);
+	unsigned retry = ctx->retry_after_s ? ctx->retry_after_s : 1;
+
+	out->status = r->status;
+	out->n_headers = 0;
+	if (r->headers & HDR_RETRY_AFTER)
+		add_header(out, "Retry-After", "%u", retry);
+	if ((r->headers & HDR_ALLOW) && allow != NULL)
+		add_header(out, "Allow", "%s", allow);
+	if (r->headers & HDR_WWW_AUTHENTICATE)
+		add_header(out, "WWW-Authenticate", "Bearer realm=\"%s\"",
+		           HTTP_REALM);
+	out->body = wr_json_encode_error(e, &out->body_len);
+	if (out->body == NULL)
+		set_oom(out);
+}
+
+/* Takes ownership of json (a wr_json_encode_* result; NULL means out of
+ * memory) as the 2xx body. */
+static wr_err
+respond_json(struct http_response *out, int status, char *json, size_t len,
+             struct wr_error *e)
+{
+	if (json == NULL)
+		return fail(e, WR_EINTERNAL, NULL, "out of memory");
+	out->status = status;
+	out->body = json;
+	out->body_len = len;
+	return WR_OK;
+}
+
+/*
+ * Compares Authorization with "Bearer <token>" in time that depends only
+ * on the two lengths, never on where they differ.  An empty token matches
+ * nothing (fail closed).
+ */
+static bool
+token_matches(const char *token, const char *auth)
+{
+	static const char scheme[] = "Bearer ";
+	size_t sl = sizeof(scheme) - 1;
+	size_t tl = strlen(token);
+	size_t al = auth != NULL ? strlen(auth) : 0;
+	size_t want_len = sl + tl;
+	size_t n = al > want_len ? al : want_len;
+	volatile unsigned diff = (al != want_len) | (tl == 0);
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char want = i < sl ? (unsigned char)scheme[i]
+		                   : i < want_len ? (unsigned char)token[i - sl]
+		                   : 0;
+		unsigned char got = i < al ? (unsigned char)auth[i] : 0;
+
+		diff |= (unsigned)(want ^ got);
+	}
+	return diff == 0;
+}
+
+static char
+ascii_lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+/* True if ct's media type is application/json (ASCII case-insensitive),
+ * with or without parameters ("; charset=utf-8"). */
+static bool
+media_type_is_json(const char *ct)
+{
+	static const char want[] = "application/json";
+
+	if (ct == NULL)
+		return false;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	for (size_t i = 0; want[i] != '\0'; i++, ct++)
+		if (ascii_lower(*ct) != want[i])
+			return false;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	return *ct == '\0' || *ct == ';';
+}
+
+/* The HTTP-level body gates of a POST: size, then media type when there
+ * is a body at all. */
+static wr_err
+check_post_body(const struct http_ctx *ctx, const struct http_request *req,
+                struct wr_error *e)
+{
+	if (req->body_too_large)
+		return fail(e, WR_EINVALID_INPUT, "payload_too_large",
+		            "the request body is larger than %zu bytes",
+		            ctx->max_body);
+	if (req->body_len > 0 && !media_type_is_json(req->content_type))
+		return fail(e, WR_EINVALID_INPUT, "unsupported_media_type",
+		            "the request body must be application/json");
+	return WR_OK;
+}
+
+/* ---- one function per operation; each fills out on WR_OK ------------- */
+
+static wr_err
+op_runtime_get(const struct http_ctx *ctx, struct http_response *out,
+               struct wr_error *e)
+{
+	struct wr_runtime_summary s;
+	size_t len;
+	char *json;
+	wr_err rc;
+
+	rc = wr_runtime_summary(ctx->rt, &s, e);
+	if (rc != WR_OK)
+		return rc;
+	json = wr_json_encode_runtime_summary(&s, "runtime", &len);
+	return respond_json(out, 200, json, len, e);
+}
+
+static wr_err
+op_workers_list(const struct http_ctx *ctx, struct http_response *out,
+                struct wr_error *e)
+{
+	struct wr_worker_list list = {0};
+	size_t len;
+	char *json;
+	wr_err rc;
+
+	rc = wr_worker_list(ctx->rt, &list, e);
+	if (rc != WR_OK)
+		return rc;
+	json = wr_json_encode_worker_list(&list, "workers", &len);
+	wr_worker_list_free(&list);
+	return respond_json(out, 200, json, len, e);
+}
+
+/* An empty body means {} (all defaults). */
+static wr_err
+op_worker_create(const struct http_ctx *ctx, const struct http_request *req,
+                 struct http_response *out, struct wr_error *e)
+{
+	struct wr_create_request *creq = NULL;
+	struct wr_worker_info *info = NULL;
+	size_t len;
+	char *json;
+	wr_err rc;
+
+	if (req->body_len > 0) {
+		rc = wr_json_decode_create_request(req->body, req->body_len,
+		                                   NULL, &creq, e);
+		if (rc != WR_OK)
+			goto done;
+	}
+	rc = wr_worker_create(ctx->rt, creq, &info, e);
+	if (rc != WR_OK)
+		goto done;
+	json = wr_json_encode_worker_detail(info, "worker", &len);
+	rc = respond_json(out, 201, json, len, e);
+	if (rc == WR_OK)
+		add_header(out, "Location", "/v1/workers/%s",
+		           info->ref.worker_id);
+done:
+	wr_worker_info_free(info);
+	wr_create_request_free(creq);
+	return rc;
+}
+
+static wr_err
+op_worker_get(const struct http_ctx *ctx, const struct route_cmd *cmd,
+              struct http_response *out, struct wr_error *e)
+{
+	struct wr_worker_info *info = NULL;
+	size_t len;
+	char *json;
+	wr_err rc;
+
+	rc = wr_worker_get(ctx->rt, cmd->worker_id, &info, e);
+	if (rc != WR_OK)
+		return rc;
+	json = wr_json_encode_worker_detail(info, "worker", &len);
+	wr_worker_info_free(info);
+	return respond_json(out, 200, json, len, e);
+}
+
+static wr_err
+op_worker_input(const struct http_ctx *ctx, const struct http_request *req,
+                const struct route_cmd *cmd, struct http_response *out,
+                struct wr_error *e)
+{
+	struct wr_input in = {0};
+	struct wr_input_ack ack;
+	size_t len;
+	char *json;
+	wr_err rc;
+
+	rc = wr_json_decode_input(req->body, req->body_len, NULL, &in, e);
+	if (rc != WR_OK)
+		goto done;
+	rc = wr_worker_input(ctx->rt, cmd->worker_id, &in, &ack, e);
+	if (rc != WR_OK)
+		goto done;
+	json = wr_json_encode_input_ack(&ack, "ack", &len);
+	rc = respond_json(out, 200, json, len, e);
+done:
+	wr_input_clear(&in);
+	return rc;
+}
+
+/* Stop and cancel: an empty body is valid (no reason). */
+static wr_err
+op_worker_lifecycle(const struct http_ctx *ctx, const struct http_request *req,
+                    const struct route_cmd *cmd, struct http_response *out,
+                    struct wr_error *e)
+{
+	struct wr_lifecycle_ack ack;
+	char *reason = NULL;
+	size_t len;
+	char *json;
+	wr_err rc;
+
+	rc = wr_json_decode_lifecycle_request(req->body, req->body_len, NULL,
+	                                      &reason, e);
+	if (rc != WR_OK)
+		goto done;
+	if (cmd->op == ROUTE_WORKER_STOP)
+		rc = wr_worker_stop(ctx->rt, cmd->worker_id, reason, &ack, e);
+	else
+		rc = wr_worker_cancel(ctx->rt, cmd->worker_id, reason, &ack, e);
+	if (rc != WR_OK)
+		goto done;
+	json = wr_json_encode_lifecycle_ack(&ack, "ack", &len);
+	rc = respond_json(out, 200, json, len, e);
+done:
+	free(reason);
+	return rc;
+}
+
+static wr_err
+op_worker_transcript(const struct http_ctx *ctx, const struct route_cmd *cmd,
+                     struct http_response *out, struct wr_error *e)
+{
+	struct wr_transcript_page page;
+	uint64_t start = cmd->has_start ? cmd->start : 0;
+	uint32_t limit = cmd->has_limit ? cmd->limit
+	                                : WR_TRANSCRIPT_LIMIT_DEFAULT;
+	size_t len;
+	char *json;
+	wr_err rc;
+
+	rc = wr_worker_transcript(ctx->rt, cmd->worker_id, start, limit, &page,
+	                          e);
+	if (rc != WR_OK)
+		return rc;
+	json = wr_json_encode_transcript_page(&page, "transcript", &len);
+	wr_transcript_page_clear(&page);
+	return respond_json(out, 200, json, len, e);
+}
+
+static wr_err
+dispatch(const struct http_ctx *ctx, const struct http_request *req,
+         const struct route_cmd *cmd, struct http_response *out,
+         struct wr_error *e)
+{
+	wr_err rc;
+
+	switch (cmd->op) {
+	case ROUTE_RUNTIME_GET:
+		return op_runtime_get(ctx, out, e);
+	case ROUTE_WORKERS_LIST:
+		return op_workers_list(ctx, out, e);
+	case ROUTE_WORKER_GET:
+		return op_worker_get(ctx, cmd, out, e);
+	case ROUTE_WORKER_TRANSCRIPT:
+		return op_worker_transcript(ctx, cmd, out, e);
+	case ROUTE_WORKER_CREATE:
+	case ROUTE_WORKER_INPUT:
+	case ROUTE_WORKER_STOP:
+	case ROUTE_WORKER_CANCEL:
+		break;
+	}
+	/* POST: a GET's body is ignored, a POST's is gated first. */
+	rc = check_post_body(ctx, req, e);
+	if (rc != WR_OK)
+		return rc;
+	switch (cmd->op) {
+	case ROUTE_WORKER_CREATE:
+		return op_worker_create(ctx, req, out, e);
+	case ROUTE_WORKER_INPUT:
+		return op_worker_input(ctx, req, cmd, out, e);
+	default:
+		return op_worker_lifecycle(ctx, req, cmd, out, e);
+	}
+}
+
+void
+http_handle(const struct http_ctx *ctx, const struct http_request *req,
+            struct http_response *out)
+{
+	struct http_request r = *req;
+	struct route_error rerr;
+	struct route_cmd cmd;
+	struct wr_error e;
+	const char *allow = NULL;
+	wr_err rc;
+
+	memset(out, 0, sizeof(*out));
+	wr_error_clear(&e);
+	wr_error_clear(&rerr.err);
+	if (r.body == NULL)
+		r.body_len = 0;
+	if (r.body_len == 0)
+		r.body = "";
+
+	if (r.origin != NULL) {
+		rc = fail(&e, WR_EFORBIDDEN, "browser_request",
+		          "browser-originated requests (with Origin) are "
+		          "refused; call the Runtime from the Backend");
+	} else if (ctx->token != NULL &&
+	           !token_matches(ctx->token, r.authorization)) {
+		bool missing = r.authorization == NULL ||
+		               r.authorization[0] == '\0';
+
+		rc = fail(&e, WR_EUNAUTHORIZED,
+		          missing ? "missing_token" : "wrong_token",
+		          "missing or wrong Authorization: Bearer token");
+	} else if ((rc = route_decode(r.method, r.uri, &cmd, &rerr)) != WR_OK) {
+		e = rerr.err;
+		allow = rerr.allow;
+	} else if ((rc = dispatch(ctx, &r, &cmd, out, &e)) != WR_OK) {
+		/* Library errors: trust the return value over the detail, and
+		 * make unknown_worker always name the worker. */
+		e.code = rc;
+		if (e.message[0] == '\0')
+			snprintf(e.message, sizeof(e.message), "%s",
+			         wr_strerror(rc));
+		if (rc == WR_EUNKNOWN_WORKER && e.worker_id[0] == '\0')
+			snprintf(e.worker_id, sizeof(e.worker_id), "%s",
+			         cmd.worker_id);
+	}
+	if (rc != WR_OK)
+		respond_error(ctx, &e, allow, out); /* out->body is still NULL */
+}
+
+void
+http_response_clear(struct http_response *r)
+{
+	if (r == NULL)
+		return;
+	if (r->body != oom_body)
+		free(r->body);
+	memset(r, 0, sizeof(*r));
+}

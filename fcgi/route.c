@@ -1,0 +1,340 @@
+/*
+ * route.c - method + REQUEST_URI -> struct route_cmd.
+ *
+ * Strict and non-normalizing on purpose: the Runtime sits behind nginx and
+ * is driven by a program, so anything but the exact canonical form is a bug
+ * in the caller and gets a typed error instead of a guess.  Only the
+ * {worker_id} segment is percent-decoded; literal segments must match byte
+ * for byte.  The order of checks (and so which error wins) is:
+ *   URI syntax (invalid_path, uri_too_long) -> route shape (not_found) ->
+ *   method (405) -> worker id (invalid_worker_id) -> query.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "route.h"
+
+/* A path has at most four segments: v1 / workers / {id} / action. */
+#define MAX_SEGMENTS 4
+
+struct segment {
+	const char *p;
+	size_t len;
+};
+
+/* Fills *rerr (if not NULL) and returns code. */
+static wr_err
+route_fail(struct route_error *rerr, wr_err code, const char *reason,
+           const char *field, const char *allow, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+
+static wr_err
+route_fail(struct route_error *rerr, wr_err code, const char *reason,
+           const char *field, const char *allow, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (rerr == NULL)
+		return code;
+	wr_error_clear(&rerr->err);
+	rerr->err.code = code;
+	rerr->allow = allow;
+	if (reason != NULL)
+		snprintf(rerr->err.reason, sizeof(rerr->err.reason), "%s",
+		         reason);
+	if (field != NULL)
+		snprintf(rerr->err.field, sizeof(rerr->err.field), "%s", field);
+	va_start(ap, fmt);
+	vsnprintf(rerr->err.message, sizeof(rerr->err.message), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+static int
+hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static bool
+seg_is(const struct segment *s, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	return s->len == n && memcmp(s->p, lit, n) == 0;
+}
+
+/*
+ * Percent-decodes the id segment into buf (WR_ID_MAX + 1 bytes).  Escapes
+ * were checked well-formed by the caller.  Returns false if the decoded id
+ * is longer than WR_ID_MAX or contains a NUL (%00); buf is then undefined.
+ * A decoded '/' (%2F) stays inside the id, where wr_id_valid refuses it.
+ */
+static bool
+decode_id(const struct segment *s, char buf[WR_ID_MAX + 1])
+{
+	size_t i = 0, n = 0;
+
+	while (i < s->len) {
+		char c = s->p[i];
+
+		if (c == '%') {
+			c = (char)(hex_value(s->p[i + 1]) * 16 +
+			           hex_value(s->p[i + 2]));
+			i += 3;
+		} else {
+			i++;
+		}
+		if (n == WR_ID_MAX || c == '\0')
+			return false;
+		buf[n++] = c;
+	}
+	buf[n] = '\0';
+	return true;
+}
+
+/* Parses a non-negative decimal integer without sign, spaces or overflow
+ * above max.  Leading zeros are accepted. */
+static bool
+parse_u64(const char *p, size_t len, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (len == 0)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned d;
+
+		if (p[i] < '0' || p[i] > '9')
+			return false;
+		d = (unsigned)(p[i] - '0');
+		if (v > (max - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return true;
+}
+
+/* Copies a query parameter name into dst for error reports, truncated and
+ * with non-ASCII bytes replaced by '?' so the JSON reply stays UTF-8. */
+static void
+name_copy(char *dst, size_t size, const char *p, size_t len)
+{
+	if (len >= size)
+		len = size - 1;
+	for (size_t i = 0; i < len; i++)
+		dst[i] = (unsigned char)p[i] < 0x80 ? p[i] : '?';
+	dst[len] = '\0';
+}
+
+/*
+ * Parses query (len bytes, without the '?') into cmd.  Only the transcript
+ * takes parameters (start, limit); anywhere else every parameter is
+ * unknown.  Names and values are not percent-decoded: the only values are
+ * digits.
+ */
+static wr_err
+parse_query(const char *q, size_t len, struct route_cmd *cmd,
+            struct route_error *rerr)
+{
+	bool takes_params = cmd->op == ROUTE_WORKER_TRANSCRIPT;
+	size_t i = 0;
+
+	while (i < len) {
+		const char *pair = q + i;
+		const char *amp = memchr(pair, '&', len - i);
+		size_t plen = amp ? (size_t)(amp - pair) : len - i;
+		const char *eq = memchr(pair, '=', plen);
+		size_t nlen = eq ? (size_t)(eq - pair) : plen;
+		char name[WR_FIELD_MAX];
+		uint64_t v;
+
+		name_copy(name, sizeof(name), pair, nlen);
+		if (plen == 0 || nlen == 0)
+			return route_fail(rerr, WR_EINVALID_INPUT,
+			                  "invalid_query", name, NULL,
+			                  "empty query parameter");
+		bool is_start = nlen == 5 && memcmp(pair, "start", 5) == 0;
+		bool is_limit = nlen == 5 && memcmp(pair, "limit", 5) == 0;
+		if (!takes_params || (!is_start && !is_limit))
+			return route_fail(rerr, WR_EINVALID_INPUT,
+			                  "unknown_parameter", name, NULL,
+			                  "unknown query parameter '%s'",
+			                  name);
+		if ((is_start && cmd->has_start) ||
+		    (is_limit && cmd->has_limit))
+			return route_fail(rerr, WR_EINVALID_INPUT,
+			                  "invalid_query", name, NULL,
+			                  "query parameter '%s' given twice",
+			                  name);
+		if (eq == NULL ||
+		    !parse_u64(eq + 1, plen - nlen - 1,
+		               is_start ? UINT64_MAX : ROUTE_LIMIT_MAX, &v))
+			return route_fail(rerr, WR_EINVALID_INPUT,
+			                  "invalid_query", name, NULL,
+			                  "query parameter '%s' must be a "
+			                  "non-negative decimal integer%s",
+			                  name,
+			                  is_limit ? " below 4294967296" : "");
+		if (is_start) {
+			cmd->has_start = true;
+			cmd->start = v;
+		} else {
+			cmd->has_limit = true;
+			cmd->limit = (uint32_t)v;
+		}
+		i += plen + 1;
+		/* A trailing '&' leaves an empty last pair. */
+		if (amp != NULL && i == len)
+			return route_fail(rerr, WR_EINVALID_INPUT,
+			                  "invalid_query", "", NULL,
+			                  "empty query parameter");
+	}
+	return WR_OK;
+}
+
+/* Matches the segments to a route; sets cmd->op, *id (the id segment or
+ * NULL) and *allow (the methods of the route).  False: no such route. */
+static bool
+match_route(const struct segment *seg, size_t n, const char *method,
+            struct route_cmd *cmd, const struct segment **id,
+            const char **allow)
+{
+	bool get = strcmp(method, "GET") == 0;
+	bool post = strcmp(method, "POST") == 0;
+
+	*id = NULL;
+	if (n < 2 || !seg_is(&seg[0], "v1"))
+		return false;
+	if (n == 2 && seg_is(&seg[1], "runtime")) {
+		cmd->op = ROUTE_RUNTIME_GET;
+		*allow = get ? NULL : "GET";
+		return true;
+	}
+	if (!seg_is(&seg[1], "workers"))
+		return false;
+	if (n == 2) {
+		cmd->op = post ? ROUTE_WORKER_CREATE : ROUTE_WORKERS_LIST;
+		*allow = get || post ? NULL : "GET, POST";
+		return true;
+	}
+	/* We do not normalize: "." and ".." are never ids. */
+	if (seg_is(&seg[2], ".") || seg_is(&seg[2], ".."))
+		return false;
+	*id = &seg[2];
+	if (n == 3) {
+		cmd->op = ROUTE_WORKER_GET;
+		*allow = get ? NULL : "GET";
+		return true;
+	}
+	if (seg_is(&seg[3], "transcript")) {
+		cmd->op = ROUTE_WORKER_TRANSCRIPT;
+		*allow = get ? NULL : "GET";
+		return true;
+	}
+	if (seg_is(&seg[3], "input"))
+		cmd->op = ROUTE_WORKER_INPUT;
+	else if (seg_is(&seg[3], "stop"))
+		cmd->op = ROUTE_WORKER_STOP;
+	else if (seg_is(&seg[3], "cancel"))
+		cmd->op = ROUTE_WORKER_CANCEL;
+	else
+		return false;
+	*allow = post ? NULL : "POST";
+	return true;
+}
+
+wr_err
+route_decode(const char *method, const char *uri, struct route_cmd *out,
+             struct route_error *rerr)
+{
+	struct route_cmd cmd;
+	struct segment seg[MAX_SEGMENTS];
+	const struct segment *id;
+	const char *allow, *query = NULL;
+	size_t ulen, plen, qlen = 0, n = 0;
+	wr_err rc;
+
+	memset(&cmd, 0, sizeof(cmd));
+	if (uri == NULL || uri[0] != '/')
+		return route_fail(rerr, WR_EINVALID_INPUT, "invalid_path",
+		                  NULL, NULL, "the path must start with '/'");
+	ulen = strnlen(uri, ROUTE_URI_MAX + 1);
+	if (ulen > ROUTE_URI_MAX)
+		return route_fail(rerr, WR_EINVALID_INPUT, "uri_too_long",
+		                  NULL, NULL,
+		                  "the request URI is longer than %d bytes",
+		                  ROUTE_URI_MAX);
+	for (size_t i = 0; i < ulen; i++) {
+		unsigned char c = (unsigned char)uri[i];
+
+		if (c < 0x20 || c == 0x7f)
+			return route_fail(rerr, WR_EINVALID_INPUT,
+			                  "invalid_path", NULL, NULL,
+			                  "control byte in the request URI");
+	}
+	plen = ulen;
+	if ((query = memchr(uri, '?', ulen)) != NULL) {
+		plen = (size_t)(query - uri);
+		query++;
+		qlen = ulen - plen - 1;
+	}
+	for (size_t i = 0; i < plen; i++) {
+		if (uri[i] == '%' &&
+		    (i + 2 >= plen || hex_value(uri[i + 1]) < 0 ||
+		     hex_value(uri[i + 2]) < 0))
+			return route_fail(rerr, WR_EINVALID_INPUT,
+			                  "invalid_path", NULL, NULL,
+			                  "malformed percent escape in the path");
+	}
+
+	/* Split after the leading '/'; any empty segment (//, trailing /,
+	 * empty id) means no route. */
+	for (const char *p = uri + 1, *end = uri + plen;;) {
+		const char *slash = memchr(p, '/', (size_t)(end - p));
+		const char *segend = slash ? slash : end;
+
+		if (segend == p || n == MAX_SEGMENTS)
+			goto not_found;
+		seg[n].p = p;
+		seg[n].len = (size_t)(segend - p);
+		n++;
+		if (slash == NULL)
+			break;
+		p = slash + 1;
+	}
+	if (!match_route(seg, n, method ? method : "", &cmd, &id, &allow))
+		goto not_found;
+	if (allow != NULL)
+		return route_fail(rerr, WR_EUNSUPPORTED, "method_not_allowed",
+		                  NULL, allow,
+		                  "method not allowed on this path; allowed: %s",
+		                  allow);
+	if (id != NULL &&
+	    (!decode_id(id, cmd.worker_id) || !wr_id_valid(cmd.worker_id)))
+		return route_fail(rerr, WR_EINVALID_INPUT, "invalid_worker_id",
+		                  "worker_id", NULL,
+		                  "a worker id is 1..%d bytes of [A-Za-z0-9_.-], "
+		                  "not starting with '.'", WR_ID_MAX);
+	if (query != NULL) {
+		rc = parse_query(query, qlen, &cmd, rerr);
+		if (rc != WR_OK)
+			return rc;
+	}
+	*out = cmd;
+	return WR_OK;
+
+not_found:
+	return route_fail(rerr, WR_ENOT_FOUND, NULL, NULL, NULL,
+	                  "no such route");
+}

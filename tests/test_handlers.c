@@ -1,0 +1,886 @@
+/*
+ * test_handlers.c - http_handle() against a real Runtime, no sockets.
+ *
+ * Every test gets a fresh memory-store Runtime (.init/.fini; Criterion forks
+ * per test).  Bodies are decoded with the library's own decoders, so a test
+ * asserts on values, not on text.  The "slow" profile uses the lead's busy
+ * test driver: an input starts a turn that ends only when the test calls
+ * wr_worker_turn_end().
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <criterion/criterion.h>
+
+#include "handlers.h"
+#include "test_driver.h"
+
+#define RUNTIME_ID "rt-handlers"
+#define MAX_ITEMS 8
+#define MAX_BODY 4096
+#define RETRY_S 7
+
+static struct wr_runtime *rt;
+static struct http_ctx ctx;
+static const struct wr_profile profiles[] = {
+	{"slow", &wr_test_busy_driver, NULL},
+};
+
+static void
+setup(void)
+{
+	struct wr_config cfg = {
+		.runtime_id = RUNTIME_ID,
+		.limits = {.max_transcript_projection_items = MAX_ITEMS},
+		.profiles = profiles,
+		.n_profiles = 1,
+	};
+	struct wr_error err;
+
+	cr_assert_eq(wr_runtime_open(&cfg, &rt, &err), WR_OK, "%s",
+	             err.message);
+	ctx = (struct http_ctx){
+		.rt = rt, .token = NULL, .max_body = MAX_BODY,
+		.retry_after_s = RETRY_S,
+	};
+}
+
+static void
+teardown(void)
+{
+	wr_runtime_close(rt);
+	rt = NULL;
+}
+
+TestSuite(handlers, .init = setup, .fini = teardown, .timeout = 20);
+
+/* ---- helpers ---------------------------------------------------------- */
+
+/* A request as a well-behaved Backend sends it. */
+static struct http_request
+mkreq(const char *method, const char *uri, const char *body)
+{
+	struct http_request q = {
+		.method = method,
+		.uri = uri,
+		.content_type = body ? "application/json" : NULL,
+		.body = body,
+		.body_len = body ? strlen(body) : 0,
+	};
+	return q;
+}
+
+/* Handles q and checks what every response must satisfy. */
+static void
+handle(const struct http_request *q, struct http_response *r)
+{
+	memset(r, 0x77, sizeof(*r));
+	http_handle(&ctx, q, r);
+	cr_assert_not_null(r->body);
+	cr_assert_eq(r->body_len, strlen(r->body));
+	for (size_t i = 0; i < r->n_headers; i++) {
+		cr_assert_neq(strncasecmp(r->headers[i].name,
+		                          "Access-Control-", 15), 0,
+		              "CORS header %s", r->headers[i].name);
+		cr_assert_neq(strcasecmp(r->headers[i].name, "Content-Type"),
+		              0, "Content-Type is the responder's");
+	}
+}
+
+static void
+call(const char *method, const char *uri, const char *body,
+     struct http_response *r)
+{
+	struct http_request q = mkreq(method, uri, body);
+
+	handle(&q, r);
+}
+
+/* Returns the value of header name, NULL if absent. */
+static const char *
+header(const struct http_response *r, const char *name)
+{
+	for (size_t i = 0; i < r->n_headers; i++)
+		if (strcasecmp(r->headers[i].name, name) == 0)
+			return r->headers[i].value;
+	return NULL;
+}
+
+/* Asserts an error response exactly; "" means the member is absent. */
+static void
+expect_error(struct http_response *r, int status, const char *code,
+             const char *reason, const char *field, const char *worker_id)
+{
+	struct wr_error e, derr;
+
+	cr_assert_eq(r->status, status, "status %d, body %s", r->status,
+	             r->body);
+	cr_assert_eq(wr_json_decode_error(r->body, r->body_len, &e, &derr),
+	             WR_OK, "%s: %s", r->body, derr.message);
+	cr_assert_str_eq(wr_err_name(e.code), code, "%s", r->body);
+	cr_assert_str_eq(e.reason, reason, "%s", r->body);
+	cr_assert_str_eq(e.field, field, "%s", r->body);
+	cr_assert_str_eq(e.worker_id, worker_id, "%s", r->body);
+	cr_assert_neq(e.message[0], '\0', "%s", r->body);
+}
+
+static void
+expect_no_headers(const struct http_response *r)
+{
+	cr_assert_eq(r->n_headers, 0, "unexpected header %s",
+	             r->n_headers ? r->headers[0].name : "");
+}
+
+/* Creates a worker through the handlers; copies its id into id. */
+static void
+create(const char *body, char id[WR_ID_MAX + 1])
+{
+	struct http_response r;
+	struct wr_worker_info *w;
+	struct wr_error err;
+
+	call("POST", "/v1/workers", body, &r);
+	cr_assert_eq(r.status, 201, "%s", r.body);
+	cr_assert_eq(wr_json_decode_worker(r.body, r.body_len, "worker", true,
+	                                   &w, &err),
+	             WR_OK, "%s", err.message);
+	snprintf(id, WR_ID_MAX + 1, "%s", w->ref.worker_id);
+	wr_worker_info_free(w);
+	http_response_clear(&r);
+}
+
+static void
+uri_for(char *buf, size_t size, const char *id, const char *suffix)
+{
+	snprintf(buf, size, "/v1/workers/%s%s", id, suffix);
+}
+
+static void
+input_ok(const char *id, const char *content, struct wr_input_ack *ack)
+{
+	char uri[128], body[256];
+	struct http_response r;
+	struct wr_error err;
+
+	uri_for(uri, sizeof(uri), id, "/input");
+	snprintf(body, sizeof(body), "{\"kind\":\"user\",\"content\":\"%s\"}",
+	         content);
+	call("POST", uri, body, &r);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	expect_no_headers(&r);
+	cr_assert_eq(wr_json_decode_input_ack(r.body, r.body_len, "ack", ack,
+	                                      &err),
+	             WR_OK, "%s", err.message);
+	http_response_clear(&r);
+}
+
+static uint64_t
+worker_count(void)
+{
+	struct wr_runtime_summary s;
+
+	cr_assert_eq(wr_runtime_summary(rt, &s, NULL), WR_OK);
+	return s.worker_count;
+}
+
+/* ---- success: every endpoint ------------------------------------------ */
+
+Test(handlers, get_runtime_returns_the_summary_envelope)
+{
+	struct http_response r;
+	struct wr_runtime_summary s;
+	struct wr_error err;
+
+	call("GET", "/v1/runtime", NULL, &r);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	expect_no_headers(&r);
+	cr_assert_eq(wr_json_decode_runtime_summary(r.body, r.body_len,
+	                                            "runtime", &s, &err),
+	             WR_OK, "%s", err.message);
+	cr_assert_str_eq(s.runtime_id, RUNTIME_ID);
+	cr_assert_str_eq(s.backend, "memory");
+	cr_assert_eq(s.status, WR_RUNTIME_RUNNING);
+	cr_assert_eq(s.worker_count, 0);
+	cr_assert_eq(s.limits.max_transcript_projection_items, MAX_ITEMS);
+	http_response_clear(&r);
+}
+
+Test(handlers, list_workers_is_empty_then_in_creation_order)
+{
+	struct http_response r;
+	struct wr_worker_list l;
+	struct wr_error err;
+	char a[WR_ID_MAX + 1], b[WR_ID_MAX + 1];
+
+	call("GET", "/v1/workers", NULL, &r);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	cr_assert_eq(wr_json_decode_worker_list(r.body, r.body_len, "workers",
+	                                        &l, &err),
+	             WR_OK, "%s", err.message);
+	cr_assert_eq(l.count, 0);
+	wr_worker_list_free(&l);
+	http_response_clear(&r);
+
+	create(NULL, a);
+	create("{\"intent\":{\"kind\":\"task\",\"objective\":\"o\"}}", b);
+	call("GET", "/v1/workers", NULL, &r);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	expect_no_headers(&r);
+	cr_assert_eq(wr_json_decode_worker_list(r.body, r.body_len, "workers",
+	                                        &l, &err),
+	             WR_OK, "%s", err.message);
+	cr_assert_eq(l.count, 2);
+	cr_assert_str_eq(l.items[0]->ref.worker_id, a);
+	cr_assert_str_eq(l.items[1]->ref.worker_id, b);
+	cr_assert_eq(l.items[1]->intent.kind, WR_INTENT_TASK);
+	wr_worker_list_free(&l);
+	http_response_clear(&r);
+}
+
+Test(handlers, create_with_empty_body_is_201_with_location_and_defaults)
+{
+	struct http_response r;
+	struct wr_worker_info *w;
+	struct wr_error err;
+	char loc[128];
+
+	call("POST", "/v1/workers", NULL, &r);
+	cr_assert_eq(r.status, 201, "%s", r.body);
+	cr_assert_eq(r.n_headers, 1);
+	cr_assert_eq(wr_json_decode_worker(r.body, r.body_len, "worker", true,
+	                                   &w, &err),
+	             WR_OK, "%s", err.message);
+	uri_for(loc, sizeof(loc), w->ref.worker_id, "");
+	cr_assert_str_eq(header(&r, "Location"), loc);
+	cr_assert_str_eq(w->ref.runtime_id, RUNTIME_ID);
+	cr_assert_eq(w->status, WR_STATUS_RUNNING);
+	cr_assert_eq(w->run_state, WR_RUN_IDLE);
+	cr_assert_eq(w->intent.kind, WR_INTENT_ASSISTANT);
+	cr_assert_eq(w->profile.kind, WR_PROFILE_RUNTIME_DEFAULT);
+	cr_assert_eq(w->transcript_len, 0);
+	cr_assert_eq(worker_count(), 1);
+	wr_worker_info_free(w);
+	http_response_clear(&r);
+}
+
+Test(handlers, create_with_full_body_keeps_every_member)
+{
+	static const char body[] =
+		"{\"intent\":{\"kind\":\"role\",\"role\":\"reviewer\","
+		"\"purpose\":\"p\"},"
+		"\"profile\":{\"kind\":\"builtin\",\"value\":\"transcript\"},"
+		"\"config_bundle\":{\"id\":\"cb-1\"},"
+		"\"requested_capabilities\":[{\"name\":\"net\","
+		"\"reason\":\"fetch\"}],"
+		"\"workspace_refs\":[{\"name\":\"ws\",\"reference\":\"r1\"}],"
+		"\"mount_refs\":[]}";
+	struct http_response r;
+	struct http_request q = mkreq("POST", "/v1/workers", body);
+	struct wr_worker_info *w, *got;
+	struct wr_error err;
+
+	q.content_type = "Application/JSON ; charset=utf-8";
+	handle(&q, &r);
+	cr_assert_eq(r.status, 201, "%s", r.body);
+	cr_assert_eq(wr_json_decode_worker(r.body, r.body_len, "worker", true,
+	                                   &w, &err),
+	             WR_OK, "%s", err.message);
+	cr_assert_eq(w->intent.kind, WR_INTENT_ROLE);
+	cr_assert_str_eq(w->intent.role, "reviewer");
+	cr_assert_str_eq(w->intent.purpose, "p");
+	cr_assert_eq(w->profile.kind, WR_PROFILE_BUILTIN);
+	cr_assert_str_eq(w->profile.value, "transcript");
+	cr_assert_str_eq(w->config_bundle_id, "cb-1");
+	cr_assert_eq(w->n_capabilities, 1);
+	cr_assert_str_eq(w->capabilities[0].name, "net");
+	cr_assert_str_eq(w->capabilities[0].reason, "fetch");
+	cr_assert_eq(w->n_workspace_refs, 1);
+	cr_assert_str_eq(w->workspace_refs[0].reference, "r1");
+	cr_assert_eq(w->n_mount_refs, 0);
+	/* ...and the library has the same worker. */
+	cr_assert_eq(wr_worker_get(rt, w->ref.worker_id, &got, NULL), WR_OK);
+	cr_assert_str_eq(got->intent.role, "reviewer");
+	wr_worker_info_free(got);
+	wr_worker_info_free(w);
+	http_response_clear(&r);
+}
+
+Test(handlers, get_worker_returns_the_detail)
+{
+	struct http_response r;
+	struct wr_worker_info *w;
+	struct wr_error err;
+	char id[WR_ID_MAX + 1], uri[128];
+
+	create("{\"requested_capabilities\":[{\"name\":\"c\"}]}", id);
+	uri_for(uri, sizeof(uri), id, "");
+	call("GET", uri, NULL, &r);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	expect_no_headers(&r);
+	cr_assert_eq(wr_json_decode_worker(r.body, r.body_len, "worker", true,
+	                                   &w, &err),
+	             WR_OK, "%s", err.message);
+	cr_assert_str_eq(w->ref.worker_id, id);
+	cr_assert_eq(w->n_capabilities, 1);
+	cr_assert_str_eq(w->capabilities[0].name, "c");
+	cr_assert_null(w->capabilities[0].reason);
+	wr_worker_info_free(w);
+	http_response_clear(&r);
+}
+
+Test(handlers, input_returns_the_ack_and_appends_to_the_transcript)
+{
+	struct wr_input_ack ack;
+	struct wr_transcript_page p;
+	char id[WR_ID_MAX + 1];
+
+	create(NULL, id);
+	input_ok(id, "hello", &ack);
+	cr_assert_str_eq(ack.ref.worker_id, id);
+	cr_assert_str_eq(ack.ref.runtime_id, RUNTIME_ID);
+	cr_assert_eq(ack.status, WR_STATUS_RUNNING);
+	cr_assert_eq(ack.run_state, WR_RUN_IDLE);
+	cr_assert_eq(ack.transcript_sequence, 1);
+	cr_assert_gt(ack.event_id, 0);
+
+	cr_assert_eq(wr_worker_transcript(rt, id, 0, MAX_ITEMS, &p, NULL), WR_OK);
+	cr_assert_eq(p.count, 1);
+	cr_assert_eq(p.items[0].role, WR_ROLE_USER);
+	cr_assert_str_eq(p.items[0].content, "hello");
+	wr_transcript_page_clear(&p);
+}
+
+Test(handlers, stop_with_empty_body_then_again_is_idempotent)
+{
+	struct http_response r;
+	struct wr_lifecycle_ack a1, a2;
+	struct http_request q;
+	struct wr_error err;
+	char id[WR_ID_MAX + 1], uri[128];
+
+	create(NULL, id);
+	uri_for(uri, sizeof(uri), id, "/stop");
+	/* No body, and a non-JSON content type does not matter then. */
+	q = mkreq("POST", uri, NULL);
+	q.content_type = "text/plain";
+	handle(&q, &r);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	expect_no_headers(&r);
+	cr_assert_eq(wr_json_decode_lifecycle_ack(r.body, r.body_len, "ack",
+	                                          &a1, &err),
+	             WR_OK, "%s", err.message);
+	cr_assert_str_eq(a1.ref.worker_id, id);
+	cr_assert_eq(a1.status, WR_STATUS_STOPPED);
+	http_response_clear(&r);
+
+	call("POST", uri, "{\"reason\":\"again\"}", &r);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	cr_assert_eq(wr_json_decode_lifecycle_ack(r.body, r.body_len, "ack",
+	                                          &a2, &err),
+	             WR_OK, "%s", err.message);
+	cr_assert_eq(a2.status, WR_STATUS_STOPPED);
+	cr_assert_eq(a2.event_id, a1.event_id);
+	http_response_clear(&r);
+}
+
+Test(handlers, cancel_with_reason_returns_cancelled_ack)
+{
+	struct http_response r;
+	struct wr_lifecycle_ack a;
+	struct wr_worker_info *w;
+	struct wr_error err;
+	char id[WR_ID_MAX + 1], uri[128];
+
+	create(NULL, id);
+	uri_for(uri, sizeof(uri), id, "/cancel");
+	call("POST", uri, "{\"reason\":\"user asked\"}", &r);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	expect_no_headers(&r);
+	cr_assert_eq(wr_json_decode_lifecycle_ack(r.body, r.body_len, "ack",
+	                                          &a, &err),
+	             WR_OK, "%s", err.message);
+	cr_assert_eq(a.status, WR_STATUS_CANCELLED);
+	cr_assert_gt(a.event_id, 0);
+	cr_assert_eq(wr_worker_get(rt, id, &w, NULL), WR_OK);
+	cr_assert_eq(w->status, WR_STATUS_CANCELLED);
+	wr_worker_info_free(w);
+	http_response_clear(&r);
+}
+
+Test(handlers, transcript_pages_with_start_and_limit)
+{
+	struct http_response r;
+	struct wr_transcript_page p;
+	struct wr_input_ack ack;
+	struct wr_error err;
+	char id[WR_ID_MAX + 1], uri[160];
+
+	create(NULL, id);
+	input_ok(id, "one", &ack);
+	input_ok(id, "two", &ack);
+	input_ok(id, "three", &ack);
+
+	/* No query: start 0, default limit (capped by the maximum). */
+	uri_for(uri, sizeof(uri), id, "/transcript");
+	call("GET", uri, NULL, &r);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	expect_no_headers(&r);
+	cr_assert_eq(wr_json_decode_transcript_page(r.body, r.body_len,
+	                                            "transcript", &p, &err),
+	             WR_OK, "%s", err.message);
+	cr_assert_eq(p.start, 0);
+	cr_assert_eq(p.limit, MAX_ITEMS);
+	cr_assert_eq(p.total_items, 3);
+	cr_assert_eq(p.count, 3);
+	cr_assert_not(p.has_next);
+	cr_assert_str_eq(p.items[2].content, "three");
+	wr_transcript_page_clear(&p);
+	http_response_clear(&r);
+
+	uri_for(uri, sizeof(uri), id, "/transcript?start=1&limit=1");
+	call("GET", uri, NULL, &r);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	cr_assert_eq(wr_json_decode_transcript_page(r.body, r.body_len,
+	                                            "transcript", &p, &err),
+	             WR_OK, "%s", err.message);
+	cr_assert_eq(p.start, 1);
+	cr_assert_eq(p.limit, 1);
+	cr_assert_eq(p.count, 1);
+	cr_assert_eq(p.items[0].sequence, 2);
+	cr_assert_str_eq(p.items[0].content, "two");
+	cr_assert(p.has_next);
+	cr_assert_eq(p.next_start, 2);
+	wr_transcript_page_clear(&p);
+	http_response_clear(&r);
+
+	/* Past the end: an empty last page, not an error. */
+	uri_for(uri, sizeof(uri), id, "/transcript?start=100");
+	call("GET", uri, NULL, &r);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	cr_assert_eq(wr_json_decode_transcript_page(r.body, r.body_len,
+	                                            "transcript", &p, &err),
+	             WR_OK, "%s", err.message);
+	cr_assert_eq(p.start, 100);
+	cr_assert_eq(p.total_items, 3);
+	cr_assert_eq(p.count, 0);
+	cr_assert_not(p.has_next);
+	wr_transcript_page_clear(&p);
+	http_response_clear(&r);
+}
+
+Test(handlers, get_ignores_a_body_and_its_content_type)
+{
+	struct http_response r;
+	struct http_request q = mkreq("GET", "/v1/runtime", "not json");
+
+	q.content_type = "text/plain";
+	q.body_too_large = true;
+	handle(&q, &r);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	http_response_clear(&r);
+}
+
+/* ---- gates: Origin and token ------------------------------------------ */
+
+Test(handlers, origin_is_403_forbidden_even_with_a_good_token)
+{
+	struct http_response r;
+	struct http_request q = mkreq("GET", "/v1/runtime", NULL);
+
+	ctx.token = "s3cret";
+	q.authorization = "Bearer s3cret";
+	q.origin = "https://app.example";
+	handle(&q, &r);
+	expect_error(&r, 403, "forbidden", "browser_request", "", "");
+	expect_no_headers(&r);
+	http_response_clear(&r);
+
+	/* An empty Origin is still an Origin; it wins over 401 and 404. */
+	q = mkreq("POST", "/nope", "{}");
+	q.origin = "";
+	handle(&q, &r);
+	expect_error(&r, 403, "forbidden", "browser_request", "", "");
+	http_response_clear(&r);
+	cr_assert_eq(worker_count(), 0);
+}
+
+Test(handlers, wrong_or_missing_token_is_401_with_www_authenticate)
+{
+	static const char *const bad[] = {
+		NULL, "", "Bearer", "Bearer ", "Bearer s3cre", "Bearer s3crett",
+		"Bearer s3cret ", " Bearer s3cret", "bearer s3cret",
+		"Basic s3cret", "Bearer  s3cret", "Bearer S3cret", "s3cret",
+	};
+	struct http_response r;
+
+	ctx.token = "s3cret";
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct http_request q = mkreq("POST", "/v1/workers", NULL);
+
+		q.authorization = bad[i];
+		handle(&q, &r);
+		expect_error(&r, 401, "unauthorized",
+		             i < 2 ? "missing_token" : "wrong_token", "", "");
+		cr_assert_eq(r.n_headers, 1, "case %zu", i);
+		cr_assert_str_eq(header(&r, "WWW-Authenticate"),
+		                 "Bearer realm=\"worker-runtime\"");
+		http_response_clear(&r);
+	}
+	cr_assert_eq(worker_count(), 0);
+
+	/* 401 comes before routing: an unknown path is not revealed. */
+	call("GET", "/nope", NULL, &r);
+	expect_error(&r, 401, "unauthorized", "missing_token", "", "");
+	http_response_clear(&r);
+}
+
+Test(handlers, right_token_passes_and_no_token_configured_needs_none)
+{
+	struct http_response r;
+	struct http_request q = mkreq("POST", "/v1/workers", NULL);
+
+	ctx.token = "s3cret";
+	q.authorization = "Bearer s3cret";
+	handle(&q, &r);
+	cr_assert_eq(r.status, 201, "%s", r.body);
+	http_response_clear(&r);
+
+	ctx.token = NULL;
+	q.authorization = "Bearer anything";
+	handle(&q, &r);
+	cr_assert_eq(r.status, 201, "%s", r.body);
+	http_response_clear(&r);
+	cr_assert_eq(worker_count(), 2);
+}
+
+Test(handlers, empty_configured_token_matches_nothing)
+{
+	struct http_response r;
+	struct http_request q = mkreq("GET", "/v1/runtime", NULL);
+
+	ctx.token = "";
+	q.authorization = "Bearer ";
+	handle(&q, &r);
+	expect_error(&r, 401, "unauthorized", "wrong_token", "", "");
+	http_response_clear(&r);
+}
+
+/* ---- route errors -------------------------------------------------------- */
+
+Test(handlers, unknown_route_is_404_not_found)
+{
+	struct http_response r;
+
+	call("GET", "/v1/nope", NULL, &r);
+	expect_error(&r, 404, "not_found", "", "", "");
+	expect_no_headers(&r);
+	http_response_clear(&r);
+
+	call("POST", "/v1/workers/", "{}", &r);
+	expect_error(&r, 404, "not_found", "", "", "");
+	http_response_clear(&r);
+	cr_assert_eq(worker_count(), 0);
+}
+
+Test(handlers, wrong_method_is_405_with_allow)
+{
+	static const struct {
+		const char *method, *uri, *allow;
+	} c[] = {
+		{"PUT", "/v1/workers", "GET, POST"},
+		{"HEAD", "/v1/runtime", "GET"},
+		{"DELETE", "/v1/workers/w1", "GET"},
+		{"GET", "/v1/workers/w1/input", "POST"},
+		{"POST", "/v1/workers/w1/transcript", "GET"},
+	};
+	struct http_response r;
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		call(c[i].method, c[i].uri, NULL, &r);
+		expect_error(&r, 405, "unsupported_operation",
+		             "method_not_allowed", "", "");
+		cr_assert_eq(r.n_headers, 1, "%s %s", c[i].method, c[i].uri);
+		cr_assert_str_eq(header(&r, "Allow"), c[i].allow);
+		http_response_clear(&r);
+	}
+}
+
+Test(handlers, bad_paths_and_queries_are_400_with_reason_and_field)
+{
+	static const struct {
+		const char *method, *uri, *reason, *field;
+	} c[] = {
+		{"GET", "/v1/workers/a%zz", "invalid_path", ""},
+		{"GET", "/v1/run\x01time", "invalid_path", ""},
+		{"GET", "v1/runtime", "invalid_path", ""},
+		{"GET", "/v1/workers/a%2Fb", "invalid_worker_id", "worker_id"},
+		{"POST", "/v1/workers/.x/stop", "invalid_worker_id",
+		 "worker_id"},
+		{"GET", "/v1/workers/w/transcript?start=-1", "invalid_query",
+		 "start"},
+		{"GET", "/v1/workers/w/transcript?limit=1&limit=2",
+		 "invalid_query", "limit"},
+		{"GET", "/v1/workers/w/transcript?page=2", "unknown_parameter",
+		 "page"},
+		{"GET", "/v1/runtime?verbose=1", "unknown_parameter", "verbose"},
+	};
+	struct http_response r;
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		call(c[i].method, c[i].uri, NULL, &r);
+		expect_error(&r, 400, "invalid_input", c[i].reason, c[i].field,
+		             "");
+		expect_no_headers(&r);
+		http_response_clear(&r);
+	}
+}
+
+Test(handlers, over_long_uri_is_400_uri_too_long)
+{
+	char uri[5000];
+	struct http_response r;
+
+	memset(uri, 'a', sizeof(uri) - 1);
+	memcpy(uri, "/v1/workers/", 12);
+	uri[sizeof(uri) - 1] = '\0';
+	call("GET", uri, NULL, &r);
+	expect_error(&r, 400, "invalid_input", "uri_too_long", "", "");
+	http_response_clear(&r);
+}
+
+/* ---- body gates and decoding ------------------------------------------- */
+
+Test(handlers, too_large_body_is_413_and_creates_nothing)
+{
+	struct http_response r;
+	struct http_request q = mkreq("POST", "/v1/workers", "{\"intent\":");
+
+	q.body_too_large = true;
+	handle(&q, &r);
+	expect_error(&r, 413, "invalid_input", "payload_too_large", "", "");
+	expect_no_headers(&r);
+	cr_assert(strstr(r.body, "4096") != NULL, "%s", r.body);
+	http_response_clear(&r);
+	cr_assert_eq(worker_count(), 0);
+
+	/* Routing comes first: an unknown path stays 404. */
+	q.uri = "/v1/nope";
+	handle(&q, &r);
+	expect_error(&r, 404, "not_found", "", "", "");
+	http_response_clear(&r);
+}
+
+Test(handlers, non_json_body_is_415_unsupported_media_type)
+{
+	static const char *const types[] = {
+		NULL, "", "text/plain", "application/jsonx",
+		"application/json-seq", "application/x-www-form-urlencoded",
+		"json", "application/", "multipart/form-data; boundary=x",
+	};
+	struct http_response r;
+	char id[WR_ID_MAX + 1], uri[128];
+
+	create(NULL, id);
+	uri_for(uri, sizeof(uri), id, "/input");
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		struct http_request q = mkreq("POST", uri,
+		                              "{\"kind\":\"user\",\"content\":\"x\"}");
+
+		q.content_type = types[i];
+		handle(&q, &r);
+		expect_error(&r, 415, "invalid_input",
+		             "unsupported_media_type", "", "");
+		http_response_clear(&r);
+	}
+	cr_assert_eq(worker_count(), 1);
+}
+
+Test(handlers, invalid_json_bodies_are_400_with_the_codec_reason)
+{
+	static const struct {
+		const char *suffix, *body, *reason, *field;
+	} c[] = {
+		{"", "{", "invalid_json", ""},
+		{"", "[]", "invalid_json", ""},
+		{"", "{\"colour\":1}", "unknown_field", "colour"},
+		{"", "{\"intent\":{\"kind\":\"task\"}}", "missing_field",
+		 "intent.objective"},
+		{"", "{\"profile\":{\"kind\":\"named\",\"value\":\"nope\"}}",
+		 "unknown_profile", "profile.value"},
+		{"/input", "{\"kind\":\"user\"}", "missing_field", "content"},
+		{"/input", "{\"kind\":\"user\",\"content\":\"\"}",
+		 "empty_content", "content"},
+		{"/input", "{\"kind\":\"robot\",\"content\":\"x\"}",
+		 "invalid_value", "kind"},
+		{"/stop", "{\"reason\":5}", "wrong_type", "reason"},
+		{"/cancel", "{\"force\":true}", "unknown_field", "force"},
+	};
+	struct http_response r;
+	char id[WR_ID_MAX + 1], uri[128];
+
+	create(NULL, id);
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		if (c[i].suffix[0] == '\0')
+			snprintf(uri, sizeof(uri), "/v1/workers");
+		else
+			uri_for(uri, sizeof(uri), id, c[i].suffix);
+		call("POST", uri, c[i].body, &r);
+		expect_error(&r, 400, "invalid_input", c[i].reason, c[i].field,
+		             "");
+		http_response_clear(&r);
+	}
+	cr_assert_eq(worker_count(), 1);
+}
+
+Test(handlers, input_with_empty_body_is_400)
+{
+	struct http_response r;
+	struct wr_error e;
+	char id[WR_ID_MAX + 1], uri[128];
+
+	create(NULL, id);
+	uri_for(uri, sizeof(uri), id, "/input");
+	call("POST", uri, NULL, &r);
+	cr_assert_eq(r.status, 400, "%s", r.body);
+	cr_assert_eq(wr_json_decode_error(r.body, r.body_len, &e, NULL), WR_OK);
+	cr_assert_eq(e.code, WR_EINVALID_INPUT);
+	cr_assert_neq(e.reason[0], '\0');
+	http_response_clear(&r);
+}
+
+Test(handlers, limit_above_the_maximum_is_400_limit_too_large)
+{
+	struct http_response r;
+	char id[WR_ID_MAX + 1], uri[160];
+
+	create(NULL, id);
+	snprintf(uri, sizeof(uri), "/v1/workers/%s/transcript?limit=%u", id,
+	         MAX_ITEMS + 1);
+	call("GET", uri, NULL, &r);
+	expect_error(&r, 400, "invalid_input", "limit_too_large", "limit", "");
+	http_response_clear(&r);
+}
+
+/* ---- library errors ------------------------------------------------------ */
+
+Test(handlers, unknown_worker_is_404_naming_the_worker_on_every_route)
+{
+	static const struct {
+		const char *method, *suffix, *body;
+	} c[] = {
+		{"GET", "", NULL},
+		{"POST", "/input", "{\"kind\":\"user\",\"content\":\"x\"}"},
+		{"POST", "/stop", NULL},
+		{"POST", "/cancel", "{}"},
+		{"GET", "/transcript", NULL},
+		{"GET", "/transcript?start=3&limit=2", NULL},
+	};
+	struct http_response r;
+	char uri[128];
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		uri_for(uri, sizeof(uri), "no-such%2Dworker", c[i].suffix);
+		call(c[i].method, uri, c[i].body, &r);
+		expect_error(&r, 404, "unknown_worker", "", "",
+		             "no-such-worker");
+		expect_no_headers(&r);
+		http_response_clear(&r);
+	}
+}
+
+Test(handlers, input_to_a_stopped_worker_is_409_unsupported)
+{
+	struct http_response r;
+	char id[WR_ID_MAX + 1], uri[128];
+
+	create(NULL, id);
+	cr_assert_eq(wr_worker_stop(rt, id, NULL, NULL, NULL), WR_OK);
+	uri_for(uri, sizeof(uri), id, "/input");
+	call("POST", uri, "{\"kind\":\"user\",\"content\":\"late\"}", &r);
+	expect_error(&r, 409, "unsupported_operation", "worker_not_running", "",
+	             id);
+	expect_no_headers(&r);
+	http_response_clear(&r);
+}
+
+Test(handlers, input_to_a_busy_worker_is_409_busy_with_retry_after)
+{
+	static const char in[] = "{\"kind\":\"user\",\"content\":\"go\"}";
+	struct http_response r;
+	struct wr_input_ack ack;
+	char id[WR_ID_MAX + 1], uri[128];
+
+	create("{\"profile\":{\"kind\":\"named\",\"value\":\"slow\"}}", id);
+	input_ok(id, "first", &ack);
+	cr_assert_eq(ack.run_state, WR_RUN_BUSY);
+
+	uri_for(uri, sizeof(uri), id, "/input");
+	call("POST", uri, in, &r);
+	expect_error(&r, 409, "busy", "turn_in_progress", "", id);
+	cr_assert_eq(r.n_headers, 1);
+	cr_assert_str_eq(header(&r, "Retry-After"), "7");
+	http_response_clear(&r);
+
+	/* Once the turn ends the same request goes through. */
+	cr_assert_eq(wr_worker_turn_end(rt, id, NULL), WR_OK);
+	input_ok(id, "second", &ack);
+	cr_assert_eq(ack.transcript_sequence, 2);
+	cr_assert_eq(wr_worker_turn_end(rt, id, NULL), WR_OK);
+}
+
+Test(handlers, stopped_runtime_is_503_with_retry_after_and_reads_go_on)
+{
+	struct http_response r;
+	struct wr_runtime_summary s;
+	char id[WR_ID_MAX + 1], uri[128];
+
+	create(NULL, id);
+	cr_assert_eq(wr_runtime_stop(rt, NULL), WR_OK);
+
+	call("POST", "/v1/workers", NULL, &r);
+	expect_error(&r, 503, "runtime_unavailable", "runtime_stopped", "", "");
+	cr_assert_eq(r.n_headers, 1);
+	cr_assert_str_eq(header(&r, "Retry-After"), "7");
+	http_response_clear(&r);
+
+	uri_for(uri, sizeof(uri), id, "/input");
+	call("POST", uri, "{\"kind\":\"user\",\"content\":\"x\"}", &r);
+	cr_assert_eq(r.status, 503, "%s", r.body);
+	cr_assert_str_eq(header(&r, "Retry-After"), "7");
+	http_response_clear(&r);
+
+	call("GET", "/v1/runtime", NULL, &r);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	cr_assert_eq(wr_json_decode_runtime_summary(r.body, r.body_len,
+	                                            "runtime", &s, NULL),
+	             WR_OK);
+	cr_assert_eq(s.status, WR_RUNTIME_STOPPED);
+	cr_assert_eq(s.worker_count, 1);
+	http_response_clear(&r);
+}
+
+Test(handlers, retry_after_is_at_least_one_second)
+{
+	struct http_response r;
+
+	ctx.retry_after_s = 0;
+	cr_assert_eq(wr_runtime_stop(rt, NULL), WR_OK);
+	call("POST", "/v1/workers", NULL, &r);
+	cr_assert_eq(r.status, 503, "%s", r.body);
+	cr_assert_str_eq(header(&r, "Retry-After"), "1");
+	http_response_clear(&r);
+}
+
+Test(handlers, response_clear_accepts_null_and_is_repeatable)
+{
+	struct http_response r;
+
+	http_response_clear(NULL);
+	call("GET", "/v1/runtime", NULL, &r);
+	http_response_clear(&r);
+	cr_assert_null(r.body);
+	cr_assert_eq(r.n_headers, 0);
+	http_response_clear(&r);
+}
