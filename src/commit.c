@@ -312,13 +312,26 @@ wr_err
 wr__submit(struct wr_runtime *rt, struct pending *p, struct wr_error *err)
 {
 	const struct wr__store_ops *ops = rt->store->ops;
+	struct wr_error e;
 	wr_err rc;
 
 	if (reserve_for(rt, &p->rec) < 0)
 		return wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL,
 		                "out of memory");
-	if ((rc = ops->append(rt->store, &p->rec, &p->lsn, err)) != WR_OK)
+	wr_error_clear(&e);
+	rc = ops->append(rt->store, &p->rec, &p->lsn, &e);
+	if (rc != WR_OK && rt->queue == NULL && ops->reset != NULL &&
+	    strcmp(e.reason, "store_failed") == 0 &&
+	    ops->reset(rt->store, NULL) == WR_OK) {
+		/* An earlier reset failed; nothing is in flight, so the
+		 * disk may have come back: try once more. */
+		rc = ops->append(rt->store, &p->rec, &p->lsn, &e);
+	}
+	if (rc != WR_OK) {
+		if (err != NULL)
+			*err = e;
 		return rc;
+	}
 	project(rt, &p->rec, p->lsn);
 	if (ops->sync == NULL) {
 		/* Synchronous store: durable now, apply at once. */
@@ -350,13 +363,20 @@ apply_durable(struct wr_runtime *rt, uint64_t durable)
 	}
 }
 
-/* Discards every queued record (none is durable) and resets the store.
- * Write lock held. */
+/*
+ * After a failed sync: applies the queued records the store did make
+ * durable (a sync for them answers at once, even on a broken store), then
+ * discards the rest and resets the store.  Write lock held.
+ */
 static void
 discard_queue(struct wr_runtime *rt)
 {
+	const struct wr__store_ops *ops = rt->store->ops;
 	struct wr_error e;
 
+	while (rt->queue != NULL &&
+	       ops->sync(rt->store, rt->queue->lsn, NULL) == WR_OK)
+		apply_durable(rt, rt->queue->lsn);
 	while (rt->queue != NULL) {
 		struct pending *p = rt->queue;
 		rt->queue = p->next;
@@ -365,7 +385,7 @@ discard_queue(struct wr_runtime *rt)
 	}
 	rt->queue_tail = NULL;
 	unproject(rt);
-	if (rt->store->ops->reset(rt->store, &e) != WR_OK)
+	if (ops->reset(rt->store, &e) != WR_OK)
 		wr_runtime_diagnose(rt, NULL, "store stays failed: %s",
 		                    e.message);
 }
@@ -438,10 +458,9 @@ wr__await_lsn(struct wr_runtime *rt, uint64_t lsn, struct wr_error *err)
 		return WR_OK;
 	rc = ops->sync(rt->store, lsn, err);
 	pthread_rwlock_wrlock(&rt->lock);
+	/* On failure the owners of the queued records discard them. */
 	if (rc == WR_OK)
 		apply_durable(rt, lsn);
-	else if (rt->queue != NULL)
-		discard_queue(rt);
 	graves = rt->graves != NULL;
 	pthread_rwlock_unlock(&rt->lock);
 	if (graves)

@@ -1,0 +1,481 @@
+/*
+ * store_record.c - the payload of one fs-store record: compact JSON with a
+ * "kind", "event_id" and "at_ms", plus only the members that kind uses
+ * (docs/store.md).  A created worker nests the public WorkerDetail shape,
+ * so the worker codec is the single definition of that shape.  Decoding is
+ * strict: a record that does not read back exactly is damage, not data.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "store_record.h"
+
+enum {
+	F_RUNTIME_ID = 1u << 0,
+	F_WORKER_ID = 1u << 1,
+	F_WORKER = 1u << 2,
+	F_ROLE = 1u << 3,
+	F_SEQUENCE = 1u << 4,
+	F_CONTENT = 1u << 5,
+	F_TURN_STARTED = 1u << 6,
+	F_STATUS = 1u << 7,
+	F_RUN_STATE = 1u << 8,
+	F_REASON = 1u << 9,
+	F_RUNTIME_STATUS = 1u << 10,
+	F_COUNT = 11
+};
+
+static const char *const field_names[F_COUNT] = {
+	"runtime_id", "worker_id", "worker", "role", "sequence", "content",
+	"turn_started", "status", "run_state", "reason", "runtime_status"
+};
+
+/* What each kind writes: required members always, optional ones when set
+ * (a non-NULL string, a non-empty id). */
+static const struct kind_desc {
+	const char *name;
+	unsigned required;
+	unsigned optional;
+} kinds[] = {
+	[WR__REC_META] = {"meta", F_RUNTIME_ID, 0},
+	[WR__REC_WORKER_CREATED] = {"worker_created", F_WORKER, F_WORKER_ID},
+	[WR__REC_TRANSCRIPT] = {"transcript",
+	                        F_WORKER_ID | F_ROLE | F_SEQUENCE | F_CONTENT |
+	                                F_TURN_STARTED,
+	                        0},
+	[WR__REC_TURN_END] = {"turn_end", F_WORKER_ID, 0},
+	[WR__REC_WORKER_STATUS] = {"worker_status", F_WORKER_ID | F_STATUS,
+	                           F_REASON | F_CONTENT},
+	[WR__REC_RUNTIME_STATUS] = {"runtime_status", F_RUNTIME_STATUS, 0},
+	[WR__REC_WORKER_STATE] = {"worker_state",
+	                          F_WORKER_ID | F_STATUS | F_RUN_STATE, F_REASON},
+};
+#define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
+
+#define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+
+/* ---- encoding ----------------------------------------------------------- */
+
+/* Adds v under key; takes v (also on failure).  0 or -1 (ENOMEM). */
+static int
+put(json_object *o, const char *key, json_object *v)
+{
+	if (v == NULL)
+		return -1;
+	if (json_object_object_add(o, key, v) != 0) {
+		json_object_put(v);
+		return -1;
+	}
+	return 0;
+}
+
+/* Parses the public encoder's WorkerDetail text into an object; NULL on
+ * failure. */
+static json_object *
+worker_object(const struct wr_worker_info *w)
+{
+	json_tokener *tok = NULL;
+	json_object *o = NULL;
+	size_t n = 0;
+	char *text = wr_json_encode_worker_detail(w, NULL, &n);
+
+	if (text == NULL)
+		return NULL;
+	if ((tok = json_tokener_new()) != NULL) {
+		o = json_tokener_parse_ex(tok, text, (int)n);
+		if (o != NULL && (json_tokener_get_error(tok) !=
+		                          json_tokener_success ||
+		                  !json_object_is_type(o, json_type_object))) {
+			json_object_put(o);
+			o = NULL;
+		}
+		json_tokener_free(tok);
+	}
+	free(text);
+	return o;
+}
+
+/* The value of one field of rec, or NULL if absent; *missing tells an
+ * absent optional member from an allocation failure. */
+static json_object *
+field_value(const struct wr__record *rec, unsigned f, bool *absent)
+{
+	*absent = false;
+	switch (f) {
+	case F_RUNTIME_ID:
+		*absent = rec->runtime_id[0] == '\0';
+		return *absent ? NULL : json_object_new_string(rec->runtime_id);
+	case F_WORKER_ID:
+		*absent = rec->worker_id[0] == '\0';
+		return *absent ? NULL : json_object_new_string(rec->worker_id);
+	case F_WORKER:
+		*absent = rec->worker == NULL;
+		return *absent ? NULL : worker_object(rec->worker);
+	case F_ROLE:
+		*absent = wr_role_name(rec->role) == NULL;
+		return *absent ? NULL
+		               : json_object_new_string(wr_role_name(rec->role));
+	case F_SEQUENCE:
+		return json_object_new_uint64(rec->sequence);
+	case F_CONTENT:
+		*absent = rec->content == NULL;
+		return *absent ? NULL : json_object_new_string(rec->content);
+	case F_TURN_STARTED:
+		return json_object_new_boolean(rec->turn_started);
+	case F_STATUS:
+		*absent = wr_worker_status_name(rec->status) == NULL;
+		return *absent ? NULL
+		               : json_object_new_string(
+		                         wr_worker_status_name(rec->status));
+	case F_RUN_STATE:
+		*absent = wr_run_state_name(rec->run_state) == NULL;
+		return *absent ? NULL
+		               : json_object_new_string(
+		                         wr_run_state_name(rec->run_state));
+	case F_REASON:
+		*absent = rec->reason == NULL;
+		return *absent ? NULL : json_object_new_string(rec->reason);
+	case F_RUNTIME_STATUS:
+		*absent = wr_runtime_status_name(rec->runtime_status) == NULL;
+		return *absent ? NULL
+		               : json_object_new_string(wr_runtime_status_name(
+		                         rec->runtime_status));
+	}
+	*absent = true;
+	return NULL;
+}
+
+char *
+wr__record_encode(const struct wr__record *rec, size_t *len)
+{
+	const struct kind_desc *k;
+	json_object *o = NULL;
+	const char *text;
+	char *out = NULL;
+	size_t n = 0;
+	int e = ENOMEM;
+
+	if ((unsigned)rec->kind >= N_KINDS || kinds[rec->kind].name == NULL) {
+		e = EINVAL;
+		goto done;
+	}
+	k = &kinds[rec->kind];
+	if ((o = json_object_new_object()) == NULL ||
+	    put(o, "kind", json_object_new_string(k->name)) < 0 ||
+	    put(o, "event_id", json_object_new_uint64(rec->event_id)) < 0 ||
+	    put(o, "at_ms", json_object_new_int64(rec->at_ms)) < 0)
+		goto done;
+	for (unsigned i = 0; i < F_COUNT; i++) {
+		unsigned f = 1u << i;
+		json_object *v;
+		bool absent;
+
+		if (((k->required | k->optional) & f) == 0)
+			continue;
+		v = field_value(rec, f, &absent);
+		if (absent) {
+			if (k->required & f) {
+				e = EINVAL;
+				goto done;
+			}
+			continue;
+		}
+		if (put(o, field_names[i], v) < 0)
+			goto done;
+	}
+	if ((text = json_object_to_json_string_length(o, JSON_FLAGS, &n)) ==
+	            NULL ||
+	    (out = malloc(n + 1)) == NULL)
+		goto done;
+	memcpy(out, text, n + 1);
+	*len = n;
+done:
+	json_object_put(o);
+	if (out == NULL)
+		errno = e;
+	return out;
+}
+
+/* ---- decoding ----------------------------------------------------------- */
+
+struct dec {
+	char *why;
+	size_t whysz;
+};
+
+static int
+refuse(struct dec *d, const char *fmt, const char *arg)
+{
+	snprintf(d->why, d->whysz, fmt, arg);
+	return -1;
+}
+
+static int
+get_u64(struct dec *d, json_object *v, const char *key, uint64_t *out)
+{
+	if (!json_object_is_type(v, json_type_int) ||
+	    json_object_get_int64(v) < 0)
+		return refuse(d, "member '%s' is not a non-negative integer",
+		              key);
+	*out = json_object_get_uint64(v);
+	return 0;
+}
+
+/* A string member without NUL bytes; borrowed from v. */
+static int
+get_str(struct dec *d, json_object *v, const char *key, const char **out)
+{
+	const char *s;
+
+	if (!json_object_is_type(v, json_type_string))
+		return refuse(d, "member '%s' is not a string", key);
+	s = json_object_get_string(v);
+	if (strlen(s) != (size_t)json_object_get_string_len(v))
+		return refuse(d, "member '%s' contains a NUL byte", key);
+	*out = s;
+	return 0;
+}
+
+static int
+get_id(struct dec *d, json_object *v, const char *key,
+       char out[WR_ID_MAX + 1])
+{
+	const char *s;
+
+	if (get_str(d, v, key, &s) < 0)
+		return -1;
+	if (!wr_id_valid(s))
+		return refuse(d, "member '%s' is not a valid id", key);
+	memcpy(out, s, strlen(s) + 1);
+	return 0;
+}
+
+static int
+get_dup(struct dec *d, json_object *v, const char *key, char **out)
+{
+	const char *s;
+
+	if (get_str(d, v, key, &s) < 0)
+		return -1;
+	if ((*out = strdup(s)) == NULL)
+		return refuse(d, "out of memory reading '%s'", key);
+	return 0;
+}
+
+/* An enum by its wire name: names(0), names(1), ... until NULL. */
+static int
+get_enum(struct dec *d, json_object *v, const char *key,
+         const char *(*names)(int), int *out)
+{
+	const char *s, *n;
+
+	if (get_str(d, v, key, &s) < 0)
+		return -1;
+	for (int i = 0; (n = names(i)) != NULL; i++) {
+		if (strcmp(n, s) == 0) {
+			*out = i;
+			return 0;
+		}
+	}
+	return refuse(d, "member '%s' has an unknown value", key);
+}
+
+static const char *
+role_name(int v)
+{
+	return wr_role_name((enum wr_role)v);
+}
+
+static const char *
+status_name(int v)
+{
+	return wr_worker_status_name((enum wr_worker_status)v);
+}
+
+static const char *
+run_state_name(int v)
+{
+	return wr_run_state_name((enum wr_run_state)v);
+}
+
+static const char *
+runtime_status_name(int v)
+{
+	return wr_runtime_status_name((enum wr_runtime_status)v);
+}
+
+static int
+get_worker(struct dec *d, json_object *v, struct wr_worker_info **out)
+{
+	struct wr_error e;
+	const char *text;
+	size_t n = 0;
+
+	if (!json_object_is_type(v, json_type_object))
+		return refuse(d, "member '%s' is not an object", "worker");
+	if ((text = json_object_to_json_string_length(v, JSON_FLAGS, &n)) ==
+	    NULL)
+		return refuse(d, "out of memory reading '%s'", "worker");
+	if (wr_json_decode_worker(text, n, NULL, true, out, &e) != WR_OK) {
+		snprintf(d->why, d->whysz, "member 'worker': %s", e.message);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+decode_field(struct dec *d, unsigned i, json_object *v, struct wr__record *r)
+{
+	const char *key = field_names[i];
+	int e = 0;
+
+	switch (1u << i) {
+	case F_RUNTIME_ID:
+		return get_id(d, v, key, r->runtime_id);
+	case F_WORKER_ID:
+		return get_id(d, v, key, r->worker_id);
+	case F_WORKER:
+		return get_worker(d, v, &r->worker);
+	case F_ROLE:
+		if (get_enum(d, v, key, role_name, &e) < 0)
+			return -1;
+		r->role = (enum wr_role)e;
+		return 0;
+	case F_SEQUENCE:
+		return get_u64(d, v, key, &r->sequence);
+	case F_CONTENT:
+		return get_dup(d, v, key, &r->content);
+	case F_TURN_STARTED:
+		if (!json_object_is_type(v, json_type_boolean))
+			return refuse(d, "member '%s' is not a boolean", key);
+		r->turn_started = json_object_get_boolean(v);
+		return 0;
+	case F_STATUS:
+		if (get_enum(d, v, key, status_name, &e) < 0)
+			return -1;
+		r->status = (enum wr_worker_status)e;
+		return 0;
+	case F_RUN_STATE:
+		if (get_enum(d, v, key, run_state_name, &e) < 0)
+			return -1;
+		r->run_state = (enum wr_run_state)e;
+		return 0;
+	case F_REASON:
+		return get_dup(d, v, key, &r->reason);
+	case F_RUNTIME_STATUS:
+		if (get_enum(d, v, key, runtime_status_name, &e) < 0)
+			return -1;
+		r->runtime_status = (enum wr_runtime_status)e;
+		return 0;
+	}
+	return refuse(d, "internal: no decoder for '%s'", key);
+}
+
+/* Members of o into r for kind k; -1 on the first problem. */
+static int
+decode_members(struct dec *d, json_object *o, const struct kind_desc *k,
+               struct wr__record *r)
+{
+	unsigned seen = 0;
+	bool have_event = false, have_at = false;
+
+	json_object_object_foreach(o, key, v)
+	{
+		unsigned i;
+
+		if (strcmp(key, "kind") == 0)
+			continue;
+		if (strcmp(key, "event_id") == 0) {
+			if (get_u64(d, v, key, &r->event_id) < 0)
+				return -1;
+			have_event = true;
+			continue;
+		}
+		if (strcmp(key, "at_ms") == 0) {
+			if (!json_object_is_type(v, json_type_int))
+				return refuse(d, "member '%s' is not an integer",
+				              key);
+			r->at_ms = json_object_get_int64(v);
+			have_at = true;
+			continue;
+		}
+		for (i = 0; i < F_COUNT; i++)
+			if (strcmp(key, field_names[i]) == 0)
+				break;
+		if (i == F_COUNT || ((k->required | k->optional) &
+		                     (1u << i)) == 0)
+			return refuse(d, "unknown member '%s'", key);
+		if (decode_field(d, i, v, r) < 0)
+			return -1;
+		seen |= 1u << i;
+	}
+	if (!have_event)
+		return refuse(d, "missing member '%s'", "event_id");
+	if (!have_at)
+		return refuse(d, "missing member '%s'", "at_ms");
+	for (unsigned i = 0; i < F_COUNT; i++)
+		if ((k->required & (1u << i)) && !(seen & (1u << i)))
+			return refuse(d, "missing member '%s'", field_names[i]);
+	return 0;
+}
+
+int
+wr__record_decode(const char *buf, size_t len, struct wr__record *rec,
+                  char *why, size_t whysz)
+{
+	struct dec d = {why, whysz};
+	struct wr__record r = {0};
+	json_tokener *tok = NULL;
+	json_object *o = NULL, *kv;
+	const char *kind;
+	int rc = -1;
+	size_t i;
+
+	if (len == 0 || len > (size_t)INT32_MAX) {
+		refuse(&d, "%s", "payload length out of range");
+		goto done;
+	}
+	if ((tok = json_tokener_new_ex(WR_JSON_MAX_DEPTH + 4)) == NULL) {
+		refuse(&d, "%s", "out of memory");
+		goto done;
+	}
+	o = json_tokener_parse_ex(tok, buf, (int)len);
+	if (o == NULL ||
+	    json_tokener_get_error(tok) != json_tokener_success ||
+	    json_tokener_get_parse_end(tok) != len) {
+		refuse(&d, "%s", "payload is not one JSON value");
+		goto done;
+	}
+	if (!json_object_is_type(o, json_type_object) ||
+	    !json_object_object_get_ex(o, "kind", &kv) ||
+	    !json_object_is_type(kv, json_type_string)) {
+		refuse(&d, "%s", "payload is not an object with a kind");
+		goto done;
+	}
+	kind = json_object_get_string(kv);
+	for (i = 0; i < N_KINDS; i++)
+		if (kinds[i].name != NULL && strcmp(kinds[i].name, kind) == 0)
+			break;
+	if (i == N_KINDS) {
+		refuse(&d, "unknown record kind '%.32s'", kind);
+		goto done;
+	}
+	r.kind = (enum wr__record_kind)i;
+	if (decode_members(&d, o, &kinds[i], &r) < 0)
+		goto done;
+	*rec = r;
+	memset(&r, 0, sizeof(r));
+	rc = 0;
+done:
+	wr__record_clear(&r);
+	json_object_put(o);
+	if (tok != NULL)
+		json_tokener_free(tok);
+	return rc;
+}

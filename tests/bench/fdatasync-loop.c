@@ -1,0 +1,92 @@
+/*
+ * fdatasync-loop.c - the disk's floor for tests/bench/store-bench.sh: one
+ * thread appending a record and fdatasync-ing it, as often as it can for
+ * the given time, in a file it creates (and removes) in DIR.
+ *
+ *   fdatasync-loop DIR SECONDS [RECORD_BYTES]
+ *
+ * Prints "ops=N ops_per_s=R p50_ms=A p99_ms=B".  Exit 1 on any error.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_OPS 2000000
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int
+main(int argc, char **argv)
+{
+	char path[4096], rec[65536];
+	double secs, t0, end, *lat;
+	size_t size = 200, n = 0;
+	int fd, rc = 1;
+
+	if (argc < 3 || (secs = atof(argv[2])) <= 0 || secs > 600) {
+		fprintf(stderr, "usage: fdatasync-loop DIR SECONDS [BYTES]\n");
+		return 2;
+	}
+	if (argc > 3)
+		size = (size_t)atol(argv[3]);
+	if (size == 0 || size > sizeof(rec)) {
+		fprintf(stderr, "fdatasync-loop: BYTES must be 1..%zu\n",
+		        sizeof(rec));
+		return 2;
+	}
+	memset(rec, 'x', size);
+	snprintf(path, sizeof(path), "%s/fdatasync-loop.%ld", argv[1],
+	         (long)getpid());
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
+	          0600);
+	if (fd < 0) {
+		fprintf(stderr, "open %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	if ((lat = malloc(MAX_OPS * sizeof(*lat))) == NULL)
+		goto done;
+	end = now_s() + secs;
+	while (n < MAX_OPS && (t0 = now_s()) < end) {
+		if (write(fd, rec, size) != (ssize_t)size) {
+			fprintf(stderr, "write %s: %s\n", path, strerror(errno));
+			goto done;
+		}
+		if (fdatasync(fd) < 0) {
+			fprintf(stderr, "fdatasync %s: %s\n", path,
+			        strerror(errno));
+			goto done;
+		}
+		lat[n++] = now_s() - t0;
+	}
+	if (n == 0)
+		goto done;
+	qsort(lat, n, sizeof(*lat), cmp_double);
+	printf("ops=%zu ops_per_s=%.0f p50_ms=%.3f p99_ms=%.3f\n", n,
+	       (double)n / secs, lat[n / 2] * 1e3, lat[(n * 99) / 100] * 1e3);
+	rc = 0;
+done:
+	free(lat);
+	close(fd);
+	unlink(path);
+	return rc;
+}

@@ -1,0 +1,252 @@
+#!/bin/sh
+# crash.sh - kill -9 under load loses nothing that was acknowledged.
+#
+# Runs the built worker-runtime with --store fs:DIR on a unix socket in a
+# temporary directory.  Several clients post inputs with unique contents to
+# one worker through cgi-fcgi (Debian package libfcgi-bin) and record every
+# 2xx ack (transcript_sequence + content).  At a random moment (0.2-1.5 s)
+# the process gets SIGKILL; it is restarted on the same store and the whole
+# transcript is read back (paged).  Every acknowledged input must be there
+# exactly once, at its acknowledged sequence; sequences are dense 1..N; each
+# client's inputs keep their order.  Ten rounds, acks accumulating.
+# Bounded (each request 10 s, each round's load 1.5 s, whole test < 2 min);
+# the trap kills what it started by PID and removes the directory.  Skips
+# (77) without cgi-fcgi or jq.  The last line is the Synthesis line.
+
+set -u
+
+top_builddir=${top_builddir:-.}
+bin="$top_builddir/fcgi/worker-runtime"
+ROUNDS=${CRASH_ROUNDS:-10}
+CLIENTS=${CRASH_CLIENTS:-8}
+
+cgi_fcgi=$(command -v cgi-fcgi) || {
+	echo "SKIP: cgi-fcgi not found (Debian: apt-get install libfcgi-bin)"
+	exit 77
+}
+command -v jq >/dev/null 2>&1 || {
+	echo "SKIP: jq not found"
+	exit 77
+}
+if [ ! -x "$bin" ]; then
+	echo "FAIL: $bin is not built"
+	echo "Synthesis: Tested: 1 | Passing: 0 | Failing: 1 | Crashing: 0"
+	exit 1
+fi
+
+dir=$(mktemp -d "${TMPDIR:-/tmp}/wr-crash.XXXXXX") || exit 1
+sock="$dir/rt.sock"
+store="$dir/store"
+pid=""
+clients=""
+
+cleanup() {
+	for c in $clients; do
+		kill -KILL "$c" 2>/dev/null
+	done
+	for c in $clients; do
+		wait "$c" 2>/dev/null
+	done
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	fi
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+trap 'exit 1' HUP INT TERM
+
+tested=0
+passing=0
+failing=0
+started=$(date +%s)
+
+check() {
+	name=$1
+	shift
+	tested=$((tested + 1))
+	if "$@"; then
+		passing=$((passing + 1))
+		echo "PASS: $name"
+	else
+		failing=$((failing + 1))
+		echo "FAIL: $name"
+	fi
+}
+
+finish() {
+	if [ "$failing" -ne 0 ]; then
+		echo "--- server log (tail)"
+		tail -n 20 "$dir/log" 2>/dev/null
+	fi
+	echo "Synthesis: Tested: $tested | Passing: $passing | Failing: $failing | Crashing: 0"
+	[ "$failing" -eq 0 ] && [ "$tested" -gt 0 ]
+	exit $?
+}
+
+# request TAG METHOD URI [BODY]: one request; the response goes to
+# $dir/resp.TAG, the status line number to $status.  TAG keeps concurrent
+# clients apart.
+request() {
+	tag=$1
+	method=$2
+	uri=$3
+	if [ $# -ge 4 ]; then
+		printf '%s' "$4" >"$dir/req.$tag"
+		set -- CONTENT_TYPE=application/json \
+			CONTENT_LENGTH="$(wc -c <"$dir/req.$tag" | tr -d ' ')"
+	else
+		: >"$dir/req.$tag"
+		set --
+	fi
+	timeout 10 env -i REQUEST_METHOD="$method" REQUEST_URI="$uri" \
+		SCRIPT_NAME="${uri%%\?*}" QUERY_STRING="${uri#*\?}" "$@" \
+		"$cgi_fcgi" -bind -connect "$sock" <"$dir/req.$tag" \
+		>"$dir/resp.$tag" 2>/dev/null
+	status=$(tr -d '\r' <"$dir/resp.$tag" | sed -n 's/^Status: \([0-9]*\).*/\1/p' | head -n 1)
+	tr -d '\r' <"$dir/resp.$tag" | sed '1,/^$/d' >"$dir/body.$tag"
+}
+
+start_server() {
+	"$bin" --socket "unix:$sock" --store "fs:$store" --runtime-id crash-rt \
+		--threads 8 2>>"$dir/log" &
+	pid=$!
+	i=0
+	while [ "$i" -lt 100 ] && kill -0 "$pid" 2>/dev/null; do
+		request probe GET /v1/runtime
+		[ "$status" = 200 ] && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# client N ROUND: posts inputs until $dir/stop exists (at most 5000, 10 s),
+# appending "sequence content" of every 2xx to $dir/acks.
+client() {
+	c=$1
+	r=$2
+	n=0
+	t0=$(date +%s)
+	while [ ! -e "$dir/stop" ] && [ $n -lt 5000 ] &&
+	      [ $(($(date +%s) - t0)) -lt 10 ]; do
+		n=$((n + 1))
+		content="r${r}c${c}n${n}"
+		request "c$c" POST "/v1/workers/$worker/input" \
+			"{\"kind\":\"user\",\"content\":\"$content\"}"
+		case $status in
+		2??)
+			seq=$(jq -r '.ack.transcript_sequence' <"$dir/body.c$c")
+			echo "$seq $content" >>"$dir/acks.$c"
+			;;
+		esac
+	done
+}
+
+# read_transcript: every entry as "sequence content" into $dir/transcript.
+read_transcript() {
+	: >"$dir/transcript"
+	start=0
+	pages=0
+	while [ "$pages" -lt 1000 ]; do
+		request read GET "/v1/workers/$worker/transcript?start=$start&limit=256"
+		[ "$status" = 200 ] || return 1
+		jq -r '.transcript.items[] | "\(.sequence) \(.content)"' \
+			<"$dir/body.read" >>"$dir/transcript" || return 1
+		start=$(jq -r '.transcript.next_start' <"$dir/body.read")
+		[ "$start" = null ] && return 0
+		pages=$((pages + 1))
+	done
+	return 1
+}
+
+# ---- checks ------------------------------------------------------------
+
+dense() {
+	awk '$1 != NR { bad = 1 } END { exit bad }' "$dir/transcript"
+}
+
+unique() {
+	[ -z "$(cut -d' ' -f2- "$dir/transcript" | sort | uniq -d)" ]
+}
+
+# Every ack line ("sequence content") is a transcript line.
+acked_present() {
+	cat "$dir"/acks.* 2>/dev/null | sort >"$dir/sorted-acks"
+	sort "$dir/transcript" >"$dir/transcript.sorted"
+	missing=$(comm -23 "$dir/sorted-acks" "$dir/transcript.sorted" | head -n 5)
+	[ -z "$missing" ] || { echo "  missing: $missing"; return 1; }
+}
+
+# Each client's inputs appear in (round, n) order.
+client_order() {
+	awk '{
+		if (match($2, /^r[0-9]+c[0-9]+n[0-9]+$/) == 0) next
+		split(substr($2, 2), a, /[cn]/)
+		k = a[2]; v = a[1] * 1000000 + a[3]
+		if ((k in last) && v <= last[k]) bad = 1
+		last[k] = v
+	} END { exit bad }' "$dir/transcript"
+}
+
+# ---- the rounds ----------------------------------------------------------
+
+check "the server starts on an empty fs store" start_server
+[ "$failing" -eq 0 ] || finish
+request setup POST /v1/workers '{"intent":{"kind":"task","objective":"crash"}}'
+worker=$(jq -r '.worker.worker_id' <"$dir/body.setup" 2>/dev/null)
+check "a worker is created" test "$status" = 201
+[ "$failing" -eq 0 ] || finish
+
+r=1
+while [ $r -le "$ROUNDS" ]; do
+	rm -f "$dir/stop"
+	clients=""
+	c=1
+	while [ $c -le "$CLIENTS" ]; do
+		client $c $r &
+		clients="$clients $!"
+		c=$((c + 1))
+	done
+	delay=$(awk -v s="$$$r$(date +%N)" \
+		'BEGIN { srand(s % 1000003); printf "%.2f", 0.2 + rand() * 1.3 }')
+	sleep "$delay"
+	kill -KILL "$pid"
+	wait "$pid" 2>/dev/null
+	pid=""
+	: >"$dir/stop"
+	for c in $clients; do
+		wait "$c"
+	done
+	clients=""
+	acks=$(cat "$dir"/acks.* 2>/dev/null | wc -l)
+
+	check "round $r: restarts after SIGKILL at ${delay}s" start_server
+	[ -n "$pid" ] || finish
+	check "round $r: the transcript reads back" read_transcript
+	entries=$(wc -l <"$dir/transcript")
+	echo "  round $r: $acks acknowledged so far, $entries entries"
+	check "round $r: sequences are dense 1..N" dense
+	check "round $r: every input is there at most once" unique
+	check "round $r: every acknowledged input is there at its sequence" \
+		acked_present
+	check "round $r: each client's inputs keep their order" client_order
+	if [ $(($(date +%s) - started)) -gt 100 ]; then
+		echo "  time budget used up after round $r"
+		break
+	fi
+	r=$((r + 1))
+done
+
+check "inputs were acknowledged at all" test "$(cat "$dir"/acks.* 2>/dev/null | wc -l)" -gt 0
+kill -TERM "$pid"
+i=0
+while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+wait "$pid" 2>/dev/null
+rc=$?
+pid=""
+check "SIGTERM after the crashes: exits 0" test "$rc" = 0
+finish

@@ -1,0 +1,1247 @@
+/*
+ * test_store.c - the fs store through its ops table: restore, torn tails,
+ * corruption, locking, format versions, injected I/O failures (through the
+ * wr__fs_io seam), group commit and snapshots.  Links the static library
+ * for the wr__ symbols.  Each test gets its own mkdtemp directory.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "crc32c.h"
+#include "internal.h"
+
+#define HDR 32
+#define J1 "journal-00000000000000000001"
+#define J2 "journal-00000000000000000002"
+#define S2 "snapshot-00000000000000000002"
+
+static char base[64];
+static char dir[128];
+
+static int
+rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f)
+{
+	(void)sb;
+	(void)flag;
+	(void)f;
+	return remove(p);
+}
+
+static void
+setup(void)
+{
+	strcpy(base, "/tmp/wr-store-XXXXXX");
+	cr_assert_not_null(mkdtemp(base));
+	snprintf(dir, sizeof(dir), "%s/store", base);
+}
+
+static void
+teardown(void)
+{
+	if (base[0] != '\0')
+		nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(store, .init = setup, .fini = teardown, .timeout = 60);
+
+static char *
+path_in(const char *name)
+{
+	static char p[256]; /* one at a time; tests are single threaded here */
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	return p;
+}
+
+static off_t
+file_size(const char *name)
+{
+	struct stat sb;
+	cr_assert_eq(stat(path_in(name), &sb), 0, "stat %s", name);
+	return sb.st_size;
+}
+
+static bool
+exists(const char *name)
+{
+	struct stat sb;
+	return stat(path_in(name), &sb) == 0;
+}
+
+static char *
+read_file(const char *name, size_t *len)
+{
+	FILE *f = fopen(path_in(name), "rb");
+	char *buf;
+	long n;
+
+	cr_assert_not_null(f);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc((size_t)n + 1);
+	cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	*len = (size_t)n;
+	return buf;
+}
+
+static void
+write_file(const char *name, const void *buf, size_t len)
+{
+	int fd = open(path_in(name), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, buf, len), (ssize_t)len);
+	close(fd);
+}
+
+/* ---- the I/O seam --------------------------------------------------- */
+
+static atomic_int w_errno;       /* write fails with this */
+static atomic_size_t w_partial;  /* first write only writes this much */
+static atomic_int s_errno;       /* fdatasync fails with this ... */
+static atomic_uint s_fail_at;    /* ... at this call (0: every call) */
+static atomic_int f_errno;       /* fsync (directories) fails */
+static atomic_uint n_sync;
+static atomic_int sync_delay_us;
+
+static ssize_t
+t_write(int fd, const void *buf, size_t n)
+{
+	size_t p = atomic_load(&w_partial);
+	int e = atomic_load(&w_errno);
+
+	if (p > 0 && n > p) {
+		atomic_store(&w_partial, 0);
+		return write(fd, buf, p);
+	}
+	if (e != 0) {
+		errno = e;
+		return -1;
+	}
+	return write(fd, buf, n);
+}
+
+static int
+t_fdatasync(int fd)
+{
+	unsigned k = atomic_fetch_add(&n_sync, 1) + 1;
+	unsigned at = atomic_load(&s_fail_at);
+	int e = atomic_load(&s_errno);
+
+	if (atomic_load(&sync_delay_us) > 0)
+		usleep((useconds_t)atomic_load(&sync_delay_us));
+	if (e != 0 && (at == 0 || at == k)) {
+		errno = e;
+		return -1;
+	}
+	return fdatasync(fd);
+}
+
+static int
+t_fsync(int fd)
+{
+	int e = atomic_load(&f_errno);
+
+	if (e != 0) {
+		errno = e;
+		return -1;
+	}
+	return fsync(fd);
+}
+
+static const struct wr__fs_io seam = {t_write, t_fdatasync, t_fsync};
+
+/* ---- records ---------------------------------------------------------- */
+
+static struct wr_worker_info *
+make_worker(const char *id)
+{
+	struct wr_worker_info *w = calloc(1, sizeof(*w));
+
+	strcpy(w->ref.runtime_id, "rt-test");
+	strcpy(w->ref.worker_id, id);
+	w->status = WR_STATUS_RUNNING;
+	w->run_state = WR_RUN_IDLE;
+	w->intent.kind = WR_INTENT_TASK;
+	w->intent.objective = strdup("sum the numbers \"quoted\" / ünïcode");
+	w->profile.kind = WR_PROFILE_BUILTIN;
+	w->profile.value = strdup("transcript");
+	w->config_bundle_id = strdup("bundle-1");
+	w->capabilities = calloc(1, sizeof(*w->capabilities));
+	w->capabilities[0].name = strdup("net");
+	w->capabilities[0].reason = strdup("fetch");
+	w->n_capabilities = 1;
+	w->workspace_refs = calloc(1, sizeof(*w->workspace_refs));
+	w->workspace_refs[0].name = strdup("ws");
+	w->workspace_refs[0].reference = strdup("ref://ws");
+	w->n_workspace_refs = 1;
+	w->created_at_ms = INT64_C(1764000000123);
+	w->updated_at_ms = INT64_C(1764000000456);
+	w->last_event_id = 2;
+	return w;
+}
+
+static struct wr__record
+transcript(const char *wid, uint64_t seq, const char *content)
+{
+	struct wr__record r = {.kind = WR__REC_TRANSCRIPT};
+
+	strcpy(r.worker_id, wid);
+	r.role = WR_ROLE_USER;
+	r.sequence = seq;
+	r.content = strdup(content);
+	r.event_id = 100 + seq;
+	r.at_ms = INT64_C(1764000001000) + (int64_t)seq;
+	return r;
+}
+
+/* One record of every kind, in an order a Runtime could produce. */
+#define N_SAMPLE 9
+static void
+sample(struct wr__record *r)
+{
+	memset(r, 0, N_SAMPLE * sizeof(*r));
+	r[0].kind = WR__REC_META;
+	r[0].event_id = 1;
+	r[0].at_ms = 1764000000000;
+	strcpy(r[0].runtime_id, "rt-test");
+	r[1].kind = WR__REC_WORKER_CREATED;
+	r[1].event_id = 2;
+	r[1].at_ms = 1764000000123;
+	strcpy(r[1].worker_id, "w-1");
+	r[1].worker = make_worker("w-1");
+	r[2] = transcript("w-1", 1, "hello\nworld \"x\" \\ \x01 ✓");
+	r[2].turn_started = true;
+	r[3] = transcript("w-1", 2, "second");
+	r[3].role = WR_ROLE_WORKER;
+	r[4].kind = WR__REC_TURN_END;
+	strcpy(r[4].worker_id, "w-1");
+	r[4].at_ms = 5;
+	r[5].kind = WR__REC_WORKER_STATUS;
+	strcpy(r[5].worker_id, "w-1");
+	r[5].status = WR_STATUS_FAILED;
+	r[5].reason = strdup("child exited with status 3");
+	r[5].content = strdup("worker exited with status 3");
+	r[5].event_id = 7;
+	r[6].kind = WR__REC_WORKER_STATUS;
+	strcpy(r[6].worker_id, "w-1");
+	r[6].status = WR_STATUS_STOPPED; /* no reason, no content */
+	r[6].event_id = 8;
+	r[7].kind = WR__REC_RUNTIME_STATUS;
+	r[7].runtime_status = WR_RUNTIME_STOPPING;
+	r[7].at_ms = -3;
+	r[8].kind = WR__REC_WORKER_STATE;
+	strcpy(r[8].worker_id, "w-1");
+	r[8].status = WR_STATUS_RUNNING;
+	r[8].run_state = WR_RUN_BUSY;
+	r[8].reason = strdup("why");
+	r[8].event_id = UINT64_C(1) << 62;
+}
+
+static void
+str_eq_or_null(const char *a, const char *b, const char *what, size_t i)
+{
+	if (a == NULL || b == NULL)
+		cr_assert(a == b, "record %zu %s: %s vs %s", i, what,
+		          a ? a : "(null)", b ? b : "(null)");
+	else
+		cr_assert_str_eq(a, b, "record %zu %s", i, what);
+}
+
+static void
+assert_rec_eq(const struct wr__record *a, const struct wr__record *b,
+              size_t i)
+{
+	cr_assert_eq(a->kind, b->kind, "record %zu kind", i);
+	cr_assert_eq(a->event_id, b->event_id, "record %zu event_id", i);
+	cr_assert_eq(a->at_ms, b->at_ms, "record %zu at_ms", i);
+	cr_assert_str_eq(a->runtime_id, b->runtime_id, "record %zu", i);
+	cr_assert_str_eq(a->worker_id, b->worker_id, "record %zu", i);
+	cr_assert_eq(a->role, b->role, "record %zu role", i);
+	cr_assert_eq(a->sequence, b->sequence, "record %zu sequence", i);
+	str_eq_or_null(a->content, b->content, "content", i);
+	cr_assert_eq(a->turn_started, b->turn_started, "record %zu", i);
+	cr_assert_eq(a->status, b->status, "record %zu status", i);
+	cr_assert_eq(a->run_state, b->run_state, "record %zu", i);
+	str_eq_or_null(a->reason, b->reason, "reason", i);
+	cr_assert_eq(a->runtime_status, b->runtime_status, "record %zu", i);
+	cr_assert_eq(a->worker == NULL, b->worker == NULL, "record %zu", i);
+	if (a->worker != NULL) {
+		char *x = wr_json_encode_worker_detail(a->worker, NULL, NULL);
+		char *y = wr_json_encode_worker_detail(b->worker, NULL, NULL);
+		cr_assert_str_eq(x, y, "record %zu worker", i);
+		free(x);
+		free(y);
+	}
+}
+
+static void
+clear_all(struct wr__record *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		wr__record_clear(&r[i]);
+}
+
+/* ---- a collecting apply -------------------------------------------- */
+
+struct coll {
+	struct wr__record *v;
+	size_t n, cap;
+	char diag[8][WR_DIAGNOSTIC_MAX];
+	size_t ndiag;
+	size_t fail_at; /* 1-based: apply() fails on this record */
+};
+
+static wr_err
+collect(void *arg, struct wr__record *rec, struct wr_error *err)
+{
+	struct coll *c = arg;
+
+	if (c->fail_at != 0 && c->n + 1 == c->fail_at) {
+		wr__record_clear(rec);
+		return wr__fail(err, WR_EINTERNAL, "apply_failed", NULL,
+		                "apply refused record %zu", c->fail_at);
+	}
+	if (c->n == c->cap) {
+		c->cap = c->cap ? 2 * c->cap : 16;
+		c->v = realloc(c->v, c->cap * sizeof(*c->v));
+	}
+	c->v[c->n++] = *rec; /* takes what rec owns */
+	return WR_OK;
+}
+
+static void
+on_diag(void *arg, const char *msg)
+{
+	struct coll *c = arg;
+
+	if (c->ndiag < 8)
+		snprintf(c->diag[c->ndiag], WR_DIAGNOSTIC_MAX, "%s", msg);
+	c->ndiag++;
+}
+
+static void
+coll_free(struct coll *c)
+{
+	clear_all(c->v, c->n);
+	free(c->v);
+	memset(c, 0, sizeof(*c));
+}
+
+/* ---- store helpers -------------------------------------------------- */
+
+static struct wr__store *
+open_ok(void)
+{
+	struct wr__store *st = NULL;
+	struct wr_error e;
+
+	cr_assert_eq(wr__store_fs_open(dir, &st, &e), WR_OK, "open: %s",
+	             e.message);
+	cr_assert_str_eq(st->ops->backend, "fs_store");
+	return st;
+}
+
+static struct wr__store *
+open_load(struct coll *c)
+{
+	struct wr__store *st = open_ok();
+	struct wr_error e;
+
+	memset(c, 0, sizeof(*c));
+	cr_assert_eq(st->ops->load(st, collect, on_diag, c, &e), WR_OK,
+	             "load: %s", e.message);
+	return st;
+}
+
+static uint64_t
+append_ok(struct wr__store *st, const struct wr__record *rec)
+{
+	struct wr_error e;
+	uint64_t lsn = 0;
+
+	cr_assert_eq(st->ops->append(st, rec, &lsn, &e), WR_OK, "append: %s",
+	             e.message);
+	return lsn;
+}
+
+static void
+sync_ok(struct wr__store *st, uint64_t lsn)
+{
+	struct wr_error e;
+
+	cr_assert_eq(st->ops->sync(st, lsn, &e), WR_OK, "sync: %s", e.message);
+}
+
+/* Writes recs[0..n) durably into a fresh store and closes it. */
+static void
+store_with(const struct wr__record *recs, size_t n)
+{
+	struct coll c;
+	struct wr__store *st = open_load(&c);
+	uint64_t lsn = 0;
+
+	for (size_t i = 0; i < n; i++)
+		lsn = append_ok(st, &recs[i]);
+	if (n > 0)
+		sync_ok(st, lsn);
+	st->ops->close(st);
+	coll_free(&c);
+}
+
+static void
+assert_restores(const struct wr__record *want, size_t n)
+{
+	struct coll c;
+	struct wr__store *st = open_load(&c);
+
+	cr_assert_eq(c.n, n, "restored %zu records, want %zu", c.n, n);
+	for (size_t i = 0; i < n; i++)
+		assert_rec_eq(&c.v[i], &want[i], i);
+	st->ops->close(st);
+	coll_free(&c);
+}
+
+static void
+flip_byte(const char *name, off_t off)
+{
+	size_t len;
+	char *buf = read_file(name, &len);
+
+	cr_assert_lt((size_t)off, len);
+	buf[off] ^= 0x20;
+	write_file(name, buf, len);
+	free(buf);
+}
+
+/* ---- tests ------------------------------------------------------------ */
+
+Test(store, crc32c_matches_the_castagnoli_check_value)
+{
+	cr_assert_eq(wr__crc32c(0, "123456789", 9), 0xe3069283u);
+	cr_assert_eq(wr__crc32c(wr__crc32c(0, "1234", 4), "56789", 5),
+	             0xe3069283u);
+	cr_assert_eq(wr__crc32c(0, "", 0), 0u);
+}
+
+Test(store, new_store_is_0700_with_0600_files_and_loads_nothing)
+{
+	struct coll c;
+	struct wr__store *st = open_load(&c);
+	struct stat sb;
+
+	cr_assert_eq(c.n, 0);
+	cr_assert_eq(c.ndiag, 0);
+	cr_assert_eq(stat(dir, &sb), 0);
+	cr_assert(S_ISDIR(sb.st_mode));
+	cr_assert_eq(sb.st_mode & 07777, 0700, "dir mode %o", sb.st_mode);
+	cr_assert_eq(stat(path_in("lock"), &sb), 0);
+	cr_assert_eq(sb.st_mode & 07777, 0600);
+	cr_assert_eq(stat(path_in(J1), &sb), 0);
+	cr_assert_eq(sb.st_mode & 07777, 0600);
+	cr_assert_eq(sb.st_size, HDR);
+	cr_assert(!st->ops->snapshot_due(st));
+	st->ops->close(st);
+	coll_free(&c);
+}
+
+Test(store, records_of_every_kind_are_restored_in_order_after_close)
+{
+	struct wr__record r[N_SAMPLE];
+	struct coll c;
+	struct wr__store *st;
+	uint64_t lsn = 0;
+
+	sample(r);
+	st = open_load(&c);
+	for (size_t i = 0; i < N_SAMPLE; i++) {
+		lsn = append_ok(st, &r[i]);
+		cr_assert_eq(lsn, i + 1, "lsns count records");
+	}
+	sync_ok(st, lsn);
+	sync_ok(st, 3); /* already durable */
+	st->ops->close(st);
+	coll_free(&c);
+
+	assert_restores(r, N_SAMPLE);
+	/* and again: loading changes nothing */
+	assert_restores(r, N_SAMPLE);
+	clear_all(r, N_SAMPLE);
+}
+
+Test(store, appended_records_continue_after_reopen)
+{
+	struct wr__record r[N_SAMPLE];
+	struct coll c;
+	struct wr__store *st;
+
+	sample(r);
+	store_with(r, 4);
+	st = open_load(&c);
+	cr_assert_eq(c.n, 4);
+	for (size_t i = 4; i < N_SAMPLE; i++)
+		sync_ok(st, append_ok(st, &r[i]));
+	st->ops->close(st);
+	coll_free(&c);
+	assert_restores(r, N_SAMPLE);
+	clear_all(r, N_SAMPLE);
+}
+
+Test(store, torn_tail_at_every_byte_of_the_last_record_is_dropped)
+{
+	struct wr__record r[3] = {transcript("w-1", 1, "first"),
+	                          transcript("w-1", 2, "second record"),
+	                          transcript("w-1", 3, "the third, torn")};
+	struct coll c;
+	struct wr__store *st;
+	off_t prev, full;
+	char *orig, want[128];
+	size_t len;
+
+	store_with(r, 2);
+	prev = file_size(J1);
+	st = open_load(&c);
+	sync_ok(st, append_ok(st, &r[2]));
+	st->ops->close(st);
+	coll_free(&c);
+	full = file_size(J1);
+	orig = read_file(J1, &len);
+	cr_assert_eq((off_t)len, full);
+	cr_assert_gt(full - prev, 8);
+
+	for (off_t cut = prev; cut < full; cut++) {
+		write_file(J1, orig, (size_t)cut);
+		st = open_load(&c);
+		cr_assert_eq(c.n, 2, "cut at %lld", (long long)cut);
+		assert_rec_eq(&c.v[0], &r[0], 0);
+		assert_rec_eq(&c.v[1], &r[1], 1);
+		if (cut == prev) {
+			cr_assert_eq(c.ndiag, 0);
+		} else {
+			cr_assert_eq(c.ndiag, 1, "cut at %lld", (long long)cut);
+			cr_assert(strstr(c.diag[0], path_in(J1)) != NULL, "%s",
+			          c.diag[0]);
+			snprintf(want, sizeof(want), "offset %lld (%lld bytes",
+			         (long long)prev, (long long)(cut - prev));
+			cr_assert(strstr(c.diag[0], want) != NULL,
+			          "diag '%s' lacks '%s'", c.diag[0], want);
+		}
+		cr_assert_eq(file_size(J1), prev, "truncated to the good end");
+		/* the store goes on from there */
+		sync_ok(st, append_ok(st, &r[2]));
+		st->ops->close(st);
+		coll_free(&c);
+		cr_assert_eq(file_size(J1), full);
+		assert_restores(r, 3);
+	}
+	free(orig);
+	clear_all(r, 3);
+}
+
+Test(store, checksum_mismatch_in_the_final_record_is_dropped_as_torn)
+{
+	struct wr__record r[2] = {transcript("w-1", 1, "kept"),
+	                          transcript("w-1", 2, "torn")};
+	struct coll c;
+	struct wr__store *st;
+	off_t full;
+
+	store_with(r, 2);
+	full = file_size(J1);
+	flip_byte(J1, full - 3); /* inside the last payload */
+	st = open_load(&c);
+	cr_assert_eq(c.n, 1);
+	assert_rec_eq(&c.v[0], &r[0], 0);
+	cr_assert_eq(c.ndiag, 1);
+	cr_assert(strstr(c.diag[0], "checksum") != NULL, "%s", c.diag[0]);
+	cr_assert_lt(file_size(J1), full);
+	st->ops->close(st);
+	coll_free(&c);
+	clear_all(r, 2);
+}
+
+Test(store, zero_filled_tail_is_dropped_as_torn)
+{
+	struct wr__record r[1] = {transcript("w-1", 1, "kept")};
+	struct coll c;
+	struct wr__store *st;
+	char zero[100] = {0};
+	off_t good;
+	int fd;
+
+	store_with(r, 1);
+	good = file_size(J1);
+	fd = open(path_in(J1), O_WRONLY | O_APPEND);
+	cr_assert_eq(write(fd, zero, sizeof(zero)), (ssize_t)sizeof(zero));
+	close(fd);
+	st = open_load(&c);
+	cr_assert_eq(c.n, 1);
+	cr_assert_eq(c.ndiag, 1);
+	cr_assert(strstr(c.diag[0], "zero") != NULL, "%s", c.diag[0]);
+	cr_assert_eq(file_size(J1), good);
+	st->ops->close(st);
+	coll_free(&c);
+	clear_all(r, 1);
+}
+
+/* Opens, loads and expects store_corrupt naming the file and offset. */
+static void
+assert_corrupt(const char *name, off_t off)
+{
+	struct wr__store *st = open_ok();
+	struct coll c = {0};
+	struct wr_error e;
+	char want[64];
+
+	cr_assert_eq(st->ops->load(st, collect, on_diag, &c, &e),
+	             WR_EUNAVAILABLE);
+	cr_assert_str_eq(e.reason, "store_corrupt");
+	cr_assert(strstr(e.message, path_in(name)) != NULL, "%s", e.message);
+	snprintf(want, sizeof(want), "offset %lld", (long long)off);
+	cr_assert(strstr(e.message, want) != NULL, "'%s' lacks '%s'",
+	          e.message, want);
+	cr_assert_eq(c.ndiag, 0);
+	st->ops->close(st);
+	coll_free(&c);
+}
+
+Test(store, flipped_byte_in_an_earlier_record_refuses_naming_file_and_offset)
+{
+	struct wr__record r[3] = {transcript("w-1", 1, "one"),
+	                          transcript("w-1", 2, "two"),
+	                          transcript("w-1", 3, "three")};
+	off_t second, size;
+
+	store_with(r, 1);
+	second = file_size(J1);
+	{
+		struct coll c;
+		struct wr__store *st = open_load(&c);
+		sync_ok(st, append_ok(st, &r[1]));
+		sync_ok(st, append_ok(st, &r[2]));
+		st->ops->close(st);
+		coll_free(&c);
+	}
+	size = file_size(J1);
+	flip_byte(J1, second + 12); /* payload of the second record */
+	assert_corrupt(J1, second);
+	cr_assert_eq(file_size(J1), size, "a refused store is not modified");
+	/* a first record's damage too */
+	flip_byte(J1, second + 12);
+	flip_byte(J1, HDR + 9);
+	assert_corrupt(J1, HDR);
+	clear_all(r, 3);
+}
+
+/* Appends a frame with a correct checksum around payload. */
+static void
+append_raw_frame(const char *name, const char *payload)
+{
+	unsigned char h[8];
+	uint32_t len = (uint32_t)strlen(payload);
+	uint32_t crc = wr__crc32c(0, payload, len);
+	int fd = open(path_in(name), O_WRONLY | O_APPEND);
+
+	for (int i = 0; i < 4; i++) {
+		h[i] = (unsigned char)(len >> (8 * i));
+		h[4 + i] = (unsigned char)(crc >> (8 * i));
+	}
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, h, 8), 8);
+	cr_assert_eq(write(fd, payload, len), (ssize_t)len);
+	close(fd);
+}
+
+Test(store, well_framed_but_undecodable_records_refuse_even_at_the_tail)
+{
+	static const char *const bad[] = {
+		"{\"kind\":\"transcript\"",                       /* bad JSON */
+		"{\"kind\":\"teleport\",\"event_id\":1,\"at_ms\":1}", /* kind */
+		"{\"kind\":\"turn_end\",\"event_id\":1,\"at_ms\":1,"
+		"\"worker_id\":\"w\",\"extra\":1}",                /* member */
+		"{\"kind\":\"turn_end\",\"event_id\":1,\"at_ms\":1}", /* missing */
+		"{\"kind\":\"turn_end\",\"event_id\":-1,\"at_ms\":1,"
+		"\"worker_id\":\"w\"}",                            /* type */
+		"[]",
+	};
+	struct wr__record r[1] = {transcript("w-1", 1, "one")};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		off_t end;
+		store_with(r, 1);
+		end = file_size(J1);
+		append_raw_frame(J1, bad[i]);
+		assert_corrupt(J1, end);
+		cr_assert_eq(unlink(path_in(J1)), 0);
+	}
+	clear_all(r, 1);
+}
+
+Test(store, second_opener_is_refused_while_another_process_holds_the_lock)
+{
+	int ready[2], go[2];
+	struct wr__store *st = NULL;
+	struct wr_error e;
+	pid_t pid;
+	char ch;
+	int status;
+
+	cr_assert_eq(pipe(ready), 0);
+	cr_assert_eq(pipe(go), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct wr__store *cst = NULL;
+		close(ready[0]);
+		close(go[1]);
+		if (wr__store_fs_open(dir, &cst, NULL) != WR_OK)
+			_exit(1);
+		if (write(ready[1], "r", 1) != 1)
+			_exit(2);
+		if (read(go[0], &ch, 1) != 1) /* EOF also ends the wait */
+			ch = 0;
+		cst->ops->close(cst);
+		_exit(0);
+	}
+	close(ready[1]);
+	close(go[0]);
+	cr_assert_eq(read(ready[0], &ch, 1), 1, "child did not open");
+
+	cr_assert_eq(wr__store_fs_open(dir, &st, &e), WR_EUNAVAILABLE);
+	cr_assert_null(st);
+	cr_assert_str_eq(e.reason, "store_locked");
+	{
+		char want[512];
+		snprintf(want, sizeof(want),
+		         "store %s is in use by another process", dir);
+		cr_assert_str_eq(e.message, want);
+	}
+	cr_assert_eq(write(go[1], "g", 1), 1);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(ready[0]);
+	close(go[1]);
+
+	st = open_ok();
+	st->ops->close(st);
+}
+
+Test(store, the_same_store_cannot_be_opened_twice_in_one_process)
+{
+	struct wr__store *a = open_ok(), *b = NULL;
+	struct wr_error e;
+
+	cr_assert_eq(wr__store_fs_open(dir, &b, &e), WR_EUNAVAILABLE);
+	cr_assert_str_eq(e.reason, "store_locked");
+	a->ops->close(a);
+	b = open_ok();
+	b->ops->close(b);
+}
+
+static void
+set_version(const char *name, uint32_t v)
+{
+	size_t len;
+	char *buf = read_file(name, &len);
+
+	for (int i = 0; i < 4; i++)
+		buf[8 + i] = (char)(v >> (8 * i));
+	write_file(name, buf, len);
+	free(buf);
+}
+
+Test(store, newer_format_version_is_refused_naming_file_and_versions)
+{
+	struct wr__record r[1] = {transcript("w-1", 1, "one")};
+	struct wr__store *st = NULL;
+	struct wr_error e;
+
+	store_with(r, 1);
+	set_version(J1, 2);
+	cr_assert_eq(wr__store_fs_open(dir, &st, &e), WR_EINVALID_INPUT);
+	cr_assert_null(st);
+	cr_assert_str_eq(e.reason, "store_version");
+	cr_assert(strstr(e.message, path_in(J1)) != NULL, "%s", e.message);
+	cr_assert(strstr(e.message, "version 2") != NULL, "%s", e.message);
+	cr_assert(strstr(e.message, "version 1") != NULL, "%s", e.message);
+	clear_all(r, 1);
+}
+
+Test(store, header_damage_and_missing_journals_are_refused)
+{
+	struct wr__record r[1] = {transcript("w-1", 1, "one")};
+	struct wr__store *st;
+	struct coll c = {0};
+	struct wr_error e;
+	size_t len;
+	char *j;
+
+	store_with(r, 1);
+	j = read_file(J1, &len);
+	/* a journal whose header names another generation */
+	write_file(J2, j, len);
+	cr_assert_eq(unlink(path_in(J1)), 0);
+	st = open_ok();
+	cr_assert_eq(st->ops->load(st, collect, on_diag, &c, &e),
+	             WR_EUNAVAILABLE);
+	cr_assert_str_eq(e.reason, "store_corrupt");
+	cr_assert(strstr(e.message, J1) != NULL, "missing: %s", e.message);
+	st->ops->close(st);
+	/* journal-1 back, journal-2 with the wrong generation */
+	write_file(J1, j, len);
+	st = open_ok();
+	cr_assert_eq(st->ops->load(st, collect, on_diag, &c, &e),
+	             WR_EUNAVAILABLE);
+	cr_assert_str_eq(e.reason, "store_corrupt");
+	cr_assert(strstr(e.message, J2) != NULL, "%s", e.message);
+	st->ops->close(st);
+	coll_free(&c);
+	free(j);
+	clear_all(r, 1);
+}
+
+Test(store, apply_failure_stops_the_load_with_its_error)
+{
+	struct wr__record r[3] = {transcript("w-1", 1, "a"),
+	                          transcript("w-1", 2, "b"),
+	                          transcript("w-1", 3, "c")};
+	struct wr__store *st;
+	struct coll c = {.fail_at = 2};
+	struct wr_error e;
+
+	store_with(r, 3);
+	st = open_ok();
+	cr_assert_eq(st->ops->load(st, collect, on_diag, &c, &e),
+	             WR_EINTERNAL);
+	cr_assert_str_eq(e.reason, "apply_failed");
+	cr_assert_eq(c.n, 1);
+	st->ops->close(st);
+	coll_free(&c);
+	clear_all(r, 3);
+}
+
+/* Append fails with errno e (after a partial write if partial > 0): the
+ * journal is unchanged and the next append works. */
+static void
+write_failure(int e, size_t partial, const char *text)
+{
+	struct wr__record r[3] = {transcript("w-1", 1, "before"),
+	                          transcript("w-1", 2, "lost"),
+	                          transcript("w-1", 2, "after")};
+	struct wr__record want[2];
+	struct coll c;
+	struct wr__store *st = open_load(&c);
+	struct wr_error err;
+	uint64_t lsn = 99;
+	char msg[512];
+	off_t size;
+
+	wr__store_fs_set_io(st, &seam);
+	sync_ok(st, append_ok(st, &r[0]));
+	size = file_size(J1);
+	atomic_store(&w_errno, e);
+	atomic_store(&w_partial, partial);
+	cr_assert_eq(st->ops->append(st, &r[1], &lsn, &err), WR_EUNAVAILABLE);
+	cr_assert_eq(lsn, 99, "lsn untouched on failure");
+	cr_assert_str_eq(err.reason, "store_write_failed");
+	snprintf(msg, sizeof(msg), "write %s: %s", path_in(J1), text);
+	cr_assert_str_eq(err.message, msg);
+	cr_assert_eq(file_size(J1), size, "nothing of the record remains");
+	atomic_store(&w_errno, 0);
+	lsn = append_ok(st, &r[2]);
+	cr_assert_eq(lsn, 2);
+	sync_ok(st, lsn);
+	st->ops->close(st);
+	coll_free(&c);
+	want[0] = r[0];
+	want[1] = r[2];
+	assert_restores(want, 2);
+	clear_all(r, 3);
+}
+
+Test(store, write_eio_fails_append_and_leaves_the_journal_unchanged)
+{
+	write_failure(EIO, 0, "Input/output error");
+}
+
+Test(store, write_enospc_after_a_partial_write_leaves_nothing_behind)
+{
+	write_failure(ENOSPC, 5, "No space left on device");
+}
+
+/* fdatasync fails with e: sync fails, appends are refused until reset,
+ * and what was not durable does not come back. */
+static void
+sync_failure(int e, const char *text)
+{
+	struct wr__record r[4] = {transcript("w-1", 1, "durable"),
+	                          transcript("w-1", 2, "lost"),
+	                          transcript("w-1", 2, "refused"),
+	                          transcript("w-1", 2, "after reset")};
+	struct wr__record want[2];
+	struct coll c;
+	struct wr__store *st = open_load(&c);
+	struct wr_error err;
+	uint64_t a, b, lsn = 0;
+	char msg[512];
+	off_t size;
+
+	wr__store_fs_set_io(st, &seam);
+	a = append_ok(st, &r[0]);
+	sync_ok(st, a);
+	size = file_size(J1);
+	b = append_ok(st, &r[1]);
+	atomic_store(&s_errno, e);
+	cr_assert_eq(st->ops->sync(st, b, &err), WR_EUNAVAILABLE);
+	cr_assert_str_eq(err.reason, "store_sync_failed");
+	snprintf(msg, sizeof(msg), "fdatasync %s: %s", path_in(J1), text);
+	cr_assert_str_eq(err.message, msg);
+	/* what was durable before stays durable */
+	sync_ok(st, a);
+	/* broken: appends refused, the same sync fails again */
+	cr_assert_eq(st->ops->append(st, &r[2], &lsn, &err), WR_EUNAVAILABLE);
+	cr_assert_str_eq(err.reason, "store_failed");
+	cr_assert_eq(st->ops->sync(st, b, &err), WR_EUNAVAILABLE);
+	/* a reset that cannot sync keeps it broken */
+	cr_assert_eq(st->ops->reset(st, &err), WR_EUNAVAILABLE);
+	cr_assert_eq(st->ops->append(st, &r[2], &lsn, &err), WR_EUNAVAILABLE);
+	cr_assert_str_eq(err.reason, "store_failed");
+	/* the disk recovers: reset cuts the journal back */
+	atomic_store(&s_errno, 0);
+	cr_assert_eq(st->ops->reset(st, &err), WR_OK, "%s", err.message);
+	cr_assert_eq(file_size(J1), size);
+	lsn = append_ok(st, &r[3]);
+	cr_assert_gt(lsn, b, "record numbers are not reused");
+	sync_ok(st, lsn);
+	/* the dropped record never becomes durable */
+	cr_assert_eq(st->ops->sync(st, b, &err), WR_EUNAVAILABLE);
+	cr_assert_str_eq(err.reason, "store_sync_failed");
+	st->ops->close(st);
+	coll_free(&c);
+	want[0] = r[0];
+	want[1] = r[3];
+	assert_restores(want, 2);
+	clear_all(r, 4);
+}
+
+Test(store, fdatasync_eio_breaks_the_store_until_reset)
+{
+	sync_failure(EIO, "Input/output error");
+}
+
+Test(store, fdatasync_enospc_breaks_the_store_until_reset)
+{
+	sync_failure(ENOSPC, "No space left on device");
+}
+
+Test(store, close_of_a_broken_store_drops_what_was_not_durable)
+{
+	struct wr__record r[2] = {transcript("w-1", 1, "durable"),
+	                          transcript("w-1", 2, "lost")};
+	struct coll c;
+	struct wr__store *st = open_load(&c);
+	struct wr_error err;
+	uint64_t b;
+
+	wr__store_fs_set_io(st, &seam);
+	sync_ok(st, append_ok(st, &r[0]));
+	b = append_ok(st, &r[1]);
+	atomic_store(&s_errno, EIO);
+	cr_assert_eq(st->ops->sync(st, b, &err), WR_EUNAVAILABLE);
+	atomic_store(&s_errno, 0);
+	st->ops->close(st); /* no reset */
+	coll_free(&c);
+	assert_restores(r, 1);
+	clear_all(r, 2);
+}
+
+/* ---- group commit ----------------------------------------------------- */
+
+#define THREADS 8
+#define PER_THREAD 50
+
+struct gc {
+	struct wr__store *st;
+	pthread_mutex_t *rt_lock; /* stands for the Runtime write lock */
+	int id;
+	int failures;
+};
+
+static void *
+gc_thread(void *arg)
+{
+	struct gc *g = arg;
+
+	for (int j = 0; j < PER_THREAD; j++) {
+		char text[32];
+		struct wr__record r;
+		struct wr_error e;
+		uint64_t lsn = 0;
+		wr_err rc;
+
+		snprintf(text, sizeof(text), "t%d-%d", g->id, j);
+		r = transcript("w-1", (uint64_t)j + 1, text);
+		pthread_mutex_lock(g->rt_lock);
+		rc = g->st->ops->append(g->st, &r, &lsn, &e);
+		pthread_mutex_unlock(g->rt_lock);
+		if (rc != WR_OK || g->st->ops->sync(g->st, lsn, &e) != WR_OK)
+			g->failures++;
+		wr__record_clear(&r);
+	}
+	return NULL;
+}
+
+Test(store, concurrent_syncs_share_one_fdatasync)
+{
+	pthread_mutex_t rt_lock = PTHREAD_MUTEX_INITIALIZER;
+	pthread_t t[THREADS];
+	struct gc g[THREADS];
+	struct coll c;
+	struct wr__store *st = open_load(&c);
+	int next[THREADS] = {0};
+	unsigned calls;
+
+	wr__store_fs_set_io(st, &seam);
+	atomic_store(&n_sync, 0);
+	atomic_store(&sync_delay_us, 1000); /* a disk that takes 1 ms */
+	for (int i = 0; i < THREADS; i++) {
+		g[i] = (struct gc){st, &rt_lock, i, 0};
+		cr_assert_eq(pthread_create(&t[i], NULL, gc_thread, &g[i]), 0);
+	}
+	for (int i = 0; i < THREADS; i++) {
+		pthread_join(t[i], NULL);
+		cr_assert_eq(g[i].failures, 0);
+	}
+	calls = atomic_load(&n_sync);
+	fprintf(stderr, "group commit: %d appends+syncs on %d threads, %u "
+	        "fdatasync calls\n", THREADS * PER_THREAD, THREADS, calls);
+	cr_assert_lt(calls, THREADS * PER_THREAD, "%u fdatasyncs", calls);
+	cr_assert_geq(calls, 1);
+	st->ops->close(st);
+	coll_free(&c);
+
+	/* every record is back, each thread's in its order */
+	st = open_load(&c);
+	cr_assert_eq(c.n, THREADS * PER_THREAD);
+	for (size_t k = 0; k < c.n; k++) {
+		int ti, j;
+		cr_assert_eq(sscanf(c.v[k].content, "t%d-%d", &ti, &j), 2);
+		cr_assert(ti >= 0 && ti < THREADS);
+		cr_assert_eq(j, next[ti], "thread %d out of order", ti);
+		next[ti]++;
+	}
+	st->ops->close(st);
+	coll_free(&c);
+}
+
+/* ---- snapshots -------------------------------------------------------- */
+
+Test(store, snapshot_then_journal_restores_snapshot_records_then_journal)
+{
+	struct wr__record r[N_SAMPLE], before[3], after[2], want[N_SAMPLE + 2];
+	struct coll c;
+	struct wr__store *st;
+	struct wr_error e;
+	struct stat sb;
+	uint64_t lsn = 0;
+
+	sample(r);
+	before[0] = transcript("w-1", 1, "replaced by the snapshot");
+	before[1] = transcript("w-1", 2, "this too");
+	before[2] = transcript("w-1", 3, "and this");
+	after[0] = transcript("w-1", 3, "after the snapshot");
+	after[1] = transcript("w-1", 4, "and more");
+
+	st = open_load(&c);
+	for (int i = 0; i < 3; i++)
+		lsn = append_ok(st, &before[i]);
+	sync_ok(st, lsn);
+	cr_assert_eq(st->ops->snapshot(st, r, N_SAMPLE, &e), WR_OK, "%s",
+	             e.message);
+	cr_assert(exists(S2));
+	cr_assert(exists(J2));
+	cr_assert(!exists(J1), "the replaced journal is removed");
+	cr_assert_eq(stat(path_in(S2), &sb), 0);
+	cr_assert_eq(sb.st_mode & 07777, 0600);
+	cr_assert_eq(stat(path_in(J2), &sb), 0);
+	cr_assert_eq(sb.st_mode & 07777, 0600);
+	cr_assert_eq(stat(dir, &sb), 0);
+	cr_assert_eq(sb.st_mode & 07777, 0700);
+	for (int i = 0; i < 2; i++)
+		lsn = append_ok(st, &after[i]);
+	sync_ok(st, lsn);
+	st->ops->close(st);
+	coll_free(&c);
+
+	memcpy(want, r, sizeof(r));
+	want[N_SAMPLE] = after[0];
+	want[N_SAMPLE + 1] = after[1];
+	assert_restores(want, N_SAMPLE + 2);
+
+	/* a second snapshot replaces the first */
+	st = open_load(&c);
+	cr_assert_eq(st->ops->snapshot(st, after, 2, &e), WR_OK, "%s",
+	             e.message);
+	st->ops->close(st);
+	coll_free(&c);
+	cr_assert(!exists(S2));
+	cr_assert(!exists(J2));
+	cr_assert(exists("snapshot-00000000000000000003"));
+	assert_restores(after, 2);
+
+	clear_all(r, N_SAMPLE);
+	clear_all(before, 3);
+	clear_all(after, 2);
+}
+
+Test(store, snapshot_due_follows_journal_bytes)
+{
+	struct wr__record r = transcript("w-1", 1, "0123456789012345678901");
+	struct coll c;
+	struct wr__store *st = open_load(&c);
+	struct wr_error e;
+	int n = 0;
+
+	wr__store_fs_set_snapshot_bytes(st, 300);
+	while (!st->ops->snapshot_due(st) && n < 100) {
+		sync_ok(st, append_ok(st, &r));
+		n++;
+	}
+	cr_assert(n > 1 && n < 100, "due after %d records", n);
+	cr_assert_eq(st->ops->snapshot(st, &r, 1, &e), WR_OK, "%s", e.message);
+	cr_assert(!st->ops->snapshot_due(st));
+	st->ops->close(st);
+	coll_free(&c);
+	/* journal bytes replayed at load count too */
+	st = open_load(&c);
+	wr__store_fs_set_snapshot_bytes(st, 300);
+	for (int i = 0; i < n; i++)
+		sync_ok(st, append_ok(st, &r));
+	st->ops->close(st);
+	coll_free(&c);
+	st = open_load(&c);
+	wr__store_fs_set_snapshot_bytes(st, 300);
+	cr_assert(st->ops->snapshot_due(st));
+	wr__store_fs_set_snapshot_bytes(st, 0); /* default: 64 MiB */
+	cr_assert(!st->ops->snapshot_due(st));
+	st->ops->close(st);
+	coll_free(&c);
+	wr__record_clear(&r);
+}
+
+Test(store, failed_snapshot_keeps_the_store_usable_and_restorable)
+{
+	struct wr__record r[4] = {transcript("w-1", 1, "one"),
+	                          transcript("w-1", 2, "two"),
+	                          transcript("w-1", 3, "three"),
+	                          transcript("w-1", 4, "four")};
+	struct wr__record snap = transcript("w-1", 1, "never stored");
+	struct coll c;
+	struct wr__store *st = open_load(&c);
+	struct wr_error e;
+
+	wr__store_fs_set_io(st, &seam);
+	sync_ok(st, append_ok(st, &r[0]));
+	sync_ok(st, append_ok(st, &r[1]));
+	/* fdatasync #1 makes journal-2's header durable, #2 is the
+	 * snapshot's temp file: fail that one */
+	atomic_store(&n_sync, 0);
+	atomic_store(&s_fail_at, 2);
+	atomic_store(&s_errno, EIO);
+	cr_assert_eq(st->ops->snapshot(st, &snap, 1, &e), WR_EUNAVAILABLE);
+	cr_assert_str_eq(e.reason, "store_snapshot_failed");
+	cr_assert(strstr(e.message, "fdatasync") != NULL, "%s", e.message);
+	atomic_store(&s_errno, 0);
+	cr_assert(!exists(S2));
+	cr_assert(!exists(S2 ".tmp"));
+	sync_ok(st, append_ok(st, &r[2]));
+	sync_ok(st, append_ok(st, &r[3]));
+	st->ops->close(st);
+	coll_free(&c);
+	cr_assert(exists(J1));
+	cr_assert(exists(J2));
+	assert_restores(r, 4);
+	clear_all(r, 4);
+	wr__record_clear(&snap);
+}
+
+Test(store, crash_leftovers_of_a_snapshot_restore_correctly)
+{
+	struct wr__record r[2] = {transcript("w-1", 1, "one"),
+	                          transcript("w-1", 2, "two")};
+	struct wr__record s[1] = {transcript("w-1", 1, "snapshot")};
+	struct wr__record more = transcript("w-1", 3, "three");
+	struct wr__record want[3];
+	struct coll c;
+	struct wr__store *st;
+	struct wr_error e;
+	size_t len;
+	char *snapfile;
+
+	/* (a) a temp file that never got renamed is ignored and removed,
+	 * and an empty new journal (cut before its header) is rewritten */
+	store_with(r, 2);
+	write_file(S2 ".tmp", "partial", 7);
+	write_file(J2, "", 0);
+	st = open_load(&c);
+	cr_assert_eq(c.n, 2);
+	cr_assert_eq(c.ndiag, 1, "the rewritten header is reported");
+	cr_assert(strstr(c.diag[0], J2) != NULL, "%s", c.diag[0]);
+	cr_assert(!exists(S2 ".tmp"));
+	cr_assert_eq(file_size(J2), HDR);
+	sync_ok(st, append_ok(st, &more));
+	st->ops->close(st);
+	coll_free(&c);
+	want[0] = r[0];
+	want[1] = r[1];
+	want[2] = more;
+	assert_restores(want, 3);
+
+	/* (b) a snapshot whose journal was never created: the old
+	 * journals are superseded and removed, a new journal is made */
+	st = open_load(&c);
+	cr_assert_eq(st->ops->snapshot(st, s, 1, &e), WR_OK, "%s", e.message);
+	st->ops->close(st);
+	coll_free(&c);
+	snapfile = read_file("snapshot-00000000000000000003", &len);
+	cr_assert_eq(unlink(path_in("journal-00000000000000000003")), 0);
+	write_file(J1, "stale", 5); /* an old journal left behind */
+	st = open_load(&c);
+	cr_assert_eq(c.n, 1);
+	assert_rec_eq(&c.v[0], &s[0], 0);
+	cr_assert(exists("journal-00000000000000000003"));
+	cr_assert(!exists(J1));
+	st->ops->close(st);
+	coll_free(&c);
+
+	/* (c) a damaged snapshot is refused, never half-used */
+	snapfile[len - 2] ^= 1;
+	write_file("snapshot-00000000000000000003", snapfile, len);
+	st = open_ok();
+	memset(&c, 0, sizeof(c));
+	cr_assert_eq(st->ops->load(st, collect, on_diag, &c, &e),
+	             WR_EUNAVAILABLE);
+	cr_assert_str_eq(e.reason, "store_corrupt");
+	cr_assert(strstr(e.message, "snapshot-00000000000000000003") != NULL,
+	          "%s", e.message);
+	st->ops->close(st);
+	coll_free(&c);
+
+	free(snapfile);
+	clear_all(r, 2);
+	clear_all(s, 1);
+	wr__record_clear(&more);
+}

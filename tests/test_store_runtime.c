@@ -1,0 +1,596 @@
+/*
+ * test_store_runtime.c - a Runtime on the fs store: restore after close,
+ * identity, locking, injected write/fdatasync failures for every kind of
+ * mutation (refused with runtime_unavailable, state unchanged, reads go
+ * on), and snapshot + journal replay.  Links the static library for the
+ * wr__ seam.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "internal.h"
+
+static char base[64];
+static char dir[128];
+static char spec[160];
+
+static int
+rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f)
+{
+	(void)sb;
+	(void)flag;
+	(void)f;
+	return remove(p);
+}
+
+static void
+setup(void)
+{
+	strcpy(base, "/tmp/wr-store-rt-XXXXXX");
+	cr_assert_not_null(mkdtemp(base));
+	snprintf(dir, sizeof(dir), "%s/store", base);
+	snprintf(spec, sizeof(spec), "fs:%s", dir);
+}
+
+static void
+teardown(void)
+{
+	if (base[0] != '\0')
+		nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(store_runtime, .init = setup, .fini = teardown, .timeout = 60);
+
+/* ---- the I/O seam --------------------------------------------------- */
+
+static atomic_int w_errno;
+static atomic_int s_errno;
+static atomic_bool s_once; /* the next fdatasync fails, later ones work */
+
+static ssize_t
+t_write(int fd, const void *buf, size_t n)
+{
+	int e = atomic_load(&w_errno);
+
+	if (e != 0) {
+		errno = e;
+		return -1;
+	}
+	return write(fd, buf, n);
+}
+
+static int
+t_fdatasync(int fd)
+{
+	int e = atomic_load(&s_errno);
+
+	if (e != 0) {
+		if (atomic_load(&s_once))
+			atomic_store(&s_errno, 0);
+		errno = e;
+		return -1;
+	}
+	return fdatasync(fd);
+}
+
+static const struct wr__fs_io seam = {t_write, t_fdatasync, NULL};
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static struct wr_runtime *
+open_rt(const char *id)
+{
+	struct wr_config cfg = {.runtime_id = id, .store = spec};
+	struct wr_runtime *rt = NULL;
+	struct wr_error e;
+
+	cr_assert_eq(wr_runtime_open(&cfg, &rt, &e), WR_OK, "open: %s (%s)",
+	             e.message, e.reason);
+	wr__store_fs_set_io(wr__runtime_store(rt), &seam);
+	return rt;
+}
+
+/* Appends text to a growing heap string. */
+static void
+cat(char **s, size_t *len, const char *text)
+{
+	size_t n = strlen(text);
+
+	*s = realloc(*s, *len + n + 2);
+	memcpy(*s + *len, text, n);
+	(*s)[*len + n] = '\n';
+	(*s)[*len + n + 1] = '\0';
+	*len += n + 1;
+}
+
+/*
+ * Everything a client can read, as JSON: the list, every worker's detail
+ * and whole transcript, and (with_summary) the summary without its
+ * process-local members (started_at, diagnostic_count).
+ */
+static char *
+state(struct wr_runtime *rt, bool with_summary)
+{
+	struct wr_worker_list l;
+	struct wr_error e;
+	char *s = NULL, *t;
+	size_t len = 0;
+
+	cr_assert_eq(wr_worker_list(rt, &l, &e), WR_OK, "%s", e.message);
+	t = wr_json_encode_worker_list(&l, NULL, NULL);
+	cat(&s, &len, t);
+	free(t);
+	for (size_t i = 0; i < l.count; i++) {
+		const char *id = l.items[i]->ref.worker_id;
+		struct wr_worker_info *w = NULL;
+		uint64_t start = 0;
+		bool more = true;
+
+		cr_assert_eq(wr_worker_get(rt, id, &w, &e), WR_OK);
+		t = wr_json_encode_worker_detail(w, NULL, NULL);
+		cat(&s, &len, t);
+		free(t);
+		wr_worker_info_free(w);
+		for (int pages = 0; more && pages < 1000; pages++) {
+			struct wr_transcript_page p;
+			cr_assert_eq(wr_worker_transcript(rt, id, start, 100, &p,
+			                                  &e),
+			             WR_OK, "%s", e.message);
+			t = wr_json_encode_transcript_page(&p, NULL, NULL);
+			cat(&s, &len, t);
+			free(t);
+			more = p.has_next;
+			start = p.next_start;
+			wr_transcript_page_clear(&p);
+		}
+	}
+	wr_worker_list_free(&l);
+	if (with_summary) {
+		struct wr_runtime_summary sum;
+		cr_assert_eq(wr_runtime_summary(rt, &sum, &e), WR_OK);
+		sum.diagnostic_count = 0;
+		sum.started_at_ms = 0;
+		t = wr_json_encode_runtime_summary(&sum, NULL, NULL);
+		cat(&s, &len, t);
+		free(t);
+	}
+	return s;
+}
+
+static char *
+create_ok(struct wr_runtime *rt)
+{
+	struct wr_worker_info *w = NULL;
+	struct wr_error e;
+	char *id;
+
+	cr_assert_eq(wr_worker_create(rt, NULL, &w, &e), WR_OK, "create: %s",
+	             e.message);
+	id = strdup(w->ref.worker_id);
+	wr_worker_info_free(w);
+	return id;
+}
+
+static struct wr_input_ack
+input_ok(struct wr_runtime *rt, const char *id, const char *text)
+{
+	struct wr_input in = {WR_INPUT_USER, (char *)text};
+	struct wr_input_ack ack;
+	struct wr_error e;
+
+	cr_assert_eq(wr_worker_input(rt, id, &in, &ack, &e), WR_OK,
+	             "input: %s", e.message);
+	return ack;
+}
+
+static bool
+has_file_with_prefix(const char *prefix, const char *not_this)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	bool found = false;
+
+	cr_assert_not_null(d);
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, prefix, strlen(prefix)) == 0 &&
+		    (not_this == NULL || strcmp(de->d_name, not_this) != 0))
+			found = true;
+	closedir(d);
+	return found;
+}
+
+/* ---- restore ----------------------------------------------------------- */
+
+Test(store_runtime, close_and_reopen_restores_workers_transcripts_and_ids)
+{
+	struct wr_runtime *rt = open_rt("rt-a");
+	struct wr_runtime_summary sum;
+	struct wr_lifecycle_ack lack;
+	struct wr_input_ack ack;
+	struct wr_error e;
+	char *a, *b, *c, *before, *after, *d;
+	uint64_t last_event;
+
+	a = create_ok(rt);
+	b = create_ok(rt);
+	c = create_ok(rt);
+	for (int i = 0; i < 20; i++) {
+		char text[64];
+		snprintf(text, sizeof(text), "input %d: \"ünïcode\" \\ ✓", i);
+		input_ok(rt, a, text);
+	}
+	input_ok(rt, b, "one for b");
+	cr_assert_eq(wr_worker_stop(rt, b, "done with b", &lack, &e), WR_OK);
+	cr_assert_eq(wr_worker_cancel(rt, c, NULL, &lack, &e), WR_OK);
+	last_event = lack.event_id;
+	cr_assert_eq(wr_runtime_summary(rt, &sum, &e), WR_OK);
+	cr_assert_str_eq(sum.backend, "fs_store");
+	before = state(rt, true);
+	wr_runtime_close(rt);
+
+	rt = open_rt("rt-a");
+	after = state(rt, true);
+	cr_assert_str_eq(after, before);
+	cr_assert_eq(wr_runtime_summary(rt, &sum, &e), WR_OK);
+	cr_assert_eq(sum.worker_count, 3);
+	cr_assert_eq(sum.stopped_worker_count, 1);
+	cr_assert_eq(sum.cancelled_worker_count, 1);
+	/* numbering continues where it stopped */
+	ack = input_ok(rt, a, "after restart");
+	cr_assert_eq(ack.transcript_sequence, 21);
+	cr_assert_eq(ack.event_id, last_event + 1);
+	d = create_ok(rt);
+	cr_assert(strcmp(d, a) && strcmp(d, b) && strcmp(d, c),
+	          "new worker id %s reuses an old one", d);
+	free(after);
+	after = state(rt, true);
+	wr_runtime_close(rt);
+
+	/* and that is durable too; no runtime id given: the stored one */
+	rt = open_rt(NULL);
+	cr_assert_str_eq(wr_runtime_id(rt), "rt-a");
+	free(before);
+	before = state(rt, true);
+	cr_assert_str_eq(before, after);
+	wr_runtime_close(rt);
+	free(before);
+	free(after);
+	free(a);
+	free(b);
+	free(c);
+	free(d);
+}
+
+Test(store_runtime, a_different_runtime_id_is_refused)
+{
+	struct wr_config cfg = {.runtime_id = "rt-b", .store = spec};
+	struct wr_runtime *rt = open_rt("rt-a"), *other = NULL;
+	struct wr_error e;
+	char *id = create_ok(rt);
+
+	wr_runtime_close(rt);
+	cr_assert_eq(wr_runtime_open(&cfg, &other, &e), WR_EINVALID_INPUT);
+	cr_assert_null(other);
+	cr_assert_str_eq(e.reason, "runtime_id_mismatch");
+	cr_assert(strstr(e.message, "rt-a") != NULL, "%s", e.message);
+	/* the refused open changed nothing */
+	rt = open_rt("rt-a");
+	{
+		struct wr_worker_info *w = NULL;
+		cr_assert_eq(wr_worker_get(rt, id, &w, &e), WR_OK);
+		wr_worker_info_free(w);
+	}
+	wr_runtime_close(rt);
+	free(id);
+}
+
+Test(store_runtime, a_second_runtime_on_the_same_store_is_refused)
+{
+	struct wr_config cfg = {.runtime_id = "rt-a", .store = spec};
+	struct wr_runtime *rt = open_rt("rt-a"), *other = NULL;
+	struct wr_error e;
+
+	cr_assert_eq(wr_runtime_open(&cfg, &other, &e), WR_EUNAVAILABLE);
+	cr_assert_null(other);
+	cr_assert_str_eq(e.reason, "store_locked");
+	wr_runtime_close(rt);
+}
+
+Test(store_runtime, torn_final_record_is_dropped_with_a_diagnostic)
+{
+	struct wr_runtime *rt = open_rt("rt-a");
+	struct wr_diagnostic *diags = NULL;
+	struct wr_error e;
+	char *id = create_ok(rt), *before, *after;
+	size_t n = 0;
+	bool found = false;
+	char path[256];
+	int fd;
+
+	input_ok(rt, id, "kept");
+	before = state(rt, true);
+	wr_runtime_close(rt);
+	/* a crash in the middle of writing a record: its frame says 200
+	 * bytes, only 3 made it */
+	snprintf(path, sizeof(path), "%s/journal-00000000000000000001", dir);
+	fd = open(path, O_WRONLY | O_APPEND);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, "\xc8\0\0\0\1\2\3\4{\"k", 11), 11);
+	close(fd);
+
+	rt = open_rt("rt-a");
+	after = state(rt, true);
+	cr_assert_str_eq(after, before);
+	cr_assert_eq(wr_runtime_diagnostics(rt, &diags, &n, &e), WR_OK);
+	for (size_t i = 0; i < n; i++)
+		if (strstr(diags[i].message, "torn") != NULL &&
+		    strstr(diags[i].message, "journal-00000000000000000001"))
+			found = true;
+	cr_assert(found, "no diagnostic about the torn record");
+	free(diags);
+	input_ok(rt, id, "the store goes on");
+	wr_runtime_close(rt);
+	free(before);
+	free(after);
+	free(id);
+}
+
+/* ---- injected failures -------------------------------------------------- */
+
+enum mutation { M_CREATE, M_INPUT, M_STOP, M_CANCEL, M_RUNTIME_STOP };
+static const char *const mutation_names[] = {"create", "input", "stop",
+                                             "cancel", "runtime stop"};
+
+static wr_err
+mutate(struct wr_runtime *rt, enum mutation m, const char *id,
+       struct wr_error *e)
+{
+	struct wr_input in = {WR_INPUT_USER, "a second input"};
+	struct wr_worker_info *w = NULL;
+	struct wr_input_ack ack;
+	struct wr_lifecycle_ack lack;
+	wr_err rc = WR_EINTERNAL;
+
+	switch (m) {
+	case M_CREATE:
+		rc = wr_worker_create(rt, NULL, &w, e);
+		wr_worker_info_free(w);
+		break;
+	case M_INPUT:
+		rc = wr_worker_input(rt, id, &in, &ack, e);
+		break;
+	case M_STOP:
+		rc = wr_worker_stop(rt, id, "stop it", &lack, e);
+		break;
+	case M_CANCEL:
+		rc = wr_worker_cancel(rt, id, "cancel it", &lack, e);
+		break;
+	case M_RUNTIME_STOP:
+		rc = wr_runtime_stop(rt, e);
+		break;
+	}
+	return rc;
+}
+
+/*
+ * For one mutation: the store fails (write or fdatasync, errno err_no;
+ * once: only the next fdatasync, so the Runtime's own reset succeeds);
+ * the mutation is refused with runtime_unavailable and nothing a client
+ * can read changes; once the disk is back the same mutation succeeds, and
+ * after a restart exactly the successful one is there.
+ */
+static void
+fail_once(enum mutation m, bool on_sync, int err_no, bool once)
+{
+	const char *what = mutation_names[m];
+	struct wr_runtime *rt;
+	struct wr_error e;
+	char *id, *s0, *s1, *s2, *s3;
+	wr_err rc;
+
+	teardown();
+	setup();
+	rt = open_rt("rt-a");
+	id = create_ok(rt);
+	input_ok(rt, id, "first input");
+	s0 = state(rt, true);
+
+	atomic_store(&s_once, once);
+	atomic_store(on_sync ? &s_errno : &w_errno, err_no);
+	rc = mutate(rt, m, id, &e);
+	cr_assert_eq(rc, WR_EUNAVAILABLE, "%s: %s", what, wr_err_name(rc));
+	cr_assert_str_eq(e.reason,
+	                 on_sync ? "store_sync_failed" : "store_write_failed",
+	                 "%s: reason %s (%s)", what, e.reason, e.message);
+	cr_assert(strstr(e.message, strerror(err_no)) != NULL, "%s: %s", what,
+	          e.message);
+	/* reads go on and see exactly the state before */
+	s1 = state(rt, true);
+	cr_assert_str_eq(s1, s0, "%s changed the state", what);
+
+	atomic_store(&s_errno, 0);
+	atomic_store(&w_errno, 0);
+	rc = mutate(rt, m, id, &e);
+	cr_assert_eq(rc, WR_OK, "%s after recovery: %s", what, e.message);
+	s2 = state(rt, false);
+	cr_assert_str_neq(s2, s0, "%s did nothing", what);
+	wr_runtime_close(rt);
+
+	rt = open_rt("rt-a");
+	s3 = state(rt, false);
+	cr_assert_str_eq(s3, s2, "%s: restart differs", what);
+	wr_runtime_close(rt);
+	free(s0);
+	free(s1);
+	free(s2);
+	free(s3);
+	free(id);
+}
+
+Test(store_runtime, write_eio_refuses_every_mutation_with_nothing_changed)
+{
+	for (int m = M_CREATE; m <= M_RUNTIME_STOP; m++)
+		fail_once((enum mutation)m, false, EIO, false);
+}
+
+Test(store_runtime, write_enospc_refuses_every_mutation_with_nothing_changed)
+{
+	for (int m = M_CREATE; m <= M_RUNTIME_STOP; m++)
+		fail_once((enum mutation)m, false, ENOSPC, false);
+}
+
+Test(store_runtime, fdatasync_eio_refuses_every_mutation_with_nothing_changed)
+{
+	for (int m = M_CREATE; m <= M_RUNTIME_STOP; m++)
+		fail_once((enum mutation)m, true, EIO, true);
+}
+
+Test(store_runtime, fdatasync_enospc_refuses_every_mutation_with_nothing_changed)
+{
+	for (int m = M_CREATE; m <= M_RUNTIME_STOP; m++)
+		fail_once((enum mutation)m, true, ENOSPC, true);
+}
+
+/* The disk stays failed for a while (the Runtime's reset right after the
+ * failed sync fails too), then recovers: the Runtime must become usable
+ * again without a restart. */
+Test(store_runtime, runtime_recovers_when_the_disk_comes_back_after_a_failed_reset)
+{
+	for (int m = M_CREATE; m <= M_RUNTIME_STOP; m++)
+		fail_once((enum mutation)m, true, EIO, false);
+}
+
+/* ---- snapshots --------------------------------------------------------- */
+
+Test(store_runtime, snapshots_and_journal_replay_to_the_same_state)
+{
+	struct wr_runtime *rt = open_rt("rt-a");
+	struct wr_lifecycle_ack lack;
+	struct wr_input_ack ack;
+	struct wr_error e;
+	char *ids[4], *before, *after;
+
+	wr__store_fs_set_snapshot_bytes(wr__runtime_store(rt), 2048);
+	for (int i = 0; i < 4; i++)
+		ids[i] = create_ok(rt);
+	for (int round = 0; round < 30; round++) {
+		for (int i = 0; i < 4; i++) {
+			char text[80];
+			snprintf(text, sizeof(text), "round %d for worker %d",
+			         round, i);
+			if (i == 1 && round == 10)
+				cr_assert_eq(wr_worker_stop(rt, ids[1], "enough",
+				                            &lack, &e),
+				             WR_OK);
+			if (i == 2 && round == 20)
+				cr_assert_eq(wr_worker_cancel(rt, ids[2], NULL,
+				                              &lack, &e),
+				             WR_OK);
+			if ((i == 1 && round >= 10) || (i == 2 && round >= 20))
+				continue;
+			input_ok(rt, ids[i], text);
+		}
+	}
+	cr_assert(has_file_with_prefix("snapshot-", NULL),
+	          "no snapshot was taken");
+	cr_assert(!has_file_with_prefix("journal-00000000000000000001", NULL),
+	          "the first journal was not replaced");
+	before = state(rt, true);
+	wr_runtime_close(rt);
+
+	rt = open_rt("rt-a");
+	after = state(rt, true);
+	cr_assert_str_eq(after, before);
+	ack = input_ok(rt, ids[0], "after the restart");
+	cr_assert_eq(ack.transcript_sequence, 31);
+	wr_runtime_close(rt);
+	free(before);
+	free(after);
+	for (int i = 0; i < 4; i++)
+		free(ids[i]);
+}
+
+/* ---- a failed sync next to a durable one ------------------------------ */
+
+#include "rt.h"
+
+/* Submits one user input the way wr_worker_input does; write lock held. */
+static struct pending *
+submit_input(struct wr_runtime *rt, const char *id, const char *text)
+{
+	struct worker *w = wr__find_worker(rt, id);
+	struct pending *p = wr__pending_new(WR__REC_TRANSCRIPT);
+
+	cr_assert_not_null(w);
+	p->rec.at_ms = wr__now_ms();
+	p->rec.event_id = wr__next_event(rt);
+	p->rec.role = WR_ROLE_USER;
+	p->rec.sequence = w->p_len + 1;
+	p->rec.content = strdup(text);
+	strcpy(p->rec.worker_id, id);
+	cr_assert_eq(wr__submit(rt, p, NULL), WR_OK);
+	return p;
+}
+
+/*
+ * lsn 1 became durable but its owner has not applied it yet when the sync
+ * of lsn 2 fails and lsn 2's owner discards the queue: lsn 1 must be
+ * applied, not discarded, or memory and disk disagree (and the next input
+ * would reuse its sequence, so the store would no longer replay).
+ */
+Test(store_runtime, failed_sync_keeps_records_already_durable)
+{
+	struct wr_runtime *rt = open_rt("rt-1");
+	struct wr__store *st = wr__runtime_store(rt);
+	struct wr_worker_info *w;
+	struct pending *p1, *p2;
+	struct wr_transcript_page page;
+	struct wr_input in = {WR_INPUT_USER, "third"};
+	struct wr_input_ack ack;
+	char id[WR_ID_MAX + 1];
+
+	cr_assert_eq(wr_worker_create(rt, NULL, &w, NULL), WR_OK);
+	strcpy(id, w->ref.worker_id);
+	wr_worker_info_free(w);
+
+	pthread_rwlock_wrlock(&rt->lock);
+	p1 = submit_input(rt, id, "first");
+	pthread_rwlock_unlock(&rt->lock);
+	cr_assert_eq(st->ops->sync(st, p1->lsn, NULL), WR_OK,
+	             "p1 is durable; its owner has not come back yet");
+	pthread_rwlock_wrlock(&rt->lock);
+	p2 = submit_input(rt, id, "second");
+	pthread_rwlock_unlock(&rt->lock);
+	atomic_store(&s_once, true);
+	atomic_store(&s_errno, EIO);
+	cr_assert_eq(wr__await(rt, &p2, 1, NULL), WR_EUNAVAILABLE);
+	cr_assert(p1->done);
+	cr_assert_eq(p1->result, WR_OK, "the durable record was applied");
+	cr_assert_eq(wr__await(rt, &p1, 1, NULL), WR_OK);
+	wr__pending_free(p1);
+	wr__pending_free(p2);
+
+	cr_assert_eq(wr_worker_input(rt, id, &in, &ack, NULL), WR_OK);
+	cr_assert_eq(ack.transcript_sequence, 2);
+	wr_runtime_close(rt);
+
+	rt = open_rt("rt-1");
+	cr_assert_eq(wr_worker_transcript(rt, id, 0, 10, &page, NULL), WR_OK);
+	cr_assert_eq(page.count, 2);
+	cr_assert_str_eq(page.items[0].content, "first");
+	cr_assert_str_eq(page.items[1].content, "third");
+	wr_transcript_page_clear(&page);
+	wr_runtime_close(rt);
+}
