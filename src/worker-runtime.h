@@ -464,8 +464,9 @@ wr_err wr_worker_cancel(struct wr_runtime *rt, const char *worker_id,
                         const char *reason, struct wr_lifecycle_ack *out,
                         struct wr_error *err);
 
-/* limit value that means "the default page size": min(256, maximum). */
-#define WR_TRANSCRIPT_LIMIT_DEFAULT UINT32_MAX
+/* limit 0 means "the default page size": min(256, maximum).  (A page of
+ * zero entries would never advance a client that follows next_start.) */
+#define WR_TRANSCRIPT_LIMIT_DEFAULT 0u
 
 /* Copies transcript entries [start, start + limit) (0-based start) into
  * *out; O(limit).  limit above max_transcript_projection_items is

@@ -630,6 +630,9 @@ Test(runtime, transcript_limit_bounds_and_default)
 	             WR_OK);
 	cr_assert_eq(p.limit, 10, "default is min(256, maximum)");
 	wr_transcript_page_clear(&p);
+	cr_assert_eq(wr_worker_transcript(rt, id, 0, 0, &p, &err), WR_OK);
+	cr_assert_eq(p.limit, 10, "limit 0 is the default, never an empty page");
+	wr_transcript_page_clear(&p);
 	cr_assert_eq(wr_worker_transcript(rt, "w-zz", 0, 1, &p, &err),
 	             WR_EUNKNOWN_WORKER);
 }
