@@ -9,6 +9,7 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -208,29 +209,23 @@ setup(void)
 	snprintf(pid_path, sizeof(pid_path), "%s/pid", dir);
 }
 
+static int
+remove_one(const char *path, const struct stat *sb, int flag, struct FTW *f)
+{
+	(void)sb;
+	(void)flag;
+	(void)f;
+	return remove(path);
+}
+
 static void
 teardown(void)
 {
-	DIR *d;
-	struct dirent *e;
-	char path[384];
-
 	wr_runtime_close(rt);
 	rt = NULL;
 	wr_profile_set_free(set);
 	set = NULL;
-	d = opendir(dir);
-	if (d != NULL) {
-		while ((e = readdir(d)) != NULL) {
-			if (e->d_name[0] == '.')
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", dir,
-			         e->d_name);
-			unlink(path);
-		}
-		closedir(d);
-	}
-	rmdir(dir);
+	nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 TestSuite(exec, .init = setup, .fini = teardown, .timeout = 30);
@@ -1052,4 +1047,80 @@ Test(profiles, a_missing_file_is_reported_with_its_name)
 	snprintf(want, sizeof(want), "%s: cannot open: No such file or "
 	         "directory", profiles_path);
 	cr_assert_str_eq(err.message, want);
+}
+
+/* ---- restart with the fs store ----------------------------------------- */
+
+static void
+open_on_store(const char *store)
+{
+	struct wr_config cfg = {.runtime_id = "rt-exec", .store = store};
+
+	cfg.profiles = wr_profile_set_profiles(set, &cfg.n_profiles);
+	cfg.default_profile = wr_profile_set_default(set);
+	cr_assert_eq(wr_runtime_open(&cfg, &rt, &err), WR_OK, "%s",
+	             err.message);
+}
+
+/* The policy of docs/store.md: an exec worker's process does not survive
+ * a restart, so the worker comes back failed with a runtime entry (saying
+ * a turn in flight was interrupted); transcript workers carry on. */
+Test(exec, after_a_restart_exec_workers_fail_and_transcript_workers_go_on,
+     .timeout = 30)
+{
+	char idle[WR_ID_MAX + 1], busy[WR_ID_MAX + 1], plain[WR_ID_MAX + 1];
+	char store[160];
+	struct wr_create_request req = {
+		.profile = {WR_PROFILE_BUILTIN, "transcript"}};
+	struct wr_worker_info *w;
+	struct wr_transcript_page p = {0};
+	struct wr_runtime_summary s;
+	struct wr_input_ack ack;
+
+	open_worker_profile("\"stop_grace_ms\": 100", "--delay-ms", "2000",
+	                    NULL);
+	wr_runtime_close(rt);
+	snprintf(store, sizeof(store), "fs:%s/store", dir);
+	open_on_store(store);
+	create(idle);
+	create(busy);
+	cr_assert_eq(wr_worker_create(rt, &req, &w, &err), WR_OK);
+	strcpy(plain, w->ref.worker_id);
+	wr_worker_info_free(w);
+	cr_assert_eq(input(busy, "long job", &ack), WR_OK, "%s", err.message);
+	cr_assert_eq(ack.run_state, WR_RUN_BUSY);
+	cr_assert_eq(input(plain, "note", NULL), WR_OK);
+	wr_runtime_close(rt); /* the process goes away mid-turn */
+	rt = NULL;
+
+	open_on_store(store);
+	w = wait_status(idle, WR_STATUS_FAILED, 100);
+	cr_assert_eq(w->run_state, WR_RUN_NONE);
+	wr_worker_info_free(w);
+	transcript(idle, &p);
+	cr_assert_eq(p.count, 1);
+	cr_assert_eq(p.items[0].role, WR_ROLE_RUNTIME);
+	cr_assert(strncmp(p.items[0].content, "runtime_restarted", 17) == 0,
+	          "%s", p.items[0].content);
+	cr_assert_null(strstr(p.items[0].content, "interrupted"));
+	wr_transcript_page_clear(&p);
+
+	w = wait_status(busy, WR_STATUS_FAILED, 100);
+	wr_worker_info_free(w);
+	transcript(busy, &p);
+	assert_entry(&p, 0, WR_ROLE_USER, "long job");
+	cr_assert_eq(p.count, 2);
+	cr_assert_eq(p.items[1].role, WR_ROLE_RUNTIME);
+	cr_assert_not_null(strstr(p.items[1].content, "interrupted"), "%s",
+	                   p.items[1].content);
+	wr_transcript_page_clear(&p);
+
+	w = wait_status(plain, WR_STATUS_RUNNING, 100);
+	wr_worker_info_free(w);
+	cr_assert_eq(input(plain, "after", &ack), WR_OK, "%s", err.message);
+	cr_assert_eq(ack.transcript_sequence, 2);
+	cr_assert_eq(wr_runtime_summary(rt, &s, &err), WR_OK);
+	cr_assert_eq(s.failed_worker_count, 2);
+	cr_assert_eq(s.active_worker_count, 1);
+	cr_assert_str_eq(s.backend, "fs_store");
 }
