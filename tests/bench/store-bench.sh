@@ -73,6 +73,17 @@ LOOP=$(timeout $((DURATION + 30)) "$TMP/fdatasync-loop" "$STORE" "$DURATION" 200
 LOOP_OPS=$(echo "$LOOP" | sed -n 's/.*ops_per_s=\([0-9.]*\).*/\1/p')
 LOOP_P99=$(echo "$LOOP" | sed -n 's/.*p99_ms=\([0-9.]*\).*/\1/p')
 
+# The store's own cost without HTTP: wr_worker_input in one thread.
+cc -O2 -I"$top_srcdir/src" -o "$TMP/store-lib-loop" "$here/store-lib-loop.c" \
+	-L"$top_builddir/src/.libs" -Wl,-rpath,"$top_builddir/src/.libs" \
+	-lworker-runtime ||
+	{ echo "store-bench: cannot compile store-lib-loop.c" >&2; exit 1; }
+LIB=$(timeout $((DURATION + 30)) "$TMP/store-lib-loop" "$STORE/lib" "$DURATION") ||
+	{ echo "store-bench: library loop failed" >&2; exit 1; }
+LIB_OPS=$(echo "$LIB" | sed -n 's/.*ops_per_s=\([0-9.]*\).*/\1/p')
+LIB_P99=$(echo "$LIB" | sed -n 's/.*p99_ms=\([0-9.]*\).*/\1/p')
+rm -rf "${STORE:?}/lib"
+
 # ---- the stack -----------------------------------------------------------
 
 wr_stack_init "$TMP/s" && wr_stack_tls && wr_stack_token || exit 1
@@ -146,8 +157,10 @@ echo "store dir: $STORE_DIR ($(df -T "$STORE_DIR" | awk 'NR == 2 {print $2}'))"
 printf '%-28s %6s %10s %10s %8s  %s\n' store conns req/s p99 non-2xx "socket errors"
 printf '%s' "$ROWS"
 printf '%-28s %6s %10s %10s\n' "bare write+fdatasync loop" 1 "$LOOP_OPS" "${LOOP_P99}ms"
+printf '%-28s %6s %10s %10s\n' "library fs input (no HTTP)" 1 "$LIB_OPS" "${LIB_P99}ms"
 awk -v m1="$RPS_mem1" -v m64="$RPS_mem64" -v f1="$RPS_fs1" -v f64="$RPS_fs64" \
-	-v l="$LOOP_OPS" 'BEGIN {
+	-v l="$LOOP_OPS" -v lib="$LIB_OPS" 'BEGIN {
+	printf "library fs input/bare fdatasync loop: %.2f at 1 thread\n", lib / l
 	printf "fs/memory: %.2f at 1 conn, %.2f at 64 conns\n", f1 / m1, f64 / m64
 	printf "fs/bare fdatasync loop: %.2f at 1 conn, %.2f at 64 conns " \
 	       "(> 1: group commit shares fdatasyncs)\n", f1 / l, f64 / l
