@@ -481,16 +481,26 @@ wr_runtime_close(struct wr_runtime *rt)
 
 /* ---- runtime-level operations ------------------------------------------ */
 
-static struct pending *
-runtime_status_record(enum wr_runtime_status s)
+/* Submits a runtime status record; *out is the caller's to await and
+ * free.  Write lock held. */
+static wr_err
+submit_runtime_status(struct wr_runtime *rt, enum wr_runtime_status s,
+                      struct pending **out, struct wr_error *err)
 {
 	struct pending *p = wr__pending_new(WR__REC_RUNTIME_STATUS);
+	wr_err rc;
 
-	if (p != NULL) {
-		p->rec.at_ms = wr__now_ms();
-		p->rec.runtime_status = s;
+	if (p == NULL)
+		return wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL,
+		                "out of memory");
+	p->rec.at_ms = wr__now_ms();
+	p->rec.runtime_status = s;
+	if ((rc = wr__submit(rt, p, err)) != WR_OK) {
+		wr__pending_free(p);
+		return rc;
 	}
-	return p;
+	*out = p;
+	return WR_OK;
 }
 
 wr_err
@@ -511,15 +521,10 @@ wr_runtime_stop(struct wr_runtime *rt, struct wr_error *err)
 		goto out;
 	}
 	if (rt->p_status == WR_RUNTIME_RUNNING) {
-		struct pending *p = runtime_status_record(WR_RUNTIME_STOPPING);
-		if (p == NULL || (rc = wr__submit(rt, p, err)) != WR_OK) {
-			wr__pending_free(p);
-			if (p == NULL)
-				rc = wr__fail(err, WR_EINTERNAL, "out_of_memory",
-				              NULL, "out of memory");
+		if ((rc = submit_runtime_status(rt, WR_RUNTIME_STOPPING, &ps[n],
+		                                err)) != WR_OK)
 			goto out;
-		}
-		ps[n++] = p;
+		n++;
 	}
 	for (size_t i = 0; i < rt->n_workers; i++) {
 		struct worker *w = rt->workers[i];
@@ -530,17 +535,10 @@ wr_runtime_stop(struct wr_runtime *rt, struct wr_error *err)
 			goto out; /* stays stopping; a retry goes on from here */
 		n++;
 	}
-	{
-		struct pending *p = runtime_status_record(WR_RUNTIME_STOPPED);
-		if (p == NULL || (rc = wr__submit(rt, p, err)) != WR_OK) {
-			wr__pending_free(p);
-			if (p == NULL)
-				rc = wr__fail(err, WR_EINTERNAL, "out_of_memory",
-				              NULL, "out of memory");
-			goto out;
-		}
-		ps[n++] = p;
-	}
+	if ((rc = submit_runtime_status(rt, WR_RUNTIME_STOPPED, &ps[n],
+	                                err)) != WR_OK)
+		goto out;
+	n++;
 out:
 	pthread_rwlock_unlock(&rt->lock);
 	wait = wr__await(rt, ps, n, rc == WR_OK ? err : NULL);
