@@ -635,4 +635,3 @@ wr_runtime_diagnostics(struct wr_runtime *rt, struct wr_diagnostic **out,
 	*count = n;
 	return WR_OK;
 }
-

@@ -3,8 +3,9 @@
 #
 # Runs deploy/quickstart with the already-built binary (--binary: no apt,
 # no build) in a temporary directory on a random loopback port, waits for
-# the base_url line, runs the curl example it printed, stops it with
-# SIGTERM and checks that nginx and worker-runtime are gone.  Then checks a
+# the base_url line, runs the curl example it printed (echo-worker, from
+# the profiles file it wrote, must answer), stops it with SIGTERM and
+# checks that nginx and worker-runtime are gone.  Then checks a
 # rerun on the same directory: a second instance is refused while the
 # first runs, and a restart keeps the token.
 set -u
@@ -86,7 +87,13 @@ check "example: input is acknowledged as sequence 1" \
 	json '.ack.transcript_sequence == 1 and .ack.status == "running"'
 sed -n 2p "$E2E_TMP/example.out" > "$E2E_TMP/body"
 check "example: transcript holds the input" \
-	json '.transcript.items[0].content == "hello" and .transcript.total_items == 1'
+	json '.transcript.items[0].role == "user" and .transcript.items[0].content == "hello"'
+check "example: then echo-worker's answer (role worker)" \
+	json '.transcript.total_items == 2 and .transcript.items[1].role == "worker"
+	 and .transcript.items[1].content == "hello"'
+check "quickstart wrote DIR/profiles.json with echo and slow" \
+	jq -e '.default == "echo" and (.profiles | keys) == ["echo", "slow"]' \
+	"$QDIR/profiles.json"
 
 bash "$QS" --binary "$WR_BIN" --dir "$QDIR" --port "$PORT" \
 	</dev/null >/dev/null 2>"$E2E_TMP/err2"
