@@ -250,6 +250,9 @@ parse(const char *json, size_t len, jobj **out,
 		return bad(err, "too_deep", NULL,
 		           "the JSON text nests deeper than %d levels",
 		           WR_JSON_MAX_DEPTH);
+	if (jerr == json_tokener_success && v == NULL)
+		return bad(err, "invalid_json", NULL,
+		           "the JSON text must be an object, not null");
 	if (jerr != json_tokener_success || v == NULL) {
 		json_object_put(v);
 		return bad(err, "invalid_json", NULL,
