@@ -74,6 +74,9 @@ struct exec_worker {
 	int64_t turn_deadline; /* monotonic ms; 0: none */
 	bool stop_req, cancel_req, release_req;
 	bool exited;           /* the child is gone: input is refused */
+	bool thread_done;      /* the I/O thread made its last callback */
+	int refs;              /* the I/O thread + the Runtime's state */
+	pthread_cond_t done_cv;
 
 	/* Owned by the I/O thread alone. */
 	struct linebuf out, err;
@@ -238,6 +241,7 @@ worker_free(struct exec_worker *w)
 	close_fd(&w->wake_w);
 	close_fd(&w->pid_fd);
 	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->done_cv);
 	free(w->wbuf);
 	free(w->out.buf);
 	free(w->err.buf);
@@ -307,6 +311,8 @@ exec_start(void *arg, struct wr_runtime *rt, const char *worker_id,
 	w->out.max = WR__EXEC_LINE_MAX;
 	w->err.max = WR__EXEC_ERRLINE_MAX;
 	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->done_cv, NULL);
+	w->refs = 2;
 
 	envp = build_env(p, worker_id, wr_runtime_id(rt), &wid, &rid);
 	if (envp == NULL) {
@@ -386,9 +392,12 @@ exec_start(void *arg, struct wr_runtime *rt, const char *worker_id,
 		fcntl(w->pid_fd, F_SETFD, FD_CLOEXEC);
 #endif
 
-	/* The thread needs little stack; with one per worker it adds up. */
+	/* The thread needs little stack; with one per worker it adds up.
+	 * Detached: it ends with its child, not when the Runtime releases
+	 * the worker (which may be much later); refs decide who frees. */
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, THREAD_STACK);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	saved = pthread_create(&w->thread, &attr, exec_thread, w);
@@ -547,20 +556,25 @@ exec_stop(void *state, bool cancel)
 }
 
 /* Ends the child if it still runs (as a cancel would), then blocks until it
- * is reaped and the I/O thread has exited; frees the state. */
+ * is reaped and the I/O thread made its last callback; whichever of the
+ * two lets go last frees the state. */
 static void
 exec_release(void *state)
 {
 	struct exec_worker *w = state;
+	bool last;
 
 	if (w == NULL)
 		return;
 	pthread_mutex_lock(&w->mu);
 	w->release_req = true;
 	wake(w);
+	while (!w->thread_done)
+		pthread_cond_wait(&w->done_cv, &w->mu);
+	last = --w->refs == 0;
 	pthread_mutex_unlock(&w->mu);
-	pthread_join(w->thread, NULL);
-	worker_free(w);
+	if (last)
+		worker_free(w);
 }
 
 /* ---- the I/O thread ---------------------------------------------------- */
@@ -955,6 +969,7 @@ exec_thread(void *arg)
 	int64_t now, phase_at = 0, turn_at, wait_ms;
 	bool stop_req, cancel_req, release_req, want_write;
 	bool quiet = false; /* the Runtime ended the worker, or we failed it */
+	bool last;
 	struct pollfd pf[5];
 	int npf, i, timeout;
 	char drain[64];
@@ -1073,7 +1088,12 @@ exec_thread(void *arg)
 	free(w->out.buf);
 	free(w->err.buf);
 	w->out.buf = w->err.buf = NULL;
+	w->thread_done = true;
+	pthread_cond_broadcast(&w->done_cv);
+	last = --w->refs == 0;
 	pthread_mutex_unlock(&w->mu);
+	if (last)
+		worker_free(w);
 	return NULL;
 }
 

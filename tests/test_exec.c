@@ -1124,3 +1124,44 @@ Test(exec, after_a_restart_exec_workers_fail_and_transcript_workers_go_on,
 	cr_assert_eq(s.active_worker_count, 1);
 	cr_assert_str_eq(s.backend, "fs_store");
 }
+
+/* ---- threads end with their workers ------------------------------------ */
+
+static int
+thread_count(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	cr_assert_not_null(d);
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* A Runtime may hold ended workers for ever: their I/O threads must not
+ * wait for wr_runtime_close to go away. */
+Test(exec, an_ended_workers_thread_exits_before_close, .timeout = 20)
+{
+	char ids[3][WR_ID_MAX + 1];
+	int64_t end;
+	int base;
+
+	open_worker_profile("\"stop_grace_ms\": 100", NULL);
+	base = thread_count();
+	for (int i = 0; i < 3; i++)
+		create(ids[i]);
+	cr_assert_eq(thread_count(), base + 3, "one I/O thread per worker");
+	cr_assert_eq(wr_worker_stop(rt, ids[0], NULL, NULL, &err), WR_OK);
+	cr_assert_eq(wr_worker_cancel(rt, ids[1], NULL, NULL, &err), WR_OK);
+	cr_assert_eq(wr_worker_stop(rt, ids[2], NULL, NULL, &err), WR_OK);
+	end = now_ms() + 5000;
+	while (thread_count() != base) {
+		cr_assert_lt(now_ms(), end, "%d threads left, want %d",
+		             thread_count(), base);
+		sleep_ms(10);
+	}
+}
