@@ -1,10 +1,13 @@
 /*
- * codec.h - private to codec.c, codec_encode.c and codec_decode.c.
+ * codec.h - private to codec.c, codec_encode.c, codec_json.c and
+ * codec_decode.c.
  *
- * The JSON codec is split in three: codec.c holds what both directions
+ * The JSON codec is split in four: codec.c holds what both directions
  * share (wire names of enums, RFC 3339 time), codec_encode.c turns structs
- * into JSON text, codec_decode.c turns untrusted JSON text into structs.
- * Nothing here is exported (wr__ prefix); json-c stays out of this header.
+ * into JSON text, codec_decode.c turns untrusted JSON text into structs,
+ * reading it with codec_json.c (strict parsing and typed getters, declared
+ * in codec_json.h).  Nothing here is exported (wr__ prefix); json-c stays
+ * out of this header.
  */
 #ifndef WR_CODEC_H
 #define WR_CODEC_H

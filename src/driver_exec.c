@@ -11,10 +11,11 @@
  * the Runtime, so the two locks are never taken in the other order.
  *
  * Hygiene: every descriptor is O_CLOEXEC; the child runs in its own process
- * group with default signal dispositions and an empty mask, and signals go
- * to the whole group.  The I/O thread blocks every signal (so the embedder's
- * handlers never run on it) and consumes the SIGPIPE a write to a dead child
- * raises, so the process-wide disposition of SIGPIPE is never touched.
+ * group with default signal dispositions and an empty mask (exec_spawn.c),
+ * and signals go to the whole group.  The I/O thread blocks every signal
+ * (so the embedder's handlers never run on it) and consumes the SIGPIPE a
+ * write to a dead child raises, so the process-wide disposition of SIGPIPE
+ * is never touched.  Output is read by bounded line readers (exec_lines.c).
  */
 #include "config.h"
 
@@ -26,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -35,11 +35,10 @@
 #include <json.h>
 
 #include "driver_exec.h"
-
-extern char **environ;
+#include "exec_lines.h"
+#include "exec_spawn.h"
 
 #define TICK_MS 100        /* poll period when the kernel has no pidfd */
-#define PREVIEW_MAX 160    /* bytes of a bad line quoted in a diagnostic */
 #define DIAG_PER_SEC 20    /* diagnostics per worker per second, at most */
 #define THREAD_STACK (512 * 1024)
 
@@ -48,15 +47,6 @@ enum phase {
 	PHASE_CLOSING, /* stdin closed; SIGTERM when the stop grace ends */
 	PHASE_TERMED,  /* SIGTERM sent; SIGKILL when the kill grace ends */
 	PHASE_KILLED   /* SIGKILL sent; waiting to reap */
-};
-
-/* A line reader with a hard bound: longer lines are dropped and counted. */
-struct linebuf {
-	char *buf;
-	size_t len, cap, max;
-	bool discarding; /* inside a line longer than max */
-	size_t dropped;  /* bytes of that line seen so far */
-	char head[PREVIEW_MAX + 1]; /* its first bytes, printable */
 };
 
 struct exec_worker {
@@ -79,7 +69,7 @@ struct exec_worker {
 	pthread_cond_t done_cv;
 
 	/* Owned by the I/O thread alone. */
-	struct linebuf out, err;
+	struct wr__linebuf out, err;
 	int64_t diag_window;
 	unsigned diag_count, diag_suppressed;
 };
@@ -93,194 +83,31 @@ mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void
-close_fd(int *fd)
-{
-	if (*fd >= 0) {
-		close(*fd);
-		*fd = -1;
-	}
-}
-
-/* ---- the child side of fork() ------------------------------------------ */
-
-/* Everything the child needs, prepared before fork(): after it only
- * async-signal-safe calls are made (the parent may have other threads). */
-struct spawn {
-	char *const *argv;
-	char *const *envp;
-	const char *cwd;
-	int fds[4]; /* stdin, stdout, stderr of the child; error report */
-};
-
-/* Why exec failed, written by the child to the report pipe. */
-struct spawn_report {
-	int step; /* SPAWN_STEP_* */
-	int err;  /* errno */
-};
-
-enum { SPAWN_STEP_FDS = 1, SPAWN_STEP_CWD, SPAWN_STEP_EXEC };
-
-static void __attribute__((noreturn))
-child_exec(struct spawn *sp)
-{
-	struct spawn_report rep = { SPAWN_STEP_FDS, 0 };
-	struct sigaction sa;
-	sigset_t none;
-	int i, fd;
-
-	setpgid(0, 0);
-	/* exec keeps ignored signals ignored; the worker must get defaults. */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
-	sigemptyset(&sa.sa_mask);
-	for (i = 1; i < NSIG; i++)
-		sigaction(i, &sa, NULL); /* fails harmlessly for KILL, STOP */
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	/* Lift every fd above 2 first, so the dup2() below cannot clobber
-	 * one that happens to be 0..2 (a parent that closed its stdio). */
-	for (i = 0; i < 4; i++) {
-		fd = fcntl(sp->fds[i], F_DUPFD_CLOEXEC, 3);
-		if (fd < 0)
-			goto fail;
-		sp->fds[i] = fd;
-	}
-	for (i = 0; i < 3; i++)
-		if (dup2(sp->fds[i], i) < 0)
-			goto fail;
-#ifdef CLOSE_RANGE_CLOEXEC
-	/* Descriptors the embedder opened without O_CLOEXEC stay out too. */
-	close_range(3, ~0u, CLOSE_RANGE_CLOEXEC);
-#endif
-	rep.step = SPAWN_STEP_CWD;
-	if (sp->cwd != NULL && chdir(sp->cwd) != 0)
-		goto fail;
-	rep.step = SPAWN_STEP_EXEC;
-	execve(sp->argv[0], sp->argv, sp->envp);
-fail:
-	rep.err = errno;
-	if (write(sp->fds[3], &rep, sizeof(rep)) < 0)
-		_exit(126);
-	_exit(127);
-}
-
 /* ---- start ------------------------------------------------------------- */
-
-static bool
-env_key_is(const char *entry, const char *key)
-{
-	size_t n = strlen(key);
-
-	return strncmp(entry, key, n) == 0 && entry[n] == '=';
-}
-
-static bool
-env_overridden(const struct wr__exec_profile *p, const char *entry)
-{
-	const char *eq = strchr(entry, '=');
-	size_t klen = eq != NULL ? (size_t)(eq - entry) : strlen(entry);
-	size_t i;
-
-	if (env_key_is(entry, "WORKER_ID") || env_key_is(entry, "RUNTIME_ID"))
-		return true;
-	for (i = 0; i < p->n_env; i++)
-		if (strncmp(p->env[i], entry, klen) == 0 &&
-		    p->env[i][klen] == '=')
-			return true;
-	return false;
-}
-
-/*
- * Builds the child's environment: the Runtime process's environment, then
- * the profile's overrides, then WORKER_ID and RUNTIME_ID (which nothing
- * overrides).  The array borrows environ's strings and owns *wid and *rid.
- * Returns NULL on OOM.
- */
-static char **
-build_env(const struct wr__exec_profile *p, const char *worker_id,
-          const char *runtime_id, char **wid, char **rid)
-{
-	size_t n = 0, i, k = 0;
-	char **envp;
-
-	for (i = 0; environ != NULL && environ[i] != NULL; i++)
-		n++;
-	envp = calloc(n + p->n_env + 3, sizeof(*envp));
-	*wid = malloc(strlen(worker_id) + sizeof("WORKER_ID="));
-	*rid = malloc(strlen(runtime_id) + sizeof("RUNTIME_ID="));
-	if (envp == NULL || *wid == NULL || *rid == NULL) {
-		free(envp);
-		free(*wid);
-		free(*rid);
-		*wid = *rid = NULL;
-		return NULL;
-	}
-	sprintf(*wid, "WORKER_ID=%s", worker_id);
-	sprintf(*rid, "RUNTIME_ID=%s", runtime_id);
-	for (i = 0; i < n; i++)
-		if (!env_overridden(p, environ[i]))
-			envp[k++] = environ[i];
-	for (i = 0; i < p->n_env; i++)
-		envp[k++] = p->env[i];
-	envp[k++] = *wid;
-	envp[k++] = *rid;
-	envp[k] = NULL;
-	return envp;
-}
 
 static void *exec_thread(void *arg);
 
 static void
 worker_free(struct exec_worker *w)
 {
-	close_fd(&w->in_fd);
-	close_fd(&w->out_fd);
-	close_fd(&w->err_fd);
-	close_fd(&w->wake_r);
-	close_fd(&w->wake_w);
-	close_fd(&w->pid_fd);
+	wr__exec_close_fd(&w->in_fd);
+	wr__exec_close_fd(&w->out_fd);
+	wr__exec_close_fd(&w->err_fd);
+	wr__exec_close_fd(&w->wake_r);
+	wr__exec_close_fd(&w->wake_w);
+	wr__exec_close_fd(&w->pid_fd);
 	pthread_mutex_destroy(&w->mu);
 	pthread_cond_destroy(&w->done_cv);
 	free(w->wbuf);
-	free(w->out.buf);
-	free(w->err.buf);
+	wr__linebuf_free(&w->out);
+	wr__linebuf_free(&w->err);
 	free(w);
 }
 
-/* Reports a failed spawn as WR_EUNAVAILABLE / spawn_failed. */
-static wr_err
-spawn_error(struct wr_error *err, const struct wr__exec_profile *p,
-            const struct spawn_report *rep)
-{
-	const char *what = strerror(rep->err);
-
-	if (rep->step == SPAWN_STEP_CWD)
-		return wr__fail(err, WR_EUNAVAILABLE, "spawn_failed", NULL,
-		                "profile %s: cannot enter working directory "
-		                "%s: %s", p->name, p->cwd, what);
-	if (rep->step == SPAWN_STEP_EXEC)
-		return wr__fail(err, WR_EUNAVAILABLE, "spawn_failed", NULL,
-		                "profile %s: cannot execute %s: %s", p->name,
-		                p->argv[0], what);
-	return wr__fail(err, WR_EUNAVAILABLE, "spawn_failed", NULL,
-	                "profile %s: cannot set up the worker's stdio: %s",
-	                p->name, what);
-}
-
-static int
-set_nonblock(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-
-	return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-}
-
 /*
- * Starts the profile's program for worker_id.  Waits only until the child
- * has exec'd (or failed to): the exec error comes back through an
- * O_CLOEXEC pipe, so a program that cannot start leaves no process and no
- * worker behind.  Returns WR_EUNAVAILABLE/spawn_failed then.
+ * Starts the profile's program for worker_id (wr__exec_spawn) and its I/O
+ * thread.  A program that cannot start leaves no process and no worker
+ * behind: WR_EUNAVAILABLE/spawn_failed then.
  */
 static wr_err
 exec_start(void *arg, struct wr_runtime *rt, const char *worker_id,
@@ -288,16 +115,11 @@ exec_start(void *arg, struct wr_runtime *rt, const char *worker_id,
 {
 	const struct wr__exec_profile *p = arg;
 	struct exec_worker *w;
-	struct spawn sp;
-	struct spawn_report rep;
-	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, errp[2] = { -1, -1 };
-	int report[2] = { -1, -1 };
-	char **envp = NULL, *wid = NULL, *rid = NULL;
+	struct wr__exec_child child;
 	sigset_t all, old;
 	pthread_attr_t attr;
-	ssize_t n;
 	wr_err rc = WR_OK;
-	int saved;
+	int saved, wake[2];
 
 	w = calloc(1, sizeof(*w));
 	if (w == NULL)
@@ -308,89 +130,26 @@ exec_start(void *arg, struct wr_runtime *rt, const char *worker_id,
 	w->pid = -1;
 	w->in_fd = w->out_fd = w->err_fd = -1;
 	w->wake_r = w->wake_w = w->pid_fd = -1;
-	w->out.max = WR__EXEC_LINE_MAX;
-	w->err.max = WR__EXEC_ERRLINE_MAX;
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->done_cv, NULL);
 	w->refs = 2;
 
-	envp = build_env(p, worker_id, wr_runtime_id(rt), &wid, &rid);
-	if (envp == NULL) {
-		rc = wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL, NULL);
-		goto out;
-	}
-	if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 ||
-	    pipe2(errp, O_CLOEXEC) != 0 || pipe2(report, O_CLOEXEC) != 0) {
+	if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0) {
 		rc = wr__fail(err, WR_EUNAVAILABLE, "spawn_failed", NULL,
 		              "profile %s: pipe2: %s", p->name,
 		              strerror(errno));
 		goto out;
 	}
-	{
-		int wake[2];
-
-		if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0) {
-			rc = wr__fail(err, WR_EUNAVAILABLE, "spawn_failed",
-			              NULL, "profile %s: pipe2: %s", p->name,
-			              strerror(errno));
-			goto out;
-		}
-		w->wake_r = wake[0];
-		w->wake_w = wake[1];
-	}
-
-	sp.argv = p->argv;
-	sp.envp = envp;
-	sp.cwd = p->cwd;
-	sp.fds[0] = in[0];
-	sp.fds[1] = out[1];
-	sp.fds[2] = errp[1];
-	sp.fds[3] = report[1];
-	w->pid = fork();
-	if (w->pid < 0) {
-		rc = wr__fail(err, WR_EUNAVAILABLE, "spawn_failed", NULL,
-		              "profile %s: fork: %s", p->name, strerror(errno));
+	w->wake_r = wake[0];
+	w->wake_w = wake[1];
+	rc = wr__exec_spawn(p, worker_id, wr_runtime_id(rt), &child, err);
+	if (rc != WR_OK)
 		goto out;
-	}
-	if (w->pid == 0)
-		child_exec(&sp);
-	/* Also from this side, so the group exists when start returns. */
-	setpgid(w->pid, w->pid);
-	close_fd(&in[0]);
-	close_fd(&out[1]);
-	close_fd(&errp[1]);
-	close_fd(&report[1]);
-	do
-		n = read(report[0], &rep, sizeof(rep));
-	while (n < 0 && errno == EINTR);
-	if (n != 0) {
-		/* exec failed (or the report is unreadable): reap, no worker */
-		if (n != (ssize_t)sizeof(rep)) {
-			rep.step = SPAWN_STEP_EXEC;
-			rep.err = n < 0 ? errno : EIO;
-		}
-		while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR)
-			;
-		w->pid = -1;
-		rc = spawn_error(err, p, &rep);
-		goto out;
-	}
-	w->in_fd = in[1];
-	w->out_fd = out[0];
-	w->err_fd = errp[0];
-	in[1] = out[0] = errp[0] = -1;
-	if (set_nonblock(w->in_fd) != 0 || set_nonblock(w->out_fd) != 0 ||
-	    set_nonblock(w->err_fd) != 0) {
-		rc = wr__fail(err, WR_EUNAVAILABLE, "spawn_failed", NULL,
-		              "profile %s: fcntl: %s", p->name, strerror(errno));
-		goto out;
-	}
-#ifdef SYS_pidfd_open
-	/* Lets poll() see the child's exit; without it we tick. */
-	w->pid_fd = (int)syscall(SYS_pidfd_open, w->pid, 0);
-	if (w->pid_fd >= 0)
-		fcntl(w->pid_fd, F_SETFD, FD_CLOEXEC);
-#endif
+	w->pid = child.pid;
+	w->in_fd = child.in_fd;
+	w->out_fd = child.out_fd;
+	w->err_fd = child.err_fd;
+	w->pid_fd = child.pid_fd;
 
 	/* The thread needs little stack; with one per worker it adds up.
 	 * Detached: it ends with its child, not when the Runtime releases
@@ -420,17 +179,6 @@ out:
 	}
 	if (w != NULL)
 		worker_free(w);
-	close_fd(&in[0]);
-	close_fd(&in[1]);
-	close_fd(&out[0]);
-	close_fd(&out[1]);
-	close_fd(&errp[0]);
-	close_fd(&errp[1]);
-	close_fd(&report[0]);
-	close_fd(&report[1]);
-	free(envp);
-	free(wid);
-	free(rid);
 	return rc;
 }
 
@@ -579,32 +327,6 @@ exec_release(void *state)
 
 /* ---- the I/O thread ---------------------------------------------------- */
 
-/* Copies up to PREVIEW_MAX bytes of s into dst as printable text: control
- * bytes become '?', and so do non-ASCII bytes unless s is valid UTF-8
- * (then the cut is moved back to a character boundary). */
-static void
-preview(char *dst, size_t dstsize, const char *s, size_t len)
-{
-	bool utf8;
-	size_t i, n = len;
-
-	if (n > dstsize - 1)
-		n = dstsize - 1;
-	if (n > PREVIEW_MAX)
-		n = PREVIEW_MAX;
-	utf8 = wr__utf8_valid(s, len);
-	if (utf8)
-		while (n > 0 && n < len && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		dst[i] = (c < 0x20 || c == 0x7f || (c >= 0x80 && !utf8)) ?
-		         '?' : (char)c;
-	}
-	dst[n] = '\0';
-}
-
 /* A diagnostic for this worker, rate limited so a chatty child cannot
  * monopolise the Runtime lock or the diagnostics ring. */
 static void
@@ -639,12 +361,14 @@ diagnose(struct exec_worker *w, const char *fmt, ...)
 	wr_runtime_diagnose(w->rt, w->id, "%s", msg);
 }
 
-/* Handles one complete stdout line of the protocol.  Anything malformed
- * is a diagnostic; nothing here can end the worker. */
+/* Handles one complete stdout line of the protocol (a wr__line_fn; arg is
+ * the worker).  Anything malformed is a diagnostic; nothing here can end
+ * the worker. */
 static void
-handle_out_line(struct exec_worker *w, const char *line, size_t len)
+handle_out_line(void *arg, const char *line, size_t len)
 {
-	char pv[PREVIEW_MAX + 1];
+	struct exec_worker *w = arg;
+	char pv[WR__EXEC_PREVIEW_MAX + 1];
 	struct json_tokener *tok;
 	json_object *o = NULL, *t, *c;
 	const char *type;
@@ -670,7 +394,7 @@ handle_out_line(struct exec_worker *w, const char *line, size_t len)
 	if (o == NULL || !json_object_is_type(o, json_type_object) ||
 	    !json_object_object_get_ex(o, "type", &t) ||
 	    !json_object_is_type(t, json_type_string)) {
-		preview(pv, sizeof(pv), line, len);
+		wr__exec_preview(pv, sizeof(pv), line, len);
 		diagnose(w, "worker stdout: not a protocol message: %s", pv);
 		goto out;
 	}
@@ -709,136 +433,54 @@ handle_out_line(struct exec_worker *w, const char *line, size_t len)
 			diagnose(w, "worker stdout: turn_end without a turn "
 			         "in progress");
 	} else {
-		preview(pv, sizeof(pv), type, strlen(type));
+		wr__exec_preview(pv, sizeof(pv), type, strlen(type));
 		diagnose(w, "worker stdout: unknown message type \"%s\"", pv);
 	}
 out:
 	json_object_put(o);
 }
 
+/* Handles one complete stderr line: a diagnostic (a wr__line_fn). */
 static void
-handle_err_line(struct exec_worker *w, const char *line, size_t len)
+handle_err_line(void *arg, const char *line, size_t len)
 {
-	char pv[PREVIEW_MAX + 1];
+	struct exec_worker *w = arg;
+	char pv[WR__EXEC_PREVIEW_MAX + 1];
 
 	if (len > 0 && line[len - 1] == '\r')
 		len--;
 	if (len == 0)
 		return;
-	preview(pv, sizeof(pv), line, len);
-	if (len > PREVIEW_MAX)
+	wr__exec_preview(pv, sizeof(pv), line, len);
+	if (len > WR__EXEC_PREVIEW_MAX)
 		diagnose(w, "worker stderr: %s... (line truncated)", pv);
 	else
 		diagnose(w, "worker stderr: %s", pv);
 }
 
+/* An over-long stdout line ended (a wr__overlong_fn): report it. */
 static void
-handle_line(struct exec_worker *w, struct linebuf *lb, const char *line,
-            size_t len)
+out_overlong(void *arg, size_t dropped, size_t max, const char *head)
 {
-	if (lb == &w->out)
-		handle_out_line(w, line, len);
-	else
-		handle_err_line(w, line, len);
+	diagnose(arg, "worker stdout: line of %zu bytes dropped "
+	         "(limit %zu): %s...", dropped, max, head);
 }
 
-/* The buffer filled up without a newline: keep a preview of the line's
- * head and drop the rest of it as it arrives. */
+/* An over-long stderr line ended: report its head. */
 static void
-overlong_begin(struct linebuf *lb)
+err_overlong(void *arg, size_t dropped WR__UNUSED, size_t max WR__UNUSED,
+             const char *head)
 {
-	preview(lb->head, sizeof(lb->head), lb->buf, lb->len);
-	lb->discarding = true;
-	lb->dropped = lb->len;
-	lb->len = 0;
+	diagnose(arg, "worker stderr: %s... (line truncated)", head);
 }
 
-/* The over-long line ended (or the stream did): report it once. */
+/* Reads what *fd has into lb, whose callbacks handle the lines; closes *fd
+ * at EOF or on a read error. */
 static void
-overlong_done(struct exec_worker *w, struct linebuf *lb)
+read_stream(struct wr__linebuf *lb, int *fd)
 {
-	if (lb == &w->out)
-		diagnose(w, "worker stdout: line of %zu bytes dropped "
-		         "(limit %zu): %s...", lb->dropped, lb->max, lb->head);
-	else
-		diagnose(w, "worker stderr: %s... (line truncated)", lb->head);
-	lb->discarding = false;
-	lb->dropped = 0;
-}
-
-/* Handles every complete line in lb and keeps the unfinished tail. */
-static void
-scan_lines(struct exec_worker *w, struct linebuf *lb)
-{
-	size_t start = 0;
-	char *nl;
-
-	if (lb->discarding) {
-		nl = memchr(lb->buf, '\n', lb->len);
-		if (nl == NULL) {
-			lb->dropped += lb->len;
-			lb->len = 0;
-			return;
-		}
-		lb->dropped += (size_t)(nl - lb->buf);
-		overlong_done(w, lb);
-		start = (size_t)(nl - lb->buf) + 1;
-	}
-	while ((nl = memchr(lb->buf + start, '\n', lb->len - start)) != NULL) {
-		handle_line(w, lb, lb->buf + start,
-		            (size_t)(nl - (lb->buf + start)));
-		start = (size_t)(nl - lb->buf) + 1;
-	}
-	if (start > 0) {
-		memmove(lb->buf, lb->buf + start, lb->len - start);
-		lb->len -= start;
-	}
-}
-
-/*
- * Reads what *fd has (non-blocking, a bounded number of reads) into lb and
- * handles every complete line.  A line that does not fit in lb->max bytes
- * is reported with a preview of its head and dropped up to its newline.
- * At EOF or on a read error a final unterminated line is handled too and
- * *fd is closed.  Returns false then.
- */
-static bool
-read_lines(struct exec_worker *w, struct linebuf *lb, int *fd)
-{
-	size_t ncap;
-	ssize_t n;
-	char *nb;
-	int rounds;
-
-	for (rounds = 0; rounds < 16; rounds++) {
-		if (lb->cap - lb->len < 4096 && lb->cap < lb->max) {
-			ncap = lb->cap == 0 ? 8192 : lb->cap * 2;
-			if (ncap > lb->max)
-				ncap = lb->max;
-			nb = realloc(lb->buf, ncap);
-			if (nb == NULL)
-				return true; /* try again later; data waits */
-			lb->buf = nb;
-			lb->cap = ncap;
-		}
-		if (lb->len == lb->cap)
-			overlong_begin(lb);
-		n = read(*fd, lb->buf + lb->len, lb->cap - lb->len);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			return true;
-		if (n <= 0) {
-			if (lb->discarding)
-				overlong_done(w, lb);
-			else if (lb->len > 0)
-				handle_line(w, lb, lb->buf, lb->len);
-			lb->len = 0;
-			close_fd(fd);
-			return false;
-		}
-		lb->len += (size_t)n;
-		scan_lines(w, lb);
-	}
-	return true;
+	if (!wr__linebuf_read(lb, *fd))
+		wr__exec_close_fd(fd);
 }
 
 /* Writes queued input.  On EPIPE (the child closed stdin or died) the
@@ -873,7 +515,7 @@ write_pending(struct exec_worker *w)
 		sigaddset(&pipe_set, SIGPIPE);
 		while (sigtimedwait(&pipe_set, NULL, &zero) > 0)
 			;
-		close_fd(&w->in_fd);
+		wr__exec_close_fd(&w->in_fd);
 		diagnose(w, "worker closed its stdin; pending input dropped");
 	}
 }
@@ -927,9 +569,9 @@ child_gone(struct exec_worker *w, bool quiet)
 	for (rounds = 0; rounds < 8 && (w->out_fd >= 0 || w->err_fd >= 0);
 	     rounds++) {
 		if (w->out_fd >= 0)
-			read_lines(w, &w->out, &w->out_fd);
+			read_stream(&w->out, &w->out_fd);
 		if (w->err_fd >= 0)
-			read_lines(w, &w->err, &w->err_fd);
+			read_stream(&w->err, &w->err_fd);
 	}
 	kill(-w->pid, SIGKILL);
 	do
@@ -974,6 +616,10 @@ exec_thread(void *arg)
 	int npf, i, timeout;
 	char drain[64];
 
+	wr__linebuf_init(&w->out, WR__EXEC_LINE_MAX, handle_out_line,
+	                 out_overlong, w);
+	wr__linebuf_init(&w->err, WR__EXEC_ERRLINE_MAX, handle_err_line,
+	                 err_overlong, w);
 	for (;;) {
 		pthread_mutex_lock(&w->mu);
 		stop_req = w->stop_req;
@@ -988,7 +634,7 @@ exec_thread(void *arg)
 		if (phase == PHASE_RUNNING && stop_req && !cancel_req &&
 		    !release_req) {
 			quiet = true;
-			close_fd(&w->in_fd);
+			wr__exec_close_fd(&w->in_fd);
 			want_write = false;
 			phase = PHASE_CLOSING;
 			phase_at = now + w->prof->stop_grace_ms;
@@ -1068,9 +714,9 @@ exec_thread(void *arg)
 				            sizeof(drain)) > 0)
 					;
 			} else if (pf[i].fd == w->out_fd) {
-				read_lines(w, &w->out, &w->out_fd);
+				read_stream(&w->out, &w->out_fd);
 			} else if (pf[i].fd == w->err_fd) {
-				read_lines(w, &w->err, &w->err_fd);
+				read_stream(&w->err, &w->err_fd);
 			} else if (pf[i].fd == w->in_fd && want_write) {
 				write_pending(w);
 			}
@@ -1079,15 +725,14 @@ exec_thread(void *arg)
 	/* An ended worker holds no descriptor and no buffer until release
 	 * (the Runtime may keep it for a long time). */
 	pthread_mutex_lock(&w->mu);
-	close_fd(&w->in_fd);
-	close_fd(&w->out_fd);
-	close_fd(&w->err_fd);
-	close_fd(&w->pid_fd);
-	close_fd(&w->wake_r);
-	close_fd(&w->wake_w);
-	free(w->out.buf);
-	free(w->err.buf);
-	w->out.buf = w->err.buf = NULL;
+	wr__exec_close_fd(&w->in_fd);
+	wr__exec_close_fd(&w->out_fd);
+	wr__exec_close_fd(&w->err_fd);
+	wr__exec_close_fd(&w->pid_fd);
+	wr__exec_close_fd(&w->wake_r);
+	wr__exec_close_fd(&w->wake_w);
+	wr__linebuf_free(&w->out);
+	wr__linebuf_free(&w->err);
 	w->thread_done = true;
 	pthread_cond_broadcast(&w->done_cv);
 	last = --w->refs == 0;

@@ -1,6 +1,6 @@
 /*
  * store_record.h - one record (internal.h) <-> the compact JSON payload the
- * fs store frames on disk.  Private to store_record.c and store_fs.c.
+ * fs store frames on disk.  Private to store_record.c and store_fs_file.c.
  */
 #ifndef WR_STORE_RECORD_H
 #define WR_STORE_RECORD_H
