@@ -212,23 +212,53 @@ ascii_lower(char c)
 	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
 }
 
+/* Compares ascii case-insensitively; *s advances past the match. */
+static bool
+skip_word(const char **s, const char *word)
+{
+	const char *p = *s;
+
+	for (; *word != '\0'; word++, p++)
+		if (ascii_lower(*p) != *word)
+			return false;
+	*s = p;
+	return true;
+}
+
+static const char *
+skip_blanks(const char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return s;
+}
+
 /* True if ct's media type is application/json (ASCII case-insensitive),
- * with or without parameters ("; charset=utf-8"). */
+ * with or without parameters; a charset parameter, if any, must say
+ * utf-8 (the body is decoded as UTF-8, whatever it claims). */
 static bool
 media_type_is_json(const char *ct)
 {
-	static const char want[] = "application/json";
-
 	if (ct == NULL)
 		return false;
-	while (*ct == ' ' || *ct == '\t')
-		ct++;
-	for (size_t i = 0; want[i] != '\0'; i++, ct++)
-		if (ascii_lower(*ct) != want[i])
+	ct = skip_blanks(ct);
+	if (!skip_word(&ct, "application/json"))
+		return false;
+	for (ct = skip_blanks(ct); *ct == ';'; ct = skip_blanks(ct)) {
+		ct = skip_blanks(ct + 1);
+		if (!skip_word(&ct, "charset")) {
+			while (*ct != '\0' && *ct != ';')
+				ct++; /* another parameter: ignored */
+			continue;
+		}
+		ct = skip_blanks(ct);
+		if (*ct++ != '=')
 			return false;
-	while (*ct == ' ' || *ct == '\t')
-		ct++;
-	return *ct == '\0' || *ct == ';';
+		ct = skip_blanks(ct);
+		if (!skip_word(&ct, "utf-8") && !skip_word(&ct, "\"utf-8\""))
+			return false;
+	}
+	return *ct == '\0';
 }
 
 /* The HTTP-level body gates of a POST: size, then media type when there

@@ -48,6 +48,7 @@ struct options {
 	unsigned threads;
 	size_t max_body;
 	unsigned retry_after;
+	struct wr_limits limits; /* 0: the library's defaults */
 };
 
 /* The listen socket this process opened, so that exit can remove a unix
@@ -69,6 +70,8 @@ static void usage(FILE *f)
 	      "                      [--threads N] [--max-body BYTES] "
 	      "[--retry-after SECONDS]\n"
 	      "                      [--local-token-file FILE]\n"
+	      "                      [--max-workers N] [--max-input-bytes N]"
+	      " [--max-transcript-items N]\n"
 	      "       worker-runtime -h | --help | --version\n", f);
 }
 
@@ -92,6 +95,12 @@ static void help(void)
 	      "  --retry-after SECONDS    Retry-After for busy/unavailable,\n"
 	      "                           0..3600 (default: 1)\n"
 	      "  --local-token-file FILE  require Authorization: Bearer TOKEN\n"
+	      "  --max-workers N          workers this runtime holds, ever,\n"
+	      "                           1..10000000 (default: 10000)\n"
+	      "  --max-input-bytes N      input content limit, 1..67108864\n"
+	      "                           (default: 1048576)\n"
+	      "  --max-transcript-items N largest transcript page, 1..100000\n"
+	      "                           (default: 256)\n"
 	      "  -h, --help               this help\n"
 	      "  --version                print the version\n"
 	      "\n"
@@ -190,7 +199,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 	enum {
 		OPT_RUNTIME_ID = 256, OPT_DISPLAY_NAME, OPT_SOCKET, OPT_STORE,
 		OPT_PROFILES, OPT_THREADS, OPT_MAX_BODY, OPT_TOKEN_FILE,
-		OPT_RETRY_AFTER, OPT_VERSION
+		OPT_RETRY_AFTER, OPT_VERSION, OPT_MAX_WORKERS,
+		OPT_MAX_INPUT_BYTES, OPT_MAX_TRANSCRIPT_ITEMS
 	};
 	static const struct option longopts[] = {
 		{ "runtime-id", required_argument, NULL, OPT_RUNTIME_ID },
@@ -202,6 +212,11 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{ "max-body", required_argument, NULL, OPT_MAX_BODY },
 		{ "local-token-file", required_argument, NULL, OPT_TOKEN_FILE },
 		{ "retry-after", required_argument, NULL, OPT_RETRY_AFTER },
+		{ "max-workers", required_argument, NULL, OPT_MAX_WORKERS },
+		{ "max-input-bytes", required_argument, NULL,
+		  OPT_MAX_INPUT_BYTES },
+		{ "max-transcript-items", required_argument, NULL,
+		  OPT_MAX_TRANSCRIPT_ITEMS },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
@@ -260,6 +275,23 @@ static void parse_options(int argc, char **argv, struct options *o)
 				usage_error("--max-body: expected bytes in 1..%u",
 				            MAX_BODY_MAX);
 			o->max_body = (size_t)v;
+			break;
+		case OPT_MAX_WORKERS:
+			if (!parse_uint(optarg, 1, 10000000, &v))
+				usage_error("--max-workers: expected 1..10000000");
+			o->limits.max_workers = (uint32_t)v;
+			break;
+		case OPT_MAX_INPUT_BYTES:
+			if (!parse_uint(optarg, 1, 64u << 20, &v))
+				usage_error("--max-input-bytes: expected "
+				            "1..67108864");
+			o->limits.max_input_bytes = (uint32_t)v;
+			break;
+		case OPT_MAX_TRANSCRIPT_ITEMS:
+			if (!parse_uint(optarg, 1, 100000, &v))
+				usage_error("--max-transcript-items: expected "
+				            "1..100000");
+			o->limits.max_transcript_projection_items = (uint32_t)v;
 			break;
 		case OPT_TOKEN_FILE:
 			if (optarg[0] == '\0')
@@ -370,6 +402,26 @@ out:
 	}
 	close(fd);
 	return rc;
+}
+
+/* ---- diagnostics ------------------------------------------------------- */
+
+/* Logs each Runtime diagnostic as one line on stderr (control bytes
+ * replaced, so a worker's output cannot forge log lines).  Called from any
+ * thread, possibly with the Runtime lock held: it only formats and writes. */
+static void log_diagnostic(void *arg, const struct wr_diagnostic *d)
+{
+	char msg[sizeof(d->message)];
+	size_t i;
+
+	(void)arg;
+	for (i = 0; d->message[i] != '\0' && i + 1 < sizeof(msg); i++)
+		msg[i] = (unsigned char)d->message[i] < 0x20 ||
+		                 d->message[i] == 0x7f ? '?' : d->message[i];
+	msg[i] = '\0';
+	fprintf(stderr, "worker-runtime: diagnostic %llu%s%s: %s\n",
+	        (unsigned long long)d->id, d->worker_id[0] ? " worker=" : "",
+	        d->worker_id, msg);
 }
 
 /* ---- profiles ----------------------------------------------------------- */
@@ -629,6 +681,8 @@ int main(int argc, char **argv)
 	cfg.runtime_id = o.runtime_id;
 	cfg.display_name = o.display_name;
 	cfg.store = o.store;
+	cfg.limits = o.limits;
+	cfg.on_diagnostic = log_diagnostic;
 	if (o.profiles != NULL && load_profiles(o.profiles, &cfg, &pset) < 0)
 		goto out;
 

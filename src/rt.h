@@ -89,6 +89,8 @@ struct wr_runtime {
 	struct grave *graves;
 	bool closing; /* close: driver callbacks refused */
 
+	void (*on_diagnostic)(void *arg, const struct wr_diagnostic *d);
+	void *on_diagnostic_arg;
 	pthread_mutex_t diag_lock; /* guards the diagnostics only */
 	struct wr_diagnostic diags[WR_DIAGNOSTICS_KEPT];
 	uint64_t diag_count;

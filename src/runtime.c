@@ -406,6 +406,8 @@ wr_runtime_open(const struct wr_config *cfg, struct wr_runtime **out,
 	if (rt->limits.max_workers == 0)
 		rt->limits.max_workers = WR_DEFAULT_MAX_WORKERS;
 	rt->started_at_ms = wr__now_ms();
+	rt->on_diagnostic = cfg->on_diagnostic;
+	rt->on_diagnostic_arg = cfg->on_diagnostic_arg;
 
 	if (cfg->display_name != NULL &&
 	    (rt->display_name = strdup(cfg->display_name)) == NULL) {
@@ -590,7 +592,7 @@ void
 wr_runtime_diagnose(struct wr_runtime *rt, const char *worker_id,
                     const char *fmt, ...)
 {
-	struct wr_diagnostic *d;
+	struct wr_diagnostic *d, copy;
 	va_list ap;
 
 	if (rt == NULL || fmt == NULL)
@@ -605,7 +607,10 @@ wr_runtime_diagnose(struct wr_runtime *rt, const char *worker_id,
 	va_start(ap, fmt);
 	vsnprintf(d->message, sizeof(d->message), fmt, ap);
 	va_end(ap);
+	copy = *d;
 	pthread_mutex_unlock(&rt->diag_lock);
+	if (rt->on_diagnostic != NULL)
+		rt->on_diagnostic(rt->on_diagnostic_arg, &copy);
 }
 
 wr_err

@@ -392,6 +392,12 @@ struct wr_config {
 	const struct wr_profile *profiles;
 	size_t n_profiles;
 	const char *default_profile; /* NULL: builtin transcript */
+	/* Called with every diagnostic as it is recorded (NULL: none), from
+	 * whichever thread records it and possibly with the Runtime lock held:
+	 * it must be quick and must not call into the Runtime.  *d is valid
+	 * for the call only. */
+	void (*on_diagnostic)(void *arg, const struct wr_diagnostic *d);
+	void *on_diagnostic_arg;
 };
 
 /* Opens a Runtime.  On success *out is owned by the caller (close it with
@@ -468,8 +474,14 @@ wr_err wr_worker_cancel(struct wr_runtime *rt, const char *worker_id,
  * zero entries would never advance a client that follows next_start.) */
 #define WR_TRANSCRIPT_LIMIT_DEFAULT 0u
 
+/* A page's entries stop before their JSON text would pass this many bytes
+ * (at least one entry is always returned), so a response stays bounded
+ * whatever the contents; next_start then points at the first one left. */
+#define WR_TRANSCRIPT_PAGE_MAX_BYTES (8u * 1024u * 1024u)
+
 /* Copies transcript entries [start, start + limit) (0-based start) into
- * *out; O(limit).  limit above max_transcript_projection_items is
+ * *out, fewer if WR_TRANSCRIPT_PAGE_MAX_BYTES is reached; O(limit).  A
+ * limit above max_transcript_projection_items is
  * WR_EINVALID_INPUT/limit_too_large.  Clear with wr_transcript_page_clear. */
 wr_err wr_worker_transcript(struct wr_runtime *rt, const char *worker_id,
                             uint64_t start, uint32_t limit,

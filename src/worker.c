@@ -359,6 +359,24 @@ wr_worker_get(struct wr_runtime *rt, const char *worker_id,
 	return rc;
 }
 
+/* Upper bound of the JSON text of one entry holding content: escapes
+ * included, plus the members around it. */
+static size_t
+json_size(const char *content)
+{
+	size_t n = 256; /* sequence, worker_ref, role, event_id, created_at */
+
+	for (const unsigned char *c = (const unsigned char *)content; *c; c++) {
+		if (*c < 0x20)
+			n += 6; /* \u00XX */
+		else if (*c == '"' || *c == '\\' || *c == '/')
+			n += 2;
+		else
+			n++;
+	}
+	return n;
+}
+
 wr_err
 wr_worker_transcript(struct wr_runtime *rt, const char *worker_id,
                      uint64_t start, uint32_t limit,
@@ -398,10 +416,16 @@ wr_worker_transcript(struct wr_runtime *rt, const char *worker_id,
 				goto out;
 			}
 		}
-		for (size_t i = 0; i < n; i++) {
+		for (size_t i = 0, bytes = 0; i < n; i++) {
 			const struct entry *e = &w->entries[start + i];
-			char *c = strdup(e->content);
-			if (c == NULL) {
+			char *c;
+
+			bytes += json_size(e->content);
+			if (i > 0 && bytes > WR_TRANSCRIPT_PAGE_MAX_BYTES) {
+				n = i; /* the rest is for the next page */
+				break;
+			}
+			if ((c = strdup(e->content)) == NULL) {
 				rc = wr__fail(err, WR_EINTERNAL, "out_of_memory",
 				              NULL, "out of memory");
 				goto out;

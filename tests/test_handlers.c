@@ -678,6 +678,9 @@ Test(handlers, non_json_body_is_415_unsupported_media_type)
 		NULL, "", "text/plain", "application/jsonx",
 		"application/json-seq", "application/x-www-form-urlencoded",
 		"json", "application/", "multipart/form-data; boundary=x",
+		"application/json; charset=latin1",
+		"application/json;charset=utf-16",
+		"application/json; charset", "application/json; charset=utf-8x",
 	};
 	struct http_response r;
 	char id[WR_ID_MAX + 1], uri[128];
@@ -695,6 +698,32 @@ Test(handlers, non_json_body_is_415_unsupported_media_type)
 		http_response_clear(&r);
 	}
 	cr_assert_eq(worker_count(), 1);
+}
+
+Test(handlers, json_media_type_parameters_other_than_charset_are_ignored)
+{
+	static const char *const types[] = {
+		"application/json", "APPLICATION/JSON", " application/json ",
+		"application/json;charset=UTF-8",
+		"application/json; charset=\"utf-8\"",
+		"application/json; foo=bar",
+		"application/json; foo=bar; charset=utf-8",
+	};
+	struct http_response r;
+	char id[WR_ID_MAX + 1], uri[128];
+
+	create(NULL, id);
+	uri_for(uri, sizeof(uri), id, "/input");
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		struct http_request q = mkreq(
+			"POST", uri, "{\"kind\":\"user\",\"content\":\"x\"}");
+
+		q.content_type = types[i];
+		handle(&q, &r);
+		cr_assert_eq(r.status, 200, "%s: %d %s", types[i], r.status,
+		             r.body);
+		http_response_clear(&r);
+	}
 }
 
 Test(handlers, invalid_json_bodies_are_400_with_the_codec_reason)

@@ -707,3 +707,73 @@ Test(runtime, close_releases_every_driver_state)
 	cr_assert_eq(atomic_load(&stats.stops), 2, "running workers stopped");
 	cr_assert_eq(atomic_load(&stats.released), 2);
 }
+
+/* A page stops before its JSON text passes WR_TRANSCRIPT_PAGE_MAX_BYTES,
+ * whatever limit asked for, and always holds at least one entry. */
+Test(runtime_open, transcript_pages_are_bounded_in_bytes, .timeout = 30)
+{
+	struct wr_config cfg = {.limits.max_input_bytes = 1u << 20};
+	struct wr_worker_info *w;
+	struct wr_transcript_page p;
+	char *big = malloc((1u << 20) + 1);
+	char *ctl = malloc((1u << 20) + 1);
+
+	memset(big, 'a', 1u << 20);
+	big[1u << 20] = '\0';
+	memset(ctl, '\x01', 1u << 20); /* 6 bytes each once escaped */
+	ctl[1u << 20] = '\0';
+	cr_assert_eq(wr_runtime_open(&cfg, &rt, NULL), WR_OK);
+	cr_assert_eq(wr_worker_create(rt, NULL, &w, NULL), WR_OK);
+	for (int i = 0; i < 10; i++) {
+		struct wr_input in = {WR_INPUT_USER, big};
+		cr_assert_eq(wr_worker_input(rt, w->ref.worker_id, &in, NULL,
+		                             NULL), WR_OK);
+	}
+	for (int i = 0; i < 2; i++) {
+		struct wr_input in = {WR_INPUT_USER, ctl};
+		cr_assert_eq(wr_worker_input(rt, w->ref.worker_id, &in, NULL,
+		                             NULL), WR_OK);
+	}
+	cr_assert_eq(wr_worker_transcript(rt, w->ref.worker_id, 0, 12, &p,
+	                                  NULL), WR_OK);
+	cr_assert_eq(p.count, 7, "7 MiB fit under 8 MiB, 8 do not");
+	cr_assert(p.has_next);
+	cr_assert_eq(p.next_start, 7);
+	cr_assert_eq(p.limit, 12, "the page still reports the limit asked");
+	wr_transcript_page_clear(&p);
+	cr_assert_eq(wr_worker_transcript(rt, w->ref.worker_id, 10, 2, &p,
+	                                  NULL), WR_OK);
+	cr_assert_eq(p.count, 1, "one 6 MiB entry, never an empty page");
+	cr_assert_eq(p.next_start, 11);
+	wr_transcript_page_clear(&p);
+	wr_worker_info_free(w);
+	wr_runtime_close(rt);
+	rt = NULL;
+	free(big);
+	free(ctl);
+}
+
+static atomic_int diag_seen;
+static char diag_last[WR_DIAGNOSTIC_MAX];
+
+static void
+on_diag(void *arg, const struct wr_diagnostic *d)
+{
+	cr_assert_eq(arg, &diag_seen);
+	strcpy(diag_last, d->message);
+	atomic_fetch_add(&diag_seen, 1);
+}
+
+Test(runtime_open, every_diagnostic_reaches_the_callback)
+{
+	struct wr_config cfg = {.on_diagnostic = on_diag,
+	                        .on_diagnostic_arg = &diag_seen};
+
+	cr_assert_eq(wr_runtime_open(&cfg, &rt, NULL), WR_OK);
+	wr_runtime_diagnose(rt, NULL, "first %d", 1);
+	wr_runtime_diagnose(rt, "w-1", "second");
+	cr_assert_eq(atomic_load(&diag_seen), 2);
+	cr_assert_str_eq(diag_last, "second");
+	wr_runtime_close(rt);
+	rt = NULL;
+}

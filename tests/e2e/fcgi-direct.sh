@@ -131,7 +131,8 @@ check "a non-socket path is refused with exit 1 and left alone" \
 # ---- a running server ------------------------------------------------------
 
 "$bin" --socket "unix:$sock" --runtime-id e2e-rt --display-name "E2E run" \
-	--threads 2 --max-body 1024 2>"$dir/log" &
+	--threads 2 --max-body 1024 --max-workers 2 --max-input-bytes 8 \
+	--max-transcript-items 3 2>"$dir/log" &
 pid=$!
 i=0
 while [ ! -S "$sock" ] && [ $i -lt 100 ] && kill -0 "$pid" 2>/dev/null; do
@@ -189,6 +190,21 @@ check "a body above --max-body is 413 payload_too_large" \
 request GET /v1/runtime
 check "the runtime still has one worker after the refused requests" \
 	jq_is '.runtime.worker_count == 1'
+check "the limit flags reach the runtime summary" \
+	jq_is '.runtime.limits == {"max_transcript_projection_items":3,"max_input_bytes":8,"max_workers":2}'
+
+request POST "/v1/workers/$worker_id/input" '{"kind":"user","content":"123456789"}'
+check "--max-input-bytes: 9 bytes are 400 content_too_large" \
+	sh -c "[ '$status' = '400 Bad Request' ] && [ \"\$(jq -r .error.reason '$dir/body')\" = content_too_large ]"
+request GET "/v1/workers/$worker_id/transcript?limit=4"
+check "--max-transcript-items: limit 4 is 400 limit_too_large" \
+	sh -c "[ '$status' = '400 Bad Request' ] && [ \"\$(jq -r .error.reason '$dir/body')\" = limit_too_large ]"
+request POST /v1/workers '{}'
+check "--max-workers 2: the second worker is created" \
+	test "$status" = "201 Created"
+request POST /v1/workers '{}'
+check "--max-workers 2: the third is 409 worker_limit_reached" \
+	sh -c "[ '$status' = '409 Conflict' ] && [ \"\$(jq -r .error.reason '$dir/body')\" = worker_limit_reached ]"
 
 timeout 10 env -i REQUEST_METHOD=GET REQUEST_URI=/v1/runtime \
 	SCRIPT_NAME=/v1/runtime CONTENT_LENGTH=12x \
