@@ -436,7 +436,7 @@ wr_err wr_runtime_diagnostics(struct wr_runtime *rt, struct wr_diagnostic **out,
 /* Creates a worker.  req may be NULL (all defaults).  On success *out (may be
  * NULL if unwanted) is a copy the caller frees with wr_worker_info_free.
  * Errors: WR_EINVALID_INPUT (unknown_profile, ...), WR_EUNSUPPORTED
- * (max_workers reached, reason "too_many_workers"), WR_EUNAVAILABLE,
+ * (max_workers reached, reason "worker_limit_reached"), WR_EUNAVAILABLE,
  * or what the driver's start returned. */
 wr_err wr_worker_create(struct wr_runtime *rt,
                         const struct wr_create_request *req,

@@ -4,8 +4,11 @@
 # worker-runtime (memory store, --max-body 64 KiB so that the Runtime's own
 # body limit is reachable below nginx's 4m) behind deploy/nginx.conf over
 # TLS with the local token.  Walks a Worker through its whole lifecycle,
-# then provokes every typed error nginx or the Runtime can give, and last
-# kills the Runtime (SIGKILL) to see nginx answer runtime_unavailable.
+# then provokes every typed error nginx or the Runtime can give, kills the
+# Runtime (SIGKILL) to see nginx answer runtime_unavailable/runtime_down,
+# and last, on a copy of deploy/nginx.conf whose only change is a 2 s
+# fastcgi_read_timeout, stops the Runtime (SIGSTOP) to see a timed-out
+# create answered as runtime_unavailable/upstream_timeout and then applied.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -139,8 +142,57 @@ check "Origin without token: 403 (browsers learn nothing about tokens)" \
 e2e_api GET /index.html
 check "path outside /v1/: 404 not_found from nginx" error_is 404 not_found
 
+e2e_api GET /v1
+check "/v1 without the slash: typed 404 not_found, not nginx's 301" \
+	error_is 404 not_found
+check "/v1 answers no Location" bash -c "! grep -qi '^location:' '$E2E_TMP/headers'"
+
+e2e_api GET //v1 --path-as-is
+check "//v1 (merged to /v1 by nginx): typed 404 not_found" error_is 404 not_found
+
+e2e_api TRACE /v1/runtime
+check "TRACE (refused by nginx): 405 unsupported_operation" \
+	error_is 405 unsupported_operation method_not_allowed
+check "nginx's 405 carries Allow: GET, POST" header allow 'GET, POST'
+
+e2e_curl CONNECT /v1/runtime
+check "CONNECT, even without the token: 405 with Allow" \
+	error_is 405 unsupported_operation method_not_allowed
+check "CONNECT's 405 carries Allow: GET, POST" header allow 'GET, POST'
+
+e2e_curl POST /v1/workers -H "Transfer-Encoding: gzip"
+check "unknown Transfer-Encoding (nginx 501): typed unsupported_operation" \
+	error_is 501 unsupported_operation not_implemented
+
+CODE=$(curl -sS --max-time 20 -o "$E2E_TMP/body" -D "$E2E_TMP/headers" \
+	-w '%{http_code}' "http://127.0.0.1:$WR_PORT/v1/runtime") || CODE=000
+check "plain HTTP to the TLS port: typed 400 plain_http, not HTML" \
+	error_is 400 invalid_input plain_http
+
+e2e_api get /v1/runtime
+check "lowercase method (nginx: malformed request line): 400 bad_request" \
+	error_is 400 invalid_input bad_request
+
+e2e_api GET '/v1/workers/%zz'
+check "malformed % escape (nginx): 400 bad_request" \
+	error_is 400 invalid_input bad_request
+
+e2e_api GET '/v1/workers/w%00x'
+check "%00 in the path (nginx): 400 bad_request" \
+	error_is 400 invalid_input bad_request
+
+e2e_api GET /v1/runtime -H "Origin;"
+check "an empty Origin counts as absent (documented): 200" status_is 200
+
 e2e_api GET /_wr_error/400
 check "internal error-page URIs are not reachable: 404" error_is 404 not_found
+
+e2e_curl GET /_wr_error/400
+check "error-page URI without the token: 401 like any path" \
+	error_is 401 unauthorized missing_token
+
+e2e_curl GET /_wr_error/494 -H "Origin: https://app.example"
+check "error-page URI from a browser: 403 like any path" error_is 403 forbidden
 
 head -c $((5 * 1024 * 1024)) /dev/zero | tr '\0' ' ' > "$E2E_TMP/5m.json"
 e2e_api POST /v1/workers --data-binary "@$E2E_TMP/5m.json"
@@ -153,8 +205,16 @@ check "oversized body without token: 401 first" \
 	error_is 401 unauthorized missing_token
 
 e2e_api GET "/v1/workers/$(head -c 20000 /dev/zero | tr '\0' a)"
-check "URI over nginx's header buffers: 414 typed" \
-	error_is 414 invalid_input request_too_large
+check "URI over nginx's 8k buffers: 414 uri_too_long from nginx" \
+	error_is 414 invalid_input uri_too_long
+
+e2e_api GET "/v1/workers/$(head -c 5000 /dev/zero | tr '\0' a)"
+check "URI of 4097..8k bytes: 400 uri_too_long from the Runtime" \
+	error_is 400 invalid_input uri_too_long
+
+e2e_api GET /v1/runtime -H "X-Big: $(head -c 16384 /dev/zero | tr '\0' a)"
+check "a 16 KiB header: 400 request_too_large from nginx" \
+	error_is 400 invalid_input request_too_large
 
 # ---- typed errors from the Runtime, through nginx ---------------------------
 e2e_api GET /v1/nothing-here
@@ -218,14 +278,52 @@ wait "$WR_RUNTIME_PID" 2>/dev/null
 WR_RUNTIME_PID=
 
 e2e_api GET /v1/runtime
-check "runtime killed: 503 runtime_unavailable" error_is 503 runtime_unavailable
+check "runtime killed: 503 runtime_unavailable/runtime_down" \
+	error_is 503 runtime_unavailable runtime_down
 check "503 carries Retry-After" header retry-after '[0-9]+'
 
 e2e_api POST /v1/workers -d '{}'
-check "POST while the runtime is down: 503 too" error_is 503 runtime_unavailable
+check "POST while the runtime is down: 503 runtime_down (not delivered)" \
+	error_is 503 runtime_unavailable runtime_down
 
 e2e_curl GET /v1/runtime
 check "token is still checked while the runtime is down" \
 	error_is 401 unauthorized missing_token
+
+# ---- the Runtime does not answer: upstream_timeout ----------------------------
+# The same site file with a 2 s read timeout instead of 30 s (nothing else
+# changed, which the diff check proves), a fresh Runtime, then SIGSTOP: nginx
+# connects (the socket's backlog accepts), sends the create and times out.
+wr_stack_stop
+mkdir -p "$E2E_TMP/src/deploy"
+cp "$top_srcdir/deploy/nginx-local.conf.in" "$E2E_TMP/src/deploy/"
+sed 's/^\([[:space:]]*fastcgi_read_timeout\) 30s;$/\1 2s;/' \
+	"$top_srcdir/deploy/nginx.conf" > "$E2E_TMP/src/deploy/nginx.conf"
+check "the timeout copy differs from deploy/nginx.conf in that line only" \
+	test "$(diff "$top_srcdir/deploy/nginx.conf" "$E2E_TMP/src/deploy/nginx.conf" |
+		grep -c '^[<>]')" = 2
+E2E_SRC_SAVED=$top_srcdir
+top_srcdir=$E2E_TMP/src
+e2e_start_stack --runtime-id "$RID" --store memory --threads 2
+top_srcdir=$E2E_SRC_SAVED
+
+kill -STOP "$WR_RUNTIME_PID"
+e2e_api POST /v1/workers -d '{}'
+kill -CONT "$WR_RUNTIME_PID"
+check "no answer in time: 503 runtime_unavailable/upstream_timeout" \
+	error_is 503 runtime_unavailable upstream_timeout
+check "upstream_timeout carries Retry-After" header retry-after '[0-9]+'
+check "upstream_timeout says the outcome is unknown" \
+	json '.error.message | test("outcome is unknown")'
+
+# Why the reason matters: the Runtime got the create and applies it once it
+# runs again, so a blind retry would have made a second worker.
+for _ in $(seq 50); do
+	e2e_api GET /v1/runtime
+	jq -e '.runtime.worker_count == 1' "$E2E_TMP/body" >/dev/null 2>&1 && break
+	sleep 0.1
+done
+check "the timed-out create was applied anyway (re-read before retrying)" \
+	json '.runtime.worker_count == 1'
 
 e2e_finish
