@@ -15,24 +15,10 @@
 
 set -u
 
-top_builddir=${top_builddir:-.}
-bin="$top_builddir/fcgi/worker-runtime"
+# shellcheck source=fcgi-lib.sh
+. "$(dirname "$0")/fcgi-lib.sh"
 ROUNDS=${CRASH_ROUNDS:-10}
 CLIENTS=${CRASH_CLIENTS:-8}
-
-cgi_fcgi=$(command -v cgi-fcgi) || {
-	echo "SKIP: cgi-fcgi not found (Debian: apt-get install libfcgi-bin)"
-	exit 77
-}
-command -v jq >/dev/null 2>&1 || {
-	echo "SKIP: jq not found"
-	exit 77
-}
-if [ ! -x "$bin" ]; then
-	echo "FAIL: $bin is not built"
-	echo "Synthesis: Tested: 1 | Passing: 0 | Failing: 1 | Crashing: 0"
-	exit 1
-fi
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/wr-crash.XXXXXX") || exit 1
 sock="$dir/rt.sock"
@@ -56,30 +42,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' HUP INT TERM
 
-tested=0
-passing=0
-failing=0
 started=$(date +%s)
-
-check() {
-	name=$1
-	shift
-	tested=$((tested + 1))
-	if "$@"; then
-		passing=$((passing + 1))
-		echo "PASS: $name"
-	else
-		failing=$((failing + 1))
-		echo "FAIL: $name"
-	fi
-}
 
 finish() {
 	if [ "$failing" -ne 0 ]; then
 		echo "--- server log (tail)"
 		tail -n 20 "$dir/log" 2>/dev/null
 	fi
-	echo "Synthesis: Tested: $tested | Passing: $passing | Failing: $failing | Crashing: 0"
+	synthesis
 	[ "$failing" -eq 0 ] && [ "$tested" -gt 0 ]
 	exit $?
 }

@@ -8,22 +8,8 @@
 
 set -u
 
-top_builddir=${top_builddir:-.}
-bin="$top_builddir/fcgi/worker-runtime"
-
-cgi_fcgi=$(command -v cgi-fcgi) || {
-	echo "SKIP: cgi-fcgi not found (Debian: apt-get install libfcgi-bin)"
-	exit 77
-}
-command -v jq >/dev/null 2>&1 || {
-	echo "SKIP: jq not found"
-	exit 77
-}
-if [ ! -x "$bin" ]; then
-	echo "FAIL: $bin is not built"
-	echo "Synthesis: Tested: 1 | Passing: 0 | Failing: 1 | Crashing: 0"
-	exit 1
-fi
+# shellcheck source=fcgi-lib.sh
+. "$(dirname "$0")/fcgi-lib.sh"
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/wr-fcgi-direct.XXXXXX") || exit 1
 sock="$dir/runtime.sock"
@@ -38,24 +24,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' HUP INT TERM
-
-tested=0
-passing=0
-failing=0
-
-# check NAME COMMAND...: runs COMMAND, counts and reports the result.
-check() {
-	name=$1
-	shift
-	tested=$((tested + 1))
-	if "$@"; then
-		passing=$((passing + 1))
-		echo "PASS: $name"
-	else
-		failing=$((failing + 1))
-		echo "FAIL: $name"
-	fi
-}
 
 # request METHOD URI [BODY]: one request through cgi-fcgi.  Sets $status
 # (e.g. "201 Created") and leaves the headers in $dir/headers and the body
@@ -142,7 +110,7 @@ done
 check "the server creates its socket" test -S "$sock"
 if [ ! -S "$sock" ]; then
 	cat "$dir/log"
-	echo "Synthesis: Tested: $tested | Passing: $passing | Failing: $failing | Crashing: 0"
+	synthesis
 	exit 1
 fi
 check "the socket has mode 0660" test "$(stat -c %a "$sock")" = 660
@@ -246,5 +214,5 @@ if [ "$failing" -ne 0 ]; then
 	echo "--- server log"
 	cat "$dir/log" "$dir/log2" 2>/dev/null
 fi
-echo "Synthesis: Tested: $tested | Passing: $passing | Failing: $failing | Crashing: 0"
+synthesis
 [ "$failing" -eq 0 ]
