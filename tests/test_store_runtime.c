@@ -667,6 +667,7 @@ bad_record(int i, const char *id, uint64_t last, struct wr__record *r,
 	case 0:
 	case 1:
 	case 2:
+	case 10:
 		rt = open_rt("rt-a");
 		cr_assert_eq(wr_worker_get(rt, id, info, &e), WR_OK);
 		wr_runtime_close(rt);
@@ -685,6 +686,11 @@ bad_record(int i, const char *id, uint64_t last, struct wr__record *r,
 		if (i == 1) {
 			(*info)->last_event_id = last + 1000;
 			return "a worker whose last_event_id is above its event";
+		}
+		if (i == 10) { /* as a snapshot stores it: no event of its own */
+			r->event_id = 0;
+			(*info)->last_event_id = last + 1;
+			return "a snapshot-form worker above the last event id";
 		}
 		snprintf((*info)->ref.worker_id, sizeof((*info)->ref.worker_id),
 		         "w-third");
