@@ -489,10 +489,11 @@ http_handle(const struct http_ctx *ctx, const struct http_request *req,
 	if (r.body_len == 0)
 		r.body = "";
 
-	if (r.origin != NULL) {
+	if (http_browser_request(r.origin, r.sec_fetch_site)) {
 		rc = fail(&e, WR_EFORBIDDEN, "browser_request",
-		          "browser-originated requests (with Origin) are "
-		          "refused; call the Runtime from the Backend");
+		          "browser-originated requests (with Origin or "
+		          "Sec-Fetch-Site) are refused; call the Runtime from "
+		          "the Backend");
 	} else if (ctx->token != NULL &&
 	           !token_matches(ctx->token, r.authorization)) {
 		bool missing = r.authorization == NULL ||
@@ -517,6 +518,13 @@ http_handle(const struct http_ctx *ctx, const struct http_request *req,
 	}
 	if (rc != WR_OK)
 		respond_error(ctx, &e, allow, out); /* out->body is still NULL */
+}
+
+bool
+http_browser_request(const char *origin, const char *sec_fetch_site)
+{
+	return (origin != NULL && origin[0] != '\0') ||
+	       (sec_fetch_site != NULL && sec_fetch_site[0] != '\0');
 }
 
 void

@@ -21,6 +21,7 @@ struct http_request {
 	const char *content_type;  /* CONTENT_TYPE; NULL if absent */
 	const char *authorization; /* HTTP_AUTHORIZATION; NULL if absent */
 	const char *origin;        /* HTTP_ORIGIN; NULL if absent */
+	const char *sec_fetch_site; /* HTTP_SEC_FETCH_SITE; NULL if absent */
 	const char *body;          /* may be NULL when body_len == 0 */
 	size_t body_len;
 	bool body_too_large;       /* the responder stopped reading at max_body */
@@ -51,6 +52,15 @@ struct http_ctx {
 	size_t max_body;         /* for the payload_too_large message */
 	unsigned retry_after_s;  /* Retry-After value for busy / unavailable */
 };
+
+/*
+ * True if the request was issued by a browser: a non-empty Origin or a
+ * non-empty Sec-Fetch-Site (NULL = absent).  An empty value counts as
+ * absent, exactly as deploy/nginx.conf decides (its $http_ variables cannot
+ * tell empty from absent), so the socket refuses what nginx refuses and
+ * nothing else.  Pure; thread-safe.
+ */
+bool http_browser_request(const char *origin, const char *sec_fetch_site);
 
 /* Handles one request.  Always fills *out (status, headers, JSON body; on
  * allocation failure a static 500 body is copied).  Thread-safe as far as

@@ -6,9 +6,18 @@
  * never talk to the Runtime.  The Runtime credential (the local token)
  * lives only in the Backend and in nginx (plus --local-token-file when the
  * socket is TCP, as defense in depth).  No CORS header is ever sent: nginx
- * refuses a request that carries Origin (one a browser issued) with a typed
- * 403, and the handlers refuse it again.  This file passes HTTP_ORIGIN and
- * HTTP_AUTHORIZATION through untouched so that they can.
+ * refuses a request that carries a non-empty Origin or Sec-Fetch-Site (one
+ * a browser issued) with a typed 403, and the handlers refuse exactly the
+ * same again (http_browser_request).  This file passes HTTP_ORIGIN,
+ * HTTP_SEC_FETCH_SITE and HTTP_AUTHORIZATION through untouched so that they
+ * can.
+ *
+ * NUL inside a param: libfcgi stores each param as one C string
+ * "NAME=VALUE" and keeps no length, so a NUL inside a VALUE is invisible
+ * here (the value simply ends at it).  A NUL inside a NAME is visible, as
+ * a param with no '=' before its end, and such a request is refused with
+ * 400 invalid_param: it could otherwise hide a header (HTTP_ORIGIN\0x
+ * would not be found as HTTP_ORIGIN).
  *
  * What this file guarantees to the handlers: at most max_body bytes of body
  * are ever read or buffered (a larger CONTENT_LENGTH is not read at all and
@@ -316,6 +325,19 @@ static int read_body(FCGX_Stream *in, size_t len, char **out)
 
 #define PARAM(req, name) FCGX_GetParam((name), (req)->envp)
 
+/* True if every param is "NAME=VALUE" with a non-empty NAME: a NUL inside
+ * a name (or an empty name) leaves a string with no '=' after a name. */
+static bool params_well_formed(char **envp)
+{
+	for (; envp != NULL && *envp != NULL; envp++) {
+		const char *eq = strchr(*envp, '=');
+
+		if (eq == NULL || eq == *envp)
+			return false;
+	}
+	return true;
+}
+
 /*
  * Answers one accepted request and finishes it.  Returns true if the
  * connection must be closed afterwards because its input was not consumed
@@ -338,7 +360,14 @@ static bool serve_one(const struct responder_config *cfg, FCGX_Request *req)
 	hr.content_type = PARAM(req, "CONTENT_TYPE");
 	hr.authorization = PARAM(req, "HTTP_AUTHORIZATION");
 	hr.origin = PARAM(req, "HTTP_ORIGIN");
+	hr.sec_fetch_site = PARAM(req, "HTTP_SEC_FETCH_SITE");
 
+	if (!params_well_formed(req->envp)) {
+		write_error(req->out, 400, WR_EINVALID_INPUT, "invalid_param",
+		            "a FastCGI param name is empty or holds a NUL byte");
+		drop = true;
+		goto finish;
+	}
 	if (hr.method == NULL || hr.method[0] == '\0' || hr.uri == NULL ||
 	    hr.uri[0] == '\0') {
 		write_error(req->out, 400, WR_EINVALID_INPUT, "invalid_request",

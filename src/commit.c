@@ -551,11 +551,108 @@ struct replay_ctx {
 };
 
 static wr_err
+replay_refuse(struct wr_error *err, const struct wr__record *rec,
+              const char *what, uint64_t a, uint64_t b)
+{
+	return wr__fail(err, WR_EUNAVAILABLE, "store_corrupt", NULL,
+	                "record for worker \"%s\": %s (%llu, %llu)",
+	                rec->worker_id, what, (unsigned long long)a,
+	                (unsigned long long)b);
+}
+
+/*
+ * What a restored record must agree with in the records before it, as
+ * live commits guarantee: the runtime record comes first and names one
+ * runtime; workers belong to it; a worker's event ids only grow, and none
+ * is above the Runtime's last event id (or new ids would go backwards).
+ * A creation in a snapshot (event_id 0) carries the worker's final
+ * last_event_id, which its WORKER_STATE restates after the entries: it is
+ * checked here and rebuilt from the records.
+ */
+static wr_err
+replay_check(struct replay_ctx *c, struct wr__record *rec,
+             struct wr_error *err)
+{
+	const struct wr_runtime *rt = c->rt;
+	const struct worker *w;
+	struct wr_worker_info *wi = rec->worker;
+
+	if (rec->kind == WR__REC_META) {
+		if (c->had_meta && strcmp(rec->runtime_id, c->stored_id) != 0)
+			return wr__fail(err, WR_EUNAVAILABLE, "store_corrupt",
+			                NULL, "runtime record names \"%s\", the "
+			                "store \"%s\"", rec->runtime_id,
+			                c->stored_id);
+		if (rec->event_id < rt->last_event_id)
+			return replay_refuse(err, rec, "runtime event id goes "
+			                     "backwards", rec->event_id,
+			                     rt->last_event_id);
+		return WR_OK;
+	}
+	if (!c->had_meta)
+		return wr__fail(err, WR_EUNAVAILABLE, "store_corrupt", NULL,
+		                "a record comes before the runtime record");
+	if (rec->kind == WR__REC_RUNTIME_STATUS)
+		return WR_OK;
+	w = wr__find_worker(rt, rec->worker_id);
+	if (rec->kind == WR__REC_WORKER_CREATED) {
+		if (wi == NULL)
+			return WR_OK; /* apply_record refuses it */
+		if (strcmp(wi->ref.runtime_id, c->stored_id) != 0 ||
+		    strcmp(wi->ref.worker_id, rec->worker_id) != 0)
+			return wr__fail(err, WR_EUNAVAILABLE, "store_corrupt",
+			                NULL, "worker \"%s\" of runtime \"%s\" "
+			                "in the store of \"%s\" as \"%s\"",
+			                wi->ref.worker_id, wi->ref.runtime_id,
+			                c->stored_id, rec->worker_id);
+		if (wi->transcript_len != 0)
+			return replay_refuse(err, rec, "created with a transcript",
+			                     wi->transcript_len, 0);
+		if (rec->event_id != 0 && (wi->last_event_id != rec->event_id ||
+		                           rec->event_id <= rt->last_event_id))
+			return replay_refuse(err, rec, "creation event id is not "
+			                     "new or not the worker's",
+			                     wi->last_event_id, rec->event_id);
+		if (rec->event_id == 0) {
+			if (wi->last_event_id > rt->last_event_id)
+				return replay_refuse(err, rec, "last_event_id "
+				                     "above the runtime's",
+				                     wi->last_event_id,
+				                     rt->last_event_id);
+			wi->last_event_id = 0;
+		}
+		return WR_OK;
+	}
+	if (w == NULL)
+		return WR_OK; /* apply_record refuses it */
+	if (rec->kind == WR__REC_WORKER_STATE) {
+		if (rec->event_id < w->info.last_event_id ||
+		    rec->event_id > rt->last_event_id)
+			return replay_refuse(err, rec, "last_event_id outside "
+			                     "its events and the runtime's",
+			                     rec->event_id, rt->last_event_id);
+		return WR_OK;
+	}
+	if ((rec->kind == WR__REC_TRANSCRIPT ||
+	     rec->kind == WR__REC_WORKER_STATUS) && rec->event_id == 0)
+		return replay_refuse(err, rec, "event without an event id", 0,
+		                     w->info.last_event_id);
+	if (rec->event_id != 0 && rec->event_id <= w->info.last_event_id)
+		return replay_refuse(err, rec, "event id does not grow",
+		                     rec->event_id, w->info.last_event_id);
+	return WR_OK;
+}
+
+static wr_err
 replay_one(void *arg, struct wr__record *rec, struct wr_error *err)
 {
 	struct replay_ctx *c = arg;
 	wr_err rc;
 
+	if ((rc = replay_check(c, rec, err)) != WR_OK) {
+		wr__record_clear(rec);
+		return rc;
+	}
 	if (rec->kind == WR__REC_META && !c->had_meta) {
 		c->had_meta = true;
 		wr__strlcpy(c->stored_id, rec->runtime_id, sizeof(c->stored_id));

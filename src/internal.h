@@ -65,6 +65,21 @@ void wr__worker_info_clear(struct wr_worker_info *w);
 int wr__worker_info_copy(struct wr_worker_info *dst,
                          const struct wr_worker_info *src);
 
+/* ---- field rules shared by live writes and restore (worker.c) ---------- */
+
+/* The ceiling of max_input_bytes: no input entry is ever longer. */
+#define WR__INPUT_BYTES_CEILING (64u * 1024u * 1024u)
+
+/* Input content (user/system entries): non-empty, at most max bytes, UTF-8
+ * without NUL.  WR_OK, or WR_EINVALID_INPUT (empty_content,
+ * content_too_large, invalid_utf8) with field set.  Reentrant. */
+wr_err wr__content_check(const char *content, uint32_t max,
+                         const char *field, struct wr_error *err);
+/* Content a driver emits (worker/runtime entries): UTF-8 without NUL. */
+wr_err wr__emitted_check(const char *content, struct wr_error *err);
+/* A stop/cancel reason: NULL, or UTF-8 of at most 1024 bytes. */
+wr_err wr__reason_check(const char *reason, struct wr_error *err);
+
 /* ---- records and stores (runtime.c, store_*.c) ------------------------- */
 
 /*

@@ -16,7 +16,7 @@
 #include "rt.h"
 
 #define MAX_LIMIT_ITEMS 100000u
-#define MAX_LIMIT_INPUT (64u * 1024u * 1024u)
+#define MAX_LIMIT_INPUT WR__INPUT_BYTES_CEILING
 #define MAX_LIMIT_WORKERS 10000000u
 
 /* ---- the worker table ----------------------------------------------- */

@@ -335,7 +335,7 @@ replay_file(const struct wr__fs_dir *d, const struct wr__fs_replay *rp,
 {
 	unsigned char fh[FRAME_SIZE];
 	struct stat sb;
-	char why[160], msg[WR_DIAGNOSTIC_MAX];
+	char why[WR_MESSAGE_MAX], msg[WR_DIAGNOSTIC_MAX];
 	char *buf = NULL;
 	const char *torn = NULL;
 	off_t off = HDR_SIZE, size;
@@ -406,9 +406,21 @@ replay_file(const struct wr__fs_dir *d, const struct wr__fs_replay *rp,
 			rc = corrupt(err, path, off, why);
 			goto done;
 		}
-		/* apply takes what rec owns, whatever it returns. */
-		if ((rc = rp->apply(rp->arg, &rec, err)) != WR_OK)
+		if (wr__record_check(&rec, why, sizeof(why)) < 0) {
+			wr__record_clear(&rec);
+			rc = corrupt(err, path, off, why);
 			goto done;
+		}
+		/* apply takes what rec owns, whatever it returns.  What it
+		 * finds inconsistent is named by file and offset too. */
+		if ((rc = rp->apply(rp->arg, &rec, err)) != WR_OK) {
+			if (err != NULL &&
+			    strcmp(err->reason, "store_corrupt") == 0) {
+				snprintf(why, sizeof(why), "%s", err->message);
+				rc = corrupt(err, path, off, why);
+			}
+			goto done;
+		}
 		off += (off_t)FRAME_SIZE + (off_t)len;
 	}
 	if (torn != NULL) {

@@ -479,3 +479,79 @@ done:
 		json_tokener_free(tok);
 	return rc;
 }
+
+/* ---- field rules after decoding ----------------------------------------- */
+
+/* The live rule's verdict as a why text; 0 if it passed. */
+static int
+rule(wr_err rc, const struct wr_error *e, const char *what, char *why,
+     size_t whysz)
+{
+	if (rc == WR_OK)
+		return 0;
+	snprintf(why, whysz, "%s: %s", what, e->message);
+	return -1;
+}
+
+/* run_state as live commits leave it: idle or busy while running, none
+ * once the worker ended. */
+static bool
+run_state_fits(enum wr_worker_status st, enum wr_run_state rs)
+{
+	if (st == WR_STATUS_RUNNING)
+		return rs == WR_RUN_IDLE || rs == WR_RUN_BUSY;
+	return rs == WR_RUN_NONE;
+}
+
+int
+wr__record_check(const struct wr__record *rec, char *why, size_t whysz)
+{
+	struct wr_error e;
+	wr_err rc = WR_OK;
+
+	switch (rec->kind) {
+	case WR__REC_TRANSCRIPT:
+		if (rec->sequence == 0) {
+			snprintf(why, whysz, "transcript sequence 0 (1-based)");
+			return -1;
+		}
+		if (rec->role == WR_ROLE_USER || rec->role == WR_ROLE_SYSTEM)
+			rc = wr__content_check(rec->content,
+			                       WR__INPUT_BYTES_CEILING,
+			                       "content", &e);
+		else
+			rc = wr__emitted_check(rec->content, &e);
+		return rule(rc, &e, "transcript content", why, whysz);
+	case WR__REC_WORKER_STATUS:
+		if (rec->content != NULL &&
+		    (rc = wr__emitted_check(rec->content, &e)) != WR_OK)
+			return rule(rc, &e, "failure text", why, whysz);
+		return rule(wr__reason_check(rec->reason, &e), &e, "reason",
+		            why, whysz);
+	case WR__REC_WORKER_STATE:
+		if (!run_state_fits(rec->status, rec->run_state)) {
+			snprintf(why, whysz, "run_state %s with status %s",
+			         wr_run_state_name(rec->run_state),
+			         wr_worker_status_name(rec->status));
+			return -1;
+		}
+		return rule(wr__reason_check(rec->reason, &e), &e, "reason",
+		            why, whysz);
+	case WR__REC_WORKER_CREATED:
+		if (rec->worker != NULL &&
+		    !run_state_fits(rec->worker->status,
+		                    rec->worker->run_state)) {
+			snprintf(why, whysz, "worker run_state %s with status %s",
+			         wr_run_state_name(rec->worker->run_state),
+			         wr_worker_status_name(rec->worker->status));
+			return -1;
+		}
+		return 0;
+	case WR__REC_META:
+	case WR__REC_TURN_END:
+	case WR__REC_RUNTIME_STATUS:
+		return 0;
+	}
+	snprintf(why, whysz, "unknown record kind");
+	return -1;
+}

@@ -25,4 +25,15 @@ char *wr__record_encode(const struct wr__record *rec, size_t *len);
 int wr__record_decode(const char *buf, size_t len, struct wr__record *rec,
                       char *why, size_t whysz);
 
+/*
+ * Checks the fields of a decoded record by the rules live writes obey
+ * (worker.c): input content non-empty UTF-8 within the max_input_bytes
+ * ceiling, emitted content and failure text UTF-8, reasons bounded UTF-8,
+ * sequences 1-based, run states that fit the status.  What needs the
+ * records before it (ids, event order) is checked while applying.
+ * Returns 0, or -1 with a short description in why[0..whysz).  rec is
+ * only read.  Reentrant.
+ */
+int wr__record_check(const struct wr__record *rec, char *why, size_t whysz);
+
 #endif /* WR_STORE_RECORD_H */

@@ -460,9 +460,9 @@ not_running(const struct worker *w, struct wr_error *err)
 	return wr__fail_worker(err, WR_EUNSUPPORTED, w->info.ref.worker_id);
 }
 
-static wr_err
-check_content(const char *content, uint32_t max, const char *field,
-              struct wr_error *err)
+wr_err
+wr__content_check(const char *content, uint32_t max, const char *field,
+                  struct wr_error *err)
 {
 	size_t n;
 
@@ -477,6 +477,26 @@ check_content(const char *content, uint32_t max, const char *field,
 	if (!wr__utf8_valid(content, n))
 		return wr__fail(err, WR_EINVALID_INPUT, "invalid_utf8", field,
 		                "content must be valid UTF-8 without NUL");
+	return WR_OK;
+}
+
+wr_err
+wr__emitted_check(const char *content, struct wr_error *err)
+{
+	if (content == NULL || !wr__utf8_valid(content, strlen(content)))
+		return wr__fail(err, WR_EINVALID_INPUT, "invalid_utf8", "content",
+		                "content must be valid UTF-8 without NUL");
+	return WR_OK;
+}
+
+wr_err
+wr__reason_check(const char *reason, struct wr_error *err)
+{
+	if (reason != NULL && (strlen(reason) > MAX_REASON_BYTES ||
+	                       !wr__utf8_valid(reason, strlen(reason))))
+		return wr__fail(err, WR_EINVALID_INPUT, "invalid_value", "reason",
+		                "reason must be UTF-8 of at most %d bytes",
+		                MAX_REASON_BYTES);
 	return WR_OK;
 }
 
@@ -505,7 +525,7 @@ wr_worker_input(struct wr_runtime *rt, const char *worker_id,
 		rc = unknown_worker(worker_id, err);
 		goto out;
 	}
-	if ((rc = check_content(in->content, rt->limits.max_input_bytes,
+	if ((rc = wr__content_check(in->content, rt->limits.max_input_bytes,
 	                        "content", err)) != WR_OK)
 		goto out;
 	if (w->p_status != WR_STATUS_RUNNING) {
@@ -603,11 +623,8 @@ lifecycle(struct wr_runtime *rt, const char *worker_id, const char *reason,
 	uint64_t lsn = 0;
 	wr_err rc = WR_OK;
 
-	if (reason != NULL && (strlen(reason) > MAX_REASON_BYTES ||
-	                       !wr__utf8_valid(reason, strlen(reason))))
-		return wr__fail(err, WR_EINVALID_INPUT, "invalid_value", "reason",
-		                "reason must be UTF-8 of at most %d bytes",
-		                MAX_REASON_BYTES);
+	if ((rc = wr__reason_check(reason, err)) != WR_OK)
+		return rc;
 	pthread_rwlock_wrlock(&rt->lock);
 	if ((rc = check_running(rt, err)) != WR_OK)
 		goto out;
@@ -705,9 +722,8 @@ wr_worker_emit(struct wr_runtime *rt, const char *worker_id,
 	if (role != WR_ROLE_WORKER && role != WR_ROLE_RUNTIME)
 		return wr__fail(err, WR_EINVALID_INPUT, "invalid_value", "role",
 		                "drivers emit worker or runtime entries");
-	if (content == NULL || !wr__utf8_valid(content, strlen(content)))
-		return wr__fail(err, WR_EINVALID_INPUT, "invalid_utf8", "content",
-		                "content must be valid UTF-8 without NUL");
+	if ((rc = wr__emitted_check(content, err)) != WR_OK)
+		return rc;
 	if ((p = wr__pending_new(WR__REC_TRANSCRIPT)) == NULL ||
 	    (p->rec.content = strdup(content)) == NULL) {
 		wr__pending_free(p);

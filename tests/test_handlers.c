@@ -497,13 +497,59 @@ Test(handlers, origin_is_403_forbidden_even_with_a_good_token)
 	expect_no_headers(&r);
 	http_response_clear(&r);
 
-	/* An empty Origin is still an Origin; it wins over 401 and 404. */
+	/* A browser header wins over 401 and 404. */
 	q = mkreq("POST", "/nope", "{}");
-	q.origin = "";
+	q.sec_fetch_site = "same-origin";
 	handle(&q, &r);
 	expect_error(&r, 403, "forbidden", "browser_request", "", "");
 	http_response_clear(&r);
 	cr_assert_eq(worker_count(), 0);
+}
+
+/* The socket refuses exactly what deploy/nginx.conf's $wr_browser map
+ * refuses: "$http_origin$http_sec_fetch_site" non-empty. */
+Test(handlers, browser_request_is_a_non_empty_origin_or_sec_fetch_site)
+{
+	static const struct {
+		const char *origin, *site;
+		bool browser;
+	} t[] = {
+		{NULL, NULL, false},
+		{"", NULL, false},
+		{NULL, "", false},
+		{"", "", false},
+		{"null", NULL, true},
+		{"https://app.example", NULL, true},
+		{NULL, "none", true},
+		{NULL, "same-origin", true},
+		{NULL, "cross-site", true},
+		{"", "same-site", true},
+		{"https://app.example", "", true},
+		{" ", NULL, true},
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		cr_expect_eq(http_browser_request(t[i].origin, t[i].site),
+		             t[i].browser, "row %zu: Origin %s, Sec-Fetch-Site %s",
+		             i, t[i].origin ? t[i].origin : "(absent)",
+		             t[i].site ? t[i].site : "(absent)");
+}
+
+Test(handlers, empty_origin_and_sec_fetch_site_count_as_absent_like_nginx)
+{
+	struct http_response r;
+	struct http_request q = mkreq("GET", "/v1/runtime", NULL);
+
+	q.origin = "";
+	q.sec_fetch_site = "";
+	handle(&q, &r);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	http_response_clear(&r);
+
+	q.sec_fetch_site = "cross-site";
+	handle(&q, &r);
+	expect_error(&r, 403, "forbidden", "browser_request", "", "");
+	http_response_clear(&r);
 }
 
 Test(handlers, wrong_or_missing_token_is_401_with_www_authenticate)

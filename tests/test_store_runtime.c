@@ -20,7 +20,9 @@
 
 #include <criterion/criterion.h>
 
+#include "crc32c.h"
 #include "internal.h"
+#include "store_record.h"
 
 static char base[64];
 static char dir[128];
@@ -594,3 +596,206 @@ Test(store_runtime, failed_sync_keeps_records_already_durable)
 	wr_transcript_page_clear(&page);
 	wr_runtime_close(rt);
 }
+
+/* ---- restore checks what it reads like a live write --------------------- */
+
+#define J1_NAME "journal-00000000000000000001"
+
+/* Encodes rec, frames it with a correct checksum (as a person or a bug
+ * with the format in hand would) and appends it to the first journal.
+ * Returns the offset the frame starts at. */
+static off_t
+append_record(const struct wr__record *rec)
+{
+	char path[256];
+	unsigned char h[8];
+	size_t len = 0;
+	char *text = wr__record_encode(rec, &len);
+	uint32_t crc;
+	off_t off;
+	int fd;
+
+	cr_assert_not_null(text, "encode: %s", strerror(errno));
+	crc = wr__crc32c(0, text, len);
+	for (int i = 0; i < 4; i++) {
+		h[i] = (unsigned char)((uint32_t)len >> (8 * i));
+		h[4 + i] = (unsigned char)(crc >> (8 * i));
+	}
+	snprintf(path, sizeof(path), "%s/%s", dir, J1_NAME);
+	fd = open(path, O_WRONLY | O_APPEND);
+	cr_assert_geq(fd, 0);
+	off = lseek(fd, 0, SEEK_END);
+	cr_assert_eq(write(fd, h, 8), 8);
+	cr_assert_eq(write(fd, text, len), (ssize_t)len);
+	close(fd);
+	free(text);
+	return off;
+}
+
+/* A store holding one worker with one input; *last gets its event id. */
+static char *
+fresh_store(uint64_t *last)
+{
+	struct wr_runtime *rt;
+	char *id;
+
+	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	rt = open_rt("rt-a");
+	id = create_ok(rt);
+	*last = input_ok(rt, id, "hello").event_id;
+	wr_runtime_close(rt);
+	return id;
+}
+
+/* The bad record of case i for worker id (last: its last event id). */
+static const char *
+bad_record(int i, const char *id, uint64_t last, struct wr__record *r,
+           struct wr_worker_info **info)
+{
+	static char long_reason[1100];
+	struct wr_runtime *rt;
+	struct wr_error e;
+
+	memset(r, 0, sizeof(*r));
+	r->at_ms = wr__now_ms();
+	r->event_id = last + 1;
+	snprintf(r->worker_id, sizeof(r->worker_id), "%s", id);
+	r->kind = WR__REC_TRANSCRIPT;
+	r->role = WR_ROLE_USER;
+	r->sequence = 2;
+	switch (i) {
+	case 0:
+	case 1:
+	case 2:
+	case 10:
+		rt = open_rt("rt-a");
+		cr_assert_eq(wr_worker_get(rt, id, info, &e), WR_OK);
+		wr_runtime_close(rt);
+		(*info)->transcript_len = 0;
+		(*info)->last_event_id = last + 1;
+		snprintf(r->worker_id, sizeof(r->worker_id), "w-second");
+		snprintf((*info)->ref.worker_id, sizeof((*info)->ref.worker_id),
+		         "w-second");
+		r->kind = WR__REC_WORKER_CREATED;
+		r->worker = *info;
+		if (i == 0) {
+			snprintf((*info)->ref.runtime_id,
+			         sizeof((*info)->ref.runtime_id), "rt-other");
+			return "a worker of another runtime";
+		}
+		if (i == 1) {
+			(*info)->last_event_id = last + 1000;
+			return "a worker whose last_event_id is above its event";
+		}
+		if (i == 10) { /* as a snapshot stores it: no event of its own */
+			r->event_id = 0;
+			(*info)->last_event_id = last + 1;
+			return "a snapshot-form worker above the last event id";
+		}
+		snprintf((*info)->ref.worker_id, sizeof((*info)->ref.worker_id),
+		         "w-third");
+		return "a worker stored under another worker's id";
+	case 3:
+		r->kind = WR__REC_WORKER_STATE;
+		r->status = WR_STATUS_RUNNING;
+		r->run_state = WR_RUN_IDLE;
+		r->event_id = last + 1000;
+		return "a worker state above the runtime's last event id";
+	case 4:
+		r->sequence = 3;
+		r->content = "gap";
+		return "a transcript sequence with a gap";
+	case 5:
+		r->event_id = 1;
+		r->content = "backwards";
+		return "a transcript event id going backwards";
+	case 6:
+		r->content = "not \xff utf-8";
+		return "transcript text that is not UTF-8";
+	case 7:
+		r->content = "";
+		return "empty input content";
+	case 8:
+		memset(long_reason, 'x', 1025);
+		r->kind = WR__REC_WORKER_STATUS;
+		r->status = WR_STATUS_STOPPED;
+		r->reason = long_reason;
+		return "a stop reason above 1024 bytes";
+	case 9:
+		r->kind = WR__REC_WORKER_STATE;
+		r->status = WR_STATUS_STOPPED;
+		r->run_state = WR_RUN_BUSY;
+		r->event_id = last;
+		return "a stopped worker that is busy";
+	}
+	return NULL;
+}
+
+Test(store_runtime, restore_refuses_what_a_live_write_refuses_naming_file_and_offset)
+{
+	struct wr_config cfg = {.runtime_id = "rt-a", .store = spec};
+	const char *what;
+	char path[256], want[64];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, J1_NAME);
+	for (int i = 0;; i++) {
+		struct wr_worker_info *info = NULL;
+		struct wr_runtime *rt = NULL;
+		struct wr__record r;
+		struct wr_error e;
+		struct stat before, after;
+		uint64_t last;
+		char *id = fresh_store(&last);
+		off_t off;
+
+		if ((what = bad_record(i, id, last, &r, &info)) == NULL) {
+			free(id);
+			break;
+		}
+		off = append_record(&r);
+		wr_worker_info_free(info);
+		cr_assert_eq(stat(path, &before), 0);
+		cr_expect_eq(wr_runtime_open(&cfg, &rt, &e), WR_EUNAVAILABLE,
+		             "%s: the store opened", what);
+		if (rt != NULL) {
+			wr_runtime_close(rt);
+			free(id);
+			continue;
+		}
+		cr_expect_str_eq(e.reason, "store_corrupt", "%s", what);
+		snprintf(want, sizeof(want), "at byte offset %lld",
+		         (long long)off);
+		cr_expect(strstr(e.message, path) != NULL &&
+		                  strstr(e.message, want) != NULL,
+		          "%s: '%s' lacks the file or '%s'", what, e.message,
+		          want);
+		cr_assert_eq(stat(path, &after), 0);
+		cr_expect_eq(after.st_size, before.st_size,
+		             "%s: a refused store is not modified", what);
+		free(id);
+	}
+}
+
+Test(store_runtime, restore_accepts_a_record_a_live_write_could_have_made)
+{
+	struct wr_runtime *rt;
+	struct wr__record r = {.kind = WR__REC_TRANSCRIPT};
+	struct wr_input_ack ack;
+	uint64_t last;
+	char *id = fresh_store(&last);
+
+	snprintf(r.worker_id, sizeof(r.worker_id), "%s", id);
+	r.role = WR_ROLE_WORKER;
+	r.sequence = 2;
+	r.content = "appended by hand, by the rules";
+	r.event_id = last + 1;
+	r.at_ms = wr__now_ms();
+	append_record(&r);
+	rt = open_rt("rt-a");
+	ack = input_ok(rt, id, "next");
+	cr_assert_eq(ack.transcript_sequence, 3);
+	cr_assert_eq(ack.event_id, last + 2, "event ids go on from the record");
+	wr_runtime_close(rt);
+	free(id);
+}
+

@@ -180,6 +180,55 @@ timeout 10 env -i REQUEST_METHOD=GET REQUEST_URI=/v1/runtime \
 check "a non-numeric CONTENT_LENGTH is 400" \
 	grep -q '^Status: 400 ' "$dir/resp"
 
+# ---- raw FastCGI records: NUL in params, browser headers -------------------
+# fcgi-raw.py writes the params itself, so they can hold a NUL (cgi-fcgi
+# takes them from its environment, where no NUL fits).
+
+# raw PARAM...: one GET through fcgi-raw.py; sets $status and $dir/body.
+raw() {
+	timeout 15 python3 "$(dirname "$0")/fcgi-raw.py" "$sock" "$@" \
+		</dev/null 2>&1 | tr -d '\r' >"$dir/resp"
+	sed '1,/^$/d' "$dir/resp" >"$dir/body"
+	status=$(sed -n 's/^Status: //p' "$dir/resp" | head -n 1)
+}
+
+# status_reason STATUS REASON: the last answer had them.
+status_reason() {
+	[ "$status" = "$1" ] && [ "$(jq -r .error.reason "$dir/body")" = "$2" ]
+}
+
+if command -v python3 >/dev/null 2>&1; then
+	raw REQUEST_METHOD=GET REQUEST_URI=/v1/runtime
+	check "raw client: a plain GET /v1/runtime is 200" \
+		test "$status" = "200 OK"
+	raw REQUEST_METHOD=GET REQUEST_URI=/v1/runtime \
+		'HTTP_ORIGIN\x00x=https://app.example'
+	check "a NUL inside a param name (a hidden Origin) is 400 invalid_param" \
+		status_reason "400 Bad Request" invalid_param
+	raw REQUEST_METHOD=GET REQUEST_URI=/v1/runtime '=x'
+	check "an empty param name is 400 invalid_param" \
+		status_reason "400 Bad Request" invalid_param
+	# Documented limit (docs/api.md): libfcgi hands over C strings and no
+	# lengths, so a value is cut at its first NUL and served as that.
+	raw 'REQUEST_METHOD=GET\x00POST' 'REQUEST_URI=/v1/runtime\x00/../x'
+	check "a NUL inside a param value is invisible: served as the prefix" \
+		test "$status" = "200 OK"
+	# The same answers as deploy/nginx.conf (nginx-lifecycle.sh).
+	raw REQUEST_METHOD=GET REQUEST_URI=/v1/runtime HTTP_ORIGIN=null
+	check "Origin: null is 403 browser_request" \
+		status_reason "403 Forbidden" browser_request
+	raw REQUEST_METHOD=GET REQUEST_URI=/v1/runtime \
+		HTTP_SEC_FETCH_SITE=same-origin
+	check "Sec-Fetch-Site: same-origin is 403 browser_request" \
+		status_reason "403 Forbidden" browser_request
+	raw REQUEST_METHOD=GET REQUEST_URI=/v1/runtime HTTP_ORIGIN= \
+		HTTP_SEC_FETCH_SITE=
+	check "empty Origin and Sec-Fetch-Site count as absent: 200" \
+		test "$status" = "200 OK"
+else
+	echo "SKIP: python3 not found: raw FastCGI checks not run"
+fi
+
 # ---- shutdown --------------------------------------------------------------
 
 kill -TERM "$pid"

@@ -12,7 +12,7 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 
-e2e_need nginx curl jq openssl
+e2e_need nginx curl jq openssl python3
 e2e_init
 
 RID=e2e-rt
@@ -183,6 +183,28 @@ check "%00 in the path (nginx): 400 bad_request" \
 
 e2e_api GET /v1/runtime -H "Origin;"
 check "an empty Origin counts as absent (documented): 200" status_is 200
+
+# The Runtime's own check (fcgi-raw.py straight at its socket) answers
+# exactly what nginx answers, header set by header set.
+# "Origin;" is curl's way to send an empty header.
+parity_cases=(
+	"Origin: https://app.example|HTTP_ORIGIN=https://app.example"
+	"Origin: null|HTTP_ORIGIN=null"
+	"Origin;|HTTP_ORIGIN="
+	"Sec-Fetch-Site: same-origin|HTTP_SEC_FETCH_SITE=same-origin"
+	"Sec-Fetch-Site: none|HTTP_SEC_FETCH_SITE=none"
+	"Sec-Fetch-Site;|HTTP_SEC_FETCH_SITE="
+)
+for c in "${parity_cases[@]}"; do
+	e2e_api GET /v1/runtime -H "${c%%|*}"
+	via_nginx=$CODE
+	direct=$(timeout 15 python3 "$top_srcdir/tests/e2e/fcgi-raw.py" \
+		"$WR_DIR/fcgi.sock" REQUEST_METHOD=GET REQUEST_URI=/v1/runtime \
+		"${c#*|}" </dev/null | tr -d '\r' |
+		sed -n 's/^Status: \([0-9]*\).*/\1/p')
+	check "${c%%|*}: nginx ($via_nginx) and the socket ($direct) agree" \
+		test "$via_nginx" = "${direct:-none}"
+done
 
 e2e_api GET /_wr_error/400
 check "internal error-page URIs are not reachable: 404" error_is 404 not_found
