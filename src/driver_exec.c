@@ -832,3 +832,22 @@ wr__driver_exec(void)
 {
 	return &exec_driver;
 }
+
+uint32_t
+wr_profiles_stop_bound_ms(const struct wr_profile *profiles, size_t n)
+{
+	const struct wr__exec_profile *p;
+	uint32_t max = 0;
+	size_t i;
+	bool any = false;
+
+	for (i = 0; i < n; i++) {
+		if (profiles[i].driver != &exec_driver)
+			continue;
+		p = profiles[i].driver_arg;
+		any = true;
+		if (p->stop_grace_ms > max)
+			max = p->stop_grace_ms;
+	}
+	return any ? max + WR__EXEC_KILL_GRACE_MS : 0;
+}

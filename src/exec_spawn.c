@@ -188,6 +188,25 @@ spawn_error(struct wr_error *err, const struct wr__exec_profile *p,
 	                p->name, what);
 }
 
+/* Waits until the child exec'd (the report pipe closes empty: true) or
+ * wrote why it could not (false, *rep filled). */
+static bool
+exec_reported(int fd, struct spawn_report *rep)
+{
+	ssize_t n;
+
+	do
+		n = read(fd, rep, sizeof(*rep));
+	while (n < 0 && errno == EINTR);
+	if (n == 0)
+		return true;
+	if (n != (ssize_t)sizeof(*rep)) {
+		rep->step = SPAWN_STEP_EXEC;
+		rep->err = n < 0 ? errno : EIO;
+	}
+	return false;
+}
+
 static int
 set_nonblock(int fd)
 {
@@ -207,7 +226,6 @@ wr__exec_spawn(const struct wr__exec_profile *p, const char *worker_id,
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, errp[2] = { -1, -1 };
 	int report[2] = { -1, -1 };
 	char **envp = NULL, *wid = NULL, *rid = NULL;
-	ssize_t n;
 	bool watched = false;
 	wr_err rc = WR_OK;
 
@@ -227,13 +245,9 @@ wr__exec_spawn(const struct wr__exec_profile *p, const char *worker_id,
 	if ((rc = wr__exec_watch_acquire(&sp.watch_fd, err)) != WR_OK)
 		goto out;
 	watched = true;
-	sp.argv = p->argv;
-	sp.envp = envp;
-	sp.cwd = p->cwd;
-	sp.fds[0] = in[0];
-	sp.fds[1] = out[1];
-	sp.fds[2] = errp[1];
-	sp.fds[3] = report[1];
+	sp = (struct spawn){ p->argv, envp, p->cwd,
+	                     { in[0], out[1], errp[1], report[1] },
+	                     sp.watch_fd };
 	c.pid = fork();
 	if (c.pid < 0) {
 		rc = wr__fail(err, WR_EUNAVAILABLE, "spawn_failed", NULL,
@@ -248,15 +262,8 @@ wr__exec_spawn(const struct wr__exec_profile *p, const char *worker_id,
 	wr__exec_close_fd(&out[1]);
 	wr__exec_close_fd(&errp[1]);
 	wr__exec_close_fd(&report[1]);
-	do
-		n = read(report[0], &rep, sizeof(rep));
-	while (n < 0 && errno == EINTR);
-	if (n != 0) {
+	if (!exec_reported(report[0], &rep)) {
 		/* exec failed (or the report is unreadable): reap, no worker */
-		if (n != (ssize_t)sizeof(rep)) {
-			rep.step = SPAWN_STEP_EXEC;
-			rep.err = n < 0 ? errno : EIO;
-		}
 		wr__exec_unwatch(c.pid);
 		watched = false;
 		while (waitpid(c.pid, NULL, 0) < 0 && errno == EINTR)
