@@ -43,6 +43,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -54,6 +55,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 
 #include <fcgiapp.h>
@@ -66,6 +68,7 @@
 #define HEAD_MAX 2048 /* status line + Content-* + HTTP_MAX_HEADERS lines */
 #define LOG_URI_MAX 160
 #define WRITE_SLICE (1 << 20)
+#define DRAIN_MAX 65536 /* backlog connections answered at a stop, at most */
 
 /* Process-wide because signal handlers need them; one responder per process. */
 static volatile sig_atomic_t stop_signal; /* written by the handler only */
@@ -498,6 +501,74 @@ out:
 	return NULL;
 }
 
+/*
+ * Answers every connection waiting in the listen backlog with a typed 503
+ * runtime_unavailable, reason "stopping" (the request was read but not
+ * acted on, so it is safe to retry), instead of leaving it to be reset
+ * when the socket closes - nginx would report that as upstream_failed,
+ * outcome unknown.  Accepts without blocking until the backlog is empty
+ * (EAGAIN; EINVAL on a unix socket already shut down), at most DRAIN_MAX.
+ * Returns how many were answered.
+ */
+static unsigned drain_backlog(const struct responder_config *cfg)
+{
+	static const struct timeval io_limit = { 1, 0 };
+	struct http_header retry;
+	struct wr_error e;
+	FCGX_Request req;
+	char *body;
+	size_t len = 0;
+	unsigned n = 0;
+	int fl = fcntl(cfg->listen_fd, F_GETFL);
+
+	memset(&e, 0, sizeof e);
+	e.code = WR_EUNAVAILABLE;
+	snprintf(e.reason, sizeof e.reason, "stopping");
+	snprintf(e.message, sizeof e.message, "the runtime is stopping; the "
+	         "request was not acted on, retry later");
+	body = wr_json_encode_error(&e, &len);
+	if (body == NULL || fl < 0 ||
+	    fcntl(cfg->listen_fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    FCGX_InitRequest(&req, cfg->listen_fd,
+	                     FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+		free(body);
+		return 0;
+	}
+	snprintf(retry.name, sizeof retry.name, "Retry-After");
+	snprintf(retry.value, sizeof retry.value, "%u",
+	         cfg->ctx->retry_after_s ? cfg->ctx->retry_after_s : 1);
+	while (n < DRAIN_MAX) {
+		int fd = accept4(cfg->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+		if (fd < 0 && errno == EINTR)
+			continue;
+		if (fd < 0)
+			break; /* empty: EAGAIN, or EINVAL once shut down */
+		/* A client that sends nothing cannot hold the stop. */
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &io_limit,
+		                 sizeof io_limit);
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &io_limit,
+		                 sizeof io_limit);
+		/* libfcgi's own accept refuses after FCGX_ShutdownPending();
+		 * with ipcFd set it reads the request from that connection
+		 * (keepConnection keeps its first FCGX_Finish_r from closing
+		 * it; the request's own flags decide after that). */
+		req.ipcFd = fd;
+		req.keepConnection = 1;
+		if (FCGX_Accept_r(&req) >= 0) {
+			write_response(req.out, 503, &retry, 1, body, len);
+			n++;
+		}
+		FCGX_Finish_r(&req);
+		FCGX_Free(&req, 1);
+	}
+	FCGX_Free(&req, 1);
+	free(body);
+	/* The open file description may be shared (systemd's socket). */
+	(void)fcntl(cfg->listen_fd, F_SETFL, fl);
+	return n;
+}
+
 /* Stops accepting and waits for every started thread. */
 static void stop_threads(struct slot *slots, unsigned n,
                          const struct responder_config *cfg)
@@ -507,10 +578,13 @@ static void stop_threads(struct slot *slots, unsigned n,
 
 	atomic_store(&stopping, true);
 	FCGX_ShutdownPending();
-	/* Refuse new connections (accept() then fails with EINVAL), but only
-	 * on a socket of our own: shutdown() acts on the socket, not on this
-	 * descriptor, and would break a systemd socket for the next start. */
-	if (cfg->own_listener)
+	/* Refuse new connections, but only on a socket of our own:
+	 * shutdown() acts on the socket, not on this descriptor, and would
+	 * break a systemd socket for the next start.  On a unix socket new
+	 * connections are then refused while the ones already in the
+	 * backlog can still be accepted (drained below); shutting a TCP
+	 * listener down would reset its backlog, so it is drained first. */
+	if (cfg->own_listener && !cfg->tcp)
 		(void)shutdown(cfg->listen_fd, SHUT_RDWR);
 	for (;;) {
 		unsigned left = 0;
@@ -532,6 +606,12 @@ static void stop_threads(struct slot *slots, unsigned n,
 	}
 	for (i = 0; i < n; i++)
 		pthread_join(slots[i].tid, NULL);
+	i = drain_backlog(cfg);
+	if (i > 0)
+		fprintf(stderr, "worker-runtime: answered %u request(s) from "
+		        "the listen backlog with 503 stopping\n", i);
+	if (cfg->own_listener && cfg->tcp)
+		(void)shutdown(cfg->listen_fd, SHUT_RDWR);
 }
 
 int responder_run(const struct responder_config *cfg)
@@ -584,6 +664,8 @@ int responder_run(const struct responder_config *cfg)
 	if (stop_signal != 0) {
 		fprintf(stderr, "worker-runtime: %s received, draining\n",
 		        stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
+		if (cfg->on_stop != NULL)
+			cfg->on_stop(cfg->on_stop_arg);
 		rc = 0;
 	}
 

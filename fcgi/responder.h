@@ -22,9 +22,14 @@ struct responder_config {
 	bool own_listener;           /* bound by this process (--socket): may
 	                              * be shut down at stop; an inherited one
 	                              * is shared and is left alone */
+	bool tcp;                    /* own_listener is a TCP socket */
 	unsigned threads;            /* 1..RESPONDER_THREADS_MAX */
 	size_t max_body;             /* bytes of request body read at most */
 	const struct http_ctx *ctx;  /* borrowed until responder_run returns */
+	/* Called once, in the main thread, when the stop signal arrived
+	 * (before the drain); may be NULL. */
+	void (*on_stop)(void *arg);
+	void *on_stop_arg;
 };
 
 /*
@@ -40,11 +45,13 @@ int responder_signals_init(void);
 
 /*
  * Serves FastCGI requests on cfg->listen_fd with cfg->threads threads until
- * SIGTERM or SIGINT.  Then it stops accepting (an own listener is shut down,
- * so new connections are refused; on an inherited one, such as a systemd
- * socket, they wait in the backlog for the next instance), wakes the threads
- * that wait for a request, lets every request in flight finish and joins
- * all threads.  The listen socket is left open for the caller to close.
+ * SIGTERM or SIGINT.  Then it stops accepting (an own unix listener is shut
+ * down, so new connections are refused; on an inherited one, such as a
+ * systemd socket, they wait in the backlog for the next instance), wakes the
+ * threads that wait for a request, lets every request in flight finish,
+ * joins all threads, and answers each connection already waiting in the
+ * backlog with 503 runtime_unavailable/stopping (an own TCP listener is shut
+ * down only after that, since shutting it down resets its backlog).  The listen socket is left open for the caller to close.
  * Returns 0 after a stop signal, or -1 (a line is already logged) if the
  * threads could not be started or accepting failed for good.
  */

@@ -12,7 +12,9 @@
  *
  * Hygiene: every descriptor is O_CLOEXEC; the child runs in its own process
  * group with default signal dispositions and an empty mask (exec_spawn.c),
- * and signals go to the whole group.  The I/O thread blocks every signal
+ * and signals go to the whole group; the worker watchdog (exec_watch.c)
+ * kills the group if this process dies without a close.  The I/O thread
+ * blocks every signal
  * (so the embedder's handlers never run on it) and consumes the SIGPIPE a
  * write to a dead child raises, so the process-wide disposition of SIGPIPE
  * is never touched.  Output is read by bounded line readers (exec_lines.c).
@@ -174,6 +176,7 @@ out:
 	if (w != NULL && w->pid > 0) {
 		/* started but not handed over: the worker must not outlive us */
 		kill(-w->pid, SIGKILL);
+		wr__exec_unwatch(w->pid);
 		while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR)
 			;
 	}
@@ -546,18 +549,45 @@ signal_name(int sig, char *buf, size_t size)
 	return buf;
 }
 
+/* Where a worker is in the stop/cancel timeline; the I/O thread's own. */
+struct timeline {
+	enum phase phase;
+	int64_t phase_at; /* monotonic ms: the next step is due */
+	int64_t began;    /* monotonic ms: the Runtime began ending it */
+	bool quiet;       /* the Runtime ended the worker, or we failed it */
+};
+
+/* The last step taken, for the stop log line. */
+static const char *
+phase_how(enum phase phase)
+{
+	switch (phase) {
+	case PHASE_RUNNING:
+		return "on its own";
+	case PHASE_CLOSING:
+		return "after its stdin was closed";
+	case PHASE_TERMED:
+		return "after SIGTERM";
+	case PHASE_KILLED:
+		return "after SIGKILL";
+	}
+	return "?";
+}
+
 /*
  * If the child has exited: collects its last output, kills what is left of
  * its process group (the exited leader still holds the group id, so the
  * signal cannot reach a recycled group), reaps it and, unless the Runtime
- * already ended the worker, reports the failure.  Returns true then.
+ * already ended the worker, reports the failure; if the Runtime ended it,
+ * logs one line saying how.  Returns true then.
  */
 static bool
-child_gone(struct exec_worker *w, bool quiet)
+child_gone(struct exec_worker *w, const struct timeline *tl)
 {
 	siginfo_t si;
 	char why[128], sb[24];
 	int status = 0, rounds;
+	bool quiet;
 	pid_t r;
 
 	memset(&si, 0, sizeof(si));
@@ -574,6 +604,7 @@ child_gone(struct exec_worker *w, bool quiet)
 			read_stream(&w->err, &w->err_fd);
 	}
 	kill(-w->pid, SIGKILL);
+	wr__exec_unwatch(w->pid); /* while the zombie still holds the group */
 	do
 		r = waitpid(w->pid, &status, 0);
 	while (r < 0 && errno == EINTR);
@@ -590,10 +621,14 @@ child_gone(struct exec_worker *w, bool quiet)
 	w->exited = true;
 	w->busy = false;
 	w->woff = w->wlen = 0;
-	quiet = quiet || w->stop_req || w->release_req;
+	quiet = tl->quiet || w->stop_req || w->release_req;
 	pthread_mutex_unlock(&w->mu);
 	if (!quiet)
 		wr_worker_fail(w->rt, w->id, why, NULL);
+	else if (tl->phase != PHASE_RUNNING)
+		diagnose(w, "stopped: %s %s, %lld ms after the stop began",
+		         why, phase_how(tl->phase),
+		         (long long)(mono_ms() - tl->began));
 	return true;
 }
 
@@ -603,125 +638,115 @@ signal_group(struct exec_worker *w, int sig)
 	kill(-w->pid, sig);
 }
 
-static void *
-exec_thread(void *arg)
+/* Leaves PHASE_RUNNING: the next step is due at `at`. */
+static void
+begin_ending(struct timeline *tl, int64_t now, int64_t at)
 {
-	struct exec_worker *w = arg;
-	enum phase phase = PHASE_RUNNING;
-	int64_t now, phase_at = 0, turn_at, wait_ms;
-	bool stop_req, cancel_req, release_req, want_write;
-	bool quiet = false; /* the Runtime ended the worker, or we failed it */
-	bool last;
-	struct pollfd pf[5];
-	int npf, i, timeout;
+	tl->quiet = true;
+	tl->phase = PHASE_CLOSING;
+	tl->phase_at = at;
+	tl->began = now;
+}
+
+/*
+ * Takes the steps of the stop/cancel timeline that are due: a graceful
+ * stop closes stdin and waits the profile's stop grace; a cancel, a
+ * release without a stop, or a timed-out turn go to SIGTERM at once;
+ * SIGKILL follows WR__EXEC_KILL_GRACE_MS after SIGTERM.  Signals go to the
+ * whole process group.
+ */
+static void
+advance_timeline(struct exec_worker *w, struct timeline *tl, int64_t now,
+                 bool stop_req, bool cancel_req, bool release_req,
+                 int64_t turn_at)
+{
+	char why[96];
+
+	if (tl->phase == PHASE_RUNNING && stop_req && !cancel_req) {
+		wr__exec_close_fd(&w->in_fd);
+		begin_ending(tl, now, now + w->prof->stop_grace_ms);
+	}
+	/* A release after a graceful stop lets that stop run its course
+	 * (wr_runtime_close stops every worker, then releases each). */
+	if ((tl->phase == PHASE_RUNNING || tl->phase == PHASE_CLOSING) &&
+	    (cancel_req || (release_req && !stop_req))) {
+		if (tl->phase == PHASE_RUNNING)
+			begin_ending(tl, now, now);
+		tl->phase_at = now; /* SIGTERM right below */
+	}
+	if (tl->phase == PHASE_RUNNING && turn_at != 0 && now >= turn_at) {
+		snprintf(why, sizeof(why), "turn timed out after %u ms",
+		         w->prof->turn_timeout_ms);
+		wr_worker_fail(w->rt, w->id, why, NULL);
+		begin_ending(tl, now, now);
+	}
+	if (tl->phase == PHASE_CLOSING && now >= tl->phase_at) {
+		if (!cancel_req && stop_req)
+			diagnose(w, "worker process still running %u ms "
+			         "after its stdin was closed; sending "
+			         "SIGTERM", w->prof->stop_grace_ms);
+		signal_group(w, SIGTERM);
+		tl->phase = PHASE_TERMED;
+		tl->phase_at = now + WR__EXEC_KILL_GRACE_MS;
+	}
+	if (tl->phase == PHASE_TERMED && now >= tl->phase_at) {
+		diagnose(w, "worker process still running %u ms after "
+		         "SIGTERM; sending SIGKILL", WR__EXEC_KILL_GRACE_MS);
+		signal_group(w, SIGKILL);
+		tl->phase = PHASE_KILLED;
+	}
+}
+
+/* Services the descriptors poll() reported. */
+static void
+handle_events(struct exec_worker *w, const struct pollfd *pf, int npf,
+              bool want_write)
+{
 	char drain[64];
+	int i;
 
-	wr__linebuf_init(&w->out, WR__EXEC_LINE_MAX, handle_out_line,
-	                 out_overlong, w);
-	wr__linebuf_init(&w->err, WR__EXEC_ERRLINE_MAX, handle_err_line,
-	                 err_overlong, w);
-	for (;;) {
-		pthread_mutex_lock(&w->mu);
-		stop_req = w->stop_req;
-		cancel_req = w->cancel_req;
-		release_req = w->release_req;
-		want_write = w->woff < w->wlen && w->in_fd >= 0;
-		turn_at = w->busy ? w->turn_deadline : 0;
-		pthread_mutex_unlock(&w->mu);
-		now = mono_ms();
-
-		/* The stop/cancel timeline; release alone acts as cancel. */
-		if (phase == PHASE_RUNNING && stop_req && !cancel_req &&
-		    !release_req) {
-			quiet = true;
-			wr__exec_close_fd(&w->in_fd);
-			want_write = false;
-			phase = PHASE_CLOSING;
-			phase_at = now + w->prof->stop_grace_ms;
-		}
-		if ((phase == PHASE_RUNNING || phase == PHASE_CLOSING) &&
-		    (cancel_req || release_req)) {
-			quiet = true;
-			phase_at = now; /* SIGTERM right below */
-			phase = PHASE_CLOSING;
-		}
-		if (phase == PHASE_RUNNING && turn_at != 0 && now >= turn_at) {
-			char why[96];
-
-			quiet = true;
-			snprintf(why, sizeof(why), "turn timed out after %u ms",
-			         w->prof->turn_timeout_ms);
-			wr_worker_fail(w->rt, w->id, why, NULL);
-			phase_at = now;
-			phase = PHASE_CLOSING;
-		}
-		if (phase == PHASE_CLOSING && now >= phase_at) {
-			if (!cancel_req && !release_req && stop_req)
-				diagnose(w, "worker process still running %u ms "
-				         "after its stdin was closed; sending "
-				         "SIGTERM", w->prof->stop_grace_ms);
-			signal_group(w, SIGTERM);
-			phase = PHASE_TERMED;
-			phase_at = now + WR__EXEC_KILL_GRACE_MS;
-		}
-		if (phase == PHASE_TERMED && now >= phase_at) {
-			diagnose(w, "worker process still running %u ms after "
-			         "SIGTERM; sending SIGKILL",
-			         WR__EXEC_KILL_GRACE_MS);
-			signal_group(w, SIGKILL);
-			phase = PHASE_KILLED;
-		}
-		if (phase != PHASE_RUNNING)
-			want_write = false;
-
-		if (child_gone(w, quiet))
-			break;
-
-		npf = 0;
-		pf[npf++] = (struct pollfd){ w->wake_r, POLLIN, 0 };
-		if (w->out_fd >= 0)
-			pf[npf++] = (struct pollfd){ w->out_fd, POLLIN, 0 };
-		if (w->err_fd >= 0)
-			pf[npf++] = (struct pollfd){ w->err_fd, POLLIN, 0 };
-		if (want_write)
-			pf[npf++] = (struct pollfd){ w->in_fd, POLLOUT, 0 };
-		if (w->pid_fd >= 0)
-			pf[npf++] = (struct pollfd){ w->pid_fd, POLLIN, 0 };
-		wait_ms = -1;
-		if (phase == PHASE_CLOSING || phase == PHASE_TERMED)
-			wait_ms = phase_at - now;
-		if (phase == PHASE_RUNNING && turn_at != 0 &&
-		    (wait_ms < 0 || turn_at - now < wait_ms))
-			wait_ms = turn_at - now;
-		if (w->pid_fd < 0 && (wait_ms < 0 || wait_ms > TICK_MS))
-			wait_ms = TICK_MS;
-		if (wait_ms < 0)
-			timeout = -1;
-		else
-			timeout = wait_ms > 60000 ? 60000 : (int)wait_ms + 1;
-		if (poll(pf, (nfds_t)npf, timeout) < 0) {
-			if (errno == EINTR)
-				continue;
-			/* cannot happen with valid fds; avoid a hot loop */
-			poll(NULL, 0, TICK_MS);
+	for (i = 0; i < npf; i++) {
+		if (pf[i].revents == 0)
 			continue;
-		}
-		for (i = 0; i < npf; i++) {
-			if (pf[i].revents == 0)
-				continue;
-			if (pf[i].fd == w->wake_r) {
-				while (read(w->wake_r, drain,
-				            sizeof(drain)) > 0)
-					;
-			} else if (pf[i].fd == w->out_fd) {
-				read_stream(&w->out, &w->out_fd);
-			} else if (pf[i].fd == w->err_fd) {
-				read_stream(&w->err, &w->err_fd);
-			} else if (pf[i].fd == w->in_fd && want_write) {
-				write_pending(w);
-			}
+		if (pf[i].fd == w->wake_r) {
+			while (read(w->wake_r, drain, sizeof(drain)) > 0)
+				;
+		} else if (pf[i].fd == w->out_fd) {
+			read_stream(&w->out, &w->out_fd);
+		} else if (pf[i].fd == w->err_fd) {
+			read_stream(&w->err, &w->err_fd);
+		} else if (pf[i].fd == w->in_fd && want_write) {
+			write_pending(w);
 		}
 	}
+}
+
+/* How long poll() may wait: until the next timeline step or turn
+ * deadline, at most TICK_MS without a pidfd; -1 for ever. */
+static int
+poll_timeout(const struct exec_worker *w, const struct timeline *tl,
+             int64_t now, int64_t turn_at)
+{
+	int64_t wait_ms = -1;
+
+	if (tl->phase == PHASE_CLOSING || tl->phase == PHASE_TERMED)
+		wait_ms = tl->phase_at - now;
+	if (tl->phase == PHASE_RUNNING && turn_at != 0 &&
+	    (wait_ms < 0 || turn_at - now < wait_ms))
+		wait_ms = turn_at - now;
+	if (w->pid_fd < 0 && (wait_ms < 0 || wait_ms > TICK_MS))
+		wait_ms = TICK_MS;
+	if (wait_ms < 0)
+		return -1;
+	return wait_ms > 60000 ? 60000 : (int)wait_ms + 1;
+}
+
+/* The thread's last act: drops descriptors and buffers, tells release. */
+static void
+thread_finish(struct exec_worker *w)
+{
+	bool last;
+
 	/* An ended worker holds no descriptor and no buffer until release
 	 * (the Runtime may keep it for a long time). */
 	pthread_mutex_lock(&w->mu);
@@ -739,6 +764,58 @@ exec_thread(void *arg)
 	pthread_mutex_unlock(&w->mu);
 	if (last)
 		worker_free(w);
+}
+
+static void *
+exec_thread(void *arg)
+{
+	struct exec_worker *w = arg;
+	struct timeline tl = { PHASE_RUNNING, 0, 0, false };
+	int64_t now, turn_at;
+	bool stop_req, cancel_req, release_req, want_write;
+	struct pollfd pf[5];
+	int npf;
+
+	wr__linebuf_init(&w->out, WR__EXEC_LINE_MAX, handle_out_line,
+	                 out_overlong, w);
+	wr__linebuf_init(&w->err, WR__EXEC_ERRLINE_MAX, handle_err_line,
+	                 err_overlong, w);
+	for (;;) {
+		pthread_mutex_lock(&w->mu);
+		stop_req = w->stop_req;
+		cancel_req = w->cancel_req;
+		release_req = w->release_req;
+		want_write = w->woff < w->wlen && w->in_fd >= 0;
+		turn_at = w->busy ? w->turn_deadline : 0;
+		pthread_mutex_unlock(&w->mu);
+		now = mono_ms();
+
+		advance_timeline(w, &tl, now, stop_req, cancel_req,
+		                 release_req, turn_at);
+		if (tl.phase != PHASE_RUNNING)
+			want_write = false;
+		if (child_gone(w, &tl))
+			break;
+
+		npf = 0;
+		pf[npf++] = (struct pollfd){ w->wake_r, POLLIN, 0 };
+		if (w->out_fd >= 0)
+			pf[npf++] = (struct pollfd){ w->out_fd, POLLIN, 0 };
+		if (w->err_fd >= 0)
+			pf[npf++] = (struct pollfd){ w->err_fd, POLLIN, 0 };
+		if (want_write)
+			pf[npf++] = (struct pollfd){ w->in_fd, POLLOUT, 0 };
+		if (w->pid_fd >= 0)
+			pf[npf++] = (struct pollfd){ w->pid_fd, POLLIN, 0 };
+		if (poll(pf, (nfds_t)npf, poll_timeout(w, &tl, now, turn_at))
+		    < 0) {
+			if (errno != EINTR) /* cannot happen with valid fds */
+				poll(NULL, 0, TICK_MS); /* no hot loop */
+			continue;
+		}
+		handle_events(w, pf, npf, want_write);
+	}
+	thread_finish(w);
 	return NULL;
 }
 
@@ -754,4 +831,23 @@ const struct wr_driver *
 wr__driver_exec(void)
 {
 	return &exec_driver;
+}
+
+uint32_t
+wr_profiles_stop_bound_ms(const struct wr_profile *profiles, size_t n)
+{
+	const struct wr__exec_profile *p;
+	uint32_t max = 0;
+	size_t i;
+	bool any = false;
+
+	for (i = 0; i < n; i++) {
+		if (profiles[i].driver != &exec_driver)
+			continue;
+		p = profiles[i].driver_arg;
+		any = true;
+		if (p->stop_grace_ms > max)
+			max = p->stop_grace_ms;
+	}
+	return any ? max + WR__EXEC_KILL_GRACE_MS : 0;
 }

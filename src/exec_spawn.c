@@ -39,6 +39,7 @@ struct spawn {
 	char *const *envp;
 	const char *cwd;
 	int fds[4]; /* stdin, stdout, stderr of the child; error report */
+	int watch_fd; /* the watchdog's registration socket */
 };
 
 /* Why exec failed, written by the child to the report pipe. */
@@ -47,17 +48,23 @@ struct spawn_report {
 	int err;  /* errno */
 };
 
-enum { SPAWN_STEP_FDS = 1, SPAWN_STEP_CWD, SPAWN_STEP_EXEC };
+enum { SPAWN_STEP_FDS = 1, SPAWN_STEP_WATCH, SPAWN_STEP_CWD,
+       SPAWN_STEP_EXEC };
 
 static void __attribute__((noreturn))
 child_exec(struct spawn *sp)
 {
-	struct spawn_report rep = { SPAWN_STEP_FDS, 0 };
+	struct spawn_report rep = { SPAWN_STEP_WATCH, 0 };
 	struct sigaction sa;
 	sigset_t none;
 	int i, fd;
 
 	setpgid(0, 0);
+	/* Before exec, while this child holds a sending end: a Runtime
+	 * that dies now still leaves the registration to the watchdog. */
+	if (wr__exec_watch_register(sp->watch_fd) != 0)
+		goto fail;
+	rep.step = SPAWN_STEP_FDS;
 	/* exec keeps ignored signals ignored; the worker must get defaults. */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
@@ -168,6 +175,10 @@ spawn_error(struct wr_error *err, const struct wr__exec_profile *p,
 		return wr__fail(err, WR_EUNAVAILABLE, "spawn_failed", NULL,
 		                "profile %s: cannot enter working directory "
 		                "%s: %s", p->name, p->cwd, what);
+	if (rep->step == SPAWN_STEP_WATCH)
+		return wr__fail(err, WR_EUNAVAILABLE, "spawn_failed", NULL,
+		                "profile %s: cannot register with the worker "
+		                "watchdog: %s", p->name, what);
 	if (rep->step == SPAWN_STEP_EXEC)
 		return wr__fail(err, WR_EUNAVAILABLE, "spawn_failed", NULL,
 		                "profile %s: cannot execute %s: %s", p->name,
@@ -175,6 +186,25 @@ spawn_error(struct wr_error *err, const struct wr__exec_profile *p,
 	return wr__fail(err, WR_EUNAVAILABLE, "spawn_failed", NULL,
 	                "profile %s: cannot set up the worker's stdio: %s",
 	                p->name, what);
+}
+
+/* Waits until the child exec'd (the report pipe closes empty: true) or
+ * wrote why it could not (false, *rep filled). */
+static bool
+exec_reported(int fd, struct spawn_report *rep)
+{
+	ssize_t n;
+
+	do
+		n = read(fd, rep, sizeof(*rep));
+	while (n < 0 && errno == EINTR);
+	if (n == 0)
+		return true;
+	if (n != (ssize_t)sizeof(*rep)) {
+		rep->step = SPAWN_STEP_EXEC;
+		rep->err = n < 0 ? errno : EIO;
+	}
+	return false;
 }
 
 static int
@@ -196,7 +226,7 @@ wr__exec_spawn(const struct wr__exec_profile *p, const char *worker_id,
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, errp[2] = { -1, -1 };
 	int report[2] = { -1, -1 };
 	char **envp = NULL, *wid = NULL, *rid = NULL;
-	ssize_t n;
+	bool watched = false;
 	wr_err rc = WR_OK;
 
 	envp = build_env(p, worker_id, runtime_id, &wid, &rid);
@@ -212,13 +242,12 @@ wr__exec_spawn(const struct wr__exec_profile *p, const char *worker_id,
 		goto out;
 	}
 
-	sp.argv = p->argv;
-	sp.envp = envp;
-	sp.cwd = p->cwd;
-	sp.fds[0] = in[0];
-	sp.fds[1] = out[1];
-	sp.fds[2] = errp[1];
-	sp.fds[3] = report[1];
+	if ((rc = wr__exec_watch_acquire(&sp.watch_fd, err)) != WR_OK)
+		goto out;
+	watched = true;
+	sp = (struct spawn){ p->argv, envp, p->cwd,
+	                     { in[0], out[1], errp[1], report[1] },
+	                     sp.watch_fd };
 	c.pid = fork();
 	if (c.pid < 0) {
 		rc = wr__fail(err, WR_EUNAVAILABLE, "spawn_failed", NULL,
@@ -233,15 +262,10 @@ wr__exec_spawn(const struct wr__exec_profile *p, const char *worker_id,
 	wr__exec_close_fd(&out[1]);
 	wr__exec_close_fd(&errp[1]);
 	wr__exec_close_fd(&report[1]);
-	do
-		n = read(report[0], &rep, sizeof(rep));
-	while (n < 0 && errno == EINTR);
-	if (n != 0) {
+	if (!exec_reported(report[0], &rep)) {
 		/* exec failed (or the report is unreadable): reap, no worker */
-		if (n != (ssize_t)sizeof(rep)) {
-			rep.step = SPAWN_STEP_EXEC;
-			rep.err = n < 0 ? errno : EIO;
-		}
+		wr__exec_unwatch(c.pid);
+		watched = false;
 		while (waitpid(c.pid, NULL, 0) < 0 && errno == EINTR)
 			;
 		c.pid = -1;
@@ -271,12 +295,16 @@ out:
 		if (c.pid > 0) {
 			/* started, not handed over: must not outlive us */
 			kill(-c.pid, SIGKILL);
+			wr__exec_unwatch(c.pid);
+			watched = false;
 			while (waitpid(c.pid, NULL, 0) < 0 && errno == EINTR)
 				;
 		}
 		wr__exec_close_fd(&c.in_fd);
 		wr__exec_close_fd(&c.out_fd);
 		wr__exec_close_fd(&c.err_fd);
+		if (watched)
+			wr__exec_unwatch(-1); /* fork failed: nobody to unwatch */
 	}
 	wr__exec_close_fd(&in[0]);
 	wr__exec_close_fd(&in[1]);

@@ -23,14 +23,15 @@ struct wr__exec_child {
 
 /*
  * Starts p's program for worker_id of runtime runtime_id: its own process
- * group, default signal dispositions, an empty signal mask, stdio on
+ * group, registered with the worker watchdog, default signal dispositions, an empty signal mask, stdio on
  * pipes, the environment of the Runtime process plus p->env plus WORKER_ID
  * and RUNTIME_ID, working directory p->cwd.  Waits only until the child
  * has exec'd (or failed to): the exec error comes back through an
  * O_CLOEXEC pipe.
  *
  * On success fills *child: the caller owns its descriptors (O_CLOEXEC; the
- * three pipes non-blocking) and must reap pid.  On failure leaves no
+ * three pipes non-blocking) and must kill the group, wr__exec_unwatch(pid)
+ * and reap pid, in that order.  On failure leaves no
  * process and no descriptor behind and *child untouched: WR_EINTERNAL
  * (out_of_memory) or WR_EUNAVAILABLE (spawn_failed, the message naming
  * the profile and what failed).
@@ -38,6 +39,29 @@ struct wr__exec_child {
 wr_err wr__exec_spawn(const struct wr__exec_profile *p, const char *worker_id,
                       const char *runtime_id, struct wr__exec_child *child,
                       struct wr_error *err);
+
+/*
+ * The worker watchdog (exec_watch.c): whatever way this process ends, the
+ * process groups of the workers it started and did not reap yet are sent
+ * SIGTERM, then SIGKILL.
+ *
+ * wr__exec_watch_acquire() counts one more worker and starts the watchdog
+ * if none runs; *fd is its O_CLOEXEC registration socket, valid until the
+ * matching wr__exec_unwatch().  WR_EUNAVAILABLE/spawn_failed or
+ * WR_EINTERNAL/out_of_memory if it cannot start.  Thread-safe.
+ *
+ * wr__exec_watch_register() is called by the worker child itself after
+ * setpgid(0, 0) and before exec: registers its process group.  Async-
+ * signal-safe; returns 0, or -1 with errno set.
+ *
+ * wr__exec_unwatch() unregisters pgid (if > 0; call it after the group
+ * was killed and before the leader is reaped, while the id cannot be
+ * reused) and counts one worker less; the last one stops the watchdog
+ * and reaps it.  Thread-safe.
+ */
+wr_err wr__exec_watch_acquire(int *fd, struct wr_error *err);
+int wr__exec_watch_register(int fd);
+void wr__exec_unwatch(pid_t pgid);
 
 /* Closes *fd unless it is -1, then sets it to -1. */
 void wr__exec_close_fd(int *fd);

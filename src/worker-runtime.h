@@ -513,6 +513,16 @@ const char *wr_profile_set_default(const struct wr_profile_set *set);
 /* Frees the set; no Runtime may still use it.  NULL ok. */
 void wr_profile_set_free(struct wr_profile_set *set);
 
+/*
+ * The longest a graceful stop of one worker of these profiles can take, in
+ * milliseconds: the largest exec stop_grace_ms plus the 500 ms between
+ * SIGTERM and SIGKILL; 0 when none is an exec profile.  wr_runtime_close()
+ * stops every worker at once, so it ends within about this long.  Pure;
+ * profiles may be NULL when n is 0.
+ */
+uint32_t wr_profiles_stop_bound_ms(const struct wr_profile *profiles,
+                                   size_t n);
+
 /* ------------------------------------------------------------------------ */
 /* JSON codec (DESIGN section 3 shapes)                                     */
 /* ------------------------------------------------------------------------ */

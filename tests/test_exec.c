@@ -10,12 +10,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +32,37 @@ static char profiles_path[128], marker_path[128], pid_path[128];
 static struct wr_profile_set *set;
 static struct wr_runtime *rt;
 static struct wr_error err;
+
+/* Every diagnostic as it is made, so a test can read them after close. */
+static pthread_mutex_t logged_mu = PTHREAD_MUTEX_INITIALIZER;
+static char logged[8192];
+
+static void
+log_diagnostic(void *arg, const struct wr_diagnostic *d)
+{
+	size_t n;
+
+	(void)arg;
+	pthread_mutex_lock(&logged_mu);
+	n = strlen(logged);
+	snprintf(logged + n, sizeof(logged) - n, "%s: %s\n", d->worker_id,
+	         d->message);
+	pthread_mutex_unlock(&logged_mu);
+}
+
+/* How many logged diagnostics contain needle. */
+static int
+count_logged(const char *needle)
+{
+	const char *p;
+	int n = 0;
+
+	pthread_mutex_lock(&logged_mu);
+	for (p = logged; (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	pthread_mutex_unlock(&logged_mu);
+	return n;
+}
 
 /* ---- helpers --------------------------------------------------------- */
 
@@ -266,6 +299,7 @@ open_worker_profile(const char *extra, ...)
 	cfg.profiles = profs;
 	cfg.n_profiles = nprof;
 	cfg.default_profile = wr_profile_set_default(set);
+	cfg.on_diagnostic = log_diagnostic;
 	cr_assert_eq(wr_runtime_open(&cfg, &rt, &err), WR_OK, "%s",
 	             err.message);
 }
@@ -1164,4 +1198,109 @@ Test(exec, an_ended_workers_thread_exits_before_close, .timeout = 20)
 		             thread_count(), base);
 		sleep_ms(10);
 	}
+}
+
+/* ---- the Runtime's close and the Runtime process's end ----------------- */
+
+/* How many lines of the marker file read exactly `line`. */
+static int
+count_marker(const char *line)
+{
+	char *s = slurp(marker_path), *tok, *save = NULL;
+	int n = 0;
+
+	for (tok = strtok_r(s, "\n", &save); tok != NULL;
+	     tok = strtok_r(NULL, "\n", &save))
+		n += strcmp(tok, line) == 0;
+	return n;
+}
+
+/* Four workers each need 500 ms after stdin EOF to save their state: a
+ * close gives every one of them its stop grace, all at once. */
+Test(exec, close_closes_stdin_and_waits_the_stop_grace_of_all_workers_at_once,
+     .timeout = 30)
+{
+	char id[4][WR_ID_MAX + 1];
+	pid_t pid[4];
+	int64_t t0, took;
+	int i;
+
+	open_worker_profile("\"stop_grace_ms\": 5000", "--eof-delay-ms", "500",
+	                    NULL);
+	for (i = 0; i < 4; i++) {
+		create(id[i]);
+		pid[i] = read_pid(NULL);
+	}
+	t0 = now_ms();
+	wr_runtime_close(rt);
+	rt = NULL;
+	took = now_ms() - t0;
+	for (i = 0; i < 4; i++)
+		cr_assert(process_gone(pid[i]), "child %d left", (int)pid[i]);
+	cr_assert_eq(count_marker("saved"), 4, "marker: %s",
+	             slurp(marker_path));
+	cr_assert_eq(count_marker("term"), 0, "SIGTERM before the grace: %s",
+	             slurp(marker_path));
+	cr_assert_geq(took, 450, "close returned after %lld ms",
+	              (long long)took);
+	cr_assert_lt(took, 1900, "workers stopped one after another: %lld ms",
+	             (long long)took);
+	cr_assert_eq(count_logged("stopped: worker process exited with "
+	                          "status 0 after its stdin was closed"), 4,
+	             "%s", logged);
+}
+
+Test(exec, close_escalates_to_sigterm_after_the_grace_then_sigkill,
+     .timeout = 30)
+{
+	pid_t pid, gc = 0;
+	char id[WR_ID_MAX + 1];
+	int64_t t0, took;
+
+	open_worker_profile("\"stop_grace_ms\": 300", "--ignore-eof",
+	                    "--ignore-term", "--grandchild", NULL);
+	create(id);
+	pid = read_pid(&gc);
+	t0 = now_ms();
+	wr_runtime_close(rt);
+	rt = NULL;
+	took = now_ms() - t0;
+	/* 300 ms stop grace + 500 ms kill grace */
+	cr_assert_geq(took, 750, "killed too early: %lld", (long long)took);
+	cr_assert_lt(took, 3000, "killed too late: %lld", (long long)took);
+	cr_assert(process_gone(pid));
+	cr_assert(wait_gone(gc, 3000), "grandchild %d survived", (int)gc);
+	/* the helper has the same marker and SIGTERM handler */
+	cr_assert_eq(strncmp(slurp(marker_path), "start\neof\nterm\n", 15), 0,
+	             "marker: %s", slurp(marker_path));
+	cr_assert_eq(count_logged("stopped: worker process killed by SIGKILL "
+	                          "after SIGKILL"), 1, "%s", logged);
+}
+
+/* The Runtime's process is SIGKILLed: nothing of its in-process stop
+ * runs, yet the worker (ignoring stdin EOF and SIGTERM) and the helper it
+ * forked into its group must not survive it. */
+Test(exec, no_worker_or_helper_outlives_a_sigkilled_runtime_process,
+     .timeout = 30)
+{
+	pid_t host, pid, gc = 0;
+	int status;
+
+	host = fork();
+	cr_assert_geq(host, 0);
+	if (host == 0) {
+		char id[WR_ID_MAX + 1];
+
+		open_worker_profile(NULL, "--ignore-eof", "--ignore-term",
+		                    "--grandchild", NULL);
+		create(id);
+		for (;;)
+			pause(); /* until SIGKILLed */
+	}
+	pid = read_pid(&gc);
+	cr_assert(!process_gone(pid) && !process_gone(gc));
+	cr_assert_eq(kill(host, SIGKILL), 0);
+	cr_assert_eq(waitpid(host, &status, 0), host);
+	cr_assert(wait_gone(pid, 5000), "worker %d survived", (int)pid);
+	cr_assert(wait_gone(gc, 5000), "helper %d survived", (int)gc);
 }

@@ -15,9 +15,12 @@
  *   --env              per turn, output WORKER_ID, RUNTIME_ID, TW_VAR, cwd
  *   --ignore-term      survive SIGTERM
  *   --ignore-eof       keep running after stdin EOF (until killed)
+ *   --eof-delay-ms N   after stdin EOF, take N ms (saving state), mark
+ *                      "saved", exit 0
  *   --grandchild       fork a process (same group) that sleeps 30 s
  *   --pidfile PATH     write "PID\n" (and "GRANDCHILD_PID\n") to PATH
- *   --marker PATH      append events: "start", "input", "eof", "term"
+ *   --marker PATH      append events: "start", "input", "eof", "saved",
+ *                      "term"
  * Never runs for more than 30 s after stdin EOF, so a broken test cannot
  * leave it behind for long.
  */
@@ -109,7 +112,7 @@ int
 main(int argc, char **argv)
 {
 	long lines = 1, delay = 0, exit_after = -1, exit_status = 0;
-	long huge = 0, turns = 0, i;
+	long huge = 0, turns = 0, i, eof_delay = -1;
 	bool no_turn_end = false, crash = false, garbage = false;
 	bool err_line = false, env = false, ignore_eof = false;
 	bool grandchild = false;
@@ -151,6 +154,8 @@ main(int argc, char **argv)
 			ignore_term = true;
 		else if (strcmp(o, "--ignore-eof") == 0)
 			ignore_eof = true;
+		else if (strcmp(o, "--eof-delay-ms") == 0 && more)
+			eof_delay = num(argv[++a]);
 		else if (strcmp(o, "--grandchild") == 0)
 			grandchild = true;
 		else if (strcmp(o, "--pidfile") == 0 && more)
@@ -242,6 +247,10 @@ main(int argc, char **argv)
 		}
 	}
 	mark("eof\n");
+	if (eof_delay >= 0) {
+		sleep_ms(eof_delay);
+		mark("saved\n");
+	}
 	if (ignore_eof)
 		sleep_ms(30000);
 	free(line);
