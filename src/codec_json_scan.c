@@ -339,7 +339,7 @@ member_name(struct scan *s)
 	struct frame *f = &s->frames[s->depth - 1];
 	char *out = s->names + s->names_used, p[WR_FIELD_MAX];
 	enum str_problem pr;
-	size_t n = 0;
+	size_t n = 0, at = s->i;
 
 	if (s->s[s->i] != '"')
 		return syntax(s);
@@ -348,14 +348,14 @@ member_name(struct scan *s)
 	if (memchr(out, '\0', n) != NULL) {
 		object_path(s, p);
 		return wr__json_bad(s->err, "nul_in_member_name", p,
-		                    "a member name in '%s' contains \\u0000 "
-		                    "(before byte %zu)", p, s->i);
+		                    "the member name at byte %zu in '%s' "
+		                    "contains \\u0000", at, p);
 	}
 	if (!wr__utf8_valid(out, n)) {
 		object_path(s, p);
 		return wr__json_bad(s->err, "invalid_utf8", p,
-		                    "a member name in '%s' is not valid UTF-8 "
-		                    "(before byte %zu)", p, s->i);
+		                    "the member name at byte %zu in '%s' is "
+		                    "not valid UTF-8", at, p);
 	}
 	out[n] = '\0';
 	if (s->n == s->cap) {
