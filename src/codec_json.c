@@ -213,6 +213,23 @@ wr__json_doc_close(struct wr__json_doc *d)
 	d->root = d->shape = NULL;
 }
 
+const char *
+wr__json_plain_string(json_object *v, size_t *n)
+{
+	const char *s;
+	size_t len;
+
+	if (!json_object_is_type(v, json_type_string))
+		return NULL;
+	s = json_object_get_string(v);
+	len = (size_t)json_object_get_string_len(v);
+	if (memchr(s, '\0', len) != NULL)
+		return NULL;
+	if (n != NULL)
+		*n = len;
+	return s;
+}
+
 /* ---- building ---------------------------------------------------------- */
 
 bool

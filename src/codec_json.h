@@ -86,6 +86,14 @@ wr_err wr__json_scan(const char *json, size_t len, int max_depth,
 wr_err wr__json_parse(const char *json, size_t len, int max_depth,
                       json_object **out, struct wr_error *err);
 
+/*
+ * v's string, borrowed from v's tree, if v is a JSON string without NUL
+ * (json-c keeps an escaped \u0000 inside a value, so strlen would cut
+ * it); its length in *n if n is not NULL.  NULL otherwise.  UTF-8 is not
+ * checked.  The readers outside the codec take strings through this.
+ */
+const char *wr__json_plain_string(json_object *v, size_t *n);
+
 /* ---- building ----------------------------------------------------------- */
 
 /*

@@ -407,8 +407,7 @@ handle_out_line(void *arg, const char *line, size_t len)
 			         "content member");
 			goto out;
 		}
-		if ((size_t)json_object_get_string_len(c) !=
-		    strlen(json_object_get_string(c))) {
+		if (wr__json_plain_string(c, NULL) == NULL) {
 			diagnose(w, "worker stdout: output content contains "
 			         "a NUL character; dropped");
 			goto out;

@@ -144,10 +144,7 @@ out:
 static bool
 plain_string(json_object *v, const char **s)
 {
-	if (!json_object_is_type(v, json_type_string))
-		return false;
-	*s = json_object_get_string(v);
-	return strlen(*s) == (size_t)json_object_get_string_len(v);
+	return (*s = wr__json_plain_string(v, NULL)) != NULL;
 }
 
 static char *

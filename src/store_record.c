@@ -217,8 +217,7 @@ get_str(struct dec *d, json_object *v, const char *key, const char **out)
 
 	if (!json_object_is_type(v, json_type_string))
 		return refuse(d, "member '%s' is not a string", key);
-	s = json_object_get_string(v);
-	if (strlen(s) != (size_t)json_object_get_string_len(v))
+	if ((s = wr__json_plain_string(v, NULL)) == NULL)
 		return refuse(d, "member '%s' contains a NUL byte", key);
 	*out = s;
 	return 0;

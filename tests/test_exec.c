@@ -755,7 +755,8 @@ Test(exec, garbage_output_is_a_diagnostic_and_the_worker_goes_on,
 /* Lines json-c alone would read differently from other parsers (a lone
  * surrogate, a NUL-cut or repeated member name, -0) are malformed like any
  * other: a diagnostic naming the rule, nothing in the transcript, and the
- * turn is not ended by {"type":"output",...,"type":"turn_end"}. */
+ * turn is not ended by {"type":"output",...,"type":"turn_end"}.  An output
+ * whose content holds \u0000 is dropped too. */
 Test(exec, ambiguous_output_lines_are_refused_as_malformed, .timeout = 20)
 {
 	char id[WR_ID_MAX + 1];
@@ -776,6 +777,8 @@ Test(exec, ambiguous_output_lines_are_refused_as_malformed, .timeout = 20)
 	                             "(duplicate_member at type)"));
 	cr_assert(has_diagnostic(id, "not a protocol message "
 	                             "(invalid_number at n)"));
+	cr_assert(has_diagnostic(id, "output content contains a NUL "
+	                             "character; dropped"));
 	cr_assert(!has_diagnostic(id, "turn_end without a turn"));
 	transcript(id, &p);
 	cr_assert_eq(p.count, 2);

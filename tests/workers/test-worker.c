@@ -120,6 +120,9 @@ write_ambiguous(void)
 	      "\"type\":\"turn_end\"}\n", stdout);
 	fputs("{\"type\":\"output\",\"content\":\"zero\",\"n\":-0}\n",
 	      stdout);
+	/* \u0000 in a value is JSON; a C string would cut it */
+	fputs("{\"type\":\"output\",\"content\":\"cut\\u0000off\"}\n",
+	      stdout);
 	fflush(stdout);
 }
 
