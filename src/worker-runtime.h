@@ -524,7 +524,10 @@ void wr_profile_set_free(struct wr_profile_set *set);
  *
  * Decoders are strict: unknown member, wrong type, missing required member,
  * bad enum value, nesting deeper than WR_JSON_MAX_DEPTH or text longer than
- * WR_JSON_MAX_BYTES give WR_EINVALID_INPUT with reason and field set.
+ * WR_JSON_MAX_BYTES give WR_EINVALID_INPUT with reason and field set.  So
+ * does JSON another parser would read differently (docs/api.md, Strict
+ * JSON): duplicate_member, nul_in_member_name, invalid_unicode (an escaped
+ * lone surrogate), invalid_number (-0, integers beyond 64 bits).
  * envelope works as for the encoders.
  */
 #define WR_JSON_MAX_DEPTH 16
