@@ -8,13 +8,14 @@
  * rather than crashing; an enum value out of range makes the encoder fail
  * (returns NULL) because there is no honest wire value for it.
  *
- * json-c ownership: every json_object_object_add / json_object_array_add
- * below hands the value to the container; the helpers take the value in
- * all cases, also when they fail, so no caller ever frees a child.
+ * json-c ownership: every member and item is added with wr__json_add /
+ * wr__json_push (codec_json.h), which hand the value to the container and
+ * take it in all cases, also when they fail, so no caller ever frees a
+ * child and a failed constructor is never written as null.
  */
 #include "config.h"
 
-#include "codec.h"
+#include "codec_json.h"
 
 #include <json-c/json.h>
 #include <stdlib.h>
@@ -24,52 +25,22 @@
 
 typedef struct json_object jobj;
 
-/*
- * Adds v (owned, may be NULL after a failed constructor) to o under key.
- * Returns false if v is NULL or the add fails; v is freed in that case, so
- * the caller never owns it after the call.
- */
-static bool
-add(jobj *o, const char *key, jobj *v)
-{
-	if (v == NULL)
-		return false;
-	if (json_object_object_add(o, key, v) != 0) {
-		json_object_put(v);
-		return false;
-	}
-	return true;
-}
-
-/* Appends v (owned, may be NULL) to array a; same contract as add(). */
-static bool
-push(jobj *a, jobj *v)
-{
-	if (v == NULL)
-		return false;
-	if (json_object_array_add(a, v) != 0) {
-		json_object_put(v);
-		return false;
-	}
-	return true;
-}
-
 static bool
 add_str(jobj *o, const char *key, const char *s)
 {
-	return add(o, key, json_object_new_string(s != NULL ? s : ""));
+	return wr__json_add(o, key, json_object_new_string(s != NULL ? s : ""));
 }
 
 static bool
 add_u64(jobj *o, const char *key, uint64_t v)
 {
-	return add(o, key, json_object_new_uint64(v));
+	return wr__json_add(o, key, json_object_new_uint64(v));
 }
 
 static bool
 add_bool(jobj *o, const char *key, bool v)
 {
-	return add(o, key, json_object_new_boolean(v));
+	return wr__json_add(o, key, json_object_new_boolean(v));
 }
 
 /* A new array with room for n items (a hint only; capped so a huge n
@@ -122,7 +93,8 @@ finish(jobj *root, const char *envelope, size_t *len)
 			json_object_put(root);
 			return NULL;
 		}
-		if (!add(env, envelope, root)) { /* root is now env's or gone */
+		/* root is now env's or gone */
+		if (!wr__json_add(env, envelope, root)) {
 			json_object_put(env);
 			return NULL;
 		}
@@ -227,7 +199,7 @@ capabilities_arr(const struct wr_capability *c, size_t n)
 		return NULL;
 	for (size_t i = 0; i < n; i++) {
 		jobj *o = json_object_new_object();
-		if (!push(a, o) || !add_str(o, "name", c[i].name) ||
+		if (!wr__json_push(a, o) || !add_str(o, "name", c[i].name) ||
 		    (c[i].reason != NULL && !add_str(o, "reason", c[i].reason))) {
 			json_object_put(a); /* frees o too once pushed */
 			return NULL;
@@ -244,7 +216,7 @@ mount_refs_arr(const struct wr_mount_ref *r, size_t n)
 		return NULL;
 	for (size_t i = 0; i < n; i++) {
 		jobj *o = json_object_new_object();
-		if (!push(a, o) || !add_str(o, "name", r[i].name) ||
+		if (!wr__json_push(a, o) || !add_str(o, "name", r[i].name) ||
 		    !add_str(o, "reference", r[i].reference)) {
 			json_object_put(a);
 			return NULL;
@@ -262,13 +234,13 @@ worker_obj(const struct wr_worker_info *w, bool detail)
 
 	if (o == NULL)
 		return NULL;
-	ok = add(o, "worker_ref", ref_obj(&w->ref)) &&
+	ok = wr__json_add(o, "worker_ref", ref_obj(&w->ref)) &&
 	     add_str(o, "runtime_id", w->ref.runtime_id) &&
 	     add_str(o, "worker_id", w->ref.worker_id) &&
 	     add_name(o, "status", wr__status_name, (int)w->status) &&
 	     add_name(o, "run_state", wr__run_state_name, (int)w->run_state) &&
-	     add(o, "intent", intent_obj(&w->intent)) &&
-	     add(o, "profile", profile_obj(&w->profile)) &&
+	     wr__json_add(o, "intent", intent_obj(&w->intent)) &&
+	     wr__json_add(o, "profile", profile_obj(&w->profile)) &&
 	     add_u64(o, "requested_capability_count", w->n_capabilities) &&
 	     add_bool(o, "has_config_bundle", w->config_bundle_id != NULL) &&
 	     add_u64(o, "transcript_len", w->transcript_len) &&
@@ -277,15 +249,15 @@ worker_obj(const struct wr_worker_info *w, bool detail)
 	     add_time(o, "updated_at", w->updated_at_ms);
 	if (ok && detail) {
 		if (w->config_bundle_id != NULL)
-			ok = add(o, "config_bundle",
+			ok = wr__json_add(o, "config_bundle",
 			         config_bundle_obj(w->config_bundle_id));
 		ok = ok &&
-		     add(o, "requested_capabilities",
+		     wr__json_add(o, "requested_capabilities",
 		         capabilities_arr(w->capabilities, w->n_capabilities)) &&
-		     add(o, "workspace_refs",
+		     wr__json_add(o, "workspace_refs",
 		         mount_refs_arr(w->workspace_refs,
 		                        w->n_workspace_refs)) &&
-		     add(o, "mount_refs",
+		     wr__json_add(o, "mount_refs",
 		         mount_refs_arr(w->mount_refs, w->n_mount_refs));
 	}
 	if (!ok) {
@@ -331,7 +303,7 @@ wr_json_encode_runtime_summary(const struct wr_runtime_summary *s,
 	    !add_u64(o, "cancelled_worker_count", s->cancelled_worker_count) ||
 	    !add_u64(o, "failed_worker_count", s->failed_worker_count) ||
 	    !add_u64(o, "diagnostic_count", s->diagnostic_count) ||
-	    !add(o, "limits", limits_obj(&s->limits)) ||
+	    !wr__json_add(o, "limits", limits_obj(&s->limits)) ||
 	    !add_str(o, "version", s->version) ||
 	    !add_time(o, "started_at", s->started_at_ms)) {
 		json_object_put(o);
@@ -362,7 +334,7 @@ wr_json_encode_worker_list(const struct wr_worker_list *l,
 	if (a == NULL)
 		return NULL;
 	for (size_t i = 0; i < l->count; i++) {
-		if (!push(a, worker_obj(l->items[i], false))) {
+		if (!wr__json_push(a, worker_obj(l->items[i], false))) {
 			json_object_put(a);
 			return NULL;
 		}
@@ -379,16 +351,18 @@ wr_json_encode_create_request(const struct wr_create_request *r,
 
 	if (o == NULL)
 		return NULL;
-	ok = add(o, "intent", intent_obj(&r->intent)) &&
-	     add(o, "profile", profile_obj(&r->profile));
+	ok = wr__json_add(o, "intent", intent_obj(&r->intent)) &&
+	     wr__json_add(o, "profile", profile_obj(&r->profile));
 	if (ok && r->config_bundle_id != NULL)
-		ok = add(o, "config_bundle", config_bundle_obj(r->config_bundle_id));
+		ok = wr__json_add(o, "config_bundle",
+		                  config_bundle_obj(r->config_bundle_id));
 	ok = ok &&
-	     add(o, "requested_capabilities",
+	     wr__json_add(o, "requested_capabilities",
 	         capabilities_arr(r->capabilities, r->n_capabilities)) &&
-	     add(o, "workspace_refs",
+	     wr__json_add(o, "workspace_refs",
 	         mount_refs_arr(r->workspace_refs, r->n_workspace_refs)) &&
-	     add(o, "mount_refs", mount_refs_arr(r->mount_refs, r->n_mount_refs));
+	     wr__json_add(o, "mount_refs",
+	         mount_refs_arr(r->mount_refs, r->n_mount_refs));
 	if (!ok) {
 		json_object_put(o);
 		return NULL;
@@ -418,7 +392,7 @@ wr_json_encode_input_ack(const struct wr_input_ack *a,
 	jobj *o = json_object_new_object();
 	if (o == NULL)
 		return NULL;
-	if (!add(o, "worker_ref", ref_obj(&a->ref)) ||
+	if (!wr__json_add(o, "worker_ref", ref_obj(&a->ref)) ||
 	    !add_name(o, "status", wr__status_name, (int)a->status) ||
 	    !add_name(o, "run_state", wr__run_state_name, (int)a->run_state) ||
 	    !add_u64(o, "transcript_sequence", a->transcript_sequence) ||
@@ -450,7 +424,7 @@ wr_json_encode_lifecycle_ack(const struct wr_lifecycle_ack *a,
 	jobj *o = json_object_new_object();
 	if (o == NULL)
 		return NULL;
-	if (!add(o, "worker_ref", ref_obj(&a->ref)) ||
+	if (!wr__json_add(o, "worker_ref", ref_obj(&a->ref)) ||
 	    !add_name(o, "status", wr__status_name, (int)a->status) ||
 	    !add_u64(o, "event_id", a->event_id)) {
 		json_object_put(o);
@@ -467,7 +441,7 @@ entry_obj(const struct wr_transcript_entry *e,
 	if (o == NULL)
 		return NULL;
 	if (!add_u64(o, "sequence", e->sequence) ||
-	    !add(o, "worker_ref", ref_obj(ref)) ||
+	    !wr__json_add(o, "worker_ref", ref_obj(ref)) ||
 	    !add_name(o, "role", wr__role_name, (int)e->role) ||
 	    !add_str(o, "content", e->content) ||
 	    !add_u64(o, "event_id", e->event_id) ||
@@ -485,7 +459,7 @@ items_arr(const struct wr_transcript_page *p)
 	if (a == NULL)
 		return NULL;
 	for (size_t i = 0; i < p->count; i++) {
-		if (!push(a, entry_obj(&p->items[i], &p->ref))) {
+		if (!wr__json_push(a, entry_obj(&p->items[i], &p->ref))) {
 			json_object_put(a);
 			return NULL;
 		}
@@ -500,10 +474,10 @@ wr_json_encode_transcript_page(const struct wr_transcript_page *p,
 	jobj *o = json_object_new_object();
 	if (o == NULL)
 		return NULL;
-	if (!add(o, "worker_ref", ref_obj(&p->ref)) ||
+	if (!wr__json_add(o, "worker_ref", ref_obj(&p->ref)) ||
 	    !add_u64(o, "start", p->start) || !add_u64(o, "limit", p->limit) ||
 	    !add_u64(o, "total_items", p->total_items) ||
-	    !add(o, "items", items_arr(p)) ||
+	    !wr__json_add(o, "items", items_arr(p)) ||
 	    !(p->has_next ? add_u64(o, "next_start", p->next_start)
 	                  : add_null(o, "next_start"))) {
 		json_object_put(o);

@@ -1,20 +1,22 @@
 /*
  * codec_json.c - strict JSON reading for the decoders (codec_json.h).
  *
- * Parsing bounds the text before json-c builds a tree (size, nesting, NUL
- * and control bytes); the getters check each member's type, encoding and
- * length and name the JSON path of what is wrong.  json-c's own error
- * strings are never shown (they live in a global table and say nothing
- * about fields).  Duplicate member names are not detected: json-c keeps the
- * last value (at the first one's position), so {"kind":"user","kind":"x"}
- * reads as kind "x".  A member *name* containing \u0000 is cut at the NUL
- * by json-c and then checked like any other name.
+ * Parsing goes through the strict pass of codec_json_scan.c first (exact
+ * grammar, size, nesting, and refusal of what json-c would silently
+ * change: escaped NUL in member names, duplicate members, lone surrogates,
+ * -0 and integers beyond 64 bits), then json-c builds the tree; the
+ * getters check each member's type, encoding and length and name the JSON
+ * path of what is wrong.  json-c's own error strings are never shown (they
+ * live in a global table and say nothing about fields).  The other readers
+ * of the library (store records, profiles, exec worker lines) parse with
+ * wr__json_parse too, and every builder adds members with wr__json_add.
  */
 #include "config.h"
 
 #include "codec_json.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,10 +69,9 @@ wr__json_path_key(char out[static WR_FIELD_MAX], const char *parent,
 		trim_utf8(out);
 }
 
-/* out = parent[i]. */
-static void
-path_index(char out[static WR_FIELD_MAX], const char *parent,
-           size_t i)
+void
+wr__json_path_index(char out[static WR_FIELD_MAX], const char *parent,
+                    size_t i)
 {
 	int n = snprintf(out, WR_FIELD_MAX, "%s[%zu]", parent, i);
 	if (n < 0 || n >= WR_FIELD_MAX)
@@ -117,128 +118,48 @@ wr__json_is_ws(char c)
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-/*
- * A lexical pass before json-c sees the text, for what json-c does not
- * check (even with JSON_TOKENER_STRICT) or checks differently:
- *   - NUL bytes anywhere, 'single-quoted' strings and raw control
- *     characters inside strings are not JSON: PRESCAN_BAD at *at;
- *   - nesting: json-c's depth counts every value, scalars included, so it
- *     cannot say "at most N nested objects/arrays" exactly; counting the
- *     brackets outside strings can: PRESCAN_DEEP at the first bracket
- *     beyond WR_JSON_MAX_DEPTH.
- * Anything else malformed is left to json-c.
- */
-enum prescan_result { PRESCAN_OK, PRESCAN_BAD, PRESCAN_DEEP };
-
-static enum prescan_result
-prescan(const char *s, size_t len, size_t *at)
-{
-	const char *nul = len > 0 ? memchr(s, '\0', len) : NULL;
-	bool in_string = false;
-	int depth = 0;
-
-	if (nul != NULL) {
-		*at = (size_t)(nul - s);
-		return PRESCAN_BAD;
-	}
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		*at = i;
-		if (in_string) {
-			if (c == '"')
-				in_string = false;
-			else if (c == '\\')
-				i++; /* an escaped byte cannot end the string */
-			else if (c < 0x20)
-				return PRESCAN_BAD;
-		} else if (c == '"') {
-			in_string = true;
-		} else if (c == '\'') {
-			return PRESCAN_BAD;
-		} else if (c == '{' || c == '[') {
-			if (++depth > WR_JSON_MAX_DEPTH)
-				return PRESCAN_DEEP;
-		} else if ((c == '}' || c == ']') && depth > 0) {
-			depth--;
-		}
-	}
-	return PRESCAN_OK;
-}
-
-/*
- * Parses json[0..len) into *out (owned by the caller: json_object_put).
- * The whole text must be one JSON value plus optional whitespace.
- */
-static wr_err
-parse(const char *json, size_t len, json_object **out,
-      struct wr_error *err)
+wr_err
+wr__json_parse(const char *json, size_t len, int max_depth, json_object **out,
+               struct wr_error *err)
 {
 	struct json_tokener *tok;
 	enum json_tokener_error jerr;
 	json_object *v;
-	size_t end, at;
+	wr_err rc;
 
-	if (len > WR_JSON_MAX_BYTES)
+	*out = NULL;
+	if (len > INT32_MAX)
 		return wr__json_bad(err, "payload_too_large", NULL,
-		                    "the JSON text is %zu bytes; at most %u "
-		                    "are accepted",
-		                    len, (unsigned)WR_JSON_MAX_BYTES);
+		                    "the JSON text is %zu bytes; at most %d are "
+		                    "accepted", len, INT32_MAX);
 	if (json == NULL)
 		len = 0;
-	switch (prescan(json, len, &at)) {
-	case PRESCAN_OK:
-		break;
-	case PRESCAN_BAD:
-		return wr__json_bad(err, "invalid_json", NULL,
-		                    "the text is not valid JSON (byte %zu)",
-		                    at);
-	case PRESCAN_DEEP:
-		return wr__json_bad(err, "too_deep", NULL,
-		                    "the JSON text nests deeper than %d levels "
-		                    "(byte %zu)", WR_JSON_MAX_DEPTH, at);
-	}
+	rc = wr__json_scan(json, len, max_depth, err);
+	if (rc != WR_OK)
+		return rc;
 
-	/* prescan bounded the nesting; json-c's own limit (which counts the
-	 * scalar inside the deepest container too) is only a backstop. */
-	tok = json_tokener_new_ex(WR_JSON_MAX_DEPTH + 1);
+	/* The scan checked the grammar and bounded the nesting; json-c's own
+	 * checks (its depth counts the scalar inside the deepest container
+	 * too) are only a backstop. */
+	tok = json_tokener_new_ex(max_depth + 1);
 	if (tok == NULL)
 		return wr__json_oom(err);
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	v = json_tokener_parse_ex(tok, json != NULL ? json : "", (int)len);
 	jerr = json_tokener_get_error(tok);
-	end = json_tokener_get_parse_end(tok);
 	if (jerr == json_tokener_continue) {
-		/* A value without an end of its own (a bare number) or a cut
-		 * text: a NUL tells json-c the input is over. */
+		/* A value without an end of its own (a bare number): a NUL
+		 * tells json-c the input is over. */
 		v = json_tokener_parse_ex(tok, "", 1);
 		jerr = json_tokener_get_error(tok);
-		end = len;
 	}
 	json_tokener_free(tok);
-
-	if (jerr == json_tokener_error_depth)
-		return wr__json_bad(err, "too_deep", NULL,
-		                    "the JSON text nests deeper than %d levels",
-		                    WR_JSON_MAX_DEPTH);
-	if (jerr == json_tokener_success && v == NULL)
-		return wr__json_bad(err, "invalid_json", NULL,
-		                    "the JSON text must be an object, not "
-		                    "null");
-	if (jerr != json_tokener_success || v == NULL) {
+	if (jerr != json_tokener_success) {
+		/* Out of memory inside json-c (0.16 does not say which). */
 		json_object_put(v);
-		return wr__json_bad(err, "invalid_json", NULL,
-		                    "the text is not valid JSON (byte %zu)",
-		                    end < len ? end : len);
+		return wr__json_oom(err);
 	}
-	for (at = end; at < len; at++) {
-		if (!wr__json_is_ws(json[at])) {
-			json_object_put(v);
-			return wr__json_bad(err, "invalid_json", NULL,
-			                    "unexpected text after the JSON "
-			                    "value (byte %zu)", at);
-		}
-	}
-	*out = v;
+	*out = v; /* NULL for a JSON null */
 	return WR_OK;
 }
 
@@ -253,7 +174,15 @@ wr__json_doc_open(struct wr__json_doc *d, const char *json, size_t len,
 	wr_err rc;
 
 	memset(d, 0, sizeof(*d));
-	TRY(parse(json, len, &d->root, err));
+	if (len > WR_JSON_MAX_BYTES)
+		return wr__json_bad(err, "payload_too_large", NULL,
+		                    "the JSON text is %zu bytes; at most %u "
+		                    "are accepted",
+		                    len, (unsigned)WR_JSON_MAX_BYTES);
+	TRY(wr__json_parse(json, len, WR_JSON_MAX_DEPTH, &d->root, err));
+	if (d->root == NULL)
+		return wr__json_bad(err, "invalid_json", NULL,
+		                    "the JSON text must be %s, not null", what);
 	if (envelope == NULL) {
 		if (!json_object_is_type(d->root, type))
 			return wr__json_bad(err, "invalid_json", NULL,
@@ -282,6 +211,53 @@ wr__json_doc_close(struct wr__json_doc *d)
 {
 	json_object_put(d->root);
 	d->root = d->shape = NULL;
+}
+
+const char *
+wr__json_plain_string(json_object *v, size_t *n)
+{
+	const char *s;
+	size_t len;
+
+	if (!json_object_is_type(v, json_type_string))
+		return NULL;
+	s = json_object_get_string(v);
+	len = (size_t)json_object_get_string_len(v);
+	if (memchr(s, '\0', len) != NULL)
+		return NULL;
+	if (n != NULL)
+		*n = len;
+	return s;
+}
+
+/* ---- building ---------------------------------------------------------- */
+
+bool
+wr__json_add(json_object *o, const char *key, json_object *v)
+{
+	if (o == NULL || v == NULL) {
+		json_object_put(v);
+		return false;
+	}
+	if (json_object_object_add(o, key, v) != 0) {
+		json_object_put(v);
+		return false;
+	}
+	return true;
+}
+
+bool
+wr__json_push(json_object *a, json_object *v)
+{
+	if (a == NULL || v == NULL) {
+		json_object_put(v);
+		return false;
+	}
+	if (json_object_array_add(a, v) != 0) {
+		json_object_put(v);
+		return false;
+	}
+	return true;
 }
 
 /* ---- members ---------------------------------------------------------- */
@@ -373,7 +349,7 @@ wr__json_get_item(json_object *a, const char *path, size_t i,
                   json_object **v, char f[static WR_FIELD_MAX],
                   struct wr_error *err)
 {
-	path_index(f, path, i);
+	wr__json_path_index(f, path, i);
 	*v = json_object_array_get_idx(a, i);
 	if (!json_object_is_type(*v, json_type_object))
 		return wrong_type(err, f, "an object");

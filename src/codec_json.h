@@ -1,6 +1,9 @@
 /*
- * codec_json.h - private to codec_json.c and codec_decode.c: strict reading
- * of untrusted JSON text, under the WR_JSON_MAX_* bounds.
+ * codec_json.h - the one strict JSON reader of the library, and the one
+ * way it adds members to json-c objects.  Used by the codec (codec_json.c,
+ * codec_decode.c, codec_encode.c), the store's records (store_record.c),
+ * the profiles file (profiles.c) and the exec driver's worker lines
+ * (driver_exec.c).
  *
  * Every failure is a value: WR_EINVALID_INPUT naming the rule
  * (wr_error.reason) and the JSON path (wr_error.field: dots and [i]), or
@@ -41,8 +44,69 @@ wr_err wr__json_oom(struct wr_error *err);
 void wr__json_path_key(char out[static WR_FIELD_MAX], const char *parent,
                        const char *key);
 
+/* out = parent[i], cut like wr__json_path_key. */
+void wr__json_path_index(char out[static WR_FIELD_MAX], const char *parent,
+                         size_t i);
+
 /* True for the four JSON whitespace bytes. */
 bool wr__json_is_ws(char c);
+
+/* ---- the strict reader ------------------------------------------------ */
+
+/*
+ * Checks that json[0..len) (NULL: no text) is exactly one RFC 8259 value
+ * plus whitespace, nested at most max_depth (1..64) objects/arrays deep,
+ * that json-c will read without changing it.  Refused, each as
+ * WR_EINVALID_INPUT with reason and (where there is one) the JSON path:
+ *   invalid_json        anything not JSON: bad grammar, NUL or control
+ *                       bytes, NaN/Infinity, "1.", "-01", trailing text;
+ *   too_deep            nesting beyond max_depth;
+ *   nul_in_member_name  a member name with \u0000 (json-c cuts it there;
+ *                       field: the object's path);
+ *   invalid_utf8        a member name that is not UTF-8 (object's path);
+ *   duplicate_member    a name twice in one object (json-c keeps the last;
+ *                       field: the repeated member's path);
+ *   invalid_unicode     an escaped lone surrogate (json-c makes it U+FFFD;
+ *                       field: the string's path, or the object's for a
+ *                       member name);
+ *   invalid_number      -0 (json-c drops the sign) or an integer beyond the
+ *                       64-bit range (json-c saturates it).
+ * String values are not checked for UTF-8 or NUL here (json-c keeps them as
+ * they are; the getters refuse them).  Needs len bytes of scratch memory
+ * (else WR_EINTERNAL/out_of_memory).  Reentrant.
+ */
+wr_err wr__json_scan(const char *json, size_t len, int max_depth,
+                     struct wr_error *err);
+
+/*
+ * wr__json_scan, then json-c: *out is the tree (caller frees it with
+ * json_object_put), or NULL for a text that is JSON null.  len must be at
+ * most INT32_MAX (else payload_too_large).  *out is NULL on failure.
+ */
+wr_err wr__json_parse(const char *json, size_t len, int max_depth,
+                      json_object **out, struct wr_error *err);
+
+/*
+ * v's string, borrowed from v's tree, if v is a JSON string without NUL
+ * (json-c keeps an escaped \u0000 inside a value, so strlen would cut
+ * it); its length in *n if n is not NULL.  NULL otherwise.  UTF-8 is not
+ * checked.  The readers outside the codec take strings through this.
+ */
+const char *wr__json_plain_string(json_object *v, size_t *n);
+
+/* ---- building ----------------------------------------------------------- */
+
+/*
+ * Adds v under key to object o (json_object_object_add).  Takes v in every
+ * case: on failure it is freed.  v NULL (a failed json-c constructor) or o
+ * NULL fail, so a constructor's result never needs its own check and a
+ * failed one never becomes a JSON null.  Returns false on failure (out of
+ * memory); o is then unusable for output.
+ */
+bool wr__json_add(json_object *o, const char *key, json_object *v);
+
+/* As wr__json_add, appending v to array a. */
+bool wr__json_push(json_object *a, json_object *v);
 
 /* ---- documents -------------------------------------------------------- */
 
@@ -54,12 +118,11 @@ struct wr__json_doc {
 };
 
 /*
- * Parses json[0..len) (NULL: no text) and finds the shape of the given
- * type (json_type_object or json_type_array), top level or, when envelope
- * is not NULL, inside {"<envelope>": shape}.  The text must be exactly one
- * JSON value plus whitespace, without NUL bytes, raw control characters in
- * strings or nesting deeper than WR_JSON_MAX_DEPTH, and at most
- * WR_JSON_MAX_BYTES long.  A top level of the wrong type is invalid_json;
+ * Parses json[0..len) (NULL: no text) with wr__json_parse (depth
+ * WR_JSON_MAX_DEPTH, at most WR_JSON_MAX_BYTES, else payload_too_large)
+ * and finds the shape of the given type (json_type_object or
+ * json_type_array), top level or, when envelope is not NULL, inside
+ * {"<envelope>": shape}.  A top level of the wrong type is invalid_json;
  * inside an envelope it is wrong_type at the envelope.  d is overwritten
  * and, success or not, must be given to wr__json_doc_close.
  */

@@ -34,8 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <json.h>
-
+#include "codec_json.h"
 #include "driver_exec.h"
 #include "exec_lines.h"
 #include "exec_spawn.h"
@@ -207,17 +206,14 @@ encode_input(enum wr_input_kind kind, const char *content, uint64_t sequence,
 	char *line = NULL;
 	size_t n;
 
-	if (o == NULL)
-		return NULL;
-	if (json_object_object_add(o, "type",
-	                           json_object_new_string("input")) != 0 ||
-	    json_object_object_add(o, "sequence",
-	                           json_object_new_uint64(sequence)) != 0 ||
-	    json_object_object_add(o, "kind", json_object_new_string(
-	                               kind == WR_INPUT_SYSTEM ? "system"
-	                                                       : "user")) != 0 ||
-	    json_object_object_add(o, "content",
-	                           json_object_new_string(content)) != 0)
+	/* wr__json_add checks every constructor: a failed one must fail the
+	 * input, never reach the worker as {"type":null,...}. */
+	if (!wr__json_add(o, "type", json_object_new_string("input")) ||
+	    !wr__json_add(o, "sequence", json_object_new_uint64(sequence)) ||
+	    !wr__json_add(o, "kind", json_object_new_string(
+	                          kind == WR_INPUT_SYSTEM ? "system"
+	                                                  : "user")) ||
+	    !wr__json_add(o, "content", json_object_new_string(content)))
 		goto out;
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 	                                   JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -372,7 +368,6 @@ handle_out_line(void *arg, const char *line, size_t len)
 {
 	struct exec_worker *w = arg;
 	char pv[WR__EXEC_PREVIEW_MAX + 1];
-	struct json_tokener *tok;
 	json_object *o = NULL, *t, *c;
 	const char *type;
 	struct wr_error e;
@@ -383,16 +378,22 @@ handle_out_line(void *arg, const char *line, size_t len)
 		len--;
 	if (len == 0)
 		return;
-	tok = json_tokener_new_ex(WR_JSON_MAX_DEPTH);
-	if (tok != NULL) {
-		o = json_tokener_parse_ex(tok, line, (int)len);
-		if (o != NULL && json_tokener_get_parse_end(tok) < len &&
-		    strspn(line + json_tokener_get_parse_end(tok), " \t") !=
-		            len - json_tokener_get_parse_end(tok)) {
-			json_object_put(o); /* trailing garbage */
-			o = NULL;
-		}
-		json_tokener_free(tok);
+	/* The one strict reader (codec_json.h): a line json-c would read
+	 * differently (duplicate or NUL-cut member names, lone surrogates)
+	 * is malformed like any other. */
+	rc = wr__json_parse(line, len, WR_JSON_MAX_DEPTH, &o, &e);
+	if (rc != WR_OK) {
+		wr__exec_preview(pv, sizeof(pv), line, len);
+		if (strcmp(e.reason, "invalid_json") == 0)
+			diagnose(w, "worker stdout: not a protocol message: "
+			         "%s", pv);
+		else if (e.field[0] != '\0')
+			diagnose(w, "worker stdout: not a protocol message "
+			         "(%s at %s): %s", e.reason, e.field, pv);
+		else
+			diagnose(w, "worker stdout: not a protocol message "
+			         "(%s): %s", e.reason, pv);
+		goto out;
 	}
 	if (o == NULL || !json_object_is_type(o, json_type_object) ||
 	    !json_object_object_get_ex(o, "type", &t) ||
@@ -409,8 +410,7 @@ handle_out_line(void *arg, const char *line, size_t len)
 			         "content member");
 			goto out;
 		}
-		if ((size_t)json_object_get_string_len(c) !=
-		    strlen(json_object_get_string(c))) {
+		if (wr__json_plain_string(c, NULL) == NULL) {
 			diagnose(w, "worker stdout: output content contains "
 			         "a NUL character; dropped");
 			goto out;

@@ -19,8 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <json.h>
-
+#include "codec_json.h"
 #include "driver_exec.h"
 
 #define PROFILES_FILE_MAX (1024 * 1024) /* bytes */
@@ -145,10 +144,7 @@ out:
 static bool
 plain_string(json_object *v, const char **s)
 {
-	if (!json_object_is_type(v, json_type_string))
-		return false;
-	*s = json_object_get_string(v);
-	return strlen(*s) == (size_t)json_object_get_string_len(v);
+	return (*s = wr__json_plain_string(v, NULL)) != NULL;
 }
 
 static char *
@@ -427,10 +423,10 @@ wr_profiles_load(const char *path, struct wr_profile_set **out,
 {
 	struct ctx c = { path != NULL ? path : "(null)", err };
 	struct wr_profile_set *set = NULL;
-	struct json_tokener *tok = NULL;
 	json_object *root = NULL;
+	struct wr_error e;
 	char *text = NULL;
-	size_t len = 0, end;
+	size_t len = 0;
 	wr_err rc;
 
 	if (path == NULL || out == NULL)
@@ -440,26 +436,17 @@ wr_profiles_load(const char *path, struct wr_profile_set **out,
 	rc = read_file(&c, &text, &len);
 	if (rc != WR_OK)
 		goto out;
-	tok = json_tokener_new_ex(WR_JSON_MAX_DEPTH);
-	if (tok == NULL) {
-		rc = wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL, NULL);
+	/* The one strict reader (codec_json.h): refuses what json-c would
+	 * read differently (duplicate members, NUL in member names, ...). */
+	rc = wr__json_parse(text, len, WR_JSON_MAX_DEPTH, &root, &e);
+	if (rc == WR_EINVALID_INPUT) {
+		rc = wr__fail(err, WR_EINVALID_INPUT, e.reason, e.field,
+		              "%s: %s", c.path, e.message);
 		goto out;
 	}
-	root = json_tokener_parse_ex(tok, text, (int)len);
-	if (root == NULL) {
-		enum json_tokener_error je = json_tokener_get_error(tok);
-
-		rc = load_fail(&c, "invalid_json", NULL, NULL,
-		               "not valid JSON: %s",
-		               je == json_tokener_continue ?
-		               "unexpected end of file" :
-		               json_tokener_error_desc(je));
-		goto out;
-	}
-	end = json_tokener_get_parse_end(tok);
-	if (strspn(text + end, " \t\r\n") != len - end) {
-		rc = load_fail(&c, "invalid_json", NULL, NULL,
-		               "not valid JSON: text after the document");
+	if (rc != WR_OK) {
+		if (err != NULL)
+			*err = e;
 		goto out;
 	}
 	set = calloc(1, sizeof(*set));
@@ -475,8 +462,6 @@ wr_profiles_load(const char *path, struct wr_profile_set **out,
 out:
 	wr_profile_set_free(set);
 	json_object_put(root);
-	if (tok != NULL)
-		json_tokener_free(tok);
 	free(text);
 	return rc;
 }

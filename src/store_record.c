@@ -12,8 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <json-c/json.h>
-
+#include "codec_json.h"
 #include "store_record.h"
 
 enum {
@@ -62,40 +61,22 @@ static const struct kind_desc {
 
 /* ---- encoding ----------------------------------------------------------- */
 
-/* Adds v under key; takes v (also on failure).  0 or -1 (ENOMEM). */
-static int
-put(json_object *o, const char *key, json_object *v)
-{
-	if (v == NULL)
-		return -1;
-	if (json_object_object_add(o, key, v) != 0) {
-		json_object_put(v);
-		return -1;
-	}
-	return 0;
-}
-
 /* Parses the public encoder's WorkerDetail text into an object; NULL on
  * failure. */
 static json_object *
 worker_object(const struct wr_worker_info *w)
 {
-	json_tokener *tok = NULL;
 	json_object *o = NULL;
+	struct wr_error e;
 	size_t n = 0;
 	char *text = wr_json_encode_worker_detail(w, NULL, &n);
 
 	if (text == NULL)
 		return NULL;
-	if ((tok = json_tokener_new()) != NULL) {
-		o = json_tokener_parse_ex(tok, text, (int)n);
-		if (o != NULL && (json_tokener_get_error(tok) !=
-		                          json_tokener_success ||
-		                  !json_object_is_type(o, json_type_object))) {
-			json_object_put(o);
-			o = NULL;
-		}
-		json_tokener_free(tok);
+	if (wr__json_parse(text, n, WR_JSON_MAX_DEPTH, &o, &e) == WR_OK &&
+	    !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		o = NULL;
 	}
 	free(text);
 	return o;
@@ -167,9 +148,10 @@ wr__record_encode(const struct wr__record *rec, size_t *len)
 	}
 	k = &kinds[rec->kind];
 	if ((o = json_object_new_object()) == NULL ||
-	    put(o, "kind", json_object_new_string(k->name)) < 0 ||
-	    put(o, "event_id", json_object_new_uint64(rec->event_id)) < 0 ||
-	    put(o, "at_ms", json_object_new_int64(rec->at_ms)) < 0)
+	    !wr__json_add(o, "kind", json_object_new_string(k->name)) ||
+	    !wr__json_add(o, "event_id",
+	                  json_object_new_uint64(rec->event_id)) ||
+	    !wr__json_add(o, "at_ms", json_object_new_int64(rec->at_ms)))
 		goto done;
 	for (unsigned i = 0; i < F_COUNT; i++) {
 		unsigned f = 1u << i;
@@ -186,7 +168,7 @@ wr__record_encode(const struct wr__record *rec, size_t *len)
 			}
 			continue;
 		}
-		if (put(o, field_names[i], v) < 0)
+		if (!wr__json_add(o, field_names[i], v))
 			goto done;
 	}
 	if ((text = json_object_to_json_string_length(o, JSON_FLAGS, &n)) ==
@@ -235,8 +217,7 @@ get_str(struct dec *d, json_object *v, const char *key, const char **out)
 
 	if (!json_object_is_type(v, json_type_string))
 		return refuse(d, "member '%s' is not a string", key);
-	s = json_object_get_string(v);
-	if (strlen(s) != (size_t)json_object_get_string_len(v))
+	if ((s = wr__json_plain_string(v, NULL)) == NULL)
 		return refuse(d, "member '%s' contains a NUL byte", key);
 	*out = s;
 	return 0;
@@ -431,8 +412,8 @@ wr__record_decode(const char *buf, size_t len, struct wr__record *rec,
 {
 	struct dec d = {why, whysz};
 	struct wr__record r = {0};
-	json_tokener *tok = NULL;
 	json_object *o = NULL, *kv;
+	struct wr_error e;
 	const char *kind;
 	int rc = -1;
 	size_t i;
@@ -441,15 +422,10 @@ wr__record_decode(const char *buf, size_t len, struct wr__record *rec,
 		refuse(&d, "%s", "payload length out of range");
 		goto done;
 	}
-	if ((tok = json_tokener_new_ex(WR_JSON_MAX_DEPTH + 4)) == NULL) {
-		refuse(&d, "%s", "out of memory");
-		goto done;
-	}
-	o = json_tokener_parse_ex(tok, buf, (int)len);
-	if (o == NULL ||
-	    json_tokener_get_error(tok) != json_tokener_success ||
-	    json_tokener_get_parse_end(tok) != len) {
-		refuse(&d, "%s", "payload is not one JSON value");
+	/* The one strict reader: a record json-c would read differently
+	 * (a duplicate member, say) is damage, like any other. */
+	if (wr__json_parse(buf, len, WR_JSON_MAX_DEPTH + 4, &o, &e) != WR_OK) {
+		snprintf(why, whysz, "payload: %s (%s)", e.message, e.reason);
 		goto done;
 	}
 	if (!json_object_is_type(o, json_type_object) ||
@@ -475,8 +451,6 @@ wr__record_decode(const char *buf, size_t len, struct wr__record *rec,
 done:
 	wr__record_clear(&r);
 	json_object_put(o);
-	if (tok != NULL)
-		json_tokener_free(tok);
 	return rc;
 }
 

@@ -534,7 +534,10 @@ uint32_t wr_profiles_stop_bound_ms(const struct wr_profile *profiles,
  *
  * Decoders are strict: unknown member, wrong type, missing required member,
  * bad enum value, nesting deeper than WR_JSON_MAX_DEPTH or text longer than
- * WR_JSON_MAX_BYTES give WR_EINVALID_INPUT with reason and field set.
+ * WR_JSON_MAX_BYTES give WR_EINVALID_INPUT with reason and field set.  So
+ * does JSON another parser would read differently (docs/api.md, Strict
+ * JSON): duplicate_member, nul_in_member_name, invalid_unicode (an escaped
+ * lone surrogate), invalid_number (-0, integers beyond 64 bits).
  * envelope works as for the encoders.
  */
 #define WR_JSON_MAX_DEPTH 16

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <criterion/criterion.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1304,6 +1305,226 @@ Test(codec, invalid_utf8_and_escaped_nul_are_invalid_utf8)
 	              "{\"kind\":\"user\",\"content\":\"\xf0\x9f\x98\x80\"}");
 }
 
+/* ---- JSON json-c would silently change is refused (issue 8) ------------ */
+
+Test(codec, escaped_nul_in_a_member_name_is_nul_in_member_name)
+{
+	/* json-c cuts a name at \u0000: these read as kind=system, as
+	 * content "shadowed" and as a "profile" member. */
+	expect_reject(INPUT, "{\"kind\":\"user\",\"kind\\u0000x\":\"system\","
+	                     "\"content\":\"x\"}",
+	              "nul_in_member_name", "");
+	expect_reject(INPUT, "{\"kind\":\"user\",\"content\":\"real\","
+	                     "\"content\\u0000shadow\":\"shadowed\"}",
+	              "nul_in_member_name", "");
+	expect_reject(CREATE, "{\"profile\\u0000\":{\"kind\":\"builtin\","
+	                      "\"value\":\"transcript\"}}",
+	              "nul_in_member_name", "");
+	expect_reject(CREATE, "{\"\\u0000\":1}", "nul_in_member_name", "");
+	expect_reject(CREATE, "{\"intent\":{\"kind\":\"assistant\","
+	                      "\"purpose\\u0000x\":\"p\"}}",
+	              "nul_in_member_name", "intent");
+	expect_reject(CREATE, "{\"requested_capabilities\":[{\"name\":\"a\"},"
+	                      "{\"name\":\"b\",\"name\\u0000\":\"c\"}]}",
+	              "nul_in_member_name", "requested_capabilities[1]");
+	expect_reject_len(INPUT, S("{\"input\":{\"kind\":\"user\",\"con\\u0000"
+	                           "tent\":\"x\",\"content\":\"y\"}}"),
+	                  "input", "nul_in_member_name", "input");
+	/* In a value \u0000 is kept by json-c and refused by the getter. */
+	expect_reject(INPUT, "{\"kind\":\"user\",\"content\":\"\\u0000\"}",
+	              "invalid_utf8", "content");
+}
+
+Test(codec, duplicate_members_are_refused_with_their_path)
+{
+	expect_reject(INPUT, "{\"kind\":\"user\",\"kind\":\"system\","
+	                     "\"content\":\"x\"}",
+	              "duplicate_member", "kind");
+	/* the same name however it is escaped */
+	expect_reject(INPUT, "{\"kind\":\"user\",\"\\u006bind\":\"system\","
+	                     "\"content\":\"x\"}",
+	              "duplicate_member", "kind");
+	expect_reject(INPUT, "{\"content\":\"\\u00e9\",\"kind\":\"user\","
+	                     "\"content\":\"x\",\"kind\":\"user\"}",
+	              "duplicate_member", "content");
+	expect_reject(CREATE, "{\"intent\":{\"kind\":\"task\",\"objective\":"
+	                      "\"a\",\"objective\":\"b\"}}",
+	              "duplicate_member", "intent.objective");
+	expect_reject(CREATE, "{\"intent\":{\"kind\":\"assistant\"},\"profile\":"
+	                      "{\"kind\":\"named\",\"value\":\"x\","
+	                      "\"value\":\"y\"}}",
+	              "duplicate_member", "profile.value");
+	expect_reject(CREATE, "{\"requested_capabilities\":[{\"name\":\"a\"},"
+	                      "{\"name\":\"b\",\"reason\":\"r\",\"name\":\"c\"}"
+	                      "]}",
+	              "duplicate_member", "requested_capabilities[1].name");
+	expect_reject(CREATE, "{\"intent\":{\"kind\":\"assistant\"},"
+	                      "\"intent\":{\"kind\":\"assistant\"}}",
+	              "duplicate_member", "intent");
+	/* inside a member the shape does not know, too */
+	expect_reject(CREATE, "{\"x\":{\"y\":[{\"z\":1,\"z\":1}]}}",
+	              "duplicate_member", "x.y[0].z");
+	/* the first repetition in text order is named */
+	expect_reject(CREATE, "{\"b\":1,\"a\":1,\"b\":2,\"a\":2}",
+	              "duplicate_member", "b");
+	expect_reject_len(INPUT, S("{\"input\":{\"kind\":\"user\","
+	                           "\"content\":\"a\"},\"input\":{}}"),
+	                  "input", "duplicate_member", "input");
+	/* one name in different objects is not a duplicate */
+	expect_accept(CREATE, "{\"intent\":{\"kind\":\"task\",\"objective\":"
+	                      "\"kind\"},\"profile\":{\"kind\":"
+	                      "\"runtime_default\"},\"requested_capabilities\":"
+	                      "[{\"name\":\"a\"},{\"name\":\"a\"}]}");
+}
+
+/* {"m0":0,"m1":0,...} with n members, plus "m<dup>" again at the end when
+ * dup < n. */
+static char *many_members(size_t n, size_t dup)
+{
+	char *s = malloc(n * 16 + 32), *p = s;
+
+	cr_assert_not_null(s);
+	*p++ = '{';
+	for (size_t i = 0; i < n; i++)
+		p += sprintf(p, "%s\"m%zu\":0", i > 0 ? "," : "", i);
+	if (dup < n)
+		p += sprintf(p, ",\"m%zu\":1", dup);
+	strcpy(p, "}");
+	return s;
+}
+
+Test(codec, duplicate_detection_holds_in_large_objects, .timeout = 10)
+{
+	char *distinct = many_members(100000, SIZE_MAX);
+	char *dup = many_members(100000, 77777);
+
+	expect_reject(CREATE, distinct, "unknown_field", "m0");
+	expect_reject(CREATE, dup, "duplicate_member", "m77777");
+	free(distinct);
+	free(dup);
+}
+
+Test(codec, escaped_lone_surrogates_are_invalid_unicode)
+{
+	static const char *const lone[] = {
+		"\\ud800", "\\udc00", "\\udfff", "\\uDBFF", "a\\ud800",
+		"\\ud800\\u0041", "\\ud800A", "\\ud800\\ud800",
+		"\\udc00\\ud800", "\\ud800\\n",
+	};
+	char text[128];
+
+	for (size_t i = 0; i < sizeof(lone) / sizeof(lone[0]); i++) {
+		snprintf(text, sizeof(text),
+		         "{\"kind\":\"user\",\"content\":\"%s\"}", lone[i]);
+		expect_reject(INPUT, text, "invalid_unicode", "content");
+	}
+	expect_reject(CREATE, "{\"workspace_refs\":[{\"name\":\"a\","
+	                      "\"reference\":\"\\udfff\"}]}",
+	              "invalid_unicode", "workspace_refs[0].reference");
+	expect_reject(CREATE, "{\"intent\":{\"k\\ud800\":1}}",
+	              "invalid_unicode", "intent");
+	expect_reject(CREATE, "{\"x\":[\"\\ud800\"]}", "invalid_unicode",
+	              "x[0]");
+	/* a cut or malformed escape is not JSON at all */
+	expect_reject(INPUT, "{\"kind\":\"user\",\"content\":\"\\ud800\\u00"
+	                     "\"}",
+	              "invalid_json", "");
+	expect_reject(INPUT, "{\"kind\":\"user\",\"content\":\"\\ud8\"}",
+	              "invalid_json", "");
+}
+
+Test(codec, escaped_pairs_and_bmp_characters_decode_exactly)
+{
+	static const struct {
+		const char *json, *utf8;
+	} ok[] = {
+		{ "\\ud83d\\ude00", "\xf0\x9f\x98\x80" },
+		{ "\\uD83D\\uDE00", "\xf0\x9f\x98\x80" },
+		{ "\\udbff\\udfff", "\xf4\x8f\xbf\xbf" },
+		{ "\\ud800\\udc00", "\xf0\x90\x80\x80" },
+		{ "\\ud7ff\\ue000", "\xed\x9f\xbf\xee\x80\x80" },
+		{ "\\u00e9\\u0041\\/", "\xc3\xa9" "A/" },
+	};
+	char text[128];
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		struct wr_input in = { 0 };
+		struct wr_error e;
+		int n = snprintf(text, sizeof(text),
+		                 "{\"kind\":\"user\",\"content\":\"%s\"}",
+		                 ok[i].json);
+		cr_assert_eq(wr_json_decode_input(text, (size_t)n, NULL, &in,
+		                                  &e),
+		             WR_OK, "%s: %s", text, e.message);
+		cr_expect_str_eq(in.content, ok[i].utf8, "%s", text);
+		wr_input_clear(&in);
+	}
+}
+
+/* An InputAck text with transcript_sequence written as num. */
+static void ack_with_sequence(char *buf, size_t size, const char *num)
+{
+	snprintf(buf, size,
+	         "{\"worker_ref\":" REF_JSON ",\"status\":\"running\","
+	         "\"run_state\":\"busy\",\"transcript_sequence\":%s,"
+	         "\"event_id\":1}", num);
+}
+
+Test(codec, number_forms_json_c_would_change_are_refused)
+{
+	static const struct {
+		const char *num, *reason;
+	} cases[] = {
+		/* json-c: a double; an integer is expected */
+		{ "1.0", "wrong_type" }, { "1e2", "wrong_type" },
+		{ "1E+2", "wrong_type" }, { "-0.0", "wrong_type" },
+		{ "1e400", "wrong_type" },
+		/* json-c: 0, sign dropped */
+		{ "-0", "invalid_number" },
+		/* json-c: saturated to UINT64_MAX / INT64_MIN */
+		{ "18446744073709551616", "invalid_number" },
+		{ "99999999999999999999999", "invalid_number" },
+		{ "-9223372036854775809", "invalid_number" },
+		/* json-c reads these, JSON has none of them */
+		{ "NaN", "invalid_json" }, { "Infinity", "invalid_json" },
+		{ "-Infinity", "invalid_json" }, { "1.", "invalid_json" },
+		{ "-01", "invalid_json" }, { "01", "invalid_json" },
+		{ ".5", "invalid_json" }, { "+1", "invalid_json" },
+		{ "0x10", "invalid_json" }, { "1e", "invalid_json" },
+		{ "-", "invalid_json" },
+		/* in range, but negative where a count is expected */
+		{ "-1", "invalid_value" },
+		{ "-9223372036854775808", "invalid_value" },
+	};
+	char text[256];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *r = cases[i].reason;
+		ack_with_sequence(text, sizeof(text), cases[i].num);
+		expect_reject(INPUT_ACK, text, r,
+		              strcmp(r, "invalid_json") == 0
+		                      ? "" : "transcript_sequence");
+	}
+	/* beyond range inside anything, also where nothing reads it */
+	expect_reject(CREATE, "{\"x\":[1,-0]}", "invalid_number", "x[1]");
+}
+
+Test(codec, integers_up_to_the_64_bit_limits_are_read_exactly)
+{
+	struct wr_input_ack a;
+	struct wr_error e;
+	char text[256];
+
+	ack_with_sequence(text, sizeof(text), "18446744073709551615");
+	cr_assert_eq(wr_json_decode_input_ack(text, strlen(text), NULL, &a, &e),
+	             WR_OK, "%s", e.message);
+	cr_expect_eq(a.transcript_sequence, UINT64_MAX);
+	ack_with_sequence(text, sizeof(text), "0");
+	cr_assert_eq(wr_json_decode_input_ack(text, strlen(text), NULL, &a, &e),
+	             WR_OK, "%s", e.message);
+	cr_expect_eq(a.transcript_sequence, 0);
+}
+
 /* {"x":[[...[1]...]]}: levels containers in all, a scalar in the deepest
  * (json-c counts that scalar as one more level; the limit must not). */
 static char *nested(int levels)
@@ -1489,8 +1710,9 @@ Test(codec, worker_list_reports_the_item_path)
 	char *text = replace("[" SAMPLE_SUMMARY_JSON "}," SAMPLE_SUMMARY_JSON
 	                     ",\"z\":1}]",
 	                     ",\"z\":1", ",\"status\":\"x\"");
-	/* Duplicate keys: json-c keeps the last value. */
-	expect_reject(LIST, text, "invalid_value", "[1].status");
+	/* A second "status" in item 1: refused at its path (json-c alone
+	 * would keep the last value). */
+	expect_reject(LIST, text, "duplicate_member", "[1].status");
 	free(text);
 	expect_reject_len(LIST, S("{\"workers\":[1]}"), "workers", "wrong_type",
 	                  "workers[0]");

@@ -786,6 +786,40 @@ Test(exec, garbage_output_is_a_diagnostic_and_the_worker_goes_on,
 	wr_transcript_page_clear(&p);
 }
 
+/* Lines json-c alone would read differently from other parsers (a lone
+ * surrogate, a NUL-cut or repeated member name, -0) are malformed like any
+ * other: a diagnostic naming the rule, nothing in the transcript, and the
+ * turn is not ended by {"type":"output",...,"type":"turn_end"}.  An output
+ * whose content holds \u0000 is dropped too. */
+Test(exec, ambiguous_output_lines_are_refused_as_malformed, .timeout = 20)
+{
+	char id[WR_ID_MAX + 1];
+	struct wr_transcript_page p = {0};
+	struct wr_worker_info *w;
+
+	open_worker_profile(NULL, "--ambiguous", NULL);
+	create(id);
+	cr_assert_eq(input(id, "one", NULL), WR_OK);
+	w = wait_settled(id, 5000);
+	cr_assert_eq(w->status, WR_STATUS_RUNNING);
+	wr_worker_info_free(w);
+	cr_assert(has_diagnostic(id, "not a protocol message "
+	                             "(invalid_unicode at content)"));
+	cr_assert(has_diagnostic(id, "not a protocol message "
+	                             "(nul_in_member_name)"));
+	cr_assert(has_diagnostic(id, "not a protocol message "
+	                             "(duplicate_member at type)"));
+	cr_assert(has_diagnostic(id, "not a protocol message "
+	                             "(invalid_number at n)"));
+	cr_assert(has_diagnostic(id, "output content contains a NUL "
+	                             "character; dropped"));
+	cr_assert(!has_diagnostic(id, "turn_end without a turn"));
+	transcript(id, &p);
+	cr_assert_eq(p.count, 2);
+	assert_entry(&p, 1, WR_ROLE_WORKER, "LINE 1/1: one");
+	wr_transcript_page_clear(&p);
+}
+
 Test(exec, a_line_over_the_limit_is_dropped_with_a_diagnostic,
      .timeout = 20)
 {
@@ -966,9 +1000,36 @@ struct bad_case {
 
 static const struct bad_case bad_cases[] = {
 	{"{\"profiles\": ", "invalid_json", "",
-	 "not valid JSON: unexpected end of file"},
+	 "the text is not valid JSON (byte 13)"},
 	{"{\"profiles\": {}} x", "invalid_json", "",
-	 "not valid JSON: text after the document"},
+	 "unexpected text after the JSON value (byte 17)"},
+	/* the strict reader of every JSON text (codec_json.h) */
+	{"{\"profiles\": {\"p\": {\"argv\": [\"/x\"]}, "
+	 "\"p\": {\"argv\": [\"/y\"]}}}", "duplicate_member", "profiles.p",
+	 "member 'profiles.p' occurs more than once; send each member once"},
+	{"{\"profiles\": {\"p\": {\"argv\": [\"/x\"], "
+	 "\"argv\": [\"/y\"]}}}", "duplicate_member", "profiles.p.argv",
+	 "member 'profiles.p.argv' occurs more than once; send each member "
+	 "once"},
+	{"{\"profiles\": {\"p\\u0000x\": {\"argv\": [\"/x\"]}}}",
+	 "nul_in_member_name", "profiles", "the member name at byte 14 in "
+	 "'profiles' contains \\u0000"},
+	{"{\"profiles\": {\"p\": {\"argv\": [\"/x\\udc00\"]}}}",
+	 "invalid_unicode", "profiles.p.argv[0]", "'profiles.p.argv[0]' "
+	 "contains an escaped lone surrogate (byte 32); send the character "
+	 "itself or a complete \\ud800-\\udbff + \\udc00-\\udfff pair"},
+	{"{\"profiles\": {\"p\": {\"argv\": [\"/x\"], "
+	 "\"stop_grace_ms\": -0}}}", "invalid_number",
+	 "profiles.p.stop_grace_ms", "'profiles.p.stop_grace_ms' is -0 "
+	 "(byte 53): write 0"},
+	{"{\"profiles\": {\"p\": {\"argv\": [\"/x\"], "
+	 "\"turn_timeout_ms\": 18446744073709551616}}}", "invalid_number",
+	 "profiles.p.turn_timeout_ms", "'profiles.p.turn_timeout_ms' is an "
+	 "integer beyond the 64-bit range (byte 55)"},
+	{"{\"profiles\": {\"p\": {\"argv\": [\"/x\"], "
+	 "\"stop_grace_ms\": 1e3}}}", "wrong_type",
+	 "profiles.p.stop_grace_ms", "profile \"p\": member "
+	 "\"stop_grace_ms\": must be an integer number of milliseconds"},
 	{"[]", "wrong_type", "", "the document must be a JSON object"},
 	{"{}", "missing_field", "profiles",
 	 "member \"profiles\": is required"},

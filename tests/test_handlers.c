@@ -809,6 +809,59 @@ Test(handlers, invalid_json_bodies_are_400_with_the_codec_reason)
 	cr_assert_eq(worker_count(), 1);
 }
 
+/* Bodies json-c alone would read differently from any other parser (the
+ * issue's examples): 400 with a typed reason, and nothing changes -- no
+ * worker, no transcript entry, no event, no status change. */
+Test(handlers, ambiguous_json_bodies_are_400_and_change_nothing)
+{
+	static const struct {
+		const char *suffix, *body, *reason, *field;
+	} c[] = {
+		{"/input", "{\"kind\":\"user\",\"kind\\u0000x\":\"system\","
+		 "\"content\":\"x\"}", "nul_in_member_name", ""},
+		{"/input", "{\"kind\":\"user\",\"content\":\"real\","
+		 "\"content\\u0000shadow\":\"shadowed\"}", "nul_in_member_name",
+		 ""},
+		{"", "{\"profile\\u0000\":{\"kind\":\"named\",\"value\":"
+		 "\"slow\"}}", "nul_in_member_name", ""},
+		{"/input", "{\"kind\":\"user\",\"kind\":\"system\","
+		 "\"content\":\"x\"}", "duplicate_member", "kind"},
+		{"", "{\"intent\":{\"kind\":\"task\",\"objective\":\"a\","
+		 "\"objective\":\"b\"}}", "duplicate_member", "intent.objective"},
+		{"/input", "{\"kind\":\"user\",\"content\":\"\\ud800\"}",
+		 "invalid_unicode", "content"},
+		{"/input", "{\"kind\":\"user\",\"content\":\"\\ud800\\u0041\"}",
+		 "invalid_unicode", "content"},
+		{"/stop", "{\"reason\":\"a\",\"reason\":\"b\"}",
+		 "duplicate_member", "reason"},
+		{"/cancel", "{\"reason\":\"\\udc00\"}", "invalid_unicode",
+		 "reason"},
+	};
+	struct http_response r;
+	struct wr_worker_info *before, *after;
+	char id[WR_ID_MAX + 1], uri[128];
+
+	create(NULL, id);
+	cr_assert_eq(wr_worker_get(rt, id, &before, NULL), WR_OK);
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		if (c[i].suffix[0] == '\0')
+			snprintf(uri, sizeof(uri), "/v1/workers");
+		else
+			uri_for(uri, sizeof(uri), id, c[i].suffix);
+		call("POST", uri, c[i].body, &r);
+		expect_error(&r, 400, "invalid_input", c[i].reason, c[i].field,
+		             "");
+		http_response_clear(&r);
+	}
+	cr_assert_eq(worker_count(), 1);
+	cr_assert_eq(wr_worker_get(rt, id, &after, NULL), WR_OK);
+	cr_assert_eq(after->status, WR_STATUS_RUNNING);
+	cr_assert_eq(after->transcript_len, 0);
+	cr_assert_eq(after->last_event_id, before->last_event_id);
+	wr_worker_info_free(before);
+	wr_worker_info_free(after);
+}
+
 Test(handlers, input_with_empty_body_is_400)
 {
 	struct http_response r;

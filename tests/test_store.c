@@ -22,6 +22,7 @@
 
 #include "crc32c.h"
 #include "internal.h"
+#include "store_record.h"
 
 #define HDR 32
 #define J1 "journal-00000000000000000001"
@@ -686,6 +687,58 @@ Test(store, well_framed_but_undecodable_records_refuse_even_at_the_tail)
 		append_raw_frame(J1, bad[i]);
 		assert_corrupt(J1, end);
 		cr_assert_eq(unlink(path_in(J1)), 0);
+	}
+	clear_all(r, 1);
+}
+
+#define TR_HEAD "{\"kind\":\"transcript\",\"event_id\":1,\"at_ms\":1," \
+	"\"worker_id\":\"w\",\"role\":\"user\",\"sequence\":1," \
+	"\"turn_started\":false,"
+
+/* Records json-c alone would read differently from what they say go
+ * through the one strict reader (codec_json.h) like request bodies: each is
+ * damage, never data.  The same records without the ambiguity decode. */
+Test(store, records_json_c_would_change_are_undecodable_and_refuse_the_store)
+{
+	static const struct {
+		const char *json, *reason;
+	} bad[] = {
+		{ TR_HEAD "\"content\":\"a\",\"content\\u0000x\":\"b\"}",
+		  "nul_in_member_name" },
+		{ TR_HEAD "\"content\":\"a\",\"content\":\"b\"}",
+		  "duplicate_member" },
+		{ TR_HEAD "\"content\":\"\\ud800\"}", "invalid_unicode" },
+		{ "{\"kind\":\"turn_end\",\"event_id\":-0,\"at_ms\":1,"
+		  "\"worker_id\":\"w\"}", "invalid_number" },
+		{ "{\"kind\":\"turn_end\",\"event_id\":18446744073709551616,"
+		  "\"at_ms\":1,\"worker_id\":\"w\"}", "invalid_number" },
+	};
+	static const char *const good[] = {
+		TR_HEAD "\"content\":\"\\ud83d\\ude00\"}",
+		"{\"kind\":\"turn_end\",\"event_id\":18446744073709551615,"
+		"\"at_ms\":-1,\"worker_id\":\"w\"}",
+	};
+	struct wr__record r[1] = {transcript("w-1", 1, "one")}, rec;
+	char why[160];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		off_t end;
+		cr_assert_eq(wr__record_decode(bad[i].json, strlen(bad[i].json),
+		                               &rec, why, sizeof(why)),
+		             -1, "%s", bad[i].json);
+		cr_expect(strstr(why, bad[i].reason) != NULL, "%s: why '%s'",
+		          bad[i].json, why);
+		store_with(r, 1);
+		end = file_size(J1);
+		append_raw_frame(J1, bad[i].json);
+		assert_corrupt(J1, end);
+		cr_assert_eq(unlink(path_in(J1)), 0);
+	}
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		cr_assert_eq(wr__record_decode(good[i], strlen(good[i]), &rec,
+		                               why, sizeof(why)),
+		             0, "%s: %s", good[i], why);
+		wr__record_clear(&rec);
 	}
 	clear_all(r, 1);
 }

@@ -10,6 +10,9 @@
  *   --exit-at-start S  exit with status S before reading anything
  *   --exit-after T S   after T complete turns, exit with status S
  *   --garbage          before each answer write non-protocol stdout lines
+ *   --ambiguous        before each answer write lines json-c alone would
+ *                      read differently from other parsers (duplicate or
+ *                      NUL-cut member names, a lone surrogate, -0)
  *   --huge N           per turn, first write one output line of N bytes
  *   --stderr           write one stderr line per turn
  *   --env              per turn, output WORKER_ID, RUNTIME_ID, TW_VAR, cwd
@@ -108,6 +111,24 @@ num(const char *s)
 	return v;
 }
 
+/* Lines a lenient parser would take as an output "shadow"/"lone \ufffd"
+ * or as a turn_end; a strict one refuses each (docs/worker-protocol.md). */
+static void
+write_ambiguous(void)
+{
+	fputs("{\"type\":\"output\",\"content\":\"lone \\ud800\"}\n", stdout);
+	fputs("{\"type\":\"output\",\"content\":\"real\","
+	      "\"content\\u0000x\":\"shadow\"}\n", stdout);
+	fputs("{\"type\":\"output\",\"content\":\"dup\","
+	      "\"type\":\"turn_end\"}\n", stdout);
+	fputs("{\"type\":\"output\",\"content\":\"zero\",\"n\":-0}\n",
+	      stdout);
+	/* \u0000 in a value is JSON; a C string would cut it */
+	fputs("{\"type\":\"output\",\"content\":\"cut\\u0000off\"}\n",
+	      stdout);
+	fflush(stdout);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -115,7 +136,7 @@ main(int argc, char **argv)
 	long huge = 0, turns = 0, i, eof_delay = -1;
 	bool no_turn_end = false, crash = false, garbage = false;
 	bool err_line = false, env = false, ignore_eof = false;
-	bool grandchild = false;
+	bool grandchild = false, ambiguous = false;
 	const char *pidfile = NULL;
 	struct rlimit no_core = { 0, 0 };
 	char *line = NULL, buf[PATH_MAX + 64];
@@ -144,6 +165,8 @@ main(int argc, char **argv)
 			exit_status = num(argv[++a]);
 		} else if (strcmp(o, "--garbage") == 0)
 			garbage = true;
+		else if (strcmp(o, "--ambiguous") == 0)
+			ambiguous = true;
 		else if (strcmp(o, "--huge") == 0 && more)
 			huge = num(argv[++a]);
 		else if (strcmp(o, "--stderr") == 0)
@@ -203,6 +226,8 @@ main(int argc, char **argv)
 			fputs("{\"type\":\"output\"}\n", stdout);
 			fflush(stdout);
 		}
+		if (ambiguous)
+			write_ambiguous();
 		if (err_line)
 			fprintf(stderr, "test-worker: turn %ld\n", turns + 1);
 		if (huge > 0) {
