@@ -1,7 +1,7 @@
 /*
  * test_store.c - the fs store through its ops table: restore, torn tails,
  * corruption, locking, format versions, injected I/O failures (through the
- * wr__fs_io seam), group commit and snapshots.  Links the static library
+ * wr__fs_io seam), group commit and snapshots.  Links src/libwr-core.la
  * for the wr__ symbols.  Each test gets its own mkdtemp directory.
  */
 #include "config.h"

@@ -2,7 +2,7 @@
  * test_store_runtime.c - a Runtime on the fs store: restore after close,
  * identity, locking, injected write/fdatasync failures for every kind of
  * mutation (refused with runtime_unavailable, state unchanged, reads go
- * on), and snapshot + journal replay.  Links the static library for the
+ * on), and snapshot + journal replay.  Links src/libwr-core.la for the
  * wr__ seam.
  */
 #include "config.h"
