@@ -10,7 +10,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,25 +20,16 @@
 #include <criterion/criterion.h>
 
 #include "internal.h"
+#include "tmpdir.h"
 
-static char base[64];
-static char dir[128];
-static char spec[160];
-
-static int
-rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f)
-{
-	(void)sb;
-	(void)flag;
-	(void)f;
-	return remove(p);
-}
+static char base[TEST_TMPDIR_SIZE];
+static char dir[TEST_TMPDIR_SIZE + 16];
+static char spec[TEST_TMPDIR_SIZE + 32];
 
 static void
 setup(void)
 {
-	strcpy(base, "/tmp/wr-store-rt-XXXXXX");
-	cr_assert_not_null(mkdtemp(base));
+	test_tmpdir_create(base, sizeof(base), "store-rt");
 	snprintf(dir, sizeof(dir), "%s/store", base);
 	snprintf(spec, sizeof(spec), "fs:%s", dir);
 }
@@ -47,8 +37,7 @@ setup(void)
 static void
 teardown(void)
 {
-	if (base[0] != '\0')
-		nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	test_tmpdir_remove(base);
 }
 
 TestSuite(store_runtime, .init = setup, .fini = teardown, .timeout = 60);
@@ -316,7 +305,7 @@ Test(store_runtime, torn_final_record_is_dropped_with_a_diagnostic)
 	char *id = create_ok(rt), *before, *after;
 	size_t n = 0;
 	bool found = false;
-	char path[256];
+	char path[sizeof(dir) + 64];
 	int fd;
 
 	input_ok(rt, id, "kept");
