@@ -196,6 +196,9 @@ main(int argc, char **argv)
 			_exit(0);
 		}
 	}
+	/* "start" before the pid file: a test that signals the pid it read
+	 * must find "start" already marked. */
+	mark("start\n");
 	if (pidfile != NULL) {
 		f = fopen(pidfile, "w");
 		if (f != NULL) {
@@ -205,7 +208,6 @@ main(int argc, char **argv)
 			fclose(f);
 		}
 	}
-	mark("start\n");
 
 	while (getline(&line, &cap, stdin) > 0) {
 		json_object *in = json_tokener_parse(line), *c = NULL;
