@@ -21,14 +21,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tmpdir.h"
 #include "worker-runtime.h"
 
 #ifndef TEST_WORKER
 #error "TEST_WORKER must name the test-worker binary"
 #endif
 
-static char dir[64];
-static char profiles_path[128], marker_path[128], pid_path[128];
+static char dir[TEST_TMPDIR_SIZE];
+static char profiles_path[TEST_TMPDIR_SIZE + 32];
+static char marker_path[TEST_TMPDIR_SIZE + 32];
+static char pid_path[TEST_TMPDIR_SIZE + 32];
 static struct wr_profile_set *set;
 static struct wr_runtime *rt;
 static struct wr_error err;
@@ -234,21 +237,11 @@ write_file(const char *path, const char *text)
 static void
 setup(void)
 {
-	strcpy(dir, "/tmp/wr-exec-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
+	test_tmpdir_create(dir, sizeof(dir), "exec");
 	snprintf(profiles_path, sizeof(profiles_path), "%s/profiles.json",
 	         dir);
 	snprintf(marker_path, sizeof(marker_path), "%s/marker", dir);
 	snprintf(pid_path, sizeof(pid_path), "%s/pid", dir);
-}
-
-static int
-remove_one(const char *path, const struct stat *sb, int flag, struct FTW *f)
-{
-	(void)sb;
-	(void)flag;
-	(void)f;
-	return remove(path);
 }
 
 static void
@@ -258,7 +251,7 @@ teardown(void)
 	rt = NULL;
 	wr_profile_set_free(set);
 	set = NULL;
-	nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+	test_tmpdir_remove(dir);
 }
 
 TestSuite(exec, .init = setup, .fini = teardown, .timeout = 30);
@@ -865,7 +858,7 @@ Test(exec, a_program_that_cannot_start_creates_no_worker, .timeout = 20)
 	struct wr_worker_info *w = NULL;
 	struct wr_config cfg = {0};
 	struct wr_create_request req = {0};
-	char json[1024], noexec[160];
+	char json[1024], noexec[TEST_TMPDIR_SIZE + 32];
 	size_t n;
 	int fds;
 
@@ -1110,7 +1103,7 @@ static const struct bad_case bad_cases[] = {
 Test(profiles, every_rule_is_enforced_with_reason_field_and_message)
 {
 	struct wr_profile_set *s;
-	char want[WR_MESSAGE_MAX];
+	char want[WR_MESSAGE_MAX + sizeof(profiles_path)];
 	size_t i;
 
 	for (i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
@@ -1133,7 +1126,7 @@ Test(profiles, every_rule_is_enforced_with_reason_field_and_message)
 Test(profiles, a_missing_file_is_reported_with_its_name)
 {
 	struct wr_profile_set *s = NULL;
-	char want[WR_MESSAGE_MAX];
+	char want[WR_MESSAGE_MAX + sizeof(profiles_path)];
 
 	cr_assert_eq(wr_profiles_load(profiles_path, &s, &err),
 	             WR_EINVALID_INPUT);
@@ -1164,7 +1157,7 @@ Test(exec, after_a_restart_exec_workers_fail_and_transcript_workers_go_on,
      .timeout = 30)
 {
 	char idle[WR_ID_MAX + 1], busy[WR_ID_MAX + 1], plain[WR_ID_MAX + 1];
-	char store[160];
+	char store[TEST_TMPDIR_SIZE + 32];
 	struct wr_create_request req = {
 		.profile = {WR_PROFILE_BUILTIN, "transcript"}};
 	struct wr_worker_info *w;

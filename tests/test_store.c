@@ -1,14 +1,13 @@
 /*
  * test_store.c - the fs store through its ops table: restore, torn tails,
  * corruption, locking, format versions, injected I/O failures (through the
- * wr__fs_io seam), group commit and snapshots.  Links the static library
- * for the wr__ symbols.  Each test gets its own mkdtemp directory.
+ * wr__fs_io seam), group commit and snapshots.  Links src/libwr-core.la
+ * for the wr__ symbols.  Each test gets its own directory (tmpdir.h).
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -23,37 +22,27 @@
 #include "crc32c.h"
 #include "internal.h"
 #include "store_record.h"
+#include "tmpdir.h"
 
 #define HDR 32
 #define J1 "journal-00000000000000000001"
 #define J2 "journal-00000000000000000002"
 #define S2 "snapshot-00000000000000000002"
 
-static char base[64];
-static char dir[128];
-
-static int
-rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f)
-{
-	(void)sb;
-	(void)flag;
-	(void)f;
-	return remove(p);
-}
+static char base[TEST_TMPDIR_SIZE];
+static char dir[TEST_TMPDIR_SIZE + 16];
 
 static void
 setup(void)
 {
-	strcpy(base, "/tmp/wr-store-XXXXXX");
-	cr_assert_not_null(mkdtemp(base));
+	test_tmpdir_create(base, sizeof(base), "store");
 	snprintf(dir, sizeof(dir), "%s/store", base);
 }
 
 static void
 teardown(void)
 {
-	if (base[0] != '\0')
-		nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	test_tmpdir_remove(base);
 }
 
 TestSuite(store, .init = setup, .fini = teardown, .timeout = 60);
@@ -61,7 +50,7 @@ TestSuite(store, .init = setup, .fini = teardown, .timeout = 60);
 static char *
 path_in(const char *name)
 {
-	static char p[256]; /* one at a time; tests are single threaded here */
+	static char p[sizeof(dir) + 64]; /* one at a time; tests are single threaded here */
 	snprintf(p, sizeof(p), "%s/%s", dir, name);
 	return p;
 }

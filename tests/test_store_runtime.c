@@ -2,7 +2,7 @@
  * test_store_runtime.c - a Runtime on the fs store: restore after close,
  * identity, locking, injected write/fdatasync failures for every kind of
  * mutation (refused with runtime_unavailable, state unchanged, reads go
- * on), and snapshot + journal replay.  Links the static library for the
+ * on), and snapshot + journal replay.  Links src/libwr-core.la for the
  * wr__ seam.
  */
 #include "config.h"
@@ -10,7 +10,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,25 +22,16 @@
 #include "crc32c.h"
 #include "internal.h"
 #include "store_record.h"
+#include "tmpdir.h"
 
-static char base[64];
-static char dir[128];
-static char spec[160];
-
-static int
-rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f)
-{
-	(void)sb;
-	(void)flag;
-	(void)f;
-	return remove(p);
-}
+static char base[TEST_TMPDIR_SIZE];
+static char dir[TEST_TMPDIR_SIZE + 16];
+static char spec[TEST_TMPDIR_SIZE + 32];
 
 static void
 setup(void)
 {
-	strcpy(base, "/tmp/wr-store-rt-XXXXXX");
-	cr_assert_not_null(mkdtemp(base));
+	test_tmpdir_create(base, sizeof(base), "store-rt");
 	snprintf(dir, sizeof(dir), "%s/store", base);
 	snprintf(spec, sizeof(spec), "fs:%s", dir);
 }
@@ -49,8 +39,7 @@ setup(void)
 static void
 teardown(void)
 {
-	if (base[0] != '\0')
-		nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	test_tmpdir_remove(base);
 }
 
 TestSuite(store_runtime, .init = setup, .fini = teardown, .timeout = 60);
@@ -318,7 +307,7 @@ Test(store_runtime, torn_final_record_is_dropped_with_a_diagnostic)
 	char *id = create_ok(rt), *before, *after;
 	size_t n = 0;
 	bool found = false;
-	char path[256];
+	char path[sizeof(dir) + 64];
 	int fd;
 
 	input_ok(rt, id, "kept");
@@ -639,7 +628,7 @@ fresh_store(uint64_t *last)
 	struct wr_runtime *rt;
 	char *id;
 
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	test_tmpdir_remove(dir);
 	rt = open_rt("rt-a");
 	id = create_ok(rt);
 	*last = input_ok(rt, id, "hello").event_id;

@@ -3,15 +3,18 @@
 #
 # worker-runtime (memory store) started with --profiles FILE, whose
 # profiles run the built example programs src/workers/slow-worker and
-# src/workers/echo-worker (docs/worker-protocol.md), behind
-# deploy/nginx.conf over TLS with the local token.  Checks: a slow turn
-# makes the Worker busy and a second input is refused with 409 busy and
-# Retry-After; after the turn the transcript holds the input then the
-# worker's outputs in order; echo-worker answers; cancel mid-turn ends the
+# src/workers/echo-worker (docs/worker-protocol.md) and the test program
+# tests/workers/test-worker, behind deploy/nginx.conf over TLS with the
+# local token.  Checks: during a turn that cannot end before the test opens
+# its gate (test-worker --gate FILE) the Worker is busy and a second input
+# is refused with 409 busy and Retry-After, however slow the machine; after
+# the turn the transcript holds the input then the worker's outputs in
+# order (slow-worker's too); echo-worker answers; cancel mid-turn ends the
 # child process; a program that exits by itself makes the Worker failed
 # while the Runtime goes on serving; a program that does not exist refuses
 # the create with 503 runtime_unavailable/spawn_failed and creates nothing.
-# Every wait is bounded; a watchdog ends the test after 55 s.
+# Every wait is bounded; a watchdog ends the test after 120 s
+# (a run takes about 25 s on a machine with load 20 on 2 cores).
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -20,24 +23,30 @@ e2e_init
 
 SLOW=$top_builddir/src/workers/slow-worker
 ECHO=$top_builddir/src/workers/echo-worker
-for p in "$SLOW" "$ECHO"; do
+TW=$top_builddir/tests/workers/test-worker
+for p in "$SLOW" "$ECHO" "$TW"; do
 	[ -x "$p" ] || { e2e_say "ERROR: $p not built"; exit 99; }
 done
 
 # The watchdog: its own sleep ends with it when the cleanup stops it.
 ( trap 'kill "$s" 2>/dev/null; exit 0' TERM
-  sleep 55 & s=$!
-  wait "$s" && { e2e_say "ERROR: over 55 s; giving up"; kill -TERM $$; } ) &
+  sleep 120 & s=$!
+  wait "$s" && { e2e_say "ERROR: over 120 s; giving up"; kill -TERM $$; } ) &
 E2E_PIDS="$!"
 
-# Profiles: "slow" turns take 3 x 400 ms, "long" ones 40 x 500 ms (only
-# ever cancelled), "crash" is slow-worker refusing its arguments (it exits
-# with status 2 at once), "missing" names no program at all.
+# Profiles: a "gated" turn answers (2 lines) only once $GATE exists and
+# removes it, "slow" turns take 3 x 100 ms, "long" ones 400 x 500 ms
+# (longer than the watchdog: only ever cancelled), "crash" is slow-worker
+# refusing its arguments (it exits with status 2 at once), "missing" names
+# no program at all.
 MISSING=$E2E_TMP/no-such-worker
-jq -n --arg slow "$SLOW" --arg echo "$ECHO" --arg missing "$MISSING" '{
+GATE=$E2E_TMP/gate
+jq -n --arg slow "$SLOW" --arg echo "$ECHO" --arg missing "$MISSING" \
+	--arg tw "$TW" --arg gate "$GATE" '{
 	profiles: {
-		slow: {argv: [$slow, "400", "3"]},
-		long: {argv: [$slow, "500", "40"], stop_grace_ms: 1000},
+		gated: {argv: [$tw, "--gate", $gate, "--lines", "2"]},
+		slow: {argv: [$slow, "100", "3"]},
+		long: {argv: [$slow, "500", "400"], stop_grace_ms: 1000},
 		echo: {argv: [$echo]},
 		crash: {argv: [$slow, "not-a-number"]},
 		missing: {argv: [$missing]}
@@ -101,34 +110,52 @@ transcript_is() {
 		"$E2E_TMP/body" >/dev/null
 }
 
-# ---- busy: a second input during a slow turn ----------------------------------
-create slow
-check "create on the slow profile is 201, running and idle" status_and 201 \
+# ---- busy: a second input during a turn --------------------------------------
+# The gated turn cannot end before the test creates $GATE, so the second
+# input meets a busy Worker whatever the load on the machine.
+create gated
+check "create on the gated profile is 201, running and idle" status_and 201 \
 	'.worker.status == "running" and .worker.run_state == "idle"
-	 and .worker.profile.value == "slow"'
-W_SLOW=$W
+	 and .worker.profile.value == "gated"'
+W_GATED=$W
 
-e2e_api POST "/v1/workers/$W_SLOW/input" -d '{"kind":"user","content":"first"}'
+e2e_api POST "/v1/workers/$W_GATED/input" -d '{"kind":"user","content":"first"}'
 check "first input is 200 and the worker is busy" status_and 200 \
 	'.ack.transcript_sequence == 1 and .ack.status == "running"
 	 and .ack.run_state == "busy"'
 
-e2e_api POST "/v1/workers/$W_SLOW/input" -d '{"kind":"user","content":"second"}'
+e2e_api POST "/v1/workers/$W_GATED/input" -d '{"kind":"user","content":"second"}'
 check "input during the turn: 409 busy" error_is 409 busy
 check "the 409 carries Retry-After" header retry-after '[0-9]+'
+check "the refused input is not in the transcript" \
+	transcript_is "$W_GATED" '$t == [[1, "user", "first"]]'
 
-check "the turn ends: run_state idle again (<= 10 s)" \
-	until_true 100 worker_has "$W_SLOW" '.worker.run_state == "idle"'
+: > "$GATE"
+check "the turn ends once the gate opens: run_state idle (<= 10 s)" \
+	until_true 100 worker_has "$W_GATED" '.worker.run_state == "idle"'
 check "transcript: the input, then the worker's outputs in order" \
+	transcript_is "$W_GATED" '$t == [[1, "user", "first"],
+	 [2, "worker", "LINE 1/2: first"], [3, "worker", "LINE 2/2: first"]]'
+
+e2e_api POST "/v1/workers/$W_GATED/input" -d '{"kind":"user","content":"again"}'
+check "after the turn, input is accepted again" status_and 200 \
+	'.ack.transcript_sequence == 4 and .ack.run_state == "busy"'
+: > "$GATE"
+check "... and that turn ends too (<= 10 s)" \
+	until_true 100 worker_has "$W_GATED" '.worker.run_state == "idle"'
+
+# ---- slow-worker: progress outputs in order ---------------------------------
+create slow
+check "create on the slow profile is 201" status_is 201
+W_SLOW=$W
+e2e_api POST "/v1/workers/$W_SLOW/input" -d '{"kind":"user","content":"first"}'
+check "input to slow is 200" status_is 200
+check "the slow turn ends (<= 10 s)" \
+	until_true 100 worker_has "$W_SLOW" '.worker.run_state == "idle"'
+check "transcript: the input, then slow-worker's outputs in order" \
 	transcript_is "$W_SLOW" '$t == [[1, "user", "first"],
 	 [2, "worker", "step 1/3"], [3, "worker", "step 2/3"],
 	 [4, "worker", "step 3/3"], [5, "worker", "done: first"]]'
-
-e2e_api POST "/v1/workers/$W_SLOW/input" -d '{"kind":"user","content":"again"}'
-check "after the turn, input is accepted again" status_and 200 \
-	'.ack.transcript_sequence == 6 and .ack.run_state == "busy"'
-check "... and that turn ends too (<= 10 s)" \
-	until_true 100 worker_has "$W_SLOW" '.worker.run_state == "idle"'
 
 # ---- echo --------------------------------------------------------------------
 create echo
@@ -142,7 +169,7 @@ check "echo answered with the same content (role worker)" \
 	transcript_is "$W_ECHO" \
 	'$t == [[1, "user", "hello, echo"], [2, "worker", "hello, echo"]]'
 
-for w in "$W_SLOW" "$W_ECHO"; do
+for w in "$W_GATED" "$W_SLOW" "$W_ECHO"; do
 	e2e_api POST "/v1/workers/$w/stop"
 	check "stop is 200 and stopped" json '.ack.status == "stopped"'
 done
@@ -188,10 +215,10 @@ check "input to the failed worker: 409 unsupported_operation" \
 	error_is 409 unsupported_operation
 e2e_api GET /v1/runtime
 check "the Runtime goes on serving (GET /v1/runtime 200)" status_is 200
-check "... counting 1 failed, 1 cancelled, 2 stopped and a diagnostic" json \
-	'.runtime.worker_count == 4 and .runtime.failed_worker_count == 1
+check "... counting 1 failed, 1 cancelled, 3 stopped and a diagnostic" json \
+	'.runtime.worker_count == 5 and .runtime.failed_worker_count == 1
 	 and .runtime.cancelled_worker_count == 1
-	 and .runtime.stopped_worker_count == 2
+	 and .runtime.stopped_worker_count == 3
 	 and .runtime.active_worker_count == 0 and .runtime.diagnostic_count >= 1'
 
 # ---- a program that does not exist -----------------------------------------
@@ -202,7 +229,7 @@ check "the 503 carries Retry-After" header retry-after '[0-9]+'
 check "the message names the program" json --arg p "$MISSING" \
 	'.error.message | contains($p)'
 e2e_api GET /v1/workers
-check "no worker was created" json '(.workers | length) == 4 and
+check "no worker was created" json '(.workers | length) == 5 and
 	 ([.workers[].profile.value] | index("missing")) == null'
 check "no process was left behind" no_children
 

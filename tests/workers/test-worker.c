@@ -5,6 +5,9 @@
  * request.  Options (all optional):
  *   --lines N          output lines per turn (default 1): "LINE i/N: CONTENT"
  *   --delay-ms N       sleep N ms before answering each input
+ *   --gate PATH        answer each input only once PATH exists, and remove
+ *                      it (so every turn waits for its own); exit 3 if it
+ *                      does not appear within 30 s
  *   --no-turn-end      never send turn_end
  *   --crash-mid-turn   abort() after the first output line of a turn
  *   --exit-at-start S  exit with status S before reading anything
@@ -98,6 +101,26 @@ send_turn_end(void)
 	fflush(stdout);
 }
 
+/* Waits (bounded: 30 s) until path exists, then removes it; exits 3 if it
+ * never appears, so a test that forgets to open the gate fails visibly. */
+static void
+pass_gate(const char *path)
+{
+	long waited;
+
+	for (waited = 0; access(path, F_OK) != 0; waited += 10) {
+		if (waited >= 30000) {
+			fprintf(stderr, "test-worker: gate %s not opened in "
+			        "30 s\n", path);
+			exit(3);
+		}
+		sleep_ms(10);
+	}
+	if (unlink(path) != 0)
+		fprintf(stderr, "test-worker: unlink %s: %s\n", path,
+		        strerror(errno));
+}
+
 static long
 num(const char *s)
 {
@@ -137,7 +160,7 @@ main(int argc, char **argv)
 	bool no_turn_end = false, crash = false, garbage = false;
 	bool err_line = false, env = false, ignore_eof = false;
 	bool grandchild = false, ambiguous = false;
-	const char *pidfile = NULL;
+	const char *pidfile = NULL, *gate = NULL;
 	struct rlimit no_core = { 0, 0 };
 	char *line = NULL, buf[PATH_MAX + 64];
 	size_t cap = 0;
@@ -154,6 +177,8 @@ main(int argc, char **argv)
 			lines = num(argv[++a]);
 		else if (strcmp(o, "--delay-ms") == 0 && more)
 			delay = num(argv[++a]);
+		else if (strcmp(o, "--gate") == 0 && more)
+			gate = argv[++a];
 		else if (strcmp(o, "--no-turn-end") == 0)
 			no_turn_end = true;
 		else if (strcmp(o, "--crash-mid-turn") == 0)
@@ -199,6 +224,9 @@ main(int argc, char **argv)
 			_exit(0);
 		}
 	}
+	/* "start" before the pid file: a test that signals the pid it read
+	 * must find "start" already marked. */
+	mark("start\n");
 	if (pidfile != NULL) {
 		f = fopen(pidfile, "w");
 		if (f != NULL) {
@@ -208,7 +236,6 @@ main(int argc, char **argv)
 			fclose(f);
 		}
 	}
-	mark("start\n");
 
 	while (getline(&line, &cap, stdin) > 0) {
 		json_object *in = json_tokener_parse(line), *c = NULL;
@@ -219,6 +246,8 @@ main(int argc, char **argv)
 			content = json_object_get_string(c);
 		if (delay > 0)
 			sleep_ms(delay);
+		if (gate != NULL)
+			pass_gate(gate);
 		if (garbage) {
 			fputs("this is not json\n", stdout);
 			fputs("{\"type\":\"bogus\"}\n", stdout);
