@@ -628,7 +628,8 @@ fresh_store(uint64_t *last)
 	struct wr_runtime *rt;
 	char *id;
 
-	test_tmpdir_remove(dir);
+	if (access(dir, F_OK) == 0)
+		test_tmpdir_remove(dir);
 	rt = open_rt("rt-a");
 	id = create_ok(rt);
 	*last = input_ok(rt, id, "hello").event_id;
