@@ -61,7 +61,6 @@ export top_srcdir top_builddir
 
 # shellcheck source=../e2e/lib.sh
 . "$top_srcdir/tests/e2e/lib.sh"
-E2E_NAME=soak
 e2e_need nginx curl jq openssl python3
 e2e_init
 
