@@ -596,7 +596,7 @@ Test(store_runtime, failed_sync_keeps_records_already_durable)
 static off_t
 append_record(const struct wr__record *rec)
 {
-	char path[256];
+	char path[sizeof(dir) + 64];
 	unsigned char h[8];
 	size_t len = 0;
 	char *text = wr__record_encode(rec, &len);
@@ -725,7 +725,7 @@ Test(store_runtime, restore_refuses_what_a_live_write_refuses_naming_file_and_of
 {
 	struct wr_config cfg = {.runtime_id = "rt-a", .store = spec};
 	const char *what;
-	char path[256], want[64];
+	char path[sizeof(dir) + 64], want[64];
 
 	snprintf(path, sizeof(path), "%s/%s", dir, J1_NAME);
 	for (int i = 0;; i++) {
