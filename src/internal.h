@@ -73,6 +73,16 @@ int wr__worker_info_copy(struct wr_worker_info *dst,
  * restores).  A record owns what it points to until it is applied, except
  * records built for a snapshot, which borrow from the Runtime.
  */
+/*
+ * When you add a kind: (1) say here what it carries; (2) build with
+ * --enable-werror - every switch over the kind lists all of them with no
+ * default: (commit.c apply_record, apply_to_worker, reserve_for, project),
+ * so -Wswitch names each one to extend; (3) give it a row in the kinds
+ * table of store_record.c (name, required and optional members; a static
+ * assertion there checks the table reaches WR__REC_KIND_LAST) and in the
+ * table of docs/store.md; (4) decide whether a snapshot must write it
+ * (commit.c maybe_snapshot) and test a restore that replays it.
+ */
 enum wr__record_kind {
 	WR__REC_META,            /* runtime_id, event_id = last event id */
 	WR__REC_WORKER_CREATED,  /* worker */
@@ -86,6 +96,9 @@ enum wr__record_kind {
 	                          * worker's last_event_id, at_ms its
 	                          * updated_at */
 };
+/* The highest kind (no sentinel member: it would need a case in every
+ * switch). */
+#define WR__REC_KIND_LAST WR__REC_WORKER_STATE
 
 struct wr__record {
 	enum wr__record_kind kind;

@@ -57,6 +57,8 @@ static const struct kind_desc {
 	                          F_WORKER_ID | F_STATUS | F_RUN_STATE, F_REASON},
 };
 #define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
+_Static_assert(N_KINDS == WR__REC_KIND_LAST + 1,
+               "every record kind has a row in kinds[]");
 
 #define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
