@@ -314,7 +314,9 @@ project(struct wr_runtime *rt, const struct wr__record *rec, uint64_t lsn)
 }
 
 /* Puts the projected view back to the applied one and drops the workers
- * whose creation never became durable (their drivers go to the graves). */
+ * whose creation never became durable (those with a driver go to the
+ * graves: release() may block, so it is never called here, under the
+ * lock).  Allocates nothing; cannot fail. */
 static void
 unproject(struct wr_runtime *rt)
 {
@@ -332,18 +334,12 @@ unproject(struct wr_runtime *rt)
 		}
 		wr__unlink_worker(rt, w);
 		if (w->driver != NULL) {
-			struct grave *g = malloc(sizeof(*g));
 			w->driver->stop(w->dstate, true);
-			if (g != NULL) {
-				*g = (struct grave){w->driver, w->dstate,
-				                    rt->graves};
-				rt->graves = g;
-			} else {
-				/* Cannot defer: release now (may wait). */
-				w->driver->release(w->dstate);
-			}
+			w->gnext = rt->graves;
+			rt->graves = w;
+		} else {
+			wr__free_worker(w);
 		}
-		wr__free_worker(w);
 	}
 	rt->n_workers = keep;
 	rt->p_status = rt->status;
@@ -434,19 +430,21 @@ discard_queue(struct wr_runtime *rt)
 		                    e.message);
 }
 
+/* Releases the drivers of the graves and frees their workers.  Lock NOT
+ * held (release() may wait for a driver thread that waits for the lock). */
 static void
 bury(struct wr_runtime *rt)
 {
-	struct grave *g;
+	struct worker *g;
 
 	pthread_rwlock_wrlock(&rt->lock);
 	g = rt->graves;
 	rt->graves = NULL;
 	pthread_rwlock_unlock(&rt->lock);
 	while (g != NULL) {
-		struct grave *next = g->next;
+		struct worker *next = g->gnext;
 		g->driver->release(g->dstate);
-		free(g);
+		wr__free_worker(g);
 		g = next;
 	}
 }

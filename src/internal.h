@@ -135,7 +135,8 @@ typedef void (*wr__diag_fn)(void *arg, const char *message);
 /*
  * A store persists records.  Threading: append/reset/snapshot_due/snapshot
  * are called with the Runtime's write lock held (so never concurrently
- * with each other); sync may be called by many threads at once, without
+ * with each other; reset and snapshot sync the disk under it, as
+ * worker-runtime.h says); sync may be called by many threads at once, without
  * the Runtime lock; load once before anything else.
  */
 struct wr__store_ops {

@@ -1,0 +1,168 @@
+/*
+ * oom.c - see oom.h.  malloc, calloc, realloc and free are defined here, in
+ * the test program; by ELF symbol interposition (glibc's documented way to
+ * replace its allocator) every call in the process resolves to them, from
+ * the library, from libc itself and from json-c.  Each forwards to the next
+ * definition - libc's, or ASan's, whose replacement valgrind then tracks -
+ * so memory checkers still see every block.  Compiled with -fno-builtin.
+ */
+#include "config.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdalign.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "oom.h"
+
+static _Thread_local struct oom_state st; /* fail_at 0: disarmed */
+
+static void *(*next_malloc)(size_t);
+static void *(*next_calloc)(size_t, size_t);
+static void *(*next_realloc)(void *, size_t);
+static void (*next_free)(void *);
+
+/* dlsym may allocate while the next definitions are being looked up
+ * (once, at the first allocation): those few blocks come from here and
+ * are never freed. */
+static alignas(max_align_t) char boot[8192];
+static size_t boot_used;
+static _Thread_local bool resolving;
+
+static bool
+in_boot(const void *p)
+{
+	return (const char *)p >= boot && (const char *)p < boot + sizeof(boot);
+}
+
+static void *
+boot_alloc(size_t n)
+{
+	size_t a = alignof(max_align_t);
+	size_t at = (boot_used + a - 1) / a * a;
+
+	if (n > sizeof(boot) - at) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	boot_used = at + n;
+	return boot + at; /* zero: static and never reused */
+}
+
+static void
+resolve(void)
+{
+	if (__atomic_load_n(&next_free, __ATOMIC_ACQUIRE) != NULL)
+		return;
+	resolving = true;
+	next_malloc = (void *(*)(size_t))dlsym(RTLD_NEXT, "malloc");
+	next_calloc = (void *(*)(size_t, size_t))dlsym(RTLD_NEXT, "calloc");
+	next_realloc = (void *(*)(void *, size_t))dlsym(RTLD_NEXT, "realloc");
+	__atomic_store_n(&next_free, (void (*)(void *))dlsym(RTLD_NEXT, "free"),
+	                 __ATOMIC_RELEASE);
+	resolving = false;
+	if (next_malloc == NULL || next_calloc == NULL ||
+	    next_realloc == NULL || next_free == NULL)
+		abort(); /* no allocator to forward to */
+}
+
+/* Counts one allocation of this thread; true if it must fail. */
+static bool
+fail_now(void)
+{
+	if (st.fail_at == 0)
+		return false;
+	st.counted++;
+	if (st.counted == st.fail_at || (st.persist && st.counted > st.fail_at)) {
+		st.fired = true;
+		errno = ENOMEM;
+		return true;
+	}
+	return false;
+}
+
+void *
+malloc(size_t n)
+{
+	if (resolving)
+		return boot_alloc(n);
+	resolve();
+	return fail_now() ? NULL : next_malloc(n);
+}
+
+void *
+calloc(size_t n, size_t size)
+{
+	if (resolving)
+		return size != 0 && n > SIZE_MAX / size ? NULL
+		                                        : boot_alloc(n * size);
+	resolve();
+	return fail_now() ? NULL : next_calloc(n, size);
+}
+
+void *
+realloc(void *p, size_t n)
+{
+	void *q;
+
+	if (resolving)
+		return boot_alloc(n); /* only ever fresh blocks while booting */
+	resolve();
+	if (in_boot(p)) {
+		if ((q = malloc(n)) != NULL)
+			memcpy(q, p, n < (size_t)(boot + sizeof(boot) - (char *)p)
+			                     ? n
+			                     : (size_t)(boot + sizeof(boot) -
+			                                (char *)p));
+		return q;
+	}
+	return fail_now() ? NULL : next_realloc(p, n);
+}
+
+void
+free(void *p)
+{
+	if (p == NULL || in_boot(p))
+		return;
+	resolve();
+	next_free(p);
+}
+
+void
+oom_arm(unsigned long n, bool persist)
+{
+	st = (struct oom_state){.fail_at = n, .persist = persist};
+}
+
+bool
+oom_disarm(void)
+{
+	bool fired = st.fired;
+
+	st.fail_at = 0;
+	return fired;
+}
+
+unsigned long
+oom_count(void)
+{
+	return st.counted;
+}
+
+struct oom_state
+oom_pause(void)
+{
+	struct oom_state saved = st;
+
+	st.fail_at = 0;
+	return saved;
+}
+
+void
+oom_resume(struct oom_state s)
+{
+	st = s;
+}
