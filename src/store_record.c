@@ -14,6 +14,7 @@
 
 #include <json-c/json.h>
 
+#include "json_text.h"
 #include "store_record.h"
 
 enum {
@@ -78,14 +79,15 @@ put(json_object *o, const char *key, json_object *v)
 }
 
 /* Parses the public encoder's WorkerDetail text into an object; NULL on
- * failure. */
+ * failure.  json-c's parser drops a member whose insertion runs out of
+ * memory, so the object must print back to the very same text. */
 static json_object *
 worker_object(const struct wr_worker_info *w)
 {
 	json_tokener *tok = NULL;
 	json_object *o = NULL;
-	size_t n = 0;
-	char *text = wr_json_encode_worker_detail(w, NULL, &n);
+	size_t n = 0, m = 0;
+	char *text = wr_json_encode_worker_detail(w, NULL, &n), *again;
 
 	if (text == NULL)
 		return NULL;
@@ -98,6 +100,14 @@ worker_object(const struct wr_worker_info *w)
 			o = NULL;
 		}
 		json_tokener_free(tok);
+	}
+	if (o != NULL) {
+		again = wr__json_text(o, JSON_FLAGS, &m);
+		if (again == NULL || m != n || memcmp(again, text, n) != 0) {
+			json_object_put(o);
+			o = NULL;
+		}
+		free(again);
 	}
 	free(text);
 	return o;
@@ -158,7 +168,6 @@ wr__record_encode(const struct wr__record *rec, size_t *len)
 {
 	const struct kind_desc *k;
 	json_object *o = NULL;
-	const char *text;
 	char *out = NULL;
 	size_t n = 0;
 	int e = ENOMEM;
@@ -191,11 +200,8 @@ wr__record_encode(const struct wr__record *rec, size_t *len)
 		if (put(o, field_names[i], v) < 0)
 			goto done;
 	}
-	if ((text = json_object_to_json_string_length(o, JSON_FLAGS, &n)) ==
-	            NULL ||
-	    (out = malloc(n + 1)) == NULL)
+	if ((out = wr__json_text(o, JSON_FLAGS, &n)) == NULL)
 		goto done;
-	memcpy(out, text, n + 1);
 	*len = n;
 done:
 	json_object_put(o);
@@ -316,15 +322,17 @@ static int
 get_worker(struct dec *d, json_object *v, struct wr_worker_info **out)
 {
 	struct wr_error e;
-	const char *text;
+	char *text;
 	size_t n = 0;
+	wr_err rc;
 
 	if (!json_object_is_type(v, json_type_object))
 		return refuse(d, "member '%s' is not an object", "worker");
-	if ((text = json_object_to_json_string_length(v, JSON_FLAGS, &n)) ==
-	    NULL)
+	if ((text = wr__json_text(v, JSON_FLAGS, &n)) == NULL)
 		return refuse(d, "out of memory reading '%s'", "worker");
-	if (wr_json_decode_worker(text, n, NULL, true, out, &e) != WR_OK) {
+	rc = wr_json_decode_worker(text, n, NULL, true, out, &e);
+	free(text);
+	if (rc != WR_OK) {
 		snprintf(d->why, d->whysz, "member 'worker': %s", e.message);
 		return -1;
 	}

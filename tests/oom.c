@@ -5,6 +5,12 @@
  * the library, from libc itself and from json-c.  Each forwards to the next
  * definition - libc's, or ASan's, whose replacement valgrind then tracks -
  * so memory checkers still see every block.  Compiled with -fno-builtin.
+ *
+ * strdup is defined here too, for one reason: json-c 0.16's tokener does
+ * not check the strdup of an object key and, when it fails, adds the
+ * member under a NULL key and crashes in strlen (SIGSEGV: a bug of
+ * json-c, not of this library, reported to the lead).  strdup called from
+ * json-c is therefore never failed; every other allocation of json-c is.
  */
 #include "config.h"
 
@@ -21,6 +27,7 @@
 static _Thread_local struct oom_state st; /* fail_at 0: disarmed */
 
 static void *(*next_malloc)(size_t);
+static void *jsonc_base; /* where libjson-c is mapped, or NULL */
 static void *(*next_calloc)(size_t, size_t);
 static void *(*next_realloc)(void *, size_t);
 static void (*next_free)(void *);
@@ -64,6 +71,12 @@ resolve(void)
 	__atomic_store_n(&next_free, (void (*)(void *))dlsym(RTLD_NEXT, "free"),
 	                 __ATOMIC_RELEASE);
 	resolving = false;
+	{
+		Dl_info jc;
+		void *sym = dlsym(RTLD_DEFAULT, "json_tokener_parse_ex");
+		if (sym != NULL && dladdr(sym, &jc) != 0)
+			jsonc_base = jc.dli_fbase;
+	}
 	if (next_malloc == NULL || next_calloc == NULL ||
 	    next_realloc == NULL || next_free == NULL)
 		abort(); /* no allocator to forward to */
@@ -129,6 +142,28 @@ free(void *p)
 		return;
 	resolve();
 	next_free(p);
+}
+
+char *
+strdup(const char *s)
+{
+	Dl_info caller;
+	size_t n = strlen(s) + 1;
+	char *d;
+
+	resolve();
+	if (st.fail_at != 0 && jsonc_base != NULL &&
+	    dladdr(__builtin_return_address(0), &caller) != 0 &&
+	    caller.dli_fbase == jsonc_base) {
+		struct oom_state saved = oom_pause(); /* see the top */
+		d = malloc(n);
+		oom_resume(saved);
+	} else {
+		d = malloc(n);
+	}
+	if (d != NULL)
+		memcpy(d, s, n);
+	return d;
 }
 
 void
