@@ -65,6 +65,22 @@ void wr__worker_info_clear(struct wr_worker_info *w);
 int wr__worker_info_copy(struct wr_worker_info *dst,
                          const struct wr_worker_info *src);
 
+/*
+ * Allocation failures.  src/ allocates only with malloc, calloc, realloc,
+ * strdup (and json-c, which uses the same), never with a private
+ * allocator or mmap, and every failure becomes WR_EINTERNAL with reason
+ * "out_of_memory" that leaves the Runtime as it was.  The seam that tests
+ * this costs the library nothing: tests/oom.c interposes malloc & co. in
+ * the test program (glibc's documented replacement by ELF interposition)
+ * and fails the n-th allocation of the arming thread - ours, libc's and
+ * json-c's alike, which wrappers in this library could not reach.
+ * tests/test_oom.c loops it over every operation.  Known json-c 0.16
+ * limits: its serialiser drops text when its buffer cannot grow (hence
+ * json_text.c), its parser drops members or returns NULL with "success",
+ * and it crashes when the strdup of an object key fails (the seam spares
+ * json-c's strdup calls).
+ */
+
 /* ---- records and stores (runtime.c, store_*.c) ------------------------- */
 
 /*

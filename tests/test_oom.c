@@ -490,3 +490,82 @@ Test(oom, transcript_read_fails_cleanly_at_every_allocation)
 	oom_loop("transcript read", false, op_transcript);
 	oom_loop("transcript read", true, op_transcript);
 }
+
+/* ---- store replay ------------------------------------------------------ */
+
+/* A store with a snapshot and a journal after it: w1 running with
+ * entries, w2 stopped, w3 cancelled. */
+static void
+replay_fixture(void)
+{
+	struct fx f;
+	struct wr_input in = {WR_INPUT_USER, "after the snapshot"};
+	struct wr_error e;
+	char w3[WR_ID_MAX + 1];
+
+	fx_open(&f, true);
+	wr__store_fs_set_snapshot_bytes(wr__runtime_store(f.rt), 512);
+	fx_create(&f, w3);
+	cr_assert_eq(wr_worker_cancel(f.rt, w3, NULL, NULL, &e), WR_OK);
+	cr_assert_eq(wr_worker_input(f.rt, f.w1, &in, NULL, &e), WR_OK);
+	wr_runtime_close(f.rt);
+}
+
+/*
+ * Disabled until record decoding tells out of memory from damage: today
+ * allocation 15 fails as store_corrupt "damaged at byte offset 32: out of
+ * memory", and allocation 20 as "payload is not one JSON value" (json-c's
+ * parser returns NULL with json_tokener_success when it runs out of
+ * memory).  An operator told the store is damaged may cut it.  That
+ * belongs to the strict JSON reader (store_record.c parsing); enable this
+ * test with it.
+ */
+Test(oom, store_replay_fails_cleanly_at_every_allocation, .disabled = true)
+{
+	struct wr_config cfg = {.runtime_id = "rt-oom", .store = spec};
+	struct wr_runtime *rt;
+	unsigned long n, refused = 0;
+	char *want, *got;
+
+	replay_fixture();
+	rt = fx_reopen(true);
+	want = capture(rt);
+	wr_runtime_close(rt);
+	for (n = 1; n < MAX_ROUNDS; n++) {
+		struct wr_error e;
+		bool fired;
+		wr_err rc;
+
+		rt = NULL;
+		wr_error_clear(&e);
+		oom_arm(n, false);
+		rc = wr_runtime_open(&cfg, &rt, &e);
+		fired = oom_disarm();
+		if (rc == WR_OK)
+			wr_runtime_close(rt);
+		else if (rc != WR_EINTERNAL)
+			/* A system call that failed with ENOMEM is reported
+			 * as such; never as a damaged store. */
+			cr_assert(rc == WR_EUNAVAILABLE &&
+			          strstr(e.message, strerror(ENOMEM)) != NULL,
+			          "store replay with allocation %lu failing: "
+			          "%s (%s: %s)", n, wr_err_name(rc), e.reason,
+			          e.message);
+		else
+			check_refused("store replay", n, rc, &e);
+		refused += rc != WR_OK;
+		/* Refused or not, the store restores the same state. */
+		rt = fx_reopen(true);
+		got = capture(rt);
+		wr_runtime_close(rt);
+		cr_assert_str_eq(got, want, "store replay with allocation %lu "
+		                 "failing changed the store", n);
+		free(got);
+		if (!fired)
+			break;
+	}
+	free(want);
+	cr_assert_lt(n, MAX_ROUNDS, "store replay never ran without failing");
+	cr_log_info("store replay: %lu allocations, %lu refusals", n - 1,
+	            refused);
+}
