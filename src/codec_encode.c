@@ -16,6 +16,7 @@
 #include "config.h"
 
 #include "codec_json.h"
+#include "json_text.h"
 
 #include <json-c/json.h>
 #include <stdlib.h>
@@ -100,17 +101,10 @@ finish(jobj *root, const char *envelope, size_t *len)
 		}
 		root = env;
 	}
-	/* The text belongs to root; copy it so the caller can free() it. */
-	const char *text = json_object_to_json_string_length(
-		root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
-	if (text != NULL) {
-		out = malloc(n + 1);
-		if (out != NULL) {
-			memcpy(out, text, n + 1);
-			if (len != NULL)
-				*len = n;
-		}
-	}
+	out = wr__json_text(root, JSON_C_TO_STRING_PLAIN |
+	                                  JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+	if (out != NULL && len != NULL)
+		*len = n;
 	json_object_put(root);
 	return out;
 }

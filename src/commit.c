@@ -110,53 +110,47 @@ add_entry(struct worker *w, enum wr_role role, const struct wr__record *rec,
 	return WR_OK;
 }
 
-/*
- * Applies a durable record to the applied view; takes what the record
- * owns.  On the live path validation and reservation make it infallible;
- * replaying a store it also checks consistency.
- */
+/* Applies a creation: on the live path the worker was inserted before
+ * submitting; replaying a store it is built here. */
 static wr_err
-apply_record(struct wr_runtime *rt, struct wr__record *rec, bool live,
-             struct wr_error *err)
+apply_created(struct wr_runtime *rt, struct wr__record *rec,
+              struct wr_error *err)
 {
-	struct worker *w = NULL;
+	struct worker *w = wr__find_worker(rt, rec->worker_id);
+
+	if (w == NULL) { /* replay: nothing was inserted beforehand */
+		if (rec->worker == NULL)
+			return corrupt(err, rec, "creation without detail");
+		if (wr__reserve_worker_slot(rt) < 0 ||
+		    (w = calloc(1, sizeof(*w))) == NULL)
+			return wr__fail(err, WR_EINTERNAL, "out_of_memory",
+			                NULL, "out of memory");
+		w->info = *rec->worker;
+		free(rec->worker);
+		rec->worker = NULL;
+		w->info.transcript_len = 0;
+		wr__insert_worker(rt, w);
+	} else if (w->applied) {
+		return corrupt(err, rec, "created twice");
+	}
+	w->applied = true;
+	rt->count[w->info.status]++;
+	if (rec->event_id > rt->last_event_id)
+		rt->last_event_id = rec->event_id;
+	return WR_OK;
+}
+
+/* Applies a record about an existing worker (the kinds after
+ * WR__REC_WORKER_CREATED). */
+static wr_err
+apply_to_worker(struct wr_runtime *rt, struct wr__record *rec, bool live,
+                struct wr_error *err)
+{
+	struct worker *w = wr__find_worker(rt, rec->worker_id);
 	wr_err rc;
 
-	if (rec->kind == WR__REC_META) {
-		if (rec->event_id > rt->last_event_id)
-			rt->last_event_id = rec->event_id;
-		return WR_OK;
-	}
-	if (rec->kind == WR__REC_RUNTIME_STATUS) {
-		rt->status = rec->runtime_status;
-		return WR_OK;
-	}
-	w = wr__find_worker(rt, rec->worker_id);
-	if (rec->kind == WR__REC_WORKER_CREATED) {
-		if (w == NULL) { /* replay: nothing was inserted beforehand */
-			if (rec->worker == NULL)
-				return corrupt(err, rec, "creation without detail");
-			if (wr__reserve_worker_slot(rt) < 0 ||
-			    (w = calloc(1, sizeof(*w))) == NULL)
-				return wr__fail(err, WR_EINTERNAL, "out_of_memory",
-				                NULL, "out of memory");
-			w->info = *rec->worker;
-			free(rec->worker);
-			rec->worker = NULL;
-			w->info.transcript_len = 0;
-			wr__insert_worker(rt, w);
-		} else if (w->applied) {
-			return corrupt(err, rec, "created twice");
-		}
-		w->applied = true;
-		rt->count[w->info.status]++;
-		if (rec->event_id > rt->last_event_id)
-			rt->last_event_id = rec->event_id;
-		return WR_OK;
-	}
 	if (w == NULL || !w->applied)
 		return corrupt(err, rec, "unknown worker");
-
 	switch (rec->kind) {
 	case WR__REC_TRANSCRIPT:
 		if (rec->sequence != w->info.transcript_len + 1)
@@ -167,12 +161,12 @@ apply_record(struct wr_runtime *rt, struct wr__record *rec, bool live,
 		if (rec->turn_started)
 			w->info.run_state = WR_RUN_BUSY;
 		touch(rt, w, rec);
-		break;
+		return WR_OK;
 	case WR__REC_TURN_END:
 		if (w->info.status == WR_STATUS_RUNNING)
 			w->info.run_state = WR_RUN_IDLE;
 		touch(rt, w, rec);
-		break;
+		return WR_OK;
 	case WR__REC_WORKER_STATUS:
 		if (rec->content != NULL) { /* failed: why, as an entry */
 			if ((rc = add_entry(w, WR_ROLE_RUNTIME, rec, rec->content,
@@ -192,7 +186,7 @@ apply_record(struct wr_runtime *rt, struct wr__record *rec, bool live,
 		if (live && w->driver != NULL && rec->status != WR_STATUS_FAILED)
 			w->driver->stop(w->dstate,
 			                rec->status == WR_STATUS_CANCELLED);
-		break;
+		return WR_OK;
 	case WR__REC_WORKER_STATE:
 		rt->count[w->info.status]--;
 		rt->count[rec->status]++;
@@ -203,11 +197,43 @@ apply_record(struct wr_runtime *rt, struct wr__record *rec, bool live,
 		free(w->status_reason);
 		w->status_reason = rec->reason;
 		rec->reason = NULL;
-		break;
-	default:
-		return corrupt(err, rec, "unknown record kind");
+		return WR_OK;
+	case WR__REC_META:
+	case WR__REC_RUNTIME_STATUS:
+	case WR__REC_WORKER_CREATED:
+		break; /* not about an existing worker: apply_record */
 	}
-	return WR_OK;
+	return corrupt(err, rec, "not a worker record");
+}
+
+/*
+ * Applies a durable record to the applied view; takes what the record
+ * owns.  On the live path validation and reservation make it infallible;
+ * replaying a store it also checks consistency.  Every kind is listed
+ * (no default:) so that the compiler names a switch a new kind misses.
+ */
+static wr_err
+apply_record(struct wr_runtime *rt, struct wr__record *rec, bool live,
+             struct wr_error *err)
+{
+	switch (rec->kind) {
+	case WR__REC_META:
+		if (rec->event_id > rt->last_event_id)
+			rt->last_event_id = rec->event_id;
+		return WR_OK;
+	case WR__REC_RUNTIME_STATUS:
+		rt->status = rec->runtime_status;
+		return WR_OK;
+	case WR__REC_WORKER_CREATED:
+		return apply_created(rt, rec, err);
+	case WR__REC_TRANSCRIPT:
+	case WR__REC_TURN_END:
+	case WR__REC_WORKER_STATUS:
+	case WR__REC_WORKER_STATE:
+		return apply_to_worker(rt, rec, live, err);
+	}
+	/* A value outside the enum (a decoder bug): refuse it. */
+	return corrupt(err, rec, "unknown record kind");
 }
 
 /* ---- projecting ----------------------------------------------------- */
@@ -217,17 +243,25 @@ apply_record(struct wr_runtime *rt, struct wr__record *rec, bool live,
 static int
 reserve_for(struct wr_runtime *rt, const struct wr__record *rec)
 {
-	struct worker *w;
+	struct worker *w = NULL;
 
-	if (rec->kind == WR__REC_RUNTIME_STATUS || rec->kind == WR__REC_META)
+	switch (rec->kind) {
+	case WR__REC_META:
+	case WR__REC_RUNTIME_STATUS:
 		return 0;
-	/* Creation inserts the worker before submitting. */
-	if ((w = wr__find_worker(rt, rec->worker_id)) == NULL)
-		return -1;
-	if (rec->kind == WR__REC_TRANSCRIPT ||
-	    (rec->kind == WR__REC_WORKER_STATUS && rec->content != NULL))
+	case WR__REC_WORKER_CREATED: /* inserted before submitting */
+	case WR__REC_TURN_END:
+	case WR__REC_WORKER_STATE:
+		return wr__find_worker(rt, rec->worker_id) != NULL ? 0 : -1;
+	case WR__REC_TRANSCRIPT:
+	case WR__REC_WORKER_STATUS:
+		if ((w = wr__find_worker(rt, rec->worker_id)) == NULL)
+			return -1;
+		if (rec->kind == WR__REC_WORKER_STATUS && rec->content == NULL)
+			return 0;
 		return reserve_entries(w, w->p_len + 1);
-	return 0;
+	}
+	return -1; /* a value outside the enum */
 }
 
 /* Adds a record the store took to the projected view; cannot fail after
@@ -239,12 +273,19 @@ project(struct wr_runtime *rt, const struct wr__record *rec, uint64_t lsn)
 
 	if (rec->event_id > rt->p_event)
 		rt->p_event = rec->event_id;
-	if (rec->kind == WR__REC_RUNTIME_STATUS) {
+	switch (rec->kind) {
+	case WR__REC_META:
+		return;
+	case WR__REC_RUNTIME_STATUS:
 		rt->p_status = rec->runtime_status;
 		return;
+	case WR__REC_WORKER_CREATED: /* projected when inserted */
+	case WR__REC_WORKER_STATE:   /* snapshots only: never submitted */
+	case WR__REC_TRANSCRIPT:
+	case WR__REC_TURN_END:
+	case WR__REC_WORKER_STATUS:
+		break;
 	}
-	if (rec->kind == WR__REC_META)
-		return;
 	w = wr__find_worker(rt, rec->worker_id);
 	switch (rec->kind) {
 	case WR__REC_TRANSCRIPT:
@@ -261,7 +302,10 @@ project(struct wr_runtime *rt, const struct wr__record *rec, uint64_t lsn)
 		w->p_status = rec->status;
 		w->p_run_state = WR_RUN_NONE;
 		break;
-	default:
+	case WR__REC_WORKER_CREATED:
+	case WR__REC_WORKER_STATE:
+	case WR__REC_META:
+	case WR__REC_RUNTIME_STATUS:
 		break;
 	}
 	if (rec->event_id != 0)
@@ -270,7 +314,9 @@ project(struct wr_runtime *rt, const struct wr__record *rec, uint64_t lsn)
 }
 
 /* Puts the projected view back to the applied one and drops the workers
- * whose creation never became durable (their drivers go to the graves). */
+ * whose creation never became durable (those with a driver go to the
+ * graves: release() may block, so it is never called here, under the
+ * lock).  Allocates nothing; cannot fail. */
 static void
 unproject(struct wr_runtime *rt)
 {
@@ -288,18 +334,12 @@ unproject(struct wr_runtime *rt)
 		}
 		wr__unlink_worker(rt, w);
 		if (w->driver != NULL) {
-			struct grave *g = malloc(sizeof(*g));
 			w->driver->stop(w->dstate, true);
-			if (g != NULL) {
-				*g = (struct grave){w->driver, w->dstate,
-				                    rt->graves};
-				rt->graves = g;
-			} else {
-				/* Cannot defer: release now (may wait). */
-				w->driver->release(w->dstate);
-			}
+			w->gnext = rt->graves;
+			rt->graves = w;
+		} else {
+			wr__free_worker(w);
 		}
-		wr__free_worker(w);
 	}
 	rt->n_workers = keep;
 	rt->p_status = rt->status;
@@ -390,19 +430,21 @@ discard_queue(struct wr_runtime *rt)
 		                    e.message);
 }
 
+/* Releases the drivers of the graves and frees their workers.  Lock NOT
+ * held (release() may wait for a driver thread that waits for the lock). */
 static void
 bury(struct wr_runtime *rt)
 {
-	struct grave *g;
+	struct worker *g;
 
 	pthread_rwlock_wrlock(&rt->lock);
 	g = rt->graves;
 	rt->graves = NULL;
 	pthread_rwlock_unlock(&rt->lock);
 	while (g != NULL) {
-		struct grave *next = g->next;
+		struct worker *next = g->gnext;
 		g->driver->release(g->dstate);
-		free(g);
+		wr__free_worker(g);
 		g = next;
 	}
 }

@@ -80,6 +80,22 @@ wr_err wr__emitted_check(const char *content, struct wr_error *err);
 /* A stop/cancel reason: NULL, or UTF-8 of at most 1024 bytes. */
 wr_err wr__reason_check(const char *reason, struct wr_error *err);
 
+/*
+ * Allocation failures.  src/ allocates only with malloc, calloc, realloc,
+ * strdup (and json-c, which uses the same), never with a private
+ * allocator or mmap, and every failure becomes WR_EINTERNAL with reason
+ * "out_of_memory" that leaves the Runtime as it was.  The seam that tests
+ * this costs the library nothing: tests/oom.c interposes malloc & co. in
+ * the test program (glibc's documented replacement by ELF interposition)
+ * and fails the n-th allocation of the arming thread - ours, libc's and
+ * json-c's alike, which wrappers in this library could not reach.
+ * tests/test_oom.c loops it over every operation.  Known json-c 0.16
+ * limits: its serialiser drops text when its buffer cannot grow (hence
+ * json_text.c), its parser drops members or returns NULL with "success",
+ * and it crashes when the strdup of an object key fails (the seam spares
+ * json-c's strdup calls).
+ */
+
 /* ---- records and stores (runtime.c, store_*.c) ------------------------- */
 
 /*
@@ -87,6 +103,16 @@ wr_err wr__reason_check(const char *reason, struct wr_error *err);
  * store in order rebuilds the Runtime exactly (that is how a durable store
  * restores).  A record owns what it points to until it is applied, except
  * records built for a snapshot, which borrow from the Runtime.
+ */
+/*
+ * When you add a kind: (1) say here what it carries; (2) build with
+ * --enable-werror - every switch over the kind lists all of them with no
+ * default: (commit.c apply_record, apply_to_worker, reserve_for, project),
+ * so -Wswitch names each one to extend; (3) give it a row in the kinds
+ * table of store_record.c (name, required and optional members; a static
+ * assertion there checks the table reaches WR__REC_KIND_LAST) and in the
+ * table of docs/store.md; (4) decide whether a snapshot must write it
+ * (commit.c maybe_snapshot) and test a restore that replays it.
  */
 enum wr__record_kind {
 	WR__REC_META,            /* runtime_id, event_id = last event id */
@@ -101,6 +127,9 @@ enum wr__record_kind {
 	                          * worker's last_event_id, at_ms its
 	                          * updated_at */
 };
+/* The highest kind (no sentinel member: it would need a case in every
+ * switch). */
+#define WR__REC_KIND_LAST WR__REC_WORKER_STATE
 
 struct wr__record {
 	enum wr__record_kind kind;
@@ -137,7 +166,8 @@ typedef void (*wr__diag_fn)(void *arg, const char *message);
 /*
  * A store persists records.  Threading: append/reset/snapshot_due/snapshot
  * are called with the Runtime's write lock held (so never concurrently
- * with each other); sync may be called by many threads at once, without
+ * with each other; reset and snapshot sync the disk under it, as
+ * worker-runtime.h says); sync may be called by many threads at once, without
  * the Runtime lock; load once before anything else.
  */
 struct wr__store_ops {

@@ -38,6 +38,7 @@ struct worker {
 	const struct wr_driver *driver; /* NULL until started */
 	void *dstate;
 	struct worker *hnext;       /* hash chain */
+	struct worker *gnext;       /* rt->graves */
 };
 
 struct profile {
@@ -53,13 +54,6 @@ struct pending {
 	bool done;        /* applied or discarded */
 	wr_err result;
 	struct pending *next; /* rt->queue, in lsn order */
-};
-
-/* A driver state to release outside the lock (creation was discarded). */
-struct grave {
-	const struct wr_driver *driver;
-	void *dstate;
-	struct grave *next;
 };
 
 struct wr_runtime {
@@ -86,7 +80,11 @@ struct wr_runtime {
 
 	struct wr__store *store;
 	struct pending *queue, *queue_tail; /* appended, not yet applied */
-	struct grave *graves;
+	/* Workers whose creation was discarded after their driver started:
+	 * out of the tables, their execution stopped, their driver state to
+	 * release (then the worker to free) once the lock is dropped.  The
+	 * link lives in struct worker, so burying one cannot fail. */
+	struct worker *graves;
 	bool closing; /* close: driver callbacks refused */
 
 	void (*on_diagnostic)(void *arg, const struct wr_diagnostic *d);

@@ -473,10 +473,10 @@ wr_runtime_close(struct wr_runtime *rt)
 			w->driver->release(w->dstate);
 	}
 	while (rt->graves != NULL) {
-		struct grave *g = rt->graves;
-		rt->graves = g->next;
+		struct worker *g = rt->graves;
+		rt->graves = g->gnext;
 		g->driver->release(g->dstate);
-		free(g);
+		wr__free_worker(g);
 	}
 	free_runtime(rt);
 }

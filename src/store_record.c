@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "codec_json.h"
+#include "json_text.h"
 #include "store_record.h"
 
 enum {
@@ -56,20 +57,23 @@ static const struct kind_desc {
 	                          F_WORKER_ID | F_STATUS | F_RUN_STATE, F_REASON},
 };
 #define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
+_Static_assert(N_KINDS == WR__REC_KIND_LAST + 1,
+               "every record kind has a row in kinds[]");
 
 #define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
 /* ---- encoding ----------------------------------------------------------- */
 
 /* Parses the public encoder's WorkerDetail text into an object; NULL on
- * failure. */
+ * failure.  json-c's parser drops a member whose insertion runs out of
+ * memory, so the object must print back to the very same text. */
 static json_object *
 worker_object(const struct wr_worker_info *w)
 {
 	json_object *o = NULL;
 	struct wr_error e;
-	size_t n = 0;
-	char *text = wr_json_encode_worker_detail(w, NULL, &n);
+	size_t n = 0, m = 0;
+	char *text = wr_json_encode_worker_detail(w, NULL, &n), *again;
 
 	if (text == NULL)
 		return NULL;
@@ -77,6 +81,14 @@ worker_object(const struct wr_worker_info *w)
 	    !json_object_is_type(o, json_type_object)) {
 		json_object_put(o);
 		o = NULL;
+	}
+	if (o != NULL) {
+		again = wr__json_text(o, JSON_FLAGS, &m);
+		if (again == NULL || m != n || memcmp(again, text, n) != 0) {
+			json_object_put(o);
+			o = NULL;
+		}
+		free(again);
 	}
 	free(text);
 	return o;
@@ -137,7 +149,6 @@ wr__record_encode(const struct wr__record *rec, size_t *len)
 {
 	const struct kind_desc *k;
 	json_object *o = NULL;
-	const char *text;
 	char *out = NULL;
 	size_t n = 0;
 	int e = ENOMEM;
@@ -171,11 +182,8 @@ wr__record_encode(const struct wr__record *rec, size_t *len)
 		if (!wr__json_add(o, field_names[i], v))
 			goto done;
 	}
-	if ((text = json_object_to_json_string_length(o, JSON_FLAGS, &n)) ==
-	            NULL ||
-	    (out = malloc(n + 1)) == NULL)
+	if ((out = wr__json_text(o, JSON_FLAGS, &n)) == NULL)
 		goto done;
-	memcpy(out, text, n + 1);
 	*len = n;
 done:
 	json_object_put(o);
@@ -295,15 +303,17 @@ static int
 get_worker(struct dec *d, json_object *v, struct wr_worker_info **out)
 {
 	struct wr_error e;
-	const char *text;
+	char *text;
 	size_t n = 0;
+	wr_err rc;
 
 	if (!json_object_is_type(v, json_type_object))
 		return refuse(d, "member '%s' is not an object", "worker");
-	if ((text = json_object_to_json_string_length(v, JSON_FLAGS, &n)) ==
-	    NULL)
+	if ((text = wr__json_text(v, JSON_FLAGS, &n)) == NULL)
 		return refuse(d, "out of memory reading '%s'", "worker");
-	if (wr_json_decode_worker(text, n, NULL, true, out, &e) != WR_OK) {
+	rc = wr_json_decode_worker(text, n, NULL, true, out, &e);
+	free(text);
+	if (rc != WR_OK) {
 		snprintf(d->why, d->whysz, "member 'worker': %s", e.message);
 		return -1;
 	}

@@ -17,9 +17,17 @@
  * Thread safety
  *   A struct wr_runtime is shared by any number of threads.  It is guarded by
  *   one reader/writer lock: reads (summary, list, get, transcript) take it
- *   shared, mutations take it exclusive.  The lock is never held across a
- *   blocking system call of the store (fsync) or a wait for a child process.
- *   Driver operations (struct wr_driver) are called with the lock held and
+ *   shared, mutations take it exclusive.  With the fs store a mutation
+ *   write(2)s its record under the lock and waits for the fdatasync with the
+ *   lock released.  Exactly two things hold the lock exclusive across the
+ *   store's disk I/O (fdatasync/fsync), pausing every other call meanwhile:
+ *     - a snapshot, taken by the mutation that finds the journal past its
+ *       threshold (64 MiB; docs/store.md): the whole state is written to a
+ *       new file, synced and renamed;
+ *     - the reset after a failed fdatasync: the journal is cut back to its
+ *       last durable record and synced before the next mutation may append.
+ *   The lock is never held while waiting for a child process: a driver's
+ *   release() is always called without it.  Driver operations (struct wr_driver) are called with the lock held and
  *   must not block; drivers report back through the wr_worker_emit family
  *   from their own threads only, never from inside a driver operation.
  *   Everything else in this header (codec, names, strerror) is reentrant.

@@ -261,6 +261,13 @@ wr_worker_create(struct wr_runtime *rt, const struct wr_create_request *req,
 	w->info.last_event_id = p->rec.worker->last_event_id = p->rec.event_id;
 	w->p_status = WR_STATUS_RUNNING;
 	w->p_run_state = WR_RUN_IDLE;
+	/* The caller's copy, made before anything is recorded: once the
+	 * store took the creation, nothing may fail. */
+	if (out != NULL && ((result = calloc(1, sizeof(*result))) == NULL ||
+	                    wr__worker_info_copy(result, p->rec.worker) < 0)) {
+		rc = oom(err);
+		goto out;
+	}
 	if ((rc = driver->start(arg, rt, id, &dstate, err)) != WR_OK)
 		goto out;
 	started = true;
@@ -275,12 +282,6 @@ wr_worker_create(struct wr_runtime *rt, const struct wr_create_request *req,
 	}
 	submitted = true;
 	started = false; /* the worker owns its execution now */
-	/* The new worker as it will be once durable. */
-	result = calloc(1, sizeof(*result));
-	if (result != NULL && wr__worker_info_copy(result, p->rec.worker) < 0) {
-		free(result);
-		result = NULL;
-	}
 	w = NULL;
 out:
 	if (started)
@@ -295,8 +296,6 @@ out:
 	if (submitted)
 		rc = wr__await(rt, &p, 1, err);
 	wr__pending_free(p);
-	if (rc == WR_OK && out != NULL && result == NULL)
-		rc = oom(err); /* created; only the copy for the caller failed */
 	if (rc == WR_OK && out != NULL)
 		*out = result;
 	else
