@@ -15,7 +15,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -29,29 +28,20 @@
 
 #include "internal.h"
 #include "oom.h"
+#include "tmpdir.h"
 
 /* Far more than any operation allocates: a loop that reaches it is a
  * seam that never stops failing. */
 #define MAX_ROUNDS 5000ul
 
-static char base[64];
-static char dir[128];
-static char spec[160];
-
-static int
-rm_one(const char *p, const struct stat *sb, int flag, struct FTW *f)
-{
-	(void)sb;
-	(void)flag;
-	(void)f;
-	return remove(p);
-}
+static char base[TEST_TMPDIR_SIZE];
+static char dir[TEST_TMPDIR_SIZE + 16];
+static char spec[TEST_TMPDIR_SIZE + 32];
 
 static void
 setup(void)
 {
-	strcpy(base, "/tmp/wr-oom-XXXXXX");
-	cr_assert_not_null(mkdtemp(base));
+	test_tmpdir_create(base, sizeof(base), "oom");
 	snprintf(dir, sizeof(dir), "%s/store", base);
 	snprintf(spec, sizeof(spec), "fs:%s", dir);
 }
@@ -60,8 +50,7 @@ static void
 teardown(void)
 {
 	oom_disarm();
-	if (base[0] != '\0')
-		nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	test_tmpdir_remove(base);
 }
 
 TestSuite(oom, .init = setup, .fini = teardown, .timeout = 240);
@@ -316,8 +305,8 @@ fx_close(struct fx *f)
 {
 	wr_runtime_close(f->rt);
 	f->rt = NULL;
-	if (f->fs)
-		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	if (f->fs && access(dir, F_OK) == 0)
+		test_tmpdir_remove(dir);
 }
 
 /* ---- the operations ---------------------------------------------------- */
