@@ -31,10 +31,11 @@ for name in "$@"; do
 	if [ -d "$src/corpus/$name" ]; then
 		cp "$src/corpus/$name"/* "$work/corpus/" || exit 2
 	fi
-	# One process; -timeout: an input taking 10 s is a hang (a failure).
+	# One process; -timeout: an input taking 60 s is a hang (a failure; the
+	# margin is for a loaded machine, where an input can stall for seconds).
 	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
 	UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-	"$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=1024 \
+	"$bin" -max_total_time="$secs" -timeout=60 -rss_limit_mb=1024 \
 		-print_final_stats=1 -artifact_prefix="$work/artifacts/" \
 		"$work/corpus" >"$work/log" 2>&1
 	rc=$?
