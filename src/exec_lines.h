@@ -35,8 +35,8 @@ struct wr__linebuf {
 	void *arg; /* passed to both callbacks */
 };
 
-/* Sets lb up empty for lines of at most max bytes; allocates nothing (the
- * buffer grows on demand up to max). */
+/* Sets lb up empty for lines shorter than max bytes (without their '\n');
+ * allocates nothing (the buffer grows on demand up to max). */
 void wr__linebuf_init(struct wr__linebuf *lb, size_t max, wr__line_fn on_line,
                       wr__overlong_fn on_overlong, void *arg);
 
@@ -45,9 +45,9 @@ void wr__linebuf_free(struct wr__linebuf *lb);
 
 /*
  * Reads what fd has (non-blocking, a bounded number of reads) into lb and
- * hands every complete line to on_line.  A line that does not fit in
- * lb->max bytes goes to on_overlong instead, with a preview of its head,
- * and is dropped up to its newline.  Returns false at EOF or on a read
+ * hands every complete line to on_line.  A line of lb->max bytes or more
+ * (without its newline) goes to on_overlong instead, with a preview of its
+ * head, and is dropped up to its newline.  Returns false at EOF or on a read
  * error, after handing over a final unterminated line; the caller then
  * closes fd.  Returns true otherwise: fd has nothing more for now, the
  * bound on reads per call was reached, or memory ran short (the data waits
