@@ -23,61 +23,6 @@
 
 /* ---- errors and paths ------------------------------------------------- */
 
-wr_err
-wr__json_bad(struct wr_error *err, const char *reason, const char *field,
-             const char *fmt, ...)
-{
-	char msg[WR_MESSAGE_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return wr__fail(err, WR_EINVALID_INPUT, reason, field, "%s", msg);
-}
-
-wr_err
-wr__json_oom(struct wr_error *err)
-{
-	return wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL,
-	                "out of memory while decoding JSON");
-}
-
-/* After a truncating snprintf: drop a UTF-8 sequence cut in half, so a
- * reported path is always valid UTF-8. */
-static void
-trim_utf8(char *s)
-{
-	size_t n = strlen(s), i = n;
-	while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
-		i--;
-	if (i == 0)
-		return;
-	unsigned char lead = (unsigned char)s[i - 1];
-	size_t need = lead < 0x80 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
-	if (i - 1 + need > n)
-		s[i - 1] = '\0';
-}
-
-void
-wr__json_path_key(char out[static WR_FIELD_MAX], const char *parent,
-                  const char *key)
-{
-	int n = snprintf(out, WR_FIELD_MAX, "%s%s%s", parent,
-	                 parent[0] != '\0' ? "." : "", key);
-	if (n < 0 || n >= WR_FIELD_MAX)
-		trim_utf8(out);
-}
-
-void
-wr__json_path_index(char out[static WR_FIELD_MAX], const char *parent,
-                    size_t i)
-{
-	int n = snprintf(out, WR_FIELD_MAX, "%s[%zu]", parent, i);
-	if (n < 0 || n >= WR_FIELD_MAX)
-		trim_utf8(out);
-}
-
 /* "assistant, task, role": the wire names fn knows, for messages. */
 static void
 name_list(wr__name_fn fn, char *buf, size_t size)
@@ -111,12 +56,6 @@ name_lookup(wr__name_fn fn, const char *s)
 }
 
 /* ---- parsing ---------------------------------------------------------- */
-
-bool
-wr__json_is_ws(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
 
 wr_err
 wr__json_parse(const char *json, size_t len, int max_depth, json_object **out,

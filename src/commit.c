@@ -16,19 +16,6 @@
 
 #include "rt.h"
 
-void
-wr__record_clear(struct wr__record *rec)
-{
-	if (rec == NULL)
-		return;
-	wr_worker_info_free(rec->worker);
-	free(rec->content);
-	free(rec->reason);
-	rec->worker = NULL;
-	rec->content = NULL;
-	rec->reason = NULL;
-}
-
 struct pending *
 wr__pending_new(enum wr__record_kind kind)
 {

@@ -94,7 +94,7 @@ struct wr_runtime {
 	uint64_t diag_count;
 };
 
-/* ---- lookup (runtime.c) ------------------------------------------------ */
+/* ---- lookup tables (table.c) ------------------------------------------------ */
 
 /* Any worker, applied or not; NULL if none.  Caller holds the lock. */
 struct worker *wr__find_worker(const struct wr_runtime *rt, const char *id);
@@ -114,6 +114,11 @@ wr_err wr__resolve_profile(const struct wr_runtime *rt,
                            const struct wr_profile_ref *p,
                            const struct wr_driver **driver, void **arg,
                            struct wr_error *err);
+
+/* Fills rt's profile table from cfg: names valid and unique, the default
+ * profile resolved.  Only while the Runtime is being opened. */
+wr_err wr__copy_profiles(struct wr_runtime *rt, const struct wr_config *cfg,
+                         struct wr_error *err);
 
 /* ---- records and group commit (commit.c) ----------------------------- */
 

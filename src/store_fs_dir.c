@@ -20,28 +20,6 @@
 
 /* ---- names -------------------------------------------------------------- */
 
-char *
-wr__fs_join(const char *dir, const char *name)
-{
-	size_t a = strlen(dir), b = strlen(name);
-	char *p = malloc(a + b + 2);
-
-	if (p != NULL) {
-		memcpy(p, dir, a);
-		p[a] = '/';
-		memcpy(p + a + 1, name, b + 1);
-	}
-	return p;
-}
-
-void
-wr__fs_file_name(char buf[WR__FS_NAME_MAX], const char *prefix, uint64_t gen,
-                 const char *suffix)
-{
-	snprintf(buf, WR__FS_NAME_MAX, "%s-%020" PRIu64 "%s", prefix, gen,
-	         suffix);
-}
-
 /* "<prefix>-<20 digits><suffix>" exactly; gen 0 is not a valid name. */
 static bool
 parse_name(const char *name, const char *prefix, const char *suffix,
@@ -174,32 +152,6 @@ wr__fs_list(const struct wr__fs_dir *d, struct wr__fs_listing *l,
 		qsort(l->snapshots.v, l->snapshots.n, sizeof(uint64_t),
 		      cmp_u64);
 	return WR_OK;
-}
-
-wr_err
-wr__fs_check_versions(const struct wr__fs_dir *d, struct wr_error *err)
-{
-	struct wr__fs_listing l;
-	char name[WR__FS_NAME_MAX], *path;
-	wr_err rc;
-
-	if ((rc = wr__fs_list(d, &l, err)) != WR_OK)
-		return rc;
-	for (int k = 0; k < 2 && rc == WR_OK; k++) {
-		struct wr__fs_gens *g = k ? &l.snapshots : &l.journals;
-		for (size_t i = 0; i < g->n && rc == WR_OK; i++) {
-			wr__fs_file_name(name, k ? "snapshot" : "journal",
-			                 g->v[i], "");
-			if ((path = wr__fs_join(d->path, name)) == NULL) {
-				rc = wr__fs_oom(err);
-				break;
-			}
-			rc = wr__fs_check_version(path, err);
-			free(path);
-		}
-	}
-	wr__fs_listing_free(&l);
-	return rc;
 }
 
 void

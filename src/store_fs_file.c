@@ -55,21 +55,6 @@ get_le64(const unsigned char *p)
 	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
 }
 
-wr_err
-wr__fs_oom(struct wr_error *err)
-{
-	return wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL,
-	                "out of memory");
-}
-
-wr_err
-wr__fs_sys_fail(struct wr_error *err, const char *reason, const char *op,
-                const char *path, int e)
-{
-	return wr__fail(err, WR_EUNAVAILABLE, reason, NULL, "%s %s: %s", op,
-	                path, strerror(e));
-}
-
 static wr_err
 corrupt(struct wr_error *err, const char *path, off_t off, const char *why)
 {
@@ -79,61 +64,6 @@ corrupt(struct wr_error *err, const char *path, off_t off, const char *why)
 }
 
 /* ---- the I/O seam ------------------------------------------------------- */
-
-static ssize_t
-real_write(int fd, const void *buf, size_t n)
-{
-	return write(fd, buf, n);
-}
-
-static int
-real_fdatasync(int fd)
-{
-	return fdatasync(fd);
-}
-
-static int
-real_fsync(int fd)
-{
-	return fsync(fd);
-}
-
-void
-wr__fs_io_fill(struct wr__fs_io *dst, const struct wr__fs_io *io)
-{
-	dst->write = io != NULL && io->write != NULL ? io->write : real_write;
-	dst->fdatasync = io != NULL && io->fdatasync != NULL
-	                         ? io->fdatasync
-	                         : real_fdatasync;
-	dst->fsync = io != NULL && io->fsync != NULL ? io->fsync : real_fsync;
-}
-
-int
-wr__fs_write_all(const struct wr__fs_dir *d, int fd, const void *buf,
-                 size_t n)
-{
-	const char *p = buf;
-
-	while (n > 0) {
-		ssize_t w = d->io.write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			if (w == 0)
-				errno = EIO;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-int
-wr__fs_sync_dir(const struct wr__fs_dir *d)
-{
-	return d->io.fsync(d->fd);
-}
 
 /* Reads up to n bytes at off; returns the count (short only at EOF) or -1. */
 static ssize_t
@@ -683,5 +613,31 @@ done:
 		unlink(tmp);
 	free(tmp);
 	free(path);
+	return rc;
+}
+
+wr_err
+wr__fs_check_versions(const struct wr__fs_dir *d, struct wr_error *err)
+{
+	struct wr__fs_listing l;
+	char name[WR__FS_NAME_MAX], *path;
+	wr_err rc;
+
+	if ((rc = wr__fs_list(d, &l, err)) != WR_OK)
+		return rc;
+	for (int k = 0; k < 2 && rc == WR_OK; k++) {
+		struct wr__fs_gens *g = k ? &l.snapshots : &l.journals;
+		for (size_t i = 0; i < g->n && rc == WR_OK; i++) {
+			wr__fs_file_name(name, k ? "snapshot" : "journal",
+			                 g->v[i], "");
+			if ((path = wr__fs_join(d->path, name)) == NULL) {
+				rc = wr__fs_oom(err);
+				break;
+			}
+			rc = wr__fs_check_version(path, err);
+			free(path);
+		}
+	}
+	wr__fs_listing_free(&l);
 	return rc;
 }

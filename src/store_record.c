@@ -539,3 +539,16 @@ wr__record_check(const struct wr__record *rec, char *why, size_t whysz)
 	snprintf(why, whysz, "unknown record kind");
 	return -1;
 }
+
+void
+wr__record_clear(struct wr__record *rec)
+{
+	if (rec == NULL)
+		return;
+	wr_worker_info_free(rec->worker);
+	free(rec->content);
+	free(rec->reason);
+	rec->worker = NULL;
+	rec->content = NULL;
+	rec->reason = NULL;
+}
