@@ -26,7 +26,7 @@
 
 #include <criterion/criterion.h>
 
-#include "internal.h"
+#include "core/rt.h"
 #include "oom.h"
 #include "tmpdir.h"
 

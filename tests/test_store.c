@@ -19,9 +19,9 @@
 
 #include <criterion/criterion.h>
 
-#include "crc32c.h"
-#include "internal.h"
-#include "store_record.h"
+#include "store/crc32c.h"
+#include "store/store.h"
+#include "store/record.h"
 #include "tmpdir.h"
 
 #define HDR 32

@@ -19,9 +19,9 @@
 
 #include <criterion/criterion.h>
 
-#include "crc32c.h"
-#include "internal.h"
-#include "store_record.h"
+#include "store/crc32c.h"
+#include "core/rt.h"
+#include "store/record.h"
 #include "tmpdir.h"
 
 static char base[TEST_TMPDIR_SIZE];
@@ -514,8 +514,6 @@ Test(store_runtime, snapshots_and_journal_replay_to_the_same_state)
 }
 
 /* ---- a failed sync next to a durable one ------------------------------ */
-
-#include "rt.h"
 
 /* Submits one user input the way wr_worker_input does; write lock held. */
 static struct pending *

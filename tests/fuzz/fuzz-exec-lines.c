@@ -15,7 +15,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "exec_lines.h"
+#include "driver/lines.h"
 #include "fuzz.h"
 
 struct expect {

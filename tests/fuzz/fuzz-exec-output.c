@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "fuzz.h"
-#include "internal.h"
+#include "base/base.h"
 
 static char dir[256], out_path[300], profiles_path[300];
 static struct wr_profile_set *set;

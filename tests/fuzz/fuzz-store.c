@@ -24,10 +24,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "crc32c.h"
+#include "store/crc32c.h"
 #include "fuzz.h"
-#include "internal.h"
-#include "store_fs.h"
+#include "base/base.h"
+#include "store/fs.h"
 
 static char dir[256];
 static char store_spec[300];

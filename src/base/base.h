@@ -1,0 +1,100 @@
+/*
+ * base/base.h - the base layer's private declarations: errors, small
+ * utilities, deep copies of the public structs.
+ *
+ * Not installed.  Cross-file functions use the wr__ prefix and are never
+ * exported from the shared library (see -export-symbols-regex).
+ */
+#ifndef WR_BASE_H
+#define WR_BASE_H
+
+#include <stdarg.h>
+#include <sys/types.h>
+
+#include "worker-runtime.h"
+
+#define WR__UNUSED __attribute__((unused))
+
+/* ---- errors (errors.c) ---------------------------------------------- */
+
+/* Fills err (if not NULL) and returns code.  reason/field may be NULL;
+ * fmt may be NULL (then the taxonomy's message is used). */
+wr_err wr__fail(struct wr_error *err, wr_err code, const char *reason,
+                const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+/* Sets err->worker_id (if err is not NULL); returns code unchanged. */
+wr_err wr__fail_worker(struct wr_error *err, wr_err code, const char *worker_id);
+
+/* ---- small utilities (util.c) ------------------------------------- */
+
+/* Wall clock, ms since the epoch. */
+int64_t wr__now_ms(void);
+
+/* Writes 2*nbytes lowercase hex digits of kernel randomness plus NUL into
+ * buf.  Returns 0, or -1 with errno set. */
+int wr__random_hex(char *buf, size_t nbytes);
+
+/* True if s[0..len) is well-formed UTF-8 (no overlongs, no surrogates,
+ * nothing above U+10FFFF) and contains no NUL byte. */
+bool wr__utf8_valid(const char *s, size_t len);
+
+/* strdup that maps NULL to NULL; on OOM returns NULL and sets *oom. */
+char *wr__strdup(const char *s, bool *oom);
+
+/* Bounded copy, always NUL-terminated (size > 0). */
+void wr__strlcpy(char *dst, const char *src, size_t size);
+
+/* Deep copies of request parts; dst is overwritten.  Return 0 or -1 on OOM
+ * (then dst holds nothing that needs freeing). */
+int wr__intent_copy(struct wr_intent *dst, const struct wr_intent *src);
+void wr__intent_clear(struct wr_intent *i);
+int wr__profile_ref_copy(struct wr_profile_ref *dst,
+                         const struct wr_profile_ref *src);
+void wr__profile_ref_clear(struct wr_profile_ref *p);
+int wr__capabilities_copy(struct wr_capability **dst, size_t *ndst,
+                          const struct wr_capability *src, size_t n);
+void wr__capabilities_free(struct wr_capability *c, size_t n);
+int wr__mount_refs_copy(struct wr_mount_ref **dst, size_t *ndst,
+                        const struct wr_mount_ref *src, size_t n);
+void wr__mount_refs_free(struct wr_mount_ref *r, size_t n);
+
+/* Frees what a wr_worker_info points to, not the struct itself. */
+void wr__worker_info_clear(struct wr_worker_info *w);
+
+/* Deep copy of a whole info into *dst (overwritten).  0 or -1 on OOM. */
+int wr__worker_info_copy(struct wr_worker_info *dst,
+                         const struct wr_worker_info *src);
+
+/* ---- field rules shared by live writes and restore (worker.c) ---------- */
+
+/* The ceiling of max_input_bytes: no input entry is ever longer. */
+#define WR__INPUT_BYTES_CEILING (64u * 1024u * 1024u)
+
+/* Input content (user/system entries): non-empty, at most max bytes, UTF-8
+ * without NUL.  WR_OK, or WR_EINVALID_INPUT (empty_content,
+ * content_too_large, invalid_utf8) with field set.  Reentrant. */
+wr_err wr__content_check(const char *content, uint32_t max,
+                         const char *field, struct wr_error *err);
+/* Content a driver emits (worker/runtime entries): UTF-8 without NUL. */
+wr_err wr__emitted_check(const char *content, struct wr_error *err);
+/* A stop/cancel reason: NULL, or UTF-8 of at most 1024 bytes. */
+wr_err wr__reason_check(const char *reason, struct wr_error *err);
+
+/*
+ * Allocation failures.  src/ allocates only with malloc, calloc, realloc,
+ * strdup (and json-c, which uses the same), never with a private
+ * allocator or mmap, and every failure becomes WR_EINTERNAL with reason
+ * "out_of_memory" that leaves the Runtime as it was.  The seam that tests
+ * this costs the library nothing: tests/oom.c interposes malloc & co. in
+ * the test program (glibc's documented replacement by ELF interposition)
+ * and fails the n-th allocation of the arming thread - ours, libc's and
+ * json-c's alike, which wrappers in this library could not reach.
+ * tests/test_oom.c loops it over every operation.  Known json-c 0.16
+ * limits: its serialiser drops text when its buffer cannot grow (hence
+ * json_text.c), its parser drops members or returns NULL with "success",
+ * and it crashes when the strdup of an object key fails (the seam spares
+ * json-c's strdup calls).
+ */
+
+#endif /* WR_BASE_H */

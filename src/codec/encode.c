@@ -1,0 +1,511 @@
+/*
+ * codec_encode.c - structs -> JSON text in the DESIGN section 3 shapes.
+ *
+ * Member order is fixed (the order the shapes are listed in), so equal
+ * structs always encode to identical bytes.  Optional members are omitted,
+ * never written as null, except where the shape says null (display_name,
+ * next_start).  A NULL string where a string is required is written as ""
+ * rather than crashing; an enum value out of range makes the encoder fail
+ * (returns NULL) because there is no honest wire value for it.
+ *
+ * json-c ownership: every member and item is added with wr__json_add /
+ * wr__json_push (codec_json.h), which hand the value to the container and
+ * take it in all cases, also when they fail, so no caller ever frees a
+ * child and a failed constructor is never written as null.
+ */
+#include "config.h"
+
+#include "codec/json.h"
+#include "codec/json_text.h"
+
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- encode helpers ------------------------------------------------- */
+
+typedef struct json_object jobj;
+
+static bool
+add_str(jobj *o, const char *key, const char *s)
+{
+	return wr__json_add(o, key, json_object_new_string(s != NULL ? s : ""));
+}
+
+static bool
+add_u64(jobj *o, const char *key, uint64_t v)
+{
+	return wr__json_add(o, key, json_object_new_uint64(v));
+}
+
+static bool
+add_bool(jobj *o, const char *key, bool v)
+{
+	return wr__json_add(o, key, json_object_new_boolean(v));
+}
+
+/* A new array with room for n items (a hint only; capped so a huge n
+ * cannot turn into a huge up-front allocation or an int overflow). */
+static jobj *
+new_array(size_t n)
+{
+	return json_object_new_array_ext(n == 0 ? 1 : n > 1024 ? 1024 : (int)n);
+}
+
+/* A JSON null is a NULL json_object in json-c; adding it owns nothing. */
+static bool
+add_null(jobj *o, const char *key)
+{
+	return json_object_object_add(o, key, NULL) == 0;
+}
+
+/* Adds the wire name of an enum value; false if out of range. */
+static bool
+add_name(jobj *o, const char *key, wr__name_fn fn, int value)
+{
+	const char *name = fn(value);
+	return name != NULL && add_str(o, key, name);
+}
+
+static bool
+add_time(jobj *o, const char *key, int64_t ms)
+{
+	char buf[25];
+	wr_time_format(ms, buf);
+	return add_str(o, key, buf);
+}
+
+/*
+ * Serialises root (consumed: freed in every case), wrapped in
+ * {"<envelope>": root} when envelope is not NULL.  Returns a malloc'd copy
+ * of the text, NULL on OOM or when root is NULL (a failed build).
+ */
+static char *
+finish(jobj *root, const char *envelope, size_t *len)
+{
+	char *out = NULL;
+	size_t n = 0;
+
+	if (root == NULL)
+		return NULL;
+	if (envelope != NULL) {
+		jobj *env = json_object_new_object();
+		if (env == NULL) {
+			json_object_put(root);
+			return NULL;
+		}
+		/* root is now env's or gone */
+		if (!wr__json_add(env, envelope, root)) {
+			json_object_put(env);
+			return NULL;
+		}
+		root = env;
+	}
+	out = wr__json_text(root, JSON_C_TO_STRING_PLAIN |
+	                                  JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+	if (out != NULL && len != NULL)
+		*len = n;
+	json_object_put(root);
+	return out;
+}
+
+/* ---- shape builders ------------------------------------------------- */
+/* Each returns a new object owned by the caller, or NULL on failure. */
+
+static jobj *
+ref_obj(const struct wr_worker_ref *r)
+{
+	jobj *o = json_object_new_object();
+	if (o == NULL)
+		return NULL;
+	if (!add_str(o, "runtime_id", r->runtime_id) ||
+	    !add_str(o, "worker_id", r->worker_id)) {
+		json_object_put(o);
+		return NULL;
+	}
+	return o;
+}
+
+static jobj *
+intent_obj(const struct wr_intent *in)
+{
+	jobj *o = json_object_new_object();
+	bool ok;
+
+	if (o == NULL)
+		return NULL;
+	ok = add_name(o, "kind", wr__intent_kind_name, (int)in->kind);
+	switch (in->kind) {
+	case WR_INTENT_ASSISTANT:
+		if (ok && in->purpose != NULL)
+			ok = add_str(o, "purpose", in->purpose);
+		break;
+	case WR_INTENT_TASK:
+		ok = ok && add_str(o, "objective", in->objective);
+		break;
+	case WR_INTENT_ROLE:
+		ok = ok && add_str(o, "role", in->role);
+		if (ok && in->purpose != NULL)
+			ok = add_str(o, "purpose", in->purpose);
+		break;
+	}
+	if (!ok) {
+		json_object_put(o);
+		return NULL;
+	}
+	return o;
+}
+
+static jobj *
+profile_obj(const struct wr_profile_ref *p)
+{
+	jobj *o = json_object_new_object();
+	bool ok;
+
+	if (o == NULL)
+		return NULL;
+	ok = add_name(o, "kind", wr__profile_kind_name, (int)p->kind);
+	if (ok && p->kind != WR_PROFILE_RUNTIME_DEFAULT)
+		ok = add_str(o, "value", p->value);
+	if (!ok) {
+		json_object_put(o);
+		return NULL;
+	}
+	return o;
+}
+
+static jobj *
+config_bundle_obj(const char *id)
+{
+	jobj *o = json_object_new_object();
+	if (o != NULL && !add_str(o, "id", id)) {
+		json_object_put(o);
+		return NULL;
+	}
+	return o;
+}
+
+static jobj *
+capabilities_arr(const struct wr_capability *c, size_t n)
+{
+	jobj *a = new_array(n);
+	if (a == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		jobj *o = json_object_new_object();
+		if (!wr__json_push(a, o) || !add_str(o, "name", c[i].name) ||
+		    (c[i].reason != NULL && !add_str(o, "reason", c[i].reason))) {
+			json_object_put(a); /* frees o too once pushed */
+			return NULL;
+		}
+	}
+	return a;
+}
+
+static jobj *
+mount_refs_arr(const struct wr_mount_ref *r, size_t n)
+{
+	jobj *a = new_array(n);
+	if (a == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		jobj *o = json_object_new_object();
+		if (!wr__json_push(a, o) || !add_str(o, "name", r[i].name) ||
+		    !add_str(o, "reference", r[i].reference)) {
+			json_object_put(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
+/* WorkerSummary, plus the WorkerDetail members when detail is true. */
+static jobj *
+worker_obj(const struct wr_worker_info *w, bool detail)
+{
+	jobj *o = json_object_new_object();
+	bool ok;
+
+	if (o == NULL)
+		return NULL;
+	ok = wr__json_add(o, "worker_ref", ref_obj(&w->ref)) &&
+	     add_str(o, "runtime_id", w->ref.runtime_id) &&
+	     add_str(o, "worker_id", w->ref.worker_id) &&
+	     add_name(o, "status", wr__status_name, (int)w->status) &&
+	     add_name(o, "run_state", wr__run_state_name, (int)w->run_state) &&
+	     wr__json_add(o, "intent", intent_obj(&w->intent)) &&
+	     wr__json_add(o, "profile", profile_obj(&w->profile)) &&
+	     add_u64(o, "requested_capability_count", w->n_capabilities) &&
+	     add_bool(o, "has_config_bundle", w->config_bundle_id != NULL) &&
+	     add_u64(o, "transcript_len", w->transcript_len) &&
+	     add_u64(o, "last_event_id", w->last_event_id) &&
+	     add_time(o, "created_at", w->created_at_ms) &&
+	     add_time(o, "updated_at", w->updated_at_ms);
+	if (ok && detail) {
+		if (w->config_bundle_id != NULL)
+			ok = wr__json_add(o, "config_bundle",
+			         config_bundle_obj(w->config_bundle_id));
+		ok = ok &&
+		     wr__json_add(o, "requested_capabilities",
+		         capabilities_arr(w->capabilities, w->n_capabilities)) &&
+		     wr__json_add(o, "workspace_refs",
+		         mount_refs_arr(w->workspace_refs,
+		                        w->n_workspace_refs)) &&
+		     wr__json_add(o, "mount_refs",
+		         mount_refs_arr(w->mount_refs, w->n_mount_refs));
+	}
+	if (!ok) {
+		json_object_put(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* ---- encoders ------------------------------------------------------- */
+
+static jobj *
+limits_obj(const struct wr_limits *l)
+{
+	jobj *o = json_object_new_object();
+	if (o == NULL)
+		return NULL;
+	if (!add_u64(o, "max_transcript_projection_items",
+	             l->max_transcript_projection_items) ||
+	    !add_u64(o, "max_input_bytes", l->max_input_bytes) ||
+	    !add_u64(o, "max_workers", l->max_workers)) {
+		json_object_put(o);
+		return NULL;
+	}
+	return o;
+}
+
+char *
+wr_json_encode_runtime_summary(const struct wr_runtime_summary *s,
+                               const char *envelope, size_t *len)
+{
+	jobj *o = json_object_new_object();
+	if (o == NULL)
+		return NULL;
+	if (!add_str(o, "runtime_id", s->runtime_id) ||
+	    !(s->has_display_name ? add_str(o, "display_name", s->display_name)
+	                          : add_null(o, "display_name")) ||
+	    !add_str(o, "backend", s->backend) ||
+	    !add_name(o, "status", wr__runtime_status_name, (int)s->status) ||
+	    !add_u64(o, "worker_count", s->worker_count) ||
+	    !add_u64(o, "active_worker_count", s->active_worker_count) ||
+	    !add_u64(o, "stopped_worker_count", s->stopped_worker_count) ||
+	    !add_u64(o, "cancelled_worker_count", s->cancelled_worker_count) ||
+	    !add_u64(o, "failed_worker_count", s->failed_worker_count) ||
+	    !add_u64(o, "diagnostic_count", s->diagnostic_count) ||
+	    !wr__json_add(o, "limits", limits_obj(&s->limits)) ||
+	    !add_str(o, "version", s->version) ||
+	    !add_time(o, "started_at", s->started_at_ms)) {
+		json_object_put(o);
+		return NULL;
+	}
+	return finish(o, envelope, len);
+}
+
+char *
+wr_json_encode_worker_summary(const struct wr_worker_info *w,
+                              const char *envelope, size_t *len)
+{
+	return finish(worker_obj(w, false), envelope, len);
+}
+
+char *
+wr_json_encode_worker_detail(const struct wr_worker_info *w,
+                             const char *envelope, size_t *len)
+{
+	return finish(worker_obj(w, true), envelope, len);
+}
+
+char *
+wr_json_encode_worker_list(const struct wr_worker_list *l,
+                           const char *envelope, size_t *len)
+{
+	jobj *a = new_array(l->count);
+	if (a == NULL)
+		return NULL;
+	for (size_t i = 0; i < l->count; i++) {
+		if (!wr__json_push(a, worker_obj(l->items[i], false))) {
+			json_object_put(a);
+			return NULL;
+		}
+	}
+	return finish(a, envelope, len);
+}
+
+char *
+wr_json_encode_create_request(const struct wr_create_request *r,
+                              const char *envelope, size_t *len)
+{
+	jobj *o = json_object_new_object();
+	bool ok;
+
+	if (o == NULL)
+		return NULL;
+	ok = wr__json_add(o, "intent", intent_obj(&r->intent)) &&
+	     wr__json_add(o, "profile", profile_obj(&r->profile));
+	if (ok && r->config_bundle_id != NULL)
+		ok = wr__json_add(o, "config_bundle",
+		                  config_bundle_obj(r->config_bundle_id));
+	ok = ok &&
+	     wr__json_add(o, "requested_capabilities",
+	         capabilities_arr(r->capabilities, r->n_capabilities)) &&
+	     wr__json_add(o, "workspace_refs",
+	         mount_refs_arr(r->workspace_refs, r->n_workspace_refs)) &&
+	     wr__json_add(o, "mount_refs",
+	         mount_refs_arr(r->mount_refs, r->n_mount_refs));
+	if (!ok) {
+		json_object_put(o);
+		return NULL;
+	}
+	return finish(o, envelope, len);
+}
+
+char *
+wr_json_encode_input(const struct wr_input *in, const char *envelope,
+                     size_t *len)
+{
+	jobj *o = json_object_new_object();
+	if (o == NULL)
+		return NULL;
+	if (!add_name(o, "kind", wr__input_kind_name, (int)in->kind) ||
+	    !add_str(o, "content", in->content)) {
+		json_object_put(o);
+		return NULL;
+	}
+	return finish(o, envelope, len);
+}
+
+char *
+wr_json_encode_input_ack(const struct wr_input_ack *a,
+                         const char *envelope, size_t *len)
+{
+	jobj *o = json_object_new_object();
+	if (o == NULL)
+		return NULL;
+	if (!wr__json_add(o, "worker_ref", ref_obj(&a->ref)) ||
+	    !add_name(o, "status", wr__status_name, (int)a->status) ||
+	    !add_name(o, "run_state", wr__run_state_name, (int)a->run_state) ||
+	    !add_u64(o, "transcript_sequence", a->transcript_sequence) ||
+	    !add_u64(o, "event_id", a->event_id)) {
+		json_object_put(o);
+		return NULL;
+	}
+	return finish(o, envelope, len);
+}
+
+char *
+wr_json_encode_lifecycle_request(const char *reason,
+                                 const char *envelope, size_t *len)
+{
+	jobj *o = json_object_new_object();
+	if (o == NULL)
+		return NULL;
+	if (reason != NULL && !add_str(o, "reason", reason)) {
+		json_object_put(o);
+		return NULL;
+	}
+	return finish(o, envelope, len);
+}
+
+char *
+wr_json_encode_lifecycle_ack(const struct wr_lifecycle_ack *a,
+                             const char *envelope, size_t *len)
+{
+	jobj *o = json_object_new_object();
+	if (o == NULL)
+		return NULL;
+	if (!wr__json_add(o, "worker_ref", ref_obj(&a->ref)) ||
+	    !add_name(o, "status", wr__status_name, (int)a->status) ||
+	    !add_u64(o, "event_id", a->event_id)) {
+		json_object_put(o);
+		return NULL;
+	}
+	return finish(o, envelope, len);
+}
+
+static jobj *
+entry_obj(const struct wr_transcript_entry *e,
+          const struct wr_worker_ref *ref)
+{
+	jobj *o = json_object_new_object();
+	if (o == NULL)
+		return NULL;
+	if (!add_u64(o, "sequence", e->sequence) ||
+	    !wr__json_add(o, "worker_ref", ref_obj(ref)) ||
+	    !add_name(o, "role", wr__role_name, (int)e->role) ||
+	    !add_str(o, "content", e->content) ||
+	    !add_u64(o, "event_id", e->event_id) ||
+	    !add_time(o, "created_at", e->created_at_ms)) {
+		json_object_put(o);
+		return NULL;
+	}
+	return o;
+}
+
+static jobj *
+items_arr(const struct wr_transcript_page *p)
+{
+	jobj *a = new_array(p->count);
+	if (a == NULL)
+		return NULL;
+	for (size_t i = 0; i < p->count; i++) {
+		if (!wr__json_push(a, entry_obj(&p->items[i], &p->ref))) {
+			json_object_put(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
+char *
+wr_json_encode_transcript_page(const struct wr_transcript_page *p,
+                               const char *envelope, size_t *len)
+{
+	jobj *o = json_object_new_object();
+	if (o == NULL)
+		return NULL;
+	if (!wr__json_add(o, "worker_ref", ref_obj(&p->ref)) ||
+	    !add_u64(o, "start", p->start) || !add_u64(o, "limit", p->limit) ||
+	    !add_u64(o, "total_items", p->total_items) ||
+	    !wr__json_add(o, "items", items_arr(p)) ||
+	    !(p->has_next ? add_u64(o, "next_start", p->next_start)
+	                  : add_null(o, "next_start"))) {
+		json_object_put(o);
+		return NULL;
+	}
+	return finish(o, envelope, len);
+}
+
+/*
+ * {"error": {"code", "message", "reason"?, "field"?, "worker_id"?}}.  An
+ * empty message is replaced by the taxonomy's message so the member is
+ * never empty.
+ */
+char *
+wr_json_encode_error(const struct wr_error *e, size_t *len)
+{
+	jobj *o = json_object_new_object();
+	bool ok;
+
+	if (o == NULL)
+		return NULL;
+	ok = add_str(o, "code", wr_err_name(e->code)) &&
+	     add_str(o, "message", e->message[0] != '\0'
+	                                   ? e->message
+	                                   : wr_strerror(e->code));
+	if (ok && e->reason[0] != '\0')
+		ok = add_str(o, "reason", e->reason);
+	if (ok && e->field[0] != '\0')
+		ok = add_str(o, "field", e->field);
+	if (ok && e->worker_id[0] != '\0')
+		ok = add_str(o, "worker_id", e->worker_id);
+	if (!ok) {
+		json_object_put(o);
+		return NULL;
+	}
+	return finish(o, "error", len);
+}

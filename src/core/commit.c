@@ -1,0 +1,728 @@
+/*
+ * commit.c - records: projection, group commit, application, replay and
+ * snapshots.
+ *
+ * A mutation appends its record to the store under the write lock and
+ * updates the projected view; the caller then drops the lock and waits in
+ * the store's sync() (one fdatasync for every waiting caller); the first
+ * caller back applies every durable record in order.  If the sync fails,
+ * every record not yet durable is discarded and the projected view is put
+ * back to the applied one, so a refused mutation changes nothing.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/rt.h"
+
+struct pending *
+wr__pending_new(enum wr__record_kind kind)
+{
+	struct pending *p = calloc(1, sizeof(*p));
+
+	if (p != NULL)
+		p->rec.kind = kind;
+	return p;
+}
+
+void
+wr__pending_free(struct pending *p)
+{
+	if (p == NULL)
+		return;
+	wr__record_clear(&p->rec);
+	free(p);
+}
+
+uint64_t
+wr__next_event(struct wr_runtime *rt)
+{
+	return rt->p_event + 1;
+}
+
+/* ---- applying ----------------------------------------------------------- */
+
+/* Ensures room for n entries; -1 on OOM with nothing changed. */
+static int
+reserve_entries(struct worker *w, uint64_t n)
+{
+	size_t cap;
+	struct entry *e;
+
+	if (n <= w->cap)
+		return 0;
+	cap = w->cap ? w->cap : 8;
+	while (cap < n)
+		cap *= 2;
+	e = realloc(w->entries, cap * sizeof(*e));
+	if (e == NULL)
+		return -1;
+	w->entries = e;
+	w->cap = cap;
+	return 0;
+}
+
+static void
+touch(struct wr_runtime *rt, struct worker *w, const struct wr__record *rec)
+{
+	if (rec->event_id != 0) {
+		w->info.last_event_id = rec->event_id;
+		if (rec->event_id > rt->last_event_id)
+			rt->last_event_id = rec->event_id;
+	}
+	w->info.updated_at_ms = rec->at_ms;
+}
+
+static wr_err
+corrupt(struct wr_error *err, const struct wr__record *rec, const char *what)
+{
+	return wr__fail(err, WR_EUNAVAILABLE, "store_corrupt", NULL,
+	                "store record for worker \"%s\" is inconsistent: %s",
+	                rec->worker_id, what);
+}
+
+/* Appends one entry (room is reserved on the live path; replay grows). */
+static wr_err
+add_entry(struct worker *w, enum wr_role role, const struct wr__record *rec,
+          char *content, struct wr_error *err)
+{
+	uint64_t n = w->info.transcript_len;
+
+	if (reserve_entries(w, n + 1) < 0)
+		return wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL,
+		                "out of memory");
+	w->entries[n] = (struct entry){role, rec->event_id, rec->at_ms, content};
+	w->info.transcript_len = n + 1;
+	return WR_OK;
+}
+
+/* Applies a creation: on the live path the worker was inserted before
+ * submitting; replaying a store it is built here. */
+static wr_err
+apply_created(struct wr_runtime *rt, struct wr__record *rec,
+              struct wr_error *err)
+{
+	struct worker *w = wr__find_worker(rt, rec->worker_id);
+
+	if (w == NULL) { /* replay: nothing was inserted beforehand */
+		if (rec->worker == NULL)
+			return corrupt(err, rec, "creation without detail");
+		if (wr__reserve_worker_slot(rt) < 0 ||
+		    (w = calloc(1, sizeof(*w))) == NULL)
+			return wr__fail(err, WR_EINTERNAL, "out_of_memory",
+			                NULL, "out of memory");
+		w->info = *rec->worker;
+		free(rec->worker);
+		rec->worker = NULL;
+		w->info.transcript_len = 0;
+		wr__insert_worker(rt, w);
+	} else if (w->applied) {
+		return corrupt(err, rec, "created twice");
+	}
+	w->applied = true;
+	rt->count[w->info.status]++;
+	if (rec->event_id > rt->last_event_id)
+		rt->last_event_id = rec->event_id;
+	return WR_OK;
+}
+
+/* Applies a record about an existing worker (the kinds after
+ * WR__REC_WORKER_CREATED). */
+static wr_err
+apply_to_worker(struct wr_runtime *rt, struct wr__record *rec, bool live,
+                struct wr_error *err)
+{
+	struct worker *w = wr__find_worker(rt, rec->worker_id);
+	wr_err rc;
+
+	if (w == NULL || !w->applied)
+		return corrupt(err, rec, "unknown worker");
+	switch (rec->kind) {
+	case WR__REC_TRANSCRIPT:
+		if (rec->sequence != w->info.transcript_len + 1)
+			return corrupt(err, rec, "sequence out of order");
+		if ((rc = add_entry(w, rec->role, rec, rec->content, err)) != WR_OK)
+			return rc;
+		rec->content = NULL;
+		if (rec->turn_started)
+			w->info.run_state = WR_RUN_BUSY;
+		touch(rt, w, rec);
+		return WR_OK;
+	case WR__REC_TURN_END:
+		if (w->info.status == WR_STATUS_RUNNING)
+			w->info.run_state = WR_RUN_IDLE;
+		touch(rt, w, rec);
+		return WR_OK;
+	case WR__REC_WORKER_STATUS:
+		if (rec->content != NULL) { /* failed: why, as an entry */
+			if ((rc = add_entry(w, WR_ROLE_RUNTIME, rec, rec->content,
+			                    err)) != WR_OK)
+				return rc;
+			rec->content = NULL;
+		}
+		rt->count[w->info.status]--;
+		rt->count[rec->status]++;
+		w->info.status = rec->status;
+		w->info.run_state = WR_RUN_NONE;
+		free(w->status_reason);
+		w->status_reason = rec->reason;
+		rec->reason = NULL;
+		touch(rt, w, rec);
+		/* The execution ends once the end is durable. */
+		if (live && w->driver != NULL && rec->status != WR_STATUS_FAILED)
+			w->driver->stop(w->dstate,
+			                rec->status == WR_STATUS_CANCELLED);
+		return WR_OK;
+	case WR__REC_WORKER_STATE:
+		rt->count[w->info.status]--;
+		rt->count[rec->status]++;
+		w->info.status = rec->status;
+		w->info.run_state = rec->run_state;
+		w->info.last_event_id = rec->event_id;
+		w->info.updated_at_ms = rec->at_ms;
+		free(w->status_reason);
+		w->status_reason = rec->reason;
+		rec->reason = NULL;
+		return WR_OK;
+	case WR__REC_META:
+	case WR__REC_RUNTIME_STATUS:
+	case WR__REC_WORKER_CREATED:
+		break; /* not about an existing worker: apply_record */
+	}
+	return corrupt(err, rec, "not a worker record");
+}
+
+/*
+ * Applies a durable record to the applied view; takes what the record
+ * owns.  On the live path validation and reservation make it infallible;
+ * replaying a store it also checks consistency.  Every kind is listed
+ * (no default:) so that the compiler names a switch a new kind misses.
+ */
+static wr_err
+apply_record(struct wr_runtime *rt, struct wr__record *rec, bool live,
+             struct wr_error *err)
+{
+	switch (rec->kind) {
+	case WR__REC_META:
+		if (rec->event_id > rt->last_event_id)
+			rt->last_event_id = rec->event_id;
+		return WR_OK;
+	case WR__REC_RUNTIME_STATUS:
+		rt->status = rec->runtime_status;
+		return WR_OK;
+	case WR__REC_WORKER_CREATED:
+		return apply_created(rt, rec, err);
+	case WR__REC_TRANSCRIPT:
+	case WR__REC_TURN_END:
+	case WR__REC_WORKER_STATUS:
+	case WR__REC_WORKER_STATE:
+		return apply_to_worker(rt, rec, live, err);
+	}
+	/* A value outside the enum (a decoder bug): refuse it. */
+	return corrupt(err, rec, "unknown record kind");
+}
+
+/* ---- projecting ----------------------------------------------------- */
+
+/* Reserves what applying rec will need; -1 on OOM (or a record naming
+ * no worker) with nothing changed. */
+static int
+reserve_for(struct wr_runtime *rt, const struct wr__record *rec)
+{
+	struct worker *w = NULL;
+
+	switch (rec->kind) {
+	case WR__REC_META:
+	case WR__REC_RUNTIME_STATUS:
+		return 0;
+	case WR__REC_WORKER_CREATED: /* inserted before submitting */
+	case WR__REC_TURN_END:
+	case WR__REC_WORKER_STATE:
+		return wr__find_worker(rt, rec->worker_id) != NULL ? 0 : -1;
+	case WR__REC_TRANSCRIPT:
+	case WR__REC_WORKER_STATUS:
+		if ((w = wr__find_worker(rt, rec->worker_id)) == NULL)
+			return -1;
+		if (rec->kind == WR__REC_WORKER_STATUS && rec->content == NULL)
+			return 0;
+		return reserve_entries(w, w->p_len + 1);
+	}
+	return -1; /* a value outside the enum */
+}
+
+/* Adds a record the store took to the projected view; cannot fail after
+ * reserve_for(). */
+static void
+project(struct wr_runtime *rt, const struct wr__record *rec, uint64_t lsn)
+{
+	struct worker *w;
+
+	if (rec->event_id > rt->p_event)
+		rt->p_event = rec->event_id;
+	switch (rec->kind) {
+	case WR__REC_META:
+		return;
+	case WR__REC_RUNTIME_STATUS:
+		rt->p_status = rec->runtime_status;
+		return;
+	case WR__REC_WORKER_CREATED: /* projected when inserted */
+	case WR__REC_WORKER_STATE:   /* snapshots only: never submitted */
+	case WR__REC_TRANSCRIPT:
+	case WR__REC_TURN_END:
+	case WR__REC_WORKER_STATUS:
+		break;
+	}
+	w = wr__find_worker(rt, rec->worker_id);
+	switch (rec->kind) {
+	case WR__REC_TRANSCRIPT:
+		w->p_len++;
+		if (rec->turn_started)
+			w->p_run_state = WR_RUN_BUSY;
+		break;
+	case WR__REC_TURN_END:
+		w->p_run_state = WR_RUN_IDLE;
+		break;
+	case WR__REC_WORKER_STATUS:
+		if (rec->content != NULL)
+			w->p_len++;
+		w->p_status = rec->status;
+		w->p_run_state = WR_RUN_NONE;
+		break;
+	case WR__REC_WORKER_CREATED:
+	case WR__REC_WORKER_STATE:
+	case WR__REC_META:
+	case WR__REC_RUNTIME_STATUS:
+		break;
+	}
+	if (rec->event_id != 0)
+		w->p_last_event = rec->event_id;
+	w->p_last_lsn = lsn;
+}
+
+/* Puts the projected view back to the applied one and drops the workers
+ * whose creation never became durable (those with a driver go to the
+ * graves: release() may block, so it is never called here, under the
+ * lock).  Allocates nothing; cannot fail. */
+static void
+unproject(struct wr_runtime *rt)
+{
+	size_t keep = 0;
+
+	for (size_t i = 0; i < rt->n_workers; i++) {
+		struct worker *w = rt->workers[i];
+		if (w->applied) {
+			w->p_status = w->info.status;
+			w->p_run_state = w->info.run_state;
+			w->p_len = w->info.transcript_len;
+			w->p_last_event = w->info.last_event_id;
+			rt->workers[keep++] = w;
+			continue;
+		}
+		wr__unlink_worker(rt, w);
+		if (w->driver != NULL) {
+			w->driver->stop(w->dstate, true);
+			w->gnext = rt->graves;
+			rt->graves = w;
+		} else {
+			wr__free_worker(w);
+		}
+	}
+	rt->n_workers = keep;
+	rt->p_status = rt->status;
+	rt->p_event = rt->last_event_id;
+}
+
+/* ---- submit / await ------------------------------------------------- */
+
+wr_err
+wr__submit(struct wr_runtime *rt, struct pending *p, struct wr_error *err)
+{
+	const struct wr__store_ops *ops = rt->store->ops;
+	struct wr_error e;
+	wr_err rc;
+
+	if (reserve_for(rt, &p->rec) < 0)
+		return wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL,
+		                "out of memory");
+	wr_error_clear(&e);
+	rc = ops->append(rt->store, &p->rec, &p->lsn, &e);
+	if (rc != WR_OK && rt->queue == NULL && ops->reset != NULL &&
+	    strcmp(e.reason, "store_failed") == 0 &&
+	    ops->reset(rt->store, NULL) == WR_OK) {
+		/* An earlier reset failed; nothing is in flight, so the
+		 * disk may have come back: try once more. */
+		rc = ops->append(rt->store, &p->rec, &p->lsn, &e);
+	}
+	if (rc != WR_OK) {
+		if (err != NULL)
+			*err = e;
+		return rc;
+	}
+	project(rt, &p->rec, p->lsn);
+	if (ops->sync == NULL) {
+		/* Synchronous store: durable now, apply at once. */
+		p->result = apply_record(rt, &p->rec, true, err);
+		p->done = true;
+		return p->result;
+	}
+	p->next = NULL;
+	if (rt->queue_tail != NULL)
+		rt->queue_tail->next = p;
+	else
+		rt->queue = p;
+	rt->queue_tail = p;
+	return WR_OK;
+}
+
+/* Applies every queued record the store reports durable, in order.
+ * Write lock held. */
+static void
+apply_durable(struct wr_runtime *rt, uint64_t durable)
+{
+	while (rt->queue != NULL && rt->queue->lsn <= durable) {
+		struct pending *p = rt->queue;
+		rt->queue = p->next;
+		if (rt->queue == NULL)
+			rt->queue_tail = NULL;
+		p->result = apply_record(rt, &p->rec, true, NULL);
+		p->done = true;
+	}
+}
+
+/*
+ * After a failed sync: applies the queued records the store did make
+ * durable (a sync for them answers at once, even on a broken store), then
+ * discards the rest and resets the store.  Write lock held.
+ */
+static void
+discard_queue(struct wr_runtime *rt)
+{
+	const struct wr__store_ops *ops = rt->store->ops;
+	struct wr_error e;
+
+	while (rt->queue != NULL &&
+	       ops->sync(rt->store, rt->queue->lsn, NULL) == WR_OK)
+		apply_durable(rt, rt->queue->lsn);
+	while (rt->queue != NULL) {
+		struct pending *p = rt->queue;
+		rt->queue = p->next;
+		p->result = WR_EUNAVAILABLE;
+		p->done = true;
+	}
+	rt->queue_tail = NULL;
+	unproject(rt);
+	if (ops->reset(rt->store, &e) != WR_OK)
+		wr_runtime_diagnose(rt, NULL, "store stays failed: %s",
+		                    e.message);
+}
+
+/* Releases the drivers of the graves and frees their workers.  Lock NOT
+ * held (release() may wait for a driver thread that waits for the lock). */
+static void
+bury(struct wr_runtime *rt)
+{
+	struct worker *g;
+
+	pthread_rwlock_wrlock(&rt->lock);
+	g = rt->graves;
+	rt->graves = NULL;
+	pthread_rwlock_unlock(&rt->lock);
+	while (g != NULL) {
+		struct worker *next = g->gnext;
+		g->driver->release(g->dstate);
+		wr__free_worker(g);
+		g = next;
+	}
+}
+
+static void maybe_snapshot(struct wr_runtime *rt);
+
+wr_err
+wr__await(struct wr_runtime *rt, struct pending **p, size_t n,
+          struct wr_error *err)
+{
+	const struct wr__store_ops *ops = rt->store->ops;
+	struct pending *last = n > 0 ? p[n - 1] : NULL;
+	wr_err rc = WR_OK, synced;
+	bool graves;
+
+	if (last == NULL)
+		return WR_OK;
+	if (ops->sync == NULL) {
+		for (size_t i = 0; i < n; i++)
+			if (p[i]->result != WR_OK)
+				return p[i]->result;
+		return WR_OK;
+	}
+	synced = ops->sync(rt->store, last->lsn, err);
+	pthread_rwlock_wrlock(&rt->lock);
+	if (!last->done) {
+		if (synced == WR_OK)
+			apply_durable(rt, last->lsn);
+		else
+			discard_queue(rt);
+	}
+	for (size_t i = 0; i < n && rc == WR_OK; i++)
+		rc = p[i]->result;
+	if (rc != WR_OK && synced == WR_OK)
+		wr__fail(err, rc, "store_failed", NULL,
+		         "the store failed to persist this change");
+	maybe_snapshot(rt);
+	graves = rt->graves != NULL;
+	pthread_rwlock_unlock(&rt->lock);
+	if (graves)
+		bury(rt);
+	return rc;
+}
+
+wr_err
+wr__await_lsn(struct wr_runtime *rt, uint64_t lsn, struct wr_error *err)
+{
+	const struct wr__store_ops *ops = rt->store->ops;
+	wr_err rc;
+	bool graves;
+
+	if (ops->sync == NULL || lsn == 0)
+		return WR_OK;
+	rc = ops->sync(rt->store, lsn, err);
+	pthread_rwlock_wrlock(&rt->lock);
+	/* On failure the owners of the queued records discard them. */
+	if (rc == WR_OK)
+		apply_durable(rt, lsn);
+	graves = rt->graves != NULL;
+	pthread_rwlock_unlock(&rt->lock);
+	if (graves)
+		bury(rt);
+	return rc;
+}
+
+/* ---- snapshots -------------------------------------------------------- */
+
+/*
+ * When the store asks for it and nothing is in flight, replaces the
+ * journal by a snapshot: per worker its creation, its entries and its
+ * final state, all borrowed from the applied view.  Write lock held.
+ */
+static void
+maybe_snapshot(struct wr_runtime *rt)
+{
+	const struct wr__store_ops *ops = rt->store->ops;
+	struct wr__record *recs;
+	struct wr_worker_info *infos;
+	size_t n = 1, k = 0;
+	struct wr_error e;
+
+	if (rt->queue != NULL || ops->snapshot_due == NULL ||
+	    !ops->snapshot_due(rt->store))
+		return;
+	for (size_t i = 0; i < rt->n_workers; i++)
+		n += 2 + (size_t)rt->workers[i]->info.transcript_len;
+	recs = calloc(n, sizeof(*recs));
+	infos = calloc(rt->n_workers ? rt->n_workers : 1, sizeof(*infos));
+	if (recs == NULL || infos == NULL) {
+		free(recs);
+		free(infos);
+		return; /* try again after the next commit */
+	}
+	recs[k].kind = WR__REC_META;
+	recs[k].event_id = rt->last_event_id;
+	recs[k].at_ms = wr__now_ms();
+	wr__strlcpy(recs[k].runtime_id, rt->id, sizeof(recs[k].runtime_id));
+	k++;
+	for (size_t i = 0; i < rt->n_workers; i++) {
+		struct worker *w = rt->workers[i];
+		/* Shallow copy: the store only reads it. */
+		infos[i] = w->info;
+		infos[i].transcript_len = 0;
+		recs[k].kind = WR__REC_WORKER_CREATED;
+		recs[k].event_id = 0;
+		recs[k].at_ms = w->info.created_at_ms;
+		wr__strlcpy(recs[k].worker_id, w->info.ref.worker_id,
+		            sizeof(recs[k].worker_id));
+		recs[k].worker = &infos[i];
+		k++;
+		for (uint64_t s = 0; s < w->info.transcript_len; s++) {
+			const struct entry *en = &w->entries[s];
+			recs[k].kind = WR__REC_TRANSCRIPT;
+			wr__strlcpy(recs[k].worker_id, w->info.ref.worker_id,
+			            sizeof(recs[k].worker_id));
+			recs[k].role = en->role;
+			recs[k].sequence = s + 1;
+			recs[k].content = en->content;
+			recs[k].event_id = en->event_id;
+			recs[k].at_ms = en->at_ms;
+			k++;
+		}
+		recs[k].kind = WR__REC_WORKER_STATE;
+		wr__strlcpy(recs[k].worker_id, w->info.ref.worker_id,
+		            sizeof(recs[k].worker_id));
+		recs[k].status = w->info.status;
+		recs[k].run_state = w->info.run_state;
+		recs[k].event_id = w->info.last_event_id;
+		recs[k].at_ms = w->info.updated_at_ms;
+		recs[k].reason = w->status_reason;
+		k++;
+	}
+	if (ops->snapshot(rt->store, recs, k, &e) != WR_OK)
+		wr_runtime_diagnose(rt, NULL, "snapshot failed (the journal "
+		                    "keeps growing): %s", e.message);
+	free(recs);
+	free(infos);
+}
+
+/* ---- replay ------------------------------------------------------------ */
+
+struct replay_ctx {
+	struct wr_runtime *rt;
+	bool had_meta;
+	char stored_id[WR_ID_MAX + 1];
+};
+
+static wr_err
+replay_refuse(struct wr_error *err, const struct wr__record *rec,
+              const char *what, uint64_t a, uint64_t b)
+{
+	return wr__fail(err, WR_EUNAVAILABLE, "store_corrupt", NULL,
+	                "record for worker \"%s\": %s (%llu, %llu)",
+	                rec->worker_id, what, (unsigned long long)a,
+	                (unsigned long long)b);
+}
+
+/*
+ * What a restored record must agree with in the records before it, as
+ * live commits guarantee: the runtime record comes first and names one
+ * runtime; workers belong to it; a worker's event ids only grow, and none
+ * is above the Runtime's last event id (or new ids would go backwards).
+ * A creation in a snapshot (event_id 0) carries the worker's final
+ * last_event_id, which its WORKER_STATE restates after the entries: it is
+ * checked here and rebuilt from the records.
+ */
+static wr_err
+replay_check(struct replay_ctx *c, struct wr__record *rec,
+             struct wr_error *err)
+{
+	const struct wr_runtime *rt = c->rt;
+	const struct worker *w;
+	struct wr_worker_info *wi = rec->worker;
+
+	if (rec->kind == WR__REC_META) {
+		if (c->had_meta && strcmp(rec->runtime_id, c->stored_id) != 0)
+			return wr__fail(err, WR_EUNAVAILABLE, "store_corrupt",
+			                NULL, "runtime record names \"%s\", the "
+			                "store \"%s\"", rec->runtime_id,
+			                c->stored_id);
+		if (rec->event_id < rt->last_event_id)
+			return replay_refuse(err, rec, "runtime event id goes "
+			                     "backwards", rec->event_id,
+			                     rt->last_event_id);
+		return WR_OK;
+	}
+	if (!c->had_meta)
+		return wr__fail(err, WR_EUNAVAILABLE, "store_corrupt", NULL,
+		                "a record comes before the runtime record");
+	if (rec->kind == WR__REC_RUNTIME_STATUS)
+		return WR_OK;
+	w = wr__find_worker(rt, rec->worker_id);
+	if (rec->kind == WR__REC_WORKER_CREATED) {
+		if (wi == NULL)
+			return WR_OK; /* apply_record refuses it */
+		if (strcmp(wi->ref.runtime_id, c->stored_id) != 0 ||
+		    strcmp(wi->ref.worker_id, rec->worker_id) != 0)
+			return wr__fail(err, WR_EUNAVAILABLE, "store_corrupt",
+			                NULL, "worker \"%s\" of runtime \"%s\" "
+			                "in the store of \"%s\" as \"%s\"",
+			                wi->ref.worker_id, wi->ref.runtime_id,
+			                c->stored_id, rec->worker_id);
+		if (wi->transcript_len != 0)
+			return replay_refuse(err, rec, "created with a transcript",
+			                     wi->transcript_len, 0);
+		if (rec->event_id != 0 && (wi->last_event_id != rec->event_id ||
+		                           rec->event_id <= rt->last_event_id))
+			return replay_refuse(err, rec, "creation event id is not "
+			                     "new or not the worker's",
+			                     wi->last_event_id, rec->event_id);
+		if (rec->event_id == 0) {
+			if (wi->last_event_id > rt->last_event_id)
+				return replay_refuse(err, rec, "last_event_id "
+				                     "above the runtime's",
+				                     wi->last_event_id,
+				                     rt->last_event_id);
+			wi->last_event_id = 0;
+		}
+		return WR_OK;
+	}
+	if (w == NULL)
+		return WR_OK; /* apply_record refuses it */
+	if (rec->kind == WR__REC_WORKER_STATE) {
+		if (rec->event_id < w->info.last_event_id ||
+		    rec->event_id > rt->last_event_id)
+			return replay_refuse(err, rec, "last_event_id outside "
+			                     "its events and the runtime's",
+			                     rec->event_id, rt->last_event_id);
+		return WR_OK;
+	}
+	if ((rec->kind == WR__REC_TRANSCRIPT ||
+	     rec->kind == WR__REC_WORKER_STATUS) && rec->event_id == 0)
+		return replay_refuse(err, rec, "event without an event id", 0,
+		                     w->info.last_event_id);
+	if (rec->event_id != 0 && rec->event_id <= w->info.last_event_id)
+		return replay_refuse(err, rec, "event id does not grow",
+		                     rec->event_id, w->info.last_event_id);
+	return WR_OK;
+}
+
+static wr_err
+replay_one(void *arg, struct wr__record *rec, struct wr_error *err)
+{
+	struct replay_ctx *c = arg;
+	wr_err rc;
+
+	if ((rc = replay_check(c, rec, err)) != WR_OK) {
+		wr__record_clear(rec);
+		return rc;
+	}
+	if (rec->kind == WR__REC_META && !c->had_meta) {
+		c->had_meta = true;
+		wr__strlcpy(c->stored_id, rec->runtime_id, sizeof(c->stored_id));
+	}
+	rc = apply_record(c->rt, rec, false, err);
+	wr__record_clear(rec);
+	return rc;
+}
+
+static void
+replay_diag(void *arg, const char *message)
+{
+	struct replay_ctx *c = arg;
+
+	wr_runtime_diagnose(c->rt, NULL, "%s", message);
+}
+
+wr_err
+wr__replay(struct wr_runtime *rt, bool *had_meta,
+           char stored_id[WR_ID_MAX + 1], struct wr_error *err)
+{
+	struct replay_ctx c = {.rt = rt};
+	wr_err rc;
+
+	if (rt->store->ops->load == NULL) {
+		*had_meta = false;
+		return WR_OK;
+	}
+	rc = rt->store->ops->load(rt->store, replay_one, replay_diag, &c, err);
+	if (rc != WR_OK)
+		return rc;
+	/* Both views start equal. */
+	for (size_t i = 0; i < rt->n_workers; i++) {
+		struct worker *w = rt->workers[i];
+		w->p_status = w->info.status;
+		w->p_run_state = w->info.run_state;
+		w->p_len = w->info.transcript_len;
+		w->p_last_event = w->info.last_event_id;
+	}
+	rt->p_event = rt->last_event_id;
+	*had_meta = c.had_meta;
+	wr__strlcpy(stored_id, c.stored_id, WR_ID_MAX + 1);
+	return WR_OK;
+}

@@ -1,0 +1,65 @@
+/*
+ * diag.c - the Runtime's diagnostics: a ring of the last WR_DIAGNOSTICS_KEPT
+ * messages under rt->diag_lock (never rt->lock), so drivers may record one
+ * from any thread, with or without the Runtime lock.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/rt.h"
+
+void
+wr_runtime_diagnose(struct wr_runtime *rt, const char *worker_id,
+                    const char *fmt, ...)
+{
+	struct wr_diagnostic *d, copy;
+	va_list ap;
+
+	if (rt == NULL || fmt == NULL)
+		return;
+	pthread_mutex_lock(&rt->diag_lock);
+	d = &rt->diags[rt->diag_count % WR_DIAGNOSTICS_KEPT];
+	rt->diag_count++;
+	d->id = rt->diag_count;
+	d->at_ms = wr__now_ms();
+	wr__strlcpy(d->worker_id, worker_id != NULL ? worker_id : "",
+	            sizeof(d->worker_id));
+	va_start(ap, fmt);
+	vsnprintf(d->message, sizeof(d->message), fmt, ap);
+	va_end(ap);
+	copy = *d;
+	pthread_mutex_unlock(&rt->diag_lock);
+	if (rt->on_diagnostic != NULL)
+		rt->on_diagnostic(rt->on_diagnostic_arg, &copy);
+}
+
+wr_err
+wr_runtime_diagnostics(struct wr_runtime *rt, struct wr_diagnostic **out,
+                       size_t *count, struct wr_error *err)
+{
+	struct wr_diagnostic *v = NULL;
+	size_t n;
+	uint64_t first;
+
+	pthread_mutex_lock(&rt->diag_lock);
+	n = rt->diag_count < WR_DIAGNOSTICS_KEPT ? (size_t)rt->diag_count
+	                                         : WR_DIAGNOSTICS_KEPT;
+	if (n > 0) {
+		v = malloc(n * sizeof(*v));
+		if (v == NULL) {
+			pthread_mutex_unlock(&rt->diag_lock);
+			return wr__fail(err, WR_EINTERNAL, "out_of_memory",
+			                NULL, "out of memory");
+		}
+	}
+	first = rt->diag_count - n;
+	for (size_t i = 0; i < n; i++)
+		v[i] = rt->diags[(first + i) % WR_DIAGNOSTICS_KEPT];
+	pthread_mutex_unlock(&rt->diag_lock);
+	*out = v;
+	*count = n;
+	return WR_OK;
+}

@@ -1,0 +1,173 @@
+/*
+ * rt.h - the Runtime's private structures, shared by runtime.c (lifecycle),
+ * worker.c (worker operations) and commit.c (records, group commit).
+ *
+ * Two views of every piece of state, both under rt->lock:
+ *   - applied (w->info, w->entries, rt->status, rt->count): what reads see;
+ *     only durable records are ever applied;
+ *   - projected (w->p_*, rt->p_*): applied plus every record appended to
+ *     the store but not yet durable; what validation of the next mutation
+ *     sees, so that sequences and event ids are assigned without waiting.
+ * With the memory store both views move together.
+ */
+#ifndef WR_RT_H
+#define WR_RT_H
+
+#include <pthread.h>
+
+#include "store/store.h"
+
+struct entry {
+	enum wr_role role;
+	uint64_t event_id;
+	int64_t at_ms;
+	char *content;
+};
+
+struct worker {
+	struct wr_worker_info info; /* applied: status, counters, timestamps */
+	struct entry *entries;      /* entries[i] has sequence i + 1 */
+	size_t cap;                 /* >= p_len: applying never allocates */
+	char *status_reason;        /* reason of the terminal event, or NULL */
+	bool applied;               /* its creation is durable: reads see it */
+	enum wr_worker_status p_status;
+	enum wr_run_state p_run_state;
+	uint64_t p_len;
+	uint64_t p_last_event;
+	uint64_t p_last_lsn;        /* newest record appended for it */
+	const struct wr_driver *driver; /* NULL until started */
+	void *dstate;
+	struct worker *hnext;       /* hash chain */
+	struct worker *gnext;       /* rt->graves */
+};
+
+struct profile {
+	char *name;
+	const struct wr_driver *driver;
+	void *arg;
+};
+
+/* A record on its way to the store; owned by the thread that made it. */
+struct pending {
+	struct wr__record rec;
+	uint64_t lsn;
+	bool done;        /* applied or discarded */
+	wr_err result;
+	struct pending *next; /* rt->queue, in lsn order */
+};
+
+struct wr_runtime {
+	pthread_rwlock_t lock;
+	char id[WR_ID_MAX + 1];
+	char *display_name;
+	struct wr_limits limits;
+	int64_t started_at_ms;
+
+	enum wr_runtime_status status;   /* applied */
+	enum wr_runtime_status p_status; /* projected */
+	uint64_t last_event_id;          /* applied */
+	uint64_t p_event;                /* projected: last id handed out */
+	uint64_t count[4];               /* applied workers by status */
+
+	struct worker **workers; /* creation order; includes unapplied */
+	size_t n_workers, cap_workers;
+	struct worker **buckets; /* power-of-two hash table */
+	size_t n_buckets;
+
+	struct profile *profiles;
+	size_t n_profiles;
+	const struct profile *default_profile; /* NULL: builtin transcript */
+
+	struct wr__store *store;
+	struct pending *queue, *queue_tail; /* appended, not yet applied */
+	/* Workers whose creation was discarded after their driver started:
+	 * out of the tables, their execution stopped, their driver state to
+	 * release (then the worker to free) once the lock is dropped.  The
+	 * link lives in struct worker, so burying one cannot fail. */
+	struct worker *graves;
+	bool closing; /* close: driver callbacks refused */
+
+	void (*on_diagnostic)(void *arg, const struct wr_diagnostic *d);
+	void *on_diagnostic_arg;
+	pthread_mutex_t diag_lock; /* guards the diagnostics only */
+	struct wr_diagnostic diags[WR_DIAGNOSTICS_KEPT];
+	uint64_t diag_count;
+};
+
+/* ---- lookup tables (table.c) ------------------------------------------------ */
+
+/* Any worker, applied or not; NULL if none.  Caller holds the lock. */
+struct worker *wr__find_worker(const struct wr_runtime *rt, const char *id);
+/* A worker reads may see; NULL if none or not yet durable. */
+struct worker *wr__find_visible(const struct wr_runtime *rt, const char *id);
+/* Adds w to the table (room must be reserved).  Write lock held. */
+void wr__insert_worker(struct wr_runtime *rt, struct worker *w);
+/* Removes w from the hash table (not from rt->workers).  Write lock. */
+void wr__unlink_worker(struct wr_runtime *rt, struct worker *w);
+/* Makes room for one more worker; -1 on OOM with nothing changed. */
+int wr__reserve_worker_slot(struct wr_runtime *rt);
+/* Frees a worker and everything it owns (not its driver state). */
+void wr__free_worker(struct worker *w);
+
+/* Resolves a profile selector to a driver; reports unknown_profile. */
+wr_err wr__resolve_profile(const struct wr_runtime *rt,
+                           const struct wr_profile_ref *p,
+                           const struct wr_driver **driver, void **arg,
+                           struct wr_error *err);
+
+/* Fills rt's profile table from cfg: names valid and unique, the default
+ * profile resolved.  Only while the Runtime is being opened. */
+wr_err wr__copy_profiles(struct wr_runtime *rt, const struct wr_config *cfg,
+                         struct wr_error *err);
+
+/* ---- records and group commit (commit.c) ----------------------------- */
+
+/* Allocates a pending record of the given kind; NULL on OOM. */
+struct pending *wr__pending_new(enum wr__record_kind kind);
+/* Frees a pending record after it is done (or was never submitted). */
+void wr__pending_free(struct pending *p);
+
+/*
+ * Hands a validated record to the store.  Write lock held.  On success the
+ * projected view includes it (and, with a synchronous store, the applied
+ * view too: p->done).  On failure nothing changed.
+ */
+wr_err wr__submit(struct wr_runtime *rt, struct pending *p,
+                  struct wr_error *err);
+
+/*
+ * Waits until p[0..n) (submitted in that order, lock released since) are
+ * durable and applied; returns WR_OK, or the store's error after which none
+ * of them is applied.  Takes the write lock itself.  Releases discarded
+ * driver states.  Then frees nothing: the caller frees the pendings.
+ */
+wr_err wr__await(struct wr_runtime *rt, struct pending **p, size_t n,
+                 struct wr_error *err);
+
+/* Waits until everything the store took so far touching w is durable
+ * (for idempotent answers computed from the projected view).  Lock NOT
+ * held. */
+wr_err wr__await_lsn(struct wr_runtime *rt, uint64_t lsn,
+                     struct wr_error *err);
+
+/* Replays the store into an empty Runtime (open).  Sets *had_meta and
+ * fills stored_id when the store named a runtime id. */
+wr_err wr__replay(struct wr_runtime *rt, bool *had_meta,
+                  char stored_id[WR_ID_MAX + 1], struct wr_error *err);
+
+/* Next event id to hand out (projected).  Write lock held. */
+uint64_t wr__next_event(struct wr_runtime *rt);
+
+/* ---- worker rules (worker.c) ------------------------------------------ */
+
+/* Builds the pending terminal-status record for a running worker (failed:
+ * why becomes a runtime transcript entry) and submits it.  Write lock
+ * held; *out is the caller's to await and free. */
+wr_err wr__end_worker(struct wr_runtime *rt, struct worker *w,
+                      enum wr_worker_status status, const char *reason,
+                      struct pending **out, struct wr_error *err);
+
+/* Gives tests the store of a Runtime (borrowed). */
+struct wr__store *wr__runtime_store(struct wr_runtime *rt);
+
+#endif /* WR_RT_H */

@@ -1,0 +1,402 @@
+/*
+ * runtime.c - the Runtime itself: configuration, open (with restore from a
+ * durable store), close, stop, summary, diagnostics and the worker table.
+ *
+ * Locking: rt->lock (a writer-preferring rwlock) guards all state except
+ * the diagnostics, which have their own mutex so drivers may record them
+ * from anywhere.  See rt.h for the applied and projected views.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/rt.h"
+
+#define MAX_LIMIT_ITEMS 100000u
+#define MAX_LIMIT_INPUT WR__INPUT_BYTES_CEILING
+#define MAX_LIMIT_WORKERS 10000000u
+
+/* ---- the worker table ----------------------------------------------- */
+
+/* ---- configuration ---------------------------------------------- */
+
+static wr_err
+check_limit(uint32_t v, uint32_t max, const char *field, struct wr_error *err)
+{
+	if (v > max)
+		return wr__fail(err, WR_EINVALID_INPUT, "invalid_value", field,
+		                "%s must be at most %u", field, max);
+	return WR_OK;
+}
+
+/* ---- open / close ------------------------------------------------- */
+
+static wr_err
+open_store(const char *spec, struct wr__store **out, struct wr_error *err)
+{
+	if (spec == NULL || strcmp(spec, "memory") == 0)
+		return wr__store_memory_open(out, err);
+	if (strncmp(spec, "fs:", 3) == 0 && spec[3] != '\0')
+		return wr__store_fs_open(spec + 3, out, err);
+	return wr__fail(err, WR_EINVALID_INPUT, "invalid_value", "store",
+	                "store must be \"memory\" or \"fs:DIR\"");
+}
+
+static void
+free_runtime(struct wr_runtime *rt)
+{
+	for (size_t i = 0; i < rt->n_workers; i++)
+		wr__free_worker(rt->workers[i]);
+	free(rt->workers);
+	free(rt->buckets);
+	for (size_t i = 0; i < rt->n_profiles; i++)
+		free(rt->profiles[i].name);
+	free(rt->profiles);
+	free(rt->display_name);
+	if (rt->store != NULL)
+		rt->store->ops->close(rt->store);
+	pthread_mutex_destroy(&rt->diag_lock);
+	pthread_rwlock_destroy(&rt->lock);
+	free(rt);
+}
+
+static wr_err
+check_config(const struct wr_config *cfg, struct wr_error *err)
+{
+	wr_err rc;
+
+	if (cfg->runtime_id != NULL && !wr_id_valid(cfg->runtime_id))
+		return wr__fail(err, WR_EINVALID_INPUT, "invalid_value",
+		                "runtime_id",
+		                "runtime id must be 1-%d characters of "
+		                "[A-Za-z0-9_.-]", WR_ID_MAX);
+	if (cfg->display_name != NULL &&
+	    (strlen(cfg->display_name) > WR_DISPLAY_NAME_MAX ||
+	     !wr__utf8_valid(cfg->display_name, strlen(cfg->display_name))))
+		return wr__fail(err, WR_EINVALID_INPUT, "invalid_value",
+		                "display_name",
+		                "display name must be UTF-8 of at most %d bytes",
+		                WR_DISPLAY_NAME_MAX);
+	if ((rc = check_limit(cfg->limits.max_transcript_projection_items,
+	                      MAX_LIMIT_ITEMS,
+	                      "limits.max_transcript_projection_items",
+	                      err)) != WR_OK ||
+	    (rc = check_limit(cfg->limits.max_input_bytes, MAX_LIMIT_INPUT,
+	                      "limits.max_input_bytes", err)) != WR_OK ||
+	    (rc = check_limit(cfg->limits.max_workers, MAX_LIMIT_WORKERS,
+	                      "limits.max_workers", err)) != WR_OK)
+		return rc;
+	return WR_OK;
+}
+
+/*
+ * Settles the identity against the store: a store that names a runtime id
+ * keeps it (and refuses a different --runtime-id); a new store records the
+ * configured or generated one.
+ */
+static wr_err
+settle_identity(struct wr_runtime *rt, const struct wr_config *cfg,
+                bool had_meta, const char *stored_id, struct wr_error *err)
+{
+	struct pending *p;
+	wr_err rc;
+
+	if (had_meta) {
+		if (cfg->runtime_id != NULL &&
+		    strcmp(cfg->runtime_id, stored_id) != 0)
+			return wr__fail(err, WR_EINVALID_INPUT,
+			                "runtime_id_mismatch", "runtime_id",
+			                "the store belongs to runtime \"%s\", "
+			                "not \"%s\"", stored_id, cfg->runtime_id);
+		wr__strlcpy(rt->id, stored_id, sizeof(rt->id));
+		return WR_OK;
+	}
+	if (cfg->runtime_id != NULL) {
+		wr__strlcpy(rt->id, cfg->runtime_id, sizeof(rt->id));
+	} else {
+		memcpy(rt->id, "rt-", 3);
+		if (wr__random_hex(rt->id + 3, 8) < 0)
+			return wr__fail(err, WR_EINTERNAL, "no_randomness", NULL,
+			                "getrandom: %s", strerror(errno));
+	}
+	if ((p = wr__pending_new(WR__REC_META)) == NULL)
+		return wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL,
+		                "out of memory");
+	p->rec.at_ms = wr__now_ms();
+	wr__strlcpy(p->rec.runtime_id, rt->id, sizeof(p->rec.runtime_id));
+	pthread_rwlock_wrlock(&rt->lock);
+	rc = wr__submit(rt, p, err);
+	pthread_rwlock_unlock(&rt->lock);
+	if (rc == WR_OK)
+		rc = wr__await(rt, &p, 1, err);
+	wr__pending_free(p);
+	return rc;
+}
+
+/*
+ * After a restore: workers on the builtin transcript driver carry on;
+ * every other running worker lost its execution with the old process, so
+ * it becomes failed, with a runtime entry saying so (docs/store.md).
+ */
+static wr_err
+restart_workers(struct wr_runtime *rt, struct wr_error *err)
+{
+	wr_err rc = WR_OK;
+
+	for (size_t i = 0; i < rt->n_workers && rc == WR_OK; i++) {
+		struct worker *w = rt->workers[i];
+		const struct wr_driver *driver = NULL;
+		void *arg = NULL;
+		struct pending *p = NULL;
+
+		if (w->info.status != WR_STATUS_RUNNING)
+			continue;
+		pthread_rwlock_wrlock(&rt->lock);
+		if (wr__resolve_profile(rt, &w->info.profile, &driver, &arg,
+		                        NULL) == WR_OK &&
+		    driver == wr_driver_transcript() &&
+		    driver->start(arg, rt, w->info.ref.worker_id, &w->dstate,
+		                  NULL) == WR_OK) {
+			w->driver = driver;
+		} else {
+			rc = wr__end_worker(rt, w, WR_STATUS_FAILED,
+			        w->info.run_state == WR_RUN_BUSY
+			                ? "runtime_restarted: the runtime "
+			                  "restarted during a turn; the turn was "
+			                  "interrupted and the worker's process "
+			                  "is gone"
+			                : "runtime_restarted: the runtime "
+			                  "restarted and the worker's process is "
+			                  "gone",
+			        &p, err);
+		}
+		pthread_rwlock_unlock(&rt->lock);
+		if (p != NULL) {
+			if (rc == WR_OK)
+				rc = wr__await(rt, &p, 1, err);
+			wr__pending_free(p);
+		}
+	}
+	return rc;
+}
+
+wr_err
+wr_runtime_open(const struct wr_config *cfg, struct wr_runtime **out,
+                struct wr_error *err)
+{
+	static const struct wr_config zero;
+	pthread_rwlockattr_t attr;
+	struct wr_runtime *rt;
+	char stored_id[WR_ID_MAX + 1];
+	bool had_meta = false;
+	wr_err rc;
+
+	if (cfg == NULL)
+		cfg = &zero;
+	if ((rc = check_config(cfg, err)) != WR_OK)
+		return rc;
+	rt = calloc(1, sizeof(*rt));
+	if (rt == NULL)
+		return wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL,
+		                "out of memory");
+	pthread_rwlockattr_init(&attr);
+	/* Writers must not starve behind a steady stream of readers. */
+	pthread_rwlockattr_setkind_np(&attr,
+	        PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&rt->lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
+	pthread_mutex_init(&rt->diag_lock, NULL);
+
+	rt->limits = cfg->limits;
+	if (rt->limits.max_transcript_projection_items == 0)
+		rt->limits.max_transcript_projection_items =
+			WR_DEFAULT_MAX_TRANSCRIPT_ITEMS;
+	if (rt->limits.max_input_bytes == 0)
+		rt->limits.max_input_bytes = WR_DEFAULT_MAX_INPUT_BYTES;
+	if (rt->limits.max_workers == 0)
+		rt->limits.max_workers = WR_DEFAULT_MAX_WORKERS;
+	rt->started_at_ms = wr__now_ms();
+	rt->on_diagnostic = cfg->on_diagnostic;
+	rt->on_diagnostic_arg = cfg->on_diagnostic_arg;
+
+	if (cfg->display_name != NULL &&
+	    (rt->display_name = strdup(cfg->display_name)) == NULL) {
+		rc = wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL,
+		              "out of memory");
+		goto fail;
+	}
+	if ((rc = wr__copy_profiles(rt, cfg, err)) != WR_OK ||
+	    (rc = open_store(cfg->store, &rt->store, err)) != WR_OK ||
+	    (rc = wr__replay(rt, &had_meta, stored_id, err)) != WR_OK)
+		goto fail;
+	/* A new process runs, whatever the previous one ended in. */
+	rt->status = rt->p_status = WR_RUNTIME_RUNNING;
+	if ((rc = settle_identity(rt, cfg, had_meta, stored_id, err)) !=
+	            WR_OK ||
+	    (rc = restart_workers(rt, err)) != WR_OK)
+		goto fail;
+	*out = rt;
+	return WR_OK;
+fail:
+	for (size_t i = 0; i < rt->n_workers; i++) {
+		struct worker *w = rt->workers[i];
+		if (w->driver != NULL) {
+			w->driver->stop(w->dstate, true);
+			w->driver->release(w->dstate);
+		}
+	}
+	free_runtime(rt);
+	return rc;
+}
+
+const char *
+wr_runtime_id(const struct wr_runtime *rt)
+{
+	return rt->id;
+}
+
+struct wr__store *
+wr__runtime_store(struct wr_runtime *rt)
+{
+	return rt->store;
+}
+
+void
+wr_runtime_close(struct wr_runtime *rt)
+{
+	if (rt == NULL)
+		return;
+	/* Workers keep their recorded status (a durable store restores
+	 * them); only their executions end.  Callbacks that race with this
+	 * are refused, then each execution is awaited outside the lock. */
+	pthread_rwlock_wrlock(&rt->lock);
+	rt->closing = true;
+	for (size_t i = 0; i < rt->n_workers; i++) {
+		struct worker *w = rt->workers[i];
+		if (w->info.status == WR_STATUS_RUNNING && w->driver != NULL)
+			w->driver->stop(w->dstate, false);
+	}
+	pthread_rwlock_unlock(&rt->lock);
+	for (size_t i = 0; i < rt->n_workers; i++) {
+		struct worker *w = rt->workers[i];
+		if (w->driver != NULL)
+			w->driver->release(w->dstate);
+	}
+	while (rt->graves != NULL) {
+		struct worker *g = rt->graves;
+		rt->graves = g->gnext;
+		g->driver->release(g->dstate);
+		wr__free_worker(g);
+	}
+	free_runtime(rt);
+}
+
+/* ---- runtime-level operations ------------------------------------------ */
+
+/* Submits a runtime status record; *out is the caller's to await and
+ * free.  Write lock held. */
+static wr_err
+submit_runtime_status(struct wr_runtime *rt, enum wr_runtime_status s,
+                      struct pending **out, struct wr_error *err)
+{
+	struct pending *p = wr__pending_new(WR__REC_RUNTIME_STATUS);
+	wr_err rc;
+
+	if (p == NULL)
+		return wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL,
+		                "out of memory");
+	p->rec.at_ms = wr__now_ms();
+	p->rec.runtime_status = s;
+	if ((rc = wr__submit(rt, p, err)) != WR_OK) {
+		wr__pending_free(p);
+		return rc;
+	}
+	*out = p;
+	return WR_OK;
+}
+
+wr_err
+wr_runtime_stop(struct wr_runtime *rt, struct wr_error *err)
+{
+	struct pending **ps = NULL;
+	size_t n = 0;
+	wr_err rc = WR_OK, wait;
+
+	pthread_rwlock_wrlock(&rt->lock);
+	if (rt->p_status == WR_RUNTIME_STOPPED)
+		goto out;
+	/* stopping, one end per running worker, stopped */
+	ps = calloc(rt->n_workers + 2, sizeof(*ps));
+	if (ps == NULL) {
+		rc = wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL,
+		              "out of memory");
+		goto out;
+	}
+	if (rt->p_status == WR_RUNTIME_RUNNING) {
+		if ((rc = submit_runtime_status(rt, WR_RUNTIME_STOPPING, &ps[n],
+		                                err)) != WR_OK)
+			goto out;
+		n++;
+	}
+	for (size_t i = 0; i < rt->n_workers; i++) {
+		struct worker *w = rt->workers[i];
+		if (w->p_status != WR_STATUS_RUNNING)
+			continue;
+		if ((rc = wr__end_worker(rt, w, WR_STATUS_STOPPED,
+		                         "runtime_stopped", &ps[n], err)) != WR_OK)
+			goto out; /* stays stopping; a retry goes on from here */
+		n++;
+	}
+	if ((rc = submit_runtime_status(rt, WR_RUNTIME_STOPPED, &ps[n],
+	                                err)) != WR_OK)
+		goto out;
+	n++;
+out:
+	pthread_rwlock_unlock(&rt->lock);
+	wait = wr__await(rt, ps, n, rc == WR_OK ? err : NULL);
+	if (rc == WR_OK)
+		rc = wait;
+	for (size_t i = 0; i < n; i++)
+		wr__pending_free(ps[i]);
+	free(ps);
+	return rc;
+}
+
+wr_err
+wr_runtime_summary(struct wr_runtime *rt, struct wr_runtime_summary *out,
+                   struct wr_error *err WR__UNUSED)
+{
+	struct wr_runtime_summary s;
+
+	memset(&s, 0, sizeof(s));
+	pthread_rwlock_rdlock(&rt->lock);
+	wr__strlcpy(s.runtime_id, rt->id, sizeof(s.runtime_id));
+	if (rt->display_name != NULL) {
+		s.has_display_name = true;
+		wr__strlcpy(s.display_name, rt->display_name,
+		            sizeof(s.display_name));
+	}
+	wr__strlcpy(s.backend, rt->store->ops->backend, sizeof(s.backend));
+	s.status = rt->status;
+	s.worker_count = rt->count[0] + rt->count[1] + rt->count[2] +
+	                 rt->count[3];
+	s.active_worker_count = rt->count[WR_STATUS_RUNNING];
+	s.stopped_worker_count = rt->count[WR_STATUS_STOPPED];
+	s.cancelled_worker_count = rt->count[WR_STATUS_CANCELLED];
+	s.failed_worker_count = rt->count[WR_STATUS_FAILED];
+	s.limits = rt->limits;
+	s.started_at_ms = rt->started_at_ms;
+	pthread_rwlock_unlock(&rt->lock);
+
+	pthread_mutex_lock(&rt->diag_lock);
+	s.diagnostic_count = rt->diag_count;
+	pthread_mutex_unlock(&rt->diag_lock);
+	wr__strlcpy(s.version, wr_version(), sizeof(s.version));
+	*out = s;
+	return WR_OK;
+}
+
+/* ---- diagnostics ------------------------------------------------------- */

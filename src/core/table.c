@@ -1,0 +1,200 @@
+/*
+ * table.c - the Runtime's lookup tables: workers by id (a power-of-two hash
+ * table plus the creation-order array) and configured profiles by name.
+ *
+ * Every function here runs with rt->lock held by the caller (read lock for
+ * lookups, write lock for changes); none takes a lock or does I/O.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/rt.h"
+
+static size_t
+hash_id(const char *s)
+{
+	size_t h = 1469598103934665603ull;
+
+	while (*s != '\0')
+		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+	return h;
+}
+
+struct worker *
+wr__find_worker(const struct wr_runtime *rt, const char *id)
+{
+	struct worker *w;
+
+	if (id == NULL || rt->n_buckets == 0)
+		return NULL;
+	w = rt->buckets[hash_id(id) & (rt->n_buckets - 1)];
+	while (w != NULL && strcmp(w->info.ref.worker_id, id) != 0)
+		w = w->hnext;
+	return w;
+}
+
+struct worker *
+wr__find_visible(const struct wr_runtime *rt, const char *id)
+{
+	struct worker *w = wr__find_worker(rt, id);
+
+	return w != NULL && w->applied ? w : NULL;
+}
+
+void
+wr__insert_worker(struct wr_runtime *rt, struct worker *w)
+{
+	size_t h = hash_id(w->info.ref.worker_id) & (rt->n_buckets - 1);
+
+	w->hnext = rt->buckets[h];
+	rt->buckets[h] = w;
+	rt->workers[rt->n_workers++] = w;
+}
+
+void
+wr__unlink_worker(struct wr_runtime *rt, struct worker *w)
+{
+	struct worker **pp =
+		&rt->buckets[hash_id(w->info.ref.worker_id) & (rt->n_buckets - 1)];
+
+	while (*pp != NULL && *pp != w)
+		pp = &(*pp)->hnext;
+	if (*pp == w)
+		*pp = w->hnext;
+}
+
+void
+wr__free_worker(struct worker *w)
+{
+	if (w == NULL)
+		return;
+	for (uint64_t k = 0; k < w->info.transcript_len; k++)
+		free(w->entries[k].content);
+	free(w->entries);
+	free(w->status_reason);
+	wr__worker_info_clear(&w->info);
+	free(w);
+}
+
+/* Makes room for one more worker in both tables; -1 on OOM, unchanged. */
+int
+wr__reserve_worker_slot(struct wr_runtime *rt)
+{
+	if (rt->n_workers == rt->cap_workers) {
+		size_t cap = rt->cap_workers ? rt->cap_workers * 2 : 16;
+		struct worker **v = realloc(rt->workers, cap * sizeof(*v));
+		if (v == NULL)
+			return -1;
+		rt->workers = v;
+		rt->cap_workers = cap;
+	}
+	if (rt->n_workers + 1 > rt->n_buckets) {
+		size_t nb = rt->n_buckets ? rt->n_buckets * 2 : 64;
+		struct worker **b = calloc(nb, sizeof(*b));
+		if (b == NULL)
+			return -1;
+		for (size_t i = 0; i < rt->n_workers; i++) {
+			struct worker *w = rt->workers[i];
+			size_t h = hash_id(w->info.ref.worker_id) & (nb - 1);
+			w->hnext = b[h];
+			b[h] = w;
+		}
+		free(rt->buckets);
+		rt->buckets = b;
+		rt->n_buckets = nb;
+	}
+	return 0;
+}
+
+static const struct profile *
+find_profile(const struct wr_runtime *rt, const char *name)
+{
+	for (size_t i = 0; i < rt->n_profiles; i++)
+		if (strcmp(rt->profiles[i].name, name) == 0)
+			return &rt->profiles[i];
+	return NULL;
+}
+
+/* Resolves the profile selector to a driver; reports unknown_profile. */
+wr_err
+wr__resolve_profile(const struct wr_runtime *rt, const struct wr_profile_ref *p,
+                const struct wr_driver **driver, void **arg,
+                struct wr_error *err)
+{
+	const struct profile *prof;
+
+	switch (p->kind) {
+	case WR_PROFILE_RUNTIME_DEFAULT:
+		if (p->value != NULL)
+			return wr__fail(err, WR_EINVALID_INPUT, "unknown_field",
+			                "profile.value",
+			                "runtime_default takes no value");
+		prof = rt->default_profile;
+		*driver = prof ? prof->driver : wr_driver_transcript();
+		*arg = prof ? prof->arg : NULL;
+		return WR_OK;
+	case WR_PROFILE_BUILTIN:
+		if (p->value == NULL || strcmp(p->value, "transcript") != 0)
+			return wr__fail(err, WR_EINVALID_INPUT, "unknown_profile",
+			                "profile.value",
+			                "the only builtin profile is \"transcript\"");
+		*driver = wr_driver_transcript();
+		*arg = NULL;
+		return WR_OK;
+	case WR_PROFILE_NAMED:
+		prof = p->value != NULL ? find_profile(rt, p->value) : NULL;
+		if (prof == NULL)
+			return wr__fail(err, WR_EINVALID_INPUT, "unknown_profile",
+			                "profile.value",
+			                "no profile named \"%.64s\" is configured",
+			                p->value != NULL ? p->value : "");
+		*driver = prof->driver;
+		*arg = prof->arg;
+		return WR_OK;
+	}
+	return wr__fail(err, WR_EINVALID_INPUT, "invalid_value", "profile.kind",
+	                "unknown profile kind");
+}
+
+wr_err
+wr__copy_profiles(struct wr_runtime *rt, const struct wr_config *cfg,
+              struct wr_error *err)
+{
+	if (cfg->n_profiles == 0)
+		goto dflt;
+	rt->profiles = calloc(cfg->n_profiles, sizeof(*rt->profiles));
+	if (rt->profiles == NULL)
+		return wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL,
+		                "out of memory");
+	for (size_t i = 0; i < cfg->n_profiles; i++) {
+		const struct wr_profile *p = &cfg->profiles[i];
+		if (!wr_id_valid(p->name))
+			return wr__fail(err, WR_EINVALID_INPUT, "invalid_value",
+			                "profiles", "invalid profile name");
+		if (find_profile(rt, p->name) != NULL)
+			return wr__fail(err, WR_EINVALID_INPUT, "invalid_value",
+			                "profiles", "duplicate profile \"%s\"",
+			                p->name);
+		rt->profiles[i].name = strdup(p->name);
+		if (rt->profiles[i].name == NULL)
+			return wr__fail(err, WR_EINTERNAL, "out_of_memory",
+			                NULL, "out of memory");
+		rt->profiles[i].driver = p->driver != NULL
+		                               ? p->driver
+		                               : wr_driver_transcript();
+		rt->profiles[i].arg = p->driver_arg;
+		rt->n_profiles++;
+	}
+dflt:
+	if (cfg->default_profile != NULL) {
+		rt->default_profile = find_profile(rt, cfg->default_profile);
+		if (rt->default_profile == NULL)
+			return wr__fail(err, WR_EINVALID_INPUT, "unknown_profile",
+			                "default_profile",
+			                "default profile \"%s\" is not configured",
+			                cfg->default_profile);
+	}
+	return WR_OK;
+}

@@ -1,0 +1,853 @@
+/*
+ * driver_exec.c - the exec driver: one child process per worker, spoken to
+ * in JSON lines over stdio (docs/worker-protocol.md).
+ *
+ * Each worker has one I/O thread.  It owns the child's pipes: it writes the
+ * queued input, reads and decodes output, enforces the turn timeout and the
+ * stop/cancel timeline, and reaps the child with waitpid() on that pid only.
+ * Driver operations run under the Runtime lock, so they never block: they
+ * take the worker's own mutex for a moment and poke the thread through a
+ * wake-up pipe.  The thread never holds that mutex while it calls back into
+ * the Runtime, so the two locks are never taken in the other order.
+ *
+ * Hygiene: every descriptor is O_CLOEXEC; the child runs in its own process
+ * group with default signal dispositions and an empty mask (exec_spawn.c),
+ * and signals go to the whole group; the worker watchdog (exec_watch.c)
+ * kills the group if this process dies without a close.  The I/O thread
+ * blocks every signal
+ * (so the embedder's handlers never run on it) and consumes the SIGPIPE a
+ * write to a dead child raises, so the process-wide disposition of SIGPIPE
+ * is never touched.  Output is read by bounded line readers (exec_lines.c).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "codec/json.h"
+#include "driver/exec.h"
+#include "driver/lines.h"
+#include "driver/spawn.h"
+
+#define TICK_MS 100        /* poll period when the kernel has no pidfd */
+#define DIAG_PER_SEC 20    /* diagnostics per worker per second, at most */
+#define THREAD_STACK (512 * 1024)
+
+enum phase {
+	PHASE_RUNNING, /* serving turns */
+	PHASE_CLOSING, /* stdin closed; SIGTERM when the stop grace ends */
+	PHASE_TERMED,  /* SIGTERM sent; SIGKILL when the kill grace ends */
+	PHASE_KILLED   /* SIGKILL sent; waiting to reap */
+};
+
+struct exec_worker {
+	const struct wr__exec_profile *prof;
+	struct wr_runtime *rt;
+	char id[WR_ID_MAX + 1];
+	pid_t pid;
+	int in_fd, out_fd, err_fd, wake_r, wake_w, pid_fd;
+	pthread_t thread;
+
+	pthread_mutex_t mu; /* guards the members up to the next comment */
+	char *wbuf;         /* input lines not yet written to the child */
+	size_t wlen, woff;
+	bool busy;             /* a turn is in flight */
+	int64_t turn_deadline; /* monotonic ms; 0: none */
+	bool stop_req, cancel_req, release_req;
+	bool exited;           /* the child is gone: input is refused */
+	bool thread_done;      /* the I/O thread made its last callback */
+	int refs;              /* the I/O thread + the Runtime's state */
+	pthread_cond_t done_cv;
+
+	/* Owned by the I/O thread alone. */
+	struct wr__linebuf out, err;
+	int64_t diag_window;
+	unsigned diag_count, diag_suppressed;
+};
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- start ------------------------------------------------------------- */
+
+static void *exec_thread(void *arg);
+
+static void
+worker_free(struct exec_worker *w)
+{
+	wr__exec_close_fd(&w->in_fd);
+	wr__exec_close_fd(&w->out_fd);
+	wr__exec_close_fd(&w->err_fd);
+	wr__exec_close_fd(&w->wake_r);
+	wr__exec_close_fd(&w->wake_w);
+	wr__exec_close_fd(&w->pid_fd);
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->done_cv);
+	free(w->wbuf);
+	wr__linebuf_free(&w->out);
+	wr__linebuf_free(&w->err);
+	free(w);
+}
+
+/*
+ * Starts the profile's program for worker_id (wr__exec_spawn) and its I/O
+ * thread.  A program that cannot start leaves no process and no worker
+ * behind: WR_EUNAVAILABLE/spawn_failed then.
+ */
+static wr_err
+exec_start(void *arg, struct wr_runtime *rt, const char *worker_id,
+           void **state, struct wr_error *err)
+{
+	const struct wr__exec_profile *p = arg;
+	struct exec_worker *w;
+	struct wr__exec_child child;
+	sigset_t all, old;
+	pthread_attr_t attr;
+	wr_err rc = WR_OK;
+	int saved, wake[2];
+
+	w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL, NULL);
+	w->prof = p;
+	w->rt = rt;
+	wr__strlcpy(w->id, worker_id, sizeof(w->id));
+	w->pid = -1;
+	w->in_fd = w->out_fd = w->err_fd = -1;
+	w->wake_r = w->wake_w = w->pid_fd = -1;
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->done_cv, NULL);
+	w->refs = 2;
+
+	if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+		rc = wr__fail(err, WR_EUNAVAILABLE, "spawn_failed", NULL,
+		              "profile %s: pipe2: %s", p->name,
+		              strerror(errno));
+		goto out;
+	}
+	w->wake_r = wake[0];
+	w->wake_w = wake[1];
+	rc = wr__exec_spawn(p, worker_id, wr_runtime_id(rt), &child, err);
+	if (rc != WR_OK)
+		goto out;
+	w->pid = child.pid;
+	w->in_fd = child.in_fd;
+	w->out_fd = child.out_fd;
+	w->err_fd = child.err_fd;
+	w->pid_fd = child.pid_fd;
+
+	/* The thread needs little stack; with one per worker it adds up.
+	 * Detached: it ends with its child, not when the Runtime releases
+	 * the worker (which may be much later); refs decide who frees. */
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, THREAD_STACK);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	saved = pthread_create(&w->thread, &attr, exec_thread, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (saved != 0) {
+		rc = wr__fail(err, WR_EUNAVAILABLE, "spawn_failed", NULL,
+		              "profile %s: pthread_create: %s", p->name,
+		              strerror(saved));
+		goto out;
+	}
+	*state = w;
+	w = NULL;
+out:
+	if (w != NULL && w->pid > 0) {
+		/* started but not handed over: the worker must not outlive us */
+		kill(-w->pid, SIGKILL);
+		wr__exec_unwatch(w->pid);
+		while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	if (w != NULL)
+		worker_free(w);
+	return rc;
+}
+
+/* ---- operations called under the Runtime lock --------------------------- */
+
+/* Pokes the I/O thread; caller holds w->mu.  After the thread ended the
+ * pipe is closed and there is nobody to wake. */
+static void
+wake(struct exec_worker *w)
+{
+	/* EAGAIN means a wake-up is already pending: good enough. */
+	if (w->wake_w >= 0 && write(w->wake_w, "x", 1) < 0 && errno != EAGAIN)
+		return;
+}
+
+/* Encodes one input message plus its newline; NULL on OOM. */
+static char *
+encode_input(enum wr_input_kind kind, const char *content, uint64_t sequence,
+             size_t *len)
+{
+	json_object *o = json_object_new_object();
+	const char *s;
+	char *line = NULL;
+	size_t n;
+
+	/* wr__json_add checks every constructor: a failed one must fail the
+	 * input, never reach the worker as {"type":null,...}. */
+	if (!wr__json_add(o, "type", json_object_new_string("input")) ||
+	    !wr__json_add(o, "sequence", json_object_new_uint64(sequence)) ||
+	    !wr__json_add(o, "kind", json_object_new_string(
+	                          kind == WR_INPUT_SYSTEM ? "system"
+	                                                  : "user")) ||
+	    !wr__json_add(o, "content", json_object_new_string(content)))
+		goto out;
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+	                                   JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (s == NULL)
+		goto out;
+	n = strlen(s);
+	line = malloc(n + 2);
+	if (line == NULL)
+		goto out;
+	memcpy(line, s, n);
+	line[n] = '\n';
+	line[n + 1] = '\0';
+	*len = n + 1;
+out:
+	json_object_put(o); /* frees the members it took over */
+	return line;
+}
+
+/*
+ * Queues one input for the I/O thread and marks the turn started.  Refuses
+ * with WR_EBUSY while a turn is in flight and WR_EUNSUPPORTED once the child
+ * is gone or stopping; nothing changes on failure.
+ */
+static wr_err
+exec_input(void *state, enum wr_input_kind kind, const char *content,
+           uint64_t sequence, bool *turn_started, struct wr_error *err)
+{
+	struct exec_worker *w = state;
+	char *line, *nb;
+	size_t len = 0;
+	wr_err rc = WR_OK;
+
+	line = encode_input(kind, content, sequence, &len);
+	if (line == NULL)
+		return wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL, NULL);
+	pthread_mutex_lock(&w->mu);
+	if (w->exited || w->stop_req || w->release_req) {
+		rc = wr__fail(err, WR_EUNSUPPORTED, "worker_exited", NULL,
+		              "the worker process has exited or is stopping");
+	} else if (w->busy) {
+		rc = wr__fail(err, WR_EBUSY, "turn_in_progress", NULL, NULL);
+	} else if (w->wlen == w->woff) {
+		/* Not busy, so nothing is pending: take the line as is. */
+		free(w->wbuf);
+		w->wbuf = line;
+		w->wlen = len;
+		w->woff = 0;
+		line = NULL;
+	} else {
+		nb = realloc(w->wbuf, w->wlen + len);
+		if (nb == NULL) {
+			rc = wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL,
+			              NULL);
+		} else {
+			memcpy(nb + w->wlen, line, len);
+			w->wbuf = nb;
+			w->wlen += len;
+		}
+	}
+	if (rc == WR_OK) {
+		w->busy = true;
+		w->turn_deadline = w->prof->turn_timeout_ms == 0 ? 0 :
+		        mono_ms() + w->prof->turn_timeout_ms;
+		*turn_started = true;
+		wake(w);
+	} else {
+		wr__fail_worker(err, rc, w->id);
+	}
+	pthread_mutex_unlock(&w->mu);
+	free(line);
+	return rc;
+}
+
+/* Starts the stop (graceful) or cancel (immediate) timeline; the I/O
+ * thread does the waiting. */
+static void
+exec_stop(void *state, bool cancel)
+{
+	struct exec_worker *w = state;
+
+	pthread_mutex_lock(&w->mu);
+	w->stop_req = true;
+	if (cancel)
+		w->cancel_req = true;
+	wake(w);
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* Ends the child if it still runs (as a cancel would), then blocks until it
+ * is reaped and the I/O thread made its last callback; whichever of the
+ * two lets go last frees the state. */
+static void
+exec_release(void *state)
+{
+	struct exec_worker *w = state;
+	bool last;
+
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->release_req = true;
+	wake(w);
+	while (!w->thread_done)
+		pthread_cond_wait(&w->done_cv, &w->mu);
+	last = --w->refs == 0;
+	pthread_mutex_unlock(&w->mu);
+	if (last)
+		worker_free(w);
+}
+
+/* ---- the I/O thread ---------------------------------------------------- */
+
+/* A diagnostic for this worker, rate limited so a chatty child cannot
+ * monopolise the Runtime lock or the diagnostics ring. */
+static void
+diagnose(struct exec_worker *w, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+diagnose(struct exec_worker *w, const char *fmt, ...)
+{
+	char msg[WR_DIAGNOSTIC_MAX];
+	int64_t now = mono_ms();
+	va_list ap;
+
+	if (now - w->diag_window >= 1000) {
+		if (w->diag_suppressed > 0)
+			wr_runtime_diagnose(w->rt, w->id,
+			                    "%u more worker diagnostics "
+			                    "suppressed (rate limit)",
+			                    w->diag_suppressed);
+		w->diag_window = now;
+		w->diag_count = 0;
+		w->diag_suppressed = 0;
+	}
+	if (w->diag_count >= DIAG_PER_SEC) {
+		w->diag_suppressed++;
+		return;
+	}
+	w->diag_count++;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	wr_runtime_diagnose(w->rt, w->id, "%s", msg);
+}
+
+/* Handles one complete stdout line of the protocol (a wr__line_fn; arg is
+ * the worker).  Anything malformed is a diagnostic; nothing here can end
+ * the worker. */
+static void
+handle_out_line(void *arg, const char *line, size_t len)
+{
+	struct exec_worker *w = arg;
+	char pv[WR__EXEC_PREVIEW_MAX + 1];
+	json_object *o = NULL, *t, *c;
+	const char *type;
+	struct wr_error e;
+	bool was_busy;
+	wr_err rc;
+
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	if (len == 0)
+		return;
+	/* The one strict reader (codec_json.h): a line json-c would read
+	 * differently (duplicate or NUL-cut member names, lone surrogates)
+	 * is malformed like any other. */
+	rc = wr__json_parse(line, len, WR_JSON_MAX_DEPTH, &o, &e);
+	if (rc != WR_OK) {
+		wr__exec_preview(pv, sizeof(pv), line, len);
+		if (strcmp(e.reason, "invalid_json") == 0)
+			diagnose(w, "worker stdout: not a protocol message: "
+			         "%s", pv);
+		else if (e.field[0] != '\0')
+			diagnose(w, "worker stdout: not a protocol message "
+			         "(%s at %s): %s", e.reason, e.field, pv);
+		else
+			diagnose(w, "worker stdout: not a protocol message "
+			         "(%s): %s", e.reason, pv);
+		goto out;
+	}
+	if (o == NULL || !json_object_is_type(o, json_type_object) ||
+	    !json_object_object_get_ex(o, "type", &t) ||
+	    !json_object_is_type(t, json_type_string)) {
+		wr__exec_preview(pv, sizeof(pv), line, len);
+		diagnose(w, "worker stdout: not a protocol message: %s", pv);
+		goto out;
+	}
+	type = json_object_get_string(t);
+	if (strcmp(type, "output") == 0) {
+		if (!json_object_object_get_ex(o, "content", &c) ||
+		    !json_object_is_type(c, json_type_string)) {
+			diagnose(w, "worker stdout: output without a string "
+			         "content member");
+			goto out;
+		}
+		if (wr__json_plain_string(c, NULL) == NULL) {
+			diagnose(w, "worker stdout: output content contains "
+			         "a NUL character; dropped");
+			goto out;
+		}
+		rc = wr_worker_emit(w->rt, w->id, WR_ROLE_WORKER,
+		                    json_object_get_string(c), &e);
+		/* late output of an ended worker or a closing Runtime is
+		 * dropped silently */
+		if (rc != WR_OK && rc != WR_EUNKNOWN_WORKER &&
+		    rc != WR_EUNSUPPORTED &&
+		    strcmp(e.reason, "runtime_closing") != 0)
+			diagnose(w, "worker output rejected: %s (%s)",
+			         e.message, e.reason);
+	} else if (strcmp(type, "turn_end") == 0) {
+		pthread_mutex_lock(&w->mu);
+		was_busy = w->busy;
+		w->busy = false;
+		w->turn_deadline = 0;
+		pthread_mutex_unlock(&w->mu);
+		if (was_busy)
+			wr_worker_turn_end(w->rt, w->id, NULL);
+		else
+			diagnose(w, "worker stdout: turn_end without a turn "
+			         "in progress");
+	} else {
+		wr__exec_preview(pv, sizeof(pv), type, strlen(type));
+		diagnose(w, "worker stdout: unknown message type \"%s\"", pv);
+	}
+out:
+	json_object_put(o);
+}
+
+/* Handles one complete stderr line: a diagnostic (a wr__line_fn). */
+static void
+handle_err_line(void *arg, const char *line, size_t len)
+{
+	struct exec_worker *w = arg;
+	char pv[WR__EXEC_PREVIEW_MAX + 1];
+
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	if (len == 0)
+		return;
+	wr__exec_preview(pv, sizeof(pv), line, len);
+	if (len > WR__EXEC_PREVIEW_MAX)
+		diagnose(w, "worker stderr: %s... (line truncated)", pv);
+	else
+		diagnose(w, "worker stderr: %s", pv);
+}
+
+/* An over-long stdout line ended (a wr__overlong_fn): report it. */
+static void
+out_overlong(void *arg, size_t dropped, size_t max, const char *head)
+{
+	diagnose(arg, "worker stdout: line of %zu bytes dropped "
+	         "(limit %zu): %s...", dropped, max, head);
+}
+
+/* An over-long stderr line ended: report its head. */
+static void
+err_overlong(void *arg, size_t dropped WR__UNUSED, size_t max WR__UNUSED,
+             const char *head)
+{
+	diagnose(arg, "worker stderr: %s... (line truncated)", head);
+}
+
+/* Reads what *fd has into lb, whose callbacks handle the lines; closes *fd
+ * at EOF or on a read error. */
+static void
+read_stream(struct wr__linebuf *lb, int *fd)
+{
+	if (!wr__linebuf_read(lb, *fd))
+		wr__exec_close_fd(fd);
+}
+
+/* Writes queued input.  On EPIPE (the child closed stdin or died) the
+ * queue is dropped; the exit, if any, is noticed by the main loop. */
+static void
+write_pending(struct exec_worker *w)
+{
+	ssize_t n;
+	bool broken = false;
+	sigset_t pipe_set;
+	struct timespec zero = { 0, 0 };
+
+	pthread_mutex_lock(&w->mu);
+	while (w->woff < w->wlen) {
+		n = write(w->in_fd, w->wbuf + w->woff, w->wlen - w->woff);
+		if (n > 0) {
+			w->woff += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno != EAGAIN)
+			broken = true;
+		break;
+	}
+	if (broken || w->woff == w->wlen)
+		w->woff = w->wlen = 0;
+	pthread_mutex_unlock(&w->mu);
+	if (broken) {
+		/* SIGPIPE is blocked on this thread: take it off the queue. */
+		sigemptyset(&pipe_set);
+		sigaddset(&pipe_set, SIGPIPE);
+		while (sigtimedwait(&pipe_set, NULL, &zero) > 0)
+			;
+		wr__exec_close_fd(&w->in_fd);
+		diagnose(w, "worker closed its stdin; pending input dropped");
+	}
+}
+
+static const char *
+signal_name(int sig, char *buf, size_t size)
+{
+	static const struct {
+		int sig;
+		const char *name;
+	} names[] = {
+		{ SIGHUP, "SIGHUP" },   { SIGINT, "SIGINT" },
+		{ SIGQUIT, "SIGQUIT" }, { SIGILL, "SIGILL" },
+		{ SIGTRAP, "SIGTRAP" }, { SIGABRT, "SIGABRT" },
+		{ SIGBUS, "SIGBUS" },   { SIGFPE, "SIGFPE" },
+		{ SIGKILL, "SIGKILL" }, { SIGUSR1, "SIGUSR1" },
+		{ SIGSEGV, "SIGSEGV" }, { SIGUSR2, "SIGUSR2" },
+		{ SIGPIPE, "SIGPIPE" }, { SIGALRM, "SIGALRM" },
+		{ SIGTERM, "SIGTERM" }, { SIGXCPU, "SIGXCPU" },
+		{ SIGXFSZ, "SIGXFSZ" }, { SIGSYS, "SIGSYS" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i].sig == sig)
+			return names[i].name;
+	snprintf(buf, size, "signal %d", sig);
+	return buf;
+}
+
+/* Where a worker is in the stop/cancel timeline; the I/O thread's own. */
+struct timeline {
+	enum phase phase;
+	int64_t phase_at; /* monotonic ms: the next step is due */
+	int64_t began;    /* monotonic ms: the Runtime began ending it */
+	bool quiet;       /* the Runtime ended the worker, or we failed it */
+};
+
+/* The last step taken, for the stop log line. */
+static const char *
+phase_how(enum phase phase)
+{
+	switch (phase) {
+	case PHASE_RUNNING:
+		return "on its own";
+	case PHASE_CLOSING:
+		return "after its stdin was closed";
+	case PHASE_TERMED:
+		return "after SIGTERM";
+	case PHASE_KILLED:
+		return "after SIGKILL";
+	}
+	return "?";
+}
+
+/*
+ * If the child has exited: collects its last output, kills what is left of
+ * its process group (the exited leader still holds the group id, so the
+ * signal cannot reach a recycled group), reaps it and, unless the Runtime
+ * already ended the worker, reports the failure; if the Runtime ended it,
+ * logs one line saying how.  Returns true then.
+ */
+static bool
+child_gone(struct exec_worker *w, const struct timeline *tl)
+{
+	siginfo_t si;
+	char why[128], sb[24];
+	int status = 0, rounds;
+	bool quiet;
+	pid_t r;
+
+	memset(&si, 0, sizeof(si));
+	r = waitid(P_PID, (id_t)w->pid, &si, WEXITED | WNOHANG | WNOWAIT);
+	if ((r == 0 && si.si_pid == 0) || (r < 0 && errno == EINTR))
+		return false;
+	/* exited (or ECHILD: the embedder ignores SIGCHLD and the kernel
+	 * reaped it already) */
+	for (rounds = 0; rounds < 8 && (w->out_fd >= 0 || w->err_fd >= 0);
+	     rounds++) {
+		if (w->out_fd >= 0)
+			read_stream(&w->out, &w->out_fd);
+		if (w->err_fd >= 0)
+			read_stream(&w->err, &w->err_fd);
+	}
+	kill(-w->pid, SIGKILL);
+	wr__exec_unwatch(w->pid); /* while the zombie still holds the group */
+	do
+		r = waitpid(w->pid, &status, 0);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		snprintf(why, sizeof(why), "worker process exited "
+		         "(status unknown: %s)", strerror(errno));
+	else if (WIFSIGNALED(status))
+		snprintf(why, sizeof(why), "worker process killed by %s",
+		         signal_name(WTERMSIG(status), sb, sizeof(sb)));
+	else
+		snprintf(why, sizeof(why), "worker process exited with "
+		         "status %d", WEXITSTATUS(status));
+	pthread_mutex_lock(&w->mu);
+	w->exited = true;
+	w->busy = false;
+	w->woff = w->wlen = 0;
+	quiet = tl->quiet || w->stop_req || w->release_req;
+	pthread_mutex_unlock(&w->mu);
+	if (!quiet)
+		wr_worker_fail(w->rt, w->id, why, NULL);
+	else if (tl->phase != PHASE_RUNNING)
+		diagnose(w, "stopped: %s %s, %lld ms after the stop began",
+		         why, phase_how(tl->phase),
+		         (long long)(mono_ms() - tl->began));
+	return true;
+}
+
+static void
+signal_group(struct exec_worker *w, int sig)
+{
+	kill(-w->pid, sig);
+}
+
+/* Leaves PHASE_RUNNING: the next step is due at `at`. */
+static void
+begin_ending(struct timeline *tl, int64_t now, int64_t at)
+{
+	tl->quiet = true;
+	tl->phase = PHASE_CLOSING;
+	tl->phase_at = at;
+	tl->began = now;
+}
+
+/*
+ * Takes the steps of the stop/cancel timeline that are due: a graceful
+ * stop closes stdin and waits the profile's stop grace; a cancel, a
+ * release without a stop, or a timed-out turn go to SIGTERM at once;
+ * SIGKILL follows WR__EXEC_KILL_GRACE_MS after SIGTERM.  Signals go to the
+ * whole process group.
+ */
+static void
+advance_timeline(struct exec_worker *w, struct timeline *tl, int64_t now,
+                 bool stop_req, bool cancel_req, bool release_req,
+                 int64_t turn_at)
+{
+	char why[96];
+
+	if (tl->phase == PHASE_RUNNING && stop_req && !cancel_req) {
+		wr__exec_close_fd(&w->in_fd);
+		begin_ending(tl, now, now + w->prof->stop_grace_ms);
+	}
+	/* A release after a graceful stop lets that stop run its course
+	 * (wr_runtime_close stops every worker, then releases each). */
+	if ((tl->phase == PHASE_RUNNING || tl->phase == PHASE_CLOSING) &&
+	    (cancel_req || (release_req && !stop_req))) {
+		if (tl->phase == PHASE_RUNNING)
+			begin_ending(tl, now, now);
+		tl->phase_at = now; /* SIGTERM right below */
+	}
+	if (tl->phase == PHASE_RUNNING && turn_at != 0 && now >= turn_at) {
+		snprintf(why, sizeof(why), "turn timed out after %u ms",
+		         w->prof->turn_timeout_ms);
+		wr_worker_fail(w->rt, w->id, why, NULL);
+		begin_ending(tl, now, now);
+	}
+	if (tl->phase == PHASE_CLOSING && now >= tl->phase_at) {
+		if (!cancel_req && stop_req)
+			diagnose(w, "worker process still running %u ms "
+			         "after its stdin was closed; sending "
+			         "SIGTERM", w->prof->stop_grace_ms);
+		signal_group(w, SIGTERM);
+		tl->phase = PHASE_TERMED;
+		tl->phase_at = now + WR__EXEC_KILL_GRACE_MS;
+	}
+	if (tl->phase == PHASE_TERMED && now >= tl->phase_at) {
+		diagnose(w, "worker process still running %u ms after "
+		         "SIGTERM; sending SIGKILL", WR__EXEC_KILL_GRACE_MS);
+		signal_group(w, SIGKILL);
+		tl->phase = PHASE_KILLED;
+	}
+}
+
+/* Services the descriptors poll() reported. */
+static void
+handle_events(struct exec_worker *w, const struct pollfd *pf, int npf,
+              bool want_write)
+{
+	char drain[64];
+	int i;
+
+	for (i = 0; i < npf; i++) {
+		if (pf[i].revents == 0)
+			continue;
+		if (pf[i].fd == w->wake_r) {
+			while (read(w->wake_r, drain, sizeof(drain)) > 0)
+				;
+		} else if (pf[i].fd == w->out_fd) {
+			read_stream(&w->out, &w->out_fd);
+		} else if (pf[i].fd == w->err_fd) {
+			read_stream(&w->err, &w->err_fd);
+		} else if (pf[i].fd == w->in_fd && want_write) {
+			write_pending(w);
+		}
+	}
+}
+
+/* How long poll() may wait: until the next timeline step or turn
+ * deadline, at most TICK_MS without a pidfd; -1 for ever. */
+static int
+poll_timeout(const struct exec_worker *w, const struct timeline *tl,
+             int64_t now, int64_t turn_at)
+{
+	int64_t wait_ms = -1;
+
+	if (tl->phase == PHASE_CLOSING || tl->phase == PHASE_TERMED)
+		wait_ms = tl->phase_at - now;
+	if (tl->phase == PHASE_RUNNING && turn_at != 0 &&
+	    (wait_ms < 0 || turn_at - now < wait_ms))
+		wait_ms = turn_at - now;
+	if (w->pid_fd < 0 && (wait_ms < 0 || wait_ms > TICK_MS))
+		wait_ms = TICK_MS;
+	if (wait_ms < 0)
+		return -1;
+	return wait_ms > 60000 ? 60000 : (int)wait_ms + 1;
+}
+
+/* The thread's last act: drops descriptors and buffers, tells release. */
+static void
+thread_finish(struct exec_worker *w)
+{
+	bool last;
+
+	/* An ended worker holds no descriptor and no buffer until release
+	 * (the Runtime may keep it for a long time). */
+	pthread_mutex_lock(&w->mu);
+	wr__exec_close_fd(&w->in_fd);
+	wr__exec_close_fd(&w->out_fd);
+	wr__exec_close_fd(&w->err_fd);
+	wr__exec_close_fd(&w->pid_fd);
+	wr__exec_close_fd(&w->wake_r);
+	wr__exec_close_fd(&w->wake_w);
+	wr__linebuf_free(&w->out);
+	wr__linebuf_free(&w->err);
+	w->thread_done = true;
+	pthread_cond_broadcast(&w->done_cv);
+	last = --w->refs == 0;
+	pthread_mutex_unlock(&w->mu);
+	if (last)
+		worker_free(w);
+}
+
+static void *
+exec_thread(void *arg)
+{
+	struct exec_worker *w = arg;
+	struct timeline tl = { PHASE_RUNNING, 0, 0, false };
+	int64_t now, turn_at;
+	bool stop_req, cancel_req, release_req, want_write;
+	struct pollfd pf[5];
+	int npf;
+
+	wr__linebuf_init(&w->out, WR__EXEC_LINE_MAX, handle_out_line,
+	                 out_overlong, w);
+	wr__linebuf_init(&w->err, WR__EXEC_ERRLINE_MAX, handle_err_line,
+	                 err_overlong, w);
+	for (;;) {
+		pthread_mutex_lock(&w->mu);
+		stop_req = w->stop_req;
+		cancel_req = w->cancel_req;
+		release_req = w->release_req;
+		want_write = w->woff < w->wlen && w->in_fd >= 0;
+		turn_at = w->busy ? w->turn_deadline : 0;
+		pthread_mutex_unlock(&w->mu);
+		now = mono_ms();
+
+		advance_timeline(w, &tl, now, stop_req, cancel_req,
+		                 release_req, turn_at);
+		if (tl.phase != PHASE_RUNNING)
+			want_write = false;
+		if (child_gone(w, &tl))
+			break;
+
+		npf = 0;
+		pf[npf++] = (struct pollfd){ w->wake_r, POLLIN, 0 };
+		if (w->out_fd >= 0)
+			pf[npf++] = (struct pollfd){ w->out_fd, POLLIN, 0 };
+		if (w->err_fd >= 0)
+			pf[npf++] = (struct pollfd){ w->err_fd, POLLIN, 0 };
+		if (want_write)
+			pf[npf++] = (struct pollfd){ w->in_fd, POLLOUT, 0 };
+		if (w->pid_fd >= 0)
+			pf[npf++] = (struct pollfd){ w->pid_fd, POLLIN, 0 };
+		if (poll(pf, (nfds_t)npf, poll_timeout(w, &tl, now, turn_at))
+		    < 0) {
+			if (errno != EINTR) /* cannot happen with valid fds */
+				poll(NULL, 0, TICK_MS); /* no hot loop */
+			continue;
+		}
+		handle_events(w, pf, npf, want_write);
+	}
+	thread_finish(w);
+	return NULL;
+}
+
+static const struct wr_driver exec_driver = {
+	.name = "exec",
+	.start = exec_start,
+	.input = exec_input,
+	.stop = exec_stop,
+	.release = exec_release,
+};
+
+const struct wr_driver *
+wr__driver_exec(void)
+{
+	return &exec_driver;
+}
+
+uint32_t
+wr_profiles_stop_bound_ms(const struct wr_profile *profiles, size_t n)
+{
+	const struct wr__exec_profile *p;
+	uint32_t max = 0;
+	size_t i;
+	bool any = false;
+
+	for (i = 0; i < n; i++) {
+		if (profiles[i].driver != &exec_driver)
+			continue;
+		p = profiles[i].driver_arg;
+		any = true;
+		if (p->stop_grace_ms > max)
+			max = p->stop_grace_ms;
+	}
+	return any ? max + WR__EXEC_KILL_GRACE_MS : 0;
+}

@@ -1,0 +1,37 @@
+/*
+ * driver_exec.h - private interface between the profiles file loader
+ * (profiles.c) and the exec driver (driver_exec.c, with exec_spawn.c and
+ * exec_lines.c).
+ *
+ * An exec profile is immutable after loading; the driver only reads it, so
+ * any number of workers (and threads) may share one.
+ */
+#ifndef WR_DRIVER_EXEC_H
+#define WR_DRIVER_EXEC_H
+
+#include <stdint.h>
+
+#include "base/base.h"
+
+#define WR__EXEC_STOP_GRACE_DEFAULT_MS 5000u /* stdin EOF -> SIGTERM */
+#define WR__EXEC_KILL_GRACE_MS 500u          /* SIGTERM -> SIGKILL */
+#define WR__EXEC_LINE_MAX (1024u * 1024u)    /* one stdout protocol line */
+#define WR__EXEC_ERRLINE_MAX 1024u           /* one stderr line kept */
+
+/* What one profile of the profiles file runs.  Owned by the profile set. */
+struct wr__exec_profile {
+	char *name;
+	char **argv;        /* NULL-terminated; argv[0] is an absolute path */
+	size_t argc;
+	char **env;         /* NULL-terminated "KEY=VALUE" overrides */
+	size_t n_env;
+	char *cwd;          /* NULL: the Runtime's working directory */
+	uint32_t stop_grace_ms;
+	uint32_t turn_timeout_ms; /* 0: no limit */
+};
+
+/* Returns the exec driver (static).  Its driver_arg is a
+ * const struct wr__exec_profile * that must outlive the Runtime. */
+const struct wr_driver *wr__driver_exec(void);
+
+#endif /* WR_DRIVER_EXEC_H */

@@ -1,0 +1,486 @@
+/*
+ * profiles.c - loads the profiles file (docs/worker-protocol.md) into a set
+ * of exec profiles.
+ *
+ * The whole file is validated before anything is kept: on failure nothing
+ * is returned and err->message names the file, the profile and the member.
+ * A loaded set is immutable, so any number of Runtimes and threads may
+ * share it.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "codec/json.h"
+#include "driver/exec.h"
+
+#define PROFILES_FILE_MAX (1024 * 1024) /* bytes */
+#define PROFILES_MAX 1024               /* profiles in one file */
+#define PROFILE_ITEMS_MAX 256           /* argv items, env members */
+#define STOP_GRACE_MAX_MS 3600000       /* one hour */
+#define TURN_TIMEOUT_MAX_MS 86400000    /* one day */
+
+struct wr_profile_set {
+	struct wr_profile *profiles;     /* n, pointing into exec[] */
+	struct wr__exec_profile *exec;   /* n driver arguments */
+	size_t n;
+	char *default_name;              /* NULL: none */
+};
+
+/* What a failing check reports; the message is built by load_fail(). */
+struct ctx {
+	const char *path;
+	struct wr_error *err;
+};
+
+/*
+ * Fills err with WR_EINVALID_INPUT, reason and field, and a message
+ * "PATH: profile "NAME": member "MEMBER": WHAT".  profile and member may be
+ * NULL (file- or root-level problems).
+ */
+static wr_err
+load_fail(const struct ctx *c, const char *reason, const char *profile,
+          const char *member, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static wr_err
+load_fail(const struct ctx *c, const char *reason, const char *profile,
+          const char *member, const char *fmt, ...)
+{
+	char what[WR_MESSAGE_MAX], where[WR_MESSAGE_MAX], field[WR_FIELD_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (profile != NULL && member != NULL) {
+		snprintf(where, sizeof(where), "profile \"%s\": member \"%s\": ",
+		         profile, member);
+		snprintf(field, sizeof(field), "profiles.%s.%s", profile,
+		         member);
+	} else if (profile != NULL) {
+		snprintf(where, sizeof(where), "profile \"%s\": ", profile);
+		snprintf(field, sizeof(field), "profiles.%s", profile);
+	} else if (member != NULL) {
+		snprintf(where, sizeof(where), "member \"%s\": ", member);
+		snprintf(field, sizeof(field), "%s", member);
+	} else {
+		where[0] = '\0';
+		field[0] = '\0';
+	}
+	return wr__fail(c->err, WR_EINVALID_INPUT, reason, field, "%s: %s%s",
+	                c->path, where, what);
+}
+
+/* Reads at most PROFILES_FILE_MAX bytes of path into a NUL-terminated heap
+ * buffer (caller frees). */
+static wr_err
+read_file(const struct ctx *c, char **out, size_t *len)
+{
+	size_t cap = 4096, n = 0;
+	char *buf = NULL, *nb;
+	ssize_t r;
+	int fd;
+	wr_err rc = WR_OK;
+
+	fd = open(c->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return load_fail(c, "unreadable_file", NULL, NULL,
+		                 "cannot open: %s", strerror(errno));
+	buf = malloc(cap);
+	if (buf == NULL) {
+		rc = wr__fail(c->err, WR_EINTERNAL, "out_of_memory", NULL,
+		              NULL);
+		goto out;
+	}
+	for (;;) {
+		if (n + 1 >= cap) {
+			if (cap > PROFILES_FILE_MAX) {
+				rc = load_fail(c, "file_too_large", NULL, NULL,
+				               "larger than %d bytes",
+				               PROFILES_FILE_MAX);
+				goto out;
+			}
+			nb = realloc(buf, cap * 2);
+			if (nb == NULL) {
+				rc = wr__fail(c->err, WR_EINTERNAL,
+				              "out_of_memory", NULL, NULL);
+				goto out;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		r = read(fd, buf + n, cap - n - 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = load_fail(c, "unreadable_file", NULL, NULL,
+			               "cannot read: %s", strerror(errno));
+			goto out;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	buf = NULL;
+out:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+/* A JSON string without NUL bytes; on success *s borrows from v. */
+static bool
+plain_string(json_object *v, const char **s)
+{
+	return (*s = wr__json_plain_string(v, NULL)) != NULL;
+}
+
+static char *
+dup_or_oom(const char *s, bool *oom)
+{
+	char *d = strdup(s);
+
+	if (d == NULL)
+		*oom = true;
+	return d;
+}
+
+static wr_err
+parse_ms(const struct ctx *c, const char *name, const char *member,
+         json_object *v, uint32_t max, uint32_t *out)
+{
+	int64_t ms;
+
+	if (!json_object_is_type(v, json_type_int))
+		return load_fail(c, "wrong_type", name, member,
+		                 "must be an integer number of milliseconds");
+	ms = json_object_get_int64(v);
+	if (ms < 0 || ms > (int64_t)max)
+		return load_fail(c, "invalid_value", name, member,
+		                 "must be between 0 and %u", max);
+	*out = (uint32_t)ms;
+	return WR_OK;
+}
+
+static wr_err
+parse_argv(const struct ctx *c, const char *name, json_object *v,
+           struct wr__exec_profile *p)
+{
+	size_t i, n;
+	const char *s;
+	bool oom = false;
+
+	if (!json_object_is_type(v, json_type_array))
+		return load_fail(c, "wrong_type", name, "argv",
+		                 "must be an array of strings");
+	n = json_object_array_length(v);
+	if (n == 0)
+		return load_fail(c, "invalid_value", name, "argv",
+		                 "must not be empty");
+	if (n > PROFILE_ITEMS_MAX)
+		return load_fail(c, "too_many_items", name, "argv",
+		                 "more than %d items", PROFILE_ITEMS_MAX);
+	p->argv = calloc(n + 1, sizeof(*p->argv));
+	if (p->argv == NULL)
+		return wr__fail(c->err, WR_EINTERNAL, "out_of_memory", NULL,
+		                NULL);
+	for (i = 0; i < n; i++) {
+		if (!plain_string(json_object_array_get_idx(v, i), &s))
+			return load_fail(c, "wrong_type", name, "argv",
+			                 "item %zu must be a string without "
+			                 "NUL characters", i);
+		if (i == 0 && s[0] != '/')
+			return load_fail(c, "invalid_value", name, "argv",
+			                 "the program \"%.64s\" must be an "
+			                 "absolute path", s);
+		p->argv[i] = dup_or_oom(s, &oom);
+		p->argc = i + 1;
+		if (oom)
+			return wr__fail(c->err, WR_EINTERNAL, "out_of_memory",
+			                NULL, NULL);
+	}
+	return WR_OK;
+}
+
+static wr_err
+parse_env(const struct ctx *c, const char *name, json_object *v,
+          struct wr__exec_profile *p)
+{
+	size_t n, klen;
+	const char *s;
+
+	if (!json_object_is_type(v, json_type_object))
+		return load_fail(c, "wrong_type", name, "env",
+		                 "must be an object of strings");
+	n = (size_t)json_object_object_length(v);
+	if (n > PROFILE_ITEMS_MAX)
+		return load_fail(c, "too_many_items", name, "env",
+		                 "more than %d members", PROFILE_ITEMS_MAX);
+	p->env = calloc(n + 1, sizeof(*p->env));
+	if (p->env == NULL)
+		return wr__fail(c->err, WR_EINTERNAL, "out_of_memory", NULL,
+		                NULL);
+	json_object_object_foreach(v, key, val) {
+		klen = strlen(key);
+		if (klen == 0 || strchr(key, '=') != NULL)
+			return load_fail(c, "invalid_value", name, "env",
+			                 "variable name \"%.64s\" must be "
+			                 "non-empty and without '='", key);
+		if (strcmp(key, "WORKER_ID") == 0 ||
+		    strcmp(key, "RUNTIME_ID") == 0)
+			return load_fail(c, "invalid_value", name, "env",
+			                 "%s is set by the runtime", key);
+		if (!plain_string(val, &s))
+			return load_fail(c, "wrong_type", name, "env",
+			                 "the value of %.64s must be a string "
+			                 "without NUL characters", key);
+		p->env[p->n_env] = malloc(klen + strlen(s) + 2);
+		if (p->env[p->n_env] == NULL)
+			return wr__fail(c->err, WR_EINTERNAL, "out_of_memory",
+			                NULL, NULL);
+		sprintf(p->env[p->n_env], "%s=%s", key, s);
+		p->n_env++;
+	}
+	return WR_OK;
+}
+
+/* Parses one profile into *p (which the caller frees on any outcome). */
+static wr_err
+parse_profile(const struct ctx *c, const char *name, json_object *v,
+              struct wr__exec_profile *p)
+{
+	const char *s;
+	bool oom = false, have_argv = false;
+	wr_err rc;
+
+	p->stop_grace_ms = WR__EXEC_STOP_GRACE_DEFAULT_MS;
+	if (!wr_id_valid(name))
+		return load_fail(c, "invalid_value", name, NULL,
+		                 "a profile name is 1-%d characters of "
+		                 "[A-Za-z0-9_.-], not starting with '.'",
+		                 WR_ID_MAX);
+	p->name = dup_or_oom(name, &oom);
+	if (oom)
+		return wr__fail(c->err, WR_EINTERNAL, "out_of_memory", NULL,
+		                NULL);
+	if (!json_object_is_type(v, json_type_object))
+		return load_fail(c, "wrong_type", name, NULL,
+		                 "must be an object");
+	json_object_object_foreach(v, key, val) {
+		if (strcmp(key, "argv") == 0) {
+			rc = parse_argv(c, name, val, p);
+			have_argv = true;
+		} else if (strcmp(key, "env") == 0) {
+			rc = parse_env(c, name, val, p);
+		} else if (strcmp(key, "cwd") == 0) {
+			if (!plain_string(val, &s))
+				return load_fail(c, "wrong_type", name, "cwd",
+				                 "must be a string without NUL "
+				                 "characters");
+			if (s[0] != '/')
+				return load_fail(c, "invalid_value", name,
+				                 "cwd", "must be an absolute "
+				                 "path");
+			free(p->cwd);
+			p->cwd = dup_or_oom(s, &oom);
+			rc = oom ? wr__fail(c->err, WR_EINTERNAL,
+			                    "out_of_memory", NULL, NULL)
+			         : WR_OK;
+		} else if (strcmp(key, "stop_grace_ms") == 0) {
+			rc = parse_ms(c, name, key, val, STOP_GRACE_MAX_MS,
+			              &p->stop_grace_ms);
+		} else if (strcmp(key, "turn_timeout_ms") == 0) {
+			rc = parse_ms(c, name, key, val, TURN_TIMEOUT_MAX_MS,
+			              &p->turn_timeout_ms);
+		} else {
+			return load_fail(c, "unknown_field", name, key,
+			                 "unknown member (known: argv, env, "
+			                 "cwd, stop_grace_ms, turn_timeout_ms)");
+		}
+		if (rc != WR_OK)
+			return rc;
+	}
+	if (!have_argv)
+		return load_fail(c, "missing_field", name, "argv",
+		                 "is required");
+	return WR_OK;
+}
+
+static void
+exec_profile_clear(struct wr__exec_profile *p)
+{
+	size_t i;
+
+	free(p->name);
+	for (i = 0; i < p->argc; i++)
+		free(p->argv[i]);
+	free(p->argv);
+	for (i = 0; i < p->n_env; i++)
+		free(p->env[i]);
+	free(p->env);
+	free(p->cwd);
+}
+
+void
+wr_profile_set_free(struct wr_profile_set *set)
+{
+	size_t i;
+
+	if (set == NULL)
+		return;
+	for (i = 0; i < set->n; i++)
+		exec_profile_clear(&set->exec[i]);
+	free(set->exec);
+	free(set->profiles);
+	free(set->default_name);
+	free(set);
+}
+
+/* Validates the document root and fills set. */
+static wr_err
+parse_root(const struct ctx *c, json_object *root, struct wr_profile_set *set)
+{
+	json_object *profiles = NULL, *def = NULL;
+	const char *s;
+	size_t i, n;
+	bool oom = false;
+	wr_err rc;
+
+	if (!json_object_is_type(root, json_type_object))
+		return load_fail(c, "wrong_type", NULL, NULL,
+		                 "the document must be a JSON object");
+	json_object_object_foreach(root, key, val) {
+		if (strcmp(key, "profiles") == 0)
+			profiles = val;
+		else if (strcmp(key, "default") == 0)
+			def = val;
+		else
+			return load_fail(c, "unknown_field", NULL, key,
+			                 "unknown member (known: default, "
+			                 "profiles)");
+	}
+	if (profiles == NULL)
+		return load_fail(c, "missing_field", NULL, "profiles",
+		                 "is required");
+	if (!json_object_is_type(profiles, json_type_object))
+		return load_fail(c, "wrong_type", NULL, "profiles",
+		                 "must be an object of profiles");
+	n = (size_t)json_object_object_length(profiles);
+	if (n > PROFILES_MAX)
+		return load_fail(c, "too_many_items", NULL, "profiles",
+		                 "more than %d profiles", PROFILES_MAX);
+	set->exec = calloc(n + 1, sizeof(*set->exec));
+	set->profiles = calloc(n + 1, sizeof(*set->profiles));
+	if (set->exec == NULL || set->profiles == NULL)
+		return wr__fail(c->err, WR_EINTERNAL, "out_of_memory", NULL,
+		                NULL);
+	i = 0;
+	json_object_object_foreach(profiles, name, pv) {
+		/* counted first, so exec_profile_clear sees partial ones */
+		set->n = i + 1;
+		rc = parse_profile(c, name, pv, &set->exec[i]);
+		if (rc != WR_OK)
+			return rc;
+		set->profiles[i].name = set->exec[i].name;
+		set->profiles[i].driver = wr__driver_exec();
+		set->profiles[i].driver_arg = &set->exec[i];
+		i++;
+	}
+	if (def != NULL && !json_object_is_type(def, json_type_null)) {
+		if (!plain_string(def, &s))
+			return load_fail(c, "wrong_type", NULL, "default",
+			                 "must be a profile name");
+		for (i = 0; i < set->n; i++)
+			if (strcmp(set->exec[i].name, s) == 0)
+				break;
+		if (i == set->n)
+			return load_fail(c, "unknown_profile", NULL, "default",
+			                 "names no profile of this file: "
+			                 "\"%.64s\"", s);
+		set->default_name = dup_or_oom(s, &oom);
+		if (oom)
+			return wr__fail(c->err, WR_EINTERNAL, "out_of_memory",
+			                NULL, NULL);
+	}
+	return WR_OK;
+}
+
+wr_err
+wr_profiles_load(const char *path, struct wr_profile_set **out,
+                 struct wr_error *err)
+{
+	struct ctx c = { path != NULL ? path : "(null)", err };
+	struct wr_profile_set *set = NULL;
+	json_object *root = NULL;
+	struct wr_error e;
+	char *text = NULL;
+	size_t len = 0;
+	wr_err rc;
+
+	if (path == NULL || out == NULL)
+		return wr__fail(err, WR_EINVALID_INPUT, "missing_field", NULL,
+		                "wr_profiles_load needs a path and an out "
+		                "pointer");
+	rc = read_file(&c, &text, &len);
+	if (rc != WR_OK)
+		goto out;
+	/* The one strict reader (codec_json.h): refuses what json-c would
+	 * read differently (duplicate members, NUL in member names, ...). */
+	rc = wr__json_parse(text, len, WR_JSON_MAX_DEPTH, &root, &e);
+	if (rc == WR_EINVALID_INPUT) {
+		rc = wr__fail(err, WR_EINVALID_INPUT, e.reason, e.field,
+		              "%s: %s", c.path, e.message);
+		goto out;
+	}
+	if (rc != WR_OK) {
+		if (err != NULL)
+			*err = e;
+		goto out;
+	}
+	set = calloc(1, sizeof(*set));
+	if (set == NULL) {
+		rc = wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL, NULL);
+		goto out;
+	}
+	rc = parse_root(&c, root, set);
+	if (rc != WR_OK)
+		goto out;
+	*out = set;
+	set = NULL;
+out:
+	wr_profile_set_free(set);
+	json_object_put(root);
+	free(text);
+	return rc;
+}
+
+const struct wr_profile *
+wr_profile_set_profiles(const struct wr_profile_set *set, size_t *n)
+{
+	if (set == NULL) {
+		if (n != NULL)
+			*n = 0;
+		return NULL;
+	}
+	if (n != NULL)
+		*n = set->n;
+	return set->profiles;
+}
+
+const char *
+wr_profile_set_default(const struct wr_profile_set *set)
+{
+	return set != NULL ? set->default_name : NULL;
+}

@@ -1,0 +1,321 @@
+/*
+ * exec_spawn.c - starts an exec worker's process (exec_spawn.h).
+ *
+ * Everything the child needs is prepared before fork(); after it the child
+ * makes only async-signal-safe calls (the parent may have other threads).
+ * Every descriptor is O_CLOEXEC, so a child started by another thread at
+ * the same time inherits none of this one's pipes.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "driver/spawn.h"
+
+extern char **environ;
+
+void
+wr__exec_close_fd(int *fd)
+{
+	if (*fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
+}
+
+/* ---- the child side of fork() ------------------------------------------ */
+
+/* Everything the child needs, prepared before fork(). */
+struct spawn {
+	char *const *argv;
+	char *const *envp;
+	const char *cwd;
+	int fds[4]; /* stdin, stdout, stderr of the child; error report */
+	int watch_fd; /* the watchdog's registration socket */
+};
+
+/* Why exec failed, written by the child to the report pipe. */
+struct spawn_report {
+	int step; /* SPAWN_STEP_* */
+	int err;  /* errno */
+};
+
+enum { SPAWN_STEP_FDS = 1, SPAWN_STEP_WATCH, SPAWN_STEP_CWD,
+       SPAWN_STEP_EXEC };
+
+static void __attribute__((noreturn))
+child_exec(struct spawn *sp)
+{
+	struct spawn_report rep = { SPAWN_STEP_WATCH, 0 };
+	struct sigaction sa;
+	sigset_t none;
+	int i, fd;
+
+	setpgid(0, 0);
+	/* Before exec, while this child holds a sending end: a Runtime
+	 * that dies now still leaves the registration to the watchdog. */
+	if (wr__exec_watch_register(sp->watch_fd) != 0)
+		goto fail;
+	rep.step = SPAWN_STEP_FDS;
+	/* exec keeps ignored signals ignored; the worker must get defaults. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	for (i = 1; i < NSIG; i++)
+		sigaction(i, &sa, NULL); /* fails harmlessly for KILL, STOP */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* Lift every fd above 2 first, so the dup2() below cannot clobber
+	 * one that happens to be 0..2 (a parent that closed its stdio). */
+	for (i = 0; i < 4; i++) {
+		fd = fcntl(sp->fds[i], F_DUPFD_CLOEXEC, 3);
+		if (fd < 0)
+			goto fail;
+		sp->fds[i] = fd;
+	}
+	for (i = 0; i < 3; i++)
+		if (dup2(sp->fds[i], i) < 0)
+			goto fail;
+#ifdef CLOSE_RANGE_CLOEXEC
+	/* Descriptors the embedder opened without O_CLOEXEC stay out too. */
+	close_range(3, ~0u, CLOSE_RANGE_CLOEXEC);
+#endif
+	rep.step = SPAWN_STEP_CWD;
+	if (sp->cwd != NULL && chdir(sp->cwd) != 0)
+		goto fail;
+	rep.step = SPAWN_STEP_EXEC;
+	execve(sp->argv[0], sp->argv, sp->envp);
+fail:
+	rep.err = errno;
+	if (write(sp->fds[3], &rep, sizeof(rep)) < 0)
+		_exit(126);
+	_exit(127);
+}
+
+/* ---- the parent side ----------------------------------------------------- */
+
+static bool
+env_key_is(const char *entry, const char *key)
+{
+	size_t n = strlen(key);
+
+	return strncmp(entry, key, n) == 0 && entry[n] == '=';
+}
+
+static bool
+env_overridden(const struct wr__exec_profile *p, const char *entry)
+{
+	const char *eq = strchr(entry, '=');
+	size_t klen = eq != NULL ? (size_t)(eq - entry) : strlen(entry);
+	size_t i;
+
+	if (env_key_is(entry, "WORKER_ID") || env_key_is(entry, "RUNTIME_ID"))
+		return true;
+	for (i = 0; i < p->n_env; i++)
+		if (strncmp(p->env[i], entry, klen) == 0 &&
+		    p->env[i][klen] == '=')
+			return true;
+	return false;
+}
+
+/*
+ * Builds the child's environment: the Runtime process's environment, then
+ * the profile's overrides, then WORKER_ID and RUNTIME_ID (which nothing
+ * overrides).  The array borrows environ's strings and owns *wid and *rid.
+ * Returns NULL on OOM.
+ */
+static char **
+build_env(const struct wr__exec_profile *p, const char *worker_id,
+          const char *runtime_id, char **wid, char **rid)
+{
+	size_t n = 0, i, k = 0;
+	char **envp;
+
+	for (i = 0; environ != NULL && environ[i] != NULL; i++)
+		n++;
+	envp = calloc(n + p->n_env + 3, sizeof(*envp));
+	*wid = malloc(strlen(worker_id) + sizeof("WORKER_ID="));
+	*rid = malloc(strlen(runtime_id) + sizeof("RUNTIME_ID="));
+	if (envp == NULL || *wid == NULL || *rid == NULL) {
+		free(envp);
+		free(*wid);
+		free(*rid);
+		*wid = *rid = NULL;
+		return NULL;
+	}
+	sprintf(*wid, "WORKER_ID=%s", worker_id);
+	sprintf(*rid, "RUNTIME_ID=%s", runtime_id);
+	for (i = 0; i < n; i++)
+		if (!env_overridden(p, environ[i]))
+			envp[k++] = environ[i];
+	for (i = 0; i < p->n_env; i++)
+		envp[k++] = p->env[i];
+	envp[k++] = *wid;
+	envp[k++] = *rid;
+	envp[k] = NULL;
+	return envp;
+}
+
+/* Reports a failed spawn as WR_EUNAVAILABLE / spawn_failed. */
+static wr_err
+spawn_error(struct wr_error *err, const struct wr__exec_profile *p,
+            const struct spawn_report *rep)
+{
+	const char *what = strerror(rep->err);
+
+	if (rep->step == SPAWN_STEP_CWD)
+		return wr__fail(err, WR_EUNAVAILABLE, "spawn_failed", NULL,
+		                "profile %s: cannot enter working directory "
+		                "%s: %s", p->name, p->cwd, what);
+	if (rep->step == SPAWN_STEP_WATCH)
+		return wr__fail(err, WR_EUNAVAILABLE, "spawn_failed", NULL,
+		                "profile %s: cannot register with the worker "
+		                "watchdog: %s", p->name, what);
+	if (rep->step == SPAWN_STEP_EXEC)
+		return wr__fail(err, WR_EUNAVAILABLE, "spawn_failed", NULL,
+		                "profile %s: cannot execute %s: %s", p->name,
+		                p->argv[0], what);
+	return wr__fail(err, WR_EUNAVAILABLE, "spawn_failed", NULL,
+	                "profile %s: cannot set up the worker's stdio: %s",
+	                p->name, what);
+}
+
+/* Waits until the child exec'd (the report pipe closes empty: true) or
+ * wrote why it could not (false, *rep filled). */
+static bool
+exec_reported(int fd, struct spawn_report *rep)
+{
+	ssize_t n;
+
+	do
+		n = read(fd, rep, sizeof(*rep));
+	while (n < 0 && errno == EINTR);
+	if (n == 0)
+		return true;
+	if (n != (ssize_t)sizeof(*rep)) {
+		rep->step = SPAWN_STEP_EXEC;
+		rep->err = n < 0 ? errno : EIO;
+	}
+	return false;
+}
+
+static int
+set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+wr_err
+wr__exec_spawn(const struct wr__exec_profile *p, const char *worker_id,
+               const char *runtime_id, struct wr__exec_child *child,
+               struct wr_error *err)
+{
+	struct wr__exec_child c = { -1, -1, -1, -1, -1 };
+	struct spawn sp;
+	struct spawn_report rep;
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, errp[2] = { -1, -1 };
+	int report[2] = { -1, -1 };
+	char **envp = NULL, *wid = NULL, *rid = NULL;
+	bool watched = false;
+	wr_err rc = WR_OK;
+
+	envp = build_env(p, worker_id, runtime_id, &wid, &rid);
+	if (envp == NULL) {
+		rc = wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL, NULL);
+		goto out;
+	}
+	if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 ||
+	    pipe2(errp, O_CLOEXEC) != 0 || pipe2(report, O_CLOEXEC) != 0) {
+		rc = wr__fail(err, WR_EUNAVAILABLE, "spawn_failed", NULL,
+		              "profile %s: pipe2: %s", p->name,
+		              strerror(errno));
+		goto out;
+	}
+
+	if ((rc = wr__exec_watch_acquire(&sp.watch_fd, err)) != WR_OK)
+		goto out;
+	watched = true;
+	sp = (struct spawn){ p->argv, envp, p->cwd,
+	                     { in[0], out[1], errp[1], report[1] },
+	                     sp.watch_fd };
+	c.pid = fork();
+	if (c.pid < 0) {
+		rc = wr__fail(err, WR_EUNAVAILABLE, "spawn_failed", NULL,
+		              "profile %s: fork: %s", p->name, strerror(errno));
+		goto out;
+	}
+	if (c.pid == 0)
+		child_exec(&sp);
+	/* Also from this side, so the group exists when we return. */
+	setpgid(c.pid, c.pid);
+	wr__exec_close_fd(&in[0]);
+	wr__exec_close_fd(&out[1]);
+	wr__exec_close_fd(&errp[1]);
+	wr__exec_close_fd(&report[1]);
+	if (!exec_reported(report[0], &rep)) {
+		/* exec failed (or the report is unreadable): reap, no worker */
+		wr__exec_unwatch(c.pid);
+		watched = false;
+		while (waitpid(c.pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		c.pid = -1;
+		rc = spawn_error(err, p, &rep);
+		goto out;
+	}
+	c.in_fd = in[1];
+	c.out_fd = out[0];
+	c.err_fd = errp[0];
+	in[1] = out[0] = errp[0] = -1;
+	if (set_nonblock(c.in_fd) != 0 || set_nonblock(c.out_fd) != 0 ||
+	    set_nonblock(c.err_fd) != 0) {
+		rc = wr__fail(err, WR_EUNAVAILABLE, "spawn_failed", NULL,
+		              "profile %s: fcntl: %s", p->name,
+		              strerror(errno));
+		goto out;
+	}
+#ifdef SYS_pidfd_open
+	/* Lets poll() see the child's exit; without it the caller ticks. */
+	c.pid_fd = (int)syscall(SYS_pidfd_open, c.pid, 0);
+	if (c.pid_fd >= 0)
+		fcntl(c.pid_fd, F_SETFD, FD_CLOEXEC);
+#endif
+	*child = c;
+out:
+	if (rc != WR_OK) {
+		if (c.pid > 0) {
+			/* started, not handed over: must not outlive us */
+			kill(-c.pid, SIGKILL);
+			wr__exec_unwatch(c.pid);
+			watched = false;
+			while (waitpid(c.pid, NULL, 0) < 0 && errno == EINTR)
+				;
+		}
+		wr__exec_close_fd(&c.in_fd);
+		wr__exec_close_fd(&c.out_fd);
+		wr__exec_close_fd(&c.err_fd);
+		if (watched)
+			wr__exec_unwatch(-1); /* fork failed: nobody to unwatch */
+	}
+	wr__exec_close_fd(&in[0]);
+	wr__exec_close_fd(&in[1]);
+	wr__exec_close_fd(&out[0]);
+	wr__exec_close_fd(&out[1]);
+	wr__exec_close_fd(&errp[0]);
+	wr__exec_close_fd(&errp[1]);
+	wr__exec_close_fd(&report[0]);
+	wr__exec_close_fd(&report[1]);
+	free(envp);
+	free(wid);
+	free(rid);
+	return rc;
+}

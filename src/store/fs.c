@@ -1,0 +1,593 @@
+/*
+ * store_fs.c - the durable store: an append-only journal of CRC-framed
+ * records plus periodic snapshots in one locked directory (docs/store.md).
+ * This file is the store object (locking, load order, append, group
+ * commit, reset, snapshots); the bytes of one file are store_fs_file.c's,
+ * the names and listing of the directory store_fs_dir.c's.
+ *
+ * Invariants
+ *   - Restore = the highest snapshot-<S> + every journal-<G> with G >= S, in
+ *     order.  Every step of snapshot() keeps that rule true, so a crash at
+ *     any point leaves a restorable store.
+ *   - A record is acknowledged only after an fdatasync covering it returned
+ *     0 (durable_lsn); append() never waits for the disk, sync() does, and
+ *     concurrent sync() callers share one fdatasync (group commit).
+ *   - After a failed fdatasync the store is broken: what was not durable may
+ *     be lost, so appends are refused until reset() cut the journal back to
+ *     the last durable byte.  Record numbers (lsn) are never reused, so a
+ *     late sync() on a dropped record fails instead of succeeding.
+ *
+ * Threading: append/reset/snapshot_due/snapshot run under the Runtime's
+ * write lock (never concurrently with each other); sync runs on any thread.
+ * mu guards the lsn/offset/broken state shared with sync(); the journal fd
+ * is used by one fdatasync at a time ("syncing"), which reset() and
+ * snapshot() also take before they truncate or switch the journal.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "store/fs.h"
+
+#define DEFAULT_SNAPSHOT_BYTES (UINT64_C(64) << 20)
+
+struct range {
+	uint64_t lo, hi; /* lsns dropped by one reset(), inclusive */
+};
+
+struct fs_store {
+	struct wr__store base;
+	struct wr__fs_dir dir; /* path, fd and I/O seam */
+	int lock_fd;
+	uint64_t snapshot_bytes; /* snapshot_due() threshold */
+
+	/* Set by load() and snapshot(); read by sync() under mu. */
+	bool loaded;
+	int jfd;       /* current journal, O_APPEND */
+	char *jpath;
+	uint64_t gen;  /* of the current journal */
+	uint64_t since_snapshot; /* journal bytes since the last snapshot */
+	char *abuf;    /* append()'s frame buffer (Runtime lock) */
+	size_t abuf_cap;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint64_t written_lsn; /* records appended so far */
+	uint64_t durable_lsn; /* records covered by a successful fdatasync */
+	off_t written_off;    /* end of the current journal */
+	off_t durable_off;    /* durable end of the current journal */
+	bool syncing;         /* someone owns the journal fd for I/O */
+	bool broken;
+	char fail_msg[WR_MESSAGE_MAX]; /* why it broke */
+	struct range *dropped;
+	size_t n_dropped;
+};
+
+static const struct wr__store_ops fs_ops;
+
+/* ---- open --------------------------------------------------------------- */
+
+void
+wr__store_fs_set_io(struct wr__store *st, const struct wr__fs_io *io)
+{
+	struct fs_store *fs = (struct fs_store *)st;
+
+	if (st == NULL || st->ops != &fs_ops)
+		return;
+	wr__fs_io_fill(&fs->dir.io, io);
+}
+
+void
+wr__store_fs_set_snapshot_bytes(struct wr__store *st, uint64_t bytes)
+{
+	if (st == NULL || st->ops != &fs_ops)
+		return;
+	((struct fs_store *)st)->snapshot_bytes =
+		bytes ? bytes : DEFAULT_SNAPSHOT_BYTES;
+}
+
+static void fs_close(struct wr__store *st);
+
+wr_err
+wr__store_fs_open(const char *dir, struct wr__store **out,
+                  struct wr_error *err)
+{
+	struct fs_store *fs;
+	char *lock_path = NULL;
+	wr_err rc;
+
+	if (dir == NULL || dir[0] == '\0')
+		return wr__fail(err, WR_EINVALID_INPUT, "invalid_value",
+		                "store", "the fs store needs a directory");
+	if ((fs = calloc(1, sizeof(*fs))) == NULL)
+		return wr__fs_oom(err);
+	fs->base.ops = &fs_ops;
+	fs->dir.fd = fs->lock_fd = fs->jfd = -1;
+	fs->snapshot_bytes = DEFAULT_SNAPSHOT_BYTES;
+	wr__store_fs_set_io(&fs->base, NULL);
+	if (pthread_mutex_init(&fs->mu, NULL) != 0) {
+		free(fs);
+		return wr__fs_oom(err);
+	}
+	if (pthread_cond_init(&fs->cv, NULL) != 0) {
+		pthread_mutex_destroy(&fs->mu);
+		free(fs);
+		return wr__fs_oom(err);
+	}
+	if ((fs->dir.path = strdup(dir)) == NULL) {
+		rc = wr__fs_oom(err);
+		goto fail;
+	}
+	if ((rc = wr__fs_make_dir(dir, err)) != WR_OK)
+		goto fail;
+	if ((fs->dir.fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		rc = wr__fs_sys_fail(err, "store_open_failed", "open", dir,
+		                     errno);
+		goto fail;
+	}
+	if ((lock_path = wr__fs_join(dir, "lock")) == NULL) {
+		rc = wr__fs_oom(err);
+		goto fail;
+	}
+	fs->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fs->lock_fd < 0) {
+		rc = wr__fs_sys_fail(err, "store_open_failed", "open",
+		                     lock_path, errno);
+		goto fail;
+	}
+	if (flock(fs->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK)
+			rc = wr__fail(err, WR_EUNAVAILABLE, "store_locked",
+			              NULL,
+			              "store %s is in use by another process",
+			              dir);
+		else
+			rc = wr__fs_sys_fail(err, "store_open_failed",
+			                     "flock", lock_path, errno);
+		goto fail;
+	}
+	if ((rc = wr__fs_check_versions(&fs->dir, err)) != WR_OK)
+		goto fail;
+	free(lock_path);
+	*out = &fs->base;
+	return WR_OK;
+fail:
+	free(lock_path);
+	fs_close(&fs->base);
+	return rc;
+}
+
+/* ---- load --------------------------------------------------------------- */
+
+static wr_err
+fs_load(struct wr__store *st, wr__apply_fn apply, wr__diag_fn diag,
+        void *arg, struct wr_error *err)
+{
+	struct fs_store *fs = (struct fs_store *)st;
+	struct wr__fs_replay rp = {apply, diag, arg};
+	struct wr__fs_listing l;
+	char name[WR__FS_NAME_MAX];
+	uint64_t snap = 0, first = 0, expect, bytes = 0;
+	char *jpath = NULL;
+	off_t end = WR__FS_HDR_SIZE;
+	int jfd = -1;
+	size_t i;
+	wr_err rc;
+
+	if (fs->loaded)
+		return wr__fail(err, WR_EINTERNAL, "store_loaded", NULL,
+		                "the store is already loaded");
+	if ((rc = wr__fs_list(&fs->dir, &l, err)) != WR_OK)
+		return rc;
+	if (l.snapshots.n > 0)
+		snap = l.snapshots.v[l.snapshots.n - 1];
+	for (i = 0; i < l.journals.n && l.journals.v[i] < snap; i++)
+		;
+	first = i;
+	/* Journals continue the snapshot without a gap: a missing one would
+	 * silently lose acknowledged records. */
+	expect = snap ? snap : 1;
+	for (size_t j = first; j < l.journals.n; j++, expect++) {
+		if (l.journals.v[j] != expect) {
+			wr__fs_file_name(name, "journal", expect, "");
+			rc = wr__fail(err, WR_EUNAVAILABLE, "store_corrupt",
+			              NULL,
+			              "store %s is damaged: %s is missing",
+			              fs->dir.path, name);
+			goto done;
+		}
+	}
+	if (snap) {
+		rc = wr__fs_replay_snapshot(&fs->dir, &rp, snap, err);
+		if (rc != WR_OK)
+			goto done;
+	}
+	for (size_t j = first; j < l.journals.n; j++) {
+		bool last = j + 1 == l.journals.n;
+		rc = wr__fs_replay_journal(&fs->dir, &rp, l.journals.v[j],
+		                           last, &jfd, &jpath, &end, err);
+		if (rc != WR_OK)
+			goto done;
+		bytes += (uint64_t)(end - WR__FS_HDR_SIZE);
+	}
+	if (jfd < 0) {
+		/* A new store, or a crash between a snapshot's rename and
+		 * its journal's creation. */
+		fs->gen = snap ? snap : 1;
+		wr__fs_file_name(name, "journal", fs->gen, "");
+		if ((jpath = wr__fs_join(fs->dir.path, name)) == NULL) {
+			rc = wr__fs_oom(err);
+			goto done;
+		}
+		rc = wr__fs_create(&fs->dir, jpath, WR__FS_JOURNAL, fs->gen,
+		                   &jfd, err);
+		if (rc != WR_OK)
+			goto done;
+		end = WR__FS_HDR_SIZE;
+	} else {
+		fs->gen = l.journals.v[l.journals.n - 1];
+	}
+	wr__fs_remove_stale(&fs->dir, &l, snap);
+	pthread_mutex_lock(&fs->mu);
+	fs->jfd = jfd;
+	fs->jpath = jpath;
+	fs->written_off = fs->durable_off = end;
+	fs->loaded = true;
+	pthread_mutex_unlock(&fs->mu);
+	fs->since_snapshot = bytes;
+	jfd = -1;
+	jpath = NULL;
+done:
+	if (jfd >= 0)
+		close(jfd);
+	free(jpath);
+	wr__fs_listing_free(&l);
+	return rc;
+}
+
+/* ---- append / sync / reset ---------------------------------------------- */
+
+static wr_err
+broken_fail(struct fs_store *fs, struct wr_error *err)
+{
+	return wr__fail(err, WR_EUNAVAILABLE, "store_failed", NULL,
+	                "store %s is failed until reset (%s)",
+	                fs->dir.path, fs->fail_msg);
+}
+
+static wr_err
+fs_append(struct wr__store *st, const struct wr__record *rec, uint64_t *lsn,
+          struct wr_error *err)
+{
+	struct fs_store *fs = (struct fs_store *)st;
+	size_t n = 0;
+	off_t prev;
+	bool broken;
+	wr_err rc = WR_OK;
+
+	if (!fs->loaded)
+		return wr__fail(err, WR_EINTERNAL, "store_not_loaded", NULL,
+		                "append before load");
+	pthread_mutex_lock(&fs->mu);
+	broken = fs->broken;
+	prev = fs->written_off;
+	if (broken)
+		rc = broken_fail(fs, err);
+	pthread_mutex_unlock(&fs->mu);
+	if (broken)
+		return rc;
+	rc = wr__fs_frame(rec, &fs->abuf, &fs->abuf_cap, &n, err);
+	if (rc != WR_OK)
+		return rc;
+	/* One write(2) at the end (O_APPEND); no fsync here - sync() does
+	 * that for many records at once. */
+	if (wr__fs_write_all(&fs->dir, fs->jfd, fs->abuf, n) < 0) {
+		int e = errno;
+		rc = wr__fs_sys_fail(err, "store_write_failed", "write",
+		                     fs->jpath, e);
+		if (ftruncate(fs->jfd, prev) < 0) {
+			/* Part of the record may remain: only reset() can
+			 * cut the journal back now. */
+			pthread_mutex_lock(&fs->mu);
+			fs->broken = true;
+			snprintf(fs->fail_msg, sizeof(fs->fail_msg),
+			         "ftruncate %s: %s", fs->jpath, strerror(errno));
+			pthread_mutex_unlock(&fs->mu);
+		}
+	} else {
+		pthread_mutex_lock(&fs->mu);
+		fs->written_off = prev + (off_t)n;
+		*lsn = ++fs->written_lsn;
+		pthread_mutex_unlock(&fs->mu);
+		fs->since_snapshot += n;
+	}
+	if (fs->abuf_cap > WR__FS_BATCH) {
+		free(fs->abuf);
+		fs->abuf = NULL;
+		fs->abuf_cap = 0;
+	}
+	return rc;
+}
+
+static bool
+lsn_dropped(const struct fs_store *fs, uint64_t lsn)
+{
+	for (size_t i = fs->n_dropped; i-- > 0;)
+		if (lsn >= fs->dropped[i].lo && lsn <= fs->dropped[i].hi)
+			return true;
+	return false;
+}
+
+/* Waits until nobody owns the journal fd, then owns it.  mu held. */
+static void
+own_journal(struct fs_store *fs)
+{
+	while (fs->syncing)
+		pthread_cond_wait(&fs->cv, &fs->mu);
+	fs->syncing = true;
+}
+
+/* Called with mu held and the journal owned; fdatasyncs it (mu released
+ * meanwhile) and publishes the result.  Returns 0 or -1 (now broken). */
+static int
+flush_journal(struct fs_store *fs)
+{
+	uint64_t target = fs->written_lsn;
+	off_t off = fs->written_off;
+	int fd = fs->jfd, r, e;
+
+	pthread_mutex_unlock(&fs->mu);
+	r = fs->dir.io.fdatasync(fd);
+	e = errno;
+	pthread_mutex_lock(&fs->mu);
+	if (r == 0) {
+		if (target > fs->durable_lsn)
+			fs->durable_lsn = target;
+		fs->durable_off = off;
+		return 0;
+	}
+	fs->broken = true;
+	snprintf(fs->fail_msg, sizeof(fs->fail_msg), "fdatasync %s: %s",
+	         fs->jpath, strerror(e));
+	return -1;
+}
+
+static wr_err
+fs_sync(struct wr__store *st, uint64_t lsn, struct wr_error *err)
+{
+	struct fs_store *fs = (struct fs_store *)st;
+	wr_err rc = WR_OK;
+
+	pthread_mutex_lock(&fs->mu);
+	if (lsn > fs->written_lsn) {
+		rc = wr__fail(err, WR_EINTERNAL, "bad_lsn", NULL,
+		              "sync of record %" PRIu64 " that was never "
+		              "appended", lsn);
+		goto done;
+	}
+	for (;;) {
+		if (lsn_dropped(fs, lsn)) {
+			rc = wr__fail(err, WR_EUNAVAILABLE, "store_sync_failed",
+			              NULL,
+			              "record %" PRIu64 " was dropped after a "
+			              "failed sync of store %s", lsn,
+			              fs->dir.path);
+			break;
+		}
+		if (fs->durable_lsn >= lsn)
+			break;
+		if (fs->broken) {
+			rc = wr__fail(err, WR_EUNAVAILABLE, "store_sync_failed",
+			              NULL, "%s", fs->fail_msg);
+			break;
+		}
+		if (!fs->syncing) {
+			/* Leader: one fdatasync for everything written so
+			 * far, shared by every waiter it covers. */
+			fs->syncing = true;
+			(void)flush_journal(fs);
+			fs->syncing = false;
+			pthread_cond_broadcast(&fs->cv);
+			continue;
+		}
+		pthread_cond_wait(&fs->cv, &fs->mu);
+	}
+done:
+	pthread_mutex_unlock(&fs->mu);
+	return rc;
+}
+
+static wr_err
+fs_reset(struct wr__store *st, struct wr_error *err)
+{
+	struct fs_store *fs = (struct fs_store *)st;
+	off_t off;
+	int r = 0;
+	wr_err rc = WR_OK;
+
+	if (!fs->loaded)
+		return wr__fail(err, WR_EINTERNAL, "store_not_loaded", NULL,
+		                "reset before load");
+	pthread_mutex_lock(&fs->mu);
+	own_journal(fs);
+	/* Reserve the dropped range first so that success cannot fail
+	 * after the journal was cut. */
+	if (fs->written_lsn > fs->durable_lsn) {
+		struct range *d = realloc(fs->dropped, (fs->n_dropped + 1) *
+		                                               sizeof(*d));
+		if (d == NULL) {
+			rc = wr__fs_oom(err);
+			goto done;
+		}
+		fs->dropped = d;
+	}
+	off = fs->durable_off;
+	pthread_mutex_unlock(&fs->mu);
+	if (ftruncate(fs->jfd, off) < 0)
+		rc = wr__fs_sys_fail(err, "store_write_failed", "ftruncate",
+		                     fs->jpath, errno);
+	else if ((r = fs->dir.io.fdatasync(fs->jfd)) < 0)
+		rc = wr__fs_sys_fail(err, "store_sync_failed", "fdatasync",
+		                     fs->jpath, errno);
+	pthread_mutex_lock(&fs->mu);
+	if (rc == WR_OK) {
+		if (fs->written_lsn > fs->durable_lsn)
+			fs->dropped[fs->n_dropped++] = (struct range){
+				fs->durable_lsn + 1, fs->written_lsn};
+		fs->written_off = off;
+		fs->broken = false;
+		fs->fail_msg[0] = '\0';
+	} else {
+		fs->broken = true;
+		wr__strlcpy(fs->fail_msg, err != NULL ? err->message : "reset",
+		            sizeof(fs->fail_msg));
+	}
+done:
+	fs->syncing = false;
+	pthread_cond_broadcast(&fs->cv);
+	pthread_mutex_unlock(&fs->mu);
+	return rc;
+}
+
+/* ---- snapshots ---------------------------------------------------------- */
+
+static bool
+fs_snapshot_due(struct wr__store *st)
+{
+	struct fs_store *fs = (struct fs_store *)st;
+
+	return fs->loaded && fs->since_snapshot >= fs->snapshot_bytes;
+}
+
+/* Unlinks snapshots and journals older than gen; best effort (load()
+ * removes leftovers). */
+static void
+remove_older(struct fs_store *fs, uint64_t gen)
+{
+	struct wr__fs_listing l;
+	struct wr_error ignored;
+
+	if (wr__fs_list(&fs->dir, &l, &ignored) != WR_OK)
+		return;
+	wr__fs_remove_stale(&fs->dir, &l, gen);
+	wr__fs_listing_free(&l);
+}
+
+/*
+ * Order: (1) journal-<g+1> is created and appends switch to it - restore
+ * now reads journal-<g> then journal-<g+1>; (2) snapshot-<g+1> is written
+ * to a temp file, made durable and renamed - restore now reads it and
+ * journal-<g+1>; (3) older files are removed.  A failure in (2) leaves the
+ * store working on the new journal with the old snapshot.
+ */
+static wr_err
+fs_snapshot(struct wr__store *st, const struct wr__record *recs, size_t n,
+            struct wr_error *err)
+{
+	struct fs_store *fs = (struct fs_store *)st;
+	char name[WR__FS_NAME_MAX], *jpath = NULL;
+	uint64_t gen = fs->gen + 1;
+	int jfd = -1, old_fd;
+	char *old_path;
+	wr_err rc = WR_OK;
+
+	if (!fs->loaded)
+		return wr__fail(err, WR_EINTERNAL, "store_not_loaded", NULL,
+		                "snapshot before load");
+	pthread_mutex_lock(&fs->mu);
+	own_journal(fs);
+	if (!fs->broken && fs->durable_lsn < fs->written_lsn)
+		(void)flush_journal(fs); /* the caller should have synced */
+	if (fs->broken)
+		rc = broken_fail(fs, err);
+	pthread_mutex_unlock(&fs->mu);
+	if (rc != WR_OK)
+		goto done;
+
+	wr__fs_file_name(name, "journal", gen, "");
+	if ((jpath = wr__fs_join(fs->dir.path, name)) == NULL) {
+		rc = wr__fs_oom(err);
+		goto done;
+	}
+	rc = wr__fs_create(&fs->dir, jpath, WR__FS_JOURNAL, gen, &jfd, err);
+	if (rc != WR_OK)
+		goto done;
+	pthread_mutex_lock(&fs->mu);
+	old_fd = fs->jfd;
+	old_path = fs->jpath;
+	fs->jfd = jfd;
+	fs->jpath = jpath;
+	fs->gen = gen;
+	fs->written_off = fs->durable_off = WR__FS_HDR_SIZE;
+	pthread_mutex_unlock(&fs->mu);
+	close(old_fd);
+	free(old_path);
+	jpath = NULL;
+	/* Bytes count from here whether or not the snapshot succeeds, so a
+	 * failing disk does not retry a snapshot at every mutation. */
+	fs->since_snapshot = 0;
+
+	rc = wr__fs_write_snapshot(&fs->dir, gen, recs, n, err);
+	if (rc != WR_OK)
+		goto done;
+	remove_older(fs, gen);
+done:
+	free(jpath);
+	pthread_mutex_lock(&fs->mu);
+	fs->syncing = false;
+	pthread_cond_broadcast(&fs->cv);
+	pthread_mutex_unlock(&fs->mu);
+	return rc;
+}
+
+/* ---- close -------------------------------------------------------------- */
+
+static void
+fs_close(struct wr__store *st)
+{
+	struct fs_store *fs = (struct fs_store *)st;
+
+	if (fs == NULL)
+		return;
+	if (fs->jfd >= 0) {
+		/* What failed to sync was reported as failed: make sure it
+		 * does not come back at the next load. */
+		if (fs->broken) {
+			if (ftruncate(fs->jfd, fs->durable_off) == 0)
+				(void)fs->dir.io.fdatasync(fs->jfd);
+		} else if (fs->written_off != fs->durable_off) {
+			(void)fs->dir.io.fdatasync(fs->jfd);
+		}
+		close(fs->jfd);
+	}
+	if (fs->lock_fd >= 0)
+		close(fs->lock_fd); /* releases the flock */
+	if (fs->dir.fd >= 0)
+		close(fs->dir.fd);
+	pthread_cond_destroy(&fs->cv);
+	pthread_mutex_destroy(&fs->mu);
+	free(fs->dropped);
+	free(fs->abuf);
+	free(fs->jpath);
+	free(fs->dir.path);
+	free(fs);
+}
+
+static const struct wr__store_ops fs_ops = {
+	.backend = "fs_store",
+	.load = fs_load,
+	.append = fs_append,
+	.sync = fs_sync,
+	.reset = fs_reset,
+	.snapshot_due = fs_snapshot_due,
+	.snapshot = fs_snapshot,
+	.close = fs_close,
+};

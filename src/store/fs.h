@@ -1,0 +1,164 @@
+/*
+ * store_fs.h - private interface between the three files of the fs store
+ * (docs/store.md): store_fs.c (the store object: locking, load order,
+ * append, group commit, reset, snapshots), store_fs_file.c (one file: its
+ * header, record frames, scanning it, writing it durably, the I/O seam) and
+ * store_fs_dir.c (the directory: file names, listing, stale removal).
+ *
+ * None of these functions lock anything: the store calls them during open
+ * and load, or under the Runtime's write lock, never two at once on one
+ * store.  struct wr__fs_dir is read-only for them.
+ */
+#ifndef WR_STORE_FS_H
+#define WR_STORE_FS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "store/store.h"
+
+#define WR__FS_HDR_SIZE 32u /* file header; records start here */
+#define WR__FS_JOURNAL 1u   /* file kinds in the header */
+#define WR__FS_SNAPSHOT 2u
+#define WR__FS_BATCH (1u << 20) /* snapshot writes are batched this large */
+#define WR__FS_NAME_MAX 40      /* "snapshot-<20 digits>.tmp" and NUL */
+
+/* The store directory as the file layer sees it.  Owned by the store
+ * (store_fs.c), which frees path and closes fd at close; io is filled by
+ * wr__store_fs_set_io and never NULL in any member. */
+struct wr__fs_dir {
+	char *path;
+	int fd;              /* O_DIRECTORY, for fsync after entries change */
+	struct wr__fs_io io; /* write/fdatasync/fsync, replaceable by tests */
+};
+
+/* What load() hands each record to (internal.h); apply takes what a
+ * record owns, diag may be NULL. */
+struct wr__fs_replay {
+	wr__apply_fn apply;
+	wr__diag_fn diag;
+	void *arg;
+};
+
+/* ---- errors and I/O (store_fs_file.c) ---------------------------------- */
+
+/* WR_EINTERNAL, reason out_of_memory.  err may be NULL. */
+wr_err wr__fs_oom(struct wr_error *err);
+
+/* WR_EUNAVAILABLE with reason and the message "<op> <path>: <strerror e>".
+ * err may be NULL; path is only read. */
+wr_err wr__fs_sys_fail(struct wr_error *err, const char *reason,
+                       const char *op, const char *path, int e);
+
+/* Fills *dst with io's non-NULL members and write(2)/fdatasync(2)/fsync(2)
+ * for the rest; io may be NULL (all real).  Reentrant. */
+void wr__fs_io_fill(struct wr__fs_io *dst, const struct wr__fs_io *io);
+
+/* Writes all of buf[0..n) to fd through d->io (retrying short writes and
+ * EINTR).  Returns 0, or -1 with errno set; part may have been written. */
+int wr__fs_write_all(const struct wr__fs_dir *d, int fd, const void *buf,
+                     size_t n);
+
+/* fsyncs the directory through d->io.  Returns 0, or -1 with errno. */
+int wr__fs_sync_dir(const struct wr__fs_dir *d);
+
+/* ---- files (store_fs_file.c) ------------------------------------------- */
+
+/*
+ * Creates (or truncates) path with a header of kind/gen, makes the header
+ * durable and fsyncs the directory.  On success *fd is open read-write
+ * (journals: O_APPEND) and the caller closes it.  On failure the file is
+ * removed (best effort) and *fd is unchanged.
+ */
+wr_err wr__fs_create(const struct wr__fs_dir *d, const char *path,
+                     uint32_t kind, uint64_t gen, int *fd,
+                     struct wr_error *err);
+
+/* WR_EINVALID_INPUT (store_version) if path is a store file of a newer
+ * format than this build reads (WR_EUNAVAILABLE, store_corrupt, if such a
+ * header is cut short); WR_OK for anything else, including files that
+ * cannot be read or are damaged (load reports those). */
+wr_err wr__fs_check_version(const char *path, struct wr_error *err);
+
+/*
+ * Frames rec (length, CRC-32C, payload) into *buf, growing it (and *cap)
+ * as needed; *n gets the frame length.  *buf stays the caller's to free,
+ * also on failure.  rec is only read.
+ */
+wr_err wr__fs_frame(const struct wr__record *rec, char **buf, size_t *cap,
+                    size_t *n, struct wr_error *err);
+
+/* Replays snapshot-<gen> of d through rp: no damage of any kind is
+ * tolerated (WR_EUNAVAILABLE, reason store_corrupt). */
+wr_err wr__fs_replay_snapshot(const struct wr__fs_dir *d,
+                              const struct wr__fs_replay *rp, uint64_t gen,
+                              struct wr_error *err);
+
+/*
+ * Replays journal-<gen> of d through rp; *end gets the offset after its
+ * last good record.  last: the journal appends continue in - a torn final
+ * record is cut off and an incomplete header (a crash while it was
+ * created) rewritten, both reported through rp->diag - which stays open:
+ * *fd_out (O_APPEND) and *path_out become the caller's to close and free.
+ * Not last: any damage fails.  On failure *fd_out and *path_out are
+ * unchanged.
+ */
+wr_err wr__fs_replay_journal(const struct wr__fs_dir *d,
+                             const struct wr__fs_replay *rp, uint64_t gen,
+                             bool last, int *fd_out, char **path_out,
+                             off_t *end, struct wr_error *err);
+
+/* Writes recs[0..n) (borrowed) as snapshot-<gen>: temp file, fdatasync,
+ * rename, fsync of the directory.  On failure the temp file is removed
+ * and the snapshot may or may not exist (restore is right either way). */
+wr_err wr__fs_write_snapshot(const struct wr__fs_dir *d, uint64_t gen,
+                             const struct wr__record *recs, size_t n,
+                             struct wr_error *err);
+
+/* ---- the directory (store_fs_dir.c) ------------------------------------ */
+
+/* Generations of one kind of store file, ascending. */
+struct wr__fs_gens {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+/* What wr__fs_list found; tmps (snapshot temp files) are not sorted. */
+struct wr__fs_listing {
+	struct wr__fs_gens journals, snapshots, tmps;
+};
+
+/* Writes "<prefix>-<gen as 20 digits><suffix>" into buf. */
+void wr__fs_file_name(char buf[WR__FS_NAME_MAX], const char *prefix,
+                      uint64_t gen, const char *suffix);
+
+/* Returns "<dir>/<name>", which the caller frees; NULL when out of
+ * memory. */
+char *wr__fs_join(const char *dir, const char *name);
+
+/* Makes dir (0700) if it does not exist and fsyncs its parent so the new
+ * entry survives a crash.  An existing dir is fine. */
+wr_err wr__fs_make_dir(const char *dir, struct wr_error *err);
+
+/* Lists the store files of d into *l (overwritten; release with
+ * wr__fs_listing_free); other names are ignored.  On failure *l holds
+ * nothing to free. */
+wr_err wr__fs_list(const struct wr__fs_dir *d, struct wr__fs_listing *l,
+                   struct wr_error *err);
+
+/* Frees what l holds and zeroes it. */
+void wr__fs_listing_free(struct wr__fs_listing *l);
+
+/* Refuses (wr__fs_check_version) a store with any file of a newer format,
+ * before anything touches it. */
+wr_err wr__fs_check_versions(const struct wr__fs_dir *d,
+                             struct wr_error *err);
+
+/* Removes what restore no longer reads: every snapshot temp file of l, and
+ * the snapshots and journals of l older than generation snap.  Best effort:
+ * a file that comes back after a crash is removed by the next load. */
+void wr__fs_remove_stale(const struct wr__fs_dir *d,
+                         const struct wr__fs_listing *l, uint64_t snap);
+
+#endif /* WR_STORE_FS_H */

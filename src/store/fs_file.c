@@ -1,0 +1,643 @@
+/*
+ * store_fs_file.c - one file of the fs store (docs/store.md): the 32-byte
+ * header, the CRC-framed records after it, replaying a file and telling a
+ * torn tail (cut off, only at the end of the last journal) from damage
+ * (refused), and writing files durably (temp + fdatasync + rename + fsync
+ * of the directory).  Every write and sync goes through the I/O seam.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/crc32c.h"
+#include "store/fs.h"
+#include "store/record.h"
+
+#define HDR_SIZE WR__FS_HDR_SIZE
+#define FRAME_SIZE 8u         /* u32 length + u32 crc before each payload */
+#define FORMAT_VERSION 1u
+#define MAX_PAYLOAD (64u << 20) /* bound on one record, checked both ways */
+static const unsigned char magic[8] = {'W', 'R', 'S', 'T', 'O', 'R', 'E', 0};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static void
+put_le32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void
+put_le64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t
+get_le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static uint64_t
+get_le64(const unsigned char *p)
+{
+	return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
+}
+
+static wr_err
+corrupt(struct wr_error *err, const char *path, off_t off, const char *why)
+{
+	return wr__fail(err, WR_EUNAVAILABLE, "store_corrupt", NULL,
+	                "store file %s is damaged at byte offset %lld: %s",
+	                path, (long long)off, why);
+}
+
+/* ---- the I/O seam ------------------------------------------------------- */
+
+/* Reads up to n bytes at off; returns the count (short only at EOF) or -1. */
+static ssize_t
+read_at(int fd, void *buf, size_t n, off_t off)
+{
+	char *p = buf;
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = pread(fd, p + got, n - got, off + (off_t)got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+/* 1 if [off, size) of fd is all zero bytes, 0 if not, -1 on read error. */
+static int
+zero_from(int fd, off_t off, off_t size)
+{
+	unsigned char buf[4096];
+
+	while (off < size) {
+		size_t n = (size_t)(size - off) < sizeof(buf)
+		                   ? (size_t)(size - off)
+		                   : sizeof(buf);
+		ssize_t r = read_at(fd, buf, n, off);
+		if (r <= 0)
+			return -1;
+		for (ssize_t i = 0; i < r; i++)
+			if (buf[i] != 0)
+				return 0;
+		off += r;
+	}
+	return 1;
+}
+
+/* ---- the file header ---------------------------------------------------- */
+
+static void
+header_build(unsigned char h[HDR_SIZE], uint32_t kind, uint64_t gen)
+{
+	memset(h, 0, HDR_SIZE);
+	memcpy(h, magic, sizeof(magic));
+	put_le32(h + 8, FORMAT_VERSION);
+	put_le32(h + 12, kind);
+	put_le64(h + 16, gen);
+	put_le32(h + 24, wr__crc32c(0, h, 24));
+}
+
+/*
+ * Checks the header of fd against what its name says.  *incomplete (if not
+ * NULL) is set instead of failing when the file is shorter than a header or
+ * its header is all zero - a journal whose creation was cut by a crash; the
+ * caller decides whether that is allowed.
+ */
+static wr_err
+header_check(int fd, const char *path, uint32_t kind, uint64_t gen,
+             bool *incomplete, struct wr_error *err)
+{
+	unsigned char h[HDR_SIZE];
+	static const unsigned char zero[HDR_SIZE];
+	ssize_t n = read_at(fd, h, HDR_SIZE, 0);
+	uint32_t version;
+
+	if (incomplete != NULL)
+		*incomplete = false;
+	if (n < 0)
+		return wr__fs_sys_fail(err, "store_open_failed", "read", path,
+		                       errno);
+	if ((size_t)n < HDR_SIZE || memcmp(h, zero, HDR_SIZE) == 0) {
+		if (incomplete != NULL) {
+			*incomplete = true;
+			return WR_OK;
+		}
+		return corrupt(err, path, 0, "incomplete file header");
+	}
+	if (memcmp(h, magic, sizeof(magic)) != 0)
+		return corrupt(err, path, 0, "not a worker-runtime store file");
+	version = get_le32(h + 8);
+	if (version > FORMAT_VERSION)
+		return wr__fail(err, WR_EINVALID_INPUT, "store_version", NULL,
+		                "store file %s has format version %" PRIu32
+		                "; this build reads version %u (upgrade "
+		                "worker-runtime)",
+		                path, version, FORMAT_VERSION);
+	if (version == 0 || get_le32(h + 24) != wr__crc32c(0, h, 24))
+		return corrupt(err, path, 0, "bad file header");
+	if (get_le32(h + 12) != kind || get_le64(h + 16) != gen)
+		return corrupt(err, path, 0,
+		               "header does not match the file name");
+	return WR_OK;
+}
+
+wr_err
+wr__fs_check_version(const char *path, struct wr_error *err)
+{
+	unsigned char h[12];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	wr_err rc = WR_OK;
+
+	if (fd >= 0 && read_at(fd, h, sizeof(h), 0) == (ssize_t)sizeof(h) &&
+	    memcmp(h, magic, sizeof(magic)) == 0 &&
+	    get_le32(h + 8) > FORMAT_VERSION)
+		rc = header_check(fd, path, 0, 0, NULL, err);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+wr_err
+wr__fs_create(const struct wr__fs_dir *d, const char *path, uint32_t kind,
+              uint64_t gen, int *fd, struct wr_error *err)
+{
+	unsigned char h[HDR_SIZE];
+	int flags = O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC;
+	int f;
+	wr_err rc = WR_OK;
+
+	if (kind == WR__FS_JOURNAL)
+		flags |= O_APPEND;
+	if ((f = open(path, flags, 0600)) < 0)
+		return wr__fs_sys_fail(err, "store_write_failed", "open", path,
+		                       errno);
+	header_build(h, kind, gen);
+	if (wr__fs_write_all(d, f, h, HDR_SIZE) < 0)
+		rc = wr__fs_sys_fail(err, "store_write_failed", "write", path,
+		                     errno);
+	else if (d->io.fdatasync(f) < 0)
+		rc = wr__fs_sys_fail(err, "store_sync_failed", "fdatasync",
+		                     path, errno);
+	else if (wr__fs_sync_dir(d) < 0)
+		rc = wr__fs_sys_fail(err, "store_sync_failed", "fsync", d->path,
+		                     errno);
+	if (rc != WR_OK) {
+		close(f);
+		unlink(path);
+		return rc;
+	}
+	*fd = f;
+	return WR_OK;
+}
+
+/* ---- records ------------------------------------------------------------ */
+
+wr_err
+wr__fs_frame(const struct wr__record *rec, char **buf, size_t *cap,
+             size_t *n, struct wr_error *err)
+{
+	size_t len = 0;
+	char *payload = wr__record_encode(rec, &len);
+
+	if (payload == NULL) {
+		if (errno == EINVAL)
+			return wr__fail(err, WR_EINTERNAL, "bad_record", NULL,
+			                "record of kind %d misses a member it "
+			                "needs", (int)rec->kind);
+		return wr__fs_oom(err);
+	}
+	if (len > MAX_PAYLOAD) {
+		free(payload);
+		return wr__fail(err, WR_EUNAVAILABLE, "store_record_too_large",
+		                NULL,
+		                "a record of %zu bytes exceeds the store's "
+		                "limit of %u bytes", len, MAX_PAYLOAD);
+	}
+	if (*cap < len + FRAME_SIZE) {
+		char *p = realloc(*buf, len + FRAME_SIZE);
+		if (p == NULL) {
+			free(payload);
+			return wr__fs_oom(err);
+		}
+		*buf = p;
+		*cap = len + FRAME_SIZE;
+	}
+	put_le32((unsigned char *)*buf, (uint32_t)len);
+	put_le32((unsigned char *)*buf + 4, wr__crc32c(0, payload, len));
+	memcpy(*buf + FRAME_SIZE, payload, len);
+	free(payload);
+	*n = len + FRAME_SIZE;
+	return WR_OK;
+}
+
+/*
+ * Applies the records of one file from HDR_SIZE on.  last: this is the
+ * journal appends continue in, where a torn final record is cut off
+ * (ftruncate + fdatasync) and reported through diag instead of refused.
+ * *end gets the offset after the last good record.
+ */
+static wr_err
+replay_file(const struct wr__fs_dir *d, const struct wr__fs_replay *rp,
+            int fd, const char *path, bool last, off_t *end,
+            struct wr_error *err)
+{
+	unsigned char fh[FRAME_SIZE];
+	struct stat sb;
+	char why[WR_MESSAGE_MAX], msg[WR_DIAGNOSTIC_MAX];
+	char *buf = NULL;
+	const char *torn = NULL;
+	off_t off = HDR_SIZE, size;
+	wr_err rc = WR_OK;
+
+	if (fstat(fd, &sb) < 0)
+		return wr__fs_sys_fail(err, "store_open_failed", "fstat", path,
+		                       errno);
+	size = sb.st_size;
+	while (off < size) {
+		off_t rem = size - off;
+		uint32_t len, crc;
+		struct wr__record rec;
+		int z;
+
+		if (rem < (off_t)FRAME_SIZE) {
+			torn = "partial record header";
+			break;
+		}
+		if (read_at(fd, fh, FRAME_SIZE, off) != (ssize_t)FRAME_SIZE) {
+			rc = wr__fs_sys_fail(err, "store_open_failed", "read",
+			                     path, errno ? errno : EIO);
+			goto done;
+		}
+		len = get_le32(fh);
+		crc = get_le32(fh + 4);
+		if (len == 0) {
+			if ((z = zero_from(fd, off, size)) < 0) {
+				rc = wr__fs_sys_fail(err, "store_open_failed",
+				                     "read", path,
+				                     errno ? errno : EIO);
+				goto done;
+			}
+			if (z) {
+				torn = "zero-filled tail";
+				break;
+			}
+			rc = corrupt(err, path, off, "zero-length record");
+			goto done;
+		}
+		if ((off_t)len > rem - (off_t)FRAME_SIZE) {
+			torn = "record length beyond the end of the file";
+			break;
+		}
+		if (len > MAX_PAYLOAD) {
+			rc = corrupt(err, path, off, "record length too large");
+			goto done;
+		}
+		free(buf);
+		if ((buf = malloc(len)) == NULL) {
+			rc = wr__fs_oom(err);
+			goto done;
+		}
+		if (read_at(fd, buf, len, off + FRAME_SIZE) != (ssize_t)len) {
+			rc = wr__fs_sys_fail(err, "store_open_failed", "read",
+			                     path, errno ? errno : EIO);
+			goto done;
+		}
+		if (wr__crc32c(0, buf, len) != crc) {
+			if (off + (off_t)FRAME_SIZE + (off_t)len == size) {
+				torn = "checksum mismatch in the final record";
+				break;
+			}
+			rc = corrupt(err, path, off, "checksum mismatch");
+			goto done;
+		}
+		if (wr__record_decode(buf, len, &rec, why, sizeof(why)) < 0) {
+			rc = corrupt(err, path, off, why);
+			goto done;
+		}
+		if (wr__record_check(&rec, why, sizeof(why)) < 0) {
+			wr__record_clear(&rec);
+			rc = corrupt(err, path, off, why);
+			goto done;
+		}
+		/* apply takes what rec owns, whatever it returns.  What it
+		 * finds inconsistent is named by file and offset too. */
+		if ((rc = rp->apply(rp->arg, &rec, err)) != WR_OK) {
+			if (err != NULL &&
+			    strcmp(err->reason, "store_corrupt") == 0) {
+				snprintf(why, sizeof(why), "%s", err->message);
+				rc = corrupt(err, path, off, why);
+			}
+			goto done;
+		}
+		off += (off_t)FRAME_SIZE + (off_t)len;
+	}
+	if (torn != NULL) {
+		if (!last) {
+			rc = corrupt(err, path, off, torn);
+			goto done;
+		}
+		if (ftruncate(fd, off) < 0) {
+			rc = wr__fs_sys_fail(err, "store_write_failed",
+			                     "ftruncate", path, errno);
+			goto done;
+		}
+		if (d->io.fdatasync(fd) < 0) {
+			rc = wr__fs_sys_fail(err, "store_sync_failed",
+			                     "fdatasync", path, errno);
+			goto done;
+		}
+		snprintf(msg, sizeof(msg),
+		         "store %s: dropped a torn final record at byte offset "
+		         "%lld (%lld bytes, %s)",
+		         path, (long long)off, (long long)(size - off), torn);
+		if (rp->diag != NULL)
+			rp->diag(rp->arg, msg);
+	}
+	*end = off;
+done:
+	free(buf);
+	return rc;
+}
+
+wr_err
+wr__fs_replay_snapshot(const struct wr__fs_dir *d,
+                       const struct wr__fs_replay *rp, uint64_t gen,
+                       struct wr_error *err)
+{
+	char name[WR__FS_NAME_MAX], *path;
+	off_t end;
+	int fd;
+	wr_err rc;
+
+	wr__fs_file_name(name, "snapshot", gen, "");
+	if ((path = wr__fs_join(d->path, name)) == NULL)
+		return wr__fs_oom(err);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		rc = wr__fs_sys_fail(err, "store_open_failed", "open", path,
+		                     errno);
+	} else {
+		rc = header_check(fd, path, WR__FS_SNAPSHOT, gen, NULL, err);
+		if (rc == WR_OK)
+			rc = replay_file(d, rp, fd, path, false, &end, err);
+		close(fd);
+	}
+	free(path);
+	return rc;
+}
+
+wr_err
+wr__fs_replay_journal(const struct wr__fs_dir *d,
+                      const struct wr__fs_replay *rp, uint64_t gen,
+                      bool last, int *fd_out, char **path_out, off_t *end,
+                      struct wr_error *err)
+{
+	char name[WR__FS_NAME_MAX], msg[WR_DIAGNOSTIC_MAX], *path;
+	unsigned char h[HDR_SIZE];
+	bool incomplete = false;
+	int fd;
+	wr_err rc;
+
+	wr__fs_file_name(name, "journal", gen, "");
+	if ((path = wr__fs_join(d->path, name)) == NULL)
+		return wr__fs_oom(err);
+	fd = open(path, last ? O_RDWR | O_APPEND | O_CLOEXEC
+	                     : O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = wr__fs_sys_fail(err, "store_open_failed", "open", path,
+		                     errno);
+		goto done;
+	}
+	rc = header_check(fd, path, WR__FS_JOURNAL, gen,
+	                  last ? &incomplete : NULL, err);
+	if (rc != WR_OK)
+		goto done;
+	if (incomplete) {
+		/* Nothing was ever appended to a journal whose header is not
+		 * complete (the header is made durable first), so a short
+		 * header may be rewritten; a zero header followed by data is
+		 * damage. */
+		off_t size = lseek(fd, 0, SEEK_END);
+		if (size >= (off_t)HDR_SIZE && zero_from(fd, 0, size) != 1) {
+			rc = corrupt(err, path, 0, "incomplete file header");
+			goto done;
+		}
+		header_build(h, WR__FS_JOURNAL, gen);
+		if (ftruncate(fd, 0) < 0) {
+			rc = wr__fs_sys_fail(err, "store_write_failed",
+			                     "ftruncate", path, errno);
+			goto done;
+		}
+		if (wr__fs_write_all(d, fd, h, HDR_SIZE) < 0) {
+			rc = wr__fs_sys_fail(err, "store_write_failed", "write",
+			                     path, errno);
+			goto done;
+		}
+		if (d->io.fdatasync(fd) < 0) {
+			rc = wr__fs_sys_fail(err, "store_sync_failed",
+			                     "fdatasync", path, errno);
+			goto done;
+		}
+		snprintf(msg, sizeof(msg),
+		         "store %s: rewrote the incomplete header of a journal "
+		         "cut by a crash while it was created", path);
+		if (rp->diag != NULL)
+			rp->diag(rp->arg, msg);
+		*end = HDR_SIZE;
+	} else {
+		rc = replay_file(d, rp, fd, path, last, end, err);
+	}
+done:
+	if (rc == WR_OK && last) {
+		*fd_out = fd;
+		*path_out = path;
+		return WR_OK;
+	}
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return rc;
+}
+
+/* ---- snapshots ---------------------------------------------------------- */
+
+/* Writes recs as frames into fd in batches of about WR__FS_BATCH. */
+static wr_err
+write_records(const struct wr__fs_dir *d, int fd, const char *path,
+              const struct wr__record *recs, size_t n, struct wr_error *err)
+{
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	wr_err rc = WR_OK;
+
+	for (size_t i = 0; i <= n; i++) {
+		size_t plen = 0;
+		char *payload = NULL;
+
+		if (i < n) {
+			if ((payload = wr__record_encode(&recs[i], &plen)) ==
+			    NULL) {
+				rc = errno == EINVAL
+				             ? wr__fail(err, WR_EINTERNAL,
+				                        "bad_record", NULL,
+				                        "snapshot record %zu "
+				                        "is incomplete", i)
+				             : wr__fs_oom(err);
+				break;
+			}
+			if (plen > MAX_PAYLOAD) {
+				free(payload);
+				rc = wr__fail(err, WR_EUNAVAILABLE,
+				              "store_record_too_large", NULL,
+				              "snapshot record %zu is too large",
+				              i);
+				break;
+			}
+		}
+		if (len > 0 && (i == n || len + FRAME_SIZE + plen > cap ||
+		                len >= WR__FS_BATCH)) {
+			if (wr__fs_write_all(d, fd, buf, len) < 0) {
+				free(payload);
+				rc = wr__fs_sys_fail(err,
+				                     "store_snapshot_failed",
+				                     "write", path, errno);
+				break;
+			}
+			len = 0;
+		}
+		if (i == n)
+			break;
+		if (len + FRAME_SIZE + plen > cap) {
+			size_t ncap = FRAME_SIZE + plen > WR__FS_BATCH
+			                      ? FRAME_SIZE + plen
+			                      : WR__FS_BATCH;
+			char *p = realloc(buf, ncap);
+			if (p == NULL) {
+				free(payload);
+				rc = wr__fs_oom(err);
+				break;
+			}
+			buf = p;
+			cap = ncap;
+		}
+		put_le32((unsigned char *)buf + len, (uint32_t)plen);
+		put_le32((unsigned char *)buf + len + 4,
+		         wr__crc32c(0, payload, plen));
+		memcpy(buf + len + FRAME_SIZE, payload, plen);
+		len += FRAME_SIZE + plen;
+		free(payload);
+	}
+	free(buf);
+	return rc;
+}
+
+wr_err
+wr__fs_write_snapshot(const struct wr__fs_dir *d, uint64_t gen,
+                      const struct wr__record *recs, size_t n,
+                      struct wr_error *err)
+{
+	char name[WR__FS_NAME_MAX], *tmp = NULL, *path = NULL;
+	unsigned char h[HDR_SIZE];
+	int fd = -1;
+	wr_err rc = WR_OK;
+
+	wr__fs_file_name(name, "snapshot", gen, ".tmp");
+	if ((tmp = wr__fs_join(d->path, name)) == NULL)
+		return wr__fs_oom(err);
+	wr__fs_file_name(name, "snapshot", gen, "");
+	if ((path = wr__fs_join(d->path, name)) == NULL) {
+		rc = wr__fs_oom(err);
+		goto done;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		rc = wr__fs_sys_fail(err, "store_snapshot_failed", "open", tmp,
+		                     errno);
+		goto done;
+	}
+	header_build(h, WR__FS_SNAPSHOT, gen);
+	if (wr__fs_write_all(d, fd, h, HDR_SIZE) < 0) {
+		rc = wr__fs_sys_fail(err, "store_snapshot_failed", "write", tmp,
+		                     errno);
+		goto done;
+	}
+	if ((rc = write_records(d, fd, tmp, recs, n, err)) != WR_OK)
+		goto done;
+	if (d->io.fdatasync(fd) < 0) {
+		rc = wr__fs_sys_fail(err, "store_snapshot_failed", "fdatasync",
+		                     tmp, errno);
+		goto done;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		rc = wr__fs_sys_fail(err, "store_snapshot_failed", "close", tmp,
+		                     errno);
+		goto done;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		rc = wr__fs_sys_fail(err, "store_snapshot_failed", "rename",
+		                     tmp, errno);
+		goto done;
+	}
+	/* Until this returns the rename may be lost; that is fine, the
+	 * journals it replaces are still all there. */
+	if (wr__fs_sync_dir(d) < 0)
+		rc = wr__fs_sys_fail(err, "store_snapshot_failed", "fsync",
+		                     d->path, errno);
+done:
+	if (fd >= 0)
+		close(fd);
+	if (rc != WR_OK)
+		unlink(tmp);
+	free(tmp);
+	free(path);
+	return rc;
+}
+
+wr_err
+wr__fs_check_versions(const struct wr__fs_dir *d, struct wr_error *err)
+{
+	struct wr__fs_listing l;
+	char name[WR__FS_NAME_MAX], *path;
+	wr_err rc;
+
+	if ((rc = wr__fs_list(d, &l, err)) != WR_OK)
+		return rc;
+	for (int k = 0; k < 2 && rc == WR_OK; k++) {
+		struct wr__fs_gens *g = k ? &l.snapshots : &l.journals;
+		for (size_t i = 0; i < g->n && rc == WR_OK; i++) {
+			wr__fs_file_name(name, k ? "snapshot" : "journal",
+			                 g->v[i], "");
+			if ((path = wr__fs_join(d->path, name)) == NULL) {
+				rc = wr__fs_oom(err);
+				break;
+			}
+			rc = wr__fs_check_version(path, err);
+			free(path);
+		}
+	}
+	wr__fs_listing_free(&l);
+	return rc;
+}

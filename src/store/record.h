@@ -1,0 +1,39 @@
+/*
+ * store_record.h - one record (internal.h) <-> the compact JSON payload the
+ * fs store frames on disk.  Private to store_record.c and store_fs_file.c.
+ */
+#ifndef WR_STORE_RECORD_H
+#define WR_STORE_RECORD_H
+
+#include "store/store.h"
+
+/*
+ * Encodes rec as compact JSON.  Returns a NUL-terminated text the caller
+ * frees with free() and its length in *len; NULL with errno ENOMEM (out of
+ * memory) or EINVAL (the record misses what its kind needs).  rec is only
+ * read.  Reentrant.
+ */
+char *wr__record_encode(const struct wr__record *rec, size_t *len);
+
+/*
+ * Decodes buf[0..len) into *rec, which it overwrites; on success rec owns
+ * its heap members (release with wr__record_clear).  Strict: unknown
+ * members, missing members, wrong types and bad enum names are refused.
+ * On failure returns -1, leaves nothing to free in *rec and writes a short
+ * description into why[0..whysz).  Reentrant.
+ */
+int wr__record_decode(const char *buf, size_t len, struct wr__record *rec,
+                      char *why, size_t whysz);
+
+/*
+ * Checks the fields of a decoded record by the rules live writes obey
+ * (worker.c): input content non-empty UTF-8 within the max_input_bytes
+ * ceiling, emitted content and failure text UTF-8, reasons bounded UTF-8,
+ * sequences 1-based, run states that fit the status.  What needs the
+ * records before it (ids, event order) is checked while applying.
+ * Returns 0, or -1 with a short description in why[0..whysz).  rec is
+ * only read.  Reentrant.
+ */
+int wr__record_check(const struct wr__record *rec, char *why, size_t whysz);
+
+#endif /* WR_STORE_RECORD_H */

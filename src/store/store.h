@@ -1,0 +1,138 @@
+/*
+ * store/store.h - records and the store interface (memory and fs).
+ *
+ * Not installed.  Layer: store (above codec and base).
+ */
+#ifndef WR_STORE_H
+#define WR_STORE_H
+
+#include "base/base.h"
+
+/* ---- records and stores (runtime.c, store_*.c) ------------------------- */
+
+/*
+ * Every mutation of a Runtime is one record; applying the records of a
+ * store in order rebuilds the Runtime exactly (that is how a durable store
+ * restores).  A record owns what it points to until it is applied, except
+ * records built for a snapshot, which borrow from the Runtime.
+ */
+/*
+ * When you add a kind: (1) say here what it carries; (2) build with
+ * --enable-werror - every switch over the kind lists all of them with no
+ * default: (commit.c apply_record, apply_to_worker, reserve_for, project),
+ * so -Wswitch names each one to extend; (3) give it a row in the kinds
+ * table of store_record.c (name, required and optional members; a static
+ * assertion there checks the table reaches WR__REC_KIND_LAST) and in the
+ * table of docs/store.md; (4) decide whether a snapshot must write it
+ * (commit.c maybe_snapshot) and test a restore that replays it.
+ */
+enum wr__record_kind {
+	WR__REC_META,            /* runtime_id, event_id = last event id */
+	WR__REC_WORKER_CREATED,  /* worker */
+	WR__REC_TRANSCRIPT,      /* worker_id, role, sequence, content,
+	                          * turn_started */
+	WR__REC_TURN_END,        /* worker_id */
+	WR__REC_WORKER_STATUS,   /* worker_id, status, reason, content */
+	WR__REC_RUNTIME_STATUS,  /* runtime_status */
+	WR__REC_WORKER_STATE     /* snapshots only: worker_id, status,
+	                          * run_state, reason; event_id is the
+	                          * worker's last_event_id, at_ms its
+	                          * updated_at */
+};
+/* The highest kind (no sentinel member: it would need a case in every
+ * switch). */
+#define WR__REC_KIND_LAST WR__REC_WORKER_STATE
+
+struct wr__record {
+	enum wr__record_kind kind;
+	uint64_t event_id; /* 0 for records that carry no event */
+	int64_t at_ms;
+	char runtime_id[WR_ID_MAX + 1]; /* META */
+	char worker_id[WR_ID_MAX + 1];
+	struct wr_worker_info *worker; /* CREATED: owned */
+	enum wr_role role;             /* TRANSCRIPT */
+	uint64_t sequence;             /* TRANSCRIPT: 1-based */
+	char *content;                 /* TRANSCRIPT; WORKER_STATUS failed:
+	                                * the runtime entry saying why */
+	bool turn_started;             /* TRANSCRIPT */
+	enum wr_worker_status status;  /* WORKER_STATUS, WORKER_STATE */
+	enum wr_run_state run_state;   /* WORKER_STATE */
+	char *reason;                  /* WORKER_STATUS, WORKER_STATE; may be
+	                                * NULL */
+	enum wr_runtime_status runtime_status; /* RUNTIME_STATUS */
+};
+
+/* Frees what a record owns (not the record).  NULL ok. */
+void wr__record_clear(struct wr__record *rec);
+
+struct wr__store;
+
+/* Called by load() for each persisted record, in order; the callee takes
+ * what the record owns.  Returns WR_OK or an error that aborts the load. */
+typedef wr_err (*wr__apply_fn)(void *arg, struct wr__record *rec,
+                               struct wr_error *err);
+/* Called by load() to report something worth a diagnostic (a dropped torn
+ * tail, ...). */
+typedef void (*wr__diag_fn)(void *arg, const char *message);
+
+/*
+ * A store persists records.  Threading: append/reset/snapshot_due/snapshot
+ * are called with the Runtime's write lock held (so never concurrently
+ * with each other; reset and snapshot sync the disk under it, as
+ * worker-runtime.h says); sync may be called by many threads at once, without
+ * the Runtime lock; load once before anything else.
+ */
+struct wr__store_ops {
+	const char *backend; /* RuntimeSummary.backend */
+	/* Replays what is persisted.  A store that holds nothing yet calls
+	 * apply() zero times. */
+	wr_err (*load)(struct wr__store *st, wr__apply_fn apply,
+	               wr__diag_fn diag, void *arg, struct wr_error *err);
+	/* Writes one record without waiting for the disk; *lsn gets its
+	 * number (1, 2, ...).  On failure nothing of the record remains and
+	 * the result is WR_EUNAVAILABLE. */
+	wr_err (*append)(struct wr__store *st, const struct wr__record *rec,
+	                 uint64_t *lsn, struct wr_error *err);
+	/* Returns when every record up to lsn is durable; concurrent callers
+	 * share one fdatasync.  NULL: appends are durable at once (memory).
+	 * On failure the store is broken: append fails until reset(). */
+	wr_err (*sync)(struct wr__store *st, uint64_t lsn, struct wr_error *err);
+	/* Drops every record that is not durable and makes the store usable
+	 * again; WR_EUNAVAILABLE if it cannot (it stays broken). */
+	wr_err (*reset)(struct wr__store *st, struct wr_error *err);
+	/* True when a snapshot would shorten restore enough to be worth it. */
+	bool (*snapshot_due)(struct wr__store *st);
+	/* Replaces everything persisted by recs[0..n) (which borrow) and starts
+	 * a new journal.  Only when every appended record is durable. */
+	wr_err (*snapshot)(struct wr__store *st, const struct wr__record *recs,
+	                   size_t n, struct wr_error *err);
+	void (*close)(struct wr__store *st);
+};
+
+struct wr__store {
+	const struct wr__store_ops *ops;
+};
+
+/* The memory store: keeps nothing; append always succeeds, sync is NULL. */
+wr_err wr__store_memory_open(struct wr__store **out, struct wr_error *err);
+
+/* The fs store on directory dir (created 0700 if missing), locked
+ * exclusively until close.  Errors: WR_EUNAVAILABLE (cannot create, lock
+ * held by another process: reason "store_locked"), WR_EINVALID_INPUT
+ * (reason "store_version" for a newer format). */
+wr_err wr__store_fs_open(const char *dir, struct wr__store **out,
+                         struct wr_error *err);
+
+/* Test seam of the fs store: replaces write(2)/fdatasync(2)/fsync(2) so
+ * tests can force EIO/ENOSPC.  NULL members keep the real call. */
+struct wr__fs_io {
+	ssize_t (*write)(int fd, const void *buf, size_t n);
+	int (*fdatasync)(int fd);
+	int (*fsync)(int fd);
+};
+void wr__store_fs_set_io(struct wr__store *st, const struct wr__fs_io *io);
+
+/* Tunes when snapshot_due() turns true (journal bytes); 0 = default. */
+void wr__store_fs_set_snapshot_bytes(struct wr__store *st, uint64_t bytes);
+
+#endif /* WR_STORE_H */
