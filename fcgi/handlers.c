@@ -28,52 +28,35 @@ enum {
 };
 
 /*
- * The one error -> HTTP status mapping (docs/api.md, "Errors").  First
- * match wins; reason NULL matches any reason, "*suffix" any reason ending
- * in suffix.  unsupported_operation is 405 when the route refused the
- * method, 501 for a feature not built in (the library's reasons end in
- * "_not_built", e.g. store_not_built) and 409 for everything the library
+ * The error -> HTTP status mapping (docs/api.md, "Errors").  First match
+ * wins; WR_REASON_NONE matches any reason.  unsupported_operation is 405
+ * when the route refused the method and 409 for everything the library
  * refuses because of state (worker_not_running, worker_limit_reached).
  */
 static const struct status_rule {
 	wr_err code;
-	const char *reason;
+	enum wr_reason reason; /* WR_REASON_NONE: any */
 	int status;
 	unsigned headers;
 } status_rules[] = {
-	{WR_EBUSY, NULL, 409, HDR_RETRY_AFTER},
-	{WR_EUNKNOWN_WORKER, NULL, 404, 0},
-	{WR_EINVALID_INPUT, "payload_too_large", 413, 0},
-	{WR_EINVALID_INPUT, "unsupported_media_type", 415, 0},
-	{WR_EINVALID_INPUT, NULL, 400, 0},
-	{WR_EUNSUPPORTED, "method_not_allowed", 405, HDR_ALLOW},
-	{WR_EUNSUPPORTED, "*_not_built", 501, 0},
-	{WR_EUNSUPPORTED, NULL, 409, 0},
-	{WR_EUNAVAILABLE, NULL, 503, HDR_RETRY_AFTER},
-	{WR_EUNAUTHORIZED, NULL, 401, HDR_WWW_AUTHENTICATE},
-	{WR_EFORBIDDEN, NULL, 403, 0},
-	{WR_ENOT_FOUND, NULL, 404, 0},
-	{WR_EINTERNAL, NULL, 500, 0},
+	{WR_EBUSY, WR_REASON_NONE, 409, HDR_RETRY_AFTER},
+	{WR_EUNKNOWN_WORKER, WR_REASON_NONE, 404, 0},
+	{WR_EINVALID_INPUT, WR_REASON_PAYLOAD_TOO_LARGE, 413, 0},
+	{WR_EINVALID_INPUT, WR_REASON_UNSUPPORTED_MEDIA_TYPE, 415, 0},
+	{WR_EINVALID_INPUT, WR_REASON_NONE, 400, 0},
+	{WR_EUNSUPPORTED, WR_REASON_METHOD_NOT_ALLOWED, 405, HDR_ALLOW},
+	{WR_EUNSUPPORTED, WR_REASON_NONE, 409, 0},
+	{WR_EUNAVAILABLE, WR_REASON_NONE, 503, HDR_RETRY_AFTER},
+	{WR_EUNAUTHORIZED, WR_REASON_NONE, 401, HDR_WWW_AUTHENTICATE},
+	{WR_EFORBIDDEN, WR_REASON_NONE, 403, 0},
+	{WR_ENOT_FOUND, WR_REASON_NONE, 404, 0},
+	{WR_EINTERNAL, WR_REASON_NONE, 500, 0},
 };
 
 /* Used when even the error body cannot be allocated; never freed (see
  * http_response_clear) and never written to. */
 static char oom_body[] =
 	"{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
-
-static bool
-reason_matches(const char *pattern, const char *reason)
-{
-	size_t pl, rl;
-
-	if (pattern == NULL)
-		return true;
-	if (pattern[0] != '*')
-		return strcmp(pattern, reason) == 0;
-	pl = strlen(++pattern);
-	rl = strlen(reason);
-	return rl >= pl && strcmp(reason + rl - pl, pattern) == 0;
-}
 
 static const struct status_rule *
 status_rule_find(const struct wr_error *e)
@@ -83,7 +66,8 @@ status_rule_find(const struct wr_error *e)
 	for (size_t i = 0; i < n; i++) {
 		const struct status_rule *r = &status_rules[i];
 
-		if (r->code == e->code && reason_matches(r->reason, e->reason))
+		if (r->code == e->code && (r->reason == WR_REASON_NONE ||
+		                          r->reason == e->reason))
 			return r;
 	}
 	return &status_rules[n - 1]; /* unknown code: internal */
@@ -121,18 +105,17 @@ set_oom(struct http_response *out)
 
 /* Fills e (code, message; a reason if given) for an error found here. */
 static wr_err
-fail(struct wr_error *e, wr_err code, const char *reason, const char *fmt, ...)
+fail(struct wr_error *e, wr_err code, enum wr_reason reason, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
 static wr_err
-fail(struct wr_error *e, wr_err code, const char *reason, const char *fmt, ...)
+fail(struct wr_error *e, wr_err code, enum wr_reason reason, const char *fmt, ...)
 {
 	va_list ap;
 
 	wr_error_clear(e);
 	e->code = code;
-	if (reason != NULL)
-		snprintf(e->reason, sizeof(e->reason), "%s", reason);
+	e->reason = reason;
 	va_start(ap, fmt);
 	vsnprintf(e->message, sizeof(e->message), fmt, ap);
 	va_end(ap);
@@ -172,7 +155,7 @@ respond_json(struct http_response *out, int status, char *json, size_t len,
              struct wr_error *e)
 {
 	if (json == NULL)
-		return fail(e, WR_EINTERNAL, NULL, "out of memory");
+		return fail(e, WR_EINTERNAL, WR_REASON_OUT_OF_MEMORY, "out of memory");
 	out->status = status;
 	out->body = json;
 	out->body_len = len;
@@ -268,11 +251,11 @@ check_post_body(const struct http_ctx *ctx, const struct http_request *req,
                 struct wr_error *e)
 {
 	if (req->body_too_large)
-		return fail(e, WR_EINVALID_INPUT, "payload_too_large",
+		return fail(e, WR_EINVALID_INPUT, WR_REASON_PAYLOAD_TOO_LARGE,
 		            "the request body is larger than %zu bytes",
 		            ctx->max_body);
 	if (req->body_len > 0 && !media_type_is_json(req->content_type))
-		return fail(e, WR_EINVALID_INPUT, "unsupported_media_type",
+		return fail(e, WR_EINVALID_INPUT, WR_REASON_UNSUPPORTED_MEDIA_TYPE,
 		            "the request body must be application/json");
 	return WR_OK;
 }
@@ -490,7 +473,7 @@ http_handle(const struct http_ctx *ctx, const struct http_request *req,
 		r.body = "";
 
 	if (http_browser_request(r.origin, r.sec_fetch_site)) {
-		rc = fail(&e, WR_EFORBIDDEN, "browser_request",
+		rc = fail(&e, WR_EFORBIDDEN, WR_REASON_BROWSER_REQUEST,
 		          "browser-originated requests (with Origin or "
 		          "Sec-Fetch-Site) are refused; call the Runtime from "
 		          "the Backend");
@@ -500,7 +483,8 @@ http_handle(const struct http_ctx *ctx, const struct http_request *req,
 		               r.authorization[0] == '\0';
 
 		rc = fail(&e, WR_EUNAUTHORIZED,
-		          missing ? "missing_token" : "wrong_token",
+		          missing ? WR_REASON_MISSING_TOKEN
+		                  : WR_REASON_WRONG_TOKEN,
 		          "missing or wrong Authorization: Bearer token");
 	} else if ((rc = route_decode(r.method, r.uri, &cmd, &rerr)) != WR_OK) {
 		e = rerr.err;

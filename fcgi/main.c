@@ -459,7 +459,8 @@ static int load_profiles(const char *path, struct wr_config *cfg,
 	wr_error_clear(&err);
 	if (wr_profiles_load(path, set, &err) != WR_OK) {
 		fprintf(stderr, "worker-runtime: --profiles: %s (%s/%s)\n",
-		        err.message, wr_err_name(err.code), err.reason);
+		        err.message, wr_err_name(err.code),
+		        wr_reason_name(err.reason));
 		return -1;
 	}
 	cfg->profiles = wr_profile_set_profiles(*set, &cfg->n_profiles);
@@ -822,7 +823,8 @@ int main(int argc, char **argv)
 	if (rc != WR_OK) {
 		fprintf(stderr, "worker-runtime: cannot open the runtime: %s "
 		        "(%s%s%s)\n", err.message[0] ? err.message : wr_strerror(rc),
-		        wr_err_name(rc), err.reason[0] ? "/" : "", err.reason);
+		        wr_err_name(rc), err.reason != WR_REASON_NONE ? "/" : "",
+		        wr_reason_name(err.reason));
 		goto out;
 	}
 	wr_error_clear(&err);

@@ -247,7 +247,7 @@ static void write_response(FCGX_Stream *out, int status,
 
 /* A typed error produced here rather than by the handlers. */
 static void write_error(FCGX_Stream *out, int status, wr_err code,
-                        const char *reason, const char *message)
+                        enum wr_reason reason, const char *message)
 {
 	/* The last resort when even encoding the error fails. */
 	static const char oom_body[] =
@@ -258,7 +258,7 @@ static void write_error(FCGX_Stream *out, int status, wr_err code,
 
 	memset(&e, 0, sizeof e);
 	e.code = code;
-	snprintf(e.reason, sizeof e.reason, "%s", reason);
+	e.reason = reason;
 	snprintf(e.message, sizeof e.message, "%s", message);
 	body = wr_json_encode_error(&e, &len);
 	if (body == NULL)
@@ -366,21 +366,21 @@ static bool serve_one(const struct responder_config *cfg, FCGX_Request *req)
 	hr.sec_fetch_site = PARAM(req, "HTTP_SEC_FETCH_SITE");
 
 	if (!params_well_formed(req->envp)) {
-		write_error(req->out, 400, WR_EINVALID_INPUT, "invalid_param",
+		write_error(req->out, 400, WR_EINVALID_INPUT, WR_REASON_INVALID_PARAM,
 		            "a FastCGI param name is empty or holds a NUL byte");
 		drop = true;
 		goto finish;
 	}
 	if (hr.method == NULL || hr.method[0] == '\0' || hr.uri == NULL ||
 	    hr.uri[0] == '\0') {
-		write_error(req->out, 400, WR_EINVALID_INPUT, "invalid_request",
+		write_error(req->out, 400, WR_EINVALID_INPUT, WR_REASON_INVALID_REQUEST,
 		            "REQUEST_METHOD and REQUEST_URI are required");
 		drop = true;
 		goto finish;
 	}
 	if (parse_length(PARAM(req, "CONTENT_LENGTH"), &len) != 0) {
 		write_error(req->out, 400, WR_EINVALID_INPUT,
-		            "invalid_content_length",
+		            WR_REASON_INVALID_CONTENT_LENGTH,
 		            "CONTENT_LENGTH is not a decimal byte count");
 		drop = true;
 		goto finish;
@@ -392,13 +392,13 @@ static bool serve_one(const struct responder_config *cfg, FCGX_Request *req)
 	} else {
 		rc = read_body(req->in, (size_t)len, &body);
 		if (rc == -2) {
-			write_error(req->out, 503, WR_EUNAVAILABLE, "out_of_memory",
+			write_error(req->out, 500, WR_EINTERNAL, WR_REASON_OUT_OF_MEMORY,
 			            "no memory to buffer the request body");
 			drop = true;
 			goto finish;
 		}
 		if (rc != 0) {
-			write_error(req->out, 400, WR_EINVALID_INPUT, "invalid_body",
+			write_error(req->out, 400, WR_EINVALID_INPUT, WR_REASON_INVALID_BODY,
 			            "the request body ended before CONTENT_LENGTH bytes");
 			drop = true;
 			goto finish;
@@ -411,7 +411,7 @@ static bool serve_one(const struct responder_config *cfg, FCGX_Request *req)
 	if (res.status < 100 || res.status > 599) {
 		fprintf(stderr, "worker-runtime: handler returned status %d\n",
 		        res.status);
-		write_error(req->out, 500, WR_EINTERNAL, "",
+		write_error(req->out, 500, WR_EINTERNAL, WR_REASON_NONE,
 		            "the handler produced an invalid status");
 	} else {
 		write_response(req->out, res.status, res.headers, res.n_headers,
@@ -523,7 +523,7 @@ static unsigned drain_backlog(const struct responder_config *cfg)
 
 	memset(&e, 0, sizeof e);
 	e.code = WR_EUNAVAILABLE;
-	snprintf(e.reason, sizeof e.reason, "stopping");
+	e.reason = WR_REASON_STOPPING;
 	snprintf(e.message, sizeof e.message, "the runtime is stopping; the "
 	         "request was not acted on, retry later");
 	body = wr_json_encode_error(&e, &len);

@@ -27,12 +27,12 @@ struct segment {
 
 /* Fills *rerr (if not NULL) and returns code. */
 static wr_err
-route_fail(struct route_error *rerr, wr_err code, const char *reason,
+route_fail(struct route_error *rerr, wr_err code, enum wr_reason reason,
            const char *field, const char *allow, const char *fmt, ...)
 	__attribute__((format(printf, 6, 7)));
 
 static wr_err
-route_fail(struct route_error *rerr, wr_err code, const char *reason,
+route_fail(struct route_error *rerr, wr_err code, enum wr_reason reason,
            const char *field, const char *allow, const char *fmt, ...)
 {
 	va_list ap;
@@ -42,9 +42,7 @@ route_fail(struct route_error *rerr, wr_err code, const char *reason,
 	wr_error_clear(&rerr->err);
 	rerr->err.code = code;
 	rerr->allow = allow;
-	if (reason != NULL)
-		snprintf(rerr->err.reason, sizeof(rerr->err.reason), "%s",
-		         reason);
+	rerr->err.reason = reason;
 	if (field != NULL)
 		snprintf(rerr->err.field, sizeof(rerr->err.field), "%s", field);
 	va_start(ap, fmt);
@@ -162,26 +160,26 @@ parse_query(const char *q, size_t len, struct route_cmd *cmd,
 		name_copy(name, sizeof(name), pair, nlen);
 		if (plen == 0 || nlen == 0)
 			return route_fail(rerr, WR_EINVALID_INPUT,
-			                  "invalid_query", name, NULL,
+			                  WR_REASON_INVALID_QUERY, name, NULL,
 			                  "empty query parameter");
 		bool is_start = nlen == 5 && memcmp(pair, "start", 5) == 0;
 		bool is_limit = nlen == 5 && memcmp(pair, "limit", 5) == 0;
 		if (!takes_params || (!is_start && !is_limit))
 			return route_fail(rerr, WR_EINVALID_INPUT,
-			                  "unknown_parameter", name, NULL,
+			                  WR_REASON_UNKNOWN_PARAMETER, name, NULL,
 			                  "unknown query parameter '%s'",
 			                  name);
 		if ((is_start && cmd->has_start) ||
 		    (is_limit && cmd->has_limit))
 			return route_fail(rerr, WR_EINVALID_INPUT,
-			                  "invalid_query", name, NULL,
+			                  WR_REASON_INVALID_QUERY, name, NULL,
 			                  "query parameter '%s' given twice",
 			                  name);
 		if (eq == NULL ||
 		    !parse_u64(eq + 1, plen - nlen - 1,
 		               is_start ? UINT64_MAX : ROUTE_LIMIT_MAX, &v))
 			return route_fail(rerr, WR_EINVALID_INPUT,
-			                  "invalid_query", name, NULL,
+			                  WR_REASON_INVALID_QUERY, name, NULL,
 			                  "query parameter '%s' must be a "
 			                  "non-negative decimal integer%s",
 			                  name,
@@ -197,7 +195,7 @@ parse_query(const char *q, size_t len, struct route_cmd *cmd,
 		/* A trailing '&' leaves an empty last pair. */
 		if (amp != NULL && i == len)
 			return route_fail(rerr, WR_EINVALID_INPUT,
-			                  "invalid_query", "", NULL,
+			                  WR_REASON_INVALID_QUERY, "", NULL,
 			                  "empty query parameter");
 	}
 	return WR_OK;
@@ -267,11 +265,11 @@ route_decode(const char *method, const char *uri, struct route_cmd *out,
 
 	memset(&cmd, 0, sizeof(cmd));
 	if (uri == NULL || uri[0] != '/')
-		return route_fail(rerr, WR_EINVALID_INPUT, "invalid_path",
+		return route_fail(rerr, WR_EINVALID_INPUT, WR_REASON_INVALID_PATH,
 		                  NULL, NULL, "the path must start with '/'");
 	ulen = strnlen(uri, ROUTE_URI_MAX + 1);
 	if (ulen > ROUTE_URI_MAX)
-		return route_fail(rerr, WR_EINVALID_INPUT, "uri_too_long",
+		return route_fail(rerr, WR_EINVALID_INPUT, WR_REASON_URI_TOO_LONG,
 		                  NULL, NULL,
 		                  "the request URI is longer than %d bytes",
 		                  ROUTE_URI_MAX);
@@ -280,7 +278,7 @@ route_decode(const char *method, const char *uri, struct route_cmd *out,
 
 		if (c < 0x20 || c == 0x7f)
 			return route_fail(rerr, WR_EINVALID_INPUT,
-			                  "invalid_path", NULL, NULL,
+			                  WR_REASON_INVALID_PATH, NULL, NULL,
 			                  "control byte in the request URI");
 	}
 	plen = ulen;
@@ -294,7 +292,7 @@ route_decode(const char *method, const char *uri, struct route_cmd *out,
 		    (i + 2 >= plen || hex_value(uri[i + 1]) < 0 ||
 		     hex_value(uri[i + 2]) < 0))
 			return route_fail(rerr, WR_EINVALID_INPUT,
-			                  "invalid_path", NULL, NULL,
+			                  WR_REASON_INVALID_PATH, NULL, NULL,
 			                  "malformed percent escape in the path");
 	}
 
@@ -316,13 +314,13 @@ route_decode(const char *method, const char *uri, struct route_cmd *out,
 	if (!match_route(seg, n, method ? method : "", &cmd, &id, &allow))
 		goto not_found;
 	if (allow != NULL)
-		return route_fail(rerr, WR_EUNSUPPORTED, "method_not_allowed",
+		return route_fail(rerr, WR_EUNSUPPORTED, WR_REASON_METHOD_NOT_ALLOWED,
 		                  NULL, allow,
 		                  "method not allowed on this path; allowed: %s",
 		                  allow);
 	if (id != NULL &&
 	    (!decode_id(id, cmd.worker_id) || !wr_id_valid(cmd.worker_id)))
-		return route_fail(rerr, WR_EINVALID_INPUT, "invalid_worker_id",
+		return route_fail(rerr, WR_EINVALID_INPUT, WR_REASON_INVALID_WORKER_ID,
 		                  "worker_id", NULL,
 		                  "a worker id is 1..%d bytes of [A-Za-z0-9_.-], "
 		                  "not starting with '.'", WR_ID_MAX);
@@ -335,6 +333,6 @@ route_decode(const char *method, const char *uri, struct route_cmd *out,
 	return WR_OK;
 
 not_found:
-	return route_fail(rerr, WR_ENOT_FOUND, NULL, NULL, NULL,
+	return route_fail(rerr, WR_ENOT_FOUND, WR_REASON_NONE, NULL, NULL,
 	                  "no such route");
 }

@@ -92,18 +92,169 @@ const char *wr_err_name(wr_err code);
 /* Parses a wire name back; returns false (and leaves *out) if unknown. */
 bool wr_err_parse(const char *name, wr_err *out);
 
+/*
+ * The reasons: the one table of every reason an error can carry, each with
+ * its wire name and default message (docs/api.md lists them by code).  A
+ * reason refines a code; WR_REASON_NONE is the empty reason.  Branch on
+ * the enumerator, never on the name.
+ *
+ * When you add a reason: add its row here, use it through wr__fail, and
+ * add it to docs/api.md's table of its code.
+ */
+#define WR_REASON_TABLE(X)                                                   \
+	X(WR_REASON_NONE, "", "")                                            \
+	X(WR_REASON_OUT_OF_MEMORY, "out_of_memory",                          \
+	  "the Runtime ran out of memory; nothing was changed")              \
+	X(WR_REASON_INVALID_JSON, "invalid_json",                            \
+	  "the body is not one JSON value of the expected type")             \
+	X(WR_REASON_DUPLICATE_MEMBER, "duplicate_member",                    \
+	  "a member name occurs twice in one JSON object")                   \
+	X(WR_REASON_NUL_IN_MEMBER_NAME, "nul_in_member_name",                \
+	  "a JSON member name contains \\u0000")                             \
+	X(WR_REASON_INVALID_UNICODE, "invalid_unicode",                      \
+	  "a JSON string holds an escaped lone surrogate")                   \
+	X(WR_REASON_INVALID_NUMBER, "invalid_number",                        \
+	  "a number that cannot be read exactly: -0, or beyond 64 bits")     \
+	X(WR_REASON_INVALID_UTF8, "invalid_utf8",                            \
+	  "a string that is not UTF-8 or holds a NUL byte")                  \
+	X(WR_REASON_UNKNOWN_FIELD, "unknown_field",                          \
+	  "a member the shape does not have")                                \
+	X(WR_REASON_WRONG_TYPE, "wrong_type",                                \
+	  "a member of the wrong JSON type")                                 \
+	X(WR_REASON_MISSING_FIELD, "missing_field",                          \
+	  "a required member is absent")                                     \
+	X(WR_REASON_INVALID_VALUE, "invalid_value",                          \
+	  "a malformed value or an unknown enum value")                      \
+	X(WR_REASON_TOO_DEEP, "too_deep",                                    \
+	  "JSON nested deeper than allowed")                                 \
+	X(WR_REASON_TOO_LONG, "too_long",                                    \
+	  "a string longer than allowed")                                    \
+	X(WR_REASON_TOO_MANY_ITEMS, "too_many_items",                        \
+	  "an array with more items than allowed")                           \
+	X(WR_REASON_EMPTY_CONTENT, "empty_content",                          \
+	  "content must not be empty")                                       \
+	X(WR_REASON_CONTENT_TOO_LARGE, "content_too_large",                  \
+	  "content is longer than max_input_bytes")                          \
+	X(WR_REASON_UNKNOWN_PROFILE, "unknown_profile",                      \
+	  "no such profile is configured")                                   \
+	X(WR_REASON_LIMIT_TOO_LARGE, "limit_too_large",                      \
+	  "a page limit above the allowed maximum")                          \
+	X(WR_REASON_PAYLOAD_TOO_LARGE, "payload_too_large",                  \
+	  "the request body is larger than allowed")                         \
+	X(WR_REASON_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",        \
+	  "the request body must be application/json; charset=utf-8")        \
+	X(WR_REASON_INVALID_PATH, "invalid_path",                            \
+	  "the request path is malformed")                                   \
+	X(WR_REASON_URI_TOO_LONG, "uri_too_long",                            \
+	  "the request URI is too long")                                     \
+	X(WR_REASON_INVALID_WORKER_ID, "invalid_worker_id",                  \
+	  "the worker id in the path is not a valid id")                     \
+	X(WR_REASON_INVALID_QUERY, "invalid_query",                          \
+	  "a query parameter's value is malformed")                          \
+	X(WR_REASON_UNKNOWN_PARAMETER, "unknown_parameter",                  \
+	  "a query parameter the endpoint does not take")                    \
+	X(WR_REASON_INVALID_REQUEST, "invalid_request",                      \
+	  "the FastCGI request lacks REQUEST_METHOD or REQUEST_URI")         \
+	X(WR_REASON_INVALID_PARAM, "invalid_param",                          \
+	  "a FastCGI param name is empty or holds a NUL byte")               \
+	X(WR_REASON_INVALID_CONTENT_LENGTH, "invalid_content_length",        \
+	  "CONTENT_LENGTH is not a decimal byte count")                      \
+	X(WR_REASON_INVALID_BODY, "invalid_body",                            \
+	  "the request body ended before CONTENT_LENGTH bytes")              \
+	X(WR_REASON_METHOD_NOT_ALLOWED, "method_not_allowed",                \
+	  "the path does not take this method")                              \
+	X(WR_REASON_MISSING_TOKEN, "missing_token",                          \
+	  "the request carries no local token")                              \
+	X(WR_REASON_WRONG_TOKEN, "wrong_token",                              \
+	  "the local token is wrong")                                        \
+	X(WR_REASON_BROWSER_REQUEST, "browser_request",                      \
+	  "a browser-issued request (Origin or Sec-Fetch-Site) is refused")  \
+	X(WR_REASON_WORKER_NOT_RUNNING, "worker_not_running",                \
+	  "the worker has ended; it takes no more input")                    \
+	X(WR_REASON_WORKER_LIMIT_REACHED, "worker_limit_reached",            \
+	  "max_workers workers exist already")                               \
+	X(WR_REASON_TURN_IN_PROGRESS, "turn_in_progress",                    \
+	  "the worker is mid-turn; retry after Retry-After")                 \
+	X(WR_REASON_WORKER_EXITED, "worker_exited",                          \
+	  "the worker process has exited or is stopping")                    \
+	X(WR_REASON_SPAWN_FAILED, "spawn_failed",                            \
+	  "the worker program could not be started")                         \
+	X(WR_REASON_RUNTIME_CLOSING, "runtime_closing",                      \
+	  "the Runtime is closing")                                          \
+	X(WR_REASON_RUNTIME_STOPPING, "runtime_stopping",                    \
+	  "the Runtime is stopping; it takes no new work")                   \
+	X(WR_REASON_RUNTIME_STOPPED, "runtime_stopped",                      \
+	  "the Runtime is stopped; it takes no new work")                    \
+	X(WR_REASON_STOPPING, "stopping",                                    \
+	  "the request waited in the listen backlog while the Runtime began to stop; it was not acted on") \
+	X(WR_REASON_NO_RANDOMNESS, "no_randomness",                          \
+	  "the kernel gave no randomness for a new id")                      \
+	X(WR_REASON_ID_COLLISION, "id_collision",                            \
+	  "no free worker id was found")                                     \
+	X(WR_REASON_RUNTIME_ID_MISMATCH, "runtime_id_mismatch",              \
+	  "the store belongs to another runtime id")                         \
+	X(WR_REASON_STORE_FAILED, "store_failed",                            \
+	  "the store failed to persist this change; nothing was applied")    \
+	X(WR_REASON_STORE_OPEN_FAILED, "store_open_failed",                  \
+	  "the store could not be opened")                                   \
+	X(WR_REASON_STORE_WRITE_FAILED, "store_write_failed",                \
+	  "a store write failed")                                            \
+	X(WR_REASON_STORE_SYNC_FAILED, "store_sync_failed",                  \
+	  "a store sync (fdatasync) failed")                                 \
+	X(WR_REASON_STORE_SNAPSHOT_FAILED, "store_snapshot_failed",          \
+	  "writing a snapshot failed")                                       \
+	X(WR_REASON_STORE_RECORD_TOO_LARGE, "store_record_too_large",        \
+	  "a record is larger than the store's frame allows")                \
+	X(WR_REASON_STORE_CORRUPT, "store_corrupt",                          \
+	  "the store holds damaged or inconsistent records")                 \
+	X(WR_REASON_STORE_VERSION, "store_version",                          \
+	  "the store was written by a newer format version")                 \
+	X(WR_REASON_STORE_LOCKED, "store_locked",                            \
+	  "another process holds the store's lock")                          \
+	X(WR_REASON_STORE_NOT_LOADED, "store_not_loaded",                    \
+	  "the store was used before it was loaded")                         \
+	X(WR_REASON_STORE_LOADED, "store_loaded",                            \
+	  "the store is already loaded")                                     \
+	X(WR_REASON_BAD_RECORD, "bad_record",                                \
+	  "a record the store cannot encode")                                \
+	X(WR_REASON_BAD_LSN, "bad_lsn",                                      \
+	  "a log sequence number the store never handed out")                \
+	X(WR_REASON_UNREADABLE_FILE, "unreadable_file",                      \
+	  "a file could not be read")                                        \
+	X(WR_REASON_FILE_TOO_LARGE, "file_too_large",                        \
+	  "a file is larger than allowed")
+
+enum wr_reason {
+#define WR__REASON_ENUM(e, name, msg) e,
+	WR_REASON_TABLE(WR__REASON_ENUM)
+#undef WR__REASON_ENUM
+	WR__REASON_COUNT
+};
+
+/* Returns the wire name of a reason ("unknown_field", "" for
+ * WR_REASON_NONE); static, never NULL (also for out-of-range values: ""). */
+const char *wr_reason_name(enum wr_reason reason);
+
+/* Returns the default message of a reason; static, never NULL. */
+const char *wr_reason_message(enum wr_reason reason);
+
+/* Parses a wire name back ("" is WR_REASON_NONE); returns false (and
+ * leaves *out) if the name is in no row of WR_REASON_TABLE. */
+bool wr_reason_parse(const char *name, enum wr_reason *out);
+
 #define WR_ID_MAX 64        /* worker and runtime ids, excluding NUL */
-#define WR_REASON_MAX 48
+#define WR_REASON_MAX 48    /* longest wire name of a reason, excluding NUL */
 #define WR_FIELD_MAX 128
 #define WR_MESSAGE_MAX 256
 
 /*
- * Per-call error detail, owned by the caller.  reason/field/worker_id are
- * empty strings when they do not apply.  Never a global buffer.
+ * Per-call error detail, owned by the caller.  reason is WR_REASON_NONE and
+ * field/worker_id are empty strings when they do not apply; the reason's
+ * wire name is wr_reason_name(reason).  Never a global buffer.
  */
 struct wr_error {
 	wr_err code;
-	char reason[WR_REASON_MAX];   /* e.g. "unknown_field" */
+	enum wr_reason reason;        /* e.g. WR_REASON_UNKNOWN_FIELD */
 	char field[WR_FIELD_MAX];     /* JSON path, e.g. "intent.kind" */
 	char message[WR_MESSAGE_MAX]; /* one sentence for a human */
 	char worker_id[WR_ID_MAX + 1];

@@ -34,7 +34,7 @@ td_failstart(void *arg, struct wr_runtime *rt, const char *worker_id,
 	if (err != NULL) {
 		wr_error_clear(err);
 		err->code = WR_EUNAVAILABLE;
-		strcpy(err->reason, "spawn_failed");
+		err->reason = WR_REASON_SPAWN_FAILED;
 		strcpy(err->message, "test driver refuses to start");
 	}
 	return WR_EUNAVAILABLE;
@@ -68,7 +68,7 @@ td_input_refuse(void *state, enum wr_input_kind kind, const char *content,
 	if (err != NULL) {
 		wr_error_clear(err);
 		err->code = WR_EBUSY;
-		strcpy(err->reason, "driver_busy");
+		err->reason = WR_REASON_TURN_IN_PROGRESS;
 		strcpy(err->message, "test driver is busy");
 	}
 	return WR_EBUSY;

@@ -38,6 +38,49 @@ Test(errors, out_of_range_codes_get_static_strings)
 	cr_assert_eq(back, WR_EBUSY, "unchanged on failure");
 }
 
+Test(reasons, every_reason_has_a_unique_wire_name_and_a_message)
+{
+	for (int i = 1; i < WR__REASON_COUNT; i++) {
+		enum wr_reason back = WR_REASON_NONE;
+		const char *n = wr_reason_name((enum wr_reason)i);
+
+		cr_assert_gt(strlen(n), 0, "reason %d has no name", i);
+		cr_assert_lt(strlen(n), WR_REASON_MAX, "%s is too long", n);
+		cr_assert_gt(strlen(wr_reason_message((enum wr_reason)i)), 1,
+		             "%s has no message", n);
+		cr_assert(wr_reason_parse(n, &back), "%s does not parse", n);
+		cr_assert_eq(back, (enum wr_reason)i, "%s is not unique", n);
+		for (const char *c = n; *c != '\0'; c++)
+			cr_assert((*c >= 'a' && *c <= 'z') || *c == '_' ||
+			          (*c >= '0' && *c <= '9'), "%s: not snake_case", n);
+	}
+	cr_assert_str_empty(wr_reason_name(WR_REASON_NONE));
+	cr_assert_str_eq(wr_reason_name(WR_REASON_OUT_OF_MEMORY),
+	                 "out_of_memory");
+}
+
+Test(reasons, out_of_range_and_unknown_reasons_are_refused_not_guessed)
+{
+	enum wr_reason back = WR_REASON_TOO_LONG;
+
+	cr_assert_str_empty(wr_reason_name((enum wr_reason)9999));
+	cr_assert_str_empty(wr_reason_message((enum wr_reason)9999));
+	cr_assert_not(wr_reason_parse("no_such_reason", &back));
+	cr_assert_not(wr_reason_parse(NULL, &back));
+	cr_assert_eq(back, WR_REASON_TOO_LONG, "unchanged on failure");
+}
+
+Test(reasons, an_error_body_with_an_unknown_reason_is_invalid_input)
+{
+	static const char body[] = "{\"error\": {\"code\": \"busy\", "
+	                           "\"message\": \"m\", \"reason\": \"nope\"}}";
+	struct wr_error out, err;
+
+	cr_assert_eq(wr_json_decode_error(body, sizeof(body) - 1, &out, &err),
+	             WR_EINVALID_INPUT);
+	cr_assert_eq(err.reason, WR_REASON_INVALID_VALUE);
+}
+
 Test(errors, clear_resets_every_member)
 {
 	struct wr_error e;
@@ -45,7 +88,7 @@ Test(errors, clear_resets_every_member)
 	memset(&e, 'x', sizeof(e));
 	wr_error_clear(&e);
 	cr_assert_eq(e.code, WR_OK);
-	cr_assert_str_empty(e.reason);
+	cr_assert_eq(e.reason, WR_REASON_NONE);
 	cr_assert_str_empty(e.field);
 	cr_assert_str_empty(e.message);
 	cr_assert_str_empty(e.worker_id);

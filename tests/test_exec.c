@@ -454,7 +454,7 @@ Test(exec, input_while_busy_is_refused_with_busy, .timeout = 20)
 	create(id);
 	cr_assert_eq(input(id, "one", &ack), WR_OK);
 	cr_assert_eq(input(id, "two", &ack), WR_EBUSY);
-	cr_assert_str_eq(err.reason, "turn_in_progress");
+	cr_assert_str_eq(wr_reason_name(err.reason), "turn_in_progress");
 	cr_assert_str_eq(err.worker_id, id);
 	w = wait_settled(id, 5000);
 	cr_assert_eq(w->run_state, WR_RUN_IDLE);
@@ -880,14 +880,14 @@ Test(exec, a_program_that_cannot_start_creates_no_worker, .timeout = 20)
 
 	req.profile.value = "missing";
 	cr_assert_eq(wr_worker_create(rt, &req, &w, &err), WR_EUNAVAILABLE);
-	cr_assert_str_eq(err.reason, "spawn_failed");
+	cr_assert_str_eq(wr_reason_name(err.reason), "spawn_failed");
 	cr_assert_str_eq(err.message, "profile missing: cannot execute "
 	                 "/nonexistent/wr-program: No such file or directory");
 	cr_assert_null(w);
 
 	req.profile.value = "noexec";
 	cr_assert_eq(wr_worker_create(rt, &req, &w, &err), WR_EUNAVAILABLE);
-	cr_assert_str_eq(err.reason, "spawn_failed");
+	cr_assert_str_eq(wr_reason_name(err.reason), "spawn_failed");
 	cr_assert(strstr(err.message, "Permission denied") != NULL, "%s",
 	          err.message);
 
@@ -944,7 +944,7 @@ Test(exec, unknown_named_profile_is_invalid_input, .timeout = 10)
 	req.profile.value = "nope";
 	cr_assert_eq(wr_worker_create(rt, &req, NULL, &err),
 	             WR_EINVALID_INPUT);
-	cr_assert_str_eq(err.reason, "unknown_profile");
+	cr_assert_str_eq(wr_reason_name(err.reason), "unknown_profile");
 	req.profile.kind = WR_PROFILE_BUILTIN;
 	req.profile.value = "transcript";
 	cr_assert_eq(wr_worker_create(rt, &req, NULL, &err), WR_OK);
@@ -1115,7 +1115,7 @@ Test(profiles, every_rule_is_enforced_with_reason_field_and_message)
 		             WR_EINVALID_INPUT, "case %zu: %s", i, c->json);
 		cr_assert_null(s);
 		cr_assert_eq(err.code, WR_EINVALID_INPUT);
-		cr_assert_str_eq(err.reason, c->reason, "case %zu", i);
+		cr_assert_str_eq(wr_reason_name(err.reason), c->reason, "case %zu", i);
 		cr_assert_str_eq(err.field, c->field, "case %zu", i);
 		snprintf(want, sizeof(want), "%s: %s", profiles_path,
 		         c->message);
@@ -1131,7 +1131,7 @@ Test(profiles, a_missing_file_is_reported_with_its_name)
 	cr_assert_eq(wr_profiles_load(profiles_path, &s, &err),
 	             WR_EINVALID_INPUT);
 	cr_assert_null(s);
-	cr_assert_str_eq(err.reason, "unreadable_file");
+	cr_assert_str_eq(wr_reason_name(err.reason), "unreadable_file");
 	snprintf(want, sizeof(want), "%s: cannot open: No such file or "
 	         "directory", profiles_path);
 	cr_assert_str_eq(err.message, want);

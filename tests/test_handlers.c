@@ -120,7 +120,7 @@ expect_error(struct http_response *r, int status, const char *code,
 	cr_assert_eq(wr_json_decode_error(r->body, r->body_len, &e, &derr),
 	             WR_OK, "%s: %s", r->body, derr.message);
 	cr_assert_str_eq(wr_err_name(e.code), code, "%s", r->body);
-	cr_assert_str_eq(e.reason, reason, "%s", r->body);
+	cr_assert_str_eq(wr_reason_name(e.reason), reason, "%s", r->body);
 	cr_assert_str_eq(e.field, field, "%s", r->body);
 	cr_assert_str_eq(e.worker_id, worker_id, "%s", r->body);
 	cr_assert_neq(e.message[0], '\0', "%s", r->body);
@@ -874,7 +874,7 @@ Test(handlers, input_with_empty_body_is_400)
 	cr_assert_eq(r.status, 400, "%s", r.body);
 	cr_assert_eq(wr_json_decode_error(r.body, r.body_len, &e, NULL), WR_OK);
 	cr_assert_eq(e.code, WR_EINVALID_INPUT);
-	cr_assert_neq(e.reason[0], '\0');
+	cr_assert_neq(e.reason, WR_REASON_NONE);
 	http_response_clear(&r);
 }
 

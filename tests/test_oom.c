@@ -82,7 +82,7 @@ em_start(void *arg, struct wr_runtime *rt, const char *worker_id,
 
 	(void)arg;
 	if (em == NULL)
-		return wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL, NULL);
+		return wr__fail(err, WR_EINTERNAL, WR_REASON_OUT_OF_MEMORY, NULL, NULL);
 	em->rt = rt;
 	snprintf(em->id, sizeof(em->id), "%s", worker_id);
 	*state = em;
@@ -375,7 +375,7 @@ check_refused(const char *what, unsigned long n, wr_err rc,
 	cr_assert_eq(rc, WR_EINTERNAL,
 	             "%s with allocation %lu failing: %s (%s: %s)", what, n,
 	             wr_err_name(rc), e->reason, e->message);
-	cr_assert_str_eq(e->reason, "out_of_memory",
+	cr_assert_str_eq(wr_reason_name(e->reason), "out_of_memory",
 	                 "%s with allocation %lu failing: reason %s (%s)",
 	                 what, n, e->reason, e->message);
 }

@@ -80,7 +80,7 @@ check_err(const struct err_case *c, size_t n)
 		cr_expect_eq(rc, c[i].code, "%s %s: rc %d, want %d", m, u, rc,
 		             c[i].code);
 		cr_expect_eq(rerr.err.code, c[i].code, "%s %s: err.code", m, u);
-		cr_expect_str_eq(rerr.err.reason, c[i].reason,
+		cr_expect_str_eq(wr_reason_name(rerr.err.reason), c[i].reason,
 		                 "%s %s: reason '%s'", m, u, rerr.err.reason);
 		cr_expect_str_eq(rerr.err.field, c[i].field,
 		                 "%s %s: field '%s'", m, u, rerr.err.field);
@@ -157,7 +157,7 @@ Test(route, worker_id_of_64_escapes_is_accepted_and_65_refused)
 
 	snprintf(uri + off, sizeof(uri) - off, "%%61");
 	cr_assert_eq(route_decode("GET", uri, &cmd, &rerr), WR_EINVALID_INPUT);
-	cr_assert_str_eq(rerr.err.reason, "invalid_worker_id");
+	cr_assert_str_eq(wr_reason_name(rerr.err.reason), "invalid_worker_id");
 	cr_assert_str_eq(rerr.err.field, "worker_id");
 }
 
@@ -448,7 +448,7 @@ Test(route, uri_length_limit_is_4096_bytes)
 	uri[ROUTE_URI_MAX] = '7';
 	uri[ROUTE_URI_MAX + 1] = '\0';
 	cr_assert_eq(route_decode("PUT", uri, &cmd, &rerr), WR_EINVALID_INPUT);
-	cr_assert_str_eq(rerr.err.reason, "uri_too_long");
+	cr_assert_str_eq(wr_reason_name(rerr.err.reason), "uri_too_long");
 	cr_assert_null(rerr.allow);
 }
 

@@ -141,7 +141,7 @@ Test(runtime_open, rejects_bad_config_with_field)
 	cr_assert_eq(wr_runtime_open(&bad_store, &r, &e), WR_EINVALID_INPUT);
 	cr_assert_str_eq(e.field, "store");
 	cr_assert_eq(wr_runtime_open(&bad_default, &r, &e), WR_EINVALID_INPUT);
-	cr_assert_str_eq(e.reason, "unknown_profile");
+	cr_assert_str_eq(wr_reason_name(e.reason), "unknown_profile");
 	cr_assert_eq(wr_runtime_open(&bad_limit, &r, &e), WR_EINVALID_INPUT);
 	cr_assert_str_eq(e.field, "limits.max_input_bytes");
 	cr_assert_eq(wr_runtime_open(&bad_dup, &r, &e), WR_EINVALID_INPUT);
@@ -228,11 +228,11 @@ Test(runtime, create_rejects_unknown_profiles)
 
 	cr_assert_eq(wr_worker_create(rt, &named, NULL, &err),
 	             WR_EINVALID_INPUT);
-	cr_assert_str_eq(err.reason, "unknown_profile");
+	cr_assert_str_eq(wr_reason_name(err.reason), "unknown_profile");
 	cr_assert_str_eq(err.field, "profile.value");
 	cr_assert_eq(wr_worker_create(rt, &builtin, NULL, &err),
 	             WR_EINVALID_INPUT);
-	cr_assert_str_eq(err.reason, "unknown_profile");
+	cr_assert_str_eq(wr_reason_name(err.reason), "unknown_profile");
 }
 
 Test(runtime, create_rejects_intent_without_required_member)
@@ -246,7 +246,7 @@ Test(runtime, create_rejects_intent_without_required_member)
 
 	cr_assert_eq(wr_worker_create(rt, &task, NULL, &err),
 	             WR_EINVALID_INPUT);
-	cr_assert_str_eq(err.reason, "missing_field");
+	cr_assert_str_eq(wr_reason_name(err.reason), "missing_field");
 	cr_assert_str_eq(err.field, "intent.objective");
 	cr_assert_eq(wr_worker_create(rt, &role, NULL, &err),
 	             WR_EINVALID_INPUT);
@@ -265,7 +265,7 @@ Test(runtime, create_at_max_workers_is_refused)
 	for (int i = 0; i < 5; i++)
 		cr_assert_eq(wr_worker_create(rt, NULL, NULL, &err), WR_OK);
 	cr_assert_eq(wr_worker_create(rt, NULL, NULL, &err), WR_EUNSUPPORTED);
-	cr_assert_str_eq(err.reason, "worker_limit_reached");
+	cr_assert_str_eq(wr_reason_name(err.reason), "worker_limit_reached");
 	summary(&s);
 	cr_assert_eq(s.worker_count, 5);
 }
@@ -276,7 +276,7 @@ Test(runtime, driver_start_failure_creates_nothing)
 	struct wr_worker_list l;
 
 	cr_assert_eq(wr_worker_create(rt, &req, NULL, &err), WR_EUNAVAILABLE);
-	cr_assert_str_eq(err.reason, "spawn_failed");
+	cr_assert_str_eq(wr_reason_name(err.reason), "spawn_failed");
 	cr_assert_eq(wr_worker_list(rt, &l, &err), WR_OK);
 	cr_assert_eq(l.count, 0);
 	wr_worker_list_free(&l);
@@ -352,16 +352,16 @@ Test(runtime, input_content_rules_and_bounds)
 
 	create(WR_PROFILE_RUNTIME_DEFAULT, NULL, id);
 	cr_assert_eq(input(id, "", NULL), WR_EINVALID_INPUT);
-	cr_assert_str_eq(err.reason, "empty_content");
+	cr_assert_str_eq(wr_reason_name(err.reason), "empty_content");
 	cr_assert_str_eq(err.field, "content");
 	cr_assert_eq(input(id, NULL, NULL), WR_EINVALID_INPUT);
-	cr_assert_str_eq(err.reason, "empty_content");
+	cr_assert_str_eq(wr_reason_name(err.reason), "empty_content");
 	cr_assert_eq(input(id, "0123456789abcdef", NULL), WR_OK,
 	             "exactly max_input_bytes is accepted");
 	cr_assert_eq(input(id, "0123456789abcdefg", NULL), WR_EINVALID_INPUT);
-	cr_assert_str_eq(err.reason, "content_too_large");
+	cr_assert_str_eq(wr_reason_name(err.reason), "content_too_large");
 	cr_assert_eq(input(id, "bad \xc3\x28", NULL), WR_EINVALID_INPUT);
-	cr_assert_str_eq(err.reason, "invalid_utf8");
+	cr_assert_str_eq(wr_reason_name(err.reason), "invalid_utf8");
 	cr_assert_eq(input(id, "\xed\xa0\x80", NULL), WR_EINVALID_INPUT,
 	             "surrogates are not UTF-8");
 	cr_assert_eq(input(id, "\xc0\xaf", NULL), WR_EINVALID_INPUT,
@@ -406,7 +406,7 @@ Test(runtime, input_to_terminal_worker_is_unsupported)
 	create(WR_PROFILE_RUNTIME_DEFAULT, NULL, id);
 	cr_assert_eq(wr_worker_stop(rt, id, NULL, NULL, &err), WR_OK);
 	cr_assert_eq(input(id, "hi", NULL), WR_EUNSUPPORTED);
-	cr_assert_str_eq(err.reason, "worker_not_running");
+	cr_assert_str_eq(wr_reason_name(err.reason), "worker_not_running");
 	cr_assert_str_eq(err.worker_id, id);
 }
 
@@ -420,7 +420,7 @@ Test(runtime, input_while_turn_in_progress_is_busy)
 	cr_assert_eq(input(id, "first", &ack), WR_OK);
 	cr_assert_eq(ack.run_state, WR_RUN_BUSY);
 	cr_assert_eq(input(id, "second", NULL), WR_EBUSY);
-	cr_assert_str_eq(err.reason, "turn_in_progress");
+	cr_assert_str_eq(wr_reason_name(err.reason), "turn_in_progress");
 	cr_assert_str_eq(err.worker_id, id);
 	wr_worker_get(rt, id, &w, &err);
 	cr_assert_eq(w->run_state, WR_RUN_BUSY);
@@ -440,7 +440,7 @@ Test(runtime, driver_reported_busy_is_busy_and_records_nothing)
 
 	create(WR_PROFILE_NAMED, "refuser", id);
 	cr_assert_eq(input(id, "hi", NULL), WR_EBUSY);
-	cr_assert_str_eq(err.reason, "driver_busy");
+	cr_assert_str_eq(wr_reason_name(err.reason), "turn_in_progress");
 	cr_assert_str_eq(err.worker_id, id);
 	wr_worker_get(rt, id, &w, &err);
 	cr_assert_eq(w->transcript_len, 0);
@@ -622,7 +622,7 @@ Test(runtime, transcript_limit_bounds_and_default)
 	wr_transcript_page_clear(&p);
 	cr_assert_eq(wr_worker_transcript(rt, id, 0, 11, &p, &err),
 	             WR_EINVALID_INPUT);
-	cr_assert_str_eq(err.reason, "limit_too_large");
+	cr_assert_str_eq(wr_reason_name(err.reason), "limit_too_large");
 	cr_assert_str_eq(err.field, "limit");
 	cr_assert_eq(wr_worker_transcript(rt, id, 0,
 	                                  WR_TRANSCRIPT_LIMIT_DEFAULT, &p,
@@ -661,7 +661,7 @@ Test(runtime, runtime_stop_stops_workers_refuses_mutations_keeps_reads)
 	cr_assert_eq(atomic_load(&stats.stops), 1);
 
 	cr_assert_eq(wr_worker_create(rt, NULL, NULL, &err), WR_EUNAVAILABLE);
-	cr_assert_str_eq(err.reason, "runtime_stopped");
+	cr_assert_str_eq(wr_reason_name(err.reason), "runtime_stopped");
 	cr_assert_eq(input(id, "y", NULL), WR_EUNAVAILABLE);
 	cr_assert_eq(wr_worker_stop(rt, id, NULL, NULL, &err),
 	             WR_EUNAVAILABLE);

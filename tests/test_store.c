@@ -302,7 +302,7 @@ collect(void *arg, struct wr__record *rec, struct wr_error *err)
 
 	if (c->fail_at != 0 && c->n + 1 == c->fail_at) {
 		wr__record_clear(rec);
-		return wr__fail(err, WR_EINTERNAL, "apply_failed", NULL,
+		return wr__fail(err, WR_EINTERNAL, WR_REASON_BAD_RECORD, NULL,
 		                "apply refused record %zu", c->fail_at);
 	}
 	if (c->n == c->cap) {
@@ -598,7 +598,7 @@ assert_corrupt(const char *name, off_t off)
 
 	cr_assert_eq(st->ops->load(st, collect, on_diag, &c, &e),
 	             WR_EUNAVAILABLE);
-	cr_assert_str_eq(e.reason, "store_corrupt");
+	cr_assert_str_eq(wr_reason_name(e.reason), "store_corrupt");
 	cr_assert(strstr(e.message, path_in(name)) != NULL, "%s", e.message);
 	snprintf(want, sizeof(want), "offset %lld", (long long)off);
 	cr_assert(strstr(e.message, want) != NULL, "'%s' lacks '%s'",
@@ -764,7 +764,7 @@ Test(store, second_opener_is_refused_while_another_process_holds_the_lock)
 
 	cr_assert_eq(wr__store_fs_open(dir, &st, &e), WR_EUNAVAILABLE);
 	cr_assert_null(st);
-	cr_assert_str_eq(e.reason, "store_locked");
+	cr_assert_str_eq(wr_reason_name(e.reason), "store_locked");
 	{
 		char want[512];
 		snprintf(want, sizeof(want),
@@ -787,7 +787,7 @@ Test(store, the_same_store_cannot_be_opened_twice_in_one_process)
 	struct wr_error e;
 
 	cr_assert_eq(wr__store_fs_open(dir, &b, &e), WR_EUNAVAILABLE);
-	cr_assert_str_eq(e.reason, "store_locked");
+	cr_assert_str_eq(wr_reason_name(e.reason), "store_locked");
 	a->ops->close(a);
 	b = open_ok();
 	b->ops->close(b);
@@ -815,7 +815,7 @@ Test(store, newer_format_version_is_refused_naming_file_and_versions)
 	set_version(J1, 2);
 	cr_assert_eq(wr__store_fs_open(dir, &st, &e), WR_EINVALID_INPUT);
 	cr_assert_null(st);
-	cr_assert_str_eq(e.reason, "store_version");
+	cr_assert_str_eq(wr_reason_name(e.reason), "store_version");
 	cr_assert(strstr(e.message, path_in(J1)) != NULL, "%s", e.message);
 	cr_assert(strstr(e.message, "version 2") != NULL, "%s", e.message);
 	cr_assert(strstr(e.message, "version 1") != NULL, "%s", e.message);
@@ -839,7 +839,7 @@ Test(store, header_damage_and_missing_journals_are_refused)
 	st = open_ok();
 	cr_assert_eq(st->ops->load(st, collect, on_diag, &c, &e),
 	             WR_EUNAVAILABLE);
-	cr_assert_str_eq(e.reason, "store_corrupt");
+	cr_assert_str_eq(wr_reason_name(e.reason), "store_corrupt");
 	cr_assert(strstr(e.message, J1) != NULL, "missing: %s", e.message);
 	st->ops->close(st);
 	/* journal-1 back, journal-2 with the wrong generation */
@@ -847,7 +847,7 @@ Test(store, header_damage_and_missing_journals_are_refused)
 	st = open_ok();
 	cr_assert_eq(st->ops->load(st, collect, on_diag, &c, &e),
 	             WR_EUNAVAILABLE);
-	cr_assert_str_eq(e.reason, "store_corrupt");
+	cr_assert_str_eq(wr_reason_name(e.reason), "store_corrupt");
 	cr_assert(strstr(e.message, J2) != NULL, "%s", e.message);
 	st->ops->close(st);
 	coll_free(&c);
@@ -868,7 +868,7 @@ Test(store, apply_failure_stops_the_load_with_its_error)
 	st = open_ok();
 	cr_assert_eq(st->ops->load(st, collect, on_diag, &c, &e),
 	             WR_EINTERNAL);
-	cr_assert_str_eq(e.reason, "apply_failed");
+	cr_assert_str_eq(wr_reason_name(e.reason), "bad_record");
 	cr_assert_eq(c.n, 1);
 	st->ops->close(st);
 	coll_free(&c);
@@ -898,7 +898,7 @@ write_failure(int e, size_t partial, const char *text)
 	atomic_store(&w_partial, partial);
 	cr_assert_eq(st->ops->append(st, &r[1], &lsn, &err), WR_EUNAVAILABLE);
 	cr_assert_eq(lsn, 99, "lsn untouched on failure");
-	cr_assert_str_eq(err.reason, "store_write_failed");
+	cr_assert_str_eq(wr_reason_name(err.reason), "store_write_failed");
 	snprintf(msg, sizeof(msg), "write %s: %s", path_in(J1), text);
 	cr_assert_str_eq(err.message, msg);
 	cr_assert_eq(file_size(J1), size, "nothing of the record remains");
@@ -948,19 +948,19 @@ sync_failure(int e, const char *text)
 	b = append_ok(st, &r[1]);
 	atomic_store(&s_errno, e);
 	cr_assert_eq(st->ops->sync(st, b, &err), WR_EUNAVAILABLE);
-	cr_assert_str_eq(err.reason, "store_sync_failed");
+	cr_assert_str_eq(wr_reason_name(err.reason), "store_sync_failed");
 	snprintf(msg, sizeof(msg), "fdatasync %s: %s", path_in(J1), text);
 	cr_assert_str_eq(err.message, msg);
 	/* what was durable before stays durable */
 	sync_ok(st, a);
 	/* broken: appends refused, the same sync fails again */
 	cr_assert_eq(st->ops->append(st, &r[2], &lsn, &err), WR_EUNAVAILABLE);
-	cr_assert_str_eq(err.reason, "store_failed");
+	cr_assert_str_eq(wr_reason_name(err.reason), "store_failed");
 	cr_assert_eq(st->ops->sync(st, b, &err), WR_EUNAVAILABLE);
 	/* a reset that cannot sync keeps it broken */
 	cr_assert_eq(st->ops->reset(st, &err), WR_EUNAVAILABLE);
 	cr_assert_eq(st->ops->append(st, &r[2], &lsn, &err), WR_EUNAVAILABLE);
-	cr_assert_str_eq(err.reason, "store_failed");
+	cr_assert_str_eq(wr_reason_name(err.reason), "store_failed");
 	/* the disk recovers: reset cuts the journal back */
 	atomic_store(&s_errno, 0);
 	cr_assert_eq(st->ops->reset(st, &err), WR_OK, "%s", err.message);
@@ -970,7 +970,7 @@ sync_failure(int e, const char *text)
 	sync_ok(st, lsn);
 	/* the dropped record never becomes durable */
 	cr_assert_eq(st->ops->sync(st, b, &err), WR_EUNAVAILABLE);
-	cr_assert_str_eq(err.reason, "store_sync_failed");
+	cr_assert_str_eq(wr_reason_name(err.reason), "store_sync_failed");
 	st->ops->close(st);
 	coll_free(&c);
 	want[0] = r[0];
@@ -1204,7 +1204,7 @@ Test(store, failed_snapshot_keeps_the_store_usable_and_restorable)
 	atomic_store(&s_fail_at, 2);
 	atomic_store(&s_errno, EIO);
 	cr_assert_eq(st->ops->snapshot(st, &snap, 1, &e), WR_EUNAVAILABLE);
-	cr_assert_str_eq(e.reason, "store_snapshot_failed");
+	cr_assert_str_eq(wr_reason_name(e.reason), "store_snapshot_failed");
 	cr_assert(strstr(e.message, "fdatasync") != NULL, "%s", e.message);
 	atomic_store(&s_errno, 0);
 	cr_assert(!exists(S2));
@@ -1276,7 +1276,7 @@ Test(store, crash_leftovers_of_a_snapshot_restore_correctly)
 	memset(&c, 0, sizeof(c));
 	cr_assert_eq(st->ops->load(st, collect, on_diag, &c, &e),
 	             WR_EUNAVAILABLE);
-	cr_assert_str_eq(e.reason, "store_corrupt");
+	cr_assert_str_eq(wr_reason_name(e.reason), "store_corrupt");
 	cr_assert(strstr(e.message, "snapshot-00000000000000000003") != NULL,
 	          "%s", e.message);
 	st->ops->close(st);

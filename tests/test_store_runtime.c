@@ -274,7 +274,7 @@ Test(store_runtime, a_different_runtime_id_is_refused)
 	wr_runtime_close(rt);
 	cr_assert_eq(wr_runtime_open(&cfg, &other, &e), WR_EINVALID_INPUT);
 	cr_assert_null(other);
-	cr_assert_str_eq(e.reason, "runtime_id_mismatch");
+	cr_assert_str_eq(wr_reason_name(e.reason), "runtime_id_mismatch");
 	cr_assert(strstr(e.message, "rt-a") != NULL, "%s", e.message);
 	/* the refused open changed nothing */
 	rt = open_rt("rt-a");
@@ -295,7 +295,7 @@ Test(store_runtime, a_second_runtime_on_the_same_store_is_refused)
 
 	cr_assert_eq(wr_runtime_open(&cfg, &other, &e), WR_EUNAVAILABLE);
 	cr_assert_null(other);
-	cr_assert_str_eq(e.reason, "store_locked");
+	cr_assert_str_eq(wr_reason_name(e.reason), "store_locked");
 	wr_runtime_close(rt);
 }
 
@@ -402,7 +402,7 @@ fail_once(enum mutation m, bool on_sync, int err_no, bool once)
 	atomic_store(on_sync ? &s_errno : &w_errno, err_no);
 	rc = mutate(rt, m, id, &e);
 	cr_assert_eq(rc, WR_EUNAVAILABLE, "%s: %s", what, wr_err_name(rc));
-	cr_assert_str_eq(e.reason,
+	cr_assert_str_eq(wr_reason_name(e.reason),
 	                 on_sync ? "store_sync_failed" : "store_write_failed",
 	                 "%s: reason %s (%s)", what, e.reason, e.message);
 	cr_assert(strstr(e.message, strerror(err_no)) != NULL, "%s: %s", what,
@@ -750,7 +750,7 @@ Test(store_runtime, restore_refuses_what_a_live_write_refuses_naming_file_and_of
 			free(id);
 			continue;
 		}
-		cr_expect_str_eq(e.reason, "store_corrupt", "%s", what);
+		cr_expect_str_eq(wr_reason_name(e.reason), "store_corrupt", "%s", what);
 		snprintf(want, sizeof(want), "at byte offset %lld",
 		         (long long)off);
 		cr_expect(strstr(e.message, path) != NULL &&

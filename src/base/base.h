@@ -17,11 +17,16 @@
 
 /* ---- errors (errors.c) ---------------------------------------------- */
 
-/* Fills err (if not NULL) and returns code.  reason/field may be NULL;
- * fmt may be NULL (then the taxonomy's message is used). */
-wr_err wr__fail(struct wr_error *err, wr_err code, const char *reason,
+/* Fills err (if not NULL) and returns code.  field may be NULL; fmt may be
+ * NULL (then the reason's default message, or the code's without one). */
+wr_err wr__fail(struct wr_error *err, wr_err code, enum wr_reason reason,
                 const char *field, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
+
+/* The one answer to a failed allocation: WR_EINTERNAL, reason
+ * WR_REASON_OUT_OF_MEMORY, the reason's message; returns WR_EINTERNAL.
+ * Callers leave the Runtime as it was before returning it. */
+wr_err wr__oom(struct wr_error *err);
 
 /* Sets err->worker_id (if err is not NULL); returns code unchanged. */
 wr_err wr__fail_worker(struct wr_error *err, wr_err code, const char *worker_id);

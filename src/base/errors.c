@@ -1,8 +1,8 @@
 /*
  * errors.c - the error taxonomy: names, messages, detail filling.
  *
- * The single WR_ERROR_TABLE in worker-runtime.h feeds every table here so
- * names and messages cannot drift from the enum.
+ * WR_ERROR_TABLE and WR_REASON_TABLE in worker-runtime.h feed every table
+ * here, so names and messages cannot drift from the enums.
  */
 #include "config.h"
 
@@ -19,6 +19,45 @@ static const struct {
 	WR_ERROR_TABLE(WR__ROW)
 #undef WR__ROW
 };
+
+static const struct {
+	const char *name;
+	const char *message;
+} reason_table[] = {
+#define WR__ROW(e, name, msg) [e] = {name, msg},
+	WR_REASON_TABLE(WR__ROW)
+#undef WR__ROW
+};
+
+const char *
+wr_reason_name(enum wr_reason reason)
+{
+	if ((unsigned)reason >= WR__REASON_COUNT)
+		return "";
+	return reason_table[reason].name;
+}
+
+const char *
+wr_reason_message(enum wr_reason reason)
+{
+	if ((unsigned)reason >= WR__REASON_COUNT)
+		return "";
+	return reason_table[reason].message;
+}
+
+bool
+wr_reason_parse(const char *name, enum wr_reason *out)
+{
+	if (name == NULL)
+		return false;
+	for (unsigned i = 0; i < WR__REASON_COUNT; i++) {
+		if (strcmp(reason_table[i].name, name) == 0) {
+			*out = (enum wr_reason)i;
+			return true;
+		}
+	}
+	return false;
+}
 
 const char *
 wr_strerror(wr_err code)
@@ -60,7 +99,7 @@ wr_error_clear(struct wr_error *err)
 }
 
 wr_err
-wr__fail(struct wr_error *err, wr_err code, const char *reason,
+wr__fail(struct wr_error *err, wr_err code, enum wr_reason reason,
          const char *field, const char *fmt, ...)
 {
 	va_list ap;
@@ -69,11 +108,12 @@ wr__fail(struct wr_error *err, wr_err code, const char *reason,
 		return code;
 	wr_error_clear(err);
 	err->code = code;
-	wr__strlcpy(err->reason, reason != NULL ? reason : "",
-	            sizeof(err->reason));
+	err->reason = reason;
 	wr__strlcpy(err->field, field != NULL ? field : "", sizeof(err->field));
 	if (fmt == NULL) {
-		wr__strlcpy(err->message, wr_strerror(code),
+		wr__strlcpy(err->message,
+		            reason != WR_REASON_NONE ? wr_reason_message(reason)
+		                                     : wr_strerror(code),
 		            sizeof(err->message));
 	} else {
 		va_start(ap, fmt);
@@ -89,4 +129,10 @@ wr__fail_worker(struct wr_error *err, wr_err code, const char *worker_id)
 	if (err != NULL && worker_id != NULL)
 		wr__strlcpy(err->worker_id, worker_id, sizeof(err->worker_id));
 	return code;
+}
+
+wr_err
+wr__oom(struct wr_error *err)
+{
+	return wr__fail(err, WR_EINTERNAL, WR_REASON_OUT_OF_MEMORY, NULL, NULL);
 }

@@ -19,15 +19,15 @@ wr__content_check(const char *content, uint32_t max, const char *field,
 	size_t n;
 
 	if (content == NULL || content[0] == '\0')
-		return wr__fail(err, WR_EINVALID_INPUT, "empty_content", field,
+		return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_EMPTY_CONTENT, field,
 		                "content must not be empty");
 	n = strlen(content);
 	if (n > max)
-		return wr__fail(err, WR_EINVALID_INPUT, "content_too_large",
+		return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_CONTENT_TOO_LARGE,
 		                field, "content is %zu bytes; at most %u allowed",
 		                n, max);
 	if (!wr__utf8_valid(content, n))
-		return wr__fail(err, WR_EINVALID_INPUT, "invalid_utf8", field,
+		return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_INVALID_UTF8, field,
 		                "content must be valid UTF-8 without NUL");
 	return WR_OK;
 }
@@ -36,7 +36,7 @@ wr_err
 wr__emitted_check(const char *content, struct wr_error *err)
 {
 	if (content == NULL || !wr__utf8_valid(content, strlen(content)))
-		return wr__fail(err, WR_EINVALID_INPUT, "invalid_utf8", "content",
+		return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_INVALID_UTF8, "content",
 		                "content must be valid UTF-8 without NUL");
 	return WR_OK;
 }
@@ -46,7 +46,7 @@ wr__reason_check(const char *reason, struct wr_error *err)
 {
 	if (reason != NULL && (strlen(reason) > MAX_REASON_BYTES ||
 	                       !wr__utf8_valid(reason, strlen(reason))))
-		return wr__fail(err, WR_EINVALID_INPUT, "invalid_value", "reason",
+		return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_INVALID_VALUE, "reason",
 		                "reason must be UTF-8 of at most %d bytes",
 		                MAX_REASON_BYTES);
 	return WR_OK;

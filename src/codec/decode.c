@@ -178,7 +178,7 @@ capabilities_from(json_object *o, const char *path, bool required,
 	n = a != NULL ? json_object_array_length(a) : 0;
 	if (n > 0 && (c = calloc(n, sizeof(*c))) == NULL) {
 		n = 0;
-		TRY(wr__json_oom(err));
+		TRY(wr__oom(err));
 	}
 	for (size_t i = 0; i < n; i++) {
 		TRY(wr__json_get_item(a, f, i, &v, fi, err));
@@ -216,7 +216,7 @@ mount_refs_from(json_object *o, const char *path, const char *key,
 	n = a != NULL ? json_object_array_length(a) : 0;
 	if (n > 0 && (r = calloc(n, sizeof(*r))) == NULL) {
 		n = 0;
-		TRY(wr__json_oom(err));
+		TRY(wr__oom(err));
 	}
 	for (size_t i = 0; i < n; i++) {
 		TRY(wr__json_get_item(a, f, i, &v, fi, err));
@@ -260,7 +260,7 @@ same_id(const char *path, const char *key, const char *got,
 	if (strcmp(got, want) == 0)
 		return WR_OK;
 	wr__json_path_key(f, path, key);
-	return wr__json_bad(err, "invalid_value", f,
+	return wr__json_bad(err, WR_REASON_INVALID_VALUE, f,
 	                    "member '%s' must equal worker_ref.%s", f, key);
 }
 
@@ -311,7 +311,7 @@ worker_from(json_object *o, const char *path, bool detail,
 		if (ncap > 0) {
 			w->capabilities = calloc(ncap, sizeof(*w->capabilities));
 			if (w->capabilities == NULL)
-				TRY(wr__json_oom(err));
+				TRY(wr__oom(err));
 			w->n_capabilities = ncap;
 			for (size_t i = 0; i < ncap; i++)
 				w->capabilities[i].name = wr__strdup("", &nomem);
@@ -319,7 +319,7 @@ worker_from(json_object *o, const char *path, bool detail,
 		if (has_bundle)
 			w->config_bundle_id = wr__strdup("", &nomem);
 		if (nomem)
-			TRY(wr__json_oom(err));
+			TRY(wr__oom(err));
 		return WR_OK;
 	}
 
@@ -332,13 +332,13 @@ worker_from(json_object *o, const char *path, bool detail,
 	                    &w->n_mount_refs, err));
 	if (ncap != w->n_capabilities) {
 		wr__json_path_key(f, path, "requested_capability_count");
-		TRY(wr__json_bad(err, "invalid_value", f,
+		TRY(wr__json_bad(err, WR_REASON_INVALID_VALUE, f,
 		                 "member '%s' must equal the number of "
 		                 "requested_capabilities", f));
 	}
 	if (has_bundle != (w->config_bundle_id != NULL)) {
 		wr__json_path_key(f, path, "has_config_bundle");
-		TRY(wr__json_bad(err, "invalid_value", f,
+		TRY(wr__json_bad(err, WR_REASON_INVALID_VALUE, f,
 		                 "member '%s' must say whether config_bundle "
 		                 "is present", f));
 	}
@@ -365,7 +365,7 @@ wr_json_decode_create_request(const char *json, size_t len,
 
 	TRY(wr__json_doc_open(&d, json, len, envelope, json_type_object, err));
 	if ((r = calloc(1, sizeof(*r))) == NULL)
-		TRY(wr__json_oom(err));
+		TRY(wr__oom(err));
 	TRY(wr__json_check_members(d.shape, d.path, CREATE_MEMBERS, "", err));
 	TRY(intent_from(d.shape, d.path, false, &r->intent, err));
 	TRY(profile_from(d.shape, d.path, false, &r->profile, err));
@@ -411,11 +411,11 @@ wr_json_decode_input(const char *json, size_t len, const char *envelope,
 	                        &n, err));
 	if (n == 0) {
 		wr__json_path_key(f, d.path, "content");
-		TRY(wr__json_bad(err, "empty_content", f,
+		TRY(wr__json_bad(err, WR_REASON_EMPTY_CONTENT, f,
 		                 "member '%s' must not be empty", f));
 	}
 	if ((in.content = wr__strdup(s, &nomem)) == NULL)
-		TRY(wr__json_oom(err));
+		TRY(wr__oom(err));
 	*out = in;
 done:
 	wr__json_doc_close(&d);
@@ -534,7 +534,7 @@ wr_json_decode_worker(const char *json, size_t len, const char *envelope,
 
 	TRY(wr__json_doc_open(&d, json, len, envelope, json_type_object, err));
 	if ((w = calloc(1, sizeof(*w))) == NULL)
-		TRY(wr__json_oom(err));
+		TRY(wr__oom(err));
 	TRY(worker_from(d.shape, d.path, detail, w, err));
 	*out = w;
 	w = NULL;
@@ -561,11 +561,11 @@ wr_json_decode_worker_list(const char *json, size_t len,
 	TRY(wr__json_doc_open(&d, json, len, envelope, json_type_array, err));
 	n = json_object_array_length(d.shape);
 	if (n > 0 && (l.items = calloc(n, sizeof(*l.items))) == NULL)
-		TRY(wr__json_oom(err));
+		TRY(wr__oom(err));
 	for (size_t i = 0; i < n; i++) {
 		TRY(wr__json_get_item(d.shape, d.path, i, &v, fi, err));
 		if ((l.items[i] = calloc(1, sizeof(**l.items))) == NULL)
-			TRY(wr__json_oom(err));
+			TRY(wr__oom(err));
 		l.count = i + 1;
 		TRY(worker_from(v, fi, false, l.items[i], err));
 	}
@@ -669,7 +669,7 @@ entry_from(json_object *o, const char *path,
 	if (strcmp(ref.runtime_id, page_ref->runtime_id) != 0 ||
 	    strcmp(ref.worker_id, page_ref->worker_id) != 0) {
 		wr__json_path_key(f, path, "worker_ref");
-		TRY(wr__json_bad(err, "invalid_value", f,
+		TRY(wr__json_bad(err, WR_REASON_INVALID_VALUE, f,
 		                 "member '%s' must equal the page's "
 		                 "worker_ref", f));
 	}
@@ -711,7 +711,7 @@ wr_json_decode_transcript_page(const char *json, size_t len,
 	TRY(wr__json_get_array(d.shape, d.path, "items", true, 0, &a, f, err));
 	n = json_object_array_length(a);
 	if (n > 0 && (p.items = calloc(n, sizeof(*p.items))) == NULL)
-		TRY(wr__json_oom(err));
+		TRY(wr__oom(err));
 	p.count = n;
 	for (size_t i = 0; i < n; i++) {
 		TRY(wr__json_get_item(a, f, i, &v, fi, err));
@@ -752,10 +752,11 @@ wr_json_decode_error(const char *json, size_t len, struct wr_error *out,
 	e.code = (wr_err)code;
 	TRY(wr__json_get_string_buf(d.shape, d.path, "message", 0, e.message,
 	                            sizeof(e.message), err));
-	TRY(wr__json_get_string(d.shape, d.path, "reason", 0,
-	                        sizeof(e.reason) - 1, &s, &n, err));
-	if (s != NULL)
-		memcpy(e.reason, s, n + 1);
+	TRY(wr__json_get_string(d.shape, d.path, "reason", 0, WR_REASON_MAX,
+	                        &s, &n, err));
+	if (s != NULL && !wr_reason_parse(s, &e.reason))
+		TRY(wr__json_bad(err, WR_REASON_INVALID_VALUE, "error.reason",
+		                 "\"%.48s\" is not a reason of WR_REASON_TABLE", s));
 	TRY(wr__json_get_string(d.shape, d.path, "field", 0,
 	                        sizeof(e.field) - 1, &s, &n, err));
 	if (s != NULL)

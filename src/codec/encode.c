@@ -497,8 +497,8 @@ wr_json_encode_error(const struct wr_error *e, size_t *len)
 	     add_str(o, "message", e->message[0] != '\0'
 	                                   ? e->message
 	                                   : wr_strerror(e->code));
-	if (ok && e->reason[0] != '\0')
-		ok = add_str(o, "reason", e->reason);
+	if (ok && e->reason != WR_REASON_NONE)
+		ok = add_str(o, "reason", wr_reason_name(e->reason));
 	if (ok && e->field[0] != '\0')
 		ok = add_str(o, "field", e->field);
 	if (ok && e->worker_id[0] != '\0')

@@ -68,7 +68,7 @@ wr__json_parse(const char *json, size_t len, int max_depth, json_object **out,
 
 	*out = NULL;
 	if (len > INT32_MAX)
-		return wr__json_bad(err, "payload_too_large", NULL,
+		return wr__json_bad(err, WR_REASON_PAYLOAD_TOO_LARGE, NULL,
 		                    "the JSON text is %zu bytes; at most %d are "
 		                    "accepted", len, INT32_MAX);
 	if (json == NULL)
@@ -82,7 +82,7 @@ wr__json_parse(const char *json, size_t len, int max_depth, json_object **out,
 	 * too) are only a backstop. */
 	tok = json_tokener_new_ex(max_depth + 1);
 	if (tok == NULL)
-		return wr__json_oom(err);
+		return wr__oom(err);
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	v = json_tokener_parse_ex(tok, json != NULL ? json : "", (int)len);
 	jerr = json_tokener_get_error(tok);
@@ -96,7 +96,7 @@ wr__json_parse(const char *json, size_t len, int max_depth, json_object **out,
 	if (jerr != json_tokener_success) {
 		/* Out of memory inside json-c (0.16 does not say which). */
 		json_object_put(v);
-		return wr__json_oom(err);
+		return wr__oom(err);
 	}
 	*out = v; /* NULL for a JSON null */
 	return WR_OK;
@@ -114,32 +114,32 @@ wr__json_doc_open(struct wr__json_doc *d, const char *json, size_t len,
 
 	memset(d, 0, sizeof(*d));
 	if (len > WR_JSON_MAX_BYTES)
-		return wr__json_bad(err, "payload_too_large", NULL,
+		return wr__json_bad(err, WR_REASON_PAYLOAD_TOO_LARGE, NULL,
 		                    "the JSON text is %zu bytes; at most %u "
 		                    "are accepted",
 		                    len, (unsigned)WR_JSON_MAX_BYTES);
 	TRY(wr__json_parse(json, len, WR_JSON_MAX_DEPTH, &d->root, err));
 	if (d->root == NULL)
-		return wr__json_bad(err, "invalid_json", NULL,
+		return wr__json_bad(err, WR_REASON_INVALID_JSON, NULL,
 		                    "the JSON text must be %s, not null", what);
 	if (envelope == NULL) {
 		if (!json_object_is_type(d->root, type))
-			return wr__json_bad(err, "invalid_json", NULL,
+			return wr__json_bad(err, WR_REASON_INVALID_JSON, NULL,
 			                    "the JSON text must be %s", what);
 		d->shape = d->root;
 		return WR_OK;
 	}
 	if (!json_object_is_type(d->root, json_type_object))
-		return wr__json_bad(err, "invalid_json", NULL,
+		return wr__json_bad(err, WR_REASON_INVALID_JSON, NULL,
 		                    "the JSON text must be an object");
 	const char *const allowed[] = { envelope, NULL };
 	TRY(wr__json_check_members(d->root, "", allowed, "", err));
 	wr__json_path_key(d->path, "", envelope);
 	if (!json_object_object_get_ex(d->root, envelope, &d->shape))
-		return wr__json_bad(err, "missing_field", d->path,
+		return wr__json_bad(err, WR_REASON_MISSING_FIELD, d->path,
 		                    "member '%s' is required", d->path);
 	if (!json_object_is_type(d->shape, type))
-		return wr__json_bad(err, "wrong_type", d->path,
+		return wr__json_bad(err, WR_REASON_WRONG_TYPE, d->path,
 		                    "member '%s' must be %s", d->path, what);
 done:
 	return rc;
@@ -219,11 +219,11 @@ wr__json_check_members(json_object *o, const char *path,
 		if (allowed[i] != NULL)
 			continue;
 		if (!wr__utf8_valid(key, strlen(key)))
-			return wr__json_bad(err, "invalid_utf8", path,
+			return wr__json_bad(err, WR_REASON_INVALID_UTF8, path,
 			                    "a member name in '%s' is not "
 			                    "valid UTF-8", path);
 		wr__json_path_key(f, path, key);
-		return wr__json_bad(err, "unknown_field", f,
+		return wr__json_bad(err, WR_REASON_UNKNOWN_FIELD, f,
 		                    "unknown member '%s'%s", f, why);
 	}
 	return WR_OK;
@@ -232,7 +232,7 @@ wr__json_check_members(json_object *o, const char *path,
 static wr_err
 missing(struct wr_error *err, const char *f)
 {
-	return wr__json_bad(err, "missing_field", f, "member '%s' is required",
+	return wr__json_bad(err, WR_REASON_MISSING_FIELD, f, "member '%s' is required",
 	                    f);
 }
 
@@ -240,7 +240,7 @@ static wr_err
 wrong_type(struct wr_error *err, const char *f,
            const char *what)
 {
-	return wr__json_bad(err, "wrong_type", f, "member '%s' must be %s", f,
+	return wr__json_bad(err, WR_REASON_WRONG_TYPE, f, "member '%s' must be %s", f,
 	                    what);
 }
 
@@ -277,7 +277,7 @@ wr__json_get_array(json_object *o, const char *path, const char *key,
 	if (!json_object_is_type(*v, json_type_array))
 		return wrong_type(err, f, "an array");
 	if (max_items > 0 && json_object_array_length(*v) > max_items)
-		return wr__json_bad(err, "too_many_items", f,
+		return wr__json_bad(err, WR_REASON_TOO_MANY_ITEMS, f,
 		                    "member '%s' has more than %zu items", f,
 		                    max_items);
 	return WR_OK;
@@ -315,17 +315,17 @@ wr__json_get_string(json_object *o, const char *path, const char *key,
 	const char *str = json_object_get_string(v);
 	size_t len = (size_t)json_object_get_string_len(v);
 	if (!wr__utf8_valid(str, len))
-		return wr__json_bad(err, "invalid_utf8", f,
+		return wr__json_bad(err, WR_REASON_INVALID_UTF8, f,
 		                    "member '%s' must be UTF-8 without NUL "
 		                    "characters", f);
 	if (max == 0 && !(flags & WR__JSON_UNBOUNDED))
 		max = WR_JSON_MAX_STRING;
 	if (max > 0 && len > max)
-		return wr__json_bad(err, "too_long", f,
+		return wr__json_bad(err, WR_REASON_TOO_LONG, f,
 		                    "member '%s' is longer than %zu bytes", f,
 		                    max);
 	if (len == 0 && (flags & WR__JSON_NONEMPTY))
-		return wr__json_bad(err, "invalid_value", f,
+		return wr__json_bad(err, WR_REASON_INVALID_VALUE, f,
 		                    "member '%s' must not be empty", f);
 	*s = str;
 	*n = len;
@@ -344,7 +344,7 @@ wr__json_get_string_dup(json_object *o, const char *path, const char *key,
 	if (rc != WR_OK)
 		return rc;
 	*out = wr__strdup(s, &nomem); /* s has no NUL inside: checked */
-	return nomem ? wr__json_oom(err) : WR_OK;
+	return nomem ? wr__oom(err) : WR_OK;
 }
 
 wr_err
@@ -377,7 +377,7 @@ wr__json_get_id(json_object *o, const char *path, const char *key,
 		return rc;
 	if (!wr_id_valid(s)) {
 		wr__json_path_key(f, path, key);
-		return wr__json_bad(err, "invalid_value", f,
+		return wr__json_bad(err, WR_REASON_INVALID_VALUE, f,
 		                    "member '%s' must be 1 to %d characters of "
 		                    "[A-Za-z0-9_.-], not starting with '.'",
 		                    f, WR_ID_MAX);
@@ -402,7 +402,7 @@ wr__json_get_enum(json_object *o, const char *path, const char *key,
 	if (v < 0) {
 		wr__json_path_key(f, path, key);
 		name_list(fn, names, sizeof(names));
-		return wr__json_bad(err, "invalid_value", f,
+		return wr__json_bad(err, WR_REASON_INVALID_VALUE, f,
 		                    "member '%s' must be one of %s", f, names);
 	}
 	*out = v;
@@ -429,11 +429,11 @@ wr__json_get_u64(json_object *o, const char *path, const char *key,
 		                  nullable ? "a non-negative integer or null"
 		                           : "a non-negative integer");
 	if (json_object_get_int64(v) < 0)
-		return wr__json_bad(err, "invalid_value", f,
+		return wr__json_bad(err, WR_REASON_INVALID_VALUE, f,
 		                    "member '%s' must not be negative", f);
 	uint64_t u = json_object_get_uint64(v);
 	if (u > max)
-		return wr__json_bad(err, "invalid_value", f,
+		return wr__json_bad(err, WR_REASON_INVALID_VALUE, f,
 		                    "member '%s' must be at most %llu", f,
 		                    (unsigned long long)max);
 	*out = u;
@@ -490,7 +490,7 @@ wr__json_get_time(json_object *o, const char *path, const char *key,
 		return rc;
 	if (!wr_time_parse(s, out)) {
 		wr__json_path_key(f, path, key);
-		return wr__json_bad(err, "invalid_value", f,
+		return wr__json_bad(err, WR_REASON_INVALID_VALUE, f,
 		                    "member '%s' must be a UTC timestamp like "
 		                    "2026-11-24T10:21:56.123Z", f);
 	}

@@ -7,7 +7,7 @@
  *
  * Every failure is a value: WR_EINVALID_INPUT naming the rule
  * (wr_error.reason) and the JSON path (wr_error.field: dots and [i]), or
- * WR_EINTERNAL/out_of_memory.  Unlike codec.h this header includes json-c:
+ * WR_EINTERNAL, WR_REASON_OUT_OF_MEMORY.  Unlike codec.h this header includes json-c:
  * values are json_object pointers borrowed from a wr__json_doc, valid until
  * its wr__json_doc_close.  Nothing keeps state between calls; everything is
  * reentrant, and one document must not be read by two threads at once.
@@ -32,12 +32,9 @@
 
 /* Fills err with WR_EINVALID_INPUT, reason, field (may be NULL) and the
  * formatted message; returns WR_EINVALID_INPUT. */
-wr_err wr__json_bad(struct wr_error *err, const char *reason,
+wr_err wr__json_bad(struct wr_error *err, enum wr_reason reason,
                     const char *field, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-
-/* Fills err with WR_EINTERNAL/out_of_memory; returns WR_EINTERNAL. */
-wr_err wr__json_oom(struct wr_error *err);
 
 /* out = parent.key (or key when parent is ""), cut to WR_FIELD_MAX - 1
  * bytes without splitting a UTF-8 sequence. */
@@ -73,7 +70,7 @@ bool wr__json_is_ws(char c);
  *                       64-bit range (json-c saturates it).
  * String values are not checked for UTF-8 or NUL here (json-c keeps them as
  * they are; the getters refuse them).  Needs len bytes of scratch memory
- * (else WR_EINTERNAL/out_of_memory).  Reentrant.
+ * (else WR_EINTERNAL, WR_REASON_OUT_OF_MEMORY).  Reentrant.
  */
 wr_err wr__json_scan(const char *json, size_t len, int max_depth,
                      struct wr_error *err);

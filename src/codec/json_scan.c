@@ -61,7 +61,7 @@ enum str_problem { STR_OK, STR_SYNTAX, STR_SURROGATE };
 static wr_err
 syntax(struct scan *s)
 {
-	return wr__json_bad(s->err, "invalid_json", NULL,
+	return wr__json_bad(s->err, WR_REASON_INVALID_JSON, NULL,
 	                    "the text is not valid JSON (byte %zu)", s->i);
 }
 
@@ -242,7 +242,7 @@ string_problem(struct scan *s, enum str_problem p, bool is_name)
 		object_path(s, f);
 	else
 		path_of(s, f);
-	return wr__json_bad(s->err, "invalid_unicode", f,
+	return wr__json_bad(s->err, WR_REASON_INVALID_UNICODE, f,
 	                    "%s%s%s contains an escaped lone surrogate (byte "
 	                    "%zu); send the character itself or a complete "
 	                    "\\ud800-\\udbff + \\udc00-\\udfff pair",
@@ -306,12 +306,12 @@ number(struct scan *s)
 		return WR_OK;
 	if (negative && ndigits == 1 && t[digits] == '0') {
 		path_of(s, f);
-		return wr__json_bad(s->err, "invalid_number", f,
+		return wr__json_bad(s->err, WR_REASON_INVALID_NUMBER, f,
 		                    "'%s' is -0 (byte %zu): write 0", f, start);
 	}
 	if (beyond_64_bits(t + digits, ndigits, negative)) {
 		path_of(s, f);
-		return wr__json_bad(s->err, "invalid_number", f,
+		return wr__json_bad(s->err, WR_REASON_INVALID_NUMBER, f,
 		                    "'%s' is an integer beyond the 64-bit range "
 		                    "(byte %zu)", f, start);
 	}
@@ -350,13 +350,13 @@ member_name(struct scan *s)
 		return string_problem(s, pr, true);
 	if (memchr(out, '\0', n) != NULL) {
 		object_path(s, p);
-		return wr__json_bad(s->err, "nul_in_member_name", p,
+		return wr__json_bad(s->err, WR_REASON_NUL_IN_MEMBER_NAME, p,
 		                    "the member name at byte %zu in '%s' "
 		                    "contains \\u0000", at, p);
 	}
 	if (!wr__utf8_valid(out, n)) {
 		object_path(s, p);
-		return wr__json_bad(s->err, "invalid_utf8", p,
+		return wr__json_bad(s->err, WR_REASON_INVALID_UTF8, p,
 		                    "the member name at byte %zu in '%s' is "
 		                    "not valid UTF-8", at, p);
 	}
@@ -365,7 +365,7 @@ member_name(struct scan *s)
 		size_t cap = s->cap == 0 ? 16 : s->cap * 2;
 		struct name *ns = realloc(s->stack, cap * sizeof(*ns));
 		if (ns == NULL)
-			return wr__json_oom(s->err);
+			return wr__oom(s->err);
 		s->stack = ns;
 		s->cap = cap;
 	}
@@ -413,7 +413,7 @@ check_duplicates(struct scan *s)
 		return WR_OK;
 	f->name = dup->p;
 	path_of(s, p);
-	return wr__json_bad(s->err, "duplicate_member", p,
+	return wr__json_bad(s->err, WR_REASON_DUPLICATE_MEMBER, p,
 	                    "member '%s' occurs more than once; send each "
 	                    "member once", p);
 }
@@ -424,7 +424,7 @@ static wr_err
 open_container(struct scan *s, bool array)
 {
 	if (s->depth >= s->max_depth)
-		return wr__json_bad(s->err, "too_deep", NULL,
+		return wr__json_bad(s->err, WR_REASON_TOO_DEEP, NULL,
 		                    "the JSON text nests deeper than %d levels "
 		                    "(byte %zu)", s->max_depth, s->i);
 	s->frames[s->depth++] = (struct frame){ array, 0, NULL, s->n };
@@ -546,10 +546,10 @@ wr__json_scan(const char *json, size_t len, int max_depth,
 	                                          ? SCAN_MAX_DEPTH : max_depth;
 	s.err = err;
 	if ((s.names = malloc(s.len + 1)) == NULL)
-		return wr__json_oom(err);
+		return wr__oom(err);
 	rc = value(&s);
 	if (rc == WR_OK && skip_ws(&s))
-		rc = wr__json_bad(err, "invalid_json", NULL,
+		rc = wr__json_bad(err, WR_REASON_INVALID_JSON, NULL,
 		                  "unexpected text after the JSON value (byte "
 		                  "%zu)", s.i);
 	free(s.names);
@@ -558,7 +558,7 @@ wr__json_scan(const char *json, size_t len, int max_depth,
 }
 
 wr_err
-wr__json_bad(struct wr_error *err, const char *reason, const char *field,
+wr__json_bad(struct wr_error *err, enum wr_reason reason, const char *field,
              const char *fmt, ...)
 {
 	char msg[WR_MESSAGE_MAX];
@@ -568,13 +568,6 @@ wr__json_bad(struct wr_error *err, const char *reason, const char *field,
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	return wr__fail(err, WR_EINVALID_INPUT, reason, field, "%s", msg);
-}
-
-wr_err
-wr__json_oom(struct wr_error *err)
-{
-	return wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL,
-	                "out of memory while decoding JSON");
 }
 
 /* After a truncating snprintf: drop a UTF-8 sequence cut in half, so a

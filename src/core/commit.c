@@ -77,7 +77,7 @@ touch(struct wr_runtime *rt, struct worker *w, const struct wr__record *rec)
 static wr_err
 corrupt(struct wr_error *err, const struct wr__record *rec, const char *what)
 {
-	return wr__fail(err, WR_EUNAVAILABLE, "store_corrupt", NULL,
+	return wr__fail(err, WR_EUNAVAILABLE, WR_REASON_STORE_CORRUPT, NULL,
 	                "store record for worker \"%s\" is inconsistent: %s",
 	                rec->worker_id, what);
 }
@@ -90,8 +90,7 @@ add_entry(struct worker *w, enum wr_role role, const struct wr__record *rec,
 	uint64_t n = w->info.transcript_len;
 
 	if (reserve_entries(w, n + 1) < 0)
-		return wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL,
-		                "out of memory");
+		return wr__oom(err);
 	w->entries[n] = (struct entry){role, rec->event_id, rec->at_ms, content};
 	w->info.transcript_len = n + 1;
 	return WR_OK;
@@ -110,8 +109,7 @@ apply_created(struct wr_runtime *rt, struct wr__record *rec,
 			return corrupt(err, rec, "creation without detail");
 		if (wr__reserve_worker_slot(rt) < 0 ||
 		    (w = calloc(1, sizeof(*w))) == NULL)
-			return wr__fail(err, WR_EINTERNAL, "out_of_memory",
-			                NULL, "out of memory");
+			return wr__oom(err);
 		w->info = *rec->worker;
 		free(rec->worker);
 		rec->worker = NULL;
@@ -343,12 +341,11 @@ wr__submit(struct wr_runtime *rt, struct pending *p, struct wr_error *err)
 	wr_err rc;
 
 	if (reserve_for(rt, &p->rec) < 0)
-		return wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL,
-		                "out of memory");
+		return wr__oom(err);
 	wr_error_clear(&e);
 	rc = ops->append(rt->store, &p->rec, &p->lsn, &e);
 	if (rc != WR_OK && rt->queue == NULL && ops->reset != NULL &&
-	    strcmp(e.reason, "store_failed") == 0 &&
+	    e.reason == WR_REASON_STORE_FAILED &&
 	    ops->reset(rt->store, NULL) == WR_OK) {
 		/* An earlier reset failed; nothing is in flight, so the
 		 * disk may have come back: try once more. */
@@ -466,7 +463,7 @@ wr__await(struct wr_runtime *rt, struct pending **p, size_t n,
 	for (size_t i = 0; i < n && rc == WR_OK; i++)
 		rc = p[i]->result;
 	if (rc != WR_OK && synced == WR_OK)
-		wr__fail(err, rc, "store_failed", NULL,
+		wr__fail(err, rc, WR_REASON_STORE_FAILED, NULL,
 		         "the store failed to persist this change");
 	maybe_snapshot(rt);
 	graves = rt->graves != NULL;
@@ -583,7 +580,7 @@ static wr_err
 replay_refuse(struct wr_error *err, const struct wr__record *rec,
               const char *what, uint64_t a, uint64_t b)
 {
-	return wr__fail(err, WR_EUNAVAILABLE, "store_corrupt", NULL,
+	return wr__fail(err, WR_EUNAVAILABLE, WR_REASON_STORE_CORRUPT, NULL,
 	                "record for worker \"%s\": %s (%llu, %llu)",
 	                rec->worker_id, what, (unsigned long long)a,
 	                (unsigned long long)b);
@@ -608,7 +605,7 @@ replay_check(struct replay_ctx *c, struct wr__record *rec,
 
 	if (rec->kind == WR__REC_META) {
 		if (c->had_meta && strcmp(rec->runtime_id, c->stored_id) != 0)
-			return wr__fail(err, WR_EUNAVAILABLE, "store_corrupt",
+			return wr__fail(err, WR_EUNAVAILABLE, WR_REASON_STORE_CORRUPT,
 			                NULL, "runtime record names \"%s\", the "
 			                "store \"%s\"", rec->runtime_id,
 			                c->stored_id);
@@ -619,7 +616,7 @@ replay_check(struct replay_ctx *c, struct wr__record *rec,
 		return WR_OK;
 	}
 	if (!c->had_meta)
-		return wr__fail(err, WR_EUNAVAILABLE, "store_corrupt", NULL,
+		return wr__fail(err, WR_EUNAVAILABLE, WR_REASON_STORE_CORRUPT, NULL,
 		                "a record comes before the runtime record");
 	if (rec->kind == WR__REC_RUNTIME_STATUS)
 		return WR_OK;
@@ -629,7 +626,7 @@ replay_check(struct replay_ctx *c, struct wr__record *rec,
 			return WR_OK; /* apply_record refuses it */
 		if (strcmp(wi->ref.runtime_id, c->stored_id) != 0 ||
 		    strcmp(wi->ref.worker_id, rec->worker_id) != 0)
-			return wr__fail(err, WR_EUNAVAILABLE, "store_corrupt",
+			return wr__fail(err, WR_EUNAVAILABLE, WR_REASON_STORE_CORRUPT,
 			                NULL, "worker \"%s\" of runtime \"%s\" "
 			                "in the store of \"%s\" as \"%s\"",
 			                wi->ref.worker_id, wi->ref.runtime_id,

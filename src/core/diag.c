@@ -51,8 +51,7 @@ wr_runtime_diagnostics(struct wr_runtime *rt, struct wr_diagnostic **out,
 		v = malloc(n * sizeof(*v));
 		if (v == NULL) {
 			pthread_mutex_unlock(&rt->diag_lock);
-			return wr__fail(err, WR_EINTERNAL, "out_of_memory",
-			                NULL, "out of memory");
+			return wr__oom(err);
 		}
 	}
 	first = rt->diag_count - n;

@@ -27,7 +27,7 @@ static wr_err
 check_limit(uint32_t v, uint32_t max, const char *field, struct wr_error *err)
 {
 	if (v > max)
-		return wr__fail(err, WR_EINVALID_INPUT, "invalid_value", field,
+		return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_INVALID_VALUE, field,
 		                "%s must be at most %u", field, max);
 	return WR_OK;
 }
@@ -41,7 +41,7 @@ open_store(const char *spec, struct wr__store **out, struct wr_error *err)
 		return wr__store_memory_open(out, err);
 	if (strncmp(spec, "fs:", 3) == 0 && spec[3] != '\0')
 		return wr__store_fs_open(spec + 3, out, err);
-	return wr__fail(err, WR_EINVALID_INPUT, "invalid_value", "store",
+	return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_INVALID_VALUE, "store",
 	                "store must be \"memory\" or \"fs:DIR\"");
 }
 
@@ -69,14 +69,14 @@ check_config(const struct wr_config *cfg, struct wr_error *err)
 	wr_err rc;
 
 	if (cfg->runtime_id != NULL && !wr_id_valid(cfg->runtime_id))
-		return wr__fail(err, WR_EINVALID_INPUT, "invalid_value",
+		return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_INVALID_VALUE,
 		                "runtime_id",
 		                "runtime id must be 1-%d characters of "
 		                "[A-Za-z0-9_.-]", WR_ID_MAX);
 	if (cfg->display_name != NULL &&
 	    (strlen(cfg->display_name) > WR_DISPLAY_NAME_MAX ||
 	     !wr__utf8_valid(cfg->display_name, strlen(cfg->display_name))))
-		return wr__fail(err, WR_EINVALID_INPUT, "invalid_value",
+		return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_INVALID_VALUE,
 		                "display_name",
 		                "display name must be UTF-8 of at most %d bytes",
 		                WR_DISPLAY_NAME_MAX);
@@ -108,7 +108,7 @@ settle_identity(struct wr_runtime *rt, const struct wr_config *cfg,
 		if (cfg->runtime_id != NULL &&
 		    strcmp(cfg->runtime_id, stored_id) != 0)
 			return wr__fail(err, WR_EINVALID_INPUT,
-			                "runtime_id_mismatch", "runtime_id",
+			                WR_REASON_RUNTIME_ID_MISMATCH, "runtime_id",
 			                "the store belongs to runtime \"%s\", "
 			                "not \"%s\"", stored_id, cfg->runtime_id);
 		wr__strlcpy(rt->id, stored_id, sizeof(rt->id));
@@ -119,12 +119,11 @@ settle_identity(struct wr_runtime *rt, const struct wr_config *cfg,
 	} else {
 		memcpy(rt->id, "rt-", 3);
 		if (wr__random_hex(rt->id + 3, 8) < 0)
-			return wr__fail(err, WR_EINTERNAL, "no_randomness", NULL,
+			return wr__fail(err, WR_EINTERNAL, WR_REASON_NO_RANDOMNESS, NULL,
 			                "getrandom: %s", strerror(errno));
 	}
 	if ((p = wr__pending_new(WR__REC_META)) == NULL)
-		return wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL,
-		                "out of memory");
+		return wr__oom(err);
 	p->rec.at_ms = wr__now_ms();
 	wr__strlcpy(p->rec.runtime_id, rt->id, sizeof(p->rec.runtime_id));
 	pthread_rwlock_wrlock(&rt->lock);
@@ -200,8 +199,7 @@ wr_runtime_open(const struct wr_config *cfg, struct wr_runtime **out,
 		return rc;
 	rt = calloc(1, sizeof(*rt));
 	if (rt == NULL)
-		return wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL,
-		                "out of memory");
+		return wr__oom(err);
 	pthread_rwlockattr_init(&attr);
 	/* Writers must not starve behind a steady stream of readers. */
 	pthread_rwlockattr_setkind_np(&attr,
@@ -224,8 +222,7 @@ wr_runtime_open(const struct wr_config *cfg, struct wr_runtime **out,
 
 	if (cfg->display_name != NULL &&
 	    (rt->display_name = strdup(cfg->display_name)) == NULL) {
-		rc = wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL,
-		              "out of memory");
+		rc = wr__oom(err);
 		goto fail;
 	}
 	if ((rc = wr__copy_profiles(rt, cfg, err)) != WR_OK ||
@@ -306,8 +303,7 @@ submit_runtime_status(struct wr_runtime *rt, enum wr_runtime_status s,
 	wr_err rc;
 
 	if (p == NULL)
-		return wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL,
-		                "out of memory");
+		return wr__oom(err);
 	p->rec.at_ms = wr__now_ms();
 	p->rec.runtime_status = s;
 	if ((rc = wr__submit(rt, p, err)) != WR_OK) {
@@ -331,8 +327,7 @@ wr_runtime_stop(struct wr_runtime *rt, struct wr_error *err)
 	/* stopping, one end per running worker, stopped */
 	ps = calloc(rt->n_workers + 2, sizeof(*ps));
 	if (ps == NULL) {
-		rc = wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL,
-		              "out of memory");
+		rc = wr__oom(err);
 		goto out;
 	}
 	if (rt->p_status == WR_RUNTIME_RUNNING) {

@@ -128,7 +128,7 @@ wr__resolve_profile(const struct wr_runtime *rt, const struct wr_profile_ref *p,
 	switch (p->kind) {
 	case WR_PROFILE_RUNTIME_DEFAULT:
 		if (p->value != NULL)
-			return wr__fail(err, WR_EINVALID_INPUT, "unknown_field",
+			return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_UNKNOWN_FIELD,
 			                "profile.value",
 			                "runtime_default takes no value");
 		prof = rt->default_profile;
@@ -137,7 +137,7 @@ wr__resolve_profile(const struct wr_runtime *rt, const struct wr_profile_ref *p,
 		return WR_OK;
 	case WR_PROFILE_BUILTIN:
 		if (p->value == NULL || strcmp(p->value, "transcript") != 0)
-			return wr__fail(err, WR_EINVALID_INPUT, "unknown_profile",
+			return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_UNKNOWN_PROFILE,
 			                "profile.value",
 			                "the only builtin profile is \"transcript\"");
 		*driver = wr_driver_transcript();
@@ -146,7 +146,7 @@ wr__resolve_profile(const struct wr_runtime *rt, const struct wr_profile_ref *p,
 	case WR_PROFILE_NAMED:
 		prof = p->value != NULL ? find_profile(rt, p->value) : NULL;
 		if (prof == NULL)
-			return wr__fail(err, WR_EINVALID_INPUT, "unknown_profile",
+			return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_UNKNOWN_PROFILE,
 			                "profile.value",
 			                "no profile named \"%.64s\" is configured",
 			                p->value != NULL ? p->value : "");
@@ -154,7 +154,7 @@ wr__resolve_profile(const struct wr_runtime *rt, const struct wr_profile_ref *p,
 		*arg = prof->arg;
 		return WR_OK;
 	}
-	return wr__fail(err, WR_EINVALID_INPUT, "invalid_value", "profile.kind",
+	return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_INVALID_VALUE, "profile.kind",
 	                "unknown profile kind");
 }
 
@@ -166,21 +166,19 @@ wr__copy_profiles(struct wr_runtime *rt, const struct wr_config *cfg,
 		goto dflt;
 	rt->profiles = calloc(cfg->n_profiles, sizeof(*rt->profiles));
 	if (rt->profiles == NULL)
-		return wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL,
-		                "out of memory");
+		return wr__oom(err);
 	for (size_t i = 0; i < cfg->n_profiles; i++) {
 		const struct wr_profile *p = &cfg->profiles[i];
 		if (!wr_id_valid(p->name))
-			return wr__fail(err, WR_EINVALID_INPUT, "invalid_value",
+			return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_INVALID_VALUE,
 			                "profiles", "invalid profile name");
 		if (find_profile(rt, p->name) != NULL)
-			return wr__fail(err, WR_EINVALID_INPUT, "invalid_value",
+			return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_INVALID_VALUE,
 			                "profiles", "duplicate profile \"%s\"",
 			                p->name);
 		rt->profiles[i].name = strdup(p->name);
 		if (rt->profiles[i].name == NULL)
-			return wr__fail(err, WR_EINTERNAL, "out_of_memory",
-			                NULL, "out of memory");
+			return wr__oom(err);
 		rt->profiles[i].driver = p->driver != NULL
 		                               ? p->driver
 		                               : wr_driver_transcript();
@@ -191,7 +189,7 @@ dflt:
 	if (cfg->default_profile != NULL) {
 		rt->default_profile = find_profile(rt, cfg->default_profile);
 		if (rt->default_profile == NULL)
-			return wr__fail(err, WR_EINVALID_INPUT, "unknown_profile",
+			return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_UNKNOWN_PROFILE,
 			                "default_profile",
 			                "default profile \"%s\" is not configured",
 			                cfg->default_profile);

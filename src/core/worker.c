@@ -21,8 +21,7 @@
 static wr_err
 oom(struct wr_error *err)
 {
-	return wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL,
-	                "out of memory");
+	return wr__oom(err);
 }
 
 static wr_err
@@ -31,8 +30,9 @@ check_running(const struct wr_runtime *rt, struct wr_error *err)
 	if (rt->p_status == WR_RUNTIME_RUNNING)
 		return WR_OK;
 	return wr__fail(err, WR_EUNAVAILABLE,
-	                rt->p_status == WR_RUNTIME_STOPPING ? "runtime_stopping"
-	                                                    : "runtime_stopped",
+	                rt->p_status == WR_RUNTIME_STOPPING
+	                        ? WR_REASON_RUNTIME_STOPPING
+	                        : WR_REASON_RUNTIME_STOPPED,
 	                NULL, "the runtime is %s",
 	                wr_runtime_status_name(rt->p_status));
 }
@@ -61,7 +61,7 @@ check_refs(const struct wr_mount_ref *r, size_t n, const char *field,
            struct wr_error *err)
 {
 	if (n > WR_JSON_MAX_ITEMS)
-		return wr__fail(err, WR_EINVALID_INPUT, "too_many_items", field,
+		return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_TOO_MANY_ITEMS, field,
 		                "%s has more than %d items", field,
 		                WR_JSON_MAX_ITEMS);
 	for (size_t i = 0; i < n; i++) {
@@ -69,7 +69,7 @@ check_refs(const struct wr_mount_ref *r, size_t n, const char *field,
 		    !text_ok(r[i].reference, WR_JSON_MAX_STRING)) {
 			char path[WR_FIELD_MAX];
 			snprintf(path, sizeof(path), "%s[%zu]", field, i);
-			return wr__fail(err, WR_EINVALID_INPUT, "invalid_value",
+			return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_INVALID_VALUE,
 			                path, "%s needs a non-empty name and "
 			                "reference", path);
 		}
@@ -86,46 +86,46 @@ check_create(const struct wr_create_request *req, struct wr_error *err)
 	switch (in->kind) {
 	case WR_INTENT_ASSISTANT:
 		if (in->objective != NULL || in->role != NULL)
-			return wr__fail(err, WR_EINVALID_INPUT, "unknown_field",
+			return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_UNKNOWN_FIELD,
 			                in->objective ? "intent.objective"
 			                              : "intent.role",
 			                "an assistant intent has only purpose");
 		break;
 	case WR_INTENT_TASK:
 		if (!text_ok(in->objective, WR_JSON_MAX_STRING))
-			return wr__fail(err, WR_EINVALID_INPUT, "missing_field",
+			return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_MISSING_FIELD,
 			                "intent.objective",
 			                "a task intent needs an objective");
 		if (in->purpose != NULL || in->role != NULL)
-			return wr__fail(err, WR_EINVALID_INPUT, "unknown_field",
+			return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_UNKNOWN_FIELD,
 			                in->purpose ? "intent.purpose"
 			                            : "intent.role",
 			                "a task intent has only an objective");
 		break;
 	case WR_INTENT_ROLE:
 		if (!text_ok(in->role, WR_JSON_MAX_STRING))
-			return wr__fail(err, WR_EINVALID_INPUT, "missing_field",
+			return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_MISSING_FIELD,
 			                "intent.role", "a role intent needs a role");
 		if (in->objective != NULL)
-			return wr__fail(err, WR_EINVALID_INPUT, "unknown_field",
+			return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_UNKNOWN_FIELD,
 			                "intent.objective",
 			                "a role intent has no objective");
 		break;
 	default:
-		return wr__fail(err, WR_EINVALID_INPUT, "invalid_value",
+		return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_INVALID_VALUE,
 		                "intent.kind", "unknown intent kind");
 	}
 	if (!opt_text_ok(in->purpose, WR_JSON_MAX_STRING))
-		return wr__fail(err, WR_EINVALID_INPUT, "invalid_value",
+		return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_INVALID_VALUE,
 		                "intent.purpose",
 		                "purpose must be non-empty UTF-8");
 	if (req->config_bundle_id != NULL &&
 	    !text_ok(req->config_bundle_id, WR_JSON_MAX_STRING))
-		return wr__fail(err, WR_EINVALID_INPUT, "invalid_value",
+		return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_INVALID_VALUE,
 		                "config_bundle.id",
 		                "config bundle id must be non-empty UTF-8");
 	if (req->n_capabilities > WR_JSON_MAX_ITEMS)
-		return wr__fail(err, WR_EINVALID_INPUT, "too_many_items",
+		return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_TOO_MANY_ITEMS,
 		                "requested_capabilities",
 		                "at most %d capabilities", WR_JSON_MAX_ITEMS);
 	for (size_t i = 0; i < req->n_capabilities; i++) {
@@ -135,7 +135,7 @@ check_create(const struct wr_create_request *req, struct wr_error *err)
 			char path[WR_FIELD_MAX];
 			snprintf(path, sizeof(path),
 			         "requested_capabilities[%zu]", i);
-			return wr__fail(err, WR_EINVALID_INPUT, "invalid_value",
+			return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_INVALID_VALUE,
 			                path, "%s needs a non-empty name", path);
 		}
 	}
@@ -154,12 +154,12 @@ new_worker_id(const struct wr_runtime *rt, char id[WR_ID_MAX + 1],
 	for (int tries = 0; tries < 8; tries++) {
 		memcpy(id, "w-", 2);
 		if (wr__random_hex(id + 2, 8) < 0)
-			return wr__fail(err, WR_EINTERNAL, "no_randomness", NULL,
+			return wr__fail(err, WR_EINTERNAL, WR_REASON_NO_RANDOMNESS, NULL,
 			                "getrandom: %s", strerror(errno));
 		if (wr__find_worker(rt, id) == NULL)
 			return WR_OK;
 	}
-	return wr__fail(err, WR_EINTERNAL, "id_collision", NULL,
+	return wr__fail(err, WR_EINTERNAL, WR_REASON_ID_COLLISION, NULL,
 	                "could not find a free worker id");
 }
 
@@ -203,8 +203,7 @@ copy_out_info(const struct worker *w, struct wr_worker_info **out,
 	copy = calloc(1, sizeof(*copy));
 	if (copy == NULL || wr__worker_info_copy(copy, &w->info) < 0) {
 		free(copy);
-		return wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL,
-		                "out of memory");
+		return wr__oom(err);
 	}
 	*out = copy;
 	return WR_OK;
@@ -235,7 +234,7 @@ wr_worker_create(struct wr_runtime *rt, const struct wr_create_request *req,
 	            WR_OK)
 		goto out;
 	if (rt->n_workers >= rt->limits.max_workers) {
-		rc = wr__fail(err, WR_EUNSUPPORTED, "worker_limit_reached",
+		rc = wr__fail(err, WR_EUNSUPPORTED, WR_REASON_WORKER_LIMIT_REACHED,
 		              NULL, "this runtime already holds max_workers "
 		              "(%u) workers", rt->limits.max_workers);
 		goto out;
@@ -315,8 +314,7 @@ wr_worker_list(struct wr_runtime *rt, struct wr_worker_list *out,
 	if (rt->n_workers > 0) {
 		l.items = calloc(rt->n_workers, sizeof(*l.items));
 		if (l.items == NULL)
-			rc = wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL,
-			              "out of memory");
+			rc = wr__oom(err);
 	}
 	for (size_t i = 0; rc == WR_OK && i < rt->n_workers; i++) {
 		if (!rt->workers[i]->applied)
@@ -337,7 +335,7 @@ wr_worker_list(struct wr_runtime *rt, struct wr_worker_list *out,
 static wr_err
 unknown_worker(const char *id, struct wr_error *err)
 {
-	wr__fail(err, WR_EUNKNOWN_WORKER, NULL, NULL,
+	wr__fail(err, WR_EUNKNOWN_WORKER, WR_REASON_NONE, NULL,
 	         "no worker \"%.64s\" in this runtime", id ? id : "");
 	return wr__fail_worker(err, WR_EUNKNOWN_WORKER, id);
 }
@@ -389,7 +387,7 @@ wr_worker_transcript(struct wr_runtime *rt, const char *worker_id,
 		limit = max < TRANSCRIPT_DEFAULT_LIMIT ? max
 		                                       : TRANSCRIPT_DEFAULT_LIMIT;
 	if (limit > max)
-		return wr__fail(err, WR_EINVALID_INPUT, "limit_too_large",
+		return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_LIMIT_TOO_LARGE,
 		                "limit", "limit must be at most %u", max);
 	memset(&p, 0, sizeof(p));
 	pthread_rwlock_rdlock(&rt->lock);
@@ -409,8 +407,7 @@ wr_worker_transcript(struct wr_runtime *rt, const char *worker_id,
 		if (n > 0) {
 			p.items = calloc((size_t)n, sizeof(*p.items));
 			if (p.items == NULL) {
-				rc = wr__fail(err, WR_EINTERNAL, "out_of_memory",
-				              NULL, "out of memory");
+				rc = wr__oom(err);
 				goto out;
 			}
 		}
@@ -424,8 +421,7 @@ wr_worker_transcript(struct wr_runtime *rt, const char *worker_id,
 				break;
 			}
 			if ((c = strdup(e->content)) == NULL) {
-				rc = wr__fail(err, WR_EINTERNAL, "out_of_memory",
-				              NULL, "out of memory");
+				rc = wr__oom(err);
 				goto out;
 			}
 			p.items[i] = (struct wr_transcript_entry){
@@ -452,7 +448,7 @@ out:
 static wr_err
 not_running(const struct worker *w, struct wr_error *err)
 {
-	wr__fail(err, WR_EUNSUPPORTED, "worker_not_running", NULL,
+	wr__fail(err, WR_EUNSUPPORTED, WR_REASON_WORKER_NOT_RUNNING, NULL,
 	         "worker \"%s\" is %s", w->info.ref.worker_id,
 	         wr_worker_status_name(w->p_status));
 	return wr__fail_worker(err, WR_EUNSUPPORTED, w->info.ref.worker_id);
@@ -470,10 +466,10 @@ wr_worker_input(struct wr_runtime *rt, const char *worker_id,
 	wr_err rc;
 
 	if (in == NULL)
-		return wr__fail(err, WR_EINVALID_INPUT, "missing_field", "content",
+		return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_MISSING_FIELD, "content",
 		                "input is required");
 	if (in->kind != WR_INPUT_USER && in->kind != WR_INPUT_SYSTEM)
-		return wr__fail(err, WR_EINVALID_INPUT, "invalid_value", "kind",
+		return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_INVALID_VALUE, "kind",
 		                "kind must be user or system");
 
 	pthread_rwlock_wrlock(&rt->lock);
@@ -491,7 +487,7 @@ wr_worker_input(struct wr_runtime *rt, const char *worker_id,
 		goto out;
 	}
 	if (w->p_run_state == WR_RUN_BUSY) {
-		rc = wr__fail(err, WR_EBUSY, "turn_in_progress", NULL,
+		rc = wr__fail(err, WR_EBUSY, WR_REASON_TURN_IN_PROGRESS, NULL,
 		              "worker \"%s\" is busy with a turn",
 		              w->info.ref.worker_id);
 		wr__fail_worker(err, rc, w->info.ref.worker_id);
@@ -641,7 +637,7 @@ driver_target(struct wr_runtime *rt, const char *worker_id,
 	struct worker *w = wr__find_worker(rt, worker_id);
 
 	if (rt->closing)
-		return wr__fail(err, WR_EUNAVAILABLE, "runtime_closing", NULL,
+		return wr__fail(err, WR_EUNAVAILABLE, WR_REASON_RUNTIME_CLOSING, NULL,
 		                "the runtime is closing");
 	if (w == NULL)
 		return unknown_worker(worker_id, err);
@@ -678,7 +674,7 @@ wr_worker_emit(struct wr_runtime *rt, const char *worker_id,
 	wr_err rc;
 
 	if (role != WR_ROLE_WORKER && role != WR_ROLE_RUNTIME)
-		return wr__fail(err, WR_EINVALID_INPUT, "invalid_value", "role",
+		return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_INVALID_VALUE, "role",
 		                "drivers emit worker or runtime entries");
 	if ((rc = wr__emitted_check(content, err)) != WR_OK)
 		return rc;

@@ -124,7 +124,7 @@ exec_start(void *arg, struct wr_runtime *rt, const char *worker_id,
 
 	w = calloc(1, sizeof(*w));
 	if (w == NULL)
-		return wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL, NULL);
+		return wr__oom(err);
 	w->prof = p;
 	w->rt = rt;
 	wr__strlcpy(w->id, worker_id, sizeof(w->id));
@@ -136,7 +136,7 @@ exec_start(void *arg, struct wr_runtime *rt, const char *worker_id,
 	w->refs = 2;
 
 	if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0) {
-		rc = wr__fail(err, WR_EUNAVAILABLE, "spawn_failed", NULL,
+		rc = wr__fail(err, WR_EUNAVAILABLE, WR_REASON_SPAWN_FAILED, NULL,
 		              "profile %s: pipe2: %s", p->name,
 		              strerror(errno));
 		goto out;
@@ -164,7 +164,7 @@ exec_start(void *arg, struct wr_runtime *rt, const char *worker_id,
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
 	if (saved != 0) {
-		rc = wr__fail(err, WR_EUNAVAILABLE, "spawn_failed", NULL,
+		rc = wr__fail(err, WR_EUNAVAILABLE, WR_REASON_SPAWN_FAILED, NULL,
 		              "profile %s: pthread_create: %s", p->name,
 		              strerror(saved));
 		goto out;
@@ -248,13 +248,13 @@ exec_input(void *state, enum wr_input_kind kind, const char *content,
 
 	line = encode_input(kind, content, sequence, &len);
 	if (line == NULL)
-		return wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL, NULL);
+		return wr__oom(err);
 	pthread_mutex_lock(&w->mu);
 	if (w->exited || w->stop_req || w->release_req) {
-		rc = wr__fail(err, WR_EUNSUPPORTED, "worker_exited", NULL,
+		rc = wr__fail(err, WR_EUNSUPPORTED, WR_REASON_WORKER_EXITED, NULL,
 		              "the worker process has exited or is stopping");
 	} else if (w->busy) {
-		rc = wr__fail(err, WR_EBUSY, "turn_in_progress", NULL, NULL);
+		rc = wr__fail(err, WR_EBUSY, WR_REASON_TURN_IN_PROGRESS, NULL, NULL);
 	} else if (w->wlen == w->woff) {
 		/* Not busy, so nothing is pending: take the line as is. */
 		free(w->wbuf);
@@ -265,8 +265,7 @@ exec_input(void *state, enum wr_input_kind kind, const char *content,
 	} else {
 		nb = realloc(w->wbuf, w->wlen + len);
 		if (nb == NULL) {
-			rc = wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL,
-			              NULL);
+			rc = wr__oom(err);
 		} else {
 			memcpy(nb + w->wlen, line, len);
 			w->wbuf = nb;
@@ -384,15 +383,16 @@ handle_out_line(void *arg, const char *line, size_t len)
 	rc = wr__json_parse(line, len, WR_JSON_MAX_DEPTH, &o, &e);
 	if (rc != WR_OK) {
 		wr__exec_preview(pv, sizeof(pv), line, len);
-		if (strcmp(e.reason, "invalid_json") == 0)
+		if (e.reason == WR_REASON_INVALID_JSON)
 			diagnose(w, "worker stdout: not a protocol message: "
 			         "%s", pv);
 		else if (e.field[0] != '\0')
 			diagnose(w, "worker stdout: not a protocol message "
-			         "(%s at %s): %s", e.reason, e.field, pv);
+			         "(%s at %s): %s", wr_reason_name(e.reason),
+			         e.field, pv);
 		else
 			diagnose(w, "worker stdout: not a protocol message "
-			         "(%s): %s", e.reason, pv);
+			         "(%s): %s", wr_reason_name(e.reason), pv);
 		goto out;
 	}
 	if (o == NULL || !json_object_is_type(o, json_type_object) ||
@@ -421,9 +421,9 @@ handle_out_line(void *arg, const char *line, size_t len)
 		 * dropped silently */
 		if (rc != WR_OK && rc != WR_EUNKNOWN_WORKER &&
 		    rc != WR_EUNSUPPORTED &&
-		    strcmp(e.reason, "runtime_closing") != 0)
+		    e.reason != WR_REASON_RUNTIME_CLOSING)
 			diagnose(w, "worker output rejected: %s (%s)",
-			         e.message, e.reason);
+			         e.message, wr_reason_name(e.reason));
 	} else if (strcmp(type, "turn_end") == 0) {
 		pthread_mutex_lock(&w->mu);
 		was_busy = w->busy;

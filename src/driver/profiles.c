@@ -47,12 +47,12 @@ struct ctx {
  * NULL (file- or root-level problems).
  */
 static wr_err
-load_fail(const struct ctx *c, const char *reason, const char *profile,
+load_fail(const struct ctx *c, enum wr_reason reason, const char *profile,
           const char *member, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 
 static wr_err
-load_fail(const struct ctx *c, const char *reason, const char *profile,
+load_fail(const struct ctx *c, enum wr_reason reason, const char *profile,
           const char *member, const char *fmt, ...)
 {
 	char what[WR_MESSAGE_MAX], where[WR_MESSAGE_MAX], field[WR_FIELD_MAX];
@@ -93,26 +93,24 @@ read_file(const struct ctx *c, char **out, size_t *len)
 
 	fd = open(c->path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return load_fail(c, "unreadable_file", NULL, NULL,
+		return load_fail(c, WR_REASON_UNREADABLE_FILE, NULL, NULL,
 		                 "cannot open: %s", strerror(errno));
 	buf = malloc(cap);
 	if (buf == NULL) {
-		rc = wr__fail(c->err, WR_EINTERNAL, "out_of_memory", NULL,
-		              NULL);
+		rc = wr__oom(c->err);
 		goto out;
 	}
 	for (;;) {
 		if (n + 1 >= cap) {
 			if (cap > PROFILES_FILE_MAX) {
-				rc = load_fail(c, "file_too_large", NULL, NULL,
+				rc = load_fail(c, WR_REASON_FILE_TOO_LARGE, NULL, NULL,
 				               "larger than %d bytes",
 				               PROFILES_FILE_MAX);
 				goto out;
 			}
 			nb = realloc(buf, cap * 2);
 			if (nb == NULL) {
-				rc = wr__fail(c->err, WR_EINTERNAL,
-				              "out_of_memory", NULL, NULL);
+				rc = wr__oom(c->err);
 				goto out;
 			}
 			buf = nb;
@@ -122,7 +120,7 @@ read_file(const struct ctx *c, char **out, size_t *len)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			rc = load_fail(c, "unreadable_file", NULL, NULL,
+			rc = load_fail(c, WR_REASON_UNREADABLE_FILE, NULL, NULL,
 			               "cannot read: %s", strerror(errno));
 			goto out;
 		}
@@ -164,11 +162,11 @@ parse_ms(const struct ctx *c, const char *name, const char *member,
 	int64_t ms;
 
 	if (!json_object_is_type(v, json_type_int))
-		return load_fail(c, "wrong_type", name, member,
+		return load_fail(c, WR_REASON_WRONG_TYPE, name, member,
 		                 "must be an integer number of milliseconds");
 	ms = json_object_get_int64(v);
 	if (ms < 0 || ms > (int64_t)max)
-		return load_fail(c, "invalid_value", name, member,
+		return load_fail(c, WR_REASON_INVALID_VALUE, name, member,
 		                 "must be between 0 and %u", max);
 	*out = (uint32_t)ms;
 	return WR_OK;
@@ -183,33 +181,31 @@ parse_argv(const struct ctx *c, const char *name, json_object *v,
 	bool oom = false;
 
 	if (!json_object_is_type(v, json_type_array))
-		return load_fail(c, "wrong_type", name, "argv",
+		return load_fail(c, WR_REASON_WRONG_TYPE, name, "argv",
 		                 "must be an array of strings");
 	n = json_object_array_length(v);
 	if (n == 0)
-		return load_fail(c, "invalid_value", name, "argv",
+		return load_fail(c, WR_REASON_INVALID_VALUE, name, "argv",
 		                 "must not be empty");
 	if (n > PROFILE_ITEMS_MAX)
-		return load_fail(c, "too_many_items", name, "argv",
+		return load_fail(c, WR_REASON_TOO_MANY_ITEMS, name, "argv",
 		                 "more than %d items", PROFILE_ITEMS_MAX);
 	p->argv = calloc(n + 1, sizeof(*p->argv));
 	if (p->argv == NULL)
-		return wr__fail(c->err, WR_EINTERNAL, "out_of_memory", NULL,
-		                NULL);
+		return wr__oom(c->err);
 	for (i = 0; i < n; i++) {
 		if (!plain_string(json_object_array_get_idx(v, i), &s))
-			return load_fail(c, "wrong_type", name, "argv",
+			return load_fail(c, WR_REASON_WRONG_TYPE, name, "argv",
 			                 "item %zu must be a string without "
 			                 "NUL characters", i);
 		if (i == 0 && s[0] != '/')
-			return load_fail(c, "invalid_value", name, "argv",
+			return load_fail(c, WR_REASON_INVALID_VALUE, name, "argv",
 			                 "the program \"%.64s\" must be an "
 			                 "absolute path", s);
 		p->argv[i] = dup_or_oom(s, &oom);
 		p->argc = i + 1;
 		if (oom)
-			return wr__fail(c->err, WR_EINTERNAL, "out_of_memory",
-			                NULL, NULL);
+			return wr__oom(c->err);
 	}
 	return WR_OK;
 }
@@ -222,34 +218,32 @@ parse_env(const struct ctx *c, const char *name, json_object *v,
 	const char *s;
 
 	if (!json_object_is_type(v, json_type_object))
-		return load_fail(c, "wrong_type", name, "env",
+		return load_fail(c, WR_REASON_WRONG_TYPE, name, "env",
 		                 "must be an object of strings");
 	n = (size_t)json_object_object_length(v);
 	if (n > PROFILE_ITEMS_MAX)
-		return load_fail(c, "too_many_items", name, "env",
+		return load_fail(c, WR_REASON_TOO_MANY_ITEMS, name, "env",
 		                 "more than %d members", PROFILE_ITEMS_MAX);
 	p->env = calloc(n + 1, sizeof(*p->env));
 	if (p->env == NULL)
-		return wr__fail(c->err, WR_EINTERNAL, "out_of_memory", NULL,
-		                NULL);
+		return wr__oom(c->err);
 	json_object_object_foreach(v, key, val) {
 		klen = strlen(key);
 		if (klen == 0 || strchr(key, '=') != NULL)
-			return load_fail(c, "invalid_value", name, "env",
+			return load_fail(c, WR_REASON_INVALID_VALUE, name, "env",
 			                 "variable name \"%.64s\" must be "
 			                 "non-empty and without '='", key);
 		if (strcmp(key, "WORKER_ID") == 0 ||
 		    strcmp(key, "RUNTIME_ID") == 0)
-			return load_fail(c, "invalid_value", name, "env",
+			return load_fail(c, WR_REASON_INVALID_VALUE, name, "env",
 			                 "%s is set by the runtime", key);
 		if (!plain_string(val, &s))
-			return load_fail(c, "wrong_type", name, "env",
+			return load_fail(c, WR_REASON_WRONG_TYPE, name, "env",
 			                 "the value of %.64s must be a string "
 			                 "without NUL characters", key);
 		p->env[p->n_env] = malloc(klen + strlen(s) + 2);
 		if (p->env[p->n_env] == NULL)
-			return wr__fail(c->err, WR_EINTERNAL, "out_of_memory",
-			                NULL, NULL);
+			return wr__oom(c->err);
 		sprintf(p->env[p->n_env], "%s=%s", key, s);
 		p->n_env++;
 	}
@@ -267,16 +261,15 @@ parse_profile(const struct ctx *c, const char *name, json_object *v,
 
 	p->stop_grace_ms = WR__EXEC_STOP_GRACE_DEFAULT_MS;
 	if (!wr_id_valid(name))
-		return load_fail(c, "invalid_value", name, NULL,
+		return load_fail(c, WR_REASON_INVALID_VALUE, name, NULL,
 		                 "a profile name is 1-%d characters of "
 		                 "[A-Za-z0-9_.-], not starting with '.'",
 		                 WR_ID_MAX);
 	p->name = dup_or_oom(name, &oom);
 	if (oom)
-		return wr__fail(c->err, WR_EINTERNAL, "out_of_memory", NULL,
-		                NULL);
+		return wr__oom(c->err);
 	if (!json_object_is_type(v, json_type_object))
-		return load_fail(c, "wrong_type", name, NULL,
+		return load_fail(c, WR_REASON_WRONG_TYPE, name, NULL,
 		                 "must be an object");
 	json_object_object_foreach(v, key, val) {
 		if (strcmp(key, "argv") == 0) {
@@ -286,17 +279,16 @@ parse_profile(const struct ctx *c, const char *name, json_object *v,
 			rc = parse_env(c, name, val, p);
 		} else if (strcmp(key, "cwd") == 0) {
 			if (!plain_string(val, &s))
-				return load_fail(c, "wrong_type", name, "cwd",
+				return load_fail(c, WR_REASON_WRONG_TYPE, name, "cwd",
 				                 "must be a string without NUL "
 				                 "characters");
 			if (s[0] != '/')
-				return load_fail(c, "invalid_value", name,
+				return load_fail(c, WR_REASON_INVALID_VALUE, name,
 				                 "cwd", "must be an absolute "
 				                 "path");
 			free(p->cwd);
 			p->cwd = dup_or_oom(s, &oom);
-			rc = oom ? wr__fail(c->err, WR_EINTERNAL,
-			                    "out_of_memory", NULL, NULL)
+			rc = oom ? wr__oom(c->err)
 			         : WR_OK;
 		} else if (strcmp(key, "stop_grace_ms") == 0) {
 			rc = parse_ms(c, name, key, val, STOP_GRACE_MAX_MS,
@@ -305,7 +297,7 @@ parse_profile(const struct ctx *c, const char *name, json_object *v,
 			rc = parse_ms(c, name, key, val, TURN_TIMEOUT_MAX_MS,
 			              &p->turn_timeout_ms);
 		} else {
-			return load_fail(c, "unknown_field", name, key,
+			return load_fail(c, WR_REASON_UNKNOWN_FIELD, name, key,
 			                 "unknown member (known: argv, env, "
 			                 "cwd, stop_grace_ms, turn_timeout_ms)");
 		}
@@ -313,7 +305,7 @@ parse_profile(const struct ctx *c, const char *name, json_object *v,
 			return rc;
 	}
 	if (!have_argv)
-		return load_fail(c, "missing_field", name, "argv",
+		return load_fail(c, WR_REASON_MISSING_FIELD, name, "argv",
 		                 "is required");
 	return WR_OK;
 }
@@ -359,7 +351,7 @@ parse_root(const struct ctx *c, json_object *root, struct wr_profile_set *set)
 	wr_err rc;
 
 	if (!json_object_is_type(root, json_type_object))
-		return load_fail(c, "wrong_type", NULL, NULL,
+		return load_fail(c, WR_REASON_WRONG_TYPE, NULL, NULL,
 		                 "the document must be a JSON object");
 	json_object_object_foreach(root, key, val) {
 		if (strcmp(key, "profiles") == 0)
@@ -367,25 +359,24 @@ parse_root(const struct ctx *c, json_object *root, struct wr_profile_set *set)
 		else if (strcmp(key, "default") == 0)
 			def = val;
 		else
-			return load_fail(c, "unknown_field", NULL, key,
+			return load_fail(c, WR_REASON_UNKNOWN_FIELD, NULL, key,
 			                 "unknown member (known: default, "
 			                 "profiles)");
 	}
 	if (profiles == NULL)
-		return load_fail(c, "missing_field", NULL, "profiles",
+		return load_fail(c, WR_REASON_MISSING_FIELD, NULL, "profiles",
 		                 "is required");
 	if (!json_object_is_type(profiles, json_type_object))
-		return load_fail(c, "wrong_type", NULL, "profiles",
+		return load_fail(c, WR_REASON_WRONG_TYPE, NULL, "profiles",
 		                 "must be an object of profiles");
 	n = (size_t)json_object_object_length(profiles);
 	if (n > PROFILES_MAX)
-		return load_fail(c, "too_many_items", NULL, "profiles",
+		return load_fail(c, WR_REASON_TOO_MANY_ITEMS, NULL, "profiles",
 		                 "more than %d profiles", PROFILES_MAX);
 	set->exec = calloc(n + 1, sizeof(*set->exec));
 	set->profiles = calloc(n + 1, sizeof(*set->profiles));
 	if (set->exec == NULL || set->profiles == NULL)
-		return wr__fail(c->err, WR_EINTERNAL, "out_of_memory", NULL,
-		                NULL);
+		return wr__oom(c->err);
 	i = 0;
 	json_object_object_foreach(profiles, name, pv) {
 		/* counted first, so exec_profile_clear sees partial ones */
@@ -400,19 +391,18 @@ parse_root(const struct ctx *c, json_object *root, struct wr_profile_set *set)
 	}
 	if (def != NULL && !json_object_is_type(def, json_type_null)) {
 		if (!plain_string(def, &s))
-			return load_fail(c, "wrong_type", NULL, "default",
+			return load_fail(c, WR_REASON_WRONG_TYPE, NULL, "default",
 			                 "must be a profile name");
 		for (i = 0; i < set->n; i++)
 			if (strcmp(set->exec[i].name, s) == 0)
 				break;
 		if (i == set->n)
-			return load_fail(c, "unknown_profile", NULL, "default",
+			return load_fail(c, WR_REASON_UNKNOWN_PROFILE, NULL, "default",
 			                 "names no profile of this file: "
 			                 "\"%.64s\"", s);
 		set->default_name = dup_or_oom(s, &oom);
 		if (oom)
-			return wr__fail(c->err, WR_EINTERNAL, "out_of_memory",
-			                NULL, NULL);
+			return wr__oom(c->err);
 	}
 	return WR_OK;
 }
@@ -430,7 +420,7 @@ wr_profiles_load(const char *path, struct wr_profile_set **out,
 	wr_err rc;
 
 	if (path == NULL || out == NULL)
-		return wr__fail(err, WR_EINVALID_INPUT, "missing_field", NULL,
+		return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_MISSING_FIELD, NULL,
 		                "wr_profiles_load needs a path and an out "
 		                "pointer");
 	rc = read_file(&c, &text, &len);
@@ -451,7 +441,7 @@ wr_profiles_load(const char *path, struct wr_profile_set **out,
 	}
 	set = calloc(1, sizeof(*set));
 	if (set == NULL) {
-		rc = wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL, NULL);
+		rc = wr__oom(err);
 		goto out;
 	}
 	rc = parse_root(&c, root, set);

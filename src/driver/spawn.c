@@ -172,18 +172,18 @@ spawn_error(struct wr_error *err, const struct wr__exec_profile *p,
 	const char *what = strerror(rep->err);
 
 	if (rep->step == SPAWN_STEP_CWD)
-		return wr__fail(err, WR_EUNAVAILABLE, "spawn_failed", NULL,
+		return wr__fail(err, WR_EUNAVAILABLE, WR_REASON_SPAWN_FAILED, NULL,
 		                "profile %s: cannot enter working directory "
 		                "%s: %s", p->name, p->cwd, what);
 	if (rep->step == SPAWN_STEP_WATCH)
-		return wr__fail(err, WR_EUNAVAILABLE, "spawn_failed", NULL,
+		return wr__fail(err, WR_EUNAVAILABLE, WR_REASON_SPAWN_FAILED, NULL,
 		                "profile %s: cannot register with the worker "
 		                "watchdog: %s", p->name, what);
 	if (rep->step == SPAWN_STEP_EXEC)
-		return wr__fail(err, WR_EUNAVAILABLE, "spawn_failed", NULL,
+		return wr__fail(err, WR_EUNAVAILABLE, WR_REASON_SPAWN_FAILED, NULL,
 		                "profile %s: cannot execute %s: %s", p->name,
 		                p->argv[0], what);
-	return wr__fail(err, WR_EUNAVAILABLE, "spawn_failed", NULL,
+	return wr__fail(err, WR_EUNAVAILABLE, WR_REASON_SPAWN_FAILED, NULL,
 	                "profile %s: cannot set up the worker's stdio: %s",
 	                p->name, what);
 }
@@ -231,12 +231,12 @@ wr__exec_spawn(const struct wr__exec_profile *p, const char *worker_id,
 
 	envp = build_env(p, worker_id, runtime_id, &wid, &rid);
 	if (envp == NULL) {
-		rc = wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL, NULL);
+		rc = wr__oom(err);
 		goto out;
 	}
 	if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 ||
 	    pipe2(errp, O_CLOEXEC) != 0 || pipe2(report, O_CLOEXEC) != 0) {
-		rc = wr__fail(err, WR_EUNAVAILABLE, "spawn_failed", NULL,
+		rc = wr__fail(err, WR_EUNAVAILABLE, WR_REASON_SPAWN_FAILED, NULL,
 		              "profile %s: pipe2: %s", p->name,
 		              strerror(errno));
 		goto out;
@@ -250,7 +250,7 @@ wr__exec_spawn(const struct wr__exec_profile *p, const char *worker_id,
 	                     sp.watch_fd };
 	c.pid = fork();
 	if (c.pid < 0) {
-		rc = wr__fail(err, WR_EUNAVAILABLE, "spawn_failed", NULL,
+		rc = wr__fail(err, WR_EUNAVAILABLE, WR_REASON_SPAWN_FAILED, NULL,
 		              "profile %s: fork: %s", p->name, strerror(errno));
 		goto out;
 	}
@@ -278,7 +278,7 @@ wr__exec_spawn(const struct wr__exec_profile *p, const char *worker_id,
 	in[1] = out[0] = errp[0] = -1;
 	if (set_nonblock(c.in_fd) != 0 || set_nonblock(c.out_fd) != 0 ||
 	    set_nonblock(c.err_fd) != 0) {
-		rc = wr__fail(err, WR_EUNAVAILABLE, "spawn_failed", NULL,
+		rc = wr__fail(err, WR_EUNAVAILABLE, WR_REASON_SPAWN_FAILED, NULL,
 		              "profile %s: fcntl: %s", p->name,
 		              strerror(errno));
 		goto out;

@@ -33,7 +33,7 @@ struct wr__exec_child {
  * three pipes non-blocking) and must kill the group, wr__exec_unwatch(pid)
  * and reap pid, in that order.  On failure leaves no
  * process and no descriptor behind and *child untouched: WR_EINTERNAL
- * (out_of_memory) or WR_EUNAVAILABLE (spawn_failed, the message naming
+ * (WR_REASON_OUT_OF_MEMORY) or WR_EUNAVAILABLE (spawn_failed, the message naming
  * the profile and what failed).
  */
 wr_err wr__exec_spawn(const struct wr__exec_profile *p, const char *worker_id,
@@ -48,7 +48,7 @@ wr_err wr__exec_spawn(const struct wr__exec_profile *p, const char *worker_id,
  * wr__exec_watch_acquire() counts one more worker and starts the watchdog
  * if none runs; *fd is its O_CLOEXEC registration socket, valid until the
  * matching wr__exec_unwatch().  WR_EUNAVAILABLE/spawn_failed or
- * WR_EINTERNAL/out_of_memory if it cannot start.  Thread-safe.
+ * WR_EINTERNAL, WR_REASON_OUT_OF_MEMORY if it cannot start.  Thread-safe.
  *
  * wr__exec_watch_register() is called by the worker child itself after
  * setpgid(0, 0) and before exec: registers its process group.  Async-

@@ -177,10 +177,10 @@ watch_start(struct wr_error *err)
 
 	bits = calloc(WATCH_PID_LIMIT / 64, sizeof(*bits));
 	if (bits == NULL)
-		return wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL, NULL);
+		return wr__oom(err);
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
 		free(bits);
-		return wr__fail(err, WR_EUNAVAILABLE, "spawn_failed", NULL,
+		return wr__fail(err, WR_EUNAVAILABLE, WR_REASON_SPAWN_FAILED, NULL,
 		                "cannot start the worker watchdog: "
 		                "socketpair: %s", strerror(errno));
 	}
@@ -191,7 +191,7 @@ watch_start(struct wr_error *err)
 	close(sv[1]);
 	if (pid < 0) {
 		close(sv[0]);
-		return wr__fail(err, WR_EUNAVAILABLE, "spawn_failed", NULL,
+		return wr__fail(err, WR_EUNAVAILABLE, WR_REASON_SPAWN_FAILED, NULL,
 		                "cannot start the worker watchdog: fork: %s",
 		                strerror(errno));
 	}

@@ -105,52 +105,52 @@ wr__store_fs_open(const char *dir, struct wr__store **out,
 	wr_err rc;
 
 	if (dir == NULL || dir[0] == '\0')
-		return wr__fail(err, WR_EINVALID_INPUT, "invalid_value",
+		return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_INVALID_VALUE,
 		                "store", "the fs store needs a directory");
 	if ((fs = calloc(1, sizeof(*fs))) == NULL)
-		return wr__fs_oom(err);
+		return wr__oom(err);
 	fs->base.ops = &fs_ops;
 	fs->dir.fd = fs->lock_fd = fs->jfd = -1;
 	fs->snapshot_bytes = DEFAULT_SNAPSHOT_BYTES;
 	wr__store_fs_set_io(&fs->base, NULL);
 	if (pthread_mutex_init(&fs->mu, NULL) != 0) {
 		free(fs);
-		return wr__fs_oom(err);
+		return wr__oom(err);
 	}
 	if (pthread_cond_init(&fs->cv, NULL) != 0) {
 		pthread_mutex_destroy(&fs->mu);
 		free(fs);
-		return wr__fs_oom(err);
+		return wr__oom(err);
 	}
 	if ((fs->dir.path = strdup(dir)) == NULL) {
-		rc = wr__fs_oom(err);
+		rc = wr__oom(err);
 		goto fail;
 	}
 	if ((rc = wr__fs_make_dir(dir, err)) != WR_OK)
 		goto fail;
 	if ((fs->dir.fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-		rc = wr__fs_sys_fail(err, "store_open_failed", "open", dir,
+		rc = wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED, "open", dir,
 		                     errno);
 		goto fail;
 	}
 	if ((lock_path = wr__fs_join(dir, "lock")) == NULL) {
-		rc = wr__fs_oom(err);
+		rc = wr__oom(err);
 		goto fail;
 	}
 	fs->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fs->lock_fd < 0) {
-		rc = wr__fs_sys_fail(err, "store_open_failed", "open",
+		rc = wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED, "open",
 		                     lock_path, errno);
 		goto fail;
 	}
 	if (flock(fs->lock_fd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno == EWOULDBLOCK)
-			rc = wr__fail(err, WR_EUNAVAILABLE, "store_locked",
+			rc = wr__fail(err, WR_EUNAVAILABLE, WR_REASON_STORE_LOCKED,
 			              NULL,
 			              "store %s is in use by another process",
 			              dir);
 		else
-			rc = wr__fs_sys_fail(err, "store_open_failed",
+			rc = wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED,
 			                     "flock", lock_path, errno);
 		goto fail;
 	}
@@ -183,7 +183,7 @@ fs_load(struct wr__store *st, wr__apply_fn apply, wr__diag_fn diag,
 	wr_err rc;
 
 	if (fs->loaded)
-		return wr__fail(err, WR_EINTERNAL, "store_loaded", NULL,
+		return wr__fail(err, WR_EINTERNAL, WR_REASON_STORE_LOADED, NULL,
 		                "the store is already loaded");
 	if ((rc = wr__fs_list(&fs->dir, &l, err)) != WR_OK)
 		return rc;
@@ -198,7 +198,7 @@ fs_load(struct wr__store *st, wr__apply_fn apply, wr__diag_fn diag,
 	for (size_t j = first; j < l.journals.n; j++, expect++) {
 		if (l.journals.v[j] != expect) {
 			wr__fs_file_name(name, "journal", expect, "");
-			rc = wr__fail(err, WR_EUNAVAILABLE, "store_corrupt",
+			rc = wr__fail(err, WR_EUNAVAILABLE, WR_REASON_STORE_CORRUPT,
 			              NULL,
 			              "store %s is damaged: %s is missing",
 			              fs->dir.path, name);
@@ -224,7 +224,7 @@ fs_load(struct wr__store *st, wr__apply_fn apply, wr__diag_fn diag,
 		fs->gen = snap ? snap : 1;
 		wr__fs_file_name(name, "journal", fs->gen, "");
 		if ((jpath = wr__fs_join(fs->dir.path, name)) == NULL) {
-			rc = wr__fs_oom(err);
+			rc = wr__oom(err);
 			goto done;
 		}
 		rc = wr__fs_create(&fs->dir, jpath, WR__FS_JOURNAL, fs->gen,
@@ -258,7 +258,7 @@ done:
 static wr_err
 broken_fail(struct fs_store *fs, struct wr_error *err)
 {
-	return wr__fail(err, WR_EUNAVAILABLE, "store_failed", NULL,
+	return wr__fail(err, WR_EUNAVAILABLE, WR_REASON_STORE_FAILED, NULL,
 	                "store %s is failed until reset (%s)",
 	                fs->dir.path, fs->fail_msg);
 }
@@ -274,7 +274,7 @@ fs_append(struct wr__store *st, const struct wr__record *rec, uint64_t *lsn,
 	wr_err rc = WR_OK;
 
 	if (!fs->loaded)
-		return wr__fail(err, WR_EINTERNAL, "store_not_loaded", NULL,
+		return wr__fail(err, WR_EINTERNAL, WR_REASON_STORE_NOT_LOADED, NULL,
 		                "append before load");
 	pthread_mutex_lock(&fs->mu);
 	broken = fs->broken;
@@ -291,7 +291,7 @@ fs_append(struct wr__store *st, const struct wr__record *rec, uint64_t *lsn,
 	 * that for many records at once. */
 	if (wr__fs_write_all(&fs->dir, fs->jfd, fs->abuf, n) < 0) {
 		int e = errno;
-		rc = wr__fs_sys_fail(err, "store_write_failed", "write",
+		rc = wr__fs_sys_fail(err, WR_REASON_STORE_WRITE_FAILED, "write",
 		                     fs->jpath, e);
 		if (ftruncate(fs->jfd, prev) < 0) {
 			/* Part of the record may remain: only reset() can
@@ -368,14 +368,14 @@ fs_sync(struct wr__store *st, uint64_t lsn, struct wr_error *err)
 
 	pthread_mutex_lock(&fs->mu);
 	if (lsn > fs->written_lsn) {
-		rc = wr__fail(err, WR_EINTERNAL, "bad_lsn", NULL,
+		rc = wr__fail(err, WR_EINTERNAL, WR_REASON_BAD_LSN, NULL,
 		              "sync of record %" PRIu64 " that was never "
 		              "appended", lsn);
 		goto done;
 	}
 	for (;;) {
 		if (lsn_dropped(fs, lsn)) {
-			rc = wr__fail(err, WR_EUNAVAILABLE, "store_sync_failed",
+			rc = wr__fail(err, WR_EUNAVAILABLE, WR_REASON_STORE_SYNC_FAILED,
 			              NULL,
 			              "record %" PRIu64 " was dropped after a "
 			              "failed sync of store %s", lsn,
@@ -385,7 +385,7 @@ fs_sync(struct wr__store *st, uint64_t lsn, struct wr_error *err)
 		if (fs->durable_lsn >= lsn)
 			break;
 		if (fs->broken) {
-			rc = wr__fail(err, WR_EUNAVAILABLE, "store_sync_failed",
+			rc = wr__fail(err, WR_EUNAVAILABLE, WR_REASON_STORE_SYNC_FAILED,
 			              NULL, "%s", fs->fail_msg);
 			break;
 		}
@@ -414,7 +414,7 @@ fs_reset(struct wr__store *st, struct wr_error *err)
 	wr_err rc = WR_OK;
 
 	if (!fs->loaded)
-		return wr__fail(err, WR_EINTERNAL, "store_not_loaded", NULL,
+		return wr__fail(err, WR_EINTERNAL, WR_REASON_STORE_NOT_LOADED, NULL,
 		                "reset before load");
 	pthread_mutex_lock(&fs->mu);
 	own_journal(fs);
@@ -424,7 +424,7 @@ fs_reset(struct wr__store *st, struct wr_error *err)
 		struct range *d = realloc(fs->dropped, (fs->n_dropped + 1) *
 		                                               sizeof(*d));
 		if (d == NULL) {
-			rc = wr__fs_oom(err);
+			rc = wr__oom(err);
 			goto done;
 		}
 		fs->dropped = d;
@@ -432,10 +432,10 @@ fs_reset(struct wr__store *st, struct wr_error *err)
 	off = fs->durable_off;
 	pthread_mutex_unlock(&fs->mu);
 	if (ftruncate(fs->jfd, off) < 0)
-		rc = wr__fs_sys_fail(err, "store_write_failed", "ftruncate",
+		rc = wr__fs_sys_fail(err, WR_REASON_STORE_WRITE_FAILED, "ftruncate",
 		                     fs->jpath, errno);
 	else if ((r = fs->dir.io.fdatasync(fs->jfd)) < 0)
-		rc = wr__fs_sys_fail(err, "store_sync_failed", "fdatasync",
+		rc = wr__fs_sys_fail(err, WR_REASON_STORE_SYNC_FAILED, "fdatasync",
 		                     fs->jpath, errno);
 	pthread_mutex_lock(&fs->mu);
 	if (rc == WR_OK) {
@@ -500,7 +500,7 @@ fs_snapshot(struct wr__store *st, const struct wr__record *recs, size_t n,
 	wr_err rc = WR_OK;
 
 	if (!fs->loaded)
-		return wr__fail(err, WR_EINTERNAL, "store_not_loaded", NULL,
+		return wr__fail(err, WR_EINTERNAL, WR_REASON_STORE_NOT_LOADED, NULL,
 		                "snapshot before load");
 	pthread_mutex_lock(&fs->mu);
 	own_journal(fs);
@@ -514,7 +514,7 @@ fs_snapshot(struct wr__store *st, const struct wr__record *recs, size_t n,
 
 	wr__fs_file_name(name, "journal", gen, "");
 	if ((jpath = wr__fs_join(fs->dir.path, name)) == NULL) {
-		rc = wr__fs_oom(err);
+		rc = wr__oom(err);
 		goto done;
 	}
 	rc = wr__fs_create(&fs->dir, jpath, WR__FS_JOURNAL, gen, &jfd, err);

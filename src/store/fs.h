@@ -43,12 +43,9 @@ struct wr__fs_replay {
 
 /* ---- errors and I/O (store_fs_file.c) ---------------------------------- */
 
-/* WR_EINTERNAL, reason out_of_memory.  err may be NULL. */
-wr_err wr__fs_oom(struct wr_error *err);
-
 /* WR_EUNAVAILABLE with reason and the message "<op> <path>: <strerror e>".
  * err may be NULL; path is only read. */
-wr_err wr__fs_sys_fail(struct wr_error *err, const char *reason,
+wr_err wr__fs_sys_fail(struct wr_error *err, enum wr_reason reason,
                        const char *op, const char *path, int e);
 
 /* Fills *dst with io's non-NULL members and write(2)/fdatasync(2)/fsync(2)

@@ -53,7 +53,7 @@ wr__fs_make_dir(const char *dir, struct wr_error *err)
 
 	if (mkdir(dir, 0700) == 0) {
 		if ((parent = strdup(dir)) == NULL)
-			return wr__fs_oom(err);
+			return wr__oom(err);
 		slash = strrchr(parent, '/');
 		if (slash == NULL)
 			strcpy(parent, ".");
@@ -73,7 +73,7 @@ wr__fs_make_dir(const char *dir, struct wr_error *err)
 	}
 	if (errno == EEXIST)
 		return WR_OK;
-	return wr__fs_sys_fail(err, "store_open_failed", "mkdir", dir, errno);
+	return wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED, "mkdir", dir, errno);
 }
 
 /* ---- listing ------------------------------------------------------------ */
@@ -121,7 +121,7 @@ wr__fs_list(const struct wr__fs_dir *d, struct wr__fs_listing *l,
 
 	memset(l, 0, sizeof(*l));
 	if (dp == NULL)
-		return wr__fs_sys_fail(err, "store_open_failed", "opendir",
+		return wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED, "opendir",
 		                       d->path, errno);
 	errno = 0;
 	while ((de = readdir(dp)) != NULL) {
@@ -133,13 +133,13 @@ wr__fs_list(const struct wr__fs_dir *d, struct wr__fs_listing *l,
 		else if (parse_name(de->d_name, "snapshot", ".tmp", &g))
 			r = gens_push(&l->tmps, g);
 		if (r < 0) {
-			rc = wr__fs_oom(err);
+			rc = wr__oom(err);
 			break;
 		}
 		errno = 0;
 	}
 	if (rc == WR_OK && errno != 0)
-		rc = wr__fs_sys_fail(err, "store_open_failed", "readdir",
+		rc = wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED, "readdir",
 		                     d->path, errno);
 	closedir(dp);
 	if (rc != WR_OK) {

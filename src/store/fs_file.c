@@ -58,7 +58,7 @@ get_le64(const unsigned char *p)
 static wr_err
 corrupt(struct wr_error *err, const char *path, off_t off, const char *why)
 {
-	return wr__fail(err, WR_EUNAVAILABLE, "store_corrupt", NULL,
+	return wr__fail(err, WR_EUNAVAILABLE, WR_REASON_STORE_CORRUPT, NULL,
 	                "store file %s is damaged at byte offset %lld: %s",
 	                path, (long long)off, why);
 }
@@ -137,7 +137,7 @@ header_check(int fd, const char *path, uint32_t kind, uint64_t gen,
 	if (incomplete != NULL)
 		*incomplete = false;
 	if (n < 0)
-		return wr__fs_sys_fail(err, "store_open_failed", "read", path,
+		return wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED, "read", path,
 		                       errno);
 	if ((size_t)n < HDR_SIZE || memcmp(h, zero, HDR_SIZE) == 0) {
 		if (incomplete != NULL) {
@@ -150,7 +150,7 @@ header_check(int fd, const char *path, uint32_t kind, uint64_t gen,
 		return corrupt(err, path, 0, "not a worker-runtime store file");
 	version = get_le32(h + 8);
 	if (version > FORMAT_VERSION)
-		return wr__fail(err, WR_EINVALID_INPUT, "store_version", NULL,
+		return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_STORE_VERSION, NULL,
 		                "store file %s has format version %" PRIu32
 		                "; this build reads version %u (upgrade "
 		                "worker-runtime)",
@@ -191,17 +191,17 @@ wr__fs_create(const struct wr__fs_dir *d, const char *path, uint32_t kind,
 	if (kind == WR__FS_JOURNAL)
 		flags |= O_APPEND;
 	if ((f = open(path, flags, 0600)) < 0)
-		return wr__fs_sys_fail(err, "store_write_failed", "open", path,
+		return wr__fs_sys_fail(err, WR_REASON_STORE_WRITE_FAILED, "open", path,
 		                       errno);
 	header_build(h, kind, gen);
 	if (wr__fs_write_all(d, f, h, HDR_SIZE) < 0)
-		rc = wr__fs_sys_fail(err, "store_write_failed", "write", path,
+		rc = wr__fs_sys_fail(err, WR_REASON_STORE_WRITE_FAILED, "write", path,
 		                     errno);
 	else if (d->io.fdatasync(f) < 0)
-		rc = wr__fs_sys_fail(err, "store_sync_failed", "fdatasync",
+		rc = wr__fs_sys_fail(err, WR_REASON_STORE_SYNC_FAILED, "fdatasync",
 		                     path, errno);
 	else if (wr__fs_sync_dir(d) < 0)
-		rc = wr__fs_sys_fail(err, "store_sync_failed", "fsync", d->path,
+		rc = wr__fs_sys_fail(err, WR_REASON_STORE_SYNC_FAILED, "fsync", d->path,
 		                     errno);
 	if (rc != WR_OK) {
 		close(f);
@@ -223,14 +223,14 @@ wr__fs_frame(const struct wr__record *rec, char **buf, size_t *cap,
 
 	if (payload == NULL) {
 		if (errno == EINVAL)
-			return wr__fail(err, WR_EINTERNAL, "bad_record", NULL,
+			return wr__fail(err, WR_EINTERNAL, WR_REASON_BAD_RECORD, NULL,
 			                "record of kind %d misses a member it "
 			                "needs", (int)rec->kind);
-		return wr__fs_oom(err);
+		return wr__oom(err);
 	}
 	if (len > MAX_PAYLOAD) {
 		free(payload);
-		return wr__fail(err, WR_EUNAVAILABLE, "store_record_too_large",
+		return wr__fail(err, WR_EUNAVAILABLE, WR_REASON_STORE_RECORD_TOO_LARGE,
 		                NULL,
 		                "a record of %zu bytes exceeds the store's "
 		                "limit of %u bytes", len, MAX_PAYLOAD);
@@ -239,7 +239,7 @@ wr__fs_frame(const struct wr__record *rec, char **buf, size_t *cap,
 		char *p = realloc(*buf, len + FRAME_SIZE);
 		if (p == NULL) {
 			free(payload);
-			return wr__fs_oom(err);
+			return wr__oom(err);
 		}
 		*buf = p;
 		*cap = len + FRAME_SIZE;
@@ -272,7 +272,7 @@ replay_file(const struct wr__fs_dir *d, const struct wr__fs_replay *rp,
 	wr_err rc = WR_OK;
 
 	if (fstat(fd, &sb) < 0)
-		return wr__fs_sys_fail(err, "store_open_failed", "fstat", path,
+		return wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED, "fstat", path,
 		                       errno);
 	size = sb.st_size;
 	while (off < size) {
@@ -286,7 +286,7 @@ replay_file(const struct wr__fs_dir *d, const struct wr__fs_replay *rp,
 			break;
 		}
 		if (read_at(fd, fh, FRAME_SIZE, off) != (ssize_t)FRAME_SIZE) {
-			rc = wr__fs_sys_fail(err, "store_open_failed", "read",
+			rc = wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED, "read",
 			                     path, errno ? errno : EIO);
 			goto done;
 		}
@@ -294,7 +294,7 @@ replay_file(const struct wr__fs_dir *d, const struct wr__fs_replay *rp,
 		crc = get_le32(fh + 4);
 		if (len == 0) {
 			if ((z = zero_from(fd, off, size)) < 0) {
-				rc = wr__fs_sys_fail(err, "store_open_failed",
+				rc = wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED,
 				                     "read", path,
 				                     errno ? errno : EIO);
 				goto done;
@@ -316,11 +316,11 @@ replay_file(const struct wr__fs_dir *d, const struct wr__fs_replay *rp,
 		}
 		free(buf);
 		if ((buf = malloc(len)) == NULL) {
-			rc = wr__fs_oom(err);
+			rc = wr__oom(err);
 			goto done;
 		}
 		if (read_at(fd, buf, len, off + FRAME_SIZE) != (ssize_t)len) {
-			rc = wr__fs_sys_fail(err, "store_open_failed", "read",
+			rc = wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED, "read",
 			                     path, errno ? errno : EIO);
 			goto done;
 		}
@@ -345,7 +345,7 @@ replay_file(const struct wr__fs_dir *d, const struct wr__fs_replay *rp,
 		 * finds inconsistent is named by file and offset too. */
 		if ((rc = rp->apply(rp->arg, &rec, err)) != WR_OK) {
 			if (err != NULL &&
-			    strcmp(err->reason, "store_corrupt") == 0) {
+			    err->reason == WR_REASON_STORE_CORRUPT) {
 				snprintf(why, sizeof(why), "%s", err->message);
 				rc = corrupt(err, path, off, why);
 			}
@@ -359,12 +359,12 @@ replay_file(const struct wr__fs_dir *d, const struct wr__fs_replay *rp,
 			goto done;
 		}
 		if (ftruncate(fd, off) < 0) {
-			rc = wr__fs_sys_fail(err, "store_write_failed",
+			rc = wr__fs_sys_fail(err, WR_REASON_STORE_WRITE_FAILED,
 			                     "ftruncate", path, errno);
 			goto done;
 		}
 		if (d->io.fdatasync(fd) < 0) {
-			rc = wr__fs_sys_fail(err, "store_sync_failed",
+			rc = wr__fs_sys_fail(err, WR_REASON_STORE_SYNC_FAILED,
 			                     "fdatasync", path, errno);
 			goto done;
 		}
@@ -393,9 +393,9 @@ wr__fs_replay_snapshot(const struct wr__fs_dir *d,
 
 	wr__fs_file_name(name, "snapshot", gen, "");
 	if ((path = wr__fs_join(d->path, name)) == NULL)
-		return wr__fs_oom(err);
+		return wr__oom(err);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		rc = wr__fs_sys_fail(err, "store_open_failed", "open", path,
+		rc = wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED, "open", path,
 		                     errno);
 	} else {
 		rc = header_check(fd, path, WR__FS_SNAPSHOT, gen, NULL, err);
@@ -421,11 +421,11 @@ wr__fs_replay_journal(const struct wr__fs_dir *d,
 
 	wr__fs_file_name(name, "journal", gen, "");
 	if ((path = wr__fs_join(d->path, name)) == NULL)
-		return wr__fs_oom(err);
+		return wr__oom(err);
 	fd = open(path, last ? O_RDWR | O_APPEND | O_CLOEXEC
 	                     : O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		rc = wr__fs_sys_fail(err, "store_open_failed", "open", path,
+		rc = wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED, "open", path,
 		                     errno);
 		goto done;
 	}
@@ -445,17 +445,17 @@ wr__fs_replay_journal(const struct wr__fs_dir *d,
 		}
 		header_build(h, WR__FS_JOURNAL, gen);
 		if (ftruncate(fd, 0) < 0) {
-			rc = wr__fs_sys_fail(err, "store_write_failed",
+			rc = wr__fs_sys_fail(err, WR_REASON_STORE_WRITE_FAILED,
 			                     "ftruncate", path, errno);
 			goto done;
 		}
 		if (wr__fs_write_all(d, fd, h, HDR_SIZE) < 0) {
-			rc = wr__fs_sys_fail(err, "store_write_failed", "write",
+			rc = wr__fs_sys_fail(err, WR_REASON_STORE_WRITE_FAILED, "write",
 			                     path, errno);
 			goto done;
 		}
 		if (d->io.fdatasync(fd) < 0) {
-			rc = wr__fs_sys_fail(err, "store_sync_failed",
+			rc = wr__fs_sys_fail(err, WR_REASON_STORE_SYNC_FAILED,
 			                     "fdatasync", path, errno);
 			goto done;
 		}
@@ -500,16 +500,16 @@ write_records(const struct wr__fs_dir *d, int fd, const char *path,
 			    NULL) {
 				rc = errno == EINVAL
 				             ? wr__fail(err, WR_EINTERNAL,
-				                        "bad_record", NULL,
+				                        WR_REASON_BAD_RECORD, NULL,
 				                        "snapshot record %zu "
 				                        "is incomplete", i)
-				             : wr__fs_oom(err);
+				             : wr__oom(err);
 				break;
 			}
 			if (plen > MAX_PAYLOAD) {
 				free(payload);
 				rc = wr__fail(err, WR_EUNAVAILABLE,
-				              "store_record_too_large", NULL,
+				              WR_REASON_STORE_RECORD_TOO_LARGE, NULL,
 				              "snapshot record %zu is too large",
 				              i);
 				break;
@@ -520,7 +520,7 @@ write_records(const struct wr__fs_dir *d, int fd, const char *path,
 			if (wr__fs_write_all(d, fd, buf, len) < 0) {
 				free(payload);
 				rc = wr__fs_sys_fail(err,
-				                     "store_snapshot_failed",
+				                     WR_REASON_STORE_SNAPSHOT_FAILED,
 				                     "write", path, errno);
 				break;
 			}
@@ -535,7 +535,7 @@ write_records(const struct wr__fs_dir *d, int fd, const char *path,
 			char *p = realloc(buf, ncap);
 			if (p == NULL) {
 				free(payload);
-				rc = wr__fs_oom(err);
+				rc = wr__oom(err);
 				break;
 			}
 			buf = p;
@@ -564,47 +564,47 @@ wr__fs_write_snapshot(const struct wr__fs_dir *d, uint64_t gen,
 
 	wr__fs_file_name(name, "snapshot", gen, ".tmp");
 	if ((tmp = wr__fs_join(d->path, name)) == NULL)
-		return wr__fs_oom(err);
+		return wr__oom(err);
 	wr__fs_file_name(name, "snapshot", gen, "");
 	if ((path = wr__fs_join(d->path, name)) == NULL) {
-		rc = wr__fs_oom(err);
+		rc = wr__oom(err);
 		goto done;
 	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		rc = wr__fs_sys_fail(err, "store_snapshot_failed", "open", tmp,
+		rc = wr__fs_sys_fail(err, WR_REASON_STORE_SNAPSHOT_FAILED, "open", tmp,
 		                     errno);
 		goto done;
 	}
 	header_build(h, WR__FS_SNAPSHOT, gen);
 	if (wr__fs_write_all(d, fd, h, HDR_SIZE) < 0) {
-		rc = wr__fs_sys_fail(err, "store_snapshot_failed", "write", tmp,
+		rc = wr__fs_sys_fail(err, WR_REASON_STORE_SNAPSHOT_FAILED, "write", tmp,
 		                     errno);
 		goto done;
 	}
 	if ((rc = write_records(d, fd, tmp, recs, n, err)) != WR_OK)
 		goto done;
 	if (d->io.fdatasync(fd) < 0) {
-		rc = wr__fs_sys_fail(err, "store_snapshot_failed", "fdatasync",
+		rc = wr__fs_sys_fail(err, WR_REASON_STORE_SNAPSHOT_FAILED, "fdatasync",
 		                     tmp, errno);
 		goto done;
 	}
 	if (close(fd) < 0) {
 		fd = -1;
-		rc = wr__fs_sys_fail(err, "store_snapshot_failed", "close", tmp,
+		rc = wr__fs_sys_fail(err, WR_REASON_STORE_SNAPSHOT_FAILED, "close", tmp,
 		                     errno);
 		goto done;
 	}
 	fd = -1;
 	if (rename(tmp, path) < 0) {
-		rc = wr__fs_sys_fail(err, "store_snapshot_failed", "rename",
+		rc = wr__fs_sys_fail(err, WR_REASON_STORE_SNAPSHOT_FAILED, "rename",
 		                     tmp, errno);
 		goto done;
 	}
 	/* Until this returns the rename may be lost; that is fine, the
 	 * journals it replaces are still all there. */
 	if (wr__fs_sync_dir(d) < 0)
-		rc = wr__fs_sys_fail(err, "store_snapshot_failed", "fsync",
+		rc = wr__fs_sys_fail(err, WR_REASON_STORE_SNAPSHOT_FAILED, "fsync",
 		                     d->path, errno);
 done:
 	if (fd >= 0)
@@ -631,7 +631,7 @@ wr__fs_check_versions(const struct wr__fs_dir *d, struct wr_error *err)
 			wr__fs_file_name(name, k ? "snapshot" : "journal",
 			                 g->v[i], "");
 			if ((path = wr__fs_join(d->path, name)) == NULL) {
-				rc = wr__fs_oom(err);
+				rc = wr__oom(err);
 				break;
 			}
 			rc = wr__fs_check_version(path, err);

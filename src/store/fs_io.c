@@ -16,14 +16,7 @@
 #include "store/fs.h"
 
 wr_err
-wr__fs_oom(struct wr_error *err)
-{
-	return wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL,
-	                "out of memory");
-}
-
-wr_err
-wr__fs_sys_fail(struct wr_error *err, const char *reason, const char *op,
+wr__fs_sys_fail(struct wr_error *err, enum wr_reason reason, const char *op,
                 const char *path, int e)
 {
 	return wr__fail(err, WR_EUNAVAILABLE, reason, NULL, "%s %s: %s", op,

@@ -42,7 +42,7 @@ wr__store_memory_open(struct wr__store **out, struct wr_error *err)
 	struct wr__store *st = calloc(1, sizeof(*st));
 
 	if (st == NULL)
-		return wr__fail(err, WR_EINTERNAL, "out_of_memory", NULL,
+		return wr__fail(err, WR_EINTERNAL, WR_REASON_OUT_OF_MEMORY, NULL,
 		                "cannot allocate the memory store");
 	st->ops = &memory_ops;
 	*out = st;

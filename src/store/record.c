@@ -435,7 +435,8 @@ wr__record_decode(const char *buf, size_t len, struct wr__record *rec,
 	/* The one strict reader: a record json-c would read differently
 	 * (a duplicate member, say) is damage, like any other. */
 	if (wr__json_parse(buf, len, WR_JSON_MAX_DEPTH + 4, &o, &e) != WR_OK) {
-		snprintf(why, whysz, "payload: %s (%s)", e.message, e.reason);
+		snprintf(why, whysz, "payload: %s (%s)", e.message,
+		         wr_reason_name(e.reason));
 		goto done;
 	}
 	if (!json_object_is_type(o, json_type_object) ||
