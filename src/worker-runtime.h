@@ -271,7 +271,8 @@ enum wr_worker_status {
 	WR_STATUS_RUNNING,
 	WR_STATUS_STOPPED,
 	WR_STATUS_CANCELLED,
-	WR_STATUS_FAILED
+	WR_STATUS_FAILED,
+	WR__STATUS_COUNT /* not a status: how many there are, for arrays */
 };
 
 enum wr_run_state { WR_RUN_IDLE, WR_RUN_BUSY, WR_RUN_NONE };

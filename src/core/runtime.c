@@ -376,8 +376,8 @@ wr_runtime_summary(struct wr_runtime *rt, struct wr_runtime_summary *out,
 	}
 	wr__strlcpy(s.backend, rt->store->ops->backend, sizeof(s.backend));
 	s.status = rt->status;
-	s.worker_count = rt->count[0] + rt->count[1] + rt->count[2] +
-	                 rt->count[3];
+	for (int st = 0; st < WR__STATUS_COUNT; st++)
+		s.worker_count += rt->count[st];
 	s.active_worker_count = rt->count[WR_STATUS_RUNNING];
 	s.stopped_worker_count = rt->count[WR_STATUS_STOPPED];
 	s.cancelled_worker_count = rt->count[WR_STATUS_CANCELLED];
