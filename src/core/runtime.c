@@ -15,10 +15,6 @@
 
 #include "core/rt.h"
 
-#define MAX_LIMIT_ITEMS 100000u
-#define MAX_LIMIT_INPUT WR__INPUT_BYTES_CEILING
-#define MAX_LIMIT_WORKERS 10000000u
-
 /* ---- the worker table ----------------------------------------------- */
 
 /* ---- configuration ---------------------------------------------- */
@@ -81,12 +77,12 @@ check_config(const struct wr_config *cfg, struct wr_error *err)
 		                "display name must be UTF-8 of at most %d bytes",
 		                WR_DISPLAY_NAME_MAX);
 	if ((rc = check_limit(cfg->limits.max_transcript_projection_items,
-	                      MAX_LIMIT_ITEMS,
+	                      WR_MAX_TRANSCRIPT_ITEMS,
 	                      "limits.max_transcript_projection_items",
 	                      err)) != WR_OK ||
-	    (rc = check_limit(cfg->limits.max_input_bytes, MAX_LIMIT_INPUT,
+	    (rc = check_limit(cfg->limits.max_input_bytes, WR_MAX_INPUT_BYTES,
 	                      "limits.max_input_bytes", err)) != WR_OK ||
-	    (rc = check_limit(cfg->limits.max_workers, MAX_LIMIT_WORKERS,
+	    (rc = check_limit(cfg->limits.max_workers, WR_MAX_WORKERS,
 	                      "limits.max_workers", err)) != WR_OK)
 		return rc;
 	return WR_OK;
