@@ -271,7 +271,8 @@ enum wr_worker_status {
 	WR_STATUS_RUNNING,
 	WR_STATUS_STOPPED,
 	WR_STATUS_CANCELLED,
-	WR_STATUS_FAILED
+	WR_STATUS_FAILED,
+	WR__STATUS_COUNT /* not a status: how many there are, for arrays */
 };
 
 enum wr_run_state { WR_RUN_IDLE, WR_RUN_BUSY, WR_RUN_NONE };
@@ -432,15 +433,21 @@ struct wr_transcript_page {
 
 void wr_transcript_page_clear(struct wr_transcript_page *page);
 
+/* The Runtime's limits.  0 means the WR_DEFAULT_* value; a value above
+ * its WR_MAX_* makes wr_runtime_open() fail (invalid_input/invalid_value,
+ * field "limits.<member>"). */
 struct wr_limits {
 	uint32_t max_transcript_projection_items; /* 0: default 256 */
 	uint32_t max_input_bytes;                 /* 0: default 1 MiB */
 	uint32_t max_workers;                     /* 0: default 10000 */
 };
 
-#define WR_DEFAULT_MAX_TRANSCRIPT_ITEMS 256u
-#define WR_DEFAULT_MAX_INPUT_BYTES (1024u * 1024u)
-#define WR_DEFAULT_MAX_WORKERS 10000u
+#define WR_DEFAULT_MAX_TRANSCRIPT_ITEMS 256u       /* entries per page */
+#define WR_DEFAULT_MAX_INPUT_BYTES (1024u * 1024u) /* bytes of content */
+#define WR_DEFAULT_MAX_WORKERS 10000u              /* workers held */
+#define WR_MAX_TRANSCRIPT_ITEMS 100000u            /* entries per page */
+#define WR_MAX_INPUT_BYTES (64u * 1024u * 1024u)   /* bytes of content */
+#define WR_MAX_WORKERS 10000000u                   /* workers held */
 #define WR_DISPLAY_NAME_MAX 256
 
 /* RuntimeSummary, a self-contained value (no heap). */

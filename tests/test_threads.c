@@ -80,7 +80,7 @@ Test(threads, eight_threads_keep_every_invariant, .timeout = 60)
 	pthread_t th[THREADS];
 	struct wr_worker_list l;
 	struct wr_runtime_summary s;
-	uint64_t count[4] = {0};
+	uint64_t count[WR__STATUS_COUNT] = {0};
 	uint64_t last_event = 0;
 
 	cr_assert_eq(wr_runtime_open(NULL, &rt, NULL), WR_OK);

@@ -74,7 +74,7 @@ int wr__worker_info_copy(struct wr_worker_info *dst,
 /* ---- field rules shared by live writes and restore (worker.c) ---------- */
 
 /* The ceiling of max_input_bytes: no input entry is ever longer. */
-#define WR__INPUT_BYTES_CEILING (64u * 1024u * 1024u)
+#define WR__INPUT_BYTES_CEILING WR_MAX_INPUT_BYTES
 
 /* Input content (user/system entries): non-empty, at most max bytes, UTF-8
  * without NUL.  WR_OK, or WR_EINVALID_INPUT (empty_content,

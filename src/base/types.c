@@ -25,6 +25,7 @@ wr_worker_status_name(enum wr_worker_status s)
 	case WR_STATUS_STOPPED: return "stopped";
 	case WR_STATUS_CANCELLED: return "cancelled";
 	case WR_STATUS_FAILED: return "failed";
+	case WR__STATUS_COUNT: break;
 	}
 	return NULL;
 }

@@ -67,7 +67,7 @@ struct wr_runtime {
 	enum wr_runtime_status p_status; /* projected */
 	uint64_t last_event_id;          /* applied */
 	uint64_t p_event;                /* projected: last id handed out */
-	uint64_t count[4];               /* applied workers by status */
+	uint64_t count[WR__STATUS_COUNT]; /* applied workers by status */
 
 	struct worker **workers; /* creation order; includes unapplied */
 	size_t n_workers, cap_workers;

@@ -15,10 +15,6 @@
 
 #include "core/rt.h"
 
-#define MAX_LIMIT_ITEMS 100000u
-#define MAX_LIMIT_INPUT WR__INPUT_BYTES_CEILING
-#define MAX_LIMIT_WORKERS 10000000u
-
 /* ---- the worker table ----------------------------------------------- */
 
 /* ---- configuration ---------------------------------------------- */
@@ -81,12 +77,12 @@ check_config(const struct wr_config *cfg, struct wr_error *err)
 		                "display name must be UTF-8 of at most %d bytes",
 		                WR_DISPLAY_NAME_MAX);
 	if ((rc = check_limit(cfg->limits.max_transcript_projection_items,
-	                      MAX_LIMIT_ITEMS,
+	                      WR_MAX_TRANSCRIPT_ITEMS,
 	                      "limits.max_transcript_projection_items",
 	                      err)) != WR_OK ||
-	    (rc = check_limit(cfg->limits.max_input_bytes, MAX_LIMIT_INPUT,
+	    (rc = check_limit(cfg->limits.max_input_bytes, WR_MAX_INPUT_BYTES,
 	                      "limits.max_input_bytes", err)) != WR_OK ||
-	    (rc = check_limit(cfg->limits.max_workers, MAX_LIMIT_WORKERS,
+	    (rc = check_limit(cfg->limits.max_workers, WR_MAX_WORKERS,
 	                      "limits.max_workers", err)) != WR_OK)
 		return rc;
 	return WR_OK;
@@ -376,8 +372,8 @@ wr_runtime_summary(struct wr_runtime *rt, struct wr_runtime_summary *out,
 	}
 	wr__strlcpy(s.backend, rt->store->ops->backend, sizeof(s.backend));
 	s.status = rt->status;
-	s.worker_count = rt->count[0] + rt->count[1] + rt->count[2] +
-	                 rt->count[3];
+	for (int st = 0; st < WR__STATUS_COUNT; st++)
+		s.worker_count += rt->count[st];
 	s.active_worker_count = rt->count[WR_STATUS_RUNNING];
 	s.stopped_worker_count = rt->count[WR_STATUS_STOPPED];
 	s.cancelled_worker_count = rt->count[WR_STATUS_CANCELLED];

@@ -215,107 +215,151 @@ set_nonblock(int fd)
 	return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
+/* Waits for pid, which must be a child of this process. */
+static void
+reap(pid_t pid)
+{
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+/* What the parent prepares before fork(): the child's environment and
+ * its pipes (all O_CLOEXEC; -1 when not open).  prep_close() releases
+ * whatever is still held. */
+struct spawn_prep {
+	char **envp, *wid, *rid; /* build_env() */
+	int in[2], out[2], errp[2];
+	int report[2]; /* the child's exec error, if any */
+};
+
+static void
+prep_close(struct spawn_prep *pp)
+{
+	for (int i = 0; i < 2; i++) {
+		wr__exec_close_fd(&pp->in[i]);
+		wr__exec_close_fd(&pp->out[i]);
+		wr__exec_close_fd(&pp->errp[i]);
+		wr__exec_close_fd(&pp->report[i]);
+	}
+	free(pp->envp);
+	free(pp->wid);
+	free(pp->rid);
+	pp->envp = NULL;
+	pp->wid = pp->rid = NULL;
+}
+
+/* Fills *pp (initialised by the caller to nothing held): environment and
+ * pipes.  On failure *pp may hold some of them; prep_close() them. */
+static wr_err
+prep_open(struct spawn_prep *pp, const struct wr__exec_profile *p,
+          const char *worker_id, const char *runtime_id, struct wr_error *err)
+{
+	pp->envp = build_env(p, worker_id, runtime_id, &pp->wid, &pp->rid);
+	if (pp->envp == NULL)
+		return wr__oom(err);
+	if (pipe2(pp->in, O_CLOEXEC) != 0 || pipe2(pp->out, O_CLOEXEC) != 0 ||
+	    pipe2(pp->errp, O_CLOEXEC) != 0 ||
+	    pipe2(pp->report, O_CLOEXEC) != 0)
+		return wr__fail(err, WR_EUNAVAILABLE, WR_REASON_SPAWN_FAILED, NULL,
+		                "profile %s: pipe2: %s", p->name, strerror(errno));
+	return WR_OK;
+}
+
+/*
+ * Forks the child (which runs child_exec) and waits until it has exec'd.
+ * The parent closes the child's ends of the pipes.  On success *pid is the
+ * child, in its own process group and registered with the watchdog.  On
+ * failure no child is left and the watchdog count taken for it (watch_fd)
+ * is given back.
+ */
+static wr_err
+fork_child(const struct wr__exec_profile *p, struct spawn_prep *pp,
+           int watch_fd, pid_t *pid, struct wr_error *err)
+{
+	struct spawn sp = { p->argv, pp->envp, p->cwd,
+	                    { pp->in[0], pp->out[1], pp->errp[1], pp->report[1] },
+	                    watch_fd };
+	struct spawn_report rep;
+	pid_t c = fork();
+
+	if (c < 0) {
+		int e = errno;
+
+		wr__exec_unwatch(-1); /* nobody to unwatch */
+		return wr__fail(err, WR_EUNAVAILABLE, WR_REASON_SPAWN_FAILED, NULL,
+		                "profile %s: fork: %s", p->name, strerror(e));
+	}
+	if (c == 0)
+		child_exec(&sp);
+	/* Also from this side, so the group exists when we return. */
+	setpgid(c, c);
+	wr__exec_close_fd(&pp->in[0]);
+	wr__exec_close_fd(&pp->out[1]);
+	wr__exec_close_fd(&pp->errp[1]);
+	wr__exec_close_fd(&pp->report[1]);
+	if (!exec_reported(pp->report[0], &rep)) {
+		/* exec failed (or the report is unreadable): reap, no worker */
+		wr__exec_unwatch(c);
+		reap(c);
+		return spawn_error(err, p, &rep);
+	}
+	*pid = c;
+	return WR_OK;
+}
+
+/*
+ * The parent's side of a child that exec'd: takes the parent's ends of the
+ * pipes from *pp into *c (non-blocking) and opens a pidfd.  On failure the
+ * child is killed, unwatched and reaped and *c holds no descriptor.
+ */
+static wr_err
+take_child(const struct wr__exec_profile *p, struct spawn_prep *pp,
+           pid_t pid, struct wr__exec_child *c, struct wr_error *err)
+{
+	*c = (struct wr__exec_child){ pid, pp->in[1], pp->out[0], pp->errp[0],
+	                              -1 };
+	pp->in[1] = pp->out[0] = pp->errp[0] = -1;
+	if (set_nonblock(c->in_fd) != 0 || set_nonblock(c->out_fd) != 0 ||
+	    set_nonblock(c->err_fd) != 0) {
+		wr_err rc = wr__fail(err, WR_EUNAVAILABLE, WR_REASON_SPAWN_FAILED,
+		                     NULL, "profile %s: fcntl: %s", p->name,
+		                     strerror(errno));
+
+		/* started, not handed over: must not outlive us */
+		kill(-pid, SIGKILL);
+		wr__exec_unwatch(pid);
+		reap(pid);
+		wr__exec_close_fd(&c->in_fd);
+		wr__exec_close_fd(&c->out_fd);
+		wr__exec_close_fd(&c->err_fd);
+		return rc;
+	}
+#ifdef SYS_pidfd_open
+	/* Lets poll() see the child's exit; without it the caller ticks. */
+	c->pid_fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (c->pid_fd >= 0)
+		fcntl(c->pid_fd, F_SETFD, FD_CLOEXEC);
+#endif
+	return WR_OK;
+}
+
 wr_err
 wr__exec_spawn(const struct wr__exec_profile *p, const char *worker_id,
                const char *runtime_id, struct wr__exec_child *child,
                struct wr_error *err)
 {
-	struct wr__exec_child c = { -1, -1, -1, -1, -1 };
-	struct spawn sp;
-	struct spawn_report rep;
-	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, errp[2] = { -1, -1 };
-	int report[2] = { -1, -1 };
-	char **envp = NULL, *wid = NULL, *rid = NULL;
-	bool watched = false;
-	wr_err rc = WR_OK;
+	struct spawn_prep pp = { NULL, NULL, NULL, { -1, -1 }, { -1, -1 },
+	                         { -1, -1 }, { -1, -1 } };
+	struct wr__exec_child c;
+	int watch_fd = -1;
+	pid_t pid = -1;
+	wr_err rc;
 
-	envp = build_env(p, worker_id, runtime_id, &wid, &rid);
-	if (envp == NULL) {
-		rc = wr__oom(err);
-		goto out;
-	}
-	if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 ||
-	    pipe2(errp, O_CLOEXEC) != 0 || pipe2(report, O_CLOEXEC) != 0) {
-		rc = wr__fail(err, WR_EUNAVAILABLE, WR_REASON_SPAWN_FAILED, NULL,
-		              "profile %s: pipe2: %s", p->name,
-		              strerror(errno));
-		goto out;
-	}
-
-	if ((rc = wr__exec_watch_acquire(&sp.watch_fd, err)) != WR_OK)
-		goto out;
-	watched = true;
-	sp = (struct spawn){ p->argv, envp, p->cwd,
-	                     { in[0], out[1], errp[1], report[1] },
-	                     sp.watch_fd };
-	c.pid = fork();
-	if (c.pid < 0) {
-		rc = wr__fail(err, WR_EUNAVAILABLE, WR_REASON_SPAWN_FAILED, NULL,
-		              "profile %s: fork: %s", p->name, strerror(errno));
-		goto out;
-	}
-	if (c.pid == 0)
-		child_exec(&sp);
-	/* Also from this side, so the group exists when we return. */
-	setpgid(c.pid, c.pid);
-	wr__exec_close_fd(&in[0]);
-	wr__exec_close_fd(&out[1]);
-	wr__exec_close_fd(&errp[1]);
-	wr__exec_close_fd(&report[1]);
-	if (!exec_reported(report[0], &rep)) {
-		/* exec failed (or the report is unreadable): reap, no worker */
-		wr__exec_unwatch(c.pid);
-		watched = false;
-		while (waitpid(c.pid, NULL, 0) < 0 && errno == EINTR)
-			;
-		c.pid = -1;
-		rc = spawn_error(err, p, &rep);
-		goto out;
-	}
-	c.in_fd = in[1];
-	c.out_fd = out[0];
-	c.err_fd = errp[0];
-	in[1] = out[0] = errp[0] = -1;
-	if (set_nonblock(c.in_fd) != 0 || set_nonblock(c.out_fd) != 0 ||
-	    set_nonblock(c.err_fd) != 0) {
-		rc = wr__fail(err, WR_EUNAVAILABLE, WR_REASON_SPAWN_FAILED, NULL,
-		              "profile %s: fcntl: %s", p->name,
-		              strerror(errno));
-		goto out;
-	}
-#ifdef SYS_pidfd_open
-	/* Lets poll() see the child's exit; without it the caller ticks. */
-	c.pid_fd = (int)syscall(SYS_pidfd_open, c.pid, 0);
-	if (c.pid_fd >= 0)
-		fcntl(c.pid_fd, F_SETFD, FD_CLOEXEC);
-#endif
-	*child = c;
-out:
-	if (rc != WR_OK) {
-		if (c.pid > 0) {
-			/* started, not handed over: must not outlive us */
-			kill(-c.pid, SIGKILL);
-			wr__exec_unwatch(c.pid);
-			watched = false;
-			while (waitpid(c.pid, NULL, 0) < 0 && errno == EINTR)
-				;
-		}
-		wr__exec_close_fd(&c.in_fd);
-		wr__exec_close_fd(&c.out_fd);
-		wr__exec_close_fd(&c.err_fd);
-		if (watched)
-			wr__exec_unwatch(-1); /* fork failed: nobody to unwatch */
-	}
-	wr__exec_close_fd(&in[0]);
-	wr__exec_close_fd(&in[1]);
-	wr__exec_close_fd(&out[0]);
-	wr__exec_close_fd(&out[1]);
-	wr__exec_close_fd(&errp[0]);
-	wr__exec_close_fd(&errp[1]);
-	wr__exec_close_fd(&report[0]);
-	wr__exec_close_fd(&report[1]);
-	free(envp);
-	free(wid);
-	free(rid);
+	if ((rc = prep_open(&pp, p, worker_id, runtime_id, err)) == WR_OK &&
+	    (rc = wr__exec_watch_acquire(&watch_fd, err)) == WR_OK &&
+	    (rc = fork_child(p, &pp, watch_fd, &pid, err)) == WR_OK &&
+	    (rc = take_child(p, &pp, pid, &c, err)) == WR_OK)
+		*child = c;
+	prep_close(&pp);
 	return rc;
 }

@@ -212,11 +212,20 @@ wr__fs_create(const struct wr__fs_dir *d, const char *path, uint32_t kind,
 	return WR_OK;
 }
 
-/* ---- records ------------------------------------------------------------ */
+/* ---- records: the frame format ------------------------------------------ */
 
-wr_err
-wr__fs_frame(const struct wr__record *rec, char **buf, size_t *cap,
-             size_t *n, struct wr_error *err)
+/*
+ * A frame is the u32 payload length, the u32 CRC-32C of the payload (both
+ * little-endian) and the payload: one record's JSON text, 1..MAX_PAYLOAD
+ * bytes.  payload_encode() and frame_put() are the only writers of it,
+ * frame_read() the only reader.
+ */
+
+/* rec's payload, refused above MAX_PAYLOAD.  On success *out (n bytes) is
+ * the caller's to free; on failure nothing is allocated. */
+static wr_err
+payload_encode(const struct wr__record *rec, char **out, size_t *n,
+               struct wr_error *err)
 {
 	size_t len = 0;
 	char *payload = wr__record_encode(rec, &len);
@@ -235,6 +244,30 @@ wr__fs_frame(const struct wr__record *rec, char **buf, size_t *cap,
 		                "a record of %zu bytes exceeds the store's "
 		                "limit of %u bytes", len, MAX_PAYLOAD);
 	}
+	*out = payload;
+	*n = len;
+	return WR_OK;
+}
+
+/* Writes the frame of payload[0..n) to dst, FRAME_SIZE + n bytes. */
+static void
+frame_put(char *dst, const char *payload, size_t n)
+{
+	put_le32((unsigned char *)dst, (uint32_t)n);
+	put_le32((unsigned char *)dst + 4, wr__crc32c(0, payload, n));
+	memcpy(dst + FRAME_SIZE, payload, n);
+}
+
+wr_err
+wr__fs_frame(const struct wr__record *rec, char **buf, size_t *cap,
+             size_t *n, struct wr_error *err)
+{
+	size_t len;
+	char *payload;
+	wr_err rc = payload_encode(rec, &payload, &len, err);
+
+	if (rc != WR_OK)
+		return rc;
 	if (*cap < len + FRAME_SIZE) {
 		char *p = realloc(*buf, len + FRAME_SIZE);
 		if (p == NULL) {
@@ -244,141 +277,170 @@ wr__fs_frame(const struct wr__record *rec, char **buf, size_t *cap,
 		*buf = p;
 		*cap = len + FRAME_SIZE;
 	}
-	put_le32((unsigned char *)*buf, (uint32_t)len);
-	put_le32((unsigned char *)*buf + 4, wr__crc32c(0, payload, len));
-	memcpy(*buf + FRAME_SIZE, payload, len);
+	frame_put(*buf, payload, len);
 	free(payload);
 	*n = len + FRAME_SIZE;
 	return WR_OK;
 }
 
 /*
+ * Reads and verifies the frame at off of a file of size bytes.  WR_OK with
+ * *torn NULL: a whole frame whose checksum matches, *payload (*len bytes)
+ * is the caller's to free.  WR_OK with *torn set: what a crash mid-write
+ * leaves at the end of a file (a partial header, a length past the end, a
+ * zero-filled rest, a bad checksum on the final frame), nothing allocated.
+ * Otherwise damage (store_corrupt) or a read error, nothing allocated.
+ */
+static wr_err
+frame_read(int fd, const char *path, off_t off, off_t size, char **payload,
+           uint32_t *len, const char **torn, struct wr_error *err)
+{
+	unsigned char fh[FRAME_SIZE];
+	off_t rem = size - off;
+	uint32_t n, crc;
+	char *buf;
+	int z;
+
+	if (rem < (off_t)FRAME_SIZE) {
+		*torn = "partial record header";
+		return WR_OK;
+	}
+	if (read_at(fd, fh, FRAME_SIZE, off) != (ssize_t)FRAME_SIZE)
+		goto read_failed;
+	n = get_le32(fh);
+	crc = get_le32(fh + 4);
+	if (n == 0) {
+		if ((z = zero_from(fd, off, size)) < 0)
+			goto read_failed;
+		if (!z)
+			return corrupt(err, path, off, "zero-length record");
+		*torn = "zero-filled tail";
+		return WR_OK;
+	}
+	if ((off_t)n > rem - (off_t)FRAME_SIZE) {
+		*torn = "record length beyond the end of the file";
+		return WR_OK;
+	}
+	if (n > MAX_PAYLOAD)
+		return corrupt(err, path, off, "record length too large");
+	if ((buf = malloc(n)) == NULL)
+		return wr__oom(err);
+	if (read_at(fd, buf, n, off + FRAME_SIZE) != (ssize_t)n) {
+		free(buf);
+		goto read_failed;
+	}
+	if (wr__crc32c(0, buf, n) != crc) {
+		free(buf);
+		if (off + (off_t)FRAME_SIZE + (off_t)n != size)
+			return corrupt(err, path, off, "checksum mismatch");
+		*torn = "checksum mismatch in the final record";
+		return WR_OK;
+	}
+	*payload = buf;
+	*len = n;
+	return WR_OK;
+read_failed:
+	return wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED, "read", path,
+	                       errno ? errno : EIO);
+}
+
+/* ---- replaying a file --------------------------------------------------- */
+
+/*
+ * Decodes the payload of the frame at off, checks the record's own rules
+ * and hands it to rp->apply (which takes what it owns, whatever it
+ * returns).  What is inconsistent is named by file and offset.
+ */
+static wr_err
+replay_record(const struct wr__fs_replay *rp, const char *path, off_t off,
+              const char *payload, uint32_t len, struct wr_error *err)
+{
+	char why[WR_MESSAGE_MAX];
+	struct wr__record rec;
+	wr_err rc;
+
+	if (wr__record_decode(payload, len, &rec, why, sizeof(why)) < 0)
+		return corrupt(err, path, off, why);
+	if (wr__record_check(&rec, why, sizeof(why)) < 0) {
+		wr__record_clear(&rec);
+		return corrupt(err, path, off, why);
+	}
+	rc = rp->apply(rp->arg, &rec, err);
+	if (rc != WR_OK && err != NULL &&
+	    err->reason == WR_REASON_STORE_CORRUPT) {
+		snprintf(why, sizeof(why), "%s", err->message);
+		rc = corrupt(err, path, off, why);
+	}
+	return rc;
+}
+
+/* Cuts the torn rest of the journal appends continue in at off (ftruncate
+ * + fdatasync) and reports it through rp->diag. */
+static wr_err
+cut_torn_tail(const struct wr__fs_dir *d, const struct wr__fs_replay *rp,
+              int fd, const char *path, off_t off, off_t size,
+              const char *torn, struct wr_error *err)
+{
+	char msg[WR_DIAGNOSTIC_MAX];
+
+	if (ftruncate(fd, off) < 0)
+		return wr__fs_sys_fail(err, WR_REASON_STORE_WRITE_FAILED,
+		                       "ftruncate", path, errno);
+	if (d->io.fdatasync(fd) < 0)
+		return wr__fs_sys_fail(err, WR_REASON_STORE_SYNC_FAILED,
+		                       "fdatasync", path, errno);
+	snprintf(msg, sizeof(msg),
+	         "store %s: dropped a torn final record at byte offset "
+	         "%lld (%lld bytes, %s)",
+	         path, (long long)off, (long long)(size - off), torn);
+	if (rp->diag != NULL)
+		rp->diag(rp->arg, msg);
+	return WR_OK;
+}
+
+/*
  * Applies the records of one file from HDR_SIZE on.  last: this is the
  * journal appends continue in, where a torn final record is cut off
- * (ftruncate + fdatasync) and reported through diag instead of refused.
- * *end gets the offset after the last good record.
+ * (cut_torn_tail) instead of refused.  *end gets the offset after the
+ * last good record.
  */
 static wr_err
 replay_file(const struct wr__fs_dir *d, const struct wr__fs_replay *rp,
             int fd, const char *path, bool last, off_t *end,
             struct wr_error *err)
 {
-	unsigned char fh[FRAME_SIZE];
 	struct stat sb;
-	char why[WR_MESSAGE_MAX], msg[WR_DIAGNOSTIC_MAX];
-	char *buf = NULL;
 	const char *torn = NULL;
-	off_t off = HDR_SIZE, size;
+	off_t off = HDR_SIZE;
 	wr_err rc = WR_OK;
 
 	if (fstat(fd, &sb) < 0)
 		return wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED, "fstat", path,
 		                       errno);
-	size = sb.st_size;
-	while (off < size) {
-		off_t rem = size - off;
-		uint32_t len, crc;
-		struct wr__record rec;
-		int z;
+	while (off < sb.st_size) {
+		char *payload = NULL;
+		uint32_t len = 0;
 
-		if (rem < (off_t)FRAME_SIZE) {
-			torn = "partial record header";
+		rc = frame_read(fd, path, off, sb.st_size, &payload, &len, &torn,
+		                err);
+		if (rc != WR_OK || torn != NULL)
 			break;
-		}
-		if (read_at(fd, fh, FRAME_SIZE, off) != (ssize_t)FRAME_SIZE) {
-			rc = wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED, "read",
-			                     path, errno ? errno : EIO);
-			goto done;
-		}
-		len = get_le32(fh);
-		crc = get_le32(fh + 4);
-		if (len == 0) {
-			if ((z = zero_from(fd, off, size)) < 0) {
-				rc = wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED,
-				                     "read", path,
-				                     errno ? errno : EIO);
-				goto done;
-			}
-			if (z) {
-				torn = "zero-filled tail";
-				break;
-			}
-			rc = corrupt(err, path, off, "zero-length record");
-			goto done;
-		}
-		if ((off_t)len > rem - (off_t)FRAME_SIZE) {
-			torn = "record length beyond the end of the file";
+		rc = replay_record(rp, path, off, payload, len, err);
+		free(payload);
+		if (rc != WR_OK)
 			break;
-		}
-		if (len > MAX_PAYLOAD) {
-			rc = corrupt(err, path, off, "record length too large");
-			goto done;
-		}
-		free(buf);
-		if ((buf = malloc(len)) == NULL) {
-			rc = wr__oom(err);
-			goto done;
-		}
-		if (read_at(fd, buf, len, off + FRAME_SIZE) != (ssize_t)len) {
-			rc = wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED, "read",
-			                     path, errno ? errno : EIO);
-			goto done;
-		}
-		if (wr__crc32c(0, buf, len) != crc) {
-			if (off + (off_t)FRAME_SIZE + (off_t)len == size) {
-				torn = "checksum mismatch in the final record";
-				break;
-			}
-			rc = corrupt(err, path, off, "checksum mismatch");
-			goto done;
-		}
-		if (wr__record_decode(buf, len, &rec, why, sizeof(why)) < 0) {
-			rc = corrupt(err, path, off, why);
-			goto done;
-		}
-		if (wr__record_check(&rec, why, sizeof(why)) < 0) {
-			wr__record_clear(&rec);
-			rc = corrupt(err, path, off, why);
-			goto done;
-		}
-		/* apply takes what rec owns, whatever it returns.  What it
-		 * finds inconsistent is named by file and offset too. */
-		if ((rc = rp->apply(rp->arg, &rec, err)) != WR_OK) {
-			if (err != NULL &&
-			    err->reason == WR_REASON_STORE_CORRUPT) {
-				snprintf(why, sizeof(why), "%s", err->message);
-				rc = corrupt(err, path, off, why);
-			}
-			goto done;
-		}
 		off += (off_t)FRAME_SIZE + (off_t)len;
 	}
-	if (torn != NULL) {
-		if (!last) {
-			rc = corrupt(err, path, off, torn);
-			goto done;
-		}
-		if (ftruncate(fd, off) < 0) {
-			rc = wr__fs_sys_fail(err, WR_REASON_STORE_WRITE_FAILED,
-			                     "ftruncate", path, errno);
-			goto done;
-		}
-		if (d->io.fdatasync(fd) < 0) {
-			rc = wr__fs_sys_fail(err, WR_REASON_STORE_SYNC_FAILED,
-			                     "fdatasync", path, errno);
-			goto done;
-		}
-		snprintf(msg, sizeof(msg),
-		         "store %s: dropped a torn final record at byte offset "
-		         "%lld (%lld bytes, %s)",
-		         path, (long long)off, (long long)(size - off), torn);
-		if (rp->diag != NULL)
-			rp->diag(rp->arg, msg);
-	}
+	if (rc != WR_OK)
+		return rc;
+	if (torn != NULL && !last)
+		return corrupt(err, path, off, torn);
+	if (torn != NULL &&
+	    (rc = cut_torn_tail(d, rp, fd, path, off, sb.st_size, torn, err)) !=
+	            WR_OK)
+		return rc;
 	*end = off;
-done:
-	free(buf);
-	return rc;
+	return WR_OK;
 }
 
 wr_err
@@ -491,61 +553,39 @@ write_records(const struct wr__fs_dir *d, int fd, const char *path,
 	size_t len = 0, cap = 0;
 	wr_err rc = WR_OK;
 
-	for (size_t i = 0; i <= n; i++) {
+	for (size_t i = 0; i <= n && rc == WR_OK; i++) {
 		size_t plen = 0;
 		char *payload = NULL;
 
-		if (i < n) {
-			if ((payload = wr__record_encode(&recs[i], &plen)) ==
-			    NULL) {
-				rc = errno == EINVAL
-				             ? wr__fail(err, WR_EINTERNAL,
-				                        WR_REASON_BAD_RECORD, NULL,
-				                        "snapshot record %zu "
-				                        "is incomplete", i)
-				             : wr__oom(err);
-				break;
-			}
-			if (plen > MAX_PAYLOAD) {
-				free(payload);
-				rc = wr__fail(err, WR_EUNAVAILABLE,
-				              WR_REASON_STORE_RECORD_TOO_LARGE, NULL,
-				              "snapshot record %zu is too large",
-				              i);
-				break;
-			}
-		}
+		if (i < n &&
+		    (rc = payload_encode(&recs[i], &payload, &plen, err)) != WR_OK)
+			break;
+		/* Flush first if this frame would not fit, at a full batch
+		 * and at the end. */
 		if (len > 0 && (i == n || len + FRAME_SIZE + plen > cap ||
 		                len >= WR__FS_BATCH)) {
-			if (wr__fs_write_all(d, fd, buf, len) < 0) {
-				free(payload);
+			if (wr__fs_write_all(d, fd, buf, len) < 0)
 				rc = wr__fs_sys_fail(err,
 				                     WR_REASON_STORE_SNAPSHOT_FAILED,
 				                     "write", path, errno);
-				break;
-			}
 			len = 0;
 		}
-		if (i == n)
-			break;
-		if (len + FRAME_SIZE + plen > cap) {
+		if (rc == WR_OK && i < n && len + FRAME_SIZE + plen > cap) {
 			size_t ncap = FRAME_SIZE + plen > WR__FS_BATCH
 			                      ? FRAME_SIZE + plen
 			                      : WR__FS_BATCH;
 			char *p = realloc(buf, ncap);
 			if (p == NULL) {
-				free(payload);
 				rc = wr__oom(err);
-				break;
+			} else {
+				buf = p;
+				cap = ncap;
 			}
-			buf = p;
-			cap = ncap;
 		}
-		put_le32((unsigned char *)buf + len, (uint32_t)plen);
-		put_le32((unsigned char *)buf + len + 4,
-		         wr__crc32c(0, payload, plen));
-		memcpy(buf + len + FRAME_SIZE, payload, plen);
-		len += FRAME_SIZE + plen;
+		if (rc == WR_OK && i < n) {
+			frame_put(buf + len, payload, plen);
+			len += FRAME_SIZE + plen;
+		}
 		free(payload);
 	}
 	free(buf);

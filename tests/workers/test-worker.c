@@ -152,72 +152,77 @@ write_ambiguous(void)
 	fflush(stdout);
 }
 
-int
-main(int argc, char **argv)
+/* What the command line asked for. */
+struct opts {
+	long lines, delay, exit_after, exit_status, huge, eof_delay;
+	bool no_turn_end, crash, garbage, err_line, env, ignore_eof;
+	bool grandchild, ambiguous;
+	const char *pidfile, *gate;
+};
+
+/* The option at argv[*a] (and its arguments, *a moved past them) into *o.
+ * Returns -1, or the status to exit with at once (--exit-at-start, 2 for
+ * an unknown option). */
+static int
+parse_one(int argc, char **argv, int *a, struct opts *o)
 {
-	long lines = 1, delay = 0, exit_after = -1, exit_status = 0;
-	long huge = 0, turns = 0, i, eof_delay = -1;
-	bool no_turn_end = false, crash = false, garbage = false;
-	bool err_line = false, env = false, ignore_eof = false;
-	bool grandchild = false, ambiguous = false;
-	const char *pidfile = NULL, *gate = NULL;
-	struct rlimit no_core = { 0, 0 };
-	char *line = NULL, buf[PATH_MAX + 64];
-	size_t cap = 0;
+	const char *s = argv[*a];
+	bool more = *a + 1 < argc;
+
+	if (strcmp(s, "--lines") == 0 && more)
+		o->lines = num(argv[++*a]);
+	else if (strcmp(s, "--delay-ms") == 0 && more)
+		o->delay = num(argv[++*a]);
+	else if (strcmp(s, "--gate") == 0 && more)
+		o->gate = argv[++*a];
+	else if (strcmp(s, "--no-turn-end") == 0)
+		o->no_turn_end = true;
+	else if (strcmp(s, "--crash-mid-turn") == 0)
+		o->crash = true;
+	else if (strcmp(s, "--exit-at-start") == 0 && more)
+		return (int)num(argv[++*a]);
+	else if (strcmp(s, "--exit-after") == 0 && *a + 2 < argc) {
+		o->exit_after = num(argv[++*a]);
+		o->exit_status = num(argv[++*a]);
+	} else if (strcmp(s, "--garbage") == 0)
+		o->garbage = true;
+	else if (strcmp(s, "--ambiguous") == 0)
+		o->ambiguous = true;
+	else if (strcmp(s, "--huge") == 0 && more)
+		o->huge = num(argv[++*a]);
+	else if (strcmp(s, "--stderr") == 0)
+		o->err_line = true;
+	else if (strcmp(s, "--env") == 0)
+		o->env = true;
+	else if (strcmp(s, "--ignore-term") == 0)
+		ignore_term = true;
+	else if (strcmp(s, "--ignore-eof") == 0)
+		o->ignore_eof = true;
+	else if (strcmp(s, "--eof-delay-ms") == 0 && more)
+		o->eof_delay = num(argv[++*a]);
+	else if (strcmp(s, "--grandchild") == 0)
+		o->grandchild = true;
+	else if (strcmp(s, "--pidfile") == 0 && more)
+		o->pidfile = argv[++*a];
+	else if (strcmp(s, "--marker") == 0 && more)
+		marker_fd = open(argv[++*a], O_WRONLY | O_CREAT | O_APPEND |
+		                 O_CLOEXEC, 0600);
+	else {
+		fprintf(stderr, "test-worker: unknown option %s\n", s);
+		return 2;
+	}
+	return -1;
+}
+
+/* The SIGTERM handler, the --grandchild, the "start" mark, the pid file. */
+static void
+start(const struct opts *o)
+{
 	pid_t gc = -1;
 	FILE *f;
-	int a;
 
-	setrlimit(RLIMIT_CORE, &no_core); /* --crash-mid-turn leaves no core */
-	for (a = 1; a < argc; a++) {
-		const char *o = argv[a];
-		bool more = a + 1 < argc;
-
-		if (strcmp(o, "--lines") == 0 && more)
-			lines = num(argv[++a]);
-		else if (strcmp(o, "--delay-ms") == 0 && more)
-			delay = num(argv[++a]);
-		else if (strcmp(o, "--gate") == 0 && more)
-			gate = argv[++a];
-		else if (strcmp(o, "--no-turn-end") == 0)
-			no_turn_end = true;
-		else if (strcmp(o, "--crash-mid-turn") == 0)
-			crash = true;
-		else if (strcmp(o, "--exit-at-start") == 0 && more)
-			return (int)num(argv[++a]);
-		else if (strcmp(o, "--exit-after") == 0 && a + 2 < argc) {
-			exit_after = num(argv[++a]);
-			exit_status = num(argv[++a]);
-		} else if (strcmp(o, "--garbage") == 0)
-			garbage = true;
-		else if (strcmp(o, "--ambiguous") == 0)
-			ambiguous = true;
-		else if (strcmp(o, "--huge") == 0 && more)
-			huge = num(argv[++a]);
-		else if (strcmp(o, "--stderr") == 0)
-			err_line = true;
-		else if (strcmp(o, "--env") == 0)
-			env = true;
-		else if (strcmp(o, "--ignore-term") == 0)
-			ignore_term = true;
-		else if (strcmp(o, "--ignore-eof") == 0)
-			ignore_eof = true;
-		else if (strcmp(o, "--eof-delay-ms") == 0 && more)
-			eof_delay = num(argv[++a]);
-		else if (strcmp(o, "--grandchild") == 0)
-			grandchild = true;
-		else if (strcmp(o, "--pidfile") == 0 && more)
-			pidfile = argv[++a];
-		else if (strcmp(o, "--marker") == 0 && more)
-			marker_fd = open(argv[++a], O_WRONLY | O_CREAT |
-			                 O_APPEND | O_CLOEXEC, 0600);
-		else {
-			fprintf(stderr, "test-worker: unknown option %s\n", o);
-			return 2;
-		}
-	}
 	signal(SIGTERM, on_term);
-	if (grandchild) {
+	if (o->grandchild) {
 		gc = fork();
 		if (gc == 0) {
 			sleep_ms(30000);
@@ -227,8 +232,8 @@ main(int argc, char **argv)
 	/* "start" before the pid file: a test that signals the pid it read
 	 * must find "start" already marked. */
 	mark("start\n");
-	if (pidfile != NULL) {
-		f = fopen(pidfile, "w");
+	if (o->pidfile != NULL) {
+		f = fopen(o->pidfile, "w");
 		if (f != NULL) {
 			fprintf(f, "%ld\n", (long)getpid());
 			if (gc > 0)
@@ -236,7 +241,86 @@ main(int argc, char **argv)
 			fclose(f);
 		}
 	}
+}
 
+/* --env: one output line per variable, then the working directory. */
+static void
+send_env(void)
+{
+	static const char *const names[] = { "WORKER_ID", "RUNTIME_ID",
+	                                     "TW_VAR" };
+	char buf[PATH_MAX + 64];
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		const char *v = getenv(names[i]);
+
+		snprintf(buf, sizeof(buf), "%s=%s", names[i], v ? v : "");
+		send_output(buf);
+	}
+	if (getcwd(buf + 4, sizeof(buf) - 4) != NULL) {
+		memcpy(buf, "CWD=", 4);
+		send_output(buf);
+	}
+}
+
+/* Everything turn number turn (1-based) writes before its turn_end, in
+ * the order the options promise. */
+static void
+answer(const struct opts *o, const char *content, long turn)
+{
+	char buf[PATH_MAX + 64];
+
+	if (o->delay > 0)
+		sleep_ms(o->delay);
+	if (o->gate != NULL)
+		pass_gate(o->gate);
+	if (o->garbage) {
+		fputs("this is not json\n", stdout);
+		fputs("{\"type\":\"bogus\"}\n", stdout);
+		fputs("[1,2,3]\n", stdout);
+		fputs("{\"type\":\"output\"}\n", stdout);
+		fflush(stdout);
+	}
+	if (o->ambiguous)
+		write_ambiguous();
+	if (o->err_line)
+		fprintf(stderr, "test-worker: turn %ld\n", turn);
+	if (o->huge > 0) {
+		char *big = malloc((size_t)o->huge + 1);
+
+		if (big == NULL)
+			exit(3);
+		memset(big, 'x', (size_t)o->huge);
+		big[o->huge] = '\0';
+		send_output(big);
+		free(big);
+	}
+	if (o->env)
+		send_env();
+	for (long i = 1; i <= o->lines; i++) {
+		snprintf(buf, sizeof(buf), "LINE %ld/%ld: %.200s", i, o->lines,
+		         content);
+		send_output(buf);
+		if (o->crash)
+			abort();
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opts o = { .lines = 1, .exit_after = -1, .eof_delay = -1 };
+	struct rlimit no_core = { 0, 0 };
+	char *line = NULL;
+	size_t cap = 0;
+	long turns = 0;
+	int a, rc;
+
+	setrlimit(RLIMIT_CORE, &no_core); /* --crash-mid-turn leaves no core */
+	for (a = 1; a < argc; a++)
+		if ((rc = parse_one(argc, argv, &a, &o)) >= 0)
+			return rc;
+	start(&o);
 	while (getline(&line, &cap, stdin) > 0) {
 		json_object *in = json_tokener_parse(line), *c = NULL;
 		const char *content = "";
@@ -244,68 +328,22 @@ main(int argc, char **argv)
 		mark("input\n");
 		if (in != NULL && json_object_object_get_ex(in, "content", &c))
 			content = json_object_get_string(c);
-		if (delay > 0)
-			sleep_ms(delay);
-		if (gate != NULL)
-			pass_gate(gate);
-		if (garbage) {
-			fputs("this is not json\n", stdout);
-			fputs("{\"type\":\"bogus\"}\n", stdout);
-			fputs("[1,2,3]\n", stdout);
-			fputs("{\"type\":\"output\"}\n", stdout);
-			fflush(stdout);
-		}
-		if (ambiguous)
-			write_ambiguous();
-		if (err_line)
-			fprintf(stderr, "test-worker: turn %ld\n", turns + 1);
-		if (huge > 0) {
-			char *big = malloc((size_t)huge + 1);
-
-			if (big == NULL)
-				return 3;
-			memset(big, 'x', (size_t)huge);
-			big[huge] = '\0';
-			send_output(big);
-			free(big);
-		}
-		if (env) {
-			snprintf(buf, sizeof(buf), "WORKER_ID=%s",
-			         getenv("WORKER_ID") ? getenv("WORKER_ID") : "");
-			send_output(buf);
-			snprintf(buf, sizeof(buf), "RUNTIME_ID=%s",
-			         getenv("RUNTIME_ID") ? getenv("RUNTIME_ID") : "");
-			send_output(buf);
-			snprintf(buf, sizeof(buf), "TW_VAR=%s",
-			         getenv("TW_VAR") ? getenv("TW_VAR") : "");
-			send_output(buf);
-			if (getcwd(buf + 4, sizeof(buf) - 4) != NULL) {
-				memcpy(buf, "CWD=", 4);
-				send_output(buf);
-			}
-		}
-		for (i = 1; i <= lines; i++) {
-			snprintf(buf, sizeof(buf), "LINE %ld/%ld: %.200s", i,
-			         lines, content);
-			send_output(buf);
-			if (crash)
-				abort();
-		}
+		answer(&o, content, turns + 1);
 		json_object_put(in);
-		if (!no_turn_end)
+		if (!o.no_turn_end)
 			send_turn_end();
 		turns++;
-		if (exit_after >= 0 && turns >= exit_after) {
+		if (o.exit_after >= 0 && turns >= o.exit_after) {
 			free(line); /* leak checkers must not change the status */
-			return (int)exit_status;
+			return (int)o.exit_status;
 		}
 	}
 	mark("eof\n");
-	if (eof_delay >= 0) {
-		sleep_ms(eof_delay);
+	if (o.eof_delay >= 0) {
+		sleep_ms(o.eof_delay);
 		mark("saved\n");
 	}
-	if (ignore_eof)
+	if (o.ignore_eof)
 		sleep_ms(30000);
 	free(line);
 	return 0;
