@@ -27,10 +27,11 @@
  *     - the reset after a failed fdatasync: the journal is cut back to its
  *       last durable record and synced before the next mutation may append.
  *   The lock is never held while waiting for a child process: a driver's
- *   release() is always called without it.  Driver operations (struct wr_driver) are called with the lock held and
- *   must not block; drivers report back through the wr_worker_emit family
- *   from their own threads only, never from inside a driver operation.
- *   Everything else in this header (codec, names, strerror) is reentrant.
+ *   release() is always called without it.  Driver operations (struct
+ *   wr_driver) are called with the lock held and must not block; drivers
+ *   report back through the wr_worker_emit family from their own threads
+ *   only, never from inside a driver operation.  Everything else in this
+ *   header (codec, names, strerror) is reentrant.
  */
 #ifndef WORKER_RUNTIME_H
 #define WORKER_RUNTIME_H
@@ -569,7 +570,11 @@ wr_err wr_runtime_open(const struct wr_config *cfg, struct wr_runtime **out,
  * be called from anywhere, including inside driver operations. */
 const char *wr_runtime_id(const struct wr_runtime *rt);
 
-/* Stops every worker (per its driver's stop policy), flushes the store and
+/* Closes the Runtime without recording anything: every running worker's
+ * execution is asked to stop gracefully (its driver's stop policy) and
+ * released, which waits until it is gone; the workers keep their recorded
+ * status, so a durable store restores them at the next open (see
+ * wr_runtime_stop to record an end).  Then syncs and closes the store and
  * frees everything.  No other thread may use rt during or after.  NULL ok. */
 void wr_runtime_close(struct wr_runtime *rt);
 
@@ -676,7 +681,8 @@ void wr_profile_set_free(struct wr_profile_set *set);
  * The longest a graceful stop of one worker of these profiles can take, in
  * milliseconds: the largest exec stop_grace_ms plus the 500 ms between
  * SIGTERM and SIGKILL; 0 when none is an exec profile.  wr_runtime_close()
- * stops every worker at once, so it ends within about this long.  Pure;
+ * asks every worker's execution to stop at once, so it ends within about
+ * this long.  Pure;
  * profiles may be NULL when n is 0.
  */
 uint32_t wr_profiles_stop_bound_ms(const struct wr_profile *profiles,
