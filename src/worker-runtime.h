@@ -519,14 +519,19 @@ struct wr_profile {
 const struct wr_driver *wr_driver_transcript(void);
 
 /* Driver callbacks: thread-safe; must not be called from inside a driver
- * operation.  They return WR_EUNKNOWN_WORKER if the worker is gone and
- * WR_EUNSUPPORTED if it is no longer running (late output is dropped). */
+ * operation.  They return WR_EUNKNOWN_WORKER if the worker is gone,
+ * WR_EUNSUPPORTED if it is no longer running (late output is dropped) and
+ * WR_EUNAVAILABLE (runtime_closing) once wr_runtime_close began; emit
+ * refuses a role other than worker or runtime and content that is not UTF-8
+ * without NUL (WR_EINVALID_INPUT).  A turn_end while not busy is WR_OK and
+ * records nothing. */
 wr_err wr_worker_emit(struct wr_runtime *rt, const char *worker_id,
                       enum wr_role role, const char *content,
                       struct wr_error *err);
 wr_err wr_worker_turn_end(struct wr_runtime *rt, const char *worker_id,
                           struct wr_error *err);
-/* Marks the worker failed and records why as a runtime transcript entry. */
+/* Marks the worker failed and records why as a runtime transcript entry
+ * (a NULL, empty or non-UTF-8 why is recorded as "the worker failed"). */
 wr_err wr_worker_fail(struct wr_runtime *rt, const char *worker_id,
                       const char *why, struct wr_error *err);
 /* Records a bounded diagnostic (truncated to WR_DIAGNOSTIC_MAX - 1 bytes).

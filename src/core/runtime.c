@@ -1,6 +1,7 @@
 /*
- * runtime.c - the Runtime itself: configuration, open (with restore from a
- * durable store), close, stop, summary, diagnostics and the worker table.
+ * core/runtime.c - the Runtime itself: configuration, open (with restore
+ * from a durable store), close, stop and summary.  The lookup tables are
+ * table.c's, the diagnostics diag.c's.
  *
  * Locking: rt->lock (a writer-preferring rwlock) guards all state except
  * the diagnostics, which have their own mutex so drivers may record them
@@ -18,8 +19,6 @@
 #define MAX_LIMIT_ITEMS 100000u
 #define MAX_LIMIT_INPUT WR__INPUT_BYTES_CEILING
 #define MAX_LIMIT_WORKERS 10000000u
-
-/* ---- the worker table ----------------------------------------------- */
 
 /* ---- configuration ---------------------------------------------- */
 
@@ -393,5 +392,3 @@ wr_runtime_summary(struct wr_runtime *rt, struct wr_runtime_summary *out,
 	*out = s;
 	return WR_OK;
 }
-
-/* ---- diagnostics ------------------------------------------------------- */
