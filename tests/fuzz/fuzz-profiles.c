@@ -1,5 +1,5 @@
 /*
- * fuzz-profiles.c - the profiles loader (src/profiles.c) on arbitrary
+ * fuzz-profiles.c - the profiles loader (src/driver/profiles.c) on arbitrary
  * file contents.
  *
  * The input is written to a file in a per-process directory (under

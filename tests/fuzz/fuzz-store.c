@@ -1,6 +1,6 @@
 /*
  * fuzz-store.c - the fs store's replay of journal and snapshot files
- * (src/store_fs*.c, src/store_record.c), through a Runtime opened on them.
+ * (src/store/fs*.c, src/store/record.c), through a Runtime opened on them.
  *
  * Input: text lines.  A line "--journal N" or "--snapshot N" starts file
  * journal-N or snapshot-N (N decimal, the generation); before any such
