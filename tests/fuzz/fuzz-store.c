@@ -24,9 +24,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "store/crc32c.h"
 #include "fuzz.h"
 #include "base/base.h"
+#include "core/rt.h"
+#include "store/crc32c.h"
 #include "store/fs.h"
 
 static char dir[256];
