@@ -566,8 +566,10 @@ struct wr_config {
 };
 
 /* Opens a Runtime.  On success *out is owned by the caller (close it with
- * wr_runtime_close).  Fails with WR_EINVALID_INPUT for a bad config and
- * WR_EUNAVAILABLE if the store cannot be opened. */
+ * wr_runtime_close).  Fails with WR_EINVALID_INPUT for a bad config or a
+ * store of a newer format (store_version), WR_EUNAVAILABLE if the store
+ * cannot be opened or restored (store_locked, store_corrupt, ...) and
+ * WR_EINTERNAL (out_of_memory). */
 wr_err wr_runtime_open(const struct wr_config *cfg, struct wr_runtime **out,
                        struct wr_error *err);
 
@@ -611,8 +613,8 @@ wr_err wr_worker_create(struct wr_runtime *rt,
                         const struct wr_create_request *req,
                         struct wr_worker_info **out, struct wr_error *err);
 
-/* Lists all workers in creation order into *out (free with
- * wr_worker_list_free). */
+/* Lists every worker whose creation is durable, in creation order, into
+ * *out (free with wr_worker_list_free). */
 wr_err wr_worker_list(struct wr_runtime *rt, struct wr_worker_list *out,
                       struct wr_error *err);
 
