@@ -3,8 +3,10 @@
  *
  * Translation only: the request gates here are HTTP's (Origin, token, body
  * size, media type); every Worker rule (busy, terminal states, limits,
- * idempotency) is the library's and arrives as a wr_err.  The mapping from
- * error to HTTP status lives in exactly one table, status_rules[].
+ * idempotency) is the library's and arrives as a wr_err.  Every error the
+ * handlers answer gets its HTTP status from one table, status_rules[] (the
+ * responder writes the few errors it finds itself - bad params, an unread
+ * body, shutdown's 503 - with their status where it writes them).
  */
 #include "config.h"
 

@@ -3,8 +3,9 @@
  * Runtime, then the responder until SIGTERM/SIGINT.
  *
  * Exit status: 0 after a clean stop, 1 when something the command line
- * names cannot be used (socket, store, token file, profiles) or serving
- * fails, 2 when the command line itself is wrong.  Every message is one
+ * names cannot be used (socket, store, token file, profiles), serving
+ * fails or a stop outlasts --shutdown-timeout, 2 when the command line
+ * itself is wrong.  Every message is one
  * line on stderr starting with "worker-runtime: ".
  */
 #include "config.h"

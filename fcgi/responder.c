@@ -70,7 +70,8 @@
 #define WRITE_SLICE (1 << 20)
 #define DRAIN_MAX 65536 /* backlog connections answered at a stop, at most */
 
-/* Process-wide because signal handlers need them; one responder per process. */
+/* Process-wide because signal handlers need them; one responder per
+ * process. */
 static volatile sig_atomic_t stop_signal; /* written by the handler only */
 static atomic_bool stopping;              /* main thread -> serving threads */
 static atomic_bool accept_broken;         /* serving thread -> main thread */

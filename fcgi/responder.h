@@ -51,9 +51,10 @@ int responder_signals_init(void);
  * threads that wait for a request, lets every request in flight finish,
  * joins all threads, and answers each connection already waiting in the
  * backlog with 503 runtime_unavailable/stopping (an own TCP listener is shut
- * down only after that, since shutting it down resets its backlog).  The listen socket is left open for the caller to close.
- * Returns 0 after a stop signal, or -1 (a line is already logged) if the
- * threads could not be started or accepting failed for good.
+ * down only after that, since shutting it down resets its backlog).  The
+ * listen socket is left open for the caller to close.  Returns 0 after a
+ * stop signal, or -1 (a line is already logged) if the threads could not be
+ * started or accepting failed for good.
  */
 int responder_run(const struct responder_config *cfg);
 

@@ -27,10 +27,11 @@
  *     - the reset after a failed fdatasync: the journal is cut back to its
  *       last durable record and synced before the next mutation may append.
  *   The lock is never held while waiting for a child process: a driver's
- *   release() is always called without it.  Driver operations (struct wr_driver) are called with the lock held and
- *   must not block; drivers report back through the wr_worker_emit family
- *   from their own threads only, never from inside a driver operation.
- *   Everything else in this header (codec, names, strerror) is reentrant.
+ *   release() is always called without it.  Driver operations (struct
+ *   wr_driver) are called with the lock held and must not block; drivers
+ *   report back through the wr_worker_emit family from their own threads
+ *   only, never from inside a driver operation.  Everything else in this
+ *   header (codec, names, strerror) is reentrant.
  */
 #ifndef WORKER_RUNTIME_H
 #define WORKER_RUNTIME_H
@@ -525,14 +526,19 @@ struct wr_profile {
 const struct wr_driver *wr_driver_transcript(void);
 
 /* Driver callbacks: thread-safe; must not be called from inside a driver
- * operation.  They return WR_EUNKNOWN_WORKER if the worker is gone and
- * WR_EUNSUPPORTED if it is no longer running (late output is dropped). */
+ * operation.  They return WR_EUNKNOWN_WORKER if the worker is gone,
+ * WR_EUNSUPPORTED if it is no longer running (late output is dropped) and
+ * WR_EUNAVAILABLE (runtime_closing) once wr_runtime_close began; emit
+ * refuses a role other than worker or runtime and content that is not UTF-8
+ * without NUL (WR_EINVALID_INPUT).  A turn_end while not busy is WR_OK and
+ * records nothing. */
 wr_err wr_worker_emit(struct wr_runtime *rt, const char *worker_id,
                       enum wr_role role, const char *content,
                       struct wr_error *err);
 wr_err wr_worker_turn_end(struct wr_runtime *rt, const char *worker_id,
                           struct wr_error *err);
-/* Marks the worker failed and records why as a runtime transcript entry. */
+/* Marks the worker failed and records why as a runtime transcript entry
+ * (a NULL, empty or non-UTF-8 why is recorded as "the worker failed"). */
 wr_err wr_worker_fail(struct wr_runtime *rt, const char *worker_id,
                       const char *why, struct wr_error *err);
 /* Records a bounded diagnostic (truncated to WR_DIAGNOSTIC_MAX - 1 bytes).
@@ -567,8 +573,10 @@ struct wr_config {
 };
 
 /* Opens a Runtime.  On success *out is owned by the caller (close it with
- * wr_runtime_close).  Fails with WR_EINVALID_INPUT for a bad config and
- * WR_EUNAVAILABLE if the store cannot be opened. */
+ * wr_runtime_close).  Fails with WR_EINVALID_INPUT for a bad config or a
+ * store of a newer format (store_version), WR_EUNAVAILABLE if the store
+ * cannot be opened or restored (store_locked, store_corrupt, ...) and
+ * WR_EINTERNAL (out_of_memory). */
 wr_err wr_runtime_open(const struct wr_config *cfg, struct wr_runtime **out,
                        struct wr_error *err);
 
@@ -576,7 +584,11 @@ wr_err wr_runtime_open(const struct wr_config *cfg, struct wr_runtime **out,
  * be called from anywhere, including inside driver operations. */
 const char *wr_runtime_id(const struct wr_runtime *rt);
 
-/* Stops every worker (per its driver's stop policy), flushes the store and
+/* Closes the Runtime without recording anything: every running worker's
+ * execution is asked to stop gracefully (its driver's stop policy) and
+ * released, which waits until it is gone; the workers keep their recorded
+ * status, so a durable store restores them at the next open (see
+ * wr_runtime_stop to record an end).  Then syncs and closes the store and
  * frees everything.  No other thread may use rt during or after.  NULL ok. */
 void wr_runtime_close(struct wr_runtime *rt);
 
@@ -608,8 +620,8 @@ wr_err wr_worker_create(struct wr_runtime *rt,
                         const struct wr_create_request *req,
                         struct wr_worker_info **out, struct wr_error *err);
 
-/* Lists all workers in creation order into *out (free with
- * wr_worker_list_free). */
+/* Lists every worker whose creation is durable, in creation order, into
+ * *out (free with wr_worker_list_free). */
 wr_err wr_worker_list(struct wr_runtime *rt, struct wr_worker_list *out,
                       struct wr_error *err);
 
@@ -683,7 +695,8 @@ void wr_profile_set_free(struct wr_profile_set *set);
  * The longest a graceful stop of one worker of these profiles can take, in
  * milliseconds: the largest exec stop_grace_ms plus the 500 ms between
  * SIGTERM and SIGKILL; 0 when none is an exec profile.  wr_runtime_close()
- * stops every worker at once, so it ends within about this long.  Pure;
+ * asks every worker's execution to stop at once, so it ends within about
+ * this long.  Pure;
  * profiles may be NULL when n is 0.
  */
 uint32_t wr_profiles_stop_bound_ms(const struct wr_profile *profiles,

@@ -9,7 +9,7 @@
  * strdup is defined here too, for one reason: json-c 0.16's tokener does
  * not check the strdup of an object key and, when it fails, adds the
  * member under a NULL key and crashes in strlen (SIGSEGV: a bug of
- * json-c, not of this library, reported to the lead).  strdup called from
+ * json-c, not of this library).  strdup called from
  * json-c is therefore never failed.  Nor are the allocations of json-c's
  * lh_table_new: when an object's table cannot grow, json-c 0.16 leaks the
  * key it copied and its parser ignores the failure, leaking the value.

@@ -5,7 +5,7 @@
  * that can make the n-th one fail with ENOMEM.  Only the allocations of the
  * thread that armed it count, so driver or Criterion threads never fail by
  * accident.  Nothing in the library changes: see "Allocation failures" in
- * src/internal.h.
+ * src/base/base.h.
  */
 #ifndef WR_TEST_OOM_H
 #define WR_TEST_OOM_H

@@ -996,7 +996,7 @@ static const struct bad_case bad_cases[] = {
 	 "the text is not valid JSON (byte 13)"},
 	{"{\"profiles\": {}} x", "invalid_json", "",
 	 "unexpected text after the JSON value (byte 17)"},
-	/* the strict reader of every JSON text (codec_json.h) */
+	/* the strict reader of every JSON text (src/codec/json.h) */
 	{"{\"profiles\": {\"p\": {\"argv\": [\"/x\"]}, "
 	 "\"p\": {\"argv\": [\"/y\"]}}}", "duplicate_member", "profiles.p",
 	 "member 'profiles.p' occurs more than once; send each member once"},

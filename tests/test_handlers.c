@@ -3,9 +3,9 @@
  *
  * Every test gets a fresh memory-store Runtime (.init/.fini; Criterion forks
  * per test).  Bodies are decoded with the library's own decoders, so a test
- * asserts on values, not on text.  The "slow" profile uses the lead's busy
- * test driver: an input starts a turn that ends only when the test calls
- * wr_worker_turn_end().
+ * asserts on values, not on text.  The "slow" profile uses the busy test
+ * driver (test_driver.h): an input starts a turn that ends only when the
+ * test calls wr_worker_turn_end().
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -506,8 +506,8 @@ replay_fixture(void)
  * memory", and allocation 20 as "payload is not one JSON value" (json-c's
  * parser returns NULL with json_tokener_success when it runs out of
  * memory).  An operator told the store is damaged may cut it.  That
- * belongs to the strict JSON reader (store_record.c parsing); enable this
- * test with it.
+ * belongs to the strict JSON reader (src/store/record.c parsing); enable
+ * this test with it.
  */
 Test(oom, store_replay_fails_cleanly_at_every_allocation, .disabled = true)
 {

@@ -684,8 +684,8 @@ Test(store, well_framed_but_undecodable_records_refuse_even_at_the_tail)
 	"\"worker_id\":\"w\",\"role\":\"user\",\"sequence\":1," \
 	"\"turn_started\":false,"
 
-/* Records json-c alone would read differently from what they say go
- * through the one strict reader (codec_json.h) like request bodies: each is
+/* Records json-c alone would read differently from what they say go through
+ * the one strict reader (src/codec/json.h) like request bodies: each is
  * damage, never data.  The same records without the ambiguity decode. */
 Test(store, records_json_c_would_change_are_undecodable_and_refuse_the_store)
 {

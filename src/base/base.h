@@ -50,6 +50,8 @@ char *wr__strdup(const char *s, bool *oom);
 /* Bounded copy, always NUL-terminated (size > 0). */
 void wr__strlcpy(char *dst, const char *src, size_t size);
 
+/* ---- deep copies of the public structs (types.c) ------------------ */
+
 /* Deep copies of request parts; dst is overwritten.  Return 0 or -1 on OOM
  * (then dst holds nothing that needs freeing). */
 int wr__intent_copy(struct wr_intent *dst, const struct wr_intent *src);
@@ -71,7 +73,7 @@ void wr__worker_info_clear(struct wr_worker_info *w);
 int wr__worker_info_copy(struct wr_worker_info *dst,
                          const struct wr_worker_info *src);
 
-/* ---- field rules shared by live writes and restore (worker.c) ---------- */
+/* ---- field rules shared by live writes and restore (rules.c) ---------- */
 
 /* The ceiling of max_input_bytes: no input entry is ever longer. */
 #define WR__INPUT_BYTES_CEILING WR_MAX_INPUT_BYTES
@@ -88,18 +90,17 @@ wr_err wr__reason_check(const char *reason, struct wr_error *err);
 
 /*
  * Allocation failures.  src/ allocates only with malloc, calloc, realloc,
- * strdup (and json-c, which uses the same), never with a private
- * allocator or mmap, and every failure becomes WR_EINTERNAL with reason
+ * strdup (and json-c, which uses the same), never with a private allocator
+ * or mmap, and every failure becomes WR_EINTERNAL with reason
  * "out_of_memory" that leaves the Runtime as it was.  The seam that tests
- * this costs the library nothing: tests/oom.c interposes malloc & co. in
- * the test program (glibc's documented replacement by ELF interposition)
- * and fails the n-th allocation of the arming thread - ours, libc's and
- * json-c's alike, which wrappers in this library could not reach.
- * tests/test_oom.c loops it over every operation.  Known json-c 0.16
- * limits: its serialiser drops text when its buffer cannot grow (hence
- * json_text.c), its parser drops members or returns NULL with "success",
- * and it crashes when the strdup of an object key fails (the seam spares
- * json-c's strdup calls).
+ * this costs the library nothing: tests/oom.c interposes malloc & co. in the
+ * test program (glibc's documented replacement by ELF interposition) and
+ * fails the n-th allocation of the arming thread - ours, libc's and json-c's
+ * alike, which wrappers in this library could not reach.  tests/test_oom.c
+ * loops it over every operation.  Known json-c 0.16 limits: its serialiser
+ * drops text when its buffer cannot grow (hence codec/json_text.c), its
+ * parser drops members or returns NULL with "success", and it crashes when
+ * the strdup of an object key fails (the seam spares json-c's strdup calls).
  */
 
 #endif /* WR_BASE_H */

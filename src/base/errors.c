@@ -1,5 +1,5 @@
 /*
- * errors.c - the error taxonomy: names, messages, detail filling.
+ * base/errors.c - the error taxonomy: names, messages, detail filling.
  *
  * WR_ERROR_TABLE and WR_REASON_TABLE in worker-runtime.h feed every table
  * here, so names and messages cannot drift from the enums.

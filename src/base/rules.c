@@ -1,5 +1,5 @@
 /*
- * rules.c - value rules that both a live write (core/worker.c) and a
+ * base/rules.c - value rules that both a live write (core/worker.c) and a
  * restore (store/record.c, core/commit.c) apply, so that what a store gives
  * back passes exactly what a request had to pass.  Reentrant.
  */

@@ -1,5 +1,6 @@
 /*
- * types.c - the public value types: wire names, ids, deep copies and frees.
+ * base/types.c - the public value types: wire names, ids, deep copies and
+ * frees.
  *
  * Copies are all-or-nothing: on allocation failure the destination holds
  * nothing that needs freeing.

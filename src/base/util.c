@@ -1,5 +1,5 @@
 /*
- * util.c - clock, randomness, UTF-8 validation and string helpers.
+ * base/util.c - clock, randomness, UTF-8 validation and string helpers.
  *
  * Nothing here keeps state; every function is reentrant.
  */

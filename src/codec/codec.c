@@ -1,6 +1,6 @@
 /*
- * codec.c - what the JSON encoder and decoder share: the wire names of the
- * enums and the RFC 3339 timestamps of DESIGN section 3.
+ * codec/codec.c - what the JSON encoder and decoder share: the wire names of
+ * the enums and the RFC 3339 timestamps of DESIGN section 3.
  *
  * Timestamps are always UTC with exactly three fraction digits
  * ("2026-11-24T10:21:56.123Z"); the parser accepts that one form only, so a

@@ -1,13 +1,13 @@
 /*
- * codec.h - private to codec.c, codec_encode.c, codec_json.c and
- * codec_decode.c.
+ * codec/codec.h - private to the codec layer: the wire names of enums, for
+ * codec.c, encode.c and decode.c (and json.c, through codec/json.h).
  *
- * The JSON codec is split in four: codec.c holds what both directions
- * share (wire names of enums, RFC 3339 time), codec_encode.c turns structs
- * into JSON text, codec_decode.c turns untrusted JSON text into structs,
- * reading it with codec_json.c (strict parsing and typed getters, declared
- * in codec_json.h).  Nothing here is exported (wr__ prefix); json-c stays
- * out of this header.
+ * The JSON codec: codec.c holds what both directions share (wire names of
+ * enums, RFC 3339 time), encode.c turns structs into JSON text, decode.c
+ * turns untrusted JSON text into structs, reading it with json.c and
+ * json_scan.c (strict parsing and typed getters, declared in
+ * codec/json.h); json_text.c turns json-c objects into text.  Nothing here
+ * is exported (wr__ prefix); json-c stays out of this header.
  */
 #ifndef WR_CODEC_H
 #define WR_CODEC_H

@@ -1,12 +1,12 @@
 /*
- * codec_decode.c - untrusted JSON text -> structs (DESIGN section 3 shapes).
+ * codec/decode.c - untrusted JSON text -> structs (DESIGN section 3 shapes).
  *
  * Strict by design: every member is checked against the shape (unknown,
  * wrong type, missing, bad enum value, bad id or timestamp, too long, too
  * many items), and the failure names the rule (wr_error.reason) and the
  * JSON path (wr_error.field: dots and [i]; with an envelope the path starts
  * with the envelope's name, e.g. "worker.intent.kind").  The reading itself
- * (parsing under the WR_JSON_MAX_* bounds, typed getters) is codec_json.c;
+ * (parsing under the WR_JSON_MAX_* bounds, typed getters) is json.c's;
  * this file knows the shapes.  Decoders write their out-parameter only on
  * success and free everything partial on failure.  Nothing here keeps
  * state between calls; all is reentrant.  Getters borrow from the parsed

@@ -1,5 +1,5 @@
 /*
- * codec_encode.c - structs -> JSON text in the DESIGN section 3 shapes.
+ * codec/encode.c - structs -> JSON text in the DESIGN section 3 shapes.
  *
  * Member order is fixed (the order the shapes are listed in), so equal
  * structs always encode to identical bytes.  Optional members are omitted,
@@ -9,7 +9,7 @@
  * (returns NULL) because there is no honest wire value for it.
  *
  * json-c ownership: every member and item is added with wr__json_add /
- * wr__json_push (codec_json.h), which hand the value to the container and
+ * wr__json_push (codec/json.h), which hand the value to the container and
  * take it in all cases, also when they fail, so no caller ever frees a
  * child and a failed constructor is never written as null.
  */

@@ -1,7 +1,7 @@
 /*
- * codec_json.c - strict JSON reading for the decoders (codec_json.h).
+ * codec/json.c - strict JSON reading for the decoders (codec/json.h).
  *
- * Parsing goes through the strict pass of codec_json_scan.c first (exact
+ * Parsing goes through the strict pass of json_scan.c first (exact
  * grammar, size, nesting, and refusal of what json-c would silently
  * change: escaped NUL in member names, duplicate members, lone surrogates,
  * -0 and integers beyond 64 bits), then json-c builds the tree; the

@@ -1,16 +1,17 @@
 /*
- * codec_json.h - the one strict JSON reader of the library, and the one
- * way it adds members to json-c objects.  Used by the codec (codec_json.c,
- * codec_decode.c, codec_encode.c), the store's records (store_record.c),
- * the profiles file (profiles.c) and the exec driver's worker lines
- * (driver_exec.c).
+ * codec/json.h - the one strict JSON reader of the library, and the one
+ * way it adds members to json-c objects.  Used by the codec (json.c,
+ * json_scan.c, decode.c, encode.c), the store's records (store/record.c),
+ * the profiles file (driver/profiles.c) and the exec driver's worker lines
+ * (driver/exec.c).
  *
  * Every failure is a value: WR_EINVALID_INPUT naming the rule
  * (wr_error.reason) and the JSON path (wr_error.field: dots and [i]), or
- * WR_EINTERNAL, WR_REASON_OUT_OF_MEMORY.  Unlike codec.h this header includes json-c:
- * values are json_object pointers borrowed from a wr__json_doc, valid until
- * its wr__json_doc_close.  Nothing keeps state between calls; everything is
- * reentrant, and one document must not be read by two threads at once.
+ * WR_EINTERNAL, WR_REASON_OUT_OF_MEMORY.  Unlike codec/codec.h this header
+ * includes json-c: values are json_object pointers borrowed from a
+ * wr__json_doc, valid until its wr__json_doc_close.  Nothing keeps state
+ * between calls; everything is reentrant, and one document must not be read
+ * by two threads at once.
  */
 #ifndef WR_CODEC_JSON_H
 #define WR_CODEC_JSON_H

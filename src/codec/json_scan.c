@@ -1,7 +1,7 @@
 /*
- * codec_json_scan.c - the strict pass every JSON text of the library goes
+ * codec/json_scan.c - the strict pass every JSON text of the library goes
  * through before json-c builds a tree from it (wr__json_scan in
- * codec_json.h), and the errors and JSON paths every reader of the codec
+ * codec/json.h), and the errors and JSON paths every reader of the codec
  * reports (wr__json_bad, wr__json_path_key, ...).
  *
  * json-c accepts, and silently changes, texts another parser reads

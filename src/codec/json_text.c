@@ -1,6 +1,6 @@
 /*
- * json_text.c - see json_text.h.  The check costs one parse of the text
- * just written; nothing is kept between calls.
+ * codec/json_text.c - see json_text.h.  The check costs one parse of the
+ * text just written; nothing is kept between calls.
  */
 #include "config.h"
 

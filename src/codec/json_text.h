@@ -1,5 +1,5 @@
 /*
- * json_text.h - json-c objects to text, refusing the text json-c gets
+ * codec/json_text.h - json-c objects to text, refusing the text json-c gets
  * wrong when memory runs out.
  *
  * json-c 0.16's serialiser ignores most failures to grow its buffer: the

@@ -1,5 +1,5 @@
 /*
- * commit.c - records: projection, group commit, application, replay and
+ * core/commit.c - records: projection, group commit, application, replay and
  * snapshots.
  *
  * A mutation appends its record to the store under the write lock and

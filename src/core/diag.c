@@ -1,7 +1,7 @@
 /*
- * diag.c - the Runtime's diagnostics: a ring of the last WR_DIAGNOSTICS_KEPT
- * messages under rt->diag_lock (never rt->lock), so drivers may record one
- * from any thread, with or without the Runtime lock.
+ * core/diag.c - the Runtime's diagnostics: a ring of the last
+ * WR_DIAGNOSTICS_KEPT messages under rt->diag_lock (never rt->lock), so
+ * drivers may record one from any thread, with or without the Runtime lock.
  */
 #include "config.h"
 

@@ -1,6 +1,7 @@
 /*
- * rt.h - the Runtime's private structures, shared by runtime.c (lifecycle),
- * worker.c (worker operations) and commit.c (records, group commit).
+ * core/rt.h - the Runtime's private structures, shared by the files of
+ * core/: table.c (lookup tables), diag.c (diagnostics), commit.c (records,
+ * group commit), worker.c (worker operations) and runtime.c (lifecycle).
  *
  * Two views of every piece of state, both under rt->lock:
  *   - applied (w->info, w->entries, rt->status, rt->count): what reads see;
@@ -94,7 +95,7 @@ struct wr_runtime {
 	uint64_t diag_count;
 };
 
-/* ---- lookup tables (table.c) ------------------------------------------------ */
+/* ---- lookup tables (table.c) ------------------------------------------ */
 
 /* Any worker, applied or not; NULL if none.  Caller holds the lock. */
 struct worker *wr__find_worker(const struct wr_runtime *rt, const char *id);
@@ -144,9 +145,10 @@ wr_err wr__submit(struct wr_runtime *rt, struct pending *p,
 wr_err wr__await(struct wr_runtime *rt, struct pending **p, size_t n,
                  struct wr_error *err);
 
-/* Waits until everything the store took so far touching w is durable
- * (for idempotent answers computed from the projected view).  Lock NOT
- * held. */
+/* Waits until every record up to lsn (a worker's p_last_lsn: the newest
+ * record the store took for it) is durable and applied, for idempotent
+ * answers computed from the projected view; WR_OK at once for lsn 0 or a
+ * store without sync.  Lock NOT held. */
 wr_err wr__await_lsn(struct wr_runtime *rt, uint64_t lsn,
                      struct wr_error *err);
 
@@ -158,7 +160,7 @@ wr_err wr__replay(struct wr_runtime *rt, bool *had_meta,
 /* Next event id to hand out (projected).  Write lock held. */
 uint64_t wr__next_event(struct wr_runtime *rt);
 
-/* ---- worker rules (worker.c) ------------------------------------------ */
+/* ---- worker rules (worker.c) and a test seam (runtime.c) ------------- */
 
 /* Builds the pending terminal-status record for a running worker (failed:
  * why becomes a runtime transcript entry) and submits it.  Write lock

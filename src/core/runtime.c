@@ -1,6 +1,7 @@
 /*
- * runtime.c - the Runtime itself: configuration, open (with restore from a
- * durable store), close, stop, summary, diagnostics and the worker table.
+ * core/runtime.c - the Runtime itself: configuration, open (with restore
+ * from a durable store), close, stop and summary.  The lookup tables are
+ * table.c's, the diagnostics diag.c's.
  *
  * Locking: rt->lock (a writer-preferring rwlock) guards all state except
  * the diagnostics, which have their own mutex so drivers may record them
@@ -14,8 +15,6 @@
 #include <string.h>
 
 #include "core/rt.h"
-
-/* ---- the worker table ----------------------------------------------- */
 
 /* ---- configuration ---------------------------------------------- */
 
@@ -389,5 +388,3 @@ wr_runtime_summary(struct wr_runtime *rt, struct wr_runtime_summary *out,
 	*out = s;
 	return WR_OK;
 }
-
-/* ---- diagnostics ------------------------------------------------------- */

@@ -1,9 +1,11 @@
 /*
- * table.c - the Runtime's lookup tables: workers by id (a power-of-two hash
- * table plus the creation-order array) and configured profiles by name.
+ * core/table.c - the Runtime's lookup tables: workers by id (a power-of-two
+ * hash table plus the creation-order array) and configured profiles by name.
  *
- * Every function here runs with rt->lock held by the caller (read lock for
- * lookups, write lock for changes); none takes a lock or does I/O.
+ * Lookups and changes run with rt->lock held by the caller (read lock for
+ * lookups, write lock for changes); wr__copy_profiles runs at open and
+ * wr__free_worker on a worker no table holds any more, so neither needs it.
+ * Nothing here takes a lock or does I/O.
  */
 #include "config.h"
 

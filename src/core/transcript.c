@@ -1,5 +1,5 @@
 /*
- * driver_transcript.c - the builtin "transcript" driver: input is recorded
+ * core/transcript.c - the builtin "transcript" driver: input is recorded
  * by the Runtime and nothing runs, so a worker is never busy.
  */
 #include "config.h"

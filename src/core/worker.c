@@ -1,5 +1,5 @@
 /*
- * worker.c - the worker operations and their rules: create, list, get,
+ * core/worker.c - the worker operations and their rules: create, list, get,
  * input, stop, cancel, transcript pages, and the driver callbacks.
  *
  * Validation reads the projected view (rt.h) so that a mutation is judged

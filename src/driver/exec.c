@@ -1,5 +1,5 @@
 /*
- * driver_exec.c - the exec driver: one child process per worker, spoken to
+ * driver/exec.c - the exec driver: one child process per worker, spoken to
  * in JSON lines over stdio (docs/worker-protocol.md).
  *
  * Each worker has one I/O thread.  It owns the child's pipes: it writes the
@@ -11,13 +11,13 @@
  * the Runtime, so the two locks are never taken in the other order.
  *
  * Hygiene: every descriptor is O_CLOEXEC; the child runs in its own process
- * group with default signal dispositions and an empty mask (exec_spawn.c),
- * and signals go to the whole group; the worker watchdog (exec_watch.c)
- * kills the group if this process dies without a close.  The I/O thread
- * blocks every signal
- * (so the embedder's handlers never run on it) and consumes the SIGPIPE a
- * write to a dead child raises, so the process-wide disposition of SIGPIPE
- * is never touched.  Output is read by bounded line readers (exec_lines.c).
+ * group with default signal dispositions and an empty mask (spawn.c), and
+ * signals go to the whole group; the worker watchdog (watch.c) kills the
+ * group if this process dies without a close.  The I/O thread blocks every
+ * signal (so the embedder's handlers never run on it) and consumes the
+ * SIGPIPE a write to a dead child raises, so the process-wide disposition
+ * of SIGPIPE is never touched.  Output is read by bounded line readers
+ * (lines.c).
  */
 #include "config.h"
 
@@ -377,7 +377,7 @@ handle_out_line(void *arg, const char *line, size_t len)
 		len--;
 	if (len == 0)
 		return;
-	/* The one strict reader (codec_json.h): a line json-c would read
+	/* The one strict reader (codec/json.h): a line json-c would read
 	 * differently (duplicate or NUL-cut member names, lone surrogates)
 	 * is malformed like any other. */
 	rc = wr__json_parse(line, len, WR_JSON_MAX_DEPTH, &o, &e);
@@ -667,7 +667,8 @@ advance_timeline(struct exec_worker *w, struct timeline *tl, int64_t now,
 		begin_ending(tl, now, now + w->prof->stop_grace_ms);
 	}
 	/* A release after a graceful stop lets that stop run its course
-	 * (wr_runtime_close stops every worker, then releases each). */
+	 * (wr_runtime_close asks every execution to stop, then releases
+	 * each). */
 	if ((tl->phase == PHASE_RUNNING || tl->phase == PHASE_CLOSING) &&
 	    (cancel_req || (release_req && !stop_req))) {
 		if (tl->phase == PHASE_RUNNING)

@@ -1,7 +1,7 @@
 /*
- * driver_exec.h - private interface between the profiles file loader
- * (profiles.c) and the exec driver (driver_exec.c, with exec_spawn.c and
- * exec_lines.c).
+ * driver/exec.h - private interface between the profiles file loader
+ * (profiles.c) and the exec driver (exec.c, with spawn.c, watch.c and
+ * lines.c).
  *
  * An exec profile is immutable after loading; the driver only reads it, so
  * any number of workers (and threads) may share one.

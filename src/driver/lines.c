@@ -1,5 +1,5 @@
 /*
- * exec_lines.c - the exec driver's bounded line reader (exec_lines.h).
+ * driver/lines.c - the exec driver's bounded line reader (lines.h).
  *
  * A worker may write anything to its stdout and stderr; memory per stream
  * stays within the line bound whatever it writes.  An over-long line is

@@ -1,6 +1,6 @@
 /*
- * exec_lines.h - private to exec_lines.c and driver_exec.c: a bounded line
- * reader for a worker's stdout and stderr, and printable previews of what
+ * driver/lines.h - private to lines.c and exec.c: a bounded line reader
+ * for a worker's stdout and stderr, and printable previews of what
  * a worker wrote.
  *
  * A linebuf belongs to one thread at a time (the worker's I/O thread); the

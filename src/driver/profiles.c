@@ -1,6 +1,6 @@
 /*
- * profiles.c - loads the profiles file (docs/worker-protocol.md) into a set
- * of exec profiles.
+ * driver/profiles.c - loads the profiles file (docs/worker-protocol.md) into
+ * a set of exec profiles.
  *
  * The whole file is validated before anything is kept: on failure nothing
  * is returned and err->message names the file, the profile and the member.
@@ -426,7 +426,7 @@ wr_profiles_load(const char *path, struct wr_profile_set **out,
 	rc = read_file(&c, &text, &len);
 	if (rc != WR_OK)
 		goto out;
-	/* The one strict reader (codec_json.h): refuses what json-c would
+	/* The one strict reader (codec/json.h): refuses what json-c would
 	 * read differently (duplicate members, NUL in member names, ...). */
 	rc = wr__json_parse(text, len, WR_JSON_MAX_DEPTH, &root, &e);
 	if (rc == WR_EINVALID_INPUT) {

@@ -1,5 +1,5 @@
 /*
- * exec_spawn.c - starts an exec worker's process (exec_spawn.h).
+ * driver/spawn.c - starts an exec worker's process (spawn.h).
  *
  * Everything the child needs is prepared before fork(); after it the child
  * makes only async-signal-safe calls (the parent may have other threads).

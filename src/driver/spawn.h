@@ -1,6 +1,6 @@
 /*
- * exec_spawn.h - private to exec_spawn.c and driver_exec.c: starting an
- * exec profile's program as a worker process.
+ * driver/spawn.h - private to spawn.c, exec.c and watch.c: starting an
+ * exec profile's program as a worker process, and the worker watchdog.
  *
  * Safe to call from any thread while other threads run: after fork() the
  * child makes only async-signal-safe calls.
@@ -23,25 +23,25 @@ struct wr__exec_child {
 
 /*
  * Starts p's program for worker_id of runtime runtime_id: its own process
- * group, registered with the worker watchdog, default signal dispositions, an empty signal mask, stdio on
- * pipes, the environment of the Runtime process plus p->env plus WORKER_ID
- * and RUNTIME_ID, working directory p->cwd.  Waits only until the child
- * has exec'd (or failed to): the exec error comes back through an
- * O_CLOEXEC pipe.
+ * group, registered with the worker watchdog, default signal dispositions,
+ * an empty signal mask, stdio on pipes, the environment of the Runtime
+ * process plus p->env plus WORKER_ID and RUNTIME_ID, working directory
+ * p->cwd.  Waits only until the child has exec'd (or failed to): the exec
+ * error comes back through an O_CLOEXEC pipe.
  *
  * On success fills *child: the caller owns its descriptors (O_CLOEXEC; the
  * three pipes non-blocking) and must kill the group, wr__exec_unwatch(pid)
- * and reap pid, in that order.  On failure leaves no
- * process and no descriptor behind and *child untouched: WR_EINTERNAL
- * (WR_REASON_OUT_OF_MEMORY) or WR_EUNAVAILABLE (spawn_failed, the message naming
- * the profile and what failed).
+ * and reap pid, in that order.  On failure leaves no process and no
+ * descriptor behind and *child untouched: WR_EINTERNAL
+ * (WR_REASON_OUT_OF_MEMORY) or WR_EUNAVAILABLE (spawn_failed, the message
+ * naming the profile and what failed).
  */
 wr_err wr__exec_spawn(const struct wr__exec_profile *p, const char *worker_id,
                       const char *runtime_id, struct wr__exec_child *child,
                       struct wr_error *err);
 
 /*
- * The worker watchdog (exec_watch.c): whatever way this process ends, the
+ * The worker watchdog (watch.c): whatever way this process ends, the
  * process groups of the workers it started and did not reap yet are sent
  * SIGTERM, then SIGKILL.
  *

@@ -1,5 +1,5 @@
 /*
- * exec_watch.c - the worker watchdog: no exec worker's process group
+ * driver/watch.c - the worker watchdog: no exec worker's process group
  * outlives the process that runs the Runtime, however that process ends
  * (wr_runtime_close, exit, a crash, SIGKILL).
  *

@@ -1,6 +1,6 @@
 /*
- * crc32c.c - CRC-32C (polynomial 0x1EDC6F41, reflected 0x82F63B78), one
- * table lookup per byte.  The table is constant data, so the function is
+ * store/crc32c.c - CRC-32C (polynomial 0x1EDC6F41, reflected 0x82F63B78),
+ * one table lookup per byte.  The table is constant data, so the function is
  * reentrant and there is no initialisation to race on.
  */
 #include "config.h"

@@ -1,5 +1,6 @@
 /*
- * crc32c.h - CRC-32C (Castagnoli), the checksum of the fs store's records.
+ * store/crc32c.h - CRC-32C (Castagnoli), the checksum of the fs store's
+ * records.
  *
  * Software, table driven, reentrant.  Not exported (wr__ prefix).
  */

@@ -1,9 +1,10 @@
 /*
- * store_fs.c - the durable store: an append-only journal of CRC-framed
+ * store/fs.c - the durable store: an append-only journal of CRC-framed
  * records plus periodic snapshots in one locked directory (docs/store.md).
  * This file is the store object (locking, load order, append, group
- * commit, reset, snapshots); the bytes of one file are store_fs_file.c's,
- * the names and listing of the directory store_fs_dir.c's.
+ * commit, reset, snapshots); the bytes of one file are fs_file.c's, the
+ * listing of the directory fs_dir.c's, names, paths and the I/O seam
+ * fs_io.c's.
  *
  * Invariants
  *   - Restore = the highest snapshot-<S> + every journal-<G> with G >= S, in

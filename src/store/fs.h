@@ -1,9 +1,10 @@
 /*
- * store_fs.h - private interface between the three files of the fs store
- * (docs/store.md): store_fs.c (the store object: locking, load order,
- * append, group commit, reset, snapshots), store_fs_file.c (one file: its
- * header, record frames, scanning it, writing it durably, the I/O seam) and
- * store_fs_dir.c (the directory: file names, listing, stale removal).
+ * store/fs.h - private interface between the four files of the fs store
+ * (docs/store.md): fs.c (the store object: locking, load order, append,
+ * group commit, reset, snapshots), fs_file.c (one file: its header and
+ * version, record frames, scanning it, writing it durably), fs_dir.c (the
+ * directory: creating it, listing, stale removal) and fs_io.c (file names
+ * and paths, the I/O seam, full writes, directory syncs, errors).
  *
  * None of these functions lock anything: the store calls them during open
  * and load, or under the Runtime's write lock, never two at once on one
@@ -25,7 +26,7 @@
 #define WR__FS_NAME_MAX 40      /* "snapshot-<20 digits>.tmp" and NUL */
 
 /* The store directory as the file layer sees it.  Owned by the store
- * (store_fs.c), which frees path and closes fd at close; io is filled by
+ * (fs.c), which frees path and closes fd at close; io is filled by
  * wr__store_fs_set_io and never NULL in any member. */
 struct wr__fs_dir {
 	char *path;
@@ -33,7 +34,7 @@ struct wr__fs_dir {
 	struct wr__fs_io io; /* write/fdatasync/fsync, replaceable by tests */
 };
 
-/* What load() hands each record to (internal.h); apply takes what a
+/* What load() hands each record to (store/store.h); apply takes what a
  * record owns, diag may be NULL. */
 struct wr__fs_replay {
 	wr__apply_fn apply;
@@ -41,7 +42,7 @@ struct wr__fs_replay {
 	void *arg;
 };
 
-/* ---- errors and I/O (store_fs_file.c) ---------------------------------- */
+/* ---- errors and I/O (fs_io.c) ----------------------------------------- */
 
 /* WR_EUNAVAILABLE with reason and the message "<op> <path>: <strerror e>".
  * err may be NULL; path is only read. */
@@ -60,7 +61,7 @@ int wr__fs_write_all(const struct wr__fs_dir *d, int fd, const void *buf,
 /* fsyncs the directory through d->io.  Returns 0, or -1 with errno. */
 int wr__fs_sync_dir(const struct wr__fs_dir *d);
 
-/* ---- files (store_fs_file.c) ------------------------------------------- */
+/* ---- files (fs_file.c) ------------------------------------------------- */
 
 /*
  * Creates (or truncates) path with a header of kind/gen, makes the header
@@ -113,7 +114,7 @@ wr_err wr__fs_write_snapshot(const struct wr__fs_dir *d, uint64_t gen,
                              const struct wr__record *recs, size_t n,
                              struct wr_error *err);
 
-/* ---- the directory (store_fs_dir.c) ------------------------------------ */
+/* ---- the directory (fs_dir.c; names and paths: fs_io.c) --------------- */
 
 /* Generations of one kind of store file, ascending. */
 struct wr__fs_gens {
@@ -148,7 +149,7 @@ wr_err wr__fs_list(const struct wr__fs_dir *d, struct wr__fs_listing *l,
 void wr__fs_listing_free(struct wr__fs_listing *l);
 
 /* Refuses (wr__fs_check_version) a store with any file of a newer format,
- * before anything touches it. */
+ * before anything touches it.  In fs_file.c. */
 wr_err wr__fs_check_versions(const struct wr__fs_dir *d,
                              struct wr_error *err);
 

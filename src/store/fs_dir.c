@@ -1,5 +1,5 @@
 /*
- * store_fs_dir.c - the directory of the fs store (docs/store.md, Layout):
+ * store/fs_dir.c - the directory of the fs store (docs/store.md, Layout):
  * creating it, the names of its files ("<kind>-<20 digits>[.tmp]", so
  * names sort), listing them by generation and removing what restore no
  * longer reads.  Names that do not parse are never touched.

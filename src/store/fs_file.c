@@ -1,5 +1,5 @@
 /*
- * store_fs_file.c - one file of the fs store (docs/store.md): the 32-byte
+ * store/fs_file.c - one file of the fs store (docs/store.md): the 32-byte
  * header, the CRC-framed records after it, replaying a file and telling a
  * torn tail (cut off, only at the end of the last journal) from damage
  * (refused), and writing files durably (temp + fdatasync + rename + fsync

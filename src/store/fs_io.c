@@ -1,5 +1,5 @@
 /*
- * store_fs_io.c - the fs store's lowest layer: file names and paths, the
+ * store/fs_io.c - the fs store's lowest layer: file names and paths, the
  * I/O seam (write/fdatasync/fsync), full writes, directory syncs, and the
  * errors every fs store file reports.  Depends on nothing else of the
  * store.

@@ -1,5 +1,5 @@
 /*
- * store_memory.c - the memory store: the Runtime's own tables are the only
+ * store/memory.c - the memory store: the Runtime's own tables are the only
  * copy, so there is nothing to load, append is a no-op that succeeds and
  * every record is durable at once (sync is NULL).
  */

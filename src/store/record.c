@@ -1,5 +1,5 @@
 /*
- * store_record.c - the payload of one fs-store record: compact JSON with a
+ * store/record.c - the payload of one fs-store record: compact JSON with a
  * "kind", "event_id" and "at_ms", plus only the members that kind uses
  * (docs/store.md).  A created worker nests the public WorkerDetail shape,
  * so the worker codec is the single definition of that shape.  Decoding is
@@ -94,7 +94,7 @@ worker_object(const struct wr_worker_info *w)
 	return o;
 }
 
-/* The value of one field of rec, or NULL if absent; *missing tells an
+/* The value of one field of rec, or NULL if absent; *absent tells an
  * absent optional member from an allocation failure. */
 static json_object *
 field_value(const struct wr__record *rec, unsigned f, bool *absent)

@@ -1,6 +1,7 @@
 /*
- * store_record.h - one record (internal.h) <-> the compact JSON payload the
- * fs store frames on disk.  Private to store_record.c and store_fs_file.c.
+ * store/record.h - one record (store/store.h) <-> the compact JSON payload
+ * the fs store frames on disk.  Private to record.c and fs_file.c (and the
+ * store's tests).
  */
 #ifndef WR_STORE_RECORD_H
 #define WR_STORE_RECORD_H
@@ -27,7 +28,7 @@ int wr__record_decode(const char *buf, size_t len, struct wr__record *rec,
 
 /*
  * Checks the fields of a decoded record by the rules live writes obey
- * (worker.c): input content non-empty UTF-8 within the max_input_bytes
+ * (base/rules.c): input content non-empty UTF-8 within the max_input_bytes
  * ceiling, emitted content and failure text UTF-8, reasons bounded UTF-8,
  * sequences 1-based, run states that fit the status.  What needs the
  * records before it (ids, event order) is checked while applying.

@@ -8,7 +8,7 @@
 
 #include "base/base.h"
 
-/* ---- records and stores (runtime.c, store_*.c) ------------------------- */
+/* ---- records and stores (record.c, memory.c, fs*.c) ------------------- */
 
 /*
  * Every mutation of a Runtime is one record; applying the records of a
@@ -19,12 +19,12 @@
 /*
  * When you add a kind: (1) say here what it carries; (2) build with
  * --enable-werror - every switch over the kind lists all of them with no
- * default: (commit.c apply_record, apply_to_worker, reserve_for, project),
- * so -Wswitch names each one to extend; (3) give it a row in the kinds
- * table of store_record.c (name, required and optional members; a static
+ * default: (core/commit.c apply_record, apply_to_worker, reserve_for,
+ * project), so -Wswitch names each one to extend; (3) give it a row in the
+ * kinds table of record.c (name, required and optional members; a static
  * assertion there checks the table reaches WR__REC_KIND_LAST) and in the
  * table of docs/store.md; (4) decide whether a snapshot must write it
- * (commit.c maybe_snapshot) and test a restore that replays it.
+ * (core/commit.c maybe_snapshot) and test a restore that replays it.
  */
 enum wr__record_kind {
 	WR__REC_META,            /* runtime_id, event_id = last event id */

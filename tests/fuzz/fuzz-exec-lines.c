@@ -1,5 +1,5 @@
 /*
- * fuzz-exec-lines.c - the exec driver's line reader (src/exec_lines.c) on
+ * fuzz-exec-lines.c - the exec driver's line reader (src/driver/lines.c) on
  * what a worker may write, read from a real pipe.
  *
  * Input: one byte choosing the bound (1..64 bytes, so over-long lines are

@@ -1,5 +1,5 @@
 /*
- * fuzz-exec-output.c - the exec driver (src/driver_exec.c) reading what a
+ * fuzz-exec-output.c - the exec driver (src/driver/exec.c) reading what a
  * real worker process writes on stdout: the line reader, the protocol
  * message parser and the diagnostics they produce.
  *

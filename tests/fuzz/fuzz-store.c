@@ -1,6 +1,6 @@
 /*
  * fuzz-store.c - the fs store's replay of journal and snapshot files
- * (src/store_fs*.c, src/store_record.c), through a Runtime opened on them.
+ * (src/store/fs*.c, src/store/record.c), through a Runtime opened on them.
  *
  * Input: text lines.  A line "--journal N" or "--snapshot N" starts file
  * journal-N or snapshot-N (N decimal, the generation); before any such
@@ -24,9 +24,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "store/crc32c.h"
 #include "fuzz.h"
 #include "base/base.h"
+#include "core/rt.h"
+#include "store/crc32c.h"
 #include "store/fs.h"
 
 static char dir[256];

@@ -1,5 +1,6 @@
 /*
- * test-worker.c - a controllable exec-driver worker for tests/test_exec.c.
+ * test-worker.c - a controllable exec-driver worker for tests/test_exec.c,
+ * the end-to-end scripts (exec-busy.sh, shutdown.sh) and the soak.
  *
  * Speaks the worker protocol (docs/worker-protocol.md) and misbehaves on
  * request.  Options (all optional):
