@@ -589,6 +589,72 @@ Test(store, zero_filled_tail_is_dropped_as_torn)
 	clear_all(r, 1);
 }
 
+/* The payload bytes of every kind, as this format has always written them
+ * (docs/store.md): a store written by an older build must read back, and
+ * one written now by an older build.  A change here is a format change. */
+static const char *const sample_payloads[N_SAMPLE] = {
+	"{\"kind\":\"meta\",\"event_id\":1,\"at_ms\":1764000000000,"
+	"\"runtime_id\":\"rt-test\"}",
+	"{\"kind\":\"worker_created\",\"event_id\":2,\"at_ms\":1764"
+	"000000123,\"worker_id\":\"w-1\",\"worker\":{\"worker_ref\""
+	":{\"runtime_id\":\"rt-test\",\"worker_id\":\"w-1\"},\"runt"
+	"ime_id\":\"rt-test\",\"worker_id\":\"w-1\",\"status\":\"ru"
+	"nning\",\"run_state\":\"idle\",\"intent\":{\"kind\":\"task"
+	"\",\"objective\":\"sum the numbers \\\"quoted\\\" / ünïcod"
+	"e\"},\"profile\":{\"kind\":\"builtin\",\"value\":\"transcr"
+	"ipt\"},\"requested_capability_count\":1,\"has_config_bundl"
+	"e\":true,\"transcript_len\":0,\"last_event_id\":2,\"create"
+	"d_at\":\"2025-11-24T16:00:00.123Z\",\"updated_at\":\"2025-"
+	"11-24T16:00:00.456Z\",\"config_bundle\":{\"id\":\"bundle-1"
+	"\"},\"requested_capabilities\":[{\"name\":\"net\",\"reason"
+	"\":\"fetch\"}],\"workspace_refs\":[{\"name\":\"ws\",\"refe"
+	"rence\":\"ref://ws\"}],\"mount_refs\":[]}}",
+	"{\"kind\":\"transcript\",\"event_id\":101,\"at_ms\":176400"
+	"0001001,\"worker_id\":\"w-1\",\"role\":\"user\",\"sequence"
+	"\":1,\"content\":\"hello\\nworld \\\"x\\\" \\\\ \\u0001 ✓\""
+	",\"turn_started\":true}",
+	"{\"kind\":\"transcript\",\"event_id\":102,\"at_ms\":176400"
+	"0001002,\"worker_id\":\"w-1\",\"role\":\"worker\",\"sequen"
+	"ce\":2,\"content\":\"second\",\"turn_started\":false}",
+	"{\"kind\":\"turn_end\",\"event_id\":0,\"at_ms\":5,\"worker"
+	"_id\":\"w-1\"}",
+	"{\"kind\":\"worker_status\",\"event_id\":7,\"at_ms\":0,\"w"
+	"orker_id\":\"w-1\",\"content\":\"worker exited with status"
+	" 3\",\"status\":\"failed\",\"reason\":\"child exited with "
+	"status 3\"}",
+	"{\"kind\":\"worker_status\",\"event_id\":8,\"at_ms\":0,\"w"
+	"orker_id\":\"w-1\",\"status\":\"stopped\"}",
+	"{\"kind\":\"runtime_status\",\"event_id\":0,\"at_ms\":-3,\""
+	"runtime_status\":\"stopping\"}",
+	"{\"kind\":\"worker_state\",\"event_id\":461168601842738790"
+	"4,\"at_ms\":0,\"worker_id\":\"w-1\",\"status\":\"running\""
+	",\"run_state\":\"busy\",\"reason\":\"why\"}",
+};
+
+Test(store, record_payloads_keep_their_bytes)
+{
+	struct wr__record r[N_SAMPLE], back;
+	char why[WR_MESSAGE_MAX];
+
+	sample(r);
+	for (size_t i = 0; i < N_SAMPLE; i++) {
+		size_t len = 0;
+		char *text = wr__record_encode(&r[i], &len);
+
+		cr_assert_not_null(text, "record %zu: %s", i, strerror(errno));
+		cr_assert_eq(len, strlen(text));
+		cr_expect_str_eq(text, sample_payloads[i], "record %zu", i);
+		cr_assert_eq(wr__record_decode(sample_payloads[i],
+		                               strlen(sample_payloads[i]), &back,
+		                               why, sizeof(why)), 0,
+		             "record %zu: %s", i, why);
+		assert_rec_eq(&back, &r[i], i);
+		wr__record_clear(&back);
+		free(text);
+	}
+	clear_all(r, N_SAMPLE);
+}
+
 /* Opens, loads and expects store_corrupt naming the file and offset. */
 static void
 assert_corrupt(const char *name, off_t off)
