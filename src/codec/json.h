@@ -105,6 +105,31 @@ bool wr__json_add(json_object *o, const char *key, json_object *v);
 /* As wr__json_add, appending v to array a. */
 bool wr__json_push(json_object *a, json_object *v);
 
+/* ---- the worker shape as objects ---------------------------------------- */
+
+/*
+ * w as a new WorkerDetail object (the members, in the order and with the
+ * values wr_json_encode_worker_detail prints: that encoder is this plus
+ * wr__json_text).  *out is the caller's (json_object_put); written only on
+ * success.  Fails with WR_EINTERNAL, out_of_memory, or WR_EINVALID_INPUT,
+ * invalid_value (field: the member) for an enum without a wire name.  w is
+ * only read.  Reentrant.
+ */
+wr_err wr__json_worker_to_object(const struct wr_worker_info *w,
+                                 json_object **out, struct wr_error *err);
+
+/*
+ * Reads WorkerDetail object o, whose JSON path is path ("" at the top),
+ * into *out, strictly as wr_json_decode_worker (detail) does: that decoder
+ * is wr__json_doc_open plus this.  On success *out owns its strings
+ * (wr__worker_info_clear); on failure *out is untouched and the error is
+ * one of codec_json.h's (invalid_input with reason and field, or
+ * out_of_memory).  o is borrowed and only read.
+ */
+wr_err wr__json_worker_from_object(json_object *o, const char *path,
+                                   struct wr_worker_info *out,
+                                   struct wr_error *err);
+
 /* ---- documents -------------------------------------------------------- */
 
 /* A parsed text and the shape inside it. */
