@@ -634,7 +634,7 @@ static const char *const sample_payloads[N_SAMPLE] = {
 Test(store, record_payloads_keep_their_bytes)
 {
 	struct wr__record r[N_SAMPLE], back;
-	char why[WR_MESSAGE_MAX];
+	struct wr_error e;
 
 	sample(r);
 	for (size_t i = 0; i < N_SAMPLE; i++) {
@@ -646,8 +646,8 @@ Test(store, record_payloads_keep_their_bytes)
 		cr_expect_str_eq(text, sample_payloads[i], "record %zu", i);
 		cr_assert_eq(wr__record_decode(sample_payloads[i],
 		                               strlen(sample_payloads[i]), &back,
-		                               why, sizeof(why)), 0,
-		             "record %zu: %s", i, why);
+		                               &e), WR_OK,
+		             "record %zu: %s", i, e.message);
 		assert_rec_eq(&back, &r[i], i);
 		wr__record_clear(&back);
 		free(text);
@@ -776,15 +776,16 @@ Test(store, records_json_c_would_change_are_undecodable_and_refuse_the_store)
 		"\"at_ms\":-1,\"worker_id\":\"w\"}",
 	};
 	struct wr__record r[1] = {transcript("w-1", 1, "one")}, rec;
-	char why[160];
+	struct wr_error e;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		off_t end;
 		cr_assert_eq(wr__record_decode(bad[i].json, strlen(bad[i].json),
-		                               &rec, why, sizeof(why)),
-		             -1, "%s", bad[i].json);
-		cr_expect(strstr(why, bad[i].reason) != NULL, "%s: why '%s'",
-		          bad[i].json, why);
+		                               &rec, &e),
+		             WR_EUNAVAILABLE, "%s", bad[i].json);
+		cr_assert_str_eq(wr_reason_name(e.reason), "store_corrupt");
+		cr_expect(strstr(e.message, bad[i].reason) != NULL,
+		          "%s: why '%s'", bad[i].json, e.message);
 		store_with(r, 1);
 		end = file_size(J1);
 		append_raw_frame(J1, bad[i].json);
@@ -793,8 +794,8 @@ Test(store, records_json_c_would_change_are_undecodable_and_refuse_the_store)
 	}
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		cr_assert_eq(wr__record_decode(good[i], strlen(good[i]), &rec,
-		                               why, sizeof(why)),
-		             0, "%s: %s", good[i], why);
+		                               &e),
+		             WR_OK, "%s: %s", good[i], e.message);
 		wr__record_clear(&rec);
 	}
 	clear_all(r, 1);

@@ -265,6 +265,7 @@ replay_file(const struct wr__fs_dir *d, const struct wr__fs_replay *rp,
 {
 	unsigned char fh[FRAME_SIZE];
 	struct stat sb;
+	struct wr_error derr;
 	char why[WR_MESSAGE_MAX], msg[WR_DIAGNOSTIC_MAX];
 	char *buf = NULL;
 	const char *torn = NULL;
@@ -332,8 +333,12 @@ replay_file(const struct wr__fs_dir *d, const struct wr__fs_replay *rp,
 			rc = corrupt(err, path, off, "checksum mismatch");
 			goto done;
 		}
-		if (wr__record_decode(buf, len, &rec, why, sizeof(why)) < 0) {
-			rc = corrupt(err, path, off, why);
+		if ((rc = wr__record_decode(buf, len, &rec, &derr)) != WR_OK) {
+			/* Out of memory is no verdict on the file. */
+			if (derr.reason == WR_REASON_STORE_CORRUPT)
+				rc = corrupt(err, path, off, derr.message);
+			else if (err != NULL)
+				*err = derr;
 			goto done;
 		}
 		if (wr__record_check(&rec, why, sizeof(why)) < 0) {

@@ -188,15 +188,29 @@ done:
 
 /* ---- decoding ----------------------------------------------------------- */
 
+/* Where the verdict goes: store_corrupt with what is wrong, or
+ * out_of_memory, which judges nothing. */
 struct dec {
-	char *why;
-	size_t whysz;
+	struct wr_error *err;
 };
 
+/* The payload is damage: fmt names what, with one string arg. */
 static int
 refuse(struct dec *d, const char *fmt, const char *arg)
 {
-	snprintf(d->why, d->whysz, fmt, arg);
+	char why[WR_MESSAGE_MAX];
+
+	snprintf(why, sizeof(why), fmt, arg);
+	wr__fail(d->err, WR_EUNAVAILABLE, WR_REASON_STORE_CORRUPT, NULL, "%s",
+	         why);
+	return -1;
+}
+
+/* Memory ran out: nothing is known about the payload. */
+static int
+nomem(struct dec *d)
+{
+	wr__oom(d->err);
 	return -1;
 }
 
@@ -247,7 +261,7 @@ get_dup(struct dec *d, json_object *v, const char *key, char **out)
 	if (get_str(d, v, key, &s) < 0)
 		return -1;
 	if ((*out = strdup(s)) == NULL)
-		return refuse(d, "out of memory reading '%s'", key);
+		return nomem(d);
 	return 0;
 }
 
@@ -300,10 +314,11 @@ get_worker(struct dec *d, json_object *v, struct wr_worker_info **out)
 	struct wr_error e;
 
 	if (w == NULL)
-		return refuse(d, "out of memory reading '%s'", "worker");
+		return nomem(d);
 	if (wr__json_worker_from_object(v, "worker", w, &e) != WR_OK) {
 		free(w);
-		return refuse(d, "%s", e.message);
+		return e.code == WR_EINTERNAL ? nomem(d)
+		                              : refuse(d, "%s", e.message);
 	}
 	*out = w;
 	return 0;
@@ -405,16 +420,17 @@ decode_members(struct dec *d, json_object *o, const struct kind_desc *k,
 	return 0;
 }
 
-int
+wr_err
 wr__record_decode(const char *buf, size_t len, struct wr__record *rec,
-                  char *why, size_t whysz)
+                  struct wr_error *err)
 {
-	struct dec d = {why, whysz};
+	struct wr_error own;
+	struct dec d = {err != NULL ? err : &own};
 	struct wr__record r = {0};
 	json_object *o = NULL, *kv;
 	struct wr_error e;
 	const char *kind;
-	int rc = -1;
+	wr_err rc;
 	size_t i;
 
 	if (len == 0 || len > (size_t)INT32_MAX) {
@@ -422,10 +438,17 @@ wr__record_decode(const char *buf, size_t len, struct wr__record *rec,
 		goto done;
 	}
 	/* The one strict reader: a record json-c would read differently
-	 * (a duplicate member, say) is damage, like any other. */
-	if (wr__json_parse(buf, len, WR_JSON_MAX_DEPTH + 4, &o, &e) != WR_OK) {
-		snprintf(why, whysz, "payload: %s (%s)", e.message,
-		         wr_reason_name(e.reason));
+	 * (a duplicate member, say) is damage, like any other; json-c
+	 * running out of memory is not. */
+	if ((rc = wr__json_parse(buf, len, WR_JSON_MAX_DEPTH + 4, &o, &e)) !=
+	    WR_OK) {
+		if (rc == WR_EINTERNAL)
+			nomem(&d);
+		else
+			wr__fail(d.err, WR_EUNAVAILABLE,
+			         WR_REASON_STORE_CORRUPT, NULL,
+			         "payload: %s (%s)", e.message,
+			         wr_reason_name(e.reason));
 		goto done;
 	}
 	if (!json_object_is_type(o, json_type_object) ||
@@ -447,11 +470,12 @@ wr__record_decode(const char *buf, size_t len, struct wr__record *rec,
 		goto done;
 	*rec = r;
 	memset(&r, 0, sizeof(r));
-	rc = 0;
+	json_object_put(o);
+	return WR_OK;
 done:
 	wr__record_clear(&r);
 	json_object_put(o);
-	return rc;
+	return d.err->code;
 }
 
 /* ---- field rules after decoding ----------------------------------------- */
