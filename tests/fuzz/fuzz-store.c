@@ -27,6 +27,7 @@
 #include "store/crc32c.h"
 #include "fuzz.h"
 #include "base/base.h"
+#include "core/rt.h"
 #include "store/fs.h"
 
 static char dir[256];
