@@ -410,13 +410,14 @@ static wr_err
 check_duplicates(struct scan *s)
 {
 	struct frame *f = &s->frames[s->depth - 1];
-	struct name *m = s->stack + f->first;
 	size_t n = s->n - f->first;
 	const struct name *dup = NULL;
+	struct name *m;
 	char p[WR_FIELD_MAX];
 
 	if (n < 2)
-		return WR_OK;
+		return WR_OK; /* stack may still be NULL */
+	m = s->stack + f->first;
 	qsort(m, n, sizeof(*m), name_cmp);
 	for (size_t k = 1; k < n; k++)
 		if (m[k].n == m[k - 1].n && memcmp(m[k].p, m[k - 1].p,

@@ -127,7 +127,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(json);
 	if (rc != WR_OK) {
 		FUZZ_CHECK(rc == WR_EINVALID_INPUT);
-		FUZZ_CHECK(err.code == rc && err.reason[0] != '\0');
+		FUZZ_CHECK(err.code == rc && err.reason != WR_REASON_NONE);
 		FUZZ_CHECK(memchr(err.message, '\0', sizeof(err.message)));
 		return 0;
 	}
