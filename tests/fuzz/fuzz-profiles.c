@@ -89,7 +89,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (wr_profiles_load(path, &set, &err) != WR_OK) {
 		FUZZ_CHECK(set == NULL);
 		FUZZ_CHECK(err.code == WR_EINVALID_INPUT);
-		FUZZ_CHECK(err.reason[0] != '\0');
+		FUZZ_CHECK(err.reason != WR_REASON_NONE);
 		FUZZ_CHECK(memchr(err.message, '\0', sizeof(err.message)));
 		FUZZ_CHECK(strstr(err.message, path) != NULL);
 		return 0;
