@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include <criterion/criterion.h>
 
 #include "store/crc32c.h"
+#include "store/fs.h"
 #include "store/store.h"
 #include "store/record.h"
 #include "tmpdir.h"
@@ -587,6 +589,72 @@ Test(store, zero_filled_tail_is_dropped_as_torn)
 	clear_all(r, 1);
 }
 
+/* The payload bytes of every kind, as this format has always written them
+ * (docs/store.md): a store written by an older build must read back, and
+ * one written now by an older build.  A change here is a format change. */
+static const char *const sample_payloads[N_SAMPLE] = {
+	"{\"kind\":\"meta\",\"event_id\":1,\"at_ms\":1764000000000,"
+	"\"runtime_id\":\"rt-test\"}",
+	"{\"kind\":\"worker_created\",\"event_id\":2,\"at_ms\":1764"
+	"000000123,\"worker_id\":\"w-1\",\"worker\":{\"worker_ref\""
+	":{\"runtime_id\":\"rt-test\",\"worker_id\":\"w-1\"},\"runt"
+	"ime_id\":\"rt-test\",\"worker_id\":\"w-1\",\"status\":\"ru"
+	"nning\",\"run_state\":\"idle\",\"intent\":{\"kind\":\"task"
+	"\",\"objective\":\"sum the numbers \\\"quoted\\\" / ünïcod"
+	"e\"},\"profile\":{\"kind\":\"builtin\",\"value\":\"transcr"
+	"ipt\"},\"requested_capability_count\":1,\"has_config_bundl"
+	"e\":true,\"transcript_len\":0,\"last_event_id\":2,\"create"
+	"d_at\":\"2025-11-24T16:00:00.123Z\",\"updated_at\":\"2025-"
+	"11-24T16:00:00.456Z\",\"config_bundle\":{\"id\":\"bundle-1"
+	"\"},\"requested_capabilities\":[{\"name\":\"net\",\"reason"
+	"\":\"fetch\"}],\"workspace_refs\":[{\"name\":\"ws\",\"refe"
+	"rence\":\"ref://ws\"}],\"mount_refs\":[]}}",
+	"{\"kind\":\"transcript\",\"event_id\":101,\"at_ms\":176400"
+	"0001001,\"worker_id\":\"w-1\",\"role\":\"user\",\"sequence"
+	"\":1,\"content\":\"hello\\nworld \\\"x\\\" \\\\ \\u0001 ✓\""
+	",\"turn_started\":true}",
+	"{\"kind\":\"transcript\",\"event_id\":102,\"at_ms\":176400"
+	"0001002,\"worker_id\":\"w-1\",\"role\":\"worker\",\"sequen"
+	"ce\":2,\"content\":\"second\",\"turn_started\":false}",
+	"{\"kind\":\"turn_end\",\"event_id\":0,\"at_ms\":5,\"worker"
+	"_id\":\"w-1\"}",
+	"{\"kind\":\"worker_status\",\"event_id\":7,\"at_ms\":0,\"w"
+	"orker_id\":\"w-1\",\"content\":\"worker exited with status"
+	" 3\",\"status\":\"failed\",\"reason\":\"child exited with "
+	"status 3\"}",
+	"{\"kind\":\"worker_status\",\"event_id\":8,\"at_ms\":0,\"w"
+	"orker_id\":\"w-1\",\"status\":\"stopped\"}",
+	"{\"kind\":\"runtime_status\",\"event_id\":0,\"at_ms\":-3,\""
+	"runtime_status\":\"stopping\"}",
+	"{\"kind\":\"worker_state\",\"event_id\":461168601842738790"
+	"4,\"at_ms\":0,\"worker_id\":\"w-1\",\"status\":\"running\""
+	",\"run_state\":\"busy\",\"reason\":\"why\"}",
+};
+
+Test(store, record_payloads_keep_their_bytes)
+{
+	struct wr__record r[N_SAMPLE], back;
+	struct wr_error e;
+
+	sample(r);
+	for (size_t i = 0; i < N_SAMPLE; i++) {
+		size_t len = 0;
+		char *text = wr__record_encode(&r[i], &len);
+
+		cr_assert_not_null(text, "record %zu: %s", i, strerror(errno));
+		cr_assert_eq(len, strlen(text));
+		cr_expect_str_eq(text, sample_payloads[i], "record %zu", i);
+		cr_assert_eq(wr__record_decode(sample_payloads[i],
+		                               strlen(sample_payloads[i]), &back,
+		                               &e), WR_OK,
+		             "record %zu: %s", i, e.message);
+		assert_rec_eq(&back, &r[i], i);
+		wr__record_clear(&back);
+		free(text);
+	}
+	clear_all(r, N_SAMPLE);
+}
+
 /* Opens, loads and expects store_corrupt naming the file and offset. */
 static void
 assert_corrupt(const char *name, off_t off)
@@ -708,15 +776,16 @@ Test(store, records_json_c_would_change_are_undecodable_and_refuse_the_store)
 		"\"at_ms\":-1,\"worker_id\":\"w\"}",
 	};
 	struct wr__record r[1] = {transcript("w-1", 1, "one")}, rec;
-	char why[160];
+	struct wr_error e;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		off_t end;
 		cr_assert_eq(wr__record_decode(bad[i].json, strlen(bad[i].json),
-		                               &rec, why, sizeof(why)),
-		             -1, "%s", bad[i].json);
-		cr_expect(strstr(why, bad[i].reason) != NULL, "%s: why '%s'",
-		          bad[i].json, why);
+		                               &rec, &e),
+		             WR_EUNAVAILABLE, "%s", bad[i].json);
+		cr_assert_str_eq(wr_reason_name(e.reason), "store_corrupt");
+		cr_expect(strstr(e.message, bad[i].reason) != NULL,
+		          "%s: why '%s'", bad[i].json, e.message);
 		store_with(r, 1);
 		end = file_size(J1);
 		append_raw_frame(J1, bad[i].json);
@@ -725,8 +794,8 @@ Test(store, records_json_c_would_change_are_undecodable_and_refuse_the_store)
 	}
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		cr_assert_eq(wr__record_decode(good[i], strlen(good[i]), &rec,
-		                               why, sizeof(why)),
-		             0, "%s: %s", good[i], why);
+		                               &e),
+		             WR_OK, "%s: %s", good[i], e.message);
 		wr__record_clear(&rec);
 	}
 	clear_all(r, 1);
@@ -1285,5 +1354,141 @@ Test(store, crash_leftovers_of_a_snapshot_restore_correctly)
 	free(snapfile);
 	clear_all(r, 2);
 	clear_all(s, 1);
+	wr__record_clear(&more);
+}
+
+/* ---- generations near UINT64_MAX ------------------------------------- */
+
+#define GEN_610 UINT64_C(18446744073709551610)
+#define GEN_MAX UINT64_MAX
+
+/* Crafts snapshot-<gen> holding recs[0..n) and an empty journal-<gen>,
+ * as the store itself writes them. */
+static void
+craft_generation(uint64_t gen, const struct wr__record *recs, size_t n)
+{
+	struct wr__fs_dir d = {.path = dir};
+	char name[WR__FS_NAME_MAX];
+	struct wr_error e;
+	int fd = -1;
+
+	wr__fs_io_fill(&d.io, NULL);
+	cr_assert(mkdir(dir, 0700) == 0 || errno == EEXIST);
+	d.fd = open(dir, O_RDONLY | O_DIRECTORY);
+	cr_assert_geq(d.fd, 0);
+	cr_assert_eq(wr__fs_write_snapshot(&d, gen, recs, n, &e), WR_OK, "%s",
+	             e.message);
+	wr__fs_file_name(name, "journal", gen, "");
+	cr_assert_eq(wr__fs_create(&d, path_in(name), WR__FS_JOURNAL, gen, &fd,
+	                           &e), WR_OK, "%s", e.message);
+	close(fd);
+	close(d.fd);
+}
+
+/* The fuzz find (issue 8): a store at generation 18446744073709551610 was
+ * ignored by the parser of its own file names, and a stale journal-1
+ * replayed instead of the acknowledged state. */
+Test(store, generations_up_to_uint64_max_are_read_not_ignored)
+{
+	struct wr__record stale[1] = {transcript("w-1", 1, "stale")};
+	struct wr__record now[2] = {transcript("w-1", 1, "acknowledged"),
+	                            transcript("w-1", 2, "state")};
+	struct wr__record more = transcript("w-1", 3, "after");
+	struct wr__record want[3];
+	char name[WR__FS_NAME_MAX];
+	struct coll c;
+	struct wr__store *st;
+
+	store_with(stale, 1);
+	craft_generation(GEN_610, now, 2);
+	st = open_load(&c);
+	cr_assert_eq(c.n, 2, "restored %zu records: the snapshot at "
+	             "generation %" PRIu64 " was ignored", c.n, GEN_610);
+	assert_rec_eq(&c.v[0], &now[0], 0);
+	assert_rec_eq(&c.v[1], &now[1], 1);
+	cr_assert(!exists(J1), "the journal the snapshot replaced is removed");
+	sync_ok(st, append_ok(st, &more));
+	st->ops->close(st);
+	coll_free(&c);
+	wr__fs_file_name(name, "journal", GEN_610, "");
+	cr_assert_gt(file_size(name), HDR);
+	want[0] = now[0];
+	want[1] = now[1];
+	want[2] = more;
+	assert_restores(want, 3);
+	clear_all(stale, 1);
+	clear_all(now, 2);
+	wr__record_clear(&more);
+}
+
+/* Names that look like store files but are none are damage: refused at
+ * open, naming the file, and nothing is touched. */
+Test(store, store_file_names_that_do_not_parse_refuse_the_store)
+{
+	static const char *const bad[] = {
+		"journal-18446744073709551616", /* UINT64_MAX + 1 */
+		"snapshot-99999999999999999999",
+		"journal-00000000000000000000", /* generation 0 */
+		"journal-1",
+		"snapshot-0000000000000000000x",
+		"snapshot-00000000000000000002.bak",
+		"journal-",
+	};
+	struct wr__record r[1] = {transcript("w-1", 1, "one")};
+	off_t size;
+
+	store_with(r, 1);
+	size = file_size(J1);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct wr__store *st = NULL;
+		struct wr_error e;
+
+		write_file(bad[i], "x", 1);
+		cr_assert_eq(wr__store_fs_open(dir, &st, &e), WR_EUNAVAILABLE,
+		             "%s was not refused", bad[i]);
+		cr_assert_null(st);
+		cr_assert_str_eq(wr_reason_name(e.reason), "store_corrupt");
+		cr_assert(strstr(e.message, bad[i]) != NULL, "%s", e.message);
+		cr_assert(exists(bad[i]));
+		cr_assert_eq(file_size(J1), size);
+		cr_assert_eq(unlink(path_in(bad[i])), 0);
+	}
+	/* other names stay ignored */
+	write_file("notes.txt", "x", 1);
+	write_file("journal", "x", 1);
+	assert_restores(r, 1);
+	clear_all(r, 1);
+}
+
+/* At generation UINT64_MAX a snapshot would need the next one: refused
+ * (typed), never wrapped to 0; appends go on in the journal. */
+Test(store, snapshot_at_the_last_generation_is_refused_and_the_store_goes_on)
+{
+	struct wr__record snap[1] = {transcript("w-1", 1, "at the end")};
+	struct wr__record more = transcript("w-1", 2, "still journalled");
+	struct wr__record want[2];
+	struct coll c;
+	struct wr__store *st;
+	struct wr_error e;
+
+	craft_generation(GEN_MAX, snap, 1);
+	st = open_load(&c);
+	cr_assert_eq(c.n, 1);
+	wr__store_fs_set_snapshot_bytes(st, 1);
+	sync_ok(st, append_ok(st, &more));
+	cr_assert(st->ops->snapshot_due(st));
+	cr_assert_eq(st->ops->snapshot(st, snap, 1, &e), WR_EUNAVAILABLE);
+	cr_assert_str_eq(wr_reason_name(e.reason), "store_snapshot_failed");
+	cr_assert(strstr(e.message, "18446744073709551615") != NULL, "%s",
+	          e.message);
+	cr_assert(!st->ops->snapshot_due(st), "not retried at every commit");
+	cr_assert(!exists("journal-00000000000000000000"));
+	cr_assert(!exists("snapshot-00000000000000000000"));
+	st->ops->close(st);
+	coll_free(&c);
+	want[0] = snap[0];
+	want[1] = more;
+	assert_restores(want, 2);
+	clear_all(snap, 1);
 	wr__record_clear(&more);
 }

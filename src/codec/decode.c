@@ -346,6 +346,25 @@ done:
 	return rc;
 }
 
+wr_err
+wr__json_worker_from_object(json_object *o, const char *path,
+                            struct wr_worker_info *out, struct wr_error *err)
+{
+	struct wr_worker_info w;
+	wr_err rc;
+
+	memset(&w, 0, sizeof(w));
+	if (!json_object_is_type(o, json_type_object))
+		return wr__json_bad(err, WR_REASON_WRONG_TYPE, path,
+		                    "'%s' must be an object", path);
+	if ((rc = worker_from(o, path, true, &w, err)) != WR_OK) {
+		wr__worker_info_clear(&w);
+		return rc;
+	}
+	*out = w;
+	return WR_OK;
+}
+
 /* ---- decoders --------------------------------------------------------- */
 
 static const char *const CREATE_MEMBERS[] = {
@@ -535,7 +554,10 @@ wr_json_decode_worker(const char *json, size_t len, const char *envelope,
 	TRY(wr__json_doc_open(&d, json, len, envelope, json_type_object, err));
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		TRY(wr__oom(err));
-	TRY(worker_from(d.shape, d.path, detail, w, err));
+	if (detail)
+		TRY(wr__json_worker_from_object(d.shape, d.path, w, err));
+	else
+		TRY(worker_from(d.shape, d.path, false, w, err));
 	*out = w;
 	w = NULL;
 done:

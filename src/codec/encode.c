@@ -261,6 +261,32 @@ worker_obj(const struct wr_worker_info *w, bool detail)
 	return o;
 }
 
+wr_err
+wr__json_worker_to_object(const struct wr_worker_info *w, json_object **out,
+                          struct wr_error *err)
+{
+	static const char *const what[] = {"status", "run_state",
+	                                   "intent.kind", "profile.kind"};
+	const char *names[] = {
+		wr__status_name((int)w->status),
+		wr__run_state_name((int)w->run_state),
+		wr__intent_kind_name((int)w->intent.kind),
+		wr__profile_kind_name((int)w->profile.kind)};
+	jobj *o;
+
+	/* worker_obj fails on either; tell a value without a wire name
+	 * from running out of memory. */
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i] == NULL)
+			return wr__json_bad(err, WR_REASON_INVALID_VALUE, what[i],
+			                    "the worker's %s has no wire name",
+			                    what[i]);
+	if ((o = worker_obj(w, true)) == NULL)
+		return wr__oom(err);
+	*out = o;
+	return WR_OK;
+}
+
 /* ---- encoders ------------------------------------------------------- */
 
 static jobj *
@@ -317,7 +343,12 @@ char *
 wr_json_encode_worker_detail(const struct wr_worker_info *w,
                              const char *envelope, size_t *len)
 {
-	return finish(worker_obj(w, true), envelope, len);
+	struct wr_error e;
+	jobj *o = NULL;
+
+	if (wr__json_worker_to_object(w, &o, &e) != WR_OK)
+		return NULL;
+	return finish(o, envelope, len);
 }
 
 char *

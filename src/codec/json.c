@@ -57,23 +57,57 @@ name_lookup(wr__name_fn fn, const char *s)
 
 /* ---- parsing ---------------------------------------------------------- */
 
+/* Adds what tree v holds to *t (wr__json_tally).  Recursion is bounded by
+ * the depth the scan allowed. */
+static void
+tally_tree(json_object *v, struct wr__json_tally *t)
+{
+	enum json_type type = json_object_get_type(v); /* NULL: null */
+	size_t n;
+
+	t->values[type]++;
+	switch (type) {
+	case json_type_string:
+		t->bytes += (size_t)json_object_get_string_len(v);
+		break;
+	case json_type_object: {
+		json_object_object_foreach(v, key, m)
+		{
+			t->bytes += strlen(key);
+			tally_tree(m, t);
+		}
+		break;
+	}
+	case json_type_array:
+		n = json_object_array_length(v);
+		for (size_t i = 0; i < n; i++)
+			tally_tree(json_object_array_get_idx(v, i), t);
+		break;
+	default:
+		break;
+	}
+}
+
 wr_err
 wr__json_parse(const char *json, size_t len, int max_depth, json_object **out,
                struct wr_error *err)
 {
+	struct wr__json_tally want, got;
 	struct json_tokener *tok;
 	enum json_tokener_error jerr;
 	json_object *v;
 	wr_err rc;
 
 	*out = NULL;
+	memset(&want, 0, sizeof(want));
+	memset(&got, 0, sizeof(got));
 	if (len > INT32_MAX)
 		return wr__json_bad(err, WR_REASON_PAYLOAD_TOO_LARGE, NULL,
 		                    "the JSON text is %zu bytes; at most %d are "
 		                    "accepted", len, INT32_MAX);
 	if (json == NULL)
 		len = 0;
-	rc = wr__json_scan(json, len, max_depth, err);
+	rc = wr__json_scan(json, len, max_depth, &want, err);
 	if (rc != WR_OK)
 		return rc;
 
@@ -93,8 +127,11 @@ wr__json_parse(const char *json, size_t len, int max_depth, json_object **out,
 		jerr = json_tokener_get_error(tok);
 	}
 	json_tokener_free(tok);
-	if (jerr != json_tokener_success) {
-		/* Out of memory inside json-c (0.16 does not say which). */
+	if (jerr == json_tokener_success)
+		tally_tree(v, &got);
+	if (jerr != json_tokener_success || memcmp(&got, &want, sizeof(got))) {
+		/* Out of memory inside json-c (0.16 does not say which): the
+		 * scan proved the text is one value json-c reads as is. */
 		json_object_put(v);
 		return wr__oom(err);
 	}

@@ -52,6 +52,19 @@ bool wr__json_is_ws(char c);
 /* ---- the strict reader ------------------------------------------------ */
 
 /*
+ * What one JSON value holds: its values by json-c type (a JSON null is
+ * json_type_null), and the decoded bytes of its strings and member names.
+ * The scan counts the text, wr__json_parse the tree json-c built from it:
+ * json-c 0.16 drops a member or item, leaves a NULL (null) in place of a
+ * value, or returns NULL with json_tokener_success, when it runs out of
+ * memory, and says nothing.
+ */
+struct wr__json_tally {
+	size_t values[json_type_string + 1];
+	size_t bytes;
+};
+
+/*
  * Checks that json[0..len) (NULL: no text) is exactly one RFC 8259 value
  * plus whitespace, nested at most max_depth (1..64) objects/arrays deep,
  * that json-c will read without changing it.  Refused, each as
@@ -71,15 +84,18 @@ bool wr__json_is_ws(char c);
  *                       64-bit range (json-c saturates it).
  * String values are not checked for UTF-8 or NUL here (json-c keeps them as
  * they are; the getters refuse them).  Needs len bytes of scratch memory
- * (else WR_EINTERNAL, WR_REASON_OUT_OF_MEMORY).  Reentrant.
+ * (else WR_EINTERNAL, WR_REASON_OUT_OF_MEMORY).  tally, if not NULL, gets
+ * the text's counts on success.  Reentrant.
  */
 wr_err wr__json_scan(const char *json, size_t len, int max_depth,
-                     struct wr_error *err);
+                     struct wr__json_tally *tally, struct wr_error *err);
 
 /*
  * wr__json_scan, then json-c: *out is the tree (caller frees it with
  * json_object_put), or NULL for a text that is JSON null.  len must be at
- * most INT32_MAX (else payload_too_large).  *out is NULL on failure.
+ * most INT32_MAX (else payload_too_large).  A tree that does not hold
+ * what the scan counted (json-c ran out of memory) is WR_EINTERNAL,
+ * out_of_memory, never a tree with less in it.  *out is NULL on failure.
  */
 wr_err wr__json_parse(const char *json, size_t len, int max_depth,
                       json_object **out, struct wr_error *err);
@@ -105,6 +121,31 @@ bool wr__json_add(json_object *o, const char *key, json_object *v);
 
 /* As wr__json_add, appending v to array a. */
 bool wr__json_push(json_object *a, json_object *v);
+
+/* ---- the worker shape as objects ---------------------------------------- */
+
+/*
+ * w as a new WorkerDetail object (the members, in the order and with the
+ * values wr_json_encode_worker_detail prints: that encoder is this plus
+ * wr__json_text).  *out is the caller's (json_object_put); written only on
+ * success.  Fails with WR_EINTERNAL, out_of_memory, or WR_EINVALID_INPUT,
+ * invalid_value (field: the member) for an enum without a wire name.  w is
+ * only read.  Reentrant.
+ */
+wr_err wr__json_worker_to_object(const struct wr_worker_info *w,
+                                 json_object **out, struct wr_error *err);
+
+/*
+ * Reads WorkerDetail object o, whose JSON path is path ("" at the top),
+ * into *out, strictly as wr_json_decode_worker (detail) does: that decoder
+ * is wr__json_doc_open plus this.  On success *out owns its strings
+ * (wr__worker_info_clear); on failure *out is untouched and the error is
+ * one of codec_json.h's (invalid_input with reason and field, or
+ * out_of_memory).  o is borrowed and only read.
+ */
+wr_err wr__json_worker_from_object(json_object *o, const char *path,
+                                   struct wr_worker_info *out,
+                                   struct wr_error *err);
 
 /* ---- documents -------------------------------------------------------- */
 

@@ -47,6 +47,7 @@ struct scan {
 	const char *s;
 	size_t len, i;
 	int depth, max_depth;
+	struct wr__json_tally tally; /* of what was scanned so far */
 	char *names;        /* len + 1 bytes, never moved */
 	size_t names_used;
 	struct name *stack; /* names of all open objects, outer first */
@@ -182,10 +183,18 @@ unicode_escape(struct scan *s, unsigned long *cp)
 	return STR_OK;
 }
 
+/* Bytes of code point cp in UTF-8. */
+static size_t
+utf8_len(unsigned long cp)
+{
+	return cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+}
+
 /*
  * The string whose opening quote is at s->i; s->i ends past the closing
  * quote.  With out, its decoded bytes go there (room for as many as the
- * text has) and their count to *n.  At a problem s->i is where it is.
+ * text has); their count goes to *n (if not NULL) either way.  At a
+ * problem s->i is where it is.
  */
 static enum str_problem
 string(struct scan *s, char *out, size_t *n)
@@ -206,7 +215,8 @@ string(struct scan *s, char *out, size_t *n)
 			return STR_SYNTAX;
 		if (c != '\\') {
 			if (out != NULL)
-				out[o++] = (char)c;
+				out[o] = (char)c;
+			o++;
 			s->i++;
 			continue;
 		}
@@ -215,7 +225,8 @@ string(struct scan *s, char *out, size_t *n)
 		const char *e = strchr(simple, s->s[s->i + 1]);
 		if (e != NULL && *e != '\0') {
 			if (out != NULL)
-				out[o++] = value[e - simple];
+				out[o] = value[e - simple];
+			o++;
 			s->i += 2;
 			continue;
 		}
@@ -225,8 +236,7 @@ string(struct scan *s, char *out, size_t *n)
 		enum str_problem p = unicode_escape(s, &cp);
 		if (p != STR_OK)
 			return p;
-		if (out != NULL)
-			o += put_utf8(out + o, cp);
+		o += out != NULL ? put_utf8(out + o, cp) : utf8_len(cp);
 	}
 	return STR_SYNTAX;
 }
@@ -302,6 +312,7 @@ number(struct scan *s)
 		while (s->i < s->len && t[s->i] >= '0' && t[s->i] <= '9')
 			s->i++;
 	}
+	s->tally.values[integer ? json_type_int : json_type_double]++;
 	if (!integer)
 		return WR_OK;
 	if (negative && ndigits == 1 && t[digits] == '0') {
@@ -328,6 +339,8 @@ literal(struct scan *s)
 		size_t n = strlen(words[k]);
 		if (s->len - s->i >= n && memcmp(s->s + s->i, words[k], n) == 0) {
 			s->i += n;
+			s->tally.values[k < 2 ? json_type_boolean
+			                      : json_type_null]++;
 			return WR_OK;
 		}
 	}
@@ -369,6 +382,7 @@ member_name(struct scan *s)
 		s->stack = ns;
 		s->cap = cap;
 	}
+	s->tally.bytes += n;
 	s->stack[s->n] = (struct name){ out, n, s->n - f->first };
 	s->n++;
 	s->names_used += n + 1;
@@ -396,13 +410,14 @@ static wr_err
 check_duplicates(struct scan *s)
 {
 	struct frame *f = &s->frames[s->depth - 1];
-	struct name *m = s->stack + f->first;
 	size_t n = s->n - f->first;
 	const struct name *dup = NULL;
+	struct name *m;
 	char p[WR_FIELD_MAX];
 
 	if (n < 2)
-		return WR_OK;
+		return WR_OK; /* stack may still be NULL */
+	m = s->stack + f->first;
 	qsort(m, n, sizeof(*m), name_cmp);
 	for (size_t k = 1; k < n; k++)
 		if (m[k].n == m[k - 1].n && memcmp(m[k].p, m[k - 1].p,
@@ -519,12 +534,20 @@ value(struct scan *s)
 	if (!skip_ws(s))
 		return syntax(s);
 	c = s->s[s->i];
-	if (c == '{')
+	if (c == '{') {
+		s->tally.values[json_type_object]++;
 		return object(s);
-	if (c == '[')
+	}
+	if (c == '[') {
+		s->tally.values[json_type_array]++;
 		return array(s);
+	}
 	if (c == '"') {
-		p = string(s, NULL, NULL);
+		size_t n = 0;
+
+		s->tally.values[json_type_string]++;
+		p = string(s, NULL, &n);
+		s->tally.bytes += n;
 		return p == STR_OK ? WR_OK : string_problem(s, p, false);
 	}
 	if (c == '-' || (c >= '0' && c <= '9'))
@@ -534,7 +557,7 @@ value(struct scan *s)
 
 wr_err
 wr__json_scan(const char *json, size_t len, int max_depth,
-              struct wr_error *err)
+              struct wr__json_tally *tally, struct wr_error *err)
 {
 	struct scan s;
 	wr_err rc;
@@ -552,6 +575,8 @@ wr__json_scan(const char *json, size_t len, int max_depth,
 		rc = wr__json_bad(err, WR_REASON_INVALID_JSON, NULL,
 		                  "unexpected text after the JSON value (byte "
 		                  "%zu)", s.i);
+	if (rc == WR_OK && tally != NULL)
+		*tally = s.tally;
 	free(s.names);
 	free(s.stack);
 	return rc;

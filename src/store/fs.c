@@ -495,7 +495,7 @@ fs_snapshot(struct wr__store *st, const struct wr__record *recs, size_t n,
 {
 	struct fs_store *fs = (struct fs_store *)st;
 	char name[WR__FS_NAME_MAX], *jpath = NULL;
-	uint64_t gen = fs->gen + 1;
+	uint64_t gen = fs->gen + 1; /* used only below fs->gen < UINT64_MAX */
 	int jfd = -1, old_fd;
 	char *old_path;
 	wr_err rc = WR_OK;
@@ -512,6 +512,18 @@ fs_snapshot(struct wr__store *st, const struct wr__record *recs, size_t n,
 	pthread_mutex_unlock(&fs->mu);
 	if (rc != WR_OK)
 		goto done;
+	if (fs->gen == UINT64_MAX) {
+		/* Never wrap: generation 0 is no name, and a lower one would
+		 * sort before the files it replaces.  The store carries on
+		 * in its journal; only snapshots stop. */
+		fs->since_snapshot = 0;
+		rc = wr__fail(err, WR_EUNAVAILABLE,
+		              WR_REASON_STORE_SNAPSHOT_FAILED, NULL,
+		              "store %s: generation %" PRIu64 " is the last; "
+		              "no more snapshots (the journal keeps growing)",
+		              fs->dir.path, fs->gen);
+		goto done;
+	}
 
 	wr__fs_file_name(name, "journal", gen, "");
 	if ((jpath = wr__fs_join(fs->dir.path, name)) == NULL) {

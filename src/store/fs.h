@@ -140,8 +140,10 @@ char *wr__fs_join(const char *dir, const char *name);
 wr_err wr__fs_make_dir(const char *dir, struct wr_error *err);
 
 /* Lists the store files of d into *l (overwritten; release with
- * wr__fs_listing_free); other names are ignored.  On failure *l holds
- * nothing to free. */
+ * wr__fs_listing_free).  A name starting with "journal-" or "snapshot-"
+ * that is not a store file name (generation 1..UINT64_MAX in 20 digits)
+ * fails with WR_EUNAVAILABLE, store_corrupt, naming it; other names are
+ * ignored.  On failure *l holds nothing to free. */
 wr_err wr__fs_list(const struct wr__fs_dir *d, struct wr__fs_listing *l,
                    struct wr_error *err);
 

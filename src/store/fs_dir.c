@@ -2,7 +2,9 @@
  * store/fs_dir.c - the directory of the fs store (docs/store.md, Layout):
  * creating it, the names of its files ("<kind>-<20 digits>[.tmp]", so
  * names sort), listing them by generation and removing what restore no
- * longer reads.  Names that do not parse are never touched.
+ * longer reads.  A name that starts like a store file ("journal-",
+ * "snapshot-") but does not parse is damage: ignoring it could drop
+ * acknowledged records without a word.  Other names are never touched.
  */
 #include "config.h"
 
@@ -32,11 +34,14 @@ parse_name(const char *name, const char *prefix, const char *suffix,
 	    name[p] != '-' || strcmp(name + p + 21, suffix) != 0)
 		return false;
 	for (size_t i = p + 1; i < p + 21; i++) {
+		uint64_t d;
+
 		if (name[i] < '0' || name[i] > '9')
 			return false;
-		if (g > (UINT64_MAX - 9) / 10)
+		d = (uint64_t)(name[i] - '0');
+		if (g > (UINT64_MAX - d) / 10) /* g * 10 + d > UINT64_MAX */
 			return false;
-		g = g * 10 + (uint64_t)(name[i] - '0');
+		g = g * 10 + d;
 	}
 	*gen = g;
 	return g > 0;
@@ -132,6 +137,16 @@ wr__fs_list(const struct wr__fs_dir *d, struct wr__fs_listing *l,
 			r = gens_push(&l->snapshots, g);
 		else if (parse_name(de->d_name, "snapshot", ".tmp", &g))
 			r = gens_push(&l->tmps, g);
+		else if (strncmp(de->d_name, "journal-", 8) == 0 ||
+		         strncmp(de->d_name, "snapshot-", 9) == 0) {
+			rc = wr__fail(err, WR_EUNAVAILABLE,
+			              WR_REASON_STORE_CORRUPT, NULL,
+			              "store %s is damaged: %.64s is not a store "
+			              "file name (journal-, snapshot- + 20 "
+			              "digits, generation 1 to %" PRIu64 ")",
+			              d->path, de->d_name, UINT64_MAX);
+			break;
+		}
 		if (r < 0) {
 			rc = wr__oom(err);
 			break;

@@ -357,10 +357,17 @@ replay_record(const struct wr__fs_replay *rp, const char *path, off_t off,
 {
 	char why[WR_MESSAGE_MAX];
 	struct wr__record rec;
+	struct wr_error derr;
 	wr_err rc;
 
-	if (wr__record_decode(payload, len, &rec, why, sizeof(why)) < 0)
-		return corrupt(err, path, off, why);
+	if ((rc = wr__record_decode(payload, len, &rec, &derr)) != WR_OK) {
+		/* Out of memory is no verdict on the file. */
+		if (derr.reason == WR_REASON_STORE_CORRUPT)
+			return corrupt(err, path, off, derr.message);
+		if (err != NULL)
+			*err = derr;
+		return rc;
+	}
 	if (wr__record_check(&rec, why, sizeof(why)) < 0) {
 		wr__record_clear(&rec);
 		return corrupt(err, path, off, why);

@@ -2,8 +2,11 @@
  * store/record.c - the payload of one fs-store record: compact JSON with a
  * "kind", "event_id" and "at_ms", plus only the members that kind uses
  * (docs/store.md).  A created worker nests the public WorkerDetail shape,
- * so the worker codec is the single definition of that shape.  Decoding is
- * strict: a record that does not read back exactly is damage, not data.
+ * built and read as json-c objects by the worker codec
+ * (wr__json_worker_to_object/_from_object), so that codec is the single
+ * definition of that shape and no worker goes through text on its own.
+ * Decoding is strict: a record that does not read back exactly is damage,
+ * not data.
  */
 #include "config.h"
 
@@ -64,33 +67,19 @@ _Static_assert(N_KINDS == WR__REC_KIND_LAST + 1,
 
 /* ---- encoding ----------------------------------------------------------- */
 
-/* Parses the public encoder's WorkerDetail text into an object; NULL on
- * failure.  json-c's parser drops a member whose insertion runs out of
- * memory, so the object must print back to the very same text. */
+/* rec's worker as a WorkerDetail object, built by the codec directly (no
+ * text in between); NULL with errno ENOMEM or, for a worker the codec
+ * has no wire value for, EINVAL. */
 static json_object *
 worker_object(const struct wr_worker_info *w)
 {
 	json_object *o = NULL;
 	struct wr_error e;
-	size_t n = 0, m = 0;
-	char *text = wr_json_encode_worker_detail(w, NULL, &n), *again;
 
-	if (text == NULL)
+	if (wr__json_worker_to_object(w, &o, &e) != WR_OK) {
+		errno = e.code == WR_EINTERNAL ? ENOMEM : EINVAL;
 		return NULL;
-	if (wr__json_parse(text, n, WR_JSON_MAX_DEPTH, &o, &e) == WR_OK &&
-	    !json_object_is_type(o, json_type_object)) {
-		json_object_put(o);
-		o = NULL;
 	}
-	if (o != NULL) {
-		again = wr__json_text(o, JSON_FLAGS, &m);
-		if (again == NULL || m != n || memcmp(again, text, n) != 0) {
-			json_object_put(o);
-			o = NULL;
-		}
-		free(again);
-	}
-	free(text);
 	return o;
 }
 
@@ -171,7 +160,12 @@ wr__record_encode(const struct wr__record *rec, size_t *len)
 
 		if (((k->required | k->optional) & f) == 0)
 			continue;
+		errno = 0;
 		v = field_value(rec, f, &absent);
+		if (v == NULL && !absent && errno == EINVAL) {
+			e = EINVAL;
+			goto done;
+		}
 		if (absent) {
 			if (k->required & f) {
 				e = EINVAL;
@@ -194,15 +188,29 @@ done:
 
 /* ---- decoding ----------------------------------------------------------- */
 
+/* Where the verdict goes: store_corrupt with what is wrong, or
+ * out_of_memory, which judges nothing. */
 struct dec {
-	char *why;
-	size_t whysz;
+	struct wr_error *err;
 };
 
+/* The payload is damage: fmt names what, with one string arg. */
 static int
 refuse(struct dec *d, const char *fmt, const char *arg)
 {
-	snprintf(d->why, d->whysz, fmt, arg);
+	char why[WR_MESSAGE_MAX];
+
+	snprintf(why, sizeof(why), fmt, arg);
+	wr__fail(d->err, WR_EUNAVAILABLE, WR_REASON_STORE_CORRUPT, NULL, "%s",
+	         why);
+	return -1;
+}
+
+/* Memory ran out: nothing is known about the payload. */
+static int
+nomem(struct dec *d)
+{
+	wr__oom(d->err);
 	return -1;
 }
 
@@ -253,7 +261,7 @@ get_dup(struct dec *d, json_object *v, const char *key, char **out)
 	if (get_str(d, v, key, &s) < 0)
 		return -1;
 	if ((*out = strdup(s)) == NULL)
-		return refuse(d, "out of memory reading '%s'", key);
+		return nomem(d);
 	return 0;
 }
 
@@ -302,21 +310,17 @@ runtime_status_name(int v)
 static int
 get_worker(struct dec *d, json_object *v, struct wr_worker_info **out)
 {
+	struct wr_worker_info *w = calloc(1, sizeof(*w));
 	struct wr_error e;
-	char *text;
-	size_t n = 0;
-	wr_err rc;
 
-	if (!json_object_is_type(v, json_type_object))
-		return refuse(d, "member '%s' is not an object", "worker");
-	if ((text = wr__json_text(v, JSON_FLAGS, &n)) == NULL)
-		return refuse(d, "out of memory reading '%s'", "worker");
-	rc = wr_json_decode_worker(text, n, NULL, true, out, &e);
-	free(text);
-	if (rc != WR_OK) {
-		snprintf(d->why, d->whysz, "member 'worker': %s", e.message);
-		return -1;
+	if (w == NULL)
+		return nomem(d);
+	if (wr__json_worker_from_object(v, "worker", w, &e) != WR_OK) {
+		free(w);
+		return e.code == WR_EINTERNAL ? nomem(d)
+		                              : refuse(d, "%s", e.message);
 	}
+	*out = w;
 	return 0;
 }
 
@@ -416,16 +420,17 @@ decode_members(struct dec *d, json_object *o, const struct kind_desc *k,
 	return 0;
 }
 
-int
+wr_err
 wr__record_decode(const char *buf, size_t len, struct wr__record *rec,
-                  char *why, size_t whysz)
+                  struct wr_error *err)
 {
-	struct dec d = {why, whysz};
+	struct wr_error own;
+	struct dec d = {err != NULL ? err : &own};
 	struct wr__record r = {0};
 	json_object *o = NULL, *kv;
 	struct wr_error e;
 	const char *kind;
-	int rc = -1;
+	wr_err rc;
 	size_t i;
 
 	if (len == 0 || len > (size_t)INT32_MAX) {
@@ -433,10 +438,17 @@ wr__record_decode(const char *buf, size_t len, struct wr__record *rec,
 		goto done;
 	}
 	/* The one strict reader: a record json-c would read differently
-	 * (a duplicate member, say) is damage, like any other. */
-	if (wr__json_parse(buf, len, WR_JSON_MAX_DEPTH + 4, &o, &e) != WR_OK) {
-		snprintf(why, whysz, "payload: %s (%s)", e.message,
-		         wr_reason_name(e.reason));
+	 * (a duplicate member, say) is damage, like any other; json-c
+	 * running out of memory is not. */
+	if ((rc = wr__json_parse(buf, len, WR_JSON_MAX_DEPTH + 4, &o, &e)) !=
+	    WR_OK) {
+		if (rc == WR_EINTERNAL)
+			nomem(&d);
+		else
+			wr__fail(d.err, WR_EUNAVAILABLE,
+			         WR_REASON_STORE_CORRUPT, NULL,
+			         "payload: %s (%s)", e.message,
+			         wr_reason_name(e.reason));
 		goto done;
 	}
 	if (!json_object_is_type(o, json_type_object) ||
@@ -458,11 +470,12 @@ wr__record_decode(const char *buf, size_t len, struct wr__record *rec,
 		goto done;
 	*rec = r;
 	memset(&r, 0, sizeof(r));
-	rc = 0;
+	json_object_put(o);
+	return WR_OK;
 done:
 	wr__record_clear(&r);
 	json_object_put(o);
-	return rc;
+	return d.err->code;
 }
 
 /* ---- field rules after decoding ----------------------------------------- */

@@ -20,11 +20,13 @@ char *wr__record_encode(const struct wr__record *rec, size_t *len);
  * Decodes buf[0..len) into *rec, which it overwrites; on success rec owns
  * its heap members (release with wr__record_clear).  Strict: unknown
  * members, missing members, wrong types and bad enum names are refused.
- * On failure returns -1, leaves nothing to free in *rec and writes a short
- * description into why[0..whysz).  Reentrant.
+ * Returns WR_OK; WR_EUNAVAILABLE, reason store_corrupt, with what is wrong
+ * in err->message (the caller names the file and offset); or WR_EINTERNAL,
+ * out_of_memory, which says nothing about the payload.  On failure *rec
+ * holds nothing to free.  err may be NULL.  Reentrant.
  */
-int wr__record_decode(const char *buf, size_t len, struct wr__record *rec,
-                      char *why, size_t whysz);
+wr_err wr__record_decode(const char *buf, size_t len, struct wr__record *rec,
+                         struct wr_error *err);
 
 /*
  * Checks the fields of a decoded record by the rules live writes obey
