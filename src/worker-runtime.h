@@ -243,6 +243,11 @@ const char *wr_reason_message(enum wr_reason reason);
  * leaves *out) if the name is in no row of WR_REASON_TABLE. */
 bool wr_reason_parse(const char *name, enum wr_reason *out);
 
+/* The largest event id (and transcript sequence) a Runtime hands out:
+ * 2^53 - 1, the largest integer every JSON parser reads exactly (RFC 8259
+ * section 6).  A store holding a larger one is damaged. */
+#define WR_MAX_EVENT_ID 9007199254740991ull
+
 #define WR_ID_MAX 64        /* worker and runtime ids, excluding NUL */
 #define WR_REASON_MAX 48    /* longest wire name of a reason, excluding NUL */
 #define WR_FIELD_MAX 128

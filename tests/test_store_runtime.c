@@ -715,6 +715,14 @@ bad_record(int i, const char *id, uint64_t last, struct wr__record *r,
 		r->run_state = WR_RUN_BUSY;
 		r->event_id = last;
 		return "a stopped worker that is busy";
+	case 11:
+		r->event_id = UINT64_MAX;
+		r->content = "wraps";
+		return "a transcript event id at UINT64_MAX (next would wrap)";
+	case 12:
+		r->kind = WR__REC_TURN_END;
+		r->event_id = WR_MAX_EVENT_ID + 1;
+		return "a turn end above the largest event id";
 	}
 	return NULL;
 }

@@ -603,6 +603,10 @@ replay_check(struct replay_ctx *c, struct wr__record *rec,
 	const struct worker *w;
 	struct wr_worker_info *wi = rec->worker;
 
+	if (rec->event_id > WR_MAX_EVENT_ID ||
+	    (wi != NULL && wi->last_event_id > WR_MAX_EVENT_ID))
+		return replay_refuse(err, rec, "event id above WR_MAX_EVENT_ID",
+		                     rec->event_id, WR_MAX_EVENT_ID);
 	if (rec->kind == WR__REC_META) {
 		if (c->had_meta && strcmp(rec->runtime_id, c->stored_id) != 0)
 			return wr__fail(err, WR_EUNAVAILABLE, WR_REASON_STORE_CORRUPT,
