@@ -1301,6 +1301,11 @@ Test(codec, invalid_utf8_and_escaped_nul_are_invalid_utf8)
 	              "{\"intent\":{\"kind\":\"assistant\",\"purpose\":\"\xe2\x82\"}}",
 	              "invalid_utf8", "intent.purpose");
 	expect_reject(CREATE, "{\"x\xff\":1}", "invalid_utf8", "");
+	/* Every string, before any member is looked at: also one a reader
+	 * ignores (an exec worker's line, a profiles file's env value). */
+	expect_reject(INPUT, "{\"kind\":\"user\",\"content\":\"x\","
+	                     "\"x\":[\"\xff\"]}",
+	              "invalid_utf8", "x[0]");
 	expect_accept(INPUT,
 	              "{\"kind\":\"user\",\"content\":\"\xf0\x9f\x98\x80\"}");
 }

@@ -543,12 +543,24 @@ value(struct scan *s)
 		return array(s);
 	}
 	if (c == '"') {
-		size_t n = 0;
+		size_t n = 0, at = s->i;
+		char f[WR_FIELD_MAX];
 
 		s->tally.values[json_type_string]++;
 		p = string(s, NULL, &n);
 		s->tally.bytes += n;
-		return p == STR_OK ? WR_OK : string_problem(s, p, false);
+		if (p != STR_OK)
+			return string_problem(s, p, false);
+		/* Escapes are ASCII, so the raw text between the quotes is
+		 * UTF-8 exactly when the string is: every string, also one
+		 * the reader then ignores. */
+		if (!wr__utf8_valid(s->s + at + 1, s->i - at - 2)) {
+			path_of(s, f);
+			return wr__json_bad(s->err, WR_REASON_INVALID_UTF8, f,
+			                    "the string at byte %zu in '%s' is "
+			                    "not valid UTF-8", at, f);
+		}
+		return WR_OK;
 	}
 	if (c == '-' || (c >= '0' && c <= '9'))
 		return number(s);
