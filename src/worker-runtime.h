@@ -155,9 +155,9 @@ bool wr_err_parse(const char *name, wr_err *out);
 	X(WR_REASON_UNKNOWN_PARAMETER, "unknown_parameter",                  \
 	  "a query parameter the endpoint does not take")                    \
 	X(WR_REASON_INVALID_REQUEST, "invalid_request",                      \
-	  "the FastCGI request lacks REQUEST_METHOD or REQUEST_URI")         \
+	  "the request lacks REQUEST_METHOD or REQUEST_URI")                 \
 	X(WR_REASON_INVALID_PARAM, "invalid_param",                          \
-	  "a FastCGI param name is empty or holds a NUL byte")               \
+	  "a request param name is empty or holds a NUL byte")               \
 	X(WR_REASON_INVALID_CONTENT_LENGTH, "invalid_content_length",        \
 	  "CONTENT_LENGTH is not a decimal byte count")                      \
 	X(WR_REASON_INVALID_BODY, "invalid_body",                            \

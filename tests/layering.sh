@@ -8,17 +8,22 @@
 #     driver) and includes only "config.h", "worker-runtime.h" and headers
 #     of its own layer or a lower one, always named with their folder;
 #  3. the include graph and, when the library is built, the call graph
-#     between the files of src/ (from the objects' symbol tables) go one
-#     way: from a layer to itself or a lower one, with no cycle.
+#     between the files of src/ (from the objects' symbol tables: every
+#     external symbol one object defines and another uses) go one way:
+#     from a layer to itself or a lower one, with no cycle.
+# Files of a layer are .c and .h only; src/workers/ holds example worker
+# programs, which use no layer.
 set -eu
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
 : "${top_builddir:=$top_srcdir}"
+top_srcdir=$(cd "$top_srcdir" && pwd)
+top_builddir=$(cd "$top_builddir" && pwd)
 layers="base codec store core driver"
 fail=0
 bad() { echo "layering: $*" >&2; fail=1; }
 
 # ---- 1. no FastCGI in the library ----------------------------------------
-if grep -rlE 'fcgi|FCGX_|fastcgi' "$top_srcdir/src" --include='*.[ch]' >&2; then
+if grep -rliE 'fcgi|fast[ -]?cgi' "$top_srcdir/src" --exclude=README.md >&2; then
 	bad "src/ mentions FastCGI (files above)"
 fi
 so=$(ls "$top_builddir"/src/.libs/libworker-runtime.so.* 2>/dev/null | head -n 1)
@@ -31,10 +36,18 @@ fi
 
 # ---- 2. every file in a layer, includes downward only ---------------------
 cd "$top_srcdir/src"
-for f in $(find . -name '*.[ch]' ! -path './workers/*' | sed 's|^\./||' | sort); do
+# src/workers/ holds example worker programs, not the library: they use
+# only the system and json-c, never a layer.
+for f in workers/*.c; do
+	[ -e "$f" ] || continue
+	grep -qE '^[[:space:]]*#[[:space:]]*include[[:space:]]*["<](base|codec|store|core|driver)/' "$f" &&
+		bad "$f: an example worker program includes the library's internals"
+done
+for f in $(find . -type f ! -path './workers/*' | sed 's|^\./||' | sort); do
 	case $f in
-	worker-runtime.h) continue ;;
-	*/*) ;;
+	worker-runtime.h | worker-runtime.pc.in | README.md) continue ;;
+	*/*.c | */*.h) ;;
+	*/*) bad "$f: only .c and .h files belong in a layer folder"; continue ;;
 	*) bad "$f: not in a layer folder ($layers)"; continue ;;
 	esac
 	echo "$f"
@@ -53,9 +66,22 @@ while read -r f; do
 	layer=${f%%/*}
 	r=$(rank "$layer")
 	if [ -z "$r" ]; then bad "$f: $layer/ is not a layer ($layers)"; continue; fi
-	for inc in $(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$f"); do
+	# Directives without comments; every #include names a header in
+	# quotes or angle brackets (no macro), a layer's only in quotes.
+	dirs=$(sed -e 's|/\*[^*]*\*/||g' "$f" | grep -E '^[[:space:]]*#[[:space:]]*include' || true)
+	if printf '%s\n' "$dirs" | grep -vE '^[[:space:]]*#[[:space:]]*include[[:space:]]*["<][^">]+[">]' | grep -q .; then
+		bad "$f: an #include that names no header (a macro?)"
+	fi
+	for inc in $(printf '%s\n' "$dirs" | sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*<\([^>]*\)>.*/\1/p'); do
+		case ${inc%%/*} in
+		base | codec | store | core | driver) bad "$f includes <$inc>: a layer's header is included with quotes" ;;
+		esac
+	done
+	for inc in $(printf '%s\n' "$dirs" | sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p'); do
 		case $inc in
 		config.h | worker-runtime.h) continue ;;
+		*/../* | ../* | ./* | */./* | *//*) bad "$f includes \"$inc\": no . or .. in include paths"; continue ;;
+		*/*/*) bad "$f includes \"$inc\": a layer has no subfolders"; continue ;;
 		*/*) ;;
 		*) bad "$f includes \"$inc\": name the layer folder"; continue ;;
 		esac
@@ -70,15 +96,17 @@ done <"${TMPDIR:-/tmp}/layering.$$.files"
 
 # ---- 3. calls between the files, from the built objects --------------------
 # Objects are src/LAYER/.libs/libworker_runtime_la-NAME.o (libtool).
-objs=$(ls "$top_builddir"/src/*/.libs/*.o 2>/dev/null || true)
+objs=$(ls "$top_builddir"/src/*/.libs/*.o 2>/dev/null ||
+	ls "$top_builddir"/src/*/*_la-*.o 2>/dev/null || true)
 if [ -n "$objs" ]; then
 	for o in $objs; do
-		d=${o%/.libs/*}
+		d=${o%/*}
+		d=${d%/.libs}
 		n=${o##*/}
 		n=${n#*_la-}
 		f="${d##*/}/${n%.o}.c"
-		nm -P "$o" | awk -v f="$f" '$2 ~ /^[TDBR]$/ && $1 ~ /^wr_/ {print "D", $1, f}
-			$2 == "U" && $1 ~ /^wr_/ {print "U", $1, f}'
+		nm -P "$o" | awk -v f="$f" '$2 ~ /^[TDBRC]$/ {print "D", $1, f}
+			$2 == "U" {print "U", $1, f}'
 	done | awk -v layers="$layers" '
 		BEGIN { n = split(layers, L, " "); for (i = 1; i <= n; i++) R[L[i]] = i }
 		$1 == "D" { def[$2] = $3; next }
