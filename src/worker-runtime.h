@@ -24,8 +24,10 @@
  *     - a snapshot, taken by the mutation that finds the journal past its
  *       threshold (64 MiB; docs/store.md): the whole state is written to a
  *       new file, synced and renamed;
- *     - the reset after a failed fdatasync: the journal is cut back to its
- *       last durable record and synced before the next mutation may append.
+ *     - the reset after a failed write or fdatasync: the journal is cut
+ *       back to its last durable record (ftruncate) and synced, by the
+ *       failing commit or, if that reset failed too, by the next mutation
+ *       before it may append.
  *   The lock is never held while waiting for a child process: a driver's
  *   release() is always called without it.  Driver operations (struct
  *   wr_driver) are called with the lock held and must not block; drivers
