@@ -187,7 +187,7 @@ Test(oom, discarded_creation_releases_driver_outside_the_lock)
 	              "release() ran under the Runtime lock: the driver's "
 	              "thread waited for it in wr_worker_emit");
 	cr_assert_eq(rc, WR_EUNAVAILABLE, "create: %s (%s)",
-	             wr_strerror(rc), e.reason);
+	             wr_strerror(rc), wr_reason_name(e.reason));
 	cr_assert_eq(atomic_load(&released), 1);
 	cr_assert_eq(wr_worker_list(rt, &l, &e), WR_OK);
 	cr_assert_eq(l.count, 0, "the discarded worker is still listed");
@@ -275,7 +275,7 @@ fx_reopen(bool fs)
 	struct wr_error e;
 
 	cr_assert_eq(wr_runtime_open(&cfg, &rt, &e), WR_OK, "open: %s (%s)",
-	             e.message, e.reason);
+	             e.message, wr_reason_name(e.reason));
 	return rt;
 }
 
@@ -528,10 +528,10 @@ check_refused(const char *what, unsigned long n, wr_err rc,
 {
 	cr_assert_eq(rc, WR_EINTERNAL,
 	             "%s with allocation %lu failing: %s (%s: %s)", what, n,
-	             wr_err_name(rc), e->reason, e->message);
+	             wr_err_name(rc), wr_reason_name(e->reason), e->message);
 	cr_assert_str_eq(wr_reason_name(e->reason), "out_of_memory",
 	                 "%s with allocation %lu failing: reason %s (%s)",
-	                 what, n, e->reason, e->message);
+	                 what, n, wr_reason_name(e->reason), e->message);
 }
 
 /* The fs store restores what the Runtime shows (before: capture()). */
