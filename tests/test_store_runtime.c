@@ -794,4 +794,3 @@ Test(store_runtime, restore_accepts_a_record_a_live_write_could_have_made)
 	wr_runtime_close(rt);
 	free(id);
 }
-

@@ -378,13 +378,19 @@ def settle(opts, nexec):
     deadline = time.monotonic() + SETTLE_SECONDS
     while True:
         kids = children(opts.runtime_pid)
-        zombies = [k for k in kids if proc_state(k) == "Z"]
+        # The Runtime's one wr-watchdog helper (docs/worker-protocol.md)
+        # is its child too, while exec workers run; it is no worker.
+        dogs = [k for k in kids
+                if (read("/proc/%d/comm" % k) or "").strip() == "wr-watchdog"]
+        kids = [k for k in kids if k not in dogs]
+        zombies = [k for k in kids + dogs if proc_state(k) == "Z"]
         tags = tagged(opts.tag)
         seen = {"children": len(kids), "zombies": len(zombies),
                 "tagged": len(tags), "expected": nexec,
+                "watchdogs": len(dogs),
                 "orphans": sorted(set(tags) - set(kids))}
         if not zombies and sorted(tags) == sorted(kids) and \
-                len(kids) == nexec:
+                len(kids) == nexec and len(dogs) <= 1:
             return True, seen
         if time.monotonic() > deadline:
             return False, seen
