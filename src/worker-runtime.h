@@ -107,7 +107,7 @@ bool wr_err_parse(const char *name, wr_err *out);
 #define WR_REASON_TABLE(X)                                                   \
 	X(WR_REASON_NONE, "", "")                                            \
 	X(WR_REASON_OUT_OF_MEMORY, "out_of_memory",                          \
-	  "the Runtime ran out of memory; nothing was changed")              \
+	  "the Runtime ran out of memory; the request changed nothing")      \
 	X(WR_REASON_INVALID_JSON, "invalid_json",                            \
 	  "the body is not one JSON value of the expected type")             \
 	X(WR_REASON_DUPLICATE_MEMBER, "duplicate_member",                    \
@@ -601,7 +601,10 @@ void wr_runtime_close(struct wr_runtime *rt);
 
 /* Stops the Runtime: status goes stopping -> stopped, running workers are
  * stopped, every later mutation fails with WR_EUNAVAILABLE, reads go on.
- * Idempotent. */
+ * Idempotent, and resumable: unlike every other mutation, a failure
+ * (WR_EINTERNAL/out_of_memory, a store error) may leave the Runtime
+ * stopping with some workers already stopped; calling it again goes on
+ * from there. */
 wr_err wr_runtime_stop(struct wr_runtime *rt, struct wr_error *err);
 
 /* Fills *out (a value; nothing to free).  O(1). */
