@@ -1442,16 +1442,20 @@ Test(exec, a_sigkilled_watchdog_is_replaced_and_still_covers_running_workers,
 	cr_assert(wait_gone(gc, 5000), "helper %d survived", (int)gc);
 }
 
-/* SIGTERM to the watchdog ends it only after it ended the groups. */
+/* SIGTERM to the watchdog (pkill -f wr-watchdog finds it by its command
+ * line) ends it only after it ended the groups. */
 Test(exec, a_sigtermed_watchdog_kills_every_group_before_it_exits,
      .timeout = 30)
 {
 	pid_t host, pid, gc = 0, wd;
+	char path[64];
 	int status;
 
 	host = host_with_stubborn_worker(&pid, &gc);
 	wd = find_watchdog(host, -1, 5000);
 	cr_assert_gt(wd, 0, "no wr-watchdog child of %d", (int)host);
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)wd);
+	cr_assert_str_eq(slurp(path), "wr-watchdog");
 	cr_assert_eq(kill(wd, SIGTERM), 0);
 	cr_assert(wait_gone(pid, 5000), "worker %d survived", (int)pid);
 	cr_assert(wait_gone(gc, 5000), "helper %d survived", (int)gc);

@@ -171,6 +171,46 @@ watch_signals(sigset_t *open_mask)
 	sigemptyset(open_mask);
 }
 
+#ifdef __linux__
+/* Overwrites this (forked) process's argv area, the Runtime's command
+ * line, with "wr-watchdog", so that ps and pkill -f see the watchdog.  Its
+ * bounds are fields 48 and 49 of /proc/self/stat (Linux >= 3.5); without
+ * them the command line stays.  Async-signal-safe. */
+static void
+watch_set_cmdline(void)
+{
+	static const char name[] = "wr-watchdog";
+	char buf[1024], *p, *end;
+	unsigned long v[2] = { 0, 0 };
+	ssize_t n;
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC), field;
+
+	if (fd < 0)
+		return;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	for (p = end = buf; *p != '\0'; p++)
+		if (*p == ')')
+			end = p; /* comm may hold spaces and parentheses */
+	for (p = end, field = 2; *p != '\0' && field < 49; p++) {
+		if (*p != ' ')
+			continue;
+		field++;
+		if (field >= 48)
+			for (v[field - 48] = 0; p[1] >= '0' && p[1] <= '9'; p++)
+				v[field - 48] = v[field - 48] * 10 +
+				                (unsigned long)(p[1] - '0');
+	}
+	if (v[0] == 0 || v[1] <= v[0] + sizeof(name))
+		return;
+	memset((char *)v[0], 0, v[1] - v[0]);
+	memcpy((char *)v[0], name, sizeof(name));
+}
+#endif
+
 static void __attribute__((noreturn))
 watchdog_main(int sock, uint64_t *bits)
 {
@@ -184,6 +224,7 @@ watchdog_main(int sock, uint64_t *bits)
 	setpgid(0, 0); /* a terminal's ^C for the Runtime is not for us */
 #ifdef __linux__
 	prctl(PR_SET_NAME, "wr-watchdog", 0, 0, 0);
+	watch_set_cmdline();
 #endif
 	watch_signals(&open_mask);
 	while (!watch_ended) {
