@@ -776,7 +776,9 @@ static void listener_close(struct listener *l)
 /*
  * From the stop signal on, the process has --shutdown-timeout ms to drain
  * requests, stop its workers and close the store.  Past that the guard
- * thread logs one line and ends the process with _exit(1); the worker
+ * thread answers the connections waiting in the listen backlog with 503
+ * stopping (a serving thread stuck in a request must not get them reset),
+ * logs one line and ends the process with _exit(1); the worker
  * watchdog of the library then kills the process groups of the workers
  * still running (the store keeps what it acknowledged: every record is on
  * disk before its request is answered).
@@ -787,6 +789,8 @@ struct shutdown_guard {
 	bool done;
 	bool armed;
 	unsigned timeout_ms;
+	int listen_fd;          /* drained at the timeout; -1: none */
+	unsigned retry_after_s;
 	pthread_t tid;
 };
 
@@ -806,10 +810,15 @@ static void *guard_main(void *arg)
 	while (!g->done) {
 		if (pthread_cond_timedwait(&g->cv, &g->mu, &dl) == ETIMEDOUT &&
 		    !g->done) {
+			unsigned n = g->listen_fd < 0 ? 0 :
+			             responder_drain_backlog(g->listen_fd,
+			                                     g->retry_after_s);
+
 			fprintf(stderr, "worker-runtime: shutdown timeout: not "
 			        "stopped within %u ms (--shutdown-timeout); "
-			        "exiting now, the workers still running are "
-			        "killed\n", g->timeout_ms);
+			        "answered %u request(s) from the listen backlog "
+			        "with 503 stopping; exiting now, the workers "
+			        "still running are killed\n", g->timeout_ms, n);
 			_exit(EXIT_FAILURE);
 		}
 	}
@@ -867,6 +876,7 @@ static void guard_init(struct shutdown_guard *g, unsigned timeout_ms)
 	pthread_cond_init(&g->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	g->timeout_ms = timeout_ms;
+	g->listen_fd = -1;
 }
 
 /* ---- main --------------------------------------------------------------- */
@@ -938,6 +948,8 @@ static int serve(const struct options *o, const struct wr_config *cfg,
 	rcfg.own_listener = o->socket != NULL;
 	rcfg.tcp = o->socket != NULL && strncmp(o->socket, "unix:", 5) != 0;
 	guard_default(guard, cfg);
+	guard->listen_fd = l->fd;
+	guard->retry_after_s = o->retry_after;
 	rcfg.on_stop = guard_arm;
 	rcfg.on_stop_arg = guard;
 	rcfg.threads = o->threads;

@@ -509,9 +509,12 @@ out:
  * when the socket closes - nginx would report that as upstream_failed,
  * outcome unknown.  Accepts without blocking until the backlog is empty
  * (EAGAIN; EINVAL on a unix socket already shut down), at most DRAIN_MAX.
- * Returns how many were answered.
+ * Returns how many were answered.  Serialised: the stop and the shutdown
+ * guard may both call it (see responder.h).
  */
-static unsigned drain_backlog(const struct responder_config *cfg)
+static pthread_mutex_t drain_mu = PTHREAD_MUTEX_INITIALIZER;
+
+unsigned responder_drain_backlog(int listen_fd, unsigned retry_after_s)
 {
 	static const struct timeval io_limit = { 1, 0 };
 	struct http_header retry;
@@ -520,8 +523,10 @@ static unsigned drain_backlog(const struct responder_config *cfg)
 	char *body;
 	size_t len = 0;
 	unsigned n = 0;
-	int fl = fcntl(cfg->listen_fd, F_GETFL);
+	int fl;
 
+	pthread_mutex_lock(&drain_mu);
+	fl = fcntl(listen_fd, F_GETFL);
 	memset(&e, 0, sizeof e);
 	e.code = WR_EUNAVAILABLE;
 	e.reason = WR_REASON_STOPPING;
@@ -529,17 +534,18 @@ static unsigned drain_backlog(const struct responder_config *cfg)
 	         "request was not acted on, retry later");
 	body = wr_json_encode_error(&e, &len);
 	if (body == NULL || fl < 0 ||
-	    fcntl(cfg->listen_fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
-	    FCGX_InitRequest(&req, cfg->listen_fd,
+	    fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    FCGX_InitRequest(&req, listen_fd,
 	                     FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
 		free(body);
+		pthread_mutex_unlock(&drain_mu);
 		return 0;
 	}
 	snprintf(retry.name, sizeof retry.name, "Retry-After");
 	snprintf(retry.value, sizeof retry.value, "%u",
-	         cfg->ctx->retry_after_s ? cfg->ctx->retry_after_s : 1);
+	         retry_after_s ? retry_after_s : 1);
 	while (n < DRAIN_MAX) {
-		int fd = accept4(cfg->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
 
 		if (fd < 0 && errno == EINTR)
 			continue;
@@ -566,7 +572,8 @@ static unsigned drain_backlog(const struct responder_config *cfg)
 	FCGX_Free(&req, 1);
 	free(body);
 	/* The open file description may be shared (systemd's socket). */
-	(void)fcntl(cfg->listen_fd, F_SETFL, fl);
+	(void)fcntl(listen_fd, F_SETFL, fl);
+	pthread_mutex_unlock(&drain_mu);
 	return n;
 }
 
@@ -607,7 +614,8 @@ static void stop_threads(struct slot *slots, unsigned n,
 	}
 	for (i = 0; i < n; i++)
 		pthread_join(slots[i].tid, NULL);
-	i = drain_backlog(cfg);
+	i = responder_drain_backlog(cfg->listen_fd,
+	                            cfg->ctx->retry_after_s);
 	if (i > 0)
 		fprintf(stderr, "worker-runtime: answered %u request(s) from "
 		        "the listen backlog with 503 stopping\n", i);

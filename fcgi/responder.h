@@ -58,4 +58,16 @@ int responder_signals_init(void);
  */
 int responder_run(const struct responder_config *cfg);
 
+/*
+ * Answers each connection waiting in the backlog of listen_fd with 503
+ * runtime_unavailable, reason "stopping", Retry-After retry_after_s (1 if
+ * 0): non-blocking accepts until the backlog is empty, at most DRAIN_MAX
+ * connections, each read and written with a 1 s limit.  responder_run()
+ * calls it at the end of a stop; the shutdown guard calls it before it
+ * ends a stop that outlasted --shutdown-timeout, so those connections are
+ * answered and not reset.  Thread-safe: calls are serialised.  Returns how
+ * many connections were answered.
+ */
+unsigned responder_drain_backlog(int listen_fd, unsigned retry_after_s);
+
 #endif /* WR_FCGI_RESPONDER_H */

@@ -1242,7 +1242,8 @@ Test(exec, an_ended_workers_thread_exits_before_close, .timeout = 20)
 	base = thread_count();
 	for (int i = 0; i < 3; i++)
 		create(ids[i]);
-	cr_assert_eq(thread_count(), base + 3, "one I/O thread per worker");
+	cr_assert_eq(thread_count(), base + 3 + 1,
+	             "one I/O thread per worker, one watchdog monitor");
 	cr_assert_eq(wr_worker_stop(rt, ids[0], NULL, NULL, &err), WR_OK);
 	cr_assert_eq(wr_worker_cancel(rt, ids[1], NULL, NULL, &err), WR_OK);
 	cr_assert_eq(wr_worker_stop(rt, ids[2], NULL, NULL, &err), WR_OK);
@@ -1357,4 +1358,107 @@ Test(exec, no_worker_or_helper_outlives_a_sigkilled_runtime_process,
 	cr_assert_eq(waitpid(host, &status, 0), host);
 	cr_assert(wait_gone(pid, 5000), "worker %d survived", (int)pid);
 	cr_assert(wait_gone(gc, 5000), "helper %d survived", (int)gc);
+}
+
+/* The watchdog of host (its child named wr-watchdog) other than not;
+ * waits up to ms for one to exist; -1 if none. */
+static pid_t
+find_watchdog(pid_t host, pid_t not, int64_t ms)
+{
+	int64_t end = now_ms() + ms;
+
+	do {
+		DIR *d = opendir("/proc");
+		struct dirent *e;
+		pid_t found = -1;
+
+		cr_assert_not_null(d);
+		while (found < 0 && (e = readdir(d)) != NULL) {
+			char path[300], buf[512], *rp;
+			FILE *f;
+			long ppid;
+
+			if (e->d_name[0] < '1' || e->d_name[0] > '9')
+				continue;
+			snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+			if ((f = fopen(path, "r")) == NULL)
+				continue;
+			if (fgets(buf, sizeof(buf), f) != NULL &&
+			    strstr(buf, "(wr-watchdog) ") != NULL &&
+			    (rp = strrchr(buf, ')')) != NULL &&
+			    sscanf(rp + 2, "%*c %ld", &ppid) == 1 &&
+			    ppid == (long)host && atol(e->d_name) != (long)not)
+				found = (pid_t)atol(e->d_name);
+			fclose(f);
+		}
+		closedir(d);
+		if (found > 0)
+			return found;
+		sleep_ms(10);
+	} while (now_ms() < end);
+	return -1;
+}
+
+/* Forks a "Runtime" process running one worker that ignores stdin EOF
+ * and SIGTERM and has forked a helper into its group. */
+static pid_t
+host_with_stubborn_worker(pid_t *pid, pid_t *gc)
+{
+	pid_t host = fork();
+
+	cr_assert_geq(host, 0);
+	if (host == 0) {
+		char id[WR_ID_MAX + 1];
+
+		open_worker_profile(NULL, "--ignore-eof", "--ignore-term",
+		                    "--grandchild", NULL);
+		create(id);
+		for (;;)
+			pause(); /* until SIGKILLed */
+	}
+	*pid = read_pid(gc);
+	cr_assert(!process_gone(*pid) && !process_gone(*gc));
+	return host;
+}
+
+/* The watchdog is SIGKILLed: the Runtime starts a new one that knows the
+ * running worker, so a SIGKILL of the Runtime still ends worker and
+ * helper. */
+Test(exec, a_sigkilled_watchdog_is_replaced_and_still_covers_running_workers,
+     .timeout = 30)
+{
+	pid_t host, pid, gc = 0, wd, wd2;
+	int status;
+
+	host = host_with_stubborn_worker(&pid, &gc);
+	wd = find_watchdog(host, -1, 5000);
+	cr_assert_gt(wd, 0, "no wr-watchdog child of %d", (int)host);
+	cr_assert_eq(kill(wd, SIGKILL), 0);
+	wd2 = find_watchdog(host, wd, 5000);
+	cr_assert_gt(wd2, 0, "the Runtime started no new watchdog");
+	cr_assert_eq(kill(host, SIGKILL), 0);
+	cr_assert_eq(waitpid(host, &status, 0), host);
+	cr_assert(wait_gone(pid, 5000), "worker %d survived", (int)pid);
+	cr_assert(wait_gone(gc, 5000), "helper %d survived", (int)gc);
+}
+
+/* SIGTERM to the watchdog (pkill -f wr-watchdog finds it by its command
+ * line) ends it only after it ended the groups. */
+Test(exec, a_sigtermed_watchdog_kills_every_group_before_it_exits,
+     .timeout = 30)
+{
+	pid_t host, pid, gc = 0, wd;
+	char path[64];
+	int status;
+
+	host = host_with_stubborn_worker(&pid, &gc);
+	wd = find_watchdog(host, -1, 5000);
+	cr_assert_gt(wd, 0, "no wr-watchdog child of %d", (int)host);
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)wd);
+	cr_assert_str_eq(slurp(path), "wr-watchdog");
+	cr_assert_eq(kill(wd, SIGTERM), 0);
+	cr_assert(wait_gone(pid, 5000), "worker %d survived", (int)pid);
+	cr_assert(wait_gone(gc, 5000), "helper %d survived", (int)gc);
+	cr_assert_eq(kill(host, SIGKILL), 0);
+	cr_assert_eq(waitpid(host, &status, 0), host);
 }

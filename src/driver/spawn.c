@@ -293,6 +293,7 @@ fork_child(const struct wr__exec_profile *p, struct spawn_prep *pp,
 		child_exec(&sp);
 	/* Also from this side, so the group exists when we return. */
 	setpgid(c, c);
+	wr__exec_watch_track(c);
 	wr__exec_close_fd(&pp->in[0]);
 	wr__exec_close_fd(&pp->out[1]);
 	wr__exec_close_fd(&pp->errp[1]);

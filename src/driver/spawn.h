@@ -61,6 +61,10 @@ wr_err wr__exec_spawn(const struct wr__exec_profile *p, const char *worker_id,
  */
 wr_err wr__exec_watch_acquire(int *fd, struct wr_error *err);
 int wr__exec_watch_register(int fd);
+/* The parent's side, right after fork(): keeps pgid on the list of groups
+ * registered again with a new watchdog if this one dies (space for it was
+ * made by wr__exec_watch_acquire) and registers it once more.  Thread-safe. */
+void wr__exec_watch_track(pid_t pgid);
 void wr__exec_unwatch(pid_t pgid);
 
 /* Closes *fd unless it is -1, then sets it to -1. */

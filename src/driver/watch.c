@@ -13,6 +13,15 @@
  * end is closed - the kernel closes them when this process dies, however
  * it dies - recv() returns 0 and the watchdog sends SIGTERM to every
  * group still registered, SIGKILL WATCH_KILL_GRACE_MS later, and exits.
+ * It does the same on SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and
+ * SIGALRM: no catchable signal ends it without ending the groups.
+ *
+ * If the watchdog dies anyway (SIGKILL), the Runtime notices: a monitor
+ * thread, running while the watchdog does, polls the sending end, which
+ * reports POLLHUP once the watchdog is gone.  It logs one line on stderr,
+ * reaps the dead watchdog, starts a new one and registers with it every
+ * group of a worker not yet reaped (the Runtime keeps their list), so the
+ * protection holds again.
  *
  * Why not PR_SET_PDEATHSIG in the worker: it fires when the *thread* that
  * forked exits (the serving thread that created the worker, long before
@@ -23,15 +32,19 @@
  * registration in the queue ahead of the end-of-file.
  *
  * Limits: a helper that leaves the worker's process group (setsid,
- * setpgid) is not covered; neither is a worker if someone SIGKILLs the
- * watchdog itself (then the next spawn starts a new one).
+ * setpgid) is not covered; neither are the workers if the watchdog and
+ * this process are SIGKILLed at the same instant (before the monitor has
+ * started a new watchdog).
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +73,13 @@ static pthread_mutex_t watch_mu = PTHREAD_MUTEX_INITIALIZER;
 static int watch_fd = -1;   /* sending end; -1: no watchdog */
 static pid_t watch_pid = -1;
 static unsigned watch_refs; /* workers spawned and not yet reaped */
+static pid_t *watch_groups; /* their groups, as far as tracked */
+static size_t watch_ngroups, watch_capgroups;
+static bool watch_mon_on;   /* the monitor thread runs */
+static pthread_t watch_mon;
+static int watch_wake[2] = { -1, -1 }; /* stops the monitor */
+
+static volatile sig_atomic_t watch_ended; /* the watchdog's stop signal */
 
 /* ---- the watchdog process ------------------------------------------------ */
 
@@ -115,22 +135,25 @@ stdio:
 			break;
 }
 
-static void __attribute__((noreturn))
-watchdog_main(int sock, uint64_t *bits)
+static void
+watch_on_signal(int sig)
 {
-	static const int ignored[] = { SIGHUP, SIGINT, SIGQUIT, SIGPIPE,
-	                               SIGTSTP, SIGTTIN, SIGTTOU };
+	(void)sig;
+	watch_ended = 1;
+}
+
+/* Default dispositions; the stop signals are caught (and blocked but in
+ * ppoll), the job-control ones ignored. */
+static void
+watch_signals(sigset_t *open_mask)
+{
+	static const int ignored[] = { SIGPIPE, SIGTSTP, SIGTTIN, SIGTTOU };
+	static const int ending[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT,
+	                              SIGUSR1, SIGUSR2, SIGALRM };
 	struct sigaction sa;
-	struct watch_msg m;
-	sigset_t none;
-	ssize_t n;
+	sigset_t block;
 	int i;
 
-	close_others(sock);
-	setpgid(0, 0); /* a terminal's ^C for the Runtime is not for us */
-#ifdef __linux__
-	prctl(PR_SET_NAME, "wr-watchdog", 0, 0, 0);
-#endif
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
 	for (i = 1; i < NSIG; i++)
@@ -138,11 +161,78 @@ watchdog_main(int sock, uint64_t *bits)
 	sa.sa_handler = SIG_IGN;
 	for (i = 0; i < (int)(sizeof(ignored) / sizeof(ignored[0])); i++)
 		sigaction(ignored[i], &sa, NULL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	for (;;) {
-		n = recv(sock, &m, sizeof(m), 0);
-		if (n < 0 && errno == EINTR)
+	sigemptyset(&block);
+	sa.sa_handler = watch_on_signal;
+	for (i = 0; i < (int)(sizeof(ending) / sizeof(ending[0])); i++) {
+		sigaction(ending[i], &sa, NULL);
+		sigaddset(&block, ending[i]);
+	}
+	sigprocmask(SIG_SETMASK, &block, NULL);
+	sigemptyset(open_mask);
+}
+
+#ifdef __linux__
+/* Overwrites this (forked) process's argv area, the Runtime's command
+ * line, with "wr-watchdog", so that ps and pkill -f see the watchdog.  Its
+ * bounds are fields 48 and 49 of /proc/self/stat (Linux >= 3.5); without
+ * them the command line stays.  Async-signal-safe. */
+static void
+watch_set_cmdline(void)
+{
+	static const char name[] = "wr-watchdog";
+	char buf[1024], *p, *end;
+	unsigned long v[2] = { 0, 0 };
+	ssize_t n;
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC), field;
+
+	if (fd < 0)
+		return;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	for (p = end = buf; *p != '\0'; p++)
+		if (*p == ')')
+			end = p; /* comm may hold spaces and parentheses */
+	for (p = end, field = 2; *p != '\0' && field < 49; p++) {
+		if (*p != ' ')
+			continue;
+		field++;
+		if (field >= 48)
+			for (v[field - 48] = 0; p[1] >= '0' && p[1] <= '9'; p++)
+				v[field - 48] = v[field - 48] * 10 +
+				                (unsigned long)(p[1] - '0');
+	}
+	if (v[0] == 0 || v[1] <= v[0] + sizeof(name))
+		return;
+	memset((char *)v[0], 0, v[1] - v[0]);
+	memcpy((char *)v[0], name, sizeof(name));
+}
+#endif
+
+static void __attribute__((noreturn))
+watchdog_main(int sock, uint64_t *bits)
+{
+	struct pollfd pf = { sock, POLLIN, 0 };
+	struct watch_msg m;
+	sigset_t open_mask;
+	ssize_t n;
+	int i;
+
+	close_others(sock);
+	setpgid(0, 0); /* a terminal's ^C for the Runtime is not for us */
+#ifdef __linux__
+	prctl(PR_SET_NAME, "wr-watchdog", 0, 0, 0);
+	watch_set_cmdline();
+#endif
+	watch_signals(&open_mask);
+	while (!watch_ended) {
+		/* The stop signals are open only while waiting here. */
+		if (ppoll(&pf, 1, NULL, &open_mask) < 0)
+			continue;
+		n = recv(sock, &m, sizeof(m), MSG_DONTWAIT);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n <= 0)
 			break; /* every sending end is closed */
@@ -174,10 +264,16 @@ watch_start(struct wr_error *err)
 	uint64_t *bits;
 	int sv[2];
 	pid_t pid;
+	size_t i;
 
 	bits = calloc(WATCH_PID_LIMIT / 64, sizeof(*bits));
 	if (bits == NULL)
 		return wr__oom(err);
+	/* A new watchdog knows every running group from its first instant. */
+	for (i = 0; i < watch_ngroups; i++)
+		if (watch_groups[i] > 0 && watch_groups[i] < WATCH_PID_LIMIT)
+			bits[watch_groups[i] / 64] |=
+				(uint64_t)1 << (watch_groups[i] % 64);
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
 		free(bits);
 		return wr__fail(err, WR_EUNAVAILABLE, WR_REASON_SPAWN_FAILED, NULL,
@@ -200,10 +296,108 @@ watch_start(struct wr_error *err)
 	return WR_OK;
 }
 
-/* Closes the sending end and reaps the watchdog; watch_mu held. */
+/* The watchdog died with workers running: reaps it, logs, starts a new
+ * one that knows every tracked group; watch_mu held. */
+static void
+watch_restart(void)
+{
+	struct wr_error err;
+	pid_t old = watch_pid;
+
+	close(watch_fd);
+	watch_fd = -1;
+	while (waitpid(old, NULL, 0) < 0 && errno == EINTR)
+		;
+	watch_pid = -1;
+	memset(&err, 0, sizeof(err));
+	if (watch_start(&err) != WR_OK) {
+		fprintf(stderr, "worker-runtime: error: the worker watchdog "
+		        "(pid %ld) is gone and no new one starts (%s); %zu "
+		        "worker process group(s) unprotected until the next "
+		        "spawn\n", (long)old, err.message, watch_ngroups);
+		return;
+	}
+	fprintf(stderr, "worker-runtime: error: the worker watchdog (pid %ld) "
+	        "is gone; started a new one (pid %ld) and registered %zu "
+	        "worker process group(s) with it\n", (long)old,
+	        (long)watch_pid, watch_ngroups);
+}
+
+/* Runs while workers do: restarts the watchdog when its socket hangs up. */
+static void *
+watch_monitor(void *arg)
+{
+	struct pollfd pf[2];
+	int wake = (int)(intptr_t)arg;
+
+	for (;;) {
+		pthread_mutex_lock(&watch_mu);
+		pf[0] = (struct pollfd){ wake, POLLIN, 0 };
+		pf[1] = (struct pollfd){ watch_fd, 0, 0 }; /* -1: ignored */
+		pthread_mutex_unlock(&watch_mu);
+		if (poll(pf, 2, -1) < 0) {
+			if (errno != EINTR)
+				poll(NULL, 0, 100); /* no hot loop */
+			continue;
+		}
+		if (pf[0].revents != 0)
+			break; /* watch_stop: pf[1].fd may be closed already */
+		if (pf[1].revents == 0)
+			continue;
+		pthread_mutex_lock(&watch_mu);
+		if (watch_fd == pf[1].fd && watch_fd >= 0)
+			watch_restart();
+		pthread_mutex_unlock(&watch_mu);
+	}
+	return NULL;
+}
+
+/* Starts the monitor thread if it does not run; watch_mu held.  Without
+ * it a dead watchdog is noticed at the next spawn only. */
+static void
+watch_monitor_start(void)
+{
+	sigset_t all, old;
+	int e;
+
+	if (watch_mon_on || pipe2(watch_wake, O_CLOEXEC) != 0)
+		return;
+	/* The embedder's signals are not for this thread. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	e = pthread_create(&watch_mon, NULL, watch_monitor,
+	                   (void *)(intptr_t)watch_wake[0]);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e != 0) {
+		close(watch_wake[0]);
+		close(watch_wake[1]);
+		watch_wake[0] = watch_wake[1] = -1;
+		return;
+	}
+	watch_mon_on = true;
+}
+
+/* Closes the sending end and reaps the watchdog; watch_mu held, and
+ * released and taken again while the monitor thread ends. */
 static void
 watch_stop(void)
 {
+	if (watch_mon_on) {
+		pthread_t t = watch_mon;
+		int w[2] = { watch_wake[0], watch_wake[1] };
+
+		watch_mon_on = false;
+		watch_wake[0] = watch_wake[1] = -1;
+		while (write(w[1], "x", 1) < 0 && errno == EINTR)
+			;
+		pthread_mutex_unlock(&watch_mu);
+		pthread_join(t, NULL);
+		pthread_mutex_lock(&watch_mu);
+		close(w[0]);
+		close(w[1]);
+		if (watch_refs > 0)
+			return; /* a spawn came in meanwhile: keep the watchdog */
+	}
 	if (watch_fd < 0)
 		return;
 	close(watch_fd);
@@ -219,16 +413,25 @@ wr__exec_watch_acquire(int *fd, struct wr_error *err)
 	wr_err rc = WR_OK;
 
 	pthread_mutex_lock(&watch_mu);
-	/* Gone (killed, or reaped by an embedder's wait()): start anew. */
-	if (watch_fd >= 0 && waitpid(watch_pid, NULL, WNOHANG) != 0) {
-		close(watch_fd);
-		watch_fd = -1;
-		watch_pid = -1;
+	if (watch_capgroups < watch_refs + 1) {
+		size_t cap = watch_capgroups ? watch_capgroups * 2 : 16;
+		pid_t *g = realloc(watch_groups, cap * sizeof(*g));
+
+		if (g == NULL) {
+			pthread_mutex_unlock(&watch_mu);
+			return wr__oom(err);
+		}
+		watch_groups = g;
+		watch_capgroups = cap;
 	}
+	/* Gone (killed, or reaped by an embedder's wait()): start anew. */
+	if (watch_fd >= 0 && waitpid(watch_pid, NULL, WNOHANG) != 0)
+		watch_restart();
 	if (watch_fd < 0)
 		rc = watch_start(err);
 	if (rc == WR_OK) {
 		watch_refs++;
+		watch_monitor_start();
 		*fd = watch_fd;
 	}
 	pthread_mutex_unlock(&watch_mu);
@@ -245,11 +448,35 @@ wr__exec_watch_register(int fd)
 }
 
 void
+wr__exec_watch_track(pid_t pgid)
+{
+	struct watch_msg m = { '+', (int32_t)pgid };
+
+	pthread_mutex_lock(&watch_mu);
+	/* Room was made by wr__exec_watch_acquire for this worker. */
+	if (watch_ngroups < watch_capgroups)
+		watch_groups[watch_ngroups++] = pgid;
+	/* Again, from here: the watchdog may have been replaced since the
+	 * child registered (a group registered twice is one group). */
+	if (watch_fd >= 0)
+		while (send(watch_fd, &m, sizeof(m), MSG_NOSIGNAL) < 0 &&
+		       errno == EINTR)
+			;
+	pthread_mutex_unlock(&watch_mu);
+}
+
+void
 wr__exec_unwatch(pid_t pgid)
 {
 	struct watch_msg m = { '-', (int32_t)pgid };
+	size_t i;
 
 	pthread_mutex_lock(&watch_mu);
+	for (i = 0; pgid > 0 && i < watch_ngroups; i++)
+		if (watch_groups[i] == pgid) {
+			watch_groups[i] = watch_groups[--watch_ngroups];
+			break;
+		}
 	if (watch_fd >= 0 && pgid > 0)
 		while (send(watch_fd, &m, sizeof(m), MSG_NOSIGNAL) < 0 &&
 		       errno == EINTR)

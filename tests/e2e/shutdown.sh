@@ -17,6 +17,10 @@
 #  4. Requests waiting in the listen backlog at SIGTERM are answered (503
 #     runtime_unavailable/stopping, or served), never nginx's 502-turned-503
 #     upstream_failed ("outcome unknown").
+#  5. Also when the stop outlasts --shutdown-timeout: the one serving thread
+#     is stuck reading a request body that never comes; the three requests
+#     waiting in the backlog get 503 stopping from the shutdown guard, not
+#     a connection reset.
 # Every wait is for a state, bounded; a watchdog ends the test after 100 s.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -166,5 +170,64 @@ check "no backlog request is upstream_failed: each is 200 or 503 stopping" \
 check "the backlog was answered with 503 stopping" stopping_count
 check "the log counts the requests answered from the backlog" \
 	grep -q 'from the listen backlog with 503 stopping' "$LOG"
+
+# ---- 5. the backlog at a shutdown timeout ----------------------------------
+restart_runtime --threads 1 --shutdown-timeout 2000
+# A request whose body stops after 10 of its 100 bytes: the one serving
+# thread waits for the rest until the guard ends the process.
+STALL_PY='
+import socket, struct, sys, time
+def rec(t, c=b""):
+    p = (8 - len(c) % 8) % 8
+    return struct.pack(">BBHHBx", 1, t, 1, len(c), p) + c + b"\0" * p
+def nv(n, v):
+    return bytes([len(n)]) + bytes([len(v)]) + n + v
+kv = [(b"REQUEST_METHOD", b"POST"), (b"REQUEST_URI", b"/v1/workers"),
+      (b"CONTENT_TYPE", b"application/json"), (b"CONTENT_LENGTH", b"100"),
+      (b"HTTP_AUTHORIZATION", ("Bearer " + sys.argv[2]).encode())]
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(30)
+s.connect(sys.argv[1])
+s.sendall(rec(1, struct.pack(">HB5x", 1, 0)) +
+          rec(4, b"".join(nv(n, v) for n, v in kv)) + rec(4) +
+          rec(5, b"{\"profile\""))
+open(sys.argv[3], "w").close()
+while s.recv(4096):
+    pass
+'
+python3 -c "$STALL_PY" "$SOCK" "$WR_TOKEN" "$E2E_TMP/stall.sent" \
+	>/dev/null 2>&1 &
+STALL=$!
+check "the serving thread took the stalled request" eval \
+	'until_true 100 test -e "$E2E_TMP/stall.sent" && backlog_is 0'
+RAWS=
+for i in 1 2 3; do
+	timeout 15 python3 "$top_srcdir/tests/e2e/fcgi-raw.py" "$SOCK" \
+		REQUEST_METHOD=GET REQUEST_URI=/v1/runtime \
+		"HTTP_AUTHORIZATION=Bearer $WR_TOKEN" </dev/null \
+		>"$E2E_TMP/to$i.resp" 2>&1 &
+	RAWS="$RAWS $!"
+	until_true 100 backlog_is "$i"
+done
+check "three requests wait in the listen backlog" backlog_is 3
+stop_runtime TERM
+for p in $RAWS; do wait "$p"; done
+kill "$STALL" 2>/dev/null
+wait "$STALL"
+check "a stop over --shutdown-timeout with a stuck thread exits 1" \
+	test "$RC" = 1
+timeout_answered() {
+	local i
+	for i in 1 2 3; do
+		grep -q '^Status: 503' "$E2E_TMP/to$i.resp" &&
+			grep -q '"reason":"stopping"' "$E2E_TMP/to$i.resp" &&
+			grep -q '^Retry-After: ' "$E2E_TMP/to$i.resp" || return 1
+	done
+}
+check "at the shutdown timeout each backlog request got 503 stopping" \
+	timeout_answered
+check "the timeout's log line counts the backlog it answered" \
+	grep -q 'shutdown timeout.*answered 3 request(s) from the listen backlog' \
+	"$LOG"
 
 e2e_finish
