@@ -162,14 +162,19 @@ answered() {
 		fi
 	done
 }
-stopping_count() {
-	[ "$(cat "$E2E_TMP"/bl*.body | grep -c '"reason":"stopping"')" -ge 1 ]
+# Whether the one thread serves some of the four before it sees the stop
+# is up to the scheduler, so here only the invariant is pinned (no
+# "outcome unknown"); section 5 makes every backlog answer a 503 stopping
+# deterministically (a stuck thread).
+stopping_logged() {
+	if cat "$E2E_TMP"/bl*.body | grep -q '"reason":"stopping"'; then
+		grep -q 'from the listen backlog with 503 stopping' "$LOG"
+	fi
 }
 check "no backlog request is upstream_failed: each is 200 or 503 stopping" \
 	answered
-check "the backlog was answered with 503 stopping" stopping_count
-check "the log counts the requests answered from the backlog" \
-	grep -q 'from the listen backlog with 503 stopping' "$LOG"
+check "a backlog answered with 503 stopping is counted in the log" \
+	stopping_logged
 
 # ---- 5. the backlog at a shutdown timeout ----------------------------------
 restart_runtime --threads 1 --shutdown-timeout 2000
