@@ -631,6 +631,10 @@ check_created(const struct replay_ctx *c, struct wr__record *rec,
 		return replay_refuse(err, rec, "creation event id is not "
 		                     "new or not the worker's",
 		                     wi->last_event_id, rec->event_id);
+	if (rec->event_id != 0 && (wi->status != WR_STATUS_RUNNING ||
+	                           wi->run_state != WR_RUN_IDLE))
+		return corrupt(err, rec, "created in a journal other than "
+		               "running and idle");
 	if (rec->event_id == 0) {
 		if (wi->last_event_id > rt->last_event_id)
 			return replay_refuse(err, rec, "last_event_id "
@@ -660,6 +664,43 @@ check_state(const struct replay_ctx *c, const struct wr__record *rec,
 	return WR_OK;
 }
 
+/* What the worker's state must be for the live path to have written
+ * rec: input starts a turn only on a running, idle worker; a turn ends
+ * only while one is in progress; a worker ends once, while running.
+ * (Entries without a turn are not checked: a snapshot stores the entries
+ * of ended workers too.) */
+static wr_err
+check_turn(const struct worker *w, const struct wr__record *rec,
+           struct wr_error *err)
+{
+	bool running = w->info.status == WR_STATUS_RUNNING;
+
+	switch (rec->kind) {
+	case WR__REC_TRANSCRIPT:
+		if (rec->turn_started &&
+		    (!running || w->info.run_state != WR_RUN_IDLE))
+			return corrupt(err, rec, "a turn starts on a worker "
+			               "that is busy or ended");
+		return WR_OK;
+	case WR__REC_TURN_END:
+		if (!running || w->info.run_state != WR_RUN_BUSY)
+			return corrupt(err, rec, "a turn ends with no turn "
+			               "in progress");
+		return WR_OK;
+	case WR__REC_WORKER_STATUS:
+		if (!running)
+			return corrupt(err, rec, "a worker that already "
+			               "ended ends again");
+		return WR_OK;
+	case WR__REC_META:
+	case WR__REC_RUNTIME_STATUS:
+	case WR__REC_WORKER_CREATED:
+	case WR__REC_WORKER_STATE:
+		break;
+	}
+	return WR_OK;
+}
+
 /* An event about a worker: entries and ends carry an event id, and a
  * worker's event ids only grow. */
 static wr_err
@@ -677,7 +718,7 @@ check_event(const struct replay_ctx *c, const struct wr__record *rec,
 	if (rec->event_id != 0 && rec->event_id <= w->info.last_event_id)
 		return replay_refuse(err, rec, "event id does not grow",
 		                     rec->event_id, w->info.last_event_id);
-	return WR_OK;
+	return check_turn(w, rec, err);
 }
 
 /*
@@ -705,6 +746,14 @@ replay_check(struct replay_ctx *c, struct wr__record *rec,
 	case WR__REC_META:
 		return check_meta(c, rec, err);
 	case WR__REC_RUNTIME_STATUS:
+		/* A stop ends every running worker before "stopped". */
+		if (rec->runtime_status == WR_RUNTIME_STOPPED &&
+		    c->rt->count[WR_STATUS_RUNNING] > 0)
+			return wr__fail(err, WR_EUNAVAILABLE,
+			                WR_REASON_STORE_CORRUPT, NULL,
+			                "runtime stopped with %llu workers "
+			                "running", (unsigned long long)
+			                c->rt->count[WR_STATUS_RUNNING]);
 		return WR_OK;
 	case WR__REC_WORKER_CREATED:
 		return check_created(c, rec, err);
