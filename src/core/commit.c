@@ -249,6 +249,13 @@ reserve_for(struct wr_runtime *rt, const struct wr__record *rec)
 	return -1; /* a value outside the enum */
 }
 
+wr_err
+wr__reserve(struct wr_runtime *rt, const struct wr__record *rec,
+            struct wr_error *err)
+{
+	return reserve_for(rt, rec) < 0 ? wr__oom(err) : WR_OK;
+}
+
 /* Adds a record the store took to the projected view; cannot fail after
  * reserve_for(). */
 static void
