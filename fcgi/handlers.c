@@ -197,19 +197,6 @@ ascii_lower(char c)
 	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
 }
 
-/* Compares ascii case-insensitively; *s advances past the match. */
-static bool
-skip_word(const char **s, const char *word)
-{
-	const char *p = *s;
-
-	for (; *word != '\0'; word++, p++)
-		if (ascii_lower(*p) != *word)
-			return false;
-	*s = p;
-	return true;
-}
-
 static const char *
 skip_blanks(const char *s)
 {
@@ -218,32 +205,124 @@ skip_blanks(const char *s)
 	return s;
 }
 
-/* True if ct's media type is application/json (ASCII case-insensitive),
- * with or without parameters; a charset parameter, if any, must say
- * utf-8 (the body is decoded as UTF-8, whatever it claims). */
+/* RFC 9110 §5.6.2: tchar; token = 1*tchar. */
+static bool
+is_tchar(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') ||
+	       (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static size_t
+token_len(const char *s)
+{
+	size_t n = 0;
+
+	while (is_tchar((unsigned char)s[n]))
+		n++;
+	return n;
+}
+
+/* True if the n bytes at s are word, ASCII case-insensitively. */
+static bool
+token_is(const char *s, size_t n, const char *word)
+{
+	if (n != strlen(word))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (ascii_lower(s[i]) != word[i])
+			return false;
+	return true;
+}
+
+/* A parameter value at *s (RFC 9110 §5.6.6: token / quoted-string, whose
+ * quoted-pairs stand for the character after the backslash): copies the
+ * value into val (at most valsz - 1 bytes; *over if longer) and advances
+ * past it.  False if it is neither (empty, an unclosed quote, a control
+ * character inside). */
+static bool
+param_value(const char **s, char *val, size_t valsz, bool *over)
+{
+	const unsigned char *p = (const unsigned char *)*s;
+	size_t n = 0, len;
+
+	*over = false;
+	if (*p != '"') {
+		if ((len = token_len(*s)) == 0)
+			return false;
+		*over = len >= valsz;
+		n = *over ? valsz - 1 : len;
+		memcpy(val, p, n);
+		val[n] = '\0';
+		*s += len;
+		return true;
+	}
+	for (p++; *p != '"'; p++) {
+		if (*p == '\\')
+			p++; /* quoted-pair: HTAB / SP / VCHAR / obs-text */
+		/* qdtext and the quoted character: HTAB, SP, 0x21-0x7E but
+		 * the quote and the backslash (taken above), obs-text. */
+		if (*p != '\t' && (*p < 0x20 || *p == 0x7f))
+			return false; /* NUL too: the string never closed */
+		if (n + 1 < valsz)
+			val[n++] = (char)*p;
+		else
+			*over = true;
+	}
+	val[n] = '\0';
+	*s = (const char *)p + 1;
+	return true;
+}
+
+/*
+ * True if ct is application/json with well-formed parameters (RFC 9110
+ * §8.3.1: type "/" subtype *( OWS ";" OWS [ name "=" value ] ), names and
+ * the type case-insensitive).  A charset parameter may appear once and
+ * must say utf-8, as a token or a quoted-string (the body is decoded as
+ * UTF-8 whatever it claims); other parameters are ignored.  Anything the
+ * grammar does not allow is refused rather than guessed at.
+ */
 static bool
 media_type_is_json(const char *ct)
 {
+	bool charset = false, over;
+	char val[16];
+	size_t n;
+
 	if (ct == NULL)
 		return false;
 	ct = skip_blanks(ct);
-	if (!skip_word(&ct, "application/json"))
+	n = token_len(ct);
+	if (!token_is(ct, n, "application") || ct[n] != '/')
 		return false;
-	for (ct = skip_blanks(ct); *ct == ';'; ct = skip_blanks(ct)) {
+	ct += n + 1;
+	n = token_len(ct);
+	if (!token_is(ct, n, "json"))
+		return false;
+	for (ct += n;;) {
+		const char *name;
+
+		ct = skip_blanks(ct);
+		if (*ct == '\0')
+			return true;
+		if (*ct != ';')
+			return false;
 		ct = skip_blanks(ct + 1);
-		if (!skip_word(&ct, "charset")) {
-			while (*ct != '\0' && *ct != ';')
-				ct++; /* another parameter: ignored */
+		if (*ct == ';' || *ct == '\0')
+			continue; /* an empty parameter */
+		name = ct;
+		if ((n = token_len(ct)) == 0 || ct[n] != '=')
+			return false;
+		ct += n + 1;
+		if (!param_value(&ct, val, sizeof(val), &over))
+			return false;
+		if (!token_is(name, n, "charset"))
 			continue;
-		}
-		ct = skip_blanks(ct);
-		if (*ct++ != '=')
+		if (charset || over || !token_is(val, strlen(val), "utf-8"))
 			return false;
-		ct = skip_blanks(ct);
-		if (!skip_word(&ct, "utf-8") && !skip_word(&ct, "\"utf-8\""))
-			return false;
+		charset = true;
 	}
-	return *ct == '\0';
 }
 
 /* The HTTP-level body gates of a POST: size, then media type when there

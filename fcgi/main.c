@@ -42,7 +42,6 @@
  * WR_DEFAULT_* in worker-runtime.h).  Plain literals: STR() may print them. */
 #define THREADS_DEFAULT 4
 #define MAX_BODY_DEFAULT (4 * 1024 * 1024) /* bytes */
-#define MAX_BODY_MAX (64 * 1024 * 1024)    /* bytes */
 #define RETRY_AFTER_DEFAULT 1              /* seconds */
 #define RETRY_AFTER_MAX 3600               /* seconds */
 #define TOKEN_MAX 4096                     /* bytes of the local token */
@@ -213,7 +212,7 @@ static const struct flag flags[] = {
 	  .min = 1, .max = RESPONDER_THREADS_MAX, .def = THREADS_DEFAULT,
 	  .expect = "an integer", .help = "serving threads" },
 	{ .name = "max-body", .kind = FLAG_UINT, .arg = "BYTES",
-	  MEMBER(max_body), .min = 1, .max = MAX_BODY_MAX,
+	  MEMBER(max_body), .min = 1, .max = WR_JSON_MAX_BYTES,
 	  .def = MAX_BODY_DEFAULT, .expect = "bytes",
 	  .help = "request body limit" },
 	{ .name = "retry-after", .kind = FLAG_UINT, .arg = "SECONDS",

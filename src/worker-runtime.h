@@ -454,7 +454,9 @@ struct wr_limits {
 #define WR_DEFAULT_MAX_INPUT_BYTES (1024u * 1024u) /* bytes of content */
 #define WR_DEFAULT_MAX_WORKERS 10000u              /* workers held */
 #define WR_MAX_TRANSCRIPT_ITEMS 100000u            /* entries per page */
-#define WR_MAX_INPUT_BYTES (64u * 1024u * 1024u)   /* bytes of content */
+/* 16 MiB, the same as WR_JSON_MAX_BYTES: content arrives in a JSON text no
+ * reader takes beyond that, so a higher limit could never be reached. */
+#define WR_MAX_INPUT_BYTES (16u * 1024u * 1024u)   /* bytes of content */
 #define WR_MAX_WORKERS 10000000u                   /* workers held */
 #define WR_DISPLAY_NAME_MAX 256
 

@@ -727,6 +727,21 @@ Test(handlers, non_json_body_is_415_unsupported_media_type)
 		"application/json; charset=latin1",
 		"application/json;charset=utf-16",
 		"application/json; charset", "application/json; charset=utf-8x",
+		/* RFC 9110 §8.3.1 parameters, the whole class: */
+		"application/json; charset=utf-8; charset=utf-8", /* twice */
+		"application/json; charset=utf-8; CHARSET=latin1",
+		"application/json; x=\"a\"; charset=latin1",
+		"application/json; charset=\"latin1\"",
+		"application/json; charset=\"utf-8", /* never closed */
+		"application/json; x=\"a", "application/json; x=\"a\\",
+		"application/json; x=\"a\001b\"", /* control inside */
+		"application/json; x=\"a\"b", /* text after the quote */
+		"application/json; charset = utf-8", /* no OWS around = */
+		"application/json; charset=", "application/json; =utf-8",
+		"application/json; x", "application/json; x=a b",
+		"application/json x", "application /json",
+		"application/ json", "application/json,text/plain",
+		"application/json; charset=utf-8,", "application/json; charset=\"\"",
 	};
 	struct http_response r;
 	char id[WR_ID_MAX + 1], uri[128];
@@ -746,7 +761,7 @@ Test(handlers, non_json_body_is_415_unsupported_media_type)
 	cr_assert_eq(worker_count(), 1);
 }
 
-Test(handlers, json_media_type_parameters_other_than_charset_are_ignored)
+Test(handlers, json_media_type_parameters_are_parsed_as_rfc9110_and_only_charset_utf8_counts)
 {
 	static const char *const types[] = {
 		"application/json", "APPLICATION/JSON", " application/json ",
@@ -754,6 +769,18 @@ Test(handlers, json_media_type_parameters_other_than_charset_are_ignored)
 		"application/json; charset=\"utf-8\"",
 		"application/json; foo=bar",
 		"application/json; foo=bar; charset=utf-8",
+		/* RFC 9110 §8.3.1 parameters, the whole class: */
+		"application/json; x=\"a;charset=latin1\"", /* quoted ; */
+		"application/json; x=\"a;charset=latin1\"; charset=utf-8",
+		"application/json; x=\"say \\\"hi\\\"; charset=x\"", /* quoted " */
+		"application/json; x=\"a\\\\\"; charset=utf-8", /* escaped \ */
+		"application/json; charset=\"UTF-8\"",
+		"application/json; charset=\"utf\\-8\"", /* quoted-pair */
+		"application/json;charset=utf-8 ;x=y", " application/json\t;\tcharset=utf-8",
+		"application/json;", "application/json;;", "application/json; ; charset=utf-8",
+		"application/json; CharSet=Utf-8", "application/json; x=\"\"",
+		"application/json; x=\"caf\xc3\xa9\"", /* obs-text */
+		"application/json; x=!#$%&'*+-.^_`|~09aZ",
 	};
 	struct http_response r;
 	char id[WR_ID_MAX + 1], uri[128];

@@ -14,6 +14,8 @@
  *     malloc, so the seam never fires there and run-all skips this test);
  *   - store replay: the same loop over wr_runtime_open, disabled until
  *     record decoding tells out of memory from damage (see that test);
+ *   - a refused input never reached the driver (memory store, entries
+ *     at capacity: every allocation but the store's comes first);
  *   - a failed sync that runs out of memory releases the discarded
  *     worker's driver outside the Runtime lock (no deadlock with a driver
  *     thread waiting for that lock in wr_worker_emit).
@@ -781,4 +783,94 @@ Test(oom, store_replay_fails_cleanly_at_every_allocation)
 	cr_assert_lt(n, MAX_ROUNDS, "store replay never ran without failing");
 	cr_log_info("store replay: %lu allocations, %lu refusals", n - 1,
 	            refused);
+}
+
+/* ---- input reaches the driver only when nothing but the store fails --- */
+
+static atomic_int inputs_seen;
+
+static wr_err
+count_start(void *arg, struct wr_runtime *rt, const char *worker_id,
+            void **state, struct wr_error *err)
+{
+	(void)arg, (void)rt, (void)worker_id, (void)err;
+	*state = NULL;
+	return WR_OK;
+}
+
+static wr_err
+count_input(void *state, enum wr_input_kind kind, const char *content,
+            uint64_t sequence, bool *turn_started, struct wr_error *err)
+{
+	(void)state, (void)kind, (void)content, (void)sequence, (void)err;
+	atomic_fetch_add(&inputs_seen, 1);
+	*turn_started = false;
+	return WR_OK;
+}
+
+static void
+count_stop(void *state, bool cancel)
+{
+	(void)state, (void)cancel;
+}
+
+static void
+count_release(void *state)
+{
+	(void)state;
+}
+
+static const struct wr_driver counting_driver = {
+	"test-counting", count_start, count_input, count_stop, count_release};
+
+/*
+ * For n = 1, 2, ...: the n-th allocation of an input fails, on a worker
+ * whose entries are at their initial capacity (the input must grow them).
+ * The memory store cannot fail otherwise, so a refused input must never
+ * have reached the driver: it would hold an input the Runtime never
+ * recorded.
+ */
+Test(oom, refused_input_never_reached_the_driver)
+{
+	struct wr_profile prof = {.name = "counting",
+	                          .driver = &counting_driver};
+	struct wr_config cfg = {.runtime_id = "rt-oom", .profiles = &prof,
+	                        .n_profiles = 1};
+	struct wr_create_request req = {
+		.profile = {.kind = WR_PROFILE_NAMED, .value = "counting"}};
+	struct wr_input in = {WR_INPUT_USER, "more"};
+	unsigned long n, refused = 0;
+
+	for (n = 1; n < MAX_ROUNDS; n++) {
+		struct wr_runtime *rt = NULL;
+		struct wr_worker_info *w = NULL;
+		struct wr_error e;
+		int seen;
+		bool fired;
+		wr_err rc;
+
+		cr_assert_eq(wr_runtime_open(&cfg, &rt, &e), WR_OK);
+		cr_assert_eq(wr_worker_create(rt, &req, &w, &e), WR_OK);
+		for (int i = 0; i < FX_ENTRIES; i++)
+			cr_assert_eq(wr_worker_input(rt, w->ref.worker_id, &in,
+			                             NULL, &e), WR_OK);
+		seen = atomic_load(&inputs_seen);
+		oom_arm(n, false);
+		rc = wr_worker_input(rt, w->ref.worker_id, &in, NULL, &e);
+		fired = oom_disarm();
+		if (rc != WR_OK) {
+			refused++;
+			check_refused("input", n, rc, &e);
+			cr_assert_eq(atomic_load(&inputs_seen), seen,
+			             "input with allocation %lu failing was "
+			             "refused after the driver took it", n);
+		}
+		wr_worker_info_free(w);
+		wr_runtime_close(rt);
+		if (!fired)
+			break;
+	}
+	cr_assert_lt(n, MAX_ROUNDS, "input never ran without failing");
+	cr_assert(refused > 0, "the seam refused nothing: is malloc "
+	          "replaced (valgrind)?");
 }

@@ -132,7 +132,7 @@ Test(runtime_open, rejects_bad_config_with_field)
 	struct wr_config bad_id = {.runtime_id = "no spaces"};
 	struct wr_config bad_store = {.store = "redis"};
 	struct wr_config bad_default = {.default_profile = "nope"};
-	struct wr_config bad_limit = {.limits.max_input_bytes = 65u << 20};
+	struct wr_config bad_limit = {.limits.max_input_bytes = (16u << 20) + 1};
 	struct wr_profile dup[2] = {{"a", NULL, NULL}, {"a", NULL, NULL}};
 	struct wr_config bad_dup = {.profiles = dup, .n_profiles = 2};
 

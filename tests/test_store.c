@@ -234,7 +234,7 @@ sample(struct wr__record *r)
 	r[6].event_id = 8;
 	r[7].kind = WR__REC_RUNTIME_STATUS;
 	r[7].runtime_status = WR_RUNTIME_STOPPING;
-	r[7].at_ms = -3;
+	r[7].at_ms = 3; /* negative: damage (docs/store.md) */
 	r[8].kind = WR__REC_WORKER_STATE;
 	strcpy(r[8].worker_id, "w-1");
 	r[8].status = WR_STATUS_RUNNING;
@@ -624,7 +624,7 @@ static const char *const sample_payloads[N_SAMPLE] = {
 	"status 3\"}",
 	"{\"kind\":\"worker_status\",\"event_id\":8,\"at_ms\":0,\"w"
 	"orker_id\":\"w-1\",\"status\":\"stopped\"}",
-	"{\"kind\":\"runtime_status\",\"event_id\":0,\"at_ms\":-3,\""
+	"{\"kind\":\"runtime_status\",\"event_id\":0,\"at_ms\":3,\""
 	"runtime_status\":\"stopping\"}",
 	"{\"kind\":\"worker_state\",\"event_id\":461168601842738790"
 	"4,\"at_ms\":0,\"worker_id\":\"w-1\",\"status\":\"running\""

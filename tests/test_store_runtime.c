@@ -656,6 +656,8 @@ bad_record(int i, const char *id, uint64_t last, struct wr__record *r,
 	case 1:
 	case 2:
 	case 10:
+	case 22:
+	case 23:
 		rt = open_rt("rt-a");
 		cr_assert_eq(wr_worker_get(rt, id, info, &e), WR_OK);
 		wr_runtime_close(rt);
@@ -674,6 +676,15 @@ bad_record(int i, const char *id, uint64_t last, struct wr__record *r,
 		if (i == 1) {
 			(*info)->last_event_id = last + 1000;
 			return "a worker whose last_event_id is above its event";
+		}
+		if (i == 22) {
+			(*info)->status = WR_STATUS_STOPPED;
+			(*info)->run_state = WR_RUN_NONE;
+			return "a journal creation of a stopped worker";
+		}
+		if (i == 23) {
+			(*info)->created_at_ms = -5;
+			return "a worker created before 1970";
 		}
 		if (i == 10) { /* as a snapshot stores it: no event of its own */
 			r->event_id = 0;
@@ -723,6 +734,56 @@ bad_record(int i, const char *id, uint64_t last, struct wr__record *r,
 		r->kind = WR__REC_TURN_END;
 		r->event_id = WR_MAX_EVENT_ID + 1;
 		return "a turn end above the largest event id";
+	case 13:
+		r->content = "before 1970";
+		r->at_ms = -1;
+		return "a negative at_ms";
+	case 14:
+		r->content = "after 9999";
+		r->at_ms = WR__TIME_MAX_MS + 1;
+		return "an at_ms after 9999-12-31T23:59:59.999Z";
+	case 15:
+		r->kind = WR__REC_TURN_END;
+		r->event_id = 0; /* as wr_worker_turn_end writes it */
+		return "a turn end on an idle worker";
+	case 16:
+		r->kind = WR__REC_RUNTIME_STATUS;
+		r->runtime_status = WR_RUNTIME_RUNNING;
+		r->event_id = 0;
+		return "a runtime_status running (never journaled)";
+	case 17:
+		r->kind = WR__REC_RUNTIME_STATUS;
+		r->runtime_status = WR_RUNTIME_STOPPED;
+		r->event_id = 0;
+		return "a runtime stopped while a worker runs";
+	case 18:
+		r->kind = WR__REC_WORKER_STATUS;
+		r->status = WR_STATUS_RUNNING;
+		return "a worker_status that does not end the worker";
+	case 19:
+		r->kind = WR__REC_WORKER_STATUS;
+		r->status = WR_STATUS_STOPPED;
+		r->content = "only failures carry text";
+		return "failure text on a stopped worker";
+	case 20:
+		r->kind = WR__REC_WORKER_STATUS;
+		r->status = WR_STATUS_STOPPED;
+		append_record(r); /* valid: the worker ends */
+		r->event_id = last + 2;
+		return "a worker that ended ends again";
+	case 21:
+		r->role = WR_ROLE_WORKER;
+		r->content = "output";
+		r->turn_started = true;
+		return "a worker entry that starts a turn";
+	case 24:
+		r->content = "first turn";
+		r->turn_started = true;
+		append_record(r); /* valid: the worker becomes busy */
+		r->sequence = 3;
+		r->event_id = last + 2;
+		r->content = "second turn";
+		return "a turn started on a busy worker";
 	}
 	return NULL;
 }
@@ -793,4 +854,93 @@ Test(store_runtime, restore_accepts_a_record_a_live_write_could_have_made)
 	cr_assert_eq(ack.event_id, last + 2, "event ids go on from the record");
 	wr_runtime_close(rt);
 	free(id);
+}
+
+/* ---- a driver whose every input starts a turn ------------------------- */
+
+static wr_err
+turn_start(void *arg, struct wr_runtime *rt, const char *worker_id,
+           void **state, struct wr_error *err)
+{
+	(void)arg, (void)rt, (void)worker_id, (void)err;
+	*state = NULL;
+	return WR_OK;
+}
+
+static wr_err
+turn_input(void *state, enum wr_input_kind kind, const char *content,
+           uint64_t sequence, bool *turn_started, struct wr_error *err)
+{
+	(void)state, (void)kind, (void)content, (void)sequence, (void)err;
+	*turn_started = true;
+	return WR_OK;
+}
+
+static void
+turn_stop(void *state, bool cancel)
+{
+	(void)state, (void)cancel;
+}
+
+static void
+turn_release(void *state)
+{
+	(void)state;
+}
+
+static const struct wr_driver turn_driver = {"test-turns", turn_start,
+                                             turn_input, turn_stop,
+                                             turn_release};
+
+/* The rules refusing records no live write makes (turn ends without a
+ * turn, ends of ended workers, "stopped" with workers running, ...) accept
+ * every record live writes do make: turns, a failure, a stop, restarts. */
+Test(store_runtime, restore_accepts_turns_failures_and_stops_as_live_writes_make_them)
+{
+	struct wr_profile prof = {.name = "turns", .driver = &turn_driver};
+	struct wr_config cfg = {.runtime_id = "rt-a", .store = spec,
+	                        .profiles = &prof, .n_profiles = 1};
+	struct wr_create_request req = {
+		.profile = {.kind = WR_PROFILE_NAMED, .value = "turns"}};
+	struct wr_worker_info *w = NULL;
+	struct wr_runtime *rt = NULL;
+	char *a, *b, *c, *before, *after;
+	struct wr_error e;
+
+	for (int round = 0; round < 2; round++) {
+		cr_assert_eq(wr_runtime_open(&cfg, &rt, &e), WR_OK,
+		             "round %d: %s", round, e.message);
+		cr_assert_eq(wr_worker_create(rt, &req, &w, &e), WR_OK, "%s",
+		             e.message);
+		a = strdup(w->ref.worker_id);
+		wr_worker_info_free(w);
+		cr_assert_eq(wr_worker_create(rt, &req, &w, &e), WR_OK);
+		b = strdup(w->ref.worker_id);
+		wr_worker_info_free(w);
+		c = create_ok(rt); /* transcript: never busy */
+		input_ok(rt, a, "turn one");
+		cr_assert_eq(wr_worker_turn_end(rt, a, &e), WR_OK);
+		input_ok(rt, a, "turn two"); /* left busy */
+		input_ok(rt, b, "turn");
+		cr_assert_eq(wr_worker_fail(rt, b, "it broke", &e), WR_OK);
+		input_ok(rt, c, "plain");
+		if (round == 1)
+			cr_assert_eq(wr_runtime_stop(rt, &e), WR_OK, "%s",
+			             e.message);
+		before = state(rt, false);
+		wr_runtime_close(rt);
+		rt = NULL;
+		cr_assert_eq(wr_runtime_open(&cfg, &rt, &e), WR_OK,
+		             "round %d: reopen refused: %s", round, e.message);
+		after = state(rt, false);
+		if (round == 1)
+			cr_assert_str_eq(after, before, "a stopped Runtime "
+			                 "restores as it was");
+		wr_runtime_close(rt);
+		free(before);
+		free(after);
+		free(a);
+		free(b);
+		free(c);
+	}
 }

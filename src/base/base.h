@@ -75,8 +75,17 @@ int wr__worker_info_copy(struct wr_worker_info *dst,
 
 /* ---- field rules shared by live writes and restore (rules.c) ---------- */
 
-/* The ceiling of max_input_bytes: no input entry is ever longer. */
-#define WR__INPUT_BYTES_CEILING WR_MAX_INPUT_BYTES
+/* The longest input entry a store may hold: 64 MiB, the ceiling of
+ * max_input_bytes before it became WR_MAX_INPUT_BYTES (16 MiB).  Through
+ * the HTTP server no entry ever passed 16 MiB (the JSON reader stopped
+ * there), but a program calling wr_worker_input() with an older build could
+ * store up to 64 MiB, and such a store still opens. */
+#define WR__INPUT_BYTES_CEILING (64u * 1024u * 1024u)
+
+/* The last instant the API prints, 9999-12-31T23:59:59.999Z, in ms since
+ * the epoch (wr_time_format clamps beyond it).  Every time the Runtime
+ * stores comes from its clock, so a stored time lies in 0 .. this. */
+#define WR__TIME_MAX_MS INT64_C(253402300799999)
 
 /* Input content (user/system entries): non-empty, at most max bytes, UTF-8
  * without NUL.  WR_OK, or WR_EINVALID_INPUT (empty_content,

@@ -126,6 +126,8 @@ civil_from_days(int64_t z, int64_t *y, int *m, int *d)
  * year digits can show. */
 #define TIME_MIN_MS (INT64_C(-719528) * MS_PER_DAY)
 #define TIME_MAX_MS (INT64_C(2932897) * MS_PER_DAY - 1)
+_Static_assert(TIME_MAX_MS == WR__TIME_MAX_MS, "restore bounds stored times "
+               "by what the API prints");
 
 static char *
 put_digits(char *p, int64_t v, int n)

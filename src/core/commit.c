@@ -249,6 +249,13 @@ reserve_for(struct wr_runtime *rt, const struct wr__record *rec)
 	return -1; /* a value outside the enum */
 }
 
+wr_err
+wr__reserve(struct wr_runtime *rt, const struct wr__record *rec,
+            struct wr_error *err)
+{
+	return reserve_for(rt, rec) < 0 ? wr__oom(err) : WR_OK;
+}
+
 /* Adds a record the store took to the projected view; cannot fail after
  * reserve_for(). */
 static void
@@ -586,83 +593,131 @@ replay_refuse(struct wr_error *err, const struct wr__record *rec,
 	                (unsigned long long)b);
 }
 
-/*
- * What a restored record must agree with in the records before it, as
- * live commits guarantee: the runtime record comes first and names one
- * runtime; workers belong to it; a worker's event ids only grow, and none
- * is above the Runtime's last event id (or new ids would go backwards).
- * A creation in a snapshot (event_id 0) carries the worker's final
- * last_event_id, which its WORKER_STATE restates after the entries: it is
- * checked here and rebuilt from the records.
- */
+/* The runtime record: the first one names the runtime, any later one
+ * (a snapshot's) the same, with an event id that does not go back. */
 static wr_err
-replay_check(struct replay_ctx *c, struct wr__record *rec,
-             struct wr_error *err)
+check_meta(const struct replay_ctx *c, const struct wr__record *rec,
+           struct wr_error *err)
+{
+	if (c->had_meta && strcmp(rec->runtime_id, c->stored_id) != 0)
+		return wr__fail(err, WR_EUNAVAILABLE, WR_REASON_STORE_CORRUPT,
+		                NULL, "runtime record names \"%s\", the "
+		                "store \"%s\"", rec->runtime_id, c->stored_id);
+	if (rec->event_id < c->rt->last_event_id)
+		return replay_refuse(err, rec, "runtime event id goes "
+		                     "backwards", rec->event_id,
+		                     c->rt->last_event_id);
+	return WR_OK;
+}
+
+/* A creation: the worker belongs to this runtime, is stored under its own
+ * id with an empty transcript, and its event id is new (journal) or, in
+ * a snapshot (event id 0), not above the Runtime's; the snapshot form's
+ * last_event_id is then rebuilt from the records that follow. */
+static wr_err
+check_created(const struct replay_ctx *c, struct wr__record *rec,
+              struct wr_error *err)
 {
 	const struct wr_runtime *rt = c->rt;
-	const struct worker *w;
 	struct wr_worker_info *wi = rec->worker;
 
-	if (rec->event_id > WR_MAX_EVENT_ID ||
-	    (wi != NULL && wi->last_event_id > WR_MAX_EVENT_ID))
-		return replay_refuse(err, rec, "event id above WR_MAX_EVENT_ID",
-		                     rec->event_id, WR_MAX_EVENT_ID);
-	if (rec->kind == WR__REC_META) {
-		if (c->had_meta && strcmp(rec->runtime_id, c->stored_id) != 0)
-			return wr__fail(err, WR_EUNAVAILABLE, WR_REASON_STORE_CORRUPT,
-			                NULL, "runtime record names \"%s\", the "
-			                "store \"%s\"", rec->runtime_id,
-			                c->stored_id);
-		if (rec->event_id < rt->last_event_id)
-			return replay_refuse(err, rec, "runtime event id goes "
-			                     "backwards", rec->event_id,
+	if (wi == NULL)
+		return WR_OK; /* apply_record refuses it */
+	if (strcmp(wi->ref.runtime_id, c->stored_id) != 0 ||
+	    strcmp(wi->ref.worker_id, rec->worker_id) != 0)
+		return wr__fail(err, WR_EUNAVAILABLE, WR_REASON_STORE_CORRUPT,
+		                NULL, "worker \"%s\" of runtime \"%s\" "
+		                "in the store of \"%s\" as \"%s\"",
+		                wi->ref.worker_id, wi->ref.runtime_id,
+		                c->stored_id, rec->worker_id);
+	if (wi->transcript_len != 0)
+		return replay_refuse(err, rec, "created with a transcript",
+		                     wi->transcript_len, 0);
+	if (rec->event_id != 0 && (wi->last_event_id != rec->event_id ||
+	                           rec->event_id <= rt->last_event_id))
+		return replay_refuse(err, rec, "creation event id is not "
+		                     "new or not the worker's",
+		                     wi->last_event_id, rec->event_id);
+	if (rec->event_id != 0 && (wi->status != WR_STATUS_RUNNING ||
+	                           wi->run_state != WR_RUN_IDLE))
+		return corrupt(err, rec, "created in a journal other than "
+		               "running and idle");
+	if (rec->event_id == 0) {
+		if (wi->last_event_id > rt->last_event_id)
+			return replay_refuse(err, rec, "last_event_id "
+			                     "above the runtime's",
+			                     wi->last_event_id,
 			                     rt->last_event_id);
-		return WR_OK;
+		wi->last_event_id = 0;
 	}
-	if (!c->had_meta)
-		return wr__fail(err, WR_EUNAVAILABLE, WR_REASON_STORE_CORRUPT, NULL,
-		                "a record comes before the runtime record");
-	if (rec->kind == WR__REC_RUNTIME_STATUS)
-		return WR_OK;
-	w = wr__find_worker(rt, rec->worker_id);
-	if (rec->kind == WR__REC_WORKER_CREATED) {
-		if (wi == NULL)
-			return WR_OK; /* apply_record refuses it */
-		if (strcmp(wi->ref.runtime_id, c->stored_id) != 0 ||
-		    strcmp(wi->ref.worker_id, rec->worker_id) != 0)
-			return wr__fail(err, WR_EUNAVAILABLE, WR_REASON_STORE_CORRUPT,
-			                NULL, "worker \"%s\" of runtime \"%s\" "
-			                "in the store of \"%s\" as \"%s\"",
-			                wi->ref.worker_id, wi->ref.runtime_id,
-			                c->stored_id, rec->worker_id);
-		if (wi->transcript_len != 0)
-			return replay_refuse(err, rec, "created with a transcript",
-			                     wi->transcript_len, 0);
-		if (rec->event_id != 0 && (wi->last_event_id != rec->event_id ||
-		                           rec->event_id <= rt->last_event_id))
-			return replay_refuse(err, rec, "creation event id is not "
-			                     "new or not the worker's",
-			                     wi->last_event_id, rec->event_id);
-		if (rec->event_id == 0) {
-			if (wi->last_event_id > rt->last_event_id)
-				return replay_refuse(err, rec, "last_event_id "
-				                     "above the runtime's",
-				                     wi->last_event_id,
-				                     rt->last_event_id);
-			wi->last_event_id = 0;
-		}
-		return WR_OK;
-	}
+	return WR_OK;
+}
+
+/* A snapshot's final state of a worker: its last event id is at least
+ * its own events' and at most the Runtime's. */
+static wr_err
+check_state(const struct replay_ctx *c, const struct wr__record *rec,
+            struct wr_error *err)
+{
+	const struct worker *w = wr__find_worker(c->rt, rec->worker_id);
+
 	if (w == NULL)
 		return WR_OK; /* apply_record refuses it */
-	if (rec->kind == WR__REC_WORKER_STATE) {
-		if (rec->event_id < w->info.last_event_id ||
-		    rec->event_id > rt->last_event_id)
-			return replay_refuse(err, rec, "last_event_id outside "
-			                     "its events and the runtime's",
-			                     rec->event_id, rt->last_event_id);
+	if (rec->event_id < w->info.last_event_id ||
+	    rec->event_id > c->rt->last_event_id)
+		return replay_refuse(err, rec, "last_event_id outside "
+		                     "its events and the runtime's",
+		                     rec->event_id, c->rt->last_event_id);
+	return WR_OK;
+}
+
+/* What the worker's state must be for the live path to have written
+ * rec: input starts a turn only on a running, idle worker; a turn ends
+ * only while one is in progress; a worker ends once, while running.
+ * (Entries without a turn are not checked: a snapshot stores the entries
+ * of ended workers too.) */
+static wr_err
+check_turn(const struct worker *w, const struct wr__record *rec,
+           struct wr_error *err)
+{
+	bool running = w->info.status == WR_STATUS_RUNNING;
+
+	switch (rec->kind) {
+	case WR__REC_TRANSCRIPT:
+		if (rec->turn_started &&
+		    (!running || w->info.run_state != WR_RUN_IDLE))
+			return corrupt(err, rec, "a turn starts on a worker "
+			               "that is busy or ended");
 		return WR_OK;
+	case WR__REC_TURN_END:
+		if (!running || w->info.run_state != WR_RUN_BUSY)
+			return corrupt(err, rec, "a turn ends with no turn "
+			               "in progress");
+		return WR_OK;
+	case WR__REC_WORKER_STATUS:
+		if (!running)
+			return corrupt(err, rec, "a worker that already "
+			               "ended ends again");
+		return WR_OK;
+	case WR__REC_META:
+	case WR__REC_RUNTIME_STATUS:
+	case WR__REC_WORKER_CREATED:
+	case WR__REC_WORKER_STATE:
+		break;
 	}
+	return WR_OK;
+}
+
+/* An event about a worker: entries and ends carry an event id, and a
+ * worker's event ids only grow. */
+static wr_err
+check_event(const struct replay_ctx *c, const struct wr__record *rec,
+            struct wr_error *err)
+{
+	const struct worker *w = wr__find_worker(c->rt, rec->worker_id);
+
+	if (w == NULL)
+		return WR_OK; /* apply_record refuses it */
 	if ((rec->kind == WR__REC_TRANSCRIPT ||
 	     rec->kind == WR__REC_WORKER_STATUS) && rec->event_id == 0)
 		return replay_refuse(err, rec, "event without an event id", 0,
@@ -670,7 +725,54 @@ replay_check(struct replay_ctx *c, struct wr__record *rec,
 	if (rec->event_id != 0 && rec->event_id <= w->info.last_event_id)
 		return replay_refuse(err, rec, "event id does not grow",
 		                     rec->event_id, w->info.last_event_id);
-	return WR_OK;
+	return check_turn(w, rec, err);
+}
+
+/*
+ * What a restored record must agree with in the records before it, as
+ * live commits guarantee: the runtime record comes first and names one
+ * runtime; workers belong to it; a worker's event ids only grow, and none
+ * is above the Runtime's last event id (or new ids would go backwards).
+ * Every kind is listed (no default:) so that the compiler names a kind
+ * this misses.
+ */
+static wr_err
+replay_check(struct replay_ctx *c, struct wr__record *rec,
+             struct wr_error *err)
+{
+	struct wr_worker_info *wi = rec->worker;
+
+	if (rec->event_id > WR_MAX_EVENT_ID ||
+	    (wi != NULL && wi->last_event_id > WR_MAX_EVENT_ID))
+		return replay_refuse(err, rec, "event id above WR_MAX_EVENT_ID",
+		                     rec->event_id, WR_MAX_EVENT_ID);
+	if (rec->kind != WR__REC_META && !c->had_meta)
+		return wr__fail(err, WR_EUNAVAILABLE, WR_REASON_STORE_CORRUPT, NULL,
+		                "a record comes before the runtime record");
+	switch (rec->kind) {
+	case WR__REC_META:
+		return check_meta(c, rec, err);
+	case WR__REC_RUNTIME_STATUS:
+		/* A stop ends every running worker before "stopped". */
+		if (rec->runtime_status == WR_RUNTIME_STOPPED &&
+		    c->rt->count[WR_STATUS_RUNNING] > 0)
+			return wr__fail(err, WR_EUNAVAILABLE,
+			                WR_REASON_STORE_CORRUPT, NULL,
+			                "runtime stopped with %llu workers "
+			                "running", (unsigned long long)
+			                c->rt->count[WR_STATUS_RUNNING]);
+		return WR_OK;
+	case WR__REC_WORKER_CREATED:
+		return check_created(c, rec, err);
+	case WR__REC_WORKER_STATE:
+		return check_state(c, rec, err);
+	case WR__REC_TRANSCRIPT:
+	case WR__REC_TURN_END:
+	case WR__REC_WORKER_STATUS:
+		return check_event(c, rec, err);
+	}
+	/* A value outside the enum (a decoder bug): refuse it. */
+	return corrupt(err, rec, "unknown record kind");
 }
 
 static wr_err

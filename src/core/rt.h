@@ -128,6 +128,13 @@ struct pending *wr__pending_new(enum wr__record_kind kind);
 /* Frees a pending record after it is done (or was never submitted). */
 void wr__pending_free(struct pending *p);
 
+/* Reserves now what applying rec will need, so that wr__submit() cannot
+ * run out of memory before the store is asked (a caller that must act
+ * before submitting, such as handing input to a driver, reserves first).
+ * WR_OK, or out_of_memory with nothing changed.  Write lock held. */
+wr_err wr__reserve(struct wr_runtime *rt, const struct wr__record *rec,
+                   struct wr_error *err);
+
 /*
  * Hands a validated record to the store.  Write lock held.  On success the
  * projected view includes it (and, with a synchronous store, the applied

@@ -504,8 +504,13 @@ wr_worker_input(struct wr_runtime *rt, const char *worker_id,
 	p->rec.sequence = w->p_len + 1;
 	wr__strlcpy(p->rec.worker_id, w->info.ref.worker_id,
 	            sizeof(p->rec.worker_id));
-	/* The driver sees the input before the store makes it durable:
-	 * should the store then fail, a diagnostic says the driver had it. */
+	/* The driver sees the input before the store makes it durable
+	 * (it says whether a turn starts, which the record holds).  So all
+	 * that can fail without the store is done first: the room for the
+	 * entry is reserved now, and should the store then fail, a
+	 * diagnostic says the driver had it. */
+	if ((rc = wr__reserve(rt, &p->rec, err)) != WR_OK)
+		goto out;
 	if (w->driver != NULL &&
 	    (rc = w->driver->input(w->dstate, in->kind, in->content,
 	                           p->rec.sequence, &p->rec.turn_started,

@@ -269,19 +269,22 @@ prep_open(struct spawn_prep *pp, const struct wr__exec_profile *p,
  * Forks the child (which runs child_exec) and waits until it has exec'd.
  * The parent closes the child's ends of the pipes.  On success *pid is the
  * child, in its own process group and registered with the watchdog.  On
- * failure no child is left and the watchdog count taken for it (watch_fd)
- * is given back.
+ * failure no child is left and the watchdog count taken for it is given
+ * back.  Closes *watch_fd (the child has its copy) in every case, before
+ * any unwatch.
  */
 static wr_err
 fork_child(const struct wr__exec_profile *p, struct spawn_prep *pp,
-           int watch_fd, pid_t *pid, struct wr_error *err)
+           int *watch_fd, pid_t *pid, struct wr_error *err)
 {
 	struct spawn sp = { p->argv, pp->envp, p->cwd,
 	                    { pp->in[0], pp->out[1], pp->errp[1], pp->report[1] },
-	                    watch_fd };
+	                    *watch_fd };
 	struct spawn_report rep;
 	pid_t c = fork();
 
+	if (c != 0)
+		wr__exec_close_fd(watch_fd);
 	if (c < 0) {
 		int e = errno;
 
@@ -358,7 +361,7 @@ wr__exec_spawn(const struct wr__exec_profile *p, const char *worker_id,
 
 	if ((rc = prep_open(&pp, p, worker_id, runtime_id, err)) == WR_OK &&
 	    (rc = wr__exec_watch_acquire(&watch_fd, err)) == WR_OK &&
-	    (rc = fork_child(p, &pp, watch_fd, &pid, err)) == WR_OK &&
+	    (rc = fork_child(p, &pp, &watch_fd, &pid, err)) == WR_OK &&
 	    (rc = take_child(p, &pp, pid, &c, err)) == WR_OK)
 		*child = c;
 	prep_close(&pp);

@@ -46,9 +46,13 @@ wr_err wr__exec_spawn(const struct wr__exec_profile *p, const char *worker_id,
  * SIGTERM, then SIGKILL.
  *
  * wr__exec_watch_acquire() counts one more worker and starts the watchdog
- * if none runs; *fd is its O_CLOEXEC registration socket, valid until the
- * matching wr__exec_unwatch().  WR_EUNAVAILABLE/spawn_failed or
- * WR_EINTERNAL, WR_REASON_OUT_OF_MEMORY if it cannot start.  Thread-safe.
+ * if none runs; *fd is the caller's own O_CLOEXEC descriptor of that
+ * watchdog's registration socket (it stays that socket if the watchdog is
+ * replaced meanwhile).  The caller closes it in the parent right after
+ * fork(), and always before the matching wr__exec_unwatch(): the last
+ * unwatch waits for the watchdog to exit, which it does only once every
+ * sending end is closed.  WR_EUNAVAILABLE/spawn_failed or WR_EINTERNAL,
+ * WR_REASON_OUT_OF_MEMORY if it cannot start.  Thread-safe.
  *
  * wr__exec_watch_register() is called by the worker child itself after
  * setpgid(0, 0) and before exec: registers its process group.  Async-

@@ -7,7 +7,8 @@
  * the watchdog, forked from it (no exec, async-signal-safe calls only).
  * The two share an AF_UNIX SOCK_SEQPACKET socket pair; only this process
  * holds the sending end (O_CLOEXEC: a worker holds it only between fork
- * and exec).  Each worker registers its process group itself, in the
+ * and exec; a spawn holds its own duplicate from acquire to its fork, so
+ * that a watchdog replaced meanwhile cannot leave it a reused number).  Each worker registers its process group itself, in the
  * child, after setpgid() and before exec; the driver unregisters it after
  * killing the group and before reaping the leader.  When every sending
  * end is closed - the kernel closes them when this process dies, however
@@ -429,10 +430,22 @@ wr__exec_watch_acquire(int *fd, struct wr_error *err)
 		watch_restart();
 	if (watch_fd < 0)
 		rc = watch_start(err);
+	/* A descriptor of its own: the monitor may replace the watchdog
+	 * (closing watch_fd, whose number another open() may then take)
+	 * before the caller forks, and the child must still write to the
+	 * socket of the watchdog this acquire counted on.  O_CLOEXEC like
+	 * watch_fd: a worker exec'd meanwhile by another thread must not keep
+	 * a sending end, or the watchdog would never see end-of-file. */
+	if (rc == WR_OK && (*fd = fcntl(watch_fd, F_DUPFD_CLOEXEC, 3)) < 0) {
+		rc = wr__fail(err, WR_EUNAVAILABLE, WR_REASON_SPAWN_FAILED, NULL,
+		              "cannot share the worker watchdog's socket: "
+		              "fcntl: %s", strerror(errno));
+		if (watch_refs == 0)
+			watch_stop();
+	}
 	if (rc == WR_OK) {
 		watch_refs++;
 		watch_monitor_start();
-		*fd = watch_fd;
 	}
 	pthread_mutex_unlock(&watch_mu);
 	return rc;

@@ -501,12 +501,61 @@ run_state_fits(enum wr_worker_status st, enum wr_run_state rs)
 	return rs == WR_RUN_NONE;
 }
 
+/* A time the Runtime's clock gave: 1970 .. the last instant the API
+ * prints (WR__TIME_MAX_MS). */
+static int
+time_fits(int64_t ms, const char *what, char *why, size_t whysz)
+{
+	if (ms >= 0 && ms <= WR__TIME_MAX_MS)
+		return 0;
+	snprintf(why, whysz, "%s %lld is outside 0..%lld (1970 to "
+	         "9999-12-31T23:59:59.999Z)", what, (long long)ms,
+	         (long long)WR__TIME_MAX_MS);
+	return -1;
+}
+
+/* What only some kinds' live writes set, refused on the others: a turn
+ * starts only with input; a status record only ends a worker, and only a
+ * failure carries text; the Runtime journals stopping and stopped, never
+ * running (a new process runs without saying so). */
+static int
+values_fit(const struct wr__record *rec, char *why, size_t whysz)
+{
+	if (rec->kind == WR__REC_TRANSCRIPT && rec->turn_started &&
+	    rec->role != WR_ROLE_USER && rec->role != WR_ROLE_SYSTEM)
+		snprintf(why, whysz, "a %s entry starts a turn",
+		         wr_role_name(rec->role));
+	else if (rec->kind == WR__REC_WORKER_STATUS &&
+	         rec->status == WR_STATUS_RUNNING)
+		snprintf(why, whysz, "worker_status running (only ends are "
+		         "written)");
+	else if (rec->kind == WR__REC_WORKER_STATUS && rec->content != NULL &&
+	         rec->status != WR_STATUS_FAILED)
+		snprintf(why, whysz, "failure text with status %s",
+		         wr_worker_status_name(rec->status));
+	else if (rec->kind == WR__REC_RUNTIME_STATUS &&
+	         rec->runtime_status == WR_RUNTIME_RUNNING)
+		snprintf(why, whysz, "runtime_status running (only stopping "
+		         "and stopped are written)");
+	else
+		return 0;
+	return -1;
+}
+
 int
 wr__record_check(const struct wr__record *rec, char *why, size_t whysz)
 {
 	struct wr_error e;
 	wr_err rc = WR_OK;
 
+	if (time_fits(rec->at_ms, "at_ms", why, whysz) < 0 ||
+	    (rec->worker != NULL &&
+	     (time_fits(rec->worker->created_at_ms, "worker created_at", why,
+	                whysz) < 0 ||
+	      time_fits(rec->worker->updated_at_ms, "worker updated_at", why,
+	                whysz) < 0)) ||
+	    values_fit(rec, why, whysz) < 0)
+		return -1;
 	switch (rec->kind) {
 	case WR__REC_TRANSCRIPT:
 		if (rec->sequence == 0) {

@@ -32,7 +32,10 @@ wr_err wr__record_decode(const char *buf, size_t len, struct wr__record *rec,
  * Checks the fields of a decoded record by the rules live writes obey
  * (base/rules.c): input content non-empty UTF-8 within the max_input_bytes
  * ceiling, emitted content and failure text UTF-8, reasons bounded UTF-8,
- * sequences 1-based, run states that fit the status.  What needs the
+ * sequences 1-based, run states that fit the status, times in 1970 ..
+ * 9999 (WR__TIME_MAX_MS), and only values some live write sets (no
+ * running runtime_status, no worker_status running, failure text only
+ * when failed, turns started only by input).  What needs the
  * records before it (ids, event order) is checked while applying.
  * Returns 0, or -1 with a short description in why[0..whysz).  rec is
  * only read.  Reentrant.

@@ -82,8 +82,28 @@ check "bad --threads names the flag on stderr" \
 check "bad --threads prints the usage on stderr" grep -q '^usage:' "$dir/err"
 check "bad --threads prints nothing on stdout" test ! -s "$dir/out"
 
-"$bin" --max-body 67108865 --socket "unix:$sock" >/dev/null 2>"$dir/err"
-check "--max-body above 64 MiB exits 2" test $? -eq 2
+# The ceilings agree with the largest JSON text read (16 MiB): one byte more
+# is refused with a message naming the flag (timeout: a server that took it
+# would run), 16 MiB exactly serves.
+for flag in max-body max-input-bytes; do
+	timeout 10 "$bin" --$flag 16777217 --socket "unix:$dir/over.sock" \
+		>/dev/null 2>"$dir/err"
+	rc=$?
+	check "--$flag 16777217 (above 16 MiB) exits 2 naming the flag" \
+		sh -c "[ $rc -eq 2 ] && grep -q -- '--$flag' '$dir/err'"
+done
+"$bin" --max-body 16777216 --max-input-bytes 16777216 \
+	--socket "unix:$dir/max.sock" 2>"$dir/err" &
+pid=$!
+i=0
+while [ ! -S "$dir/max.sock" ] && [ $i -lt 100 ] && kill -0 "$pid" 2>/dev/null; do
+	sleep 0.1
+	i=$((i + 1))
+done
+check "--max-body and --max-input-bytes 16777216 (16 MiB) are accepted" \
+	test -S "$dir/max.sock"
+kill -TERM "$pid" 2>/dev/null
+wait_gone
 
 "$bin" --help >"$dir/out" 2>"$dir/err"
 rc=$?
