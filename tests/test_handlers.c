@@ -601,6 +601,25 @@ Test(handlers, right_token_passes_and_no_token_configured_needs_none)
 	cr_assert_eq(worker_count(), 2);
 }
 
+Test(handlers, each_of_several_configured_tokens_passes_and_nothing_else)
+{
+	static const char *const auth[] = {
+		"Bearer old-token", "Bearer new-token", "Bearer old-token\nnew-token",
+		"Bearer old-tokennew-token", "Bearer new", "Bearer ",
+	};
+	struct http_response r;
+	struct http_request q = mkreq("GET", "/v1/runtime", NULL);
+
+	ctx.token = "old-token\nnew-token"; /* a file of two lines */
+	for (size_t i = 0; i < sizeof auth / sizeof auth[0]; i++) {
+		q.authorization = auth[i];
+		handle(&q, &r);
+		cr_assert_eq(r.status, i < 2 ? 200 : 401, "%s: %d %s", auth[i],
+		             r.status, r.body);
+		http_response_clear(&r);
+	}
+}
+
 Test(handlers, empty_configured_token_matches_nothing)
 {
 	struct http_response r;
