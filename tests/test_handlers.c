@@ -385,6 +385,43 @@ Test(handlers, stop_with_empty_body_then_again_is_idempotent)
 	http_response_clear(&r);
 }
 
+/* The reason of the stop or cancel that ended a worker is its detail's
+ * status_reason (absent without one); a repeat's reason changes nothing. */
+Test(handlers, lifecycle_reason_is_the_details_status_reason)
+{
+	static const struct {
+		const char *path, *body, *want; /* want NULL: absent */
+	} c[] = {
+		{"/cancel", "{\"reason\":\"user closed the tab\"}",
+		 "user closed the tab"},
+		{"/stop", NULL, NULL},
+	};
+	struct http_response r;
+	char id[WR_ID_MAX + 1], uri[128], want[96];
+
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+		create(NULL, id);
+		uri_for(uri, sizeof(uri), id, c[i].path);
+		call("POST", uri, c[i].body, &r);
+		cr_assert_eq(r.status, 200, "%s", r.body);
+		http_response_clear(&r);
+		call("POST", uri, "{\"reason\":\"a repeat\"}", &r);
+		http_response_clear(&r);
+		uri_for(uri, sizeof(uri), id, "");
+		call("GET", uri, NULL, &r);
+		cr_assert_eq(r.status, 200, "%s", r.body);
+		if (c[i].want == NULL) {
+			cr_assert_null(strstr(r.body, "\"status_reason\""), "%s",
+			               r.body);
+		} else {
+			snprintf(want, sizeof want, "\"status_reason\":\"%s\"",
+			         c[i].want);
+			cr_assert_not_null(strstr(r.body, want), "%s", r.body);
+		}
+		http_response_clear(&r);
+	}
+}
+
 Test(handlers, cancel_with_reason_returns_cancelled_ack)
 {
 	struct http_response r;
