@@ -53,12 +53,16 @@ check "bad --profiles: spawn-fcgi.sh fails" rc_not_0
 check "... the Runtime's --profiles line is in WR_LOG" \
 	log_has 'worker-runtime: --profiles: '
 check "... and spawn-fcgi.sh prints it" out_has 'worker-runtime: --profiles: '
+check "arguments without --store: a warning names the memory store" \
+	out_has 'warning: no --store'
 
 # ---- a good start: logs, pid file, socket for nginx's group ------------------
 RC=0
 sh "$SPAWN" --runtime-id rt-spawn --store "fs:$STATE/store" \
 	>"$E2E_TMP/out" 2>&1 || RC=$?
 check "spawn-fcgi.sh starts the daemon (exit 0)" test "$RC" = 0
+check "with --store fs: there is no memory-store warning" \
+	sh -c "! grep -q 'no --store' '$E2E_TMP/out'"
 PID=$(cat "$WR_PIDFILE" 2>/dev/null)
 E2E_PIDS="${E2E_PIDS:-} $PID"
 for _ in $(seq 100); do
