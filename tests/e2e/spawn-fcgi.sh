@@ -55,6 +55,9 @@ check "... the Runtime's --profiles line is in WR_LOG" \
 check "... and spawn-fcgi.sh prints it" out_has 'worker-runtime: --profiles: '
 check "arguments without --store: a warning names the memory store" \
 	out_has 'warning: no --store'
+# (sh's own errors read "SCRIPT: LINE: ...")
+check "... and no shell error (the log did not exist yet)" \
+	sh -c "! grep -qE 'spawn-fcgi\.sh: [0-9]+: ' '$E2E_TMP/out'"
 
 # ---- a good start: logs, pid file, socket for nginx's group ------------------
 RC=0
