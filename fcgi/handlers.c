@@ -165,16 +165,15 @@ respond_json(struct http_response *out, int status, char *json, size_t len,
 }
 
 /*
- * Compares Authorization with "Bearer <token>" in time that depends only
- * on the two lengths, never on where they differ.  An empty token matches
- * nothing (fail closed).
+ * Compares Authorization with "Bearer <token>" (token: tl bytes) in time
+ * that depends only on the lengths, never on where they differ.  An empty
+ * token matches nothing (fail closed).
  */
 static bool
-token_matches(const char *token, const char *auth)
+token_matches(const char *token, size_t tl, const char *auth)
 {
 	static const char scheme[] = "Bearer ";
 	size_t sl = sizeof(scheme) - 1;
-	size_t tl = strlen(token);
 	size_t al = auth != NULL ? strlen(auth) : 0;
 	size_t want_len = sl + tl;
 	size_t n = al > want_len ? al : want_len;
@@ -189,6 +188,23 @@ token_matches(const char *token, const char *auth)
 		diff |= (unsigned)(want ^ got);
 	}
 	return diff == 0;
+}
+
+/* True if auth carries any of the '\n'-separated tokens; every one is
+ * compared (no early exit). */
+static bool
+tokens_match(const char *tokens, const char *auth)
+{
+	bool ok = false;
+
+	for (;;) {
+		size_t tl = strcspn(tokens, "\n");
+
+		ok |= token_matches(tokens, tl, auth);
+		if (tokens[tl] == '\0')
+			return ok;
+		tokens += tl + 1;
+	}
 }
 
 static char
@@ -559,7 +575,7 @@ http_handle(const struct http_ctx *ctx, const struct http_request *req,
 		          "Sec-Fetch-Site) are refused; call the Runtime from "
 		          "the Backend");
 	} else if (ctx->token != NULL &&
-	           !token_matches(ctx->token, r.authorization)) {
+	           !tokens_match(ctx->token, r.authorization)) {
 		bool missing = r.authorization == NULL ||
 		               r.authorization[0] == '\0';
 

@@ -48,7 +48,8 @@ struct http_response {
 /* Shared, read-only configuration of the handlers. */
 struct http_ctx {
 	struct wr_runtime *rt;   /* borrowed */
-	const char *token;       /* NULL: no Authorization check */
+	const char *token;       /* NULL: no Authorization check; else the
+	                          * accepted tokens, separated by '\n' */
 	size_t max_body;         /* for the payload_too_large message */
 	unsigned retry_after_s;  /* Retry-After value for busy / unavailable */
 };

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -45,6 +46,8 @@
 #define RETRY_AFTER_DEFAULT 1              /* seconds */
 #define RETRY_AFTER_MAX 3600               /* seconds */
 #define TOKEN_MAX 4096                     /* bytes of the local token */
+#define TOKENS_MAX 8        /* lines (tokens) of the local token file */
+#define SOCKET_MODE_DEFAULT 0660
 #define SHUTDOWN_MARGIN_MS 5000 /* requests in flight, store flush */
 #define SHUTDOWN_TIMEOUT_MAX 86400000      /* ms */
 
@@ -55,6 +58,9 @@ struct options {
 	const char *store;
 	const char *profiles;     /* NULL: no profiles file */
 	const char *token_file;   /* NULL: no Authorization check here */
+	const char *socket_mode;  /* NULL: 0660 (unix sockets only) */
+	const char *socket_group; /* NULL: the process's group */
+	const char *pid_file;     /* NULL: none */
 	unsigned threads;
 	size_t max_body;
 	unsigned retry_after;
@@ -156,6 +162,38 @@ static bool file_name_ok(const char *s)
 	return s[0] != '\0';
 }
 
+/* An octal file mode of 1 to 4 digits, at most 0777 (no setuid, setgid or
+ * sticky bit: they mean nothing on a socket).  *out may be NULL. */
+static bool parse_mode(const char *s, mode_t *out)
+{
+	unsigned v = 0;
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 4)
+		return false;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '7')
+			return false;
+		v = v * 8 + (unsigned)(*s - '0');
+	}
+	if (v > 0777)
+		return false;
+	if (out != NULL)
+		*out = (mode_t)v;
+	return true;
+}
+
+static bool socket_mode_ok(const char *s)
+{
+	return parse_mode(s, NULL);
+}
+
+/* A group name or a numeric gid; whether it exists is checked at bind. */
+static bool group_spec_ok(const char *s)
+{
+	return s[0] != '\0' && strlen(s) < 256 && strchr(s, ':') == NULL;
+}
+
 /* ---- the flags ---------------------------------------------------------- */
 
 enum flag_kind {
@@ -202,6 +240,19 @@ static const struct flag flags[] = {
 	  .help = "bind a unix socket (mode 0660) or TCP (use a loopback "
 	          "address) (default: accept on fd 0, as spawn-fcgi "
 	          "provides)" },
+	{ .name = "socket-mode", .kind = FLAG_TEXT, .arg = "MODE",
+	  MEMBER(socket_mode), .ok = socket_mode_ok,
+	  .expect = "an octal mode 0..0777",
+	  .help = "mode of the --socket unix:PATH socket (default: 0660)" },
+	{ .name = "socket-group", .kind = FLAG_TEXT, .arg = "GROUP",
+	  MEMBER(socket_group), .ok = group_spec_ok,
+	  .expect = "a group name or number",
+	  .help = "group of the --socket unix:PATH socket, e.g. nginx's "
+	          "(default: the process's group)" },
+	{ .name = "pid-file", .kind = FLAG_TEXT, .arg = "FILE",
+	  MEMBER(pid_file), .ok = file_name_ok, .expect = "a file name",
+	  .help = "write the process id to FILE once serving; removed at "
+	          "exit" },
 	{ .name = "store", .kind = FLAG_TEXT, .arg = "memory|fs:DIR",
 	  MEMBER(store), .ok = store_spec_ok, .expect = "memory or fs:DIR",
 	  .help = "where state lives (default: memory)" },
@@ -439,21 +490,72 @@ static void parse_options(int argc, char **argv, struct options *o)
 	}
 	if (optind < argc)
 		usage_error("%s: unexpected argument", argv[optind]);
+	if ((o->socket_mode != NULL || o->socket_group != NULL) &&
+	    (o->socket == NULL || strncmp(o->socket, "unix:", 5) != 0))
+		usage_error("--socket-mode and --socket-group need --socket "
+		            "unix:PATH");
 }
 
 /* ---- the local token ---------------------------------------------------- */
 
+#define TOKEN_FILE_MAX (TOKENS_MAX * (TOKEN_MAX + 2)) /* bytes, CRLF lines */
+
 /*
- * Reads the token: one line of 1..TOKEN_MAX visible ASCII characters, a
- * trailing newline allowed.  On success *out is a heap string the caller
- * wipes and frees.  Returns 0, or -1 after logging one line.
+ * Checks the token file's text in place: 1..TOKENS_MAX lines, each one
+ * token of 1..TOKEN_MAX visible ASCII characters (a CR before the newline
+ * and a newline after the last line are allowed).  Leaves buf as the
+ * tokens separated by single '\n' (what struct http_ctx's token holds).
+ * Returns 0, or -1 after logging one line.
+ */
+static int check_tokens(const char *path, char *buf, size_t len)
+{
+	size_t in = 0, out = 0, lines = 0;
+
+	if (len > 0 && buf[len - 1] == '\n')
+		len--;
+	while (in < len || lines == 0) {
+		size_t start = out;
+
+		if (++lines > TOKENS_MAX)
+			goto bad;
+		while (in < len && buf[in] != '\n') {
+			if (buf[in] == '\r' && (in + 1 == len || buf[in + 1] == '\n')) {
+				in++;
+				continue;
+			}
+			if (buf[in] < 0x21 || buf[in] > 0x7e)
+				goto bad;
+			buf[out++] = buf[in++];
+		}
+		if (out == start || out - start > TOKEN_MAX)
+			goto bad;
+		if (in < len) {
+			buf[out++] = '\n';
+			in++;
+		}
+	}
+	if (out > 0 && buf[out - 1] == '\n')
+		goto bad; /* an empty last line */
+	buf[out] = '\0';
+	return 0;
+bad:
+	fprintf(stderr, "worker-runtime: %s: expected 1..%d lines, each one "
+	        "token of 1..%d visible ASCII characters (no blanks, no empty "
+	        "line)\n", path, TOKENS_MAX, TOKEN_MAX);
+	return -1;
+}
+
+/*
+ * Reads the local token file: each line is one accepted token (several
+ * during a rotation).  On success *out is a heap string of the tokens
+ * separated by '\n', which the caller wipes and frees.  Returns 0, or -1
+ * after logging one line.
  */
 static int read_token(const char *path, char **out)
 {
 	struct stat st;
 	char *buf = NULL;
 	size_t len = 0;
-	size_t i;
 	int fd;
 	int rc = -1;
 
@@ -475,13 +577,13 @@ static int read_token(const char *path, char **out)
 	if (st.st_mode & (S_IRWXG | S_IRWXO))
 		fprintf(stderr, "worker-runtime: warning: %s is accessible to "
 		        "group or others; chmod 0600 it\n", path);
-	buf = malloc(TOKEN_MAX + 3);
+	buf = malloc(TOKEN_FILE_MAX + 2);
 	if (buf == NULL) {
 		fprintf(stderr, "worker-runtime: out of memory\n");
 		goto out;
 	}
-	while (len < TOKEN_MAX + 2) {
-		ssize_t n = read(fd, buf + len, TOKEN_MAX + 2 - len);
+	while (len < TOKEN_FILE_MAX + 1) {
+		ssize_t n = read(fd, buf + len, TOKEN_FILE_MAX + 1 - len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -494,30 +596,14 @@ static int read_token(const char *path, char **out)
 			break;
 		len += (size_t)n;
 	}
-	if (len > 0 && buf[len - 1] == '\n')
-		len--;
-	if (len > 0 && buf[len - 1] == '\r')
-		len--;
-	buf[len] = '\0';
-	if (len == 0 || len > TOKEN_MAX) {
-		fprintf(stderr, "worker-runtime: %s: the token must be 1..%d "
-		        "characters on one line\n", path, TOKEN_MAX);
+	if (check_tokens(path, buf, len) < 0)
 		goto out;
-	}
-	for (i = 0; i < len; i++) {
-		if (buf[i] < 0x21 || buf[i] > 0x7e) {
-			fprintf(stderr, "worker-runtime: %s: the token must be "
-			        "visible ASCII (no blanks or control "
-			        "characters)\n", path);
-			goto out;
-		}
-	}
 	*out = buf;
 	buf = NULL;
 	rc = 0;
 out:
 	if (buf != NULL) {
-		explicit_bzero(buf, TOKEN_MAX + 3);
+		explicit_bzero(buf, TOKEN_FILE_MAX + 2);
 		free(buf);
 	}
 	close(fd);
@@ -594,52 +680,112 @@ static bool unix_socket_live(const struct sockaddr_un *sa)
 	return live;
 }
 
+/* Makes room for a new socket at path: nothing there, or a stale socket
+ * file (nobody listens) that is removed; any other file is refused.
+ * Returns 0, or -1 after logging one line. */
+static int unix_path_clear(const struct sockaddr_un *sa, const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		fprintf(stderr, "worker-runtime: stat %s: %s\n", path,
+		        strerror(errno));
+		return -1;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		fprintf(stderr, "worker-runtime: %s exists and is not a "
+		        "socket; refusing to replace it\n", path);
+		return -1;
+	}
+	if (unix_socket_live(sa)) {
+		fprintf(stderr, "worker-runtime: %s: another process is "
+		        "listening on it\n", path);
+		return -1;
+	}
+	if (unlink(path) < 0 && errno != ENOENT) {
+		fprintf(stderr, "worker-runtime: unlink %s: %s\n", path,
+		        strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Resolves --socket-group (a name, else a number) into *gid.  Returns 0,
+ * or -1 after logging one line. */
+static int resolve_group(const char *spec, gid_t *gid)
+{
+	struct group gr, *res = NULL;
+	char buf[4096];
+	unsigned long long v;
+	int e = getgrnam_r(spec, &gr, buf, sizeof buf, &res);
+
+	if (e == 0 && res != NULL) {
+		*gid = res->gr_gid;
+		return 0;
+	}
+	if (parse_uint(spec, 0, (gid_t)-1 - 1, &v)) {
+		*gid = (gid_t)v;
+		return 0;
+	}
+	fprintf(stderr, "worker-runtime: --socket-group %s: %s\n", spec,
+	        e != 0 ? strerror(e) : "no such group");
+	return -1;
+}
+
+/* Gives the socket file just bound at path its group and mode, before it
+ * listens: until then a connect is refused, so nginx never reaches it
+ * with the wrong owner or mode.  Fills *st.  Returns 0 or -1. */
+static int unix_socket_perms(const char *path, mode_t mode, bool set_gid,
+                             gid_t gid, struct stat *st)
+{
+	if (set_gid && chown(path, (uid_t)-1, gid) < 0) {
+		fprintf(stderr, "worker-runtime: --socket-group: chown %s: %s%s\n",
+		        path, strerror(errno), errno == EPERM ?
+		        " (the user must be a member of that group)" : "");
+		return -1;
+	}
+	if (chmod(path, mode) < 0 || stat(path, st) < 0) {
+		fprintf(stderr, "worker-runtime: chmod %s: %s\n", path,
+		        strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /*
- * Binds a unix socket with mode 0660.  A stale socket file (nobody listens)
- * is replaced; any other existing file is refused.  Returns 0 or -1.
+ * Binds a unix socket with o's --socket-mode (default 0660) and
+ * --socket-group.  A stale socket file (nobody listens) is replaced; any
+ * other existing file is refused.  Returns 0, or -1 after logging.
  */
-static int listen_unix(const char *path, struct listener *l)
+static int listen_unix(const char *path, const struct options *o,
+                       struct listener *l)
 {
 	struct sockaddr_un sa;
 	struct stat st;
-	mode_t old_mask;
+	mode_t mode = SOCKET_MODE_DEFAULT, old_mask;
+	gid_t gid = 0;
 	int fd = -1;
 	int rc;
 
 	memset(&sa, 0, sizeof sa);
 	sa.sun_family = AF_UNIX;
 	memcpy(sa.sun_path, path, strlen(path) + 1); /* length checked */
-
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			fprintf(stderr, "worker-runtime: %s exists and is not a "
-			        "socket; refusing to replace it\n", path);
-			return -1;
-		}
-		if (unix_socket_live(&sa)) {
-			fprintf(stderr, "worker-runtime: %s: another process is "
-			        "listening on it\n", path);
-			return -1;
-		}
-		if (unlink(path) < 0 && errno != ENOENT) {
-			fprintf(stderr, "worker-runtime: unlink %s: %s\n", path,
-			        strerror(errno));
-			return -1;
-		}
-	} else if (errno != ENOENT) {
-		fprintf(stderr, "worker-runtime: stat %s: %s\n", path,
-		        strerror(errno));
+	if (o->socket_mode != NULL)
+		parse_mode(o->socket_mode, &mode); /* checked by the flag */
+	if ((o->socket_group != NULL && resolve_group(o->socket_group, &gid) < 0) ||
+	    unix_path_clear(&sa, path) < 0)
 		return -1;
-	}
 
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		fprintf(stderr, "worker-runtime: socket: %s\n", strerror(errno));
 		return -1;
 	}
-	/* Created 0660 from the start (no window with a wider mode); still
-	 * single-threaded here, so changing the umask is safe. */
-	old_mask = umask(0117);
+	/* Created with at most the final mode (no window with a wider one);
+	 * still single-threaded here, so changing the umask is safe. */
+	old_mask = umask(~mode & 0777);
 	rc = bind(fd, (const struct sockaddr *)&sa, sizeof sa);
 	umask(old_mask);
 	if (rc < 0) {
@@ -647,9 +793,8 @@ static int listen_unix(const char *path, struct listener *l)
 		        strerror(errno));
 		goto fail;
 	}
-	if (chmod(path, 0660) < 0 || stat(path, &st) < 0) {
-		fprintf(stderr, "worker-runtime: chmod %s: %s\n", path,
-		        strerror(errno));
+	if (unix_socket_perms(path, mode, o->socket_group != NULL, gid,
+	                      &st) < 0) {
 		unlink(path);
 		goto fail;
 	}
@@ -768,6 +913,59 @@ static void listener_close(struct listener *l)
 	if (l->fd != 0)
 		close(l->fd);
 	l->fd = -1;
+}
+
+/* ---- the pid file ------------------------------------------------------- */
+
+/*
+ * Writes "PID\n" to path through a temporary file renamed over it, so a
+ * reader sees the old content or the whole new one, never a part.  Called
+ * once the socket listens and the store is open.  Returns 0, or -1 after
+ * logging one line.
+ */
+static int pid_file_write(const char *path)
+{
+	char tmp[4096], line[32];
+	int fd, n, len;
+
+	n = snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+	if (n < 0 || (size_t)n >= sizeof tmp) {
+		fprintf(stderr, "worker-runtime: --pid-file: name too long\n");
+		return -1;
+	}
+	len = snprintf(line, sizeof line, "%ld\n", (long)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+	          0644);
+	if (fd < 0) {
+		fprintf(stderr, "worker-runtime: --pid-file: open %s: %s\n", tmp,
+		        strerror(errno));
+		return -1;
+	}
+	if (write(fd, line, (size_t)len) != len || close(fd) < 0 ||
+	    rename(tmp, path) < 0) {
+		fprintf(stderr, "worker-runtime: --pid-file %s: %s\n", path,
+		        strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+/* Removes the pid file if it still holds this process's id (a successor
+ * may have written its own already). */
+static void pid_file_remove(const char *path)
+{
+	char buf[32], want[32];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0)
+		return;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	snprintf(want, sizeof want, "%ld\n", (long)getpid());
+	if (n > 0 && (buf[n] = '\0', strcmp(buf, want) == 0))
+		unlink(path);
 }
 
 /* ---- the shutdown bound ------------------------------------------------- */
@@ -892,7 +1090,7 @@ static int open_listener(const struct options *o, struct listener *l)
 		return 0;
 	}
 	if (strncmp(o->socket, "unix:", 5) == 0)
-		return listen_unix(o->socket + 5, l);
+		return listen_unix(o->socket + 5, o, l);
 	return listen_tcp(o->socket, o->token_file != NULL, l);
 }
 
@@ -970,6 +1168,7 @@ int main(int argc, char **argv)
 	struct wr_profile_set *pset = NULL;
 	struct shutdown_guard guard;
 	char *token = NULL;
+	bool pid_written = false;
 	int status = EXIT_FAILURE;
 
 	memset(&cfg, 0, sizeof cfg);
@@ -994,6 +1193,11 @@ int main(int argc, char **argv)
 		goto out;
 	if (open_listener(&o, &l) < 0 || (rt = open_runtime(&cfg)) == NULL)
 		goto out;
+	if (o.pid_file != NULL) {
+		if (pid_file_write(o.pid_file) < 0)
+			goto out;
+		pid_written = true;
+	}
 	if (serve(&o, &cfg, rt, token, &l, &guard) == 0)
 		status = 0;
 
@@ -1003,6 +1207,8 @@ out:
 	guard_disarm(&guard);
 	unload_profiles(&cfg, pset);
 	listener_close(&l);
+	if (pid_written)
+		pid_file_remove(o.pid_file);
 	if (token != NULL) {
 		explicit_bzero(token, strlen(token));
 		free(token);

@@ -384,6 +384,10 @@ struct wr_worker_info {
 	uint64_t last_event_id;
 	int64_t created_at_ms;
 	int64_t updated_at_ms;
+	/* The reason given to the stop or cancel that ended the worker
+	 * (LifecycleRequest.reason), or NULL: none given, or not ended by
+	 * one.  Owned by the info. */
+	char *status_reason;
 };
 
 void wr_worker_info_free(struct wr_worker_info *w);

@@ -385,6 +385,43 @@ Test(handlers, stop_with_empty_body_then_again_is_idempotent)
 	http_response_clear(&r);
 }
 
+/* The reason of the stop or cancel that ended a worker is its detail's
+ * status_reason (absent without one); a repeat's reason changes nothing. */
+Test(handlers, lifecycle_reason_is_the_details_status_reason)
+{
+	static const struct {
+		const char *path, *body, *want; /* want NULL: absent */
+	} c[] = {
+		{"/cancel", "{\"reason\":\"user closed the tab\"}",
+		 "user closed the tab"},
+		{"/stop", NULL, NULL},
+	};
+	struct http_response r;
+	char id[WR_ID_MAX + 1], uri[128], want[96];
+
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+		create(NULL, id);
+		uri_for(uri, sizeof(uri), id, c[i].path);
+		call("POST", uri, c[i].body, &r);
+		cr_assert_eq(r.status, 200, "%s", r.body);
+		http_response_clear(&r);
+		call("POST", uri, "{\"reason\":\"a repeat\"}", &r);
+		http_response_clear(&r);
+		uri_for(uri, sizeof(uri), id, "");
+		call("GET", uri, NULL, &r);
+		cr_assert_eq(r.status, 200, "%s", r.body);
+		if (c[i].want == NULL) {
+			cr_assert_null(strstr(r.body, "\"status_reason\""), "%s",
+			               r.body);
+		} else {
+			snprintf(want, sizeof want, "\"status_reason\":\"%s\"",
+			         c[i].want);
+			cr_assert_not_null(strstr(r.body, want), "%s", r.body);
+		}
+		http_response_clear(&r);
+	}
+}
+
 Test(handlers, cancel_with_reason_returns_cancelled_ack)
 {
 	struct http_response r;
@@ -599,6 +636,25 @@ Test(handlers, right_token_passes_and_no_token_configured_needs_none)
 	cr_assert_eq(r.status, 201, "%s", r.body);
 	http_response_clear(&r);
 	cr_assert_eq(worker_count(), 2);
+}
+
+Test(handlers, each_of_several_configured_tokens_passes_and_nothing_else)
+{
+	static const char *const auth[] = {
+		"Bearer old-token", "Bearer new-token", "Bearer old-token\nnew-token",
+		"Bearer old-tokennew-token", "Bearer new", "Bearer ",
+	};
+	struct http_response r;
+	struct http_request q = mkreq("GET", "/v1/runtime", NULL);
+
+	ctx.token = "old-token\nnew-token"; /* a file of two lines */
+	for (size_t i = 0; i < sizeof auth / sizeof auth[0]; i++) {
+		q.authorization = auth[i];
+		handle(&q, &r);
+		cr_assert_eq(r.status, i < 2 ? 200 : 401, "%s: %d %s", auth[i],
+		             r.status, r.body);
+		http_response_clear(&r);
+	}
 }
 
 Test(handlers, empty_configured_token_matches_nothing)

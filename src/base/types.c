@@ -216,6 +216,7 @@ wr__worker_info_clear(struct wr_worker_info *w)
 	wr__capabilities_free(w->capabilities, w->n_capabilities);
 	wr__mount_refs_free(w->workspace_refs, w->n_workspace_refs);
 	wr__mount_refs_free(w->mount_refs, w->n_mount_refs);
+	free(w->status_reason);
 	memset(w, 0, sizeof(*w));
 }
 
@@ -233,6 +234,7 @@ wr__worker_info_copy(struct wr_worker_info *dst,
 	dst->workspace_refs = dst->mount_refs = NULL;
 	dst->n_workspace_refs = dst->n_mount_refs = 0;
 	dst->config_bundle_id = wr__strdup(src->config_bundle_id, &oom);
+	dst->status_reason = wr__strdup(src->status_reason, &oom);
 	if (oom ||
 	    wr__intent_copy(&dst->intent, &src->intent) < 0 ||
 	    wr__profile_ref_copy(&dst->profile, &src->profile) < 0 ||

@@ -246,8 +246,8 @@ static const char *const DETAIL_MEMBERS[] = {
 	"worker_ref", "runtime_id", "worker_id", "status", "run_state",
 	"intent", "profile", "requested_capability_count",
 	"has_config_bundle", "transcript_len", "last_event_id", "created_at",
-	"updated_at", "config_bundle", "requested_capabilities",
-	"workspace_refs", "mount_refs", NULL
+	"updated_at", "status_reason", "config_bundle",
+	"requested_capabilities", "workspace_refs", "mount_refs", NULL
 };
 
 /* Fails unless the copy of a worker_ref member equals the ref. */
@@ -323,6 +323,8 @@ worker_from(json_object *o, const char *path, bool detail,
 		return WR_OK;
 	}
 
+	TRY(wr__json_get_string_dup(o, path, "status_reason",
+	                            WR__JSON_NULLABLE, &w->status_reason, err));
 	TRY(config_bundle_from(o, path, &w->config_bundle_id, err));
 	TRY(capabilities_from(o, path, true, &w->capabilities,
 	                      &w->n_capabilities, err));

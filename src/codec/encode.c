@@ -242,7 +242,11 @@ worker_obj(const struct wr_worker_info *w, bool detail)
 	     add_time(o, "created_at", w->created_at_ms) &&
 	     add_time(o, "updated_at", w->updated_at_ms);
 	if (ok && detail) {
-		if (w->config_bundle_id != NULL)
+		/* Absent when none (so a store record, which never has one,
+		 * keeps its bytes). */
+		if (w->status_reason != NULL)
+			ok = add_str(o, "status_reason", w->status_reason);
+		if (ok && w->config_bundle_id != NULL)
 			ok = wr__json_add(o, "config_bundle",
 			         config_bundle_obj(w->config_bundle_id));
 		ok = ok &&

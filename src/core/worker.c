@@ -205,6 +205,12 @@ copy_out_info(const struct worker *w, struct wr_worker_info **out,
 		free(copy);
 		return wr__oom(err);
 	}
+	/* Kept beside the info (the terminal record's reason). */
+	if (w->status_reason != NULL &&
+	    (copy->status_reason = strdup(w->status_reason)) == NULL) {
+		wr_worker_info_free(copy);
+		return wr__oom(err);
+	}
 	*out = copy;
 	return WR_OK;
 }
