@@ -9,9 +9,11 @@ split at the first '=' of the argument.  Sends one FCGI_RESPONDER request
 (id 1, no keep-conn) with the params and stdin as given, then prints the
 FCGI_STDOUT stream (the CGI response: Status line, headers, blank line,
 body) to stdout.  Exits 0 on FCGI_END_REQUEST, 1 on a protocol or socket
-error.  Every read is bounded by a 10 s socket timeout.
+error.  Every read is bounded by a socket timeout: $FCGI_RAW_TIMEOUT
+seconds, 10 by default.
 """
 import codecs
+import os
 import socket
 import struct
 import sys
@@ -65,7 +67,7 @@ def main():
            + stream(PARAMS, params) + stream(STDIN, body))
     out = b""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(10)
+        sock.settimeout(float(os.environ.get("FCGI_RAW_TIMEOUT", "10")))
         sock.connect(sys.argv[1])
         sock.sendall(msg)
         while True:
