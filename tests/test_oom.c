@@ -197,7 +197,7 @@ Test(oom, discarded_creation_releases_driver_outside_the_lock)
 	cr_assert_eq(rc, WR_EUNAVAILABLE, "create: %s (%s)",
 	             wr_strerror(rc), wr_reason_name(e.reason));
 	cr_assert_eq(atomic_load(&released), 1);
-	cr_assert_eq(wr_worker_list(rt, &l, &e), WR_OK);
+	cr_assert_eq(wr_worker_list(rt, NULL, &l, &e), WR_OK);
 	cr_assert_eq(l.count, 0, "the discarded worker is still listed");
 	wr_worker_list_free(&l);
 	wr__store_fs_set_io(wr__runtime_store(rt), NULL);
@@ -238,7 +238,7 @@ capture(struct wr_runtime *rt)
 	s.diagnostic_count = 0;
 	s.started_at_ms = 0;
 	append(&out, &len, wr_json_encode_runtime_summary(&s, NULL, NULL));
-	cr_assert_eq(wr_worker_list(rt, &l, &e), WR_OK, "%s", e.message);
+	cr_assert_eq(wr_worker_list(rt, NULL, &l, &e), WR_OK, "%s", e.message);
 	append(&out, &len, wr_json_encode_worker_list(&l, NULL, NULL));
 	for (size_t i = 0; i < l.count; i++) {
 		const char *id = l.items[i]->ref.worker_id;
@@ -494,7 +494,7 @@ digest(struct wr_runtime *rt, const char *outcome)
 	              (unsigned long long)s.cancelled_worker_count,
 	              (unsigned long long)s.failed_worker_count), -1);
 	append(&out, &len, line);
-	cr_assert_eq(wr_worker_list(rt, &l, &e), WR_OK, "%s", e.message);
+	cr_assert_eq(wr_worker_list(rt, NULL, &l, &e), WR_OK, "%s", e.message);
 	for (size_t i = 0; i < l.count; i++)
 		digest_worker(rt, l.items[i], &out, &len);
 	wr_worker_list_free(&l);

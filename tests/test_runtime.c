@@ -277,7 +277,7 @@ Test(runtime, driver_start_failure_creates_nothing)
 
 	cr_assert_eq(wr_worker_create(rt, &req, NULL, &err), WR_EUNAVAILABLE);
 	cr_assert_str_eq(wr_reason_name(err.reason), "spawn_failed");
-	cr_assert_eq(wr_worker_list(rt, &l, &err), WR_OK);
+	cr_assert_eq(wr_worker_list(rt, NULL, &l, &err), WR_OK);
 	cr_assert_eq(l.count, 0);
 	wr_worker_list_free(&l);
 }
@@ -291,7 +291,7 @@ Test(runtime, list_is_in_creation_order)
 
 	for (int i = 0; i < 3; i++)
 		create(WR_PROFILE_RUNTIME_DEFAULT, NULL, ids[i]);
-	cr_assert_eq(wr_worker_list(rt, &l, &err), WR_OK);
+	cr_assert_eq(wr_worker_list(rt, NULL, &l, &err), WR_OK);
 	cr_assert_eq(l.count, 3);
 	for (int i = 0; i < 3; i++)
 		cr_assert_str_eq(l.items[i]->ref.worker_id, ids[i]);
@@ -674,7 +674,7 @@ Test(runtime, runtime_stop_stops_workers_refuses_mutations_keeps_reads)
 	cr_assert_eq(wr_worker_transcript(rt, id, 0, 5, &p, &err), WR_OK);
 	cr_assert_eq(p.count, 1);
 	wr_transcript_page_clear(&p);
-	cr_assert_eq(wr_worker_list(rt, &l, &err), WR_OK);
+	cr_assert_eq(wr_worker_list(rt, NULL, &l, &err), WR_OK);
 	cr_assert_eq(l.count, 2);
 	wr_worker_list_free(&l);
 }

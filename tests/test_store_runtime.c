@@ -119,7 +119,7 @@ state(struct wr_runtime *rt, bool with_summary)
 	char *s = NULL, *t;
 	size_t len = 0;
 
-	cr_assert_eq(wr_worker_list(rt, &l, &e), WR_OK, "%s", e.message);
+	cr_assert_eq(wr_worker_list(rt, NULL, &l, &e), WR_OK, "%s", e.message);
 	t = wr_json_encode_worker_list(&l, NULL, NULL);
 	cat(&s, &len, t);
 	free(t);

@@ -96,7 +96,7 @@ Test(threads, eight_threads_keep_every_invariant, .timeout = 60)
 	for (int i = 0; i < THREADS; i++)
 		pthread_join(th[i], NULL);
 
-	cr_assert_eq(wr_worker_list(rt, &l, NULL), WR_OK);
+	cr_assert_eq(wr_worker_list(rt, NULL, &l, NULL), WR_OK);
 	cr_assert_eq(l.count, SHARED + atomic_load(&created));
 	for (size_t i = 0; i < l.count; i++) {
 		count[l.items[i]->status]++;
