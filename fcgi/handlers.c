@@ -294,10 +294,6 @@ op_workers_list(const struct http_ctx *ctx, const struct route_cmd *cmd,
 	q.after = cmd->has_after ? cmd->after : NULL;
 	q.has_status = cmd->has_status;
 	q.status = cmd->status;
-	/* limit=0 is refused here: a page of nothing never advances. */
-	if (cmd->has_limit && cmd->limit == 0)
-		return fail(e, WR_EINVALID_INPUT, WR_REASON_INVALID_QUERY,
-		            "limit must be between 1 and %u", WR_LIST_LIMIT_MAX);
 	rc = wr_worker_list(ctx->rt, &q, &list, e);
 	if (rc != WR_OK)
 		return rc;
