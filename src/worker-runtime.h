@@ -28,6 +28,9 @@
  *       back to its last durable record (ftruncate) and synced, by the
  *       failing commit or, if that reset failed too, by the next mutation
  *       before it may append.
+ *   With retain_ended_ms set (wr_config), a thread of the Runtime takes the
+ *   lock exclusive now and then to delete expired ended workers, at most 64
+ *   per hold, and awaits their records with it released.
  *   The lock is never held while waiting for a child process: a driver's
  *   release() is always called without it.  Driver operations (struct
  *   wr_driver) are called with the lock held and must not block; drivers

@@ -423,6 +423,16 @@ op_cancel(struct fx *f, char out[OUTCOME_MAX], struct wr_error *e)
 	                                          &ack, e), &ack, out);
 }
 
+/* Deletes w2, which the fixture stopped. */
+static wr_err
+op_delete(struct fx *f, char out[OUTCOME_MAX], struct wr_error *e)
+{
+	struct wr_lifecycle_ack ack;
+
+	return lifecycle_outcome(wr_worker_delete(f->rt, f->w2, &ack, e), &ack,
+	                         out);
+}
+
 static wr_err
 op_transcript(struct fx *f, char out[OUTCOME_MAX], struct wr_error *e)
 {
@@ -660,6 +670,11 @@ Test(oom, stop_fails_cleanly_at_every_allocation)
 Test(oom, cancel_fails_cleanly_at_every_allocation)
 {
 	oom_loop("cancel", op_cancel);
+}
+
+Test(oom, delete_fails_cleanly_at_every_allocation)
+{
+	oom_loop("delete", op_delete);
 }
 
 Test(oom, transcript_read_fails_cleanly_at_every_allocation)
