@@ -486,12 +486,13 @@ wr__await(struct wr_runtime *rt, struct pending **p, size_t n,
 	if (last == NULL)
 		return WR_OK;
 	if (ops->sync == NULL) {
-		for (size_t i = 0; i < n && rc == WR_OK; i++)
-			rc = p[i]->result;
-		/* Deletes applied at once left their drivers to release. */
-		pthread_rwlock_rdlock(&rt->lock);
-		graves = rt->graves != NULL;
-		pthread_rwlock_unlock(&rt->lock);
+		graves = false;
+		for (size_t i = 0; i < n; i++) {
+			if (rc == WR_OK)
+				rc = p[i]->result;
+			graves |= p[i]->rec.kind == WR__REC_WORKER_DELETED;
+		}
+		/* Deletes, applied at once, left their drivers to release. */
 		if (graves)
 			bury(rt);
 		return rc;
