@@ -376,18 +376,23 @@ op_runtime_get(const struct http_ctx *ctx, struct http_response *out,
 }
 
 static wr_err
-op_workers_list(const struct http_ctx *ctx, struct http_response *out,
-                struct wr_error *e)
+op_workers_list(const struct http_ctx *ctx, const struct route_cmd *cmd,
+                struct http_response *out, struct wr_error *e)
 {
 	struct wr_worker_list list = {0};
+	struct wr_list_query q = {0};
 	size_t len;
 	char *json;
 	wr_err rc;
 
-	rc = wr_worker_list(ctx->rt, &list, e);
+	q.limit = cmd->has_limit ? cmd->limit : 0;
+	q.after = cmd->has_after ? cmd->after : NULL;
+	q.has_status = cmd->has_status;
+	q.status = cmd->status;
+	rc = wr_worker_list(ctx->rt, &q, &list, e);
 	if (rc != WR_OK)
 		return rc;
-	json = wr_json_encode_worker_list(&list, "workers", &len);
+	json = wr_json_encode_worker_page(&list, &len);
 	wr_worker_list_free(&list);
 	return respond_json(out, 200, json, len, e);
 }
@@ -494,6 +499,22 @@ done:
 }
 
 static wr_err
+op_worker_delete(const struct http_ctx *ctx, const struct route_cmd *cmd,
+                 struct http_response *out, struct wr_error *e)
+{
+	struct wr_lifecycle_ack ack;
+	size_t len;
+	char *json;
+	wr_err rc;
+
+	rc = wr_worker_delete(ctx->rt, cmd->worker_id, &ack, e);
+	if (rc != WR_OK)
+		return rc;
+	json = wr_json_encode_lifecycle_ack(&ack, "ack", &len);
+	return respond_json(out, 200, json, len, e);
+}
+
+static wr_err
 op_worker_transcript(const struct http_ctx *ctx, const struct route_cmd *cmd,
                      struct http_response *out, struct wr_error *e)
 {
@@ -525,11 +546,13 @@ dispatch(const struct http_ctx *ctx, const struct http_request *req,
 	case ROUTE_RUNTIME_GET:
 		return op_runtime_get(ctx, out, e);
 	case ROUTE_WORKERS_LIST:
-		return op_workers_list(ctx, out, e);
+		return op_workers_list(ctx, cmd, out, e);
 	case ROUTE_WORKER_GET:
 		return op_worker_get(ctx, cmd, out, e);
 	case ROUTE_WORKER_TRANSCRIPT:
 		return op_worker_transcript(ctx, cmd, out, e);
+	case ROUTE_WORKER_DELETE: /* a body, if any, is ignored */
+		return op_worker_delete(ctx, cmd, out, e);
 	case ROUTE_WORKER_CREATE:
 	case ROUTE_WORKER_INPUT:
 	case ROUTE_WORKER_STOP:

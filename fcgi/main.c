@@ -66,6 +66,7 @@ struct options {
 	unsigned retry_after;
 	unsigned shutdown_timeout_ms; /* 0: the profiles' stop bound + margin */
 	struct wr_limits limits;
+	const char *retain_ended; /* NULL: keep ended workers (no retention) */
 };
 
 /* The listen socket this process opened, so that exit can remove a unix
@@ -194,6 +195,42 @@ static bool group_spec_ok(const char *s)
 	return s[0] != '\0' && strlen(s) < 256 && strchr(s, ':') == NULL;
 }
 
+/* A retention duration: a decimal count and one unit of d, h, m or s
+ * ("7d", "12h", "30m", "45s"), at least 1 s and at most
+ * WR_MAX_RETAIN_ENDED_MS; *ms gets it in milliseconds. */
+static bool parse_duration(const char *s, uint64_t *ms)
+{
+	static const struct { char unit; uint64_t ms; } units[] = {
+		{'d', 86400000}, {'h', 3600000}, {'m', 60000}, {'s', 1000},
+	};
+	size_t n = strspn(s, "0123456789");
+	unsigned long long v;
+	char digits[16];
+
+	if (n == 0 || n >= sizeof digits || s[n] == '\0' || s[n + 1] != '\0')
+		return false;
+	memcpy(digits, s, n);
+	digits[n] = '\0';
+	if (!parse_uint(digits, 1, WR_MAX_RETAIN_ENDED_MS / 1000, &v))
+		return false;
+	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+		if (s[n] != units[i].unit)
+			continue;
+		if (v > WR_MAX_RETAIN_ENDED_MS / units[i].ms)
+			return false;
+		*ms = v * units[i].ms;
+		return true;
+	}
+	return false;
+}
+
+static bool duration_ok(const char *s)
+{
+	uint64_t ms;
+
+	return parse_duration(s, &ms);
+}
+
 /* ---- the flags ---------------------------------------------------------- */
 
 enum flag_kind {
@@ -281,7 +318,14 @@ static const struct flag flags[] = {
 	{ .name = "max-workers", .kind = FLAG_UINT, .arg = "N",
 	  MEMBER(limits.max_workers), .min = 1, .max = WR_MAX_WORKERS,
 	  .def = WR_DEFAULT_MAX_WORKERS, .expect = "workers",
-	  .help = "workers this runtime holds, ever" },
+	  .help = "workers that exist at once (running and ended, not "
+	          "deleted)" },
+	{ .name = "retain-ended", .kind = FLAG_TEXT, .arg = "DURATION",
+	  MEMBER(retain_ended), .ok = duration_ok,
+	  .expect = "a count and a unit d, h, m or s (7d, 12h, 30m, 45s), "
+	            "at most 3650d",
+	  .help = "delete ended workers whose last event is this old "
+	          "(default: keep them until deleted)" },
 	{ .name = "max-input-bytes", .kind = FLAG_UINT, .arg = "N",
 	  MEMBER(limits.max_input_bytes), .min = 1, .max = WR_MAX_INPUT_BYTES,
 	  .def = WR_DEFAULT_MAX_INPUT_BYTES, .expect = "bytes",
@@ -1188,6 +1232,8 @@ int main(int argc, char **argv)
 	cfg.display_name = o.display_name;
 	cfg.store = o.store;
 	cfg.limits = o.limits;
+	if (o.retain_ended != NULL)
+		parse_duration(o.retain_ended, &cfg.retain_ended_ms);
 	cfg.on_diagnostic = log_diagnostic;
 	if (o.profiles != NULL && load_profiles(o.profiles, &cfg, &pset) < 0)
 		goto out;

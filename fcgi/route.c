@@ -135,17 +135,94 @@ name_copy(char *dst, size_t size, const char *p, size_t len)
 	dst[len] = '\0';
 }
 
+/* The parameters each route takes (only the transcript and the list
+ * take any). */
+enum param { P_START, P_LIMIT, P_AFTER, P_STATUS, P_NONE };
+
+static enum param
+param_of(const struct route_cmd *cmd, const char *p, size_t n)
+{
+	bool list = cmd->op == ROUTE_WORKERS_LIST;
+	bool transcript = cmd->op == ROUTE_WORKER_TRANSCRIPT;
+
+	if (n == 5 && memcmp(p, "limit", 5) == 0 && (list || transcript))
+		return P_LIMIT;
+	if (n == 5 && memcmp(p, "start", 5) == 0 && transcript)
+		return P_START;
+	if (n == 5 && memcmp(p, "after", 5) == 0 && list)
+		return P_AFTER;
+	if (n == 6 && memcmp(p, "status", 6) == 0 && list)
+		return P_STATUS;
+	return P_NONE;
+}
+
+/* Stores one parameter's value (v, vlen bytes; not percent-decoded: the
+ * values are digits, ids and status names, none needing an escape). */
+static wr_err
+take_param(struct route_cmd *cmd, enum param prm, const char *name,
+           const char *v, size_t vlen, struct route_error *rerr)
+{
+	bool *has[] = {&cmd->has_start, &cmd->has_limit, &cmd->has_after,
+	               &cmd->has_status};
+	uint64_t n;
+
+	if (*has[prm])
+		return route_fail(rerr, WR_EINVALID_INPUT, WR_REASON_INVALID_QUERY,
+		                  name, NULL, "query parameter '%s' given twice",
+		                  name);
+	*has[prm] = true;
+	switch (prm) {
+	case P_START:
+	case P_LIMIT:
+		if (v == NULL || !parse_u64(v, vlen, prm == P_START ? UINT64_MAX
+		                                             : ROUTE_LIMIT_MAX,
+		                            &n))
+			return route_fail(rerr, WR_EINVALID_INPUT,
+			                  WR_REASON_INVALID_QUERY, name, NULL,
+			                  "query parameter '%s' must be a "
+			                  "non-negative decimal integer%s", name,
+			                  prm == P_LIMIT ? " below 4294967296" : "");
+		if (prm == P_START)
+			cmd->start = n;
+		else
+			cmd->limit = (uint32_t)n;
+		return WR_OK;
+	case P_AFTER:
+		if (v == NULL || vlen > WR_ID_MAX)
+			break;
+		memcpy(cmd->after, v, vlen);
+		cmd->after[vlen] = '\0';
+		if (!wr_id_valid(cmd->after))
+			break;
+		return WR_OK;
+	case P_STATUS:
+		for (int st = 0; v != NULL && st < WR__STATUS_COUNT; st++) {
+			const char *sn = wr_worker_status_name(st);
+			if (strlen(sn) == vlen && memcmp(sn, v, vlen) == 0) {
+				cmd->status = (enum wr_worker_status)st;
+				return WR_OK;
+			}
+		}
+		return route_fail(rerr, WR_EINVALID_INPUT, WR_REASON_INVALID_QUERY,
+		                  name, NULL, "status must be running, stopped, "
+		                  "cancelled or failed");
+	case P_NONE:
+		break;
+	}
+	return route_fail(rerr, WR_EINVALID_INPUT, WR_REASON_INVALID_QUERY,
+	                  name, NULL, "query parameter '%s' must be a worker "
+	                  "id", name);
+}
+
 /*
  * Parses query (len bytes, without the '?') into cmd.  Only the transcript
- * takes parameters (start, limit); anywhere else every parameter is
- * unknown.  Names and values are not percent-decoded: the only values are
- * digits.
+ * (start, limit) and the list (limit, after, status) take parameters;
+ * anywhere else every parameter is unknown.
  */
 static wr_err
 parse_query(const char *q, size_t len, struct route_cmd *cmd,
             struct route_error *rerr)
 {
-	bool takes_params = cmd->op == ROUTE_WORKER_TRANSCRIPT;
 	size_t i = 0;
 
 	while (i < len) {
@@ -155,42 +232,23 @@ parse_query(const char *q, size_t len, struct route_cmd *cmd,
 		const char *eq = memchr(pair, '=', plen);
 		size_t nlen = eq ? (size_t)(eq - pair) : plen;
 		char name[WR_FIELD_MAX];
-		uint64_t v;
+		enum param prm;
+		wr_err rc;
 
 		name_copy(name, sizeof(name), pair, nlen);
 		if (plen == 0 || nlen == 0)
 			return route_fail(rerr, WR_EINVALID_INPUT,
 			                  WR_REASON_INVALID_QUERY, name, NULL,
 			                  "empty query parameter");
-		bool is_start = nlen == 5 && memcmp(pair, "start", 5) == 0;
-		bool is_limit = nlen == 5 && memcmp(pair, "limit", 5) == 0;
-		if (!takes_params || (!is_start && !is_limit))
+		if ((prm = param_of(cmd, pair, nlen)) == P_NONE)
 			return route_fail(rerr, WR_EINVALID_INPUT,
 			                  WR_REASON_UNKNOWN_PARAMETER, name, NULL,
 			                  "unknown query parameter '%s'",
 			                  name);
-		if ((is_start && cmd->has_start) ||
-		    (is_limit && cmd->has_limit))
-			return route_fail(rerr, WR_EINVALID_INPUT,
-			                  WR_REASON_INVALID_QUERY, name, NULL,
-			                  "query parameter '%s' given twice",
-			                  name);
-		if (eq == NULL ||
-		    !parse_u64(eq + 1, plen - nlen - 1,
-		               is_start ? UINT64_MAX : ROUTE_LIMIT_MAX, &v))
-			return route_fail(rerr, WR_EINVALID_INPUT,
-			                  WR_REASON_INVALID_QUERY, name, NULL,
-			                  "query parameter '%s' must be a "
-			                  "non-negative decimal integer%s",
-			                  name,
-			                  is_limit ? " below 4294967296" : "");
-		if (is_start) {
-			cmd->has_start = true;
-			cmd->start = v;
-		} else {
-			cmd->has_limit = true;
-			cmd->limit = (uint32_t)v;
-		}
+		rc = take_param(cmd, prm, name, eq ? eq + 1 : NULL,
+		                eq ? plen - nlen - 1 : 0, rerr);
+		if (rc != WR_OK)
+			return rc;
 		i += plen + 1;
 		/* A trailing '&' leaves an empty last pair. */
 		if (amp != NULL && i == len)
@@ -231,8 +289,10 @@ match_route(const struct segment *seg, size_t n, const char *method,
 		return false;
 	*id = &seg[2];
 	if (n == 3) {
-		cmd->op = ROUTE_WORKER_GET;
-		*allow = get ? NULL : "GET";
+		bool del = strcmp(method, "DELETE") == 0;
+
+		cmd->op = del ? ROUTE_WORKER_DELETE : ROUTE_WORKER_GET;
+		*allow = get || del ? NULL : "GET, DELETE";
 		return true;
 	}
 	if (seg_is(&seg[3], "transcript")) {

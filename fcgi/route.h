@@ -2,7 +2,7 @@
  * route.h - HTTP method + REQUEST_URI -> a typed command.
  *
  * Pure: no I/O, no allocation, no locale.  The decoder is strict and never
- * normalizes: a path is either exactly one of the eight v1 routes or it is
+ * normalizes: a path is either exactly one of the nine v1 routes or it is
  * refused with a typed error (see docs/api.md, "Paths and query strings").
  */
 #ifndef WR_FCGI_ROUTE_H
@@ -28,18 +28,22 @@ enum route_op {
 	ROUTE_WORKER_INPUT,      /* POST /v1/workers/{id}/input */
 	ROUTE_WORKER_STOP,       /* POST /v1/workers/{id}/stop */
 	ROUTE_WORKER_CANCEL,     /* POST /v1/workers/{id}/cancel */
-	ROUTE_WORKER_TRANSCRIPT  /* GET  /v1/workers/{id}/transcript */
+	ROUTE_WORKER_TRANSCRIPT, /* GET  /v1/workers/{id}/transcript */
+	ROUTE_WORKER_DELETE      /* DELETE /v1/workers/{id} */
 };
 
 /* A decoded request line.  worker_id is the percent-decoded, validated id
  * (wr_id_valid) for the per-worker ops and "" otherwise.  start/limit are
- * meaningful only when has_start/has_limit (transcript only). */
+ * meaningful only when has_start/has_limit (transcript: start, limit;
+ * list: limit, after, status). */
 struct route_cmd {
 	enum route_op op;
 	char worker_id[WR_ID_MAX + 1];
-	bool has_start, has_limit;
+	bool has_start, has_limit, has_after, has_status;
 	uint64_t start;
 	uint32_t limit;
+	char after[WR_ID_MAX + 1];       /* list: a valid id */
+	enum wr_worker_status status;    /* list */
 };
 
 /*
@@ -52,7 +56,7 @@ struct route_cmd {
  *                       invalid_worker_id (field "worker_id"),
  *                       unknown_parameter or invalid_query (field = the
  *                       parameter name, "" for an empty pair).
- * allow is a static string ("GET", "POST" or "GET, POST") for
+ * allow is a static string ("GET", "POST", "GET, POST" or "GET, DELETE") for
  * WR_EUNSUPPORTED and NULL otherwise.
  */
 struct route_error {

@@ -28,6 +28,9 @@
  *       back to its last durable record (ftruncate) and synced, by the
  *       failing commit or, if that reset failed too, by the next mutation
  *       before it may append.
+ *   With retain_ended_ms set (wr_config), a thread of the Runtime takes the
+ *   lock exclusive now and then to delete expired ended workers, at most 64
+ *   per hold, and awaits their records with it released.
  *   The lock is never held while waiting for a child process: a driver's
  *   release() is always called without it.  Driver operations (struct
  *   wr_driver) are called with the lock held and must not block; drivers
@@ -174,6 +177,8 @@ bool wr_err_parse(const char *name, wr_err *out);
 	  "a browser-issued request (Origin or Sec-Fetch-Site) is refused")  \
 	X(WR_REASON_WORKER_NOT_RUNNING, "worker_not_running",                \
 	  "the worker has ended; it takes no more input")                    \
+	X(WR_REASON_WORKER_RUNNING, "worker_running",                        \
+	  "the worker is running; stop or cancel it before deleting it")     \
 	X(WR_REASON_WORKER_LIMIT_REACHED, "worker_limit_reached",            \
 	  "max_workers workers exist already")                               \
 	X(WR_REASON_TURN_IN_PROGRESS, "turn_in_progress",                    \
@@ -392,10 +397,14 @@ struct wr_worker_info {
 
 void wr_worker_info_free(struct wr_worker_info *w);
 
-/* A list of workers in creation order; free with wr_worker_list_free. */
+/* A page of workers in creation order; free with wr_worker_list_free.
+ * has_next: more workers may follow; pass next_after as the next query's
+ * after (false: the walk is complete, next_after is ""). */
 struct wr_worker_list {
 	struct wr_worker_info **items;
 	size_t count;
+	bool has_next;
+	char next_after[WR_ID_MAX + 1];
 };
 
 void wr_worker_list_free(struct wr_worker_list *list); /* frees the items */
@@ -421,6 +430,7 @@ struct wr_lifecycle_ack {
 	struct wr_worker_ref ref;
 	enum wr_worker_status status;
 	uint64_t event_id;
+	bool deleted; /* wr_worker_delete: true (encoded as "deleted") */
 };
 
 struct wr_transcript_entry {
@@ -463,6 +473,8 @@ struct wr_limits {
 #define WR_MAX_INPUT_BYTES (16u * 1024u * 1024u)   /* bytes of content */
 #define WR_MAX_WORKERS 10000000u                   /* workers held */
 #define WR_DISPLAY_NAME_MAX 256
+/* Longest --retain-ended: 3650 days. */
+#define WR_MAX_RETAIN_ENDED_MS (3650ull * 24 * 3600 * 1000)
 
 /* RuntimeSummary, a self-contained value (no heap). */
 struct wr_runtime_summary {
@@ -476,6 +488,9 @@ struct wr_runtime_summary {
 	uint64_t stopped_worker_count;
 	uint64_t cancelled_worker_count;
 	uint64_t failed_worker_count;
+	/* Workers deleted over the Runtime's life (DELETE and retention);
+	 * kept across restarts by a durable store. */
+	uint64_t deleted_worker_count;
 	uint64_t diagnostic_count; /* diagnostics recorded since open */
 	struct wr_limits limits;   /* effective values, never 0 */
 	char version[32];
@@ -577,6 +592,11 @@ struct wr_config {
 	const struct wr_profile *profiles;
 	size_t n_profiles;
 	const char *default_profile; /* NULL: builtin transcript */
+	/* Retention: 0 keeps ended workers until they are deleted; otherwise
+	 * a background thread of the Runtime deletes every ended worker whose
+	 * last event is at least this old (at most WR_MAX_RETAIN_ENDED_MS),
+	 * journaled exactly like wr_worker_delete. */
+	uint64_t retain_ended_ms;
 	/* Called with every diagnostic as it is recorded (NULL: none), from
 	 * whichever thread records it and possibly with the Runtime lock held:
 	 * it must be quick and must not call into the Runtime.  *d is valid
@@ -636,10 +656,39 @@ wr_err wr_worker_create(struct wr_runtime *rt,
                         const struct wr_create_request *req,
                         struct wr_worker_info **out, struct wr_error *err);
 
-/* Lists every worker whose creation is durable, in creation order, into
- * *out (free with wr_worker_list_free). */
-wr_err wr_worker_list(struct wr_runtime *rt, struct wr_worker_list *out,
-                      struct wr_error *err);
+/* List paging: at most WR_LIST_LIMIT_MAX workers per page; limit 0 is
+ * the default page size. */
+#define WR_LIST_LIMIT_DEFAULT 256u
+#define WR_LIST_LIMIT_MAX 1000u
+
+/*
+ * Which page wr_worker_list copies.  A zero query (or NULL) is the first
+ * page of WR_LIST_LIMIT_DEFAULT workers of any status.  after (borrowed;
+ * NULL or "" = from the start) continues after that worker in creation
+ * order, also when it was deleted since, provided this Runtime issued it
+ * in the current id form (w-<14 hex order>-<8 hex>); an id of the older
+ * form w-<16 hex> that no longer exists is WR_EINVALID_INPUT, reason
+ * invalid_value, field "after".
+ */
+struct wr_list_query {
+	uint32_t limit;
+	const char *after;
+	bool has_status;
+	enum wr_worker_status status;
+};
+
+/*
+ * Copies one page of the workers whose creation is durable, in creation
+ * order, into *out (free with wr_worker_list_free): the first q->limit
+ * ones after q->after, of status q->status when has_status.  A walk that
+ * follows next_after sees every worker that exists during the whole walk
+ * exactly once, whatever is created or deleted meanwhile.  Read lock;
+ * O(limit) plus the workers the status filter skips.  Errors:
+ * WR_EINVALID_INPUT (limit_too_large above WR_LIST_LIMIT_MAX, field
+ * "limit"; invalid_value for a bad status or after), WR_EINTERNAL.
+ */
+wr_err wr_worker_list(struct wr_runtime *rt, const struct wr_list_query *q,
+                      struct wr_worker_list *out, struct wr_error *err);
 
 /* Copies one worker's detail; free with wr_worker_info_free. */
 wr_err wr_worker_get(struct wr_runtime *rt, const char *worker_id,
@@ -663,6 +712,22 @@ wr_err wr_worker_stop(struct wr_runtime *rt, const char *worker_id,
 wr_err wr_worker_cancel(struct wr_runtime *rt, const char *worker_id,
                         const char *reason, struct wr_lifecycle_ack *out,
                         struct wr_error *err);
+
+/*
+ * Deletes an ended worker (stopped, cancelled or failed): its record
+ * worker_deleted is journaled with a new event id, then the worker, its
+ * transcript and its memory are gone - reads answer unknown_worker, it no
+ * longer counts against max_workers, and a durable store keeps it deleted
+ * after a restart.  An exec worker's process is already gone or ending
+ * when the worker is terminal; the call returns once it is gone.  On
+ * success *out (may be NULL) gets the worker's ref, its last status, the
+ * delete's event id and deleted = true.  Thread-safe (write lock).
+ * Errors: WR_EUNKNOWN_WORKER (unknown or already deleted),
+ * WR_EUNSUPPORTED reason worker_running (stop or cancel it first),
+ * WR_EUNAVAILABLE (runtime stopping/stopped, store failure).
+ */
+wr_err wr_worker_delete(struct wr_runtime *rt, const char *worker_id,
+                        struct wr_lifecycle_ack *out, struct wr_error *err);
 
 /* limit 0 means "the default page size": min(256, maximum).  (A page of
  * zero entries would never advance a client that follows next_start.) */
@@ -749,6 +814,10 @@ char *wr_json_encode_worker_detail(const struct wr_worker_info *w,
 /* Encodes [WorkerSummary...]. */
 char *wr_json_encode_worker_list(const struct wr_worker_list *l,
                                  const char *envelope, size_t *len);
+/* Encodes a list page: {"workers": [WorkerSummary...], "next_after":
+ * ID|null} (GET /v1/workers). */
+char *wr_json_encode_worker_page(const struct wr_worker_list *l,
+                                 size_t *len);
 char *wr_json_encode_create_request(const struct wr_create_request *r,
                                     const char *envelope, size_t *len);
 char *wr_json_encode_input(const struct wr_input *in, const char *envelope,
@@ -786,6 +855,11 @@ wr_err wr_json_decode_worker(const char *json, size_t len, const char *envelope,
                              struct wr_error *err);
 wr_err wr_json_decode_worker_list(const char *json, size_t len,
                                   const char *envelope,
+                                  struct wr_worker_list *out,
+                                  struct wr_error *err);
+/* Decodes a list page {"workers": [...], "next_after": ID|null} into *out
+ * (has_next and next_after set from next_after). */
+wr_err wr_json_decode_worker_page(const char *json, size_t len,
                                   struct wr_worker_list *out,
                                   struct wr_error *err);
 wr_err wr_json_decode_input_ack(const char *json, size_t len,

@@ -128,6 +128,7 @@ static struct wr_runtime_summary sample_runtime(bool named)
 	"\"backend\":\"memory\",\"status\":\"running\",\"worker_count\":5,"   \
 	"\"active_worker_count\":2,\"stopped_worker_count\":1,"              \
 	"\"cancelled_worker_count\":1,\"failed_worker_count\":1,"            \
+	"\"deleted_worker_count\":0,"                                       \
 	"\"diagnostic_count\":0,\"limits\":"                                 \
 	"{\"max_transcript_projection_items\":256,"                          \
 	"\"max_input_bytes\":1048576,\"max_workers\":10000},"                \
@@ -494,12 +495,34 @@ Test(codec, input_ack_has_exact_member_names)
 Test(codec, lifecycle_ack_has_exact_member_names)
 {
 	struct wr_lifecycle_ack a = { { "rt-1", "w-1" }, WR_STATUS_STOPPED,
-		                      UINT64_MAX };
+		                      UINT64_MAX, false };
 	size_t len = 0;
 
 	assert_json(wr_json_encode_lifecycle_ack(&a, "ack", &len), &len,
 	            "{\"ack\":{\"worker_ref\":" REF_JSON ",\"status\":"
 	            "\"stopped\",\"event_id\":18446744073709551615}}");
+}
+
+Test(codec, delete_ack_says_deleted_true_and_round_trips)
+{
+	struct wr_lifecycle_ack a = { { "rt-1", "w-1" }, WR_STATUS_STOPPED,
+		                      7, true }, b;
+	struct wr_error e;
+	size_t len = 0;
+	char *text = wr_json_encode_lifecycle_ack(&a, "ack", &len);
+
+	cr_assert_str_eq(text, "{\"ack\":{\"worker_ref\":" REF_JSON
+	                 ",\"status\":\"stopped\",\"event_id\":7,"
+	                 "\"deleted\":true}}");
+	cr_assert_eq(wr_json_decode_lifecycle_ack(text, len, "ack", &b, &e),
+	             WR_OK, "%s", e.message);
+	cr_assert(b.deleted);
+	free(text);
+	text = "{\"worker_ref\":" REF_JSON ",\"status\":\"stopped\","
+	       "\"event_id\":7,\"deleted\":false}";
+	cr_assert_eq(wr_json_decode_lifecycle_ack(text, strlen(text), NULL, &b,
+	                                          &e), WR_EINVALID_INPUT);
+	cr_assert_str_eq(e.field, "deleted");
 }
 
 Test(codec, transcript_page_with_next_start_has_exact_members)
@@ -600,14 +623,29 @@ Test(codec, worker_list_encodes_an_array_of_summaries)
 {
 	struct wr_worker_info a = sample_worker(), b = sample_worker();
 	struct wr_worker_info *items[] = { &a, &b };
-	struct wr_worker_list l = { items, 2 };
-	struct wr_worker_list empty = { NULL, 0 };
+	struct wr_worker_list l = { items, 2, false, "" };
+	struct wr_worker_list empty = { 0 };
 	size_t len = 0;
 
 	assert_json(wr_json_encode_worker_list(&l, "workers", &len), &len,
 	            "{\"workers\":[" SAMPLE_SUMMARY_JSON "}," SAMPLE_SUMMARY_JSON
 	            "}]}");
 	assert_json(wr_json_encode_worker_list(&empty, NULL, &len), &len, "[]");
+}
+
+Test(codec, worker_page_has_workers_and_next_after)
+{
+	struct wr_worker_info a = sample_worker();
+	struct wr_worker_info *items[] = { &a };
+	struct wr_worker_list l = { items, 1, true, "w-1" };
+	struct wr_worker_list last = { 0 };
+	size_t len = 0;
+
+	assert_json(wr_json_encode_worker_page(&l, &len), &len,
+	            "{\"workers\":[" SAMPLE_SUMMARY_JSON "}],"
+	            "\"next_after\":\"w-1\"}");
+	assert_json(wr_json_encode_worker_page(&last, &len), &len,
+	            "{\"workers\":[],\"next_after\":null}");
 }
 
 Test(codec, encoder_fails_on_an_out_of_range_enum)
@@ -664,7 +702,7 @@ Test(codec, worker_list_round_trips)
 {
 	struct wr_worker_info a = sample_worker(), b = sample_worker();
 	struct wr_worker_info *items[] = { &a, &b };
-	struct wr_worker_list l = { items, 2 }, back = { NULL, 0 };
+	struct wr_worker_list l = { items, 2, false, "" }, back = { 0 };
 	struct wr_error e;
 	size_t len;
 
@@ -863,7 +901,7 @@ Test(codec, acks_round_trip)
 	struct wr_input_ack ia = { { "rt-1", "w-1" }, WR_STATUS_RUNNING,
 		                   WR_RUN_IDLE, 12, 40 }, ib;
 	struct wr_lifecycle_ack la = { { "rt-1", "w-1" }, WR_STATUS_CANCELLED,
-		                       41 }, lb;
+		                       41, false }, lb;
 	struct wr_error e;
 	size_t len;
 

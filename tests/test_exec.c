@@ -896,7 +896,7 @@ Test(exec, a_program_that_cannot_start_creates_no_worker, .timeout = 20)
 	cr_assert_str_eq(err.message, "profile badcwd: cannot enter working "
 	                 "directory /nonexistent: No such file or directory");
 
-	cr_assert_eq(wr_worker_list(rt, &l, &err), WR_OK);
+	cr_assert_eq(wr_worker_list(rt, NULL, &l, &err), WR_OK);
 	cr_assert_eq(l.count, 0);
 	wr_worker_list_free(&l);
 	cr_assert_eq(count_fds(), fds);

@@ -216,8 +216,7 @@ Test(handlers, list_workers_is_empty_then_in_creation_order)
 
 	call("GET", "/v1/workers", NULL, &r);
 	cr_assert_eq(r.status, 200, "%s", r.body);
-	cr_assert_eq(wr_json_decode_worker_list(r.body, r.body_len, "workers",
-	                                        &l, &err),
+	cr_assert_eq(wr_json_decode_worker_page(r.body, r.body_len, &l, &err),
 	             WR_OK, "%s", err.message);
 	cr_assert_eq(l.count, 0);
 	wr_worker_list_free(&l);
@@ -228,8 +227,7 @@ Test(handlers, list_workers_is_empty_then_in_creation_order)
 	call("GET", "/v1/workers", NULL, &r);
 	cr_assert_eq(r.status, 200, "%s", r.body);
 	expect_no_headers(&r);
-	cr_assert_eq(wr_json_decode_worker_list(r.body, r.body_len, "workers",
-	                                        &l, &err),
+	cr_assert_eq(wr_json_decode_worker_page(r.body, r.body_len, &l, &err),
 	             WR_OK, "%s", err.message);
 	cr_assert_eq(l.count, 2);
 	cr_assert_str_eq(l.items[0]->ref.worker_id, a);
@@ -420,6 +418,135 @@ Test(handlers, lifecycle_reason_is_the_details_status_reason)
 		}
 		http_response_clear(&r);
 	}
+}
+
+Test(handlers, delete_of_an_ended_worker_is_200_deleted_then_404)
+{
+	struct http_response r;
+	struct wr_lifecycle_ack a;
+	struct wr_error err;
+	char id[WR_ID_MAX + 1], uri[128], stop[128];
+
+	create(NULL, id);
+	uri_for(uri, sizeof(uri), id, "");
+	uri_for(stop, sizeof(stop), id, "/stop");
+	call("DELETE", uri, NULL, &r);
+	expect_error(&r, 409, "unsupported_operation", "worker_running", "",
+	             id);
+	http_response_clear(&r);
+
+	call("POST", stop, NULL, &r);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	http_response_clear(&r);
+	call("DELETE", uri, NULL, &r);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	expect_no_headers(&r);
+	cr_assert_eq(wr_json_decode_lifecycle_ack(r.body, r.body_len, "ack",
+	                                          &a, &err),
+	             WR_OK, "%s", err.message);
+	cr_assert_str_eq(a.ref.worker_id, id);
+	cr_assert_eq(a.status, WR_STATUS_STOPPED);
+	cr_assert(a.deleted);
+	http_response_clear(&r);
+
+	call("DELETE", uri, NULL, &r);
+	expect_error(&r, 404, "unknown_worker", "", "", id);
+	http_response_clear(&r);
+	call("GET", uri, NULL, &r);
+	expect_error(&r, 404, "unknown_worker", "", "", id);
+	http_response_clear(&r);
+}
+
+/* Follows next_after with the given query until null; returns how many
+ * workers the walk saw, their ids in ids[]. */
+static size_t
+walk_from(const char *query, const char *from, char ids[][WR_ID_MAX + 1],
+          size_t max)
+{
+	char uri[256], after[WR_ID_MAX + 1];
+	size_t n = 0;
+
+	snprintf(after, sizeof(after), "%s", from);
+	for (int page = 0; page < 100; page++) {
+		struct http_response r;
+		struct wr_worker_list l;
+		struct wr_error err;
+
+		snprintf(uri, sizeof(uri), "/v1/workers?%s%s%s", query,
+		         after[0] ? "&after=" : "", after);
+		call("GET", uri, NULL, &r);
+		cr_assert_eq(r.status, 200, "%s: %s", uri, r.body);
+		cr_assert_eq(wr_json_decode_worker_page(r.body, r.body_len, &l,
+		                                        &err),
+		             WR_OK, "%s", err.message);
+		http_response_clear(&r);
+		for (size_t i = 0; i < l.count && n < max; i++)
+			strcpy(ids[n++], l.items[i]->ref.worker_id);
+		if (!l.has_next) {
+			wr_worker_list_free(&l);
+			return n;
+		}
+		strcpy(after, l.next_after);
+		wr_worker_list_free(&l);
+	}
+	cr_assert_fail("the walk did not end");
+	return n;
+}
+
+static size_t
+walk(const char *query, char ids[][WR_ID_MAX + 1], size_t max)
+{
+	return walk_from(query, "", ids, max);
+}
+
+Test(handlers, list_pages_follow_next_after_and_filter_by_status)
+{
+	char made[5][WR_ID_MAX + 1], seen[8][WR_ID_MAX + 1];
+	char uri[128];
+	struct http_response r;
+
+	for (int i = 0; i < 5; i++)
+		create(NULL, made[i]);
+	for (int i = 1; i < 5; i += 2) {
+		uri_for(uri, sizeof(uri), made[i], "/cancel");
+		call("POST", uri, NULL, &r);
+		cr_assert_eq(r.status, 200, "%s", r.body);
+		http_response_clear(&r);
+	}
+	cr_assert_eq(walk("limit=2", seen, 8), 5);
+	for (int i = 0; i < 5; i++)
+		cr_assert_str_eq(seen[i], made[i]);
+	cr_assert_eq(walk("limit=1&status=cancelled", seen, 8), 2);
+	cr_assert_str_eq(seen[0], made[1]);
+	cr_assert_str_eq(seen[1], made[3]);
+	cr_assert_eq(walk("status=running", seen, 8), 3);
+
+	/* A deleted cursor still continues from its place. */
+	uri_for(uri, sizeof(uri), made[1], "");
+	call("DELETE", uri, NULL, &r);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	http_response_clear(&r);
+	cr_assert_eq(walk_from("limit=1", made[1], seen, 8), 3);
+	cr_assert_str_eq(seen[0], made[2]);
+}
+
+Test(handlers, list_limit_above_1000_and_bad_status_are_400)
+{
+	struct http_response r;
+
+	call("GET", "/v1/workers?limit=1001", NULL, &r);
+	expect_error(&r, 400, "invalid_input", "limit_too_large", "limit",
+	             "");
+	http_response_clear(&r);
+	call("GET", "/v1/workers?limit=1000", NULL, &r);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	http_response_clear(&r);
+	call("GET", "/v1/workers?status=paused", NULL, &r);
+	expect_error(&r, 400, "invalid_input", "invalid_query", "status", "");
+	http_response_clear(&r);
+	call("GET", "/v1/workers?after=w-0123456789abcdef", NULL, &r);
+	expect_error(&r, 400, "invalid_input", "invalid_value", "after", "");
+	http_response_clear(&r);
 }
 
 Test(handlers, cancel_with_reason_returns_cancelled_ack)
@@ -693,7 +820,8 @@ Test(handlers, wrong_method_is_405_with_allow)
 	} c[] = {
 		{"PUT", "/v1/workers", "GET, POST"},
 		{"HEAD", "/v1/runtime", "GET"},
-		{"DELETE", "/v1/workers/w1", "GET"},
+		{"PUT", "/v1/workers/w1", "GET, DELETE"},
+		{"DELETE", "/v1/workers", "GET, POST"},
 		{"GET", "/v1/workers/w1/input", "POST"},
 		{"POST", "/v1/workers/w1/transcript", "GET"},
 	};

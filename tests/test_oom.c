@@ -199,7 +199,7 @@ Test(oom, discarded_creation_releases_driver_outside_the_lock)
 	cr_assert_eq(rc, WR_EUNAVAILABLE, "create: %s (%s)",
 	             wr_strerror(rc), wr_reason_name(e.reason));
 	cr_assert_eq(atomic_load(&released), 1);
-	cr_assert_eq(wr_worker_list(rt, &l, &e), WR_OK);
+	cr_assert_eq(wr_worker_list(rt, NULL, &l, &e), WR_OK);
 	cr_assert_eq(l.count, 0, "the discarded worker is still listed");
 	wr_worker_list_free(&l);
 	wr__store_fs_set_io(wr__runtime_store(rt), NULL);
@@ -240,7 +240,7 @@ capture(struct wr_runtime *rt)
 	s.diagnostic_count = 0;
 	s.started_at_ms = 0;
 	append(&out, &len, wr_json_encode_runtime_summary(&s, NULL, NULL));
-	cr_assert_eq(wr_worker_list(rt, &l, &e), WR_OK, "%s", e.message);
+	cr_assert_eq(wr_worker_list(rt, NULL, &l, &e), WR_OK, "%s", e.message);
 	append(&out, &len, wr_json_encode_worker_list(&l, NULL, NULL));
 	for (size_t i = 0; i < l.count; i++) {
 		const char *id = l.items[i]->ref.worker_id;
@@ -425,6 +425,16 @@ op_cancel(struct fx *f, char out[OUTCOME_MAX], struct wr_error *e)
 	                                          &ack, e), &ack, out);
 }
 
+/* Deletes w2, which the fixture stopped. */
+static wr_err
+op_delete(struct fx *f, char out[OUTCOME_MAX], struct wr_error *e)
+{
+	struct wr_lifecycle_ack ack;
+
+	return lifecycle_outcome(wr_worker_delete(f->rt, f->w2, &ack, e), &ack,
+	                         out);
+}
+
 static wr_err
 op_transcript(struct fx *f, char out[OUTCOME_MAX], struct wr_error *e)
 {
@@ -496,7 +506,7 @@ digest(struct wr_runtime *rt, const char *outcome)
 	              (unsigned long long)s.cancelled_worker_count,
 	              (unsigned long long)s.failed_worker_count), -1);
 	append(&out, &len, line);
-	cr_assert_eq(wr_worker_list(rt, &l, &e), WR_OK, "%s", e.message);
+	cr_assert_eq(wr_worker_list(rt, NULL, &l, &e), WR_OK, "%s", e.message);
 	for (size_t i = 0; i < l.count; i++)
 		digest_worker(rt, l.items[i], &out, &len);
 	wr_worker_list_free(&l);
@@ -662,6 +672,11 @@ Test(oom, stop_fails_cleanly_at_every_allocation)
 Test(oom, cancel_fails_cleanly_at_every_allocation)
 {
 	oom_loop("cancel", op_cancel);
+}
+
+Test(oom, delete_fails_cleanly_at_every_allocation)
+{
+	oom_loop("delete", op_delete);
 }
 
 Test(oom, transcript_read_fails_cleanly_at_every_allocation)

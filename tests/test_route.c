@@ -110,6 +110,7 @@ Test(route, every_endpoint_decodes_to_its_op)
 		{"GET", "/v1/workers", ROUTE_WORKERS_LIST, "", false, false, 0, 0},
 		{"POST", "/v1/workers", ROUTE_WORKER_CREATE, "", false, false, 0, 0},
 		{"GET", "/v1/workers/w-1", ROUTE_WORKER_GET, "w-1", false, false, 0, 0},
+		{"DELETE", "/v1/workers/w-1", ROUTE_WORKER_DELETE, "w-1", false, false, 0, 0},
 		{"POST", "/v1/workers/w-1/input", ROUTE_WORKER_INPUT, "w-1", false, false, 0, 0},
 		{"POST", "/v1/workers/w-1/stop", ROUTE_WORKER_STOP, "w-1", false, false, 0, 0},
 		{"POST", "/v1/workers/w-1/cancel", ROUTE_WORKER_CANCEL, "w-1", false, false, 0, 0},
@@ -185,6 +186,25 @@ Test(route, transcript_query_values)
 	check_ok(c, N(c));
 }
 
+Test(route, list_query_takes_limit_after_and_status)
+{
+	struct route_cmd cmd;
+	struct route_error rerr;
+
+	cr_assert_eq(route_decode("GET", "/v1/workers?limit=1000&after=w-0"
+	                          "0000000000002a-0123abcd&status=cancelled",
+	                          &cmd, &rerr), WR_OK, "%s", rerr.err.message);
+	cr_assert_eq(cmd.op, ROUTE_WORKERS_LIST);
+	cr_assert(cmd.has_limit && cmd.has_after && cmd.has_status);
+	cr_assert_eq(cmd.limit, 1000);
+	cr_assert_str_eq(cmd.after, "w-00000000000002a-0123abcd");
+	cr_assert_eq(cmd.status, WR_STATUS_CANCELLED);
+	cr_assert_eq(route_decode("GET", "/v1/workers?status=running", &cmd,
+	                          &rerr), WR_OK);
+	cr_assert(!cmd.has_limit && !cmd.has_after && cmd.has_status);
+	cr_assert_eq(cmd.status, WR_STATUS_RUNNING);
+}
+
 Test(route, wrong_method_on_known_path_is_405_with_allow)
 {
 	static const struct err_case c[] = {
@@ -202,9 +222,13 @@ Test(route, wrong_method_on_known_path_is_405_with_allow)
 		 "", "GET, POST"},
 		{"HEAD", "/v1/workers", WR_EUNSUPPORTED, "method_not_allowed",
 		 "", "GET, POST"},
-		{"DELETE", "/v1/workers/w1", WR_EUNSUPPORTED,
-		 "method_not_allowed", "", "GET"},
+		{"PUT", "/v1/workers/w1", WR_EUNSUPPORTED,
+		 "method_not_allowed", "", "GET, DELETE"},
 		{"POST", "/v1/workers/w1", WR_EUNSUPPORTED,
+		 "method_not_allowed", "", "GET, DELETE"},
+		{"DELETE", "/v1/workers", WR_EUNSUPPORTED,
+		 "method_not_allowed", "", "GET, POST"},
+		{"DELETE", "/v1/workers/w1/transcript", WR_EUNSUPPORTED,
 		 "method_not_allowed", "", "GET"},
 		{"GET", "/v1/workers/w1/input", WR_EUNSUPPORTED,
 		 "method_not_allowed", "", "POST"},
@@ -217,8 +241,8 @@ Test(route, wrong_method_on_known_path_is_405_with_allow)
 		{"HEAD", "/v1/workers/w1/transcript", WR_EUNSUPPORTED,
 		 "method_not_allowed", "", "GET"},
 		/* The method is checked before the id and the query. */
-		{"DELETE", "/v1/workers/bad%2Fid", WR_EUNSUPPORTED,
-		 "method_not_allowed", "", "GET"},
+		{"PATCH", "/v1/workers/bad%2Fid", WR_EUNSUPPORTED,
+		 "method_not_allowed", "", "GET, DELETE"},
 		{"POST", "/v1/workers/w1/transcript?start=x", WR_EUNSUPPORTED,
 		 "method_not_allowed", "", "GET"},
 	};
@@ -410,8 +434,29 @@ Test(route, bad_queries_name_the_parameter)
 		/* only the transcript takes parameters */
 		{"GET", "/v1/runtime?start=1", WR_EINVALID_INPUT,
 		 "unknown_parameter", "start", NULL},
-		{"GET", "/v1/workers?limit=1", WR_EINVALID_INPUT,
-		 "unknown_parameter", "limit", NULL},
+		{"GET", "/v1/workers?start=1", WR_EINVALID_INPUT,
+		 "unknown_parameter", "start", NULL},
+		{"DELETE", "/v1/workers/w?after=w", WR_EINVALID_INPUT,
+		 "unknown_parameter", "after", NULL},
+		/* the list's own: limit, after, status */
+		{"GET", "/v1/workers?status=paused", WR_EINVALID_INPUT,
+		 "invalid_query", "status", NULL},
+		{"GET", "/v1/workers?status=", WR_EINVALID_INPUT,
+		 "invalid_query", "status", NULL},
+		{"GET", "/v1/workers?status=Running", WR_EINVALID_INPUT,
+		 "invalid_query", "status", NULL},
+		{"GET", "/v1/workers?after=.x", WR_EINVALID_INPUT,
+		 "invalid_query", "after", NULL},
+		{"GET", "/v1/workers?after=w%2D1", WR_EINVALID_INPUT,
+		 "invalid_query", "after", NULL},
+		{"GET", "/v1/workers?after", WR_EINVALID_INPUT,
+		 "invalid_query", "after", NULL},
+		{"GET", "/v1/workers?after=" ID65, WR_EINVALID_INPUT,
+		 "invalid_query", "after", NULL},
+		{"GET", "/v1/workers?after=a&after=b", WR_EINVALID_INPUT,
+		 "invalid_query", "after", NULL},
+		{"GET", "/v1/workers?limit=x", WR_EINVALID_INPUT,
+		 "invalid_query", "limit", NULL},
 		{"POST", "/v1/workers?x", WR_EINVALID_INPUT,
 		 "unknown_parameter", "x", NULL},
 		{"GET", "/v1/workers/w?start=0", WR_EINVALID_INPUT,

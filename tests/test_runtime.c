@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "test_driver.h"
 #include "worker-runtime.h"
@@ -277,12 +278,179 @@ Test(runtime, driver_start_failure_creates_nothing)
 
 	cr_assert_eq(wr_worker_create(rt, &req, NULL, &err), WR_EUNAVAILABLE);
 	cr_assert_str_eq(wr_reason_name(err.reason), "spawn_failed");
-	cr_assert_eq(wr_worker_list(rt, &l, &err), WR_OK);
+	cr_assert_eq(wr_worker_list(rt, NULL, &l, &err), WR_OK);
 	cr_assert_eq(l.count, 0);
 	wr_worker_list_free(&l);
 }
 
+Test(runtime, max_workers_counts_workers_that_exist_not_ever_created)
+{
+	struct wr_create_request broken = {
+		.profile = {WR_PROFILE_NAMED, "broken"}};
+	char ids[5][WR_ID_MAX + 1];
+	struct wr_runtime_summary s;
+
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < 5; i++)
+			create(WR_PROFILE_RUNTIME_DEFAULT, NULL, ids[i]);
+		cr_assert_eq(wr_worker_create(rt, NULL, NULL, &err),
+		             WR_EUNSUPPORTED, "round %d", round);
+		cr_assert_eq(err.reason, WR_REASON_WORKER_LIMIT_REACHED);
+		for (int i = 0; i < 5; i++) {
+			cr_assert_eq(wr_worker_stop(rt, ids[i], NULL, NULL, &err),
+			             WR_OK);
+			cr_assert_eq(wr_worker_delete(rt, ids[i], NULL, &err),
+			             WR_OK, "%s", err.message);
+		}
+	}
+	/* A spawn failure never takes a place: 4 + failures + 1 fit. */
+	for (int i = 0; i < 4; i++)
+		create(WR_PROFILE_RUNTIME_DEFAULT, NULL, ids[i]);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(wr_worker_create(rt, &broken, NULL, &err),
+		             WR_EUNAVAILABLE);
+	create(WR_PROFILE_RUNTIME_DEFAULT, NULL, ids[4]);
+	summary(&s);
+	cr_assert_eq(s.worker_count, 5);
+	cr_assert_eq(s.deleted_worker_count, 15);
+}
+
+/* ---- delete ------------------------------------------------------------- */
+
+Test(runtime, delete_needs_an_ended_worker_and_a_repeat_is_unknown)
+{
+	struct wr_lifecycle_ack stop, del;
+	struct wr_worker_info *w = NULL;
+	struct wr_runtime_summary s;
+	char id[WR_ID_MAX + 1], busy[WR_ID_MAX + 1];
+
+	create(WR_PROFILE_RUNTIME_DEFAULT, NULL, id);
+	cr_assert_eq(input(id, "hello", NULL), WR_OK);
+	cr_assert_eq(wr_worker_delete(rt, id, &del, &err), WR_EUNSUPPORTED);
+	cr_assert_eq(err.reason, WR_REASON_WORKER_RUNNING);
+	cr_assert_str_eq(err.worker_id, id);
+	summary(&s);
+	cr_assert_eq(s.worker_count, 1, "a refused delete changes nothing");
+
+	cr_assert_eq(wr_worker_stop(rt, id, "done", &stop, &err), WR_OK);
+	cr_assert_eq(wr_worker_delete(rt, id, &del, &err), WR_OK, "%s",
+	             err.message);
+	cr_assert_str_eq(del.ref.worker_id, id);
+	cr_assert_str_eq(del.ref.runtime_id, "rt-test");
+	cr_assert_eq(del.status, WR_STATUS_STOPPED);
+	cr_assert(del.deleted);
+	cr_assert_eq(del.event_id, stop.event_id + 1, "a new event id");
+
+	cr_assert_eq(wr_worker_delete(rt, id, &del, &err), WR_EUNKNOWN_WORKER);
+	cr_assert_str_eq(err.worker_id, id);
+	cr_assert_eq(wr_worker_get(rt, id, &w, &err), WR_EUNKNOWN_WORKER);
+	cr_assert_eq(wr_worker_stop(rt, id, NULL, NULL, &err),
+	             WR_EUNKNOWN_WORKER);
+	cr_assert_eq(wr_worker_delete(rt, "w-nope", NULL, &err),
+	             WR_EUNKNOWN_WORKER);
+	summary(&s);
+	cr_assert_eq(s.worker_count, 0);
+	cr_assert_eq(s.stopped_worker_count, 0);
+	cr_assert_eq(s.deleted_worker_count, 1);
+
+	/* A driver's state is released when its worker is deleted. */
+	create(WR_PROFILE_NAMED, "slow", busy);
+	cr_assert_eq(wr_worker_cancel(rt, busy, NULL, NULL, &err), WR_OK);
+	cr_assert_eq(wr_worker_delete(rt, busy, NULL, &err), WR_OK);
+	cr_assert_eq(atomic_load(&stats.released), 1);
+}
+
+Test(runtime, delete_is_refused_once_the_runtime_stopped)
+{
+	char id[WR_ID_MAX + 1];
+
+	create(WR_PROFILE_RUNTIME_DEFAULT, NULL, id);
+	cr_assert_eq(wr_runtime_stop(rt, &err), WR_OK);
+	cr_assert_eq(wr_worker_delete(rt, id, NULL, &err), WR_EUNAVAILABLE);
+	cr_assert_eq(err.reason, WR_REASON_RUNTIME_STOPPED);
+}
+
 /* ---- list / get --------------------------------------------------------- */
+
+/* The ids of a page, in order, joined by spaces. */
+static void
+page(const struct wr_list_query *q, char *out, size_t size, char *next)
+{
+	struct wr_worker_list l;
+	size_t n = 0;
+
+	cr_assert_eq(wr_worker_list(rt, q, &l, &err), WR_OK, "%s",
+	             err.message);
+	out[0] = '\0';
+	for (size_t i = 0; i < l.count; i++)
+		n += (size_t)snprintf(out + n, size - n, "%s%s", i ? " " : "",
+		                      l.items[i]->ref.worker_id);
+	strcpy(next, l.has_next ? l.next_after : "-");
+	wr_worker_list_free(&l);
+}
+
+Test(runtime, list_pages_by_limit_after_and_status)
+{
+	char ids[5][WR_ID_MAX + 1], got[512], want[512], next[WR_ID_MAX + 1];
+	struct wr_list_query q = {.limit = 2};
+
+	for (int i = 0; i < 5; i++)
+		create(WR_PROFILE_RUNTIME_DEFAULT, NULL, ids[i]);
+	cr_assert_eq(wr_worker_cancel(rt, ids[1], NULL, NULL, &err), WR_OK);
+	cr_assert_eq(wr_worker_cancel(rt, ids[4], NULL, NULL, &err), WR_OK);
+
+	page(&q, got, sizeof(got), next);
+	snprintf(want, sizeof(want), "%s %s", ids[0], ids[1]);
+	cr_assert_str_eq(got, want);
+	cr_assert_str_eq(next, ids[1]);
+	q.after = next;
+	page(&q, got, sizeof(got), next);
+	snprintf(want, sizeof(want), "%s %s", ids[2], ids[3]);
+	cr_assert_str_eq(got, want);
+	page(&q, got, sizeof(got), next);
+	cr_assert_str_eq(got, ids[4]);
+	cr_assert_str_eq(next, "-", "the last page has no next_after");
+
+	/* status: the last match ends the walk, whatever follows */
+	q = (struct wr_list_query){.has_status = true,
+	                           .status = WR_STATUS_RUNNING};
+	page(&q, got, sizeof(got), next);
+	snprintf(want, sizeof(want), "%s %s %s", ids[0], ids[2], ids[3]);
+	cr_assert_str_eq(got, want);
+	cr_assert_str_eq(next, "-");
+
+	/* a deleted after continues from its place */
+	cr_assert_eq(wr_worker_delete(rt, ids[1], NULL, &err), WR_OK);
+	q = (struct wr_list_query){.limit = 1, .after = ids[1]};
+	page(&q, got, sizeof(got), next);
+	cr_assert_str_eq(got, ids[2]);
+	cr_assert_eq(wr_worker_delete(rt, ids[4], NULL, &err), WR_OK);
+	q.after = ids[4];
+	page(&q, got, sizeof(got), next);
+	cr_assert_str_eq(got, "", "nothing after the newest");
+}
+
+Test(runtime, list_refuses_a_large_limit_a_bad_status_and_an_unplaceable_after)
+{
+	struct wr_worker_list l = {0};
+	struct wr_list_query q = {.limit = WR_LIST_LIMIT_MAX + 1};
+
+	cr_assert_eq(wr_worker_list(rt, &q, &l, &err), WR_EINVALID_INPUT);
+	cr_assert_eq(err.reason, WR_REASON_LIMIT_TOO_LARGE);
+	cr_assert_str_eq(err.field, "limit");
+	q = (struct wr_list_query){.limit = WR_LIST_LIMIT_MAX};
+	cr_assert_eq(wr_worker_list(rt, &q, &l, &err), WR_OK);
+	wr_worker_list_free(&l);
+	q = (struct wr_list_query){.has_status = true,
+	                           .status = (enum wr_worker_status)9};
+	cr_assert_eq(wr_worker_list(rt, &q, &l, &err), WR_EINVALID_INPUT);
+	cr_assert_str_eq(err.field, "status");
+	/* an id of the older form that does not exist: no place to resume */
+	q = (struct wr_list_query){.after = "w-0123456789abcdef"};
+	cr_assert_eq(wr_worker_list(rt, &q, &l, &err), WR_EINVALID_INPUT);
+	cr_assert_eq(err.reason, WR_REASON_INVALID_VALUE);
+	cr_assert_str_eq(err.field, "after");
+}
 
 Test(runtime, list_is_in_creation_order)
 {
@@ -291,7 +459,7 @@ Test(runtime, list_is_in_creation_order)
 
 	for (int i = 0; i < 3; i++)
 		create(WR_PROFILE_RUNTIME_DEFAULT, NULL, ids[i]);
-	cr_assert_eq(wr_worker_list(rt, &l, &err), WR_OK);
+	cr_assert_eq(wr_worker_list(rt, NULL, &l, &err), WR_OK);
 	cr_assert_eq(l.count, 3);
 	for (int i = 0; i < 3; i++)
 		cr_assert_str_eq(l.items[i]->ref.worker_id, ids[i]);
@@ -674,7 +842,7 @@ Test(runtime, runtime_stop_stops_workers_refuses_mutations_keeps_reads)
 	cr_assert_eq(wr_worker_transcript(rt, id, 0, 5, &p, &err), WR_OK);
 	cr_assert_eq(p.count, 1);
 	wr_transcript_page_clear(&p);
-	cr_assert_eq(wr_worker_list(rt, &l, &err), WR_OK);
+	cr_assert_eq(wr_worker_list(rt, NULL, &l, &err), WR_OK);
 	cr_assert_eq(l.count, 2);
 	wr_worker_list_free(&l);
 }
@@ -762,6 +930,50 @@ on_diag(void *arg, const struct wr_diagnostic *d)
 	cr_assert_eq(arg, &diag_seen);
 	strcpy(diag_last, d->message);
 	atomic_fetch_add(&diag_seen, 1);
+}
+
+Test(runtime_open, retention_deletes_ended_workers_only)
+{
+	struct wr_config cfg = {.retain_ended_ms = 300};
+	struct wr_runtime_summary s;
+	struct wr_worker_info *w = NULL;
+	char ended[WR_ID_MAX + 1], running[WR_ID_MAX + 1];
+	wr_err rc = WR_OK;
+
+	open_with(&cfg);
+	create(WR_PROFILE_RUNTIME_DEFAULT, NULL, ended);
+	create(WR_PROFILE_RUNTIME_DEFAULT, NULL, running);
+	cr_assert_eq(wr_worker_stop(rt, ended, NULL, NULL, &err), WR_OK);
+	/* Waits for the state (bounded), never for a guessed duration. */
+	for (int i = 0; i < 500; i++) {
+		rc = wr_worker_get(rt, ended, &w, &err);
+		wr_worker_info_free(w);
+		w = NULL;
+		if (rc == WR_EUNKNOWN_WORKER)
+			break;
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	cr_assert_eq(rc, WR_EUNKNOWN_WORKER, "retention deleted nothing");
+	cr_assert_eq(wr_worker_get(rt, running, &w, &err), WR_OK,
+	             "a running worker is kept");
+	wr_worker_info_free(w);
+	summary(&s);
+	cr_assert_eq(s.deleted_worker_count, 1);
+	cr_assert_eq(s.worker_count, 1);
+	cr_assert_eq(wr_runtime_stop(rt, &err), WR_OK, "stop halts it");
+	wr_runtime_close(rt);
+	rt = NULL;
+}
+
+Test(runtime_open, retention_above_its_maximum_is_refused)
+{
+	struct wr_config cfg = {.retain_ended_ms = WR_MAX_RETAIN_ENDED_MS + 1};
+	struct wr_runtime *r = NULL;
+
+	cr_assert_eq(wr_runtime_open(&cfg, &r, &err), WR_EINVALID_INPUT);
+	cr_assert_str_eq(err.field, "retain_ended_ms");
+	cr_assert_null(r);
 }
 
 Test(runtime_open, every_diagnostic_reaches_the_callback)

@@ -874,6 +874,35 @@ set_version(const char *name, uint32_t v)
 	free(buf);
 }
 
+Test(store, a_version_1_journal_is_read_and_its_header_becomes_version_2)
+{
+	struct wr__record r[1] = {transcript("w-1", 1, "one")};
+	struct wr__store *st;
+	struct coll c;
+	size_t len;
+	char *buf;
+	uint32_t crc;
+
+	store_with(r, 1);
+	/* As a version-1 binary wrote it: version 1, its own CRC. */
+	set_version(J1, 1);
+	buf = read_file(J1, &len);
+	crc = wr__crc32c(0, buf, 24);
+	for (int i = 0; i < 4; i++)
+		buf[24 + i] = (char)(crc >> (8 * i));
+	write_file(J1, buf, len);
+	free(buf);
+
+	st = open_load(&c);
+	cr_assert_eq(c.n, 1, "the version-1 records are read");
+	st->ops->close(st);
+	coll_free(&c);
+	buf = read_file(J1, &len);
+	cr_assert_eq((unsigned char)buf[8], 2, "appends go on in version 2");
+	free(buf);
+	assert_restores(r, 1);
+}
+
 Test(store, newer_format_version_is_refused_naming_file_and_versions)
 {
 	struct wr__record r[1] = {transcript("w-1", 1, "one")};
@@ -881,13 +910,13 @@ Test(store, newer_format_version_is_refused_naming_file_and_versions)
 	struct wr_error e;
 
 	store_with(r, 1);
-	set_version(J1, 2);
+	set_version(J1, 3);
 	cr_assert_eq(wr__store_fs_open(dir, &st, &e), WR_EINVALID_INPUT);
 	cr_assert_null(st);
 	cr_assert_str_eq(wr_reason_name(e.reason), "store_version");
 	cr_assert(strstr(e.message, path_in(J1)) != NULL, "%s", e.message);
+	cr_assert(strstr(e.message, "version 3") != NULL, "%s", e.message);
 	cr_assert(strstr(e.message, "version 2") != NULL, "%s", e.message);
-	cr_assert(strstr(e.message, "version 1") != NULL, "%s", e.message);
 	clear_all(r, 1);
 }
 

@@ -119,7 +119,7 @@ state(struct wr_runtime *rt, bool with_summary)
 	char *s = NULL, *t;
 	size_t len = 0;
 
-	cr_assert_eq(wr_worker_list(rt, &l, &e), WR_OK, "%s", e.message);
+	cr_assert_eq(wr_worker_list(rt, NULL, &l, &e), WR_OK, "%s", e.message);
 	t = wr_json_encode_worker_list(&l, NULL, NULL);
 	cat(&s, &len, t);
 	free(t);
@@ -340,9 +340,11 @@ Test(store_runtime, torn_final_record_is_dropped_with_a_diagnostic)
 
 /* ---- injected failures -------------------------------------------------- */
 
-enum mutation { M_CREATE, M_INPUT, M_STOP, M_CANCEL, M_RUNTIME_STOP };
+enum mutation { M_CREATE, M_INPUT, M_STOP, M_CANCEL, M_DELETE,
+                M_RUNTIME_STOP };
 static const char *const mutation_names[] = {"create", "input", "stop",
-                                             "cancel", "runtime stop"};
+                                             "cancel", "delete",
+                                             "runtime stop"};
 
 static wr_err
 mutate(struct wr_runtime *rt, enum mutation m, const char *id,
@@ -367,6 +369,9 @@ mutate(struct wr_runtime *rt, enum mutation m, const char *id,
 		break;
 	case M_CANCEL:
 		rc = wr_worker_cancel(rt, id, "cancel it", &lack, e);
+		break;
+	case M_DELETE:
+		rc = wr_worker_delete(rt, id, &lack, e);
 		break;
 	case M_RUNTIME_STOP:
 		rc = wr_runtime_stop(rt, e);
@@ -396,6 +401,8 @@ fail_once(enum mutation m, bool on_sync, int err_no, bool once)
 	rt = open_rt("rt-a");
 	id = create_ok(rt);
 	input_ok(rt, id, "first input");
+	if (m == M_DELETE) /* only an ended worker can be deleted */
+		cr_assert_eq(wr_worker_stop(rt, id, NULL, NULL, &e), WR_OK);
 	s0 = state(rt, true);
 
 	atomic_store(&s_once, once);
@@ -511,6 +518,56 @@ Test(store_runtime, snapshots_and_journal_replay_to_the_same_state)
 	free(after);
 	for (int i = 0; i < 4; i++)
 		free(ids[i]);
+}
+
+/* ---- deletes ------------------------------------------------------------ */
+
+Test(store_runtime, a_deleted_worker_stays_deleted_after_restart_and_snapshot)
+{
+	struct wr_runtime *rt = open_rt("rt-a");
+	struct wr_runtime_summary sum;
+	struct wr_worker_info *w = NULL;
+	struct wr_lifecycle_ack ack;
+	struct wr_error e;
+	char *gone = create_ok(rt), *kept = create_ok(rt), *before, *after;
+
+	input_ok(rt, gone, "soon gone");
+	cr_assert_eq(wr_worker_cancel(rt, gone, NULL, &ack, &e), WR_OK);
+	cr_assert_eq(wr_worker_delete(rt, gone, &ack, &e), WR_OK, "%s",
+	             e.message);
+	before = state(rt, true);
+	wr_runtime_close(rt);
+
+	/* From the journal. */
+	rt = open_rt("rt-a");
+	after = state(rt, true);
+	cr_assert_str_eq(after, before);
+	free(after);
+	cr_assert_eq(wr_worker_get(rt, gone, &w, &e), WR_EUNKNOWN_WORKER);
+	cr_assert_eq(wr_worker_delete(rt, gone, &ack, &e), WR_EUNKNOWN_WORKER);
+	cr_assert_eq(wr_runtime_summary(rt, &sum, &e), WR_OK);
+	cr_assert_eq(sum.deleted_worker_count, 1);
+	cr_assert_eq(sum.worker_count, 1);
+
+	/* From a snapshot: the count rides in its meta record. */
+	wr__store_fs_set_snapshot_bytes(wr__runtime_store(rt), 512);
+	for (int i = 0; i < 20; i++)
+		input_ok(rt, kept, "enough bytes for a snapshot to be due");
+	cr_assert(has_file_with_prefix("snapshot-", NULL),
+	          "no snapshot was taken");
+	before = state(rt, true);
+	wr_runtime_close(rt);
+	rt = open_rt("rt-a");
+	after = state(rt, true);
+	cr_assert_str_eq(after, before);
+	cr_assert_eq(wr_runtime_summary(rt, &sum, &e), WR_OK);
+	cr_assert_eq(sum.deleted_worker_count, 1);
+	cr_assert_eq(wr_worker_get(rt, gone, &w, &e), WR_EUNKNOWN_WORKER);
+	wr_runtime_close(rt);
+	free(before);
+	free(after);
+	free(gone);
+	free(kept);
 }
 
 /* ---- a failed sync next to a durable one ------------------------------ */
@@ -658,6 +715,7 @@ bad_record(int i, const char *id, uint64_t last, struct wr__record *r,
 	case 10:
 	case 22:
 	case 23:
+	case 27:
 		rt = open_rt("rt-a");
 		cr_assert_eq(wr_worker_get(rt, id, info, &e), WR_OK);
 		wr_runtime_close(rt);
@@ -685,6 +743,17 @@ bad_record(int i, const char *id, uint64_t last, struct wr__record *r,
 		if (i == 23) {
 			(*info)->created_at_ms = -5;
 			return "a worker created before 1970";
+}
+
+		if (i == 27) { /* the id's creation order is not its event */
+			snprintf(r->worker_id, sizeof(r->worker_id),
+			         "w-%014llx-0badf00d",
+			         (unsigned long long)last + 2);
+			snprintf((*info)->ref.worker_id,
+			         sizeof((*info)->ref.worker_id), "%s",
+			         r->worker_id);
+			return "a worker whose id's creation order is not its "
+			       "creation event id";
 		}
 		if (i == 10) { /* as a snapshot stores it: no event of its own */
 			r->event_id = 0;
@@ -784,6 +853,13 @@ bad_record(int i, const char *id, uint64_t last, struct wr__record *r,
 		r->event_id = last + 2;
 		r->content = "second turn";
 		return "a turn started on a busy worker";
+	case 25:
+		r->kind = WR__REC_WORKER_DELETED;
+		return "a delete of a running worker";
+	case 26:
+		r->kind = WR__REC_WORKER_DELETED;
+		snprintf(r->worker_id, sizeof(r->worker_id), "w-nobody");
+		return "a delete of an unknown worker";
 	}
 	return NULL;
 }

@@ -96,7 +96,7 @@ Test(threads, eight_threads_keep_every_invariant, .timeout = 60)
 	for (int i = 0; i < THREADS; i++)
 		pthread_join(th[i], NULL);
 
-	cr_assert_eq(wr_worker_list(rt, &l, NULL), WR_OK);
+	cr_assert_eq(wr_worker_list(rt, NULL, &l, NULL), WR_OK);
 	cr_assert_eq(l.count, SHARED + atomic_load(&created));
 	for (size_t i = 0; i < l.count; i++) {
 		count[l.items[i]->status]++;
@@ -134,5 +134,128 @@ Test(threads, eight_threads_keep_every_invariant, .timeout = 60)
 			wr_transcript_page_clear(&p);
 		}
 	}
+	wr_runtime_close(rt);
+}
+
+/* ---- paging while workers come and go ---------------------------------- */
+
+#define STABLE 200
+#define CHURNERS 3
+#define WALKERS 2
+#define WALKS 15
+
+static char stable_ids[STABLE][WR_ID_MAX + 1];
+static char doomed_ids[STABLE][WR_ID_MAX + 1];
+static atomic_int doomed_next;
+static atomic_bool doomed_claimed[STABLE];
+
+/* Ends and deletes doomed worker k unless another thread claimed it. */
+static void
+doom(int k)
+{
+	if (atomic_exchange(&doomed_claimed[k], true))
+		return;
+	cr_assert_eq(wr_worker_stop(rt, doomed_ids[k], NULL, NULL, NULL), WR_OK);
+	cr_assert_eq(wr_worker_delete(rt, doomed_ids[k], NULL, NULL), WR_OK);
+}
+
+static char *
+make_worker(struct wr_runtime *r, char id[WR_ID_MAX + 1])
+{
+	struct wr_worker_info *w;
+
+	cr_assert_eq(wr_worker_create(r, NULL, &w, NULL), WR_OK);
+	strcpy(id, w->ref.worker_id);
+	wr_worker_info_free(w);
+	return id;
+}
+
+/* Creates, ends and deletes new workers, and deletes the doomed ones
+ * (created between the stable ones before the walks began). */
+static void *
+churn(void *arg)
+{
+	(void)arg;
+	for (int r = 0; r < 150; r++) {
+		char id[WR_ID_MAX + 1];
+		int k = atomic_fetch_add(&doomed_next, 1);
+
+		make_worker(rt, id);
+		cr_assert_eq(wr_worker_cancel(rt, id, NULL, NULL, NULL), WR_OK);
+		cr_assert_eq(wr_worker_delete(rt, id, NULL, NULL), WR_OK);
+		if (k < STABLE)
+			doom(k);
+	}
+	return NULL;
+}
+
+/* Walks the list with small pages WALKS times, deleting a doomed cursor
+ * before following it; every stable worker must appear exactly once per
+ * walk, and ids (which sort as their creation order) must strictly
+ * grow. */
+static void *
+walker(void *arg)
+{
+	struct wr_list_query q = {.limit = (uint32_t)(uintptr_t)arg};
+
+	for (int walk = 0; walk < WALKS; walk++) {
+		char last[WR_ID_MAX + 1] = "", after[WR_ID_MAX + 1] = "";
+		size_t stable_seen = 0;
+
+		for (int pages = 0; pages < 10000; pages++) {
+			struct wr_worker_list l;
+			struct wr_error err;
+
+			q.after = after[0] ? after : NULL;
+			cr_assert_eq(wr_worker_list(rt, &q, &l, &err), WR_OK, "%s",
+			             err.message);
+			for (size_t i = 0; i < l.count; i++) {
+				const char *id = l.items[i]->ref.worker_id;
+				cr_assert_gt(strcmp(id, last), 0,
+				             "a duplicate or out of order: %s after "
+				             "%s", id, last);
+				strcpy(last, id);
+				if (stable_seen < STABLE &&
+				    strcmp(id, stable_ids[stable_seen]) == 0)
+					stable_seen++;
+			}
+			if (!l.has_next) {
+				wr_worker_list_free(&l);
+				break;
+			}
+			strcpy(after, l.next_after);
+			wr_worker_list_free(&l);
+			/* Now and then the cursor itself goes away. */
+			for (int k = 0; k < STABLE; k++)
+				if (strcmp(after, doomed_ids[k]) == 0)
+					doom(k);
+		}
+		cr_assert_eq(stable_seen, STABLE, "walk %d missed stable "
+		             "worker %zu", walk, stable_seen);
+	}
+	return NULL;
+}
+
+Test(threads, list_walks_see_every_lasting_worker_once_under_churn,
+     .timeout = 60)
+{
+	pthread_t th[CHURNERS + WALKERS];
+	struct wr_runtime_summary s;
+
+	cr_assert_eq(wr_runtime_open(NULL, &rt, NULL), WR_OK);
+	for (int i = 0; i < STABLE; i++) {
+		make_worker(rt, stable_ids[i]);
+		make_worker(rt, doomed_ids[i]);
+	}
+	for (uintptr_t i = 0; i < CHURNERS; i++)
+		cr_assert_eq(pthread_create(&th[i], NULL, churn, NULL), 0);
+	for (uintptr_t i = 0; i < WALKERS; i++)
+		cr_assert_eq(pthread_create(&th[CHURNERS + i], NULL, walker,
+		                            (void *)(3 + 4 * i)), 0);
+	for (int i = 0; i < CHURNERS + WALKERS; i++)
+		pthread_join(th[i], NULL);
+	cr_assert_eq(wr_runtime_summary(rt, &s, NULL), WR_OK);
+	cr_assert_eq(s.worker_count, STABLE);
+	cr_assert_eq(s.deleted_worker_count, STABLE + CHURNERS * 150);
 	wr_runtime_close(rt);
 }

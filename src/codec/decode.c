@@ -475,7 +475,8 @@ done:
 static const char *const RUNTIME_MEMBERS[] = {
 	"runtime_id", "display_name", "backend", "status", "worker_count",
 	"active_worker_count", "stopped_worker_count",
-	"cancelled_worker_count", "failed_worker_count", "diagnostic_count",
+	"cancelled_worker_count", "failed_worker_count",
+	"deleted_worker_count", "diagnostic_count",
 	"limits", "version", "started_at", NULL
 };
 static const char *const LIMITS_MEMBERS[] = {
@@ -525,6 +526,8 @@ wr_json_decode_runtime_summary(const char *json, size_t len,
 	                       &s.cancelled_worker_count, err));
 	TRY(wr__json_get_count(o, d.path, "failed_worker_count",
 	                       &s.failed_worker_count, err));
+	TRY(wr__json_get_count(o, d.path, "deleted_worker_count",
+	                       &s.deleted_worker_count, err));
 	TRY(wr__json_get_count(o, d.path, "diagnostic_count",
 	                       &s.diagnostic_count, err));
 	TRY(wr__json_get_object(o, d.path, "limits", true, &lim, f, err));
@@ -568,6 +571,31 @@ done:
 	return rc;
 }
 
+/* The items of arr (path: its field path) into *l, which owns what it
+ * got so far also on failure. */
+static wr_err
+items_from(json_object *arr, const char *path, struct wr_worker_list *l,
+           struct wr_error *err)
+{
+	char fi[WR_FIELD_MAX];
+	size_t n = json_object_array_length(arr);
+	json_object *v;
+	wr_err rc;
+
+	if (n > 0 && (l->items = calloc(n, sizeof(*l->items))) == NULL)
+		return wr__oom(err);
+	for (size_t i = 0; i < n; i++) {
+		if ((rc = wr__json_get_item(arr, path, i, &v, fi, err)) != WR_OK)
+			return rc;
+		if ((l->items[i] = calloc(1, sizeof(**l->items))) == NULL)
+			return wr__oom(err);
+		l->count = i + 1;
+		if ((rc = worker_from(v, fi, false, l->items[i], err)) != WR_OK)
+			return rc;
+	}
+	return WR_OK;
+}
+
 /* [WorkerSummary...]; the array length is bounded only by the text size. */
 wr_err
 wr_json_decode_worker_list(const char *json, size_t len,
@@ -575,27 +603,57 @@ wr_json_decode_worker_list(const char *json, size_t len,
                            struct wr_worker_list *out,
                            struct wr_error *err)
 {
-	struct wr_worker_list l = { NULL, 0 };
+	struct wr_worker_list l = { 0 };
 	struct wr__json_doc d;
-	char fi[WR_FIELD_MAX];
-	size_t n;
-	json_object *v;
 	wr_err rc;
 
 	TRY(wr__json_doc_open(&d, json, len, envelope, json_type_array, err));
-	n = json_object_array_length(d.shape);
-	if (n > 0 && (l.items = calloc(n, sizeof(*l.items))) == NULL)
-		TRY(wr__oom(err));
-	for (size_t i = 0; i < n; i++) {
-		TRY(wr__json_get_item(d.shape, d.path, i, &v, fi, err));
-		if ((l.items[i] = calloc(1, sizeof(**l.items))) == NULL)
-			TRY(wr__oom(err));
-		l.count = i + 1;
-		TRY(worker_from(v, fi, false, l.items[i], err));
+	TRY(items_from(d.shape, d.path, &l, err));
+	*out = l;
+	memset(&l, 0, sizeof(l));
+done:
+	wr_worker_list_free(&l);
+	wr__json_doc_close(&d);
+	return rc;
+}
+
+static const char *const PAGE_LIST_MEMBERS[] = { "workers", "next_after",
+	                                         NULL };
+
+wr_err
+wr_json_decode_worker_page(const char *json, size_t len,
+                           struct wr_worker_list *out, struct wr_error *err)
+{
+	struct wr_worker_list l = { 0 };
+	struct wr__json_doc d;
+	json_object *arr;
+	const char *next;
+	size_t n;
+	wr_err rc;
+
+	TRY(wr__json_doc_open(&d, json, len, NULL, json_type_object, err));
+	TRY(wr__json_check_members(d.shape, d.path, PAGE_LIST_MEMBERS, "",
+	                           err));
+	if (!json_object_object_get_ex(d.shape, "workers", &arr))
+		TRY(wr__fail(err, WR_EINVALID_INPUT, WR_REASON_MISSING_FIELD,
+		             "workers", "workers is required"));
+	if (!json_object_is_type(arr, json_type_array))
+		TRY(wr__fail(err, WR_EINVALID_INPUT, WR_REASON_WRONG_TYPE,
+		             "workers", "workers must be an array"));
+	TRY(items_from(arr, "workers", &l, err));
+	TRY(wr__json_get_string(d.shape, d.path, "next_after",
+	                        WR__JSON_REQUIRED | WR__JSON_NULLABLE,
+	                        WR_ID_MAX, &next, &n, err));
+	if (next != NULL) {
+		if (!wr_id_valid(next))
+			TRY(wr__fail(err, WR_EINVALID_INPUT,
+			             WR_REASON_INVALID_VALUE, "next_after",
+			             "next_after must be a worker id"));
+		l.has_next = true;
+		memcpy(l.next_after, next, n + 1);
 	}
 	*out = l;
-	l.items = NULL;
-	l.count = 0;
+	memset(&l, 0, sizeof(l));
 done:
 	wr_worker_list_free(&l);
 	wr__json_doc_close(&d);
@@ -638,7 +696,7 @@ done:
 }
 
 static const char *const ACK_LIFECYCLE_MEMBERS[] = { "worker_ref", "status",
-	                                             "event_id", NULL };
+	                                             "event_id", "deleted", NULL };
 
 wr_err
 wr_json_decode_lifecycle_ack(const char *json, size_t len,
@@ -660,6 +718,14 @@ wr_json_decode_lifecycle_ack(const char *json, size_t len,
 	                      err));
 	a.status = (enum wr_worker_status)v;
 	TRY(wr__json_get_count(d.shape, d.path, "event_id", &a.event_id, err));
+	if (json_object_object_get_ex(d.shape, "deleted", NULL)) {
+		TRY(wr__json_get_bool(d.shape, d.path, "deleted", &a.deleted,
+		                      err));
+		if (!a.deleted)
+			TRY(wr__fail(err, WR_EINVALID_INPUT,
+			             WR_REASON_INVALID_VALUE, "deleted",
+			             "deleted is present only as true"));
+	}
 	*out = a;
 done:
 	wr__json_doc_close(&d);

@@ -326,6 +326,7 @@ wr_json_encode_runtime_summary(const struct wr_runtime_summary *s,
 	    !add_u64(o, "stopped_worker_count", s->stopped_worker_count) ||
 	    !add_u64(o, "cancelled_worker_count", s->cancelled_worker_count) ||
 	    !add_u64(o, "failed_worker_count", s->failed_worker_count) ||
+	    !add_u64(o, "deleted_worker_count", s->deleted_worker_count) ||
 	    !add_u64(o, "diagnostic_count", s->diagnostic_count) ||
 	    !wr__json_add(o, "limits", limits_obj(&s->limits)) ||
 	    !add_str(o, "version", s->version) ||
@@ -369,6 +370,32 @@ wr_json_encode_worker_list(const struct wr_worker_list *l,
 		}
 	}
 	return finish(a, envelope, len);
+}
+
+char *
+wr_json_encode_worker_page(const struct wr_worker_list *l, size_t *len)
+{
+	jobj *o = json_object_new_object();
+	jobj *a = new_array(l->count);
+
+	if (o == NULL || a == NULL || !wr__json_add(o, "workers", a)) {
+		json_object_put(o);
+		if (o == NULL)
+			json_object_put(a);
+		return NULL;
+	}
+	for (size_t i = 0; i < l->count; i++) {
+		if (!wr__json_push(a, worker_obj(l->items[i], false))) {
+			json_object_put(o);
+			return NULL;
+		}
+	}
+	if (!(l->has_next ? add_str(o, "next_after", l->next_after)
+	                  : add_null(o, "next_after"))) {
+		json_object_put(o);
+		return NULL;
+	}
+	return finish(o, NULL, len);
 }
 
 char *
@@ -455,7 +482,8 @@ wr_json_encode_lifecycle_ack(const struct wr_lifecycle_ack *a,
 		return NULL;
 	if (!wr__json_add(o, "worker_ref", ref_obj(&a->ref)) ||
 	    !add_name(o, "status", wr__status_name, (int)a->status) ||
-	    !add_u64(o, "event_id", a->event_id)) {
+	    !add_u64(o, "event_id", a->event_id) ||
+	    (a->deleted && !add_bool(o, "deleted", true))) {
 		json_object_put(o);
 		return NULL;
 	}

@@ -125,6 +125,34 @@ apply_created(struct wr_runtime *rt, struct wr__record *rec,
 	return WR_OK;
 }
 
+/* Applies a delete: the worker leaves both tables and its memory is freed
+ * (a worker with a driver state goes to the graves: release() is called
+ * without the lock).  Replaying, deleting an unknown or running worker is
+ * damage. */
+static wr_err
+apply_deleted(struct wr_runtime *rt, struct wr__record *rec,
+              struct wr_error *err)
+{
+	struct worker *w = wr__find_worker(rt, rec->worker_id);
+
+	if (w == NULL || !w->applied)
+		return corrupt(err, rec, "delete of an unknown worker");
+	if (w->info.status == WR_STATUS_RUNNING)
+		return corrupt(err, rec, "delete of a running worker");
+	rt->count[w->info.status]--;
+	rt->deleted_count++;
+	if (rec->event_id > rt->last_event_id)
+		rt->last_event_id = rec->event_id;
+	wr__remove_worker(rt, w);
+	if (w->driver != NULL) {
+		w->gnext = rt->graves;
+		rt->graves = w;
+	} else {
+		wr__free_worker(w);
+	}
+	return WR_OK;
+}
+
 /* Applies a record about an existing worker (the kinds after
  * WR__REC_WORKER_CREATED). */
 static wr_err
@@ -186,6 +214,7 @@ apply_to_worker(struct wr_runtime *rt, struct wr__record *rec, bool live,
 	case WR__REC_META:
 	case WR__REC_RUNTIME_STATUS:
 	case WR__REC_WORKER_CREATED:
+	case WR__REC_WORKER_DELETED:
 		break; /* not about an existing worker: apply_record */
 	}
 	return corrupt(err, rec, "not a worker record");
@@ -205,6 +234,8 @@ apply_record(struct wr_runtime *rt, struct wr__record *rec, bool live,
 	case WR__REC_META:
 		if (rec->event_id > rt->last_event_id)
 			rt->last_event_id = rec->event_id;
+		if (rec->deleted_count > rt->deleted_count)
+			rt->deleted_count = rec->deleted_count;
 		return WR_OK;
 	case WR__REC_RUNTIME_STATUS:
 		rt->status = rec->runtime_status;
@@ -216,6 +247,8 @@ apply_record(struct wr_runtime *rt, struct wr__record *rec, bool live,
 	case WR__REC_WORKER_STATUS:
 	case WR__REC_WORKER_STATE:
 		return apply_to_worker(rt, rec, live, err);
+	case WR__REC_WORKER_DELETED:
+		return apply_deleted(rt, rec, err);
 	}
 	/* A value outside the enum (a decoder bug): refuse it. */
 	return corrupt(err, rec, "unknown record kind");
@@ -237,6 +270,7 @@ reserve_for(struct wr_runtime *rt, const struct wr__record *rec)
 	case WR__REC_WORKER_CREATED: /* inserted before submitting */
 	case WR__REC_TURN_END:
 	case WR__REC_WORKER_STATE:
+	case WR__REC_WORKER_DELETED:
 		return wr__find_worker(rt, rec->worker_id) != NULL ? 0 : -1;
 	case WR__REC_TRANSCRIPT:
 	case WR__REC_WORKER_STATUS:
@@ -276,6 +310,7 @@ project(struct wr_runtime *rt, const struct wr__record *rec, uint64_t lsn)
 	case WR__REC_TRANSCRIPT:
 	case WR__REC_TURN_END:
 	case WR__REC_WORKER_STATUS:
+	case WR__REC_WORKER_DELETED:
 		break;
 	}
 	w = wr__find_worker(rt, rec->worker_id);
@@ -293,6 +328,9 @@ project(struct wr_runtime *rt, const struct wr__record *rec, uint64_t lsn)
 			w->p_len++;
 		w->p_status = rec->status;
 		w->p_run_state = WR_RUN_NONE;
+		break;
+	case WR__REC_WORKER_DELETED:
+		w->p_deleted = true;
 		break;
 	case WR__REC_WORKER_CREATED:
 	case WR__REC_WORKER_STATE:
@@ -321,6 +359,7 @@ unproject(struct wr_runtime *rt)
 			w->p_run_state = w->info.run_state;
 			w->p_len = w->info.transcript_len;
 			w->p_last_event = w->info.last_event_id;
+			w->p_deleted = false;
 			rt->workers[keep++] = w;
 			continue;
 		}
@@ -454,10 +493,16 @@ wr__await(struct wr_runtime *rt, struct pending **p, size_t n,
 	if (last == NULL)
 		return WR_OK;
 	if (ops->sync == NULL) {
-		for (size_t i = 0; i < n; i++)
-			if (p[i]->result != WR_OK)
-				return p[i]->result;
-		return WR_OK;
+		graves = false;
+		for (size_t i = 0; i < n; i++) {
+			if (rc == WR_OK)
+				rc = p[i]->result;
+			graves |= p[i]->rec.kind == WR__REC_WORKER_DELETED;
+		}
+		/* Deletes, applied at once, left their drivers to release. */
+		if (graves)
+			bury(rt);
+		return rc;
 	}
 	synced = ops->sync(rt->store, last->lsn, err);
 	pthread_rwlock_wrlock(&rt->lock);
@@ -531,6 +576,7 @@ maybe_snapshot(struct wr_runtime *rt)
 	}
 	recs[k].kind = WR__REC_META;
 	recs[k].event_id = rt->last_event_id;
+	recs[k].deleted_count = rt->deleted_count;
 	recs[k].at_ms = wr__now_ms();
 	wr__strlcpy(recs[k].runtime_id, rt->id, sizeof(recs[k].runtime_id));
 	k++;
@@ -593,6 +639,32 @@ replay_refuse(struct wr_error *err, const struct wr__record *rec,
 	                (unsigned long long)b);
 }
 
+/* A creation's order (the number in its id) must be its creation event
+ * id (a snapshot's creation carries none: then at most the Runtime's last
+ * event id) and above every earlier worker's, or paging would break. */
+static wr_err
+replay_check_order(const struct wr_runtime *rt, const struct wr__record *rec,
+                   struct wr_error *err)
+{
+	uint64_t order = wr__id_order(rec->worker_id);
+	uint64_t prev = rt->n_workers > 0
+	                        ? rt->workers[rt->n_workers - 1]->order
+	                        : 0;
+
+	if (order == 0)
+		return WR_OK; /* an id of the older form */
+	if (rec->event_id != 0 ? order != rec->event_id
+	                       : order > rt->last_event_id)
+		return replay_refuse(err, rec, "creation order is not the "
+		                     "creation's event id", order,
+		                     rec->event_id ? rec->event_id
+		                                   : rt->last_event_id);
+	if (order <= prev)
+		return replay_refuse(err, rec, "creation order does not grow",
+		                     order, prev);
+	return WR_OK;
+}
+
 /* The runtime record: the first one names the runtime, any later one
  * (a snapshot's) the same, with an event id that does not go back. */
 static wr_err
@@ -620,6 +692,7 @@ check_created(const struct replay_ctx *c, struct wr__record *rec,
 {
 	const struct wr_runtime *rt = c->rt;
 	struct wr_worker_info *wi = rec->worker;
+	wr_err rc;
 
 	if (wi == NULL)
 		return WR_OK; /* apply_record refuses it */
@@ -633,6 +706,8 @@ check_created(const struct replay_ctx *c, struct wr__record *rec,
 	if (wi->transcript_len != 0)
 		return replay_refuse(err, rec, "created with a transcript",
 		                     wi->transcript_len, 0);
+	if ((rc = replay_check_order(rt, rec, err)) != WR_OK)
+		return rc;
 	if (rec->event_id != 0 && (wi->last_event_id != rec->event_id ||
 	                           rec->event_id <= rt->last_event_id))
 		return replay_refuse(err, rec, "creation event id is not "
@@ -703,6 +778,7 @@ check_turn(const struct worker *w, const struct wr__record *rec,
 	case WR__REC_RUNTIME_STATUS:
 	case WR__REC_WORKER_CREATED:
 	case WR__REC_WORKER_STATE:
+	case WR__REC_WORKER_DELETED: /* apply refuses a running one */
 		break;
 	}
 	return WR_OK;
@@ -719,7 +795,8 @@ check_event(const struct replay_ctx *c, const struct wr__record *rec,
 	if (w == NULL)
 		return WR_OK; /* apply_record refuses it */
 	if ((rec->kind == WR__REC_TRANSCRIPT ||
-	     rec->kind == WR__REC_WORKER_STATUS) && rec->event_id == 0)
+	     rec->kind == WR__REC_WORKER_STATUS ||
+	     rec->kind == WR__REC_WORKER_DELETED) && rec->event_id == 0)
 		return replay_refuse(err, rec, "event without an event id", 0,
 		                     w->info.last_event_id);
 	if (rec->event_id != 0 && rec->event_id <= w->info.last_event_id)
@@ -769,6 +846,7 @@ replay_check(struct replay_ctx *c, struct wr__record *rec,
 	case WR__REC_TRANSCRIPT:
 	case WR__REC_TURN_END:
 	case WR__REC_WORKER_STATUS:
+	case WR__REC_WORKER_DELETED:
 		return check_event(c, rec, err);
 	}
 	/* A value outside the enum (a decoder bug): refuse it. */
@@ -823,6 +901,7 @@ wr__replay(struct wr_runtime *rt, bool *had_meta,
 		w->p_run_state = w->info.run_state;
 		w->p_len = w->info.transcript_len;
 		w->p_last_event = w->info.last_event_id;
+		w->p_deleted = false;
 	}
 	rt->p_event = rt->last_event_id;
 	*had_meta = c.had_meta;

@@ -18,6 +18,12 @@
 
 #include "store/store.h"
 
+/* Worker ids this Runtime issues: "w-" + the creation order (the creation
+ * event id) as WR__ID_ORDER_HEX hex digits + "-" + 8 random hex digits;
+ * fixed width, so they also sort as text.  Older ids were "w-" + 16 hex. */
+#define WR__ID_ORDER_HEX 14
+#define WR__ID_LEN (2 + WR__ID_ORDER_HEX + 1 + 8)
+
 struct entry {
 	enum wr_role role;
 	uint64_t event_id;
@@ -31,6 +37,9 @@ struct worker {
 	size_t cap;                 /* >= p_len: applying never allocates */
 	char *status_reason;        /* reason of the terminal event, or NULL */
 	bool applied;               /* its creation is durable: reads see it */
+	bool p_deleted;             /* projected: its delete is on its way */
+	uint64_t order;             /* creation order: never decreases along
+	                             * rt->workers (wr__id_order) */
 	enum wr_worker_status p_status;
 	enum wr_run_state p_run_state;
 	uint64_t p_len;
@@ -69,6 +78,7 @@ struct wr_runtime {
 	uint64_t last_event_id;          /* applied */
 	uint64_t p_event;                /* projected: last id handed out */
 	uint64_t count[WR__STATUS_COUNT]; /* applied workers by status */
+	uint64_t deleted_count;          /* applied worker_deleted records */
 
 	struct worker **workers; /* creation order; includes unapplied */
 	size_t n_workers, cap_workers;
@@ -88,6 +98,15 @@ struct wr_runtime {
 	struct worker *graves;
 	bool closing; /* close: driver callbacks refused */
 
+	/* Retention (runtime.c): its own thread while retain_ms != 0. */
+	uint64_t retain_ms;
+	pthread_t retain_thread;
+	bool retain_started;
+	bool retain_halt;      /* under retain_mu: the thread must return */
+	size_t retain_cursor;  /* where the next scan starts (approximate) */
+	pthread_mutex_t retain_mu;
+	pthread_cond_t retain_cv;
+
 	void (*on_diagnostic)(void *arg, const struct wr_diagnostic *d);
 	void *on_diagnostic_arg;
 	pthread_mutex_t diag_lock; /* guards the diagnostics only */
@@ -105,6 +124,17 @@ struct worker *wr__find_visible(const struct wr_runtime *rt, const char *id);
 void wr__insert_worker(struct wr_runtime *rt, struct worker *w);
 /* Removes w from the hash table (not from rt->workers).  Write lock. */
 void wr__unlink_worker(struct wr_runtime *rt, struct worker *w);
+/* Removes w from both tables (the creation-order array closes up).
+ * Write lock. */
+void wr__remove_worker(struct wr_runtime *rt, struct worker *w);
+/* The creation order a worker id carries (w-<14 hex>-<8 hex>: the hex
+ * number), or 0 for an id of another form. */
+uint64_t wr__id_order(const char *id);
+/* Index in rt->workers of the first worker whose order is above order
+ * (n_workers if none).  Lock held. */
+size_t wr__order_upper(const struct wr_runtime *rt, uint64_t order);
+/* Index of w in rt->workers.  Lock held; w is in the table. */
+size_t wr__index_of(const struct wr_runtime *rt, const struct worker *w);
 /* Makes room for one more worker; -1 on OOM with nothing changed. */
 int wr__reserve_worker_slot(struct wr_runtime *rt);
 /* Frees a worker and everything it owns (not its driver state). */
@@ -175,6 +205,13 @@ uint64_t wr__next_event(struct wr_runtime *rt);
 wr_err wr__end_worker(struct wr_runtime *rt, struct worker *w,
                       enum wr_worker_status status, const char *reason,
                       struct pending **out, struct wr_error *err);
+
+/* Builds the pending worker_deleted record for an ended worker and
+ * submits it; the worker may be freed by the time this returns (a
+ * synchronous store applies at once), so w is not used afterwards.
+ * Write lock held; *out is the caller's to await and free. */
+wr_err wr__delete_worker(struct wr_runtime *rt, struct worker *w,
+                         struct pending **out, struct wr_error *err);
 
 /* Gives tests the store of a Runtime (borrowed). */
 struct wr__store *wr__runtime_store(struct wr_runtime *rt);

@@ -10,7 +10,9 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,6 +56,8 @@ free_runtime(struct wr_runtime *rt)
 	if (rt->store != NULL)
 		rt->store->ops->close(rt->store);
 	pthread_mutex_destroy(&rt->diag_lock);
+	pthread_cond_destroy(&rt->retain_cv);
+	pthread_mutex_destroy(&rt->retain_mu);
 	pthread_rwlock_destroy(&rt->lock);
 	free(rt);
 }
@@ -84,6 +88,11 @@ check_config(const struct wr_config *cfg, struct wr_error *err)
 	    (rc = check_limit(cfg->limits.max_workers, WR_MAX_WORKERS,
 	                      "limits.max_workers", err)) != WR_OK)
 		return rc;
+	if (cfg->retain_ended_ms > WR_MAX_RETAIN_ENDED_MS)
+		return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_INVALID_VALUE,
+		                "retain_ended_ms",
+		                "retain_ended_ms must be at most %llu",
+		                (unsigned long long)WR_MAX_RETAIN_ENDED_MS);
 	return WR_OK;
 }
 
@@ -177,6 +186,147 @@ restart_workers(struct wr_runtime *rt, struct wr_error *err)
 	return rc;
 }
 
+/* ---- retention ------------------------------------------------------ */
+
+/* Bounds of one retention pass: deletes per write-lock hold, workers
+ * looked at per hold, holds per pass. */
+#define RETAIN_DELETES_PER_HOLD 64
+#define RETAIN_SCAN_PER_HOLD 1024
+#define RETAIN_HOLDS_PER_PASS 1024
+
+/* One write-lock hold: submits the deletes of up to
+ * RETAIN_DELETES_PER_HOLD expired workers, looking at up to
+ * RETAIN_SCAN_PER_HOLD from the cursor on.  *scanned grows by what it
+ * looked at; returns how many records ps[] got (the caller awaits them). */
+static size_t
+retain_hold(struct wr_runtime *rt, struct pending **ps, size_t *scanned)
+{
+	size_t n = 0, looked = 0;
+	int64_t now = wr__now_ms();
+	struct wr_error e;
+
+	pthread_rwlock_wrlock(&rt->lock);
+	if (rt->p_status != WR_RUNTIME_RUNNING) {
+		*scanned = SIZE_MAX;
+		pthread_rwlock_unlock(&rt->lock);
+		return 0;
+	}
+	while (looked < RETAIN_SCAN_PER_HOLD && looked < rt->n_workers &&
+	       n < RETAIN_DELETES_PER_HOLD) {
+		struct worker *w;
+
+		if (rt->retain_cursor >= rt->n_workers)
+			rt->retain_cursor = 0;
+		w = rt->workers[rt->retain_cursor++];
+		looked++;
+		if (!w->applied || w->p_deleted ||
+		    w->p_status == WR_STATUS_RUNNING ||
+		    w->info.updated_at_ms > now ||
+		    (uint64_t)(now - w->info.updated_at_ms) < rt->retain_ms)
+			continue;
+		if (wr__delete_worker(rt, w, &ps[n], &e) != WR_OK) {
+			wr_runtime_diagnose(rt, NULL, "retention could not "
+			                    "delete a worker: %s", e.message);
+			break;
+		}
+		n++;
+	}
+	*scanned = looked > 0 ? *scanned + looked : SIZE_MAX;
+	pthread_rwlock_unlock(&rt->lock);
+	return n;
+}
+
+/* Deletes every ended worker whose last event is retain_ms old, in
+ * bounded holds of the write lock, each awaited with the lock released. */
+static void
+retain_pass(struct wr_runtime *rt)
+{
+	struct pending *ps[RETAIN_DELETES_PER_HOLD];
+	size_t total, scanned = 0;
+	struct wr_error e;
+
+	pthread_rwlock_rdlock(&rt->lock);
+	total = rt->n_workers;
+	pthread_rwlock_unlock(&rt->lock);
+	for (int hold = 0; hold < RETAIN_HOLDS_PER_PASS && scanned < total;
+	     hold++) {
+		size_t n = retain_hold(rt, ps, &scanned);
+
+		if (n > 0 && wr__await(rt, ps, n, &e) != WR_OK)
+			wr_runtime_diagnose(rt, NULL, "retention deletes were "
+			                    "not persisted: %s", e.message);
+		for (size_t i = 0; i < n; i++)
+			wr__pending_free(ps[i]);
+	}
+}
+
+static void *
+retain_main(void *arg)
+{
+	struct wr_runtime *rt = arg;
+	/* Looks often enough that a worker outlives retain_ms by at most
+	 * about half of it (between 50 ms and a minute). */
+	uint64_t period = rt->retain_ms / 2;
+
+	if (period < 50)
+		period = 50;
+	if (period > 60000)
+		period = 60000;
+	pthread_mutex_lock(&rt->retain_mu);
+	while (!rt->retain_halt) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += (time_t)(period / 1000);
+		ts.tv_nsec += (long)(period % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&rt->retain_cv, &rt->retain_mu, &ts);
+		if (rt->retain_halt)
+			break;
+		pthread_mutex_unlock(&rt->retain_mu);
+		retain_pass(rt);
+		pthread_mutex_lock(&rt->retain_mu);
+	}
+	pthread_mutex_unlock(&rt->retain_mu);
+	return NULL;
+}
+
+static wr_err
+retain_start(struct wr_runtime *rt, struct wr_error *err)
+{
+	int e;
+
+	if (rt->retain_ms == 0)
+		return WR_OK;
+	if ((e = pthread_create(&rt->retain_thread, NULL, retain_main, rt)) !=
+	    0)
+		return wr__fail(err, WR_EINTERNAL, WR_REASON_OUT_OF_MEMORY, NULL,
+		                "cannot start the retention thread: %s",
+		                strerror(e));
+	rt->retain_started = true;
+	return WR_OK;
+}
+
+/* Stops the retention thread and waits for it (it finishes the hold it
+ * is in).  Idempotent.  Lock NOT held. */
+static void
+retain_halt(struct wr_runtime *rt)
+{
+	bool join;
+
+	pthread_mutex_lock(&rt->retain_mu);
+	join = rt->retain_started; /* only one caller joins */
+	rt->retain_started = false;
+	rt->retain_halt = true;
+	pthread_cond_signal(&rt->retain_cv);
+	pthread_mutex_unlock(&rt->retain_mu);
+	if (join)
+		pthread_join(rt->retain_thread, NULL);
+}
+
 wr_err
 wr_runtime_open(const struct wr_config *cfg, struct wr_runtime **out,
                 struct wr_error *err)
@@ -202,6 +352,9 @@ wr_runtime_open(const struct wr_config *cfg, struct wr_runtime **out,
 	pthread_rwlock_init(&rt->lock, &attr);
 	pthread_rwlockattr_destroy(&attr);
 	pthread_mutex_init(&rt->diag_lock, NULL);
+	pthread_mutex_init(&rt->retain_mu, NULL);
+	pthread_cond_init(&rt->retain_cv, NULL);
+	rt->retain_ms = cfg->retain_ended_ms;
 
 	rt->limits = cfg->limits;
 	if (rt->limits.max_transcript_projection_items == 0)
@@ -228,7 +381,8 @@ wr_runtime_open(const struct wr_config *cfg, struct wr_runtime **out,
 	rt->status = rt->p_status = WR_RUNTIME_RUNNING;
 	if ((rc = settle_identity(rt, cfg, had_meta, stored_id, err)) !=
 	            WR_OK ||
-	    (rc = restart_workers(rt, err)) != WR_OK)
+	    (rc = restart_workers(rt, err)) != WR_OK ||
+	    (rc = retain_start(rt, err)) != WR_OK)
 		goto fail;
 	*out = rt;
 	return WR_OK;
@@ -261,6 +415,7 @@ wr_runtime_close(struct wr_runtime *rt)
 {
 	if (rt == NULL)
 		return;
+	retain_halt(rt);
 	/* Workers keep their recorded status (a durable store restores
 	 * them); only their executions end.  Callbacks that race with this
 	 * are refused, then each execution is awaited outside the lock. */
@@ -316,6 +471,7 @@ wr_runtime_stop(struct wr_runtime *rt, struct wr_error *err)
 	size_t n = 0;
 	wr_err rc = WR_OK, wait;
 
+	retain_halt(rt); /* a stopped Runtime deletes nothing */
 	pthread_rwlock_wrlock(&rt->lock);
 	if (rt->p_status == WR_RUNTIME_STOPPED)
 		goto out;
@@ -377,6 +533,7 @@ wr_runtime_summary(struct wr_runtime *rt, struct wr_runtime_summary *out,
 	s.stopped_worker_count = rt->count[WR_STATUS_STOPPED];
 	s.cancelled_worker_count = rt->count[WR_STATUS_CANCELLED];
 	s.failed_worker_count = rt->count[WR_STATUS_FAILED];
+	s.deleted_worker_count = rt->deleted_count;
 	s.limits = rt->limits;
 	s.started_at_ms = rt->started_at_ms;
 	pthread_rwlock_unlock(&rt->lock);

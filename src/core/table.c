@@ -52,6 +52,11 @@ wr__insert_worker(struct wr_runtime *rt, struct worker *w)
 
 	w->hnext = rt->buckets[h];
 	rt->buckets[h] = w;
+	/* An id without an order (the old form) sorts with the one before
+	 * it, so the array stays ordered. */
+	w->order = wr__id_order(w->info.ref.worker_id);
+	if (rt->n_workers > 0 && w->order < rt->workers[rt->n_workers - 1]->order)
+		w->order = rt->workers[rt->n_workers - 1]->order;
 	rt->workers[rt->n_workers++] = w;
 }
 
@@ -65,6 +70,85 @@ wr__unlink_worker(struct wr_runtime *rt, struct worker *w)
 		pp = &(*pp)->hnext;
 	if (*pp == w)
 		*pp = w->hnext;
+}
+
+void
+wr__remove_worker(struct wr_runtime *rt, struct worker *w)
+{
+	size_t i = wr__index_of(rt, w);
+
+	wr__unlink_worker(rt, w);
+	if (i < rt->n_workers) {
+		memmove(&rt->workers[i], &rt->workers[i + 1],
+		        (rt->n_workers - i - 1) * sizeof(*rt->workers));
+		rt->n_workers--;
+	}
+	if (rt->retain_cursor > i)
+		rt->retain_cursor--;
+}
+
+static int
+hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+uint64_t
+wr__id_order(const char *id)
+{
+	uint64_t v = 0;
+
+	if (id == NULL || strlen(id) != WR__ID_LEN || id[0] != 'w' ||
+	    id[1] != '-' || id[2 + WR__ID_ORDER_HEX] != '-')
+		return 0;
+	for (size_t i = 2; i < WR__ID_LEN; i++) {
+		int d = hex_digit(id[i]);
+		if (i == 2 + WR__ID_ORDER_HEX)
+			continue;
+		if (d < 0)
+			return 0;
+		if (i < 2 + WR__ID_ORDER_HEX)
+			v = v * 16 + (uint64_t)d;
+	}
+	return v;
+}
+
+size_t
+wr__order_upper(const struct wr_runtime *rt, uint64_t order)
+{
+	size_t lo = 0, hi = rt->n_workers;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (rt->workers[mid]->order <= order)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+size_t
+wr__index_of(const struct wr_runtime *rt, const struct worker *w)
+{
+	size_t lo = 0, hi = rt->n_workers;
+
+	/* The first index whose order is not below w's, then along the
+	 * ties (only ids of the old form share an order). */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (rt->workers[mid]->order < w->order)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	while (lo < rt->n_workers && rt->workers[lo] != w)
+		lo++;
+	return lo;
 }
 
 void

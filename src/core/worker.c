@@ -1,6 +1,6 @@
 /*
  * core/worker.c - the worker operations and their rules: create, list, get,
- * input, stop, cancel, transcript pages, and the driver callbacks.
+ * input, stop, cancel, delete, transcript pages, and the driver callbacks.
  *
  * Validation reads the projected view (rt.h) so that a mutation is judged
  * against every earlier one, durable or not; reads see only the applied
@@ -146,14 +146,16 @@ check_create(const struct wr_create_request *req, struct wr_error *err)
 	                  err);
 }
 
-/* Picks an id not in use; caller holds the write lock. */
+/* Picks an id not in use that carries the creation order (rt.h,
+ * WR__ID_LEN); caller holds the write lock. */
 static wr_err
-new_worker_id(const struct wr_runtime *rt, char id[WR_ID_MAX + 1],
-              struct wr_error *err)
+new_worker_id(const struct wr_runtime *rt, uint64_t order,
+              char id[WR_ID_MAX + 1], struct wr_error *err)
 {
 	for (int tries = 0; tries < 8; tries++) {
-		memcpy(id, "w-", 2);
-		if (wr__random_hex(id + 2, 8) < 0)
+		int n = snprintf(id, WR_ID_MAX + 1, "w-%0*llx-",
+		                 WR__ID_ORDER_HEX, (unsigned long long)order);
+		if (wr__random_hex(id + n, 4) < 0)
 			return wr__fail(err, WR_EINTERNAL, WR_REASON_NO_RANDOMNESS, NULL,
 			                "getrandom: %s", strerror(errno));
 		if (wr__find_worker(rt, id) == NULL)
@@ -245,7 +247,7 @@ wr_worker_create(struct wr_runtime *rt, const struct wr_create_request *req,
 		              "(%u) workers", rt->limits.max_workers);
 		goto out;
 	}
-	if ((rc = new_worker_id(rt, id, err)) != WR_OK)
+	if ((rc = new_worker_id(rt, wr__next_event(rt), id, err)) != WR_OK)
 		goto out;
 	if ((p = wr__pending_new(WR__REC_WORKER_CREATED)) == NULL ||
 	    (w = calloc(1, sizeof(*w))) == NULL ||
@@ -254,7 +256,7 @@ wr_worker_create(struct wr_runtime *rt, const struct wr_create_request *req,
 		goto out;
 	}
 	p->rec.at_ms = wr__now_ms();
-	p->rec.event_id = wr__next_event(rt);
+	p->rec.event_id = wr__next_event(rt); /* the order in the id */
 	wr__strlcpy(p->rec.worker_id, id, sizeof(p->rec.worker_id));
 	p->rec.worker = build_info(rt, req, id, p->rec.at_ms);
 	if (p->rec.worker == NULL ||
@@ -309,25 +311,73 @@ out:
 
 /* ---- reads ---------------------------------------------------------- */
 
-wr_err
-wr_worker_list(struct wr_runtime *rt, struct wr_worker_list *out,
-               struct wr_error *err)
+static bool
+list_match(const struct worker *w, const struct wr_list_query *q)
 {
-	struct wr_worker_list l = {0};
-	wr_err rc = WR_OK;
+	return w->applied && (!q->has_status || w->info.status == q->status);
+}
 
-	pthread_rwlock_rdlock(&rt->lock);
-	if (rt->n_workers > 0) {
-		l.items = calloc(rt->n_workers, sizeof(*l.items));
-		if (l.items == NULL)
-			rc = wr__oom(err);
+/* Checks q and finds where its page starts in rt->workers.  Lock held. */
+static wr_err
+list_start(const struct wr_runtime *rt, const struct wr_list_query *q,
+           size_t *start, struct wr_error *err)
+{
+	const struct worker *w;
+	uint64_t order;
+
+	*start = 0;
+	if (q->after == NULL || q->after[0] == '\0')
+		return WR_OK;
+	if ((w = wr__find_worker(rt, q->after)) != NULL) {
+		*start = wr__index_of(rt, w) + 1;
+		return WR_OK;
 	}
-	for (size_t i = 0; rc == WR_OK && i < rt->n_workers; i++) {
-		if (!rt->workers[i]->applied)
+	/* Gone (deleted, or never created): its id says where it was. */
+	if (!wr_id_valid(q->after) || (order = wr__id_order(q->after)) == 0)
+		return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_INVALID_VALUE,
+		                "after", "after names no worker of this runtime "
+		                "and carries no creation order");
+	*start = wr__order_upper(rt, order);
+	return WR_OK;
+}
+
+wr_err
+wr_worker_list(struct wr_runtime *rt, const struct wr_list_query *query,
+               struct wr_worker_list *out, struct wr_error *err)
+{
+	static const struct wr_list_query first;
+	const struct wr_list_query *q = query != NULL ? query : &first;
+	struct wr_worker_list l = {0};
+	uint32_t limit = q->limit ? q->limit : WR_LIST_LIMIT_DEFAULT;
+	size_t i;
+	wr_err rc;
+
+	if (limit > WR_LIST_LIMIT_MAX)
+		return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_LIMIT_TOO_LARGE,
+		                "limit", "limit must be at most %u",
+		                WR_LIST_LIMIT_MAX);
+	if (q->has_status && wr_worker_status_name(q->status) == NULL)
+		return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_INVALID_VALUE,
+		                "status", "unknown worker status");
+	if ((l.items = calloc(limit, sizeof(*l.items))) == NULL)
+		return wr__oom(err);
+	pthread_rwlock_rdlock(&rt->lock);
+	rc = list_start(rt, q, &i, err);
+	for (; rc == WR_OK && i < rt->n_workers && l.count < limit; i++) {
+		if (!list_match(rt->workers[i], q))
 			continue;
 		rc = copy_out_info(rt->workers[i], &l.items[l.count], err);
 		if (rc == WR_OK)
 			l.count++;
+	}
+	/* More only if another worker matches after the last one. */
+	while (rc == WR_OK && l.count > 0 && i < rt->n_workers &&
+	       !list_match(rt->workers[i], q))
+		i++;
+	if (rc == WR_OK && l.count > 0 && i < rt->n_workers) {
+		l.has_next = true;
+		wr__strlcpy(l.next_after, l.items[l.count - 1]->ref.worker_id,
+		            sizeof(l.next_after));
 	}
 	pthread_rwlock_unlock(&rt->lock);
 	if (rc != WR_OK) {
@@ -344,6 +394,15 @@ unknown_worker(const char *id, struct wr_error *err)
 	wr__fail(err, WR_EUNKNOWN_WORKER, WR_REASON_NONE, NULL,
 	         "no worker \"%.64s\" in this runtime", id ? id : "");
 	return wr__fail_worker(err, WR_EUNKNOWN_WORKER, id);
+}
+
+/* A worker a mutation may act on: visible and not being deleted. */
+static struct worker *
+find_live(const struct wr_runtime *rt, const char *id)
+{
+	struct worker *w = wr__find_visible(rt, id);
+
+	return w != NULL && !w->p_deleted ? w : NULL;
 }
 
 wr_err
@@ -481,7 +540,7 @@ wr_worker_input(struct wr_runtime *rt, const char *worker_id,
 	pthread_rwlock_wrlock(&rt->lock);
 	if ((rc = check_running(rt, err)) != WR_OK)
 		goto out;
-	if ((w = wr__find_visible(rt, worker_id)) == NULL) {
+	if ((w = find_live(rt, worker_id)) == NULL) {
 		rc = unknown_worker(worker_id, err);
 		goto out;
 	}
@@ -593,7 +652,7 @@ lifecycle(struct wr_runtime *rt, const char *worker_id, const char *reason,
 	pthread_rwlock_wrlock(&rt->lock);
 	if ((rc = check_running(rt, err)) != WR_OK)
 		goto out;
-	if ((w = wr__find_visible(rt, worker_id)) == NULL) {
+	if ((w = find_live(rt, worker_id)) == NULL) {
 		rc = unknown_worker(worker_id, err);
 		goto out;
 	}
@@ -609,6 +668,7 @@ lifecycle(struct wr_runtime *rt, const char *worker_id, const char *reason,
 	ack.ref = w->info.ref;
 	ack.status = w->p_status;
 	ack.event_id = w->p_last_event;
+	ack.deleted = false;
 out:
 	pthread_rwlock_unlock(&rt->lock);
 	if (p != NULL)
@@ -635,6 +695,70 @@ wr_worker_cancel(struct wr_runtime *rt, const char *worker_id,
                  struct wr_error *err)
 {
 	return lifecycle(rt, worker_id, reason, WR_STATUS_CANCELLED, out, err);
+}
+
+/* ---- delete ----------------------------------------------------------- */
+
+wr_err
+wr__delete_worker(struct wr_runtime *rt, struct worker *w,
+                  struct pending **out, struct wr_error *err)
+{
+	struct pending *p = wr__pending_new(WR__REC_WORKER_DELETED);
+	wr_err rc;
+
+	if (p == NULL)
+		return oom(err);
+	p->rec.at_ms = wr__now_ms();
+	p->rec.event_id = wr__next_event(rt);
+	wr__strlcpy(p->rec.worker_id, w->info.ref.worker_id,
+	            sizeof(p->rec.worker_id));
+	if ((rc = wr__submit(rt, p, err)) != WR_OK) {
+		wr__pending_free(p);
+		return rc;
+	}
+	*out = p;
+	return WR_OK;
+}
+
+wr_err
+wr_worker_delete(struct wr_runtime *rt, const char *worker_id,
+                 struct wr_lifecycle_ack *out, struct wr_error *err)
+{
+	struct wr_lifecycle_ack ack;
+	struct pending *p = NULL;
+	struct worker *w;
+	wr_err rc;
+
+	pthread_rwlock_wrlock(&rt->lock);
+	if ((rc = check_running(rt, err)) != WR_OK)
+		goto out;
+	if ((w = find_live(rt, worker_id)) == NULL) {
+		rc = unknown_worker(worker_id, err);
+		goto out;
+	}
+	if (w->p_status == WR_STATUS_RUNNING) {
+		wr__fail(err, WR_EUNSUPPORTED, WR_REASON_WORKER_RUNNING, NULL,
+		         "worker \"%s\" is running; stop or cancel it before "
+		         "deleting it", w->info.ref.worker_id);
+		rc = wr__fail_worker(err, WR_EUNSUPPORTED,
+		                     w->info.ref.worker_id);
+		goto out;
+	}
+	/* The answer is built first: the worker may be gone once the
+	 * store took its delete. */
+	ack.ref = w->info.ref;
+	ack.status = w->p_status;
+	ack.event_id = wr__next_event(rt);
+	ack.deleted = true;
+	rc = wr__delete_worker(rt, w, &p, err);
+out:
+	pthread_rwlock_unlock(&rt->lock);
+	if (p != NULL)
+		rc = wr__await(rt, &p, 1, err);
+	wr__pending_free(p);
+	if (rc == WR_OK && out != NULL)
+		*out = ack;
+	return rc;
 }
 
 /* ---- driver callbacks ------------------------------------------------ */

@@ -22,7 +22,7 @@
 
 #define HDR_SIZE WR__FS_HDR_SIZE
 #define FRAME_SIZE 8u         /* u32 length + u32 crc before each payload */
-#define FORMAT_VERSION 1u
+#define FORMAT_VERSION 2u /* 2: worker_deleted records; 1 still read */
 #define MAX_PAYLOAD (64u << 20) /* bound on one record, checked both ways */
 static const unsigned char magic[8] = {'W', 'R', 'S', 'T', 'O', 'R', 'E', 0};
 
@@ -476,6 +476,43 @@ wr__fs_replay_snapshot(const struct wr__fs_dir *d,
 	return rc;
 }
 
+/*
+ * Rewrites the header of the journal that appends go to when an older
+ * format version wrote it, so that a binary of that version, which cannot
+ * read the records of this one, refuses the file (store_version) instead
+ * of calling a new record kind damage.  One 32-byte write at offset 0 on
+ * its own descriptor (the journal's is O_APPEND), then fdatasync.
+ */
+static wr_err
+upgrade_header(const struct wr__fs_dir *d, int fd, const char *path,
+               uint64_t gen, struct wr_error *err)
+{
+	unsigned char h[HDR_SIZE];
+	int wfd;
+
+	if (read_at(fd, h, HDR_SIZE, 0) != (ssize_t)HDR_SIZE ||
+	    get_le32(h + 8) >= FORMAT_VERSION)
+		return WR_OK;
+	header_build(h, WR__FS_JOURNAL, gen);
+	if ((wfd = open(path, O_WRONLY | O_CLOEXEC)) < 0)
+		return wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED, "open",
+		                       path, errno);
+	if (pwrite(wfd, h, HDR_SIZE, 0) != (ssize_t)HDR_SIZE) {
+		int e = errno;
+		close(wfd);
+		return wr__fs_sys_fail(err, WR_REASON_STORE_WRITE_FAILED,
+		                       "pwrite", path, e ? e : EIO);
+	}
+	if (d->io.fdatasync(wfd) < 0) {
+		int e = errno;
+		close(wfd);
+		return wr__fs_sys_fail(err, WR_REASON_STORE_SYNC_FAILED,
+		                       "fdatasync", path, e);
+	}
+	close(wfd);
+	return WR_OK;
+}
+
 wr_err
 wr__fs_replay_journal(const struct wr__fs_dir *d,
                       const struct wr__fs_replay *rp, uint64_t gen,
@@ -536,6 +573,8 @@ wr__fs_replay_journal(const struct wr__fs_dir *d,
 		*end = HDR_SIZE;
 	} else {
 		rc = replay_file(d, rp, fd, path, last, end, err);
+		if (rc == WR_OK && last)
+			rc = upgrade_header(d, fd, path, gen, err);
 	}
 done:
 	if (rc == WR_OK && last) {

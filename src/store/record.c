@@ -31,12 +31,14 @@ enum {
 	F_RUN_STATE = 1u << 8,
 	F_REASON = 1u << 9,
 	F_RUNTIME_STATUS = 1u << 10,
-	F_COUNT = 11
+	F_DELETED_COUNT = 1u << 11,
+	F_COUNT = 12
 };
 
 static const char *const field_names[F_COUNT] = {
 	"runtime_id", "worker_id", "worker", "role", "sequence", "content",
-	"turn_started", "status", "run_state", "reason", "runtime_status"
+	"turn_started", "status", "run_state", "reason", "runtime_status",
+	"deleted_worker_count"
 };
 
 /* What each kind writes: required members always, optional ones when set
@@ -46,7 +48,7 @@ static const struct kind_desc {
 	unsigned required;
 	unsigned optional;
 } kinds[] = {
-	[WR__REC_META] = {"meta", F_RUNTIME_ID, 0},
+	[WR__REC_META] = {"meta", F_RUNTIME_ID, F_DELETED_COUNT},
 	[WR__REC_WORKER_CREATED] = {"worker_created", F_WORKER, F_WORKER_ID},
 	[WR__REC_TRANSCRIPT] = {"transcript",
 	                        F_WORKER_ID | F_ROLE | F_SEQUENCE | F_CONTENT |
@@ -58,6 +60,7 @@ static const struct kind_desc {
 	[WR__REC_RUNTIME_STATUS] = {"runtime_status", F_RUNTIME_STATUS, 0},
 	[WR__REC_WORKER_STATE] = {"worker_state",
 	                          F_WORKER_ID | F_STATUS | F_RUN_STATE, F_REASON},
+	[WR__REC_WORKER_DELETED] = {"worker_deleted", F_WORKER_ID, 0},
 };
 #define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
 _Static_assert(N_KINDS == WR__REC_KIND_LAST + 1,
@@ -123,6 +126,9 @@ field_value(const struct wr__record *rec, unsigned f, bool *absent)
 	case F_REASON:
 		*absent = rec->reason == NULL;
 		return *absent ? NULL : json_object_new_string(rec->reason);
+	case F_DELETED_COUNT:
+		*absent = rec->deleted_count == 0;
+		return *absent ? NULL : json_object_new_uint64(rec->deleted_count);
 	case F_RUNTIME_STATUS:
 		*absent = wr_runtime_status_name(rec->runtime_status) == NULL;
 		return *absent ? NULL
@@ -363,6 +369,8 @@ decode_field(struct dec *d, unsigned i, json_object *v, struct wr__record *r)
 		return 0;
 	case F_REASON:
 		return get_dup(d, v, key, &r->reason);
+	case F_DELETED_COUNT:
+		return get_u64(d, v, key, &r->deleted_count);
 	case F_RUNTIME_STATUS:
 		if (get_enum(d, v, key, runtime_status_name, &e) < 0)
 			return -1;
@@ -597,6 +605,7 @@ wr__record_check(const struct wr__record *rec, char *why, size_t whysz)
 	case WR__REC_META:
 	case WR__REC_TURN_END:
 	case WR__REC_RUNTIME_STATUS:
+	case WR__REC_WORKER_DELETED:
 		return 0;
 	}
 	snprintf(why, whysz, "unknown record kind");

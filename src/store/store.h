@@ -27,27 +27,30 @@
  * (core/commit.c maybe_snapshot) and test a restore that replays it.
  */
 enum wr__record_kind {
-	WR__REC_META,            /* runtime_id, event_id = last event id */
+	WR__REC_META,            /* runtime_id, event_id = last event id;
+	                          * deleted_count (optional, snapshots) */
 	WR__REC_WORKER_CREATED,  /* worker */
 	WR__REC_TRANSCRIPT,      /* worker_id, role, sequence, content,
 	                          * turn_started */
 	WR__REC_TURN_END,        /* worker_id */
 	WR__REC_WORKER_STATUS,   /* worker_id, status, reason, content */
 	WR__REC_RUNTIME_STATUS,  /* runtime_status */
-	WR__REC_WORKER_STATE     /* snapshots only: worker_id, status,
+	WR__REC_WORKER_STATE,    /* snapshots only: worker_id, status,
 	                          * run_state, reason; event_id is the
 	                          * worker's last_event_id, at_ms its
 	                          * updated_at */
+	WR__REC_WORKER_DELETED   /* worker_id (an ended worker) */
 };
 /* The highest kind (no sentinel member: it would need a case in every
  * switch). */
-#define WR__REC_KIND_LAST WR__REC_WORKER_STATE
+#define WR__REC_KIND_LAST WR__REC_WORKER_DELETED
 
 struct wr__record {
 	enum wr__record_kind kind;
 	uint64_t event_id; /* 0 for records that carry no event */
 	int64_t at_ms;
 	char runtime_id[WR_ID_MAX + 1]; /* META */
+	uint64_t deleted_count;         /* META: workers deleted so far */
 	char worker_id[WR_ID_MAX + 1];
 	struct wr_worker_info *worker; /* CREATED: owned */
 	enum wr_role role;             /* TRANSCRIPT */

@@ -153,12 +153,12 @@ check "//v1 (merged to /v1 by nginx): typed 404 not_found" error_is 404 not_foun
 e2e_api TRACE /v1/runtime
 check "TRACE (refused by nginx): 405 unsupported_operation" \
 	error_is 405 unsupported_operation method_not_allowed
-check "nginx's 405 carries Allow: GET, POST" header allow 'GET, POST'
+check "nginx's 405 carries Allow: GET, POST, DELETE" header allow 'GET, POST, DELETE'
 
 e2e_curl CONNECT /v1/runtime
 check "CONNECT, even without the token: 405 with Allow" \
 	error_is 405 unsupported_operation method_not_allowed
-check "CONNECT's 405 carries Allow: GET, POST" header allow 'GET, POST'
+check "CONNECT's 405 carries Allow: GET, POST, DELETE" header allow 'GET, POST, DELETE'
 
 e2e_curl POST /v1/workers -H "Transfer-Encoding: gzip"
 check "unknown Transfer-Encoding (nginx 501): typed unsupported_operation" \

@@ -71,7 +71,7 @@ expand_uri(const char *uri)
 	char *out = malloc(n * (WR_ID_MAX + 1) + 1);
 
 	FUZZ_CHECK(out != NULL);
-	FUZZ_CHECK(wr_worker_list(rt, &list, &err) == WR_OK);
+	FUZZ_CHECK(wr_worker_list(rt, NULL, &list, &err) == WR_OK);
 	for (size_t i = 0; i < n; i++) {
 		if (uri[i] == '@' && uri[i + 1] >= '0' && uri[i + 1] <= '9' &&
 		    list.count > 0) {
@@ -157,7 +157,7 @@ end_turns(void)
 	struct wr_worker_list list = { 0 };
 	struct wr_error err;
 
-	FUZZ_CHECK(wr_worker_list(rt, &list, &err) == WR_OK);
+	FUZZ_CHECK(wr_worker_list(rt, NULL, &list, &err) == WR_OK);
 	for (size_t i = 0; i < list.count; i++)
 		if (list.items[i]->run_state == WR_RUN_BUSY)
 			wr_worker_turn_end(rt, list.items[i]->ref.worker_id,

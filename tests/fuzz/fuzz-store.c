@@ -187,7 +187,7 @@ dump_state(struct wr_runtime *rt, FILE *f)
 	        " %" PRIu64 "\n", (int)s.status, s.worker_count,
 	        s.active_worker_count, s.stopped_worker_count,
 	        s.cancelled_worker_count, s.failed_worker_count);
-	FUZZ_CHECK(wr_worker_list(rt, &list, &err) == WR_OK);
+	FUZZ_CHECK(wr_worker_list(rt, NULL, &list, &err) == WR_OK);
 	for (size_t i = 0; i < list.count; i++) {
 		const char *id = list.items[i]->ref.worker_id;
 		uint64_t start = 0;
@@ -257,7 +257,7 @@ mutate(struct wr_runtime *rt)
 	struct wr_lifecycle_ack lack;
 	struct wr_error err;
 
-	if (wr_worker_list(rt, &list, &err) == WR_OK && list.count > 0) {
+	if (wr_worker_list(rt, NULL, &list, &err) == WR_OK && list.count > 0) {
 		wr_worker_input(rt, list.items[0]->ref.worker_id, &in, &ack,
 		                &err);
 		wr_worker_stop(rt, list.items[list.count - 1]->ref.worker_id,
