@@ -494,6 +494,7 @@ Test(store_runtime, snapshots_and_journal_replay_to_the_same_state)
 			input_ok(rt, ids[i], text);
 		}
 	}
+	wr__snapshot_wait(rt); /* snapshots are written in the background */
 	cr_assert(has_file_with_prefix("snapshot-", NULL),
 	          "no snapshot was taken");
 	cr_assert(!has_file_with_prefix("journal-00000000000000000001", NULL),

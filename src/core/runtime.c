@@ -43,6 +43,7 @@ open_store(const char *spec, struct wr__store **out, struct wr_error *err)
 static void
 free_runtime(struct wr_runtime *rt)
 {
+	wr__snapshot_stop(rt); /* it uses the workers and the store */
 	for (size_t i = 0; i < rt->n_workers; i++)
 		wr__free_worker(rt->workers[i]);
 	free(rt->workers);
