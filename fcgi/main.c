@@ -45,6 +45,8 @@
 #define MAX_BODY_MAX (64 * 1024 * 1024)    /* bytes */
 #define RETRY_AFTER_DEFAULT 1              /* seconds */
 #define RETRY_AFTER_MAX 3600               /* seconds */
+#define SNAPSHOT_BYTES_DEFAULT (64ull << 20) /* the library's default */
+#define SNAPSHOT_BYTES_MAX (1ull << 40)
 #define TOKEN_MAX 4096                     /* bytes of the local token */
 #define SHUTDOWN_MARGIN_MS 5000 /* requests in flight, store flush */
 #define SHUTDOWN_TIMEOUT_MAX 86400000      /* ms */
@@ -61,6 +63,7 @@ struct options {
 	unsigned retry_after;
 	unsigned shutdown_timeout_ms; /* 0: the profiles' stop bound + margin */
 	struct wr_limits limits;
+	uint64_t snapshot_bytes;
 };
 
 /* The listen socket this process opened, so that exit can remove a unix
@@ -241,6 +244,10 @@ static const struct flag flags[] = {
 	  .max = WR_MAX_TRANSCRIPT_ITEMS,
 	  .def = WR_DEFAULT_MAX_TRANSCRIPT_ITEMS, .expect = "entries",
 	  .help = "largest transcript page" },
+	{ .name = "snapshot-bytes", .kind = FLAG_UINT, .arg = "BYTES",
+	  MEMBER(snapshot_bytes), .min = 4096, .max = SNAPSHOT_BYTES_MAX,
+	  .def = SNAPSHOT_BYTES_DEFAULT, .expect = "bytes",
+	  .help = "fs store: journal bytes between snapshots" },
 	{ .name = "help", .kind = FLAG_HELP, .help = "this help" },
 	{ .name = "version", .kind = FLAG_VERSION, .help = "print the version" },
 };
@@ -989,6 +996,7 @@ int main(int argc, char **argv)
 	cfg.runtime_id = o.runtime_id;
 	cfg.display_name = o.display_name;
 	cfg.store = o.store;
+	cfg.snapshot_bytes = o.snapshot_bytes;
 	cfg.limits = o.limits;
 	cfg.on_diagnostic = log_diagnostic;
 	if (o.profiles != NULL && load_profiles(o.profiles, &cfg, &pset) < 0)
