@@ -24,7 +24,7 @@
  * kinds table of record.c (name, required and optional members; a static
  * assertion there checks the table reaches WR__REC_KIND_LAST) and in the
  * table of docs/store.md; (4) decide whether a snapshot must write it
- * (core/commit.c maybe_snapshot) and test a restore that replays it.
+ * (core/snapshot.c: freeze and snap_next) and test a restore that replays it.
  */
 enum wr__record_kind {
 	WR__REC_META,            /* runtime_id, event_id = last event id */
