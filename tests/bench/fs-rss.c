@@ -143,9 +143,9 @@ read_all(void)
 	return total;
 }
 
-/* Waits (at most 600 s) until DIR holds a finished snapshot and no temp
- * file of one: the background snapshot the load started is done.  Returns
- * the seconds waited, or -1. */
+/* Waits (at most 600 s) while DIR holds the temp file of a snapshot: the
+ * background snapshot the load may have started is done (written or given
+ * up).  Returns the seconds waited, or -1. */
 static double
 wait_snapshot(const char *dir)
 {
@@ -154,19 +154,15 @@ wait_snapshot(const char *dir)
 	for (int i = 0; i < 60000; i++) {
 		DIR *d = opendir(dir);
 		struct dirent *de;
-		int done = 0, tmp = 0;
+		int tmp = 0;
 		if (d == NULL)
 			return -1;
-		while ((de = readdir(d)) != NULL) {
-			if (strncmp(de->d_name, "snapshot-", 9) != 0)
-				continue;
-			if (strstr(de->d_name, ".tmp") != NULL)
+		while ((de = readdir(d)) != NULL)
+			if (strncmp(de->d_name, "snapshot-", 9) == 0 &&
+			    strstr(de->d_name, ".tmp") != NULL)
 				tmp = 1;
-			else
-				done = 1;
-		}
 		closedir(d);
-		if (done && !tmp)
+		if (!tmp)
 			return now_s() - t0;
 		usleep(10000);
 	}
@@ -215,7 +211,7 @@ main(int argc, char **argv)
 	printf("loaded: entries=%lu seconds=%.1f rss_kib=%ld peak_kib=%ld\n",
 	       (unsigned long)n_workers * n_entries, now_s() - t0,
 	       status_kib("VmRSS:"), status_kib("VmHWM:"));
-	printf("snapshot finished: waited_seconds=%.1f rss_kib=%ld "
+	printf("no snapshot running: waited_seconds=%.1f rss_kib=%ld "
 	       "peak_kib=%ld\n", wait_snapshot(argv[1]), status_kib("VmRSS:"),
 	       status_kib("VmHWM:"));
 	wr_runtime_close(rt);
