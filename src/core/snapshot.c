@@ -18,6 +18,11 @@
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef __linux__
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "core/rt.h"
 
@@ -29,6 +34,10 @@ struct frozen {
 	struct wr__loc *locs;       /* where they are; each is overwritten by
 	                             * where the snapshot put it */
 };
+
+/* The snapshot thread's nice value (Linux): it yields the CPUs to the
+ * threads serving requests and still progresses. */
+#define SNAPSHOT_NICE 10
 
 enum phase { PH_META, PH_CREATED, PH_ENTRIES, PH_DONE };
 
@@ -215,6 +224,12 @@ snap_main(void *arg)
 	struct wr_error e;
 	wr_err rc;
 
+#ifdef __linux__
+	/* Requests come first: on Linux a nice value is per thread.  Best
+	 * effort (the snapshot only takes longer if it fails). */
+	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
+	                  SNAPSHOT_NICE);
+#endif
 	wr_error_clear(&e);
 	rc = ops->snapshot_write(rt->store, j->gen, snap_next, j, &e);
 	/* Whatever the last record borrowed is no longer needed. */
