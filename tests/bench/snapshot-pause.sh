@@ -93,7 +93,8 @@ run() {
 		[ "$rc" = 98 ] || exit 1
 	done
 	[ "$rc" = 0 ] || exit 1
-	W=$(curl -sS --max-time 10 --cacert "$WR_DIR/tls/cert.pem" \
+	# --max-time 120: the server may still be restoring the store
+	W=$(curl -sS --max-time 120 --cacert "$WR_DIR/tls/cert.pem" \
 		-H "Authorization: Bearer $WR_TOKEN" "$WR_BASE_URL/v1/workers" |
 		jq -r '.workers[0].worker_id')
 	[ -n "$W" ] && [ "$W" != null ] || { echo "snapshot-pause: no worker" >&2; exit 1; }
