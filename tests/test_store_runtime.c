@@ -927,7 +927,7 @@ Test(store_runtime, damage_in_an_entry_found_at_read_time_is_store_corrupt)
 /* ---- reads and snapshots at once --------------------------------------- */
 
 #define RW_WORKERS 4
-#define RW_INPUTS 300
+#define RW_INPUTS 60 /* small enough for valgrind (tests/run-all) */
 
 struct reader {
 	struct wr_runtime *rt;
@@ -1007,7 +1007,7 @@ Test(store_runtime, reads_during_background_snapshots_see_exactly_the_acknowledg
 	char *ids[RW_WORKERS], text[64];
 	char *before, *after;
 
-	wr__store_fs_set_snapshot_bytes(wr__runtime_store(rt), 4096);
+	wr__store_fs_set_snapshot_bytes(wr__runtime_store(rt), 1024);
 	for (int k = 0; k < RW_WORKERS; k++) {
 		ids[k] = create_ok(rt);
 		atomic_init(&acked[k], 0);
