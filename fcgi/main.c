@@ -45,6 +45,8 @@
 #define MAX_BODY_DEFAULT (4 * 1024 * 1024) /* bytes */
 #define RETRY_AFTER_DEFAULT 1              /* seconds */
 #define RETRY_AFTER_MAX 3600               /* seconds */
+#define SNAPSHOT_BYTES_DEFAULT (64ull << 20) /* the library's default */
+#define SNAPSHOT_BYTES_MAX (1ull << 40)
 #define TOKEN_MAX 4096                     /* bytes of the local token */
 #define TOKENS_MAX 8        /* lines (tokens) of the local token file */
 #define SOCKET_MODE_DEFAULT 0660
@@ -67,6 +69,7 @@ struct options {
 	unsigned shutdown_timeout_ms; /* 0: the profiles' stop bound + margin */
 	struct wr_limits limits;
 	const char *retain_ended; /* NULL: keep ended workers (no retention) */
+	uint64_t snapshot_bytes;
 };
 
 /* The listen socket this process opened, so that exit can remove a unix
@@ -335,6 +338,10 @@ static const struct flag flags[] = {
 	  .max = WR_MAX_TRANSCRIPT_ITEMS,
 	  .def = WR_DEFAULT_MAX_TRANSCRIPT_ITEMS, .expect = "entries",
 	  .help = "largest transcript page" },
+	{ .name = "snapshot-bytes", .kind = FLAG_UINT, .arg = "BYTES",
+	  MEMBER(snapshot_bytes), .min = 4096, .max = SNAPSHOT_BYTES_MAX,
+	  .def = SNAPSHOT_BYTES_DEFAULT, .expect = "bytes",
+	  .help = "fs store: journal bytes between snapshots" },
 	{ .name = "help", .kind = FLAG_HELP, .help = "this help" },
 	{ .name = "version", .kind = FLAG_VERSION, .help = "print the version" },
 };
@@ -1231,6 +1238,7 @@ int main(int argc, char **argv)
 	cfg.runtime_id = o.runtime_id;
 	cfg.display_name = o.display_name;
 	cfg.store = o.store;
+	cfg.snapshot_bytes = o.snapshot_bytes;
 	cfg.limits = o.limits;
 	if (o.retain_ended != NULL)
 		parse_duration(o.retain_ended, &cfg.retain_ended_ms);

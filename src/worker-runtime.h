@@ -19,11 +19,15 @@
  *   one reader/writer lock: reads (summary, list, get, transcript) take it
  *   shared, mutations take it exclusive.  With the fs store a mutation
  *   write(2)s its record under the lock and waits for the fdatasync with the
- *   lock released.  Exactly two things hold the lock exclusive across the
- *   store's disk I/O (fdatasync/fsync), pausing every other call meanwhile:
- *     - a snapshot, taken by the mutation that finds the journal past its
- *       threshold (64 MiB; docs/store.md): the whole state is written to a
- *       new file, synced and renamed;
+ *   lock released, and a transcript page reads its entries back from the
+ *   store's files (pread) under the shared lock.  Exactly two things hold
+ *   the lock exclusive across the store's disk I/O (fdatasync/fsync),
+ *   pausing every other call meanwhile:
+ *     - the start of a snapshot, taken by the mutation that finds the
+ *       journal past its threshold (64 MiB; docs/store.md): a new journal
+ *       is created (one small write, fdatasync and fsync of the directory)
+ *       and the state's index is copied; the snapshot itself is written by
+ *       a background thread without the lock;
  *     - the reset after a failed write or fdatasync: the journal is cut
  *       back to its last durable record (ftruncate) and synced, by the
  *       failing commit or, if that reset failed too, by the next mutation
@@ -603,6 +607,10 @@ struct wr_config {
 	 * for the call only. */
 	void (*on_diagnostic)(void *arg, const struct wr_diagnostic *d);
 	void *on_diagnostic_arg;
+	/* fs store: journal bytes after which a snapshot is written in the
+	 * background (docs/store.md); 0: 64 MiB.  Ignored by the memory
+	 * store. */
+	uint64_t snapshot_bytes;
 };
 
 /* Opens a Runtime.  On success *out is owned by the caller (close it with

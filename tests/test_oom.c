@@ -701,6 +701,7 @@ replay_fixture(void)
 	fx_create(&f, w3);
 	cr_assert_eq(wr_worker_cancel(f.rt, w3, NULL, NULL, &e), WR_OK);
 	cr_assert_eq(wr_worker_input(f.rt, f.w1, &in, NULL, &e), WR_OK);
+	wr__snapshot_wait(f.rt); /* written in the background */
 	wr_runtime_close(f.rt);
 }
 

@@ -298,7 +298,8 @@ struct coll {
 };
 
 static wr_err
-collect(void *arg, struct wr__record *rec, struct wr_error *err)
+collect(void *arg, struct wr__record *rec, const struct wr__loc *loc WR__UNUSED,
+        struct wr_error *err)
 {
 	struct coll *c = arg;
 
@@ -365,7 +366,7 @@ append_ok(struct wr__store *st, const struct wr__record *rec)
 	struct wr_error e;
 	uint64_t lsn = 0;
 
-	cr_assert_eq(st->ops->append(st, rec, &lsn, &e), WR_OK, "append: %s",
+	cr_assert_eq(st->ops->append(st, rec, &lsn, NULL, &e), WR_OK, "append: %s",
 	             e.message);
 	return lsn;
 }
@@ -994,7 +995,7 @@ write_failure(int e, size_t partial, const char *text)
 	size = file_size(J1);
 	atomic_store(&w_errno, e);
 	atomic_store(&w_partial, partial);
-	cr_assert_eq(st->ops->append(st, &r[1], &lsn, &err), WR_EUNAVAILABLE);
+	cr_assert_eq(st->ops->append(st, &r[1], &lsn, NULL, &err), WR_EUNAVAILABLE);
 	cr_assert_eq(lsn, 99, "lsn untouched on failure");
 	cr_assert_str_eq(wr_reason_name(err.reason), "store_write_failed");
 	snprintf(msg, sizeof(msg), "write %s: %s", path_in(J1), text);
@@ -1052,12 +1053,12 @@ sync_failure(int e, const char *text)
 	/* what was durable before stays durable */
 	sync_ok(st, a);
 	/* broken: appends refused, the same sync fails again */
-	cr_assert_eq(st->ops->append(st, &r[2], &lsn, &err), WR_EUNAVAILABLE);
+	cr_assert_eq(st->ops->append(st, &r[2], &lsn, NULL, &err), WR_EUNAVAILABLE);
 	cr_assert_str_eq(wr_reason_name(err.reason), "store_failed");
 	cr_assert_eq(st->ops->sync(st, b, &err), WR_EUNAVAILABLE);
 	/* a reset that cannot sync keeps it broken */
 	cr_assert_eq(st->ops->reset(st, &err), WR_EUNAVAILABLE);
-	cr_assert_eq(st->ops->append(st, &r[2], &lsn, &err), WR_EUNAVAILABLE);
+	cr_assert_eq(st->ops->append(st, &r[2], &lsn, NULL, &err), WR_EUNAVAILABLE);
 	cr_assert_str_eq(wr_reason_name(err.reason), "store_failed");
 	/* the disk recovers: reset cuts the journal back */
 	atomic_store(&s_errno, 0);
@@ -1135,7 +1136,7 @@ gc_thread(void *arg)
 		snprintf(text, sizeof(text), "t%d-%d", g->id, j);
 		r = transcript("w-1", (uint64_t)j + 1, text);
 		pthread_mutex_lock(g->rt_lock);
-		rc = g->st->ops->append(g->st, &r, &lsn, &e);
+		rc = g->st->ops->append(g->st, &r, &lsn, NULL, &e);
 		pthread_mutex_unlock(g->rt_lock);
 		if (rc != WR_OK || g->st->ops->sync(g->st, lsn, &e) != WR_OK)
 			g->failures++;
@@ -1209,7 +1210,7 @@ Test(store, snapshot_then_journal_restores_snapshot_records_then_journal)
 	for (int i = 0; i < 3; i++)
 		lsn = append_ok(st, &before[i]);
 	sync_ok(st, lsn);
-	cr_assert_eq(st->ops->snapshot(st, r, N_SAMPLE, &e), WR_OK, "%s",
+	cr_assert_eq(wr__store_snapshot(st, r, N_SAMPLE, &e), WR_OK, "%s",
 	             e.message);
 	cr_assert(exists(S2));
 	cr_assert(exists(J2));
@@ -1233,7 +1234,7 @@ Test(store, snapshot_then_journal_restores_snapshot_records_then_journal)
 
 	/* a second snapshot replaces the first */
 	st = open_load(&c);
-	cr_assert_eq(st->ops->snapshot(st, after, 2, &e), WR_OK, "%s",
+	cr_assert_eq(wr__store_snapshot(st, after, 2, &e), WR_OK, "%s",
 	             e.message);
 	st->ops->close(st);
 	coll_free(&c);
@@ -1261,7 +1262,7 @@ Test(store, snapshot_due_follows_journal_bytes)
 		n++;
 	}
 	cr_assert(n > 1 && n < 100, "due after %d records", n);
-	cr_assert_eq(st->ops->snapshot(st, &r, 1, &e), WR_OK, "%s", e.message);
+	cr_assert_eq(wr__store_snapshot(st, &r, 1, &e), WR_OK, "%s", e.message);
 	cr_assert(!st->ops->snapshot_due(st));
 	st->ops->close(st);
 	coll_free(&c);
@@ -1301,7 +1302,7 @@ Test(store, failed_snapshot_keeps_the_store_usable_and_restorable)
 	atomic_store(&n_sync, 0);
 	atomic_store(&s_fail_at, 2);
 	atomic_store(&s_errno, EIO);
-	cr_assert_eq(st->ops->snapshot(st, &snap, 1, &e), WR_EUNAVAILABLE);
+	cr_assert_eq(wr__store_snapshot(st, &snap, 1, &e), WR_EUNAVAILABLE);
 	cr_assert_str_eq(wr_reason_name(e.reason), "store_snapshot_failed");
 	cr_assert(strstr(e.message, "fdatasync") != NULL, "%s", e.message);
 	atomic_store(&s_errno, 0);
@@ -1353,7 +1354,7 @@ Test(store, crash_leftovers_of_a_snapshot_restore_correctly)
 	/* (b) a snapshot whose journal was never created: the old
 	 * journals are superseded and removed, a new journal is made */
 	st = open_load(&c);
-	cr_assert_eq(st->ops->snapshot(st, s, 1, &e), WR_OK, "%s", e.message);
+	cr_assert_eq(wr__store_snapshot(st, s, 1, &e), WR_OK, "%s", e.message);
 	st->ops->close(st);
 	coll_free(&c);
 	snapfile = read_file("snapshot-00000000000000000003", &len);
@@ -1391,12 +1392,29 @@ Test(store, crash_leftovers_of_a_snapshot_restore_correctly)
 #define GEN_610 UINT64_C(18446744073709551610)
 #define GEN_MAX UINT64_MAX
 
+struct rec_array {
+	const struct wr__record *v;
+	size_t n, i;
+};
+
+/* Hands out the records of a struct rec_array (wr__snap_next_fn). */
+static wr_err
+array_next(void *arg, const struct wr__loc *prev WR__UNUSED,
+           const struct wr__record **rec, struct wr_error *err WR__UNUSED)
+{
+	struct rec_array *a = arg;
+
+	*rec = a->i < a->n ? &a->v[a->i++] : NULL;
+	return WR_OK;
+}
+
 /* Crafts snapshot-<gen> holding recs[0..n) and an empty journal-<gen>,
  * as the store itself writes them. */
 static void
 craft_generation(uint64_t gen, const struct wr__record *recs, size_t n)
 {
 	struct wr__fs_dir d = {.path = dir};
+	struct rec_array a = {recs, n, 0};
 	char name[WR__FS_NAME_MAX];
 	struct wr_error e;
 	int fd = -1;
@@ -1405,8 +1423,9 @@ craft_generation(uint64_t gen, const struct wr__record *recs, size_t n)
 	cr_assert(mkdir(dir, 0700) == 0 || errno == EEXIST);
 	d.fd = open(dir, O_RDONLY | O_DIRECTORY);
 	cr_assert_geq(d.fd, 0);
-	cr_assert_eq(wr__fs_write_snapshot(&d, gen, recs, n, &e), WR_OK, "%s",
-	             e.message);
+	cr_assert_eq(wr__fs_write_snapshot(&d, gen, array_next, &a, 0, &fd, &e),
+	             WR_OK, "%s", e.message);
+	close(fd);
 	wr__fs_file_name(name, "journal", gen, "");
 	cr_assert_eq(wr__fs_create(&d, path_in(name), WR__FS_JOURNAL, gen, &fd,
 	                           &e), WR_OK, "%s", e.message);
@@ -1506,7 +1525,7 @@ Test(store, snapshot_at_the_last_generation_is_refused_and_the_store_goes_on)
 	wr__store_fs_set_snapshot_bytes(st, 1);
 	sync_ok(st, append_ok(st, &more));
 	cr_assert(st->ops->snapshot_due(st));
-	cr_assert_eq(st->ops->snapshot(st, snap, 1, &e), WR_EUNAVAILABLE);
+	cr_assert_eq(wr__store_snapshot(st, snap, 1, &e), WR_EUNAVAILABLE);
 	cr_assert_str_eq(wr_reason_name(e.reason), "store_snapshot_failed");
 	cr_assert(strstr(e.message, "18446744073709551615") != NULL, "%s",
 	          e.message);

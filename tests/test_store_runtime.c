@@ -10,11 +10,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -501,6 +503,7 @@ Test(store_runtime, snapshots_and_journal_replay_to_the_same_state)
 			input_ok(rt, ids[i], text);
 		}
 	}
+	wr__snapshot_wait(rt); /* snapshots are written in the background */
 	cr_assert(has_file_with_prefix("snapshot-", NULL),
 	          "no snapshot was taken");
 	cr_assert(!has_file_with_prefix("journal-00000000000000000001", NULL),
@@ -1019,4 +1022,383 @@ Test(store_runtime, restore_accepts_turns_failures_and_stops_as_live_writes_make
 		free(b);
 		free(c);
 	}
+}
+
+/* ---- transcripts on disk ------------------------------------------------ */
+
+#define JOURNAL1 "journal-00000000000000000001"
+
+/* The transcript page of id from start (limit 256); WR_OK or the error. */
+static wr_err
+page(struct wr_runtime *rt, const char *id, uint64_t start,
+     struct wr_transcript_page *p, struct wr_error *e)
+{
+	memset(p, 0, sizeof(*p));
+	return wr_worker_transcript(rt, id, start, 256, p, e);
+}
+
+/*
+ * Finds the record frame of file name in the store whose payload holds
+ * `from`, replaces it by `to` (same length) and, if fix_crc, recomputes
+ * the frame's checksum - a change a Runtime that kept contents in RAM
+ * would never see.  Returns the frame's byte offset.
+ */
+static long
+rewrite_record(const char *name, const char *from, const char *to,
+               bool fix_crc)
+{
+	char path[sizeof(dir) + 64];
+	unsigned char *buf;
+	long size, off = 32;
+	FILE *f;
+
+	cr_assert_eq(strlen(from), strlen(to));
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	cr_assert_not_null(f = fopen(path, "r+b"), "%s", path);
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	cr_assert_not_null(buf = malloc((size_t)size));
+	rewind(f);
+	cr_assert_eq(fread(buf, 1, (size_t)size, f), (size_t)size);
+	while (off + 8 <= size) {
+		uint32_t len = (uint32_t)buf[off] | (uint32_t)buf[off + 1] << 8 |
+		               (uint32_t)buf[off + 2] << 16 |
+		               (uint32_t)buf[off + 3] << 24;
+		unsigned char *pl = buf + off + 8, *hit;
+
+		hit = memmem(pl, len, from, strlen(from));
+		if (hit != NULL) {
+			memcpy(hit, to, strlen(to));
+			if (fix_crc) {
+				uint32_t crc = wr__crc32c(0, pl, len);
+				for (int i = 0; i < 4; i++)
+					buf[off + 4 + i] = (unsigned char)(crc >> (8 * i));
+			}
+			fseek(f, off, SEEK_SET);
+			cr_assert_eq(fwrite(buf + off, 1, 8 + len, f), 8 + len);
+			fclose(f);
+			free(buf);
+			return off;
+		}
+		off += 8 + (long)len;
+	}
+	cr_assert_fail("no record of %s holds \"%s\"", name, from);
+	return -1;
+}
+
+Test(store_runtime, transcript_after_a_restart_is_read_from_the_store_files)
+{
+	static const char *texts[3] = {"first entry", "second entry",
+	                               "third entry"};
+	struct wr_runtime *rt = open_rt("rt-a");
+	struct wr_transcript_page p;
+	struct wr_error e;
+	char *id = create_ok(rt);
+
+	for (int i = 0; i < 3; i++)
+		input_ok(rt, id, texts[i]);
+	wr_runtime_close(rt);
+
+	rt = open_rt("rt-a");
+	cr_assert_eq(page(rt, id, 0, &p, &e), WR_OK, "%s", e.message);
+	cr_assert_eq(p.count, 3);
+	for (size_t i = 0; i < 3; i++) {
+		cr_assert_eq(p.items[i].sequence, i + 1);
+		cr_assert_eq(p.items[i].role, WR_ROLE_USER);
+		cr_assert_str_eq(p.items[i].content, texts[i]);
+	}
+	wr_transcript_page_clear(&p);
+	/* The content comes from the journal at every read, not from RAM. */
+	rewrite_record(JOURNAL1, "second entry", "SECOND ENTRY", true);
+	cr_assert_eq(page(rt, id, 0, &p, &e), WR_OK, "%s", e.message);
+	cr_assert_eq(p.count, 3);
+	cr_assert_str_eq(p.items[1].content, "SECOND ENTRY");
+	cr_assert_str_eq(p.items[2].content, "third entry");
+	wr_transcript_page_clear(&p);
+	wr_runtime_close(rt);
+	free(id);
+}
+
+Test(store_runtime, damage_in_an_entry_found_at_read_time_is_store_corrupt)
+{
+	struct wr_runtime *rt = open_rt("rt-a");
+	struct wr_runtime_summary sum;
+	struct wr_transcript_page p;
+	struct wr_error e;
+	char *id = create_ok(rt), want[64];
+	uint64_t diags;
+	long off;
+
+	input_ok(rt, id, "intact entry");
+	input_ok(rt, id, "doomed entry");
+	cr_assert_eq(wr_runtime_summary(rt, &sum, &e), WR_OK);
+	diags = sum.diagnostic_count;
+	off = rewrite_record(JOURNAL1, "doomed", "DOOMED", false);
+	cr_assert_eq(page(rt, id, 0, &p, &e), WR_EUNAVAILABLE);
+	cr_assert_str_eq(wr_reason_name(e.reason), "store_corrupt");
+	snprintf(want, sizeof(want), "byte offset %ld", off);
+	cr_assert(strstr(e.message, want) != NULL, "%s", e.message);
+	cr_assert(strstr(e.message, JOURNAL1) != NULL, "%s", e.message);
+	cr_assert_eq(wr_runtime_summary(rt, &sum, &e), WR_OK);
+	cr_assert_gt(sum.diagnostic_count, diags, "damage is a diagnostic");
+	/* the entry before it is still served; nothing else changed */
+	cr_assert_eq(wr_worker_transcript(rt, id, 0, 1, &p, &e), WR_OK);
+	cr_assert_str_eq(p.items[0].content, "intact entry");
+	cr_assert(p.has_next);
+	wr_transcript_page_clear(&p);
+	wr_runtime_close(rt);
+	free(id);
+}
+
+/* ---- reads and snapshots at once --------------------------------------- */
+
+#define RW_WORKERS 4
+#define RW_INPUTS 60 /* small enough for valgrind (tests/run-all) */
+
+struct reader {
+	struct wr_runtime *rt;
+	char **ids;
+	atomic_ullong *acked;   /* per worker: inputs acknowledged */
+	atomic_bool *done;
+	atomic_int bad;         /* reads that saw anything wrong */
+	atomic_ullong pages;
+	char why[WR_MESSAGE_MAX + 64];
+};
+
+/* Checks one whole transcript of worker k against what was acknowledged
+ * before and after reading it; returns false with r->why filled. */
+static bool
+read_check(struct reader *r, int k)
+{
+	uint64_t before = atomic_load(&r->acked[k]), seen = 0, start = 0;
+	struct wr_transcript_page p;
+	struct wr_error e;
+	char want[64];
+
+	for (int n = 0; n < 100; n++) {
+		if (page(r->rt, r->ids[k], start, &p, &e) != WR_OK) {
+			snprintf(r->why, sizeof(r->why), "read: %s", e.message);
+			return false;
+		}
+		for (size_t i = 0; i < p.count; i++) {
+			snprintf(want, sizeof(want), "w%d e%llu", k,
+			         (unsigned long long)p.items[i].sequence);
+			if (p.items[i].sequence != start + i + 1 ||
+			    strcmp(p.items[i].content, want) != 0) {
+				snprintf(r->why, sizeof(r->why), "entry %llu is "
+				         "\"%s\"", (unsigned long long)
+				         p.items[i].sequence, p.items[i].content);
+				wr_transcript_page_clear(&p);
+				return false;
+			}
+		}
+		seen = start + p.count;
+		start = p.next_start;
+		atomic_fetch_add(&r->pages, 1);
+		if (!p.has_next) {
+			wr_transcript_page_clear(&p);
+			break;
+		}
+		wr_transcript_page_clear(&p);
+	}
+	if (seen < before || seen > atomic_load(&r->acked[k]) + 1) {
+		snprintf(r->why, sizeof(r->why), "saw %llu entries, acknowledged "
+		         "%llu", (unsigned long long)seen,
+		         (unsigned long long)before);
+		return false;
+	}
+	return true;
+}
+
+static void *
+reader_main(void *arg)
+{
+	struct reader *r = arg;
+
+	for (int n = 0; n < 1000000 && !atomic_load(r->done); n++)
+		if (!read_check(r, n % RW_WORKERS)) {
+			atomic_fetch_add(&r->bad, 1);
+			break;
+		}
+	return NULL;
+}
+
+Test(store_runtime, reads_during_background_snapshots_see_exactly_the_acknowledged_entries)
+{
+	struct wr_runtime *rt = open_rt("rt-a");
+	atomic_ullong acked[RW_WORKERS];
+	atomic_bool done = false;
+	struct reader r[2];
+	pthread_t t[2];
+	char *ids[RW_WORKERS], text[64];
+	char *before, *after;
+
+	wr__store_fs_set_snapshot_bytes(wr__runtime_store(rt), 1024);
+	for (int k = 0; k < RW_WORKERS; k++) {
+		ids[k] = create_ok(rt);
+		atomic_init(&acked[k], 0);
+	}
+	for (int i = 0; i < 2; i++) {
+		r[i] = (struct reader){.rt = rt, .ids = ids, .acked = acked,
+		                       .done = &done};
+		cr_assert_eq(pthread_create(&t[i], NULL, reader_main, &r[i]), 0);
+	}
+	for (int n = 1; n <= RW_INPUTS; n++)
+		for (int k = 0; k < RW_WORKERS; k++) {
+			snprintf(text, sizeof(text), "w%d e%d", k, n);
+			input_ok(rt, ids[k], text);
+			atomic_store(&acked[k], (unsigned long long)n);
+		}
+	atomic_store(&done, true);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(t[i], NULL);
+		cr_assert_eq(atomic_load(&r[i].bad), 0, "%s", r[i].why);
+		cr_assert_gt(atomic_load(&r[i].pages), 0);
+	}
+	wr__snapshot_wait(rt);
+	cr_assert(has_file_with_prefix("snapshot-", NULL));
+	cr_assert(!has_file_with_prefix(JOURNAL1, NULL));
+	r[0].bad = 0;
+	for (int k = 0; k < RW_WORKERS; k++)
+		cr_assert(read_check(&r[0], k), "%s", r[0].why);
+	before = state(rt, false);
+	wr_runtime_close(rt);
+	rt = open_rt("rt-a");
+	after = state(rt, false);
+	cr_assert_str_eq(after, before);
+	wr_runtime_close(rt);
+	free(before);
+	free(after);
+	for (int k = 0; k < RW_WORKERS; k++)
+		free(ids[k]);
+}
+
+/* ---- the switch-over ---------------------------------------------------- */
+
+/* A seam that holds the snapshot's temp file at its fdatasync until the
+ * test lets it go: the snapshot is then provably running. */
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static bool gate_armed, gate_reached, gate_open;
+
+static bool
+is_tmp_fd(int fd)
+{
+	char link[64], target[512];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n < 4)
+		return false;
+	target[n] = '\0';
+	return strcmp(target + n - 4, ".tmp") == 0;
+}
+
+static int
+gate_fdatasync(int fd)
+{
+	if (is_tmp_fd(fd)) {
+		struct timespec until;
+		pthread_mutex_lock(&gate_mu);
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 20; /* bounded: the test fails instead */
+		if (gate_armed) {
+			gate_reached = true;
+			pthread_cond_broadcast(&gate_cv);
+			while (!gate_open &&
+			       pthread_cond_timedwait(&gate_cv, &gate_mu, &until) == 0)
+				;
+		}
+		pthread_mutex_unlock(&gate_mu);
+	}
+	return fdatasync(fd);
+}
+
+static const struct wr__fs_io gate_seam = {NULL, gate_fdatasync, NULL};
+
+/* Waits (at most 20 s) until the snapshot reached the gate. */
+static bool
+gate_wait_reached(void)
+{
+	struct timespec until;
+	bool ok;
+
+	pthread_mutex_lock(&gate_mu);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 20;
+	while (!gate_reached &&
+	       pthread_cond_timedwait(&gate_cv, &gate_mu, &until) == 0)
+		;
+	ok = gate_reached;
+	pthread_mutex_unlock(&gate_mu);
+	return ok;
+}
+
+static void
+gate_release(void)
+{
+	pthread_mutex_lock(&gate_mu);
+	gate_open = true;
+	pthread_cond_broadcast(&gate_cv);
+	pthread_mutex_unlock(&gate_mu);
+}
+
+/* Every entry of id is "e<seq>", 1..n. */
+static void
+assert_entries(struct wr_runtime *rt, const char *id, int n)
+{
+	struct wr_transcript_page p;
+	struct wr_error e;
+	char want[32];
+
+	cr_assert_eq(page(rt, id, 0, &p, &e), WR_OK, "%s", e.message);
+	cr_assert_eq(p.count, (size_t)n);
+	for (int i = 0; i < n; i++) {
+		snprintf(want, sizeof(want), "e%d", i + 1);
+		cr_assert_str_eq(p.items[i].content, want);
+	}
+	wr_transcript_page_clear(&p);
+}
+
+Test(store_runtime, switch_over_keeps_entries_appended_while_the_snapshot_was_written)
+{
+	struct wr_runtime *rt = open_rt("rt-a");
+	struct wr__store *st = wr__runtime_store(rt);
+	char *id = create_ok(rt), text[32];
+
+	wr__store_fs_set_io(st, &gate_seam);
+	for (int i = 1; i <= 5; i++) {
+		snprintf(text, sizeof(text), "e%d", i);
+		input_ok(rt, id, text);
+	}
+	gate_armed = true;
+	wr__store_fs_set_snapshot_bytes(st, 1); /* the next commit starts one */
+	input_ok(rt, id, "e6");
+	cr_assert(gate_wait_reached(), "no snapshot ran in the background");
+	wr__store_fs_set_snapshot_bytes(st, 0); /* no second one */
+	/* While the snapshot is held before its fdatasync: appends go to
+	 * journal-2, reads are served from journal-1 and journal-2. */
+	for (int i = 7; i <= 9; i++) {
+		snprintf(text, sizeof(text), "e%d", i);
+		input_ok(rt, id, text);
+	}
+	assert_entries(rt, id, 9);
+	cr_assert(has_file_with_prefix("snapshot-00000000000000000002.tmp",
+	                               NULL));
+	gate_release();
+	wr__snapshot_wait(rt);
+	cr_assert(has_file_with_prefix("snapshot-00000000000000000002", 
+	                               "snapshot-00000000000000000002.tmp"));
+	cr_assert(!has_file_with_prefix(JOURNAL1, NULL),
+	          "the replaced journal is unlinked");
+	/* e1..e6 now come from the snapshot (journal-1's fd is closed),
+	 * e7..e9 from journal-2. */
+	assert_entries(rt, id, 9);
+	input_ok(rt, id, "e10");
+	wr_runtime_close(rt);
+	rt = open_rt("rt-a");
+	assert_entries(rt, id, 10);
+	wr_runtime_close(rt);
+	free(id);
 }

@@ -1,6 +1,6 @@
 /*
- * core/commit.c - records: projection, group commit, application, replay and
- * snapshots.
+ * core/commit.c - records: projection, group commit, application and
+ * replay (snapshots: snapshot.c).
  *
  * A mutation appends its record to the store under the write lock and
  * updates the projected view; the caller then drops the lock and waits in
@@ -43,22 +43,29 @@ wr__next_event(struct wr_runtime *rt)
 
 /* ---- applying ----------------------------------------------------------- */
 
-/* Ensures room for n entries; -1 on OOM with nothing changed. */
+/* Ensures room for n entries (their locations with a store that keeps
+ * the contents); -1 on OOM with nothing changed. */
 static int
-reserve_entries(struct worker *w, uint64_t n)
+reserve_entries(const struct wr_runtime *rt, struct worker *w, uint64_t n)
 {
 	size_t cap;
-	struct entry *e;
 
 	if (n <= w->cap)
 		return 0;
 	cap = w->cap ? w->cap : 8;
 	while (cap < n)
 		cap *= 2;
-	e = realloc(w->entries, cap * sizeof(*e));
-	if (e == NULL)
-		return -1;
-	w->entries = e;
+	if (rt->store->ops->read != NULL) {
+		struct wr__loc *l = realloc(w->locs, cap * sizeof(*l));
+		if (l == NULL)
+			return -1;
+		w->locs = l;
+	} else {
+		struct entry *e = realloc(w->entries, cap * sizeof(*e));
+		if (e == NULL)
+			return -1;
+		w->entries = e;
+	}
 	w->cap = cap;
 	return 0;
 }
@@ -82,16 +89,25 @@ corrupt(struct wr_error *err, const struct wr__record *rec, const char *what)
 	                rec->worker_id, what);
 }
 
-/* Appends one entry (room is reserved on the live path; replay grows). */
+/* Appends one entry (room is reserved on the live path; replay grows):
+ * with a store that keeps the contents only loc, else the entry itself,
+ * taking rec's content. */
 static wr_err
-add_entry(struct worker *w, enum wr_role role, const struct wr__record *rec,
-          char *content, struct wr_error *err)
+add_entry(const struct wr_runtime *rt, struct worker *w, enum wr_role role,
+          struct wr__record *rec, const struct wr__loc *loc,
+          struct wr_error *err)
 {
 	uint64_t n = w->info.transcript_len;
 
-	if (reserve_entries(w, n + 1) < 0)
+	if (reserve_entries(rt, w, n + 1) < 0)
 		return wr__oom(err);
-	w->entries[n] = (struct entry){role, rec->event_id, rec->at_ms, content};
+	if (rt->store->ops->read != NULL) {
+		w->locs[n] = *loc;
+	} else {
+		w->entries[n] = (struct entry){role, rec->event_id, rec->at_ms,
+		                               rec->content};
+		rec->content = NULL;
+	}
 	w->info.transcript_len = n + 1;
 	return WR_OK;
 }
@@ -156,8 +172,8 @@ apply_deleted(struct wr_runtime *rt, struct wr__record *rec,
 /* Applies a record about an existing worker (the kinds after
  * WR__REC_WORKER_CREATED). */
 static wr_err
-apply_to_worker(struct wr_runtime *rt, struct wr__record *rec, bool live,
-                struct wr_error *err)
+apply_to_worker(struct wr_runtime *rt, struct wr__record *rec,
+                const struct wr__loc *loc, bool live, struct wr_error *err)
 {
 	struct worker *w = wr__find_worker(rt, rec->worker_id);
 	wr_err rc;
@@ -168,9 +184,8 @@ apply_to_worker(struct wr_runtime *rt, struct wr__record *rec, bool live,
 	case WR__REC_TRANSCRIPT:
 		if (rec->sequence != w->info.transcript_len + 1)
 			return corrupt(err, rec, "sequence out of order");
-		if ((rc = add_entry(w, rec->role, rec, rec->content, err)) != WR_OK)
+		if ((rc = add_entry(rt, w, rec->role, rec, loc, err)) != WR_OK)
 			return rc;
-		rec->content = NULL;
 		if (rec->turn_started)
 			w->info.run_state = WR_RUN_BUSY;
 		touch(rt, w, rec);
@@ -182,10 +197,9 @@ apply_to_worker(struct wr_runtime *rt, struct wr__record *rec, bool live,
 		return WR_OK;
 	case WR__REC_WORKER_STATUS:
 		if (rec->content != NULL) { /* failed: why, as an entry */
-			if ((rc = add_entry(w, WR_ROLE_RUNTIME, rec, rec->content,
+			if ((rc = add_entry(rt, w, WR_ROLE_RUNTIME, rec, loc,
 			                    err)) != WR_OK)
 				return rc;
-			rec->content = NULL;
 		}
 		rt->count[w->info.status]--;
 		rt->count[rec->status]++;
@@ -227,8 +241,8 @@ apply_to_worker(struct wr_runtime *rt, struct wr__record *rec, bool live,
  * (no default:) so that the compiler names a switch a new kind misses.
  */
 static wr_err
-apply_record(struct wr_runtime *rt, struct wr__record *rec, bool live,
-             struct wr_error *err)
+apply_record(struct wr_runtime *rt, struct wr__record *rec,
+             const struct wr__loc *loc, bool live, struct wr_error *err)
 {
 	switch (rec->kind) {
 	case WR__REC_META:
@@ -246,7 +260,7 @@ apply_record(struct wr_runtime *rt, struct wr__record *rec, bool live,
 	case WR__REC_TURN_END:
 	case WR__REC_WORKER_STATUS:
 	case WR__REC_WORKER_STATE:
-		return apply_to_worker(rt, rec, live, err);
+		return apply_to_worker(rt, rec, loc, live, err);
 	case WR__REC_WORKER_DELETED:
 		return apply_deleted(rt, rec, err);
 	}
@@ -278,7 +292,7 @@ reserve_for(struct wr_runtime *rt, const struct wr__record *rec)
 			return -1;
 		if (rec->kind == WR__REC_WORKER_STATUS && rec->content == NULL)
 			return 0;
-		return reserve_entries(w, w->p_len + 1);
+		return reserve_entries(rt, w, w->p_len + 1);
 	}
 	return -1; /* a value outside the enum */
 }
@@ -389,13 +403,13 @@ wr__submit(struct wr_runtime *rt, struct pending *p, struct wr_error *err)
 	if (reserve_for(rt, &p->rec) < 0)
 		return wr__oom(err);
 	wr_error_clear(&e);
-	rc = ops->append(rt->store, &p->rec, &p->lsn, &e);
+	rc = ops->append(rt->store, &p->rec, &p->lsn, &p->loc, &e);
 	if (rc != WR_OK && rt->queue == NULL && ops->reset != NULL &&
 	    e.reason == WR_REASON_STORE_FAILED &&
 	    ops->reset(rt->store, NULL) == WR_OK) {
 		/* An earlier reset failed; nothing is in flight, so the
 		 * disk may have come back: try once more. */
-		rc = ops->append(rt->store, &p->rec, &p->lsn, &e);
+		rc = ops->append(rt->store, &p->rec, &p->lsn, &p->loc, &e);
 	}
 	if (rc != WR_OK) {
 		if (err != NULL)
@@ -405,7 +419,7 @@ wr__submit(struct wr_runtime *rt, struct pending *p, struct wr_error *err)
 	project(rt, &p->rec, p->lsn);
 	if (ops->sync == NULL) {
 		/* Synchronous store: durable now, apply at once. */
-		p->result = apply_record(rt, &p->rec, true, err);
+		p->result = apply_record(rt, &p->rec, &p->loc, true, err);
 		p->done = true;
 		return p->result;
 	}
@@ -428,7 +442,7 @@ apply_durable(struct wr_runtime *rt, uint64_t durable)
 		rt->queue = p->next;
 		if (rt->queue == NULL)
 			rt->queue_tail = NULL;
-		p->result = apply_record(rt, &p->rec, true, NULL);
+		p->result = apply_record(rt, &p->rec, &p->loc, true, NULL);
 		p->done = true;
 	}
 }
@@ -479,8 +493,6 @@ bury(struct wr_runtime *rt)
 	}
 }
 
-static void maybe_snapshot(struct wr_runtime *rt);
-
 wr_err
 wr__await(struct wr_runtime *rt, struct pending **p, size_t n,
           struct wr_error *err)
@@ -517,7 +529,7 @@ wr__await(struct wr_runtime *rt, struct pending **p, size_t n,
 	if (rc != WR_OK && synced == WR_OK)
 		wr__fail(err, rc, WR_REASON_STORE_FAILED, NULL,
 		         "the store failed to persist this change");
-	maybe_snapshot(rt);
+	wr__snapshot_maybe(rt);
 	graves = rt->graves != NULL;
 	pthread_rwlock_unlock(&rt->lock);
 	if (graves)
@@ -544,81 +556,6 @@ wr__await_lsn(struct wr_runtime *rt, uint64_t lsn, struct wr_error *err)
 	if (graves)
 		bury(rt);
 	return rc;
-}
-
-/* ---- snapshots -------------------------------------------------------- */
-
-/*
- * When the store asks for it and nothing is in flight, replaces the
- * journal by a snapshot: per worker its creation, its entries and its
- * final state, all borrowed from the applied view.  Write lock held.
- */
-static void
-maybe_snapshot(struct wr_runtime *rt)
-{
-	const struct wr__store_ops *ops = rt->store->ops;
-	struct wr__record *recs;
-	struct wr_worker_info *infos;
-	size_t n = 1, k = 0;
-	struct wr_error e;
-
-	if (rt->queue != NULL || ops->snapshot_due == NULL ||
-	    !ops->snapshot_due(rt->store))
-		return;
-	for (size_t i = 0; i < rt->n_workers; i++)
-		n += 2 + (size_t)rt->workers[i]->info.transcript_len;
-	recs = calloc(n, sizeof(*recs));
-	infos = calloc(rt->n_workers ? rt->n_workers : 1, sizeof(*infos));
-	if (recs == NULL || infos == NULL) {
-		free(recs);
-		free(infos);
-		return; /* try again after the next commit */
-	}
-	recs[k].kind = WR__REC_META;
-	recs[k].event_id = rt->last_event_id;
-	recs[k].deleted_count = rt->deleted_count;
-	recs[k].at_ms = wr__now_ms();
-	wr__strlcpy(recs[k].runtime_id, rt->id, sizeof(recs[k].runtime_id));
-	k++;
-	for (size_t i = 0; i < rt->n_workers; i++) {
-		struct worker *w = rt->workers[i];
-		/* Shallow copy: the store only reads it. */
-		infos[i] = w->info;
-		infos[i].transcript_len = 0;
-		recs[k].kind = WR__REC_WORKER_CREATED;
-		recs[k].event_id = 0;
-		recs[k].at_ms = w->info.created_at_ms;
-		wr__strlcpy(recs[k].worker_id, w->info.ref.worker_id,
-		            sizeof(recs[k].worker_id));
-		recs[k].worker = &infos[i];
-		k++;
-		for (uint64_t s = 0; s < w->info.transcript_len; s++) {
-			const struct entry *en = &w->entries[s];
-			recs[k].kind = WR__REC_TRANSCRIPT;
-			wr__strlcpy(recs[k].worker_id, w->info.ref.worker_id,
-			            sizeof(recs[k].worker_id));
-			recs[k].role = en->role;
-			recs[k].sequence = s + 1;
-			recs[k].content = en->content;
-			recs[k].event_id = en->event_id;
-			recs[k].at_ms = en->at_ms;
-			k++;
-		}
-		recs[k].kind = WR__REC_WORKER_STATE;
-		wr__strlcpy(recs[k].worker_id, w->info.ref.worker_id,
-		            sizeof(recs[k].worker_id));
-		recs[k].status = w->info.status;
-		recs[k].run_state = w->info.run_state;
-		recs[k].event_id = w->info.last_event_id;
-		recs[k].at_ms = w->info.updated_at_ms;
-		recs[k].reason = w->status_reason;
-		k++;
-	}
-	if (ops->snapshot(rt->store, recs, k, &e) != WR_OK)
-		wr_runtime_diagnose(rt, NULL, "snapshot failed (the journal "
-		                    "keeps growing): %s", e.message);
-	free(recs);
-	free(infos);
 }
 
 /* ---- replay ------------------------------------------------------------ */
@@ -854,7 +791,8 @@ replay_check(struct replay_ctx *c, struct wr__record *rec,
 }
 
 static wr_err
-replay_one(void *arg, struct wr__record *rec, struct wr_error *err)
+replay_one(void *arg, struct wr__record *rec, const struct wr__loc *loc,
+           struct wr_error *err)
 {
 	struct replay_ctx *c = arg;
 	wr_err rc;
@@ -867,7 +805,7 @@ replay_one(void *arg, struct wr__record *rec, struct wr_error *err)
 		c->had_meta = true;
 		wr__strlcpy(c->stored_id, rec->runtime_id, sizeof(c->stored_id));
 	}
-	rc = apply_record(c->rt, rec, false, err);
+	rc = apply_record(c->rt, rec, loc, false, err);
 	wr__record_clear(rec);
 	return rc;
 }

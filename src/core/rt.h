@@ -24,6 +24,9 @@
 #define WR__ID_ORDER_HEX 14
 #define WR__ID_LEN (2 + WR__ID_ORDER_HEX + 1 + 8)
 
+/* A transcript entry kept in RAM: with a store that keeps no contents
+ * (memory).  A store with read() (fs) keeps them: the Runtime keeps only
+ * where each entry's record is (struct wr__loc, 16 bytes). */
 struct entry {
 	enum wr_role role;
 	uint64_t event_id;
@@ -33,7 +36,10 @@ struct entry {
 
 struct worker {
 	struct wr_worker_info info; /* applied: status, counters, timestamps */
-	struct entry *entries;      /* entries[i] has sequence i + 1 */
+	/* Entry i has sequence i + 1; exactly one of the two arrays is used
+	 * (rt->store->ops->read == NULL: entries, else locs). */
+	struct entry *entries;
+	struct wr__loc *locs;
 	size_t cap;                 /* >= p_len: applying never allocates */
 	char *status_reason;        /* reason of the terminal event, or NULL */
 	bool applied;               /* its creation is durable: reads see it */
@@ -61,6 +67,7 @@ struct profile {
 struct pending {
 	struct wr__record rec;
 	uint64_t lsn;
+	struct wr__loc loc; /* where the store put it */
 	bool done;        /* applied or discarded */
 	wr_err result;
 	struct pending *next; /* rt->queue, in lsn order */
@@ -109,6 +116,14 @@ struct wr_runtime {
 
 	void (*on_diagnostic)(void *arg, const struct wr_diagnostic *d);
 	void *on_diagnostic_arg;
+	/* The snapshot thread (snapshot.c).  snap_running is under the
+	 * write lock: a snapshot was begun and not yet switched over or
+	 * given up; snap_stop asks the thread to give up (close). */
+	pthread_t snap_thread;
+	bool snap_joinable; /* snap_thread exists and was not joined */
+	bool snap_running;
+	volatile int snap_stop; /* read with __atomic_load_n */
+
 	pthread_mutex_t diag_lock; /* guards the diagnostics only */
 	struct wr_diagnostic diags[WR_DIAGNOSTICS_KEPT];
 	uint64_t diag_count;
@@ -139,6 +154,36 @@ size_t wr__index_of(const struct wr_runtime *rt, const struct worker *w);
 int wr__reserve_worker_slot(struct wr_runtime *rt);
 /* Frees a worker and everything it owns (not its driver state). */
 void wr__free_worker(struct worker *w);
+
+/*
+ * Entry seq (1-based, at most w->info.transcript_len) of worker w, read
+ * back from the store when it keeps the contents (ops->read), else from
+ * RAM.  On success *content is the caller's to free.  Damage in the store
+ * is WR_EUNAVAILABLE, reason store_corrupt (also when the record found is
+ * not that entry), reported as a diagnostic too.  Caller holds the lock
+ * (read or write), or, for a location copied out (loc not NULL, used
+ * instead of w's), keeps its file from being retired.
+ */
+wr_err wr__entry_read(struct wr_runtime *rt, const struct worker *w,
+                      const char *worker_id, const struct wr__loc *loc,
+                      uint64_t seq, enum wr_role *role, char **content,
+                      uint64_t *event_id, int64_t *at_ms,
+                      struct wr_error *err);
+
+/* ---- snapshots (snapshot.c) ------------------------------------------- */
+
+/* When the store asks for one and none is running: freezes the applied
+ * view (per worker its detail, state and entry locations) and starts the
+ * snapshot thread on it.  Write lock held; nothing is in flight. */
+void wr__snapshot_maybe(struct wr_runtime *rt);
+
+/* Stops a running snapshot (it gives up; the store stays consistent) and
+ * joins the thread.  Lock NOT held.  Safe when none ever ran. */
+void wr__snapshot_stop(struct wr_runtime *rt);
+
+/* Test seam: returns once the snapshot that is running (if any) is
+ * switched over or given up.  Lock NOT held. */
+void wr__snapshot_wait(struct wr_runtime *rt);
 
 /* Resolves a profile selector to a driver; reports unknown_profile. */
 wr_err wr__resolve_profile(const struct wr_runtime *rt,

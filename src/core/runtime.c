@@ -45,6 +45,7 @@ open_store(const char *spec, struct wr__store **out, struct wr_error *err)
 static void
 free_runtime(struct wr_runtime *rt)
 {
+	wr__snapshot_stop(rt); /* it uses the workers and the store */
 	for (size_t i = 0; i < rt->n_workers; i++)
 		wr__free_worker(rt->workers[i]);
 	free(rt->workers);
@@ -374,8 +375,11 @@ wr_runtime_open(const struct wr_config *cfg, struct wr_runtime **out,
 		goto fail;
 	}
 	if ((rc = wr__copy_profiles(rt, cfg, err)) != WR_OK ||
-	    (rc = open_store(cfg->store, &rt->store, err)) != WR_OK ||
-	    (rc = wr__replay(rt, &had_meta, stored_id, err)) != WR_OK)
+	    (rc = open_store(cfg->store, &rt->store, err)) != WR_OK)
+		goto fail;
+	/* Only the fs store takes snapshots; for others this does nothing. */
+	wr__store_fs_set_snapshot_bytes(rt->store, cfg->snapshot_bytes);
+	if ((rc = wr__replay(rt, &had_meta, stored_id, err)) != WR_OK)
 		goto fail;
 	/* A new process runs, whatever the previous one ended in. */
 	rt->status = rt->p_status = WR_RUNTIME_RUNNING;

@@ -156,9 +156,11 @@ wr__free_worker(struct worker *w)
 {
 	if (w == NULL)
 		return;
-	for (uint64_t k = 0; k < w->info.transcript_len; k++)
+	for (uint64_t k = 0; w->entries != NULL && k < w->info.transcript_len;
+	     k++)
 		free(w->entries[k].content);
 	free(w->entries);
+	free(w->locs);
 	free(w->status_reason);
 	wr__worker_info_clear(&w->info);
 	free(w);
@@ -280,5 +282,69 @@ dflt:
 			                "default profile \"%s\" is not configured",
 			                cfg->default_profile);
 	}
+	return WR_OK;
+}
+
+/* The record read at loc must be entry seq of worker_id: a transcript
+ * record of that sequence or a failed status carrying its runtime entry. */
+static bool
+is_entry(const struct wr__record *rec, const char *worker_id, uint64_t seq)
+{
+	if (strcmp(rec->worker_id, worker_id) != 0)
+		return false;
+	if (rec->kind == WR__REC_TRANSCRIPT)
+		return rec->sequence == seq && rec->content != NULL;
+	return rec->kind == WR__REC_WORKER_STATUS && rec->content != NULL &&
+	       rec->status == WR_STATUS_FAILED;
+}
+
+wr_err
+wr__entry_read(struct wr_runtime *rt, const struct worker *w,
+               const char *worker_id, const struct wr__loc *loc,
+               uint64_t seq, enum wr_role *role, char **content,
+               uint64_t *event_id, int64_t *at_ms, struct wr_error *err)
+{
+	const struct wr__store_ops *ops = rt->store->ops;
+	struct wr__record rec;
+	struct wr_error e;
+	wr_err rc;
+
+	if (ops->read == NULL) {
+		const struct entry *en = &w->entries[seq - 1];
+		if ((*content = strdup(en->content)) == NULL)
+			return wr__oom(err);
+		*role = en->role;
+		*event_id = en->event_id;
+		*at_ms = en->at_ms;
+		return WR_OK;
+	}
+	if (loc == NULL)
+		loc = &w->locs[seq - 1];
+	memset(&rec, 0, sizeof(rec));
+	wr_error_clear(&e);
+	rc = ops->read(rt->store, loc, &rec, &e);
+	if (rc == WR_OK && !is_entry(&rec, worker_id, seq)) {
+		wr__record_clear(&rec);
+		rc = wr__fail(&e, WR_EUNAVAILABLE, WR_REASON_STORE_CORRUPT, NULL,
+		              "store: the record at byte offset %llu of file "
+		              "number %lu is not entry %llu of worker \"%s\"",
+		              (unsigned long long)loc->off,
+		              (unsigned long)loc->file, (unsigned long long)seq,
+		              worker_id);
+	}
+	if (rc != WR_OK) {
+		if (e.reason == WR_REASON_STORE_CORRUPT)
+			wr_runtime_diagnose(rt, worker_id, "transcript entry %llu: %s",
+			                    (unsigned long long)seq, e.message);
+		if (err != NULL)
+			*err = e;
+		return rc;
+	}
+	*role = rec.kind == WR__REC_TRANSCRIPT ? rec.role : WR_ROLE_RUNTIME;
+	*content = rec.content;
+	rec.content = NULL;
+	*event_id = rec.event_id;
+	*at_ms = rec.at_ms;
+	wr__record_clear(&rec);
 	return WR_OK;
 }

@@ -477,21 +477,26 @@ wr_worker_transcript(struct wr_runtime *rt, const char *worker_id,
 			}
 		}
 		for (size_t i = 0, bytes = 0; i < n; i++) {
-			const struct entry *e = &w->entries[start + i];
-			char *c;
+			struct wr_transcript_entry *it = &p.items[i];
 
-			bytes += json_size(e->content);
+			/* With the fs store the content comes from disk. */
+			rc = wr__entry_read(rt, w, worker_id, NULL, start + i + 1,
+			                    &it->role, &it->content,
+			                    &it->event_id, &it->created_at_ms,
+			                    err);
+			if (rc != WR_OK)
+				goto out;
+			it->sequence = start + i + 1;
+			p.count++;
+			bytes += json_size(it->content);
 			if (i > 0 && bytes > WR_TRANSCRIPT_PAGE_MAX_BYTES) {
-				n = i; /* the rest is for the next page */
+				/* the rest is for the next page */
+				free(it->content);
+				it->content = NULL;
+				p.count--;
+				n = i;
 				break;
 			}
-			if ((c = strdup(e->content)) == NULL) {
-				rc = wr__oom(err);
-				goto out;
-			}
-			p.items[i] = (struct wr_transcript_entry){
-				start + i + 1, e->role, c, e->event_id, e->at_ms};
-			p.count++;
 		}
 		if (start + n < p.total_items) {
 			p.has_next = true;

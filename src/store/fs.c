@@ -18,11 +18,16 @@
  *     the last durable byte.  Record numbers (lsn) are never reused, so a
  *     late sync() on a dropped record fails instead of succeeding.
  *
- * Threading: append/reset/snapshot_due/snapshot run under the Runtime's
- * write lock (never concurrently with each other); sync runs on any thread.
- * mu guards the lsn/offset/broken state shared with sync(); the journal fd
- * is used by one fdatasync at a time ("syncing"), which reset() and
- * snapshot() also take before they truncate or switch the journal.
+ * Threading: append/reset/snapshot_due/snapshot_begin/snapshot_switch run
+ * under the Runtime's write lock (never concurrently with each other); sync
+ * runs on any thread; snapshot_write on the Runtime's snapshot thread; read
+ * on any thread.  mu guards the lsn/offset/broken state shared with sync();
+ * the journal fd is used by one fdatasync at a time ("syncing"), which
+ * reset() and snapshot_begin() also take before they truncate or switch
+ * the journal.  The file table (files, under the rwlock ft) maps the
+ * numbers in locations to read-only fds: read() holds it shared across its
+ * pread, so reads run in parallel; adding a file and snapshot_switch()
+ * (which closes replaced files) hold it exclusively, without I/O.
  */
 #include "config.h"
 
@@ -42,6 +47,16 @@
 
 struct range {
 	uint64_t lo, hi; /* lsns dropped by one reset(), inclusive */
+};
+
+/* One file whose records locations may name; fd is read-only (or the
+ * journal's own read-write fd duplicated). */
+struct fs_file {
+	uint32_t id;
+	uint32_t kind; /* WR__FS_JOURNAL or WR__FS_SNAPSHOT */
+	uint64_t gen;
+	int fd;
+	char *path;
 };
 
 struct fs_store {
@@ -70,9 +85,119 @@ struct fs_store {
 	char fail_msg[WR_MESSAGE_MAX]; /* why it broke */
 	struct range *dropped;
 	size_t n_dropped;
+
+	pthread_rwlock_t ft;   /* guards the file table below */
+	struct fs_file *files;
+	size_t n_files, cap_files;
+	uint32_t next_file;    /* number of the next file added */
+	uint32_t jfile;        /* number of the current journal */
 };
 
 static const struct wr__store_ops fs_ops;
+
+/* ---- the file table ----------------------------------------------------- */
+
+/* A number for a file about to be added. */
+static uint32_t
+file_number(struct fs_store *fs)
+{
+	uint32_t id;
+
+	pthread_rwlock_wrlock(&fs->ft);
+	id = fs->next_file++;
+	pthread_rwlock_unlock(&fs->ft);
+	return id;
+}
+
+/* Adds fd (read-only, now the table's: closed on failure too) as file id
+ * of kind/gen at path (copied).  Takes ft exclusively; no I/O. */
+static wr_err
+files_add(struct fs_store *fs, uint32_t id, uint32_t kind, uint64_t gen,
+          int fd, const char *path, struct wr_error *err)
+{
+	char *p = fd >= 0 ? strdup(path) : NULL;
+	wr_err rc = WR_OK;
+
+	if (fd < 0)
+		return wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED, "dup",
+		                       path, errno);
+	pthread_rwlock_wrlock(&fs->ft);
+	if (p != NULL && fs->n_files == fs->cap_files) {
+		size_t cap = fs->cap_files ? 2 * fs->cap_files : 8;
+		struct fs_file *f = realloc(fs->files, cap * sizeof(*f));
+		if (f != NULL) {
+			fs->files = f;
+			fs->cap_files = cap;
+		}
+	}
+	if (p == NULL || fs->n_files == fs->cap_files) {
+		rc = wr__oom(err);
+		free(p);
+		close(fd);
+	} else {
+		fs->files[fs->n_files++] = (struct fs_file){id, kind, gen, fd, p};
+	}
+	pthread_rwlock_unlock(&fs->ft);
+	return rc;
+}
+
+/* Closes and forgets the files older than generation gen (every file when
+ * gen is UINT64_MAX).  Takes ft exclusively; no I/O but close(2). */
+static void
+files_retire(struct fs_store *fs, uint64_t gen)
+{
+	size_t keep = 0;
+
+	pthread_rwlock_wrlock(&fs->ft);
+	for (size_t i = 0; i < fs->n_files; i++) {
+		struct fs_file *f = &fs->files[i];
+		if (f->gen < gen || gen == UINT64_MAX) {
+			close(f->fd);
+			free(f->path);
+		} else {
+			fs->files[keep++] = *f;
+		}
+	}
+	fs->n_files = keep;
+	pthread_rwlock_unlock(&fs->ft);
+}
+
+/* Makes jfd (journal gen at jpath) readable through the table as a new
+ * file, the one appends name from now on. */
+static wr_err
+add_journal(struct fs_store *fs, uint64_t gen, int jfd, const char *jpath,
+            struct wr_error *err)
+{
+	uint32_t id = file_number(fs);
+	wr_err rc;
+
+	rc = files_add(fs, id, WR__FS_JOURNAL, gen, dup(jfd), jpath, err);
+	if (rc == WR_OK)
+		fs->jfile = id;
+	return rc;
+}
+
+static wr_err
+fs_read(struct wr__store *st, const struct wr__loc *loc,
+        struct wr__record *rec, struct wr_error *err)
+{
+	struct fs_store *fs = (struct fs_store *)st;
+	wr_err rc = WR_EUNAVAILABLE;
+	size_t i;
+
+	pthread_rwlock_rdlock(&fs->ft);
+	for (i = 0; i < fs->n_files && fs->files[i].id != loc->file; i++)
+		;
+	if (i < fs->n_files)
+		rc = wr__fs_read_record(fs->files[i].fd, fs->files[i].path, loc,
+		                        rec, err);
+	else
+		wr__fail(err, WR_EUNAVAILABLE, WR_REASON_STORE_CORRUPT, NULL,
+		         "store %s: a record names file number %" PRIu32
+		         ", which is not open", fs->dir.path, loc->file);
+	pthread_rwlock_unlock(&fs->ft);
+	return rc;
+}
 
 /* ---- open --------------------------------------------------------------- */
 
@@ -123,6 +248,12 @@ wr__store_fs_open(const char *dir, struct wr__store **out,
 		free(fs);
 		return wr__oom(err);
 	}
+	if (pthread_rwlock_init(&fs->ft, NULL) != 0) {
+		pthread_cond_destroy(&fs->cv);
+		pthread_mutex_destroy(&fs->mu);
+		free(fs);
+		return wr__oom(err);
+	}
 	if ((fs->dir.path = strdup(dir)) == NULL) {
 		rc = wr__oom(err);
 		goto fail;
@@ -168,19 +299,87 @@ fail:
 
 /* ---- load --------------------------------------------------------------- */
 
+/* Replays snapshot-<snap> (if snap) and journals[first..] of l into the
+ * file table; the last journal's fd and path (appends continue there) go
+ * to *jfd and *jpath, its end to *end, the journal bytes to *bytes. */
+static wr_err
+replay_files(struct fs_store *fs, struct wr__fs_replay *rp,
+             const struct wr__fs_listing *l, uint64_t snap, size_t first,
+             int *jfd, char **jpath, off_t *end, uint64_t *bytes,
+             struct wr_error *err)
+{
+	char name[WR__FS_NAME_MAX], *path = NULL;
+	int fd = -1;
+	wr_err rc = WR_OK;
+
+	if (snap) {
+		rp->file = file_number(fs);
+		wr__fs_file_name(name, "snapshot", snap, "");
+		if ((path = wr__fs_join(fs->dir.path, name)) == NULL)
+			return wr__oom(err);
+		rc = wr__fs_replay_snapshot(&fs->dir, rp, snap, &fd, err);
+		if (rc == WR_OK)
+			rc = files_add(fs, rp->file, WR__FS_SNAPSHOT, snap, fd,
+			               path, err);
+		free(path);
+	}
+	for (size_t j = first; j < l->journals.n && rc == WR_OK; j++) {
+		bool last = j + 1 == l->journals.n;
+		uint64_t gen = l->journals.v[j];
+		rp->file = file_number(fs);
+		rc = wr__fs_replay_journal(&fs->dir, rp, gen, last, &fd, &path,
+		                           end, err);
+		if (rc != WR_OK)
+			break;
+		*bytes += (uint64_t)(*end - WR__FS_HDR_SIZE);
+		if (last) {
+			*jfd = fd;
+			*jpath = path;
+			rc = files_add(fs, rp->file, WR__FS_JOURNAL, gen, dup(fd),
+			               path, err);
+			fs->jfile = rp->file;
+		} else {
+			rc = files_add(fs, rp->file, WR__FS_JOURNAL, gen, fd, path,
+			               err);
+			free(path);
+		}
+	}
+	return rc;
+}
+
+/* Journals continue the snapshot without a gap: a missing one would
+ * silently lose acknowledged records. */
+static wr_err
+check_journals(const struct fs_store *fs, const struct wr__fs_listing *l,
+               uint64_t snap, size_t first, struct wr_error *err)
+{
+	char name[WR__FS_NAME_MAX];
+	uint64_t expect = snap ? snap : 1;
+
+	for (size_t j = first; j < l->journals.n; j++, expect++) {
+		if (l->journals.v[j] != expect) {
+			wr__fs_file_name(name, "journal", expect, "");
+			return wr__fail(err, WR_EUNAVAILABLE, WR_REASON_STORE_CORRUPT,
+			                NULL, "store %s is damaged: %s is missing",
+			                fs->dir.path, name);
+		}
+	}
+	return WR_OK;
+}
+
 static wr_err
 fs_load(struct wr__store *st, wr__apply_fn apply, wr__diag_fn diag,
         void *arg, struct wr_error *err)
 {
 	struct fs_store *fs = (struct fs_store *)st;
-	struct wr__fs_replay rp = {apply, diag, arg};
+	struct wr__fs_replay rp = {apply, diag, arg, 0};
 	struct wr__fs_listing l;
 	char name[WR__FS_NAME_MAX];
-	uint64_t snap = 0, first = 0, expect, bytes = 0;
+	uint64_t snap = 0, bytes = 0;
 	char *jpath = NULL;
 	off_t end = WR__FS_HDR_SIZE;
 	int jfd = -1;
-	size_t i;
+	size_t first;
 	wr_err rc;
 
 	if (fs->loaded)
@@ -190,35 +389,13 @@ fs_load(struct wr__store *st, wr__apply_fn apply, wr__diag_fn diag,
 		return rc;
 	if (l.snapshots.n > 0)
 		snap = l.snapshots.v[l.snapshots.n - 1];
-	for (i = 0; i < l.journals.n && l.journals.v[i] < snap; i++)
+	for (first = 0; first < l.journals.n && l.journals.v[first] < snap;
+	     first++)
 		;
-	first = i;
-	/* Journals continue the snapshot without a gap: a missing one would
-	 * silently lose acknowledged records. */
-	expect = snap ? snap : 1;
-	for (size_t j = first; j < l.journals.n; j++, expect++) {
-		if (l.journals.v[j] != expect) {
-			wr__fs_file_name(name, "journal", expect, "");
-			rc = wr__fail(err, WR_EUNAVAILABLE, WR_REASON_STORE_CORRUPT,
-			              NULL,
-			              "store %s is damaged: %s is missing",
-			              fs->dir.path, name);
-			goto done;
-		}
-	}
-	if (snap) {
-		rc = wr__fs_replay_snapshot(&fs->dir, &rp, snap, err);
-		if (rc != WR_OK)
-			goto done;
-	}
-	for (size_t j = first; j < l.journals.n; j++) {
-		bool last = j + 1 == l.journals.n;
-		rc = wr__fs_replay_journal(&fs->dir, &rp, l.journals.v[j],
-		                           last, &jfd, &jpath, &end, err);
-		if (rc != WR_OK)
-			goto done;
-		bytes += (uint64_t)(end - WR__FS_HDR_SIZE);
-	}
+	if ((rc = check_journals(fs, &l, snap, first, err)) != WR_OK ||
+	    (rc = replay_files(fs, &rp, &l, snap, first, &jfd, &jpath, &end,
+	                       &bytes, err)) != WR_OK)
+		goto done;
 	if (jfd < 0) {
 		/* A new store, or a crash between a snapshot's rename and
 		 * its journal's creation. */
@@ -230,6 +407,8 @@ fs_load(struct wr__store *st, wr__apply_fn apply, wr__diag_fn diag,
 		}
 		rc = wr__fs_create(&fs->dir, jpath, WR__FS_JOURNAL, fs->gen,
 		                   &jfd, err);
+		if (rc == WR_OK)
+			rc = add_journal(fs, fs->gen, jfd, jpath, err);
 		if (rc != WR_OK)
 			goto done;
 		end = WR__FS_HDR_SIZE;
@@ -250,6 +429,8 @@ done:
 	if (jfd >= 0)
 		close(jfd);
 	free(jpath);
+	if (rc != WR_OK)
+		files_retire(fs, UINT64_MAX);
 	wr__fs_listing_free(&l);
 	return rc;
 }
@@ -266,7 +447,7 @@ broken_fail(struct fs_store *fs, struct wr_error *err)
 
 static wr_err
 fs_append(struct wr__store *st, const struct wr__record *rec, uint64_t *lsn,
-          struct wr_error *err)
+          struct wr__loc *loc, struct wr_error *err)
 {
 	struct fs_store *fs = (struct fs_store *)st;
 	size_t n = 0;
@@ -309,6 +490,9 @@ fs_append(struct wr__store *st, const struct wr__record *rec, uint64_t *lsn,
 		*lsn = ++fs->written_lsn;
 		pthread_mutex_unlock(&fs->mu);
 		fs->since_snapshot += n;
+		if (loc != NULL)
+			*loc = (struct wr__loc){fs->jfile, (uint32_t)(n - 8),
+			                        (uint64_t)prev};
 	}
 	if (fs->abuf_cap > WR__FS_BATCH) {
 		free(fs->abuf);
@@ -468,8 +652,91 @@ fs_snapshot_due(struct wr__store *st)
 	return fs->loaded && fs->since_snapshot >= fs->snapshot_bytes;
 }
 
-/* Unlinks snapshots and journals older than gen; best effort (load()
- * removes leftovers). */
+/* Creates journal-<gen> and switches appends to it (mu held on entry and
+ * exit, the journal owned).  Unlinks it again if it cannot be used. */
+static wr_err
+switch_journal(struct fs_store *fs, uint64_t gen, struct wr_error *err)
+{
+	char name[WR__FS_NAME_MAX], *jpath, *old_path;
+	int jfd = -1, old_fd;
+	wr_err rc;
+
+	wr__fs_file_name(name, "journal", gen, "");
+	if ((jpath = wr__fs_join(fs->dir.path, name)) == NULL)
+		return wr__oom(err);
+	pthread_mutex_unlock(&fs->mu);
+	rc = wr__fs_create(&fs->dir, jpath, WR__FS_JOURNAL, gen, &jfd, err);
+	if (rc == WR_OK && (rc = add_journal(fs, gen, jfd, jpath, err)) != WR_OK) {
+		/* Never leave an empty newer journal behind the one appends
+		 * continue in: a torn tail there would look like damage. */
+		close(jfd);
+		unlink(jpath);
+		(void)wr__fs_sync_dir(&fs->dir);
+	}
+	pthread_mutex_lock(&fs->mu);
+	if (rc != WR_OK) {
+		free(jpath);
+		return rc;
+	}
+	old_fd = fs->jfd;
+	old_path = fs->jpath;
+	fs->jfd = jfd;
+	fs->jpath = jpath;
+	fs->gen = gen;
+	fs->written_off = fs->durable_off = WR__FS_HDR_SIZE;
+	pthread_mutex_unlock(&fs->mu);
+	close(old_fd); /* the table keeps its own fd of it */
+	free(old_path);
+	pthread_mutex_lock(&fs->mu);
+	return WR_OK;
+}
+
+/*
+ * Step 1 of a snapshot (docs/store.md): journal-<g+1> is created and
+ * appends switch to it - restore now reads journal-<g> then journal-<g+1>.
+ * Write lock held; the only I/O is the new journal's header and its
+ * fdatasync and directory fsync.
+ */
+static wr_err
+fs_snapshot_begin(struct wr__store *st, uint64_t *gen, struct wr_error *err)
+{
+	struct fs_store *fs = (struct fs_store *)st;
+	wr_err rc = WR_OK;
+
+	if (!fs->loaded)
+		return wr__fail(err, WR_EINTERNAL, WR_REASON_STORE_NOT_LOADED, NULL,
+		                "snapshot before load");
+	pthread_mutex_lock(&fs->mu);
+	own_journal(fs);
+	if (!fs->broken && fs->durable_lsn < fs->written_lsn)
+		(void)flush_journal(fs); /* the caller should have synced */
+	if (fs->broken) {
+		rc = broken_fail(fs, err);
+	} else if (fs->gen == UINT64_MAX) {
+		/* Never wrap: generation 0 is no name, and a lower one would
+		 * sort before the files it replaces.  The store carries on
+		 * in its journal; only snapshots stop. */
+		fs->since_snapshot = 0;
+		rc = wr__fail(err, WR_EUNAVAILABLE,
+		              WR_REASON_STORE_SNAPSHOT_FAILED, NULL,
+		              "store %s: generation %" PRIu64 " is the last; "
+		              "no more snapshots (the journal keeps growing)",
+		              fs->dir.path, fs->gen);
+	} else if ((rc = switch_journal(fs, fs->gen + 1, err)) == WR_OK) {
+		*gen = fs->gen;
+		/* Bytes count from here whether or not the snapshot
+		 * succeeds, so a failing disk does not retry a snapshot at
+		 * every mutation. */
+		fs->since_snapshot = 0;
+	}
+	fs->syncing = false;
+	pthread_cond_broadcast(&fs->cv);
+	pthread_mutex_unlock(&fs->mu);
+	return rc;
+}
+
+/* Unlinks snapshots and journals older than gen (their fds stay open in
+ * the table); best effort (load() removes leftovers). */
 static void
 remove_older(struct fs_store *fs, uint64_t gen)
 {
@@ -480,84 +747,78 @@ remove_older(struct fs_store *fs, uint64_t gen)
 		return;
 	wr__fs_remove_stale(&fs->dir, &l, gen);
 	wr__fs_listing_free(&l);
+	(void)wr__fs_sync_dir(&fs->dir);
 }
 
 /*
- * Order: (1) journal-<g+1> is created and appends switch to it - restore
- * now reads journal-<g> then journal-<g+1>; (2) snapshot-<g+1> is written
- * to a temp file, made durable and renamed - restore now reads it and
- * journal-<g+1>; (3) older files are removed.  A failure in (2) leaves the
- * store working on the new journal with the old snapshot.
+ * Steps 2 and 3, on the snapshot thread without any Runtime lock:
+ * snapshot-<gen>.tmp is written, fdatasynced, renamed and the directory
+ * fsynced - restore now reads it and journal-<gen>; then the older files
+ * are unlinked.  A failure leaves the store on the new journal with the
+ * old snapshot and journals, all still open.
  */
 static wr_err
-fs_snapshot(struct wr__store *st, const struct wr__record *recs, size_t n,
-            struct wr_error *err)
+fs_snapshot_write(struct wr__store *st, uint64_t gen, wr__snap_next_fn next,
+                  void *arg, struct wr_error *err)
 {
 	struct fs_store *fs = (struct fs_store *)st;
-	char name[WR__FS_NAME_MAX], *jpath = NULL;
-	uint64_t gen = fs->gen + 1; /* used only below fs->gen < UINT64_MAX */
-	int jfd = -1, old_fd;
-	char *old_path;
-	wr_err rc = WR_OK;
+	char name[WR__FS_NAME_MAX], *path;
+	uint32_t id = file_number(fs);
+	int fd = -1;
+	wr_err rc;
 
-	if (!fs->loaded)
-		return wr__fail(err, WR_EINTERNAL, WR_REASON_STORE_NOT_LOADED, NULL,
-		                "snapshot before load");
-	pthread_mutex_lock(&fs->mu);
-	own_journal(fs);
-	if (!fs->broken && fs->durable_lsn < fs->written_lsn)
-		(void)flush_journal(fs); /* the caller should have synced */
-	if (fs->broken)
-		rc = broken_fail(fs, err);
-	pthread_mutex_unlock(&fs->mu);
-	if (rc != WR_OK)
-		goto done;
-	if (fs->gen == UINT64_MAX) {
-		/* Never wrap: generation 0 is no name, and a lower one would
-		 * sort before the files it replaces.  The store carries on
-		 * in its journal; only snapshots stop. */
-		fs->since_snapshot = 0;
-		rc = wr__fail(err, WR_EUNAVAILABLE,
-		              WR_REASON_STORE_SNAPSHOT_FAILED, NULL,
-		              "store %s: generation %" PRIu64 " is the last; "
-		              "no more snapshots (the journal keeps growing)",
-		              fs->dir.path, fs->gen);
-		goto done;
-	}
+	wr__fs_file_name(name, "snapshot", gen, "");
+	if ((path = wr__fs_join(fs->dir.path, name)) == NULL)
+		return wr__oom(err);
+	rc = wr__fs_write_snapshot(&fs->dir, gen, next, arg, id, &fd, err);
+	if (rc == WR_OK)
+		rc = files_add(fs, id, WR__FS_SNAPSHOT, gen, fd, path, err);
+	free(path);
+	if (rc == WR_OK)
+		remove_older(fs, gen);
+	return rc;
+}
 
-	wr__fs_file_name(name, "journal", gen, "");
-	if ((jpath = wr__fs_join(fs->dir.path, name)) == NULL) {
-		rc = wr__oom(err);
-		goto done;
-	}
-	rc = wr__fs_create(&fs->dir, jpath, WR__FS_JOURNAL, gen, &jfd, err);
-	if (rc != WR_OK)
-		goto done;
-	pthread_mutex_lock(&fs->mu);
-	old_fd = fs->jfd;
-	old_path = fs->jpath;
-	fs->jfd = jfd;
-	fs->jpath = jpath;
-	fs->gen = gen;
-	fs->written_off = fs->durable_off = WR__FS_HDR_SIZE;
-	pthread_mutex_unlock(&fs->mu);
-	close(old_fd);
-	free(old_path);
-	jpath = NULL;
-	/* Bytes count from here whether or not the snapshot succeeds, so a
-	 * failing disk does not retry a snapshot at every mutation. */
-	fs->since_snapshot = 0;
+/* Closes the files the snapshot of gen replaced.  Write lock held. */
+static void
+fs_snapshot_switch(struct wr__store *st, uint64_t gen)
+{
+	files_retire((struct fs_store *)st, gen);
+}
 
-	rc = wr__fs_write_snapshot(&fs->dir, gen, recs, n, err);
-	if (rc != WR_OK)
-		goto done;
-	remove_older(fs, gen);
-done:
-	free(jpath);
-	pthread_mutex_lock(&fs->mu);
-	fs->syncing = false;
-	pthread_cond_broadcast(&fs->cv);
-	pthread_mutex_unlock(&fs->mu);
+static wr_err
+array_next(void *arg, const struct wr__loc *prev WR__UNUSED,
+           const struct wr__record **rec, struct wr_error *err WR__UNUSED)
+{
+	struct {
+		const struct wr__record *v;
+		size_t n, i;
+	} *it = arg;
+
+	*rec = it->i < it->n ? &it->v[it->i++] : NULL;
+	return WR_OK;
+}
+
+wr_err
+wr__store_snapshot(struct wr__store *st, const struct wr__record *recs,
+                   size_t n, struct wr_error *err)
+{
+	struct {
+		const struct wr__record *v;
+		size_t n, i;
+	} it = {recs, n, 0};
+	uint64_t gen = 0;
+	wr_err rc;
+
+	if (st->ops->snapshot_begin == NULL)
+		return wr__fail(err, WR_EINTERNAL, WR_REASON_STORE_SNAPSHOT_FAILED,
+		                NULL, "the %s store takes no snapshots",
+		                st->ops->backend);
+	if ((rc = st->ops->snapshot_begin(st, &gen, err)) != WR_OK)
+		return rc;
+	rc = st->ops->snapshot_write(st, gen, array_next, &it, err);
+	if (rc == WR_OK)
+		st->ops->snapshot_switch(st, gen);
 	return rc;
 }
 
@@ -581,12 +842,15 @@ fs_close(struct wr__store *st)
 		}
 		close(fs->jfd);
 	}
+	files_retire(fs, UINT64_MAX);
 	if (fs->lock_fd >= 0)
 		close(fs->lock_fd); /* releases the flock */
 	if (fs->dir.fd >= 0)
 		close(fs->dir.fd);
+	pthread_rwlock_destroy(&fs->ft);
 	pthread_cond_destroy(&fs->cv);
 	pthread_mutex_destroy(&fs->mu);
+	free(fs->files);
 	free(fs->dropped);
 	free(fs->abuf);
 	free(fs->jpath);
@@ -600,7 +864,10 @@ static const struct wr__store_ops fs_ops = {
 	.append = fs_append,
 	.sync = fs_sync,
 	.reset = fs_reset,
+	.read = fs_read,
 	.snapshot_due = fs_snapshot_due,
-	.snapshot = fs_snapshot,
+	.snapshot_begin = fs_snapshot_begin,
+	.snapshot_write = fs_snapshot_write,
+	.snapshot_switch = fs_snapshot_switch,
 	.close = fs_close,
 };

@@ -35,11 +35,13 @@ struct wr__fs_dir {
 };
 
 /* What load() hands each record to (store/store.h); apply takes what a
- * record owns, diag may be NULL. */
+ * record owns, diag may be NULL.  file: the number the store gave the file
+ * being replayed, for the locations apply gets. */
 struct wr__fs_replay {
 	wr__apply_fn apply;
 	wr__diag_fn diag;
 	void *arg;
+	uint32_t file;
 };
 
 /* ---- errors and I/O (fs_io.c) ----------------------------------------- */
@@ -88,31 +90,46 @@ wr_err wr__fs_frame(const struct wr__record *rec, char **buf, size_t *cap,
                     size_t *n, struct wr_error *err);
 
 /* Replays snapshot-<gen> of d through rp: no damage of any kind is
- * tolerated (WR_EUNAVAILABLE, reason store_corrupt). */
+ * tolerated (WR_EUNAVAILABLE, reason store_corrupt).  On success *fd_out
+ * is the file open read-only, the caller's to close. */
 wr_err wr__fs_replay_snapshot(const struct wr__fs_dir *d,
                               const struct wr__fs_replay *rp, uint64_t gen,
-                              struct wr_error *err);
+                              int *fd_out, struct wr_error *err);
 
 /*
  * Replays journal-<gen> of d through rp; *end gets the offset after its
  * last good record.  last: the journal appends continue in - a torn final
  * record is cut off and an incomplete header (a crash while it was
- * created) rewritten, both reported through rp->diag - which stays open:
- * *fd_out (O_APPEND) and *path_out become the caller's to close and free.
- * Not last: any damage fails.  On failure *fd_out and *path_out are
- * unchanged.
+ * created) rewritten, both reported through rp->diag - opened read-write
+ * (O_APPEND); not last: opened read-only, and any damage fails.  On
+ * success *fd_out and *path_out are the caller's to close and free; on
+ * failure they are unchanged.
  */
 wr_err wr__fs_replay_journal(const struct wr__fs_dir *d,
                              const struct wr__fs_replay *rp, uint64_t gen,
                              bool last, int *fd_out, char **path_out,
                              off_t *end, struct wr_error *err);
 
-/* Writes recs[0..n) (borrowed) as snapshot-<gen>: temp file, fdatasync,
- * rename, fsync of the directory.  On failure the temp file is removed
- * and the snapshot may or may not exist (restore is right either way). */
+/*
+ * Writes snapshot-<gen> from the records next(arg, ...) hands out (see
+ * wr__snap_next_fn; locations name file number `file`): temp file,
+ * fdatasync, rename, fsync of the directory.  On success *fd_out is the
+ * new snapshot open read-only, the caller's to close.  On failure the
+ * temp file is removed and the snapshot may or may not exist (restore is
+ * right either way).  Takes no lock; touches only the new file.
+ */
 wr_err wr__fs_write_snapshot(const struct wr__fs_dir *d, uint64_t gen,
-                             const struct wr__record *recs, size_t n,
+                             wr__snap_next_fn next, void *arg,
+                             uint32_t file, int *fd_out,
                              struct wr_error *err);
+
+/* Reads the frame at loc->off of fd (the file at path) back into *rec:
+ * its length must be loc->len and its checksum, decoding and the record's
+ * own rules must hold, or WR_EUNAVAILABLE, store_corrupt, naming path and
+ * offset; a failed pread is store_open_failed.  Reentrant: any number of
+ * threads may read one fd at once. */
+wr_err wr__fs_read_record(int fd, const char *path, const struct wr__loc *loc,
+                          struct wr__record *rec, struct wr_error *err);
 
 /* ---- the directory (fs_dir.c; names and paths: fs_io.c) --------------- */
 

@@ -355,6 +355,7 @@ static wr_err
 replay_record(const struct wr__fs_replay *rp, const char *path, off_t off,
               const char *payload, uint32_t len, struct wr_error *err)
 {
+	struct wr__loc loc = {rp->file, len, (uint64_t)off};
 	char why[WR_MESSAGE_MAX];
 	struct wr__record rec;
 	struct wr_error derr;
@@ -372,7 +373,7 @@ replay_record(const struct wr__fs_replay *rp, const char *path, off_t off,
 		wr__record_clear(&rec);
 		return corrupt(err, path, off, why);
 	}
-	rc = rp->apply(rp->arg, &rec, err);
+	rc = rp->apply(rp->arg, &rec, &loc, err);
 	if (rc != WR_OK && err != NULL &&
 	    err->reason == WR_REASON_STORE_CORRUPT) {
 		snprintf(why, sizeof(why), "%s", err->message);
@@ -453,7 +454,7 @@ replay_file(const struct wr__fs_dir *d, const struct wr__fs_replay *rp,
 wr_err
 wr__fs_replay_snapshot(const struct wr__fs_dir *d,
                        const struct wr__fs_replay *rp, uint64_t gen,
-                       struct wr_error *err)
+                       int *fd_out, struct wr_error *err)
 {
 	char name[WR__FS_NAME_MAX], *path;
 	off_t end;
@@ -470,7 +471,10 @@ wr__fs_replay_snapshot(const struct wr__fs_dir *d,
 		rc = header_check(fd, path, WR__FS_SNAPSHOT, gen, NULL, err);
 		if (rc == WR_OK)
 			rc = replay_file(d, rp, fd, path, false, &end, err);
-		close(fd);
+		if (rc == WR_OK)
+			*fd_out = fd;
+		else
+			close(fd);
 	}
 	free(path);
 	return rc;
@@ -577,7 +581,7 @@ wr__fs_replay_journal(const struct wr__fs_dir *d,
 			rc = upgrade_header(d, fd, path, gen, err);
 	}
 done:
-	if (rc == WR_OK && last) {
+	if (rc == WR_OK) {
 		*fd_out = fd;
 		*path_out = path;
 		return WR_OK;
@@ -590,58 +594,103 @@ done:
 
 /* ---- snapshots ---------------------------------------------------------- */
 
-/* Writes recs as frames into fd in batches of about WR__FS_BATCH. */
+/* Makes room for need bytes in *buf (at least a batch); -1 on OOM. */
+static int
+batch_room(char **buf, size_t *cap, size_t need)
+{
+	size_t ncap = need > WR__FS_BATCH ? need : WR__FS_BATCH;
+	char *p;
+
+	if (need <= *cap)
+		return 0;
+	if ((p = realloc(*buf, ncap)) == NULL)
+		return -1;
+	*buf = p;
+	*cap = ncap;
+	return 0;
+}
+
+/*
+ * Writes the records next() hands out as frames into fd (from the end of
+ * the header on) in batches of about WR__FS_BATCH, and tells next() where
+ * the record it handed out before went.
+ */
 static wr_err
 write_records(const struct wr__fs_dir *d, int fd, const char *path,
-              const struct wr__record *recs, size_t n, struct wr_error *err)
+              wr__snap_next_fn next, void *arg, uint32_t file,
+              struct wr_error *err)
 {
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
-	wr_err rc = WR_OK;
+	uint64_t off = HDR_SIZE; /* where buf[0] goes in the file */
+	struct wr__loc loc;
+	const struct wr__loc *prev = NULL;
+	wr_err rc;
 
-	for (size_t i = 0; i <= n && rc == WR_OK; i++) {
+	for (;;) {
+		const struct wr__record *rec = NULL;
 		size_t plen = 0;
 		char *payload = NULL;
 
-		if (i < n &&
-		    (rc = payload_encode(&recs[i], &payload, &plen, err)) != WR_OK)
+		if ((rc = next(arg, prev, &rec, err)) != WR_OK)
+			break;
+		if (rec != NULL &&
+		    (rc = payload_encode(rec, &payload, &plen, err)) != WR_OK)
 			break;
 		/* Flush first if this frame would not fit, at a full batch
 		 * and at the end. */
-		if (len > 0 && (i == n || len + FRAME_SIZE + plen > cap ||
+		if (len > 0 && (rec == NULL || len + FRAME_SIZE + plen > cap ||
 		                len >= WR__FS_BATCH)) {
-			if (wr__fs_write_all(d, fd, buf, len) < 0)
+			if (wr__fs_write_all(d, fd, buf, len) < 0) {
 				rc = wr__fs_sys_fail(err,
 				                     WR_REASON_STORE_SNAPSHOT_FAILED,
 				                     "write", path, errno);
+				free(payload);
+				break;
+			}
+			off += len;
 			len = 0;
 		}
-		if (rc == WR_OK && i < n && len + FRAME_SIZE + plen > cap) {
-			size_t ncap = FRAME_SIZE + plen > WR__FS_BATCH
-			                      ? FRAME_SIZE + plen
-			                      : WR__FS_BATCH;
-			char *p = realloc(buf, ncap);
-			if (p == NULL) {
-				rc = wr__oom(err);
-			} else {
-				buf = p;
-				cap = ncap;
-			}
+		if (rec == NULL)
+			break;
+		if (batch_room(&buf, &cap, len + FRAME_SIZE + plen) < 0) {
+			free(payload);
+			rc = wr__oom(err);
+			break;
 		}
-		if (rc == WR_OK && i < n) {
-			frame_put(buf + len, payload, plen);
-			len += FRAME_SIZE + plen;
-		}
+		frame_put(buf + len, payload, plen);
+		loc = (struct wr__loc){file, (uint32_t)plen, off + len};
+		prev = &loc;
+		len += FRAME_SIZE + plen;
 		free(payload);
 	}
 	free(buf);
 	return rc;
 }
 
+/* Makes the temp file durable and gives it its name. */
+static wr_err
+publish_snapshot(const struct wr__fs_dir *d, int fd, const char *tmp,
+                 const char *path, struct wr_error *err)
+{
+	if (d->io.fdatasync(fd) < 0)
+		return wr__fs_sys_fail(err, WR_REASON_STORE_SNAPSHOT_FAILED,
+		                       "fdatasync", tmp, errno);
+	if (rename(tmp, path) < 0)
+		return wr__fs_sys_fail(err, WR_REASON_STORE_SNAPSHOT_FAILED,
+		                       "rename", tmp, errno);
+	/* Until this returns the rename may be lost; that is fine, the
+	 * journals it replaces are still all there. */
+	if (wr__fs_sync_dir(d) < 0)
+		return wr__fs_sys_fail(err, WR_REASON_STORE_SNAPSHOT_FAILED,
+		                       "fsync", d->path, errno);
+	return WR_OK;
+}
+
 wr_err
 wr__fs_write_snapshot(const struct wr__fs_dir *d, uint64_t gen,
-                      const struct wr__record *recs, size_t n,
-                      struct wr_error *err)
+                      wr__snap_next_fn next, void *arg, uint32_t file,
+                      int *fd_out, struct wr_error *err)
 {
 	char name[WR__FS_NAME_MAX], *tmp = NULL, *path = NULL;
 	unsigned char h[HDR_SIZE];
@@ -656,7 +705,7 @@ wr__fs_write_snapshot(const struct wr__fs_dir *d, uint64_t gen,
 		rc = wr__oom(err);
 		goto done;
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		rc = wr__fs_sys_fail(err, WR_REASON_STORE_SNAPSHOT_FAILED, "open", tmp,
 		                     errno);
@@ -668,37 +717,61 @@ wr__fs_write_snapshot(const struct wr__fs_dir *d, uint64_t gen,
 		                     errno);
 		goto done;
 	}
-	if ((rc = write_records(d, fd, tmp, recs, n, err)) != WR_OK)
+	if ((rc = write_records(d, fd, tmp, next, arg, file, err)) != WR_OK)
 		goto done;
-	if (d->io.fdatasync(fd) < 0) {
-		rc = wr__fs_sys_fail(err, WR_REASON_STORE_SNAPSHOT_FAILED, "fdatasync",
-		                     tmp, errno);
-		goto done;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
-		rc = wr__fs_sys_fail(err, WR_REASON_STORE_SNAPSHOT_FAILED, "close", tmp,
-		                     errno);
-		goto done;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0) {
-		rc = wr__fs_sys_fail(err, WR_REASON_STORE_SNAPSHOT_FAILED, "rename",
-		                     tmp, errno);
-		goto done;
-	}
-	/* Until this returns the rename may be lost; that is fine, the
-	 * journals it replaces are still all there. */
-	if (wr__fs_sync_dir(d) < 0)
-		rc = wr__fs_sys_fail(err, WR_REASON_STORE_SNAPSHOT_FAILED, "fsync",
-		                     d->path, errno);
+	rc = publish_snapshot(d, fd, tmp, path, err);
 done:
-	if (fd >= 0)
-		close(fd);
-	if (rc != WR_OK)
+	if (rc == WR_OK) {
+		*fd_out = fd;
+	} else {
+		if (fd >= 0)
+			close(fd);
 		unlink(tmp);
+	}
 	free(tmp);
 	free(path);
+	return rc;
+}
+
+wr_err
+wr__fs_read_record(int fd, const char *path, const struct wr__loc *loc,
+                   struct wr__record *rec, struct wr_error *err)
+{
+	off_t off = (off_t)loc->off;
+	size_t n = FRAME_SIZE + (size_t)loc->len;
+	char why[WR_MESSAGE_MAX];
+	struct wr_error derr;
+	unsigned char *buf;
+	ssize_t r;
+	wr_err rc;
+
+	if (loc->len == 0 || loc->len > MAX_PAYLOAD || loc->off < HDR_SIZE)
+		return corrupt(err, path, off, "record location out of range");
+	if ((buf = malloc(n)) == NULL)
+		return wr__oom(err);
+	if ((r = read_at(fd, buf, n, off)) < 0) {
+		int e = errno;
+		free(buf);
+		return wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED, "read",
+		                       path, e);
+	}
+	if ((size_t)r < n)
+		rc = corrupt(err, path, off, "record cut short");
+	else if (get_le32(buf) != loc->len)
+		rc = corrupt(err, path, off, "record length changed");
+	else if (get_le32(buf + 4) != wr__crc32c(0, buf + FRAME_SIZE, loc->len))
+		rc = corrupt(err, path, off, "checksum mismatch");
+	else if ((rc = wr__record_decode((const char *)buf + FRAME_SIZE,
+	                                 loc->len, rec, &derr)) != WR_OK) {
+		if (derr.reason == WR_REASON_STORE_CORRUPT)
+			rc = corrupt(err, path, off, derr.message);
+		else if (err != NULL)
+			*err = derr;
+	} else if (wr__record_check(rec, why, sizeof(why)) < 0) {
+		wr__record_clear(rec);
+		rc = corrupt(err, path, off, why);
+	}
+	free(buf);
 	return rc;
 }
 

@@ -1,7 +1,8 @@
 /*
  * store/memory.c - the memory store: the Runtime's own tables are the only
- * copy, so there is nothing to load, append is a no-op that succeeds and
- * every record is durable at once (sync is NULL).
+ * copy (transcript contents included: its RAM is the store, docs/store.md),
+ * so there is nothing to load or read back, append is a no-op that
+ * succeeds and every record is durable at once (sync is NULL).
  */
 #include "config.h"
 
@@ -11,11 +12,13 @@
 
 static wr_err
 memory_append(struct wr__store *st, const struct wr__record *rec,
-              uint64_t *lsn, struct wr_error *err WR__UNUSED)
+              uint64_t *lsn, struct wr__loc *loc, struct wr_error *err WR__UNUSED)
 {
 	(void)rec;
 	(void)st;
 	*lsn = 0;
+	if (loc != NULL)
+		*loc = (struct wr__loc){0, 0, 0};
 	return WR_OK;
 }
 
@@ -31,8 +34,11 @@ static const struct wr__store_ops memory_ops = {
 	.append = memory_append,
 	.sync = NULL,
 	.reset = NULL,
+	.read = NULL,
 	.snapshot_due = NULL,
-	.snapshot = NULL,
+	.snapshot_begin = NULL,
+	.snapshot_write = NULL,
+	.snapshot_switch = NULL,
 	.close = memory_close,
 };
 

@@ -24,7 +24,7 @@
  * kinds table of record.c (name, required and optional members; a static
  * assertion there checks the table reaches WR__REC_KIND_LAST) and in the
  * table of docs/store.md; (4) decide whether a snapshot must write it
- * (core/commit.c maybe_snapshot) and test a restore that replays it.
+ * (core/snapshot.c: freeze and snap_next) and test a restore that replays it.
  */
 enum wr__record_kind {
 	WR__REC_META,            /* runtime_id, event_id = last event id;
@@ -70,20 +70,58 @@ void wr__record_clear(struct wr__record *rec);
 
 struct wr__store;
 
-/* Called by load() for each persisted record, in order; the callee takes
- * what the record owns.  Returns WR_OK or an error that aborts the load. */
+/*
+ * Where a store keeps one record: the frame at byte offset off of the file
+ * the store numbered `file` (a small number the store hands out while it is
+ * open; not a generation), whose payload is len bytes.  A Runtime on a
+ * store with read() keeps one of these per transcript entry instead of the
+ * entry's content (docs/store.md, "What is in RAM").  16 bytes.
+ */
+struct wr__loc {
+	uint32_t file;
+	uint32_t len;
+	uint64_t off;
+};
+
+/* Called by load() for each persisted record, in order, with where it is
+ * stored (never NULL); the callee takes what the record owns.  Returns
+ * WR_OK or an error that aborts the load. */
 typedef wr_err (*wr__apply_fn)(void *arg, struct wr__record *rec,
+                               const struct wr__loc *loc,
                                struct wr_error *err);
 /* Called by load() to report something worth a diagnostic (a dropped torn
  * tail, ...). */
 typedef void (*wr__diag_fn)(void *arg, const char *message);
 
 /*
- * A store persists records.  Threading: append/reset/snapshot_due/snapshot
- * are called with the Runtime's write lock held (so never concurrently
- * with each other; reset and snapshot sync the disk under it, as
- * worker-runtime.h says); sync may be called by many threads at once, without
- * the Runtime lock; load once before anything else.
+ * Called by snapshot_write() for each record of the snapshot, in order:
+ * prev is where the record it returned last time was written (NULL at the
+ * first call); it sets *rec to the next record (borrowed: it stays the
+ * callee's and valid until the next call) or to NULL at the end.  An error
+ * aborts the snapshot.
+ */
+typedef wr_err (*wr__snap_next_fn)(void *arg, const struct wr__loc *prev,
+                                   const struct wr__record **rec,
+                                   struct wr_error *err);
+
+/*
+ * A store persists records.
+ *
+ * Threading: append/reset/snapshot_due/snapshot_begin/snapshot_switch are
+ * called with the Runtime's write lock held (so never concurrently with
+ * each other); sync may be called by many threads at once, without the
+ * Runtime lock; load once before anything else.  read may be called by
+ * any number of threads at once, with or without the Runtime's read lock,
+ * concurrently with append, sync, reset and a running snapshot_write; it
+ * never waits for a sync or a snapshot.  snapshot_write runs on one
+ * background thread, without the Runtime lock, one at a time, between a
+ * snapshot_begin and the matching snapshot_switch.
+ *
+ * File lifetime: a location that append or load handed out, or that
+ * snapshot_write reported, stays readable until snapshot_switch retires
+ * its file; snapshot_switch is called under the write lock, so a reader
+ * that holds the Runtime's read lock never sees its file go.  The files
+ * snapshot_write reads stay open (even once unlinked) until then.
  */
 struct wr__store_ops {
 	const char *backend; /* RuntimeSummary.backend */
@@ -92,10 +130,12 @@ struct wr__store_ops {
 	wr_err (*load)(struct wr__store *st, wr__apply_fn apply,
 	               wr__diag_fn diag, void *arg, struct wr_error *err);
 	/* Writes one record without waiting for the disk; *lsn gets its
-	 * number (1, 2, ...).  On failure nothing of the record remains and
-	 * the result is WR_EUNAVAILABLE. */
+	 * number (1, 2, ...) and *loc (if loc is not NULL) where it is.  On
+	 * failure nothing of the record remains and the result is
+	 * WR_EUNAVAILABLE. */
 	wr_err (*append)(struct wr__store *st, const struct wr__record *rec,
-	                 uint64_t *lsn, struct wr_error *err);
+	                 uint64_t *lsn, struct wr__loc *loc,
+	                 struct wr_error *err);
 	/* Returns when every record up to lsn is durable; concurrent callers
 	 * share one fdatasync.  NULL: appends are durable at once (memory).
 	 * On failure the store is broken: append fails until reset(). */
@@ -103,12 +143,31 @@ struct wr__store_ops {
 	/* Drops every record that is not durable and makes the store usable
 	 * again; WR_EUNAVAILABLE if it cannot (it stays broken). */
 	wr_err (*reset)(struct wr__store *st, struct wr_error *err);
+	/* Reads the durable record at loc back into *rec (overwritten; the
+	 * caller clears it), decoded and checked as strictly as load() does:
+	 * damage is WR_EUNAVAILABLE, reason store_corrupt, naming the file
+	 * and offset.  NULL: the store keeps no contents (memory), the
+	 * Runtime does. */
+	wr_err (*read)(struct wr__store *st, const struct wr__loc *loc,
+	               struct wr__record *rec, struct wr_error *err);
 	/* True when a snapshot would shorten restore enough to be worth it. */
 	bool (*snapshot_due)(struct wr__store *st);
-	/* Replaces everything persisted by recs[0..n) (which borrow) and starts
-	 * a new journal.  Only when every appended record is durable. */
-	wr_err (*snapshot)(struct wr__store *st, const struct wr__record *recs,
-	                   size_t n, struct wr_error *err);
+	/* Starts a snapshot: appends switch to a new journal, whose
+	 * generation *gen the snapshot takes.  Only when every appended
+	 * record is durable.  On failure no snapshot is running. */
+	wr_err (*snapshot_begin)(struct wr__store *st, uint64_t *gen,
+	                         struct wr_error *err);
+	/* Writes snapshot <gen> from the records next() hands out (the state
+	 * at snapshot_begin) and makes it durable; then the files it replaces
+	 * are unlinked (they stay open and readable until snapshot_switch).
+	 * On failure the store carries on with what it had. */
+	wr_err (*snapshot_write)(struct wr__store *st, uint64_t gen,
+	                         wr__snap_next_fn next, void *arg,
+	                         struct wr_error *err);
+	/* After a successful snapshot_write, once the Runtime points every
+	 * location of the snapshot's records at the new file: closes the
+	 * replaced files.  No I/O but close(2); cannot fail. */
+	void (*snapshot_switch)(struct wr__store *st, uint64_t gen);
 	void (*close)(struct wr__store *st);
 };
 
@@ -116,7 +175,8 @@ struct wr__store {
 	const struct wr__store_ops *ops;
 };
 
-/* The memory store: keeps nothing; append always succeeds, sync is NULL. */
+/* The memory store: keeps nothing (the Runtime's tables are its only
+ * copy); append always succeeds; sync, read and snapshots are NULL. */
 wr_err wr__store_memory_open(struct wr__store **out, struct wr_error *err);
 
 /* The fs store on directory dir (created 0700 if missing), locked
@@ -137,5 +197,11 @@ void wr__store_fs_set_io(struct wr__store *st, const struct wr__fs_io *io);
 
 /* Tunes when snapshot_due() turns true (journal bytes); 0 = default. */
 void wr__store_fs_set_snapshot_bytes(struct wr__store *st, uint64_t bytes);
+
+/* A whole snapshot at once from recs[0..n) (borrowed): snapshot_begin,
+ * snapshot_write, snapshot_switch.  For tests and tools that hold no
+ * locations into the store.  WR_EINTERNAL on a store without snapshots. */
+wr_err wr__store_snapshot(struct wr__store *st, const struct wr__record *recs,
+                          size_t n, struct wr_error *err);
 
 #endif /* WR_STORE_H */

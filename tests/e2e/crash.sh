@@ -9,7 +9,13 @@
 # transcript is read back (paged).  Every acknowledged input must be there
 # exactly once, at its acknowledged sequence; sequences are dense 1..N; each
 # client's inputs keep their order.  Ten rounds, acks accumulating.
-# Bounded (each request 10 s, each round's load 1.5 s, whole test < 2 min);
+# Then ten more rounds with --snapshot-bytes 4096, so that a snapshot
+# (compaction) runs nearly all the time: each waits until a snapshot's temp
+# file exists (a state, not a guessed time) and kills the process then, in
+# the middle of writing it; the same checks follow, and no temp file may
+# survive the restart.
+# Bounded (each request 10 s, each round's load 1.5 s, waiting for a
+# compaction 10 s, whole test < 3 min);
 # the trap kills what it started by PID and removes the directory.  Skips
 # (77) without cgi-fcgi or jq.  The last line is the Synthesis line.
 
@@ -18,6 +24,7 @@ set -u
 # shellcheck source=fcgi-lib.sh
 . "$(dirname "$0")/fcgi-lib.sh"
 ROUNDS=${CRASH_ROUNDS:-10}
+COMPACT_ROUNDS=${CRASH_COMPACT_ROUNDS:-10}
 CLIENTS=${CRASH_CLIENTS:-8}
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/wr-crash.XXXXXX") || exit 1
@@ -77,9 +84,11 @@ request() {
 	tr -d '\r' <"$dir/resp.$tag" | sed '1,/^$/d' >"$dir/body.$tag"
 }
 
+# start_server [FLAG...]: starts the server on the store and waits until it
+# answers.
 start_server() {
 	"$bin" --socket "unix:$sock" --store "fs:$store" --runtime-id crash-rt \
-		--threads 8 2>>"$dir/log" &
+		--threads 8 "$@" 2>>"$dir/log" &
 	pid=$!
 	i=0
 	while [ "$i" -lt 100 ] && kill -0 "$pid" 2>/dev/null; do
@@ -92,7 +101,9 @@ start_server() {
 }
 
 # client N ROUND: posts inputs until $dir/stop exists (at most 5000, 10 s),
-# appending "sequence content" of every 2xx to $dir/acks.
+# appending "sequence content" of every 2xx to $dir/acks.  Contents end in
+# $pad.
+pad=""
 client() {
 	c=$1
 	r=$2
@@ -101,7 +112,7 @@ client() {
 	while [ ! -e "$dir/stop" ] && [ $n -lt 5000 ] &&
 	      [ $(($(date +%s) - t0)) -lt 10 ]; do
 		n=$((n + 1))
-		content="r${r}c${c}n${n}"
+		content="r${r}c${c}n${n}${pad}"
 		request "c$c" POST "/v1/workers/$worker/input" \
 			"{\"kind\":\"user\",\"content\":\"$content\"}"
 		case $status in
@@ -151,12 +162,87 @@ acked_present() {
 # Each client's inputs appear in (round, n) order.
 client_order() {
 	awk '{
-		if (match($2, /^r[0-9]+c[0-9]+n[0-9]+$/) == 0) next
-		split(substr($2, 2), a, /[cn]/)
+		if (match($2, /^r[0-9]+c[0-9]+n[0-9]+(-x+)?$/) == 0) next
+		split(substr($2, 2), a, /[cn-]/)
 		k = a[2]; v = a[1] * 1000000 + a[3]
 		if ((k in last) && v <= last[k]) bad = 1
 		last[k] = v
 	} END { exit bad }' "$dir/transcript"
+}
+
+# wait_compaction: waits (at most 10 s) until a snapshot is being written,
+# i.e. a snapshot-*.tmp file exists in the store.
+wait_compaction() {
+	t0=$(date +%s)
+	while [ $(($(date +%s) - t0)) -lt 10 ]; do
+		for f in "$store"/snapshot-*.tmp; do
+			[ -e "$f" ] && return 0
+		done
+	done
+	return 1
+}
+
+# ballast: a second worker gets 16 inputs of 512 KiB, so that writing a
+# snapshot takes long enough to be caught in progress.
+ballast() {
+	request ballast POST /v1/workers \
+		'{"intent":{"kind":"task","objective":"ballast"}}'
+	[ "$status" = 201 ] || return 1
+	bw=$(jq -r '.worker.worker_id' <"$dir/body.ballast")
+	fill=$(head -c 524288 /dev/zero | tr '\0' x)
+	i=0
+	while [ $i -lt 16 ]; do
+		request ballast POST "/v1/workers/$bw/input" \
+			"{\"kind\":\"user\",\"content\":\"$fill\"}"
+		case $status in 2??) ;; *) return 1 ;; esac
+		i=$((i + 1))
+	done
+}
+
+no_temp_file() {
+	for f in "$store"/snapshot-*.tmp; do
+		[ -e "$f" ] && return 1
+	done
+	return 0
+}
+
+# start_clients ROUND / stop_clients: the load of one round.
+start_clients() {
+	rm -f "$dir/stop"
+	clients=""
+	c=1
+	while [ $c -le "$CLIENTS" ]; do
+		client $c "$1" &
+		clients="$clients $!"
+		c=$((c + 1))
+	done
+}
+
+stop_clients() {
+	: >"$dir/stop"
+	for c in $clients; do
+		wait "$c"
+	done
+	clients=""
+}
+
+kill_server() {
+	kill -KILL "$pid"
+	wait "$pid" 2>/dev/null
+	pid=""
+}
+
+# verify LABEL: the restarted server holds exactly what was acknowledged.
+verify() {
+	acks=$(cat "$dir"/acks.* 2>/dev/null | wc -l)
+	check "$1: the transcript reads back" read_transcript
+	entries=$(wc -l <"$dir/transcript")
+	echo "  $1: $acks acknowledged so far, $entries entries"
+	check "$1: sequences are dense 1..N" dense
+	check "$1: every input is there at most once" unique
+	check "$1: every acknowledged input is there at its sequence" \
+		acked_present
+	check "$1: each client's inputs keep their order" client_order
 }
 
 # ---- the rounds ----------------------------------------------------------
@@ -170,42 +256,43 @@ check "a worker is created" test "$status" = 201
 
 r=1
 while [ $r -le "$ROUNDS" ]; do
-	rm -f "$dir/stop"
-	clients=""
-	c=1
-	while [ $c -le "$CLIENTS" ]; do
-		client $c $r &
-		clients="$clients $!"
-		c=$((c + 1))
-	done
+	start_clients $r
 	delay=$(awk -v s="$$$r$(date +%N)" \
 		'BEGIN { srand(s % 1000003); printf "%.2f", 0.2 + rand() * 1.3 }')
 	sleep "$delay"
-	kill -KILL "$pid"
-	wait "$pid" 2>/dev/null
-	pid=""
-	: >"$dir/stop"
-	for c in $clients; do
-		wait "$c"
-	done
-	clients=""
-	acks=$(cat "$dir"/acks.* 2>/dev/null | wc -l)
-
+	kill_server
+	stop_clients
 	check "round $r: restarts after SIGKILL at ${delay}s" start_server
 	[ -n "$pid" ] || finish
-	check "round $r: the transcript reads back" read_transcript
-	entries=$(wc -l <"$dir/transcript")
-	echo "  round $r: $acks acknowledged so far, $entries entries"
-	check "round $r: sequences are dense 1..N" dense
-	check "round $r: every input is there at most once" unique
-	check "round $r: every acknowledged input is there at its sequence" \
-		acked_present
-	check "round $r: each client's inputs keep their order" client_order
+	verify "round $r"
 	if [ $(($(date +%s) - started)) -gt 100 ]; then
 		echo "  time budget used up after round $r"
 		break
 	fi
 	r=$((r + 1))
+done
+
+# ---- SIGKILL during compaction -------------------------------------------
+
+kill_server
+check "compaction: restarts with --snapshot-bytes 4096" \
+	start_server --snapshot-bytes 4096
+[ -n "$pid" ] || finish
+check "compaction: 8 MiB of ballast is stored" ballast
+# Every input of these rounds is 4 KiB: each commit may start a snapshot.
+pad=-$(head -c 4096 /dev/zero | tr '\0' x)
+k=1
+while [ $k -le "$COMPACT_ROUNDS" ]; do
+	start_clients $((ROUNDS + k))
+	check "compaction round $k: a snapshot is being written" wait_compaction
+	kill_server
+	stop_clients
+	check "compaction round $k: restarts after SIGKILL mid-snapshot" \
+		start_server --snapshot-bytes 4096
+	[ -n "$pid" ] || finish
+	check "compaction round $k: no snapshot temp file survives" no_temp_file
+	verify "compaction round $k"
+	k=$((k + 1))
 done
 
 check "inputs were acknowledged at all" test "$(cat "$dir"/acks.* 2>/dev/null | wc -l)" -gt 0

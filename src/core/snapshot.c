@@ -1,0 +1,314 @@
+/*
+ * core/snapshot.c - snapshots without a pause (docs/store.md, "Snapshots").
+ *
+ * Under the write lock (wr__snapshot_maybe, after a commit, when nothing is
+ * in flight) the store switches appends to a new journal and the applied
+ * view is frozen: per worker a copy of its detail and terminal reason, and
+ * the locations of the entries it has now.  A thread then writes the
+ * snapshot from that copy without any Runtime lock, reading each entry's
+ * content back from the files the store keeps open until the switch.  Once
+ * the snapshot is durable the thread takes the write lock briefly: the
+ * frozen entries of the workers that still exist are pointed at the new
+ * file (plain stores, no I/O) and the store closes the replaced files.
+ * Nothing the thread uses belongs to a worker: a worker that goes away
+ * meanwhile is still in the snapshot (the journal after it says what
+ * happened to it) and is simply skipped at the switch.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#ifdef __linux__
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+#include "core/rt.h"
+
+/* A worker as the snapshot sees it. */
+struct frozen {
+	struct wr_worker_info info; /* deep copy, transcript_len 0 */
+	char *reason;               /* its status_reason, copied */
+	uint64_t n;                 /* entries that belong to the snapshot */
+	struct wr__loc *locs;       /* where they are; each is overwritten by
+	                             * where the snapshot put it */
+};
+
+/* The snapshot thread's nice value (Linux): it yields the CPUs to the
+ * threads serving requests and still progresses. */
+#define SNAPSHOT_NICE 10
+
+enum phase { PH_META, PH_CREATED, PH_ENTRIES, PH_DONE };
+
+struct snap_job {
+	struct wr_runtime *rt;
+	uint64_t gen;
+	uint64_t last_event_id; /* of the Runtime when frozen */
+	uint64_t deleted_count; /* workers deleted before the freeze */
+	struct frozen *fw;
+	size_t n;
+	/* where snap_next() is */
+	enum phase phase;
+	size_t wi;              /* worker */
+	uint64_t ei;            /* its next entry */
+	struct wr__loc *placed; /* gets the location of the record handed
+	                         * out last */
+	struct wr__record cur;  /* handed out; content owned */
+};
+
+static void
+job_free(struct snap_job *j)
+{
+	if (j == NULL)
+		return;
+	for (size_t i = 0; i < j->n; i++) {
+		wr__worker_info_clear(&j->fw[i].info);
+		free(j->fw[i].reason);
+		free(j->fw[i].locs);
+	}
+	free(j->fw);
+	free(j->cur.content);
+	free(j);
+}
+
+/* Copies what the snapshot needs of w; -1 on OOM (f then holds what was
+ * copied, for job_free). */
+static int
+freeze_worker(struct frozen *f, const struct worker *w)
+{
+	if (wr__worker_info_copy(&f->info, &w->info) < 0)
+		return -1;
+	f->info.transcript_len = 0;
+	if (w->status_reason != NULL &&
+	    (f->reason = strdup(w->status_reason)) == NULL)
+		return -1;
+	if (w->info.transcript_len == 0)
+		return 0;
+	f->locs = malloc((size_t)w->info.transcript_len * sizeof(*f->locs));
+	if (f->locs == NULL)
+		return -1;
+	memcpy(f->locs, w->locs,
+	       (size_t)w->info.transcript_len * sizeof(*f->locs));
+	f->n = w->info.transcript_len;
+	return 0;
+}
+
+/* The applied view as a snapshot job; NULL on OOM.  Write lock held. */
+static struct snap_job *
+freeze(struct wr_runtime *rt)
+{
+	struct snap_job *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		return NULL;
+	j->rt = rt;
+	j->last_event_id = rt->last_event_id;
+	j->deleted_count = rt->deleted_count;
+	j->fw = calloc(rt->n_workers ? rt->n_workers : 1, sizeof(*j->fw));
+	if (j->fw == NULL) {
+		free(j);
+		return NULL;
+	}
+	for (size_t i = 0; i < rt->n_workers; i++) {
+		const struct worker *w = rt->workers[i];
+		if (!w->applied)
+			continue;
+		if (freeze_worker(&j->fw[j->n++], w) < 0) {
+			job_free(j);
+			return NULL;
+		}
+	}
+	return j;
+}
+
+/* The next entry of worker f as a transcript record, read back from the
+ * store. */
+static wr_err
+next_entry(struct snap_job *j, struct frozen *f, struct wr_error *err)
+{
+	struct wr__record *r = &j->cur;
+	wr_err rc;
+
+	rc = wr__entry_read(j->rt, NULL, f->info.ref.worker_id,
+	                    &f->locs[j->ei], j->ei + 1, &r->role, &r->content,
+	                    &r->event_id, &r->at_ms, err);
+	if (rc != WR_OK)
+		return rc;
+	r->kind = WR__REC_TRANSCRIPT;
+	r->sequence = j->ei + 1;
+	j->placed = &f->locs[j->ei];
+	j->ei++;
+	return WR_OK;
+}
+
+/*
+ * The records of the snapshot, one per call (wr__snap_next_fn): the
+ * runtime record, then per worker its creation, its entries and its final
+ * state.  Runs on the snapshot thread without the Runtime lock: it reads
+ * only the job.
+ */
+static wr_err
+snap_next(void *arg, const struct wr__loc *prev, const struct wr__record **out,
+          struct wr_error *err)
+{
+	struct snap_job *j = arg;
+	struct wr__record *r = &j->cur;
+	struct frozen *f;
+
+	if (j->placed != NULL && prev != NULL)
+		*j->placed = *prev;
+	j->placed = NULL;
+	free(r->content);
+	memset(r, 0, sizeof(*r));
+	*out = NULL;
+	if (__atomic_load_n(&j->rt->snap_stop, __ATOMIC_ACQUIRE))
+		return wr__fail(err, WR_EUNAVAILABLE, WR_REASON_RUNTIME_CLOSING,
+		                NULL, "the runtime is closing");
+	if (j->phase == PH_META) {
+		r->kind = WR__REC_META;
+		r->event_id = j->last_event_id;
+		r->deleted_count = j->deleted_count;
+		r->at_ms = wr__now_ms();
+		wr__strlcpy(r->runtime_id, j->rt->id, sizeof(r->runtime_id));
+		j->phase = PH_CREATED;
+		*out = r;
+		return WR_OK;
+	}
+	if (j->wi >= j->n)
+		return WR_OK; /* the end */
+	f = &j->fw[j->wi];
+	wr__strlcpy(r->worker_id, f->info.ref.worker_id, sizeof(r->worker_id));
+	*out = r;
+	if (j->phase == PH_CREATED) {
+		r->kind = WR__REC_WORKER_CREATED;
+		r->at_ms = f->info.created_at_ms;
+		r->worker = &f->info; /* borrowed: cleared by hand below */
+		j->phase = PH_ENTRIES;
+		j->ei = 0;
+		return WR_OK;
+	}
+	if (j->ei < f->n)
+		return next_entry(j, f, err);
+	r->kind = WR__REC_WORKER_STATE;
+	r->status = f->info.status;
+	r->run_state = f->info.run_state;
+	r->event_id = f->info.last_event_id;
+	r->at_ms = f->info.updated_at_ms;
+	r->reason = f->reason; /* borrowed */
+	j->phase = PH_CREATED;
+	j->wi++;
+	return WR_OK;
+}
+
+/* Points the frozen entries of the workers that still exist at the new
+ * snapshot.  Write lock held; no I/O, no allocation. */
+static void
+switch_over(struct wr_runtime *rt, const struct snap_job *j)
+{
+	for (size_t i = 0; i < j->n; i++) {
+		const struct frozen *f = &j->fw[i];
+		struct worker *w = wr__find_worker(rt, f->info.ref.worker_id);
+
+		if (w == NULL || !w->applied || f->n == 0 ||
+		    w->info.created_at_ms != f->info.created_at_ms ||
+		    w->info.transcript_len < f->n)
+			continue;
+		memcpy(w->locs, f->locs, (size_t)f->n * sizeof(*f->locs));
+	}
+}
+
+static void *
+snap_main(void *arg)
+{
+	struct snap_job *j = arg;
+	struct wr_runtime *rt = j->rt;
+	const struct wr__store_ops *ops = rt->store->ops;
+	struct wr_error e;
+	wr_err rc;
+
+#ifdef __linux__
+	/* Requests come first: on Linux a nice value is per thread.  Best
+	 * effort (the snapshot only takes longer if it fails). */
+	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
+	                  SNAPSHOT_NICE);
+#endif
+	wr_error_clear(&e);
+	rc = ops->snapshot_write(rt->store, j->gen, snap_next, j, &e);
+	/* Whatever the last record borrowed is no longer needed. */
+	j->cur.worker = NULL;
+	j->cur.reason = NULL;
+	pthread_rwlock_wrlock(&rt->lock);
+	if (rc == WR_OK) {
+		switch_over(rt, j);
+		ops->snapshot_switch(rt->store, j->gen);
+	}
+	rt->snap_running = false;
+	pthread_rwlock_unlock(&rt->lock);
+	if (rc != WR_OK && !__atomic_load_n(&rt->snap_stop, __ATOMIC_ACQUIRE))
+		wr_runtime_diagnose(rt, NULL, "snapshot failed (the journal "
+		                    "keeps growing): %s", e.message);
+	job_free(j);
+	return NULL;
+}
+
+void
+wr__snapshot_maybe(struct wr_runtime *rt)
+{
+	const struct wr__store_ops *ops = rt->store->ops;
+	struct snap_job *j;
+	struct wr_error e;
+
+	if (rt->queue != NULL || ops->snapshot_begin == NULL ||
+	    rt->snap_running || rt->closing || !ops->snapshot_due(rt->store))
+		return;
+	if (rt->snap_joinable) {
+		/* It cleared snap_running as its last step: this is short. */
+		pthread_join(rt->snap_thread, NULL);
+		rt->snap_joinable = false;
+	}
+	if ((j = freeze(rt)) == NULL)
+		return; /* try again after the next commit */
+	if (ops->snapshot_begin(rt->store, &j->gen, &e) != WR_OK) {
+		wr_runtime_diagnose(rt, NULL, "snapshot failed (the journal "
+		                    "keeps growing): %s", e.message);
+		job_free(j);
+		return;
+	}
+	rt->snap_running = true;
+	if (pthread_create(&rt->snap_thread, NULL, snap_main, j) != 0) {
+		/* The store carries on in the new journal with what it had;
+		 * the next attempt comes after another threshold. */
+		rt->snap_running = false;
+		wr_runtime_diagnose(rt, NULL, "snapshot failed: cannot start "
+		                    "its thread (the journal keeps growing)");
+		job_free(j);
+		return;
+	}
+	rt->snap_joinable = true;
+}
+
+void
+wr__snapshot_stop(struct wr_runtime *rt)
+{
+	if (!rt->snap_joinable)
+		return;
+	__atomic_store_n(&rt->snap_stop, 1, __ATOMIC_RELEASE);
+	pthread_join(rt->snap_thread, NULL);
+	rt->snap_joinable = false;
+}
+
+void
+wr__snapshot_wait(struct wr_runtime *rt)
+{
+	pthread_t t;
+	bool joinable;
+
+	pthread_rwlock_wrlock(&rt->lock);
+	joinable = rt->snap_joinable;
+	t = rt->snap_thread;
+	rt->snap_joinable = false;
+	pthread_rwlock_unlock(&rt->lock);
+	if (joinable)
+		pthread_join(t, NULL);
+}
