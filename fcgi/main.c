@@ -16,6 +16,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -918,19 +919,36 @@ static struct wr_runtime *open_runtime(const struct wr_config *cfg)
 }
 
 /*
- * Serves rt on l until SIGTERM/SIGINT: the handlers' context, the
- * responder's configuration, the "started" line, then responder_run().
- * guard is armed by the responder when the stop begins.  Returns 0 after a
- * clean stop, -1 after logging why serving failed.
+ * Test seam of tests/e2e/restoring.sh: with WR_TEST_HOLD_OPEN=FIFO in the
+ * environment, the process waits before it opens the Runtime until a
+ * writer has opened and closed FIFO, so the test sees the restoring state
+ * without guessing how long a replay takes.  Without it: nothing.
  */
-static int serve(const struct options *o, const struct wr_config *cfg,
-                 struct wr_runtime *rt, const char *token,
-                 const struct listener *l, struct shutdown_guard *guard)
+static void hold_open_for_test(void)
+{
+	const char *path = getenv("WR_TEST_HOLD_OPEN");
+	char buf[64];
+	int fd;
+
+	if (path == NULL || path[0] == '\0')
+		return;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "worker-runtime: WR_TEST_HOLD_OPEN %s: %s\n",
+		        path, strerror(errno));
+		return;
+	}
+	while (read(fd, buf, sizeof buf) > 0)
+		; /* until the writer closes it */
+	close(fd);
+}
+
+/* Logs the "started" line once rt is open.  Returns 0, or -1 after logging
+ * why the summary failed. */
+static int log_started(const struct options *o, struct wr_runtime *rt)
 {
 	struct wr_runtime_summary sum;
 	struct wr_error err;
-	struct http_ctx ctx;
-	struct responder_config rcfg;
 
 	wr_error_clear(&err);
 	if (wr_runtime_summary(rt, &sum, &err) != WR_OK) {
@@ -938,8 +956,31 @@ static int serve(const struct options *o, const struct wr_config *cfg,
 		        err.message);
 		return -1;
 	}
+	fprintf(stderr, "worker-runtime: started runtime_id=%s socket=%s "
+	        "store=%s threads=%u\n", sum.runtime_id,
+	        o->socket != NULL ? o->socket : "fd:0", o->store, o->threads);
+	return 0;
+}
+
+/*
+ * Serves on l until SIGTERM/SIGINT.  The responder's threads start first
+ * and answer every request 503 restoring while this thread opens the
+ * Runtime (the store replays); *rt is then published to them (see
+ * handlers.h) and the "started" line logged.  A stop signal that arrives
+ * while the store replays is taken once the Runtime is open.  guard is
+ * armed by the responder when the stop begins.  Returns 0 after a clean
+ * stop, -1 after logging why opening or serving failed; *rt is the Runtime
+ * opened (NULL if none), the caller closes it.
+ */
+static int serve(const struct options *o, const struct wr_config *cfg,
+                 struct wr_runtime **rt, const char *token,
+                 const struct listener *l, struct shutdown_guard *guard)
+{
+	struct http_ctx ctx;
+	struct responder_config rcfg;
+
 	memset(&ctx, 0, sizeof ctx);
-	ctx.rt = rt;
+	atomic_init(&ctx.rt, NULL);
 	ctx.token = token;
 	ctx.max_body = o->max_body;
 	ctx.retry_after_s = o->retry_after;
@@ -956,10 +997,18 @@ static int serve(const struct options *o, const struct wr_config *cfg,
 	rcfg.max_body = o->max_body;
 	rcfg.ctx = &ctx;
 
-	fprintf(stderr, "worker-runtime: started runtime_id=%s socket=%s "
-	        "store=%s threads=%u\n", sum.runtime_id,
-	        o->socket != NULL ? o->socket : "fd:0", o->store, o->threads);
-	return responder_run(&rcfg);
+	if (responder_start(&rcfg) < 0)
+		return -1;
+	fprintf(stderr, "worker-runtime: restoring store=%s (answering 503 "
+	        "restoring until it is open)\n", o->store);
+	hold_open_for_test();
+	*rt = open_runtime(cfg);
+	if (*rt == NULL || log_started(o, *rt) < 0) {
+		responder_abort(&rcfg);
+		return -1;
+	}
+	atomic_store_explicit(&ctx.rt, *rt, memory_order_release);
+	return responder_wait(&rcfg);
 }
 
 int main(int argc, char **argv)
@@ -993,9 +1042,9 @@ int main(int argc, char **argv)
 	cfg.on_diagnostic = log_diagnostic;
 	if (o.profiles != NULL && load_profiles(o.profiles, &cfg, &pset) < 0)
 		goto out;
-	if (open_listener(&o, &l) < 0 || (rt = open_runtime(&cfg)) == NULL)
+	if (open_listener(&o, &l) < 0)
 		goto out;
-	if (serve(&o, &cfg, rt, token, &l, &guard) == 0)
+	if (serve(&o, &cfg, &rt, token, &l, &guard) == 0)
 		status = 0;
 
 out:
