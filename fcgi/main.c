@@ -29,6 +29,9 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "handlers.h"
 #include "responder.h"
@@ -1011,6 +1014,34 @@ static int serve(const struct options *o, const struct wr_config *cfg,
 	return responder_wait(&rcfg);
 }
 
+/*
+ * A transcript page is one response body of up to some MiB, allocated and
+ * freed by a serving thread per request.  With glibc's defaults such a
+ * block is mmap'ed and unmapped each time (the dynamic mmap threshold) or,
+ * once that threshold has grown, freeing it makes the thread's heap trim
+ * its top and the next response fault the same pages back in: a page cost
+ * 4x more at 1M entries than at 1k, nearly all in sysmalloc and page
+ * faults.  Fixed thresholds keep such blocks in the heap and the freed
+ * pages mapped for the next response: at most MALLOC_KEEP bytes of free
+ * memory stay with each malloc arena (glibc makes up to 8 per core), a
+ * bounded price for no per-response mmap/munmap/fault.  (Reusable
+ * per-thread response buffers would do the same for the body only, not
+ * for the page the library builds, and would change the handlers'
+ * ownership rules.)
+ */
+#define MALLOC_MMAP_THRESHOLD (32 * 1024 * 1024) /* glibc's maximum */
+#define MALLOC_KEEP (32 * 1024 * 1024)
+
+static void tune_malloc(void)
+{
+#if defined(__GLIBC__)
+	if (mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD) != 1 ||
+	    mallopt(M_TRIM_THRESHOLD, MALLOC_KEEP) != 1)
+		fprintf(stderr, "worker-runtime: warning: mallopt refused the "
+		        "heap thresholds; large responses may cost more\n");
+#endif
+}
+
 int main(int argc, char **argv)
 {
 	struct options o;
@@ -1023,6 +1054,7 @@ int main(int argc, char **argv)
 	int status = EXIT_FAILURE;
 
 	memset(&cfg, 0, sizeof cfg);
+	tune_malloc(); /* before any thread has an arena */
 	parse_options(argc, argv, &o);
 	guard_init(&guard, o.shutdown_timeout_ms);
 
