@@ -15,8 +15,10 @@
 # against the built library) into --store DIR, default a fresh directory
 # under /tmp; a DIR that already holds a store is used as it is.  While it
 # restores, the new binary answers 503 restoring and the loop asks again
-# every 10 ms; an older one leaves the request in its backlog until it
-# serves.  Not run by make check.  Unix socket only; every run bounded;
+# every 50 ms; an older one leaves the request in its backlog until it
+# serves.  Besides the wall time it prints the CPU time the process used
+# until then (utime + stime from /proc), the figure to compare on a
+# machine that other work shares.  Not run by make check.  Unix socket only; every run bounded;
 # cleans up by PID.
 set -u
 
@@ -74,15 +76,17 @@ RECORDS=$("$TMP/restore-fill" --count "$STORE" | sed -n 's/^records=//p')
 [ -n "$RECORDS" ] || { echo "restore-bench: cannot count records" >&2; exit 1; }
 
 now() { date +%s.%N; }
-# once BINARY: seconds from exec to the first 200 on GET /v1/runtime.
+TICKS=$(getconf CLK_TCK)
+# once BINARY: "WALL CPU": seconds from exec to the first 200 on
+# GET /v1/runtime, and the CPU seconds the process used until then.
 once() {
-	local sock=$TMP/fcgi.sock t0 t1 i status
+	local sock=$TMP/fcgi.sock t0 t1 i status cpu
 	rm -f "$sock"
 	t0=$(now)
 	"$1" --socket "unix:$sock" --store "fs:$STORE" </dev/null \
 		>/dev/null 2>"$TMP/log" &
 	PID=$!
-	for ((i = 0; i < 6000; i++)); do
+	for ((i = 0; i < 1200; i++)); do
 		if [ -S "$sock" ]; then
 			status=$(REQUEST_METHOD=GET REQUEST_URI=/v1/runtime \
 				timeout 120 cgi-fcgi -bind -connect "$sock" 2>/dev/null |
@@ -90,24 +94,30 @@ once() {
 			[ "$status" = 200 ] && break
 		fi
 		kill -0 "$PID" 2>/dev/null || break
-		sleep 0.01
+		sleep 0.05
 	done
 	t1=$(now)
+	cpu=$(awk -v t="$TICKS" '{sub(/^.*\) /, ""); print ($12 + $13) / t}' \
+		"/proc/$PID/stat" 2>/dev/null)
 	kill -TERM "$PID" 2>/dev/null
 	wait "$PID" 2>/dev/null
 	PID=
 	[ "$status" = 200 ] || { echo "restore-bench: $1 never served" >&2; cat "$TMP/log" >&2; exit 1; }
-	awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f", b - a}'
+	awk -v a="$t0" -v b="$t1" -v c="${cpu:-0}" 'BEGIN {printf "%.3f %.2f", b - a, c}'
 }
 
 printf 'records in the store: %s\n' "$RECORDS"
-printf '%-10s %4s %10s %14s\n' binary run seconds records/s
+printf '%-10s %4s %9s %14s %8s %14s\n' binary run wall_s records/s cpu_s \
+	records/cpu_s
 for ((r = 1; r <= RUNS; r++)); do
 	for which in ${BASE:+baseline} new; do
 		b=$BIN
 		[ "$which" = baseline ] && b=$BASE
-		s=$(once "$b") || exit 1
-		printf '%-10s %4s %10s %14.0f\n' "$which" "$r" "$s" \
-			"$(awk -v n="$RECORDS" -v s="$s" 'BEGIN {print n / s}')"
+		res=$(once "$b") || exit 1
+		awk -v n="$RECORDS" -v w="$which" -v r="$r" -v res="$res" 'BEGIN {
+			split(res, x, " ")
+			printf "%-10s %4s %9.3f %14.0f %8.2f %14.0f\n", w, r, x[1],
+			       n / x[1], x[2], (x[2] > 0 ? n / x[2] : 0)
+		}'
 	done
 done
