@@ -606,6 +606,11 @@ http_handle(const struct http_ctx *ctx, const struct http_request *req,
 		          missing ? WR_REASON_MISSING_TOKEN
 		                  : WR_REASON_WRONG_TOKEN,
 		          "missing or wrong Authorization: Bearer token");
+	} else if (atomic_load_explicit(&ctx->rt, memory_order_acquire) ==
+	           NULL) {
+		rc = fail(&e, WR_EUNAVAILABLE, WR_REASON_RESTORING,
+		          "the runtime is restoring its store; the request was "
+		          "not acted on, retry after Retry-After");
 	} else if ((rc = route_decode(r.method, r.uri, &cmd, &rerr)) != WR_OK) {
 		e = rerr.err;
 		allow = rerr.allow;

@@ -9,6 +9,7 @@
 #ifndef WR_FCGI_HANDLERS_H
 #define WR_FCGI_HANDLERS_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -47,7 +48,13 @@ struct http_response {
 
 /* Shared, read-only configuration of the handlers. */
 struct http_ctx {
-	struct wr_runtime *rt;   /* borrowed */
+	/* Borrowed.  NULL while the Runtime is being opened (the store
+	 * replays): every request is then answered 503 runtime_unavailable,
+	 * reason restoring.  Set once, NULL -> the open Runtime, by the one
+	 * thread that opened it (release store) and never changed back while
+	 * requests are served, so a request that sees it non-NULL sees an
+	 * open Runtime, never a half-open one. */
+	struct wr_runtime *_Atomic rt;
 	const char *token;       /* NULL: no Authorization check; else the
 	                          * accepted tokens, separated by '\n' */
 	size_t max_body;         /* for the payload_too_large message */
@@ -63,7 +70,9 @@ struct http_ctx {
  */
 bool http_browser_request(const char *origin, const char *sec_fetch_site);
 
-/* Handles one request.  Always fills *out (status, headers, JSON body; on
+/* Handles one request: the browser and token checks, then 503
+ * runtime_unavailable/restoring while ctx->rt is NULL, else the route.
+ * Always fills *out (status, headers, JSON body; on
  * allocation failure a static 500 body is copied).  Thread-safe as far as
  * the Runtime is (it is). */
 void http_handle(const struct http_ctx *ctx, const struct http_request *req,

@@ -17,6 +17,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -29,6 +30,9 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "handlers.h"
 #include "responder.h"
@@ -1166,19 +1170,36 @@ static struct wr_runtime *open_runtime(const struct wr_config *cfg)
 }
 
 /*
- * Serves rt on l until SIGTERM/SIGINT: the handlers' context, the
- * responder's configuration, the "started" line, then responder_run().
- * guard is armed by the responder when the stop begins.  Returns 0 after a
- * clean stop, -1 after logging why serving failed.
+ * Test seam of tests/e2e/restoring.sh: with WR_TEST_HOLD_OPEN=FIFO in the
+ * environment, the process waits before it opens the Runtime until a
+ * writer has opened and closed FIFO, so the test sees the restoring state
+ * without guessing how long a replay takes.  Without it: nothing.
  */
-static int serve(const struct options *o, const struct wr_config *cfg,
-                 struct wr_runtime *rt, const char *token,
-                 const struct listener *l, struct shutdown_guard *guard)
+static void hold_open_for_test(void)
+{
+	const char *path = getenv("WR_TEST_HOLD_OPEN");
+	char buf[64];
+	int fd;
+
+	if (path == NULL || path[0] == '\0')
+		return;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "worker-runtime: WR_TEST_HOLD_OPEN %s: %s\n",
+		        path, strerror(errno));
+		return;
+	}
+	while (read(fd, buf, sizeof buf) > 0)
+		; /* until the writer closes it */
+	close(fd);
+}
+
+/* Logs the "started" line once rt is open.  Returns 0, or -1 after logging
+ * why the summary failed. */
+static int log_started(const struct options *o, struct wr_runtime *rt)
 {
 	struct wr_runtime_summary sum;
 	struct wr_error err;
-	struct http_ctx ctx;
-	struct responder_config rcfg;
 
 	wr_error_clear(&err);
 	if (wr_runtime_summary(rt, &sum, &err) != WR_OK) {
@@ -1186,8 +1207,33 @@ static int serve(const struct options *o, const struct wr_config *cfg,
 		        err.message);
 		return -1;
 	}
+	fprintf(stderr, "worker-runtime: started runtime_id=%s socket=%s "
+	        "store=%s threads=%u\n", sum.runtime_id,
+	        o->socket != NULL ? o->socket : "fd:0", o->store, o->threads);
+	return 0;
+}
+
+/*
+ * Serves on l until SIGTERM/SIGINT.  The responder's threads start first
+ * and answer every request 503 restoring while this thread opens the
+ * Runtime (the store replays); *rt is then published to them (see
+ * handlers.h) and the "started" line logged.  A stop signal that arrives
+ * while the store replays is taken once the Runtime is open.  guard is
+ * armed by the responder when the stop begins.  Returns 0 after a clean
+ * stop, -1 after logging why opening or serving failed; *rt is the Runtime
+ * opened (NULL if none), the caller closes it; *pid_written says whether
+ * --pid-file was written (once the Runtime is open, before it serves).
+ */
+static int serve(const struct options *o, const struct wr_config *cfg,
+                 struct wr_runtime **rt, const char *token,
+                 const struct listener *l, struct shutdown_guard *guard,
+                 bool *pid_written)
+{
+	struct http_ctx ctx;
+	struct responder_config rcfg;
+
 	memset(&ctx, 0, sizeof ctx);
-	ctx.rt = rt;
+	atomic_init(&ctx.rt, NULL);
 	ctx.token = token;
 	ctx.max_body = o->max_body;
 	ctx.retry_after_s = o->retry_after;
@@ -1204,10 +1250,48 @@ static int serve(const struct options *o, const struct wr_config *cfg,
 	rcfg.max_body = o->max_body;
 	rcfg.ctx = &ctx;
 
-	fprintf(stderr, "worker-runtime: started runtime_id=%s socket=%s "
-	        "store=%s threads=%u\n", sum.runtime_id,
-	        o->socket != NULL ? o->socket : "fd:0", o->store, o->threads);
-	return responder_run(&rcfg);
+	if (responder_start(&rcfg) < 0)
+		return -1;
+	fprintf(stderr, "worker-runtime: restoring store=%s (answering 503 "
+	        "restoring until it is open)\n", o->store);
+	hold_open_for_test();
+	*rt = open_runtime(cfg);
+	if (*rt == NULL || log_started(o, *rt) < 0 ||
+	    (o->pid_file != NULL && pid_file_write(o->pid_file) < 0)) {
+		responder_abort(&rcfg);
+		return -1;
+	}
+	*pid_written = o->pid_file != NULL; /* once the Runtime serves */
+	atomic_store_explicit(&ctx.rt, *rt, memory_order_release);
+	return responder_wait(&rcfg);
+}
+
+/*
+ * A transcript page is one response body of up to some MiB, allocated and
+ * freed by a serving thread per request.  With glibc's defaults such a
+ * block is mmap'ed and unmapped each time (the dynamic mmap threshold) or,
+ * once that threshold has grown, freeing it makes the thread's heap trim
+ * its top and the next response fault the same pages back in: a page cost
+ * 4x more at 1M entries than at 1k, nearly all in sysmalloc and page
+ * faults.  Fixed thresholds keep such blocks in the heap and the freed
+ * pages mapped for the next response: at most MALLOC_KEEP bytes of free
+ * memory stay with each malloc arena (glibc makes up to 8 per core), a
+ * bounded price for no per-response mmap/munmap/fault.  (Reusable
+ * per-thread response buffers would do the same for the body only, not
+ * for the page the library builds, and would change the handlers'
+ * ownership rules.)
+ */
+#define MALLOC_MMAP_THRESHOLD (32 * 1024 * 1024) /* glibc's maximum */
+#define MALLOC_KEEP (32 * 1024 * 1024)
+
+static void tune_malloc(void)
+{
+#if defined(__GLIBC__)
+	if (mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD) != 1 ||
+	    mallopt(M_TRIM_THRESHOLD, MALLOC_KEEP) != 1)
+		fprintf(stderr, "worker-runtime: warning: mallopt refused the "
+		        "heap thresholds; large responses may cost more\n");
+#endif
 }
 
 int main(int argc, char **argv)
@@ -1223,6 +1307,7 @@ int main(int argc, char **argv)
 	int status = EXIT_FAILURE;
 
 	memset(&cfg, 0, sizeof cfg);
+	tune_malloc(); /* before any thread has an arena */
 	parse_options(argc, argv, &o);
 	guard_init(&guard, o.shutdown_timeout_ms);
 
@@ -1245,14 +1330,9 @@ int main(int argc, char **argv)
 	cfg.on_diagnostic = log_diagnostic;
 	if (o.profiles != NULL && load_profiles(o.profiles, &cfg, &pset) < 0)
 		goto out;
-	if (open_listener(&o, &l) < 0 || (rt = open_runtime(&cfg)) == NULL)
+	if (open_listener(&o, &l) < 0)
 		goto out;
-	if (o.pid_file != NULL) {
-		if (pid_file_write(o.pid_file) < 0)
-			goto out;
-		pid_written = true;
-	}
-	if (serve(&o, &cfg, rt, token, &l, &guard) == 0)
+	if (serve(&o, &cfg, &rt, token, &l, &guard, &pid_written) == 0)
 		status = 0;
 
 out:

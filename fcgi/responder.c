@@ -623,13 +623,13 @@ static void stop_threads(struct slot *slots, unsigned n,
 		(void)shutdown(cfg->listen_fd, SHUT_RDWR);
 }
 
-int responder_run(const struct responder_config *cfg)
+/* The threads responder_start() started; one responder per process. */
+static struct slot *run_slots;
+static unsigned run_started;
+
+int responder_start(const struct responder_config *cfg)
 {
-	struct slot *slots;
-	sigset_t waitmask;
-	unsigned started = 0;
 	unsigned i;
-	int rc = -1;
 
 	if (cfg->threads < 1 || cfg->threads > RESPONDER_THREADS_MAX) {
 		fprintf(stderr, "worker-runtime: bad thread count %u\n",
@@ -640,27 +640,46 @@ int responder_run(const struct responder_config *cfg)
 		fprintf(stderr, "worker-runtime: FCGX_Init failed\n");
 		return -1;
 	}
-	slots = calloc(cfg->threads, sizeof *slots);
-	if (slots == NULL) {
+	run_slots = calloc(cfg->threads, sizeof *run_slots);
+	if (run_slots == NULL) {
 		fprintf(stderr, "worker-runtime: out of memory\n");
 		return -1;
 	}
+	run_started = 0;
 	main_thread = pthread_self();
 	atomic_store(&stopping, false);
 	atomic_store(&accept_broken, false);
 	for (i = 0; i < cfg->threads; i++) {
 		int e;
 
-		slots[i].cfg = cfg;
-		atomic_init(&slots[i].done, false);
-		e = pthread_create(&slots[i].tid, NULL, serve, &slots[i]);
+		run_slots[i].cfg = cfg;
+		atomic_init(&run_slots[i].done, false);
+		e = pthread_create(&run_slots[i].tid, NULL, serve, &run_slots[i]);
 		if (e != 0) {
 			fprintf(stderr, "worker-runtime: pthread_create: %s\n",
 			        strerror(e));
-			goto stop;
+			responder_abort(cfg);
+			return -1;
 		}
-		started++;
+		run_started++;
 	}
+	return 0;
+}
+
+void responder_abort(const struct responder_config *cfg)
+{
+	if (run_slots == NULL)
+		return;
+	stop_threads(run_slots, run_started, cfg);
+	free(run_slots);
+	run_slots = NULL;
+	run_started = 0;
+}
+
+int responder_wait(const struct responder_config *cfg)
+{
+	sigset_t waitmask;
+	int rc = -1;
 
 	/* The stop signals are blocked; sigsuspend opens them atomically, so
 	 * a signal between the test and the wait is not lost. */
@@ -677,9 +696,13 @@ int responder_run(const struct responder_config *cfg)
 			cfg->on_stop(cfg->on_stop_arg);
 		rc = 0;
 	}
-
-stop:
-	stop_threads(slots, started, cfg);
-	free(slots);
+	responder_abort(cfg);
 	return rc;
+}
+
+int responder_run(const struct responder_config *cfg)
+{
+	if (responder_start(cfg) < 0)
+		return -1;
+	return responder_wait(cfg);
 }

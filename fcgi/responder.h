@@ -59,6 +59,21 @@ int responder_signals_init(void);
 int responder_run(const struct responder_config *cfg);
 
 /*
+ * responder_run() in two steps, so that the process can serve while it
+ * opens the Runtime: responder_start() starts the threads (they answer
+ * 503 restoring while cfg->ctx->rt is NULL, see handlers.h) and returns
+ * 0, or -1 after logging a line (no thread is left running);
+ * responder_wait() is the rest of responder_run() and returns what it
+ * returns.  responder_abort() stops the started threads as a stop signal
+ * would (the backlog is answered 503 stopping) when the process must end
+ * before responder_wait(), e.g. because the store cannot be opened.  Main
+ * thread only.
+ */
+int responder_start(const struct responder_config *cfg);
+int responder_wait(const struct responder_config *cfg);
+void responder_abort(const struct responder_config *cfg);
+
+/*
  * Answers each connection waiting in the backlog of listen_fd with 503
  * runtime_unavailable, reason "stopping", Retry-After retry_after_s (1 if
  * 0): non-blocking accepts until the backlog is empty, at most DRAIN_MAX

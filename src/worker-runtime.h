@@ -199,6 +199,8 @@ bool wr_err_parse(const char *name, wr_err *out);
 	  "the Runtime is stopped; it takes no new work")                    \
 	X(WR_REASON_STOPPING, "stopping",                                    \
 	  "the request waited in the listen backlog while the Runtime began to stop; it was not acted on") \
+	X(WR_REASON_RESTORING, "restoring",                                  \
+	  "the Runtime is still replaying its store; the request was not acted on") \
 	X(WR_REASON_NO_RANDOMNESS, "no_randomness",                          \
 	  "the kernel gave no randomness for a new id")                      \
 	X(WR_REASON_ID_COLLISION, "id_collision",                            \

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <criterion/criterion.h>
+#include <json-c/json.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -548,6 +549,110 @@ Test(codec, last_transcript_page_has_null_next_start)
 	            "{\"transcript\":{\"worker_ref\":" REF_JSON ",\"start\":3,"
 	            "\"limit\":2,\"total_items\":3,\"items\":[],"
 	            "\"next_start\":null}}");
+}
+
+/* The reference for pages: the same page as a json-c tree, written with
+ * the flags the codec uses for every other shape. */
+static json_object *jref(const struct wr_worker_ref *r)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "runtime_id",
+	                       json_object_new_string(r->runtime_id));
+	json_object_object_add(o, "worker_id",
+	                       json_object_new_string(r->worker_id));
+	return o;
+}
+
+static char *page_by_json_c(const struct wr_transcript_page *p,
+                            const char *envelope)
+{
+	json_object *o = json_object_new_object(), *items, *root = o;
+	char at[25], *out;
+
+	json_object_object_add(o, "worker_ref", jref(&p->ref));
+	json_object_object_add(o, "start", json_object_new_uint64(p->start));
+	json_object_object_add(o, "limit", json_object_new_uint64(p->limit));
+	json_object_object_add(o, "total_items",
+	                       json_object_new_uint64(p->total_items));
+	items = json_object_new_array();
+	for (size_t i = 0; i < p->count; i++) {
+		const struct wr_transcript_entry *e = &p->items[i];
+		json_object *x = json_object_new_object();
+
+		wr_time_format(e->created_at_ms, at);
+		json_object_object_add(x, "sequence",
+		                       json_object_new_uint64(e->sequence));
+		json_object_object_add(x, "worker_ref", jref(&p->ref));
+		json_object_object_add(x, "role",
+		                       json_object_new_string(wr_role_name(e->role)));
+		json_object_object_add(x, "content",
+		                       json_object_new_string(e->content));
+		json_object_object_add(x, "event_id",
+		                       json_object_new_uint64(e->event_id));
+		json_object_object_add(x, "created_at", json_object_new_string(at));
+		json_object_array_add(items, x);
+	}
+	json_object_object_add(o, "items", items);
+	json_object_object_add(o, "next_start",
+	                       p->has_next ? json_object_new_uint64(p->next_start)
+	                                   : NULL);
+	if (envelope != NULL) {
+		root = json_object_new_object();
+		json_object_object_add(root, envelope, o);
+	}
+	out = strdup(json_object_to_json_string_ext(
+		root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(root);
+	return out;
+}
+
+Test(codec, transcript_page_text_is_byte_identical_to_json_c)
+{
+	static char contents[300][8];
+	struct wr_transcript_entry e[300];
+	struct wr_transcript_page p = {
+		.ref = { "rt-\"1/", "w-\\1" }, .start = 7, .limit = 300,
+		.total_items = UINT64_MAX, .items = e, .count = 300,
+	};
+	size_t n = 0;
+
+	/* Every byte value 1..255 between two letters, then a few more. */
+	for (int b = 1; b < 256; b++, n++)
+		snprintf(contents[n], sizeof(contents[n]), "a%cb", b);
+	snprintf(contents[n], sizeof(contents[n]), "%s", "");
+	n++;
+	snprintf(contents[n], sizeof(contents[n]), "%s", "\xc3\xa9/\x7f");
+	n++;
+	snprintf(contents[n], sizeof(contents[n]), "%s", "\"\\\"");
+	n++;
+	for (; n < 300; n++)
+		snprintf(contents[n], sizeof(contents[n]), "\x01\x1f%zu", n);
+	for (size_t i = 0; i < n; i++)
+		e[i] = (struct wr_transcript_entry){
+			.sequence = i == 0 ? UINT64_MAX : i,
+			.role = (enum wr_role)(i % 4),
+			.content = contents[i],
+			.event_id = i * 1000003u,
+			.created_at_ms = T_CREATED + (int64_t)i * 999,
+		};
+	for (int k = 0; k < 4; k++) {
+		const char *env = k % 2 ? "transcript" : NULL;
+		char *want, *got;
+		size_t len = 0;
+
+		p.has_next = k >= 2;
+		p.next_start = k == 3 ? UINT64_MAX : 0;
+		p.count = k == 1 ? 0 : n;
+		want = page_by_json_c(&p, env);
+		got = wr_json_encode_transcript_page(&p, env, &len);
+		cr_assert_not_null(got);
+		cr_assert_eq(len, strlen(want), "length %zu, json-c %zu", len,
+		             strlen(want));
+		cr_assert_str_eq(got, want);
+		free(got);
+		free(want);
+	}
 }
 
 Test(codec, runtime_summary_with_display_name_has_exact_members)

@@ -7,6 +7,7 @@
  * driver (test_driver.h): an input starts a turn that ends only when the
  * test calls wr_worker_turn_end().
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1198,6 +1199,57 @@ Test(handlers, stopped_runtime_is_503_with_retry_after_and_reads_go_on)
 	cr_assert_eq(s.status, WR_RUNTIME_STOPPED);
 	cr_assert_eq(s.worker_count, 1);
 	http_response_clear(&r);
+}
+
+Test(handlers, every_request_is_503_restoring_until_the_runtime_is_set)
+{
+	static const char *const req[][3] = {
+		{"GET", "/v1/runtime", NULL},
+		{"GET", "/v1/workers", NULL},
+		{"POST", "/v1/workers", "{}"},
+		{"GET", "/v1/workers/w-1", NULL},
+		{"POST", "/v1/workers/w-1/input",
+		 "{\"kind\":\"user\",\"content\":\"x\"}"},
+		{"GET", "/v1/workers/w-1/transcript", NULL},
+		{"GET", "/nowhere", NULL},
+	};
+	struct http_response r;
+	struct wr_runtime_summary s;
+
+	atomic_store(&ctx.rt, NULL); /* as main() has it while opening */
+	for (size_t i = 0; i < sizeof(req) / sizeof(req[0]); i++) {
+		call(req[i][0], req[i][1], req[i][2], &r);
+		expect_error(&r, 503, "runtime_unavailable", "restoring", "",
+		             "");
+		cr_assert_str_eq(header(&r, "Retry-After"), "7");
+		http_response_clear(&r);
+	}
+	atomic_store(&ctx.rt, rt);
+	call("GET", "/v1/runtime", NULL, &r);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	cr_assert_eq(wr_json_decode_runtime_summary(r.body, r.body_len,
+	                                            "runtime", &s, NULL),
+	             WR_OK);
+	cr_assert_eq(s.worker_count, 0, "the POST while restoring did nothing");
+	http_response_clear(&r);
+}
+
+Test(handlers, restoring_still_checks_the_token_and_browser_first)
+{
+	struct http_response r;
+	struct http_request q = mkreq("GET", "/v1/runtime", NULL);
+
+	atomic_store(&ctx.rt, NULL);
+	ctx.token = "secret";
+	handle(&q, &r);
+	expect_error(&r, 401, "unauthorized", "missing_token", "", "");
+	http_response_clear(&r);
+	ctx.token = NULL;
+	q.origin = "https://example.org";
+	handle(&q, &r);
+	expect_error(&r, 403, "forbidden", "browser_request", "", "");
+	http_response_clear(&r);
+	atomic_store(&ctx.rt, rt);
 }
 
 Test(handlers, retry_after_is_at_least_one_second)

@@ -430,6 +430,24 @@ Test(store, crc32c_matches_the_castagnoli_check_value)
 	cr_assert_eq(wr__crc32c(0, "", 0), 0u);
 }
 
+Test(store, crc32c_hardware_and_portable_agree_on_every_length_and_offset)
+{
+	unsigned char buf[600];
+	uint32_t seed = 12345;
+
+	for (size_t i = 0; i < sizeof(buf); i++) {
+		seed = seed * 1103515245u + 12345u;
+		buf[i] = (unsigned char)(seed >> 16);
+	}
+	cr_assert_eq(wr__crc32c_portable(0, "123456789", 9), 0xe3069283u);
+	for (size_t off = 0; off < 16; off++)
+		for (size_t n = 0; n + off <= sizeof(buf); n += 1 + n / 8)
+			cr_assert_eq(wr__crc32c(7, buf + off, n),
+			             wr__crc32c_portable(7, buf + off, n),
+			             "offset %zu, length %zu (hardware: %d)", off,
+			             n, wr__crc32c_hw_available());
+}
+
 Test(store, new_store_is_0700_with_0600_files_and_loads_nothing)
 {
 	struct coll c;

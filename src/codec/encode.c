@@ -490,57 +490,196 @@ wr_json_encode_lifecycle_ack(const struct wr_lifecycle_ack *a,
 	return finish(o, envelope, len);
 }
 
-static jobj *
-entry_obj(const struct wr_transcript_entry *e,
-          const struct wr_worker_ref *ref)
+/*
+ * ---- transcript pages: text written straight into one buffer ----------
+ *
+ * A page is the one response that grows with data (up to 100,000 entries,
+ * about 8 MiB of content), and a json-c tree costs some ten allocations
+ * per entry.  So a page is appended straight into one buffer, sized from
+ * the contents up front, in exactly the bytes json-c writes for the same
+ * tree with JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE (the
+ * codec tests compare the two).
+ */
+struct text {
+	char *p;
+	size_t len, cap;
+	bool failed; /* out of memory: every later append does nothing */
+};
+
+static bool
+text_reserve(struct text *t, size_t n)
 {
-	jobj *o = json_object_new_object();
-	if (o == NULL)
-		return NULL;
-	if (!add_u64(o, "sequence", e->sequence) ||
-	    !wr__json_add(o, "worker_ref", ref_obj(ref)) ||
-	    !add_name(o, "role", wr__role_name, (int)e->role) ||
-	    !add_str(o, "content", e->content) ||
-	    !add_u64(o, "event_id", e->event_id) ||
-	    !add_time(o, "created_at", e->created_at_ms)) {
-		json_object_put(o);
-		return NULL;
+	size_t cap = t->cap;
+	char *np;
+
+	if (t->failed)
+		return false;
+	if (n < SIZE_MAX - t->len - 1 && t->len + n + 1 <= cap)
+		return true;
+	if (n >= SIZE_MAX / 4 - t->len) {
+		t->failed = true;
+		return false;
 	}
-	return o;
+	while (cap < t->len + n + 1)
+		cap = cap < 256 ? 256 : cap * 2;
+	if ((np = realloc(t->p, cap)) == NULL) {
+		t->failed = true;
+		return false;
+	}
+	t->p = np;
+	t->cap = cap;
+	return true;
 }
 
-static jobj *
-items_arr(const struct wr_transcript_page *p)
+static void
+text_put(struct text *t, const char *s, size_t n)
 {
-	jobj *a = new_array(p->count);
-	if (a == NULL)
-		return NULL;
-	for (size_t i = 0; i < p->count; i++) {
-		if (!wr__json_push(a, entry_obj(&p->items[i], &p->ref))) {
-			json_object_put(a);
-			return NULL;
+	if (!text_reserve(t, n))
+		return;
+	memcpy(t->p + t->len, s, n);
+	t->len += n;
+}
+#define TEXT_LIT(t, s) text_put((t), (s), sizeof(s) - 1)
+
+static void
+text_u64(struct text *t, uint64_t v)
+{
+	char d[20];
+	size_t i = sizeof(d);
+
+	do {
+		d[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	text_put(t, d + i, sizeof(d) - i);
+}
+
+/* s as a JSON string, escaped as json-c escapes it: the five short
+ * escapes, \" and \\, \u00xx (lower-case hex) for the other control
+ * bytes, everything else (also '/' and bytes >= 0x7f) as it is. */
+static void
+text_str(struct text *t, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *run = s;
+
+	TEXT_LIT(t, "\"");
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+		char esc[6] = {'\\', 0, '0', '0', 0, 0};
+		size_t n = 2;
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		text_put(t, run, (size_t)(s - run));
+		run = s + 1;
+		switch (c) {
+		case '\b': esc[1] = 'b'; break;
+		case '\n': esc[1] = 'n'; break;
+		case '\r': esc[1] = 'r'; break;
+		case '\t': esc[1] = 't'; break;
+		case '\f': esc[1] = 'f'; break;
+		case '"': esc[1] = '"'; break;
+		case '\\': esc[1] = '\\'; break;
+		default:
+			esc[1] = 'u';
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 0xf];
+			n = 6;
 		}
+		text_put(t, esc, n);
 	}
-	return a;
+	text_put(t, run, (size_t)(s - run));
+	TEXT_LIT(t, "\"");
+}
+
+static void
+text_ref(struct text *t, const struct wr_worker_ref *r)
+{
+	TEXT_LIT(t, "{\"runtime_id\":");
+	text_str(t, r->runtime_id);
+	TEXT_LIT(t, ",\"worker_id\":");
+	text_str(t, r->worker_id);
+	TEXT_LIT(t, "}");
+}
+
+/* One entry; false if its role has no wire name. */
+static bool
+text_entry(struct text *t, const struct wr_transcript_entry *e,
+           const struct wr_worker_ref *ref)
+{
+	const char *role = wr__role_name((int)e->role);
+	char at[25];
+
+	if (role == NULL)
+		return false;
+	wr_time_format(e->created_at_ms, at);
+	TEXT_LIT(t, "{\"sequence\":");
+	text_u64(t, e->sequence);
+	TEXT_LIT(t, ",\"worker_ref\":");
+	text_ref(t, ref);
+	TEXT_LIT(t, ",\"role\":");
+	text_str(t, role);
+	TEXT_LIT(t, ",\"content\":");
+	text_str(t, e->content != NULL ? e->content : "");
+	TEXT_LIT(t, ",\"event_id\":");
+	text_u64(t, e->event_id);
+	TEXT_LIT(t, ",\"created_at\":");
+	text_str(t, at);
+	TEXT_LIT(t, "}");
+	return true;
 }
 
 char *
 wr_json_encode_transcript_page(const struct wr_transcript_page *p,
                                const char *envelope, size_t *len)
 {
-	jobj *o = json_object_new_object();
-	if (o == NULL)
-		return NULL;
-	if (!wr__json_add(o, "worker_ref", ref_obj(&p->ref)) ||
-	    !add_u64(o, "start", p->start) || !add_u64(o, "limit", p->limit) ||
-	    !add_u64(o, "total_items", p->total_items) ||
-	    !wr__json_add(o, "items", items_arr(p)) ||
-	    !(p->has_next ? add_u64(o, "next_start", p->next_start)
-	                  : add_null(o, "next_start"))) {
-		json_object_put(o);
+	struct text t = {0};
+	size_t guess = 256;
+
+	/* One allocation in the usual case: the contents plus ~200 bytes of
+	 * members per entry (escapes may still grow it). */
+	for (size_t i = 0; i < p->count && guess < SIZE_MAX / 4; i++)
+		guess += 200 + (p->items[i].content != NULL
+		                        ? strlen(p->items[i].content)
+		                        : 0);
+	text_reserve(&t, guess);
+	if (envelope != NULL) {
+		TEXT_LIT(&t, "{");
+		text_str(&t, envelope);
+		TEXT_LIT(&t, ":");
+	}
+	TEXT_LIT(&t, "{\"worker_ref\":");
+	text_ref(&t, &p->ref);
+	TEXT_LIT(&t, ",\"start\":");
+	text_u64(&t, p->start);
+	TEXT_LIT(&t, ",\"limit\":");
+	text_u64(&t, p->limit);
+	TEXT_LIT(&t, ",\"total_items\":");
+	text_u64(&t, p->total_items);
+	TEXT_LIT(&t, ",\"items\":[");
+	for (size_t i = 0; i < p->count; i++) {
+		if (i > 0)
+			TEXT_LIT(&t, ",");
+		if (!text_entry(&t, &p->items[i], &p->ref))
+			t.failed = true;
+	}
+	TEXT_LIT(&t, "],\"next_start\":");
+	if (p->has_next)
+		text_u64(&t, p->next_start);
+	else
+		TEXT_LIT(&t, "null");
+	TEXT_LIT(&t, "}");
+	if (envelope != NULL)
+		TEXT_LIT(&t, "}");
+	if (t.failed) {
+		free(t.p);
 		return NULL;
 	}
-	return finish(o, envelope, len);
+	t.p[t.len] = '\0';
+	if (len != NULL)
+		*len = t.len;
+	return t.p;
 }
 
 /*

@@ -284,33 +284,85 @@ wr__fs_frame(const struct wr__record *rec, char **buf, size_t *cap,
 }
 
 /*
+ * A read window over the file being replayed: frames are taken from one
+ * buffer refilled WINDOW_SIZE bytes at a time (larger for a larger
+ * record), instead of a pread(2) for each frame header and each payload.
+ */
+#define WINDOW_SIZE (1u << 20)
+
+struct window {
+	int fd;
+	char *buf;
+	size_t cap;
+	off_t start; /* file offset of buf[0] */
+	size_t len;  /* bytes of buf read from the file */
+};
+
+/*
+ * Points *out at bytes [off, off + n) of the file (which the caller knows
+ * exist), valid until the next call.  Returns 0; -1 with errno set on a
+ * read error or a short read (EIO); -2 out of memory.
+ */
+static int
+window_get(struct window *w, off_t off, size_t n, const char **out)
+{
+	size_t want = n > WINDOW_SIZE ? n : WINDOW_SIZE;
+	ssize_t r;
+
+	if (off >= w->start && (size_t)(off - w->start) + n <= w->len) {
+		*out = w->buf + (off - w->start);
+		return 0;
+	}
+	if (want > w->cap) {
+		char *nb = realloc(w->buf, want);
+
+		if (nb == NULL)
+			return -2;
+		w->buf = nb;
+		w->cap = want;
+	}
+	w->len = 0;
+	errno = 0;
+	if ((r = read_at(w->fd, w->buf, want, off)) < 0)
+		return -1;
+	w->start = off;
+	w->len = (size_t)r;
+	if ((size_t)r < n) {
+		errno = EIO; /* the file shrank under us */
+		return -1;
+	}
+	*out = w->buf;
+	return 0;
+}
+
+/*
  * Reads and verifies the frame at off of a file of size bytes.  WR_OK with
  * *torn NULL: a whole frame whose checksum matches, *payload (*len bytes)
- * is the caller's to free.  WR_OK with *torn set: what a crash mid-write
- * leaves at the end of a file (a partial header, a length past the end, a
- * zero-filled rest, a bad checksum on the final frame), nothing allocated.
- * Otherwise damage (store_corrupt) or a read error, nothing allocated.
+ * points into w until the next read.  WR_OK with *torn set: what a crash
+ * mid-write leaves at the end of a file (a partial header, a length past
+ * the end, a zero-filled rest, a bad checksum on the final frame).
+ * Otherwise damage (store_corrupt) or a read error.
  */
 static wr_err
-frame_read(int fd, const char *path, off_t off, off_t size, char **payload,
-           uint32_t *len, const char **torn, struct wr_error *err)
+frame_read(struct window *w, const char *path, off_t off, off_t size,
+           const char **payload, uint32_t *len, const char **torn,
+           struct wr_error *err)
 {
-	unsigned char fh[FRAME_SIZE];
 	off_t rem = size - off;
+	const char *fh, *buf;
 	uint32_t n, crc;
-	char *buf;
-	int z;
+	int z, rc;
 
 	if (rem < (off_t)FRAME_SIZE) {
 		*torn = "partial record header";
 		return WR_OK;
 	}
-	if (read_at(fd, fh, FRAME_SIZE, off) != (ssize_t)FRAME_SIZE)
+	if ((rc = window_get(w, off, FRAME_SIZE, &fh)) != 0)
 		goto read_failed;
-	n = get_le32(fh);
-	crc = get_le32(fh + 4);
+	n = get_le32((const unsigned char *)fh);
+	crc = get_le32((const unsigned char *)fh + 4);
 	if (n == 0) {
-		if ((z = zero_from(fd, off, size)) < 0)
+		if ((z = zero_from(w->fd, off, size)) < 0)
 			goto read_failed;
 		if (!z)
 			return corrupt(err, path, off, "zero-length record");
@@ -323,14 +375,9 @@ frame_read(int fd, const char *path, off_t off, off_t size, char **payload,
 	}
 	if (n > MAX_PAYLOAD)
 		return corrupt(err, path, off, "record length too large");
-	if ((buf = malloc(n)) == NULL)
-		return wr__oom(err);
-	if (read_at(fd, buf, n, off + FRAME_SIZE) != (ssize_t)n) {
-		free(buf);
+	if ((rc = window_get(w, off + FRAME_SIZE, n, &buf)) != 0)
 		goto read_failed;
-	}
 	if (wr__crc32c(0, buf, n) != crc) {
-		free(buf);
 		if (off + (off_t)FRAME_SIZE + (off_t)n != size)
 			return corrupt(err, path, off, "checksum mismatch");
 		*torn = "checksum mismatch in the final record";
@@ -340,6 +387,8 @@ frame_read(int fd, const char *path, off_t off, off_t size, char **payload,
 	*len = n;
 	return WR_OK;
 read_failed:
+	if (rc == -2)
+		return wr__oom(err);
 	return wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED, "read", path,
 	                       errno ? errno : EIO);
 }
@@ -417,6 +466,7 @@ replay_file(const struct wr__fs_dir *d, const struct wr__fs_replay *rp,
             int fd, const char *path, bool last, off_t *end,
             struct wr_error *err)
 {
+	struct window w = {.fd = fd};
 	struct stat sb;
 	const char *torn = NULL;
 	off_t off = HDR_SIZE;
@@ -426,19 +476,19 @@ replay_file(const struct wr__fs_dir *d, const struct wr__fs_replay *rp,
 		return wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED, "fstat", path,
 		                       errno);
 	while (off < sb.st_size) {
-		char *payload = NULL;
+		const char *payload = NULL;
 		uint32_t len = 0;
 
-		rc = frame_read(fd, path, off, sb.st_size, &payload, &len, &torn,
+		rc = frame_read(&w, path, off, sb.st_size, &payload, &len, &torn,
 		                err);
 		if (rc != WR_OK || torn != NULL)
 			break;
 		rc = replay_record(rp, path, off, payload, len, err);
-		free(payload);
 		if (rc != WR_OK)
 			break;
 		off += (off_t)FRAME_SIZE + (off_t)len;
 	}
+	free(w.buf);
 	if (rc != WR_OK)
 		return rc;
 	if (torn != NULL && !last)

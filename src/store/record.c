@@ -428,9 +428,281 @@ decode_members(struct dec *d, json_object *o, const struct kind_desc *k,
 	return 0;
 }
 
+/* ---- the fast path of decoding ----------------------------------------- */
+
+/*
+ * Almost every record of a large store is a transcript entry, written by
+ * wr__record_encode in one fixed form.  fast_transcript() reads exactly
+ * that form with one pass over the bytes and no tree; whatever it does
+ * not recognise (other kinds, another member order, whitespace, escapes
+ * other than the short ones and \u0001-\u001f, integers over 18 digits,
+ * text that is not UTF-8, ...) goes to the strict path, which decides.
+ * So the fast path never refuses anything, and what it accepts the strict
+ * path accepts too, into the same record (tests/test_store.c compares the
+ * two on generated records, their mutations and the fuzz corpora;
+ * tests/fuzz/fuzz-store.c on every payload it is given).
+ */
+struct cur {
+	const char *p, *end;
+};
+
+static bool
+fast_lit(struct cur *c, const char *s, size_t n)
+{
+	if ((size_t)(c->end - c->p) < n || memcmp(c->p, s, n) != 0)
+		return false;
+	c->p += n;
+	return true;
+}
+#define FAST_LIT(c, s) fast_lit((c), (s), sizeof(s) - 1)
+
+/* An integer written as the strict reader reads it: 0, or 1 to 18 digits
+ * without a leading zero (no overflow possible), '-' first if neg_ok;
+ * never -0.  What follows is checked by the caller's next literal. */
+static bool
+fast_int(struct cur *c, bool neg_ok, int64_t *out)
+{
+	bool neg = false;
+	int64_t v = 0;
+	int nd = 0;
+
+	if (neg_ok && c->p < c->end && *c->p == '-') {
+		neg = true;
+		c->p++;
+	}
+	if (c->p >= c->end || *c->p < '0' || *c->p > '9' ||
+	    (*c->p == '0' && neg))
+		return false;
+	if (*c->p == '0') {
+		c->p++;
+		*out = 0;
+		return c->p >= c->end || *c->p < '0' || *c->p > '9';
+	}
+	while (c->p < c->end && *c->p >= '0' && *c->p <= '9') {
+		if (++nd > 18)
+			return false;
+		v = v * 10 + (*c->p++ - '0');
+	}
+	*out = neg ? -v : v;
+	return true;
+}
+
+static int
+hex4(const char *p)
+{
+	int v = 0;
+
+	for (int i = 0; i < 4; i++) {
+		char ch = p[i];
+		int d = ch >= '0' && ch <= '9'   ? ch - '0'
+		        : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+		        : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+		                                 : -1;
+		if (d < 0)
+			return -1;
+		v = v * 16 + d;
+	}
+	return v;
+}
+
+/* One escape after the backslash at c->p[-1]: the byte it stands for, or
+ * -1 for one left to the strict path. */
+static int
+fast_escape(struct cur *c)
+{
+	int v;
+
+	if (c->p >= c->end)
+		return -1;
+	switch (*c->p++) {
+	case '"': return '"';
+	case '\\': return '\\';
+	case '/': return '/';
+	case 'b': return '\b';
+	case 'f': return '\f';
+	case 'n': return '\n';
+	case 'r': return '\r';
+	case 't': return '\t';
+	case 'u':
+		if (c->end - c->p < 4 || (v = hex4(c->p)) < 1 || v > 0x1f)
+			return -1;
+		c->p += 4;
+		return v;
+	}
+	return -1;
+}
+
+/* The raw length of the string whose text starts at c->p (after its
+ * opening quote), up to its closing quote; false if there is none. */
+static bool
+fast_str_span(const struct cur *c, size_t *raw)
+{
+	const char *q = c->p;
+
+	while (q < c->end && *q != '"')
+		q += *q == '\\' ? 2 : 1;
+	if (q >= c->end)
+		return false;
+	*raw = (size_t)(q - c->p);
+	return true;
+}
+
+/* The string at c->p into buf (at least raw + 1 bytes, raw from
+ * fast_str_span): *n bytes plus a NUL.  False: left to the strict path. */
+static bool
+fast_str_into(struct cur *c, char *buf, size_t *n)
+{
+	unsigned char high = 0;
+	size_t used = 0;
+
+	while (*c->p != '"') {
+		unsigned char ch = (unsigned char)*c->p++;
+		int e;
+
+		if (ch < 0x20)
+			return false;
+		if (ch == '\\') {
+			if ((e = fast_escape(c)) < 0)
+				return false;
+			ch = (unsigned char)e;
+		}
+		high |= ch;
+		buf[used++] = (char)ch;
+	}
+	if ((high & 0x80) && !wr__utf8_valid(buf, used))
+		return false;
+	c->p++;
+	buf[used] = '\0';
+	*n = used;
+	return true;
+}
+
+/* A string into a new buffer the caller frees (*out, *n bytes plus a
+ * NUL).  1: read; 0: left to the strict path; -1: out of memory. */
+static int
+fast_str(struct cur *c, char **out, size_t *n)
+{
+	size_t raw;
+	char *buf;
+
+	if (!FAST_LIT(c, "\"") || !fast_str_span(c, &raw))
+		return 0;
+	if ((buf = malloc(raw + 1)) == NULL)
+		return -1;
+	if (!fast_str_into(c, buf, n)) {
+		free(buf);
+		return 0;
+	}
+	*out = buf;
+	return 1;
+}
+
+/* A short string (an id, an enum name) into buf[0..WR_ID_MAX]. */
+static bool
+fast_short(struct cur *c, char buf[WR_ID_MAX + 1])
+{
+	size_t raw, n;
+
+	return FAST_LIT(c, "\"") && fast_str_span(c, &raw) && raw <= WR_ID_MAX &&
+	       fast_str_into(c, buf, &n);
+}
+
+/* A string member that must be an id (into out) or one of names(i). */
+static int
+fast_id(struct cur *c, char out[WR_ID_MAX + 1])
+{
+	char s[WR_ID_MAX + 1];
+
+	if (!fast_short(c, s) || !wr_id_valid(s))
+		return 0;
+	memcpy(out, s, strlen(s) + 1);
+	return 1;
+}
+
+static int
+fast_enum(struct cur *c, const char *(*names)(int), int *out)
+{
+	char s[WR_ID_MAX + 1];
+	const char *name;
+
+	if (!fast_short(c, s))
+		return 0;
+	for (int i = 0; (name = names(i)) != NULL; i++) {
+		if (strcmp(name, s) == 0) {
+			*out = i;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * A transcript record in wr__record_encode's form into *r.  1: decoded
+ * (r owns its content); 0: left to the strict path (r holds nothing);
+ * -1: out of memory (r holds nothing).
+ */
+static int
+fast_transcript(const char *buf, size_t len, struct wr__record *r)
+{
+	struct cur c = {buf, buf + len};
+	int64_t ev, at, seq;
+	size_t n;
+	int rc, role = 0;
+
+	memset(r, 0, sizeof(*r));
+	if (!FAST_LIT(&c, "{\"kind\":\"transcript\",\"event_id\":") ||
+	    !fast_int(&c, false, &ev) || !FAST_LIT(&c, ",\"at_ms\":") ||
+	    !fast_int(&c, true, &at) || !FAST_LIT(&c, ",\"worker_id\":"))
+		return 0;
+	if ((rc = fast_id(&c, r->worker_id)) != 1)
+		return rc;
+	if (!FAST_LIT(&c, ",\"role\":"))
+		return 0;
+	if ((rc = fast_enum(&c, role_name, &role)) != 1)
+		return rc;
+	if (!FAST_LIT(&c, ",\"sequence\":") || !fast_int(&c, false, &seq) ||
+	    !FAST_LIT(&c, ",\"content\":"))
+		return 0;
+	if ((rc = fast_str(&c, &r->content, &n)) != 1)
+		return rc;
+	if (FAST_LIT(&c, ",\"turn_started\":true}"))
+		r->turn_started = true;
+	else if (!FAST_LIT(&c, ",\"turn_started\":false}"))
+		c.p = c.end + 1; /* neither: not this form */
+	if (c.p != c.end) {
+		free(r->content);
+		memset(r, 0, sizeof(*r));
+		return 0;
+	}
+	r->kind = WR__REC_TRANSCRIPT;
+	r->event_id = (uint64_t)ev;
+	r->at_ms = at;
+	r->role = (enum wr_role)role;
+	r->sequence = (uint64_t)seq;
+	return 1;
+}
+
 wr_err
 wr__record_decode(const char *buf, size_t len, struct wr__record *rec,
                   struct wr_error *err)
+{
+	struct wr__record r;
+	int rc = len > 0 && len <= (size_t)INT32_MAX
+	                 ? fast_transcript(buf, len, &r)
+	                 : 0;
+
+	if (rc == 1) {
+		*rec = r;
+		return WR_OK;
+	}
+	if (rc < 0)
+		return wr__oom(err);
+	return wr__record_decode_strict(buf, len, rec, err);
+}
+
+wr_err
+wr__record_decode_strict(const char *buf, size_t len, struct wr__record *rec,
+                         struct wr_error *err)
 {
 	struct wr_error own;
 	struct dec d = {err != NULL ? err : &own};

@@ -29,6 +29,15 @@ wr_err wr__record_decode(const char *buf, size_t len, struct wr__record *rec,
                          struct wr_error *err);
 
 /*
+ * wr__record_decode without its fast path for transcript records: always
+ * the strict JSON reader and json-c.  The two give the same result on
+ * every input (the fast path reads a subset and hands the rest here);
+ * exposed so tests can check that.  Same contract as wr__record_decode.
+ */
+wr_err wr__record_decode_strict(const char *buf, size_t len,
+                                struct wr__record *rec, struct wr_error *err);
+
+/*
  * Checks the fields of a decoded record by the rules live writes obey
  * (base/rules.c): input content non-empty UTF-8 within the max_input_bytes
  * ceiling, emitted content and failure text UTF-8, reasons bounded UTF-8,

@@ -12,6 +12,8 @@
  * When the Runtime opens: its state is compared with a second replay of
  * the same files; then it is mutated (create, input, stop), made to write
  * a snapshot, closed and reopened, and must show the same state again.
+ * Every payload is also decoded by the record decoder's fast path and by
+ * its strict path alone, which must agree.
  * The directory is per process under $TMPDIR (default /dev/shm, then
  * /tmp) and removed at exit; FUZZ_STORE_DIR names one to keep instead.
  */
@@ -29,6 +31,7 @@
 #include "core/rt.h"
 #include "store/crc32c.h"
 #include "store/fs.h"
+#include "store/record.h"
 
 static char dir[256];
 static char store_spec[300];
@@ -132,6 +135,41 @@ put_record(int fd, const uint8_t *payload, size_t n)
 	return 8 + n;
 }
 
+/* The record decoder's fast path and its strict path agree on payload:
+ * the same verdict, reason and message, or the same record. */
+static void
+same_decode(const uint8_t *payload, size_t n)
+{
+	struct wr__record a, b;
+	struct wr_error ea, eb;
+	wr_err ra = wr__record_decode((const char *)payload, n, &a, &ea);
+	wr_err rb = wr__record_decode_strict((const char *)payload, n, &b, &eb);
+
+	FUZZ_CHECK(ra == rb);
+	if (ra != WR_OK) {
+		FUZZ_CHECK(ea.reason == eb.reason &&
+		           strcmp(ea.message, eb.message) == 0);
+		return;
+	}
+	FUZZ_CHECK(a.kind == b.kind && a.event_id == b.event_id &&
+	           a.at_ms == b.at_ms && a.role == b.role &&
+	           a.sequence == b.sequence &&
+	           a.turn_started == b.turn_started && a.status == b.status &&
+	           a.run_state == b.run_state &&
+	           a.runtime_status == b.runtime_status &&
+	           strcmp(a.runtime_id, b.runtime_id) == 0 &&
+	           strcmp(a.worker_id, b.worker_id) == 0 &&
+	           (a.worker == NULL) == (b.worker == NULL));
+	FUZZ_CHECK((a.content == NULL && b.content == NULL) ||
+	           (a.content != NULL && b.content != NULL &&
+	            strcmp(a.content, b.content) == 0));
+	FUZZ_CHECK((a.reason == NULL && b.reason == NULL) ||
+	           (a.reason != NULL && b.reason != NULL &&
+	            strcmp(a.reason, b.reason) == 0));
+	wr__record_clear(&a);
+	wr__record_clear(&b);
+}
+
 /* Turns the input into store files (see the header comment). */
 static void
 write_files(const uint8_t *data, size_t size)
@@ -163,6 +201,7 @@ write_files(const uint8_t *data, size_t size)
 				                                 2) == 0);
 			}
 		} else if (n > 0) {
+			same_decode(data, n);
 			last_frame = put_record(fd, data, n);
 		}
 		data += n + (nl != NULL);
