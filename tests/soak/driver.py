@@ -43,6 +43,7 @@ import traceback
 SETTLE_SECONDS = 30      # longest wait for the settled state
 HTTP_TIMEOUT = 35        # above nginx's fastcgi_read_timeout (30 s)
 MAX_PAGES = 100000       # bound of one transcript read
+LIST_PAGE = 64           # workers per GET /v1/workers page
 PAGE_PROBE_PAGES = 3     # transcript pages read by one "transcript" op
 
 # Profile name -> behaviour the driver expects (see soak.sh's profiles).
@@ -66,7 +67,7 @@ EXPECTED = {
     "create": {201},
     "input": {200, 409},
     "detail": {200}, "transcript": {200}, "runtime": {200}, "list": {200},
-    "stop": {200}, "cancel": {200},
+    "stop": {200}, "cancel": {200}, "delete": {200, 409},
 }
 INPUT_409 = {("busy", "turn_in_progress"),
              ("unsupported_operation", "worker_not_running"),
@@ -102,6 +103,8 @@ class Stats:
         self.acked = {}          # worker id -> {seq: content}
         self.unknown = {}        # worker id -> [content] (answer lost)
         self.created = 0
+        self.deleted = 0
+        self.checked = 0         # acknowledged inputs of deleted workers
 
     def count(self, ep, status, code="", reason=""):
         with self.lock:
@@ -124,6 +127,14 @@ class Stats:
     def lost(self, wid, content):
         with self.lock:
             self.unknown.setdefault(wid, []).append(content)
+
+    def forget(self, wid, checked):
+        """A worker was verified and deleted: its records go."""
+        with self.lock:
+            self.acked.pop(wid, None)
+            self.unknown.pop(wid, None)
+            self.deleted += 1
+            self.checked += checked
 
 
 class Client:
@@ -225,10 +236,22 @@ class LoadThread(threading.Thread):
             with self.stats.lock:
                 self.stats.created += 1
 
+    def retire(self, slot):
+        """An ended worker: check its transcript, then delete it, so the
+        Runtime holds only what exists (issue 10: RAM must not grow with
+        ended workers)."""
+        checked = verify_worker(self.client, self.stats, slot.wid)
+        st, _ = self.client.call("delete", "DELETE",
+                                 "/v1/workers/" + slot.wid)
+        if st == 200:
+            self.stats.forget(slot.wid, checked)
+
     def end(self, slot, how):
         if slot.wid is not None:
-            self.client.call(how, "POST", "/v1/workers/%s/%s"
-                             % (slot.wid, how), {"reason": "soak"})
+            st, _ = self.client.call(how, "POST", "/v1/workers/%s/%s"
+                                     % (slot.wid, how), {"reason": "soak"})
+            if st == 200:
+                self.retire(slot)
         self.create(slot)
 
     def input(self, slot):
@@ -247,7 +270,8 @@ class LoadThread(threading.Thread):
                 in ("upstream_failed", "upstream_timeout"))):
             self.stats.lost(slot.wid, content)
         elif st == 409 and doc["error"]["code"] != "busy":
-            self.create(slot)    # it failed by itself: a new one
+            self.retire(slot)    # it failed by itself: a new one
+            self.create(slot)
 
     def transcript(self, slot):
         start = self.rng.randrange(0, 4)
@@ -278,7 +302,8 @@ class LoadThread(threading.Thread):
         elif op == "runtime":
             self.client.call("runtime", "GET", "/v1/runtime")
         elif op == "list":
-            self.client.call("list", "GET", "/v1/workers")
+            self.client.call("list", "GET", "/v1/workers?limit=%d"
+                             % LIST_PAGE)
 
     def settle_slots(self):
         """Every slot: a fresh idle running worker (ends the others)."""
@@ -415,37 +440,51 @@ def read_transcript(client, wid):
     return None
 
 
-def verify_inputs(opts, stats, allowed_503):
-    client = Client(opts, stats, allowed_503)
+def verify_worker(client, stats, wid):
+    """Checks one worker's transcript: dense sequences, every acknowledged
+    input exactly once at its sequence, no input whose answer was lost
+    twice.  Returns how many acknowledged inputs it checked."""
     checked = 0
+    items = read_transcript(client, wid)
+    if items is None:
+        stats.fail("transcript of %s could not be read" % wid)
+        return 0
+    for i, it in enumerate(items):
+        if it["sequence"] != i + 1:
+            stats.fail("%s: entry %d has sequence %d"
+                       % (wid, i, it["sequence"]))
+            break
+    inputs = {}
+    for it in items:
+        if it["role"] in ("user", "system"):
+            inputs[it["content"]] = inputs.get(it["content"], 0) + 1
+    with stats.lock:
+        acked = sorted(stats.acked.get(wid, {}).items())
+        unknown = list(stats.unknown.get(wid, []))
+    for seq, content in acked:
+        checked += 1
+        at = items[seq - 1] if 0 < seq <= len(items) else None
+        if at is None or at["content"] != content or \
+                inputs.get(content) != 1:
+            stats.fail("%s: acknowledged input #%d %r: %s"
+                       % (wid, seq, content,
+                          "missing" if at is None else
+                          "found %d times, entry is %r"
+                          % (inputs.get(content, 0), at["content"])))
+    for content in unknown:
+        if inputs.get(content, 0) > 1:
+            stats.fail("%s: input %r (answer lost) is there %d times"
+                       % (wid, content, inputs[content]))
+    return checked
+
+
+def verify_inputs(opts, stats, allowed_503):
+    """The workers still there at the end (ended ones were checked before
+    they were deleted)."""
+    client = Client(opts, stats, allowed_503)
+    checked = stats.checked
     for wid in sorted(set(stats.acked) | set(stats.unknown)):
-        items = read_transcript(client, wid)
-        if items is None:
-            stats.fail("transcript of %s could not be read" % wid)
-            continue
-        for i, it in enumerate(items):
-            if it["sequence"] != i + 1:
-                stats.fail("%s: entry %d has sequence %d"
-                           % (wid, i, it["sequence"]))
-                break
-        inputs = {}
-        for it in items:
-            if it["role"] in ("user", "system"):
-                inputs[it["content"]] = inputs.get(it["content"], 0) + 1
-        for seq, content in sorted(stats.acked.get(wid, {}).items()):
-            checked += 1
-            at = items[seq - 1] if 0 < seq <= len(items) else None
-            if at is None or at["content"] != content or \
-                    inputs.get(content) != 1:
-                stats.fail("%s: acknowledged input #%d %r: %s"
-                           % (wid, seq, content,
-                              "missing" if at is None else
-                              "found %d times, entry is %r"
-                              % (inputs.get(content, 0), at["content"])))
-        for content in stats.unknown.get(wid, []):
-            if inputs.get(content, 0) > 1:
-                stats.fail("%s: input %r (answer lost) is there %d times"
-                           % (wid, content, inputs[content]))
+        checked += verify_worker(client, stats, wid)
     client.close()
     return checked
 
@@ -538,6 +577,7 @@ def run(opts):
 
 def finish(report, stats):
     report["created_workers"] = stats.created
+    report["deleted_workers"] = stats.deleted
     report["acked_inputs"] = sum(len(v) for v in stats.acked.values())
     report["lost_answers"] = sum(len(v) for v in stats.unknown.values())
     report["requests"] = {"%s %d" % k: v
@@ -547,10 +587,10 @@ def finish(report, stats):
     report["failures"] = stats.nfail
     total = sum(stats.by_status.values())
     print("soak: %d requests in %.1f s (%.0f/s), %d workers created, "
-          "%d acknowledged inputs checked, %d answers lost"
+          "%d deleted, %d acknowledged inputs checked, %d answers lost"
           % (total, report["duration_seconds"],
              total / max(report["duration_seconds"], 1),
-             stats.created, report["acked_inputs_checked"],
+             stats.created, stats.deleted, report["acked_inputs_checked"],
              report["lost_answers"]))
     print("soak: requests by endpoint and status:")
     for k, v in report["requests"].items():
