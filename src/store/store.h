@@ -195,8 +195,12 @@ struct wr__fs_io {
 };
 void wr__store_fs_set_io(struct wr__store *st, const struct wr__fs_io *io);
 
-/* Tunes when snapshot_due() turns true (journal bytes); 0 = default. */
+/* Tune when snapshot_due() turns true: journal bytes since the last
+ * snapshot at least bytes (the floor) and percent % of that snapshot's
+ * size; 0 = default (4 MiB, 100). */
 void wr__store_fs_set_snapshot_bytes(struct wr__store *st, uint64_t bytes);
+void wr__store_fs_set_snapshot_percent(struct wr__store *st,
+                                       uint32_t percent);
 
 /* A whole snapshot at once from recs[0..n) (borrowed): snapshot_begin,
  * snapshot_write, snapshot_switch.  For tests and tools that hold no
