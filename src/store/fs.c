@@ -211,6 +211,31 @@ fs_read(struct wr__store *st, const struct wr__loc *loc,
 	return rc;
 }
 
+static wr_err
+fs_read_raw(struct wr__store *st, const struct wr__loc *loc,
+            const char *worker_id, uint64_t seq, char **raw, size_t *raw_len,
+            struct wr_error *err)
+{
+	struct fs_store *fs = (struct fs_store *)st;
+	wr_err rc = WR_EUNAVAILABLE;
+	size_t i;
+
+	*raw = NULL;
+	pthread_rwlock_rdlock(&fs->ft);
+	for (i = 0; i < fs->n_files && fs->files[i].id != loc->file; i++)
+		;
+	if (i < fs->n_files)
+		rc = wr__fs_read_raw_entry(fs->files[i].fd, fs->files[i].path,
+		                           loc, worker_id, seq, raw, raw_len,
+		                           err);
+	else
+		wr__fail(err, WR_EUNAVAILABLE, WR_REASON_STORE_CORRUPT, NULL,
+		         "store %s: a record names file number %" PRIu32
+		         ", which is not open", fs->dir.path, loc->file);
+	pthread_rwlock_unlock(&fs->ft);
+	return rc;
+}
+
 /* ---- open --------------------------------------------------------------- */
 
 void
@@ -901,6 +926,7 @@ static const struct wr__store_ops fs_ops = {
 	.sync = fs_sync,
 	.reset = fs_reset,
 	.read = fs_read,
+	.read_raw = fs_read_raw,
 	.snapshot_due = fs_snapshot_due,
 	.snapshot_begin = fs_snapshot_begin,
 	.snapshot_write = fs_snapshot_write,
