@@ -49,7 +49,7 @@
 #define MAX_BODY_DEFAULT (4 * 1024 * 1024) /* bytes */
 #define RETRY_AFTER_DEFAULT 1              /* seconds */
 #define RETRY_AFTER_MAX 3600               /* seconds */
-#define SNAPSHOT_BYTES_DEFAULT (64ull << 20) /* the library's default */
+#define SNAPSHOT_BYTES_DEFAULT (4ull << 20) /* the library's default */
 #define SNAPSHOT_BYTES_MAX (1ull << 40)
 #define TOKEN_MAX 4096                     /* bytes of the local token */
 #define TOKENS_MAX 8        /* lines (tokens) of the local token file */
@@ -74,6 +74,7 @@ struct options {
 	struct wr_limits limits;
 	const char *retain_ended; /* NULL: keep ended workers (no retention) */
 	uint64_t snapshot_bytes;
+	uint32_t snapshot_percent;
 };
 
 /* The listen socket this process opened, so that exit can remove a unix
@@ -345,7 +346,11 @@ static const struct flag flags[] = {
 	{ .name = "snapshot-bytes", .kind = FLAG_UINT, .arg = "BYTES",
 	  MEMBER(snapshot_bytes), .min = 4096, .max = SNAPSHOT_BYTES_MAX,
 	  .def = SNAPSHOT_BYTES_DEFAULT, .expect = "bytes",
-	  .help = "fs store: journal bytes between snapshots" },
+	  .help = "fs store: least journal bytes between snapshots" },
+	{ .name = "snapshot-percent", .kind = FLAG_UINT, .arg = "PERCENT",
+	  MEMBER(snapshot_percent), .min = 1, .max = 10000, .def = 100,
+	  .expect = "percent",
+	  .help = "fs store: journal between snapshots, % of the last one" },
 	{ .name = "help", .kind = FLAG_HELP, .help = "this help" },
 	{ .name = "version", .kind = FLAG_VERSION, .help = "print the version" },
 };
@@ -1324,6 +1329,7 @@ int main(int argc, char **argv)
 	cfg.display_name = o.display_name;
 	cfg.store = o.store;
 	cfg.snapshot_bytes = o.snapshot_bytes;
+	cfg.snapshot_percent = o.snapshot_percent;
 	cfg.limits = o.limits;
 	if (o.retain_ended != NULL)
 		parse_duration(o.retain_ended, &cfg.retain_ended_ms);

@@ -609,10 +609,16 @@ struct wr_config {
 	 * for the call only. */
 	void (*on_diagnostic)(void *arg, const struct wr_diagnostic *d);
 	void *on_diagnostic_arg;
-	/* fs store: journal bytes after which a snapshot is written in the
-	 * background (docs/store.md); 0: 64 MiB.  Ignored by the memory
-	 * store. */
+	/* fs store: a snapshot is written in the background once the
+	 * journal since the last one reaches this many bytes and as many as
+	 * snapshot_percent % of the last snapshot (docs/store.md, "Snapshots");
+	 * 0: 4 MiB.
+	 * Ignored by the memory store. */
 	uint64_t snapshot_bytes;
+	/* fs store: ... and this percentage of the last snapshot's size;
+	 * 0: 100.  1 makes the floor alone decide for stores up to 100x
+	 * snapshot_bytes. */
+	uint32_t snapshot_percent;
 };
 
 /* Opens a Runtime.  On success *out is owned by the caller (close it with

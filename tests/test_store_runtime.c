@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -1401,4 +1402,126 @@ Test(store_runtime, switch_over_keeps_entries_appended_while_the_snapshot_was_wr
 	assert_entries(rt, id, 10);
 	wr_runtime_close(rt);
 	free(id);
+}
+
+/* ---- compaction keeps the store proportional to what exists ----------- */
+
+/* Bytes of the files in the store directory now. */
+static uint64_t
+store_size(void)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	uint64_t n = 0;
+	char path[sizeof(dir) + 300];
+	struct stat sb;
+
+	cr_assert_not_null(d);
+	while ((de = readdir(d)) != NULL) {
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (de->d_name[0] != '.' && stat(path, &sb) == 0)
+			n += (uint64_t)sb.st_size;
+	}
+	closedir(d);
+	return n;
+}
+
+/* The generation of the newest journal: 1 + the snapshots taken. */
+static uint64_t
+journal_gen(void)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	uint64_t g = 0, v;
+
+	cr_assert_not_null(d);
+	while ((de = readdir(d)) != NULL)
+		if (sscanf(de->d_name, "journal-%20" SCNu64, &v) == 1 && v > g)
+			g = v;
+	closedir(d);
+	return g;
+}
+
+/* One create -> input -> stop -> delete cycle. */
+static void
+churn_cycle(struct wr_runtime *rt, const char *text)
+{
+	struct wr_lifecycle_ack lack;
+	struct wr_error e;
+	char *id = create_ok(rt);
+
+	input_ok(rt, id, text);
+	cr_assert_eq(wr_worker_stop(rt, id, NULL, &lack, &e), WR_OK, "%s",
+	             e.message);
+	cr_assert_eq(wr_worker_delete(rt, id, &lack, &e), WR_OK, "%s",
+	             e.message);
+	free(id);
+}
+
+#define CHURN_CYCLES 160
+#define CHURN_INPUT (64 * 1024)
+
+Test(store_runtime, create_delete_churn_keeps_the_store_bounded_at_the_default_floor)
+{
+	struct wr_runtime *rt = open_rt("rt-a");
+	struct wr_runtime_summary sum;
+	struct wr_error e;
+	char *text = malloc(CHURN_INPUT + 1);
+	uint64_t peak = 0, s;
+
+	/* 160 cycles of 64 KiB journal ~10 MiB; nothing stays: the store
+	 * must stay near the 4 MiB floor, not grow with the cycles. */
+	cr_assert_not_null(text);
+	memset(text, 'x', CHURN_INPUT);
+	text[CHURN_INPUT] = '\0';
+	for (int i = 0; i < CHURN_CYCLES; i++) {
+		churn_cycle(rt, text);
+		if ((s = store_size()) > peak)
+			peak = s;
+	}
+	wr__snapshot_wait(rt);
+	cr_assert_gt(journal_gen(), 1, "no snapshot after ~10 MiB of journal");
+	cr_assert_leq(peak, UINT64_C(6) << 20,
+	              "store peaked at %" PRIu64 " bytes", peak);
+	wr_runtime_close(rt);
+	rt = open_rt("rt-a");
+	cr_assert_eq(wr_runtime_summary(rt, &sum, &e), WR_OK);
+	cr_assert_eq(sum.deleted_worker_count, CHURN_CYCLES);
+	cr_assert_eq(sum.worker_count, 0);
+	wr_runtime_close(rt);
+	free(text);
+}
+
+Test(store_runtime, snapshots_wait_for_as_many_journal_bytes_as_the_last_snapshot_holds)
+{
+	struct wr_runtime *rt = open_rt("rt-a");
+	char *keep, text[4096 + 1];
+	uint64_t g0, s, peak = 0, snap;
+
+	/* A live worker of ~160 KiB, then ~100 KiB of churn at a 4 KiB
+	 * floor: a fixed 4 KiB threshold would rewrite the 160 KiB about
+	 * 25 times; proportional compaction at most once. */
+	wr__store_fs_set_snapshot_bytes(wr__runtime_store(rt), 4096);
+	memset(text, 'k', 4096);
+	text[4096] = '\0';
+	keep = create_ok(rt);
+	for (int i = 0; i < 40; i++)
+		input_ok(rt, keep, text);
+	wr__snapshot_wait(rt);
+	churn_cycle(rt, "one small input"); /* starts a due snapshot */
+	wr__snapshot_wait(rt);
+	g0 = journal_gen();
+	snap = store_size();
+	for (int i = 0; i < 90; i++) {
+		churn_cycle(rt, "one small input");
+		if ((s = store_size()) > peak)
+			peak = s;
+	}
+	wr__snapshot_wait(rt);
+	cr_assert_leq(journal_gen() - g0, 1, "%" PRIu64 " snapshots of the "
+	              "live state during churn", journal_gen() - g0);
+	cr_assert_leq(peak, 3 * snap + 8192, "store peaked at %" PRIu64
+	              " bytes (live state %" PRIu64 ")", peak, snap);
+	wr_runtime_close(rt);
+	free(keep);
 }

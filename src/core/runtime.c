@@ -379,6 +379,7 @@ wr_runtime_open(const struct wr_config *cfg, struct wr_runtime **out,
 		goto fail;
 	/* Only the fs store takes snapshots; for others this does nothing. */
 	wr__store_fs_set_snapshot_bytes(rt->store, cfg->snapshot_bytes);
+	wr__store_fs_set_snapshot_percent(rt->store, cfg->snapshot_percent);
 	if ((rc = wr__replay(rt, &had_meta, stored_id, err)) != WR_OK)
 		goto fail;
 	/* A new process runs, whatever the previous one ended in. */

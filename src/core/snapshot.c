@@ -55,6 +55,7 @@ struct snap_job {
 	struct wr__loc *placed; /* gets the location of the record handed
 	                         * out last */
 	struct wr__record cur;  /* handed out; content owned */
+	char *raw;              /* cur.raw, owned */
 };
 
 static void
@@ -69,6 +70,7 @@ job_free(struct snap_job *j)
 	}
 	free(j->fw);
 	free(j->cur.content);
+	free(j->raw);
 	free(j);
 }
 
@@ -122,19 +124,33 @@ freeze(struct wr_runtime *rt)
 	return j;
 }
 
-/* The next entry of worker f as a transcript record, read back from the
- * store. */
+/* The next entry of worker f as a transcript record: its stored payload
+ * copied as it is after its checksum is checked (read_raw), or, when the
+ * store has no raw reads or the payload is not in the writer's form, read
+ * back, decoded and checked as at restore. */
 static wr_err
 next_entry(struct snap_job *j, struct frozen *f, struct wr_error *err)
 {
+	const struct wr__store_ops *ops = j->rt->store->ops;
 	struct wr__record *r = &j->cur;
-	wr_err rc;
+	size_t n = 0;
+	wr_err rc = WR_OK;
 
-	rc = wr__entry_read(j->rt, NULL, f->info.ref.worker_id,
-	                    &f->locs[j->ei], j->ei + 1, &r->role, &r->content,
-	                    &r->event_id, &r->at_ms, err);
+	if (ops->read_raw != NULL)
+		rc = ops->read_raw(j->rt->store, &f->locs[j->ei],
+		                   f->info.ref.worker_id, j->ei + 1, &j->raw, &n,
+		                   err);
 	if (rc != WR_OK)
 		return rc;
+	if (j->raw != NULL) {
+		r->raw = j->raw;
+		r->raw_len = n;
+	} else if ((rc = wr__entry_read(j->rt, NULL, f->info.ref.worker_id,
+	                                &f->locs[j->ei], j->ei + 1, &r->role,
+	                                &r->content, &r->event_id, &r->at_ms,
+	                                err)) != WR_OK) {
+		return rc;
+	}
 	r->kind = WR__REC_TRANSCRIPT;
 	r->sequence = j->ei + 1;
 	j->placed = &f->locs[j->ei];
@@ -160,6 +176,8 @@ snap_next(void *arg, const struct wr__loc *prev, const struct wr__record **out,
 		*j->placed = *prev;
 	j->placed = NULL;
 	free(r->content);
+	free(j->raw);
+	j->raw = NULL;
 	memset(r, 0, sizeof(*r));
 	*out = NULL;
 	if (__atomic_load_n(&j->rt->snap_stop, __ATOMIC_ACQUIRE))

@@ -39,11 +39,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "store/fs.h"
 
-#define DEFAULT_SNAPSHOT_BYTES (UINT64_C(64) << 20)
+/* Compaction rule (docs/store.md, "Snapshots"): a snapshot is due once
+ * the journal since the last one reaches max(snapshot_bytes, the last
+ * snapshot's size * snapshot_percent / 100) - the floor and the
+ * percentage of Redis's auto-aof-rewrite-min-size/-percentage - so the
+ * store stays within about twice the live state plus the floor. */
+#define DEFAULT_SNAPSHOT_BYTES (UINT64_C(4) << 20)
+#define DEFAULT_SNAPSHOT_PERCENT 100
 
 struct range {
 	uint64_t lo, hi; /* lsns dropped by one reset(), inclusive */
@@ -63,7 +70,12 @@ struct fs_store {
 	struct wr__store base;
 	struct wr__fs_dir dir; /* path, fd and I/O seam */
 	int lock_fd;
-	uint64_t snapshot_bytes; /* snapshot_due() threshold */
+	uint64_t snapshot_bytes; /* snapshot_due() floor */
+	uint32_t snapshot_percent; /* ... and share of the last snapshot */
+	uint64_t snap_size;      /* bytes of the newest snapshot (0: none);
+	                          * Runtime write lock */
+	uint64_t new_snap_size;  /* of the one snapshot_write wrote, until
+	                          * snapshot_switch */
 
 	/* Set by load() and snapshot(); read by sync() under mu. */
 	bool loaded;
@@ -199,6 +211,31 @@ fs_read(struct wr__store *st, const struct wr__loc *loc,
 	return rc;
 }
 
+static wr_err
+fs_read_raw(struct wr__store *st, const struct wr__loc *loc,
+            const char *worker_id, uint64_t seq, char **raw, size_t *raw_len,
+            struct wr_error *err)
+{
+	struct fs_store *fs = (struct fs_store *)st;
+	wr_err rc = WR_EUNAVAILABLE;
+	size_t i;
+
+	*raw = NULL;
+	pthread_rwlock_rdlock(&fs->ft);
+	for (i = 0; i < fs->n_files && fs->files[i].id != loc->file; i++)
+		;
+	if (i < fs->n_files)
+		rc = wr__fs_read_raw_entry(fs->files[i].fd, fs->files[i].path,
+		                           loc, worker_id, seq, raw, raw_len,
+		                           err);
+	else
+		wr__fail(err, WR_EUNAVAILABLE, WR_REASON_STORE_CORRUPT, NULL,
+		         "store %s: a record names file number %" PRIu32
+		         ", which is not open", fs->dir.path, loc->file);
+	pthread_rwlock_unlock(&fs->ft);
+	return rc;
+}
+
 /* ---- open --------------------------------------------------------------- */
 
 void
@@ -220,6 +257,15 @@ wr__store_fs_set_snapshot_bytes(struct wr__store *st, uint64_t bytes)
 		bytes ? bytes : DEFAULT_SNAPSHOT_BYTES;
 }
 
+void
+wr__store_fs_set_snapshot_percent(struct wr__store *st, uint32_t percent)
+{
+	if (st == NULL || st->ops != &fs_ops)
+		return;
+	((struct fs_store *)st)->snapshot_percent =
+		percent ? percent : DEFAULT_SNAPSHOT_PERCENT;
+}
+
 static void fs_close(struct wr__store *st);
 
 wr_err
@@ -238,6 +284,7 @@ wr__store_fs_open(const char *dir, struct wr__store **out,
 	fs->base.ops = &fs_ops;
 	fs->dir.fd = fs->lock_fd = fs->jfd = -1;
 	fs->snapshot_bytes = DEFAULT_SNAPSHOT_BYTES;
+	fs->snapshot_percent = DEFAULT_SNAPSHOT_PERCENT;
 	wr__store_fs_set_io(&fs->base, NULL);
 	if (pthread_mutex_init(&fs->mu, NULL) != 0) {
 		free(fs);
@@ -318,9 +365,13 @@ replay_files(struct fs_store *fs, struct wr__fs_replay *rp,
 		if ((path = wr__fs_join(fs->dir.path, name)) == NULL)
 			return wr__oom(err);
 		rc = wr__fs_replay_snapshot(&fs->dir, rp, snap, &fd, err);
-		if (rc == WR_OK)
+		if (rc == WR_OK) {
+			struct stat sb;
+			fs->snap_size = fstat(fd, &sb) == 0
+			                ? (uint64_t)sb.st_size : 0;
 			rc = files_add(fs, rp->file, WR__FS_SNAPSHOT, snap, fd,
 			               path, err);
+		}
 		free(path);
 	}
 	for (size_t j = first; j < l->journals.n && rc == WR_OK; j++) {
@@ -649,7 +700,10 @@ fs_snapshot_due(struct wr__store *st)
 {
 	struct fs_store *fs = (struct fs_store *)st;
 
-	return fs->loaded && fs->since_snapshot >= fs->snapshot_bytes;
+	uint64_t grown = fs->snap_size / 100 * fs->snapshot_percent;
+
+	return fs->loaded && fs->since_snapshot >= fs->snapshot_bytes &&
+	       fs->since_snapshot >= grown;
 }
 
 /* Creates journal-<gen> and switches appends to it (mu held on entry and
@@ -771,8 +825,12 @@ fs_snapshot_write(struct wr__store *st, uint64_t gen, wr__snap_next_fn next,
 	if ((path = wr__fs_join(fs->dir.path, name)) == NULL)
 		return wr__oom(err);
 	rc = wr__fs_write_snapshot(&fs->dir, gen, next, arg, id, &fd, err);
-	if (rc == WR_OK)
+	if (rc == WR_OK) {
+		struct stat sb;
+		fs->new_snap_size = fstat(fd, &sb) == 0 ? (uint64_t)sb.st_size
+		                                        : 0;
 		rc = files_add(fs, id, WR__FS_SNAPSHOT, gen, fd, path, err);
+	}
 	free(path);
 	if (rc == WR_OK)
 		remove_older(fs, gen);
@@ -783,7 +841,10 @@ fs_snapshot_write(struct wr__store *st, uint64_t gen, wr__snap_next_fn next,
 static void
 fs_snapshot_switch(struct wr__store *st, uint64_t gen)
 {
-	files_retire((struct fs_store *)st, gen);
+	struct fs_store *fs = (struct fs_store *)st;
+
+	fs->snap_size = fs->new_snap_size;
+	files_retire(fs, gen);
 }
 
 static wr_err
@@ -865,6 +926,7 @@ static const struct wr__store_ops fs_ops = {
 	.sync = fs_sync,
 	.reset = fs_reset,
 	.read = fs_read,
+	.read_raw = fs_read_raw,
 	.snapshot_due = fs_snapshot_due,
 	.snapshot_begin = fs_snapshot_begin,
 	.snapshot_write = fs_snapshot_write,

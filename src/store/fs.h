@@ -131,6 +131,15 @@ wr_err wr__fs_write_snapshot(const struct wr__fs_dir *d, uint64_t gen,
 wr_err wr__fs_read_record(int fd, const char *path, const struct wr__loc *loc,
                           struct wr__record *rec, struct wr_error *err);
 
+/* The transcript entry at loc for snapshot_write (wr__store_ops.read_raw):
+ * length and CRC-32C checked, its payload copied (turn_started made
+ * false) into *raw, or *raw NULL when it is not in the writer's exact form
+ * for worker_id's entry seq.  Reentrant like wr__fs_read_record. */
+wr_err wr__fs_read_raw_entry(int fd, const char *path,
+                             const struct wr__loc *loc, const char *worker_id,
+                             uint64_t seq, char **raw, size_t *raw_len,
+                             struct wr_error *err);
+
 /* ---- the directory (fs_dir.c; names and paths: fs_io.c) --------------- */
 
 /* Generations of one kind of store file, ascending. */

@@ -684,9 +684,19 @@ write_records(const struct wr__fs_dir *d, int fd, const char *path,
 
 		if ((rc = next(arg, prev, &rec, err)) != WR_OK)
 			break;
-		if (rec != NULL &&
-		    (rc = payload_encode(rec, &payload, &plen, err)) != WR_OK)
+		if (rec != NULL && rec->raw != NULL) {
+			/* A transcript entry copied as it is stored. */
+			if ((payload = malloc(rec->raw_len)) == NULL) {
+				rc = wr__oom(err);
+				break;
+			}
+			memcpy(payload, rec->raw, rec->raw_len);
+			plen = rec->raw_len;
+		} else if (rec != NULL &&
+		           (rc = payload_encode(rec, &payload, &plen, err)) !=
+		                   WR_OK) {
 			break;
+		}
 		/* Flush first if this frame would not fit, at a full batch
 		 * and at the end. */
 		if (len > 0 && (rec == NULL || len + FRAME_SIZE + plen > cap ||
@@ -848,5 +858,96 @@ wr__fs_check_versions(const struct wr__fs_dir *d, struct wr_error *err)
 		}
 	}
 	wr__fs_listing_free(&l);
+	return rc;
+}
+
+/* Where n bytes of needle occur in buf[0..len), or NULL. */
+static const char *
+find(const char *buf, size_t len, const char *needle, size_t n)
+{
+	for (size_t i = 0; n <= len && i <= len - n; i++)
+		if (buf[i] == needle[0] && memcmp(buf + i, needle, n) == 0)
+			return buf + i;
+	return NULL;
+}
+
+#define TS_TRUE ",\"turn_started\":true}"
+#define TS_FALSE ",\"turn_started\":false}"
+
+/*
+ * 1 when p[0..n) is wr__record_encode's transcript form for worker_id's
+ * entry seq: its kind first, the worker's id and the sequence as members
+ * (a string member's quotes are escaped inside content, so they cannot
+ * match there), turn_started last.  *keep gets the bytes before the
+ * turn_started member.
+ */
+static int
+raw_form(const char *p, size_t n, const char *worker_id, uint64_t seq,
+         size_t *keep)
+{
+	static const char kind[] = "{\"kind\":\"transcript\",\"event_id\":";
+	char id[WR_ID_MAX + 32], sq[64];
+	int il = snprintf(id, sizeof(id), ",\"worker_id\":\"%s\",\"role\":\"",
+	                  worker_id);
+	int sl = snprintf(sq, sizeof(sq), "\",\"sequence\":%" PRIu64
+	                  ",\"content\":\"", seq);
+	const char *a, *b;
+
+	if (n < sizeof(kind) - 1 || memcmp(p, kind, sizeof(kind) - 1) != 0 ||
+	    il < 0 || (size_t)il >= sizeof(id) || sl < 0)
+		return 0;
+	if (n >= sizeof(TS_FALSE) - 1 &&
+	    memcmp(p + n - (sizeof(TS_FALSE) - 1), TS_FALSE,
+	           sizeof(TS_FALSE) - 1) == 0)
+		*keep = n - (sizeof(TS_FALSE) - 1);
+	else if (memcmp(p + n - (sizeof(TS_TRUE) - 1), TS_TRUE,
+	                sizeof(TS_TRUE) - 1) == 0)
+		*keep = n - (sizeof(TS_TRUE) - 1);
+	else
+		return 0;
+	a = find(p, *keep, id, (size_t)il);
+	b = a != NULL ? find(a, *keep - (size_t)(a - p), sq, (size_t)sl) : NULL;
+	return b != NULL;
+}
+
+wr_err
+wr__fs_read_raw_entry(int fd, const char *path, const struct wr__loc *loc,
+                      const char *worker_id, uint64_t seq, char **raw,
+                      size_t *raw_len, struct wr_error *err)
+{
+	off_t off = (off_t)loc->off;
+	size_t n = FRAME_SIZE + (size_t)loc->len, keep = 0;
+	unsigned char *buf;
+	char *p;
+	ssize_t r;
+	wr_err rc = WR_OK;
+
+	*raw = NULL;
+	if (loc->len == 0 || loc->len > MAX_PAYLOAD || loc->off < HDR_SIZE)
+		return corrupt(err, path, off, "record location out of range");
+	/* Room for the payload and a longer turn_started member. */
+	if ((buf = malloc(n + sizeof(TS_FALSE))) == NULL)
+		return wr__oom(err);
+	if ((r = read_at(fd, buf, n, off)) < 0) {
+		int e = errno;
+		free(buf);
+		return wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED, "read",
+		                       path, e);
+	}
+	p = (char *)buf + FRAME_SIZE;
+	if ((size_t)r < n)
+		rc = corrupt(err, path, off, "record cut short");
+	else if (get_le32(buf) != loc->len)
+		rc = corrupt(err, path, off, "record length changed");
+	else if (get_le32(buf + 4) != wr__crc32c(0, p, loc->len))
+		rc = corrupt(err, path, off, "checksum mismatch");
+	else if (raw_form(p, loc->len, worker_id, seq, &keep)) {
+		memmove(buf, p, keep);
+		memcpy(buf + keep, TS_FALSE, sizeof(TS_FALSE) - 1);
+		*raw = (char *)buf;
+		*raw_len = keep + sizeof(TS_FALSE) - 1;
+		return WR_OK;
+	}
+	free(buf);
 	return rc;
 }

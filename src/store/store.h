@@ -63,6 +63,11 @@ struct wr__record {
 	char *reason;                  /* WORKER_STATUS, WORKER_STATE; may be
 	                                * NULL */
 	enum wr_runtime_status runtime_status; /* RUNTIME_STATUS */
+	/* TRANSCRIPT handed to snapshot_write only: when not NULL, the
+	 * payload to write as it is (raw_len bytes, borrowed; from
+	 * read_raw), and the members above are not used. */
+	const char *raw;
+	size_t raw_len;
 };
 
 /* Frees what a record owns (not the record).  NULL ok. */
@@ -150,6 +155,17 @@ struct wr__store_ops {
 	 * Runtime does. */
 	wr_err (*read)(struct wr__store *st, const struct wr__loc *loc,
 	               struct wr__record *rec, struct wr_error *err);
+	/* For snapshot_write: the payload of the transcript entry at loc
+	 * as a snapshot stores it, checked against its length and CRC-32C
+	 * but not decoded, in *raw (*raw_len bytes, the caller's to free):
+	 * the stored bytes, with turn_started false (a snapshot starts no
+	 * turn).  *raw is NULL when the payload is not in the writer's exact
+	 * form for worker_id's entry seq; the caller then reads it with
+	 * read.  Damage is store_corrupt as for read.  Any thread.  NULL:
+	 * read only. */
+	wr_err (*read_raw)(struct wr__store *st, const struct wr__loc *loc,
+	                   const char *worker_id, uint64_t seq, char **raw,
+	                   size_t *raw_len, struct wr_error *err);
 	/* True when a snapshot would shorten restore enough to be worth it. */
 	bool (*snapshot_due)(struct wr__store *st);
 	/* Starts a snapshot: appends switch to a new journal, whose
@@ -195,8 +211,12 @@ struct wr__fs_io {
 };
 void wr__store_fs_set_io(struct wr__store *st, const struct wr__fs_io *io);
 
-/* Tunes when snapshot_due() turns true (journal bytes); 0 = default. */
+/* Tune when snapshot_due() turns true: journal bytes since the last
+ * snapshot at least bytes (the floor) and percent % of that snapshot's
+ * size; 0 = default (4 MiB, 100). */
 void wr__store_fs_set_snapshot_bytes(struct wr__store *st, uint64_t bytes);
+void wr__store_fs_set_snapshot_percent(struct wr__store *st,
+                                       uint32_t percent);
 
 /* A whole snapshot at once from recs[0..n) (borrowed): snapshot_begin,
  * snapshot_write, snapshot_switch.  For tests and tools that hold no

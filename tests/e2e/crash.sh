@@ -9,7 +9,8 @@
 # transcript is read back (paged).  Every acknowledged input must be there
 # exactly once, at its acknowledged sequence; sequences are dense 1..N; each
 # client's inputs keep their order.  Ten rounds, acks accumulating.
-# Then ten more rounds with --snapshot-bytes 4096, so that a snapshot
+# Then ten more rounds with --snapshot-bytes 4096 --snapshot-percent 1
+# (a snapshot after 1 % of the last one's size), so that a snapshot
 # (compaction) runs nearly all the time: each waits until a snapshot's temp
 # file exists (a state, not a guessed time) and kills the process then, in
 # the middle of writing it; the same checks follow, and no temp file may
@@ -275,8 +276,8 @@ done
 # ---- SIGKILL during compaction -------------------------------------------
 
 kill_server
-check "compaction: restarts with --snapshot-bytes 4096" \
-	start_server --snapshot-bytes 4096
+check "compaction: restarts with --snapshot-bytes 4096 --snapshot-percent 1" \
+	start_server --snapshot-bytes 4096 --snapshot-percent 1
 [ -n "$pid" ] || finish
 check "compaction: 8 MiB of ballast is stored" ballast
 # Every input of these rounds is 4 KiB: each commit may start a snapshot.
@@ -288,7 +289,7 @@ while [ $k -le "$COMPACT_ROUNDS" ]; do
 	kill_server
 	stop_clients
 	check "compaction round $k: restarts after SIGKILL mid-snapshot" \
-		start_server --snapshot-bytes 4096
+		start_server --snapshot-bytes 4096 --snapshot-percent 1
 	[ -n "$pid" ] || finish
 	check "compaction round $k: no snapshot temp file survives" no_temp_file
 	verify "compaction round $k"
