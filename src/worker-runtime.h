@@ -735,7 +735,8 @@ wr_err wr_worker_cancel(struct wr_runtime *rt, const char *worker_id,
  * transcript and its memory are gone - reads answer unknown_worker, it no
  * longer counts against max_workers, and a durable store keeps it deleted
  * after a restart.  An exec worker's process is already gone or ending
- * when the worker is terminal; the call returns once it is gone.  On
+ * when the worker is terminal; the call does not wait for it (the driver
+ * state is released by a Runtime thread; wr_runtime_close waits).  On
  * success *out (may be NULL) gets the worker's ref, its last status, the
  * delete's event id and deleted = true.  Thread-safe (write lock).
  * Errors: WR_EUNKNOWN_WORKER (unknown or already deleted),

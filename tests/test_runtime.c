@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -357,7 +358,93 @@ Test(runtime, delete_needs_an_ended_worker_and_a_repeat_is_unknown)
 	create(WR_PROFILE_NAMED, "slow", busy);
 	cr_assert_eq(wr_worker_cancel(rt, busy, NULL, NULL, &err), WR_OK);
 	cr_assert_eq(wr_worker_delete(rt, busy, NULL, &err), WR_OK);
+	/* off the request path (the reaper): wait for the state, bounded */
+	for (int i = 0; i < 1000 && atomic_load(&stats.released) == 0; i++)
+		nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
 	cr_assert_eq(atomic_load(&stats.released), 1);
+}
+
+/* A driver whose release() waits until the test opens the gate (at most
+ * 5 s), as an exec worker's does while its process is in its stop grace. */
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static bool gate_open, gate_released;
+
+static wr_err
+gate_start(void *arg, struct wr_runtime *r, const char *worker_id,
+           void **state, struct wr_error *e)
+{
+	(void)arg, (void)r, (void)worker_id, (void)e;
+	*state = NULL;
+	return WR_OK;
+}
+
+static wr_err
+gate_input(void *state, enum wr_input_kind kind, const char *content,
+           uint64_t sequence, bool *turn_started, struct wr_error *e)
+{
+	(void)state, (void)kind, (void)content, (void)sequence, (void)e;
+	*turn_started = false;
+	return WR_OK;
+}
+
+static void
+gate_stop(void *state, bool cancel)
+{
+	(void)state, (void)cancel;
+}
+
+static void
+gate_release(void *state)
+{
+	struct timespec until;
+
+	(void)state;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	pthread_mutex_lock(&gate_mu);
+	while (!gate_open &&
+	       pthread_cond_timedwait(&gate_cv, &gate_mu, &until) == 0)
+		;
+	gate_released = true;
+	pthread_mutex_unlock(&gate_mu);
+}
+
+static const struct wr_driver gate_driver = {"test-gate", gate_start,
+                                             gate_input, gate_stop,
+                                             gate_release};
+
+/* A delete returns without waiting for the driver's release (an exec
+ * worker in its stop grace: up to stop_grace_ms), which runs off the
+ * request path and is awaited by close. */
+Test(runtime, delete_does_not_wait_for_the_drivers_release)
+{
+	struct wr_profile prof = {"gate", &gate_driver, NULL};
+	struct wr_config cfg = {.runtime_id = "rt-gate", .profiles = &prof,
+	                        .n_profiles = 1};
+	struct wr_create_request req = {
+		.profile = {.kind = WR_PROFILE_NAMED, .value = "gate"}};
+	struct wr_runtime *g = NULL;
+	struct wr_worker_info *w = NULL;
+	bool released;
+
+	cr_assert_eq(wr_runtime_open(&cfg, &g, &err), WR_OK, "%s",
+	             err.message);
+	cr_assert_eq(wr_worker_create(g, &req, &w, &err), WR_OK, "%s",
+	             err.message);
+	cr_assert_eq(wr_worker_stop(g, w->ref.worker_id, NULL, NULL, &err),
+	             WR_OK);
+	cr_assert_eq(wr_worker_delete(g, w->ref.worker_id, NULL, &err), WR_OK,
+	             "%s", err.message);
+	pthread_mutex_lock(&gate_mu);
+	released = gate_released;
+	gate_open = true;
+	pthread_cond_broadcast(&gate_cv);
+	pthread_mutex_unlock(&gate_mu);
+	cr_assert(!released, "the delete waited for release()");
+	wr_worker_info_free(w);
+	wr_runtime_close(g); /* awaits the reaper */
+	cr_assert(gate_released);
 }
 
 Test(runtime, delete_is_refused_once_the_runtime_stopped)

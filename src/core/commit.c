@@ -474,23 +474,89 @@ discard_queue(struct wr_runtime *rt)
 		                    e.message);
 }
 
-/* Releases the drivers of the graves and frees their workers.  Lock NOT
- * held (release() may wait for a driver thread that waits for the lock). */
+/* Releases the drivers of the workers of list g and frees them. */
 static void
-bury(struct wr_runtime *rt)
+release_all(struct worker *g)
 {
-	struct worker *g;
-
-	pthread_rwlock_wrlock(&rt->lock);
-	g = rt->graves;
-	rt->graves = NULL;
-	pthread_rwlock_unlock(&rt->lock);
 	while (g != NULL) {
 		struct worker *next = g->gnext;
 		g->driver->release(g->dstate);
 		wr__free_worker(g);
 		g = next;
 	}
+}
+
+/* The reaper thread: releases what bury() hands it until halted with
+ * nothing left. */
+static void *
+reap_main(void *arg)
+{
+	struct wr_runtime *rt = arg;
+	struct worker *g;
+
+	pthread_mutex_lock(&rt->reap_mu);
+	for (;;) {
+		while (rt->reap == NULL && !rt->reap_halt)
+			pthread_cond_wait(&rt->reap_cv, &rt->reap_mu);
+		if (rt->reap == NULL)
+			break; /* halted, drained */
+		g = rt->reap;
+		rt->reap = NULL;
+		pthread_mutex_unlock(&rt->reap_mu);
+		release_all(g);
+		pthread_mutex_lock(&rt->reap_mu);
+	}
+	pthread_mutex_unlock(&rt->reap_mu);
+	return NULL;
+}
+
+/*
+ * Hands the graves to the reaper, which releases their drivers and frees
+ * them.  release() may wait for an execution to end - a deleted exec
+ * worker may still be in its stop grace, up to stop_grace_ms - so a
+ * request never waits for it.  If the reaper cannot start (or the Runtime
+ * is closing) the caller releases them itself.  Lock NOT held.
+ */
+static void
+bury(struct wr_runtime *rt)
+{
+	struct worker *g, *tail;
+
+	pthread_rwlock_wrlock(&rt->lock);
+	g = rt->graves;
+	rt->graves = NULL;
+	pthread_rwlock_unlock(&rt->lock);
+	if (g == NULL)
+		return;
+	for (tail = g; tail->gnext != NULL; tail = tail->gnext)
+		;
+	pthread_mutex_lock(&rt->reap_mu);
+	if (!rt->reap_started && !rt->reap_halt &&
+	    pthread_create(&rt->reap_thread, NULL, reap_main, rt) == 0)
+		rt->reap_started = true;
+	if (rt->reap_started && !rt->reap_halt) {
+		tail->gnext = rt->reap;
+		rt->reap = g;
+		pthread_cond_signal(&rt->reap_cv);
+		g = NULL;
+	}
+	pthread_mutex_unlock(&rt->reap_mu);
+	release_all(g);
+}
+
+void
+wr__reaper_stop(struct wr_runtime *rt)
+{
+	bool started;
+
+	pthread_mutex_lock(&rt->reap_mu);
+	rt->reap_halt = true;
+	started = rt->reap_started;
+	pthread_cond_signal(&rt->reap_cv);
+	pthread_mutex_unlock(&rt->reap_mu);
+	if (started)
+		pthread_join(rt->reap_thread, NULL);
+	rt->reap_started = false;
 }
 
 wr_err

@@ -103,6 +103,15 @@ struct wr_runtime {
 	 * release (then the worker to free) once the lock is dropped.  The
 	 * link lives in struct worker, so burying one cannot fail. */
 	struct worker *graves;
+	/* The reaper (commit.c): releases buried drivers off the request
+	 * path, since release() may wait for a process's stop grace.  Its
+	 * own mutex; started at the first burial, joined at close. */
+	pthread_mutex_t reap_mu;
+	pthread_cond_t reap_cv;
+	struct worker *reap;   /* under reap_mu: drivers to release */
+	pthread_t reap_thread;
+	bool reap_started;     /* under reap_mu */
+	bool reap_halt;        /* under reap_mu: drain, then return */
 	bool closing; /* close: driver callbacks refused */
 
 	/* Retention (runtime.c): its own thread while retain_ms != 0. */
@@ -257,6 +266,10 @@ wr_err wr__end_worker(struct wr_runtime *rt, struct worker *w,
  * Write lock held; *out is the caller's to await and free. */
 wr_err wr__delete_worker(struct wr_runtime *rt, struct worker *w,
                          struct pending **out, struct wr_error *err);
+
+/* Waits until the reaper has released every driver handed to it and
+ * ends it; later burials release in the caller.  Lock NOT held (close). */
+void wr__reaper_stop(struct wr_runtime *rt);
 
 /* Gives tests the store of a Runtime (borrowed). */
 struct wr__store *wr__runtime_store(struct wr_runtime *rt);

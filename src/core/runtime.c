@@ -59,6 +59,8 @@ free_runtime(struct wr_runtime *rt)
 	pthread_mutex_destroy(&rt->diag_lock);
 	pthread_cond_destroy(&rt->retain_cv);
 	pthread_mutex_destroy(&rt->retain_mu);
+	pthread_cond_destroy(&rt->reap_cv);
+	pthread_mutex_destroy(&rt->reap_mu);
 	pthread_rwlock_destroy(&rt->lock);
 	free(rt);
 }
@@ -355,6 +357,8 @@ wr_runtime_open(const struct wr_config *cfg, struct wr_runtime **out,
 	pthread_mutex_init(&rt->diag_lock, NULL);
 	pthread_mutex_init(&rt->retain_mu, NULL);
 	pthread_cond_init(&rt->retain_cv, NULL);
+	pthread_mutex_init(&rt->reap_mu, NULL);
+	pthread_cond_init(&rt->reap_cv, NULL);
 	rt->retain_ms = cfg->retain_ended_ms;
 
 	rt->limits = cfg->limits;
@@ -437,6 +441,7 @@ wr_runtime_close(struct wr_runtime *rt)
 		if (w->driver != NULL)
 			w->driver->release(w->dstate);
 	}
+	wr__reaper_stop(rt); /* the deleted workers it still releases */
 	while (rt->graves != NULL) {
 		struct worker *g = rt->graves;
 		rt->graves = g->gnext;
