@@ -116,8 +116,11 @@ for ((r = 1; r <= RUNS; r++)); do
 		res=$(once "$b") || exit 1
 		awk -v n="$RECORDS" -v w="$which" -v r="$r" -v res="$res" 'BEGIN {
 			split(res, x, " ")
+			per_cpu = 0
+			if (x[2] > 0)
+				per_cpu = n / x[2]
 			printf "%-10s %4s %9.3f %14.0f %8.2f %14.0f\n", w, r, x[1],
-			       n / x[1], x[2], (x[2] > 0 ? n / x[2] : 0)
+			       n / x[1], x[2], per_cpu
 		}'
 	done
 done
