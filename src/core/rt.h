@@ -134,6 +134,9 @@ struct wr_runtime {
 	volatile int snap_stop; /* read with __atomic_load_n */
 
 	pthread_mutex_t diag_lock; /* guards the diagnostics only */
+	struct wr__loc last_damage; /* under diag_lock: the place of the last
+	                             * damaged entry a read reported */
+	bool damage_seen;
 	struct wr_diagnostic diags[WR_DIAGNOSTICS_KEPT];
 	uint64_t diag_count;
 };

@@ -298,6 +298,23 @@ is_entry(const struct wr__record *rec, const char *worker_id, uint64_t seq)
 	       rec->status == WR_STATUS_FAILED;
 }
 
+/* True unless loc is the place of the damaged entry reported last, so a
+ * client retrying a page over one damaged entry adds one diagnostic, not
+ * one per retry (the answer still names it each time). */
+static bool
+damage_is_new(struct wr_runtime *rt, const struct wr__loc *loc)
+{
+	bool fresh;
+
+	pthread_mutex_lock(&rt->diag_lock);
+	fresh = !rt->damage_seen || rt->last_damage.file != loc->file ||
+	        rt->last_damage.off != loc->off;
+	rt->last_damage = *loc;
+	rt->damage_seen = true;
+	pthread_mutex_unlock(&rt->diag_lock);
+	return fresh;
+}
+
 wr_err
 wr__entry_read(struct wr_runtime *rt, const struct worker *w,
                const char *worker_id, const struct wr__loc *loc,
@@ -333,7 +350,7 @@ wr__entry_read(struct wr_runtime *rt, const struct worker *w,
 		              worker_id);
 	}
 	if (rc != WR_OK) {
-		if (e.reason == WR_REASON_STORE_CORRUPT)
+		if (e.reason == WR_REASON_STORE_CORRUPT && damage_is_new(rt, loc))
 			wr_runtime_diagnose(rt, worker_id, "transcript entry %llu: %s",
 			                    (unsigned long long)seq, e.message);
 		if (err != NULL)
