@@ -546,6 +546,11 @@ struct wr_driver {
 	 * when the worker ended; may block until the execution is gone.  After
 	 * it returns the driver makes no more callbacks for this worker. */
 	void (*release)(void *state);
+	/* release() may wait a long time (the exec driver: a process in its
+	 * stop grace).  Such a deleted worker is released by a Runtime thread,
+	 * so the delete answers at once, and keeps its max_workers slot until
+	 * release() returned; otherwise the deleting thread releases it. */
+	bool release_waits;
 };
 
 /* A named profile: a driver plus its argument (borrowed for the Runtime's

@@ -93,8 +93,8 @@ td_release(void *state)
 }
 
 const struct wr_driver wr_test_busy_driver = {
-	"test-busy", td_start, td_input_turn, td_stop, td_release};
+	"test-busy", td_start, td_input_turn, td_stop, td_release, false};
 const struct wr_driver wr_test_failstart_driver = {
-	"test-failstart", td_failstart, td_input_turn, td_stop, td_release};
+	"test-failstart", td_failstart, td_input_turn, td_stop, td_release, false};
 const struct wr_driver wr_test_refuse_driver = {
-	"test-refuse", td_start, td_input_refuse, td_stop, td_release};
+	"test-refuse", td_start, td_input_refuse, td_stop, td_release, false};

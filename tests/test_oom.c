@@ -154,7 +154,7 @@ em_release(void *state)
 }
 
 static const struct wr_driver emitter_driver = {
-	"test-emitter", em_start, em_input, em_stop, em_release};
+	"test-emitter", em_start, em_input, em_stop, em_release, false};
 
 /* The fdatasync of the fs store fails and, from then on, so does every
  * allocation of the thread that called it. */
@@ -837,7 +837,8 @@ count_release(void *state)
 }
 
 static const struct wr_driver counting_driver = {
-	"test-counting", count_start, count_input, count_stop, count_release};
+	"test-counting", count_start, count_input, count_stop, count_release,
+	false};
 
 /*
  * For n = 1, 2, ...: the n-th allocation of an input fails, on a worker

@@ -412,7 +412,7 @@ gate_release(void *state)
 
 static const struct wr_driver gate_driver = {"test-gate", gate_start,
                                              gate_input, gate_stop,
-                                             gate_release};
+                                             gate_release, true};
 
 /* A delete returns without waiting for the driver's release (an exec
  * worker in its stop grace: up to stop_grace_ms), which runs off the
@@ -445,6 +445,50 @@ Test(runtime, delete_does_not_wait_for_the_drivers_release)
 	wr_worker_info_free(w);
 	wr_runtime_close(g); /* awaits the reaper */
 	cr_assert(gate_released);
+}
+
+/* A deleted worker whose release() still waits (a process in its stop
+ * grace) keeps its max_workers slot until it is released, so max_workers
+ * also bounds the processes still ending. */
+Test(runtime, a_deleted_worker_keeps_its_slot_until_released)
+{
+	struct wr_profile prof = {"gate", &gate_driver, NULL};
+	struct wr_config cfg = {.runtime_id = "rt-gate", .profiles = &prof,
+	                        .n_profiles = 1, .limits = {.max_workers = 1}};
+	struct wr_create_request req = {
+		.profile = {.kind = WR_PROFILE_NAMED, .value = "gate"}};
+	struct wr_runtime *g = NULL;
+	struct wr_worker_info *w = NULL, *w2 = NULL;
+	wr_err rc = WR_EUNSUPPORTED;
+
+	pthread_mutex_lock(&gate_mu);
+	gate_open = false;
+	gate_released = false;
+	pthread_mutex_unlock(&gate_mu);
+	cr_assert_eq(wr_runtime_open(&cfg, &g, &err), WR_OK, "%s",
+	             err.message);
+	cr_assert_eq(wr_worker_create(g, &req, &w, &err), WR_OK);
+	cr_assert_eq(wr_worker_stop(g, w->ref.worker_id, NULL, NULL, &err),
+	             WR_OK);
+	cr_assert_eq(wr_worker_delete(g, w->ref.worker_id, NULL, &err), WR_OK);
+	cr_assert_eq(wr_worker_create(g, &req, &w2, &err), WR_EUNSUPPORTED,
+	             "a slot was free while the deleted one was ending");
+	cr_assert_eq(err.reason, WR_REASON_WORKER_LIMIT_REACHED);
+	pthread_mutex_lock(&gate_mu);
+	gate_open = true;
+	pthread_cond_broadcast(&gate_cv);
+	pthread_mutex_unlock(&gate_mu);
+	/* wait for the state (released, slot back), bounded */
+	for (int i = 0; i < 1000 && rc != WR_OK; i++) {
+		rc = wr_worker_create(g, &req, &w2, &err);
+		if (rc != WR_OK)
+			nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+	}
+	cr_assert_eq(rc, WR_OK, "the slot came back once released: %s",
+	             err.message);
+	wr_worker_info_free(w);
+	wr_worker_info_free(w2);
+	wr_runtime_close(g);
 }
 
 Test(runtime, delete_is_refused_once_the_runtime_stopped)

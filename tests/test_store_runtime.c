@@ -970,7 +970,7 @@ turn_release(void *state)
 
 static const struct wr_driver turn_driver = {"test-turns", turn_start,
                                              turn_input, turn_stop,
-                                             turn_release};
+                                             turn_release, false};
 
 /* The rules refusing records no live write makes (turn ends without a
  * turn, ends of ended workers, "stopped" with workers running, ...) accept

@@ -160,12 +160,10 @@ apply_deleted(struct wr_runtime *rt, struct wr__record *rec,
 	if (rec->event_id > rt->last_event_id)
 		rt->last_event_id = rec->event_id;
 	wr__remove_worker(rt, w);
-	if (w->driver != NULL) {
-		w->gnext = rt->graves;
-		rt->graves = w;
-	} else {
+	if (w->driver != NULL)
+		wr__bury_worker(rt, w);
+	else
 		wr__free_worker(w);
-	}
 	return WR_OK;
 }
 
@@ -380,8 +378,7 @@ unproject(struct wr_runtime *rt)
 		wr__unlink_worker(rt, w);
 		if (w->driver != NULL) {
 			w->driver->stop(w->dstate, true);
-			w->gnext = rt->graves;
-			rt->graves = w;
+			wr__bury_worker(rt, w);
 		} else {
 			wr__free_worker(w);
 		}
@@ -474,14 +471,28 @@ discard_queue(struct wr_runtime *rt)
 		                    e.message);
 }
 
-/* Releases the drivers of the workers of list g and frees them. */
+void
+wr__bury_worker(struct wr_runtime *rt, struct worker *w)
+{
+	w->gnext = rt->graves;
+	rt->graves = w;
+	if (w->driver->release_waits)
+		__atomic_add_fetch(&rt->n_buried, 1, __ATOMIC_RELAXED);
+}
+
+/* Releases the drivers of the workers of list g and frees them; each
+ * gives its max_workers slot back once its execution is gone. */
 static void
-release_all(struct worker *g)
+release_all(struct wr_runtime *rt, struct worker *g)
 {
 	while (g != NULL) {
 		struct worker *next = g->gnext;
+		bool counted = g->driver->release_waits;
+
 		g->driver->release(g->dstate);
 		wr__free_worker(g);
+		if (counted)
+			__atomic_sub_fetch(&rt->n_buried, 1, __ATOMIC_RELEASE);
 		g = next;
 	}
 }
@@ -503,7 +514,7 @@ reap_main(void *arg)
 		g = rt->reap;
 		rt->reap = NULL;
 		pthread_mutex_unlock(&rt->reap_mu);
-		release_all(g);
+		release_all(rt, g);
 		pthread_mutex_lock(&rt->reap_mu);
 	}
 	pthread_mutex_unlock(&rt->reap_mu);
@@ -511,22 +522,31 @@ reap_main(void *arg)
 }
 
 /*
- * Hands the graves to the reaper, which releases their drivers and frees
- * them.  release() may wait for an execution to end - a deleted exec
- * worker may still be in its stop grace, up to stop_grace_ms - so a
- * request never waits for it.  If the reaper cannot start (or the Runtime
- * is closing) the caller releases them itself.  Lock NOT held.
+ * Releases the graves: those whose driver's release() does not wait here,
+ * the others (release_waits: a deleted exec worker may still be in its
+ * stop grace, up to stop_grace_ms) by the reaper, so a request never
+ * waits for them.  If the reaper cannot start (or the Runtime is closing)
+ * the caller releases them itself.  Lock NOT held.
  */
 static void
 bury(struct wr_runtime *rt)
 {
-	struct worker *g, *tail;
+	struct worker *g, *tail, *quick = NULL, *slow = NULL;
 
 	pthread_rwlock_wrlock(&rt->lock);
 	g = rt->graves;
 	rt->graves = NULL;
 	pthread_rwlock_unlock(&rt->lock);
-	if (g == NULL)
+	/* Drivers whose release() does not wait are released right here. */
+	while (g != NULL) {
+		struct worker *next = g->gnext;
+		struct worker **to = g->driver->release_waits ? &slow : &quick;
+		g->gnext = *to;
+		*to = g;
+		g = next;
+	}
+	release_all(rt, quick);
+	if ((g = slow) == NULL)
 		return;
 	for (tail = g; tail->gnext != NULL; tail = tail->gnext)
 		;
@@ -541,7 +561,7 @@ bury(struct wr_runtime *rt)
 		g = NULL;
 	}
 	pthread_mutex_unlock(&rt->reap_mu);
-	release_all(g);
+	release_all(rt, g);
 }
 
 void

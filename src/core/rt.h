@@ -103,6 +103,10 @@ struct wr_runtime {
 	 * release (then the worker to free) once the lock is dropped.  The
 	 * link lives in struct worker, so burying one cannot fail. */
 	struct worker *graves;
+	/* Workers buried (graves or the reaper's list) whose execution is not
+	 * released yet: they keep their max_workers slot, so max_workers
+	 * also bounds the processes still ending.  Atomic. */
+	size_t n_buried;
 	/* The reaper (commit.c): releases buried drivers off the request
 	 * path, since release() may wait for a process's stop grace.  Its
 	 * own mutex; started at the first burial, joined at close. */
@@ -269,6 +273,10 @@ wr_err wr__end_worker(struct wr_runtime *rt, struct worker *w,
  * Write lock held; *out is the caller's to await and free. */
 wr_err wr__delete_worker(struct wr_runtime *rt, struct worker *w,
                          struct pending **out, struct wr_error *err);
+
+/* Puts w (out of the tables, its execution stopping) on rt->graves; its
+ * slot stays taken until the reaper released it.  Write lock held. */
+void wr__bury_worker(struct wr_runtime *rt, struct worker *w);
 
 /* Waits until the reaper has released every driver handed to it and
  * ends it; later burials release in the caller.  Lock NOT held (close). */

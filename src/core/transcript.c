@@ -40,6 +40,7 @@ static const struct wr_driver transcript_driver = {
 	.input = transcript_input,
 	.stop = transcript_stop,
 	.release = transcript_release,
+	.release_waits = false,
 };
 
 const struct wr_driver *

@@ -241,10 +241,13 @@ wr_worker_create(struct wr_runtime *rt, const struct wr_create_request *req,
 	    (rc = wr__resolve_profile(rt, &req->profile, &driver, &arg, err)) !=
 	            WR_OK)
 		goto out;
-	if (rt->n_workers >= rt->limits.max_workers) {
+	/* Deleted workers whose process is still ending keep their slot. */
+	if (rt->n_workers + __atomic_load_n(&rt->n_buried, __ATOMIC_ACQUIRE) >=
+	    rt->limits.max_workers) {
 		rc = wr__fail(err, WR_EUNSUPPORTED, WR_REASON_WORKER_LIMIT_REACHED,
 		              NULL, "this runtime already holds max_workers "
-		              "(%u) workers", rt->limits.max_workers);
+		              "(%u) workers, counting deleted ones whose "
+		              "process is still ending", rt->limits.max_workers);
 		goto out;
 	}
 	if ((rc = new_worker_id(rt, wr__next_event(rt), id, err)) != WR_OK)

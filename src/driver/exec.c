@@ -826,6 +826,7 @@ static const struct wr_driver exec_driver = {
 	.input = exec_input,
 	.stop = exec_stop,
 	.release = exec_release,
+	.release_waits = true, /* a process in its stop grace */
 };
 
 const struct wr_driver *
