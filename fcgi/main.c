@@ -1312,8 +1312,8 @@ int main(int argc, char **argv)
 	int status = EXIT_FAILURE;
 
 	memset(&cfg, 0, sizeof cfg);
+	parse_options(argc, argv, &o); /* --help and usage errors exit */
 	tune_malloc(); /* before any thread has an arena */
-	parse_options(argc, argv, &o);
 	guard_init(&guard, o.shutdown_timeout_ms);
 
 	/* Before any thread exists, so every thread inherits the mask. */

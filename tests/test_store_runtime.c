@@ -1395,7 +1395,7 @@ Test(store_runtime, switch_over_keeps_entries_appended_while_the_snapshot_was_wr
 	                               NULL));
 	gate_release();
 	wr__snapshot_wait(rt);
-	cr_assert(has_file_with_prefix("snapshot-00000000000000000002", 
+	cr_assert(has_file_with_prefix("snapshot-00000000000000000002",
 	                               "snapshot-00000000000000000002.tmp"));
 	cr_assert(!has_file_with_prefix(JOURNAL1, NULL),
 	          "the replaced journal is unlinked");

@@ -24,6 +24,7 @@ static const char *const route_path[] = {
 	[ROUTE_WORKER_STOP] = "/stop",
 	[ROUTE_WORKER_CANCEL] = "/cancel",
 	[ROUTE_WORKER_TRANSCRIPT] = "/transcript",
+	[ROUTE_WORKER_DELETE] = "",
 };
 
 /* Writes cmd's canonical request URI into buf (big enough). */
@@ -33,7 +34,22 @@ canonical_uri(const struct route_cmd *cmd, char *buf, size_t size)
 	size_t n;
 
 	if (cmd->op <= ROUTE_WORKER_CREATE) {
-		snprintf(buf, size, "%s", route_path[cmd->op]);
+		const char *sep = "?";
+
+		n = (size_t)snprintf(buf, size, "%s", route_path[cmd->op]);
+		if (cmd->has_limit) {
+			n += (size_t)snprintf(buf + n, size - n, "%slimit=%" PRIu32,
+			                      sep, cmd->limit);
+			sep = "&";
+		}
+		if (cmd->has_after) { /* an id: no escapes needed or taken */
+			n += (size_t)snprintf(buf + n, size - n, "%safter=%s", sep,
+			                      cmd->after);
+			sep = "&";
+		}
+		if (cmd->has_status)
+			snprintf(buf + n, size - n, "%sstatus=%s", sep,
+			         wr_worker_status_name(cmd->status));
 		return;
 	}
 	n = (size_t)snprintf(buf, size, "/v1/workers/");
@@ -84,13 +100,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rc != WR_OK) {
 		check_refusal(rc, &rerr, &cmd);
 	} else {
-		FUZZ_CHECK(cmd.op <= ROUTE_WORKER_TRANSCRIPT);
+		FUZZ_CHECK(cmd.op <= ROUTE_WORKER_DELETE); /* the last op */
 		if (cmd.op >= ROUTE_WORKER_GET)
 			FUZZ_CHECK(wr_id_valid(cmd.worker_id));
 		else
 			FUZZ_CHECK(cmd.worker_id[0] == '\0');
 		FUZZ_CHECK(cmd.op == ROUTE_WORKER_TRANSCRIPT ||
+		           cmd.op == ROUTE_WORKERS_LIST ||
 		           (!cmd.has_start && !cmd.has_limit));
+		FUZZ_CHECK(cmd.op == ROUTE_WORKERS_LIST ||
+		           (!cmd.has_after && !cmd.has_status));
 		canonical_uri(&cmd, canon, sizeof(canon));
 		memset(&again, 0, sizeof(again));
 		rc = route_decode(method[0] != '\0' ? method : "GET", canon,
@@ -105,6 +124,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(again.has_limit == cmd.has_limit);
 		FUZZ_CHECK(!cmd.has_start || again.start == cmd.start);
 		FUZZ_CHECK(!cmd.has_limit || again.limit == cmd.limit);
+		FUZZ_CHECK(again.has_after == cmd.has_after);
+		FUZZ_CHECK(!cmd.has_after || strcmp(again.after, cmd.after) == 0);
+		FUZZ_CHECK(again.has_status == cmd.has_status);
+		FUZZ_CHECK(!cmd.has_status || again.status == cmd.status);
 	}
 	/* NULL arguments are refused, never dereferenced. */
 	FUZZ_CHECK(route_decode(NULL, uri, &cmd, NULL) != WR_OK);
