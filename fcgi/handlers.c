@@ -582,7 +582,7 @@ http_handle(const struct http_ctx *ctx, const struct http_request *req,
 	struct route_cmd cmd;
 	struct wr_error e;
 	const char *allow = NULL;
-	wr_err rc;
+	wr_err rc, route_rc = WR_ENOT_FOUND;
 
 	memset(out, 0, sizeof(*out));
 	wr_error_clear(&e);
@@ -611,7 +611,8 @@ http_handle(const struct http_ctx *ctx, const struct http_request *req,
 		rc = fail(&e, WR_EUNAVAILABLE, WR_REASON_RESTORING,
 		          "the runtime is restoring its store; the request was "
 		          "not acted on, retry after Retry-After");
-	} else if ((rc = route_decode(r.method, r.uri, &cmd, &rerr)) != WR_OK) {
+	} else if ((rc = route_rc = route_decode(r.method, r.uri, &cmd,
+	                                         &rerr)) != WR_OK) {
 		e = rerr.err;
 		allow = rerr.allow;
 	} else if ((rc = dispatch(ctx, &r, &cmd, out, &e)) != WR_OK) {
@@ -625,8 +626,24 @@ http_handle(const struct http_ctx *ctx, const struct http_request *req,
 			snprintf(e.worker_id, sizeof(e.worker_id), "%s",
 			         cmd.worker_id);
 	}
-	if (rc != WR_OK)
+	if (rc != WR_OK) {
 		respond_error(ctx, &e, allow, out); /* out->body is still NULL */
+		out->reason = wr_reason_name(e.reason);
+	}
+	out->route = route_rc == WR_OK ? route_template(cmd.op) : "";
+	if (out->reason == NULL)
+		out->reason = "";
+}
+
+void
+http_request_done(const struct http_ctx *ctx, const struct http_request *req,
+                  const struct http_response *res,
+                  unsigned long long duration_us)
+{
+	(void)ctx;
+	(void)req;
+	(void)res;
+	(void)duration_us;
 }
 
 bool

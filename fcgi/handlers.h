@@ -26,9 +26,23 @@ struct http_request {
 	const char *body;          /* may be NULL when body_len == 0 */
 	size_t body_len;
 	bool body_too_large;       /* the responder stopped reading at max_body */
+	const char *request_id;    /* REQUEST_ID (nginx's $request_id or the
+	                            * client's X-Request-Id); NULL if absent */
+	const char *idempotency_key; /* HTTP_IDEMPOTENCY_KEY; NULL if absent */
+	/*
+	 * Long-poll: how a parked request is woken.  NULL: the caller cannot
+	 * park requests, and a ?wait= is answered at once as if it were 0.
+	 * Otherwise http_handle may answer with out->wait set (see struct
+	 * http_wait below): wake(wake_arg) is then called at most once, from
+	 * any thread and possibly with Runtime locks held, when the wait may
+	 * be answered; it must be quick and must not call into the Runtime or
+	 * the handlers.
+	 */
+	void (*wake)(void *wake_arg);
+	void *wake_arg;
 };
 
-#define HTTP_MAX_HEADERS 4
+#define HTTP_MAX_HEADERS 6
 #define HTTP_HEADER_NAME_MAX 32
 #define HTTP_HEADER_VALUE_MAX 256
 
@@ -37,13 +51,37 @@ struct http_header {
 	char value[HTTP_HEADER_VALUE_MAX];
 };
 
+/* A parked request (long-poll), owned by whoever holds it; see
+ * http_wait_finish. */
+struct http_wait;
+
 /* The body is owned by the response: release it with http_response_clear. */
 struct http_response {
 	int status;
 	struct http_header headers[HTTP_MAX_HEADERS]; /* besides Content-Type */
 	size_t n_headers;
-	char *body; /* JSON, NUL-terminated; never NULL after http_handle */
+	char *body; /* JSON, NUL-terminated; never NULL after http_handle
+	             * unless wait is set */
 	size_t body_len;
+	/* For the access log and the metrics, static strings: the route
+	 * template ("/v1/workers/{id}", "" when no route matched) and the
+	 * error's reason wire name ("" for none or a success). */
+	const char *route;
+	const char *reason;
+	/* Non-NULL: the request is parked and nothing else is set yet.  The
+	 * caller keeps the request (its params stay valid), and calls
+	 * http_wait_finish once wake() was called, the deadline
+	 * (http_wait_deadline_ms) passed, or it is shutting down. */
+	struct http_wait *wait;
+};
+
+/* Serving statistics the responder keeps (for metrics and diagnostics). */
+struct http_server_stats {
+	unsigned threads;          /* serving threads */
+	unsigned threads_busy;     /* handling a request right now */
+	unsigned parked;           /* long-poll requests parked */
+	unsigned idle_connections; /* kept connections with no request */
+	unsigned queued;           /* readable, waiting for a thread */
 };
 
 /* Shared, read-only configuration of the handlers. */
@@ -59,6 +97,9 @@ struct http_ctx {
 	                          * accepted tokens, separated by '\n' */
 	size_t max_body;         /* for the payload_too_large message */
 	unsigned retry_after_s;  /* Retry-After value for busy / unavailable */
+	/* Fills *out with the responder's current figures; NULL: none (tests
+	 * without a responder). Thread-safe. */
+	void (*server_stats)(struct http_server_stats *out);
 };
 
 /*
@@ -77,6 +118,30 @@ bool http_browser_request(const char *origin, const char *sec_fetch_site);
  * the Runtime is (it is). */
 void http_handle(const struct http_ctx *ctx, const struct http_request *req,
                  struct http_response *out);
+
+/* The deadline of a parked request: CLOCK_MONOTONIC, in ms. */
+unsigned long long http_wait_deadline_ms(const struct http_wait *w);
+
+/*
+ * Answers a parked request now (it was woken, its deadline passed or the
+ * caller is shutting down): fills *out as http_handle would have (the
+ * current page or detail, possibly empty), and frees w.  After it
+ * returns, the wake function given with the request is neither running nor
+ * ever called again for it.  Thread-safe; any thread.
+ */
+void http_wait_finish(const struct http_ctx *ctx, struct http_wait *w,
+                      struct http_response *out);
+
+/*
+ * Called by the responder once per request after its response was written
+ * (or failed to be), before the request's params are released: the access
+ * log line and the request metrics.  duration_us is from the request's
+ * arrival to the end of the write.  Thread-safe.
+ */
+void http_request_done(const struct http_ctx *ctx,
+                       const struct http_request *req,
+                       const struct http_response *res,
+                       unsigned long long duration_us);
 
 /* Frees the body; *r may be reused afterwards.  NULL ok. */
 void http_response_clear(struct http_response *r);

@@ -342,6 +342,16 @@ static bool params_well_formed(char **envp)
 	return true;
 }
 
+/* Microseconds since *t0 (CLOCK_MONOTONIC). */
+static unsigned long long elapsed_us(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (unsigned long long)(t.tv_sec - t0->tv_sec) * 1000000ull +
+	       (unsigned long long)((t.tv_nsec - t0->tv_nsec) / 1000);
+}
+
 /*
  * Answers one accepted request and finishes it.  Returns true if the
  * connection must be closed afterwards because its input was not consumed
@@ -355,8 +365,10 @@ static bool serve_one(const struct responder_config *cfg, FCGX_Request *req)
 	char *body = NULL;
 	uint64_t len = 0;
 	bool drop = false;
+	struct timespec t0;
 	int rc;
 
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	memset(&hr, 0, sizeof hr);
 	memset(&res, 0, sizeof res);
 	hr.method = PARAM(req, "REQUEST_METHOD");
@@ -365,6 +377,8 @@ static bool serve_one(const struct responder_config *cfg, FCGX_Request *req)
 	hr.authorization = PARAM(req, "HTTP_AUTHORIZATION");
 	hr.origin = PARAM(req, "HTTP_ORIGIN");
 	hr.sec_fetch_site = PARAM(req, "HTTP_SEC_FETCH_SITE");
+	hr.request_id = PARAM(req, "REQUEST_ID");
+	hr.idempotency_key = PARAM(req, "HTTP_IDEMPOTENCY_KEY");
 
 	if (!params_well_formed(req->envp)) {
 		write_error(req->out, 400, WR_EINVALID_INPUT, WR_REASON_INVALID_PARAM,
@@ -425,6 +439,7 @@ static bool serve_one(const struct responder_config *cfg, FCGX_Request *req)
 		log_safe(u, sizeof u, hr.uri);
 		fprintf(stderr, "worker-runtime: %d %s %s\n", res.status, m, u);
 	}
+	http_request_done(cfg->ctx, &hr, &res, elapsed_us(&t0));
 	http_response_clear(&res);
 
 finish:

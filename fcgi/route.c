@@ -396,3 +396,27 @@ not_found:
 	return route_fail(rerr, WR_ENOT_FOUND, WR_REASON_NONE, NULL, NULL,
 	                  "no such route");
 }
+
+const char *
+route_template(enum route_op op)
+{
+	switch (op) {
+	case ROUTE_RUNTIME_GET:
+		return "/v1/runtime";
+	case ROUTE_WORKERS_LIST:
+	case ROUTE_WORKER_CREATE:
+		return "/v1/workers";
+	case ROUTE_WORKER_GET:
+	case ROUTE_WORKER_DELETE:
+		return "/v1/workers/{id}";
+	case ROUTE_WORKER_INPUT:
+		return "/v1/workers/{id}/input";
+	case ROUTE_WORKER_STOP:
+		return "/v1/workers/{id}/stop";
+	case ROUTE_WORKER_CANCEL:
+		return "/v1/workers/{id}/cancel";
+	case ROUTE_WORKER_TRANSCRIPT:
+		return "/v1/workers/{id}/transcript";
+	}
+	return "";
+}

@@ -74,4 +74,8 @@ struct route_error {
 wr_err route_decode(const char *method, const char *uri,
                     struct route_cmd *out, struct route_error *rerr);
 
+/* The route's template as metrics and the access log name it, e.g.
+ * "/v1/workers/{id}/input"; static, never NULL.  Pure. */
+const char *route_template(enum route_op op);
+
 #endif /* WR_FCGI_ROUTE_H */
