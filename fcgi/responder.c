@@ -358,6 +358,60 @@ static unsigned long long elapsed_us(const struct timespec *t0)
  * exactly (too large, short, malformed length): leftover stdin records on a
  * kept connection would be taken for the start of the next request.
  */
+/*
+ * Long-poll, minimally (until the epoll responder parks requests without
+ * a thread): the serving thread blocks until the request's wake, its
+ * deadline, or the stop.  One condition variable for every parked thread:
+ * a wake or the stop broadcasts, each thread checks its own flag.
+ */
+static pthread_mutex_t park_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t park_cv;
+static pthread_once_t park_once = PTHREAD_ONCE_INIT;
+
+static void park_init(void)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&park_cv, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+/* The request's wake (handlers.h): quick, any thread, Runtime locks
+ * possibly held. */
+static void park_wake(void *arg)
+{
+	pthread_mutex_lock(&park_mu);
+	atomic_store((atomic_bool *)arg, true);
+	pthread_cond_broadcast(&park_cv);
+	pthread_mutex_unlock(&park_mu);
+}
+
+/* Wakes every parked thread (the stop: they answer their page now). */
+static void park_wake_all(void)
+{
+	pthread_once(&park_once, park_init);
+	pthread_mutex_lock(&park_mu);
+	pthread_cond_broadcast(&park_cv);
+	pthread_mutex_unlock(&park_mu);
+}
+
+static void park_block(atomic_bool *woken, unsigned long long deadline_ms)
+{
+	struct timespec until = {
+		.tv_sec = (time_t)(deadline_ms / 1000),
+		.tv_nsec = (long)(deadline_ms % 1000) * 1000000L,
+	};
+
+	pthread_once(&park_once, park_init);
+	pthread_mutex_lock(&park_mu);
+	while (!atomic_load(woken) && !atomic_load(&stopping) &&
+	       pthread_cond_timedwait(&park_cv, &park_mu, &until) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&park_mu);
+}
+
 static bool serve_one(const struct responder_config *cfg, FCGX_Request *req)
 {
 	struct http_request hr;
@@ -366,6 +420,7 @@ static bool serve_one(const struct responder_config *cfg, FCGX_Request *req)
 	uint64_t len = 0;
 	bool drop = false;
 	struct timespec t0;
+	atomic_bool parked = false;
 	int rc;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -422,7 +477,13 @@ static bool serve_one(const struct responder_config *cfg, FCGX_Request *req)
 		hr.body_len = (size_t)len;
 	}
 
+	hr.wake = park_wake;
+	hr.wake_arg = &parked;
 	http_handle(cfg->ctx, &hr, &res);
+	if (res.wait != NULL) {
+		park_block(&parked, http_wait_deadline_ms(res.wait));
+		http_wait_finish(cfg->ctx, res.wait, &res);
+	}
 	if (res.status < 100 || res.status > 599) {
 		fprintf(stderr, "worker-runtime: handler returned status %d\n",
 		        res.status);
@@ -600,6 +661,7 @@ static void stop_threads(struct slot *slots, unsigned n,
 	unsigned rounds = 0;
 
 	atomic_store(&stopping, true);
+	park_wake_all(); /* parked long-polls answer now */
 	FCGX_ShutdownPending();
 	/* Refuse new connections, but only on a socket of our own:
 	 * shutdown() acts on the socket, not on this descriptor, and would
