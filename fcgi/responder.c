@@ -367,6 +367,7 @@ static unsigned long long elapsed_us(const struct timespec *t0)
 static pthread_mutex_t park_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t park_cv;
 static pthread_once_t park_once = PTHREAD_ONCE_INIT;
+static atomic_uint n_parked; /* threads that may be parked right now */
 
 static void park_init(void)
 {
@@ -477,13 +478,20 @@ static bool serve_one(const struct responder_config *cfg, FCGX_Request *req)
 		hr.body_len = (size_t)len;
 	}
 
-	hr.wake = park_wake;
-	hr.wake_arg = &parked;
+	/* A parked request holds its thread here: keep one thread that
+	 * never parks, so that the request that would wake the others is
+	 * served (with one thread, nothing parks: waits answer at once). */
+	if (atomic_fetch_add(&n_parked, 1) + 1 < cfg->threads) {
+		hr.wake = park_wake;
+		hr.wake_arg = &parked;
+	}
 	http_handle(cfg->ctx, &hr, &res);
 	if (res.wait != NULL) {
 		park_block(&parked, http_wait_deadline_ms(res.wait));
 		http_wait_finish(cfg->ctx, res.wait, &res);
 	}
+	atomic_fetch_sub(&n_parked, 1); /* held while handling: at most
+	                                 * threads - 1 are ever parked */
 	if (res.status < 100 || res.status > 599) {
 		fprintf(stderr, "worker-runtime: handler returned status %d\n",
 		        res.status);
