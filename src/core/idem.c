@@ -75,8 +75,8 @@ expired(const struct wr_runtime *rt, int64_t at_ms, int64_t now)
 	return now - at_ms >= (int64_t)rt->ik_ttl_ms;
 }
 
-static int64_t
-now_ms(const struct wr_runtime *rt)
+int64_t
+wr__rt_now(const struct wr_runtime *rt)
 {
 	return rt->now_ms != NULL ? rt->now_ms() : wr__now_ms();
 }
@@ -206,7 +206,7 @@ wr__idem_begin(struct wr_runtime *rt, const struct wr__ikey *ik,
                struct wr_idempotent_result *out, bool *replayed,
                struct wr_error *err)
 {
-	int64_t now = now_ms(rt);
+	int64_t now = wr__rt_now(rt);
 	struct idem_entry *e;
 
 	*replayed = false;
@@ -280,7 +280,7 @@ wr__idem_apply(struct wr_runtime *rt, struct wr__record *rec,
 
 	if (e == NULL || e->done) {
 		/* Restoring (or a key stored again after it expired). */
-		if (expired(rt, rec->at_ms, now_ms(rt)))
+		if (expired(rt, rec->at_ms, wr__rt_now(rt)))
 			return WR_OK; /* dropped: the store forgets it at the
 			               * next snapshot */
 		if (e == NULL && (e = insert(rt, rec->idem_key)) == NULL)
@@ -304,7 +304,7 @@ wr__idem_apply(struct wr_runtime *rt, struct wr__record *rec,
 int
 wr__idem_freeze(struct wr_runtime *rt, struct wr__record **recs, size_t *n)
 {
-	int64_t now = now_ms(rt);
+	int64_t now = wr__rt_now(rt);
 	struct wr__record *r;
 	size_t k = 0;
 

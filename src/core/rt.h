@@ -172,7 +172,8 @@ struct wr_runtime {
 	uint64_t ik_ttl_ms;
 	uint64_t ik_seed;
 	struct idem_entry *ik_oldest, *ik_newest;
-	/* The clock key expiry reads: wr__now_ms, or a test's. */
+	/* The clock of mutations and key expiry: wr__now_ms, or a
+	 * test's (wr__runtime_set_clock). */
 	int64_t (*now_ms)(void);
 
 	pthread_mutex_t diag_lock; /* guards the diagnostics only */
@@ -264,7 +265,11 @@ int wr__idem_freeze(struct wr_runtime *rt, struct wr__record **recs,
 /* Frees every key (close). */
 void wr__idem_free_all(struct wr_runtime *rt);
 
-/* Test seam: the clock key expiry reads (NULL: wr__now_ms). */
+/* The Runtime's clock, which the records of mutations and key expiry
+ * read: wr__now_ms, or a test's (wr__runtime_set_clock). */
+int64_t wr__rt_now(const struct wr_runtime *rt);
+
+/* Test seam: the Runtime's clock (NULL: wr__now_ms). */
 void wr__runtime_set_clock(struct wr_runtime *rt, int64_t (*now_ms)(void));
 
 /* ---- snapshots (snapshot.c) ------------------------------------------- */

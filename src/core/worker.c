@@ -277,7 +277,7 @@ create(struct wr_runtime *rt, const struct wr_create_request *req,
 		rc = oom(err);
 		goto out;
 	}
-	p->rec.at_ms = wr__now_ms();
+	p->rec.at_ms = wr__rt_now(rt);
 	p->rec.event_id = wr__next_event(rt); /* the order in the id */
 	wr__strlcpy(p->rec.worker_id, id, sizeof(p->rec.worker_id));
 	p->rec.worker = build_info(rt, req, id, p->rec.at_ms);
@@ -602,7 +602,7 @@ input(struct wr_runtime *rt, const char *worker_id, const struct wr_input *in,
 		rc = oom(err);
 		goto out;
 	}
-	p->rec.at_ms = wr__now_ms();
+	p->rec.at_ms = wr__rt_now(rt);
 	p->rec.event_id = wr__next_event(rt);
 	p->rec.role = in->kind == WR_INPUT_USER ? WR_ROLE_USER : WR_ROLE_SYSTEM;
 	p->rec.sequence = w->p_len + 1;
@@ -676,7 +676,7 @@ wr__end_worker(struct wr_runtime *rt, struct worker *w,
 		wr__pending_free(p);
 		return oom(err);
 	}
-	p->rec.at_ms = wr__now_ms();
+	p->rec.at_ms = wr__rt_now(rt);
 	p->rec.event_id = wr__next_event(rt);
 	p->rec.status = status;
 	wr__strlcpy(p->rec.worker_id, w->info.ref.worker_id,
@@ -703,7 +703,7 @@ submit_key_alone(struct wr_runtime *rt, const struct worker *w,
 		wr__pending_free(p);
 		return oom(err);
 	}
-	p->rec.at_ms = wr__now_ms();
+	p->rec.at_ms = wr__rt_now(rt);
 	wr__strlcpy(p->rec.worker_id, w->info.ref.worker_id,
 	            sizeof(p->rec.worker_id));
 	if ((rc = wr__submit(rt, p, err)) != WR_OK) {
@@ -797,7 +797,7 @@ wr__delete_worker(struct wr_runtime *rt, struct worker *w,
 		wr__pending_free(p);
 		return oom(err);
 	}
-	p->rec.at_ms = wr__now_ms();
+	p->rec.at_ms = wr__rt_now(rt);
 	p->rec.event_id = wr__next_event(rt);
 	wr__strlcpy(p->rec.worker_id, w->info.ref.worker_id,
 	            sizeof(p->rec.worker_id));
@@ -1049,7 +1049,7 @@ wr_worker_emit(struct wr_runtime *rt, const char *worker_id,
 	}
 	pthread_rwlock_wrlock(&rt->lock);
 	if ((rc = driver_target(rt, worker_id, &w, err)) == WR_OK) {
-		p->rec.at_ms = wr__now_ms();
+		p->rec.at_ms = wr__rt_now(rt);
 		p->rec.event_id = wr__next_event(rt);
 		p->rec.role = role;
 		p->rec.sequence = w->p_len + 1;
@@ -1078,7 +1078,7 @@ wr_worker_turn_end(struct wr_runtime *rt, const char *worker_id,
 		return WR_OK;
 	}
 	if (rc == WR_OK) {
-		p->rec.at_ms = wr__now_ms();
+		p->rec.at_ms = wr__rt_now(rt);
 		wr__strlcpy(p->rec.worker_id, worker_id,
 		            sizeof(p->rec.worker_id));
 	}
