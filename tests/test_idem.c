@@ -104,6 +104,7 @@ assert_same_answer(const struct wr_idempotent_result *a,
                    const struct wr_idempotent_result *b)
 {
 	cr_assert_eq(a->status, b->status);
+	cr_assert_eq(a->body_len, strlen(a->body));
 	cr_assert_eq(a->body_len, b->body_len);
 	cr_assert(memcmp(a->body, b->body, a->body_len) == 0,
 	          "bodies differ:\n%s\n%s", a->body, b->body);

@@ -29,14 +29,14 @@ oom(struct wr_error *err)
  * (if not NULL). */
 static wr_err
 set_answer(struct wr__ikey *ik, struct wr__record *rec, int status,
-           char *json, size_t len, struct wr_error *err)
+           char *json, struct wr_error *err)
 {
 	if (json == NULL)
 		return oom(err);
 	free(ik->body);
 	ik->status = status;
 	ik->body = json;
-	ik->body_len = len;
+	ik->body_len = strlen(json); /* JSON text: no NUL inside */
 	if (rec == NULL)
 		return WR_OK;
 	return wr__idem_attach(rec, ik) < 0 ? oom(err) : WR_OK;
@@ -299,7 +299,7 @@ create(struct wr_runtime *rt, const struct wr_create_request *req,
 	if (ik != NULL && (rc = set_answer(ik, &p->rec, 201,
 	                   wr_json_encode_worker_detail(p->rec.worker,
 	                                                "worker", &len),
-	                   len, err)) != WR_OK)
+	                   err)) != WR_OK)
 		goto out;
 	if ((rc = driver->start(arg, rt, id, &dstate, err)) != WR_OK)
 		goto out;
@@ -630,7 +630,7 @@ input(struct wr_runtime *rt, const char *worker_id, const struct wr_input *in,
 	ack.transcript_sequence = p->rec.sequence;
 	ack.event_id = p->rec.event_id;
 	if (ik != NULL && (rc = set_answer(ik, &p->rec, 200,
-	                   wr_json_encode_input_ack(&ack, "ack", &len), len,
+	                   wr_json_encode_input_ack(&ack, "ack", &len),
 	                   err)) != WR_OK)
 		goto out;
 	if ((rc = wr__submit(rt, p, err)) != WR_OK)
@@ -745,7 +745,7 @@ lifecycle(struct wr_runtime *rt, const char *worker_id, const char *reason,
 	ack.deleted = false;
 	if (ik != NULL && (rc = set_answer(ik, NULL, 200,
 	                   wr_json_encode_lifecycle_ack(&ack, "ack", &len),
-	                   len, err)) != WR_OK)
+	                   err)) != WR_OK)
 		goto out;
 	if (ends)
 		rc = wr__end_worker(rt, w, status, reason, ik, &p, err);
@@ -843,7 +843,7 @@ delete_one(struct wr_runtime *rt, const char *worker_id,
 	ack.deleted = true;
 	if (ik != NULL && (rc = set_answer(ik, NULL, 200,
 	                   wr_json_encode_lifecycle_ack(&ack, "ack", &len),
-	                   len, err)) != WR_OK)
+	                   err)) != WR_OK)
 		goto out;
 	rc = wr__delete_worker(rt, w, ik, &p, err);
 out:
