@@ -10,10 +10,13 @@
  */
 #include "config.h"
 
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "handlers.h"
 #include "route.h"
@@ -365,11 +368,12 @@ check_post_body(const struct http_ctx *ctx, const struct http_request *req,
 /* ---- idempotency keys ------------------------------------------------- */
 
 /* The Idempotency-Key of a mutation and what its digest covers: the
- * method, the URI and the body exactly as received. */
+ * method, the URI and the body exactly as received.  An empty key is no
+ * key, exactly as deploy/nginx.conf decides (if_not_empty). */
 static const struct wr_idempotency *
 idem_of(const struct http_request *req, struct wr_idempotency *k)
 {
-	if (req->idempotency_key == NULL)
+	if (req->idempotency_key == NULL || req->idempotency_key[0] == '\0')
 		return NULL;
 	k->key = req->idempotency_key;
 	k->method = req->method;
@@ -379,11 +383,37 @@ idem_of(const struct http_request *req, struct wr_idempotency *k)
 	return k;
 }
 
+/*
+ * Test seam of tests/e2e/idempotency-crash.sh (docs/worker-runtime.8,
+ * ENVIRONMENT): with WR_TEST_HOLD_COMMIT=PATH, a keyed mutation that just
+ * became durable creates PATH and, before its answer goes out, waits
+ * until PATH is removed (at most 60 s), so a test can kill the process
+ * between the commit and the response.  Unset or empty: nothing.
+ */
+static void
+test_hold_commit(void)
+{
+	const char *path = getenv("WR_TEST_HOLD_COMMIT");
+	struct timespec tick = {0, 10 * 1000 * 1000};
+	int fd;
+
+	if (path == NULL || path[0] == '\0')
+		return;
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	close(fd);
+	for (int i = 0; i < 6000 && access(path, F_OK) == 0; i++)
+		nanosleep(&tick, NULL);
+}
+
 /* The answer of a keyed mutation (the library's bytes, stored or new);
  * takes res's body.  A replay says so in Idempotent-Replayed. */
 static void
 respond_keyed(struct http_response *out, struct wr_idempotent_result *res)
 {
+	if (!res->replayed)
+		test_hold_commit();
 	out->status = res->status;
 	out->body = res->body;
 	out->body_len = res->body_len;

@@ -1348,7 +1348,7 @@ Test(handlers, a_key_reused_for_another_body_is_422_and_changes_nothing)
 
 Test(handlers, an_invalid_idempotency_key_is_400_naming_the_header)
 {
-	const char *bad[] = {"", "with space", "\x7f"};
+	const char *bad[] = {"with space", "\x7f", "caf\xc3\xa9"};
 	struct http_response r;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -1383,6 +1383,20 @@ Test(handlers, keyed_stop_cancel_and_delete_replay_their_answers)
 		http_response_clear(&b);
 	}
 	cr_assert_eq(worker_count(), 0, "deleted once");
+}
+
+Test(handlers, an_empty_idempotency_key_is_no_key_as_nginx_decides)
+{
+	struct http_response a, b;
+
+	call_keyed("POST", "/v1/workers", NULL, "", &a);
+	call_keyed("POST", "/v1/workers", NULL, "", &b);
+	cr_assert_eq(a.status, 201, "%s", a.body);
+	cr_assert_eq(b.status, 201, "%s", b.body);
+	cr_assert_null(header(&b, "Idempotent-Replayed"));
+	cr_assert_eq(worker_count(), 2);
+	http_response_clear(&a);
+	http_response_clear(&b);
 }
 
 Test(handlers, a_get_ignores_an_idempotency_key)
