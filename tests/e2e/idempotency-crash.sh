@@ -123,4 +123,28 @@ check "the same key with another body is 422 idempotency_key_reused" \
 e2e_api POST /v1/workers -H "Idempotency-Key: has space" -d '{}'
 check "an invalid key is 400 invalid_input" error_is 400 invalid_input
 
+# ---- docs/api.md's "Retrying safely" example, as written ---------------------
+wr_stack_stop_pid "$WR_RUNTIME_PID" worker-runtime
+wr_stack_start_runtime "$WR_BIN" "${ARGS[@]}" || exit 99 # no hold now
+e2e_api GET /v1/runtime
+before=$(jq '.runtime.worker_count' "$E2E_TMP/body")
+sed -n '/^<!-- retry-example:begin -->$/,/^<!-- retry-example:end -->$/p' \
+	"$top_srcdir/docs/api.md" | sed '1,2d;$d' | sed '$d' |
+	sed "s#https://127.0.0.1:8443#$WR_BASE_URL#g" > "$E2E_TMP/example.sh"
+check "docs/api.md has the retry example" test -s "$E2E_TMP/example.sh"
+(
+	cd "$E2E_TMP" || exit 1
+	api() { curl -sS --max-time 20 --cacert "$WR_DIR/tls/cert.pem" \
+		-H "Authorization: Bearer $WR_TOKEN" \
+		-H 'Content-Type: application/json' "$@"; }
+	. ./example.sh
+) > "$E2E_TMP/example.out" 2>&1
+check "the example's two answers are 201" \
+	test "$(grep -o 'HTTP/[0-9.]* 201' "$E2E_TMP/example.out" | wc -l)" = 2
+check "the second says Idempotent-Replayed: true" \
+	test "$(grep -oi 'Idempotent-Replayed: true' "$E2E_TMP/example.out" | wc -l)" = 1
+e2e_api GET /v1/runtime
+check "and one worker was made" \
+	json --argjson b "$before" '.runtime.worker_count == $b + 1'
+
 e2e_finish
