@@ -1579,3 +1579,60 @@ Test(store, snapshot_at_the_last_generation_is_refused_and_the_store_goes_on)
 	clear_all(snap, 1);
 	wr__record_clear(&more);
 }
+
+/* ---- idempotency members (format version 3) ---------------------------- */
+
+Test(store, idempotency_members_round_trip_and_are_read_strictly)
+{
+	static const char hex[] = "000102030405060708090a0b0c0d0e0f"
+	                          "101112131415161718191a1b1c1d1e1f";
+	struct wr__record r = transcript("w-1", 1, "one"), back;
+	struct wr_error e;
+	char *text, bad[1024];
+	size_t len;
+	const char *const variants[][2] = {
+		/* what is replaced, by what: each must be refused */
+		{"\"idempotency_status\":200", "\"idempotency_status\":500"},
+		{"\"idempotency_status\":200", "\"idempotency_status\":\"200\""},
+		{"\"idempotency_key\":\"k-1\"", "\"idempotency_key\":\"k 1\""},
+		{"\"idempotency_key\":\"k-1\"", "\"idempotency_key\":\"\""},
+		{"0a0b0c", "0A0B0C"},
+		{"1e1f\"", "1e1\""},
+		{",\"idempotency_body\":\"{\\\"ack\\\":1}\"", ""},
+	};
+
+	r.idem_key = strdup("k-1");
+	r.idem_body = strdup("{\"ack\":1}");
+	r.idem_status = 200;
+	for (int i = 0; i < 32; i++)
+		r.idem_digest[i] = (unsigned char)i;
+	text = wr__record_encode(&r, &len);
+	cr_assert_not_null(text);
+	cr_assert(strstr(text, hex) != NULL, "%s", text);
+	cr_assert_eq(wr__record_decode(text, len, &back, &e), WR_OK, "%s",
+	             e.message);
+	cr_assert_str_eq(back.idem_key, "k-1");
+	cr_assert_str_eq(back.idem_body, "{\"ack\":1}");
+	cr_assert_eq(back.idem_status, 200);
+	cr_assert(memcmp(back.idem_digest, r.idem_digest, 32) == 0);
+	wr__record_clear(&back);
+	for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
+		const char *at = strstr(text, variants[i][0]);
+		size_t pre;
+
+		cr_assert_not_null(at, "%s in %s", variants[i][0], text);
+		pre = (size_t)(at - text);
+		snprintf(bad, sizeof(bad), "%.*s%s%s", (int)pre, text,
+		         variants[i][1], at + strlen(variants[i][0]));
+		cr_assert_eq(wr__record_decode(bad, strlen(bad), &back, &e),
+		             WR_EUNAVAILABLE, "accepted %s", bad);
+		cr_assert_str_eq(wr_reason_name(e.reason), "store_corrupt");
+	}
+	/* A key alone needs all four members. */
+	snprintf(bad, sizeof(bad), "{\"kind\":\"idempotency\",\"event_id\":0,"
+	         "\"at_ms\":1,\"idempotency_key\":\"k\"}");
+	cr_assert_eq(wr__record_decode(bad, strlen(bad), &back, &e),
+	             WR_EUNAVAILABLE);
+	free(text);
+	wr__record_clear(&r);
+}
