@@ -410,6 +410,7 @@ Test(idem, an_expired_key_is_ignored_when_the_store_is_replayed)
 	for (int i = 0; i < 1000 && wr__now_ms() <= t0 + 1; i++)
 		usleep(1000);
 	rt = open_with(spec, 0, 1);
+	cr_assert_eq(rt->ik_count, 0, "the replay held on to an expired key");
 	b = create_ok(rt, "k", "{\"profile\":null}");
 	cr_assert_not(b.replayed);
 	cr_assert_eq(worker_count(rt), 2);
