@@ -3,18 +3,20 @@
  *
  * Translation only: the request gates here are HTTP's (Origin, token, body
  * size, media type); every Worker rule (busy, terminal states, limits,
- * idempotency) is the library's and arrives as a wr_err.  Every error the
+ * idempotency keys) is the library's and arrives as a wr_err.  Every error the
  * handlers answer gets its HTTP status from one table, status_rules[] (the
  * responder writes the few errors it finds itself - bad params, an unread
  * body, shutdown's 503 - with their status where it writes them).
  */
 #include "config.h"
 
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "handlers.h"
 #include "route.h"
@@ -27,7 +29,8 @@
 enum {
 	HDR_RETRY_AFTER = 1u << 0,
 	HDR_ALLOW = 1u << 1,
-	HDR_WWW_AUTHENTICATE = 1u << 2
+	HDR_WWW_AUTHENTICATE = 1u << 2,
+	HDR_RETRY_AFTER_1 = 1u << 3 /* Retry-After: 1, whatever the config */
 };
 
 /*
@@ -42,10 +45,12 @@ static const struct status_rule {
 	int status;
 	unsigned headers;
 } status_rules[] = {
+	{WR_EBUSY, WR_REASON_IDEMPOTENCY_IN_FLIGHT, 409, HDR_RETRY_AFTER_1},
 	{WR_EBUSY, WR_REASON_NONE, 409, HDR_RETRY_AFTER},
 	{WR_EUNKNOWN_WORKER, WR_REASON_NONE, 404, 0},
 	{WR_EINVALID_INPUT, WR_REASON_PAYLOAD_TOO_LARGE, 413, 0},
 	{WR_EINVALID_INPUT, WR_REASON_UNSUPPORTED_MEDIA_TYPE, 415, 0},
+	{WR_EINVALID_INPUT, WR_REASON_IDEMPOTENCY_KEY_REUSED, 422, 0},
 	{WR_EINVALID_INPUT, WR_REASON_NONE, 400, 0},
 	{WR_EUNSUPPORTED, WR_REASON_METHOD_NOT_ALLOWED, 405, HDR_ALLOW},
 	{WR_EUNSUPPORTED, WR_REASON_NONE, 409, 0},
@@ -141,6 +146,8 @@ respond_error(const struct http_ctx *ctx, const struct wr_error *e,
 	out->n_headers = 0;
 	if (r->headers & HDR_RETRY_AFTER)
 		add_header(out, "Retry-After", "%u", retry);
+	if (r->headers & HDR_RETRY_AFTER_1)
+		add_header(out, "Retry-After", "1");
 	if ((r->headers & HDR_ALLOW) && allow != NULL)
 		add_header(out, "Allow", "%s", allow);
 	if (r->headers & HDR_WWW_AUTHENTICATE)
@@ -358,6 +365,65 @@ check_post_body(const struct http_ctx *ctx, const struct http_request *req,
 	return WR_OK;
 }
 
+/* ---- idempotency keys ------------------------------------------------- */
+
+/* The Idempotency-Key of a mutation and what its digest covers: the
+ * method, the URI and the body exactly as received.  An empty key is no
+ * key, exactly as deploy/nginx.conf decides (if_not_empty). */
+static const struct wr_idempotency *
+idem_of(const struct http_request *req, struct wr_idempotency *k)
+{
+	if (req->idempotency_key == NULL || req->idempotency_key[0] == '\0')
+		return NULL;
+	k->key = req->idempotency_key;
+	k->method = req->method;
+	k->path = req->uri;
+	k->body = req->body;
+	k->body_len = req->body_len;
+	return k;
+}
+
+/*
+ * Test seam of tests/e2e/idempotency-crash.sh (docs/worker-runtime.8,
+ * ENVIRONMENT): with WR_TEST_HOLD_COMMIT=PATH, a keyed mutation that just
+ * became durable creates PATH and, before its answer goes out, waits
+ * until PATH is removed (at most 60 s), so a test can kill the process
+ * between the commit and the response.  Unset or empty: nothing.
+ */
+static void
+test_hold_commit(void)
+{
+	const char *path = getenv("WR_TEST_HOLD_COMMIT");
+	struct timespec tick = {0, 10 * 1000 * 1000};
+	int fd;
+
+	if (path == NULL || path[0] == '\0')
+		return;
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	close(fd);
+	for (int i = 0; i < 6000 && access(path, F_OK) == 0; i++)
+		nanosleep(&tick, NULL);
+}
+
+/* The answer of a keyed mutation (the library's bytes, stored or new);
+ * takes res's body.  A replay says so in Idempotent-Replayed. */
+static void
+respond_keyed(struct http_response *out, struct wr_idempotent_result *res)
+{
+	if (!res->replayed)
+		test_hold_commit();
+	out->status = res->status;
+	out->body = res->body;
+	out->body_len = res->body_len;
+	res->body = NULL;
+	if (res->status == 201)
+		add_header(out, "Location", "/v1/workers/%s", res->worker_id);
+	if (res->replayed)
+		add_header(out, "Idempotent-Replayed", "true");
+}
+
 /* ---- one function per operation; each fills out on WR_OK ------------- */
 
 static wr_err
@@ -405,6 +471,8 @@ op_worker_create(const struct http_ctx *ctx, const struct http_request *req,
 {
 	struct wr_create_request *creq = NULL;
 	struct wr_worker_info *info = NULL;
+	struct wr_idempotent_result res;
+	struct wr_idempotency k;
 	size_t len;
 	char *json;
 	wr_err rc;
@@ -414,6 +482,13 @@ op_worker_create(const struct http_ctx *ctx, const struct http_request *req,
 		                                   NULL, &creq, e);
 		if (rc != WR_OK)
 			goto done;
+	}
+	if (idem_of(req, &k) != NULL) {
+		if ((rc = wr_worker_create_keyed(ctx->rt, creq, &k, &res, e)) ==
+		    WR_OK)
+			respond_keyed(out, &res);
+		wr_idempotent_result_clear(&res);
+		goto done;
 	}
 	rc = wr_worker_create(ctx->rt, creq, &info, e);
 	if (rc != WR_OK)
@@ -525,6 +600,8 @@ op_worker_input(const struct http_ctx *ctx, const struct http_request *req,
 {
 	struct wr_input in = {0};
 	struct wr_input_ack ack;
+	struct wr_idempotent_result res;
+	struct wr_idempotency k;
 	size_t len;
 	char *json;
 	wr_err rc;
@@ -532,6 +609,13 @@ op_worker_input(const struct http_ctx *ctx, const struct http_request *req,
 	rc = wr_json_decode_input(req->body, req->body_len, NULL, &in, e);
 	if (rc != WR_OK)
 		goto done;
+	if (idem_of(req, &k) != NULL) {
+		if ((rc = wr_worker_input_keyed(ctx->rt, cmd->worker_id, &in,
+		                                &k, &res, e)) == WR_OK)
+			respond_keyed(out, &res);
+		wr_idempotent_result_clear(&res);
+		goto done;
+	}
 	rc = wr_worker_input(ctx->rt, cmd->worker_id, &in, &ack, e);
 	if (rc != WR_OK)
 		goto done;
@@ -549,6 +633,8 @@ op_worker_lifecycle(const struct http_ctx *ctx, const struct http_request *req,
                     struct wr_error *e)
 {
 	struct wr_lifecycle_ack ack;
+	struct wr_idempotent_result res;
+	struct wr_idempotency k;
 	char *reason = NULL;
 	size_t len;
 	char *json;
@@ -558,6 +644,17 @@ op_worker_lifecycle(const struct http_ctx *ctx, const struct http_request *req,
 	                                      &reason, e);
 	if (rc != WR_OK)
 		goto done;
+	if (idem_of(req, &k) != NULL) {
+		rc = cmd->op == ROUTE_WORKER_STOP
+		             ? wr_worker_stop_keyed(ctx->rt, cmd->worker_id,
+		                                    reason, &k, &res, e)
+		             : wr_worker_cancel_keyed(ctx->rt, cmd->worker_id,
+		                                      reason, &k, &res, e);
+		if (rc == WR_OK)
+			respond_keyed(out, &res);
+		wr_idempotent_result_clear(&res);
+		goto done;
+	}
 	if (cmd->op == ROUTE_WORKER_STOP)
 		rc = wr_worker_stop(ctx->rt, cmd->worker_id, reason, &ack, e);
 	else
@@ -572,14 +669,24 @@ done:
 }
 
 static wr_err
-op_worker_delete(const struct http_ctx *ctx, const struct route_cmd *cmd,
-                 struct http_response *out, struct wr_error *e)
+op_worker_delete(const struct http_ctx *ctx, const struct http_request *req,
+                 const struct route_cmd *cmd, struct http_response *out,
+                 struct wr_error *e)
 {
 	struct wr_lifecycle_ack ack;
+	struct wr_idempotent_result res;
+	struct wr_idempotency k;
 	size_t len;
 	char *json;
 	wr_err rc;
 
+	if (idem_of(req, &k) != NULL) {
+		if ((rc = wr_worker_delete_keyed(ctx->rt, cmd->worker_id, &k,
+		                                 &res, e)) == WR_OK)
+			respond_keyed(out, &res);
+		wr_idempotent_result_clear(&res);
+		return rc;
+	}
 	rc = wr_worker_delete(ctx->rt, cmd->worker_id, &ack, e);
 	if (rc != WR_OK)
 		return rc;
@@ -649,7 +756,7 @@ dispatch(const struct http_ctx *ctx, const struct http_request *req,
 	case ROUTE_WORKER_TRANSCRIPT:
 		return op_worker_transcript(ctx, req, cmd, out, e);
 	case ROUTE_WORKER_DELETE: /* a body, if any, is ignored */
-		return op_worker_delete(ctx, cmd, out, e);
+		return op_worker_delete(ctx, req, cmd, out, e);
 	case ROUTE_WORKER_CREATE:
 	case ROUTE_WORKER_INPUT:
 	case ROUTE_WORKER_STOP:

@@ -76,6 +76,8 @@ struct options {
 	uint64_t snapshot_bytes;
 	uint32_t snapshot_percent;
 	uint32_t max_waiters;
+	const char *idempotency_ttl; /* NULL: the library's 24h */
+	uint32_t max_idempotency_keys;
 };
 
 /* The listen socket this process opened, so that exit can remove a unix
@@ -357,6 +359,18 @@ static const struct flag flags[] = {
 	  .def = WR_DEFAULT_MAX_WAITERS, .expect = "requests",
 	  .help = "long-poll requests (wait=) waiting at once; more: 503 "
 	          "too_many_waiters" },
+	{ .name = "idempotency-ttl", .kind = FLAG_TEXT, .arg = "DURATION",
+	  MEMBER(idempotency_ttl), .ok = duration_ok,
+	  .expect = "a count and a unit d, h, m or s (24h, 30m), at most "
+	            "3650d",
+	  .help = "keep an Idempotency-Key's answer this long (default: "
+	          "24h)" },
+	{ .name = "max-idempotency-keys", .kind = FLAG_UINT, .arg = "N",
+	  MEMBER(max_idempotency_keys), .min = 1,
+	  .max = WR_MAX_IDEMPOTENCY_KEYS,
+	  .def = WR_DEFAULT_MAX_IDEMPOTENCY_KEYS, .expect = "keys",
+	  .help = "unexpired Idempotency-Keys held; beyond, keyed requests "
+	          "get 503" },
 	{ .name = "help", .kind = FLAG_HELP, .help = "this help" },
 	{ .name = "version", .kind = FLAG_VERSION, .help = "print the version" },
 };
@@ -1340,6 +1354,9 @@ int main(int argc, char **argv)
 	cfg.max_waiters = o.max_waiters;
 	if (o.retain_ended != NULL)
 		parse_duration(o.retain_ended, &cfg.retain_ended_ms);
+	if (o.idempotency_ttl != NULL)
+		parse_duration(o.idempotency_ttl, &cfg.idempotency_ttl_ms);
+	cfg.max_idempotency_keys = o.max_idempotency_keys;
 	cfg.on_diagnostic = log_diagnostic;
 	if (o.profiles != NULL && load_profiles(o.profiles, &cfg, &pset) < 0)
 		goto out;

@@ -238,7 +238,13 @@ bool wr_err_parse(const char *name, wr_err *out);
 	X(WR_REASON_FILE_TOO_LARGE, "file_too_large",                        \
 	  "a file is larger than allowed")                                   \
 	X(WR_REASON_TOO_MANY_WAITERS, "too_many_waiters",                    \
-	  "max_waiters requests are waiting already; retry after Retry-After")
+	  "max_waiters requests are waiting already; retry after Retry-After") \
+	X(WR_REASON_IDEMPOTENCY_KEY_REUSED, "idempotency_key_reused",        \
+	  "the Idempotency-Key was used for another method, path or body")   \
+	X(WR_REASON_IDEMPOTENCY_IN_FLIGHT, "idempotency_in_flight",          \
+	  "a request with this Idempotency-Key is still in flight; retry after Retry-After") \
+	X(WR_REASON_IDEMPOTENCY_KEYS_FULL, "idempotency_keys_full",          \
+	  "max_idempotency_keys unexpired keys are held; nothing was done")
 
 enum wr_reason {
 #define WR__REASON_ENUM(e, name, msg) e,
@@ -487,6 +493,12 @@ struct wr_limits {
 #define WR_MAX_INPUT_BYTES (16u * 1024u * 1024u)   /* bytes of content */
 #define WR_MAX_WORKERS 10000000u                   /* workers held */
 #define WR_DISPLAY_NAME_MAX 256
+/* Idempotency keys (struct wr_idempotency). */
+#define WR_IDEMPOTENCY_KEY_MAX 255                     /* bytes */
+#define WR_DEFAULT_IDEMPOTENCY_TTL_MS (24ull * 3600 * 1000) /* 24 h */
+#define WR_MAX_IDEMPOTENCY_TTL_MS (3650ull * 24 * 3600 * 1000)
+#define WR_DEFAULT_MAX_IDEMPOTENCY_KEYS 100000u
+#define WR_MAX_IDEMPOTENCY_KEYS 10000000u
 /* Longest --retain-ended: 3650 days. */
 #define WR_MAX_RETAIN_ENDED_MS (3650ull * 24 * 3600 * 1000)
 
@@ -636,6 +648,15 @@ struct wr_config {
 	 * 0: WR_DEFAULT_MAX_WAITERS, at most WR_MAX_WAITERS.  One more is
 	 * WR_EUNAVAILABLE, reason too_many_waiters. */
 	uint32_t max_waiters;
+	/* Idempotency keys (wr_worker_create_keyed, ...): how long a key's
+	 * stored answer is kept (0: WR_DEFAULT_IDEMPOTENCY_TTL_MS; at most
+	 * WR_MAX_IDEMPOTENCY_TTL_MS) and how many unexpired keys are held at
+	 * once (0: WR_DEFAULT_MAX_IDEMPOTENCY_KEYS; at most
+	 * WR_MAX_IDEMPOTENCY_KEYS).  At the bound a new keyed mutation is
+	 * refused (WR_EUNAVAILABLE, idempotency_keys_full): no key is ever
+	 * dropped before it expires. */
+	uint64_t idempotency_ttl_ms;
+	uint32_t max_idempotency_keys;
 };
 
 #define WR_DEFAULT_MAX_WAITERS 10000u
@@ -765,6 +786,78 @@ wr_err wr_worker_cancel(struct wr_runtime *rt, const char *worker_id,
  */
 wr_err wr_worker_delete(struct wr_runtime *rt, const char *worker_id,
                         struct wr_lifecycle_ack *out, struct wr_error *err);
+
+/*
+ * Idempotent mutations.  A caller that may retry a mutation whose outcome
+ * it did not learn (a timeout, a crash) gives it a key.  The key, a
+ * SHA-256 digest of (method, path, body) and the exact answer (status and
+ * JSON body) are stored in the same store record as the mutation itself,
+ * so after a crash at any point the key is either unknown (the mutation
+ * never became durable: a retry runs it) or answers the stored bytes.
+ * Only mutations that succeeded store their key.
+ */
+struct wr_idempotency {
+	const char *key;    /* 1..WR_IDEMPOTENCY_KEY_MAX bytes 0x21..0x7e */
+	const char *method; /* what the digest covers: e.g. "POST" */
+	const char *path;   /* e.g. "/v1/workers" (NULL: "") */
+	const char *body;   /* may be NULL when body_len is 0 */
+	size_t body_len;
+};
+
+/* The answer of a keyed mutation. */
+struct wr_idempotent_result {
+	int status;     /* the REST status: 201 for a creation, else 200 */
+	char *body;     /* the JSON answer, NUL-terminated; the caller frees
+	                 * it (wr_idempotent_result_clear) */
+	size_t body_len;
+	char worker_id[WR_ID_MAX + 1]; /* the worker it is about */
+	bool replayed;  /* the stored answer of an earlier request with this
+	                 * key: nothing was done now */
+};
+
+/* Frees r->body and zeroes *r.  NULL ok. */
+void wr_idempotent_result_clear(struct wr_idempotent_result *r);
+
+/* WR_OK if key is 1..255 visible ASCII characters; else
+ * WR_EINVALID_INPUT, reason invalid_value, field "Idempotency-Key". */
+wr_err wr_idempotency_key_check(const char *key, struct wr_error *err);
+
+/*
+ * The keyed forms of wr_worker_create/input/stop/cancel/delete: the same
+ * mutation, answered in *out as the REST API encodes it (WorkerDetail
+ * under "worker" with 201; InputAck or LifecycleAck under "ack" with 200).
+ * If k's key was stored by an earlier request and has not expired: the
+ * same method, path and body get that request's answer again, byte for
+ * byte, with out->replayed and nothing changed; another method, path or
+ * body is WR_EINVALID_INPUT, reason idempotency_key_reused; while the
+ * earlier request is still in flight, WR_EBUSY, reason
+ * idempotency_in_flight.  max_idempotency_keys unexpired keys held:
+ * WR_EUNAVAILABLE, reason idempotency_keys_full.  Otherwise the errors of
+ * the unkeyed form, and a failed mutation stores no key.  Thread-safe.
+ */
+wr_err wr_worker_create_keyed(struct wr_runtime *rt,
+                              const struct wr_create_request *req,
+                              const struct wr_idempotency *k,
+                              struct wr_idempotent_result *out,
+                              struct wr_error *err);
+wr_err wr_worker_input_keyed(struct wr_runtime *rt, const char *worker_id,
+                             const struct wr_input *in,
+                             const struct wr_idempotency *k,
+                             struct wr_idempotent_result *out,
+                             struct wr_error *err);
+wr_err wr_worker_stop_keyed(struct wr_runtime *rt, const char *worker_id,
+                            const char *reason, const struct wr_idempotency *k,
+                            struct wr_idempotent_result *out,
+                            struct wr_error *err);
+wr_err wr_worker_cancel_keyed(struct wr_runtime *rt, const char *worker_id,
+                              const char *reason,
+                              const struct wr_idempotency *k,
+                              struct wr_idempotent_result *out,
+                              struct wr_error *err);
+wr_err wr_worker_delete_keyed(struct wr_runtime *rt, const char *worker_id,
+                              const struct wr_idempotency *k,
+                              struct wr_idempotent_result *out,
+                              struct wr_error *err);
 
 /* limit 0 means "the default page size": min(256, maximum).  (A page of
  * zero entries would never advance a client that follows next_start.) */

@@ -1624,5 +1624,134 @@ Test(handlers, stopping_the_runtime_wakes_a_parked_request)
 	decode_page(&r, &p);
 	cr_assert_eq(p.status, WR_STATUS_STOPPED);
 	wr_transcript_page_clear(&p);
+/* ---- Idempotency-Key ------------------------------------------------------ */
+
+static void
+call_keyed(const char *method, const char *uri, const char *body,
+           const char *key, struct http_response *r)
+{
+	struct http_request q = mkreq(method, uri, body);
+
+	q.idempotency_key = key;
+	handle(&q, r);
+}
+
+Test(handlers, a_keyed_create_retried_gets_the_same_bytes_marked_replayed)
+{
+	static const char body[] =
+		"{\"config_bundle\":{\"id\":\"cb-1\"}}";
+	struct http_response a, b;
+
+	call_keyed("POST", "/v1/workers", body, "create-1", &a);
+	cr_assert_eq(a.status, 201, "%s", a.body);
+	cr_assert_not_null(header(&a, "Location"));
+	cr_assert_null(header(&a, "Idempotent-Replayed"));
+	call_keyed("POST", "/v1/workers", body, "create-1", &b);
+	cr_assert_eq(b.status, 201, "%s", b.body);
+	cr_assert_str_eq(b.body, a.body);
+	cr_assert_str_eq(header(&b, "Location"), header(&a, "Location"));
+	cr_assert_str_eq(header(&b, "Idempotent-Replayed"), "true");
+	cr_assert_eq(worker_count(), 1);
+	http_response_clear(&a);
+	http_response_clear(&b);
+}
+
+Test(handlers, a_keyed_input_retried_while_its_turn_runs_replays_instead_of_409)
+{
+	static const char in[] = "{\"kind\":\"user\",\"content\":\"go\"}";
+	struct http_response a, b;
+	char id[WR_ID_MAX + 1], uri[128];
+
+	create("{\"profile\":{\"kind\":\"named\",\"value\":\"slow\"}}", id);
+	uri_for(uri, sizeof(uri), id, "/input");
+	call_keyed("POST", uri, in, "input-1", &a);
+	cr_assert_eq(a.status, 200, "%s", a.body);
+	call_keyed("POST", uri, in, "input-1", &b);
+	cr_assert_eq(b.status, 200, "%s", b.body);
+	cr_assert_str_eq(b.body, a.body);
+	cr_assert_str_eq(header(&b, "Idempotent-Replayed"), "true");
+	http_response_clear(&b);
+	/* Without the key the same request is a second input: busy. */
+	call("POST", uri, in, &b);
+	expect_error(&b, 409, "busy", "turn_in_progress", "", id);
+	http_response_clear(&a);
+	http_response_clear(&b);
+	cr_assert_eq(wr_worker_turn_end(rt, id, NULL), WR_OK);
+}
+
+Test(handlers, a_key_reused_for_another_body_is_422_and_changes_nothing)
+{
+	struct http_response r;
+
+	call_keyed("POST", "/v1/workers", "{}", "k", &r);
+	cr_assert_eq(r.status, 201, "%s", r.body);
+	http_response_clear(&r);
+	call_keyed("POST", "/v1/workers", "{\"mount_refs\":[]}", "k", &r);
+	expect_error(&r, 422, "invalid_input", "idempotency_key_reused",
+	             "Idempotency-Key", "");
+	expect_no_headers(&r);
+	http_response_clear(&r);
+	cr_assert_eq(worker_count(), 1);
+}
+
+Test(handlers, an_invalid_idempotency_key_is_400_naming_the_header)
+{
+	const char *bad[] = {"with space", "\x7f", "caf\xc3\xa9"};
+	struct http_response r;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		call_keyed("POST", "/v1/workers", NULL, bad[i], &r);
+		expect_error(&r, 400, "invalid_input", "invalid_value",
+		             "Idempotency-Key", "");
+		http_response_clear(&r);
+	}
+	cr_assert_eq(worker_count(), 0);
+}
+
+Test(handlers, keyed_stop_cancel_and_delete_replay_their_answers)
+{
+	struct http_response a, b;
+	char id[WR_ID_MAX + 1], uri[128];
+	const char *ops[][2] = {{"POST", "/stop"}, {"POST", "/cancel"},
+	                        {"DELETE", ""}};
+
+	create(NULL, id);
+	for (size_t i = 0; i < 3; i++) {
+		char key[16];
+
+		snprintf(key, sizeof(key), "op-%zu", i);
+		uri_for(uri, sizeof(uri), id, ops[i][1]);
+		call_keyed(ops[i][0], uri, NULL, key, &a);
+		cr_assert_eq(a.status, 200, "%s %s", uri, a.body);
+		call_keyed(ops[i][0], uri, NULL, key, &b);
+		cr_assert_eq(b.status, 200, "%s %s", uri, b.body);
+		cr_assert_str_eq(b.body, a.body);
+		cr_assert_str_eq(header(&b, "Idempotent-Replayed"), "true");
+		http_response_clear(&a);
+		http_response_clear(&b);
+	}
+	cr_assert_eq(worker_count(), 0, "deleted once");
+}
+
+Test(handlers, an_empty_idempotency_key_is_no_key_as_nginx_decides)
+{
+	struct http_response a, b;
+
+	call_keyed("POST", "/v1/workers", NULL, "", &a);
+	call_keyed("POST", "/v1/workers", NULL, "", &b);
+	cr_assert_eq(a.status, 201, "%s", a.body);
+	cr_assert_eq(b.status, 201, "%s", b.body);
+	cr_assert_null(header(&b, "Idempotent-Replayed"));
+	cr_assert_eq(worker_count(), 2);
+	http_response_clear(&a);
+	http_response_clear(&b);
+}
+
+Test(handlers, a_get_ignores_an_idempotency_key)
+{
+	struct http_response r;
+
+	call_keyed("GET", "/v1/runtime", NULL, "not a key", &r);
+	cr_assert_eq(r.status, 200, "%s", r.body);
 	http_response_clear(&r);
 }

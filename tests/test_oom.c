@@ -435,6 +435,61 @@ op_delete(struct fx *f, char out[OUTCOME_MAX], struct wr_error *e)
 	                         out);
 }
 
+/* A keyed mutation's outcome: its answer's status and size, and whether
+ * it was a replay (a refusal must forget the key: the retry runs). */
+static wr_err
+keyed_outcome(wr_err rc, struct wr_idempotent_result *r,
+              char out[OUTCOME_MAX])
+{
+	if (rc == WR_OK)
+		snprintf(out, OUTCOME_MAX, "status %d len %zu replayed %d",
+		         r->status, r->body_len, (int)r->replayed);
+	wr_idempotent_result_clear(r);
+	return rc;
+}
+
+static wr_err
+op_create_keyed(struct fx *f, char out[OUTCOME_MAX], struct wr_error *e)
+{
+	struct wr_idempotency k = {"oom-c", "POST", "/v1/workers", "{}", 2};
+	struct wr_idempotent_result r;
+
+	return keyed_outcome(wr_worker_create_keyed(f->rt, NULL, &k, &r, e),
+	                     &r, out);
+}
+
+static wr_err
+op_input_keyed(struct fx *f, char out[OUTCOME_MAX], struct wr_error *e)
+{
+	struct wr_input in = {WR_INPUT_USER, "third input"};
+	struct wr_idempotency k = {"oom-i", "POST", "/input", "x", 1};
+	struct wr_idempotent_result r;
+
+	return keyed_outcome(wr_worker_input_keyed(f->rt, f->w1, &in, &k, &r,
+	                                           e), &r, out);
+}
+
+/* Stops w2, already stopped: the key is stored alone. */
+static wr_err
+op_stop_keyed(struct fx *f, char out[OUTCOME_MAX], struct wr_error *e)
+{
+	struct wr_idempotency k = {"oom-s", "POST", "/stop", "", 0};
+	struct wr_idempotent_result r;
+
+	return keyed_outcome(wr_worker_stop_keyed(f->rt, f->w2, NULL, &k, &r,
+	                                          e), &r, out);
+}
+
+static wr_err
+op_delete_keyed(struct fx *f, char out[OUTCOME_MAX], struct wr_error *e)
+{
+	struct wr_idempotency k = {"oom-d", "DELETE", "/d", "", 0};
+	struct wr_idempotent_result r;
+
+	return keyed_outcome(wr_worker_delete_keyed(f->rt, f->w2, &k, &r, e),
+	                     &r, out);
+}
+
 static wr_err
 op_transcript(struct fx *f, char out[OUTCOME_MAX], struct wr_error *e)
 {
@@ -677,6 +732,26 @@ Test(oom, cancel_fails_cleanly_at_every_allocation)
 Test(oom, delete_fails_cleanly_at_every_allocation)
 {
 	oom_loop("delete", op_delete);
+}
+
+Test(oom, keyed_create_fails_cleanly_at_every_allocation)
+{
+	oom_loop("keyed create", op_create_keyed);
+}
+
+Test(oom, keyed_input_fails_cleanly_at_every_allocation)
+{
+	oom_loop("keyed input", op_input_keyed);
+}
+
+Test(oom, keyed_stop_of_an_ended_worker_fails_cleanly_at_every_allocation)
+{
+	oom_loop("keyed stop (key alone)", op_stop_keyed);
+}
+
+Test(oom, keyed_delete_fails_cleanly_at_every_allocation)
+{
+	oom_loop("keyed delete", op_delete_keyed);
 }
 
 Test(oom, transcript_read_fails_cleanly_at_every_allocation)

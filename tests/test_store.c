@@ -893,33 +893,54 @@ set_version(const char *name, uint32_t v)
 	free(buf);
 }
 
-Test(store, a_version_1_journal_is_read_and_its_header_becomes_version_2)
+/* As a version-v binary wrote J1: version v, its own CRC. */
+static void
+set_version_crc(uint32_t v)
 {
-	struct wr__record r[1] = {transcript("w-1", 1, "one")};
-	struct wr__store *st;
-	struct coll c;
 	size_t len;
 	char *buf;
 	uint32_t crc;
 
-	store_with(r, 1);
-	/* As a version-1 binary wrote it: version 1, its own CRC. */
-	set_version(J1, 1);
+	set_version(J1, v);
 	buf = read_file(J1, &len);
 	crc = wr__crc32c(0, buf, 24);
 	for (int i = 0; i < 4; i++)
 		buf[24 + i] = (char)(crc >> (8 * i));
 	write_file(J1, buf, len);
 	free(buf);
+}
 
+/* A journal a version-v binary wrote is read, and appends go on in
+ * version 3 (its header is rewritten). */
+static void
+old_version_is_read(uint32_t v)
+{
+	struct wr__record r[1] = {transcript("w-1", 1, "one")};
+	struct wr__store *st;
+	struct coll c;
+	size_t len;
+	char *buf;
+
+	store_with(r, 1);
+	set_version_crc(v);
 	st = open_load(&c);
-	cr_assert_eq(c.n, 1, "the version-1 records are read");
+	cr_assert_eq(c.n, 1, "the version-%u records are read", v);
 	st->ops->close(st);
 	coll_free(&c);
 	buf = read_file(J1, &len);
-	cr_assert_eq((unsigned char)buf[8], 2, "appends go on in version 2");
+	cr_assert_eq((unsigned char)buf[8], 3, "appends go on in version 3");
 	free(buf);
 	assert_restores(r, 1);
+}
+
+Test(store, a_version_1_journal_is_read_and_its_header_becomes_version_3)
+{
+	old_version_is_read(1);
+}
+
+Test(store, a_version_2_journal_is_read_and_its_header_becomes_version_3)
+{
+	old_version_is_read(2);
 }
 
 Test(store, newer_format_version_is_refused_naming_file_and_versions)
@@ -929,13 +950,13 @@ Test(store, newer_format_version_is_refused_naming_file_and_versions)
 	struct wr_error e;
 
 	store_with(r, 1);
-	set_version(J1, 3);
+	set_version(J1, 4);
 	cr_assert_eq(wr__store_fs_open(dir, &st, &e), WR_EINVALID_INPUT);
 	cr_assert_null(st);
 	cr_assert_str_eq(wr_reason_name(e.reason), "store_version");
 	cr_assert(strstr(e.message, path_in(J1)) != NULL, "%s", e.message);
+	cr_assert(strstr(e.message, "version 4") != NULL, "%s", e.message);
 	cr_assert(strstr(e.message, "version 3") != NULL, "%s", e.message);
-	cr_assert(strstr(e.message, "version 2") != NULL, "%s", e.message);
 	clear_all(r, 1);
 }
 
@@ -1557,4 +1578,61 @@ Test(store, snapshot_at_the_last_generation_is_refused_and_the_store_goes_on)
 	assert_restores(want, 2);
 	clear_all(snap, 1);
 	wr__record_clear(&more);
+}
+
+/* ---- idempotency members (format version 3) ---------------------------- */
+
+Test(store, idempotency_members_round_trip_and_are_read_strictly)
+{
+	static const char hex[] = "000102030405060708090a0b0c0d0e0f"
+	                          "101112131415161718191a1b1c1d1e1f";
+	struct wr__record r = transcript("w-1", 1, "one"), back;
+	struct wr_error e;
+	char *text, bad[1024];
+	size_t len;
+	const char *const variants[][2] = {
+		/* what is replaced, by what: each must be refused */
+		{"\"idempotency_status\":200", "\"idempotency_status\":500"},
+		{"\"idempotency_status\":200", "\"idempotency_status\":\"200\""},
+		{"\"idempotency_key\":\"k-1\"", "\"idempotency_key\":\"k 1\""},
+		{"\"idempotency_key\":\"k-1\"", "\"idempotency_key\":\"\""},
+		{"0a0b0c", "0A0B0C"},
+		{"1e1f\"", "1e1\""},
+		{",\"idempotency_body\":\"{\\\"ack\\\":1}\"", ""},
+	};
+
+	r.idem_key = strdup("k-1");
+	r.idem_body = strdup("{\"ack\":1}");
+	r.idem_status = 200;
+	for (int i = 0; i < 32; i++)
+		r.idem_digest[i] = (unsigned char)i;
+	text = wr__record_encode(&r, &len);
+	cr_assert_not_null(text);
+	cr_assert(strstr(text, hex) != NULL, "%s", text);
+	cr_assert_eq(wr__record_decode(text, len, &back, &e), WR_OK, "%s",
+	             e.message);
+	cr_assert_str_eq(back.idem_key, "k-1");
+	cr_assert_str_eq(back.idem_body, "{\"ack\":1}");
+	cr_assert_eq(back.idem_status, 200);
+	cr_assert(memcmp(back.idem_digest, r.idem_digest, 32) == 0);
+	wr__record_clear(&back);
+	for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
+		const char *at = strstr(text, variants[i][0]);
+		size_t pre;
+
+		cr_assert_not_null(at, "%s in %s", variants[i][0], text);
+		pre = (size_t)(at - text);
+		snprintf(bad, sizeof(bad), "%.*s%s%s", (int)pre, text,
+		         variants[i][1], at + strlen(variants[i][0]));
+		cr_assert_eq(wr__record_decode(bad, strlen(bad), &back, &e),
+		             WR_EUNAVAILABLE, "accepted %s", bad);
+		cr_assert_str_eq(wr_reason_name(e.reason), "store_corrupt");
+	}
+	/* A key alone needs all four members. */
+	snprintf(bad, sizeof(bad), "{\"kind\":\"idempotency\",\"event_id\":0,"
+	         "\"at_ms\":1,\"idempotency_key\":\"k\"}");
+	cr_assert_eq(wr__record_decode(bad, strlen(bad), &back, &e),
+	             WR_EUNAVAILABLE);
+	free(text);
+	wr__record_clear(&r);
 }

@@ -51,3 +51,24 @@ wr__reason_check(const char *reason, struct wr_error *err)
 		                MAX_REASON_BYTES);
 	return WR_OK;
 }
+
+wr_err
+wr_idempotency_key_check(const char *key, struct wr_error *err)
+{
+	size_t n = key != NULL ? strlen(key) : 0;
+
+	if (n == 0 || n > WR_IDEMPOTENCY_KEY_MAX)
+		return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_INVALID_VALUE,
+		                "Idempotency-Key", "an idempotency key is 1 to "
+		                "%d visible ASCII characters",
+		                WR_IDEMPOTENCY_KEY_MAX);
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)key[i] < 0x21 ||
+		    (unsigned char)key[i] > 0x7e)
+			return wr__fail(err, WR_EINVALID_INPUT,
+			                WR_REASON_INVALID_VALUE,
+			                "Idempotency-Key", "an idempotency key "
+			                "is visible ASCII (0x21-0x7e); byte %zu "
+			                "is not", i + 1);
+	return WR_OK;
+}

@@ -227,6 +227,7 @@ apply_to_worker(struct wr_runtime *rt, struct wr__record *rec,
 	case WR__REC_RUNTIME_STATUS:
 	case WR__REC_WORKER_CREATED:
 	case WR__REC_WORKER_DELETED:
+	case WR__REC_IDEMPOTENCY:
 		break; /* not about an existing worker: apply_record */
 	}
 	return corrupt(err, rec, "not a worker record");
@@ -239,8 +240,8 @@ apply_to_worker(struct wr_runtime *rt, struct wr__record *rec,
  * (no default:) so that the compiler names a switch a new kind misses.
  */
 static wr_err
-apply_record(struct wr_runtime *rt, struct wr__record *rec,
-             const struct wr__loc *loc, bool live, struct wr_error *err)
+apply_kind(struct wr_runtime *rt, struct wr__record *rec,
+           const struct wr__loc *loc, bool live, struct wr_error *err)
 {
 	switch (rec->kind) {
 	case WR__REC_META:
@@ -272,9 +273,24 @@ apply_record(struct wr_runtime *rt, struct wr__record *rec,
 			wr__waiters_notify(rt, wr__find_worker(rt,
 			                   rec->worker_id), true);
 		return apply_deleted(rt, rec, err);
+	case WR__REC_IDEMPOTENCY:
+		return WR_OK; /* only its key: apply_record */
 	}
 	/* A value outside the enum (a decoder bug): refuse it. */
 	return corrupt(err, rec, "unknown record kind");
+}
+
+/* The record, then the idempotency key it stores (if any): the key is
+ * stored exactly when the mutation is. */
+static wr_err
+apply_record(struct wr_runtime *rt, struct wr__record *rec,
+             const struct wr__loc *loc, bool live, struct wr_error *err)
+{
+	wr_err rc = apply_kind(rt, rec, loc, live, err);
+
+	if (rc == WR_OK && rec->idem_key != NULL)
+		rc = wr__idem_apply(rt, rec, err);
+	return rc;
 }
 
 /* ---- projecting ----------------------------------------------------- */
@@ -289,6 +305,7 @@ reserve_for(struct wr_runtime *rt, const struct wr__record *rec)
 	switch (rec->kind) {
 	case WR__REC_META:
 	case WR__REC_RUNTIME_STATUS:
+	case WR__REC_IDEMPOTENCY: /* its key is in flight already */
 		return 0;
 	case WR__REC_WORKER_CREATED: /* inserted before submitting */
 	case WR__REC_TURN_END:
@@ -324,6 +341,7 @@ project(struct wr_runtime *rt, const struct wr__record *rec, uint64_t lsn)
 		rt->p_event = rec->event_id;
 	switch (rec->kind) {
 	case WR__REC_META:
+	case WR__REC_IDEMPOTENCY:
 		return;
 	case WR__REC_RUNTIME_STATUS:
 		rt->p_status = rec->runtime_status;
@@ -359,6 +377,7 @@ project(struct wr_runtime *rt, const struct wr__record *rec, uint64_t lsn)
 	case WR__REC_WORKER_STATE:
 	case WR__REC_META:
 	case WR__REC_RUNTIME_STATUS:
+	case WR__REC_IDEMPOTENCY:
 		break;
 	}
 	if (rec->event_id != 0)
@@ -813,6 +832,7 @@ check_turn(const struct worker *w, const struct wr__record *rec,
 	case WR__REC_WORKER_CREATED:
 	case WR__REC_WORKER_STATE:
 	case WR__REC_WORKER_DELETED: /* apply refuses a running one */
+	case WR__REC_IDEMPOTENCY:
 		break;
 	}
 	return WR_OK;
@@ -882,6 +902,11 @@ replay_check(struct replay_ctx *c, struct wr__record *rec,
 	case WR__REC_WORKER_STATUS:
 	case WR__REC_WORKER_DELETED:
 		return check_event(c, rec, err);
+	case WR__REC_IDEMPOTENCY:
+		/* A key alone carries no event: nothing to agree with. */
+		return rec->event_id == 0 ? WR_OK
+		       : replay_refuse(err, rec, "a key alone with an event id",
+		                       rec->event_id, 0);
 	}
 	/* A value outside the enum (a decoder bug): refuse it. */
 	return corrupt(err, rec, "unknown record kind");

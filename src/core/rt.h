@@ -74,6 +74,33 @@ struct pending {
 	struct pending *next; /* rt->queue, in lsn order */
 };
 
+/* An idempotency key the Runtime holds (idem.c): in flight from the
+ * moment its request began until its record is applied (done) or the
+ * request failed (gone); then its answer, until it expires. */
+struct idem_entry {
+	char *key;
+	unsigned char digest[32];
+	bool done;
+	int status;                     /* done: the answer */
+	char *body;
+	size_t body_len;
+	char worker_id[WR_ID_MAX + 1];
+	int64_t at_ms;                  /* done: its record's at_ms */
+	struct idem_entry *hnext;       /* hash chain */
+	struct idem_entry *older, *newer; /* age list: in the order they
+	                                   * began or were stored */
+};
+
+/* A keyed mutation on its way: the key and digest (wr__idem_begin), and
+ * the answer the mutation sets before it submits its record. */
+struct wr__ikey {
+	const char *key;
+	unsigned char digest[32];
+	int status;
+	char *body;        /* owned by the keyed call */
+	size_t body_len;
+};
+
 struct wr_runtime {
 	pthread_rwlock_t lock;
 	char id[WR_ID_MAX + 1];
@@ -140,6 +167,18 @@ struct wr_runtime {
 	bool snap_running;
 	volatile int snap_stop; /* read with __atomic_load_n */
 
+	/* Idempotency keys (idem.c), under the lock. */
+	struct idem_entry **ik_buckets; /* NULL until the first key */
+	size_t ik_nbuckets;
+	size_t ik_count;                /* entries, in flight or done */
+	size_t ik_max;                  /* max_idempotency_keys */
+	uint64_t ik_ttl_ms;
+	uint64_t ik_seed;
+	struct idem_entry *ik_oldest, *ik_newest;
+	/* The clock of mutations and key expiry: wr__now_ms, or a
+	 * test's (wr__runtime_set_clock). */
+	int64_t (*now_ms)(void);
+
 	pthread_mutex_t diag_lock; /* guards the diagnostics only */
 	struct wr__loc last_damage; /* under diag_lock: the place of the last
 	                             * damaged entry a read reported */
@@ -204,6 +243,53 @@ void wr__waiters_close(struct wr_runtime *rt);
 void wr__waiters_notify(struct wr_runtime *rt, struct worker *w, bool gone);
 /* Wakes every watch (the Runtime stops).  Write lock held. */
 void wr__waiters_wake_all(struct wr_runtime *rt);
+
+/* ---- idempotency keys (idem.c) --------------------------------------- */
+
+/* The SHA-256 of (method, NUL, path, NUL, body) into ik->digest and
+ * ik->key = k->key.  No lock. */
+void wr__idem_digest(struct wr__ikey *ik, const struct wr_idempotency *k);
+
+/*
+ * Looks ik's key up.  A stored, unexpired answer for the same digest:
+ * WR_OK with *replayed and out filled (the caller's to clear); another
+ * digest: idempotency_key_reused; in flight: idempotency_in_flight; no
+ * room: idempotency_keys_full.  Else WR_OK with the key now in flight.
+ * Write lock held.
+ */
+wr_err wr__idem_begin(struct wr_runtime *rt, const struct wr__ikey *ik,
+                      struct wr_idempotent_result *out, bool *replayed,
+                      struct wr_error *err);
+
+/* Forgets key if it is still in flight (its request failed).  Write
+ * lock held. */
+void wr__idem_abort(struct wr_runtime *rt, const char *key);
+
+/* Copies ik (key, digest, answer) into rec's idem_* members; -1 on OOM
+ * with rec unchanged. */
+int wr__idem_attach(struct wr__record *rec, const struct wr__ikey *ik);
+
+/* Stores the key rec carries (takes rec's idem_key and idem_body): live,
+ * the key in flight becomes done; replaying, a key that has expired is
+ * dropped and another stored (replacing an earlier one of the same key).
+ * WR_OK, or out_of_memory (replay only).  Write lock held. */
+wr_err wr__idem_apply(struct wr_runtime *rt, struct wr__record *rec,
+                      struct wr_error *err);
+
+/* The stored, unexpired keys as IDEMPOTENCY records (owned) for a
+ * snapshot; -1 on OOM.  Write lock held. */
+int wr__idem_freeze(struct wr_runtime *rt, struct wr__record **recs,
+                    size_t *n);
+
+/* Frees every key (close). */
+void wr__idem_free_all(struct wr_runtime *rt);
+
+/* The Runtime's clock, which the records of mutations and key expiry
+ * read: wr__now_ms, or a test's (wr__runtime_set_clock). */
+int64_t wr__rt_now(const struct wr_runtime *rt);
+
+/* Test seam: the Runtime's clock (NULL: wr__now_ms). */
+void wr__runtime_set_clock(struct wr_runtime *rt, int64_t (*now_ms)(void));
 
 /* ---- snapshots (snapshot.c) ------------------------------------------- */
 
@@ -280,18 +366,21 @@ uint64_t wr__next_event(struct wr_runtime *rt);
 /* ---- worker rules (worker.c) and a test seam (runtime.c) ------------- */
 
 /* Builds the pending terminal-status record for a running worker (failed:
- * why becomes a runtime transcript entry) and submits it.  Write lock
+ * why becomes a runtime transcript entry; ik, if not NULL, the key it
+ * stores) and submits it.  Write lock
  * held; *out is the caller's to await and free. */
 wr_err wr__end_worker(struct wr_runtime *rt, struct worker *w,
                       enum wr_worker_status status, const char *reason,
-                      struct pending **out, struct wr_error *err);
+                      const struct wr__ikey *ik, struct pending **out,
+                      struct wr_error *err);
 
 /* Builds the pending worker_deleted record for an ended worker and
  * submits it; the worker may be freed by the time this returns (a
  * synchronous store applies at once), so w is not used afterwards.
  * Write lock held; *out is the caller's to await and free. */
 wr_err wr__delete_worker(struct wr_runtime *rt, struct worker *w,
-                         struct pending **out, struct wr_error *err);
+                         const struct wr__ikey *ik, struct pending **out,
+                         struct wr_error *err);
 
 /* Puts w (out of the tables, its execution stopping) on rt->graves; its
  * slot stays taken until the reaper released it.  Write lock held. */

@@ -51,6 +51,7 @@ free_runtime(struct wr_runtime *rt)
 		wr__free_worker(rt->workers[i]);
 	free(rt->workers);
 	free(rt->buckets);
+	wr__idem_free_all(rt);
 	for (size_t i = 0; i < rt->n_profiles; i++)
 		free(rt->profiles[i].name);
 	free(rt->profiles);
@@ -101,7 +102,13 @@ check_config(const struct wr_config *cfg, struct wr_error *err)
 		                "retain_ended_ms",
 		                "retain_ended_ms must be at most %llu",
 		                (unsigned long long)WR_MAX_RETAIN_ENDED_MS);
-	return WR_OK;
+	if (cfg->idempotency_ttl_ms > WR_MAX_IDEMPOTENCY_TTL_MS)
+		return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_INVALID_VALUE,
+		                "idempotency_ttl_ms",
+		                "idempotency_ttl_ms must be at most %llu",
+		                (unsigned long long)WR_MAX_IDEMPOTENCY_TTL_MS);
+	return check_limit(cfg->max_idempotency_keys, WR_MAX_IDEMPOTENCY_KEYS,
+	                   "max_idempotency_keys", err);
 }
 
 /*
@@ -182,7 +189,7 @@ restart_workers(struct wr_runtime *rt, struct wr_error *err)
 			                : "runtime_restarted: the runtime "
 			                  "restarted and the worker's process is "
 			                  "gone",
-			        &p, err);
+			        NULL, &p, err);
 		}
 		pthread_rwlock_unlock(&rt->lock);
 		if (p != NULL) {
@@ -232,7 +239,7 @@ retain_hold(struct wr_runtime *rt, struct pending **ps, size_t *scanned)
 		    w->info.updated_at_ms > now ||
 		    (uint64_t)(now - w->info.updated_at_ms) < rt->retain_ms)
 			continue;
-		if (wr__delete_worker(rt, w, &ps[n], &e) != WR_OK) {
+		if (wr__delete_worker(rt, w, NULL, &ps[n], &e) != WR_OK) {
 			wr_runtime_diagnose(rt, NULL, "retention could not "
 			                    "delete a worker: %s", e.message);
 			break;
@@ -365,6 +372,10 @@ wr_runtime_open(const struct wr_config *cfg, struct wr_runtime **out,
 	pthread_mutex_init(&rt->reap_mu, NULL);
 	pthread_cond_init(&rt->reap_cv, NULL);
 	rt->retain_ms = cfg->retain_ended_ms;
+	rt->ik_ttl_ms = cfg->idempotency_ttl_ms ? cfg->idempotency_ttl_ms
+	                                        : WR_DEFAULT_IDEMPOTENCY_TTL_MS;
+	rt->ik_max = cfg->max_idempotency_keys ? cfg->max_idempotency_keys
+	                                       : WR_DEFAULT_MAX_IDEMPOTENCY_KEYS;
 
 	rt->limits = cfg->limits;
 	if (rt->limits.max_transcript_projection_items == 0)
@@ -512,7 +523,7 @@ wr_runtime_stop(struct wr_runtime *rt, struct wr_error *err)
 		if (w->p_status != WR_STATUS_RUNNING)
 			continue;
 		if ((rc = wr__end_worker(rt, w, WR_STATUS_STOPPED,
-		                         "runtime_stopped", &ps[n], err)) != WR_OK)
+		                         "runtime_stopped", NULL, &ps[n], err)) != WR_OK)
 			goto out; /* stays stopping; a retry goes on from here */
 		n++;
 	}

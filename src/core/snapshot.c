@@ -51,6 +51,9 @@ struct snap_job {
 	uint64_t deleted_count; /* workers deleted before the freeze */
 	struct frozen *fw;
 	size_t n;
+	struct wr__record *keys; /* the unexpired idempotency keys, owned */
+	size_t n_keys;
+	size_t ki;               /* the next key handed out */
 	/* where snap_next() is */
 	enum phase phase;
 	size_t wi;              /* worker */
@@ -72,6 +75,9 @@ job_free(struct snap_job *j)
 		free(j->fw[i].locs);
 	}
 	free(j->fw);
+	for (size_t i = 0; i < j->n_keys; i++)
+		wr__record_clear(&j->keys[i]);
+	free(j->keys);
 	free(j->cur.content);
 	free(j->raw);
 	free(j);
@@ -124,6 +130,11 @@ freeze(struct wr_runtime *rt)
 			return NULL;
 		}
 	}
+	/* Expired keys are left out: a snapshot forgets them. */
+	if (wr__idem_freeze(rt, &j->keys, &j->n_keys) < 0) {
+		job_free(j);
+		return NULL;
+	}
 	return j;
 }
 
@@ -164,7 +175,7 @@ next_entry(struct snap_job *j, struct frozen *f, struct wr_error *err)
 /*
  * The records of the snapshot, one per call (wr__snap_next_fn): the
  * runtime record, then per worker its creation, its entries and its final
- * state.  Runs on the snapshot thread without the Runtime lock: it reads
+ * state, then the unexpired idempotency keys.  Runs on the snapshot thread without the Runtime lock: it reads
  * only the job.
  */
 static wr_err
@@ -196,8 +207,12 @@ snap_next(void *arg, const struct wr__loc *prev, const struct wr__record **out,
 		*out = r;
 		return WR_OK;
 	}
-	if (j->wi >= j->n)
-		return WR_OK; /* the end */
+	if (j->wi >= j->n) {
+		/* After the workers, the idempotency keys (borrowed). */
+		if (j->ki < j->n_keys)
+			*out = &j->keys[j->ki++];
+		return WR_OK; /* NULL: the end */
+	}
 	f = &j->fw[j->wi];
 	wr__strlcpy(r->worker_id, f->info.ref.worker_id, sizeof(r->worker_id));
 	*out = r;

@@ -24,6 +24,24 @@ oom(struct wr_error *err)
 	return wr__oom(err);
 }
 
+/* Sets the answer of a keyed mutation (takes json, a wr_json_encode_*
+ * result: NULL is out of memory) and attaches it with the key to rec
+ * (if not NULL). */
+static wr_err
+set_answer(struct wr__ikey *ik, struct wr__record *rec, int status,
+           char *json, struct wr_error *err)
+{
+	if (json == NULL)
+		return oom(err);
+	free(ik->body);
+	ik->status = status;
+	ik->body = json;
+	ik->body_len = strlen(json); /* JSON text: no NUL inside */
+	if (rec == NULL)
+		return WR_OK;
+	return wr__idem_attach(rec, ik) < 0 ? oom(err) : WR_OK;
+}
+
 static wr_err
 check_running(const struct wr_runtime *rt, struct wr_error *err)
 {
@@ -217,9 +235,9 @@ copy_out_info(const struct worker *w, struct wr_worker_info **out,
 	return WR_OK;
 }
 
-wr_err
-wr_worker_create(struct wr_runtime *rt, const struct wr_create_request *req,
-                 struct wr_worker_info **out, struct wr_error *err)
+static wr_err
+create(struct wr_runtime *rt, const struct wr_create_request *req,
+       struct wr_worker_info **out, struct wr__ikey *ik, struct wr_error *err)
 {
 	static const struct wr_create_request defaults;
 	const struct wr_driver *driver = NULL;
@@ -229,6 +247,7 @@ wr_worker_create(struct wr_runtime *rt, const struct wr_create_request *req,
 	char id[WR_ID_MAX + 1];
 	void *arg = NULL, *dstate = NULL;
 	bool started = false, submitted = false;
+	size_t len = 0;
 	wr_err rc;
 
 	if (req == NULL)
@@ -258,7 +277,7 @@ wr_worker_create(struct wr_runtime *rt, const struct wr_create_request *req,
 		rc = oom(err);
 		goto out;
 	}
-	p->rec.at_ms = wr__now_ms();
+	p->rec.at_ms = wr__rt_now(rt);
 	p->rec.event_id = wr__next_event(rt); /* the order in the id */
 	wr__strlcpy(p->rec.worker_id, id, sizeof(p->rec.worker_id));
 	p->rec.worker = build_info(rt, req, id, p->rec.at_ms);
@@ -277,6 +296,11 @@ wr_worker_create(struct wr_runtime *rt, const struct wr_create_request *req,
 		rc = oom(err);
 		goto out;
 	}
+	if (ik != NULL && (rc = set_answer(ik, &p->rec, 201,
+	                   wr_json_encode_worker_detail(p->rec.worker,
+	                                                "worker", &len),
+	                   err)) != WR_OK)
+		goto out;
 	if ((rc = driver->start(arg, rt, id, &dstate, err)) != WR_OK)
 		goto out;
 	started = true;
@@ -310,6 +334,13 @@ out:
 	else
 		wr_worker_info_free(result);
 	return rc;
+}
+
+wr_err
+wr_worker_create(struct wr_runtime *rt, const struct wr_create_request *req,
+                 struct wr_worker_info **out, struct wr_error *err)
+{
+	return create(rt, req, out, NULL, err);
 }
 
 /* ---- reads ---------------------------------------------------------- */
@@ -530,15 +561,15 @@ not_running(const struct worker *w, struct wr_error *err)
 	return wr__fail_worker(err, WR_EUNSUPPORTED, w->info.ref.worker_id);
 }
 
-wr_err
-wr_worker_input(struct wr_runtime *rt, const char *worker_id,
-                const struct wr_input *in, struct wr_input_ack *out,
-                struct wr_error *err)
+static wr_err
+input(struct wr_runtime *rt, const char *worker_id, const struct wr_input *in,
+      struct wr_input_ack *out, struct wr__ikey *ik, struct wr_error *err)
 {
 	struct pending *p = NULL;
 	struct wr_input_ack ack;
 	struct worker *w;
 	bool submitted = false;
+	size_t len = 0;
 	wr_err rc;
 
 	if (in == NULL)
@@ -574,7 +605,7 @@ wr_worker_input(struct wr_runtime *rt, const char *worker_id,
 		rc = oom(err);
 		goto out;
 	}
-	p->rec.at_ms = wr__now_ms();
+	p->rec.at_ms = wr__rt_now(rt);
 	p->rec.event_id = wr__next_event(rt);
 	p->rec.role = in->kind == WR_INPUT_USER ? WR_ROLE_USER : WR_ROLE_SYSTEM;
 	p->rec.sequence = w->p_len + 1;
@@ -595,14 +626,19 @@ wr_worker_input(struct wr_runtime *rt, const char *worker_id,
 			wr__fail_worker(err, rc, w->info.ref.worker_id);
 		goto out;
 	}
+	/* The answer as it is once the entry is recorded. */
+	ack.ref = w->info.ref;
+	ack.status = w->p_status;
+	ack.run_state = p->rec.turn_started ? WR_RUN_BUSY : w->p_run_state;
+	ack.transcript_sequence = p->rec.sequence;
+	ack.event_id = p->rec.event_id;
+	if (ik != NULL && (rc = set_answer(ik, &p->rec, 200,
+	                   wr_json_encode_input_ack(&ack, "ack", &len),
+	                   err)) != WR_OK)
+		goto out;
 	if ((rc = wr__submit(rt, p, err)) != WR_OK)
 		goto out;
 	submitted = true;
-	ack.ref = w->info.ref;
-	ack.status = w->p_status;
-	ack.run_state = w->p_run_state;
-	ack.transcript_sequence = p->rec.sequence;
-	ack.event_id = p->rec.event_id;
 out:
 	pthread_rwlock_unlock(&rt->lock);
 	if (submitted)
@@ -617,26 +653,60 @@ out:
 	return rc;
 }
 
+wr_err
+wr_worker_input(struct wr_runtime *rt, const char *worker_id,
+                const struct wr_input *in, struct wr_input_ack *out,
+                struct wr_error *err)
+{
+	return input(rt, worker_id, in, out, NULL, err);
+}
+
 /* ---- stop / cancel / fail ------------------------------------------- */
 
 wr_err
 wr__end_worker(struct wr_runtime *rt, struct worker *w,
                enum wr_worker_status status, const char *reason,
-               struct pending **out, struct wr_error *err)
+               const struct wr__ikey *ik, struct pending **out,
+               struct wr_error *err)
 {
 	struct pending *p = wr__pending_new(WR__REC_WORKER_STATUS);
 	wr_err rc;
 
-	if (p == NULL ||
+	if (p == NULL || (ik != NULL && wr__idem_attach(&p->rec, ik) < 0) ||
 	    (reason != NULL && (p->rec.reason = strdup(reason)) == NULL) ||
 	    (status == WR_STATUS_FAILED &&
 	     (p->rec.content = strdup(reason)) == NULL)) {
 		wr__pending_free(p);
 		return oom(err);
 	}
-	p->rec.at_ms = wr__now_ms();
+	p->rec.at_ms = wr__rt_now(rt);
 	p->rec.event_id = wr__next_event(rt);
 	p->rec.status = status;
+	wr__strlcpy(p->rec.worker_id, w->info.ref.worker_id,
+	            sizeof(p->rec.worker_id));
+	if ((rc = wr__submit(rt, p, err)) != WR_OK) {
+		wr__pending_free(p);
+		return rc;
+	}
+	*out = p;
+	return WR_OK;
+}
+
+/* A keyed stop or cancel that changes nothing (the worker has ended or
+ * is ending): a record of its key alone, submitted.  Write lock held. */
+static wr_err
+submit_key_alone(struct wr_runtime *rt, const struct worker *w,
+                 const struct wr__ikey *ik, struct pending **out,
+                 struct wr_error *err)
+{
+	struct pending *p = wr__pending_new(WR__REC_IDEMPOTENCY);
+	wr_err rc;
+
+	if (p == NULL || wr__idem_attach(&p->rec, ik) < 0) {
+		wr__pending_free(p);
+		return oom(err);
+	}
+	p->rec.at_ms = wr__rt_now(rt);
 	wr__strlcpy(p->rec.worker_id, w->info.ref.worker_id,
 	            sizeof(p->rec.worker_id));
 	if ((rc = wr__submit(rt, p, err)) != WR_OK) {
@@ -650,12 +720,14 @@ wr__end_worker(struct wr_runtime *rt, struct worker *w,
 static wr_err
 lifecycle(struct wr_runtime *rt, const char *worker_id, const char *reason,
           enum wr_worker_status status, struct wr_lifecycle_ack *out,
-          struct wr_error *err)
+          struct wr__ikey *ik, struct wr_error *err)
 {
 	struct wr_lifecycle_ack ack;
 	struct pending *p = NULL;
 	struct worker *w;
+	bool ends = false;
 	uint64_t lsn = 0;
+	size_t len = 0;
 	wr_err rc = WR_OK;
 
 	if ((rc = wr__reason_check(reason, err)) != WR_OK)
@@ -669,17 +741,21 @@ lifecycle(struct wr_runtime *rt, const char *worker_id, const char *reason,
 	}
 	/* The first terminal state wins; repeats report it unchanged, once
 	 * it is durable. */
-	if (w->p_status == WR_STATUS_RUNNING) {
-		if ((rc = wr__end_worker(rt, w, status, reason, &p, err)) !=
-		    WR_OK)
-			goto out;
-	} else {
-		lsn = w->p_last_lsn;
-	}
+	ends = w->p_status == WR_STATUS_RUNNING;
 	ack.ref = w->info.ref;
-	ack.status = w->p_status;
-	ack.event_id = w->p_last_event;
+	ack.status = ends ? status : w->p_status;
+	ack.event_id = ends ? wr__next_event(rt) : w->p_last_event;
 	ack.deleted = false;
+	if (ik != NULL && (rc = set_answer(ik, NULL, 200,
+	                   wr_json_encode_lifecycle_ack(&ack, "ack", &len),
+	                   err)) != WR_OK)
+		goto out;
+	if (ends)
+		rc = wr__end_worker(rt, w, status, reason, ik, &p, err);
+	else if (ik != NULL)
+		rc = submit_key_alone(rt, w, ik, &p, err);
+	else
+		lsn = w->p_last_lsn;
 out:
 	pthread_rwlock_unlock(&rt->lock);
 	if (p != NULL)
@@ -697,7 +773,8 @@ wr_worker_stop(struct wr_runtime *rt, const char *worker_id,
                const char *reason, struct wr_lifecycle_ack *out,
                struct wr_error *err)
 {
-	return lifecycle(rt, worker_id, reason, WR_STATUS_STOPPED, out, err);
+	return lifecycle(rt, worker_id, reason, WR_STATUS_STOPPED, out, NULL,
+	                 err);
 }
 
 wr_err
@@ -705,21 +782,25 @@ wr_worker_cancel(struct wr_runtime *rt, const char *worker_id,
                  const char *reason, struct wr_lifecycle_ack *out,
                  struct wr_error *err)
 {
-	return lifecycle(rt, worker_id, reason, WR_STATUS_CANCELLED, out, err);
+	return lifecycle(rt, worker_id, reason, WR_STATUS_CANCELLED, out, NULL,
+	                 err);
 }
 
 /* ---- delete ----------------------------------------------------------- */
 
 wr_err
 wr__delete_worker(struct wr_runtime *rt, struct worker *w,
-                  struct pending **out, struct wr_error *err)
+                  const struct wr__ikey *ik, struct pending **out,
+                  struct wr_error *err)
 {
 	struct pending *p = wr__pending_new(WR__REC_WORKER_DELETED);
 	wr_err rc;
 
-	if (p == NULL)
+	if (p == NULL || (ik != NULL && wr__idem_attach(&p->rec, ik) < 0)) {
+		wr__pending_free(p);
 		return oom(err);
-	p->rec.at_ms = wr__now_ms();
+	}
+	p->rec.at_ms = wr__rt_now(rt);
 	p->rec.event_id = wr__next_event(rt);
 	wr__strlcpy(p->rec.worker_id, w->info.ref.worker_id,
 	            sizeof(p->rec.worker_id));
@@ -731,13 +812,15 @@ wr__delete_worker(struct wr_runtime *rt, struct worker *w,
 	return WR_OK;
 }
 
-wr_err
-wr_worker_delete(struct wr_runtime *rt, const char *worker_id,
-                 struct wr_lifecycle_ack *out, struct wr_error *err)
+static wr_err
+delete_one(struct wr_runtime *rt, const char *worker_id,
+           struct wr_lifecycle_ack *out, struct wr__ikey *ik,
+           struct wr_error *err)
 {
 	struct wr_lifecycle_ack ack;
 	struct pending *p = NULL;
 	struct worker *w;
+	size_t len = 0;
 	wr_err rc;
 
 	pthread_rwlock_wrlock(&rt->lock);
@@ -761,7 +844,11 @@ wr_worker_delete(struct wr_runtime *rt, const char *worker_id,
 	ack.status = w->p_status;
 	ack.event_id = wr__next_event(rt);
 	ack.deleted = true;
-	rc = wr__delete_worker(rt, w, &p, err);
+	if (ik != NULL && (rc = set_answer(ik, NULL, 200,
+	                   wr_json_encode_lifecycle_ack(&ack, "ack", &len),
+	                   err)) != WR_OK)
+		goto out;
+	rc = wr__delete_worker(rt, w, ik, &p, err);
 out:
 	pthread_rwlock_unlock(&rt->lock);
 	if (p != NULL)
@@ -770,6 +857,140 @@ out:
 	if (rc == WR_OK && out != NULL)
 		*out = ack;
 	return rc;
+}
+
+wr_err
+wr_worker_delete(struct wr_runtime *rt, const char *worker_id,
+                 struct wr_lifecycle_ack *out, struct wr_error *err)
+{
+	return delete_one(rt, worker_id, out, NULL, err);
+}
+
+/* ---- keyed mutations ------------------------------------------------- */
+
+/* Checks k, digests it and puts its key in flight.  True when the call
+ * is answered already: *rc an error, or WR_OK with out the stored answer
+ * (replayed). */
+static bool
+keyed_begin(struct wr_runtime *rt, const struct wr_idempotency *k,
+            struct wr__ikey *ik, struct wr_idempotent_result *out,
+            wr_err *rc, struct wr_error *err)
+{
+	bool replayed = false;
+
+	memset(ik, 0, sizeof(*ik));
+	memset(out, 0, sizeof(*out));
+	if ((*rc = wr_idempotency_key_check(k != NULL ? k->key : NULL,
+	                                    err)) != WR_OK)
+		return true;
+	wr__idem_digest(ik, k);
+	pthread_rwlock_wrlock(&rt->lock);
+	*rc = wr__idem_begin(rt, ik, out, &replayed, err);
+	pthread_rwlock_unlock(&rt->lock);
+	return *rc != WR_OK || replayed;
+}
+
+/* The answer of a keyed mutation that ran: on success the one it
+ * stored; on failure its key is forgotten (it stored nothing). */
+static wr_err
+keyed_end(struct wr_runtime *rt, struct wr__ikey *ik, wr_err rc,
+          const char *worker_id, struct wr_idempotent_result *out)
+{
+	if (rc != WR_OK) {
+		pthread_rwlock_wrlock(&rt->lock);
+		wr__idem_abort(rt, ik->key);
+		pthread_rwlock_unlock(&rt->lock);
+		free(ik->body);
+		return rc;
+	}
+	out->status = ik->status;
+	out->body = ik->body;
+	out->body_len = ik->body_len;
+	wr__strlcpy(out->worker_id, worker_id, sizeof(out->worker_id));
+	out->replayed = false;
+	return WR_OK;
+}
+
+wr_err
+wr_worker_create_keyed(struct wr_runtime *rt,
+                       const struct wr_create_request *req,
+                       const struct wr_idempotency *k,
+                       struct wr_idempotent_result *out,
+                       struct wr_error *err)
+{
+	struct wr_worker_info *info = NULL;
+	struct wr__ikey ik;
+	wr_err rc;
+
+	if (keyed_begin(rt, k, &ik, out, &rc, err))
+		return rc;
+	rc = create(rt, req, &info, &ik, err);
+	rc = keyed_end(rt, &ik, rc, info != NULL ? info->ref.worker_id : "",
+	               out);
+	wr_worker_info_free(info);
+	return rc;
+}
+
+wr_err
+wr_worker_input_keyed(struct wr_runtime *rt, const char *worker_id,
+                      const struct wr_input *in,
+                      const struct wr_idempotency *k,
+                      struct wr_idempotent_result *out, struct wr_error *err)
+{
+	struct wr__ikey ik;
+	wr_err rc;
+
+	if (keyed_begin(rt, k, &ik, out, &rc, err))
+		return rc;
+	rc = input(rt, worker_id, in, NULL, &ik, err);
+	return keyed_end(rt, &ik, rc, worker_id, out);
+}
+
+static wr_err
+lifecycle_keyed(struct wr_runtime *rt, const char *worker_id,
+                const char *reason, enum wr_worker_status status,
+                bool del, const struct wr_idempotency *k,
+                struct wr_idempotent_result *out, struct wr_error *err)
+{
+	struct wr__ikey ik;
+	wr_err rc;
+
+	if (keyed_begin(rt, k, &ik, out, &rc, err))
+		return rc;
+	if (del)
+		rc = delete_one(rt, worker_id, NULL, &ik, err);
+	else
+		rc = lifecycle(rt, worker_id, reason, status, NULL, &ik, err);
+	return keyed_end(rt, &ik, rc, worker_id, out);
+}
+
+wr_err
+wr_worker_stop_keyed(struct wr_runtime *rt, const char *worker_id,
+                     const char *reason, const struct wr_idempotency *k,
+                     struct wr_idempotent_result *out, struct wr_error *err)
+{
+	return lifecycle_keyed(rt, worker_id, reason, WR_STATUS_STOPPED, false,
+	                       k, out, err);
+}
+
+wr_err
+wr_worker_cancel_keyed(struct wr_runtime *rt, const char *worker_id,
+                       const char *reason, const struct wr_idempotency *k,
+                       struct wr_idempotent_result *out,
+                       struct wr_error *err)
+{
+	return lifecycle_keyed(rt, worker_id, reason, WR_STATUS_CANCELLED,
+	                       false, k, out, err);
+}
+
+wr_err
+wr_worker_delete_keyed(struct wr_runtime *rt, const char *worker_id,
+                       const struct wr_idempotency *k,
+                       struct wr_idempotent_result *out,
+                       struct wr_error *err)
+{
+	return lifecycle_keyed(rt, worker_id, NULL, WR_STATUS_STOPPED, true, k,
+	                       out, err);
 }
 
 /* ---- driver callbacks ------------------------------------------------ */
@@ -831,7 +1052,7 @@ wr_worker_emit(struct wr_runtime *rt, const char *worker_id,
 	}
 	pthread_rwlock_wrlock(&rt->lock);
 	if ((rc = driver_target(rt, worker_id, &w, err)) == WR_OK) {
-		p->rec.at_ms = wr__now_ms();
+		p->rec.at_ms = wr__rt_now(rt);
 		p->rec.event_id = wr__next_event(rt);
 		p->rec.role = role;
 		p->rec.sequence = w->p_len + 1;
@@ -860,7 +1081,7 @@ wr_worker_turn_end(struct wr_runtime *rt, const char *worker_id,
 		return WR_OK;
 	}
 	if (rc == WR_OK) {
-		p->rec.at_ms = wr__now_ms();
+		p->rec.at_ms = wr__rt_now(rt);
 		/* busy -> idle is a change a follower waits for: its own
 		 * event id (stores written before had 0 here). */
 		p->rec.event_id = wr__next_event(rt);
@@ -883,7 +1104,7 @@ wr_worker_fail(struct wr_runtime *rt, const char *worker_id, const char *why,
 		why = "the worker failed";
 	pthread_rwlock_wrlock(&rt->lock);
 	if ((rc = driver_target(rt, worker_id, &w, err)) == WR_OK)
-		rc = wr__end_worker(rt, w, WR_STATUS_FAILED, why, &p, err);
+		rc = wr__end_worker(rt, w, WR_STATUS_FAILED, why, NULL, &p, err);
 	pthread_rwlock_unlock(&rt->lock);
 	if (p != NULL) {
 		rc = wr__await(rt, &p, 1, err);

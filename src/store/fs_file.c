@@ -22,7 +22,8 @@
 
 #define HDR_SIZE WR__FS_HDR_SIZE
 #define FRAME_SIZE 8u         /* u32 length + u32 crc before each payload */
-#define FORMAT_VERSION 2u /* 2: worker_deleted records; 1 still read */
+#define FORMAT_VERSION 3u /* 2: worker_deleted records; 3: idempotency
+                          * keys (docs/store.md); 1 and 2 still read */
 #define MAX_PAYLOAD (64u << 20) /* bound on one record, checked both ways */
 static const unsigned char magic[8] = {'W', 'R', 'S', 'T', 'O', 'R', 'E', 0};
 

@@ -32,13 +32,20 @@ enum {
 	F_REASON = 1u << 9,
 	F_RUNTIME_STATUS = 1u << 10,
 	F_DELETED_COUNT = 1u << 11,
-	F_COUNT = 12
+	F_IDEM_KEY = 1u << 12,
+	F_IDEM_DIGEST = 1u << 13,
+	F_IDEM_STATUS = 1u << 14,
+	F_IDEM_BODY = 1u << 15,
+	F_COUNT = 16
 };
+/* The idempotency members come all together or not at all. */
+#define F_IDEM (F_IDEM_KEY | F_IDEM_DIGEST | F_IDEM_STATUS | F_IDEM_BODY)
 
 static const char *const field_names[F_COUNT] = {
 	"runtime_id", "worker_id", "worker", "role", "sequence", "content",
 	"turn_started", "status", "run_state", "reason", "runtime_status",
-	"deleted_worker_count"
+	"deleted_worker_count", "idempotency_key", "idempotency_digest",
+	"idempotency_status", "idempotency_body"
 };
 
 /* What each kind writes: required members always, optional ones when set
@@ -49,18 +56,20 @@ static const struct kind_desc {
 	unsigned optional;
 } kinds[] = {
 	[WR__REC_META] = {"meta", F_RUNTIME_ID, F_DELETED_COUNT},
-	[WR__REC_WORKER_CREATED] = {"worker_created", F_WORKER, F_WORKER_ID},
+	[WR__REC_WORKER_CREATED] = {"worker_created", F_WORKER,
+	                            F_WORKER_ID | F_IDEM},
 	[WR__REC_TRANSCRIPT] = {"transcript",
 	                        F_WORKER_ID | F_ROLE | F_SEQUENCE | F_CONTENT |
 	                                F_TURN_STARTED,
-	                        0},
+	                        F_IDEM},
 	[WR__REC_TURN_END] = {"turn_end", F_WORKER_ID, 0},
 	[WR__REC_WORKER_STATUS] = {"worker_status", F_WORKER_ID | F_STATUS,
-	                           F_REASON | F_CONTENT},
+	                           F_REASON | F_CONTENT | F_IDEM},
 	[WR__REC_RUNTIME_STATUS] = {"runtime_status", F_RUNTIME_STATUS, 0},
 	[WR__REC_WORKER_STATE] = {"worker_state",
 	                          F_WORKER_ID | F_STATUS | F_RUN_STATE, F_REASON},
-	[WR__REC_WORKER_DELETED] = {"worker_deleted", F_WORKER_ID, 0},
+	[WR__REC_WORKER_DELETED] = {"worker_deleted", F_WORKER_ID, F_IDEM},
+	[WR__REC_IDEMPOTENCY] = {"idempotency", F_IDEM, F_WORKER_ID},
 };
 #define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
 _Static_assert(N_KINDS == WR__REC_KIND_LAST + 1,
@@ -84,6 +93,34 @@ worker_object(const struct wr_worker_info *w)
 		return NULL;
 	}
 	return o;
+}
+
+/* One of the idempotency members of rec (absent when it has no key). */
+static json_object *
+idem_value(const struct wr__record *rec, unsigned f, bool *absent)
+{
+	static const char hex[] = "0123456789abcdef";
+	char d[2 * sizeof(rec->idem_digest) + 1];
+
+	*absent = rec->idem_key == NULL;
+	if (*absent)
+		return NULL;
+	switch (f) {
+	case F_IDEM_KEY:
+		return json_object_new_string(rec->idem_key);
+	case F_IDEM_DIGEST:
+		for (size_t i = 0; i < sizeof(rec->idem_digest); i++) {
+			d[2 * i] = hex[rec->idem_digest[i] >> 4];
+			d[2 * i + 1] = hex[rec->idem_digest[i] & 15];
+		}
+		d[sizeof(d) - 1] = '\0';
+		return json_object_new_string(d);
+	case F_IDEM_STATUS:
+		return json_object_new_int(rec->idem_status);
+	default:
+		*absent = rec->idem_body == NULL;
+		return *absent ? NULL : json_object_new_string(rec->idem_body);
+	}
 }
 
 /* The value of one field of rec, or NULL if absent; *absent tells an
@@ -134,6 +171,11 @@ field_value(const struct wr__record *rec, unsigned f, bool *absent)
 		return *absent ? NULL
 		               : json_object_new_string(wr_runtime_status_name(
 		                         rec->runtime_status));
+	case F_IDEM_KEY:
+	case F_IDEM_DIGEST:
+	case F_IDEM_STATUS:
+	case F_IDEM_BODY:
+		return idem_value(rec, f, absent);
 	}
 	*absent = true;
 	return NULL;
@@ -330,6 +372,41 @@ get_worker(struct dec *d, json_object *v, struct wr_worker_info **out)
 	return 0;
 }
 
+/* 64 lowercase hex digits into the 32 bytes of a SHA-256 digest. */
+static int
+get_digest(struct dec *d, json_object *v, const char *key,
+           unsigned char out[32])
+{
+	const char *s;
+
+	if (get_str(d, v, key, &s) < 0)
+		return -1;
+	if (strlen(s) != 64)
+		return refuse(d, "member '%s' is not 64 hex digits", key);
+	for (size_t i = 0; i < 64; i++) {
+		char c = s[i];
+		int x = c >= '0' && c <= '9' ? c - '0'
+		        : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+		if (x < 0)
+			return refuse(d, "member '%s' is not 64 hex digits",
+			              key);
+		out[i / 2] = (unsigned char)(i % 2 ? out[i / 2] | x : x << 4);
+	}
+	return 0;
+}
+
+static int
+get_http_status(struct dec *d, json_object *v, const char *key, int *out)
+{
+	int64_t n;
+
+	if (!json_object_is_type(v, json_type_int) ||
+	    (n = json_object_get_int64(v)) < 200 || n > 299)
+		return refuse(d, "member '%s' is not a 2xx status", key);
+	*out = (int)n;
+	return 0;
+}
+
 static int
 decode_field(struct dec *d, unsigned i, json_object *v, struct wr__record *r)
 {
@@ -376,6 +453,18 @@ decode_field(struct dec *d, unsigned i, json_object *v, struct wr__record *r)
 			return -1;
 		r->runtime_status = (enum wr_runtime_status)e;
 		return 0;
+	case F_IDEM_KEY:
+		if (get_dup(d, v, key, &r->idem_key) < 0)
+			return -1;
+		if (wr_idempotency_key_check(r->idem_key, NULL) != WR_OK)
+			return refuse(d, "member '%s' is not a valid key", key);
+		return 0;
+	case F_IDEM_DIGEST:
+		return get_digest(d, v, key, r->idem_digest);
+	case F_IDEM_STATUS:
+		return get_http_status(d, v, key, &r->idem_status);
+	case F_IDEM_BODY:
+		return get_dup(d, v, key, &r->idem_body);
 	}
 	return refuse(d, "internal: no decoder for '%s'", key);
 }
@@ -425,6 +514,9 @@ decode_members(struct dec *d, json_object *o, const struct kind_desc *k,
 	for (unsigned i = 0; i < F_COUNT; i++)
 		if ((k->required & (1u << i)) && !(seen & (1u << i)))
 			return refuse(d, "missing member '%s'", field_names[i]);
+	if ((seen & F_IDEM) != 0 && (seen & F_IDEM) != F_IDEM)
+		return refuse(d, "%s members come all together or not at all",
+		              "idempotency_*");
 	return 0;
 }
 
@@ -878,6 +970,7 @@ wr__record_check(const struct wr__record *rec, char *why, size_t whysz)
 	case WR__REC_TURN_END:
 	case WR__REC_RUNTIME_STATUS:
 	case WR__REC_WORKER_DELETED:
+	case WR__REC_IDEMPOTENCY:
 		return 0;
 	}
 	snprintf(why, whysz, "unknown record kind");
@@ -892,7 +985,11 @@ wr__record_clear(struct wr__record *rec)
 	wr_worker_info_free(rec->worker);
 	free(rec->content);
 	free(rec->reason);
+	free(rec->idem_key);
+	free(rec->idem_body);
 	rec->worker = NULL;
 	rec->content = NULL;
 	rec->reason = NULL;
+	rec->idem_key = NULL;
+	rec->idem_body = NULL;
 }

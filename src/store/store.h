@@ -39,11 +39,14 @@ enum wr__record_kind {
 	                          * run_state, reason; event_id is the
 	                          * worker's last_event_id, at_ms its
 	                          * updated_at */
-	WR__REC_WORKER_DELETED   /* worker_id (an ended worker) */
+	WR__REC_WORKER_DELETED,  /* worker_id (an ended worker) */
+	WR__REC_IDEMPOTENCY      /* idem_* (all), worker_id: a keyed
+	                          * mutation that changed nothing (stop of
+	                          * an ended worker), and snapshots' keys */
 };
 /* The highest kind (no sentinel member: it would need a case in every
  * switch). */
-#define WR__REC_KIND_LAST WR__REC_WORKER_DELETED
+#define WR__REC_KIND_LAST WR__REC_IDEMPOTENCY
 
 struct wr__record {
 	enum wr__record_kind kind;
@@ -68,6 +71,15 @@ struct wr__record {
 	 * read_raw), and the members above are not used. */
 	const char *raw;
 	size_t raw_len;
+	/* Optional on WORKER_CREATED, TRANSCRIPT, WORKER_STATUS and
+	 * WORKER_DELETED, required on IDEMPOTENCY: the idempotency key of the
+	 * request that made the record, the SHA-256 of its method, path and
+	 * body, and its answer (status, JSON body); idem_key NULL: none.
+	 * The key expires at at_ms + the Runtime's idempotency TTL. */
+	char *idem_key;
+	unsigned char idem_digest[32];
+	int idem_status;
+	char *idem_body;
 };
 
 /* Frees what a record owns (not the record).  NULL ok. */

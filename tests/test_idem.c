@@ -1,0 +1,484 @@
+/*
+ * test_idem.c - idempotency keys in the library (wr_worker_*_keyed): a
+ * retry gets the first answer byte for byte and changes nothing, another
+ * request under the same key is idempotency_key_reused, a key in flight
+ * is idempotency_in_flight, keys expire (injected clock), are bounded,
+ * survive a reopen of the fs store and its snapshots, and expired ones
+ * are dropped by a snapshot.  Links src/libwr-core.la for the wr__ seams.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "core/rt.h"
+#include "tmpdir.h"
+
+static char base[TEST_TMPDIR_SIZE];
+static char spec[TEST_TMPDIR_SIZE + 32];
+
+static void
+setup(void)
+{
+	test_tmpdir_create(base, sizeof(base), "idem");
+	snprintf(spec, sizeof(spec), "fs:%s/store", base);
+}
+
+static void
+teardown(void)
+{
+	test_tmpdir_remove(base);
+}
+
+TestSuite(idem, .init = setup, .fini = teardown, .timeout = 60);
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static struct wr_runtime *
+open_with(const char *store, uint32_t max_keys, uint64_t ttl_ms)
+{
+	struct wr_config cfg = {.runtime_id = "rt-idem", .store = store,
+	                        .max_idempotency_keys = max_keys,
+	                        .idempotency_ttl_ms = ttl_ms};
+	struct wr_runtime *rt = NULL;
+	struct wr_error e;
+
+	cr_assert_eq(wr_runtime_open(&cfg, &rt, &e), WR_OK, "open: %s",
+	             e.message);
+	return rt;
+}
+
+static struct wr_idempotency
+key_for(const char *key, const char *path, const char *body)
+{
+	return (struct wr_idempotency){key, "POST", path, body, strlen(body)};
+}
+
+/* A keyed create that succeeds; returns its answer. */
+static struct wr_idempotent_result
+create_ok(struct wr_runtime *rt, const char *key, const char *body)
+{
+	struct wr_idempotency k = key_for(key, "/v1/workers", body);
+	struct wr_idempotent_result r;
+	struct wr_error e;
+
+	cr_assert_eq(wr_worker_create_keyed(rt, NULL, &k, &r, &e), WR_OK,
+	             "create %s: %s (%s)", key, e.message,
+	             wr_reason_name(e.reason));
+	return r;
+}
+
+static uint64_t
+worker_count(struct wr_runtime *rt)
+{
+	struct wr_runtime_summary s;
+	struct wr_error e;
+
+	cr_assert_eq(wr_runtime_summary(rt, &s, &e), WR_OK);
+	return s.worker_count;
+}
+
+static uint64_t
+transcript_len(struct wr_runtime *rt, const char *id)
+{
+	struct wr_worker_info *w = NULL;
+	struct wr_error e;
+	uint64_t n;
+
+	cr_assert_eq(wr_worker_get(rt, id, &w, &e), WR_OK);
+	n = w->transcript_len;
+	wr_worker_info_free(w);
+	return n;
+}
+
+static void
+assert_same_answer(const struct wr_idempotent_result *a,
+                   const struct wr_idempotent_result *b)
+{
+	cr_assert_eq(a->status, b->status);
+	cr_assert_eq(a->body_len, strlen(a->body));
+	cr_assert_eq(a->body_len, b->body_len);
+	cr_assert(memcmp(a->body, b->body, a->body_len) == 0,
+	          "bodies differ:\n%s\n%s", a->body, b->body);
+	cr_assert_str_eq(a->worker_id, b->worker_id);
+}
+
+/* A keyed input on worker id; returns its answer. */
+static wr_err
+input_keyed(struct wr_runtime *rt, const char *id, const char *key,
+            const char *text, struct wr_idempotent_result *r,
+            struct wr_error *e)
+{
+	struct wr_input in = {.kind = WR_INPUT_USER, .content = (char *)text};
+	char path[128];
+	struct wr_idempotency k;
+
+	snprintf(path, sizeof(path), "/v1/workers/%s/input", id);
+	k = key_for(key, path, text);
+	return wr_worker_input_keyed(rt, id, &in, &k, r, e);
+}
+
+/* ---- replay and mismatch ------------------------------------------------ */
+
+Test(idem, a_retried_create_gets_the_same_bytes_and_creates_one_worker)
+{
+	struct wr_runtime *rt = open_with(NULL, 0, 0);
+	struct wr_idempotent_result a = create_ok(rt, "k-1", "{}");
+	struct wr_idempotent_result b = create_ok(rt, "k-1", "{}");
+
+	cr_assert_eq(a.status, 201);
+	cr_assert_not(a.replayed);
+	cr_assert(b.replayed);
+	assert_same_answer(&a, &b);
+	cr_assert(strstr(a.body, a.worker_id) != NULL);
+	cr_assert_eq(worker_count(rt), 1);
+	wr_idempotent_result_clear(&a);
+	wr_idempotent_result_clear(&b);
+	wr_runtime_close(rt);
+}
+
+Test(idem, a_retried_input_appends_one_entry_and_answers_the_same_ack)
+{
+	struct wr_runtime *rt = open_with(NULL, 0, 0);
+	struct wr_idempotent_result w = create_ok(rt, "c", "{}");
+	struct wr_idempotent_result a, b;
+	struct wr_error e;
+
+	cr_assert_eq(input_keyed(rt, w.worker_id, "i", "hello", &a, &e), WR_OK);
+	cr_assert_eq(input_keyed(rt, w.worker_id, "i", "hello", &b, &e), WR_OK);
+	cr_assert_eq(a.status, 200);
+	cr_assert(b.replayed);
+	assert_same_answer(&a, &b);
+	cr_assert_eq(transcript_len(rt, w.worker_id), 1);
+	wr_idempotent_result_clear(&a);
+	wr_idempotent_result_clear(&b);
+	wr_idempotent_result_clear(&w);
+	wr_runtime_close(rt);
+}
+
+Test(idem, the_same_key_with_another_body_or_path_is_key_reused_and_changes_nothing)
+{
+	struct wr_runtime *rt = open_with(NULL, 0, 0);
+	struct wr_idempotent_result w = create_ok(rt, "k", "{}");
+	struct wr_idempotency other = key_for("k", "/v1/workers",
+	                                      "{\"profile\":null}");
+	struct wr_idempotent_result r, s;
+	struct wr_error e;
+
+	cr_assert_eq(wr_worker_create_keyed(rt, NULL, &other, &r, &e),
+	             WR_EINVALID_INPUT);
+	cr_assert_eq(e.reason, WR_REASON_IDEMPOTENCY_KEY_REUSED);
+	cr_assert_str_eq(e.field, "Idempotency-Key");
+	/* Same body, another path (an input under the create's key). */
+	cr_assert_eq(input_keyed(rt, w.worker_id, "k", "{}", &s, &e),
+	             WR_EINVALID_INPUT);
+	cr_assert_eq(e.reason, WR_REASON_IDEMPOTENCY_KEY_REUSED);
+	cr_assert_eq(worker_count(rt), 1);
+	cr_assert_eq(transcript_len(rt, w.worker_id), 0);
+	wr_idempotent_result_clear(&w);
+	wr_runtime_close(rt);
+}
+
+Test(idem, a_failed_mutation_stores_no_key)
+{
+	struct wr_runtime *rt = open_with(NULL, 0, 0);
+	struct wr_idempotent_result r;
+	struct wr_error e;
+
+	cr_assert_eq(input_keyed(rt, "w-nope", "k", "hi", &r, &e),
+	             WR_EUNKNOWN_WORKER);
+	/* The key is free: a create under it runs. */
+	r = create_ok(rt, "k", "{}");
+	cr_assert_not(r.replayed);
+	wr_idempotent_result_clear(&r);
+	wr_runtime_close(rt);
+}
+
+Test(idem, invalid_keys_are_refused_naming_the_header)
+{
+	struct wr_runtime *rt = open_with(NULL, 0, 0);
+	char longkey[WR_IDEMPOTENCY_KEY_MAX + 2];
+	const char *bad[] = {"", "a b", "tab\tkey", "caf\xc3\xa9", longkey};
+	struct wr_idempotent_result r;
+	struct wr_error e;
+
+	memset(longkey, 'k', sizeof(longkey) - 1);
+	longkey[sizeof(longkey) - 1] = '\0';
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct wr_idempotency k = key_for(bad[i], "/v1/workers", "");
+		cr_assert_eq(wr_worker_create_keyed(rt, NULL, &k, &r, &e),
+		             WR_EINVALID_INPUT, "key %zu", i);
+		cr_assert_str_eq(e.field, "Idempotency-Key");
+	}
+	longkey[WR_IDEMPOTENCY_KEY_MAX] = '\0'; /* 255: the longest valid */
+	r = create_ok(rt, longkey, "");
+	wr_idempotent_result_clear(&r);
+	cr_assert_eq(worker_count(rt), 1);
+	wr_runtime_close(rt);
+}
+
+Test(idem, a_keyed_stop_of_an_ended_worker_replays_after_its_delete)
+{
+	struct wr_runtime *rt = open_with(spec, 0, 0);
+	struct wr_idempotent_result w = create_ok(rt, "c", "{}");
+	struct wr_idempotency k = key_for("s", "/stop", "");
+	struct wr_idempotent_result a, b, d;
+	struct wr_lifecycle_ack ack;
+	struct wr_error e;
+
+	cr_assert_eq(wr_worker_stop(rt, w.worker_id, NULL, &ack, &e), WR_OK);
+	/* A stop that changes nothing stores its key alone. */
+	cr_assert_eq(wr_worker_stop_keyed(rt, w.worker_id, NULL, &k, &a, &e),
+	             WR_OK);
+	cr_assert_eq(wr_worker_delete_keyed(rt, w.worker_id,
+	                                    &(struct wr_idempotency){
+	                                            "d", "DELETE", "/d", NULL,
+	                                            0},
+	                                    &d, &e),
+	             WR_OK);
+	wr_runtime_close(rt);
+	rt = open_with(spec, 0, 0);
+	cr_assert_eq(wr_worker_stop_keyed(rt, w.worker_id, NULL, &k, &b, &e),
+	             WR_OK, "%s", e.message);
+	cr_assert(b.replayed);
+	assert_same_answer(&a, &b);
+	wr_idempotent_result_clear(&a);
+	wr_idempotent_result_clear(&b);
+	wr_idempotent_result_clear(&d);
+	wr_idempotent_result_clear(&w);
+	wr_runtime_close(rt);
+}
+
+/* ---- in flight: the first request waits in fdatasync -------------------- */
+
+static atomic_bool hold;     /* fdatasync blocks while set */
+static atomic_bool entered;  /* a held fdatasync is waiting */
+
+static int
+t_fdatasync(int fd)
+{
+	if (atomic_load(&hold)) {
+		atomic_store(&entered, true);
+		/* Bounded: 20 s, far above the test's own steps. */
+		for (int i = 0; i < 20000 && atomic_load(&hold); i++)
+			usleep(1000);
+	}
+	return fdatasync(fd);
+}
+
+static const struct wr__fs_io held_io = {NULL, t_fdatasync, NULL};
+
+static void *
+create_thread(void *arg)
+{
+	struct wr_idempotent_result *r = malloc(sizeof(*r));
+
+	*r = create_ok(arg, "slow", "{}");
+	return r;
+}
+
+Test(idem, the_same_key_while_the_first_request_is_in_flight_is_busy)
+{
+	struct wr_runtime *rt = open_with(spec, 0, 0);
+	struct wr_idempotency k = key_for("slow", "/v1/workers", "{}");
+	struct wr_idempotent_result r, *first;
+	struct wr_error e;
+	pthread_t t;
+
+	wr__store_fs_set_io(wr__runtime_store(rt), &held_io);
+	atomic_store(&hold, true);
+	cr_assert_eq(pthread_create(&t, NULL, create_thread, rt), 0);
+	for (int i = 0; i < 10000 && !atomic_load(&entered); i++)
+		usleep(1000);
+	cr_assert(atomic_load(&entered), "the first create never synced");
+	cr_assert_eq(wr_worker_create_keyed(rt, NULL, &k, &r, &e), WR_EBUSY);
+	cr_assert_eq(e.reason, WR_REASON_IDEMPOTENCY_IN_FLIGHT);
+	atomic_store(&hold, false);
+	pthread_join(t, (void **)&first);
+	cr_assert_eq(wr_worker_create_keyed(rt, NULL, &k, &r, &e), WR_OK);
+	cr_assert(r.replayed);
+	assert_same_answer(first, &r);
+	cr_assert_eq(worker_count(rt), 1);
+	wr_idempotent_result_clear(first);
+	free(first);
+	wr_idempotent_result_clear(&r);
+	wr_runtime_close(rt);
+}
+
+/* ---- expiry and the bound (an injected clock) ---------------------------- */
+
+static _Atomic int64_t skew_ms;
+
+static int64_t
+skewed_now(void)
+{
+	return wr__now_ms() + atomic_load(&skew_ms);
+}
+
+Test(idem, an_expired_key_is_forgotten_and_a_request_under_it_runs_anew)
+{
+	struct wr_runtime *rt = open_with(NULL, 0, 3600 * 1000);
+	struct wr_idempotent_result a = create_ok(rt, "k", "{}"), b;
+
+	wr__runtime_set_clock(rt, skewed_now);
+	atomic_store(&skew_ms, 3600 * 1000 - 60 * 1000); /* 59 min later */
+	b = create_ok(rt, "k", "{}");
+	cr_assert(b.replayed, "a key is kept for its whole TTL");
+	wr_idempotent_result_clear(&b);
+	atomic_store(&skew_ms, 3600 * 1000); /* an hour later */
+	b = create_ok(rt, "k", "{\"profile\":null}");
+	cr_assert_not(b.replayed);
+	cr_assert_str_neq(a.worker_id, b.worker_id);
+	cr_assert_eq(worker_count(rt), 2);
+	wr_idempotent_result_clear(&a);
+	wr_idempotent_result_clear(&b);
+	wr_runtime_close(rt);
+}
+
+Test(idem, at_the_bound_a_new_key_is_refused_and_unkeyed_requests_go_on)
+{
+	struct wr_runtime *rt = open_with(NULL, 2, 3600 * 1000);
+	struct wr_idempotent_result a = create_ok(rt, "k1", "{}");
+	struct wr_idempotent_result b = create_ok(rt, "k2", "{}");
+	struct wr_idempotency k3 = key_for("k3", "/v1/workers", "{}");
+	struct wr_idempotent_result c;
+	struct wr_error e;
+
+	cr_assert_eq(wr_worker_create_keyed(rt, NULL, &k3, &c, &e),
+	             WR_EUNAVAILABLE);
+	cr_assert_eq(e.reason, WR_REASON_IDEMPOTENCY_KEYS_FULL);
+	cr_assert_eq(worker_count(rt), 2, "nothing was done");
+	/* The stored keys still answer. */
+	wr_idempotent_result_clear(&a);
+	a = create_ok(rt, "k1", "{}");
+	cr_assert(a.replayed);
+	cr_assert_eq(wr_worker_create(rt, NULL, NULL, &e), WR_OK);
+	/* Once they expire, the room is there again. */
+	wr__runtime_set_clock(rt, skewed_now);
+	atomic_store(&skew_ms, 3600 * 1000);
+	c = create_ok(rt, "k3", "{}");
+	cr_assert_not(c.replayed);
+	wr_idempotent_result_clear(&a);
+	wr_idempotent_result_clear(&b);
+	wr_idempotent_result_clear(&c);
+	wr_runtime_close(rt);
+}
+
+/* ---- the fs store: reopen, snapshots ------------------------------------ */
+
+Test(idem, a_key_answers_the_same_bytes_after_the_fs_store_reopens)
+{
+	struct wr_runtime *rt = open_with(spec, 0, 0);
+	struct wr_idempotent_result w = create_ok(rt, "c", "{}"), a, b, w2;
+	struct wr_error e;
+
+	cr_assert_eq(input_keyed(rt, w.worker_id, "i", "hi", &a, &e), WR_OK);
+	wr_runtime_close(rt);
+	rt = open_with(spec, 0, 0);
+	w2 = create_ok(rt, "c", "{}");
+	cr_assert(w2.replayed);
+	assert_same_answer(&w, &w2);
+	cr_assert_eq(input_keyed(rt, w.worker_id, "i", "hi", &b, &e), WR_OK);
+	cr_assert(b.replayed);
+	assert_same_answer(&a, &b);
+	cr_assert_eq(transcript_len(rt, w.worker_id), 1);
+	cr_assert_eq(worker_count(rt), 1);
+	wr_idempotent_result_clear(&a);
+	wr_idempotent_result_clear(&b);
+	wr_idempotent_result_clear(&w);
+	wr_idempotent_result_clear(&w2);
+	wr_runtime_close(rt);
+}
+
+Test(idem, an_expired_key_is_ignored_when_the_store_is_replayed)
+{
+	struct wr_runtime *rt = open_with(spec, 0, 0);
+	struct wr_idempotent_result a = create_ok(rt, "k", "{}"), b;
+	int64_t t0 = wr__now_ms();
+
+	wr_runtime_close(rt);
+	/* Wait until the clock is past the key's 1 ms TTL (a state, not a
+	 * guessed duration; bounded). */
+	for (int i = 0; i < 1000 && wr__now_ms() <= t0 + 1; i++)
+		usleep(1000);
+	rt = open_with(spec, 0, 1);
+	cr_assert_eq(rt->ik_count, 0, "the replay held on to an expired key");
+	b = create_ok(rt, "k", "{\"profile\":null}");
+	cr_assert_not(b.replayed);
+	cr_assert_eq(worker_count(rt), 2);
+	wr_idempotent_result_clear(&a);
+	wr_idempotent_result_clear(&b);
+	wr_runtime_close(rt);
+}
+
+/* Inputs until a snapshot was written (bounded). */
+static void
+snapshot_now(struct wr_runtime *rt, const char *id)
+{
+	struct wr_input in = {.kind = WR_INPUT_USER,
+	                      .content = "enough bytes for a snapshot"};
+	struct wr_input_ack ack;
+	struct wr_error e;
+
+	wr__store_fs_set_snapshot_bytes(wr__runtime_store(rt), 4096);
+	wr__store_fs_set_snapshot_percent(wr__runtime_store(rt), 1);
+	for (int i = 0; i < 200; i++)
+		cr_assert_eq(wr_worker_input(rt, id, &in, &ack, &e), WR_OK,
+		             "%s", e.message);
+	wr__snapshot_wait(rt);
+}
+
+static size_t
+count_key_in_files(const char *needle)
+{
+	char cmd[TEST_TMPDIR_SIZE + 128];
+	size_t n = 0;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "cat %s/store/* | grep -c '%s'", base,
+	         needle);
+	f = popen(cmd, "r");
+	cr_assert_not_null(f);
+	if (fscanf(f, "%zu", &n) != 1)
+		n = 0;
+	pclose(f);
+	return n;
+}
+
+Test(idem, a_snapshot_keeps_unexpired_keys_and_drops_expired_ones)
+{
+	struct wr_runtime *rt = open_with(spec, 0, 3600 * 1000);
+	struct wr_idempotent_result old, w, r;
+
+	/* old-key is stored now, new-key an hour later, when the snapshot
+	 * is taken: old-key has expired then. */
+	wr__runtime_set_clock(rt, skewed_now);
+	old = create_ok(rt, "old-key", "{}");
+	atomic_store(&skew_ms, 3600 * 1000);
+	w = create_ok(rt, "new-key", "{}");
+	snapshot_now(rt, w.worker_id);
+	wr_runtime_close(rt);
+	cr_assert_eq(count_key_in_files("old-key"), 0,
+	             "the expired key is gone from the store");
+	cr_assert_geq(count_key_in_files("new-key"), 1);
+	/* Reopened on the real clock: new-key is fresh, old-key unknown. */
+	rt = open_with(spec, 0, 3600 * 1000);
+	r = create_ok(rt, "new-key", "{}");
+	cr_assert(r.replayed, "the snapshot kept the unexpired key");
+	assert_same_answer(&w, &r);
+	wr_idempotent_result_clear(&r);
+	r = create_ok(rt, "old-key", "{}");
+	cr_assert_not(r.replayed);
+	wr_idempotent_result_clear(&r);
+	wr_idempotent_result_clear(&old);
+	wr_idempotent_result_clear(&w);
+	wr_runtime_close(rt);
+}
