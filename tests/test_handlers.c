@@ -1624,6 +1624,9 @@ Test(handlers, stopping_the_runtime_wakes_a_parked_request)
 	decode_page(&r, &p);
 	cr_assert_eq(p.status, WR_STATUS_STOPPED);
 	wr_transcript_page_clear(&p);
+	http_response_clear(&r);
+}
+
 /* ---- Idempotency-Key ------------------------------------------------------ */
 
 static void
