@@ -137,16 +137,20 @@ name_copy(char *dst, size_t size, const char *p, size_t len)
 
 /* The parameters each route takes (only the transcript and the list
  * take any). */
-enum param { P_START, P_LIMIT, P_AFTER, P_STATUS, P_NONE };
+enum param { P_START, P_LIMIT, P_AFTER, P_STATUS, P_DIAG_AFTER, P_NONE };
 
 static enum param
 param_of(const struct route_cmd *cmd, const char *p, size_t n)
 {
 	bool list = cmd->op == ROUTE_WORKERS_LIST;
 	bool transcript = cmd->op == ROUTE_WORKER_TRANSCRIPT;
+	bool diag = cmd->op == ROUTE_DIAGNOSTICS;
 
-	if (n == 5 && memcmp(p, "limit", 5) == 0 && (list || transcript))
+	if (n == 5 && memcmp(p, "limit", 5) == 0 &&
+	    (list || transcript || diag))
 		return P_LIMIT;
+	if (n == 5 && memcmp(p, "after", 5) == 0 && diag)
+		return P_DIAG_AFTER;
 	if (n == 5 && memcmp(p, "start", 5) == 0 && transcript)
 		return P_START;
 	if (n == 5 && memcmp(p, "after", 5) == 0 && list)
@@ -163,7 +167,7 @@ take_param(struct route_cmd *cmd, enum param prm, const char *name,
            const char *v, size_t vlen, struct route_error *rerr)
 {
 	bool *has[] = {&cmd->has_start, &cmd->has_limit, &cmd->has_after,
-	               &cmd->has_status};
+	               &cmd->has_status, &cmd->has_diag_after};
 	uint64_t n;
 
 	if (*has[prm])
@@ -174,7 +178,8 @@ take_param(struct route_cmd *cmd, enum param prm, const char *name,
 	switch (prm) {
 	case P_START:
 	case P_LIMIT:
-		if (v == NULL || !parse_u64(v, vlen, prm == P_START ? UINT64_MAX
+	case P_DIAG_AFTER:
+		if (v == NULL || !parse_u64(v, vlen, prm != P_LIMIT ? UINT64_MAX
 		                                             : ROUTE_LIMIT_MAX,
 		                            &n))
 			return route_fail(rerr, WR_EINVALID_INPUT,
@@ -184,6 +189,8 @@ take_param(struct route_cmd *cmd, enum param prm, const char *name,
 			                  prm == P_LIMIT ? " below 4294967296" : "");
 		if (prm == P_START)
 			cmd->start = n;
+		else if (prm == P_DIAG_AFTER)
+			cmd->diag_after = n;
 		else
 			cmd->limit = (uint32_t)n;
 		return WR_OK;
@@ -259,6 +266,32 @@ parse_query(const char *q, size_t len, struct route_cmd *cmd,
 	return WR_OK;
 }
 
+/* The GET-only routes without an id: sets cmd->op if seg[1..n) is one. */
+static bool
+match_get_only(const struct segment *seg, size_t n, struct route_cmd *cmd)
+{
+	static const struct {
+		const char *s1, *s2; /* s2 NULL: two segments */
+		enum route_op op;
+	} routes[] = {
+		{"runtime", NULL, ROUTE_RUNTIME_GET},
+		{"health", NULL, ROUTE_HEALTH},
+		{"metrics", NULL, ROUTE_METRICS},
+		{"errors", NULL, ROUTE_ERRORS},
+		{"runtime", "diagnostics", ROUTE_DIAGNOSTICS},
+	};
+
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (n != (routes[i].s2 != NULL ? 3u : 2u) ||
+		    !seg_is(&seg[1], routes[i].s1) ||
+		    (routes[i].s2 != NULL && !seg_is(&seg[2], routes[i].s2)))
+			continue;
+		cmd->op = routes[i].op;
+		return true;
+	}
+	return false;
+}
+
 /* Matches the segments to a route; sets cmd->op, *id (the id segment or
  * NULL) and *allow (the methods of the route).  False: no such route. */
 static bool
@@ -272,8 +305,7 @@ match_route(const struct segment *seg, size_t n, const char *method,
 	*id = NULL;
 	if (n < 2 || !seg_is(&seg[0], "v1"))
 		return false;
-	if (n == 2 && seg_is(&seg[1], "runtime")) {
-		cmd->op = ROUTE_RUNTIME_GET;
+	if (match_get_only(seg, n, cmd)) {
 		*allow = get ? NULL : "GET";
 		return true;
 	}
@@ -417,6 +449,14 @@ route_template(enum route_op op)
 		return "/v1/workers/{id}/cancel";
 	case ROUTE_WORKER_TRANSCRIPT:
 		return "/v1/workers/{id}/transcript";
+	case ROUTE_HEALTH:
+		return "/v1/health";
+	case ROUTE_METRICS:
+		return "/v1/metrics";
+	case ROUTE_DIAGNOSTICS:
+		return "/v1/runtime/diagnostics";
+	case ROUTE_ERRORS:
+		return "/v1/errors";
 	}
 	return "";
 }

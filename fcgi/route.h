@@ -2,7 +2,7 @@
  * route.h - HTTP method + REQUEST_URI -> a typed command.
  *
  * Pure: no I/O, no allocation, no locale.  The decoder is strict and never
- * normalizes: a path is either exactly one of the nine v1 routes or it is
+ * normalizes: a path is either exactly one of the v1 routes (docs/api.md) or it is
  * refused with a typed error (see docs/api.md, "Paths and query strings").
  */
 #ifndef WR_FCGI_ROUTE_H
@@ -29,7 +29,11 @@ enum route_op {
 	ROUTE_WORKER_STOP,       /* POST /v1/workers/{id}/stop */
 	ROUTE_WORKER_CANCEL,     /* POST /v1/workers/{id}/cancel */
 	ROUTE_WORKER_TRANSCRIPT, /* GET  /v1/workers/{id}/transcript */
-	ROUTE_WORKER_DELETE      /* DELETE /v1/workers/{id} */
+	ROUTE_WORKER_DELETE,     /* DELETE /v1/workers/{id} */
+	ROUTE_HEALTH,            /* GET  /v1/health */
+	ROUTE_METRICS,           /* GET  /v1/metrics */
+	ROUTE_DIAGNOSTICS,       /* GET  /v1/runtime/diagnostics */
+	ROUTE_ERRORS             /* GET  /v1/errors */
 };
 
 /* A decoded request line.  worker_id is the percent-decoded, validated id
@@ -44,6 +48,8 @@ struct route_cmd {
 	uint32_t limit;
 	char after[WR_ID_MAX + 1];       /* list: a valid id */
 	enum wr_worker_status status;    /* list */
+	bool has_diag_after;             /* diagnostics: after (an id) */
+	uint64_t diag_after;
 };
 
 /*

@@ -252,6 +252,10 @@ const char *wr_reason_name(enum wr_reason reason);
 /* Returns the default message of a reason; static, never NULL. */
 const char *wr_reason_message(enum wr_reason reason);
 
+/* Returns the code a reason comes with (WR_OK for WR_REASON_NONE and
+ * out-of-range values).  Pure. */
+wr_err wr_reason_code(enum wr_reason reason);
+
 /* Parses a wire name back ("" is WR_REASON_NONE); returns false (and
  * leaves *out) if the name is in no row of WR_REASON_TABLE. */
 bool wr_reason_parse(const char *name, enum wr_reason *out);
@@ -912,6 +916,12 @@ char *wr_json_encode_worker_list(const struct wr_worker_list *l,
  * ID|null} (GET /v1/workers). */
 char *wr_json_encode_worker_page(const struct wr_worker_list *l,
                                  size_t *len);
+/* A page of diagnostics: {"diagnostics": [{"id", "at", "worker_id" (null:
+ * runtime-wide), "message"}], "next_after": the last id, or null when
+ * has_next is false}.  Bytes of a message that are not UTF-8 become '?'. */
+char *wr_json_encode_diagnostic_page(const struct wr_diagnostic *items,
+                                     size_t count, bool has_next,
+                                     size_t *len);
 char *wr_json_encode_create_request(const struct wr_create_request *r,
                                     const char *envelope, size_t *len);
 char *wr_json_encode_input(const struct wr_input *in, const char *envelope,
