@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,4 +227,31 @@ Test(metrics, diagnostics_page_starts_at_the_oldest_kept_and_bounds_limit)
 	             WR_EINVALID_INPUT);
 	cr_assert_eq(err.reason, WR_REASON_LIMIT_TOO_LARGE);
 	cr_assert_str_eq(err.field, "limit");
+}
+
+/* ---- a failing disk ------------------------------------------------- */
+
+static int
+failing_fdatasync(int fd)
+{
+	(void)fd;
+	errno = EIO;
+	return -1;
+}
+
+Test(metrics, a_store_that_cannot_sync_is_reported_failed)
+{
+	static const struct wr__fs_io io = {.fdatasync = failing_fdatasync};
+	struct wr_worker_info *w = NULL;
+	struct wr_metrics m0, m;
+
+	open_store(spec, 0);
+	m0 = metrics();
+	cr_assert_not(m0.store_failed);
+	wr__store_fs_set_io(wr__runtime_store(rt), &io);
+	cr_assert_eq(wr_worker_create(rt, NULL, &w, &err), WR_EUNAVAILABLE);
+	m = metrics();
+	cr_assert(m.store_failed, "the store could not even reset");
+	cr_assert_eq(m.workers[WR_STATUS_RUNNING], 0);
+	cr_assert_eq(m.store_syncs, m0.store_syncs, "a failed sync counts");
 }

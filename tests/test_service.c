@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,9 @@
 #include <criterion/criterion.h>
 #include <json-c/json.h>
 
+#include "core/rt.h"
 #include "handlers.h"
+#include "tmpdir.h"
 
 static struct wr_runtime *rt;
 static struct http_ctx ctx;
@@ -152,6 +155,41 @@ Test(service, health_is_503_runtime_stopped_once_the_runtime_stopped)
 	expect_error(&r, 503, "runtime_unavailable", "runtime_stopped", NULL);
 	cr_assert_str_eq(r.reason, "runtime_stopped");
 	http_response_clear(&r);
+}
+
+static int
+failing_fdatasync(int fd)
+{
+	(void)fd;
+	errno = EIO;
+	return -1;
+}
+
+Test(service, health_is_503_store_failed_while_the_store_refuses_writes)
+{
+	static const struct wr__fs_io io = {.fdatasync = failing_fdatasync};
+	struct wr_config cfg = {.runtime_id = "rt-service"};
+	char dir[TEST_TMPDIR_SIZE], spec[TEST_TMPDIR_SIZE + 16];
+	struct http_response r;
+	struct wr_error err;
+
+	wr_runtime_close(rt);
+	test_tmpdir_create(dir, sizeof(dir), "service");
+	snprintf(spec, sizeof(spec), "fs:%s/s", dir);
+	cfg.store = spec;
+	cr_assert_eq(wr_runtime_open(&cfg, &rt, &err), WR_OK, "%s",
+	             err.message);
+	ctx.rt = rt;
+	wr__store_fs_set_io(wr__runtime_store(rt), &io);
+	call("POST", "/v1/workers", &r);
+	cr_assert_eq(r.status, 503, "%s", r.body);
+	http_response_clear(&r);
+	call("GET", "/v1/health", &r);
+	expect_error(&r, 503, "runtime_unavailable", "store_failed", NULL);
+	http_response_clear(&r);
+	wr_runtime_close(rt);
+	rt = NULL;
+	test_tmpdir_remove(dir);
 }
 
 Test(service, health_is_503_restoring_while_the_store_replays)
