@@ -135,8 +135,8 @@ name_copy(char *dst, size_t size, const char *p, size_t len)
 	dst[len] = '\0';
 }
 
-/* The parameters each route takes (only the transcript and the list
- * take any). */
+/* The parameters each route takes (only the transcript, the list and
+ * the diagnostics take any). */
 enum param { P_START, P_LIMIT, P_AFTER, P_STATUS, P_DIAG_AFTER, P_NONE };
 
 static enum param
@@ -223,8 +223,9 @@ take_param(struct route_cmd *cmd, enum param prm, const char *name,
 
 /*
  * Parses query (len bytes, without the '?') into cmd.  Only the transcript
- * (start, limit) and the list (limit, after, status) take parameters;
- * anywhere else every parameter is unknown.
+ * (start, limit), the list (limit, after, status) and the diagnostics
+ * (after: a number, limit) take parameters; anywhere else every parameter
+ * is unknown.
  */
 static wr_err
 parse_query(const char *q, size_t len, struct route_cmd *cmd,

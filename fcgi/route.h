@@ -39,7 +39,7 @@ enum route_op {
 /* A decoded request line.  worker_id is the percent-decoded, validated id
  * (wr_id_valid) for the per-worker ops and "" otherwise.  start/limit are
  * meaningful only when has_start/has_limit (transcript: start, limit;
- * list: limit, after, status). */
+ * list: limit, after, status; diagnostics: limit, diag_after). */
 struct route_cmd {
 	enum route_op op;
 	char worker_id[WR_ID_MAX + 1];

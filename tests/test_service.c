@@ -98,7 +98,13 @@ expect_error(const struct http_response *r, int status, const char *code,
 
 	cr_assert_eq(r->status, status, "%d %s", r->status, r->body);
 	cr_assert_str_eq(str_at(o, "error.code"), code, "%s", r->body);
-	cr_assert_str_eq(str_at(o, "error.reason"), reason, "%s", r->body);
+	if (reason[0] == '\0')
+		cr_assert_not(json_object_object_get_ex(member(o, "error"),
+		                                        "reason", NULL),
+		              "%s", r->body);
+	else
+		cr_assert_str_eq(str_at(o, "error.reason"), reason, "%s",
+		                 r->body);
 	if (field != NULL)
 		cr_assert_str_eq(str_at(o, "error.field"), field, "%s",
 		                 r->body);
@@ -518,4 +524,25 @@ Test(service, the_catalog_answers_statuses_as_the_responses_do)
 	                                              "restoring"),
 	                                         "retryable")));
 	json_object_put(o);
+}
+
+Test(service, the_service_paths_match_exactly)
+{
+	static const char *const missing[] = {
+		"/v1/runtime/diagnostics/", "/v1/runtime/other",
+		"/v1/runtime/diagnostics/1", "/v1/healthz", "/v1/error"};
+	struct http_response r;
+
+	for (size_t i = 0; i < sizeof(missing) / sizeof(missing[0]); i++) {
+		call("GET", missing[i], &r);
+		expect_error(&r, 404, "not_found", "", NULL);
+		cr_assert_str_eq(r.route, "", "%s", missing[i]);
+		http_response_clear(&r);
+	}
+	call("GET", "/v1/metrics?limit=1", &r);
+	expect_error(&r, 400, "invalid_input", "unknown_parameter", "limit");
+	http_response_clear(&r);
+	call("GET", "/v1/runtime/diagnostics?after=1&after=2", &r);
+	expect_error(&r, 400, "invalid_input", "invalid_query", "after");
+	http_response_clear(&r);
 }
