@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "handlers.h"
+#include "metrics.h"
 #include "route.h"
 
 /* The same realm and reasons as deploy/nginx.conf's own 401/403 answers,
@@ -739,6 +740,212 @@ op_worker_transcript(const struct http_ctx *ctx,
 	return respond_json(out, 200, json, len, e);
 }
 
+/* ---- operations about the Runtime as a service ---------------------- */
+
+/* Health is "degraded" while the newest diagnostic is younger than this
+ * (docs/api.md, GET /v1/health). */
+#define HEALTH_DEGRADED_S 300
+
+/* The newest diagnostic's time, or 0 when none was recorded. */
+static int64_t
+newest_diagnostic_ms(const struct http_ctx *ctx, uint64_t count)
+{
+	struct wr_diagnostic *d = NULL;
+	size_t n = 0;
+	bool more;
+	int64_t at = 0;
+
+	if (count == 0 || wr_runtime_diagnostics_page(ctx->rt, count - 1, 1, &d,
+	                                              &n, &more, NULL) != WR_OK)
+		return 0;
+	if (n == 1)
+		at = d[0].at_ms;
+	free(d);
+	return at;
+}
+
+static wr_err
+op_health(const struct http_ctx *ctx, struct http_response *out,
+          struct wr_error *e)
+{
+	struct wr_metrics m;
+	char last[32] = "null", body[512];
+	int64_t now = (int64_t)time(NULL) * 1000, at;
+	bool degraded;
+	int n;
+
+	wr_runtime_metrics(ctx->rt, &m, NULL);
+	if (m.status != WR_RUNTIME_RUNNING)
+		return fail(e, WR_EUNAVAILABLE, m.status == WR_RUNTIME_STOPPING
+		                ? WR_REASON_RUNTIME_STOPPING
+		                : WR_REASON_RUNTIME_STOPPED,
+		            "the runtime is %s; it takes no new work",
+		            wr_runtime_status_name(m.status));
+	if (m.store_failed)
+		return fail(e, WR_EUNAVAILABLE, WR_REASON_STORE_FAILED,
+		            "the store refuses writes after a failed write or "
+		            "sync (see GET /v1/runtime/diagnostics)");
+	at = newest_diagnostic_ms(ctx, m.diagnostics);
+	degraded = at != 0 && now - at < HEALTH_DEGRADED_S * 1000;
+	if (at != 0) {
+		char t[25];
+		wr_time_format(at, t);
+		snprintf(last, sizeof(last), "\"%s\"", t);
+	}
+	n = snprintf(body, sizeof(body),
+	             "{\"health\":{\"status\":\"%s\",\"runtime_status\":"
+	             "\"running\",\"store\":{\"backend\":\"%s\",\"status\":"
+	             "\"ok\"},\"uptime_s\":%lld,\"diagnostic_count\":%llu,"
+	             "\"last_diagnostic_at\":%s}}",
+	             degraded ? "degraded" : "ok", m.backend,
+	             (long long)(now > m.started_at_ms
+	                         ? (now - m.started_at_ms) / 1000 : 0),
+	             (unsigned long long)m.diagnostics, last);
+	return respond_json(out, 200, strndup(body, (size_t)n), (size_t)n, e);
+}
+
+static wr_err
+op_metrics(const struct http_ctx *ctx, struct http_response *out,
+           struct wr_error *e)
+{
+	struct wr_metrics m;
+	size_t len = 0;
+	char *text;
+	wr_err rc;
+
+	if ((rc = wr_runtime_metrics(ctx->rt, &m, e)) != WR_OK)
+		return rc;
+	text = http_metrics_render(ctx, &m, &len);
+	rc = respond_json(out, 200, text, len, e);
+	if (rc == WR_OK)
+		out->content_type = "text/plain; version=0.0.4; charset=utf-8";
+	return rc;
+}
+
+static wr_err
+op_diagnostics(const struct http_ctx *ctx, const struct route_cmd *cmd,
+               struct http_response *out, struct wr_error *e)
+{
+	struct wr_diagnostic *v = NULL;
+	size_t n = 0, len = 0;
+	bool more = false;
+	char *json;
+	wr_err rc;
+
+	rc = wr_runtime_diagnostics_page(ctx->rt,
+	                                 cmd->has_diag_after ? cmd->diag_after
+	                                                     : 0,
+	                                 cmd->has_limit ? cmd->limit : 0, &v,
+	                                 &n, &more, e);
+	if (rc != WR_OK)
+		return rc;
+	json = wr_json_encode_diagnostic_page(v, n, more, &len);
+	free(v);
+	return respond_json(out, 200, json, len, e);
+}
+
+/* Writes s as a JSON string (the catalog's texts are static ASCII). */
+static void
+put_json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(f, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(f, "\\u%04x", (unsigned)*s);
+		else
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+/* Every code: the statuses status_rules[] gives it, retryable when a
+ * rule of it sends Retry-After, and its message. */
+static void
+catalog_codes(FILE *f)
+{
+	size_t nr = sizeof(status_rules) / sizeof(status_rules[0]);
+
+	fputs("\"codes\":[", f);
+	for (int c = WR_OK + 1; c < WR__ERR_COUNT; c++) {
+		bool retry = false, first = true;
+
+		fprintf(f, "%s{\"code\":\"%s\",\"statuses\":[",
+		        c > WR_OK + 1 ? "," : "", wr_err_name((wr_err)c));
+		for (size_t i = 0; i < nr; i++) {
+			bool seen = false;
+
+			if (status_rules[i].code != (wr_err)c)
+				continue;
+			retry |= (status_rules[i].headers & HDR_RETRY_AFTER) != 0;
+			for (size_t j = 0; j < i; j++)
+				seen |= status_rules[j].code == (wr_err)c &&
+				        status_rules[j].status ==
+				        status_rules[i].status;
+			if (!seen)
+				fprintf(f, "%s%d", first ? "" : ",",
+				        status_rules[i].status);
+			first &= seen;
+		}
+		fprintf(f, "],\"retryable\":%s,\"message\":",
+		        retry ? "true" : "false");
+		put_json_str(f, wr_strerror((wr_err)c));
+		fputc('}', f);
+	}
+	fputc(']', f);
+}
+
+/* Every reason but the empty one: its code (wr_reason_code), the status
+ * status_rules[] answers it with, and its message. */
+static void
+catalog_reasons(FILE *f)
+{
+	fputs("\"reasons\":[", f);
+	for (int r = WR_REASON_NONE + 1; r < WR__REASON_COUNT; r++) {
+		struct wr_error e = {.code = wr_reason_code((enum wr_reason)r),
+		                     .reason = (enum wr_reason)r};
+		const struct status_rule *rule = status_rule_find(&e);
+
+		fprintf(f, "%s{\"reason\":\"%s\",\"code\":\"%s\","
+		        "\"status\":%d,\"retryable\":%s,\"message\":",
+		        r > WR_REASON_NONE + 1 ? "," : "",
+		        wr_reason_name((enum wr_reason)r), wr_err_name(e.code),
+		        rule->status,
+		        (rule->headers & HDR_RETRY_AFTER) ? "true" : "false");
+		put_json_str(f, wr_reason_message((enum wr_reason)r));
+		fputc('}', f);
+	}
+	fputc(']', f);
+}
+
+/* GET /v1/errors: the catalog, built from the tables that build every
+ * error response (status_rules[], WR_ERROR_TABLE, WR_REASON_TABLE and
+ * wr_reason_code). */
+static wr_err
+op_errors(struct http_response *out, struct wr_error *e)
+{
+	char *buf = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&buf, &n);
+	bool bad;
+
+	if (f == NULL)
+		return fail(e, WR_EINTERNAL, WR_REASON_OUT_OF_MEMORY,
+		            "out of memory");
+	fputs("{\"errors\":{", f);
+	catalog_codes(f);
+	fputc(',', f);
+	catalog_reasons(f);
+	fputs("}}", f);
+	bad = ferror(f) != 0;
+	if (fclose(f) != 0 || bad) {
+		free(buf);
+		buf = NULL;
+	}
+	return respond_json(out, 200, buf, n, e);
+}
+
 static wr_err
 dispatch(const struct http_ctx *ctx, const struct http_request *req,
          const struct route_cmd *cmd, struct http_response *out,
@@ -757,6 +964,14 @@ dispatch(const struct http_ctx *ctx, const struct http_request *req,
 		return op_worker_transcript(ctx, req, cmd, out, e);
 	case ROUTE_WORKER_DELETE: /* a body, if any, is ignored */
 		return op_worker_delete(ctx, req, cmd, out, e);
+	case ROUTE_HEALTH:
+		return op_health(ctx, out, e);
+	case ROUTE_METRICS:
+		return op_metrics(ctx, out, e);
+	case ROUTE_DIAGNOSTICS:
+		return op_diagnostics(ctx, cmd, out, e);
+	case ROUTE_ERRORS:
+		return op_errors(out, e);
 	case ROUTE_WORKER_CREATE:
 	case ROUTE_WORKER_INPUT:
 	case ROUTE_WORKER_STOP:
@@ -881,9 +1096,7 @@ http_request_done(const struct http_ctx *ctx, const struct http_request *req,
                   unsigned long long duration_us)
 {
 	(void)ctx;
-	(void)req;
-	(void)res;
-	(void)duration_us;
+	http_metrics_count(res->route, req->method, res->status, duration_us);
 }
 
 bool

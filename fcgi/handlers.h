@@ -63,6 +63,9 @@ struct http_response {
 	char *body; /* JSON, NUL-terminated; never NULL after http_handle
 	             * unless wait is set */
 	size_t body_len;
+	/* Static; NULL: "application/json; charset=utf-8" (every response
+	 * but GET /v1/metrics). */
+	const char *content_type;
 	/* For the access log and the metrics, static strings: the route
 	 * template ("/v1/workers/{id}", "" when no route matched) and the
 	 * error's reason wire name ("" for none or a success). */

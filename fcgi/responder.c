@@ -204,7 +204,8 @@ static bool header_ok(const struct http_header *h)
  */
 static void write_response(FCGX_Stream *out, int status,
                            const struct http_header *headers, size_t n_headers,
-                           const char *body, size_t body_len)
+                           const char *body, size_t body_len,
+                           const char *content_type)
 {
 	char head[HEAD_MAX];
 	size_t used;
@@ -213,9 +214,12 @@ static void write_response(FCGX_Stream *out, int status,
 
 	n = snprintf(head, sizeof head,
 	             "Status: %d %s\r\n"
-	             "Content-Type: application/json; charset=utf-8\r\n"
+	             "Content-Type: %s\r\n"
 	             "Content-Length: %zu\r\n",
-	             status, reason_phrase(status), body_len);
+	             status, reason_phrase(status),
+	             content_type != NULL ? content_type
+	                                  : "application/json; charset=utf-8",
+	             body_len);
 	used = (size_t)n;
 	for (i = 0; i < n_headers && i < HTTP_MAX_HEADERS; i++) {
 		if (!header_ok(&headers[i])) {
@@ -263,9 +267,10 @@ static void write_error(FCGX_Stream *out, int status, wr_err code,
 	snprintf(e.message, sizeof e.message, "%s", message);
 	body = wr_json_encode_error(&e, &len);
 	if (body == NULL)
-		write_response(out, 500, NULL, 0, oom_body, sizeof oom_body - 1);
+		write_response(out, 500, NULL, 0, oom_body, sizeof oom_body - 1,
+		               NULL);
 	else
-		write_response(out, status, NULL, 0, body, len);
+		write_response(out, status, NULL, 0, body, len, NULL);
 	free(body);
 }
 
@@ -499,7 +504,8 @@ static bool serve_one(const struct responder_config *cfg, FCGX_Request *req)
 		            "the handler produced an invalid status");
 	} else {
 		write_response(req->out, res.status, res.headers, res.n_headers,
-		               res.body, res.body != NULL ? res.body_len : 0);
+		               res.body, res.body != NULL ? res.body_len : 0,
+		               res.content_type);
 	}
 	if (res.status >= 500 || res.status < 100) {
 		char m[16], u[LOG_URI_MAX];
@@ -647,7 +653,7 @@ unsigned responder_drain_backlog(int listen_fd, unsigned retry_after_s)
 		req.ipcFd = fd;
 		req.keepConnection = 1;
 		if (FCGX_Accept_r(&req) >= 0) {
-			write_response(req.out, 503, &retry, 1, body, len);
+			write_response(req.out, 503, &retry, 1, body, len, NULL);
 			n++;
 		}
 		FCGX_Finish_r(&req);

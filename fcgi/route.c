@@ -135,11 +135,11 @@ name_copy(char *dst, size_t size, const char *p, size_t len)
 	dst[len] = '\0';
 }
 
-/* The parameters each route takes (only the transcript and the list
- * take any). */
+/* The parameters each route takes (only the transcript, a worker's
+ * detail, the list and the diagnostics take any). */
 enum param {
 	P_START, P_LIMIT, P_AFTER, P_STATUS,
-	P_AFTER_SEQ, P_WAIT, P_AFTER_EVENT, P_NONE
+	P_AFTER_SEQ, P_WAIT, P_AFTER_EVENT, P_DIAG_AFTER, P_NONE
 };
 
 static enum param
@@ -148,6 +148,7 @@ param_of(const struct route_cmd *cmd, const char *p, size_t n)
 	bool list = cmd->op == ROUTE_WORKERS_LIST;
 	bool transcript = cmd->op == ROUTE_WORKER_TRANSCRIPT;
 	bool get = cmd->op == ROUTE_WORKER_GET;
+	bool diag = cmd->op == ROUTE_DIAGNOSTICS;
 
 	if (n == 5 && memcmp(p, "after", 5) == 0 && transcript)
 		return P_AFTER_SEQ;
@@ -155,9 +156,11 @@ param_of(const struct route_cmd *cmd, const char *p, size_t n)
 		return P_WAIT;
 	if (n == 11 && memcmp(p, "after_event", 11) == 0 && get)
 		return P_AFTER_EVENT;
-
-	if (n == 5 && memcmp(p, "limit", 5) == 0 && (list || transcript))
+	if (n == 5 && memcmp(p, "limit", 5) == 0 &&
+	    (list || transcript || diag))
 		return P_LIMIT;
+	if (n == 5 && memcmp(p, "after", 5) == 0 && diag)
+		return P_DIAG_AFTER;
 	if (n == 5 && memcmp(p, "start", 5) == 0 && transcript)
 		return P_START;
 	if (n == 5 && memcmp(p, "after", 5) == 0 && list)
@@ -203,7 +206,7 @@ take_param(struct route_cmd *cmd, enum param prm, const char *name,
 {
 	bool *has[] = {&cmd->has_start, &cmd->has_limit, &cmd->has_after,
 	               &cmd->has_status, &cmd->has_after_seq, &cmd->has_wait,
-	               &cmd->has_after_event};
+	               &cmd->has_after_event, &cmd->has_diag_after};
 	uint64_t n;
 
 	if (*has[prm])
@@ -214,7 +217,8 @@ take_param(struct route_cmd *cmd, enum param prm, const char *name,
 	switch (prm) {
 	case P_START:
 	case P_LIMIT:
-		if (v == NULL || !parse_u64(v, vlen, prm == P_START ? UINT64_MAX
+	case P_DIAG_AFTER:
+		if (v == NULL || !parse_u64(v, vlen, prm != P_LIMIT ? UINT64_MAX
 		                                             : ROUTE_LIMIT_MAX,
 		                            &n))
 			return route_fail(rerr, WR_EINVALID_INPUT,
@@ -224,6 +228,8 @@ take_param(struct route_cmd *cmd, enum param prm, const char *name,
 			                  prm == P_LIMIT ? " below 4294967296" : "");
 		if (prm == P_START)
 			cmd->start = n;
+		else if (prm == P_DIAG_AFTER)
+			cmd->diag_after = n;
 		else
 			cmd->limit = (uint32_t)n;
 		return WR_OK;
@@ -280,9 +286,9 @@ check_combination(const struct route_cmd *cmd, struct route_error *rerr)
 
 /*
  * Parses query (len bytes, without the '?') into cmd.  Only the transcript
- * (start or after, limit, wait), a worker's detail (wait, after_event) and
- * the list (limit, after, status) take parameters; anywhere else every
- * parameter is unknown.
+ * (start or after, limit, wait), a worker's detail (wait, after_event),
+ * the list (limit, after, status) and the diagnostics (after: a number,
+ * limit) take parameters; anywhere else every parameter is unknown.
  */
 static wr_err
 parse_query(const char *q, size_t len, struct route_cmd *cmd,
@@ -324,6 +330,32 @@ parse_query(const char *q, size_t len, struct route_cmd *cmd,
 	return check_combination(cmd, rerr);
 }
 
+/* The GET-only routes without an id: sets cmd->op if seg[1..n) is one. */
+static bool
+match_get_only(const struct segment *seg, size_t n, struct route_cmd *cmd)
+{
+	static const struct {
+		const char *s1, *s2; /* s2 NULL: two segments */
+		enum route_op op;
+	} routes[] = {
+		{"runtime", NULL, ROUTE_RUNTIME_GET},
+		{"health", NULL, ROUTE_HEALTH},
+		{"metrics", NULL, ROUTE_METRICS},
+		{"errors", NULL, ROUTE_ERRORS},
+		{"runtime", "diagnostics", ROUTE_DIAGNOSTICS},
+	};
+
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (n != (routes[i].s2 != NULL ? 3u : 2u) ||
+		    !seg_is(&seg[1], routes[i].s1) ||
+		    (routes[i].s2 != NULL && !seg_is(&seg[2], routes[i].s2)))
+			continue;
+		cmd->op = routes[i].op;
+		return true;
+	}
+	return false;
+}
+
 /* Matches the segments to a route; sets cmd->op, *id (the id segment or
  * NULL) and *allow (the methods of the route).  False: no such route. */
 static bool
@@ -337,8 +369,7 @@ match_route(const struct segment *seg, size_t n, const char *method,
 	*id = NULL;
 	if (n < 2 || !seg_is(&seg[0], "v1"))
 		return false;
-	if (n == 2 && seg_is(&seg[1], "runtime")) {
-		cmd->op = ROUTE_RUNTIME_GET;
+	if (match_get_only(seg, n, cmd)) {
 		*allow = get ? NULL : "GET";
 		return true;
 	}
@@ -482,6 +513,14 @@ route_template(enum route_op op)
 		return "/v1/workers/{id}/cancel";
 	case ROUTE_WORKER_TRANSCRIPT:
 		return "/v1/workers/{id}/transcript";
+	case ROUTE_HEALTH:
+		return "/v1/health";
+	case ROUTE_METRICS:
+		return "/v1/metrics";
+	case ROUTE_DIAGNOSTICS:
+		return "/v1/runtime/diagnostics";
+	case ROUTE_ERRORS:
+		return "/v1/errors";
 	}
 	return "";
 }

@@ -2,7 +2,7 @@
  * route.h - HTTP method + REQUEST_URI -> a typed command.
  *
  * Pure: no I/O, no allocation, no locale.  The decoder is strict and never
- * normalizes: a path is either exactly one of the nine v1 routes or it is
+ * normalizes: a path is either exactly one of the v1 routes (docs/api.md) or it is
  * refused with a typed error (see docs/api.md, "Paths and query strings").
  */
 #ifndef WR_FCGI_ROUTE_H
@@ -29,13 +29,17 @@ enum route_op {
 	ROUTE_WORKER_STOP,       /* POST /v1/workers/{id}/stop */
 	ROUTE_WORKER_CANCEL,     /* POST /v1/workers/{id}/cancel */
 	ROUTE_WORKER_TRANSCRIPT, /* GET  /v1/workers/{id}/transcript */
-	ROUTE_WORKER_DELETE      /* DELETE /v1/workers/{id} */
+	ROUTE_WORKER_DELETE,     /* DELETE /v1/workers/{id} */
+	ROUTE_HEALTH,            /* GET  /v1/health */
+	ROUTE_METRICS,           /* GET  /v1/metrics */
+	ROUTE_DIAGNOSTICS,       /* GET  /v1/runtime/diagnostics */
+	ROUTE_ERRORS             /* GET  /v1/errors */
 };
 
 /* A decoded request line.  worker_id is the percent-decoded, validated id
  * (wr_id_valid) for the per-worker ops and "" otherwise.  start/limit are
  * meaningful only when has_start/has_limit (transcript: start, limit;
- * list: limit, after, status). */
+ * list: limit, after, status; diagnostics: limit, diag_after). */
 struct route_cmd {
 	enum route_op op;
 	char worker_id[WR_ID_MAX + 1];
@@ -51,6 +55,8 @@ struct route_cmd {
 	uint64_t after_seq;
 	uint32_t wait_ms;                /* at most ROUTE_WAIT_MAX_MS */
 	uint64_t after_event;
+	bool has_diag_after;             /* diagnostics: after (an id) */
+	uint64_t diag_after;
 };
 
 /* Longest wait= in ms; it must stay below nginx's fastcgi_read_timeout. */

@@ -260,6 +260,10 @@ const char *wr_reason_name(enum wr_reason reason);
 /* Returns the default message of a reason; static, never NULL. */
 const char *wr_reason_message(enum wr_reason reason);
 
+/* Returns the code a reason comes with (WR_OK for WR_REASON_NONE and
+ * out-of-range values).  Pure. */
+wr_err wr_reason_code(enum wr_reason reason);
+
 /* Parses a wire name back ("" is WR_REASON_NONE); returns false (and
  * leaves *out) if the name is in no row of WR_REASON_TABLE. */
 bool wr_reason_parse(const char *name, enum wr_reason *out);
@@ -700,6 +704,78 @@ wr_err wr_runtime_summary(struct wr_runtime *rt,
 wr_err wr_runtime_diagnostics(struct wr_runtime *rt, struct wr_diagnostic **out,
                               size_t *count, struct wr_error *err);
 
+/*
+ * Metrics: counters (only ever grow while the Runtime is open; they start
+ * at 0 at every open) and gauges (current values) for monitoring.  Filled
+ * by wr_runtime_metrics; a self-contained value (no heap).
+ */
+#define WR_METRICS_BATCH_BUCKETS 8 /* group-commit batch <= 1,2,4..128 */
+
+struct wr_metrics {
+	enum wr_runtime_status status;
+	char backend[16];          /* "memory" | "fs_store" */
+	bool store_failed;         /* the store refuses writes until reset */
+	int64_t started_at_ms;
+	/* gauges: workers held by status; running workers by run state */
+	uint64_t workers[WR__STATUS_COUNT];
+	uint64_t running_idle, running_busy;
+	/* counters */
+	uint64_t inputs;             /* inputs accepted (durable) */
+	uint64_t transcript_entries; /* entries appended, any role */
+	uint64_t diagnostics;        /* diagnostics recorded */
+	uint64_t store_syncs;        /* fdatasyncs of the journal */
+	/* Records made durable by each fdatasync (group commit): count of
+	 * syncs with a batch <= 2^i records (not cumulative; the last
+	 * bucket also holds the larger ones), their number and sum. */
+	uint64_t sync_batch[WR_METRICS_BATCH_BUCKETS];
+	uint64_t sync_batch_count, sync_batch_sum;
+	uint64_t journal_bytes;      /* bytes appended to the journal */
+	uint64_t snapshots;          /* snapshots written */
+	uint64_t snapshot_failures;  /* snapshots begun and given up */
+	uint64_t snapshot_us;        /* time spent writing them, in us */
+	uint64_t snapshot_bytes;     /* gauge: size of the newest snapshot */
+	/* exec driver (wr_runtime_driver_event) */
+	uint64_t children_spawned, children_exited;
+	uint64_t spawn_failures;     /* worker programs that did not start */
+	uint64_t kills_after_grace;  /* SIGKILLs after SIGTERM's grace */
+};
+
+/*
+ * Fills *out.  Counters are read with relaxed atomics (each is exact, a
+ * set of them is not one instant); the worker gauges walk the workers
+ * under the read lock (O(workers), no I/O).  Thread-safe.  WR_OK always
+ * (err unused) for an open rt.
+ */
+wr_err wr_runtime_metrics(struct wr_runtime *rt, struct wr_metrics *out,
+                          struct wr_error *err);
+
+/* What a driver tells wr_runtime_metrics about its executions. */
+enum wr_driver_event {
+	WR_DRIVER_EVENT_SPAWNED,      /* a worker process started */
+	WR_DRIVER_EVENT_EXITED,       /* a worker process was reaped */
+	WR_DRIVER_EVENT_SPAWN_FAILED, /* a worker program did not start */
+	WR_DRIVER_EVENT_KILLED        /* SIGKILL after the stop grace */
+};
+
+/* Counts ev (one relaxed atomic add).  Lock-free: may be called from
+ * inside driver operations and from any thread.  NULL rt or an unknown
+ * ev is ignored. */
+void wr_runtime_driver_event(struct wr_runtime *rt, enum wr_driver_event ev);
+
+/*
+ * Copies at most limit (1..WR_DIAGNOSTICS_KEPT; 0: all kept) of the kept
+ * diagnostics whose id is above after, oldest first, into a heap array
+ * the caller frees with free() (*out NULL when *count is 0).  *has_next:
+ * newer kept diagnostics follow the page.  Diagnostics older than the
+ * WR_DIAGNOSTICS_KEPT newest are gone; the page starts at the oldest
+ * kept one.  WR_EINVALID_INPUT/limit_too_large (field "limit") above
+ * WR_DIAGNOSTICS_KEPT.  Thread-safe.
+ */
+wr_err wr_runtime_diagnostics_page(struct wr_runtime *rt, uint64_t after,
+                                   uint32_t limit, struct wr_diagnostic **out,
+                                   size_t *count, bool *has_next,
+                                   struct wr_error *err);
+
 /* ------------------------------------------------------------------------ */
 /* Workers                                                                  */
 /* ------------------------------------------------------------------------ */
@@ -1005,6 +1081,12 @@ char *wr_json_encode_worker_list(const struct wr_worker_list *l,
  * ID|null} (GET /v1/workers). */
 char *wr_json_encode_worker_page(const struct wr_worker_list *l,
                                  size_t *len);
+/* A page of diagnostics: {"diagnostics": [{"id", "at", "worker_id" (null:
+ * runtime-wide), "message"}], "next_after": the last id, or null when
+ * has_next is false}.  Bytes of a message that are not UTF-8 become '?'. */
+char *wr_json_encode_diagnostic_page(const struct wr_diagnostic *items,
+                                     size_t count, bool has_next,
+                                     size_t *len);
 char *wr_json_encode_create_request(const struct wr_create_request *r,
                                     const char *envelope, size_t *len);
 char *wr_json_encode_input(const struct wr_input *in, const char *envelope,

@@ -36,6 +36,9 @@ wr_err wr__fail_worker(struct wr_error *err, wr_err code, const char *worker_id)
 /* Wall clock, ms since the epoch. */
 int64_t wr__now_ms(void);
 
+/* Monotonic clock (CLOCK_MONOTONIC), in microseconds. */
+uint64_t wr__mono_us(void);
+
 /* Writes 2*nbytes lowercase hex digits of kernel randomness plus NUL into
  * buf.  Returns 0, or -1 with errno set. */
 int wr__random_hex(char *buf, size_t nbytes);

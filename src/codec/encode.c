@@ -717,3 +717,65 @@ wr_json_encode_error(const struct wr_error *e, size_t *len)
 	}
 	return finish(o, "error", len);
 }
+
+/* A diagnostic's message as JSON text takes it: bytes that are not UTF-8
+ * (a worker's stderr may hold any) become '?'.  NULL on OOM. */
+static jobj *
+diag_message(const char *msg)
+{
+	char buf[WR_DIAGNOSTIC_MAX];
+	size_t n = strnlen(msg, sizeof(buf) - 1);
+
+	memcpy(buf, msg, n);
+	buf[n] = '\0';
+	if (!wr__utf8_valid(buf, n))
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)buf[i] >= 0x80)
+				buf[i] = '?';
+	return json_object_new_string(buf);
+}
+
+static jobj *
+diag_obj(const struct wr_diagnostic *d)
+{
+	jobj *o = json_object_new_object();
+
+	if (o == NULL)
+		return NULL;
+	if (!add_u64(o, "id", d->id) || !add_time(o, "at", d->at_ms) ||
+	    !(d->worker_id[0] != '\0' ? add_str(o, "worker_id", d->worker_id)
+	                              : add_null(o, "worker_id")) ||
+	    !wr__json_add(o, "message", diag_message(d->message))) {
+		json_object_put(o);
+		return NULL;
+	}
+	return o;
+}
+
+char *
+wr_json_encode_diagnostic_page(const struct wr_diagnostic *items,
+                               size_t count, bool has_next, size_t *len)
+{
+	jobj *o = json_object_new_object();
+	jobj *a = new_array(count);
+
+	if (o == NULL || a == NULL || !wr__json_add(o, "diagnostics", a)) {
+		json_object_put(o);
+		if (o == NULL)
+			json_object_put(a);
+		return NULL;
+	}
+	for (size_t i = 0; i < count; i++) {
+		if (!wr__json_push(a, diag_obj(&items[i]))) {
+			json_object_put(o);
+			return NULL;
+		}
+	}
+	if (!(has_next && count > 0 ? add_u64(o, "next_after",
+	                                      items[count - 1].id)
+	                            : add_null(o, "next_after"))) {
+		json_object_put(o);
+		return NULL;
+	}
+	return finish(o, NULL, len);
+}

@@ -167,6 +167,16 @@ apply_deleted(struct wr_runtime *rt, struct wr__record *rec,
 	return WR_OK;
 }
 
+/* Counts a transcript entry made durable while serving (not replayed);
+ * user and system entries are the inputs. */
+static void
+count_entry(struct wr_runtime *rt, enum wr_role role)
+{
+	__atomic_add_fetch(&rt->m_entries, 1, __ATOMIC_RELAXED);
+	if (role == WR_ROLE_USER || role == WR_ROLE_SYSTEM)
+		__atomic_add_fetch(&rt->m_inputs, 1, __ATOMIC_RELAXED);
+}
+
 /* Applies a record about an existing worker (the kinds after
  * WR__REC_WORKER_CREATED). */
 static wr_err
@@ -184,6 +194,8 @@ apply_to_worker(struct wr_runtime *rt, struct wr__record *rec,
 			return corrupt(err, rec, "sequence out of order");
 		if ((rc = add_entry(rt, w, rec->role, rec, loc, err)) != WR_OK)
 			return rc;
+		if (live)
+			count_entry(rt, rec->role);
 		if (rec->turn_started)
 			w->info.run_state = WR_RUN_BUSY;
 		touch(rt, w, rec);
@@ -198,6 +210,8 @@ apply_to_worker(struct wr_runtime *rt, struct wr__record *rec,
 			if ((rc = add_entry(rt, w, WR_ROLE_RUNTIME, rec, loc,
 			                    err)) != WR_OK)
 				return rc;
+			if (live)
+				count_entry(rt, WR_ROLE_RUNTIME);
 		}
 		rt->count[w->info.status]--;
 		rt->count[rec->status]++;

@@ -62,3 +62,42 @@ wr_runtime_diagnostics(struct wr_runtime *rt, struct wr_diagnostic **out,
 	*count = n;
 	return WR_OK;
 }
+
+wr_err
+wr_runtime_diagnostics_page(struct wr_runtime *rt, uint64_t after,
+                            uint32_t limit, struct wr_diagnostic **out,
+                            size_t *count, bool *has_next,
+                            struct wr_error *err)
+{
+	struct wr_diagnostic *v = NULL;
+	uint64_t first, last;
+	size_t n = 0;
+
+	if (limit > WR_DIAGNOSTICS_KEPT)
+		return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_LIMIT_TOO_LARGE,
+		                "limit", "limit must be at most %u",
+		                (unsigned)WR_DIAGNOSTICS_KEPT);
+	if (limit == 0)
+		limit = WR_DIAGNOSTICS_KEPT;
+	/* Allocated before the lock: the ring is never held across malloc. */
+	if ((v = malloc(limit * sizeof(*v))) == NULL)
+		return wr__oom(err);
+	pthread_mutex_lock(&rt->diag_lock);
+	last = rt->diag_count; /* ids are 1..last; kept: first+1..last */
+	first = last > WR_DIAGNOSTICS_KEPT ? last - WR_DIAGNOSTICS_KEPT : 0;
+	if (after < first)
+		after = first;
+	while (after + n < last && n < limit) {
+		v[n] = rt->diags[(after + n) % WR_DIAGNOSTICS_KEPT];
+		n++;
+	}
+	*has_next = after + n < last;
+	pthread_mutex_unlock(&rt->diag_lock);
+	if (n == 0) {
+		free(v);
+		v = NULL;
+	}
+	*out = v;
+	*count = n;
+	return WR_OK;
+}

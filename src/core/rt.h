@@ -185,6 +185,12 @@ struct wr_runtime {
 	bool damage_seen;
 	struct wr_diagnostic diags[WR_DIAGNOSTICS_KEPT];
 	uint64_t diag_count;
+
+	/* Counters for wr_runtime_metrics: relaxed atomics only
+	 * (__atomic_*), never under a lock of their own. */
+	uint64_t m_inputs, m_entries;
+	uint64_t m_snapshots, m_snapshot_failures, m_snapshot_us;
+	uint64_t m_spawned, m_exited, m_spawn_failures, m_kills;
 };
 
 /* ---- lookup tables (table.c) ------------------------------------------ */

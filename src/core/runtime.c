@@ -576,3 +576,89 @@ wr_runtime_summary(struct wr_runtime *rt, struct wr_runtime_summary *out,
 	*out = s;
 	return WR_OK;
 }
+
+/* ---- metrics ---------------------------------------------------------- */
+
+static uint64_t
+load_relaxed(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+wr_err
+wr_runtime_metrics(struct wr_runtime *rt, struct wr_metrics *out,
+                   struct wr_error *err WR__UNUSED)
+{
+	struct wr__store_stats ss;
+	struct wr_metrics m;
+
+	memset(&m, 0, sizeof(m));
+	memset(&ss, 0, sizeof(ss));
+	if (rt->store->ops->stats != NULL)
+		rt->store->ops->stats(rt->store, &ss);
+	pthread_rwlock_rdlock(&rt->lock);
+	m.status = rt->status;
+	wr__strlcpy(m.backend, rt->store->ops->backend, sizeof(m.backend));
+	m.started_at_ms = rt->started_at_ms;
+	for (int st = 0; st < WR__STATUS_COUNT; st++)
+		m.workers[st] = rt->count[st];
+	for (size_t i = 0; i < rt->n_workers; i++) {
+		const struct worker *w = rt->workers[i];
+
+		if (!w->applied || w->info.status != WR_STATUS_RUNNING)
+			continue;
+		if (w->info.run_state == WR_RUN_BUSY)
+			m.running_busy++;
+		else
+			m.running_idle++;
+	}
+	pthread_rwlock_unlock(&rt->lock);
+	pthread_mutex_lock(&rt->diag_lock);
+	m.diagnostics = rt->diag_count;
+	pthread_mutex_unlock(&rt->diag_lock);
+
+	m.inputs = load_relaxed(&rt->m_inputs);
+	m.transcript_entries = load_relaxed(&rt->m_entries);
+	m.store_failed = ss.failed;
+	m.store_syncs = ss.syncs;
+	memcpy(m.sync_batch, ss.batch, sizeof(m.sync_batch));
+	m.sync_batch_count = ss.batch_count;
+	m.sync_batch_sum = ss.batch_sum;
+	m.journal_bytes = ss.journal_bytes;
+	m.snapshot_bytes = ss.snapshot_bytes;
+	m.snapshots = load_relaxed(&rt->m_snapshots);
+	m.snapshot_failures = load_relaxed(&rt->m_snapshot_failures);
+	m.snapshot_us = load_relaxed(&rt->m_snapshot_us);
+	m.children_spawned = load_relaxed(&rt->m_spawned);
+	m.children_exited = load_relaxed(&rt->m_exited);
+	m.spawn_failures = load_relaxed(&rt->m_spawn_failures);
+	m.kills_after_grace = load_relaxed(&rt->m_kills);
+	*out = m;
+	return WR_OK;
+}
+
+void
+wr_runtime_driver_event(struct wr_runtime *rt, enum wr_driver_event ev)
+{
+	uint64_t *c;
+
+	if (rt == NULL)
+		return;
+	switch (ev) {
+	case WR_DRIVER_EVENT_SPAWNED:
+		c = &rt->m_spawned;
+		break;
+	case WR_DRIVER_EVENT_EXITED:
+		c = &rt->m_exited;
+		break;
+	case WR_DRIVER_EVENT_SPAWN_FAILED:
+		c = &rt->m_spawn_failures;
+		break;
+	case WR_DRIVER_EVENT_KILLED:
+		c = &rt->m_kills;
+		break;
+	default:
+		return;
+	}
+	__atomic_add_fetch(c, 1, __ATOMIC_RELAXED);
+}

@@ -261,6 +261,7 @@ snap_main(void *arg)
 	struct wr_runtime *rt = j->rt;
 	const struct wr__store_ops *ops = rt->store->ops;
 	struct wr_error e;
+	uint64_t t0;
 	wr_err rc;
 
 #ifdef __linux__
@@ -270,7 +271,14 @@ snap_main(void *arg)
 	                  SNAPSHOT_NICE);
 #endif
 	wr_error_clear(&e);
+	t0 = wr__mono_us();
 	rc = ops->snapshot_write(rt->store, j->gen, snap_next, j, &e);
+	__atomic_add_fetch(rc == WR_OK ? &rt->m_snapshots
+	                               : &rt->m_snapshot_failures, 1,
+	                   __ATOMIC_RELAXED);
+	if (rc == WR_OK)
+		__atomic_add_fetch(&rt->m_snapshot_us, wr__mono_us() - t0,
+		                   __ATOMIC_RELAXED);
 	/* Whatever the last record borrowed is no longer needed. */
 	j->cur.worker = NULL;
 	j->cur.reason = NULL;
@@ -306,6 +314,8 @@ wr__snapshot_maybe(struct wr_runtime *rt)
 	if ((j = freeze(rt)) == NULL)
 		return; /* try again after the next commit */
 	if (ops->snapshot_begin(rt->store, &j->gen, &e) != WR_OK) {
+		__atomic_add_fetch(&rt->m_snapshot_failures, 1,
+		                   __ATOMIC_RELAXED);
 		wr_runtime_diagnose(rt, NULL, "snapshot failed (the journal "
 		                    "keeps growing): %s", e.message);
 		job_free(j);

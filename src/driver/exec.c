@@ -171,7 +171,10 @@ exec_start(void *arg, struct wr_runtime *rt, const char *worker_id,
 	}
 	*state = w;
 	w = NULL;
+	wr_runtime_driver_event(rt, WR_DRIVER_EVENT_SPAWNED);
 out:
+	if (rc != WR_OK && rc != WR_EINTERNAL)
+		wr_runtime_driver_event(rt, WR_DRIVER_EVENT_SPAWN_FAILED);
 	if (w != NULL && w->pid > 0) {
 		/* started but not handed over: the worker must not outlive us */
 		kill(-w->pid, SIGKILL);
@@ -608,6 +611,7 @@ child_gone(struct exec_worker *w, const struct timeline *tl)
 	do
 		r = waitpid(w->pid, &status, 0);
 	while (r < 0 && errno == EINTR);
+	wr_runtime_driver_event(w->rt, WR_DRIVER_EVENT_EXITED);
 	if (r < 0)
 		snprintf(why, sizeof(why), "worker process exited "
 		         "(status unknown: %s)", strerror(errno));
@@ -694,6 +698,7 @@ advance_timeline(struct exec_worker *w, struct timeline *tl, int64_t now,
 		diagnose(w, "worker process still running %u ms after "
 		         "SIGTERM; sending SIGKILL", WR__EXEC_KILL_GRACE_MS);
 		signal_group(w, SIGKILL);
+		wr_runtime_driver_event(w->rt, WR_DRIVER_EVENT_KILLED);
 		tl->phase = PHASE_KILLED;
 	}
 }

@@ -103,6 +103,10 @@ struct fs_store {
 	size_t n_files, cap_files;
 	uint32_t next_file;    /* number of the next file added */
 	uint32_t jfile;        /* number of the current journal */
+
+	/* Counters for fs_stats: relaxed atomics, any thread. */
+	uint64_t n_syncs, n_journal_bytes;
+	uint64_t n_batch[WR_METRICS_BATCH_BUCKETS], n_batch_sum;
 };
 
 static const struct wr__store_ops fs_ops;
@@ -541,6 +545,7 @@ fs_append(struct wr__store *st, const struct wr__record *rec, uint64_t *lsn,
 		*lsn = ++fs->written_lsn;
 		pthread_mutex_unlock(&fs->mu);
 		fs->since_snapshot += n;
+		__atomic_add_fetch(&fs->n_journal_bytes, n, __ATOMIC_RELAXED);
 		if (loc != NULL)
 			*loc = (struct wr__loc){fs->jfile, (uint32_t)(n - 8),
 			                        (uint64_t)prev};
@@ -571,6 +576,19 @@ own_journal(struct fs_store *fs)
 	fs->syncing = true;
 }
 
+/* Counts one successful fdatasync that made batch records durable. */
+static void
+count_sync(struct fs_store *fs, uint64_t batch)
+{
+	unsigned b = 0;
+
+	while (b + 1 < WR_METRICS_BATCH_BUCKETS && batch > (1ull << b))
+		b++;
+	__atomic_add_fetch(&fs->n_syncs, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&fs->n_batch[b], 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&fs->n_batch_sum, batch, __ATOMIC_RELAXED);
+}
+
 /* Called with mu held and the journal owned; fdatasyncs it (mu released
  * meanwhile) and publishes the result.  Returns 0 or -1 (now broken). */
 static int
@@ -585,6 +603,8 @@ flush_journal(struct fs_store *fs)
 	e = errno;
 	pthread_mutex_lock(&fs->mu);
 	if (r == 0) {
+		count_sync(fs, target > fs->durable_lsn
+		                   ? target - fs->durable_lsn : 0);
 		if (target > fs->durable_lsn)
 			fs->durable_lsn = target;
 		fs->durable_off = off;
@@ -843,7 +863,7 @@ fs_snapshot_switch(struct wr__store *st, uint64_t gen)
 {
 	struct fs_store *fs = (struct fs_store *)st;
 
-	fs->snap_size = fs->new_snap_size;
+	__atomic_store_n(&fs->snap_size, fs->new_snap_size, __ATOMIC_RELAXED);
 	files_retire(fs, gen);
 }
 
@@ -919,6 +939,28 @@ fs_close(struct wr__store *st)
 	free(fs);
 }
 
+static void
+fs_stats(struct wr__store *st, struct wr__store_stats *out)
+{
+	struct fs_store *fs = (struct fs_store *)st;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&fs->mu);
+	out->failed = fs->broken;
+	pthread_mutex_unlock(&fs->mu);
+	out->syncs = __atomic_load_n(&fs->n_syncs, __ATOMIC_RELAXED);
+	for (unsigned b = 0; b < WR_METRICS_BATCH_BUCKETS; b++) {
+		out->batch[b] = __atomic_load_n(&fs->n_batch[b],
+		                                __ATOMIC_RELAXED);
+		out->batch_count += out->batch[b];
+	}
+	out->batch_sum = __atomic_load_n(&fs->n_batch_sum, __ATOMIC_RELAXED);
+	out->journal_bytes = __atomic_load_n(&fs->n_journal_bytes,
+	                                     __ATOMIC_RELAXED);
+	out->snapshot_bytes = __atomic_load_n(&fs->snap_size,
+	                                      __ATOMIC_RELAXED);
+}
+
 static const struct wr__store_ops fs_ops = {
 	.backend = "fs_store",
 	.load = fs_load,
@@ -932,4 +974,5 @@ static const struct wr__store_ops fs_ops = {
 	.snapshot_write = fs_snapshot_write,
 	.snapshot_switch = fs_snapshot_switch,
 	.close = fs_close,
+	.stats = fs_stats,
 };

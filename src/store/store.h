@@ -87,6 +87,16 @@ void wr__record_clear(struct wr__record *rec);
 
 struct wr__store;
 
+/* What a store counts for wr_runtime_metrics, since it was opened. */
+struct wr__store_stats {
+	bool failed;             /* broken: appends fail until reset() */
+	uint64_t syncs;          /* fdatasyncs of the journal */
+	uint64_t batch[WR_METRICS_BATCH_BUCKETS]; /* see struct wr_metrics */
+	uint64_t batch_count, batch_sum;
+	uint64_t journal_bytes;  /* bytes appended */
+	uint64_t snapshot_bytes; /* size of the newest snapshot, 0: none */
+};
+
 /*
  * Where a store keeps one record: the frame at byte offset off of the file
  * the store numbered `file` (a small number the store hands out while it is
@@ -197,6 +207,9 @@ struct wr__store_ops {
 	 * replaced files.  No I/O but close(2); cannot fail. */
 	void (*snapshot_switch)(struct wr__store *st, uint64_t gen);
 	void (*close)(struct wr__store *st);
+	/* Fills *out with the store's counters (relaxed atomics; any
+	 * thread, no lock needed).  NULL: the store counts nothing (memory). */
+	void (*stats)(struct wr__store *st, struct wr__store_stats *out);
 };
 
 struct wr__store {

@@ -25,7 +25,18 @@ static const char *const route_path[] = {
 	[ROUTE_WORKER_CANCEL] = "/cancel",
 	[ROUTE_WORKER_TRANSCRIPT] = "/transcript",
 	[ROUTE_WORKER_DELETE] = "",
+	[ROUTE_HEALTH] = "/v1/health",
+	[ROUTE_METRICS] = "/v1/metrics",
+	[ROUTE_DIAGNOSTICS] = "/v1/runtime/diagnostics",
+	[ROUTE_ERRORS] = "/v1/errors",
 };
+
+/* The routes without a worker id in the path. */
+static bool
+route_has_id(enum route_op op)
+{
+	return op >= ROUTE_WORKER_GET && op <= ROUTE_WORKER_DELETE;
+}
 
 /* Writes cmd's canonical request URI into buf (big enough). */
 static void
@@ -33,10 +44,15 @@ canonical_uri(const struct route_cmd *cmd, char *buf, size_t size)
 {
 	size_t n;
 
-	if (cmd->op <= ROUTE_WORKER_CREATE) {
+	if (!route_has_id(cmd->op)) {
 		const char *sep = "?";
 
 		n = (size_t)snprintf(buf, size, "%s", route_path[cmd->op]);
+		if (cmd->has_diag_after) {
+			n += (size_t)snprintf(buf + n, size - n, "%safter=%" PRIu64,
+			                      sep, cmd->diag_after);
+			sep = "&";
+		}
 		if (cmd->has_limit) {
 			n += (size_t)snprintf(buf + n, size - n, "%slimit=%" PRIu32,
 			                      sep, cmd->limit);
@@ -100,14 +116,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rc != WR_OK) {
 		check_refusal(rc, &rerr, &cmd);
 	} else {
-		FUZZ_CHECK(cmd.op <= ROUTE_WORKER_DELETE); /* the last op */
-		if (cmd.op >= ROUTE_WORKER_GET)
+		FUZZ_CHECK(cmd.op <= ROUTE_ERRORS); /* the last op */
+		if (route_has_id(cmd.op))
 			FUZZ_CHECK(wr_id_valid(cmd.worker_id));
 		else
 			FUZZ_CHECK(cmd.worker_id[0] == '\0');
 		FUZZ_CHECK(cmd.op == ROUTE_WORKER_TRANSCRIPT ||
 		           cmd.op == ROUTE_WORKERS_LIST ||
+		           cmd.op == ROUTE_DIAGNOSTICS ||
 		           (!cmd.has_start && !cmd.has_limit));
+		FUZZ_CHECK(cmd.op == ROUTE_WORKER_TRANSCRIPT || !cmd.has_start);
+		FUZZ_CHECK(cmd.op == ROUTE_DIAGNOSTICS || !cmd.has_diag_after);
 		FUZZ_CHECK(cmd.op == ROUTE_WORKERS_LIST ||
 		           (!cmd.has_after && !cmd.has_status));
 		canonical_uri(&cmd, canon, sizeof(canon));
@@ -126,6 +145,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(!cmd.has_limit || again.limit == cmd.limit);
 		FUZZ_CHECK(again.has_after == cmd.has_after);
 		FUZZ_CHECK(!cmd.has_after || strcmp(again.after, cmd.after) == 0);
+		FUZZ_CHECK(again.has_diag_after == cmd.has_diag_after);
+		FUZZ_CHECK(!cmd.has_diag_after ||
+		           again.diag_after == cmd.diag_after);
 		FUZZ_CHECK(again.has_status == cmd.has_status);
 		FUZZ_CHECK(!cmd.has_status || again.status == cmd.status);
 	}

@@ -1,0 +1,257 @@
+/*
+ * test_metrics.c - the library's counters and gauges (wr_runtime_metrics,
+ * wr_runtime_driver_event) and the diagnostics pages: each counter moves
+ * exactly with what it counts, on the memory and the fs store.  Links
+ * src/libwr-core.la for the snapshot seam.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "core/rt.h"
+#include "tmpdir.h"
+
+static char base[TEST_TMPDIR_SIZE];
+static char spec[TEST_TMPDIR_SIZE + 32];
+static struct wr_runtime *rt;
+static struct wr_error err;
+
+static void
+setup(void)
+{
+	test_tmpdir_create(base, sizeof(base), "metrics");
+	snprintf(spec, sizeof(spec), "fs:%s/store", base);
+}
+
+static void
+teardown(void)
+{
+	wr_runtime_close(rt);
+	rt = NULL;
+	test_tmpdir_remove(base);
+}
+
+TestSuite(metrics, .init = setup, .fini = teardown, .timeout = 30);
+
+static void
+open_store(const char *store, uint64_t snapshot_bytes)
+{
+	struct wr_config cfg = {.runtime_id = "rt-m", .store = store,
+	                        .snapshot_bytes = snapshot_bytes,
+	                        .snapshot_percent = 1};
+
+	cr_assert_eq(wr_runtime_open(&cfg, &rt, &err), WR_OK, "%s",
+	             err.message);
+}
+
+static void
+create(char id[WR_ID_MAX + 1])
+{
+	struct wr_worker_info *w = NULL;
+
+	cr_assert_eq(wr_worker_create(rt, NULL, &w, &err), WR_OK, "%s",
+	             err.message);
+	strcpy(id, w->ref.worker_id);
+	wr_worker_info_free(w);
+}
+
+static void
+send_input(const char *id, const char *content)
+{
+	struct wr_input in = {WR_INPUT_USER, (char *)content};
+	struct wr_input_ack ack;
+
+	cr_assert_eq(wr_worker_input(rt, id, &in, &ack, &err), WR_OK, "%s",
+	             err.message);
+}
+
+static struct wr_metrics
+metrics(void)
+{
+	struct wr_metrics m;
+
+	memset(&m, 0xff, sizeof(m));
+	cr_assert_eq(wr_runtime_metrics(rt, &m, &err), WR_OK);
+	return m;
+}
+
+Test(metrics, a_fresh_runtime_counts_nothing)
+{
+	struct wr_metrics m;
+
+	open_store(NULL, 0);
+	m = metrics();
+	cr_assert_str_eq(m.backend, "memory");
+	cr_assert_eq(m.status, WR_RUNTIME_RUNNING);
+	cr_assert_not(m.store_failed);
+	for (int st = 0; st < WR__STATUS_COUNT; st++)
+		cr_assert_eq(m.workers[st], 0);
+	cr_assert_eq(m.inputs + m.transcript_entries + m.diagnostics +
+	             m.store_syncs + m.journal_bytes + m.snapshots +
+	             m.children_spawned + m.spawn_failures, 0);
+}
+
+Test(metrics, inputs_entries_and_workers_by_status_follow_the_operations)
+{
+	char a[WR_ID_MAX + 1], b[WR_ID_MAX + 1];
+	struct wr_lifecycle_ack ack;
+	struct wr_metrics m;
+
+	open_store(NULL, 0);
+	create(a);
+	create(b);
+	send_input(a, "one");
+	send_input(a, "two");
+	send_input(b, "three");
+	cr_assert_eq(wr_worker_stop(rt, b, NULL, &ack, &err), WR_OK);
+	m = metrics();
+	cr_assert_eq(m.inputs, 3);
+	/* the transcript driver records each input as one entry */
+	cr_assert_eq(m.transcript_entries, 3);
+	cr_assert_eq(m.workers[WR_STATUS_RUNNING], 1);
+	cr_assert_eq(m.workers[WR_STATUS_STOPPED], 1);
+	cr_assert_eq(m.running_idle + m.running_busy, 1);
+}
+
+Test(metrics, the_fs_store_counts_syncs_batches_and_journal_bytes)
+{
+	char a[WR_ID_MAX + 1];
+	struct wr_metrics m0, m;
+	uint64_t inbuckets = 0;
+
+	open_store(spec, 0);
+	m0 = metrics();
+	cr_assert_str_eq(m0.backend, "fs_store");
+	create(a);
+	send_input(a, "hello");
+	m = metrics();
+	/* one fdatasync per mutation here (nothing ran concurrently) */
+	cr_assert_eq(m.store_syncs - m0.store_syncs, 2);
+	cr_assert_gt(m.journal_bytes, m0.journal_bytes + 5);
+	for (int b = 0; b < WR_METRICS_BATCH_BUCKETS; b++)
+		inbuckets += m.sync_batch[b];
+	cr_assert_eq(inbuckets, m.sync_batch_count);
+	cr_assert_eq(m.sync_batch_count, m.store_syncs);
+	cr_assert_geq(m.sync_batch_sum, m.sync_batch_count);
+	cr_assert_not(m.store_failed);
+}
+
+Test(metrics, a_snapshot_is_counted_with_its_size_and_duration)
+{
+	char a[WR_ID_MAX + 1];
+	struct wr_metrics m;
+
+	open_store(spec, 1); /* a snapshot after every commit */
+	create(a);
+	send_input(a, "hello");
+	wr__snapshot_wait(rt);
+	m = metrics();
+	cr_assert_geq(m.snapshots, 1);
+	cr_assert_gt(m.snapshot_bytes, 0);
+	cr_assert_eq(m.snapshot_failures, 0);
+}
+
+Test(metrics, driver_events_are_counted_each_once)
+{
+	struct wr_metrics m;
+
+	open_store(NULL, 0);
+	wr_runtime_driver_event(rt, WR_DRIVER_EVENT_SPAWNED);
+	wr_runtime_driver_event(rt, WR_DRIVER_EVENT_SPAWNED);
+	wr_runtime_driver_event(rt, WR_DRIVER_EVENT_EXITED);
+	wr_runtime_driver_event(rt, WR_DRIVER_EVENT_SPAWN_FAILED);
+	wr_runtime_driver_event(rt, WR_DRIVER_EVENT_KILLED);
+	wr_runtime_driver_event(rt, (enum wr_driver_event)99);
+	wr_runtime_driver_event(NULL, WR_DRIVER_EVENT_SPAWNED);
+	m = metrics();
+	cr_assert_eq(m.children_spawned, 2);
+	cr_assert_eq(m.children_exited, 1);
+	cr_assert_eq(m.spawn_failures, 1);
+	cr_assert_eq(m.kills_after_grace, 1);
+}
+
+/* ---- diagnostics pages --------------------------------------------- */
+
+Test(metrics, diagnostics_page_after_and_limit)
+{
+	struct wr_diagnostic *v = NULL;
+	size_t n = 0;
+	bool more = true;
+
+	open_store(NULL, 0);
+	for (int i = 1; i <= 5; i++)
+		wr_runtime_diagnose(rt, NULL, "d%d", i);
+	cr_assert_eq(wr_runtime_diagnostics_page(rt, 1, 2, &v, &n, &more,
+	                                         &err), WR_OK);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(v[0].id, 2);
+	cr_assert_str_eq(v[1].message, "d3");
+	cr_assert(more);
+	free(v);
+	cr_assert_eq(wr_runtime_diagnostics_page(rt, 3, 0, &v, &n, &more,
+	                                         &err), WR_OK);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(v[1].id, 5);
+	cr_assert_not(more);
+	free(v);
+	cr_assert_eq(wr_runtime_diagnostics_page(rt, 5, 0, &v, &n, &more,
+	                                         &err), WR_OK);
+	cr_assert_eq(n, 0);
+	cr_assert_null(v);
+	cr_assert_not(more);
+	cr_assert_eq(metrics().diagnostics, 5);
+}
+
+Test(metrics, diagnostics_page_starts_at_the_oldest_kept_and_bounds_limit)
+{
+	struct wr_diagnostic *v = NULL;
+	size_t n = 0;
+	bool more = false;
+
+	open_store(NULL, 0);
+	for (int i = 1; i <= WR_DIAGNOSTICS_KEPT + 10; i++)
+		wr_runtime_diagnose(rt, "w", "d%d", i);
+	cr_assert_eq(wr_runtime_diagnostics_page(rt, 0, 1, &v, &n, &more,
+	                                         &err), WR_OK);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(v[0].id, 11);
+	cr_assert(more);
+	free(v);
+	cr_assert_eq(wr_runtime_diagnostics_page(rt, 0, WR_DIAGNOSTICS_KEPT + 1,
+	                                         &v, &n, &more, &err),
+	             WR_EINVALID_INPUT);
+	cr_assert_eq(err.reason, WR_REASON_LIMIT_TOO_LARGE);
+	cr_assert_str_eq(err.field, "limit");
+}
+
+/* ---- a failing disk ------------------------------------------------- */
+
+static int
+failing_fdatasync(int fd)
+{
+	(void)fd;
+	errno = EIO;
+	return -1;
+}
+
+Test(metrics, a_store_that_cannot_sync_is_reported_failed)
+{
+	static const struct wr__fs_io io = {.fdatasync = failing_fdatasync};
+	struct wr_worker_info *w = NULL;
+	struct wr_metrics m0, m;
+
+	open_store(spec, 0);
+	m0 = metrics();
+	cr_assert_not(m0.store_failed);
+	wr__store_fs_set_io(wr__runtime_store(rt), &io);
+	cr_assert_eq(wr_worker_create(rt, NULL, &w, &err), WR_EUNAVAILABLE);
+	m = metrics();
+	cr_assert(m.store_failed, "the store could not even reset");
+	cr_assert_eq(m.workers[WR_STATUS_RUNNING], 0);
+	cr_assert_eq(m.store_syncs, m0.store_syncs, "a failed sync counts");
+}
