@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/openapi-lint.sh - lints docs/openapi.yaml with a pinned, maintained
 # OpenAPI 3.1 linter (Redocly CLI, from the npm registry through npx), with
-# the rules of tests/openapi/redocly.yaml; an error or a warning fails.
+# the rules of tests/openapi/redocly.yaml; an error or a warning fails,
+# and so does a linter that does not refuse a deliberately broken copy.
 #
 # Run by tests/run-all (not by "make check": it needs the npm registry).
 # Installs Debian's nodejs and npm when npm is missing.  The npm cache is a
@@ -42,4 +43,15 @@ if grep -qE 'You have [0-9]+ warnings?' "$tmp/out"; then
 	echo "openapi-lint: FAIL: warnings count as failures" >&2
 	exit 1
 fi
-echo "openapi-lint: docs/openapi.yaml is valid OpenAPI ($REDOCLY)"
+# A linter that accepts anything would pass too: a copy with a dangling
+# $ref must fail.
+sed 's|#/components/schemas/Count|#/components/schemas/NoSuchSchema|' \
+	"$top/docs/openapi.yaml" >"$tmp/broken.yaml"
+if timeout 600 npx --yes "$REDOCLY" lint \
+	--config "$top/tests/openapi/redocly.yaml" "$tmp/broken.yaml" \
+	>"$tmp/broken.out" 2>&1 || ! grep -q 'NoSuchSchema' "$tmp/broken.out"; then
+	echo "openapi-lint: FAIL: a dangling \$ref was not reported" >&2
+	exit 1
+fi
+echo "openapi-lint: docs/openapi.yaml is valid OpenAPI ($REDOCLY);" \
+	"a broken copy is refused"
