@@ -110,17 +110,18 @@ e2e_curl() {
 # e2e_record METHOD PATH: files the response just received by e2e_curl
 # (CODE, $E2E_TMP/headers and body) under $E2E_TMP/openapi/ for
 # tests/e2e/openapi-validate.py: a line "N METHOD CODE PATH" in index,
-# N.headers and N.body.  A test that sends a request with its own curl
-# may call it too.
+# N.headers and N.body (N is PID.COUNT).  A test that sends a request
+# with its own curl may call it too.
 E2E_RECORDED=0
 e2e_record() {
-	local dir="$E2E_TMP/openapi"
+	local dir="$E2E_TMP/openapi" n
 	mkdir -p "$dir" || return 0
 	E2E_RECORDED=$((E2E_RECORDED + 1))
-	cp "$E2E_TMP/headers" "$dir/$E2E_RECORDED.headers" 2>/dev/null
-	cp "$E2E_TMP/body" "$dir/$E2E_RECORDED.body" 2>/dev/null
-	printf '%s\t%s\t%s\t%s\n' "$E2E_RECORDED" "$1" "$CODE" "$2" \
-		>> "$dir/index"
+	# Unique also when called from background subshells.
+	n=$BASHPID.$E2E_RECORDED
+	cp "$E2E_TMP/headers" "$dir/$n.headers" 2>/dev/null
+	cp "$E2E_TMP/body" "$dir/$n.body" 2>/dev/null
+	printf '%s\t%s\t%s\t%s\n' "$n" "$1" "$CODE" "$2" >> "$dir/index"
 }
 
 # e2e_openapi_check [DOC]: validates every recorded response against DOC
