@@ -74,7 +74,10 @@ wr_stack_token() {
 # deploy/nginx-local.conf.in) and DIR/nginx-site.conf (deploy/nginx.conf with
 # this directory's paths, listening on 127.0.0.1:PORT only).  EXTRA, if
 # given, is a file included in the server block before "location /" (the
-# benchmark's static location).  Fails if a production path survives.
+# benchmark's static location).  WR_NGINX_SITE names another site file of
+# SRCDIR to render the same way (default deploy/nginx.conf; the two-Runtime
+# test renders deploy/nginx-multi.conf).  Fails if a production path
+# survives.
 wr_stack_render_nginx() {
 	local src=$1 port=$2 extra=${3:-} user_directive=""
 	local site="$WR_DIR/nginx-site.conf"
@@ -85,7 +88,7 @@ wr_stack_render_nginx() {
 	    -e "s#/run/worker-runtime/#$WR_DIR/#g" \
 	    -e "s#/var/log/nginx/#$WR_DIR/#g" \
 	    -e "s#^\([[:space:]]*\)listen 443 ssl;#\1listen 127.0.0.1:$port ssl;#" \
-	    "$src/deploy/nginx.conf" > "$site.tmp" || return 1
+	    "$src/${WR_NGINX_SITE:-deploy/nginx.conf}" > "$site.tmp" || return 1
 	if [ -n "$extra" ]; then
 		sed -i -e "s#^\([[:space:]]*\)location / {#\1include $extra;\n&#" \
 			"$site.tmp" || return 1

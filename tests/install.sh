@@ -45,6 +45,11 @@ spawn=$deploy/spawn-fcgi.sh
 
 check "the unit's ExecStart runs $prefix/sbin/worker-runtime" \
 	grep -q "^ExecStart=$prefix/sbin/worker-runtime " "$unit"
+check "the template unit's ExecStart runs $prefix/sbin/worker-runtime" \
+	grep -q "^ExecStart=$prefix/sbin/worker-runtime --runtime-id %i " \
+	"$deploy/worker-runtime@.service"
+check "the template socket unit is installed" \
+	test -f "$deploy/worker-runtime@.socket"
 check "spawn-fcgi.sh runs $prefix/sbin/worker-runtime by default" \
 	grep -q "^WR_BIN=\${WR_BIN:-$prefix/sbin/worker-runtime}\$" "$spawn"
 check "spawn-fcgi.sh is installed executable and parses" \

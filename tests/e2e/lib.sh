@@ -95,6 +95,7 @@ e2e_start_stack() {
 # e2e_curl METHOD PATH [curl args...]: one request over TLS, verified
 # against the test CA.  Sets CODE; the body is in $E2E_TMP/body, the
 # headers in $E2E_TMP/headers (also appended to $E2E_TMP/all-headers).
+# Every response is also recorded for e2e_openapi_check (e2e_record).
 e2e_curl() {
 	local method=$1 path=$2
 	shift 2
@@ -102,7 +103,36 @@ e2e_curl() {
 		-X "$method" -o "$E2E_TMP/body" -D "$E2E_TMP/headers" \
 		-w '%{http_code}' "$@" "$WR_BASE_URL$path") || CODE=000
 	cat "$E2E_TMP/headers" >> "$E2E_TMP/all-headers" 2>/dev/null
+	e2e_record "$method" "$path"
 	return 0
+}
+
+# e2e_record METHOD PATH: files the response just received by e2e_curl
+# (CODE, $E2E_TMP/headers and body) under $E2E_TMP/openapi/ for
+# tests/e2e/openapi-validate.py: a line "N METHOD CODE PATH" in index,
+# N.headers and N.body (N is PID.COUNT).  A test that sends a request
+# with its own curl may call it too.
+E2E_RECORDED=0
+e2e_record() {
+	local dir="$E2E_TMP/openapi" n
+	mkdir -p "$dir" || return 0
+	E2E_RECORDED=$((E2E_RECORDED + 1))
+	# Unique also when called from background subshells.
+	n=$BASHPID.$E2E_RECORDED
+	cp "$E2E_TMP/headers" "$dir/$n.headers" 2>/dev/null
+	cp "$E2E_TMP/body" "$dir/$n.body" 2>/dev/null
+	printf '%s\t%s\t%s\t%s\n' "$n" "$1" "$CODE" "$2" >> "$dir/index"
+}
+
+# e2e_openapi_check [DOC]: validates every recorded response against DOC
+# (default docs/openapi.yaml); E2E_OPENAPI_ARGS are passed first (e.g.
+# --strip-prefix).  Prints the drift; false on any.
+e2e_openapi_check() {
+	local doc=${1:-$top_srcdir/docs/openapi.yaml}
+	[ -s "$E2E_TMP/openapi/index" ] || return 0
+	# shellcheck disable=SC2086 # E2E_OPENAPI_ARGS is a list of words
+	python3 "$top_srcdir/tests/e2e/openapi-validate.py" \
+		${E2E_OPENAPI_ARGS:-} "$doc" "$E2E_TMP/openapi"
 }
 
 # e2e_api METHOD PATH [curl args...]: e2e_curl with the token and, unless
@@ -143,8 +173,22 @@ error_is() {
 	grep -qiE '^content-type:[[:space:]]*application/json' "$E2E_TMP/headers"
 }
 
-# e2e_finish: the synthesis line; exit 1 on any failure or crash.
+# e2e_finish: checks every response the test received through nginx
+# against docs/openapi.yaml (one more check), then the synthesis line;
+# exit 1 on any failure or crash.
 e2e_finish() {
+	if [ -s "$E2E_TMP/openapi/index" ]; then
+		E2E_TESTED=$((E2E_TESTED + 1))
+		if e2e_openapi_check > "$E2E_TMP/openapi.out" 2>&1; then
+			E2E_PASS=$((E2E_PASS + 1))
+			echo "ok $E2E_TESTED - every response matches docs/openapi.yaml" \
+				"($(tail -n 1 "$E2E_TMP/openapi.out"))"
+		else
+			E2E_FAIL=$((E2E_FAIL + 1))
+			echo "not ok $E2E_TESTED - every response matches docs/openapi.yaml"
+			head -n 40 "$E2E_TMP/openapi.out" | sed 's/^/#   /'
+		fi
+	fi
 	echo "Synthesis: Tested: $E2E_TESTED | Passing: $E2E_PASS |" \
 		"Failing: $E2E_FAIL | Crashing: $E2E_CRASH"
 	if [ "$E2E_FAIL" != 0 ] || [ "$E2E_CRASH" != 0 ] ||

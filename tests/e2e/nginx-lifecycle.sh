@@ -166,6 +166,7 @@ check "unknown Transfer-Encoding (nginx 501): typed unsupported_operation" \
 
 CODE=$(curl -sS --max-time 20 -o "$E2E_TMP/body" -D "$E2E_TMP/headers" \
 	-w '%{http_code}' "http://127.0.0.1:$WR_PORT/v1/runtime") || CODE=000
+e2e_record GET /v1/runtime
 check "plain HTTP to the TLS port: typed 400 plain_http, not HTML" \
 	error_is 400 invalid_input plain_http
 
