@@ -1,8 +1,10 @@
 /*
  * bare-fcgi.c - the floor for tests/bench/http-bench.sh: a libfcgi
  * responder with N threads that does nothing but answer fixed bytes, in
- * the naive libfcgi architecture (threads taking turns in FCGX_Accept_r
- * under one mutex, as libfcgi's threaded example does).
+ * the naive libfcgi architecture the Runtime's responder has today: every
+ * thread blocks in FCGX_Accept_r on the one listen socket (no mutex
+ * around it: libfcgi's threaded example takes one, which would also
+ * serialise reading every request's params), answers, FCGX_Finish_r.
  *
  *   bare-fcgi SOCKET THREADS GET_FILE POST_FILE POST_STATUS
  *
@@ -23,7 +25,6 @@
 #define MAX_BODY (1 << 20)
 
 static int sock;
-static pthread_mutex_t accept_mu = PTHREAD_MUTEX_INITIALIZER;
 static char *get_body, *post_body;
 static size_t get_len, post_len;
 static int post_status;
@@ -79,14 +80,7 @@ serve(void *arg)
 	(void)arg;
 	if (FCGX_InitRequest(&req, sock, 0) != 0)
 		return NULL;
-	for (;;) {
-		int rc;
-
-		pthread_mutex_lock(&accept_mu);
-		rc = FCGX_Accept_r(&req);
-		pthread_mutex_unlock(&accept_mu);
-		if (rc < 0)
-			break;
+	while (FCGX_Accept_r(&req) >= 0) {
 		answer(&req);
 		FCGX_Finish_r(&req);
 	}
