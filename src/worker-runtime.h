@@ -815,15 +815,21 @@ struct wr_list_query {
  * order, into *out (free with wr_worker_list_free): the first q->limit
  * ones after q->after, of status q->status when has_status.  A walk that
  * follows next_after sees every worker that exists during the whole walk
- * exactly once, whatever is created or deleted meanwhile.  Read lock;
- * O(limit) plus the workers the status filter skips.  Errors:
+ * exactly once, whatever is created or deleted meanwhile.  The page is
+ * the state at one instant (taken under the read lock, for O(limit) plus
+ * the workers the status filter skips, without allocating); the copies
+ * are made after the lock is let go, so a long page does not hold up
+ * other reads and writes.  Thread-safe.  Errors:
  * WR_EINVALID_INPUT (limit_too_large above WR_LIST_LIMIT_MAX, field
  * "limit"; invalid_value for a bad status or after), WR_EINTERNAL.
  */
 wr_err wr_worker_list(struct wr_runtime *rt, const struct wr_list_query *q,
                       struct wr_worker_list *out, struct wr_error *err);
 
-/* Copies one worker's detail; free with wr_worker_info_free. */
+/* Copies one worker's detail, as it was at one instant, into *out (the
+ * caller's; free with wr_worker_info_free).  Thread-safe; the copy is made
+ * after the read lock is let go.  Errors: WR_EUNKNOWN_WORKER,
+ * WR_EINTERNAL (out of memory). */
 wr_err wr_worker_get(struct wr_runtime *rt, const char *worker_id,
                      struct wr_worker_info **out, struct wr_error *err);
 

@@ -310,7 +310,7 @@ limits_obj(const struct wr_limits *l)
 }
 
 char *
-wr_json_encode_runtime_summary(const struct wr_runtime_summary *s,
+wr__json_tree_encode_runtime_summary(const struct wr_runtime_summary *s,
                                const char *envelope, size_t *len)
 {
 	jobj *o = json_object_new_object();
@@ -338,14 +338,14 @@ wr_json_encode_runtime_summary(const struct wr_runtime_summary *s,
 }
 
 char *
-wr_json_encode_worker_summary(const struct wr_worker_info *w,
+wr__json_tree_encode_worker_summary(const struct wr_worker_info *w,
                               const char *envelope, size_t *len)
 {
 	return finish(worker_obj(w, false), envelope, len);
 }
 
 char *
-wr_json_encode_worker_detail(const struct wr_worker_info *w,
+wr__json_tree_encode_worker_detail(const struct wr_worker_info *w,
                              const char *envelope, size_t *len)
 {
 	struct wr_error e;
@@ -357,7 +357,7 @@ wr_json_encode_worker_detail(const struct wr_worker_info *w,
 }
 
 char *
-wr_json_encode_worker_list(const struct wr_worker_list *l,
+wr__json_tree_encode_worker_list(const struct wr_worker_list *l,
                            const char *envelope, size_t *len)
 {
 	jobj *a = new_array(l->count);
@@ -373,7 +373,7 @@ wr_json_encode_worker_list(const struct wr_worker_list *l,
 }
 
 char *
-wr_json_encode_worker_page(const struct wr_worker_list *l, size_t *len)
+wr__json_tree_encode_worker_page(const struct wr_worker_list *l, size_t *len)
 {
 	jobj *o = json_object_new_object();
 	jobj *a = new_array(l->count);
@@ -442,7 +442,7 @@ wr_json_encode_input(const struct wr_input *in, const char *envelope,
 }
 
 char *
-wr_json_encode_input_ack(const struct wr_input_ack *a,
+wr__json_tree_encode_input_ack(const struct wr_input_ack *a,
                          const char *envelope, size_t *len)
 {
 	jobj *o = json_object_new_object();
@@ -474,7 +474,7 @@ wr_json_encode_lifecycle_request(const char *reason,
 }
 
 char *
-wr_json_encode_lifecycle_ack(const struct wr_lifecycle_ack *a,
+wr__json_tree_encode_lifecycle_ack(const struct wr_lifecycle_ack *a,
                              const char *envelope, size_t *len)
 {
 	jobj *o = json_object_new_object();
@@ -686,6 +686,332 @@ wr_json_encode_transcript_page(const struct wr_transcript_page *p,
 	if (len != NULL)
 		*len = t.len;
 	return t.p;
+}
+
+/*
+ * ---- the fixed shapes as text ------------------------------------------
+ *
+ * The responses served per request (a worker's summary and detail, a page
+ * of workers, the runtime summary, the acks) are written straight into
+ * one buffer as well: no json-c tree, no parse-back, one allocation in the
+ * usual case.  The bytes are exactly wr__json_tree_encode_*'s (the codec
+ * tests compare the two on many inputs); an enum without a wire name fails
+ * the same way (NULL).
+ */
+
+/* "key": enum's wire name; false (and t failed) if it has none. */
+static bool
+text_name(struct text *t, const char *key, wr__name_fn fn, int value)
+{
+	const char *name = fn(value);
+
+	if (name == NULL) {
+		t->failed = true;
+		return false;
+	}
+	text_put(t, key, strlen(key));
+	text_str(t, name);
+	return true;
+}
+
+static void
+text_time(struct text *t, int64_t ms)
+{
+	char at[25];
+
+	wr_time_format(ms, at);
+	text_str(t, at);
+}
+
+static void
+text_opt_str(struct text *t, const char *s)
+{
+	text_str(t, s != NULL ? s : "");
+}
+
+static void
+text_intent(struct text *t, const struct wr_intent *in)
+{
+	if (!text_name(t, "{\"kind\":", wr__intent_kind_name, (int)in->kind))
+		return;
+	if (in->kind == WR_INTENT_TASK) {
+		TEXT_LIT(t, ",\"objective\":");
+		text_opt_str(t, in->objective);
+	}
+	if (in->kind == WR_INTENT_ROLE) {
+		TEXT_LIT(t, ",\"role\":");
+		text_opt_str(t, in->role);
+	}
+	if (in->kind != WR_INTENT_TASK && in->purpose != NULL) {
+		TEXT_LIT(t, ",\"purpose\":");
+		text_str(t, in->purpose);
+	}
+	TEXT_LIT(t, "}");
+}
+
+static void
+text_profile(struct text *t, const struct wr_profile_ref *p)
+{
+	if (!text_name(t, "{\"kind\":", wr__profile_kind_name, (int)p->kind))
+		return;
+	if (p->kind != WR_PROFILE_RUNTIME_DEFAULT) {
+		TEXT_LIT(t, ",\"value\":");
+		text_opt_str(t, p->value);
+	}
+	TEXT_LIT(t, "}");
+}
+
+static void
+text_capabilities(struct text *t, const struct wr_capability *c, size_t n)
+{
+	TEXT_LIT(t, "[");
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			TEXT_LIT(t, ",");
+		TEXT_LIT(t, "{\"name\":");
+		text_opt_str(t, c[i].name);
+		if (c[i].reason != NULL) {
+			TEXT_LIT(t, ",\"reason\":");
+			text_str(t, c[i].reason);
+		}
+		TEXT_LIT(t, "}");
+	}
+	TEXT_LIT(t, "]");
+}
+
+static void
+text_mount_refs(struct text *t, const struct wr_mount_ref *r, size_t n)
+{
+	TEXT_LIT(t, "[");
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			TEXT_LIT(t, ",");
+		TEXT_LIT(t, "{\"name\":");
+		text_opt_str(t, r[i].name);
+		TEXT_LIT(t, ",\"reference\":");
+		text_opt_str(t, r[i].reference);
+		TEXT_LIT(t, "}");
+	}
+	TEXT_LIT(t, "]");
+}
+
+static void
+text_detail_tail(struct text *t, const struct wr_worker_info *w)
+{
+	if (w->status_reason != NULL) {
+		TEXT_LIT(t, ",\"status_reason\":");
+		text_str(t, w->status_reason);
+	}
+	if (w->config_bundle_id != NULL) {
+		TEXT_LIT(t, ",\"config_bundle\":{\"id\":");
+		text_str(t, w->config_bundle_id);
+		TEXT_LIT(t, "}");
+	}
+	TEXT_LIT(t, ",\"requested_capabilities\":");
+	text_capabilities(t, w->capabilities, w->n_capabilities);
+	TEXT_LIT(t, ",\"workspace_refs\":");
+	text_mount_refs(t, w->workspace_refs, w->n_workspace_refs);
+	TEXT_LIT(t, ",\"mount_refs\":");
+	text_mount_refs(t, w->mount_refs, w->n_mount_refs);
+}
+
+/* WorkerSummary, plus the WorkerDetail members when detail is true. */
+static void
+text_worker(struct text *t, const struct wr_worker_info *w, bool detail)
+{
+	TEXT_LIT(t, "{\"worker_ref\":");
+	text_ref(t, &w->ref);
+	TEXT_LIT(t, ",\"runtime_id\":");
+	text_opt_str(t, w->ref.runtime_id);
+	TEXT_LIT(t, ",\"worker_id\":");
+	text_opt_str(t, w->ref.worker_id);
+	if (!text_name(t, ",\"status\":", wr__status_name, (int)w->status) ||
+	    !text_name(t, ",\"run_state\":", wr__run_state_name,
+	               (int)w->run_state))
+		return;
+	TEXT_LIT(t, ",\"intent\":");
+	text_intent(t, &w->intent);
+	TEXT_LIT(t, ",\"profile\":");
+	text_profile(t, &w->profile);
+	TEXT_LIT(t, ",\"requested_capability_count\":");
+	text_u64(t, w->n_capabilities);
+	if (w->config_bundle_id != NULL)
+		TEXT_LIT(t, ",\"has_config_bundle\":true");
+	else
+		TEXT_LIT(t, ",\"has_config_bundle\":false");
+	TEXT_LIT(t, ",\"transcript_len\":");
+	text_u64(t, w->transcript_len);
+	TEXT_LIT(t, ",\"last_event_id\":");
+	text_u64(t, w->last_event_id);
+	TEXT_LIT(t, ",\"created_at\":");
+	text_time(t, w->created_at_ms);
+	TEXT_LIT(t, ",\"updated_at\":");
+	text_time(t, w->updated_at_ms);
+	if (detail)
+		text_detail_tail(t, w);
+	TEXT_LIT(t, "}");
+}
+
+/* Opens {"<envelope>": when envelope is not NULL. */
+static void
+text_open(struct text *t, const char *envelope, size_t guess)
+{
+	text_reserve(t, guess);
+	if (envelope != NULL) {
+		TEXT_LIT(t, "{");
+		text_str(t, envelope);
+		TEXT_LIT(t, ":");
+	}
+}
+
+/* Closes what text_open opened; the text (caller frees) or NULL. */
+static char *
+text_close(struct text *t, const char *envelope, size_t *len)
+{
+	if (envelope != NULL)
+		TEXT_LIT(t, "}");
+	if (t->failed) {
+		free(t->p);
+		return NULL;
+	}
+	t->p[t->len] = '\0';
+	if (len != NULL)
+		*len = t->len;
+	return t->p;
+}
+
+char *
+wr_json_encode_worker_summary(const struct wr_worker_info *w,
+                              const char *envelope, size_t *len)
+{
+	struct text t = {0};
+
+	text_open(&t, envelope, 640);
+	text_worker(&t, w, false);
+	return text_close(&t, envelope, len);
+}
+
+char *
+wr_json_encode_worker_detail(const struct wr_worker_info *w,
+                             const char *envelope, size_t *len)
+{
+	struct text t = {0};
+
+	text_open(&t, envelope, 1024);
+	text_worker(&t, w, true);
+	return text_close(&t, envelope, len);
+}
+
+char *
+wr_json_encode_worker_list(const struct wr_worker_list *l,
+                           const char *envelope, size_t *len)
+{
+	struct text t = {0};
+
+	text_open(&t, envelope, 64 + 640 * (l->count < 4096 ? l->count : 4096));
+	TEXT_LIT(&t, "[");
+	for (size_t i = 0; i < l->count && !t.failed; i++) {
+		if (i > 0)
+			TEXT_LIT(&t, ",");
+		text_worker(&t, l->items[i], false);
+	}
+	TEXT_LIT(&t, "]");
+	return text_close(&t, envelope, len);
+}
+
+char *
+wr_json_encode_worker_page(const struct wr_worker_list *l, size_t *len)
+{
+	struct text t = {0};
+
+	text_open(&t, NULL, 64 + 640 * (l->count < 4096 ? l->count : 4096));
+	TEXT_LIT(&t, "{\"workers\":[");
+	for (size_t i = 0; i < l->count && !t.failed; i++) {
+		if (i > 0)
+			TEXT_LIT(&t, ",");
+		text_worker(&t, l->items[i], false);
+	}
+	TEXT_LIT(&t, "],\"next_after\":");
+	if (l->has_next)
+		text_str(&t, l->next_after);
+	else
+		TEXT_LIT(&t, "null");
+	TEXT_LIT(&t, "}");
+	return text_close(&t, NULL, len);
+}
+
+#define TEXT_U64(t, key, v) \
+	do { TEXT_LIT((t), key); text_u64((t), (v)); } while (0)
+
+char *
+wr_json_encode_runtime_summary(const struct wr_runtime_summary *s,
+                               const char *envelope, size_t *len)
+{
+	struct text t = {0};
+
+	text_open(&t, envelope, 768);
+	TEXT_LIT(&t, "{\"runtime_id\":");
+	text_str(&t, s->runtime_id);
+	TEXT_LIT(&t, ",\"display_name\":");
+	if (s->has_display_name)
+		text_str(&t, s->display_name);
+	else
+		TEXT_LIT(&t, "null");
+	TEXT_LIT(&t, ",\"backend\":");
+	text_str(&t, s->backend);
+	text_name(&t, ",\"status\":", wr__runtime_status_name, (int)s->status);
+	TEXT_U64(&t, ",\"worker_count\":", s->worker_count);
+	TEXT_U64(&t, ",\"active_worker_count\":", s->active_worker_count);
+	TEXT_U64(&t, ",\"stopped_worker_count\":", s->stopped_worker_count);
+	TEXT_U64(&t, ",\"cancelled_worker_count\":", s->cancelled_worker_count);
+	TEXT_U64(&t, ",\"failed_worker_count\":", s->failed_worker_count);
+	TEXT_U64(&t, ",\"deleted_worker_count\":", s->deleted_worker_count);
+	TEXT_U64(&t, ",\"diagnostic_count\":", s->diagnostic_count);
+	TEXT_U64(&t, ",\"limits\":{\"max_transcript_projection_items\":",
+	         s->limits.max_transcript_projection_items);
+	TEXT_U64(&t, ",\"max_input_bytes\":", s->limits.max_input_bytes);
+	TEXT_U64(&t, ",\"max_workers\":", s->limits.max_workers);
+	TEXT_LIT(&t, "},\"version\":");
+	text_str(&t, s->version);
+	TEXT_LIT(&t, ",\"started_at\":");
+	text_time(&t, s->started_at_ms);
+	TEXT_LIT(&t, "}");
+	return text_close(&t, envelope, len);
+}
+
+char *
+wr_json_encode_input_ack(const struct wr_input_ack *a,
+                         const char *envelope, size_t *len)
+{
+	struct text t = {0};
+
+	text_open(&t, envelope, 256);
+	TEXT_LIT(&t, "{\"worker_ref\":");
+	text_ref(&t, &a->ref);
+	if (text_name(&t, ",\"status\":", wr__status_name, (int)a->status))
+		text_name(&t, ",\"run_state\":", wr__run_state_name,
+		          (int)a->run_state);
+	TEXT_U64(&t, ",\"transcript_sequence\":", a->transcript_sequence);
+	TEXT_U64(&t, ",\"event_id\":", a->event_id);
+	TEXT_LIT(&t, "}");
+	return text_close(&t, envelope, len);
+}
+
+char *
+wr_json_encode_lifecycle_ack(const struct wr_lifecycle_ack *a,
+                             const char *envelope, size_t *len)
+{
+	struct text t = {0};
+
+	text_open(&t, envelope, 256);
+	TEXT_LIT(&t, "{\"worker_ref\":");
+	text_ref(&t, &a->ref);
+	text_name(&t, ",\"status\":", wr__status_name, (int)a->status);
+	TEXT_U64(&t, ",\"event_id\":", a->event_id);
+	if (a->deleted)
+		TEXT_LIT(&t, ",\"deleted\":true");
+	TEXT_LIT(&t, "}");
+	return text_close(&t, envelope, len);
 }
 
 /*

@@ -122,6 +122,26 @@ bool wr__json_add(json_object *o, const char *key, json_object *v);
 /* As wr__json_add, appending v to array a. */
 bool wr__json_push(json_object *a, json_object *v);
 
+/* ---- the json-c reference of the text encoders -------------------------- */
+
+/* The public wr_json_encode_* of the same name built as a json-c tree and
+ * serialised by wr__json_text.  The public ones write text directly; these
+ * are what the codec tests compare them with, byte for byte. */
+char *wr__json_tree_encode_runtime_summary(const struct wr_runtime_summary *s,
+                                           const char *envelope, size_t *len);
+char *wr__json_tree_encode_worker_summary(const struct wr_worker_info *w,
+                                          const char *envelope, size_t *len);
+char *wr__json_tree_encode_worker_detail(const struct wr_worker_info *w,
+                                         const char *envelope, size_t *len);
+char *wr__json_tree_encode_worker_list(const struct wr_worker_list *l,
+                                       const char *envelope, size_t *len);
+char *wr__json_tree_encode_worker_page(const struct wr_worker_list *l,
+                                       size_t *len);
+char *wr__json_tree_encode_input_ack(const struct wr_input_ack *a,
+                                     const char *envelope, size_t *len);
+char *wr__json_tree_encode_lifecycle_ack(const struct wr_lifecycle_ack *a,
+                                         const char *envelope, size_t *len);
+
 /* ---- the worker shape as objects ---------------------------------------- */
 
 /*

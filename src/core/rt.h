@@ -56,6 +56,12 @@ struct worker {
 	struct wr_watch *watches;   /* under rt->waiters->mu: its watches */
 	struct worker *hnext;       /* hash chain */
 	struct worker *gnext;       /* rt->graves */
+	/* Readers holding the worker past the lock, minus one: 0 while
+	 * only the table holds it.  Whoever takes it below zero (the table
+	 * dropping it, or the last reader letting go) frees it.  Only the
+	 * fields a worker never changes after its creation (info's strings
+	 * and arrays, see wr__pin_worker) may be read through a pin. */
+	unsigned pins;
 };
 
 struct profile {
@@ -216,8 +222,21 @@ size_t wr__order_upper(const struct wr_runtime *rt, uint64_t order);
 size_t wr__index_of(const struct wr_runtime *rt, const struct worker *w);
 /* Makes room for one more worker; -1 on OOM with nothing changed. */
 int wr__reserve_worker_slot(struct wr_runtime *rt);
-/* Frees a worker and everything it owns (not its driver state). */
+/* Drops the table's hold on a worker: frees it and everything it owns
+ * (not its driver state) now, or when the last reader unpins it. */
 void wr__free_worker(struct worker *w);
+/* Keeps w's memory (and the immutable parts of w->info: ref, intent,
+ * profile, config bundle, capabilities, workspace and mount refs,
+ * created_at) alive after the lock is let go, so a reader copies them
+ * out without holding it.  Lock held (read or write).  Thread-safe. */
+void wr__pin_worker(struct worker *w);
+/* Lets go of a pin; frees w if the table dropped it meanwhile.  Needs no
+ * lock.  Thread-safe. */
+void wr__unpin_worker(struct worker *w);
+/* Tests only (NULL otherwise; set before the threads start): called by
+ * wr_worker_list after it let go of the lock and before it copies the
+ * page out, so a test can show the lock is free while a page is copied. */
+extern void (*wr__list_copy_hook)(void);
 
 /*
  * Entry seq (1-based, at most w->info.transcript_len) of worker w, read

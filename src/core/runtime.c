@@ -5,7 +5,10 @@
  *
  * Locking: rt->lock (a writer-preferring rwlock) guards all state except
  * the diagnostics, which have their own mutex so drivers may record them
- * from anywhere.  See rt.h for the applied and projected views.
+ * from anywhere.  See rt.h for the applied and projected views.  Reads
+ * of workers take what they need under the read lock (a pin and a
+ * shallow copy, worker.c's struct snap) and allocate their copies after
+ * letting it go.
  */
 #include "config.h"
 

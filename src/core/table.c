@@ -4,11 +4,13 @@
  *
  * Lookups and changes run with rt->lock held by the caller (read lock for
  * lookups, write lock for changes); wr__copy_profiles runs at open and
- * wr__free_worker on a worker no table holds any more, so neither needs it.
+ * wr__free_worker on a worker no table holds any more, so neither needs it
+ * (a reader may still hold a pin on it: see wr__pin_worker).
  * Nothing here takes a lock or does I/O.
  */
 #include "config.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -152,10 +154,14 @@ wr__index_of(const struct wr_runtime *rt, const struct worker *w)
 }
 
 void
-wr__free_worker(struct worker *w)
+wr__pin_worker(struct worker *w)
 {
-	if (w == NULL)
-		return;
+	__atomic_add_fetch(&w->pins, 1, __ATOMIC_RELAXED);
+}
+
+static void
+destroy_worker(struct worker *w)
+{
 	for (uint64_t k = 0; w->entries != NULL && k < w->info.transcript_len;
 	     k++)
 		free(w->entries[k].content);
@@ -164,6 +170,20 @@ wr__free_worker(struct worker *w)
 	free(w->status_reason);
 	wr__worker_info_clear(&w->info);
 	free(w);
+}
+
+void
+wr__unpin_worker(struct worker *w)
+{
+	if (__atomic_sub_fetch(&w->pins, 1, __ATOMIC_ACQ_REL) == UINT_MAX)
+		destroy_worker(w);
+}
+
+void
+wr__free_worker(struct worker *w)
+{
+	if (w != NULL)
+		wr__unpin_worker(w);
 }
 
 /* Makes room for one more worker in both tables; -1 on OOM, unchanged. */

@@ -212,27 +212,60 @@ build_info(const struct wr_runtime *rt, const struct wr_create_request *req,
 	return w;
 }
 
-static wr_err
-copy_out_info(const struct worker *w, struct wr_worker_info **out,
-              struct wr_error *err)
-{
-	struct wr_worker_info *copy;
+/*
+ * What a read needs of one worker, taken under the lock: the pinned worker
+ * (its immutable parts stay put) and a shallow copy of its info with the
+ * changing members as they were then.  The deep copy is made from it
+ * after the lock is let go (snap_out), so a long page holds the lock for a
+ * few stores per worker, not for its allocations.
+ */
+struct snap {
+	struct worker *w;
+	struct wr_worker_info info; /* shallow: strings are w's */
+	char *reason;               /* w->status_reason copied, or NULL */
+	bool oom;
+};
 
-	if (out == NULL)
-		return WR_OK;
-	copy = calloc(1, sizeof(*copy));
-	if (copy == NULL || wr__worker_info_copy(copy, &w->info) < 0) {
-		free(copy);
-		return wr__oom(err);
+/* Lock held. */
+static void
+snap_take(struct worker *w, struct snap *s)
+{
+	wr__pin_worker(w);
+	s->w = w;
+	s->info = w->info;
+	s->info.status_reason = NULL;
+	s->reason = NULL;
+	s->oom = w->status_reason != NULL &&
+	         (s->reason = strdup(w->status_reason)) == NULL;
+}
+
+/* Called by wr_worker_list between letting go of the lock and copying the
+ * page out; NULL but in tests (see rt.h). */
+void (*wr__list_copy_hook)(void);
+
+/* The deep copy of s into *out (NULL: drop it); unpins.  No lock. */
+static wr_err
+snap_out(struct snap *s, struct wr_worker_info **out, struct wr_error *err)
+{
+	struct wr_worker_info *copy = NULL;
+	wr_err rc = WR_OK;
+
+	if (out != NULL) {
+		copy = calloc(1, sizeof(*copy));
+		if (s->oom || copy == NULL ||
+		    wr__worker_info_copy(copy, &s->info) < 0) {
+			free(copy);
+			rc = wr__oom(err);
+		} else {
+			/* Kept beside the info (the terminal record's reason). */
+			copy->status_reason = s->reason;
+			s->reason = NULL;
+			*out = copy;
+		}
 	}
-	/* Kept beside the info (the terminal record's reason). */
-	if (w->status_reason != NULL &&
-	    (copy->status_reason = strdup(w->status_reason)) == NULL) {
-		wr_worker_info_free(copy);
-		return wr__oom(err);
-	}
-	*out = copy;
-	return WR_OK;
+	free(s->reason);
+	wr__unpin_worker(s->w);
+	return rc;
 }
 
 static wr_err
@@ -375,6 +408,33 @@ list_start(const struct wr_runtime *rt, const struct wr_list_query *q,
 	return WR_OK;
 }
 
+/* The page's workers into snaps (pinned), and where the next one starts. */
+static wr_err
+list_snap(struct wr_runtime *rt, const struct wr_list_query *q,
+          uint32_t limit, struct snap *snaps, size_t *count,
+          struct wr_worker_list *l, struct wr_error *err)
+{
+	size_t i, n = 0;
+	wr_err rc;
+
+	pthread_rwlock_rdlock(&rt->lock);
+	rc = list_start(rt, q, &i, err);
+	for (; rc == WR_OK && i < rt->n_workers && n < limit; i++)
+		if (list_match(rt->workers[i], q))
+			snap_take(rt->workers[i], &snaps[n++]);
+	/* More only if another worker matches after the last one. */
+	while (n > 0 && i < rt->n_workers && !list_match(rt->workers[i], q))
+		i++;
+	if (n > 0 && i < rt->n_workers) {
+		l->has_next = true;
+		wr__strlcpy(l->next_after, snaps[n - 1].info.ref.worker_id,
+		            sizeof(l->next_after));
+	}
+	pthread_rwlock_unlock(&rt->lock);
+	*count = n;
+	return rc;
+}
+
 wr_err
 wr_worker_list(struct wr_runtime *rt, const struct wr_list_query *query,
                struct wr_worker_list *out, struct wr_error *err)
@@ -383,7 +443,8 @@ wr_worker_list(struct wr_runtime *rt, const struct wr_list_query *query,
 	const struct wr_list_query *q = query != NULL ? query : &first;
 	struct wr_worker_list l = {0};
 	uint32_t limit = q->limit ? q->limit : WR_LIST_LIMIT_DEFAULT;
-	size_t i;
+	struct snap *snaps;
+	size_t n = 0;
 	wr_err rc;
 
 	if (limit > WR_LIST_LIMIT_MAX)
@@ -393,27 +454,26 @@ wr_worker_list(struct wr_runtime *rt, const struct wr_list_query *query,
 	if (q->has_status && wr_worker_status_name(q->status) == NULL)
 		return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_INVALID_VALUE,
 		                "status", "unknown worker status");
-	if ((l.items = calloc(limit, sizeof(*l.items))) == NULL)
+	l.items = calloc(limit, sizeof(*l.items));
+	snaps = calloc(limit, sizeof(*snaps));
+	if (l.items == NULL || snaps == NULL) {
+		free(l.items);
+		free(snaps);
 		return wr__oom(err);
-	pthread_rwlock_rdlock(&rt->lock);
-	rc = list_start(rt, q, &i, err);
-	for (; rc == WR_OK && i < rt->n_workers && l.count < limit; i++) {
-		if (!list_match(rt->workers[i], q))
-			continue;
-		rc = copy_out_info(rt->workers[i], &l.items[l.count], err);
-		if (rc == WR_OK)
+	}
+	rc = list_snap(rt, q, limit, snaps, &n, &l, err);
+	if (wr__list_copy_hook != NULL)
+		wr__list_copy_hook();
+	/* Every snap is let go, also after a failure. */
+	for (size_t k = 0; k < n; k++) {
+		wr_err one = snap_out(&snaps[k],
+		                      rc == WR_OK ? &l.items[l.count] : NULL, err);
+		if (rc == WR_OK && one == WR_OK)
 			l.count++;
+		else if (rc == WR_OK)
+			rc = one;
 	}
-	/* More only if another worker matches after the last one. */
-	while (rc == WR_OK && l.count > 0 && i < rt->n_workers &&
-	       !list_match(rt->workers[i], q))
-		i++;
-	if (rc == WR_OK && l.count > 0 && i < rt->n_workers) {
-		l.has_next = true;
-		wr__strlcpy(l.next_after, l.items[l.count - 1]->ref.worker_id,
-		            sizeof(l.next_after));
-	}
-	pthread_rwlock_unlock(&rt->lock);
+	free(snaps);
 	if (rc != WR_OK) {
 		wr_worker_list_free(&l);
 		return rc;
@@ -444,14 +504,16 @@ wr_worker_get(struct wr_runtime *rt, const char *worker_id,
               struct wr_worker_info **out, struct wr_error *err)
 {
 	struct worker *w;
-	wr_err rc;
+	struct snap s;
 
 	pthread_rwlock_rdlock(&rt->lock);
 	w = wr__find_visible(rt, worker_id);
-	rc = w == NULL ? unknown_worker(worker_id, err)
-	               : copy_out_info(w, out, err);
+	if (w != NULL && out != NULL)
+		snap_take(w, &s);
 	pthread_rwlock_unlock(&rt->lock);
-	return rc;
+	if (w == NULL)
+		return unknown_worker(worker_id, err);
+	return out != NULL ? snap_out(&s, out, err) : WR_OK;
 }
 
 /* Upper bound of the JSON text of one entry holding content: escapes

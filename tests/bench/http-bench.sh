@@ -1,163 +1,269 @@
 #!/usr/bin/env bash
-# tests/bench/http-bench.sh - throughput of the Runtime through nginx.
+# tests/bench/http-bench.sh - issue 13's table in one command.
 #
-#   tests/bench/http-bench.sh [--binary FILE] [--duration SECONDS]
-#                             [--connections N] [--runtime-threads N]
-#                             [--keepalive K]
+#   tests/bench/http-bench.sh [--rounds N] [--duration S] [--threads N]
+#                             [--keepalive K] [--smoke]
 #
-# Runs worker-runtime behind deploy/nginx.conf (TLS + token, exactly as
-# deployed) and measures with wrk (-t2 -c64 -d10s --latency by default):
-#   GET  /v1/workers/{id}          vs nginx answering the same body itself
-#   POST /v1/workers/{id}/input    vs nginx answering the same ack itself
-# The "static" locations are added to the same server block, so both sides
-# pay for TLS, the Origin and token checks; the ratio is what the FastCGI
-# hop and the Runtime cost.  The worker uses the transcript driver (never
-# busy), so every POST is a real append.  --keepalive K turns on upstream
-# keepalive (K idle connections, fastcgi_keep_conn on) to compare.
-# Not run by make check.  Loopback only; bounded; cleans up by PID.
+# One private nginx on loopback (plain HTTP, access log off) in front of
+# FastCGI responders on unix sockets, every one with and without upstream
+# keepalive (keepalive K + fastcgi_keep_conn on), measured with
+# wrk -t2 -c64 -dS in interleaved rounds (every case once per round, round
+# after round); the table shows medians, then the ratios the issue sets
+# targets for.  Cases:
+#   nginx "return 200" (the ceiling);
+#   bare libfcgi responder (tests/bench/bare-fcgi.c, N threads) answering
+#     the bytes of the Runtime's GET detail and input ack;
+#   php-fpm (8 static children; installed by this script with apt-get when
+#     missing and allowed: WR_BENCH_INSTALL=1) echoing the same bytes;
+#   the Runtime (memory store, --threads N, default 16): GET /v1/workers/{id},
+#     GET /v1/runtime, POST .../input; the Runtime on the fs store: POST;
+#   list contention: GET detail while two clients list 1,000 workers
+#     (wrk -t1 -c1 each), rate and p99 against GET detail alone;
+#   one connection (wrk -t1 -c1): POST on the fs store and on the memory
+#     store, and tests/bench/fdatasync-loop.c (write + fdatasync of the fs
+#     store's record size in the same directory); the fs figure is also
+#     given with the HTTP round trip (the memory POST's time) subtracted.
+# Every responder runs in two processes: one behind an upstream without
+# keepalive (N threads; php-fpm 8 children), one behind "keepalive K"
+# (2N threads; 16 children), because libfcgi-style responders pin a thread
+# per kept connection and would starve the other upstream.
+# --smoke: 1 round of 1 s, to show the script works (not a measurement).
+# Run by hand, not by make check.  Loopback and unix sockets only;
+# bounded; stops what it started by PID and removes its directory.
 set -u
 
-here=$(cd "$(dirname "$0")" && pwd)
-top_srcdir=${top_srcdir:-$(cd "$here/../.." && pwd)}
+BENCH_HERE=$(cd "$(dirname "$0")" && pwd)
+top_srcdir=${top_srcdir:-$(cd "$BENCH_HERE/../.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
 BIN=${WORKER_RUNTIME:-$top_builddir/fcgi/worker-runtime}
-DURATION=10
+ROUNDS=3
+DURATION=8
+THREADS=16
+KEEPALIVE=16
 CONNS=64
-RT_THREADS=16
-KEEPALIVE=0
 
 while [ $# -gt 0 ]; do
 	case $1 in
-	--binary) BIN=$2; shift 2 ;;
+	--rounds) ROUNDS=$2; shift 2 ;;
 	--duration) DURATION=$2; shift 2 ;;
-	--connections) CONNS=$2; shift 2 ;;
-	--runtime-threads) RT_THREADS=$2; shift 2 ;;
+	--threads) THREADS=$2; shift 2 ;;
 	--keepalive) KEEPALIVE=$2; shift 2 ;;
-	*) echo "usage: $0 [--binary FILE] [--duration S] [--connections N]" \
-		"[--runtime-threads N] [--keepalive K]" >&2; exit 2 ;;
+	--smoke) ROUNDS=1; DURATION=1; shift ;;
+	*) echo "usage: $0 [--rounds N] [--duration S] [--threads N]" \
+		"[--keepalive K] [--smoke]" >&2; exit 2 ;;
 	esac
 done
-for v in "$DURATION" "$CONNS" "$RT_THREADS" "$KEEPALIVE"; do
+for v in "$ROUNDS" "$DURATION" "$THREADS" "$KEEPALIVE"; do
 	case $v in ''|*[!0-9]*) echo "http-bench: numbers only" >&2; exit 2 ;; esac
 done
-[ "$DURATION" -ge 1 ] && [ "$DURATION" -le 120 ] ||
-	{ echo "http-bench: --duration 1..120" >&2; exit 2; }
+[ "$ROUNDS" -ge 1 ] && [ "$ROUNDS" -le 20 ] && [ "$DURATION" -ge 1 ] &&
+	[ "$DURATION" -le 120 ] && [ "$THREADS" -ge 1 ] &&
+	[ "$THREADS" -le 256 ] && [ "$KEEPALIVE" -ge 1 ] ||
+	{ echo "http-bench: --rounds 1..20, --duration 1..120," \
+		"--threads 1..256, --keepalive >= 1" >&2; exit 2; }
 
-for c in wrk curl jq openssl; do
-	command -v "$c" >/dev/null || { echo "http-bench: $c not found" \
-		"(apt-get install $c)" >&2; exit 77; }
+PHP_FPM=$(command -v php-fpm8.2 || ls /usr/sbin/php-fpm8.2 2>/dev/null)
+if [ -z "$PHP_FPM" ] && [ "${WR_BENCH_INSTALL:-0}" = 1 ]; then
+	apt-get install -y php8.2-fpm >/dev/null 2>&1
+	PHP_FPM=$(ls /usr/sbin/php-fpm8.2 2>/dev/null)
+fi
+for c in wrk curl jq cc nginx; do
+	command -v "$c" >/dev/null || [ -x "/usr/sbin/$c" ] ||
+		{ echo "http-bench: $c not found" >&2; exit 77; }
 done
-WR_NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
-[ -x "$WR_NGINX_BIN" ] || { echo "http-bench: nginx not found" >&2; exit 77; }
+NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
 [ -x "$BIN" ] || { echo "http-bench: $BIN not built" >&2; exit 1; }
 
-# shellcheck source=../../deploy/local-stack.sh
-. "$top_srcdir/deploy/local-stack.sh"
-TMP=$(mktemp -d /tmp/wr-bench.XXXXXX) || exit 1
+BENCH_DIR=$(mktemp -d /tmp/wr-hb.XXXXXX) || exit 1
+# shellcheck source=lib.sh
+. "$BENCH_HERE/lib.sh"
 cleanup() {
-	[ -n "${WR_DIR:-}" ] && wr_stack_stop
-	rm -rf "$TMP"
+	bench_stop_all
+	rm -rf "$BENCH_DIR"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-wr_stack_init "$TMP/s" && wr_stack_tls && wr_stack_token || exit 1
-wr_stack_start_runtime "$BIN" --runtime-id bench --store memory \
-	--threads "$RT_THREADS" || exit 1
+cc -O2 -o "$BENCH_DIR/bare-fcgi" "$BENCH_HERE/bare-fcgi.c" -lfcgi -pthread &&
+cc -O2 -o "$BENCH_DIR/fdatasync-loop" "$BENCH_HERE/fdatasync-loop.c" ||
+	{ echo "http-bench: cannot build the C helpers (libfcgi-dev?)" >&2; exit 1; }
 
-api() {
-	curl -sS --max-time 10 --cacert "$WR_DIR/tls/cert.pem" \
-		-H "Authorization: Bearer $WR_TOKEN" \
-		-H 'Content-Type: application/json' "$@"
-}
-
-# The static twin of a Runtime answer: nginx's "return 200 '...'" cannot
-# hold a quote, a backslash or a "$" (variable) unescaped; our bodies don't.
-static_location() {
-	local path=$1 body=$2
-	case $body in *"'"*|*'\'*|*'$'*)
-		echo "http-bench: body not usable in a return directive" >&2
-		return 1 ;;
-	esac
-	printf 'location = %s {\n\treturn 200 '"'"'%s'"'"';\n}\n' "$path" "$body"
-}
-
-# Bring nginx up once (without the static twins) to learn the bodies, then
-# again with them: the port stays the same.
-start_nginx() {
-	local i rc
-	for i in 1 2 3 4 5 6 7 8; do
-		[ -n "${PORT:-}" ] || PORT=$(( 20000 + (RANDOM % 30000) ))
-		wr_stack_render_nginx "$top_srcdir" "$PORT" "${1:-}" || return 1
-		if [ "$KEEPALIVE" != 0 ]; then
-			sed -i -e "s/# keepalive [0-9]*;.*/keepalive $KEEPALIVE;/" \
-			       -e 's/# fastcgi_keep_conn on;.*/fastcgi_keep_conn on;/' \
-			       "$WR_DIR/nginx-site.conf"
-			grep -q "^[[:space:]]*keepalive $KEEPALIVE;" "$WR_DIR/nginx-site.conf" &&
-			grep -q '^[[:space:]]*fastcgi_keep_conn on;' "$WR_DIR/nginx-site.conf" ||
-				{ echo "http-bench: could not enable keepalive" >&2; return 1; }
-		fi
-		rc=0
-		wr_stack_start_nginx || rc=$?
-		[ "$rc" = 0 ] && return 0
-		[ "$rc" = 98 ] || return 1
-		PORT=
+# ---- the responders, and the bytes they answer -------------------------
+# Every responder runs twice: NAME without upstream keepalive (--threads
+# N) and NAME_ka with it (2N threads: today's responders pin a thread per
+# kept connection, so they get their own process).
+D=$BENCH_DIR
+KA_THREADS=$((THREADS * 2))
+backends=
+for v in rt fs rt_ka fs_ka; do
+	t=$THREADS store=memory
+	case $v in *_ka) t=$KA_THREADS ;; esac
+	case $v in fs*) mkdir -p "$D/$v.store"; store="fs:$D/$v.store" ;; esac
+	bench_start "$v" "$D/$v.sock" "$BIN" --socket "unix:$D/$v.sock" \
+		--runtime-id bench --store "$store" --threads "$t" || exit 1
+	case $v in *_ka) backends="$backends $v=$D/$v.sock=ka" ;;
+	           *) backends="$backends $v=$D/$v.sock" ;; esac
+done
+backends="$backends bare=$D/bare.sock bare_ka=$D/bare_ka.sock=ka"
+[ -n "$PHP_FPM" ] && backends="$backends php=$D/php.sock php_ka=$D/php_ka.sock=ka"
+PORT0=$(( 20000 + (RANDOM % 20000) ))
+# shellcheck disable=SC2086
+bench_nginx_conf "$PORT0" "$KEEPALIVE" $backends
+url() { # backend path
+	local i=0 b
+	for b in $backends; do
+		i=$((i + 1))
+		[ "${b%%=*}" = "$1" ] && { echo "http://127.0.0.1:$((PORT0 + i))$2"; return; }
 	done
-	return 1
 }
+mkdir -p "$D/nb" "$D/nf" "$D/np" "$D/nu" "$D/ns"
+"$NGINX_BIN" -p "$D" -c "$D/nginx.conf" > "$D/nginx.log" 2>&1 &
+BENCH_PIDS="$BENCH_PIDS $!"
+for i in $(seq 1 100); do
+	curl -s -o /dev/null "http://127.0.0.1:$PORT0/" && break
+	sleep 0.05
+done
 
-start_nginx || exit 1
-W=$(api -X POST -d '{}' "$WR_BASE_URL/v1/workers" | jq -r .worker.worker_id)
-[ -n "$W" ] && [ "$W" != null ] || { echo "http-bench: create failed" >&2; exit 1; }
 POST_BODY='{"kind":"user","content":"benchmark input"}'
-ACK=$(api -X POST -d "$POST_BODY" "$WR_BASE_URL/v1/workers/$W/input")
-DETAIL=$(api "$WR_BASE_URL/v1/workers/$W")
-{ static_location /bench/static-get "$DETAIL" &&
-  static_location /bench/static-post "$ACK"; } > "$TMP/static.conf" || exit 1
-wr_stack_stop_pid "$WR_NGINX_PID" nginx
-start_nginx "$TMP/static.conf" || exit 1
+api() { curl -sS --max-time 10 -H 'Content-Type: application/json' "$@"; }
+for v in rt fs rt_ka fs_ka; do
+	w=$(api -X POST -d '{}' "$(url "$v" /v1/workers)" | jq -r .worker.worker_id)
+	case $w in null|'') echo "http-bench: create on $v failed" >&2; exit 1 ;; esac
+	eval "W_$v=\$w"
+done
+W=$W_rt
+api "$(url rt "/v1/workers/$W")" > "$D/get.body"
+POST_STATUS=$(api -o "$D/post.body" -w '%{http_code}' -X POST \
+	-d "$POST_BODY" "$(url rt "/v1/workers/$W/input")")
+# Record size on disk: journal growth of one input.
+j0=$(du -sb "$D/fs.store" | cut -f1)
+for i in 1 2 3 4 5 6 7 8 9 10; do
+	api -o /dev/null -X POST -d "$POST_BODY" "$(url fs "/v1/workers/$W_fs/input")"
+done
+REC=$(( ($(du -sb "$D/fs.store" | cut -f1) - j0) / 10 ))
+[ "$REC" -ge 1 ] || REC=200
+for v in bare bare_ka; do
+	t=$THREADS
+	[ $v = bare_ka ] && t=$KA_THREADS
+	bench_start "$v" "$D/$v.sock" "$D/bare-fcgi" "$D/$v.sock" "$t" \
+		"$D/get.body" "$D/post.body" "$POST_STATUS" || exit 1
+done
+if [ -n "$PHP_FPM" ]; then
+	printf '%s' "<?php header('Content-Type: application/json; charset=utf-8');
+if (\$_SERVER['REQUEST_METHOD'] === 'GET') { readfile('$D/get.body'); }
+else { file_get_contents('php://input'); http_response_code($POST_STATUS);
+readfile('$D/post.body'); }" > "$D/bench.php"
+	for v in php php_ka; do
+		n=8
+		[ $v = php_ka ] && n=16
+		printf '[global]\npid = %s/%s.pid\nerror_log = %s/%s-error.log\n[b]\nlisten = %s/%s.sock\npm = static\npm.max_children = %s\n' \
+			"$D" $v "$D" $v "$D" $v $n > "$D/$v.conf"
+		bench_start "$v" "$D/$v.sock" "$PHP_FPM" -F -R -y "$D/$v.conf" || exit 1
+	done
+fi
 
-# run NAME METHOD PATH: one wrk run; appends a result row.
-ROWS=
-run() {
-	local name=$1 method=$2 path=$3 out="$TMP/wrk.out" rps p99 non2xx errs total
-	WR_TOKEN=$WR_TOKEN WR_BENCH_METHOD=$method WR_BENCH_BODY=$POST_BODY \
-	timeout $((DURATION + 30)) wrk -t2 -c"$CONNS" -d"${DURATION}s" \
-		--timeout 10s --latency -s "$here/wrk-request.lua" \
-		"$WR_BASE_URL$path" > "$out" 2>&1
-	rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
-	p99=$(awk '$1 == "99%" {print $2}' "$out")
-	total=$(awk '/requests in/ {print $1}' "$out")
-	non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $5}' "$out")
-	errs=$(awk '/Socket errors:/ {sub(/.*Socket errors: /, ""); print}' "$out")
-	if [ -z "$rps" ]; then
-		echo "http-bench: wrk failed for $name:" >&2
-		cat "$out" >&2
-		exit 1
-	fi
-	eval "RPS_$4=\$rps; TOTAL_$4=\$total"
-	ROWS="$ROWS$(printf '%-36s %10s %10s %8s  %s' "$name" "$rps" "$p99" \
-		"${non2xx:-0}" "${errs:-none}")"$'\n'
+# 1,000 workers for the list (one curl, one connection).
+u=$(url rt /v1/workers)
+for i in $(seq 1 999); do printf 'url = "%s"\noutput = "/dev/null"\n' "$u"; done > "$D/urls"
+api -X POST -d '{}' -K "$D/urls"
+NW=$(api "$(url rt '/v1/workers?limit=1000')" | jq '.workers | length')
+[ "$NW" = 1000 ] || { echo "http-bench: $NW workers, not 1000" >&2; exit 1; }
+
+# ---- the cases ------------------------------------------------------------
+# key|label|backend|path|method: each backend case runs without (0) and with (1)
+# upstream keepalive.
+# key|label|backend|path|method: each case runs on backend (no upstream
+# keepalive) and on backend_ka; {W} is that Runtime's worker.
+CASES="bare_get|bare libfcgi GET|bare|/x|GET
+bare_post|bare libfcgi POST|bare|/x|POST
+rt_get|Runtime GET /v1/workers/{id}|rt|/v1/workers/{W}|GET
+rt_sum|Runtime GET /v1/runtime|rt|/v1/runtime|GET
+rt_post|Runtime POST input (memory)|rt|/v1/workers/{W}/input|POST
+fs_post|Runtime POST input (fs)|fs|/v1/workers/{W}/input|POST"
+[ -n "$PHP_FPM" ] && CASES="$CASES
+php_get|php-fpm GET (8 static)|php|/x|GET
+php_post|php-fpm POST (8 static)|php|/x|POST"
+
+record() { # key "rps p99 err"
+	local k=$1
+	set -- $2
+	eval "R_$k=\"\${R_$k:-} $1\"; P_$k=\"\${P_$k:-} $2\"; E_$k=\$(( \${E_$k:-0} + $3 ))"
+}
+run() { # key url method [threads conns]
+	local r
+	r=$(bench_wrk "$D/wrk.out" "${4:-2}" "${5:-$CONNS}" "$DURATION" "$2" \
+		"$3" "$POST_BODY") || { echo "http-bench: wrk failed ($1):" >&2
+		cat "$D/wrk.out" >&2; exit 1; }
+	record "$1" "$r"
+}
+contention() { # key url: GET detail while two clients list 1,000 workers
+	local l1 l2 lurl
+	lurl=$(url rt '/v1/workers?limit=1000')
+	bench_wrk "$D/l1.out" 1 1 $((DURATION + 2)) "$lurl" > /dev/null & l1=$!
+	bench_wrk "$D/l2.out" 1 1 $((DURATION + 2)) "$lurl" > /dev/null & l2=$!
+	sleep 1 # both lists are under way (a state wrk does not report)
+	run "$1" "$2" GET
+	wait "$l1" "$l2"
 }
 
-ka_text="off"
-[ "$KEEPALIVE" != 0 ] && ka_text="$KEEPALIVE idle, fastcgi_keep_conn on"
-echo "http-bench: wrk -t2 -c$CONNS -d${DURATION}s --latency over TLS;" \
-	"worker-runtime --threads $RT_THREADS; upstream keepalive $ka_text;" \
-	"$(nproc) CPUs"
-run "GET  /v1/workers/{id}  (runtime)" GET "/v1/workers/$W" get_rt
-run "GET  same body, nginx return 200" GET /bench/static-get get_st
-run "POST /v1/workers/{id}/input (runtime)" POST "/v1/workers/$W/input" post_rt
-run "POST same ack, nginx return 200" POST /bench/static-post post_st
+echo "http-bench: $ROUNDS round(s) of wrk -t2 -c$CONNS -d${DURATION}s;" \
+	"--threads $THREADS; keepalive $KEEPALIVE; $(nproc) CPUs;" \
+	"fs record $REC bytes"
+for round in $(seq 1 "$ROUNDS"); do
+	echo "round $round" >&2
+	run ceiling "http://127.0.0.1:$PORT0/" GET
+	while IFS='|' read -r key label be path method; do
+		for ka in 0 1; do
+			b=$be
+			[ $ka = 1 ] && b=${be}_ka
+			w=$(eval "echo \${W_$b:-}")
+			run "${key}_$ka" "$(url "$b" "${path//\{W\}/$w}")" "$method"
+		done
+	done <<< "$CASES"
+	contention rt_get_list "$(url rt "/v1/workers/$W")"
+	run fs1 "$(url fs "/v1/workers/$W_fs/input")" POST 1 1
+	run mem1 "$(url rt "/v1/workers/$W/input")" POST 1 1
+	r=$("$D/fdatasync-loop" "$D/fs.store" "$DURATION" "$REC" |
+		sed -n 's/.*ops_per_s=\([0-9.]*\).*p99_ms=\([0-9.]*\).*/\1 \2 0/p')
+	[ -n "$r" ] || { echo "http-bench: fdatasync-loop failed" >&2; exit 1; }
+	record fsync "$r"
+done
 
-LEN=$(api "$WR_BASE_URL/v1/workers/$W" | jq -r .worker.transcript_len)
-printf '%-36s %10s %10s %8s  %s\n' endpoint req/s p99 non-2xx "socket errors"
-printf '%s' "$ROWS"
-awk -v a="$RPS_get_rt" -v b="$RPS_get_st" -v c="$RPS_post_rt" -v d="$RPS_post_st" \
-	'BEGIN { printf "ratio runtime/static: GET %.2f, POST %.2f\n", a / b, c / d }'
-echo "transcript_len after the POST run: $LEN" \
-	"(1 + $TOTAL_post_rt acknowledged by wrk; requests in flight at the end may add a few)"
-if [ "$LEN" -lt $((1 + TOTAL_post_rt)) ]; then
-	echo "http-bench: FAIL: fewer transcript entries than acknowledged inputs" >&2
-	exit 1
-fi
+# ---- the table --------------------------------------------------------------
+med() { eval "bench_median \$R_$1"; }
+p99() { eval "bench_median \$P_$1"; }
+row() { # key label
+	printf '%-44s %10s %9s %7s\n' "$2" "$(med "$1")" "$(p99 "$1")" \
+		"$(eval "echo \${E_$1:-0}")"
+}
+printf '%-44s %10s %9s %7s\n' case "req/s" "p99 ms" errors
+row ceiling 'nginx return 200 (ceiling)'
+while IFS='|' read -r key label be path method; do
+	row "${key}_0" "$label"
+	row "${key}_1" "$label, keepalive"
+done <<< "$CASES"
+row rt_get_list 'Runtime GET detail, 2 clients listing 1,000'
+row fs1 'Runtime POST input (fs), 1 connection'
+row mem1 'Runtime POST input (memory), 1 connection'
+row fsync "write+fdatasync loop, $REC bytes"
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+echo "ratios (of medians):"
+echo "  GET/bare $(ratio "$(med rt_get_0)" "$(med bare_get_0)")," \
+	"GET/bare keepalive $(ratio "$(med rt_get_1)" "$(med bare_get_1)")," \
+	"GET keepalive/bare no-keepalive $(ratio "$(med rt_get_1)" "$(med bare_get_0)")," \
+	"GET keepalive/no-keepalive $(ratio "$(med rt_get_1)" "$(med rt_get_0)")"
+[ -n "$PHP_FPM" ] && echo "  GET/php-fpm $(ratio "$(med rt_get_0)" "$(med php_get_0)")"
+echo "  POST(memory)/bare POST $(ratio "$(med rt_post_0)" "$(med bare_post_0)")," \
+	"keepalive $(ratio "$(med rt_post_1)" "$(med bare_post_1)")"
+echo "  GET detail with 2 listing/alone: rate $(ratio "$(med rt_get_list)" "$(med rt_get_0)")," \
+	"p99 $(ratio "$(p99 rt_get_list)" "$(p99 rt_get_0)")"
+echo "  fs/memory at $CONNS connections $(ratio "$(med fs_post_0)" "$(med rt_post_0)")"
+awk -v fs="$(med fs1)" -v mem="$(med mem1)" -v loop="$(med fsync)" 'BEGIN {
+	printf "  fs 1 connection/fdatasync loop: raw %.2f", fs / loop
+	if (fs > 0 && mem > 0 && 1 / fs > 1 / mem)
+		printf ", HTTP round trip (%.3f ms) subtracted %.2f (%.0f/s)\n",
+		       1000 / mem, (1 / (1 / fs - 1 / mem)) / loop,
+		       1 / (1 / fs - 1 / mem)
+	else
+		printf "\n" }'

@@ -1,0 +1,141 @@
+# shellcheck shell=bash
+# tests/bench/lib.sh - what the HTTP benchmarks share: a private nginx on
+# loopback (plain HTTP) in front of FastCGI responders on unix sockets,
+# wrk runs parsed into "rps p99_ms errors", medians, and stopping what was
+# started by PID.  Sourced by tests/bench/http-bench.sh.  Every process
+# started is recorded in BENCH_PIDS and stopped by bench_stop_all.
+#
+# Needs: BENCH_DIR (a private directory, short enough for socket paths).
+
+BENCH_PIDS=
+
+# bench_wait_socket PATH PID: waits (bounded: 10 s) until PATH is a socket;
+# fails early when PID is gone.
+bench_wait_socket() {
+	local i
+	for i in $(seq 1 200); do
+		[ -S "$1" ] && return 0
+		kill -0 "$2" 2>/dev/null || return 1
+		sleep 0.05
+	done
+	return 1
+}
+
+# bench_start NAME SOCKET CMD...: starts CMD in the background (output in
+# BENCH_DIR/NAME.log) and waits for SOCKET.
+bench_start() {
+	local name=$1 socket=$2 pid
+	shift 2
+	"$@" > "$BENCH_DIR/$name.log" 2>&1 &
+	pid=$!
+	BENCH_PIDS="$BENCH_PIDS $pid"
+	bench_wait_socket "$socket" "$pid" || {
+		echo "bench: $name did not come up:" >&2
+		cat "$BENCH_DIR/$name.log" >&2
+		return 1
+	}
+}
+
+# bench_stop_all: SIGTERM to every process started, then (bounded) wait,
+# then SIGKILL for what is left.
+bench_stop_all() {
+	local pid i
+	for pid in $BENCH_PIDS; do
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for pid in $BENCH_PIDS; do
+		for i in $(seq 1 100); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+	BENCH_PIDS=
+}
+
+# bench_fcgi_params: the parameters the Runtime reads (as deploy/nginx.conf).
+bench_fcgi_params() {
+	cat <<'EOF'
+		fastcgi_param REQUEST_METHOD     $request_method;
+		fastcgi_param REQUEST_URI        $request_uri;
+		fastcgi_param QUERY_STRING       $query_string;
+		fastcgi_param CONTENT_TYPE       $content_type;
+		fastcgi_param CONTENT_LENGTH     $content_length;
+		fastcgi_param SERVER_PROTOCOL    $server_protocol;
+		fastcgi_param REQUEST_SCHEME     $scheme;
+		fastcgi_param GATEWAY_INTERFACE  CGI/1.1;
+		fastcgi_param REMOTE_ADDR        $remote_addr;
+		fastcgi_param REMOTE_PORT        $remote_port;
+		fastcgi_param SERVER_NAME        $server_name;
+		fastcgi_param SERVER_PORT        $server_port;
+		fastcgi_param SCRIPT_FILENAME    $document_root/bench.php;
+		fastcgi_pass_request_headers off;
+EOF
+}
+
+# bench_nginx_conf PORT0 KEEPALIVE NAME=SOCKET[=ka]...: writes
+# BENCH_DIR/nginx.conf.  PORT0 answers "return 200" itself (the ceiling);
+# backend i (1-based, in the order given) is served on PORT0 + i, through
+# an upstream with "keepalive KEEPALIVE" + fastcgi_keep_conn on when its
+# argument ends in "=ka".  A responder that pins a thread per kept
+# connection needs its own process (and more threads) for that.
+bench_nginx_conf() {
+	local port=$1 ka=$2 i=0 name sock keep
+	shift 2
+	{
+		# As root, the workers would run as nobody: no access to the
+		# private directory and its sockets.
+		[ "$(id -u)" = 0 ] && echo "user root;"
+		echo "worker_processes 1; pid $BENCH_DIR/nginx.pid;"
+		echo "error_log $BENCH_DIR/nginx-error.log warn; daemon off;"
+		echo "events { worker_connections 4096; }"
+		echo "http { access_log off; client_body_temp_path $BENCH_DIR/nb;"
+		echo "  fastcgi_temp_path $BENCH_DIR/nf; proxy_temp_path $BENCH_DIR/np;"
+		echo "  uwsgi_temp_path $BENCH_DIR/nu; scgi_temp_path $BENCH_DIR/ns;"
+		echo "  server { listen 127.0.0.1:$port; location / {"
+		echo "    default_type application/json; return 200 '{\"ok\":true}'; } }"
+		for b in "$@"; do
+			i=$((i + 1)); name=${b%%=*}; sock=${b#*=}; keep=
+			case $sock in *=ka) sock=${sock%=ka}
+				keep="keepalive $ka;" ;; esac
+			echo "  upstream ${name} { server unix:$sock; $keep }"
+			echo "  server { listen 127.0.0.1:$((port + i)); root $BENCH_DIR;"
+			echo "    location / { fastcgi_pass ${name};"
+			[ -n "$keep" ] && echo "    fastcgi_keep_conn on;"
+			bench_fcgi_params
+			echo "  } }"
+		done
+		echo "}"
+	} > "$BENCH_DIR/nginx.conf"
+}
+
+# bench_wrk OUT THREADS CONNS SECONDS URL [METHOD BODY]: one wrk run; prints
+# "rps p99_ms errors" (errors: non-2xx plus socket errors).
+bench_wrk() {
+	local out=$1 t=$2 c=$3 d=$4 url=$5 method=${6:-GET} body=${7:-}
+	WR_BENCH_METHOD=$method WR_BENCH_BODY=$body WR_TOKEN=none \
+	timeout $((d + 30)) wrk -t"$t" -c"$c" -d"${d}s" --timeout 10s \
+		--latency -s "$BENCH_HERE/wrk-request.lua" "$url" > "$out" 2>&1
+	awk '
+	function ms(v) {
+		if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
+		if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
+		if (v ~ /s$/)  return substr(v, 1, length(v) - 1) * 1000
+		return v
+	}
+	/^Requests\/sec:/ { rps = $2 }
+	$1 == "99%" { p99 = ms($2) }
+	/Non-2xx or 3xx responses:/ { err += $5 }
+	/Socket errors:/ { n = split($0, f, /[ ,]+/)
+		for (i = 1; i <= n; i++) if (f[i] ~ /^[0-9]+$/) err += f[i] }
+	END { if (rps == "") exit 1
+	      printf "%s %.2f %d\n", rps, p99, err }' "$out"
+}
+
+# bench_median V...: the median of numbers (the lower middle for an even
+# count).
+bench_median() {
+	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
+		END { print v[int((NR + 1) / 2)] }'
+}

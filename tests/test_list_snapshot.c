@@ -1,0 +1,156 @@
+/*
+ * test_list_snapshot.c - wr_worker_list copies a page out after letting go
+ * of the Runtime's lock: while a page of workers is being copied, other
+ * threads write, read, stop and delete (the writer-preferring lock is
+ * free), and the page is still the state at one instant: ordered, every
+ * item as it was when the page was taken, a worker deleted meanwhile still
+ * copied whole.  State-based: the copy waits in wr__list_copy_hook until
+ * the other thread reports it is done (the bound below only turns a hang
+ * into a failure).  Links src/libwr-core.la for the hook.
+ */
+#include "config.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/rt.h"
+
+#define N 40
+#define BOUND_S 10 /* a blocked writer shows as a failure after this */
+
+static struct wr_runtime *rt;
+static char ids[N][WR_ID_MAX + 1];
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static bool in_copy, other_done, other_timed_out;
+static wr_err other_rc[4];
+static uint64_t other_len;
+
+/* Waits for *flag under mu, at most BOUND_S; false on the bound. */
+static bool
+wait_for(bool *flag)
+{
+	struct timespec until;
+	int rc = 0;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += BOUND_S;
+	while (!*flag && rc != ETIMEDOUT)
+		rc = pthread_cond_timedwait(&cv, &mu, &until);
+	return *flag;
+}
+
+static void
+copy_hook(void)
+{
+	pthread_mutex_lock(&mu);
+	in_copy = true;
+	pthread_cond_broadcast(&cv);
+	other_timed_out = !wait_for(&other_done);
+	pthread_mutex_unlock(&mu);
+}
+
+/* While the page is copied: an input (write lock), a read of it, a stop
+ * and a delete of another worker on the page. */
+static void *
+other(void *arg)
+{
+	struct wr_input in = {WR_INPUT_USER, "written during the copy"};
+	struct wr_input_ack ack;
+	struct wr_lifecycle_ack la;
+	struct wr_worker_info *w = NULL;
+
+	(void)arg;
+	pthread_mutex_lock(&mu);
+	bool go = wait_for(&in_copy);
+	pthread_mutex_unlock(&mu);
+	if (go) {
+		other_rc[0] = wr_worker_input(rt, ids[0], &in, &ack, NULL);
+		other_rc[1] = wr_worker_get(rt, ids[0], &w, NULL);
+		other_len = w != NULL ? w->transcript_len : 0;
+		wr_worker_info_free(w);
+		other_rc[2] = wr_worker_stop(rt, ids[1], "gone", &la, NULL);
+		other_rc[3] = wr_worker_delete(rt, ids[1], &la, NULL);
+	}
+	pthread_mutex_lock(&mu);
+	other_done = true;
+	pthread_cond_broadcast(&cv);
+	pthread_mutex_unlock(&mu);
+	return NULL;
+}
+
+static void
+setup(void)
+{
+	cr_assert_eq(wr_runtime_open(NULL, &rt, NULL), WR_OK);
+	for (int i = 0; i < N; i++) {
+		struct wr_worker_info *w;
+		cr_assert_eq(wr_worker_create(rt, NULL, &w, NULL), WR_OK);
+		strcpy(ids[i], w->ref.worker_id);
+		wr_worker_info_free(w);
+	}
+}
+
+static void
+teardown(void)
+{
+	wr__list_copy_hook = NULL;
+	wr_runtime_close(rt);
+}
+
+TestSuite(list_snapshot, .init = setup, .fini = teardown, .timeout = 60);
+
+Test(list_snapshot, writers_and_readers_proceed_while_a_page_is_copied)
+{
+	struct wr_worker_list l = {0};
+	struct wr_worker_info *now = NULL;
+	pthread_t th;
+
+	wr__list_copy_hook = copy_hook;
+	cr_assert_eq(pthread_create(&th, NULL, other, NULL), 0);
+	cr_assert_eq(wr_worker_list(rt, &(struct wr_list_query){.limit = N},
+	                            &l, NULL), WR_OK);
+	pthread_join(th, NULL);
+	cr_assert(!other_timed_out, "the other thread was blocked while the "
+	          "page was being copied");
+	for (int k = 0; k < 4; k++)
+		cr_assert_eq(other_rc[k], WR_OK, "call %d failed", k);
+	cr_assert_eq(other_len, 1);
+
+	/* The page is the state when it was taken: in creation order, the
+	 * input not on it, the deleted worker copied whole and running. */
+	cr_assert_eq(l.count, N);
+	cr_assert(!l.has_next);
+	for (int i = 0; i < N; i++) {
+		cr_assert_str_eq(l.items[i]->ref.worker_id, ids[i]);
+		cr_assert_eq(l.items[i]->transcript_len, 0);
+		cr_assert_eq(l.items[i]->status, WR_STATUS_RUNNING);
+		cr_assert_not_null(l.items[i]->ref.runtime_id);
+	}
+	cr_assert_eq(wr_worker_get(rt, ids[1], &now, NULL), WR_EUNKNOWN_WORKER);
+	wr_worker_list_free(&l);
+}
+
+Test(list_snapshot, a_page_after_the_changes_shows_them)
+{
+	struct wr_worker_list l = {0};
+	struct wr_input in = {WR_INPUT_USER, "x"};
+	struct wr_input_ack ack;
+	struct wr_lifecycle_ack la;
+
+	cr_assert_eq(wr_worker_input(rt, ids[2], &in, &ack, NULL), WR_OK);
+	cr_assert_eq(wr_worker_stop(rt, ids[3], "why", &la, NULL), WR_OK);
+	cr_assert_eq(wr_worker_list(rt, &(struct wr_list_query){.limit = 5},
+	                            &l, NULL), WR_OK);
+	cr_assert_eq(l.count, 5);
+	cr_assert(l.has_next);
+	cr_assert_str_eq(l.next_after, ids[4]);
+	cr_assert_eq(l.items[2]->transcript_len, 1);
+	cr_assert_eq(l.items[3]->status, WR_STATUS_STOPPED);
+	cr_assert_str_eq(l.items[3]->status_reason, "why");
+	cr_assert_null(l.items[2]->status_reason);
+	wr_worker_list_free(&l);
+}
