@@ -89,9 +89,12 @@ start_nginx() {
 	for i in 1 2 3 4 5 6 7 8; do
 		[ -n "${PORT:-}" ] || PORT=$(( 20000 + (RANDOM % 30000) ))
 		wr_stack_render_nginx "$top_srcdir" "$PORT" "${1:-}" || return 1
-		if [ "$KEEPALIVE" != 0 ]; then
-			sed -i -e "s/# keepalive [0-9]*;.*/keepalive $KEEPALIVE;/" \
-			       -e 's/# fastcgi_keep_conn on;.*/fastcgi_keep_conn on;/' \
+		# deploy/nginx.conf ships with keepalive on (lines marked
+		# KEEPALIVE): --keepalive 0 removes them, K sets the count.
+		if [ "$KEEPALIVE" = 0 ]; then
+			sed -i '/# KEEPALIVE$/d' "$WR_DIR/nginx-site.conf"
+		else
+			sed -i -e "s/keepalive [0-9]*;\(.*# KEEPALIVE\)$/keepalive $KEEPALIVE;\1/" \
 			       "$WR_DIR/nginx-site.conf"
 			grep -q "^[[:space:]]*keepalive $KEEPALIVE;" "$WR_DIR/nginx-site.conf" &&
 			grep -q '^[[:space:]]*fastcgi_keep_conn on;' "$WR_DIR/nginx-site.conf" ||
