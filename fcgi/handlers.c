@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "handlers.h"
 #include "route.h"
@@ -428,9 +429,68 @@ done:
 	return rc;
 }
 
+/* ---- long-poll: parking a request on a watch ------------------------- */
+
+/* A parked request: the route command (a copy: the request's params stay
+ * valid, but the decoded command would not), its deadline, its watch. */
+struct http_wait {
+	struct route_cmd cmd;
+	unsigned long long deadline_ms; /* CLOCK_MONOTONIC */
+	struct wr_watch *watch;
+};
+
+static unsigned long long
+monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long long)ts.tv_sec * 1000u +
+	       (unsigned long long)ts.tv_nsec / 1000000u;
+}
+
+/*
+ * Parks the request: a watch on the worker for a last_event_id above
+ * after (registered with the request's wake).  WR_OK with out->wait set,
+ * or WR_OK with nothing set when the watch was satisfied at once (the
+ * caller reads again and answers), or the watch's error
+ * (too_many_waiters).
+ */
 static wr_err
-op_worker_get(const struct http_ctx *ctx, const struct route_cmd *cmd,
-              struct http_response *out, struct wr_error *e)
+park(const struct http_ctx *ctx, const struct http_request *req,
+     const struct route_cmd *cmd, uint64_t after, struct http_response *out,
+     struct wr_error *e)
+{
+	struct http_wait *w = calloc(1, sizeof(*w));
+	wr_err rc;
+
+	if (w == NULL)
+		return fail(e, WR_EINTERNAL, WR_REASON_OUT_OF_MEMORY,
+		            "out of memory");
+	w->cmd = *cmd;
+	w->deadline_ms = monotonic_ms() + cmd->wait_ms;
+	rc = wr_worker_watch(ctx->rt, cmd->worker_id, after, req->wake,
+	                     req->wake_arg, &w->watch, e);
+	if (rc != WR_OK || w->watch == NULL) {
+		free(w);
+		return rc;
+	}
+	out->wait = w;
+	return WR_OK;
+}
+
+/* True if a request with this command may park at all. */
+static bool
+may_park(const struct http_request *req, const struct route_cmd *cmd)
+{
+	return req != NULL && req->wake != NULL && cmd->has_wait &&
+	       cmd->wait_ms > 0;
+}
+
+static wr_err
+op_worker_get(const struct http_ctx *ctx, const struct http_request *req,
+              const struct route_cmd *cmd, struct http_response *out,
+              struct wr_error *e)
 {
 	struct wr_worker_info *info = NULL;
 	size_t len;
@@ -440,6 +500,19 @@ op_worker_get(const struct http_ctx *ctx, const struct route_cmd *cmd,
 	rc = wr_worker_get(ctx->rt, cmd->worker_id, &info, e);
 	if (rc != WR_OK)
 		return rc;
+	if (may_park(req, cmd) && info->last_event_id <= cmd->after_event) {
+		rc = park(ctx, req, cmd, cmd->after_event, out, e);
+		if (rc != WR_OK || out->wait != NULL) {
+			wr_worker_info_free(info);
+			return rc;
+		}
+		/* Changed meanwhile: answer the detail as it is now. */
+		wr_worker_info_free(info);
+		info = NULL;
+		if ((rc = wr_worker_get(ctx->rt, cmd->worker_id, &info, e)) !=
+		    WR_OK)
+			return rc;
+	}
 	json = wr_json_encode_worker_detail(info, "worker", &len);
 	wr_worker_info_free(info);
 	return respond_json(out, 200, json, len, e);
@@ -514,12 +587,23 @@ op_worker_delete(const struct http_ctx *ctx, const struct route_cmd *cmd,
 	return respond_json(out, 200, json, len, e);
 }
 
+/*
+ * A page (start, or after: entries with a sequence above it, which is the
+ * same index).  With wait, an empty page of a running worker parks the
+ * request on a watch after the page's own last_event_id, registered after
+ * the read: whatever happened in between makes the watch satisfied at
+ * once, and the page is read again.  An ended worker is answered at once
+ * (only its deletion could still change it).
+ */
 static wr_err
-op_worker_transcript(const struct http_ctx *ctx, const struct route_cmd *cmd,
-                     struct http_response *out, struct wr_error *e)
+op_worker_transcript(const struct http_ctx *ctx,
+                     const struct http_request *req,
+                     const struct route_cmd *cmd, struct http_response *out,
+                     struct wr_error *e)
 {
 	struct wr_transcript_page page;
-	uint64_t start = cmd->has_start ? cmd->start : 0;
+	uint64_t start = cmd->has_after_seq ? cmd->after_seq
+	               : cmd->has_start ? cmd->start : 0;
 	uint32_t limit = cmd->has_limit ? cmd->limit
 	                                : WR_TRANSCRIPT_LIMIT_DEFAULT;
 	size_t len;
@@ -530,6 +614,19 @@ op_worker_transcript(const struct http_ctx *ctx, const struct route_cmd *cmd,
 	                          e);
 	if (rc != WR_OK)
 		return rc;
+	if (may_park(req, cmd) && page.count == 0 &&
+	    page.status == WR_STATUS_RUNNING) {
+		rc = park(ctx, req, cmd, page.last_event_id, out, e);
+		if (rc != WR_OK || out->wait != NULL) {
+			wr_transcript_page_clear(&page);
+			return rc;
+		}
+		wr_transcript_page_clear(&page);
+		rc = wr_worker_transcript(ctx->rt, cmd->worker_id, start,
+		                          limit, &page, e);
+		if (rc != WR_OK)
+			return rc;
+	}
 	json = wr_json_encode_transcript_page(&page, "transcript", &len);
 	wr_transcript_page_clear(&page);
 	return respond_json(out, 200, json, len, e);
@@ -548,9 +645,9 @@ dispatch(const struct http_ctx *ctx, const struct http_request *req,
 	case ROUTE_WORKERS_LIST:
 		return op_workers_list(ctx, cmd, out, e);
 	case ROUTE_WORKER_GET:
-		return op_worker_get(ctx, cmd, out, e);
+		return op_worker_get(ctx, req, cmd, out, e);
 	case ROUTE_WORKER_TRANSCRIPT:
-		return op_worker_transcript(ctx, cmd, out, e);
+		return op_worker_transcript(ctx, req, cmd, out, e);
 	case ROUTE_WORKER_DELETE: /* a body, if any, is ignored */
 		return op_worker_delete(ctx, cmd, out, e);
 	case ROUTE_WORKER_CREATE:
@@ -571,6 +668,19 @@ dispatch(const struct http_ctx *ctx, const struct http_request *req,
 	default:
 		return op_worker_lifecycle(ctx, req, cmd, out, e);
 	}
+}
+
+/* Library errors: trust the return value over the detail, and make
+ * unknown_worker always name the worker. */
+static void
+library_error(struct wr_error *e, wr_err rc, const struct route_cmd *cmd)
+{
+	e->code = rc;
+	if (e->message[0] == '\0')
+		snprintf(e->message, sizeof(e->message), "%s", wr_strerror(rc));
+	if (rc == WR_EUNKNOWN_WORKER && e->worker_id[0] == '\0')
+		snprintf(e->worker_id, sizeof(e->worker_id), "%s",
+		         cmd->worker_id);
 }
 
 void
@@ -616,16 +726,10 @@ http_handle(const struct http_ctx *ctx, const struct http_request *req,
 		e = rerr.err;
 		allow = rerr.allow;
 	} else if ((rc = dispatch(ctx, &r, &cmd, out, &e)) != WR_OK) {
-		/* Library errors: trust the return value over the detail, and
-		 * make unknown_worker always name the worker. */
-		e.code = rc;
-		if (e.message[0] == '\0')
-			snprintf(e.message, sizeof(e.message), "%s",
-			         wr_strerror(rc));
-		if (rc == WR_EUNKNOWN_WORKER && e.worker_id[0] == '\0')
-			snprintf(e.worker_id, sizeof(e.worker_id), "%s",
-			         cmd.worker_id);
+		library_error(&e, rc, &cmd);
 	}
+	if (out->wait != NULL)
+		return; /* parked: http_wait_finish answers */
 	if (rc != WR_OK) {
 		respond_error(ctx, &e, allow, out); /* out->body is still NULL */
 		out->reason = wr_reason_name(e.reason);
@@ -633,6 +737,35 @@ http_handle(const struct http_ctx *ctx, const struct http_request *req,
 	out->route = route_rc == WR_OK ? route_template(cmd.op) : "";
 	if (out->reason == NULL)
 		out->reason = "";
+}
+
+unsigned long long
+http_wait_deadline_ms(const struct http_wait *w)
+{
+	return w->deadline_ms;
+}
+
+void
+http_wait_finish(const struct http_ctx *ctx, struct http_wait *w,
+                 struct http_response *out)
+{
+	struct wr_error e;
+	wr_err rc;
+
+	memset(out, 0, sizeof(*out));
+	wr_error_clear(&e);
+	wr_watch_cancel(w->watch); /* its wake is over and done with */
+	/* The same operation, answered now (a NULL request never parks). */
+	rc = dispatch(ctx, NULL, &w->cmd, out, &e);
+	if (rc != WR_OK) {
+		library_error(&e, rc, &w->cmd);
+		respond_error(ctx, &e, NULL, out);
+		out->reason = wr_reason_name(e.reason);
+	}
+	out->route = route_template(w->cmd.op);
+	if (out->reason == NULL)
+		out->reason = "";
+	free(w);
 }
 
 void

@@ -75,6 +75,7 @@ struct options {
 	const char *retain_ended; /* NULL: keep ended workers (no retention) */
 	uint64_t snapshot_bytes;
 	uint32_t snapshot_percent;
+	uint32_t max_waiters;
 };
 
 /* The listen socket this process opened, so that exit can remove a unix
@@ -351,6 +352,11 @@ static const struct flag flags[] = {
 	  MEMBER(snapshot_percent), .min = 1, .max = 10000, .def = 100,
 	  .expect = "percent",
 	  .help = "fs store: journal between snapshots, % of the last one" },
+	{ .name = "max-waiters", .kind = FLAG_UINT, .arg = "N",
+	  MEMBER(max_waiters), .min = 1, .max = WR_MAX_WAITERS,
+	  .def = WR_DEFAULT_MAX_WAITERS, .expect = "requests",
+	  .help = "long-poll requests (wait=) waiting at once; more: 503 "
+	          "too_many_waiters" },
 	{ .name = "help", .kind = FLAG_HELP, .help = "this help" },
 	{ .name = "version", .kind = FLAG_VERSION, .help = "print the version" },
 };
@@ -1332,6 +1338,7 @@ int main(int argc, char **argv)
 	cfg.snapshot_bytes = o.snapshot_bytes;
 	cfg.snapshot_percent = o.snapshot_percent;
 	cfg.limits = o.limits;
+	cfg.max_waiters = o.max_waiters;
 	if (o.retain_ended != NULL)
 		parse_duration(o.retain_ended, &cfg.retain_ended_ms);
 	cfg.on_diagnostic = log_diagnostic;

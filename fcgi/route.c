@@ -137,13 +137,24 @@ name_copy(char *dst, size_t size, const char *p, size_t len)
 
 /* The parameters each route takes (only the transcript and the list
  * take any). */
-enum param { P_START, P_LIMIT, P_AFTER, P_STATUS, P_NONE };
+enum param {
+	P_START, P_LIMIT, P_AFTER, P_STATUS,
+	P_AFTER_SEQ, P_WAIT, P_AFTER_EVENT, P_NONE
+};
 
 static enum param
 param_of(const struct route_cmd *cmd, const char *p, size_t n)
 {
 	bool list = cmd->op == ROUTE_WORKERS_LIST;
 	bool transcript = cmd->op == ROUTE_WORKER_TRANSCRIPT;
+	bool get = cmd->op == ROUTE_WORKER_GET;
+
+	if (n == 5 && memcmp(p, "after", 5) == 0 && transcript)
+		return P_AFTER_SEQ;
+	if (n == 4 && memcmp(p, "wait", 4) == 0 && (transcript || get))
+		return P_WAIT;
+	if (n == 11 && memcmp(p, "after_event", 11) == 0 && get)
+		return P_AFTER_EVENT;
 
 	if (n == 5 && memcmp(p, "limit", 5) == 0 && (list || transcript))
 		return P_LIMIT;
@@ -156,6 +167,34 @@ param_of(const struct route_cmd *cmd, const char *p, size_t n)
 	return P_NONE;
 }
 
+/* The long-poll parameters: after (a sequence), wait (ms, at most
+ * ROUTE_WAIT_MAX_MS), after_event (an event id); strict decimal. */
+static wr_err
+take_longpoll(struct route_cmd *cmd, enum param prm, const char *name,
+              const char *v, size_t vlen, struct route_error *rerr)
+{
+	uint64_t n;
+
+	if (v == NULL || !parse_u64(v, vlen, UINT64_MAX, &n))
+		return route_fail(rerr, WR_EINVALID_INPUT,
+		                  WR_REASON_INVALID_QUERY, name, NULL,
+		                  "query parameter '%s' must be a non-negative "
+		                  "decimal integer", name);
+	if (prm == P_WAIT) {
+		if (n > ROUTE_WAIT_MAX_MS)
+			return route_fail(rerr, WR_EINVALID_INPUT,
+			                  WR_REASON_LIMIT_TOO_LARGE, name, NULL,
+			                  "wait must be at most %u ms",
+			                  ROUTE_WAIT_MAX_MS);
+		cmd->wait_ms = (uint32_t)n;
+	} else if (prm == P_AFTER_SEQ) {
+		cmd->after_seq = n;
+	} else {
+		cmd->after_event = n;
+	}
+	return WR_OK;
+}
+
 /* Stores one parameter's value (v, vlen bytes; not percent-decoded: the
  * values are digits, ids and status names, none needing an escape). */
 static wr_err
@@ -163,7 +202,8 @@ take_param(struct route_cmd *cmd, enum param prm, const char *name,
            const char *v, size_t vlen, struct route_error *rerr)
 {
 	bool *has[] = {&cmd->has_start, &cmd->has_limit, &cmd->has_after,
-	               &cmd->has_status};
+	               &cmd->has_status, &cmd->has_after_seq, &cmd->has_wait,
+	               &cmd->has_after_event};
 	uint64_t n;
 
 	if (*has[prm])
@@ -206,6 +246,10 @@ take_param(struct route_cmd *cmd, enum param prm, const char *name,
 		return route_fail(rerr, WR_EINVALID_INPUT, WR_REASON_INVALID_QUERY,
 		                  name, NULL, "status must be running, stopped, "
 		                  "cancelled or failed");
+	case P_AFTER_SEQ:
+	case P_WAIT:
+	case P_AFTER_EVENT:
+		return take_longpoll(cmd, prm, name, v, vlen, rerr);
 	case P_NONE:
 		break;
 	}
@@ -214,10 +258,31 @@ take_param(struct route_cmd *cmd, enum param prm, const char *name,
 	                  "id", name);
 }
 
+/* Parameters that exclude or need each other: after (a sequence) is
+ * the alternative to start; a worker's wait needs after_event (it says
+ * what the client has seen: waiting for "a change from now" would miss
+ * one that came between its last read and this request). */
+static wr_err
+check_combination(const struct route_cmd *cmd, struct route_error *rerr)
+{
+	if (cmd->has_after_seq && cmd->has_start)
+		return route_fail(rerr, WR_EINVALID_INPUT,
+		                  WR_REASON_INVALID_QUERY, "after", NULL,
+		                  "give either start or after, not both");
+	if (cmd->op == ROUTE_WORKER_GET && cmd->has_wait &&
+	    !cmd->has_after_event)
+		return route_fail(rerr, WR_EINVALID_INPUT,
+		                  WR_REASON_INVALID_QUERY, "after_event", NULL,
+		                  "wait needs after_event: the last_event_id "
+		                  "the client has seen");
+	return WR_OK;
+}
+
 /*
  * Parses query (len bytes, without the '?') into cmd.  Only the transcript
- * (start, limit) and the list (limit, after, status) take parameters;
- * anywhere else every parameter is unknown.
+ * (start or after, limit, wait), a worker's detail (wait, after_event) and
+ * the list (limit, after, status) take parameters; anywhere else every
+ * parameter is unknown.
  */
 static wr_err
 parse_query(const char *q, size_t len, struct route_cmd *cmd,
@@ -256,7 +321,7 @@ parse_query(const char *q, size_t len, struct route_cmd *cmd,
 			                  WR_REASON_INVALID_QUERY, "", NULL,
 			                  "empty query parameter");
 	}
-	return WR_OK;
+	return check_combination(cmd, rerr);
 }
 
 /* Matches the segments to a route; sets cmd->op, *id (the id segment or

@@ -44,7 +44,17 @@ struct route_cmd {
 	uint32_t limit;
 	char after[WR_ID_MAX + 1];       /* list: a valid id */
 	enum wr_worker_status status;    /* list */
+	/* Long-poll.  transcript: after (a sequence; exclusive, so the page
+	 * starts at index after_seq) is the alternative to start, and wait;
+	 * worker get: wait and after_event (both or neither of wait). */
+	bool has_after_seq, has_wait, has_after_event;
+	uint64_t after_seq;
+	uint32_t wait_ms;                /* at most ROUTE_WAIT_MAX_MS */
+	uint64_t after_event;
 };
+
+/* Longest wait= in ms; it must stay below nginx's fastcgi_read_timeout. */
+#define ROUTE_WAIT_MAX_MS 25000u
 
 /*
  * Why a request line was refused.  err.code is one of
@@ -55,7 +65,10 @@ struct route_cmd {
  *   WR_EINVALID_INPUT   reason invalid_path, uri_too_long,
  *                       invalid_worker_id (field "worker_id"),
  *                       unknown_parameter or invalid_query (field = the
- *                       parameter name, "" for an empty pair).
+ *                       parameter name, "" for an empty pair; "after"
+ *                       for after with start, "after_event" for a
+ *                       worker's wait without it), limit_too_large
+ *                       (field "wait": above ROUTE_WAIT_MAX_MS).
  * allow is a static string ("GET", "POST", "GET, POST" or "GET, DELETE") for
  * WR_EUNSUPPORTED and NULL otherwise.
  */

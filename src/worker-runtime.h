@@ -236,7 +236,9 @@ bool wr_err_parse(const char *name, wr_err *out);
 	X(WR_REASON_UNREADABLE_FILE, "unreadable_file",                      \
 	  "a file could not be read")                                        \
 	X(WR_REASON_FILE_TOO_LARGE, "file_too_large",                        \
-	  "a file is larger than allowed")
+	  "a file is larger than allowed")                                   \
+	X(WR_REASON_TOO_MANY_WAITERS, "too_many_waiters",                    \
+	  "max_waiters requests are waiting already; retry after Retry-After")
 
 enum wr_reason {
 #define WR__REASON_ENUM(e, name, msg) e,
@@ -457,6 +459,12 @@ struct wr_transcript_page {
 	size_t count;
 	bool has_next; /* false: next_start is null */
 	uint64_t next_start;
+	/* The worker as of the page (read under the same lock as the
+	 * entries): a follower knows from one answer whether the turn is
+	 * over, and last_event_id is what to wait after next. */
+	enum wr_worker_status status;
+	enum wr_run_state run_state;
+	uint64_t last_event_id;
 };
 
 void wr_transcript_page_clear(struct wr_transcript_page *page);
@@ -624,7 +632,14 @@ struct wr_config {
 	 * 0: 100.  1 makes the floor alone decide for stores up to 100x
 	 * snapshot_bytes. */
 	uint32_t snapshot_percent;
+	/* Watches (wr_worker_watch, wr_worker_wait) that may exist at once;
+	 * 0: WR_DEFAULT_MAX_WAITERS, at most WR_MAX_WAITERS.  One more is
+	 * WR_EUNAVAILABLE, reason too_many_waiters. */
+	uint32_t max_waiters;
 };
+
+#define WR_DEFAULT_MAX_WAITERS 10000u
+#define WR_MAX_WAITERS 1000000u
 
 /* Opens a Runtime.  On success *out is owned by the caller (close it with
  * wr_runtime_close).  Fails with WR_EINVALID_INPUT for a bad config or a
@@ -768,6 +783,62 @@ wr_err wr_worker_transcript(struct wr_runtime *rt, const char *worker_id,
                             uint64_t start, uint32_t limit,
                             struct wr_transcript_page *out,
                             struct wr_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Waiting for a worker to change                                           */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Every applied change of a worker gives it a new last_event_id: an entry
+ * (input, output, a failure's why), the end of a turn (busy -> idle), a
+ * terminal status, its deletion.  A watch is told when a worker's
+ * last_event_id passes a value, the worker is deleted, or the Runtime stops
+ * (wr_runtime_stop) or closes.  It only wakes: the caller reads the state
+ * again afterwards (wr_worker_get, wr_worker_transcript).
+ */
+struct wr_watch;
+
+/*
+ * Registers a watch on worker_id for a last_event_id above after_event,
+ * without blocking (read lock).  Answers at once with WR_OK and *out =
+ * NULL ("already satisfied": read again now) when the worker's
+ * last_event_id is already above after_event, the worker does not exist
+ * (or is not yet durable), or the Runtime is not running.  Otherwise *out
+ * is a watch the caller owns and must end with wr_watch_cancel, also after
+ * it fired: wake(arg) is then called at most once, from whichever thread
+ * applies the change (or stops/closes the Runtime), with Runtime locks
+ * held: it must be quick and must not call into the Runtime or cancel a
+ * watch.  Errors (*out untouched): WR_EUNAVAILABLE reason
+ * too_many_waiters when max_waiters watches exist, WR_EINTERNAL
+ * (out_of_memory).  Thread-safe.
+ */
+wr_err wr_worker_watch(struct wr_runtime *rt, const char *worker_id,
+                       uint64_t after_event, void (*wake)(void *arg),
+                       void *arg, struct wr_watch **out,
+                       struct wr_error *err);
+
+/*
+ * Ends a watch and frees it; returns true if its wake was called.  After it
+ * returns, wake is not running and will never be called.  May be called
+ * after wr_runtime_close (the watch keeps what it needs alive); must not
+ * be called from inside a wake.  NULL ok (returns false).  Thread-safe.
+ */
+bool wr_watch_cancel(struct wr_watch *w);
+
+/*
+ * Blocks until worker_id's last_event_id is above after_event, the worker
+ * is deleted, the Runtime stops or closes, or timeout_ms milliseconds
+ * (CLOCK_MONOTONIC; any value, 0 = do not block) pass; then sets
+ * *last_event_id (may be NULL) to the worker's current one, which is
+ * after_event or below when the wait timed out or the Runtime stopped.
+ * Errors: WR_EUNKNOWN_WORKER (no such worker, also once deleted while
+ * waiting), WR_EUNAVAILABLE too_many_waiters, WR_EINTERNAL.  Built on
+ * wr_worker_watch (it counts against max_waiters).  Thread-safe; must not
+ * be called from a driver operation or a wake.
+ */
+wr_err wr_worker_wait(struct wr_runtime *rt, const char *worker_id,
+                      uint64_t after_event, uint32_t timeout_ms,
+                      uint64_t *last_event_id, struct wr_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* Profiles file and the exec driver                                        */

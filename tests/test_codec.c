@@ -78,6 +78,10 @@ static struct wr_transcript_entry sample_entries[] = {
 	{ 2, WR_ROLE_WORKER, "h\xc3\xa9llo \"x\"/\n", 3, T_UPDATED },
 };
 
+/* The worker's state every page carries (sample_page's). */
+#define PAGE_WORKER_JSON                                                     \
+	",\"status\":\"running\",\"run_state\":\"busy\",\"last_event_id\":5"
+
 static struct wr_transcript_page sample_page(bool has_next)
 {
 	struct wr_transcript_page p = {
@@ -89,6 +93,9 @@ static struct wr_transcript_page sample_page(bool has_next)
 		.count = 2,
 		.has_next = has_next,
 		.next_start = has_next ? 2 : 0,
+		.status = WR_STATUS_RUNNING,
+		.run_state = WR_RUN_BUSY,
+		.last_event_id = 5,
 	};
 	return p;
 }
@@ -534,7 +541,7 @@ Test(codec, transcript_page_with_next_start_has_exact_members)
 	assert_json(wr_json_encode_transcript_page(&p, NULL, &len), &len,
 	            "{\"worker_ref\":" REF_JSON ",\"start\":0,\"limit\":2,"
 	            "\"total_items\":3,\"items\":" SAMPLE_PAGE_ITEMS_JSON
-	            ",\"next_start\":2}");
+	            ",\"next_start\":2" PAGE_WORKER_JSON "}");
 }
 
 Test(codec, last_transcript_page_has_null_next_start)
@@ -548,7 +555,7 @@ Test(codec, last_transcript_page_has_null_next_start)
 	            &len,
 	            "{\"transcript\":{\"worker_ref\":" REF_JSON ",\"start\":3,"
 	            "\"limit\":2,\"total_items\":3,\"items\":[],"
-	            "\"next_start\":null}}");
+	            "\"next_start\":null" PAGE_WORKER_JSON "}}");
 }
 
 /* The reference for pages: the same page as a json-c tree, written with
@@ -597,6 +604,12 @@ static char *page_by_json_c(const struct wr_transcript_page *p,
 	json_object_object_add(o, "next_start",
 	                       p->has_next ? json_object_new_uint64(p->next_start)
 	                                   : NULL);
+	json_object_object_add(o, "status", json_object_new_string(
+		wr_worker_status_name(p->status)));
+	json_object_object_add(o, "run_state", json_object_new_string(
+		wr_run_state_name(p->run_state)));
+	json_object_object_add(o, "last_event_id",
+	                       json_object_new_uint64(p->last_event_id));
 	if (envelope != NULL) {
 		root = json_object_new_object();
 		json_object_object_add(root, envelope, o);
@@ -643,6 +656,9 @@ Test(codec, transcript_page_text_is_byte_identical_to_json_c)
 
 		p.has_next = k >= 2;
 		p.next_start = k == 3 ? UINT64_MAX : 0;
+		p.status = (enum wr_worker_status)k;
+		p.run_state = (enum wr_run_state)(k % 3);
+		p.last_event_id = k == 3 ? WR_MAX_EVENT_ID : (uint64_t)k;
 		p.count = k == 1 ? 0 : n;
 		want = page_by_json_c(&p, env);
 		got = wr_json_encode_transcript_page(&p, env, &len);
@@ -1871,10 +1887,15 @@ Test(codec, transcript_page_rejects_bad_members)
 	static const char page[] =
 		"{\"worker_ref\":" REF_JSON ",\"start\":0,\"limit\":2,"
 		"\"total_items\":3,\"items\":" SAMPLE_PAGE_ITEMS_JSON
-		",\"next_start\":2}";
+		",\"next_start\":2" PAGE_WORKER_JSON "}";
 	static const struct {
 		const char *from, *to, *reason, *field;
 	} cases[] = {
+		{ "\"run_state\":\"busy\"", "\"run_state\":\"asleep\"",
+		  "invalid_value", "run_state" },
+		{ ",\"status\":\"running\"", "", "missing_field", "status" },
+		{ "\"last_event_id\":5", "\"last_event_id\":\"5\"",
+		  "wrong_type", "last_event_id" },
 		{ "\"limit\":2", "\"limit\":4294967296", "invalid_value",
 		  "limit" },
 		{ "\"next_start\":2", "\"next_start\":\"2\"", "wrong_type",

@@ -7,11 +7,13 @@
  * driver (test_driver.h): an input starts a turn that ends only when the
  * test calls wr_worker_turn_end().
  */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <criterion/criterion.h>
 
@@ -1273,5 +1275,354 @@ Test(handlers, response_clear_accepts_null_and_is_repeatable)
 	http_response_clear(&r);
 	cr_assert_null(r.body);
 	cr_assert_eq(r.n_headers, 0);
+	http_response_clear(&r);
+}
+
+/* ---- long-poll: parked requests (no sockets) -------------------------- */
+
+/* The test's side of a parked request: wake() signals a condvar, as a
+ * responder would. */
+struct test_wake {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int calls;
+};
+
+static void
+test_wake_fn(void *arg)
+{
+	struct test_wake *t = arg;
+
+	pthread_mutex_lock(&t->mu);
+	t->calls++;
+	pthread_cond_signal(&t->cv);
+	pthread_mutex_unlock(&t->mu);
+}
+
+static void
+test_wake_init(struct test_wake *t)
+{
+	pthread_mutex_init(&t->mu, NULL);
+	pthread_cond_init(&t->cv, NULL);
+	t->calls = 0;
+}
+
+/* Waits (at most 5 s) until wake was called; returns the calls seen. */
+static int
+test_wake_await(struct test_wake *t)
+{
+	struct timespec until;
+	int n;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	pthread_mutex_lock(&t->mu);
+	while (t->calls == 0 &&
+	       pthread_cond_timedwait(&t->cv, &t->mu, &until) == 0)
+		;
+	n = t->calls;
+	pthread_mutex_unlock(&t->mu);
+	return n;
+}
+
+static int
+test_wake_calls(struct test_wake *t)
+{
+	int n;
+
+	pthread_mutex_lock(&t->mu);
+	n = t->calls;
+	pthread_mutex_unlock(&t->mu);
+	return n;
+}
+
+/* Handles a GET that may park; out->wait says whether it did. */
+static void
+handle_parkable(const char *uri, struct test_wake *t, struct http_response *r)
+{
+	struct http_request q = mkreq("GET", uri, NULL);
+
+	q.wake = test_wake_fn;
+	q.wake_arg = t;
+	memset(r, 0, sizeof(*r));
+	http_handle(&ctx, &q, r);
+}
+
+static void
+decode_page(struct http_response *r, struct wr_transcript_page *p)
+{
+	struct wr_error err;
+
+	cr_assert_eq(r->status, 200, "%s", r->body);
+	cr_assert_eq(wr_json_decode_transcript_page(r->body, r->body_len,
+	                                            "transcript", p, &err),
+	             WR_OK, "%s: %s", r->body, err.message);
+}
+
+static unsigned long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long long)ts.tv_sec * 1000u +
+	       (unsigned long long)ts.tv_nsec / 1000000u;
+}
+
+Test(handlers, transcript_after_with_entries_is_answered_at_once_with_state)
+{
+	struct test_wake t;
+	struct http_response r;
+	struct wr_transcript_page p;
+	struct wr_input_ack ack;
+	char id[WR_ID_MAX + 1], uri[160];
+
+	test_wake_init(&t);
+	create(NULL, id);
+	input_ok(id, "one", &ack);
+	input_ok(id, "two", &ack);
+	uri_for(uri, sizeof(uri), id, "/transcript?after=1&wait=25000");
+	handle_parkable(uri, &t, &r);
+	cr_assert_null(r.wait);
+	decode_page(&r, &p);
+	cr_assert_eq(p.start, 1);
+	cr_assert_eq(p.count, 1);
+	cr_assert_eq(p.items[0].sequence, 2);
+	cr_assert_eq(p.status, WR_STATUS_RUNNING);
+	cr_assert_eq(p.run_state, WR_RUN_IDLE);
+	cr_assert_eq(p.last_event_id, ack.event_id);
+	cr_assert_str_eq(r.route, "/v1/workers/{id}/transcript");
+	wr_transcript_page_clear(&p);
+	http_response_clear(&r);
+}
+
+Test(handlers, transcript_wait_parks_until_an_input_and_finish_answers_it)
+{
+	struct test_wake t;
+	struct http_response r;
+	struct wr_transcript_page p;
+	struct wr_input_ack ack;
+	char id[WR_ID_MAX + 1], uri[160];
+	unsigned long long before = now_ms();
+
+	test_wake_init(&t);
+	create(NULL, id);
+	input_ok(id, "one", &ack);
+	uri_for(uri, sizeof(uri), id, "/transcript?after=1&wait=20000");
+	handle_parkable(uri, &t, &r);
+	cr_assert_not_null(r.wait, "%d %s", r.status, r.body);
+	cr_assert_null(r.body);
+	cr_assert_geq(http_wait_deadline_ms(r.wait), before + 20000);
+	cr_assert_leq(http_wait_deadline_ms(r.wait), now_ms() + 20000);
+	cr_assert_eq(test_wake_calls(&t), 0);
+	input_ok(id, "two", &ack);
+	cr_assert_eq(test_wake_await(&t), 1);
+	http_wait_finish(&ctx, r.wait, &r);
+	cr_assert_null(r.wait);
+	decode_page(&r, &p);
+	cr_assert_eq(p.count, 1);
+	cr_assert_eq(p.items[0].sequence, 2);
+	cr_assert_str_eq(p.items[0].content, "two");
+	cr_assert_eq(p.last_event_id, ack.event_id);
+	cr_assert_str_eq(r.route, "/v1/workers/{id}/transcript");
+	cr_assert_str_eq(r.reason, "");
+	wr_transcript_page_clear(&p);
+	http_response_clear(&r);
+	input_ok(id, "three", &ack);
+	cr_assert_eq(test_wake_calls(&t), 1, "woken again after finish");
+}
+
+Test(handlers, a_parked_transcript_finished_at_its_deadline_is_an_empty_page)
+{
+	struct test_wake t;
+	struct http_response r;
+	struct wr_transcript_page p;
+	struct wr_input_ack ack;
+	char id[WR_ID_MAX + 1], uri[160];
+
+	test_wake_init(&t);
+	create(NULL, id);
+	uri_for(uri, sizeof(uri), id, "/transcript?wait=1");
+	handle_parkable(uri, &t, &r);
+	cr_assert_not_null(r.wait);
+	http_wait_finish(&ctx, r.wait, &r); /* as at the deadline */
+	decode_page(&r, &p);
+	cr_assert_eq(p.count, 0);
+	cr_assert_eq(p.total_items, 0);
+	wr_transcript_page_clear(&p);
+	http_response_clear(&r);
+	input_ok(id, "late", &ack);
+	cr_assert_eq(test_wake_calls(&t), 0, "wake after finish");
+}
+
+Test(handlers, busy_to_idle_wakes_a_transcript_follower)
+{
+	struct test_wake t;
+	struct http_response r;
+	struct wr_transcript_page p;
+	struct wr_input_ack ack;
+	char id[WR_ID_MAX + 1], uri[160];
+
+	test_wake_init(&t);
+	create("{\"profile\":{\"kind\":\"named\",\"value\":\"slow\"}}", id);
+	input_ok(id, "work", &ack);
+	uri_for(uri, sizeof(uri), id, "/transcript?after=1&wait=20000");
+	handle_parkable(uri, &t, &r);
+	cr_assert_not_null(r.wait);
+	cr_assert_eq(wr_worker_turn_end(rt, id, NULL), WR_OK);
+	cr_assert_eq(test_wake_await(&t), 1);
+	http_wait_finish(&ctx, r.wait, &r);
+	decode_page(&r, &p);
+	cr_assert_eq(p.count, 0);
+	cr_assert_eq(p.run_state, WR_RUN_IDLE);
+	cr_assert_gt(p.last_event_id, ack.event_id);
+	wr_transcript_page_clear(&p);
+	http_response_clear(&r);
+}
+
+Test(handlers, worker_get_wait_parks_until_last_event_id_passes_after_event)
+{
+	struct test_wake t;
+	struct http_response r;
+	struct wr_worker_info *w;
+	struct wr_input_ack ack;
+	struct wr_error err;
+	char id[WR_ID_MAX + 1], uri[160];
+
+	test_wake_init(&t);
+	create(NULL, id);
+	input_ok(id, "one", &ack);
+	/* Already past: answered at once. */
+	snprintf(uri, sizeof(uri), "/v1/workers/%s?wait=20000&after_event="
+	         "%llu", id, (unsigned long long)ack.event_id - 1);
+	handle_parkable(uri, &t, &r);
+	cr_assert_null(r.wait);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	http_response_clear(&r);
+	/* Not yet: parked until the next event. */
+	snprintf(uri, sizeof(uri), "/v1/workers/%s?wait=20000&after_event="
+	         "%llu", id, (unsigned long long)ack.event_id);
+	handle_parkable(uri, &t, &r);
+	cr_assert_not_null(r.wait);
+	input_ok(id, "two", &ack);
+	cr_assert_eq(test_wake_await(&t), 1);
+	http_wait_finish(&ctx, r.wait, &r);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	cr_assert_eq(wr_json_decode_worker(r.body, r.body_len, "worker", true,
+	                                   &w, &err), WR_OK);
+	cr_assert_eq(w->last_event_id, ack.event_id);
+	cr_assert_eq(w->transcript_len, 2);
+	cr_assert_str_eq(r.route, "/v1/workers/{id}");
+	wr_worker_info_free(w);
+	http_response_clear(&r);
+}
+
+Test(handlers, wait_without_a_wake_function_is_answered_at_once)
+{
+	struct http_response r;
+	char id[WR_ID_MAX + 1], uri[160];
+
+	create(NULL, id);
+	uri_for(uri, sizeof(uri), id, "/transcript?wait=25000");
+	call("GET", uri, NULL, &r); /* mkreq: wake NULL */
+	cr_assert_null(r.wait);
+	cr_assert_eq(r.status, 200);
+	http_response_clear(&r);
+	snprintf(uri, sizeof(uri), "/v1/workers/%s?wait=25000&after_event=99",
+	         id);
+	call("GET", uri, NULL, &r);
+	cr_assert_null(r.wait);
+	cr_assert_eq(r.status, 200);
+	http_response_clear(&r);
+}
+
+Test(handlers, long_poll_query_errors_are_400_naming_the_parameter)
+{
+	struct http_response r;
+	char id[WR_ID_MAX + 1], uri[160];
+
+	create(NULL, id);
+	snprintf(uri, sizeof(uri), "/v1/workers/%s?wait=10", id);
+	call("GET", uri, NULL, &r);
+	expect_error(&r, 400, "invalid_input", "invalid_query", "after_event",
+	             "");
+	http_response_clear(&r);
+	uri_for(uri, sizeof(uri), id, "/transcript?wait=25001");
+	call("GET", uri, NULL, &r);
+	expect_error(&r, 400, "invalid_input", "limit_too_large", "wait", "");
+	http_response_clear(&r);
+	uri_for(uri, sizeof(uri), id, "/transcript?start=0&after=0");
+	call("GET", uri, NULL, &r);
+	expect_error(&r, 400, "invalid_input", "invalid_query", "after", "");
+	http_response_clear(&r);
+}
+
+Test(handlers, a_parked_request_on_a_deleted_worker_finishes_404)
+{
+	struct test_wake t;
+	struct http_response r;
+	struct wr_lifecycle_ack ack;
+	char id[WR_ID_MAX + 1], uri[160];
+
+	test_wake_init(&t);
+	create(NULL, id);
+	cr_assert_eq(wr_worker_stop(rt, id, NULL, &ack, NULL), WR_OK);
+	snprintf(uri, sizeof(uri), "/v1/workers/%s?wait=20000&after_event="
+	         "%llu", id, (unsigned long long)ack.event_id);
+	handle_parkable(uri, &t, &r);
+	cr_assert_not_null(r.wait);
+	cr_assert_eq(wr_worker_delete(rt, id, &ack, NULL), WR_OK);
+	cr_assert_eq(test_wake_await(&t), 1);
+	http_wait_finish(&ctx, r.wait, &r);
+	expect_error(&r, 404, "unknown_worker", "", "", id);
+	http_response_clear(&r);
+}
+
+Test(handlers, over_max_waiters_is_503_too_many_waiters_with_retry_after)
+{
+	struct wr_config cfg = {.runtime_id = RUNTIME_ID, .max_waiters = 1};
+	struct test_wake t;
+	struct http_response r1, r2;
+	struct wr_error err;
+	char id[WR_ID_MAX + 1], uri[160];
+
+	teardown();
+	cr_assert_eq(wr_runtime_open(&cfg, &rt, &err), WR_OK);
+	ctx.rt = rt;
+	test_wake_init(&t);
+	create(NULL, id);
+	uri_for(uri, sizeof(uri), id, "/transcript?wait=20000");
+	handle_parkable(uri, &t, &r1);
+	cr_assert_not_null(r1.wait);
+	handle_parkable(uri, &t, &r2);
+	cr_assert_null(r2.wait);
+	expect_error(&r2, 503, "runtime_unavailable", "too_many_waiters", "",
+	             "");
+	cr_assert_str_eq(header(&r2, "Retry-After"), "7");
+	cr_assert_str_eq(r2.reason, "too_many_waiters");
+	http_response_clear(&r2);
+	http_wait_finish(&ctx, r1.wait, &r1);
+	cr_assert_eq(r1.status, 200);
+	http_response_clear(&r1);
+}
+
+Test(handlers, stopping_the_runtime_wakes_a_parked_request)
+{
+	struct test_wake t;
+	struct http_response r;
+	struct wr_transcript_page p;
+	char id[WR_ID_MAX + 1], uri[160];
+
+	test_wake_init(&t);
+	create(NULL, id);
+	uri_for(uri, sizeof(uri), id, "/transcript?wait=20000");
+	handle_parkable(uri, &t, &r);
+	cr_assert_not_null(r.wait);
+	cr_assert_eq(wr_runtime_stop(rt, NULL), WR_OK);
+	cr_assert_eq(test_wake_await(&t), 1);
+	http_wait_finish(&ctx, r.wait, &r);
+	decode_page(&r, &p);
+	cr_assert_eq(p.status, WR_STATUS_STOPPED);
+	wr_transcript_page_clear(&p);
 	http_response_clear(&r);
 }

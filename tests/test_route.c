@@ -507,3 +507,68 @@ Test(route, null_error_pointer_is_accepted)
 	cr_assert_eq(route_decode("GET", "/v1/runtime", &cmd, NULL), WR_OK);
 	cr_assert_eq(cmd.op, ROUTE_RUNTIME_GET);
 }
+
+Test(route, transcript_takes_after_and_wait_and_worker_get_wait_and_after_event)
+{
+	struct route_cmd cmd;
+
+	cr_assert_eq(route_decode("GET", "/v1/workers/w/transcript?after=7"
+	                          "&wait=25000&limit=3", &cmd, NULL), WR_OK);
+	cr_assert(cmd.has_after_seq && cmd.has_wait && cmd.has_limit);
+	cr_assert(!cmd.has_start);
+	cr_assert_eq(cmd.after_seq, 7);
+	cr_assert_eq(cmd.wait_ms, 25000);
+	cr_assert_eq(route_decode("GET", "/v1/workers/w/transcript?wait=0",
+	                          &cmd, NULL), WR_OK);
+	cr_assert(cmd.has_wait && cmd.wait_ms == 0 && !cmd.has_after_seq);
+	cr_assert_eq(route_decode("GET", "/v1/workers/w?wait=100"
+	                          "&after_event=18446744073709551615", &cmd,
+	                          NULL), WR_OK);
+	cr_assert_eq(cmd.op, ROUTE_WORKER_GET);
+	cr_assert(cmd.has_wait && cmd.has_after_event);
+	cr_assert_eq(cmd.wait_ms, 100);
+	cr_assert_eq(cmd.after_event, UINT64_MAX);
+	/* after_event alone is answered at once: no wait */
+	cr_assert_eq(route_decode("GET", "/v1/workers/w?after_event=3", &cmd,
+	                          NULL), WR_OK);
+	cr_assert(!cmd.has_wait && cmd.has_after_event);
+}
+
+Test(route, bad_long_poll_queries_name_the_parameter)
+{
+#define T "/v1/workers/w/transcript"
+	static const struct err_case c[] = {
+		{"GET", T "?after=1&start=1", WR_EINVALID_INPUT,
+		 "invalid_query", "after", NULL},
+		{"GET", T "?start=0&after=0", WR_EINVALID_INPUT,
+		 "invalid_query", "after", NULL},
+		{"GET", T "?wait=25001", WR_EINVALID_INPUT, "limit_too_large",
+		 "wait", NULL},
+		{"GET", T "?wait=99999999999999999999", WR_EINVALID_INPUT,
+		 "invalid_query", "wait", NULL},
+		{"GET", T "?wait=-1", WR_EINVALID_INPUT, "invalid_query",
+		 "wait", NULL},
+		{"GET", T "?wait=1&wait=1", WR_EINVALID_INPUT, "invalid_query",
+		 "wait", NULL},
+		{"GET", T "?after=w-1", WR_EINVALID_INPUT, "invalid_query",
+		 "after", NULL},
+		{"GET", T "?after=", WR_EINVALID_INPUT, "invalid_query",
+		 "after", NULL},
+		{"GET", T "?after_event=1", WR_EINVALID_INPUT,
+		 "unknown_parameter", "after_event", NULL},
+		{"GET", "/v1/workers/w?wait=10", WR_EINVALID_INPUT,
+		 "invalid_query", "after_event", NULL},
+		{"GET", "/v1/workers/w?wait=25001&after_event=1",
+		 WR_EINVALID_INPUT, "limit_too_large", "wait", NULL},
+		{"GET", "/v1/workers/w?wait=1&after_event=+1",
+		 WR_EINVALID_INPUT, "invalid_query", "after_event", NULL},
+		{"GET", "/v1/workers?wait=1", WR_EINVALID_INPUT,
+		 "unknown_parameter", "wait", NULL},
+		{"DELETE", "/v1/workers/w?wait=1&after_event=1",
+		 WR_EINVALID_INPUT, "unknown_parameter", "wait", NULL},
+		{"GET", "/v1/runtime?wait=1", WR_EINVALID_INPUT,
+		 "unknown_parameter", "wait", NULL},
+	};
+	check_err(c, N(c));
+#undef T
+}

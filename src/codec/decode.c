@@ -734,7 +734,7 @@ done:
 
 static const char *const PAGE_MEMBERS[] = {
 	"worker_ref", "start", "limit", "total_items", "items", "next_start",
-	NULL
+	"status", "run_state", "last_event_id", NULL
 };
 static const char *const ENTRY_MEMBERS[] = {
 	"sequence", "worker_ref", "role", "content", "event_id", "created_at",
@@ -788,6 +788,7 @@ wr_json_decode_transcript_page(const char *json, size_t len,
 	size_t n;
 	json_object *a, *v;
 	bool null;
+	int st;
 	wr_err rc;
 
 	memset(&p, 0, sizeof(p));
@@ -810,6 +811,14 @@ wr_json_decode_transcript_page(const char *json, size_t len,
 	TRY(wr__json_get_u64(d.shape, d.path, "next_start", true, UINT64_MAX,
 	                     &p.next_start, &null, err));
 	p.has_next = !null;
+	TRY(wr__json_get_enum(d.shape, d.path, "status", wr__status_name, &st,
+	                      err));
+	p.status = (enum wr_worker_status)st;
+	TRY(wr__json_get_enum(d.shape, d.path, "run_state",
+	                      wr__run_state_name, &st, err));
+	p.run_state = (enum wr_run_state)st;
+	TRY(wr__json_get_count(d.shape, d.path, "last_event_id",
+	                       &p.last_event_id, err));
 	*out = p;
 	memset(&p, 0, sizeof(p)); /* handed over */
 done:

@@ -669,6 +669,12 @@ wr_json_encode_transcript_page(const struct wr_transcript_page *p,
 		text_u64(&t, p->next_start);
 	else
 		TEXT_LIT(&t, "null");
+	TEXT_LIT(&t, ",\"status\":");
+	text_str(&t, wr_worker_status_name(p->status));
+	TEXT_LIT(&t, ",\"run_state\":");
+	text_str(&t, wr_run_state_name(p->run_state));
+	TEXT_LIT(&t, ",\"last_event_id\":");
+	text_u64(&t, p->last_event_id);
 	TEXT_LIT(&t, "}");
 	if (envelope != NULL)
 		TEXT_LIT(&t, "}");

@@ -251,15 +251,26 @@ apply_record(struct wr_runtime *rt, struct wr__record *rec,
 		return WR_OK;
 	case WR__REC_RUNTIME_STATUS:
 		rt->status = rec->runtime_status;
+		if (live && rec->runtime_status != WR_RUNTIME_RUNNING)
+			wr__waiters_wake_all(rt);
 		return WR_OK;
 	case WR__REC_WORKER_CREATED:
 		return apply_created(rt, rec, err);
 	case WR__REC_TRANSCRIPT:
 	case WR__REC_TURN_END:
 	case WR__REC_WORKER_STATUS:
-	case WR__REC_WORKER_STATE:
-		return apply_to_worker(rt, rec, loc, live, err);
+	case WR__REC_WORKER_STATE: {
+		wr_err rc = apply_to_worker(rt, rec, loc, live, err);
+		/* The one place applied changes reach the waiters. */
+		if (live && rc == WR_OK)
+			wr__waiters_notify(rt, wr__find_worker(rt,
+			                   rec->worker_id), false);
+		return rc;
+	}
 	case WR__REC_WORKER_DELETED:
+		if (live)
+			wr__waiters_notify(rt, wr__find_worker(rt,
+			                   rec->worker_id), true);
 		return apply_deleted(rt, rec, err);
 	}
 	/* A value outside the enum (a decoder bug): refuse it. */

@@ -53,6 +53,7 @@ struct worker {
 	uint64_t p_last_lsn;        /* newest record appended for it */
 	const struct wr_driver *driver; /* NULL until started */
 	void *dstate;
+	struct wr_watch *watches;   /* under rt->waiters->mu: its watches */
 	struct worker *hnext;       /* hash chain */
 	struct worker *gnext;       /* rt->graves */
 };
@@ -127,6 +128,8 @@ struct wr_runtime {
 	pthread_mutex_t retain_mu;
 	pthread_cond_t retain_cv;
 
+	struct wr__waiters *waiters; /* waiters.c; its own mutex */
+
 	void (*on_diagnostic)(void *arg, const struct wr_diagnostic *d);
 	void *on_diagnostic_arg;
 	/* The snapshot thread (snapshot.c).  snap_running is under the
@@ -185,6 +188,22 @@ wr_err wr__entry_read(struct wr_runtime *rt, const struct worker *w,
                       uint64_t seq, enum wr_role *role, char **content,
                       uint64_t *event_id, int64_t *at_ms,
                       struct wr_error *err);
+
+/* ---- watches (waiters.c) ---------------------------------------------- */
+
+/* Creates the watch registry of a Runtime (max: watches at once, 0 for
+ * the default); -1 on OOM. */
+int wr__waiters_open(struct wr_runtime *rt, uint32_t max);
+/* Wakes every watch and lets go of the registry (it lives on while
+ * watches not yet cancelled refer to it).  Write lock held; the last
+ * thing close does with the watches. */
+void wr__waiters_close(struct wr_runtime *rt);
+/* After a record about w was applied: wakes w's watches that it
+ * satisfies (all of them when gone is true: w is being deleted).  Write
+ * lock held. */
+void wr__waiters_notify(struct wr_runtime *rt, struct worker *w, bool gone);
+/* Wakes every watch (the Runtime stops).  Write lock held. */
+void wr__waiters_wake_all(struct wr_runtime *rt);
 
 /* ---- snapshots (snapshot.c) ------------------------------------------- */
 

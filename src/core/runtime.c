@@ -46,6 +46,7 @@ static void
 free_runtime(struct wr_runtime *rt)
 {
 	wr__snapshot_stop(rt); /* it uses the workers and the store */
+	wr__waiters_close(rt); /* open failed: none was registered */
 	for (size_t i = 0; i < rt->n_workers; i++)
 		wr__free_worker(rt->workers[i]);
 	free(rt->workers);
@@ -91,6 +92,10 @@ check_config(const struct wr_config *cfg, struct wr_error *err)
 	    (rc = check_limit(cfg->limits.max_workers, WR_MAX_WORKERS,
 	                      "limits.max_workers", err)) != WR_OK)
 		return rc;
+	if (cfg->max_waiters > WR_MAX_WAITERS)
+		return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_INVALID_VALUE,
+		                "max_waiters", "max_waiters must be at most %u",
+		                WR_MAX_WAITERS);
 	if (cfg->retain_ended_ms > WR_MAX_RETAIN_ENDED_MS)
 		return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_INVALID_VALUE,
 		                "retain_ended_ms",
@@ -378,6 +383,10 @@ wr_runtime_open(const struct wr_config *cfg, struct wr_runtime **out,
 		rc = wr__oom(err);
 		goto fail;
 	}
+	if (wr__waiters_open(rt, cfg->max_waiters) < 0) {
+		rc = wr__oom(err);
+		goto fail;
+	}
 	if ((rc = wr__copy_profiles(rt, cfg, err)) != WR_OK ||
 	    (rc = open_store(cfg->store, &rt->store, err)) != WR_OK)
 		goto fail;
@@ -430,6 +439,7 @@ wr_runtime_close(struct wr_runtime *rt)
 	 * are refused, then each execution is awaited outside the lock. */
 	pthread_rwlock_wrlock(&rt->lock);
 	rt->closing = true;
+	wr__waiters_close(rt); /* every watch wakes */
 	for (size_t i = 0; i < rt->n_workers; i++) {
 		struct worker *w = rt->workers[i];
 		if (w->info.status == WR_STATUS_RUNNING && w->driver != NULL)

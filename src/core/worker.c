@@ -468,6 +468,9 @@ wr_worker_transcript(struct wr_runtime *rt, const char *worker_id,
 	p.start = start;
 	p.limit = limit;
 	p.total_items = w->info.transcript_len;
+	p.status = w->info.status;
+	p.run_state = w->info.run_state;
+	p.last_event_id = w->info.last_event_id;
 	if (start < p.total_items) {
 		uint64_t n = p.total_items - start;
 		if (n > limit)
@@ -858,6 +861,9 @@ wr_worker_turn_end(struct wr_runtime *rt, const char *worker_id,
 	}
 	if (rc == WR_OK) {
 		p->rec.at_ms = wr__now_ms();
+		/* busy -> idle is a change a follower waits for: its own
+		 * event id (stores written before had 0 here). */
+		p->rec.event_id = wr__next_event(rt);
 		wr__strlcpy(p->rec.worker_id, worker_id,
 		            sizeof(p->rec.worker_id));
 	}
