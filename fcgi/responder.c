@@ -544,24 +544,43 @@ static void rq_free(struct rq *r)
 	free(r);
 }
 
-/* Calls the handlers.  Returns true if the request was parked (never
- * yet: requests carry no wake function, so a wait is answered at once). */
+/* ---- parking ------------------------------------------------------------ */
+
+/* Calls the handlers.  Returns true if the request was parked: r is then
+ * the dispatcher's until it queues it back (JOB_FINISH). */
 static bool handle(const struct responder_config *cfg, struct rq *r)
 {
 	const struct http_ctx *ctx = cfg->ctx;
 	struct http_response res;
 
+	r->hr.wake = dsp_wake;
+	r->hr.wake_arg = r;
+	dsp_rq_running(r);
 	http_handle(ctx, &r->hr, &res);
+	if (res.wait != NULL) {
+		r->wait = res.wait;
+		r->deadline_ms = http_wait_deadline_ms(res.wait);
+		if (dsp_park(r))
+			return true;
+		/* Woken before it was parked: answer now. */
+		http_wait_finish(ctx, r->wait, &res);
+		r->wait = NULL;
+	}
 	respond(ctx, r, &res);
 	return false;
 }
 
-/* Nothing parks before handle() passes a wake function: no JOB_FINISH. */
+/* A parked request was woken, timed out or the responder stops: answer
+ * it with its current page, end it and free its request struct. */
 static void serve_finish(const struct http_ctx *ctx, struct rq *r)
 {
-	(void)ctx;
-	(void)r;
-	abort();
+	struct http_response res;
+
+	http_wait_finish(ctx, r->wait, &res);
+	r->wait = NULL;
+	respond(ctx, r, &res);
+	finish_rq(r);
+	rq_free(r);
 }
 
 /* ---- serving threads ---------------------------------------------------- */
