@@ -809,8 +809,9 @@ struct wr_watch;
  * applies the change (or stops/closes the Runtime), with Runtime locks
  * held: it must be quick and must not call into the Runtime or cancel a
  * watch.  Errors (*out untouched): WR_EUNAVAILABLE reason
- * too_many_waiters when max_waiters watches exist, WR_EINTERNAL
- * (out_of_memory).  Thread-safe.
+ * too_many_waiters when max_waiters watches exist, WR_EINVALID_INPUT
+ * (invalid_value) when wake or out is NULL, WR_EINTERNAL
+ * (out_of_memory).  Thread-safe; O(1) (a lookup and a list insert).
  */
 wr_err wr_worker_watch(struct wr_runtime *rt, const char *worker_id,
                        uint64_t after_event, void (*wake)(void *arg),

@@ -319,7 +319,7 @@ check "token is still checked while the runtime is down" \
 wr_stack_stop
 mkdir -p "$E2E_TMP/src/deploy"
 cp "$top_srcdir/deploy/nginx-local.conf.in" "$E2E_TMP/src/deploy/"
-sed 's/^\([[:space:]]*fastcgi_read_timeout\) 30s;$/\1 2s;/' \
+sed 's/^\([[:space:]]*fastcgi_read_timeout\) 60s;$/\1 2s;/' \
 	"$top_srcdir/deploy/nginx.conf" > "$E2E_TMP/src/deploy/nginx.conf"
 check "the timeout copy differs from deploy/nginx.conf in that line only" \
 	test "$(diff "$top_srcdir/deploy/nginx.conf" "$E2E_TMP/src/deploy/nginx.conf" |
