@@ -9,7 +9,6 @@ sent, then holds them until stdin ends.  Prints how many had been
 answered by then (a parked request is answered only when woken or when
 its wait runs out).  Every connect and handshake is bounded (10 s).
 """
-import select
 import socket
 import ssl
 import sys
@@ -28,10 +27,18 @@ def main():
         conns.append(s)
     open(ready, "w").close()
     sys.stdin.read()
-    poller = select.poll()
+    # Readable is not answered (TLS 1.3 session tickets arrive after the
+    # handshake): count connections with application data or closed.
+    answered = 0
     for s in conns:
-        poller.register(s, select.POLLIN)
-    answered = len(poller.poll(0))
+        s.setblocking(False)
+        try:
+            s.recv(1)
+            answered += 1
+        except ssl.SSLWantReadError:
+            pass
+        except OSError:
+            answered += 1
     print("answered before the end: %d of %d" % (answered, len(conns)))
     for s in conns:
         s.close()

@@ -98,7 +98,7 @@ start_waiters() {
 	python3 "$here/hold-waiters.py" 127.0.0.1 "$WR_PORT" \
 		"$WR_DIR/tls/cert.pem" "$WR_TOKEN" \
 		"/v1/workers/$Q/transcript?after=1&wait=25000" "$WAITERS" \
-		"$TMP/ready" <"$TMP/hold.in" >"$TMP/hold.out" 2>&1 &
+		"$TMP/ready" <"$TMP/hold.in" >"$TMP/hold.out" 2>&1 7<&- &
 	HOLD=$!
 	for i in $(seq 300); do
 		[ -e "$TMP/ready" ] && [ "$(held)" -ge "$WAITERS" ] && return 0
