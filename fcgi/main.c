@@ -1262,6 +1262,7 @@ static int serve(const struct options *o, const struct wr_config *cfg,
 	ctx.token = token;
 	ctx.max_body = o->max_body;
 	ctx.retry_after_s = o->retry_after;
+	ctx.server_stats = responder_stats;
 	memset(&rcfg, 0, sizeof rcfg);
 	rcfg.listen_fd = l->fd;
 	rcfg.own_listener = o->socket != NULL;

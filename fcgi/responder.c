@@ -1,5 +1,5 @@
 /*
- * responder.c - the FastCGI accept loop: params and body in, http_handle(),
+ * responder.c - the FastCGI server: params and body in, http_handle(),
  * status, headers and JSON body out.
  *
  * Trust boundary: Browser -> Backend -> nginx -> this process.  Browsers
@@ -24,21 +24,48 @@
  * is reported as body_too_large); a body is handed over only when exactly
  * CONTENT_LENGTH bytes arrived; header lines written back never contain
  * CR/LF.  FastCGI params are borrowed until FCGX_Finish_r and nothing keeps
- * them past it.
+ * them past it.  A connection whose input was not consumed exactly (too
+ * large, short, malformed) is closed after its answer: leftover stdin
+ * records on a kept connection would be taken for the next request.
+ * http_request_done is called exactly once per request, also for the
+ * answers this file writes itself (route "", the reason's wire name).
  *
- * Threads and signals: N threads call FCGX_Accept_r on the one listen
- * socket.  Linux lets any number of threads block in accept() on one socket,
- * so accept is not serialised by a mutex: with nginx's fastcgi_keep_conn a
- * thread waits for the next request on its kept connection, and a mutex held
- * there would starve the others.  SIGTERM/SIGINT are blocked everywhere but
- * in the main thread's sigsuspend(); their handler (no SA_RESTART) only sets
- * a sig_atomic_t flag.  The main thread then sets `stopping`, calls
- * FCGX_ShutdownPending(), shuts its own listen socket down and sends
- * WAKE_SIGNAL to the threads until they end.
- * A thread unblocks WAKE_SIGNAL only while it waits in FCGX_Accept_r, so the
- * signal interrupts accept() or the wait on an idle kept connection, never
- * the body read or the response write of a request in flight (libfcgi's
- * read/write do not retry on EINTR).
+ * Threads (dispatch.c): one dispatcher thread waits in epoll on the listen
+ * socket, every idle connection and an eventfd.  It accepts connections
+ * itself and hands a connection that has a request to read to the
+ * --threads serving threads through a queue; a serving thread drives
+ * libfcgi on that fd (FCGX_Accept_r with ipcFd set and keepConnection 1,
+ * so libfcgi reads the request without accepting; the request struct's
+ * listen socket is -1, so a connection that ends before a request makes
+ * FCGX_Accept_r fail instead of accepting).  After FCGX_Finish_r a
+ * connection nginx keeps (fastcgi_keep_conn) is still open and goes back
+ * into the epoll set: an idle kept connection costs an fd and an epoll
+ * entry, never a thread, so upstream keepalive is safe with any --threads.
+ * Connections are bounded (dsp_conns_max: RLIMIT_NOFILE, raised to its
+ * hard limit, less 512, at most 65,536); at the bound the dispatcher stops
+ * accepting and new connections wait in the listen backlog.
+ *
+ * Parked requests (long-poll): every request carries wake = dsp_wake.  When
+ * http_handle returns res.wait, the request keeps its FCGX_Request (params
+ * valid) and its connection aside and the thread takes the next job with a
+ * fresh request struct.  wake() only pushes the request on an inbox and
+ * writes the eventfd; the dispatcher keeps parked requests in a min-heap by
+ * deadline (its epoll timeout is the nearest one) and queues a woken or
+ * expired request; a serving thread then calls http_wait_finish, writes
+ * the answer and finishes it as any other.
+ *
+ * Stop: SIGTERM/SIGINT are blocked everywhere but in the main thread's
+ * sigsuspend(); their handler (no SA_RESTART) only sets a sig_atomic_t
+ * flag.  The main thread then sets `stopping`, calls FCGX_ShutdownPending(),
+ * shuts its own unix listener down and tells the dispatcher, which stops
+ * accepting, answers every parked request at once (its current page),
+ * answers an idle connection that already holds a request with 503
+ * stopping and closes the other idle ones, and ends once nothing is in
+ * flight, queued or parked; kept connections are closed after their answer.
+ * The threads are joined and the listen backlog is answered 503 stopping
+ * (responder_drain_backlog).  No signal is sent per request: the serving
+ * threads never see one (NOTIFY_SIGNAL only wakes the main thread when
+ * accepting failed for good).
  */
 #include "config.h"
 
@@ -57,13 +84,15 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <fcgiapp.h>
 
+#include "dispatch.h"
 #include "responder.h"
 
-/* Interrupts a thread blocked in FCGX_Accept_r; see the header comment. */
-#define WAKE_SIGNAL SIGUSR1
+/* Wakes the main thread's sigsuspend when accepting failed for good. */
+#define NOTIFY_SIGNAL SIGUSR1
 
 #define HEAD_MAX 2048 /* status line + Content-* + HTTP_MAX_HEADERS lines */
 #define LOG_URI_MAX 160
@@ -73,25 +102,19 @@
 /* Process-wide because signal handlers need them; one responder per
  * process. */
 static volatile sig_atomic_t stop_signal; /* written by the handler only */
-static atomic_bool stopping;              /* main thread -> serving threads */
-static atomic_bool accept_broken;         /* serving thread -> main thread */
 static pthread_t main_thread;
+/* The context of the running responder, for the backlog drain's
+ * http_request_done (it may run on the shutdown guard's thread). */
+static const struct http_ctx *_Atomic run_ctx;
 
-struct slot {
-	pthread_t tid;
-	atomic_bool done;
-	const struct responder_config *cfg;
-};
-
-/* FCGX_ShutdownPending() is called by the main thread, after it has set
- * `stopping`, so that a thread whose accept fails sees why. */
+/* FCGX_ShutdownPending() is called by the main thread when it stops. */
 static void on_stop_signal(int sig)
 {
 	stop_signal = sig;
 }
 
-/* Does nothing: its delivery is what interrupts the blocking call. */
-static void on_wake_signal(int sig)
+/* Does nothing: its delivery is what ends sigsuspend. */
+static void on_notify_signal(int sig)
 {
 	(void)sig;
 }
@@ -101,7 +124,7 @@ static void signal_set(sigset_t *set)
 	sigemptyset(set);
 	sigaddset(set, SIGTERM);
 	sigaddset(set, SIGINT);
-	sigaddset(set, WAKE_SIGNAL);
+	sigaddset(set, NOTIFY_SIGNAL);
 }
 
 int responder_signals_init(void)
@@ -116,8 +139,8 @@ int responder_signals_init(void)
 	sa.sa_handler = on_stop_signal;
 	if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0)
 		return -1;
-	sa.sa_handler = on_wake_signal;
-	if (sigaction(WAKE_SIGNAL, &sa, NULL) < 0)
+	sa.sa_handler = on_notify_signal;
+	if (sigaction(NOTIFY_SIGNAL, &sa, NULL) < 0)
 		return -1;
 	/* A peer that hangs up must cost one failed write, not the process. */
 	sa.sa_handler = SIG_IGN;
@@ -250,30 +273,6 @@ static void write_response(FCGX_Stream *out, int status,
 	}
 }
 
-/* A typed error produced here rather than by the handlers. */
-static void write_error(FCGX_Stream *out, int status, wr_err code,
-                        enum wr_reason reason, const char *message)
-{
-	/* The last resort when even encoding the error fails. */
-	static const char oom_body[] =
-		"{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
-	struct wr_error e;
-	char *body;
-	size_t len = 0;
-
-	memset(&e, 0, sizeof e);
-	e.code = code;
-	e.reason = reason;
-	snprintf(e.message, sizeof e.message, "%s", message);
-	body = wr_json_encode_error(&e, &len);
-	if (body == NULL)
-		write_response(out, 500, NULL, 0, oom_body, sizeof oom_body - 1,
-		               NULL);
-	else
-		write_response(out, status, NULL, 0, body, len, NULL);
-	free(body);
-}
-
 /* Parses CONTENT_LENGTH: absent or empty is 0 (nginx sends "" without a
  * body); otherwise only decimal digits, saturating at UINT64_MAX (which is
  * above any max_body).  Returns 0, or -1 if malformed. */
@@ -357,240 +356,312 @@ static unsigned long long elapsed_us(const struct timespec *t0)
 	       (unsigned long long)((t.tv_nsec - t0->tv_nsec) / 1000);
 }
 
+/* ---- one request -------------------------------------------------------- */
+
+static void request_fill(struct http_request *hr, FCGX_Request *req)
+{
+	memset(hr, 0, sizeof *hr);
+	hr->method = PARAM(req, "REQUEST_METHOD");
+	hr->uri = PARAM(req, "REQUEST_URI");
+	hr->content_type = PARAM(req, "CONTENT_TYPE");
+	hr->authorization = PARAM(req, "HTTP_AUTHORIZATION");
+	hr->origin = PARAM(req, "HTTP_ORIGIN");
+	hr->sec_fetch_site = PARAM(req, "HTTP_SEC_FETCH_SITE");
+	hr->request_id = PARAM(req, "REQUEST_ID");
+	hr->idempotency_key = PARAM(req, "HTTP_IDEMPOTENCY_KEY");
+}
+
 /*
- * Answers one accepted request and finishes it.  Returns true if the
- * connection must be closed afterwards because its input was not consumed
- * exactly (too large, short, malformed length): leftover stdin records on a
- * kept connection would be taken for the start of the next request.
+ * Writes a typed error produced here rather than by the handlers, then
+ * calls http_request_done for it (ctx NULL: not).  retry_after_s > 0 adds
+ * Retry-After.
  */
-/*
- * Long-poll, minimally (until the epoll responder parks requests without
- * a thread): the serving thread blocks until the request's wake, its
- * deadline, or the stop.  One condition variable for every parked thread:
- * a wake or the stop broadcasts, each thread checks its own flag.
- */
-static pthread_mutex_t park_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t park_cv;
-static pthread_once_t park_once = PTHREAD_ONCE_INIT;
-static atomic_uint n_parked; /* threads that may be parked right now */
-
-static void park_init(void)
+static void answer_own(const struct http_ctx *ctx, FCGX_Request *req,
+                       const struct http_request *hr,
+                       const struct timespec *t0, int status, wr_err code,
+                       enum wr_reason reason, const char *message,
+                       unsigned retry_after_s)
 {
-	pthread_condattr_t ca;
-
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&park_cv, &ca);
-	pthread_condattr_destroy(&ca);
-}
-
-/* The request's wake (handlers.h): quick, any thread, Runtime locks
- * possibly held. */
-static void park_wake(void *arg)
-{
-	pthread_mutex_lock(&park_mu);
-	atomic_store((atomic_bool *)arg, true);
-	pthread_cond_broadcast(&park_cv);
-	pthread_mutex_unlock(&park_mu);
-}
-
-/* Wakes every parked thread (the stop: they answer their page now). */
-static void park_wake_all(void)
-{
-	pthread_once(&park_once, park_init);
-	pthread_mutex_lock(&park_mu);
-	pthread_cond_broadcast(&park_cv);
-	pthread_mutex_unlock(&park_mu);
-}
-
-static void park_block(atomic_bool *woken, unsigned long long deadline_ms)
-{
-	struct timespec until = {
-		.tv_sec = (time_t)(deadline_ms / 1000),
-		.tv_nsec = (long)(deadline_ms % 1000) * 1000000L,
-	};
-
-	pthread_once(&park_once, park_init);
-	pthread_mutex_lock(&park_mu);
-	while (!atomic_load(woken) && !atomic_load(&stopping) &&
-	       pthread_cond_timedwait(&park_cv, &park_mu, &until) != ETIMEDOUT)
-		;
-	pthread_mutex_unlock(&park_mu);
-}
-
-static bool serve_one(const struct responder_config *cfg, FCGX_Request *req)
-{
-	struct http_request hr;
+	/* The last resort when even encoding the error fails. */
+	static const char oom_body[] =
+		"{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
 	struct http_response res;
-	char *body = NULL;
+	struct wr_error e;
+	char *body;
+	size_t len = 0;
+
+	memset(&e, 0, sizeof e);
+	e.code = code;
+	e.reason = reason;
+	snprintf(e.message, sizeof e.message, "%s", message);
+	memset(&res, 0, sizeof res);
+	res.status = status;
+	res.route = "";
+	res.reason = wr_reason_name(reason);
+	if (retry_after_s > 0) {
+		snprintf(res.headers[0].name, sizeof res.headers[0].name,
+		         "Retry-After");
+		snprintf(res.headers[0].value, sizeof res.headers[0].value,
+		         "%u", retry_after_s);
+		res.n_headers = 1;
+	}
+	body = wr_json_encode_error(&e, &len);
+	if (body == NULL) {
+		res.status = 500;
+		res.n_headers = 0;
+		res.reason = wr_reason_name(WR_REASON_OUT_OF_MEMORY);
+		res.body = (char *)oom_body;
+		res.body_len = sizeof oom_body - 1;
+	} else {
+		res.body = body;
+		res.body_len = len;
+	}
+	write_response(req->out, res.status, res.headers, res.n_headers,
+	               res.body, res.body_len, NULL);
+	if (ctx != NULL)
+		http_request_done(ctx, hr, &res, elapsed_us(t0));
+	free(body);
+}
+
+/* Writes what the handlers answered, logs a 5xx, http_request_done. */
+static void respond(const struct http_ctx *ctx, struct rq *r,
+                    struct http_response *res)
+{
+	if (res->status < 100 || res->status > 599) {
+		fprintf(stderr, "worker-runtime: handler returned status %d\n",
+		        res->status);
+		http_response_clear(res);
+		answer_own(ctx, &r->req, &r->hr, &r->t0, 500, WR_EINTERNAL,
+		           WR_REASON_NONE, "the handler produced an invalid "
+		           "status", 0);
+		return;
+	}
+	write_response(r->req.out, res->status, res->headers, res->n_headers,
+	               res->body, res->body != NULL ? res->body_len : 0,
+	               res->content_type);
+	if (res->status >= 500) {
+		char m[16], u[LOG_URI_MAX];
+
+		log_safe(m, sizeof m, r->hr.method);
+		log_safe(u, sizeof u, r->hr.uri);
+		fprintf(stderr, "worker-runtime: %d %s %s\n", res->status, m, u);
+	}
+	http_request_done(ctx, &r->hr, res, elapsed_us(&r->t0));
+	http_response_clear(res);
+}
+
+/* The checks before the handlers: a bad request is answered here (and its
+ * connection dropped).  Returns true if the handlers are to be called. */
+static bool request_ok(const struct responder_config *cfg, struct rq *r)
+{
+	const struct http_ctx *ctx = cfg->ctx;
 	uint64_t len = 0;
-	bool drop = false;
-	struct timespec t0;
-	atomic_bool parked = false;
 	int rc;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	memset(&hr, 0, sizeof hr);
-	memset(&res, 0, sizeof res);
-	hr.method = PARAM(req, "REQUEST_METHOD");
-	hr.uri = PARAM(req, "REQUEST_URI");
-	hr.content_type = PARAM(req, "CONTENT_TYPE");
-	hr.authorization = PARAM(req, "HTTP_AUTHORIZATION");
-	hr.origin = PARAM(req, "HTTP_ORIGIN");
-	hr.sec_fetch_site = PARAM(req, "HTTP_SEC_FETCH_SITE");
-	hr.request_id = PARAM(req, "REQUEST_ID");
-	hr.idempotency_key = PARAM(req, "HTTP_IDEMPOTENCY_KEY");
-
-	if (!params_well_formed(req->envp)) {
-		write_error(req->out, 400, WR_EINVALID_INPUT, WR_REASON_INVALID_PARAM,
-		            "a FastCGI param name is empty or holds a NUL byte");
-		drop = true;
-		goto finish;
+	if (!params_well_formed(r->req.envp)) {
+		r->drop = true;
+		answer_own(ctx, &r->req, &r->hr, &r->t0, 400, WR_EINVALID_INPUT,
+		           WR_REASON_INVALID_PARAM, "a FastCGI param name is "
+		           "empty or holds a NUL byte", 0);
+		return false;
 	}
-	if (hr.method == NULL || hr.method[0] == '\0' || hr.uri == NULL ||
-	    hr.uri[0] == '\0') {
-		write_error(req->out, 400, WR_EINVALID_INPUT, WR_REASON_INVALID_REQUEST,
-		            "REQUEST_METHOD and REQUEST_URI are required");
-		drop = true;
-		goto finish;
+	if (r->hr.method == NULL || r->hr.method[0] == '\0' ||
+	    r->hr.uri == NULL || r->hr.uri[0] == '\0') {
+		r->drop = true;
+		answer_own(ctx, &r->req, &r->hr, &r->t0, 400, WR_EINVALID_INPUT,
+		           WR_REASON_INVALID_REQUEST, "REQUEST_METHOD and "
+		           "REQUEST_URI are required", 0);
+		return false;
 	}
-	if (parse_length(PARAM(req, "CONTENT_LENGTH"), &len) != 0) {
-		write_error(req->out, 400, WR_EINVALID_INPUT,
-		            WR_REASON_INVALID_CONTENT_LENGTH,
-		            "CONTENT_LENGTH is not a decimal byte count");
-		drop = true;
-		goto finish;
+	if (parse_length(PARAM(&r->req, "CONTENT_LENGTH"), &len) != 0) {
+		r->drop = true;
+		answer_own(ctx, &r->req, &r->hr, &r->t0, 400, WR_EINVALID_INPUT,
+		           WR_REASON_INVALID_CONTENT_LENGTH, "CONTENT_LENGTH is "
+		           "not a decimal byte count", 0);
+		return false;
 	}
 	if (len > cfg->max_body) {
 		/* Not read at all: the handlers answer 413 with the limit. */
-		hr.body_too_large = true;
-		drop = true;
-	} else {
-		rc = read_body(req->in, (size_t)len, &body);
-		if (rc == -2) {
-			write_error(req->out, 500, WR_EINTERNAL, WR_REASON_OUT_OF_MEMORY,
-			            "no memory to buffer the request body");
-			drop = true;
-			goto finish;
-		}
-		if (rc != 0) {
-			write_error(req->out, 400, WR_EINVALID_INPUT, WR_REASON_INVALID_BODY,
-			            "the request body ended before CONTENT_LENGTH bytes");
-			drop = true;
-			goto finish;
-		}
-		hr.body = body;
-		hr.body_len = (size_t)len;
+		r->hr.body_too_large = true;
+		r->drop = true;
+		return true;
 	}
+	rc = read_body(r->req.in, (size_t)len, &r->body);
+	if (rc != 0) {
+		r->drop = true;
+		if (rc == -2)
+			answer_own(ctx, &r->req, &r->hr, &r->t0, 500,
+			           WR_EINTERNAL, WR_REASON_OUT_OF_MEMORY, "no "
+			           "memory to buffer the request body", 0);
+		else
+			answer_own(ctx, &r->req, &r->hr, &r->t0, 400,
+			           WR_EINVALID_INPUT, WR_REASON_INVALID_BODY, "the "
+			           "request body ended before CONTENT_LENGTH bytes",
+			           0);
+		return false;
+	}
+	r->hr.body = r->body;
+	r->hr.body_len = (size_t)len;
+	return true;
+}
 
-	/* A parked request holds its thread here: keep one thread that
-	 * never parks, so that the request that would wake the others is
-	 * served (with one thread, nothing parks: waits answer at once). */
-	if (atomic_fetch_add(&n_parked, 1) + 1 < cfg->threads) {
-		hr.wake = park_wake;
-		hr.wake_arg = &parked;
+/* Ends a request: FCGX_Finish_r, then the connection goes back to the
+ * dispatcher (kept, or closed by libfcgi or here when r->drop). */
+static void finish_rq(struct rq *r)
+{
+	struct conn *c = r->conn;
+	bool kept;
+
+	FCGX_Finish_r(&r->req); /* params (r->hr) are invalid from here on */
+	free(r->body);
+	r->body = NULL;
+	kept = r->req.ipcFd >= 0;
+	if (kept && r->drop) {
+		FCGX_Free(&r->req, 1); /* shutdown, drain, close */
+		kept = false;
 	}
-	http_handle(cfg->ctx, &hr, &res);
+	r->req.ipcFd = -1; /* the connection is the dispatcher's again */
+	r->conn = NULL;
+	r->drop = false;
+	dsp_conn_release(c, kept);
+}
+
+static struct rq *rq_new(void)
+{
+	struct rq *r = calloc(1, sizeof *r);
+
+	if (r == NULL)
+		return NULL;
+	/* No listen socket: a connection that ends before its request makes
+	 * FCGX_Accept_r fail (EBADF) rather than accept another. */
+	if (FCGX_InitRequest(&r->req, -1, 0) != 0) {
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+static void rq_free(struct rq *r)
+{
+	if (r == NULL)
+		return;
+	FCGX_Free(&r->req, 0);
+	free(r);
+}
+
+/* ---- parking ------------------------------------------------------------ */
+
+/* Calls the handlers.  Returns true if the request was parked: r is then
+ * the dispatcher's until it queues it back (JOB_FINISH). */
+static bool handle(const struct responder_config *cfg, struct rq *r)
+{
+	const struct http_ctx *ctx = cfg->ctx;
+	struct http_response res;
+
+	r->hr.wake = dsp_wake;
+	r->hr.wake_arg = r;
+	dsp_rq_running(r);
+	http_handle(ctx, &r->hr, &res);
 	if (res.wait != NULL) {
-		park_block(&parked, http_wait_deadline_ms(res.wait));
-		http_wait_finish(cfg->ctx, res.wait, &res);
+		r->wait = res.wait;
+		r->deadline_ms = http_wait_deadline_ms(res.wait);
+		if (dsp_park(r))
+			return true;
+		/* Woken before it was parked: answer now. */
+		http_wait_finish(ctx, r->wait, &res);
+		r->wait = NULL;
 	}
-	atomic_fetch_sub(&n_parked, 1); /* held while handling: at most
-	                                 * threads - 1 are ever parked */
-	if (res.status < 100 || res.status > 599) {
-		fprintf(stderr, "worker-runtime: handler returned status %d\n",
-		        res.status);
-		write_error(req->out, 500, WR_EINTERNAL, WR_REASON_NONE,
-		            "the handler produced an invalid status");
-	} else {
-		write_response(req->out, res.status, res.headers, res.n_headers,
-		               res.body, res.body != NULL ? res.body_len : 0,
-		               res.content_type);
-	}
-	if (res.status >= 500 || res.status < 100) {
-		char m[16], u[LOG_URI_MAX];
-
-		log_safe(m, sizeof m, hr.method);
-		log_safe(u, sizeof u, hr.uri);
-		fprintf(stderr, "worker-runtime: %d %s %s\n", res.status, m, u);
-	}
-	http_request_done(cfg->ctx, &hr, &res, elapsed_us(&t0));
-	http_response_clear(&res);
-
-finish:
-	free(body);
-	FCGX_Finish_r(req); /* params (hr.*) are invalid from here on */
-	return drop;
+	respond(ctx, r, &res);
+	return false;
 }
 
-/* ---- threads ------------------------------------------------------------ */
-
-/* Accept errors that say the listen socket itself is unusable. */
-static bool accept_error_fatal(int e)
+/* A parked request was woken, timed out or the responder stops: answer
+ * it with its current page, end it and free its request struct. */
+static void serve_finish(const struct http_ctx *ctx, struct rq *r)
 {
-	return e == EBADF || e == ENOTSOCK || e == EINVAL || e == EOPNOTSUPP ||
-	       e == EFAULT;
+	struct http_response res;
+
+	http_wait_finish(ctx, r->wait, &res);
+	r->wait = NULL;
+	respond(ctx, r, &res);
+	finish_rq(r);
+	rq_free(r);
 }
 
-static void sleep_ms(long ms)
+/* ---- serving threads ---------------------------------------------------- */
+
+/* Requests a serving thread answered 503 stopping (accepted before the
+ * stop, not yet served): logged with the backlog's. */
+static atomic_uint stop_answered;
+
+static const char stopping_message[] =
+	"the runtime is stopping; the request was not acted on, retry later";
+
+/* A connection with a request to read (JOB_READ).  *cur is the thread's
+ * request struct (made here when NULL; left NULL when it was parked). */
+static void serve_read(const struct responder_config *cfg, struct conn *c,
+                       struct rq **cur)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	struct rq *r = *cur;
 
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
+	if (r == NULL && (r = *cur = rq_new()) == NULL) {
+		fprintf(stderr, "worker-runtime: out of memory for a request; "
+		        "connection closed\n");
+		close(dsp_conn_fd(c));
+		dsp_conn_release(c, false);
+		return;
+	}
+	r->req.ipcFd = dsp_conn_fd(c);
+	r->req.keepConnection = 1; /* FCGX_Accept_r's first Finish keeps it */
+	if (FCGX_Accept_r(&r->req) < 0) {
+		/* The peer closed it, or broke the protocol: libfcgi closed
+		 * it (FCGX_Free) before its accept on listen socket -1 failed. */
+		if (r->req.ipcFd >= 0)
+			FCGX_Free(&r->req, 1);
+		r->req.ipcFd = -1;
+		dsp_conn_release(c, false);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &r->t0);
+	r->conn = c;
+	request_fill(&r->hr, &r->req);
+	if (dsp_stopping()) {
+		/* Read, not acted on: safe to retry. */
+		atomic_fetch_add(&stop_answered, 1);
+		r->drop = true;
+		answer_own(cfg->ctx, &r->req, &r->hr, &r->t0, 503,
+		           WR_EUNAVAILABLE, WR_REASON_STOPPING, stopping_message,
+		           cfg->ctx->retry_after_s ? cfg->ctx->retry_after_s : 1);
+	} else if (request_ok(cfg, r) && handle(cfg, r)) {
+		*cur = NULL; /* parked */
+		return;
+	}
+	finish_rq(r);
 }
+
+struct slot {
+	pthread_t tid;
+	const struct responder_config *cfg;
+};
 
 static void *serve(void *arg)
 {
 	struct slot *slot = arg;
-	FCGX_Request req;
-	sigset_t wake;
-	unsigned long failures = 0;
+	struct rq *cur = NULL;
+	struct job j;
 
-	sigemptyset(&wake);
-	sigaddset(&wake, WAKE_SIGNAL);
-	/* A wake-up must end accept(), not restart it. */
-	if (FCGX_InitRequest(&req, slot->cfg->listen_fd,
-	                     FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
-		fprintf(stderr, "worker-runtime: FCGX_InitRequest failed\n");
-		atomic_store(&accept_broken, true);
-		pthread_kill(main_thread, WAKE_SIGNAL);
-		goto out;
+	while (dsp_pop(&j)) {
+		if (j.kind == JOB_READ)
+			serve_read(slot->cfg, j.conn, &cur);
+		else
+			serve_finish(slot->cfg->ctx, j.rq);
+		dsp_job_done();
 	}
-	while (!atomic_load(&stopping)) {
-		int rc;
-
-		pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
-		rc = FCGX_Accept_r(&req);
-		pthread_sigmask(SIG_BLOCK, &wake, NULL);
-		if (rc >= 0) {
-			failures = 0;
-			if (serve_one(slot->cfg, &req))
-				FCGX_Free(&req, 1);
-			continue;
-		}
-		if (atomic_load(&stopping))
-			break;
-		if (rc == -EINTR)
-			continue; /* some other signal's handler ran */
-		if (accept_error_fatal(-rc)) {
-			fprintf(stderr, "worker-runtime: accept: %s\n",
-			        strerror(-rc));
-			atomic_store(&accept_broken, true);
-			pthread_kill(main_thread, WAKE_SIGNAL);
-			break;
-		}
-		/* EMFILE, ENOMEM, ...: wait for resources, log now and then. */
-		if (failures++ % 50 == 0)
-			fprintf(stderr, "worker-runtime: accept: %s (retrying)\n",
-			        rc == -9999 ? "unknown error" : strerror(-rc));
-		sleep_ms(100);
-	}
-	FCGX_Free(&req, 1); /* closes a kept connection, if any */
-out:
-	atomic_store(&slot->done, true);
+	rq_free(cur);
 	return NULL;
 }
+
+/* ---- the listen backlog at a stop --------------------------------------- */
 
 /*
  * Answers every connection waiting in the listen backlog with a typed 503
@@ -604,79 +675,112 @@ out:
  */
 static pthread_mutex_t drain_mu = PTHREAD_MUTEX_INITIALIZER;
 
-unsigned responder_drain_backlog(int listen_fd, unsigned retry_after_s)
+static bool drain_one(FCGX_Request *req, int fd, unsigned retry_after_s)
 {
 	static const struct timeval io_limit = { 1, 0 };
-	struct http_header retry;
-	struct wr_error e;
-	FCGX_Request req;
-	char *body;
-	size_t len = 0;
+	struct http_request hr;
+	struct timespec t0;
+	bool answered = false;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* A client that sends nothing cannot hold the stop. */
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &io_limit,
+	                 sizeof io_limit);
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &io_limit,
+	                 sizeof io_limit);
+	/* libfcgi's own accept refuses after FCGX_ShutdownPending(); with
+	 * ipcFd set it reads the request from that connection (keepConnection
+	 * keeps its first FCGX_Finish_r from closing it; the request's own
+	 * flags decide after that). */
+	req->ipcFd = fd;
+	req->keepConnection = 1;
+	if (FCGX_Accept_r(req) >= 0) {
+		request_fill(&hr, req);
+		answer_own(atomic_load(&run_ctx), req, &hr, &t0, 503,
+		           WR_EUNAVAILABLE, WR_REASON_STOPPING, stopping_message,
+		           retry_after_s ? retry_after_s : 1);
+		answered = true;
+	}
+	FCGX_Finish_r(req);
+	FCGX_Free(req, 1);
+	return answered;
+}
+
+/* Answers the jobs no serving thread took (they are stuck in requests at
+ * a shutdown timeout): connections 503 stopping, parked requests their
+ * page.  Returns how many connections were answered 503. */
+static unsigned drain_queue(FCGX_Request *req, unsigned retry_after_s)
+{
+	const struct http_ctx *ctx = atomic_load(&run_ctx);
+	struct job j;
 	unsigned n = 0;
+
+	while (dsp_take(&j)) {
+		if (j.kind == JOB_FINISH) {
+			if (ctx != NULL)
+				serve_finish(ctx, j.rq);
+			continue;
+		}
+		if (drain_one(req, dsp_conn_fd(j.conn), retry_after_s))
+			n++;
+		dsp_conn_release(j.conn, false); /* drain_one closed it */
+	}
+	return n;
+}
+
+unsigned responder_drain_backlog(int listen_fd, unsigned retry_after_s)
+{
+	FCGX_Request req;
+	unsigned n = 0, tries = 0;
 	int fl;
 
 	pthread_mutex_lock(&drain_mu);
 	fl = fcntl(listen_fd, F_GETFL);
-	memset(&e, 0, sizeof e);
-	e.code = WR_EUNAVAILABLE;
-	e.reason = WR_REASON_STOPPING;
-	snprintf(e.message, sizeof e.message, "the runtime is stopping; the "
-	         "request was not acted on, retry later");
-	body = wr_json_encode_error(&e, &len);
-	if (body == NULL || fl < 0 ||
-	    fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
-	    FCGX_InitRequest(&req, listen_fd,
-	                     FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
-		free(body);
+	if (fl < 0 || fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    FCGX_InitRequest(&req, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
 		pthread_mutex_unlock(&drain_mu);
 		return 0;
 	}
-	snprintf(retry.name, sizeof retry.name, "Retry-After");
-	snprintf(retry.value, sizeof retry.value, "%u",
-	         retry_after_s ? retry_after_s : 1);
-	while (n < DRAIN_MAX) {
+	n = drain_queue(&req, retry_after_s);
+	while (tries < DRAIN_MAX) {
 		int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
 
 		if (fd < 0 && errno == EINTR)
 			continue;
 		if (fd < 0)
 			break; /* empty: EAGAIN, or EINVAL once shut down */
-		/* A client that sends nothing cannot hold the stop. */
-		(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &io_limit,
-		                 sizeof io_limit);
-		(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &io_limit,
-		                 sizeof io_limit);
-		/* libfcgi's own accept refuses after FCGX_ShutdownPending();
-		 * with ipcFd set it reads the request from that connection
-		 * (keepConnection keeps its first FCGX_Finish_r from closing
-		 * it; the request's own flags decide after that). */
-		req.ipcFd = fd;
-		req.keepConnection = 1;
-		if (FCGX_Accept_r(&req) >= 0) {
-			write_response(req.out, 503, &retry, 1, body, len, NULL);
+		tries++;
+		if (drain_one(&req, fd, retry_after_s))
 			n++;
-		}
-		FCGX_Finish_r(&req);
-		FCGX_Free(&req, 1);
 	}
 	FCGX_Free(&req, 1);
-	free(body);
 	/* The open file description may be shared (systemd's socket). */
 	(void)fcntl(listen_fd, F_SETFL, fl);
 	pthread_mutex_unlock(&drain_mu);
 	return n;
 }
 
-/* Stops accepting and waits for every started thread. */
-static void stop_threads(struct slot *slots, unsigned n,
-                         const struct responder_config *cfg)
+/* ---- start and stop ----------------------------------------------------- */
+
+/* What responder_start() started; one responder per process. */
+static struct slot *run_slots;
+static unsigned run_started;
+static pthread_t run_dispatcher;
+static bool run_dispatching;
+
+static void notify_main(void)
+{
+	pthread_kill(main_thread, NOTIFY_SIGNAL);
+}
+
+/* Stops accepting, answers the parked requests, waits for the requests in
+ * flight and every thread, then answers the listen backlog. */
+static void stop_all(const struct responder_config *cfg)
 {
 	unsigned i;
-	unsigned rounds = 0;
 
-	atomic_store(&stopping, true);
-	park_wake_all(); /* parked long-polls answer now */
 	FCGX_ShutdownPending();
+	dsp_stop();
 	/* Refuse new connections, but only on a socket of our own:
 	 * shutdown() acts on the socket, not on this descriptor, and would
 	 * break a systemd socket for the next start.  On a unix socket new
@@ -685,43 +789,48 @@ static void stop_threads(struct slot *slots, unsigned n,
 	 * listener down would reset its backlog, so it is drained first. */
 	if (cfg->own_listener && !cfg->tcp)
 		(void)shutdown(cfg->listen_fd, SHUT_RDWR);
-	for (;;) {
-		unsigned left = 0;
-
-		for (i = 0; i < n; i++) {
-			if (atomic_load(&slots[i].done))
-				continue;
-			left++;
-			/* Pending (harmless) in a thread busy with a request;
-			 * interrupts accept() or an idle kept connection. */
-			pthread_kill(slots[i].tid, WAKE_SIGNAL);
-		}
-		if (left == 0)
-			break;
-		if (++rounds % 250 == 0) /* every 5 s */
-			fprintf(stderr, "worker-runtime: waiting for %u "
-			        "request(s) in flight\n", left);
-		sleep_ms(20);
-	}
-	for (i = 0; i < n; i++)
-		pthread_join(slots[i].tid, NULL);
-	i = responder_drain_backlog(cfg->listen_fd,
-	                            cfg->ctx->retry_after_s);
+	if (run_dispatching)
+		pthread_join(run_dispatcher, NULL); /* closes the queue */
+	else
+		dsp_close_queue();
+	run_dispatching = false;
+	for (i = 0; i < run_started; i++)
+		pthread_join(run_slots[i].tid, NULL);
+	dsp_free();
+	i = responder_drain_backlog(cfg->listen_fd, cfg->ctx->retry_after_s);
+	i += atomic_exchange(&stop_answered, 0);
 	if (i > 0)
 		fprintf(stderr, "worker-runtime: answered %u request(s) from "
-		        "the listen backlog with 503 stopping\n", i);
+		        "the listen backlog with 503 stopping (accepted or "
+		        "not, none acted on)\n", i);
 	if (cfg->own_listener && cfg->tcp)
 		(void)shutdown(cfg->listen_fd, SHUT_RDWR);
 }
 
-/* The threads responder_start() started; one responder per process. */
-static struct slot *run_slots;
-static unsigned run_started;
+static int start_threads(const struct responder_config *cfg)
+{
+	unsigned i;
+	int e;
+
+	for (i = 0; i < cfg->threads; i++) {
+		run_slots[i].cfg = cfg;
+		e = pthread_create(&run_slots[i].tid, NULL, serve, &run_slots[i]);
+		if (e != 0)
+			goto fail;
+		run_started++;
+	}
+	e = pthread_create(&run_dispatcher, NULL, dsp_main, NULL);
+	if (e != 0)
+		goto fail;
+	run_dispatching = true;
+	return 0;
+fail:
+	fprintf(stderr, "worker-runtime: pthread_create: %s\n", strerror(e));
+	return -1;
+}
 
 int responder_start(const struct responder_config *cfg)
 {
-	unsigned i;
-
 	if (cfg->threads < 1 || cfg->threads > RESPONDER_THREADS_MAX) {
 		fprintf(stderr, "worker-runtime: bad thread count %u\n",
 		        cfg->threads);
@@ -737,22 +846,17 @@ int responder_start(const struct responder_config *cfg)
 		return -1;
 	}
 	run_started = 0;
+	run_dispatching = false;
 	main_thread = pthread_self();
-	atomic_store(&stopping, false);
-	atomic_store(&accept_broken, false);
-	for (i = 0; i < cfg->threads; i++) {
-		int e;
-
-		run_slots[i].cfg = cfg;
-		atomic_init(&run_slots[i].done, false);
-		e = pthread_create(&run_slots[i].tid, NULL, serve, &run_slots[i]);
-		if (e != 0) {
-			fprintf(stderr, "worker-runtime: pthread_create: %s\n",
-			        strerror(e));
-			responder_abort(cfg);
-			return -1;
-		}
-		run_started++;
+	if (dsp_init(cfg->listen_fd, cfg->threads, notify_main) < 0) {
+		free(run_slots);
+		run_slots = NULL;
+		return -1;
+	}
+	atomic_store(&run_ctx, cfg->ctx);
+	if (start_threads(cfg) < 0) {
+		responder_abort(cfg);
+		return -1;
 	}
 	return 0;
 }
@@ -761,7 +865,7 @@ void responder_abort(const struct responder_config *cfg)
 {
 	if (run_slots == NULL)
 		return;
-	stop_threads(run_slots, run_started, cfg);
+	stop_all(cfg);
 	free(run_slots);
 	run_slots = NULL;
 	run_started = 0;
@@ -777,8 +881,8 @@ int responder_wait(const struct responder_config *cfg)
 	pthread_sigmask(SIG_BLOCK, NULL, &waitmask);
 	sigdelset(&waitmask, SIGTERM);
 	sigdelset(&waitmask, SIGINT);
-	sigdelset(&waitmask, WAKE_SIGNAL);
-	while (stop_signal == 0 && !atomic_load(&accept_broken))
+	sigdelset(&waitmask, NOTIFY_SIGNAL);
+	while (stop_signal == 0 && !dsp_broken())
 		sigsuspend(&waitmask);
 	if (stop_signal != 0) {
 		fprintf(stderr, "worker-runtime: %s received, draining\n",
@@ -796,4 +900,13 @@ int responder_run(const struct responder_config *cfg)
 	if (responder_start(cfg) < 0)
 		return -1;
 	return responder_wait(cfg);
+}
+
+void responder_stats(struct http_server_stats *out)
+{
+	if (run_slots == NULL) {
+		memset(out, 0, sizeof *out);
+		return;
+	}
+	dsp_stats(out);
 }

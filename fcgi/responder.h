@@ -1,9 +1,10 @@
 /*
- * responder.h - the libfcgi accept loop of the worker-runtime process.
+ * responder.h - the FastCGI server of the worker-runtime process.
  *
  * main() calls responder_signals_init() before it starts any thread, opens
  * the listen socket and the Runtime, then responder_run(), which serves
- * requests on N threads until SIGTERM or SIGINT and returns once every
+ * requests (one epoll dispatcher thread, N serving threads; see the header
+ * comment of responder.c) until SIGTERM or SIGINT and returns once every
  * request in flight has been answered.  Nothing here is reentrant: one
  * responder per process.
  */
@@ -34,7 +35,7 @@ struct responder_config {
 
 /*
  * Installs the SIGTERM/SIGINT handlers (without SA_RESTART), ignores SIGPIPE
- * and blocks SIGTERM, SIGINT and the internal wake signal in the calling
+ * and blocks SIGTERM, SIGINT and the internal notify signal in the calling
  * thread.  Call it first in main(), before any thread exists, so that every
  * thread created later (the responder's, the library's) inherits the mask
  * and a stop signal can only be taken by responder_run() in the main thread.
@@ -47,11 +48,13 @@ int responder_signals_init(void);
  * Serves FastCGI requests on cfg->listen_fd with cfg->threads threads until
  * SIGTERM or SIGINT.  Then it stops accepting (an own unix listener is shut
  * down, so new connections are refused; on an inherited one, such as a
- * systemd socket, they wait in the backlog for the next instance), wakes the
- * threads that wait for a request, lets every request in flight finish,
- * joins all threads, and answers each connection already waiting in the
- * backlog with 503 runtime_unavailable/stopping (an own TCP listener is shut
- * down only after that, since shutting it down resets its backlog).  The
+ * systemd socket, they wait in the backlog for the next instance), answers
+ * every parked request, closes idle connections, answers 503
+ * runtime_unavailable/stopping a request that arrived but was not started,
+ * lets every request in flight finish, joins all threads, and answers each
+ * connection still waiting in the backlog with 503 stopping (an own TCP
+ * listener is shut down only after that, since shutting it down resets its
+ * backlog).  The
  * listen socket is left open for the caller to close.  Returns 0 after a
  * stop signal, or -1 (a line is already logged) if the threads could not be
  * started or accepting failed for good.
@@ -76,7 +79,9 @@ void responder_abort(const struct responder_config *cfg);
 /*
  * Answers each connection waiting in the backlog of listen_fd with 503
  * runtime_unavailable, reason "stopping", Retry-After retry_after_s (1 if
- * 0): non-blocking accepts until the backlog is empty, at most DRAIN_MAX
+ * 0), and before them the connections the dispatcher queued that no
+ * serving thread took (a parked request queued so gets its page):
+ * non-blocking accepts until the backlog is empty, at most DRAIN_MAX
  * connections, each read and written with a 1 s limit.  responder_run()
  * calls it at the end of a stop; the shutdown guard calls it before it
  * ends a stop that outlasted --shutdown-timeout, so those connections are
@@ -84,5 +89,14 @@ void responder_abort(const struct responder_config *cfg);
  * many connections were answered.
  */
 unsigned responder_drain_backlog(int listen_fd, unsigned retry_after_s);
+
+/*
+ * Fills *out with the responder's current figures: serving threads, those
+ * busy with a request, parked long-poll requests, idle connections (kept
+ * by nginx or just accepted, waiting for a request) and connections with a
+ * request queued for a thread.  All zero when no responder runs.  Meant
+ * for http_ctx.server_stats.  Thread-safe; takes three short locks.
+ */
+void responder_stats(struct http_server_stats *out);
 
 #endif /* WR_FCGI_RESPONDER_H */

@@ -19,8 +19,8 @@
 #     upstream_failed ("outcome unknown").
 #  5. Also when the stop outlasts --shutdown-timeout: the one serving thread
 #     is stuck reading a request body that never comes; the three requests
-#     waiting in the backlog get 503 stopping from the shutdown guard, not
-#     a connection reset.
+#     waiting for it (accepted by the dispatcher or still in the backlog)
+#     get 503 stopping from the shutdown guard, not a connection reset.
 # Every wait is for a state, bounded; a watchdog ends the test after 100 s.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -132,6 +132,14 @@ SOCK=$WR_DIR/fcgi.sock
 backlog_is() {
 	[ "$(ss -xlH src "$SOCK" | awk '{print $3}')" = "$1" ]
 }
+# Requests no thread has read: in the listen backlog, or on a connection
+# the dispatcher accepted whose bytes are still unread (Recv-Q > 0).
+waiting_is() {
+	local bl est
+	bl=$(ss -xlH src "$SOCK" | awk '{print $3}')
+	est=$(ss -xH src "$SOCK" | awk '$2 == "ESTAB" && $3 > 0' | wc -l)
+	[ $(( ${bl:-0} + est )) = "$1" ]
+}
 # The Runtime is stopped (SIGSTOP), so nothing accepts: the requests nginx
 # forwards wait in the listen backlog.  SIGTERM stays pending until
 # SIGCONT; the one serving thread may still take one of them.
@@ -204,7 +212,7 @@ python3 -c "$STALL_PY" "$SOCK" "$WR_TOKEN" "$E2E_TMP/stall.sent" \
 	>/dev/null 2>&1 &
 STALL=$!
 check "the serving thread took the stalled request" eval \
-	'until_true 600 test -e "$E2E_TMP/stall.sent" && backlog_is 0'
+	'until_true 600 test -e "$E2E_TMP/stall.sent" && waiting_is 0'
 RAWS=
 for i in 1 2 3; do
 	# Bounds, not guesses: the answer comes only at the shutdown timeout,
@@ -215,9 +223,9 @@ for i in 1 2 3; do
 		"HTTP_AUTHORIZATION=Bearer $WR_TOKEN" </dev/null \
 		>"$E2E_TMP/to$i.resp" 2>&1 &
 	RAWS="$RAWS $!"
-	until_true 600 backlog_is "$i"
+	until_true 600 waiting_is "$i"
 done
-check "three requests wait in the listen backlog" backlog_is 3
+check "three requests wait for the stuck thread" waiting_is 3
 stop_runtime TERM
 for p in $RAWS; do wait "$p"; done
 kill "$STALL" 2>/dev/null

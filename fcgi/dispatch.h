@@ -1,0 +1,121 @@
+/*
+ * dispatch.h - the responder's event loop (internal to fcgi/responder.c).
+ *
+ * One dispatcher thread waits in epoll on the listen socket, on every idle
+ * FastCGI connection and on an eventfd.  It accepts connections, hands a
+ * connection that has a request to read to the serving threads through a
+ * bounded queue (JOB_READ), keeps parked long-poll requests ordered by
+ * deadline (a binary min-heap: its epoll timeout is the nearest deadline),
+ * and queues a parked request to be answered (JOB_FINISH) once it was woken,
+ * its deadline passed, or the responder stops.  A serving thread gives a
+ * still-open kept connection back with dsp_conn_release().  One dispatcher
+ * per process; everything here is thread-safe unless said otherwise.
+ */
+#ifndef WR_FCGI_DISPATCH_H
+#define WR_FCGI_DISPATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include <fcgiapp.h>
+
+#include "handlers.h"
+
+struct conn; /* one FastCGI connection; owned by the dispatcher */
+
+/* One request: the FastCGI request struct (its params stay valid while the
+ * request is parked) and what answering it later needs. */
+struct rq {
+	FCGX_Request req;
+	struct http_request hr;      /* borrows req's params */
+	struct http_wait *wait;      /* parked: owned until http_wait_finish */
+	struct conn *conn;
+	char *body;                  /* owned; hr.body */
+	bool drop;                   /* close the connection after the answer */
+	struct timespec t0;          /* arrival (CLOCK_MONOTONIC) */
+	unsigned long long deadline_ms; /* parked: http_wait_deadline_ms */
+	/* Below: the dispatcher's. */
+	int state;                   /* RQ_*, guarded by the parking mutex */
+	size_t heap_i;               /* index in the deadline heap */
+	struct rq *next_new;         /* parked, not yet in the heap */
+	struct rq *next_woken;       /* woken, not yet queued */
+};
+
+enum job_kind { JOB_READ, JOB_FINISH };
+
+struct job {
+	enum job_kind kind;
+	struct conn *conn; /* JOB_READ: readable (or new) connection */
+	struct rq *rq;     /* JOB_FINISH: a parked request to answer */
+};
+
+/* Creates the epoll set, the eventfd and the queue, and registers
+ * listen_fd (made non-blocking; its flags are restored by dsp_free).
+ * on_broken is called (dispatcher thread) if accepting fails for good.
+ * Returns 0, or -1 after logging a line.  Main thread. */
+int dsp_init(int listen_fd, unsigned threads, void (*on_broken)(void));
+
+/* The connection bound dsp_init computed. */
+unsigned dsp_conns_max(void);
+
+/* The dispatcher thread's body (arg unused).  Returns once the stop is
+ * complete: no request in flight, queued or parked; the queue is then
+ * closed and dsp_pop() returns false. */
+void *dsp_main(void *arg);
+
+/* Closes the queue without a dispatcher (it never started): the serving
+ * threads end once it is empty.  Main thread. */
+void dsp_close_queue(void);
+
+/* Asks the dispatcher to stop: stop accepting, answer every parked request
+ * (JOB_FINISH), queue idle connections that already hold a request (they
+ * are answered 503 stopping), close the other idle ones.  Any thread. */
+void dsp_stop(void);
+
+/* True once dsp_stop() was called. */
+bool dsp_stopping(void);
+
+/* True if accepting failed for good (the main thread was notified). */
+bool dsp_broken(void);
+
+/* Frees what dsp_init made (after every thread was joined). Main thread. */
+void dsp_free(void);
+
+/* Serving threads: waits for the next job; false when the queue is closed.
+ * The thread counts as busy from there until dsp_job_done(). */
+bool dsp_pop(struct job *out);
+void dsp_job_done(void);
+
+/* Takes a queued job without waiting (false: none) and without counting
+ * a busy thread: the backlog drain answers what no thread took. */
+bool dsp_take(struct job *out);
+
+/* The fd of a connection a JOB_READ handed over. */
+int dsp_conn_fd(const struct conn *c);
+
+/* After the request on c: kept (the fd is still open and the connection
+ * may carry another request) puts it back into the epoll set, or closes it
+ * if the responder is stopping; !kept: its fd is already closed.  Either
+ * way c belongs to the dispatcher again. */
+void dsp_conn_release(struct conn *c, bool kept);
+
+/* Parking.  Before http_handle: dsp_rq_running(r).  When http_handle
+ * returned a wait, dsp_park(r) (r->wait and r->deadline_ms set): true if
+ * parked (the thread must not touch r any more), false if r was already
+ * woken (answer it now).  dsp_wake is http_request.wake (arg: the rq):
+ * only a mutex, a list push and an eventfd write. */
+void dsp_rq_running(struct rq *r);
+bool dsp_park(struct rq *r);
+void dsp_wake(void *arg);
+
+/* Current figures (threads, busy, parked, idle connections, queued). */
+void dsp_stats(struct http_server_stats *out);
+
+/* The deadline heap, exposed for its unit test.  Dispatcher thread only. */
+void dsp_heap_push(struct rq *r);
+struct rq *dsp_heap_top(void);
+void dsp_heap_remove(struct rq *r);
+size_t dsp_heap_size(void);
+
+#endif /* WR_FCGI_DISPATCH_H */

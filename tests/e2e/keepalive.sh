@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# tests/e2e/keepalive.sh - idle kept FastCGI connections hold no thread.
+#
+# With --threads 2, ten connections that asked for FCGI_KEEP_CONN (as nginx
+# does with the shipped "keepalive" + "fastcgi_keep_conn on") are answered
+# one after another and then left open and idle; a request through nginx is
+# still answered while they are open, nginx itself keeps its upstream
+# connection, and each of the ten then answers a second request (they were
+# kept, not closed).  Every wait is for a state, bounded.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+e2e_need nginx curl jq openssl python3 ss
+e2e_init
+
+until_true() {
+	local n=$1 i
+	shift
+	for ((i = 0; i < n; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+e2e_start_stack --threads 2
+SOCK=$WR_DIR/fcgi.sock
+# Connections the Runtime has accepted and not closed.
+established() { ss -xH src "$SOCK" | awk '$2 == "ESTAB"' | wc -l; }
+
+mkfifo "$E2E_TMP/go"
+exec 7<>"$E2E_TMP/go"
+python3 "$top_srcdir/tests/e2e/fcgi-idle.py" "$SOCK" 10 "$E2E_TMP/ready" \
+	"$WR_TOKEN" <"$E2E_TMP/go" >"$E2E_TMP/idle.out" 2>&1 &
+IDLE=$!
+E2E_PIDS="${E2E_PIDS:-} $IDLE"
+
+check "ten kept connections are answered one after another (--threads 2)" \
+	until_true 600 test -e "$E2E_TMP/ready"
+check "the Runtime holds the ten idle connections open" \
+	eval '[ "$(established)" -ge 10 ]'
+e2e_api GET /v1/runtime
+check "a request through nginx is answered while they are idle" \
+	status_is 200
+ok=0
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+	e2e_api GET /v1/runtime
+	[ "$CODE" = 200 ] && ok=$((ok + 1))
+done
+check "ten more requests through nginx are answered" test "$ok" = 10
+check "nginx keeps its upstream connection (keepalive is on by default)" \
+	eval '[ "$(established)" -ge 11 ]'
+echo go >&7
+rc=0
+wait "$IDLE" || rc=$?
+check "each idle connection was kept and answers a second request" \
+	test "$rc" = 0
+exec 7>&-
+
+e2e_finish
