@@ -16,6 +16,8 @@
 #include <string.h>
 
 #include "handlers.h"
+#include "log.h"
+#include "request_id.h"
 #include "route.h"
 
 /* The same realm and reasons as deploy/nginx.conf's own 401/403 answers,
@@ -131,7 +133,8 @@ fail(struct wr_error *e, wr_err code, enum wr_reason reason, const char *fmt, ..
  */
 static void
 respond_error(const struct http_ctx *ctx, const struct wr_error *e,
-              const char *allow, struct http_response *out)
+              const char *allow, const char *request_id,
+              struct http_response *out)
 {
 	const struct status_rule *r = status_rule_find(e);
 	unsigned retry = ctx->retry_after_s ? ctx->retry_after_s : 1;
@@ -145,7 +148,7 @@ respond_error(const struct http_ctx *ctx, const struct wr_error *e,
 	if (r->headers & HDR_WWW_AUTHENTICATE)
 		add_header(out, "WWW-Authenticate", "Bearer realm=\"%s\"",
 		           HTTP_REALM);
-	out->body = wr_json_encode_error(e, &out->body_len);
+	out->body = wr_json_encode_error_request(e, request_id, &out->body_len);
 	if (out->body == NULL)
 		set_oom(out);
 }
@@ -582,6 +585,8 @@ http_handle(const struct http_ctx *ctx, const struct http_request *req,
 	struct route_cmd cmd;
 	struct wr_error e;
 	const char *allow = NULL;
+	char rid_buf[REQUEST_ID_SIZE];
+	const char *rid = request_id_or_new(req->request_id, rid_buf);
 	wr_err rc, route_rc = WR_ENOT_FOUND;
 
 	memset(out, 0, sizeof(*out));
@@ -627,12 +632,15 @@ http_handle(const struct http_ctx *ctx, const struct http_request *req,
 			         cmd.worker_id);
 	}
 	if (rc != WR_OK) {
-		respond_error(ctx, &e, allow, out); /* out->body is still NULL */
+		/* out->body is still NULL */
+		respond_error(ctx, &e, allow, rid, out);
 		out->reason = wr_reason_name(e.reason);
 	}
 	out->route = route_rc == WR_OK ? route_template(cmd.op) : "";
 	if (out->reason == NULL)
 		out->reason = "";
+	if (out->wait == NULL) /* every answer names its request */
+		add_header(out, "X-Request-Id", "%s", rid);
 }
 
 void
@@ -640,10 +648,16 @@ http_request_done(const struct http_ctx *ctx, const struct http_request *req,
                   const struct http_response *res,
                   unsigned long long duration_us)
 {
+	const char *rid = NULL;
+
 	(void)ctx;
-	(void)req;
-	(void)res;
-	(void)duration_us;
+	for (size_t i = 0; i < res->n_headers && i < HTTP_MAX_HEADERS; i++)
+		if (strcmp(res->headers[i].name, "X-Request-Id") == 0)
+			rid = res->headers[i].value;
+	if (rid == NULL && request_id_valid(req->request_id))
+		rid = req->request_id;
+	log_access(req->method, res->route, res->status, res->reason,
+	           duration_us, rid);
 }
 
 bool

@@ -855,6 +855,11 @@ char *wr_json_encode_transcript_page(const struct wr_transcript_page *p,
                                      const char *envelope, size_t *len);
 /* Always {"error": {...}}; empty reason/field/worker_id are omitted. */
 char *wr_json_encode_error(const struct wr_error *e, size_t *len);
+/* The same with "request_id": request_id as its last member (the id of
+ * the request this error answers; NULL or "" omits it, which is then
+ * exactly wr_json_encode_error). */
+char *wr_json_encode_error_request(const struct wr_error *e,
+                                   const char *request_id, size_t *len);
 
 wr_err wr_json_decode_create_request(const char *json, size_t len,
                                      const char *envelope,
@@ -895,7 +900,8 @@ wr_err wr_json_decode_transcript_page(const char *json, size_t len,
                                       const char *envelope,
                                       struct wr_transcript_page *out,
                                       struct wr_error *err);
-/* Decodes {"error": {...}} into *out. */
+/* Decodes {"error": {...}} into *out.  A "request_id" member (a string of
+ * at most 64 bytes) is accepted and not kept. */
 wr_err wr_json_decode_error(const char *json, size_t len, struct wr_error *out,
                             struct wr_error *err);
 
