@@ -60,6 +60,7 @@
 
 #include <fcgiapp.h>
 
+#include "log.h"
 #include "responder.h"
 
 /* Interrupts a thread blocked in FCGX_Accept_r; see the header comment. */
@@ -73,6 +74,8 @@
 /* Process-wide because signal handlers need them; one responder per
  * process. */
 static volatile sig_atomic_t stop_signal; /* written by the handler only */
+static volatile sig_atomic_t reload_signal; /* SIGHUP: set by its handler,
+                                             * cleared by the main thread */
 static atomic_bool stopping;              /* main thread -> serving threads */
 static atomic_bool accept_broken;         /* serving thread -> main thread */
 static pthread_t main_thread;
@@ -90,6 +93,12 @@ static void on_stop_signal(int sig)
 	stop_signal = sig;
 }
 
+static void on_reload_signal(int sig)
+{
+	(void)sig;
+	reload_signal = 1;
+}
+
 /* Does nothing: its delivery is what interrupts the blocking call. */
 static void on_wake_signal(int sig)
 {
@@ -101,6 +110,7 @@ static void signal_set(sigset_t *set)
 	sigemptyset(set);
 	sigaddset(set, SIGTERM);
 	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
 	sigaddset(set, WAKE_SIGNAL);
 }
 
@@ -115,6 +125,9 @@ int responder_signals_init(void)
 	sa.sa_flags = 0; /* no SA_RESTART: blocking calls must see EINTR */
 	sa.sa_handler = on_stop_signal;
 	if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0)
+		return -1;
+	sa.sa_handler = on_reload_signal;
+	if (sigaction(SIGHUP, &sa, NULL) < 0)
 		return -1;
 	sa.sa_handler = on_wake_signal;
 	if (sigaction(WAKE_SIGNAL, &sa, NULL) < 0)
@@ -219,8 +232,8 @@ static void write_response(FCGX_Stream *out, int status,
 	used = (size_t)n;
 	for (i = 0; i < n_headers && i < HTTP_MAX_HEADERS; i++) {
 		if (!header_ok(&headers[i])) {
-			fprintf(stderr, "worker-runtime: dropped invalid response "
-			        "header from handler (status %d)\n", status);
+			log_msg(LOG_ERROR, "dropped invalid response "
+			        "header from handler (status %d)", status);
 			continue;
 		}
 		n = snprintf(head + used, sizeof head - used, "%s: %s\r\n",
@@ -424,7 +437,7 @@ static bool serve_one(const struct responder_config *cfg, FCGX_Request *req)
 
 	http_handle(cfg->ctx, &hr, &res);
 	if (res.status < 100 || res.status > 599) {
-		fprintf(stderr, "worker-runtime: handler returned status %d\n",
+		log_msg(LOG_ERROR, "handler returned status %d",
 		        res.status);
 		write_error(req->out, 500, WR_EINTERNAL, WR_REASON_NONE,
 		            "the handler produced an invalid status");
@@ -437,7 +450,7 @@ static bool serve_one(const struct responder_config *cfg, FCGX_Request *req)
 
 		log_safe(m, sizeof m, hr.method);
 		log_safe(u, sizeof u, hr.uri);
-		fprintf(stderr, "worker-runtime: %d %s %s\n", res.status, m, u);
+		log_msg(LOG_ERROR, "%d %s %s", res.status, m, u);
 	}
 	http_request_done(cfg->ctx, &hr, &res, elapsed_us(&t0));
 	http_response_clear(&res);
@@ -477,7 +490,7 @@ static void *serve(void *arg)
 	/* A wake-up must end accept(), not restart it. */
 	if (FCGX_InitRequest(&req, slot->cfg->listen_fd,
 	                     FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
-		fprintf(stderr, "worker-runtime: FCGX_InitRequest failed\n");
+		log_msg(LOG_ERROR, "FCGX_InitRequest failed");
 		atomic_store(&accept_broken, true);
 		pthread_kill(main_thread, WAKE_SIGNAL);
 		goto out;
@@ -499,7 +512,7 @@ static void *serve(void *arg)
 		if (rc == -EINTR)
 			continue; /* some other signal's handler ran */
 		if (accept_error_fatal(-rc)) {
-			fprintf(stderr, "worker-runtime: accept: %s\n",
+			log_msg(LOG_ERROR, "accept: %s",
 			        strerror(-rc));
 			atomic_store(&accept_broken, true);
 			pthread_kill(main_thread, WAKE_SIGNAL);
@@ -507,7 +520,7 @@ static void *serve(void *arg)
 		}
 		/* EMFILE, ENOMEM, ...: wait for resources, log now and then. */
 		if (failures++ % 50 == 0)
-			fprintf(stderr, "worker-runtime: accept: %s (retrying)\n",
+			log_msg(LOG_ERROR, "accept: %s (retrying)",
 			        rc == -9999 ? "unknown error" : strerror(-rc));
 		sleep_ms(100);
 	}
@@ -623,8 +636,8 @@ static void stop_threads(struct slot *slots, unsigned n,
 		if (left == 0)
 			break;
 		if (++rounds % 250 == 0) /* every 5 s */
-			fprintf(stderr, "worker-runtime: waiting for %u "
-			        "request(s) in flight\n", left);
+			log_msg(LOG_INFO, "waiting for %u "
+			        "request(s) in flight", left);
 		sleep_ms(20);
 	}
 	for (i = 0; i < n; i++)
@@ -632,8 +645,8 @@ static void stop_threads(struct slot *slots, unsigned n,
 	i = responder_drain_backlog(cfg->listen_fd,
 	                            cfg->ctx->retry_after_s);
 	if (i > 0)
-		fprintf(stderr, "worker-runtime: answered %u request(s) from "
-		        "the listen backlog with 503 stopping\n", i);
+		log_msg(LOG_INFO, "answered %u request(s) from "
+		        "the listen backlog with 503 stopping", i);
 	if (cfg->own_listener && cfg->tcp)
 		(void)shutdown(cfg->listen_fd, SHUT_RDWR);
 }
@@ -647,17 +660,17 @@ int responder_start(const struct responder_config *cfg)
 	unsigned i;
 
 	if (cfg->threads < 1 || cfg->threads > RESPONDER_THREADS_MAX) {
-		fprintf(stderr, "worker-runtime: bad thread count %u\n",
+		log_msg(LOG_ERROR, "bad thread count %u",
 		        cfg->threads);
 		return -1;
 	}
 	if (FCGX_Init() != 0) {
-		fprintf(stderr, "worker-runtime: FCGX_Init failed\n");
+		log_msg(LOG_ERROR, "FCGX_Init failed");
 		return -1;
 	}
 	run_slots = calloc(cfg->threads, sizeof *run_slots);
 	if (run_slots == NULL) {
-		fprintf(stderr, "worker-runtime: out of memory\n");
+		log_msg(LOG_ERROR, "out of memory");
 		return -1;
 	}
 	run_started = 0;
@@ -671,7 +684,7 @@ int responder_start(const struct responder_config *cfg)
 		atomic_init(&run_slots[i].done, false);
 		e = pthread_create(&run_slots[i].tid, NULL, serve, &run_slots[i]);
 		if (e != 0) {
-			fprintf(stderr, "worker-runtime: pthread_create: %s\n",
+			log_msg(LOG_ERROR, "pthread_create: %s",
 			        strerror(e));
 			responder_abort(cfg);
 			return -1;
@@ -701,11 +714,19 @@ int responder_wait(const struct responder_config *cfg)
 	pthread_sigmask(SIG_BLOCK, NULL, &waitmask);
 	sigdelset(&waitmask, SIGTERM);
 	sigdelset(&waitmask, SIGINT);
+	sigdelset(&waitmask, SIGHUP);
 	sigdelset(&waitmask, WAKE_SIGNAL);
-	while (stop_signal == 0 && !atomic_load(&accept_broken))
+	while (stop_signal == 0 && !atomic_load(&accept_broken)) {
 		sigsuspend(&waitmask);
+		if (reload_signal != 0 && stop_signal == 0) {
+			reload_signal = 0;
+			log_msg(LOG_INFO, "SIGHUP received, reloading");
+			if (cfg->on_reload != NULL)
+				cfg->on_reload(cfg->on_reload_arg);
+		}
+	}
 	if (stop_signal != 0) {
-		fprintf(stderr, "worker-runtime: %s received, draining\n",
+		log_msg(LOG_INFO, "%s received, draining",
 		        stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
 		if (cfg->on_stop != NULL)
 			cfg->on_stop(cfg->on_stop_arg);

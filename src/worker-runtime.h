@@ -634,6 +634,32 @@ struct wr_config {
 wr_err wr_runtime_open(const struct wr_config *cfg, struct wr_runtime **out,
                        struct wr_error *err);
 
+/*
+ * Replaces the Runtime's profiles (a reload): the names and the default are
+ * checked as wr_runtime_open checks them and copied; workers created from
+ * then on resolve their profile in the new set, running workers keep the
+ * driver and driver_arg they were started with, so the caller keeps every
+ * driver_arg it ever passed alive until wr_runtime_close.  On an error
+ * (WR_EINVALID_INPUT: invalid_value, unknown_profile; WR_EINTERNAL) the old
+ * profiles stay in force.  Thread-safe (takes the Runtime's write lock
+ * briefly; call it outside driver operations).
+ */
+wr_err wr_runtime_set_profiles(struct wr_runtime *rt,
+                               const struct wr_profile *profiles,
+                               size_t n_profiles, const char *default_profile,
+                               struct wr_error *err);
+
+/*
+ * Checks a store spec as wr_runtime_open would use it, without opening it
+ * for writing or creating anything: "memory" is always fine; "fs:DIR" must
+ * be an existing directory this process may write, holding no file of a
+ * newer format (WR_EINVALID_INPUT, store_version) and not locked by a live
+ * Runtime (WR_EUNAVAILABLE, store_locked; store_open_failed for the rest).
+ * A store that passes may still fail to open (e.g. a corrupt journal is
+ * found only by the replay).  Thread-safe.
+ */
+wr_err wr_store_check(const char *spec, struct wr_error *err);
+
 /* Returns the Runtime's id; borrowed, immutable until close.  Lock-free: may
  * be called from anywhere, including inside driver operations. */
 const char *wr_runtime_id(const struct wr_runtime *rt);
