@@ -61,6 +61,7 @@
 #include <fcgiapp.h>
 
 #include "log.h"
+#include "request_id.h"
 #include "responder.h"
 
 /* Interrupts a thread blocked in FCGX_Accept_r; see the header comment. */
@@ -259,9 +260,11 @@ static void write_response(FCGX_Stream *out, int status,
 	}
 }
 
-/* A typed error produced here rather than by the handlers. */
+/* A typed error produced here rather than by the handlers, with the
+ * request's id (header and body); *res gets what the access log needs. */
 static void write_error(FCGX_Stream *out, int status, wr_err code,
-                        enum wr_reason reason, const char *message)
+                        enum wr_reason reason, const char *message,
+                        const char *request_id, struct http_response *res)
 {
 	/* The last resort when even encoding the error fails. */
 	static const char oom_body[] =
@@ -274,11 +277,21 @@ static void write_error(FCGX_Stream *out, int status, wr_err code,
 	e.code = code;
 	e.reason = reason;
 	snprintf(e.message, sizeof e.message, "%s", message);
-	body = wr_json_encode_error(&e, &len);
+	body = wr_json_encode_error_request(&e, request_id, &len);
+	memset(res, 0, sizeof *res);
+	res->status = body != NULL ? status : 500;
+	res->route = "";
+	res->reason = wr_reason_name(reason);
+	snprintf(res->headers[0].name, sizeof res->headers[0].name,
+	         "X-Request-Id");
+	snprintf(res->headers[0].value, sizeof res->headers[0].value, "%s",
+	         request_id);
+	res->n_headers = 1;
 	if (body == NULL)
-		write_response(out, 500, NULL, 0, oom_body, sizeof oom_body - 1);
+		write_response(out, 500, res->headers, 1, oom_body,
+		               sizeof oom_body - 1);
 	else
-		write_response(out, status, NULL, 0, body, len);
+		write_response(out, status, res->headers, 1, body, len);
 	free(body);
 }
 
@@ -379,6 +392,7 @@ static bool serve_one(const struct responder_config *cfg, FCGX_Request *req)
 	uint64_t len = 0;
 	bool drop = false;
 	struct timespec t0;
+	char rid_buf[REQUEST_ID_SIZE];
 	int rc;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -390,26 +404,31 @@ static bool serve_one(const struct responder_config *cfg, FCGX_Request *req)
 	hr.authorization = PARAM(req, "HTTP_AUTHORIZATION");
 	hr.origin = PARAM(req, "HTTP_ORIGIN");
 	hr.sec_fetch_site = PARAM(req, "HTTP_SEC_FETCH_SITE");
-	hr.request_id = PARAM(req, "REQUEST_ID");
+	/* Checked once here, so the handlers, the responder's own errors
+	 * and the access line name the same id. */
+	hr.request_id = request_id_or_new(PARAM(req, "REQUEST_ID"), rid_buf);
 	hr.idempotency_key = PARAM(req, "HTTP_IDEMPOTENCY_KEY");
 
 	if (!params_well_formed(req->envp)) {
 		write_error(req->out, 400, WR_EINVALID_INPUT, WR_REASON_INVALID_PARAM,
-		            "a FastCGI param name is empty or holds a NUL byte");
+		            "a FastCGI param name is empty or holds a NUL byte",
+		            hr.request_id, &res);
 		drop = true;
 		goto finish;
 	}
 	if (hr.method == NULL || hr.method[0] == '\0' || hr.uri == NULL ||
 	    hr.uri[0] == '\0') {
 		write_error(req->out, 400, WR_EINVALID_INPUT, WR_REASON_INVALID_REQUEST,
-		            "REQUEST_METHOD and REQUEST_URI are required");
+		            "REQUEST_METHOD and REQUEST_URI are required",
+		            hr.request_id, &res);
 		drop = true;
 		goto finish;
 	}
 	if (parse_length(PARAM(req, "CONTENT_LENGTH"), &len) != 0) {
 		write_error(req->out, 400, WR_EINVALID_INPUT,
 		            WR_REASON_INVALID_CONTENT_LENGTH,
-		            "CONTENT_LENGTH is not a decimal byte count");
+		            "CONTENT_LENGTH is not a decimal byte count",
+		            hr.request_id, &res);
 		drop = true;
 		goto finish;
 	}
@@ -421,13 +440,15 @@ static bool serve_one(const struct responder_config *cfg, FCGX_Request *req)
 		rc = read_body(req->in, (size_t)len, &body);
 		if (rc == -2) {
 			write_error(req->out, 500, WR_EINTERNAL, WR_REASON_OUT_OF_MEMORY,
-			            "no memory to buffer the request body");
+			            "no memory to buffer the request body",
+		            hr.request_id, &res);
 			drop = true;
 			goto finish;
 		}
 		if (rc != 0) {
 			write_error(req->out, 400, WR_EINVALID_INPUT, WR_REASON_INVALID_BODY,
-			            "the request body ended before CONTENT_LENGTH bytes");
+			            "the request body ended before CONTENT_LENGTH bytes",
+		            hr.request_id, &res);
 			drop = true;
 			goto finish;
 		}
@@ -437,10 +458,13 @@ static bool serve_one(const struct responder_config *cfg, FCGX_Request *req)
 
 	http_handle(cfg->ctx, &hr, &res);
 	if (res.status < 100 || res.status > 599) {
+		struct http_response bad;
+
 		log_msg(LOG_ERROR, "handler returned status %d",
 		        res.status);
 		write_error(req->out, 500, WR_EINTERNAL, WR_REASON_NONE,
-		            "the handler produced an invalid status");
+		            "the handler produced an invalid status",
+		            hr.request_id, &bad);
 	} else {
 		write_response(req->out, res.status, res.headers, res.n_headers,
 		               res.body, res.body != NULL ? res.body_len : 0);
@@ -450,12 +474,16 @@ static bool serve_one(const struct responder_config *cfg, FCGX_Request *req)
 
 		log_safe(m, sizeof m, hr.method);
 		log_safe(u, sizeof u, hr.uri);
-		log_msg(LOG_ERROR, "%d %s %s", res.status, m, u);
+		log_msg(LOG_ERROR, "%d %s %s request_id=%s", res.status, m, u,
+		        hr.request_id);
 	}
 	http_request_done(cfg->ctx, &hr, &res, elapsed_us(&t0));
 	http_response_clear(&res);
+	goto done;
 
-finish:
+finish: /* an error written here: res holds its status and reason */
+	http_request_done(cfg->ctx, &hr, &res, elapsed_us(&t0));
+done:
 	free(body);
 	FCGX_Finish_r(req); /* params (hr.*) are invalid from here on */
 	return drop;

@@ -55,6 +55,20 @@ check "nginx's own 404 carries a generated id" \
 	bash -c '[[ $1 =~ ^[0-9a-f]{32}$ ]]' _ "$(hdr_id)"
 check "... the same in its body" json --arg id "$(hdr_id)" '.error.request_id == $id'
 
+# The responder's own errors (found before the handlers run), straight at
+# the socket: a request without REQUEST_METHOD.
+if command -v python3 >/dev/null; then
+	timeout 15 python3 "$top_srcdir/tests/e2e/fcgi-raw.py" \
+		"$WR_DIR/fcgi.sock" REQUEST_URI=/v1/runtime REQUEST_ID=raw-1 \
+		</dev/null | tr -d '\r' >"$E2E_TMP/raw"
+	check "the responder's own 400 carries X-Request-Id" \
+		grep -qx 'X-Request-Id: raw-1' "$E2E_TMP/raw"
+	check "... and request_id in its body" \
+		grep -q '"request_id":"raw-1"' "$E2E_TMP/raw"
+	check "... and has an access line" until_log \
+		'access method="" route="" status=400 reason=invalid_request .*request_id=raw-1$'
+fi
+
 check "every Runtime log line starts with an RFC 3339 time and a level" \
 	bash -c '! grep -vE "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z (error|warn|info|debug) " "$1"' _ "$LOG"
 
