@@ -726,6 +726,49 @@ static void log_diagnostic(void *arg, const struct wr_diagnostic *d)
 	log_event(LOG_WARN, "diagnostic", f, d->worker_id[0] ? 3 : 2);
 }
 
+/* Logs each exec worker's lifecycle event as one line (same rules as
+ * log_diagnostic: any thread, maybe under the Runtime lock). */
+static void log_worker_event(void *arg, const struct wr_worker_event *ev)
+{
+	struct log_field f[5] = {
+		LOG_STR("worker_id", ev->worker_id),
+		LOG_STR("profile", ev->profile),
+		LOG_INT("pid", ev->pid),
+	};
+	size_t n = 3;
+	enum log_level level = LOG_INFO;
+	const char *msg = "worker spawned";
+
+	(void)arg;
+	switch (ev->kind) {
+	case WR_WORKER_SPAWNED:
+		break;
+	case WR_WORKER_EXITED:
+		msg = ev->failed ? "worker exited, marked failed"
+		                 : "worker exited";
+		level = ev->failed ? LOG_WARN : LOG_INFO;
+		if (ev->signal > 0)
+			f[n++] = (struct log_field)LOG_INT("signal", ev->signal);
+		else
+			f[n++] = (struct log_field)LOG_INT("status",
+			                                   ev->exit_status);
+		break;
+	case WR_WORKER_KILLED:
+		msg = "worker killed after its grace (SIGKILL)";
+		level = LOG_WARN;
+		break;
+	case WR_WORKER_SPAWN_FAILED:
+		msg = "worker spawn failed";
+		level = LOG_ERROR;
+		n = 2; /* no pid */
+		f[n++] = (struct log_field)LOG_STR("reason",
+		                                   wr_reason_name(ev->reason));
+		f[n++] = (struct log_field)LOG_STR("message", ev->message);
+		break;
+	}
+	log_event(level, msg, f, n);
+}
+
 /* ---- profiles ----------------------------------------------------------- */
 
 /*
@@ -1529,6 +1572,7 @@ int main(int argc, char **argv)
 	if (o.retain_ended != NULL)
 		parse_duration(o.retain_ended, &cfg.retain_ended_ms);
 	cfg.on_diagnostic = log_diagnostic;
+	cfg.on_worker_event = log_worker_event;
 	if (o.profiles != NULL && load_profiles(o.profiles, &cfg, &pset) < 0)
 		goto out;
 	if (open_listener(&o, &l) < 0)

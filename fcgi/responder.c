@@ -68,7 +68,6 @@
 #define WAKE_SIGNAL SIGUSR1
 
 #define HEAD_MAX 2048 /* status line + Content-* + HTTP_MAX_HEADERS lines */
-#define LOG_URI_MAX 160
 #define WRITE_SLICE (1 << 20)
 #define DRAIN_MAX 65536 /* backlog connections answered at a stop, at most */
 
@@ -179,17 +178,18 @@ static const char *reason_phrase(int status)
 	return "Server Error";
 }
 
-/* Copies s into a log-safe form: bounded, control bytes and non-ASCII
- * replaced, so that a hostile URI cannot forge or split a log line. */
-static void log_safe(char *dst, size_t size, const char *s)
+/* A 5xx (or invalid) status gets an error line with the raw URI, which
+ * the access line leaves out (the logger escapes what a client sent). */
+static void log_server_error(const struct http_request *hr, int status)
 {
-	size_t i = 0;
+	const struct log_field f[] = {
+		LOG_INT("status", status),
+		LOG_STR("method", hr->method),
+		LOG_STR("uri", hr->uri),
+		LOG_STR("request_id", hr->request_id),
+	};
 
-	if (s == NULL)
-		s = "-";
-	for (; *s != '\0' && i + 1 < size; s++)
-		dst[i++] = (*s > 0x20 && *s < 0x7f) ? *s : '?';
-	dst[i] = '\0';
+	log_event(LOG_ERROR, "server error", f, sizeof f / sizeof f[0]);
 }
 
 /* A header the handlers add must be a token name and a value without
@@ -469,14 +469,8 @@ static bool serve_one(const struct responder_config *cfg, FCGX_Request *req)
 		write_response(req->out, res.status, res.headers, res.n_headers,
 		               res.body, res.body != NULL ? res.body_len : 0);
 	}
-	if (res.status >= 500 || res.status < 100) {
-		char m[16], u[LOG_URI_MAX];
-
-		log_safe(m, sizeof m, hr.method);
-		log_safe(u, sizeof u, hr.uri);
-		log_msg(LOG_ERROR, "%d %s %s request_id=%s", res.status, m, u,
-		        hr.request_id);
-	}
+	if (res.status >= 500 || res.status < 100)
+		log_server_error(&hr, res.status);
 	http_request_done(cfg->ctx, &hr, &res, elapsed_us(&t0));
 	http_response_clear(&res);
 	goto done;

@@ -519,6 +519,34 @@ struct wr_diagnostic {
 
 struct wr_runtime;
 
+/* A worker execution's lifecycle event (wr_config.on_worker_event). */
+enum wr_worker_event_kind {
+	WR_WORKER_SPAWNED,      /* its process started: pid */
+	WR_WORKER_EXITED,       /* its process was reaped: exit_status or
+	                         * signal; failed if it ended on its own and
+	                         * the worker was marked failed for it */
+	WR_WORKER_KILLED,       /* SIGKILL sent: still running after SIGTERM
+	                         * and the kill grace */
+	WR_WORKER_SPAWN_FAILED  /* no process: reason and message say why */
+};
+
+struct wr_worker_event {
+	enum wr_worker_event_kind kind;
+	const char *worker_id;
+	const char *profile;   /* the profile's name */
+	long pid;              /* -1: none */
+	int exit_status;       /* EXITED normally: 0..255; else -1 */
+	int signal;            /* EXITED by a signal: its number; else 0 */
+	bool failed;
+	enum wr_reason reason; /* SPAWN_FAILED */
+	const char *message;   /* SPAWN_FAILED: why; else "" */
+};
+
+/* Hands ev to the Runtime's on_worker_event, if any (for drivers).
+ * Thread-safe; may be called inside driver operations. */
+void wr_runtime_worker_event(struct wr_runtime *rt,
+                             const struct wr_worker_event *ev);
+
 /*
  * An execution driver runs a worker.  The builtin "transcript" driver only
  * records input; embedders and the exec driver supply others.  All
@@ -624,6 +652,13 @@ struct wr_config {
 	 * 0: 100.  1 makes the floor alone decide for stores up to 100x
 	 * snapshot_bytes. */
 	uint32_t snapshot_percent;
+	/* Called for each lifecycle event of a worker's execution (the exec
+	 * driver: spawned, exited, killed after its grace, spawn failed);
+	 * NULL: none.  Same rules as on_diagnostic: from any thread, possibly
+	 * with the Runtime lock held, quick, no calls into the Runtime; *ev
+	 * is valid for the call only. */
+	void (*on_worker_event)(void *arg, const struct wr_worker_event *ev);
+	void *on_worker_event_arg;
 };
 
 /* Opens a Runtime.  On success *out is owned by the caller (close it with

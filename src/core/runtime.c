@@ -372,6 +372,8 @@ wr_runtime_open(const struct wr_config *cfg, struct wr_runtime **out,
 	rt->started_at_ms = wr__now_ms();
 	rt->on_diagnostic = cfg->on_diagnostic;
 	rt->on_diagnostic_arg = cfg->on_diagnostic_arg;
+	rt->on_worker_event = cfg->on_worker_event;
+	rt->on_worker_event_arg = cfg->on_worker_event_arg;
 
 	if (cfg->display_name != NULL &&
 	    (rt->display_name = strdup(cfg->display_name)) == NULL) {
