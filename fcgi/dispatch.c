@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "dispatch.h"
+#include "log.h"
 
 #define HEAP_NONE SIZE_MAX
 #define EVENTS_MAX 64
@@ -329,8 +330,7 @@ static long accept_some(void)
 		    atomic_load(&stopping))
 			return 0;
 		if (accept_error_fatal(errno)) {
-			fprintf(stderr, "worker-runtime: accept: %s\n",
-			        strerror(errno));
+			log_msg(LOG_ERROR, "accept: %s", strerror(errno));
 			listen_set(false);
 			atomic_store(&broken, true);
 			notify_broken();
@@ -338,8 +338,8 @@ static long accept_some(void)
 		}
 		/* EMFILE, ENFILE, ENOMEM, ...: wait for resources. */
 		if (failures++ % 50 == 0)
-			fprintf(stderr, "worker-runtime: accept: %s "
-			        "(retrying)\n", strerror(errno));
+			log_msg(LOG_ERROR, "accept: %s (retrying)",
+			        strerror(errno));
 		atomic_store(&listen_paused, true);
 		listen_set(false);
 		return ACCEPT_RETRY_MS;
@@ -646,8 +646,8 @@ void *dsp_main(void *arg)
 			if (stop_complete(&left))
 				break;
 			if (now >= log_at) {
-				fprintf(stderr, "worker-runtime: waiting for %u "
-				        "request(s) in flight\n", left);
+				log_msg(LOG_INFO, "waiting for %u request(s) in "
+				        "flight", left);
 				log_at = now + STOP_LOG_MS;
 			}
 			timeout = min_timeout(timeout, (long)(log_at - now));
@@ -745,8 +745,8 @@ int dsp_init(int listen_fd, unsigned threads, void (*on_broken)(void))
 	if (q_ring == NULL || heap == NULL || ep < 0 || evfd < 0 ||
 	    epoll_ctl(ep, EPOLL_CTL_ADD, evfd, &ev) != 0 ||
 	    listen_prepare(listen_fd) != 0) {
-		fprintf(stderr, "worker-runtime: cannot set up the event "
-		        "loop: %s\n", strerror(errno));
+		log_msg(LOG_ERROR, "cannot set up the event loop: %s",
+		        strerror(errno));
 		dsp_free();
 		return -1;
 	}

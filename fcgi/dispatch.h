@@ -35,6 +35,7 @@ struct rq {
 	bool drop;                   /* close the connection after the answer */
 	struct timespec t0;          /* arrival (CLOCK_MONOTONIC) */
 	unsigned long long deadline_ms; /* parked: http_wait_deadline_ms */
+	char rid[64 + 1];            /* hr.request_id when generated here */
 	/* Below: the dispatcher's. */
 	int state;                   /* RQ_*, guarded by the parking mutex */
 	size_t heap_i;               /* index in the deadline heap */

@@ -20,6 +20,8 @@
 
 #include "handlers.h"
 #include "metrics.h"
+#include "log.h"
+#include "request_id.h"
 #include "route.h"
 
 /* The same realm and reasons as deploy/nginx.conf's own 401/403 answers,
@@ -138,7 +140,8 @@ fail(struct wr_error *e, wr_err code, enum wr_reason reason, const char *fmt, ..
  */
 static void
 respond_error(const struct http_ctx *ctx, const struct wr_error *e,
-              const char *allow, struct http_response *out)
+              const char *allow, const char *request_id,
+              struct http_response *out)
 {
 	const struct status_rule *r = status_rule_find(e);
 	unsigned retry = ctx->retry_after_s ? ctx->retry_after_s : 1;
@@ -154,7 +157,7 @@ respond_error(const struct http_ctx *ctx, const struct wr_error *e,
 	if (r->headers & HDR_WWW_AUTHENTICATE)
 		add_header(out, "WWW-Authenticate", "Bearer realm=\"%s\"",
 		           HTTP_REALM);
-	out->body = wr_json_encode_error(e, &out->body_len);
+	out->body = wr_json_encode_error_request(e, request_id, &out->body_len);
 	if (out->body == NULL)
 		set_oom(out);
 }
@@ -513,6 +516,7 @@ struct http_wait {
 	struct route_cmd cmd;
 	unsigned long long deadline_ms; /* CLOCK_MONOTONIC */
 	struct wr_watch *watch;
+	char rid[REQUEST_ID_SIZE];      /* the request's id, for the answer */
 };
 
 static unsigned long long
@@ -1014,6 +1018,8 @@ http_handle(const struct http_ctx *ctx, const struct http_request *req,
 	struct route_cmd cmd;
 	struct wr_error e;
 	const char *allow = NULL;
+	char rid_buf[REQUEST_ID_SIZE];
+	const char *rid = request_id_or_new(req->request_id, rid_buf);
 	wr_err rc, route_rc = WR_ENOT_FOUND;
 
 	memset(out, 0, sizeof(*out));
@@ -1053,12 +1059,17 @@ http_handle(const struct http_ctx *ctx, const struct http_request *req,
 	if (out->wait != NULL)
 		return; /* parked: http_wait_finish answers */
 	if (rc != WR_OK) {
-		respond_error(ctx, &e, allow, out); /* out->body is still NULL */
+		/* out->body is still NULL */
+		respond_error(ctx, &e, allow, rid, out);
 		out->reason = wr_reason_name(e.reason);
 	}
 	out->route = route_rc == WR_OK ? route_template(cmd.op) : "";
 	if (out->reason == NULL)
 		out->reason = "";
+	if (out->wait == NULL) /* every answer names its request */
+		add_header(out, "X-Request-Id", "%s", rid);
+	else /* ... a parked one once it is answered */
+		snprintf(out->wait->rid, sizeof(out->wait->rid), "%s", rid);
 }
 
 unsigned long long
@@ -1081,12 +1092,13 @@ http_wait_finish(const struct http_ctx *ctx, struct http_wait *w,
 	rc = dispatch(ctx, NULL, &w->cmd, out, &e);
 	if (rc != WR_OK) {
 		library_error(&e, rc, &w->cmd);
-		respond_error(ctx, &e, NULL, out);
+		respond_error(ctx, &e, NULL, w->rid, out);
 		out->reason = wr_reason_name(e.reason);
 	}
 	out->route = route_template(w->cmd.op);
 	if (out->reason == NULL)
 		out->reason = "";
+	add_header(out, "X-Request-Id", "%s", w->rid);
 	free(w);
 }
 
@@ -1095,8 +1107,17 @@ http_request_done(const struct http_ctx *ctx, const struct http_request *req,
                   const struct http_response *res,
                   unsigned long long duration_us)
 {
+	const char *rid = NULL;
+
 	(void)ctx;
 	http_metrics_count(res->route, req->method, res->status, duration_us);
+	for (size_t i = 0; i < res->n_headers && i < HTTP_MAX_HEADERS; i++)
+		if (strcmp(res->headers[i].name, "X-Request-Id") == 0)
+			rid = res->headers[i].value;
+	if (rid == NULL && request_id_valid(req->request_id))
+		rid = req->request_id;
+	log_access(req->method, res->route, res->status, res->reason,
+	           duration_us, rid);
 }
 
 bool

@@ -35,6 +35,7 @@
 #endif
 
 #include "handlers.h"
+#include "log.h"
 #include "responder.h"
 #include "worker-runtime.h"
 
@@ -78,6 +79,10 @@ struct options {
 	uint32_t max_waiters;
 	const char *idempotency_ttl; /* NULL: the library's 24h */
 	uint32_t max_idempotency_keys;
+	const char *log_format;   /* NULL: text */
+	const char *log_file;     /* NULL: stderr as inherited */
+	bool no_access_log;
+	bool check_config;        /* -t: check everything, serve nothing */
 };
 
 /* The listen socket this process opened, so that exit can remove a unix
@@ -242,11 +247,17 @@ static bool duration_ok(const char *s)
 	return parse_duration(s, &ms);
 }
 
+static bool log_format_ok(const char *s)
+{
+	return strcmp(s, "text") == 0 || strcmp(s, "json") == 0;
+}
+
 /* ---- the flags ---------------------------------------------------------- */
 
 enum flag_kind {
 	FLAG_TEXT,   /* a string that ok() accepts, kept as given */
 	FLAG_UINT,   /* a strict decimal in [min, max] */
+	FLAG_BOOL,   /* no argument: sets a bool member */
 	FLAG_HELP,   /* print the help, exit 0 */
 	FLAG_VERSION /* print the version, exit 0 */
 };
@@ -266,6 +277,7 @@ struct flag {
 	const char *expect; /* FLAG_TEXT: what is valid; FLAG_UINT: the unit */
 	const char *help;   /* one phrase for --help */
 	const char *def_text; /* FLAG_UINT: the default in words; NULL: def */
+	char short_name;      /* also -c; 0: none */
 };
 
 #define MEMBER(m) .off = offsetof(struct options, m), \
@@ -371,7 +383,23 @@ static const struct flag flags[] = {
 	  .def = WR_DEFAULT_MAX_IDEMPOTENCY_KEYS, .expect = "keys",
 	  .help = "unexpired Idempotency-Keys held; beyond, keyed requests "
 	          "get 503" },
-	{ .name = "help", .kind = FLAG_HELP, .help = "this help" },
+	{ .name = "log-format", .kind = FLAG_TEXT, .arg = "text|json",
+	  MEMBER(log_format), .ok = log_format_ok, .expect = "text or json",
+	  .help = "log lines as text or as one JSON object each (default: "
+	          "text)" },
+	{ .name = "log-file", .kind = FLAG_TEXT, .arg = "FILE",
+	  MEMBER(log_file), .ok = file_name_ok, .expect = "a file name",
+	  .help = "append the log to FILE, reopened on SIGHUP (default: "
+	          "stderr)" },
+	{ .name = "no-access-log", .kind = FLAG_BOOL, MEMBER(no_access_log),
+	  .help = "no access line per request" },
+	{ .name = "check-config", .kind = FLAG_BOOL, MEMBER(check_config),
+	  .short_name = 't',
+	  .help = "check the flags, the profiles, the store and the token "
+	          "file, print what was checked, exit 0 or 1 without "
+	          "serving" },
+	{ .name = "help", .kind = FLAG_HELP, .help = "this help",
+	  .short_name = 'h' },
 	{ .name = "version", .kind = FLAG_VERSION, .help = "print the version" },
 };
 
@@ -446,7 +474,8 @@ static void usage(FILE *f)
 		fprintf(f, " %s", opt);
 		col += 1 + (size_t)n;
 	}
-	fputs("\n       worker-runtime -h | --help | --version\n", f);
+	fputs(" [-t | --check-config] [--no-access-log]"
+	      "\n       worker-runtime -h | --help | --version\n", f);
 }
 
 /* One flag's help: its name and argument, then what it does, its range and
@@ -456,8 +485,9 @@ static void help_flag(const struct flag *fl)
 	char left[64], text[256], def[32];
 	int n;
 
-	if (fl->kind == FLAG_HELP)
-		n = snprintf(left, sizeof left, "  -h, --%s", fl->name);
+	if (fl->short_name != 0)
+		n = snprintf(left, sizeof left, "  -%c, --%s", fl->short_name,
+		             fl->name);
 	else
 		n = snprintf(left, sizeof left, "  --%s%s%s", fl->name,
 		             fl->arg != NULL ? " " : "",
@@ -486,7 +516,8 @@ static void help(void)
 	for (size_t i = 0; i < N_FLAGS; i++)
 		help_flag(&flags[i]);
 	fputs("\nStops on SIGTERM or SIGINT after answering requests in "
-	      "flight.\nSee worker-runtime(8).\n", stdout);
+	      "flight.\nSIGHUP reloads --profiles and reopens --log-file.\n"
+	      "See worker-runtime(8).\n", stdout);
 }
 
 /* One line, then the usage, on stderr; exit status 2. */
@@ -494,12 +525,12 @@ static void __attribute__((noreturn, format(printf, 1, 2)))
 usage_error(const char *fmt, ...)
 {
 	va_list ap;
+	char msg[512];
 
-	fputs("worker-runtime: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	log_event(LOG_ERROR, msg, NULL, 0);
 	usage(stderr);
 	exit(EXIT_USAGE);
 }
@@ -526,6 +557,12 @@ static void apply_flag(const struct flag *fl, const char *arg,
 			            fl->expect, fl->min, fl->max);
 		store_uint(member, fl->size, v);
 		break;
+	case FLAG_BOOL: {
+		bool on = true;
+
+		memcpy(member, &on, sizeof on);
+		break;
+	}
 	case FLAG_HELP:
 		help();
 		exit(0);
@@ -556,12 +593,13 @@ static void parse_options(int argc, char **argv, struct options *o)
 			           flags[i].def);
 	}
 	opterr = 0; /* our own one-line messages */
-	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":ht", longopts, NULL)) != -1) {
 		if (c >= FLAG_VAL0 && c < FLAG_VAL0 + (int)N_FLAGS) {
 			apply_flag(&flags[c - FLAG_VAL0], optarg, o);
-		} else if (c == 'h') {
-			help();
-			exit(0);
+		} else if (c == 'h' || c == 't') {
+			for (size_t i = 0; i < N_FLAGS; i++)
+				if (flags[i].short_name == c)
+					apply_flag(&flags[i], NULL, o);
 		} else if (c == ':') {
 			usage_error("%s: missing argument", argv[optind - 1]);
 		} else {
@@ -619,9 +657,9 @@ static int check_tokens(const char *path, char *buf, size_t len)
 	buf[out] = '\0';
 	return 0;
 bad:
-	fprintf(stderr, "worker-runtime: %s: expected 1..%d lines, each one "
+	log_msg(LOG_ERROR, "%s: expected 1..%d lines, each one "
 	        "token of 1..%d visible ASCII characters (no blanks, no empty "
-	        "line)\n", path, TOKENS_MAX, TOKEN_MAX);
+	        "line)", path, TOKENS_MAX, TOKEN_MAX);
 	return -1;
 }
 
@@ -641,25 +679,25 @@ static int read_token(const char *path, char **out)
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
-		fprintf(stderr, "worker-runtime: open %s: %s\n", path,
+		log_msg(LOG_ERROR, "open %s: %s", path,
 		        strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st) < 0) {
-		fprintf(stderr, "worker-runtime: stat %s: %s\n", path,
+		log_msg(LOG_ERROR, "stat %s: %s", path,
 		        strerror(errno));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		fprintf(stderr, "worker-runtime: %s: not a regular file\n", path);
+		log_msg(LOG_ERROR, "%s: not a regular file", path);
 		goto out;
 	}
 	if (st.st_mode & (S_IRWXG | S_IRWXO))
-		fprintf(stderr, "worker-runtime: warning: %s is accessible to "
-		        "group or others; chmod 0600 it\n", path);
+		log_msg(LOG_WARN, "%s is accessible to "
+		        "group or others; chmod 0600 it", path);
 	buf = malloc(TOKEN_FILE_MAX + 2);
 	if (buf == NULL) {
-		fprintf(stderr, "worker-runtime: out of memory\n");
+		log_msg(LOG_ERROR, "out of memory");
 		goto out;
 	}
 	while (len < TOKEN_FILE_MAX + 1) {
@@ -668,7 +706,7 @@ static int read_token(const char *path, char **out)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			fprintf(stderr, "worker-runtime: read %s: %s\n", path,
+			log_msg(LOG_ERROR, "read %s: %s", path,
 			        strerror(errno));
 			goto out;
 		}
@@ -692,22 +730,63 @@ out:
 
 /* ---- diagnostics ------------------------------------------------------- */
 
-/* Logs each Runtime diagnostic as one line on stderr (control bytes
- * replaced, so a worker's output cannot forge log lines).  Called from any
- * thread, possibly with the Runtime lock held: it only formats and writes. */
+/* Logs each Runtime diagnostic as one warn line (the logger escapes
+ * control bytes, so a worker's output cannot forge log lines).  Called
+ * from any thread, possibly with the Runtime lock held: it only formats
+ * and writes. */
 static void log_diagnostic(void *arg, const struct wr_diagnostic *d)
 {
-	char msg[sizeof(d->message)];
-	size_t i;
+	const struct log_field f[] = {
+		LOG_UINT("id", d->id),
+		LOG_STR("message", d->message),
+		LOG_STR("worker_id", d->worker_id), /* left out when empty */
+	};
 
 	(void)arg;
-	for (i = 0; d->message[i] != '\0' && i + 1 < sizeof(msg); i++)
-		msg[i] = (unsigned char)d->message[i] < 0x20 ||
-		                 d->message[i] == 0x7f ? '?' : d->message[i];
-	msg[i] = '\0';
-	fprintf(stderr, "worker-runtime: diagnostic %llu%s%s: %s\n",
-	        (unsigned long long)d->id, d->worker_id[0] ? " worker=" : "",
-	        d->worker_id, msg);
+	log_event(LOG_WARN, "diagnostic", f, d->worker_id[0] ? 3 : 2);
+}
+
+/* Logs each exec worker's lifecycle event as one line (same rules as
+ * log_diagnostic: any thread, maybe under the Runtime lock). */
+static void log_worker_event(void *arg, const struct wr_worker_event *ev)
+{
+	struct log_field f[5] = {
+		LOG_STR("worker_id", ev->worker_id),
+		LOG_STR("profile", ev->profile),
+		LOG_INT("pid", ev->pid),
+	};
+	size_t n = 3;
+	enum log_level level = LOG_INFO;
+	const char *msg = "worker spawned";
+
+	(void)arg;
+	switch (ev->kind) {
+	case WR_WORKER_SPAWNED:
+		break;
+	case WR_WORKER_EXITED:
+		msg = ev->failed ? "worker exited, marked failed"
+		                 : "worker exited";
+		level = ev->failed ? LOG_WARN : LOG_INFO;
+		if (ev->signal > 0)
+			f[n++] = (struct log_field)LOG_INT("signal", ev->signal);
+		else
+			f[n++] = (struct log_field)LOG_INT("status",
+			                                   ev->exit_status);
+		break;
+	case WR_WORKER_KILLED:
+		msg = "worker killed after its grace (SIGKILL)";
+		level = LOG_WARN;
+		break;
+	case WR_WORKER_SPAWN_FAILED:
+		msg = "worker spawn failed";
+		level = LOG_ERROR;
+		n = 2; /* no pid */
+		f[n++] = (struct log_field)LOG_STR("reason",
+		                                   wr_reason_name(ev->reason));
+		f[n++] = (struct log_field)LOG_STR("message", ev->message);
+		break;
+	}
+	log_event(level, msg, f, n);
 }
 
 /* ---- profiles ----------------------------------------------------------- */
@@ -725,7 +804,7 @@ static int load_profiles(const char *path, struct wr_config *cfg,
 
 	wr_error_clear(&err);
 	if (wr_profiles_load(path, set, &err) != WR_OK) {
-		fprintf(stderr, "worker-runtime: --profiles: %s (%s/%s)\n",
+		log_msg(LOG_ERROR, "--profiles: %s (%s/%s)",
 		        err.message, wr_err_name(err.code),
 		        wr_reason_name(err.reason));
 		return -1;
@@ -742,6 +821,65 @@ static void unload_profiles(struct wr_config *cfg, struct wr_profile_set *set)
 	cfg->n_profiles = 0;
 	cfg->default_profile = NULL;
 	wr_profile_set_free(set);
+}
+
+/* ---- SIGHUP -------------------------------------------------------------- */
+
+/* What a reload needs.  Every profile set ever loaded stays alive until the
+ * Runtime is closed: running workers keep using their profile's driver_arg
+ * (wr_runtime_set_profiles). */
+struct reload {
+	const char *profiles_path; /* NULL: no --profiles */
+	struct wr_runtime *rt;     /* set once the Runtime is open */
+	struct wr_profile_set **old; /* sets replaced by a reload */
+	size_t n_old;
+	struct wr_profile_set *current;
+	bool log_file;             /* --log-file given: reopen it */
+};
+
+/* Loads the profiles file again and puts it in force; on any error the
+ * old profiles stay, and one error line says why. */
+static void reload_profiles(struct reload *r)
+{
+	struct wr_profile_set *set = NULL, **grown;
+	const struct wr_profile *p;
+	struct wr_error err;
+	size_t n = 0;
+
+	wr_error_clear(&err);
+	grown = realloc(r->old, (r->n_old + 1) * sizeof *grown);
+	if (grown == NULL) {
+		log_msg(LOG_ERROR, "reload: out of memory; the old profiles "
+		        "stay in force");
+		return;
+	}
+	r->old = grown;
+	if (wr_profiles_load(r->profiles_path, &set, &err) != WR_OK ||
+	    (p = wr_profile_set_profiles(set, &n),
+	     wr_runtime_set_profiles(r->rt, p, n, wr_profile_set_default(set),
+	                             &err)) != WR_OK) {
+		log_msg(LOG_ERROR, "reload: --profiles: %s (%s/%s); the old "
+		        "profiles stay in force", err.message,
+		        wr_err_name(err.code), wr_reason_name(err.reason));
+		wr_profile_set_free(set);
+		return;
+	}
+	r->old[r->n_old++] = r->current;
+	r->current = set;
+	log_msg(LOG_INFO, "reload: %zu profile(s) from %s in force for new "
+	        "workers", n, r->profiles_path);
+}
+
+/* The responder's on_reload (main thread): reopens the log file, reloads
+ * the profiles. */
+static void on_reload(void *arg)
+{
+	struct reload *r = arg;
+
+	if (r->log_file && log_reopen() == 0)
+		log_msg(LOG_INFO, "reload: log file reopened");
+	if (r->profiles_path != NULL && r->rt != NULL)
+		reload_profiles(r);
 }
 
 /* ---- the listen socket -------------------------------------------------- */
@@ -770,22 +908,22 @@ static int unix_path_clear(const struct sockaddr_un *sa, const char *path)
 	if (lstat(path, &st) < 0) {
 		if (errno == ENOENT)
 			return 0;
-		fprintf(stderr, "worker-runtime: stat %s: %s\n", path,
+		log_msg(LOG_ERROR, "stat %s: %s", path,
 		        strerror(errno));
 		return -1;
 	}
 	if (!S_ISSOCK(st.st_mode)) {
-		fprintf(stderr, "worker-runtime: %s exists and is not a "
-		        "socket; refusing to replace it\n", path);
+		log_msg(LOG_ERROR, "%s exists and is not a "
+		        "socket; refusing to replace it", path);
 		return -1;
 	}
 	if (unix_socket_live(sa)) {
-		fprintf(stderr, "worker-runtime: %s: another process is "
-		        "listening on it\n", path);
+		log_msg(LOG_ERROR, "%s: another process is "
+		        "listening on it", path);
 		return -1;
 	}
 	if (unlink(path) < 0 && errno != ENOENT) {
-		fprintf(stderr, "worker-runtime: unlink %s: %s\n", path,
+		log_msg(LOG_ERROR, "unlink %s: %s", path,
 		        strerror(errno));
 		return -1;
 	}
@@ -809,7 +947,7 @@ static int resolve_group(const char *spec, gid_t *gid)
 		*gid = (gid_t)v;
 		return 0;
 	}
-	fprintf(stderr, "worker-runtime: --socket-group %s: %s\n", spec,
+	log_msg(LOG_ERROR, "--socket-group %s: %s", spec,
 	        e != 0 ? strerror(e) : "no such group");
 	return -1;
 }
@@ -821,13 +959,13 @@ static int unix_socket_perms(const char *path, mode_t mode, bool set_gid,
                              gid_t gid, struct stat *st)
 {
 	if (set_gid && chown(path, (uid_t)-1, gid) < 0) {
-		fprintf(stderr, "worker-runtime: --socket-group: chown %s: %s%s\n",
+		log_msg(LOG_ERROR, "--socket-group: chown %s: %s%s",
 		        path, strerror(errno), errno == EPERM ?
 		        " (the user must be a member of that group)" : "");
 		return -1;
 	}
 	if (chmod(path, mode) < 0 || stat(path, st) < 0) {
-		fprintf(stderr, "worker-runtime: chmod %s: %s\n", path,
+		log_msg(LOG_ERROR, "chmod %s: %s", path,
 		        strerror(errno));
 		return -1;
 	}
@@ -860,7 +998,7 @@ static int listen_unix(const char *path, const struct options *o,
 
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		fprintf(stderr, "worker-runtime: socket: %s\n", strerror(errno));
+		log_msg(LOG_ERROR, "socket: %s", strerror(errno));
 		return -1;
 	}
 	/* Created with at most the final mode (no window with a wider one);
@@ -869,7 +1007,7 @@ static int listen_unix(const char *path, const struct options *o,
 	rc = bind(fd, (const struct sockaddr *)&sa, sizeof sa);
 	umask(old_mask);
 	if (rc < 0) {
-		fprintf(stderr, "worker-runtime: bind %s: %s\n", path,
+		log_msg(LOG_ERROR, "bind %s: %s", path,
 		        strerror(errno));
 		goto fail;
 	}
@@ -879,7 +1017,7 @@ static int listen_unix(const char *path, const struct options *o,
 		goto fail;
 	}
 	if (listen(fd, SOMAXCONN) < 0) {
-		fprintf(stderr, "worker-runtime: listen %s: %s\n", path,
+		log_msg(LOG_ERROR, "listen %s: %s", path,
 		        strerror(errno));
 		unlink(path);
 		goto fail;
@@ -929,7 +1067,7 @@ static int listen_tcp(const char *spec, bool have_token, struct listener *l)
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
 	e = getaddrinfo(host, port, &hints, &res);
 	if (e != 0) {
-		fprintf(stderr, "worker-runtime: --socket %s: %s\n", spec,
+		log_msg(LOG_ERROR, "--socket %s: %s", spec,
 		        gai_strerror(e));
 		return -1;
 	}
@@ -953,14 +1091,14 @@ static int listen_tcp(const char *spec, bool have_token, struct listener *l)
 		fd = -1;
 	}
 	if (fd < 0) {
-		fprintf(stderr, "worker-runtime: %s %s: %s\n", what, spec,
+		log_msg(LOG_ERROR, "%s %s: %s", what, spec,
 		        strerror(last_errno));
 		freeaddrinfo(res);
 		return -1;
 	}
 	if (!addr_is_loopback(ai->ai_addr))
-		fprintf(stderr, "worker-runtime: warning: %s is not a loopback "
-		        "address; whoever reaches it can drive the Runtime%s\n",
+		log_msg(LOG_WARN, "%s is not a loopback "
+		        "address; whoever reaches it can drive the Runtime%s",
 		        spec, have_token ? "" : " (no --local-token-file)");
 	freeaddrinfo(res);
 	l->fd = fd;
@@ -1010,20 +1148,20 @@ static int pid_file_write(const char *path)
 
 	n = snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
 	if (n < 0 || (size_t)n >= sizeof tmp) {
-		fprintf(stderr, "worker-runtime: --pid-file: name too long\n");
+		log_msg(LOG_ERROR, "--pid-file: name too long");
 		return -1;
 	}
 	len = snprintf(line, sizeof line, "%ld\n", (long)getpid());
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
 	          0644);
 	if (fd < 0) {
-		fprintf(stderr, "worker-runtime: --pid-file: open %s: %s\n", tmp,
+		log_msg(LOG_ERROR, "--pid-file: open %s: %s", tmp,
 		        strerror(errno));
 		return -1;
 	}
 	if (write(fd, line, (size_t)len) != len || close(fd) < 0 ||
 	    rename(tmp, path) < 0) {
-		fprintf(stderr, "worker-runtime: --pid-file %s: %s\n", path,
+		log_msg(LOG_ERROR, "--pid-file %s: %s", path,
 		        strerror(errno));
 		unlink(tmp);
 		return -1;
@@ -1091,7 +1229,7 @@ static void *guard_main(void *arg)
 			             responder_drain_backlog(g->listen_fd,
 			                                     g->retry_after_s);
 
-			fprintf(stderr, "worker-runtime: shutdown timeout: not "
+			log_msg(LOG_ERROR, "shutdown timeout: not "
 			        "stopped within %u ms (--shutdown-timeout); "
 			        "answered %u request(s) from the listen backlog "
 			        "with 503 stopping; exiting now, the workers "
@@ -1109,12 +1247,12 @@ static void guard_arm(void *arg)
 	struct shutdown_guard *g = arg;
 	int e;
 
-	fprintf(stderr, "worker-runtime: stopping within %u ms\n",
+	log_msg(LOG_INFO, "stopping within %u ms",
 	        g->timeout_ms);
 	e = pthread_create(&g->tid, NULL, guard_main, g);
 	if (e != 0)
-		fprintf(stderr, "worker-runtime: warning: shutdown timeout not "
-		        "enforced: pthread_create: %s\n", strerror(e));
+		log_msg(LOG_WARN, "shutdown timeout not "
+		        "enforced: pthread_create: %s", strerror(e));
 	else
 		g->armed = true;
 }
@@ -1156,6 +1294,84 @@ static void guard_init(struct shutdown_guard *g, unsigned timeout_ms)
 	g->listen_fd = -1;
 }
 
+/* ---- --check-config ----------------------------------------------------- */
+
+/* The file --log-file names can be opened for appending (created if
+ * missing, as serving would). */
+static bool check_log_file(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
+	                    O_NOCTTY, 0640);
+
+	if (fd < 0) {
+		log_msg(LOG_ERROR, "check: --log-file %s: %s", path,
+		        strerror(errno));
+		return false;
+	}
+	close(fd);
+	log_msg(LOG_INFO, "check: --log-file %s: ok", path);
+	return true;
+}
+
+/*
+ * -t: checks what the command line names, one line each, like nginx -t:
+ * the flags (already parsed), the log file, the token file, the profiles
+ * file and the store directory (wr_store_check: exists, writable, format
+ * version, not locked by a live Runtime).  Binds nothing, serves nothing.
+ * Returns the exit status: 0 if everything passed, else 1.
+ */
+static int check_config(const struct options *o)
+{
+	struct wr_profile_set *set = NULL;
+	struct wr_error err;
+	char *token = NULL;
+	bool ok = true;
+
+	log_msg(LOG_INFO, "check: flags: ok");
+	if (o->log_file != NULL)
+		ok &= check_log_file(o->log_file);
+	if (o->token_file != NULL) {
+		if (read_token(o->token_file, &token) < 0) {
+			log_msg(LOG_ERROR, "check: --local-token-file %s: failed",
+			        o->token_file);
+			ok = false;
+		} else {
+			log_msg(LOG_INFO, "check: --local-token-file %s: ok",
+			        o->token_file);
+			explicit_bzero(token, strlen(token));
+			free(token);
+		}
+	}
+	wr_error_clear(&err);
+	if (o->profiles != NULL) {
+		if (wr_profiles_load(o->profiles, &set, &err) != WR_OK) {
+			log_msg(LOG_ERROR, "check: --profiles %s: %s (%s/%s)",
+			        o->profiles, err.message, wr_err_name(err.code),
+			        wr_reason_name(err.reason));
+			ok = false;
+		} else {
+			size_t n = 0;
+
+			wr_profile_set_profiles(set, &n);
+			log_msg(LOG_INFO, "check: --profiles %s: ok, %zu "
+			        "profile(s)", o->profiles, n);
+			wr_profile_set_free(set);
+		}
+	}
+	wr_error_clear(&err);
+	if (wr_store_check(o->store, &err) != WR_OK) {
+		log_msg(LOG_ERROR, "check: --store %s: %s (%s/%s)", o->store,
+		        err.message, wr_err_name(err.code),
+		        wr_reason_name(err.reason));
+		ok = false;
+	} else {
+		log_msg(LOG_INFO, "check: --store %s: ok", o->store);
+	}
+	log_msg(ok ? LOG_INFO : LOG_ERROR, "check: configuration %s",
+	        ok ? "ok" : "has errors");
+	return ok ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 /* Opens what --socket names, or takes fd 0 without it.  Returns 0, or -1
@@ -1185,8 +1401,8 @@ static struct wr_runtime *open_runtime(const struct wr_config *cfg)
 	wr_error_clear(&err);
 	rc = wr_runtime_open(cfg, &rt, &err);
 	if (rc != WR_OK) {
-		fprintf(stderr, "worker-runtime: cannot open the runtime: %s "
-		        "(%s%s%s)\n", err.message[0] ? err.message : wr_strerror(rc),
+		log_msg(LOG_ERROR, "cannot open the runtime: %s "
+		        "(%s%s%s)", err.message[0] ? err.message : wr_strerror(rc),
 		        wr_err_name(rc), err.reason != WR_REASON_NONE ? "/" : "",
 		        wr_reason_name(err.reason));
 		return NULL;
@@ -1210,7 +1426,7 @@ static void hold_open_for_test(void)
 		return;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		fprintf(stderr, "worker-runtime: WR_TEST_HOLD_OPEN %s: %s\n",
+		log_msg(LOG_ERROR, "WR_TEST_HOLD_OPEN %s: %s",
 		        path, strerror(errno));
 		return;
 	}
@@ -1228,13 +1444,20 @@ static int log_started(const struct options *o, struct wr_runtime *rt)
 
 	wr_error_clear(&err);
 	if (wr_runtime_summary(rt, &sum, &err) != WR_OK) {
-		fprintf(stderr, "worker-runtime: runtime summary: %s\n",
+		log_msg(LOG_ERROR, "runtime summary: %s",
 		        err.message);
 		return -1;
 	}
-	fprintf(stderr, "worker-runtime: started runtime_id=%s socket=%s "
-	        "store=%s threads=%u\n", sum.runtime_id,
-	        o->socket != NULL ? o->socket : "fd:0", o->store, o->threads);
+	{
+		const struct log_field f[] = {
+			LOG_STR("runtime_id", sum.runtime_id),
+			LOG_STR("socket", o->socket != NULL ? o->socket : "fd:0"),
+			LOG_STR("store", o->store),
+			LOG_UINT("threads", o->threads),
+		};
+
+		log_event(LOG_INFO, "started", f, sizeof f / sizeof f[0]);
+	}
 	return 0;
 }
 
@@ -1252,7 +1475,7 @@ static int log_started(const struct options *o, struct wr_runtime *rt)
 static int serve(const struct options *o, const struct wr_config *cfg,
                  struct wr_runtime **rt, const char *token,
                  const struct listener *l, struct shutdown_guard *guard,
-                 bool *pid_written)
+                 struct reload *reload, bool *pid_written)
 {
 	struct http_ctx ctx;
 	struct responder_config rcfg;
@@ -1272,14 +1495,16 @@ static int serve(const struct options *o, const struct wr_config *cfg,
 	guard->retry_after_s = o->retry_after;
 	rcfg.on_stop = guard_arm;
 	rcfg.on_stop_arg = guard;
+	rcfg.on_reload = on_reload;
+	rcfg.on_reload_arg = reload;
 	rcfg.threads = o->threads;
 	rcfg.max_body = o->max_body;
 	rcfg.ctx = &ctx;
 
 	if (responder_start(&rcfg) < 0)
 		return -1;
-	fprintf(stderr, "worker-runtime: restoring store=%s (answering 503 "
-	        "restoring until it is open)\n", o->store);
+	log_msg(LOG_INFO, "restoring store=%s (answering 503 "
+	        "restoring until it is open)", o->store);
 	hold_open_for_test();
 	*rt = open_runtime(cfg);
 	if (*rt == NULL || log_started(o, *rt) < 0 ||
@@ -1288,6 +1513,7 @@ static int serve(const struct options *o, const struct wr_config *cfg,
 		return -1;
 	}
 	*pid_written = o->pid_file != NULL; /* once the Runtime serves */
+	reload->rt = *rt;
 	atomic_store_explicit(&ctx.rt, *rt, memory_order_release);
 	return responder_wait(&rcfg);
 }
@@ -1315,8 +1541,8 @@ static void tune_malloc(void)
 #if defined(__GLIBC__)
 	if (mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD) != 1 ||
 	    mallopt(M_TRIM_THRESHOLD, MALLOC_KEEP) != 1)
-		fprintf(stderr, "worker-runtime: warning: mallopt refused the "
-		        "heap thresholds; large responses may cost more\n");
+		log_msg(LOG_WARN, "mallopt refused the "
+		        "heap thresholds; large responses may cost more");
 #endif
 }
 
@@ -1328,18 +1554,30 @@ int main(int argc, char **argv)
 	struct wr_runtime *rt = NULL;
 	struct wr_profile_set *pset = NULL;
 	struct shutdown_guard guard;
+	struct reload reload = { .profiles_path = NULL };
 	char *token = NULL;
 	bool pid_written = false;
 	int status = EXIT_FAILURE;
 
 	memset(&cfg, 0, sizeof cfg);
 	parse_options(argc, argv, &o); /* --help and usage errors exit */
+	log_configure(o.log_format != NULL && strcmp(o.log_format, "json") == 0
+	              ? LOG_JSON : LOG_TEXT, !o.no_access_log);
+	if (o.check_config)
+		return check_config(&o);
+	if (o.log_file != NULL && log_open_file(o.log_file) < 0) {
+		log_msg(LOG_ERROR, "--log-file %s: %s", o.log_file,
+		        strerror(errno));
+		return EXIT_FAILURE;
+	}
+	reload.profiles_path = o.profiles;
+	reload.log_file = o.log_file != NULL;
 	tune_malloc(); /* before any thread has an arena */
 	guard_init(&guard, o.shutdown_timeout_ms);
 
 	/* Before any thread exists, so every thread inherits the mask. */
 	if (responder_signals_init() < 0) {
-		fprintf(stderr, "worker-runtime: signals: %s\n", strerror(errno));
+		log_msg(LOG_ERROR, "signals: %s", strerror(errno));
 		return EXIT_FAILURE;
 	}
 
@@ -1359,18 +1597,23 @@ int main(int argc, char **argv)
 		parse_duration(o.idempotency_ttl, &cfg.idempotency_ttl_ms);
 	cfg.max_idempotency_keys = o.max_idempotency_keys;
 	cfg.on_diagnostic = log_diagnostic;
+	cfg.on_worker_event = log_worker_event;
 	if (o.profiles != NULL && load_profiles(o.profiles, &cfg, &pset) < 0)
 		goto out;
 	if (open_listener(&o, &l) < 0)
 		goto out;
-	if (serve(&o, &cfg, &rt, token, &l, &guard, &pid_written) == 0)
+	reload.current = pset;
+	if (serve(&o, &cfg, &rt, token, &l, &guard, &reload, &pid_written) == 0)
 		status = 0;
 
 out:
 	/* Stops the workers and flushes the store; no thread uses rt now. */
 	wr_runtime_close(rt);
 	guard_disarm(&guard);
-	unload_profiles(&cfg, pset);
+	unload_profiles(&cfg, reload.current != NULL ? reload.current : pset);
+	for (size_t i = 0; i < reload.n_old; i++)
+		wr_profile_set_free(reload.old[i]);
+	free(reload.old);
 	listener_close(&l);
 	if (pid_written)
 		pid_file_remove(o.pid_file);
@@ -1379,6 +1622,6 @@ out:
 		free(token);
 	}
 	if (status == 0)
-		fprintf(stderr, "worker-runtime: stopped\n");
+		log_msg(LOG_INFO, "stopped");
 	return status;
 }

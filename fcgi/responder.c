@@ -89,19 +89,22 @@
 #include <fcgiapp.h>
 
 #include "dispatch.h"
+#include "log.h"
+#include "request_id.h"
 #include "responder.h"
 
 /* Wakes the main thread's sigsuspend when accepting failed for good. */
 #define NOTIFY_SIGNAL SIGUSR1
 
 #define HEAD_MAX 2048 /* status line + Content-* + HTTP_MAX_HEADERS lines */
-#define LOG_URI_MAX 160
 #define WRITE_SLICE (1 << 20)
 #define DRAIN_MAX 65536 /* backlog connections answered at a stop, at most */
 
 /* Process-wide because signal handlers need them; one responder per
  * process. */
 static volatile sig_atomic_t stop_signal; /* written by the handler only */
+static volatile sig_atomic_t reload_signal; /* SIGHUP: set by its handler,
+                                             * cleared by the main thread */
 static pthread_t main_thread;
 /* The context of the running responder, for the backlog drain's
  * http_request_done (it may run on the shutdown guard's thread). */
@@ -111,6 +114,12 @@ static const struct http_ctx *_Atomic run_ctx;
 static void on_stop_signal(int sig)
 {
 	stop_signal = sig;
+}
+
+static void on_reload_signal(int sig)
+{
+	(void)sig;
+	reload_signal = 1;
 }
 
 /* Does nothing: its delivery is what ends sigsuspend. */
@@ -124,6 +133,7 @@ static void signal_set(sigset_t *set)
 	sigemptyset(set);
 	sigaddset(set, SIGTERM);
 	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
 	sigaddset(set, NOTIFY_SIGNAL);
 }
 
@@ -138,6 +148,9 @@ int responder_signals_init(void)
 	sa.sa_flags = 0; /* no SA_RESTART: blocking calls must see EINTR */
 	sa.sa_handler = on_stop_signal;
 	if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0)
+		return -1;
+	sa.sa_handler = on_reload_signal;
+	if (sigaction(SIGHUP, &sa, NULL) < 0)
 		return -1;
 	sa.sa_handler = on_notify_signal;
 	if (sigaction(NOTIFY_SIGNAL, &sa, NULL) < 0)
@@ -188,17 +201,18 @@ static const char *reason_phrase(int status)
 	return "Server Error";
 }
 
-/* Copies s into a log-safe form: bounded, control bytes and non-ASCII
- * replaced, so that a hostile URI cannot forge or split a log line. */
-static void log_safe(char *dst, size_t size, const char *s)
+/* A 5xx (or invalid) status gets an error line with the raw URI, which
+ * the access line leaves out (the logger escapes what a client sent). */
+static void log_server_error(const struct http_request *hr, int status)
 {
-	size_t i = 0;
+	const struct log_field f[] = {
+		LOG_INT("status", status),
+		LOG_STR("method", hr->method),
+		LOG_STR("uri", hr->uri),
+		LOG_STR("request_id", hr->request_id),
+	};
 
-	if (s == NULL)
-		s = "-";
-	for (; *s != '\0' && i + 1 < size; s++)
-		dst[i++] = (*s > 0x20 && *s < 0x7f) ? *s : '?';
-	dst[i] = '\0';
+	log_event(LOG_ERROR, "server error", f, sizeof f / sizeof f[0]);
 }
 
 /* A header the handlers add must be a token name and a value without
@@ -246,8 +260,8 @@ static void write_response(FCGX_Stream *out, int status,
 	used = (size_t)n;
 	for (i = 0; i < n_headers && i < HTTP_MAX_HEADERS; i++) {
 		if (!header_ok(&headers[i])) {
-			fprintf(stderr, "worker-runtime: dropped invalid response "
-			        "header from handler (status %d)\n", status);
+			log_msg(LOG_ERROR, "dropped invalid response "
+			        "header from handler (status %d)", status);
 			continue;
 		}
 		n = snprintf(head + used, sizeof head - used, "%s: %s\r\n",
@@ -358,7 +372,11 @@ static unsigned long long elapsed_us(const struct timespec *t0)
 
 /* ---- one request -------------------------------------------------------- */
 
-static void request_fill(struct http_request *hr, FCGX_Request *req)
+/* hr's params from req; the request id is checked once here (a valid
+ * REQUEST_ID, else one generated into rid), so the handlers, the errors
+ * answered here and the access line name the same id. */
+static void request_fill(struct http_request *hr, FCGX_Request *req,
+                         char rid[REQUEST_ID_SIZE])
 {
 	memset(hr, 0, sizeof *hr);
 	hr->method = PARAM(req, "REQUEST_METHOD");
@@ -367,7 +385,7 @@ static void request_fill(struct http_request *hr, FCGX_Request *req)
 	hr->authorization = PARAM(req, "HTTP_AUTHORIZATION");
 	hr->origin = PARAM(req, "HTTP_ORIGIN");
 	hr->sec_fetch_site = PARAM(req, "HTTP_SEC_FETCH_SITE");
-	hr->request_id = PARAM(req, "REQUEST_ID");
+	hr->request_id = request_id_or_new(PARAM(req, "REQUEST_ID"), rid);
 	hr->idempotency_key = PARAM(req, "HTTP_IDEMPOTENCY_KEY");
 }
 
@@ -398,17 +416,22 @@ static void answer_own(const struct http_ctx *ctx, FCGX_Request *req,
 	res.status = status;
 	res.route = "";
 	res.reason = wr_reason_name(reason);
+	snprintf(res.headers[0].name, sizeof res.headers[0].name,
+	         "X-Request-Id");
+	snprintf(res.headers[0].value, sizeof res.headers[0].value, "%s",
+	         hr->request_id != NULL ? hr->request_id : "");
+	res.n_headers = 1;
 	if (retry_after_s > 0) {
-		snprintf(res.headers[0].name, sizeof res.headers[0].name,
+		snprintf(res.headers[1].name, sizeof res.headers[1].name,
 		         "Retry-After");
-		snprintf(res.headers[0].value, sizeof res.headers[0].value,
+		snprintf(res.headers[1].value, sizeof res.headers[1].value,
 		         "%u", retry_after_s);
-		res.n_headers = 1;
+		res.n_headers = 2;
 	}
-	body = wr_json_encode_error(&e, &len);
+	body = wr_json_encode_error_request(&e, hr->request_id, &len);
 	if (body == NULL) {
 		res.status = 500;
-		res.n_headers = 0;
+		res.n_headers = 1;
 		res.reason = wr_reason_name(WR_REASON_OUT_OF_MEMORY);
 		res.body = (char *)oom_body;
 		res.body_len = sizeof oom_body - 1;
@@ -428,8 +451,7 @@ static void respond(const struct http_ctx *ctx, struct rq *r,
                     struct http_response *res)
 {
 	if (res->status < 100 || res->status > 599) {
-		fprintf(stderr, "worker-runtime: handler returned status %d\n",
-		        res->status);
+		log_msg(LOG_ERROR, "handler returned status %d", res->status);
 		http_response_clear(res);
 		answer_own(ctx, &r->req, &r->hr, &r->t0, 500, WR_EINTERNAL,
 		           WR_REASON_NONE, "the handler produced an invalid "
@@ -439,13 +461,8 @@ static void respond(const struct http_ctx *ctx, struct rq *r,
 	write_response(r->req.out, res->status, res->headers, res->n_headers,
 	               res->body, res->body != NULL ? res->body_len : 0,
 	               res->content_type);
-	if (res->status >= 500) {
-		char m[16], u[LOG_URI_MAX];
-
-		log_safe(m, sizeof m, r->hr.method);
-		log_safe(u, sizeof u, r->hr.uri);
-		fprintf(stderr, "worker-runtime: %d %s %s\n", res->status, m, u);
-	}
+	if (res->status >= 500)
+		log_server_error(&r->hr, res->status);
 	http_request_done(ctx, &r->hr, res, elapsed_us(&r->t0));
 	http_response_clear(res);
 }
@@ -605,8 +622,8 @@ static void serve_read(const struct responder_config *cfg, struct conn *c,
 	struct rq *r = *cur;
 
 	if (r == NULL && (r = *cur = rq_new()) == NULL) {
-		fprintf(stderr, "worker-runtime: out of memory for a request; "
-		        "connection closed\n");
+		log_msg(LOG_ERROR, "out of memory for a request; connection "
+		        "closed");
 		close(dsp_conn_fd(c));
 		dsp_conn_release(c, false);
 		return;
@@ -624,7 +641,7 @@ static void serve_read(const struct responder_config *cfg, struct conn *c,
 	}
 	clock_gettime(CLOCK_MONOTONIC, &r->t0);
 	r->conn = c;
-	request_fill(&r->hr, &r->req);
+	request_fill(&r->hr, &r->req, r->rid);
 	if (dsp_stopping()) {
 		/* Read, not acted on: safe to retry. */
 		atomic_fetch_add(&stop_answered, 1);
@@ -680,6 +697,7 @@ static bool drain_one(FCGX_Request *req, int fd, unsigned retry_after_s)
 	static const struct timeval io_limit = { 1, 0 };
 	struct http_request hr;
 	struct timespec t0;
+	char rid[REQUEST_ID_SIZE];
 	bool answered = false;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -695,7 +713,7 @@ static bool drain_one(FCGX_Request *req, int fd, unsigned retry_after_s)
 	req->ipcFd = fd;
 	req->keepConnection = 1;
 	if (FCGX_Accept_r(req) >= 0) {
-		request_fill(&hr, req);
+		request_fill(&hr, req, rid);
 		answer_own(atomic_load(&run_ctx), req, &hr, &t0, 503,
 		           WR_EUNAVAILABLE, WR_REASON_STOPPING, stopping_message,
 		           retry_after_s ? retry_after_s : 1);
@@ -800,9 +818,9 @@ static void stop_all(const struct responder_config *cfg)
 	i = responder_drain_backlog(cfg->listen_fd, cfg->ctx->retry_after_s);
 	i += atomic_exchange(&stop_answered, 0);
 	if (i > 0)
-		fprintf(stderr, "worker-runtime: answered %u request(s) from "
-		        "the listen backlog with 503 stopping (accepted or "
-		        "not, none acted on)\n", i);
+		log_msg(LOG_INFO, "answered %u request(s) from the listen "
+		        "backlog with 503 stopping (accepted or not, none acted "
+		        "on)", i);
 	if (cfg->own_listener && cfg->tcp)
 		(void)shutdown(cfg->listen_fd, SHUT_RDWR);
 }
@@ -825,24 +843,24 @@ static int start_threads(const struct responder_config *cfg)
 	run_dispatching = true;
 	return 0;
 fail:
-	fprintf(stderr, "worker-runtime: pthread_create: %s\n", strerror(e));
+	log_msg(LOG_ERROR, "pthread_create: %s", strerror(e));
 	return -1;
 }
 
 int responder_start(const struct responder_config *cfg)
 {
 	if (cfg->threads < 1 || cfg->threads > RESPONDER_THREADS_MAX) {
-		fprintf(stderr, "worker-runtime: bad thread count %u\n",
+		log_msg(LOG_ERROR, "bad thread count %u",
 		        cfg->threads);
 		return -1;
 	}
 	if (FCGX_Init() != 0) {
-		fprintf(stderr, "worker-runtime: FCGX_Init failed\n");
+		log_msg(LOG_ERROR, "FCGX_Init failed");
 		return -1;
 	}
 	run_slots = calloc(cfg->threads, sizeof *run_slots);
 	if (run_slots == NULL) {
-		fprintf(stderr, "worker-runtime: out of memory\n");
+		log_msg(LOG_ERROR, "out of memory");
 		return -1;
 	}
 	run_started = 0;
@@ -881,11 +899,19 @@ int responder_wait(const struct responder_config *cfg)
 	pthread_sigmask(SIG_BLOCK, NULL, &waitmask);
 	sigdelset(&waitmask, SIGTERM);
 	sigdelset(&waitmask, SIGINT);
+	sigdelset(&waitmask, SIGHUP);
 	sigdelset(&waitmask, NOTIFY_SIGNAL);
-	while (stop_signal == 0 && !dsp_broken())
+	while (stop_signal == 0 && !dsp_broken()) {
 		sigsuspend(&waitmask);
+		if (reload_signal != 0 && stop_signal == 0) {
+			reload_signal = 0;
+			log_msg(LOG_INFO, "SIGHUP received, reloading");
+			if (cfg->on_reload != NULL)
+				cfg->on_reload(cfg->on_reload_arg);
+		}
+	}
 	if (stop_signal != 0) {
-		fprintf(stderr, "worker-runtime: %s received, draining\n",
+		log_msg(LOG_INFO, "%s received, draining",
 		        stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
 		if (cfg->on_stop != NULL)
 			cfg->on_stop(cfg->on_stop_arg);

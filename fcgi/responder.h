@@ -31,11 +31,15 @@ struct responder_config {
 	 * (before the drain); may be NULL. */
 	void (*on_stop)(void *arg);
 	void *on_stop_arg;
+	/* Called in the main thread for each SIGHUP taken while serving
+	 * (several before it runs count once); may be NULL. */
+	void (*on_reload)(void *arg);
+	void *on_reload_arg;
 };
 
 /*
- * Installs the SIGTERM/SIGINT handlers (without SA_RESTART), ignores SIGPIPE
- * and blocks SIGTERM, SIGINT and the internal notify signal in the calling
+ * Installs the SIGTERM/SIGINT/SIGHUP handlers (without SA_RESTART), ignores
+ * SIGPIPE and blocks them and the internal notify signal in the calling
  * thread.  Call it first in main(), before any thread exists, so that every
  * thread created later (the responder's, the library's) inherits the mask
  * and a stop signal can only be taken by responder_run() in the main thread.

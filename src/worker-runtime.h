@@ -543,6 +543,34 @@ struct wr_diagnostic {
 
 struct wr_runtime;
 
+/* A worker execution's lifecycle event (wr_config.on_worker_event). */
+enum wr_worker_event_kind {
+	WR_WORKER_SPAWNED,      /* its process started: pid */
+	WR_WORKER_EXITED,       /* its process was reaped: exit_status or
+	                         * signal; failed if it ended on its own and
+	                         * the worker was marked failed for it */
+	WR_WORKER_KILLED,       /* SIGKILL sent: still running after SIGTERM
+	                         * and the kill grace */
+	WR_WORKER_SPAWN_FAILED  /* no process: reason and message say why */
+};
+
+struct wr_worker_event {
+	enum wr_worker_event_kind kind;
+	const char *worker_id;
+	const char *profile;   /* the profile's name */
+	long pid;              /* -1: none */
+	int exit_status;       /* EXITED normally: 0..255; else -1 */
+	int signal;            /* EXITED by a signal: its number; else 0 */
+	bool failed;
+	enum wr_reason reason; /* SPAWN_FAILED */
+	const char *message;   /* SPAWN_FAILED: why; else "" */
+};
+
+/* Hands ev to the Runtime's on_worker_event, if any (for drivers).
+ * Thread-safe; may be called inside driver operations. */
+void wr_runtime_worker_event(struct wr_runtime *rt,
+                             const struct wr_worker_event *ev);
+
 /*
  * An execution driver runs a worker.  The builtin "transcript" driver only
  * records input; embedders and the exec driver supply others.  All
@@ -661,6 +689,13 @@ struct wr_config {
 	 * dropped before it expires. */
 	uint64_t idempotency_ttl_ms;
 	uint32_t max_idempotency_keys;
+	/* Called for each lifecycle event of a worker's execution (the exec
+	 * driver: spawned, exited, killed after its grace, spawn failed);
+	 * NULL: none.  Same rules as on_diagnostic: from any thread, possibly
+	 * with the Runtime lock held, quick, no calls into the Runtime; *ev
+	 * is valid for the call only. */
+	void (*on_worker_event)(void *arg, const struct wr_worker_event *ev);
+	void *on_worker_event_arg;
 };
 
 #define WR_DEFAULT_MAX_WAITERS 10000u
@@ -673,6 +708,32 @@ struct wr_config {
  * WR_EINTERNAL (out_of_memory). */
 wr_err wr_runtime_open(const struct wr_config *cfg, struct wr_runtime **out,
                        struct wr_error *err);
+
+/*
+ * Replaces the Runtime's profiles (a reload): the names and the default are
+ * checked as wr_runtime_open checks them and copied; workers created from
+ * then on resolve their profile in the new set, running workers keep the
+ * driver and driver_arg they were started with, so the caller keeps every
+ * driver_arg it ever passed alive until wr_runtime_close.  On an error
+ * (WR_EINVALID_INPUT: invalid_value, unknown_profile; WR_EINTERNAL) the old
+ * profiles stay in force.  Thread-safe (takes the Runtime's write lock
+ * briefly; call it outside driver operations).
+ */
+wr_err wr_runtime_set_profiles(struct wr_runtime *rt,
+                               const struct wr_profile *profiles,
+                               size_t n_profiles, const char *default_profile,
+                               struct wr_error *err);
+
+/*
+ * Checks a store spec as wr_runtime_open would use it, without opening it
+ * for writing or creating anything: "memory" is always fine; "fs:DIR" must
+ * be an existing directory this process may write, holding no file of a
+ * newer format (WR_EINVALID_INPUT, store_version) and not locked by a live
+ * Runtime (WR_EUNAVAILABLE, store_locked; store_open_failed for the rest).
+ * A store that passes may still fail to open (e.g. a corrupt journal is
+ * found only by the replay).  Thread-safe.
+ */
+wr_err wr_store_check(const char *spec, struct wr_error *err);
 
 /* Returns the Runtime's id; borrowed, immutable until close.  Lock-free: may
  * be called from anywhere, including inside driver operations. */
@@ -1108,6 +1169,11 @@ char *wr_json_encode_transcript_page(const struct wr_transcript_page *p,
                                      const char *envelope, size_t *len);
 /* Always {"error": {...}}; empty reason/field/worker_id are omitted. */
 char *wr_json_encode_error(const struct wr_error *e, size_t *len);
+/* The same with "request_id": request_id as its last member (the id of
+ * the request this error answers; NULL or "" omits it, which is then
+ * exactly wr_json_encode_error). */
+char *wr_json_encode_error_request(const struct wr_error *e,
+                                   const char *request_id, size_t *len);
 
 wr_err wr_json_decode_create_request(const char *json, size_t len,
                                      const char *envelope,
@@ -1148,7 +1214,8 @@ wr_err wr_json_decode_transcript_page(const char *json, size_t len,
                                       const char *envelope,
                                       struct wr_transcript_page *out,
                                       struct wr_error *err);
-/* Decodes {"error": {...}} into *out. */
+/* Decodes {"error": {...}} into *out.  A "request_id" member (a string of
+ * at most 64 bytes) is accepted and not kept. */
 wr_err wr_json_decode_error(const char *json, size_t len, struct wr_error *out,
                             struct wr_error *err);
 

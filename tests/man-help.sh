@@ -20,7 +20,7 @@ trap 'rm -rf "$tmp"' EXIT
 sed 's/\\//g' "$page" >"$tmp/page"
 # One line per flag of --help: "--name ARG text..." (continuations joined).
 "$bin" --help | awk '
-	/^  -h, --/ { sub(/-h, /, "") }
+	/^  -[a-z], --/ { sub(/-[a-z], /, "") }
 	/^  --/ { if (cur != "") print cur; cur = $0; next }
 	/^   / && cur != "" { cur = cur " " $0; next }
 	{ if (cur != "") print cur; cur = "" }

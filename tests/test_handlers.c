@@ -129,10 +129,21 @@ expect_error(struct http_response *r, int status, const char *code,
 	cr_assert_neq(e.message[0], '\0', "%s", r->body);
 }
 
+/* The headers besides X-Request-Id, which every response has. */
+static size_t
+other_headers(const struct http_response *r)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < r->n_headers; i++)
+		n += strcasecmp(r->headers[i].name, "X-Request-Id") != 0;
+	return n;
+}
+
 static void
 expect_no_headers(const struct http_response *r)
 {
-	cr_assert_eq(r->n_headers, 0, "unexpected header %s",
+	cr_assert_eq(other_headers(r), 0, "unexpected header %s",
 	             r->n_headers ? r->headers[0].name : "");
 }
 
@@ -249,7 +260,7 @@ Test(handlers, create_with_empty_body_is_201_with_location_and_defaults)
 
 	call("POST", "/v1/workers", NULL, &r);
 	cr_assert_eq(r.status, 201, "%s", r.body);
-	cr_assert_eq(r.n_headers, 1);
+	cr_assert_eq(other_headers(&r), 1);
 	cr_assert_eq(wr_json_decode_worker(r.body, r.body_len, "worker", true,
 	                                   &w, &err),
 	             WR_OK, "%s", err.message);
@@ -736,7 +747,7 @@ Test(handlers, wrong_or_missing_token_is_401_with_www_authenticate)
 		handle(&q, &r);
 		expect_error(&r, 401, "unauthorized",
 		             i < 2 ? "missing_token" : "wrong_token", "", "");
-		cr_assert_eq(r.n_headers, 1, "case %zu", i);
+		cr_assert_eq(other_headers(&r), 1, "case %zu", i);
 		cr_assert_str_eq(header(&r, "WWW-Authenticate"),
 		                 "Bearer realm=\"worker-runtime\"");
 		http_response_clear(&r);
@@ -834,7 +845,7 @@ Test(handlers, wrong_method_is_405_with_allow)
 		call(c[i].method, c[i].uri, NULL, &r);
 		expect_error(&r, 405, "unsupported_operation",
 		             "method_not_allowed", "", "");
-		cr_assert_eq(r.n_headers, 1, "%s %s", c[i].method, c[i].uri);
+		cr_assert_eq(other_headers(&r), 1, "%s %s", c[i].method, c[i].uri);
 		cr_assert_str_eq(header(&r, "Allow"), c[i].allow);
 		http_response_clear(&r);
 	}
@@ -1161,7 +1172,7 @@ Test(handlers, input_to_a_busy_worker_is_409_busy_with_retry_after)
 	uri_for(uri, sizeof(uri), id, "/input");
 	call("POST", uri, in, &r);
 	expect_error(&r, 409, "busy", "turn_in_progress", "", id);
-	cr_assert_eq(r.n_headers, 1);
+	cr_assert_eq(other_headers(&r), 1);
 	cr_assert_str_eq(header(&r, "Retry-After"), "7");
 	http_response_clear(&r);
 
@@ -1183,7 +1194,7 @@ Test(handlers, stopped_runtime_is_503_with_retry_after_and_reads_go_on)
 
 	call("POST", "/v1/workers", NULL, &r);
 	expect_error(&r, 503, "runtime_unavailable", "runtime_stopped", "", "");
-	cr_assert_eq(r.n_headers, 1);
+	cr_assert_eq(other_headers(&r), 1);
 	cr_assert_str_eq(header(&r, "Retry-After"), "7");
 	http_response_clear(&r);
 
@@ -1756,5 +1767,74 @@ Test(handlers, a_get_ignores_an_idempotency_key)
 
 	call_keyed("GET", "/v1/runtime", NULL, "not a key", &r);
 	cr_assert_eq(r.status, 200, "%s", r.body);
+	http_response_clear(&r);
+}
+
+/* ---- request ids (X-Request-Id) ---------------------------------------- */
+
+static bool
+is_hex32(const char *s)
+{
+	return s != NULL && strlen(s) == 32 &&
+	       strspn(s, "0123456789abcdef") == 32;
+}
+
+Test(handlers, valid_request_id_is_echoed_in_header_and_error_body)
+{
+	struct http_response r;
+	struct http_request q = mkreq("GET", "/v1/workers/nope", NULL);
+
+	q.request_id = "Abc.9_z-1";
+	handle(&q, &r);
+	cr_assert_eq(r.status, 404, "%s", r.body);
+	cr_assert_str_eq(header(&r, "X-Request-Id"), "Abc.9_z-1");
+	cr_assert_not_null(strstr(r.body, "\"request_id\":\"Abc.9_z-1\""),
+	                   "%s", r.body);
+	http_response_clear(&r);
+
+	q = mkreq("GET", "/v1/runtime", NULL);
+	q.request_id = "ok-1";
+	handle(&q, &r);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	cr_assert_str_eq(header(&r, "X-Request-Id"), "ok-1");
+	http_response_clear(&r);
+}
+
+Test(handlers, invalid_or_absent_request_id_is_replaced_by_a_new_one)
+{
+	static const char *const bad[] = {
+		NULL, "", "has space", "quote\"", "new\nline", "caf\xc3\xa9",
+		"0123456789012345678901234567890123456789012345678901234567890"
+		"1234", /* 65 */
+	};
+	char seen[sizeof(bad) / sizeof(bad[0])][64];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct http_response r;
+		struct http_request q = mkreq("POST", "/v1/nowhere", NULL);
+		const char *id;
+
+		q.request_id = bad[i];
+		handle(&q, &r);
+		id = header(&r, "X-Request-Id");
+		cr_assert(is_hex32(id), "case %zu: %s", i, id ? id : "(none)");
+		cr_assert_not_null(strstr(r.body, id), "%s", r.body);
+		snprintf(seen[i], sizeof(seen[i]), "%s", id);
+		for (size_t j = 0; j < i; j++)
+			cr_assert_str_neq(seen[j], seen[i]);
+		http_response_clear(&r);
+	}
+}
+
+Test(handlers, sixty_four_character_request_id_is_kept)
+{
+	static const char id64[] =
+		"0123456789012345678901234567890123456789012345678901234567890123";
+	struct http_response r;
+	struct http_request q = mkreq("GET", "/v1/runtime", NULL);
+
+	q.request_id = id64;
+	handle(&q, &r);
+	cr_assert_str_eq(header(&r, "X-Request-Id"), id64);
 	http_response_clear(&r);
 }

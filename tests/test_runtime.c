@@ -1120,3 +1120,50 @@ Test(runtime_open, every_diagnostic_reaches_the_callback)
 	wr_runtime_close(rt);
 	rt = NULL;
 }
+
+/* ---- wr_runtime_set_profiles (SIGHUP reload) ------------------------- */
+
+static wr_err
+create_named(const char *name, struct wr_worker_info **out)
+{
+	struct wr_create_request req;
+
+	memset(&req, 0, sizeof(req));
+	req.profile.kind = WR_PROFILE_NAMED;
+	req.profile.value = (char *)name;
+	return wr_worker_create(rt, &req, out, &err);
+}
+
+Test(runtime, set_profiles_serves_new_workers_and_keeps_running_ones)
+{
+	static struct wr_worker_info *w, *x;
+	const struct wr_profile next[] = {
+		{"fresh", &wr_test_busy_driver, &stats},
+	};
+	const struct wr_profile dup[] = {
+		{"a", NULL, NULL}, {"a", NULL, NULL},
+	};
+	struct wr_input in = {WR_INPUT_USER, (char *)"hi"};
+	int before = atomic_load(&stats.inputs);
+
+	cr_assert_eq(create_named("slow", &w), WR_OK, "%s", err.message);
+	cr_assert_eq(wr_runtime_set_profiles(rt, next, 1, "fresh", &err), WR_OK,
+	             "%s", err.message);
+	cr_assert_eq(create_named("slow", NULL), WR_EINVALID_INPUT);
+	cr_assert_str_eq(wr_reason_name(err.reason), "unknown_profile");
+	cr_assert_eq(create_named("fresh", &x), WR_OK, "%s", err.message);
+	/* The running worker still uses its driver. */
+	cr_assert_eq(wr_worker_input(rt, w->ref.worker_id, &in, NULL, &err),
+	             WR_OK, "%s", err.message);
+	cr_assert_gt(atomic_load(&stats.inputs), before);
+
+	/* An invalid set is refused and the last good one stays. */
+	cr_assert_eq(wr_runtime_set_profiles(rt, dup, 2, NULL, &err),
+	             WR_EINVALID_INPUT);
+	cr_assert_eq(wr_runtime_set_profiles(rt, next, 1, "nope", &err),
+	             WR_EINVALID_INPUT);
+	cr_assert_str_eq(wr_reason_name(err.reason), "unknown_profile");
+	cr_assert_eq(create_named("fresh", NULL), WR_OK, "%s", err.message);
+	wr_worker_info_free(w);
+	wr_worker_info_free(x);
+}

@@ -1531,3 +1531,27 @@ Test(store_runtime, snapshots_wait_for_as_many_journal_bytes_as_the_last_snapsho
 	wr_runtime_close(rt);
 	free(keep);
 }
+
+/* ---- wr_store_check (worker-runtime -t) -------------------------------- */
+
+Test(store_runtime, store_check_passes_a_closed_store_and_refuses_a_live_one)
+{
+	struct wr_runtime *rt;
+	struct wr_error e;
+	char missing[TEST_TMPDIR_SIZE + 32];
+
+	cr_assert_eq(wr_store_check("memory", &e), WR_OK);
+	snprintf(missing, sizeof(missing), "fs:%s/none", base);
+	cr_assert_eq(wr_store_check(missing, &e), WR_EUNAVAILABLE);
+	cr_assert_str_eq(wr_reason_name(e.reason), "store_open_failed");
+	cr_assert_eq(access(missing + 3, F_OK), -1, "the check created it");
+
+	rt = open_rt("rt-a");
+	cr_assert_eq(wr_store_check(spec, &e), WR_EUNAVAILABLE);
+	cr_assert_str_eq(wr_reason_name(e.reason), "store_locked");
+	wr_runtime_close(rt);
+	cr_assert_eq(wr_store_check(spec, &e), WR_OK, "%s", e.message);
+	/* The check left the store openable. */
+	rt = open_rt("rt-a");
+	wr_runtime_close(rt);
+}

@@ -828,7 +828,9 @@ done:
 }
 
 static const char *const ERROR_MEMBERS[] = { "code", "message", "reason",
-	                                     "field", "worker_id", NULL };
+	                                     "field", "worker_id",
+	                                     "request_id", NULL };
+#define ERROR_REQUEST_ID_MAX 64 /* the Runtime's X-Request-Id bound */
 
 /* {"error": {...}}: code is any code but "ok"; absent optional members
  * become empty strings; over-long strings are too_long, never cut. */
@@ -864,6 +866,10 @@ wr_json_decode_error(const char *json, size_t len, struct wr_error *out,
 	                        sizeof(e.worker_id) - 1, &s, &n, err));
 	if (s != NULL)
 		memcpy(e.worker_id, s, n + 1);
+	/* Checked (a string of at most 64 bytes), not kept: struct wr_error
+	 * has no place for the HTTP request's id. */
+	TRY(wr__json_get_string(d.shape, d.path, "request_id", 0,
+	                        ERROR_REQUEST_ID_MAX, &s, &n, err));
 	*out = e;
 done:
 	wr__json_doc_close(&d);

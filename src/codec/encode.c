@@ -1015,12 +1015,19 @@ wr_json_encode_lifecycle_ack(const struct wr_lifecycle_ack *a,
 }
 
 /*
- * {"error": {"code", "message", "reason"?, "field"?, "worker_id"?}}.  An
- * empty message is replaced by the taxonomy's message so the member is
- * never empty.
+ * {"error": {"code", "message", "reason"?, "field"?, "worker_id"?,
+ * "request_id"?}}.  An empty message is replaced by the taxonomy's message
+ * so the member is never empty.
  */
 char *
 wr_json_encode_error(const struct wr_error *e, size_t *len)
+{
+	return wr_json_encode_error_request(e, NULL, len);
+}
+
+char *
+wr_json_encode_error_request(const struct wr_error *e, const char *request_id,
+                             size_t *len)
 {
 	jobj *o = json_object_new_object();
 	bool ok;
@@ -1037,6 +1044,8 @@ wr_json_encode_error(const struct wr_error *e, size_t *len)
 		ok = add_str(o, "field", e->field);
 	if (ok && e->worker_id[0] != '\0')
 		ok = add_str(o, "worker_id", e->worker_id);
+	if (ok && request_id != NULL && request_id[0] != '\0')
+		ok = add_str(o, "request_id", request_id);
 	if (!ok) {
 		json_object_put(o);
 		return NULL;

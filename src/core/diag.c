@@ -101,3 +101,11 @@ wr_runtime_diagnostics_page(struct wr_runtime *rt, uint64_t after,
 	*count = n;
 	return WR_OK;
 }
+
+void
+wr_runtime_worker_event(struct wr_runtime *rt, const struct wr_worker_event *ev)
+{
+	/* Set once at open, never changed: no lock. */
+	if (rt != NULL && ev != NULL && rt->on_worker_event != NULL)
+		rt->on_worker_event(rt->on_worker_event_arg, ev);
+}

@@ -165,6 +165,8 @@ struct wr_runtime {
 
 	void (*on_diagnostic)(void *arg, const struct wr_diagnostic *d);
 	void *on_diagnostic_arg;
+	void (*on_worker_event)(void *arg, const struct wr_worker_event *ev);
+	void *on_worker_event_arg;
 	/* The snapshot thread (snapshot.c).  snap_running is under the
 	 * write lock: a snapshot was begun and not yet switched over or
 	 * given up; snap_stop asks the thread to give up (close). */

@@ -391,6 +391,8 @@ wr_runtime_open(const struct wr_config *cfg, struct wr_runtime **out,
 	rt->started_at_ms = wr__now_ms();
 	rt->on_diagnostic = cfg->on_diagnostic;
 	rt->on_diagnostic_arg = cfg->on_diagnostic_arg;
+	rt->on_worker_event = cfg->on_worker_event;
+	rt->on_worker_event_arg = cfg->on_worker_event_arg;
 
 	if (cfg->display_name != NULL &&
 	    (rt->display_name = strdup(cfg->display_name)) == NULL) {
@@ -664,4 +666,45 @@ wr_runtime_driver_event(struct wr_runtime *rt, enum wr_driver_event ev)
 		return;
 	}
 	__atomic_add_fetch(c, 1, __ATOMIC_RELAXED);
+}
+
+wr_err
+wr_runtime_set_profiles(struct wr_runtime *rt, const struct wr_profile *profiles,
+                        size_t n_profiles, const char *default_profile,
+                        struct wr_error *err)
+{
+	struct wr_config cfg;
+	struct wr_runtime *tmp;
+	struct profile *old;
+	size_t n_old;
+	wr_err rc;
+
+	if (rt == NULL || (profiles == NULL && n_profiles > 0))
+		return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_INVALID_VALUE,
+		                "profiles", "no runtime or no profiles");
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.profiles = profiles;
+	cfg.n_profiles = n_profiles;
+	cfg.default_profile = default_profile;
+	/* Built aside with the checks of wr_runtime_open, then swapped in. */
+	tmp = calloc(1, sizeof(*tmp));
+	if (tmp == NULL)
+		return wr__oom(err);
+	rc = wr__copy_profiles(tmp, &cfg, err);
+	if (rc == WR_OK) {
+		pthread_rwlock_wrlock(&rt->lock);
+		old = rt->profiles;
+		n_old = rt->n_profiles;
+		rt->profiles = tmp->profiles;
+		rt->n_profiles = tmp->n_profiles;
+		rt->default_profile = tmp->default_profile;
+		pthread_rwlock_unlock(&rt->lock);
+		tmp->profiles = old;
+		tmp->n_profiles = n_old;
+	}
+	for (size_t i = 0; i < tmp->n_profiles; i++)
+		free(tmp->profiles[i].name);
+	free(tmp->profiles);
+	free(tmp);
+	return rc;
 }

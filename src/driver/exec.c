@@ -87,6 +87,10 @@ mono_ms(void)
 /* ---- start ------------------------------------------------------------- */
 
 static void *exec_thread(void *arg);
+static void life_event(struct wr_runtime *rt, const char *worker_id,
+                       const char *profile, enum wr_worker_event_kind kind,
+                       long pid, int status, bool failed,
+                       const struct wr_error *err);
 
 static void
 worker_free(struct exec_worker *w)
@@ -144,8 +148,16 @@ exec_start(void *arg, struct wr_runtime *rt, const char *worker_id,
 	w->wake_r = wake[0];
 	w->wake_w = wake[1];
 	rc = wr__exec_spawn(p, worker_id, wr_runtime_id(rt), &child, err);
-	if (rc != WR_OK)
+	if (rc != WR_OK) {
+		struct wr_error none = { .code = rc, .reason =
+		                         WR_REASON_SPAWN_FAILED };
+
+		life_event(rt, worker_id, p->name, WR_WORKER_SPAWN_FAILED, -1, 0,
+		           false, err != NULL ? err : &none);
 		goto out;
+	}
+	life_event(rt, worker_id, p->name, WR_WORKER_SPAWNED, (long)child.pid,
+	           0, false, NULL);
 	w->pid = child.pid;
 	w->in_fd = child.in_fd;
 	w->out_fd = child.out_fd;
@@ -185,6 +197,33 @@ out:
 	if (w != NULL)
 		worker_free(w);
 	return rc;
+}
+
+/* Reports one lifecycle event of w's process (wr_runtime_worker_event). */
+static void
+life_event(struct wr_runtime *rt, const char *worker_id, const char *profile,
+           enum wr_worker_event_kind kind, long pid, int status,
+           bool failed, const struct wr_error *err)
+{
+	struct wr_worker_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = kind;
+	ev.worker_id = worker_id;
+	ev.profile = profile;
+	ev.pid = pid;
+	ev.exit_status = -1;
+	ev.failed = failed;
+	ev.message = "";
+	if (kind == WR_WORKER_EXITED && WIFSIGNALED(status))
+		ev.signal = WTERMSIG(status);
+	else if (kind == WR_WORKER_EXITED && WIFEXITED(status))
+		ev.exit_status = WEXITSTATUS(status);
+	if (err != NULL) {
+		ev.reason = err->reason;
+		ev.message = err->message;
+	}
+	wr_runtime_worker_event(rt, &ev);
 }
 
 /* ---- operations called under the Runtime lock --------------------------- */
@@ -627,6 +666,8 @@ child_gone(struct exec_worker *w, const struct timeline *tl)
 	w->woff = w->wlen = 0;
 	quiet = tl->quiet || w->stop_req || w->release_req;
 	pthread_mutex_unlock(&w->mu);
+	life_event(w->rt, w->id, w->prof->name, WR_WORKER_EXITED, (long)w->pid,
+	           r < 0 ? -1 : status, !quiet, NULL);
 	if (!quiet)
 		wr_worker_fail(w->rt, w->id, why, NULL);
 	else if (tl->phase != PHASE_RUNNING)
@@ -700,6 +741,8 @@ advance_timeline(struct exec_worker *w, struct timeline *tl, int64_t now,
 		signal_group(w, SIGKILL);
 		wr_runtime_driver_event(w->rt, WR_DRIVER_EVENT_KILLED);
 		tl->phase = PHASE_KILLED;
+		life_event(w->rt, w->id, w->prof->name, WR_WORKER_KILLED,
+		           (long)w->pid, 0, false, NULL);
 	}
 }
 

@@ -976,3 +976,58 @@ static const struct wr__store_ops fs_ops = {
 	.close = fs_close,
 	.stats = fs_stats,
 };
+
+/* Checks an fs store directory without opening it for writing. */
+static wr_err
+fs_check_dir(const char *dir, struct wr_error *err)
+{
+	struct wr__fs_dir d;
+	struct stat st;
+	char *lock_path;
+	int lock_fd;
+	wr_err rc;
+
+	if (stat(dir, &st) < 0)
+		return wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED, "stat",
+		                       dir, errno);
+	if (!S_ISDIR(st.st_mode))
+		return wr__fail(err, WR_EUNAVAILABLE, WR_REASON_STORE_OPEN_FAILED,
+		                NULL, "%s is not a directory", dir);
+	if (access(dir, W_OK | X_OK) < 0)
+		return wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED,
+		                       "access (write)", dir, errno);
+	if ((lock_path = wr__fs_join(dir, "lock")) == NULL)
+		return wr__oom(err);
+	/* Never created here; a live Runtime holds its flock. */
+	lock_fd = open(lock_path, O_RDONLY | O_CLOEXEC);
+	if (lock_fd >= 0 && flock(lock_fd, LOCK_SH | LOCK_NB) < 0 &&
+	    errno == EWOULDBLOCK) {
+		close(lock_fd);
+		free(lock_path);
+		return wr__fail(err, WR_EUNAVAILABLE, WR_REASON_STORE_LOCKED, NULL,
+		                "store %s is in use by another process", dir);
+	}
+	if (lock_fd >= 0)
+		close(lock_fd); /* releases the shared flock */
+	free(lock_path);
+	memset(&d, 0, sizeof(d));
+	d.path = (char *)dir;
+	d.fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d.fd < 0)
+		return wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED, "open",
+		                       dir, errno);
+	rc = wr__fs_check_versions(&d, err);
+	close(d.fd);
+	return rc;
+}
+
+wr_err
+wr_store_check(const char *spec, struct wr_error *err)
+{
+	if (spec == NULL || strcmp(spec, "memory") == 0)
+		return WR_OK;
+	if (strncmp(spec, "fs:", 3) != 0 || spec[3] == '\0')
+		return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_INVALID_VALUE,
+		                "store", "expected memory or fs:DIR");
+	return fs_check_dir(spec + 3, err);
+}

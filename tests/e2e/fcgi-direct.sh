@@ -135,7 +135,7 @@ if [ ! -S "$sock" ]; then
 fi
 check "the socket has mode 0660" test "$(stat -c %a "$sock")" = 660
 check "one startup line on stderr" \
-	grep -q '^worker-runtime: started runtime_id=e2e-rt socket=unix:.* store=memory threads=2$' \
+	grep -q ' info worker-runtime: started runtime_id=e2e-rt socket=unix:.* store=memory threads=2$' \
 	"$dir/log"
 
 request GET /v1/runtime
@@ -255,7 +255,7 @@ kill -TERM "$pid"
 wait_gone
 check "SIGTERM: exits 0 within 5 s" test "$rc" = 0
 check "SIGTERM: the socket file is removed" test ! -e "$sock"
-check "SIGTERM: the log says stopped" grep -q '^worker-runtime: stopped$' "$dir/log"
+check "SIGTERM: the log says stopped" grep -q ' info worker-runtime: stopped$' "$dir/log"
 
 # A request whose body is still arriving when SIGTERM comes is answered.
 "$bin" --socket "unix:$sock" --runtime-id e2e-rt2 2>"$dir/log2" &

@@ -72,7 +72,7 @@ start_rt() {
 	RT_PID=$!
 	E2E_PIDS="${E2E_PIDS:-} $RT_PID"
 	for i in $(seq 100); do
-		grep -q '^worker-runtime: started ' "$LOG" && return 0
+		grep -q ' info worker-runtime: started ' "$LOG" && return 0
 		wr_stack_pid_alive "$RT_PID" || break
 		sleep 0.1
 	done

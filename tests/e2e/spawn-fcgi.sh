@@ -69,11 +69,11 @@ check "with --store fs: there is no memory-store warning" \
 PID=$(cat "$WR_PIDFILE" 2>/dev/null)
 E2E_PIDS="${E2E_PIDS:-} $PID"
 for _ in $(seq 100); do
-	log_has '^worker-runtime: started ' && break
+	log_has ' info worker-runtime: started ' && break
 	wr_stack_pid_alive "$PID" || break
 	sleep 0.1
 done
-check "the started line reaches WR_LOG" log_has '^worker-runtime: started runtime_id=rt-spawn '
+check "the started line reaches WR_LOG" log_has ' info worker-runtime: started runtime_id=rt-spawn '
 check "the pid file names the Runtime itself" \
 	grep -q 'worker-runtime' "/proc/$PID/cmdline"
 check "the Runtime runs as $R" test "$(stat -c %U "/proc/$PID")" = "$R"
@@ -89,6 +89,6 @@ for _ in $(seq 150); do
 done
 gone() { ! wr_stack_pid_alive "$1"; }
 check "SIGTERM stops it" gone "$PID"
-check "its stop is logged in WR_LOG" log_has '^worker-runtime: stopped$'
+check "its stop is logged in WR_LOG" log_has ' info worker-runtime: stopped$'
 
 e2e_finish

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# tests/e2e/lifecycle-log.sh - the exec driver's lifecycle log lines
+# (wr_config.on_worker_event): spawned with its pid, exited with its
+# status (marked failed when it ended on its own), killed after its grace
+# (a worker that ignores EOF and SIGTERM), spawn failure with its reason.
+# Waits for log lines (states), never for a guessed duration.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+e2e_need nginx curl jq openssl
+e2e_init
+
+TW=$top_builddir/tests/workers/test-worker
+ECHO=$top_builddir/src/workers/echo-worker
+LOG=$WR_DIR/worker-runtime.log
+[ -x "$TW" ] || { e2e_say "SKIP: $TW not built"; exit 77; }
+jq -n --arg tw "$TW" --arg echo "$ECHO" --arg missing "$E2E_TMP/none" '{
+	profiles: {
+		echo: {argv: [$echo]},
+		crash: {argv: [$tw, "--exit-at-start", "3"]},
+		stubborn: {argv: [$tw, "--ignore-term", "--ignore-eof"],
+		           stop_grace_ms: 100},
+		missing: {argv: [$missing]}
+	}
+}' >"$E2E_TMP/profiles.json" || exit 99
+until_log() {
+	local i
+	for i in $(seq 150); do
+		grep -qE -- "$1" "$LOG" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+create_with() {
+	e2e_api POST /v1/workers \
+		-d "{\"profile\":{\"kind\":\"named\",\"value\":\"$1\"}}"
+	WID=$(jq -r '.worker.worker_id // empty' "$E2E_TMP/body")
+}
+
+e2e_start_stack --profiles "$E2E_TMP/profiles.json"
+
+create_with echo
+check "spawned: a line with the worker, profile and pid" until_log \
+	" info worker-runtime: worker spawned worker_id=$WID profile=echo pid=[0-9]+\$"
+e2e_api POST "/v1/workers/$WID/stop" -d '{}'
+check "exited on a graceful stop: status 0, not failed" until_log \
+	" info worker-runtime: worker exited worker_id=$WID profile=echo pid=[0-9]+ status=0\$"
+
+create_with crash
+check "a worker that exits on its own: status 3, marked failed" until_log \
+	" warn worker-runtime: worker exited, marked failed worker_id=$WID profile=crash pid=[0-9]+ status=3\$"
+
+create_with stubborn
+check "the stubborn worker is spawned" until_log "worker spawned worker_id=$WID profile=stubborn"
+e2e_api POST "/v1/workers/$WID/stop" -d '{}'
+check "killed after its grace" until_log \
+	" warn worker-runtime: worker killed after its grace \\(SIGKILL\\) worker_id=$WID profile=stubborn pid=[0-9]+\$"
+check "... then exited by signal 9" until_log \
+	"worker exited worker_id=$WID profile=stubborn pid=[0-9]+ signal=9\$"
+
+create_with missing
+check "a program that cannot start: 503 spawn_failed" \
+	error_is 503 runtime_unavailable spawn_failed
+check "... and an error line with the reason" until_log \
+	" error worker-runtime: worker spawn failed worker_id=[^ ]+ profile=missing reason=spawn_failed message="
+
+e2e_finish

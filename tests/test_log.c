@@ -1,0 +1,163 @@
+/*
+ * test_log.c - fcgi/log.c's lines: RFC 3339 time, levels, text quoting,
+ * JSON escaping of hostile strings (parsed back with json-c), truncation
+ * that keeps a line one line and its JSON valid; request ids.
+ */
+#include <string.h>
+
+#include <criterion/criterion.h>
+#include <json-c/json.h>
+
+#include "log.h"
+#include "request_id.h"
+
+/* 2026-11-30T02:19:44.123Z */
+static const struct timespec when = { 1796005184, 123456789 };
+
+static struct json_object *
+parse_line(const char *line, size_t len)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *o;
+
+	cr_assert_eq(line[len - 1], '\n');
+	cr_assert_null(memchr(line, '\n', len - 1), "one line: %s", line);
+	o = json_tokener_parse_ex(tok, line, (int)len - 1);
+	cr_assert_not_null(o, "not JSON: %s", line);
+	cr_assert_eq(json_tokener_get_parse_end(tok), len - 1);
+	json_tokener_free(tok);
+	return o;
+}
+
+static const char *
+member(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	cr_assert(json_object_object_get_ex(o, key, &v), "no %s", key);
+	return json_object_get_string(v);
+}
+
+Test(log, text_line_has_rfc3339_utc_ms_level_and_fields)
+{
+	char buf[LOG_LINE_MAX];
+	const struct log_field f[] = {
+		LOG_STR("route", "/v1/workers/{id}"), LOG_INT("status", 404),
+		LOG_US_AS_MS("duration_ms", 1234567), LOG_STR("reason", ""),
+	};
+	size_t n = log_format_line(buf, sizeof buf, LOG_TEXT, &when, LOG_WARN,
+	                           "access", f, 4);
+
+	cr_assert_str_eq(buf, "2026-11-30T02:19:44.123Z warn worker-runtime: "
+	                 "access route=/v1/workers/{id} status=404 "
+	                 "duration_ms=1234.567 reason=\"\"\n");
+	cr_assert_eq(n, strlen(buf));
+}
+
+Test(log, text_values_with_blanks_quotes_or_control_bytes_are_quoted)
+{
+	char buf[LOG_LINE_MAX];
+	const struct log_field f[] = {
+		LOG_STR("a", "x y"), LOG_STR("b", "q\"\\"),
+		LOG_STR("c", "l1\nfake=1"), LOG_STR("d", "caf\xc3\xa9"),
+	};
+
+	log_format_line(buf, sizeof buf, LOG_TEXT, &when, LOG_ERROR,
+	                "m\nsg\x1b", f, 4);
+	cr_assert_str_eq(buf, "2026-11-30T02:19:44.123Z error worker-runtime: "
+	                 "m?sg? a=\"x y\" b=\"q\\\"\\\\\" "
+	                 "c=\"l1\\x0afake=1\" d=\"caf\\xc3\\xa9\"\n");
+}
+
+Test(log, json_line_escapes_hostile_strings_and_stays_valid)
+{
+	static const char hostile[] =
+		"\"}\n{\"level\":\"error\"\\\x01\x7f\t\xff\xc0\xaf\xed\xa0\x80"
+		"caf\xc3\xa9 \xf0\x9f\x98\x80";
+	char buf[LOG_LINE_MAX];
+	const struct log_field f[] = {
+		LOG_STR("worker_id", hostile), LOG_UINT("pid", 42),
+		LOG_STR("null", NULL),
+	};
+	size_t n = log_format_line(buf, sizeof buf, LOG_JSON, &when, LOG_INFO,
+	                           hostile, f, 3);
+	struct json_object *o = parse_line(buf, n);
+	const char *want = "\"}\n{\"level\":\"error\"\\\x01\x7f\t"
+	                   "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+	                   "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+	                   "caf\xc3\xa9 \xf0\x9f\x98\x80";
+
+	cr_assert_str_eq(member(o, "ts"), "2026-11-30T02:19:44.123Z");
+	cr_assert_str_eq(member(o, "level"), "info");
+	cr_assert_str_eq(member(o, "msg"), want);
+	cr_assert_str_eq(member(o, "worker_id"), want);
+	cr_assert_str_eq(member(o, "pid"), "42");
+	cr_assert_str_eq(member(o, "null"), "");
+	cr_assert_eq(json_object_object_length(o), 6);
+	json_object_put(o);
+}
+
+Test(log, overlong_lines_are_cut_and_stay_one_valid_line)
+{
+	static char big[3 * LOG_LINE_MAX];
+	char buf[LOG_LINE_MAX];
+	const struct log_field f[] = {
+		LOG_STR("a", big), LOG_UINT("b", 1), LOG_STR("c", "x"),
+	};
+	size_t n;
+
+	memset(big, '"', sizeof big - 1);
+	for (enum log_format fmt = LOG_TEXT; fmt <= LOG_JSON; fmt++) {
+		n = log_format_line(buf, sizeof buf, fmt, &when, LOG_INFO,
+		                    "m", f, 3);
+		cr_assert_leq(n, sizeof buf - 1);
+		cr_assert_eq(buf[n - 1], '\n');
+		cr_assert_null(memchr(buf, '\n', n - 1));
+		if (fmt == LOG_JSON)
+			json_object_put(parse_line(buf, n));
+	}
+	/* A message as long as the line: the JSON keeps "msg" whole. */
+	n = log_format_line(buf, sizeof buf, LOG_JSON, &when, LOG_INFO, big,
+	                    NULL, 0);
+	json_object_put(parse_line(buf, n));
+}
+
+Test(log, level_names)
+{
+	cr_assert_str_eq(log_level_name(LOG_ERROR), "error");
+	cr_assert_str_eq(log_level_name(LOG_WARN), "warn");
+	cr_assert_str_eq(log_level_name(LOG_INFO), "info");
+	cr_assert_str_eq(log_level_name(LOG_DEBUG), "debug");
+}
+
+Test(request_id, valid_is_1_to_64_of_the_token_alphabet)
+{
+	char id65[66];
+
+	cr_assert(request_id_valid("a"));
+	cr_assert(request_id_valid("AZaz09._-"));
+	memset(id65, 'x', 65);
+	id65[65] = '\0';
+	cr_assert_not(request_id_valid(id65));
+	id65[64] = '\0';
+	cr_assert(request_id_valid(id65));
+	cr_assert_not(request_id_valid(NULL));
+	cr_assert_not(request_id_valid(""));
+	cr_assert_not(request_id_valid("a b"));
+	cr_assert_not(request_id_valid("a/b"));
+	cr_assert_not(request_id_valid("a\nb"));
+}
+
+Test(request_id, generated_ids_are_32_hex_and_distinct)
+{
+	char a[REQUEST_ID_SIZE], b[REQUEST_ID_SIZE];
+	const char *x = request_id_or_new("bad id", a);
+	const char *y = request_id_or_new(NULL, b);
+
+	cr_assert_eq(x, a);
+	cr_assert_eq(y, b);
+	cr_assert_eq(strlen(a), 32);
+	cr_assert_eq(strspn(a, "0123456789abcdef"), 32);
+	cr_assert_str_neq(a, b);
+	cr_assert_str_eq(request_id_or_new("keep-me", a), "keep-me");
+}
