@@ -56,18 +56,6 @@ jq -n --arg slow "$SLOW" --arg echo "$ECHO" --arg missing "$MISSING" \
 e2e_start_stack --runtime-id e2e-exec --store memory --threads 4 \
 	--profiles "$E2E_TMP/profiles.json"
 
-# until_true TENTHS CMD...: CMD every 0.1 s until it succeeds, at most
-# TENTHS tries.
-until_true() {
-	local n=$1 i
-	shift
-	for ((i = 0; i < n; i++)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 # worker_has W FILTER: GET the detail of W; true if FILTER holds.
 worker_has() {
 	e2e_api GET "/v1/workers/$1"

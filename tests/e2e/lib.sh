@@ -160,6 +160,19 @@ check() {
 }
 
 # Predicates for check.
+# until_true TENTHS CMD...: runs CMD every 0.1 s until it succeeds, at
+# most TENTHS tries; 1 if it never did.  A poll for a state, never a
+# guessed duration: the bound only stops a broken run.
+until_true() {
+	local n=$1 i
+	shift
+	for ((i = 0; i < n; i++)); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 status_is() { [ "$CODE" = "$1" ]; }
 json() { jq -e "$@" "$E2E_TMP/body"; }
 header() { grep -qiE "^$1:[[:space:]]*$2" "$E2E_TMP/headers"; }

@@ -13,16 +13,6 @@ set -u
 e2e_need nginx curl jq openssl ss
 e2e_init
 
-until_true() {
-	local n=$1 i
-	shift
-	for ((i = 0; i < n; i++)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 e2e_start_stack --threads 2 --shutdown-timeout 20000
 SOCK=$WR_DIR/fcgi.sock
 LOG=$WR_DIR/worker-runtime.log

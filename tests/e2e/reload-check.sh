@@ -15,15 +15,6 @@ e2e_init
 ECHO=$top_builddir/src/workers/echo-worker
 P=$E2E_TMP/profiles.json
 RLOG=$E2E_TMP/rt.log
-until_true() {
-	local n=$1 i
-	shift
-	for ((i = 0; i < n; i++)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
 create_with() {
 	e2e_api POST /v1/workers \
 		-d "{\"profile\":{\"kind\":\"named\",\"value\":\"$1\"}}"

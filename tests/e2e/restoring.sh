@@ -20,17 +20,6 @@ HOLD=$E2E_TMP/hold
 LOG=$WR_DIR/worker-runtime.log
 ARGS=(--store "fs:$STORE")
 
-# until_true TENTHS CMD...: CMD every 0.1 s until it succeeds, at most
-# TENTHS tries.
-until_true() {
-	local n=$1 i
-	shift
-	for ((i = 0; i < n; i++)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
 runtime_ok() { e2e_api GET /v1/runtime; [ "$CODE" = 200 ]; }
 
 # ---- a store with one worker and one input ----------------------------------

@@ -51,17 +51,6 @@ jq -n --arg tw "$TW" --arg m "$M" --arg pf "$E2E_TMP/stubborn.pid" \
 ARGS=(--store memory --profiles "$E2E_TMP/profiles.json")
 LOG=$WR_DIR/worker-runtime.log
 
-# until_true TENTHS CMD...: CMD every 0.1 s until it succeeds, at most
-# TENTHS tries.
-until_true() {
-	local n=$1 i
-	shift
-	for ((i = 0; i < n; i++)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
 not_alive() { [ -n "$1" ] && ! wr_stack_pid_alive "$1"; }
 lines_are() { [ "$(grep -c "^$2\$" "$1" 2>/dev/null)" = "$3" ]; }
 log_count() { [ "$(grep -c -- "$1" "$LOG")" = "$2" ]; }
