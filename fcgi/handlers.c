@@ -580,7 +580,10 @@ op_worker_get(const struct http_ctx *ctx, const struct http_request *req,
 	rc = wr_worker_get(ctx->rt, cmd->worker_id, &info, e);
 	if (rc != WR_OK)
 		return rc;
-	if (may_park(req, cmd) && info->last_event_id <= cmd->after_event) {
+	/* An ended worker cannot change but by its deletion: answered at
+	 * once, as its transcript is (docs/api.md, "Following a worker"). */
+	if (may_park(req, cmd) && info->status == WR_STATUS_RUNNING &&
+	    info->last_event_id <= cmd->after_event) {
 		rc = park(ctx, req, cmd, cmd->after_event, out, e);
 		if (rc != WR_OK || out->wait != NULL) {
 			wr_worker_info_free(info);
@@ -1056,8 +1059,11 @@ http_handle(const struct http_ctx *ctx, const struct http_request *req,
 	} else if ((rc = dispatch(ctx, &r, &cmd, out, &e)) != WR_OK) {
 		library_error(&e, rc, &cmd);
 	}
-	if (out->wait != NULL)
-		return; /* parked: http_wait_finish answers */
+	if (out->wait != NULL) {
+		/* Parked: http_wait_finish answers, naming the request. */
+		snprintf(out->wait->rid, sizeof(out->wait->rid), "%s", rid);
+		return;
+	}
 	if (rc != WR_OK) {
 		/* out->body is still NULL */
 		respond_error(ctx, &e, allow, rid, out);
@@ -1066,10 +1072,8 @@ http_handle(const struct http_ctx *ctx, const struct http_request *req,
 	out->route = route_rc == WR_OK ? route_template(cmd.op) : "";
 	if (out->reason == NULL)
 		out->reason = "";
-	if (out->wait == NULL) /* every answer names its request */
-		add_header(out, "X-Request-Id", "%s", rid);
-	else /* ... a parked one once it is answered */
-		snprintf(out->wait->rid, sizeof(out->wait->rid), "%s", rid);
+	add_header(out, "X-Request-Id", "%s", rid); /* every answer names
+	                                             * its request */
 }
 
 unsigned long long

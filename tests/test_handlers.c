@@ -1572,6 +1572,31 @@ Test(handlers, a_parked_request_on_a_deleted_worker_finishes_404)
 {
 	struct test_wake t;
 	struct http_response r;
+	struct wr_worker_info *w;
+	struct wr_lifecycle_ack ack;
+	char id[WR_ID_MAX + 1], uri[160];
+
+	test_wake_init(&t);
+	create(NULL, id);
+	cr_assert_eq(wr_worker_get(rt, id, &w, NULL), WR_OK);
+	snprintf(uri, sizeof(uri), "/v1/workers/%s?wait=20000&after_event="
+	         "%llu", id, (unsigned long long)w->last_event_id);
+	wr_worker_info_free(w);
+	handle_parkable(uri, &t, &r);
+	cr_assert_not_null(r.wait);
+	/* Woken by the stop, deleted before its answer is made. */
+	cr_assert_eq(wr_worker_stop(rt, id, NULL, &ack, NULL), WR_OK);
+	cr_assert_eq(test_wake_await(&t), 1);
+	cr_assert_eq(wr_worker_delete(rt, id, &ack, NULL), WR_OK);
+	http_wait_finish(&ctx, r.wait, &r);
+	expect_error(&r, 404, "unknown_worker", "", "", id);
+	http_response_clear(&r);
+}
+
+Test(handlers, a_detail_wait_on_an_ended_worker_is_answered_at_once)
+{
+	struct test_wake t;
+	struct http_response r;
 	struct wr_lifecycle_ack ack;
 	char id[WR_ID_MAX + 1], uri[160];
 
@@ -1579,13 +1604,36 @@ Test(handlers, a_parked_request_on_a_deleted_worker_finishes_404)
 	create(NULL, id);
 	cr_assert_eq(wr_worker_stop(rt, id, NULL, &ack, NULL), WR_OK);
 	snprintf(uri, sizeof(uri), "/v1/workers/%s?wait=20000&after_event="
-	         "%llu", id, (unsigned long long)ack.event_id);
+	         "%llu", id, (unsigned long long)ack.event_id + 5);
 	handle_parkable(uri, &t, &r);
+	cr_assert_null(r.wait, "an ended worker cannot change: no wait");
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	http_response_clear(&r);
+}
+
+Test(handlers, a_parked_answer_carries_the_requests_id)
+{
+	struct test_wake t;
+	struct http_response r;
+	struct wr_input_ack ack;
+	struct http_request q;
+	char id[WR_ID_MAX + 1], uri[160];
+
+	test_wake_init(&t);
+	create(NULL, id);
+	uri_for(uri, sizeof(uri), id, "/transcript?after=0&wait=20000");
+	q = mkreq("GET", uri, NULL);
+	q.wake = test_wake_fn;
+	q.wake_arg = &t;
+	q.request_id = "parked-rid.1";
+	memset(&r, 0, sizeof(r));
+	http_handle(&ctx, &q, &r);
 	cr_assert_not_null(r.wait);
-	cr_assert_eq(wr_worker_delete(rt, id, &ack, NULL), WR_OK);
+	input_ok(id, "one", &ack);
 	cr_assert_eq(test_wake_await(&t), 1);
 	http_wait_finish(&ctx, r.wait, &r);
-	expect_error(&r, 404, "unknown_worker", "", "", id);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	cr_assert_str_eq(header(&r, "X-Request-Id"), "parked-rid.1");
 	http_response_clear(&r);
 }
 
