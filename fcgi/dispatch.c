@@ -53,6 +53,8 @@ struct conn {
 	int fd;
 	struct conn *prev, *next; /* idle list, under c_mu */
 	bool idle;
+	struct rq *parked; /* its parked request, watched for a hangup
+	                    * (dispatcher only) */
 };
 
 static int ep = -1, evfd = -1, lfd = -1, lfd_flags = -1;
@@ -72,7 +74,7 @@ static unsigned q_busy, n_threads;
 static bool q_closed;
 
 static pthread_mutex_t c_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct conn idle_head = { -1, &idle_head, &idle_head, false };
+static struct conn idle_head = { -1, &idle_head, &idle_head, false, NULL };
 static unsigned n_idle;
 static bool idle_closed; /* the stop closed the idle list */
 
@@ -261,10 +263,20 @@ static int conn_peek(const struct conn *c)
 
 /* An idle connection became readable: queue it, unless the peer just
  * closed it (nginx drops idle kept connections), which ends it here. */
+static void finish_if_parked(struct rq *r, bool woken_ok);
+
 static void conn_ready(struct conn *c, uint32_t events)
 {
 	struct job j = { JOB_READ, c, NULL };
 
+	if (c->parked != NULL) {
+		/* The peer hung up (or aborted) while its request waits:
+		 * answer it now, which frees its --max-waiters place, and
+		 * close the connection after the answer. */
+		c->parked->drop = true;
+		finish_if_parked(c->parked, false);
+		return;
+	}
 	pthread_mutex_lock(&c_mu);
 	if (!c->idle) { /* cannot happen: ONESHOT */
 		pthread_mutex_unlock(&c_mu);
@@ -491,6 +503,16 @@ static void finish_if_parked(struct rq *r, bool woken_ok)
 		go = true;
 	}
 	pthread_mutex_unlock(&p_mu);
+	if (go && r->conn != NULL && r->conn->parked == r) {
+		struct epoll_event ev;
+
+		/* No longer watched: disarmed before a thread takes it. */
+		r->conn->parked = NULL;
+		memset(&ev, 0, sizeof ev);
+		ev.events = EPOLLONESHOT;
+		ev.data.ptr = r->conn;
+		(void)epoll_ctl(ep, EPOLL_CTL_MOD, r->conn->fd, &ev);
+	}
 	if (go)
 		queue_push(j);
 }
@@ -508,10 +530,17 @@ static void take_inbox(void)
 	pthread_mutex_unlock(&p_mu);
 	for (r = nw; r != NULL; r = nw) {
 		nw = r->next_new;
-		if (atomic_load(&stopping))
+		if (atomic_load(&stopping)) {
 			finish_if_parked(r, false);
-		else
+		} else {
 			dsp_heap_push(r);
+			/* Watched for a hangup while it waits (conn_ready). */
+			if (r->conn != NULL) {
+				r->conn->parked = r;
+				if (arm(r->conn, EPOLL_CTL_MOD) != 0)
+					r->conn->parked = NULL;
+			}
+		}
 	}
 	for (r = wk; r != NULL; r = wk) {
 		wk = r->next_woken;

@@ -64,6 +64,30 @@ for p in $PIDS; do wait "$p"; done
 check "the input wakes every parked request with its entry" \
 	all_got a '.transcript.items | length == 1 and .[0].content == "hi"'
 
+# parked_is N: the Runtime's own count of parked requests is N.
+parked_is() {
+	e2e_api GET /v1/metrics
+	grep -qx "worker_runtime_http_requests_parked $1" "$E2E_TMP/body"
+}
+# Clients that give up: once their requests are parked the clients are
+# killed, nginx closes its upstream connections (499), and the Runtime
+# must let go of the parked requests then, not when their 25 s wait runs
+# out (a dead waiter would hold a --max-waiters place).
+GONE=
+for i in $(seq 5); do
+	curl -sS --max-time 60 --cacert "$WR_DIR/tls/cert.pem" \
+		-H "Authorization: Bearer $WR_TOKEN" -o /dev/null \
+		"$WR_BASE_URL/v1/workers/$W/transcript?after=1&wait=25000" \
+		2>/dev/null &
+	GONE="$GONE $!"
+done
+E2E_PIDS="${E2E_PIDS:-} $GONE"
+check "five long-polls whose clients will give up are parked" \
+	until_true 600 parked_is 5
+kill -KILL $GONE 2>/dev/null
+check "a parked request whose client hung up is let go at once" \
+	until_true 150 parked_is 0
+
 wait_many b 1
 check "twenty more long-polls are parked" until_true 600 parked_at_least 20
 kill -TERM "$WR_RUNTIME_PID"
