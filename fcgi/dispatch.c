@@ -34,6 +34,7 @@
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "dispatch.h"
@@ -225,6 +226,10 @@ void dsp_conn_release(struct conn *c, bool kept)
 	conn_free(c);
 }
 
+/* How long a serving thread's read or write on a connection may block. */
+#define CONN_IO_TIMEOUT_S 10
+static const struct timeval io_timeout = { CONN_IO_TIMEOUT_S, 0 };
+
 /* A new connection starts idle: it is handed to a thread once readable. */
 static void conn_add(int fd)
 {
@@ -236,6 +241,15 @@ static void conn_add(int fd)
 	}
 	c->fd = fd;
 	atomic_fetch_add(&conns, 1);
+	/* A serving thread reads a request and writes its answer with
+	 * blocking calls: a peer that sends half a request, or stops reading
+	 * its answer, lets go of the thread after CONN_IO_TIMEOUT_S (the
+	 * request fails and the connection is closed).  An idle connection
+	 * waits in epoll, not in a read, so this never ends one. */
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &io_timeout,
+	                 sizeof io_timeout);
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &io_timeout,
+	                 sizeof io_timeout);
 	if (lfd_inet) {
 		int on = 1;
 

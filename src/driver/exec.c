@@ -670,7 +670,10 @@ child_gone(struct exec_worker *w, const struct timeline *tl)
 	           r < 0 ? -1 : status, !quiet, NULL);
 	if (!quiet)
 		wr_worker_fail(w->rt, w->id, why, NULL);
-	else if (tl->phase != PHASE_RUNNING)
+	else if (tl->phase == PHASE_TERMED || tl->phase == PHASE_KILLED)
+		/* A worker that exits once its stdin is closed stopped as it
+		 * should: the lifecycle event says so, it is no diagnostic
+		 * (one would make GET /v1/health "degraded" on every stop). */
 		diagnose(w, "stopped: %s %s, %lld ms after the stop began",
 		         why, phase_how(tl->phase),
 		         (long long)(mono_ms() - tl->began));

@@ -47,4 +47,35 @@ check "each idle connection was kept and answers a second request" \
 	test "$rc" = 0
 exec 7>&-
 
+# Half a request straight on the socket (a FCGI_BEGIN_REQUEST, then
+# silence) takes a serving thread into a blocking read: the Runtime lets
+# go of it after its I/O timeout (10 s), answering an error and closing the
+# connection, so two of them cannot stall a Runtime with --threads 2 for
+# good.
+half_request() {
+	python3 - "$SOCK" "$1" <<'PY'
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(struct.pack(">BBHHBx", 1, 1, 1, 8, 0) + struct.pack(">HB5x", 1, 1))
+s.settimeout(60)
+closed = False
+try:  # an error answer may come first; then the connection is closed
+    while not closed:
+        closed = s.recv(4096) == b""
+except OSError:
+    pass
+open(sys.argv[2], "w").write("closed\n" if closed else "open\n")
+PY
+}
+half_request "$E2E_TMP/half1" &
+E2E_PIDS="${E2E_PIDS:-} $!"
+half_request "$E2E_TMP/half2" &
+E2E_PIDS="${E2E_PIDS:-} $!"
+check "the Runtime closes both half requests instead of waiting forever" \
+	until_true 600 eval 'grep -qx closed "$E2E_TMP/half1" 2>/dev/null &&
+		grep -qx closed "$E2E_TMP/half2" 2>/dev/null'
+e2e_api GET /v1/runtime
+check "requests through nginx are served again after them" status_is 200
+
 e2e_finish

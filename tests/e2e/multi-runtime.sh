@@ -122,4 +122,17 @@ e2e_api GET "$A/workers/$WA"
 check "rt-a restarted from its own store keeps its worker" json \
 	'.worker.transcript_len == 1 and .worker.runtime_id == "rt-a"'
 
+# The prefix site passes Idempotency-Key and X-Request-Id as the single
+# site does: a keyed retry replays, the client's id comes back.
+e2e_api POST "$A/workers/$WA/input" -H 'Idempotency-Key: multi-k1' \
+	-H 'X-Request-Id: multi-rid-1' -d '{"kind":"user","content":"keyed"}'
+cp "$E2E_TMP/body" "$E2E_TMP/keyed1"
+check "a keyed input through the prefix site is 200 with the client's id" \
+	eval 'status_is 200 && header X-Request-Id multi-rid-1'
+e2e_api POST "$A/workers/$WA/input" -H 'Idempotency-Key: multi-k1' \
+	-d '{"kind":"user","content":"keyed"}'
+check "its retry with the same key replays the same answer" \
+	eval 'status_is 200 && header Idempotent-Replayed true &&
+	      cmp -s "$E2E_TMP/body" "$E2E_TMP/keyed1"'
+
 e2e_finish
