@@ -177,8 +177,8 @@ check "a backlog answered with 503 stopping is counted in the log" \
 
 # ---- 5. the backlog at a shutdown timeout ----------------------------------
 restart_runtime --threads 1 --shutdown-timeout 2000
-# A request whose body stops after 10 of its 100 bytes: the one serving
-# thread waits for the rest until the guard ends the process.
+# A request whose body trickles and never reaches its 100 bytes: the one
+# serving thread waits for the rest until the guard ends the process.
 STALL_PY='
 import socket, struct, sys, time
 def rec(t, c=b""):
@@ -196,7 +196,19 @@ s.sendall(rec(1, struct.pack(">HB5x", 1, 0)) +
           rec(4, b"".join(nv(n, v) for n, v in kv)) + rec(4) +
           rec(5, b"{\"profile\""))
 open(sys.argv[3], "w").close()
-while s.recv(4096):
+# One more byte every 2 s (never the last): each read of the serving
+# thread gets data within its 10 s I/O bound, so the thread stays stuck
+# until the process ends (at most 89 bytes, 178 s).
+try:
+    for _ in range(89):
+        time.sleep(2)
+        s.sendall(b" ")
+except OSError:
+    pass
+try:
+    while s.recv(4096):
+        pass
+except OSError:
     pass
 '
 python3 -c "$STALL_PY" "$SOCK" "$WR_TOKEN" "$E2E_TMP/stall.sent" \
