@@ -2,7 +2,8 @@
 # tests/install.sh - what "make install" puts in place is usable as
 # installed: the systemd unit and spawn-fcgi.sh run the binary from the
 # sbindir of this install (not a hard-coded /usr/local/sbin), and the
-# documents the man page refers to are in $(docdir).
+# documents the man page refers to are in $(docdir); make uninstall
+# removes the package's own directories.
 #
 # Stages "make install-data" (the data parts: no relinking of the build)
 # with DESTDIR in a temporary directory and another prefix given at install
@@ -71,6 +72,20 @@ for n in api.md deploy.md store.md worker-protocol.md README.md; do
 	check "$n is in docdir" cmp "$docdir/$n" "$top_srcdir/$(
 		[ "$n" = README.md ] && echo README.md || echo "docs/$n")"
 done
+
+# make uninstall takes the package's own directories with its files
+# (the program directories install-data did not make must exist for it).
+mkdir -p "$root$prefix/libexec/worker-runtime" "$root$prefix/sbin" \
+	"$root$prefix/bin" "$root$prefix/lib" || exit 99
+if env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL $MAKE -C "$top_builddir" \
+	uninstall DESTDIR="$root" prefix="$prefix" >"$tmp/log" 2>&1; then
+	check "make uninstall leaves no share/worker-runtime" \
+		test ! -e "$root$prefix/share/worker-runtime"
+	check "make uninstall leaves no share/doc/worker-runtime" \
+		test ! -e "$docdir"
+else
+	check "make uninstall succeeds" false
+fi
 
 echo "Synthesis: Tested: $tested | Passing: $((tested - failing)) |" \
 	"Failing: $failing | Crashing: 0"

@@ -31,5 +31,18 @@ for unit in worker-runtime.service worker-runtime.socket \
 		failing=$((failing + 1))
 	fi
 done
-echo "Synthesis: Tested: 4 | Passing: $((4 - failing)) | Failing: $failing | Crashing: 0"
+# A reload reaches the Runtime only (a HUP to every process of the unit
+# kills exec workers), and --log-file has a writable directory under
+# ProtectSystem=strict.
+for unit in worker-runtime.service worker-runtime@.service; do
+	for line in 'ExecReload=/bin/kill -HUP $MAINPID' 'LogsDirectory=worker-runtime'; do
+		if grep -qF "$line" "$tmp/$unit"; then
+			echo "PASS: $unit has $line"
+		else
+			echo "FAIL: $unit lacks $line"
+			failing=$((failing + 1))
+		fi
+	done
+done
+echo "Synthesis: Tested: 8 | Passing: $((8 - failing)) | Failing: $failing | Crashing: 0"
 [ "$failing" = 0 ]

@@ -1463,3 +1463,47 @@ Test(exec, a_sigtermed_watchdog_kills_every_group_before_it_exits,
 	cr_assert_eq(kill(host, SIGKILL), 0);
 	cr_assert_eq(waitpid(host, &status, 0), host);
 }
+
+/* The signal mask line "name:\thex" of /proc/pid/status, as a number. */
+static unsigned long long
+proc_sigmask(pid_t pid, const char *name)
+{
+	char path[64], line[256];
+	unsigned long long mask = 0;
+	size_t n = strlen(name);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	cr_assert_not_null(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, name, n) == 0 && line[n] == ':')
+			mask = strtoull(line + n + 1, NULL, 16);
+	fclose(f);
+	return mask;
+}
+
+/* SIGHUP is the Runtime's reload signal; sent to the whole service (a
+ * logrotate postrotate with systemctl kill -s HUP) it reaches the watchdog
+ * too, which ignores it: the workers keep running, and the watchdog still
+ * covers them. */
+Test(exec, a_sighup_to_the_watchdog_leaves_the_workers_running,
+     .timeout = 30)
+{
+	pid_t host, pid, gc = 0, wd;
+	int status;
+
+	host = host_with_stubborn_worker(&pid, &gc);
+	wd = find_watchdog(host, -1, 5000);
+	cr_assert_gt(wd, 0, "no wr-watchdog child of %d", (int)host);
+	cr_assert(proc_sigmask(wd, "SigIgn") & (1ULL << (SIGHUP - 1)),
+	          "the watchdog does not ignore SIGHUP");
+	cr_assert_eq(kill(wd, SIGHUP), 0);
+	/* An ignored signal is discarded when sent: nothing is pending. */
+	cr_assert(!process_gone(wd) && !process_gone(pid) &&
+	          !process_gone(gc));
+	cr_assert_eq(kill(host, SIGKILL), 0);
+	cr_assert_eq(waitpid(host, &status, 0), host);
+	cr_assert(wait_gone(pid, 5000), "worker %d survived", (int)pid);
+	cr_assert(wait_gone(gc, 5000), "helper %d survived", (int)gc);
+}

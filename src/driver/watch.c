@@ -14,8 +14,11 @@
  * end is closed - the kernel closes them when this process dies, however
  * it dies - recv() returns 0 and the watchdog sends SIGTERM to every
  * group still registered, SIGKILL WATCH_KILL_GRACE_MS later, and exits.
- * It does the same on SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and
- * SIGALRM: no catchable signal ends it without ending the groups.
+ * It does the same on SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2 and
+ * SIGALRM: no catchable signal ends it without ending the groups.  SIGHUP
+ * is ignored: it is the Runtime's reload signal, and a reload sent to the
+ * whole service (systemctl kill -s HUP without --kill-whom=main, kill -HUP
+ * of the process group) must not end every exec worker.
  *
  * If the watchdog dies anyway (SIGKILL), the Runtime notices: a monitor
  * thread, running while the watchdog does, polls the sending end, which
@@ -144,12 +147,13 @@ watch_on_signal(int sig)
 }
 
 /* Default dispositions; the stop signals are caught (and blocked but in
- * ppoll), the job-control ones ignored. */
+ * ppoll), the job-control ones and SIGHUP (a reload) ignored. */
 static void
 watch_signals(sigset_t *open_mask)
 {
-	static const int ignored[] = { SIGPIPE, SIGTSTP, SIGTTIN, SIGTTOU };
-	static const int ending[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT,
+	static const int ignored[] = { SIGPIPE, SIGTSTP, SIGTTIN, SIGTTOU,
+	                               SIGHUP };
+	static const int ending[] = { SIGTERM, SIGINT, SIGQUIT,
 	                              SIGUSR1, SIGUSR2, SIGALRM };
 	struct sigaction sa;
 	sigset_t block;
