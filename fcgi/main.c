@@ -1507,12 +1507,18 @@ static int serve(const struct options *o, const struct wr_config *cfg,
 	        "restoring until it is open)", o->store);
 	hold_open_for_test();
 	*rt = open_runtime(cfg);
-	if (*rt == NULL || log_started(o, *rt) < 0 ||
+	/* The pid file before the "started" line: whoever waits for that
+	 * line (spawn-fcgi.sh) then finds the pid file. */
+	if (*rt == NULL ||
 	    (o->pid_file != NULL && pid_file_write(o->pid_file) < 0)) {
 		responder_abort(&rcfg);
 		return -1;
 	}
 	*pid_written = o->pid_file != NULL; /* once the Runtime serves */
+	if (log_started(o, *rt) < 0) {
+		responder_abort(&rcfg);
+		return -1;
+	}
 	reload->rt = *rt;
 	atomic_store_explicit(&ctx.rt, *rt, memory_order_release);
 	return responder_wait(&rcfg);

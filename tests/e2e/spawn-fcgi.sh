@@ -3,7 +3,9 @@
 # (as root, daemon mode): the Runtime's log lines reach WR_LOG (spawn-fcgi
 # sends a daemon's stderr to /dev/null), a bad --profiles is shown with the
 # Runtime's own message, and the pid file names the Runtime, which serves
-# as its unprivileged user on a socket nginx's group can open.
+# as its unprivileged user on a socket nginx's group can open; a second run
+# while it serves is refused and leaves its pid file; the pid file goes at
+# exit.
 #
 # Root only (it makes two throwaway system users, as an operator would):
 # skips otherwise, and without spawn-fcgi or cgi-fcgi.  Every wait is for a
@@ -77,6 +79,15 @@ check "the started line reaches WR_LOG" log_has ' info worker-runtime: started r
 check "the pid file names the Runtime itself" \
 	grep -q 'worker-runtime' "/proc/$PID/cmdline"
 check "the Runtime runs as $R" test "$(stat -c %U "/proc/$PID")" = "$R"
+check "the pid file is the Runtime's own (owned by $R)" \
+	test "$(stat -c %U "$WR_PIDFILE")" = "$R"
+RC=0
+sh "$SPAWN" --runtime-id rt-spawn --store "fs:$STATE/store" \
+	>"$E2E_TMP/out2" 2>&1 || RC=$?
+check "a second spawn-fcgi.sh while it serves fails" test "$RC" != 0
+check "... saying it already runs" grep -q "already runs (pid $PID" "$E2E_TMP/out2"
+check "... and the pid file still names the Runtime" \
+	test "$(cat "$WR_PIDFILE")" = "$PID"
 setpriv --reuid "$N" --regid "$G" --init-groups -- env -i \
 	REQUEST_METHOD=GET REQUEST_URI=/v1/runtime \
 	"$(command -v cgi-fcgi)" -bind -connect "$WR_SOCKET" >"$E2E_TMP/body" 2>&1
@@ -90,5 +101,6 @@ done
 gone() { ! wr_stack_pid_alive "$1"; }
 check "SIGTERM stops it" gone "$PID"
 check "its stop is logged in WR_LOG" log_has ' info worker-runtime: stopped$'
+check "the Runtime removed its pid file at exit" test ! -e "$WR_PIDFILE"
 
 e2e_finish
