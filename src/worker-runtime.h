@@ -1038,8 +1038,10 @@ struct wr_watch;
  * Registers a watch on worker_id for a last_event_id above after_event,
  * without blocking (read lock).  Answers at once with WR_OK and *out =
  * NULL ("already satisfied": read again now) when the worker's
- * last_event_id is already above after_event, the worker does not exist
- * (or is not yet durable), or the Runtime is not running.  Otherwise *out
+ * last_event_id is already above after_event, the worker has ended
+ * (stopped, cancelled or failed: only its deletion could still change
+ * it), the worker does not exist (or is not yet durable), or the Runtime
+ * is not running.  Otherwise *out
  * is a watch the caller owns and must end with wr_watch_cancel, also after
  * it fired: wake(arg) is then called at most once, from whichever thread
  * applies the change (or stops/closes the Runtime), with Runtime locks
@@ -1064,8 +1066,9 @@ bool wr_watch_cancel(struct wr_watch *w);
 
 /*
  * Blocks until worker_id's last_event_id is above after_event, the worker
- * is deleted, the Runtime stops or closes, or timeout_ms milliseconds
- * (CLOCK_MONOTONIC; any value, 0 = do not block) pass; then sets
+ * has ended or is deleted, the Runtime stops or closes, or timeout_ms
+ * milliseconds (CLOCK_MONOTONIC; any value, 0 = do not block) pass; then
+ * sets
  * *last_event_id (may be NULL) to the worker's current one, which is
  * after_event or below when the wait timed out or the Runtime stopped.
  * Errors: WR_EUNKNOWN_WORKER (no such worker, also once deleted while
