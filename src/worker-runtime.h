@@ -566,8 +566,14 @@ struct wr_worker_event {
 	const char *message;   /* SPAWN_FAILED: why; else "" */
 };
 
-/* Hands ev to the Runtime's on_worker_event, if any (for drivers).
- * Thread-safe; may be called inside driver operations. */
+/*
+ * The one report a driver makes about a worker's execution: counts ev in
+ * the Runtime's metrics (children_spawned, children_exited,
+ * spawn_failures, kills_after_grace of struct wr_metrics: one relaxed
+ * atomic add), then hands it to wr_config.on_worker_event, if any (the
+ * lifecycle log lines).  NULL rt or ev, or an unknown kind, is ignored.
+ * Lock-free and thread-safe; may be called inside driver operations.
+ */
 void wr_runtime_worker_event(struct wr_runtime *rt,
                              const struct wr_worker_event *ev);
 
@@ -795,7 +801,7 @@ struct wr_metrics {
 	uint64_t snapshot_failures;  /* snapshots begun and given up */
 	uint64_t snapshot_us;        /* time spent writing them, in us */
 	uint64_t snapshot_bytes;     /* gauge: size of the newest snapshot */
-	/* exec driver (wr_runtime_driver_event) */
+	/* exec driver (wr_runtime_worker_event) */
 	uint64_t children_spawned, children_exited;
 	uint64_t spawn_failures;     /* worker programs that did not start */
 	uint64_t kills_after_grace;  /* SIGKILLs after SIGTERM's grace */
@@ -809,19 +815,6 @@ struct wr_metrics {
  */
 wr_err wr_runtime_metrics(struct wr_runtime *rt, struct wr_metrics *out,
                           struct wr_error *err);
-
-/* What a driver tells wr_runtime_metrics about its executions. */
-enum wr_driver_event {
-	WR_DRIVER_EVENT_SPAWNED,      /* a worker process started */
-	WR_DRIVER_EVENT_EXITED,       /* a worker process was reaped */
-	WR_DRIVER_EVENT_SPAWN_FAILED, /* a worker program did not start */
-	WR_DRIVER_EVENT_KILLED        /* SIGKILL after the stop grace */
-};
-
-/* Counts ev (one relaxed atomic add).  Lock-free: may be called from
- * inside driver operations and from any thread.  NULL rt or an unknown
- * ev is ignored. */
-void wr_runtime_driver_event(struct wr_runtime *rt, enum wr_driver_event ev);
 
 /*
  * Copies at most limit (1..WR_DIAGNOSTICS_KEPT; 0: all kept) of the kept

@@ -642,32 +642,6 @@ wr_runtime_metrics(struct wr_runtime *rt, struct wr_metrics *out,
 	return WR_OK;
 }
 
-void
-wr_runtime_driver_event(struct wr_runtime *rt, enum wr_driver_event ev)
-{
-	uint64_t *c;
-
-	if (rt == NULL)
-		return;
-	switch (ev) {
-	case WR_DRIVER_EVENT_SPAWNED:
-		c = &rt->m_spawned;
-		break;
-	case WR_DRIVER_EVENT_EXITED:
-		c = &rt->m_exited;
-		break;
-	case WR_DRIVER_EVENT_SPAWN_FAILED:
-		c = &rt->m_spawn_failures;
-		break;
-	case WR_DRIVER_EVENT_KILLED:
-		c = &rt->m_kills;
-		break;
-	default:
-		return;
-	}
-	__atomic_add_fetch(c, 1, __ATOMIC_RELAXED);
-}
-
 wr_err
 wr_runtime_set_profiles(struct wr_runtime *rt, const struct wr_profile *profiles,
                         size_t n_profiles, const char *default_profile,
