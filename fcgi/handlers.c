@@ -1067,7 +1067,10 @@ http_handle(const struct http_ctx *ctx, const struct http_request *req,
 		respond_error(ctx, &e, allow, rid, out);
 		out->reason = wr_reason_name(e.reason);
 	}
-	out->route = route_rc == WR_OK ? route_template(cmd.op) : "";
+	/* Refused requests too (auth, query, method, body) carry the route
+	 * they were meant for; "" only when the path matches none. */
+	out->route = route_rc == WR_OK ? route_template(cmd.op)
+	                               : route_template_of(r.method, r.uri);
 	if (out->reason == NULL)
 		out->reason = "";
 	add_header(out, "X-Request-Id", "%s", rid); /* every answer names
