@@ -733,13 +733,35 @@ wr_err wr_runtime_set_profiles(struct wr_runtime *rt,
 /*
  * Checks a store spec as wr_runtime_open would use it, without opening it
  * for writing or creating anything: "memory" is always fine; "fs:DIR" must
- * be an existing directory this process may write, holding no file of a
- * newer format (WR_EINVALID_INPUT, store_version) and not locked by a live
- * Runtime (WR_EUNAVAILABLE, store_locked; store_open_failed for the rest).
- * A store that passes may still fail to open (e.g. a corrupt journal is
- * found only by the replay).  Thread-safe.
+ * be a directory this process may write, holding no file of a newer
+ * format (WR_EINVALID_INPUT, store_version), not locked by a live Runtime
+ * (WR_EUNAVAILABLE, store_locked) and whose first record (the runtime id)
+ * reads back (store_corrupt); or DIR does not exist yet and its parent is
+ * a directory this process may write (the first open creates DIR).
+ * store_open_failed for the rest.  A store that passes may still fail to
+ * open (e.g. a corrupt journal is found only by the replay).  Thread-safe.
  */
 wr_err wr_store_check(const char *spec, struct wr_error *err);
+
+/* What wr_runtime_check found. */
+struct wr_store_check {
+	bool store_created; /* fs:DIR does not exist: the first open makes it */
+	char store_runtime_id[WR_ID_MAX + 1]; /* the runtime id the store
+	                                       * belongs to; "" none yet */
+};
+
+/*
+ * Checks cfg as wr_runtime_open would, without opening anything for
+ * writing or creating anything, and fills *out: the config's values and
+ * its profiles (the errors wr_runtime_open gives for them), the store
+ * (wr_store_check), and that a store which belongs to another runtime id
+ * than cfg->runtime_id is refused with the same error the open gives
+ * (WR_EINVALID_INPUT, runtime_id_mismatch).  cfg's callbacks are not
+ * called.  A config that passes may still fail to open (the store's
+ * replay, a lock taken meanwhile).  Thread-safe.
+ */
+wr_err wr_runtime_check(const struct wr_config *cfg,
+                        struct wr_store_check *out, struct wr_error *err);
 
 /* Returns the Runtime's id; borrowed, immutable until close.  Lock-free: may
  * be called from anywhere, including inside driver operations. */
