@@ -1666,8 +1666,12 @@ static int serve(const struct options *o, const struct wr_config *cfg,
 
 	if (responder_start(&rcfg) < 0)
 		return -1;
-	log_msg(LOG_INFO, "restoring store=%s (answering 503 "
-	        "restoring until it is open)", o->store);
+	{
+		const struct log_field f[] = { LOG_STR("store", o->store) };
+
+		log_event(LOG_INFO, "restoring (answering 503 restoring until "
+		          "it is open)", f, 1);
+	}
 	hold_open_for_test();
 	*rt = open_runtime(cfg);
 	if (*rt == NULL || log_started(o, *rt) < 0 ||
