@@ -35,6 +35,7 @@
 #endif
 
 #include "handlers.h"
+#include "healthcheck.h"
 #include "log.h"
 #include "responder.h"
 #include "worker-runtime.h"
@@ -83,6 +84,7 @@ struct options {
 	const char *log_file;     /* NULL: stderr as inherited */
 	bool no_access_log;
 	bool check_config;        /* -t: check everything, serve nothing */
+	bool health_check;        /* ask --socket's GET /v1/health, exit */
 };
 
 /* The listen socket this process opened, so that exit can remove a unix
@@ -398,6 +400,10 @@ static const struct flag flags[] = {
 	  .help = "check what a start would use (flags, files, socket, "
 	          "pid file directory, store and its runtime id), print "
 	          "what was checked, exit 0 or 1 without serving" },
+	{ .name = "health-check", .kind = FLAG_BOOL, MEMBER(health_check),
+	  .help = "ask the Runtime on --socket for GET /v1/health over "
+	          "FastCGI (with --local-token-file's token if given), "
+	          "print the verdict, exit 0 if 200 else 1; serves nothing" },
 	{ .name = "help", .kind = FLAG_HELP, .help = "this help",
 	  .short_name = 'h' },
 	{ .name = "version", .kind = FLAG_VERSION, .help = "print the version" },
@@ -475,6 +481,8 @@ static void usage(FILE *f)
 		col += 1 + (size_t)n;
 	}
 	fputs(" [-t | --check-config] [--no-access-log]"
+	      "\n       worker-runtime --health-check --socket SPEC"
+	      " [--local-token-file FILE]"
 	      "\n       worker-runtime -h | --help | --version\n", f);
 }
 
@@ -608,6 +616,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 	}
 	if (optind < argc)
 		usage_error("%s: unexpected argument", argv[optind]);
+	if (o->health_check && o->socket == NULL)
+		usage_error("--health-check needs --socket");
 	if ((o->socket_mode != NULL || o->socket_group != NULL) &&
 	    (o->socket == NULL || strncmp(o->socket, "unix:", 5) != 0))
 		usage_error("--socket-mode and --socket-group need --socket "
@@ -1516,6 +1526,25 @@ static int check_config(const struct options *o, struct wr_config *cfg)
 
 /* ---- main --------------------------------------------------------------- */
 
+/* --health-check: the token file is read as the Runtime reads it; the
+ * probe's bound is 5 s (below a probe's usual timeoutSeconds). */
+#define HEALTH_CHECK_TIMEOUT_MS 5000
+
+static int run_health_check(const struct options *o)
+{
+	char *token = NULL;
+	int rc;
+
+	if (o->token_file != NULL && read_token(o->token_file, &token) < 0)
+		return EXIT_FAILURE;
+	rc = health_check(o->socket, token, HEALTH_CHECK_TIMEOUT_MS);
+	if (token != NULL) {
+		explicit_bzero(token, strlen(token));
+		free(token);
+	}
+	return rc;
+}
+
 /* The Runtime's config from the flags (the profiles come later), for the
  * start and for -t alike. */
 static void fill_config(const struct options *o, struct wr_config *cfg)
@@ -1732,6 +1761,8 @@ int main(int argc, char **argv)
 	fill_config(&o, &cfg);
 	if (o.check_config)
 		return check_config(&o, &cfg);
+	if (o.health_check)
+		return run_health_check(&o);
 	if (o.log_file != NULL && log_open_file(o.log_file) < 0) {
 		log_msg(LOG_ERROR, "--log-file %s: %s", o.log_file,
 		        strerror(errno));
