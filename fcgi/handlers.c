@@ -580,10 +580,9 @@ op_worker_get(const struct http_ctx *ctx, const struct http_request *req,
 	rc = wr_worker_get(ctx->rt, cmd->worker_id, &info, e);
 	if (rc != WR_OK)
 		return rc;
-	/* An ended worker cannot change but by its deletion: answered at
-	 * once, as its transcript is (docs/api.md, "Following a worker"). */
-	if (may_park(req, cmd) && info->status == WR_STATUS_RUNNING &&
-	    info->last_event_id <= cmd->after_event) {
+	/* park() answers at once when the worker changed since or has
+	 * ended (wr_worker_watch; docs/api.md, "Following a worker"). */
+	if (may_park(req, cmd) && info->last_event_id <= cmd->after_event) {
 		rc = park(ctx, req, cmd, cmd->after_event, out, e);
 		if (rc != WR_OK || out->wait != NULL) {
 			wr_worker_info_free(info);
@@ -706,9 +705,9 @@ op_worker_delete(const struct http_ctx *ctx, const struct http_request *req,
  * A page (start, or after: entries with a sequence above it, which is the
  * same index).  With wait, an empty page of a running worker parks the
  * request on a watch after the page's own last_event_id, registered after
- * the read: whatever happened in between makes the watch satisfied at
- * once, and the page is read again.  An ended worker is answered at once
- * (only its deletion could still change it).
+ * the read: whatever happened in between, or an ended worker (only its
+ * deletion could still change it), makes the watch satisfied at once,
+ * and the page is read again.
  */
 static wr_err
 op_worker_transcript(const struct http_ctx *ctx,
@@ -729,8 +728,7 @@ op_worker_transcript(const struct http_ctx *ctx,
 	                          e);
 	if (rc != WR_OK)
 		return rc;
-	if (may_park(req, cmd) && page.count == 0 &&
-	    page.status == WR_STATUS_RUNNING) {
+	if (may_park(req, cmd) && page.count == 0) {
 		rc = park(ctx, req, cmd, page.last_event_id, out, e);
 		if (rc != WR_OK || out->wait != NULL) {
 			wr_transcript_page_clear(&page);
@@ -1069,7 +1067,10 @@ http_handle(const struct http_ctx *ctx, const struct http_request *req,
 		respond_error(ctx, &e, allow, rid, out);
 		out->reason = wr_reason_name(e.reason);
 	}
-	out->route = route_rc == WR_OK ? route_template(cmd.op) : "";
+	/* Refused requests too (auth, query, method, body) carry the route
+	 * they were meant for; "" only when the path matches none. */
+	out->route = route_rc == WR_OK ? route_template(cmd.op)
+	                               : route_template_of(r.method, r.uri);
 	if (out->reason == NULL)
 		out->reason = "";
 	add_header(out, "X-Request-Id", "%s", rid); /* every answer names

@@ -35,6 +35,7 @@
 #endif
 
 #include "handlers.h"
+#include "healthcheck.h"
 #include "log.h"
 #include "responder.h"
 #include "worker-runtime.h"
@@ -83,6 +84,7 @@ struct options {
 	const char *log_file;     /* NULL: stderr as inherited */
 	bool no_access_log;
 	bool check_config;        /* -t: check everything, serve nothing */
+	bool health_check;        /* ask --socket's GET /v1/health, exit */
 };
 
 /* The listen socket this process opened, so that exit can remove a unix
@@ -395,9 +397,13 @@ static const struct flag flags[] = {
 	  .help = "no access line per request" },
 	{ .name = "check-config", .kind = FLAG_BOOL, MEMBER(check_config),
 	  .short_name = 't',
-	  .help = "check the flags, the profiles, the store and the token "
-	          "file, print what was checked, exit 0 or 1 without "
-	          "serving" },
+	  .help = "check what a start would use (flags, files, socket, "
+	          "pid file directory, store and its runtime id), print "
+	          "what was checked, exit 0 or 1 without serving" },
+	{ .name = "health-check", .kind = FLAG_BOOL, MEMBER(health_check),
+	  .help = "ask the Runtime on --socket for GET /v1/health over "
+	          "FastCGI (with --local-token-file's token if given), "
+	          "print the verdict, exit 0 if 200 else 1; serves nothing" },
 	{ .name = "help", .kind = FLAG_HELP, .help = "this help",
 	  .short_name = 'h' },
 	{ .name = "version", .kind = FLAG_VERSION, .help = "print the version" },
@@ -475,6 +481,8 @@ static void usage(FILE *f)
 		col += 1 + (size_t)n;
 	}
 	fputs(" [-t | --check-config] [--no-access-log]"
+	      "\n       worker-runtime --health-check --socket SPEC"
+	      " [--local-token-file FILE]"
 	      "\n       worker-runtime -h | --help | --version\n", f);
 }
 
@@ -608,6 +616,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 	}
 	if (optind < argc)
 		usage_error("%s: unexpected argument", argv[optind]);
+	if (o->health_check && o->socket == NULL)
+		usage_error("--health-check needs --socket");
 	if ((o->socket_mode != NULL || o->socket_group != NULL) &&
 	    (o->socket == NULL || strncmp(o->socket, "unix:", 5) != 0))
 		usage_error("--socket-mode and --socket-group need --socket "
@@ -1296,13 +1306,51 @@ static void guard_init(struct shutdown_guard *g, unsigned timeout_ms)
 
 /* ---- --check-config ----------------------------------------------------- */
 
-/* The file --log-file names can be opened for appending (created if
- * missing, as serving would). */
+/*
+ * The directory a file at path is created in (bind, the pid file's rename,
+ * the log file) exists and this process may create entries in it, as the
+ * start needs.  Returns true, or false after one "check: FLAG PATH: ..."
+ * error line.
+ */
+static bool check_parent_dir(const char *flag, const char *path)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	size_t n = slash == NULL ? 0 : (size_t)(slash - path);
+	struct stat st;
+	const char *why = NULL;
+
+	if (slash == NULL)
+		snprintf(dir, sizeof dir, ".");
+	else if (n == 0)
+		snprintf(dir, sizeof dir, "/");
+	else
+		snprintf(dir, sizeof dir, "%.*s", (int)n, path);
+	if (stat(dir, &st) < 0)
+		why = strerror(errno);
+	else if (!S_ISDIR(st.st_mode))
+		why = "not a directory";
+	else if (access(dir, W_OK | X_OK) < 0)
+		why = strerror(errno);
+	if (why != NULL)
+		log_msg(LOG_ERROR, "check: %s %s: directory %s: %s", flag, path,
+		        dir, why);
+	return why == NULL;
+}
+
+/* --log-file: appendable if it exists (as serving opens it), else its
+ * directory lets the start create it.  Creates nothing. */
 static bool check_log_file(const char *path)
 {
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
-	                    O_NOCTTY, 0640);
+	int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
 
+	if (fd < 0 && errno == ENOENT) {
+		if (!check_parent_dir("--log-file", path))
+			return false;
+		log_msg(LOG_INFO, "check: --log-file %s: ok (the start creates "
+		        "it)", path);
+		return true;
+	}
 	if (fd < 0) {
 		log_msg(LOG_ERROR, "check: --log-file %s: %s", path,
 		        strerror(errno));
@@ -1313,66 +1361,210 @@ static bool check_log_file(const char *path)
 	return true;
 }
 
+/* --socket unix:PATH as listen_unix would bind it, without binding: the
+ * group exists, the directory takes a new entry, and PATH is free or a
+ * stale socket (a live one is another Runtime's: the start would fail). */
+static bool check_socket_unix(const struct options *o, const char *path)
+{
+	struct sockaddr_un sa;
+	struct stat st;
+	gid_t gid;
+
+	if (o->socket_group != NULL &&
+	    resolve_group(o->socket_group, &gid) < 0) {
+		log_msg(LOG_ERROR, "check: --socket-group %s: failed",
+		        o->socket_group);
+		(void)check_parent_dir("--socket", path);
+		return false;
+	}
+	if (!check_parent_dir("--socket", path))
+		return false;
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, strlen(path) + 1); /* length checked */
+	if (lstat(path, &st) == 0 &&
+	    (!S_ISSOCK(st.st_mode) || unix_socket_live(&sa))) {
+		log_msg(LOG_ERROR, "check: --socket %s: %s", o->socket,
+		        S_ISSOCK(st.st_mode) ? "another process is listening "
+		        "on it" : "exists and is not a socket");
+		return false;
+	}
+	log_msg(LOG_INFO, "check: --socket %s: ok%s%s", o->socket,
+	        o->socket_group != NULL ? ", group " : "",
+	        o->socket_group != NULL ? o->socket_group : "");
+	return true;
+}
+
+/* --socket: unix as above; HOST:PORT must resolve (the port is not bound:
+ * a running Runtime may hold it); none: fd 0 is checked at the start. */
+static bool check_socket(const struct options *o)
+{
+	struct addrinfo hints, *res = NULL;
+	char host[256], port[8];
+	int e;
+
+	if (o->socket == NULL) {
+		log_msg(LOG_INFO, "check: --socket: not given; at the start "
+		        "standard input must be a listening socket (spawn-fcgi, "
+		        "systemd)");
+		return true;
+	}
+	if (strncmp(o->socket, "unix:", 5) == 0)
+		return check_socket_unix(o, o->socket + 5);
+	split_host_port(o->socket, host, sizeof host, port, sizeof port);
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if ((e = getaddrinfo(host, port, &hints, &res)) != 0) {
+		log_msg(LOG_ERROR, "check: --socket %s: %s", o->socket,
+		        gai_strerror(e));
+		return false;
+	}
+	freeaddrinfo(res);
+	log_msg(LOG_INFO, "check: --socket %s: ok (resolves; not bound)",
+	        o->socket);
+	return true;
+}
+
+/* --pid-file: written through a temporary file in its directory, renamed
+ * over PATH (which must not be a directory). */
+static bool check_pid_file(const char *path)
+{
+	struct stat st;
+
+	if (!check_parent_dir("--pid-file", path))
+		return false;
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		log_msg(LOG_ERROR, "check: --pid-file %s: is a directory", path);
+		return false;
+	}
+	log_msg(LOG_INFO, "check: --pid-file %s: ok", path);
+	return true;
+}
+
+/* --local-token-file: read and checked as the start reads it. */
+static bool check_token_file(const char *path)
+{
+	char *token = NULL;
+
+	if (read_token(path, &token) < 0) {
+		log_msg(LOG_ERROR, "check: --local-token-file %s: failed", path);
+		return false;
+	}
+	log_msg(LOG_INFO, "check: --local-token-file %s: ok", path);
+	explicit_bzero(token, strlen(token));
+	free(token);
+	return true;
+}
+
+/* The Runtime's config (cfg, as the start builds it) and store:
+ * wr_runtime_check gives the errors wr_runtime_open would. */
+static bool check_runtime(const struct options *o, const struct wr_config *cfg)
+{
+	struct wr_store_check found;
+	struct wr_error err;
+
+	wr_error_clear(&err);
+	if (wr_runtime_check(cfg, &found, &err) != WR_OK) {
+		log_msg(LOG_ERROR, "check: --store %s: %s (%s/%s)", o->store,
+		        err.message, wr_err_name(err.code),
+		        wr_reason_name(err.reason));
+		return false;
+	}
+	if (found.store_created)
+		log_msg(LOG_INFO, "check: --store %s: ok (does not exist yet; "
+		        "the first start creates it)", o->store);
+	else if (found.store_runtime_id[0] != '\0')
+		log_msg(LOG_INFO, "check: --store %s: ok (runtime id %s)",
+		        o->store, found.store_runtime_id);
+	else
+		log_msg(LOG_INFO, "check: --store %s: ok", o->store);
+	return true;
+}
+
 /*
- * -t: checks what the command line names, one line each, like nginx -t:
- * the flags (already parsed), the log file, the token file, the profiles
- * file and the store directory (wr_store_check: exists, writable, format
- * version, not locked by a live Runtime).  Binds nothing, serves nothing.
- * Returns the exit status: 0 if everything passed, else 1.
+ * -t: checks what the command line names, one line each, like nginx -t,
+ * as the start would use it: the flags (already parsed), the log file,
+ * the token file, the profiles file, the listen socket (unix: its group,
+ * its directory, nothing else listening; TCP: the address resolves), the
+ * pid file's directory, then the Runtime's config and store through
+ * wr_runtime_check (exists or can be created, writable, format version,
+ * not locked by a live Runtime, the runtime id it belongs to).  Binds,
+ * creates and serves nothing.  Returns the exit status: 0 if everything
+ * passed, else 1.
  */
-static int check_config(const struct options *o)
+static int check_config(const struct options *o, struct wr_config *cfg)
 {
 	struct wr_profile_set *set = NULL;
-	struct wr_error err;
-	char *token = NULL;
 	bool ok = true;
 
 	log_msg(LOG_INFO, "check: flags: ok");
 	if (o->log_file != NULL)
 		ok &= check_log_file(o->log_file);
-	if (o->token_file != NULL) {
-		if (read_token(o->token_file, &token) < 0) {
-			log_msg(LOG_ERROR, "check: --local-token-file %s: failed",
-			        o->token_file);
-			ok = false;
-		} else {
-			log_msg(LOG_INFO, "check: --local-token-file %s: ok",
-			        o->token_file);
-			explicit_bzero(token, strlen(token));
-			free(token);
-		}
-	}
-	wr_error_clear(&err);
+	if (o->token_file != NULL)
+		ok &= check_token_file(o->token_file);
 	if (o->profiles != NULL) {
-		if (wr_profiles_load(o->profiles, &set, &err) != WR_OK) {
-			log_msg(LOG_ERROR, "check: --profiles %s: %s (%s/%s)",
-			        o->profiles, err.message, wr_err_name(err.code),
-			        wr_reason_name(err.reason));
+		if (load_profiles(o->profiles, cfg, &set) < 0) {
+			log_msg(LOG_ERROR, "check: --profiles %s: failed",
+			        o->profiles);
 			ok = false;
 		} else {
-			size_t n = 0;
-
-			wr_profile_set_profiles(set, &n);
 			log_msg(LOG_INFO, "check: --profiles %s: ok, %zu "
-			        "profile(s)", o->profiles, n);
-			wr_profile_set_free(set);
+			        "profile(s)", o->profiles, cfg->n_profiles);
 		}
 	}
-	wr_error_clear(&err);
-	if (wr_store_check(o->store, &err) != WR_OK) {
-		log_msg(LOG_ERROR, "check: --store %s: %s (%s/%s)", o->store,
-		        err.message, wr_err_name(err.code),
-		        wr_reason_name(err.reason));
-		ok = false;
-	} else {
-		log_msg(LOG_INFO, "check: --store %s: ok", o->store);
-	}
+	ok &= check_socket(o);
+	if (o->pid_file != NULL)
+		ok &= check_pid_file(o->pid_file);
+	ok &= check_runtime(o, cfg);
+	unload_profiles(cfg, set);
 	log_msg(ok ? LOG_INFO : LOG_ERROR, "check: configuration %s",
 	        ok ? "ok" : "has errors");
 	return ok ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
 /* ---- main --------------------------------------------------------------- */
+
+/* --health-check: the token file is read as the Runtime reads it; the
+ * probe's bound is 5 s (below a probe's usual timeoutSeconds). */
+#define HEALTH_CHECK_TIMEOUT_MS 5000
+
+static int run_health_check(const struct options *o)
+{
+	char *token = NULL;
+	int rc;
+
+	if (o->token_file != NULL && read_token(o->token_file, &token) < 0)
+		return EXIT_FAILURE;
+	rc = health_check(o->socket, token, HEALTH_CHECK_TIMEOUT_MS);
+	if (token != NULL) {
+		explicit_bzero(token, strlen(token));
+		free(token);
+	}
+	return rc;
+}
+
+/* The Runtime's config from the flags (the profiles come later), for the
+ * start and for -t alike. */
+static void fill_config(const struct options *o, struct wr_config *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	cfg->runtime_id = o->runtime_id;
+	cfg->display_name = o->display_name;
+	cfg->store = o->store;
+	cfg->snapshot_bytes = o->snapshot_bytes;
+	cfg->snapshot_percent = o->snapshot_percent;
+	cfg->limits = o->limits;
+	cfg->max_waiters = o->max_waiters;
+	if (o->retain_ended != NULL)
+		parse_duration(o->retain_ended, &cfg->retain_ended_ms);
+	if (o->idempotency_ttl != NULL)
+		parse_duration(o->idempotency_ttl, &cfg->idempotency_ttl_ms);
+	cfg->max_idempotency_keys = o->max_idempotency_keys;
+	cfg->on_diagnostic = log_diagnostic;
+	cfg->on_worker_event = log_worker_event;
+}
 
 /* Opens what --socket names, or takes fd 0 without it.  Returns 0, or -1
  * after logging one line; exits 2 when fd 0 is not a listening socket. */
@@ -1503,8 +1695,12 @@ static int serve(const struct options *o, const struct wr_config *cfg,
 
 	if (responder_start(&rcfg) < 0)
 		return -1;
-	log_msg(LOG_INFO, "restoring store=%s (answering 503 "
-	        "restoring until it is open)", o->store);
+	{
+		const struct log_field f[] = { LOG_STR("store", o->store) };
+
+		log_event(LOG_INFO, "restoring (answering 503 restoring until "
+		          "it is open)", f, 1);
+	}
 	hold_open_for_test();
 	*rt = open_runtime(cfg);
 	/* The pid file before the "started" line: whoever waits for that
@@ -1565,12 +1761,14 @@ int main(int argc, char **argv)
 	bool pid_written = false;
 	int status = EXIT_FAILURE;
 
-	memset(&cfg, 0, sizeof cfg);
 	parse_options(argc, argv, &o); /* --help and usage errors exit */
 	log_configure(o.log_format != NULL && strcmp(o.log_format, "json") == 0
 	              ? LOG_JSON : LOG_TEXT, !o.no_access_log);
+	fill_config(&o, &cfg);
 	if (o.check_config)
-		return check_config(&o);
+		return check_config(&o, &cfg);
+	if (o.health_check)
+		return run_health_check(&o);
 	if (o.log_file != NULL && log_open_file(o.log_file) < 0) {
 		log_msg(LOG_ERROR, "--log-file %s: %s", o.log_file,
 		        strerror(errno));
@@ -1590,20 +1788,6 @@ int main(int argc, char **argv)
 	if (o.token_file != NULL && read_token(o.token_file, &token) < 0)
 		goto out;
 
-	cfg.runtime_id = o.runtime_id;
-	cfg.display_name = o.display_name;
-	cfg.store = o.store;
-	cfg.snapshot_bytes = o.snapshot_bytes;
-	cfg.snapshot_percent = o.snapshot_percent;
-	cfg.limits = o.limits;
-	cfg.max_waiters = o.max_waiters;
-	if (o.retain_ended != NULL)
-		parse_duration(o.retain_ended, &cfg.retain_ended_ms);
-	if (o.idempotency_ttl != NULL)
-		parse_duration(o.idempotency_ttl, &cfg.idempotency_ttl_ms);
-	cfg.max_idempotency_keys = o.max_idempotency_keys;
-	cfg.on_diagnostic = log_diagnostic;
-	cfg.on_worker_event = log_worker_event;
 	if (o.profiles != NULL && load_profiles(o.profiles, &cfg, &pset) < 0)
 		goto out;
 	if (open_listener(&o, &l) < 0)

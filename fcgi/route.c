@@ -408,6 +408,29 @@ match_route(const struct segment *seg, size_t n, const char *method,
 	return true;
 }
 
+/* Splits the path uri[0..plen) after its leading '/' into seg[0..*n).
+ * False when no route can match: an empty segment (//, a trailing /, an
+ * empty id) or more than MAX_SEGMENTS. */
+static bool
+split_path(const char *uri, size_t plen, struct segment seg[MAX_SEGMENTS],
+           size_t *n)
+{
+	*n = 0;
+	for (const char *p = uri + 1, *end = uri + plen;;) {
+		const char *slash = memchr(p, '/', (size_t)(end - p));
+		const char *segend = slash ? slash : end;
+
+		if (segend == p || *n == MAX_SEGMENTS)
+			return false;
+		seg[*n].p = p;
+		seg[*n].len = (size_t)(segend - p);
+		(*n)++;
+		if (slash == NULL)
+			return true;
+		p = slash + 1;
+	}
+}
+
 wr_err
 route_decode(const char *method, const char *uri, struct route_cmd *out,
              struct route_error *rerr)
@@ -452,22 +475,8 @@ route_decode(const char *method, const char *uri, struct route_cmd *out,
 			                  "malformed percent escape in the path");
 	}
 
-	/* Split after the leading '/'; any empty segment (//, trailing /,
-	 * empty id) means no route. */
-	for (const char *p = uri + 1, *end = uri + plen;;) {
-		const char *slash = memchr(p, '/', (size_t)(end - p));
-		const char *segend = slash ? slash : end;
-
-		if (segend == p || n == MAX_SEGMENTS)
-			goto not_found;
-		seg[n].p = p;
-		seg[n].len = (size_t)(segend - p);
-		n++;
-		if (slash == NULL)
-			break;
-		p = slash + 1;
-	}
-	if (!match_route(seg, n, method ? method : "", &cmd, &id, &allow))
+	if (!split_path(uri, plen, seg, &n) ||
+	    !match_route(seg, n, method ? method : "", &cmd, &id, &allow))
 		goto not_found;
 	if (allow != NULL)
 		return route_fail(rerr, WR_EUNSUPPORTED, WR_REASON_METHOD_NOT_ALLOWED,
@@ -523,4 +532,24 @@ route_template(enum route_op op)
 		return "/v1/errors";
 	}
 	return "";
+}
+
+const char *
+route_template_of(const char *method, const char *uri)
+{
+	struct segment seg[MAX_SEGMENTS];
+	const struct segment *id;
+	const char *allow, *q;
+	struct route_cmd cmd;
+	size_t plen, n;
+
+	if (uri == NULL || uri[0] != '/')
+		return "";
+	q = memchr(uri, '?', strnlen(uri, ROUTE_URI_MAX + 1));
+	plen = q != NULL ? (size_t)(q - uri) : strnlen(uri, ROUTE_URI_MAX + 1);
+	if (plen > ROUTE_URI_MAX || !split_path(uri, plen, seg, &n) ||
+	    !match_route(seg, n, method != NULL ? method : "", &cmd, &id,
+	                 &allow))
+		return "";
+	return route_template(cmd.op);
 }

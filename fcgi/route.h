@@ -97,4 +97,13 @@ wr_err route_decode(const char *method, const char *uri,
  * "/v1/workers/{id}/input"; static, never NULL.  Pure. */
 const char *route_template(enum route_op op);
 
+/*
+ * The route template a request is counted and logged under, whether or
+ * not route_decode accepts it: the template of the route whose path shape
+ * uri's path matches (any method, any id segment, any query; a 405 gets
+ * its path's template), "" only when the path matches no route.  Static,
+ * never NULL; bounded like route_decode (ROUTE_URI_MAX).  Pure, reentrant.
+ */
+const char *route_template_of(const char *method, const char *uri);
+
 #endif /* WR_FCGI_ROUTE_H */

@@ -566,8 +566,14 @@ struct wr_worker_event {
 	const char *message;   /* SPAWN_FAILED: why; else "" */
 };
 
-/* Hands ev to the Runtime's on_worker_event, if any (for drivers).
- * Thread-safe; may be called inside driver operations. */
+/*
+ * The one report a driver makes about a worker's execution: counts ev in
+ * the Runtime's metrics (children_spawned, children_exited,
+ * spawn_failures, kills_after_grace of struct wr_metrics: one relaxed
+ * atomic add), then hands it to wr_config.on_worker_event, if any (the
+ * lifecycle log lines).  NULL rt or ev, or an unknown kind, is ignored.
+ * Lock-free and thread-safe; may be called inside driver operations.
+ */
 void wr_runtime_worker_event(struct wr_runtime *rt,
                              const struct wr_worker_event *ev);
 
@@ -727,13 +733,35 @@ wr_err wr_runtime_set_profiles(struct wr_runtime *rt,
 /*
  * Checks a store spec as wr_runtime_open would use it, without opening it
  * for writing or creating anything: "memory" is always fine; "fs:DIR" must
- * be an existing directory this process may write, holding no file of a
- * newer format (WR_EINVALID_INPUT, store_version) and not locked by a live
- * Runtime (WR_EUNAVAILABLE, store_locked; store_open_failed for the rest).
- * A store that passes may still fail to open (e.g. a corrupt journal is
- * found only by the replay).  Thread-safe.
+ * be a directory this process may write, holding no file of a newer
+ * format (WR_EINVALID_INPUT, store_version), not locked by a live Runtime
+ * (WR_EUNAVAILABLE, store_locked) and whose first record (the runtime id)
+ * reads back (store_corrupt); or DIR does not exist yet and its parent is
+ * a directory this process may write (the first open creates DIR).
+ * store_open_failed for the rest.  A store that passes may still fail to
+ * open (e.g. a corrupt journal is found only by the replay).  Thread-safe.
  */
 wr_err wr_store_check(const char *spec, struct wr_error *err);
+
+/* What wr_runtime_check found. */
+struct wr_store_check {
+	bool store_created; /* fs:DIR does not exist: the first open makes it */
+	char store_runtime_id[WR_ID_MAX + 1]; /* the runtime id the store
+	                                       * belongs to; "" none yet */
+};
+
+/*
+ * Checks cfg as wr_runtime_open would, without opening anything for
+ * writing or creating anything, and fills *out: the config's values and
+ * its profiles (the errors wr_runtime_open gives for them), the store
+ * (wr_store_check), and that a store which belongs to another runtime id
+ * than cfg->runtime_id is refused with the same error the open gives
+ * (WR_EINVALID_INPUT, runtime_id_mismatch).  cfg's callbacks are not
+ * called.  A config that passes may still fail to open (the store's
+ * replay, a lock taken meanwhile).  Thread-safe.
+ */
+wr_err wr_runtime_check(const struct wr_config *cfg,
+                        struct wr_store_check *out, struct wr_error *err);
 
 /* Returns the Runtime's id; borrowed, immutable until close.  Lock-free: may
  * be called from anywhere, including inside driver operations. */
@@ -795,7 +823,7 @@ struct wr_metrics {
 	uint64_t snapshot_failures;  /* snapshots begun and given up */
 	uint64_t snapshot_us;        /* time spent writing them, in us */
 	uint64_t snapshot_bytes;     /* gauge: size of the newest snapshot */
-	/* exec driver (wr_runtime_driver_event) */
+	/* exec driver (wr_runtime_worker_event) */
 	uint64_t children_spawned, children_exited;
 	uint64_t spawn_failures;     /* worker programs that did not start */
 	uint64_t kills_after_grace;  /* SIGKILLs after SIGTERM's grace */
@@ -809,19 +837,6 @@ struct wr_metrics {
  */
 wr_err wr_runtime_metrics(struct wr_runtime *rt, struct wr_metrics *out,
                           struct wr_error *err);
-
-/* What a driver tells wr_runtime_metrics about its executions. */
-enum wr_driver_event {
-	WR_DRIVER_EVENT_SPAWNED,      /* a worker process started */
-	WR_DRIVER_EVENT_EXITED,       /* a worker process was reaped */
-	WR_DRIVER_EVENT_SPAWN_FAILED, /* a worker program did not start */
-	WR_DRIVER_EVENT_KILLED        /* SIGKILL after the stop grace */
-};
-
-/* Counts ev (one relaxed atomic add).  Lock-free: may be called from
- * inside driver operations and from any thread.  NULL rt or an unknown
- * ev is ignored. */
-void wr_runtime_driver_event(struct wr_runtime *rt, enum wr_driver_event ev);
 
 /*
  * Copies at most limit (1..WR_DIAGNOSTICS_KEPT; 0: all kept) of the kept
@@ -1038,8 +1053,10 @@ struct wr_watch;
  * Registers a watch on worker_id for a last_event_id above after_event,
  * without blocking (read lock).  Answers at once with WR_OK and *out =
  * NULL ("already satisfied": read again now) when the worker's
- * last_event_id is already above after_event, the worker does not exist
- * (or is not yet durable), or the Runtime is not running.  Otherwise *out
+ * last_event_id is already above after_event, the worker has ended
+ * (stopped, cancelled or failed: only its deletion could still change
+ * it), the worker does not exist (or is not yet durable), or the Runtime
+ * is not running.  Otherwise *out
  * is a watch the caller owns and must end with wr_watch_cancel, also after
  * it fired: wake(arg) is then called at most once, from whichever thread
  * applies the change (or stops/closes the Runtime), with Runtime locks
@@ -1064,8 +1081,9 @@ bool wr_watch_cancel(struct wr_watch *w);
 
 /*
  * Blocks until worker_id's last_event_id is above after_event, the worker
- * is deleted, the Runtime stops or closes, or timeout_ms milliseconds
- * (CLOCK_MONOTONIC; any value, 0 = do not block) pass; then sets
+ * has ended or is deleted, the Runtime stops or closes, or timeout_ms
+ * milliseconds (CLOCK_MONOTONIC; any value, 0 = do not block) pass; then
+ * sets
  * *last_event_id (may be NULL) to the worker's current one, which is
  * after_event or below when the wait timed out or the Runtime stopped.
  * Errors: WR_EUNKNOWN_WORKER (no such worker, also once deleted while

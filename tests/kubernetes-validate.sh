@@ -9,7 +9,8 @@
 # Installs Debian's nodejs and npm when npm is missing.  An unreachable
 # registry FAILS the check (exit 1): manifests nobody validated must not
 # pass as validated.  A deliberate error (replicas as a string) must fail
-# too, so a validator that accepts anything is caught.
+# too, so a validator that accepts anything is caught, and so must a
+# Runtime container without its own livenessProbe.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -42,6 +43,22 @@ if grep -q 'replicas: "2"' "$tmp/broken.yaml" &&
 	echo "ok   a deliberate error (replicas: \"2\") is refused"
 else
 	echo "FAIL the validator accepts replicas: \"2\"" >&2
+	rc=1
+fi
+# A Runtime container without its own liveness probe is refused too: a
+# wedged Runtime behind a healthy nginx would never be restarted.
+(cd "$tmp" && node -e '
+const Y = require("yaml"), fs = require("fs");
+const d = Y.parse(fs.readFileSync(process.argv[1], "utf8"));
+const c = d.spec.template.spec.containers.find((x) => x.name === "runtime");
+delete c.livenessProbe;
+fs.writeFileSync(process.argv[2], Y.stringify(d));
+' "$top/deploy/kubernetes/statefulset.yaml" "$tmp/noprobe.yaml")
+if ! node "$tmp/validate.js" "$tmp/noprobe.yaml" >"$tmp/noprobe.out" 2>&1 &&
+   grep -q 'container runtime has no livenessProbe' "$tmp/noprobe.out"; then
+	echo "ok   a Runtime container without a livenessProbe is refused"
+else
+	echo "FAIL the validator accepts a Runtime container without a livenessProbe" >&2
 	rc=1
 fi
 [ "$rc" = 0 ] && echo "kubernetes-validate: deploy/kubernetes is valid"

@@ -827,6 +827,43 @@ Test(handlers, unknown_route_is_404_not_found)
 	cr_assert_eq(worker_count(), 0);
 }
 
+/* The access log and the metrics name the route a refused request was
+ * meant for; only a path that matches no route is "" (unmatched). */
+Test(handlers, a_refused_request_carries_its_route_template)
+{
+	static const struct {
+		const char *method, *uri, *body, *route;
+		int status;
+	} c[] = {
+		{"GET", "/v1/workers?limit=abc", NULL, "/v1/workers", 400},
+		{"GET", "/v1/workers?nope=1", NULL, "/v1/workers", 400},
+		{"PATCH", "/v1/workers/w-1", NULL, "/v1/workers/{id}", 405},
+		{"PUT", "/v1/runtime", NULL, "/v1/runtime", 405},
+		{"POST", "/v1/workers", "{\"profile\":", "/v1/workers", 400},
+		{"GET", "/v1/workers/.bad", NULL, "/v1/workers/{id}", 400},
+		{"GET", "/v1/workers/w-1/transcript?wait=x", NULL,
+		 "/v1/workers/{id}/transcript", 400},
+		{"GET", "/v1/nope", NULL, "", 404},
+		{"GET", "/v1/workers/", NULL, "", 404},
+		{"GET", "/v1/workers/w-1/nope", NULL, "", 404},
+	};
+	struct http_response r;
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		call(c[i].method, c[i].uri, c[i].body, &r);
+		cr_assert_eq(r.status, c[i].status, "%s %s: %d %s",
+		             c[i].method, c[i].uri, r.status, r.body);
+		cr_assert_str_eq(r.route, c[i].route, "%s %s", c[i].method,
+		                 c[i].uri);
+		http_response_clear(&r);
+	}
+	ctx.token = "s3cret"; /* refused before the route is decoded */
+	call("GET", "/v1/runtime", NULL, &r);
+	cr_assert_eq(r.status, 401);
+	cr_assert_str_eq(r.route, "/v1/runtime");
+	http_response_clear(&r);
+}
+
 Test(handlers, wrong_method_is_405_with_allow)
 {
 	static const struct {

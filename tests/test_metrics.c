@@ -1,6 +1,6 @@
 /*
  * test_metrics.c - the library's counters and gauges (wr_runtime_metrics,
- * wr_runtime_driver_event) and the diagnostics pages: each counter moves
+ * wr_runtime_worker_event) and the diagnostics pages: each counter moves
  * exactly with what it counts, on the memory and the fs store.  Links
  * src/libwr-core.la for the snapshot seam.
  */
@@ -156,23 +156,49 @@ Test(metrics, a_snapshot_is_counted_with_its_size_and_duration)
 	cr_assert_eq(m.snapshot_failures, 0);
 }
 
-Test(metrics, driver_events_are_counted_each_once)
+static void
+seen_event(void *arg, const struct wr_worker_event *ev)
 {
+	int *seen = arg;
+
+	seen[ev->kind]++;
+}
+
+/* One report per event feeds both the counters and on_worker_event (the
+ * log lines): neither can miss what the other saw. */
+Test(metrics, one_worker_event_is_counted_once_and_handed_to_the_hook)
+{
+	int seen[WR_WORKER_SPAWN_FAILED + 1] = {0};
+	struct wr_config cfg = {.runtime_id = "rt-m",
+	                        .on_worker_event = seen_event,
+	                        .on_worker_event_arg = seen};
+	static const enum wr_worker_event_kind kinds[] = {
+		WR_WORKER_SPAWNED, WR_WORKER_SPAWNED, WR_WORKER_EXITED,
+		WR_WORKER_SPAWN_FAILED, WR_WORKER_KILLED,
+	};
+	struct wr_worker_event ev = {.worker_id = "w-1", .profile = "p",
+	                             .pid = 42, .message = ""};
 	struct wr_metrics m;
 
-	open_store(NULL, 0);
-	wr_runtime_driver_event(rt, WR_DRIVER_EVENT_SPAWNED);
-	wr_runtime_driver_event(rt, WR_DRIVER_EVENT_SPAWNED);
-	wr_runtime_driver_event(rt, WR_DRIVER_EVENT_EXITED);
-	wr_runtime_driver_event(rt, WR_DRIVER_EVENT_SPAWN_FAILED);
-	wr_runtime_driver_event(rt, WR_DRIVER_EVENT_KILLED);
-	wr_runtime_driver_event(rt, (enum wr_driver_event)99);
-	wr_runtime_driver_event(NULL, WR_DRIVER_EVENT_SPAWNED);
+	cr_assert_eq(wr_runtime_open(&cfg, &rt, &err), WR_OK, "%s",
+	             err.message);
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		ev.kind = kinds[i];
+		wr_runtime_worker_event(rt, &ev);
+	}
+	ev.kind = (enum wr_worker_event_kind)99;
+	wr_runtime_worker_event(rt, &ev);
+	wr_runtime_worker_event(rt, NULL);
+	wr_runtime_worker_event(NULL, &ev);
 	m = metrics();
 	cr_assert_eq(m.children_spawned, 2);
 	cr_assert_eq(m.children_exited, 1);
 	cr_assert_eq(m.spawn_failures, 1);
 	cr_assert_eq(m.kills_after_grace, 1);
+	cr_assert_eq(seen[WR_WORKER_SPAWNED], 2);
+	cr_assert_eq(seen[WR_WORKER_EXITED], 1);
+	cr_assert_eq(seen[WR_WORKER_SPAWN_FAILED], 1);
+	cr_assert_eq(seen[WR_WORKER_KILLED], 1);
 }
 
 /* ---- diagnostics pages --------------------------------------------- */

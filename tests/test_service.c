@@ -287,6 +287,7 @@ Test(service, requests_are_counted_by_route_template_method_and_status)
 	count_request("GET", "/v1/workers/w-2");
 	count_request("GET", "/v1/no/such/route");
 	count_request("PATCH", "/v1/runtime");
+	count_request("GET", "/v1/workers?limit=abc");
 	call("GET", "/v1/metrics", &r);
 	cr_assert(has_line(r.body, "worker_runtime_http_requests_total{route="
 	                           "\"/v1/workers/{id}\",method=\"GET\","
@@ -294,9 +295,13 @@ Test(service, requests_are_counted_by_route_template_method_and_status)
 	cr_assert(has_line(r.body, "worker_runtime_http_requests_total{route="
 	                           "\"unmatched\",method=\"GET\","
 	                           "status=\"404\"} 1"), "%s", r.body);
+	/* refused on a known path: that path's template, not unmatched */
 	cr_assert(has_line(r.body, "worker_runtime_http_requests_total{route="
-	                           "\"unmatched\",method=\"other\","
+	                           "\"/v1/runtime\",method=\"other\","
 	                           "status=\"405\"} 1"), "%s", r.body);
+	cr_assert(has_line(r.body, "worker_runtime_http_requests_total{route="
+	                           "\"/v1/workers\",method=\"GET\","
+	                           "status=\"400\"} 1"), "%s", r.body);
 	cr_assert_null(strstr(r.body, "w-1"), "a raw path became a label");
 	/* 1.5 ms: above the 1 ms bucket, inside the 2.5 ms one */
 	cr_assert(has_line(r.body, "worker_runtime_http_request_duration_"

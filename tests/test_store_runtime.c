@@ -1541,7 +1541,7 @@ Test(store_runtime, store_check_passes_a_closed_store_and_refuses_a_live_one)
 	char missing[TEST_TMPDIR_SIZE + 32];
 
 	cr_assert_eq(wr_store_check("memory", &e), WR_OK);
-	snprintf(missing, sizeof(missing), "fs:%s/none", base);
+	snprintf(missing, sizeof(missing), "fs:%s/none/store", base);
 	cr_assert_eq(wr_store_check(missing, &e), WR_EUNAVAILABLE);
 	cr_assert_str_eq(wr_reason_name(e.reason), "store_open_failed");
 	cr_assert_eq(access(missing + 3, F_OK), -1, "the check created it");
@@ -1554,4 +1554,84 @@ Test(store_runtime, store_check_passes_a_closed_store_and_refuses_a_live_one)
 	/* The check left the store openable. */
 	rt = open_rt("rt-a");
 	wr_runtime_close(rt);
+}
+
+/* A store directory that does not exist yet passes when the first open
+ * can create it (its parent is writable), and the open does create it. */
+Test(store_runtime, store_check_passes_a_new_store_whose_parent_is_writable)
+{
+	struct wr_config cfg = {.runtime_id = "rt-a", .store = spec};
+	struct wr_store_check found;
+	struct wr_runtime *rt;
+	struct wr_error e;
+
+	cr_assert_eq(access(dir, F_OK), -1);
+	cr_assert_eq(wr_store_check(spec, &e), WR_OK, "%s", e.message);
+	cr_assert_eq(wr_runtime_check(&cfg, &found, &e), WR_OK, "%s",
+	             e.message);
+	cr_assert(found.store_created);
+	cr_assert_str_eq(found.store_runtime_id, "");
+	cr_assert_eq(access(dir, F_OK), -1, "the check created it");
+	rt = open_rt("rt-a");
+	wr_runtime_close(rt);
+	cr_assert_eq(access(dir, F_OK), 0);
+}
+
+/* A store of another runtime id fails the check with the very error the
+ * open gives; the same id, or none, passes. */
+Test(store_runtime, runtime_check_refuses_a_store_of_another_runtime_id)
+{
+	struct wr_config cfg = {.runtime_id = "rt-b", .store = spec};
+	struct wr_store_check found;
+	struct wr_runtime *rt = NULL;
+	struct wr_error ce, oe;
+
+	rt = open_rt("rt-a");
+	wr_runtime_close(rt);
+	rt = NULL;
+	cr_assert_eq(wr_runtime_check(&cfg, &found, &ce), WR_EINVALID_INPUT);
+	cr_assert_eq(wr_runtime_open(&cfg, &rt, &oe), WR_EINVALID_INPUT);
+	cr_assert_null(rt);
+	cr_assert_eq(ce.reason, WR_REASON_RUNTIME_ID_MISMATCH);
+	cr_assert_eq(oe.reason, ce.reason);
+	cr_assert_str_eq(ce.message, oe.message);
+	cr_assert_str_eq(found.store_runtime_id, "rt-a");
+	cfg.runtime_id = "rt-a";
+	cr_assert_eq(wr_runtime_check(&cfg, &found, &ce), WR_OK, "%s",
+	             ce.message);
+	cr_assert(!found.store_created);
+	cfg.runtime_id = NULL;
+	cr_assert_eq(wr_runtime_check(&cfg, &found, &ce), WR_OK, "%s",
+	             ce.message);
+	/* After a snapshot the id is read from the snapshot. */
+	cfg.runtime_id = "rt-a";
+	cfg.snapshot_bytes = 1;
+	cfg.snapshot_percent = 1;
+	cr_assert_eq(wr_runtime_open(&cfg, &rt, &oe), WR_OK, "%s", oe.message);
+	for (int i = 0; i < 20; i++)
+		free(create_ok(rt));
+	wr__snapshot_wait(rt);
+	wr_runtime_close(rt);
+	cr_assert(has_file_with_prefix("snapshot-", NULL), "no snapshot");
+	cr_assert(!has_file_with_prefix("journal-00000000000000000001", NULL));
+	cfg.runtime_id = "rt-b";
+	cr_assert_eq(wr_runtime_check(&cfg, &found, &ce), WR_EINVALID_INPUT,
+	             "%s", ce.message);
+	cr_assert_str_eq(found.store_runtime_id, "rt-a");
+}
+
+/* The profiles get the checks of wr_runtime_open too. */
+Test(store_runtime, runtime_check_refuses_an_unknown_default_profile)
+{
+	static const struct wr_profile p[] = {{"one", NULL, NULL}};
+	struct wr_config cfg = {.profiles = p, .n_profiles = 1,
+	                        .default_profile = "two"};
+	struct wr_store_check found;
+	struct wr_error e;
+
+	cr_assert_eq(wr_runtime_check(&cfg, &found, &e), WR_EINVALID_INPUT);
+	cr_assert_eq(e.reason, WR_REASON_UNKNOWN_PROFILE);
+	cfg.default_profile = "one";
+	cr_assert_eq(wr_runtime_check(&cfg, &found, &e), WR_OK, "%s",
+	             e.message);
 }

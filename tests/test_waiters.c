@@ -172,7 +172,7 @@ Test(waiters, busy_to_idle_wakes_the_watch_with_a_new_event_id)
 	cr_assert(wr_watch_cancel(w));
 }
 
-Test(waiters, deleting_the_worker_wakes_the_watch)
+Test(waiters, ending_the_worker_wakes_the_watch)
 {
 	char id[WR_ID_MAX + 1];
 	struct wr_lifecycle_ack ack;
@@ -180,11 +180,33 @@ Test(waiters, deleting_the_worker_wakes_the_watch)
 	struct wr_watch *w;
 
 	create(NULL, id);
-	cr_assert_eq(wr_worker_stop(rt, id, NULL, &ack, &err), WR_OK);
 	w = watch(id, &flag);
-	cr_assert_eq(wr_worker_delete(rt, id, &ack, &err), WR_OK);
+	cr_assert_eq(wr_worker_cancel(rt, id, NULL, &ack, &err), WR_OK);
 	cr_assert_eq(atomic_load(&flag), 1);
 	cr_assert(wr_watch_cancel(w));
+}
+
+/* An ended worker changes only by its deletion: a watch on it is
+ * satisfied at once, whatever after_event says, so a wait on it never
+ * blocks (the handlers answer such a long-poll at once through this). */
+Test(waiters, a_watch_on_an_ended_worker_is_satisfied_at_once)
+{
+	char id[WR_ID_MAX + 1];
+	struct wr_lifecycle_ack ack;
+	struct wr_watch *w = (struct wr_watch *)1;
+	atomic_int flag = 0;
+	uint64_t got = 0;
+
+	create(NULL, id);
+	cr_assert_eq(wr_worker_stop(rt, id, NULL, &ack, &err), WR_OK);
+	cr_assert_eq(wr_worker_watch(rt, id, last_event(id), flag_wake, &flag,
+	                             &w, &err), WR_OK, "%s", err.message);
+	cr_assert_null(w, "a watch on a stopped worker was registered");
+	cr_assert_eq(atomic_load(&flag), 0);
+	/* Longer than the suite's timeout: blocking at all fails the test. */
+	cr_assert_eq(wr_worker_wait(rt, id, last_event(id), 600000, &got,
+	                            &err), WR_OK, "%s", err.message);
+	cr_assert_eq(got, last_event(id));
 }
 
 Test(waiters, stopping_the_runtime_wakes_every_watch)

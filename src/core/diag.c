@@ -105,7 +105,28 @@ wr_runtime_diagnostics_page(struct wr_runtime *rt, uint64_t after,
 void
 wr_runtime_worker_event(struct wr_runtime *rt, const struct wr_worker_event *ev)
 {
+	uint64_t *c;
+
+	if (rt == NULL || ev == NULL)
+		return;
+	switch (ev->kind) {
+	case WR_WORKER_SPAWNED:
+		c = &rt->m_spawned;
+		break;
+	case WR_WORKER_EXITED:
+		c = &rt->m_exited;
+		break;
+	case WR_WORKER_KILLED:
+		c = &rt->m_kills;
+		break;
+	case WR_WORKER_SPAWN_FAILED:
+		c = &rt->m_spawn_failures;
+		break;
+	default:
+		return; /* not a kind: neither counted nor handed on */
+	}
+	__atomic_add_fetch(c, 1, __ATOMIC_RELAXED);
 	/* Set once at open, never changed: no lock. */
-	if (rt != NULL && ev != NULL && rt->on_worker_event != NULL)
+	if (rt->on_worker_event != NULL)
 		rt->on_worker_event(rt->on_worker_event_arg, ev);
 }

@@ -114,6 +114,21 @@ check_config(const struct wr_config *cfg, struct wr_error *err)
 	                   "max_idempotency_keys", err);
 }
 
+/* A store that names a runtime id refuses a different cfg->runtime_id
+ * (wr_runtime_open and wr_runtime_check give the same error). */
+static wr_err
+identity_check(const struct wr_config *cfg, const char *stored_id,
+               struct wr_error *err)
+{
+	if (cfg->runtime_id != NULL && stored_id[0] != '\0' &&
+	    strcmp(cfg->runtime_id, stored_id) != 0)
+		return wr__fail(err, WR_EINVALID_INPUT,
+		                WR_REASON_RUNTIME_ID_MISMATCH, "runtime_id",
+		                "the store belongs to runtime \"%s\", not "
+		                "\"%s\"", stored_id, cfg->runtime_id);
+	return WR_OK;
+}
+
 /*
  * Settles the identity against the store: a store that names a runtime id
  * keeps it (and refuses a different --runtime-id); a new store records the
@@ -127,12 +142,8 @@ settle_identity(struct wr_runtime *rt, const struct wr_config *cfg,
 	wr_err rc;
 
 	if (had_meta) {
-		if (cfg->runtime_id != NULL &&
-		    strcmp(cfg->runtime_id, stored_id) != 0)
-			return wr__fail(err, WR_EINVALID_INPUT,
-			                WR_REASON_RUNTIME_ID_MISMATCH, "runtime_id",
-			                "the store belongs to runtime \"%s\", "
-			                "not \"%s\"", stored_id, cfg->runtime_id);
+		if ((rc = identity_check(cfg, stored_id, err)) != WR_OK)
+			return rc;
 		wr__strlcpy(rt->id, stored_id, sizeof(rt->id));
 		return WR_OK;
 	}
@@ -642,32 +653,6 @@ wr_runtime_metrics(struct wr_runtime *rt, struct wr_metrics *out,
 	return WR_OK;
 }
 
-void
-wr_runtime_driver_event(struct wr_runtime *rt, enum wr_driver_event ev)
-{
-	uint64_t *c;
-
-	if (rt == NULL)
-		return;
-	switch (ev) {
-	case WR_DRIVER_EVENT_SPAWNED:
-		c = &rt->m_spawned;
-		break;
-	case WR_DRIVER_EVENT_EXITED:
-		c = &rt->m_exited;
-		break;
-	case WR_DRIVER_EVENT_SPAWN_FAILED:
-		c = &rt->m_spawn_failures;
-		break;
-	case WR_DRIVER_EVENT_KILLED:
-		c = &rt->m_kills;
-		break;
-	default:
-		return;
-	}
-	__atomic_add_fetch(c, 1, __ATOMIC_RELAXED);
-}
-
 wr_err
 wr_runtime_set_profiles(struct wr_runtime *rt, const struct wr_profile *profiles,
                         size_t n_profiles, const char *default_profile,
@@ -707,4 +692,31 @@ wr_runtime_set_profiles(struct wr_runtime *rt, const struct wr_profile *profiles
 	free(tmp->profiles);
 	free(tmp);
 	return rc;
+}
+
+wr_err
+wr_runtime_check(const struct wr_config *cfg, struct wr_store_check *out,
+                 struct wr_error *err)
+{
+	static const struct wr_config zero;
+	struct wr_runtime *tmp;
+	wr_err rc;
+
+	memset(out, 0, sizeof(*out));
+	if (cfg == NULL)
+		cfg = &zero;
+	if ((rc = check_config(cfg, err)) != WR_OK)
+		return rc;
+	/* The profiles, with the checks of wr_runtime_open, built aside. */
+	if ((tmp = calloc(1, sizeof(*tmp))) == NULL)
+		return wr__oom(err);
+	rc = wr__copy_profiles(tmp, cfg, err);
+	for (size_t i = 0; i < tmp->n_profiles; i++)
+		free(tmp->profiles[i].name);
+	free(tmp->profiles);
+	free(tmp);
+	if (rc != WR_OK ||
+	    (rc = wr__store_check(cfg->store, out, err)) != WR_OK)
+		return rc;
+	return identity_check(cfg, out->store_runtime_id, err);
 }

@@ -154,7 +154,10 @@ wr_worker_watch(struct wr_runtime *rt, const char *worker_id,
 	pthread_rwlock_rdlock(&rt->lock);
 	h = rt->waiters;
 	wk = worker_id != NULL ? wr__find_visible(rt, worker_id) : NULL;
+	/* An ended worker changes only by its deletion, which answers a
+	 * wait the same way: nothing to wait for. */
 	if (h == NULL || wk == NULL || rt->status != WR_RUNTIME_RUNNING ||
+	    wk->info.status != WR_STATUS_RUNNING ||
 	    wk->info.last_event_id > after_event) {
 		pthread_rwlock_unlock(&rt->lock);
 		free(w);

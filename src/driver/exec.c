@@ -87,6 +87,9 @@ mono_ms(void)
 /* ---- start ------------------------------------------------------------- */
 
 static void *exec_thread(void *arg);
+static void start_failed(struct wr_runtime *rt, struct exec_worker *w,
+                         const char *worker_id, wr_err rc,
+                         const struct wr_error *err);
 static void life_event(struct wr_runtime *rt, const char *worker_id,
                        const char *profile, enum wr_worker_event_kind kind,
                        long pid, int status, bool failed,
@@ -148,14 +151,10 @@ exec_start(void *arg, struct wr_runtime *rt, const char *worker_id,
 	w->wake_r = wake[0];
 	w->wake_w = wake[1];
 	rc = wr__exec_spawn(p, worker_id, wr_runtime_id(rt), &child, err);
-	if (rc != WR_OK) {
-		struct wr_error none = { .code = rc, .reason =
-		                         WR_REASON_SPAWN_FAILED };
-
-		life_event(rt, worker_id, p->name, WR_WORKER_SPAWN_FAILED, -1, 0,
-		           false, err != NULL ? err : &none);
+	if (rc != WR_OK)
 		goto out;
-	}
+	/* Before the I/O thread exists, so it comes before that thread's
+	 * exited event. */
 	life_event(rt, worker_id, p->name, WR_WORKER_SPAWNED, (long)child.pid,
 	           0, false, NULL);
 	w->pid = child.pid;
@@ -182,24 +181,43 @@ exec_start(void *arg, struct wr_runtime *rt, const char *worker_id,
 		goto out;
 	}
 	*state = w;
-	w = NULL;
-	wr_runtime_driver_event(rt, WR_DRIVER_EVENT_SPAWNED);
+	return WR_OK;
 out:
-	if (rc != WR_OK && rc != WR_EINTERNAL)
-		wr_runtime_driver_event(rt, WR_DRIVER_EVENT_SPAWN_FAILED);
-	if (w != NULL && w->pid > 0) {
-		/* started but not handed over: the worker must not outlive us */
-		kill(-w->pid, SIGKILL);
-		wr__exec_unwatch(w->pid);
-		while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR)
-			;
-	}
-	if (w != NULL)
-		worker_free(w);
+	start_failed(rt, w, worker_id, rc, err);
 	return rc;
 }
 
-/* Reports one lifecycle event of w's process (wr_runtime_worker_event). */
+/*
+ * exec_start failed for worker_id: a process that started but was not
+ * handed over is killed and reaped (its exited event, so the children
+ * alive stay right), then the spawn failure is reported with its reason,
+ * and w is freed.
+ */
+static void
+start_failed(struct wr_runtime *rt, struct exec_worker *w,
+             const char *worker_id, wr_err rc, const struct wr_error *err)
+{
+	struct wr_error none = { .code = rc, .reason = WR_REASON_SPAWN_FAILED };
+	int status = 0;
+	pid_t r;
+
+	if (w->pid > 0) {
+		/* the worker must not outlive us */
+		kill(-w->pid, SIGKILL);
+		wr__exec_unwatch(w->pid);
+		do
+			r = waitpid(w->pid, &status, 0);
+		while (r < 0 && errno == EINTR);
+		life_event(rt, worker_id, w->prof->name, WR_WORKER_EXITED,
+		           (long)w->pid, r < 0 ? -1 : status, true, NULL);
+	}
+	life_event(rt, worker_id, w->prof->name, WR_WORKER_SPAWN_FAILED, -1, 0,
+	           false, err != NULL && err->code != WR_OK ? err : &none);
+	worker_free(w);
+}
+
+/* Reports one lifecycle event of w's process: the one report that feeds
+ * both the metrics and the log (wr_runtime_worker_event). */
 static void
 life_event(struct wr_runtime *rt, const char *worker_id, const char *profile,
            enum wr_worker_event_kind kind, long pid, int status,
@@ -650,7 +668,6 @@ child_gone(struct exec_worker *w, const struct timeline *tl)
 	do
 		r = waitpid(w->pid, &status, 0);
 	while (r < 0 && errno == EINTR);
-	wr_runtime_driver_event(w->rt, WR_DRIVER_EVENT_EXITED);
 	if (r < 0)
 		snprintf(why, sizeof(why), "worker process exited "
 		         "(status unknown: %s)", strerror(errno));
@@ -742,7 +759,6 @@ advance_timeline(struct exec_worker *w, struct timeline *tl, int64_t now,
 		diagnose(w, "worker process still running %u ms after "
 		         "SIGTERM; sending SIGKILL", WR__EXEC_KILL_GRACE_MS);
 		signal_group(w, SIGKILL);
-		wr_runtime_driver_event(w->rt, WR_DRIVER_EVENT_KILLED);
 		tl->phase = PHASE_KILLED;
 		life_event(w->rt, w->id, w->prof->name, WR_WORKER_KILLED,
 		           (long)w->pid, 0, false, NULL);

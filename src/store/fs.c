@@ -977,9 +977,74 @@ static const struct wr__store_ops fs_ops = {
 	.stats = fs_stats,
 };
 
+/* A missing store directory is fine when its parent is a directory this
+ * process may write: the first open creates it (wr__fs_make_dir makes one
+ * level, as here). */
+static wr_err
+fs_check_new_dir(const char *dir, struct wr_error *err)
+{
+	char *parent = strdup(dir), *slash;
+	struct stat st;
+	size_t n;
+	wr_err rc = WR_OK;
+
+	if (parent == NULL)
+		return wr__oom(err);
+	for (n = strlen(parent); n > 1 && parent[n - 1] == '/'; n--)
+		parent[n - 1] = '\0';
+	if ((slash = strrchr(parent, '/')) == NULL)
+		strcpy(parent, ".");
+	else
+		slash[slash == parent ? 1 : 0] = '\0';
+	if (stat(parent, &st) < 0)
+		rc = wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED,
+		                     "stat (the store's parent)", parent, errno);
+	else if (!S_ISDIR(st.st_mode))
+		rc = wr__fail(err, WR_EUNAVAILABLE, WR_REASON_STORE_OPEN_FAILED,
+		              NULL, "%s (the store's parent) is not a directory",
+		              parent);
+	else if (access(parent, W_OK | X_OK) < 0)
+		rc = wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED,
+		                     "access (write, the store's parent)", parent,
+		                     errno);
+	free(parent);
+	return rc;
+}
+
+/* The runtime id the store at d belongs to: the META record that starts
+ * its state (the newest snapshot, else the oldest journal); "" when it
+ * holds none yet. */
+static wr_err
+fs_stored_id(const struct wr__fs_dir *d, char id[WR_ID_MAX + 1],
+             struct wr_error *err)
+{
+	struct wr__fs_listing l;
+	struct wr__record rec;
+	bool found = false;
+	wr_err rc;
+
+	id[0] = '\0';
+	if ((rc = wr__fs_list(d, &l, err)) != WR_OK)
+		return rc;
+	if (l.snapshots.n > 0)
+		rc = wr__fs_first_record(d, WR__FS_SNAPSHOT,
+		                         l.snapshots.v[l.snapshots.n - 1], &rec,
+		                         &found, err);
+	else if (l.journals.n > 0)
+		rc = wr__fs_first_record(d, WR__FS_JOURNAL, l.journals.v[0], &rec,
+		                         &found, err);
+	wr__fs_listing_free(&l);
+	if (rc == WR_OK && found && rec.kind == WR__REC_META)
+		wr__strlcpy(id, rec.runtime_id, WR_ID_MAX + 1);
+	if (found)
+		wr__record_clear(&rec);
+	return rc;
+}
+
 /* Checks an fs store directory without opening it for writing. */
 static wr_err
-fs_check_dir(const char *dir, struct wr_error *err)
+fs_check_dir(const char *dir, struct wr_store_check *out,
+             struct wr_error *err)
 {
 	struct wr__fs_dir d;
 	struct stat st;
@@ -987,9 +1052,13 @@ fs_check_dir(const char *dir, struct wr_error *err)
 	int lock_fd;
 	wr_err rc;
 
-	if (stat(dir, &st) < 0)
-		return wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED, "stat",
-		                       dir, errno);
+	if (stat(dir, &st) < 0) {
+		if (errno != ENOENT)
+			return wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED,
+			                       "stat", dir, errno);
+		out->store_created = true;
+		return fs_check_new_dir(dir, err);
+	}
 	if (!S_ISDIR(st.st_mode))
 		return wr__fail(err, WR_EUNAVAILABLE, WR_REASON_STORE_OPEN_FAILED,
 		                NULL, "%s is not a directory", dir);
@@ -1017,17 +1086,29 @@ fs_check_dir(const char *dir, struct wr_error *err)
 		return wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED, "open",
 		                       dir, errno);
 	rc = wr__fs_check_versions(&d, err);
+	if (rc == WR_OK)
+		rc = fs_stored_id(&d, out->store_runtime_id, err);
 	close(d.fd);
 	return rc;
 }
 
 wr_err
-wr_store_check(const char *spec, struct wr_error *err)
+wr__store_check(const char *spec, struct wr_store_check *out,
+                struct wr_error *err)
 {
+	memset(out, 0, sizeof(*out));
 	if (spec == NULL || strcmp(spec, "memory") == 0)
 		return WR_OK;
 	if (strncmp(spec, "fs:", 3) != 0 || spec[3] == '\0')
 		return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_INVALID_VALUE,
 		                "store", "expected memory or fs:DIR");
-	return fs_check_dir(spec + 3, err);
+	return fs_check_dir(spec + 3, out, err);
+}
+
+wr_err
+wr_store_check(const char *spec, struct wr_error *err)
+{
+	struct wr_store_check out;
+
+	return wr__store_check(spec, &out, err);
 }

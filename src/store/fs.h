@@ -111,6 +111,18 @@ wr_err wr__fs_replay_journal(const struct wr__fs_dir *d,
                              off_t *end, struct wr_error *err);
 
 /*
+ * Reads the first record of the store file of kind/gen in d (read-only,
+ * changing nothing) into *rec, which the caller clears when *found.
+ * *found false: the file holds no whole record yet (a journal whose header
+ * or first record a crash cut short: the open repairs it).  Damage is
+ * WR_EUNAVAILABLE, store_corrupt; a file that cannot be read,
+ * store_open_failed.
+ */
+wr_err wr__fs_first_record(const struct wr__fs_dir *d, uint32_t kind,
+                           uint64_t gen, struct wr__record *rec, bool *found,
+                           struct wr_error *err);
+
+/*
  * Writes snapshot-<gen> from the records next(arg, ...) hands out (see
  * wr__snap_next_fn; locations name file number `file`): temp file,
  * fdatasync, rename, fsync of the directory.  On success *fd_out is the

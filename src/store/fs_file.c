@@ -397,9 +397,36 @@ read_failed:
 /* ---- replaying a file --------------------------------------------------- */
 
 /*
- * Decodes the payload of the frame at off, checks the record's own rules
- * and hands it to rp->apply (which takes what it owns, whatever it
- * returns).  What is inconsistent is named by file and offset.
+ * Decodes the payload of the frame at off into *rec and checks the
+ * record's own rules; what is inconsistent is named by file and offset.
+ * On failure *rec holds nothing.
+ */
+static wr_err
+replay_decode(const char *path, off_t off, const char *payload, uint32_t len,
+              struct wr__record *rec, struct wr_error *err)
+{
+	char why[WR_MESSAGE_MAX];
+	struct wr_error derr;
+	wr_err rc;
+
+	if ((rc = wr__record_decode(payload, len, rec, &derr)) != WR_OK) {
+		/* Out of memory is no verdict on the file. */
+		if (derr.reason == WR_REASON_STORE_CORRUPT)
+			return corrupt(err, path, off, derr.message);
+		if (err != NULL)
+			*err = derr;
+		return rc;
+	}
+	if (wr__record_check(rec, why, sizeof(why)) < 0) {
+		wr__record_clear(rec);
+		return corrupt(err, path, off, why);
+	}
+	return WR_OK;
+}
+
+/*
+ * Decodes the frame at off (replay_decode) and hands the record to
+ * rp->apply (which takes what it owns, whatever it returns).
  */
 static wr_err
 replay_record(const struct wr__fs_replay *rp, const char *path, off_t off,
@@ -408,21 +435,10 @@ replay_record(const struct wr__fs_replay *rp, const char *path, off_t off,
 	struct wr__loc loc = {rp->file, len, (uint64_t)off};
 	char why[WR_MESSAGE_MAX];
 	struct wr__record rec;
-	struct wr_error derr;
 	wr_err rc;
 
-	if ((rc = wr__record_decode(payload, len, &rec, &derr)) != WR_OK) {
-		/* Out of memory is no verdict on the file. */
-		if (derr.reason == WR_REASON_STORE_CORRUPT)
-			return corrupt(err, path, off, derr.message);
-		if (err != NULL)
-			*err = derr;
+	if ((rc = replay_decode(path, off, payload, len, &rec, err)) != WR_OK)
 		return rc;
-	}
-	if (wr__record_check(&rec, why, sizeof(why)) < 0) {
-		wr__record_clear(&rec);
-		return corrupt(err, path, off, why);
-	}
 	rc = rp->apply(rp->arg, &rec, &loc, err);
 	if (rc != WR_OK && err != NULL &&
 	    err->reason == WR_REASON_STORE_CORRUPT) {
@@ -527,6 +543,51 @@ wr__fs_replay_snapshot(const struct wr__fs_dir *d,
 		else
 			close(fd);
 	}
+	free(path);
+	return rc;
+}
+
+wr_err
+wr__fs_first_record(const struct wr__fs_dir *d, uint32_t kind, uint64_t gen,
+                    struct wr__record *rec, bool *found, struct wr_error *err)
+{
+	char name[WR__FS_NAME_MAX], *path;
+	struct window w = {.fd = -1};
+	const char *payload = NULL, *torn = NULL;
+	bool incomplete = false;
+	struct stat st;
+	uint32_t len = 0;
+	wr_err rc;
+
+	*found = false;
+	wr__fs_file_name(name, kind == WR__FS_JOURNAL ? "journal" : "snapshot",
+	                 gen, "");
+	if ((path = wr__fs_join(d->path, name)) == NULL)
+		return wr__oom(err);
+	if ((w.fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		rc = wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED, "open", path,
+		                     errno);
+		goto out;
+	}
+	rc = header_check(w.fd, path, kind, gen,
+	                  kind == WR__FS_JOURNAL ? &incomplete : NULL, err);
+	if (rc != WR_OK || incomplete)
+		goto out;
+	if (fstat(w.fd, &st) < 0) {
+		rc = wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED, "stat", path,
+		                     errno);
+		goto out;
+	}
+	rc = frame_read(&w, path, HDR_SIZE, st.st_size, &payload, &len, &torn,
+	                err);
+	if (rc != WR_OK || torn != NULL)
+		goto out; /* no record yet (a torn one: the open cuts it) */
+	rc = replay_decode(path, HDR_SIZE, payload, len, rec, err);
+	*found = rc == WR_OK;
+out:
+	if (w.fd >= 0)
+		close(w.fd);
+	free(w.buf);
 	free(path);
 	return rc;
 }

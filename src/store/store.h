@@ -82,6 +82,11 @@ struct wr__record {
 	char *idem_body;
 };
 
+/* wr_store_check that also says what it found (for wr_runtime_check):
+ * *out is overwritten, also on failure. */
+wr_err wr__store_check(const char *spec, struct wr_store_check *out,
+                       struct wr_error *err);
+
 /* Frees what a record owns (not the record).  NULL ok. */
 void wr__record_clear(struct wr__record *rec);
 

@@ -6,7 +6,10 @@
 # separate: a worker made on one is 404 unknown_worker on the other, the
 # summaries name their own ids and counts, and a restart of one leaves the
 # other untouched.  A prefix naming no Runtime, and /v1/ without a prefix,
-# are 404 not_found from nginx.  Every answer is validated against
+# are 404 not_found from nginx.  /rt/<id>/healthz answers each Runtime's
+# health without a token, from loopback only (403 address_refused
+# otherwise); nginx's own error pages carry the request id; nginx keeps
+# its upstream connections (keepalive).  Every answer is validated against
 # docs/openapi.yaml with the /rt/<id> prefix stripped.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -109,11 +112,41 @@ check "/v1/ without a prefix is 404 not_found" error_is 404 not_found
 e2e_curl GET "$A/runtime"
 check "the token is checked on every prefix (401)" \
 	error_is 401 unauthorized missing_token
+# nginx's own error pages name the request, as deploy/nginx.conf's do.
+e2e_api GET /rt/rt-c/v1/runtime -H 'X-Request-Id: multi-404'
+check "nginx's 404 carries the request id (header and body)" \
+	eval 'header X-Request-Id multi-404 && json ".error.request_id == \"multi-404\""'
+e2e_curl GET "$A/runtime" -H 'X-Request-Id: multi-401'
+check "nginx's 401 carries the request id (header and body)" \
+	eval 'header X-Request-Id multi-401 && json ".error.request_id == \"multi-401\""'
+
+# ---- /rt/<id>/healthz: no token, loopback only ---------------------------
+e2e_curl GET /rt/rt-a/healthz
+check "/rt/rt-a/healthz from loopback is 200 ok without a token" \
+	eval 'status_is 200 && json ".health.status == \"ok\""'
+e2e_curl GET /rt/rt-b/healthz
+check "/rt/rt-b/healthz answers rt-b's health" status_is 200
+e2e_curl GET /rt/rt-c/healthz
+check "/rt/<unknown id>/healthz is 404 not_found" error_is 404 not_found
+e2e_curl GET /rt/rt-a/healthz -H 'Origin: https://example.com'
+check "/rt/<id>/healthz from a browser is refused" \
+	error_is 403 forbidden browser_request
+
+# ---- upstream keepalive ----------------------------------------------------
+established() { ss -xH src "$WR_DIR/$1.sock" | awk '$2 == "ESTAB"' | wc -l; }
+for _ in 1 2 3; do e2e_api GET "$B/runtime"; done
+check "nginx keeps its connection to rt-b open between requests (keepalive)" \
+	eval '[ "$(established rt-b)" -ge 1 ]'
 
 # ---- one Runtime restarts; the other is untouched ------------------------
 wr_stack_stop_pid "$PID_rt_a" "worker-runtime rt-a"
 e2e_api GET "$A/runtime"
 check "rt-a down: 503 runtime_down from nginx" \
+	error_is 503 runtime_unavailable runtime_down
+check "... naming the request (header and body)" \
+	eval 'json ".error.request_id | test(\"^[0-9a-f]{32}$\")" && header X-Request-Id "[0-9a-f]{32}"'
+e2e_curl GET /rt/rt-a/healthz
+check "rt-a down: its /healthz is 503 runtime_down" \
 	error_is 503 runtime_unavailable runtime_down
 e2e_api GET "$B/runtime"
 check "rt-b still serves while rt-a is down" json '.runtime.worker_count == 1'
@@ -134,5 +167,16 @@ e2e_api POST "$A/workers/$WA/input" -H 'Idempotency-Key: multi-k1' \
 check "its retry with the same key replays the same answer" \
 	eval 'status_is 200 && header Idempotent-Replayed true &&
 	      cmp -s "$E2E_TMP/body" "$E2E_TMP/keyed1"'
+
+# ---- /rt/<id>/healthz from an address not allowed: 403 address_refused ----
+# The rendered site allows a documentation address instead of loopback;
+# nginx reloads it (SIGHUP) and the refusal is awaited as a state.
+sed -i -e 's/allow 127\.0\.0\.1;/allow 192.0.2.1;/' -e 's/allow ::1;/allow 2001:db8::1;/' \
+	"$WR_DIR/nginx-site.conf"
+kill -HUP "$WR_NGINX_PID"
+refused() { e2e_curl GET /rt/rt-b/healthz -H 'X-Request-Id: multi-403'; status_is 403; }
+check "after the reload loopback is refused 403" until_true 100 refused
+check "... address_refused, naming the request (header and body)" \
+	eval 'error_is 403 forbidden address_refused && header X-Request-Id multi-403 && json ".error.request_id == \"multi-403\""'
 
 e2e_finish

@@ -42,7 +42,7 @@ echo '{"profiles": {' >"$E2E_TMP/bad.json"
 check "-t: an invalid profiles file is 1, named" tbad "check: --profiles $E2E_TMP/bad.json" --profiles "$E2E_TMP/bad.json"
 printf 'two words\n' >"$E2E_TMP/badtok" && chmod 600 "$E2E_TMP/badtok"
 check "-t: an invalid token file is 1, named" tbad "check: --local-token-file $E2E_TMP/badtok: failed" --local-token-file "$E2E_TMP/badtok"
-check "-t: a missing store directory is 1, named" tbad "check: --store fs:$E2E_TMP/none" --store "fs:$E2E_TMP/none"
+check "-t: a store directory without its parent is 1, named" tbad "check: --store fs:$E2E_TMP/none/store" --store "fs:$E2E_TMP/none/store"
 
 # ---- a running Runtime on the store: locked --------------------------------
 e2e_start_stack --profiles "$P" --store "fs:$E2E_TMP/store" --log-file "$RLOG"

@@ -81,6 +81,8 @@ check "json: the access line is one object with the request's fields" until_log 
 	'"msg":"access".*"request_id":"json-1"'
 check "json: every line parses, with ts, level and msg" \
 	jq -e -s 'length > 1 and all(.[]; (.ts | test("^[0-9-]{10}T[0-9:]{8}\\.[0-9]{3}Z$")) and (.level | IN("error","warn","info","debug")) and (.msg | type == "string"))' "$LOG"
+check "json: the startup lines give the store its own field, not inside msg" jq -e -s \
+	'[.[] | select(.msg | test("^(restoring|started)"))] | length == 2 and all(.[]; (.store | test("^(memory|fs:)")) and (.msg | contains("store=") | not))' "$LOG"
 check "json: the access line's values" jq -e -s \
 	'[.[] | select(.msg == "access")][0] | .method == "GET" and .route == "/v1/runtime" and .status == 200 and .reason == "" and (.duration_ms | type == "number")' "$LOG"
 wr_stack_stop_pid "$WR_RUNTIME_PID" worker-runtime
@@ -92,5 +94,16 @@ wr_stack_stop_pid "$WR_RUNTIME_PID" worker-runtime
 check "--no-access-log: the request is answered" test "$CODE" = 200
 check "--no-access-log: no access line (the stop was logged after it)" \
 	bash -c 'grep -q "stopped" "$1" && ! grep -q "access" "$1"' _ "$LOG"
+
+# ---- /healthz from an address not allowed: nginx's 403 names the request --
+# The rendered site allows a documentation address instead of loopback;
+# nginx reloads it (SIGHUP) and the refusal is awaited as a state.
+sed -i -e 's/allow 127\.0\.0\.1;/allow 192.0.2.1;/' -e 's/allow ::1;/allow 2001:db8::1;/' \
+	"$WR_DIR/nginx-site.conf"
+kill -HUP "$WR_NGINX_PID"
+refused() { e2e_curl GET /healthz -H 'X-Request-Id: hz-403'; status_is 403; }
+check "/healthz from an address not allowed is 403" until_true 100 refused
+check "... address_refused with the request id (header and body)" \
+	eval 'error_is 403 forbidden address_refused && header X-Request-Id hz-403 && jq -e ".error.request_id == \"hz-403\"" "$E2E_TMP/body"'
 
 e2e_finish

@@ -50,7 +50,7 @@ e2e_api GET "/v1/workers/$WID/transcript"
 check "a transcript read while restoring is 503 restoring" \
 	error_is 503 runtime_unavailable restoring
 check "the log says the store is being restored" \
-	grep -q 'restoring store=fs:' "$LOG"
+	grep -q 'restoring (answering 503 restoring until it is open) store=fs:' "$LOG"
 check "no started line before the Runtime is open (only the first run's)" \
 	test "$(grep -c 'started runtime_id=' "$LOG")" = 1
 

@@ -103,4 +103,30 @@ check "SIGTERM stops it" gone "$PID"
 check "its stop is logged in WR_LOG" log_has ' info worker-runtime: stopped$'
 check "the Runtime removed its pid file at exit" test ! -e "$WR_PIDFILE"
 
+# ---- WR_LOG in the socket's directory: the script leaves that directory
+# as it is (nginx's group keeps its way to the socket) ----------------------
+export WR_LOG=$E2E_TMP/run/worker-runtime.log
+LOG=$WR_LOG
+RC=0
+sh "$SPAWN" --runtime-id rt-spawn --store "fs:$STATE/store" \
+	>"$E2E_TMP/out" 2>&1 || RC=$?
+check "WR_LOG in the socket's directory: spawn-fcgi.sh starts (exit 0)" \
+	test "$RC" = 0
+PID=$(cat "$WR_PIDFILE" 2>/dev/null)
+E2E_PIDS="${E2E_PIDS:-} $PID"
+check "... the socket's directory keeps nginx's group ($G)" \
+	test "$(stat -c %G "$E2E_TMP/run")" = "$G"
+setpriv --reuid "$N" --regid "$G" --init-groups -- env -i \
+	REQUEST_METHOD=GET REQUEST_URI=/v1/runtime \
+	"$(command -v cgi-fcgi)" -bind -connect "$WR_SOCKET" >"$E2E_TMP/body" 2>&1
+check "... and a member of nginx's group is still answered: 200" \
+	grep -q '^Status: 200' "$E2E_TMP/body"
+check "... the log is written there" log_has ' info worker-runtime: started '
+kill -TERM "$PID"
+for _ in $(seq 150); do
+	wr_stack_pid_alive "$PID" || break
+	sleep 0.1
+done
+check "SIGTERM stops it" gone "$PID"
+
 e2e_finish

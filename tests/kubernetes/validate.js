@@ -1,8 +1,9 @@
 // tests/kubernetes/validate.js - validates every object of the YAML files
 // named on the command line against the Kubernetes API schemas of the npm
 // package kubernetes-models (pinned in package-lock.json beside this
-// file).  Prints one line per object; exits 1 if any object is invalid,
-// of a kind it does not know, or if a file holds no object.
+// file), and that every container of a pod template has a livenessProbe.
+// Prints one line per object; exits 1 if any object is invalid, of a kind
+// it does not know, or if a file holds no object.
 'use strict';
 const fs = require('fs');
 const YAML = require('yaml');
@@ -35,6 +36,13 @@ for (const file of process.argv.slice(2)) {
     }
     try {
       new Model(obj).validate();
+      // Every container of a pod template is watched by its own liveness
+      // probe: a wedged Runtime behind a healthy nginx must be restarted.
+      const spec = obj.spec && obj.spec.template && obj.spec.template.spec;
+      for (const c of (spec && spec.containers) || []) {
+        if (!c.livenessProbe)
+          throw new Error(`container ${c.name} has no livenessProbe`);
+      }
       console.log(`ok   ${what}`);
     } catch (e) {
       console.log(`FAIL ${what}: ${e.message}`);
