@@ -1041,6 +1041,51 @@ fs_stored_id(const struct wr__fs_dir *d, char id[WR_ID_MAX + 1],
 	return rc;
 }
 
+/* name in d may be opened with mode (access(2) R_OK/W_OK) as the open
+ * would: a store restored as root (files 0600 root) fails here, as the
+ * start would.  A missing file is fine (the open creates or skips it). */
+static wr_err
+fs_check_file(const struct wr__fs_dir *d, const char *name, int mode,
+              struct wr_error *err)
+{
+	char *path = wr__fs_join(d->path, name);
+	wr_err rc = WR_OK;
+
+	if (path == NULL)
+		return wr__oom(err);
+	if (access(path, mode) < 0 && errno != ENOENT)
+		rc = wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED,
+		                     mode & W_OK ? "access (read and write)"
+		                                 : "access (read)",
+		                     path, errno);
+	free(path);
+	return rc;
+}
+
+/* The files the open reads or writes are readable, and writable where it
+ * writes (the lock file and the newest journal). */
+static wr_err
+fs_check_files(const struct wr__fs_dir *d, struct wr_error *err)
+{
+	struct wr__fs_listing l;
+	char name[WR__FS_NAME_MAX];
+	wr_err rc = fs_check_file(d, "lock", R_OK | W_OK, err);
+
+	if (rc != WR_OK || (rc = wr__fs_list(d, &l, err)) != WR_OK)
+		return rc;
+	for (size_t i = 0; rc == WR_OK && i < l.journals.n; i++) {
+		wr__fs_file_name(name, "journal", l.journals.v[i], "");
+		rc = fs_check_file(d, name, i + 1 == l.journals.n
+		                                    ? R_OK | W_OK : R_OK, err);
+	}
+	for (size_t i = 0; rc == WR_OK && i < l.snapshots.n; i++) {
+		wr__fs_file_name(name, "snapshot", l.snapshots.v[i], "");
+		rc = fs_check_file(d, name, R_OK, err);
+	}
+	wr__fs_listing_free(&l);
+	return rc;
+}
+
 /* Checks an fs store directory without opening it for writing. */
 static wr_err
 fs_check_dir(const char *dir, struct wr_store_check *out,
@@ -1085,7 +1130,9 @@ fs_check_dir(const char *dir, struct wr_store_check *out,
 	if (d.fd < 0)
 		return wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED, "open",
 		                       dir, errno);
-	rc = wr__fs_check_versions(&d, err);
+	rc = fs_check_files(&d, err);
+	if (rc == WR_OK)
+		rc = wr__fs_check_versions(&d, err);
 	if (rc == WR_OK)
 		rc = fs_stored_id(&d, out->store_runtime_id, err);
 	close(d.fd);

@@ -7,7 +7,8 @@
 # another --runtime-id (same reason as the start), an unknown
 # --socket-group, a missing directory for --socket and --pid-file, a
 # socket path that is a regular file, a bad token file, bad profiles, a
-# log file in a missing directory.  No nginx; state-based waits only.
+# log file in a missing directory, a store restored as root (as root: -t and
+# the start as nobody).  No nginx; state-based waits only.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -98,5 +99,29 @@ same_fate bad-token-file 1 $(sock h) --local-token-file "$T/badtok"
 # shellcheck disable=SC2046
 same_fate bad-default-profile 1 $(sock i) --profiles "$T/badp.json"
 check "-t leaves no socket or pid file behind" bash -c '! ls "$1"/s/*.sock "$1"/s/rt.pid 2>/dev/null | grep -q .' _ "$T"
+
+# A store restored as root (its directory handed to the service user, its
+# files left root's 0600): -t as that user fails as the start does.  Root
+# only (root reads and writes everything); the user is nobody.
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null 2>&1; then
+	chmod 0711 "$T"
+	mkdir -m 0777 "$T/n"
+	# shellcheck disable=SC2046
+	[ "$(start_status $(sock r) --store "fs:$T/rstore" --runtime-id rt-r)" = 0 ] ||
+		{ e2e_say "ERROR: the store could not be made as root"; exit 99; }
+	chown nobody "$T/rstore"
+	REAL_BIN=$WR_BIN
+	WR_BIN=$T/as-nobody
+	printf '#!/bin/sh\nexec setpriv --reuid nobody --regid nogroup --clear-groups -- "%s" "$@"\n' \
+		"$REAL_BIN" >"$WR_BIN"
+	chmod 0755 "$WR_BIN"
+	same_fate store-files-of-root 1 --socket "unix:$T/n/r.sock" \
+		--store "fs:$T/rstore" --runtime-id rt-r
+	check "-t names the file it cannot open" grep -q "check: --store .*$T/rstore/lock.*Permission denied" "$T/t.store-files-of-root.out"
+	chown -R nobody "$T/rstore"
+	same_fate store-chowned-back 0 --socket "unix:$T/n/r.sock" \
+		--store "fs:$T/rstore" --runtime-id rt-r
+	WR_BIN=$REAL_BIN
+fi
 
 e2e_finish
