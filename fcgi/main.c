@@ -10,6 +10,7 @@
  */
 #include "config.h"
 
+#include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -1361,9 +1362,26 @@ static bool check_log_file(const char *path)
 	return true;
 }
 
+/* Whether this process may give a file it owns group gid (chown(2)): it is
+ * root, or gid is its group or one of its supplementary groups. */
+static bool may_chgrp(gid_t gid)
+{
+	gid_t groups[NGROUPS_MAX];
+	int n;
+
+	if (geteuid() == 0 || getegid() == gid)
+		return true;
+	n = getgroups(NGROUPS_MAX, groups);
+	for (int i = 0; i < n; i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
 /* --socket unix:PATH as listen_unix would bind it, without binding: the
- * group exists, the directory takes a new entry, and PATH is free or a
- * stale socket (a live one is another Runtime's: the start would fail). */
+ * group exists and this user may give it, the directory takes a new entry,
+ * and PATH is free or a stale socket (a live one is another Runtime's: the
+ * start would fail). */
 static bool check_socket_unix(const struct options *o, const char *path)
 {
 	struct sockaddr_un sa;
@@ -1374,6 +1392,13 @@ static bool check_socket_unix(const struct options *o, const char *path)
 	    resolve_group(o->socket_group, &gid) < 0) {
 		log_msg(LOG_ERROR, "check: --socket-group %s: failed",
 		        o->socket_group);
+		(void)check_parent_dir("--socket", path);
+		return false;
+	}
+	if (o->socket_group != NULL && !may_chgrp(gid)) {
+		log_msg(LOG_ERROR, "check: --socket-group %s: this user is not a "
+		        "member of that group (the start could not chown the "
+		        "socket)", o->socket_group);
 		(void)check_parent_dir("--socket", path);
 		return false;
 	}

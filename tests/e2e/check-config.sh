@@ -8,7 +8,8 @@
 # --socket-group, a missing directory for --socket and --pid-file, a
 # socket path that is a regular file, a bad token file, bad profiles, a
 # log file in a missing directory, a store restored as root (as root: -t and
-# the start as nobody).  No nginx; state-based waits only.
+# the start as nobody), a --socket-group the user is not a member of (as
+# nobody).  No nginx; state-based waits only.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -121,6 +122,9 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null 2>&1; then
 	chown -R nobody "$T/rstore"
 	same_fate store-chowned-back 0 --socket "unix:$T/n/r.sock" \
 		--store "fs:$T/rstore" --runtime-id rt-r
+	same_fate socket-group-not-a-member 1 --socket "unix:$T/n/g.sock" \
+		--socket-group root
+	check "-t says the user is not a member" grep -q "check: --socket-group root: this user is not a member" "$T/t.socket-group-not-a-member.out"
 	WR_BIN=$REAL_BIN
 fi
 
