@@ -55,6 +55,12 @@ check "nginx's own 404 carries a generated id" \
 	bash -c '[[ $1 =~ ^[0-9a-f]{32}$ ]]' _ "$(hdr_id)"
 check "... the same in its body" json --arg id "$(hdr_id)" '.error.request_id == $id'
 
+e2e_curl GET /healthz -H 'X-Request-Id: hz-200'
+check "/healthz passes the request id to the Runtime (header)" \
+	eval 'test "$CODE" = 200 && test "$(hdr_id)" = hz-200'
+check "... which logs it in the access line" until_log \
+	'access method=GET route=/v1/health status=200 .*request_id=hz-200$'
+
 # The responder's own errors (found before the handlers run), straight at
 # the socket: a request without REQUEST_METHOD.
 if command -v python3 >/dev/null; then
