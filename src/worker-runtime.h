@@ -743,7 +743,10 @@ const char *wr_runtime_id(const struct wr_runtime *rt);
  * execution is asked to stop gracefully (its driver's stop policy) and
  * released, which waits until it is gone; the workers keep their recorded
  * status, so a durable store restores them at the next open (see
- * wr_runtime_stop to record an end).  Then syncs and closes the store and
+ * wr_runtime_stop to record an end).  First every commit still waiting
+ * (wr_mutation_start) completes - durable, or failed if its fdatasync
+ * fails - and its done() is called; such a commit may still be finished
+ * afterwards (wr_commit_finish).  Then syncs and closes the store and
  * frees everything.  No other thread may use rt during or after.  NULL ok. */
 void wr_runtime_close(struct wr_runtime *rt);
 
