@@ -56,6 +56,8 @@ struct conn {
 	bool idle;
 	struct rq *parked; /* its parked request, watched for a hangup
 	                    * (dispatcher only) */
+	bool unwatched;    /* taken out of the epoll set (a parked request
+	                    * was let go): re-added, not modified, if kept */
 };
 
 static int ep = -1, evfd = -1, lfd = -1, lfd_flags = -1;
@@ -75,7 +77,8 @@ static unsigned q_busy, n_threads;
 static bool q_closed;
 
 static pthread_mutex_t c_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct conn idle_head = { -1, &idle_head, &idle_head, false, NULL };
+static struct conn idle_head = { -1, &idle_head, &idle_head, false, NULL,
+                                  false };
 static unsigned n_idle;
 static bool idle_closed; /* the stop closed the idle list */
 
@@ -215,7 +218,10 @@ void dsp_conn_release(struct conn *c, bool kept)
 {
 	if (kept) {
 		pthread_mutex_lock(&c_mu);
-		if (!idle_closed && arm(c, EPOLL_CTL_MOD) == 0) {
+		int op = c->unwatched ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+
+		c->unwatched = false;
+		if (!idle_closed && arm(c, op) == 0) {
 			idle_link(c);
 			pthread_mutex_unlock(&c_mu);
 			return;
@@ -518,14 +524,13 @@ static void finish_if_parked(struct rq *r, bool woken_ok)
 	}
 	pthread_mutex_unlock(&p_mu);
 	if (go && r->conn != NULL && r->conn->parked == r) {
-		struct epoll_event ev;
-
-		/* No longer watched: disarmed before a thread takes it. */
+		/* No longer watched: out of the epoll set before a thread
+		 * takes it.  (A MOD to an empty mask would still report
+		 * EPOLLHUP, e.g. once the thread's close path shut the
+		 * socket down, for a connection it may have freed.) */
 		r->conn->parked = NULL;
-		memset(&ev, 0, sizeof ev);
-		ev.events = EPOLLONESHOT;
-		ev.data.ptr = r->conn;
-		(void)epoll_ctl(ep, EPOLL_CTL_MOD, r->conn->fd, &ev);
+		r->conn->unwatched =
+			epoll_ctl(ep, EPOLL_CTL_DEL, r->conn->fd, NULL) == 0;
 	}
 	if (go)
 		queue_push(j);

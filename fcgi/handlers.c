@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -468,56 +469,25 @@ op_workers_list(const struct http_ctx *ctx, const struct route_cmd *cmd,
 	return respond_json(out, 200, json, len, e);
 }
 
-/* An empty body means {} (all defaults). */
-static wr_err
-op_worker_create(const struct http_ctx *ctx, const struct http_request *req,
-                 struct http_response *out, struct wr_error *e)
-{
-	struct wr_create_request *creq = NULL;
-	struct wr_worker_info *info = NULL;
-	struct wr_idempotent_result res;
-	struct wr_idempotency k;
-	size_t len;
-	char *json;
-	wr_err rc;
-
-	if (req->body_len > 0) {
-		rc = wr_json_decode_create_request(req->body, req->body_len,
-		                                   NULL, &creq, e);
-		if (rc != WR_OK)
-			goto done;
-	}
-	if (idem_of(req, &k) != NULL) {
-		if ((rc = wr_worker_create_keyed(ctx->rt, creq, &k, &res, e)) ==
-		    WR_OK)
-			respond_keyed(out, &res);
-		wr_idempotent_result_clear(&res);
-		goto done;
-	}
-	rc = wr_worker_create(ctx->rt, creq, &info, e);
-	if (rc != WR_OK)
-		goto done;
-	json = wr_json_encode_worker_detail(info, "worker", &len);
-	rc = respond_json(out, 201, json, len, e);
-	if (rc == WR_OK)
-		add_header(out, "Location", "/v1/workers/%s",
-		           info->ref.worker_id);
-done:
-	wr_worker_info_free(info);
-	wr_create_request_free(creq);
-	return rc;
-}
-
 /* ---- long-poll: parking a request on a watch ------------------------- */
 
 /* A parked request: the route command (a copy: the request's params stay
  * valid, but the decoded command would not), its deadline, its watch. */
 struct http_wait {
+	enum {
+		WAIT_WATCH,  /* a long-poll: on a watch, until its deadline */
+		WAIT_COMMIT  /* a mutation: until its record is durable */
+	} kind;
 	struct route_cmd cmd;
 	unsigned long long deadline_ms; /* CLOCK_MONOTONIC */
-	struct wr_watch *watch;
+	struct wr_watch *watch;         /* WAIT_WATCH */
+	struct wr_commit *commit;       /* WAIT_COMMIT */
 	char rid[REQUEST_ID_SIZE];      /* the request's id, for the answer */
 };
+
+/* The deadline of a wait that has none (WAIT_COMMIT): centuries away,
+ * and still a positive number of ms from now as a signed 64-bit value. */
+#define WAIT_NEVER_MS ((unsigned long long)LLONG_MAX)
 
 static unsigned long long
 monotonic_ms(void)
@@ -547,6 +517,7 @@ park(const struct http_ctx *ctx, const struct http_request *req,
 	if (w == NULL)
 		return fail(e, WR_EINTERNAL, WR_REASON_OUT_OF_MEMORY,
 		            "out of memory");
+	w->kind = WAIT_WATCH;
 	w->cmd = *cmd;
 	w->deadline_ms = monotonic_ms() + cmd->wait_ms;
 	rc = wr_worker_watch(ctx->rt, cmd->worker_id, after, req->wake,
@@ -565,6 +536,154 @@ may_park(const struct http_request *req, const struct route_cmd *cmd)
 {
 	return req != NULL && req->wake != NULL && cmd->has_wait &&
 	       cmd->wait_ms > 0;
+}
+
+/* ---- mutations: parked until durable ---------------------------------- */
+
+/* The answer of a started mutation (blocks until its record is durable
+ * or failed if it is not yet): the stored or new keyed answer, else the
+ * operation's own.  Ends c. */
+static wr_err
+commit_answer(const struct route_cmd *cmd, struct wr_commit *c,
+              struct http_response *out, struct wr_error *e)
+{
+	struct wr_mutation_result r;
+	size_t len = 0;
+	char *json;
+	wr_err rc;
+
+	if ((rc = wr_commit_finish(c, &r, e)) != WR_OK)
+		return rc;
+	if (r.keyed.body != NULL) {
+		respond_keyed(out, &r.keyed);
+	} else if (cmd->op == ROUTE_WORKER_CREATE) {
+		json = wr_json_encode_worker_detail(r.worker, "worker", &len);
+		rc = respond_json(out, 201, json, len, e);
+		if (rc == WR_OK)
+			add_header(out, "Location", "/v1/workers/%s",
+			           r.worker->ref.worker_id);
+	} else if (cmd->op == ROUTE_WORKER_INPUT) {
+		json = wr_json_encode_input_ack(&r.input_ack, "ack", &len);
+		rc = respond_json(out, 200, json, len, e);
+	} else {
+		json = wr_json_encode_lifecycle_ack(&r.lifecycle_ack, "ack",
+		                                    &len);
+		rc = respond_json(out, 200, json, len, e);
+	}
+	wr_mutation_result_clear(&r);
+	return rc;
+}
+
+/*
+ * Runs mutation m.  When its record still has to become durable and the
+ * caller can park requests, the request is parked on the commit (no
+ * deadline: it is answered once the fdatasync covering it returned, or
+ * failed) and the serving thread is free; otherwise it is answered now
+ * (the memory store, a replayed key; or, without wake, after blocking
+ * until durable).
+ */
+static wr_err
+mutate(const struct http_ctx *ctx, const struct http_request *req,
+       const struct route_cmd *cmd, struct wr_mutation *m,
+       struct http_response *out, struct wr_error *e)
+{
+	bool can_park = req != NULL && req->wake != NULL, ready = false;
+	struct http_wait *w = NULL;
+	struct wr_idempotency k;
+	struct wr_commit *c;
+	wr_err rc;
+
+	m->key = req != NULL ? idem_of(req, &k) : NULL;
+	/* Made first: once started with wake, the request must park. */
+	if (can_park && (w = calloc(1, sizeof(*w))) == NULL)
+		return fail(e, WR_EINTERNAL, WR_REASON_OUT_OF_MEMORY,
+		            "out of memory");
+	rc = wr_mutation_start(ctx->rt, m, can_park ? req->wake : NULL,
+	                       can_park ? req->wake_arg : NULL, &c, &ready, e);
+	if (rc == WR_OK && !ready && w != NULL) {
+		w->kind = WAIT_COMMIT;
+		w->cmd = *cmd;
+		w->deadline_ms = WAIT_NEVER_MS;
+		w->commit = c;
+		out->wait = w;
+		return WR_OK;
+	}
+	free(w);
+	return rc == WR_OK ? commit_answer(cmd, c, out, e) : rc;
+}
+
+/* An empty body means {} (all defaults). */
+static wr_err
+op_worker_create(const struct http_ctx *ctx, const struct http_request *req,
+                 const struct route_cmd *cmd, struct http_response *out,
+                 struct wr_error *e)
+{
+	struct wr_mutation m = {.op = WR_MUTATE_CREATE};
+	struct wr_create_request *creq = NULL;
+	wr_err rc = WR_OK;
+
+	if (req->body_len > 0)
+		rc = wr_json_decode_create_request(req->body, req->body_len,
+		                                   NULL, &creq, e);
+	if (rc == WR_OK) {
+		m.create = creq;
+		rc = mutate(ctx, req, cmd, &m, out, e);
+	}
+	wr_create_request_free(creq);
+	return rc;
+}
+
+static wr_err
+op_worker_input(const struct http_ctx *ctx, const struct http_request *req,
+                const struct route_cmd *cmd, struct http_response *out,
+                struct wr_error *e)
+{
+	struct wr_mutation m = {.op = WR_MUTATE_INPUT};
+	struct wr_input in = {0};
+	wr_err rc;
+
+	rc = wr_json_decode_input(req->body, req->body_len, NULL, &in, e);
+	if (rc == WR_OK) {
+		m.worker_id = cmd->worker_id;
+		m.input = &in;
+		rc = mutate(ctx, req, cmd, &m, out, e);
+	}
+	wr_input_clear(&in);
+	return rc;
+}
+
+/* Stop and cancel: an empty body is valid (no reason). */
+static wr_err
+op_worker_lifecycle(const struct http_ctx *ctx, const struct http_request *req,
+                    const struct route_cmd *cmd, struct http_response *out,
+                    struct wr_error *e)
+{
+	struct wr_mutation m = {.op = cmd->op == ROUTE_WORKER_STOP
+	                                      ? WR_MUTATE_STOP
+	                                      : WR_MUTATE_CANCEL};
+	char *reason = NULL;
+	wr_err rc;
+
+	rc = wr_json_decode_lifecycle_request(req->body, req->body_len, NULL,
+	                                      &reason, e);
+	if (rc == WR_OK) {
+		m.worker_id = cmd->worker_id;
+		m.reason = reason;
+		rc = mutate(ctx, req, cmd, &m, out, e);
+	}
+	free(reason);
+	return rc;
+}
+
+static wr_err
+op_worker_delete(const struct http_ctx *ctx, const struct http_request *req,
+                 const struct route_cmd *cmd, struct http_response *out,
+                 struct wr_error *e)
+{
+	struct wr_mutation m = {.op = WR_MUTATE_DELETE};
+
+	m.worker_id = cmd->worker_id;
+	return mutate(ctx, req, cmd, &m, out, e);
 }
 
 static wr_err
@@ -597,107 +716,6 @@ op_worker_get(const struct http_ctx *ctx, const struct http_request *req,
 	}
 	json = wr_json_encode_worker_detail(info, "worker", &len);
 	wr_worker_info_free(info);
-	return respond_json(out, 200, json, len, e);
-}
-
-static wr_err
-op_worker_input(const struct http_ctx *ctx, const struct http_request *req,
-                const struct route_cmd *cmd, struct http_response *out,
-                struct wr_error *e)
-{
-	struct wr_input in = {0};
-	struct wr_input_ack ack;
-	struct wr_idempotent_result res;
-	struct wr_idempotency k;
-	size_t len;
-	char *json;
-	wr_err rc;
-
-	rc = wr_json_decode_input(req->body, req->body_len, NULL, &in, e);
-	if (rc != WR_OK)
-		goto done;
-	if (idem_of(req, &k) != NULL) {
-		if ((rc = wr_worker_input_keyed(ctx->rt, cmd->worker_id, &in,
-		                                &k, &res, e)) == WR_OK)
-			respond_keyed(out, &res);
-		wr_idempotent_result_clear(&res);
-		goto done;
-	}
-	rc = wr_worker_input(ctx->rt, cmd->worker_id, &in, &ack, e);
-	if (rc != WR_OK)
-		goto done;
-	json = wr_json_encode_input_ack(&ack, "ack", &len);
-	rc = respond_json(out, 200, json, len, e);
-done:
-	wr_input_clear(&in);
-	return rc;
-}
-
-/* Stop and cancel: an empty body is valid (no reason). */
-static wr_err
-op_worker_lifecycle(const struct http_ctx *ctx, const struct http_request *req,
-                    const struct route_cmd *cmd, struct http_response *out,
-                    struct wr_error *e)
-{
-	struct wr_lifecycle_ack ack;
-	struct wr_idempotent_result res;
-	struct wr_idempotency k;
-	char *reason = NULL;
-	size_t len;
-	char *json;
-	wr_err rc;
-
-	rc = wr_json_decode_lifecycle_request(req->body, req->body_len, NULL,
-	                                      &reason, e);
-	if (rc != WR_OK)
-		goto done;
-	if (idem_of(req, &k) != NULL) {
-		rc = cmd->op == ROUTE_WORKER_STOP
-		             ? wr_worker_stop_keyed(ctx->rt, cmd->worker_id,
-		                                    reason, &k, &res, e)
-		             : wr_worker_cancel_keyed(ctx->rt, cmd->worker_id,
-		                                      reason, &k, &res, e);
-		if (rc == WR_OK)
-			respond_keyed(out, &res);
-		wr_idempotent_result_clear(&res);
-		goto done;
-	}
-	if (cmd->op == ROUTE_WORKER_STOP)
-		rc = wr_worker_stop(ctx->rt, cmd->worker_id, reason, &ack, e);
-	else
-		rc = wr_worker_cancel(ctx->rt, cmd->worker_id, reason, &ack, e);
-	if (rc != WR_OK)
-		goto done;
-	json = wr_json_encode_lifecycle_ack(&ack, "ack", &len);
-	rc = respond_json(out, 200, json, len, e);
-done:
-	free(reason);
-	return rc;
-}
-
-static wr_err
-op_worker_delete(const struct http_ctx *ctx, const struct http_request *req,
-                 const struct route_cmd *cmd, struct http_response *out,
-                 struct wr_error *e)
-{
-	struct wr_lifecycle_ack ack;
-	struct wr_idempotent_result res;
-	struct wr_idempotency k;
-	size_t len;
-	char *json;
-	wr_err rc;
-
-	if (idem_of(req, &k) != NULL) {
-		if ((rc = wr_worker_delete_keyed(ctx->rt, cmd->worker_id, &k,
-		                                 &res, e)) == WR_OK)
-			respond_keyed(out, &res);
-		wr_idempotent_result_clear(&res);
-		return rc;
-	}
-	rc = wr_worker_delete(ctx->rt, cmd->worker_id, &ack, e);
-	if (rc != WR_OK)
-		return rc;
-	json = wr_json_encode_lifecycle_ack(&ack, "ack", &len);
 	return respond_json(out, 200, json, len, e);
 }
 
@@ -989,7 +1007,7 @@ dispatch(const struct http_ctx *ctx, const struct http_request *req,
 		return rc;
 	switch (cmd->op) {
 	case ROUTE_WORKER_CREATE:
-		return op_worker_create(ctx, req, out, e);
+		return op_worker_create(ctx, req, cmd, out, e);
 	case ROUTE_WORKER_INPUT:
 		return op_worker_input(ctx, req, cmd, out, e);
 	default:
@@ -1092,9 +1110,16 @@ http_wait_finish(const struct http_ctx *ctx, struct http_wait *w,
 
 	memset(out, 0, sizeof(*out));
 	wr_error_clear(&e);
-	wr_watch_cancel(w->watch); /* its wake is over and done with */
-	/* The same operation, answered now (a NULL request never parks). */
-	rc = dispatch(ctx, NULL, &w->cmd, out, &e);
+	if (w->kind == WAIT_COMMIT) {
+		/* Its answer, once durable (blocks until then if it is
+		 * not yet: the responder stops, or the client left). */
+		rc = commit_answer(&w->cmd, w->commit, out, &e);
+	} else {
+		wr_watch_cancel(w->watch); /* its wake is over and done with */
+		/* The same operation, answered now (a NULL request never
+		 * parks). */
+		rc = dispatch(ctx, NULL, &w->cmd, out, &e);
+	}
 	if (rc != WR_OK) {
 		library_error(&e, rc, &w->cmd);
 		respond_error(ctx, &e, NULL, w->rid, out);

@@ -30,8 +30,10 @@ struct http_request {
 	                            * client's X-Request-Id); NULL if absent */
 	const char *idempotency_key; /* HTTP_IDEMPOTENCY_KEY; NULL if absent */
 	/*
-	 * Long-poll: how a parked request is woken.  NULL: the caller cannot
-	 * park requests, and a ?wait= is answered at once as if it were 0.
+	 * Long-poll, and mutations waiting for the store's fdatasync: how a
+	 * parked request is woken.  NULL: the caller cannot park requests,
+	 * a ?wait= is answered at once as if it were 0, and a mutation
+	 * blocks the calling thread until it is durable.
 	 * Otherwise http_handle may answer with out->wait set (see struct
 	 * http_wait below): wake(wake_arg) is then called at most once, from
 	 * any thread and possibly with Runtime locks held, when the wait may
@@ -122,13 +124,19 @@ bool http_browser_request(const char *origin, const char *sec_fetch_site);
 void http_handle(const struct http_ctx *ctx, const struct http_request *req,
                  struct http_response *out);
 
-/* The deadline of a parked request: CLOCK_MONOTONIC, in ms. */
+/* The deadline of a parked request: CLOCK_MONOTONIC, in ms.  A mutation
+ * parked until its record is durable has none: LLONG_MAX (centuries
+ * away, and positive as a signed difference from now); it is answered
+ * only after wake(), or, if finished earlier (shutdown, a hangup), once
+ * the fdatasync covering its record returned or failed. */
 unsigned long long http_wait_deadline_ms(const struct http_wait *w);
 
 /*
  * Answers a parked request now (it was woken, its deadline passed or the
  * caller is shutting down): fills *out as http_handle would have (the
- * current page or detail, possibly empty), and frees w.  After it
+ * current page or detail, possibly empty; a mutation's answer or error,
+ * blocking until its record is durable or failed if it is not yet), and
+ * frees w.  After it
  * returns, the wake function given with the request is neither running nor
  * ever called again for it.  Thread-safe; any thread.
  */

@@ -771,7 +771,10 @@ const char *wr_runtime_id(const struct wr_runtime *rt);
  * execution is asked to stop gracefully (its driver's stop policy) and
  * released, which waits until it is gone; the workers keep their recorded
  * status, so a durable store restores them at the next open (see
- * wr_runtime_stop to record an end).  Then syncs and closes the store and
+ * wr_runtime_stop to record an end).  First every commit still waiting
+ * (wr_mutation_start) completes - durable, or failed if its fdatasync
+ * fails - and its done() is called; such a commit may still be finished
+ * afterwards (wr_commit_finish).  Then syncs and closes the store and
  * frees everything.  No other thread may use rt during or after.  NULL ok. */
 void wr_runtime_close(struct wr_runtime *rt);
 
@@ -1016,6 +1019,87 @@ wr_err wr_worker_delete_keyed(struct wr_runtime *rt, const char *worker_id,
                               const struct wr_idempotency *k,
                               struct wr_idempotent_result *out,
                               struct wr_error *err);
+
+/*
+ * Mutations awaited without a thread.  On a durable store a mutation is
+ * answered only once the fdatasync covering its record returned; the
+ * calls above block the calling thread meanwhile.  wr_mutation_start
+ * does everything else at once - validates, appends the record, updates
+ * what the next mutation sees, fixes the answer - and lets the caller
+ * learn of the durability through a callback instead, so a server can
+ * serve other requests while many records share one fdatasync (a commit
+ * thread per Runtime on a durable store syncs up to the newest record
+ * awaited, applies the records in order and completes their commits).
+ * The rules of the blocking calls hold unchanged: nothing is visible to
+ * reads before it is durable, a failed fdatasync fails every mutation
+ * not yet durable (WR_EUNAVAILABLE, reason store_sync_failed) and
+ * changes nothing, and an idempotency key stays in flight
+ * (idempotency_in_flight) until its record is durable.
+ */
+enum wr_mutation_op {
+	WR_MUTATE_CREATE, /* wr_worker_create(_keyed) */
+	WR_MUTATE_INPUT,  /* wr_worker_input(_keyed) */
+	WR_MUTATE_STOP,   /* wr_worker_stop(_keyed) */
+	WR_MUTATE_CANCEL, /* wr_worker_cancel(_keyed) */
+	WR_MUTATE_DELETE  /* wr_worker_delete(_keyed) */
+};
+
+/* One mutation; everything is borrowed for the call to
+ * wr_mutation_start only. */
+struct wr_mutation {
+	enum wr_mutation_op op;
+	const char *worker_id;                  /* all but CREATE */
+	const struct wr_create_request *create; /* CREATE; NULL: defaults */
+	const struct wr_input *input;           /* INPUT */
+	const char *reason;                     /* STOP, CANCEL; may be NULL */
+	const struct wr_idempotency *key;       /* NULL: not keyed */
+};
+
+/* The answer of a mutation, as the blocking call would give it: keyed:
+ * keyed (the REST status and body); else CREATE: worker (owned), INPUT:
+ * input_ack, STOP/CANCEL/DELETE: lifecycle_ack. */
+struct wr_mutation_result {
+	struct wr_worker_info *worker;
+	struct wr_input_ack input_ack;
+	struct wr_lifecycle_ack lifecycle_ack;
+	struct wr_idempotent_result keyed;
+};
+
+/* Frees what r owns and zeroes it.  NULL ok. */
+void wr_mutation_result_clear(struct wr_mutation_result *r);
+
+/* A started mutation, until wr_commit_finish. */
+struct wr_commit;
+
+/*
+ * Starts mutation m.  An error found before anything was recorded (the
+ * errors of the blocking call: validation, unknown worker, a busy
+ * worker, a key in flight or reused, a refused append...) is returned at
+ * once with *out NULL.  Otherwise WR_OK and *out is a commit the caller
+ * owns and must end with wr_commit_finish, which gives the mutation's
+ * answer or its error.  *ready is true when the outcome is known already
+ * (the memory store, a replayed key, a repeat stop of an ended worker):
+ * done is then never called.  Else done(done_arg) (NULL: none) is called
+ * exactly once, when the record is durable or failed, from whichever
+ * thread completes it (the commit thread, or one blocked in
+ * wr_commit_finish), with Runtime locks held: it must be quick and must
+ * not call into the Runtime.  Thread-safe.
+ */
+wr_err wr_mutation_start(struct wr_runtime *rt, const struct wr_mutation *m,
+                         void (*done)(void *done_arg), void *done_arg,
+                         struct wr_commit **out, bool *ready,
+                         struct wr_error *err);
+
+/*
+ * Ends c: fills *out (the caller's to clear) and returns WR_OK, or
+ * returns the mutation's error (in *err), exactly as the blocking call
+ * would have; frees c.  If c is not complete yet, blocks until its record
+ * is durable or failed (never answers before).  Any thread; once c is
+ * complete (done was called, or *ready) it may also be called after
+ * wr_runtime_close, which completes every commit still waiting.
+ */
+wr_err wr_commit_finish(struct wr_commit *c, struct wr_mutation_result *out,
+                        struct wr_error *err);
 
 /* limit 0 means "the default page size": min(256, maximum).  (A page of
  * zero entries would never advance a client that follows next_start.) */

@@ -2,12 +2,26 @@
  * core/commit.c - records: projection, group commit, application and
  * replay (snapshots: snapshot.c).
  *
- * A mutation appends its record to the store under the write lock and
- * updates the projected view; the caller then drops the lock and waits in
- * the store's sync() (one fdatasync for every waiting caller); the first
- * caller back applies every durable record in order.  If the sync fails,
- * every record not yet durable is discarded and the projected view is put
- * back to the applied one, so a refused mutation changes nothing.
+ * A mutation appends its record to the store under the write lock,
+ * updates the projected view and fixes its answer; it then waits for the
+ * store's sync() (one fdatasync for every record written so far) in one
+ * of two ways:
+ *   - blocking (wr__await, the public blocking calls): the caller drops
+ *     the lock and waits in sync() itself; concurrent callers share one
+ *     fdatasync;
+ *   - without a thread (wr_mutation_start: a struct wr_commit on
+ *     rt->cw): the commit thread of the Runtime - the classic log writer
+ *     - syncs up to the newest record awaited while records are waiting,
+ *     then applies every durable record in order and completes each
+ *     commit its sync covered (done() is called, under the write lock).
+ *     Records appended while one fdatasync runs share the next one, so a
+ *     batch is bounded by the requests in flight, not by the threads.
+ * Whoever is back first applies every durable record in order.  If a
+ * sync fails, every record not yet durable is discarded, every commit
+ * waiting for one fails with that sync's error, and the projected view is
+ * put back to the applied one, so a refused mutation changes nothing.  An
+ * answer is never given before the fdatasync covering its record
+ * returned.
  */
 #include "config.h"
 
@@ -473,8 +487,71 @@ wr__submit(struct wr_runtime *rt, struct pending *p, struct wr_error *err)
 	return WR_OK;
 }
 
-/* Applies every queued record the store reports durable, in order.
- * Write lock held. */
+/* ---- commits awaited without a thread ------------------------------- */
+
+/* Ends c's wait with rc (why: the error of a failure; NULL: the store
+ * failed to persist it), undoes what a failure leaves (its key in flight,
+ * an input the driver already had), calls done() if notify and marks c
+ * completed - the last thing, after which its owner may free it.  Write
+ * lock held (or c was never linked). */
+static void
+commit_complete(struct wr_runtime *rt, struct wr_commit *c, wr_err rc,
+                const struct wr_error *why, bool notify)
+{
+	if (c->linked) {
+		if (c->prev != NULL)
+			c->prev->next = c->next;
+		else
+			rt->cw_head = c->next;
+		if (c->next != NULL)
+			c->next->prev = c->prev;
+		else
+			rt->cw_tail = c->prev;
+		c->linked = false;
+		__atomic_store_n(&rt->cw_n, rt->cw_n - 1, __ATOMIC_RELAXED);
+	}
+	c->rc = rc;
+	if (rc != WR_OK) {
+		if (why != NULL && why->code != WR_OK)
+			c->err = *why;
+		else
+			wr__fail(&c->err, rc, WR_REASON_STORE_FAILED, NULL,
+			         "the store failed to persist this change");
+		if (c->ikey != NULL)
+			wr__idem_abort(rt, c->ikey);
+		if (c->diag_seq != 0)
+			wr_runtime_diagnose(rt, c->worker_id, "input %llu "
+			                    "reached the driver but was not "
+			                    "persisted",
+			                    (unsigned long long)c->diag_seq);
+	}
+	if (notify && c->done != NULL)
+		c->done(c->done_arg);
+	__atomic_store_n(&c->completed, 1, __ATOMIC_RELEASE);
+}
+
+/* After records were applied (or discarded: failed, why): completes, in
+ * order, every waiting commit whose record is applied or discarded; with
+ * why, also those awaiting an lsn that will never be applied.  Write
+ * lock held. */
+static void
+commits_settle(struct wr_runtime *rt, const struct wr_error *why)
+{
+	struct wr_commit *c, *next;
+
+	for (c = rt->cw_head; c != NULL; c = next) {
+		next = c->next;
+		if (c->p != NULL && c->p->done)
+			commit_complete(rt, c, c->p->result, why, true);
+		else if (c->p == NULL && c->lsn <= rt->applied_lsn)
+			commit_complete(rt, c, WR_OK, NULL, true);
+		else if (why != NULL)
+			commit_complete(rt, c, WR_EUNAVAILABLE, why, true);
+	}
+}
+
+/* Applies every queued record the store reports durable, in order, and
+ * completes the commits waiting for them.  Write lock held. */
 static void
 apply_durable(struct wr_runtime *rt, uint64_t durable)
 {
@@ -486,15 +563,20 @@ apply_durable(struct wr_runtime *rt, uint64_t durable)
 		p->result = apply_record(rt, &p->rec, &p->loc, true, NULL);
 		p->done = true;
 	}
+	if (durable > rt->applied_lsn)
+		rt->applied_lsn = durable;
+	if (rt->cw_head != NULL)
+		commits_settle(rt, NULL);
 }
 
 /*
- * After a failed sync: applies the queued records the store did make
- * durable (a sync for them answers at once, even on a broken store), then
- * discards the rest and resets the store.  Write lock held.
+ * After a failed sync (why: its error): applies the queued records the
+ * store did make durable (a sync for them answers at once, even on a
+ * broken store), then discards the rest, fails the commits waiting for
+ * them and resets the store.  Write lock held.
  */
 static void
-discard_queue(struct wr_runtime *rt)
+discard_queue(struct wr_runtime *rt, const struct wr_error *why)
 {
 	const struct wr__store_ops *ops = rt->store->ops;
 	struct wr_error e;
@@ -509,6 +591,8 @@ discard_queue(struct wr_runtime *rt)
 		p->done = true;
 	}
 	rt->queue_tail = NULL;
+	if (rt->cw_head != NULL)
+		commits_settle(rt, why);
 	unproject(rt);
 	if (ops->reset(rt->store, &e) != WR_OK)
 		wr_runtime_diagnose(rt, NULL, "store stays failed: %s",
@@ -629,6 +713,7 @@ wr__await(struct wr_runtime *rt, struct pending **p, size_t n,
 {
 	const struct wr__store_ops *ops = rt->store->ops;
 	struct pending *last = n > 0 ? p[n - 1] : NULL;
+	struct wr_error e;
 	wr_err rc = WR_OK, synced;
 	bool graves;
 
@@ -646,19 +731,22 @@ wr__await(struct wr_runtime *rt, struct pending **p, size_t n,
 			bury(rt);
 		return rc;
 	}
-	synced = ops->sync(rt->store, last->lsn, err);
+	wr_error_clear(&e);
+	synced = ops->sync(rt->store, last->lsn, &e);
 	pthread_rwlock_wrlock(&rt->lock);
 	if (!last->done) {
 		if (synced == WR_OK)
 			apply_durable(rt, last->lsn);
 		else
-			discard_queue(rt);
+			discard_queue(rt, &e);
 	}
 	for (size_t i = 0; i < n && rc == WR_OK; i++)
 		rc = p[i]->result;
 	if (rc != WR_OK && synced == WR_OK)
 		wr__fail(err, rc, WR_REASON_STORE_FAILED, NULL,
 		         "the store failed to persist this change");
+	else if (synced != WR_OK && err != NULL)
+		*err = e;
 	wr__snapshot_maybe(rt);
 	graves = rt->graves != NULL;
 	pthread_rwlock_unlock(&rt->lock);
@@ -686,6 +774,209 @@ wr__await_lsn(struct wr_runtime *rt, uint64_t lsn, struct wr_error *err)
 	if (graves)
 		bury(rt);
 	return rc;
+}
+
+/* ---- the commit thread ------------------------------------------------ */
+
+/* Links c at the tail of rt->cw (lsn order for records).  Write lock. */
+static void
+commit_link(struct wr_runtime *rt, struct wr_commit *c)
+{
+	c->next = NULL;
+	c->prev = rt->cw_tail;
+	if (rt->cw_tail != NULL)
+		rt->cw_tail->next = c;
+	else
+		rt->cw_head = c;
+	rt->cw_tail = c;
+	c->linked = true;
+	__atomic_store_n(&rt->cw_n, rt->cw_n + 1, __ATOMIC_RELAXED);
+	if (c->lsn > rt->cw_target)
+		__atomic_store_n(&rt->cw_target, c->lsn, __ATOMIC_RELAXED);
+}
+
+bool
+wr__commit_register(struct wr_runtime *rt, struct wr_commit *c,
+                    struct pending *p, uint64_t lsn)
+{
+	const struct wr__store_ops *ops = rt->store->ops;
+	struct wr_error e;
+
+	c->rt = rt;
+	c->p = p;
+	if (p != NULL && p->done) { /* a synchronous store applied it */
+		c->bury = p->rec.kind == WR__REC_WORKER_DELETED;
+		c->ready = true;
+		commit_complete(rt, c, p->result, NULL, false);
+		return true;
+	}
+	if (p == NULL && (lsn == 0 || ops->sync == NULL)) {
+		c->ready = true;
+		commit_complete(rt, c, WR_OK, NULL, false);
+		return true;
+	}
+	c->lsn = p != NULL ? p->lsn : lsn;
+	if (p == NULL && (rt->queue == NULL || rt->queue->lsn > lsn)) {
+		/* Not queued: applied (durable), or dropped by a failed
+		 * sync; the store says which at once, as wr__await_lsn. */
+		wr_error_clear(&e);
+		c->ready = true;
+		commit_complete(rt, c, ops->sync(rt->store, lsn, &e), &e,
+		                false);
+		return true;
+	}
+	commit_link(rt, c);
+	return false;
+}
+
+void
+wr__commit_ring(struct wr_runtime *rt)
+{
+	pthread_mutex_lock(&rt->cmt_mu);
+	rt->cmt_bell = true;
+	pthread_cond_signal(&rt->cmt_cv);
+	pthread_mutex_unlock(&rt->cmt_mu);
+}
+
+void
+wr__commit_bury(struct wr_runtime *rt)
+{
+	bury(rt);
+}
+
+/* A snapshot is due but records keep arriving (the queue is never empty
+ * between rounds under load): make everything durable now, under the
+ * write lock, so that snapshot_maybe finds nothing in flight.  Write
+ * lock held. */
+static void
+drain_for_snapshot(struct wr_runtime *rt)
+{
+	const struct wr__store_ops *ops = rt->store->ops;
+	struct wr_error e;
+
+	if (rt->queue == NULL || ops->snapshot_begin == NULL ||
+	    rt->snap_running || rt->closing || !ops->snapshot_due(rt->store))
+		return;
+	wr_error_clear(&e);
+	if (ops->sync(rt->store, rt->queue_tail->lsn, &e) == WR_OK)
+		apply_durable(rt, rt->queue_tail->lsn);
+	else
+		discard_queue(rt, &e);
+}
+
+/* One round of the commit thread: syncs up to the newest awaited record,
+ * applies, completes.  Returns the commits still waiting.  Lock NOT
+ * held. */
+static size_t
+commit_round(struct wr_runtime *rt)
+{
+	const struct wr__store_ops *ops = rt->store->ops;
+	uint64_t target = __atomic_load_n(&rt->cw_target, __ATOMIC_RELAXED);
+	struct wr_commit *c, *next;
+	struct wr_error e;
+	wr_err synced;
+	size_t left;
+	bool graves;
+
+	if (__atomic_load_n(&rt->cw_n, __ATOMIC_RELAXED) == 0)
+		return 0;
+	wr_error_clear(&e);
+	synced = ops->sync(rt->store, target, &e);
+	pthread_rwlock_wrlock(&rt->lock);
+	if (synced == WR_OK) {
+		apply_durable(rt, target);
+	} else {
+		if (rt->queue != NULL && rt->queue->lsn <= target)
+			discard_queue(rt, &e);
+		/* Whatever it covered and is still waiting cannot succeed. */
+		for (c = rt->cw_head; c != NULL; c = next) {
+			next = c->next;
+			if (c->lsn <= target)
+				commit_complete(rt, c, synced, &e, true);
+		}
+	}
+	drain_for_snapshot(rt);
+	wr__snapshot_maybe(rt);
+	graves = rt->graves != NULL;
+	left = rt->cw_n;
+	pthread_rwlock_unlock(&rt->lock);
+	if (graves)
+		bury(rt);
+	return left;
+}
+
+static void *
+commit_main(void *arg)
+{
+	struct wr_runtime *rt = arg;
+	bool halt;
+
+	for (;;) {
+		pthread_mutex_lock(&rt->cmt_mu);
+		while (!rt->cmt_bell && !rt->cmt_halt)
+			pthread_cond_wait(&rt->cmt_cv, &rt->cmt_mu);
+		rt->cmt_bell = false;
+		halt = rt->cmt_halt;
+		pthread_mutex_unlock(&rt->cmt_mu);
+		while (commit_round(rt) > 0)
+			;
+		if (halt)
+			break; /* close: nothing waits, nothing new comes */
+	}
+	return NULL;
+}
+
+wr_err
+wr__commit_start(struct wr_runtime *rt, struct wr_error *err)
+{
+	if (rt->store->ops->sync == NULL)
+		return WR_OK;
+	if (pthread_create(&rt->cmt_thread, NULL, commit_main, rt) != 0)
+		return wr__fail(err, WR_EINTERNAL, WR_REASON_OUT_OF_MEMORY,
+		                NULL, "cannot start the commit thread");
+	rt->cmt_started = true;
+	return WR_OK;
+}
+
+void
+wr__commit_stop(struct wr_runtime *rt)
+{
+	if (!rt->cmt_started)
+		return;
+	pthread_mutex_lock(&rt->cmt_mu);
+	rt->cmt_halt = true;
+	pthread_cond_signal(&rt->cmt_cv);
+	pthread_mutex_unlock(&rt->cmt_mu);
+	pthread_join(rt->cmt_thread, NULL);
+	rt->cmt_started = false;
+}
+
+void
+wr__commit_wait(struct wr_commit *c)
+{
+	struct wr_runtime *rt = c->rt;
+	const struct wr__store_ops *ops = rt->store->ops;
+	bool by_record = c->p != NULL, graves;
+	struct wr_error e;
+	wr_err synced;
+
+	wr_error_clear(&e);
+	synced = ops->sync(rt->store, c->lsn, &e);
+	pthread_rwlock_wrlock(&rt->lock);
+	if (!__atomic_load_n(&c->completed, __ATOMIC_ACQUIRE)) {
+		if (synced == WR_OK)
+			apply_durable(rt, c->lsn);
+		else if (by_record && !c->p->done)
+			discard_queue(rt, &e);
+	}
+	if (!__atomic_load_n(&c->completed, __ATOMIC_ACQUIRE))
+		commit_complete(rt, c, synced != WR_OK ? synced
+		                : by_record ? c->p->result : WR_OK, &e, true);
+	wr__snapshot_maybe(rt);
+	graves = rt->graves != NULL;
+	pthread_rwlock_unlock(&rt->lock);
+	if (graves)
+		bury(rt);
 }
 
 /* ---- replay ------------------------------------------------------------ */

@@ -80,6 +80,41 @@ struct pending {
 	struct pending *next; /* rt->queue, in lsn order */
 };
 
+/*
+ * A mutation awaited without a thread (wr_mutation_start): what the
+ * caller gets back once its record is durable or discarded.  Owned by
+ * the caller from wr_mutation_start to wr_commit_finish; linked on
+ * rt->cw (under the write lock) while it waits.  Once completed (set
+ * last, after done() returned, with release) nothing in it refers to the
+ * Runtime, so wr_commit_finish may run after wr_runtime_close.
+ */
+struct wr_commit {
+	struct wr_runtime *rt;      /* until completed */
+	enum wr_mutation_op op;
+	struct pending *p;          /* the record awaited (owned), or NULL */
+	uint64_t lsn;               /* durable up to here: complete */
+	void (*done)(void *arg);    /* NULL: the owner blocks in finish */
+	void *done_arg;
+	struct wr_commit *prev, *next; /* rt->cw while it waits */
+	bool linked;
+	bool ready;                 /* completed while being registered */
+	bool bury;                  /* memory store delete: release graves */
+	int completed;              /* atomic (release/acquire) */
+	wr_err rc;                  /* completed: the mutation's result */
+	struct wr_error err;
+	/* What a failure undoes: the key in flight (owned copy), the
+	 * diagnostic of an input the driver already had (seq != 0). */
+	char *ikey;
+	uint64_t diag_seq;
+	char worker_id[WR_ID_MAX + 1];
+	/* The answer, as known when the record was submitted. */
+	struct wr_worker_info *info;      /* CREATE, unkeyed */
+	struct wr_input_ack input_ack;
+	struct wr_lifecycle_ack lifecycle_ack;
+	bool keyed;
+	struct wr_idempotent_result keyed_res; /* body owned */
+};
+
 /* An idempotency key the Runtime holds (idem.c): in flight from the
  * moment its request began until its record is applied (done) or the
  * request failed (gone); then its answer, until it expires. */
@@ -132,6 +167,24 @@ struct wr_runtime {
 
 	struct wr__store *store;
 	struct pending *queue, *queue_tail; /* appended, not yet applied */
+	uint64_t applied_lsn; /* every record up to it is applied (or was
+	                       * discarded); write lock */
+	/* Commits awaited without a thread (commit.c), in the order they
+	 * were registered (lsn order for records): under the write lock;
+	 * cw_n and cw_target (the highest lsn awaited) are also read with
+	 * __atomic_load_n by the commit thread. */
+	struct wr_commit *cw_head, *cw_tail;
+	size_t cw_n;
+	uint64_t cw_target;
+	/* The commit thread (commit.c; a store with sync only): while
+	 * commits wait, syncs up to the newest awaited record, applies and
+	 * completes them.  Its own mutex: the doorbell and the halt. */
+	pthread_mutex_t cmt_mu;
+	pthread_cond_t cmt_cv;
+	pthread_t cmt_thread;
+	bool cmt_started;
+	bool cmt_bell;   /* under cmt_mu: a commit was registered */
+	bool cmt_halt;   /* under cmt_mu: drain, then return */
 	/* Workers whose creation was discarded after their driver started:
 	 * out of the tables, their execution stopped, their driver state to
 	 * release (then the worker to free) once the lock is dropped.  The
@@ -381,6 +434,33 @@ wr_err wr__await(struct wr_runtime *rt, struct pending **p, size_t n,
  * store without sync.  Lock NOT held. */
 wr_err wr__await_lsn(struct wr_runtime *rt, uint64_t lsn,
                      struct wr_error *err);
+
+/*
+ * Commits awaited without a thread.  wr__commit_register: after the
+ * record p was submitted (or, p NULL, for a worker's newest record lsn,
+ * 0: none), under the write lock: c takes p and either completes at
+ * once (the memory store, lsn 0 or already applied, a record dropped by
+ * an earlier failed sync: returns true, done() is never called) or waits
+ * on rt->cw and returns false; then done() is called exactly once, from
+ * whichever thread applies or discards its record, write lock held.
+ */
+bool wr__commit_register(struct wr_runtime *rt, struct wr_commit *c,
+                         struct pending *p, uint64_t lsn);
+/* Rings the commit thread for a commit registered with a done().  Lock
+ * NOT held. */
+void wr__commit_ring(struct wr_runtime *rt);
+/* Blocks until c is completed (syncing in the calling thread, as
+ * wr__await does).  Lock NOT held; c was registered and not completed. */
+void wr__commit_wait(struct wr_commit *c);
+/* Releases the graves a delete applied at once left (memory store).
+ * Lock NOT held. */
+void wr__commit_bury(struct wr_runtime *rt);
+/* Starts the commit thread of a store with sync; WR_OK at once for one
+ * without.  Open only. */
+wr_err wr__commit_start(struct wr_runtime *rt, struct wr_error *err);
+/* Completes every waiting commit (syncing as the thread does) and ends
+ * the commit thread.  Lock NOT held (close; no mutation runs). */
+void wr__commit_stop(struct wr_runtime *rt);
 
 /* Replays the store into an empty Runtime (open).  Sets *had_meta and
  * fills stored_id when the store named a runtime id. */

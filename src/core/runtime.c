@@ -66,6 +66,8 @@ free_runtime(struct wr_runtime *rt)
 	pthread_mutex_destroy(&rt->retain_mu);
 	pthread_cond_destroy(&rt->reap_cv);
 	pthread_mutex_destroy(&rt->reap_mu);
+	pthread_cond_destroy(&rt->cmt_cv);
+	pthread_mutex_destroy(&rt->cmt_mu);
 	pthread_rwlock_destroy(&rt->lock);
 	free(rt);
 }
@@ -385,6 +387,8 @@ wr_runtime_open(const struct wr_config *cfg, struct wr_runtime **out,
 	pthread_cond_init(&rt->retain_cv, NULL);
 	pthread_mutex_init(&rt->reap_mu, NULL);
 	pthread_cond_init(&rt->reap_cv, NULL);
+	pthread_mutex_init(&rt->cmt_mu, NULL);
+	pthread_cond_init(&rt->cmt_cv, NULL);
 	rt->retain_ms = cfg->retain_ended_ms;
 	rt->ik_ttl_ms = cfg->idempotency_ttl_ms ? cfg->idempotency_ttl_ms
 	                                        : WR_DEFAULT_IDEMPOTENCY_TTL_MS;
@@ -427,8 +431,12 @@ wr_runtime_open(const struct wr_config *cfg, struct wr_runtime **out,
 	if ((rc = settle_identity(rt, cfg, had_meta, stored_id, err)) !=
 	            WR_OK ||
 	    (rc = restart_workers(rt, err)) != WR_OK ||
-	    (rc = retain_start(rt, err)) != WR_OK)
+	    (rc = wr__commit_start(rt, err)) != WR_OK)
 		goto fail;
+	if ((rc = retain_start(rt, err)) != WR_OK) {
+		wr__commit_stop(rt);
+		goto fail;
+	}
 	*out = rt;
 	return WR_OK;
 fail:
@@ -461,6 +469,8 @@ wr_runtime_close(struct wr_runtime *rt)
 	if (rt == NULL)
 		return;
 	retain_halt(rt);
+	/* Every commit still waiting completes (durable or failed). */
+	wr__commit_stop(rt);
 	/* Workers keep their recorded status (a durable store restores
 	 * them); only their executions end.  Callbacks that race with this
 	 * are refused, then each execution is awaited outside the lock. */

@@ -268,9 +268,26 @@ snap_out(struct snap *s, struct wr_worker_info **out, struct wr_error *err)
 	return rc;
 }
 
+/* Room for one more worker: deleted workers whose process is still
+ * ending keep their slot.  Lock held. */
+static wr_err
+check_room(const struct wr_runtime *rt, struct wr_error *err)
+{
+	if (rt->n_workers + __atomic_load_n(&rt->n_buried, __ATOMIC_ACQUIRE) <
+	    rt->limits.max_workers)
+		return WR_OK;
+	return wr__fail(err, WR_EUNSUPPORTED, WR_REASON_WORKER_LIMIT_REACHED,
+	                NULL, "this runtime already holds max_workers (%u) "
+	                "workers, counting deleted ones whose process is "
+	                "still ending", rt->limits.max_workers);
+}
+
+/* c NULL: blocks until the creation is durable; else registers c for it
+ * (the same holds for input, lifecycle and delete_one below). */
 static wr_err
 create(struct wr_runtime *rt, const struct wr_create_request *req,
-       struct wr_worker_info **out, struct wr__ikey *ik, struct wr_error *err)
+       struct wr_worker_info **out, struct wr__ikey *ik, struct wr_commit *c,
+       struct wr_error *err)
 {
 	static const struct wr_create_request defaults;
 	const struct wr_driver *driver = NULL;
@@ -293,16 +310,8 @@ create(struct wr_runtime *rt, const struct wr_create_request *req,
 	    (rc = wr__resolve_profile(rt, &req->profile, &driver, &arg, err)) !=
 	            WR_OK)
 		goto out;
-	/* Deleted workers whose process is still ending keep their slot. */
-	if (rt->n_workers + __atomic_load_n(&rt->n_buried, __ATOMIC_ACQUIRE) >=
-	    rt->limits.max_workers) {
-		rc = wr__fail(err, WR_EUNSUPPORTED, WR_REASON_WORKER_LIMIT_REACHED,
-		              NULL, "this runtime already holds max_workers "
-		              "(%u) workers, counting deleted ones whose "
-		              "process is still ending", rt->limits.max_workers);
-		goto out;
-	}
-	if ((rc = new_worker_id(rt, wr__next_event(rt), id, err)) != WR_OK)
+	if ((rc = check_room(rt, err)) != WR_OK ||
+	    (rc = new_worker_id(rt, wr__next_event(rt), id, err)) != WR_OK)
 		goto out;
 	if ((p = wr__pending_new(WR__REC_WORKER_CREATED)) == NULL ||
 	    (w = calloc(1, sizeof(*w))) == NULL ||
@@ -349,6 +358,11 @@ create(struct wr_runtime *rt, const struct wr_create_request *req,
 	submitted = true;
 	started = false; /* the worker owns its execution now */
 	w = NULL;
+	if (c != NULL) {
+		(void)wr__commit_register(rt, c, p, 0);
+		p = NULL; /* c's now */
+		submitted = false;
+	}
 out:
 	if (started)
 		driver->stop(dstate, true); /* not recorded: end it now */
@@ -373,7 +387,7 @@ wr_err
 wr_worker_create(struct wr_runtime *rt, const struct wr_create_request *req,
                  struct wr_worker_info **out, struct wr_error *err)
 {
-	return create(rt, req, out, NULL, err);
+	return create(rt, req, out, NULL, NULL, err);
 }
 
 /* ---- reads ---------------------------------------------------------- */
@@ -625,7 +639,8 @@ not_running(const struct worker *w, struct wr_error *err)
 
 static wr_err
 input(struct wr_runtime *rt, const char *worker_id, const struct wr_input *in,
-      struct wr_input_ack *out, struct wr__ikey *ik, struct wr_error *err)
+      struct wr_input_ack *out, struct wr__ikey *ik, struct wr_commit *c,
+      struct wr_error *err)
 {
 	struct pending *p = NULL;
 	struct wr_input_ack ack;
@@ -701,6 +716,14 @@ input(struct wr_runtime *rt, const char *worker_id, const struct wr_input *in,
 	if ((rc = wr__submit(rt, p, err)) != WR_OK)
 		goto out;
 	submitted = true;
+	if (c != NULL) {
+		c->diag_seq = p->rec.turn_started ? p->rec.sequence : 0;
+		wr__strlcpy(c->worker_id, p->rec.worker_id,
+		            sizeof(c->worker_id));
+		(void)wr__commit_register(rt, c, p, 0);
+		p = NULL; /* c's now */
+		submitted = false;
+	}
 out:
 	pthread_rwlock_unlock(&rt->lock);
 	if (submitted)
@@ -720,7 +743,7 @@ wr_worker_input(struct wr_runtime *rt, const char *worker_id,
                 const struct wr_input *in, struct wr_input_ack *out,
                 struct wr_error *err)
 {
-	return input(rt, worker_id, in, out, NULL, err);
+	return input(rt, worker_id, in, out, NULL, NULL, err);
 }
 
 /* ---- stop / cancel / fail ------------------------------------------- */
@@ -782,7 +805,7 @@ submit_key_alone(struct wr_runtime *rt, const struct worker *w,
 static wr_err
 lifecycle(struct wr_runtime *rt, const char *worker_id, const char *reason,
           enum wr_worker_status status, struct wr_lifecycle_ack *out,
-          struct wr__ikey *ik, struct wr_error *err)
+          struct wr__ikey *ik, struct wr_commit *c, struct wr_error *err)
 {
 	struct wr_lifecycle_ack ack;
 	struct pending *p = NULL;
@@ -818,6 +841,11 @@ lifecycle(struct wr_runtime *rt, const char *worker_id, const char *reason,
 		rc = submit_key_alone(rt, w, ik, &p, err);
 	else
 		lsn = w->p_last_lsn;
+	if (c != NULL && rc == WR_OK) {
+		(void)wr__commit_register(rt, c, p, lsn);
+		p = NULL; /* c's now */
+		lsn = 0;
+	}
 out:
 	pthread_rwlock_unlock(&rt->lock);
 	if (p != NULL)
@@ -836,7 +864,7 @@ wr_worker_stop(struct wr_runtime *rt, const char *worker_id,
                struct wr_error *err)
 {
 	return lifecycle(rt, worker_id, reason, WR_STATUS_STOPPED, out, NULL,
-	                 err);
+	                 NULL, err);
 }
 
 wr_err
@@ -845,7 +873,7 @@ wr_worker_cancel(struct wr_runtime *rt, const char *worker_id,
                  struct wr_error *err)
 {
 	return lifecycle(rt, worker_id, reason, WR_STATUS_CANCELLED, out, NULL,
-	                 err);
+	                 NULL, err);
 }
 
 /* ---- delete ----------------------------------------------------------- */
@@ -877,7 +905,7 @@ wr__delete_worker(struct wr_runtime *rt, struct worker *w,
 static wr_err
 delete_one(struct wr_runtime *rt, const char *worker_id,
            struct wr_lifecycle_ack *out, struct wr__ikey *ik,
-           struct wr_error *err)
+           struct wr_commit *c, struct wr_error *err)
 {
 	struct wr_lifecycle_ack ack;
 	struct pending *p = NULL;
@@ -911,6 +939,10 @@ delete_one(struct wr_runtime *rt, const char *worker_id,
 	                   err)) != WR_OK)
 		goto out;
 	rc = wr__delete_worker(rt, w, ik, &p, err);
+	if (c != NULL && rc == WR_OK) {
+		(void)wr__commit_register(rt, c, p, 0);
+		p = NULL; /* c's now */
+	}
 out:
 	pthread_rwlock_unlock(&rt->lock);
 	if (p != NULL)
@@ -925,7 +957,7 @@ wr_err
 wr_worker_delete(struct wr_runtime *rt, const char *worker_id,
                  struct wr_lifecycle_ack *out, struct wr_error *err)
 {
-	return delete_one(rt, worker_id, out, NULL, err);
+	return delete_one(rt, worker_id, out, NULL, NULL, err);
 }
 
 /* ---- keyed mutations ------------------------------------------------- */
@@ -986,7 +1018,7 @@ wr_worker_create_keyed(struct wr_runtime *rt,
 
 	if (keyed_begin(rt, k, &ik, out, &rc, err))
 		return rc;
-	rc = create(rt, req, &info, &ik, err);
+	rc = create(rt, req, &info, &ik, NULL, err);
 	rc = keyed_end(rt, &ik, rc, info != NULL ? info->ref.worker_id : "",
 	               out);
 	wr_worker_info_free(info);
@@ -1004,7 +1036,7 @@ wr_worker_input_keyed(struct wr_runtime *rt, const char *worker_id,
 
 	if (keyed_begin(rt, k, &ik, out, &rc, err))
 		return rc;
-	rc = input(rt, worker_id, in, NULL, &ik, err);
+	rc = input(rt, worker_id, in, NULL, &ik, NULL, err);
 	return keyed_end(rt, &ik, rc, worker_id, out);
 }
 
@@ -1020,9 +1052,10 @@ lifecycle_keyed(struct wr_runtime *rt, const char *worker_id,
 	if (keyed_begin(rt, k, &ik, out, &rc, err))
 		return rc;
 	if (del)
-		rc = delete_one(rt, worker_id, NULL, &ik, err);
+		rc = delete_one(rt, worker_id, NULL, &ik, NULL, err);
 	else
-		rc = lifecycle(rt, worker_id, reason, status, NULL, &ik, err);
+		rc = lifecycle(rt, worker_id, reason, status, NULL, &ik, NULL,
+		               err);
 	return keyed_end(rt, &ik, rc, worker_id, out);
 }
 
@@ -1053,6 +1086,144 @@ wr_worker_delete_keyed(struct wr_runtime *rt, const char *worker_id,
 {
 	return lifecycle_keyed(rt, worker_id, NULL, WR_STATUS_STOPPED, true, k,
 	                       out, err);
+}
+
+/* ---- mutations awaited without a thread ------------------------------ */
+
+/* The mutation, registering c for its record (ik: its key, or NULL). */
+static wr_err
+start_op(struct wr_runtime *rt, const struct wr_mutation *m,
+         struct wr__ikey *ik, struct wr_commit *c, struct wr_error *err)
+{
+	switch (m->op) {
+	case WR_MUTATE_CREATE:
+		return create(rt, m->create, &c->info, ik, c, err);
+	case WR_MUTATE_INPUT:
+		return input(rt, m->worker_id, m->input, &c->input_ack, ik, c,
+		             err);
+	case WR_MUTATE_STOP:
+	case WR_MUTATE_CANCEL:
+		return lifecycle(rt, m->worker_id, m->reason,
+		                 m->op == WR_MUTATE_STOP ? WR_STATUS_STOPPED
+		                                         : WR_STATUS_CANCELLED,
+		                 &c->lifecycle_ack, ik, c, err);
+	case WR_MUTATE_DELETE:
+		return delete_one(rt, m->worker_id, &c->lifecycle_ack, ik, c,
+		                  err);
+	}
+	return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_INVALID_VALUE, "op",
+	                "unknown mutation");
+}
+
+/* A keyed mutation: puts its key in flight, then runs it.  True when it
+ * did not run: c is complete (a replayed answer) or *rc is an error. */
+static bool
+start_keyed(struct wr_runtime *rt, const struct wr_mutation *m,
+            struct wr_commit *c, wr_err *rc, struct wr_error *err)
+{
+	struct wr__ikey ik;
+
+	if (keyed_begin(rt, m->key, &ik, &c->keyed_res, rc, err)) {
+		c->ready = *rc == WR_OK; /* the stored answer, replayed */
+		return true;
+	}
+	if ((c->ikey = strdup(ik.key)) == NULL) {
+		*rc = oom(err);
+	} else if ((*rc = start_op(rt, m, &ik, c, err)) == WR_OK) {
+		/* The answer, sent once the record is durable. */
+		c->keyed_res.status = ik.status;
+		c->keyed_res.body = ik.body;
+		c->keyed_res.body_len = ik.body_len;
+		wr__strlcpy(c->keyed_res.worker_id,
+		            c->info != NULL ? c->info->ref.worker_id
+		                            : m->worker_id,
+		            sizeof(c->keyed_res.worker_id));
+		return false;
+	}
+	(void)keyed_end(rt, &ik, *rc, "", &c->keyed_res); /* forgets it */
+	return true;
+}
+
+wr_err
+wr_mutation_start(struct wr_runtime *rt, const struct wr_mutation *m,
+                  void (*done)(void *done_arg), void *done_arg,
+                  struct wr_commit **out, bool *ready, struct wr_error *err)
+{
+	struct wr_commit *c;
+	wr_err rc;
+
+	if (m == NULL || out == NULL || ready == NULL)
+		return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_INVALID_VALUE,
+		                NULL, "mutation, out and ready are required");
+	*out = NULL;
+	*ready = false;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return oom(err);
+	c->op = m->op;
+	c->done = done;
+	c->done_arg = done_arg;
+	if (m->key != NULL) {
+		c->keyed = true;
+		(void)start_keyed(rt, m, c, &rc, err);
+	} else {
+		rc = start_op(rt, m, NULL, c, err);
+	}
+	if (rc != WR_OK) {
+		wr_worker_info_free(c->info);
+		free(c->ikey);
+		free(c);
+		return rc;
+	}
+	if (c->ready) {
+		__atomic_store_n(&c->completed, 1, __ATOMIC_RELEASE);
+		if (c->bury)
+			wr__commit_bury(rt);
+	} else if (done != NULL) {
+		wr__commit_ring(rt);
+	}
+	*ready = c->ready;
+	*out = c;
+	return WR_OK;
+}
+
+wr_err
+wr_commit_finish(struct wr_commit *c, struct wr_mutation_result *out,
+                 struct wr_error *err)
+{
+	wr_err rc;
+
+	if (!__atomic_load_n(&c->completed, __ATOMIC_ACQUIRE))
+		wr__commit_wait(c);
+	rc = c->rc;
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	if (rc != WR_OK && err != NULL)
+		*err = c->err;
+	if (rc == WR_OK && out != NULL && c->keyed) {
+		out->keyed = c->keyed_res;
+	} else if (rc == WR_OK && out != NULL) {
+		out->worker = c->info;
+		c->info = NULL;
+		out->input_ack = c->input_ack;
+		out->lifecycle_ack = c->lifecycle_ack;
+	} else {
+		wr_idempotent_result_clear(&c->keyed_res);
+	}
+	wr_worker_info_free(c->info);
+	wr__pending_free(c->p);
+	free(c->ikey);
+	free(c);
+	return rc;
+}
+
+void
+wr_mutation_result_clear(struct wr_mutation_result *r)
+{
+	if (r == NULL)
+		return;
+	wr_worker_info_free(r->worker);
+	wr_idempotent_result_clear(&r->keyed);
+	memset(r, 0, sizeof(*r));
 }
 
 /* ---- driver callbacks ------------------------------------------------ */

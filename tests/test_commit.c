@@ -1,0 +1,501 @@
+/*
+ * test_commit.c - mutations awaited without a thread (wr_mutation_start,
+ * wr_commit_finish) on the fs store: completions come once each, in
+ * order, only after the fdatasync covering the record returned; a failed
+ * fdatasync fails every waiting commit and changes nothing; close with
+ * commits waiting completes them; the memory store answers at once.  The
+ * fs store's fdatasync is held at a gate (the wr__fs_io seam), so every
+ * step waits for a state, never for a duration.  Links src/libwr-core.la.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "core/rt.h"
+#include "tmpdir.h"
+
+static char base[TEST_TMPDIR_SIZE];
+static char spec[TEST_TMPDIR_SIZE + 32];
+
+static void
+setup(void)
+{
+	test_tmpdir_create(base, sizeof(base), "commit");
+	snprintf(spec, sizeof(spec), "fs:%s/store", base);
+}
+
+static void
+teardown(void)
+{
+	test_tmpdir_remove(base);
+}
+
+TestSuite(commit, .init = setup, .fini = teardown, .timeout = 60);
+
+/* ---- the gate: fdatasync waits while it is shut ------------------------ */
+
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
+static bool g_shut;
+static int g_entered;       /* fdatasyncs that reached the gate */
+static int g_returned;      /* fdatasyncs that returned (any result) */
+static atomic_int g_errno;  /* non-zero: fdatasync fails with it */
+
+static int
+gated_fdatasync(int fd)
+{
+	struct timespec until;
+	int e, r;
+
+	pthread_mutex_lock(&g_mu);
+	g_entered++;
+	pthread_cond_broadcast(&g_cv);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 20; /* bound: a broken test ends, never hangs */
+	while (g_shut &&
+	       pthread_cond_timedwait(&g_cv, &g_mu, &until) == 0)
+		;
+	pthread_mutex_unlock(&g_mu);
+	e = atomic_load(&g_errno);
+	if (e != 0) {
+		errno = e;
+		r = -1;
+	} else {
+		r = fdatasync(fd);
+	}
+	pthread_mutex_lock(&g_mu);
+	g_returned++;
+	pthread_cond_broadcast(&g_cv);
+	pthread_mutex_unlock(&g_mu);
+	return r;
+}
+
+static const struct wr__fs_io gate_seam = {NULL, gated_fdatasync, NULL};
+
+static void
+gate_set(bool shut)
+{
+	pthread_mutex_lock(&g_mu);
+	g_shut = shut;
+	if (shut)
+		g_entered = 0; /* count those held from now on */
+	pthread_cond_broadcast(&g_cv);
+	pthread_mutex_unlock(&g_mu);
+}
+
+/* Waits (at most 20 s) until an fdatasync is held at the gate. */
+static void
+gate_await_entered(int n)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 20;
+	pthread_mutex_lock(&g_mu);
+	while (g_entered < n &&
+	       pthread_cond_timedwait(&g_cv, &g_mu, &until) == 0)
+		;
+	cr_assert_geq(g_entered, n, "no fdatasync reached the gate");
+	pthread_mutex_unlock(&g_mu);
+}
+
+static int
+gate_returned(void)
+{
+	int n;
+
+	pthread_mutex_lock(&g_mu);
+	n = g_returned;
+	pthread_mutex_unlock(&g_mu);
+	return n;
+}
+
+/* ---- completions: each records its order and what had returned -------- */
+
+#define MAX_DONE 16
+
+struct done_log {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int n;
+	int who[MAX_DONE];
+	int synced[MAX_DONE]; /* fdatasyncs returned when it came */
+	int calls[MAX_DONE];
+};
+
+static struct done_log dl = {
+	PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, {0}, {0}, {0}
+};
+static int tag[MAX_DONE];
+
+static void
+on_done(void *arg)
+{
+	int i = *(int *)arg;
+
+	pthread_mutex_lock(&dl.mu);
+	if (dl.n < MAX_DONE) {
+		dl.who[dl.n] = i;
+		dl.synced[dl.n] = gate_returned();
+		dl.n++;
+	}
+	dl.calls[i]++;
+	pthread_cond_broadcast(&dl.cv);
+	pthread_mutex_unlock(&dl.mu);
+}
+
+/* Waits (at most 20 s) until n completions came; returns how many. */
+static int
+done_await(int n)
+{
+	struct timespec until;
+	int got;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 20;
+	pthread_mutex_lock(&dl.mu);
+	while (dl.n < n &&
+	       pthread_cond_timedwait(&dl.cv, &dl.mu, &until) == 0)
+		;
+	got = dl.n;
+	pthread_mutex_unlock(&dl.mu);
+	return got;
+}
+
+static int
+done_count(void)
+{
+	int n;
+
+	pthread_mutex_lock(&dl.mu);
+	n = dl.n;
+	pthread_mutex_unlock(&dl.mu);
+	return n;
+}
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static struct wr_runtime *
+open_rt(const char *store)
+{
+	struct wr_config cfg = {.runtime_id = "rt-commit", .store = store};
+	struct wr_runtime *rt = NULL;
+	struct wr_error e;
+
+	cr_assert_eq(wr_runtime_open(&cfg, &rt, &e), WR_OK, "open: %s",
+	             e.message);
+	if (strcmp(store, "memory") != 0)
+		wr__store_fs_set_io(wr__runtime_store(rt), &gate_seam);
+	return rt;
+}
+
+static void
+create_ok(struct wr_runtime *rt, char id[WR_ID_MAX + 1])
+{
+	struct wr_worker_info *w = NULL;
+	struct wr_error e;
+
+	cr_assert_eq(wr_worker_create(rt, NULL, &w, &e), WR_OK, "%s",
+	             e.message);
+	snprintf(id, WR_ID_MAX + 1, "%s", w->ref.worker_id);
+	wr_worker_info_free(w);
+}
+
+/* Starts input text on id with on_done(&tag[i]); *ready out. */
+static struct wr_commit *
+start_input(struct wr_runtime *rt, const char *id, const char *text, int i,
+            bool *ready)
+{
+	struct wr_input in = {WR_INPUT_USER, (char *)text};
+	struct wr_mutation m = {.op = WR_MUTATE_INPUT, .worker_id = id,
+	                        .input = &in};
+	struct wr_commit *c = NULL;
+	struct wr_error e;
+
+	tag[i] = i;
+	cr_assert_eq(wr_mutation_start(rt, &m, on_done, &tag[i], &c, ready,
+	                               &e),
+	             WR_OK, "start: %s", e.message);
+	cr_assert_not_null(c);
+	return c;
+}
+
+static uint64_t
+transcript_len(struct wr_runtime *rt, const char *id)
+{
+	struct wr_worker_info *w = NULL;
+	uint64_t n;
+
+	cr_assert_eq(wr_worker_get(rt, id, &w, NULL), WR_OK);
+	n = w->transcript_len;
+	wr_worker_info_free(w);
+	return n;
+}
+
+/* ---- the tests ---------------------------------------------------------- */
+
+Test(commit, completions_come_once_each_in_order_after_the_fdatasync)
+{
+	struct wr_runtime *rt = open_rt(spec);
+	struct wr_commit *c[3];
+	struct wr_mutation_result r;
+	struct wr_error e;
+	char id[WR_ID_MAX + 1], text[16];
+	bool ready;
+	int before;
+
+	create_ok(rt, id);
+	gate_set(true);
+	for (int i = 0; i < 3; i++) {
+		snprintf(text, sizeof(text), "in-%d", i);
+		c[i] = start_input(rt, id, text, i, &ready);
+		cr_assert_not(ready, "a durable store cannot be ready at once");
+	}
+	gate_await_entered(1); /* the commit thread is in its fdatasync */
+	before = gate_returned();
+	cr_assert_eq(done_count(), 0, "completed before the fdatasync "
+	             "returned");
+	cr_assert_eq(transcript_len(rt, id), 0, "visible before durable");
+	gate_set(false);
+	cr_assert_eq(done_await(3), 3);
+	for (int i = 0; i < 3; i++) {
+		cr_assert_eq(dl.who[i], i, "completion %d was commit %d", i,
+		             dl.who[i]);
+		cr_assert_gt(dl.synced[i], before, "completed before an "
+		             "fdatasync covering it returned");
+		cr_assert_eq(wr_commit_finish(c[i], &r, &e), WR_OK, "%s",
+		             e.message);
+		cr_assert_eq(r.input_ack.transcript_sequence, (uint64_t)i + 1);
+		wr_mutation_result_clear(&r);
+	}
+	cr_assert_eq(transcript_len(rt, id), 3);
+	wr_runtime_close(rt);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(dl.calls[i], 1, "commit %d completed %d times", i,
+		             dl.calls[i]);
+}
+
+Test(commit, a_failed_fdatasync_fails_every_waiting_commit_and_changes_nothing)
+{
+	struct wr_runtime *rt = open_rt(spec);
+	struct wr_commit *c[3];
+	struct wr_mutation_result r;
+	struct wr_input in = {WR_INPUT_USER, "after"};
+	struct wr_input_ack ack;
+	struct wr_error e;
+	char id[WR_ID_MAX + 1];
+	bool ready;
+
+	create_ok(rt, id);
+	gate_set(true);
+	for (int i = 0; i < 3; i++)
+		c[i] = start_input(rt, id, "lost", i, &ready);
+	gate_await_entered(1);
+	atomic_store(&g_errno, EIO);
+	gate_set(false);
+	cr_assert_eq(done_await(3), 3);
+	for (int i = 0; i < 3; i++) {
+		wr_error_clear(&e);
+		cr_assert_eq(wr_commit_finish(c[i], &r, &e), WR_EUNAVAILABLE);
+		cr_assert_str_eq(wr_reason_name(e.reason), "store_sync_failed",
+		                 "%s", e.message);
+	}
+	cr_assert_eq(transcript_len(rt, id), 0, "a failed sync changed the "
+	             "transcript");
+	atomic_store(&g_errno, 0);
+	cr_assert_eq(wr_worker_input(rt, id, &in, &ack, &e), WR_OK, "%s",
+	             e.message);
+	cr_assert_eq(ack.transcript_sequence, 1, "the sequence of a lost "
+	             "input was kept");
+	wr_runtime_close(rt);
+	rt = open_rt(spec);
+	cr_assert_eq(transcript_len(rt, id), 1, "a lost input was restored");
+	wr_runtime_close(rt);
+}
+
+static void *
+close_main(void *arg)
+{
+	wr_runtime_close(arg);
+	return NULL;
+}
+
+Test(commit, close_with_commits_waiting_completes_them_durably)
+{
+	struct wr_runtime *rt = open_rt(spec);
+	struct wr_commit *c[2], *blocking;
+	struct wr_mutation_result r;
+	struct wr_input in = {WR_INPUT_USER, "no callback"};
+	struct wr_mutation m = {.op = WR_MUTATE_INPUT, .input = &in};
+	struct wr_error e;
+	char id[WR_ID_MAX + 1];
+	pthread_t t;
+	bool ready;
+
+	create_ok(rt, id);
+	gate_set(true);
+	c[0] = start_input(rt, id, "one", 0, &ready);
+	c[1] = start_input(rt, id, "two", 1, &ready);
+	m.worker_id = id;
+	cr_assert_eq(wr_mutation_start(rt, &m, NULL, NULL, &blocking, &ready,
+	                               &e), WR_OK);
+	cr_assert_not(ready);
+	gate_await_entered(1);
+	cr_assert_eq(pthread_create(&t, NULL, close_main, rt), 0);
+	cr_assert_eq(done_count(), 0);
+	gate_set(false);
+	pthread_join(t, NULL); /* close returned: everything completed */
+	cr_assert_eq(done_count(), 2);
+	cr_assert_eq(dl.calls[0], 1);
+	cr_assert_eq(dl.calls[1], 1);
+	/* Finished after the close, as the contract allows. */
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(wr_commit_finish(c[i], &r, &e), WR_OK, "%s",
+		             e.message);
+		cr_assert_eq(r.input_ack.transcript_sequence, (uint64_t)i + 1);
+	}
+	cr_assert_eq(wr_commit_finish(blocking, &r, &e), WR_OK, "%s",
+	             e.message);
+	cr_assert_eq(r.input_ack.transcript_sequence, 3);
+	rt = open_rt(spec);
+	cr_assert_eq(transcript_len(rt, id), 3, "close lost a commit");
+	wr_runtime_close(rt);
+}
+
+struct finisher {
+	struct wr_commit *c;
+	wr_err rc;
+	uint64_t seq;
+	atomic_bool returned;
+};
+
+static void *
+finish_main(void *arg)
+{
+	struct finisher *f = arg;
+	struct wr_mutation_result r;
+
+	f->rc = wr_commit_finish(f->c, &r, NULL);
+	f->seq = r.input_ack.transcript_sequence;
+	atomic_store(&f->returned, true);
+	return NULL;
+}
+
+Test(commit, finish_before_completion_blocks_until_durable)
+{
+	struct wr_runtime *rt = open_rt(spec);
+	struct finisher f = {0};
+	char id[WR_ID_MAX + 1];
+	pthread_t t;
+	bool ready;
+
+	create_ok(rt, id);
+	gate_set(true);
+	f.c = start_input(rt, id, "x", 0, &ready);
+	cr_assert_not(ready);
+	cr_assert_eq(pthread_create(&t, NULL, finish_main, &f), 0);
+	gate_await_entered(1);
+	cr_assert_not(atomic_load(&f.returned), "answered before durable");
+	gate_set(false);
+	pthread_join(t, NULL);
+	cr_assert_eq(f.rc, WR_OK);
+	cr_assert_eq(f.seq, 1);
+	cr_assert_eq(transcript_len(rt, id), 1);
+	wr_runtime_close(rt);
+	cr_assert_eq(dl.calls[0], 1, "done called %d times", dl.calls[0]);
+}
+
+Test(commit, every_mutation_keyed_or_not_completes_with_the_blocking_answer)
+{
+	struct wr_runtime *rt = open_rt(spec);
+	struct wr_idempotency k = {"key-1", "POST", "/v1/workers", "", 0};
+	struct wr_mutation m = {.op = WR_MUTATE_CREATE, .key = &k};
+	struct wr_mutation_result r;
+	struct wr_commit *c;
+	struct wr_error e;
+	char id[WR_ID_MAX + 1];
+	bool ready;
+
+	gate_set(true);
+	tag[0] = 0;
+	cr_assert_eq(wr_mutation_start(rt, &m, on_done, &tag[0], &c, &ready,
+	                               &e), WR_OK, "%s", e.message);
+	cr_assert_not(ready);
+	gate_await_entered(1);
+	/* In flight until durable, as with the blocking call. */
+	{
+		struct wr_commit *again;
+		cr_assert_eq(wr_mutation_start(rt, &m, NULL, NULL, &again,
+		                               &ready, &e), WR_EBUSY);
+		cr_assert_str_eq(wr_reason_name(e.reason),
+		                 "idempotency_in_flight");
+	}
+	gate_set(false);
+	cr_assert_eq(done_await(1), 1);
+	cr_assert_eq(wr_commit_finish(c, &r, &e), WR_OK, "%s", e.message);
+	cr_assert_eq(r.keyed.status, 201);
+	cr_assert_not(r.keyed.replayed);
+	snprintf(id, sizeof(id), "%s", r.keyed.worker_id);
+	wr_mutation_result_clear(&r);
+	/* The same key again: the stored answer, ready at once. */
+	cr_assert_eq(wr_mutation_start(rt, &m, on_done, &tag[0], &c, &ready,
+	                               &e), WR_OK);
+	cr_assert(ready);
+	cr_assert_eq(wr_commit_finish(c, &r, &e), WR_OK);
+	cr_assert(r.keyed.replayed);
+	cr_assert_str_eq(r.keyed.worker_id, id);
+	wr_mutation_result_clear(&r);
+	/* Stop, repeat stop (nothing new to record), delete. */
+	m = (struct wr_mutation){.op = WR_MUTATE_STOP, .worker_id = id};
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(wr_mutation_start(rt, &m, NULL, NULL, &c, &ready,
+		                               &e), WR_OK, "%s", e.message);
+		cr_assert_eq(ready, i == 1, "a repeat stop of a durable end "
+		             "is ready at once");
+		cr_assert_eq(wr_commit_finish(c, &r, &e), WR_OK, "%s",
+		             e.message);
+		cr_assert_eq(r.lifecycle_ack.status, WR_STATUS_STOPPED);
+	}
+	m.op = WR_MUTATE_DELETE;
+	cr_assert_eq(wr_mutation_start(rt, &m, NULL, NULL, &c, &ready, &e),
+	             WR_OK, "%s", e.message);
+	cr_assert_eq(wr_commit_finish(c, &r, &e), WR_OK, "%s", e.message);
+	cr_assert(r.lifecycle_ack.deleted);
+	cr_assert_eq(wr_worker_get(rt, id, NULL, &e), WR_EUNKNOWN_WORKER);
+	wr_runtime_close(rt);
+	cr_assert_eq(dl.calls[0], 1, "done called %d times", dl.calls[0]);
+}
+
+Test(commit, the_memory_store_is_ready_at_once_and_never_calls_done)
+{
+	struct wr_runtime *rt = open_rt("memory");
+	struct wr_mutation m = {.op = WR_MUTATE_CREATE};
+	struct wr_mutation_result r;
+	struct wr_commit *c;
+	struct wr_error e;
+	bool ready = false;
+
+	tag[0] = 0;
+	cr_assert_eq(wr_mutation_start(rt, &m, on_done, &tag[0], &c, &ready,
+	                               &e), WR_OK, "%s", e.message);
+	cr_assert(ready);
+	cr_assert_eq(wr_commit_finish(c, &r, &e), WR_OK);
+	cr_assert_not_null(r.worker);
+	cr_assert_eq(r.worker->status, WR_STATUS_RUNNING);
+	wr_mutation_result_clear(&r);
+	m = (struct wr_mutation){.op = WR_MUTATE_INPUT, .worker_id = "w-none"};
+	cr_assert_eq(wr_mutation_start(rt, &m, on_done, &tag[0], &c, &ready,
+	                               &e), WR_EINVALID_INPUT,
+	             "input is required");
+	wr_runtime_close(rt);
+	cr_assert_eq(done_count(), 0);
+}
