@@ -533,18 +533,28 @@ static bool request_ok(const struct responder_config *cfg, struct rq *r)
 }
 
 /* Ends a request: FCGX_Finish_r, then the connection goes back to the
- * dispatcher (kept, or closed by libfcgi or here when r->drop). */
+ * dispatcher (kept, or closed by libfcgi or here when r->drop).  A
+ * connection nginx did not ask to keep, whose request was read exactly,
+ * is closed here with a plain close(): libfcgi's own close shuts the
+ * socket down and polls until the peer closes first (up to 2 s), which
+ * only matters when unread input could turn the close into a reset - the
+ * r->drop case, left to libfcgi. */
 static void finish_rq(struct rq *r)
 {
 	struct conn *c = r->conn;
+	bool want_keep = r->req.keepConnection != 0;
 	bool kept;
 
+	r->req.keepConnection = 1; /* libfcgi closes only on a stream error */
 	FCGX_Finish_r(&r->req); /* params (r->hr) are invalid from here on */
 	free(r->body);
 	r->body = NULL;
 	kept = r->req.ipcFd >= 0;
 	if (kept && r->drop) {
 		FCGX_Free(&r->req, 1); /* shutdown, drain, close */
+		kept = false;
+	} else if (kept && !want_keep) {
+		close(r->req.ipcFd);
 		kept = false;
 	}
 	r->req.ipcFd = -1; /* the connection is the dispatcher's again */
