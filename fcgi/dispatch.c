@@ -41,8 +41,8 @@
  * that a thread sees their end; an event a thread holds never names freed
  * memory.
  *
- * Locks: q_mu (queue), c_mu (idle list, and the epoll re-arm so that a
- * stop cannot miss a connection), p_mu (parking states and the two
+ * Locks: q_mu (queue), c_mu (idle list; a connection is listed before it
+ * is armed, so a stop cannot miss it), p_mu (parking states and the two
  * inboxes).  Nothing nests.  The heap is the dispatcher thread's alone.
  */
 #include "config.h"
@@ -268,17 +268,29 @@ static int arm(struct conn *c, int op)
 	return epoll_ctl(eps, op, c->fd, &ev);
 }
 
-/* Makes c idle: armed in the serving set and listed; or closed and freed
- * when the responder stops or epoll refuses. */
+/* Makes c idle: listed, then armed in the serving set (outside c_mu:
+ * epoll_ctl is the slow part, and every kept request passes here); or
+ * closed and freed when the responder stops or epoll refuses.  Listed
+ * first, so the thread that gets its event finds it idle; a stop that
+ * shuts it down in between only makes it readable. */
 static void conn_idle(struct conn *c)
 {
+	int op = c->in_set ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+
 	pthread_mutex_lock(&c_mu);
-	if (!idle_closed &&
-	    arm(c, c->in_set ? EPOLL_CTL_MOD : EPOLL_CTL_ADD) == 0) {
-		c->in_set = true;
+	if (!idle_closed) {
 		idle_link(c);
 		pthread_mutex_unlock(&c_mu);
-		return;
+		c->in_set = true; /* before the arm: c may be another's after */
+		if (arm(c, op) == 0)
+			return;
+		c->in_set = op == EPOLL_CTL_MOD; /* no event: still ours */
+		pthread_mutex_lock(&c_mu);
+		if (!c->idle) { /* taken by a guard drain meanwhile */
+			pthread_mutex_unlock(&c_mu);
+			return;
+		}
+		idle_unlink(c);
 	}
 	pthread_mutex_unlock(&c_mu);
 	close(c->fd); /* stopping: nginx opens a new one elsewhere */

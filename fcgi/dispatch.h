@@ -34,7 +34,9 @@ struct rq {
 	struct http_request hr;      /* borrows req's params */
 	struct http_wait *wait;      /* parked: owned until http_wait_finish */
 	struct conn *conn;
-	char *body;                  /* owned; hr.body */
+	char *body;                  /* owned buffer of hr.body, kept for
+	                              * the thread's next request */
+	size_t body_cap;             /* its size */
 	bool drop;                   /* close the connection after the answer */
 	struct timespec t0;          /* arrival: when its connection was
 	                              * seen readable or was accepted

@@ -320,38 +320,40 @@ static int parse_length(const char *s, uint64_t *out)
 	return 0;
 }
 
-/* Reads exactly len bytes (len <= max_body) into a NUL-terminated buffer
- * the caller frees.  Returns 0, -1 if the body ended early or the stream
- * failed, -2 if out of memory.  On failure *out is unchanged. */
-static int read_body(FCGX_Stream *in, size_t len, char **out)
+/* A request body buffer up to this size stays with the thread's request
+ * struct for its next request (no malloc per POST); a larger one is freed
+ * after its request. */
+#define BODY_KEEP (64 * 1024)
+
+/* Reads exactly len bytes (len <= max_body) into r's NUL-terminated body
+ * buffer (grown as needed; r owns it).  Returns 0, -1 if the body ended
+ * early or the stream failed, -2 if out of memory. */
+static int read_body(FCGX_Stream *in, size_t len, struct rq *r)
 {
-	char *buf;
 	size_t got = 0;
 
-	if (len == 0) {
-		*out = NULL;
-		return 0;
+	if (r->body_cap < len + 1) {
+		free(r->body);
+		r->body_cap = 0;
+		r->body = malloc(len + 1);
+		if (r->body == NULL)
+			return -2;
+		r->body_cap = len + 1;
 	}
-	buf = malloc(len + 1);
-	if (buf == NULL)
-		return -2;
 	while (got < len) {
 		size_t want = len - got;
 		int n;
 
 		if (want > INT_MAX)
 			want = INT_MAX;
-		n = FCGX_GetStr(buf + got, (int)want, in);
+		n = FCGX_GetStr(r->body + got, (int)want, in);
 		if (n <= 0)
 			break;
 		got += (size_t)n;
 	}
-	if (got != len) {
-		free(buf);
+	if (got != len)
 		return -1;
-	}
-	buf[len] = '\0';
-	*out = buf;
+	r->body[len] = '\0';
 	return 0;
 }
 
@@ -513,7 +515,7 @@ static bool request_ok(const struct responder_config *cfg, struct rq *r)
 		r->drop = true;
 		return true;
 	}
-	rc = read_body(r->req.in, (size_t)len, &r->body);
+	rc = len > 0 ? read_body(r->req.in, (size_t)len, r) : 0;
 	if (rc != 0) {
 		r->drop = true;
 		if (rc == -2)
@@ -527,7 +529,7 @@ static bool request_ok(const struct responder_config *cfg, struct rq *r)
 			           0);
 		return false;
 	}
-	r->hr.body = r->body;
+	r->hr.body = len > 0 ? r->body : NULL;
 	r->hr.body_len = (size_t)len;
 	return true;
 }
@@ -547,8 +549,11 @@ static void finish_rq(struct rq *r)
 
 	r->req.keepConnection = 1; /* libfcgi closes only on a stream error */
 	FCGX_Finish_r(&r->req); /* params (r->hr) are invalid from here on */
-	free(r->body);
-	r->body = NULL;
+	if (r->body_cap > BODY_KEEP) {
+		free(r->body);
+		r->body = NULL;
+		r->body_cap = 0;
+	}
 	kept = r->req.ipcFd >= 0;
 	if (kept && r->drop) {
 		FCGX_Free(&r->req, 1); /* shutdown, drain, close */
@@ -583,6 +588,7 @@ static void rq_free(struct rq *r)
 	if (r == NULL)
 		return;
 	FCGX_Free(&r->req, 0);
+	free(r->body);
 	free(r);
 }
 
