@@ -534,20 +534,33 @@ static bool request_ok(const struct responder_config *cfg, struct rq *r)
 	return true;
 }
 
+/* True once the request's stdin stream ended cleanly (its empty record
+ * read; for a request without a body nginx sends it with the params, so
+ * this reads nothing from the socket): the client has sent all it will. */
+static bool stdin_ended(FCGX_Stream *in)
+{
+	return FCGX_GetChar(in) == EOF && FCGX_HasSeenEOF(in) == EOF &&
+	       FCGX_GetError(in) == 0;
+}
+
 /* Ends a request: FCGX_Finish_r, then the connection goes back to the
  * dispatcher (kept, or closed by libfcgi or here when r->drop).  A
- * connection nginx did not ask to keep, whose request was read exactly,
- * is closed here with a plain close(): libfcgi's own close shuts the
- * socket down and polls until the peer closes first (up to 2 s), which
- * only matters when unread input could turn the close into a reset - the
- * r->drop case, left to libfcgi. */
+ * connection nginx did not ask to keep, whose request was read to the end
+ * of its stdin, is closed here with a plain close(): libfcgi's own close
+ * shuts the socket down and polls until the peer closes first (up to
+ * 2 s), which only matters while the client may still be sending - a
+ * close with unread input resets the connection (TCP and unix sockets
+ * alike) and a client still writing gets EPIPE.  Otherwise libfcgi
+ * closes it its way. */
 static void finish_rq(struct rq *r)
 {
 	struct conn *c = r->conn;
-	bool want_keep = r->req.keepConnection != 0;
+	bool plain = r->req.keepConnection == 0 && !r->drop &&
+	             stdin_ended(r->req.in);
 	bool kept;
 
-	r->req.keepConnection = 1; /* libfcgi closes only on a stream error */
+	if (plain)
+		r->req.keepConnection = 1; /* libfcgi closes on an error only */
 	FCGX_Finish_r(&r->req); /* params (r->hr) are invalid from here on */
 	if (r->body_cap > BODY_KEEP) {
 		free(r->body);
@@ -558,7 +571,7 @@ static void finish_rq(struct rq *r)
 	if (kept && r->drop) {
 		FCGX_Free(&r->req, 1); /* shutdown, drain, close */
 		kept = false;
-	} else if (kept && !want_keep) {
+	} else if (kept && plain) {
 		close(r->req.ipcFd);
 		kept = false;
 	}
