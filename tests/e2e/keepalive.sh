@@ -6,7 +6,9 @@
 # one after another and then left open and idle; a request through nginx is
 # still answered while they are open, nginx itself keeps its upstream
 # connection, and each of the ten then answers a second request (they were
-# kept, not closed).  Every wait is for a state, bounded.
+# kept, not closed).  Half requests do not pin a thread past the 10 s I/O
+# bound, and a request's logged duration runs from its arrival, not from
+# the end of its read.  Every wait is for a state, bounded.
 set -u
 . "$(dirname "$0")/lib.sh"
 
