@@ -1,27 +1,55 @@
 /*
- * dispatch.c - the responder's event loop: epoll on the listen socket, the
- * idle connections and an eventfd; a bounded job queue to the serving
- * threads; parked requests ordered by deadline.  See dispatch.h and the
- * header comment of responder.c.
+ * dispatch.c - the responder's event loop, leader/follower: the serving
+ * threads take turns waiting for a ready connection and serve what they
+ * find themselves; a small dispatcher thread keeps the parked requests.
+ * See dispatch.h and the header comment of responder.c.
  *
- * Connections: each is registered EPOLLIN|EPOLLONESHOT while it is idle
- * (just accepted, or kept by nginx after a response) and is on the idle
- * list.  When it becomes readable the dispatcher takes it off the list and
- * queues it; epoll does not report it again until the serving thread
- * re-arms it (dsp_conn_release).  At most conns_max connections are open
- * (idle, queued, being served or holding a parked request); at the bound
- * the listen socket is left out of the epoll set, so new connections wait
- * in the kernel's listen backlog until one closes.
+ * Two epoll sets.  The serving set (eps) holds the listen socket, every
+ * idle connection and the job eventfd (qfd), each EPOLLIN|EPOLLONESHOT.
+ * Every serving thread without a request calls epoll_wait(eps, 1 event)
+ * (dsp_next), and the thread that gets an event acts on it: a connection
+ * with a request to read is served by that thread; the listen socket: it
+ * accepts one connection, re-arms the listen socket at once (so the next
+ * free thread accepts the next connection meanwhile) and serves the new
+ * connection itself when nginx already wrote its request (a MSG_PEEK),
+ * else adds it to the set; qfd: it takes a job (a parked request to
+ * answer) from the queue.  No request passes from one thread to another.
+ * EPOLLONESHOT on the listen socket rather than EPOLLEXCLUSIVE: the latter
+ * only spares wake-ups across several epoll sets; in one set a
+ * level-triggered listen socket is reported to every waiting thread until
+ * one has accepted, while ONESHOT wakes one thread per connection, and a
+ * listen socket not re-armed is also the pause at the connection bound.
+ * One accept per wake-up, not a batch: the others would wait behind this
+ * thread's request or cost an epoll round each anyway.
  *
- * Locks: q_mu (queue, busy count), c_mu (idle list, and the epoll re-arm
- * so that a stop cannot close an fd between the two), p_mu (parking states
- * and the two inboxes).  Only the stop holds c_mu while it takes q_mu;
- * nothing else nests.  The heap is the dispatcher thread's alone.
+ * The dispatcher thread's own set (ep) holds an eventfd (evfd) and the
+ * connections of parked requests (watched for a hangup).  It keeps parked
+ * requests in the deadline heap (its epoll timeout is the nearest
+ * deadline; "none", ULLONG_MAX, waits without one), queues woken, expired
+ * and hung-up ones for the serving threads (JOB_FINISH, through the queue
+ * and qfd), re-arms the listen socket after a pause, and runs the stop.
+ *
+ * Connections: each is on the idle list while armed in eps (accepted but
+ * its request not there yet, or kept by nginx after a response).  The
+ * thread that gets its event takes it off the list (under c_mu); epoll
+ * does not report it again until re-armed (dsp_conn_release).  At most
+ * conns_max connections are open (idle, being served or holding a parked
+ * request); at the bound the listen socket is left disarmed, so new
+ * connections wait in the kernel's listen backlog until one closes.  Only
+ * a serving thread frees a connection (after taking its event, or after
+ * serving it): the stop does not free idle ones but shuts them down, so
+ * that a thread sees their end; an event a thread holds never names freed
+ * memory.
+ *
+ * Locks: q_mu (queue), c_mu (idle list; a connection is listed before it
+ * is armed, so a stop cannot miss it), p_mu (parking states and the two
+ * inboxes).  Nothing nests.  The heap is the dispatcher thread's alone.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -42,7 +70,6 @@
 
 #define HEAP_NONE SIZE_MAX
 #define EVENTS_MAX 64
-#define ACCEPT_BATCH 64
 #define CONNS_MAX 65536      /* whatever RLIMIT_NOFILE allows */
 #define FD_RESERVE 512       /* fds left for the store, workers, logs */
 #define ACCEPT_RETRY_MS 100  /* after EMFILE, ENOMEM, ... */
@@ -54,33 +81,35 @@ struct conn {
 	int fd;
 	struct conn *prev, *next; /* idle list, under c_mu */
 	bool idle;
+	bool abandoned; /* taken by dsp_take: never freed (see there) */
+	bool in_set;    /* registered in eps (a connection served straight
+	                 * after its accept is not, until it is kept) */
 	struct rq *parked; /* its parked request, watched for a hangup
 	                    * (dispatcher only) */
-	bool unwatched;    /* taken out of the epoll set (a parked request
-	                    * was let go): re-added, not modified, if kept */
 };
 
-static int ep = -1, evfd = -1, lfd = -1, lfd_flags = -1;
+static int ep = -1, eps = -1, evfd = -1, qfd = -1, lfd = -1, lfd_flags = -1;
 static bool lfd_inet;
 static void (*notify_broken)(void);
 static atomic_bool stopping, broken;
 static unsigned conns_max;
 static atomic_uint conns;
 static atomic_bool listen_paused;
-static char tag_listen, tag_event; /* epoll data of the two fixed fds */
+static atomic_ullong retry_at_ms; /* paused after an accept error: until */
+static atomic_uint busy;          /* serving threads holding an event */
+static unsigned n_threads;
+static char tag_listen, tag_event, tag_queue; /* epoll data of fixed fds */
 
 static pthread_mutex_t q_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t q_cv = PTHREAD_COND_INITIALIZER;
 static struct job *q_ring;
 static size_t q_cap, q_head, q_len;
-static unsigned q_busy, n_threads;
 static bool q_closed;
 
 static pthread_mutex_t c_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct conn idle_head = { -1, &idle_head, &idle_head, false, NULL,
-                                  false };
+static struct conn idle_head = { -1, &idle_head, &idle_head, false, false,
+                                 false, NULL };
 static unsigned n_idle;
-static bool idle_closed; /* the stop closed the idle list */
+static bool idle_closed; /* the stop: no connection becomes idle again */
 
 static pthread_mutex_t p_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct rq *p_new, *p_woken;
@@ -123,55 +152,79 @@ int dsp_conn_fd(const struct conn *c)
 	return c->fd;
 }
 
-/* ---- the queue ---------------------------------------------------------- */
+long dsp_timeout_ms(unsigned long long deadline_ms, unsigned long long now)
+{
+	if (deadline_ms == ULLONG_MAX)
+		return -1; /* no deadline */
+	if (deadline_ms <= now)
+		return 0;
+	if (deadline_ms - now > (unsigned long long)INT_MAX)
+		return INT_MAX;
+	return (long)(deadline_ms - now);
+}
 
-/* Never full: each job holds a distinct connection, and q_cap > conns_max. */
+/* ---- the job queue (parked requests to answer) -------------------------- */
+
+/* Never full: each job holds a distinct parked request, q_cap > conns_max. */
 static void queue_push(struct job j)
 {
+	uint64_t one = 1;
+
 	pthread_mutex_lock(&q_mu);
 	q_ring[(q_head + q_len) % q_cap] = j;
 	q_len++;
-	pthread_cond_signal(&q_cv);
+	(void)!write(qfd, &one, sizeof one);
 	pthread_mutex_unlock(&q_mu);
 }
 
-bool dsp_pop(struct job *out)
+static void qfd_arm(void)
 {
-	pthread_mutex_lock(&q_mu);
-	while (q_len == 0 && !q_closed)
-		pthread_cond_wait(&q_cv, &q_mu);
-	if (q_len == 0) {
-		pthread_mutex_unlock(&q_mu);
-		return false;
-	}
-	*out = q_ring[q_head];
-	q_head = (q_head + 1) % q_cap;
-	q_len--;
-	q_busy++;
-	pthread_mutex_unlock(&q_mu);
-	return true;
+	struct epoll_event ev;
+
+	memset(&ev, 0, sizeof ev);
+	ev.events = EPOLLIN | EPOLLONESHOT;
+	ev.data.ptr = &tag_queue;
+	(void)epoll_ctl(eps, EPOLL_CTL_MOD, qfd, &ev);
 }
 
-bool dsp_take(struct job *out)
+/* qfd was reported: takes one job.  Returns 1 (*out set), 0 (none), or
+ * -1 (closed and empty).  Re-arms qfd, so that the next job, or the
+ * close, reaches another thread. */
+static int queue_pop(struct job *out)
 {
-	bool got = false;
+	uint64_t v;
+	int got = 0;
 
 	pthread_mutex_lock(&q_mu);
-	if (q_ring != NULL && q_len > 0) {
+	if (q_len > 0) {
 		*out = q_ring[q_head];
 		q_head = (q_head + 1) % q_cap;
 		q_len--;
-		got = true;
+		got = 1;
+	} else if (q_closed) {
+		got = -1;
 	}
+	if (q_len == 0 && !q_closed)
+		(void)!read(qfd, &v, sizeof v); /* the next push sets it */
 	pthread_mutex_unlock(&q_mu);
+	qfd_arm(); /* reported again at once if still readable */
 	return got;
+}
+
+void dsp_close_queue(void)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&q_mu);
+	q_closed = true;
+	if (qfd >= 0)
+		(void)!write(qfd, &one, sizeof one);
+	pthread_mutex_unlock(&q_mu);
 }
 
 void dsp_job_done(void)
 {
-	pthread_mutex_lock(&q_mu);
-	q_busy--;
-	pthread_mutex_unlock(&q_mu);
+	atomic_fetch_sub(&busy, 1);
 	if (atomic_load(&stopping))
 		poke(); /* the dispatcher waits for the last one */
 }
@@ -198,7 +251,8 @@ static void idle_unlink(struct conn *c)
 
 static void conn_free(struct conn *c)
 {
-	free(c);
+	if (!c->abandoned)
+		free(c);
 	atomic_fetch_sub(&conns, 1);
 	if (atomic_load(&listen_paused))
 		poke(); /* room again: the dispatcher resumes accepting */
@@ -211,39 +265,59 @@ static int arm(struct conn *c, int op)
 	memset(&ev, 0, sizeof ev);
 	ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
 	ev.data.ptr = c;
-	return epoll_ctl(ep, op, c->fd, &ev);
+	return epoll_ctl(eps, op, c->fd, &ev);
+}
+
+/* Makes c idle: listed, then armed in the serving set (outside c_mu:
+ * epoll_ctl is the slow part, and every kept request passes here); or
+ * closed and freed when the responder stops or epoll refuses.  Listed
+ * first, so the thread that gets its event finds it idle; a stop that
+ * shuts it down in between only makes it readable. */
+static void conn_idle(struct conn *c)
+{
+	int op = c->in_set ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+
+	pthread_mutex_lock(&c_mu);
+	if (!idle_closed) {
+		idle_link(c);
+		pthread_mutex_unlock(&c_mu);
+		c->in_set = true; /* before the arm: c may be another's after */
+		if (arm(c, op) == 0)
+			return;
+		c->in_set = op == EPOLL_CTL_MOD; /* no event: still ours */
+		pthread_mutex_lock(&c_mu);
+		if (!c->idle) { /* taken by a guard drain meanwhile */
+			pthread_mutex_unlock(&c_mu);
+			return;
+		}
+		idle_unlink(c);
+	}
+	pthread_mutex_unlock(&c_mu);
+	close(c->fd); /* stopping: nginx opens a new one elsewhere */
+	conn_free(c);
 }
 
 void dsp_conn_release(struct conn *c, bool kept)
 {
-	if (kept) {
-		pthread_mutex_lock(&c_mu);
-		int op = c->unwatched ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
-
-		c->unwatched = false;
-		if (!idle_closed && arm(c, op) == 0) {
-			idle_link(c);
-			pthread_mutex_unlock(&c_mu);
-			return;
-		}
-		pthread_mutex_unlock(&c_mu);
-		close(c->fd); /* stopping: nginx opens a new one elsewhere */
-	}
-	conn_free(c);
+	if (kept)
+		conn_idle(c);
+	else
+		conn_free(c);
 }
 
 /* How long a serving thread's read or write on a connection may block. */
 #define CONN_IO_TIMEOUT_S 10
 static const struct timeval io_timeout = { CONN_IO_TIMEOUT_S, 0 };
 
-/* A new connection starts idle: it is handed to a thread once readable. */
-static void conn_add(int fd)
+/* A new connection's struct and socket options; NULL (fd closed) if out
+ * of memory. */
+static struct conn *conn_new(int fd)
 {
 	struct conn *c = calloc(1, sizeof *c);
 
 	if (c == NULL) {
 		close(fd);
-		return;
+		return NULL;
 	}
 	c->fd = fd;
 	atomic_fetch_add(&conns, 1);
@@ -261,15 +335,7 @@ static void conn_add(int fd)
 
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
 	}
-	pthread_mutex_lock(&c_mu);
-	if (arm(c, EPOLL_CTL_ADD) != 0) {
-		pthread_mutex_unlock(&c_mu);
-		close(fd);
-		conn_free(c);
-		return;
-	}
-	idle_link(c);
-	pthread_mutex_unlock(&c_mu);
+	return c;
 }
 
 /* 1: bytes to read, 0: the peer closed (or nothing), -1: error. */
@@ -281,26 +347,15 @@ static int conn_peek(const struct conn *c)
 	return n > 0 ? 1 : n == 0 ? 0 : -1;
 }
 
-/* An idle connection became readable: queue it, unless the peer just
- * closed it (nginx drops idle kept connections), which ends it here. */
-static void finish_if_parked(struct rq *r, bool woken_ok);
-
-static void conn_ready(struct conn *c, uint32_t events)
+/* A serving thread got c's event: c is its now, or NULL when the peer
+ * just closed it (nginx drops idle kept connections; the stop shuts idle
+ * ones down), which ends it here. */
+static struct conn *conn_take(struct conn *c, uint32_t events)
 {
-	struct job j = { JOB_READ, c, NULL };
-
-	if (c->parked != NULL) {
-		/* The peer hung up (or aborted) while its request waits:
-		 * answer it now, which frees its --max-waiters place, and
-		 * close the connection after the answer. */
-		c->parked->drop = true;
-		finish_if_parked(c->parked, false);
-		return;
-	}
 	pthread_mutex_lock(&c_mu);
-	if (!c->idle) { /* cannot happen: ONESHOT */
+	if (!c->idle) { /* abandoned by a guard drain (dsp_take) */
 		pthread_mutex_unlock(&c_mu);
-		return;
+		return NULL;
 	}
 	idle_unlink(c);
 	pthread_mutex_unlock(&c_mu);
@@ -308,24 +363,31 @@ static void conn_ready(struct conn *c, uint32_t events)
 	    conn_peek(c) <= 0) {
 		close(c->fd);
 		conn_free(c);
-		return;
+		return NULL;
 	}
-	queue_push(j);
+	return c;
 }
 
 /* ---- the listen socket -------------------------------------------------- */
 
-static void listen_set(bool on)
+/* ADD, MOD (re-arm after an accept or a pause) or DEL (the stop). */
+static void listen_ctl(int op)
 {
 	struct epoll_event ev;
 
 	memset(&ev, 0, sizeof ev);
-	ev.events = EPOLLIN;
+	ev.events = EPOLLIN | EPOLLONESHOT;
 	ev.data.ptr = &tag_listen;
-	if (on)
-		(void)epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
-	else
-		(void)epoll_ctl(ep, EPOLL_CTL_DEL, lfd, &ev);
+	(void)epoll_ctl(eps, op, lfd, &ev);
+}
+
+/* Leaves the listen socket disarmed until the dispatcher re-arms it: at
+ * the connection bound (ms 0: when one closes) or for ms after an error. */
+static void listen_pause(long ms)
+{
+	atomic_store(&retry_at_ms, now_ms() + (unsigned long long)ms);
+	atomic_store(&listen_paused, true);
+	poke();
 }
 
 static bool accept_error_fatal(int e)
@@ -334,49 +396,129 @@ static bool accept_error_fatal(int e)
 	       e == EFAULT;
 }
 
-/* Accepts what the backlog holds, up to ACCEPT_BATCH and the connection
- * bound.  Returns the ms to wait before accepting again (EMFILE ...), or
- * 0.  The listen socket is left out of the epoll set while paused. */
-static long accept_some(void)
+/* accept4 failed with e: true if the listen socket is to be re-armed
+ * (nothing to accept, or stopping); else it stays disarmed. */
+static bool accept_failed(int e)
 {
-	static unsigned long failures;
-	int i;
+	static atomic_ulong failures;
 
-	for (i = 0; i < ACCEPT_BATCH; i++) {
-		int fd;
-
-		if (atomic_load(&conns) >= conns_max) {
-			atomic_store(&listen_paused, true);
-			listen_set(false);
-			return 0;
-		}
-		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd >= 0) {
-			failures = 0;
-			conn_add(fd);
-			continue;
-		}
-		if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK ||
-		    atomic_load(&stopping))
-			return 0;
-		if (accept_error_fatal(errno)) {
-			log_msg(LOG_ERROR, "accept: %s", strerror(errno));
-			listen_set(false);
-			atomic_store(&broken, true);
-			notify_broken();
-			return 0;
-		}
-		/* EMFILE, ENFILE, ENOMEM, ...: wait for resources. */
-		if (failures++ % 50 == 0)
-			log_msg(LOG_ERROR, "accept: %s (retrying)",
-			        strerror(errno));
-		atomic_store(&listen_paused, true);
-		listen_set(false);
-		return ACCEPT_RETRY_MS;
+	if (e == EAGAIN || e == EWOULDBLOCK || atomic_load(&stopping))
+		return true;
+	if (accept_error_fatal(e)) {
+		log_msg(LOG_ERROR, "accept: %s", strerror(e));
+		atomic_store(&broken, true);
+		notify_broken();
+		return false;
 	}
-	return 0;
+	/* EMFILE, ENFILE, ENOMEM, ...: wait for resources. */
+	if (atomic_fetch_add(&failures, 1) % 50 == 0)
+		log_msg(LOG_ERROR, "accept: %s (retrying)", strerror(e));
+	listen_pause(ACCEPT_RETRY_MS);
+	return false;
+}
+
+/* The listen socket was reported to this thread.  Accepts one connection
+ * and re-arms the listen socket (unless paused or stopping).  Returns the
+ * connection if its request is already there (this thread serves it);
+ * otherwise it joins the serving set and NULL is returned. */
+static struct conn *accept_one(void)
+{
+	struct conn *c;
+	int fd;
+
+	if (atomic_load(&conns) >= conns_max) {
+		listen_pause(0);
+		return NULL;
+	}
+	do
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	while (fd < 0 && (errno == EINTR || errno == ECONNABORTED ||
+	                  errno == EPROTO));
+	if (fd < 0 && !accept_failed(errno))
+		return NULL;
+	if (!atomic_load(&stopping))
+		listen_ctl(EPOLL_CTL_MOD); /* after a stop's DEL: ENOENT */
+	if (fd < 0 || (c = conn_new(fd)) == NULL)
+		return NULL;
+	if (conn_peek(c) > 0)
+		return c;
+	conn_idle(c);
+	return NULL;
+}
+
+/* ---- serving threads ---------------------------------------------------- */
+
+/* What the event ev asks of this thread: 1 (*out is a job), 0 (nothing
+ * left to do), -1 (the queue is closed: the thread ends). */
+static int event_job(const struct epoll_event *ev, struct job *out)
+{
+	void *p = ev->data.ptr;
+
+	memset(out, 0, sizeof *out);
+	clock_gettime(CLOCK_MONOTONIC, &out->t0);
+	if (p == &tag_queue)
+		return queue_pop(out);
+	out->kind = JOB_READ;
+	out->conn = p == &tag_listen ? accept_one() : conn_take(p, ev->events);
+	return out->conn != NULL;
+}
+
+bool dsp_next(struct job *out)
+{
+	struct epoll_event ev;
+
+	for (;;) {
+		int n = epoll_wait(eps, &ev, 1, -1), rc;
+
+		if (n < 0 && errno != EINTR) { /* cannot happen: eps is */
+			log_msg(LOG_ERROR, "epoll_wait: %s", /* open until */
+			        strerror(errno));          /* every join */
+			return false;
+		}
+		if (n <= 0)
+			continue; /* EINTR: a debugger's stop */
+		atomic_fetch_add(&busy, 1);
+		rc = event_job(&ev, out);
+		if (rc > 0)
+			return true;
+		dsp_job_done();
+		if (rc < 0)
+			return false;
+	}
+}
+
+/* The guard drain (all threads stuck): first the queued jobs, then idle
+ * connections holding a request.  Such a connection is taken off the
+ * list and marked abandoned: a thread may still hold its epoll event, so
+ * its struct is never freed (the process ends after a guard drain). */
+bool dsp_take(struct job *out)
+{
+	struct conn *c;
+	bool got = false;
+
+	memset(out, 0, sizeof *out);
+	pthread_mutex_lock(&q_mu);
+	if (q_ring != NULL && q_len > 0) {
+		*out = q_ring[q_head];
+		q_head = (q_head + 1) % q_cap;
+		q_len--;
+		got = true;
+	}
+	pthread_mutex_unlock(&q_mu);
+	if (got)
+		return true;
+	pthread_mutex_lock(&c_mu);
+	for (c = idle_head.next; c != &idle_head && !got; c = c->next) {
+		if (conn_peek(c) <= 0)
+			continue;
+		idle_unlink(c);
+		c->abandoned = true;
+		out->kind = JOB_READ;
+		out->conn = c;
+		got = true;
+	}
+	pthread_mutex_unlock(&c_mu);
+	return got;
 }
 
 /* ---- the deadline heap -------------------------------------------------- */
@@ -512,7 +654,7 @@ void dsp_wake(void *arg)
  * from the woken inbox instead, exactly once).  Dispatcher only. */
 static void finish_if_parked(struct rq *r, bool woken_ok)
 {
-	struct job j = { JOB_FINISH, NULL, r };
+	struct job j = { .kind = JOB_FINISH, .rq = r };
 	bool go = false;
 
 	dsp_heap_remove(r);
@@ -524,16 +666,31 @@ static void finish_if_parked(struct rq *r, bool woken_ok)
 	}
 	pthread_mutex_unlock(&p_mu);
 	if (go && r->conn != NULL && r->conn->parked == r) {
-		/* No longer watched: out of the epoll set before a thread
-		 * takes it.  (A MOD to an empty mask would still report
-		 * EPOLLHUP, e.g. once the thread's close path shut the
-		 * socket down, for a connection it may have freed.) */
+		struct epoll_event ev;
+
+		/* No longer watched: out of ep before a thread takes it. */
 		r->conn->parked = NULL;
-		r->conn->unwatched =
-			epoll_ctl(ep, EPOLL_CTL_DEL, r->conn->fd, NULL) == 0;
+		memset(&ev, 0, sizeof ev);
+		(void)epoll_ctl(ep, EPOLL_CTL_DEL, r->conn->fd, &ev);
 	}
 	if (go)
 		queue_push(j);
+}
+
+/* Watches the connection of a parked request for a hangup (or an abort
+ * record): it is in ep, not in the serving set, while it waits. */
+static void watch_parked(struct rq *r)
+{
+	struct epoll_event ev;
+
+	if (r->conn == NULL)
+		return;
+	memset(&ev, 0, sizeof ev);
+	ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+	ev.data.ptr = r->conn;
+	r->conn->parked = r;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, r->conn->fd, &ev) != 0)
+		r->conn->parked = NULL;
 }
 
 /* New parks go into the heap (or are answered at once when stopping),
@@ -553,12 +710,7 @@ static void take_inbox(void)
 			finish_if_parked(r, false);
 		} else {
 			dsp_heap_push(r);
-			/* Watched for a hangup while it waits (conn_ready). */
-			if (r->conn != NULL) {
-				r->conn->parked = r;
-				if (arm(r->conn, EPOLL_CTL_MOD) != 0)
-					r->conn->parked = NULL;
-			}
+			watch_parked(r);
 		}
 	}
 	for (r = wk; r != NULL; r = wk) {
@@ -567,8 +719,8 @@ static void take_inbox(void)
 	}
 }
 
-/* Answers the parked requests whose deadline passed; returns the ms to
- * the next deadline, or -1 for none. */
+/* Answers the parked requests whose deadline passed; returns the epoll
+ * timeout to the next deadline (-1: none). */
 static long expire(void)
 {
 	unsigned long long now = now_ms();
@@ -576,9 +728,7 @@ static long expire(void)
 
 	while ((r = dsp_heap_top()) != NULL && r->deadline_ms <= now)
 		finish_if_parked(r, false);
-	if (r == NULL)
-		return -1;
-	return (long)(r->deadline_ms - now);
+	return r == NULL ? -1 : dsp_timeout_ms(r->deadline_ms, now);
 }
 
 /* ---- stop ----------------------------------------------------------------- */
@@ -590,40 +740,38 @@ void dsp_stop(void)
 }
 
 /* Once, in the dispatcher: stop accepting, answer the parked requests,
- * end the idle connections (those already holding a request are queued:
- * the serving threads answer them 503 stopping). */
+ * end the idle connections without a request (shut down: the thread that
+ * gets their event closes them); those already holding one stay armed, a
+ * thread answers them 503 stopping. */
 static void stop_begin(void)
 {
-	struct conn *c, *next;
+	struct conn *c;
 
-	listen_set(false);
+	listen_ctl(EPOLL_CTL_DEL);
 	pthread_mutex_lock(&c_mu);
 	idle_closed = true;
-	for (c = idle_head.next; c != &idle_head; c = next) {
-		next = c->next;
-		idle_unlink(c);
-		if (conn_peek(c) > 0) {
-			struct job j = { JOB_READ, c, NULL };
-
-			queue_push(j);
-		} else {
-			close(c->fd);
-			conn_free(c);
-		}
-	}
+	for (c = idle_head.next; c != &idle_head; c = c->next)
+		if (conn_peek(c) <= 0)
+			(void)shutdown(c->fd, SHUT_RDWR);
 	pthread_mutex_unlock(&c_mu);
 	while (dsp_heap_top() != NULL)
 		finish_if_parked(dsp_heap_top(), false);
 }
 
-/* Nothing in flight, queued or parked. */
+/* Nothing idle, queued, in flight or parked.  The order of the reads
+ * matters: a thread counts as busy before it takes an idle connection or
+ * a job, and parks a request before it stops being busy. */
 static bool stop_complete(unsigned *left)
 {
 	unsigned n;
 
+	pthread_mutex_lock(&c_mu);
+	n = n_idle;
+	pthread_mutex_unlock(&c_mu);
 	pthread_mutex_lock(&q_mu);
-	n = q_busy + (unsigned)q_len;
+	n += (unsigned)q_len;
 	pthread_mutex_unlock(&q_mu);
+	n += atomic_load(&busy);
 	pthread_mutex_lock(&p_mu);
 	n += n_parked;
 	pthread_mutex_unlock(&p_mu);
@@ -642,83 +790,91 @@ static long min_timeout(long a, long b)
 	return a < b ? a : b;
 }
 
-/* One epoll round; returns the accept pause it asks for (ms, -1 none). */
-static long dispatch_round(long timeout)
+/* One epoll round: the eventfd, and hangups of parked requests. */
+static void dispatch_round(long timeout)
 {
 	struct epoll_event evs[EVENTS_MAX];
-	long pause = -1;
 	uint64_t v;
 	int n, i;
 
-	n = epoll_wait(ep, evs, EVENTS_MAX,
-	               timeout > INT32_MAX ? INT32_MAX : (int)timeout);
+	n = epoll_wait(ep, evs, EVENTS_MAX, (int)timeout);
 	for (i = 0; i < n; i++) {
-		void *p = evs[i].data.ptr;
+		struct conn *c = evs[i].data.ptr;
 
-		if (p == &tag_event) {
+		if (evs[i].data.ptr == &tag_event) {
 			(void)!read(evfd, &v, sizeof v);
-		} else if (p == &tag_listen) {
-			long ms = accept_some();
-
-			if (ms > 0)
-				pause = ms;
-		} else {
-			conn_ready(p, evs[i].events);
+		} else if (c->parked != NULL) {
+			/* The peer hung up (or aborted) while its request
+			 * waits: answer it now, which frees its --max-waiters
+			 * place, and close the connection after the answer. */
+			c->parked->drop = true;
+			finish_if_parked(c->parked, false);
 		}
 	}
-	return pause;
+}
+
+/* Re-arms a paused listen socket once there is room and the retry time
+ * passed; returns the timeout until it may, or -1. */
+static long listen_resume(unsigned long long now)
+{
+	unsigned long long at = atomic_load(&retry_at_ms);
+
+	if (!atomic_load(&listen_paused) || atomic_load(&broken))
+		return -1;
+	if (atomic_load(&conns) >= conns_max)
+		return -1; /* conn_free pokes */
+	if (now < at)
+		return (long)(at - now);
+	atomic_store(&listen_paused, false);
+	listen_ctl(EPOLL_CTL_MOD);
+	return -1;
+}
+
+/* During the stop: true once it is complete; logs what it waits for. */
+static bool stop_round(unsigned long long now, long *timeout)
+{
+	static unsigned long long log_at;
+	static bool seen;
+	unsigned left;
+
+	if (!seen) {
+		seen = true;
+		stop_begin();
+		log_at = now + STOP_LOG_MS;
+	}
+	if (stop_complete(&left)) {
+		seen = false;
+		return true;
+	}
+	if (now >= log_at) {
+		log_msg(LOG_INFO, "waiting for %u request(s) in flight", left);
+		log_at = now + STOP_LOG_MS;
+	}
+	*timeout = min_timeout(*timeout, (long)(log_at - now));
+	return false;
 }
 
 void *dsp_main(void *arg)
 {
-	unsigned long long retry_at = 0, log_at = 0;
-	bool stop_seen = false;
-	unsigned left;
 	long timeout = -1;
 
 	(void)arg;
 	for (;;) {
-		long pause = dispatch_round(timeout);
-		unsigned long long now = now_ms();
+		unsigned long long now;
 
-		if (pause > 0)
-			retry_at = now + (unsigned long long)pause;
+		dispatch_round(timeout);
+		now = now_ms();
 		take_inbox();
 		timeout = expire();
 		if (atomic_load(&stopping)) {
-			if (!stop_seen) {
-				stop_seen = true;
-				stop_begin();
-				log_at = now + STOP_LOG_MS;
-			}
-			if (stop_complete(&left))
+			if (stop_round(now, &timeout))
 				break;
-			if (now >= log_at) {
-				log_msg(LOG_INFO, "waiting for %u request(s) in "
-				        "flight", left);
-				log_at = now + STOP_LOG_MS;
-			}
-			timeout = min_timeout(timeout, (long)(log_at - now));
 			continue;
 		}
-		if (atomic_load(&listen_paused) && !atomic_load(&broken) &&
-		    atomic_load(&conns) < conns_max && now >= retry_at) {
-			atomic_store(&listen_paused, false);
-			listen_set(true);
-		}
-		if (atomic_load(&listen_paused) && retry_at > now)
-			timeout = min_timeout(timeout, (long)(retry_at - now));
+		timeout = min_timeout(timeout, listen_resume(now));
 	}
 	dsp_close_queue();
 	return NULL;
-}
-
-void dsp_close_queue(void)
-{
-	pthread_mutex_lock(&q_mu);
-	q_closed = true;
-	pthread_cond_broadcast(&q_cv);
-	pthread_mutex_unlock(&q_mu);
 }
 
 /* ---- setup ---------------------------------------------------------------- */
@@ -757,48 +913,61 @@ static int listen_prepare(int listen_fd)
 	lfd = listen_fd;
 	if (getsockname(lfd, (struct sockaddr *)&ss, &len) == 0)
 		lfd_inet = ss.ss_family == AF_INET || ss.ss_family == AF_INET6;
-	/* Non-blocking: another process may take a connection epoll
-	 * announced (two Runtimes on one systemd socket). */
+	/* Non-blocking: another thread, or another process (two Runtimes
+	 * on one systemd socket), may take a connection epoll announced. */
 	lfd_flags = fcntl(lfd, F_GETFL);
 	if (lfd_flags < 0 || fcntl(lfd, F_SETFL, lfd_flags | O_NONBLOCK) < 0)
 		return -1;
 	return 0;
 }
 
-int dsp_init(int listen_fd, unsigned threads, void (*on_broken)(void))
+/* The epoll sets and their fixed members. */
+static int sets_init(void)
 {
 	struct epoll_event ev;
 
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	eps = epoll_create1(EPOLL_CLOEXEC);
+	evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	qfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (ep < 0 || eps < 0 || evfd < 0 || qfd < 0)
+		return -1;
+	memset(&ev, 0, sizeof ev);
+	ev.events = EPOLLIN;
+	ev.data.ptr = &tag_event;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, evfd, &ev) != 0)
+		return -1;
+	ev.events = EPOLLIN | EPOLLONESHOT;
+	ev.data.ptr = &tag_queue;
+	return epoll_ctl(eps, EPOLL_CTL_ADD, qfd, &ev);
+}
+
+int dsp_init(int listen_fd, unsigned threads, void (*on_broken)(void))
+{
 	notify_broken = on_broken;
 	n_threads = threads;
 	atomic_store(&stopping, false);
 	atomic_store(&broken, false);
 	atomic_store(&listen_paused, false);
 	atomic_store(&conns, 0);
+	atomic_store(&busy, 0);
 	q_closed = false;
 	idle_closed = false;
 	q_head = q_len = 0;
-	q_busy = 0;
 	conns_max = conns_bound();
 	q_cap = (size_t)conns_max + 1;
 	heap_cap = (size_t)conns_max + 1;
 	heap_len = 0;
 	q_ring = calloc(q_cap, sizeof *q_ring);
 	heap = calloc(heap_cap, sizeof *heap);
-	ep = epoll_create1(EPOLL_CLOEXEC);
-	evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	memset(&ev, 0, sizeof ev);
-	ev.events = EPOLLIN;
-	ev.data.ptr = &tag_event;
-	if (q_ring == NULL || heap == NULL || ep < 0 || evfd < 0 ||
-	    epoll_ctl(ep, EPOLL_CTL_ADD, evfd, &ev) != 0 ||
+	if (q_ring == NULL || heap == NULL || sets_init() != 0 ||
 	    listen_prepare(listen_fd) != 0) {
 		log_msg(LOG_ERROR, "cannot set up the event loop: %s",
 		        strerror(errno));
 		dsp_free();
 		return -1;
 	}
-	listen_set(true);
+	listen_ctl(EPOLL_CTL_ADD);
 	return 0;
 }
 
@@ -808,10 +977,14 @@ void dsp_free(void)
 		(void)fcntl(lfd, F_SETFL, lfd_flags); /* may be shared */
 	if (ep >= 0)
 		close(ep);
+	if (eps >= 0)
+		close(eps);
 	if (evfd >= 0)
 		close(evfd);
-	ep = evfd = lfd = lfd_flags = -1;
 	pthread_mutex_lock(&q_mu); /* the shutdown guard may drain */
+	if (qfd >= 0)
+		close(qfd);
+	ep = eps = evfd = qfd = lfd = lfd_flags = -1;
 	free(q_ring);
 	q_ring = NULL;
 	q_len = 0;
@@ -830,8 +1003,8 @@ void dsp_stats(struct http_server_stats *out)
 {
 	memset(out, 0, sizeof *out);
 	out->threads = n_threads;
+	out->threads_busy = atomic_load(&busy);
 	pthread_mutex_lock(&q_mu);
-	out->threads_busy = q_busy;
 	out->queued = (unsigned)q_len;
 	pthread_mutex_unlock(&q_mu);
 	pthread_mutex_lock(&p_mu);

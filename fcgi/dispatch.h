@@ -1,15 +1,18 @@
 /*
  * dispatch.h - the responder's event loop (internal to fcgi/responder.c).
  *
- * One dispatcher thread waits in epoll on the listen socket, on every idle
- * FastCGI connection and on an eventfd.  It accepts connections, hands a
- * connection that has a request to read to the serving threads through a
- * bounded queue (JOB_READ), keeps parked long-poll requests ordered by
- * deadline (a binary min-heap: its epoll timeout is the nearest deadline),
- * and queues a parked request to be answered (JOB_FINISH) once it was woken,
- * its deadline passed, or the responder stops.  A serving thread gives a
- * still-open kept connection back with dsp_conn_release().  One dispatcher
- * per process; everything here is thread-safe unless said otherwise.
+ * Leader/follower: the serving threads take turns waiting in one epoll set
+ * that holds the listen socket and every idle FastCGI connection, and the
+ * thread that learns a connection has a request to read (or accepts one
+ * whose request is already there) serves it itself (dsp_next): no request
+ * is handed from one thread to another.  A small dispatcher thread keeps
+ * parked long-poll requests ordered by deadline (a binary min-heap: its
+ * epoll timeout is the nearest deadline) and queues a parked request to be
+ * answered (JOB_FINISH, taken by a serving thread through an eventfd in
+ * the same set) once it was woken, its deadline passed, its client hung
+ * up, or the responder stops.  A serving thread gives a still-open kept
+ * connection back with dsp_conn_release().  One responder per process;
+ * everything here is thread-safe unless said otherwise.
  */
 #ifndef WR_FCGI_DISPATCH_H
 #define WR_FCGI_DISPATCH_H
@@ -31,9 +34,13 @@ struct rq {
 	struct http_request hr;      /* borrows req's params */
 	struct http_wait *wait;      /* parked: owned until http_wait_finish */
 	struct conn *conn;
-	char *body;                  /* owned; hr.body */
+	char *body;                  /* owned buffer of hr.body, kept for
+	                              * the thread's next request */
+	size_t body_cap;             /* its size */
 	bool drop;                   /* close the connection after the answer */
-	struct timespec t0;          /* arrival (CLOCK_MONOTONIC) */
+	struct timespec t0;          /* arrival: when its connection was
+	                              * seen readable or was accepted
+	                              * (CLOCK_MONOTONIC), see job.t0 */
 	unsigned long long deadline_ms; /* parked: http_wait_deadline_ms */
 	char rid[64 + 1];            /* hr.request_id when generated here */
 	/* Below: the dispatcher's. */
@@ -49,6 +56,10 @@ struct job {
 	enum job_kind kind;
 	struct conn *conn; /* JOB_READ: readable (or new) connection */
 	struct rq *rq;     /* JOB_FINISH: a parked request to answer */
+	/* JOB_READ: when the thread's epoll_wait reported the connection
+	 * readable, or before it accepted it (CLOCK_MONOTONIC): the request's
+	 * arrival as far as the process can see it. */
+	struct timespec t0;
 };
 
 /* Creates the epoll set, the eventfd and the queue, and registers
@@ -61,8 +72,8 @@ int dsp_init(int listen_fd, unsigned threads, void (*on_broken)(void));
 unsigned dsp_conns_max(void);
 
 /* The dispatcher thread's body (arg unused).  Returns once the stop is
- * complete: no request in flight, queued or parked; the queue is then
- * closed and dsp_pop() returns false. */
+ * complete: no request in flight, queued or parked and no idle
+ * connection; the queue is then closed and dsp_next() returns false. */
 void *dsp_main(void *arg);
 
 /* Closes the queue without a dispatcher (it never started): the serving
@@ -70,8 +81,9 @@ void *dsp_main(void *arg);
 void dsp_close_queue(void);
 
 /* Asks the dispatcher to stop: stop accepting, answer every parked request
- * (JOB_FINISH), queue idle connections that already hold a request (they
- * are answered 503 stopping), close the other idle ones.  Any thread. */
+ * (JOB_FINISH), shut down the idle connections without a request (a
+ * serving thread closes them); those that already hold one are answered
+ * 503 stopping by the thread that takes them.  Any thread. */
 void dsp_stop(void);
 
 /* True once dsp_stop() was called. */
@@ -83,13 +95,18 @@ bool dsp_broken(void);
 /* Frees what dsp_init made (after every thread was joined). Main thread. */
 void dsp_free(void);
 
-/* Serving threads: waits for the next job; false when the queue is closed.
- * The thread counts as busy from there until dsp_job_done(). */
-bool dsp_pop(struct job *out);
+/* Serving threads: waits in the shared epoll set for the next job and does
+ * on the way what needs no request (accepting, closing a connection the
+ * peer ended); false when the queue is closed (the thread ends).  The
+ * thread counts as busy from the event until dsp_job_done(). */
+bool dsp_next(struct job *out);
 void dsp_job_done(void);
 
-/* Takes a queued job without waiting (false: none) and without counting
- * a busy thread: the backlog drain answers what no thread took. */
+/* Takes a job no thread took without waiting (false: none) and without
+ * counting a busy thread: a queued parked request, else an idle
+ * connection that holds a request (its struct is then never freed: a
+ * stuck thread may still hold its event).  For the backlog drain of a
+ * stop that outlasted the shutdown timeout, which ends the process. */
 bool dsp_take(struct job *out);
 
 /* The fd of a connection a JOB_READ handed over. */
@@ -110,8 +127,16 @@ void dsp_rq_running(struct rq *r);
 bool dsp_park(struct rq *r);
 void dsp_wake(void *arg);
 
-/* Current figures (threads, busy, parked, idle connections, queued). */
+/* Current figures: threads; busy (holding an event, a request or a job);
+ * parked; idle connections (armed, no request read yet); queued (parked
+ * requests ready to be answered that no thread took yet; a connection
+ * whose request waits while every thread is busy stays in the kernel and
+ * is not counted). */
 void dsp_stats(struct http_server_stats *out);
+
+/* The dispatcher's epoll timeout for a deadline (ms, CLOCK_MONOTONIC):
+ * -1 for ULLONG_MAX (no deadline), 0 if passed, at most INT_MAX. */
+long dsp_timeout_ms(unsigned long long deadline_ms, unsigned long long now);
 
 /* The deadline heap, exposed for its unit test.  Dispatcher thread only. */
 void dsp_heap_push(struct rq *r);

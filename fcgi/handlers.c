@@ -485,9 +485,9 @@ struct http_wait {
 	char rid[REQUEST_ID_SIZE];      /* the request's id, for the answer */
 };
 
-/* The deadline of a wait that has none (WAIT_COMMIT): centuries away,
- * and still a positive number of ms from now as a signed 64-bit value. */
-#define WAIT_NEVER_MS ((unsigned long long)LLONG_MAX)
+/* The deadline of a wait that has none (WAIT_COMMIT): the responder's
+ * "no deadline" (handlers.h). */
+#define WAIT_NEVER_MS ULLONG_MAX
 
 static unsigned long long
 monotonic_ms(void)

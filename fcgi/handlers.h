@@ -86,7 +86,7 @@ struct http_server_stats {
 	unsigned threads_busy;     /* handling a request right now */
 	unsigned parked;           /* long-poll requests parked */
 	unsigned idle_connections; /* kept connections with no request */
-	unsigned queued;           /* readable, waiting for a thread */
+	unsigned queued;           /* ready for a thread, not yet taken */
 };
 
 /* Shared, read-only configuration of the handlers. */
@@ -125,8 +125,8 @@ void http_handle(const struct http_ctx *ctx, const struct http_request *req,
                  struct http_response *out);
 
 /* The deadline of a parked request: CLOCK_MONOTONIC, in ms.  A mutation
- * parked until its record is durable has none: LLONG_MAX (centuries
- * away, and positive as a signed difference from now); it is answered
+ * parked until its record is durable has none: ULLONG_MAX, which the
+ * responder takes as "no timeout" (dsp_timeout_ms); it is answered
  * only after wake(), or, if finished earlier (shutdown, a hangup), once
  * the fdatasync covering its record returned or failed. */
 unsigned long long http_wait_deadline_ms(const struct http_wait *w);
@@ -146,8 +146,10 @@ void http_wait_finish(const struct http_ctx *ctx, struct http_wait *w,
 /*
  * Called by the responder once per request after its response was written
  * (or failed to be), before the request's params are released: the access
- * log line and the request metrics.  duration_us is from the request's
- * arrival to the end of the write.  Thread-safe.
+ * log line and the request metrics.  duration_us runs from the request's
+ * arrival - the moment the responder saw its connection readable or
+ * accepted it, before reading the request, so a slow read counts - to the
+ * end of the write; a parked request's includes its wait.  Thread-safe.
  */
 void http_request_done(const struct http_ctx *ctx,
                        const struct http_request *req,

@@ -175,7 +175,8 @@ render_server(FILE *f, const struct http_ctx *ctx)
 	     "Long-poll requests parked, waiting for an event.");
 	fprintf(f, "worker_runtime_http_requests_parked %u\n", s.parked);
 	head(f, "worker_runtime_http_requests_queued", "gauge",
-	     "Requests readable and waiting for a serving thread.");
+	     "Parked requests ready to be answered, not yet taken by a "
+	     "serving thread.");
 	fprintf(f, "worker_runtime_http_requests_queued %u\n", s.queued);
 	head(f, "worker_runtime_http_connections_idle", "gauge",
 	     "Kept-alive connections from nginx with no request.");

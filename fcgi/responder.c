@@ -30,20 +30,28 @@
  * http_request_done is called exactly once per request, also for the
  * answers this file writes itself (route "", the reason's wire name).
  *
- * Threads (dispatch.c): one dispatcher thread waits in epoll on the listen
- * socket, every idle connection and an eventfd.  It accepts connections
- * itself and hands a connection that has a request to read to the
- * --threads serving threads through a queue; a serving thread drives
- * libfcgi on that fd (FCGX_Accept_r with ipcFd set and keepConnection 1,
- * so libfcgi reads the request without accepting; the request struct's
- * listen socket is -1, so a connection that ends before a request makes
+ * Threads (dispatch.c), leader/follower: the --threads serving threads
+ * take turns in epoll_wait on one set holding the listen socket and every
+ * idle connection (all one-shot).  The thread that gets the listen socket
+ * accepts one connection, re-arms it and serves the connection itself if
+ * nginx already wrote the request (else the connection joins the set);
+ * the thread that gets a readable connection serves it.  No request is
+ * handed from one thread to another.  A serving thread drives libfcgi on
+ * that fd (FCGX_Accept_r with ipcFd set and keepConnection 1, so libfcgi
+ * reads the request without accepting; the request struct's listen
+ * socket is -1, so a connection that ends before a request makes
  * FCGX_Accept_r fail instead of accepting).  After FCGX_Finish_r a
  * connection nginx keeps (fastcgi_keep_conn) is still open and goes back
  * into the epoll set: an idle kept connection costs an fd and an epoll
  * entry, never a thread, so upstream keepalive is safe with any --threads.
  * Connections are bounded (dsp_conns_max: RLIMIT_NOFILE, raised to its
- * hard limit, less 512, at most 65,536); at the bound the dispatcher stops
- * accepting and new connections wait in the listen backlog.
+ * hard limit, less 512, at most 65,536); at the bound the listen socket is
+ * not re-armed and new connections wait in the listen backlog.  A
+ * request's duration (access line, histogram) runs from the moment its
+ * connection was reported readable or accepted, before its request is
+ * read; while every thread is busy a ready connection waits in the kernel,
+ * where the process cannot see it (a unix socket carries no receive
+ * timestamp).
  *
  * Parked requests (long-poll): every request carries wake = dsp_wake.  When
  * http_handle returns res.wait, the request keeps its FCGX_Request (params
@@ -57,11 +65,13 @@
  * Stop: SIGTERM/SIGINT are blocked everywhere but in the main thread's
  * sigsuspend(); their handler (no SA_RESTART) only sets a sig_atomic_t
  * flag.  The main thread then sets `stopping`, calls FCGX_ShutdownPending(),
- * shuts its own unix listener down and tells the dispatcher, which stops
- * accepting, answers every parked request at once (its current page),
- * answers an idle connection that already holds a request with 503
- * stopping and closes the other idle ones, and ends once nothing is in
- * flight, queued or parked; kept connections are closed after their answer.
+ * shuts its own unix listener down and tells the dispatcher, which takes
+ * the listen socket out of the set, answers every parked request at once
+ * (its current page; http_wait_finish may block briefly, e.g. until a
+ * group commit's sync ends), shuts down the idle connections without a
+ * request (a serving thread closes them; one that holds a request is
+ * answered 503 stopping), and ends once nothing is idle, in flight,
+ * queued or parked; kept connections are closed after their answer.
  * The threads are joined and the listen backlog is answered 503 stopping
  * (responder_drain_backlog).  No signal is sent per request: the serving
  * threads never see one (NOTIFY_SIGNAL only wakes the main thread when
@@ -310,38 +320,40 @@ static int parse_length(const char *s, uint64_t *out)
 	return 0;
 }
 
-/* Reads exactly len bytes (len <= max_body) into a NUL-terminated buffer
- * the caller frees.  Returns 0, -1 if the body ended early or the stream
- * failed, -2 if out of memory.  On failure *out is unchanged. */
-static int read_body(FCGX_Stream *in, size_t len, char **out)
+/* A request body buffer up to this size stays with the thread's request
+ * struct for its next request (no malloc per POST); a larger one is freed
+ * after its request. */
+#define BODY_KEEP (64 * 1024)
+
+/* Reads exactly len bytes (len <= max_body) into r's NUL-terminated body
+ * buffer (grown as needed; r owns it).  Returns 0, -1 if the body ended
+ * early or the stream failed, -2 if out of memory. */
+static int read_body(FCGX_Stream *in, size_t len, struct rq *r)
 {
-	char *buf;
 	size_t got = 0;
 
-	if (len == 0) {
-		*out = NULL;
-		return 0;
+	if (r->body_cap < len + 1) {
+		free(r->body);
+		r->body_cap = 0;
+		r->body = malloc(len + 1);
+		if (r->body == NULL)
+			return -2;
+		r->body_cap = len + 1;
 	}
-	buf = malloc(len + 1);
-	if (buf == NULL)
-		return -2;
 	while (got < len) {
 		size_t want = len - got;
 		int n;
 
 		if (want > INT_MAX)
 			want = INT_MAX;
-		n = FCGX_GetStr(buf + got, (int)want, in);
+		n = FCGX_GetStr(r->body + got, (int)want, in);
 		if (n <= 0)
 			break;
 		got += (size_t)n;
 	}
-	if (got != len) {
-		free(buf);
+	if (got != len)
 		return -1;
-	}
-	buf[len] = '\0';
-	*out = buf;
+	r->body[len] = '\0';
 	return 0;
 }
 
@@ -503,7 +515,7 @@ static bool request_ok(const struct responder_config *cfg, struct rq *r)
 		r->drop = true;
 		return true;
 	}
-	rc = read_body(r->req.in, (size_t)len, &r->body);
+	rc = len > 0 ? read_body(r->req.in, (size_t)len, r) : 0;
 	if (rc != 0) {
 		r->drop = true;
 		if (rc == -2)
@@ -517,24 +529,50 @@ static bool request_ok(const struct responder_config *cfg, struct rq *r)
 			           0);
 		return false;
 	}
-	r->hr.body = r->body;
+	r->hr.body = len > 0 ? r->body : NULL;
 	r->hr.body_len = (size_t)len;
 	return true;
 }
 
+/* True once the request's stdin stream ended cleanly (its empty record
+ * read; for a request without a body nginx sends it with the params, so
+ * this reads nothing from the socket): the client has sent all it will. */
+static bool stdin_ended(FCGX_Stream *in)
+{
+	return FCGX_GetChar(in) == EOF && FCGX_HasSeenEOF(in) == EOF &&
+	       FCGX_GetError(in) == 0;
+}
+
 /* Ends a request: FCGX_Finish_r, then the connection goes back to the
- * dispatcher (kept, or closed by libfcgi or here when r->drop). */
+ * dispatcher (kept, or closed by libfcgi or here when r->drop).  A
+ * connection nginx did not ask to keep, whose request was read to the end
+ * of its stdin, is closed here with a plain close(): libfcgi's own close
+ * shuts the socket down and polls until the peer closes first (up to
+ * 2 s), which only matters while the client may still be sending - a
+ * close with unread input resets the connection (TCP and unix sockets
+ * alike) and a client still writing gets EPIPE.  Otherwise libfcgi
+ * closes it its way. */
 static void finish_rq(struct rq *r)
 {
 	struct conn *c = r->conn;
+	bool plain = r->req.keepConnection == 0 && !r->drop &&
+	             stdin_ended(r->req.in);
 	bool kept;
 
+	if (plain)
+		r->req.keepConnection = 1; /* libfcgi closes on an error only */
 	FCGX_Finish_r(&r->req); /* params (r->hr) are invalid from here on */
-	free(r->body);
-	r->body = NULL;
+	if (r->body_cap > BODY_KEEP) {
+		free(r->body);
+		r->body = NULL;
+		r->body_cap = 0;
+	}
 	kept = r->req.ipcFd >= 0;
 	if (kept && r->drop) {
 		FCGX_Free(&r->req, 1); /* shutdown, drain, close */
+		kept = false;
+	} else if (kept && plain) {
+		close(r->req.ipcFd);
 		kept = false;
 	}
 	r->req.ipcFd = -1; /* the connection is the dispatcher's again */
@@ -563,6 +601,7 @@ static void rq_free(struct rq *r)
 	if (r == NULL)
 		return;
 	FCGX_Free(&r->req, 0);
+	free(r->body);
 	free(r);
 }
 
@@ -616,9 +655,10 @@ static const char stopping_message[] =
 
 /* A connection with a request to read (JOB_READ).  *cur is the thread's
  * request struct (made here when NULL; left NULL when it was parked). */
-static void serve_read(const struct responder_config *cfg, struct conn *c,
+static void serve_read(const struct responder_config *cfg, const struct job *j,
                        struct rq **cur)
 {
+	struct conn *c = j->conn;
 	struct rq *r = *cur;
 
 	if (r == NULL && (r = *cur = rq_new()) == NULL) {
@@ -639,7 +679,7 @@ static void serve_read(const struct responder_config *cfg, struct conn *c,
 		dsp_conn_release(c, false);
 		return;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &r->t0);
+	r->t0 = j->t0; /* arrival, not the end of the read */
 	r->conn = c;
 	request_fill(&r->hr, &r->req, r->rid);
 	if (dsp_stopping()) {
@@ -667,9 +707,9 @@ static void *serve(void *arg)
 	struct rq *cur = NULL;
 	struct job j;
 
-	while (dsp_pop(&j)) {
+	while (dsp_next(&j)) {
 		if (j.kind == JOB_READ)
-			serve_read(slot->cfg, j.conn, &cur);
+			serve_read(slot->cfg, &j, &cur);
 		else
 			serve_finish(slot->cfg->ctx, j.rq);
 		dsp_job_done();
@@ -725,8 +765,9 @@ static bool drain_one(FCGX_Request *req, int fd, unsigned retry_after_s)
 }
 
 /* Answers the jobs no serving thread took (they are stuck in requests at
- * a shutdown timeout): connections 503 stopping, parked requests their
- * page.  Returns how many connections were answered 503. */
+ * a shutdown timeout): idle connections holding a request 503 stopping,
+ * parked requests their page.  Returns how many connections were
+ * answered 503. */
 static unsigned drain_queue(FCGX_Request *req, unsigned retry_after_s)
 {
 	const struct http_ctx *ctx = atomic_load(&run_ctx);

@@ -3,8 +3,9 @@
  *
  * main() calls responder_signals_init() before it starts any thread, opens
  * the listen socket and the Runtime, then responder_run(), which serves
- * requests (one epoll dispatcher thread, N serving threads; see the header
- * comment of responder.c) until SIGTERM or SIGINT and returns once every
+ * requests (N serving threads in leader/follower on one epoll set, a small
+ * dispatcher thread for parked requests; see the header comment of
+ * responder.c) until SIGTERM or SIGINT and returns once every
  * request in flight has been answered.  Nothing here is reentrant: one
  * responder per process.
  */
@@ -83,8 +84,8 @@ void responder_abort(const struct responder_config *cfg);
 /*
  * Answers each connection waiting in the backlog of listen_fd with 503
  * runtime_unavailable, reason "stopping", Retry-After retry_after_s (1 if
- * 0), and before them the connections the dispatcher queued that no
- * serving thread took (a parked request queued so gets its page):
+ * 0), and before them the idle connections holding a request that no
+ * serving thread took (a parked request queued for a thread gets its page):
  * non-blocking accepts until the backlog is empty, at most DRAIN_MAX
  * connections, each read and written with a 1 s limit.  responder_run()
  * calls it at the end of a stop; the shutdown guard calls it before it
@@ -97,8 +98,9 @@ unsigned responder_drain_backlog(int listen_fd, unsigned retry_after_s);
 /*
  * Fills *out with the responder's current figures: serving threads, those
  * busy with a request, parked long-poll requests, idle connections (kept
- * by nginx or just accepted, waiting for a request) and connections with a
- * request queued for a thread.  All zero when no responder runs.  Meant
+ * by nginx or just accepted, waiting for a request) and parked requests
+ * ready to be answered that no thread took yet (a ready connection waiting
+ * while every thread is busy stays in the kernel, uncounted).  All zero when no responder runs.  Meant
  * for http_ctx.server_stats.  Thread-safe; takes three short locks.
  */
 void responder_stats(struct http_server_stats *out);

@@ -1,10 +1,12 @@
 /*
  * test_dispatch.c - the responder dispatcher's deadline heap (fcgi/dispatch.c):
  * parked requests come out nearest deadline first, also after arbitrary
- * removals (a woken request leaves the heap), with 10,000 of them.
+ * removals (a woken request leaves the heap), with 10,000 of them; a wait
+ * without a deadline sets no epoll timeout.
  */
 #include <criterion/criterion.h>
 
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -85,4 +87,21 @@ Test(dispatch_heap, removing_twice_or_never_pushed_is_harmless)
 	free(b);
 	free(c);
 	cr_assert_eq(drain_in_order(), 1);
+}
+
+/* A parked request may wait without a deadline (ULLONG_MAX, e.g. for a
+ * group commit's sync): the dispatcher then waits without a timeout, and
+ * such requests come out of the heap after every real deadline. */
+Test(dispatch_heap, a_wait_without_deadline_sets_no_timeout)
+{
+	struct rq *none = make(ULLONG_MAX), *soon = make(1500);
+
+	cr_assert_eq(dsp_timeout_ms(ULLONG_MAX, 1000), -1);
+	cr_assert_eq(dsp_timeout_ms(1500, 1000), 500);
+	cr_assert_eq(dsp_timeout_ms(900, 1000), 0);
+	cr_assert_eq(dsp_timeout_ms(ULLONG_MAX - 1, 1000), INT_MAX);
+	dsp_heap_push(none);
+	dsp_heap_push(soon);
+	cr_assert_eq(dsp_heap_top(), soon);
+	cr_assert_eq(drain_in_order(), 2);
 }

@@ -65,30 +65,15 @@ WR_NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
 [ -x "$WR_NGINX_BIN" ] || { echo "churn: nginx not found" >&2; exit 77; }
 [ -x "$BIN" ] || { echo "churn: $BIN not built" >&2; exit 1; }
 
-# shellcheck source=../../deploy/local-stack.sh
-. "$top_srcdir/deploy/local-stack.sh"
-TMP=$(mktemp -d /tmp/wr-churn.XXXXXX) || exit 1
-cleanup() {
-	[ -n "${WR_DIR:-}" ] && wr_stack_stop
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
+BENCH_HERE=$here
+BENCH_DIR=$(mktemp -d /tmp/wr-churn.XXXXXX) || exit 1
+TMP=$BENCH_DIR
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+trap bench_stack_cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-wr_stack_init "$TMP/s" && wr_stack_tls && wr_stack_token || exit 1
-
-start_nginx() {
-	local _ rc
-	for _ in 1 2 3 4 5 6 7 8; do
-		wr_stack_render_nginx "$top_srcdir" $(( 20000 + (RANDOM % 30000) )) ||
-			return 1
-		rc=0
-		wr_stack_start_nginx || rc=$?
-		[ "$rc" = 0 ] && return 0
-		[ "$rc" = 98 ] || return 1
-	done
-	return 1
-}
+bench_stack_init || exit 1
 
 # The client: CYCLES cycles spread over CLIENTS keep-alive connections
 # (threads; each cycle is one worker's create -> input -> stop -> delete,
@@ -210,7 +195,7 @@ if done >= 2 * tenth and first and last:
 print("end rss_kb=%d store_bytes=%d" % (samples[-1][1], samples[-1][2]))
 EOF2
 
-start_nginx || { echo "churn: nginx did not start" >&2; exit 1; }
+bench_stack_nginx || { echo "churn: nginx did not start" >&2; exit 1; }
 for st in $STORES; do
 	case $st in
 	memory) spec=memory; dir=- ;;

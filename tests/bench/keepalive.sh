@@ -49,83 +49,53 @@ WR_NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
 [ -x "$WR_NGINX_BIN" ] || { echo "keepalive: nginx not found" >&2; exit 77; }
 [ -x "$BIN" ] || { echo "keepalive: $BIN not built" >&2; exit 1; }
 
-# shellcheck source=../../deploy/local-stack.sh
-. "$top_srcdir/deploy/local-stack.sh"
-TMP=$(mktemp -d /tmp/wr-ka.XXXXXX) || exit 1
-cleanup() {
-	[ -n "${WR_DIR:-}" ] && wr_stack_stop
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
+BENCH_HERE=$here
+BENCH_DIR=$(mktemp -d /tmp/wr-ka.XXXXXX) || exit 1
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+trap bench_stack_cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-wr_stack_init "$TMP/s" && wr_stack_tls && wr_stack_token || exit 1
+bench_stack_init || exit 1
 wr_stack_start_runtime "$BIN" --runtime-id bench --store memory \
 	--threads "$THREADS" || exit 1
 
-# start_nginx on|off: the shipped site, or it without the KEEPALIVE lines.
-start_nginx() {
-	local i rc
-	for i in 1 2 3 4 5 6 7 8; do
-		[ -n "${PORT:-}" ] || PORT=$(( 20000 + (RANDOM % 30000) ))
-		wr_stack_render_nginx "$top_srcdir" "$PORT" || return 1
-		if [ "$1" = off ]; then
-			sed -i '/# KEEPALIVE$/d' "$WR_DIR/nginx-site.conf"
-			if grep -v '^[[:space:]]*#' "$WR_DIR/nginx-site.conf" |
-				grep -q 'keepalive [0-9]\|fastcgi_keep_conn'; then
-				echo "keepalive: could not turn keepalive off" >&2
-				return 1
-			fi
-		else
-			grep -q '^[[:space:]]*fastcgi_keep_conn on;' \
-				"$WR_DIR/nginx-site.conf" || {
-				echo "keepalive: deploy/nginx.conf has no keepalive" >&2
-				return 1; }
+# keepalive_edit on|off: checks the shipped site has keepalive, or removes
+# its two KEEPALIVE lines (and checks they are gone).
+keepalive_edit() {
+	if [ "$1" = off ]; then
+		sed -i '/# KEEPALIVE$/d' "$WR_DIR/nginx-site.conf"
+		if grep -v '^[[:space:]]*#' "$WR_DIR/nginx-site.conf" |
+			grep -q 'keepalive [0-9]\|fastcgi_keep_conn'; then
+			echo "keepalive: could not turn keepalive off" >&2
+			return 1
 		fi
-		rc=0
-		wr_stack_start_nginx || rc=$?
-		[ "$rc" = 0 ] && return 0
-		[ "$rc" = 98 ] || return 1
-		PORT=
-	done
-	return 1
+	else
+		grep -q '^[[:space:]]*fastcgi_keep_conn on;' \
+			"$WR_DIR/nginx-site.conf" || {
+			echo "keepalive: deploy/nginx.conf has no keepalive" >&2
+			return 1; }
+	fi
 }
 
-api() {
-	curl -sS --max-time 10 --cacert "$WR_DIR/tls/cert.pem" \
-		-H "Authorization: Bearer $WR_TOKEN" \
-		-H 'Content-Type: application/json' "$@"
-}
-
-start_nginx on || exit 1
-W=$(api -X POST -d '{}' "$WR_BASE_URL/v1/workers" | jq -r .worker.worker_id)
-[ -n "$W" ] && [ "$W" != null ] || { echo "keepalive: create failed" >&2; exit 1; }
+bench_stack_nginx keepalive_edit on || exit 1
+W=$(bench_stack_worker) || { echo "keepalive: create failed" >&2; exit 1; }
 
 # run KIND ROUND: one wrk run; sets RPS_KIND_ROUND and P99_KIND_ROUND (ms).
 run() {
-	local out="$TMP/wrk.out" rps p99 non2xx errs
+	local fig
 	wr_stack_stop_pid "$WR_NGINX_PID" nginx
-	start_nginx "$1" || exit 1
-	WR_TOKEN=$WR_TOKEN WR_BENCH_METHOD=GET \
-	timeout $((DURATION + 30)) wrk -t2 -c"$CONNS" -d"${DURATION}s" \
-		--timeout 10s --latency -s "$here/wrk-request.lua" \
-		"$WR_BASE_URL/v1/workers/$W" > "$out" 2>&1
-	rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
-	p99=$(awk '$1 == "99%" { v = $2; u = v; sub(/[0-9.]+/, "", u);
-		sub(/[a-z]+$/, "", v);
-		if (u == "us") v /= 1000; else if (u == "s") v *= 1000;
-		printf "%.2f", v }' "$out")
-	non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $5}' "$out")
-	errs=$(awk '/Socket errors:/ {sub(/.*Socket errors: /, ""); print}' "$out")
-	[ -n "$rps" ] && [ -n "$p99" ] || { echo "keepalive: wrk failed:" >&2
-		cat "$out" >&2; exit 1; }
-	eval "RPS_$1_$2=\$rps; P99_$1_$2=\$p99"
-	printf 'round %d keepalive %-3s %10s req/s  p99 %8s ms  non-2xx %s  errors %s\n' \
-		"$2" "$1" "$rps" "$p99" "${non2xx:-0}" "${errs:-none}"
+	bench_stack_nginx keepalive_edit "$1" || exit 1
+	fig=$(bench_wrk "$BENCH_DIR/wrk.out" 2 "$CONNS" "$DURATION" \
+		"$WR_BASE_URL/v1/workers/$W") || { echo "keepalive: wrk failed:" >&2
+		cat "$BENCH_DIR/wrk.out" >&2; exit 1; }
+	set -- "$1" "$2" $fig
+	eval "RPS_$1_$2=\$3; P99_$1_$2=\$4"
+	printf 'round %d keepalive %-3s %10s req/s  p99 %8s ms  errors %s\n' \
+		"$2" "$1" "$3" "$4" "$5"
 }
 
-median() { tr ' ' '\n' | grep . | sort -g | awk '{ a[NR] = $1 }
-	END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+median() { bench_median $(cat); }
 
 echo "keepalive: GET /v1/workers/{id}, wrk -t2 -c$CONNS -d${DURATION}s over" \
 	"TLS, worker-runtime --threads $THREADS, $ROUNDS interleaved round(s)," \
@@ -136,8 +106,8 @@ for r in $(seq "$ROUNDS"); do
 	else run off "$r"; run on "$r"; fi
 	eval "ON=\"\$ON \$RPS_on_$r\"; OFF=\"\$OFF \$RPS_off_$r\""
 	eval "PON=\"\$PON \$P99_on_$r\"; POFF=\"\$POFF \$P99_off_$r\""
-	eval "RR=\"\$RR \$(awk -v a=\$RPS_on_$r -v b=\$RPS_off_$r 'BEGIN { printf \"%.2f\", a / b }')\""
-	eval "PR=\"\$PR \$(awk -v a=\$P99_on_$r -v b=\$P99_off_$r 'BEGIN { printf \"%.2f\", a / b }')\""
+	eval "RR=\"\$RR \$(bench_ratio \$RPS_on_$r \$RPS_off_$r)\""
+	eval "PR=\"\$PR \$(bench_ratio \$P99_on_$r \$P99_off_$r)\""
 done
 printf 'median req/s: keepalive on %s, off %s\n' \
 	"$(echo "$ON" | median)" "$(echo "$OFF" | median)"

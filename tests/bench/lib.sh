@@ -2,10 +2,15 @@
 # tests/bench/lib.sh - what the HTTP benchmarks share: a private nginx on
 # loopback (plain HTTP) in front of FastCGI responders on unix sockets,
 # wrk runs parsed into "rps p99_ms errors", medians, and stopping what was
-# started by PID.  Sourced by tests/bench/http-bench.sh.  Every process
-# started is recorded in BENCH_PIDS and stopped by bench_stop_all.
+# started by PID; and the shipped stack (deploy/local-stack.sh: TLS,
+# token, deploy/nginx.conf) for the benchmarks that measure it as
+# deployed.  Sourced by tests/bench/http-bench.sh, keepalive.sh,
+# waiters.sh and churn.sh.  Every process started is recorded in
+# BENCH_PIDS and stopped by bench_stop_all (the shipped stack's by
+# bench_stack_cleanup).
 #
-# Needs: BENCH_DIR (a private directory, short enough for socket paths).
+# Needs: BENCH_DIR (a private directory, short enough for socket paths),
+# BENCH_HERE (tests/bench) and top_srcdir.
 
 BENCH_PIDS=
 
@@ -111,10 +116,11 @@ bench_nginx_conf() {
 }
 
 # bench_wrk OUT THREADS CONNS SECONDS URL [METHOD BODY]: one wrk run; prints
-# "rps p99_ms errors" (errors: non-2xx plus socket errors).
+# "rps p99_ms errors" (errors: non-2xx plus socket errors).  Sends
+# WR_TOKEN as the bearer token when set.
 bench_wrk() {
 	local out=$1 t=$2 c=$3 d=$4 url=$5 method=${6:-GET} body=${7:-}
-	WR_BENCH_METHOD=$method WR_BENCH_BODY=$body WR_TOKEN=none \
+	WR_BENCH_METHOD=$method WR_BENCH_BODY=$body WR_TOKEN=${WR_TOKEN:-none} \
 	timeout $((d + 30)) wrk -t"$t" -c"$c" -d"${d}s" --timeout 10s \
 		--latency -s "$BENCH_HERE/wrk-request.lua" "$url" > "$out" 2>&1
 	awk '
@@ -138,4 +144,60 @@ bench_wrk() {
 bench_median() {
 	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
 		END { print v[int((NR + 1) / 2)] }'
+}
+
+# ---- the shipped stack (deploy/local-stack.sh) ---------------------------
+
+# bench_stack_init: sources deploy/local-stack.sh and makes a stack in
+# BENCH_DIR/s with a TLS certificate and a token.  Pair it with
+# bench_stack_cleanup in the EXIT trap.
+bench_stack_init() {
+	# shellcheck source=../../deploy/local-stack.sh
+	. "$top_srcdir/deploy/local-stack.sh"
+	wr_stack_init "$BENCH_DIR/s" && wr_stack_tls && wr_stack_token
+}
+
+# bench_stack_cleanup: stops the stack (if one was made), removes BENCH_DIR.
+bench_stack_cleanup() {
+	[ -n "${WR_DIR:-}" ] && wr_stack_stop
+	rm -rf "$BENCH_DIR"
+}
+
+# bench_stack_nginx [HOOK...]: renders deploy/nginx.conf on a free random
+# port (BENCH_PORT, kept for the next call once it worked), runs HOOK
+# (e.g. one that edits $WR_DIR/nginx-site.conf; its failure fails the
+# start) and starts nginx; up to 8 ports when one is taken.
+bench_stack_nginx() {
+	local _ rc
+	for _ in 1 2 3 4 5 6 7 8; do
+		[ -n "${BENCH_PORT:-}" ] || BENCH_PORT=$(( 20000 + (RANDOM % 30000) ))
+		wr_stack_render_nginx "$top_srcdir" "$BENCH_PORT" || return 1
+		if [ $# -gt 0 ]; then "$@" || return 1; fi
+		rc=0
+		wr_stack_start_nginx || rc=$?
+		[ "$rc" = 0 ] && return 0
+		[ "$rc" = 98 ] || return 1
+		BENCH_PORT=
+	done
+	return 1
+}
+
+# bench_stack_api CURL-ARGS...: curl against the stack, token and CA set.
+bench_stack_api() {
+	curl -sS --max-time 10 --cacert "$WR_DIR/tls/cert.pem" \
+		-H "Authorization: Bearer $WR_TOKEN" \
+		-H 'Content-Type: application/json' "$@"
+}
+
+# bench_stack_worker: creates a worker; prints its id (fails if none).
+bench_stack_worker() {
+	local w
+	w=$(bench_stack_api -X POST -d '{}' "$WR_BASE_URL/v1/workers" |
+		jq -r .worker.worker_id)
+	[ -n "$w" ] && [ "$w" != null ] && echo "$w"
+}
+
+# bench_ratio A B: A / B with two decimals.
+bench_ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }'
 }

@@ -51,40 +51,27 @@ WR_NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
 [ -x "$WR_NGINX_BIN" ] || { echo "waiters: nginx not found" >&2; exit 77; }
 [ -x "$BIN" ] || { echo "waiters: $BIN not built" >&2; exit 1; }
 
-# shellcheck source=../../deploy/local-stack.sh
-. "$top_srcdir/deploy/local-stack.sh"
-TMP=$(mktemp -d /tmp/wr-wt.XXXXXX) || exit 1
+BENCH_HERE=$here
+BENCH_DIR=$(mktemp -d /tmp/wr-wt.XXXXXX) || exit 1
+TMP=$BENCH_DIR
+# shellcheck source=lib.sh
+. "$here/lib.sh"
 HOLD=
 cleanup() {
 	[ -n "$HOLD" ] && wr_stack_stop_pid "$HOLD" hold-waiters
-	[ -n "${WR_DIR:-}" ] && wr_stack_stop
-	rm -rf "$TMP"
+	bench_stack_cleanup
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-wr_stack_init "$TMP/s" && wr_stack_tls && wr_stack_token || exit 1
+bench_stack_init || exit 1
 wr_stack_start_runtime "$BIN" --runtime-id bench --store memory \
 	${THREADS:+--threads "$THREADS"} || exit 1
-for _ in 1 2 3 4 5 6 7 8; do
-	PORT=$(( 20000 + (RANDOM % 30000) ))
-	wr_stack_render_nginx "$top_srcdir" "$PORT" || exit 1
-	rc=0
-	wr_stack_start_nginx || rc=$?
-	[ "$rc" = 0 ] && break
-	[ "$rc" = 98 ] || exit 1
-done
-[ "$rc" = 0 ] || exit 1
+bench_stack_nginx || exit 1
 
-api() {
-	curl -sS --max-time 10 --cacert "$WR_DIR/tls/cert.pem" \
-		-H "Authorization: Bearer $WR_TOKEN" \
-		-H 'Content-Type: application/json' "$@"
-}
-W=$(api -X POST -d '{}' "$WR_BASE_URL/v1/workers" | jq -r .worker.worker_id)
-Q=$(api -X POST -d '{}' "$WR_BASE_URL/v1/workers" | jq -r .worker.worker_id)
-[ -n "$Q" ] && [ "$Q" != null ] || { echo "waiters: create failed" >&2; exit 1; }
-api -X POST -d '{"kind":"user","content":"quiet"}' \
+W=$(bench_stack_worker) && Q=$(bench_stack_worker) ||
+	{ echo "waiters: create failed" >&2; exit 1; }
+bench_stack_api -X POST -d '{"kind":"user","content":"quiet"}' \
 	"$WR_BASE_URL/v1/workers/$Q/input" >/dev/null || exit 1
 
 # Connections the Runtime holds with nothing unread (parked or idle).
@@ -118,30 +105,20 @@ stop_waiters() {
 
 # run KIND ROUND: one wrk run; sets RPS_KIND_ROUND and P99_KIND_ROUND (ms).
 run() {
-	local out="$TMP/wrk.out" rps p99 non2xx errs
+	local fig
 	[ "$1" = with ] && start_waiters
-	WR_TOKEN=$WR_TOKEN WR_BENCH_METHOD=GET \
-	timeout $((DURATION + 30)) wrk -t2 -c64 -d"${DURATION}s" \
-		--timeout 10s --latency -s "$here/wrk-request.lua" \
-		"$WR_BASE_URL/v1/workers/$W" > "$out" 2>&1
-	rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
-	p99=$(awk '$1 == "99%" { v = $2; u = v; sub(/[0-9.]+/, "", u);
-		sub(/[a-z]+$/, "", v);
-		if (u == "us") v /= 1000; else if (u == "s") v *= 1000;
-		printf "%.2f", v }' "$out")
-	non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $5}' "$out")
-	errs=$(awk '/Socket errors:/ {sub(/.*Socket errors: /, ""); print}' "$out")
-	[ -n "$rps" ] && [ -n "$p99" ] || { echo "waiters: wrk failed:" >&2
-		cat "$out" >&2; exit 1; }
-	eval "RPS_$1_$2=\$rps; P99_$1_$2=\$p99"
-	printf 'round %d %-7s waiters %10s req/s  p99 %8s ms  non-2xx %s  errors %s\n' \
-		"$2" "$1" "$rps" "$p99" "${non2xx:-0}" "${errs:-none}"
+	fig=$(bench_wrk "$TMP/wrk.out" 2 64 "$DURATION" \
+		"$WR_BASE_URL/v1/workers/$W") || { echo "waiters: wrk failed:" >&2
+		cat "$TMP/wrk.out" >&2; exit 1; }
+	set -- "$1" "$2" $fig
+	eval "RPS_$1_$2=\$3; P99_$1_$2=\$4"
+	printf 'round %d %-7s waiters %10s req/s  p99 %8s ms  errors %s\n' \
+		"$2" "$1" "$3" "$4" "$5"
 	[ "$1" = with ] && stop_waiters
 	return 0
 }
 
-median() { tr ' ' '\n' | grep . | sort -g | awk '{ a[NR] = $1 }
-	END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+median() { bench_median $(cat); }
 
 echo "waiters: GET /v1/workers/{id}, wrk -t2 -c64 -d${DURATION}s over TLS," \
 	"$WAITERS parked waiters or none, worker-runtime" \
@@ -151,8 +128,8 @@ for r in $(seq "$ROUNDS"); do
 	if [ $((r % 2)) = 1 ]; then run without "$r"; run with "$r"
 	else run with "$r"; run without "$r"; fi
 	eval "PW=\"\$PW \$P99_with_$r\"; PN=\"\$PN \$P99_without_$r\""
-	eval "PR=\"\$PR \$(awk -v a=\$P99_with_$r -v b=\$P99_without_$r 'BEGIN { printf \"%.2f\", a / b }')\""
-	eval "RR=\"\$RR \$(awk -v a=\$RPS_with_$r -v b=\$RPS_without_$r 'BEGIN { printf \"%.2f\", a / b }')\""
+	eval "PR=\"\$PR \$(bench_ratio \$P99_with_$r \$P99_without_$r)\""
+	eval "RR=\"\$RR \$(bench_ratio \$RPS_with_$r \$RPS_without_$r)\""
 done
 printf 'median p99 ms: with waiters %s, without %s\n' \
 	"$(echo "$PW" | median)" "$(echo "$PN" | median)"

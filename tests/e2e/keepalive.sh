@@ -6,7 +6,9 @@
 # one after another and then left open and idle; a request through nginx is
 # still answered while they are open, nginx itself keeps its upstream
 # connection, and each of the ten then answers a second request (they were
-# kept, not closed).  Every wait is for a state, bounded.
+# kept, not closed).  Half requests do not pin a thread past the 10 s I/O
+# bound, and a request's logged duration runs from its arrival, not from
+# the end of its read.  Every wait is for a state, bounded.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -77,5 +79,48 @@ check "the Runtime closes both half requests instead of waiting forever" \
 		grep -qx closed "$E2E_TMP/half2" 2>/dev/null'
 e2e_api GET /v1/runtime
 check "requests through nginx are served again after them" status_is 200
+
+# A request's duration runs from when its connection was seen readable,
+# not from when its request was read: a client sends the first half of
+# its params, waits until the Runtime has read them (its unread output is
+# 0: a serving thread is now in the read), holds 1 s, then sends the rest.
+# The access line's duration must count that second.  (The hold is the
+# thing measured, not a guess at a state; the bound is exact.)
+python3 - "$SOCK" "$WR_TOKEN" <<'PY' >"$E2E_TMP/slow.out" 2>&1 &
+import fcntl, socket, struct, sys, termios, time
+def rec(t, c=b""):
+    p = (8 - len(c) % 8) % 8
+    return struct.pack(">BBHHBx", 1, t, 1, len(c), p) + c + b"\0" * p
+def nv(n, v):
+    return bytes([len(n)]) + bytes([len(v)]) + n + v
+def unread(s):
+    return struct.unpack("i", fcntl.ioctl(s, termios.TIOCOUTQ, b"\0" * 4))[0]
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(30)
+s.connect(sys.argv[1])
+s.sendall(rec(1, struct.pack(">HB5x", 1, 0)) +
+          rec(4, nv(b"REQUEST_ID", b"slow-params-1")))
+for _ in range(300):
+    if unread(s) == 0:
+        break
+    time.sleep(0.1)
+time.sleep(1.0)
+s.sendall(rec(4, nv(b"REQUEST_METHOD", b"GET") +
+                 nv(b"REQUEST_URI", b"/v1/runtime") +
+                 nv(b"HTTP_AUTHORIZATION", ("Bearer " + sys.argv[2]).encode())) +
+          rec(4) + rec(5))
+while s.recv(4096):
+    pass
+PY
+SLOW=$!
+E2E_PIDS="${E2E_PIDS:-} $SLOW"
+slow_ms() {
+	sed -n 's/.* duration_ms=\([0-9.]*\) request_id=slow-params-1$/\1/p' \
+		"$WR_DIR/worker-runtime.log" | head -n 1
+}
+until_true 600 eval '[ -n "$(slow_ms)" ]'
+check "a request's duration counts from its arrival, not from its read" \
+	eval '[ "$(slow_ms | cut -d. -f1)" -ge 1000 ]'
+wait "$SLOW"
 
 e2e_finish

@@ -196,13 +196,15 @@ s.sendall(rec(1, struct.pack(">HB5x", 1, 0)) +
           rec(4, b"".join(nv(n, v) for n, v in kv)) + rec(4) +
           rec(5, b"{\"profile\""))
 open(sys.argv[3], "w").close()
-# One more byte every 2 s (never the last): each read of the serving
+# One more body byte every 2 s, each in a stdin record of its own (never
+# the last byte; raw bytes made a bad record header after 16 s, which
+# ended the stall early on a loaded machine): each read of the serving
 # thread gets data within its 10 s I/O bound, so the thread stays stuck
 # until the process ends (at most 89 bytes, 178 s).
 try:
     for _ in range(89):
         time.sleep(2)
-        s.sendall(b" ")
+        s.sendall(rec(5, b" "))
 except OSError:
     pass
 try:
