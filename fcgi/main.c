@@ -1238,13 +1238,14 @@ static void *guard_main(void *arg)
 		    !g->done) {
 			unsigned n = g->listen_fd < 0 ? 0 :
 			             responder_drain_backlog(g->listen_fd,
-			                                     g->retry_after_s);
+			                                     g->retry_after_s,
+			                                     true);
 
 			log_msg(LOG_ERROR, "shutdown timeout: not "
 			        "stopped within %u ms (--shutdown-timeout); "
 			        "answered %u request(s) from the listen backlog "
 			        "with 503 stopping; exiting now, the workers "
-			        "still running are killed\n", g->timeout_ms, n);
+			        "still running are killed", g->timeout_ms, n);
 			_exit(EXIT_FAILURE);
 		}
 	}

@@ -766,9 +766,12 @@ static bool drain_one(FCGX_Request *req, int fd, unsigned retry_after_s)
 
 /* Answers the jobs no serving thread took (they are stuck in requests at
  * a shutdown timeout): idle connections holding a request 503 stopping,
- * parked requests their page.  Returns how many connections were
- * answered 503. */
-static unsigned drain_queue(FCGX_Request *req, unsigned retry_after_s)
+ * parked requests their page - unless at_timeout: finishing a parked
+ * mutation waits for its fdatasync, which may be what is stuck, so they
+ * are left unanswered (the process exits; nginx answers 502, nothing was
+ * acknowledged).  Returns how many connections were answered 503. */
+static unsigned drain_queue(FCGX_Request *req, unsigned retry_after_s,
+                            bool at_timeout)
 {
 	const struct http_ctx *ctx = atomic_load(&run_ctx);
 	struct job j;
@@ -776,7 +779,7 @@ static unsigned drain_queue(FCGX_Request *req, unsigned retry_after_s)
 
 	while (dsp_take(&j)) {
 		if (j.kind == JOB_FINISH) {
-			if (ctx != NULL)
+			if (ctx != NULL && !at_timeout)
 				serve_finish(ctx, j.rq);
 			continue;
 		}
@@ -787,20 +790,24 @@ static unsigned drain_queue(FCGX_Request *req, unsigned retry_after_s)
 	return n;
 }
 
-unsigned responder_drain_backlog(int listen_fd, unsigned retry_after_s)
+unsigned responder_drain_backlog(int listen_fd, unsigned retry_after_s,
+                                 bool at_timeout)
 {
 	FCGX_Request req;
 	unsigned n = 0, tries = 0;
 	int fl;
 
-	pthread_mutex_lock(&drain_mu);
+	if (!at_timeout)
+		pthread_mutex_lock(&drain_mu);
+	else if (pthread_mutex_trylock(&drain_mu) != 0)
+		return 0; /* the stop's own drain is stuck: do not wait on it */
 	fl = fcntl(listen_fd, F_GETFL);
 	if (fl < 0 || fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
 	    FCGX_InitRequest(&req, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
 		pthread_mutex_unlock(&drain_mu);
 		return 0;
 	}
-	n = drain_queue(&req, retry_after_s);
+	n = drain_queue(&req, retry_after_s, at_timeout);
 	while (tries < DRAIN_MAX) {
 		int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
 
@@ -856,7 +863,8 @@ static void stop_all(const struct responder_config *cfg)
 	for (i = 0; i < run_started; i++)
 		pthread_join(run_slots[i].tid, NULL);
 	dsp_free();
-	i = responder_drain_backlog(cfg->listen_fd, cfg->ctx->retry_after_s);
+	i = responder_drain_backlog(cfg->listen_fd, cfg->ctx->retry_after_s,
+	                            false);
 	i += atomic_exchange(&stop_answered, 0);
 	if (i > 0)
 		log_msg(LOG_INFO, "answered %u request(s) from the listen "

@@ -90,10 +90,14 @@ void responder_abort(const struct responder_config *cfg);
  * connections, each read and written with a 1 s limit.  responder_run()
  * calls it at the end of a stop; the shutdown guard calls it before it
  * ends a stop that outlasted --shutdown-timeout, so those connections are
- * answered and not reset.  Thread-safe: calls are serialised.  Returns how
- * many connections were answered.
+ * answered and not reset.  at_timeout (the guard): parked requests are
+ * not answered (a parked mutation's answer waits for its fdatasync, which
+ * may be what hangs), and if the stop's own drain holds the lock nothing
+ * is drained, so the guard never waits.  Thread-safe: calls are
+ * serialised.  Returns how many connections were answered.
  */
-unsigned responder_drain_backlog(int listen_fd, unsigned retry_after_s);
+unsigned responder_drain_backlog(int listen_fd, unsigned retry_after_s,
+                                 bool at_timeout);
 
 /*
  * Fills *out with the responder's current figures: serving threads, those
