@@ -499,3 +499,113 @@ Test(commit, the_memory_store_is_ready_at_once_and_never_calls_done)
 	wr_runtime_close(rt);
 	cr_assert_eq(done_count(), 0);
 }
+
+/* ---- refusals judged on a change not yet durable ---------------------- */
+
+struct call {
+	struct wr_runtime *rt;
+	const char *id;
+	bool delete; /* else an input */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool returned;
+	wr_err rc;
+	struct wr_error e;
+};
+
+static void *
+call_main(void *arg)
+{
+	struct call *k = arg;
+	struct wr_input in = {WR_INPUT_USER, "late"};
+	struct wr_input_ack ack;
+	wr_err rc;
+
+	wr_error_clear(&k->e);
+	rc = k->delete ? wr_worker_delete(k->rt, k->id, NULL, &k->e)
+	               : wr_worker_input(k->rt, k->id, &in, &ack, &k->e);
+	pthread_mutex_lock(&k->mu);
+	k->rc = rc;
+	k->returned = true;
+	pthread_cond_broadcast(&k->cv);
+	pthread_mutex_unlock(&k->mu);
+	return NULL;
+}
+
+/* Whether k returned within ms (a bounded wait for a state). */
+static bool
+call_returned_within(struct call *k, int ms)
+{
+	struct timespec until;
+	bool r;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&k->mu);
+	while (!k->returned &&
+	       pthread_cond_timedwait(&k->cv, &k->mu, &until) == 0)
+		;
+	r = k->returned;
+	pthread_mutex_unlock(&k->mu);
+	return r;
+}
+
+/* Starts mutation op on id (a stop, or a delete) and holds its fdatasync;
+ * then call k runs on another thread.  k must not answer while the
+ * fdatasync its refusal would rest on is held; the fdatasync then fails:
+ * k's answer is that failure (503 store_sync_failed), not a refusal about
+ * a state the worker never reached. */
+static void
+refusal_waits_for(enum wr_mutation_op op, bool stop_first, bool delete)
+{
+	struct wr_runtime *rt = open_rt(spec);
+	struct wr_mutation m = {.op = op};
+	struct wr_commit *c = NULL;
+	struct wr_mutation_result r;
+	struct wr_error e;
+	struct call k = {.delete = delete, .mu = PTHREAD_MUTEX_INITIALIZER,
+	                 .cv = PTHREAD_COND_INITIALIZER};
+	char id[WR_ID_MAX + 1];
+	pthread_t t;
+	bool ready;
+
+	create_ok(rt, id);
+	if (stop_first)
+		cr_assert_eq(wr_worker_stop(rt, id, NULL, NULL, &e), WR_OK);
+	gate_set(true);
+	m.worker_id = id;
+	tag[0] = 0;
+	cr_assert_eq(wr_mutation_start(rt, &m, on_done, &tag[0], &c, &ready,
+	                               &e), WR_OK, "%s", e.message);
+	gate_await_entered(1);
+	k.rt = rt;
+	k.id = id;
+	cr_assert_eq(pthread_create(&t, NULL, call_main, &k), 0);
+	cr_assert_not(call_returned_within(&k, 1500), "answered %s while "
+	              "the change it was judged on was not durable",
+	              wr_reason_name(k.e.reason));
+	atomic_store(&g_errno, EIO);
+	gate_set(false);
+	pthread_join(t, NULL);
+	cr_assert_eq(k.rc, WR_EUNAVAILABLE, "%s: %s",
+	             wr_reason_name(k.e.reason), k.e.message);
+	cr_assert_str_eq(wr_reason_name(k.e.reason), "store_sync_failed");
+	cr_assert_eq(wr_commit_finish(c, &r, &e), WR_EUNAVAILABLE);
+	atomic_store(&g_errno, 0);
+	wr_runtime_close(rt);
+}
+
+Test(commit, an_input_refused_on_a_stop_not_yet_durable_waits_for_it)
+{
+	refusal_waits_for(WR_MUTATE_STOP, false, false);
+}
+
+Test(commit, a_repeat_delete_refused_on_a_delete_not_yet_durable_waits_for_it)
+{
+	refusal_waits_for(WR_MUTATE_DELETE, true, true);
+}

@@ -4,7 +4,9 @@
  *
  * Validation reads the projected view (rt.h) so that a mutation is judged
  * against every earlier one, durable or not; reads see only the applied
- * view.  Each mutation: validate and submit under the write lock, then
+ * view.  A refusal judged on a change not yet durable waits for it
+ * (refusal_settle): if its fdatasync fails, the refusal becomes that
+ * failure, never an answer about a state the worker is not in.  Each mutation: validate and submit under the write lock, then
  * wait for the store with the lock released.
  */
 #include "config.h"
@@ -513,6 +515,42 @@ find_live(const struct wr_runtime *rt, const char *id)
 	return w != NULL && !w->p_deleted ? w : NULL;
 }
 
+/* The newest record of worker id whose delete is on its way (find_live
+ * refused it), else 0.  Write lock held. */
+static uint64_t
+deleting_lsn(const struct wr_runtime *rt, const char *id)
+{
+	const struct worker *w = wr__find_visible(rt, id);
+
+	return w != NULL && w->p_deleted ? w->p_last_lsn : 0;
+}
+
+/*
+ * A refusal judged on the projected view stands only once what it was
+ * judged on is durable: waits (lock not held) for lsn, the refused
+ * worker's newest record (0: nothing to wait for).  If that fdatasync
+ * fails, the change the refusal rests on never happened: the answer is
+ * then the sync's error (503 store_sync_failed, safe to retry), never a
+ * 404 or 409 about a state the worker is not in.  Returns rc otherwise.
+ */
+static wr_err
+refusal_settle(struct wr_runtime *rt, uint64_t lsn, wr_err rc,
+               struct wr_error *err)
+{
+	struct wr_error serr;
+	wr_err synced;
+
+	if (rc == WR_OK || lsn == 0)
+		return rc;
+	wr_error_clear(&serr);
+	synced = wr__await_lsn(rt, lsn, &serr);
+	if (synced == WR_OK)
+		return rc;
+	if (err != NULL)
+		*err = serr;
+	return synced;
+}
+
 wr_err
 wr_worker_get(struct wr_runtime *rt, const char *worker_id,
               struct wr_worker_info **out, struct wr_error *err)
@@ -646,6 +684,7 @@ input(struct wr_runtime *rt, const char *worker_id, const struct wr_input *in,
 	struct wr_input_ack ack;
 	struct worker *w;
 	bool submitted = false;
+	uint64_t judged = 0; /* a refusal's record, see refusal_settle */
 	size_t len = 0;
 	wr_err rc;
 
@@ -660,6 +699,7 @@ input(struct wr_runtime *rt, const char *worker_id, const struct wr_input *in,
 	if ((rc = check_running(rt, err)) != WR_OK)
 		goto out;
 	if ((w = find_live(rt, worker_id)) == NULL) {
+		judged = deleting_lsn(rt, worker_id);
 		rc = unknown_worker(worker_id, err);
 		goto out;
 	}
@@ -667,10 +707,12 @@ input(struct wr_runtime *rt, const char *worker_id, const struct wr_input *in,
 	                        "content", err)) != WR_OK)
 		goto out;
 	if (w->p_status != WR_STATUS_RUNNING) {
+		judged = w->p_last_lsn;
 		rc = not_running(w, err);
 		goto out;
 	}
 	if (w->p_run_state == WR_RUN_BUSY) {
+		judged = w->p_last_lsn;
 		rc = wr__fail(err, WR_EBUSY, WR_REASON_TURN_IN_PROGRESS, NULL,
 		              "worker \"%s\" is busy with a turn",
 		              w->info.ref.worker_id);
@@ -728,6 +770,7 @@ out:
 	pthread_rwlock_unlock(&rt->lock);
 	if (submitted)
 		rc = wr__await(rt, &p, 1, err);
+	rc = refusal_settle(rt, judged, rc, err);
 	if (rc != WR_OK && p != NULL && p->rec.turn_started)
 		wr_runtime_diagnose(rt, worker_id, "input %llu reached the "
 		                    "driver but was not persisted",
@@ -811,7 +854,7 @@ lifecycle(struct wr_runtime *rt, const char *worker_id, const char *reason,
 	struct pending *p = NULL;
 	struct worker *w;
 	bool ends = false;
-	uint64_t lsn = 0;
+	uint64_t lsn = 0, judged = 0;
 	size_t len = 0;
 	wr_err rc = WR_OK;
 
@@ -821,6 +864,7 @@ lifecycle(struct wr_runtime *rt, const char *worker_id, const char *reason,
 	if ((rc = check_running(rt, err)) != WR_OK)
 		goto out;
 	if ((w = find_live(rt, worker_id)) == NULL) {
+		judged = deleting_lsn(rt, worker_id);
 		rc = unknown_worker(worker_id, err);
 		goto out;
 	}
@@ -852,6 +896,7 @@ out:
 		rc = wr__await(rt, &p, 1, err);
 	else if (rc == WR_OK)
 		rc = wr__await_lsn(rt, lsn, err);
+	rc = refusal_settle(rt, judged, rc, err);
 	wr__pending_free(p);
 	if (rc == WR_OK && out != NULL)
 		*out = ack;
@@ -910,6 +955,7 @@ delete_one(struct wr_runtime *rt, const char *worker_id,
 	struct wr_lifecycle_ack ack;
 	struct pending *p = NULL;
 	struct worker *w;
+	uint64_t judged = 0; /* a refusal's record, see refusal_settle */
 	size_t len = 0;
 	wr_err rc;
 
@@ -917,10 +963,12 @@ delete_one(struct wr_runtime *rt, const char *worker_id,
 	if ((rc = check_running(rt, err)) != WR_OK)
 		goto out;
 	if ((w = find_live(rt, worker_id)) == NULL) {
+		judged = deleting_lsn(rt, worker_id);
 		rc = unknown_worker(worker_id, err);
 		goto out;
 	}
 	if (w->p_status == WR_STATUS_RUNNING) {
+		judged = w->p_last_lsn;
 		wr__fail(err, WR_EUNSUPPORTED, WR_REASON_WORKER_RUNNING, NULL,
 		         "worker \"%s\" is running; stop or cancel it before "
 		         "deleting it", w->info.ref.worker_id);
@@ -947,6 +995,7 @@ out:
 	pthread_rwlock_unlock(&rt->lock);
 	if (p != NULL)
 		rc = wr__await(rt, &p, 1, err);
+	rc = refusal_settle(rt, judged, rc, err);
 	wr__pending_free(p);
 	if (rc == WR_OK && out != NULL)
 		*out = ack;
