@@ -1063,23 +1063,29 @@ fs_check_file(const struct wr__fs_dir *d, const char *name, int mode,
 }
 
 /* The files the open reads or writes are readable, and writable where it
- * writes (the lock file and the newest journal). */
+ * writes (the lock file and the newest journal).  Files older than the
+ * newest snapshot are not read (the open removes them: the directory's
+ * write permission is enough). */
 static wr_err
 fs_check_files(const struct wr__fs_dir *d, struct wr_error *err)
 {
 	struct wr__fs_listing l;
 	char name[WR__FS_NAME_MAX];
+	uint64_t snap;
 	wr_err rc = fs_check_file(d, "lock", R_OK | W_OK, err);
 
 	if (rc != WR_OK || (rc = wr__fs_list(d, &l, err)) != WR_OK)
 		return rc;
+	snap = l.snapshots.n > 0 ? l.snapshots.v[l.snapshots.n - 1] : 0;
 	for (size_t i = 0; rc == WR_OK && i < l.journals.n; i++) {
+		if (l.journals.v[i] < snap)
+			continue;
 		wr__fs_file_name(name, "journal", l.journals.v[i], "");
 		rc = fs_check_file(d, name, i + 1 == l.journals.n
 		                                    ? R_OK | W_OK : R_OK, err);
 	}
-	for (size_t i = 0; rc == WR_OK && i < l.snapshots.n; i++) {
-		wr__fs_file_name(name, "snapshot", l.snapshots.v[i], "");
+	if (rc == WR_OK && snap != 0) {
+		wr__fs_file_name(name, "snapshot", snap, "");
 		rc = fs_check_file(d, name, R_OK, err);
 	}
 	wr__fs_listing_free(&l);
