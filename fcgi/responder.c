@@ -732,9 +732,36 @@ static void *serve(void *arg)
  */
 static pthread_mutex_t drain_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static bool drain_one(FCGX_Request *req, int fd, unsigned retry_after_s)
+/* What a drain may still spend: each connection at most 1 s; at a
+ * shutdown timeout the whole drain at most DRAIN_BUDGET_MS, so a peer
+ * holding half a request cannot hold the exit. */
+#define DRAIN_CONN_MS 1000
+#define DRAIN_BUDGET_MS 1000
+
+struct drain {
+	bool at_timeout;
+	struct timespec end; /* at_timeout: when the drain gives up */
+};
+
+/* The limit for the next connection in ms, 0: the budget is spent. */
+static long drain_limit_ms(const struct drain *d)
 {
-	static const struct timeval io_limit = { 1, 0 };
+	struct timespec now;
+	long left;
+
+	if (!d->at_timeout)
+		return DRAIN_CONN_MS;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	left = (d->end.tv_sec - now.tv_sec) * 1000L +
+	       (d->end.tv_nsec - now.tv_nsec) / 1000000L;
+	return left <= 0 ? 0 : left < DRAIN_CONN_MS ? left : DRAIN_CONN_MS;
+}
+
+static bool drain_one(FCGX_Request *req, int fd, unsigned retry_after_s,
+                      long limit_ms, bool hurry)
+{
+	const struct timeval io_limit = { limit_ms / 1000,
+	                                  (limit_ms % 1000) * 1000 };
 	struct http_request hr;
 	struct timespec t0;
 	char rid[REQUEST_ID_SIZE];
@@ -752,12 +779,27 @@ static bool drain_one(FCGX_Request *req, int fd, unsigned retry_after_s)
 	 * flags decide after that). */
 	req->ipcFd = fd;
 	req->keepConnection = 1;
+	/* At a shutdown timeout every close is a plain close(): libfcgi's
+	 * (also on a failed read) shuts the socket down and polls up to 2 s
+	 * for a peer that may never close; detached skips that. */
+	req->detached = hurry;
 	if (FCGX_Accept_r(req) >= 0) {
 		request_fill(&hr, req, rid);
 		answer_own(atomic_load(&run_ctx), req, &hr, &t0, 503,
 		           WR_EUNAVAILABLE, WR_REASON_STOPPING, stopping_message,
 		           retry_after_s ? retry_after_s : 1);
 		answered = true;
+	}
+	if (hurry) {
+		/* At a shutdown timeout: a plain close, not libfcgi's, which
+		 * waits up to 2 s for a peer that may never close. */
+		req->keepConnection = 1;
+		FCGX_Finish_r(req);
+		if (req->ipcFd >= 0)
+			close(req->ipcFd);
+		req->ipcFd = -1;
+		FCGX_Free(req, 0);
+		return answered;
 	}
 	FCGX_Finish_r(req);
 	FCGX_Free(req, 1);
@@ -766,24 +808,30 @@ static bool drain_one(FCGX_Request *req, int fd, unsigned retry_after_s)
 
 /* Answers the jobs no serving thread took (they are stuck in requests at
  * a shutdown timeout): idle connections holding a request 503 stopping,
- * parked requests their page - unless at_timeout: finishing a parked
- * mutation waits for its fdatasync, which may be what is stuck, so they
- * are left unanswered (the process exits; nginx answers 502, nothing was
+ * parked requests their page - but at_timeout not a parked mutation:
+ * finishing it waits for its fdatasync, which may be what is stuck, so it
+ * is left unanswered (the process exits; nginx answers 502, nothing was
  * acknowledged).  Returns how many connections were answered 503. */
 static unsigned drain_queue(FCGX_Request *req, unsigned retry_after_s,
-                            bool at_timeout)
+                            const struct drain *d)
 {
 	const struct http_ctx *ctx = atomic_load(&run_ctx);
 	struct job j;
 	unsigned n = 0;
+	long limit;
 
-	while (dsp_take(&j)) {
+	while ((limit = drain_limit_ms(d)) > 0 && dsp_take(&j)) {
 		if (j.kind == JOB_FINISH) {
-			if (ctx != NULL && !at_timeout)
+			/* A wait without a deadline is a mutation waiting
+			 * for its fdatasync (handlers.h): its answer may
+			 * block, so at a timeout it gets none. */
+			if (ctx != NULL && (!d->at_timeout ||
+			                    j.rq->deadline_ms != ULLONG_MAX))
 				serve_finish(ctx, j.rq);
 			continue;
 		}
-		if (drain_one(req, dsp_conn_fd(j.conn), retry_after_s))
+		if (drain_one(req, dsp_conn_fd(j.conn), retry_after_s, limit,
+		              d->at_timeout))
 			n++;
 		dsp_conn_release(j.conn, false); /* drain_one closed it */
 	}
@@ -794,9 +842,13 @@ unsigned responder_drain_backlog(int listen_fd, unsigned retry_after_s,
                                  bool at_timeout)
 {
 	FCGX_Request req;
+	struct drain d = { .at_timeout = at_timeout };
 	unsigned n = 0, tries = 0;
+	long limit;
 	int fl;
 
+	clock_gettime(CLOCK_MONOTONIC, &d.end);
+	d.end.tv_sec += DRAIN_BUDGET_MS / 1000;
 	if (!at_timeout)
 		pthread_mutex_lock(&drain_mu);
 	else if (pthread_mutex_trylock(&drain_mu) != 0)
@@ -807,8 +859,8 @@ unsigned responder_drain_backlog(int listen_fd, unsigned retry_after_s,
 		pthread_mutex_unlock(&drain_mu);
 		return 0;
 	}
-	n = drain_queue(&req, retry_after_s, at_timeout);
-	while (tries < DRAIN_MAX) {
+	n = drain_queue(&req, retry_after_s, &d);
+	while (tries < DRAIN_MAX && (limit = drain_limit_ms(&d)) > 0) {
 		int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
 
 		if (fd < 0 && errno == EINTR)
@@ -816,7 +868,7 @@ unsigned responder_drain_backlog(int listen_fd, unsigned retry_after_s,
 		if (fd < 0)
 			break; /* empty: EAGAIN, or EINVAL once shut down */
 		tries++;
-		if (drain_one(&req, fd, retry_after_s))
+		if (drain_one(&req, fd, retry_after_s, limit, at_timeout))
 			n++;
 	}
 	FCGX_Free(&req, 1);

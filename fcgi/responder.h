@@ -90,10 +90,11 @@ void responder_abort(const struct responder_config *cfg);
  * connections, each read and written with a 1 s limit.  responder_run()
  * calls it at the end of a stop; the shutdown guard calls it before it
  * ends a stop that outlasted --shutdown-timeout, so those connections are
- * answered and not reset.  at_timeout (the guard): parked requests are
- * not answered (a parked mutation's answer waits for its fdatasync, which
- * may be what hangs), and if the stop's own drain holds the lock nothing
- * is drained, so the guard never waits.  Thread-safe: calls are
+ * answered and not reset.  at_timeout (the guard): parked mutations are
+ * not answered (their answer waits for the fdatasync, which may be what
+ * hangs; parked long-polls get their page), the whole drain gives up after 1 s (a peer holding
+ * half a request costs at most that), and if the stop's own drain holds
+ * the lock nothing is drained, so the guard never waits longer.  Thread-safe: calls are
  * serialised.  Returns how many connections were answered.
  */
 unsigned responder_drain_backlog(int listen_fd, unsigned retry_after_s,
