@@ -675,6 +675,41 @@ not_running(const struct worker *w, struct wr_error *err)
 	return wr__fail_worker(err, WR_EUNSUPPORTED, w->info.ref.worker_id);
 }
 
+/* The worker id an input may go to, under the write lock: running, not
+ * busy with a turn, content within bounds; else the refusal, with
+ * *judged the record it rests on (see refusal_settle). */
+static wr_err
+input_target(struct wr_runtime *rt, const char *worker_id,
+             const struct wr_input *in, struct worker **out,
+             uint64_t *judged, struct wr_error *err)
+{
+	struct worker *w;
+	wr_err rc;
+
+	if ((rc = check_running(rt, err)) != WR_OK)
+		return rc;
+	if ((w = find_live(rt, worker_id)) == NULL) {
+		*judged = deleting_lsn(rt, worker_id);
+		return unknown_worker(worker_id, err);
+	}
+	if ((rc = wr__content_check(in->content, rt->limits.max_input_bytes,
+	                            "content", err)) != WR_OK)
+		return rc;
+	if (w->p_status != WR_STATUS_RUNNING) {
+		*judged = w->p_last_lsn;
+		return not_running(w, err);
+	}
+	if (w->p_run_state == WR_RUN_BUSY) {
+		*judged = w->p_last_lsn;
+		rc = wr__fail(err, WR_EBUSY, WR_REASON_TURN_IN_PROGRESS, NULL,
+		              "worker \"%s\" is busy with a turn",
+		              w->info.ref.worker_id);
+		return wr__fail_worker(err, rc, w->info.ref.worker_id);
+	}
+	*out = w;
+	return WR_OK;
+}
+
 static wr_err
 input(struct wr_runtime *rt, const char *worker_id, const struct wr_input *in,
       struct wr_input_ack *out, struct wr__ikey *ik, struct wr_commit *c,
@@ -682,7 +717,7 @@ input(struct wr_runtime *rt, const char *worker_id, const struct wr_input *in,
 {
 	struct pending *p = NULL;
 	struct wr_input_ack ack;
-	struct worker *w;
+	struct worker *w = NULL;
 	bool submitted = false;
 	uint64_t judged = 0; /* a refusal's record, see refusal_settle */
 	size_t len = 0;
@@ -696,29 +731,8 @@ input(struct wr_runtime *rt, const char *worker_id, const struct wr_input *in,
 		                "kind must be user or system");
 
 	pthread_rwlock_wrlock(&rt->lock);
-	if ((rc = check_running(rt, err)) != WR_OK)
+	if ((rc = input_target(rt, worker_id, in, &w, &judged, err)) != WR_OK)
 		goto out;
-	if ((w = find_live(rt, worker_id)) == NULL) {
-		judged = deleting_lsn(rt, worker_id);
-		rc = unknown_worker(worker_id, err);
-		goto out;
-	}
-	if ((rc = wr__content_check(in->content, rt->limits.max_input_bytes,
-	                        "content", err)) != WR_OK)
-		goto out;
-	if (w->p_status != WR_STATUS_RUNNING) {
-		judged = w->p_last_lsn;
-		rc = not_running(w, err);
-		goto out;
-	}
-	if (w->p_run_state == WR_RUN_BUSY) {
-		judged = w->p_last_lsn;
-		rc = wr__fail(err, WR_EBUSY, WR_REASON_TURN_IN_PROGRESS, NULL,
-		              "worker \"%s\" is busy with a turn",
-		              w->info.ref.worker_id);
-		wr__fail_worker(err, rc, w->info.ref.worker_id);
-		goto out;
-	}
 	if ((p = wr__pending_new(WR__REC_TRANSCRIPT)) == NULL ||
 	    (p->rec.content = strdup(in->content)) == NULL) {
 		rc = oom(err);
