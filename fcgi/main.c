@@ -1265,8 +1265,10 @@ static void guard_arm(void *arg)
 	if (e != 0)
 		log_msg(LOG_WARN, "shutdown timeout not "
 		        "enforced: pthread_create: %s", strerror(e));
-	else
+	else {
+		(void)pthread_setname_np(g->tid, "wr-guard");
 		g->armed = true;
+	}
 }
 
 /* The stop finished in time: ends the guard thread. */

@@ -936,11 +936,14 @@ static int start_threads(const struct responder_config *cfg)
 		e = pthread_create(&run_slots[i].tid, NULL, serve, &run_slots[i]);
 		if (e != 0)
 			goto fail;
+		/* Thread names, for ps -L, top -H and /proc: at most 15 bytes. */
+		(void)pthread_setname_np(run_slots[i].tid, "wr-serve");
 		run_started++;
 	}
 	e = pthread_create(&run_dispatcher, NULL, dsp_main, NULL);
 	if (e != 0)
 		goto fail;
+	(void)pthread_setname_np(run_dispatcher, "wr-dispatch");
 	run_dispatching = true;
 	return 0;
 fail:

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# tests/e2e/spare-threads.sh - the epoll-waiter cap (fcgi/dispatch.c): at
+# most as many serving threads wait in epoll as the Runtime has CPUs; the
+# other free ones are spares, asleep until the last waiter leaves with an
+# event.  Run on one CPU (taskset) with --threads 4: at rest one wr-serve
+# thread waits in epoll and three on a condition; three half requests
+# (FCGI_BEGIN_REQUEST, then silence) each take a thread into a blocking
+# read, a spare steps in each time, and a fourth request is answered
+# while the three are still held (their 10 s I/O bound has not ended
+# them).  Threads are told apart by name (/proc/PID/task/TID/comm) and
+# by where they sleep (wchan).  Talks FastCGI straight to the socket;
+# every wait is for a state.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+e2e_need cgi-fcgi python3 taskset
+e2e_init --no-stack
+CODE=-
+T=$E2E_TMP
+SOCK=$T/fcgi.sock
+LOG=$T/runtime.log
+[ -r /proc/self/wchan ] || { e2e_say "SKIP: no /proc/PID/wchan"; exit 77; }
+
+taskset -c 0 "$WR_BIN" --socket "unix:$SOCK" --runtime-id spare \
+	--threads 4 2>"$LOG" &
+PID=$!
+E2E_PIDS=$PID
+until_true 100 grep -q ' started ' "$LOG" || { e2e_say "ERROR: no start"; exit 99; }
+
+# threads_in NAME REGEX: how many of the Runtime's threads called NAME
+# sleep in a kernel function matching REGEX.
+threads_in() {
+	local n=0 t
+	for t in /proc/"$PID"/task/*; do
+		[ "$(cat "$t/comm" 2>/dev/null)" = "$1" ] &&
+			grep -Eq "$2" "$t/wchan" 2>/dev/null && n=$((n + 1))
+	done
+	echo "$n"
+}
+count_is() { [ "$(threads_in "$1" "$2")" = "$3" ]; }
+EPOLL=epoll
+SPARE=futex
+READ='unix_stream|wait_woken|sk_wait|recv'
+
+check "one CPU: one serving thread waits in epoll" \
+	until_true 100 count_is wr-serve "$EPOLL" 1
+check "the three other serving threads are spares" \
+	until_true 100 count_is wr-serve "$SPARE" 3
+
+half_request() { # N: holds half a request until the Runtime closes it
+	python3 - "$SOCK" "$T/half$1" <<'PY'
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(struct.pack(">BBHHBx", 1, 1, 1, 8, 0) + struct.pack(">HB5x", 1, 1))
+s.settimeout(60)
+try:  # an error answer may come first; then the connection is closed
+    while s.recv(4096) != b"":
+        pass
+except OSError:
+    pass
+open(sys.argv[2], "w").write("closed\n")
+PY
+}
+for i in 1 2 3; do
+	half_request "$i" &
+	E2E_PIDS="$E2E_PIDS $!"
+	check "half request $i holds a serving thread in a read" \
+		until_true 100 eval '[ "$(threads_in wr-serve "$READ")" -ge '"$i"' ]'
+	check "a spare took its place in epoll ($i held)" \
+		until_true 100 count_is wr-serve "$EPOLL" 1
+done
+check "no spare is left" count_is wr-serve "$SPARE" 0
+
+env -i REQUEST_METHOD=GET REQUEST_URI=/v1/runtime \
+	"$(command -v cgi-fcgi)" -bind -connect "$SOCK" </dev/null >"$T/out" 2>&1
+check "the fourth thread answers a request while three are held" \
+	grep -q '^Status: 200' "$T/out"
+check "the three half requests were still held when it was answered" \
+	eval '! ls "$T"/half? >/dev/null 2>&1'
+e2e_finish
