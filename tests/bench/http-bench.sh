@@ -9,7 +9,7 @@
 # keepalive (keepalive K + fastcgi_keep_conn on), measured with
 # wrk -t2 -c64 -dS in interleaved rounds (every case once per round, round
 # after round); the table shows medians, then the ratios the issue sets
-# targets for.  Cases:
+# targets for.  K defaults to deploy/nginx.conf's "keepalive 64".  Cases:
 #   nginx "return 200" (the ceiling);
 #   bare libfcgi responder (tests/bench/bare-fcgi.c, N threads) answering
 #     the bytes of the Runtime's GET detail and input ack;
@@ -17,6 +17,8 @@
 #     missing and allowed: WR_BENCH_INSTALL=1) echoing the same bytes;
 #   the Runtime (memory store, --threads N, default 16): GET /v1/workers/{id},
 #     GET /v1/runtime, POST .../input; the Runtime on the fs store: POST;
+#   the Runtime as shipped: the binary's default --threads (4) behind
+#     deploy/nginx.conf's keepalive (K): GET /v1/workers/{id};
 #   list contention: GET detail while two clients list 1,000 workers
 #     (wrk -t1 -c1 each), rate and p99 against GET detail alone;
 #   one connection (wrk -t1 -c1): POST on the fs store and on the memory
@@ -25,8 +27,11 @@
 #     given with the HTTP round trip (the memory POST's time) subtracted.
 # Every responder runs in two processes: one behind an upstream without
 # keepalive (N threads; php-fpm 8 children), one behind "keepalive K"
-# (2N threads; 16 children), because libfcgi-style responders pin a thread
-# per kept connection and would starve the other upstream.
+# (N + K threads; 8 + K children): a bare libfcgi responder and php-fpm pin
+# a thread (a child) per kept connection, so with fewer than K + N they
+# would leave nginx's kept connections unserved.  The Runtime gets the same
+# N + K threads there ("the same configuration"), though it holds no
+# thread per idle connection.
 # --smoke: 1 round of 1 s, to show the script works (not a measurement).
 # Run by hand, not by make check.  Loopback and unix sockets only;
 # bounded; stops what it started by PID and removes its directory.
@@ -39,7 +44,7 @@ BIN=${WORKER_RUNTIME:-$top_builddir/fcgi/worker-runtime}
 ROUNDS=3
 DURATION=8
 THREADS=16
-KEEPALIVE=16
+KEEPALIVE=64
 CONNS=64
 
 while [ $# -gt 0 ]; do
@@ -90,18 +95,20 @@ cc -O2 -o "$BENCH_DIR/fdatasync-loop" "$BENCH_HERE/fdatasync-loop.c" ||
 
 # ---- the responders, and the bytes they answer -------------------------
 # Every responder runs twice: NAME without upstream keepalive (--threads
-# N) and NAME_ka with it (2N threads: today's responders pin a thread per
-# kept connection, so they get their own process).
+# N) and NAME_ka with it (N + K threads, see above); rt_def is the Runtime
+# as shipped (its default --threads) behind the keepalive upstream.
 D=$BENCH_DIR
-KA_THREADS=$((THREADS * 2))
+KA_THREADS=$((THREADS + KEEPALIVE))
+[ "$KA_THREADS" -le 256 ] || KA_THREADS=256
 backends=
-for v in rt fs rt_ka fs_ka; do
-	t=$THREADS store=memory
-	case $v in *_ka) t=$KA_THREADS ;; esac
+for v in rt fs rt_ka fs_ka rt_def; do
+	set -- --threads "$THREADS"
+	store=memory
+	case $v in *_ka) set -- --threads "$KA_THREADS" ;; rt_def) set -- ;; esac
 	case $v in fs*) mkdir -p "$D/$v.store"; store="fs:$D/$v.store" ;; esac
 	bench_start "$v" "$D/$v.sock" "$BIN" --socket "unix:$D/$v.sock" \
-		--runtime-id bench --store "$store" --threads "$t" || exit 1
-	case $v in *_ka) backends="$backends $v=$D/$v.sock=ka" ;;
+		--runtime-id bench --store "$store" "$@" || exit 1
+	case $v in *_ka|rt_def) backends="$backends $v=$D/$v.sock=ka" ;;
 	           *) backends="$backends $v=$D/$v.sock" ;; esac
 done
 backends="$backends bare=$D/bare.sock bare_ka=$D/bare_ka.sock=ka"
@@ -126,7 +133,7 @@ done
 
 POST_BODY='{"kind":"user","content":"benchmark input"}'
 api() { curl -sS --max-time 10 -H 'Content-Type: application/json' "$@"; }
-for v in rt fs rt_ka fs_ka; do
+for v in rt fs rt_ka fs_ka rt_def; do
 	w=$(api -X POST -d '{}' "$(url "$v" /v1/workers)" | jq -r .worker.worker_id)
 	case $w in null|'') echo "http-bench: create on $v failed" >&2; exit 1 ;; esac
 	eval "W_$v=\$w"
@@ -155,7 +162,7 @@ else { file_get_contents('php://input'); http_response_code($POST_STATUS);
 readfile('$D/post.body'); }" > "$D/bench.php"
 	for v in php php_ka; do
 		n=8
-		[ $v = php_ka ] && n=16
+		[ $v = php_ka ] && n=$((8 + KEEPALIVE))
 		printf '[global]\npid = %s/%s.pid\nerror_log = %s/%s-error.log\n[b]\nlisten = %s/%s.sock\npm = static\npm.max_children = %s\n' \
 			"$D" $v "$D" $v "$D" $v $n > "$D/$v.conf"
 		bench_start "$v" "$D/$v.sock" "$PHP_FPM" -F -R -y "$D/$v.conf" || exit 1
@@ -181,8 +188,8 @@ rt_sum|Runtime GET /v1/runtime|rt|/v1/runtime|GET
 rt_post|Runtime POST input (memory)|rt|/v1/workers/{W}/input|POST
 fs_post|Runtime POST input (fs)|fs|/v1/workers/{W}/input|POST"
 [ -n "$PHP_FPM" ] && CASES="$CASES
-php_get|php-fpm GET (8 static)|php|/x|GET
-php_post|php-fpm POST (8 static)|php|/x|POST"
+php_get|php-fpm GET (static children)|php|/x|GET
+php_post|php-fpm POST (static children)|php|/x|POST"
 
 record() { # key "rps p99 err"
 	local k=$1
@@ -220,6 +227,7 @@ for round in $(seq 1 "$ROUNDS"); do
 			run "${key}_$ka" "$(url "$b" "${path//\{W\}/$w}")" "$method"
 		done
 	done <<< "$CASES"
+	run rt_def "$(url rt_def "/v1/workers/$W_rt_def")" GET
 	contention rt_get_list "$(url rt "/v1/workers/$W")"
 	run fs1 "$(url fs "/v1/workers/$W_fs/input")" POST 1 1
 	run mem1 "$(url rt "/v1/workers/$W/input")" POST 1 1
@@ -242,6 +250,7 @@ while IFS='|' read -r key label be path method; do
 	row "${key}_0" "$label"
 	row "${key}_1" "$label, keepalive"
 done <<< "$CASES"
+row rt_def "Runtime GET detail as shipped (default threads, keepalive $KEEPALIVE)"
 row rt_get_list 'Runtime GET detail, 2 clients listing 1,000'
 row fs1 'Runtime POST input (fs), 1 connection'
 row mem1 'Runtime POST input (memory), 1 connection'
@@ -253,6 +262,10 @@ echo "  GET/bare $(ratio "$(med rt_get_0)" "$(med bare_get_0)")," \
 	"GET/bare keepalive $(ratio "$(med rt_get_1)" "$(med bare_get_1)")," \
 	"GET keepalive/bare no-keepalive $(ratio "$(med rt_get_1)" "$(med bare_get_0)")," \
 	"GET keepalive/no-keepalive $(ratio "$(med rt_get_1)" "$(med rt_get_0)")"
+echo "  as shipped (default threads + keepalive): /bare no-keepalive" \
+	"$(ratio "$(med rt_def)" "$(med bare_get_0)"), /Runtime no-keepalive" \
+	"$(ratio "$(med rt_def)" "$(med rt_get_0)"), p99 $(p99 rt_def) ms" \
+	"vs no-keepalive $(p99 rt_get_0) ms"
 [ -n "$PHP_FPM" ] && echo "  GET/php-fpm $(ratio "$(med rt_get_0)" "$(med php_get_0)")"
 echo "  POST(memory)/bare POST $(ratio "$(med rt_post_0)" "$(med bare_post_0)")," \
 	"keepalive $(ratio "$(med rt_post_1)" "$(med bare_post_1)")"
