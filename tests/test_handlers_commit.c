@@ -24,70 +24,13 @@
 
 #include "handlers.h"
 #include "core/rt.h"
+#include "sync_gate.h"
 #include "tmpdir.h"
 
 static char base[TEST_TMPDIR_SIZE];
 static char spec[TEST_TMPDIR_SIZE + 32];
 static struct wr_runtime *rt;
 static struct http_ctx ctx;
-
-/* ---- the gate: fdatasync waits while it is shut ------------------------ */
-
-static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
-static bool g_shut;
-static int g_entered;
-static atomic_int g_errno;
-
-static int
-gated_fdatasync(int fd)
-{
-	struct timespec until;
-	int e;
-
-	pthread_mutex_lock(&g_mu);
-	g_entered++;
-	pthread_cond_broadcast(&g_cv);
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += 5; /* bound: today's blocking handler returns */
-	while (g_shut &&
-	       pthread_cond_timedwait(&g_cv, &g_mu, &until) == 0)
-		;
-	pthread_mutex_unlock(&g_mu);
-	if ((e = atomic_load(&g_errno)) != 0) {
-		errno = e;
-		return -1;
-	}
-	return fdatasync(fd);
-}
-
-static const struct wr__fs_io gate_seam = {NULL, gated_fdatasync, NULL};
-
-static void
-gate_set(bool shut)
-{
-	pthread_mutex_lock(&g_mu);
-	g_shut = shut;
-	if (shut)
-		g_entered = 0;
-	pthread_cond_broadcast(&g_cv);
-	pthread_mutex_unlock(&g_mu);
-}
-
-static void
-gate_await_entered(void)
-{
-	struct timespec until;
-
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += 20;
-	pthread_mutex_lock(&g_mu);
-	while (g_entered < 1 &&
-	       pthread_cond_timedwait(&g_cv, &g_mu, &until) == 0)
-		;
-	cr_assert_geq(g_entered, 1, "no fdatasync reached the gate");
-	pthread_mutex_unlock(&g_mu);
-}
 
 /* ---- wake: as a responder's, counted ----------------------------------- */
 
@@ -147,7 +90,7 @@ setup(void)
 	cfg.store = spec;
 	cr_assert_eq(wr_runtime_open(&cfg, &rt, &err), WR_OK, "%s",
 	             err.message);
-	wr__store_fs_set_io(wr__runtime_store(rt), &gate_seam);
+	test_gate_install(rt);
 	ctx = (struct http_ctx){.rt = rt, .max_body = 4096,
 	                        .retry_after_s = 1};
 }
@@ -207,19 +150,6 @@ header(const struct http_response *r, const char *name)
 	return NULL;
 }
 
-static uint64_t
-transcript_len(const char *id)
-{
-	struct wr_worker_info *w = NULL;
-	uint64_t n;
-
-	cr_assert_eq(wr_worker_get(rt, id, &w, NULL), WR_OK);
-	n = w->transcript_len;
-	wr_worker_info_free(w);
-	return n;
-}
-
-
 /* Parks POST .../input on worker id (the gate shut); returns the wait. */
 static struct http_wait *
 park_input(const char *id, char *uri, size_t size)
@@ -229,16 +159,16 @@ park_input(const char *id, char *uri, size_t size)
 
 	snprintf(uri, size, "/v1/workers/%s/input", id);
 	q = mkreq("POST", uri, "{\"kind\":\"user\",\"content\":\"hi\"}", true);
-	gate_set(true);
+	test_gate_set(true);
 	http_handle(&ctx, &q, &r);
 	cr_assert_not_null(r.wait, "the input was answered (%d) instead of "
 	                   "parked until durable", r.status);
 	cr_assert_null(r.body);
-	gate_await_entered();
+	test_gate_await_entered(1);
 	/* The deadline is none: the responder sets no timeout for it. */
 	cr_assert_eq(http_wait_deadline_ms(r.wait), ULLONG_MAX);
 	cr_assert_eq(wake_calls(), 0, "woken before the fdatasync returned");
-	cr_assert_eq(transcript_len(id), 0, "visible before durable");
+	cr_assert_eq(test_transcript_len(rt, id), 0, "visible before durable");
 	return r.wait;
 }
 
@@ -252,7 +182,7 @@ Test(handlers_commit, a_parked_input_is_answered_with_its_ack_after_the_sync)
 
 	create(id);
 	w = park_input(id, uri, sizeof(uri));
-	gate_set(false);
+	test_gate_set(false);
 	cr_assert_eq(wake_await(), 1);
 	http_wait_finish(&ctx, w, &r);
 	cr_assert_eq(r.status, 200, "%s", r.body);
@@ -262,7 +192,7 @@ Test(handlers_commit, a_parked_input_is_answered_with_its_ack_after_the_sync)
 	                                      &err), WR_OK, "%s", r.body);
 	cr_assert_eq(ack.transcript_sequence, 1);
 	cr_assert_str_eq(ack.ref.worker_id, id);
-	cr_assert_eq(transcript_len(id), 1);
+	cr_assert_eq(test_transcript_len(rt, id), 1);
 	http_response_clear(&r);
 	cr_assert_eq(wake_calls(), 1, "woken more than once");
 }
@@ -276,8 +206,8 @@ Test(handlers_commit, a_parked_input_whose_sync_fails_is_503_and_changes_nothing
 
 	create(id);
 	w = park_input(id, uri, sizeof(uri));
-	atomic_store(&g_errno, EIO);
-	gate_set(false);
+	test_gate_fail_with(EIO);
+	test_gate_set(false);
 	cr_assert_eq(wake_await(), 1);
 	http_wait_finish(&ctx, w, &r);
 	cr_assert_eq(r.status, 503, "%s", r.body);
@@ -287,8 +217,8 @@ Test(handlers_commit, a_parked_input_whose_sync_fails_is_503_and_changes_nothing
 	                 r.body);
 	cr_assert_str_eq(r.reason, "store_sync_failed");
 	http_response_clear(&r);
-	atomic_store(&g_errno, 0);
-	cr_assert_eq(transcript_len(id), 0);
+	test_gate_fail_with(0);
+	cr_assert_eq(test_transcript_len(rt, id), 0);
 }
 
 struct finisher {
@@ -320,16 +250,16 @@ Test(handlers_commit, finish_of_a_parked_mutation_before_its_wake_waits_for_dura
 	/* The responder stops (or the client left): finished before its
 	 * wake, it must not answer while the fdatasync is held. */
 	cr_assert_eq(pthread_create(&t, NULL, finish_main, &f), 0);
-	gate_await_entered();
+	test_gate_await_entered(1);
 	cr_assert_not(atomic_load(&f.returned), "answered before durable");
-	cr_assert_eq(transcript_len(id), 0);
-	gate_set(false);
+	cr_assert_eq(test_transcript_len(rt, id), 0);
+	test_gate_set(false);
 	pthread_join(t, NULL);
 	cr_assert_eq(f.r.status, 200, "%s", f.r.body);
 	cr_assert_eq(wr_json_decode_input_ack(f.r.body, f.r.body_len, "ack",
 	                                      &ack, &err), WR_OK);
 	cr_assert_eq(ack.transcript_sequence, 1);
-	cr_assert_eq(transcript_len(id), 1);
+	cr_assert_eq(test_transcript_len(rt, id), 1);
 	http_response_clear(&f.r);
 }
 
@@ -339,17 +269,17 @@ Test(handlers_commit, a_keyed_create_parks_and_its_retry_replays_the_stored_answ
 	struct http_response r, r2;
 
 	q.idempotency_key = "k-create";
-	gate_set(true);
+	test_gate_set(true);
 	http_handle(&ctx, &q, &r);
 	cr_assert_not_null(r.wait);
-	gate_await_entered();
+	test_gate_await_entered(1);
 	/* A retry while in flight: 409, not a second worker. */
 	http_handle(&ctx, &q, &r2);
 	cr_assert_null(r2.wait);
 	cr_assert_eq(r2.status, 409, "%s", r2.body);
 	cr_assert_str_eq(r2.reason, "idempotency_in_flight");
 	http_response_clear(&r2);
-	gate_set(false);
+	test_gate_set(false);
 	cr_assert_eq(wake_await(), 1);
 	http_wait_finish(&ctx, r.wait, &r);
 	cr_assert_eq(r.status, 201, "%s", r.body);
