@@ -18,12 +18,14 @@
 #include <criterion/criterion.h>
 
 #include "handlers.h"
+#include "http_fixture.h"
 #include "test_driver.h"
 
 #define RUNTIME_ID "rt-handlers"
 #define MAX_ITEMS 8
 #define MAX_BODY 4096
 #define RETRY_S 7
+#define WAKE_WAIT_S 5 /* a wake awaited comes within (suite bound 20 s) */
 
 static struct wr_runtime *rt;
 static struct http_ctx ctx;
@@ -99,16 +101,6 @@ call(const char *method, const char *uri, const char *body,
 	struct http_request q = mkreq(method, uri, body);
 
 	handle(&q, r);
-}
-
-/* Returns the value of header name, NULL if absent. */
-static const char *
-header(const struct http_response *r, const char *name)
-{
-	for (size_t i = 0; i < r->n_headers; i++)
-		if (strcasecmp(r->headers[i].name, name) == 0)
-			return r->headers[i].value;
-	return NULL;
 }
 
 /* Asserts an error response exactly; "" means the member is absent. */
@@ -265,7 +257,7 @@ Test(handlers, create_with_empty_body_is_201_with_location_and_defaults)
 	                                   &w, &err),
 	             WR_OK, "%s", err.message);
 	uri_for(loc, sizeof(loc), w->ref.worker_id, "");
-	cr_assert_str_eq(header(&r, "Location"), loc);
+	cr_assert_str_eq(test_header(&r, "Location"), loc);
 	cr_assert_str_eq(w->ref.runtime_id, RUNTIME_ID);
 	cr_assert_eq(w->status, WR_STATUS_RUNNING);
 	cr_assert_eq(w->run_state, WR_RUN_IDLE);
@@ -748,7 +740,7 @@ Test(handlers, wrong_or_missing_token_is_401_with_www_authenticate)
 		expect_error(&r, 401, "unauthorized",
 		             i < 2 ? "missing_token" : "wrong_token", "", "");
 		cr_assert_eq(other_headers(&r), 1, "case %zu", i);
-		cr_assert_str_eq(header(&r, "WWW-Authenticate"),
+		cr_assert_str_eq(test_header(&r, "WWW-Authenticate"),
 		                 "Bearer realm=\"worker-runtime\"");
 		http_response_clear(&r);
 	}
@@ -883,7 +875,7 @@ Test(handlers, wrong_method_is_405_with_allow)
 		expect_error(&r, 405, "unsupported_operation",
 		             "method_not_allowed", "", "");
 		cr_assert_eq(other_headers(&r), 1, "%s %s", c[i].method, c[i].uri);
-		cr_assert_str_eq(header(&r, "Allow"), c[i].allow);
+		cr_assert_str_eq(test_header(&r, "Allow"), c[i].allow);
 		http_response_clear(&r);
 	}
 }
@@ -1210,7 +1202,7 @@ Test(handlers, input_to_a_busy_worker_is_409_busy_with_retry_after)
 	call("POST", uri, in, &r);
 	expect_error(&r, 409, "busy", "turn_in_progress", "", id);
 	cr_assert_eq(other_headers(&r), 1);
-	cr_assert_str_eq(header(&r, "Retry-After"), "7");
+	cr_assert_str_eq(test_header(&r, "Retry-After"), "7");
 	http_response_clear(&r);
 
 	/* Once the turn ends the same request goes through. */
@@ -1232,13 +1224,13 @@ Test(handlers, stopped_runtime_is_503_with_retry_after_and_reads_go_on)
 	call("POST", "/v1/workers", NULL, &r);
 	expect_error(&r, 503, "runtime_unavailable", "runtime_stopped", "", "");
 	cr_assert_eq(other_headers(&r), 1);
-	cr_assert_str_eq(header(&r, "Retry-After"), "7");
+	cr_assert_str_eq(test_header(&r, "Retry-After"), "7");
 	http_response_clear(&r);
 
 	uri_for(uri, sizeof(uri), id, "/input");
 	call("POST", uri, "{\"kind\":\"user\",\"content\":\"x\"}", &r);
 	cr_assert_eq(r.status, 503, "%s", r.body);
-	cr_assert_str_eq(header(&r, "Retry-After"), "7");
+	cr_assert_str_eq(test_header(&r, "Retry-After"), "7");
 	http_response_clear(&r);
 
 	call("GET", "/v1/runtime", NULL, &r);
@@ -1271,7 +1263,7 @@ Test(handlers, every_request_is_503_restoring_until_the_runtime_is_set)
 		call(req[i][0], req[i][1], req[i][2], &r);
 		expect_error(&r, 503, "runtime_unavailable", "restoring", "",
 		             "");
-		cr_assert_str_eq(header(&r, "Retry-After"), "7");
+		cr_assert_str_eq(test_header(&r, "Retry-After"), "7");
 		http_response_clear(&r);
 	}
 	atomic_store(&ctx.rt, rt);
@@ -1310,7 +1302,7 @@ Test(handlers, retry_after_is_at_least_one_second)
 	cr_assert_eq(wr_runtime_stop(rt, NULL), WR_OK);
 	call("POST", "/v1/workers", NULL, &r);
 	cr_assert_eq(r.status, 503, "%s", r.body);
-	cr_assert_str_eq(header(&r, "Retry-After"), "1");
+	cr_assert_str_eq(test_header(&r, "Retry-After"), "1");
 	http_response_clear(&r);
 }
 
@@ -1327,62 +1319,6 @@ Test(handlers, response_clear_accepts_null_and_is_repeatable)
 }
 
 /* ---- long-poll: parked requests (no sockets) -------------------------- */
-
-/* The test's side of a parked request: wake() signals a condvar, as a
- * responder would. */
-struct test_wake {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int calls;
-};
-
-static void
-test_wake_fn(void *arg)
-{
-	struct test_wake *t = arg;
-
-	pthread_mutex_lock(&t->mu);
-	t->calls++;
-	pthread_cond_signal(&t->cv);
-	pthread_mutex_unlock(&t->mu);
-}
-
-static void
-test_wake_init(struct test_wake *t)
-{
-	pthread_mutex_init(&t->mu, NULL);
-	pthread_cond_init(&t->cv, NULL);
-	t->calls = 0;
-}
-
-/* Waits (at most 5 s) until wake was called; returns the calls seen. */
-static int
-test_wake_await(struct test_wake *t)
-{
-	struct timespec until;
-	int n;
-
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += 5;
-	pthread_mutex_lock(&t->mu);
-	while (t->calls == 0 &&
-	       pthread_cond_timedwait(&t->cv, &t->mu, &until) == 0)
-		;
-	n = t->calls;
-	pthread_mutex_unlock(&t->mu);
-	return n;
-}
-
-static int
-test_wake_calls(struct test_wake *t)
-{
-	int n;
-
-	pthread_mutex_lock(&t->mu);
-	n = t->calls;
-	pthread_mutex_unlock(&t->mu);
-	return n;
-}
 
 /* Handles a GET that may park; out->wait says whether it did. */
 static void
@@ -1464,7 +1400,7 @@ Test(handlers, transcript_wait_parks_until_an_input_and_finish_answers_it)
 	cr_assert_leq(http_wait_deadline_ms(r.wait), now_ms() + 20000);
 	cr_assert_eq(test_wake_calls(&t), 0);
 	input_ok(id, "two", &ack);
-	cr_assert_eq(test_wake_await(&t), 1);
+	cr_assert_eq(test_wake_await(&t, WAKE_WAIT_S), 1);
 	http_wait_finish(&ctx, r.wait, &r);
 	cr_assert_null(r.wait);
 	decode_page(&r, &p);
@@ -1518,7 +1454,7 @@ Test(handlers, busy_to_idle_wakes_a_transcript_follower)
 	handle_parkable(uri, &t, &r);
 	cr_assert_not_null(r.wait);
 	cr_assert_eq(wr_worker_turn_end(rt, id, NULL), WR_OK);
-	cr_assert_eq(test_wake_await(&t), 1);
+	cr_assert_eq(test_wake_await(&t, WAKE_WAIT_S), 1);
 	http_wait_finish(&ctx, r.wait, &r);
 	decode_page(&r, &p);
 	cr_assert_eq(p.count, 0);
@@ -1553,7 +1489,7 @@ Test(handlers, worker_get_wait_parks_until_last_event_id_passes_after_event)
 	handle_parkable(uri, &t, &r);
 	cr_assert_not_null(r.wait);
 	input_ok(id, "two", &ack);
-	cr_assert_eq(test_wake_await(&t), 1);
+	cr_assert_eq(test_wake_await(&t, WAKE_WAIT_S), 1);
 	http_wait_finish(&ctx, r.wait, &r);
 	cr_assert_eq(r.status, 200, "%s", r.body);
 	cr_assert_eq(wr_json_decode_worker(r.body, r.body_len, "worker", true,
@@ -1623,7 +1559,7 @@ Test(handlers, a_parked_request_on_a_deleted_worker_finishes_404)
 	cr_assert_not_null(r.wait);
 	/* Woken by the stop, deleted before its answer is made. */
 	cr_assert_eq(wr_worker_stop(rt, id, NULL, &ack, NULL), WR_OK);
-	cr_assert_eq(test_wake_await(&t), 1);
+	cr_assert_eq(test_wake_await(&t, WAKE_WAIT_S), 1);
 	cr_assert_eq(wr_worker_delete(rt, id, &ack, NULL), WR_OK);
 	http_wait_finish(&ctx, r.wait, &r);
 	expect_error(&r, 404, "unknown_worker", "", "", id);
@@ -1667,10 +1603,10 @@ Test(handlers, a_parked_answer_carries_the_requests_id)
 	http_handle(&ctx, &q, &r);
 	cr_assert_not_null(r.wait);
 	input_ok(id, "one", &ack);
-	cr_assert_eq(test_wake_await(&t), 1);
+	cr_assert_eq(test_wake_await(&t, WAKE_WAIT_S), 1);
 	http_wait_finish(&ctx, r.wait, &r);
 	cr_assert_eq(r.status, 200, "%s", r.body);
-	cr_assert_str_eq(header(&r, "X-Request-Id"), "parked-rid.1");
+	cr_assert_str_eq(test_header(&r, "X-Request-Id"), "parked-rid.1");
 	http_response_clear(&r);
 }
 
@@ -1694,7 +1630,7 @@ Test(handlers, over_max_waiters_is_503_too_many_waiters_with_retry_after)
 	cr_assert_null(r2.wait);
 	expect_error(&r2, 503, "runtime_unavailable", "too_many_waiters", "",
 	             "");
-	cr_assert_str_eq(header(&r2, "Retry-After"), "7");
+	cr_assert_str_eq(test_header(&r2, "Retry-After"), "7");
 	cr_assert_str_eq(r2.reason, "too_many_waiters");
 	http_response_clear(&r2);
 	http_wait_finish(&ctx, r1.wait, &r1);
@@ -1715,7 +1651,7 @@ Test(handlers, stopping_the_runtime_wakes_a_parked_request)
 	handle_parkable(uri, &t, &r);
 	cr_assert_not_null(r.wait);
 	cr_assert_eq(wr_runtime_stop(rt, NULL), WR_OK);
-	cr_assert_eq(test_wake_await(&t), 1);
+	cr_assert_eq(test_wake_await(&t, WAKE_WAIT_S), 1);
 	http_wait_finish(&ctx, r.wait, &r);
 	decode_page(&r, &p);
 	cr_assert_eq(p.status, WR_STATUS_STOPPED);
@@ -1743,13 +1679,14 @@ Test(handlers, a_keyed_create_retried_gets_the_same_bytes_marked_replayed)
 
 	call_keyed("POST", "/v1/workers", body, "create-1", &a);
 	cr_assert_eq(a.status, 201, "%s", a.body);
-	cr_assert_not_null(header(&a, "Location"));
-	cr_assert_null(header(&a, "Idempotent-Replayed"));
+	cr_assert_not_null(test_header(&a, "Location"));
+	cr_assert_null(test_header(&a, "Idempotent-Replayed"));
 	call_keyed("POST", "/v1/workers", body, "create-1", &b);
 	cr_assert_eq(b.status, 201, "%s", b.body);
 	cr_assert_str_eq(b.body, a.body);
-	cr_assert_str_eq(header(&b, "Location"), header(&a, "Location"));
-	cr_assert_str_eq(header(&b, "Idempotent-Replayed"), "true");
+	cr_assert_str_eq(test_header(&b, "Location"),
+	                 test_header(&a, "Location"));
+	cr_assert_str_eq(test_header(&b, "Idempotent-Replayed"), "true");
 	cr_assert_eq(worker_count(), 1);
 	http_response_clear(&a);
 	http_response_clear(&b);
@@ -1768,7 +1705,7 @@ Test(handlers, a_keyed_input_retried_while_its_turn_runs_replays_instead_of_409)
 	call_keyed("POST", uri, in, "input-1", &b);
 	cr_assert_eq(b.status, 200, "%s", b.body);
 	cr_assert_str_eq(b.body, a.body);
-	cr_assert_str_eq(header(&b, "Idempotent-Replayed"), "true");
+	cr_assert_str_eq(test_header(&b, "Idempotent-Replayed"), "true");
 	http_response_clear(&b);
 	/* Without the key the same request is a second input: busy. */
 	call("POST", uri, in, &b);
@@ -1825,7 +1762,8 @@ Test(handlers, keyed_stop_cancel_and_delete_replay_their_answers)
 		call_keyed(ops[i][0], uri, NULL, key, &b);
 		cr_assert_eq(b.status, 200, "%s %s", uri, b.body);
 		cr_assert_str_eq(b.body, a.body);
-		cr_assert_str_eq(header(&b, "Idempotent-Replayed"), "true");
+		cr_assert_str_eq(test_header(&b, "Idempotent-Replayed"),
+		                 "true");
 		http_response_clear(&a);
 		http_response_clear(&b);
 	}
@@ -1840,7 +1778,7 @@ Test(handlers, an_empty_idempotency_key_is_no_key_as_nginx_decides)
 	call_keyed("POST", "/v1/workers", NULL, "", &b);
 	cr_assert_eq(a.status, 201, "%s", a.body);
 	cr_assert_eq(b.status, 201, "%s", b.body);
-	cr_assert_null(header(&b, "Idempotent-Replayed"));
+	cr_assert_null(test_header(&b, "Idempotent-Replayed"));
 	cr_assert_eq(worker_count(), 2);
 	http_response_clear(&a);
 	http_response_clear(&b);
@@ -1872,7 +1810,7 @@ Test(handlers, valid_request_id_is_echoed_in_header_and_error_body)
 	q.request_id = "Abc.9_z-1";
 	handle(&q, &r);
 	cr_assert_eq(r.status, 404, "%s", r.body);
-	cr_assert_str_eq(header(&r, "X-Request-Id"), "Abc.9_z-1");
+	cr_assert_str_eq(test_header(&r, "X-Request-Id"), "Abc.9_z-1");
 	cr_assert_not_null(strstr(r.body, "\"request_id\":\"Abc.9_z-1\""),
 	                   "%s", r.body);
 	http_response_clear(&r);
@@ -1881,7 +1819,7 @@ Test(handlers, valid_request_id_is_echoed_in_header_and_error_body)
 	q.request_id = "ok-1";
 	handle(&q, &r);
 	cr_assert_eq(r.status, 200, "%s", r.body);
-	cr_assert_str_eq(header(&r, "X-Request-Id"), "ok-1");
+	cr_assert_str_eq(test_header(&r, "X-Request-Id"), "ok-1");
 	http_response_clear(&r);
 }
 
@@ -1901,7 +1839,7 @@ Test(handlers, invalid_or_absent_request_id_is_replaced_by_a_new_one)
 
 		q.request_id = bad[i];
 		handle(&q, &r);
-		id = header(&r, "X-Request-Id");
+		id = test_header(&r, "X-Request-Id");
 		cr_assert(is_hex32(id), "case %zu: %s", i, id ? id : "(none)");
 		cr_assert_not_null(strstr(r.body, id), "%s", r.body);
 		snprintf(seen[i], sizeof(seen[i]), "%s", id);
@@ -1920,6 +1858,6 @@ Test(handlers, sixty_four_character_request_id_is_kept)
 
 	q.request_id = id64;
 	handle(&q, &r);
-	cr_assert_str_eq(header(&r, "X-Request-Id"), id64);
+	cr_assert_str_eq(test_header(&r, "X-Request-Id"), id64);
 	http_response_clear(&r);
 }

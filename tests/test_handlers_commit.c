@@ -24,6 +24,7 @@
 
 #include "handlers.h"
 #include "core/rt.h"
+#include "http_fixture.h"
 #include "sync_gate.h"
 #include "tmpdir.h"
 
@@ -32,50 +33,10 @@ static char spec[TEST_TMPDIR_SIZE + 32];
 static struct wr_runtime *rt;
 static struct http_ctx ctx;
 
-/* ---- wake: as a responder's, counted ----------------------------------- */
-
-static pthread_mutex_t w_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t w_cv = PTHREAD_COND_INITIALIZER;
-static int w_calls;
-
-static void
-wake_fn(void *arg)
-{
-	(void)arg;
-	pthread_mutex_lock(&w_mu);
-	w_calls++;
-	pthread_cond_broadcast(&w_cv);
-	pthread_mutex_unlock(&w_mu);
-}
-
-/* Waits (at most 20 s) for a wake; returns the calls seen. */
-static int
-wake_await(void)
-{
-	struct timespec until;
-	int n;
-
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += 20;
-	pthread_mutex_lock(&w_mu);
-	while (w_calls == 0 &&
-	       pthread_cond_timedwait(&w_cv, &w_mu, &until) == 0)
-		;
-	n = w_calls;
-	pthread_mutex_unlock(&w_mu);
-	return n;
-}
-
-static int
-wake_calls(void)
-{
-	int n;
-
-	pthread_mutex_lock(&w_mu);
-	n = w_calls;
-	pthread_mutex_unlock(&w_mu);
-	return n;
-}
+/* The wake of every parkable request, as a responder's, counted; a wake
+ * awaited comes within WAKE_WAIT_S seconds (the suite's bound: 60 s). */
+#define WAKE_WAIT_S 20
+static struct test_wake woken;
 
 /* ---- fixture ------------------------------------------------------------ */
 
@@ -85,6 +46,7 @@ setup(void)
 	struct wr_config cfg = {.runtime_id = "rt-park"};
 	struct wr_error err;
 
+	test_wake_init(&woken);
 	test_tmpdir_create(base, sizeof(base), "hcommit");
 	snprintf(spec, sizeof(spec), "fs:%s/store", base);
 	cfg.store = spec;
@@ -118,8 +80,8 @@ mkreq(const char *method, const char *uri, const char *body, bool parkable)
 	};
 
 	if (parkable) {
-		q.wake = wake_fn;
-		q.wake_arg = NULL;
+		q.wake = test_wake_fn;
+		q.wake_arg = &woken;
 	}
 	return q;
 }
@@ -141,15 +103,6 @@ create(char id[WR_ID_MAX + 1])
 	http_response_clear(&r);
 }
 
-static const char *
-header(const struct http_response *r, const char *name)
-{
-	for (size_t i = 0; i < r->n_headers; i++)
-		if (strcasecmp(r->headers[i].name, name) == 0)
-			return r->headers[i].value;
-	return NULL;
-}
-
 /* Parks POST .../input on worker id (the gate shut); returns the wait. */
 static struct http_wait *
 park_input(const char *id, char *uri, size_t size)
@@ -167,7 +120,8 @@ park_input(const char *id, char *uri, size_t size)
 	test_gate_await_entered(1);
 	/* The deadline is none: the responder sets no timeout for it. */
 	cr_assert_eq(http_wait_deadline_ms(r.wait), ULLONG_MAX);
-	cr_assert_eq(wake_calls(), 0, "woken before the fdatasync returned");
+	cr_assert_eq(test_wake_calls(&woken), 0, "woken before the fdatasync "
+	             "returned");
 	cr_assert_eq(test_transcript_len(rt, id), 0, "visible before durable");
 	return r.wait;
 }
@@ -183,18 +137,18 @@ Test(handlers_commit, a_parked_input_is_answered_with_its_ack_after_the_sync)
 	create(id);
 	w = park_input(id, uri, sizeof(uri));
 	test_gate_set(false);
-	cr_assert_eq(wake_await(), 1);
+	cr_assert_eq(test_wake_await(&woken, WAKE_WAIT_S), 1);
 	http_wait_finish(&ctx, w, &r);
 	cr_assert_eq(r.status, 200, "%s", r.body);
 	cr_assert_str_eq(r.route, "/v1/workers/{id}/input");
-	cr_assert_str_eq(header(&r, "X-Request-Id"), "req-parked-1");
+	cr_assert_str_eq(test_header(&r, "X-Request-Id"), "req-parked-1");
 	cr_assert_eq(wr_json_decode_input_ack(r.body, r.body_len, "ack", &ack,
 	                                      &err), WR_OK, "%s", r.body);
 	cr_assert_eq(ack.transcript_sequence, 1);
 	cr_assert_str_eq(ack.ref.worker_id, id);
 	cr_assert_eq(test_transcript_len(rt, id), 1);
 	http_response_clear(&r);
-	cr_assert_eq(wake_calls(), 1, "woken more than once");
+	cr_assert_eq(test_wake_calls(&woken), 1, "woken more than once");
 }
 
 Test(handlers_commit, a_parked_input_whose_sync_fails_is_503_and_changes_nothing)
@@ -208,7 +162,7 @@ Test(handlers_commit, a_parked_input_whose_sync_fails_is_503_and_changes_nothing
 	w = park_input(id, uri, sizeof(uri));
 	test_gate_fail_with(EIO);
 	test_gate_set(false);
-	cr_assert_eq(wake_await(), 1);
+	cr_assert_eq(test_wake_await(&woken, WAKE_WAIT_S), 1);
 	http_wait_finish(&ctx, w, &r);
 	cr_assert_eq(r.status, 503, "%s", r.body);
 	cr_assert_eq(wr_json_decode_error(r.body, r.body_len, &e, &derr),
@@ -280,16 +234,16 @@ Test(handlers_commit, a_keyed_create_parks_and_its_retry_replays_the_stored_answ
 	cr_assert_str_eq(r2.reason, "idempotency_in_flight");
 	http_response_clear(&r2);
 	test_gate_set(false);
-	cr_assert_eq(wake_await(), 1);
+	cr_assert_eq(test_wake_await(&woken, WAKE_WAIT_S), 1);
 	http_wait_finish(&ctx, r.wait, &r);
 	cr_assert_eq(r.status, 201, "%s", r.body);
-	cr_assert_not_null(header(&r, "Location"));
+	cr_assert_not_null(test_header(&r, "Location"));
 	/* Durable now: the retry gets the same bytes, at once. */
 	http_handle(&ctx, &q, &r2);
 	cr_assert_null(r2.wait);
 	cr_assert_eq(r2.status, 201);
 	cr_assert_str_eq(r2.body, r.body);
-	cr_assert_str_eq(header(&r2, "Idempotent-Replayed"), "true");
+	cr_assert_str_eq(test_header(&r2, "Idempotent-Replayed"), "true");
 	http_response_clear(&r);
 	http_response_clear(&r2);
 }
