@@ -3,10 +3,25 @@
  */
 #include "config.h"
 
+#include <string.h>
 #include <strings.h>
 #include <time.h>
 
 #include "http_fixture.h"
+
+struct http_request
+test_request(const char *method, const char *uri, const char *body)
+{
+	struct http_request q = {
+		.method = method,
+		.uri = uri,
+		.content_type = body ? "application/json" : NULL,
+		.body = body,
+		.body_len = body ? strlen(body) : 0,
+	};
+
+	return q;
+}
 
 const char *
 test_header(const struct http_response *r, const char *name)

@@ -1,7 +1,8 @@
 /*
  * http_fixture.h - what the handler tests (http_handle(), no sockets)
- * share: a response's header by name, and the test's side of a parked
- * request's wake, counted as a responder would see it.
+ * share: a request as a Backend sends it, a response's header by name,
+ * and the test's side of a parked request's wake, counted as a responder
+ * would see it.
  */
 #ifndef WR_TESTS_HTTP_FIXTURE_H
 #define WR_TESTS_HTTP_FIXTURE_H
@@ -9,6 +10,12 @@
 #include <pthread.h>
 
 #include "handlers.h"
+
+/* A request as a well-behaved Backend sends it: method and uri, and body
+ * (NUL-terminated, borrowed) as application/json unless NULL; every other
+ * member zero (no token, request id, key or wake). */
+struct http_request test_request(const char *method, const char *uri,
+                                 const char *body);
 
 /* The value of r's header name (compared ignoring case), NULL if absent;
  * borrowed from r. */

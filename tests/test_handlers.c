@@ -63,20 +63,6 @@ TestSuite(handlers, .init = setup, .fini = teardown, .timeout = 20);
 
 /* ---- helpers ---------------------------------------------------------- */
 
-/* A request as a well-behaved Backend sends it. */
-static struct http_request
-mkreq(const char *method, const char *uri, const char *body)
-{
-	struct http_request q = {
-		.method = method,
-		.uri = uri,
-		.content_type = body ? "application/json" : NULL,
-		.body = body,
-		.body_len = body ? strlen(body) : 0,
-	};
-	return q;
-}
-
 /* Handles q and checks what every response must satisfy. */
 static void
 handle(const struct http_request *q, struct http_response *r)
@@ -98,7 +84,7 @@ static void
 call(const char *method, const char *uri, const char *body,
      struct http_response *r)
 {
-	struct http_request q = mkreq(method, uri, body);
+	struct http_request q = test_request(method, uri, body);
 
 	handle(&q, r);
 }
@@ -281,7 +267,7 @@ Test(handlers, create_with_full_body_keeps_every_member)
 		"\"workspace_refs\":[{\"name\":\"ws\",\"reference\":\"r1\"}],"
 		"\"mount_refs\":[]}";
 	struct http_response r;
-	struct http_request q = mkreq("POST", "/v1/workers", body);
+	struct http_request q = test_request("POST", "/v1/workers", body);
 	struct wr_worker_info *w, *got;
 	struct wr_error err;
 
@@ -367,7 +353,7 @@ Test(handlers, stop_with_empty_body_then_again_is_idempotent)
 	create(NULL, id);
 	uri_for(uri, sizeof(uri), id, "/stop");
 	/* No body, and a non-JSON content type does not matter then. */
-	q = mkreq("POST", uri, NULL);
+	q = test_request("POST", uri, NULL);
 	q.content_type = "text/plain";
 	handle(&q, &r);
 	cr_assert_eq(r.status, 200, "%s", r.body);
@@ -643,7 +629,7 @@ Test(handlers, transcript_pages_with_start_and_limit)
 Test(handlers, get_ignores_a_body_and_its_content_type)
 {
 	struct http_response r;
-	struct http_request q = mkreq("GET", "/v1/runtime", "not json");
+	struct http_request q = test_request("GET", "/v1/runtime", "not json");
 
 	q.content_type = "text/plain";
 	q.body_too_large = true;
@@ -657,7 +643,7 @@ Test(handlers, get_ignores_a_body_and_its_content_type)
 Test(handlers, origin_is_403_forbidden_even_with_a_good_token)
 {
 	struct http_response r;
-	struct http_request q = mkreq("GET", "/v1/runtime", NULL);
+	struct http_request q = test_request("GET", "/v1/runtime", NULL);
 
 	ctx.token = "s3cret";
 	q.authorization = "Bearer s3cret";
@@ -668,7 +654,7 @@ Test(handlers, origin_is_403_forbidden_even_with_a_good_token)
 	http_response_clear(&r);
 
 	/* A browser header wins over 401 and 404. */
-	q = mkreq("POST", "/nope", "{}");
+	q = test_request("POST", "/nope", "{}");
 	q.sec_fetch_site = "same-origin";
 	handle(&q, &r);
 	expect_error(&r, 403, "forbidden", "browser_request", "", "");
@@ -708,7 +694,7 @@ Test(handlers, browser_request_is_a_non_empty_origin_or_sec_fetch_site)
 Test(handlers, empty_origin_and_sec_fetch_site_count_as_absent_like_nginx)
 {
 	struct http_response r;
-	struct http_request q = mkreq("GET", "/v1/runtime", NULL);
+	struct http_request q = test_request("GET", "/v1/runtime", NULL);
 
 	q.origin = "";
 	q.sec_fetch_site = "";
@@ -733,7 +719,8 @@ Test(handlers, wrong_or_missing_token_is_401_with_www_authenticate)
 
 	ctx.token = "s3cret";
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct http_request q = mkreq("POST", "/v1/workers", NULL);
+		struct http_request q =
+			test_request("POST", "/v1/workers", NULL);
 
 		q.authorization = bad[i];
 		handle(&q, &r);
@@ -755,7 +742,7 @@ Test(handlers, wrong_or_missing_token_is_401_with_www_authenticate)
 Test(handlers, right_token_passes_and_no_token_configured_needs_none)
 {
 	struct http_response r;
-	struct http_request q = mkreq("POST", "/v1/workers", NULL);
+	struct http_request q = test_request("POST", "/v1/workers", NULL);
 
 	ctx.token = "s3cret";
 	q.authorization = "Bearer s3cret";
@@ -778,7 +765,7 @@ Test(handlers, each_of_several_configured_tokens_passes_and_nothing_else)
 		"Bearer old-tokennew-token", "Bearer new", "Bearer ",
 	};
 	struct http_response r;
-	struct http_request q = mkreq("GET", "/v1/runtime", NULL);
+	struct http_request q = test_request("GET", "/v1/runtime", NULL);
 
 	ctx.token = "old-token\nnew-token"; /* a file of two lines */
 	for (size_t i = 0; i < sizeof auth / sizeof auth[0]; i++) {
@@ -793,7 +780,7 @@ Test(handlers, each_of_several_configured_tokens_passes_and_nothing_else)
 Test(handlers, empty_configured_token_matches_nothing)
 {
 	struct http_response r;
-	struct http_request q = mkreq("GET", "/v1/runtime", NULL);
+	struct http_request q = test_request("GET", "/v1/runtime", NULL);
 
 	ctx.token = "";
 	q.authorization = "Bearer ";
@@ -928,7 +915,8 @@ Test(handlers, over_long_uri_is_400_uri_too_long)
 Test(handlers, too_large_body_is_413_and_creates_nothing)
 {
 	struct http_response r;
-	struct http_request q = mkreq("POST", "/v1/workers", "{\"intent\":");
+	struct http_request q =
+		test_request("POST", "/v1/workers", "{\"intent\":");
 
 	q.body_too_large = true;
 	handle(&q, &r);
@@ -976,7 +964,7 @@ Test(handlers, non_json_body_is_415_unsupported_media_type)
 	create(NULL, id);
 	uri_for(uri, sizeof(uri), id, "/input");
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
-		struct http_request q = mkreq("POST", uri,
+		struct http_request q = test_request("POST", uri,
 		                              "{\"kind\":\"user\",\"content\":\"x\"}");
 
 		q.content_type = types[i];
@@ -1015,7 +1003,7 @@ Test(handlers, json_media_type_parameters_are_parsed_as_rfc9110_and_only_charset
 	create(NULL, id);
 	uri_for(uri, sizeof(uri), id, "/input");
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
-		struct http_request q = mkreq(
+		struct http_request q = test_request(
 			"POST", uri, "{\"kind\":\"user\",\"content\":\"x\"}");
 
 		q.content_type = types[i];
@@ -1279,7 +1267,7 @@ Test(handlers, every_request_is_503_restoring_until_the_runtime_is_set)
 Test(handlers, restoring_still_checks_the_token_and_browser_first)
 {
 	struct http_response r;
-	struct http_request q = mkreq("GET", "/v1/runtime", NULL);
+	struct http_request q = test_request("GET", "/v1/runtime", NULL);
 
 	atomic_store(&ctx.rt, NULL);
 	ctx.token = "secret";
@@ -1324,7 +1312,7 @@ Test(handlers, response_clear_accepts_null_and_is_repeatable)
 static void
 handle_parkable(const char *uri, struct test_wake *t, struct http_response *r)
 {
-	struct http_request q = mkreq("GET", uri, NULL);
+	struct http_request q = test_request("GET", uri, NULL);
 
 	q.wake = test_wake_fn;
 	q.wake_arg = t;
@@ -1508,7 +1496,7 @@ Test(handlers, wait_without_a_wake_function_is_answered_at_once)
 
 	create(NULL, id);
 	uri_for(uri, sizeof(uri), id, "/transcript?wait=25000");
-	call("GET", uri, NULL, &r); /* mkreq: wake NULL */
+	call("GET", uri, NULL, &r); /* test_request: wake NULL */
 	cr_assert_null(r.wait);
 	cr_assert_eq(r.status, 200);
 	http_response_clear(&r);
@@ -1595,7 +1583,7 @@ Test(handlers, a_parked_answer_carries_the_requests_id)
 	test_wake_init(&t);
 	create(NULL, id);
 	uri_for(uri, sizeof(uri), id, "/transcript?after=0&wait=20000");
-	q = mkreq("GET", uri, NULL);
+	q = test_request("GET", uri, NULL);
 	q.wake = test_wake_fn;
 	q.wake_arg = &t;
 	q.request_id = "parked-rid.1";
@@ -1665,7 +1653,7 @@ static void
 call_keyed(const char *method, const char *uri, const char *body,
            const char *key, struct http_response *r)
 {
-	struct http_request q = mkreq(method, uri, body);
+	struct http_request q = test_request(method, uri, body);
 
 	q.idempotency_key = key;
 	handle(&q, r);
@@ -1805,7 +1793,7 @@ is_hex32(const char *s)
 Test(handlers, valid_request_id_is_echoed_in_header_and_error_body)
 {
 	struct http_response r;
-	struct http_request q = mkreq("GET", "/v1/workers/nope", NULL);
+	struct http_request q = test_request("GET", "/v1/workers/nope", NULL);
 
 	q.request_id = "Abc.9_z-1";
 	handle(&q, &r);
@@ -1815,7 +1803,7 @@ Test(handlers, valid_request_id_is_echoed_in_header_and_error_body)
 	                   "%s", r.body);
 	http_response_clear(&r);
 
-	q = mkreq("GET", "/v1/runtime", NULL);
+	q = test_request("GET", "/v1/runtime", NULL);
 	q.request_id = "ok-1";
 	handle(&q, &r);
 	cr_assert_eq(r.status, 200, "%s", r.body);
@@ -1834,7 +1822,8 @@ Test(handlers, invalid_or_absent_request_id_is_replaced_by_a_new_one)
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct http_response r;
-		struct http_request q = mkreq("POST", "/v1/nowhere", NULL);
+		struct http_request q =
+			test_request("POST", "/v1/nowhere", NULL);
 		const char *id;
 
 		q.request_id = bad[i];
@@ -1854,7 +1843,7 @@ Test(handlers, sixty_four_character_request_id_is_kept)
 	static const char id64[] =
 		"0123456789012345678901234567890123456789012345678901234567890123";
 	struct http_response r;
-	struct http_request q = mkreq("GET", "/v1/runtime", NULL);
+	struct http_request q = test_request("GET", "/v1/runtime", NULL);
 
 	q.request_id = id64;
 	handle(&q, &r);

@@ -70,15 +70,9 @@ TestSuite(handlers_commit, .init = setup, .fini = teardown, .timeout = 60);
 static struct http_request
 mkreq(const char *method, const char *uri, const char *body, bool parkable)
 {
-	struct http_request q = {
-		.method = method,
-		.uri = uri,
-		.content_type = body ? "application/json" : NULL,
-		.body = body,
-		.body_len = body ? strlen(body) : 0,
-		.request_id = "req-parked-1",
-	};
+	struct http_request q = test_request(method, uri, body);
 
+	q.request_id = "req-parked-1";
 	if (parkable) {
 		q.wake = test_wake_fn;
 		q.wake_arg = &woken;
