@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "tmpdir.h"
+#include "watchdog_find.h"
 #include "worker-runtime.h"
 
 #ifndef TEST_WORKER
@@ -1361,45 +1362,6 @@ Test(exec, no_worker_or_helper_outlives_a_sigkilled_runtime_process,
 	cr_assert(wait_gone(gc, 5000), "helper %d survived", (int)gc);
 }
 
-/* The watchdog of host (its child named wr-watchdog) other than not;
- * waits up to ms for one to exist; -1 if none. */
-static pid_t
-find_watchdog(pid_t host, pid_t not, int64_t ms)
-{
-	int64_t end = now_ms() + ms;
-
-	do {
-		DIR *d = opendir("/proc");
-		struct dirent *e;
-		pid_t found = -1;
-
-		cr_assert_not_null(d);
-		while (found < 0 && (e = readdir(d)) != NULL) {
-			char path[300], buf[512], *rp;
-			FILE *f;
-			long ppid;
-
-			if (e->d_name[0] < '1' || e->d_name[0] > '9')
-				continue;
-			snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-			if ((f = fopen(path, "r")) == NULL)
-				continue;
-			if (fgets(buf, sizeof(buf), f) != NULL &&
-			    strstr(buf, "(wr-watchdog) ") != NULL &&
-			    (rp = strrchr(buf, ')')) != NULL &&
-			    sscanf(rp + 2, "%*c %ld", &ppid) == 1 &&
-			    ppid == (long)host && atol(e->d_name) != (long)not)
-				found = (pid_t)atol(e->d_name);
-			fclose(f);
-		}
-		closedir(d);
-		if (found > 0)
-			return found;
-		sleep_ms(10);
-	} while (now_ms() < end);
-	return -1;
-}
-
 /* Forks a "Runtime" process running one worker that ignores stdin EOF
  * and SIGTERM and has forked a helper into its group. */
 static pid_t
@@ -1432,10 +1394,10 @@ Test(exec, a_sigkilled_watchdog_is_replaced_and_still_covers_running_workers,
 	int status;
 
 	host = host_with_stubborn_worker(&pid, &gc);
-	wd = find_watchdog(host, -1, 5000);
+	wd = test_find_watchdog(host, -1, 5000);
 	cr_assert_gt(wd, 0, "no wr-watchdog child of %d", (int)host);
 	cr_assert_eq(kill(wd, SIGKILL), 0);
-	wd2 = find_watchdog(host, wd, 5000);
+	wd2 = test_find_watchdog(host, wd, 5000);
 	cr_assert_gt(wd2, 0, "the Runtime started no new watchdog");
 	cr_assert_eq(kill(host, SIGKILL), 0);
 	cr_assert_eq(waitpid(host, &status, 0), host);
@@ -1453,7 +1415,7 @@ Test(exec, a_sigtermed_watchdog_kills_every_group_before_it_exits,
 	int status;
 
 	host = host_with_stubborn_worker(&pid, &gc);
-	wd = find_watchdog(host, -1, 5000);
+	wd = test_find_watchdog(host, -1, 5000);
 	cr_assert_gt(wd, 0, "no wr-watchdog child of %d", (int)host);
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)wd);
 	cr_assert_str_eq(slurp(path), "wr-watchdog");
@@ -1494,7 +1456,7 @@ Test(exec, a_sighup_to_the_watchdog_leaves_the_workers_running,
 	int status;
 
 	host = host_with_stubborn_worker(&pid, &gc);
-	wd = find_watchdog(host, -1, 5000);
+	wd = test_find_watchdog(host, -1, 5000);
 	cr_assert_gt(wd, 0, "no wr-watchdog child of %d", (int)host);
 	cr_assert(proc_sigmask(wd, "SigIgn") & (1ULL << (SIGHUP - 1)),
 	          "the watchdog does not ignore SIGHUP");
