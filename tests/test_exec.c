@@ -339,6 +339,19 @@ wait_settled(const char *id, int ms)
 	}
 }
 
+/* Sends content to id and waits (at most ms) until its turn settled; the
+ * worker still runs. */
+static void
+input_settled(const char *id, const char *content, int ms)
+{
+	struct wr_worker_info *w;
+
+	cr_assert_eq(input(id, content, NULL), WR_OK, "%s", err.message);
+	w = wait_settled(id, ms);
+	cr_assert_eq(w->status, WR_STATUS_RUNNING, "worker %s ended", id);
+	wr_worker_info_free(w);
+}
+
 static struct wr_worker_info *
 wait_status(const char *id, enum wr_worker_status status, int ms)
 {
@@ -469,14 +482,11 @@ Test(exec, the_child_gets_worker_id_runtime_id_env_and_cwd, .timeout = 20)
 {
 	char id[WR_ID_MAX + 1], want[256];
 	struct wr_transcript_page p = {0};
-	struct wr_worker_info *w;
 
 	open_worker_profile("\"env\": {\"TW_VAR\": \"v a=l\"}, \"cwd\": \"/\"",
 	                    "--env", "--lines", "0", NULL);
 	create(id);
-	cr_assert_eq(input(id, "x", NULL), WR_OK);
-	w = wait_settled(id, 5000);
-	wr_worker_info_free(w);
+	input_settled(id, "x", 5000);
 	transcript(id, &p);
 	cr_assert_eq(p.count, 5);
 	snprintf(want, sizeof(want), "WORKER_ID=%s", id);
@@ -511,9 +521,7 @@ Test(exec, the_example_echo_worker_echoes, .timeout = 20)
 		strcpy(id, w->ref.worker_id);
 		wr_worker_info_free(w);
 	}
-	cr_assert_eq(input(id, "h\xc3\xa9llo", NULL), WR_OK);
-	w = wait_settled(id, 5000);
-	wr_worker_info_free(w);
+	input_settled(id, "h\xc3\xa9llo", 5000);
 	transcript(id, &p);
 	cr_assert_eq(p.count, 2);
 	assert_entry(&p, 1, WR_ROLE_WORKER, "h\xc3\xa9llo");
@@ -754,14 +762,10 @@ Test(exec, garbage_output_is_a_diagnostic_and_the_worker_goes_on,
 {
 	char id[WR_ID_MAX + 1];
 	struct wr_transcript_page p = {0};
-	struct wr_worker_info *w;
 
 	open_worker_profile(NULL, "--garbage", "--stderr", NULL);
 	create(id);
-	cr_assert_eq(input(id, "one", NULL), WR_OK);
-	w = wait_settled(id, 5000);
-	cr_assert_eq(w->status, WR_STATUS_RUNNING);
-	wr_worker_info_free(w);
+	input_settled(id, "one", 5000);
 	cr_assert(has_diagnostic(id, "not a protocol message: this is not "
 	                             "json"));
 	cr_assert(has_diagnostic(id, "not a protocol message: [1,2,3]"));
@@ -769,10 +773,7 @@ Test(exec, garbage_output_is_a_diagnostic_and_the_worker_goes_on,
 	cr_assert(has_diagnostic(id, "output without a string content"));
 	cr_assert(wait_diagnostic(id, "worker stderr: test-worker: turn 1",
 	                          2000));
-	cr_assert_eq(input(id, "two", NULL), WR_OK);
-	w = wait_settled(id, 5000);
-	cr_assert_eq(w->status, WR_STATUS_RUNNING);
-	wr_worker_info_free(w);
+	input_settled(id, "two", 5000);
 	transcript(id, &p);
 	cr_assert_eq(p.count, 4);
 	assert_entry(&p, 1, WR_ROLE_WORKER, "LINE 1/1: one");
@@ -789,14 +790,10 @@ Test(exec, ambiguous_output_lines_are_refused_as_malformed, .timeout = 20)
 {
 	char id[WR_ID_MAX + 1];
 	struct wr_transcript_page p = {0};
-	struct wr_worker_info *w;
 
 	open_worker_profile(NULL, "--ambiguous", NULL);
 	create(id);
-	cr_assert_eq(input(id, "one", NULL), WR_OK);
-	w = wait_settled(id, 5000);
-	cr_assert_eq(w->status, WR_STATUS_RUNNING);
-	wr_worker_info_free(w);
+	input_settled(id, "one", 5000);
 	cr_assert(has_diagnostic(id, "not a protocol message "
 	                             "(invalid_unicode at content)"));
 	cr_assert(has_diagnostic(id, "not a protocol message "
@@ -819,14 +816,10 @@ Test(exec, a_line_over_the_limit_is_dropped_with_a_diagnostic,
 {
 	char id[WR_ID_MAX + 1];
 	struct wr_transcript_page p = {0};
-	struct wr_worker_info *w;
 
 	open_worker_profile(NULL, "--huge", "1100000", NULL);
 	create(id);
-	cr_assert_eq(input(id, "big", NULL), WR_OK);
-	w = wait_settled(id, 10000);
-	cr_assert_eq(w->status, WR_STATUS_RUNNING);
-	wr_worker_info_free(w);
+	input_settled(id, "big", 10000);
 	cr_assert(has_diagnostic(id, "line of 1100030 bytes dropped "
 	                             "(limit 1048576): {\"type\":\"output\""));
 	transcript(id, &p);
@@ -839,13 +832,10 @@ Test(exec, a_long_line_under_the_limit_arrives_whole, .timeout = 20)
 {
 	char id[WR_ID_MAX + 1];
 	struct wr_transcript_page p = {0};
-	struct wr_worker_info *w;
 
 	open_worker_profile(NULL, "--huge", "1000000", NULL);
 	create(id);
-	cr_assert_eq(input(id, "big", NULL), WR_OK);
-	w = wait_settled(id, 10000);
-	wr_worker_info_free(w);
+	input_settled(id, "big", 10000);
 	transcript(id, &p);
 	cr_assert_eq(p.count, 3);
 	cr_assert_eq(strlen(p.items[1].content), 1000000);
