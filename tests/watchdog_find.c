@@ -9,21 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
 
 #include "watchdog_find.h"
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Whether /proc/name/stat is a live wr-watchdog child of parent. */
 static bool
@@ -69,13 +59,14 @@ scan(pid_t parent, pid_t not)
 pid_t
 test_find_watchdog(pid_t parent, pid_t not, int64_t ms)
 {
-	int64_t end = mono_ms() + ms;
 	pid_t found;
 
-	do {
+	/* A scan, then one more after each 10 ms sleep, until ms slept. */
+	for (int64_t slept = 0;; slept += 10) {
 		if ((found = scan(parent, not)) > 0)
 			return found;
+		if (slept >= ms)
+			return -1;
 		usleep(10000);
-	} while (mono_ms() < end);
-	return -1;
+	}
 }

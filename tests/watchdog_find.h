@@ -11,9 +11,9 @@
 
 /*
  * A live (state not Z) child of parent named wr-watchdog, other than not
- * (-1: none excluded); waits up to ms milliseconds (polling every 10 ms)
- * for one to exist.  Returns its pid, -1 when none came.  Fails the
- * running test when /proc cannot be read.
+ * (-1: none excluded); looks again every 10 ms until it slept ms
+ * milliseconds (0: one look).  Returns its pid, -1 when none came.  Fails
+ * the running test when /proc cannot be read.
  */
 pid_t test_find_watchdog(pid_t parent, pid_t not, int64_t ms);
 
