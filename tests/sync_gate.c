@@ -1,6 +1,7 @@
 /*
- * sync_gate.c - the commit tests' fdatasync gate (sync_gate.h): one mutex
- * and condition variable guard the gate's state and signal every change.
+ * sync_gate.c - the durability tests' fdatasync gate (sync_gate.h): one
+ * mutex and condition variable guard the gate's state and signal every
+ * change.
  */
 #include "config.h"
 

@@ -1,5 +1,5 @@
 /*
- * sync_gate.h - the commit tests' fdatasync gate: the fs store's
+ * sync_gate.h - the durability tests' fdatasync gate: the fs store's
  * fdatasync (the wr__fs_io seam) waits while the gate is shut, so a test
  * holds a record short of durable and waits for a state (an fdatasync
  * held, one returned), never for a duration.  One gate per test process
