@@ -205,7 +205,8 @@ bench_ratio() {
 # ---- what every benchmark script starts and compares with ---------------
 # A script sources lib.sh first (`. "$(dirname "$0")/lib.sh"`), then calls
 # bench_paths, reads its options, checks them with bench_count and what it
-# needs with bench_need.
+# needs with bench_need (keepalive.sh, waiters.sh, page-bench.sh,
+# wake-latency.sh, store-bench.sh, snapshot-pause.sh).
 
 # bench_paths: sets BENCH_HERE (this folder, tests/bench), top_srcdir and
 # top_builddir (kept when set, else the checkout holding this folder) and
@@ -214,6 +215,7 @@ bench_paths() {
 	BENCH_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 	top_srcdir=${top_srcdir:-$(cd "$BENCH_HERE/../.." && pwd)}
 	top_builddir=${top_builddir:-$top_srcdir}
+	# shellcheck disable=SC2034 # the script's binary, for its options
 	BIN=${WORKER_RUNTIME:-$top_builddir/fcgi/worker-runtime}
 }
 
@@ -260,6 +262,7 @@ bench_wrk_round() {
 		cat "$BENCH_DIR/wrk.out" >&2
 		return 1
 	}
+	# shellcheck disable=SC2086 # fig splits into its three figures
 	set -- "$2" "$3" "$4" $fig
 	eval "RPS_$1_$2=\$4; P99_$1_$2=\$5"
 	printf 'round %d %s %10s req/s  p99 %8s ms  errors %s\n' \
@@ -281,7 +284,7 @@ bench_interleave() {
 # A and B set for rounds 1..ROUNDS), prints the medians of req/s and p99
 # of each, and the ratios A/B of both per round with their medians.
 bench_compare() {
-	local n=$1 a=$2 b=$3 what=$4 r ra= rb= pa= pb= rr= pr=
+	local n=$1 a=$2 b=$3 what=$4 r ra='' rb='' pa='' pb='' rr='' pr=''
 	for r in $(seq "$n"); do
 		eval "ra=\"\$ra \$RPS_${a}_$r\"; rb=\"\$rb \$RPS_${b}_$r\""
 		eval "pa=\"\$pa \$P99_${a}_$r\"; pb=\"\$pb \$P99_${b}_$r\""
