@@ -4,8 +4,8 @@
  * order, only after the fdatasync covering the record returned; a failed
  * fdatasync fails every waiting commit and changes nothing; close with
  * commits waiting completes them; the memory store answers at once.  The
- * fs store's fdatasync is held at a gate (the wr__fs_io seam), so every
- * step waits for a state, never for a duration.  Links src/libwr-core.la.
+ * fs store's fdatasync is held at a gate (sync_gate.h), so every step
+ * waits for a state, never for a duration.  Links src/libwr-core.la.
  */
 #include "config.h"
 
@@ -21,6 +21,7 @@
 #include <criterion/criterion.h>
 
 #include "core/rt.h"
+#include "sync_gate.h"
 #include "tmpdir.h"
 
 static char base[TEST_TMPDIR_SIZE];
@@ -40,84 +41,6 @@ teardown(void)
 }
 
 TestSuite(commit, .init = setup, .fini = teardown, .timeout = 60);
-
-/* ---- the gate: fdatasync waits while it is shut ------------------------ */
-
-static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
-static bool g_shut;
-static int g_entered;       /* fdatasyncs that reached the gate */
-static int g_returned;      /* fdatasyncs that returned (any result) */
-static atomic_int g_errno;  /* non-zero: fdatasync fails with it */
-
-static int
-gated_fdatasync(int fd)
-{
-	struct timespec until;
-	int e, r;
-
-	pthread_mutex_lock(&g_mu);
-	g_entered++;
-	pthread_cond_broadcast(&g_cv);
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += 20; /* bound: a broken test ends, never hangs */
-	while (g_shut &&
-	       pthread_cond_timedwait(&g_cv, &g_mu, &until) == 0)
-		;
-	pthread_mutex_unlock(&g_mu);
-	e = atomic_load(&g_errno);
-	if (e != 0) {
-		errno = e;
-		r = -1;
-	} else {
-		r = fdatasync(fd);
-	}
-	pthread_mutex_lock(&g_mu);
-	g_returned++;
-	pthread_cond_broadcast(&g_cv);
-	pthread_mutex_unlock(&g_mu);
-	return r;
-}
-
-static const struct wr__fs_io gate_seam = {NULL, gated_fdatasync, NULL};
-
-static void
-gate_set(bool shut)
-{
-	pthread_mutex_lock(&g_mu);
-	g_shut = shut;
-	if (shut)
-		g_entered = 0; /* count those held from now on */
-	pthread_cond_broadcast(&g_cv);
-	pthread_mutex_unlock(&g_mu);
-}
-
-/* Waits (at most 20 s) until an fdatasync is held at the gate. */
-static void
-gate_await_entered(int n)
-{
-	struct timespec until;
-
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += 20;
-	pthread_mutex_lock(&g_mu);
-	while (g_entered < n &&
-	       pthread_cond_timedwait(&g_cv, &g_mu, &until) == 0)
-		;
-	cr_assert_geq(g_entered, n, "no fdatasync reached the gate");
-	pthread_mutex_unlock(&g_mu);
-}
-
-static int
-gate_returned(void)
-{
-	int n;
-
-	pthread_mutex_lock(&g_mu);
-	n = g_returned;
-	pthread_mutex_unlock(&g_mu);
-	return n;
-}
 
 /* ---- completions: each records its order and what had returned -------- */
 
@@ -145,7 +68,7 @@ on_done(void *arg)
 	pthread_mutex_lock(&dl.mu);
 	if (dl.n < MAX_DONE) {
 		dl.who[dl.n] = i;
-		dl.synced[dl.n] = gate_returned();
+		dl.synced[dl.n] = test_gate_returned();
 		dl.n++;
 	}
 	dl.calls[i]++;
@@ -194,7 +117,7 @@ open_rt(const char *store)
 	cr_assert_eq(wr_runtime_open(&cfg, &rt, &e), WR_OK, "open: %s",
 	             e.message);
 	if (strcmp(store, "memory") != 0)
-		wr__store_fs_set_io(wr__runtime_store(rt), &gate_seam);
+		test_gate_install(rt);
 	return rt;
 }
 
@@ -229,18 +152,6 @@ start_input(struct wr_runtime *rt, const char *id, const char *text, int i,
 	return c;
 }
 
-static uint64_t
-transcript_len(struct wr_runtime *rt, const char *id)
-{
-	struct wr_worker_info *w = NULL;
-	uint64_t n;
-
-	cr_assert_eq(wr_worker_get(rt, id, &w, NULL), WR_OK);
-	n = w->transcript_len;
-	wr_worker_info_free(w);
-	return n;
-}
-
 /* ---- the tests ---------------------------------------------------------- */
 
 Test(commit, completions_come_once_each_in_order_after_the_fdatasync)
@@ -254,18 +165,18 @@ Test(commit, completions_come_once_each_in_order_after_the_fdatasync)
 	int before;
 
 	create_ok(rt, id);
-	gate_set(true);
+	test_gate_set(true);
 	for (int i = 0; i < 3; i++) {
 		snprintf(text, sizeof(text), "in-%d", i);
 		c[i] = start_input(rt, id, text, i, &ready);
 		cr_assert_not(ready, "a durable store cannot be ready at once");
 	}
-	gate_await_entered(1); /* the commit thread is in its fdatasync */
-	before = gate_returned();
+	test_gate_await_entered(1); /* the commit thread is in its fdatasync */
+	before = test_gate_returned();
 	cr_assert_eq(done_count(), 0, "completed before the fdatasync "
 	             "returned");
-	cr_assert_eq(transcript_len(rt, id), 0, "visible before durable");
-	gate_set(false);
+	cr_assert_eq(test_transcript_len(rt, id), 0, "visible before durable");
+	test_gate_set(false);
 	cr_assert_eq(done_await(3), 3);
 	for (int i = 0; i < 3; i++) {
 		cr_assert_eq(dl.who[i], i, "completion %d was commit %d", i,
@@ -277,7 +188,7 @@ Test(commit, completions_come_once_each_in_order_after_the_fdatasync)
 		cr_assert_eq(r.input_ack.transcript_sequence, (uint64_t)i + 1);
 		wr_mutation_result_clear(&r);
 	}
-	cr_assert_eq(transcript_len(rt, id), 3);
+	cr_assert_eq(test_transcript_len(rt, id), 3);
 	wr_runtime_close(rt);
 	for (int i = 0; i < 3; i++)
 		cr_assert_eq(dl.calls[i], 1, "commit %d completed %d times", i,
@@ -296,12 +207,12 @@ Test(commit, a_failed_fdatasync_fails_every_waiting_commit_and_changes_nothing)
 	bool ready;
 
 	create_ok(rt, id);
-	gate_set(true);
+	test_gate_set(true);
 	for (int i = 0; i < 3; i++)
 		c[i] = start_input(rt, id, "lost", i, &ready);
-	gate_await_entered(1);
-	atomic_store(&g_errno, EIO);
-	gate_set(false);
+	test_gate_await_entered(1);
+	test_gate_fail_with(EIO);
+	test_gate_set(false);
 	cr_assert_eq(done_await(3), 3);
 	for (int i = 0; i < 3; i++) {
 		wr_error_clear(&e);
@@ -309,16 +220,17 @@ Test(commit, a_failed_fdatasync_fails_every_waiting_commit_and_changes_nothing)
 		cr_assert_str_eq(wr_reason_name(e.reason), "store_sync_failed",
 		                 "%s", e.message);
 	}
-	cr_assert_eq(transcript_len(rt, id), 0, "a failed sync changed the "
-	             "transcript");
-	atomic_store(&g_errno, 0);
+	cr_assert_eq(test_transcript_len(rt, id), 0, "a failed sync changed "
+	             "the transcript");
+	test_gate_fail_with(0);
 	cr_assert_eq(wr_worker_input(rt, id, &in, &ack, &e), WR_OK, "%s",
 	             e.message);
 	cr_assert_eq(ack.transcript_sequence, 1, "the sequence of a lost "
 	             "input was kept");
 	wr_runtime_close(rt);
 	rt = open_rt(spec);
-	cr_assert_eq(transcript_len(rt, id), 1, "a lost input was restored");
+	cr_assert_eq(test_transcript_len(rt, id), 1, "a lost input was "
+	             "restored");
 	wr_runtime_close(rt);
 }
 
@@ -342,17 +254,17 @@ Test(commit, close_with_commits_waiting_completes_them_durably)
 	bool ready;
 
 	create_ok(rt, id);
-	gate_set(true);
+	test_gate_set(true);
 	c[0] = start_input(rt, id, "one", 0, &ready);
 	c[1] = start_input(rt, id, "two", 1, &ready);
 	m.worker_id = id;
 	cr_assert_eq(wr_mutation_start(rt, &m, NULL, NULL, &blocking, &ready,
 	                               &e), WR_OK);
 	cr_assert_not(ready);
-	gate_await_entered(1);
+	test_gate_await_entered(1);
 	cr_assert_eq(pthread_create(&t, NULL, close_main, rt), 0);
 	cr_assert_eq(done_count(), 0);
-	gate_set(false);
+	test_gate_set(false);
 	pthread_join(t, NULL); /* close returned: everything completed */
 	cr_assert_eq(done_count(), 2);
 	cr_assert_eq(dl.calls[0], 1);
@@ -367,7 +279,7 @@ Test(commit, close_with_commits_waiting_completes_them_durably)
 	             e.message);
 	cr_assert_eq(r.input_ack.transcript_sequence, 3);
 	rt = open_rt(spec);
-	cr_assert_eq(transcript_len(rt, id), 3, "close lost a commit");
+	cr_assert_eq(test_transcript_len(rt, id), 3, "close lost a commit");
 	wr_runtime_close(rt);
 }
 
@@ -399,17 +311,17 @@ Test(commit, finish_before_completion_blocks_until_durable)
 	bool ready;
 
 	create_ok(rt, id);
-	gate_set(true);
+	test_gate_set(true);
 	f.c = start_input(rt, id, "x", 0, &ready);
 	cr_assert_not(ready);
 	cr_assert_eq(pthread_create(&t, NULL, finish_main, &f), 0);
-	gate_await_entered(1);
+	test_gate_await_entered(1);
 	cr_assert_not(atomic_load(&f.returned), "answered before durable");
-	gate_set(false);
+	test_gate_set(false);
 	pthread_join(t, NULL);
 	cr_assert_eq(f.rc, WR_OK);
 	cr_assert_eq(f.seq, 1);
-	cr_assert_eq(transcript_len(rt, id), 1);
+	cr_assert_eq(test_transcript_len(rt, id), 1);
 	wr_runtime_close(rt);
 	cr_assert_eq(dl.calls[0], 1, "done called %d times", dl.calls[0]);
 }
@@ -425,12 +337,12 @@ Test(commit, every_mutation_keyed_or_not_completes_with_the_blocking_answer)
 	char id[WR_ID_MAX + 1];
 	bool ready;
 
-	gate_set(true);
+	test_gate_set(true);
 	tag[0] = 0;
 	cr_assert_eq(wr_mutation_start(rt, &m, on_done, &tag[0], &c, &ready,
 	                               &e), WR_OK, "%s", e.message);
 	cr_assert_not(ready);
-	gate_await_entered(1);
+	test_gate_await_entered(1);
 	/* In flight until durable, as with the blocking call. */
 	{
 		struct wr_commit *again;
@@ -439,7 +351,7 @@ Test(commit, every_mutation_keyed_or_not_completes_with_the_blocking_answer)
 		cr_assert_str_eq(wr_reason_name(e.reason),
 		                 "idempotency_in_flight");
 	}
-	gate_set(false);
+	test_gate_set(false);
 	cr_assert_eq(done_await(1), 1);
 	cr_assert_eq(wr_commit_finish(c, &r, &e), WR_OK, "%s", e.message);
 	cr_assert_eq(r.keyed.status, 201);
@@ -577,26 +489,26 @@ refusal_waits_for(enum wr_mutation_op op, bool stop_first, bool delete)
 	create_ok(rt, id);
 	if (stop_first)
 		cr_assert_eq(wr_worker_stop(rt, id, NULL, NULL, &e), WR_OK);
-	gate_set(true);
+	test_gate_set(true);
 	m.worker_id = id;
 	tag[0] = 0;
 	cr_assert_eq(wr_mutation_start(rt, &m, on_done, &tag[0], &c, &ready,
 	                               &e), WR_OK, "%s", e.message);
-	gate_await_entered(1);
+	test_gate_await_entered(1);
 	k.rt = rt;
 	k.id = id;
 	cr_assert_eq(pthread_create(&t, NULL, call_main, &k), 0);
 	cr_assert_not(call_returned_within(&k, 1500), "answered %s while "
 	              "the change it was judged on was not durable",
 	              wr_reason_name(k.e.reason));
-	atomic_store(&g_errno, EIO);
-	gate_set(false);
+	test_gate_fail_with(EIO);
+	test_gate_set(false);
 	pthread_join(t, NULL);
 	cr_assert_eq(k.rc, WR_EUNAVAILABLE, "%s: %s",
 	             wr_reason_name(k.e.reason), k.e.message);
 	cr_assert_str_eq(wr_reason_name(k.e.reason), "store_sync_failed");
 	cr_assert_eq(wr_commit_finish(c, &r, &e), WR_EUNAVAILABLE);
-	atomic_store(&g_errno, 0);
+	test_gate_fail_with(0);
 	wr_runtime_close(rt);
 }
 

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "tmpdir.h"
+#include "watchdog_find.h"
 #include "worker-runtime.h"
 
 #ifndef TEST_WORKER
@@ -338,6 +339,19 @@ wait_settled(const char *id, int ms)
 	}
 }
 
+/* Sends content to id and waits (at most ms) until its turn settled; the
+ * worker still runs. */
+static void
+input_settled(const char *id, const char *content, int ms)
+{
+	struct wr_worker_info *w;
+
+	cr_assert_eq(input(id, content, NULL), WR_OK, "%s", err.message);
+	w = wait_settled(id, ms);
+	cr_assert_eq(w->status, WR_STATUS_RUNNING, "worker %s ended", id);
+	wr_worker_info_free(w);
+}
+
 static struct wr_worker_info *
 wait_status(const char *id, enum wr_worker_status status, int ms)
 {
@@ -468,14 +482,11 @@ Test(exec, the_child_gets_worker_id_runtime_id_env_and_cwd, .timeout = 20)
 {
 	char id[WR_ID_MAX + 1], want[256];
 	struct wr_transcript_page p = {0};
-	struct wr_worker_info *w;
 
 	open_worker_profile("\"env\": {\"TW_VAR\": \"v a=l\"}, \"cwd\": \"/\"",
 	                    "--env", "--lines", "0", NULL);
 	create(id);
-	cr_assert_eq(input(id, "x", NULL), WR_OK);
-	w = wait_settled(id, 5000);
-	wr_worker_info_free(w);
+	input_settled(id, "x", 5000);
 	transcript(id, &p);
 	cr_assert_eq(p.count, 5);
 	snprintf(want, sizeof(want), "WORKER_ID=%s", id);
@@ -510,9 +521,7 @@ Test(exec, the_example_echo_worker_echoes, .timeout = 20)
 		strcpy(id, w->ref.worker_id);
 		wr_worker_info_free(w);
 	}
-	cr_assert_eq(input(id, "h\xc3\xa9llo", NULL), WR_OK);
-	w = wait_settled(id, 5000);
-	wr_worker_info_free(w);
+	input_settled(id, "h\xc3\xa9llo", 5000);
 	transcript(id, &p);
 	cr_assert_eq(p.count, 2);
 	assert_entry(&p, 1, WR_ROLE_WORKER, "h\xc3\xa9llo");
@@ -753,14 +762,10 @@ Test(exec, garbage_output_is_a_diagnostic_and_the_worker_goes_on,
 {
 	char id[WR_ID_MAX + 1];
 	struct wr_transcript_page p = {0};
-	struct wr_worker_info *w;
 
 	open_worker_profile(NULL, "--garbage", "--stderr", NULL);
 	create(id);
-	cr_assert_eq(input(id, "one", NULL), WR_OK);
-	w = wait_settled(id, 5000);
-	cr_assert_eq(w->status, WR_STATUS_RUNNING);
-	wr_worker_info_free(w);
+	input_settled(id, "one", 5000);
 	cr_assert(has_diagnostic(id, "not a protocol message: this is not "
 	                             "json"));
 	cr_assert(has_diagnostic(id, "not a protocol message: [1,2,3]"));
@@ -768,10 +773,7 @@ Test(exec, garbage_output_is_a_diagnostic_and_the_worker_goes_on,
 	cr_assert(has_diagnostic(id, "output without a string content"));
 	cr_assert(wait_diagnostic(id, "worker stderr: test-worker: turn 1",
 	                          2000));
-	cr_assert_eq(input(id, "two", NULL), WR_OK);
-	w = wait_settled(id, 5000);
-	cr_assert_eq(w->status, WR_STATUS_RUNNING);
-	wr_worker_info_free(w);
+	input_settled(id, "two", 5000);
 	transcript(id, &p);
 	cr_assert_eq(p.count, 4);
 	assert_entry(&p, 1, WR_ROLE_WORKER, "LINE 1/1: one");
@@ -788,14 +790,10 @@ Test(exec, ambiguous_output_lines_are_refused_as_malformed, .timeout = 20)
 {
 	char id[WR_ID_MAX + 1];
 	struct wr_transcript_page p = {0};
-	struct wr_worker_info *w;
 
 	open_worker_profile(NULL, "--ambiguous", NULL);
 	create(id);
-	cr_assert_eq(input(id, "one", NULL), WR_OK);
-	w = wait_settled(id, 5000);
-	cr_assert_eq(w->status, WR_STATUS_RUNNING);
-	wr_worker_info_free(w);
+	input_settled(id, "one", 5000);
 	cr_assert(has_diagnostic(id, "not a protocol message "
 	                             "(invalid_unicode at content)"));
 	cr_assert(has_diagnostic(id, "not a protocol message "
@@ -818,14 +816,10 @@ Test(exec, a_line_over_the_limit_is_dropped_with_a_diagnostic,
 {
 	char id[WR_ID_MAX + 1];
 	struct wr_transcript_page p = {0};
-	struct wr_worker_info *w;
 
 	open_worker_profile(NULL, "--huge", "1100000", NULL);
 	create(id);
-	cr_assert_eq(input(id, "big", NULL), WR_OK);
-	w = wait_settled(id, 10000);
-	cr_assert_eq(w->status, WR_STATUS_RUNNING);
-	wr_worker_info_free(w);
+	input_settled(id, "big", 10000);
 	cr_assert(has_diagnostic(id, "line of 1100030 bytes dropped "
 	                             "(limit 1048576): {\"type\":\"output\""));
 	transcript(id, &p);
@@ -838,13 +832,10 @@ Test(exec, a_long_line_under_the_limit_arrives_whole, .timeout = 20)
 {
 	char id[WR_ID_MAX + 1];
 	struct wr_transcript_page p = {0};
-	struct wr_worker_info *w;
 
 	open_worker_profile(NULL, "--huge", "1000000", NULL);
 	create(id);
-	cr_assert_eq(input(id, "big", NULL), WR_OK);
-	w = wait_settled(id, 10000);
-	wr_worker_info_free(w);
+	input_settled(id, "big", 10000);
 	transcript(id, &p);
 	cr_assert_eq(p.count, 3);
 	cr_assert_eq(strlen(p.items[1].content), 1000000);
@@ -1361,45 +1352,6 @@ Test(exec, no_worker_or_helper_outlives_a_sigkilled_runtime_process,
 	cr_assert(wait_gone(gc, 5000), "helper %d survived", (int)gc);
 }
 
-/* The watchdog of host (its child named wr-watchdog) other than not;
- * waits up to ms for one to exist; -1 if none. */
-static pid_t
-find_watchdog(pid_t host, pid_t not, int64_t ms)
-{
-	int64_t end = now_ms() + ms;
-
-	do {
-		DIR *d = opendir("/proc");
-		struct dirent *e;
-		pid_t found = -1;
-
-		cr_assert_not_null(d);
-		while (found < 0 && (e = readdir(d)) != NULL) {
-			char path[300], buf[512], *rp;
-			FILE *f;
-			long ppid;
-
-			if (e->d_name[0] < '1' || e->d_name[0] > '9')
-				continue;
-			snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-			if ((f = fopen(path, "r")) == NULL)
-				continue;
-			if (fgets(buf, sizeof(buf), f) != NULL &&
-			    strstr(buf, "(wr-watchdog) ") != NULL &&
-			    (rp = strrchr(buf, ')')) != NULL &&
-			    sscanf(rp + 2, "%*c %ld", &ppid) == 1 &&
-			    ppid == (long)host && atol(e->d_name) != (long)not)
-				found = (pid_t)atol(e->d_name);
-			fclose(f);
-		}
-		closedir(d);
-		if (found > 0)
-			return found;
-		sleep_ms(10);
-	} while (now_ms() < end);
-	return -1;
-}
-
 /* Forks a "Runtime" process running one worker that ignores stdin EOF
  * and SIGTERM and has forked a helper into its group. */
 static pid_t
@@ -1432,10 +1384,10 @@ Test(exec, a_sigkilled_watchdog_is_replaced_and_still_covers_running_workers,
 	int status;
 
 	host = host_with_stubborn_worker(&pid, &gc);
-	wd = find_watchdog(host, -1, 5000);
+	wd = test_find_watchdog(host, -1, 5000);
 	cr_assert_gt(wd, 0, "no wr-watchdog child of %d", (int)host);
 	cr_assert_eq(kill(wd, SIGKILL), 0);
-	wd2 = find_watchdog(host, wd, 5000);
+	wd2 = test_find_watchdog(host, wd, 5000);
 	cr_assert_gt(wd2, 0, "the Runtime started no new watchdog");
 	cr_assert_eq(kill(host, SIGKILL), 0);
 	cr_assert_eq(waitpid(host, &status, 0), host);
@@ -1453,7 +1405,7 @@ Test(exec, a_sigtermed_watchdog_kills_every_group_before_it_exits,
 	int status;
 
 	host = host_with_stubborn_worker(&pid, &gc);
-	wd = find_watchdog(host, -1, 5000);
+	wd = test_find_watchdog(host, -1, 5000);
 	cr_assert_gt(wd, 0, "no wr-watchdog child of %d", (int)host);
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)wd);
 	cr_assert_str_eq(slurp(path), "wr-watchdog");
@@ -1494,7 +1446,7 @@ Test(exec, a_sighup_to_the_watchdog_leaves_the_workers_running,
 	int status;
 
 	host = host_with_stubborn_worker(&pid, &gc);
-	wd = find_watchdog(host, -1, 5000);
+	wd = test_find_watchdog(host, -1, 5000);
 	cr_assert_gt(wd, 0, "no wr-watchdog child of %d", (int)host);
 	cr_assert(proc_sigmask(wd, "SigIgn") & (1ULL << (SIGHUP - 1)),
 	          "the watchdog does not ignore SIGHUP");

@@ -18,12 +18,14 @@
 #include <criterion/criterion.h>
 
 #include "handlers.h"
+#include "http_fixture.h"
 #include "test_driver.h"
 
 #define RUNTIME_ID "rt-handlers"
 #define MAX_ITEMS 8
 #define MAX_BODY 4096
 #define RETRY_S 7
+#define WAKE_WAIT_S 5 /* a wake awaited comes within (suite bound 20 s) */
 
 static struct wr_runtime *rt;
 static struct http_ctx ctx;
@@ -61,20 +63,6 @@ TestSuite(handlers, .init = setup, .fini = teardown, .timeout = 20);
 
 /* ---- helpers ---------------------------------------------------------- */
 
-/* A request as a well-behaved Backend sends it. */
-static struct http_request
-mkreq(const char *method, const char *uri, const char *body)
-{
-	struct http_request q = {
-		.method = method,
-		.uri = uri,
-		.content_type = body ? "application/json" : NULL,
-		.body = body,
-		.body_len = body ? strlen(body) : 0,
-	};
-	return q;
-}
-
 /* Handles q and checks what every response must satisfy. */
 static void
 handle(const struct http_request *q, struct http_response *r)
@@ -96,19 +84,9 @@ static void
 call(const char *method, const char *uri, const char *body,
      struct http_response *r)
 {
-	struct http_request q = mkreq(method, uri, body);
+	struct http_request q = test_request(method, uri, body);
 
 	handle(&q, r);
-}
-
-/* Returns the value of header name, NULL if absent. */
-static const char *
-header(const struct http_response *r, const char *name)
-{
-	for (size_t i = 0; i < r->n_headers; i++)
-		if (strcasecmp(r->headers[i].name, name) == 0)
-			return r->headers[i].value;
-	return NULL;
 }
 
 /* Asserts an error response exactly; "" means the member is absent. */
@@ -265,7 +243,7 @@ Test(handlers, create_with_empty_body_is_201_with_location_and_defaults)
 	                                   &w, &err),
 	             WR_OK, "%s", err.message);
 	uri_for(loc, sizeof(loc), w->ref.worker_id, "");
-	cr_assert_str_eq(header(&r, "Location"), loc);
+	cr_assert_str_eq(test_header(&r, "Location"), loc);
 	cr_assert_str_eq(w->ref.runtime_id, RUNTIME_ID);
 	cr_assert_eq(w->status, WR_STATUS_RUNNING);
 	cr_assert_eq(w->run_state, WR_RUN_IDLE);
@@ -289,7 +267,7 @@ Test(handlers, create_with_full_body_keeps_every_member)
 		"\"workspace_refs\":[{\"name\":\"ws\",\"reference\":\"r1\"}],"
 		"\"mount_refs\":[]}";
 	struct http_response r;
-	struct http_request q = mkreq("POST", "/v1/workers", body);
+	struct http_request q = test_request("POST", "/v1/workers", body);
 	struct wr_worker_info *w, *got;
 	struct wr_error err;
 
@@ -375,7 +353,7 @@ Test(handlers, stop_with_empty_body_then_again_is_idempotent)
 	create(NULL, id);
 	uri_for(uri, sizeof(uri), id, "/stop");
 	/* No body, and a non-JSON content type does not matter then. */
-	q = mkreq("POST", uri, NULL);
+	q = test_request("POST", uri, NULL);
 	q.content_type = "text/plain";
 	handle(&q, &r);
 	cr_assert_eq(r.status, 200, "%s", r.body);
@@ -651,7 +629,7 @@ Test(handlers, transcript_pages_with_start_and_limit)
 Test(handlers, get_ignores_a_body_and_its_content_type)
 {
 	struct http_response r;
-	struct http_request q = mkreq("GET", "/v1/runtime", "not json");
+	struct http_request q = test_request("GET", "/v1/runtime", "not json");
 
 	q.content_type = "text/plain";
 	q.body_too_large = true;
@@ -665,7 +643,7 @@ Test(handlers, get_ignores_a_body_and_its_content_type)
 Test(handlers, origin_is_403_forbidden_even_with_a_good_token)
 {
 	struct http_response r;
-	struct http_request q = mkreq("GET", "/v1/runtime", NULL);
+	struct http_request q = test_request("GET", "/v1/runtime", NULL);
 
 	ctx.token = "s3cret";
 	q.authorization = "Bearer s3cret";
@@ -676,7 +654,7 @@ Test(handlers, origin_is_403_forbidden_even_with_a_good_token)
 	http_response_clear(&r);
 
 	/* A browser header wins over 401 and 404. */
-	q = mkreq("POST", "/nope", "{}");
+	q = test_request("POST", "/nope", "{}");
 	q.sec_fetch_site = "same-origin";
 	handle(&q, &r);
 	expect_error(&r, 403, "forbidden", "browser_request", "", "");
@@ -716,7 +694,7 @@ Test(handlers, browser_request_is_a_non_empty_origin_or_sec_fetch_site)
 Test(handlers, empty_origin_and_sec_fetch_site_count_as_absent_like_nginx)
 {
 	struct http_response r;
-	struct http_request q = mkreq("GET", "/v1/runtime", NULL);
+	struct http_request q = test_request("GET", "/v1/runtime", NULL);
 
 	q.origin = "";
 	q.sec_fetch_site = "";
@@ -741,14 +719,15 @@ Test(handlers, wrong_or_missing_token_is_401_with_www_authenticate)
 
 	ctx.token = "s3cret";
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct http_request q = mkreq("POST", "/v1/workers", NULL);
+		struct http_request q =
+			test_request("POST", "/v1/workers", NULL);
 
 		q.authorization = bad[i];
 		handle(&q, &r);
 		expect_error(&r, 401, "unauthorized",
 		             i < 2 ? "missing_token" : "wrong_token", "", "");
 		cr_assert_eq(other_headers(&r), 1, "case %zu", i);
-		cr_assert_str_eq(header(&r, "WWW-Authenticate"),
+		cr_assert_str_eq(test_header(&r, "WWW-Authenticate"),
 		                 "Bearer realm=\"worker-runtime\"");
 		http_response_clear(&r);
 	}
@@ -763,7 +742,7 @@ Test(handlers, wrong_or_missing_token_is_401_with_www_authenticate)
 Test(handlers, right_token_passes_and_no_token_configured_needs_none)
 {
 	struct http_response r;
-	struct http_request q = mkreq("POST", "/v1/workers", NULL);
+	struct http_request q = test_request("POST", "/v1/workers", NULL);
 
 	ctx.token = "s3cret";
 	q.authorization = "Bearer s3cret";
@@ -786,7 +765,7 @@ Test(handlers, each_of_several_configured_tokens_passes_and_nothing_else)
 		"Bearer old-tokennew-token", "Bearer new", "Bearer ",
 	};
 	struct http_response r;
-	struct http_request q = mkreq("GET", "/v1/runtime", NULL);
+	struct http_request q = test_request("GET", "/v1/runtime", NULL);
 
 	ctx.token = "old-token\nnew-token"; /* a file of two lines */
 	for (size_t i = 0; i < sizeof auth / sizeof auth[0]; i++) {
@@ -801,7 +780,7 @@ Test(handlers, each_of_several_configured_tokens_passes_and_nothing_else)
 Test(handlers, empty_configured_token_matches_nothing)
 {
 	struct http_response r;
-	struct http_request q = mkreq("GET", "/v1/runtime", NULL);
+	struct http_request q = test_request("GET", "/v1/runtime", NULL);
 
 	ctx.token = "";
 	q.authorization = "Bearer ";
@@ -883,7 +862,7 @@ Test(handlers, wrong_method_is_405_with_allow)
 		expect_error(&r, 405, "unsupported_operation",
 		             "method_not_allowed", "", "");
 		cr_assert_eq(other_headers(&r), 1, "%s %s", c[i].method, c[i].uri);
-		cr_assert_str_eq(header(&r, "Allow"), c[i].allow);
+		cr_assert_str_eq(test_header(&r, "Allow"), c[i].allow);
 		http_response_clear(&r);
 	}
 }
@@ -936,7 +915,8 @@ Test(handlers, over_long_uri_is_400_uri_too_long)
 Test(handlers, too_large_body_is_413_and_creates_nothing)
 {
 	struct http_response r;
-	struct http_request q = mkreq("POST", "/v1/workers", "{\"intent\":");
+	struct http_request q =
+		test_request("POST", "/v1/workers", "{\"intent\":");
 
 	q.body_too_large = true;
 	handle(&q, &r);
@@ -984,7 +964,7 @@ Test(handlers, non_json_body_is_415_unsupported_media_type)
 	create(NULL, id);
 	uri_for(uri, sizeof(uri), id, "/input");
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
-		struct http_request q = mkreq("POST", uri,
+		struct http_request q = test_request("POST", uri,
 		                              "{\"kind\":\"user\",\"content\":\"x\"}");
 
 		q.content_type = types[i];
@@ -1023,7 +1003,7 @@ Test(handlers, json_media_type_parameters_are_parsed_as_rfc9110_and_only_charset
 	create(NULL, id);
 	uri_for(uri, sizeof(uri), id, "/input");
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
-		struct http_request q = mkreq(
+		struct http_request q = test_request(
 			"POST", uri, "{\"kind\":\"user\",\"content\":\"x\"}");
 
 		q.content_type = types[i];
@@ -1210,7 +1190,7 @@ Test(handlers, input_to_a_busy_worker_is_409_busy_with_retry_after)
 	call("POST", uri, in, &r);
 	expect_error(&r, 409, "busy", "turn_in_progress", "", id);
 	cr_assert_eq(other_headers(&r), 1);
-	cr_assert_str_eq(header(&r, "Retry-After"), "7");
+	cr_assert_str_eq(test_header(&r, "Retry-After"), "7");
 	http_response_clear(&r);
 
 	/* Once the turn ends the same request goes through. */
@@ -1232,13 +1212,13 @@ Test(handlers, stopped_runtime_is_503_with_retry_after_and_reads_go_on)
 	call("POST", "/v1/workers", NULL, &r);
 	expect_error(&r, 503, "runtime_unavailable", "runtime_stopped", "", "");
 	cr_assert_eq(other_headers(&r), 1);
-	cr_assert_str_eq(header(&r, "Retry-After"), "7");
+	cr_assert_str_eq(test_header(&r, "Retry-After"), "7");
 	http_response_clear(&r);
 
 	uri_for(uri, sizeof(uri), id, "/input");
 	call("POST", uri, "{\"kind\":\"user\",\"content\":\"x\"}", &r);
 	cr_assert_eq(r.status, 503, "%s", r.body);
-	cr_assert_str_eq(header(&r, "Retry-After"), "7");
+	cr_assert_str_eq(test_header(&r, "Retry-After"), "7");
 	http_response_clear(&r);
 
 	call("GET", "/v1/runtime", NULL, &r);
@@ -1271,7 +1251,7 @@ Test(handlers, every_request_is_503_restoring_until_the_runtime_is_set)
 		call(req[i][0], req[i][1], req[i][2], &r);
 		expect_error(&r, 503, "runtime_unavailable", "restoring", "",
 		             "");
-		cr_assert_str_eq(header(&r, "Retry-After"), "7");
+		cr_assert_str_eq(test_header(&r, "Retry-After"), "7");
 		http_response_clear(&r);
 	}
 	atomic_store(&ctx.rt, rt);
@@ -1287,7 +1267,7 @@ Test(handlers, every_request_is_503_restoring_until_the_runtime_is_set)
 Test(handlers, restoring_still_checks_the_token_and_browser_first)
 {
 	struct http_response r;
-	struct http_request q = mkreq("GET", "/v1/runtime", NULL);
+	struct http_request q = test_request("GET", "/v1/runtime", NULL);
 
 	atomic_store(&ctx.rt, NULL);
 	ctx.token = "secret";
@@ -1310,7 +1290,7 @@ Test(handlers, retry_after_is_at_least_one_second)
 	cr_assert_eq(wr_runtime_stop(rt, NULL), WR_OK);
 	call("POST", "/v1/workers", NULL, &r);
 	cr_assert_eq(r.status, 503, "%s", r.body);
-	cr_assert_str_eq(header(&r, "Retry-After"), "1");
+	cr_assert_str_eq(test_header(&r, "Retry-After"), "1");
 	http_response_clear(&r);
 }
 
@@ -1328,67 +1308,11 @@ Test(handlers, response_clear_accepts_null_and_is_repeatable)
 
 /* ---- long-poll: parked requests (no sockets) -------------------------- */
 
-/* The test's side of a parked request: wake() signals a condvar, as a
- * responder would. */
-struct test_wake {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int calls;
-};
-
-static void
-test_wake_fn(void *arg)
-{
-	struct test_wake *t = arg;
-
-	pthread_mutex_lock(&t->mu);
-	t->calls++;
-	pthread_cond_signal(&t->cv);
-	pthread_mutex_unlock(&t->mu);
-}
-
-static void
-test_wake_init(struct test_wake *t)
-{
-	pthread_mutex_init(&t->mu, NULL);
-	pthread_cond_init(&t->cv, NULL);
-	t->calls = 0;
-}
-
-/* Waits (at most 5 s) until wake was called; returns the calls seen. */
-static int
-test_wake_await(struct test_wake *t)
-{
-	struct timespec until;
-	int n;
-
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += 5;
-	pthread_mutex_lock(&t->mu);
-	while (t->calls == 0 &&
-	       pthread_cond_timedwait(&t->cv, &t->mu, &until) == 0)
-		;
-	n = t->calls;
-	pthread_mutex_unlock(&t->mu);
-	return n;
-}
-
-static int
-test_wake_calls(struct test_wake *t)
-{
-	int n;
-
-	pthread_mutex_lock(&t->mu);
-	n = t->calls;
-	pthread_mutex_unlock(&t->mu);
-	return n;
-}
-
 /* Handles a GET that may park; out->wait says whether it did. */
 static void
 handle_parkable(const char *uri, struct test_wake *t, struct http_response *r)
 {
-	struct http_request q = mkreq("GET", uri, NULL);
+	struct http_request q = test_request("GET", uri, NULL);
 
 	q.wake = test_wake_fn;
 	q.wake_arg = t;
@@ -1464,7 +1388,7 @@ Test(handlers, transcript_wait_parks_until_an_input_and_finish_answers_it)
 	cr_assert_leq(http_wait_deadline_ms(r.wait), now_ms() + 20000);
 	cr_assert_eq(test_wake_calls(&t), 0);
 	input_ok(id, "two", &ack);
-	cr_assert_eq(test_wake_await(&t), 1);
+	cr_assert_eq(test_wake_await(&t, WAKE_WAIT_S), 1);
 	http_wait_finish(&ctx, r.wait, &r);
 	cr_assert_null(r.wait);
 	decode_page(&r, &p);
@@ -1518,7 +1442,7 @@ Test(handlers, busy_to_idle_wakes_a_transcript_follower)
 	handle_parkable(uri, &t, &r);
 	cr_assert_not_null(r.wait);
 	cr_assert_eq(wr_worker_turn_end(rt, id, NULL), WR_OK);
-	cr_assert_eq(test_wake_await(&t), 1);
+	cr_assert_eq(test_wake_await(&t, WAKE_WAIT_S), 1);
 	http_wait_finish(&ctx, r.wait, &r);
 	decode_page(&r, &p);
 	cr_assert_eq(p.count, 0);
@@ -1553,7 +1477,7 @@ Test(handlers, worker_get_wait_parks_until_last_event_id_passes_after_event)
 	handle_parkable(uri, &t, &r);
 	cr_assert_not_null(r.wait);
 	input_ok(id, "two", &ack);
-	cr_assert_eq(test_wake_await(&t), 1);
+	cr_assert_eq(test_wake_await(&t, WAKE_WAIT_S), 1);
 	http_wait_finish(&ctx, r.wait, &r);
 	cr_assert_eq(r.status, 200, "%s", r.body);
 	cr_assert_eq(wr_json_decode_worker(r.body, r.body_len, "worker", true,
@@ -1572,7 +1496,7 @@ Test(handlers, wait_without_a_wake_function_is_answered_at_once)
 
 	create(NULL, id);
 	uri_for(uri, sizeof(uri), id, "/transcript?wait=25000");
-	call("GET", uri, NULL, &r); /* mkreq: wake NULL */
+	call("GET", uri, NULL, &r); /* test_request: wake NULL */
 	cr_assert_null(r.wait);
 	cr_assert_eq(r.status, 200);
 	http_response_clear(&r);
@@ -1623,7 +1547,7 @@ Test(handlers, a_parked_request_on_a_deleted_worker_finishes_404)
 	cr_assert_not_null(r.wait);
 	/* Woken by the stop, deleted before its answer is made. */
 	cr_assert_eq(wr_worker_stop(rt, id, NULL, &ack, NULL), WR_OK);
-	cr_assert_eq(test_wake_await(&t), 1);
+	cr_assert_eq(test_wake_await(&t, WAKE_WAIT_S), 1);
 	cr_assert_eq(wr_worker_delete(rt, id, &ack, NULL), WR_OK);
 	http_wait_finish(&ctx, r.wait, &r);
 	expect_error(&r, 404, "unknown_worker", "", "", id);
@@ -1659,7 +1583,7 @@ Test(handlers, a_parked_answer_carries_the_requests_id)
 	test_wake_init(&t);
 	create(NULL, id);
 	uri_for(uri, sizeof(uri), id, "/transcript?after=0&wait=20000");
-	q = mkreq("GET", uri, NULL);
+	q = test_request("GET", uri, NULL);
 	q.wake = test_wake_fn;
 	q.wake_arg = &t;
 	q.request_id = "parked-rid.1";
@@ -1667,10 +1591,10 @@ Test(handlers, a_parked_answer_carries_the_requests_id)
 	http_handle(&ctx, &q, &r);
 	cr_assert_not_null(r.wait);
 	input_ok(id, "one", &ack);
-	cr_assert_eq(test_wake_await(&t), 1);
+	cr_assert_eq(test_wake_await(&t, WAKE_WAIT_S), 1);
 	http_wait_finish(&ctx, r.wait, &r);
 	cr_assert_eq(r.status, 200, "%s", r.body);
-	cr_assert_str_eq(header(&r, "X-Request-Id"), "parked-rid.1");
+	cr_assert_str_eq(test_header(&r, "X-Request-Id"), "parked-rid.1");
 	http_response_clear(&r);
 }
 
@@ -1694,7 +1618,7 @@ Test(handlers, over_max_waiters_is_503_too_many_waiters_with_retry_after)
 	cr_assert_null(r2.wait);
 	expect_error(&r2, 503, "runtime_unavailable", "too_many_waiters", "",
 	             "");
-	cr_assert_str_eq(header(&r2, "Retry-After"), "7");
+	cr_assert_str_eq(test_header(&r2, "Retry-After"), "7");
 	cr_assert_str_eq(r2.reason, "too_many_waiters");
 	http_response_clear(&r2);
 	http_wait_finish(&ctx, r1.wait, &r1);
@@ -1715,7 +1639,7 @@ Test(handlers, stopping_the_runtime_wakes_a_parked_request)
 	handle_parkable(uri, &t, &r);
 	cr_assert_not_null(r.wait);
 	cr_assert_eq(wr_runtime_stop(rt, NULL), WR_OK);
-	cr_assert_eq(test_wake_await(&t), 1);
+	cr_assert_eq(test_wake_await(&t, WAKE_WAIT_S), 1);
 	http_wait_finish(&ctx, r.wait, &r);
 	decode_page(&r, &p);
 	cr_assert_eq(p.status, WR_STATUS_STOPPED);
@@ -1729,7 +1653,7 @@ static void
 call_keyed(const char *method, const char *uri, const char *body,
            const char *key, struct http_response *r)
 {
-	struct http_request q = mkreq(method, uri, body);
+	struct http_request q = test_request(method, uri, body);
 
 	q.idempotency_key = key;
 	handle(&q, r);
@@ -1743,13 +1667,14 @@ Test(handlers, a_keyed_create_retried_gets_the_same_bytes_marked_replayed)
 
 	call_keyed("POST", "/v1/workers", body, "create-1", &a);
 	cr_assert_eq(a.status, 201, "%s", a.body);
-	cr_assert_not_null(header(&a, "Location"));
-	cr_assert_null(header(&a, "Idempotent-Replayed"));
+	cr_assert_not_null(test_header(&a, "Location"));
+	cr_assert_null(test_header(&a, "Idempotent-Replayed"));
 	call_keyed("POST", "/v1/workers", body, "create-1", &b);
 	cr_assert_eq(b.status, 201, "%s", b.body);
 	cr_assert_str_eq(b.body, a.body);
-	cr_assert_str_eq(header(&b, "Location"), header(&a, "Location"));
-	cr_assert_str_eq(header(&b, "Idempotent-Replayed"), "true");
+	cr_assert_str_eq(test_header(&b, "Location"),
+	                 test_header(&a, "Location"));
+	cr_assert_str_eq(test_header(&b, "Idempotent-Replayed"), "true");
 	cr_assert_eq(worker_count(), 1);
 	http_response_clear(&a);
 	http_response_clear(&b);
@@ -1768,7 +1693,7 @@ Test(handlers, a_keyed_input_retried_while_its_turn_runs_replays_instead_of_409)
 	call_keyed("POST", uri, in, "input-1", &b);
 	cr_assert_eq(b.status, 200, "%s", b.body);
 	cr_assert_str_eq(b.body, a.body);
-	cr_assert_str_eq(header(&b, "Idempotent-Replayed"), "true");
+	cr_assert_str_eq(test_header(&b, "Idempotent-Replayed"), "true");
 	http_response_clear(&b);
 	/* Without the key the same request is a second input: busy. */
 	call("POST", uri, in, &b);
@@ -1825,7 +1750,8 @@ Test(handlers, keyed_stop_cancel_and_delete_replay_their_answers)
 		call_keyed(ops[i][0], uri, NULL, key, &b);
 		cr_assert_eq(b.status, 200, "%s %s", uri, b.body);
 		cr_assert_str_eq(b.body, a.body);
-		cr_assert_str_eq(header(&b, "Idempotent-Replayed"), "true");
+		cr_assert_str_eq(test_header(&b, "Idempotent-Replayed"),
+		                 "true");
 		http_response_clear(&a);
 		http_response_clear(&b);
 	}
@@ -1840,7 +1766,7 @@ Test(handlers, an_empty_idempotency_key_is_no_key_as_nginx_decides)
 	call_keyed("POST", "/v1/workers", NULL, "", &b);
 	cr_assert_eq(a.status, 201, "%s", a.body);
 	cr_assert_eq(b.status, 201, "%s", b.body);
-	cr_assert_null(header(&b, "Idempotent-Replayed"));
+	cr_assert_null(test_header(&b, "Idempotent-Replayed"));
 	cr_assert_eq(worker_count(), 2);
 	http_response_clear(&a);
 	http_response_clear(&b);
@@ -1867,21 +1793,21 @@ is_hex32(const char *s)
 Test(handlers, valid_request_id_is_echoed_in_header_and_error_body)
 {
 	struct http_response r;
-	struct http_request q = mkreq("GET", "/v1/workers/nope", NULL);
+	struct http_request q = test_request("GET", "/v1/workers/nope", NULL);
 
 	q.request_id = "Abc.9_z-1";
 	handle(&q, &r);
 	cr_assert_eq(r.status, 404, "%s", r.body);
-	cr_assert_str_eq(header(&r, "X-Request-Id"), "Abc.9_z-1");
+	cr_assert_str_eq(test_header(&r, "X-Request-Id"), "Abc.9_z-1");
 	cr_assert_not_null(strstr(r.body, "\"request_id\":\"Abc.9_z-1\""),
 	                   "%s", r.body);
 	http_response_clear(&r);
 
-	q = mkreq("GET", "/v1/runtime", NULL);
+	q = test_request("GET", "/v1/runtime", NULL);
 	q.request_id = "ok-1";
 	handle(&q, &r);
 	cr_assert_eq(r.status, 200, "%s", r.body);
-	cr_assert_str_eq(header(&r, "X-Request-Id"), "ok-1");
+	cr_assert_str_eq(test_header(&r, "X-Request-Id"), "ok-1");
 	http_response_clear(&r);
 }
 
@@ -1896,12 +1822,13 @@ Test(handlers, invalid_or_absent_request_id_is_replaced_by_a_new_one)
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct http_response r;
-		struct http_request q = mkreq("POST", "/v1/nowhere", NULL);
+		struct http_request q =
+			test_request("POST", "/v1/nowhere", NULL);
 		const char *id;
 
 		q.request_id = bad[i];
 		handle(&q, &r);
-		id = header(&r, "X-Request-Id");
+		id = test_header(&r, "X-Request-Id");
 		cr_assert(is_hex32(id), "case %zu: %s", i, id ? id : "(none)");
 		cr_assert_not_null(strstr(r.body, id), "%s", r.body);
 		snprintf(seen[i], sizeof(seen[i]), "%s", id);
@@ -1916,10 +1843,10 @@ Test(handlers, sixty_four_character_request_id_is_kept)
 	static const char id64[] =
 		"0123456789012345678901234567890123456789012345678901234567890123";
 	struct http_response r;
-	struct http_request q = mkreq("GET", "/v1/runtime", NULL);
+	struct http_request q = test_request("GET", "/v1/runtime", NULL);
 
 	q.request_id = id64;
 	handle(&q, &r);
-	cr_assert_str_eq(header(&r, "X-Request-Id"), id64);
+	cr_assert_str_eq(test_header(&r, "X-Request-Id"), id64);
 	http_response_clear(&r);
 }

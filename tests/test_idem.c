@@ -20,6 +20,7 @@
 #include <criterion/criterion.h>
 
 #include "core/rt.h"
+#include "sync_gate.h"
 #include "tmpdir.h"
 
 static char base[TEST_TMPDIR_SIZE];
@@ -86,19 +87,6 @@ worker_count(struct wr_runtime *rt)
 	return s.worker_count;
 }
 
-static uint64_t
-transcript_len(struct wr_runtime *rt, const char *id)
-{
-	struct wr_worker_info *w = NULL;
-	struct wr_error e;
-	uint64_t n;
-
-	cr_assert_eq(wr_worker_get(rt, id, &w, &e), WR_OK);
-	n = w->transcript_len;
-	wr_worker_info_free(w);
-	return n;
-}
-
 static void
 assert_same_answer(const struct wr_idempotent_result *a,
                    const struct wr_idempotent_result *b)
@@ -157,7 +145,7 @@ Test(idem, a_retried_input_appends_one_entry_and_answers_the_same_ack)
 	cr_assert_eq(a.status, 200);
 	cr_assert(b.replayed);
 	assert_same_answer(&a, &b);
-	cr_assert_eq(transcript_len(rt, w.worker_id), 1);
+	cr_assert_eq(test_transcript_len(rt, w.worker_id), 1);
 	wr_idempotent_result_clear(&a);
 	wr_idempotent_result_clear(&b);
 	wr_idempotent_result_clear(&w);
@@ -182,7 +170,7 @@ Test(idem, the_same_key_with_another_body_or_path_is_key_reused_and_changes_noth
 	             WR_EINVALID_INPUT);
 	cr_assert_eq(e.reason, WR_REASON_IDEMPOTENCY_KEY_REUSED);
 	cr_assert_eq(worker_count(rt), 1);
-	cr_assert_eq(transcript_len(rt, w.worker_id), 0);
+	cr_assert_eq(test_transcript_len(rt, w.worker_id), 0);
 	wr_idempotent_result_clear(&w);
 	wr_runtime_close(rt);
 }
@@ -259,23 +247,6 @@ Test(idem, a_keyed_stop_of_an_ended_worker_replays_after_its_delete)
 
 /* ---- in flight: the first request waits in fdatasync -------------------- */
 
-static atomic_bool hold;     /* fdatasync blocks while set */
-static atomic_bool entered;  /* a held fdatasync is waiting */
-
-static int
-t_fdatasync(int fd)
-{
-	if (atomic_load(&hold)) {
-		atomic_store(&entered, true);
-		/* Bounded: 20 s, far above the test's own steps. */
-		for (int i = 0; i < 20000 && atomic_load(&hold); i++)
-			usleep(1000);
-	}
-	return fdatasync(fd);
-}
-
-static const struct wr__fs_io held_io = {NULL, t_fdatasync, NULL};
-
 static void *
 create_thread(void *arg)
 {
@@ -293,15 +264,13 @@ Test(idem, the_same_key_while_the_first_request_is_in_flight_is_busy)
 	struct wr_error e;
 	pthread_t t;
 
-	wr__store_fs_set_io(wr__runtime_store(rt), &held_io);
-	atomic_store(&hold, true);
+	test_gate_install(rt);
+	test_gate_set(true);
 	cr_assert_eq(pthread_create(&t, NULL, create_thread, rt), 0);
-	for (int i = 0; i < 10000 && !atomic_load(&entered); i++)
-		usleep(1000);
-	cr_assert(atomic_load(&entered), "the first create never synced");
+	test_gate_await_entered(1); /* the first create is in its fdatasync */
 	cr_assert_eq(wr_worker_create_keyed(rt, NULL, &k, &r, &e), WR_EBUSY);
 	cr_assert_eq(e.reason, WR_REASON_IDEMPOTENCY_IN_FLIGHT);
-	atomic_store(&hold, false);
+	test_gate_set(false);
 	pthread_join(t, (void **)&first);
 	cr_assert_eq(wr_worker_create_keyed(rt, NULL, &k, &r, &e), WR_OK);
 	cr_assert(r.replayed);
@@ -389,7 +358,7 @@ Test(idem, a_key_answers_the_same_bytes_after_the_fs_store_reopens)
 	cr_assert_eq(input_keyed(rt, w.worker_id, "i", "hi", &b, &e), WR_OK);
 	cr_assert(b.replayed);
 	assert_same_answer(&a, &b);
-	cr_assert_eq(transcript_len(rt, w.worker_id), 1);
+	cr_assert_eq(test_transcript_len(rt, w.worker_id), 1);
 	cr_assert_eq(worker_count(rt), 1);
 	wr_idempotent_result_clear(&a);
 	wr_idempotent_result_clear(&b);

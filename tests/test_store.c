@@ -24,6 +24,7 @@
 #include "store/fs.h"
 #include "store/store.h"
 #include "store/record.h"
+#include "fs_faults.h"
 #include "tmpdir.h"
 
 #define HDR 32
@@ -98,63 +99,6 @@ write_file(const char *name, const void *buf, size_t len)
 	cr_assert_eq(write(fd, buf, len), (ssize_t)len);
 	close(fd);
 }
-
-/* ---- the I/O seam --------------------------------------------------- */
-
-static atomic_int w_errno;       /* write fails with this */
-static atomic_size_t w_partial;  /* first write only writes this much */
-static atomic_int s_errno;       /* fdatasync fails with this ... */
-static atomic_uint s_fail_at;    /* ... at this call (0: every call) */
-static atomic_int f_errno;       /* fsync (directories) fails */
-static atomic_uint n_sync;
-static atomic_int sync_delay_us;
-
-static ssize_t
-t_write(int fd, const void *buf, size_t n)
-{
-	size_t p = atomic_load(&w_partial);
-	int e = atomic_load(&w_errno);
-
-	if (p > 0 && n > p) {
-		atomic_store(&w_partial, 0);
-		return write(fd, buf, p);
-	}
-	if (e != 0) {
-		errno = e;
-		return -1;
-	}
-	return write(fd, buf, n);
-}
-
-static int
-t_fdatasync(int fd)
-{
-	unsigned k = atomic_fetch_add(&n_sync, 1) + 1;
-	unsigned at = atomic_load(&s_fail_at);
-	int e = atomic_load(&s_errno);
-
-	if (atomic_load(&sync_delay_us) > 0)
-		usleep((useconds_t)atomic_load(&sync_delay_us));
-	if (e != 0 && (at == 0 || at == k)) {
-		errno = e;
-		return -1;
-	}
-	return fdatasync(fd);
-}
-
-static int
-t_fsync(int fd)
-{
-	int e = atomic_load(&f_errno);
-
-	if (e != 0) {
-		errno = e;
-		return -1;
-	}
-	return fsync(fd);
-}
-
-static const struct wr__fs_io seam = {t_write, t_fdatasync, t_fsync};
 
 /* ---- records ---------------------------------------------------------- */
 
@@ -1029,18 +973,17 @@ write_failure(int e, size_t partial, const char *text)
 	char msg[512];
 	off_t size;
 
-	wr__store_fs_set_io(st, &seam);
+	wr__store_fs_set_io(st, &test_faulty_io);
 	sync_ok(st, append_ok(st, &r[0]));
 	size = file_size(J1);
-	atomic_store(&w_errno, e);
-	atomic_store(&w_partial, partial);
+	test_fault_write(e, partial);
 	cr_assert_eq(st->ops->append(st, &r[1], &lsn, NULL, &err), WR_EUNAVAILABLE);
 	cr_assert_eq(lsn, 99, "lsn untouched on failure");
 	cr_assert_str_eq(wr_reason_name(err.reason), "store_write_failed");
 	snprintf(msg, sizeof(msg), "write %s: %s", path_in(J1), text);
 	cr_assert_str_eq(err.message, msg);
 	cr_assert_eq(file_size(J1), size, "nothing of the record remains");
-	atomic_store(&w_errno, 0);
+	test_fault_write(0, 0);
 	lsn = append_ok(st, &r[2]);
 	cr_assert_eq(lsn, 2);
 	sync_ok(st, lsn);
@@ -1079,12 +1022,12 @@ sync_failure(int e, const char *text)
 	char msg[512];
 	off_t size;
 
-	wr__store_fs_set_io(st, &seam);
+	wr__store_fs_set_io(st, &test_faulty_io);
 	a = append_ok(st, &r[0]);
 	sync_ok(st, a);
 	size = file_size(J1);
 	b = append_ok(st, &r[1]);
-	atomic_store(&s_errno, e);
+	test_fault_sync(e, 0);
 	cr_assert_eq(st->ops->sync(st, b, &err), WR_EUNAVAILABLE);
 	cr_assert_str_eq(wr_reason_name(err.reason), "store_sync_failed");
 	snprintf(msg, sizeof(msg), "fdatasync %s: %s", path_in(J1), text);
@@ -1100,7 +1043,7 @@ sync_failure(int e, const char *text)
 	cr_assert_eq(st->ops->append(st, &r[2], &lsn, NULL, &err), WR_EUNAVAILABLE);
 	cr_assert_str_eq(wr_reason_name(err.reason), "store_failed");
 	/* the disk recovers: reset cuts the journal back */
-	atomic_store(&s_errno, 0);
+	test_fault_sync(0, 0);
 	cr_assert_eq(st->ops->reset(st, &err), WR_OK, "%s", err.message);
 	cr_assert_eq(file_size(J1), size);
 	lsn = append_ok(st, &r[3]);
@@ -1136,12 +1079,12 @@ Test(store, close_of_a_broken_store_drops_what_was_not_durable)
 	struct wr_error err;
 	uint64_t b;
 
-	wr__store_fs_set_io(st, &seam);
+	wr__store_fs_set_io(st, &test_faulty_io);
 	sync_ok(st, append_ok(st, &r[0]));
 	b = append_ok(st, &r[1]);
-	atomic_store(&s_errno, EIO);
+	test_fault_sync(EIO, 0);
 	cr_assert_eq(st->ops->sync(st, b, &err), WR_EUNAVAILABLE);
-	atomic_store(&s_errno, 0);
+	test_fault_sync(0, 0);
 	st->ops->close(st); /* no reset */
 	coll_free(&c);
 	assert_restores(r, 1);
@@ -1194,9 +1137,9 @@ Test(store, concurrent_syncs_share_one_fdatasync)
 	int next[THREADS] = {0};
 	unsigned calls;
 
-	wr__store_fs_set_io(st, &seam);
-	atomic_store(&n_sync, 0);
-	atomic_store(&sync_delay_us, 1000); /* a disk that takes 1 ms */
+	wr__store_fs_set_io(st, &test_faulty_io);
+	test_fault_sync(0, 0); /* count from here */
+	test_fault_sync_delay(1000); /* a disk that takes 1 ms */
 	for (int i = 0; i < THREADS; i++) {
 		g[i] = (struct gc){st, &rt_lock, i, 0};
 		cr_assert_eq(pthread_create(&t[i], NULL, gc_thread, &g[i]), 0);
@@ -1205,7 +1148,7 @@ Test(store, concurrent_syncs_share_one_fdatasync)
 		pthread_join(t[i], NULL);
 		cr_assert_eq(g[i].failures, 0);
 	}
-	calls = atomic_load(&n_sync);
+	calls = test_fault_sync_calls();
 	fprintf(stderr, "group commit: %d appends+syncs on %d threads, %u "
 	        "fdatasync calls\n", THREADS * PER_THREAD, THREADS, calls);
 	cr_assert_lt(calls, THREADS * PER_THREAD, "%u fdatasyncs", calls);
@@ -1333,18 +1276,16 @@ Test(store, failed_snapshot_keeps_the_store_usable_and_restorable)
 	struct wr__store *st = open_load(&c);
 	struct wr_error e;
 
-	wr__store_fs_set_io(st, &seam);
+	wr__store_fs_set_io(st, &test_faulty_io);
 	sync_ok(st, append_ok(st, &r[0]));
 	sync_ok(st, append_ok(st, &r[1]));
 	/* fdatasync #1 makes journal-2's header durable, #2 is the
 	 * snapshot's temp file: fail that one */
-	atomic_store(&n_sync, 0);
-	atomic_store(&s_fail_at, 2);
-	atomic_store(&s_errno, EIO);
+	test_fault_sync(EIO, 2);
 	cr_assert_eq(wr__store_snapshot(st, &snap, 1, &e), WR_EUNAVAILABLE);
 	cr_assert_str_eq(wr_reason_name(e.reason), "store_snapshot_failed");
 	cr_assert(strstr(e.message, "fdatasync") != NULL, "%s", e.message);
-	atomic_store(&s_errno, 0);
+	test_fault_sync(0, 0);
 	cr_assert(!exists(S2));
 	cr_assert(!exists(S2 ".tmp"));
 	sync_ok(st, append_ok(st, &r[2]));

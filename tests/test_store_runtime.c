@@ -25,6 +25,7 @@
 #include "store/crc32c.h"
 #include "core/rt.h"
 #include "store/record.h"
+#include "fs_faults.h"
 #include "tmpdir.h"
 
 static char base[TEST_TMPDIR_SIZE];
@@ -47,40 +48,6 @@ teardown(void)
 
 TestSuite(store_runtime, .init = setup, .fini = teardown, .timeout = 60);
 
-/* ---- the I/O seam --------------------------------------------------- */
-
-static atomic_int w_errno;
-static atomic_int s_errno;
-static atomic_bool s_once; /* the next fdatasync fails, later ones work */
-
-static ssize_t
-t_write(int fd, const void *buf, size_t n)
-{
-	int e = atomic_load(&w_errno);
-
-	if (e != 0) {
-		errno = e;
-		return -1;
-	}
-	return write(fd, buf, n);
-}
-
-static int
-t_fdatasync(int fd)
-{
-	int e = atomic_load(&s_errno);
-
-	if (e != 0) {
-		if (atomic_load(&s_once))
-			atomic_store(&s_errno, 0);
-		errno = e;
-		return -1;
-	}
-	return fdatasync(fd);
-}
-
-static const struct wr__fs_io seam = {t_write, t_fdatasync, NULL};
-
 /* ---- helpers ----------------------------------------------------------- */
 
 static struct wr_runtime *
@@ -92,7 +59,7 @@ open_rt(const char *id)
 
 	cr_assert_eq(wr_runtime_open(&cfg, &rt, &e), WR_OK, "open: %s (%s)",
 	             e.message, e.reason);
-	wr__store_fs_set_io(wr__runtime_store(rt), &seam);
+	wr__store_fs_set_io(wr__runtime_store(rt), &test_faulty_io);
 	return rt;
 }
 
@@ -408,8 +375,10 @@ fail_once(enum mutation m, bool on_sync, int err_no, bool once)
 		cr_assert_eq(wr_worker_stop(rt, id, NULL, NULL, &e), WR_OK);
 	s0 = state(rt, true);
 
-	atomic_store(&s_once, once);
-	atomic_store(on_sync ? &s_errno : &w_errno, err_no);
+	if (on_sync) /* once: the next fdatasync fails, later ones work */
+		test_fault_sync(err_no, once ? 1 : 0);
+	else
+		test_fault_write(err_no, 0);
 	rc = mutate(rt, m, id, &e);
 	cr_assert_eq(rc, WR_EUNAVAILABLE, "%s: %s", what, wr_err_name(rc));
 	cr_assert_str_eq(wr_reason_name(e.reason),
@@ -421,8 +390,8 @@ fail_once(enum mutation m, bool on_sync, int err_no, bool once)
 	s1 = state(rt, true);
 	cr_assert_str_eq(s1, s0, "%s changed the state", what);
 
-	atomic_store(&s_errno, 0);
-	atomic_store(&w_errno, 0);
+	test_fault_sync(0, 0);
+	test_fault_write(0, 0);
 	rc = mutate(rt, m, id, &e);
 	cr_assert_eq(rc, WR_OK, "%s after recovery: %s", what, e.message);
 	s2 = state(rt, false);
@@ -623,8 +592,7 @@ Test(store_runtime, failed_sync_keeps_records_already_durable)
 	pthread_rwlock_wrlock(&rt->lock);
 	p2 = submit_input(rt, id, "second");
 	pthread_rwlock_unlock(&rt->lock);
-	atomic_store(&s_once, true);
-	atomic_store(&s_errno, EIO);
+	test_fault_sync(EIO, 1); /* the next fdatasync fails */
 	cr_assert_eq(wr__await(rt, &p2, 1, NULL), WR_EUNAVAILABLE);
 	cr_assert(p1->done);
 	cr_assert_eq(p1->result, WR_OK, "the durable record was applied");

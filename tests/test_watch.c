@@ -11,7 +11,6 @@
 #include "config.h"
 
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,55 +20,7 @@
 #include <unistd.h>
 
 #include "driver/spawn.h"
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* A child of this process named wr-watchdog, other than not and alive
- * (state not Z); waits up to ms for one; -1 if none. */
-static pid_t
-find_watchdog(pid_t not, int64_t ms)
-{
-	int64_t end = now_ms() + ms;
-
-	do {
-		DIR *d = opendir("/proc");
-		struct dirent *e;
-		pid_t found = -1;
-
-		cr_assert_not_null(d);
-		while (found < 0 && (e = readdir(d)) != NULL) {
-			char path[300], buf[512], *rp, state;
-			FILE *f;
-			long ppid;
-
-			if (e->d_name[0] < '1' || e->d_name[0] > '9')
-				continue;
-			snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-			if ((f = fopen(path, "r")) == NULL)
-				continue;
-			if (fgets(buf, sizeof(buf), f) != NULL &&
-			    strstr(buf, "(wr-watchdog) ") != NULL &&
-			    (rp = strrchr(buf, ')')) != NULL &&
-			    sscanf(rp + 2, "%c %ld", &state, &ppid) == 2 &&
-			    state != 'Z' && ppid == (long)getpid() &&
-			    atol(e->d_name) != (long)not)
-				found = (pid_t)atol(e->d_name);
-			fclose(f);
-		}
-		closedir(d);
-		if (found > 0)
-			return found;
-		usleep(10000);
-	} while (now_ms() < end);
-	return -1;
-}
+#include "watchdog_find.h"
 
 Test(watch, an_acquired_descriptor_stays_that_watchdogs_socket_when_it_is_replaced,
      .timeout = 30)
@@ -81,12 +32,12 @@ Test(watch, an_acquired_descriptor_stays_that_watchdogs_socket_when_it_is_replac
 
 	cr_assert_eq(wr__exec_watch_acquire(&fd, &e), WR_OK, "%s", e.message);
 	cr_assert_eq(fstat(fd, &before), 0);
-	wd = find_watchdog(-1, 5000);
+	wd = test_find_watchdog(getpid(), -1, 5000);
 	cr_assert_gt(wd, 0, "no watchdog started");
 	/* Between acquire and fork, the watchdog dies and the monitor thread
 	 * replaces it: it closes the old socket first. */
 	cr_assert_eq(kill(wd, SIGKILL), 0);
-	wd2 = find_watchdog(wd, 5000);
+	wd2 = test_find_watchdog(getpid(), wd, 5000);
 	cr_assert_gt(wd2, 0, "the watchdog was not replaced");
 	cr_assert_eq(fstat(fd, &after), 0, "the spawn's descriptor was "
 	             "closed under it");
@@ -98,5 +49,6 @@ Test(watch, an_acquired_descriptor_stays_that_watchdogs_socket_when_it_is_replac
 	 * unwatch stops the watchdog and must not wait forever. */
 	close(fd);
 	wr__exec_unwatch(-1);
-	cr_assert_eq(find_watchdog(-1, 0), -1, "the watchdog still runs");
+	cr_assert_eq(test_find_watchdog(getpid(), -1, 0), -1,
+	             "the watchdog still runs");
 }

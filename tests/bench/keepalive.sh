@@ -15,10 +15,9 @@
 # Loopback only; bounded; cleans up by PID.
 set -u
 
-here=$(cd "$(dirname "$0")" && pwd)
-top_srcdir=${top_srcdir:-$(cd "$here/../.." && pwd)}
-top_builddir=${top_builddir:-$top_srcdir}
-BIN=${WORKER_RUNTIME:-$top_builddir/fcgi/worker-runtime}
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_paths
 DURATION=8
 ROUNDS=3
 THREADS=4
@@ -36,23 +35,13 @@ while [ $# -gt 0 ]; do
 		"[--threads N] [--connections N] [--smoke]" >&2; exit 2 ;;
 	esac
 done
-for v in "$DURATION" "$ROUNDS" "$THREADS" "$CONNS"; do
-	case $v in ''|*[!0-9]*) echo "keepalive: numbers only" >&2; exit 2 ;; esac
-done
-[ "$DURATION" -ge 1 ] && [ "$DURATION" -le 120 ] &&
-[ "$ROUNDS" -ge 1 ] && [ "$ROUNDS" -le 20 ] ||
-	{ echo "keepalive: --duration 1..120, --rounds 1..20" >&2; exit 2; }
-for c in wrk curl jq openssl; do
-	command -v "$c" >/dev/null || { echo "keepalive: $c not found" >&2; exit 77; }
-done
-WR_NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
-[ -x "$WR_NGINX_BIN" ] || { echo "keepalive: nginx not found" >&2; exit 77; }
-[ -x "$BIN" ] || { echo "keepalive: $BIN not built" >&2; exit 1; }
+bench_count keepalive --duration "$DURATION" 1 120 &&
+	bench_count keepalive --rounds "$ROUNDS" 1 20 &&
+	bench_count keepalive --threads "$THREADS" 1 256 &&
+	bench_count keepalive --connections "$CONNS" 1 10000 || exit 2
+bench_need keepalive "$BIN" wrk curl jq openssl nginx || exit
 
-BENCH_HERE=$here
 BENCH_DIR=$(mktemp -d /tmp/wr-ka.XXXXXX) || exit 1
-# shellcheck source=lib.sh
-. "$here/lib.sh"
 trap bench_stack_cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
@@ -81,37 +70,16 @@ keepalive_edit() {
 bench_stack_nginx keepalive_edit on || exit 1
 W=$(bench_stack_worker) || { echo "keepalive: create failed" >&2; exit 1; }
 
-# run KIND ROUND: one wrk run; sets RPS_KIND_ROUND and P99_KIND_ROUND (ms).
+# run KIND ROUND: one wrk run of nginx with keepalive KIND (on|off).
 run() {
-	local fig
 	wr_stack_stop_pid "$WR_NGINX_PID" nginx
-	bench_stack_nginx keepalive_edit "$1" || exit 1
-	fig=$(bench_wrk "$BENCH_DIR/wrk.out" 2 "$CONNS" "$DURATION" \
-		"$WR_BASE_URL/v1/workers/$W") || { echo "keepalive: wrk failed:" >&2
-		cat "$BENCH_DIR/wrk.out" >&2; exit 1; }
-	set -- "$1" "$2" $fig
-	eval "RPS_$1_$2=\$3; P99_$1_$2=\$4"
-	printf 'round %d keepalive %-3s %10s req/s  p99 %8s ms  errors %s\n' \
-		"$2" "$1" "$3" "$4" "$5"
+	bench_stack_nginx keepalive_edit "$1" || return 1
+	bench_wrk_round keepalive "$1" "$2" "$(printf 'keepalive %-3s' "$1")" \
+		"$CONNS" "$DURATION" "$WR_BASE_URL/v1/workers/$W"
 }
-
-median() { bench_median $(cat); }
 
 echo "keepalive: GET /v1/workers/{id}, wrk -t2 -c$CONNS -d${DURATION}s over" \
 	"TLS, worker-runtime --threads $THREADS, $ROUNDS interleaved round(s)," \
 	"$(nproc) CPUs"
-RR= PR= ON= OFF= PON= POFF=
-for r in $(seq "$ROUNDS"); do
-	if [ $((r % 2)) = 1 ]; then run on "$r"; run off "$r"
-	else run off "$r"; run on "$r"; fi
-	eval "ON=\"\$ON \$RPS_on_$r\"; OFF=\"\$OFF \$RPS_off_$r\""
-	eval "PON=\"\$PON \$P99_on_$r\"; POFF=\"\$POFF \$P99_off_$r\""
-	eval "RR=\"\$RR \$(bench_ratio \$RPS_on_$r \$RPS_off_$r)\""
-	eval "PR=\"\$PR \$(bench_ratio \$P99_on_$r \$P99_off_$r)\""
-done
-printf 'median req/s: keepalive on %s, off %s\n' \
-	"$(echo "$ON" | median)" "$(echo "$OFF" | median)"
-printf 'median p99 ms: keepalive on %s, off %s\n' \
-	"$(echo "$PON" | median)" "$(echo "$POFF" | median)"
-printf 'ratio keepalive/no-keepalive per round: req/s%s (median %s); p99%s (median %s)\n' \
-	"$RR" "$(echo "$RR" | median)" "$PR" "$(echo "$PR" | median)"
+bench_interleave "$ROUNDS" run on off || exit 1
+bench_compare "$ROUNDS" on off keepalive

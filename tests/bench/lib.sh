@@ -201,3 +201,104 @@ bench_stack_worker() {
 bench_ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }'
 }
+
+# ---- what every benchmark script starts and compares with ---------------
+# A script sources lib.sh first (`. "$(dirname "$0")/lib.sh"`), then calls
+# bench_paths, reads its options, checks them with bench_count and what it
+# needs with bench_need (keepalive.sh, waiters.sh, page-bench.sh,
+# wake-latency.sh, store-bench.sh, snapshot-pause.sh).
+
+# bench_paths: sets BENCH_HERE (this folder, tests/bench), top_srcdir and
+# top_builddir (kept when set, else the checkout holding this folder) and
+# BIN (WORKER_RUNTIME when set, else top_builddir's fcgi/worker-runtime).
+bench_paths() {
+	BENCH_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+	top_srcdir=${top_srcdir:-$(cd "$BENCH_HERE/../.." && pwd)}
+	top_builddir=${top_builddir:-$top_srcdir}
+	# shellcheck disable=SC2034 # the script's binary, for its options
+	BIN=${WORKER_RUNTIME:-$top_builddir/fcgi/worker-runtime}
+}
+
+# bench_count NAME OPTION VALUE MIN MAX: whether VALUE is a whole number
+# from MIN to MAX; else says so (as NAME) and returns 2 (a usage error).
+bench_count() {
+	case $3 in
+	''|*[!0-9]*) ;;
+	*) [ "$3" -ge "$4" ] && [ "$3" -le "$5" ] && return 0 ;;
+	esac
+	echo "$1: $2 takes a whole number from $4 to $5, not '$3'" >&2
+	return 2
+}
+
+# bench_need NAME BINARY COMMAND...: whether every COMMAND is installed
+# (nginx: sets WR_NGINX_BIN, /usr/sbin/nginx when not on PATH), else says
+# which is not and returns 77 (skip); then whether BINARY (unless "") is
+# executable, else returns 1.
+bench_need() {
+	local name=$1 bin=$2 c
+	shift 2
+	for c in "$@"; do
+		if [ "$c" = nginx ]; then
+			WR_NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
+			[ -x "$WR_NGINX_BIN" ] && continue
+		else
+			command -v "$c" >/dev/null && continue
+		fi
+		echo "$name: $c not found" >&2
+		return 77
+	done
+	[ -z "$bin" ] || [ -x "$bin" ] ||
+		{ echo "$name: $bin not built" >&2; return 1; }
+}
+
+# bench_wrk_round NAME KIND ROUND LABEL CONNS SECONDS URL: one wrk run
+# (bench_wrk, 2 threads, output in BENCH_DIR/wrk.out) of round ROUND; sets
+# RPS_KIND_ROUND and P99_KIND_ROUND (ms) and prints them as "round ROUND
+# LABEL ...".  When wrk fails: prints its output (as NAME), returns 1.
+bench_wrk_round() {
+	local fig
+	fig=$(bench_wrk "$BENCH_DIR/wrk.out" 2 "$5" "$6" "$7") || {
+		echo "$1: wrk failed:" >&2
+		cat "$BENCH_DIR/wrk.out" >&2
+		return 1
+	}
+	# shellcheck disable=SC2086 # fig splits into its three figures
+	set -- "$2" "$3" "$4" $fig
+	eval "RPS_$1_$2=\$4; P99_$1_$2=\$5"
+	printf 'round %d %s %10s req/s  p99 %8s ms  errors %s\n' \
+		"$2" "$3" "$4" "$5" "$6"
+}
+
+# bench_interleave ROUNDS RUN A B: ROUNDS rounds of "RUN A ROUND" and
+# "RUN B ROUND", A first in the odd rounds and B in the even ones, so a
+# drift of the machine hits both.  Returns 1 when a RUN fails.
+bench_interleave() {
+	local r
+	for r in $(seq "$1"); do
+		if [ $((r % 2)) = 1 ]; then "$2" "$3" "$r" && "$2" "$4" "$r"
+		else "$2" "$4" "$r" && "$2" "$3" "$r"; fi || return 1
+	done
+}
+
+# bench_compare ROUNDS A B WHAT: after bench_interleave (RPS_ and P99_ of
+# A and B set for rounds 1..ROUNDS), prints the medians of req/s and p99
+# of each, and the ratios A/B of both per round with their medians.
+bench_compare() {
+	local n=$1 a=$2 b=$3 what=$4 r ra='' rb='' pa='' pb='' rr='' pr=''
+	for r in $(seq "$n"); do
+		eval "ra=\"\$ra \$RPS_${a}_$r\"; rb=\"\$rb \$RPS_${b}_$r\""
+		eval "pa=\"\$pa \$P99_${a}_$r\"; pb=\"\$pb \$P99_${b}_$r\""
+		eval "rr=\"\$rr \$(bench_ratio \$RPS_${a}_$r \$RPS_${b}_$r)\""
+		eval "pr=\"\$pr \$(bench_ratio \$P99_${a}_$r \$P99_${b}_$r)\""
+	done
+	# shellcheck disable=SC2086 # the lists split into numbers
+	{
+	printf 'median req/s: %s %s %s, %s %s\n' "$what" "$a" \
+		"$(bench_median $ra)" "$b" "$(bench_median $rb)"
+	printf 'median p99 ms: %s %s %s, %s %s\n' "$what" "$a" \
+		"$(bench_median $pa)" "$b" "$(bench_median $pb)"
+	printf 'ratio %s %s/%s per round: req/s%s (median %s); p99%s (median %s)\n' \
+		"$what" "$a" "$b" "$rr" "$(bench_median $rr)" "$pr" \
+		"$(bench_median $pr)"
+	}
+}

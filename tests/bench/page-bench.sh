@@ -18,10 +18,9 @@
 # bounded; cleans up by PID.
 set -u
 
-here=$(cd "$(dirname "$0")" && pwd)
-top_srcdir=${top_srcdir:-$(cd "$here/../.." && pwd)}
-top_builddir=${top_builddir:-$top_srcdir}
-BIN=${WORKER_RUNTIME:-$top_builddir/fcgi/worker-runtime}
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_paths
 STORE=
 RUNS=50
 
@@ -34,28 +33,17 @@ while [ $# -gt 0 ]; do
 	   exit 2 ;;
 	esac
 done
-case $RUNS in ''|*[!0-9]*) echo "page-bench: --runs N" >&2; exit 2 ;; esac
-[ "$RUNS" -ge 1 ] && [ "$RUNS" -le 1000 ] ||
-	{ echo "page-bench: --runs 1..1000" >&2; exit 2; }
-for c in curl jq openssl cc; do
-	command -v "$c" >/dev/null || { echo "page-bench: $c not found" >&2; exit 77; }
-done
-WR_NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
-[ -x "$WR_NGINX_BIN" ] || { echo "page-bench: nginx not found" >&2; exit 77; }
-[ -x "$BIN" ] || { echo "page-bench: $BIN not built" >&2; exit 1; }
+bench_count page-bench --runs "$RUNS" 1 1000 || exit 2
+bench_need page-bench "$BIN" curl jq openssl cc nginx || exit
 
-# shellcheck source=../../deploy/local-stack.sh
-. "$top_srcdir/deploy/local-stack.sh"
-TMP=$(mktemp -d /tmp/wr-pbench.XXXXXX) || exit 1
-cleanup() {
-	[ -n "${WR_DIR:-}" ] && wr_stack_stop
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
+BENCH_DIR=$(mktemp -d /tmp/wr-pbench.XXXXXX) || exit 1
+TMP=$BENCH_DIR
+trap bench_stack_cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
 if [ -n "$STORE" ] && ! [ -e "$STORE/lock" ]; then
-	cc -O2 -I"$top_srcdir/src" -o "$TMP/restore-fill" "$here/restore-fill.c" \
+	cc -O2 -I"$top_srcdir/src" -o "$TMP/restore-fill" \
+		"$BENCH_HERE/restore-fill.c" \
 		-L"$top_builddir/src/.libs" -Wl,-rpath,"$top_builddir/src/.libs" \
 		-lworker-runtime ||
 		{ echo "page-bench: cannot compile restore-fill.c" >&2; exit 1; }
@@ -67,21 +55,13 @@ fi
 [ -n "$STORE" ] || command -v wrk >/dev/null ||
 	{ echo "page-bench: wrk not found" >&2; exit 77; }
 
-wr_stack_init "$TMP/s" && wr_stack_tls && wr_stack_token || exit 1
+bench_stack_init || exit 1
 if [ -n "$STORE" ]; then
 	wr_stack_start_runtime "$BIN" --store "fs:$STORE" || exit 1
 else
 	wr_stack_start_runtime "$BIN" --store memory || exit 1
 fi
-for _ in 1 2 3 4 5 6 7 8; do
-	PORT=$(( 20000 + (RANDOM % 30000) ))
-	wr_stack_render_nginx "$top_srcdir" "$PORT" || exit 1
-	rc=0
-	wr_stack_start_nginx || rc=$?
-	[ "$rc" = 0 ] && break
-	[ "$rc" = 98 ] || exit 1
-done
-[ "$rc" = 0 ] || { echo "page-bench: no free port" >&2; exit 1; }
+bench_stack_nginx || { echo "page-bench: nginx did not start" >&2; exit 1; }
 
 api() {
 	curl -sS --max-time 60 --cacert "$WR_DIR/tls/cert.pem" \
@@ -113,7 +93,7 @@ if [ -z "$STORE" ]; then
 	for _ in $(seq 120); do
 		[ "$(len "$BIG")" -ge 1000000 ] && break
 		WR_TOKEN=$WR_TOKEN WR_BENCH_METHOD=POST WR_BENCH_BODY=$BODY \
-		timeout 40 wrk -t2 -c4 -d10s -s "$here/wrk-request.lua" \
+		timeout 40 wrk -t2 -c4 -d10s -s "$BENCH_HERE/wrk-request.lua" \
 			"$WR_BASE_URL/v1/workers/$BIG/input" >/dev/null 2>&1
 	done
 else

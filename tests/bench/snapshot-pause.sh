@@ -23,10 +23,9 @@
 # by make check.  Loopback only; bounded; cleans up by PID.
 set -u
 
-here=$(cd "$(dirname "$0")" && pwd)
-top_srcdir=${top_srcdir:-$(cd "$here/../.." && pwd)}
-top_builddir=${top_builddir:-$top_srcdir}
-BIN=${WORKER_RUNTIME:-$top_builddir/fcgi/worker-runtime}
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_paths
 DURATION=10
 ENTRIES=2000
 STORE_DIR=
@@ -41,19 +40,9 @@ while [ $# -gt 0 ]; do
 		"[--store-dir DIR]" >&2; exit 2 ;;
 	esac
 done
-for v in "$DURATION" "$ENTRIES"; do
-	case $v in ''|*[!0-9]*) echo "snapshot-pause: numbers only" >&2; exit 2 ;; esac
-done
-[ "$DURATION" -ge 1 ] && [ "$DURATION" -le 120 ] ||
-	{ echo "snapshot-pause: --duration 1..120" >&2; exit 2; }
-[ "$ENTRIES" -ge 1 ] && [ "$ENTRIES" -le 100000 ] ||
-	{ echo "snapshot-pause: --entries 1..100000" >&2; exit 2; }
-for c in wrk curl jq openssl cc; do
-	command -v "$c" >/dev/null || { echo "snapshot-pause: $c not found" >&2; exit 77; }
-done
-WR_NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
-[ -x "$WR_NGINX_BIN" ] || { echo "snapshot-pause: nginx not found" >&2; exit 77; }
-[ -x "$BIN" ] || { echo "snapshot-pause: $BIN not built" >&2; exit 1; }
+bench_count snapshot-pause --duration "$DURATION" 1 120 &&
+	bench_count snapshot-pause --entries "$ENTRIES" 1 100000 || exit 2
+bench_need snapshot-pause "$BIN" wrk curl jq openssl cc nginx || exit
 
 # shellcheck source=../../deploy/local-stack.sh
 . "$top_srcdir/deploy/local-stack.sh"
@@ -66,7 +55,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-cc -O2 -I"$top_srcdir/src" -o "$TMP/fs-rss" "$here/fs-rss.c" \
+cc -O2 -I"$top_srcdir/src" -o "$TMP/fs-rss" "$BENCH_HERE/fs-rss.c" \
 	-L"$top_builddir/src/.libs" -Wl,-rpath,"$top_builddir/src/.libs" \
 	-lworker-runtime -lpthread ||
 	{ echo "snapshot-pause: cannot compile fs-rss.c" >&2; exit 1; }
@@ -92,27 +81,19 @@ done | awk '{ s += $1 } END { print s + 0 }')
 # began (a second journal exists) and SNAPS_NAME to the number of finished
 # snapshot files afterwards.
 run() {
-	local name=$1 bytes=$2 store="$STORES/$1" i rc W
+	local name=$1 bytes=$2 store="$STORES/$1" W
 	cp -a "$STORES/base" "$store" || exit 1
 	wr_stack_init "$TMP/s-$name" && wr_stack_tls && wr_stack_token || exit 1
 	wr_stack_start_runtime "$BIN" --runtime-id rss-bench --store "fs:$store" \
 		--threads 16 --snapshot-bytes "$bytes" --snapshot-percent 1 || exit 1
-	for i in 1 2 3 4 5 6 7 8; do
-		PORT=$(( 20000 + (RANDOM % 30000) ))
-		wr_stack_render_nginx "$top_srcdir" "$PORT" || exit 1
-		rc=0
-		wr_stack_start_nginx || rc=$?
-		[ "$rc" = 0 ] && break
-		[ "$rc" = 98 ] || exit 1
-	done
-	[ "$rc" = 0 ] || exit 1
+	bench_stack_nginx || exit 1
 	# --max-time 120: the server may still be restoring the store
 	W=$(curl -sS --max-time 120 --cacert "$WR_DIR/tls/cert.pem" \
 		-H "Authorization: Bearer $WR_TOKEN" "$WR_BASE_URL/v1/workers" |
 		jq -r '.workers[0].worker_id')
 	[ -n "$W" ] && [ "$W" != null ] || { echo "snapshot-pause: no worker" >&2; exit 1; }
 	WR_TOKEN=$WR_TOKEN timeout $((DURATION + 30)) wrk -t2 -c8 \
-		-d"${DURATION}s" --timeout 10s -s "$here/wrk-pause.lua" \
+		-d"${DURATION}s" --timeout 10s -s "$BENCH_HERE/wrk-pause.lua" \
 		"$WR_BASE_URL/v1/workers/$W/input" >"$TMP/wrk-$name.out" 2>&1
 	wr_stack_stop
 	WR_DIR=

@@ -16,10 +16,9 @@
 # make check.  Loopback only; every run bounded; cleans up by PID.
 set -u
 
-here=$(cd "$(dirname "$0")" && pwd)
-top_srcdir=${top_srcdir:-$(cd "$here/../.." && pwd)}
-top_builddir=${top_builddir:-$top_srcdir}
-BIN=${WORKER_RUNTIME:-$top_builddir/fcgi/worker-runtime}
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_paths
 DURATION=5
 RT_THREADS=16
 STORE_DIR=
@@ -34,22 +33,12 @@ while [ $# -gt 0 ]; do
 		"[--runtime-threads N]" >&2; exit 2 ;;
 	esac
 done
-for v in "$DURATION" "$RT_THREADS"; do
-	case $v in ''|*[!0-9]*) echo "store-bench: numbers only" >&2; exit 2 ;; esac
-done
-[ "$DURATION" -ge 1 ] && [ "$DURATION" -le 60 ] ||
-	{ echo "store-bench: --duration 1..60" >&2; exit 2; }
+bench_count store-bench --duration "$DURATION" 1 60 &&
+	bench_count store-bench --runtime-threads "$RT_THREADS" 1 256 || exit 2
+bench_need store-bench "$BIN" wrk curl jq openssl cc nginx || exit
 
-for c in wrk curl jq openssl cc; do
-	command -v "$c" >/dev/null || { echo "store-bench: $c not found" >&2; exit 77; }
-done
-WR_NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
-[ -x "$WR_NGINX_BIN" ] || { echo "store-bench: nginx not found" >&2; exit 77; }
-[ -x "$BIN" ] || { echo "store-bench: $BIN not built" >&2; exit 1; }
-
-# shellcheck source=../../deploy/local-stack.sh
-. "$top_srcdir/deploy/local-stack.sh"
-TMP=$(mktemp -d /tmp/wr-sbench.XXXXXX) || exit 1
+BENCH_DIR=$(mktemp -d /tmp/wr-sbench.XXXXXX) || exit 1
+TMP=$BENCH_DIR
 if [ -z "$STORE_DIR" ]; then
 	STORE_DIR=$TMP/disk
 	mkdir -p "$STORE_DIR" || exit 1
@@ -58,15 +47,15 @@ fi
 	{ echo "store-bench: $STORE_DIR is not a writable directory" >&2; exit 2; }
 STORE=$(mktemp -d "$STORE_DIR/wr-sbench-store.XXXXXX") || exit 1
 cleanup() {
-	[ -n "${WR_DIR:-}" ] && wr_stack_stop
-	rm -rf "$TMP" "$STORE"
+	bench_stack_cleanup
+	rm -rf "$STORE"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
 # ---- the disk's floor ----------------------------------------------------
 
-cc -O2 -o "$TMP/fdatasync-loop" "$here/fdatasync-loop.c" ||
+cc -O2 -o "$TMP/fdatasync-loop" "$BENCH_HERE/fdatasync-loop.c" ||
 	{ echo "store-bench: cannot compile fdatasync-loop.c" >&2; exit 1; }
 LOOP=$(timeout $((DURATION + 30)) "$TMP/fdatasync-loop" "$STORE" "$DURATION" 200) ||
 	{ echo "store-bench: fdatasync loop failed" >&2; exit 1; }
@@ -74,7 +63,7 @@ LOOP_OPS=$(echo "$LOOP" | sed -n 's/.*ops_per_s=\([0-9.]*\).*/\1/p')
 LOOP_P99=$(echo "$LOOP" | sed -n 's/.*p99_ms=\([0-9.]*\).*/\1/p')
 
 # The store's own cost without HTTP: wr_worker_input in one thread.
-cc -O2 -I"$top_srcdir/src" -o "$TMP/store-lib-loop" "$here/store-lib-loop.c" \
+cc -O2 -I"$top_srcdir/src" -o "$TMP/store-lib-loop" "$BENCH_HERE/store-lib-loop.c" \
 	-L"$top_builddir/src/.libs" -Wl,-rpath,"$top_builddir/src/.libs" \
 	-lworker-runtime ||
 	{ echo "store-bench: cannot compile store-lib-loop.c" >&2; exit 1; }
@@ -86,26 +75,7 @@ rm -rf "${STORE:?}/lib"
 
 # ---- the stack -----------------------------------------------------------
 
-wr_stack_init "$TMP/s" && wr_stack_tls && wr_stack_token || exit 1
-
-api() {
-	curl -sS --max-time 10 --cacert "$WR_DIR/tls/cert.pem" \
-		-H "Authorization: Bearer $WR_TOKEN" \
-		-H 'Content-Type: application/json' "$@"
-}
-
-start_nginx() {
-	local _ rc
-	for _ in 1 2 3 4 5 6 7 8; do
-		PORT=$(( 20000 + (RANDOM % 30000) ))
-		wr_stack_render_nginx "$top_srcdir" "$PORT" || return 1
-		rc=0
-		wr_stack_start_nginx || rc=$?
-		[ "$rc" = 0 ] && return 0
-		[ "$rc" = 98 ] || return 1
-	done
-	return 1
-}
+bench_stack_init || exit 1
 
 POST_BODY='{"kind":"user","content":"benchmark input of a typical size, about a hundred bytes long........"}'
 ROWS=
@@ -115,13 +85,11 @@ run() {
 	local rps p99 non2xx errs
 	wr_stack_start_runtime "$BIN" --runtime-id sbench --store "$store" \
 		--threads "$RT_THREADS" || exit 1
-	w=$(api -X POST -d '{}' "$WR_BASE_URL/v1/workers" | jq -r .worker.worker_id)
-	[ -n "$w" ] && [ "$w" != null ] ||
-		{ echo "store-bench: create failed" >&2; exit 1; }
+	w=$(bench_stack_worker) || { echo "store-bench: create failed" >&2; exit 1; }
 	[ "$conns" = 1 ] && threads=1
 	WR_TOKEN=$WR_TOKEN WR_BENCH_METHOD=POST WR_BENCH_BODY=$POST_BODY \
 	timeout $((DURATION + 30)) wrk -t"$threads" -c"$conns" -d"${DURATION}s" \
-		--timeout 10s --latency -s "$here/wrk-request.lua" \
+		--timeout 10s --latency -s "$BENCH_HERE/wrk-request.lua" \
 		"$WR_BASE_URL/v1/workers/$w/input" > "$out" 2>&1
 	rps=$(awk '/^Requests\/sec:/ {print $2}' "$out")
 	p99=$(awk '$1 == "99%" {print $2}' "$out")
@@ -142,7 +110,7 @@ run() {
 # nginx needs a live socket only per request, so it stays up while the
 # Runtime is restarted with each store.
 wr_stack_start_runtime "$BIN" --runtime-id sbench --store memory || exit 1
-start_nginx || exit 1
+bench_stack_nginx || exit 1
 wr_stack_stop_pid "$WR_RUNTIME_PID" worker-runtime
 
 run memory 1 mem1

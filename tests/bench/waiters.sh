@@ -9,15 +9,14 @@
 # wrk -t2 -c64 --latency on GET /v1/workers/{id} without waiters, and with
 # N (default 1,000) GET …/transcript?after=1&wait=25000 parked on a quiet
 # second worker (tests/bench/hold-waiters.py holds them), in alternating
-# order.  Prints every run, medians and the per-round ratios with/without
-# (p99 and req/s).  Not run by make check (--smoke: 1 s, 1 round, 100
-# waiters).  Loopback only; bounded; cleans up by PID.
+# order.  Prints every run, the medians and the per-round ratios
+# with/without (req/s and p99).  Not run by make check (--smoke: 1 s,
+# 1 round, 100 waiters).  Loopback only; bounded; cleans up by PID.
 set -u
 
-here=$(cd "$(dirname "$0")" && pwd)
-top_srcdir=${top_srcdir:-$(cd "$here/../.." && pwd)}
-top_builddir=${top_builddir:-$top_srcdir}
-BIN=${WORKER_RUNTIME:-$top_builddir/fcgi/worker-runtime}
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_paths
 DURATION=8
 ROUNDS=3
 WAITERS=1000
@@ -35,27 +34,16 @@ while [ $# -gt 0 ]; do
 		"[--waiters N] [--threads N] [--smoke]" >&2; exit 2 ;;
 	esac
 done
-for v in "$DURATION" "$ROUNDS" "$WAITERS" ${THREADS:+"$THREADS"}; do
-	case $v in ''|*[!0-9]*) echo "waiters: numbers only" >&2; exit 2 ;; esac
-done
 # The waiters wait 25 s: the measurement must end well before.
-[ "$DURATION" -ge 1 ] && [ "$DURATION" -le 12 ] &&
-[ "$ROUNDS" -ge 1 ] && [ "$ROUNDS" -le 20 ] &&
-[ "$WAITERS" -ge 1 ] && [ "$WAITERS" -le 3000 ] ||
-	{ echo "waiters: --duration 1..12, --rounds 1..20, --waiters 1..3000" >&2
-	  exit 2; }
-for c in wrk curl jq openssl python3 ss; do
-	command -v "$c" >/dev/null || { echo "waiters: $c not found" >&2; exit 77; }
-done
-WR_NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
-[ -x "$WR_NGINX_BIN" ] || { echo "waiters: nginx not found" >&2; exit 77; }
-[ -x "$BIN" ] || { echo "waiters: $BIN not built" >&2; exit 1; }
+bench_count waiters --duration "$DURATION" 1 12 &&
+	bench_count waiters --rounds "$ROUNDS" 1 20 &&
+	bench_count waiters --waiters "$WAITERS" 1 3000 &&
+	{ [ -z "$THREADS" ] || bench_count waiters --threads "$THREADS" 1 256; } ||
+	exit 2
+bench_need waiters "$BIN" wrk curl jq openssl python3 ss nginx || exit
 
-BENCH_HERE=$here
 BENCH_DIR=$(mktemp -d /tmp/wr-wt.XXXXXX) || exit 1
 TMP=$BENCH_DIR
-# shellcheck source=lib.sh
-. "$here/lib.sh"
 HOLD=
 cleanup() {
 	[ -n "$HOLD" ] && wr_stack_stop_pid "$HOLD" hold-waiters
@@ -82,7 +70,7 @@ start_waiters() {
 	rm -f "$TMP/ready"
 	mkfifo "$TMP/hold.in" 2>/dev/null
 	exec 7<>"$TMP/hold.in"
-	python3 "$here/hold-waiters.py" 127.0.0.1 "$WR_PORT" \
+	python3 "$BENCH_HERE/hold-waiters.py" 127.0.0.1 "$WR_PORT" \
 		"$WR_DIR/tls/cert.pem" "$WR_TOKEN" \
 		"/v1/workers/$Q/transcript?after=1&wait=25000" "$WAITERS" \
 		"$TMP/ready" <"$TMP/hold.in" >"$TMP/hold.out" 2>&1 7<&- &
@@ -103,35 +91,17 @@ stop_waiters() {
 	sed 's/^/    waiters: /' "$TMP/hold.out"
 }
 
-# run KIND ROUND: one wrk run; sets RPS_KIND_ROUND and P99_KIND_ROUND (ms).
+# run KIND ROUND: one wrk run, KIND (with|without) the waiters parked.
 run() {
-	local fig
 	[ "$1" = with ] && start_waiters
-	fig=$(bench_wrk "$TMP/wrk.out" 2 64 "$DURATION" \
-		"$WR_BASE_URL/v1/workers/$W") || { echo "waiters: wrk failed:" >&2
-		cat "$TMP/wrk.out" >&2; exit 1; }
-	set -- "$1" "$2" $fig
-	eval "RPS_$1_$2=\$3; P99_$1_$2=\$4"
-	printf 'round %d %-7s waiters %10s req/s  p99 %8s ms  errors %s\n' \
-		"$2" "$1" "$3" "$4" "$5"
+	bench_wrk_round waiters "$1" "$2" "$(printf '%-7s waiters' "$1")" 64 \
+		"$DURATION" "$WR_BASE_URL/v1/workers/$W" || return 1
 	[ "$1" = with ] && stop_waiters
 	return 0
 }
 
-median() { bench_median $(cat); }
-
 echo "waiters: GET /v1/workers/{id}, wrk -t2 -c64 -d${DURATION}s over TLS," \
 	"$WAITERS parked waiters or none, worker-runtime" \
 	"--threads ${THREADS:-default}, $ROUNDS round(s), $(nproc) CPUs"
-PR= RR= PW= PN=
-for r in $(seq "$ROUNDS"); do
-	if [ $((r % 2)) = 1 ]; then run without "$r"; run with "$r"
-	else run with "$r"; run without "$r"; fi
-	eval "PW=\"\$PW \$P99_with_$r\"; PN=\"\$PN \$P99_without_$r\""
-	eval "PR=\"\$PR \$(bench_ratio \$P99_with_$r \$P99_without_$r)\""
-	eval "RR=\"\$RR \$(bench_ratio \$RPS_with_$r \$RPS_without_$r)\""
-done
-printf 'median p99 ms: with waiters %s, without %s\n' \
-	"$(echo "$PW" | median)" "$(echo "$PN" | median)"
-printf 'ratio with/without waiters per round: p99%s (median %s); req/s%s (median %s)\n' \
-	"$PR" "$(echo "$PR" | median)" "$RR" "$(echo "$RR" | median)"
+bench_interleave "$ROUNDS" run without with || exit 1
+bench_compare "$ROUNDS" with without waiters

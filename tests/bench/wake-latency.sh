@@ -18,10 +18,9 @@
 # Not run by make check.  Loopback only; bounded; cleans up by PID.
 set -u
 
-here=$(cd "$(dirname "$0")" && pwd)
-top_srcdir=${top_srcdir:-$(cd "$here/../.." && pwd)}
-top_builddir=${top_builddir:-$top_srcdir}
-BIN=${WORKER_RUNTIME:-$top_builddir/fcgi/worker-runtime}
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_paths
 ROUNDS=200
 STORE=fs
 
@@ -34,43 +33,21 @@ while [ $# -gt 0 ]; do
 	   exit 2 ;;
 	esac
 done
-case $ROUNDS in ''|*[!0-9]*) echo "wake-latency: --rounds N" >&2; exit 2 ;; esac
-[ "$ROUNDS" -ge 1 ] && [ "$ROUNDS" -le 10000 ] ||
-	{ echo "wake-latency: --rounds 1..10000" >&2; exit 2; }
+bench_count wake-latency --rounds "$ROUNDS" 1 10000 || exit 2
 case $STORE in memory|fs) ;; *) echo "wake-latency: --store memory|fs" >&2; exit 2 ;; esac
+bench_need wake-latency "$BIN" curl jq openssl python3 nginx || exit
 
-for c in curl jq openssl python3; do
-	command -v "$c" >/dev/null || { echo "wake-latency: $c not found" >&2; exit 77; }
-done
-WR_NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
-[ -x "$WR_NGINX_BIN" ] || { echo "wake-latency: nginx not found" >&2; exit 77; }
-[ -x "$BIN" ] || { echo "wake-latency: $BIN not built" >&2; exit 1; }
-
-# shellcheck source=../../deploy/local-stack.sh
-. "$top_srcdir/deploy/local-stack.sh"
-TMP=$(mktemp -d /tmp/wr-bench.XXXXXX) || exit 1
-cleanup() {
-	[ -n "${WR_DIR:-}" ] && wr_stack_stop
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
+BENCH_DIR=$(mktemp -d /tmp/wr-bench.XXXXXX) || exit 1
+trap bench_stack_cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
 spec=memory
-[ "$STORE" = fs ] && spec="fs:$TMP/store"
-wr_stack_init "$TMP/s" && wr_stack_tls && wr_stack_token || exit 1
+[ "$STORE" = fs ] && spec="fs:$BENCH_DIR/store"
+bench_stack_init || exit 1
 wr_stack_start_runtime "$BIN" --runtime-id bench --store "$spec" || exit 1
-for i in 1 2 3 4 5 6 7 8; do
-	wr_stack_render_nginx "$top_srcdir" $(( 20000 + (RANDOM % 30000) )) &&
-		{ rc=0; wr_stack_start_nginx || rc=$?; }
-	[ "$rc" = 0 ] && break
-	[ "$rc" = 98 ] || exit 1
-done
+bench_stack_nginx || { echo "wake-latency: nginx did not start" >&2; exit 1; }
 
-W=$(curl -sS --max-time 10 --cacert "$WR_DIR/tls/cert.pem" \
-	-H "Authorization: Bearer $WR_TOKEN" -H 'Content-Type: application/json' \
-	-X POST -d '{}' "$WR_BASE_URL/v1/workers" | jq -r .worker.worker_id)
-[ -n "$W" ] && [ "$W" != null ] || { echo "wake-latency: create failed" >&2; exit 1; }
+W=$(bench_stack_worker) || { echo "wake-latency: create failed" >&2; exit 1; }
 
 python3 - "$WR_PORT" "$WR_DIR/tls/cert.pem" "$WR_TOKEN" "$W" "$ROUNDS" <<'EOF'
 import http.client, json, ssl, sys, threading, time

@@ -1,0 +1,82 @@
+/*
+ * fs_faults.c - the fs store's I/O failing on demand (fs_faults.h).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+#include "fs_faults.h"
+
+static atomic_int w_errno;      /* write fails with this */
+static atomic_size_t w_partial; /* the next longer write writes this much */
+static atomic_int s_errno;      /* fdatasync fails with this ... */
+static atomic_uint s_fail_at;   /* ... at this call (0: every call) */
+static atomic_uint n_sync;      /* fdatasync calls since test_fault_sync */
+static atomic_int sync_delay_us;
+
+static ssize_t
+faulty_write(int fd, const void *buf, size_t n)
+{
+	size_t p = atomic_load(&w_partial);
+	int e = atomic_load(&w_errno);
+
+	if (p > 0 && n > p) {
+		atomic_store(&w_partial, 0);
+		return write(fd, buf, p);
+	}
+	if (e != 0) {
+		errno = e;
+		return -1;
+	}
+	return write(fd, buf, n);
+}
+
+static int
+faulty_fdatasync(int fd)
+{
+	unsigned k = atomic_fetch_add(&n_sync, 1) + 1;
+	unsigned at = atomic_load(&s_fail_at);
+	int e = atomic_load(&s_errno);
+	int us = atomic_load(&sync_delay_us);
+
+	if (us > 0)
+		usleep((useconds_t)us);
+	if (e != 0 && (at == 0 || at == k)) {
+		errno = e;
+		return -1;
+	}
+	return fdatasync(fd);
+}
+
+const struct wr__fs_io test_faulty_io = {faulty_write, faulty_fdatasync,
+                                         NULL};
+
+void
+test_fault_write(int e, size_t partial)
+{
+	atomic_store(&w_partial, partial);
+	atomic_store(&w_errno, e);
+}
+
+void
+test_fault_sync(int e, unsigned at)
+{
+	atomic_store(&s_errno, 0);
+	atomic_store(&n_sync, 0);
+	atomic_store(&s_fail_at, at);
+	atomic_store(&s_errno, e);
+}
+
+void
+test_fault_sync_delay(int us)
+{
+	atomic_store(&sync_delay_us, us);
+}
+
+unsigned
+test_fault_sync_calls(void)
+{
+	return atomic_load(&n_sync);
+}
