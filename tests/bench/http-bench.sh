@@ -17,8 +17,9 @@
 #     missing and allowed: WR_BENCH_INSTALL=1) echoing the same bytes;
 #   the Runtime (memory store, --threads N, default 16): GET /v1/workers/{id},
 #     GET /v1/runtime, POST .../input; the Runtime on the fs store: POST;
-#   the Runtime as shipped: the binary's default --threads (4) behind
-#     deploy/nginx.conf's keepalive (K): GET /v1/workers/{id};
+#   the Runtime as deployed: --threads N (16, as the systemd units and
+#     spawn-fcgi.sh pass) behind deploy/nginx.conf's keepalive (K):
+#     GET /v1/workers/{id};
 #   list contention: GET detail while two clients list 1,000 workers
 #     (wrk -t1 -c1 each), rate and p99 against GET detail alone;
 #   one connection (wrk -t1 -c1): POST on the fs store and on the memory
@@ -33,6 +34,8 @@
 # N + K threads there ("the same configuration"), though it holds no
 # thread per idle connection.
 # --smoke: 1 round of 1 s, to show the script works (not a measurement).
+# From a build directory (the binary is top_builddir's, or WORKER_RUNTIME):
+#   cd BUILD && top_srcdir=SRC top_builddir=$PWD SRC/tests/bench/http-bench.sh
 # Run by hand, not by make check.  Loopback and unix sockets only;
 # bounded; stops what it started by PID and removes its directory.
 set -u
@@ -63,9 +66,11 @@ for v in "$ROUNDS" "$DURATION" "$THREADS" "$KEEPALIVE"; do
 done
 [ "$ROUNDS" -ge 1 ] && [ "$ROUNDS" -le 20 ] && [ "$DURATION" -ge 1 ] &&
 	[ "$DURATION" -le 120 ] && [ "$THREADS" -ge 1 ] &&
-	[ "$THREADS" -le 256 ] && [ "$KEEPALIVE" -ge 1 ] ||
+	[ "$THREADS" -le 256 ] && [ "$KEEPALIVE" -ge 1 ] &&
+	[ $((THREADS + KEEPALIVE)) -le 256 ] ||
 	{ echo "http-bench: --rounds 1..20, --duration 1..120," \
-		"--threads 1..256, --keepalive >= 1" >&2; exit 2; }
+		"--threads 1..256, --keepalive >= 1, threads + keepalive" \
+		"<= 256 (the Runtime's --threads bound)" >&2; exit 2; }
 
 PHP_FPM=$(command -v php-fpm8.2 || ls /usr/sbin/php-fpm8.2 2>/dev/null)
 if [ -z "$PHP_FPM" ] && [ "${WR_BENCH_INSTALL:-0}" = 1 ]; then
@@ -96,15 +101,14 @@ cc -O2 -o "$BENCH_DIR/fdatasync-loop" "$BENCH_HERE/fdatasync-loop.c" ||
 # ---- the responders, and the bytes they answer -------------------------
 # Every responder runs twice: NAME without upstream keepalive (--threads
 # N) and NAME_ka with it (N + K threads, see above); rt_def is the Runtime
-# as shipped (its default --threads) behind the keepalive upstream.
+# as deployed (--threads N) behind the keepalive upstream.
 D=$BENCH_DIR
 KA_THREADS=$((THREADS + KEEPALIVE))
-[ "$KA_THREADS" -le 256 ] || KA_THREADS=256
 backends=
 for v in rt fs rt_ka fs_ka rt_def; do
 	set -- --threads "$THREADS"
 	store=memory
-	case $v in *_ka) set -- --threads "$KA_THREADS" ;; rt_def) set -- ;; esac
+	case $v in *_ka) set -- --threads "$KA_THREADS" ;; esac
 	case $v in fs*) mkdir -p "$D/$v.store"; store="fs:$D/$v.store" ;; esac
 	bench_start "$v" "$D/$v.sock" "$BIN" --socket "unix:$D/$v.sock" \
 		--runtime-id bench --store "$store" "$@" || exit 1
@@ -214,7 +218,8 @@ contention() { # key url: GET detail while two clients list 1,000 workers
 }
 
 echo "http-bench: $ROUNDS round(s) of wrk -t2 -c$CONNS -d${DURATION}s;" \
-	"--threads $THREADS; keepalive $KEEPALIVE; $(nproc) CPUs;" \
+	"--threads $THREADS ($((THREADS + KEEPALIVE)) behind keepalive" \
+	"$KEEPALIVE, Runtime as deployed $THREADS); $(nproc) CPUs;" \
 	"fs record $REC bytes"
 for round in $(seq 1 "$ROUNDS"); do
 	echo "round $round" >&2
@@ -250,7 +255,7 @@ while IFS='|' read -r key label be path method; do
 	row "${key}_0" "$label"
 	row "${key}_1" "$label, keepalive"
 done <<< "$CASES"
-row rt_def "Runtime GET detail as shipped (default threads, keepalive $KEEPALIVE)"
+row rt_def "Runtime GET detail as deployed, keepalive"
 row rt_get_list 'Runtime GET detail, 2 clients listing 1,000'
 row fs1 'Runtime POST input (fs), 1 connection'
 row mem1 'Runtime POST input (memory), 1 connection'
@@ -262,7 +267,7 @@ echo "  GET/bare $(ratio "$(med rt_get_0)" "$(med bare_get_0)")," \
 	"GET/bare keepalive $(ratio "$(med rt_get_1)" "$(med bare_get_1)")," \
 	"GET keepalive/bare no-keepalive $(ratio "$(med rt_get_1)" "$(med bare_get_0)")," \
 	"GET keepalive/no-keepalive $(ratio "$(med rt_get_1)" "$(med rt_get_0)")"
-echo "  as shipped (default threads + keepalive): /bare no-keepalive" \
+echo "  as deployed (--threads $THREADS, keepalive $KEEPALIVE): /bare no-keepalive" \
 	"$(ratio "$(med rt_def)" "$(med bare_get_0)"), /Runtime no-keepalive" \
 	"$(ratio "$(med rt_def)" "$(med rt_get_0)"), p99 $(p99 rt_def) ms" \
 	"vs no-keepalive $(p99 rt_get_0) ms"
