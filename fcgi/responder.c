@@ -26,7 +26,12 @@
  * CR/LF.  FastCGI params are borrowed until FCGX_Finish_r and nothing keeps
  * them past it.  A connection whose input was not consumed exactly (too
  * large, short, malformed) is closed after its answer: leftover stdin
- * records on a kept connection would be taken for the next request.
+ * records on a kept connection would be taken for the next request.  So
+ * is a kept connection whose peer may have sent more than one request
+ * before the first answer (pipelining, outside FCGI_MPXS_CONNS=0): libfcgi
+ * may have read the next request ahead into a buffer it frees, and the
+ * peer gets EOF after the first answer rather than waiting for ever
+ * (peek_request_end).
  * http_request_done is called exactly once per request, also for the
  * answers this file writes itself (route "", the reason's wire name).
  *
@@ -382,6 +387,52 @@ static unsigned long long elapsed_us(const struct timespec *t0)
 	       (unsigned long long)((t.tv_nsec - t0->tv_nsec) / 1000);
 }
 
+/* ---- pipelining ---------------------------------------------------------- */
+
+/* FastCGI record types and header size (the FastCGI 1.0 specification). */
+#define REC_HEADER 8
+#define REC_BEGIN 1
+#define REC_STDIN 5
+#define PEEK_MAX 16384 /* above libfcgi's 8 KiB read */
+
+/*
+ * Looks (MSG_PEEK, without blocking or consuming) at what the peer has
+ * sent on fd before libfcgi reads the next request, and finds the end of
+ * that request: the empty FCGI_STDIN record of the request id of the first
+ * FCGI_BEGIN_REQUEST.  libfcgi reads up to 8 KiB at a time into its
+ * request's input buffer and frees that buffer at FCGX_Finish_r; it
+ * answers FCGI_MPXS_CONNS=0 and cannot serve a request sent before the
+ * previous one's FCGI_END_REQUEST (pipelining), whose bytes it may have
+ * read ahead and dropped: the peer would wait for an answer that never
+ * comes on a connection that looks idle.  Returns 0 if the bytes present
+ * end exactly with that request (nothing can be read ahead now), 1 if
+ * more bytes follow it, -1 if its end is not among them (it arrives in
+ * parts, or is longer than PEEK_MAX): in both cases the caller closes a
+ * kept connection after the answer.  What libfcgi read ahead is private
+ * to it, so this is decided here, not from its buffer.
+ */
+static int peek_request_end(int fd)
+{
+	unsigned char b[PEEK_MAX];
+	ssize_t n = recv(fd, b, sizeof b, MSG_PEEK | MSG_DONTWAIT);
+	size_t off = 0;
+	long id = -1;
+
+	while (n > 0 && off + REC_HEADER <= (size_t)n) {
+		unsigned type = b[off + 1];
+		long rid = (long)b[off + 2] << 8 | b[off + 3];
+		size_t clen = (size_t)b[off + 4] << 8 | b[off + 5];
+		size_t next = off + REC_HEADER + clen + b[off + 6];
+
+		if (type == REC_BEGIN && id < 0)
+			id = rid;
+		else if (type == REC_STDIN && rid == id && clen == 0)
+			return next == (size_t)n ? 0 : next < (size_t)n ? 1 : -1;
+		off = next;
+	}
+	return -1;
+}
+
 /* ---- one request -------------------------------------------------------- */
 
 /* hr's params from req; the request id is checked once here (a valid
@@ -555,10 +606,13 @@ static bool stdin_ended(FCGX_Stream *in)
 static void finish_rq(struct rq *r)
 {
 	struct conn *c = r->conn;
-	bool plain = r->req.keepConnection == 0 && !r->drop &&
-	             stdin_ended(r->req.in);
-	bool kept;
+	bool plain, kept;
 
+	if (r->read_ahead && r->req.keepConnection != 0)
+		r->drop = true; /* possibly pipelined: see peek_request_end */
+	r->read_ahead = false;
+	plain = r->req.keepConnection == 0 && !r->drop &&
+	        stdin_ended(r->req.in);
 	if (plain)
 		r->req.keepConnection = 1; /* libfcgi closes on an error only */
 	FCGX_Finish_r(&r->req); /* params (r->hr) are invalid from here on */
@@ -670,6 +724,7 @@ static void serve_read(const struct responder_config *cfg, const struct job *j,
 	}
 	r->req.ipcFd = dsp_conn_fd(c);
 	r->req.keepConnection = 1; /* FCGX_Accept_r's first Finish keeps it */
+	r->read_ahead = peek_request_end(r->req.ipcFd) != 0;
 	if (FCGX_Accept_r(&r->req) < 0) {
 		/* The peer closed it, or broke the protocol: libfcgi closed
 		 * it (FCGX_Free) before its accept on listen socket -1 failed. */

@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""fcgi-peer.py - FastCGI peers that break the protocol on purpose.
+
+Usage: fcgi-peer.py SOCKET MODE
+
+MODE pipelined: two FCGI_KEEP_CONN requests (GET /v1/runtime) in one
+write; prints "answer 1: STATUS", then "answer 2: STATUS" or
+"eof after 1" (the Runtime closed the connection), or "timeout after N".
+MODE kept: one FCGI_KEEP_CONN request; prints "answer 1: STATUS, still
+open" if the connection stays open after the answer (checked with a
+second request, answered), else "answer 1: STATUS, closed".
+Every read is bounded by a 15 s socket timeout.  Exits 0 unless the
+socket could not be used.
+"""
+import socket
+import struct
+import sys
+
+BEGIN, ABORT, END, PARAMS, STDIN, STDOUT = 1, 2, 3, 4, 5, 6
+KEEP_CONN = 1
+
+
+def record(rtype, content=b"", rid=1):
+    pad = (8 - len(content) % 8) % 8
+    return (struct.pack(">BBHHBx", 1, rtype, rid, len(content), pad)
+            + content + b"\0" * pad)
+
+
+def nv(name, value):
+    return bytes([len(name), len(value)]) + name + value
+
+
+def request(method=b"GET", uri=b"/v1/runtime", body=None, length=None,
+            flags=KEEP_CONN):
+    """BEGIN and PARAMS; with body None also the empty STDIN record."""
+    params = nv(b"REQUEST_METHOD", method) + nv(b"REQUEST_URI", uri)
+    if length is not None:
+        params += nv(b"CONTENT_LENGTH", str(length).encode())
+        params += nv(b"CONTENT_TYPE", b"application/json")
+    out = (record(BEGIN, struct.pack(">HB5x", 1, flags))
+           + record(PARAMS, params) + record(PARAMS))
+    return out + (record(STDIN) if body is None else record(STDIN, body))
+
+
+def recv_exact(s, n):
+    buf = b""
+    while len(buf) < n:
+        got = s.recv(n - len(buf))
+        if not got:
+            return None
+        buf += got
+    return buf
+
+
+def answer(s):
+    """The next answer's status (int), 0 if it had no Status line, or None
+    at EOF."""
+    out = b""
+    while True:
+        head = recv_exact(s, 8)
+        if head is None:
+            return None
+        _, rtype, _, clen, plen = struct.unpack(">BBHHBx", head)
+        content = recv_exact(s, clen + plen)
+        if content is None:
+            return None
+        if rtype == STDOUT:
+            out += content[:clen]
+        elif rtype == END:
+            break
+    for line in out.split(b"\r\n"):
+        if line.startswith(b"Status: "):
+            return int(line.split()[1])
+    return 0
+
+
+def pipelined(s):
+    s.sendall(request() + request())
+    print("answer 1: %s" % answer(s))
+    try:
+        second = answer(s)
+    except socket.timeout:
+        print("timeout after 1")
+        return
+    print("eof after 1" if second is None else "answer 2: %s" % second)
+
+
+def kept(s):
+    s.sendall(request())
+    first = answer(s)
+    s.sendall(request())
+    second = answer(s)
+    print("answer 1: %s, %s" % (first, "still open" if second == 200
+                                else "closed"))
+
+
+def main():
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(15)
+    s.connect(sys.argv[1])
+    {"pipelined": pipelined, "kept": kept}[sys.argv[2]](s)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# tests/e2e/fcgi-pipelined.sh - a peer outside the FastCGI protocol the
+# Runtime accepts (libfcgi answers FCGI_MPXS_CONNS=0) is never left
+# hanging.  Talks FastCGI straight to the socket (tests/e2e/fcgi-peer.py).
+#
+# Pipelining: two FCGI_KEEP_CONN requests written in one write (the second
+# before the first's FCGI_END_REQUEST).  libfcgi reads them both into the
+# first request's input buffer and frees it after the first answer; the
+# peer must get the first answer and then the second answer or EOF, not a
+# silent connection the Runtime counts as idle.  A single kept request on
+# the same kind of connection stays kept (keepalive is not lost).
+# Every wait is bounded by the client's socket timeout (15 s, above the
+# Runtime's own 10 s I/O bound), never a guessed duration.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+e2e_need python3
+e2e_init --no-stack
+CODE=-
+T=$E2E_TMP
+SOCK=$T/fcgi.sock
+LOG=$T/runtime.log
+PEER=$top_srcdir/tests/e2e/fcgi-peer.py
+
+"$WR_BIN" --socket "unix:$SOCK" --runtime-id pipe --threads 2 2>"$LOG" &
+PID=$!
+E2E_PIDS=$PID
+until_true 100 grep -q ' started ' "$LOG" || { e2e_say "ERROR: no start"; exit 99; }
+
+python3 "$PEER" "$SOCK" pipelined >"$T/pipe.out" 2>&1
+cat "$T/pipe.out" >&2
+check "two requests in one write: the first is answered 200" \
+	grep -qx 'answer 1: 200' "$T/pipe.out"
+check "then the second is answered or the connection ends (no hang)" \
+	grep -Eqx 'answer 2: 200|eof after 1' "$T/pipe.out"
+
+python3 "$PEER" "$SOCK" kept >"$T/kept.out" 2>&1
+cat "$T/kept.out" >&2
+check "one kept request at a time: answered, and the connection is kept" \
+	grep -qx 'answer 1: 200, still open' "$T/kept.out"
+e2e_finish
