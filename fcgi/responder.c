@@ -601,8 +601,10 @@ static bool stdin_ended(FCGX_Stream *in)
  * shuts the socket down and polls until the peer closes first (up to
  * 2 s), which only matters while the client may still be sending - a
  * close with unread input resets the connection (TCP and unix sockets
- * alike) and a client still writing gets EPIPE.  Otherwise libfcgi
- * closes it its way. */
+ * alike) and a client still writing gets EPIPE.  So is a connection
+ * whose read failed or timed out: its peer is gone or stalled, and the
+ * thread is to be free at the 10 s I/O bound.  Otherwise libfcgi closes
+ * it its way. */
 static void finish_rq(struct rq *r)
 {
 	struct conn *c = r->conn;
@@ -615,7 +617,16 @@ static void finish_rq(struct rq *r)
 	        stdin_ended(r->req.in);
 	if (plain)
 		r->req.keepConnection = 1; /* libfcgi closes on an error only */
+	/* FCGX_Finish_r closes a kept connection only when a read or write
+	 * failed or timed out (the peer went away or stalled), and closes
+	 * any connection whose read failed: detached makes that a plain
+	 * close(2), so the thread is free at the 10 s I/O bound, not after
+	 * libfcgi's shutdown and poll of up to 2 s more.  FCGX_Free clears
+	 * detached when it closes. */
+	if (r->req.keepConnection != 0 || FCGX_GetError(r->req.in) != 0)
+		r->req.detached = 1;
 	FCGX_Finish_r(&r->req); /* params (r->hr) are invalid from here on */
+	r->req.detached = 0; /* a drop below is libfcgi's own close */
 	if (r->body_cap > BODY_KEEP) {
 		free(r->body);
 		r->body = NULL;
@@ -725,15 +736,21 @@ static void serve_read(const struct responder_config *cfg, const struct job *j,
 	r->req.ipcFd = dsp_conn_fd(c);
 	r->req.keepConnection = 1; /* FCGX_Accept_r's first Finish keeps it */
 	r->read_ahead = peek_request_end(r->req.ipcFd) != 0;
+	/* If the read of the request's start fails (the peer closed, broke
+	 * the protocol or stalled 10 s), libfcgi closes the connection: with
+	 * detached, plainly (see finish_rq). */
+	r->req.detached = 1;
 	if (FCGX_Accept_r(&r->req) < 0) {
-		/* The peer closed it, or broke the protocol: libfcgi closed
-		 * it (FCGX_Free) before its accept on listen socket -1 failed. */
+		/* libfcgi closed it (FCGX_Free) before its accept on listen
+		 * socket -1 failed. */
 		if (r->req.ipcFd >= 0)
 			FCGX_Free(&r->req, 1);
 		r->req.ipcFd = -1;
+		r->req.detached = 0;
 		dsp_conn_release(c, false);
 		return;
 	}
+	r->req.detached = 0;
 	r->t0 = j->t0; /* arrival, not the end of the read */
 	r->conn = c;
 	request_fill(&r->hr, &r->req, r->rid);
