@@ -33,7 +33,9 @@
  * peer gets EOF after the first answer rather than waiting for ever
  * (peek_request_end).
  * http_request_done is called exactly once per request, also for the
- * answers this file writes itself (route "", the reason's wire name).
+ * answers this file writes itself (route "", the reason's wire name) and
+ * for a request whose input failed, which gets no answer (input_failed:
+ * status 499 or 408, as nginx logs them).
  *
  * Threads (dispatch.c), leader/follower: the --threads serving threads
  * take turns in epoll_wait on one set holding the listen socket and every
@@ -530,6 +532,34 @@ static void respond(const struct http_ctx *ctx, struct rq *r,
 	http_response_clear(res);
 }
 
+/*
+ * True if the request's input failed: the stream libfcgi reads its params
+ * and stdin from reports an error because the peer closed the connection,
+ * sent FCGI_ABORT_REQUEST or a record out of place (all three are
+ * FCGX_PROTOCOL_ERROR to libfcgi), or sent nothing for the 10 s I/O bound
+ * (EAGAIN).  Such a request is not acted on and gets no HTTP answer: no
+ * one is left to read it, and it is not the client's fault.  Its access
+ * line says what nginx logs for the same: 408 for the timeout, 499 (client
+ * closed request) otherwise; route and reason "".  FCGX_Finish_r then ends
+ * the request with an empty FCGI_STDOUT and FCGI_END_REQUEST (the answer
+ * the FastCGI spec gives an aborted request) and closes the connection.
+ */
+static bool input_failed(const struct http_ctx *ctx, struct rq *r)
+{
+	int e = FCGX_GetError(r->req.in);
+	struct http_response res;
+
+	if (e == 0)
+		return false;
+	memset(&res, 0, sizeof res);
+	res.status = e == EAGAIN ? 408 : 499; /* EWOULDBLOCK == EAGAIN */
+	res.route = "";
+	res.reason = "";
+	http_request_done(ctx, &r->hr, &res, elapsed_us(&r->t0));
+	r->drop = true;
+	return true;
+}
+
 /* The checks before the handlers: a bad request is answered here (and its
  * connection dropped).  Returns true if the handlers are to be called. */
 static bool request_ok(const struct responder_config *cfg, struct rq *r)
@@ -567,6 +597,8 @@ static bool request_ok(const struct responder_config *cfg, struct rq *r)
 		return true;
 	}
 	rc = len > 0 ? read_body(r->req.in, (size_t)len, r) : 0;
+	if (rc == -1 && input_failed(ctx, r))
+		return false;
 	if (rc != 0) {
 		r->drop = true;
 		if (rc == -2)
@@ -754,7 +786,9 @@ static void serve_read(const struct responder_config *cfg, const struct job *j,
 	r->t0 = j->t0; /* arrival, not the end of the read */
 	r->conn = c;
 	request_fill(&r->hr, &r->req, r->rid);
-	if (dsp_stopping()) {
+	if (input_failed(cfg->ctx, r)) {
+		/* Its params did not arrive whole: not answered. */
+	} else if (dsp_stopping()) {
 		/* Read, not acted on: safe to retry. */
 		atomic_fetch_add(&stop_answered, 1);
 		r->drop = true;

@@ -6,6 +6,10 @@ Usage: fcgi-peer.py SOCKET MODE
 MODE pipelined: two FCGI_KEEP_CONN requests (GET /v1/runtime) in one
 write; prints "answer 1: STATUS", then "answer 2: STATUS" or
 "eof after 1" (the Runtime closed the connection), or "timeout after N".
+MODE abort: a POST /v1/workers (REQUEST_ID abort-1) whose stdin stops
+after 2 of its 10 bytes ("{}", a valid body if taken as whole), then
+FCGI_ABORT_REQUEST; prints "aborted:
+STATUS" (0: the request ended without an HTTP answer) or "aborted: eof".
 MODE kept: one FCGI_KEEP_CONN request; prints "answer 1: STATUS, still
 open" if the connection stays open after the answer (checked with a
 second request, answered), else "answer 1: STATUS, closed".
@@ -31,9 +35,9 @@ def nv(name, value):
 
 
 def request(method=b"GET", uri=b"/v1/runtime", body=None, length=None,
-            flags=KEEP_CONN):
+            flags=KEEP_CONN, extra=b""):
     """BEGIN and PARAMS; with body None also the empty STDIN record."""
-    params = nv(b"REQUEST_METHOD", method) + nv(b"REQUEST_URI", uri)
+    params = nv(b"REQUEST_METHOD", method) + nv(b"REQUEST_URI", uri) + extra
     if length is not None:
         params += nv(b"CONTENT_LENGTH", str(length).encode())
         params += nv(b"CONTENT_TYPE", b"application/json")
@@ -85,6 +89,14 @@ def pipelined(s):
     print("eof after 1" if second is None else "answer 2: %s" % second)
 
 
+def abort(s):
+    s.sendall(request(b"POST", b"/v1/workers", body=b"{}", length=10,
+                      flags=0, extra=nv(b"REQUEST_ID", b"abort-1"))
+              + record(ABORT))
+    status = answer(s)
+    print("aborted: %s" % ("eof" if status is None else status))
+
+
 def kept(s):
     s.sendall(request())
     first = answer(s)
@@ -98,7 +110,7 @@ def main():
     s = socket.socket(socket.AF_UNIX)
     s.settimeout(15)
     s.connect(sys.argv[1])
-    {"pipelined": pipelined, "kept": kept}[sys.argv[2]](s)
+    {"pipelined": pipelined, "kept": kept, "abort": abort}[sys.argv[2]](s)
     return 0
 
 

@@ -99,6 +99,8 @@ closed_within() { # FILE SECONDS: closed, and no later than SECONDS
 }
 check "each half request is closed within 10 s + 1 s of its write" \
 	eval 'closed_within "$E2E_TMP/half1" 11 && closed_within "$E2E_TMP/half2" 11'
+check "a timed-out half request gets an access line with status 408" \
+	grep -q 'access method="" route="" status=408 reason=""' "$WR_DIR/worker-runtime.log"
 e2e_api GET /v1/runtime
 check "requests through nginx are served again after them" status_is 200
 

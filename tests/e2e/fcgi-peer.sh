@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# tests/e2e/fcgi-pipelined.sh - a peer outside the FastCGI protocol the
-# Runtime accepts (libfcgi answers FCGI_MPXS_CONNS=0) is never left
-# hanging.  Talks FastCGI straight to the socket (tests/e2e/fcgi-peer.py).
+# tests/e2e/fcgi-peer.sh - FastCGI peers that pipeline or abort requests.
+# Talks FastCGI straight to the socket (tests/e2e/fcgi-peer.py).
 #
 # Pipelining: two FCGI_KEEP_CONN requests written in one write (the second
 # before the first's FCGI_END_REQUEST).  libfcgi reads them both into the
@@ -9,12 +8,17 @@
 # peer must get the first answer and then the second answer or EOF, not a
 # silent connection the Runtime counts as idle.  A single kept request on
 # the same kind of connection stays kept (keepalive is not lost).
+#
+# Abort: FCGI_BEGIN_REQUEST, params, part of the body, then
+# FCGI_ABORT_REQUEST.  The request is not acted on and gets no HTTP answer
+# (it is not the client's fault: no 400); its access line says 499, as
+# nginx logs a client that went away.
 # Every wait is bounded by the client's socket timeout (15 s, above the
 # Runtime's own 10 s I/O bound), never a guessed duration.
 set -u
 . "$(dirname "$0")/lib.sh"
 
-e2e_need python3
+e2e_need python3 cgi-fcgi jq
 e2e_init --no-stack
 CODE=-
 T=$E2E_TMP
@@ -38,4 +42,14 @@ python3 "$PEER" "$SOCK" kept >"$T/kept.out" 2>&1
 cat "$T/kept.out" >&2
 check "one kept request at a time: answered, and the connection is kept" \
 	grep -qx 'answer 1: 200, still open' "$T/kept.out"
+python3 "$PEER" "$SOCK" abort >"$T/abort.out" 2>&1
+cat "$T/abort.out" >&2
+check "an aborted request gets no HTTP answer (no 400 invalid_body)" \
+	grep -Eqx 'aborted: (0|eof)' "$T/abort.out"
+check "its access line says 499 (client closed request)" \
+	until_true 100 grep -q 'access method=POST route="" status=499 reason="" .*request_id=abort-1$' "$LOG"
+env -i REQUEST_METHOD=GET REQUEST_URI=/v1/workers \
+	"$(command -v cgi-fcgi)" -bind -connect "$SOCK" </dev/null >"$T/list" 2>&1
+check "it was not acted on: no worker exists" \
+	eval 'sed -n "/^{/p" "$T/list" | jq -e ".workers == []"'
 e2e_finish
