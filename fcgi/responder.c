@@ -928,11 +928,10 @@ static unsigned drain_queue(FCGX_Request *req, unsigned retry_after_s,
 
 	while ((limit = drain_limit_ms(d)) > 0 && dsp_take(&j)) {
 		if (j.kind == JOB_FINISH) {
-			/* A wait without a deadline is a mutation waiting
-			 * for its fdatasync (handlers.h): its answer may
-			 * block, so at a timeout it gets none. */
+			/* A mutation waiting for its fdatasync: its answer
+			 * may block, so at a timeout it gets none. */
 			if (ctx != NULL && (!d->at_timeout ||
-			                    j.rq->deadline_ms != ULLONG_MAX))
+			                    !http_wait_is_commit(j.rq->wait)))
 				serve_finish(ctx, j.rq);
 			continue;
 		}

@@ -237,6 +237,7 @@ park_input(const char *id, char *uri, size_t size)
 	gate_await_entered();
 	/* The deadline is none: the responder sets no timeout for it. */
 	cr_assert_eq(http_wait_deadline_ms(r.wait), ULLONG_MAX);
+	cr_assert(http_wait_is_commit(r.wait), "a parked input is a commit");
 	cr_assert_eq(wake_calls(), 0, "woken before the fdatasync returned");
 	cr_assert_eq(transcript_len(id), 0, "visible before durable");
 	return r.wait;
