@@ -10,6 +10,9 @@ MODE abort: a POST /v1/workers (REQUEST_ID abort-1) whose stdin stops
 after 2 of its 10 bytes ("{}", a valid body if taken as whole), then
 FCGI_ABORT_REQUEST; prints "aborted:
 STATUS" (0: the request ended without an HTTP answer) or "aborted: eof".
+MODE idle READY_FILE: one FCGI_KEEP_CONN request, answered; then creates
+READY_FILE and holds the kept connection idle until the Runtime closes it
+(at most 60 s); prints "idle: closed" or "idle: still open".
 MODE kept: one FCGI_KEEP_CONN request; prints "answer 1: STATUS, still
 open" if the connection stays open after the answer (checked with a
 second request, answered), else "answer 1: STATUS, closed".
@@ -97,6 +100,18 @@ def abort(s):
     print("aborted: %s" % ("eof" if status is None else status))
 
 
+def idle(s):
+    s.sendall(request())
+    answer(s)
+    open(sys.argv[3], "w").close()
+    s.settimeout(60)
+    try:
+        closed = s.recv(1) == b""
+    except OSError:
+        closed = True
+    print("idle: %s" % ("closed" if closed else "still open"))
+
+
 def kept(s):
     s.sendall(request())
     first = answer(s)
@@ -110,7 +125,8 @@ def main():
     s = socket.socket(socket.AF_UNIX)
     s.settimeout(15)
     s.connect(sys.argv[1])
-    {"pipelined": pipelined, "kept": kept, "abort": abort}[sys.argv[2]](s)
+    {"pipelined": pipelined, "kept": kept, "abort": abort,
+     "idle": idle}[sys.argv[2]](s)
     return 0
 
 
