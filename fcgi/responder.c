@@ -73,9 +73,12 @@
  * sigsuspend(); their handler (no SA_RESTART) only sets a sig_atomic_t
  * flag.  The main thread then sets `stopping`, calls FCGX_ShutdownPending(),
  * shuts its own unix listener down and tells the dispatcher, which takes
- * the listen socket out of the set, answers every parked request at once
- * (its current page; http_wait_finish may block briefly, e.g. until a
- * group commit's sync ends), shuts down the idle connections without a
+ * the listen socket out of the set, queues every parked request to be
+ * answered (its current page; http_wait_finish may block briefly, e.g.
+ * until a group commit's sync ends) by the next free serving thread - not
+ * by the dispatcher, whose loop must never block on a peer's write; with
+ * every thread held, at their I/O bound or by the shutdown guard's drain
+ * (responder_drain_backlog) -, shuts down the idle connections without a
  * request (a serving thread closes them; one that holds a request is
  * answered 503 stopping), and ends once nothing is idle, in flight,
  * queued or parked; kept connections are closed after their answer.
