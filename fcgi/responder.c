@@ -721,9 +721,18 @@ static bool handle(const struct responder_config *cfg, struct rq *r)
 	if (res.wait != NULL) {
 		r->wait = res.wait;
 		r->deadline_ms = http_wait_deadline_ms(res.wait);
-		if (dsp_park(r))
+		/* Its stdin's end record is read before it parks (nginx sends
+		 * it with the request, so this reads nothing from the socket;
+		 * a direct client may send it later): any byte arriving on a
+		 * parked connection ends the wait as a hangup or an abort
+		 * (dispatch.c, dispatch_round).  A stdin that does not end
+		 * there is answered now, its connection closed after. */
+		if (!stdin_ended(r->req.in))
+			r->drop = true;
+		else if (dsp_park(r))
 			return true;
-		/* Woken before it was parked: answer now. */
+		/* Woken before it was parked, or its stdin did not end:
+		 * answer now. */
 		http_wait_finish(ctx, r->wait, &res);
 		r->wait = NULL;
 	}

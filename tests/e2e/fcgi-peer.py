@@ -13,15 +13,22 @@ STATUS" (0: the request ended without an HTTP answer) or "aborted: eof".
 MODE idle READY_FILE: one FCGI_KEEP_CONN request, answered; then creates
 READY_FILE and holds the kept connection idle until the Runtime closes it
 (at most 60 s); prints "idle: closed" or "idle: still open".
+MODE late-stdin URI: a long-poll GET URI whose empty FCGI_STDIN record is
+sent only once the Runtime has read its params (this side's unsent
+output is 0, polled every 10 ms), as cgi-fcgi may; prints "long-poll:
+STATUS after MS ms".
 MODE kept: one FCGI_KEEP_CONN request; prints "answer 1: STATUS, still
 open" if the connection stays open after the answer (checked with a
 second request, answered), else "answer 1: STATUS, closed".
 Every read is bounded by a 15 s socket timeout.  Exits 0 unless the
 socket could not be used.
 """
+import fcntl
 import socket
 import struct
 import sys
+import termios
+import time
 
 BEGIN, ABORT, END, PARAMS, STDIN, STDOUT = 1, 2, 3, 4, 5, 6
 KEEP_CONN = 1
@@ -112,6 +119,24 @@ def idle(s):
     print("idle: %s" % ("closed" if closed else "still open"))
 
 
+def late_stdin(s):
+    start = time.monotonic()
+    s.sendall(request(uri=sys.argv[3].encode())[:-8])  # no STDIN record
+    for _ in range(1000):
+        if struct.unpack("i", fcntl.ioctl(s, termios.TIOCOUTQ,
+                                          b"\0" * 4))[0] == 0:
+            break
+        time.sleep(0.01)
+    # A little more, so that a Runtime that parks without the record
+    # surely has parked (the outcome of a correct one does not depend
+    # on it: it waits for the record).
+    time.sleep(0.01)
+    s.sendall(record(STDIN))
+    status = answer(s)
+    print("long-poll: %s after %d ms" % (status, (time.monotonic() - start)
+                                         * 1000))
+
+
 def kept(s):
     s.sendall(request())
     first = answer(s)
@@ -126,7 +151,7 @@ def main():
     s.settimeout(15)
     s.connect(sys.argv[1])
     {"pipelined": pipelined, "kept": kept, "abort": abort,
-     "idle": idle}[sys.argv[2]](s)
+     "idle": idle, "late-stdin": late_stdin}[sys.argv[2]](s)
     return 0
 
 

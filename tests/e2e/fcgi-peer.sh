@@ -13,6 +13,9 @@
 # FCGI_ABORT_REQUEST.  The request is not acted on and gets no HTTP answer
 # (it is not the client's fault: no 400); its access line says 499, as
 # nginx logs a client that went away.
+#
+# A long-poll whose empty FCGI_STDIN record arrives after the request was
+# read is not taken for a hangup: it waits for its deadline.
 # Every wait is bounded by the client's socket timeout (15 s, above the
 # Runtime's own 10 s I/O bound), never a guessed duration.
 set -u
@@ -52,4 +55,17 @@ env -i REQUEST_METHOD=GET REQUEST_URI=/v1/workers \
 	"$(command -v cgi-fcgi)" -bind -connect "$SOCK" </dev/null >"$T/list" 2>&1
 check "it was not acted on: no worker exists" \
 	eval 'sed -n "/^{/p" "$T/list" | jq -e ".workers == []"'
+# A long-poll whose empty FCGI_STDIN record comes after its params were
+# read (a direct client, e.g. cgi-fcgi, may send it late): the record is
+# part of the request, not a hangup, so the long-poll waits its full
+# ?wait= on an unchanged worker instead of being answered at once.
+env -i REQUEST_METHOD=POST REQUEST_URI=/v1/workers CONTENT_TYPE=application/json \
+	CONTENT_LENGTH=2 "$(command -v cgi-fcgi)" -bind -connect "$SOCK" \
+	<<<'{}' >"$T/create" 2>&1
+ID=$(sed -n '/^{/p' "$T/create" | jq -r '.worker.worker_id')
+python3 "$PEER" "$SOCK" late-stdin "/v1/workers/$ID/transcript?after=0&wait=1500" \
+	>"$T/late.out" 2>&1
+cat "$T/late.out" >&2
+check "a long-poll whose stdin record comes late waits its 1.5 s, not answered at once" \
+	awk '$1 == "long-poll:" && $2 == 200 && $4 >= 1500 { ok = 1 } END { exit !ok }' "$T/late.out"
 e2e_finish
