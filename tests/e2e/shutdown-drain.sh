@@ -69,39 +69,40 @@ longpoll() { # N: a long-poll on the worker's transcript, its answer in $T/lp.N
 		>"$T/lp.$1" 2>&1 &
 	E2E_PIDS="$E2E_PIDS $!"
 }
-# park N: N long-polls parked, their numbers in $PARKED.  One answered at
-# once instead (the first long-poll after a worker's creation may be: its
-# watch is satisfied at once) is sent again, at most 3 tries each.
+# park N: N more long-polls, parked; their numbers in $PARKED.
 LP=0
 park() {
-	local k try
+	local k
 	PARKED=
-	for k in $(seq "$1"); do # not i: until_true's own loop variable
-		for try in 1 2 3; do
-			LP=$((LP + 1))
-			longpoll "$LP"
-			until_true 100 eval 'parked_is "$k" || grep -q "^Status" "$T/lp.$LP"'
-			parked_is "$k" && { PARKED="$PARKED $LP"; break; }
-		done
+	for k in $(seq "$1"); do
+		LP=$((LP + 1))
+		longpoll "$LP"
+		PARKED="$PARKED $LP"
 	done
-	parked_is "$1"
+	until_true 100 parked_is "$1"
 }
 answered_200() {
 	local n
 	for n in $PARKED; do grep -q '^Status: 200' "$T/lp.$n" || return 1; done
 }
-half_request() { # holds half a request until the Runtime closes it
+# half_request: holds half a request, and never closes first: after the
+# Runtime's EOF it keeps its end open (30 s at most, or until the test
+# ends), as a hostile peer would, so a close that waits for the peer (a
+# lingering close) costs its whole wait.
+half_request() {
 	python3 - "$SOCK" <<'PY' &
-import socket, struct, sys
+import socket, struct, sys, time
 s = socket.socket(socket.AF_UNIX)
 s.connect(sys.argv[1])
 s.sendall(struct.pack(">BBHHBx", 1, 1, 1, 8, 0) + struct.pack(">HB5x", 1, 1))
 s.settimeout(30)
+t0 = time.monotonic()
 try:
     while s.recv(4096) != b"":
         pass
 except OSError:
     pass
+time.sleep(max(0, 30 - (time.monotonic() - t0)))
 PY
 	E2E_PIDS="$E2E_PIDS $!"
 }
@@ -119,7 +120,7 @@ new_worker || { e2e_say "ERROR: no worker"; exit 99; }
 python3 "$PEER" "$SOCK" idle "$T/idle.ready" >"$T/idle.out" 2>&1 &
 E2E_PIDS="$E2E_PIDS $!"
 until_true 100 test -e "$T/idle.ready" || { e2e_say "ERROR: no idle connection"; exit 99; }
-park 2 || { e2e_say "ERROR: long-polls not parked"; exit 99; }
+park 2 || { e2e_say "ERROR: long-polls not parked"; head -n 3 "$T"/lp.* >&2; grep -v /v1/metrics "$LOG" >&2; exit 99; }
 half_request
 check "a half request holds the only serving thread in a read" \
 	until_true 100 in_read
@@ -135,7 +136,7 @@ wait "$PID" 2>/dev/null
 # 2. The guard's bounded drain.
 start 3000
 new_worker || { e2e_say "ERROR: no worker"; exit 99; }
-park 3 || { e2e_say "ERROR: long-polls not parked"; exit 99; }
+park 3 || { e2e_say "ERROR: long-polls not parked"; head -n 3 "$T"/lp.* >&2; grep -v /v1/metrics "$LOG" >&2; exit 99; }
 half_request
 check "a half request holds the only serving thread in a read" \
 	until_true 100 in_read
