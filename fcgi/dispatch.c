@@ -840,25 +840,33 @@ static void stop_begin(void)
 		finish_if_parked(dsp_heap_top(), false);
 }
 
+/* What a stop still waits for. */
+struct stop_left {
+	unsigned idle;   /* connections armed, not taken by a thread: idle
+	                  * kept ones a thread is to close, or ones holding a
+	                  * request no thread took yet (503 stopping) */
+	unsigned queued; /* parked requests' answers no thread took yet */
+	unsigned busy;   /* serving threads in a request (read, handle,
+	                  * write) or a job */
+	unsigned parked; /* parked, not yet queued */
+};
+
 /* Nothing idle, queued, in flight or parked.  The order of the reads
  * matters: a thread counts as busy before it takes an idle connection or
  * a job, and parks a request before it stops being busy. */
-static bool stop_complete(unsigned *left)
+static bool stop_complete(struct stop_left *l)
 {
-	unsigned n;
-
 	pthread_mutex_lock(&c_mu);
-	n = n_idle;
+	l->idle = n_idle;
 	pthread_mutex_unlock(&c_mu);
 	pthread_mutex_lock(&q_mu);
-	n += (unsigned)q_len;
+	l->queued = (unsigned)q_len;
 	pthread_mutex_unlock(&q_mu);
-	n += atomic_load(&busy);
+	l->busy = atomic_load(&busy);
 	pthread_mutex_lock(&p_mu);
-	n += n_parked;
+	l->parked = n_parked;
 	pthread_mutex_unlock(&p_mu);
-	*left = n;
-	return n == 0;
+	return l->idle + l->queued + l->busy + l->parked == 0;
 }
 
 /* ---- the loop ------------------------------------------------------------- */
@@ -917,7 +925,7 @@ static bool stop_round(unsigned long long now, long *timeout)
 {
 	static unsigned long long log_at;
 	static bool seen;
-	unsigned left;
+	struct stop_left left;
 
 	if (!seen) {
 		seen = true;
@@ -929,7 +937,10 @@ static bool stop_round(unsigned long long now, long *timeout)
 		return true;
 	}
 	if (now >= log_at) {
-		log_msg(LOG_INFO, "waiting for %u request(s) in flight", left);
+		log_msg(LOG_INFO, "waiting for %u request(s) in flight, %u "
+		        "parked request(s) and %u answer(s) to write, %u "
+		        "connection(s) no thread took yet", left.busy,
+		        left.parked, left.queued, left.idle);
 		log_at = now + STOP_LOG_MS;
 	}
 	*timeout = min_timeout(*timeout, (long)(log_at - now));

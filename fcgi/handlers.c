@@ -1101,6 +1101,12 @@ http_wait_deadline_ms(const struct http_wait *w)
 	return w->deadline_ms;
 }
 
+bool
+http_wait_is_commit(const struct http_wait *w)
+{
+	return w->kind == WAIT_COMMIT;
+}
+
 void
 http_wait_finish(const struct http_ctx *ctx, struct http_wait *w,
                  struct http_response *out)

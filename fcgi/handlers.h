@@ -131,6 +131,12 @@ void http_handle(const struct http_ctx *ctx, const struct http_request *req,
  * the fdatasync covering its record returned or failed. */
 unsigned long long http_wait_deadline_ms(const struct http_wait *w);
 
+/* True if w is a mutation parked until its record is durable (its
+ * http_wait_finish may block until the fdatasync covering it returns),
+ * false for a long-poll (finishing it never waits for the disk).  Pure;
+ * thread-safe while w is held. */
+bool http_wait_is_commit(const struct http_wait *w);
+
 /*
  * Answers a parked request now (it was woken, its deadline passed or the
  * caller is shutting down): fills *out as http_handle would have (the

@@ -26,9 +26,16 @@
  * CR/LF.  FastCGI params are borrowed until FCGX_Finish_r and nothing keeps
  * them past it.  A connection whose input was not consumed exactly (too
  * large, short, malformed) is closed after its answer: leftover stdin
- * records on a kept connection would be taken for the next request.
+ * records on a kept connection would be taken for the next request.  So
+ * is a kept connection whose peer may have sent more than one request
+ * before the first answer (pipelining, outside FCGI_MPXS_CONNS=0): libfcgi
+ * may have read the next request ahead into a buffer it frees, and the
+ * peer gets EOF after the first answer rather than waiting for ever
+ * (peek_request_end).
  * http_request_done is called exactly once per request, also for the
- * answers this file writes itself (route "", the reason's wire name).
+ * answers this file writes itself (route "", the reason's wire name) and
+ * for a request whose input failed, which gets no answer (input_failed:
+ * status 499 or 408, as nginx logs them).
  *
  * Threads (dispatch.c), leader/follower: the --threads serving threads
  * take turns in epoll_wait on one set holding the listen socket and every
@@ -66,9 +73,12 @@
  * sigsuspend(); their handler (no SA_RESTART) only sets a sig_atomic_t
  * flag.  The main thread then sets `stopping`, calls FCGX_ShutdownPending(),
  * shuts its own unix listener down and tells the dispatcher, which takes
- * the listen socket out of the set, answers every parked request at once
- * (its current page; http_wait_finish may block briefly, e.g. until a
- * group commit's sync ends), shuts down the idle connections without a
+ * the listen socket out of the set, queues every parked request to be
+ * answered (its current page; http_wait_finish may block briefly, e.g.
+ * until a group commit's sync ends) by the next free serving thread - not
+ * by the dispatcher, whose loop must never block on a peer's write; with
+ * every thread held, at their I/O bound or by the shutdown guard's drain
+ * (responder_drain_backlog) -, shuts down the idle connections without a
  * request (a serving thread closes them; one that holds a request is
  * answered 503 stopping), and ends once nothing is idle, in flight,
  * queued or parked; kept connections are closed after their answer.
@@ -382,6 +392,52 @@ static unsigned long long elapsed_us(const struct timespec *t0)
 	       (unsigned long long)((t.tv_nsec - t0->tv_nsec) / 1000);
 }
 
+/* ---- pipelining ---------------------------------------------------------- */
+
+/* FastCGI record types and header size (the FastCGI 1.0 specification). */
+#define REC_HEADER 8
+#define REC_BEGIN 1
+#define REC_STDIN 5
+#define PEEK_MAX 16384 /* above libfcgi's 8 KiB read */
+
+/*
+ * Looks (MSG_PEEK, without blocking or consuming) at what the peer has
+ * sent on fd before libfcgi reads the next request, and finds the end of
+ * that request: the empty FCGI_STDIN record of the request id of the first
+ * FCGI_BEGIN_REQUEST.  libfcgi reads up to 8 KiB at a time into its
+ * request's input buffer and frees that buffer at FCGX_Finish_r; it
+ * answers FCGI_MPXS_CONNS=0 and cannot serve a request sent before the
+ * previous one's FCGI_END_REQUEST (pipelining), whose bytes it may have
+ * read ahead and dropped: the peer would wait for an answer that never
+ * comes on a connection that looks idle.  Returns 0 if the bytes present
+ * end exactly with that request (nothing can be read ahead now), 1 if
+ * more bytes follow it, -1 if its end is not among them (it arrives in
+ * parts, or is longer than PEEK_MAX): in both cases the caller closes a
+ * kept connection after the answer.  What libfcgi read ahead is private
+ * to it, so this is decided here, not from its buffer.
+ */
+static int peek_request_end(int fd)
+{
+	unsigned char b[PEEK_MAX];
+	ssize_t n = recv(fd, b, sizeof b, MSG_PEEK | MSG_DONTWAIT);
+	size_t off = 0;
+	long id = -1;
+
+	while (n > 0 && off + REC_HEADER <= (size_t)n) {
+		unsigned type = b[off + 1];
+		long rid = (long)b[off + 2] << 8 | b[off + 3];
+		size_t clen = (size_t)b[off + 4] << 8 | b[off + 5];
+		size_t next = off + REC_HEADER + clen + b[off + 6];
+
+		if (type == REC_BEGIN && id < 0)
+			id = rid;
+		else if (type == REC_STDIN && rid == id && clen == 0)
+			return next == (size_t)n ? 0 : next < (size_t)n ? 1 : -1;
+		off = next;
+	}
+	return -1;
+}
+
 /* ---- one request -------------------------------------------------------- */
 
 /* hr's params from req; the request id is checked once here (a valid
@@ -479,6 +535,34 @@ static void respond(const struct http_ctx *ctx, struct rq *r,
 	http_response_clear(res);
 }
 
+/*
+ * True if the request's input failed: the stream libfcgi reads its params
+ * and stdin from reports an error because the peer closed the connection,
+ * sent FCGI_ABORT_REQUEST or a record out of place (all three are
+ * FCGX_PROTOCOL_ERROR to libfcgi), or sent nothing for the 10 s I/O bound
+ * (EAGAIN).  Such a request is not acted on and gets no HTTP answer: no
+ * one is left to read it, and it is not the client's fault.  Its access
+ * line says what nginx logs for the same: 408 for the timeout, 499 (client
+ * closed request) otherwise; route and reason "".  FCGX_Finish_r then ends
+ * the request with an empty FCGI_STDOUT and FCGI_END_REQUEST (the answer
+ * the FastCGI spec gives an aborted request) and closes the connection.
+ */
+static bool input_failed(const struct http_ctx *ctx, struct rq *r)
+{
+	int e = FCGX_GetError(r->req.in);
+	struct http_response res;
+
+	if (e == 0)
+		return false;
+	memset(&res, 0, sizeof res);
+	res.status = e == EAGAIN ? 408 : 499; /* EWOULDBLOCK == EAGAIN */
+	res.route = "";
+	res.reason = "";
+	http_request_done(ctx, &r->hr, &res, elapsed_us(&r->t0));
+	r->drop = true;
+	return true;
+}
+
 /* The checks before the handlers: a bad request is answered here (and its
  * connection dropped).  Returns true if the handlers are to be called. */
 static bool request_ok(const struct responder_config *cfg, struct rq *r)
@@ -516,6 +600,8 @@ static bool request_ok(const struct responder_config *cfg, struct rq *r)
 		return true;
 	}
 	rc = len > 0 ? read_body(r->req.in, (size_t)len, r) : 0;
+	if (rc == -1 && input_failed(ctx, r))
+		return false;
 	if (rc != 0) {
 		r->drop = true;
 		if (rc == -2)
@@ -550,18 +636,32 @@ static bool stdin_ended(FCGX_Stream *in)
  * shuts the socket down and polls until the peer closes first (up to
  * 2 s), which only matters while the client may still be sending - a
  * close with unread input resets the connection (TCP and unix sockets
- * alike) and a client still writing gets EPIPE.  Otherwise libfcgi
- * closes it its way. */
+ * alike) and a client still writing gets EPIPE.  So is a connection
+ * whose read failed or timed out: its peer is gone or stalled, and the
+ * thread is to be free at the 10 s I/O bound.  Otherwise libfcgi closes
+ * it its way. */
 static void finish_rq(struct rq *r)
 {
 	struct conn *c = r->conn;
-	bool plain = r->req.keepConnection == 0 && !r->drop &&
-	             stdin_ended(r->req.in);
-	bool kept;
+	bool plain, kept;
 
+	if (r->read_ahead && r->req.keepConnection != 0)
+		r->drop = true; /* possibly pipelined: see peek_request_end */
+	r->read_ahead = false;
+	plain = r->req.keepConnection == 0 && !r->drop &&
+	        stdin_ended(r->req.in);
 	if (plain)
 		r->req.keepConnection = 1; /* libfcgi closes on an error only */
+	/* FCGX_Finish_r closes a kept connection only when a read or write
+	 * failed or timed out (the peer went away or stalled), and closes
+	 * any connection whose read failed: detached makes that a plain
+	 * close(2), so the thread is free at the 10 s I/O bound, not after
+	 * libfcgi's shutdown and poll of up to 2 s more.  FCGX_Free clears
+	 * detached when it closes. */
+	if (r->req.keepConnection != 0 || FCGX_GetError(r->req.in) != 0)
+		r->req.detached = 1;
 	FCGX_Finish_r(&r->req); /* params (r->hr) are invalid from here on */
+	r->req.detached = 0; /* a drop below is libfcgi's own close */
 	if (r->body_cap > BODY_KEEP) {
 		free(r->body);
 		r->body = NULL;
@@ -621,9 +721,18 @@ static bool handle(const struct responder_config *cfg, struct rq *r)
 	if (res.wait != NULL) {
 		r->wait = res.wait;
 		r->deadline_ms = http_wait_deadline_ms(res.wait);
-		if (dsp_park(r))
+		/* Its stdin's end record is read before it parks (nginx sends
+		 * it with the request, so this reads nothing from the socket;
+		 * a direct client may send it later): any byte arriving on a
+		 * parked connection ends the wait as a hangup or an abort
+		 * (dispatch.c, dispatch_round).  A stdin that does not end
+		 * there is answered now, its connection closed after. */
+		if (!stdin_ended(r->req.in))
+			r->drop = true;
+		else if (dsp_park(r))
 			return true;
-		/* Woken before it was parked: answer now. */
+		/* Woken before it was parked, or its stdin did not end:
+		 * answer now. */
 		http_wait_finish(ctx, r->wait, &res);
 		r->wait = NULL;
 	}
@@ -670,19 +779,28 @@ static void serve_read(const struct responder_config *cfg, const struct job *j,
 	}
 	r->req.ipcFd = dsp_conn_fd(c);
 	r->req.keepConnection = 1; /* FCGX_Accept_r's first Finish keeps it */
+	r->read_ahead = peek_request_end(r->req.ipcFd) != 0;
+	/* If the read of the request's start fails (the peer closed, broke
+	 * the protocol or stalled 10 s), libfcgi closes the connection: with
+	 * detached, plainly (see finish_rq). */
+	r->req.detached = 1;
 	if (FCGX_Accept_r(&r->req) < 0) {
-		/* The peer closed it, or broke the protocol: libfcgi closed
-		 * it (FCGX_Free) before its accept on listen socket -1 failed. */
+		/* libfcgi closed it (FCGX_Free) before its accept on listen
+		 * socket -1 failed. */
 		if (r->req.ipcFd >= 0)
 			FCGX_Free(&r->req, 1);
 		r->req.ipcFd = -1;
+		r->req.detached = 0;
 		dsp_conn_release(c, false);
 		return;
 	}
+	r->req.detached = 0;
 	r->t0 = j->t0; /* arrival, not the end of the read */
 	r->conn = c;
 	request_fill(&r->hr, &r->req, r->rid);
-	if (dsp_stopping()) {
+	if (input_failed(cfg->ctx, r)) {
+		/* Its params did not arrive whole: not answered. */
+	} else if (dsp_stopping()) {
 		/* Read, not acted on: safe to retry. */
 		atomic_fetch_add(&stop_answered, 1);
 		r->drop = true;
@@ -822,11 +940,10 @@ static unsigned drain_queue(FCGX_Request *req, unsigned retry_after_s,
 
 	while ((limit = drain_limit_ms(d)) > 0 && dsp_take(&j)) {
 		if (j.kind == JOB_FINISH) {
-			/* A wait without a deadline is a mutation waiting
-			 * for its fdatasync (handlers.h): its answer may
-			 * block, so at a timeout it gets none. */
+			/* A mutation waiting for its fdatasync: its answer
+			 * may block, so at a timeout it gets none. */
 			if (ctx != NULL && (!d->at_timeout ||
-			                    j.rq->deadline_ms != ULLONG_MAX))
+			                    !http_wait_is_commit(j.rq->wait)))
 				serve_finish(ctx, j.rq);
 			continue;
 		}

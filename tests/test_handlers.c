@@ -1386,6 +1386,7 @@ Test(handlers, transcript_wait_parks_until_an_input_and_finish_answers_it)
 	cr_assert_null(r.body);
 	cr_assert_geq(http_wait_deadline_ms(r.wait), before + 20000);
 	cr_assert_leq(http_wait_deadline_ms(r.wait), now_ms() + 20000);
+	cr_assert_not(http_wait_is_commit(r.wait), "a long-poll is no commit");
 	cr_assert_eq(test_wake_calls(&t), 0);
 	input_ok(id, "two", &ack);
 	cr_assert_eq(test_wake_await(&t, WAKE_WAIT_S), 1);

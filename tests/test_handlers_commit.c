@@ -114,6 +114,7 @@ park_input(const char *id, char *uri, size_t size)
 	test_gate_await_entered(1);
 	/* The deadline is none: the responder sets no timeout for it. */
 	cr_assert_eq(http_wait_deadline_ms(r.wait), ULLONG_MAX);
+	cr_assert(http_wait_is_commit(r.wait), "a parked input is a commit");
 	cr_assert_eq(test_wake_calls(&woken), 0, "woken before the fdatasync "
 	             "returned");
 	cr_assert_eq(test_transcript_len(rt, id), 0, "visible before durable");

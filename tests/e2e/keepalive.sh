@@ -51,23 +51,39 @@ exec 7>&-
 
 # Half a request straight on the socket (a FCGI_BEGIN_REQUEST, then
 # silence) takes a serving thread into a blocking read: the Runtime lets
-# go of it after its I/O timeout (10 s), answering an error and closing the
-# connection, so two of them cannot stall a Runtime with --threads 2 for
-# good.
+# go of it after its I/O timeout (10 s) and closes the connection at once
+# (a plain close, not libfcgi's, which would poll up to 2 s more for the
+# peer to close first), so two of them cannot stall a Runtime with
+# --threads 2 for good.  Each client writes down how long after its write
+# the connection was closed (both directions, not only the Runtime's
+# sending side): at least the 10 s read timeout (the read
+# starts after the write), at most 11 s - the 1 s margin is for the thread
+# to be scheduled and the close to reach the client on a loaded machine,
+# and is well below the 2 s libfcgi's close would add.
 half_request() {
 	python3 - "$SOCK" "$1" <<'PY'
-import socket, struct, sys
+import select, socket, struct, sys, time
 s = socket.socket(socket.AF_UNIX)
 s.connect(sys.argv[1])
 s.sendall(struct.pack(">BBHHBx", 1, 1, 1, 8, 0) + struct.pack(">HB5x", 1, 1))
+t0 = time.monotonic()
 s.settimeout(60)
 closed = False
-try:  # an error answer may come first; then the connection is closed
+try:  # an empty answer may come first; then the connection ends
     while not closed:
         closed = s.recv(4096) == b""
 except OSError:
     pass
-open(sys.argv[2], "w").write("closed\n" if closed else "open\n")
+# EOF may be a shutdown(SHUT_WR) only (libfcgi's close, which then waits
+# for this side to close first): the connection is closed once the socket
+# reports POLLHUP (both directions shut).  This side never closes first.
+p = select.poll()
+p.register(s, 0)
+while closed and time.monotonic() - t0 < 60:
+    if any(ev & select.POLLHUP for _, ev in p.poll(50)):
+        break
+took = time.monotonic() - t0
+open(sys.argv[2], "w").write("closed %.2f\n" % took if closed else "open\n")
 PY
 }
 half_request "$E2E_TMP/half1" &
@@ -75,8 +91,16 @@ E2E_PIDS="${E2E_PIDS:-} $!"
 half_request "$E2E_TMP/half2" &
 E2E_PIDS="${E2E_PIDS:-} $!"
 check "the Runtime closes both half requests instead of waiting forever" \
-	until_true 600 eval 'grep -qx closed "$E2E_TMP/half1" 2>/dev/null &&
-		grep -qx closed "$E2E_TMP/half2" 2>/dev/null'
+	until_true 600 eval 'grep -q "^closed " "$E2E_TMP/half1" 2>/dev/null &&
+		grep -q "^closed " "$E2E_TMP/half2" 2>/dev/null'
+cat "$E2E_TMP"/half? >&2
+closed_within() { # FILE SECONDS: closed, and no later than SECONDS
+	awk -v max="$2" '$1 == "closed" && $2 < max { ok = 1 } END { exit !ok }' "$1"
+}
+check "each half request is closed within 10 s + 1 s of its write" \
+	eval 'closed_within "$E2E_TMP/half1" 11 && closed_within "$E2E_TMP/half2" 11'
+check "a timed-out half request gets an access line with status 408" \
+	grep -q 'access method="" route="" status=408 reason=""' "$WR_DIR/worker-runtime.log"
 e2e_api GET /v1/runtime
 check "requests through nginx are served again after them" status_is 200
 

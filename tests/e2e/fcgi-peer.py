@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""fcgi-peer.py - FastCGI peers that break the protocol on purpose.
+
+Usage: fcgi-peer.py SOCKET MODE
+
+MODE pipelined: two FCGI_KEEP_CONN requests (GET /v1/runtime) in one
+write; prints "answer 1: STATUS", then "answer 2: STATUS" or
+"eof after 1" (the Runtime closed the connection), or "timeout after N".
+MODE abort: a POST /v1/workers (REQUEST_ID abort-1) whose stdin stops
+after 2 of its 10 bytes ("{}", a valid body if taken as whole), then
+FCGI_ABORT_REQUEST; prints "aborted:
+STATUS" (0: the request ended without an HTTP answer) or "aborted: eof".
+MODE idle READY_FILE: one FCGI_KEEP_CONN request, answered; then creates
+READY_FILE and holds the kept connection idle until the Runtime closes it
+(at most 60 s); prints "idle: closed" or "idle: still open".
+MODE late-stdin URI: a long-poll GET URI whose empty FCGI_STDIN record is
+sent only once the Runtime has read its params (this side's unsent
+output is 0, polled every 10 ms), as cgi-fcgi may; prints "long-poll:
+STATUS after MS ms".
+MODE kept: one FCGI_KEEP_CONN request; prints "answer 1: STATUS, still
+open" if the connection stays open after the answer (checked with a
+second request, answered), else "answer 1: STATUS, closed".
+Every read is bounded by a 15 s socket timeout.  Exits 0 unless the
+socket could not be used.
+"""
+import fcntl
+import socket
+import struct
+import sys
+import termios
+import time
+
+BEGIN, ABORT, END, PARAMS, STDIN, STDOUT = 1, 2, 3, 4, 5, 6
+KEEP_CONN = 1
+
+
+def record(rtype, content=b"", rid=1):
+    pad = (8 - len(content) % 8) % 8
+    return (struct.pack(">BBHHBx", 1, rtype, rid, len(content), pad)
+            + content + b"\0" * pad)
+
+
+def nv(name, value):
+    return bytes([len(name), len(value)]) + name + value
+
+
+def request(method=b"GET", uri=b"/v1/runtime", body=None, length=None,
+            flags=KEEP_CONN, extra=b""):
+    """BEGIN and PARAMS; with body None also the empty STDIN record."""
+    params = nv(b"REQUEST_METHOD", method) + nv(b"REQUEST_URI", uri) + extra
+    if length is not None:
+        params += nv(b"CONTENT_LENGTH", str(length).encode())
+        params += nv(b"CONTENT_TYPE", b"application/json")
+    out = (record(BEGIN, struct.pack(">HB5x", 1, flags))
+           + record(PARAMS, params) + record(PARAMS))
+    return out + (record(STDIN) if body is None else record(STDIN, body))
+
+
+def recv_exact(s, n):
+    buf = b""
+    while len(buf) < n:
+        got = s.recv(n - len(buf))
+        if not got:
+            return None
+        buf += got
+    return buf
+
+
+def answer(s):
+    """The next answer's status (int), 0 if it had no Status line, or None
+    at EOF."""
+    out = b""
+    while True:
+        head = recv_exact(s, 8)
+        if head is None:
+            return None
+        _, rtype, _, clen, plen = struct.unpack(">BBHHBx", head)
+        content = recv_exact(s, clen + plen)
+        if content is None:
+            return None
+        if rtype == STDOUT:
+            out += content[:clen]
+        elif rtype == END:
+            break
+    for line in out.split(b"\r\n"):
+        if line.startswith(b"Status: "):
+            return int(line.split()[1])
+    return 0
+
+
+def pipelined(s):
+    s.sendall(request() + request())
+    print("answer 1: %s" % answer(s))
+    try:
+        second = answer(s)
+    except socket.timeout:
+        print("timeout after 1")
+        return
+    print("eof after 1" if second is None else "answer 2: %s" % second)
+
+
+def abort(s):
+    s.sendall(request(b"POST", b"/v1/workers", body=b"{}", length=10,
+                      flags=0, extra=nv(b"REQUEST_ID", b"abort-1"))
+              + record(ABORT))
+    status = answer(s)
+    print("aborted: %s" % ("eof" if status is None else status))
+
+
+def idle(s):
+    s.sendall(request())
+    answer(s)
+    open(sys.argv[3], "w").close()
+    s.settimeout(60)
+    try:
+        closed = s.recv(1) == b""
+    except OSError:
+        closed = True
+    print("idle: %s" % ("closed" if closed else "still open"))
+
+
+def late_stdin(s):
+    start = time.monotonic()
+    s.sendall(request(uri=sys.argv[3].encode())[:-8])  # no STDIN record
+    for _ in range(1000):
+        if struct.unpack("i", fcntl.ioctl(s, termios.TIOCOUTQ,
+                                          b"\0" * 4))[0] == 0:
+            break
+        time.sleep(0.01)
+    # A little more, so that a Runtime that parks without the record
+    # surely has parked (the outcome of a correct one does not depend
+    # on it: it waits for the record).
+    time.sleep(0.01)
+    s.sendall(record(STDIN))
+    status = answer(s)
+    print("long-poll: %s after %d ms" % (status, (time.monotonic() - start)
+                                         * 1000))
+
+
+def kept(s):
+    s.sendall(request())
+    first = answer(s)
+    s.sendall(request())
+    second = answer(s)
+    print("answer 1: %s, %s" % (first, "still open" if second == 200
+                                else "closed"))
+
+
+def main():
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(15)
+    s.connect(sys.argv[1])
+    {"pipelined": pipelined, "kept": kept, "abort": abort,
+     "idle": idle, "late-stdin": late_stdin}[sys.argv[2]](s)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

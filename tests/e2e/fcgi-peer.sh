@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# tests/e2e/fcgi-peer.sh - FastCGI peers that pipeline or abort requests.
+# Talks FastCGI straight to the socket (tests/e2e/fcgi-peer.py).
+#
+# Pipelining: two FCGI_KEEP_CONN requests written in one write (the second
+# before the first's FCGI_END_REQUEST).  libfcgi reads them both into the
+# first request's input buffer and frees it after the first answer; the
+# peer must get the first answer and then the second answer or EOF, not a
+# silent connection the Runtime counts as idle.  A single kept request on
+# the same kind of connection stays kept (keepalive is not lost).
+#
+# Abort: FCGI_BEGIN_REQUEST, params, part of the body, then
+# FCGI_ABORT_REQUEST.  The request is not acted on and gets no HTTP answer
+# (it is not the client's fault: no 400); its access line says 499, as
+# nginx logs a client that went away.
+#
+# A long-poll whose empty FCGI_STDIN record arrives after the request was
+# read is not taken for a hangup: it waits for its deadline.
+# Every wait is bounded by the client's socket timeout (15 s, above the
+# Runtime's own 10 s I/O bound), never a guessed duration.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+e2e_need python3 cgi-fcgi jq
+e2e_init --no-stack
+CODE=-
+T=$E2E_TMP
+SOCK=$T/fcgi.sock
+LOG=$T/runtime.log
+PEER=$top_srcdir/tests/e2e/fcgi-peer.py
+
+"$WR_BIN" --socket "unix:$SOCK" --runtime-id pipe --threads 2 2>"$LOG" &
+PID=$!
+E2E_PIDS=$PID
+until_true 100 grep -q ' started ' "$LOG" || { e2e_say "ERROR: no start"; exit 99; }
+
+python3 "$PEER" "$SOCK" pipelined >"$T/pipe.out" 2>&1
+cat "$T/pipe.out" >&2
+check "two requests in one write: the first is answered 200" \
+	grep -qx 'answer 1: 200' "$T/pipe.out"
+check "then the second is answered or the connection ends (no hang)" \
+	grep -Eqx 'answer 2: 200|eof after 1' "$T/pipe.out"
+
+python3 "$PEER" "$SOCK" kept >"$T/kept.out" 2>&1
+cat "$T/kept.out" >&2
+check "one kept request at a time: answered, and the connection is kept" \
+	grep -qx 'answer 1: 200, still open' "$T/kept.out"
+python3 "$PEER" "$SOCK" abort >"$T/abort.out" 2>&1
+cat "$T/abort.out" >&2
+check "an aborted request gets no HTTP answer (no 400 invalid_body)" \
+	grep -Eqx 'aborted: (0|eof)' "$T/abort.out"
+check "its access line says 499 (client closed request)" \
+	until_true 100 grep -q 'access method=POST route="" status=499 reason="" .*request_id=abort-1$' "$LOG"
+env -i REQUEST_METHOD=GET REQUEST_URI=/v1/workers \
+	"$(command -v cgi-fcgi)" -bind -connect "$SOCK" </dev/null >"$T/list" 2>&1
+check "it was not acted on: no worker exists" \
+	eval 'sed -n "/^{/p" "$T/list" | jq -e ".workers == []"'
+# A long-poll whose empty FCGI_STDIN record comes after its params were
+# read (a direct client, e.g. cgi-fcgi, may send it late): the record is
+# part of the request, not a hangup, so the long-poll waits its full
+# ?wait= on an unchanged worker instead of being answered at once.
+env -i REQUEST_METHOD=POST REQUEST_URI=/v1/workers CONTENT_TYPE=application/json \
+	CONTENT_LENGTH=2 "$(command -v cgi-fcgi)" -bind -connect "$SOCK" \
+	<<<'{}' >"$T/create" 2>&1
+ID=$(sed -n '/^{/p' "$T/create" | jq -r '.worker.worker_id')
+python3 "$PEER" "$SOCK" late-stdin "/v1/workers/$ID/transcript?after=0&wait=1500" \
+	>"$T/late.out" 2>&1
+cat "$T/late.out" >&2
+check "a long-poll whose stdin record comes late waits its 1.5 s, not answered at once" \
+	awk '$1 == "long-poll:" && $2 == 200 && $4 >= 1500 { ok = 1 } END { exit !ok }' "$T/late.out"
+e2e_finish
