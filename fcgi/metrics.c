@@ -179,7 +179,7 @@ render_server(FILE *f, const struct http_ctx *ctx)
 	     "serving thread.");
 	fprintf(f, "worker_runtime_http_requests_queued %u\n", s.queued);
 	head(f, "worker_runtime_http_connections_idle", "gauge",
-	     "Kept-alive connections from nginx with no request.");
+	     "Open connections with no request being served.");
 	fprintf(f, "worker_runtime_http_connections_idle %u\n",
 	        s.idle_connections);
 }
