@@ -7,13 +7,18 @@
  * serialise reading every request's params), answers, FCGX_Finish_r.
  *
  *   bare-fcgi SOCKET THREADS GET_FILE POST_FILE POST_STATUS
+ *             [JOURNAL RECORD_BYTES]
  *
  * SOCKET is a unix socket path (created; removed at exit).  A GET answers
  * 200 with GET_FILE's bytes; any other method reads the whole body and
  * answers POST_STATUS with POST_FILE's bytes - what the Runtime sends for
- * its GET detail and its input ack.  Runs until SIGTERM.
+ * its GET detail and its input ack.  With JOURNAL, a POST first appends
+ * RECORD_BYTES to that file (created, O_APPEND, one write) and
+ * fdatasyncs it, as tests/bench/fdatasync-loop.c does: the floor of a
+ * durable input behind FastCGI.  Runs until SIGTERM.
  */
 #include <fcgiapp.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,6 +33,9 @@ static int sock;
 static char *get_body, *post_body;
 static size_t get_len, post_len;
 static int post_status;
+static int journal = -1;
+static char record[65536];
+static size_t record_len;
 
 static char *
 slurp(const char *path, size_t *len)
@@ -69,6 +77,12 @@ answer(FCGX_Request *req)
 	}
 	while (FCGX_GetStr(buf, sizeof(buf), req->in) > 0)
 		;
+	if (journal >= 0 &&
+	    (write(journal, record, record_len) != (ssize_t)record_len ||
+	     fdatasync(journal) != 0)) {
+		put(req, 503, "{}", 2);
+		return;
+	}
 	put(req, post_status, post_body, post_len);
 }
 
@@ -93,10 +107,26 @@ main(int argc, char **argv)
 	pthread_t th[MAX_THREADS];
 	int n;
 
-	if (argc != 6 || (n = atoi(argv[2])) < 1 || n > MAX_THREADS) {
+	if ((argc != 6 && argc != 8) || (n = atoi(argv[2])) < 1 ||
+	    n > MAX_THREADS) {
 		fprintf(stderr, "usage: bare-fcgi SOCKET THREADS GET_FILE "
-		        "POST_FILE POST_STATUS\n");
+		        "POST_FILE POST_STATUS [JOURNAL RECORD_BYTES]\n");
 		return 2;
+	}
+	if (argc == 8) {
+		record_len = (size_t)atol(argv[7]);
+		if (record_len < 1 || record_len > sizeof(record)) {
+			fprintf(stderr, "bare-fcgi: RECORD_BYTES 1..%zu\n",
+			        sizeof(record));
+			return 2;
+		}
+		memset(record, 'x', record_len);
+		journal = open(argv[6], O_WRONLY | O_CREAT | O_APPEND |
+		               O_CLOEXEC, 0600);
+		if (journal < 0) {
+			perror(argv[6]);
+			return 1;
+		}
 	}
 	get_body = slurp(argv[3], &get_len);
 	post_body = slurp(argv[4], &post_len);

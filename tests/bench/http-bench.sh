@@ -21,11 +21,16 @@
 #     spawn-fcgi.sh pass) behind deploy/nginx.conf's keepalive (K):
 #     GET /v1/workers/{id};
 #   list contention: GET detail while two clients list 1,000 workers
-#     (wrk -t1 -c1 each), rate and p99 against GET detail alone;
+#     (wrk -t1 -c1 each), rate and p99 against GET detail alone; and the
+#     same with the two lists answered by a bare libfcgi responder (the
+#     list's bytes): what moving those bytes through nginx costs alone;
 #   one connection (wrk -t1 -c1): POST on the fs store and on the memory
-#     store, and tests/bench/fdatasync-loop.c (write + fdatasync of the fs
-#     store's record size in the same directory); the fs figure is also
-#     given with the HTTP round trip (the memory POST's time) subtracted.
+#     store, tests/bench/fdatasync-loop.c (write + fdatasync of the fs
+#     store's record size in the same directory), and the bare libfcgi
+#     responder doing that write + fdatasync before it answers each POST
+#     (the floor of a durable input behind FastCGI); the fs figures are
+#     also given with the HTTP round trip (the memory POST's time)
+#     subtracted.
 # Every responder runs in two processes: one behind an upstream without
 # keepalive (N threads; php-fpm 8 children), one behind "keepalive K"
 # (N + K threads; 8 + K children): a bare libfcgi responder and php-fpm pin
@@ -116,6 +121,7 @@ for v in rt fs rt_ka fs_ka rt_def; do
 	           *) backends="$backends $v=$D/$v.sock" ;; esac
 done
 backends="$backends bare=$D/bare.sock bare_ka=$D/bare_ka.sock=ka"
+backends="$backends bare_sync=$D/bare_sync.sock bare_list=$D/bare_list.sock"
 [ -n "$PHP_FPM" ] && backends="$backends php=$D/php.sock php_ka=$D/php_ka.sock=ka"
 PORT0=$(( 20000 + (RANDOM % 20000) ))
 # shellcheck disable=SC2086
@@ -159,6 +165,9 @@ for v in bare bare_ka; do
 	bench_start "$v" "$D/$v.sock" "$D/bare-fcgi" "$D/$v.sock" "$t" \
 		"$D/get.body" "$D/post.body" "$POST_STATUS" || exit 1
 done
+bench_start bare_sync "$D/bare_sync.sock" "$D/bare-fcgi" "$D/bare_sync.sock" \
+	"$THREADS" "$D/get.body" "$D/post.body" "$POST_STATUS" \
+	"$D/bare-fcgi.journal" "$REC" || exit 1
 if [ -n "$PHP_FPM" ]; then
 	printf '%s' "<?php header('Content-Type: application/json; charset=utf-8');
 if (\$_SERVER['REQUEST_METHOD'] === 'GET') { readfile('$D/get.body'); }
@@ -179,6 +188,9 @@ for i in $(seq 1 999); do printf 'url = "%s"\noutput = "/dev/null"\n' "$u"; done
 api -X POST -d '{}' -K "$D/urls"
 NW=$(api "$(url rt '/v1/workers?limit=1000')" | jq '.workers | length')
 [ "$NW" = 1000 ] || { echo "http-bench: $NW workers, not 1000" >&2; exit 1; }
+api "$(url rt '/v1/workers?limit=1000')" > "$D/list.body"
+bench_start bare_list "$D/bare_list.sock" "$D/bare-fcgi" "$D/bare_list.sock" \
+	"$THREADS" "$D/list.body" "$D/post.body" "$POST_STATUS" || exit 1
 
 # ---- the cases ------------------------------------------------------------
 # key|label|backend|path|method: each backend case runs without (0) and with (1)
@@ -207,9 +219,8 @@ run() { # key url method [threads conns]
 		cat "$D/wrk.out" >&2; exit 1; }
 	record "$1" "$r"
 }
-contention() { # key url: GET detail while two clients list 1,000 workers
-	local l1 l2 lurl
-	lurl=$(url rt '/v1/workers?limit=1000')
+contention() { # key url list_url: GET detail while two clients list
+	local l1 l2 lurl=$3
 	bench_wrk "$D/l1.out" 1 1 $((DURATION + 2)) "$lurl" > /dev/null & l1=$!
 	bench_wrk "$D/l2.out" 1 1 $((DURATION + 2)) "$lurl" > /dev/null & l2=$!
 	sleep 1 # both lists are under way (a state wrk does not report)
@@ -233,8 +244,11 @@ for round in $(seq 1 "$ROUNDS"); do
 		done
 	done <<< "$CASES"
 	run rt_def "$(url rt_def "/v1/workers/$W_rt_def")" GET
-	contention rt_get_list "$(url rt "/v1/workers/$W")"
+	contention rt_get_list "$(url rt "/v1/workers/$W")" \
+		"$(url rt '/v1/workers?limit=1000')"
+	contention rt_get_blist "$(url rt "/v1/workers/$W")" "$(url bare_list /x)"
 	run fs1 "$(url fs "/v1/workers/$W_fs/input")" POST 1 1
+	run bare_sync1 "$(url bare_sync /x)" POST 1 1
 	run mem1 "$(url rt "/v1/workers/$W/input")" POST 1 1
 	r=$("$D/fdatasync-loop" "$D/fs.store" "$DURATION" "$REC" |
 		sed -n 's/.*ops_per_s=\([0-9.]*\).*p99_ms=\([0-9.]*\).*/\1 \2 0/p')
@@ -257,7 +271,9 @@ while IFS='|' read -r key label be path method; do
 done <<< "$CASES"
 row rt_def "Runtime GET detail as deployed, keepalive"
 row rt_get_list 'Runtime GET detail, 2 clients listing 1,000'
+row rt_get_blist 'same, the 2 lists from a bare responder'
 row fs1 'Runtime POST input (fs), 1 connection'
+row bare_sync1 'bare libfcgi POST + fdatasync, 1 connection'
 row mem1 'Runtime POST input (memory), 1 connection'
 row fsync "write+fdatasync loop, $REC bytes"
 
@@ -275,13 +291,22 @@ echo "  as deployed (--threads $THREADS, keepalive $KEEPALIVE): /bare no-keepali
 echo "  POST(memory)/bare POST $(ratio "$(med rt_post_0)" "$(med bare_post_0)")," \
 	"keepalive $(ratio "$(med rt_post_1)" "$(med bare_post_1)")"
 echo "  GET detail with 2 listing/alone: rate $(ratio "$(med rt_get_list)" "$(med rt_get_0)")," \
-	"p99 $(ratio "$(p99 rt_get_list)" "$(p99 rt_get_0)")"
+	"p99 $(ratio "$(p99 rt_get_list)" "$(p99 rt_get_0)");" \
+	"the same bytes listed by a bare responder: rate" \
+	"$(ratio "$(med rt_get_blist)" "$(med rt_get_0)"), p99" \
+	"$(ratio "$(p99 rt_get_blist)" "$(p99 rt_get_0)")"
 echo "  fs/memory at $CONNS connections $(ratio "$(med fs_post_0)" "$(med rt_post_0)")"
-awk -v fs="$(med fs1)" -v mem="$(med mem1)" -v loop="$(med fsync)" 'BEGIN {
-	printf "  fs 1 connection/fdatasync loop: raw %.2f", fs / loop
-	if (fs > 0 && mem > 0 && 1 / fs > 1 / mem)
+fs1_line() { # label key
+	awk -v l="$1" -v fs="$(med "$2")" -v mem="$(med mem1)" \
+		-v loop="$(med fsync)" 'BEGIN {
+	printf "  %s/fdatasync loop: raw %.2f", l, (loop > 0 ? fs / loop : 0)
+	if (fs > 0 && mem > 0 && loop > 0 && 1 / fs > 1 / mem)
 		printf ", HTTP round trip (%.3f ms) subtracted %.2f (%.0f/s)\n",
 		       1000 / mem, (1 / (1 / fs - 1 / mem)) / loop,
 		       1 / (1 / fs - 1 / mem)
 	else
 		printf "\n" }'
+}
+fs1_line "fs 1 connection" fs1
+fs1_line "bare libfcgi + fdatasync, 1 connection" bare_sync1
+echo "  fs 1 connection/bare libfcgi + fdatasync $(ratio "$(med fs1)" "$(med bare_sync1)")"
