@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# tests/e2e/large-answers.sh - answers longer than libfcgi's 8 KiB stream
+# buffer, which the responder writes as FastCGI records of up to 65,528
+# bytes itself: through nginx with deploy/nginx.conf (upstream keepalive
+# on), transcript pages from 7 KB to 900 KB arrive whole (Content-Length
+# is what arrives, the content is byte for byte what was sent), and the
+# kept connections they went over serve the next requests: a run of
+# large and small answers in turn is all 200s and nginx logs no
+# malformed answer.
+set -u
+. "$(dirname "$0")/lib.sh"
+
+e2e_need nginx curl jq openssl base64 cmp
+e2e_init
+e2e_start_stack
+
+NGINX_ERR=$WR_DIR/worker-runtime.error.log
+# A content of N bytes, all printable ASCII, one JSON string byte each.
+content_of() { head -c "$1" /dev/urandom | base64 -w 0 | head -c "$1"; }
+body_len() { stat -c %s "$E2E_TMP/body"; }
+content_length() { tr -d '\r' < "$E2E_TMP/headers" |
+	sed -n 's/^[Cc]ontent-[Ll]ength:[[:space:]]*//p' | head -n 1; }
+
+# Content sizes whose one-entry pages fall on each side of the 8 KiB
+# buffer (libfcgi writes it) and of one and two 65,528-byte records.
+PAGES=
+for size in 7000 8200 65000 65600 131200 900000; do
+	e2e_api POST /v1/workers -d '{}'
+	w=$(jq -r '.worker.worker_id // empty' "$E2E_TMP/body")
+	content_of "$size" > "$E2E_TMP/sent.$size"
+	jq -n --rawfile c "$E2E_TMP/sent.$size" '{kind: "user", content: $c}' \
+		> "$E2E_TMP/input.json"
+	e2e_api POST "/v1/workers/$w/input" -d "@$E2E_TMP/input.json"
+	check "an input of $size bytes is taken" status_is 200
+	e2e_api GET "/v1/workers/$w/transcript"
+	check "its page ($(body_len) bytes) is 200" status_is 200
+	check "... and as long as its Content-Length says" \
+		test "$(body_len)" = "$(content_length)"
+	jq -j '.transcript.items[0].content' "$E2E_TMP/body" > "$E2E_TMP/got"
+	check "... and holds the content byte for byte" \
+		cmp -s "$E2E_TMP/sent.$size" "$E2E_TMP/got"
+	PAGES="$PAGES $w"
+done
+
+# Large and small answers in turn on nginx's kept upstream connections:
+# one answer whose records were miscounted would leave the next request
+# on that connection a 502.
+codes=
+for round in 1 2 3 4 5; do
+	for w in $PAGES; do
+		e2e_api GET "/v1/workers/$w/transcript"
+		codes="$codes $CODE:$(test "$(body_len)" = "$(content_length)" &&
+			echo whole || echo cut)"
+		e2e_api GET /v1/runtime
+		codes="$codes $CODE"
+	done
+done
+check "60 large and small answers in turn are all 200 and whole" \
+	test -z "$(echo "$codes" | tr ' ' '\n' | grep -vE '^$|^200(:whole)?$')"
+# A record nginx cannot parse, or more bytes than the head announced, is
+# logged as "upstream sent ...".
+check "nginx logged no malformed answer" \
+	bash -c '! grep -qi "upstream sent" "$1"' _ "$NGINX_ERR"
+grep -i upstream "$NGINX_ERR" 2>/dev/null | head -n 3 | sed 's/^/#   /'
+
+e2e_finish
