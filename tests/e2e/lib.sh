@@ -274,6 +274,7 @@ e2e_need_wchan() {
 }
 
 # Kernel functions a thread blocked in a socket read sleeps in (wchan).
+# shellcheck disable=SC2034 # used by the tests that source this
 E2E_WCHAN_READ='unix_stream|wait_woken|sk_wait|recv'
 
 # e2e_threads_in NAME REGEX: prints how many threads of $PID named NAME
@@ -292,3 +293,51 @@ e2e_threads_in() {
 # state: the line is written after the answer).  Prints nothing; 1 if no
 # line ever matched.
 e2e_until_log() { until_true 150 grep -qE -- "$1" "$LOG"; }
+
+# e2e_workers: sets SLOW, ECHO and TW to the built example programs
+# src/workers/slow-worker and echo-worker and tests/workers/test-worker.
+# Prints nothing; exits 99 naming the first one that is not built.
+e2e_workers() {
+	local p
+	SLOW=$top_builddir/src/workers/slow-worker
+	ECHO=$top_builddir/src/workers/echo-worker
+	TW=$top_builddir/tests/workers/test-worker
+	for p in "$SLOW" "$ECHO" "$TW"; do
+		[ -x "$p" ] || { e2e_say "ERROR: $p not built"; exit 99; }
+	done
+}
+
+# e2e_groupadd GROUP: (as root) makes a throwaway system group, deleted at
+# exit after the users of e2e_useradd.  Prints nothing; false on failure.
+E2E_GROUPS=
+E2E_USERS=
+e2e_groupadd() {
+	groupadd --system "$1" || return 1
+	E2E_GROUPS="$E2E_GROUPS $1"
+	trap 'rc=$?; e2e_drop_accounts; (exit $rc); e2e_cleanup' EXIT
+}
+
+# e2e_useradd USER [useradd flags...]: (as root) makes a throwaway system
+# user (no home, no login shell), deleted at exit.  Prints nothing; false
+# on failure.
+e2e_useradd() {
+	local u=$1
+	shift
+	useradd --system -M -s /usr/sbin/nologin "$@" "$u" || return 1
+	E2E_USERS="$E2E_USERS $u"
+	trap 'rc=$?; e2e_drop_accounts; (exit $rc); e2e_cleanup' EXIT
+}
+
+# e2e_drop_accounts: deletes the users, then the groups, made above; a
+# user is deleted once none of its processes is left (userdel refuses
+# while one, even a zombie, is; <= 5 s each).
+e2e_drop_accounts() {
+	local a
+	for a in $E2E_USERS; do
+		until_true 50 userdel "$a" >/dev/null 2>&1
+	done
+	for a in $E2E_GROUPS; do
+		groupdel "$a" >/dev/null 2>&1
+	done
+	return 0
+}
