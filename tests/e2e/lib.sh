@@ -5,7 +5,9 @@
 # deploy/nginx.conf through deploy/local-stack.sh, in a private temporary
 # directory, on a random loopback port.  Every process is stopped by PID and
 # the directory removed on exit.  Each check prints one "ok"/"not ok" line;
-# e2e_finish prints the synthesis line and sets the exit status.
+# e2e_finish prints the synthesis line and sets the exit status.  A test
+# that talks FastCGI straight to the binary, without nginx, uses
+# e2e_direct_init, e2e_direct_start and e2e_fcgi (below) instead.
 #
 # Exit status (automake): 0 pass, 1 a check failed, 77 skipped (a tool is
 # missing), 99 the test itself could not run.
@@ -246,21 +248,22 @@ e2e_direct_start() {
 e2e_direct_up() { [ -S "$SOCK" ] && grep -q ' started ' "$LOG"; }
 
 # e2e_fcgi [-o FILE] METHOD URI [BODY]: one request to $SOCK through
-# cgi-fcgi; with BODY also CONTENT_TYPE application/json and its
-# CONTENT_LENGTH, and exactly BODY on stdin (cgi-fcgi sends all its stdin:
-# a byte past CONTENT_LENGTH would look like a pipelined request).  The
-# answer (CGI headers, body) or cgi-fcgi's error goes to FILE ($T/out by
-# default); prints nothing; returns cgi-fcgi's status.
+# cgi-fcgi, bounded (60 s); with BODY also CONTENT_TYPE application/json
+# and its CONTENT_LENGTH, and exactly BODY on stdin (cgi-fcgi sends all its
+# stdin: a byte past CONTENT_LENGTH would look like a pipelined request).
+# The answer (CGI headers, body) or cgi-fcgi's error goes to FILE ($T/out
+# by default); prints nothing; returns cgi-fcgi's status (124: no answer).
 e2e_fcgi() {
 	local out=$E2E_TMP/out LC_ALL=C
 	[ "$1" = -o ] && { out=$2; shift 2; }
 	if [ $# -lt 3 ]; then
-		env -i REQUEST_METHOD="$1" REQUEST_URI="$2" \
+		timeout 60 env -i REQUEST_METHOD="$1" REQUEST_URI="$2" \
 			"$(command -v cgi-fcgi)" -bind -connect "$SOCK" \
 			</dev/null >"$out" 2>&1
 	else
-		printf '%s' "$3" | env -i REQUEST_METHOD="$1" REQUEST_URI="$2" \
-			CONTENT_TYPE=application/json CONTENT_LENGTH="${#3}" \
+		printf '%s' "$3" | timeout 60 env -i REQUEST_METHOD="$1" \
+			REQUEST_URI="$2" CONTENT_TYPE=application/json \
+			CONTENT_LENGTH="${#3}" \
 			"$(command -v cgi-fcgi)" -bind -connect "$SOCK" \
 			>"$out" 2>&1
 	fi
