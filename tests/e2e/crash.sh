@@ -28,27 +28,9 @@ ROUNDS=${CRASH_ROUNDS:-10}
 COMPACT_ROUNDS=${CRASH_COMPACT_ROUNDS:-10}
 CLIENTS=${CRASH_CLIENTS:-8}
 
-dir=$(mktemp -d "${TMPDIR:-/tmp}/wr-crash.XXXXXX") || exit 1
+fcgi_tmpdir crash
 sock="$dir/rt.sock"
 store="$dir/store"
-pid=""
-clients=""
-
-cleanup() {
-	for c in $clients; do
-		kill -KILL "$c" 2>/dev/null
-	done
-	for c in $clients; do
-		wait "$c" 2>/dev/null
-	done
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill -KILL "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	fi
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-trap 'exit 1' HUP INT TERM
 
 started=$(date +%s)
 

@@ -21,12 +21,7 @@ set -u
 e2e_need nginx curl jq openssl
 e2e_init
 
-SLOW=$top_builddir/src/workers/slow-worker
-ECHO=$top_builddir/src/workers/echo-worker
-TW=$top_builddir/tests/workers/test-worker
-for p in "$SLOW" "$ECHO" "$TW"; do
-	[ -x "$p" ] || { e2e_say "ERROR: $p not built"; exit 99; }
-done
+e2e_workers
 
 # The watchdog: its own sleep ends with it when the cleanup stops it.
 ( trap 'kill "$s" 2>/dev/null; exit 0' TERM

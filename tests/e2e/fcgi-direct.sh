@@ -11,19 +11,8 @@ set -u
 # shellcheck source=fcgi-lib.sh
 . "$(dirname "$0")/fcgi-lib.sh"
 
-dir=$(mktemp -d "${TMPDIR:-/tmp}/wr-fcgi-direct.XXXXXX") || exit 1
+fcgi_tmpdir fcgi-direct
 sock="$dir/runtime.sock"
-pid=""
-
-cleanup() {
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill -KILL "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	fi
-	rm -rf "$dir"
-}
-trap cleanup EXIT
-trap 'exit 1' HUP INT TERM
 
 # request METHOD URI [BODY]: one request through cgi-fcgi.  Sets $status
 # (e.g. "201 Created") and leaves the headers in $dir/headers and the body
@@ -92,16 +81,9 @@ for flag in max-body max-input-bytes; do
 	check "--$flag 16777217 (above 16 MiB) exits 2 naming the flag" \
 		sh -c "[ $rc -eq 2 ] && grep -q -- '--$flag' '$dir/err'"
 done
-"$bin" --max-body 16777216 --max-input-bytes 16777216 \
-	--socket "unix:$dir/max.sock" 2>"$dir/err" &
-pid=$!
-i=0
-while [ ! -S "$dir/max.sock" ] && [ $i -lt 100 ] && kill -0 "$pid" 2>/dev/null; do
-	sleep 0.1
-	i=$((i + 1))
-done
 check "--max-body and --max-input-bytes 16777216 (16 MiB) are accepted" \
-	test -S "$dir/max.sock"
+	fcgi_start "$dir/max.sock" "$dir/err" --max-body 16777216 \
+	--max-input-bytes 16777216
 kill -TERM "$pid" 2>/dev/null
 wait_gone
 
@@ -118,16 +100,10 @@ check "a non-socket path is refused with exit 1 and left alone" \
 
 # ---- a running server ------------------------------------------------------
 
-"$bin" --socket "unix:$sock" --runtime-id e2e-rt --display-name "E2E run" \
-	--threads 2 --max-body 1024 --max-workers 2 --max-input-bytes 8 \
-	--max-transcript-items 3 2>"$dir/log" &
-pid=$!
-i=0
-while [ ! -S "$sock" ] && [ $i -lt 100 ] && kill -0 "$pid" 2>/dev/null; do
-	sleep 0.1
-	i=$((i + 1))
-done
-check "the server creates its socket" test -S "$sock"
+check "the server creates its socket" fcgi_start "$sock" "$dir/log" \
+	--runtime-id e2e-rt --display-name "E2E run" --threads 2 \
+	--max-body 1024 --max-workers 2 --max-input-bytes 8 \
+	--max-transcript-items 3
 if [ ! -S "$sock" ]; then
 	cat "$dir/log"
 	synthesis
@@ -258,13 +234,7 @@ check "SIGTERM: the socket file is removed" test ! -e "$sock"
 check "SIGTERM: the log says stopped" grep -q ' info worker-runtime: stopped$' "$dir/log"
 
 # A request whose body is still arriving when SIGTERM comes is answered.
-"$bin" --socket "unix:$sock" --runtime-id e2e-rt2 2>"$dir/log2" &
-pid=$!
-i=0
-while [ ! -S "$sock" ] && [ $i -lt 100 ] && kill -0 "$pid" 2>/dev/null; do
-	sleep 0.1
-	i=$((i + 1))
-done
+fcgi_start "$sock" "$dir/log2" --runtime-id e2e-rt2
 ( (printf '{'; sleep 1; printf '}') |
 	timeout 10 env -i REQUEST_METHOD=POST REQUEST_URI=/v1/workers \
 		SCRIPT_NAME=/v1/workers CONTENT_TYPE=application/json \

@@ -17,53 +17,21 @@ import socket
 import struct
 import sys
 
-BEGIN, END, PARAMS, STDIN, STDOUT = 1, 3, 4, 5, 6
-KEEP_CONN = 1
-
-
-def record(rtype, content=b""):
-    pad = (8 - len(content) % 8) % 8
-    return (struct.pack(">BBHHBx", 1, rtype, 1, len(content), pad)
-            + content + b"\0" * pad)
-
-
-def pair(name, value):
-    return bytes([len(name), len(value)]) + name + value
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+from fcgi_records import (KEEP_CONN, PARAMS, STDIN, begin,  # noqa: E402
+                          pair, read_answer, stream)
 
 
 def request(token):
     params = (pair(b"REQUEST_METHOD", b"GET")
               + pair(b"REQUEST_URI", b"/v1/runtime")
               + pair(b"HTTP_AUTHORIZATION", b"Bearer " + token))
-    return (record(BEGIN, struct.pack(">HB5x", 1, KEEP_CONN))
-            + record(PARAMS, params) + record(PARAMS) + record(STDIN))
-
-
-def read_exact(sock, n):
-    buf = b""
-    while len(buf) < n:
-        got = sock.recv(n - len(buf))
-        if not got:
-            raise EOFError("connection closed")
-        buf += got
-    return buf
-
-
-def answer(sock):
-    """The FCGI_STDOUT stream of one request, up to FCGI_END_REQUEST."""
-    out = b""
-    while True:
-        _, rtype, _, clen, pad = struct.unpack(">BBHHBx", read_exact(sock, 8))
-        content = read_exact(sock, clen + pad)[:clen]
-        if rtype == STDOUT:
-            out += content
-        elif rtype == END:
-            return out
+    return begin(KEEP_CONN) + stream(PARAMS, params) + stream(STDIN, b"")
 
 
 def ask(sock, token):
     sock.sendall(request(token))
-    return answer(sock).startswith(b"Status: 200")
+    return read_answer(sock).startswith(b"Status: 200")
 
 
 def main():

@@ -46,3 +46,48 @@ check() {
 synthesis() {
 	echo "Synthesis: Tested: $tested | Passing: $passing | Failing: $failing | Crashing: 0"
 }
+
+# fcgi_tmpdir NAME: makes the temporary directory $dir
+# ($TMPDIR/wr-NAME.XXXXXX), empties $pid and $clients and installs the
+# traps that at exit kill the clients, then the server, by PID and remove
+# $dir.  Prints nothing; exits 1 if the directory cannot be made.
+fcgi_tmpdir() {
+	dir=$(mktemp -d "${TMPDIR:-/tmp}/wr-$1.XXXXXX") || exit 1
+	pid=""
+	clients=""
+	trap fcgi_cleanup EXIT
+	trap 'exit 1' HUP INT TERM
+}
+
+# fcgi_cleanup: the EXIT trap of fcgi_tmpdir.
+fcgi_cleanup() {
+	for c in $clients; do
+		kill -KILL "$c" 2>/dev/null
+	done
+	for c in $clients; do
+		wait "$c" 2>/dev/null
+	done
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	fi
+	rm -rf "$dir"
+}
+
+# fcgi_start SOCKET LOG [FLAG...]: starts $bin on unix:SOCKET with FLAGs,
+# stderr to LOG; sets $pid and waits (<= 10 s, while it runs) for its
+# socket.  Prints nothing; false if the socket never appeared.
+fcgi_start() {
+	fcgi_sock=$1
+	fcgi_log=$2
+	shift 2
+	"$bin" --socket "unix:$fcgi_sock" "$@" 2>"$fcgi_log" &
+	pid=$!
+	i=0
+	while [ ! -S "$fcgi_sock" ] && [ $i -lt 100 ] &&
+	      kill -0 "$pid" 2>/dev/null; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	[ -S "$fcgi_sock" ]
+}

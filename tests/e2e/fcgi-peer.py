@@ -30,29 +30,20 @@ import sys
 import termios
 import time
 
-BEGIN, ABORT, END, PARAMS, STDIN, STDOUT = 1, 2, 3, 4, 5, 6
-KEEP_CONN = 1
-
-
-def record(rtype, content=b"", rid=1):
-    pad = (8 - len(content) % 8) % 8
-    return (struct.pack(">BBHHBx", 1, rtype, rid, len(content), pad)
-            + content + b"\0" * pad)
-
-
-def nv(name, value):
-    return bytes([len(name), len(value)]) + name + value
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+from fcgi_records import (ABORT, END, KEEP_CONN, PARAMS, STDIN,  # noqa: E402
+                          STDOUT, begin, pair, record)
 
 
 def request(method=b"GET", uri=b"/v1/runtime", body=None, length=None,
             flags=KEEP_CONN, extra=b""):
     """BEGIN and PARAMS; with body None also the empty STDIN record."""
-    params = nv(b"REQUEST_METHOD", method) + nv(b"REQUEST_URI", uri) + extra
+    params = (pair(b"REQUEST_METHOD", method) + pair(b"REQUEST_URI", uri)
+              + extra)
     if length is not None:
-        params += nv(b"CONTENT_LENGTH", str(length).encode())
-        params += nv(b"CONTENT_TYPE", b"application/json")
-    out = (record(BEGIN, struct.pack(">HB5x", 1, flags))
-           + record(PARAMS, params) + record(PARAMS))
+        params += pair(b"CONTENT_LENGTH", str(length).encode())
+        params += pair(b"CONTENT_TYPE", b"application/json")
+    out = begin(flags) + record(PARAMS, params) + record(PARAMS)
     return out + (record(STDIN) if body is None else record(STDIN, body))
 
 
@@ -101,7 +92,7 @@ def pipelined(s):
 
 def abort(s):
     s.sendall(request(b"POST", b"/v1/workers", body=b"{}", length=10,
-                      flags=0, extra=nv(b"REQUEST_ID", b"abort-1"))
+                      flags=0, extra=pair(b"REQUEST_ID", b"abort-1"))
               + record(ABORT))
     status = answer(s)
     print("aborted: %s" % ("eof" if status is None else status))

@@ -22,17 +22,9 @@ set -u
 . "$(dirname "$0")/lib.sh"
 
 e2e_need python3 cgi-fcgi jq
-e2e_init --no-stack
-CODE=-
-T=$E2E_TMP
-SOCK=$T/fcgi.sock
-LOG=$T/runtime.log
+e2e_direct_init
 PEER=$top_srcdir/tests/e2e/fcgi-peer.py
-
-"$WR_BIN" --socket "unix:$SOCK" --runtime-id pipe --threads 2 2>"$LOG" &
-PID=$!
-E2E_PIDS=$PID
-until_true 100 grep -q ' started ' "$LOG" || { e2e_say "ERROR: no start"; exit 99; }
+e2e_direct_start --runtime-id pipe --threads 2
 
 python3 "$PEER" "$SOCK" pipelined >"$T/pipe.out" 2>&1
 cat "$T/pipe.out" >&2
@@ -51,17 +43,14 @@ check "an aborted request gets no HTTP answer (no 400 invalid_body)" \
 	grep -Eqx 'aborted: (0|eof)' "$T/abort.out"
 check "its access line says 499 (client closed request)" \
 	until_true 100 grep -q 'access method=POST route="" status=499 reason="" .*request_id=abort-1$' "$LOG"
-env -i REQUEST_METHOD=GET REQUEST_URI=/v1/workers \
-	"$(command -v cgi-fcgi)" -bind -connect "$SOCK" </dev/null >"$T/list" 2>&1
+e2e_fcgi -o "$T/list" GET /v1/workers
 check "it was not acted on: no worker exists" \
 	eval 'sed -n "/^{/p" "$T/list" | jq -e ".workers == []"'
 # A long-poll whose empty FCGI_STDIN record comes after its params were
 # read (a direct client, e.g. cgi-fcgi, may send it late): the record is
 # part of the request, not a hangup, so the long-poll waits its full
 # ?wait= on an unchanged worker instead of being answered at once.
-env -i REQUEST_METHOD=POST REQUEST_URI=/v1/workers CONTENT_TYPE=application/json \
-	CONTENT_LENGTH=2 "$(command -v cgi-fcgi)" -bind -connect "$SOCK" \
-	<<<'{}' >"$T/create" 2>&1
+e2e_fcgi -o "$T/create" POST /v1/workers '{}'
 ID=$(sed -n '/^{/p' "$T/create" | jq -r '.worker.worker_id')
 python3 "$PEER" "$SOCK" late-stdin "/v1/workers/$ID/transcript?after=0&wait=1500" \
 	>"$T/late.out" 2>&1

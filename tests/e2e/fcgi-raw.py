@@ -18,39 +18,9 @@ import socket
 import struct
 import sys
 
-VERSION = 1
-BEGIN, END, PARAMS, STDIN, STDOUT, STDERR = 1, 3, 4, 5, 6, 7
-RESPONDER = 1
-
-
-def record(rtype, content=b""):
-    """One record of request id 1, padded to 8 bytes."""
-    pad = (8 - len(content) % 8) % 8
-    return (struct.pack(">BBHHBx", VERSION, rtype, 1, len(content), pad)
-            + content + b"\0" * pad)
-
-
-def length(n):
-    """A name or value length: 1 byte below 128, else 4 with the top bit."""
-    return bytes([n]) if n < 128 else struct.pack(">I", n | 0x80000000)
-
-
-def stream(rtype, data):
-    """data cut into records, then the empty record that ends the stream."""
-    out = b""
-    for i in range(0, len(data), 65535):
-        out += record(rtype, data[i:i + 65535])
-    return out + record(rtype)
-
-
-def read_exact(sock, n):
-    buf = b""
-    while len(buf) < n:
-        got = sock.recv(n - len(buf))
-        if not got:
-            raise EOFError("connection closed mid-record")
-        buf += got
-    return buf
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+from fcgi_records import (PARAMS, STDIN, begin, pair,  # noqa: E402
+                          read_answer, stream)
 
 
 def main():
@@ -61,25 +31,14 @@ def main():
     for arg in sys.argv[2:]:
         raw = codecs.escape_decode(arg.encode())[0]
         name, _, value = raw.partition(b"=")
-        params += length(len(name)) + length(len(value)) + name + value
+        params += pair(name, value)
     body = sys.stdin.buffer.read()
-    msg = (record(BEGIN, struct.pack(">HB5x", RESPONDER, 0))
-           + stream(PARAMS, params) + stream(STDIN, body))
-    out = b""
+    msg = begin() + stream(PARAMS, params) + stream(STDIN, body)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(float(os.environ.get("FCGI_RAW_TIMEOUT", "10")))
         sock.connect(sys.argv[1])
         sock.sendall(msg)
-        while True:
-            head = read_exact(sock, 8)
-            _, rtype, _, clen, plen = struct.unpack(">BBHHBx", head)
-            content = read_exact(sock, clen + plen)[:clen]
-            if rtype == STDOUT:
-                out += content
-            elif rtype == STDERR:
-                sys.stderr.buffer.write(content)
-            elif rtype == END:
-                break
+        out = read_answer(sock, sys.stderr.buffer)
     sys.stdout.buffer.write(out)
     return 0
 

@@ -5,7 +5,9 @@
 # deploy/nginx.conf through deploy/local-stack.sh, in a private temporary
 # directory, on a random loopback port.  Every process is stopped by PID and
 # the directory removed on exit.  Each check prints one "ok"/"not ok" line;
-# e2e_finish prints the synthesis line and sets the exit status.
+# e2e_finish prints the synthesis line and sets the exit status.  A test
+# that talks FastCGI straight to the binary, without nginx, uses
+# e2e_direct_init, e2e_direct_start and e2e_fcgi (below) instead.
 #
 # Exit status (automake): 0 pass, 1 a check failed, 77 skipped (a tool is
 # missing), 99 the test itself could not run.
@@ -209,4 +211,136 @@ e2e_finish() {
 		exit 1
 	fi
 	exit 0
+}
+
+# ---- the real binary straight on a unix socket, without nginx ------------
+
+# e2e_direct_init: e2e_init --no-stack for a test that talks FastCGI
+# straight to the Runtime; sets T (= E2E_TMP), SOCK ($T/fcgi.sock), LOG
+# ($T/runtime.log) and CODE (-).  Prints nothing; exits as e2e_init does.
+e2e_direct_init() {
+	e2e_init --no-stack
+	CODE=-
+	T=$E2E_TMP
+	SOCK=$T/fcgi.sock
+	LOG=$T/runtime.log
+}
+
+# e2e_direct_start [ARGS...]: starts the real binary on unix:$SOCK with
+# ARGS, stderr to $LOG (emptied), through the words of E2E_WRAP when set
+# (a command that execs it, e.g. "taskset -c 0"); waits (<= 10 s) for its
+# socket and its started line (states); sets PID, adds it to E2E_PIDS.
+# Prints nothing; exits 99, showing the log, if it does not come up.
+e2e_direct_start() {
+	rm -f "$SOCK"
+	: >"$LOG"
+	# shellcheck disable=SC2086 # E2E_WRAP is a list of words
+	${E2E_WRAP:-} "$WR_BIN" --socket "unix:$SOCK" "$@" 2>"$LOG" &
+	PID=$!
+	E2E_PIDS="${E2E_PIDS:-} $PID"
+	until_true 100 e2e_direct_up && return 0
+	e2e_say "ERROR: no start; its log:"
+	tail -n 15 "$LOG" >&2
+	exit 99
+}
+
+# e2e_direct_up: true once $SOCK exists and $LOG has the started line.
+e2e_direct_up() { [ -S "$SOCK" ] && grep -q ' started ' "$LOG"; }
+
+# e2e_fcgi [-o FILE] METHOD URI [BODY]: one request to $SOCK through
+# cgi-fcgi, bounded (60 s); with BODY also CONTENT_TYPE application/json
+# and its CONTENT_LENGTH, and exactly BODY on stdin (cgi-fcgi sends all its
+# stdin: a byte past CONTENT_LENGTH would look like a pipelined request).
+# The answer (CGI headers, body) or cgi-fcgi's error goes to FILE ($T/out
+# by default); prints nothing; returns cgi-fcgi's status (124: no answer).
+e2e_fcgi() {
+	local out=$E2E_TMP/out LC_ALL=C
+	[ "$1" = -o ] && { out=$2; shift 2; }
+	if [ $# -lt 3 ]; then
+		timeout 60 env -i REQUEST_METHOD="$1" REQUEST_URI="$2" \
+			"$(command -v cgi-fcgi)" -bind -connect "$SOCK" \
+			</dev/null >"$out" 2>&1
+	else
+		printf '%s' "$3" | timeout 60 env -i REQUEST_METHOD="$1" \
+			REQUEST_URI="$2" CONTENT_TYPE=application/json \
+			CONTENT_LENGTH="${#3}" \
+			"$(command -v cgi-fcgi)" -bind -connect "$SOCK" \
+			>"$out" 2>&1
+	fi
+}
+
+# e2e_need_wchan: skips the test (77) without /proc/PID/wchan.
+e2e_need_wchan() {
+	[ -r /proc/self/wchan ] && return 0
+	e2e_say "SKIP: no /proc/PID/wchan"
+	exit 77
+}
+
+# Kernel functions a thread blocked in a socket read sleeps in (wchan).
+# shellcheck disable=SC2034 # used by the tests that source this
+E2E_WCHAN_READ='unix_stream|wait_woken|sk_wait|recv'
+
+# e2e_threads_in NAME REGEX: prints how many threads of $PID named NAME
+# (/proc/PID/task/TID/comm) sleep in a kernel function matching the ERE
+# REGEX (wchan); 0 when none does or the process is gone.  Never fails.
+e2e_threads_in() {
+	local n=0 t
+	for t in /proc/"$PID"/task/*; do
+		[ "$(cat "$t/comm" 2>/dev/null)" = "$1" ] &&
+			grep -Eq "$2" "$t/wchan" 2>/dev/null && n=$((n + 1))
+	done
+	echo "$n"
+}
+
+# e2e_until_log ERE: waits (<= 15 s) for a line of $LOG matching ERE (a
+# state: the line is written after the answer).  Prints nothing; 1 if no
+# line ever matched.
+e2e_until_log() { until_true 150 grep -qE -- "$1" "$LOG"; }
+
+# e2e_workers: sets SLOW, ECHO and TW to the built example programs
+# src/workers/slow-worker and echo-worker and tests/workers/test-worker.
+# Prints nothing; exits 99 naming the first one that is not built.
+e2e_workers() {
+	local p
+	SLOW=$top_builddir/src/workers/slow-worker
+	ECHO=$top_builddir/src/workers/echo-worker
+	TW=$top_builddir/tests/workers/test-worker
+	for p in "$SLOW" "$ECHO" "$TW"; do
+		[ -x "$p" ] || { e2e_say "ERROR: $p not built"; exit 99; }
+	done
+}
+
+# e2e_groupadd GROUP: (as root) makes a throwaway system group, deleted at
+# exit after the users of e2e_useradd.  Prints nothing; false on failure.
+E2E_GROUPS=
+E2E_USERS=
+e2e_groupadd() {
+	groupadd --system "$1" || return 1
+	E2E_GROUPS="$E2E_GROUPS $1"
+	trap 'rc=$?; e2e_drop_accounts; (exit $rc); e2e_cleanup' EXIT
+}
+
+# e2e_useradd USER [useradd flags...]: (as root) makes a throwaway system
+# user (no home, no login shell), deleted at exit.  Prints nothing; false
+# on failure.
+e2e_useradd() {
+	local u=$1
+	shift
+	useradd --system -M -s /usr/sbin/nologin "$@" "$u" || return 1
+	E2E_USERS="$E2E_USERS $u"
+	trap 'rc=$?; e2e_drop_accounts; (exit $rc); e2e_cleanup' EXIT
+}
+
+# e2e_drop_accounts: deletes the users, then the groups, made above; a
+# user is deleted once none of its processes is left (userdel refuses
+# while one, even a zombie, is; <= 5 s each).
+e2e_drop_accounts() {
+	local a
+	for a in $E2E_USERS; do
+		until_true 50 userdel "$a" >/dev/null 2>&1
+	done
+	for a in $E2E_GROUPS; do
+		groupdel "$a" >/dev/null 2>&1
+	done
+	return 0
 }

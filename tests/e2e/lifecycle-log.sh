@@ -10,10 +10,8 @@ set -u
 e2e_need nginx curl jq openssl
 e2e_init
 
-TW=$top_builddir/tests/workers/test-worker
-ECHO=$top_builddir/src/workers/echo-worker
 LOG=$WR_DIR/worker-runtime.log
-[ -x "$TW" ] || { e2e_say "SKIP: $TW not built"; exit 77; }
+e2e_workers
 jq -n --arg tw "$TW" --arg echo "$ECHO" --arg missing "$E2E_TMP/none" '{
 	profiles: {
 		echo: {argv: [$echo]},
@@ -23,14 +21,6 @@ jq -n --arg tw "$TW" --arg echo "$ECHO" --arg missing "$E2E_TMP/none" '{
 		missing: {argv: [$missing]}
 	}
 }' >"$E2E_TMP/profiles.json" || exit 99
-until_log() {
-	local i
-	for i in $(seq 150); do
-		grep -qE -- "$1" "$LOG" && return 0
-		sleep 0.1
-	done
-	return 1
-}
 create_with() {
 	e2e_api POST /v1/workers \
 		-d "{\"profile\":{\"kind\":\"named\",\"value\":\"$1\"}}"
@@ -40,28 +30,28 @@ create_with() {
 e2e_start_stack --profiles "$E2E_TMP/profiles.json"
 
 create_with echo
-check "spawned: a line with the worker, profile and pid" until_log \
+check "spawned: a line with the worker, profile and pid" e2e_until_log \
 	" info worker-runtime: worker spawned worker_id=$WID profile=echo pid=[0-9]+\$"
 e2e_api POST "/v1/workers/$WID/stop" -d '{}'
-check "exited on a graceful stop: status 0, not failed" until_log \
+check "exited on a graceful stop: status 0, not failed" e2e_until_log \
 	" info worker-runtime: worker exited worker_id=$WID profile=echo pid=[0-9]+ status=0\$"
 
 create_with crash
-check "a worker that exits on its own: status 3, marked failed" until_log \
+check "a worker that exits on its own: status 3, marked failed" e2e_until_log \
 	" warn worker-runtime: worker exited, marked failed worker_id=$WID profile=crash pid=[0-9]+ status=3\$"
 
 create_with stubborn
-check "the stubborn worker is spawned" until_log "worker spawned worker_id=$WID profile=stubborn"
+check "the stubborn worker is spawned" e2e_until_log "worker spawned worker_id=$WID profile=stubborn"
 e2e_api POST "/v1/workers/$WID/stop" -d '{}'
-check "killed after its grace" until_log \
+check "killed after its grace" e2e_until_log \
 	" warn worker-runtime: worker killed after its grace \\(SIGKILL\\) worker_id=$WID profile=stubborn pid=[0-9]+\$"
-check "... then exited by signal 9" until_log \
+check "... then exited by signal 9" e2e_until_log \
 	"worker exited worker_id=$WID profile=stubborn pid=[0-9]+ signal=9\$"
 
 create_with missing
 check "a program that cannot start: 503 spawn_failed" \
 	error_is 503 runtime_unavailable spawn_failed
-check "... and an error line with the reason" until_log \
+check "... and an error line with the reason" e2e_until_log \
 	" error worker-runtime: worker spawn failed worker_id=[^ ]+ profile=missing reason=spawn_failed message="
 
 e2e_finish

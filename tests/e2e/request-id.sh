@@ -14,16 +14,6 @@ e2e_init
 LOG=$WR_DIR/worker-runtime.log
 hdr_id() { tr -d '\r' <"$E2E_TMP/headers" |
 	sed -n 's/^[Xx]-[Rr]equest-[Ii][Dd]:[[:space:]]*//p' | head -n 1; }
-# until_log PATTERN: the access line is written after the answer; wait
-# for it (state, bounded: 100 x 0.1 s).
-until_log() {
-	local i
-	for i in $(seq 100); do
-		grep -qE -- "$1" "$LOG" && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 e2e_start_stack
 
@@ -31,21 +21,21 @@ e2e_api GET /v1/workers/w-nope -H 'X-Request-Id: client-id.1_A'
 check "a client's valid id is in the response header" \
 	test "$(hdr_id)" = client-id.1_A
 check "... and in the error body" json '.error.request_id == "client-id.1_A"'
-check "... and in the Runtime's access line" until_log \
+check "... and in the Runtime's access line" e2e_until_log \
 	'^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z info worker-runtime: access method=GET route=/v1/workers/\{id\} status=404 reason="" duration_ms=[0-9]+\.[0-9]{3} request_id=client-id\.1_A$'
 
 e2e_api GET /v1/runtime -H 'X-Request-Id: bad id/with"chars'
 GEN=$(hdr_id)
 check "an invalid client id is replaced by a 32-hex one" \
 	bash -c '[[ $1 =~ ^[0-9a-f]{32}$ ]]' _ "$GEN"
-check "... which the access line of that request names" until_log \
+check "... which the access line of that request names" e2e_until_log \
 	"access method=GET route=/v1/runtime status=200 reason=\"\" duration_ms=[0-9.]+ request_id=$GEN\$"
 
 e2e_api GET /v1/runtime
 GEN2=$(hdr_id)
 check "without a client id a success still carries a generated one" \
 	bash -c '[[ $1 =~ ^[0-9a-f]{32}$ && $1 != $2 ]]' _ "$GEN2" "$GEN"
-check "... logged with it" until_log "request_id=$GEN2\$"
+check "... logged with it" e2e_until_log "request_id=$GEN2\$"
 
 e2e_curl GET /v1/runtime -H 'X-Request-Id: nginx-401'
 check "nginx's own 401 carries the id in its header" test "$(hdr_id)" = nginx-401
@@ -58,7 +48,7 @@ check "... the same in its body" json --arg id "$(hdr_id)" '.error.request_id ==
 e2e_curl GET /healthz -H 'X-Request-Id: hz-200'
 check "/healthz passes the request id to the Runtime (header)" \
 	eval 'test "$CODE" = 200 && test "$(hdr_id)" = hz-200'
-check "... which logs it in the access line" until_log \
+check "... which logs it in the access line" e2e_until_log \
 	'access method=GET route=/v1/health status=200 .*request_id=hz-200$'
 
 # The responder's own errors (found before the handlers run), straight at
@@ -71,7 +61,7 @@ if command -v python3 >/dev/null; then
 		grep -qx 'X-Request-Id: raw-1' "$E2E_TMP/raw"
 	check "... and request_id in its body" \
 		grep -q '"request_id":"raw-1"' "$E2E_TMP/raw"
-	check "... and has an access line" until_log \
+	check "... and has an access line" e2e_until_log \
 		'access method="" route="" status=400 reason=invalid_request .*request_id=raw-1$'
 fi
 
@@ -83,7 +73,7 @@ wr_stack_stop_pid "$WR_RUNTIME_PID" worker-runtime
 : >"$LOG"
 wr_stack_start_runtime "$WR_BIN" --log-format json || exit 99
 e2e_api GET /v1/runtime -H 'X-Request-Id: json-1'
-check "json: the access line is one object with the request's fields" until_log \
+check "json: the access line is one object with the request's fields" e2e_until_log \
 	'"msg":"access".*"request_id":"json-1"'
 check "json: every line parses, with ts, level and msg" \
 	jq -e -s 'length > 1 and all(.[]; (.ts | test("^[0-9-]{10}T[0-9:]{8}\\.[0-9]{3}Z$")) and (.level | IN("error","warn","info","debug")) and (.msg | type == "string"))' "$LOG"
@@ -95,7 +85,7 @@ wr_stack_stop_pid "$WR_RUNTIME_PID" worker-runtime
 : >"$LOG"
 wr_stack_start_runtime "$WR_BIN" --no-access-log || exit 99
 e2e_api GET /v1/runtime -H 'X-Request-Id: quiet-1'
-until_log ' started ' >/dev/null
+e2e_until_log ' started ' >/dev/null
 wr_stack_stop_pid "$WR_RUNTIME_PID" worker-runtime
 check "--no-access-log: the request is answered" test "$CODE" = 200
 check "--no-access-log: no access line (the stop was logged after it)" \

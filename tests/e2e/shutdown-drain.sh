@@ -21,52 +21,24 @@ set -u
 . "$(dirname "$0")/lib.sh"
 
 e2e_need cgi-fcgi python3 jq ss
-e2e_init --no-stack
-CODE=-
-T=$E2E_TMP
-SOCK=$T/fcgi.sock
-LOG=$T/runtime.log
+e2e_direct_init
 PEER=$top_srcdir/tests/e2e/fcgi-peer.py
-[ -r /proc/self/wchan ] || { e2e_say "SKIP: no /proc/PID/wchan"; exit 77; }
+e2e_need_wchan
 
 # start TIMEOUT_MS: a Runtime with one serving thread.
 start() {
-	rm -f "$SOCK"
-	: >"$LOG"
-	"$WR_BIN" --socket "unix:$SOCK" --runtime-id drain --threads 1 \
-		--shutdown-timeout "$1" 2>"$LOG" &
-	PID=$!
-	E2E_PIDS="${E2E_PIDS:-} $PID"
-	until_true 100 grep -q ' started ' "$LOG" ||
-		{ e2e_say "ERROR: no start"; exit 99; }
+	e2e_direct_start --runtime-id drain --threads 1 --shutdown-timeout "$1"
 }
 # The process has exited (gone, or a zombie not yet waited for).
 gone() { ! [ -e "/proc/$PID" ] || grep -q '^[0-9]* ([^)]*) Z' "/proc/$PID/stat" 2>/dev/null; }
-# How many wr-serve threads sleep in a socket read.
-in_read() {
-	local n=0 t
-	for t in /proc/"$PID"/task/*; do
-		[ "$(cat "$t/comm" 2>/dev/null)" = wr-serve ] &&
-			grep -Eq 'unix_stream|wait_woken|sk_wait|recv' "$t/wchan" 2>/dev/null &&
-			n=$((n + 1))
-	done
-	[ "$n" -ge 1 ]
-}
-fcgi() { # METHOD URI [BODY]: one request; the answer in $T/out
-	local body=${3:-}
-	env -i REQUEST_METHOD="$1" REQUEST_URI="$2" CONTENT_TYPE=application/json \
-		CONTENT_LENGTH="${#body}" "$(command -v cgi-fcgi)" -bind \
-		-connect "$SOCK" <<<"$body" >"$T/out" 2>&1
-}
+# At least one wr-serve thread sleeps in a socket read.
+in_read() { [ "$(e2e_threads_in wr-serve "$E2E_WCHAN_READ")" -ge 1 ]; }
 parked_is() {
-	fcgi GET /v1/metrics
+	e2e_fcgi GET /v1/metrics
 	grep -Eq "^worker_runtime_http_requests_parked $1\$" "$T/out"
 }
 longpoll() { # N: a long-poll on the worker's transcript, its answer in $T/lp.N
-	env -i REQUEST_METHOD=GET \
-		REQUEST_URI="/v1/workers/$ID/transcript?after=0&wait=25000" \
-		"$(command -v cgi-fcgi)" -bind -connect "$SOCK" </dev/null \
-		>"$T/lp.$1" 2>&1 &
+	e2e_fcgi -o "$T/lp.$1" GET "/v1/workers/$ID/transcript?after=0&wait=25000" &
 	E2E_PIDS="$E2E_PIDS $!"
 }
 # park N: N more long-polls, parked; their numbers in $PARKED.
@@ -109,7 +81,7 @@ PY
 # The listen socket's backlog (ss: Recv-Q of a listener) is N.
 backlog_is() { [ "$(ss -xlH src "$SOCK" | awk '{ print $3 }')" = "$1" ]; }
 new_worker() {
-	fcgi POST /v1/workers '{}'
+	e2e_fcgi POST /v1/workers '{}'
 	ID=$(sed -n '/^{/p' "$T/out" | jq -r '.worker.worker_id')
 	[ -n "$ID" ] && [ "$ID" != null ]
 }

@@ -10,49 +10,28 @@ set -u
 . "$(dirname "$0")/lib.sh"
 
 e2e_need cgi-fcgi jq
-e2e_init --no-stack
-CODE=-
+e2e_direct_init
 SHIM=$top_builddir/tests/.libs/libslow-fdatasync.so
 [ -f "$SHIM" ] || { e2e_say "ERROR: $SHIM not built"; exit 99; }
-T=$E2E_TMP
-SOCK=$T/fcgi.sock
-LOG=$T/runtime.log
-
-# fcgi METHOD URI [BODY]: one request; the answer in $T/out.
-fcgi() {
-	local body=${3:-}
-	env -i REQUEST_METHOD="$1" REQUEST_URI="$2" CONTENT_TYPE=application/json \
-		CONTENT_LENGTH="${#body}" "$(command -v cgi-fcgi)" -bind \
-		-connect "$SOCK" <<<"$body" >"$T/out" 2>&1
-}
 status_of() { sed -n 's/^Status: \([0-9]*\).*/\1/p' "$1" | head -n 1; }
 
 # ASan wants its runtime first; the shim is only a wrapper around libc.
 ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
 LD_PRELOAD=$SHIM WR_SLOW_FDATASYNC_ARM=$T/arm WR_SLOW_FDATASYNC_MS=20000 \
 WR_SLOW_FDATASYNC_DONE=$T/synced \
-	"$WR_BIN" --socket "unix:$SOCK" --store "fs:$T/store" --threads 1 \
-	--shutdown-timeout 500 2>"$LOG" &
-PID=$!
-E2E_PIDS=$PID
-until_true 100 grep -q ' started ' "$LOG" || { e2e_say "ERROR: no start"; exit 99; }
+	e2e_direct_start --store "fs:$T/store" --threads 1 --shutdown-timeout 500
 
-fcgi POST /v1/workers '{}'
+e2e_fcgi POST /v1/workers '{}'
 check "a worker is created" test "$(status_of "$T/out")" = 201
 ID=$(sed -n '/^{/p' "$T/out" | jq -r '.worker.worker_id')
 : >"$T/arm"
-input_bg() {
-	env -i REQUEST_METHOD=POST REQUEST_URI="/v1/workers/$ID/input" \
-		CONTENT_TYPE=application/json CONTENT_LENGTH=31 \
-		"$(command -v cgi-fcgi)" -bind -connect "$SOCK" \
-		<<<'{"kind":"user","content":"hi"}' >"$T/in.$1" 2>&1
-}
 for i in 1 2 3; do
-	input_bg "$i" &
+	e2e_fcgi -o "$T/in.$i" POST "/v1/workers/$ID/input" \
+		'{"kind":"user","content":"hi"}' &
 	E2E_PIDS="$E2E_PIDS $!"
 done
 parked() {
-	fcgi GET /v1/metrics
+	e2e_fcgi GET /v1/metrics
 	grep -Eq '^worker_runtime_http_requests_parked [1-9]' "$T/out"
 }
 check "inputs are parked waiting for their (slow) fdatasync" until_true 100 parked

@@ -17,25 +17,13 @@ e2e_init --no-stack
 CODE=-
 ROOT=0
 [ "$(id -u)" = 0 ] && ROOT=1
-USERS_MADE=
-
-drop_users() {
-	local u
-	for u in $USERS_MADE; do
-		userdel "$u" >/dev/null 2>&1
-	done
-	[ "$ROOT" = 1 ] && groupdel "$G" >/dev/null 2>&1
-	return 0
-}
-trap 'rc=$?; drop_users; (exit $rc); e2e_cleanup' EXIT
 
 if [ "$ROOT" = 1 ]; then
 	command -v useradd >/dev/null || { e2e_say "SKIP: no useradd"; exit 77; }
 	G=wre2e-g$$ R=wre2e-r$$ N=wre2e-n$$
-	groupadd --system "$G" || exit 99
-	USERS_MADE="$R $N"
-	useradd --system -M -s /usr/sbin/nologin -U -G "$G" "$R" || exit 99
-	useradd --system -M -s /usr/sbin/nologin -N -g "$G" "$N" || exit 99
+	e2e_groupadd "$G" || exit 99
+	e2e_useradd "$R" -U -G "$G" || exit 99
+	e2e_useradd "$N" -N -g "$G" || exit 99
 	AS_R=(setpriv --reuid "$R" --regid "$R" --init-groups --)
 	as_n() { setpriv --reuid "$N" --regid "$G" --init-groups -- "$@"; }
 	as_nobody() { setpriv --reuid nobody --regid nogroup --clear-groups -- "$@"; }

@@ -13,33 +13,13 @@ set -u
 . "$(dirname "$0")/lib.sh"
 
 e2e_need cgi-fcgi python3 taskset
-e2e_init --no-stack
-CODE=-
-T=$E2E_TMP
-SOCK=$T/fcgi.sock
-LOG=$T/runtime.log
-[ -r /proc/self/wchan ] || { e2e_say "SKIP: no /proc/PID/wchan"; exit 77; }
+e2e_direct_init
+e2e_need_wchan
+E2E_WRAP="taskset -c 0" e2e_direct_start --runtime-id spare --threads 4
 
-taskset -c 0 "$WR_BIN" --socket "unix:$SOCK" --runtime-id spare \
-	--threads 4 2>"$LOG" &
-PID=$!
-E2E_PIDS=$PID
-until_true 100 grep -q ' started ' "$LOG" || { e2e_say "ERROR: no start"; exit 99; }
-
-# threads_in NAME REGEX: how many of the Runtime's threads called NAME
-# sleep in a kernel function matching REGEX.
-threads_in() {
-	local n=0 t
-	for t in /proc/"$PID"/task/*; do
-		[ "$(cat "$t/comm" 2>/dev/null)" = "$1" ] &&
-			grep -Eq "$2" "$t/wchan" 2>/dev/null && n=$((n + 1))
-	done
-	echo "$n"
-}
-count_is() { [ "$(threads_in "$1" "$2")" = "$3" ]; }
+count_is() { [ "$(e2e_threads_in "$1" "$2")" = "$3" ]; }
 EPOLL=epoll
 SPARE=futex
-READ='unix_stream|wait_woken|sk_wait|recv'
 
 check "one CPU: one serving thread waits in epoll" \
 	until_true 100 count_is wr-serve "$EPOLL" 1
@@ -72,14 +52,13 @@ for i in 1 2 3; do
 	half_request "$i" &
 	E2E_PIDS="$E2E_PIDS $!"
 	check "half request $i holds a serving thread in a read" \
-		until_true 100 eval '[ "$(threads_in wr-serve "$READ")" -ge '"$i"' ]'
+		until_true 100 eval '[ "$(e2e_threads_in wr-serve "$E2E_WCHAN_READ")" -ge '"$i"' ]'
 	check "a spare took its place in epoll ($i held)" \
 		until_true 100 count_is wr-serve "$EPOLL" 1
 done
 check "no spare is left" count_is wr-serve "$SPARE" 0
 
-env -i REQUEST_METHOD=GET REQUEST_URI=/v1/runtime \
-	"$(command -v cgi-fcgi)" -bind -connect "$SOCK" </dev/null >"$T/out" 2>&1
+e2e_fcgi GET /v1/runtime
 check "the fourth thread answers a request while three are held" \
 	grep -q '^Status: 200' "$T/out"
 check "the three half requests were still held when it was answered" \

@@ -18,20 +18,9 @@ e2e_need spawn-fcgi cgi-fcgi setpriv useradd
 e2e_init --no-stack
 CODE=-
 G=wre2e-s$$ R=wre2e-q$$ N=wre2e-w$$
-USERS_MADE=
-drop_users() {
-	local u
-	for u in $USERS_MADE; do
-		userdel "$u" >/dev/null 2>&1
-	done
-	groupdel "$G" >/dev/null 2>&1
-	return 0
-}
-trap 'rc=$?; drop_users; (exit $rc); e2e_cleanup' EXIT
-groupadd --system "$G" || exit 99
-USERS_MADE="$R $N"
-useradd --system -M -s /usr/sbin/nologin -U "$R" || exit 99
-useradd --system -M -s /usr/sbin/nologin -N -g "$G" "$N" || exit 99
+e2e_groupadd "$G" || exit 99
+e2e_useradd "$R" -U || exit 99
+e2e_useradd "$N" -N -g "$G" || exit 99
 chmod 0711 "$E2E_TMP"
 
 # The script as make install renders it (sbindir unused: WR_BIN is set).
