@@ -270,26 +270,27 @@ static bool header_ok(const struct http_header *h)
 	return true;
 }
 
-/* Writes all of iov[0..n) to fd (a blocking socket with the 10 s send
- * bound): 0, or -1 with errno set. */
-static int writev_all(int fd, struct iovec *iov, int n)
+/* Writes all of iov[0..n) to fd, a blocking socket with the 10 s send
+ * bound, in one call: 0, or -1 with errno set.  A call that wrote only
+ * part ended at that bound (the serving threads block the signals that
+ * could end it earlier): the peer stopped reading, and its connection is
+ * let go then, as the docs promise, not after another 10 s for the
+ * rest. */
+static int writev_whole(int fd, const struct iovec *iov, int n)
 {
-	while (n > 0) {
-		ssize_t w = writev(fd, iov, n);
+	size_t want = 0;
+	ssize_t w;
 
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		while (n > 0 && (size_t)w >= iov->iov_len) {
-			w -= (ssize_t)iov->iov_len;
-			iov++;
-			n--;
-		}
-		if (n > 0) {
-			iov->iov_base = (char *)iov->iov_base + w;
-			iov->iov_len -= (size_t)w;
-		}
+	for (int i = 0; i < n; i++)
+		want += iov[i].iov_len;
+	do
+		w = writev(fd, iov, n);
+	while (w < 0 && errno == EINTR);
+	if (w < 0)
+		return -1;
+	if ((size_t)w < want) {
+		errno = EAGAIN;
+		return -1;
 	}
 	return 0;
 }
@@ -298,9 +299,10 @@ static int writev_all(int fd, struct iovec *iov, int n)
  * to its connection (the head shares the first record), after flushing
  * anything req->out holds, so the bytes keep their order; libfcgi still
  * writes the empty record that ends the stream and FCGI_END_REQUEST.  On
- * a failed write req->out is marked failed, so FCGX_Finish_r writes
- * nothing more and closes the connection, as for a failed write of its
- * own.  Returns 0 or -1. */
+ * a failed write req->out is marked failed and closed (FCGX_FClose then
+ * writes nothing: it would wait the send bound once more on a peer that
+ * does not read), so FCGX_Finish_r closes the connection.  Returns 0 or
+ * -1. */
 static int put_records(FCGX_Request *req, const char *head, size_t head_len,
                        const char *body, size_t body_len)
 {
@@ -325,9 +327,10 @@ static int put_records(FCGX_Request *req, const char *head, size_t head_len,
 		iov[0] = (struct iovec){h, sizeof h};
 		iov[1] = (struct iovec){(void *)head, from_head};
 		iov[2] = (struct iovec){(void *)body, n - from_head};
-		if (writev_all(req->ipcFd, iov, 3) != 0) {
+		if (writev_whole(req->ipcFd, iov, 3) != 0) {
 			req->out->FCGI_errno = errno != 0 ? errno : EIO;
 			req->out->isClosed = 1;
+			req->out->wasFCloseCalled = 1;
 			return -1;
 		}
 		head += from_head;

@@ -20,10 +20,14 @@ STATUS after MS ms".
 MODE kept: one FCGI_KEEP_CONN request; prints "answer 1: STATUS, still
 open" if the connection stays open after the answer (checked with a
 second request, answered), else "answer 1: STATUS, closed".
+MODE stall URI: one FCGI_KEEP_CONN GET URI whose answer is never read;
+prints "stall: closed after S s" once the Runtime hangs up (seen by
+poll, whatever is unread), or "stall: still open after 60 s".
 Every read is bounded by a 15 s socket timeout.  Exits 0 unless the
 socket could not be used.
 """
 import fcntl
+import select
 import socket
 import struct
 import sys
@@ -137,12 +141,23 @@ def kept(s):
                                 else "closed"))
 
 
+def stall(s):
+    s.sendall(request(uri=sys.argv[3].encode()))
+    start = time.monotonic()
+    p = select.poll()
+    p.register(s, select.POLLRDHUP | select.POLLHUP)
+    if p.poll(60000):
+        print("stall: closed after %.1f s" % (time.monotonic() - start))
+    else:
+        print("stall: still open after 60 s")
+
+
 def main():
     s = socket.socket(socket.AF_UNIX)
     s.settimeout(15)
     s.connect(sys.argv[1])
     {"pipelined": pipelined, "kept": kept, "abort": abort,
-     "idle": idle, "late-stdin": late_stdin}[sys.argv[2]](s)
+     "idle": idle, "late-stdin": late_stdin, "stall": stall}[sys.argv[2]](s)
     return 0
 
 
