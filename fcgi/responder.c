@@ -22,11 +22,14 @@
  * What this file guarantees to the handlers: at most max_body bytes of body
  * are ever read or buffered (a larger CONTENT_LENGTH is not read at all and
  * is reported as body_too_large); a body is handed over only when exactly
- * CONTENT_LENGTH bytes arrived; header lines written back never contain
- * CR/LF.  FastCGI params are borrowed until FCGX_Finish_r and nothing keeps
- * them past it.  A connection whose input was not consumed exactly (too
- * large, short, malformed) is closed after its answer: leftover stdin
- * records on a kept connection would be taken for the next request.  So
+ * CONTENT_LENGTH bytes arrived and the stdin stream ended right after
+ * them (a request is acted on only once all its records were read, so
+ * none is left for the next request on a kept connection); header lines
+ * written back never contain CR/LF.  FastCGI params are borrowed until
+ * FCGX_Finish_r and nothing keeps them past it.  A connection whose input
+ * was not consumed exactly (too large, short, longer, malformed) is
+ * closed after its answer: leftover stdin records on a kept connection
+ * would be taken for the next request.  So
  * is a kept connection whose peer may have sent more than one request
  * before the first answer (pipelining, outside FCGI_MPXS_CONNS=0): libfcgi
  * may have read the next request ahead into a buffer it frees, and the
@@ -448,6 +451,20 @@ static int read_body(FCGX_Stream *in, size_t len, struct rq *r)
 	return 0;
 }
 
+/* Reads the request's stdin on from the end of its body: 0 when the
+ * stream ends there (its empty record is read, so none is left on a kept
+ * connection for libfcgi to take for the next request's first record), 1
+ * when bytes follow (a body longer than CONTENT_LENGTH), -1 when the read
+ * failed (input_failed says how).  nginx sends the empty record with the
+ * body, so this reads from libfcgi's buffer; a direct client that sends
+ * it later is waited for, as for the rest of its request. */
+static int read_stdin_end(FCGX_Stream *in)
+{
+	if (FCGX_GetChar(in) != EOF)
+		return 1;
+	return FCGX_GetError(in) != 0 ? -1 : 0;
+}
+
 #define PARAM(req, name) FCGX_GetParam((name), (req)->envp)
 
 /* True if every param is "NAME=VALUE" with a non-empty NAME: a NUL inside
@@ -656,7 +673,7 @@ static bool request_ok(const struct responder_config *cfg, struct rq *r)
 {
 	const struct http_ctx *ctx = cfg->ctx;
 	uint64_t len = 0;
-	int rc;
+	int rc, end;
 
 	if (!params_well_formed(r->req.envp)) {
 		r->drop = true;
@@ -687,6 +704,8 @@ static bool request_ok(const struct responder_config *cfg, struct rq *r)
 		return true;
 	}
 	rc = len > 0 ? read_body(r->req.in, (size_t)len, r) : 0;
+	if (rc == 0 && (end = read_stdin_end(r->req.in)) != 0)
+		rc = end > 0 ? -3 : -1;
 	if (rc == -1 && input_failed(ctx, r))
 		return false;
 	if (rc != 0) {
@@ -697,9 +716,11 @@ static bool request_ok(const struct responder_config *cfg, struct rq *r)
 			           "memory to buffer the request body", 0);
 		else
 			answer_own(ctx, &r->req, &r->hr, &r->t0, 400,
-			           WR_EINVALID_INPUT, WR_REASON_INVALID_BODY, "the "
-			           "request body ended before CONTENT_LENGTH bytes",
-			           0);
+			           WR_EINVALID_INPUT, WR_REASON_INVALID_BODY,
+			           rc == -3 ? "the request body is longer than "
+			                      "CONTENT_LENGTH bytes"
+			                    : "the request body ended before "
+			                      "CONTENT_LENGTH bytes", 0);
 		return false;
 	}
 	r->hr.body = len > 0 ? r->body : NULL;

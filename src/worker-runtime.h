@@ -170,7 +170,8 @@ bool wr_err_parse(const char *name, wr_err *out);
 	X(WR_REASON_INVALID_CONTENT_LENGTH, "invalid_content_length",        \
 	  "CONTENT_LENGTH is not a decimal byte count")                      \
 	X(WR_REASON_INVALID_BODY, "invalid_body",                            \
-	  "the request body ended before CONTENT_LENGTH bytes")              \
+	  "the request body ended before CONTENT_LENGTH bytes, or went on "  \
+	  "after them")                                                      \
 	X(WR_REASON_METHOD_NOT_ALLOWED, "method_not_allowed",                \
 	  "the path does not take this method")                              \
 	X(WR_REASON_MISSING_TOKEN, "missing_token",                          \

@@ -20,6 +20,13 @@ STATUS after MS ms".
 MODE kept: one FCGI_KEEP_CONN request; prints "answer 1: STATUS, still
 open" if the connection stays open after the answer (checked with a
 second request, answered), else "answer 1: STATUS, closed".
+MODE split-end: a FCGI_KEEP_CONN POST /v1/workers whose body ({}) is sent
+first and its empty FCGI_STDIN record only once the Runtime has read the
+body (as a front end whose write was cut may); after the answer, a
+second request on the connection; prints "answer 1: STATUS, answer 2:
+STATUS" (eof: the connection was closed, the second request lost).
+MODE long-body: a POST /v1/workers with CONTENT_LENGTH 2 and 3 bytes of
+stdin; prints "long body: STATUS".
 MODE stall URI: one FCGI_KEEP_CONN GET URI whose answer is never read;
 prints "stall: closed after S s" once the Runtime hangs up (seen by
 poll, whatever is unread), or "stall: still open after 60 s".
@@ -114,14 +121,20 @@ def idle(s):
     print("idle: %s" % ("closed" if closed else "still open"))
 
 
-def late_stdin(s):
-    start = time.monotonic()
-    s.sendall(request(uri=sys.argv[3].encode())[:-8])  # no STDIN record
+def wait_sent(s):
+    """Until the peer has read all this side wrote (unsent output 0,
+    polled every 10 ms, at most 10 s)."""
     for _ in range(1000):
         if struct.unpack("i", fcntl.ioctl(s, termios.TIOCOUTQ,
                                           b"\0" * 4))[0] == 0:
-            break
+            return
         time.sleep(0.01)
+
+
+def late_stdin(s):
+    start = time.monotonic()
+    s.sendall(request(uri=sys.argv[3].encode())[:-8])  # no STDIN record
+    wait_sent(s)
     # A little more, so that a Runtime that parks without the record
     # surely has parked (the outcome of a correct one does not depend
     # on it: it waits for the record).
@@ -141,6 +154,26 @@ def kept(s):
                                 else "closed"))
 
 
+def split_end(s):
+    s.sendall(request(b"POST", b"/v1/workers", body=b"{}", length=2))
+    wait_sent(s)
+    s.sendall(record(STDIN))
+    first = answer(s)
+    try:
+        s.sendall(request())
+        second = answer(s)
+    except OSError:  # the Runtime closed it: the request is lost
+        second = None
+    print("answer 1: %s, answer 2: %s" % (first, "eof" if second is None
+                                          else second))
+
+
+def long_body(s):
+    s.sendall(request(b"POST", b"/v1/workers", body=b"{} ", length=2)
+              + record(STDIN))
+    print("long body: %s" % answer(s))
+
+
 def stall(s):
     s.sendall(request(uri=sys.argv[3].encode()))
     start = time.monotonic()
@@ -157,7 +190,8 @@ def main():
     s.settimeout(15)
     s.connect(sys.argv[1])
     {"pipelined": pipelined, "kept": kept, "abort": abort,
-     "idle": idle, "late-stdin": late_stdin, "stall": stall}[sys.argv[2]](s)
+     "idle": idle, "late-stdin": late_stdin, "stall": stall,
+     "split-end": split_end, "long-body": long_body}[sys.argv[2]](s)
     return 0
 
 

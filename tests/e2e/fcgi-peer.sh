@@ -16,6 +16,10 @@
 #
 # A long-poll whose empty FCGI_STDIN record arrives after the request was
 # read is not taken for a hangup: it waits for its deadline.
+# A request is acted on only once its stdin stream ended: a POST whose
+# empty FCGI_STDIN record comes after its body leaves nothing behind for
+# the next request on the kept connection; a body longer than
+# CONTENT_LENGTH is refused with 400 invalid_body and changes nothing.
 # Every wait is bounded by the client's socket timeout (15 s, above the
 # Runtime's own 10 s I/O bound), never a guessed duration.
 set -u
@@ -43,8 +47,14 @@ check "an aborted request gets no HTTP answer (no 400 invalid_body)" \
 	grep -Eqx 'aborted: (0|eof)' "$T/abort.out"
 check "its access line says 499 (client closed request)" \
 	until_true 100 grep -q 'access method=POST route="" status=499 reason="" .*request_id=abort-1$' "$LOG"
+python3 "$PEER" "$SOCK" long-body >"$T/long.out" 2>&1
+cat "$T/long.out" >&2
+check "a body longer than CONTENT_LENGTH is answered 400" \
+	grep -qx 'long body: 400' "$T/long.out"
+check "... with reason invalid_body (its access line)" \
+	e2e_until_log 'status=400 reason=invalid_body '
 e2e_fcgi -o "$T/list" GET /v1/workers
-check "it was not acted on: no worker exists" \
+check "neither was acted on: no worker exists" \
 	eval 'sed -n "/^{/p" "$T/list" | jq -e ".workers == []"'
 # A long-poll whose empty FCGI_STDIN record comes after its params were
 # read (a direct client, e.g. cgi-fcgi, may send it late): the record is
@@ -57,4 +67,8 @@ python3 "$PEER" "$SOCK" late-stdin "/v1/workers/$ID/transcript?after=0&wait=1500
 cat "$T/late.out" >&2
 check "a long-poll whose stdin record comes late waits its 1.5 s, not answered at once" \
 	awk '$1 == "long-poll:" && $2 == 200 && $4 >= 1500 { ok = 1 } END { exit !ok }' "$T/late.out"
+python3 "$PEER" "$SOCK" split-end >"$T/split.out" 2>&1
+cat "$T/split.out" >&2
+check "a POST whose stdin end comes after its body is answered, and the next request on its kept connection too" \
+	grep -qx 'answer 1: 201, answer 2: 200' "$T/split.out"
 e2e_finish
