@@ -451,7 +451,6 @@ static wr_err
 op_workers_list(const struct http_ctx *ctx, const struct route_cmd *cmd,
                 struct http_response *out, struct wr_error *e)
 {
-	struct wr_worker_list list = {0};
 	struct wr_list_query q = {0};
 	size_t len;
 	char *json;
@@ -461,11 +460,9 @@ op_workers_list(const struct http_ctx *ctx, const struct route_cmd *cmd,
 	q.after = cmd->has_after ? cmd->after : NULL;
 	q.has_status = cmd->has_status;
 	q.status = cmd->status;
-	rc = wr_worker_list(ctx->rt, &q, &list, e);
+	rc = wr_worker_list_json(ctx->rt, &q, &json, &len, e);
 	if (rc != WR_OK)
 		return rc;
-	json = wr_json_encode_worker_page(&list, &len);
-	wr_worker_list_free(&list);
 	return respond_json(out, 200, json, len, e);
 }
 

@@ -906,6 +906,22 @@ struct wr_list_query {
 wr_err wr_worker_list(struct wr_runtime *rt, const struct wr_list_query *q,
                       struct wr_worker_list *out, struct wr_error *err);
 
+/*
+ * The page wr_worker_list would copy for q, as the WorkerPage JSON text
+ * wr_json_encode_worker_page writes for it (byte for byte), without
+ * copying the workers: on WR_OK *json is the malloc'd NUL-terminated text
+ * (the caller frees) and *len (if not NULL) its length in bytes; on error
+ * *json is untouched.  The page is the state at one instant, as for
+ * wr_worker_list.  Each worker keeps the summary text last written for it
+ * (about 0.4 KiB, freed with the worker), and a later page writes afresh
+ * only the workers whose status, run state, transcript length, last
+ * event or update time changed; so a page of 1,000 workers that did not
+ * change is a copy of 1,000 kept texts.  Thread-safe.  Errors: those of
+ * wr_worker_list.
+ */
+wr_err wr_worker_list_json(struct wr_runtime *rt, const struct wr_list_query *q,
+                           char **json, size_t *len, struct wr_error *err);
+
 /* Copies one worker's detail, as it was at one instant, into *out (the
  * caller's; free with wr_worker_info_free).  Thread-safe; the copy is made
  * after the read lock is let go.  Errors: WR_EUNKNOWN_WORKER,

@@ -6,7 +6,8 @@
  * item as it was when the page was taken, a worker deleted meanwhile still
  * copied whole.  State-based: the copy waits in wr__list_copy_hook until
  * the other thread reports it is done (the bound below only turns a hang
- * into a failure).  Links src/libwr-core.la for the hook.
+ * into a failure).  wr_worker_list_json writes the same page as JSON from
+ * the summaries workers keep.  Links src/libwr-core.la for the hook.
  */
 #include "config.h"
 
@@ -153,4 +154,175 @@ Test(list_snapshot, a_page_after_the_changes_shows_them)
 	cr_assert_str_eq(l.items[3]->status_reason, "why");
 	cr_assert_null(l.items[2]->status_reason);
 	wr_worker_list_free(&l);
+}
+
+/* ---- wr_worker_list_json: the same page, from kept summaries ---------- */
+
+/* wr_worker_list_json for q; fails the test unless WR_OK. */
+static char *
+page_json(const struct wr_list_query *q)
+{
+	char *json = NULL;
+	size_t len = 0;
+
+	cr_assert_eq(wr_worker_list_json(rt, q, &json, &len, NULL), WR_OK);
+	cr_assert_not_null(json);
+	cr_assert_eq(len, strlen(json));
+	return json;
+}
+
+/* The reference: wr_worker_list, then wr_json_encode_worker_page. */
+static char *
+page_copied(const struct wr_list_query *q)
+{
+	struct wr_worker_list l = {0};
+	char *json;
+
+	cr_assert_eq(wr_worker_list(rt, q, &l, NULL), WR_OK);
+	json = wr_json_encode_worker_page(&l, NULL);
+	cr_assert_not_null(json);
+	wr_worker_list_free(&l);
+	return json;
+}
+
+static void
+assert_same_page(const struct wr_list_query *q)
+{
+	char *want = page_copied(q), *got = page_json(q);
+
+	cr_assert_str_eq(got, want);
+	free(want);
+	free(got);
+}
+
+static size_t
+encoded_now(void)
+{
+	return __atomic_load_n(&wr__list_summaries_encoded, __ATOMIC_RELAXED);
+}
+
+Test(list_snapshot, a_json_page_is_the_copied_page_encoded_for_every_query)
+{
+	struct wr_input in = {WR_INPUT_USER, "a \"quoted\"\n line"};
+	struct wr_input_ack ack;
+	struct wr_lifecycle_ack la;
+	const struct wr_list_query qs[] = {
+		{0},
+		{.limit = 5},
+		{.limit = 5, .after = ids[4]},
+		{.limit = 1000, .after = ids[N - 1]},
+		{.has_status = true, .status = WR_STATUS_STOPPED},
+		{.has_status = true, .status = WR_STATUS_RUNNING, .limit = 3,
+		 .after = ids[1]},
+	};
+
+	cr_assert_eq(wr_worker_input(rt, ids[2], &in, &ack, NULL), WR_OK);
+	cr_assert_eq(wr_worker_stop(rt, ids[3], "why", &la, NULL), WR_OK);
+	for (size_t k = 0; k < sizeof(qs) / sizeof(qs[0]); k++) {
+		assert_same_page(&qs[k]);
+		assert_same_page(&qs[k]); /* again, from the kept summaries */
+	}
+	assert_same_page(NULL);
+}
+
+Test(list_snapshot, a_json_page_writes_afresh_only_the_workers_that_changed)
+{
+	const struct wr_list_query all = {.limit = N};
+	struct wr_input in = {WR_INPUT_USER, "x"};
+	struct wr_input_ack ack;
+	struct wr_lifecycle_ack la;
+	size_t before = encoded_now();
+
+	free(page_json(&all));
+	cr_assert_eq(encoded_now() - before, N, "the first page writes all");
+	before = encoded_now();
+	free(page_json(&all));
+	cr_assert_eq(encoded_now() - before, 0, "nothing changed");
+
+	/* An input (transcript length, last event, update time) and a stop
+	 * (status, run state): exactly those two are written again, and
+	 * the page shows the change. */
+	cr_assert_eq(wr_worker_input(rt, ids[7], &in, &ack, NULL), WR_OK);
+	cr_assert_eq(wr_worker_stop(rt, ids[8], NULL, &la, NULL), WR_OK);
+	before = encoded_now();
+	assert_same_page(&all);
+	cr_assert_eq(encoded_now() - before, 2);
+}
+
+Test(list_snapshot, a_json_page_is_the_state_when_it_was_taken)
+{
+	const struct wr_list_query all = {.limit = N};
+	char *want = page_copied(&all), *got;
+	pthread_t th;
+
+	wr__list_copy_hook = copy_hook;
+	cr_assert_eq(pthread_create(&th, NULL, other, NULL), 0);
+	got = page_json(&all);
+	pthread_join(th, NULL);
+	cr_assert(!other_timed_out, "the other thread was blocked while the "
+	          "page was being encoded");
+	for (int k = 0; k < 4; k++)
+		cr_assert_eq(other_rc[k], WR_OK, "call %d failed", k);
+	/* Without the input, the stop and the deleted worker gone. */
+	cr_assert_str_eq(got, want);
+	free(want);
+	free(got);
+	wr__list_copy_hook = NULL;
+	assert_same_page(&all);
+}
+
+/* Lists the whole page 200 times; each must hold every worker. */
+static void *
+lister(void *arg)
+{
+	const struct wr_list_query all = {.limit = N};
+	bool *ok = arg;
+
+	*ok = true;
+	for (int k = 0; k < 200 && *ok; k++) {
+		char *json = NULL;
+
+		if (wr_worker_list_json(rt, &all, &json, NULL, NULL) != WR_OK)
+			*ok = false;
+		else if (strstr(json, ids[N - 1]) == NULL)
+			*ok = false;
+		free(json);
+	}
+	return NULL;
+}
+
+Test(list_snapshot, json_pages_taken_while_workers_change_end_as_the_state)
+{
+	const struct wr_list_query all = {.limit = N};
+	struct wr_input in = {WR_INPUT_USER, "y"};
+	struct wr_input_ack ack;
+	pthread_t th[2];
+	bool ok[2];
+
+	for (int t = 0; t < 2; t++)
+		cr_assert_eq(pthread_create(&th[t], NULL, lister, &ok[t]), 0);
+	for (int k = 0; k < 400; k++)
+		cr_assert_eq(wr_worker_input(rt, ids[k % N], &in, &ack, NULL),
+		             WR_OK);
+	for (int t = 0; t < 2; t++) {
+		pthread_join(th[t], NULL);
+		cr_assert(ok[t], "lister %d saw a failed or short page", t);
+	}
+	assert_same_page(&all);
+}
+
+Test(list_snapshot, a_json_page_refuses_what_the_copied_page_refuses)
+{
+	char *json = NULL;
+	struct wr_error e;
+
+	cr_assert_eq(wr_worker_list_json(rt, &(struct wr_list_query){
+	                     .limit = WR_LIST_LIMIT_MAX + 1}, &json, NULL, &e),
+	             WR_EINVALID_INPUT);
+	cr_assert_eq(e.reason, WR_REASON_LIMIT_TOO_LARGE);
+	cr_assert_eq(wr_worker_list_json(rt, &(struct wr_list_query){
+	                     .after = "w-nope"}, &json, NULL, &e),
+	             WR_EINVALID_INPUT);
+	cr_assert_str_eq(e.field, "after");
+	cr_assert_null(json);
 }

@@ -1,11 +1,12 @@
 /*
  * test_oom.c - out of memory, on purpose (the seam of tests/oom.h fails
  * the n-th allocation of the calling thread, json-c's and libc's included):
- *   - the loop of SQLite's malloc tests: for create, input, stop, cancel
- *     and transcript read, on both stores, on a small fixture and on one
- *     at the initial capacities (so the operation must grow the entries
- *     or the worker table), fail the 1st, 2nd, ... allocation in turn
- *     until the operation succeeds with the seam armed; every failure is
+ *   - the loop of SQLite's malloc tests: for create, input, stop, cancel,
+ *     transcript read and the worker page as JSON, on both stores, on a
+ *     small fixture and on one at the initial capacities (so the
+ *     operation must grow the entries or the worker table), fail the
+ *     1st, 2nd, ... allocation in turn until the operation succeeds with
+ *     the seam armed; every failure is
  *     WR_EINTERNAL/out_of_memory and leaves summary, worker list and every
  *     transcript exactly as before; the operation then retried, or done
  *     in spite of a failure, answers and leaves what a Runtime that never
@@ -508,6 +509,25 @@ op_transcript(struct fx *f, char out[OUTCOME_MAX], struct wr_error *e)
 	return rc;
 }
 
+/* The worker page as JSON, twice: the second from the summaries the
+ * first kept (or failed to keep), which must not change a byte. */
+static wr_err
+op_list_json(struct fx *f, char out[OUTCOME_MAX], struct wr_error *e)
+{
+	char *a = NULL, *b = NULL;
+	size_t na = 0, nb = 0;
+	wr_err rc = wr_worker_list_json(f->rt, NULL, &a, &na, e);
+
+	if (rc == WR_OK)
+		rc = wr_worker_list_json(f->rt, NULL, &b, &nb, e);
+	if (rc == WR_OK)
+		snprintf(out, OUTCOME_MAX, "bytes %zu, again %s", na,
+		         nb == na && memcmp(a, b, na) == 0 ? "the same" : "not");
+	free(a);
+	free(b);
+	return rc;
+}
+
 /* ---- comparing with a Runtime that never failed ----------------------- */
 
 /* One line per worker, in creation order, and per transcript entry, less
@@ -752,6 +772,11 @@ Test(oom, keyed_stop_of_an_ended_worker_fails_cleanly_at_every_allocation)
 Test(oom, keyed_delete_fails_cleanly_at_every_allocation)
 {
 	oom_loop("keyed delete", op_delete_keyed);
+}
+
+Test(oom, list_as_json_fails_cleanly_at_every_allocation)
+{
+	oom_loop("list as JSON", op_list_json);
 }
 
 Test(oom, transcript_read_fails_cleanly_at_every_allocation)

@@ -17,6 +17,7 @@
 
 #include "codec/json.h"
 #include "codec/json_text.h"
+#include "codec/text.h"
 
 #include <json-c/json.h>
 #include <stdlib.h>
@@ -498,16 +499,11 @@ wr__json_tree_encode_lifecycle_ack(const struct wr_lifecycle_ack *a,
  * per entry.  So a page is appended straight into one buffer, sized from
  * the contents up front, in exactly the bytes json-c writes for the same
  * tree with JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE (the
- * codec tests compare the two).
+ * codec tests compare the two).  The buffer is codec/text.h's, so that
+ * core can put a page together from summaries it kept.
  */
-struct text {
-	char *p;
-	size_t len, cap;
-	bool failed; /* out of memory: every later append does nothing */
-};
-
 static bool
-text_reserve(struct text *t, size_t n)
+text_reserve(struct wr__text *t, size_t n)
 {
 	size_t cap = t->cap;
 	char *np;
@@ -532,7 +528,7 @@ text_reserve(struct text *t, size_t n)
 }
 
 static void
-text_put(struct text *t, const char *s, size_t n)
+text_put(struct wr__text *t, const char *s, size_t n)
 {
 	if (!text_reserve(t, n))
 		return;
@@ -542,7 +538,7 @@ text_put(struct text *t, const char *s, size_t n)
 #define TEXT_LIT(t, s) text_put((t), (s), sizeof(s) - 1)
 
 static void
-text_u64(struct text *t, uint64_t v)
+text_u64(struct wr__text *t, uint64_t v)
 {
 	char d[20];
 	size_t i = sizeof(d);
@@ -558,7 +554,7 @@ text_u64(struct text *t, uint64_t v)
  * escapes, \" and \\, \u00xx (lower-case hex) for the other control
  * bytes, everything else (also '/' and bytes >= 0x7f) as it is. */
 static void
-text_str(struct text *t, const char *s)
+text_str(struct wr__text *t, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
 	const char *run = s;
@@ -594,7 +590,7 @@ text_str(struct text *t, const char *s)
 }
 
 static void
-text_ref(struct text *t, const struct wr_worker_ref *r)
+text_ref(struct wr__text *t, const struct wr_worker_ref *r)
 {
 	TEXT_LIT(t, "{\"runtime_id\":");
 	text_str(t, r->runtime_id);
@@ -605,7 +601,7 @@ text_ref(struct text *t, const struct wr_worker_ref *r)
 
 /* One entry; false if its role has no wire name. */
 static bool
-text_entry(struct text *t, const struct wr_transcript_entry *e,
+text_entry(struct wr__text *t, const struct wr_transcript_entry *e,
            const struct wr_worker_ref *ref)
 {
 	const char *role = wr__role_name((int)e->role);
@@ -634,7 +630,7 @@ char *
 wr_json_encode_transcript_page(const struct wr_transcript_page *p,
                                const char *envelope, size_t *len)
 {
-	struct text t = {0};
+	struct wr__text t = {0};
 	size_t guess = 256;
 
 	/* One allocation in the usual case: the contents plus ~200 bytes of
@@ -701,7 +697,7 @@ wr_json_encode_transcript_page(const struct wr_transcript_page *p,
 
 /* "key": enum's wire name; false (and t failed) if it has none. */
 static bool
-text_name(struct text *t, const char *key, wr__name_fn fn, int value)
+text_name(struct wr__text *t, const char *key, wr__name_fn fn, int value)
 {
 	const char *name = fn(value);
 
@@ -715,7 +711,7 @@ text_name(struct text *t, const char *key, wr__name_fn fn, int value)
 }
 
 static void
-text_time(struct text *t, int64_t ms)
+text_time(struct wr__text *t, int64_t ms)
 {
 	char at[25];
 
@@ -724,13 +720,13 @@ text_time(struct text *t, int64_t ms)
 }
 
 static void
-text_opt_str(struct text *t, const char *s)
+text_opt_str(struct wr__text *t, const char *s)
 {
 	text_str(t, s != NULL ? s : "");
 }
 
 static void
-text_intent(struct text *t, const struct wr_intent *in)
+text_intent(struct wr__text *t, const struct wr_intent *in)
 {
 	if (!text_name(t, "{\"kind\":", wr__intent_kind_name, (int)in->kind))
 		return;
@@ -750,7 +746,7 @@ text_intent(struct text *t, const struct wr_intent *in)
 }
 
 static void
-text_profile(struct text *t, const struct wr_profile_ref *p)
+text_profile(struct wr__text *t, const struct wr_profile_ref *p)
 {
 	if (!text_name(t, "{\"kind\":", wr__profile_kind_name, (int)p->kind))
 		return;
@@ -762,7 +758,7 @@ text_profile(struct text *t, const struct wr_profile_ref *p)
 }
 
 static void
-text_capabilities(struct text *t, const struct wr_capability *c, size_t n)
+text_capabilities(struct wr__text *t, const struct wr_capability *c, size_t n)
 {
 	TEXT_LIT(t, "[");
 	for (size_t i = 0; i < n; i++) {
@@ -780,7 +776,7 @@ text_capabilities(struct text *t, const struct wr_capability *c, size_t n)
 }
 
 static void
-text_mount_refs(struct text *t, const struct wr_mount_ref *r, size_t n)
+text_mount_refs(struct wr__text *t, const struct wr_mount_ref *r, size_t n)
 {
 	TEXT_LIT(t, "[");
 	for (size_t i = 0; i < n; i++) {
@@ -796,7 +792,7 @@ text_mount_refs(struct text *t, const struct wr_mount_ref *r, size_t n)
 }
 
 static void
-text_detail_tail(struct text *t, const struct wr_worker_info *w)
+text_detail_tail(struct wr__text *t, const struct wr_worker_info *w)
 {
 	if (w->status_reason != NULL) {
 		TEXT_LIT(t, ",\"status_reason\":");
@@ -817,7 +813,7 @@ text_detail_tail(struct text *t, const struct wr_worker_info *w)
 
 /* WorkerSummary, plus the WorkerDetail members when detail is true. */
 static void
-text_worker(struct text *t, const struct wr_worker_info *w, bool detail)
+text_worker(struct wr__text *t, const struct wr_worker_info *w, bool detail)
 {
 	TEXT_LIT(t, "{\"worker_ref\":");
 	text_ref(t, &w->ref);
@@ -854,7 +850,7 @@ text_worker(struct text *t, const struct wr_worker_info *w, bool detail)
 
 /* Opens {"<envelope>": when envelope is not NULL. */
 static void
-text_open(struct text *t, const char *envelope, size_t guess)
+text_open(struct wr__text *t, const char *envelope, size_t guess)
 {
 	text_reserve(t, guess);
 	if (envelope != NULL) {
@@ -866,7 +862,7 @@ text_open(struct text *t, const char *envelope, size_t guess)
 
 /* Closes what text_open opened; the text (caller frees) or NULL. */
 static char *
-text_close(struct text *t, const char *envelope, size_t *len)
+text_close(struct wr__text *t, const char *envelope, size_t *len)
 {
 	if (envelope != NULL)
 		TEXT_LIT(t, "}");
@@ -884,7 +880,7 @@ char *
 wr_json_encode_worker_summary(const struct wr_worker_info *w,
                               const char *envelope, size_t *len)
 {
-	struct text t = {0};
+	struct wr__text t = {0};
 
 	text_open(&t, envelope, 640);
 	text_worker(&t, w, false);
@@ -895,7 +891,7 @@ char *
 wr_json_encode_worker_detail(const struct wr_worker_info *w,
                              const char *envelope, size_t *len)
 {
-	struct text t = {0};
+	struct wr__text t = {0};
 
 	text_open(&t, envelope, 1024);
 	text_worker(&t, w, true);
@@ -906,7 +902,7 @@ char *
 wr_json_encode_worker_list(const struct wr_worker_list *l,
                            const char *envelope, size_t *len)
 {
-	struct text t = {0};
+	struct wr__text t = {0};
 
 	text_open(&t, envelope, 64 + 640 * (l->count < 4096 ? l->count : 4096));
 	TEXT_LIT(&t, "[");
@@ -919,25 +915,53 @@ wr_json_encode_worker_list(const struct wr_worker_list *l,
 	return text_close(&t, envelope, len);
 }
 
-char *
-wr_json_encode_worker_page(const struct wr_worker_list *l, size_t *len)
+void
+wr__text_put(struct wr__text *t, const char *s, size_t n)
 {
-	struct text t = {0};
+	text_put(t, s, n);
+}
 
-	text_open(&t, NULL, 64 + 640 * (l->count < 4096 ? l->count : 4096));
+void
+wr__text_worker_summary(struct wr__text *t, const struct wr_worker_info *w)
+{
+	text_worker(t, w, false);
+}
+
+char *
+wr__text_worker_page(size_t count, bool has_next, const char *next_after,
+                     wr__page_item_fn *item, void *arg, size_t *len)
+{
+	struct wr__text t = {0};
+
+	text_open(&t, NULL, 64 + 640 * (count < 4096 ? count : 4096));
 	TEXT_LIT(&t, "{\"workers\":[");
-	for (size_t i = 0; i < l->count && !t.failed; i++) {
+	for (size_t i = 0; i < count && !t.failed; i++) {
 		if (i > 0)
 			TEXT_LIT(&t, ",");
-		text_worker(&t, l->items[i], false);
+		item(&t, i, arg);
 	}
 	TEXT_LIT(&t, "],\"next_after\":");
-	if (l->has_next)
-		text_str(&t, l->next_after);
+	if (has_next)
+		text_str(&t, next_after);
 	else
 		TEXT_LIT(&t, "null");
 	TEXT_LIT(&t, "}");
 	return text_close(&t, NULL, len);
+}
+
+static void
+list_item(struct wr__text *t, size_t i, void *arg)
+{
+	const struct wr_worker_list *l = arg;
+
+	text_worker(t, l->items[i], false);
+}
+
+char *
+wr_json_encode_worker_page(const struct wr_worker_list *l, size_t *len)
+{
+	return wr__text_worker_page(l->count, l->has_next, l->next_after,
+	                            list_item, (void *)l, len);
 }
 
 #define TEXT_U64(t, key, v) \
@@ -947,7 +971,7 @@ char *
 wr_json_encode_runtime_summary(const struct wr_runtime_summary *s,
                                const char *envelope, size_t *len)
 {
-	struct text t = {0};
+	struct wr__text t = {0};
 
 	text_open(&t, envelope, 768);
 	TEXT_LIT(&t, "{\"runtime_id\":");
@@ -983,7 +1007,7 @@ char *
 wr_json_encode_input_ack(const struct wr_input_ack *a,
                          const char *envelope, size_t *len)
 {
-	struct text t = {0};
+	struct wr__text t = {0};
 
 	text_open(&t, envelope, 256);
 	TEXT_LIT(&t, "{\"worker_ref\":");
@@ -1001,7 +1025,7 @@ char *
 wr_json_encode_lifecycle_ack(const struct wr_lifecycle_ack *a,
                              const char *envelope, size_t *len)
 {
-	struct text t = {0};
+	struct wr__text t = {0};
 
 	text_open(&t, envelope, 256);
 	TEXT_LIT(&t, "{\"worker_ref\":");

@@ -34,6 +34,19 @@ struct entry {
 	char *content;
 };
 
+/* What a WorkerSummary depends on besides what a worker never changes
+ * after its creation: equal keys, equal summary text. */
+struct summary_key {
+	enum wr_worker_status status;
+	enum wr_run_state run_state;
+	uint64_t transcript_len;
+	uint64_t last_event_id;
+	int64_t updated_at_ms;
+};
+
+/* How many locks the kept summaries are spread over (struct worker). */
+#define WR__SUMMARY_LOCKS 16
+
 struct worker {
 	struct wr_worker_info info; /* applied: status, counters, timestamps */
 	/* Entry i has sequence i + 1; exactly one of the two arrays is used
@@ -60,8 +73,16 @@ struct worker {
 	 * only the table holds it.  Whoever takes it below zero (the table
 	 * dropping it, or the last reader letting go) frees it.  Only the
 	 * fields a worker never changes after its creation (info's strings
-	 * and arrays, see wr__pin_worker) may be read through a pin. */
+	 * and arrays, see wr__pin_worker) and the kept summary below (under
+	 * its own lock) may be read through a pin. */
 	unsigned pins;
+	/* Its WorkerSummary text as of summary_key (NULL: none kept), so a
+	 * list encodes again only the workers that changed since the last
+	 * one (wr_worker_list_json).  Under rt->summary_mu[order %
+	 * WR__SUMMARY_LOCKS], not the Runtime's lock. */
+	char *summary;
+	size_t summary_len;
+	struct summary_key summary_key;
 };
 
 struct profile {
@@ -144,6 +165,7 @@ struct wr__ikey {
 
 struct wr_runtime {
 	pthread_rwlock_t lock;
+	pthread_mutex_t summary_mu[WR__SUMMARY_LOCKS]; /* struct worker */
 	char id[WR_ID_MAX + 1];
 	char *display_name;
 	struct wr_limits limits;
@@ -289,9 +311,14 @@ void wr__pin_worker(struct worker *w);
  * lock.  Thread-safe. */
 void wr__unpin_worker(struct worker *w);
 /* Tests only (NULL otherwise; set before the threads start): called by
- * wr_worker_list after it let go of the lock and before it copies the
- * page out, so a test can show the lock is free while a page is copied. */
+ * wr_worker_list and wr_worker_list_json after they let go of the lock
+ * and before they copy or encode the page, so a test can show the lock
+ * is free meanwhile. */
 extern void (*wr__list_copy_hook)(void);
+/* How many WorkerSummary texts wr_worker_list_json has written afresh
+ * (not reused from a worker's kept one) since the process started:
+ * tests see with it that a list reuses what did not change.  Atomic. */
+extern size_t wr__list_summaries_encoded;
 
 /*
  * Entry seq (1-based, at most w->info.transcript_len) of worker w, read

@@ -68,6 +68,8 @@ free_runtime(struct wr_runtime *rt)
 	pthread_mutex_destroy(&rt->reap_mu);
 	pthread_cond_destroy(&rt->cmt_cv);
 	pthread_mutex_destroy(&rt->cmt_mu);
+	for (size_t i = 0; i < WR__SUMMARY_LOCKS; i++)
+		pthread_mutex_destroy(&rt->summary_mu[i]);
 	pthread_rwlock_destroy(&rt->lock);
 	free(rt);
 }
@@ -382,6 +384,8 @@ wr_runtime_open(const struct wr_config *cfg, struct wr_runtime **out,
 	        PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 	pthread_rwlock_init(&rt->lock, &attr);
 	pthread_rwlockattr_destroy(&attr);
+	for (size_t i = 0; i < WR__SUMMARY_LOCKS; i++)
+		pthread_mutex_init(&rt->summary_mu[i], NULL);
 	pthread_mutex_init(&rt->diag_lock, NULL);
 	pthread_mutex_init(&rt->retain_mu, NULL);
 	pthread_cond_init(&rt->retain_cv, NULL);

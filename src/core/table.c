@@ -168,6 +168,7 @@ destroy_worker(struct worker *w)
 	free(w->entries);
 	free(w->locs);
 	free(w->status_reason);
+	free(w->summary);
 	wr__worker_info_clear(&w->info);
 	free(w);
 }

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/text.h"
 #include "core/rt.h"
 
 #define TRANSCRIPT_DEFAULT_LIMIT 256u
@@ -228,16 +229,17 @@ struct snap {
 	bool oom;
 };
 
-/* Lock held. */
+/* Lock held.  with_reason: also copy the terminal event's reason (the
+ * detail shape has it, a summary has not). */
 static void
-snap_take(struct worker *w, struct snap *s)
+snap_take(struct worker *w, struct snap *s, bool with_reason)
 {
 	wr__pin_worker(w);
 	s->w = w;
 	s->info = w->info;
 	s->info.status_reason = NULL;
 	s->reason = NULL;
-	s->oom = w->status_reason != NULL &&
+	s->oom = with_reason && w->status_reason != NULL &&
 	         (s->reason = strdup(w->status_reason)) == NULL;
 }
 
@@ -428,7 +430,7 @@ list_start(const struct wr_runtime *rt, const struct wr_list_query *q,
 static wr_err
 list_snap(struct wr_runtime *rt, const struct wr_list_query *q,
           uint32_t limit, struct snap *snaps, size_t *count,
-          struct wr_worker_list *l, struct wr_error *err)
+          struct wr_worker_list *l, bool with_reason, struct wr_error *err)
 {
 	size_t i, n = 0;
 	wr_err rc;
@@ -437,7 +439,7 @@ list_snap(struct wr_runtime *rt, const struct wr_list_query *q,
 	rc = list_start(rt, q, &i, err);
 	for (; rc == WR_OK && i < rt->n_workers && n < limit; i++)
 		if (list_match(rt->workers[i], q))
-			snap_take(rt->workers[i], &snaps[n++]);
+			snap_take(rt->workers[i], &snaps[n++], with_reason);
 	/* More only if another worker matches after the last one. */
 	while (n > 0 && i < rt->n_workers && !list_match(rt->workers[i], q))
 		i++;
@@ -451,6 +453,22 @@ list_snap(struct wr_runtime *rt, const struct wr_list_query *q,
 	return rc;
 }
 
+/* The checks of a list query; its page size in *limit. */
+static wr_err
+list_check(const struct wr_list_query *q, uint32_t *limit,
+           struct wr_error *err)
+{
+	*limit = q->limit ? q->limit : WR_LIST_LIMIT_DEFAULT;
+	if (*limit > WR_LIST_LIMIT_MAX)
+		return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_LIMIT_TOO_LARGE,
+		                "limit", "limit must be at most %u",
+		                WR_LIST_LIMIT_MAX);
+	if (q->has_status && wr_worker_status_name(q->status) == NULL)
+		return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_INVALID_VALUE,
+		                "status", "unknown worker status");
+	return WR_OK;
+}
+
 wr_err
 wr_worker_list(struct wr_runtime *rt, const struct wr_list_query *query,
                struct wr_worker_list *out, struct wr_error *err)
@@ -458,18 +476,13 @@ wr_worker_list(struct wr_runtime *rt, const struct wr_list_query *query,
 	static const struct wr_list_query first;
 	const struct wr_list_query *q = query != NULL ? query : &first;
 	struct wr_worker_list l = {0};
-	uint32_t limit = q->limit ? q->limit : WR_LIST_LIMIT_DEFAULT;
+	uint32_t limit;
 	struct snap *snaps;
 	size_t n = 0;
 	wr_err rc;
 
-	if (limit > WR_LIST_LIMIT_MAX)
-		return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_LIMIT_TOO_LARGE,
-		                "limit", "limit must be at most %u",
-		                WR_LIST_LIMIT_MAX);
-	if (q->has_status && wr_worker_status_name(q->status) == NULL)
-		return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_INVALID_VALUE,
-		                "status", "unknown worker status");
+	if ((rc = list_check(q, &limit, err)) != WR_OK)
+		return rc;
 	l.items = calloc(limit, sizeof(*l.items));
 	snaps = calloc(limit, sizeof(*snaps));
 	if (l.items == NULL || snaps == NULL) {
@@ -477,7 +490,7 @@ wr_worker_list(struct wr_runtime *rt, const struct wr_list_query *query,
 		free(snaps);
 		return wr__oom(err);
 	}
-	rc = list_snap(rt, q, limit, snaps, &n, &l, err);
+	rc = list_snap(rt, q, limit, snaps, &n, &l, true, err);
 	if (wr__list_copy_hook != NULL)
 		wr__list_copy_hook();
 	/* Every snap is let go, also after a failure. */
@@ -496,6 +509,105 @@ wr_worker_list(struct wr_runtime *rt, const struct wr_list_query *query,
 	}
 	*out = l;
 	return WR_OK;
+}
+
+/* ---- a page as JSON, from the summaries workers keep ------------------ */
+
+static struct summary_key
+summary_key_of(const struct wr_worker_info *i)
+{
+	return (struct summary_key){i->status, i->run_state, i->transcript_len,
+	                            i->last_event_id, i->updated_at_ms};
+}
+
+static bool
+summary_key_eq(const struct summary_key *a, const struct summary_key *b)
+{
+	return a->status == b->status && a->run_state == b->run_state &&
+	       a->transcript_len == b->transcript_len &&
+	       a->last_event_id == b->last_event_id &&
+	       a->updated_at_ms == b->updated_at_ms;
+}
+
+struct page_job {
+	struct wr_runtime *rt;
+	struct snap *snaps;
+	size_t encoded; /* summaries written afresh, not reused */
+};
+
+/*
+ * Page item i: the summary its worker kept, when kept for the state the
+ * snap holds; else written from the snap and kept (unless the worker
+ * kept a newer one meanwhile, or memory runs out: then the next list
+ * writes it again).  Under the worker's summary lock.
+ */
+static void
+page_item(struct wr__text *t, size_t i, void *arg)
+{
+	struct page_job *job = arg;
+	const struct snap *s = &job->snaps[i];
+	struct worker *w = s->w;
+	struct summary_key key = summary_key_of(&s->info);
+	pthread_mutex_t *mu = &job->rt->summary_mu[w->order % WR__SUMMARY_LOCKS];
+	size_t start = t->len;
+	char *kept;
+
+	pthread_mutex_lock(mu);
+	if (w->summary != NULL && summary_key_eq(&w->summary_key, &key)) {
+		wr__text_put(t, w->summary, w->summary_len);
+	} else {
+		job->encoded++;
+		wr__text_worker_summary(t, &s->info);
+		if (!t->failed && (w->summary == NULL ||
+		                   w->summary_key.last_event_id <=
+		                           key.last_event_id) &&
+		    (kept = malloc(t->len - start)) != NULL) {
+			memcpy(kept, t->p + start, t->len - start);
+			free(w->summary);
+			w->summary = kept;
+			w->summary_len = t->len - start;
+			w->summary_key = key;
+		}
+	}
+	pthread_mutex_unlock(mu);
+}
+
+/* Counts the summaries wr_worker_list_json wrote afresh (tests). */
+size_t wr__list_summaries_encoded;
+
+wr_err
+wr_worker_list_json(struct wr_runtime *rt, const struct wr_list_query *query,
+                    char **json, size_t *len, struct wr_error *err)
+{
+	static const struct wr_list_query first;
+	const struct wr_list_query *q = query != NULL ? query : &first;
+	struct wr_worker_list l = {0}; /* has_next and next_after only */
+	struct page_job job = {rt, NULL, 0};
+	uint32_t limit;
+	size_t n = 0;
+	char *text = NULL;
+	wr_err rc;
+
+	if ((rc = list_check(q, &limit, err)) != WR_OK)
+		return rc;
+	if ((job.snaps = calloc(limit, sizeof(*job.snaps))) == NULL)
+		return wr__oom(err);
+	rc = list_snap(rt, q, limit, job.snaps, &n, &l, false, err);
+	if (wr__list_copy_hook != NULL)
+		wr__list_copy_hook();
+	if (rc == WR_OK)
+		text = wr__text_worker_page(n, l.has_next, l.next_after,
+		                            page_item, &job, len);
+	__atomic_add_fetch(&wr__list_summaries_encoded, job.encoded,
+	                   __ATOMIC_RELAXED);
+	for (size_t k = 0; k < n; k++)
+		snap_out(&job.snaps[k], NULL, NULL);
+	free(job.snaps);
+	if (rc == WR_OK && text == NULL)
+		rc = wr__oom(err);
+	if (rc == WR_OK)
+		*json = text;
+	return rc;
 }
 
 static wr_err
@@ -561,7 +673,7 @@ wr_worker_get(struct wr_runtime *rt, const char *worker_id,
 	pthread_rwlock_rdlock(&rt->lock);
 	w = wr__find_visible(rt, worker_id);
 	if (w != NULL && out != NULL)
-		snap_take(w, &s);
+		snap_take(w, &s, true);
 	pthread_rwlock_unlock(&rt->lock);
 	if (w == NULL)
 		return unknown_worker(worker_id, err);
