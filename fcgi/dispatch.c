@@ -28,6 +28,8 @@
  * deadline; "none", ULLONG_MAX, waits without one), queues woken, expired
  * and hung-up ones for the serving threads (JOB_FINISH, through the queue
  * and qfd), re-arms the listen socket after a pause, and runs the stop.
+ * An unwatched parked request (a mutation waiting for its fdatasync) never
+ * reaches it: its wake queues it for the serving threads itself.
  *
  * Connections: each is on the idle list while armed in eps (accepted but
  * its request not there yet, or kept by nginx after a response).  The
@@ -43,7 +45,8 @@
  *
  * Locks: q_mu (queue), c_mu (idle list; a connection is listed before it
  * is armed, so a stop cannot miss it), p_mu (parking states and the two
- * inboxes).  Nothing nests.  The heap is the dispatcher thread's alone.
+ * inboxes).  Only q_mu nests, inside p_mu (dsp_wake, stop_complete).  The
+ * heap is the dispatcher thread's alone.
  */
 #include "config.h"
 
@@ -705,9 +708,14 @@ bool dsp_park(struct rq *r)
 		return false;
 	}
 	r->state = RQ_PARKED;
+	n_parked++;
+	if (r->unwatched) {
+		/* Neither timed nor watched: the dispatcher never sees it. */
+		pthread_mutex_unlock(&p_mu);
+		return true;
+	}
 	r->next_new = p_new;
 	p_new = r;
-	n_parked++;
 	pthread_mutex_unlock(&p_mu);
 	poke();
 	return true;
@@ -721,6 +729,13 @@ void dsp_wake(void *arg)
 	pthread_mutex_lock(&p_mu);
 	if (r->state == RQ_RUNNING) {
 		r->state = RQ_EARLY;
+	} else if (r->state == RQ_PARKED && r->unwatched) {
+		/* Straight to the serving threads, counted as queued before
+		 * it stops counting as parked (under p_mu: see
+		 * stop_complete). */
+		r->state = RQ_DONE;
+		queue_push((struct job){ .kind = JOB_FINISH, .rq = r });
+		n_parked--;
 	} else if (r->state == RQ_PARKED) {
 		r->state = RQ_WOKEN;
 		r->next_woken = p_woken;
@@ -853,17 +868,20 @@ struct stop_left {
 
 /* Nothing idle, queued, in flight or parked.  The order of the reads
  * matters: a thread counts as busy before it takes an idle connection or
- * a job, and parks a request before it stops being busy. */
+ * a job, and parks a request before it stops being busy.  p_mu is held
+ * over the last three: an unwatched request's wake queues it and stops
+ * counting it as parked in one p_mu section (dsp_wake), which a read of
+ * the queue before it and of the parked count after it would miss. */
 static bool stop_complete(struct stop_left *l)
 {
 	pthread_mutex_lock(&c_mu);
 	l->idle = n_idle;
 	pthread_mutex_unlock(&c_mu);
+	pthread_mutex_lock(&p_mu);
 	pthread_mutex_lock(&q_mu);
 	l->queued = (unsigned)q_len;
 	pthread_mutex_unlock(&q_mu);
 	l->busy = atomic_load(&busy);
-	pthread_mutex_lock(&p_mu);
 	l->parked = n_parked;
 	pthread_mutex_unlock(&p_mu);
 	return l->idle + l->queued + l->busy + l->parked == 0;

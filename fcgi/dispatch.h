@@ -45,6 +45,8 @@ struct rq {
 	                              * seen readable or was accepted
 	                              * (CLOCK_MONOTONIC), see job.t0 */
 	unsigned long long deadline_ms; /* parked: http_wait_deadline_ms */
+	bool unwatched;              /* parked: neither timed nor watched
+	                              * for a hangup (see dsp_park) */
 	char rid[64 + 1];            /* hr.request_id when generated here */
 	/* Below: the dispatcher's. */
 	int state;                   /* RQ_*, guarded by the parking mutex */
@@ -122,10 +124,14 @@ int dsp_conn_fd(const struct conn *c);
 void dsp_conn_release(struct conn *c, bool kept);
 
 /* Parking.  Before http_handle: dsp_rq_running(r).  When http_handle
- * returned a wait, dsp_park(r) (r->wait and r->deadline_ms set): true if
- * parked (the thread must not touch r any more), false if r was already
- * woken (answer it now).  dsp_wake is http_request.wake (arg: the rq):
- * only a mutex, a list push and an eventfd write. */
+ * returned a wait, dsp_park(r) (r->wait, r->deadline_ms and r->unwatched
+ * set): true if parked (the thread must not touch r any more), false if r
+ * was already woken (answer it now).  dsp_wake is http_request.wake (arg:
+ * the rq): only a mutex, a list push and an eventfd write.  An unwatched
+ * request (a mutation waiting for its fdatasync: no deadline, and a
+ * hangup changes nothing, since the mutation stands and only its answer
+ * would be lost) is neither in the deadline heap nor watched: its wake
+ * queues it for a serving thread at once, and a stop waits for it. */
 void dsp_rq_running(struct rq *r);
 bool dsp_park(struct rq *r);
 void dsp_wake(void *arg);

@@ -419,10 +419,18 @@ static int parse_length(const char *s, uint64_t *out)
  * after its request. */
 #define BODY_KEEP (64 * 1024)
 
+/* How reading a request's stdin went. */
+enum body_read {
+	BODY_OK,     /* exactly CONTENT_LENGTH bytes, then the stream's end */
+	BODY_FAILED, /* ended early, or the read failed (input_failed) */
+	BODY_NOMEM,  /* no memory to buffer it */
+	BODY_LONGER  /* bytes follow CONTENT_LENGTH */
+};
+
 /* Reads exactly len bytes (len <= max_body) into r's NUL-terminated body
- * buffer (grown as needed; r owns it).  Returns 0, -1 if the body ended
- * early or the stream failed, -2 if out of memory. */
-static int read_body(FCGX_Stream *in, size_t len, struct rq *r)
+ * buffer (grown as needed; r owns it): BODY_OK, BODY_FAILED or
+ * BODY_NOMEM. */
+static enum body_read read_body(FCGX_Stream *in, size_t len, struct rq *r)
 {
 	size_t got = 0;
 
@@ -431,7 +439,7 @@ static int read_body(FCGX_Stream *in, size_t len, struct rq *r)
 		r->body_cap = 0;
 		r->body = malloc(len + 1);
 		if (r->body == NULL)
-			return -2;
+			return BODY_NOMEM;
 		r->body_cap = len + 1;
 	}
 	while (got < len) {
@@ -446,23 +454,23 @@ static int read_body(FCGX_Stream *in, size_t len, struct rq *r)
 		got += (size_t)n;
 	}
 	if (got != len)
-		return -1;
+		return BODY_FAILED;
 	r->body[len] = '\0';
-	return 0;
+	return BODY_OK;
 }
 
-/* Reads the request's stdin on from the end of its body: 0 when the
- * stream ends there (its empty record is read, so none is left on a kept
- * connection for libfcgi to take for the next request's first record), 1
- * when bytes follow (a body longer than CONTENT_LENGTH), -1 when the read
+/* Reads the request's stdin on from the end of its body: BODY_OK when
+ * the stream ends there (its empty record is read, so none is left on a
+ * kept connection for libfcgi to take for the next request's first
+ * record), BODY_LONGER when bytes follow, BODY_FAILED when the read
  * failed (input_failed says how).  nginx sends the empty record with the
  * body, so this reads from libfcgi's buffer; a direct client that sends
  * it later is waited for, as for the rest of its request. */
-static int read_stdin_end(FCGX_Stream *in)
+static enum body_read read_stdin_end(FCGX_Stream *in)
 {
 	if (FCGX_GetChar(in) != EOF)
-		return 1;
-	return FCGX_GetError(in) != 0 ? -1 : 0;
+		return BODY_LONGER;
+	return FCGX_GetError(in) != 0 ? BODY_FAILED : BODY_OK;
 }
 
 #define PARAM(req, name) FCGX_GetParam((name), (req)->envp)
@@ -668,12 +676,14 @@ static bool input_failed(const struct http_ctx *ctx, struct rq *r)
 }
 
 /* The checks before the handlers: a bad request is answered here (and its
- * connection dropped).  Returns true if the handlers are to be called. */
+ * connection dropped).  Returns true if the handlers are to be called:
+ * then the request's stdin was read to its end, or its connection is to
+ * be dropped (a body over the limit, not read). */
 static bool request_ok(const struct responder_config *cfg, struct rq *r)
 {
 	const struct http_ctx *ctx = cfg->ctx;
 	uint64_t len = 0;
-	int rc, end;
+	enum body_read rc;
 
 	if (!params_well_formed(r->req.envp)) {
 		r->drop = true;
@@ -703,38 +713,30 @@ static bool request_ok(const struct responder_config *cfg, struct rq *r)
 		r->drop = true;
 		return true;
 	}
-	rc = len > 0 ? read_body(r->req.in, (size_t)len, r) : 0;
-	if (rc == 0 && (end = read_stdin_end(r->req.in)) != 0)
-		rc = end > 0 ? -3 : -1;
-	if (rc == -1 && input_failed(ctx, r))
+	rc = len > 0 ? read_body(r->req.in, (size_t)len, r) : BODY_OK;
+	if (rc == BODY_OK)
+		rc = read_stdin_end(r->req.in);
+	if (rc == BODY_FAILED && input_failed(ctx, r))
 		return false;
-	if (rc != 0) {
+	if (rc != BODY_OK) {
 		r->drop = true;
-		if (rc == -2)
+		if (rc == BODY_NOMEM)
 			answer_own(ctx, &r->req, &r->hr, &r->t0, 500,
 			           WR_EINTERNAL, WR_REASON_OUT_OF_MEMORY, "no "
 			           "memory to buffer the request body", 0);
 		else
 			answer_own(ctx, &r->req, &r->hr, &r->t0, 400,
 			           WR_EINVALID_INPUT, WR_REASON_INVALID_BODY,
-			           rc == -3 ? "the request body is longer than "
-			                      "CONTENT_LENGTH bytes"
-			                    : "the request body ended before "
-			                      "CONTENT_LENGTH bytes", 0);
+			           rc == BODY_LONGER
+			                   ? "the request body is longer than "
+			                     "CONTENT_LENGTH bytes"
+			                   : "the request body ended before "
+			                     "CONTENT_LENGTH bytes", 0);
 		return false;
 	}
 	r->hr.body = len > 0 ? r->body : NULL;
 	r->hr.body_len = (size_t)len;
 	return true;
-}
-
-/* True once the request's stdin stream ended cleanly (its empty record
- * read; for a request without a body nginx sends it with the params, so
- * this reads nothing from the socket): the client has sent all it will. */
-static bool stdin_ended(FCGX_Stream *in)
-{
-	return FCGX_GetChar(in) == EOF && FCGX_HasSeenEOF(in) == EOF &&
-	       FCGX_GetError(in) == 0;
 }
 
 /* Ends a request: FCGX_Finish_r, then the connection goes back to the
@@ -756,8 +758,8 @@ static void finish_rq(struct rq *r)
 	if (r->read_ahead && r->req.keepConnection != 0)
 		r->drop = true; /* possibly pipelined: see peek_request_end */
 	r->read_ahead = false;
-	plain = r->req.keepConnection == 0 && !r->drop &&
-	        stdin_ended(r->req.in);
+	/* Not dropped: request_ok read its stdin to the end. */
+	plain = r->req.keepConnection == 0 && !r->drop;
 	if (plain)
 		r->req.keepConnection = 1; /* libfcgi closes on an error only */
 	/* FCGX_Finish_r closes a kept connection only when a read or write
@@ -829,18 +831,13 @@ static bool handle(const struct responder_config *cfg, struct rq *r)
 	if (res.wait != NULL) {
 		r->wait = res.wait;
 		r->deadline_ms = http_wait_deadline_ms(res.wait);
-		/* Its stdin's end record is read before it parks (nginx sends
-		 * it with the request, so this reads nothing from the socket;
-		 * a direct client may send it later): any byte arriving on a
-		 * parked connection ends the wait as a hangup or an abort
-		 * (dispatch.c, dispatch_round).  A stdin that does not end
-		 * there is answered now, its connection closed after. */
-		if (!stdin_ended(r->req.in))
-			r->drop = true;
-		else if (dsp_park(r))
+		r->unwatched = http_wait_is_commit(res.wait);
+		/* request_ok read its stdin's end record, so any byte that
+		 * arrives on a parked connection ends the wait as a hangup or
+		 * an abort (dispatch.c, dispatch_round). */
+		if (dsp_park(r))
 			return true;
-		/* Woken before it was parked, or its stdin did not end:
-		 * answer now. */
+		/* Woken before it was parked: answer now. */
 		http_wait_finish(ctx, r->wait, &res);
 		r->wait = NULL;
 	}

@@ -30,6 +30,9 @@ stdin; prints "long body: STATUS".
 MODE stall URI: one FCGI_KEEP_CONN GET URI whose answer is never read;
 prints "stall: closed after S s" once the Runtime hangs up (seen by
 poll, whatever is unread), or "stall: still open after 60 s".
+MODE leave URI: a POST URI with a WorkerInput body, sent whole (its end
+record too), then, once the Runtime has read it, the connection closed
+without waiting for the answer; prints "left".
 Every read is bounded by a 15 s socket timeout.  Exits 0 unless the
 socket could not be used.
 """
@@ -185,13 +188,23 @@ def stall(s):
         print("stall: still open after 60 s")
 
 
+def leave(s):
+    body = b'{"kind":"user","content":"left"}'
+    s.sendall(request(b"POST", sys.argv[3].encode(), body=body,
+                      length=len(body), flags=0) + record(STDIN))
+    wait_sent(s)
+    s.close()
+    print("left")
+
+
 def main():
     s = socket.socket(socket.AF_UNIX)
     s.settimeout(15)
     s.connect(sys.argv[1])
     {"pipelined": pipelined, "kept": kept, "abort": abort,
      "idle": idle, "late-stdin": late_stdin, "stall": stall,
-     "split-end": split_end, "long-body": long_body}[sys.argv[2]](s)
+     "split-end": split_end, "long-body": long_body,
+     "leave": leave}[sys.argv[2]](s)
     return 0
 
 

@@ -4,7 +4,8 @@
 # 1) and an fdatasync that takes 20 s (tests/slow-fdatasync.c, preloaded).
 # SIGTERM with --shutdown-timeout 500: the process logs "shutdown
 # timeout" and exits 1 while the slowed fdatasync is still running (its
-# "done" file does not exist yet), instead of waiting for it.  Talks
+# "done" file does not exist yet), instead of waiting for it.  Before
+# that, a peer that leaves while its input is parked holds no thread.  Talks
 # FastCGI straight to the socket (cgi-fcgi); every wait is for a state.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -35,6 +36,18 @@ parked() {
 	grep -Eq '^worker_runtime_http_requests_parked [1-9]' "$T/out"
 }
 check "inputs are parked waiting for their (slow) fdatasync" until_true 100 parked
+
+# A peer that leaves while its input waits for the fdatasync holds no
+# thread: the one serving thread still answers others at once (it used
+# to take the hangup and wait for the fdatasync to answer the leaver).
+check "a peer leaves while its input is parked" eval \
+	'[ "$(python3 "$top_srcdir/tests/e2e/fcgi-peer.py" "$SOCK" leave \
+		"/v1/workers/$ID/input")" = left ]'
+for i in 1 2 3; do
+	e2e_fcgi GET /v1/runtime
+	check "... the only thread answers GET $i while the fdatasync runs" \
+		eval 'test "$(status_of "$T/out")" = 200 && ! [ -e "$T/synced" ]'
+done
 
 kill -TERM "$PID"
 gone_or_synced() { ! wr_stack_pid_alive "$PID" || [ -e "$T/synced" ]; }
