@@ -692,6 +692,11 @@ void dsp_heap_remove(struct rq *r)
 
 /* ---- parking ------------------------------------------------------------ */
 
+bool dsp_thread_spare(void)
+{
+	return atomic_load(&busy) < n_threads;
+}
+
 void dsp_rq_running(struct rq *r)
 {
 	pthread_mutex_lock(&p_mu);

@@ -133,6 +133,11 @@ void dsp_conn_release(struct conn *c, bool kept);
  * would be lost) is neither in the deadline heap nor watched: its wake
  * queues it for a serving thread at once, and a stop waits for it. */
 void dsp_rq_running(struct rq *r);
+/* True if a serving thread other than the caller's (which is busy) is
+ * free now: the caller may then spend its own on one fdatasync
+ * (http_request.may_lead), and a disk that hangs never holds the last
+ * free thread. */
+bool dsp_thread_spare(void);
 bool dsp_park(struct rq *r);
 void dsp_wake(void *arg);
 

@@ -573,11 +573,12 @@ commit_answer(const struct route_cmd *cmd, struct wr_commit *c,
 
 /*
  * Runs mutation m.  When its record still has to become durable and the
- * caller can park requests, the request is parked on the commit (no
- * deadline: it is answered once the fdatasync covering it returned, or
- * failed) and the serving thread is free; otherwise it is answered now
- * (the memory store, a replayed key; or, without wake, after blocking
- * until durable).
+ * caller can park requests, the request is made durable on this thread
+ * if it may lead and no commit round is running (wr_commit_lead), else
+ * parked on the commit (no deadline: it is answered once the fdatasync
+ * covering it returned, or failed) and the serving thread is free;
+ * otherwise it is answered now (the memory store, a replayed key; or,
+ * without wake, after blocking until durable).
  */
 static wr_err
 mutate(const struct http_ctx *ctx, const struct http_request *req,
@@ -595,8 +596,11 @@ mutate(const struct http_ctx *ctx, const struct http_request *req,
 	if (can_park && (w = calloc(1, sizeof(*w))) == NULL)
 		return fail(e, WR_EINTERNAL, WR_REASON_OUT_OF_MEMORY,
 		            "out of memory");
+	m->lead = can_park && req->may_lead;
 	rc = wr_mutation_start(ctx->rt, m, can_park ? req->wake : NULL,
 	                       can_park ? req->wake_arg : NULL, &c, &ready, e);
+	if (rc == WR_OK && !ready && m->lead && wr_commit_lead(c))
+		ready = true; /* durable (or failed) on this thread */
 	if (rc == WR_OK && !ready && w != NULL) {
 		w->kind = WAIT_COMMIT;
 		w->cmd = *cmd;

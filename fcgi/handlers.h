@@ -42,6 +42,12 @@ struct http_request {
 	 */
 	void (*wake)(void *wake_arg);
 	void *wake_arg;
+	/* With wake: the caller can spare this thread for one fdatasync
+	 * (another serving thread is free), so a mutation whose record
+	 * must become durable first tries to do that here, as the group
+	 * commit's leader (wr_commit_lead), and is answered at once when
+	 * no commit round was running; else it parks. */
+	bool may_lead;
 };
 
 #define HTTP_MAX_HEADERS 6

@@ -826,6 +826,7 @@ static bool handle(const struct responder_config *cfg, struct rq *r)
 
 	r->hr.wake = dsp_wake;
 	r->hr.wake_arg = r;
+	r->hr.may_lead = dsp_thread_spare();
 	dsp_rq_running(r);
 	http_handle(ctx, &r->hr, &res);
 	if (res.wait != NULL) {

@@ -1070,6 +1070,9 @@ struct wr_mutation {
 	const struct wr_input *input;           /* INPUT */
 	const char *reason;                     /* STOP, CANCEL; may be NULL */
 	const struct wr_idempotency *key;       /* NULL: not keyed */
+	/* The caller calls wr_commit_lead when the commit is not ready at
+	 * once: the commit thread is not rung until that needs it. */
+	bool lead;
 };
 
 /* The answer of a mutation, as the blocking call would give it: keyed:
@@ -1098,7 +1101,8 @@ struct wr_commit;
  * (the memory store, a replayed key, a repeat stop of an ended worker):
  * done is then never called.  Else done(done_arg) (NULL: none) is called
  * exactly once, when the record is durable or failed, from whichever
- * thread completes it (the commit thread, or one blocked in
+ * thread completes it (the commit thread, one in wr_commit_lead - also
+ * the caller's own, before wr_commit_lead returns - or one blocked in
  * wr_commit_finish), with Runtime locks held: it must be quick and must
  * not call into the Runtime.  Thread-safe.
  */
@@ -1106,6 +1110,22 @@ wr_err wr_mutation_start(struct wr_runtime *rt, const struct wr_mutation *m,
                          void (*done)(void *done_arg), void *done_arg,
                          struct wr_commit **out, bool *ready,
                          struct wr_error *err);
+
+/*
+ * Makes c durable on the calling thread if no commit round is running
+ * (the group commit's leader): runs one round - the store's fdatasync up
+ * to the newest record waiting, then applies and completes every commit
+ * it covers, c included (their done is called, c's on this thread) - and
+ * returns true: c's outcome is known, wr_commit_finish does not block.
+ * While another round runs (the commit thread's, or another leader's) it
+ * returns false at once and c completes with the commit thread's next
+ * round.  For a caller that would otherwise wait for c without a thread
+ * and can spare this one: it blocks for one fdatasync (as long as the
+ * disk does), and saves at one mutation in flight the hand-offs to the
+ * commit thread and back.  Start c with m->lead set, so the commit thread
+ * is woken only if needed.  c must not be finished yet.  Thread-safe.
+ */
+bool wr_commit_lead(struct wr_commit *c);
 
 /*
  * Ends c: fills *out (the caller's to clear) and returns WR_OK, or

@@ -3,9 +3,10 @@
  * wr_commit_finish) on the fs store: completions come once each, in
  * order, only after the fdatasync covering the record returned; a failed
  * fdatasync fails every waiting commit and changes nothing; close with
- * commits waiting completes them; the memory store answers at once.  The
- * fs store's fdatasync is held at a gate (sync_gate.h), so every step
- * waits for a state, never for a duration.  Links src/libwr-core.la.
+ * commits waiting completes them; the memory store answers at once; a
+ * caller may lead the group commit (wr_commit_lead) when no round runs.
+ * The fs store's fdatasync is held at a gate (sync_gate.h), so every
+ * step waits for a state, never for a duration.  Links src/libwr-core.la.
  */
 #include "config.h"
 
@@ -133,14 +134,15 @@ create_ok(struct wr_runtime *rt, char id[WR_ID_MAX + 1])
 	wr_worker_info_free(w);
 }
 
-/* Starts input text on id with on_done(&tag[i]); *ready out. */
+/* Starts input text on id with on_done(&tag[i]), to be led (m.lead) or
+ * not; *ready out. */
 static struct wr_commit *
-start_input(struct wr_runtime *rt, const char *id, const char *text, int i,
-            bool *ready)
+start_as(struct wr_runtime *rt, const char *id, const char *text, int i,
+         bool *ready, bool lead)
 {
 	struct wr_input in = {WR_INPUT_USER, (char *)text};
 	struct wr_mutation m = {.op = WR_MUTATE_INPUT, .worker_id = id,
-	                        .input = &in};
+	                        .input = &in, .lead = lead};
 	struct wr_commit *c = NULL;
 	struct wr_error e;
 
@@ -150,6 +152,20 @@ start_input(struct wr_runtime *rt, const char *id, const char *text, int i,
 	             WR_OK, "start: %s", e.message);
 	cr_assert_not_null(c);
 	return c;
+}
+
+static struct wr_commit *
+start_input(struct wr_runtime *rt, const char *id, const char *text, int i,
+            bool *ready)
+{
+	return start_as(rt, id, text, i, ready, false);
+}
+
+static struct wr_commit *
+start_led(struct wr_runtime *rt, const char *id, const char *text, int i,
+          bool *ready)
+{
+	return start_as(rt, id, text, i, ready, true);
 }
 
 /* ---- the tests ---------------------------------------------------------- */
@@ -520,4 +536,109 @@ Test(commit, an_input_refused_on_a_stop_not_yet_durable_waits_for_it)
 Test(commit, a_repeat_delete_refused_on_a_delete_not_yet_durable_waits_for_it)
 {
 	refusal_waits_for(WR_MUTATE_DELETE, true, true);
+}
+
+/* ---- the group commit's leader (wr_commit_lead) ----------------------- */
+
+Test(commit, a_leader_makes_its_commit_durable_before_lead_returns)
+{
+	struct wr_runtime *rt = open_rt(spec);
+	struct wr_mutation_result r;
+	struct wr_commit *c;
+	struct wr_error e;
+	char id[WR_ID_MAX + 1];
+	int before;
+	bool ready;
+
+	create_ok(rt, id);
+	before = test_gate_returned();
+	c = start_led(rt, id, "led", 0, &ready);
+	cr_assert_not(ready);
+	cr_assert(wr_commit_lead(c), "no round was running: it must lead");
+	/* Completed on this thread, after an fdatasync that covered it. */
+	cr_assert_eq(done_count(), 1, "done was not called before "
+	             "wr_commit_lead returned");
+	cr_assert_gt(dl.synced[0], before);
+	cr_assert_eq(test_transcript_len(rt, id), 1);
+	cr_assert_eq(wr_commit_finish(c, &r, &e), WR_OK, "%s", e.message);
+	cr_assert_eq(r.input_ack.transcript_sequence, 1);
+	wr_mutation_result_clear(&r);
+	wr_runtime_close(rt);
+	rt = open_rt(spec);
+	cr_assert_eq(test_transcript_len(rt, id), 1, "a led input was lost");
+	wr_runtime_close(rt);
+	cr_assert_eq(dl.calls[0], 1);
+}
+
+Test(commit, lead_returns_at_once_while_a_round_runs_and_the_next_covers_it)
+{
+	struct wr_runtime *rt = open_rt(spec);
+	struct wr_mutation_result r;
+	struct wr_commit *c[2];
+	struct wr_error e;
+	char id[WR_ID_MAX + 1];
+	bool ready;
+
+	create_ok(rt, id);
+	test_gate_set(true);
+	c[0] = start_input(rt, id, "first", 0, &ready);
+	test_gate_await_entered(1); /* the commit thread's round */
+	c[1] = start_led(rt, id, "second", 1, &ready);
+	cr_assert_not(wr_commit_lead(c[1]), "it led while a round ran (or "
+	              "waited for it)");
+	cr_assert_eq(done_count(), 0, "completed before the fdatasync "
+	             "returned");
+	test_gate_set(false);
+	cr_assert_eq(done_await(2), 2, "the commit thread did not finish the "
+	             "commit its leader left");
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(dl.who[i], i);
+		cr_assert_eq(wr_commit_finish(c[i], &r, &e), WR_OK, "%s",
+		             e.message);
+		cr_assert_eq(r.input_ack.transcript_sequence, (uint64_t)i + 1);
+		wr_mutation_result_clear(&r);
+	}
+	wr_runtime_close(rt);
+}
+
+Test(commit, a_leader_whose_fdatasync_fails_gets_the_failure_and_changes_nothing)
+{
+	struct wr_runtime *rt = open_rt(spec);
+	struct wr_mutation_result r;
+	struct wr_commit *c;
+	struct wr_error e;
+	char id[WR_ID_MAX + 1];
+	bool ready;
+
+	create_ok(rt, id);
+	test_gate_fail_with(EIO);
+	c = start_led(rt, id, "lost", 0, &ready);
+	cr_assert(wr_commit_lead(c));
+	cr_assert_eq(done_count(), 1);
+	test_gate_fail_with(0);
+	wr_error_clear(&e);
+	cr_assert_eq(wr_commit_finish(c, &r, &e), WR_EUNAVAILABLE);
+	cr_assert_str_eq(wr_reason_name(e.reason), "store_sync_failed", "%s",
+	                 e.message);
+	cr_assert_eq(test_transcript_len(rt, id), 0);
+	wr_runtime_close(rt);
+}
+
+Test(commit, the_memory_store_is_ready_at_once_and_lead_is_a_no_op)
+{
+	struct wr_runtime *rt = open_rt("memory");
+	struct wr_mutation_result r;
+	struct wr_commit *c;
+	struct wr_error e;
+	char id[WR_ID_MAX + 1];
+	bool ready;
+
+	create_ok(rt, id);
+	c = start_led(rt, id, "mem", 0, &ready);
+	cr_assert(ready);
+	cr_assert(wr_commit_lead(c));
+	cr_assert_eq(done_count(), 0, "done is never called when ready");
+	cr_assert_eq(wr_commit_finish(c, &r, &e), WR_OK, "%s", e.message);
+	wr_mutation_result_clear(&r);
+	wr_runtime_close(rt);
 }

@@ -242,3 +242,52 @@ Test(handlers_commit, a_keyed_create_parks_and_its_retry_replays_the_stored_answ
 	http_response_clear(&r);
 	http_response_clear(&r2);
 }
+
+/* ---- a thread that may lead (http_request.may_lead) ------------------- */
+
+Test(handlers_commit, an_input_that_may_lead_is_answered_durable_without_parking)
+{
+	struct http_request q;
+	struct http_response r;
+	char id[WR_ID_MAX + 1], uri[128];
+
+	create(id);
+	snprintf(uri, sizeof(uri), "/v1/workers/%s/input", id);
+	q = mkreq("POST", uri, "{\"kind\":\"user\",\"content\":\"hi\"}",
+	          true);
+	q.may_lead = true;
+	http_handle(&ctx, &q, &r);
+	cr_assert_null(r.wait, "parked although no commit round was running");
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	cr_assert_eq(test_transcript_len(rt, id), 1, "answered before durable");
+	/* Its wake came on this thread, before the answer (a responder
+	 * then finds the request woken early). */
+	cr_assert_eq(test_wake_calls(&woken), 1);
+	http_response_clear(&r);
+}
+
+Test(handlers_commit, an_input_that_may_lead_parks_while_a_round_runs)
+{
+	struct http_request q;
+	struct http_response r;
+	struct http_wait *w[2];
+	char id[WR_ID_MAX + 1], uri[128];
+
+	create(id);
+	w[0] = park_input(id, uri, sizeof(uri)); /* the gate shut, entered */
+	q = mkreq("POST", uri, "{\"kind\":\"user\",\"content\":\"two\"}",
+	          true);
+	q.may_lead = true;
+	http_handle(&ctx, &q, &r);
+	cr_assert_not_null(r.wait, "answered (%d) while another round held "
+	                   "the fdatasync", r.status);
+	w[1] = r.wait;
+	test_gate_set(false);
+	for (int i = 0; i < 2; i++) { /* each blocks until durable */
+		http_wait_finish(&ctx, w[i], &r);
+		cr_assert_eq(r.status, 200, "%s", r.body);
+		http_response_clear(&r);
+	}
+	cr_assert_eq(test_wake_calls(&woken), 2);
+	cr_assert_eq(test_transcript_len(rt, id), 2);
+}

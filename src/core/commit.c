@@ -16,6 +16,10 @@
  *     commit its sync covered (done() is called, under the write lock).
  *     Records appended while one fdatasync runs share the next one, so a
  *     batch is bounded by the requests in flight, not by the threads.
+ *     A caller that can spare its thread may run that round itself
+ *     (wr_commit_lead) when none is running, the leader of a group
+ *     commit: at one request in flight that saves the two hand-offs to
+ *     the commit thread and back.
  * Whoever is back first applies every durable record in order.  If a
  * sync fails, every record not yet durable is discarded, every commit
  * waiting for one fails with that sync's error, and the projected view is
@@ -918,8 +922,10 @@ commit_main(void *arg)
 		rt->cmt_bell = false;
 		halt = rt->cmt_halt;
 		pthread_mutex_unlock(&rt->cmt_mu);
+		pthread_mutex_lock(&rt->cmt_round_mu);
 		while (commit_round(rt) > 0)
 			;
+		pthread_mutex_unlock(&rt->cmt_round_mu);
 		if (halt)
 			break; /* close: nothing waits, nothing new comes */
 	}
@@ -949,6 +955,26 @@ wr__commit_stop(struct wr_runtime *rt)
 	pthread_mutex_unlock(&rt->cmt_mu);
 	pthread_join(rt->cmt_thread, NULL);
 	rt->cmt_started = false;
+}
+
+bool
+wr_commit_lead(struct wr_commit *c)
+{
+	struct wr_runtime *rt = c->rt;
+
+	if (__atomic_load_n(&c->completed, __ATOMIC_ACQUIRE))
+		return true;
+	if (pthread_mutex_trylock(&rt->cmt_round_mu) != 0) {
+		wr__commit_ring(rt); /* the commit thread's, after this round */
+		return false;
+	}
+	/* c is waiting, so the round's target covers it: one round ends it
+	 * (durable, or failed with its fdatasync). */
+	(void)commit_round(rt);
+	pthread_mutex_unlock(&rt->cmt_round_mu);
+	if (__atomic_load_n(&rt->cw_n, __ATOMIC_SEQ_CST) > 0)
+		wr__commit_ring(rt); /* registered during the round */
+	return __atomic_load_n(&c->completed, __ATOMIC_ACQUIRE);
 }
 
 void

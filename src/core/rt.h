@@ -203,6 +203,10 @@ struct wr_runtime {
 	 * completes them.  Its own mutex: the doorbell and the halt. */
 	pthread_mutex_t cmt_mu;
 	pthread_cond_t cmt_cv;
+	/* Held by whoever runs a commit round: the commit thread, or a
+	 * caller of wr_commit_lead (which only tries it), so rounds never
+	 * overlap and at most one caller waits in an fdatasync. */
+	pthread_mutex_t cmt_round_mu;
 	pthread_t cmt_thread;
 	bool cmt_started;
 	bool cmt_bell;   /* under cmt_mu: a commit was registered */

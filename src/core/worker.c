@@ -1353,8 +1353,8 @@ wr_mutation_start(struct wr_runtime *rt, const struct wr_mutation *m,
 		__atomic_store_n(&c->completed, 1, __ATOMIC_RELEASE);
 		if (c->bury)
 			wr__commit_bury(rt);
-	} else if (done != NULL) {
-		wr__commit_ring(rt);
+	} else if (done != NULL && !m->lead) {
+		wr__commit_ring(rt); /* else wr_commit_lead rings if need be */
 	}
 	*ready = c->ready;
 	*out = c;
