@@ -172,7 +172,8 @@ render_server(FILE *f, const struct http_ctx *ctx)
 	fprintf(f, "worker_runtime_http_threads{state=\"idle\"} %u\n",
 	        s.threads > s.threads_busy ? s.threads - s.threads_busy : 0);
 	head(f, "worker_runtime_http_requests_parked", "gauge",
-	     "Long-poll requests parked, waiting for an event.");
+	     "Requests parked: long-polls waiting for an event, and "
+	     "mutations waiting for their fdatasync.");
 	fprintf(f, "worker_runtime_http_requests_parked %u\n", s.parked);
 	head(f, "worker_runtime_http_requests_queued", "gauge",
 	     "Parked requests ready to be answered, not yet taken by a "

@@ -326,3 +326,27 @@ Test(list_snapshot, a_json_page_refuses_what_the_copied_page_refuses)
 	cr_assert_str_eq(e.field, "after");
 	cr_assert_null(json);
 }
+
+Test(list_snapshot, a_summary_longer_than_the_bound_is_written_afresh_every_time)
+{
+	const struct wr_list_query all = {.limit = N + 1};
+	static char role[WR__SUMMARY_KEEP_MAX];
+	struct wr_create_request req = {0};
+	struct wr_worker_info *w;
+	size_t before;
+
+	/* Control bytes are 6-byte escapes: far over the bound as text. */
+	memset(role, '\x01', sizeof(role) - 1);
+	req.intent.kind = WR_INTENT_ROLE;
+	req.intent.role = role;
+	cr_assert_eq(wr_worker_create(rt, &req, &w, NULL), WR_OK);
+	wr_worker_info_free(w);
+	free(page_json(&all));
+	before = encoded_now();
+	assert_same_page(&all);
+	cr_assert_eq(encoded_now() - before, 1, "only the long one is written "
+	             "again (the others are kept)");
+	before = encoded_now();
+	free(page_json(&all));
+	cr_assert_eq(encoded_now() - before, 1);
+}

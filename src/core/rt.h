@@ -46,6 +46,12 @@ struct summary_key {
 
 /* How many locks the kept summaries are spread over (struct worker). */
 #define WR__SUMMARY_LOCKS 16
+/* The longest summary text a worker keeps (bytes): a typical one is
+ * about 0.4 KiB, but intent and profile strings may make it hundreds of
+ * KiB (64 KiB fields, control bytes written as 6-byte escapes); those
+ * are written afresh for every list rather than kept, so what lists
+ * keep is bounded by this times max_workers. */
+#define WR__SUMMARY_KEEP_MAX 4096
 
 struct worker {
 	struct wr_worker_info info; /* applied: status, counters, timestamps */

@@ -538,8 +538,9 @@ struct page_job {
 /*
  * Page item i: the summary its worker kept, when kept for the state the
  * snap holds; else written from the snap and kept (unless the worker
- * kept a newer one meanwhile, or memory runs out: then the next list
- * writes it again).  Under the worker's summary lock.
+ * kept a newer one meanwhile, it is longer than WR__SUMMARY_KEEP_MAX, or
+ * memory runs out: then the next list writes it again).  Under the
+ * worker's summary lock.
  */
 static void
 page_item(struct wr__text *t, size_t i, void *arg)
@@ -558,9 +559,9 @@ page_item(struct wr__text *t, size_t i, void *arg)
 	} else {
 		job->encoded++;
 		wr__text_worker_summary(t, &s->info);
-		if (!t->failed && (w->summary == NULL ||
-		                   w->summary_key.last_event_id <=
-		                           key.last_event_id) &&
+		if (!t->failed && t->len - start <= WR__SUMMARY_KEEP_MAX &&
+		    (w->summary == NULL ||
+		     w->summary_key.last_event_id <= key.last_event_id) &&
 		    (kept = malloc(t->len - start)) != NULL) {
 			memcpy(kept, t->p + start, t->len - start);
 			free(w->summary);
