@@ -1095,17 +1095,20 @@ struct wr_commit;
 /*
  * Starts mutation m.  An error found before anything was recorded (the
  * errors of the blocking call: validation, unknown worker, a busy
- * worker, a key in flight or reused, a refused append...) is returned at
- * once with *out NULL.  Otherwise WR_OK and *out is a commit the caller
- * owns and must end with wr_commit_finish, which gives the mutation's
- * answer or its error.  *ready is true when the outcome is known already
- * (the memory store, a replayed key, a repeat stop of an ended worker):
- * done is then never called.  Else done(done_arg) (NULL: none) is called
- * exactly once, when the record is durable or failed, from whichever
- * thread completes it (the commit thread, one in wr_commit_lead - also
- * the caller's own, before wr_commit_lead returns - or one blocked in
- * wr_commit_finish), with Runtime locks held: it must be quick and must
- * not call into the Runtime.  Thread-safe.
+ * worker, a key in flight or reused, a refused append...) is returned
+ * with *out NULL: at once, but for a refusal that rests on a change not
+ * yet durable (an input to a worker whose stop is in flight), which
+ * waits for that change's fdatasync on the calling thread first (and is
+ * that sync's error if it fails).  Otherwise WR_OK and *out is a commit
+ * the caller owns and must end with wr_commit_finish, which gives the
+ * mutation's answer or its error.  *ready is true when the outcome is
+ * known already (the memory store, a replayed key, a repeat stop of an
+ * ended worker): done is then never called.  Else done(done_arg)
+ * (NULL: none) is called exactly once, when the record is durable or
+ * failed, from whichever thread completes it (the commit thread, one in
+ * wr_commit_lead - also the caller's own, before wr_commit_lead returns -
+ * or one blocked in wr_commit_finish), with Runtime locks held: it must
+ * be quick and must not call into the Runtime.  Thread-safe.
  */
 wr_err wr_mutation_start(struct wr_runtime *rt, const struct wr_mutation *m,
                          void (*done)(void *done_arg), void *done_arg,

@@ -211,7 +211,9 @@ struct wr_runtime {
 	pthread_cond_t cmt_cv;
 	/* Held by whoever runs a commit round: the commit thread, or a
 	 * caller of wr_commit_lead (which only tries it), so rounds never
-	 * overlap and at most one caller waits in an fdatasync. */
+	 * overlap and at most one leader waits in an fdatasync (the
+	 * blocking paths - wr__await, wr__commit_wait - sync without it;
+	 * the store shares one fdatasync among them). */
 	pthread_mutex_t cmt_round_mu;
 	pthread_t cmt_thread;
 	bool cmt_started;
