@@ -1096,10 +1096,13 @@ struct wr_commit;
  * Starts mutation m.  An error found before anything was recorded (the
  * errors of the blocking call: validation, unknown worker, a busy
  * worker, a key in flight or reused, a refused append...) is returned
- * with *out NULL: at once, but for a refusal that rests on a change not
- * yet durable (an input to a worker whose stop is in flight), which
- * waits for that change's fdatasync on the calling thread first (and is
- * that sync's error if it fails).  Otherwise WR_OK and *out is a commit
+ * at once with *out NULL - but for a refusal that rests on a change not
+ * yet durable (an input to a worker whose stop is in flight, a repeat
+ * delete while the first one's record is): that one waits for the
+ * change like a mutation waits for its record, so WR_OK and a commit
+ * that ends with the refusal once the change is durable, or with the
+ * sync's error if it fails (the change never happened; a key in flight
+ * is forgotten either way).  Otherwise WR_OK and *out is a commit
  * the caller owns and must end with wr_commit_finish, which gives the
  * mutation's answer or its error.  *ready is true when the outcome is
  * known already (the memory store, a replayed key, a repeat stop of an

@@ -54,13 +54,19 @@ test_wake_fn(void *arg)
 int
 test_wake_await(struct test_wake *t, int max_s)
 {
+	return test_wake_await_n(t, 1, max_s);
+}
+
+int
+test_wake_await_n(struct test_wake *t, int want, int max_s)
+{
 	struct timespec until;
 	int n;
 
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += max_s;
 	pthread_mutex_lock(&t->mu);
-	while (t->calls == 0 &&
+	while (t->calls < want &&
 	       pthread_cond_timedwait(&t->cv, &t->mu, &until) == 0)
 		;
 	n = t->calls;

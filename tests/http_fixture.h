@@ -37,6 +37,8 @@ void test_wake_fn(void *arg);
 /* Waits (at most max_s seconds) until t was woken at least once; returns
  * the calls seen, 0 when none came in time. */
 int test_wake_await(struct test_wake *t, int max_s);
+/* The same until it was woken at least want times. */
+int test_wake_await_n(struct test_wake *t, int want, int max_s);
 
 /* The calls t has seen so far. */
 int test_wake_calls(struct test_wake *t);

@@ -168,6 +168,24 @@ start_led(struct wr_runtime *rt, const char *id, const char *text, int i,
 	return start_as(rt, id, text, i, ready, true);
 }
 
+/* Starts m with its fdatasync held at the gate (the commit thread in
+ * it); its commit completes with on_done(&tag[0]). */
+static struct wr_commit *
+start_held(struct wr_runtime *rt, const struct wr_mutation *m)
+{
+	struct wr_commit *c = NULL;
+	struct wr_error e;
+	bool ready = true;
+
+	test_gate_set(true);
+	tag[0] = 0;
+	cr_assert_eq(wr_mutation_start(rt, m, on_done, &tag[0], &c, &ready,
+	                               &e), WR_OK, "%s", e.message);
+	cr_assert_not(ready);
+	test_gate_await_entered(1);
+	return c;
+}
+
 /* ---- the tests ---------------------------------------------------------- */
 
 Test(commit, completions_come_once_each_in_order_after_the_fdatasync)
@@ -353,12 +371,7 @@ Test(commit, every_mutation_keyed_or_not_completes_with_the_blocking_answer)
 	char id[WR_ID_MAX + 1];
 	bool ready;
 
-	test_gate_set(true);
-	tag[0] = 0;
-	cr_assert_eq(wr_mutation_start(rt, &m, on_done, &tag[0], &c, &ready,
-	                               &e), WR_OK, "%s", e.message);
-	cr_assert_not(ready);
-	test_gate_await_entered(1);
+	c = start_held(rt, &m);
 	/* In flight until durable, as with the blocking call. */
 	{
 		struct wr_commit *again;
@@ -493,24 +506,19 @@ refusal_waits_for(enum wr_mutation_op op, bool stop_first, bool delete)
 {
 	struct wr_runtime *rt = open_rt(spec);
 	struct wr_mutation m = {.op = op};
-	struct wr_commit *c = NULL;
+	struct wr_commit *c;
 	struct wr_mutation_result r;
 	struct wr_error e;
 	struct call k = {.delete = delete, .mu = PTHREAD_MUTEX_INITIALIZER,
 	                 .cv = PTHREAD_COND_INITIALIZER};
 	char id[WR_ID_MAX + 1];
 	pthread_t t;
-	bool ready;
 
 	create_ok(rt, id);
 	if (stop_first)
 		cr_assert_eq(wr_worker_stop(rt, id, NULL, NULL, &e), WR_OK);
-	test_gate_set(true);
 	m.worker_id = id;
-	tag[0] = 0;
-	cr_assert_eq(wr_mutation_start(rt, &m, on_done, &tag[0], &c, &ready,
-	                               &e), WR_OK, "%s", e.message);
-	test_gate_await_entered(1);
+	c = start_held(rt, &m);
 	k.rt = rt;
 	k.id = id;
 	cr_assert_eq(pthread_create(&t, NULL, call_main, &k), 0);
@@ -536,6 +544,180 @@ Test(commit, an_input_refused_on_a_stop_not_yet_durable_waits_for_it)
 Test(commit, a_repeat_delete_refused_on_a_delete_not_yet_durable_waits_for_it)
 {
 	refusal_waits_for(WR_MUTATE_DELETE, true, true);
+}
+
+/* ---- refusals that wait without a thread ------------------------------ */
+
+/* A keyed input's answer on id with key "late-key" (blocking call). */
+static wr_err
+input_keyed(struct wr_runtime *rt, const char *id, struct wr_error *e)
+{
+	struct wr_input in = {WR_INPUT_USER, "late"};
+	struct wr_idempotency k = {.key = "late-key", .method = "POST"};
+	struct wr_idempotent_result r;
+	wr_err rc;
+
+	wr_error_clear(e);
+	rc = wr_worker_input_keyed(rt, id, &in, &k, &r, e);
+	if (rc == WR_OK)
+		wr_idempotent_result_clear(&r);
+	return rc;
+}
+
+/*
+ * The stop (or, delete, the delete) of a worker is started and its
+ * fdatasync held; then an input (a repeat delete), keyed or not, is
+ * started without a thread.  Its refusal rests on that change, so it is
+ * neither answered nor does it wait on the calling thread: WR_OK, not
+ * ready, done not called, its key in flight.  Once the fdatasync
+ * returns, done is called and the refusal is the answer; if the
+ * fdatasync fails, the answer is that failure.  Either way the key is
+ * forgotten.
+ */
+static void
+refusal_parks(bool delete, bool keyed, bool fails)
+{
+	struct wr_runtime *rt = open_rt(spec);
+	struct wr_input in = {WR_INPUT_USER, "late"};
+	struct wr_idempotency k = {.key = "late-key", .method = "POST"};
+	struct wr_mutation m = {.op = delete ? WR_MUTATE_DELETE
+	                                     : WR_MUTATE_INPUT,
+	                        .input = &in, .key = keyed ? &k : NULL};
+	struct wr_mutation held = {.op = delete ? WR_MUTATE_DELETE
+	                                        : WR_MUTATE_STOP};
+	struct wr_mutation_result r;
+	struct wr_commit *first, *c = NULL;
+	struct wr_error e;
+	char id[WR_ID_MAX + 1];
+	bool ready = true;
+	wr_err rc;
+
+	create_ok(rt, id);
+	if (delete)
+		cr_assert_eq(wr_worker_stop(rt, id, NULL, NULL, &e), WR_OK);
+	held.worker_id = m.worker_id = id;
+	first = start_held(rt, &held);
+	tag[1] = 1;
+	cr_assert_eq(wr_mutation_start(rt, &m, on_done, &tag[1], &c, &ready,
+	                               &e), WR_OK,
+	             "refused at once (%s) on a change not yet durable",
+	             wr_reason_name(e.reason));
+	cr_assert_not(ready);
+	cr_assert_eq(done_count(), 0, "done before the fdatasync returned");
+	if (keyed && !delete) {
+		cr_assert_eq(input_keyed(rt, id, &e), WR_EBUSY);
+		cr_assert_str_eq(wr_reason_name(e.reason),
+		                 "idempotency_in_flight", "%s", e.message);
+	}
+	if (fails)
+		test_gate_fail_with(EIO);
+	test_gate_set(false);
+	cr_assert_eq(done_await(2), 2);
+	wr_error_clear(&e);
+	rc = wr_commit_finish(c, &r, &e);
+	if (fails) {
+		cr_assert_eq(rc, WR_EUNAVAILABLE);
+		cr_assert_str_eq(wr_reason_name(e.reason), "store_sync_failed",
+		                 "%s", e.message);
+	} else if (delete) {
+		cr_assert_eq(rc, WR_EUNKNOWN_WORKER, "%s", e.message);
+		cr_assert_str_eq(e.worker_id, id);
+	} else {
+		cr_assert_eq(rc, WR_EUNSUPPORTED, "%s", e.message);
+		cr_assert_str_eq(wr_reason_name(e.reason),
+		                 "worker_not_running", "%s", e.message);
+		cr_assert_str_eq(e.worker_id, id);
+	}
+	cr_assert_eq(wr_commit_finish(first, &r, &e),
+	             fails ? WR_EUNAVAILABLE : WR_OK);
+	wr_mutation_result_clear(&r);
+	test_gate_fail_with(0);
+	if (keyed && !delete) /* forgotten: runs afresh, on the state now */
+		cr_assert_eq(input_keyed(rt, id, &e),
+		             fails ? WR_OK : WR_EUNSUPPORTED, "%s", e.message);
+	wr_runtime_close(rt);
+}
+
+Test(commit, an_input_refused_on_a_stop_not_yet_durable_parks_until_it_is)
+{
+	refusal_parks(false, false, false);
+}
+
+Test(commit, a_parked_refusal_is_the_failure_when_its_fdatasync_fails)
+{
+	refusal_parks(false, false, true);
+}
+
+Test(commit, a_parked_keyed_refusal_holds_its_key_then_forgets_it)
+{
+	refusal_parks(false, true, false);
+}
+
+Test(commit, a_parked_keyed_refusal_whose_fdatasync_fails_forgets_its_key)
+{
+	refusal_parks(false, true, true);
+}
+
+Test(commit, a_repeat_delete_on_a_delete_not_yet_durable_parks_until_it_is)
+{
+	refusal_parks(true, false, false);
+}
+
+Test(commit, a_parked_refusal_is_ready_at_once_once_its_change_is_durable)
+{
+	struct wr_runtime *rt = open_rt(spec);
+	struct wr_input in = {WR_INPUT_USER, "late"};
+	struct wr_mutation m = {.op = WR_MUTATE_INPUT, .input = &in};
+	struct wr_mutation_result r;
+	struct wr_commit *c = NULL;
+	struct wr_error e;
+	char id[WR_ID_MAX + 1];
+	bool ready = false;
+
+	create_ok(rt, id);
+	cr_assert_eq(wr_worker_stop(rt, id, NULL, NULL, &e), WR_OK);
+	m.worker_id = id;
+	tag[1] = 1;
+	cr_assert_eq(wr_mutation_start(rt, &m, on_done, &tag[1], &c, &ready,
+	                               NULL), WR_OK);
+	cr_assert(ready, "the stop is durable: nothing to wait for");
+	wr_error_clear(&e);
+	cr_assert_eq(wr_commit_finish(c, &r, &e), WR_EUNSUPPORTED);
+	cr_assert_str_eq(wr_reason_name(e.reason), "worker_not_running",
+	                 "the refusal kept its error though start had none");
+	cr_assert_eq(done_count(), 0, "done is never called when ready");
+	wr_runtime_close(rt);
+}
+
+Test(commit, a_leader_settles_a_parked_refusal_on_its_thread)
+{
+	struct wr_runtime *rt = open_rt(spec);
+	struct wr_input in = {WR_INPUT_USER, "late"};
+	struct wr_mutation m = {.op = WR_MUTATE_INPUT, .input = &in,
+	                        .lead = true};
+	struct wr_mutation_result r;
+	struct wr_commit *stop = NULL, *c = NULL;
+	struct wr_mutation ms = {.op = WR_MUTATE_STOP, .lead = true};
+	struct wr_error e;
+	char id[WR_ID_MAX + 1];
+	bool ready = true;
+
+	create_ok(rt, id);
+	ms.worker_id = m.worker_id = id;
+	tag[0] = 0;
+	tag[1] = 1;
+	cr_assert_eq(wr_mutation_start(rt, &ms, on_done, &tag[0], &stop,
+	                               &ready, &e), WR_OK);
+	cr_assert_not(ready);
+	cr_assert_eq(wr_mutation_start(rt, &m, on_done, &tag[1], &c, &ready,
+	                               &e), WR_OK);
+	cr_assert_not(ready);
+	cr_assert(wr_commit_lead(c), "no round ran: the leader's ends both");
+	cr_assert_eq(done_count(), 2);
+	cr_assert_eq(wr_commit_finish(c, &r, &e), WR_EUNSUPPORTED);
+	cr_assert_eq(wr_commit_finish(stop, &r, &e), WR_OK);
+	wr_mutation_result_clear(&r);
+	wr_runtime_close(rt);
 }
 
 /* ---- the group commit's leader (wr_commit_lead) ----------------------- */

@@ -291,3 +291,44 @@ Test(handlers_commit, an_input_that_may_lead_parks_while_a_round_runs)
 	cr_assert_eq(test_wake_calls(&woken), 2);
 	cr_assert_eq(test_transcript_len(rt, id), 2);
 }
+
+/* An input refused on a stop not yet durable parks like the stop (no
+ * thread waits for the disk), then is that refusal, 409
+ * worker_not_running, once the stop is durable. */
+Test(handlers_commit, an_input_refused_on_a_stop_not_yet_durable_parks_then_is_409)
+{
+	struct http_request q;
+	struct http_response rs, ri, r;
+	struct wr_error e, derr;
+	char id[WR_ID_MAX + 1], uri[128];
+
+	create(id);
+	snprintf(uri, sizeof(uri), "/v1/workers/%s/stop", id);
+	q = mkreq("POST", uri, NULL, true);
+	test_gate_set(true);
+	http_handle(&ctx, &q, &rs);
+	cr_assert_not_null(rs.wait, "the stop was answered (%d)", rs.status);
+	test_gate_await_entered(1);
+	snprintf(uri, sizeof(uri), "/v1/workers/%s/input", id);
+	q = mkreq("POST", uri, "{\"kind\":\"user\",\"content\":\"hi\"}", true);
+	http_handle(&ctx, &q, &ri);
+	cr_assert_not_null(ri.wait, "the refusal was answered (%d) before "
+	                   "the stop it rests on was durable", ri.status);
+	cr_assert(http_wait_is_commit(ri.wait));
+	cr_assert_eq(test_wake_calls(&woken), 0);
+	test_gate_set(false);
+	cr_assert_eq(test_wake_await_n(&woken, 2, WAKE_WAIT_S), 2);
+	http_wait_finish(&ctx, rs.wait, &r);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	http_response_clear(&r);
+	http_wait_finish(&ctx, ri.wait, &r);
+	cr_assert_eq(r.status, 409, "%s", r.body);
+	cr_assert_eq(wr_json_decode_error(r.body, r.body_len, &e, &derr),
+	             WR_OK, "%s", r.body);
+	cr_assert_str_eq(wr_reason_name(e.reason), "worker_not_running", "%s",
+	                 r.body);
+	cr_assert_str_eq(r.reason, "worker_not_running");
+	cr_assert_str_eq(r.route, "/v1/workers/{id}/input");
+	http_response_clear(&r);
+	cr_assert_eq(test_transcript_len(rt, id), 0);
+}

@@ -514,6 +514,10 @@ commit_complete(struct wr_runtime *rt, struct wr_commit *c, wr_err rc,
 		c->linked = false;
 		__atomic_store_n(&rt->cw_n, rt->cw_n - 1, __ATOMIC_RELAXED);
 	}
+	if (rc == WR_OK && c->refused) { /* what it was judged on stands */
+		rc = c->refusal;
+		why = &c->refusal_err;
+	}
 	c->rc = rc;
 	if (rc != WR_OK) {
 		if (why != NULL && why->code != WR_OK)
@@ -831,6 +835,17 @@ wr__commit_register(struct wr_runtime *rt, struct wr_commit *c,
 	}
 	commit_link(rt, c);
 	return false;
+}
+
+bool
+wr__commit_refusal(struct wr_runtime *rt, struct wr_commit *c, uint64_t lsn,
+                   wr_err rc, const struct wr_error *why)
+{
+	c->refused = true;
+	c->refusal = rc;
+	c->refusal_err = *why;
+	c->refusal_err.code = rc;
+	return wr__commit_register(rt, c, NULL, lsn);
 }
 
 void

@@ -134,6 +134,11 @@ struct wr_commit {
 	char *ikey;
 	uint64_t diag_seq;
 	char worker_id[WR_ID_MAX + 1];
+	/* A refusal judged on a change not yet durable (refused): the
+	 * error it completes with once c->lsn is durable. */
+	bool refused;
+	wr_err refusal;
+	struct wr_error refusal_err;
 	/* The answer, as known when the record was submitted. */
 	struct wr_worker_info *info;      /* CREATE, unkeyed */
 	struct wr_input_ack input_ack;
@@ -485,6 +490,13 @@ wr_err wr__await_lsn(struct wr_runtime *rt, uint64_t lsn,
  */
 bool wr__commit_register(struct wr_runtime *rt, struct wr_commit *c,
                          struct pending *p, uint64_t lsn);
+/* As wr__commit_register for lsn, the newest record of the worker a
+ * refusal (rc, why: its error, not NULL) was judged on: c completes with
+ * that refusal once lsn is durable, with the sync's error if it fails
+ * (the change never happened), and forgets c's key in flight either way.
+ * Returns true when c completed at once.  Write lock held. */
+bool wr__commit_refusal(struct wr_runtime *rt, struct wr_commit *c,
+                        uint64_t lsn, wr_err rc, const struct wr_error *why);
 /* Rings the commit thread for a commit registered with a done().  Lock
  * NOT held. */
 void wr__commit_ring(struct wr_runtime *rt);

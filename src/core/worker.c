@@ -5,9 +5,10 @@
  * Validation reads the projected view (rt.h) so that a mutation is judged
  * against every earlier one, durable or not; reads see only the applied
  * view.  A refusal judged on a change not yet durable waits for it
- * (refusal_settle): if its fdatasync fails, the refusal becomes that
- * failure, never an answer about a state the worker is not in.  Each mutation: validate and submit under the write lock, then
- * wait for the store with the lock released.
+ * (refusal_settle; without a thread, refusal_park): if its fdatasync
+ * fails, the refusal becomes that failure, never an answer about a state
+ * the worker is not in.  Each mutation: validate and submit under the
+ * write lock, then wait for the store with the lock released.
  */
 #include "config.h"
 
@@ -664,6 +665,24 @@ refusal_settle(struct wr_runtime *rt, uint64_t lsn, wr_err rc,
 	return synced;
 }
 
+/*
+ * The same without a thread (c, wr_mutation_start): the refusal waits
+ * for that change as a mutation waits for its record, with no thread
+ * held - c is registered on lsn and completes with the refusal once it
+ * is durable, or with the sync's error - so a disk that hangs holds no
+ * serving thread for it.  True when c took the refusal (the caller
+ * answers WR_OK: c is started).  Write lock held.
+ */
+static bool
+refusal_park(struct wr_runtime *rt, struct wr_commit *c, uint64_t lsn,
+             wr_err rc, const struct wr_error *err)
+{
+	if (c == NULL || rc == WR_OK || lsn == 0)
+		return false;
+	(void)wr__commit_refusal(rt, c, lsn, rc, err);
+	return true;
+}
+
 wr_err
 wr_worker_get(struct wr_runtime *rt, const char *worker_id,
               struct wr_worker_info **out, struct wr_error *err)
@@ -831,7 +850,7 @@ input(struct wr_runtime *rt, const char *worker_id, const struct wr_input *in,
 	struct pending *p = NULL;
 	struct wr_input_ack ack;
 	struct worker *w = NULL;
-	bool submitted = false;
+	bool submitted = false, parked;
 	uint64_t judged = 0; /* a refusal's record, see refusal_settle */
 	size_t len = 0;
 	wr_err rc;
@@ -894,7 +913,10 @@ input(struct wr_runtime *rt, const char *worker_id, const struct wr_input *in,
 		submitted = false;
 	}
 out:
+	parked = refusal_park(rt, c, judged, rc, err);
 	pthread_rwlock_unlock(&rt->lock);
+	if (parked)
+		return WR_OK;
 	if (submitted)
 		rc = wr__await(rt, &p, 1, err);
 	rc = refusal_settle(rt, judged, rc, err);
@@ -980,7 +1002,7 @@ lifecycle(struct wr_runtime *rt, const char *worker_id, const char *reason,
 	struct wr_lifecycle_ack ack;
 	struct pending *p = NULL;
 	struct worker *w;
-	bool ends = false;
+	bool ends = false, parked;
 	uint64_t lsn = 0, judged = 0;
 	size_t len = 0;
 	wr_err rc = WR_OK;
@@ -1018,7 +1040,10 @@ lifecycle(struct wr_runtime *rt, const char *worker_id, const char *reason,
 		lsn = 0;
 	}
 out:
+	parked = refusal_park(rt, c, judged, rc, err);
 	pthread_rwlock_unlock(&rt->lock);
+	if (parked)
+		return WR_OK;
 	if (p != NULL)
 		rc = wr__await(rt, &p, 1, err);
 	else if (rc == WR_OK)
@@ -1084,6 +1109,7 @@ delete_one(struct wr_runtime *rt, const char *worker_id,
 	struct worker *w;
 	uint64_t judged = 0; /* a refusal's record, see refusal_settle */
 	size_t len = 0;
+	bool parked;
 	wr_err rc;
 
 	pthread_rwlock_wrlock(&rt->lock);
@@ -1119,7 +1145,10 @@ delete_one(struct wr_runtime *rt, const char *worker_id,
 		p = NULL; /* c's now */
 	}
 out:
+	parked = refusal_park(rt, c, judged, rc, err);
 	pthread_rwlock_unlock(&rt->lock);
+	if (parked)
+		return WR_OK;
 	if (p != NULL)
 		rc = wr__await(rt, &p, 1, err);
 	rc = refusal_settle(rt, judged, rc, err);
@@ -1326,8 +1355,11 @@ wr_mutation_start(struct wr_runtime *rt, const struct wr_mutation *m,
                   struct wr_commit **out, bool *ready, struct wr_error *err)
 {
 	struct wr_commit *c;
+	struct wr_error local;
 	wr_err rc;
 
+	if (err == NULL) /* a refusal that waits keeps its error (c->err) */
+		err = &local;
 	if (m == NULL || out == NULL || ready == NULL)
 		return wr__fail(err, WR_EINVALID_INPUT, WR_REASON_INVALID_VALUE,
 		                NULL, "mutation, out and ready are required");

@@ -5,8 +5,10 @@
 # SIGTERM with --shutdown-timeout 500: the process logs "shutdown
 # timeout" and exits 1 while the slowed fdatasync is still running (its
 # "done" file does not exist yet), instead of waiting for it.  Before
-# that, a peer that leaves while its input is parked holds no thread.  Talks
-# FastCGI straight to the socket (cgi-fcgi); every wait is for a state.
+# that, neither a peer that leaves while its input is parked nor an input
+# refused on a stop still waiting for the fdatasync holds the thread.
+# Talks FastCGI straight to the socket (cgi-fcgi); every wait is for a
+# state.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -25,6 +27,8 @@ WR_SLOW_FDATASYNC_DONE=$T/synced \
 e2e_fcgi POST /v1/workers '{}'
 check "a worker is created" test "$(status_of "$T/out")" = 201
 ID=$(sed -n '/^{/p' "$T/out" | jq -r '.worker.worker_id')
+e2e_fcgi POST /v1/workers '{}'
+ID2=$(sed -n '/^{/p' "$T/out" | jq -r '.worker.worker_id')
 : >"$T/arm"
 for i in 1 2 3; do
 	e2e_fcgi -o "$T/in.$i" POST "/v1/workers/$ID/input" \
@@ -48,6 +52,29 @@ for i in 1 2 3; do
 	check "... the only thread answers GET $i while the fdatasync runs" \
 		eval 'test "$(status_of "$T/out")" = 200 && ! [ -e "$T/synced" ]'
 done
+
+# A refusal that rests on a change not yet durable (an input to a worker
+# whose stop waits for the fdatasync) parks like that change: it used to
+# wait for the fdatasync on the only serving thread.
+parked_n() {
+	e2e_fcgi GET /v1/metrics
+	sed -n 's/^worker_runtime_http_requests_parked \([0-9]*\)$/\1/p' \
+		"$T/out"
+}
+parked_above() { [ "$(parked_n)" -gt "$1" ]; }
+N0=$(parked_n)
+e2e_fcgi -o "$T/stop2" POST "/v1/workers/$ID2/stop" &
+E2E_PIDS="$E2E_PIDS $!"
+check "a stop parks behind the slow fdatasync" until_true 100 parked_above "$N0"
+N1=$(parked_n)
+e2e_fcgi -o "$T/in2" POST "/v1/workers/$ID2/input" \
+	'{"kind":"user","content":"late"}' &
+E2E_PIDS="$E2E_PIDS $!"
+check "an input refused on that stop parks too" \
+	until_true 100 parked_above "$N1"
+e2e_fcgi GET /v1/runtime
+check "... and the only thread answers a GET while the fdatasync runs" \
+	eval 'test "$(status_of "$T/out")" = 200 && ! [ -e "$T/synced" ]'
 
 kill -TERM "$PID"
 gone_or_synced() { ! wr_stack_pid_alive "$PID" || [ -e "$T/synced" ]; }
