@@ -470,30 +470,46 @@ list_check(const struct wr_list_query *q, uint32_t *limit,
 	return WR_OK;
 }
 
+/* Takes a page of query (NULL: the first page of every worker): checks
+ * it, allocates its snaps (*snaps, freed by the caller, who lets go each
+ * of the *count with snap_out, also after an error) and takes them under
+ * the read lock, with the reasons or not; l gets has_next and
+ * next_after.  Lock NOT held. */
+static wr_err
+list_take(struct wr_runtime *rt, const struct wr_list_query *query,
+          bool with_reason, struct snap **snaps, size_t *count,
+          struct wr_worker_list *l, struct wr_error *err)
+{
+	static const struct wr_list_query first;
+	const struct wr_list_query *q = query != NULL ? query : &first;
+	uint32_t limit;
+	wr_err rc;
+
+	*snaps = NULL;
+	*count = 0;
+	if ((rc = list_check(q, &limit, err)) != WR_OK)
+		return rc;
+	if ((*snaps = calloc(limit, sizeof(**snaps))) == NULL)
+		return wr__oom(err);
+	rc = list_snap(rt, q, limit, *snaps, count, l, with_reason, err);
+	if (wr__list_copy_hook != NULL)
+		wr__list_copy_hook();
+	return rc;
+}
+
 wr_err
 wr_worker_list(struct wr_runtime *rt, const struct wr_list_query *query,
                struct wr_worker_list *out, struct wr_error *err)
 {
-	static const struct wr_list_query first;
-	const struct wr_list_query *q = query != NULL ? query : &first;
 	struct wr_worker_list l = {0};
-	uint32_t limit;
 	struct snap *snaps;
 	size_t n = 0;
 	wr_err rc;
 
-	if ((rc = list_check(q, &limit, err)) != WR_OK)
-		return rc;
-	l.items = calloc(limit, sizeof(*l.items));
-	snaps = calloc(limit, sizeof(*snaps));
-	if (l.items == NULL || snaps == NULL) {
-		free(l.items);
-		free(snaps);
-		return wr__oom(err);
-	}
-	rc = list_snap(rt, q, limit, snaps, &n, &l, true, err);
-	if (wr__list_copy_hook != NULL)
-		wr__list_copy_hook();
+	rc = list_take(rt, query, true, &snaps, &n, &l, err);
+	if (rc == WR_OK && n > 0 &&
+	    (l.items = calloc(n, sizeof(*l.items))) == NULL)
+		rc = wr__oom(err);
 	/* Every snap is let go, also after a failure. */
 	for (size_t k = 0; k < n; k++) {
 		wr_err one = snap_out(&snaps[k],
@@ -581,22 +597,13 @@ wr_err
 wr_worker_list_json(struct wr_runtime *rt, const struct wr_list_query *query,
                     char **json, size_t *len, struct wr_error *err)
 {
-	static const struct wr_list_query first;
-	const struct wr_list_query *q = query != NULL ? query : &first;
 	struct wr_worker_list l = {0}; /* has_next and next_after only */
 	struct page_job job = {rt, NULL, 0};
-	uint32_t limit;
 	size_t n = 0;
 	char *text = NULL;
 	wr_err rc;
 
-	if ((rc = list_check(q, &limit, err)) != WR_OK)
-		return rc;
-	if ((job.snaps = calloc(limit, sizeof(*job.snaps))) == NULL)
-		return wr__oom(err);
-	rc = list_snap(rt, q, limit, job.snaps, &n, &l, false, err);
-	if (wr__list_copy_hook != NULL)
-		wr__list_copy_hook();
+	rc = list_take(rt, query, false, &job.snaps, &n, &l, err);
 	if (rc == WR_OK)
 		text = wr__text_worker_page(n, l.has_next, l.next_after,
 		                            page_item, &job, len);
