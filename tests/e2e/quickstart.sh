@@ -60,6 +60,9 @@ stop_quickstart() {
 		wait "$QPID"
 		QRC=$?
 	fi
+	# What it said, should a stop fail (seen once under make check).
+	[ "$QRC" = 0 ] || { e2e_say "quickstart after SIG$1: $QRC"
+		sed 's/^/#   /' "$E2E_TMP/err" >&2; }
 }
 
 gone() { ! wr_stack_pid_alive "$1"; }
