@@ -28,9 +28,11 @@
 #     store, tests/bench/fdatasync-loop.c (write + fdatasync of the fs
 #     store's record size in the same directory), and the bare libfcgi
 #     responder doing that write + fdatasync before it answers each POST
-#     (the floor of a durable input behind FastCGI); the fs figures are
-#     also given with the HTTP round trip (the memory POST's time)
-#     subtracted.
+#     (the floor of a durable input behind FastCGI), in slices of one
+#     second (DURATION of them a round, every case once a slice): the fs
+#     ratios are medians of each slice's ratio, raw and with the HTTP
+#     round trip (that slice's memory POST time) subtracted, because the
+#     disk's speed changes between slices (its range is printed).
 # Every responder runs in two processes: one behind an upstream without
 # keepalive (N threads; php-fpm 8 children), one behind "keepalive K"
 # (N + K threads; 8 + K children): a bare libfcgi responder and php-fpm pin
@@ -207,17 +209,46 @@ fs_post|Runtime POST input (fs)|fs|/v1/workers/{W}/input|POST"
 php_get|php-fpm GET (static children)|php|/x|GET
 php_post|php-fpm POST (static children)|php|/x|POST"
 
-record() { # key "rps p99 err"
+record() { # key "rps p99 err"; L_key: the last rate
 	local k=$1
 	set -- $2
-	eval "R_$k=\"\${R_$k:-} $1\"; P_$k=\"\${P_$k:-} $2\"; E_$k=\$(( \${E_$k:-0} + $3 ))"
+	eval "R_$k=\"\${R_$k:-} $1\"; P_$k=\"\${P_$k:-} $2\"; E_$k=\$(( \${E_$k:-0} + $3 )); L_$k=$1"
 }
-run() { # key url method [threads conns]
+run() { # key url method [threads conns [seconds]]
 	local r
-	r=$(bench_wrk "$D/wrk.out" "${4:-2}" "${5:-$CONNS}" "$DURATION" "$2" \
-		"$3" "$POST_BODY") || { echo "http-bench: wrk failed ($1):" >&2
+	r=$(bench_wrk "$D/wrk.out" "${4:-2}" "${5:-$CONNS}" "${6:-$DURATION}" \
+		"$2" "$3" "$POST_BODY") || { echo "http-bench: wrk failed ($1):" >&2
 		cat "$D/wrk.out" >&2; exit 1; }
 	record "$1" "$r"
+}
+loop_slice() { # the disk's floor for one second: fsync
+	local r
+	r=$("$D/fdatasync-loop" "$D/fs.store" 1 "$REC" |
+		sed -n 's/.*ops_per_s=\([0-9.]*\).*p99_ms=\([0-9.]*\).*/\1 \2 0/p')
+	[ -n "$r" ] || { echo "http-bench: fdatasync-loop failed" >&2; exit 1; }
+	record fsync "$r"
+}
+# The one-connection cases in slices of one second, the loop first in odd
+# slices and last in even ones; each slice's ratios (raw, and with the
+# slice's memory POST time subtracted) go to Q_KEY_raw and Q_KEY_sub.
+# This VM's disk switches between speeds (about 2,000 and 3,700
+# fdatasyncs a second here) for seconds to minutes at a time, so a ratio
+# of cases measured DURATION seconds apart compared different disks.
+one_conn_slice() { # slice number
+	[ $(($1 % 2)) = 1 ] && loop_slice
+	run fs1 "$(url fs "/v1/workers/$W_fs/input")" POST 1 1 1
+	run bare_sync1 "$(url bare_sync /x)" POST 1 1 1
+	run mem1 "$(url rt "/v1/workers/$W/input")" POST 1 1 1
+	[ $(($1 % 2)) = 0 ] && loop_slice
+	for k in fs1 bare_sync1; do
+		set -- $(awk -v fs="$(eval "echo \$L_$k")" -v mem="$L_mem1" \
+			-v loop="$L_fsync" 'BEGIN {
+			sub_ = 0
+			if (fs > 0 && mem > 0 && 1 / fs > 1 / mem)
+				sub_ = 1 / (1 / fs - 1 / mem)
+			printf "%.4f %.4f", fs / loop, sub_ / loop }')
+		eval "Q_${k}_raw=\"\${Q_${k}_raw:-} $1\"; Q_${k}_sub=\"\${Q_${k}_sub:-} $2\""
+	done
 }
 contention() { # key url list_url: GET detail while two clients list
 	local l1 l2 lurl=$3
@@ -247,13 +278,9 @@ for round in $(seq 1 "$ROUNDS"); do
 	contention rt_get_list "$(url rt "/v1/workers/$W")" \
 		"$(url rt '/v1/workers?limit=1000')"
 	contention rt_get_blist "$(url rt "/v1/workers/$W")" "$(url bare_list /x)"
-	run fs1 "$(url fs "/v1/workers/$W_fs/input")" POST 1 1
-	run bare_sync1 "$(url bare_sync /x)" POST 1 1
-	run mem1 "$(url rt "/v1/workers/$W/input")" POST 1 1
-	r=$("$D/fdatasync-loop" "$D/fs.store" "$DURATION" "$REC" |
-		sed -n 's/.*ops_per_s=\([0-9.]*\).*p99_ms=\([0-9.]*\).*/\1 \2 0/p')
-	[ -n "$r" ] || { echo "http-bench: fdatasync-loop failed" >&2; exit 1; }
-	record fsync "$r"
+	for slice in $(seq 1 "$DURATION"); do
+		one_conn_slice "$slice"
+	done
 done
 
 # ---- the table --------------------------------------------------------------
@@ -296,17 +323,15 @@ echo "  GET detail with 2 listing/alone: rate $(ratio "$(med rt_get_list)" "$(me
 	"$(ratio "$(med rt_get_blist)" "$(med rt_get_0)"), p99" \
 	"$(ratio "$(p99 rt_get_blist)" "$(p99 rt_get_0)")"
 echo "  fs/memory at $CONNS connections $(ratio "$(med fs_post_0)" "$(med rt_post_0)")"
-fs1_line() { # label key
-	awk -v l="$1" -v fs="$(med "$2")" -v mem="$(med mem1)" \
-		-v loop="$(med fsync)" 'BEGIN {
-	printf "  %s/fdatasync loop: raw %.2f", l, (loop > 0 ? fs / loop : 0)
-	if (fs > 0 && mem > 0 && loop > 0 && 1 / fs > 1 / mem)
-		printf ", HTTP round trip (%.3f ms) subtracted %.2f (%.0f/s)\n",
-		       1000 / mem, (1 / (1 / fs - 1 / mem)) / loop,
-		       1 / (1 / fs - 1 / mem)
-	else
-		printf "\n" }'
+fs1_line() { # label key: medians of the one-second slices' ratios
+	printf '  %s/fdatasync loop (medians of %s one-second slices): raw %.2f, HTTP round trip (%.3f ms) subtracted %.2f\n' \
+		"$1" "$(eval "echo \$Q_${2}_raw" | wc -w)" \
+		"$(eval "bench_median \$Q_${2}_raw")" \
+		"$(awk -v m="$(med mem1)" 'BEGIN { print (m > 0 ? 1000 / m : 0) }')" \
+		"$(eval "bench_median \$Q_${2}_sub")"
 }
+echo "  the disk's floor over the slices: $(printf '%s\n' $R_fsync |
+	sort -g | sed -n '1p;$p' | paste -sd- | sed 's/-/ to /') fdatasyncs/s"
 fs1_line "fs 1 connection" fs1
 fs1_line "bare libfcgi + fdatasync, 1 connection" bare_sync1
 echo "  fs 1 connection/bare libfcgi + fdatasync $(ratio "$(med fs1)" "$(med bare_sync1)")"
