@@ -29,7 +29,10 @@
  * and hung-up ones for the serving threads (JOB_FINISH, through the queue
  * and qfd), re-arms the listen socket after a pause, and runs the stop.
  * An unwatched parked request (a mutation waiting for its fdatasync) never
- * reaches it: its wake queues it for the serving threads itself.
+ * reaches it: its wake queues it for the serving threads itself.  A
+ * serving thread back from a job takes a queued one before it goes back
+ * to epoll (a commit round queues many at once), and only the first job
+ * of a batch writes qfd.
  *
  * Connections: each is on the idle list while armed in eps (accepted but
  * its request not there yet, or kept by nginx after a response).  The
@@ -180,16 +183,39 @@ long dsp_timeout_ms(unsigned long long deadline_ms, unsigned long long now)
 
 /* ---- the job queue (parked requests to answer) -------------------------- */
 
-/* Never full: each job holds a distinct parked request, q_cap > conns_max. */
+/* Never full: each job holds a distinct parked request, q_cap > conns_max.
+ * qfd is readable exactly while jobs are queued (under q_mu), so only the
+ * first of a batch (a commit round completing many) writes it. */
 static void queue_push(struct job j)
 {
 	uint64_t one = 1;
 
 	pthread_mutex_lock(&q_mu);
 	q_ring[(q_head + q_len) % q_cap] = j;
-	q_len++;
-	(void)!write(qfd, &one, sizeof one);
+	if (q_len++ == 0)
+		(void)!write(qfd, &one, sizeof one);
 	pthread_mutex_unlock(&q_mu);
+}
+
+/* Takes the oldest queued job, if any, without epoll: a thread back from
+ * a job answers what a commit round queued before it sleeps again.
+ * Empties qfd with the last one (a thread that epoll woke for it finds
+ * the queue empty and re-arms it). */
+static bool queue_take_direct(struct job *out)
+{
+	uint64_t v;
+	bool got = false;
+
+	pthread_mutex_lock(&q_mu);
+	if (q_len > 0 && !q_closed) {
+		*out = q_ring[q_head];
+		q_head = (q_head + 1) % q_cap;
+		if (--q_len == 0)
+			(void)!read(qfd, &v, sizeof v);
+		got = true;
+	}
+	pthread_mutex_unlock(&q_mu);
+	return got;
 }
 
 static void qfd_arm(void)
@@ -549,6 +575,15 @@ bool dsp_next(struct job *out)
 {
 	struct epoll_event ev;
 
+	/* Counted busy before it leaves the queue, as after an event (a
+	 * stop's check never sees it in neither). */
+	atomic_fetch_add(&busy, 1);
+	memset(out, 0, sizeof *out);
+	if (queue_take_direct(out)) {
+		clock_gettime(CLOCK_MONOTONIC, &out->t0);
+		return true;
+	}
+	dsp_job_done();
 	for (;;) {
 		int n, rc;
 

@@ -100,10 +100,11 @@ bool dsp_broken(void);
 /* Frees what dsp_init made (after every thread was joined). Main thread. */
 void dsp_free(void);
 
-/* Serving threads: waits in the shared epoll set for the next job and does
- * on the way what needs no request (accepting, closing a connection the
- * peer ended); false when the queue is closed (the thread ends).  The
- * thread counts as busy from the event until dsp_job_done(). */
+/* Serving threads: takes a queued job (a parked request to answer) if
+ * there is one, else waits in the shared epoll set for the next job and
+ * does on the way what needs no request (accepting, closing a connection
+ * the peer ended); false when the queue is closed (the thread ends).  The
+ * thread counts as busy from the job (or event) until dsp_job_done(). */
 bool dsp_next(struct job *out);
 void dsp_job_done(void);
 
