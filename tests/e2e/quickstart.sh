@@ -25,10 +25,14 @@ start_quickstart() {
 	for try in 1 2 3 4 5; do
 		PORT=$(( 20000 + (RANDOM % 30000) ))
 		: > "$OUT"
-		# Job control on: a background job of a non-interactive shell
-		# would otherwise start with SIGINT ignored (and untrappable).
+		# SIGINT as at a terminal: a background job of a non-interactive
+		# shell starts with it ignored (and untrappable) without job
+		# control, and so does everything under a make check that was
+		# itself started in the background that way (set -m cannot undo
+		# an inherited SIG_IGN; env --default-signal does).
 		set -m
-		bash "$QS" --binary "$WR_BIN" --dir "$QDIR" --port "$PORT" \
+		env --default-signal=INT bash "$QS" --binary "$WR_BIN" \
+			--dir "$QDIR" --port "$PORT" \
 			</dev/null >"$OUT" 2>"$E2E_TMP/err" &
 		QPID=$!
 		set +m
@@ -60,7 +64,7 @@ stop_quickstart() {
 		wait "$QPID"
 		QRC=$?
 	fi
-	# What it said, should a stop fail (seen once under make check).
+	# What it said, should a stop fail.
 	[ "$QRC" = 0 ] || { e2e_say "quickstart after SIG$1: $QRC"
 		sed 's/^/#   /' "$E2E_TMP/err" >&2; }
 }
