@@ -233,16 +233,38 @@ check "SIGTERM: exits 0 within 5 s" test "$rc" = 0
 check "SIGTERM: the socket file is removed" test ! -e "$sock"
 check "SIGTERM: the log says stopped" grep -q ' info worker-runtime: stopped$' "$dir/log"
 
-# A request whose body is still arriving when SIGTERM comes is answered.
+# A request whose body is still arriving when SIGTERM comes is answered:
+# its first byte, SIGTERM once a thread reads it (2 busy: it and the
+# metrics request), its last byte once the server logged that it stops.
+# poll_until CMD...: runs CMD every 0.1 s until it succeeds (<= 10 s).
+poll_until() {
+	i=0
+	until "$@"; do
+		[ $i -lt 100 ] || return 1
+		sleep 0.1
+		i=$((i + 1))
+	done
+}
+reading() {
+	request GET /v1/metrics
+	grep -q '^worker_runtime_http_threads{state="busy"} [2-9]' "$dir/body"
+}
 fcgi_start "$sock" "$dir/log2" --runtime-id e2e-rt2
-( (printf '{'; sleep 1; printf '}') |
-	timeout 10 env -i REQUEST_METHOD=POST REQUEST_URI=/v1/workers \
+mkfifo "$dir/body.fifo"
+( timeout 10 env -i REQUEST_METHOD=POST REQUEST_URI=/v1/workers \
 		SCRIPT_NAME=/v1/workers CONTENT_TYPE=application/json \
 		CONTENT_LENGTH=2 "$cgi_fcgi" -bind -connect "$sock" \
-		>"$dir/inflight" 2>&1 ) &
+		<"$dir/body.fifo" >"$dir/inflight" 2>&1 ) &
 client=$!
-sleep 0.4
+exec 7>"$dir/body.fifo"
+printf '{' >&7
+check "a thread reads the request whose body is still arriving" \
+	poll_until reading
 kill -TERM "$pid"
+check "... SIGTERM: the server logs that it stops" \
+	poll_until grep -q ' stopping within ' "$dir/log2"
+printf '}' >&7
+exec 7>&-
 wait_gone
 wait "$client"
 check "SIGTERM with a request in flight: exits 0" test "$rc" = 0
