@@ -548,6 +548,36 @@ Test(commit, a_repeat_delete_refused_on_a_delete_not_yet_durable_waits_for_it)
 
 /* ---- refusals that wait without a thread ------------------------------ */
 
+/* Starts m (on_done(&tag[1])) while a change it rests on is held short
+ * of durable: it must neither be answered nor complete yet. */
+static struct wr_commit *
+start_parked(struct wr_runtime *rt, const struct wr_mutation *m)
+{
+	struct wr_commit *c = NULL;
+	struct wr_error e;
+	bool ready = true;
+
+	tag[1] = 1;
+	cr_assert_eq(wr_mutation_start(rt, m, on_done, &tag[1], &c, &ready,
+	                               &e), WR_OK,
+	             "refused at once (%s) on a change not yet durable",
+	             wr_reason_name(e.reason));
+	cr_assert_not(ready);
+	cr_assert_eq(done_count(), 0, "done before the fdatasync returned");
+	return c;
+}
+
+/* Lets the held fdatasync return (fails: with EIO) and waits for the
+ * two completions. */
+static void
+release_held(bool fails)
+{
+	if (fails)
+		test_gate_fail_with(EIO);
+	test_gate_set(false);
+	cr_assert_eq(done_await(2), 2);
+}
+
 /* A keyed input's answer on id with key "late-key" (blocking call). */
 static wr_err
 input_keyed(struct wr_runtime *rt, const char *id, struct wr_error *e)
@@ -589,7 +619,6 @@ refusal_parks(bool delete, bool keyed, bool fails)
 	struct wr_commit *first, *c = NULL;
 	struct wr_error e;
 	char id[WR_ID_MAX + 1];
-	bool ready = true;
 	wr_err rc;
 
 	create_ok(rt, id);
@@ -597,22 +626,13 @@ refusal_parks(bool delete, bool keyed, bool fails)
 		cr_assert_eq(wr_worker_stop(rt, id, NULL, NULL, &e), WR_OK);
 	held.worker_id = m.worker_id = id;
 	first = start_held(rt, &held);
-	tag[1] = 1;
-	cr_assert_eq(wr_mutation_start(rt, &m, on_done, &tag[1], &c, &ready,
-	                               &e), WR_OK,
-	             "refused at once (%s) on a change not yet durable",
-	             wr_reason_name(e.reason));
-	cr_assert_not(ready);
-	cr_assert_eq(done_count(), 0, "done before the fdatasync returned");
+	c = start_parked(rt, &m);
 	if (keyed && !delete) {
 		cr_assert_eq(input_keyed(rt, id, &e), WR_EBUSY);
 		cr_assert_str_eq(wr_reason_name(e.reason),
 		                 "idempotency_in_flight", "%s", e.message);
 	}
-	if (fails)
-		test_gate_fail_with(EIO);
-	test_gate_set(false);
-	cr_assert_eq(done_await(2), 2);
+	release_held(fails);
 	wr_error_clear(&e);
 	rc = wr_commit_finish(c, &r, &e);
 	if (fails) {
@@ -718,6 +738,92 @@ Test(commit, a_leader_settles_a_parked_refusal_on_its_thread)
 	cr_assert_eq(wr_commit_finish(stop, &r, &e), WR_OK);
 	wr_mutation_result_clear(&r);
 	wr_runtime_close(rt);
+}
+
+/* A failed fdatasync drops the worker's newest record: what later
+ * refusals and repeat stops rest on is then durable, so they answer at
+ * once with the state the worker is in, not the old sync's error (the
+ * review of 84ebc71: the dropped record's lsn was kept, and a sync for
+ * it fails for good). */
+Test(commit, after_a_failed_fdatasync_refusals_rest_on_what_is_durable)
+{
+	struct wr_runtime *rt = open_rt(spec);
+	struct wr_input in = {WR_INPUT_USER, "late"};
+	struct wr_mutation m = {.op = WR_MUTATE_INPUT, .input = &in};
+	struct wr_input_ack ack;
+	struct wr_commit *c;
+	struct wr_error e;
+	char id[WR_ID_MAX + 1];
+	bool ready = false;
+
+	create_ok(rt, id);
+	cr_assert_eq(wr_worker_stop(rt, id, NULL, NULL, &e), WR_OK);
+	test_gate_fail_with(EIO);
+	cr_assert_eq(wr_worker_delete(rt, id, NULL, &e), WR_EUNAVAILABLE);
+	test_gate_fail_with(0);
+	wr_error_clear(&e);
+	cr_assert_eq(wr_worker_input(rt, id, &in, &ack, &e), WR_EUNSUPPORTED,
+	             "%s: %s", wr_reason_name(e.reason), e.message);
+	cr_assert_str_eq(wr_reason_name(e.reason), "worker_not_running");
+	cr_assert_eq(wr_worker_stop(rt, id, NULL, NULL, &e), WR_OK,
+	             "a repeat stop: %s", e.message);
+	m.worker_id = id;
+	tag[0] = 0;
+	cr_assert_eq(wr_mutation_start(rt, &m, on_done, &tag[0], &c, &ready,
+	                               &e), WR_EUNSUPPORTED,
+	             "not refused at once, with nothing to wait for");
+	cr_assert_null(c);
+	wr_runtime_close(rt);
+}
+
+/* With max_workers 1 and a creation held short of durable, a second
+ * creation's worker_limit_reached counted that creation: it parks until
+ * it is durable, then is the refusal; if that creation fails, the limit
+ * was never reached, and the answer is the failure (the review of
+ * 84ebc71: it was answered at once). */
+static void
+limit_refusal_parks(bool fails)
+{
+	struct wr_config cfg = {.runtime_id = "rt-commit", .store = spec,
+	                        .limits = {.max_workers = 1}};
+	struct wr_mutation m = {.op = WR_MUTATE_CREATE};
+	struct wr_mutation_result r;
+	struct wr_worker_info *w = NULL;
+	struct wr_runtime *rt = NULL;
+	struct wr_commit *first, *c = NULL;
+	struct wr_error e;
+	wr_err rc;
+
+	cr_assert_eq(wr_runtime_open(&cfg, &rt, &e), WR_OK, "%s", e.message);
+	test_gate_install(rt);
+	first = start_held(rt, &m);
+	c = start_parked(rt, &m);
+	release_held(fails);
+	wr_error_clear(&e);
+	rc = wr_commit_finish(c, &r, &e);
+	cr_assert_eq(rc, fails ? WR_EUNAVAILABLE : WR_EUNSUPPORTED, "%s",
+	             e.message);
+	cr_assert_str_eq(wr_reason_name(e.reason), fails ? "store_sync_failed"
+	                 : "worker_limit_reached", "%s", e.message);
+	cr_assert_eq(wr_commit_finish(first, &r, &e),
+	             fails ? WR_EUNAVAILABLE : WR_OK);
+	wr_mutation_result_clear(&r);
+	test_gate_fail_with(0);
+	rc = wr_worker_create(rt, NULL, &w, &e);
+	cr_assert_eq(rc, fails ? WR_OK : WR_EUNSUPPORTED, "then: %s",
+	             e.message);
+	wr_worker_info_free(w);
+	wr_runtime_close(rt);
+}
+
+Test(commit, a_limit_refusal_on_a_creation_not_yet_durable_parks_until_it_is)
+{
+	limit_refusal_parks(false);
+}
+
+Test(commit, a_limit_refusal_whose_creation_fails_is_that_failure)
+{
+	limit_refusal_parks(true);
 }
 
 /* ---- the group commit's leader (wr_commit_lead) ----------------------- */

@@ -434,6 +434,10 @@ unproject(struct wr_runtime *rt)
 			w->p_len = w->info.transcript_len;
 			w->p_last_event = w->info.last_event_id;
 			w->p_deleted = false;
+			/* Every record of it left is durable: nothing for a
+			 * refusal to wait for (the newest one was dropped, and
+			 * a sync for it fails for good). */
+			w->p_last_lsn = 0;
 			rt->workers[keep++] = w;
 			continue;
 		}

@@ -22,6 +22,11 @@
 
 #define TRANSCRIPT_DEFAULT_LIMIT 256u
 
+static bool refusal_park(struct wr_runtime *rt, struct wr_commit *c,
+                         uint64_t lsn, wr_err rc, const struct wr_error *err);
+static wr_err refusal_settle(struct wr_runtime *rt, uint64_t lsn, wr_err rc,
+                             struct wr_error *err);
+
 static wr_err
 oom(struct wr_error *err)
 {
@@ -274,17 +279,41 @@ snap_out(struct snap *s, struct wr_worker_info **out, struct wr_error *err)
 }
 
 /* Room for one more worker: deleted workers whose process is still
- * ending keep their slot.  Lock held. */
+ * ending keep their slot.  Else the refusal, with *judged the newest
+ * creation not yet durable that it counted (see refusal_settle: if that
+ * creation fails, so may the limit).  Write lock held. */
 static wr_err
-check_room(const struct wr_runtime *rt, struct wr_error *err)
+check_room(const struct wr_runtime *rt, uint64_t *judged,
+           struct wr_error *err)
 {
 	if (rt->n_workers + __atomic_load_n(&rt->n_buried, __ATOMIC_ACQUIRE) <
 	    rt->limits.max_workers)
 		return WR_OK;
+	for (const struct pending *q = rt->queue; q != NULL; q = q->next)
+		if (q->rec.kind == WR__REC_WORKER_CREATED)
+			*judged = q->lsn;
 	return wr__fail(err, WR_EUNSUPPORTED, WR_REASON_WORKER_LIMIT_REACHED,
 	                NULL, "this runtime already holds max_workers (%u) "
 	                "workers, counting deleted ones whose process is "
 	                "still ending", rt->limits.max_workers);
+}
+
+/* What a creation is judged on, under the write lock: the Runtime
+ * running, its profile (*driver, *arg), room (*judged: see check_room);
+ * then its new id. */
+static wr_err
+create_judge(struct wr_runtime *rt, const struct wr_create_request *req,
+             const struct wr_driver **driver, void **arg,
+             char id[WR_ID_MAX + 1], uint64_t *judged, struct wr_error *err)
+{
+	wr_err rc;
+
+	if ((rc = check_running(rt, err)) != WR_OK ||
+	    (rc = wr__resolve_profile(rt, &req->profile, driver, arg, err)) !=
+	            WR_OK ||
+	    (rc = check_room(rt, judged, err)) != WR_OK)
+		return rc;
+	return new_worker_id(rt, wr__next_event(rt), id, err);
 }
 
 /* c NULL: blocks until the creation is durable; else registers c for it
@@ -301,7 +330,8 @@ create(struct wr_runtime *rt, const struct wr_create_request *req,
 	struct worker *w = NULL;
 	char id[WR_ID_MAX + 1];
 	void *arg = NULL, *dstate = NULL;
-	bool started = false, submitted = false;
+	bool started = false, submitted = false, parked;
+	uint64_t judged = 0; /* a refusal's record, see refusal_settle */
 	size_t len = 0;
 	wr_err rc;
 
@@ -311,12 +341,8 @@ create(struct wr_runtime *rt, const struct wr_create_request *req,
 		return rc;
 
 	pthread_rwlock_wrlock(&rt->lock);
-	if ((rc = check_running(rt, err)) != WR_OK ||
-	    (rc = wr__resolve_profile(rt, &req->profile, &driver, &arg, err)) !=
-	            WR_OK)
-		goto out;
-	if ((rc = check_room(rt, err)) != WR_OK ||
-	    (rc = new_worker_id(rt, wr__next_event(rt), id, err)) != WR_OK)
+	if ((rc = create_judge(rt, req, &driver, &arg, id, &judged, err)) !=
+	    WR_OK)
 		goto out;
 	if ((p = wr__pending_new(WR__REC_WORKER_CREATED)) == NULL ||
 	    (w = calloc(1, sizeof(*w))) == NULL ||
@@ -371,7 +397,10 @@ create(struct wr_runtime *rt, const struct wr_create_request *req,
 out:
 	if (started)
 		driver->stop(dstate, true); /* not recorded: end it now */
+	parked = refusal_park(rt, c, judged, rc, err);
 	pthread_rwlock_unlock(&rt->lock);
+	if (parked)
+		return WR_OK; /* judged before anything was made */
 	if (started)
 		driver->release(dstate);
 	if (w != NULL) {
@@ -380,6 +409,7 @@ out:
 	}
 	if (submitted)
 		rc = wr__await(rt, &p, 1, err);
+	rc = refusal_settle(rt, judged, rc, err);
 	wr__pending_free(p);
 	if (rc == WR_OK && out != NULL)
 		*out = result;
@@ -1348,7 +1378,7 @@ start_keyed(struct wr_runtime *rt, const struct wr_mutation *m,
 		c->keyed_res.body_len = ik.body_len;
 		wr__strlcpy(c->keyed_res.worker_id,
 		            c->info != NULL ? c->info->ref.worker_id
-		                            : m->worker_id,
+		            : m->worker_id != NULL ? m->worker_id : "",
 		            sizeof(c->keyed_res.worker_id));
 		return false;
 	}
