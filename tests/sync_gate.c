@@ -21,6 +21,7 @@ static bool g_shut;
 static int g_entered;       /* fdatasyncs that reached the gate */
 static int g_returned;      /* fdatasyncs that returned (any result) */
 static atomic_int g_errno;  /* non-zero: fdatasync fails with it */
+static atomic_int g_next;   /* non-zero: the next one fails at once */
 
 static void
 bound(struct timespec *until)
@@ -35,6 +36,15 @@ gated_fdatasync(int fd)
 	struct timespec until;
 	int e, r;
 
+	if ((e = atomic_exchange(&g_next, 0)) != 0) {
+		pthread_mutex_lock(&g_mu);
+		g_entered++;
+		g_returned++;
+		pthread_cond_broadcast(&g_cv);
+		pthread_mutex_unlock(&g_mu);
+		errno = e;
+		return -1;
+	}
 	pthread_mutex_lock(&g_mu);
 	g_entered++;
 	pthread_cond_broadcast(&g_cv);
@@ -58,6 +68,12 @@ gated_fdatasync(int fd)
 }
 
 static const struct wr__fs_io gate_seam = {NULL, gated_fdatasync, NULL};
+
+void
+test_gate_fail_next(int e)
+{
+	atomic_store(&g_next, e);
+}
 
 void
 test_gate_install(struct wr_runtime *rt)

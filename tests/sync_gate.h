@@ -28,6 +28,10 @@ void test_gate_set(bool shut);
  * fdatasync(2); 0 calls it again. */
 void test_gate_fail_with(int e);
 
+/* Fails the next fdatasync with errno e at once, without waiting at the
+ * gate even while it is shut; the ones after it are gated as before. */
+void test_gate_fail_next(int e);
+
 /* Waits (at most TEST_GATE_BOUND_S) until n fdatasyncs reached the gate
  * since it was last shut; fails the running test when fewer did. */
 void test_gate_await_entered(int n);

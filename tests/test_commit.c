@@ -186,6 +186,30 @@ start_held(struct wr_runtime *rt, const struct wr_mutation *m)
 	return c;
 }
 
+/* Whether rt's store refuses records until it is reset. */
+static bool
+store_failed(struct wr_runtime *rt)
+{
+	struct wr_metrics m;
+
+	cr_assert_eq(wr_runtime_metrics(rt, &m, NULL), WR_OK);
+	return m.store_failed;
+}
+
+/* After a failed fdatasync: waits (at most 20 s, polling the state)
+ * until the reset the Runtime runs once it released its lock is over;
+ * then the store takes records, or (that reset failed too) the next
+ * append tries the reset again. */
+static void
+await_reset_over(struct wr_runtime *rt)
+{
+	for (int i = 0; i < 2000 &&
+	     __atomic_load_n(&rt->reset_due, __ATOMIC_ACQUIRE) != 0; i++)
+		usleep(10000);
+	cr_assert_eq(__atomic_load_n(&rt->reset_due, __ATOMIC_ACQUIRE), 0,
+	             "the store's reset did not end");
+}
+
 /* ---- the tests ---------------------------------------------------------- */
 
 Test(commit, completions_come_once_each_in_order_after_the_fdatasync)
@@ -257,6 +281,7 @@ Test(commit, a_failed_fdatasync_fails_every_waiting_commit_and_changes_nothing)
 	cr_assert_eq(test_transcript_len(rt, id), 0, "a failed sync changed "
 	             "the transcript");
 	test_gate_fail_with(0);
+	await_reset_over(rt);
 	cr_assert_eq(wr_worker_input(rt, id, &in, &ack, &e), WR_OK, "%s",
 	             e.message);
 	cr_assert_eq(ack.transcript_sequence, 1, "the sequence of a lost "
@@ -652,6 +677,8 @@ refusal_parks(bool delete, bool keyed, bool fails)
 	             fails ? WR_EUNAVAILABLE : WR_OK);
 	wr_mutation_result_clear(&r);
 	test_gate_fail_with(0);
+	if (fails)
+		await_reset_over(rt);
 	if (keyed && !delete) /* forgotten: runs afresh, on the state now */
 		cr_assert_eq(input_keyed(rt, id, &e),
 		             fails ? WR_OK : WR_EUNSUPPORTED, "%s", e.message);
@@ -809,6 +836,8 @@ limit_refusal_parks(bool fails)
 	             fails ? WR_EUNAVAILABLE : WR_OK);
 	wr_mutation_result_clear(&r);
 	test_gate_fail_with(0);
+	if (fails)
+		await_reset_over(rt);
 	rc = wr_worker_create(rt, NULL, &w, &e);
 	cr_assert_eq(rc, fails ? WR_OK : WR_EUNSUPPORTED, "then: %s",
 	             e.message);
@@ -824,6 +853,88 @@ Test(commit, a_limit_refusal_on_a_creation_not_yet_durable_parks_until_it_is)
 Test(commit, a_limit_refusal_whose_creation_fails_is_that_failure)
 {
 	limit_refusal_parks(true);
+}
+
+/* A read of worker id on its own thread; returned is set (under mu)
+ * once wr_worker_get came back. */
+struct reader {
+	struct wr_runtime *rt;
+	const char *id;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool returned;
+	wr_err rc;
+};
+
+static void *
+reader_main(void *arg)
+{
+	struct reader *g = arg;
+	struct wr_worker_info *w = NULL;
+	wr_err rc = wr_worker_get(g->rt, g->id, &w, NULL);
+
+	wr_worker_info_free(w);
+	pthread_mutex_lock(&g->mu);
+	g->rc = rc;
+	g->returned = true;
+	pthread_cond_broadcast(&g->cv);
+	pthread_mutex_unlock(&g->mu);
+	return NULL;
+}
+
+/* After a failed fdatasync the store's reset (an ftruncate and an
+ * fdatasync) runs without the Runtime's lock: a read is answered while
+ * the reset's fdatasync is held (the review of 84ebc71: reads waited for
+ * it), and the store takes records again once it is done. */
+Test(commit, reads_go_on_while_the_store_resets_after_a_failed_fdatasync)
+{
+	struct wr_runtime *rt = open_rt(spec);
+	struct wr_mutation m = {.op = WR_MUTATE_STOP};
+	struct wr_input in = {WR_INPUT_USER, "after"};
+	struct wr_mutation_result r;
+	struct wr_input_ack ack;
+	struct wr_commit *c = NULL;
+	struct wr_error e;
+	struct reader g = {.mu = PTHREAD_MUTEX_INITIALIZER,
+	                   .cv = PTHREAD_COND_INITIALIZER};
+	struct timespec until;
+	char id[WR_ID_MAX + 1];
+	pthread_t t;
+	bool ready = true;
+
+	create_ok(rt, id);
+	m.worker_id = id;
+	test_gate_set(true);
+	test_gate_fail_next(EIO);
+	tag[0] = 0;
+	cr_assert_eq(wr_mutation_start(rt, &m, on_done, &tag[0], &c, &ready,
+	                               &e), WR_OK, "%s", e.message);
+	test_gate_await_entered(2); /* the failed one, then the reset's */
+	g.rt = rt;
+	g.id = id;
+	cr_assert_eq(pthread_create(&t, NULL, reader_main, &g), 0);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += TEST_GATE_BOUND_S / 2;
+	pthread_mutex_lock(&g.mu);
+	while (!g.returned &&
+	       pthread_cond_timedwait(&g.cv, &g.mu, &until) == 0)
+		;
+	pthread_mutex_unlock(&g.mu);
+	cr_assert(g.returned, "the read waited for the reset's fdatasync");
+	cr_assert_eq(g.rc, WR_OK);
+	cr_assert(store_failed(rt), "takes records before its reset ended");
+	cr_assert_eq(wr_worker_input(rt, id, &in, &ack, &e), WR_EUNAVAILABLE);
+	cr_assert_str_eq(wr_reason_name(e.reason), "store_failed", "a "
+	                 "mutation during the reset: %s", e.message);
+	test_gate_set(false);
+	pthread_join(t, NULL);
+	cr_assert_eq(done_await(1), 1);
+	cr_assert_eq(wr_commit_finish(c, &r, &e), WR_EUNAVAILABLE);
+	await_reset_over(rt);
+	cr_assert_eq(wr_worker_input(rt, id, &in, &ack, &e), WR_OK,
+	             "the store takes records again: %s", e.message);
+	cr_assert_eq(test_transcript_len(rt, id), 1);
+	wr_runtime_close(rt);
 }
 
 /* ---- the group commit's leader (wr_commit_lead) ----------------------- */

@@ -1070,6 +1070,32 @@ Test(store, fdatasync_enospc_breaks_the_store_until_reset)
 	sync_failure(ENOSPC, "No space left on device");
 }
 
+/* A reset of a store that is not broken (a second one, after the first
+ * succeeded and an append came: the Runtime resets outside its lock)
+ * cuts nothing: the record appended since becomes durable and stays. */
+Test(store, a_reset_of_a_store_that_is_not_broken_cuts_nothing)
+{
+	struct wr__record r[2] = {transcript("w-1", 1, "durable"),
+	                          transcript("w-1", 2, "appended since")};
+	struct coll c;
+	struct wr__store *st = open_load(&c);
+	struct wr_error err;
+	uint64_t a, b;
+	off_t size;
+
+	a = append_ok(st, &r[0]);
+	sync_ok(st, a);
+	b = append_ok(st, &r[1]);
+	size = file_size(J1);
+	cr_assert_eq(st->ops->reset(st, &err), WR_OK, "%s", err.message);
+	cr_assert_eq(file_size(J1), size, "a reset cut a store not broken");
+	sync_ok(st, b);
+	st->ops->close(st);
+	coll_free(&c);
+	assert_restores(r, 2);
+	clear_all(r, 2);
+}
+
 Test(store, close_of_a_broken_store_drops_what_was_not_durable)
 {
 	struct wr__record r[2] = {transcript("w-1", 1, "durable"),

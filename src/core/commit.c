@@ -469,9 +469,12 @@ wr__submit(struct wr_runtime *rt, struct pending *p, struct wr_error *err)
 	rc = ops->append(rt->store, &p->rec, &p->lsn, &p->loc, &e);
 	if (rc != WR_OK && rt->queue == NULL && ops->reset != NULL &&
 	    e.reason == WR_REASON_STORE_FAILED &&
+	    __atomic_load_n(&rt->reset_due, __ATOMIC_ACQUIRE) == 0 &&
 	    ops->reset(rt->store, NULL) == WR_OK) {
 		/* An earlier reset failed; nothing is in flight, so the
-		 * disk may have come back: try once more. */
+		 * disk may have come back: try once more (not while
+		 * reset_if_due resets it: this thread holds the lock, and
+		 * readers would wait for that fdatasync). */
 		rc = ops->append(rt->store, &p->rec, &p->lsn, &p->loc, &e);
 	}
 	if (rc != WR_OK) {
@@ -591,7 +594,6 @@ static void
 discard_queue(struct wr_runtime *rt, const struct wr_error *why)
 {
 	const struct wr__store_ops *ops = rt->store->ops;
-	struct wr_error e;
 
 	while (rt->queue != NULL &&
 	       ops->sync(rt->store, rt->queue->lsn, NULL) == WR_OK)
@@ -606,9 +608,33 @@ discard_queue(struct wr_runtime *rt, const struct wr_error *why)
 	if (rt->cw_head != NULL)
 		commits_settle(rt, why);
 	unproject(rt);
-	if (ops->reset(rt->store, &e) != WR_OK)
+	/* Reset once the lock is released (reset_if_due): its fdatasync
+	 * must not hold the readers. */
+	__atomic_store_n(&rt->reset_due, 1, __ATOMIC_RELEASE);
+}
+
+/*
+ * Resets the store a failed sync left broken (discard_queue marked it),
+ * without the Runtime's lock: reads go on during its ftruncate and
+ * fdatasync, and appends fail meanwhile (the store is broken; one that
+ * comes resets it itself, under the lock, and this one then finds
+ * nothing to do).  Every caller of discard_queue calls it after
+ * releasing the lock.  Lock NOT held.
+ */
+static void
+reset_if_due(struct wr_runtime *rt)
+{
+	struct wr_error e;
+	int due = 1;
+
+	if (!__atomic_compare_exchange_n(&rt->reset_due, &due, 2, false,
+	                                 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return;
+	wr_error_clear(&e);
+	if (rt->store->ops->reset(rt->store, &e) != WR_OK)
 		wr_runtime_diagnose(rt, NULL, "store stays failed: %s",
 		                    e.message);
+	__atomic_store_n(&rt->reset_due, 0, __ATOMIC_RELEASE);
 }
 
 void
@@ -762,6 +788,7 @@ wr__await(struct wr_runtime *rt, struct pending **p, size_t n,
 	wr__snapshot_maybe(rt);
 	graves = rt->graves != NULL;
 	pthread_rwlock_unlock(&rt->lock);
+	reset_if_due(rt);
 	if (graves)
 		bury(rt);
 	return rc;
@@ -923,6 +950,7 @@ commit_round(struct wr_runtime *rt)
 	graves = rt->graves != NULL;
 	left = rt->cw_n;
 	pthread_rwlock_unlock(&rt->lock);
+	reset_if_due(rt);
 	if (graves)
 		bury(rt);
 	return left;
@@ -1020,6 +1048,7 @@ wr__commit_wait(struct wr_commit *c)
 	wr__snapshot_maybe(rt);
 	graves = rt->graves != NULL;
 	pthread_rwlock_unlock(&rt->lock);
+	reset_if_due(rt);
 	if (graves)
 		bury(rt);
 }

@@ -243,6 +243,10 @@ struct wr_runtime {
 	bool reap_started;     /* under reap_mu */
 	bool reap_halt;        /* under reap_mu: drain, then return */
 	bool closing; /* close: driver callbacks refused */
+	/* Atomic: a failed sync left the store to reset (discard_queue: 1)
+	 * and whoever released the lock after it resets it (2 meanwhile;
+	 * reset_if_due, commit.c). */
+	int reset_due;
 
 	/* Retention (runtime.c): its own thread while retain_ms != 0. */
 	uint64_t retain_ms;

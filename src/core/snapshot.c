@@ -304,7 +304,9 @@ wr__snapshot_maybe(struct wr_runtime *rt)
 	struct wr_error e;
 
 	if (rt->queue != NULL || ops->snapshot_begin == NULL ||
-	    rt->snap_running || rt->closing || !ops->snapshot_due(rt->store))
+	    rt->snap_running || rt->closing ||
+	    __atomic_load_n(&rt->reset_due, __ATOMIC_ACQUIRE) ||
+	    !ops->snapshot_due(rt->store))
 		return;
 	if (rt->snap_joinable) {
 		/* It cleared snap_running as its last step: this is short. */

@@ -18,9 +18,11 @@
  *     the last durable byte.  Record numbers (lsn) are never reused, so a
  *     late sync() on a dropped record fails instead of succeeding.
  *
- * Threading: append/reset/snapshot_due/snapshot_begin/snapshot_switch run
- * under the Runtime's write lock (never concurrently with each other); sync
- * runs on any thread; snapshot_write on the Runtime's snapshot thread; read
+ * Threading: append/snapshot_due/snapshot_begin/snapshot_switch run under
+ * the Runtime's write lock (never concurrently with each other); sync runs
+ * on any thread; reset with or without the write lock (it owns the journal
+ * as a sync does, and does nothing unless the store is broken, while
+ * append fails); snapshot_write on the Runtime's snapshot thread; read
  * on any thread.  mu guards the lsn/offset/broken state shared with sync();
  * the journal fd is used by one fdatasync at a time ("syncing"), which
  * reset() and snapshot_begin() also take before they truncate or switch
@@ -674,6 +676,12 @@ fs_reset(struct wr__store *st, struct wr_error *err)
 		                "reset before load");
 	pthread_mutex_lock(&fs->mu);
 	own_journal(fs);
+	/* Only a broken store has a tail to cut: appends fail only while it
+	 * is, so a reset that comes after another one succeeded (the
+	 * Runtime's, deferred past its lock, and an append's retry) must
+	 * not cut what was appended since. */
+	if (!fs->broken)
+		goto done;
 	/* Reserve the dropped range first so that success cannot fail
 	 * after the journal was cut. */
 	if (fs->written_lsn > fs->durable_lsn) {

@@ -139,10 +139,11 @@ typedef wr_err (*wr__snap_next_fn)(void *arg, const struct wr__loc *prev,
 /*
  * A store persists records.
  *
- * Threading: append/reset/snapshot_due/snapshot_begin/snapshot_switch are
+ * Threading: append/snapshot_due/snapshot_begin/snapshot_switch are
  * called with the Runtime's write lock held (so never concurrently with
  * each other); sync may be called by many threads at once, without the
- * Runtime lock; load once before anything else.  read may be called by
+ * Runtime lock; reset with or without it (appends fail while the store is
+ * broken, and a reset of a store that is not does nothing); load once before anything else.  read may be called by
  * any number of threads at once, with or without the Runtime's read lock,
  * concurrently with append, sync, reset and a running snapshot_write; it
  * never waits for a sync or a snapshot.  snapshot_write runs on one
@@ -173,7 +174,8 @@ struct wr__store_ops {
 	 * On failure the store is broken: append fails until reset(). */
 	wr_err (*sync)(struct wr__store *st, uint64_t lsn, struct wr_error *err);
 	/* Drops every record that is not durable and makes the store usable
-	 * again; WR_EUNAVAILABLE if it cannot (it stays broken). */
+	 * again; WR_EUNAVAILABLE if it cannot (it stays broken).  WR_OK and
+	 * nothing done if the store is not broken. */
 	wr_err (*reset)(struct wr__store *st, struct wr_error *err);
 	/* Reads the durable record at loc back into *rec (overwritten; the
 	 * caller clears it), decoded and checked as strictly as load() does:
