@@ -472,9 +472,8 @@ wr__submit(struct wr_runtime *rt, struct pending *p, struct wr_error *err)
 	    __atomic_load_n(&rt->reset_due, __ATOMIC_ACQUIRE) == 0 &&
 	    ops->reset(rt->store, NULL) == WR_OK) {
 		/* An earlier reset failed; nothing is in flight, so the
-		 * disk may have come back: try once more (not while
-		 * reset_if_due resets it: this thread holds the lock, and
-		 * readers would wait for that fdatasync). */
+		 * disk may have come back: try once more (not while a
+		 * reset is due: reset_if_due runs it without the lock). */
 		rc = ops->append(rt->store, &p->rec, &p->lsn, &p->loc, &e);
 	}
 	if (rc != WR_OK) {
@@ -610,31 +609,43 @@ discard_queue(struct wr_runtime *rt, const struct wr_error *why)
 	unproject(rt);
 	/* Reset once the lock is released (reset_if_due): its fdatasync
 	 * must not hold the readers. */
-	__atomic_store_n(&rt->reset_due, 1, __ATOMIC_RELEASE);
+	__atomic_add_fetch(&rt->reset_due, 1, __ATOMIC_RELEASE);
 }
 
 /*
  * Resets the store a failed sync left broken (discard_queue marked it),
  * without the Runtime's lock: reads go on during its ftruncate and
- * fdatasync, and appends fail meanwhile (the store is broken; one that
- * comes resets it itself, under the lock, and this one then finds
- * nothing to do).  Every caller of discard_queue calls it after
+ * fdatasync, and appends fail meanwhile with store_failed (the store is
+ * broken; wr__submit does not retry a reset while one is due).  One
+ * thread resets at a time; a failure marked during a reset makes it
+ * reset again (a reset of a store that is not broken does nothing), and
+ * one marked while another thread held reset_mu is seen by that thread
+ * after it let go.  Every caller of discard_queue calls this after
  * releasing the lock.  Lock NOT held.
  */
 static void
 reset_if_due(struct wr_runtime *rt)
 {
 	struct wr_error e;
-	int due = 1;
+	int due;
 
-	if (!__atomic_compare_exchange_n(&rt->reset_due, &due, 2, false,
-	                                 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-		return;
-	wr_error_clear(&e);
-	if (rt->store->ops->reset(rt->store, &e) != WR_OK)
-		wr_runtime_diagnose(rt, NULL, "store stays failed: %s",
-		                    e.message);
-	__atomic_store_n(&rt->reset_due, 0, __ATOMIC_RELEASE);
+	while (__atomic_load_n(&rt->reset_due, __ATOMIC_ACQUIRE) != 0 &&
+	       pthread_mutex_trylock(&rt->reset_mu) == 0) {
+		while ((due = __atomic_load_n(&rt->reset_due,
+		                              __ATOMIC_ACQUIRE)) != 0) {
+			wr_error_clear(&e);
+			if (rt->store->ops->reset(rt->store, &e) != WR_OK)
+				wr_runtime_diagnose(rt, NULL,
+				                    "store stays failed: %s",
+				                    e.message);
+			if (__atomic_compare_exchange_n(&rt->reset_due, &due,
+			                                0, false,
+			                                __ATOMIC_ACQ_REL,
+			                                __ATOMIC_ACQUIRE))
+				break;
+		}
+		pthread_mutex_unlock(&rt->reset_mu);
+	}
 }
 
 void

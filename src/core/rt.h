@@ -243,10 +243,12 @@ struct wr_runtime {
 	bool reap_started;     /* under reap_mu */
 	bool reap_halt;        /* under reap_mu: drain, then return */
 	bool closing; /* close: driver callbacks refused */
-	/* Atomic: a failed sync left the store to reset (discard_queue: 1)
-	 * and whoever released the lock after it resets it (2 meanwhile;
-	 * reset_if_due, commit.c). */
+	/* Atomic: failed syncs that left the store to reset (discard_queue
+	 * adds one); not 0 until a reset that began after the last of them
+	 * ended.  Whoever released the lock after one resets it
+	 * (reset_if_due, commit.c), one thread at a time (reset_mu). */
 	int reset_due;
+	pthread_mutex_t reset_mu;
 
 	/* Retention (runtime.c): its own thread while retain_ms != 0. */
 	uint64_t retain_ms;

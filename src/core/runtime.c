@@ -69,6 +69,7 @@ free_runtime(struct wr_runtime *rt)
 	pthread_cond_destroy(&rt->cmt_cv);
 	pthread_mutex_destroy(&rt->cmt_mu);
 	pthread_mutex_destroy(&rt->cmt_round_mu);
+	pthread_mutex_destroy(&rt->reset_mu);
 	for (size_t i = 0; i < WR__SUMMARY_LOCKS; i++)
 		pthread_mutex_destroy(&rt->summary_mu[i]);
 	pthread_rwlock_destroy(&rt->lock);
@@ -395,6 +396,7 @@ wr_runtime_open(const struct wr_config *cfg, struct wr_runtime **out,
 	pthread_mutex_init(&rt->cmt_mu, NULL);
 	pthread_cond_init(&rt->cmt_cv, NULL);
 	pthread_mutex_init(&rt->cmt_round_mu, NULL);
+	pthread_mutex_init(&rt->reset_mu, NULL);
 	rt->retain_ms = cfg->retain_ended_ms;
 	rt->ik_ttl_ms = cfg->idempotency_ttl_ms ? cfg->idempotency_ttl_ms
 	                                        : WR_DEFAULT_IDEMPOTENCY_TTL_MS;
