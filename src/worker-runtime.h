@@ -216,6 +216,9 @@ bool wr_err_parse(const char *name, wr_err *out);
 	  "a store write failed")                                            \
 	X(WR_REASON_STORE_SYNC_FAILED, "store_sync_failed",                  \
 	  "a store sync (fdatasync) failed")                                 \
+	X(WR_REASON_STORE_RESET_FAILED, "store_reset_failed",                \
+	  "an fdatasync failed and the journal could not be cut back: "      \
+	  "not applied now, but may be after a restart")                     \
 	X(WR_REASON_STORE_SNAPSHOT_FAILED, "store_snapshot_failed",          \
 	  "writing a snapshot failed")                                       \
 	X(WR_REASON_STORE_RECORD_TOO_LARGE, "store_record_too_large",        \

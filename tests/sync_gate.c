@@ -22,6 +22,9 @@ static int g_entered;       /* fdatasyncs that reached the gate */
 static int g_returned;      /* fdatasyncs that returned (any result) */
 static atomic_int g_errno;  /* non-zero: fdatasync fails with it */
 static atomic_int g_next;   /* non-zero: the next one fails at once */
+static long g_total;        /* fdatasyncs that reached it, ever */
+static long g_fail_upto;    /* those up to here fail with g_fail_held */
+static int g_fail_held;
 
 static void
 bound(struct timespec *until)
@@ -34,6 +37,7 @@ static int
 gated_fdatasync(int fd)
 {
 	struct timespec until;
+	long seq;
 	int e, r;
 
 	if ((e = atomic_exchange(&g_next, 0)) != 0) {
@@ -47,13 +51,16 @@ gated_fdatasync(int fd)
 	}
 	pthread_mutex_lock(&g_mu);
 	g_entered++;
+	seq = ++g_total;
 	pthread_cond_broadcast(&g_cv);
 	bound(&until);
 	while (g_shut &&
 	       pthread_cond_timedwait(&g_cv, &g_mu, &until) == 0)
 		;
+	e = seq <= g_fail_upto ? g_fail_held : 0;
 	pthread_mutex_unlock(&g_mu);
-	e = atomic_load(&g_errno);
+	if (e == 0)
+		e = atomic_load(&g_errno);
 	if (e != 0) {
 		errno = e;
 		r = -1;
@@ -88,6 +95,17 @@ test_gate_set(bool shut)
 	g_shut = shut;
 	if (shut)
 		g_entered = 0; /* count those held from now on */
+	pthread_cond_broadcast(&g_cv);
+	pthread_mutex_unlock(&g_mu);
+}
+
+void
+test_gate_open_failing(int e)
+{
+	pthread_mutex_lock(&g_mu);
+	g_fail_upto = g_total;
+	g_fail_held = e;
+	g_shut = false;
 	pthread_cond_broadcast(&g_cv);
 	pthread_mutex_unlock(&g_mu);
 }

@@ -28,6 +28,11 @@ void test_gate_set(bool shut);
  * fdatasync(2); 0 calls it again. */
 void test_gate_fail_with(int e);
 
+/* Opens the gate; the fdatasyncs held at it (or that reached it since
+ * it opened) fail with errno e, the ones after them are called as
+ * usual: a failed sync whose reset then succeeds. */
+void test_gate_open_failing(int e);
+
 /* Fails the next fdatasync with errno e at once, without waiting at the
  * gate even while it is shut; the ones after it are gated as before. */
 void test_gate_fail_next(int e);

@@ -168,22 +168,32 @@ start_led(struct wr_runtime *rt, const char *id, const char *text, int i,
 	return start_as(rt, id, text, i, ready, true);
 }
 
-/* Starts m with its fdatasync held at the gate (the commit thread in
- * it); its commit completes with on_done(&tag[0]). */
+/* Starts m with its fdatasync held at the gate (the commit thread in it;
+ * failing: that fdatasync fails at once, and the store's reset that
+ * follows is held instead); its commit completes with on_done(&tag[0]). */
 static struct wr_commit *
-start_held(struct wr_runtime *rt, const struct wr_mutation *m)
+start_gated(struct wr_runtime *rt, const struct wr_mutation *m, bool failing)
 {
 	struct wr_commit *c = NULL;
 	struct wr_error e;
 	bool ready = true;
 
 	test_gate_set(true);
+	if (failing)
+		test_gate_fail_next(EIO);
 	tag[0] = 0;
 	cr_assert_eq(wr_mutation_start(rt, m, on_done, &tag[0], &c, &ready,
 	                               &e), WR_OK, "%s", e.message);
 	cr_assert_not(ready);
-	test_gate_await_entered(1);
+	/* failing: the failed one, then the reset's */
+	test_gate_await_entered(failing ? 2 : 1);
 	return c;
+}
+
+static struct wr_commit *
+start_held(struct wr_runtime *rt, const struct wr_mutation *m)
+{
+	return start_gated(rt, m, false);
 }
 
 /* Whether rt's store refuses records until it is reset. */
@@ -203,11 +213,9 @@ store_failed(struct wr_runtime *rt)
 static void
 await_reset_over(struct wr_runtime *rt)
 {
-	for (int i = 0; i < 2000 &&
-	     __atomic_load_n(&rt->reset_due, __ATOMIC_ACQUIRE) != 0; i++)
+	for (int i = 0; i < 2000 && wr__reset_due(rt); i++)
 		usleep(10000);
-	cr_assert_eq(__atomic_load_n(&rt->reset_due, __ATOMIC_ACQUIRE), 0,
-	             "the store's reset did not end");
+	cr_assert_not(wr__reset_due(rt), "the store's reset did not end");
 }
 
 /* ---- the tests ---------------------------------------------------------- */
@@ -269,8 +277,7 @@ Test(commit, a_failed_fdatasync_fails_every_waiting_commit_and_changes_nothing)
 	for (int i = 0; i < 3; i++)
 		c[i] = start_input(rt, id, "lost", i, &ready);
 	test_gate_await_entered(1);
-	test_gate_fail_with(EIO);
-	test_gate_set(false);
+	test_gate_open_failing(EIO); /* its reset succeeds */
 	cr_assert_eq(done_await(3), 3);
 	for (int i = 0; i < 3; i++) {
 		wr_error_clear(&e);
@@ -900,16 +907,10 @@ Test(commit, reads_go_on_while_the_store_resets_after_a_failed_fdatasync)
 	struct timespec until;
 	char id[WR_ID_MAX + 1];
 	pthread_t t;
-	bool ready = true;
 
 	create_ok(rt, id);
 	m.worker_id = id;
-	test_gate_set(true);
-	test_gate_fail_next(EIO);
-	tag[0] = 0;
-	cr_assert_eq(wr_mutation_start(rt, &m, on_done, &tag[0], &c, &ready,
-	                               &e), WR_OK, "%s", e.message);
-	test_gate_await_entered(2); /* the failed one, then the reset's */
+	c = start_gated(rt, &m, true);
 	g.rt = rt;
 	g.id = id;
 	cr_assert_eq(pthread_create(&t, NULL, reader_main, &g), 0);
@@ -934,6 +935,108 @@ Test(commit, reads_go_on_while_the_store_resets_after_a_failed_fdatasync)
 	cr_assert_eq(wr_worker_input(rt, id, &in, &ack, &e), WR_OK,
 	             "the store takes records again: %s", e.message);
 	cr_assert_eq(test_transcript_len(rt, id), 1);
+	wr_runtime_close(rt);
+}
+
+/* A mutation failed by an fdatasync is answered only once the reset that
+ * cut its record from the journal returned: a crash before would replay
+ * a change already answered as failed. */
+Test(commit, a_failed_commit_is_answered_only_after_its_record_is_cut)
+{
+	struct wr_runtime *rt = open_rt(spec);
+	struct wr_mutation m = {.op = WR_MUTATE_STOP};
+	struct wr_mutation_result r;
+	struct wr_worker_info *w = NULL;
+	struct wr_commit *c = NULL;
+	struct wr_error e;
+	char id[WR_ID_MAX + 1];
+
+	create_ok(rt, id);
+	m.worker_id = id;
+	c = start_gated(rt, &m, true);
+	cr_assert_eq(done_count(), 0, "answered while its record was still "
+	             "in the journal");
+	test_gate_set(false);
+	cr_assert_eq(done_await(1), 1);
+	wr_error_clear(&e);
+	cr_assert_eq(wr_commit_finish(c, &r, &e), WR_EUNAVAILABLE);
+	cr_assert_str_eq(wr_reason_name(e.reason), "store_sync_failed", "%s",
+	                 e.message);
+	wr_runtime_close(rt);
+	rt = open_rt(spec); /* what a crash right after the answer finds */
+	cr_assert_eq(wr_worker_get(rt, id, &w, &e), WR_OK, "%s", e.message);
+	cr_assert_eq(w->status, WR_STATUS_RUNNING, "the failed stop came "
+	             "back");
+	wr_worker_info_free(w);
+	wr_runtime_close(rt);
+}
+
+/* When the reset fails too, the record may still be in the journal: the
+ * answer says so (store_reset_failed), and its key stays in flight until
+ * a later reset cut the record; then the retry is applied, once. */
+Test(commit, a_commit_whose_reset_fails_too_is_outcome_unknown_and_keeps_its_key)
+{
+	struct wr_runtime *rt = open_rt(spec);
+	struct wr_input in = {WR_INPUT_USER, "maybe"};
+	struct wr_idempotency k = {.key = "reset-key", .method = "POST"};
+	struct wr_mutation m = {.op = WR_MUTATE_INPUT, .input = &in,
+	                        .key = &k};
+	struct wr_mutation_result r;
+	struct wr_idempotent_result kr;
+	struct wr_input_ack ack;
+	struct wr_commit *c = NULL;
+	struct wr_error e;
+	char id[WR_ID_MAX + 1];
+	bool ready = true;
+
+	create_ok(rt, id);
+	m.worker_id = id;
+	test_gate_fail_with(EIO); /* the sync and its reset */
+	tag[0] = 0;
+	cr_assert_eq(wr_mutation_start(rt, &m, on_done, &tag[0], &c, &ready,
+	                               &e), WR_OK, "%s", e.message);
+	cr_assert_eq(done_await(1), 1);
+	wr_error_clear(&e);
+	cr_assert_eq(wr_commit_finish(c, &r, &e), WR_EUNAVAILABLE);
+	cr_assert_str_eq(wr_reason_name(e.reason), "store_reset_failed", "%s",
+	                 e.message);
+	cr_assert_eq(wr_worker_input_keyed(rt, id, &in, &k, &kr, &e),
+	             WR_EBUSY);
+	cr_assert_str_eq(wr_reason_name(e.reason), "idempotency_in_flight",
+	                 "a retry with the key of a change that may come "
+	                 "back: %s", e.message);
+	test_gate_fail_with(0);
+	/* The next append resets the store first: the record is cut. */
+	cr_assert_eq(wr_worker_input(rt, id, &in, &ack, &e), WR_OK, "%s",
+	             e.message);
+	cr_assert_eq(wr_worker_input_keyed(rt, id, &in, &k, &kr, &e), WR_OK,
+	             "the key was kept after its record was cut: %s",
+	             e.message);
+	cr_assert_not(kr.replayed);
+	wr_idempotent_result_clear(&kr);
+	wr_runtime_close(rt);
+	rt = open_rt(spec);
+	cr_assert_eq(test_transcript_len(rt, id), 2);
+	wr_runtime_close(rt);
+}
+
+/* The blocking calls answer the same way: a keyed input whose fdatasync
+ * and reset both fail is store_reset_failed, its key stays in flight. */
+Test(commit, a_blocking_call_whose_reset_fails_too_is_outcome_unknown)
+{
+	struct wr_runtime *rt = open_rt(spec);
+	struct wr_error e;
+	char id[WR_ID_MAX + 1];
+
+	create_ok(rt, id);
+	test_gate_fail_with(EIO);
+	cr_assert_eq(input_keyed(rt, id, &e), WR_EUNAVAILABLE);
+	cr_assert_str_eq(wr_reason_name(e.reason), "store_reset_failed", "%s",
+	                 e.message);
+	test_gate_fail_with(0);
+	cr_assert_eq(input_keyed(rt, id, &e), WR_EBUSY, "a retry with the "
+	             "key of a change that may come back: %s", e.message);
+	cr_assert_str_eq(wr_reason_name(e.reason), "idempotency_in_flight");
 	wr_runtime_close(rt);
 }
 
@@ -1010,11 +1113,10 @@ Test(commit, a_leader_whose_fdatasync_fails_gets_the_failure_and_changes_nothing
 	bool ready;
 
 	create_ok(rt, id);
-	test_gate_fail_with(EIO);
+	test_gate_fail_next(EIO); /* its reset succeeds */
 	c = start_led(rt, id, "lost", 0, &ready);
 	cr_assert(wr_commit_lead(c));
 	cr_assert_eq(done_count(), 1);
-	test_gate_fail_with(0);
 	wr_error_clear(&e);
 	cr_assert_eq(wr_commit_finish(c, &r, &e), WR_EUNAVAILABLE);
 	cr_assert_str_eq(wr_reason_name(e.reason), "store_sync_failed", "%s",

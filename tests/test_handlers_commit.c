@@ -155,8 +155,7 @@ Test(handlers_commit, a_parked_input_whose_sync_fails_is_503_and_changes_nothing
 
 	create(id);
 	w = park_input(id, uri, sizeof(uri));
-	test_gate_fail_with(EIO);
-	test_gate_set(false);
+	test_gate_open_failing(EIO); /* its reset succeeds */
 	cr_assert_eq(test_wake_await(&woken, WAKE_WAIT_S), 1);
 	http_wait_finish(&ctx, w, &r);
 	cr_assert_eq(r.status, 503, "%s", r.body);

@@ -456,6 +456,8 @@ unproject(struct wr_runtime *rt)
 
 /* ---- submit / await ------------------------------------------------- */
 
+static void reset_ended(struct wr_runtime *rt, uint64_t upto, bool ok);
+
 wr_err
 wr__submit(struct wr_runtime *rt, struct pending *p, struct wr_error *err)
 {
@@ -468,12 +470,13 @@ wr__submit(struct wr_runtime *rt, struct pending *p, struct wr_error *err)
 	wr_error_clear(&e);
 	rc = ops->append(rt->store, &p->rec, &p->lsn, &p->loc, &e);
 	if (rc != WR_OK && rt->queue == NULL && ops->reset != NULL &&
-	    e.reason == WR_REASON_STORE_FAILED &&
-	    __atomic_load_n(&rt->reset_due, __ATOMIC_ACQUIRE) == 0 &&
+	    e.reason == WR_REASON_STORE_FAILED && !wr__reset_due(rt) &&
 	    ops->reset(rt->store, NULL) == WR_OK) {
 		/* An earlier reset failed; nothing is in flight, so the
 		 * disk may have come back: try once more (not while a
-		 * reset is due: reset_if_due runs it without the lock). */
+		 * reset is due: reset_if_due runs it without the lock).
+		 * The records that reset left behind are cut now. */
+		reset_ended(rt, rt->fail_seq, true);
 		rc = ops->append(rt->store, &p->rec, &p->lsn, &p->loc, &e);
 	}
 	if (rc != WR_OK) {
@@ -499,6 +502,24 @@ wr__submit(struct wr_runtime *rt, struct pending *p, struct wr_error *err)
 
 /* ---- commits awaited without a thread ------------------------------- */
 
+/* Takes c off rt->cw if it is there.  Write lock held. */
+static void
+commit_unlink(struct wr_runtime *rt, struct wr_commit *c)
+{
+	if (!c->linked)
+		return;
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		rt->cw_head = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	else
+		rt->cw_tail = c->prev;
+	c->linked = false;
+	__atomic_store_n(&rt->cw_n, rt->cw_n - 1, __ATOMIC_RELAXED);
+}
+
 /* Ends c's wait with rc (why: the error of a failure; NULL: the store
  * failed to persist it), undoes what a failure leaves (its key in flight,
  * an input the driver already had), calls done() if notify and marks c
@@ -508,18 +529,7 @@ static void
 commit_complete(struct wr_runtime *rt, struct wr_commit *c, wr_err rc,
                 const struct wr_error *why, bool notify)
 {
-	if (c->linked) {
-		if (c->prev != NULL)
-			c->prev->next = c->next;
-		else
-			rt->cw_head = c->next;
-		if (c->next != NULL)
-			c->next->prev = c->prev;
-		else
-			rt->cw_tail = c->prev;
-		c->linked = false;
-		__atomic_store_n(&rt->cw_n, rt->cw_n - 1, __ATOMIC_RELAXED);
-	}
+	commit_unlink(rt, c);
 	if (rc == WR_OK && c->refused) { /* what it was judged on stands */
 		rc = c->refusal;
 		why = &c->refusal_err;
@@ -544,6 +554,34 @@ commit_complete(struct wr_runtime *rt, struct wr_commit *c, wr_err rc,
 	__atomic_store_n(&c->completed, 1, __ATOMIC_RELEASE);
 }
 
+/* Completes c with rc (why: as commit_complete), unless it failed while
+ * a reset is due: then it waits on rt->held for the reset covering the
+ * newest failure (held), and reset_ended completes it.  Write lock
+ * held. */
+static void
+commit_end(struct wr_runtime *rt, struct wr_commit *c, wr_err rc,
+           const struct wr_error *why)
+{
+	if (rc == WR_OK || !wr__reset_due(rt)) {
+		commit_complete(rt, c, rc, why, true);
+		return;
+	}
+	commit_unlink(rt, c);
+	c->rc = rc;
+	if (why != NULL && why->code != WR_OK)
+		c->err = *why;
+	else
+		wr__fail(&c->err, rc, WR_REASON_STORE_FAILED, NULL,
+		         "the store failed to persist this change");
+	c->held = rt->fail_seq;
+	c->next = NULL;
+	if (rt->held_tail != NULL)
+		rt->held_tail->next = c;
+	else
+		rt->held_head = c;
+	rt->held_tail = c;
+}
+
 /* After records were applied (or discarded: failed, why): completes, in
  * order, every waiting commit whose record is applied or discarded; with
  * why, also those awaiting an lsn that will never be applied.  Write
@@ -556,11 +594,11 @@ commits_settle(struct wr_runtime *rt, const struct wr_error *why)
 	for (c = rt->cw_head; c != NULL; c = next) {
 		next = c->next;
 		if (c->p != NULL && c->p->done)
-			commit_complete(rt, c, c->p->result, why, true);
+			commit_end(rt, c, c->p->result, why);
 		else if (c->p == NULL && c->lsn <= rt->applied_lsn)
 			commit_complete(rt, c, WR_OK, NULL, true);
 		else if (why != NULL)
-			commit_complete(rt, c, WR_EUNAVAILABLE, why, true);
+			commit_end(rt, c, WR_EUNAVAILABLE, why);
 	}
 }
 
@@ -593,59 +631,126 @@ static void
 discard_queue(struct wr_runtime *rt, const struct wr_error *why)
 {
 	const struct wr__store_ops *ops = rt->store->ops;
+	uint64_t tag = rt->fail_seq + 1;
 
 	while (rt->queue != NULL &&
 	       ops->sync(rt->store, rt->queue->lsn, NULL) == WR_OK)
 		apply_durable(rt, rt->queue->lsn);
+	/* Reset once the lock is released (reset_if_due): its fdatasync
+	 * must not hold the readers. */
+	__atomic_store_n(&rt->fail_seq, tag, __ATOMIC_RELEASE);
 	while (rt->queue != NULL) {
 		struct pending *p = rt->queue;
 		rt->queue = p->next;
 		p->result = WR_EUNAVAILABLE;
 		p->done = true;
+		p->discarded = tag;
+		if (p->rec.idem_key != NULL)
+			wr__idem_limbo(rt, p->rec.idem_key, tag);
 	}
 	rt->queue_tail = NULL;
 	if (rt->cw_head != NULL)
 		commits_settle(rt, why);
 	unproject(rt);
-	/* Reset once the lock is released (reset_if_due): its fdatasync
-	 * must not hold the readers. */
-	__atomic_add_fetch(&rt->reset_due, 1, __ATOMIC_RELEASE);
+}
+
+/* Turns *err, the failure of a change whose record a failed sync
+ * dropped, into store_reset_failed: the reset that was to cut the record
+ * from the journal failed too, so a restart may apply it.  NULL ok. */
+static void
+outcome_unknown(struct wr_error *err)
+{
+	char was[WR_MESSAGE_MAX];
+
+	if (err == NULL)
+		return;
+	wr__strlcpy(was, err->message, sizeof(was));
+	wr__fail(err, WR_EUNAVAILABLE, WR_REASON_STORE_RESET_FAILED, NULL,
+	         "%s, and the journal could not be cut back: this change is "
+	         "not applied, but may be after a restart", was);
 }
 
 /*
- * Resets the store a failed sync left broken (discard_queue marked it),
- * without the Runtime's lock: reads go on during its ftruncate and
- * fdatasync, and appends fail meanwhile with store_failed (the store is
- * broken; wr__submit does not retry a reset while one is due).  One
- * thread resets at a time; a failure marked during a reset makes it
- * reset again (a reset of a store that is not broken does nothing), and
- * one marked while another thread held reset_mu is seen by that thread
- * after it let go.  Every caller of discard_queue calls this after
- * releasing the lock.  Lock NOT held.
+ * A reset covering the failed syncs up to upto ended (ok: it cut their
+ * records from the journal; else they may still be there): answers the
+ * commits they failed, and forgets their keys if ok.  A commit with a
+ * record whose reset failed is answered store_reset_failed (the change
+ * may come back after a crash; its key stays in flight), a refusal
+ * with the sync's error (it wrote nothing).  Write lock held.
  */
 static void
-reset_if_due(struct wr_runtime *rt)
+reset_ended(struct wr_runtime *rt, uint64_t upto, bool ok)
+{
+	struct wr_commit *c, **pp = &rt->held_head;
+	struct wr_error why;
+
+	__atomic_store_n(&rt->reset_seq, upto, __ATOMIC_RELEASE);
+	if (ok) {
+		__atomic_store_n(&rt->reset_ok_seq, upto, __ATOMIC_RELEASE);
+		wr__idem_limbo_release(rt, upto);
+	}
+	rt->held_tail = NULL;
+	while ((c = *pp) != NULL) {
+		if (c->held > upto) {
+			rt->held_tail = c;
+			pp = &c->next;
+			continue;
+		}
+		*pp = c->next;
+		why = c->err;
+		if (!ok && c->p != NULL)
+			outcome_unknown(&why);
+		c->held = 0;
+		commit_complete(rt, c, c->rc, &why, true);
+	}
+}
+
+/*
+ * Resets the store a failed sync left broken (discard_queue marked it)
+ * once fail_seq reached (lock NOT held), then answers the commits the
+ * failures failed (reset_ended): never before the reset returned.  The
+ * reset runs without the Runtime's lock: reads go on during its
+ * ftruncate and fdatasync, and appends fail meanwhile with store_failed
+ * (the store is broken; wr__submit does not retry a reset while one is
+ * due).  One thread resets at a time (reset_mu); a caller whose failure
+ * another thread's reset covers waits for it.  Returns whether the
+ * records of failure fail_seq are cut (a reset since succeeded).
+ */
+static bool
+reset_until(struct wr_runtime *rt, uint64_t fail_seq)
 {
 	struct wr_error e;
-	int due;
+	uint64_t upto;
+	bool ok;
 
-	while (__atomic_load_n(&rt->reset_due, __ATOMIC_ACQUIRE) != 0 &&
-	       pthread_mutex_trylock(&rt->reset_mu) == 0) {
-		while ((due = __atomic_load_n(&rt->reset_due,
-		                              __ATOMIC_ACQUIRE)) != 0) {
+	if (__atomic_load_n(&rt->reset_seq, __ATOMIC_ACQUIRE) < fail_seq) {
+		pthread_mutex_lock(&rt->reset_mu);
+		while (__atomic_load_n(&rt->reset_seq, __ATOMIC_ACQUIRE) <
+		       fail_seq) {
+			upto = __atomic_load_n(&rt->fail_seq,
+			                       __ATOMIC_ACQUIRE);
 			wr_error_clear(&e);
-			if (rt->store->ops->reset(rt->store, &e) != WR_OK)
-				wr_runtime_diagnose(rt, NULL,
-				                    "store stays failed: %s",
-				                    e.message);
-			if (__atomic_compare_exchange_n(&rt->reset_due, &due,
-			                                0, false,
-			                                __ATOMIC_ACQ_REL,
-			                                __ATOMIC_ACQUIRE))
-				break;
+			ok = rt->store->ops->reset(rt->store, &e) == WR_OK;
+			if (!ok)
+				wr_runtime_diagnose(rt, NULL, "store stays "
+				                    "failed: %s", e.message);
+			pthread_rwlock_wrlock(&rt->lock);
+			reset_ended(rt, upto, ok);
+			pthread_rwlock_unlock(&rt->lock);
 		}
 		pthread_mutex_unlock(&rt->reset_mu);
 	}
+	return __atomic_load_n(&rt->reset_ok_seq, __ATOMIC_ACQUIRE) >=
+	       fail_seq;
+}
+
+/* reset_until the newest failure.  Every caller of discard_queue calls
+ * this after releasing the lock.  Lock NOT held. */
+static void
+reset_if_due(struct wr_runtime *rt)
+{
+	(void)reset_until(rt, __atomic_load_n(&rt->fail_seq,
+	                                       __ATOMIC_ACQUIRE));
 }
 
 void
@@ -764,6 +869,7 @@ wr__await(struct wr_runtime *rt, struct pending **p, size_t n,
 	struct pending *last = n > 0 ? p[n - 1] : NULL;
 	struct wr_error e;
 	wr_err rc = WR_OK, synced;
+	uint64_t discarded = 0;
 	bool graves;
 
 	if (last == NULL)
@@ -789,8 +895,12 @@ wr__await(struct wr_runtime *rt, struct pending **p, size_t n,
 		else
 			discard_queue(rt, &e);
 	}
-	for (size_t i = 0; i < n && rc == WR_OK; i++)
-		rc = p[i]->result;
+	for (size_t i = 0; i < n; i++) {
+		if (rc == WR_OK)
+			rc = p[i]->result;
+		if (p[i]->discarded > discarded)
+			discarded = p[i]->discarded;
+	}
 	if (rc != WR_OK && synced == WR_OK)
 		wr__fail(err, rc, WR_REASON_STORE_FAILED, NULL,
 		         "the store failed to persist this change");
@@ -799,7 +909,10 @@ wr__await(struct wr_runtime *rt, struct pending **p, size_t n,
 	wr__snapshot_maybe(rt);
 	graves = rt->graves != NULL;
 	pthread_rwlock_unlock(&rt->lock);
+	/* A dropped record is answered once the reset cut it, not before. */
 	reset_if_due(rt);
+	if (discarded != 0 && !reset_until(rt, discarded))
+		outcome_unknown(err);
 	if (graves)
 		bury(rt);
 	return rc;
@@ -953,7 +1066,7 @@ commit_round(struct wr_runtime *rt)
 		for (c = rt->cw_head; c != NULL; c = next) {
 			next = c->next;
 			if (c->lsn <= target)
-				commit_complete(rt, c, synced, &e, true);
+				commit_end(rt, c, synced, &e);
 		}
 	}
 	drain_for_snapshot(rt);
@@ -1053,9 +1166,9 @@ wr__commit_wait(struct wr_commit *c)
 		else if (by_record && !c->p->done)
 			discard_queue(rt, &e);
 	}
-	if (!__atomic_load_n(&c->completed, __ATOMIC_ACQUIRE))
-		commit_complete(rt, c, synced != WR_OK ? synced
-		                : by_record ? c->p->result : WR_OK, &e, true);
+	if (!__atomic_load_n(&c->completed, __ATOMIC_ACQUIRE) && c->held == 0)
+		commit_end(rt, c, synced != WR_OK ? synced
+		           : by_record ? c->p->result : WR_OK, &e);
 	wr__snapshot_maybe(rt);
 	graves = rt->graves != NULL;
 	pthread_rwlock_unlock(&rt->lock);

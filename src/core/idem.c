@@ -6,7 +6,10 @@
  * record it submits (wr__idem_attach): the key is stored by the same
  * record as the mutation, so it becomes durable exactly when the
  * mutation does.  Applying that record (live or at restore) makes the key
- * done (wr__idem_apply); a failed mutation forgets it (wr__idem_abort).
+ * done (wr__idem_apply); a failed mutation forgets it (wr__idem_abort),
+ * except one whose record a failed fdatasync dropped: that key stays in
+ * flight (limbo) until a reset cut the record from the journal, since a
+ * crash before would replay it (wr__idem_limbo, commit.c).
  *
  * The keys live in a hash table (seeded FNV-1a: the keys are the
  * client's) and an age list, oldest first, which expiry sweeps.  The
@@ -248,8 +251,34 @@ wr__idem_abort(struct wr_runtime *rt, const char *key)
 {
 	struct idem_entry *e = find(rt, key);
 
-	if (e != NULL && !e->done)
+	if (e != NULL && !e->done && e->limbo == 0)
 		drop(rt, e);
+}
+
+void
+wr__idem_limbo(struct wr_runtime *rt, const char *key, uint64_t tag)
+{
+	struct idem_entry *e = find(rt, key);
+
+	if (e != NULL && !e->done) {
+		if (e->limbo == 0)
+			rt->ik_limbo++;
+		e->limbo = tag;
+	}
+}
+
+void
+wr__idem_limbo_release(struct wr_runtime *rt, uint64_t upto)
+{
+	struct idem_entry *e, *next;
+
+	for (e = rt->ik_oldest; e != NULL && rt->ik_limbo > 0; e = next) {
+		next = e->newer;
+		if (e->limbo != 0 && e->limbo <= upto) {
+			rt->ik_limbo--;
+			drop(rt, e);
+		}
+	}
 }
 
 int

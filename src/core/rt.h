@@ -104,6 +104,7 @@ struct pending {
 	struct wr__loc loc; /* where the store put it */
 	bool done;        /* applied or discarded */
 	wr_err result;
+	uint64_t discarded; /* the fail_seq that discarded it, or 0 */
 	struct pending *next; /* rt->queue, in lsn order */
 };
 
@@ -139,6 +140,9 @@ struct wr_commit {
 	bool refused;
 	wr_err refusal;
 	struct wr_error refusal_err;
+	/* Failed by a sync (rc, err set): the fail_seq whose reset it waits
+	 * for on rt->held, or 0. */
+	uint64_t held;
 	/* The answer, as known when the record was submitted. */
 	struct wr_worker_info *info;      /* CREATE, unkeyed */
 	struct wr_input_ack input_ack;
@@ -162,6 +166,10 @@ struct idem_entry {
 	struct idem_entry *hnext;       /* hash chain */
 	struct idem_entry *older, *newer; /* age list: in the order they
 	                                   * began or were stored */
+	/* In flight, its record dropped by failed sync number limbo (not 0):
+	 * kept until a reset cut that record from the journal
+	 * (wr__idem_limbo_release), since until then it may replay. */
+	uint64_t limbo;
 };
 
 /* A keyed mutation on its way: the key and digest (wr__idem_begin), and
@@ -243,12 +251,20 @@ struct wr_runtime {
 	bool reap_started;     /* under reap_mu */
 	bool reap_halt;        /* under reap_mu: drain, then return */
 	bool closing; /* close: driver callbacks refused */
-	/* Atomic: failed syncs that left the store to reset (discard_queue
-	 * adds one); not 0 until a reset that began after the last of them
-	 * ended.  Whoever released the lock after one resets it
-	 * (reset_if_due, commit.c), one thread at a time (reset_mu). */
-	int reset_due;
+	/* Failed syncs and the store's reset (commit.c).  fail_seq counts
+	 * the failed syncs that left the store to reset (discard_queue);
+	 * reset_seq is the fail_seq the last reset that ended covered, and
+	 * reset_ok_seq the one the last reset that succeeded covered: every
+	 * record a failure up to it dropped is cut from the journal.  Written
+	 * under the write lock (the reset itself runs without it, one thread
+	 * at a time: reset_mu, taken before the lock), read atomically. */
+	uint64_t fail_seq, reset_seq, reset_ok_seq;
 	pthread_mutex_t reset_mu;
+	/* Commits a failed sync ended (c->held: its fail_seq), answered once
+	 * the reset covering that failure ended, never before: until the
+	 * journal is cut back, a crash would replay their records.  Under
+	 * the write lock; linked by c->next. */
+	struct wr_commit *held_head, *held_tail;
 
 	/* Retention (runtime.c): its own thread while retain_ms != 0. */
 	uint64_t retain_ms;
@@ -281,6 +297,7 @@ struct wr_runtime {
 	uint64_t ik_ttl_ms;
 	uint64_t ik_seed;
 	struct idem_entry *ik_oldest, *ik_newest;
+	size_t ik_limbo;                /* entries in limbo */
 	/* The clock of mutations and key expiry: wr__now_ms, or a
 	 * test's (wr__runtime_set_clock). */
 	int64_t (*now_ms)(void);
@@ -391,9 +408,19 @@ wr_err wr__idem_begin(struct wr_runtime *rt, const struct wr__ikey *ik,
                       struct wr_idempotent_result *out, bool *replayed,
                       struct wr_error *err);
 
-/* Forgets key if it is still in flight (its request failed).  Write
- * lock held. */
+/* Forgets key if it is still in flight (its request failed), unless it
+ * is in limbo (wr__idem_limbo).  Write lock held. */
 void wr__idem_abort(struct wr_runtime *rt, const char *key);
+
+/* Keeps key, in flight, in limbo: its record was dropped by failed sync
+ * number tag but may still be in the journal, so a retry with it gets
+ * idempotency_in_flight until a reset cut the record.  Write lock
+ * held. */
+void wr__idem_limbo(struct wr_runtime *rt, const char *key, uint64_t tag);
+
+/* Forgets the keys in limbo for failed syncs up to upto: a reset cut
+ * their records from the journal.  Write lock held. */
+void wr__idem_limbo_release(struct wr_runtime *rt, uint64_t upto);
 
 /* Copies ik (key, digest, answer) into rec's idem_* members; -1 on OOM
  * with rec unchanged. */
@@ -453,6 +480,15 @@ wr_err wr__copy_profiles(struct wr_runtime *rt, const struct wr_config *cfg,
 struct pending *wr__pending_new(enum wr__record_kind kind);
 /* Frees a pending record after it is done (or was never submitted). */
 void wr__pending_free(struct pending *p);
+
+/* Whether a failed sync left the store to reset and that reset has not
+ * ended yet (commit.c: reset_until).  Any thread. */
+static inline bool
+wr__reset_due(struct wr_runtime *rt)
+{
+	return __atomic_load_n(&rt->fail_seq, __ATOMIC_ACQUIRE) !=
+	       __atomic_load_n(&rt->reset_seq, __ATOMIC_ACQUIRE);
+}
 
 /* Reserves now what applying rec will need, so that wr__submit() cannot
  * run out of memory before the store is asked (a caller that must act

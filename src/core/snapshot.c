@@ -305,7 +305,7 @@ wr__snapshot_maybe(struct wr_runtime *rt)
 
 	if (rt->queue != NULL || ops->snapshot_begin == NULL ||
 	    rt->snap_running || rt->closing ||
-	    __atomic_load_n(&rt->reset_due, __ATOMIC_ACQUIRE) ||
+	    wr__reset_due(rt) ||
 	    !ops->snapshot_due(rt->store))
 		return;
 	if (rt->snap_joinable) {

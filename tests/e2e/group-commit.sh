@@ -21,8 +21,7 @@ e2e_init
 
 STORE=$E2E_TMP/store
 N=32
-SHIM=$top_builddir/tests/.libs/libslow-fdatasync.so
-[ -f "$SHIM" ] || { e2e_say "ERROR: $SHIM not built"; exit 99; }
+e2e_fdatasync_shim
 # ASan wants its runtime first; the shim is only a wrapper around libc.
 ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
 LD_PRELOAD=$SHIM WR_SLOW_FDATASYNC_ARM=$E2E_TMP/arm WR_SLOW_FDATASYNC_MS=100 \

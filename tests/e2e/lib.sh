@@ -269,6 +269,18 @@ e2e_fcgi() {
 	fi
 }
 
+# e2e_fdatasync_shim: sets SHIM to the built LD_PRELOAD shim of
+# tests/slow-fdatasync.c; exits 99 when it is not built.
+e2e_fdatasync_shim() {
+	SHIM=$top_builddir/tests/.libs/libslow-fdatasync.so
+	[ -f "$SHIM" ] && return 0
+	e2e_say "ERROR: $SHIM not built"
+	exit 99
+}
+
+# e2e_status_of FILE: the Status of the cgi-fcgi answer in FILE.
+e2e_status_of() { sed -n 's/^Status: \([0-9]*\).*/\1/p' "$1" | head -n 1; }
+
 # e2e_need_wchan: skips the test (77) without /proc/PID/wchan.
 e2e_need_wchan() {
 	[ -r /proc/self/wchan ] && return 0

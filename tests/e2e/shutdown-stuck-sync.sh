@@ -14,9 +14,7 @@ set -u
 
 e2e_need cgi-fcgi jq
 e2e_direct_init
-SHIM=$top_builddir/tests/.libs/libslow-fdatasync.so
-[ -f "$SHIM" ] || { e2e_say "ERROR: $SHIM not built"; exit 99; }
-status_of() { sed -n 's/^Status: \([0-9]*\).*/\1/p' "$1" | head -n 1; }
+e2e_fdatasync_shim
 
 # ASan wants its runtime first; the shim is only a wrapper around libc.
 ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
@@ -25,7 +23,7 @@ WR_SLOW_FDATASYNC_DONE=$T/synced \
 	e2e_direct_start --store "fs:$T/store" --threads 1 --shutdown-timeout 500
 
 e2e_fcgi POST /v1/workers '{}'
-check "a worker is created" test "$(status_of "$T/out")" = 201
+check "a worker is created" test "$(e2e_status_of "$T/out")" = 201
 ID=$(sed -n '/^{/p' "$T/out" | jq -r '.worker.worker_id')
 e2e_fcgi POST /v1/workers '{}'
 ID2=$(sed -n '/^{/p' "$T/out" | jq -r '.worker.worker_id')
@@ -50,7 +48,7 @@ check "a peer leaves while its input is parked" eval \
 for i in 1 2 3; do
 	e2e_fcgi GET /v1/runtime
 	check "... the only thread answers GET $i while the fdatasync runs" \
-		eval 'test "$(status_of "$T/out")" = 200 && ! [ -e "$T/synced" ]'
+		eval 'test "$(e2e_status_of "$T/out")" = 200 && ! [ -e "$T/synced" ]'
 done
 
 # A refusal that rests on a change not yet durable (an input to a worker
@@ -74,7 +72,7 @@ check "an input refused on that stop parks too" \
 	until_true 100 parked_above "$N1"
 e2e_fcgi GET /v1/runtime
 check "... and the only thread answers a GET while the fdatasync runs" \
-	eval 'test "$(status_of "$T/out")" = 200 && ! [ -e "$T/synced" ]'
+	eval 'test "$(e2e_status_of "$T/out")" = 200 && ! [ -e "$T/synced" ]'
 
 kill -TERM "$PID"
 gone_or_synced() { ! wr_stack_pid_alive "$PID" || [ -e "$T/synced" ]; }
