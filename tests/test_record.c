@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,6 +138,92 @@ Test(record, fast_and_strict_agree_on_encoded_transcripts_and_mutations)
 		}
 	}
 	cr_assert_gt(n_accepted, n, "the encoded records were accepted");
+}
+
+/* Encodes r both ways: the same bytes, or both refuse with the same
+ * errno. */
+static void
+same_encoding(const struct wr__record *r, size_t *n_texts)
+{
+	size_t la = 0, lb = 0;
+	char *a, *b;
+	int ea, eb;
+
+	errno = 0;
+	a = wr__record_encode(r, &la);
+	ea = errno;
+	errno = 0;
+	b = wr__record_encode_tree(r, &lb);
+	eb = errno;
+	if (a == NULL || b == NULL) {
+		cr_assert(a == NULL && b == NULL, "kind %d: one refused: %s",
+		          (int)r->kind, a != NULL ? a : b);
+		cr_assert_eq(ea, eb, "kind %d", (int)r->kind);
+	} else {
+		cr_assert_eq(la, lb, "kind %d: %s vs %s", (int)r->kind, a, b);
+		cr_assert_str_eq(a, b, "kind %d", (int)r->kind);
+		cr_assert_eq(strlen(a), la);
+		(*n_texts)++;
+	}
+	free(a);
+	free(b);
+}
+
+/* The text encoder (every kind without a worker member) writes exactly
+ * the bytes of the json-c path: every member present and absent, every
+ * enum value and one out of range, the idempotency members with and
+ * without a body, the contents above. */
+Test(record, the_text_encoder_writes_the_bytes_of_the_json_c_path)
+{
+	static const uint64_t nums[] = {0, 1, 42, 999999999999999999u,
+	                                UINT64_MAX};
+	static const int64_t ats[] = {0, 1795993961837, -5, INT64_MIN,
+	                              INT64_MAX};
+	size_t n_texts = 0, n = 0;
+
+	for (int kind = 0; kind <= WR__REC_KIND_LAST; kind++) {
+		if (kind == WR__REC_WORKER_CREATED)
+			continue;
+		for (size_t v = 0; v < 60; v++) {
+			size_t c = v % (sizeof(contents) / sizeof(contents[0]));
+			struct wr__record r = {
+				.kind = (enum wr__record_kind)kind,
+				.event_id = nums[v % 5],
+				.at_ms = ats[(v / 5) % 5],
+				.role = (enum wr_role)(v % 5),
+				.sequence = nums[(v + 2) % 5],
+				.content = v % 7 == 3 ? NULL
+				                      : (char *)contents[c],
+				.turn_started = v % 2,
+				.status = (enum wr_worker_status)(v %
+				          (WR__STATUS_COUNT + 1)),
+				.run_state = (enum wr_run_state)(v % 4),
+				.reason = v % 3 == 0 ? NULL
+				                     : (char *)contents[(c + 1) %
+				                       (sizeof(contents) /
+				                        sizeof(contents[0]))],
+				.runtime_status = (enum wr_runtime_status)(v % 5),
+				.deleted_count = v % 4 == 0 ? 0 : nums[v % 5],
+				.idem_key = v % 5 == 1 ? NULL
+				                       : (char *)contents[c],
+				.idem_body = v % 6 == 2 ? NULL : "{\"a\":1}",
+				.idem_status = (int)(v * 37) - 500,
+			};
+
+			if (v % 9 != 4)
+				snprintf(r.worker_id, sizeof(r.worker_id),
+				         "w-%zu-\"x\"", v);
+			if (v % 8 != 5)
+				snprintf(r.runtime_id, sizeof(r.runtime_id),
+				         "rt/%zu", v);
+			for (size_t i = 0; i < sizeof(r.idem_digest); i++)
+				r.idem_digest[i] = (unsigned char)(v * 7 + i * 13);
+			same_encoding(&r, &n_texts);
+			n++;
+		}
+	}
+	cr_assert_gt(n_texts, n / 2, "most records were encoded (%zu of %zu)",
+	             n_texts, n);
 }
 
 Test(record, fast_and_strict_agree_on_hand_written_near_misses)

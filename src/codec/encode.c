@@ -537,8 +537,8 @@ text_put(struct wr__text *t, const char *s, size_t n)
 }
 #define TEXT_LIT(t, s) text_put((t), (s), sizeof(s) - 1)
 
-static void
-text_u64(struct wr__text *t, uint64_t v)
+void
+wr__text_u64(struct wr__text *t, uint64_t v)
 {
 	char d[20];
 	size_t i = sizeof(d);
@@ -550,11 +550,8 @@ text_u64(struct wr__text *t, uint64_t v)
 	text_put(t, d + i, sizeof(d) - i);
 }
 
-/* s as a JSON string, escaped as json-c escapes it: the five short
- * escapes, \" and \\, \u00xx (lower-case hex) for the other control
- * bytes, everything else (also '/' and bytes >= 0x7f) as it is. */
-static void
-text_str(struct wr__text *t, const char *s)
+void
+wr__text_str(struct wr__text *t, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
 	const char *run = s;
@@ -593,9 +590,9 @@ static void
 text_ref(struct wr__text *t, const struct wr_worker_ref *r)
 {
 	TEXT_LIT(t, "{\"runtime_id\":");
-	text_str(t, r->runtime_id);
+	wr__text_str(t, r->runtime_id);
 	TEXT_LIT(t, ",\"worker_id\":");
-	text_str(t, r->worker_id);
+	wr__text_str(t, r->worker_id);
 	TEXT_LIT(t, "}");
 }
 
@@ -611,17 +608,17 @@ text_entry(struct wr__text *t, const struct wr_transcript_entry *e,
 		return false;
 	wr_time_format(e->created_at_ms, at);
 	TEXT_LIT(t, "{\"sequence\":");
-	text_u64(t, e->sequence);
+	wr__text_u64(t, e->sequence);
 	TEXT_LIT(t, ",\"worker_ref\":");
 	text_ref(t, ref);
 	TEXT_LIT(t, ",\"role\":");
-	text_str(t, role);
+	wr__text_str(t, role);
 	TEXT_LIT(t, ",\"content\":");
-	text_str(t, e->content != NULL ? e->content : "");
+	wr__text_str(t, e->content != NULL ? e->content : "");
 	TEXT_LIT(t, ",\"event_id\":");
-	text_u64(t, e->event_id);
+	wr__text_u64(t, e->event_id);
 	TEXT_LIT(t, ",\"created_at\":");
-	text_str(t, at);
+	wr__text_str(t, at);
 	TEXT_LIT(t, "}");
 	return true;
 }
@@ -642,17 +639,17 @@ wr_json_encode_transcript_page(const struct wr_transcript_page *p,
 	text_reserve(&t, guess);
 	if (envelope != NULL) {
 		TEXT_LIT(&t, "{");
-		text_str(&t, envelope);
+		wr__text_str(&t, envelope);
 		TEXT_LIT(&t, ":");
 	}
 	TEXT_LIT(&t, "{\"worker_ref\":");
 	text_ref(&t, &p->ref);
 	TEXT_LIT(&t, ",\"start\":");
-	text_u64(&t, p->start);
+	wr__text_u64(&t, p->start);
 	TEXT_LIT(&t, ",\"limit\":");
-	text_u64(&t, p->limit);
+	wr__text_u64(&t, p->limit);
 	TEXT_LIT(&t, ",\"total_items\":");
-	text_u64(&t, p->total_items);
+	wr__text_u64(&t, p->total_items);
 	TEXT_LIT(&t, ",\"items\":[");
 	for (size_t i = 0; i < p->count; i++) {
 		if (i > 0)
@@ -662,15 +659,15 @@ wr_json_encode_transcript_page(const struct wr_transcript_page *p,
 	}
 	TEXT_LIT(&t, "],\"next_start\":");
 	if (p->has_next)
-		text_u64(&t, p->next_start);
+		wr__text_u64(&t, p->next_start);
 	else
 		TEXT_LIT(&t, "null");
 	TEXT_LIT(&t, ",\"status\":");
-	text_str(&t, wr_worker_status_name(p->status));
+	wr__text_str(&t, wr_worker_status_name(p->status));
 	TEXT_LIT(&t, ",\"run_state\":");
-	text_str(&t, wr_run_state_name(p->run_state));
+	wr__text_str(&t, wr_run_state_name(p->run_state));
 	TEXT_LIT(&t, ",\"last_event_id\":");
-	text_u64(&t, p->last_event_id);
+	wr__text_u64(&t, p->last_event_id);
 	TEXT_LIT(&t, "}");
 	if (envelope != NULL)
 		TEXT_LIT(&t, "}");
@@ -706,7 +703,7 @@ text_name(struct wr__text *t, const char *key, wr__name_fn fn, int value)
 		return false;
 	}
 	text_put(t, key, strlen(key));
-	text_str(t, name);
+	wr__text_str(t, name);
 	return true;
 }
 
@@ -716,13 +713,13 @@ text_time(struct wr__text *t, int64_t ms)
 	char at[25];
 
 	wr_time_format(ms, at);
-	text_str(t, at);
+	wr__text_str(t, at);
 }
 
 static void
 text_opt_str(struct wr__text *t, const char *s)
 {
-	text_str(t, s != NULL ? s : "");
+	wr__text_str(t, s != NULL ? s : "");
 }
 
 static void
@@ -740,7 +737,7 @@ text_intent(struct wr__text *t, const struct wr_intent *in)
 	}
 	if (in->kind != WR_INTENT_TASK && in->purpose != NULL) {
 		TEXT_LIT(t, ",\"purpose\":");
-		text_str(t, in->purpose);
+		wr__text_str(t, in->purpose);
 	}
 	TEXT_LIT(t, "}");
 }
@@ -768,7 +765,7 @@ text_capabilities(struct wr__text *t, const struct wr_capability *c, size_t n)
 		text_opt_str(t, c[i].name);
 		if (c[i].reason != NULL) {
 			TEXT_LIT(t, ",\"reason\":");
-			text_str(t, c[i].reason);
+			wr__text_str(t, c[i].reason);
 		}
 		TEXT_LIT(t, "}");
 	}
@@ -796,11 +793,11 @@ text_detail_tail(struct wr__text *t, const struct wr_worker_info *w)
 {
 	if (w->status_reason != NULL) {
 		TEXT_LIT(t, ",\"status_reason\":");
-		text_str(t, w->status_reason);
+		wr__text_str(t, w->status_reason);
 	}
 	if (w->config_bundle_id != NULL) {
 		TEXT_LIT(t, ",\"config_bundle\":{\"id\":");
-		text_str(t, w->config_bundle_id);
+		wr__text_str(t, w->config_bundle_id);
 		TEXT_LIT(t, "}");
 	}
 	TEXT_LIT(t, ",\"requested_capabilities\":");
@@ -830,15 +827,15 @@ text_worker(struct wr__text *t, const struct wr_worker_info *w, bool detail)
 	TEXT_LIT(t, ",\"profile\":");
 	text_profile(t, &w->profile);
 	TEXT_LIT(t, ",\"requested_capability_count\":");
-	text_u64(t, w->n_capabilities);
+	wr__text_u64(t, w->n_capabilities);
 	if (w->config_bundle_id != NULL)
 		TEXT_LIT(t, ",\"has_config_bundle\":true");
 	else
 		TEXT_LIT(t, ",\"has_config_bundle\":false");
 	TEXT_LIT(t, ",\"transcript_len\":");
-	text_u64(t, w->transcript_len);
+	wr__text_u64(t, w->transcript_len);
 	TEXT_LIT(t, ",\"last_event_id\":");
-	text_u64(t, w->last_event_id);
+	wr__text_u64(t, w->last_event_id);
 	TEXT_LIT(t, ",\"created_at\":");
 	text_time(t, w->created_at_ms);
 	TEXT_LIT(t, ",\"updated_at\":");
@@ -855,7 +852,7 @@ text_open(struct wr__text *t, const char *envelope, size_t guess)
 	text_reserve(t, guess);
 	if (envelope != NULL) {
 		TEXT_LIT(t, "{");
-		text_str(t, envelope);
+		wr__text_str(t, envelope);
 		TEXT_LIT(t, ":");
 	}
 }
@@ -942,7 +939,7 @@ wr__text_worker_page(size_t count, bool has_next, const char *next_after,
 	}
 	TEXT_LIT(&t, "],\"next_after\":");
 	if (has_next)
-		text_str(&t, next_after);
+		wr__text_str(&t, next_after);
 	else
 		TEXT_LIT(&t, "null");
 	TEXT_LIT(&t, "}");
@@ -965,7 +962,7 @@ wr_json_encode_worker_page(const struct wr_worker_list *l, size_t *len)
 }
 
 #define TEXT_U64(t, key, v) \
-	do { TEXT_LIT((t), key); text_u64((t), (v)); } while (0)
+	do { TEXT_LIT((t), key); wr__text_u64((t), (v)); } while (0)
 
 char *
 wr_json_encode_runtime_summary(const struct wr_runtime_summary *s,
@@ -975,14 +972,14 @@ wr_json_encode_runtime_summary(const struct wr_runtime_summary *s,
 
 	text_open(&t, envelope, 768);
 	TEXT_LIT(&t, "{\"runtime_id\":");
-	text_str(&t, s->runtime_id);
+	wr__text_str(&t, s->runtime_id);
 	TEXT_LIT(&t, ",\"display_name\":");
 	if (s->has_display_name)
-		text_str(&t, s->display_name);
+		wr__text_str(&t, s->display_name);
 	else
 		TEXT_LIT(&t, "null");
 	TEXT_LIT(&t, ",\"backend\":");
-	text_str(&t, s->backend);
+	wr__text_str(&t, s->backend);
 	text_name(&t, ",\"status\":", wr__runtime_status_name, (int)s->status);
 	TEXT_U64(&t, ",\"worker_count\":", s->worker_count);
 	TEXT_U64(&t, ",\"active_worker_count\":", s->active_worker_count);
@@ -996,7 +993,7 @@ wr_json_encode_runtime_summary(const struct wr_runtime_summary *s,
 	TEXT_U64(&t, ",\"max_input_bytes\":", s->limits.max_input_bytes);
 	TEXT_U64(&t, ",\"max_workers\":", s->limits.max_workers);
 	TEXT_LIT(&t, "},\"version\":");
-	text_str(&t, s->version);
+	wr__text_str(&t, s->version);
 	TEXT_LIT(&t, ",\"started_at\":");
 	text_time(&t, s->started_at_ms);
 	TEXT_LIT(&t, "}");

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/base.h"
 
@@ -24,6 +25,15 @@ struct wr__text {
 
 /* Appends n bytes of s (borrowed) to t. */
 void wr__text_put(struct wr__text *t, const char *s, size_t n);
+
+/* Appends v in decimal, as json-c writes a uint64. */
+void wr__text_u64(struct wr__text *t, uint64_t v);
+
+/* Appends s (NUL-terminated, borrowed) as a JSON string, escaped as
+ * json-c escapes it with JSON_C_TO_STRING_NOSLASHESCAPE: the five short
+ * escapes, \" and \\, \u00xx (lower-case hex) for the other control
+ * bytes, everything else (also '/' and bytes >= 0x7f) as it is. */
+void wr__text_str(struct wr__text *t, const char *s);
 
 /* Appends w's WorkerSummary object, the bytes wr_json_encode_worker_summary
  * writes for it without an envelope.  w is only read. */

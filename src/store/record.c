@@ -11,12 +11,14 @@
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "codec/json.h"
 #include "codec/json_text.h"
+#include "codec/text.h"
 #include "store/record.h"
 
 enum {
@@ -181,8 +183,146 @@ field_value(const struct wr__record *rec, unsigned f, bool *absent)
 	return NULL;
 }
 
+/* ---- encoding straight to text ---------------------------------------- */
+
+/* One member of rec as text: ",\"name\":value"; false (nothing written)
+ * when it is absent, as field_value judges absence. */
+static bool
+text_field(struct wr__text *t, const struct wr__record *rec, unsigned i)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned f = 1u << i;
+	const char *str = NULL;
+	char num[24];
+
+	switch (f) {
+	case F_RUNTIME_ID:
+		str = rec->runtime_id[0] != '\0' ? rec->runtime_id : NULL;
+		break;
+	case F_WORKER_ID:
+		str = rec->worker_id[0] != '\0' ? rec->worker_id : NULL;
+		break;
+	case F_ROLE:
+		str = wr_role_name(rec->role);
+		break;
+	case F_CONTENT:
+		str = rec->content;
+		break;
+	case F_STATUS:
+		str = wr_worker_status_name(rec->status);
+		break;
+	case F_RUN_STATE:
+		str = wr_run_state_name(rec->run_state);
+		break;
+	case F_REASON:
+		str = rec->reason;
+		break;
+	case F_RUNTIME_STATUS:
+		str = wr_runtime_status_name(rec->runtime_status);
+		break;
+	case F_IDEM_KEY:
+		str = rec->idem_key;
+		break;
+	case F_IDEM_BODY:
+		str = rec->idem_key != NULL ? rec->idem_body : NULL;
+		break;
+	case F_IDEM_DIGEST:
+		if (rec->idem_key == NULL)
+			return false;
+		wr__text_put(t, ",\"idempotency_digest\":\"", 23);
+		for (size_t k = 0; k < sizeof(rec->idem_digest); k++) {
+			num[0] = hex[rec->idem_digest[k] >> 4];
+			num[1] = hex[rec->idem_digest[k] & 15];
+			wr__text_put(t, num, 2);
+		}
+		wr__text_put(t, "\"", 1);
+		return true;
+	case F_IDEM_STATUS:
+		if (rec->idem_key == NULL)
+			return false;
+		break;
+	case F_DELETED_COUNT:
+		if (rec->deleted_count == 0)
+			return false;
+		break;
+	}
+	if (str == NULL && (f & (F_SEQUENCE | F_TURN_STARTED |
+	                         F_IDEM_STATUS | F_DELETED_COUNT)) == 0)
+		return false;
+	wr__text_put(t, ",\"", 2);
+	wr__text_put(t, field_names[i], strlen(field_names[i]));
+	wr__text_put(t, "\":", 2);
+	if (str != NULL)
+		wr__text_str(t, str);
+	else if (f == F_TURN_STARTED)
+		wr__text_put(t, rec->turn_started ? "true" : "false",
+		             rec->turn_started ? 4 : 5);
+	else if (f == F_IDEM_STATUS)
+		wr__text_put(t, num, (size_t)snprintf(num, sizeof(num), "%d",
+		                                      rec->idem_status));
+	else
+		wr__text_u64(t, f == F_SEQUENCE ? rec->sequence
+		                                : rec->deleted_count);
+	return true;
+}
+
+/* rec in the bytes the json-c path writes for it (record_encode_tree),
+ * without building a tree or parsing the text back: appends are encoded
+ * under the Runtime's write lock.  Not for a kind with a worker member
+ * (a WorkerDetail, which the codec builds as a tree).  NULL with errno
+ * ENOMEM, or EINVAL for a required member that is absent. */
+static char *
+record_encode_text(const struct wr__record *rec, const struct kind_desc *k,
+                   size_t *len)
+{
+	struct wr__text t = {0};
+	char at[24];
+
+	wr__text_put(&t, "{\"kind\":", 8);
+	wr__text_str(&t, k->name);
+	wr__text_put(&t, ",\"event_id\":", 12);
+	wr__text_u64(&t, rec->event_id);
+	wr__text_put(&t, ",\"at_ms\":", 9);
+	wr__text_put(&t, at, (size_t)snprintf(at, sizeof(at), "%" PRId64,
+	                                      rec->at_ms));
+	for (unsigned i = 0; i < F_COUNT; i++) {
+		unsigned f = 1u << i;
+
+		if (((k->required | k->optional) & f) != 0 &&
+		    !text_field(&t, rec, i) && (k->required & f) != 0) {
+			free(t.p);
+			errno = EINVAL;
+			return NULL;
+		}
+	}
+	wr__text_put(&t, "}", 1);
+	if (t.failed) {
+		free(t.p);
+		errno = ENOMEM;
+		return NULL;
+	}
+	t.p[t.len] = '\0';
+	*len = t.len;
+	return t.p;
+}
+
 char *
 wr__record_encode(const struct wr__record *rec, size_t *len)
+{
+	const struct kind_desc *k;
+
+	if ((unsigned)rec->kind >= N_KINDS || kinds[rec->kind].name == NULL) {
+		errno = EINVAL;
+		return NULL;
+	}
+	k = &kinds[rec->kind];
+	if (((k->required | k->optional) & F_WORKER) == 0)
+		return record_encode_text(rec, k, len);
+	return wr__record_encode_tree(rec, len);
+}
+
+char *
+wr__record_encode_tree(const struct wr__record *rec, size_t *len)
 {
 	const struct kind_desc *k;
 	json_object *o = NULL;

@@ -17,6 +17,17 @@
 char *wr__record_encode(const struct wr__record *rec, size_t *len);
 
 /*
+ * wr__record_encode through a json-c tree (serialised, then parsed back
+ * and compared, since json-c's serialiser can drop bytes when memory runs
+ * out).  wr__record_encode takes this path only for a kind with a worker
+ * member; for the others it writes the same bytes straight into one
+ * buffer (appends run under the Runtime's write lock, and this path cost
+ * 17% of the Runtime's CPU there).  Exposed so that tests compare the
+ * two.  Same contract as wr__record_encode.
+ */
+char *wr__record_encode_tree(const struct wr__record *rec, size_t *len);
+
+/*
  * Decodes buf[0..len) into *rec, which it overwrites; on success rec owns
  * its heap members (release with wr__record_clear).  Strict: unknown
  * members, missing members, wrong types and bad enum names are refused.
