@@ -599,14 +599,15 @@ start_parked(struct wr_runtime *rt, const struct wr_mutation *m)
 	return c;
 }
 
-/* Lets the held fdatasync return (fails: with EIO) and waits for the
- * two completions. */
+/* Lets the held fdatasync return (fails: with EIO; the reset after it
+ * succeeds) and waits for the two completions. */
 static void
 release_held(bool fails)
 {
 	if (fails)
-		test_gate_fail_with(EIO);
-	test_gate_set(false);
+		test_gate_open_failing(EIO);
+	else
+		test_gate_set(false);
 	cr_assert_eq(done_await(2), 2);
 }
 
@@ -889,6 +890,31 @@ reader_main(void *arg)
 	return NULL;
 }
 
+/* Starts a read of worker id on its own thread (g) and asserts that it
+ * returns while an fdatasync is held at the gate; the caller joins the
+ * thread it returns. */
+static pthread_t
+read_returns_while_gated(struct reader *g, struct wr_runtime *rt,
+                         const char *id)
+{
+	struct timespec until;
+	pthread_t t;
+
+	g->rt = rt;
+	g->id = id;
+	cr_assert_eq(pthread_create(&t, NULL, reader_main, g), 0);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += TEST_GATE_BOUND_S / 2;
+	pthread_mutex_lock(&g->mu);
+	while (!g->returned &&
+	       pthread_cond_timedwait(&g->cv, &g->mu, &until) == 0)
+		;
+	pthread_mutex_unlock(&g->mu);
+	cr_assert(g->returned, "the read waited for the reset's fdatasync");
+	cr_assert_eq(g->rc, WR_OK);
+	return t;
+}
+
 /* After a failed fdatasync the store's reset (an ftruncate and an
  * fdatasync) runs without the Runtime's lock: a read is answered while
  * the reset's fdatasync is held (the review of 84ebc71: reads waited for
@@ -904,25 +930,13 @@ Test(commit, reads_go_on_while_the_store_resets_after_a_failed_fdatasync)
 	struct wr_error e;
 	struct reader g = {.mu = PTHREAD_MUTEX_INITIALIZER,
 	                   .cv = PTHREAD_COND_INITIALIZER};
-	struct timespec until;
 	char id[WR_ID_MAX + 1];
 	pthread_t t;
 
 	create_ok(rt, id);
 	m.worker_id = id;
 	c = start_gated(rt, &m, true);
-	g.rt = rt;
-	g.id = id;
-	cr_assert_eq(pthread_create(&t, NULL, reader_main, &g), 0);
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += TEST_GATE_BOUND_S / 2;
-	pthread_mutex_lock(&g.mu);
-	while (!g.returned &&
-	       pthread_cond_timedwait(&g.cv, &g.mu, &until) == 0)
-		;
-	pthread_mutex_unlock(&g.mu);
-	cr_assert(g.returned, "the read waited for the reset's fdatasync");
-	cr_assert_eq(g.rc, WR_OK);
+	t = read_returns_while_gated(&g, rt, id);
 	cr_assert(store_failed(rt), "takes records before its reset ended");
 	cr_assert_eq(wr_worker_input(rt, id, &in, &ack, &e), WR_EUNAVAILABLE);
 	cr_assert_str_eq(wr_reason_name(e.reason), "store_failed", "a "
@@ -1006,7 +1020,12 @@ Test(commit, a_commit_whose_reset_fails_too_is_outcome_unknown_and_keeps_its_key
 	                 "a retry with the key of a change that may come "
 	                 "back: %s", e.message);
 	test_gate_fail_with(0);
-	/* The next append resets the store first: the record is cut. */
+	/* The next append is refused and has the commit thread reset the
+	 * store (without the lock): the record is cut, the key forgotten. */
+	cr_assert_eq(wr_worker_input(rt, id, &in, &ack, &e), WR_EUNAVAILABLE);
+	cr_assert_str_eq(wr_reason_name(e.reason), "store_failed", "%s",
+	                 e.message);
+	await_reset_over(rt);
 	cr_assert_eq(wr_worker_input(rt, id, &in, &ack, &e), WR_OK, "%s",
 	             e.message);
 	cr_assert_eq(wr_worker_input_keyed(rt, id, &in, &k, &kr, &e), WR_OK,
@@ -1037,6 +1056,42 @@ Test(commit, a_blocking_call_whose_reset_fails_too_is_outcome_unknown)
 	cr_assert_eq(input_keyed(rt, id, &e), WR_EBUSY, "a retry with the "
 	             "key of a change that may come back: %s", e.message);
 	cr_assert_str_eq(wr_reason_name(e.reason), "idempotency_in_flight");
+	wr_runtime_close(rt);
+}
+
+/* When the reset after a failed fdatasync failed too, a later mutation
+ * is refused store_failed at once and has the commit thread retry the
+ * reset without the lock: a read is answered while that retry's
+ * fdatasync is held (the review of 361c799: it ran under the write lock
+ * on the mutation's thread, and reads waited), and once it is done the
+ * store takes records. */
+Test(commit, a_retried_reset_runs_without_the_lock)
+{
+	struct wr_runtime *rt = open_rt(spec);
+	struct wr_input in = {WR_INPUT_USER, "x"};
+	struct reader g = {.mu = PTHREAD_MUTEX_INITIALIZER,
+	                   .cv = PTHREAD_COND_INITIALIZER};
+	struct wr_input_ack ack;
+	struct wr_error e;
+	char id[WR_ID_MAX + 1];
+	pthread_t t;
+
+	create_ok(rt, id);
+	test_gate_fail_with(EIO); /* the sync and its reset */
+	cr_assert_eq(wr_worker_input(rt, id, &in, &ack, &e), WR_EUNAVAILABLE);
+	test_gate_fail_with(0);
+	test_gate_set(true);
+	cr_assert_eq(wr_worker_input(rt, id, &in, &ack, &e), WR_EUNAVAILABLE);
+	cr_assert_str_eq(wr_reason_name(e.reason), "store_failed", "%s",
+	                 e.message);
+	test_gate_await_entered(1); /* the retried reset's fdatasync */
+	t = read_returns_while_gated(&g, rt, id);
+	test_gate_set(false);
+	pthread_join(t, NULL);
+	await_reset_over(rt);
+	cr_assert_eq(wr_worker_input(rt, id, &in, &ack, &e), WR_OK,
+	             "the store takes records again: %s", e.message);
+	cr_assert_eq(test_transcript_len(rt, id), 1);
 	wr_runtime_close(rt);
 }
 

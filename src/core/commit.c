@@ -456,8 +456,6 @@ unproject(struct wr_runtime *rt)
 
 /* ---- submit / await ------------------------------------------------- */
 
-static void reset_ended(struct wr_runtime *rt, uint64_t upto, bool ok);
-
 wr_err
 wr__submit(struct wr_runtime *rt, struct pending *p, struct wr_error *err)
 {
@@ -469,15 +467,18 @@ wr__submit(struct wr_runtime *rt, struct pending *p, struct wr_error *err)
 		return wr__oom(err);
 	wr_error_clear(&e);
 	rc = ops->append(rt->store, &p->rec, &p->lsn, &p->loc, &e);
-	if (rc != WR_OK && rt->queue == NULL && ops->reset != NULL &&
+	if (rc != WR_OK && ops->reset != NULL &&
 	    e.reason == WR_REASON_STORE_FAILED && !wr__reset_due(rt) &&
-	    ops->reset(rt->store, NULL) == WR_OK) {
-		/* An earlier reset failed; nothing is in flight, so the
-		 * disk may have come back: try once more (not while a
-		 * reset is due: reset_if_due runs it without the lock).
-		 * The records that reset left behind are cut now. */
-		reset_ended(rt, rt->fail_seq, true);
-		rc = ops->append(rt->store, &p->rec, &p->lsn, &p->loc, &e);
+	    rt->cmt_started) {
+		/* An earlier reset failed; the disk may have come back: the
+		 * commit thread tries again (reset_if_due), without the
+		 * lock, so reads do not wait for its fdatasync.  This
+		 * mutation is refused store_failed meanwhile (safe to
+		 * retry); one attempt runs at a time, and the mutations
+		 * that come during one share the next. */
+		__atomic_store_n(&rt->fail_seq, rt->fail_seq + 1,
+		                 __ATOMIC_RELEASE);
+		wr__commit_ring(rt);
 	}
 	if (rc != WR_OK) {
 		if (err != NULL)
@@ -1097,6 +1098,7 @@ commit_main(void *arg)
 		while (commit_round(rt) > 0)
 			;
 		pthread_mutex_unlock(&rt->cmt_round_mu);
+		reset_if_due(rt); /* a retry wr__submit asked for */
 		if (halt)
 			break; /* close: nothing waits, nothing new comes */
 	}

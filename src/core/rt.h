@@ -252,7 +252,9 @@ struct wr_runtime {
 	bool reap_halt;        /* under reap_mu: drain, then return */
 	bool closing; /* close: driver callbacks refused */
 	/* Failed syncs and the store's reset (commit.c).  fail_seq counts
-	 * the failed syncs that left the store to reset (discard_queue);
+	 * the failed syncs that left the store to reset (discard_queue) and
+	 * the retries an append asked for after a reset failed (wr__submit:
+	 * the commit thread runs them);
 	 * reset_seq is the fail_seq the last reset that ended covered, and
 	 * reset_ok_seq the one the last reset that succeeded covered: every
 	 * record a failure up to it dropped is cut from the journal.  Written
@@ -500,7 +502,9 @@ wr_err wr__reserve(struct wr_runtime *rt, const struct wr__record *rec,
 /*
  * Hands a validated record to the store.  Write lock held.  On success the
  * projected view includes it (and, with a synchronous store, the applied
- * view too: p->done).  On failure nothing changed.
+ * view too: p->done).  On failure nothing changed; a store that stayed
+ * failed after a reset answers store_failed, and the commit thread tries
+ * the reset again (never here, under the lock).
  */
 wr_err wr__submit(struct wr_runtime *rt, struct pending *p,
                   struct wr_error *err);
