@@ -890,6 +890,17 @@ reader_main(void *arg)
 	return NULL;
 }
 
+/* Waits (at most 20 s, polling the state) until rt's store takes records
+ * again after a reset that failed: the commit thread retries it. */
+static void
+await_store_back(struct wr_runtime *rt)
+{
+	for (int i = 0; i < 2000 && store_failed(rt); i++)
+		usleep(10000);
+	cr_assert_not(store_failed(rt), "the store stayed failed 20 s after "
+	              "the disk came back");
+}
+
 /* Starts a read of worker id on its own thread (g) and asserts that it
  * returns while an fdatasync is held at the gate; the caller joins the
  * thread it returns. */
@@ -1020,12 +1031,9 @@ Test(commit, a_commit_whose_reset_fails_too_is_outcome_unknown_and_keeps_its_key
 	                 "a retry with the key of a change that may come "
 	                 "back: %s", e.message);
 	test_gate_fail_with(0);
-	/* The next append is refused and has the commit thread reset the
-	 * store (without the lock): the record is cut, the key forgotten. */
-	cr_assert_eq(wr_worker_input(rt, id, &in, &ack, &e), WR_EUNAVAILABLE);
-	cr_assert_str_eq(wr_reason_name(e.reason), "store_failed", "%s",
-	                 e.message);
-	await_reset_over(rt);
+	/* The commit thread retries the reset: the record is cut, the key
+	 * forgotten. */
+	await_store_back(rt);
 	cr_assert_eq(wr_worker_input(rt, id, &in, &ack, &e), WR_OK, "%s",
 	             e.message);
 	cr_assert_eq(wr_worker_input_keyed(rt, id, &in, &k, &kr, &e), WR_OK,
@@ -1059,12 +1067,12 @@ Test(commit, a_blocking_call_whose_reset_fails_too_is_outcome_unknown)
 	wr_runtime_close(rt);
 }
 
-/* When the reset after a failed fdatasync failed too, a later mutation
- * is refused store_failed at once and has the commit thread retry the
- * reset without the lock: a read is answered while that retry's
- * fdatasync is held (the review of 361c799: it ran under the write lock
- * on the mutation's thread, and reads waited), and once it is done the
- * store takes records. */
+/* When the reset after a failed fdatasync failed too, the commit thread
+ * retries it without the lock: a read is answered while that retry's
+ * fdatasync is held (it used to run under the write lock on the thread
+ * of the next mutation, and reads waited), a mutation meanwhile is
+ * refused store_failed at once, and once it is done the store takes
+ * records. */
 Test(commit, a_retried_reset_runs_without_the_lock)
 {
 	struct wr_runtime *rt = open_rt(spec);
@@ -1079,18 +1087,43 @@ Test(commit, a_retried_reset_runs_without_the_lock)
 	create_ok(rt, id);
 	test_gate_fail_with(EIO); /* the sync and its reset */
 	cr_assert_eq(wr_worker_input(rt, id, &in, &ack, &e), WR_EUNAVAILABLE);
-	test_gate_fail_with(0);
 	test_gate_set(true);
-	cr_assert_eq(wr_worker_input(rt, id, &in, &ack, &e), WR_EUNAVAILABLE);
-	cr_assert_str_eq(wr_reason_name(e.reason), "store_failed", "%s",
-	                 e.message);
+	test_gate_fail_with(0);
 	test_gate_await_entered(1); /* the retried reset's fdatasync */
 	t = read_returns_while_gated(&g, rt, id);
+	cr_assert_eq(wr_worker_input(rt, id, &in, &ack, &e), WR_EUNAVAILABLE);
+	cr_assert_str_eq(wr_reason_name(e.reason), "store_failed", "a "
+	                 "mutation during the retry: %s", e.message);
 	test_gate_set(false);
 	pthread_join(t, NULL);
 	await_reset_over(rt);
 	cr_assert_eq(wr_worker_input(rt, id, &in, &ack, &e), WR_OK,
 	             "the store takes records again: %s", e.message);
+	cr_assert_eq(test_transcript_len(rt, id), 1);
+	wr_runtime_close(rt);
+}
+
+/* A reset that failed is retried by the commit thread on its own, about
+ * once a second, while the store stays failed: a client that only
+ * retries with its idempotency key (idempotency_in_flight, which
+ * appends nothing) is not left waiting for another client's mutation
+ * (the review of 4a398f1: five keyed retries got 409 until an unrelated
+ * input came). */
+Test(commit, a_failed_reset_is_retried_without_a_mutation)
+{
+	struct wr_runtime *rt = open_rt(spec);
+	struct wr_error e;
+	char id[WR_ID_MAX + 1];
+
+	create_ok(rt, id);
+	test_gate_fail_with(EIO); /* the sync and its reset */
+	cr_assert_eq(input_keyed(rt, id, &e), WR_EUNAVAILABLE);
+	cr_assert_str_eq(wr_reason_name(e.reason), "store_reset_failed");
+	cr_assert_eq(input_keyed(rt, id, &e), WR_EBUSY);
+	test_gate_fail_with(0);
+	await_store_back(rt);
+	cr_assert_eq(input_keyed(rt, id, &e), WR_OK, "the key's retry: %s",
+	             e.message);
 	cr_assert_eq(test_transcript_len(rt, id), 1);
 	wr_runtime_close(rt);
 }

@@ -31,6 +31,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/rt.h"
 
@@ -456,6 +457,22 @@ unproject(struct wr_runtime *rt)
 
 /* ---- submit / await ------------------------------------------------- */
 
+/* After a reset failed, the store stays failed: marks a retry due
+ * (counted as a failure: reset_if_due runs it), unless a reset is due
+ * already or records are in flight (their owners discard them, then
+ * reset: a reset before that could let a record be appended and then
+ * discarded while it is in the journal).  Returns whether it marked
+ * one.  Write lock held. */
+static bool
+retry_reset_due(struct wr_runtime *rt)
+{
+	if (rt->store->ops->reset == NULL || rt->queue != NULL ||
+	    wr__reset_due(rt) || !rt->cmt_started)
+		return false;
+	__atomic_store_n(&rt->fail_seq, rt->fail_seq + 1, __ATOMIC_RELEASE);
+	return true;
+}
+
 wr_err
 wr__submit(struct wr_runtime *rt, struct pending *p, struct wr_error *err)
 {
@@ -467,19 +484,15 @@ wr__submit(struct wr_runtime *rt, struct pending *p, struct wr_error *err)
 		return wr__oom(err);
 	wr_error_clear(&e);
 	rc = ops->append(rt->store, &p->rec, &p->lsn, &p->loc, &e);
-	if (rc != WR_OK && ops->reset != NULL &&
-	    e.reason == WR_REASON_STORE_FAILED && !wr__reset_due(rt) &&
-	    rt->cmt_started) {
+	if (rc != WR_OK && e.reason == WR_REASON_STORE_FAILED &&
+	    retry_reset_due(rt))
 		/* An earlier reset failed; the disk may have come back: the
-		 * commit thread tries again (reset_if_due), without the
+		 * commit thread tries again now (reset_if_due), without the
 		 * lock, so reads do not wait for its fdatasync.  This
 		 * mutation is refused store_failed meanwhile (safe to
 		 * retry); one attempt runs at a time, and the mutations
 		 * that come during one share the next. */
-		__atomic_store_n(&rt->fail_seq, rt->fail_seq + 1,
-		                 __ATOMIC_RELEASE);
 		wr__commit_ring(rt);
-	}
 	if (rc != WR_OK) {
 		if (err != NULL)
 			*err = e;
@@ -685,11 +698,8 @@ reset_ended(struct wr_runtime *rt, uint64_t upto, bool ok)
 	struct wr_commit *c, **pp = &rt->held_head;
 	struct wr_error why;
 
-	__atomic_store_n(&rt->reset_seq, upto, __ATOMIC_RELEASE);
-	if (ok) {
-		__atomic_store_n(&rt->reset_ok_seq, upto, __ATOMIC_RELEASE);
+	if (ok)
 		wr__idem_limbo_release(rt, upto);
-	}
 	rt->held_tail = NULL;
 	while ((c = *pp) != NULL) {
 		if (c->held > upto) {
@@ -704,6 +714,11 @@ reset_ended(struct wr_runtime *rt, uint64_t upto, bool ok)
 		c->held = 0;
 		commit_complete(rt, c, c->rc, &why, true);
 	}
+	/* Published last: reset_until's check without the lock may then
+	 * take every commit this reset covered as completed. */
+	if (ok)
+		__atomic_store_n(&rt->reset_ok_seq, upto, __ATOMIC_RELEASE);
+	__atomic_store_n(&rt->reset_seq, upto, __ATOMIC_RELEASE);
 }
 
 /*
@@ -738,6 +753,11 @@ reset_until(struct wr_runtime *rt, uint64_t fail_seq)
 			pthread_rwlock_wrlock(&rt->lock);
 			reset_ended(rt, upto, ok);
 			pthread_rwlock_unlock(&rt->lock);
+			/* The commit thread retries it while the store
+			 * stays failed (retry_reset). */
+			if (!ok && rt->cmt_started &&
+			    !pthread_equal(pthread_self(), rt->cmt_thread))
+				wr__commit_ring(rt);
 		}
 		pthread_mutex_unlock(&rt->reset_mu);
 	}
@@ -1081,16 +1101,68 @@ commit_round(struct wr_runtime *rt)
 	return left;
 }
 
+/* Whether the store refuses appends until it is reset. */
+static bool
+store_broken(struct wr_runtime *rt)
+{
+	struct wr__store_stats ss;
+
+	if (rt->store->ops->stats == NULL)
+		return false;
+	rt->store->ops->stats(rt->store, &ss);
+	return ss.failed;
+}
+
+/* The commit thread's retry of a reset that failed, without a mutation
+ * to ask for it (a client that only retries with an idempotency key in
+ * limbo gets idempotency_in_flight, which appends nothing).  Returns
+ * whether the store stays failed.  Lock NOT held. */
+static bool
+retry_reset(struct wr_runtime *rt)
+{
+	bool due;
+
+	if (!store_broken(rt))
+		return false;
+	pthread_rwlock_wrlock(&rt->lock);
+	due = retry_reset_due(rt);
+	pthread_rwlock_unlock(&rt->lock);
+	if (due)
+		reset_if_due(rt);
+	return store_broken(rt);
+}
+
+/* Waits for the bell or a halt; while the store stays failed, at most
+ * RESET_RETRY_S, then returns as if rung (a retry of the reset is due).
+ * cmt_mu held. */
+#define RESET_RETRY_S 1
+static void
+commit_bell_wait(struct wr_runtime *rt, bool broken)
+{
+	struct timespec until;
+
+	if (broken) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += RESET_RETRY_S;
+	}
+	while (!rt->cmt_bell && !rt->cmt_halt) {
+		if (!broken)
+			pthread_cond_wait(&rt->cmt_cv, &rt->cmt_mu);
+		else if (pthread_cond_timedwait(&rt->cmt_cv, &rt->cmt_mu,
+		                                &until) != 0)
+			break;
+	}
+}
+
 static void *
 commit_main(void *arg)
 {
 	struct wr_runtime *rt = arg;
-	bool halt;
+	bool halt, broken = false;
 
 	for (;;) {
 		pthread_mutex_lock(&rt->cmt_mu);
-		while (!rt->cmt_bell && !rt->cmt_halt)
-			pthread_cond_wait(&rt->cmt_cv, &rt->cmt_mu);
+		commit_bell_wait(rt, broken);
 		rt->cmt_bell = false;
 		halt = rt->cmt_halt;
 		pthread_mutex_unlock(&rt->cmt_mu);
@@ -1101,6 +1173,7 @@ commit_main(void *arg)
 		reset_if_due(rt); /* a retry wr__submit asked for */
 		if (halt)
 			break; /* close: nothing waits, nothing new comes */
+		broken = retry_reset(rt);
 	}
 	return NULL;
 }
