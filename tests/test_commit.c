@@ -218,6 +218,24 @@ await_reset_over(struct wr_runtime *rt)
 	cr_assert_not(wr__reset_due(rt), "the store's reset did not end");
 }
 
+/* Waits for the store's reset to end, then asserts that the store takes
+ * records again and kept nothing of the failed changes: an input to
+ * worker id is acknowledged as its transcript's first entry. */
+static void
+assert_first_input_after_reset(struct wr_runtime *rt, const char *id)
+{
+	struct wr_input in = {WR_INPUT_USER, "after the reset"};
+	struct wr_input_ack ack;
+	struct wr_error e;
+
+	await_reset_over(rt);
+	cr_assert_eq(wr_worker_input(rt, id, &in, &ack, &e), WR_OK,
+	             "the store takes records again: %s", e.message);
+	cr_assert_eq(ack.transcript_sequence, 1, "the sequence of a lost "
+	             "change was kept");
+	cr_assert_eq(test_transcript_len(rt, id), 1);
+}
+
 /* ---- the tests ---------------------------------------------------------- */
 
 Test(commit, completions_come_once_each_in_order_after_the_fdatasync)
@@ -266,8 +284,6 @@ Test(commit, a_failed_fdatasync_fails_every_waiting_commit_and_changes_nothing)
 	struct wr_runtime *rt = open_rt(spec);
 	struct wr_commit *c[3];
 	struct wr_mutation_result r;
-	struct wr_input in = {WR_INPUT_USER, "after"};
-	struct wr_input_ack ack;
 	struct wr_error e;
 	char id[WR_ID_MAX + 1];
 	bool ready;
@@ -288,11 +304,7 @@ Test(commit, a_failed_fdatasync_fails_every_waiting_commit_and_changes_nothing)
 	cr_assert_eq(test_transcript_len(rt, id), 0, "a failed sync changed "
 	             "the transcript");
 	test_gate_fail_with(0);
-	await_reset_over(rt);
-	cr_assert_eq(wr_worker_input(rt, id, &in, &ack, &e), WR_OK, "%s",
-	             e.message);
-	cr_assert_eq(ack.transcript_sequence, 1, "the sequence of a lost "
-	             "input was kept");
+	assert_first_input_after_reset(rt, id);
 	wr_runtime_close(rt);
 	rt = open_rt(spec);
 	cr_assert_eq(test_transcript_len(rt, id), 1, "a lost input was "
@@ -956,10 +968,7 @@ Test(commit, reads_go_on_while_the_store_resets_after_a_failed_fdatasync)
 	pthread_join(t, NULL);
 	cr_assert_eq(done_await(1), 1);
 	cr_assert_eq(wr_commit_finish(c, &r, &e), WR_EUNAVAILABLE);
-	await_reset_over(rt);
-	cr_assert_eq(wr_worker_input(rt, id, &in, &ack, &e), WR_OK,
-	             "the store takes records again: %s", e.message);
-	cr_assert_eq(test_transcript_len(rt, id), 1);
+	assert_first_input_after_reset(rt, id);
 	wr_runtime_close(rt);
 }
 
@@ -1096,10 +1105,7 @@ Test(commit, a_retried_reset_runs_without_the_lock)
 	                 "mutation during the retry: %s", e.message);
 	test_gate_set(false);
 	pthread_join(t, NULL);
-	await_reset_over(rt);
-	cr_assert_eq(wr_worker_input(rt, id, &in, &ack, &e), WR_OK,
-	             "the store takes records again: %s", e.message);
-	cr_assert_eq(test_transcript_len(rt, id), 1);
+	assert_first_input_after_reset(rt, id);
 	wr_runtime_close(rt);
 }
 

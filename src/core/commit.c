@@ -534,6 +534,18 @@ commit_unlink(struct wr_runtime *rt, struct wr_commit *c)
 	__atomic_store_n(&rt->cw_n, rt->cw_n - 1, __ATOMIC_RELAXED);
 }
 
+/* Sets c's error for the failure rc: why when it says one, else
+ * store_failed (the store failed to persist the change). */
+static void
+commit_fail(struct wr_commit *c, wr_err rc, const struct wr_error *why)
+{
+	if (why != NULL && why->code != WR_OK)
+		c->err = *why;
+	else
+		wr__fail(&c->err, rc, WR_REASON_STORE_FAILED, NULL,
+		         "the store failed to persist this change");
+}
+
 /* Ends c's wait with rc (why: the error of a failure; NULL: the store
  * failed to persist it), undoes what a failure leaves (its key in flight,
  * an input the driver already had), calls done() if notify and marks c
@@ -550,11 +562,7 @@ commit_complete(struct wr_runtime *rt, struct wr_commit *c, wr_err rc,
 	}
 	c->rc = rc;
 	if (rc != WR_OK) {
-		if (why != NULL && why->code != WR_OK)
-			c->err = *why;
-		else
-			wr__fail(&c->err, rc, WR_REASON_STORE_FAILED, NULL,
-			         "the store failed to persist this change");
+		commit_fail(c, rc, why);
 		if (c->ikey != NULL)
 			wr__idem_abort(rt, c->ikey);
 		if (c->diag_seq != 0)
@@ -582,11 +590,7 @@ commit_end(struct wr_runtime *rt, struct wr_commit *c, wr_err rc,
 	}
 	commit_unlink(rt, c);
 	c->rc = rc;
-	if (why != NULL && why->code != WR_OK)
-		c->err = *why;
-	else
-		wr__fail(&c->err, rc, WR_REASON_STORE_FAILED, NULL,
-		         "the store failed to persist this change");
+	commit_fail(c, rc, why);
 	c->held = rt->fail_seq;
 	c->next = NULL;
 	if (rt->held_tail != NULL)
