@@ -7,9 +7,12 @@
 # One private nginx on loopback (plain HTTP, access log off) in front of
 # FastCGI responders on unix sockets, every one with and without upstream
 # keepalive (keepalive K + fastcgi_keep_conn on), measured with
-# wrk -t2 -c64 -dS in interleaved rounds (every case once per round, round
-# after round); the table shows medians, then the ratios the issue sets
-# targets for.  K defaults to deploy/nginx.conf's "keepalive 64".  Cases:
+# wrk -t2 -c64 -dS in interleaved rounds (every case once per round, the
+# cases a ratio compares next to each other, rotated from round to round);
+# the table shows medians, then the ratios the issue sets targets for, each
+# the median of the rounds' ratios with their range.  nginx buffers answers
+# as deploy/nginx.conf does (its fastcgi_buffers), for every responder.
+# K defaults to deploy/nginx.conf's "keepalive 64".  Cases:
 #   nginx "return 200" (the ceiling);
 #   bare libfcgi responder (tests/bench/bare-fcgi.c, N threads) answering
 #     the bytes of the Runtime's GET detail and input ack;
@@ -258,6 +261,39 @@ contention() { # key url list_url: GET detail while two clients list
 	run "$1" "$2" GET
 	wait "$l1" "$l2"
 }
+case_run() { # key: one wrk run of that case
+	local k=$1 key label be path method w
+	case $k in
+	rt_def) run rt_def "$(url rt_def "/v1/workers/$W_rt_def")" GET ;;
+	rt_get_alone) run "$k" "$(url rt "/v1/workers/$W")" GET ;;
+	rt_get_list) contention "$k" "$(url rt "/v1/workers/$W")" \
+		"$(url rt '/v1/workers?limit=1000')" ;;
+	rt_get_blist) contention "$k" "$(url rt "/v1/workers/$W")" \
+		"$(url bare_list /x)" ;;
+	*)	while IFS='|' read -r key label be path method; do
+			[ "${k%_[01]}" = "$key" ] || continue
+			[ "${k##*_}" = 1 ] && be=${be}_ka
+			w=$(eval "echo \${W_$be:-}")
+			run "$k" "$(url "$be" "${path//\{W\}/$w}")" "$method"
+		done <<< "$CASES" ;;
+	esac
+}
+# Cases compared by a ratio run next to each other, in groups, and each
+# round starts every group one case later than the round before (a
+# rotation), so the machine's drift (this shared VM's rates move by a
+# quarter between runs minutes apart) favours no case; a ratio is the
+# median of the rounds' ratios (the issue's "per-round ratios (medians)").
+GROUP_GET="bare_get_0 rt_get_0 rt_get_1 bare_get_1 rt_def rt_sum_0 rt_sum_1"
+GROUP_POST="bare_post_0 rt_post_0 fs_post_0 bare_post_1 rt_post_1 fs_post_1"
+[ -n "$PHP_FPM" ] && GROUP_GET="$GROUP_GET php_get_0 php_get_1" &&
+	GROUP_POST="$GROUP_POST php_post_0 php_post_1"
+GROUP_LIST="rt_get_alone rt_get_list rt_get_blist"
+rotate() { # n word...: the words from the n-th (0-based, modulo)
+	local n=$1 i
+	shift
+	n=$((n % $#))
+	for i in $(seq $((n + 1)) $#) $(seq 1 "$n"); do eval "echo \${$i}"; done
+}
 
 echo "http-bench: $ROUNDS round(s) of wrk -t2 -c$CONNS -d${DURATION}s;" \
 	"--threads $THREADS ($((THREADS + KEEPALIVE)) behind keepalive" \
@@ -266,18 +302,11 @@ echo "http-bench: $ROUNDS round(s) of wrk -t2 -c$CONNS -d${DURATION}s;" \
 for round in $(seq 1 "$ROUNDS"); do
 	echo "round $round" >&2
 	run ceiling "http://127.0.0.1:$PORT0/" GET
-	while IFS='|' read -r key label be path method; do
-		for ka in 0 1; do
-			b=$be
-			[ $ka = 1 ] && b=${be}_ka
-			w=$(eval "echo \${W_$b:-}")
-			run "${key}_$ka" "$(url "$b" "${path//\{W\}/$w}")" "$method"
-		done
-	done <<< "$CASES"
-	run rt_def "$(url rt_def "/v1/workers/$W_rt_def")" GET
-	contention rt_get_list "$(url rt "/v1/workers/$W")" \
-		"$(url rt '/v1/workers?limit=1000')"
-	contention rt_get_blist "$(url rt "/v1/workers/$W")" "$(url bare_list /x)"
+	# shellcheck disable=SC2086 # the groups split into keys
+	for k in $(rotate "$round" $GROUP_GET) $(rotate "$round" $GROUP_POST) \
+		$(rotate "$round" $GROUP_LIST); do
+		case_run "$k"
+	done
 	for slice in $(seq 1 "$DURATION"); do
 		one_conn_slice "$slice"
 	done
@@ -297,6 +326,7 @@ while IFS='|' read -r key label be path method; do
 	row "${key}_1" "$label, keepalive"
 done <<< "$CASES"
 row rt_def "Runtime GET detail as deployed, keepalive"
+row rt_get_alone 'Runtime GET detail, next to the two below'
 row rt_get_list 'Runtime GET detail, 2 clients listing 1,000'
 row rt_get_blist 'same, the 2 lists from a bare responder'
 row fs1 'Runtime POST input (fs), 1 connection'
@@ -304,25 +334,33 @@ row bare_sync1 'bare libfcgi POST + fdatasync, 1 connection'
 row mem1 'Runtime POST input (memory), 1 connection'
 row fsync "write+fdatasync loop, $REC bytes"
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
-echo "ratios (of medians):"
-echo "  GET/bare $(ratio "$(med rt_get_0)" "$(med bare_get_0)")," \
-	"GET/bare keepalive $(ratio "$(med rt_get_1)" "$(med bare_get_1)")," \
-	"GET keepalive/bare no-keepalive $(ratio "$(med rt_get_1)" "$(med bare_get_0)")," \
-	"GET keepalive/no-keepalive $(ratio "$(med rt_get_1)" "$(med rt_get_0)")"
+# rr NUM DEN [P]: the median over the rounds of NUM's rate (P: p99) over
+# DEN's in the same round, and the range of the rounds' ratios.
+rr() {
+	local v=${3:-R} a b
+	eval "a=\$${v}_$1; b=\$${v}_$2"
+	awk -v a="$a" -v b="$b" 'BEGIN { n = split(a, x, " "); split(b, y, " ")
+		for (i = 1; i <= n; i++) print (y[i] > 0 ? x[i] / y[i] : 0) }' |
+		sort -g | awk '{ v[NR] = $1 }
+		END { printf "%.2f (%.2f-%.2f)", v[int((NR + 1) / 2)], v[1], v[NR] }'
+}
+echo "ratios (medians of the rounds' ratios, their range in brackets):"
+echo "  GET/bare $(rr rt_get_0 bare_get_0)," \
+	"GET/bare keepalive $(rr rt_get_1 bare_get_1)," \
+	"GET keepalive/bare no-keepalive $(rr rt_get_1 bare_get_0)," \
+	"GET keepalive/no-keepalive $(rr rt_get_1 rt_get_0)"
 echo "  as deployed (--threads $THREADS, keepalive $KEEPALIVE): /bare no-keepalive" \
-	"$(ratio "$(med rt_def)" "$(med bare_get_0)"), /Runtime no-keepalive" \
-	"$(ratio "$(med rt_def)" "$(med rt_get_0)"), p99 $(p99 rt_def) ms" \
-	"vs no-keepalive $(p99 rt_get_0) ms"
-[ -n "$PHP_FPM" ] && echo "  GET/php-fpm $(ratio "$(med rt_get_0)" "$(med php_get_0)")"
-echo "  POST(memory)/bare POST $(ratio "$(med rt_post_0)" "$(med bare_post_0)")," \
-	"keepalive $(ratio "$(med rt_post_1)" "$(med bare_post_1)")"
-echo "  GET detail with 2 listing/alone: rate $(ratio "$(med rt_get_list)" "$(med rt_get_0)")," \
-	"p99 $(ratio "$(p99 rt_get_list)" "$(p99 rt_get_0)");" \
+	"$(rr rt_def bare_get_0), /Runtime no-keepalive" \
+	"$(rr rt_def rt_get_0), p99 $(p99 rt_def) ms" \
+	"vs no-keepalive $(p99 rt_get_0) ms (p99 ratio $(rr rt_def rt_get_0 P))"
+[ -n "$PHP_FPM" ] && echo "  GET/php-fpm $(rr rt_get_0 php_get_0)"
+echo "  POST(memory)/bare POST $(rr rt_post_0 bare_post_0)," \
+	"keepalive $(rr rt_post_1 bare_post_1)"
+echo "  GET detail with 2 listing/alone: rate $(rr rt_get_list rt_get_alone)," \
+	"p99 $(rr rt_get_list rt_get_alone P);" \
 	"the same bytes listed by a bare responder: rate" \
-	"$(ratio "$(med rt_get_blist)" "$(med rt_get_0)"), p99" \
-	"$(ratio "$(p99 rt_get_blist)" "$(p99 rt_get_0)")"
-echo "  fs/memory at $CONNS connections $(ratio "$(med fs_post_0)" "$(med rt_post_0)")"
+	"$(rr rt_get_blist rt_get_alone), p99 $(rr rt_get_blist rt_get_alone P)"
+echo "  fs/memory at $CONNS connections $(rr fs_post_0 rt_post_0)"
 fs1_line() { # label key: medians of the one-second slices' ratios
 	printf '  %s/fdatasync loop (medians of %s one-second slices): raw %.2f, HTTP round trip (%.3f ms) subtracted %.2f\n' \
 		"$1" "$(eval "echo \$Q_${2}_raw" | wc -w)" \
@@ -334,4 +372,4 @@ echo "  the disk's floor over the slices: $(printf '%s\n' $R_fsync |
 	sort -g | sed -n '1p;$p' | paste -sd- | sed 's/-/ to /') fdatasyncs/s"
 fs1_line "fs 1 connection" fs1
 fs1_line "bare libfcgi + fdatasync, 1 connection" bare_sync1
-echo "  fs 1 connection/bare libfcgi + fdatasync $(ratio "$(med fs1)" "$(med bare_sync1)")"
+echo "  fs 1 connection/bare libfcgi + fdatasync $(rr fs1 bare_sync1)"

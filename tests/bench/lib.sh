@@ -98,6 +98,9 @@ bench_nginx_conf() {
 		echo "http { access_log off; client_body_temp_path $BENCH_DIR/nb;"
 		echo "  fastcgi_temp_path $BENCH_DIR/nf; proxy_temp_path $BENCH_DIR/np;"
 		echo "  uwsgi_temp_path $BENCH_DIR/nu; scgi_temp_path $BENCH_DIR/ns;"
+		# Answers are buffered as deploy/nginx.conf has it, for all.
+		grep -E '^[[:space:]]*fastcgi_buffers?[[:space:]]' \
+			"$top_srcdir/deploy/nginx.conf"
 		echo "  server { listen 127.0.0.1:$port; location / {"
 		echo "    default_type application/json; return 200 '{\"ok\":true}'; } }"
 		for b in "$@"; do
