@@ -1217,6 +1217,7 @@ struct shutdown_guard {
 	unsigned timeout_ms;
 	int listen_fd;          /* drained at the timeout; -1: none */
 	unsigned retry_after_s;
+	struct wr_runtime *rt;  /* told to drain at the stop; NULL: none yet */
 	pthread_t tid;
 };
 
@@ -1253,12 +1254,15 @@ static void *guard_main(void *arg)
 	return NULL;
 }
 
-/* The responder's on_stop: starts the clock (main thread, once). */
+/* The responder's on_stop: starts the clock and tells the Runtime to
+ * start no background work its close would wait for (main thread,
+ * once). */
 static void guard_arm(void *arg)
 {
 	struct shutdown_guard *g = arg;
 	int e;
 
+	wr_runtime_drain(g->rt);
 	log_msg(LOG_INFO, "stopping within %u ms",
 	        g->timeout_ms);
 	e = pthread_create(&g->tid, NULL, guard_main, g);
@@ -1744,6 +1748,7 @@ static int serve(const struct options *o, const struct wr_config *cfg,
 		return -1;
 	}
 	reload->rt = *rt;
+	guard->rt = *rt; /* read by guard_arm, on this (the main) thread */
 	atomic_store_explicit(&ctx.rt, *rt, memory_order_release);
 	return responder_wait(&rcfg);
 }

@@ -1134,6 +1134,38 @@ Test(commit, a_failed_reset_is_retried_without_a_mutation)
 	wr_runtime_close(rt);
 }
 
+/* Once the Runtime drains (wr_runtime_drain, a server's stop signal), a
+ * reset that failed is retried no more: neither the commit thread's timed
+ * retry nor a mutation starts one, so close waits for no fdatasync of a
+ * failing disk (the review of cd09fbf: SIGTERM on a failing, slow disk
+ * ran into --shutdown-timeout behind such a retry).  A mutation is still
+ * refused store_failed. */
+Test(commit, a_draining_runtime_retries_no_failed_reset)
+{
+	struct wr_runtime *rt = open_rt(spec);
+	struct wr_input in = {WR_INPUT_USER, "while draining"};
+	struct wr_input_ack ack;
+	struct wr_error e;
+	char id[WR_ID_MAX + 1];
+
+	create_ok(rt, id);
+	test_gate_fail_with(EIO); /* the sync and its reset */
+	cr_assert_eq(wr_worker_input(rt, id, &in, &ack, &e), WR_EUNAVAILABLE);
+	cr_assert_str_eq(wr_reason_name(e.reason), "store_reset_failed");
+	wr_runtime_drain(rt);
+	await_reset_over(rt); /* a retry begun before the drain ends (fails) */
+	test_gate_set(true); /* a retry now would hold in its fdatasync */
+	test_gate_fail_with(0);
+	cr_assert_eq(wr_worker_input(rt, id, &in, &ack, &e), WR_EUNAVAILABLE);
+	cr_assert_str_eq(wr_reason_name(e.reason), "store_failed", "%s",
+	                 e.message);
+	cr_assert_not(wr__reset_due(rt), "a retry of the reset was started "
+	              "after the drain began");
+	cr_assert(store_failed(rt));
+	test_gate_set(false);
+	wr_runtime_close(rt);
+}
+
 /* ---- the group commit's leader (wr_commit_lead) ----------------------- */
 
 Test(commit, a_leader_makes_its_commit_durable_before_lead_returns)

@@ -459,15 +459,17 @@ unproject(struct wr_runtime *rt)
 
 /* After a reset failed, the store stays failed: marks a retry due
  * (counted as a failure: reset_if_due runs it), unless a reset is due
- * already or records are in flight (their owners discard them, then
+ * already, records are in flight (their owners discard them, then
  * reset: a reset before that could let a record be appended and then
- * discarded while it is in the journal).  Returns whether it marked
- * one.  Write lock held. */
+ * discarded while it is in the journal) or the Runtime is draining
+ * (wr_runtime_drain: its close must not wait for a retry's fdatasync).
+ * Returns whether it marked one.  Write lock held. */
 static bool
 retry_reset_due(struct wr_runtime *rt)
 {
 	if (rt->store->ops->reset == NULL || rt->queue != NULL ||
-	    wr__reset_due(rt) || !rt->cmt_started)
+	    wr__reset_due(rt) || !rt->cmt_started ||
+	    __atomic_load_n(&rt->draining, __ATOMIC_ACQUIRE))
 		return false;
 	__atomic_store_n(&rt->fail_seq, rt->fail_seq + 1, __ATOMIC_RELEASE);
 	return true;

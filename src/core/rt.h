@@ -251,6 +251,9 @@ struct wr_runtime {
 	bool reap_started;     /* under reap_mu */
 	bool reap_halt;        /* under reap_mu: drain, then return */
 	bool closing; /* close: driver callbacks refused */
+	/* wr_runtime_drain: no retry of a failed reset is started any more
+	 * (retry_reset_due).  Atomic. */
+	bool draining;
 	/* Failed syncs and the store's reset (commit.c).  fail_seq counts
 	 * the failed syncs that left the store to reset (discard_queue) and
 	 * the retries an append asked for after a reset failed (wr__submit:

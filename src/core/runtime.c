@@ -472,6 +472,13 @@ wr__runtime_store(struct wr_runtime *rt)
 }
 
 void
+wr_runtime_drain(struct wr_runtime *rt)
+{
+	if (rt != NULL)
+		__atomic_store_n(&rt->draining, true, __ATOMIC_RELEASE);
+}
+
+void
 wr_runtime_close(struct wr_runtime *rt)
 {
 	if (rt == NULL)
