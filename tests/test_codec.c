@@ -985,6 +985,30 @@ Test(codec, input_content_is_not_limited_to_max_string)
 	free(text);
 }
 
+/* A JSON path longer than an error's field (WR_FIELD_MAX - 1 bytes) is
+ * cut there, and never inside a UTF-8 character. */
+Test(codec, a_path_too_long_for_the_field_is_cut_between_characters)
+{
+	char text[512], want[WR_FIELD_MAX];
+	struct wr_input in = { 0 };
+	struct wr_error e;
+	int n = sprintf(text, "{\"input\":{\"kind\":\"user\","
+	                "\"content\":\"x\",\"");
+	size_t w = (size_t)sprintf(want, "input.");
+
+	for (int i = 0; i < 100; i++)
+		n += sprintf(text + n, "\u00e9"); /* e-acute: 2 bytes */
+	strcpy(text + n, "\":1}}");
+	while (w + 2 <= WR_FIELD_MAX - 1)
+		w += (size_t)sprintf(want + w, "\xc3\xa9");
+	cr_assert_eq(wr_json_decode_input(text, strlen(text), "input", &in, &e),
+	             WR_EINVALID_INPUT);
+	cr_assert_str_eq(wr_reason_name(e.reason), "unknown_field");
+	cr_assert_str_eq(e.field, want, "field %zu bytes: %s", strlen(e.field),
+	                 e.field);
+	cr_assert_eq(strlen(e.field), WR_FIELD_MAX - 2);
+}
+
 Test(codec, lifecycle_request_empty_or_reason)
 {
 	char *reason = (char *)"sentinel";

@@ -14,6 +14,7 @@
 #include "config.h"
 
 #include "codec/json.h"
+#include "codec/json_text.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -118,12 +119,12 @@ wr__json_parse(const char *json, size_t len, int max_depth, json_object **out,
 	if (tok == NULL)
 		return wr__oom(err);
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	v = json_tokener_parse_ex(tok, json != NULL ? json : "", (int)len);
+	v = wr__json_tokener_parse(tok, json != NULL ? json : "", (int)len);
 	jerr = json_tokener_get_error(tok);
 	if (jerr == json_tokener_continue) {
 		/* A value without an end of its own (a bare number): a NUL
 		 * tells json-c the input is over. */
-		v = json_tokener_parse_ex(tok, "", 1);
+		v = wr__json_tokener_parse(tok, "", 1);
 		jerr = json_tokener_get_error(tok);
 	}
 	json_tokener_free(tok);

@@ -5,10 +5,39 @@
 #include "config.h"
 
 #include <errno.h>
+#include <locale.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "codec/json_text.h"
+
+/* The C locale, made once (in glibc the static C locale object: nothing
+ * is allocated); (locale_t)0 if that failed, then json-c's calls run in
+ * the thread's own locale as they would without this. */
+static locale_t c_locale;
+static pthread_once_t c_locale_once = PTHREAD_ONCE_INIT;
+
+static void
+c_locale_make(void)
+{
+	c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+}
+
+json_object *
+wr__json_tokener_parse(json_tokener *tok, const char *s, int len)
+{
+	locale_t was = (locale_t)0;
+	json_object *v;
+
+	(void)pthread_once(&c_locale_once, c_locale_make);
+	if (c_locale != (locale_t)0)
+		was = uselocale(c_locale);
+	v = json_tokener_parse_ex(tok, s, len);
+	if (was != (locale_t)0)
+		(void)uselocale(was);
+	return v;
+}
 
 /* True if text[0..n) parses to exactly o. */
 static bool
@@ -20,7 +49,7 @@ intact(json_object *o, const char *text, size_t n)
 
 	if (n > (size_t)INT32_MAX || (tok = json_tokener_new()) == NULL)
 		return false;
-	back = json_tokener_parse_ex(tok, text, (int)n);
+	back = wr__json_tokener_parse(tok, text, (int)n);
 	if (back != NULL && json_tokener_get_error(tok) == json_tokener_success &&
 	    json_tokener_get_parse_end(tok) == n)
 		same = json_object_equal(o, back) != 0;
