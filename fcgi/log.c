@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fmt.h"
 #include "log.h"
 #include "worker-runtime.h"
 
@@ -184,21 +185,28 @@ static void put_text_msg(struct line *l, const char *s)
 
 static void put_number(struct line *l, const struct log_field *f)
 {
-	char num[32];
+	char num[1 + FMT_U64_MAX + 4]; /* sign, digits, ".mmm" */
+	size_t n = 0;
 
 	switch (f->type) {
 	case LOG_T_INT:
-		snprintf(num, sizeof num, "%lld", f->i);
+		if (f->i < 0)
+			num[n++] = '-';
+		n += fmt_u64(num + n, f->i < 0 ? -(uint64_t)f->i
+		                                : (uint64_t)f->i);
 		break;
 	case LOG_T_UINT:
-		snprintf(num, sizeof num, "%llu", f->u);
+		n = fmt_u64(num, f->u);
 		break;
 	default: /* LOG_T_US_AS_MS */
-		snprintf(num, sizeof num, "%llu.%03llu", f->u / 1000,
-		         f->u % 1000);
+		n = fmt_u64(num, f->u / 1000);
+		num[n++] = '.';
+		num[n++] = (char)('0' + f->u % 1000 / 100);
+		num[n++] = (char)('0' + f->u % 100 / 10);
+		num[n++] = (char)('0' + f->u % 10);
 		break;
 	}
-	puts_(l, num);
+	put(l, num, n);
 }
 
 /* ---- formatting ---------------------------------------------------------- */

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fmt.h"
 #include "request_id.h"
 
 static pthread_once_t seed_once = PTHREAD_ONCE_INIT;
@@ -69,8 +70,8 @@ const char *request_id_or_new(const char *s, char buf[REQUEST_ID_SIZE])
 		return s;
 	pthread_once(&seed_once, seed_init);
 	n = atomic_fetch_add_explicit(&counter, 1, memory_order_relaxed);
-	snprintf(buf, REQUEST_ID_SIZE, "%016llx%016llx",
-	         (unsigned long long)(seed_hi ^ mix(n >> 32 ^ seed_lo)),
-	         (unsigned long long)mix(seed_lo + n));
+	fmt_hex64(buf, seed_hi ^ mix(n >> 32 ^ seed_lo));
+	fmt_hex64(buf + 16, mix(seed_lo + n));
+	buf[32] = '\0';
 	return buf;
 }

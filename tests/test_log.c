@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <criterion/criterion.h>
+#include <limits.h>
 #include <json-c/json.h>
 
 #include "log.h"
@@ -52,6 +53,23 @@ Test(log, text_line_has_rfc3339_utc_ms_level_and_fields)
 	                 "access route=/v1/workers/{id} status=404 "
 	                 "duration_ms=1234.567 reason=\"\"\n");
 	cr_assert_eq(n, strlen(buf));
+}
+
+/* Numbers are written in full: milliseconds keep three decimals (zeros
+ * too), signed values their sign, the extremes every digit. */
+Test(log, numbers_keep_their_sign_zeros_and_every_digit)
+{
+	char buf[LOG_LINE_MAX];
+	const struct log_field f[] = {
+		LOG_US_AS_MS("a", 5), LOG_US_AS_MS("b", 1000),
+		LOG_US_AS_MS("c", 0), LOG_INT("d", -7), LOG_INT("e", 0),
+		LOG_INT("f", LLONG_MIN), LOG_UINT("g", ULLONG_MAX),
+	};
+
+	log_format_line(buf, sizeof buf, LOG_TEXT, &when, LOG_INFO, "n", f, 7);
+	cr_assert_str_eq(buf, "2026-11-30T02:19:44.123Z info worker-runtime: "
+	                 "n a=0.005 b=1.000 c=0.000 d=-7 e=0 "
+	                 "f=-9223372036854775808 g=18446744073709551615\n");
 }
 
 Test(log, text_values_with_blanks_quotes_or_control_bytes_are_quoted)
