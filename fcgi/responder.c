@@ -366,25 +366,34 @@ static void head_put(struct head *h, const char *s, size_t n)
 #define HEAD_LIT(h, lit) head_put((h), (lit), sizeof(lit) - 1)
 
 /* "Status: ...", Content-Type and Content-Length (without snprintf: it
- * was a measurable part of a small answer's cost). */
+ * was a measurable part of a small answer's cost).  A Content-Type too
+ * long to fit is left out whole (cannot happen: the handlers' types are
+ * constants of a few dozen bytes); the status line and the length
+ * always fit. */
 static void head_start(struct head *h, int status, const char *content_type,
                        size_t body_len)
 {
 	const char *phrase = reason_phrase(status);
+	char code[1 + FMT_U64_MAX], len[FMT_U64_MAX];
+	size_t nc = 0, nl = fmt_u64(len, (uint64_t)body_len);
 	size_t np = strlen(phrase), nt = strlen(content_type);
 
+	if (status < 0)
+		code[nc++] = '-';
+	nc += fmt_u64(code + nc, status < 0 ? -(uint64_t)status
+	                                    : (uint64_t)status);
 	h->used = 0;
-	if (!head_fits(h, 8 + FMT_U64_MAX + 1 + np + 16 + nt + 20 +
-	               FMT_U64_MAX + 2))
-		return;
 	HEAD_LIT(h, "Status: ");
-	h->used += fmt_u64(h->p + h->used, (uint64_t)(unsigned)status);
+	head_put(h, code, nc);
 	HEAD_LIT(h, " ");
 	head_put(h, phrase, np);
-	HEAD_LIT(h, "\r\nContent-Type: ");
-	head_put(h, content_type, nt);
+	if (head_fits(h, sizeof "\r\nContent-Type: " - 1 + nt +
+	              sizeof "\r\nContent-Length: " - 1 + nl + 2)) {
+		HEAD_LIT(h, "\r\nContent-Type: ");
+		head_put(h, content_type, nt);
+	}
 	HEAD_LIT(h, "\r\nContent-Length: ");
-	h->used += fmt_u64(h->p + h->used, (uint64_t)body_len);
+	head_put(h, len, nl);
 	HEAD_LIT(h, "\r\n");
 }
 

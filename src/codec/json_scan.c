@@ -625,7 +625,8 @@ trim_utf8(char *s)
 
 /* Appends s to the path out holds (*n bytes), as much as WR_FIELD_MAX
  * leaves room for; returns whether all of it fit.  s may be out itself
- * (a parent that is the path written to). */
+ * only while *n is 0 (a parent that is the path written to); a key must
+ * not be. */
 static bool
 path_put(char out[static WR_FIELD_MAX], size_t *n, const char *s)
 {
