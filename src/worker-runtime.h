@@ -784,11 +784,13 @@ void wr_runtime_close(struct wr_runtime *rt);
 
 /* Tells rt that wr_runtime_close() follows once the requests under way
  * are answered (a server calls it when it starts to drain, at its stop
- * signal): from now on rt starts no background work that close would
- * have to wait for, namely the retry of a store reset that failed (about
- * once a second, or at the next mutation; each an ftruncate and an
- * fdatasync, on a failing disk as slow as that disk), so the stop is
- * bounded by the work already under way.  Everything else goes on: reads
+ * signal): from now on rt starts no work that close would have to wait
+ * for, namely the retry of a store reset that failed (about once a
+ * second, or at the next mutation; each an ftruncate and an fdatasync,
+ * on a failing disk as slow as that disk), and close itself does not cut
+ * a failed journal back (the records it may then keep are of changes
+ * answered store_reset_failed: outcome unknown), so the stop is bounded
+ * by the work already under way.  Everything else goes on: reads
  * and mutations are served, a failed fdatasync still gets its reset
  * (the commits it failed are answered only after it), and while the
  * store stays failed a mutation is refused WR_EUNAVAILABLE

@@ -1136,10 +1136,11 @@ Test(commit, a_failed_reset_is_retried_without_a_mutation)
 
 /* Once the Runtime drains (wr_runtime_drain, a server's stop signal), a
  * reset that failed is retried no more: neither the commit thread's timed
- * retry nor a mutation starts one, so close waits for no fdatasync of a
- * failing disk (the review of cd09fbf: SIGTERM on a failing, slow disk
- * ran into --shutdown-timeout behind such a retry).  A mutation is still
- * refused store_failed. */
+ * retry nor a mutation starts one, and close does not cut the journal
+ * back either, so the stop waits for no fdatasync of a failing disk (the
+ * reviews of cd09fbf and 187b424: SIGTERM on a failing, slow disk ran
+ * into --shutdown-timeout behind such a retry, then behind close's cut).
+ * A mutation is still refused store_failed. */
 Test(commit, a_draining_runtime_retries_no_failed_reset)
 {
 	struct wr_runtime *rt = open_rt(spec);
@@ -1147,6 +1148,7 @@ Test(commit, a_draining_runtime_retries_no_failed_reset)
 	struct wr_input_ack ack;
 	struct wr_error e;
 	char id[WR_ID_MAX + 1];
+	int synced;
 
 	create_ok(rt, id);
 	test_gate_fail_with(EIO); /* the sync and its reset */
@@ -1163,7 +1165,10 @@ Test(commit, a_draining_runtime_retries_no_failed_reset)
 	              "after the drain began");
 	cr_assert(store_failed(rt));
 	test_gate_set(false);
+	synced = test_gate_returned();
 	wr_runtime_close(rt);
+	cr_assert_eq(test_gate_returned(), synced, "close cut the failed "
+	             "journal back (an fdatasync) while draining");
 }
 
 /* ---- the group commit's leader (wr_commit_lead) ----------------------- */

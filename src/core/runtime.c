@@ -474,8 +474,11 @@ wr__runtime_store(struct wr_runtime *rt)
 void
 wr_runtime_drain(struct wr_runtime *rt)
 {
-	if (rt != NULL)
-		__atomic_store_n(&rt->draining, true, __ATOMIC_RELEASE);
+	if (rt == NULL)
+		return;
+	__atomic_store_n(&rt->draining, true, __ATOMIC_RELEASE);
+	if (rt->store->ops->drain != NULL)
+		rt->store->ops->drain(rt->store);
 }
 
 void

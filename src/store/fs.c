@@ -96,6 +96,8 @@ struct fs_store {
 	off_t durable_off;    /* durable end of the current journal */
 	bool syncing;         /* someone owns the journal fd for I/O */
 	bool broken;
+	/* fs_drain: close leaves a failed journal as it is (atomic). */
+	bool draining;
 	char fail_msg[WR_MESSAGE_MAX]; /* why it broke */
 	struct range *dropped;
 	size_t n_dropped;
@@ -914,6 +916,14 @@ wr__store_snapshot(struct wr__store *st, const struct wr__record *recs,
 /* ---- close -------------------------------------------------------------- */
 
 static void
+fs_drain(struct wr__store *st)
+{
+	struct fs_store *fs = (struct fs_store *)st;
+
+	__atomic_store_n(&fs->draining, true, __ATOMIC_RELEASE);
+}
+
+static void
 fs_close(struct wr__store *st)
 {
 	struct fs_store *fs = (struct fs_store *)st;
@@ -922,9 +932,11 @@ fs_close(struct wr__store *st)
 		return;
 	if (fs->jfd >= 0) {
 		/* What failed to sync was reported as failed: make sure it
-		 * does not come back at the next load. */
+		 * does not come back at the next load - unless the Runtime
+		 * drains (fs_drain): then a disk that failed is left alone. */
 		if (fs->broken) {
-			if (ftruncate(fs->jfd, fs->durable_off) == 0)
+			if (!__atomic_load_n(&fs->draining, __ATOMIC_ACQUIRE) &&
+			    ftruncate(fs->jfd, fs->durable_off) == 0)
 				(void)fs->dir.io.fdatasync(fs->jfd);
 		} else if (fs->written_off != fs->durable_off) {
 			(void)fs->dir.io.fdatasync(fs->jfd);
@@ -982,6 +994,7 @@ static const struct wr__store_ops fs_ops = {
 	.snapshot_write = fs_snapshot_write,
 	.snapshot_switch = fs_snapshot_switch,
 	.close = fs_close,
+	.drain = fs_drain,
 	.stats = fs_stats,
 };
 

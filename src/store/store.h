@@ -213,7 +213,18 @@ struct wr__store_ops {
 	 * location of the snapshot's records at the new file: closes the
 	 * replaced files.  No I/O but close(2); cannot fail. */
 	void (*snapshot_switch)(struct wr__store *st, uint64_t gen);
+	/* Closes the store: a journal a failed sync left broken is cut
+	 * back first (an ftruncate and an fdatasync), unless drain was
+	 * called. */
 	void (*close)(struct wr__store *st);
+	/* The Runtime drains (wr_runtime_drain): close will not cut a
+	 * broken journal back, so a stop waits for no I/O on a disk that
+	 * failed (as slow as that disk).  What such a journal may still
+	 * hold past its durable end are records of changes answered
+	 * store_reset_failed (their reset failed: outcome unknown), which a
+	 * restart may apply, and a torn final record, which it drops.  Any
+	 * thread; NULL: close does no such I/O (memory). */
+	void (*drain)(struct wr__store *st);
 	/* Fills *out with the store's counters (relaxed atomics; any
 	 * thread, no lock needed).  NULL: the store counts nothing (memory). */
 	void (*stats)(struct wr__store *st, struct wr__store_stats *out);
