@@ -8,7 +8,7 @@
 # FastCGI responders on unix sockets, every one with and without upstream
 # keepalive (keepalive K + fastcgi_keep_conn on), measured with
 # wrk -t2 -c64 -dS in interleaved rounds (every case once per round, the
-# cases a ratio compares next to each other, rotated from round to round);
+# cases a ratio compares next to each other, reversed every other round);
 # the table shows medians, then the ratios the issue sets targets for, each
 # the median of the rounds' ratios with their range.  nginx buffers answers
 # as deploy/nginx.conf does (its fastcgi_buffers), for every responder.
@@ -98,6 +98,7 @@ BENCH_DIR=$(mktemp -d /tmp/wr-hb.XXXXXX) || exit 1
 # shellcheck source=lib.sh
 . "$BENCH_HERE/lib.sh"
 cleanup() {
+	stop_lists
 	bench_stop_all
 	rm -rf "$BENCH_DIR"
 }
@@ -253,13 +254,25 @@ one_conn_slice() { # slice number
 		eval "Q_${k}_raw=\"\${Q_${k}_raw:-} $1\"; Q_${k}_sub=\"\${Q_${k}_sub:-} $2\""
 	done
 }
+LIST_PIDS=
 contention() { # key url list_url: GET detail while two clients list
-	local l1 l2 lurl=$3
-	bench_wrk "$D/l1.out" 1 1 $((DURATION + 2)) "$lurl" > /dev/null & l1=$!
-	bench_wrk "$D/l2.out" 1 1 $((DURATION + 2)) "$lurl" > /dev/null & l2=$!
+	local lurl=$3
+	bench_wrk "$D/l1.out" 1 1 $((DURATION + 2)) "$lurl" > /dev/null &
+	LIST_PIDS=$!
+	bench_wrk "$D/l2.out" 1 1 $((DURATION + 2)) "$lurl" > /dev/null &
+	LIST_PIDS="$LIST_PIDS $!"
 	sleep 1 # both lists are under way (a state wrk does not report)
 	run "$1" "$2" GET
-	wait "$l1" "$l2"
+	# shellcheck disable=SC2086 # two pids
+	wait $LIST_PIDS
+	LIST_PIDS=
+}
+stop_lists() { # the list clients of an interrupted contention case
+	local p
+	for p in $LIST_PIDS; do
+		pkill -TERM -P "$p" 2>/dev/null # timeout, which passes it on to wrk
+		kill -TERM "$p" 2>/dev/null
+	done
 }
 case_run() { # key: one wrk run of that case
 	local k=$1 key label be path method w
@@ -278,21 +291,24 @@ case_run() { # key: one wrk run of that case
 		done <<< "$CASES" ;;
 	esac
 }
-# Cases compared by a ratio run next to each other, in groups, and each
-# round starts every group one case later than the round before (a
-# rotation), so the machine's drift (this shared VM's rates move by a
-# quarter between runs minutes apart) favours no case; a ratio is the
-# median of the rounds' ratios (the issue's "per-round ratios (medians)").
-GROUP_GET="bare_get_0 rt_get_0 rt_get_1 bare_get_1 rt_def rt_sum_0 rt_sum_1"
-GROUP_POST="bare_post_0 rt_post_0 fs_post_0 bare_post_1 rt_post_1 fs_post_1"
-[ -n "$PHP_FPM" ] && GROUP_GET="$GROUP_GET php_get_0 php_get_1" &&
-	GROUP_POST="$GROUP_POST php_post_0 php_post_1"
+# Cases compared by a ratio run next to each other, in groups, in the
+# group's order in odd rounds and in reverse in even ones, so the
+# machine's drift (this shared VM's rates move by a quarter between runs
+# minutes apart) favours neither case of a pair; a ratio is the median of
+# the rounds' ratios (the issue's "per-round ratios (medians)").
+P0= P1= Q0= Q1=
+[ -n "$PHP_FPM" ] && P0=php_get_0 P1=php_get_1 Q0=php_post_0 Q1=php_post_1
+# rt_get_0 between bare_get_0 and php_get_0; each keepalive pair adjacent.
+GROUP_GET="rt_sum_0 rt_sum_1 $P1 bare_get_1 rt_get_1 rt_def bare_get_0 rt_get_0 $P0"
+GROUP_POST="$Q1 fs_post_1 rt_post_1 bare_post_1 bare_post_0 rt_post_0 fs_post_0 $Q0"
 GROUP_LIST="rt_get_alone rt_get_list rt_get_blist"
-rotate() { # n word...: the words from the n-th (0-based, modulo)
-	local n=$1 i
+order() { # round word...: the words, reversed in even rounds
+	local r=$1 out= w
 	shift
-	n=$((n % $#))
-	for i in $(seq $((n + 1)) $#) $(seq 1 "$n"); do eval "echo \${$i}"; done
+	for w in "$@"; do
+		if [ $((r % 2)) = 1 ]; then out="$out $w"; else out="$w $out"; fi
+	done
+	echo $out
 }
 
 echo "http-bench: $ROUNDS round(s) of wrk -t2 -c$CONNS -d${DURATION}s;" \
@@ -303,8 +319,8 @@ for round in $(seq 1 "$ROUNDS"); do
 	echo "round $round" >&2
 	run ceiling "http://127.0.0.1:$PORT0/" GET
 	# shellcheck disable=SC2086 # the groups split into keys
-	for k in $(rotate "$round" $GROUP_GET) $(rotate "$round" $GROUP_POST) \
-		$(rotate "$round" $GROUP_LIST); do
+	for k in $(order "$round" $GROUP_GET) $(order "$round" $GROUP_POST) \
+		$(order "$round" $GROUP_LIST); do
 		case_run "$k"
 	done
 	for slice in $(seq 1 "$DURATION"); do
