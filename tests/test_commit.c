@@ -1076,6 +1076,23 @@ Test(commit, a_blocking_call_whose_reset_fails_too_is_outcome_unknown)
 	wr_runtime_close(rt);
 }
 
+/* Creates a worker in id, then fails an input's fdatasync and its reset
+ * (EIO), so the store is failed with a reset due: the input is refused
+ * 503 store_reset_failed.  The gate fails nothing more afterwards only
+ * once the caller says so (test_gate_fail_with(0)). */
+static void break_store(struct wr_runtime *rt, char id[WR_ID_MAX + 1])
+{
+	struct wr_input in = {WR_INPUT_USER, "x"};
+	struct wr_input_ack ack;
+	struct wr_error e;
+
+	create_ok(rt, id);
+	test_gate_fail_with(EIO); /* the sync and its reset */
+	cr_assert_eq(wr_worker_input(rt, id, &in, &ack, &e), WR_EUNAVAILABLE);
+	cr_assert_str_eq(wr_reason_name(e.reason), "store_reset_failed", "%s",
+	                 e.message);
+}
+
 /* When the reset after a failed fdatasync failed too, the commit thread
  * retries it without the lock: a read is answered while that retry's
  * fdatasync is held (it used to run under the write lock on the thread
@@ -1093,9 +1110,7 @@ Test(commit, a_retried_reset_runs_without_the_lock)
 	char id[WR_ID_MAX + 1];
 	pthread_t t;
 
-	create_ok(rt, id);
-	test_gate_fail_with(EIO); /* the sync and its reset */
-	cr_assert_eq(wr_worker_input(rt, id, &in, &ack, &e), WR_EUNAVAILABLE);
+	break_store(rt, id);
 	test_gate_set(true);
 	test_gate_fail_with(0);
 	test_gate_await_entered(1); /* the retried reset's fdatasync */
@@ -1150,10 +1165,7 @@ Test(commit, a_draining_runtime_retries_no_failed_reset)
 	char id[WR_ID_MAX + 1];
 	int synced;
 
-	create_ok(rt, id);
-	test_gate_fail_with(EIO); /* the sync and its reset */
-	cr_assert_eq(wr_worker_input(rt, id, &in, &ack, &e), WR_EUNAVAILABLE);
-	cr_assert_str_eq(wr_reason_name(e.reason), "store_reset_failed");
+	break_store(rt, id);
 	wr_runtime_drain(rt);
 	await_reset_over(rt); /* a retry begun before the drain ends (fails) */
 	test_gate_set(true); /* a retry now would hold in its fdatasync */
