@@ -1142,19 +1142,22 @@ http_wait_finish(const struct http_ctx *ctx, struct http_wait *w,
 void
 http_request_done(const struct http_ctx *ctx, const struct http_request *req,
                   const struct http_response *res,
-                  unsigned long long duration_us)
+                  unsigned long long duration_us,
+                  unsigned long long bytes_sent, bool cut)
 {
 	const char *rid = NULL;
 
 	(void)ctx;
 	http_metrics_count(res->route, req->method, res->status, duration_us);
+	if (cut)
+		http_metrics_count_cut();
 	for (size_t i = 0; i < res->n_headers && i < HTTP_MAX_HEADERS; i++)
 		if (strcmp(res->headers[i].name, "X-Request-Id") == 0)
 			rid = res->headers[i].value;
 	if (rid == NULL && request_id_valid(req->request_id))
 		rid = req->request_id;
 	log_access(req->method, res->route, res->status, res->reason,
-	           duration_us, rid);
+	           duration_us, bytes_sent, cut, rid);
 }
 
 bool

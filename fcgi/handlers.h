@@ -161,12 +161,18 @@ void http_wait_finish(const struct http_ctx *ctx, struct http_wait *w,
  * log line and the request metrics.  duration_us runs from the request's
  * arrival - the moment the responder saw its connection readable or
  * accepted it, before reading the request, so a slow read counts - to the
- * end of the write; a parked request's includes its wait.  Thread-safe.
+ * end of the write; a parked request's includes its wait.  bytes_sent:
+ * bytes of the HTTP answer (head and body) written to the peer.  cut: the
+ * answer was cut short - the peer closed the connection or stopped
+ * reading for the 10 s send bound - though the request was acted on as
+ * res says; its access line is then a warning and the answers_cut_total
+ * metric counts it.  Thread-safe.
  */
 void http_request_done(const struct http_ctx *ctx,
                        const struct http_request *req,
                        const struct http_response *res,
-                       unsigned long long duration_us);
+                       unsigned long long duration_us,
+                       unsigned long long bytes_sent, bool cut);
 
 /* Frees the body; *r may be reused afterwards.  NULL ok. */
 void http_response_clear(struct http_response *r);

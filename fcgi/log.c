@@ -330,6 +330,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 
 void log_access(const char *method, const char *route, int status,
                 const char *reason, unsigned long long duration_us,
+                unsigned long long bytes_sent, bool cut,
                 const char *request_id)
 {
 	const struct log_field f[] = {
@@ -338,12 +339,14 @@ void log_access(const char *method, const char *route, int status,
 		LOG_INT("status", status),
 		LOG_STR("reason", reason != NULL ? reason : ""),
 		LOG_US_AS_MS("duration_ms", duration_us),
+		LOG_UINT("bytes_sent", bytes_sent),
 		LOG_STR("request_id", request_id != NULL ? request_id : ""),
 	};
 
 	if (!atomic_load_explicit(&log_access_on, memory_order_relaxed))
 		return;
-	log_event(LOG_INFO, "access", f, sizeof f / sizeof f[0]);
+	log_event(cut ? LOG_WARN : LOG_INFO, "access", f,
+	          sizeof f / sizeof f[0]);
 }
 
 void log_configure(enum log_format format, bool access)

@@ -69,10 +69,13 @@ void log_event(enum log_level level, const char *msg,
 void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* The access line of one request (level info); nothing if access logging
- * is off.  Strings may be NULL.  Thread-safe. */
+/* The access line of one request: level info, or warn when its answer
+ * was cut short (cut: the peer closed or stopped reading); bytes_sent is
+ * the bytes of the HTTP answer written.  Nothing if access logging is
+ * off.  Strings may be NULL.  Thread-safe. */
 void log_access(const char *method, const char *route, int status,
                 const char *reason, unsigned long long duration_us,
+                unsigned long long bytes_sent, bool cut,
                 const char *request_id);
 
 /*

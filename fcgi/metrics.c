@@ -35,6 +35,7 @@ static const unsigned long long dur_le_us[] = {
 static uint64_t requests[MAX_ROUTES][N_METHODS][N_STATUS];
 static uint64_t dur_bucket[MAX_ROUTES][N_DUR + 1]; /* not cumulative */
 static uint64_t dur_sum_us[MAX_ROUTES];
+static uint64_t answers_cut;
 
 /* The template of route slot i ("" for slot 0 and past the last op). */
 static const char *
@@ -82,6 +83,12 @@ http_metrics_count(const char *route, const char *method, int status,
 		b++;
 	__atomic_add_fetch(&dur_bucket[r][b], 1, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&dur_sum_us[r], duration_us, __ATOMIC_RELAXED);
+}
+
+void
+http_metrics_count_cut(void)
+{
+	__atomic_add_fetch(&answers_cut, 1, __ATOMIC_RELAXED);
 }
 
 static uint64_t
@@ -299,6 +306,10 @@ http_metrics_render(const struct http_ctx *ctx, const struct wr_metrics *m,
 	render_workers(f, m);
 	render_store(f, m);
 	render_requests(f);
+	one(f, "worker_runtime_http_answers_cut_total", "counter",
+	    "Answers cut short: the peer closed the connection or stopped "
+	    "reading before all of it was written (the request was acted "
+	    "on; see the access log).", get(&answers_cut));
 	render_durations(f);
 	render_server(f, ctx);
 	if (ferror(f)) {

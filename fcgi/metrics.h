@@ -1,6 +1,7 @@
 /*
  * metrics.h - the HTTP side of the metrics: request counters by route
- * template, method and status and the request duration histogram, kept
+ * template, method and status, answers cut short and the request
+ * duration histogram, kept
  * lock-free (relaxed atomics), and the Prometheus text exposition of
  * them together with the library's wr_runtime_metrics.
  */
@@ -16,6 +17,10 @@
  * are ignored).  Lock-free; any thread. */
 void http_metrics_count(const char *route, const char *method, int status,
                         unsigned long long duration_us);
+
+/* Counts one answer cut short: the peer closed the connection or stopped
+ * reading before all of it was written.  Lock-free; any thread. */
+void http_metrics_count_cut(void);
 
 /*
  * Renders every series in the Prometheus text format 0.0.4: the request

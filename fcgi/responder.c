@@ -35,10 +35,11 @@
  * may have read the next request ahead into a buffer it frees, and the
  * peer gets EOF after the first answer rather than waiting for ever
  * (peek_request_end).
- * An answer with a body up to libfcgi's 8 KiB stream buffer goes through
- * that stream; a longer one is written here as FCGI_STDOUT records of up
- * to 65,528 bytes, one writev(2) each (put_records); libfcgi ends the
- * stream and the request.
+ * Every answer is written here, not through libfcgi's stream: FCGI_STDOUT
+ * records of up to 65,528 bytes, one writev(2) each, the last one also
+ * carrying the empty FCGI_STDOUT and FCGI_END_REQUEST that end the request
+ * (put_answer), before http_request_done, which is told how many bytes of
+ * it went out and whether it was cut short.
  * http_request_done is called exactly once per request, also for the
  * answers this file writes itself (route "", the reason's wire name) and
  * for a request whose input failed, which gets no answer (input_failed:
@@ -127,15 +128,12 @@
 #define NOTIFY_SIGNAL SIGUSR1
 
 #define HEAD_MAX 2048 /* status line + Content-* + HTTP_MAX_HEADERS lines */
-/* A body longer than libfcgi's 8 KiB stream buffer goes out in FastCGI
- * records of up to RECORD_MAX bytes written here, one writev(2) each:
- * libfcgi writes a record per buffer, so a 420 KB list of 1,000 workers
- * took 52 write(2) calls and as many wake-ups of nginx, and its one way
- * to a larger buffer (FCGX_CreateWriter) leaks an FCGX_Request per call.
- * Measured side by side (two clients listing 1,000 workers in a loop
- * while 64 read details, 4 interleaved rounds): 177 lists/s per client
- * against 148, detail reads alongside the same within noise. */
-#define DIRECT_MIN 8192
+/* An answer goes out in FastCGI records of up to RECORD_MAX bytes written
+ * here (put_answer).  Through libfcgi's 8 KiB stream a 420 KB list of
+ * 1,000 workers took 52 write(2) calls; measured side by side (two
+ * clients listing 1,000 workers in a loop while 64 read details, 4
+ * interleaved rounds): 177 lists/s per client against 148, detail reads
+ * alongside the same within noise. */
 #define RECORD_MAX (FCGI_MAX_LENGTH & ~7) /* 65528: no padding needed */
 #define DRAIN_MAX 65536 /* backlog connections answered at a stop, at most */
 
@@ -274,13 +272,13 @@ static bool header_ok(const struct http_header *h)
 	return true;
 }
 
-/* Writes all of iov[0..n) to fd, a blocking socket with the 10 s send
- * bound, in one call: 0, or -1 with errno set.  A call that wrote only
- * part ended at that bound (the serving threads block the signals that
- * could end it earlier): the peer stopped reading, and its connection is
- * let go then, as the docs promise, not after another 10 s for the
- * rest. */
-static int writev_whole(int fd, const struct iovec *iov, int n)
+/* Writes iov[0..n) to fd, a blocking socket with the 10 s send bound, in
+ * one call.  Returns the bytes written: all of them, or fewer with errno
+ * set (EAGAIN when only part went out: that call ended at the bound, as
+ * the serving threads block the signals that could end it earlier; the
+ * peer stopped reading, and its connection is let go then, as the docs
+ * promise, not after another 10 s for the rest). */
+static size_t writev_once(int fd, const struct iovec *iov, int n)
 {
 	size_t want = 0;
 	ssize_t w;
@@ -291,58 +289,101 @@ static int writev_whole(int fd, const struct iovec *iov, int n)
 		w = writev(fd, iov, n);
 	while (w < 0 && errno == EINTR);
 	if (w < 0)
-		return -1;
-	if ((size_t)w < want) {
+		return 0;
+	if ((size_t)w < want)
 		errno = EAGAIN;
-		return -1;
-	}
-	return 0;
+	return (size_t)w;
 }
 
-/* Writes head then body as FCGI_STDOUT records of req's request straight
- * to its connection (the head shares the first record), after flushing
- * anything req->out holds, so the bytes keep their order; libfcgi still
- * writes the empty record that ends the stream and FCGI_END_REQUEST.  On
- * a failed write req->out is marked failed and closed (FCGX_FClose then
- * writes nothing: it would wait the send bound once more on a peer that
- * does not read), so FCGX_Finish_r closes the connection.  Returns 0 or
- * -1. */
-static int put_records(FCGX_Request *req, const char *head, size_t head_len,
-                       const char *body, size_t body_len)
-{
-	unsigned char h[FCGI_HEADER_LEN];
-	size_t left = head_len + body_len;
-	struct iovec iov[3];
+/* How much of an answer went out (http_request_done). */
+struct sent {
+	size_t bytes; /* of head and body */
+	bool whole;   /* all of it, with the records that end the request */
+};
 
-	if (FCGX_FFlush(req->out) != 0)
-		return -1;
-	while (left > 0) {
+/* A FastCGI record header (the FastCGI 1.0 specification, section 3.3)
+ * of req's request, without padding. */
+static void record_header(unsigned char h[FCGI_HEADER_LEN], int type,
+                          const FCGX_Request *req, size_t len)
+{
+	h[0] = FCGI_VERSION_1;
+	h[1] = (unsigned char)type;
+	h[2] = (unsigned char)(req->requestId >> 8);
+	h[3] = (unsigned char)req->requestId;
+	h[4] = (unsigned char)(len >> 8);
+	h[5] = (unsigned char)len;
+	h[6] = 0;
+	h[7] = 0;
+}
+
+/*
+ * Writes a whole answer straight to req's connection: head then body as
+ * FCGI_STDOUT records of up to RECORD_MAX bytes (the head shares the
+ * first), the empty FCGI_STDOUT that ends the stream and FCGI_END_REQUEST
+ * (application status 0, FCGI_REQUEST_COMPLETE).  One writev(2) per
+ * record, the last one carrying the two ending records: an answer of up
+ * to RECORD_MAX bytes is one system call, as it was through libfcgi's
+ * stream, and a longer one no longer takes 8 KiB records (a 420 KB list
+ * of 1,000 workers took 52 write(2) calls and as many wake-ups of nginx;
+ * libfcgi's one way to a larger buffer, FCGX_CreateWriter, leaks an
+ * FCGX_Request per call).  Written here, before the access line, so that
+ * the line can say whether the answer reached the peer.  req->out is then
+ * closed without writing (wasFCloseCalled: FCGX_Finish_r's FCGX_FClose
+ * writes nothing; its error stream wrote nothing and sends no
+ * FCGI_END_REQUEST either, as one writer is left open); on a failed write
+ * it is also marked failed, so FCGX_Finish_r closes the connection
+ * rather than wait the send bound once more on a peer that does not
+ * read.  Returns the bytes of head and body written and whether all of
+ * the answer was.
+ */
+static struct sent put_answer(FCGX_Request *req, const char *head,
+                              size_t head_len, const char *body,
+                              size_t body_len)
+{
+	unsigned char h[FCGI_HEADER_LEN], end[3 * FCGI_HEADER_LEN];
+	size_t left = head_len + body_len;
+	struct sent out = { 0, false };
+	struct iovec iov[4];
+
+	record_header(end, FCGI_STDOUT, req, 0);
+	record_header(end + FCGI_HEADER_LEN, FCGI_END_REQUEST, req,
+	              FCGI_HEADER_LEN);
+	memset(end + 2 * FCGI_HEADER_LEN, 0, FCGI_HEADER_LEN); /* status 0,
+	                                       * FCGI_REQUEST_COMPLETE (0) */
+	for (;;) {
 		size_t n = left > RECORD_MAX ? RECORD_MAX : left;
 		size_t from_head = head_len < n ? head_len : n;
+		size_t want, w;
+		int k = 3;
 
-		h[0] = FCGI_VERSION_1;
-		h[1] = FCGI_STDOUT;
-		h[2] = (unsigned char)(req->requestId >> 8);
-		h[3] = (unsigned char)req->requestId;
-		h[4] = (unsigned char)(n >> 8);
-		h[5] = (unsigned char)n;
-		h[6] = 0; /* no padding */
-		h[7] = 0;
+		record_header(h, FCGI_STDOUT, req, n);
 		iov[0] = (struct iovec){h, sizeof h};
 		iov[1] = (struct iovec){(void *)head, from_head};
 		iov[2] = (struct iovec){(void *)body, n - from_head};
-		if (writev_whole(req->ipcFd, iov, 3) != 0) {
+		if (n == left)
+			iov[k++] = (struct iovec){end, sizeof end};
+		want = sizeof h + n + (k == 4 ? sizeof end : 0);
+		w = writev_once(req->ipcFd, iov, k);
+		if (w < want) {
+			if (w > sizeof h)
+				out.bytes += (w - sizeof h < n ? w - sizeof h
+				                               : n);
 			req->out->FCGI_errno = errno != 0 ? errno : EIO;
-			req->out->isClosed = 1;
-			req->out->wasFCloseCalled = 1;
-			return -1;
+			break;
+		}
+		out.bytes += n;
+		if (n == left) {
+			out.whole = true;
+			break;
 		}
 		head += from_head;
 		head_len -= from_head;
 		body += n - from_head;
 		left -= n;
 	}
-	return 0;
+	req->out->isClosed = 1;
+	req->out->wasFCloseCalled = 1;
+	return out;
 }
 
 /* The head of an answer, appended to in place; a piece that does not fit
@@ -398,11 +439,12 @@ static void head_start(struct head *h, int status, const char *content_type,
 }
 
 /*
- * Writes one complete response to req.  A failed write means the peer has
- * gone; there is no one left to tell, and FCGX_Finish_r drops the
- * connection.
+ * Writes one complete response to req (put_answer) and returns how much
+ * of it went out.  A failed write means the peer has gone or stopped
+ * reading; there is no one left to tell but the access line, and
+ * FCGX_Finish_r drops the connection.
  */
-static void write_response(FCGX_Request *req, int status,
+static struct sent write_response(FCGX_Request *req, int status,
                            const struct http_header *headers, size_t n_headers,
                            const char *body, size_t body_len,
                            const char *content_type)
@@ -429,11 +471,7 @@ static void write_response(FCGX_Request *req, int status,
 		HEAD_LIT(&h, "\r\n");
 	}
 	HEAD_LIT(&h, "\r\n"); /* head_fits kept room for it */
-	if (body_len > DIRECT_MIN)
-		(void)put_records(req, h.p, h.used, body, body_len);
-	else if (FCGX_PutStr(h.p, (int)h.used, req->out) == (int)h.used &&
-	         body_len > 0)
-		(void)FCGX_PutStr(body, (int)body_len, req->out);
+	return put_answer(req, h.p, h.used, body, body_len);
 }
 
 /* Parses CONTENT_LENGTH: absent or empty is 0 (nginx sends "" without a
@@ -630,6 +668,7 @@ static void answer_own(const struct http_ctx *ctx, FCGX_Request *req,
 		"{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
 	struct http_response res;
 	struct wr_error e;
+	struct sent sent;
 	char *body;
 	size_t len = 0;
 
@@ -664,10 +703,11 @@ static void answer_own(const struct http_ctx *ctx, FCGX_Request *req,
 		res.body = body;
 		res.body_len = len;
 	}
-	write_response(req, res.status, res.headers, res.n_headers,
-	               res.body, res.body_len, NULL);
+	sent = write_response(req, res.status, res.headers, res.n_headers,
+	                      res.body, res.body_len, NULL);
 	if (ctx != NULL)
-		http_request_done(ctx, hr, &res, elapsed_us(t0));
+		http_request_done(ctx, hr, &res, elapsed_us(t0), sent.bytes,
+		                  !sent.whole);
 	free(body);
 }
 
@@ -675,6 +715,8 @@ static void answer_own(const struct http_ctx *ctx, FCGX_Request *req,
 static void respond(const struct http_ctx *ctx, struct rq *r,
                     struct http_response *res)
 {
+	struct sent sent;
+
 	if (res->status < 100 || res->status > 599) {
 		log_msg(LOG_ERROR, "handler returned status %d", res->status);
 		http_response_clear(res);
@@ -683,12 +725,14 @@ static void respond(const struct http_ctx *ctx, struct rq *r,
 		           "status", 0);
 		return;
 	}
-	write_response(&r->req, res->status, res->headers, res->n_headers,
-	               res->body, res->body != NULL ? res->body_len : 0,
-	               res->content_type);
+	sent = write_response(&r->req, res->status, res->headers,
+	                      res->n_headers, res->body,
+	                      res->body != NULL ? res->body_len : 0,
+	                      res->content_type);
 	if (res->status >= 500)
 		log_server_error(&r->hr, res->status);
-	http_request_done(ctx, &r->hr, res, elapsed_us(&r->t0));
+	http_request_done(ctx, &r->hr, res, elapsed_us(&r->t0), sent.bytes,
+	                  !sent.whole);
 	http_response_clear(res);
 }
 
@@ -715,7 +759,7 @@ static bool input_failed(const struct http_ctx *ctx, struct rq *r)
 	res.status = e == EAGAIN ? 408 : 499; /* EWOULDBLOCK == EAGAIN */
 	res.route = "";
 	res.reason = "";
-	http_request_done(ctx, &r->hr, &res, elapsed_us(&r->t0));
+	http_request_done(ctx, &r->hr, &res, elapsed_us(&r->t0), 0, false);
 	r->drop = true;
 	return true;
 }

@@ -3,7 +3,9 @@
  * JSON escaping of hostile strings (parsed back with json-c), truncation
  * that keeps a line one line and its JSON valid; request ids.
  */
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 #include <limits.h>
@@ -138,6 +140,47 @@ Test(log, overlong_lines_are_cut_and_stay_one_valid_line)
 	n = log_format_line(buf, sizeof buf, LOG_JSON, &when, LOG_INFO, big,
 	                    NULL, 0);
 	json_object_put(parse_line(buf, n));
+}
+
+/* log_access's line as written to fd 2 (a temporary file here). */
+static void
+access_line(char *buf, size_t size, unsigned long long bytes_sent, bool cut)
+{
+	FILE *f = tmpfile();
+	int saved = dup(2);
+	size_t n;
+
+	cr_assert_not_null(f);
+	cr_assert_geq(saved, 0);
+	cr_assert_geq(dup2(fileno(f), 2), 0);
+	log_access("GET", "/v1/runtime", 200, "", 1500, bytes_sent, cut,
+	           "rid-1");
+	dup2(saved, 2);
+	close(saved);
+	rewind(f);
+	n = fread(buf, 1, size - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+}
+
+/* The access line names the bytes of the answer written; an answer cut
+ * short (the peer closed or stopped reading) makes it a warning, with
+ * the status the request was answered with. */
+Test(log, an_access_line_is_a_warning_when_its_answer_was_cut_short)
+{
+	char buf[LOG_LINE_MAX];
+
+	log_configure(LOG_TEXT, true);
+	access_line(buf, sizeof buf, 345, false);
+	cr_assert(strstr(buf, " info worker-runtime: access method=GET "
+	                 "route=/v1/runtime status=200 reason=\"\" "
+	                 "duration_ms=1.500 bytes_sent=345 "
+	                 "request_id=rid-1\n") != NULL, "%s", buf);
+	access_line(buf, sizeof buf, 0, true);
+	cr_assert(strstr(buf, " warn worker-runtime: access method=GET "
+	                 "route=/v1/runtime status=200 reason=\"\" "
+	                 "duration_ms=1.500 bytes_sent=0 "
+	                 "request_id=rid-1\n") != NULL, "%s", buf);
 }
 
 Test(log, level_names)

@@ -249,7 +249,7 @@ count_request(const char *method, const char *uri)
 	struct http_response r;
 
 	http_handle(&ctx, &q, &r);
-	http_request_done(&ctx, &q, &r, 1500);
+	http_request_done(&ctx, &q, &r, 1500, 100, false);
 	http_response_clear(&r);
 }
 
@@ -276,6 +276,28 @@ Test(service, metrics_are_prometheus_text_with_help_and_type)
 	                           " 1"), "%s", r.body);
 	/* no responder here: no serving-thread series */
 	cr_assert_null(strstr(r.body, "worker_runtime_http_threads"));
+	http_response_clear(&r);
+}
+
+/* An answer the peer did not take whole (it closed or stopped reading) is
+ * counted as answered, by its status, and once more as cut short. */
+Test(service, an_answer_cut_short_is_counted_as_cut)
+{
+	struct http_request q = {.method = "GET", .uri = "/v1/runtime"};
+	struct http_response r;
+
+	http_handle(&ctx, &q, &r);
+	http_request_done(&ctx, &q, &r, 1500, 0, true);
+	http_response_clear(&r);
+	count_request("GET", "/v1/runtime");
+	call("GET", "/v1/metrics", &r);
+	cr_assert(has_line(r.body, "# TYPE worker_runtime_http_answers_cut_"
+	                           "total counter"), "%s", r.body);
+	cr_assert(has_line(r.body, "worker_runtime_http_answers_cut_total 1"),
+	          "%s", r.body);
+	cr_assert(has_line(r.body, "worker_runtime_http_requests_total{route="
+	                           "\"/v1/runtime\",method=\"GET\","
+	                           "status=\"200\"} 2"), "%s", r.body);
 	http_response_clear(&r);
 }
 

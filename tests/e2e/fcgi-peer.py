@@ -33,6 +33,10 @@ poll, whatever is unread), or "stall: still open after 60 s".
 MODE leave URI: a POST URI with a WorkerInput body, sent whole (its end
 record too), then, once the Runtime has read it, the connection closed
 without waiting for the answer; prints "left".
+MODE gone URI: a GET URI (REQUEST_ID gone-1) sent whole after this side
+shut its reading down, so the Runtime's answer cannot be delivered (its
+write fails at once, EPIPE); prints "gone: closed" once the Runtime hangs
+up, or "gone: still open after 15 s".
 Every read is bounded by a 15 s socket timeout.  Exits 0 unless the
 socket could not be used.
 """
@@ -197,6 +201,15 @@ def leave(s):
     print("left")
 
 
+def gone(s):
+    s.shutdown(socket.SHUT_RD)
+    s.sendall(request(uri=sys.argv[3].encode(),
+                      extra=pair(b"REQUEST_ID", b"gone-1")))
+    p = select.poll()
+    p.register(s, select.POLLHUP)
+    print("gone: closed" if p.poll(15000) else "gone: still open after 15 s")
+
+
 def main():
     s = socket.socket(socket.AF_UNIX)
     s.settimeout(15)
@@ -204,7 +217,7 @@ def main():
     {"pipelined": pipelined, "kept": kept, "abort": abort,
      "idle": idle, "late-stdin": late_stdin, "stall": stall,
      "split-end": split_end, "long-body": long_body,
-     "leave": leave}[sys.argv[2]](s)
+     "leave": leave, "gone": gone}[sys.argv[2]](s)
     return 0
 
 

@@ -67,6 +67,19 @@ python3 "$PEER" "$SOCK" late-stdin "/v1/workers/$ID/transcript?after=0&wait=1500
 cat "$T/late.out" >&2
 check "a long-poll whose stdin record comes late waits its 1.5 s, not answered at once" \
 	awk '$1 == "long-poll:" && $2 == 200 && $4 >= 1500 { ok = 1 } END { exit !ok }' "$T/late.out"
+# An answer the peer cannot take (it shut its reading down before it sent
+# the request): the request was acted on as its status says, and the
+# access line says so, as a warning with the bytes that went out (none),
+# and the metric counts the cut answer.
+python3 "$PEER" "$SOCK" gone /v1/runtime >"$T/gone.out" 2>&1
+cat "$T/gone.out" >&2
+check "a peer that cannot take its answer is let go" \
+	grep -qx 'gone: closed' "$T/gone.out"
+check "... its access line is a warning: the status answered, 0 bytes sent" \
+	e2e_until_log ' warn worker-runtime: access method=GET route=/v1/runtime status=200 reason="" duration_ms=[0-9.]+ bytes_sent=0 request_id=gone-1$'
+e2e_fcgi -o "$T/metrics" GET /v1/metrics
+check "... and worker_runtime_http_answers_cut_total counts it" \
+	grep -qx 'worker_runtime_http_answers_cut_total 1' "$T/metrics"
 python3 "$PEER" "$SOCK" split-end >"$T/split.out" 2>&1
 cat "$T/split.out" >&2
 check "a POST whose stdin end comes after its body is answered, and the next request on its kept connection too" \

@@ -139,7 +139,7 @@ PY
 SLOW=$!
 E2E_PIDS="${E2E_PIDS:-} $SLOW"
 slow_ms() {
-	sed -n 's/.* duration_ms=\([0-9.]*\) request_id=slow-params-1$/\1/p' \
+	sed -n 's/.* duration_ms=\([0-9.]*\) bytes_sent=[0-9]* request_id=slow-params-1$/\1/p' \
 		"$WR_DIR/worker-runtime.log" | head -n 1
 }
 until_true 600 eval '[ -n "$(slow_ms)" ]'

@@ -7,7 +7,8 @@
 # kept connections they went over serve the next requests: a run of
 # large and small answers in turn is all 200s and nginx logs no
 # malformed answer.  A local peer that stops reading a large answer is
-# let go at the 10 s I/O bound.
+# let go at the 10 s I/O bound, and the access line says the answer was
+# cut short.
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -52,6 +53,10 @@ STALL=$(python3 "$top_srcdir/tests/e2e/fcgi-peer.py" "$WR_DIR/fcgi.sock" \
 check "a peer that stops reading is let go at the 10 s bound ($STALL)" \
 	awk -v s="${STALL#stall: closed after }" \
 	'BEGIN { exit !(s + 0 >= 9.5 && s + 0 < 15) }'
+check "... and its access line is a warning with the part that went out" \
+	until_true 150 grep -qE ' warn worker-runtime: access method=GET route=/v1/workers/\{id\}/transcript status=200 reason="" duration_ms=[0-9.]+ bytes_sent=[1-9][0-9]* ' "$WR_DIR/worker-runtime.log"
+PART=$(sed -n 's/.* warn worker-runtime: access .* bytes_sent=\([0-9]*\) .*/\1/p' "$WR_DIR/worker-runtime.log" | tail -n 1)
+check "... less than the page ($PART bytes sent)" test "${PART:-0}" -lt 900000
 e2e_api GET /v1/runtime
 check "... and the Runtime serves on" status_is 200
 

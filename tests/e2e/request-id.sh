@@ -22,14 +22,14 @@ check "a client's valid id is in the response header" \
 	test "$(hdr_id)" = client-id.1_A
 check "... and in the error body" json '.error.request_id == "client-id.1_A"'
 check "... and in the Runtime's access line" e2e_until_log \
-	'^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z info worker-runtime: access method=GET route=/v1/workers/\{id\} status=404 reason="" duration_ms=[0-9]+\.[0-9]{3} request_id=client-id\.1_A$'
+	'^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z info worker-runtime: access method=GET route=/v1/workers/\{id\} status=404 reason="" duration_ms=[0-9]+\.[0-9]{3} bytes_sent=[1-9][0-9]* request_id=client-id\.1_A$'
 
 e2e_api GET /v1/runtime -H 'X-Request-Id: bad id/with"chars'
 GEN=$(hdr_id)
 check "an invalid client id is replaced by a 32-hex one" \
 	bash -c '[[ $1 =~ ^[0-9a-f]{32}$ ]]' _ "$GEN"
 check "... which the access line of that request names" e2e_until_log \
-	"access method=GET route=/v1/runtime status=200 reason=\"\" duration_ms=[0-9.]+ request_id=$GEN\$"
+	"access method=GET route=/v1/runtime status=200 reason=\"\" duration_ms=[0-9.]+ bytes_sent=[1-9][0-9]* request_id=$GEN\$"
 
 e2e_api GET /v1/runtime
 GEN2=$(hdr_id)
@@ -80,7 +80,7 @@ check "json: every line parses, with ts, level and msg" \
 check "json: the startup lines give the store its own field, not inside msg" jq -e -s \
 	'[.[] | select(.msg | test("^(restoring|started)"))] | length == 2 and all(.[]; (.store | test("^(memory|fs:)")) and (.msg | contains("store=") | not))' "$LOG"
 check "json: the access line's values" jq -e -s \
-	'[.[] | select(.msg == "access")][0] | .method == "GET" and .route == "/v1/runtime" and .status == 200 and .reason == "" and (.duration_ms | type == "number")' "$LOG"
+	'[.[] | select(.msg == "access")][0] | .method == "GET" and .route == "/v1/runtime" and .status == 200 and .reason == "" and (.duration_ms | type == "number") and (.bytes_sent | type == "number" and . > 0)' "$LOG"
 wr_stack_stop_pid "$WR_RUNTIME_PID" worker-runtime
 : >"$LOG"
 wr_stack_start_runtime "$WR_BIN" --no-access-log || exit 99
