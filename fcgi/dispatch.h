@@ -48,6 +48,8 @@ struct rq {
 	bool unwatched;              /* parked: neither timed nor watched
 	                              * for a hangup (see dsp_park) */
 	char rid[64 + 1];            /* hr.request_id when generated here */
+	const char *content_length;  /* CONTENT_LENGTH, borrowed as hr */
+	bool params_ok;              /* every param well formed */
 	/* Below: the dispatcher's. */
 	int state;                   /* RQ_*, guarded by the parking mutex */
 	size_t heap_i;               /* index in the deadline heap */

@@ -556,19 +556,63 @@ static enum body_read read_stdin_end(FCGX_Stream *in)
 	return FCGX_GetError(in) != 0 ? BODY_FAILED : BODY_OK;
 }
 
-#define PARAM(req, name) FCGX_GetParam((name), (req)->envp)
+/* The params the responder reads, found in one pass over the request's
+ * params (params_read) rather than one FCGX_GetParam scan of all of them
+ * per name (9 scans of about 25 params: 3.5% of the Runtime's CPU for a
+ * GET on a kept connection). */
+enum param {
+	P_METHOD, P_URI, P_CONTENT_TYPE, P_CONTENT_LENGTH, P_AUTHORIZATION,
+	P_ORIGIN, P_SEC_FETCH_SITE, P_REQUEST_ID, P_IDEMPOTENCY_KEY, P_COUNT
+};
 
-/* True if every param is "NAME=VALUE" with a non-empty NAME: a NUL inside
- * a name (or an empty name) leaves a string with no '=' after a name. */
-static bool params_well_formed(char **envp)
+#define PNAME(s) { s, sizeof(s) - 1 }
+static const struct {
+	const char *name;
+	size_t len;
+} param_names[P_COUNT] = {
+	[P_METHOD] = PNAME("REQUEST_METHOD"),
+	[P_URI] = PNAME("REQUEST_URI"),
+	[P_CONTENT_TYPE] = PNAME("CONTENT_TYPE"),
+	[P_CONTENT_LENGTH] = PNAME("CONTENT_LENGTH"),
+	[P_AUTHORIZATION] = PNAME("HTTP_AUTHORIZATION"),
+	[P_ORIGIN] = PNAME("HTTP_ORIGIN"),
+	[P_SEC_FETCH_SITE] = PNAME("HTTP_SEC_FETCH_SITE"),
+	[P_REQUEST_ID] = PNAME("REQUEST_ID"),
+	[P_IDEMPOTENCY_KEY] = PNAME("HTTP_IDEMPOTENCY_KEY"),
+};
+#undef PNAME
+
+/*
+ * Sets v[i] to the value of param i (NULL if absent), as FCGX_GetParam
+ * would: each param is one string "NAME=VALUE", its name ends at the
+ * first '=', and of params with the same name the first counts.  Returns
+ * true if every param is well formed: a non-empty NAME followed by '='
+ * (a NUL inside a name, or an empty name, leaves a string with no '='
+ * after a name).
+ */
+static bool params_read(char **envp, const char *v[P_COUNT])
 {
+	bool ok = true;
+
+	for (int i = 0; i < P_COUNT; i++)
+		v[i] = NULL;
 	for (; envp != NULL && *envp != NULL; envp++) {
 		const char *eq = strchr(*envp, '=');
+		size_t n;
 
-		if (eq == NULL || eq == *envp)
-			return false;
+		if (eq == NULL || eq == *envp) {
+			ok = false;
+			continue;
+		}
+		n = (size_t)(eq - *envp);
+		for (int i = 0; i < P_COUNT; i++)
+			if (n == param_names[i].len && v[i] == NULL &&
+			    memcmp(*envp, param_names[i].name, n) == 0) {
+				v[i] = eq + 1;
+				break;
+			}
 	}
-	return true;
+	return ok;
 }
 
 /* Microseconds since *t0 (CLOCK_MONOTONIC). */
@@ -635,21 +679,29 @@ static int peek_request_end(int fd)
 
 /* ---- one request -------------------------------------------------------- */
 
-/* hr's params from req; the request id is checked once here (a valid
+/* hr's params from req, and CONTENT_LENGTH's value in *content_length
+ * (NULL if absent); the request id is checked once here (a valid
  * REQUEST_ID, else one generated into rid), so the handlers, the errors
- * answered here and the access line name the same id. */
-static void request_fill(struct http_request *hr, FCGX_Request *req,
-                         char rid[REQUEST_ID_SIZE])
+ * answered here and the access line name the same id.  Returns false if
+ * a param is malformed (params_read). */
+static bool request_fill(struct http_request *hr, FCGX_Request *req,
+                         char rid[REQUEST_ID_SIZE],
+                         const char **content_length)
 {
+	const char *v[P_COUNT];
+	bool ok = params_read(req->envp, v);
+
 	memset(hr, 0, sizeof *hr);
-	hr->method = PARAM(req, "REQUEST_METHOD");
-	hr->uri = PARAM(req, "REQUEST_URI");
-	hr->content_type = PARAM(req, "CONTENT_TYPE");
-	hr->authorization = PARAM(req, "HTTP_AUTHORIZATION");
-	hr->origin = PARAM(req, "HTTP_ORIGIN");
-	hr->sec_fetch_site = PARAM(req, "HTTP_SEC_FETCH_SITE");
-	hr->request_id = request_id_or_new(PARAM(req, "REQUEST_ID"), rid);
-	hr->idempotency_key = PARAM(req, "HTTP_IDEMPOTENCY_KEY");
+	hr->method = v[P_METHOD];
+	hr->uri = v[P_URI];
+	hr->content_type = v[P_CONTENT_TYPE];
+	hr->authorization = v[P_AUTHORIZATION];
+	hr->origin = v[P_ORIGIN];
+	hr->sec_fetch_site = v[P_SEC_FETCH_SITE];
+	hr->request_id = request_id_or_new(v[P_REQUEST_ID], rid);
+	hr->idempotency_key = v[P_IDEMPOTENCY_KEY];
+	*content_length = v[P_CONTENT_LENGTH];
+	return ok;
 }
 
 /*
@@ -774,7 +826,7 @@ static bool request_ok(const struct responder_config *cfg, struct rq *r)
 	uint64_t len = 0;
 	enum body_read rc;
 
-	if (!params_well_formed(r->req.envp)) {
+	if (!r->params_ok) {
 		r->drop = true;
 		answer_own(ctx, &r->req, &r->hr, &r->t0, 400, WR_EINVALID_INPUT,
 		           WR_REASON_INVALID_PARAM, "a FastCGI param name is "
@@ -789,7 +841,7 @@ static bool request_ok(const struct responder_config *cfg, struct rq *r)
 		           "REQUEST_URI are required", 0);
 		return false;
 	}
-	if (parse_length(PARAM(&r->req, "CONTENT_LENGTH"), &len) != 0) {
+	if (parse_length(r->content_length, &len) != 0) {
 		r->drop = true;
 		answer_own(ctx, &r->req, &r->hr, &r->t0, 400, WR_EINVALID_INPUT,
 		           WR_REASON_INVALID_CONTENT_LENGTH, "CONTENT_LENGTH is "
@@ -992,7 +1044,8 @@ static void serve_read(const struct responder_config *cfg, const struct job *j,
 	r->req.detached = 0;
 	r->t0 = j->t0; /* arrival, not the end of the read */
 	r->conn = c;
-	request_fill(&r->hr, &r->req, r->rid);
+	r->params_ok = request_fill(&r->hr, &r->req, r->rid,
+	                            &r->content_length);
 	if (input_failed(cfg->ctx, r)) {
 		/* Its params did not arrive whole: not answered. */
 	} else if (dsp_stopping()) {
@@ -1078,6 +1131,7 @@ static bool drain_one(FCGX_Request *req, int fd, unsigned retry_after_s,
 	struct http_request hr;
 	struct timespec t0;
 	char rid[REQUEST_ID_SIZE];
+	const char *content_length;
 	bool answered = false;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -1097,7 +1151,7 @@ static bool drain_one(FCGX_Request *req, int fd, unsigned retry_after_s,
 	 * for a peer that may never close; detached skips that. */
 	req->detached = hurry;
 	if (FCGX_Accept_r(req) >= 0) {
-		request_fill(&hr, req, rid);
+		(void)request_fill(&hr, req, rid, &content_length);
 		answer_own(atomic_load(&run_ctx), req, &hr, &t0, 503,
 		           WR_EUNAVAILABLE, WR_REASON_STOPPING, stopping_message,
 		           retry_after_s ? retry_after_s : 1);

@@ -209,6 +209,15 @@ if command -v python3 >/dev/null 2>&1; then
 	raw 'REQUEST_METHOD=GET\x00POST' 'REQUEST_URI=/v1/runtime\x00/../x'
 	check "a NUL inside a param value is invisible: served as the prefix" \
 		test "$status" = "200 OK"
+	# Of two params with one name the first counts, as FCGX_GetParam
+	# has it; a longer name sharing the prefix is another param.
+	raw REQUEST_METHOD=GET REQUEST_URI=/v1/runtime REQUEST_METHOD=DELETE \
+		REQUEST_URIX=/v1/nope REQUEST_URI=/v1/nope
+	check "a repeated param: the first counts (GET /v1/runtime is 200)" \
+		test "$status" = "200 OK"
+	raw REQUEST_METHOD=DELETE REQUEST_URI=/v1/runtime REQUEST_METHOD=GET
+	check "... also when the first is the refused one (DELETE is 405)" \
+		test "$status" = "405 Method Not Allowed"
 	# The same answers as deploy/nginx.conf (nginx-lifecycle.sh).
 	raw REQUEST_METHOD=GET REQUEST_URI=/v1/runtime HTTP_ORIGIN=null
 	check "Origin: null is 403 browser_request" \
