@@ -24,6 +24,9 @@
 static _Atomic int log_fmt = LOG_TEXT;
 static atomic_bool log_access_on = true;
 static char *log_path;   /* --log-file; NULL: fd 2 as inherited */
+static char *access_path; /* --access-log; NULL: access lines go to fd 2 */
+static int access_fd = -1; /* its fd, set before other threads exist and
+                            * never changed (a reopen dup2()s onto it) */
 static pthread_mutex_t reopen_mu = PTHREAD_MUTEX_INITIALIZER;
 
 /* ---- a bounded line ------------------------------------------------------ */
@@ -288,10 +291,10 @@ size_t log_format_line(char *buf, size_t size, enum log_format format,
 
 /* ---- output -------------------------------------------------------------- */
 
-static void write_line(const char *buf, size_t len)
+static void write_line(int fd, const char *buf, size_t len)
 {
 	while (len > 0) {
-		ssize_t n = write(STDERR_FILENO, buf, len);
+		ssize_t n = write(fd, buf, len);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -302,8 +305,9 @@ static void write_line(const char *buf, size_t len)
 	}
 }
 
-void log_event(enum log_level level, const char *msg,
-               const struct log_field *fields, size_t n)
+/* Formats one line now and writes it to fd; errno is kept. */
+static void emit(int fd, enum log_level level, const char *msg,
+                 const struct log_field *fields, size_t n)
 {
 	char buf[LOG_LINE_MAX];
 	struct timespec ts;
@@ -313,8 +317,14 @@ void log_event(enum log_level level, const char *msg,
 	clock_gettime(CLOCK_REALTIME, &ts);
 	len = log_format_line(buf, sizeof buf, atomic_load(&log_fmt), &ts,
 	                      level, msg, fields, n);
-	write_line(buf, len);
+	write_line(fd, buf, len);
 	errno = saved;
+}
+
+void log_event(enum log_level level, const char *msg,
+               const struct log_field *fields, size_t n)
+{
+	emit(STDERR_FILENO, level, msg, fields, n);
 }
 
 void log_msg(enum log_level level, const char *fmt, ...)
@@ -345,8 +355,8 @@ void log_access(const char *method, const char *route, int status,
 
 	if (!atomic_load_explicit(&log_access_on, memory_order_relaxed))
 		return;
-	log_event(cut ? LOG_WARN : LOG_INFO, "access", f,
-	          sizeof f / sizeof f[0]);
+	emit(access_fd >= 0 ? access_fd : STDERR_FILENO,
+	     cut ? LOG_WARN : LOG_INFO, "access", f, sizeof f / sizeof f[0]);
 }
 
 void log_configure(enum log_format format, bool access)
@@ -355,16 +365,24 @@ void log_configure(enum log_format format, bool access)
 	atomic_store(&log_access_on, access);
 }
 
-/* Opens path and puts it on fd 2.  Returns 0, or -1 with errno set. */
-static int open_onto_stderr(const char *path)
+/* Opens path for appending (created 0640).  Returns the fd, or -1 with
+ * errno set. */
+static int open_log(const char *path)
 {
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
-	                    O_NOCTTY, 0640);
+	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY,
+	            0640);
+}
+
+/* Opens path and puts it on fd target (dup2: atomic for concurrent
+ * writers).  Returns 0, or -1 with errno set. */
+static int open_onto(const char *path, int target)
+{
+	int fd = open_log(path);
 	int e;
 
 	if (fd < 0)
 		return -1;
-	if (dup2(fd, STDERR_FILENO) < 0) {
+	if (dup2(fd, target) < 0) {
 		e = errno;
 		close(fd);
 		errno = e;
@@ -378,7 +396,7 @@ int log_open_file(const char *path)
 {
 	char *copy = strdup(path);
 
-	if (copy == NULL || open_onto_stderr(path) < 0) {
+	if (copy == NULL || open_onto(path, STDERR_FILENO) < 0) {
 		int e = copy == NULL ? ENOMEM : errno;
 
 		free(copy);
@@ -390,14 +408,47 @@ int log_open_file(const char *path)
 	return 0;
 }
 
+int log_open_access_file(const char *path)
+{
+	char *copy = strdup(path);
+	int fd = copy == NULL ? -1 : open_log(path);
+
+	/* Above fd 2, so that it is never a standard stream. */
+	if (fd >= 0 && fd <= STDERR_FILENO) {
+		int high = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+
+		close(fd);
+		fd = high;
+	}
+	if (fd < 0) {
+		int e = copy == NULL ? ENOMEM : errno;
+
+		free(copy);
+		errno = e;
+		return -1;
+	}
+	if (access_fd >= 0)
+		close(access_fd);
+	access_fd = fd;
+	free(access_path);
+	access_path = copy;
+	return 0;
+}
+
 int log_reopen(void)
 {
 	int rc = 0;
 
 	pthread_mutex_lock(&reopen_mu);
-	if (log_path != NULL && open_onto_stderr(log_path) < 0) {
+	if (log_path != NULL && open_onto(log_path, STDERR_FILENO) < 0) {
 		log_msg(LOG_ERROR, "--log-file %s: reopen: %s (still writing "
 		        "to the file open before)", log_path, strerror(errno));
+		rc = -1;
+	}
+	if (access_path != NULL && open_onto(access_path, access_fd) < 0) {
+		log_msg(LOG_ERROR, "--access-log %s: reopen: %s (still "
+		        "writing to the file open before)", access_path,
+		        strerror(errno));
 		rc = -1;
 	}
 	pthread_mutex_unlock(&reopen_mu);

@@ -9,8 +9,12 @@
  * write(2) on fd 2, so lines from several threads never interleave and no
  * lock is held across the write.  --log-file makes fd 2 that file
  * (O_APPEND); log_reopen() swaps it for a fresh open of the same path with
- * dup2(2), which is atomic for concurrent writers.  Logging never fails a
- * caller: a line that cannot be written is dropped.
+ * dup2(2), which is atomic for concurrent writers.  --access-log sends the
+ * access lines (one per request) to their own file instead, reopened the
+ * same way: at a request rate journald would rate-limit (by default it
+ * drops a service's lines beyond 10,000 in 30 s, errors among them), the
+ * other lines stay few.  Logging never fails a caller: a line that cannot
+ * be written is dropped.
  */
 #ifndef WR_FCGI_LOG_H
 #define WR_FCGI_LOG_H
@@ -53,10 +57,18 @@ void log_configure(enum log_format format, bool access);
 int log_open_file(const char *path);
 
 /*
- * Reopens the log file (after logrotate renamed it): opens the path again
- * and dup2()s it onto fd 2.  Without log_open_file() it does nothing.
- * Returns 0, or -1 after logging why (the old file stays in use).
- * Thread-safe.
+ * Makes the file at path (opened O_APPEND|O_CREAT, mode 0640, on an fd
+ * above 2) where log_access() writes; path is remembered for
+ * log_reopen().  Returns 0, or -1 with errno set (access lines then still
+ * go to fd 2).  Main thread, before other threads exist.
+ */
+int log_open_access_file(const char *path);
+
+/*
+ * Reopens the log files (after logrotate renamed them): opens each path
+ * again and dup2()s it onto its fd (fd 2, the access log's).  Without
+ * log_open_file() and log_open_access_file() it does nothing.  Returns 0,
+ * or -1 after logging why (the old file stays in use).  Thread-safe.
  */
 int log_reopen(void);
 
@@ -69,10 +81,11 @@ void log_event(enum log_level level, const char *msg,
 void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* The access line of one request: level info, or warn when its answer
- * was cut short (cut: the peer closed or stopped reading); bytes_sent is
- * the bytes of the HTTP answer written.  Nothing if access logging is
- * off.  Strings may be NULL.  Thread-safe. */
+/* The access line of one request, to the --access-log file if one is
+ * open, else to fd 2: level info, or warn when its answer was cut short
+ * (cut: the peer closed or stopped reading); bytes_sent is the bytes of
+ * the HTTP answer written.  Nothing if access logging is off.  Strings
+ * may be NULL.  Thread-safe. */
 void log_access(const char *method, const char *route, int status,
                 const char *reason, unsigned long long duration_us,
                 unsigned long long bytes_sent, bool cut,

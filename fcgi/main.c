@@ -83,6 +83,7 @@ struct options {
 	uint32_t max_idempotency_keys;
 	const char *log_format;   /* NULL: text */
 	const char *log_file;     /* NULL: stderr as inherited */
+	const char *access_log;   /* NULL: access lines with the others */
 	bool no_access_log;
 	bool check_config;        /* -t: check everything, serve nothing */
 	bool health_check;        /* ask --socket's GET /v1/health, exit */
@@ -394,6 +395,10 @@ static const struct flag flags[] = {
 	  MEMBER(log_file), .ok = file_name_ok, .expect = "a file name",
 	  .help = "append the log to FILE, reopened on SIGHUP (default: "
 	          "stderr)" },
+	{ .name = "access-log", .kind = FLAG_TEXT, .arg = "FILE",
+	  MEMBER(access_log), .ok = file_name_ok, .expect = "a file name",
+	  .help = "append the access lines to FILE instead, reopened on "
+	          "SIGHUP" },
 	{ .name = "no-access-log", .kind = FLAG_BOOL, MEMBER(no_access_log),
 	  .help = "no access line per request" },
 	{ .name = "check-config", .kind = FLAG_BOOL, MEMBER(check_config),
@@ -460,6 +465,8 @@ static void put_wrapped(FILE *f, size_t col, size_t indent, const char *text)
 	fputc('\n', f);
 }
 
+#define USAGE_BOOLS " [-t | --check-config] [--no-access-log]"
+
 static void usage(FILE *f)
 {
 	static const char prog[] = "usage: worker-runtime";
@@ -481,7 +488,9 @@ static void usage(FILE *f)
 		fprintf(f, " %s", opt);
 		col += 1 + (size_t)n;
 	}
-	fputs(" [-t | --check-config] [--no-access-log]"
+	if (col + sizeof USAGE_BOOLS - 1 > HELP_WIDTH)
+		fprintf(f, "\n%*s", (int)sizeof prog - 1, "");
+	fputs(USAGE_BOOLS
 	      "\n       worker-runtime --health-check --socket SPEC"
 	      " [--local-token-file FILE]"
 	      "\n       worker-runtime -h | --help | --version\n", f);
@@ -525,7 +534,8 @@ static void help(void)
 	for (size_t i = 0; i < N_FLAGS; i++)
 		help_flag(&flags[i]);
 	fputs("\nStops on SIGTERM or SIGINT after answering requests in "
-	      "flight.\nSIGHUP reloads --profiles and reopens --log-file.\n"
+	      "flight.\nSIGHUP reloads --profiles and reopens --log-file and "
+	      "--access-log.\n"
 	      "See worker-runtime(8).\n", stdout);
 }
 
@@ -619,6 +629,9 @@ static void parse_options(int argc, char **argv, struct options *o)
 		usage_error("%s: unexpected argument", argv[optind]);
 	if (o->health_check && o->socket == NULL)
 		usage_error("--health-check needs --socket");
+	if (o->access_log != NULL && o->no_access_log)
+		usage_error("--access-log and --no-access-log exclude each "
+		            "other");
 	if ((o->socket_mode != NULL || o->socket_group != NULL) &&
 	    (o->socket == NULL || strncmp(o->socket, "unix:", 5) != 0))
 		usage_error("--socket-mode and --socket-group need --socket "
@@ -845,7 +858,8 @@ struct reload {
 	struct wr_profile_set **old; /* sets replaced by a reload */
 	size_t n_old;
 	struct wr_profile_set *current;
-	bool log_file;             /* --log-file given: reopen it */
+	bool log_file;             /* --log-file or --access-log given:
+	                            * reopen them */
 };
 
 /* Loads the profiles file again and puts it in force; on any error the
@@ -888,7 +902,7 @@ static void on_reload(void *arg)
 	struct reload *r = arg;
 
 	if (r->log_file && log_reopen() == 0)
-		log_msg(LOG_INFO, "reload: log file reopened");
+		log_msg(LOG_INFO, "reload: log files reopened");
 	if (r->profiles_path != NULL && r->rt != NULL)
 		reload_profiles(r);
 }
@@ -1346,26 +1360,27 @@ static bool check_parent_dir(const char *flag, const char *path)
 	return why == NULL;
 }
 
-/* --log-file: appendable if it exists (as serving opens it), else its
- * directory lets the start create it.  Creates nothing. */
-static bool check_log_file(const char *path)
+/* --log-file or --access-log (flag): appendable if it exists (as
+ * serving opens it), else its directory lets the start create it.
+ * Creates nothing. */
+static bool check_log_file(const char *flag, const char *path)
 {
 	int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
 
 	if (fd < 0 && errno == ENOENT) {
-		if (!check_parent_dir("--log-file", path))
+		if (!check_parent_dir(flag, path))
 			return false;
-		log_msg(LOG_INFO, "check: --log-file %s: ok (the start creates "
-		        "it)", path);
+		log_msg(LOG_INFO, "check: %s %s: ok (the start creates it)",
+		        flag, path);
 		return true;
 	}
 	if (fd < 0) {
-		log_msg(LOG_ERROR, "check: --log-file %s: %s", path,
+		log_msg(LOG_ERROR, "check: %s %s: %s", flag, path,
 		        strerror(errno));
 		return false;
 	}
 	close(fd);
-	log_msg(LOG_INFO, "check: --log-file %s: ok", path);
+	log_msg(LOG_INFO, "check: %s %s: ok", flag, path);
 	return true;
 }
 
@@ -1533,7 +1548,9 @@ static int check_config(const struct options *o, struct wr_config *cfg)
 
 	log_msg(LOG_INFO, "check: flags: ok");
 	if (o->log_file != NULL)
-		ok &= check_log_file(o->log_file);
+		ok &= check_log_file("--log-file", o->log_file);
+	if (o->access_log != NULL)
+		ok &= check_log_file("--access-log", o->access_log);
 	if (o->token_file != NULL)
 		ok &= check_token_file(o->token_file);
 	if (o->profiles != NULL) {
@@ -1807,8 +1824,13 @@ int main(int argc, char **argv)
 		        strerror(errno));
 		return EXIT_FAILURE;
 	}
+	if (o.access_log != NULL && log_open_access_file(o.access_log) < 0) {
+		log_msg(LOG_ERROR, "--access-log %s: %s", o.access_log,
+		        strerror(errno));
+		return EXIT_FAILURE;
+	}
 	reload.profiles_path = o.profiles;
-	reload.log_file = o.log_file != NULL;
+	reload.log_file = o.log_file != NULL || o.access_log != NULL;
 	tune_malloc(); /* before any thread has an arena */
 	guard_init(&guard, o.shutdown_timeout_ms);
 

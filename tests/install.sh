@@ -60,6 +60,11 @@ check "no installed deploy file names /usr/local/sbin or @sbindir@" \
 check "the socket unit, sysusers file and nginx site are installed" \
 	test -f "$deploy/worker-runtime.socket" -a \
 	-f "$deploy/worker-runtime.sysusers" -a -f "$deploy/nginx.conf"
+check "the logrotate rules for the units' access logs are installed" \
+	grep -q '^/var/log/worker-runtime/access.log ' "$deploy/logrotate.conf"
+check "the units write their access lines there" \
+	sh -c "grep -q -- '--access-log /var/log/worker-runtime/access.log' '$unit' &&
+	grep -q -- '--access-log /var/log/worker-runtime/%i/access.log' '$deploy/worker-runtime@.service'"
 
 # Every NAME.md the man page names is installed in docdir.
 page=$top_srcdir/docs/worker-runtime.8
