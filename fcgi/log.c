@@ -374,7 +374,10 @@ static int open_log(const char *path)
 }
 
 /* Opens path and puts it on fd target (dup2: atomic for concurrent
- * writers).  Returns 0, or -1 with errno set. */
+ * writers).  An fd above 2 stays close-on-exec (dup3: dup2 would clear
+ * the flag, and a worker program started afterwards would inherit the
+ * access log); fd 2 is inherited as stderr is.  Returns 0, or -1 with
+ * errno set. */
 static int open_onto(const char *path, int target)
 {
 	int fd = open_log(path);
@@ -382,7 +385,8 @@ static int open_onto(const char *path, int target)
 
 	if (fd < 0)
 		return -1;
-	if (dup2(fd, target) < 0) {
+	if ((target > STDERR_FILENO ? dup3(fd, target, O_CLOEXEC)
+	                            : dup2(fd, target)) < 0) {
 		e = errno;
 		close(fd);
 		errno = e;

@@ -44,6 +44,21 @@ check "SIGHUP reopens the file after a rename: new lines in a new file" \
 check "... none of them in the renamed one" \
 	bash -c '! grep -q "route=/v1/metrics " "$1"' _ "$D/access.old"
 check "... which keeps the lines from before" acc_has /v1/runtime "$D/access.old"
+# cloexec FILE: the Runtime's fd open on FILE has O_CLOEXEC (02000000 in
+# /proc's octal flags), so no worker program it starts inherits it.
+cloexec() {
+	local fd
+	for fd in /proc/"$PID"/fd/*; do
+		[ "$(readlink "$fd")" = "$1" ] || continue
+		awk '$1 == "flags:" {
+			d = substr($2, length($2) - 6, 1); exit !(d % 4 >= 2) }' \
+			"/proc/$PID/fdinfo/${fd##*/}"
+		return
+	done
+	return 1
+}
+check "... and the reopened file stays close-on-exec (no worker inherits it)" \
+	cloexec "$ACC"
 
 if command -v logrotate >/dev/null 2>&1; then
 	# The shipped rules on this directory, run now (-f), as this user.
