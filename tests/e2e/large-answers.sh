@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# tests/e2e/large-answers.sh - answers longer than libfcgi's 8 KiB stream
-# buffer, which the responder writes as FastCGI records of up to 65,528
-# bytes itself: through nginx with deploy/nginx.conf (upstream keepalive
+# tests/e2e/large-answers.sh - large answers, which the responder writes
+# as FastCGI records of up to 65,528 bytes itself (as every answer; they
+# went through libfcgi's 8 KiB stream buffer once): through nginx with deploy/nginx.conf (upstream keepalive
 # on), transcript pages from 7 KB to 900 KB arrive whole (Content-Length
 # is what arrives, the content is byte for byte what was sent), and the
 # kept connections they went over serve the next requests: a run of
@@ -23,8 +23,8 @@ body_len() { stat -c %s "$E2E_TMP/body"; }
 content_length() { tr -d '\r' < "$E2E_TMP/headers" |
 	sed -n 's/^[Cc]ontent-[Ll]ength:[[:space:]]*//p' | head -n 1; }
 
-# Content sizes whose one-entry pages fall on each side of the 8 KiB
-# buffer (libfcgi writes it) and of one and two 65,528-byte records.
+# Content sizes whose one-entry pages fall on each side of libfcgi's old
+# 8 KiB buffer and of one and two 65,528-byte records.
 PAGES=
 for size in 7000 8200 65000 65600 131200 900000; do
 	e2e_api POST /v1/workers -d '{}'
