@@ -365,12 +365,25 @@ void log_configure(enum log_format format, bool access)
 	atomic_store(&log_access_on, access);
 }
 
-/* Opens path for appending (created 0640).  Returns the fd, or -1 with
- * errno set. */
+/* Opens path for appending (created 0640).  Without blocking: a FIFO with
+ * no reader fails at once (ENXIO) instead of holding the start, or the
+ * main thread at a reopen (a stop signal then waited for a reader);
+ * writes block as on any log fd.  Returns the fd, or -1 with errno set. */
 static int open_log(const char *path)
 {
-	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY,
-	            0640);
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
+	                    O_NOCTTY | O_NONBLOCK, 0640);
+	int fl;
+
+	if (fd >= 0 && ((fl = fcntl(fd, F_GETFL)) < 0 ||
+	                fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
 }
 
 /* Opens path and puts it on fd target (dup2: atomic for concurrent

@@ -397,10 +397,10 @@ static const struct flag flags[] = {
 	          "stderr)" },
 	{ .name = "access-log", .kind = FLAG_TEXT, .arg = "FILE",
 	  MEMBER(access_log), .ok = file_name_ok, .expect = "a file name",
-	  .help = "append the access lines to FILE instead, reopened on "
-	          "SIGHUP" },
+	  .help = "append the access lines to FILE instead of the log, "
+	          "reopened on SIGHUP (default: with the other lines)" },
 	{ .name = "no-access-log", .kind = FLAG_BOOL, MEMBER(no_access_log),
-	  .help = "no access line per request" },
+	  .help = "no access line per request (also with --access-log)" },
 	{ .name = "check-config", .kind = FLAG_BOOL, MEMBER(check_config),
 	  .short_name = 't',
 	  .help = "check what a start would use (flags, files, socket, "
@@ -629,9 +629,10 @@ static void parse_options(int argc, char **argv, struct options *o)
 		usage_error("%s: unexpected argument", argv[optind]);
 	if (o->health_check && o->socket == NULL)
 		usage_error("--health-check needs --socket");
-	if (o->access_log != NULL && o->no_access_log)
-		usage_error("--access-log and --no-access-log exclude each "
-		            "other");
+	/* --no-access-log wins: an operator's "--no-access-log" (e.g. in a
+	 * template instance's WR_ARGS) turns off the file the unit names. */
+	if (o->no_access_log)
+		o->access_log = NULL;
 	if ((o->socket_mode != NULL || o->socket_group != NULL) &&
 	    (o->socket == NULL || strncmp(o->socket, "unix:", 5) != 0))
 		usage_error("--socket-mode and --socket-group need --socket "
@@ -1360,12 +1361,20 @@ static bool check_parent_dir(const char *flag, const char *path)
 	return why == NULL;
 }
 
+/* Why opening a log file failed, for its error line. */
+static const char *open_why(int e)
+{
+	return e == ENXIO ? "a FIFO that no process reads (ENXIO)"
+	                  : strerror(e);
+}
+
 /* --log-file or --access-log (flag): appendable if it exists (as
  * serving opens it), else its directory lets the start create it.
  * Creates nothing. */
 static bool check_log_file(const char *flag, const char *path)
 {
-	int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
+	int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY |
+	              O_NONBLOCK); /* a FIFO without reader: ENXIO, no wait */
 
 	if (fd < 0 && errno == ENOENT) {
 		if (!check_parent_dir(flag, path))
@@ -1376,7 +1385,7 @@ static bool check_log_file(const char *flag, const char *path)
 	}
 	if (fd < 0) {
 		log_msg(LOG_ERROR, "check: %s %s: %s", flag, path,
-		        strerror(errno));
+		        open_why(errno));
 		return false;
 	}
 	close(fd);
@@ -1821,12 +1830,12 @@ int main(int argc, char **argv)
 		return run_health_check(&o);
 	if (o.log_file != NULL && log_open_file(o.log_file) < 0) {
 		log_msg(LOG_ERROR, "--log-file %s: %s", o.log_file,
-		        strerror(errno));
+		        open_why(errno));
 		return EXIT_FAILURE;
 	}
 	if (o.access_log != NULL && log_open_access_file(o.access_log) < 0) {
 		log_msg(LOG_ERROR, "--access-log %s: %s", o.access_log,
-		        strerror(errno));
+		        open_why(errno));
 		return EXIT_FAILURE;
 	}
 	reload.profiles_path = o.profiles;

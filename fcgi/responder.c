@@ -322,34 +322,48 @@ static void record_header(unsigned char h[FCGI_HEADER_LEN], int type,
  * first), the empty FCGI_STDOUT that ends the stream and FCGI_END_REQUEST
  * (application status 0, FCGI_REQUEST_COMPLETE).  One writev(2) per
  * record, the last one carrying the two ending records: an answer of up
- * to RECORD_MAX bytes is one system call, as it was through libfcgi's
- * stream, and a longer one no longer takes 8 KiB records (a 420 KB list
- * of 1,000 workers took 52 write(2) calls and as many wake-ups of nginx;
- * libfcgi's one way to a larger buffer, FCGX_CreateWriter, leaks an
- * FCGX_Request per call).  Written here, before the access line, so that
- * the line can say whether the answer reached the peer.  req->out is then
- * closed without writing (wasFCloseCalled: FCGX_Finish_r's FCGX_FClose
- * writes nothing; its error stream wrote nothing and sends no
- * FCGI_END_REQUEST either, as one writer is left open); on a failed write
- * it is also marked failed, so FCGX_Finish_r closes the connection
- * rather than wait the send bound once more on a peer that does not
- * read.  Returns the bytes of head and body written and whether all of
- * the answer was.
+ * to RECORD_MAX bytes is one system call (through libfcgi's 8 KiB stream
+ * only one up to 8 KiB was; a 420 KB list of 1,000 workers took 52
+ * write(2) calls and as many wake-ups of nginx, and libfcgi's one way to
+ * a larger buffer, FCGX_CreateWriter, leaks an FCGX_Request per call).
+ * Written here, before the access line, so that the line can say whether
+ * the answer reached the peer.
+ *
+ * This relies on libfcgi 2.4's handling of a stream beyond what
+ * fcgiapp.h promises (its fields are public, their use is not): req->out
+ * is marked closed (isClosed, wasFCloseCalled), so FCGX_Finish_r's
+ * FCGX_FClose of it writes nothing, and FCGX_FClose of req->err, which
+ * nothing here writes to, sends neither an empty FCGI_STDERR nor
+ * FCGI_END_REQUEST while req->out still counts as an open writer
+ * (nWriters); on a failed write req->out also gets FCGI_errno, so
+ * FCGX_Finish_r closes the connection rather than wait the send bound
+ * once more on a peer that does not read.  A libfcgi that wrote either
+ * record again would break every kept connection: fcgi-peer.sh,
+ * keepalive.sh and large-answers.sh would fail.
+ *
+ * last: the connection is closed after this answer, and its
+ * write side is shut down right after it, before the access line: nginx
+ * sees the connection end together with FCGI_END_REQUEST and does not
+ * take it for its next request (the review of 13a04e7 measured 140
+ * upstream_failed against 59 when the shutdown came after the access
+ * line, with nginx sending bodies over --max-body).  Returns the bytes of
+ * head and body written and whether all of the answer was.
  */
 static struct sent put_answer(FCGX_Request *req, const char *head,
                               size_t head_len, const char *body,
-                              size_t body_len)
+                              size_t body_len, bool last)
 {
-	unsigned char h[FCGI_HEADER_LEN], end[3 * FCGI_HEADER_LEN];
+	unsigned char h[FCGI_HEADER_LEN];
+	unsigned char end[2 * FCGI_HEADER_LEN + sizeof(FCGI_EndRequestBody)];
 	size_t left = head_len + body_len;
 	struct sent out = { 0, false };
 	struct iovec iov[4];
 
 	record_header(end, FCGI_STDOUT, req, 0);
 	record_header(end + FCGI_HEADER_LEN, FCGI_END_REQUEST, req,
-	              FCGI_HEADER_LEN);
-	memset(end + 2 * FCGI_HEADER_LEN, 0, FCGI_HEADER_LEN); /* status 0,
-	                                       * FCGI_REQUEST_COMPLETE (0) */
+	              sizeof(FCGI_EndRequestBody));
+	/* appStatus 0, protocolStatus FCGI_REQUEST_COMPLETE (0), reserved */
+	memset(end + 2 * FCGI_HEADER_LEN, 0, sizeof(FCGI_EndRequestBody));
 	for (;;) {
 		size_t n = left > RECORD_MAX ? RECORD_MAX : left;
 		size_t from_head = head_len < n ? head_len : n;
@@ -374,6 +388,8 @@ static struct sent put_answer(FCGX_Request *req, const char *head,
 		out.bytes += n;
 		if (n == left) {
 			out.whole = true;
+			if (last)
+				(void)shutdown(req->ipcFd, SHUT_WR);
 			break;
 		}
 		head += from_head;
@@ -439,15 +455,15 @@ static void head_start(struct head *h, int status, const char *content_type,
 }
 
 /*
- * Writes one complete response to req (put_answer) and returns how much
- * of it went out.  A failed write means the peer has gone or stopped
+ * Writes one complete response to req (put_answer; last: the connection
+ * is closed after it) and returns how much of it went out.  A failed write means the peer has gone or stopped
  * reading; there is no one left to tell but the access line, and
  * FCGX_Finish_r drops the connection.
  */
 static struct sent write_response(FCGX_Request *req, int status,
                            const struct http_header *headers, size_t n_headers,
                            const char *body, size_t body_len,
-                           const char *content_type)
+                           const char *content_type, bool last)
 {
 	struct head h;
 
@@ -471,7 +487,7 @@ static struct sent write_response(FCGX_Request *req, int status,
 		HEAD_LIT(&h, "\r\n");
 	}
 	HEAD_LIT(&h, "\r\n"); /* head_fits kept room for it */
-	return put_answer(req, h.p, h.used, body, body_len);
+	return put_answer(req, h.p, h.used, body, body_len, last);
 }
 
 /* Parses CONTENT_LENGTH: absent or empty is 0 (nginx sends "" without a
@@ -707,13 +723,13 @@ static bool request_fill(struct http_request *hr, FCGX_Request *req,
 /*
  * Writes a typed error produced here rather than by the handlers, then
  * calls http_request_done for it (ctx NULL: not).  retry_after_s > 0 adds
- * Retry-After.
+ * Retry-After.  last: the connection is closed after it (put_answer).
  */
 static void answer_own(const struct http_ctx *ctx, FCGX_Request *req,
                        const struct http_request *hr,
                        const struct timespec *t0, int status, wr_err code,
                        enum wr_reason reason, const char *message,
-                       unsigned retry_after_s)
+                       unsigned retry_after_s, bool last)
 {
 	/* The last resort when even encoding the error fails. */
 	static const char oom_body[] =
@@ -756,11 +772,20 @@ static void answer_own(const struct http_ctx *ctx, FCGX_Request *req,
 		res.body_len = len;
 	}
 	sent = write_response(req, res.status, res.headers, res.n_headers,
-	                      res.body, res.body_len, NULL);
+	                      res.body, res.body_len, NULL, last);
 	if (ctx != NULL)
 		http_request_done(ctx, hr, &res, elapsed_us(t0), sent.bytes,
 		                  !sent.whole);
 	free(body);
+}
+
+/* True if r's connection is closed after its answer although nginx
+ * asked to keep it (finish_rq). */
+static bool dropped_after(struct rq *r)
+{
+	if (r->read_ahead && r->req.keepConnection != 0)
+		r->drop = true; /* possibly pipelined: see peek_request_end */
+	return r->drop;
 }
 
 /* Writes what the handlers answered, logs a 5xx, http_request_done. */
@@ -774,13 +799,13 @@ static void respond(const struct http_ctx *ctx, struct rq *r,
 		http_response_clear(res);
 		answer_own(ctx, &r->req, &r->hr, &r->t0, 500, WR_EINTERNAL,
 		           WR_REASON_NONE, "the handler produced an invalid "
-		           "status", 0);
+		           "status", 0, dropped_after(r));
 		return;
 	}
 	sent = write_response(&r->req, res->status, res->headers,
 	                      res->n_headers, res->body,
 	                      res->body != NULL ? res->body_len : 0,
-	                      res->content_type);
+	                      res->content_type, dropped_after(r));
 	if (res->status >= 500)
 		log_server_error(&r->hr, res->status);
 	http_request_done(ctx, &r->hr, res, elapsed_us(&r->t0), sent.bytes,
@@ -830,7 +855,7 @@ static bool request_ok(const struct responder_config *cfg, struct rq *r)
 		r->drop = true;
 		answer_own(ctx, &r->req, &r->hr, &r->t0, 400, WR_EINVALID_INPUT,
 		           WR_REASON_INVALID_PARAM, "a FastCGI param name is "
-		           "empty or holds a NUL byte", 0);
+		           "empty or holds a NUL byte", 0, true);
 		return false;
 	}
 	if (r->hr.method == NULL || r->hr.method[0] == '\0' ||
@@ -838,14 +863,14 @@ static bool request_ok(const struct responder_config *cfg, struct rq *r)
 		r->drop = true;
 		answer_own(ctx, &r->req, &r->hr, &r->t0, 400, WR_EINVALID_INPUT,
 		           WR_REASON_INVALID_REQUEST, "REQUEST_METHOD and "
-		           "REQUEST_URI are required", 0);
+		           "REQUEST_URI are required", 0, true);
 		return false;
 	}
 	if (parse_length(r->content_length, &len) != 0) {
 		r->drop = true;
 		answer_own(ctx, &r->req, &r->hr, &r->t0, 400, WR_EINVALID_INPUT,
 		           WR_REASON_INVALID_CONTENT_LENGTH, "CONTENT_LENGTH is "
-		           "not a decimal byte count", 0);
+		           "not a decimal byte count", 0, true);
 		return false;
 	}
 	if (len > cfg->max_body) {
@@ -864,7 +889,8 @@ static bool request_ok(const struct responder_config *cfg, struct rq *r)
 		if (rc == BODY_NOMEM)
 			answer_own(ctx, &r->req, &r->hr, &r->t0, 500,
 			           WR_EINTERNAL, WR_REASON_OUT_OF_MEMORY, "no "
-			           "memory to buffer the request body", 0);
+			           "memory to buffer the request body", 0,
+			           true);
 		else
 			answer_own(ctx, &r->req, &r->hr, &r->t0, 400,
 			           WR_EINVALID_INPUT, WR_REASON_INVALID_BODY,
@@ -872,7 +898,7 @@ static bool request_ok(const struct responder_config *cfg, struct rq *r)
 			                   ? "the request body is longer than "
 			                     "CONTENT_LENGTH bytes"
 			                   : "the request body ended before "
-			                     "CONTENT_LENGTH bytes", 0);
+			                     "CONTENT_LENGTH bytes", 0, true);
 		return false;
 	}
 	r->hr.body = len > 0 ? r->body : NULL;
@@ -896,8 +922,7 @@ static void finish_rq(struct rq *r)
 	struct conn *c = r->conn;
 	bool plain, kept;
 
-	if (r->read_ahead && r->req.keepConnection != 0)
-		r->drop = true; /* possibly pipelined: see peek_request_end */
+	(void)dropped_after(r);
 	r->read_ahead = false;
 	/* Not dropped: request_ok read its stdin to the end. */
 	plain = r->req.keepConnection == 0 && !r->drop;
@@ -1054,7 +1079,8 @@ static void serve_read(const struct responder_config *cfg, const struct job *j,
 		r->drop = true;
 		answer_own(cfg->ctx, &r->req, &r->hr, &r->t0, 503,
 		           WR_EUNAVAILABLE, WR_REASON_STOPPING, stopping_message,
-		           cfg->ctx->retry_after_s ? cfg->ctx->retry_after_s : 1);
+		           cfg->ctx->retry_after_s ? cfg->ctx->retry_after_s : 1,
+		           true);
 	} else if (request_ok(cfg, r) && handle(cfg, r)) {
 		*cur = NULL; /* parked */
 		return;
@@ -1154,7 +1180,7 @@ static bool drain_one(FCGX_Request *req, int fd, unsigned retry_after_s,
 		(void)request_fill(&hr, req, rid, &content_length);
 		answer_own(atomic_load(&run_ctx), req, &hr, &t0, 503,
 		           WR_EUNAVAILABLE, WR_REASON_STOPPING, stopping_message,
-		           retry_after_s ? retry_after_s : 1);
+		           retry_after_s ? retry_after_s : 1, true);
 		answered = true;
 	}
 	if (hurry) {

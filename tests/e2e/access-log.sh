@@ -5,7 +5,9 @@
 # service's lines); SIGHUP reopens it after a rename; deploy/logrotate.conf
 # (paths moved into the test directory, its systemctl kill replaced by a
 # kill -HUP of this process) rotates it without losing or doubling a line;
-# --check-config checks it; --no-access-log excludes it.
+# --check-config checks it (a FIFO without reader fails at once, no
+# wait); --no-access-log wins over it (an instance's WR_ARGS can still
+# turn access lines off).
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -20,8 +22,12 @@ ACC=$D/access.log
 check "--check-config: an --access-log whose directory is missing fails" \
 	test $? = 1
 check "... naming --access-log" grep -q 'check: --access-log ' "$T/check.out"
-"$WR_BIN" --access-log "$ACC" --no-access-log >"$T/usage.out" 2>&1
-check "--access-log with --no-access-log is a usage error (2)" test $? = 2
+mkfifo "$T/fifo"
+timeout 10 "$WR_BIN" --check-config --socket "unix:$T/none.sock" \
+	--access-log "$T/fifo" >"$T/fifo.out" 2>&1
+check "--check-config: a FIFO no process reads fails at once (no wait)" \
+	test $? = 1
+check "... saying so" grep -q 'a FIFO that no process reads' "$T/fifo.out"
 
 e2e_direct_start --runtime-id acc --access-log "$ACC"
 e2e_fcgi GET /v1/runtime
@@ -86,4 +92,16 @@ if command -v logrotate >/dev/null 2>&1; then
 else
 	echo "# SKIP: logrotate not found: deploy/logrotate.conf not run"
 fi
+
+# --no-access-log wins over --access-log (given by a unit).
+kill -TERM "$PID"
+wait "$PID" 2>/dev/null
+e2e_direct_start --runtime-id acc2 --access-log "$D/off.log" --no-access-log
+e2e_fcgi GET /v1/runtime
+check "--no-access-log with --access-log: the request is answered" \
+	grep -q '^Status: 200' "$T/out"
+kill -TERM "$PID"
+wait "$PID" 2>/dev/null
+check "... and no access line is written anywhere" \
+	bash -c '! test -e "$1" && ! grep -q " access " "$2"' _ "$D/off.log" "$LOG"
 e2e_finish
