@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fmt.h"
@@ -409,6 +410,15 @@ static int open_onto(const char *path, int target)
 	return 0;
 }
 
+const char *log_open_why(const char *path, int e)
+{
+	struct stat st;
+
+	if (e == ENXIO && stat(path, &st) == 0 && S_ISFIFO(st.st_mode))
+		return "a FIFO that no process reads (ENXIO)";
+	return strerror(e);
+}
+
 int log_open_file(const char *path)
 {
 	char *copy = strdup(path);
@@ -459,13 +469,14 @@ int log_reopen(void)
 	pthread_mutex_lock(&reopen_mu);
 	if (log_path != NULL && open_onto(log_path, STDERR_FILENO) < 0) {
 		log_msg(LOG_ERROR, "--log-file %s: reopen: %s (still writing "
-		        "to the file open before)", log_path, strerror(errno));
+		        "to the file open before)", log_path,
+		        log_open_why(log_path, errno));
 		rc = -1;
 	}
 	if (access_path != NULL && open_onto(access_path, access_fd) < 0) {
 		log_msg(LOG_ERROR, "--access-log %s: reopen: %s (still "
 		        "writing to the file open before)", access_path,
-		        strerror(errno));
+		        log_open_why(access_path, errno));
 		rc = -1;
 	}
 	pthread_mutex_unlock(&reopen_mu);

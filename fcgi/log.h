@@ -56,6 +56,11 @@ void log_configure(enum log_format format, bool access);
  */
 int log_open_file(const char *path);
 
+/* Why opening the log file at path failed with errno e, for an error
+ * line: strerror(e), or for ENXIO on a FIFO that no process reads, that.
+ * Thread-safe. */
+const char *log_open_why(const char *path, int e);
+
 /*
  * Makes the file at path (opened O_APPEND|O_CREAT, mode 0640, on an fd
  * above 2) where log_access() writes; path is remembered for

@@ -84,6 +84,8 @@ struct options {
 	const char *log_format;   /* NULL: text */
 	const char *log_file;     /* NULL: stderr as inherited */
 	const char *access_log;   /* NULL: access lines with the others */
+	const char *access_log_off; /* an --access-log --no-access-log
+	                             * turned off, for -t to say so */
 	bool no_access_log;
 	bool check_config;        /* -t: check everything, serve nothing */
 	bool health_check;        /* ask --socket's GET /v1/health, exit */
@@ -631,8 +633,10 @@ static void parse_options(int argc, char **argv, struct options *o)
 		usage_error("--health-check needs --socket");
 	/* --no-access-log wins: an operator's "--no-access-log" (e.g. in a
 	 * template instance's WR_ARGS) turns off the file the unit names. */
-	if (o->no_access_log)
+	if (o->no_access_log) {
+		o->access_log_off = o->access_log;
 		o->access_log = NULL;
+	}
 	if ((o->socket_mode != NULL || o->socket_group != NULL) &&
 	    (o->socket == NULL || strncmp(o->socket, "unix:", 5) != 0))
 		usage_error("--socket-mode and --socket-group need --socket "
@@ -1361,13 +1365,6 @@ static bool check_parent_dir(const char *flag, const char *path)
 	return why == NULL;
 }
 
-/* Why opening a log file failed, for its error line. */
-static const char *open_why(int e)
-{
-	return e == ENXIO ? "a FIFO that no process reads (ENXIO)"
-	                  : strerror(e);
-}
-
 /* --log-file or --access-log (flag): appendable if it exists (as
  * serving opens it), else its directory lets the start create it.
  * Creates nothing. */
@@ -1385,7 +1382,7 @@ static bool check_log_file(const char *flag, const char *path)
 	}
 	if (fd < 0) {
 		log_msg(LOG_ERROR, "check: %s %s: %s", flag, path,
-		        open_why(errno));
+		        log_open_why(path, errno));
 		return false;
 	}
 	close(fd);
@@ -1560,6 +1557,9 @@ static int check_config(const struct options *o, struct wr_config *cfg)
 		ok &= check_log_file("--log-file", o->log_file);
 	if (o->access_log != NULL)
 		ok &= check_log_file("--access-log", o->access_log);
+	if (o->access_log_off != NULL)
+		log_msg(LOG_INFO, "check: --access-log %s: not used "
+		        "(--no-access-log)", o->access_log_off);
 	if (o->token_file != NULL)
 		ok &= check_token_file(o->token_file);
 	if (o->profiles != NULL) {
@@ -1830,12 +1830,12 @@ int main(int argc, char **argv)
 		return run_health_check(&o);
 	if (o.log_file != NULL && log_open_file(o.log_file) < 0) {
 		log_msg(LOG_ERROR, "--log-file %s: %s", o.log_file,
-		        open_why(errno));
+		        log_open_why(o.log_file, errno));
 		return EXIT_FAILURE;
 	}
 	if (o.access_log != NULL && log_open_access_file(o.access_log) < 0) {
 		log_msg(LOG_ERROR, "--access-log %s: %s", o.access_log,
-		        open_why(errno));
+		        log_open_why(o.access_log, errno));
 		return EXIT_FAILURE;
 	}
 	reload.profiles_path = o.profiles;

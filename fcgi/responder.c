@@ -343,8 +343,9 @@ static void record_header(unsigned char h[FCGI_HEADER_LEN], int type,
  *
  * last: the connection is closed after this answer, and its
  * write side is shut down right after it, before the access line: nginx
- * sees the connection end together with FCGI_END_REQUEST and does not
- * take it for its next request (the review of 13a04e7 measured 140
+ * sees the connection end right after FCGI_END_REQUEST and rarely takes
+ * it for its next request (it still can in between; the review of
+ * 13a04e7 measured 140
  * upstream_failed against 59 when the shutdown came after the access
  * line, with nginx sending bodies over --max-body).  Returns the bytes of
  * head and body written and whether all of the answer was.
@@ -456,9 +457,9 @@ static void head_start(struct head *h, int status, const char *content_type,
 
 /*
  * Writes one complete response to req (put_answer; last: the connection
- * is closed after it) and returns how much of it went out.  A failed write means the peer has gone or stopped
- * reading; there is no one left to tell but the access line, and
- * FCGX_Finish_r drops the connection.
+ * is closed after it) and returns how much of it went out.  A failed
+ * write means the peer has gone or stopped reading; there is no one left
+ * to tell but the access line, and FCGX_Finish_r drops the connection.
  */
 static struct sent write_response(FCGX_Request *req, int status,
                            const struct http_header *headers, size_t n_headers,
@@ -788,6 +789,13 @@ static bool dropped_after(struct rq *r)
 	return r->drop;
 }
 
+/* True if r's connection is closed after its answer: dropped, or the
+ * responder stops (no connection is kept from then on; conn_idle). */
+static bool closed_after(struct rq *r)
+{
+	return dropped_after(r) || dsp_stopping();
+}
+
 /* Writes what the handlers answered, logs a 5xx, http_request_done. */
 static void respond(const struct http_ctx *ctx, struct rq *r,
                     struct http_response *res)
@@ -799,13 +807,13 @@ static void respond(const struct http_ctx *ctx, struct rq *r,
 		http_response_clear(res);
 		answer_own(ctx, &r->req, &r->hr, &r->t0, 500, WR_EINTERNAL,
 		           WR_REASON_NONE, "the handler produced an invalid "
-		           "status", 0, dropped_after(r));
+		           "status", 0, closed_after(r));
 		return;
 	}
 	sent = write_response(&r->req, res->status, res->headers,
 	                      res->n_headers, res->body,
 	                      res->body != NULL ? res->body_len : 0,
-	                      res->content_type, dropped_after(r));
+	                      res->content_type, closed_after(r));
 	if (res->status >= 500)
 		log_server_error(&r->hr, res->status);
 	http_request_done(ctx, &r->hr, res, elapsed_us(&r->t0), sent.bytes,

@@ -17,7 +17,7 @@
  * It does the same on SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2 and
  * SIGALRM: no catchable signal ends it without ending the groups.  SIGHUP
  * is ignored: it is the Runtime's reload signal, and a reload sent to the
- * whole service (systemctl kill -s HUP without --kill-whom=main, kill -HUP
+ * whole service (systemctl kill -s HUP without --kill-who=main, kill -HUP
  * of the process group) must not end every exec worker.
  *
  * If the watchdog dies anyway (SIGKILL), the Runtime notices: a monitor

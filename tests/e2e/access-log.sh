@@ -93,6 +93,51 @@ else
 	echo "# SKIP: logrotate not found: deploy/logrotate.conf not run"
 fi
 
+# A connection the Runtime closes after its answer ends right after
+# FCGI_END_REQUEST, before the access line is written (else nginx may take
+# it for its next request meanwhile): with the access log a FIFO whose
+# reader has stopped and whose buffer is full, the access line's write
+# blocks - a state, waited for in /proc - and the peer must see the
+# connection end all the same.
+kill -TERM "$PID"
+wait "$PID" 2>/dev/null
+mkfifo "$T/slow"
+# The reader: shrinks the pipe to one page, then reads nothing until
+# $T/drain exists, then everything (bounded: 60 s).
+python3 - "$T/slow" "$T/drain" <<'PY' &
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_NONBLOCK)
+fcntl.fcntl(fd, 1031, 4096)  # F_SETPIPE_SZ
+for _ in range(600):
+    if os.path.exists(sys.argv[2]):
+        break
+    time.sleep(0.1)
+fcntl.fcntl(fd, fcntl.F_SETFL, 0)
+while os.read(fd, 65536):
+    pass
+PY
+READER=$!
+E2E_PIDS="${E2E_PIDS:-} $READER"
+reading() { local f; for f in /proc/"$READER"/fd/*; do
+	[ "$(readlink "$f")" = "$T/slow" ] && return 0; done; return 1; }
+until_true 100 reading
+e2e_direct_start --runtime-id acc3 --threads 8 --access-log "$T/slow"
+# blocked: how many of the Runtime's threads wait to write to the pipe.
+blocked() { cat /proc/"$PID"/task/*/wchan 2>/dev/null | grep -c pipe_write; }
+n=0
+while [ "$(blocked)" -lt 1 ] && [ $n -lt 100 ]; do
+	e2e_fcgi GET /v1/runtime
+	n=$((n + 1))
+done
+check "the access log's pipe is full: a thread waits to write ($n requests)" \
+	test "$(blocked)" -ge 1
+python3 "$top_srcdir/tests/e2e/fcgi-peer.py" "$SOCK" drop-eof >"$T/drop.out" 2>&1
+cat "$T/drop.out" >&2
+check "a dropped connection ends with its answer, before its access line" \
+	grep -Eqx 'drop: 400, eof after [0-9]+ ms' "$T/drop.out"
+: >"$T/drain"
+until_true 100 test "$(blocked)" = 0
+
 # --no-access-log wins over --access-log (given by a unit).
 kill -TERM "$PID"
 wait "$PID" 2>/dev/null

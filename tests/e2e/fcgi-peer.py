@@ -37,6 +37,10 @@ MODE gone URI: a GET URI (REQUEST_ID gone-1) sent whole after this side
 shut its reading down, so the Runtime's answer cannot be delivered (its
 write fails at once, EPIPE); prints "gone: closed" once the Runtime hangs
 up, or "gone: still open after 15 s".
+MODE drop-eof: a FCGI_KEEP_CONN GET with CONTENT_LENGTH "12x", which the
+Runtime answers 400 and then closes; prints "drop: STATUS, eof after MS
+ms" (the time from FCGI_END_REQUEST to the end of the connection) or
+"drop: STATUS, no eof within 5 s".
 Every read is bounded by a 15 s socket timeout.  Exits 0 unless the
 socket could not be used.
 """
@@ -210,6 +214,22 @@ def gone(s):
     print("gone: closed" if p.poll(15000) else "gone: still open after 15 s")
 
 
+def drop_eof(s):
+    s.sendall(request(extra=pair(b"CONTENT_LENGTH", b"12x")))
+    status = answer(s)
+    start = time.monotonic()
+    s.settimeout(5)
+    try:
+        eof = s.recv(1) == b""
+    except socket.timeout:
+        eof = False
+    if eof:
+        print("drop: %s, eof after %d ms" % (status, (time.monotonic()
+                                                      - start) * 1000))
+    else:
+        print("drop: %s, no eof within 5 s" % status)
+
+
 def main():
     s = socket.socket(socket.AF_UNIX)
     s.settimeout(15)
@@ -217,7 +237,7 @@ def main():
     {"pipelined": pipelined, "kept": kept, "abort": abort,
      "idle": idle, "late-stdin": late_stdin, "stall": stall,
      "split-end": split_end, "long-body": long_body,
-     "leave": leave, "gone": gone}[sys.argv[2]](s)
+     "leave": leave, "gone": gone, "drop-eof": drop_eof}[sys.argv[2]](s)
     return 0
 
 
