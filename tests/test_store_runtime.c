@@ -539,6 +539,7 @@ Test(store_runtime, a_deleted_worker_stays_deleted_after_restart_and_snapshot)
 	wr__store_fs_set_snapshot_bytes(wr__runtime_store(rt), 512);
 	for (int i = 0; i < 20; i++)
 		input_ok(rt, kept, "enough bytes for a snapshot to be due");
+	wr__snapshot_wait(rt); /* snapshots are written in the background */
 	cr_assert(has_file_with_prefix("snapshot-", NULL),
 	          "no snapshot was taken");
 	before = state(rt, true);
