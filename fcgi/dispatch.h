@@ -38,9 +38,6 @@ struct rq {
 	                              * the thread's next request */
 	size_t body_cap;             /* its size */
 	bool drop;                   /* close the connection after the answer */
-	bool read_ahead;             /* bytes past the request may have been
-	                              * read into libfcgi's buffer (see
-	                              * responder.c, peek_request_end) */
 	struct timespec t0;          /* arrival: when its connection was
 	                              * seen readable or was accepted
 	                              * (CLOCK_MONOTONIC), see job.t0 */

@@ -27,7 +27,7 @@ static atomic_bool log_access_on = true;
 static char *log_path;   /* --log-file; NULL: fd 2 as inherited */
 static char *access_path; /* --access-log; NULL: access lines go to fd 2 */
 static int access_fd = -1; /* its fd, set before other threads exist and
-                            * never changed (a reopen dup2()s onto it) */
+                            * never changed (a reopen dup3()s onto it) */
 static pthread_mutex_t reopen_mu = PTHREAD_MUTEX_INITIALIZER;
 
 /* ---- a bounded line ------------------------------------------------------ */

@@ -130,7 +130,8 @@
 #define HEAD_MAX 2048 /* status line + Content-* + HTTP_MAX_HEADERS lines */
 /* An answer goes out in FastCGI records of up to RECORD_MAX bytes written
  * here (put_answer).  Through libfcgi's 8 KiB stream a 420 KB list of
- * 1,000 workers took 52 write(2) calls; measured side by side (two
+ * 1,000 workers took 52 write(2) calls and as many wake-ups of nginx;
+ * measured side by side (two
  * clients listing 1,000 workers in a loop while 64 read details, 4
  * interleaved rounds): 177 lists/s per client against 148, detail reads
  * alongside the same within noise. */
@@ -323,9 +324,8 @@ static void record_header(unsigned char h[FCGI_HEADER_LEN], int type,
  * (application status 0, FCGI_REQUEST_COMPLETE).  One writev(2) per
  * record, the last one carrying the two ending records: an answer of up
  * to RECORD_MAX bytes is one system call (through libfcgi's 8 KiB stream
- * only one up to 8 KiB was; a 420 KB list of 1,000 workers took 52
- * write(2) calls and as many wake-ups of nginx, and libfcgi's one way to
- * a larger buffer, FCGX_CreateWriter, leaks an FCGX_Request per call).
+ * only one up to 8 KiB was, see RECORD_MAX; its one way to a larger
+ * buffer, FCGX_CreateWriter, leaks an FCGX_Request per call).
  * Written here, before the access line, so that the line can say whether
  * the answer reached the peer.
  *
@@ -341,13 +341,12 @@ static void record_header(unsigned char h[FCGI_HEADER_LEN], int type,
  * record again would break every kept connection: fcgi-peer.sh,
  * keepalive.sh and large-answers.sh would fail.
  *
- * last: the connection is closed after this answer, and its
- * write side is shut down right after it, before the access line: nginx
- * sees the connection end right after FCGI_END_REQUEST and rarely takes
- * it for its next request (it still can in between; the review of
- * 13a04e7 measured 140
- * upstream_failed against 59 when the shutdown came after the access
- * line, with nginx sending bodies over --max-body).  Returns the bytes of
+ * last: the connection is closed after this answer, and its write side
+ * is shut down right after it, before the access line: nginx sees the
+ * connection end right after FCGI_END_REQUEST and rarely takes it for
+ * its next request (it still can in between; the review of 13a04e7
+ * measured 140 upstream_failed against 59 when the shutdown came after
+ * the access line, with nginx sending bodies over --max-body).  Returns the bytes of
  * head and body written and whether all of the answer was.
  */
 static struct sent put_answer(FCGX_Request *req, const char *head,
@@ -780,20 +779,11 @@ static void answer_own(const struct http_ctx *ctx, FCGX_Request *req,
 	free(body);
 }
 
-/* True if r's connection is closed after its answer although nginx
- * asked to keep it (finish_rq). */
-static bool dropped_after(struct rq *r)
-{
-	if (r->read_ahead && r->req.keepConnection != 0)
-		r->drop = true; /* possibly pipelined: see peek_request_end */
-	return r->drop;
-}
-
 /* True if r's connection is closed after its answer: dropped, or the
  * responder stops (no connection is kept from then on; conn_idle). */
-static bool closed_after(struct rq *r)
+static bool closed_after(const struct rq *r)
 {
-	return dropped_after(r) || dsp_stopping();
+	return r->drop || dsp_stopping();
 }
 
 /* Writes what the handlers answered, logs a 5xx, http_request_done. */
@@ -930,8 +920,6 @@ static void finish_rq(struct rq *r)
 	struct conn *c = r->conn;
 	bool plain, kept;
 
-	(void)dropped_after(r);
-	r->read_ahead = false;
 	/* Not dropped: request_ok read its stdin to the end. */
 	plain = r->req.keepConnection == 0 && !r->drop;
 	if (plain)
@@ -1049,6 +1037,7 @@ static void serve_read(const struct responder_config *cfg, const struct job *j,
 {
 	struct conn *c = j->conn;
 	struct rq *r = *cur;
+	bool read_ahead;
 
 	if (r == NULL && (r = *cur = rq_new()) == NULL) {
 		log_msg(LOG_ERROR, "out of memory for a request; connection "
@@ -1059,7 +1048,7 @@ static void serve_read(const struct responder_config *cfg, const struct job *j,
 	}
 	r->req.ipcFd = dsp_conn_fd(c);
 	r->req.keepConnection = 1; /* FCGX_Accept_r's first Finish keeps it */
-	r->read_ahead = peek_request_end(r->req.ipcFd) > 0;
+	read_ahead = peek_request_end(r->req.ipcFd) > 0;
 	/* If the read of the request's start fails (the peer closed, broke
 	 * the protocol or stalled 10 s), libfcgi closes the connection: with
 	 * detached, plainly (see finish_rq). */
@@ -1077,6 +1066,9 @@ static void serve_read(const struct responder_config *cfg, const struct job *j,
 	r->req.detached = 0;
 	r->t0 = j->t0; /* arrival, not the end of the read */
 	r->conn = c;
+	/* Possibly pipelined (see peek_request_end): a kept connection is
+	 * closed after this answer. */
+	r->drop = read_ahead && r->req.keepConnection != 0;
 	r->params_ok = request_fill(&r->hr, &r->req, r->rid,
 	                            &r->content_length);
 	if (input_failed(cfg->ctx, r)) {
