@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <unistd.h>
 
@@ -15,6 +16,8 @@ static atomic_int s_errno;      /* fdatasync fails with this ... */
 static atomic_uint s_fail_at;   /* ... at this call (0: every call) */
 static atomic_uint n_sync;      /* fdatasync calls since test_fault_sync */
 static atomic_int sync_delay_us;
+static atomic_int a_errno;      /* posix_fallocate fails with this */
+static atomic_uint n_alloc;     /* allocate calls */
 
 static ssize_t
 faulty_write(int fd, const void *buf, size_t n)
@@ -50,8 +53,38 @@ faulty_fdatasync(int fd)
 	return fdatasync(fd);
 }
 
+static int
+faulty_allocate(int fd, off_t off, off_t len)
+{
+	int e = atomic_load(&a_errno);
+	int r;
+
+	atomic_fetch_add(&n_alloc, 1);
+	if (e != 0) {
+		errno = e;
+		return -1;
+	}
+	if ((r = posix_fallocate(fd, off, len)) != 0) {
+		errno = r;
+		return -1;
+	}
+	return 0;
+}
+
 const struct wr__fs_io test_faulty_io = {faulty_write, faulty_fdatasync,
-                                         NULL};
+                                         NULL, faulty_allocate};
+
+void
+test_fault_allocate(int e)
+{
+	atomic_store(&a_errno, e);
+}
+
+unsigned
+test_fault_allocate_calls(void)
+{
+	return atomic_load(&n_alloc);
+}
 
 void
 test_fault_write(int e, size_t partial)

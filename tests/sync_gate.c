@@ -74,7 +74,7 @@ gated_fdatasync(int fd)
 	return r;
 }
 
-static const struct wr__fs_io gate_seam = {NULL, gated_fdatasync, NULL};
+static const struct wr__fs_io gate_seam = {NULL, gated_fdatasync, NULL, NULL};
 
 void
 test_gate_fail_next(int e)

@@ -31,7 +31,7 @@
 struct wr__fs_dir {
 	char *path;
 	int fd;              /* O_DIRECTORY, for fsync after entries change */
-	struct wr__fs_io io; /* write/fdatasync/fsync, replaceable by tests */
+	struct wr__fs_io io; /* write/fdatasync/fsync/allocate, for tests */
 };
 
 /* What load() hands each record to (store/store.h); apply takes what a
@@ -51,8 +51,8 @@ struct wr__fs_replay {
 wr_err wr__fs_sys_fail(struct wr_error *err, enum wr_reason reason,
                        const char *op, const char *path, int e);
 
-/* Fills *dst with io's non-NULL members and write(2)/fdatasync(2)/fsync(2)
- * for the rest; io may be NULL (all real).  Reentrant. */
+/* Fills *dst with io's non-NULL members and write(2)/fdatasync(2)/fsync(2)/
+ * posix_fallocate(3) for the rest; io may be NULL (all real).  Reentrant. */
 void wr__fs_io_fill(struct wr__fs_io *dst, const struct wr__fs_io *io);
 
 /* Writes all of buf[0..n) to fd through d->io (retrying short writes and
@@ -67,8 +67,8 @@ int wr__fs_sync_dir(const struct wr__fs_dir *d);
 
 /*
  * Creates (or truncates) path with a header of kind/gen, makes the header
- * durable and fsyncs the directory.  On success *fd is open read-write
- * (journals: O_APPEND) and the caller closes it.  On failure the file is
+ * durable and fsyncs the directory.  On success *fd is open read-write,
+ * its offset after the header, and the caller closes it.  On failure the file is
  * removed (best effort) and *fd is unchanged.
  */
 wr_err wr__fs_create(const struct wr__fs_dir *d, const char *path,
@@ -99,9 +99,11 @@ wr_err wr__fs_replay_snapshot(const struct wr__fs_dir *d,
 /*
  * Replays journal-<gen> of d through rp; *end gets the offset after its
  * last good record.  last: the journal appends continue in - a torn final
- * record is cut off and an incomplete header (a crash while it was
- * created) rewritten, both reported through rp->diag - opened read-write
- * (O_APPEND); not last: opened read-only, and any damage fails.  On
+ * record is cut off (with what a crash wrote after it) and an incomplete
+ * header (a crash while it was created) rewritten, both reported through
+ * rp->diag, while zeros after the last record (preallocated space) stay -
+ * opened read-write, the file offset left anywhere; not last: opened
+ * read-only, and any damage fails, zeros after the last record too.  On
  * success *fd_out and *path_out are the caller's to close and free; on
  * failure they are unchanged.
  */

@@ -86,11 +86,13 @@ read_at(int fd, void *buf, size_t n, off_t off)
 	return (ssize_t)got;
 }
 
-/* 1 if [off, size) of fd is all zero bytes, 0 if not, -1 on read error. */
-static int
-zero_from(int fd, off_t off, off_t size)
+/* The offset after the last byte of [off, size) of fd that is not zero
+ * (off if none), or -1 on a read error. */
+static off_t
+data_end(int fd, off_t off, off_t size)
 {
 	unsigned char buf[4096];
+	off_t end = off;
 
 	while (off < size) {
 		size_t n = (size_t)(size - off) < sizeof(buf)
@@ -99,12 +101,24 @@ zero_from(int fd, off_t off, off_t size)
 		ssize_t r = read_at(fd, buf, n, off);
 		if (r <= 0)
 			return -1;
-		for (ssize_t i = 0; i < r; i++)
-			if (buf[i] != 0)
-				return 0;
+		for (ssize_t i = r; i-- > 0;) {
+			if (buf[i] != 0) {
+				end = off + i + 1;
+				break;
+			}
+		}
 		off += r;
 	}
-	return 1;
+	return end;
+}
+
+/* 1 if [off, size) of fd is all zero bytes, 0 if not, -1 on read error. */
+static int
+zero_from(int fd, off_t off, off_t size)
+{
+	off_t end = data_end(fd, off, size);
+
+	return end < 0 ? -1 : end == off;
 }
 
 /* ---- the file header ---------------------------------------------------- */
@@ -185,13 +199,10 @@ wr__fs_create(const struct wr__fs_dir *d, const char *path, uint32_t kind,
               uint64_t gen, int *fd, struct wr_error *err)
 {
 	unsigned char h[HDR_SIZE];
-	int flags = O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC;
 	int f;
 	wr_err rc = WR_OK;
 
-	if (kind == WR__FS_JOURNAL)
-		flags |= O_APPEND;
-	if ((f = open(path, flags, 0600)) < 0)
+	if ((f = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
 		return wr__fs_sys_fail(err, WR_REASON_STORE_WRITE_FAILED, "open", path,
 		                       errno);
 	header_build(h, kind, gen);
@@ -336,13 +347,89 @@ window_get(struct window *w, off_t off, size_t n, const char **out)
 	return 0;
 }
 
+/* A frame whose bytes did not all reach the disk before a crash: journals
+ * are preallocated (fs.c), and the page cache writes pages back in any
+ * order, so an unwritten sector reads back as zeros - also before later
+ * frames that were written.  zero_tail is the one reason that drops no
+ * record: nothing but zeros from there on. */
+#define SECTOR 512u /* the smallest unit a disk writes whole */
+static const char zero_tail[] = "zero-filled tail";
+
+/* Whether some piece of buf[0..n) (at file offset at) that fills its
+ * 512-byte sector of the file as far as buf goes is all zero bytes: a
+ * sector of a payload that was never written, since a payload is JSON
+ * text, which holds no NUL. */
+static bool
+unwritten_piece(const char *buf, size_t n, off_t at)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		size_t piece = SECTOR - (size_t)((uint64_t)(at + (off_t)i) % SECTOR);
+		size_t k = 0;
+
+		if (piece > n - i)
+			piece = n - i;
+		while (k < piece && buf[i + k] == 0)
+			k++;
+		if (k == piece)
+			return true;
+		i += piece;
+	}
+	return false;
+}
+
+/*
+ * Judges the frame at off whose header says n (0 when it is all zero)
+ * and whose payload is not what its checksum says (payload: its n bytes,
+ * NULL when n is 0): *torn set when it is what a crash leaves, else
+ * damage (store_corrupt).  Torn: zeros from off to the end of the file
+ * (zero_tail); a zero header whose sector is zero from off on (a sector
+ * never written); a payload with a zero sector piece (unwritten_piece);
+ * a checksum mismatch in the final frame - ending at the end of the file
+ * or followed by zeros only.  Damage: anything else, e.g. a flipped bit.
+ */
+static wr_err
+frame_judge(struct window *w, const char *path, off_t off, off_t size,
+            uint32_t n, const char *payload, const char **torn,
+            struct wr_error *err)
+{
+	off_t after = off + (off_t)FRAME_SIZE + (off_t)n;
+	off_t sector_end = (off / SECTOR + 1) * SECTOR;
+	int z = 0;
+
+	if (n == 0) {
+		if ((z = zero_from(w->fd, off, size)) == 1)
+			*torn = zero_tail;
+		else if (z == 0 && (z = zero_from(w->fd, off,
+		                                  sector_end < size ? sector_end
+		                                                    : size)) == 1)
+			*torn = "a zero-filled sector, then later writes";
+		else if (z == 0)
+			return corrupt(err, path, off, "zero-length record");
+	} else if (after == size) {
+		*torn = "checksum mismatch in the final record";
+		return WR_OK;
+	} else if (unwritten_piece(payload, n, off + (off_t)FRAME_SIZE)) {
+		*torn = "a record with a zero-filled sector";
+		return WR_OK;
+	} else if ((z = zero_from(w->fd, after, size)) == 1) {
+		*torn = "checksum mismatch in the final record";
+	} else if (z == 0) {
+		return corrupt(err, path, off, "checksum mismatch");
+	}
+	if (z < 0)
+		return wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED, "read",
+		                       path, errno ? errno : EIO);
+	return WR_OK;
+}
+
 /*
  * Reads and verifies the frame at off of a file of size bytes.  WR_OK with
  * *torn NULL: a whole frame whose checksum matches, *payload (*len bytes)
  * points into w until the next read.  WR_OK with *torn set: what a crash
- * mid-write leaves at the end of a file (a partial header, a length past
- * the end, a zero-filled rest, a bad checksum on the final frame).
- * Otherwise damage (store_corrupt) or a read error.
+ * mid-write leaves (frame_judge; also a partial header or a length past
+ * the end of the file).  Otherwise damage (store_corrupt) or a read error.
  */
 static wr_err
 frame_read(struct window *w, const char *path, off_t off, off_t size,
@@ -352,7 +439,7 @@ frame_read(struct window *w, const char *path, off_t off, off_t size,
 	off_t rem = size - off;
 	const char *fh, *buf;
 	uint32_t n, crc;
-	int z, rc;
+	int rc;
 
 	if (rem < (off_t)FRAME_SIZE) {
 		*torn = "partial record header";
@@ -362,14 +449,8 @@ frame_read(struct window *w, const char *path, off_t off, off_t size,
 		goto read_failed;
 	n = get_le32((const unsigned char *)fh);
 	crc = get_le32((const unsigned char *)fh + 4);
-	if (n == 0) {
-		if ((z = zero_from(w->fd, off, size)) < 0)
-			goto read_failed;
-		if (!z)
-			return corrupt(err, path, off, "zero-length record");
-		*torn = "zero-filled tail";
-		return WR_OK;
-	}
+	if (n == 0)
+		return frame_judge(w, path, off, size, 0, NULL, torn, err);
 	if ((off_t)n > rem - (off_t)FRAME_SIZE) {
 		*torn = "record length beyond the end of the file";
 		return WR_OK;
@@ -378,12 +459,8 @@ frame_read(struct window *w, const char *path, off_t off, off_t size,
 		return corrupt(err, path, off, "record length too large");
 	if ((rc = window_get(w, off + FRAME_SIZE, n, &buf)) != 0)
 		goto read_failed;
-	if (wr__crc32c(0, buf, n) != crc) {
-		if (off + (off_t)FRAME_SIZE + (off_t)n != size)
-			return corrupt(err, path, off, "checksum mismatch");
-		*torn = "checksum mismatch in the final record";
-		return WR_OK;
-	}
+	if (wr__crc32c(0, buf, n) != crc)
+		return frame_judge(w, path, off, size, n, buf, torn, err);
 	*payload = buf;
 	*len = n;
 	return WR_OK;
@@ -449,14 +526,18 @@ replay_record(const struct wr__fs_replay *rp, const char *path, off_t off,
 }
 
 /* Cuts the torn rest of the journal appends continue in at off (ftruncate
- * + fdatasync) and reports it through rp->diag. */
+ * + fdatasync: preallocated space after it goes too) and reports it, with
+ * the bytes that were not zero, through rp->diag. */
 static wr_err
 cut_torn_tail(const struct wr__fs_dir *d, const struct wr__fs_replay *rp,
               int fd, const char *path, off_t off, off_t size,
               const char *torn, struct wr_error *err)
 {
 	char msg[WR_DIAGNOSTIC_MAX];
+	off_t end = data_end(fd, off, size);
 
+	if (end < 0)
+		end = size;
 	if (ftruncate(fd, off) < 0)
 		return wr__fs_sys_fail(err, WR_REASON_STORE_WRITE_FAILED,
 		                       "ftruncate", path, errno);
@@ -466,7 +547,7 @@ cut_torn_tail(const struct wr__fs_dir *d, const struct wr__fs_replay *rp,
 	snprintf(msg, sizeof(msg),
 	         "store %s: dropped a torn final record at byte offset "
 	         "%lld (%lld bytes, %s)",
-	         path, (long long)off, (long long)(size - off), torn);
+	         path, (long long)off, (long long)(end - off), torn);
 	if (rp->diag != NULL)
 		rp->diag(rp->arg, msg);
 	return WR_OK;
@@ -475,8 +556,9 @@ cut_torn_tail(const struct wr__fs_dir *d, const struct wr__fs_replay *rp,
 /*
  * Applies the records of one file from HDR_SIZE on.  last: this is the
  * journal appends continue in, where a torn final record is cut off
- * (cut_torn_tail) instead of refused.  *end gets the offset after the
- * last good record.
+ * (cut_torn_tail) instead of refused, and zeros after the last record
+ * (its preallocated space, fs.c) are kept as they are.  *end gets the
+ * offset after the last good record.
  */
 static wr_err
 replay_file(const struct wr__fs_dir *d, const struct wr__fs_replay *rp,
@@ -510,7 +592,7 @@ replay_file(const struct wr__fs_dir *d, const struct wr__fs_replay *rp,
 		return rc;
 	if (torn != NULL && !last)
 		return corrupt(err, path, off, torn);
-	if (torn != NULL &&
+	if (torn != NULL && torn != zero_tail &&
 	    (rc = cut_torn_tail(d, rp, fd, path, off, sb.st_size, torn, err)) !=
 	            WR_OK)
 		return rc;
@@ -597,7 +679,7 @@ out:
  * format version wrote it, so that a binary of that version, which cannot
  * read the records of this one, refuses the file (store_version) instead
  * of calling a new record kind damage.  One 32-byte write at offset 0 on
- * its own descriptor (the journal's is O_APPEND), then fdatasync.
+ * its own descriptor, then fdatasync.
  */
 static wr_err
 upgrade_header(const struct wr__fs_dir *d, int fd, const char *path,
@@ -644,8 +726,7 @@ wr__fs_replay_journal(const struct wr__fs_dir *d,
 	wr__fs_file_name(name, "journal", gen, "");
 	if ((path = wr__fs_join(d->path, name)) == NULL)
 		return wr__oom(err);
-	fd = open(path, last ? O_RDWR | O_APPEND | O_CLOEXEC
-	                     : O_RDONLY | O_CLOEXEC);
+	fd = open(path, last ? O_RDWR | O_CLOEXEC : O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		rc = wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED, "open", path,
 		                     errno);

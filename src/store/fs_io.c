@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,18 @@ real_fsync(int fd)
 	return fsync(fd);
 }
 
+static int
+real_allocate(int fd, off_t off, off_t len)
+{
+	int e = posix_fallocate(fd, off, len);
+
+	if (e != 0) {
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
 void
 wr__fs_io_fill(struct wr__fs_io *dst, const struct wr__fs_io *io)
 {
@@ -49,6 +62,8 @@ wr__fs_io_fill(struct wr__fs_io *dst, const struct wr__fs_io *io)
 	                         ? io->fdatasync
 	                         : real_fdatasync;
 	dst->fsync = io != NULL && io->fsync != NULL ? io->fsync : real_fsync;
+	dst->allocate = io != NULL && io->allocate != NULL ? io->allocate
+	                                                   : real_allocate;
 }
 
 int
