@@ -692,11 +692,25 @@ bad:
 	return -1;
 }
 
+/* Logs the line that refuses path, of this mode: not a regular file. */
+static void log_not_regular(const char *path, mode_t mode)
+{
+	log_msg(LOG_ERROR, "%s: is %s, not a regular file", path,
+	        S_ISFIFO(mode) ? "a FIFO" : S_ISDIR(mode) ? "a directory" :
+	        S_ISCHR(mode) ? "a character device" :
+	        S_ISBLK(mode) ? "a block device" :
+	        S_ISSOCK(mode) ? "a socket" : "a special file");
+}
+
 /*
  * Reads the local token file: each line is one accepted token (several
  * during a rotation).  On success *out is a heap string of the tokens
  * separated by '\n', which the caller wipes and frees.  Returns 0, or -1
- * after logging one line.
+ * after logging one line.  The open does not block: a FIFO without a
+ * writer would hold the start (whose stop signals are blocked by then),
+ * -t or --health-check for good; it is refused at once, as anything but
+ * a regular file is (a unix socket fails the open with ENXIO).  On a
+ * regular file O_NONBLOCK changes nothing.
  */
 static int read_token(const char *path, char **out)
 {
@@ -706,10 +720,14 @@ static int read_token(const char *path, char **out)
 	int fd;
 	int rc = -1;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
-		log_msg(LOG_ERROR, "open %s: %s", path,
-		        strerror(errno));
+		int e = errno;
+
+		if (e == ENXIO && stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+			log_not_regular(path, st.st_mode);
+		else
+			log_msg(LOG_ERROR, "open %s: %s", path, strerror(e));
 		return -1;
 	}
 	if (fstat(fd, &st) < 0) {
@@ -718,7 +736,7 @@ static int read_token(const char *path, char **out)
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		log_msg(LOG_ERROR, "%s: not a regular file", path);
+		log_not_regular(path, st.st_mode);
 		goto out;
 	}
 	if (st.st_mode & (S_IRWXG | S_IRWXO))

@@ -1255,8 +1255,10 @@ wr_err wr_worker_wait(struct wr_runtime *rt, const char *worker_id,
  */
 struct wr_profile_set;
 
-/* Loads and validates path.  On failure err->message names the file, the
- * profile and the member.  Free with wr_profile_set_free. */
+/* Loads and validates path, a regular file: anything else (a FIFO, a
+ * directory, a device) is WR_EINVALID_INPUT unreadable_file at once, never
+ * waited on.  On failure err->message names the file, the profile and the
+ * member.  Free with wr_profile_set_free. */
 wr_err wr_profiles_load(const char *path, struct wr_profile_set **out,
                         struct wr_error *err);
 /* Borrowed array of *n profiles, valid until wr_profile_set_free. */

@@ -16,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1126,6 +1128,48 @@ Test(profiles, a_missing_file_is_reported_with_its_name)
 	snprintf(want, sizeof(want), "%s: cannot open: No such file or "
 	         "directory", profiles_path);
 	cr_assert_str_eq(err.message, want);
+}
+
+/* Loading path fails with unreadable_file and "PATH: is KIND, not a
+ * regular file". */
+static void
+expect_not_regular(const char *path, const char *kind)
+{
+	struct wr_profile_set *s = NULL;
+	char want[WR_MESSAGE_MAX + sizeof(profiles_path)];
+
+	cr_assert_eq(wr_profiles_load(path, &s, &err), WR_EINVALID_INPUT,
+	             "%s", path);
+	cr_assert_null(s);
+	cr_assert_str_eq(wr_reason_name(err.reason), "unreadable_file");
+	snprintf(want, sizeof(want), "%s: is %s, not a regular file", path,
+	         kind);
+	cr_assert_str_eq(err.message, want);
+}
+
+/* Only a regular file is read: a FIFO without a writer (a blocking open
+ * would wait for one for good: the test's timeout), a directory, a device
+ * and a unix socket are refused at once, named as what they are. */
+Test(profiles, a_file_that_is_not_regular_is_refused_at_once, .timeout = 5)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd;
+
+	cr_assert_eq(mkfifo(profiles_path, 0600), 0, "%s", strerror(errno));
+	expect_not_regular(profiles_path, "a FIFO");
+	expect_not_regular(dir, "a directory");
+	expect_not_regular("/dev/null", "a character device");
+
+	cr_assert_eq(unlink(profiles_path), 0);
+	if (strlen(profiles_path) >= sizeof(sa.sun_path))
+		return; /* a long $TMPDIR: no socket there */
+	strcpy(sa.sun_path, profiles_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "%s",
+	             strerror(errno));
+	expect_not_regular(profiles_path, "a socket"); /* open: ENXIO */
+	close(fd);
 }
 
 /* ---- restart with the fs store ----------------------------------------- */

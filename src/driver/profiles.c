@@ -80,21 +80,64 @@ load_fail(const struct ctx *c, enum wr_reason reason, const char *profile,
 	                c->path, where, what);
 }
 
-/* Reads at most PROFILES_FILE_MAX bytes of path into a NUL-terminated heap
- * buffer (caller frees). */
+/* The unreadable_file error that refuses a file of this mode, not a
+ * regular file, naming what it is. */
+static wr_err
+not_regular(const struct ctx *c, mode_t mode)
+{
+	const char *kind = S_ISFIFO(mode) ? "a FIFO" :
+	                   S_ISDIR(mode) ? "a directory" :
+	                   S_ISCHR(mode) ? "a character device" :
+	                   S_ISBLK(mode) ? "a block device" :
+	                   S_ISSOCK(mode) ? "a socket" : "a special file";
+
+	return load_fail(c, WR_REASON_UNREADABLE_FILE, NULL, NULL,
+	                 "is %s, not a regular file", kind);
+}
+
+/* The unreadable_file error of an open that failed with errno e (a unix
+ * socket fails with ENXIO: it is named as such). */
+static wr_err
+open_fail(const struct ctx *c, int e)
+{
+	struct stat st;
+
+	if (e == ENXIO && stat(c->path, &st) == 0 && !S_ISREG(st.st_mode))
+		return not_regular(c, st.st_mode);
+	return load_fail(c, WR_REASON_UNREADABLE_FILE, NULL, NULL,
+	                 "cannot open: %s", strerror(e));
+}
+
+/*
+ * Reads at most PROFILES_FILE_MAX bytes of path, a regular file, into a
+ * NUL-terminated heap buffer (caller frees).  The open does not block:
+ * without O_NONBLOCK a FIFO with no writer would hold -t, the start or,
+ * at SIGHUP, the main thread (which then never saw SIGTERM); anything but
+ * a regular file (a FIFO, a directory, a device) is refused, before any
+ * read.  On a regular file O_NONBLOCK changes nothing.
+ */
 static wr_err
 read_file(const struct ctx *c, char **out, size_t *len)
 {
 	size_t cap = 4096, n = 0;
 	char *buf = NULL, *nb;
+	struct stat st;
 	ssize_t r;
 	int fd;
 	wr_err rc = WR_OK;
 
-	fd = open(c->path, O_RDONLY | O_CLOEXEC);
+	fd = open(c->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
-		return load_fail(c, WR_REASON_UNREADABLE_FILE, NULL, NULL,
-		                 "cannot open: %s", strerror(errno));
+		return open_fail(c, errno);
+	if (fstat(fd, &st) < 0) {
+		rc = load_fail(c, WR_REASON_UNREADABLE_FILE, NULL, NULL,
+		               "cannot stat: %s", strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = not_regular(c, st.st_mode);
+		goto out;
+	}
 	buf = malloc(cap);
 	if (buf == NULL) {
 		rc = wr__oom(c->err);
