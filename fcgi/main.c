@@ -761,6 +761,12 @@ static int read_token(const char *path, char **out)
 			break;
 		len += (size_t)n;
 	}
+	if (len > TOKEN_FILE_MAX) {
+		log_msg(LOG_ERROR, "%s: larger than %d bytes (at most %d lines, "
+		        "each one token of 1..%d characters)", path,
+		        TOKEN_FILE_MAX, TOKENS_MAX, TOKEN_MAX);
+		goto out;
+	}
 	if (check_tokens(path, buf, len) < 0)
 		goto out;
 	*out = buf;

@@ -1130,6 +1130,44 @@ Test(profiles, a_missing_file_is_reported_with_its_name)
 	cr_assert_str_eq(err.message, want);
 }
 
+/* Writes a profiles file of exactly size bytes: a valid document padded
+ * with blanks. */
+static void
+write_padded(size_t size)
+{
+	static const char doc[] = "{\"profiles\": {}}";
+	FILE *f = fopen(profiles_path, "w");
+	size_t i;
+
+	cr_assert_not_null(f);
+	for (i = 0; i < size - strlen(doc); i++)
+		cr_assert_neq(fputc(' ', f), EOF);
+	cr_assert_neq(fputs(doc, f), EOF);
+	cr_assert_eq(fclose(f), 0);
+}
+
+/* The bound is exact (docs/worker-protocol.md: more than 1 MiB is
+ * file_too_large); files up to 2 MiB - 1 bytes used to load. */
+Test(profiles, a_file_of_one_byte_over_1_mib_is_too_large)
+{
+	struct wr_profile_set *s = NULL;
+	char want[WR_MESSAGE_MAX + sizeof(profiles_path)];
+
+	write_padded(1024 * 1024);
+	cr_assert_eq(wr_profiles_load(profiles_path, &s, &err), WR_OK, "%s",
+	             err.message);
+	wr_profile_set_free(s);
+	s = NULL;
+	write_padded(1024 * 1024 + 1);
+	cr_assert_eq(wr_profiles_load(profiles_path, &s, &err),
+	             WR_EINVALID_INPUT);
+	cr_assert_null(s);
+	cr_assert_str_eq(wr_reason_name(err.reason), "file_too_large");
+	snprintf(want, sizeof(want), "%s: larger than 1048576 bytes",
+	         profiles_path);
+	cr_assert_str_eq(err.message, want);
+}
+
 /* Loading path fails with unreadable_file and "PATH: is KIND, not a
  * regular file". */
 static void

@@ -109,7 +109,7 @@ open_fail(const struct ctx *c, int e)
 }
 
 /*
- * Reads at most PROFILES_FILE_MAX bytes of path, a regular file, into a
+ * Reads path, a regular file of at most PROFILES_FILE_MAX bytes, into a
  * NUL-terminated heap buffer (caller frees).  The open does not block:
  * without O_NONBLOCK a FIFO with no writer would hold -t, the start or,
  * at SIGHUP, the main thread (which then never saw SIGTERM); anything but
@@ -119,7 +119,7 @@ open_fail(const struct ctx *c, int e)
 static wr_err
 read_file(const struct ctx *c, char **out, size_t *len)
 {
-	size_t cap = 4096, n = 0;
+	size_t cap = 4096, grown, n = 0;
 	char *buf = NULL, *nb;
 	struct stat st;
 	ssize_t r;
@@ -144,20 +144,24 @@ read_file(const struct ctx *c, char **out, size_t *len)
 		goto out;
 	}
 	for (;;) {
+		/* Room for PROFILES_FILE_MAX + 1 bytes at most: the byte past
+		 * the bound tells a larger file (also one that grows now). */
 		if (n + 1 >= cap) {
-			if (cap > PROFILES_FILE_MAX) {
+			if (n > PROFILES_FILE_MAX) {
 				rc = load_fail(c, WR_REASON_FILE_TOO_LARGE, NULL, NULL,
 				               "larger than %d bytes",
 				               PROFILES_FILE_MAX);
 				goto out;
 			}
-			nb = realloc(buf, cap * 2);
+			grown = cap * 2 < PROFILES_FILE_MAX + 2 ? cap * 2
+			                                        : PROFILES_FILE_MAX + 2;
+			nb = realloc(buf, grown);
 			if (nb == NULL) {
 				rc = wr__oom(c->err);
 				goto out;
 			}
 			buf = nb;
-			cap *= 2;
+			cap = grown;
 		}
 		r = read(fd, buf + n, cap - n - 1);
 		if (r < 0 && errno == EINTR)

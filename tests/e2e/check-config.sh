@@ -6,7 +6,8 @@
 # start creates, a store with no parent directory, a store that belongs to
 # another --runtime-id (same reason as the start), an unknown
 # --socket-group, a missing directory for --socket and --pid-file, a
-# socket path that is a regular file, a bad token file, bad profiles, a
+# socket path that is a regular file, a bad token file, a token file over
+# its size bound (40 kB of one line: said as such), bad profiles, a
 # log file in a missing directory, a store restored as root (as root: -t and
 # the start as nobody), a --socket-group the user is not a member of (as
 # nobody).  No nginx; state-based waits only.
@@ -21,6 +22,7 @@ T=$E2E_TMP
 mkdir -p "$T/s" "$T/store"
 printf 'tok\n' >"$T/token" && chmod 600 "$T/token"
 printf 'two words\n' >"$T/badtok" && chmod 600 "$T/badtok"
+head -c 40000 /dev/zero | tr '\0' x >"$T/hugetok" && chmod 600 "$T/hugetok"
 jq -n --arg e "$ECHO" '{profiles: {one: {argv: [$e]}}}' >"$T/p.json"
 jq -n --arg e "$ECHO" '{default: "two", profiles: {one: {argv: [$e]}}}' \
 	>"$T/badp.json"
@@ -99,6 +101,9 @@ same_fate log-file-no-dir 1 $(sock g) --log-file "$T/nodir/rt.log"
 same_fate bad-token-file 1 $(sock h) --local-token-file "$T/badtok"
 # shellcheck disable=SC2046
 same_fate bad-default-profile 1 $(sock i) --profiles "$T/badp.json"
+# shellcheck disable=SC2046
+same_fate huge-token-file 1 $(sock j) --local-token-file "$T/hugetok"
+check "-t says the token file is too large" grep -qF "$T/hugetok: larger than 32784 bytes" "$T/t.huge-token-file.out"
 check "-t leaves no socket or pid file behind" bash -c '! ls "$1"/s/*.sock "$1"/s/rt.pid 2>/dev/null | grep -q .' _ "$T"
 
 # A store restored as root (its directory handed to the service user, its
