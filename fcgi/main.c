@@ -1247,7 +1247,8 @@ static void pid_file_remove(const char *path)
  * requests, stop its workers and close the store.  Past that the guard
  * thread answers the connections waiting in the listen backlog with 503
  * stopping (a serving thread stuck in a request must not get them reset),
- * logs one line and ends the process with _exit(1); the worker
+ * logs one line and ends the process with _exit(1) - within GUARD_LAST_S
+ * even when a log blocks those writes; the worker
  * watchdog of the library then kills the process groups of the workers
  * still running (the store keeps what it acknowledged: every record is on
  * disk before its request is answered).
@@ -1263,6 +1264,37 @@ struct shutdown_guard {
 	struct wr_runtime *rt;  /* told to drain at the stop; NULL: none yet */
 	pthread_t tid;
 };
+
+/* How long the guard's own drain and line may take before the process
+ * ends without them: the drain's budget (1 s, responder.c) and 1 s more. */
+#define GUARD_LAST_S 2
+
+/* The guard's deadline for itself: the drain answers and logs, and a log
+ * that takes no line - a FIFO whose reader stopped, a full pipe - blocks
+ * the write; then this ends the process all the same. */
+static void *guard_last_resort(void *arg)
+{
+	struct timespec t = { GUARD_LAST_S, 0 };
+
+	(void)arg;
+	while (nanosleep(&t, &t) != 0 && errno == EINTR)
+		;
+	_exit(EXIT_FAILURE);
+}
+
+/* Starts guard_last_resort, detached; without it (pthread_create failed)
+ * the guard goes on unbounded, as it did. */
+static void guard_bound_self(void)
+{
+	pthread_attr_t a;
+	pthread_t t;
+
+	if (pthread_attr_init(&a) != 0)
+		return;
+	(void)pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	(void)pthread_create(&t, &a, guard_last_resort, NULL);
+	pthread_attr_destroy(&a);
+}
 
 static void *guard_main(void *arg)
 {
@@ -1280,7 +1312,10 @@ static void *guard_main(void *arg)
 	while (!g->done) {
 		if (pthread_cond_timedwait(&g->cv, &g->mu, &dl) == ETIMEDOUT &&
 		    !g->done) {
-			unsigned n = g->listen_fd < 0 ? 0 :
+			unsigned n;
+
+			guard_bound_self();
+			n = g->listen_fd < 0 ? 0 :
 			             responder_drain_backlog(g->listen_fd,
 			                                     g->retry_after_s,
 			                                     true);

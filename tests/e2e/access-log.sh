@@ -121,9 +121,17 @@ E2E_PIDS="${E2E_PIDS:-} $READER"
 reading() { local f; for f in /proc/"$READER"/fd/*; do
 	[ "$(readlink "$f")" = "$T/slow" ] && return 0; done; return 1; }
 until_true 100 reading
-e2e_direct_start --runtime-id acc3 --threads 8 --access-log "$T/slow"
-# blocked: how many of the Runtime's threads wait to write to the pipe.
-blocked() { cat /proc/"$PID"/task/*/wchan 2>/dev/null | grep -c pipe_write; }
+e2e_direct_start --runtime-id acc3 --threads 2 --shutdown-timeout 500 \
+	--access-log "$T/slow"
+# blocked: how many of the Runtime's threads wait to write to the pipe
+# (a wchan file has no newline: one line each).
+blocked() {
+	local f
+	for f in /proc/"$PID"/task/*/wchan; do
+		cat "$f" 2>/dev/null
+		echo
+	done | grep -c pipe_write
+}
 n=0
 while [ "$(blocked)" -lt 1 ] && [ $n -lt 100 ]; do
 	e2e_fcgi GET /v1/runtime
@@ -135,11 +143,33 @@ python3 "$top_srcdir/tests/e2e/fcgi-peer.py" "$SOCK" drop-eof >"$T/drop.out" 2>&
 cat "$T/drop.out" >&2
 check "a dropped connection ends with its answer, before its access line" \
 	grep -Eqx 'drop: 400, eof after [0-9]+ ms' "$T/drop.out"
+
+# Both threads now wait to write their access lines.  A stop then reaches
+# --shutdown-timeout (500 ms), where the guard answers the request waiting
+# in the listen backlog 503 - and its access line blocks as well.  The
+# guard bounds itself: the process ends (exit 1) within 2 s more, though
+# no log takes a line; before, it waited for the reader (here up to 60 s).
+both_blocked() { [ "$(blocked)" -ge 2 ]; }
+until_true 50 both_blocked || e2e_fcgi GET /v1/runtime
+check "both threads wait to write their access lines" \
+	until_true 100 both_blocked
+env REQUEST_METHOD=GET REQUEST_URI=/v1/runtime SCRIPT_NAME=/v1/runtime \
+	cgi-fcgi -bind -connect "$SOCK" </dev/null >"$T/late.out" 2>&1 &
+LATE=$! # ends when the Runtime does
+E2E_PIDS="$E2E_PIDS $LATE"
+connected() { ls -l /proc/"$LATE"/fd 2>/dev/null | grep -q 'socket:'; }
+check "a late request waits in the listen backlog" until_true 100 connected
+kill -TERM "$PID"
+gone() { ! kill -0 "$PID" 2>/dev/null; }
+check "a stop whose log takes no line still ends (within 20 s)" \
+	until_true 200 gone
+wait "$PID" 2>/dev/null
+rc=$?
+check "... with exit 1, the shutdown timeout's" test "$rc" = 1
+wait "$LATE" 2>/dev/null
 : >"$T/drain"
-until_true 100 test "$(blocked)" = 0
 
 # --no-access-log wins over --access-log (given by a unit).
-kill -TERM "$PID"
 wait "$PID" 2>/dev/null
 e2e_direct_start --runtime-id acc2 --access-log "$D/off.log" --no-access-log
 e2e_fcgi GET /v1/runtime
