@@ -4,7 +4,10 @@
 #
 # On load: sets $bin (the built worker-runtime) and $cgi_fcgi, skips (77)
 # without cgi-fcgi or jq, fails without the binary, and zeroes the
-# counters that check() keeps and synthesis() prints.
+# counters that check() keeps and synthesis() prints.  cgi-fcgi 2.4.2
+# mangles an answer when a record header of it is split between two of its
+# 8 KiB reads, which some lengths over 8 KiB make happen every time (see
+# read_transcript in crash.sh): read large answers through fcgi-raw.py.
 
 top_builddir=${top_builddir:-.}
 bin="$top_builddir/fcgi/worker-runtime"
@@ -75,13 +78,14 @@ fcgi_cleanup() {
 }
 
 # fcgi_start SOCKET LOG [FLAG...]: starts $bin on unix:SOCKET with FLAGs,
-# stderr to LOG; sets $pid and waits (<= 10 s, while it runs) for its
-# socket.  Prints nothing; false if the socket never appeared.
+# stderr appended to LOG (a restart keeps the lines before it); sets $pid
+# and waits (<= 10 s, while it runs) for its socket.  Prints nothing; false
+# if the socket never appeared.
 fcgi_start() {
 	fcgi_sock=$1
 	fcgi_log=$2
 	shift 2
-	"$bin" --socket "unix:$fcgi_sock" "$@" 2>"$fcgi_log" &
+	"$bin" --socket "unix:$fcgi_sock" "$@" 2>>"$fcgi_log" &
 	pid=$!
 	i=0
 	while [ ! -S "$fcgi_sock" ] && [ $i -lt 100 ] &&
