@@ -17,7 +17,7 @@
  *     time, posix_fallocate): appends overwrite zeros, so the file's size
  *     does not change with each record and an fdatasync writes the data
  *     alone, not the inode too - on ext4 about 1.3x the fdatasyncs per
- *     second of appending at the end (docs/store.md).  The zeros after
+ *     second of appending at the end for small records (docs/store.md).  The zeros after
  *     written_off are trimmed when the journal is closed or replaced; a
  *     crash leaves them, and load keeps them (fs_file.c).
  *   - After a failed fdatasync the store is broken: what was not durable may
@@ -115,6 +115,7 @@ struct fs_store {
 	bool no_prealloc;
 	bool syncing;         /* someone owns the journal fd for I/O */
 	bool broken;
+	bool raced;           /* an append wrote while a reset cut (mu) */
 	/* fs_drain: close leaves a failed journal as it is (atomic). */
 	bool draining;
 	char fail_msg[WR_MESSAGE_MAX]; /* why it broke */
@@ -534,9 +535,11 @@ broken_fail(struct fs_store *fs, struct wr_error *err)
 /*
  * Makes room for the journal to reach need bytes: preallocates up to need
  * rounded up to PREALLOC_BYTES.  Best effort: where posix_fallocate is
- * not supported (EOPNOTSUPP, EINVAL, ENOSYS) preallocation stops for this
- * store and appends grow the file; any other failure (ENOSPC, EIO) is
- * left to the write that follows.  Runtime write lock held.
+ * not supported (EOPNOTSUPP, EINVAL, ENOSYS - glibc emulates it instead,
+ * writing a zero byte per block, so these come from other C libraries)
+ * preallocation stops for this store and appends grow the file; any other
+ * failure (ENOSPC, EIO) is left to the write that follows.  Runtime write
+ * lock held.
  */
 static void
 journal_grow(struct fs_store *fs, off_t need)
@@ -621,6 +624,7 @@ fs_append(struct wr__store *st, const struct wr__record *rec, uint64_t *lsn,
 			 * known, so the next reset cuts from the durable end
 			 * again. */
 			fs->broken = true;
+			fs->raced = true;
 			snprintf(fs->fail_msg, sizeof(fs->fail_msg),
 			         "%s was cut while a record was appended",
 			         fs->jpath);
@@ -783,14 +787,20 @@ fs_reset(struct wr__store *st, struct wr_error *err)
 		fs->dropped = d;
 	}
 	off = fs->durable_off;
-	pthread_mutex_unlock(&fs->mu);
-	if (ftruncate(fs->jfd, off) < 0 || lseek(fs->jfd, off, SEEK_SET) != off)
-		rc = wr__fs_sys_fail(err, WR_REASON_STORE_WRITE_FAILED, "ftruncate",
-		                     fs->jpath, errno);
-	else if ((r = fs->dir.io.fdatasync(fs->jfd)) < 0)
-		rc = wr__fs_sys_fail(err, WR_REASON_STORE_SYNC_FAILED, "fdatasync",
-		                     fs->jpath, errno);
-	pthread_mutex_lock(&fs->mu);
+	do {
+		/* An append that wrote meanwhile (it saw the counter move)
+		 * put its bytes and the fd's offset anywhere: cut again. */
+		fs->raced = false;
+		pthread_mutex_unlock(&fs->mu);
+		if (ftruncate(fs->jfd, off) < 0 ||
+		    lseek(fs->jfd, off, SEEK_SET) != off)
+			rc = wr__fs_sys_fail(err, WR_REASON_STORE_WRITE_FAILED,
+			                     "ftruncate", fs->jpath, errno);
+		else if ((r = fs->dir.io.fdatasync(fs->jfd)) < 0)
+			rc = wr__fs_sys_fail(err, WR_REASON_STORE_SYNC_FAILED,
+			                     "fdatasync", fs->jpath, errno);
+		pthread_mutex_lock(&fs->mu);
+	} while (rc == WR_OK && fs->raced);
 	if (rc == WR_OK) {
 		if (fs->written_lsn > fs->durable_lsn)
 			fs->dropped[fs->n_dropped++] = (struct range){
@@ -825,19 +835,20 @@ fs_snapshot_due(struct wr__store *st)
 
 /*
  * Cuts the preallocated zeros off the current journal (ftruncate to
- * written_off, then fsync for the size), so that a journal that is not
- * the last ends with its last record, as restore requires.  The journal
+ * written_off, then fsync for the size, always), so that a journal that
+ * is not the last ends with its last record, as restore requires.  The journal
  * owned and durable up to written_off, or the store being closed.
  */
 static wr_err
 journal_trim(struct fs_store *fs, struct wr_error *err)
 {
-	if (fs->alloc_off <= fs->written_off)
-		return WR_OK;
-	if (ftruncate(fs->jfd, fs->written_off) < 0)
+	if (fs->alloc_off > fs->written_off &&
+	    ftruncate(fs->jfd, fs->written_off) < 0)
 		return wr__fs_sys_fail(err, WR_REASON_STORE_WRITE_FAILED,
 		                       "ftruncate", fs->jpath, errno);
 	fs->alloc_off = fs->written_off;
+	/* Also when nothing was cut now: an earlier trim's fsync may have
+	 * failed. */
 	if (fs->dir.io.fsync(fs->jfd) < 0)
 		return wr__fs_sys_fail(err, WR_REASON_STORE_SYNC_FAILED, "fsync",
 		                       fs->jpath, errno);
@@ -892,8 +903,9 @@ switch_journal(struct fs_store *fs, uint64_t gen, struct wr_error *err)
 /*
  * Step 1 of a snapshot (docs/store.md): journal-<g+1> is created and
  * appends switch to it - restore now reads journal-<g> then journal-<g+1>.
- * Write lock held; the only I/O is the new journal's header and its
- * fdatasync and directory fsync.
+ * Write lock held; the only I/O is the old journal's trim (ftruncate of
+ * its preallocated zeros + fsync, journal_trim), the new journal's header
+ * and its fdatasync and directory fsync.
  */
 static wr_err
 fs_snapshot_begin(struct wr__store *st, uint64_t *gen, struct wr_error *err)

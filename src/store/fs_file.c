@@ -355,44 +355,38 @@ window_get(struct window *w, off_t off, size_t n, const char **out)
 #define SECTOR 512u /* the smallest unit a disk writes whole */
 static const char zero_tail[] = "zero-filled tail";
 
-/* Whether some piece of buf[0..n) (at file offset at) that fills its
- * 512-byte sector of the file as far as buf goes is all zero bytes: a
- * sector of a payload that was never written, since a payload is JSON
- * text, which holds no NUL. */
-static bool
-unwritten_piece(const char *buf, size_t n, off_t at)
+/* 1 if some 512-byte sector of the file that [off, end) touches is all
+ * zero from max(off, its start) to its end (or the end of the file): a
+ * sector that was last written before this frame was (a payload is JSON
+ * text, which holds no NUL; a sector holds what was there when it was
+ * last written, zeros after); 0 if none; -1 on a read error. */
+static int
+unwritten_sector(int fd, off_t off, off_t end, off_t size)
 {
-	size_t i = 0;
+	for (off_t s = off / SECTOR * SECTOR; s < end && s < size; s += SECTOR) {
+		off_t lo = s > off ? s : off;
+		off_t hi = s + (off_t)SECTOR < size ? s + (off_t)SECTOR : size;
+		int z = zero_from(fd, lo, hi);
 
-	while (i < n) {
-		size_t piece = SECTOR - (size_t)((uint64_t)(at + (off_t)i) % SECTOR);
-		size_t k = 0;
-
-		if (piece > n - i)
-			piece = n - i;
-		while (k < piece && buf[i + k] == 0)
-			k++;
-		if (k == piece)
-			return true;
-		i += piece;
+		if (z != 0)
+			return z;
 	}
-	return false;
+	return 0;
 }
 
 /*
- * Judges the frame at off whose header says n (0 when it is all zero)
- * and whose payload is not what its checksum says (payload: its n bytes,
- * NULL when n is 0): *torn set when it is what a crash leaves, else
- * damage (store_corrupt).  Torn: zeros from off to the end of the file
- * (zero_tail); a zero header whose sector is zero from off on (a sector
- * never written); a payload with a zero sector piece (unwritten_piece);
- * a checksum mismatch in the final frame - ending at the end of the file
- * or followed by zeros only.  Damage: anything else, e.g. a flipped bit.
+ * Judges the frame at off whose header says n (0 when it is all zero) and
+ * whose payload is not what its checksum says: *torn set when it is what
+ * a crash leaves, else damage (store_corrupt).  Torn: zeros from off to
+ * the end of the file (zero_tail); a zero header whose sector is zero
+ * from off on; a frame touching a sector not written since it was
+ * (unwritten_sector); a checksum mismatch in the final frame - ending at
+ * the end of the file or followed by zeros only.  Damage: anything else,
+ * e.g. a flipped bit, or a run of zeros that ends inside a sector.
  */
 static wr_err
 frame_judge(struct window *w, const char *path, off_t off, off_t size,
-            uint32_t n, const char *payload, const char **torn,
-            struct wr_error *err)
+            uint32_t n, const char **torn, struct wr_error *err)
 {
 	off_t after = off + (off_t)FRAME_SIZE + (off_t)n;
 	off_t sector_end = (off / SECTOR + 1) * SECTOR;
@@ -410,10 +404,10 @@ frame_judge(struct window *w, const char *path, off_t off, off_t size,
 	} else if (after == size) {
 		*torn = "checksum mismatch in the final record";
 		return WR_OK;
-	} else if (unwritten_piece(payload, n, off + (off_t)FRAME_SIZE)) {
+	} else if ((z = unwritten_sector(w->fd, off, after, size)) == 1) {
 		*torn = "a record with a zero-filled sector";
 		return WR_OK;
-	} else if ((z = zero_from(w->fd, after, size)) == 1) {
+	} else if (z == 0 && (z = zero_from(w->fd, after, size)) == 1) {
 		*torn = "checksum mismatch in the final record";
 	} else if (z == 0) {
 		return corrupt(err, path, off, "checksum mismatch");
@@ -450,7 +444,7 @@ frame_read(struct window *w, const char *path, off_t off, off_t size,
 	n = get_le32((const unsigned char *)fh);
 	crc = get_le32((const unsigned char *)fh + 4);
 	if (n == 0)
-		return frame_judge(w, path, off, size, 0, NULL, torn, err);
+		return frame_judge(w, path, off, size, 0, torn, err);
 	if ((off_t)n > rem - (off_t)FRAME_SIZE) {
 		*torn = "record length beyond the end of the file";
 		return WR_OK;
@@ -460,7 +454,7 @@ frame_read(struct window *w, const char *path, off_t off, off_t size,
 	if ((rc = window_get(w, off + FRAME_SIZE, n, &buf)) != 0)
 		goto read_failed;
 	if (wr__crc32c(0, buf, n) != crc)
-		return frame_judge(w, path, off, size, n, buf, torn, err);
+		return frame_judge(w, path, off, size, n, torn, err);
 	*payload = buf;
 	*len = n;
 	return WR_OK;
@@ -747,7 +741,7 @@ wr__fs_replay_journal(const struct wr__fs_dir *d,
 			goto done;
 		}
 		header_build(h, WR__FS_JOURNAL, gen);
-		if (ftruncate(fd, 0) < 0) {
+		if (ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) != 0) {
 			rc = wr__fs_sys_fail(err, WR_REASON_STORE_WRITE_FAILED,
 			                     "ftruncate", path, errno);
 			goto done;
