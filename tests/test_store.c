@@ -1420,6 +1420,113 @@ Test(store, an_append_that_races_a_reset_leaves_the_offset_behind)
 	}
 	clear_all(r, 4);
 }
+static int fail_gated_write; /* the gated write fails with EIO */
+
+static ssize_t
+failing_gated_write(int fd, const void *buf, size_t n)
+{
+	int fail;
+
+	pthread_mutex_lock(&g_mu);
+	if (g_write_gate == 1) {
+		g_write_gate = 2;
+		pthread_cond_broadcast(&g_cv);
+		while (g_write_gate != 3)
+			pthread_cond_wait(&g_cv, &g_mu);
+		g_write_gate = 0;
+		fail = fail_gated_write;
+		fail_gated_write = 0;
+		if (fail) {
+			pthread_mutex_unlock(&g_mu);
+			errno = EIO;
+			return -1;
+		}
+	}
+	pthread_mutex_unlock(&g_mu);
+	return write(fd, buf, n);
+}
+
+static const struct wr__fs_io failing_gate_io = {failing_gated_write, g_fdatasync, NULL, NULL};
+
+/* An append (taken before the store broke) whose write fails while a
+ * reset sits in its fdatasync: append_undo's ftruncate(prev) + lseek(prev)
+ * run after the reset's cut to durable_off; the reset must cut again, so
+ * that the next acknowledged record is where its location says. */
+Test(store, a_failed_append_that_races_a_reset_is_cut_by_it)
+{
+	char long_content[600]; /* past a sector end */
+	struct wr__record r[4];
+	struct g_app a = {0}, z = {0};
+	pthread_t ta, tz;
+	struct wr__loc loc;
+	struct wr__record back;
+	struct wr_error e;
+	struct coll c;
+	struct wr__store *st = open_load(&c);
+	uint64_t lsn0, lsn1, lsn3;
+	char out[1024];
+	size_t len;
+	char *img;
+	wr_err rc;
+
+	memset(long_content, 'x', sizeof(long_content) - 1);
+	long_content[sizeof(long_content) - 1] = '\0';
+	r[0] = transcript("w-1", 1, "zero, durable");
+	r[1] = transcript("w-1", 2, long_content);
+	r[2] = transcript("w-1", 3, "two, its write fails");
+	r[3] = transcript("w-1", 4, "three, acknowledged");
+	wr__store_fs_set_io(st, &failing_gate_io);
+	lsn0 = append_ok(st, &r[0]);
+	sync_ok(st, lsn0);
+	lsn1 = append_ok(st, &r[1]);
+	g_set(&fail_gated_write, 1);
+	g_set(&g_write_gate, 1);
+	a.st = st;
+	a.rec = &r[2];
+	cr_assert_eq(pthread_create(&ta, NULL, g_append, &a), 0);
+	g_wait_for(&g_write_gate, 2);
+	g_set(&g_sync_mode, 1);
+	cr_assert_neq(st->ops->sync(st, lsn1, &e), WR_OK);
+	g_set(&g_sync_mode, 2);
+	z.st = st;
+	cr_assert_eq(pthread_create(&tz, NULL, g_reset, &z), 0);
+	g_wait_for(&g_sync_state, 2);
+	g_set(&g_write_gate, 3);
+	pthread_join(ta, NULL);
+	SAY("failing append: rc=%d %s\n", (int)a.rc, a.msg);
+	g_set(&g_sync_state, 3);
+	pthread_join(tz, NULL);
+	SAY("reset: rc=%d %s\n", (int)z.rc, z.msg);
+	cr_assert_eq(z.rc, WR_OK);
+	lsn3 = 0;
+	rc = st->ops->append(st, &r[3], &lsn3, &loc, &e);
+	SAY("next append: rc=%d loc.off=%llu\n", (int)rc,
+	    (unsigned long long)loc.off);
+	cr_assert_eq(rc, WR_OK, "%s", e.message);
+	sync_ok(st, lsn3); /* acknowledged */
+	rc = st->ops->read(st, &loc, &back, &e);
+	SAY("read of the acknowledged record: rc=%d %s\n", (int)rc,
+	    rc == WR_OK ? back.content : e.message);
+	cr_expect_eq(rc, WR_OK, "read of acknowledged record: %s", e.message);
+	if (rc == WR_OK)
+		wr__record_clear(&back);
+	img = read_file(J1, &len);
+	st->ops->close(st);
+	coll_free(&c);
+	rv_outcome(out, sizeof(out));
+	SAY("after a clean close: %s\n", out);
+	cr_expect(strncmp(out, "ok n=2 diag=0", 13) == 0,
+	          "clean close must keep 2 records: %s", out);
+	write_file(J1, img, len);
+	rv_outcome(out, sizeof(out));
+	SAY("crash image: %s\n", out);
+	cr_expect(strncmp(out, "ok n=2", 6) == 0,
+	          "crash image must keep the acknowledged record: %s", out);
+	free(img);
+	clear_all(r, 4);
+}
+
+
 /* ---- a model of power-loss crash states --------------------------- */
 /*
  * K records are appended and synced (acknowledged), then M more appended

@@ -616,6 +616,17 @@ fs_append(struct wr__store *st, const struct wr__record *rec, uint64_t *lsn,
 		rc = wr__fs_sys_fail(err, WR_REASON_STORE_WRITE_FAILED, "write",
 		                     fs->jpath, errno);
 		append_undo(fs, prev);
+		/* The undo's ftruncate and lseek may have run after a racing
+		 * reset's cut: that reset cuts again, or the next one does. */
+		pthread_mutex_lock(&fs->mu);
+		if (fs->resets != resets) {
+			fs->broken = true;
+			fs->raced = true;
+			snprintf(fs->fail_msg, sizeof(fs->fail_msg),
+			         "%s was cut while a record was appended",
+			         fs->jpath);
+		}
+		pthread_mutex_unlock(&fs->mu);
 	} else {
 		pthread_mutex_lock(&fs->mu);
 		if (fs->resets != resets) {
