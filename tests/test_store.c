@@ -1246,9 +1246,13 @@ g_set(int *v, int x)
 	pthread_mutex_unlock(&g_mu);
 }
 
+static int g_write_fails; /* the gated write fails with EIO */
+
 static ssize_t
 g_write(int fd, const void *buf, size_t n)
 {
+	int fail = 0;
+
 	pthread_mutex_lock(&g_mu);
 	if (g_write_gate == 1) {
 		g_write_gate = 2;
@@ -1256,8 +1260,13 @@ g_write(int fd, const void *buf, size_t n)
 		while (g_write_gate != 3)
 			pthread_cond_wait(&g_cv, &g_mu);
 		g_write_gate = 0;
+		fail = g_write_fails;
 	}
 	pthread_mutex_unlock(&g_mu);
+	if (fail) {
+		errno = EIO;
+		return -1;
+	}
 	return write(fd, buf, n);
 }
 
@@ -1318,156 +1327,102 @@ g_reset(void *arg)
 }
 
 /*
- * An append (snapshot taken before the store broke) writes while a reset
- * is in its fdatasync, after the reset's ftruncate + lseek; the append
- * sees the resets counter moved and fails, then the reset succeeds and
- * clears broken.  The fd's offset is now past written_off: the next
- * (acknowledged) record lands after the failed one.
+ * The append of r[2] (r[0] durable, r[1] appended: taken before the store
+ * broke) races a reset: its write waits at a gate (and fails when fail)
+ * while a sync of r[1] fails and a reset cuts, then waits inside its
+ * fdatasync; the append writes (or fails and undoes) only then.  Returns
+ * once both are done; their results are in *a and *z.
  */
-Test(store, an_append_that_races_a_reset_leaves_the_offset_behind)
+static void
+race_append_and_reset(struct wr__store *st, struct wr__record r[3],
+                      bool fail, struct g_app *a, struct g_app *z)
+{
+	pthread_t ta, tz;
+	struct wr_error e;
+	uint64_t lsn1;
+
+	wr__store_fs_set_io(st, &g_io);
+	sync_ok(st, append_ok(st, &r[0]));
+	lsn1 = append_ok(st, &r[1]);
+	g_set(&g_write_fails, fail);
+	g_set(&g_write_gate, 1);
+	a->st = st;
+	a->rec = &r[2];
+	cr_assert_eq(pthread_create(&ta, NULL, g_append, a), 0);
+	g_wait_for(&g_write_gate, 2);
+	g_set(&g_sync_mode, 1); /* a sync fails: broken */
+	cr_assert_neq(st->ops->sync(st, lsn1, &e), WR_OK);
+	g_set(&g_sync_mode, 2);
+	z->st = st;
+	cr_assert_eq(pthread_create(&tz, NULL, g_reset, z), 0);
+	g_wait_for(&g_sync_state, 2); /* the reset has cut */
+	g_set(&g_write_gate, 3);
+	pthread_join(ta, NULL);
+	g_set(&g_sync_state, 3);
+	pthread_join(tz, NULL);
+	SAY("racing append: rc=%d %s; reset: rc=%d %s\n", (int)a->rc, a->msg,
+	    (int)z->rc, z->msg);
+}
+
+/* After race_append_and_reset: r[3] is acknowledged where its location
+ * says, and both a clean close and a crash image restore r[0] and r[3]
+ * only. */
+static void
+next_record_lands_where_it_says(struct wr__store *st, struct coll *c,
+                                struct wr__record r[4])
+{
+	struct wr__record back, want[2] = {r[0], r[3]};
+	struct wr__loc loc;
+	struct wr_error e;
+	uint64_t lsn = 0;
+	size_t len;
+	char *img;
+
+	cr_assert_eq(st->ops->append(st, &r[3], &lsn, &loc, &e), WR_OK, "%s",
+	             e.message);
+	sync_ok(st, lsn);
+	cr_assert_eq(st->ops->read(st, &loc, &back, &e), WR_OK, "read: %s",
+	             e.message);
+	cr_expect_str_eq(back.content, r[3].content);
+	wr__record_clear(&back);
+	img = read_file(J1, &len); /* a crash (SIGKILL) image */
+	st->ops->close(st);
+	coll_free(c);
+	assert_restores(want, 2);
+	write_file(J1, img, len);
+	assert_restores(want, 2);
+	free(img);
+}
+
+/* The append writes after the reset's cut and sees the counter moved: it
+ * fails, and the reset cuts again, so the fd's offset is the records'
+ * end when the reset returns. */
+Test(store, an_append_that_races_a_reset_fails_and_is_cut_by_it)
 {
 	struct wr__record r[4] = {transcript("w-1", 1, "zero, durable"),
 	                          transcript("w-1", 2, "one, dropped by the reset"),
 	                          transcript("w-1", 3, "two, its append fails"),
 	                          transcript("w-1", 4, "three, acknowledged")};
 	struct g_app a = {0}, z = {0};
-	pthread_t ta, tz;
-	struct wr__loc loc;
-	struct wr__record back;
-	struct wr_error e;
 	struct coll c;
 	struct wr__store *st = open_load(&c);
-	uint64_t lsn0, lsn1, lsn3;
-	char out[1024];
-	size_t len;
-	char *img;
-	long n;
 
-	wr__store_fs_set_io(st, &g_io);
-	lsn0 = append_ok(st, &r[0]);
-	sync_ok(st, lsn0);
-	lsn1 = append_ok(st, &r[1]);
-	/* the append of r[2]: takes its snapshot, then waits in write */
-	g_set(&g_write_gate, 1);
-	a.st = st;
-	a.rec = &r[2];
-	cr_assert_eq(pthread_create(&ta, NULL, g_append, &a), 0);
-	g_wait_for(&g_write_gate, 2);
-	/* a sync fails: broken */
-	g_set(&g_sync_mode, 1);
-	cr_assert_neq(st->ops->sync(st, lsn1, &e), WR_OK);
-	/* a reset (no Runtime lock) cuts, then waits in its fdatasync */
-	g_set(&g_sync_mode, 2);
-	z.st = st;
-	cr_assert_eq(pthread_create(&tz, NULL, g_reset, &z), 0);
-	g_wait_for(&g_sync_state, 2);
-	/* the append writes now, sees the counter moved, fails */
-	g_set(&g_write_gate, 3);
-	pthread_join(ta, NULL);
-	SAY("racing append: rc=%d %s\n", (int)a.rc, a.msg);
+	race_append_and_reset(st, r, false, &a, &z);
 	cr_assert_neq(a.rc, WR_OK);
-	/* the reset's fdatasync returns: reset succeeds */
-	g_set(&g_sync_state, 3);
-	pthread_join(tz, NULL);
-	SAY("reset: rc=%d %s\n", (int)z.rc, z.msg);
 	cr_assert_eq(z.rc, WR_OK);
-	/* the store is usable: the next record is acknowledged */
-	lsn3 = 0;
-	cr_assert_eq(st->ops->append(st, &r[3], &lsn3, &loc, &e), WR_OK, "%s",
-	             e.message);
-	sync_ok(st, lsn3);
-	{
-		wr_err rc = st->ops->read(st, &loc, &back, &e);
-		SAY("read of the acknowledged record at its location: rc=%d "
-		    "%s\n", (int)rc, rc == WR_OK ? back.content : e.message);
-		cr_expect_eq(rc, WR_OK, "read: %s", e.message);
-		if (rc == WR_OK) {
-			cr_expect_str_eq(back.content, r[3].content);
-			wr__record_clear(&back);
-		}
-	}
-	img = read_file(J1, &len); /* a crash (SIGKILL) image */
-	st->ops->close(st);
-	coll_free(&c);
-	n = rv_outcome(out, sizeof(out));
-	SAY("after a clean close: %s\n", out);
-	{
-		struct coll cc;
-		struct wr__store *s2 = open_load(&cc);
-		for (size_t i = 0; i < cc.n; i++)
-			SAY("  restored %zu: seq %" PRIu64 " '%s'\n", i,
-			    cc.v[i].sequence,
-			    cc.v[i].content ? cc.v[i].content : "");
-		s2->ops->close(s2);
-		coll_free(&cc);
-	}
-	write_file(J1, img, len);
-	{
-		struct coll cc;
-		struct wr__store *s2 = open_load(&cc);
-		for (size_t i = 0; i < cc.n; i++)
-			SAY("  crash image restored %zu: seq %" PRIu64 " '%s'\n",
-			    i, cc.v[i].sequence,
-			    cc.v[i].content ? cc.v[i].content : "");
-		s2->ops->close(s2);
-		coll_free(&cc);
-	}
-	free(img);
-	(void)n;
-	{
-		struct wr__record want[2] = {r[0], r[3]};
-		assert_restores(want, 2);
-	}
+	next_record_lands_where_it_says(st, &c, r);
 	clear_all(r, 4);
 }
-static int fail_gated_write; /* the gated write fails with EIO */
 
-static ssize_t
-failing_gated_write(int fd, const void *buf, size_t n)
-{
-	int fail;
-
-	pthread_mutex_lock(&g_mu);
-	if (g_write_gate == 1) {
-		g_write_gate = 2;
-		pthread_cond_broadcast(&g_cv);
-		while (g_write_gate != 3)
-			pthread_cond_wait(&g_cv, &g_mu);
-		g_write_gate = 0;
-		fail = fail_gated_write;
-		fail_gated_write = 0;
-		if (fail) {
-			pthread_mutex_unlock(&g_mu);
-			errno = EIO;
-			return -1;
-		}
-	}
-	pthread_mutex_unlock(&g_mu);
-	return write(fd, buf, n);
-}
-
-static const struct wr__fs_io failing_gate_io = {failing_gated_write, g_fdatasync, NULL, NULL};
-
-/* An append (taken before the store broke) whose write fails while a
- * reset sits in its fdatasync: append_undo's ftruncate(prev) + lseek(prev)
- * run after the reset's cut to durable_off; the reset must cut again, so
- * that the next acknowledged record is where its location says. */
+/* The append's write fails after the reset's cut: its undo (ftruncate and
+ * lseek to where the record began, past the cut) is cut again too. */
 Test(store, a_failed_append_that_races_a_reset_is_cut_by_it)
 {
 	char long_content[600]; /* past a sector end */
 	struct wr__record r[4];
 	struct g_app a = {0}, z = {0};
-	pthread_t ta, tz;
-	struct wr__loc loc;
-	struct wr__record back;
-	struct wr_error e;
 	struct coll c;
 	struct wr__store *st = open_load(&c);
-	uint64_t lsn0, lsn1, lsn3;
-	char out[1024];
-	size_t len;
-	char *img;
-	wr_err rc;
 
 	memset(long_content, 'x', sizeof(long_content) - 1);
 	long_content[sizeof(long_content) - 1] = '\0';
@@ -1475,57 +1430,12 @@ Test(store, a_failed_append_that_races_a_reset_is_cut_by_it)
 	r[1] = transcript("w-1", 2, long_content);
 	r[2] = transcript("w-1", 3, "two, its write fails");
 	r[3] = transcript("w-1", 4, "three, acknowledged");
-	wr__store_fs_set_io(st, &failing_gate_io);
-	lsn0 = append_ok(st, &r[0]);
-	sync_ok(st, lsn0);
-	lsn1 = append_ok(st, &r[1]);
-	g_set(&fail_gated_write, 1);
-	g_set(&g_write_gate, 1);
-	a.st = st;
-	a.rec = &r[2];
-	cr_assert_eq(pthread_create(&ta, NULL, g_append, &a), 0);
-	g_wait_for(&g_write_gate, 2);
-	g_set(&g_sync_mode, 1);
-	cr_assert_neq(st->ops->sync(st, lsn1, &e), WR_OK);
-	g_set(&g_sync_mode, 2);
-	z.st = st;
-	cr_assert_eq(pthread_create(&tz, NULL, g_reset, &z), 0);
-	g_wait_for(&g_sync_state, 2);
-	g_set(&g_write_gate, 3);
-	pthread_join(ta, NULL);
-	SAY("failing append: rc=%d %s\n", (int)a.rc, a.msg);
-	g_set(&g_sync_state, 3);
-	pthread_join(tz, NULL);
-	SAY("reset: rc=%d %s\n", (int)z.rc, z.msg);
+	race_append_and_reset(st, r, true, &a, &z);
+	cr_assert_neq(a.rc, WR_OK);
 	cr_assert_eq(z.rc, WR_OK);
-	lsn3 = 0;
-	rc = st->ops->append(st, &r[3], &lsn3, &loc, &e);
-	SAY("next append: rc=%d loc.off=%llu\n", (int)rc,
-	    (unsigned long long)loc.off);
-	cr_assert_eq(rc, WR_OK, "%s", e.message);
-	sync_ok(st, lsn3); /* acknowledged */
-	rc = st->ops->read(st, &loc, &back, &e);
-	SAY("read of the acknowledged record: rc=%d %s\n", (int)rc,
-	    rc == WR_OK ? back.content : e.message);
-	cr_expect_eq(rc, WR_OK, "read of acknowledged record: %s", e.message);
-	if (rc == WR_OK)
-		wr__record_clear(&back);
-	img = read_file(J1, &len);
-	st->ops->close(st);
-	coll_free(&c);
-	rv_outcome(out, sizeof(out));
-	SAY("after a clean close: %s\n", out);
-	cr_expect(strncmp(out, "ok n=2 diag=0", 13) == 0,
-	          "clean close must keep 2 records: %s", out);
-	write_file(J1, img, len);
-	rv_outcome(out, sizeof(out));
-	SAY("crash image: %s\n", out);
-	cr_expect(strncmp(out, "ok n=2", 6) == 0,
-	          "crash image must keep the acknowledged record: %s", out);
-	free(img);
+	next_record_lands_where_it_says(st, &c, r);
 	clear_all(r, 4);
 }
-
 
 /* ---- a model of power-loss crash states --------------------------- */
 /*

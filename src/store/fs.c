@@ -579,6 +579,25 @@ append_undo(struct fs_store *fs, off_t prev)
 	pthread_mutex_unlock(&fs->mu);
 }
 
+/*
+ * Whether a reset began since the append read resets (a sync failed
+ * meanwhile; the reset runs without the Runtime lock): then where the
+ * append's bytes and the fd's offset are is not known, so the store is
+ * broken again and that reset (raced) or the next cuts from the durable
+ * end once more.  mu held.
+ */
+static bool
+append_raced(struct fs_store *fs, uint64_t resets)
+{
+	if (fs->resets == resets)
+		return false;
+	fs->broken = true;
+	fs->raced = true;
+	snprintf(fs->fail_msg, sizeof(fs->fail_msg),
+	         "%s was cut while a record was appended", fs->jpath);
+	return true;
+}
+
 static wr_err
 fs_append(struct wr__store *st, const struct wr__record *rec, uint64_t *lsn,
           struct wr__loc *loc, struct wr_error *err)
@@ -617,28 +636,13 @@ fs_append(struct wr__store *st, const struct wr__record *rec, uint64_t *lsn,
 		                     fs->jpath, errno);
 		append_undo(fs, prev);
 		/* The undo's ftruncate and lseek may have run after a racing
-		 * reset's cut: that reset cuts again, or the next one does. */
+		 * reset's cut. */
 		pthread_mutex_lock(&fs->mu);
-		if (fs->resets != resets) {
-			fs->broken = true;
-			fs->raced = true;
-			snprintf(fs->fail_msg, sizeof(fs->fail_msg),
-			         "%s was cut while a record was appended",
-			         fs->jpath);
-		}
+		(void)append_raced(fs, resets);
 		pthread_mutex_unlock(&fs->mu);
 	} else {
 		pthread_mutex_lock(&fs->mu);
-		if (fs->resets != resets) {
-			/* A reset began while this record was written (a
-			 * sync failed meanwhile): where it landed is not
-			 * known, so the next reset cuts from the durable end
-			 * again. */
-			fs->broken = true;
-			fs->raced = true;
-			snprintf(fs->fail_msg, sizeof(fs->fail_msg),
-			         "%s was cut while a record was appended",
-			         fs->jpath);
+		if (append_raced(fs, resets)) {
 			rc = broken_fail(fs, err);
 		} else {
 			fs->written_off = prev + (off_t)n;
