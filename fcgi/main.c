@@ -696,10 +696,7 @@ bad:
 static void log_not_regular(const char *path, mode_t mode)
 {
 	log_msg(LOG_ERROR, "%s: is %s, not a regular file", path,
-	        S_ISFIFO(mode) ? "a FIFO" : S_ISDIR(mode) ? "a directory" :
-	        S_ISCHR(mode) ? "a character device" :
-	        S_ISBLK(mode) ? "a block device" :
-	        S_ISSOCK(mode) ? "a socket" : "a special file");
+	        wr_file_kind(mode));
 }
 
 /*

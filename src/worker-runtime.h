@@ -48,6 +48,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -345,6 +346,13 @@ struct wr_worker_ref {
 /* Returns true if s is a syntactically valid worker or runtime id:
  * 1..WR_ID_MAX bytes of [A-Za-z0-9_.-], not starting with '.'. */
 bool wr_id_valid(const char *s);
+
+/* Returns the kind of file a stat(2) st_mode describes, with its article,
+ * for messages that refuse a file of the wrong kind: "a regular file",
+ * "a directory", "a FIFO", "a character device", "a block device",
+ * "a socket", "a symbolic link", or "a special file" for anything else.
+ * The string is static; thread-safe. */
+const char *wr_file_kind(mode_t mode);
 
 struct wr_intent {
 	enum wr_intent_kind kind;

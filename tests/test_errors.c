@@ -1,10 +1,12 @@
 /*
- * test_errors.c - the error taxonomy table, enum wire names and ids.
+ * test_errors.c - the error taxonomy table, enum wire names, ids and the
+ * names of file kinds.
  */
 #include "config.h"
 
 #include <criterion/criterion.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "worker-runtime.h"
 
@@ -132,4 +134,16 @@ Test(ids, charset_and_length_bounds)
 	id[WR_ID_MAX] = 'a';
 	id[WR_ID_MAX + 1] = '\0';
 	cr_assert_not(wr_id_valid(id), "one past WR_ID_MAX is not");
+}
+
+Test(names, every_file_kind_is_named_with_its_article)
+{
+	cr_assert_str_eq(wr_file_kind(S_IFREG | 0644), "a regular file");
+	cr_assert_str_eq(wr_file_kind(S_IFDIR | 0755), "a directory");
+	cr_assert_str_eq(wr_file_kind(S_IFIFO | 0600), "a FIFO");
+	cr_assert_str_eq(wr_file_kind(S_IFCHR | 0666), "a character device");
+	cr_assert_str_eq(wr_file_kind(S_IFBLK | 0660), "a block device");
+	cr_assert_str_eq(wr_file_kind(S_IFSOCK | 0777), "a socket");
+	cr_assert_str_eq(wr_file_kind(S_IFLNK | 0777), "a symbolic link");
+	cr_assert_str_eq(wr_file_kind(0), "a special file");
 }

@@ -1,5 +1,6 @@
 /*
- * base/util.c - clock, randomness, UTF-8 validation and string helpers.
+ * base/util.c - clock, randomness, UTF-8 validation, string helpers and
+ * the names of file kinds.
  *
  * Nothing here keeps state; every function is reentrant.
  */
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "base/base.h"
@@ -126,4 +128,16 @@ wr__strlcpy(char *dst, const char *src, size_t size)
 		n = size - 1;
 	memcpy(dst, src, n);
 	dst[n] = '\0';
+}
+
+const char *
+wr_file_kind(mode_t mode)
+{
+	return S_ISREG(mode) ? "a regular file" :
+	       S_ISDIR(mode) ? "a directory" :
+	       S_ISFIFO(mode) ? "a FIFO" :
+	       S_ISCHR(mode) ? "a character device" :
+	       S_ISBLK(mode) ? "a block device" :
+	       S_ISSOCK(mode) ? "a socket" :
+	       S_ISLNK(mode) ? "a symbolic link" : "a special file";
 }

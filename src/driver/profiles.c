@@ -85,14 +85,8 @@ load_fail(const struct ctx *c, enum wr_reason reason, const char *profile,
 static wr_err
 not_regular(const struct ctx *c, mode_t mode)
 {
-	const char *kind = S_ISFIFO(mode) ? "a FIFO" :
-	                   S_ISDIR(mode) ? "a directory" :
-	                   S_ISCHR(mode) ? "a character device" :
-	                   S_ISBLK(mode) ? "a block device" :
-	                   S_ISSOCK(mode) ? "a socket" : "a special file";
-
 	return load_fail(c, WR_REASON_UNREADABLE_FILE, NULL, NULL,
-	                 "is %s, not a regular file", kind);
+	                 "is %s, not a regular file", wr_file_kind(mode));
 }
 
 /* The unreadable_file error of an open that failed with errno e (a unix

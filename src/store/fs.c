@@ -17,9 +17,9 @@
  *     time, posix_fallocate): appends overwrite zeros, so the file's size
  *     does not change with each record and an fdatasync writes the data
  *     alone, not the inode too - on ext4 about 1.3x the fdatasyncs per
- *     second of appending at the end for small records (docs/store.md).  The zeros after
- *     written_off are trimmed when the journal is closed or replaced; a
- *     crash leaves them, and load keeps them (fs_file.c).
+ *     second of appending at the end for small records (docs/store.md).
+ *     The zeros after written_off are trimmed when the journal is closed
+ *     or replaced; a crash leaves them, and load keeps them (fs_file.c).
  *   - After a failed fdatasync the store is broken: what was not durable may
  *     be lost, so appends are refused until reset() cut the journal back to
  *     the last durable byte.  Record numbers (lsn) are never reused, so a
@@ -851,8 +851,9 @@ fs_snapshot_due(struct wr__store *st)
 /*
  * Cuts the preallocated zeros off the current journal (ftruncate to
  * written_off, then fsync for the size, always), so that a journal that
- * is not the last ends with its last record, as restore requires.  The journal
- * owned and durable up to written_off, or the store being closed.
+ * is not the last ends with its last record, as restore requires.  The
+ * journal is owned and durable up to written_off, or the store being
+ * closed.
  */
 static wr_err
 journal_trim(struct fs_store *fs, struct wr_error *err)

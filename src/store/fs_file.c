@@ -87,9 +87,11 @@ read_at(int fd, void *buf, size_t n, off_t off)
 }
 
 /* The offset after the last byte of [off, size) of fd that is not zero
- * (off if none), or -1 on a read error. */
+ * (off if none), or -1 on a read error.  With first, it stops at the
+ * first 4 KiB read that holds a non-zero byte: past off, but not
+ * necessarily the last. */
 static off_t
-data_end(int fd, off_t off, off_t size)
+data_end(int fd, off_t off, off_t size, bool first)
 {
 	unsigned char buf[4096];
 	off_t end = off;
@@ -107,6 +109,8 @@ data_end(int fd, off_t off, off_t size)
 				break;
 			}
 		}
+		if (first && end > off)
+			break;
 		off += r;
 	}
 	return end;
@@ -116,7 +120,7 @@ data_end(int fd, off_t off, off_t size)
 static int
 zero_from(int fd, off_t off, off_t size)
 {
-	off_t end = data_end(fd, off, size);
+	off_t end = data_end(fd, off, size, true);
 
 	return end < 0 ? -1 : end == off;
 }
@@ -389,15 +393,13 @@ frame_judge(struct window *w, const char *path, off_t off, off_t size,
             uint32_t n, const char **torn, struct wr_error *err)
 {
 	off_t after = off + (off_t)FRAME_SIZE + (off_t)n;
-	off_t sector_end = (off / SECTOR + 1) * SECTOR;
 	int z = 0;
 
 	if (n == 0) {
 		if ((z = zero_from(w->fd, off, size)) == 1)
 			*torn = zero_tail;
-		else if (z == 0 && (z = zero_from(w->fd, off,
-		                                  sector_end < size ? sector_end
-		                                                    : size)) == 1)
+		else if (z == 0 &&
+		         (z = unwritten_sector(w->fd, off, off + 1, size)) == 1)
 			*torn = "a zero-filled sector, then later writes";
 		else if (z == 0)
 			return corrupt(err, path, off, "zero-length record");
@@ -528,7 +530,7 @@ cut_torn_tail(const struct wr__fs_dir *d, const struct wr__fs_replay *rp,
               const char *torn, struct wr_error *err)
 {
 	char msg[WR_DIAGNOSTIC_MAX];
-	off_t end = data_end(fd, off, size);
+	off_t end = data_end(fd, off, size, false);
 
 	if (end < 0)
 		end = size;
