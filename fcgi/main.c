@@ -1220,17 +1220,21 @@ static int pid_file_write(const char *path)
 	return 0;
 }
 
-/* Removes the pid file if it still holds this process's id (a successor
- * may have written its own already). */
+/* Removes the pid file if it is still a regular file holding this
+ * process's id (a successor may have written its own already).  The open
+ * does not block: a FIFO put in its place while the Runtime ran would
+ * otherwise hold the exit until some process wrote to it; it is left. */
 static void pid_file_remove(const char *path)
 {
 	char buf[32], want[32];
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	ssize_t n = -1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 
 	if (fd < 0)
 		return;
-	n = read(fd, buf, sizeof buf - 1);
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+		n = read(fd, buf, sizeof buf - 1);
 	close(fd);
 	snprintf(want, sizeof want, "%ld\n", (long)getpid());
 	if (n > 0 && (buf[n] = '\0', strcmp(buf, want) == 0))

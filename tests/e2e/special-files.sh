@@ -7,8 +7,9 @@
 # Now -t, the start and --health-check exit 1 naming the file and what it
 # is, and a SIGHUP that finds --profiles replaced by a FIFO logs why,
 # keeps the old profiles, and the Runtime goes on: it answers, reloads the
-# next good file and exits 0 on SIGTERM.  Every run is bounded; waits are
-# for states.  (tests/e2e/access-log.sh covers a FIFO as a log file.)
+# next good file and exits 0 on SIGTERM.  A FIFO put in place of
+# --pid-file while it runs does not hold its exit.  Every run is bounded;
+# waits are for states.  (tests/e2e/access-log.sh covers a FIFO as a log file.)
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -87,6 +88,21 @@ check "... SIGTERM stops the Runtime (within 15 s)" until_true 150 gone
 RC=-
 gone && { wait "$PID"; RC=$?; }
 check "... with exit status 0 (was $RC)" test "$RC" = 0
-rm -f "$P" "$T/fifo"
+
+# ---- --pid-file replaced by a FIFO while the Runtime runs -----------------
+# At exit the Runtime removes its pid file if it still holds its pid; it
+# used to open a FIFO there for reading, and wait for a writer for good.
+e2e_direct_start --pid-file "$T/pid"
+check "--pid-file: the file holds the pid" test "$(cat "$T/pid")" = "$PID"
+rm "$T/pid"
+mkfifo "$T/pid"
+kill -TERM "$PID"
+check "a FIFO in place of the pid file does not hold SIGTERM (within 15 s)" \
+	until_true 150 gone
+RC=-
+gone && { wait "$PID"; RC=$?; }
+check "... exit status 0 (was $RC)" test "$RC" = 0
+check "... and the FIFO is left where it was" test -p "$T/pid"
+rm -f "$P" "$T/fifo" "$T/pid"
 rmdir "$T/dir"
 e2e_finish
