@@ -239,18 +239,27 @@ static const char *reason_phrase(int status)
 	return "Server Error";
 }
 
-/* A 5xx (or invalid) status gets an error line with the raw URI, which
- * the access line leaves out (the logger escapes what a client sent). */
-static void log_server_error(const struct http_request *hr, int status)
+/* A 5xx status gets a "server error" line with its reason and the raw
+ * URI, which the access line leaves out (the logger escapes what a client
+ * sent): error, or warn for a reason that names a passing state
+ * (wr_reason_transient: restoring, stopping...), which a Backend retries
+ * after Retry-After. */
+static void log_server_error(const struct http_request *hr, int status,
+                             const char *reason)
 {
+	enum wr_reason r = WR_REASON_NONE;
+	bool passing = reason != NULL && wr_reason_parse(reason, &r) &&
+	               wr_reason_transient(r);
 	const struct log_field f[] = {
 		LOG_INT("status", status),
+		LOG_STR("reason", reason != NULL ? reason : ""),
 		LOG_STR("method", hr->method),
 		LOG_STR("uri", hr->uri),
 		LOG_STR("request_id", hr->request_id),
 	};
 
-	log_event(LOG_ERROR, "server error", f, sizeof f / sizeof f[0]);
+	log_event(passing ? LOG_WARN : LOG_ERROR, "server error", f,
+	          sizeof f / sizeof f[0]);
 }
 
 /* A header the handlers add must be a token name and a value without
@@ -805,7 +814,7 @@ static void respond(const struct http_ctx *ctx, struct rq *r,
 	                      res->body != NULL ? res->body_len : 0,
 	                      res->content_type, closed_after(r));
 	if (res->status >= 500)
-		log_server_error(&r->hr, res->status);
+		log_server_error(&r->hr, res->status, res->reason);
 	http_request_done(ctx, &r->hr, res, elapsed_us(&r->t0), sent.bytes,
 	                  !sent.whole);
 	http_response_clear(res);

@@ -269,6 +269,14 @@ const char *wr_reason_message(enum wr_reason reason);
  * out-of-range values).  Pure. */
 wr_err wr_reason_code(enum wr_reason reason);
 
+/* Returns true for a reason that names a state which passes by itself -
+ * the Runtime restoring its store, stopping or closing, at its
+ * --max-waiters or --max-idempotency-keys bound - so that a retry after
+ * Retry-After may succeed and nothing is broken; false for every other
+ * reason (a fault, a refusal) and out-of-range values.  Pure.  The
+ * responder logs a 503 of such a reason at warn, not error. */
+bool wr_reason_transient(enum wr_reason reason);
+
 /* Parses a wire name back ("" is WR_REASON_NONE); returns false (and
  * leaves *out) if the name is in no row of WR_REASON_TABLE. */
 bool wr_reason_parse(const char *name, enum wr_reason *out);

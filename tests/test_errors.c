@@ -147,3 +147,25 @@ Test(names, every_file_kind_is_named_with_its_article)
 	cr_assert_str_eq(wr_file_kind(S_IFLNK | 0777), "a symbolic link");
 	cr_assert_str_eq(wr_file_kind(0), "a special file");
 }
+
+Test(reasons, only_passing_states_are_transient)
+{
+	static const enum wr_reason passing[] = {
+		WR_REASON_RESTORING, WR_REASON_STOPPING,
+		WR_REASON_RUNTIME_STOPPING, WR_REASON_RUNTIME_CLOSING,
+		WR_REASON_TOO_MANY_WAITERS, WR_REASON_IDEMPOTENCY_KEYS_FULL};
+	size_t n_passing = sizeof passing / sizeof passing[0], seen = 0;
+
+	for (int r = 0; r < WR__REASON_COUNT; r++) {
+		bool want = false;
+
+		for (size_t i = 0; i < n_passing; i++)
+			want = want || passing[i] == (enum wr_reason)r;
+		cr_assert_eq(wr_reason_transient((enum wr_reason)r), want,
+		             "%s", wr_reason_name((enum wr_reason)r));
+		seen += want;
+	}
+	cr_assert_eq(seen, n_passing);
+	cr_assert_not(wr_reason_transient(WR_REASON_STORE_SYNC_FAILED));
+	cr_assert_not(wr_reason_transient((enum wr_reason)WR__REASON_COUNT));
+}

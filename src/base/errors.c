@@ -113,6 +113,22 @@ wr_reason_code(enum wr_reason reason)
 	return reason_code[reason];
 }
 
+bool
+wr_reason_transient(enum wr_reason reason)
+{
+	switch (reason) {
+	case WR_REASON_RESTORING:
+	case WR_REASON_STOPPING:
+	case WR_REASON_RUNTIME_STOPPING:
+	case WR_REASON_RUNTIME_CLOSING:
+	case WR_REASON_TOO_MANY_WAITERS:
+	case WR_REASON_IDEMPOTENCY_KEYS_FULL:
+		return true;
+	default:
+		return false;
+	}
+}
+
 const char *
 wr_reason_name(enum wr_reason reason)
 {

@@ -53,6 +53,10 @@ check "the log says the store is being restored" \
 	grep -q 'restoring (answering 503 restoring until it is open) store=fs:' "$LOG"
 check "no started line before the Runtime is open (only the first run's)" \
 	test "$(grep -c 'started runtime_id=' "$LOG")" = 1
+check "each 503 restoring is logged as a warn server error line, with its reason" \
+	test "$(grep -c ' warn worker-runtime: server error status=503 reason=restoring method=' "$LOG")" = 4
+check "... and none at error level (an expected, passing state)" \
+	bash -c '! grep -q " error worker-runtime: server error" "$1"' _ "$LOG"
 
 # ---- let the replay go on -----------------------------------------------------
 check "the held replay is released" \
