@@ -3,13 +3,14 @@
  * thread appending a record and fdatasync-ing it, as often as it can for
  * the given time, in a file it creates (and removes) in DIR.
  *
- *   fdatasync-loop DIR SECONDS [RECORD_BYTES [prealloc]]
+ *   fdatasync-loop DIR SECONDS [RECORD_BYTES [prealloc|zerofill]]
  *
  * prealloc: the records overwrite space posix_fallocate(3)d 1 MiB at a
- * time, as the fs store's journal does (docs/store.md, "Preallocation"),
- * instead of growing the file with every write.  Run the two side by
- * side, e.g. for i in 1 2 3 4 5 6; do fdatasync-loop D 2 180;
- * fdatasync-loop D 2 180 prealloc; done.
+ * time instead of growing the file with every write; zerofill: space
+ * written with zeros (pwrite(2)) 1 MiB at a time, as the fs store's
+ * journal does (docs/store.md, "Preallocation").  Run them side by side,
+ * e.g. for i in 1 2 3 4 5 6; do for m in "" prealloc zerofill; do
+ * fdatasync-loop D 2 180 $m; done; done.
  *
  * Prints "ops=N ops_per_s=R p50_ms=A p99_ms=B".  Exit 1 on any error.
  */
@@ -49,17 +50,20 @@ main(int argc, char **argv)
 	double secs, t0, end, *lat;
 	size_t size = 200, n = 0;
 	off_t off = 0, alloc = 0;
-	int fd, rc = 1, prealloc = 0, e;
+	static const char zeros[1 << 20];
+	int fd, rc = 1, prealloc = 0, zerofill = 0, e;
 
 	if (argc < 3 || (secs = atof(argv[2])) <= 0 || secs > 600 ||
-	    (argc > 4 && strcmp(argv[4], "prealloc") != 0)) {
+	    (argc > 4 && strcmp(argv[4], "prealloc") != 0 &&
+	     strcmp(argv[4], "zerofill") != 0)) {
 		fprintf(stderr, "usage: fdatasync-loop DIR SECONDS [BYTES "
-		                "[prealloc]]\n");
+		                "[prealloc|zerofill]]\n");
 		return 2;
 	}
 	if (argc > 3)
 		size = (size_t)atol(argv[3]);
-	prealloc = argc > 4;
+	zerofill = argc > 4 && strcmp(argv[4], "zerofill") == 0;
+	prealloc = argc > 4 && !zerofill;
 	if (size == 0 || size > sizeof(rec)) {
 		fprintf(stderr, "fdatasync-loop: BYTES must be 1..%zu\n",
 		        sizeof(rec));
@@ -69,7 +73,7 @@ main(int argc, char **argv)
 	snprintf(path, sizeof(path), "%s/fdatasync-loop.%ld", argv[1],
 	         (long)getpid());
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
-	                        (prealloc ? 0 : O_APPEND),
+	                        (prealloc || zerofill ? 0 : O_APPEND),
 	          0600);
 	if (fd < 0) {
 		fprintf(stderr, "open %s: %s\n", path, strerror(errno));
@@ -83,6 +87,14 @@ main(int argc, char **argv)
 			if ((e = posix_fallocate(fd, alloc, STEP)) != 0) {
 				fprintf(stderr, "posix_fallocate %s: %s\n", path,
 				        strerror(e));
+				goto done;
+			}
+			alloc += STEP;
+		}
+		if (zerofill && off + (off_t)size > alloc) {
+			if (pwrite(fd, zeros, STEP, alloc) != STEP) {
+				fprintf(stderr, "pwrite %s: %s\n", path,
+				        strerror(errno));
 				goto done;
 			}
 			alloc += STEP;
