@@ -884,6 +884,70 @@ Test(store, damage_before_later_records_in_a_preallocated_journal_refuses)
 	clear_all(r, 3);
 }
 
+/* zero_from() reads 4 KiB at a time and stops at the first read that
+ * holds a non-zero byte: data after more than 4 KiB of zeros must still
+ * count.  Record 2 moved GAP bytes on, zeros before it. */
+#define GAP (3 * 4096)
+
+static char *
+gap_image(const struct wr__record r[3], size_t *len, off_t *b)
+{
+	size_t n;
+	char *img = crash_image(r, 3, &n);
+	off_t c = frame_at(img, 2), end = frame_at(img, 3);
+	char *out = calloc(1, n);
+
+	cr_assert_not_null(out);
+	cr_assert_leq((size_t)(end + GAP), n, "room in the preallocation");
+	memcpy(out, img, (size_t)c);
+	memcpy(out + c + GAP, img + c, (size_t)(end - c));
+	*b = frame_at(img, 1);
+	*len = n;
+	free(img);
+	return out;
+}
+
+/* A bad checksum, then zeros for more than 4 KiB, then a record: damage
+ * (the record after it was written), not a torn final record. */
+Test(store, a_bad_checksum_then_a_long_zero_run_then_a_record_refuses)
+{
+	struct wr__record r[3];
+	size_t len;
+	off_t b;
+	char *img;
+
+	three_records(r);
+	img = gap_image(r, &len, &b);
+	img[b + 100] ^= 0x20;
+	write_file(J1, img, len);
+	assert_corrupt(J1, b);
+	cr_assert_eq(file_size(J1), (off_t)len,
+	             "a refused store is not modified");
+	free(img);
+	clear_all(r, 3);
+}
+
+/* A journal-2 all zero for more than 4 KiB from its header on, then
+ * record bytes: damage, never rewritten as an incomplete header. */
+Test(store, a_zero_header_then_a_long_zero_run_then_data_refuses)
+{
+	struct wr__record r[3];
+	size_t len;
+	off_t b;
+	char *img;
+
+	three_records(r);
+	img = gap_image(r, &len, &b);
+	store_with(r, 1);
+	memset(img, 0, GAP); /* the header and records 0 and 1 */
+	write_file(J2, img, len);
+	assert_corrupt(J2, 0);
+	cr_assert_eq(file_size(J2), (off_t)len,
+	             "a refused store is not modified");
+	free(img);
+	clear_all(r, 3);
+}
+
 Test(store, when_preallocation_is_unsupported_the_journal_grows_per_append)
 {
 	struct wr__record r[2] = {transcript("w-1", 1, "one"),
