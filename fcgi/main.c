@@ -1221,23 +1221,32 @@ static int pid_file_write(const char *path)
 }
 
 /* Removes the pid file if it is still a regular file holding this
- * process's id (a successor may have written its own already).  The open
- * does not block: a FIFO put in its place while the Runtime ran would
- * otherwise hold the exit until some process wrote to it; it is left. */
+ * process's id (a successor may have written its own already).  Nothing
+ * else put in its place is opened: an open of a FIFO would wait for a
+ * writer, or release one waiting in its own open into EPIPE; a device's
+ * open may act.  The open does not block either, for a FIFO put there
+ * after the lstat; and the file unlinked is the one read, as far as a
+ * path allows (a successor renames its own over it). */
 static void pid_file_remove(const char *path)
 {
 	char buf[32], want[32];
-	struct stat st;
+	struct stat st, now;
 	ssize_t n = -1;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	int fd;
 
+	if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
+		return;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK |
+	          O_NOCTTY);
 	if (fd < 0)
 		return;
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
 		n = read(fd, buf, sizeof buf - 1);
 	close(fd);
 	snprintf(want, sizeof want, "%ld\n", (long)getpid());
-	if (n > 0 && (buf[n] = '\0', strcmp(buf, want) == 0))
+	if (n > 0 && (buf[n] = '\0', strcmp(buf, want) == 0) &&
+	    lstat(path, &now) == 0 && now.st_dev == st.st_dev &&
+	    now.st_ino == st.st_ino)
 		unlink(path);
 }
 

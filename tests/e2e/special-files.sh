@@ -8,8 +8,9 @@
 # is, and a SIGHUP that finds --profiles replaced by a FIFO logs why,
 # keeps the old profiles, and the Runtime goes on: it answers, reloads the
 # next good file and exits 0 on SIGTERM.  A FIFO put in place of
-# --pid-file while it runs does not hold its exit.  Every run is bounded;
-# waits are for states.  (tests/e2e/access-log.sh covers a FIFO as a log file.)
+# --pid-file while it runs does not hold its exit, and is not opened.
+# Every run is bounded; waits are for states.  (tests/e2e/access-log.sh
+# covers a FIFO as a log file.)
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -103,6 +104,29 @@ RC=-
 gone && { wait "$PID"; RC=$?; }
 check "... exit status 0 (was $RC)" test "$RC" = 0
 check "... and the FIFO is left where it was" test -p "$T/pid"
+
+# Nor is it opened: a writer waiting in open(2) for a reader would be
+# released, and its write fail (EPIPE).
+rm "$T/pid"
+e2e_direct_start --pid-file "$T/pid"
+rm "$T/pid"
+mkfifo "$T/pid"
+bash -c 'exec 3>"$1"' _ "$T/pid" &
+W=$!
+E2E_PIDS="${E2E_PIDS:-} $W"
+writer_waits() { grep -Eq 'fifo|partner|pipe' "/proc/$W/wchan" 2>/dev/null; }
+check "a writer waits in open(2) on the FIFO in place of the pid file" \
+	until_true 100 writer_waits
+kill -TERM "$PID"
+check "... SIGTERM stops the Runtime (within 15 s)" until_true 150 gone
+RC=-
+gone && { wait "$PID"; RC=$?; }
+check "... exit status 0 (was $RC)" test "$RC" = 0
+sleep 0.5 # a writer the exit released would be gone by now
+check "... and the writer still waits: the FIFO was not opened" \
+	writer_waits
+kill "$W" 2>/dev/null
+wait "$W" 2>/dev/null
 rm -f "$P" "$T/fifo" "$T/pid"
 rmdir "$T/dir"
 e2e_finish
