@@ -97,6 +97,14 @@ NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
 BENCH_DIR=$(mktemp -d /tmp/wr-hb.XXXXXX) || exit 1
 # shellcheck source=lib.sh
 . "$BENCH_HERE/lib.sh"
+LIST_PIDS=
+stop_lists() { # the list clients of an interrupted contention case
+	local p
+	for p in $LIST_PIDS; do
+		pkill -TERM -P "$p" 2>/dev/null # timeout, which passes it on to wrk
+		kill -TERM "$p" 2>/dev/null
+	done
+}
 cleanup() {
 	stop_lists
 	bench_stop_all
@@ -129,7 +137,9 @@ done
 backends="$backends bare=$D/bare.sock bare_ka=$D/bare_ka.sock=ka"
 backends="$backends bare_sync=$D/bare_sync.sock bare_list=$D/bare_list.sock"
 [ -n "$PHP_FPM" ] && backends="$backends php=$D/php.sock php_ka=$D/php_ka.sock=ka"
-PORT0=$(( 20000 + (RANDOM % 20000) ))
+# Ports below the kernel's ephemeral range (32768 up), where no outgoing
+# connection of an earlier run can hold them.
+PORT0=$(( 20000 + (RANDOM % 10000) ))
 # shellcheck disable=SC2086
 bench_nginx_conf "$PORT0" "$KEEPALIVE" $backends
 url() { # backend path
@@ -146,6 +156,9 @@ for i in $(seq 1 100); do
 	curl -s -o /dev/null "http://127.0.0.1:$PORT0/" && break
 	sleep 0.05
 done
+curl -s -o /dev/null "http://127.0.0.1:$PORT0/" ||
+	{ echo "http-bench: nginx does not answer on port $PORT0:" >&2
+	  cat "$D/nginx.log" "$D/nginx-error.log" >&2 2>/dev/null; exit 1; }
 
 POST_BODY='{"kind":"user","content":"benchmark input"}'
 api() { curl -sS --max-time 10 -H 'Content-Type: application/json' "$@"; }
@@ -261,7 +274,6 @@ one_conn_slice() { # slice number
 		eval "Q_${k}_raw=\"\${Q_${k}_raw:-} $1\"; Q_${k}_sub=\"\${Q_${k}_sub:-} $2\""
 	done
 }
-LIST_PIDS=
 contention() { # key url list_url: GET detail while two clients list
 	local lurl=$3
 	bench_wrk "$D/l1.out" 1 1 $((DURATION + 2)) "$lurl" > /dev/null &
@@ -273,13 +285,6 @@ contention() { # key url list_url: GET detail while two clients list
 	# shellcheck disable=SC2086 # two pids
 	wait $LIST_PIDS
 	LIST_PIDS=
-}
-stop_lists() { # the list clients of an interrupted contention case
-	local p
-	for p in $LIST_PIDS; do
-		pkill -TERM -P "$p" 2>/dev/null # timeout, which passes it on to wrk
-		kill -TERM "$p" 2>/dev/null
-	done
 }
 case_run() { # key: one wrk run of that case
 	local k=$1 key label be path method w

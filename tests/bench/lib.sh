@@ -173,7 +173,7 @@ bench_stack_cleanup() {
 bench_stack_nginx() {
 	local _ rc
 	for _ in 1 2 3 4 5 6 7 8; do
-		[ -n "${BENCH_PORT:-}" ] || BENCH_PORT=$(( 20000 + (RANDOM % 30000) ))
+		[ -n "${BENCH_PORT:-}" ] || BENCH_PORT=$(( 20000 + (RANDOM % 12000) ))
 		wr_stack_render_nginx "$top_srcdir" "$BENCH_PORT" || return 1
 		if [ $# -gt 0 ]; then "$@" || return 1; fi
 		rc=0
