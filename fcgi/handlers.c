@@ -1084,14 +1084,12 @@ http_handle(const struct http_ctx *ctx, const struct http_request *req,
 	if (rc != WR_OK) {
 		/* out->body is still NULL */
 		respond_error(ctx, &e, allow, rid, out);
-		out->reason = wr_reason_name(e.reason);
+		out->reason = e.reason;
 	}
 	/* Refused requests too (auth, query, method, body) carry the route
 	 * they were meant for; "" only when the path matches none. */
 	out->route = route_rc == WR_OK ? route_template(cmd.op)
 	                               : route_template_of(r.method, r.uri);
-	if (out->reason == NULL)
-		out->reason = "";
 	add_header(out, "X-Request-Id", "%s", rid); /* every answer names
 	                                             * its request */
 }
@@ -1130,11 +1128,9 @@ http_wait_finish(const struct http_ctx *ctx, struct http_wait *w,
 	if (rc != WR_OK) {
 		library_error(&e, rc, &w->cmd);
 		respond_error(ctx, &e, NULL, w->rid, out);
-		out->reason = wr_reason_name(e.reason);
+		out->reason = e.reason;
 	}
 	out->route = route_template(w->cmd.op);
-	if (out->reason == NULL)
-		out->reason = "";
 	add_header(out, "X-Request-Id", "%s", w->rid);
 	free(w);
 }
@@ -1156,7 +1152,8 @@ http_request_done(const struct http_ctx *ctx, const struct http_request *req,
 			rid = res->headers[i].value;
 	if (rid == NULL && request_id_valid(req->request_id))
 		rid = req->request_id;
-	log_access(req->method, res->route, res->status, res->reason,
+	log_access(req->method, res->route, res->status,
+	           wr_reason_name(res->reason),
 	           duration_us, bytes_sent, cut, rid);
 }
 

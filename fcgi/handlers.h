@@ -74,11 +74,11 @@ struct http_response {
 	/* Static; NULL: "application/json; charset=utf-8" (every response
 	 * but GET /v1/metrics). */
 	const char *content_type;
-	/* For the access log and the metrics, static strings: the route
-	 * template ("/v1/workers/{id}", "" when no route matched) and the
-	 * error's reason wire name ("" for none or a success). */
+	/* For the access log and the metrics: the route template, a static
+	 * string ("/v1/workers/{id}", "" when no route matched), and the
+	 * error's reason (WR_REASON_NONE for none or a success). */
 	const char *route;
-	const char *reason;
+	enum wr_reason reason;
 	/* Non-NULL: the request is parked and nothing else is set yet.  The
 	 * caller keeps the request (its params stay valid), and calls
 	 * http_wait_finish once wake() was called, the deadline

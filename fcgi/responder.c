@@ -245,21 +245,18 @@ static const char *reason_phrase(int status)
  * (wr_reason_transient: restoring, stopping...), which a Backend retries
  * after Retry-After. */
 static void log_server_error(const struct http_request *hr, int status,
-                             const char *reason)
+                             enum wr_reason reason)
 {
-	enum wr_reason r = WR_REASON_NONE;
-	bool passing = reason != NULL && wr_reason_parse(reason, &r) &&
-	               wr_reason_transient(r);
 	const struct log_field f[] = {
 		LOG_INT("status", status),
-		LOG_STR("reason", reason != NULL ? reason : ""),
+		LOG_STR("reason", wr_reason_name(reason)),
 		LOG_STR("method", hr->method),
 		LOG_STR("uri", hr->uri),
 		LOG_STR("request_id", hr->request_id),
 	};
 
-	log_event(passing ? LOG_WARN : LOG_ERROR, "server error", f,
-	          sizeof f / sizeof f[0]);
+	log_event(wr_reason_transient(reason) ? LOG_WARN : LOG_ERROR,
+	          "server error", f, sizeof f / sizeof f[0]);
 }
 
 /* A header the handlers add must be a token name and a value without
@@ -756,7 +753,7 @@ static void answer_own(const struct http_ctx *ctx, FCGX_Request *req,
 	memset(&res, 0, sizeof res);
 	res.status = status;
 	res.route = "";
-	res.reason = wr_reason_name(reason);
+	res.reason = reason;
 	snprintf(res.headers[0].name, sizeof res.headers[0].name,
 	         "X-Request-Id");
 	snprintf(res.headers[0].value, sizeof res.headers[0].value, "%s",
@@ -773,7 +770,7 @@ static void answer_own(const struct http_ctx *ctx, FCGX_Request *req,
 	if (body == NULL) {
 		res.status = 500;
 		res.n_headers = 1;
-		res.reason = wr_reason_name(WR_REASON_OUT_OF_MEMORY);
+		res.reason = WR_REASON_OUT_OF_MEMORY;
 		res.body = (char *)oom_body;
 		res.body_len = sizeof oom_body - 1;
 	} else {
@@ -842,7 +839,7 @@ static bool input_failed(const struct http_ctx *ctx, struct rq *r)
 	memset(&res, 0, sizeof res);
 	res.status = e == EAGAIN ? 408 : 499; /* EWOULDBLOCK == EAGAIN */
 	res.route = "";
-	res.reason = "";
+	res.reason = WR_REASON_NONE;
 	http_request_done(ctx, &r->hr, &res, elapsed_us(&r->t0), 0, false);
 	r->drop = true;
 	return true;

@@ -1398,7 +1398,7 @@ Test(handlers, transcript_wait_parks_until_an_input_and_finish_answers_it)
 	cr_assert_str_eq(p.items[0].content, "two");
 	cr_assert_eq(p.last_event_id, ack.event_id);
 	cr_assert_str_eq(r.route, "/v1/workers/{id}/transcript");
-	cr_assert_str_eq(r.reason, "");
+	cr_assert_eq(r.reason, WR_REASON_NONE);
 	wr_transcript_page_clear(&p);
 	http_response_clear(&r);
 	input_ok(id, "three", &ack);
@@ -1620,7 +1620,7 @@ Test(handlers, over_max_waiters_is_503_too_many_waiters_with_retry_after)
 	expect_error(&r2, 503, "runtime_unavailable", "too_many_waiters", "",
 	             "");
 	cr_assert_str_eq(test_header(&r2, "Retry-After"), "7");
-	cr_assert_str_eq(r2.reason, "too_many_waiters");
+	cr_assert_eq(r2.reason, WR_REASON_TOO_MANY_WAITERS);
 	http_response_clear(&r2);
 	http_wait_finish(&ctx, r1.wait, &r1);
 	cr_assert_eq(r1.status, 200);

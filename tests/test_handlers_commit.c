@@ -163,7 +163,7 @@ Test(handlers_commit, a_parked_input_whose_sync_fails_is_503_and_changes_nothing
 	             WR_OK, "%s", r.body);
 	cr_assert_str_eq(wr_reason_name(e.reason), "store_sync_failed", "%s",
 	                 r.body);
-	cr_assert_str_eq(r.reason, "store_sync_failed");
+	cr_assert_eq(r.reason, WR_REASON_STORE_SYNC_FAILED);
 	http_response_clear(&r);
 	test_gate_fail_with(0);
 	cr_assert_eq(test_transcript_len(rt, id), 0);
@@ -225,7 +225,7 @@ Test(handlers_commit, a_keyed_create_parks_and_its_retry_replays_the_stored_answ
 	http_handle(&ctx, &q, &r2);
 	cr_assert_null(r2.wait);
 	cr_assert_eq(r2.status, 409, "%s", r2.body);
-	cr_assert_str_eq(r2.reason, "idempotency_in_flight");
+	cr_assert_eq(r2.reason, WR_REASON_IDEMPOTENCY_IN_FLIGHT);
 	http_response_clear(&r2);
 	test_gate_set(false);
 	cr_assert_eq(test_wake_await(&woken, WAKE_WAIT_S), 1);
@@ -326,7 +326,7 @@ Test(handlers_commit, an_input_refused_on_a_stop_not_yet_durable_parks_then_is_4
 	             WR_OK, "%s", r.body);
 	cr_assert_str_eq(wr_reason_name(e.reason), "worker_not_running", "%s",
 	                 r.body);
-	cr_assert_str_eq(r.reason, "worker_not_running");
+	cr_assert_eq(r.reason, WR_REASON_WORKER_NOT_RUNNING);
 	cr_assert_str_eq(r.route, "/v1/workers/{id}/input");
 	http_response_clear(&r);
 	cr_assert_eq(test_transcript_len(rt, id), 0);

@@ -159,7 +159,7 @@ Test(service, health_is_503_runtime_stopped_once_the_runtime_stopped)
 	cr_assert_eq(wr_runtime_stop(rt, NULL), WR_OK);
 	call("GET", "/v1/health", &r);
 	expect_error(&r, 503, "runtime_unavailable", "runtime_stopped", NULL);
-	cr_assert_str_eq(r.reason, "runtime_stopped");
+	cr_assert_eq(r.reason, WR_REASON_RUNTIME_STOPPED);
 	http_response_clear(&r);
 }
 
