@@ -232,11 +232,14 @@ static const char *reason_phrase(int status)
 	case 503: return "Service Unavailable";
 	case 504: return "Gateway Timeout";
 	}
-	if (status >= 200 && status < 300)
-		return "OK";
-	if (status >= 400 && status < 500)
-		return "Client Error";
-	return "Server Error";
+	/* Any other: the name of its class (RFC 9110, section 15). */
+	switch (status / 100) {
+	case 1: return "Informational";
+	case 2: return "Successful";
+	case 3: return "Redirection";
+	case 4: return "Client Error";
+	default: return "Server Error";
+	}
 }
 
 /* A 5xx status gets a "server error" line with its reason and the raw

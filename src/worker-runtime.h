@@ -270,14 +270,15 @@ const char *wr_reason_message(enum wr_reason reason);
 wr_err wr_reason_code(enum wr_reason reason);
 
 /* Returns true for an unavailable reason (WR_EUNAVAILABLE) that names a
- * state which passes by itself - the Runtime restoring its store,
- * stopping or closing, at its --max-waiters or --max-idempotency-keys
- * bound - so that a retry after Retry-After may succeed and nothing is
- * broken; false for every other reason (a fault, a refusal; the busy
- * reasons pass too, but are not faults to begin with) and out-of-range
- * values.  Pure; the rule is a column of the reasons' table in
- * src/base/errors.c.  The responder logs a 503 of such a reason at warn,
- * not error. */
+ * state, not a fault: nothing is broken, and the same request may succeed
+ * later - after Retry-After when the Runtime is restoring its store or at
+ * its --max-waiters or --max-idempotency-keys bound, on the restarted
+ * Runtime when it is stopping or closing (a retry on a Runtime that is
+ * closing never succeeds).  False for every other reason (a fault, a
+ * refusal; the busy reasons pass too, but are not faults to begin with)
+ * and out-of-range values.  Pure; the rule is a column of the reasons'
+ * table in src/base/errors.c.  The responder logs a 503 of such a reason
+ * at warn, not error. */
 bool wr_reason_transient(enum wr_reason reason);
 
 /* Parses a wire name back ("" is WR_REASON_NONE); returns false (and
