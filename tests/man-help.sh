@@ -3,7 +3,7 @@
 # flag --help lists is in the man page's SYNOPSIS and has an entry under
 # OPTIONS, and each numeric flag's entry states the range and the default
 # --help prints ("1..256 (default: 4)" <-> "1 to 256; the default is 4").
-# --help is made from the flag table in fcgi/main.c, so this pins the page
+# --help is made from the flag table in fcgi/options.c, so this pins the page
 # to the code.
 
 set -u
