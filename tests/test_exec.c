@@ -480,6 +480,50 @@ Test(exec, input_while_busy_is_refused_with_busy, .timeout = 20)
 	cr_assert_eq(ack.transcript_sequence, 3);
 }
 
+/* A worker that ends its turns without reading its stdin: the input it
+ * has not read stays queued in the Runtime.  More input must then be
+ * refused (busy) instead of growing that queue without bound. */
+Test(exec, input_is_refused_while_the_last_one_is_still_unread, .timeout = 20)
+{
+	char id[WR_ID_MAX + 1];
+	struct wr_input_ack ack;
+	struct wr_worker_info *w;
+	struct wr_config cfg = {.runtime_id = "rt-exec"};
+	size_t n, big = 1024 * 1024 - 64;
+	char *content = malloc(big + 1);
+
+	cr_assert_not_null(content);
+	memset(content, 'x', big);
+	content[big] = '\0';
+	/* Ends every turn at once and never reads its stdin. */
+	write_file(profiles_path,
+	           "{\"default\": \"w\", \"profiles\": {\"w\": {\"argv\": "
+	           "[\"/bin/sh\", \"-c\", \"while :; do echo "
+	           "'{\\\"type\\\":\\\"turn_end\\\"}'; sleep 0.01; done\"], "
+	           "\"stop_grace_ms\": 0}}}");
+	cr_assert_eq(wr_profiles_load(profiles_path, &set, &err), WR_OK, "%s",
+	             err.message);
+	cfg.profiles = wr_profile_set_profiles(set, &n);
+	cfg.n_profiles = n;
+	cfg.default_profile = wr_profile_set_default(set);
+	cr_assert_eq(wr_runtime_open(&cfg, &rt, &err), WR_OK, "%s",
+	             err.message);
+	create(id);
+	/* Far more than a pipe holds: most of it stays queued. */
+	cr_assert_eq(input(id, content, &ack), WR_OK, "%s", err.message);
+	w = wait_settled(id, 5000);
+	cr_assert_eq(w->run_state, WR_RUN_IDLE);
+	wr_worker_info_free(w);
+	cr_assert_eq(input(id, content, &ack), WR_EBUSY,
+	             "a second input was queued behind an unread one");
+	cr_assert_str_eq(wr_reason_name(err.reason), "turn_in_progress");
+	cr_assert_str_eq(err.worker_id, id);
+	w = wait_settled(id, 5000);
+	cr_assert_eq(w->transcript_len, 1); /* the refused one is not recorded */
+	wr_worker_info_free(w);
+	free(content);
+}
+
 Test(exec, the_child_gets_worker_id_runtime_id_env_and_cwd, .timeout = 20)
 {
 	char id[WR_ID_MAX + 1], want[256];

@@ -302,7 +302,7 @@ exec_input(void *state, enum wr_input_kind kind, const char *content,
            uint64_t sequence, bool *turn_started, struct wr_error *err)
 {
 	struct exec_worker *w = state;
-	char *line, *nb;
+	char *line;
 	size_t len = 0;
 	wr_err rc = WR_OK;
 
@@ -315,22 +315,21 @@ exec_input(void *state, enum wr_input_kind kind, const char *content,
 		              "the worker process has exited or is stopping");
 	} else if (w->busy) {
 		rc = wr__fail(err, WR_EBUSY, WR_REASON_TURN_IN_PROGRESS, NULL, NULL);
-	} else if (w->wlen == w->woff) {
-		/* Not busy, so nothing is pending: take the line as is. */
+	} else if (w->woff < w->wlen) {
+		/* The worker ended its turn without reading all of its input
+		 * (a worker that never reads stdin).  Queuing more would let
+		 * the Runtime's memory grow without bound: busy until the
+		 * worker has read it (or is stopped). */
+		rc = wr__fail(err, WR_EBUSY, WR_REASON_TURN_IN_PROGRESS, NULL,
+		              "the worker has not read its previous input yet; "
+		              "retry later");
+	} else {
+		/* Nothing is pending: take the line as is. */
 		free(w->wbuf);
 		w->wbuf = line;
 		w->wlen = len;
 		w->woff = 0;
 		line = NULL;
-	} else {
-		nb = realloc(w->wbuf, w->wlen + len);
-		if (nb == NULL) {
-			rc = wr__oom(err);
-		} else {
-			memcpy(nb + w->wlen, line, len);
-			w->wbuf = nb;
-			w->wlen += len;
-		}
 	}
 	if (rc == WR_OK) {
 		w->busy = true;
