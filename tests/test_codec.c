@@ -1495,6 +1495,30 @@ Test(codec, invalid_utf8_and_escaped_nul_are_invalid_utf8)
 
 /* ---- JSON json-c would silently change is refused (issue 8) ------------ */
 
+Test(codec, a_bad_member_name_of_the_outermost_object_is_at_the_top_level)
+{
+	static const struct {
+		const char *json, *message;
+	} cases[] = {
+		{ "{\"\\u0000\":1}",
+		  "the member name at byte 1 at the top level contains \\u0000" },
+		{ "{\"intent\":{\"\\u0000\":1}}",
+		  "the member name at byte 11 in 'intent' contains \\u0000" },
+		{ "{\"\\udc00\":1}",
+		  "a member name at the top level contains an escaped lone "
+		  "surrogate (byte 2); send the character itself or a complete "
+		  "\\ud800-\\udbff + \\udc00-\\udfff pair" },
+	};
+	struct wr_error e;
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		cr_assert_eq(decode_any(CREATE, cases[i].json,
+		                        strlen(cases[i].json), NULL, &e),
+		             WR_EINVALID_INPUT, "%s", cases[i].json);
+		cr_expect_str_eq(e.message, cases[i].message);
+	}
+}
+
 Test(codec, escaped_nul_in_a_member_name_is_nul_in_member_name)
 {
 	/* json-c cuts a name at \u0000: these read as kind=system, as
@@ -1736,8 +1760,18 @@ Test(codec, nesting_at_the_depth_limit_parses_and_one_more_is_too_deep)
 
 	/* At the limit the text parses, so the member check runs. */
 	expect_reject(CREATE, at, "unknown_field", "x");
-	expect_reject(CREATE, past, "too_deep", "");
-	expect_reject(INPUT, past, "too_deep", "");
+	char where[WR_FIELD_MAX] = "x";
+	struct wr_error e;
+
+	/* The field is where the container one level too deep starts: the
+	 * object's x, then the index of each array around it. */
+	for (int i = 1; i < WR_JSON_MAX_DEPTH; i++)
+		strcat(where, "[0]");
+	expect_reject(CREATE, past, "too_deep", where);
+	expect_reject(INPUT, past, "too_deep", where);
+	cr_assert_eq(decode_any(CREATE, past, strlen(past), NULL, &e),
+	             WR_EINVALID_INPUT);
+	cr_assert(strstr(e.message, where) != NULL, "%s", e.message);
 	free(at);
 	free(past);
 }

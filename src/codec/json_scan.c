@@ -84,6 +84,17 @@ path_of(const struct scan *s, char out[static WR_FIELD_MAX])
 	}
 }
 
+/* "in 'PATH'", or "at the top level" for the outermost object (whose path
+ * is empty): where a member name is, in a message.  Returns out. */
+static const char *
+name_place(const char *path, char out[static WR_FIELD_MAX + 8])
+{
+	if (path[0] == '\0')
+		return strcpy(out, "at the top level");
+	snprintf(out, WR_FIELD_MAX + 8, "in '%s'", path);
+	return out;
+}
+
 /* The path of the innermost open object itself (for problems with one of
  * its member names, which cannot be printed). */
 static void
@@ -244,20 +255,25 @@ string(struct scan *s, char *out, size_t *n)
 static wr_err
 string_problem(struct scan *s, enum str_problem p, bool is_name)
 {
-	char f[WR_FIELD_MAX];
+	char f[WR_FIELD_MAX], what[WR_FIELD_MAX + 32];
 
 	if (p == STR_SYNTAX)
 		return syntax(s);
-	if (is_name)
+	if (is_name) {
+		char place[WR_FIELD_MAX + 8];
+
 		object_path(s, f);
-	else
+		snprintf(what, sizeof what, "a member name %s",
+		         name_place(f, place));
+	} else {
 		path_of(s, f);
+		snprintf(what, sizeof what, "'%s'", f);
+	}
 	return wr__json_bad(s->err, WR_REASON_INVALID_UNICODE, f,
-	                    "%s%s%s contains an escaped lone surrogate (byte "
+	                    "%s contains an escaped lone surrogate (byte "
 	                    "%zu); send the character itself or a complete "
 	                    "\\ud800-\\udbff + \\udc00-\\udfff pair",
-	                    is_name ? "a member name in '" : "'", f,
-	                    is_name ? "'" : "'", s->i);
+	                    what, s->i);
 }
 
 /* Digits of an integer beyond the 64-bit range json-c saturates to:
@@ -354,6 +370,7 @@ member_name(struct scan *s)
 {
 	struct frame *f = &s->frames[s->depth - 1];
 	char *out = s->names + s->names_used, p[WR_FIELD_MAX];
+	char place[WR_FIELD_MAX + 8];
 	enum str_problem pr;
 	size_t n = 0, at = s->i;
 
@@ -364,14 +381,15 @@ member_name(struct scan *s)
 	if (memchr(out, '\0', n) != NULL) {
 		object_path(s, p);
 		return wr__json_bad(s->err, WR_REASON_NUL_IN_MEMBER_NAME, p,
-		                    "the member name at byte %zu in '%s' "
-		                    "contains \\u0000", at, p);
+		                    "the member name at byte %zu %s "
+		                    "contains \\u0000", at,
+		                    name_place(p, place));
 	}
 	if (!wr__utf8_valid(out, n)) {
 		object_path(s, p);
 		return wr__json_bad(s->err, WR_REASON_INVALID_UTF8, p,
-		                    "the member name at byte %zu in '%s' is "
-		                    "not valid UTF-8", at, p);
+		                    "the member name at byte %zu %s is "
+		                    "not valid UTF-8", at, name_place(p, place));
 	}
 	out[n] = '\0';
 	if (s->n == s->cap) {
@@ -438,10 +456,14 @@ static wr_err value(struct scan *s);
 static wr_err
 open_container(struct scan *s, bool array)
 {
-	if (s->depth >= s->max_depth)
-		return wr__json_bad(s->err, WR_REASON_TOO_DEEP, NULL,
+	char p[WR_FIELD_MAX];
+
+	if (s->depth >= s->max_depth) {
+		path_of(s, p); /* where the container one too deep starts */
+		return wr__json_bad(s->err, WR_REASON_TOO_DEEP, p,
 		                    "the JSON text nests deeper than %d levels "
-		                    "(byte %zu)", s->max_depth, s->i);
+		                    "at '%s' (byte %zu)", s->max_depth, p, s->i);
+	}
 	s->frames[s->depth++] = (struct frame){ array, 0, NULL, s->n };
 	s->i++; /* the bracket */
 	return WR_OK;
