@@ -305,51 +305,55 @@ param_value(const char **s, char *val, size_t valsz, bool *over)
 }
 
 /*
- * True if ct is application/json with well-formed parameters (RFC 9110
- * §8.3.1: type "/" subtype *( OWS ";" OWS [ name "=" value ] ), names and
- * the type case-insensitive).  A charset parameter may appear once and
- * must say utf-8, as a token or a quoted-string (the body is decoded as
- * UTF-8 whatever it claims); other parameters are ignored.  Anything the
- * grammar does not allow is refused rather than guessed at.
+ * Checks that ct is application/json with well-formed parameters (RFC
+ * 9110 §8.3.1: type "/" subtype *( OWS ";" OWS [ name "=" value ] ),
+ * names and the type case-insensitive).  A charset parameter may appear
+ * once and must say utf-8, as a token or a quoted-string (the body is
+ * decoded as UTF-8 whatever it claims); other parameters are ignored.
+ * Anything the grammar does not allow is refused rather than guessed at.
+ * Returns NULL if ct is accepted, else what is wrong (static), and in
+ * *at the byte of ct where the parameters go wrong (0 when not there).
  */
-static bool
-media_type_is_json(const char *ct)
+static const char *
+media_type_problem(const char *ct, size_t *at)
 {
+	const char *const start = ct;
 	bool charset = false, over;
 	char val[16];
 	size_t n;
 
-	if (ct == NULL)
-		return false;
-	ct = skip_blanks(ct);
+	*at = 0;
+	if (ct == NULL || *(ct = skip_blanks(ct)) == '\0')
+		return "the request has a body but no Content-Type";
 	n = token_len(ct);
-	if (!token_is(ct, n, "application") || ct[n] != '/')
-		return false;
-	ct += n + 1;
-	n = token_len(ct);
-	if (!token_is(ct, n, "json"))
-		return false;
-	for (ct += n;;) {
+	if (!token_is(ct, n, "application") || ct[n] != '/' ||
+	    !token_is(ct + n + 1, token_len(ct + n + 1), "json"))
+		return "the media type is not application/json";
+	for (ct += n + 1 + token_len(ct + n + 1);;) {
 		const char *name;
 
 		ct = skip_blanks(ct);
 		if (*ct == '\0')
-			return true;
+			return NULL;
+		*at = (size_t)(ct - start);
 		if (*ct != ';')
-			return false;
+			return "malformed Content-Type parameters";
 		ct = skip_blanks(ct + 1);
 		if (*ct == ';' || *ct == '\0')
 			continue; /* an empty parameter */
 		name = ct;
+		*at = (size_t)(ct - start);
 		if ((n = token_len(ct)) == 0 || ct[n] != '=')
-			return false;
+			return "malformed Content-Type parameters";
 		ct += n + 1;
 		if (!param_value(&ct, val, sizeof(val), &over))
-			return false;
+			return "malformed Content-Type parameters";
 		if (!token_is(name, n, "charset"))
 			continue;
-		if (charset || over || !token_is(val, strlen(val), "utf-8"))
-			return false;
+		if (charset)
+			return "Content-Type names a charset more than once";
+		if (over || !token_is(val, strlen(val), "utf-8"))
+			return "the body must be UTF-8 (charset=utf-8 or none)";
 		charset = true;
 	}
 }
@@ -360,14 +364,22 @@ static wr_err
 check_post_body(const struct http_ctx *ctx, const struct http_request *req,
                 struct wr_error *e)
 {
+	const char *why;
+	size_t at;
+
 	if (req->body_too_large)
 		return fail(e, WR_EINVALID_INPUT, WR_REASON_PAYLOAD_TOO_LARGE,
 		            "the request body is larger than %zu bytes",
 		            ctx->max_body);
-	if (req->body_len > 0 && !media_type_is_json(req->content_type))
+	if (req->body_len == 0 ||
+	    (why = media_type_problem(req->content_type, &at)) == NULL)
+		return WR_OK;
+	if (at > 0)
 		return fail(e, WR_EINVALID_INPUT, WR_REASON_UNSUPPORTED_MEDIA_TYPE,
-		            "the request body must be application/json");
-	return WR_OK;
+		            "%s (byte %zu of Content-Type); send "
+		            "Content-Type: application/json", why, at);
+	return fail(e, WR_EINVALID_INPUT, WR_REASON_UNSUPPORTED_MEDIA_TYPE,
+	            "%s; send Content-Type: application/json", why);
 }
 
 /* ---- idempotency keys ------------------------------------------------- */

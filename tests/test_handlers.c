@@ -976,6 +976,51 @@ Test(handlers, non_json_body_is_415_unsupported_media_type)
 	cr_assert_eq(worker_count(), 1);
 }
 
+Test(handlers, a_415_says_what_is_wrong_with_the_content_type)
+{
+	static const struct {
+		const char *type, *message;
+	} cases[] = {
+		{ NULL, "the request has a body but no Content-Type; send "
+		        "Content-Type: application/json" },
+		{ " ", "the request has a body but no Content-Type; send "
+		       "Content-Type: application/json" },
+		{ "text/plain", "the media type is not application/json; send "
+		                "Content-Type: application/json" },
+		{ "application/json; charset=latin1",
+		  "the body must be UTF-8 (charset=utf-8 or none) (byte 18 of "
+		  "Content-Type); send Content-Type: application/json" },
+		{ "application/json;charset=utf-8;charset=utf-8",
+		  "Content-Type names a charset more than once (byte 31 of "
+		  "Content-Type); send Content-Type: application/json" },
+		{ "application/json; charset = utf-8",
+		  "malformed Content-Type parameters (byte 18 of Content-Type); "
+		  "send Content-Type: application/json" },
+		{ "application/json x",
+		  "malformed Content-Type parameters (byte 17 of Content-Type); "
+		  "send Content-Type: application/json" },
+	};
+	struct http_response r;
+	struct wr_error e, derr;
+	char id[WR_ID_MAX + 1], uri[128];
+
+	create(NULL, id);
+	uri_for(uri, sizeof(uri), id, "/input");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct http_request q = test_request("POST", uri,
+		                              "{\"kind\":\"user\",\"content\":\"x\"}");
+
+		q.content_type = cases[i].type;
+		handle(&q, &r);
+		cr_assert_eq(r.status, 415);
+		cr_assert_eq(wr_json_decode_error(r.body, r.body_len, &e, &derr),
+		             WR_OK);
+		cr_expect_str_eq(e.message, cases[i].message, "type '%s'",
+		                 cases[i].type != NULL ? cases[i].type : "(none)");
+		http_response_clear(&r);
+	}
+}
+
 Test(handlers, json_media_type_parameters_are_parsed_as_rfc9110_and_only_charset_utf8_counts)
 {
 	static const char *const types[] = {
