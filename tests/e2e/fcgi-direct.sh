@@ -101,7 +101,7 @@ check "a non-socket path is refused with exit 1 and left alone" \
 # ---- a running server ------------------------------------------------------
 
 check "the server creates its socket" fcgi_start "$sock" "$dir/log" \
-	--runtime-id e2e-rt --display-name "E2E run" --threads 2 \
+	--runtime-id e2e-rt --display-name "E2E run" --threads 7 --threads 2 \
 	--max-body 1024 --max-workers 2 --max-input-bytes 8 \
 	--max-transcript-items 3
 if [ ! -S "$sock" ]; then
@@ -110,7 +110,7 @@ if [ ! -S "$sock" ]; then
 	exit 1
 fi
 check "the socket has mode 0660" test "$(stat -c %a "$sock")" = 660
-check "one startup line on stderr" \
+check "one startup line on stderr; a flag given twice takes its last value (--threads 7, then 2)" \
 	grep -q ' info worker-runtime: started runtime_id=e2e-rt socket=unix:.* store=memory threads=2$' \
 	"$dir/log"
 
