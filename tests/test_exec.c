@@ -543,10 +543,12 @@ Test(exec, the_child_gets_worker_id_runtime_id_env_and_cwd, .timeout = 20)
 	wr_transcript_page_clear(&p);
 }
 
-Test(exec, the_example_echo_worker_echoes, .timeout = 20)
+/* Opens rt (max_input_bytes max_input, 0: the default) with one profile,
+ * echo (src/workers/echo-worker), and creates an echo worker into id. */
+static void
+open_echo(uint32_t max_input, char id[WR_ID_MAX + 1])
 {
-	char id[WR_ID_MAX + 1];
-	struct wr_transcript_page p = {0};
+	struct wr_create_request req = {0};
 	struct wr_worker_info *w;
 	size_t n;
 	struct wr_config cfg = {0};
@@ -556,22 +558,66 @@ Test(exec, the_example_echo_worker_echoes, .timeout = 20)
 	cr_assert_eq(wr_profiles_load(profiles_path, &set, &err), WR_OK);
 	cfg.profiles = wr_profile_set_profiles(set, &n);
 	cfg.n_profiles = n;
+	cfg.limits.max_input_bytes = max_input;
 	cr_assert_eq(wr_runtime_open(&cfg, &rt, &err), WR_OK);
-	{
-		struct wr_create_request req = {0};
+	req.profile.kind = WR_PROFILE_NAMED;
+	req.profile.value = "echo";
+	cr_assert_eq(wr_worker_create(rt, &req, &w, &err), WR_OK, "%s",
+	             err.message);
+	strcpy(id, w->ref.worker_id);
+	wr_worker_info_free(w);
+}
 
-		req.profile.kind = WR_PROFILE_NAMED;
-		req.profile.value = "echo";
-		cr_assert_eq(wr_worker_create(rt, &req, &w, &err), WR_OK,
-		             "%s", err.message);
-		strcpy(id, w->ref.worker_id);
-		wr_worker_info_free(w);
-	}
+/* Echoes content (n bytes of c) and checks the answer is all there. */
+static void
+echo_back(const char *id, char c, size_t n)
+{
+	struct wr_transcript_page p = {0};
+	char *content = malloc(n + 1);
+
+	cr_assert_not_null(content);
+	memset(content, c, n);
+	content[n] = '\0';
+	input_settled(id, content, 10000);
+	transcript(id, &p);
+	cr_assert_eq(p.count, 2, "the answer to %zu bytes of 0x%02x was "
+	             "dropped", n, (unsigned)c);
+	cr_assert_eq(strlen(p.items[1].content), n);
+	cr_assert_eq(memcmp(p.items[1].content, content, n), 0);
+	wr_transcript_page_clear(&p);
+	free(content);
+}
+
+Test(exec, the_example_echo_worker_echoes, .timeout = 20)
+{
+	char id[WR_ID_MAX + 1];
+	struct wr_transcript_page p = {0};
+
+	open_echo(0, id);
 	input_settled(id, "h\xc3\xa9llo", 5000);
 	transcript(id, &p);
 	cr_assert_eq(p.count, 2);
 	assert_entry(&p, 1, WR_ROLE_WORKER, "h\xc3\xa9llo");
 	wr_transcript_page_clear(&p);
+}
+
+/* A stdout line has room for an answer to any input the Runtime accepts
+ * (docs/worker-protocol.md, Limits): the echo of the largest input by the
+ * default limit, and of one whose every byte json-c escapes as \u0001
+ * (6 bytes each: 1.2 MB of line for 200,000 bytes of content). */
+Test(exec, a_worker_can_answer_with_the_largest_input_however_escaped,
+     .timeout = 30)
+{
+	char id[WR_ID_MAX + 1];
+
+	open_echo(0, id);
+	echo_back(id, 'x', WR_DEFAULT_MAX_INPUT_BYTES);
+	wr_runtime_close(rt);
+	rt = NULL;
+	wr_profile_set_free(set);
+	set = NULL;
+	open_echo(200000, id);
+	echo_back(id, '\x01', 200000);
 }
 
 /* ---- stop and cancel --------------------------------------------------- */
@@ -863,11 +909,13 @@ Test(exec, a_line_over_the_limit_is_dropped_with_a_diagnostic,
 	char id[WR_ID_MAX + 1];
 	struct wr_transcript_page p = {0};
 
-	open_worker_profile(NULL, "--huge", "1100000", NULL);
+	/* The bound by the default max_input_bytes of 1 MiB: 6 MiB + 4 KiB
+	 * (wr__exec_line_max). */
+	open_worker_profile(NULL, "--huge", "6300000", NULL);
 	create(id);
 	input_settled(id, "big", 10000);
-	cr_assert(has_diagnostic(id, "line of 1100030 bytes dropped "
-	                             "(limit 1048576): {\"type\":\"output\""));
+	cr_assert(has_diagnostic(id, "line of 6300030 bytes dropped "
+	                             "(limit 6295552): {\"type\":\"output\""));
 	transcript(id, &p);
 	cr_assert_eq(p.count, 2);
 	assert_entry(&p, 1, WR_ROLE_WORKER, "LINE 1/1: big");

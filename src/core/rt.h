@@ -597,6 +597,10 @@ void wr__bury_worker(struct wr_runtime *rt, struct worker *w);
  * ends it; later burials release in the caller.  Lock NOT held (close). */
 void wr__reaper_stop(struct wr_runtime *rt);
 
+/* The Runtime's effective limits (never 0; borrowed): fixed at open, so
+ * read without the lock, e.g. by a driver sizing its buffers. */
+const struct wr_limits *wr__runtime_limits(const struct wr_runtime *rt);
+
 /* Gives tests the store of a Runtime (borrowed). */
 struct wr__store *wr__runtime_store(struct wr_runtime *rt);
 

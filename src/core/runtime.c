@@ -471,6 +471,12 @@ wr__runtime_store(struct wr_runtime *rt)
 	return rt->store;
 }
 
+const struct wr_limits *
+wr__runtime_limits(const struct wr_runtime *rt)
+{
+	return &rt->limits;
+}
+
 void
 wr_runtime_drain(struct wr_runtime *rt)
 {

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "codec/json.h"
+#include "core/rt.h"
 #include "driver/exec.h"
 #include "driver/lines.h"
 #include "driver/spawn.h"
@@ -70,10 +71,19 @@ struct exec_worker {
 	pthread_cond_t done_cv;
 
 	/* Owned by the I/O thread alone. */
+	size_t line_max; /* bytes of one stdout line (wr__exec_line_max) */
 	struct wr__linebuf out, err;
 	int64_t diag_window;
 	unsigned diag_count, diag_suppressed;
 };
+
+size_t
+wr__exec_line_max(uint32_t max_input)
+{
+	size_t room = (size_t)max_input * 6 + WR__EXEC_LINE_SLACK;
+
+	return room > WR__EXEC_LINE_MIN ? room : WR__EXEC_LINE_MIN;
+}
 
 static int64_t
 mono_ms(void)
@@ -134,6 +144,7 @@ exec_start(void *arg, struct wr_runtime *rt, const char *worker_id,
 		return wr__oom(err);
 	w->prof = p;
 	w->rt = rt;
+	w->line_max = wr__exec_line_max(wr__runtime_limits(rt)->max_input_bytes);
 	wr__strlcpy(w->id, worker_id, sizeof(w->id));
 	w->pid = -1;
 	w->in_fd = w->out_fd = w->err_fd = -1;
@@ -843,7 +854,7 @@ exec_thread(void *arg)
 	struct pollfd pf[5];
 	int npf;
 
-	wr__linebuf_init(&w->out, WR__EXEC_LINE_MAX, handle_out_line,
+	wr__linebuf_init(&w->out, w->line_max, handle_out_line,
 	                 out_overlong, w);
 	wr__linebuf_init(&w->err, WR__EXEC_ERRLINE_MAX, handle_err_line,
 	                 err_overlong, w);

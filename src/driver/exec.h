@@ -9,13 +9,18 @@
 #ifndef WR_DRIVER_EXEC_H
 #define WR_DRIVER_EXEC_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "base/base.h"
 
 #define WR__EXEC_STOP_GRACE_DEFAULT_MS 5000u /* stdin EOF -> SIGTERM */
 #define WR__EXEC_KILL_GRACE_MS 500u          /* SIGTERM -> SIGKILL */
-#define WR__EXEC_LINE_MAX (1024u * 1024u)    /* one stdout protocol line */
+/* One stdout protocol line: at least WR__EXEC_LINE_MIN, and room for any
+ * content the Runtime accepts as input, however the worker escapes it
+ * (wr__exec_line_max). */
+#define WR__EXEC_LINE_MIN (1024u * 1024u)
+#define WR__EXEC_LINE_SLACK 4096u /* the message around the content */
 #define WR__EXEC_ERRLINE_MAX 1024u           /* one stderr line kept */
 
 /* What one profile of the profiles file runs.  Owned by the profile set. */
@@ -29,6 +34,14 @@ struct wr__exec_profile {
 	uint32_t stop_grace_ms;
 	uint32_t turn_timeout_ms; /* 0: no limit */
 };
+
+/* Returns the byte bound on one stdout line of a worker of a Runtime
+ * whose max_input_bytes is max_input: at least WR__EXEC_LINE_MIN, and
+ * 6 * max_input + WR__EXEC_LINE_SLACK, so that a worker can answer with
+ * anything it was sent even when its JSON encoder escapes every byte as
+ * \u00XX (6 bytes; an echo of the largest input is the case in point).
+ * Pure; at most 6 * WR_MAX_INPUT_BYTES + WR__EXEC_LINE_SLACK. */
+size_t wr__exec_line_max(uint32_t max_input);
 
 /* Returns the exec driver (static).  Its driver_arg is a
  * const struct wr__exec_profile * that must outlive the Runtime. */
