@@ -579,8 +579,12 @@ write_pending(struct exec_worker *w)
 			broken = true;
 		break;
 	}
-	if (broken || w->woff == w->wlen)
+	if (broken || w->woff == w->wlen) {
+		/* written (or dropped): an idle worker holds no input line */
+		free(w->wbuf);
+		w->wbuf = NULL;
 		w->woff = w->wlen = 0;
+	}
 	pthread_mutex_unlock(&w->mu);
 	if (broken) {
 		/* SIGPIPE is blocked on this thread: take it off the queue. */
@@ -836,6 +840,9 @@ thread_finish(struct exec_worker *w)
 	wr__exec_close_fd(&w->wake_w);
 	wr__linebuf_free(&w->out);
 	wr__linebuf_free(&w->err);
+	free(w->wbuf);
+	w->wbuf = NULL;
+	w->woff = w->wlen = 0;
 	w->thread_done = true;
 	pthread_cond_broadcast(&w->done_cv);
 	last = --w->refs == 0;

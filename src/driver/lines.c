@@ -15,6 +15,11 @@
 
 #include "driver/lines.h"
 
+/* A buffer larger than this is given back once it holds no partial line:
+ * one long line must not pin up to the line bound (6 x max_input_bytes)
+ * for the rest of the worker's life. */
+#define LINEBUF_KEEP (64u * 1024u)
+
 void
 wr__exec_preview(char *dst, size_t dstsize, const char *s, size_t len)
 {
@@ -106,6 +111,15 @@ scan_lines(struct wr__linebuf *lb)
 	}
 }
 
+/* Gives back a large buffer that holds nothing (not while discarding: an
+ * over-long line is read through the whole buffer). */
+static void
+shrink_if_idle(struct wr__linebuf *lb)
+{
+	if (lb->len == 0 && !lb->discarding && lb->cap > LINEBUF_KEEP)
+		wr__linebuf_free(lb);
+}
+
 bool
 wr__linebuf_read(struct wr__linebuf *lb, int fd)
 {
@@ -128,8 +142,10 @@ wr__linebuf_read(struct wr__linebuf *lb, int fd)
 		if (lb->len == lb->cap)
 			overlong_begin(lb);
 		n = read(fd, lb->buf + lb->len, lb->cap - lb->len);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			shrink_if_idle(lb);
 			return true;
+		}
 		if (n <= 0) {
 			if (lb->discarding)
 				overlong_done(lb);
@@ -141,5 +157,6 @@ wr__linebuf_read(struct wr__linebuf *lb, int fd)
 		lb->len += (size_t)n;
 		scan_lines(lb);
 	}
+	shrink_if_idle(lb);
 	return true;
 }

@@ -36,7 +36,8 @@ struct wr__linebuf {
 };
 
 /* Sets lb up empty for lines shorter than max bytes (without their '\n');
- * allocates nothing (the buffer grows on demand up to max). */
+ * allocates nothing (the buffer grows on demand up to max, and a buffer
+ * over 64 KiB is freed whenever it holds no partial line). */
 void wr__linebuf_init(struct wr__linebuf *lb, size_t max, wr__line_fn on_line,
                       wr__overlong_fn on_overlong, void *arg);
 
