@@ -506,6 +506,7 @@ Test(exec, input_is_refused_while_the_last_one_is_still_unread, .timeout = 20)
 	cfg.profiles = wr_profile_set_profiles(set, &n);
 	cfg.n_profiles = n;
 	cfg.default_profile = wr_profile_set_default(set);
+	cfg.on_diagnostic = log_diagnostic;
 	cr_assert_eq(wr_runtime_open(&cfg, &rt, &err), WR_OK, "%s",
 	             err.message);
 	create(id);
@@ -521,6 +522,16 @@ Test(exec, input_is_refused_while_the_last_one_is_still_unread, .timeout = 20)
 	w = wait_settled(id, 5000);
 	cr_assert_eq(w->transcript_len, 1); /* the refused one is not recorded */
 	wr_worker_info_free(w);
+	/* The worker looks idle: a diagnostic says why input is refused,
+	 * once per unread line however often the client retries. */
+	cr_assert_eq(input(id, content, &ack), WR_EBUSY);
+	for (int64_t end = now_ms() + 5000; count_logged("without reading "
+	     "its last input line") == 0 && now_ms() < end;)
+		sleep_ms(10);
+	sleep_ms(200);
+	cr_assert_eq(count_logged("input refused (busy): the worker ended its "
+	                          "turn without reading its last input line"),
+	             1, "%s", logged);
 	free(content);
 }
 

@@ -66,6 +66,8 @@ struct exec_worker {
 	int64_t turn_deadline; /* monotonic ms; 0: none */
 	bool stop_req, cancel_req, release_req;
 	bool exited;           /* the child is gone: input is refused */
+	int unread_note;       /* input refused as the line is unread: 0 not
+	                        * yet, 1 to report, 2 reported (per line) */
 	bool thread_done;      /* the I/O thread made its last callback */
 	int refs;              /* the I/O thread + the Runtime's state */
 	pthread_cond_t done_cv;
@@ -334,12 +336,20 @@ exec_input(void *state, enum wr_input_kind kind, const char *content,
 		rc = wr__fail(err, WR_EBUSY, WR_REASON_TURN_IN_PROGRESS, NULL,
 		              "the worker has not read its previous input yet; "
 		              "retry later");
+		/* The worker looks idle: one diagnostic per line says why
+		 * its input is refused (the I/O thread makes it: the
+		 * Runtime lock is held here). */
+		if (w->unread_note == 0) {
+			w->unread_note = 1;
+			wake(w);
+		}
 	} else {
 		/* Nothing is pending: take the line as is. */
 		free(w->wbuf);
 		w->wbuf = line;
 		w->wlen = len;
 		w->woff = 0;
+		w->unread_note = 0;
 		line = NULL;
 	}
 	if (rc == WR_OK) {
@@ -857,7 +867,8 @@ exec_thread(void *arg)
 	struct exec_worker *w = arg;
 	struct timeline tl = { PHASE_RUNNING, 0, 0, false };
 	int64_t now, turn_at;
-	bool stop_req, cancel_req, release_req, want_write;
+	bool stop_req, cancel_req, release_req, want_write, note;
+	size_t unread = 0;
 	struct pollfd pf[5];
 	int npf;
 
@@ -872,8 +883,17 @@ exec_thread(void *arg)
 		release_req = w->release_req;
 		want_write = w->woff < w->wlen && w->in_fd >= 0;
 		turn_at = w->busy ? w->turn_deadline : 0;
+		if ((note = w->unread_note == 1)) {
+			w->unread_note = 2;
+			unread = w->wlen - w->woff;
+		}
 		pthread_mutex_unlock(&w->mu);
 		now = mono_ms();
+		if (note)
+			diagnose(w, "input refused (busy): the worker ended "
+			         "its turn without reading its last input line "
+			         "(%zu bytes of it still unread); a worker must "
+			         "read every input line", unread);
 
 		advance_timeline(w, &tl, now, stop_req, cancel_req,
 		                 release_req, turn_at);
