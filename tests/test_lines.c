@@ -10,7 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "driver/exec.h"
 #include "driver/lines.h"
+#include "store/store.h"
 
 static size_t got_len;
 static int got_lines;
@@ -72,4 +74,18 @@ Test(lines, a_long_line_does_not_pin_its_buffer, .timeout = 20)
 	close(fd[0]);
 	close(fd[1]);
 	free(line);
+}
+
+/* A worker's stdout line bound (docs/worker-protocol.md, Limits): room
+ * for the echo of any input however escaped (6 bytes a byte), at least
+ * 1 MiB, at most the fs store's record bound. */
+Test(lines, the_stdout_line_bound_follows_max_input_bytes)
+{
+	cr_assert_eq(wr__exec_line_max(1), 1024 * 1024);
+	cr_assert_eq(wr__exec_line_max(200000), 6 * 200000 + 4096);
+	cr_assert_eq(wr__exec_line_max(WR_DEFAULT_MAX_INPUT_BYTES),
+	             6 * 1024 * 1024 + 4096);
+	cr_assert_eq(wr__exec_line_max(11 * 1024 * 1024), WR__STORE_RECORD_MAX);
+	cr_assert_eq(wr__exec_line_max(WR_MAX_INPUT_BYTES),
+	             WR__STORE_RECORD_MAX);
 }

@@ -39,6 +39,7 @@
 #include "driver/exec.h"
 #include "driver/lines.h"
 #include "driver/spawn.h"
+#include "store/store.h"
 
 #define TICK_MS 100        /* poll period when the kernel has no pidfd */
 #define DIAG_PER_SEC 20    /* diagnostics per worker per second, at most */
@@ -84,6 +85,8 @@ wr__exec_line_max(uint32_t max_input)
 {
 	size_t room = (size_t)max_input * 6 + WR__EXEC_LINE_SLACK;
 
+	if (room > WR__STORE_RECORD_MAX)
+		return WR__STORE_RECORD_MAX;
 	return room > WR__EXEC_LINE_MIN ? room : WR__EXEC_LINE_MIN;
 }
 

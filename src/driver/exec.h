@@ -36,11 +36,13 @@ struct wr__exec_profile {
 };
 
 /* Returns the byte bound on one stdout line of a worker of a Runtime
- * whose max_input_bytes is max_input: at least WR__EXEC_LINE_MIN, and
- * 6 * max_input + WR__EXEC_LINE_SLACK, so that a worker can answer with
- * anything it was sent even when its JSON encoder escapes every byte as
- * \u00XX (6 bytes; an echo of the largest input is the case in point).
- * Pure; at most 6 * WR_MAX_INPUT_BYTES + WR__EXEC_LINE_SLACK. */
+ * whose max_input_bytes is max_input: 6 * max_input + WR__EXEC_LINE_SLACK,
+ * so that a worker can answer with anything it was sent even when its
+ * JSON encoder escapes every byte as \u00XX (6 bytes; an echo of the
+ * largest input is the case in point), but at least WR__EXEC_LINE_MIN and
+ * at most WR__STORE_RECORD_MAX: a longer line could not become a record
+ * of the fs store, so it is dropped as it is read rather than held whole
+ * first (max_input above about 10.7 MiB).  Pure. */
 size_t wr__exec_line_max(uint32_t max_input);
 
 /* Returns the exec driver (static).  Its driver_arg is a

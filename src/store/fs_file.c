@@ -24,7 +24,7 @@
 #define FRAME_SIZE 8u         /* u32 length + u32 crc before each payload */
 #define FORMAT_VERSION 3u /* 2: worker_deleted records; 3: idempotency
                           * keys (docs/store.md); 1 and 2 still read */
-#define MAX_PAYLOAD (64u << 20) /* bound on one record, checked both ways */
+#define MAX_PAYLOAD WR__STORE_RECORD_MAX
 static const unsigned char magic[8] = {'W', 'R', 'S', 'T', 'O', 'R', 'E', 0};
 
 /* ---- small helpers ------------------------------------------------------ */

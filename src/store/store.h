@@ -10,6 +10,12 @@
 
 /* ---- records and stores (record.c, memory.c, fs*.c) ------------------- */
 
+/* The fs store's bound on one record's JSON text (bytes), checked when it
+ * writes a record and when it reads one (docs/store.md); a larger record
+ * is refused with store_record_too_large.  The exec driver bounds a
+ * worker's stdout line by it too. */
+#define WR__STORE_RECORD_MAX (64u << 20)
+
 /*
  * Every mutation of a Runtime is one record; applying the records of a
  * store in order rebuilds the Runtime exactly (that is how a durable store
