@@ -1504,6 +1504,9 @@ Test(codec, a_bad_member_name_of_the_outermost_object_is_at_the_top_level)
 		  "the member name at byte 1 at the top level contains \\u0000" },
 		{ "{\"intent\":{\"\\u0000\":1}}",
 		  "the member name at byte 11 in 'intent' contains \\u0000" },
+		{ "{\"\xff\":1}",
+		  "the member name at byte 1 at the top level is not valid "
+		  "UTF-8" },
 		{ "{\"\\udc00\":1}",
 		  "a member name at the top level contains an escaped lone "
 		  "surrogate (byte 2); send the character itself or a complete "
