@@ -633,6 +633,49 @@ Test(exec, a_worker_can_answer_with_the_largest_input_however_escaped,
 
 /* ---- stop and cancel --------------------------------------------------- */
 
+/* A graceful stop that comes while most of an input line still waits for
+ * room in the pipe closes stdin only once the line is whole: the worker
+ * reads all of it, then EOF (it used to read the 64 KiB the pipe held, cut
+ * mid-JSON, and no newline). */
+Test(exec, a_graceful_stop_lets_the_worker_read_its_whole_last_input,
+     .timeout = 20)
+{
+	char id[WR_ID_MAX + 1], json[1024];
+	struct wr_lifecycle_ack ack;
+	struct wr_config cfg = {.runtime_id = "rt-exec"};
+	size_t n, big = 1024 * 1024 - 64;
+	char *content = malloc(big + 1), *s;
+	int64_t end = now_ms() + 10000;
+
+	cr_assert_not_null(content);
+	memset(content, 'x', big);
+	content[big] = '\0';
+	/* Reads nothing for 0.3 s (the stop comes meanwhile), then counts
+	 * every byte of its stdin up to EOF. */
+	snprintf(json, sizeof(json),
+	         "{\"default\": \"w\", \"profiles\": {\"w\": {\"argv\": "
+	         "[\"/bin/sh\", \"-c\", \"sleep 0.3; wc -c > %s\"]}}}",
+	         marker_path);
+	write_file(profiles_path, json);
+	cr_assert_eq(wr_profiles_load(profiles_path, &set, &err), WR_OK, "%s",
+	             err.message);
+	cfg.profiles = wr_profile_set_profiles(set, &n);
+	cfg.n_profiles = n;
+	cfg.default_profile = wr_profile_set_default(set);
+	cr_assert_eq(wr_runtime_open(&cfg, &rt, &err), WR_OK, "%s",
+	             err.message);
+	create(id);
+	cr_assert_eq(input(id, content, NULL), WR_OK, "%s", err.message);
+	cr_assert_eq(wr_worker_stop(rt, id, "done", &ack, &err), WR_OK);
+	while (strchr(s = slurp(marker_path), '\n') == NULL) {
+		cr_assert_lt(now_ms(), end, "the worker never saw EOF");
+		sleep_ms(10);
+	}
+	cr_assert_gt(strtol(s, NULL, 10), (long)big, "the worker read %s bytes "
+	             "of a line of more than %zu", s, big);
+	free(content);
+}
+
 Test(exec, stop_when_idle_closes_stdin_and_the_child_exits, .timeout = 20)
 {
 	char id[WR_ID_MAX + 1];

@@ -740,24 +740,34 @@ begin_ending(struct timeline *tl, int64_t now, int64_t at)
 	tl->began = now;
 }
 
+/* True while a graceful stop waits out its grace: stdin stays open until
+ * the input line being written is whole. */
+static bool
+graceful(const struct timeline *tl, bool stop_req, bool cancel_req)
+{
+	return tl->phase == PHASE_CLOSING && stop_req && !cancel_req;
+}
+
 /*
  * Takes the steps of the stop/cancel timeline that are due: a graceful
- * stop closes stdin and waits the profile's stop grace; a cancel, a
- * release without a stop, or a timed-out turn go to SIGTERM at once;
- * SIGKILL follows WR__EXEC_KILL_GRACE_MS after SIGTERM.  Signals go to the
- * whole process group.
+ * stop closes stdin once the input line being written (pending) is whole,
+ * so that the worker never reads half a line, and waits the profile's
+ * stop grace; a cancel, a release without a stop, or a timed-out turn go
+ * to SIGTERM at once (what is left of a line is dropped); SIGKILL follows
+ * WR__EXEC_KILL_GRACE_MS after SIGTERM.  Signals go to the whole process
+ * group.
  */
 static void
 advance_timeline(struct exec_worker *w, struct timeline *tl, int64_t now,
                  bool stop_req, bool cancel_req, bool release_req,
-                 int64_t turn_at)
+                 int64_t turn_at, bool pending)
 {
 	char why[96];
 
-	if (tl->phase == PHASE_RUNNING && stop_req && !cancel_req) {
-		wr__exec_close_fd(&w->in_fd);
+	if (tl->phase == PHASE_RUNNING && stop_req && !cancel_req)
 		begin_ending(tl, now, now + w->prof->stop_grace_ms);
-	}
+	if (graceful(tl, stop_req, cancel_req) && !pending)
+		wr__exec_close_fd(&w->in_fd);
 	/* A release after a graceful stop lets that stop run its course
 	 * (wr_runtime_close asks every execution to stop, then releases
 	 * each). */
@@ -774,10 +784,14 @@ advance_timeline(struct exec_worker *w, struct timeline *tl, int64_t now,
 		begin_ending(tl, now, now);
 	}
 	if (tl->phase == PHASE_CLOSING && now >= tl->phase_at) {
-		if (!cancel_req && stop_req)
+		if (graceful(tl, stop_req, cancel_req))
 			diagnose(w, "worker process still running %u ms "
-			         "after its stdin was closed; sending "
-			         "SIGTERM", w->prof->stop_grace_ms);
+			         "after the stop began%s; sending SIGTERM",
+			         w->prof->stop_grace_ms, w->in_fd >= 0 ?
+			         " (it had not read all of its last input "
+			         "line)" : "");
+		if (graceful(tl, stop_req, cancel_req))
+			wr__exec_close_fd(&w->in_fd); /* the rest dropped */
 		signal_group(w, SIGTERM);
 		tl->phase = PHASE_TERMED;
 		tl->phase_at = now + WR__EXEC_KILL_GRACE_MS;
@@ -792,7 +806,10 @@ advance_timeline(struct exec_worker *w, struct timeline *tl, int64_t now,
 	}
 }
 
-/* Services the descriptors poll() reported. */
+/* Services the descriptors poll() reported: stdin first, so that the
+ * rest of an input line the pipe has room for is written before a
+ * turn_end read in the same round ends the turn (exec_input refuses
+ * input while part of the last line is unwritten). */
 static void
 handle_events(struct exec_worker *w, const struct pollfd *pf, int npf,
               bool want_write)
@@ -800,6 +817,9 @@ handle_events(struct exec_worker *w, const struct pollfd *pf, int npf,
 	char drain[64];
 	int i;
 
+	for (i = 0; i < npf; i++)
+		if (pf[i].revents != 0 && pf[i].fd == w->in_fd && want_write)
+			write_pending(w);
 	for (i = 0; i < npf; i++) {
 		if (pf[i].revents == 0)
 			continue;
@@ -810,8 +830,6 @@ handle_events(struct exec_worker *w, const struct pollfd *pf, int npf,
 			read_stream(&w->out, &w->out_fd);
 		} else if (pf[i].fd == w->err_fd) {
 			read_stream(&w->err, &w->err_fd);
-		} else if (pf[i].fd == w->in_fd && want_write) {
-			write_pending(w);
 		}
 	}
 }
@@ -899,9 +917,11 @@ exec_thread(void *arg)
 			         "read every input line", unread);
 
 		advance_timeline(w, &tl, now, stop_req, cancel_req,
-		                 release_req, turn_at);
-		if (tl.phase != PHASE_RUNNING)
+		                 release_req, turn_at, want_write);
+		if (tl.phase != PHASE_RUNNING &&
+		    !graceful(&tl, stop_req, cancel_req))
 			want_write = false;
+		want_write = want_write && w->in_fd >= 0;
 		if (child_gone(w, &tl))
 			break;
 
