@@ -790,8 +790,9 @@ advance_timeline(struct exec_worker *w, struct timeline *tl, int64_t now,
 			         w->prof->stop_grace_ms, w->in_fd >= 0 ?
 			         " (it had not read all of its last input "
 			         "line)" : "");
-		if (graceful(tl, stop_req, cancel_req))
-			wr__exec_close_fd(&w->in_fd); /* the rest dropped */
+		if (stop_req) /* what is left of a line is dropped (also
+		               * when a cancel cut the grace short) */
+			wr__exec_close_fd(&w->in_fd);
 		signal_group(w, SIGTERM);
 		tl->phase = PHASE_TERMED;
 		tl->phase_at = now + WR__EXEC_KILL_GRACE_MS;
