@@ -76,6 +76,40 @@ Test(lines, a_long_line_does_not_pin_its_buffer, .timeout = 20)
 	free(line);
 }
 
+/* At EOF the reader gives its buffer back too: a worker that closed its
+ * stdout (or a stream that ended on a long unterminated line) must not pin
+ * up to the line bound while the worker runs on. */
+Test(lines, the_buffer_is_given_back_at_eof, .timeout = 20)
+{
+	struct wr__linebuf lb;
+	size_t big = 200 * 1024, off = 0;
+	char *line = malloc(big);
+	int fd[2];
+	ssize_t n;
+
+	cr_assert_not_null(line);
+	memset(line, 'y', big);
+	got_lines = 0;
+	cr_assert_eq(pipe2(fd, O_NONBLOCK), 0);
+	wr__linebuf_init(&lb, 8 * 1024 * 1024, on_line, on_overlong, NULL);
+	while (off < big) {
+		n = write(fd[1], line + off, big - off);
+		if (n > 0)
+			off += (size_t)n;
+		cr_assert(wr__linebuf_read(&lb, fd[0]));
+	}
+	close(fd[1]);
+	while (wr__linebuf_read(&lb, fd[0]))
+		;
+	cr_assert_eq(got_lines, 1);
+	cr_assert_eq(got_len, big); /* the unterminated tail, whole */
+	cr_assert_eq(lb.len, 0);
+	cr_assert_eq(lb.cap, 0, "a reader at EOF holds %zu bytes", lb.cap);
+	cr_assert_null(lb.buf);
+	close(fd[0]);
+	free(line);
+}
+
 /* A worker's stdout line bound (docs/worker-protocol.md, Limits): room
  * for the echo of any input however escaped (6 bytes a byte), at least
  * 1 MiB, at most the fs store's record bound. */

@@ -151,7 +151,9 @@ wr__linebuf_read(struct wr__linebuf *lb, int fd)
 				overlong_done(lb);
 			else if (lb->len > 0)
 				lb->on_line(lb->arg, lb->buf, lb->len);
-			lb->len = 0;
+			/* the stream is over: hold nothing until the fd's
+			 * owner ends (a worker may outlive its stdout) */
+			wr__linebuf_free(lb);
 			return false;
 		}
 		lb->len += (size_t)n;

@@ -49,8 +49,8 @@ void wr__linebuf_free(struct wr__linebuf *lb);
  * hands every complete line to on_line.  A line of lb->max bytes or more
  * (without its newline) goes to on_overlong instead, with a preview of its
  * head, and is dropped up to its newline.  Returns false at EOF or on a read
- * error, after handing over a final unterminated line; the caller then
- * closes fd.  Returns true otherwise: fd has nothing more for now, the
+ * error, after handing over a final unterminated line and freeing the
+ * buffer; the caller then closes fd.  Returns true otherwise: fd has nothing more for now, the
  * bound on reads per call was reached, or memory ran short (the data waits
  * in the pipe).
  */
