@@ -47,7 +47,8 @@
 
 enum phase {
 	PHASE_RUNNING, /* serving turns */
-	PHASE_CLOSING, /* stdin closed; SIGTERM when the stop grace ends */
+	PHASE_CLOSING, /* stdin closed (a graceful stop: once the line being
+	                * written is whole); SIGTERM when the grace ends */
 	PHASE_TERMED,  /* SIGTERM sent; SIGKILL when the kill grace ends */
 	PHASE_KILLED   /* SIGKILL sent; waiting to reap */
 };
@@ -69,6 +70,7 @@ struct exec_worker {
 	bool exited;           /* the child is gone: input is refused */
 	int unread_note;       /* input refused as the line is unread: 0 not
 	                        * yet, 1 to report, 2 reported (per line) */
+	size_t unread_bytes;   /* how much of it, at the refusal */
 	bool thread_done;      /* the I/O thread made its last callback */
 	int refs;              /* the I/O thread + the Runtime's state */
 	pthread_cond_t done_cv;
@@ -344,6 +346,7 @@ exec_input(void *state, enum wr_input_kind kind, const char *content,
 		 * Runtime lock is held here). */
 		if (w->unread_note == 0) {
 			w->unread_note = 1;
+			w->unread_bytes = w->wlen - w->woff;
 			wake(w);
 		}
 	} else {
@@ -410,11 +413,12 @@ exec_release(void *state)
 
 /* A diagnostic for this worker, rate limited so a chatty child cannot
  * monopolise the Runtime lock or the diagnostics ring. */
-static void
+static bool
 diagnose(struct exec_worker *w, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-static void
+/* Returns false if the rate limit suppressed it. */
+static bool
 diagnose(struct exec_worker *w, const char *fmt, ...)
 {
 	char msg[WR_DIAGNOSTIC_MAX];
@@ -433,13 +437,14 @@ diagnose(struct exec_worker *w, const char *fmt, ...)
 	}
 	if (w->diag_count >= DIAG_PER_SEC) {
 		w->diag_suppressed++;
-		return;
+		return false;
 	}
 	w->diag_count++;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	wr_runtime_diagnose(w->rt, w->id, "%s", msg);
+	return true;
 }
 
 /* Handles one complete stdout line of the protocol (a wr__line_fn; arg is
@@ -907,15 +912,22 @@ exec_thread(void *arg)
 		turn_at = w->busy ? w->turn_deadline : 0;
 		if ((note = w->unread_note == 1)) {
 			w->unread_note = 2;
-			unread = w->wlen - w->woff;
+			unread = w->unread_bytes;
 		}
 		pthread_mutex_unlock(&w->mu);
 		now = mono_ms();
-		if (note)
-			diagnose(w, "input refused (busy): the worker ended "
-			         "its turn without reading its last input line "
-			         "(%zu bytes of it still unread); a worker must "
-			         "read every input line", unread);
+		if (note && !diagnose(w, "input refused (busy): the worker "
+		                      "ended its turn without reading its last "
+		                      "input line (%zu bytes of it still "
+		                      "unread); a worker must read every input "
+		                      "line", unread)) {
+			/* rate-limited: the next refusal of this line tries
+			 * again, unless the line was written meanwhile */
+			pthread_mutex_lock(&w->mu);
+			if (w->unread_note == 2)
+				w->unread_note = 0;
+			pthread_mutex_unlock(&w->mu);
+		}
 
 		advance_timeline(w, &tl, now, stop_req, cancel_req,
 		                 release_req, turn_at, want_write);
