@@ -389,7 +389,8 @@ member_name(struct scan *s)
 		object_path(s, p);
 		return wr__json_bad(s->err, WR_REASON_INVALID_UTF8, p,
 		                    "the member name at byte %zu %s is "
-		                    "not valid UTF-8", at, name_place(p, place));
+		                    "not valid UTF-8", at,
+		                    name_place(p, place));
 	}
 	out[n] = '\0';
 	if (s->n == s->cap) {
@@ -462,7 +463,8 @@ open_container(struct scan *s, bool array)
 		path_of(s, p); /* where the container one too deep starts */
 		return wr__json_bad(s->err, WR_REASON_TOO_DEEP, p,
 		                    "the JSON text nests deeper than %d levels "
-		                    "at '%s' (byte %zu)", s->max_depth, p, s->i);
+		                    "at '%s' (byte %zu)", s->max_depth, p,
+		                    s->i);
 	}
 	s->frames[s->depth++] = (struct frame){ array, 0, NULL, s->n };
 	s->i++; /* the bracket */

@@ -412,12 +412,12 @@ exec_release(void *state)
 /* ---- the I/O thread ---------------------------------------------------- */
 
 /* A diagnostic for this worker, rate limited so a chatty child cannot
- * monopolise the Runtime lock or the diagnostics ring. */
+ * monopolise the Runtime lock or the diagnostics ring.  Returns false if
+ * the rate limit suppressed it. */
 static bool
 diagnose(struct exec_worker *w, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* Returns false if the rate limit suppressed it. */
 static bool
 diagnose(struct exec_worker *w, const char *fmt, ...)
 {
@@ -888,6 +888,24 @@ thread_finish(struct exec_worker *w)
 		worker_free(w);
 }
 
+/* The diagnostic of an input exec_input refused because unread bytes of
+ * the last line are still unwritten (it runs under the Runtime lock, so
+ * it leaves this to the I/O thread).  One per line: if the rate limit
+ * swallowed it, the next refusal of that line tries again. */
+static void
+report_unread(struct exec_worker *w, size_t unread)
+{
+	if (diagnose(w, "input refused (busy): the worker ended its turn "
+	             "without reading its last input line (%zu bytes of it "
+	             "still unread); a worker must read every input line",
+	             unread))
+		return;
+	pthread_mutex_lock(&w->mu);
+	if (w->unread_note == 2) /* not a new line meanwhile */
+		w->unread_note = 0;
+	pthread_mutex_unlock(&w->mu);
+}
+
 static void *
 exec_thread(void *arg)
 {
@@ -916,18 +934,8 @@ exec_thread(void *arg)
 		}
 		pthread_mutex_unlock(&w->mu);
 		now = mono_ms();
-		if (note && !diagnose(w, "input refused (busy): the worker "
-		                      "ended its turn without reading its last "
-		                      "input line (%zu bytes of it still "
-		                      "unread); a worker must read every input "
-		                      "line", unread)) {
-			/* rate-limited: the next refusal of this line tries
-			 * again, unless the line was written meanwhile */
-			pthread_mutex_lock(&w->mu);
-			if (w->unread_note == 2)
-				w->unread_note = 0;
-			pthread_mutex_unlock(&w->mu);
-		}
+		if (note)
+			report_unread(w, unread);
 
 		advance_timeline(w, &tl, now, stop_req, cancel_req,
 		                 release_req, turn_at, want_write);

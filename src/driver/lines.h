@@ -50,9 +50,9 @@ void wr__linebuf_free(struct wr__linebuf *lb);
  * (without its newline) goes to on_overlong instead, with a preview of its
  * head, and is dropped up to its newline.  Returns false at EOF or on a read
  * error, after handing over a final unterminated line and freeing the
- * buffer; the caller then closes fd.  Returns true otherwise: fd has nothing more for now, the
- * bound on reads per call was reached, or memory ran short (the data waits
- * in the pipe).
+ * buffer; the caller then closes fd.  Returns true otherwise: fd has
+ * nothing more for now, the bound on reads per call was reached, or memory
+ * ran short (the data waits in the pipe).
  */
 bool wr__linebuf_read(struct wr__linebuf *lb, int fd);
 
