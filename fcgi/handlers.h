@@ -174,6 +174,14 @@ void http_request_done(const struct http_ctx *ctx,
                        unsigned long long duration_us,
                        unsigned long long bytes_sent, bool cut);
 
+/* The reason phrase of an HTTP status for the FastCGI "Status:" line: RFC
+ * 9110's phrase for every status a handler or the responder answers, else
+ * the name of the status's class (RFC 9110, section 15: "Informational",
+ * "Successful", "Redirection", "Client Error", "Server Error"; any status
+ * outside 100-499 gets the last).  Returns a static string.  Pure,
+ * thread-safe. */
+const char *http_reason_phrase(int status);
+
 /* Frees the body; *r may be reused afterwards.  NULL ok. */
 void http_response_clear(struct http_response *r);
 

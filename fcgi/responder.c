@@ -208,40 +208,6 @@ int responder_signals_init(void)
 
 /* ---- one request ------------------------------------------------------- */
 
-static const char *reason_phrase(int status)
-{
-	switch (status) {
-	case 200: return "OK";
-	case 201: return "Created";
-	case 202: return "Accepted";
-	case 204: return "No Content";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 409: return "Conflict";
-	case 411: return "Length Required";
-	case 413: return "Content Too Large";
-	case 415: return "Unsupported Media Type";
-	case 422: return "Unprocessable Content";
-	case 429: return "Too Many Requests";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	}
-	/* Any other: the name of its class (RFC 9110, section 15). */
-	switch (status / 100) {
-	case 1: return "Informational";
-	case 2: return "Successful";
-	case 3: return "Redirection";
-	case 4: return "Client Error";
-	default: return "Server Error";
-	}
-}
-
 /* A 5xx status gets a "server error" line with its reason and the raw
  * URI, which the access line leaves out (the logger escapes what a client
  * sent): error, or warn for a reason that names a passing state
@@ -439,7 +405,7 @@ static void head_put(struct head *h, const char *s, size_t n)
 static void head_start(struct head *h, int status, const char *content_type,
                        size_t body_len)
 {
-	const char *phrase = reason_phrase(status);
+	const char *phrase = http_reason_phrase(status);
 	char code[1 + FMT_U64_MAX], len[FMT_U64_MAX];
 	size_t nc = 0, nl = fmt_u64(len, (uint64_t)body_len);
 	size_t np = strlen(phrase), nt = strlen(content_type);

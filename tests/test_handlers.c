@@ -1896,3 +1896,30 @@ Test(handlers, sixty_four_character_request_id_is_kept)
 	cr_assert_str_eq(test_header(&r, "X-Request-Id"), id64);
 	http_response_clear(&r);
 }
+
+Test(handlers, reason_phrase_is_rfc9110s_or_the_name_of_the_status_class)
+{
+	static const struct { int status; const char *phrase; } own[] = {
+		{ 200, "OK" }, { 201, "Created" }, { 202, "Accepted" },
+		{ 204, "No Content" }, { 400, "Bad Request" },
+		{ 401, "Unauthorized" }, { 403, "Forbidden" },
+		{ 404, "Not Found" }, { 405, "Method Not Allowed" },
+		{ 409, "Conflict" }, { 411, "Length Required" },
+		{ 413, "Content Too Large" },
+		{ 415, "Unsupported Media Type" },
+		{ 422, "Unprocessable Content" },
+		{ 429, "Too Many Requests" },
+		{ 500, "Internal Server Error" }, { 501, "Not Implemented" },
+		{ 502, "Bad Gateway" }, { 503, "Service Unavailable" },
+		{ 504, "Gateway Timeout" },
+		/* No phrase of its own: the class (RFC 9110, section 15). */
+		{ 103, "Informational" }, { 206, "Successful" },
+		{ 308, "Redirection" }, { 418, "Client Error" },
+		{ 507, "Server Error" }, { 0, "Server Error" },
+		{ 600, "Server Error" },
+	};
+
+	for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+		cr_expect_str_eq(http_reason_phrase(own[i].status),
+		                 own[i].phrase, "status %d", own[i].status);
+}
