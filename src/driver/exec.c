@@ -647,6 +647,9 @@ struct timeline {
 	int64_t phase_at; /* monotonic ms: the next step is due */
 	int64_t began;    /* monotonic ms: the Runtime began ending it */
 	bool quiet;       /* the Runtime ended the worker, or we failed it */
+	bool term_first;  /* SIGTERM was the first step (a cancel, a release
+	                   * without a stop, a timed-out turn), not a graceful
+	                   * stop's grace running out */
 };
 
 /* The last step taken, for the stop log line. */
@@ -719,10 +722,14 @@ child_gone(struct exec_worker *w, const struct timeline *tl)
 	           r < 0 ? -1 : status, !quiet, NULL);
 	if (!quiet)
 		wr_worker_fail(w->rt, w->id, why, NULL);
-	else if (tl->phase == PHASE_TERMED || tl->phase == PHASE_KILLED)
+	else if (tl->phase == PHASE_KILLED ||
+	         (tl->phase == PHASE_TERMED && !tl->term_first))
 		/* A worker that exits once its stdin is closed stopped as it
-		 * should: the lifecycle event says so, it is no diagnostic
-		 * (one would make GET /v1/health "degraded" on every stop). */
+		 * should, and so did one that a cancel (or a timed-out turn)
+		 * ended with its SIGTERM: the lifecycle event says so, it is
+		 * no diagnostic (one would make GET /v1/health "degraded"
+		 * and diagnostics_total rise on every stop or cancel).  One
+		 * that outlived a stop's grace or needed SIGKILL is. */
 		diagnose(w, "stopped: %s %s, %lld ms after the stop began",
 		         why, phase_how(tl->phase),
 		         (long long)(mono_ms() - tl->began));
@@ -795,6 +802,7 @@ advance_timeline(struct exec_worker *w, struct timeline *tl, int64_t now,
 			         w->prof->stop_grace_ms, w->in_fd >= 0 ?
 			         " (it had not read all of its last input "
 			         "line)" : "");
+		tl->term_first = !graceful(tl, stop_req, cancel_req);
 		if (stop_req) /* what is left of a line is dropped (also
 		               * when a cancel cut the grace short) */
 			wr__exec_close_fd(&w->in_fd);
@@ -910,7 +918,7 @@ static void *
 exec_thread(void *arg)
 {
 	struct exec_worker *w = arg;
-	struct timeline tl = { PHASE_RUNNING, 0, 0, false };
+	struct timeline tl = { PHASE_RUNNING, 0, 0, false, false };
 	int64_t now, turn_at;
 	bool stop_req, cancel_req, release_req, want_write, note;
 	size_t unread = 0;
