@@ -195,6 +195,54 @@ static void log_diagnostic(void *arg, const struct wr_diagnostic *d)
 	log_event(LOG_WARN, "diagnostic", f, d->worker_id[0] ? 3 : 2);
 }
 
+/* Worker stderr lines logged per second at most, all workers together: a
+ * worker that floods its stderr must not flood the log (the metric
+ * exec_stderr_lines_total counts every line). */
+#define STDERR_LINES_PER_SEC 100
+
+/* Logs a line a worker wrote to stderr as "worker stderr", an info line
+ * (php-fpm's catch_workers_output does the same): the worker's own log.
+ * Past STDERR_LINES_PER_SEC, lines are counted, not logged, and the next
+ * second's first line is preceded by a warning with how many were not. */
+static void log_worker_stderr(const struct wr_worker_event *ev)
+{
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	static time_t window;
+	static unsigned in_window;
+	static unsigned long dropped;
+	unsigned long missed = 0;
+	struct timespec ts;
+	time_t now;
+	bool admit;
+	struct log_field f[4] = {
+		LOG_STR("worker_id", ev->worker_id),
+		LOG_STR("profile", ev->profile),
+		LOG_INT("pid", ev->pid),
+		LOG_STR("line", ev->message),
+	};
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = ts.tv_sec;
+	pthread_mutex_lock(&mu);
+	if (now != window) {
+		window = now;
+		in_window = 0;
+		missed = dropped;
+		dropped = 0;
+	}
+	admit = in_window < STDERR_LINES_PER_SEC;
+	if (admit)
+		in_window++;
+	else
+		dropped++;
+	pthread_mutex_unlock(&mu);
+	if (missed > 0)
+		log_msg(LOG_WARN, "%lu worker stderr lines not logged (more "
+		        "than %d a second)", missed, STDERR_LINES_PER_SEC);
+	if (admit)
+		log_event(LOG_INFO, "worker stderr", f, 4);
+}
+
 /* Logs each exec worker's lifecycle event as one line (same rules as
  * log_diagnostic: any thread, maybe under the Runtime lock). */
 static void log_worker_event(void *arg, const struct wr_worker_event *ev)
@@ -226,6 +274,9 @@ static void log_worker_event(void *arg, const struct wr_worker_event *ev)
 		msg = "worker killed after its grace (SIGKILL)";
 		level = LOG_WARN;
 		break;
+	case WR_WORKER_STDERR:
+		log_worker_stderr(ev);
+		return;
 	case WR_WORKER_SPAWN_FAILED:
 		msg = "worker spawn failed";
 		level = LOG_ERROR;

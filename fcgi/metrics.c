@@ -230,6 +230,9 @@ render_workers(FILE *f, const struct wr_metrics *m)
 	one(f, "worker_runtime_exec_kills_after_grace_total", "counter",
 	    "Worker processes sent SIGKILL after SIGTERM's grace.",
 	    m->kills_after_grace);
+	one(f, "worker_runtime_exec_stderr_lines_total", "counter",
+	    "Lines worker processes wrote to stderr (logged as \"worker "
+	    "stderr\").", m->worker_stderr_lines);
 }
 
 static void

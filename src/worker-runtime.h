@@ -575,7 +575,13 @@ enum wr_worker_event_kind {
 	                         * the worker was marked failed for it */
 	WR_WORKER_KILLED,       /* SIGKILL sent: still running after SIGTERM
 	                         * and the kill grace */
-	WR_WORKER_SPAWN_FAILED  /* no process: reason and message say why */
+	WR_WORKER_SPAWN_FAILED, /* no process: reason and message say why */
+	WR_WORKER_STDERR        /* a line it wrote to stderr: message, its
+	                         * first 160 bytes with control and invalid
+	                         * bytes shown as '?', and " (line truncated)"
+	                         * after a longer one's.  The worker's own
+	                         * log, not the Runtime's trouble: no
+	                         * diagnostic */
 };
 
 struct wr_worker_event {
@@ -587,15 +593,16 @@ struct wr_worker_event {
 	int signal;            /* EXITED by a signal: its number; else 0 */
 	bool failed;
 	enum wr_reason reason; /* SPAWN_FAILED */
-	const char *message;   /* SPAWN_FAILED: why; else "" */
+	const char *message;   /* SPAWN_FAILED: why; STDERR: the line;
+	                        * else "" */
 };
 
 /*
  * The one report a driver makes about a worker's execution: counts ev in
  * the Runtime's metrics (children_spawned, children_exited,
- * spawn_failures, kills_after_grace of struct wr_metrics: one relaxed
- * atomic add), then hands it to wr_config.on_worker_event, if any (the
- * lifecycle log lines).  NULL rt or ev, or an unknown kind, is ignored.
+ * spawn_failures, kills_after_grace, worker_stderr_lines of struct
+ * wr_metrics: one relaxed atomic add), then hands it to
+ * wr_config.on_worker_event, if any (the lifecycle and stderr log lines).  NULL rt or ev, or an unknown kind, is ignored.
  * Lock-free and thread-safe; may be called inside driver operations.
  */
 void wr_runtime_worker_event(struct wr_runtime *rt,
@@ -870,6 +877,8 @@ struct wr_metrics {
 	uint64_t children_spawned, children_exited;
 	uint64_t spawn_failures;     /* worker programs that did not start */
 	uint64_t kills_after_grace;  /* SIGKILLs after SIGTERM's grace */
+	uint64_t worker_stderr_lines; /* lines worker processes wrote to
+	                               * stderr (WR_WORKER_STDERR) */
 };
 
 /*

@@ -168,13 +168,14 @@ seen_event(void *arg, const struct wr_worker_event *ev)
  * log lines): neither can miss what the other saw. */
 Test(metrics, one_worker_event_is_counted_once_and_handed_to_the_hook)
 {
-	int seen[WR_WORKER_SPAWN_FAILED + 1] = {0};
+	int seen[WR_WORKER_STDERR + 1] = {0};
 	struct wr_config cfg = {.runtime_id = "rt-m",
 	                        .on_worker_event = seen_event,
 	                        .on_worker_event_arg = seen};
 	static const enum wr_worker_event_kind kinds[] = {
 		WR_WORKER_SPAWNED, WR_WORKER_SPAWNED, WR_WORKER_EXITED,
-		WR_WORKER_SPAWN_FAILED, WR_WORKER_KILLED,
+		WR_WORKER_SPAWN_FAILED, WR_WORKER_KILLED, WR_WORKER_STDERR,
+		WR_WORKER_STDERR, WR_WORKER_STDERR,
 	};
 	struct wr_worker_event ev = {.worker_id = "w-1", .profile = "p",
 	                             .pid = 42, .message = ""};
@@ -195,6 +196,9 @@ Test(metrics, one_worker_event_is_counted_once_and_handed_to_the_hook)
 	cr_assert_eq(m.children_exited, 1);
 	cr_assert_eq(m.spawn_failures, 1);
 	cr_assert_eq(m.kills_after_grace, 1);
+	cr_assert_eq(m.worker_stderr_lines, 3);
+	cr_assert_eq(m.diagnostics, 0); /* a stderr line is none */
+	cr_assert_eq(seen[WR_WORKER_STDERR], 3);
 	cr_assert_eq(seen[WR_WORKER_SPAWNED], 2);
 	cr_assert_eq(seen[WR_WORKER_EXITED], 1);
 	cr_assert_eq(seen[WR_WORKER_SPAWN_FAILED], 1);

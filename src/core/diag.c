@@ -122,6 +122,9 @@ wr_runtime_worker_event(struct wr_runtime *rt, const struct wr_worker_event *ev)
 	case WR_WORKER_SPAWN_FAILED:
 		c = &rt->m_spawn_failures;
 		break;
+	case WR_WORKER_STDERR:
+		c = &rt->m_stderr_lines;
+		break;
 	default:
 		return; /* not a kind: neither counted nor handed on */
 	}

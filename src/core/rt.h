@@ -319,6 +319,7 @@ struct wr_runtime {
 	uint64_t m_inputs, m_entries;
 	uint64_t m_snapshots, m_snapshot_failures, m_snapshot_us;
 	uint64_t m_spawned, m_exited, m_spawn_failures, m_kills;
+	uint64_t m_stderr_lines;
 };
 
 /* ---- lookup tables (table.c) ------------------------------------------ */

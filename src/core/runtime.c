@@ -683,6 +683,7 @@ wr_runtime_metrics(struct wr_runtime *rt, struct wr_metrics *out,
 	m.children_exited = load_relaxed(&rt->m_exited);
 	m.spawn_failures = load_relaxed(&rt->m_spawn_failures);
 	m.kills_after_grace = load_relaxed(&rt->m_kills);
+	m.worker_stderr_lines = load_relaxed(&rt->m_stderr_lines);
 	*out = m;
 	return WR_OK;
 }

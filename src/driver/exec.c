@@ -531,11 +531,32 @@ out:
 	json_object_put(o);
 }
 
-/* Handles one complete stderr line: a diagnostic (a wr__line_fn). */
+/* Reports a stderr line (its shown head pv; cut: the line was longer) as
+ * the worker's own log (WR_WORKER_STDERR), not a diagnostic: a worker that
+ * logs as programs do must not turn GET /v1/health "degraded" nor push the
+ * Runtime's own diagnostics out of their ring. */
+static void
+stderr_line(struct exec_worker *w, const char *pv, bool cut)
+{
+	char line[WR__EXEC_PREVIEW_MAX + sizeof(" (line truncated)")];
+	struct wr_worker_event ev;
+
+	snprintf(line, sizeof(line), "%s%s", pv, cut ? " (line truncated)"
+	                                             : "");
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = WR_WORKER_STDERR;
+	ev.worker_id = w->id;
+	ev.profile = w->prof->name;
+	ev.pid = (long)w->pid;
+	ev.exit_status = -1;
+	ev.message = line;
+	wr_runtime_worker_event(w->rt, &ev);
+}
+
+/* Handles one complete stderr line (a wr__line_fn). */
 static void
 handle_err_line(void *arg, const char *line, size_t len)
 {
-	struct exec_worker *w = arg;
 	char pv[WR__EXEC_PREVIEW_MAX + 1];
 
 	if (len > 0 && line[len - 1] == '\r')
@@ -543,10 +564,7 @@ handle_err_line(void *arg, const char *line, size_t len)
 	if (len == 0)
 		return;
 	wr__exec_preview(pv, sizeof(pv), line, len);
-	if (len > WR__EXEC_PREVIEW_MAX)
-		diagnose(w, "worker stderr: %s... (line truncated)", pv);
-	else
-		diagnose(w, "worker stderr: %s", pv);
+	stderr_line(arg, pv, len > WR__EXEC_PREVIEW_MAX);
 }
 
 /* An over-long stdout line ended (a wr__overlong_fn): report it. */
@@ -562,7 +580,7 @@ static void
 err_overlong(void *arg, size_t dropped WR__UNUSED, size_t max WR__UNUSED,
              const char *head)
 {
-	diagnose(arg, "worker stderr: %s... (line truncated)", head);
+	stderr_line(arg, head, true);
 }
 
 /* Reads what *fd has into lb, whose callbacks handle the lines; closes *fd

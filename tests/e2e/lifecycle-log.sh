@@ -2,7 +2,9 @@
 # tests/e2e/lifecycle-log.sh - the exec driver's lifecycle log lines
 # (wr_config.on_worker_event): spawned with its pid, exited with its
 # status (marked failed when it ended on its own), killed after its grace
-# (a worker that ignores EOF and SIGTERM), spawn failure with its reason.
+# (a worker that ignores EOF and SIGTERM), spawn failure with its reason;
+# a worker's stderr line logged as its own ("worker stderr"), counted by
+# the metrics and no diagnostic (GET /v1/health stays "ok").
 # Waits for log lines (states), never for a guessed duration.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -15,6 +17,7 @@ e2e_workers
 jq -n --arg tw "$TW" --arg echo "$ECHO" --arg missing "$E2E_TMP/none" '{
 	profiles: {
 		echo: {argv: [$echo]},
+		chatty: {argv: [$tw, "--stderr"]},
 		crash: {argv: [$tw, "--exit-at-start", "3"]},
 		stubborn: {argv: [$tw, "--ignore-term", "--ignore-eof"],
 		           stop_grace_ms: 100},
@@ -27,7 +30,25 @@ create_with() {
 	WID=$(jq -r '.worker.worker_id // empty' "$E2E_TMP/body")
 }
 
+health_ok() { # no diagnostic yet
+	e2e_api GET /v1/health &&
+	jq -e '.health.status == "ok" and .health.diagnostic_count == 0' \
+		"$E2E_TMP/body"
+}
+stderr_counted() {
+	e2e_api GET /v1/metrics &&
+	grep -qx 'worker_runtime_exec_stderr_lines_total 1' "$E2E_TMP/body"
+}
+
 e2e_start_stack --profiles "$E2E_TMP/profiles.json"
+
+# First, while no diagnostic was made: the stderr line must not make one.
+create_with chatty
+e2e_api POST "/v1/workers/$WID/input" -d '{"kind":"user","content":"hi"}'
+check "a stderr line is logged as the worker's own, info" e2e_until_log \
+	" info worker-runtime: worker stderr worker_id=$WID profile=chatty pid=[0-9]+ line=\"test-worker: turn 1\"\$"
+check "... counted by exec_stderr_lines_total" stderr_counted
+check "... and no diagnostic: health stays ok" health_ok
 
 create_with echo
 check "spawned: a line with the worker, profile and pid" e2e_until_log \
