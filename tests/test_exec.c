@@ -1044,20 +1044,33 @@ Test(exec, a_program_that_cannot_start_creates_no_worker, .timeout = 20)
 	struct wr_worker_info *w = NULL;
 	struct wr_config cfg = {0};
 	struct wr_create_request req = {0};
-	char json[1024], noexec[TEST_TMPDIR_SIZE + 32];
+	char json[2048], noexec[TEST_TMPDIR_SIZE + 32];
+	char gone[TEST_TMPDIR_SIZE + 32], cwd[TEST_TMPDIR_SIZE + 32];
 	size_t n;
 	int fds;
 
+	/* Each is fine when the profiles load (which checks them) and is
+	 * spoiled before the create: the spawn reports it. */
+	snprintf(gone, sizeof(gone), "%s/gone", dir);
+	write_file(gone, "#!/bin/sh\nexit 0\n");
+	cr_assert_eq(chmod(gone, 0755), 0);
 	snprintf(noexec, sizeof(noexec), "%s/not-executable", dir);
 	write_file(noexec, "#!/bin/sh\nexit 0\n");
+	cr_assert_eq(chmod(noexec, 0755), 0);
+	snprintf(cwd, sizeof(cwd), "%s/cwd", dir);
+	cr_assert_eq(mkdir(cwd, 0755), 0);
 	snprintf(json, sizeof(json),
 	         "{\"profiles\": {"
-	         "\"missing\": {\"argv\": [\"/nonexistent/wr-program\"]},"
+	         "\"missing\": {\"argv\": [\"%s\"]},"
 	         "\"noexec\": {\"argv\": [\"%s\"]},"
-	         "\"badcwd\": {\"argv\": [\"%s\"], \"cwd\": \"/nonexistent\"}"
-	         "}}", noexec, TEST_WORKER);
+	         "\"badcwd\": {\"argv\": [\"%s\"], \"cwd\": \"%s\"}"
+	         "}}", gone, noexec, TEST_WORKER, cwd);
 	write_file(profiles_path, json);
-	cr_assert_eq(wr_profiles_load(profiles_path, &set, &err), WR_OK);
+	cr_assert_eq(wr_profiles_load(profiles_path, &set, &err), WR_OK, "%s",
+	             err.message);
+	cr_assert_eq(unlink(gone), 0);
+	cr_assert_eq(chmod(noexec, 0644), 0);
+	cr_assert_eq(rmdir(cwd), 0);
 	cfg.profiles = wr_profile_set_profiles(set, &n);
 	cfg.n_profiles = n;
 	cr_assert_eq(wr_runtime_open(&cfg, &rt, &err), WR_OK);
@@ -1067,8 +1080,9 @@ Test(exec, a_program_that_cannot_start_creates_no_worker, .timeout = 20)
 	req.profile.value = "missing";
 	cr_assert_eq(wr_worker_create(rt, &req, &w, &err), WR_EUNAVAILABLE);
 	cr_assert_str_eq(wr_reason_name(err.reason), "spawn_failed");
-	cr_assert_str_eq(err.message, "profile missing: cannot execute "
-	                 "/nonexistent/wr-program: No such file or directory");
+	snprintf(json, sizeof(json), "profile missing: cannot execute %s: No "
+	         "such file or directory", gone);
+	cr_assert_str_eq(err.message, json);
 	cr_assert_null(w);
 
 	req.profile.value = "noexec";
@@ -1079,8 +1093,9 @@ Test(exec, a_program_that_cannot_start_creates_no_worker, .timeout = 20)
 
 	req.profile.value = "badcwd";
 	cr_assert_eq(wr_worker_create(rt, &req, &w, &err), WR_EUNAVAILABLE);
-	cr_assert_str_eq(err.message, "profile badcwd: cannot enter working "
-	                 "directory /nonexistent: No such file or directory");
+	snprintf(json, sizeof(json), "profile badcwd: cannot enter working "
+	         "directory %s: No such file or directory", cwd);
+	cr_assert_str_eq(err.message, json);
 
 	cr_assert_eq(wr_worker_list(rt, NULL, &l, &err), WR_OK);
 	cr_assert_eq(l.count, 0);
@@ -1279,9 +1294,28 @@ static const struct bad_case bad_cases[] = {
 	 "invalid_value", "profiles.bad name", "profile \"bad name\": a "
 	 "profile name is 1-64 characters of [A-Za-z0-9_.-], not starting "
 	 "with '.'"},
-	{"{\"default\": \"q\", \"profiles\": {\"p\": {\"argv\": [\"/x\"]}}}",
+	{"{\"default\": \"q\", \"profiles\": {\"p\": {\"argv\": [\"/bin/sh\"]}}}",
 	 "unknown_profile", "default", "member \"default\": names no "
 	 "profile of this file: \"q\""},
+	/* What a spawn needs, as the loading process sees it. */
+	{"{\"profiles\": {\"p\": {\"argv\": [\"/nonexistent/wr-program\"]}}}",
+	 "invalid_value", "profiles.p.argv", "profile \"p\": member \"argv\": "
+	 "cannot execute the program /nonexistent/wr-program: No such file "
+	 "or directory"},
+	{"{\"profiles\": {\"p\": {\"argv\": [\"/\"]}}}",
+	 "invalid_value", "profiles.p.argv", "profile \"p\": member \"argv\": "
+	 "cannot execute the program /: is a directory, not a regular file"},
+	{"{\"profiles\": {\"p\": {\"argv\": [\"/etc/passwd\"]}}}",
+	 "invalid_value", "profiles.p.argv", "profile \"p\": member \"argv\": "
+	 "cannot execute the program /etc/passwd: Permission denied"},
+	{"{\"profiles\": {\"p\": {\"argv\": [\"/bin/sh\"], "
+	 "\"cwd\": \"/nonexistent\"}}}", "invalid_value", "profiles.p.cwd",
+	 "profile \"p\": member \"cwd\": cannot enter /nonexistent: No such "
+	 "file or directory"},
+	{"{\"profiles\": {\"p\": {\"argv\": [\"/bin/sh\"], "
+	 "\"cwd\": \"/etc/passwd\"}}}", "invalid_value", "profiles.p.cwd",
+	 "profile \"p\": member \"cwd\": cannot enter /etc/passwd: is a "
+	 "regular file, not a directory"},
 	{"{\"default\": 1, \"profiles\": {}}", "wrong_type", "default",
 	 "member \"default\": must be a profile name"},
 };

@@ -292,6 +292,50 @@ parse_env(const struct ctx *c, const char *name, json_object *v,
 }
 
 /* Parses one profile into *p (which the caller frees on any outcome). */
+/* True if path is not a directory (want_dir) or regular file that this
+ * process may enter or execute (access(2) X_OK as its effective user);
+ * why then says what is wrong. */
+static bool
+not_usable(const char *path, bool want_dir, char *why, size_t size)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0) {
+		snprintf(why, size, "%s", strerror(errno));
+		return true;
+	}
+	if (want_dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) {
+		snprintf(why, size, "is %s, not %s", wr_file_kind(st.st_mode),
+		         want_dir ? "a directory" : "a regular file");
+		return true;
+	}
+	if (faccessat(AT_FDCWD, path, X_OK, AT_EACCESS) != 0) {
+		snprintf(why, size, "%s", strerror(errno));
+		return true;
+	}
+	return false;
+}
+
+/* What a spawn of p needs, as this process sees it now: its program a
+ * regular file it may execute, its cwd a directory it may enter.  Else a
+ * profile with a mistyped program would load, pass -t and fail every
+ * create with 503 spawn_failed, which a Backend retries.  A spawn still
+ * reports what changed since (a file removed later). */
+static wr_err
+check_runnable(const struct ctx *c, const struct wr__exec_profile *p)
+{
+	char why[128];
+
+	if (p->cwd != NULL && not_usable(p->cwd, true, why, sizeof(why)))
+		return load_fail(c, WR_REASON_INVALID_VALUE, p->name, "cwd",
+		                 "cannot enter %.64s: %s", p->cwd, why);
+	if (not_usable(p->argv[0], false, why, sizeof(why)))
+		return load_fail(c, WR_REASON_INVALID_VALUE, p->name, "argv",
+		                 "cannot execute the program %.64s: %s",
+		                 p->argv[0], why);
+	return WR_OK;
+}
+
 static wr_err
 parse_profile(const struct ctx *c, const char *name, json_object *v,
               struct wr__exec_profile *p)
@@ -348,7 +392,7 @@ parse_profile(const struct ctx *c, const char *name, json_object *v,
 	if (!have_argv)
 		return load_fail(c, WR_REASON_MISSING_FIELD, name, "argv",
 		                 "is required");
-	return WR_OK;
+	return check_runnable(c, p);
 }
 
 static void

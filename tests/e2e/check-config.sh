@@ -7,7 +7,8 @@
 # another --runtime-id (same reason as the start), an unknown
 # --socket-group, a missing directory for --socket and --pid-file, a
 # socket path that is a regular file, a bad token file, a token file over
-# its size bound (40 kB of one line: said as such), bad profiles, a
+# its size bound (40 kB of one line: said as such), bad profiles (one
+# names a program that does not exist), a
 # log file in a missing directory, a store restored as root (as root: -t and
 # the start as nobody), a --socket-group the user is not a member of (as
 # nobody).  No nginx; state-based waits only.
@@ -26,6 +27,8 @@ head -c 40000 /dev/zero | tr '\0' x >"$T/hugetok" && chmod 600 "$T/hugetok"
 jq -n --arg e "$ECHO" '{profiles: {one: {argv: [$e]}}}' >"$T/p.json"
 jq -n --arg e "$ECHO" '{default: "two", profiles: {one: {argv: [$e]}}}' \
 	>"$T/badp.json"
+jq -n --arg t "$T/no-such-program" '{profiles: {one: {argv: [$t]}}}' \
+	>"$T/missingp.json"
 : >"$T/regular"
 N=0
 CODE=- # no HTTP here (check prints it on a failure)
@@ -101,6 +104,9 @@ same_fate log-file-no-dir 1 $(sock g) --log-file "$T/nodir/rt.log"
 same_fate bad-token-file 1 $(sock h) --local-token-file "$T/badtok"
 # shellcheck disable=SC2046
 same_fate bad-default-profile 1 $(sock i) --profiles "$T/badp.json"
+# shellcheck disable=SC2046
+same_fate missing-program 1 $(sock k) --profiles "$T/missingp.json"
+check "-t names the program it cannot execute" grep -qF "cannot execute the program $T/no-such-program: No such file or directory" "$T/t.missing-program.out"
 # shellcheck disable=SC2046
 same_fate huge-token-file 1 $(sock j) --local-token-file "$T/hugetok"
 check "-t says the token file is too large" grep -qF "$T/hugetok: larger than 32784 bytes" "$T/t.huge-token-file.out"

@@ -33,8 +33,10 @@ E2E_PIDS="$!"
 # removes it, "slow" turns take 3 x 100 ms, "long" ones 400 x 500 ms
 # (longer than the watchdog: only ever cancelled), "crash" is slow-worker
 # refusing its arguments (it exits with status 2 at once), "missing" names
-# no program at all.
+# a program removed after the start (the profiles' load refuses one that
+# is missing then).
 MISSING=$E2E_TMP/no-such-worker
+cp "$ECHO" "$MISSING" || exit 99
 GATE=$E2E_TMP/gate
 jq -n --arg slow "$SLOW" --arg echo "$ECHO" --arg missing "$MISSING" \
 	--arg tw "$TW" --arg gate "$GATE" '{
@@ -50,6 +52,8 @@ jq -n --arg slow "$SLOW" --arg echo "$ECHO" --arg missing "$MISSING" \
 
 e2e_start_stack --runtime-id e2e-exec --store memory --threads 4 \
 	--profiles "$E2E_TMP/profiles.json"
+rm -f "$MISSING"
+LOG=$WR_DIR/worker-runtime.log
 
 # worker_has W FILTER: GET the detail of W; true if FILTER holds.
 worker_has() {
@@ -198,11 +202,15 @@ check "input to the failed worker: 409 unsupported_operation" \
 	error_is 409 unsupported_operation
 e2e_api GET /v1/runtime
 check "the Runtime goes on serving (GET /v1/runtime 200)" status_is 200
-check "... counting 1 failed, 1 cancelled, 3 stopped and a diagnostic" json \
+check "... counting 1 failed, 1 cancelled, 3 stopped" json \
 	'.runtime.worker_count == 5 and .runtime.failed_worker_count == 1
 	 and .runtime.cancelled_worker_count == 1
 	 and .runtime.stopped_worker_count == 3
-	 and .runtime.active_worker_count == 0 and .runtime.diagnostic_count >= 1'
+	 and .runtime.active_worker_count == 0'
+check "... the crash's usage line on stderr is logged as the worker's own" \
+	e2e_until_log ' info worker-runtime: worker stderr worker_id=[^ ]+ profile=crash pid=[0-9]+ line="usage: slow-worker'
+check "... and neither it nor the cancel is a diagnostic" json \
+	'.runtime.diagnostic_count == 0'
 
 # ---- a program that does not exist -----------------------------------------
 create missing

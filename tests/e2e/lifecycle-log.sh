@@ -14,6 +14,9 @@ e2e_init
 
 LOG=$WR_DIR/worker-runtime.log
 e2e_workers
+# "missing": its program is removed after the start (the profiles' load
+# refuses one that is missing then).
+cp "$ECHO" "$E2E_TMP/none" || exit 99
 jq -n --arg tw "$TW" --arg echo "$ECHO" --arg missing "$E2E_TMP/none" '{
 	profiles: {
 		echo: {argv: [$echo]},
@@ -41,6 +44,7 @@ stderr_counted() {
 }
 
 e2e_start_stack --profiles "$E2E_TMP/profiles.json"
+rm -f "$E2E_TMP/none"
 
 # First, while no diagnostic was made: the stderr line must not make one.
 create_with chatty
