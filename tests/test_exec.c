@@ -974,6 +974,33 @@ Test(exec, garbage_output_is_a_diagnostic_and_the_worker_goes_on,
 	wr_transcript_page_clear(&p);
 }
 
+/* A worker that closes its stdout and goes on running can send no more
+ * output or turn_end: WR__EXEC_STDOUT_EOF_GRACE_MS later it is failed, with
+ * a runtime entry, and ended, rather than left busy (every input refused
+ * with a Retry-After) for ever. */
+Test(exec, a_worker_that_closes_its_stdout_and_runs_on_is_failed_and_ended,
+     .timeout = 20)
+{
+	char id[WR_ID_MAX + 1];
+	struct wr_transcript_page p = {0};
+	struct wr_worker_info *w;
+	pid_t pid;
+
+	open_worker_profile(NULL, "--close-stdout", NULL);
+	create(id);
+	pid = read_pid(NULL);
+	cr_assert_eq(input(id, "into the void", NULL), WR_OK);
+	w = wait_status(id, WR_STATUS_FAILED, 5000);
+	wr_worker_info_free(w);
+	cr_assert(wait_gone(pid, 3000));
+	transcript(id, &p);
+	cr_assert_eq(p.count, 2);
+	assert_entry(&p, 1, WR_ROLE_RUNTIME, "worker process closed its stdout "
+	             "and went on running");
+	wr_transcript_page_clear(&p);
+	cr_assert(!has_diagnostic(id, "stopped: "));
+}
+
 /* Lines json-c alone would read differently from other parsers (a lone
  * surrogate, a NUL-cut or repeated member name, -0) are malformed like any
  * other: a diagnostic naming the rule, nothing in the transcript, and the

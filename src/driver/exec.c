@@ -668,6 +668,7 @@ struct timeline {
 	bool term_first;  /* SIGTERM was the first step (a cancel, a release
 	                   * without a stop, a timed-out turn), not a graceful
 	                   * stop's grace running out */
+	int64_t out_eof;  /* monotonic ms: its stdout reached EOF; 0: not */
 };
 
 /* The last step taken, for the stop log line. */
@@ -813,6 +814,14 @@ advance_timeline(struct exec_worker *w, struct timeline *tl, int64_t now,
 		wr_worker_fail(w->rt, w->id, why, NULL);
 		begin_ending(tl, now, now);
 	}
+	if (tl->phase == PHASE_RUNNING && tl->out_eof != 0 &&
+	    now - tl->out_eof >= WR__EXEC_STDOUT_EOF_GRACE_MS) {
+		/* Else it would stay busy (or idle) for ever: every input
+		 * refused with a Retry-After, or never answered. */
+		wr_worker_fail(w->rt, w->id, "worker process closed its "
+		               "stdout and went on running", NULL);
+		begin_ending(tl, now, now);
+	}
 	if (tl->phase == PHASE_CLOSING && now >= tl->phase_at) {
 		if (graceful(tl, stop_req, cancel_req))
 			diagnose(w, "worker process still running %u ms "
@@ -879,6 +888,10 @@ poll_timeout(const struct exec_worker *w, const struct timeline *tl,
 	if (tl->phase == PHASE_RUNNING && turn_at != 0 &&
 	    (wait_ms < 0 || turn_at - now < wait_ms))
 		wait_ms = turn_at - now;
+	if (tl->phase == PHASE_RUNNING && tl->out_eof != 0 &&
+	    (wait_ms < 0 ||
+	     tl->out_eof + WR__EXEC_STDOUT_EOF_GRACE_MS - now < wait_ms))
+		wait_ms = tl->out_eof + WR__EXEC_STDOUT_EOF_GRACE_MS - now;
 	if (w->pid_fd < 0 && (wait_ms < 0 || wait_ms > TICK_MS))
 		wait_ms = TICK_MS;
 	if (wait_ms < 0)
@@ -936,7 +949,7 @@ static void *
 exec_thread(void *arg)
 {
 	struct exec_worker *w = arg;
-	struct timeline tl = { PHASE_RUNNING, 0, 0, false, false };
+	struct timeline tl = { PHASE_RUNNING, 0, 0, false, false, 0 };
 	int64_t now, turn_at;
 	bool stop_req, cancel_req, release_req, want_write, note;
 	size_t unread = 0;
@@ -989,6 +1002,8 @@ exec_thread(void *arg)
 			continue;
 		}
 		handle_events(w, pf, npf, want_write);
+		if (w->out_fd < 0 && tl.out_eof == 0)
+			tl.out_eof = mono_ms();
 	}
 	thread_finish(w);
 	return NULL;

@@ -16,6 +16,10 @@
 
 #define WR__EXEC_STOP_GRACE_DEFAULT_MS 5000u /* stdin EOF -> SIGTERM */
 #define WR__EXEC_KILL_GRACE_MS 500u          /* SIGTERM -> SIGKILL */
+/* A worker whose stdout reached EOF while it still runs can send no more
+ * output or turn_end: if it has not exited this long after, it is failed
+ * and ended (its exit, if it was exiting, is reported as such). */
+#define WR__EXEC_STDOUT_EOF_GRACE_MS 1000
 /* One stdout protocol line: at least WR__EXEC_LINE_MIN, and room for any
  * content the Runtime accepts as input, however the worker escapes it
  * (wr__exec_line_max). */

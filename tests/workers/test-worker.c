@@ -19,6 +19,8 @@
  *                      NUL-cut member names, a lone surrogate, -0)
  *   --huge N           per turn, first write one output line of N bytes
  *   --stderr           write one stderr line per turn
+ *   --close-stdout     close stdout at the start, then read stdin (and
+ *                      answer nothing) until EOF
  *   --env              per turn, output WORKER_ID, RUNTIME_ID, TW_VAR, cwd
  *   --ignore-term      survive SIGTERM
  *   --ignore-eof       keep running after stdin EOF (until killed)
@@ -157,7 +159,7 @@ write_ambiguous(void)
 struct opts {
 	long lines, delay, exit_after, exit_status, huge, eof_delay;
 	bool no_turn_end, crash, garbage, err_line, env, ignore_eof;
-	bool grandchild, ambiguous;
+	bool grandchild, ambiguous, close_stdout;
 	const char *pidfile, *gate;
 };
 
@@ -191,6 +193,8 @@ parse_one(int argc, char **argv, int *a, struct opts *o)
 		o->ambiguous = true;
 	else if (strcmp(s, "--huge") == 0 && more)
 		o->huge = num(argv[++*a]);
+	else if (strcmp(s, "--close-stdout") == 0)
+		o->close_stdout = true;
 	else if (strcmp(s, "--stderr") == 0)
 		o->err_line = true;
 	else if (strcmp(s, "--env") == 0)
@@ -322,11 +326,17 @@ main(int argc, char **argv)
 		if ((rc = parse_one(argc, argv, &a, &o)) >= 0)
 			return rc;
 	start(&o);
+	if (o.close_stdout)
+		close(STDOUT_FILENO);
 	while (getline(&line, &cap, stdin) > 0) {
 		json_object *in = json_tokener_parse(line), *c = NULL;
 		const char *content = "";
 
 		mark("input\n");
+		if (o.close_stdout) {
+			json_object_put(in);
+			continue;
+		}
 		if (in != NULL && json_object_object_get_ex(in, "content", &c))
 			content = json_object_get_string(c);
 		answer(&o, content, turns + 1);
