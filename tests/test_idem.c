@@ -213,6 +213,26 @@ Test(idem, invalid_keys_are_refused_naming_the_header)
 	wr_runtime_close(rt);
 }
 
+/* A byte an error message names counts from 0 (docs/api.md, Errors). */
+Test(idem, an_invalid_key_byte_is_named_from_0)
+{
+	struct wr_runtime *rt = open_with(NULL, 0, 0);
+	const char *bad[] = {"a b", "\xc3\xa9", "ab\x7f"};
+	const char *want[] = {"byte 1 is not", "byte 0 is not", "byte 2 is not"};
+	struct wr_idempotent_result r;
+	struct wr_error e;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct wr_idempotency k = key_for(bad[i], "/v1/workers", "");
+		cr_assert_eq(wr_worker_create_keyed(rt, NULL, &k, &r, &e),
+		             WR_EINVALID_INPUT, "key %zu", i);
+		cr_assert(strstr(e.message, want[i]) != NULL,
+		          "key %zu: \"%s\", want \"%s\"", i, e.message,
+		          want[i]);
+	}
+	wr_runtime_close(rt);
+}
+
 Test(idem, a_keyed_stop_of_an_ended_worker_replays_after_its_delete)
 {
 	struct wr_runtime *rt = open_with(spec, 0, 0);

@@ -69,6 +69,6 @@ wr_idempotency_key_check(const char *key, struct wr_error *err)
 			                WR_REASON_INVALID_VALUE,
 			                "Idempotency-Key", "an idempotency key "
 			                "is visible ASCII (0x21-0x7e); byte %zu "
-			                "is not", i + 1);
+			                "is not", i);
 	return WR_OK;
 }
