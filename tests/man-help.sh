@@ -48,7 +48,10 @@ while read -r name rest; do
 	case $name in
 	help | version) continue ;;
 	esac
-	grep -q "^\.Op Fl -$name\( \|$\)" "$tmp/page" ||
+	# ".Op Fl -name", ".Op Fl t | -check-config" or a synopsis line's
+	# own ".Fl -health-check".
+	grep -q "^\.\(Op \)\{0,1\}Fl \([a-z] | \)\{0,1\}-$name\( \|$\)" \
+		"$tmp/page" ||
 		fail "--$name is not in the SYNOPSIS of $page"
 	text=$(entry "$name")
 	if [ -z "$text" ]; then
