@@ -302,7 +302,7 @@ static void expect_reject_len(enum shape s, const char *json, size_t len,
 	cr_expect_eq(rc, WR_EINVALID_INPUT, "%.120s: rc %d", json, rc);
 	cr_expect_eq(e.code, WR_EINVALID_INPUT, "%.120s: code", json);
 	cr_expect_str_eq(wr_reason_name(e.reason), reason, "%.120s: reason '%s', want '%s'",
-	                 json, e.reason, reason);
+	                 json, wr_reason_name(e.reason), reason);
 	cr_expect_str_eq(e.field, field, "%.120s: field '%s', want '%s'", json,
 	                 e.field, field);
 	cr_expect_str_not_empty(e.message, "%.120s: no message", json);
@@ -320,7 +320,7 @@ static void expect_accept(enum shape s, const char *json)
 	wr_err rc = decode_any(s, json, strlen(json), NULL, &e);
 
 	cr_expect_eq(rc, WR_OK, "%.120s: rc %d (%s at '%s': %s)", json, rc,
-	             e.reason, e.field, e.message);
+	             wr_reason_name(e.reason), e.field, e.message);
 }
 
 /* ---- time --------------------------------------------------------------- */

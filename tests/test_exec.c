@@ -345,7 +345,7 @@ create(char id[WR_ID_MAX + 1])
 	struct wr_worker_info *w = NULL;
 
 	cr_assert_eq(wr_worker_create(rt, NULL, &w, &err), WR_OK, "%s: %s",
-	             err.reason, err.message);
+	             wr_reason_name(err.reason), err.message);
 	cr_assert_eq(w->status, WR_STATUS_RUNNING);
 	cr_assert_eq(w->run_state, WR_RUN_IDLE);
 	strcpy(id, w->ref.worker_id);

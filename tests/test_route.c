@@ -42,7 +42,7 @@ check_ok(const struct ok_case *c, size_t n)
 		memset(&cmd, 0xa5, sizeof(cmd));
 		rc = route_decode(c[i].method, c[i].uri, &cmd, &rerr);
 		cr_expect_eq(rc, WR_OK, "%s %s: rc %d (%s: %s)", c[i].method,
-		             c[i].uri, rc, rerr.err.reason, rerr.err.message);
+		             c[i].uri, rc, wr_reason_name(rerr.err.reason), rerr.err.message);
 		if (rc != WR_OK)
 			continue;
 		cr_expect_eq(cmd.op, c[i].op, "%s %s: op %d", c[i].method,
@@ -81,7 +81,7 @@ check_err(const struct err_case *c, size_t n)
 		             c[i].code);
 		cr_expect_eq(rerr.err.code, c[i].code, "%s %s: err.code", m, u);
 		cr_expect_str_eq(wr_reason_name(rerr.err.reason), c[i].reason,
-		                 "%s %s: reason '%s'", m, u, rerr.err.reason);
+		                 "%s %s: reason '%s'", m, u, wr_reason_name(rerr.err.reason));
 		cr_expect_str_eq(rerr.err.field, c[i].field,
 		                 "%s %s: field '%s'", m, u, rerr.err.field);
 		cr_expect_str_eq(rerr.err.worker_id, "", "%s %s: worker_id",

@@ -58,7 +58,7 @@ open_rt(const char *id)
 	struct wr_error e;
 
 	cr_assert_eq(wr_runtime_open(&cfg, &rt, &e), WR_OK, "open: %s (%s)",
-	             e.message, e.reason);
+	             e.message, wr_reason_name(e.reason));
 	wr__store_fs_set_io(wr__runtime_store(rt), &test_faulty_io);
 	return rt;
 }
