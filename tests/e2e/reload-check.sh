@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/e2e/reload-check.sh - SIGHUP and --check-config (-t).
 # SIGHUP: the process survives; a new profile is usable by a new worker
-# while a running one keeps its own; an invalid file leaves the old
+# while a running one keeps its own; an invalid file, or one naming a
+# program that does not exist, leaves the old
 # profiles in force with an error line; --log-file is reopened after a
 # rename (logrotate).  -t: exit 0 on a good configuration, 1 naming each
 # bad input (profiles, token file, store missing, store locked by a live
@@ -73,6 +74,15 @@ kill -HUP "$WR_RUNTIME_PID"
 check "an invalid file on SIGHUP: an error line" until_true 100 grep -q 'error worker-runtime: reload: --profiles.*the old profiles stay in force' "$RLOG"
 create_with two
 check "... and the old profiles stay in force" test "$CODE" = 201
-check "the process survived both" wr_stack_pid_alive "$WR_RUNTIME_PID"
+
+# A profile whose program is missing makes the file bad (the load checks
+# what a spawn needs): the reload keeps the old profiles.
+jq -n --arg m "$E2E_TMP/no-such-program" '{profiles: {three: {argv: [$m]}}}' >"$P"
+kill -HUP "$WR_RUNTIME_PID"
+check "a profile naming a missing program on SIGHUP: an error line naming it" \
+	until_true 100 grep -q "error worker-runtime: reload: --profiles: .*profile \"three\": member \"argv\": cannot execute the program $E2E_TMP/no-such-program: No such file or directory.*the old profiles stay in force" "$RLOG"
+create_with two
+check "... and the old profiles stay in force" test "$CODE" = 201
+check "the process survived them all" wr_stack_pid_alive "$WR_RUNTIME_PID"
 
 e2e_finish
