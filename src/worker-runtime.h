@@ -571,8 +571,10 @@ struct wr_runtime;
 enum wr_worker_event_kind {
 	WR_WORKER_SPAWNED,      /* its process started: pid */
 	WR_WORKER_EXITED,       /* its process was reaped: exit_status or
-	                         * signal; failed if it ended on its own and
-	                         * the worker was marked failed for it */
+	                         * signal; failed if the worker was marked
+	                         * failed: it ended on its own, or the
+	                         * Runtime ended it for a timed-out turn or
+	                         * a stdout it closed */
 	WR_WORKER_KILLED,       /* SIGKILL sent: still running after SIGTERM
 	                         * and the kill grace */
 	WR_WORKER_SPAWN_FAILED, /* no process: reason and message say why */

@@ -91,6 +91,8 @@ sleep_ms(long ms)
 
 /* Every stderr line reported (WR_WORKER_STDERR), as "id: line\n". */
 static char stderr_seen[4096];
+/* Every exit reported (WR_WORKER_EXITED), as "id: failed=0|1\n". */
+static char exits_seen[4096];
 
 static void
 seen_event(void *arg, const struct wr_worker_event *ev)
@@ -98,6 +100,14 @@ seen_event(void *arg, const struct wr_worker_event *ev)
 	size_t n;
 
 	(void)arg;
+	if (ev->kind == WR_WORKER_EXITED) {
+		pthread_mutex_lock(&logged_mu);
+		n = strlen(exits_seen);
+		snprintf(exits_seen + n, sizeof(exits_seen) - n,
+		         "%s: failed=%d\n", ev->worker_id, ev->failed ? 1 : 0);
+		pthread_mutex_unlock(&logged_mu);
+		return;
+	}
 	if (ev->kind != WR_WORKER_STDERR)
 		return;
 	pthread_mutex_lock(&logged_mu);
@@ -105,6 +115,26 @@ seen_event(void *arg, const struct wr_worker_event *ev)
 	snprintf(stderr_seen + n, sizeof(stderr_seen) - n, "%s: %s\n",
 	         ev->worker_id, ev->message);
 	pthread_mutex_unlock(&logged_mu);
+}
+
+/* Waits up to ms for the exit of id to be reported; true if it was, with
+ * its failed flag equal to failed. */
+static bool
+wait_exit_event(const char *id, bool failed, int ms)
+{
+	char want[WR_ID_MAX + 32];
+	int64_t end = now_ms() + ms;
+	bool found;
+
+	snprintf(want, sizeof(want), "%s: failed=%d\n", id, failed ? 1 : 0);
+	for (;;) {
+		pthread_mutex_lock(&logged_mu);
+		found = strstr(exits_seen, want) != NULL;
+		pthread_mutex_unlock(&logged_mu);
+		if (found || now_ms() > end)
+			return found;
+		sleep_ms(10);
+	}
 }
 
 /* Waits up to ms for the stderr line "id: line" to be reported. */
@@ -799,6 +829,7 @@ Test(exec, cancel_when_idle_sends_sigterm_at_once, .timeout = 20)
 	cr_assert(wait_gone(pid, 3000));
 	cr_assert_lt(now_ms() - t0, 1000); /* the stop grace is 5000 */
 	cr_assert_str_eq(slurp(marker_path), "start\nterm\n");
+	cr_assert(wait_exit_event(id, false, 3000), "%s", exits_seen);
 	/* Ending at the cancel's own SIGTERM is what a cancel does: no
 	 * diagnostic (it would make GET /v1/health "degraded"). */
 	wr_runtime_close(rt);
@@ -944,6 +975,9 @@ Test(exec, a_turn_over_its_timeout_fails_the_worker_and_kills_it,
 	assert_entry(&p, 1, WR_ROLE_WORKER, "LINE 1/1: hang");
 	assert_entry(&p, 2, WR_ROLE_RUNTIME, "turn timed out after 300 ms");
 	wr_transcript_page_clear(&p);
+	/* No diagnostic says so: the exit line ("worker exited, marked
+	 * failed", warn) is what tells the operator. */
+	cr_assert(wait_exit_event(id, true, 3000), "%s", exits_seen);
 }
 
 /* ... while its stderr lines are its own log: each is reported as a
@@ -999,6 +1033,7 @@ Test(exec, a_worker_that_closes_its_stdout_and_runs_on_is_failed_and_ended,
 	             "and went on running");
 	wr_transcript_page_clear(&p);
 	cr_assert(!has_diagnostic(id, "stopped: "));
+	cr_assert(wait_exit_event(id, true, 3000), "%s", exits_seen);
 }
 
 /* Lines json-c alone would read differently from other parsers (a lone

@@ -669,6 +669,8 @@ struct timeline {
 	                   * without a stop, a timed-out turn), not a graceful
 	                   * stop's grace running out */
 	int64_t out_eof;  /* monotonic ms: its stdout reached EOF; 0: not */
+	bool failed;      /* we failed it (a timed-out turn, its stdout
+	                   * closed): its exit line says so */
 };
 
 /* The last step taken, for the stop log line. */
@@ -737,8 +739,11 @@ child_gone(struct exec_worker *w, const struct timeline *tl)
 	w->woff = w->wlen = 0;
 	quiet = tl->quiet || w->stop_req || w->release_req;
 	pthread_mutex_unlock(&w->mu);
+	/* "marked failed" (a warn line) also when we failed it ourselves:
+	 * a timed-out turn or a closed stdout is no diagnostic, so this line
+	 * is the only one that tells the operator. */
 	life_event(w->rt, w->id, w->prof->name, WR_WORKER_EXITED, (long)w->pid,
-	           r < 0 ? -1 : status, !quiet, NULL);
+	           r < 0 ? -1 : status, !quiet || tl->failed, NULL);
 	if (!quiet)
 		wr_worker_fail(w->rt, w->id, why, NULL);
 	else if (tl->phase == PHASE_KILLED ||
@@ -813,6 +818,7 @@ advance_timeline(struct exec_worker *w, struct timeline *tl, int64_t now,
 		         w->prof->turn_timeout_ms);
 		wr_worker_fail(w->rt, w->id, why, NULL);
 		begin_ending(tl, now, now);
+		tl->failed = true;
 	}
 	if (tl->phase == PHASE_RUNNING && tl->out_eof != 0 &&
 	    now - tl->out_eof >= WR__EXEC_STDOUT_EOF_GRACE_MS) {
@@ -821,6 +827,7 @@ advance_timeline(struct exec_worker *w, struct timeline *tl, int64_t now,
 		wr_worker_fail(w->rt, w->id, "worker process closed its "
 		               "stdout and went on running", NULL);
 		begin_ending(tl, now, now);
+		tl->failed = true;
 	}
 	if (tl->phase == PHASE_CLOSING && now >= tl->phase_at) {
 		if (graceful(tl, stop_req, cancel_req))
@@ -949,7 +956,7 @@ static void *
 exec_thread(void *arg)
 {
 	struct exec_worker *w = arg;
-	struct timeline tl = { PHASE_RUNNING, 0, 0, false, false, 0 };
+	struct timeline tl = { PHASE_RUNNING, 0, 0, false, false, 0, false };
 	int64_t now, turn_at;
 	bool stop_req, cancel_req, release_req, want_write, note;
 	size_t unread = 0;
