@@ -200,19 +200,66 @@ static void log_diagnostic(void *arg, const struct wr_diagnostic *d)
  * exec_stderr_lines_total counts every line). */
 #define STDERR_LINES_PER_SEC 100
 
+/* The rate limit's state (stderr_mu): the current second, lines logged in
+ * it, lines not logged and not yet reported, and whether a flusher thread
+ * is due to report them. */
+static pthread_mutex_t stderr_mu = PTHREAD_MUTEX_INITIALIZER;
+static time_t stderr_window;
+static unsigned stderr_in_window;
+static unsigned long stderr_dropped;
+static bool stderr_flusher;
+
+static void log_stderr_dropped(unsigned long missed)
+{
+	if (missed > 0)
+		log_msg(LOG_WARN, "%lu worker stderr lines not logged (more "
+		        "than %d a second)", missed, STDERR_LINES_PER_SEC);
+}
+
+/* Reports the lines dropped a little over a second ago, whether or not
+ * another line comes (a flood that stops would else be reported only at
+ * the next stderr line, maybe never). */
+static void *stderr_flush_thread(void *arg)
+{
+	struct timespec t = { 1, 100 * 1000 * 1000 };
+	unsigned long missed;
+
+	(void)arg;
+	while (nanosleep(&t, &t) != 0 && errno == EINTR)
+		;
+	pthread_mutex_lock(&stderr_mu);
+	missed = stderr_dropped;
+	stderr_dropped = 0;
+	stderr_flusher = false;
+	pthread_mutex_unlock(&stderr_mu);
+	log_stderr_dropped(missed);
+	return NULL;
+}
+
+/* Starts the flusher (stderr_mu held); without one, the next line after
+ * the window reports the count as before. */
+static void start_stderr_flusher(void)
+{
+	pthread_attr_t a;
+	pthread_t t;
+
+	if (stderr_flusher || pthread_attr_init(&a) != 0)
+		return;
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	stderr_flusher = pthread_create(&t, &a, stderr_flush_thread,
+	                                NULL) == 0;
+	pthread_attr_destroy(&a);
+}
+
 /* Logs a line a worker wrote to stderr as "worker stderr", an info line
  * (php-fpm's catch_workers_output does the same): the worker's own log.
- * Past STDERR_LINES_PER_SEC, lines are counted, not logged, and the next
- * second's first line is preceded by a warning with how many were not. */
+ * Past STDERR_LINES_PER_SEC, lines are counted, not logged, and a warning
+ * says how many were not: before the next line of a later second, or
+ * about a second after the first one dropped, whichever comes first. */
 static void log_worker_stderr(const struct wr_worker_event *ev)
 {
-	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-	static time_t window;
-	static unsigned in_window;
-	static unsigned long dropped;
 	unsigned long missed = 0;
 	struct timespec ts;
-	time_t now;
 	bool admit;
 	struct log_field f[4] = {
 		LOG_STR("worker_id", ev->worker_id),
@@ -222,23 +269,21 @@ static void log_worker_stderr(const struct wr_worker_event *ev)
 	};
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = ts.tv_sec;
-	pthread_mutex_lock(&mu);
-	if (now != window) {
-		window = now;
-		in_window = 0;
-		missed = dropped;
-		dropped = 0;
+	pthread_mutex_lock(&stderr_mu);
+	if (ts.tv_sec != stderr_window) {
+		stderr_window = ts.tv_sec;
+		stderr_in_window = 0;
+		missed = stderr_dropped;
+		stderr_dropped = 0;
 	}
-	admit = in_window < STDERR_LINES_PER_SEC;
-	if (admit)
-		in_window++;
-	else
-		dropped++;
-	pthread_mutex_unlock(&mu);
-	if (missed > 0)
-		log_msg(LOG_WARN, "%lu worker stderr lines not logged (more "
-		        "than %d a second)", missed, STDERR_LINES_PER_SEC);
+	admit = stderr_in_window < STDERR_LINES_PER_SEC;
+	if (admit) {
+		stderr_in_window++;
+	} else if (stderr_dropped++ == 0) {
+		start_stderr_flusher();
+	}
+	pthread_mutex_unlock(&stderr_mu);
+	log_stderr_dropped(missed);
 	if (admit)
 		log_event(LOG_INFO, "worker stderr", f, 4);
 }

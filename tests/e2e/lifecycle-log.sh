@@ -4,7 +4,8 @@
 # status (marked failed when it ended on its own), killed after its grace
 # (a worker that ignores EOF and SIGTERM), spawn failure with its reason;
 # a worker's stderr line logged as its own ("worker stderr"), counted by
-# the metrics and no diagnostic (GET /v1/health stays "ok").
+# the metrics and no diagnostic (GET /v1/health stays "ok"); a flood of
+# stderr lines: those not logged are reported, even when no line follows.
 # Waits for log lines (states), never for a guessed duration.
 set -u
 . "$(dirname "$0")/lib.sh"
@@ -24,7 +25,9 @@ jq -n --arg tw "$TW" --arg echo "$ECHO" --arg missing "$E2E_TMP/none" '{
 		crash: {argv: [$tw, "--exit-at-start", "3"]},
 		stubborn: {argv: [$tw, "--ignore-term", "--ignore-eof"],
 		           stop_grace_ms: 100},
-		missing: {argv: [$missing]}
+		missing: {argv: [$missing]},
+		flood: {argv: ["/bin/sh", "-c",
+		    "i=0; while [ $i -lt 1000 ]; do echo flood $i >&2; i=$((i+1)); done; exec cat >/dev/null"]}
 	}
 }' >"$E2E_TMP/profiles.json" || exit 99
 create_with() {
@@ -78,5 +81,25 @@ check "a program that cannot start: 503 spawn_failed" \
 	error_is 503 runtime_unavailable spawn_failed
 check "... and an error line with the reason" e2e_until_log \
 	" error worker-runtime: worker spawn failed worker_id=[^ ]+ profile=missing reason=spawn_failed message="
+
+# A flood of 1000 stderr lines, then silence: past 100 a second the lines
+# are not logged, and a warn line says how many, even though no later
+# stderr line comes to report them.
+stderr_total_is() {
+	e2e_api GET /v1/metrics &&
+	grep -qx "worker_runtime_exec_stderr_lines_total $1" "$E2E_TMP/body"
+}
+# logged_plus_dropped WID: lines of WID logged + lines reported not logged.
+logged_plus_dropped() {
+	local logged dropped
+	logged=$(grep -c "worker stderr worker_id=$1 " "$LOG")
+	dropped=$(sed -n 's/.* warn worker-runtime: \([0-9]*\) worker stderr lines not logged.*/\1/p' "$LOG" |
+		awk '{ s += $1 } END { print s + 0 }')
+	[ $((logged + dropped)) = 1000 ]
+}
+create_with flood
+check "a flood of 1000 stderr lines is counted" until_true 100 stderr_total_is 1001
+check "... every line is logged or reported not logged, with no later line" \
+	until_true 50 logged_plus_dropped "$WID"
 
 e2e_finish
