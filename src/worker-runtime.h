@@ -1289,7 +1289,8 @@ struct wr_profile_set;
 /* Loads and validates path, a regular file: anything else (a FIFO, a
  * directory, a device) is WR_EINVALID_INPUT unreadable_file at once, never
  * waited on.  Each profile's program must be a regular file this process
- * may execute and its cwd a directory it may enter, as stat(2) and
+ * may execute (a script's absolute #! interpreter too) and its cwd a
+ * directory it may enter, as stat(2) and
  * access(2) (effective ids) see them now: else WR_EINVALID_INPUT
  * invalid_value (docs/worker-protocol.md).  On failure err->message names
  * the file, the profile and the member.  Free with wr_profile_set_free. */

@@ -1405,6 +1405,38 @@ Test(profiles, every_rule_is_enforced_with_reason_field_and_message)
 	}
 }
 
+/* A script whose interpreter is missing would fail every create with a
+ * retryable 503 spawn_failed (execve's ENOENT): refused at load too.  A
+ * script whose interpreter exists loads. */
+Test(profiles, a_script_whose_interpreter_is_missing_is_refused)
+{
+	struct wr_profile_set *s = NULL;
+	char script[TEST_TMPDIR_SIZE + 32], json[2 * TEST_TMPDIR_SIZE + 64];
+	char want[sizeof(profiles_path) + sizeof(script) + 160];
+
+	snprintf(script, sizeof(script), "%s/script", dir);
+	snprintf(json, sizeof(json), "{\"profiles\": {\"p\": {\"argv\": "
+	         "[\"%s\"]}}}", script);
+	write_file(profiles_path, json);
+	write_file(script, "#! /nonexistent/wr-interp -x\necho hi\n");
+	cr_assert_eq(chmod(script, 0755), 0);
+	cr_assert_eq(wr_profiles_load(profiles_path, &s, &err),
+	             WR_EINVALID_INPUT);
+	cr_assert_null(s);
+	cr_assert_str_eq(wr_reason_name(err.reason), "invalid_value");
+	cr_assert_str_eq(err.field, "profiles.p.argv");
+	snprintf(want, sizeof(want), "%s: profile \"p\": member \"argv\": "
+	         "cannot execute the program %s: its interpreter "
+	         "/nonexistent/wr-interp: No such file or directory",
+	         profiles_path, script);
+	cr_assert_str_eq(err.message, want);
+	write_file(script, "#!/bin/sh");
+	cr_assert_eq(wr_profiles_load(profiles_path, &s, &err), WR_OK, "%s",
+	             err.message);
+	wr_profile_set_free(s);
+	unlink(script);
+}
+
 Test(profiles, a_missing_file_is_reported_with_its_name)
 {
 	struct wr_profile_set *s = NULL;

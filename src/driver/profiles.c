@@ -316,6 +316,35 @@ not_usable(const char *path, bool want_dir, char *why, size_t size)
 	return false;
 }
 
+/* If path is a script ("#!" and an absolute interpreter), puts its
+ * interpreter in interp and returns true.  A file it cannot read, or any
+ * other file, is left to execve(2). */
+static bool
+script_interpreter(const char *path, char *interp, size_t size)
+{
+	char head[256];
+	ssize_t n;
+	size_t i = 2, len;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+
+	if (fd < 0)
+		return false;
+	n = read(fd, head, sizeof(head) - 1);
+	close(fd);
+	if (n < 3 || head[0] != '#' || head[1] != '!')
+		return false;
+	head[n] = '\0';
+	while (head[i] == ' ' || head[i] == '\t')
+		i++;
+	len = strcspn(head + i, " \t\n");
+	if (head[i] != '/' || len >= size ||
+	    (head[i + len] == '\0' && (size_t)n == sizeof(head) - 1))
+		return false; /* relative, or longer than we read */
+	memcpy(interp, head + i, len);
+	interp[len] = '\0';
+	return true;
+}
+
 /* What a spawn of p needs, as this process sees it now: its program a
  * regular file it may execute, its cwd a directory it may enter.  Else a
  * profile with a mistyped program would load, pass -t and fail every
@@ -324,7 +353,7 @@ not_usable(const char *path, bool want_dir, char *why, size_t size)
 static wr_err
 check_runnable(const struct ctx *c, const struct wr__exec_profile *p)
 {
-	char why[128];
+	char why[128], interp[128];
 
 	if (p->cwd != NULL && not_usable(p->cwd, true, why, sizeof(why)))
 		return load_fail(c, WR_REASON_INVALID_VALUE, p->name, "cwd",
@@ -333,6 +362,14 @@ check_runnable(const struct ctx *c, const struct wr__exec_profile *p)
 		return load_fail(c, WR_REASON_INVALID_VALUE, p->name, "argv",
 		                 "cannot execute the program %.64s: %s",
 		                 p->argv[0], why);
+	/* A script whose interpreter is missing fails its execve with
+	 * ENOENT, each create a retryable 503 spawn_failed as well. */
+	if (script_interpreter(p->argv[0], interp, sizeof(interp)) &&
+	    not_usable(interp, false, why, sizeof(why)))
+		return load_fail(c, WR_REASON_INVALID_VALUE, p->name, "argv",
+		                 "cannot execute the program %.64s: its "
+		                 "interpreter %.64s: %s", p->argv[0], interp,
+		                 why);
 	return WR_OK;
 }
 
