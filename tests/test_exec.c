@@ -764,6 +764,26 @@ Test(exec, stop_when_idle_closes_stdin_and_the_child_exits, .timeout = 20)
 	cr_assert_eq(input(id, "late", NULL), WR_EUNSUPPORTED);
 }
 
+/* stop_grace_ms 0: every stop sends SIGTERM at once, as the profile
+ * asks; a worker that ends at it is no diagnostic, as after a cancel. */
+Test(exec, a_stop_with_a_grace_of_0_is_no_diagnostic, .timeout = 20)
+{
+	char id[WR_ID_MAX + 1];
+	struct wr_lifecycle_ack ack;
+	pid_t pid;
+
+	open_worker_profile("\"stop_grace_ms\": 0", NULL);
+	create(id);
+	pid = read_pid(NULL);
+	cr_assert_eq(wr_worker_stop(rt, id, "done", &ack, &err), WR_OK);
+	cr_assert_eq(ack.status, WR_STATUS_STOPPED);
+	cr_assert(wait_gone(pid, 3000), "child %d not reaped", (int)pid);
+	wr_runtime_close(rt);
+	rt = NULL;
+	cr_assert_eq(count_logged("still running"), 0, "%s", logged);
+	cr_assert_eq(count_logged("stopped: "), 0, "%s", logged);
+}
+
 Test(exec, stop_mid_turn_escalates_to_sigterm_after_the_grace, .timeout = 20)
 {
 	char id[WR_ID_MAX + 1];

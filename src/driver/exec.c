@@ -830,13 +830,20 @@ advance_timeline(struct exec_worker *w, struct timeline *tl, int64_t now,
 		tl->failed = true;
 	}
 	if (tl->phase == PHASE_CLOSING && now >= tl->phase_at) {
-		if (graceful(tl, stop_req, cancel_req))
+		/* A grace of 0 is a profile's choice of SIGTERM as the
+		 * first step of every stop, as a cancel's: no diagnostic
+		 * (one on every stop would keep GET /v1/health
+		 * "degraded"). */
+		bool outlived = graceful(tl, stop_req, cancel_req) &&
+		                w->prof->stop_grace_ms > 0;
+
+		if (outlived)
 			diagnose(w, "worker process still running %u ms "
 			         "after the stop began%s; sending SIGTERM",
 			         w->prof->stop_grace_ms, w->in_fd >= 0 ?
 			         " (it had not read all of its last input "
 			         "line)" : "");
-		tl->term_first = !graceful(tl, stop_req, cancel_req);
+		tl->term_first = !outlived;
 		if (stop_req) /* what is left of a line is dropped (also
 		               * when a cancel cut the grace short) */
 			wr__exec_close_fd(&w->in_fd);
