@@ -579,8 +579,9 @@ enum wr_worker_event_kind {
 	                         * and the kill grace */
 	WR_WORKER_SPAWN_FAILED, /* no process: reason and message say why */
 	WR_WORKER_STDERR        /* a line it wrote to stderr: message, its
-	                         * first 160 bytes with control and invalid
-	                         * bytes shown as '?', and " (line truncated)"
+	                         * first 160 bytes with control bytes (and
+	                         * every non-ASCII byte when the line is not
+	                         * UTF-8) shown as '?', and " (line truncated)"
 	                         * after a longer one's.  The worker's own
 	                         * log, not the Runtime's trouble: no
 	                         * diagnostic */

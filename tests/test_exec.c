@@ -1384,6 +1384,11 @@ static const struct bad_case bad_cases[] = {
 	 "invalid_value", "profiles.p.argv", "profile \"p\": member \"argv\": "
 	 "cannot execute the program /nonexistent/wr-program: No such file "
 	 "or directory"},
+	{"{\"profiles\": {\"p\": {\"argv\": [\"/nonexistent/"
+	 "a-program-name-long-enough-to-be-cut-at-64-bytes-of-the-path\"]}}}",
+	 "invalid_value", "profiles.p.argv", "profile \"p\": member \"argv\": "
+	 "cannot execute the program /nonexistent/a-program-name-long-enough-"
+	 "to-be-cut-at-64-bytes-of...: No such file or directory"},
 	{"{\"profiles\": {\"p\": {\"argv\": [\"/\"]}}}",
 	 "invalid_value", "profiles.p.argv", "profile \"p\": member \"argv\": "
 	 "cannot execute the program /: is a directory, not a regular file"},

@@ -350,6 +350,14 @@ script_interpreter(const char *path, char *interp, size_t size)
  * profile with a mistyped program would load, pass -t and fail every
  * create with 503 spawn_failed, which a Backend retries.  A spawn still
  * reports what changed since (a file removed later). */
+/* "..." after a path cut to its first 64 bytes ("%.64s%s"), so that a cut
+ * path does not read as another, shorter one. */
+static const char *
+cut_mark(const char *path)
+{
+	return strlen(path) > 64 ? "..." : "";
+}
+
 static wr_err
 check_runnable(const struct ctx *c, const struct wr__exec_profile *p)
 {
@@ -357,19 +365,21 @@ check_runnable(const struct ctx *c, const struct wr__exec_profile *p)
 
 	if (p->cwd != NULL && not_usable(p->cwd, true, why, sizeof(why)))
 		return load_fail(c, WR_REASON_INVALID_VALUE, p->name, "cwd",
-		                 "cannot enter %.64s: %s", p->cwd, why);
+		                 "cannot enter %.64s%s: %s", p->cwd,
+		                 cut_mark(p->cwd), why);
 	if (not_usable(p->argv[0], false, why, sizeof(why)))
 		return load_fail(c, WR_REASON_INVALID_VALUE, p->name, "argv",
-		                 "cannot execute the program %.64s: %s",
-		                 p->argv[0], why);
+		                 "cannot execute the program %.64s%s: %s",
+		                 p->argv[0], cut_mark(p->argv[0]), why);
 	/* A script whose interpreter is missing fails its execve with
 	 * ENOENT, each create a retryable 503 spawn_failed as well. */
 	if (script_interpreter(p->argv[0], interp, sizeof(interp)) &&
 	    not_usable(interp, false, why, sizeof(why)))
 		return load_fail(c, WR_REASON_INVALID_VALUE, p->name, "argv",
-		                 "cannot execute the program %.64s: its "
-		                 "interpreter %.64s: %s", p->argv[0], interp,
-		                 why);
+		                 "cannot execute the program %.64s%s: its "
+		                 "interpreter %.64s%s: %s", p->argv[0],
+		                 cut_mark(p->argv[0]), interp,
+		                 cut_mark(interp), why);
 	return WR_OK;
 }
 
