@@ -94,27 +94,47 @@ static char stderr_seen[4096];
 /* Every exit reported (WR_WORKER_EXITED), as "id: failed=0|1\n". */
 static char exits_seen[4096];
 
+/* Appends "id: text\n" to buf (under logged_mu). */
 static void
-seen_event(void *arg, const struct wr_worker_event *ev)
+seen_add(char *buf, size_t size, const char *id, const char *text)
 {
 	size_t n;
 
-	(void)arg;
-	if (ev->kind == WR_WORKER_EXITED) {
-		pthread_mutex_lock(&logged_mu);
-		n = strlen(exits_seen);
-		snprintf(exits_seen + n, sizeof(exits_seen) - n,
-		         "%s: failed=%d\n", ev->worker_id, ev->failed ? 1 : 0);
-		pthread_mutex_unlock(&logged_mu);
-		return;
-	}
-	if (ev->kind != WR_WORKER_STDERR)
-		return;
 	pthread_mutex_lock(&logged_mu);
-	n = strlen(stderr_seen);
-	snprintf(stderr_seen + n, sizeof(stderr_seen) - n, "%s: %s\n",
-	         ev->worker_id, ev->message);
+	n = strlen(buf);
+	snprintf(buf + n, size - n, "%s: %s\n", id, text);
 	pthread_mutex_unlock(&logged_mu);
+}
+
+static void
+seen_event(void *arg, const struct wr_worker_event *ev)
+{
+	(void)arg;
+	if (ev->kind == WR_WORKER_EXITED)
+		seen_add(exits_seen, sizeof(exits_seen), ev->worker_id,
+		         ev->failed ? "failed=1" : "failed=0");
+	else if (ev->kind == WR_WORKER_STDERR)
+		seen_add(stderr_seen, sizeof(stderr_seen), ev->worker_id,
+		         ev->message);
+}
+
+/* Waits up to ms for "id: text\n" to be in buf; true if it is. */
+static bool
+wait_seen(const char *buf, const char *id, const char *text, int ms)
+{
+	char want[WR_ID_MAX + 300];
+	int64_t end = now_ms() + ms;
+	bool found;
+
+	snprintf(want, sizeof(want), "%s: %s\n", id, text);
+	for (;;) {
+		pthread_mutex_lock(&logged_mu);
+		found = strstr(buf, want) != NULL;
+		pthread_mutex_unlock(&logged_mu);
+		if (found || now_ms() > end)
+			return found;
+		sleep_ms(10);
+	}
 }
 
 /* Waits up to ms for the exit of id to be reported; true if it was, with
@@ -122,38 +142,14 @@ seen_event(void *arg, const struct wr_worker_event *ev)
 static bool
 wait_exit_event(const char *id, bool failed, int ms)
 {
-	char want[WR_ID_MAX + 32];
-	int64_t end = now_ms() + ms;
-	bool found;
-
-	snprintf(want, sizeof(want), "%s: failed=%d\n", id, failed ? 1 : 0);
-	for (;;) {
-		pthread_mutex_lock(&logged_mu);
-		found = strstr(exits_seen, want) != NULL;
-		pthread_mutex_unlock(&logged_mu);
-		if (found || now_ms() > end)
-			return found;
-		sleep_ms(10);
-	}
+	return wait_seen(exits_seen, id, failed ? "failed=1" : "failed=0", ms);
 }
 
 /* Waits up to ms for the stderr line "id: line" to be reported. */
 static bool
 wait_stderr(const char *id, const char *line, int ms)
 {
-	char want[WR_ID_MAX + 300];
-	int64_t end = now_ms() + ms;
-	bool found;
-
-	snprintf(want, sizeof(want), "%s: %s\n", id, line);
-	for (;;) {
-		pthread_mutex_lock(&logged_mu);
-		found = strstr(stderr_seen, want) != NULL;
-		pthread_mutex_unlock(&logged_mu);
-		if (found || now_ms() > end)
-			return found;
-		sleep_ms(10);
-	}
+	return wait_seen(stderr_seen, id, line, ms);
 }
 
 static int
