@@ -776,6 +776,17 @@ begin_ending(struct timeline *tl, int64_t now, int64_t at)
 	tl->began = now;
 }
 
+/* Fails the worker (why: its runtime transcript entry) and ends its
+ * process at once, as a cancel does: SIGTERM right away. */
+static void
+fail_and_end(struct exec_worker *w, struct timeline *tl, int64_t now,
+             const char *why)
+{
+	wr_worker_fail(w->rt, w->id, why, NULL);
+	begin_ending(tl, now, now);
+	tl->failed = true;
+}
+
 /* True while a graceful stop waits out its grace: stdin stays open until
  * the input line being written is whole. */
 static bool
@@ -816,18 +827,14 @@ advance_timeline(struct exec_worker *w, struct timeline *tl, int64_t now,
 	if (tl->phase == PHASE_RUNNING && turn_at != 0 && now >= turn_at) {
 		snprintf(why, sizeof(why), "turn timed out after %u ms",
 		         w->prof->turn_timeout_ms);
-		wr_worker_fail(w->rt, w->id, why, NULL);
-		begin_ending(tl, now, now);
-		tl->failed = true;
+		fail_and_end(w, tl, now, why);
 	}
 	if (tl->phase == PHASE_RUNNING && tl->out_eof != 0 &&
 	    now - tl->out_eof >= WR__EXEC_STDOUT_EOF_GRACE_MS) {
 		/* Else it would stay busy (or idle) for ever: every input
 		 * refused with a Retry-After, or never answered. */
-		wr_worker_fail(w->rt, w->id, "worker process closed its "
-		               "stdout and went on running", NULL);
-		begin_ending(tl, now, now);
-		tl->failed = true;
+		fail_and_end(w, tl, now, "worker process closed its stdout "
+		             "and went on running");
 	}
 	if (tl->phase == PHASE_CLOSING && now >= tl->phase_at) {
 		/* A grace of 0 is a profile's choice of SIGTERM as the
