@@ -36,6 +36,7 @@
 #include "log.h"
 #include "options.h"
 #include "responder.h"
+#include "stderr_limit.h"
 #include "worker-runtime.h"
 
 #define TOKEN_MAX 4096                     /* bytes of the local token */
@@ -195,25 +196,31 @@ static void log_diagnostic(void *arg, const struct wr_diagnostic *d)
 	log_event(LOG_WARN, "diagnostic", f, d->worker_id[0] ? 3 : 2);
 }
 
-/* Worker stderr lines logged per second at most, all workers together: a
- * worker that floods its stderr must not flood the log (the metric
- * exec_stderr_lines_total counts every line). */
-#define STDERR_LINES_PER_SEC 100
-
-/* The rate limit's state (stderr_mu): the current second, lines logged in
- * it, lines not logged and not yet reported, and whether a flusher thread
- * is due to report them. */
+/* The limits on the workers' stderr lines in the log (stderr_mu), the
+ * lines not logged that are not yet reported, and whether a flusher
+ * thread is due to report them.  The metric exec_stderr_lines_total
+ * counts every line. */
 static pthread_mutex_t stderr_mu = PTHREAD_MUTEX_INITIALIZER;
-static time_t stderr_window;
-static unsigned stderr_in_window;
-static unsigned long stderr_dropped;
+static struct stderr_limit stderr_lim;
 static bool stderr_flusher;
 
-static void log_stderr_dropped(unsigned long missed)
+/* One warn line per worker whose lines were not logged (the workers past
+ * the slots together, without a worker_id). */
+static void log_stderr_dropped(const struct stderr_drop *d, size_t n)
 {
-	if (missed > 0)
-		log_msg(LOG_WARN, "%lu worker stderr lines not logged (more "
-		        "than %d a second)", missed, STDERR_LINES_PER_SEC);
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		struct log_field f[2] = {
+			LOG_STR("worker_id", d[i].worker_id),
+			LOG_UINT("lines", d[i].lines),
+		};
+		bool named = d[i].worker_id[0] != '\0';
+
+		log_event(LOG_WARN, "worker stderr lines not logged ("
+		          STDERR_LIMIT_TEXT ")", named ? f : f + 1,
+		          named ? 2 : 1);
+	}
 }
 
 /* Reports the lines dropped a little over a second ago, whether or not
@@ -222,22 +229,22 @@ static void log_stderr_dropped(unsigned long missed)
 static void *stderr_flush_thread(void *arg)
 {
 	struct timespec t = { 1, 100 * 1000 * 1000 };
-	unsigned long missed;
+	struct stderr_drop d[STDERR_DROPS_MAX];
+	size_t n;
 
 	(void)arg;
 	while (nanosleep(&t, &t) != 0 && errno == EINTR)
 		;
 	pthread_mutex_lock(&stderr_mu);
-	missed = stderr_dropped;
-	stderr_dropped = 0;
+	n = stderr_limit_take(&stderr_lim, d);
 	stderr_flusher = false;
 	pthread_mutex_unlock(&stderr_mu);
-	log_stderr_dropped(missed);
+	log_stderr_dropped(d, n);
 	return NULL;
 }
 
-/* Starts the flusher (stderr_mu held); without one, the next line after
- * the window reports the count as before. */
+/* Starts the flusher (stderr_mu held); without one, the first line of a
+ * later second reports the count. */
 static void start_stderr_flusher(void)
 {
 	pthread_attr_t a;
@@ -253,12 +260,14 @@ static void start_stderr_flusher(void)
 
 /* Logs a line a worker wrote to stderr as "worker stderr", an info line
  * (php-fpm's catch_workers_output does the same): the worker's own log.
- * Past STDERR_LINES_PER_SEC, lines are counted, not logged, and a warning
- * says how many were not: before the next line of a later second, or
- * about a second after the first one dropped, whichever comes first. */
+ * Past the limits of stderr_limit.h, lines are counted, not logged, and a
+ * warning per worker says how many were not: before the first line of a
+ * later second, or about a second after the first one dropped, whichever
+ * comes first. */
 static void log_worker_stderr(const struct wr_worker_event *ev)
 {
-	unsigned long missed = 0;
+	struct stderr_drop d[STDERR_DROPS_MAX];
+	size_t n;
 	struct timespec ts;
 	bool admit;
 	struct log_field f[4] = {
@@ -270,20 +279,12 @@ static void log_worker_stderr(const struct wr_worker_event *ev)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	pthread_mutex_lock(&stderr_mu);
-	if (ts.tv_sec != stderr_window) {
-		stderr_window = ts.tv_sec;
-		stderr_in_window = 0;
-		missed = stderr_dropped;
-		stderr_dropped = 0;
-	}
-	admit = stderr_in_window < STDERR_LINES_PER_SEC;
-	if (admit) {
-		stderr_in_window++;
-	} else if (stderr_dropped++ == 0) {
+	admit = stderr_limit_admit(&stderr_lim, ev->worker_id, ts.tv_sec, d,
+	                           &n);
+	if (!admit)
 		start_stderr_flusher();
-	}
 	pthread_mutex_unlock(&stderr_mu);
-	log_stderr_dropped(missed);
+	log_stderr_dropped(d, n);
 	if (admit)
 		log_event(LOG_INFO, "worker stderr", f, 4);
 }

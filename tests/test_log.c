@@ -1,7 +1,8 @@
 /*
  * test_log.c - fcgi/log.c's lines: RFC 3339 time, levels, text quoting,
  * JSON escaping of hostile strings (parsed back with json-c), truncation
- * that keeps a line one line and its JSON valid; request ids.
+ * that keeps a line one line and its JSON valid; request ids; the limits
+ * on the workers' stderr lines in the log.
  */
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 
 #include "log.h"
 #include "request_id.h"
+#include "stderr_limit.h"
 
 /* 2026-11-30T02:19:44.123Z */
 static const struct timespec when = { 1796005184, 123456789 };
@@ -221,4 +223,73 @@ Test(request_id, generated_ids_are_32_hex_and_distinct)
 	cr_assert_eq(strspn(a, "0123456789abcdef"), 32);
 	cr_assert_str_neq(a, b);
 	cr_assert_str_eq(request_id_or_new("keep-me", a), "keep-me");
+}
+
+/* n lines of worker_id at second now; returns how many were admitted.
+ * A report handed back must be empty (no new second). */
+static unsigned
+stderr_lines(struct stderr_limit *l, const char *worker_id, time_t now,
+             unsigned n)
+{
+	struct stderr_drop d[STDERR_DROPS_MAX];
+	size_t nd;
+	unsigned i, admitted = 0;
+
+	for (i = 0; i < n; i++) {
+		admitted += stderr_limit_admit(l, worker_id, now, d, &nd);
+		cr_assert(i == 0 || nd == 0);
+	}
+	return admitted;
+}
+
+Test(stderr_limit, one_flooding_worker_does_not_hide_another_workers_lines)
+{
+	static struct stderr_limit l;
+	struct stderr_drop d[STDERR_DROPS_MAX];
+	size_t n;
+
+	cr_assert_eq(stderr_lines(&l, "flood", 7, 1000),
+	             STDERR_LINES_PER_WORKER);
+	cr_assert_eq(stderr_lines(&l, "quiet", 7, 3), 3,
+	             "another worker's lines are logged during the flood");
+	n = stderr_limit_take(&l, d);
+	cr_assert_eq(n, 1);
+	cr_assert_str_eq(d[0].worker_id, "flood");
+	cr_assert_eq(d[0].lines, 1000 - STDERR_LINES_PER_WORKER);
+	cr_assert_eq(stderr_limit_take(&l, d), 0, "reported once");
+	cr_assert_eq(stderr_lines(&l, "flood", 7, 1), 0,
+	             "a take keeps the second's counts");
+}
+
+Test(stderr_limit, all_workers_together_are_bounded_and_a_new_second_reports)
+{
+	static struct stderr_limit l;
+	struct stderr_drop d[STDERR_DROPS_MAX];
+	char id[16];
+	unsigned admitted = 0, i;
+	size_t n;
+
+	/* 40 workers of 5 lines: 16 counted one by one (80 lines), the
+	 * rest together (20 more logged, 100 not) */
+	for (i = 0; i < 40; i++) {
+		snprintf(id, sizeof(id), "w%u", i);
+		admitted += stderr_lines(&l, id, 9, 5);
+	}
+	cr_assert_eq(admitted, STDERR_LINES_PER_SEC);
+	cr_assert(stderr_limit_admit(&l, "w0", 10, d, &n),
+	          "a new second logs again");
+	cr_assert_eq(n, 1, "only the workers past the slots dropped lines");
+	cr_assert_str_eq(d[0].worker_id, "");
+	cr_assert_eq(d[0].lines, 200 - STDERR_LINES_PER_SEC);
+	cr_assert_eq(stderr_lines(&l, "w1", 10, STDERR_LINES_PER_WORKER + 5),
+	             STDERR_LINES_PER_WORKER);
+	cr_assert_eq(stderr_limit_take(&l, d), 1);
+	cr_assert_str_eq(d[0].worker_id, "w1");
+	cr_assert_eq(d[0].lines, 5);
+}
+
+Test(stderr_limit, the_report_line_states_both_limits)
+{
+	cr_assert_str_eq(STDERR_LIMIT_TEXT, "more than 20 a second from one "
+	                 "worker or 100 from all");
 }
