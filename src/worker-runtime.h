@@ -303,7 +303,8 @@ bool wr_reason_parse(const char *name, enum wr_reason *out);
 struct wr_error {
 	wr_err code;
 	enum wr_reason reason;        /* e.g. WR_REASON_UNKNOWN_FIELD */
-	char field[WR_FIELD_MAX];     /* JSON path, e.g. "intent.kind" */
+	char field[WR_FIELD_MAX];     /* JSON path, e.g. "intent.kind"; a
+	                               * longer one is cut, ending "..." */
 	char message[WR_MESSAGE_MAX]; /* one sentence for a human */
 	char worker_id[WR_ID_MAX + 1];
 };

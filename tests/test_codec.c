@@ -986,8 +986,8 @@ Test(codec, input_content_is_not_limited_to_max_string)
 }
 
 /* A JSON path longer than an error's field (WR_FIELD_MAX - 1 bytes) is
- * cut there, and never inside a UTF-8 character. */
-Test(codec, a_path_too_long_for_the_field_is_cut_between_characters)
+ * cut, never inside a UTF-8 character, and ends with "...". */
+Test(codec, a_path_too_long_for_the_field_is_cut_between_characters_and_marked)
 {
 	char text[512], want[WR_FIELD_MAX];
 	struct wr_input in = { 0 };
@@ -999,14 +999,35 @@ Test(codec, a_path_too_long_for_the_field_is_cut_between_characters)
 	for (int i = 0; i < 100; i++)
 		n += sprintf(text + n, "\u00e9"); /* e-acute: 2 bytes */
 	strcpy(text + n, "\":1}}");
-	while (w + 2 <= WR_FIELD_MAX - 1)
+	while (w + 2 <= WR_FIELD_MAX - 4)
 		w += (size_t)sprintf(want + w, "\xc3\xa9");
+	strcpy(want + w, "...");
 	cr_assert_eq(wr_json_decode_input(text, strlen(text), "input", &in, &e),
 	             WR_EINVALID_INPUT);
 	cr_assert_str_eq(wr_reason_name(e.reason), "unknown_field");
 	cr_assert_str_eq(e.field, want, "field %zu bytes: %s", strlen(e.field),
 	                 e.field);
-	cr_assert_eq(strlen(e.field), WR_FIELD_MAX - 2);
+	cr_assert_eq(strlen(e.field), WR_FIELD_MAX - 1);
+}
+
+/* The same with an array index in the path: the scanner's path of a
+ * duplicate member under a long member name. */
+Test(codec, a_path_with_an_index_cut_for_the_field_is_marked)
+{
+	char text[512], want[WR_FIELD_MAX];
+	struct wr_input in = { 0 };
+	struct wr_error e;
+
+	/* 125 + "[0]" is one byte too long: cut at the index already */
+	memset(want, 'a', 125);
+	want[125] = '\0';
+	sprintf(text, "{\"%s\":[{\"b\":1,\"b\":2}]}", want);
+	strcpy(want + 124, "...");
+	cr_assert_eq(wr_json_decode_input(text, strlen(text), "", &in, &e),
+	             WR_EINVALID_INPUT);
+	cr_assert_str_eq(wr_reason_name(e.reason), "duplicate_member");
+	cr_assert_str_eq(e.field, want, "field %zu bytes: %s", strlen(e.field),
+	                 e.field);
 }
 
 Test(codec, lifecycle_request_empty_or_reason)

@@ -37,8 +37,9 @@ wr_err wr__json_bad(struct wr_error *err, enum wr_reason reason,
                     const char *field, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
-/* out = parent.key (or key when parent is ""), cut to WR_FIELD_MAX - 1
- * bytes without splitting a UTF-8 sequence. */
+/* out = parent.key (or key when parent is ""); a longer one than
+ * WR_FIELD_MAX - 1 bytes is cut without splitting a UTF-8 sequence and
+ * ends with "..." (docs/api.md, "Errors"). */
 void wr__json_path_key(char out[static WR_FIELD_MAX], const char *parent,
                        const char *key);
 

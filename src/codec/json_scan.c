@@ -647,6 +647,17 @@ trim_utf8(char *s)
 		s[i - 1] = '\0';
 }
 
+/* Ends a path cut at WR_FIELD_MAX - 1 bytes with "..." (its last bytes
+ * give way, never half a UTF-8 character), so that it does not read as
+ * another, shorter path. */
+static void
+mark_cut(char out[static WR_FIELD_MAX])
+{
+	out[WR_FIELD_MAX - 4] = '\0';
+	trim_utf8(out);
+	strcat(out, "...");
+}
+
 /* Appends s to the path out holds (*n bytes), as much as WR_FIELD_MAX
  * leaves room for; returns whether all of it fit.  s may be out itself
  * only while *n is 0 (a parent that is the path written to); a key must
@@ -677,7 +688,7 @@ wr__json_path_key(char out[static WR_FIELD_MAX], const char *parent,
 	if (!path_put(out, &n, parent) ||
 	    (parent[0] != '\0' && !path_put(out, &n, ".")) ||
 	    !path_put(out, &n, key))
-		trim_utf8(out);
+		mark_cut(out);
 }
 
 void
@@ -686,7 +697,7 @@ wr__json_path_index(char out[static WR_FIELD_MAX], const char *parent,
 {
 	int n = snprintf(out, WR_FIELD_MAX, "%s[%zu]", parent, i);
 	if (n < 0 || n >= WR_FIELD_MAX)
-		trim_utf8(out);
+		mark_cut(out);
 }
 
 bool
