@@ -269,7 +269,7 @@ token_is(const char *s, size_t n, const char *word)
  * quoted-pairs stand for the character after the backslash): copies the
  * value into val (at most valsz - 1 bytes; *over if longer) and advances
  * past it.  False if it is neither (empty, an unclosed quote, a control
- * character inside). */
+ * character inside), with *s at the byte that breaks it. */
 static bool
 param_value(const char **s, char *val, size_t valsz, bool *over)
 {
@@ -292,8 +292,10 @@ param_value(const char **s, char *val, size_t valsz, bool *over)
 			p++; /* quoted-pair: HTAB / SP / VCHAR / obs-text */
 		/* qdtext and the quoted character: HTAB, SP, 0x21-0x7E but
 		 * the quote and the backslash (taken above), obs-text. */
-		if (*p != '\t' && (*p < 0x20 || *p == 0x7f))
+		if (*p != '\t' && (*p < 0x20 || *p == 0x7f)) {
+			*s = (const char *)p;
 			return false; /* NUL too: the string never closed */
+		}
 		if (n + 1 < valsz)
 			val[n++] = (char)*p;
 		else
@@ -312,7 +314,8 @@ param_value(const char **s, char *val, size_t valsz, bool *over)
  * decoded as UTF-8 whatever it claims); other parameters are ignored.
  * Anything the grammar does not allow is refused rather than guessed at.
  * Returns NULL if ct is accepted, else what is wrong (static), and in
- * *at the byte of ct where the parameters go wrong (0 when not there).
+ * *at the byte of ct that breaks the parameters, or where the parameter
+ * that is wrong starts (0 when the type itself is wrong).
  */
 static const char *
 media_type_problem(const char *ct, size_t *at)
@@ -343,11 +346,15 @@ media_type_problem(const char *ct, size_t *at)
 			continue; /* an empty parameter */
 		name = ct;
 		*at = (size_t)(ct - start);
-		if ((n = token_len(ct)) == 0 || ct[n] != '=')
+		if ((n = token_len(ct)) == 0 || ct[n] != '=') {
+			*at = (size_t)(ct + n - start);
 			return "malformed Content-Type parameters";
+		}
 		ct += n + 1;
-		if (!param_value(&ct, val, sizeof(val), &over))
+		if (!param_value(&ct, val, sizeof(val), &over)) {
+			*at = (size_t)(ct - start);
 			return "malformed Content-Type parameters";
+		}
 		if (!token_is(name, n, "charset"))
 			continue;
 		if (charset)

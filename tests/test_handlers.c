@@ -976,6 +976,9 @@ Test(handlers, non_json_body_is_415_unsupported_media_type)
 	cr_assert_eq(worker_count(), 1);
 }
 
+/* The byte a 415 names (from 0) is the one that breaks the grammar: the
+ * blank before a parameter's "=", the end of an empty value or of an
+ * unclosed quote, a control byte inside one. */
 Test(handlers, a_415_says_what_is_wrong_with_the_content_type)
 {
 	static const struct {
@@ -994,7 +997,19 @@ Test(handlers, a_415_says_what_is_wrong_with_the_content_type)
 		  "Content-Type names a charset more than once (byte 31 of "
 		  "Content-Type); send Content-Type: application/json" },
 		{ "application/json; charset = utf-8",
+		  "malformed Content-Type parameters (byte 25 of Content-Type); "
+		  "send Content-Type: application/json" },
+		{ "application/json; =utf-8",
 		  "malformed Content-Type parameters (byte 18 of Content-Type); "
+		  "send Content-Type: application/json" },
+		{ "application/json; a=",
+		  "malformed Content-Type parameters (byte 20 of Content-Type); "
+		  "send Content-Type: application/json" },
+		{ "application/json; a=\"b",
+		  "malformed Content-Type parameters (byte 22 of Content-Type); "
+		  "send Content-Type: application/json" },
+		{ "application/json; a=\"b\x01\"",
+		  "malformed Content-Type parameters (byte 22 of Content-Type); "
 		  "send Content-Type: application/json" },
 		{ "application/json x",
 		  "malformed Content-Type parameters (byte 17 of Content-Type); "
