@@ -361,6 +361,64 @@ Test(idem, at_the_bound_a_new_key_is_refused_and_unkeyed_requests_go_on)
 	wr_runtime_close(rt);
 }
 
+/* A full table refuses each new key after one look at its oldest key:
+ * not a walk of every key under the write lock per refused request. */
+Test(idem, a_request_refused_at_the_bound_does_not_walk_every_key)
+{
+	enum { MAX = 2000, REFUSED = 500 };
+	struct wr_runtime *rt = open_with(NULL, MAX, 3600 * 1000);
+	struct wr_idempotent_result r;
+	struct wr_error e;
+	struct wr_idempotent_result w = create_ok(rt, "w", "{}");
+	char key[32];
+	const char *wid = w.worker_id;
+	uint64_t before;
+
+	for (int i = 1; i < MAX; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		cr_assert_eq(input_keyed(rt, wid, key, "x", &r, &e), WR_OK,
+		             "%s: %s", key, e.message);
+		wr_idempotent_result_clear(&r);
+	}
+	before = rt->ik_swept;
+	for (int i = 0; i < REFUSED; i++) {
+		snprintf(key, sizeof(key), "new%d", i);
+		cr_assert_eq(input_keyed(rt, wid, key, "x", &r, &e),
+		             WR_EUNAVAILABLE);
+		cr_assert_eq(e.reason, WR_REASON_IDEMPOTENCY_KEYS_FULL);
+	}
+	cr_assert_lt(rt->ik_swept - before, (uint64_t)REFUSED * 4,
+	             "%d refused requests looked at %llu keys", REFUSED,
+	             (unsigned long long)(rt->ik_swept - before));
+	wr_idempotent_result_clear(&w);
+	wr_runtime_close(rt);
+}
+
+/* After the clock went back, an expired key behind an unexpired older
+ * one is still found at the bound, and the room it held is reused. */
+Test(idem, at_the_bound_a_key_expired_behind_a_newer_one_is_dropped)
+{
+	struct wr_runtime *rt = open_with(NULL, 2, 3600 * 1000);
+	struct wr_idempotent_result a, b, c;
+
+	wr__runtime_set_clock(rt, skewed_now);
+	atomic_store(&skew_ms, 0);
+	a = create_ok(rt, "a", "{}");
+	atomic_store(&skew_ms, -2 * 3600 * 1000); /* the clock went back 2 h */
+	b = create_ok(rt, "b", "{}");
+	/* 1.5 h after b, half an hour before a: only b has expired. */
+	atomic_store(&skew_ms, -1800 * 1000);
+	c = create_ok(rt, "c", "{}");
+	cr_assert_not(c.replayed);
+	wr_idempotent_result_clear(&c);
+	c = create_ok(rt, "a", "{}");
+	cr_assert(c.replayed, "a is kept");
+	wr_idempotent_result_clear(&a);
+	wr_idempotent_result_clear(&b);
+	wr_idempotent_result_clear(&c);
+	wr_runtime_close(rt);
+}
+
 /* ---- the fs store: reopen, snapshots ------------------------------------ */
 
 Test(idem, a_key_answers_the_same_bytes_after_the_fs_store_reopens)

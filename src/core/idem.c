@@ -19,6 +19,7 @@
  */
 #include "config.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -148,22 +149,39 @@ drop(struct wr_runtime *rt, struct idem_entry *e)
 }
 
 /* Drops expired keys from the oldest on; stops at the first unexpired
- * one unless all (then it looks at every key: the age list follows the
- * clock only as far as the clock goes forwards). */
+ * one unless all.  The age list follows the clock only as far as the
+ * clock goes forwards, so all looks at every key - but only while
+ * rt->ik_unordered says the clock went back: in order, the first
+ * unexpired key proves every newer one unexpired, and a full walk of up
+ * to max_idempotency_keys under the write lock for each request refused
+ * at the bound would stall every other request.  A full walk that finds
+ * the kept keys in order clears ik_unordered. */
 static void
 sweep(struct wr_runtime *rt, int64_t now, bool all)
 {
 	struct idem_entry *e = rt->ik_oldest, *next;
+	int64_t last = INT64_MIN;
+	bool ordered = true;
 
+	if (!rt->ik_unordered)
+		all = false;
 	for (; e != NULL; e = next) {
 		next = e->newer;
+		rt->ik_swept++;
 		if (!e->done)
 			continue;
-		if (expired(rt, e->at_ms, now))
+		if (expired(rt, e->at_ms, now)) {
 			drop(rt, e);
-		else if (!all)
+			continue;
+		}
+		if (!all)
 			return;
+		if (e->at_ms < last)
+			ordered = false;
+		last = e->at_ms;
 	}
+	if (all && ordered)
+		rt->ik_unordered = false;
 }
 
 /* A new entry for key (in flight), in both structures; NULL on OOM. */
@@ -325,6 +343,10 @@ wr__idem_apply(struct wr_runtime *rt, struct wr__record *rec,
 	e->at_ms = rec->at_ms;
 	e->done = true;
 	/* Newest stored last: the sweep goes by age. */
+	if (e->at_ms < rt->ik_newest_at_ms)
+		rt->ik_unordered = true;
+	else
+		rt->ik_newest_at_ms = e->at_ms;
 	age_unlink(rt, e);
 	age_append(rt, e);
 	return WR_OK;

@@ -303,6 +303,12 @@ struct wr_runtime {
 	uint64_t ik_seed;
 	struct idem_entry *ik_oldest, *ik_newest;
 	size_t ik_limbo;                /* entries in limbo */
+	int64_t ik_newest_at_ms;        /* the largest at_ms applied */
+	bool ik_unordered;              /* some key was applied with an
+	                                 * at_ms below ik_newest_at_ms (the
+	                                 * clock went back): the age list
+	                                 * may not be oldest first */
+	uint64_t ik_swept;              /* keys sweeps looked at (tests) */
 	/* The clock of mutations and key expiry: wr__now_ms, or a
 	 * test's (wr__runtime_set_clock). */
 	int64_t (*now_ms)(void);
