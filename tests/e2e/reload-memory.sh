@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# tests/e2e/reload-memory.sh - SIGHUPs for months: a reload of an
+# unchanged --profiles file keeps the set in force and frees the one it
+# loaded, so the Runtime's VmRSS does not grow with the SIGHUPs (logrotate
+# sends one a day, a configuration tool may send one every few minutes);
+# a changed file is still put in force.  Straight on a unix socket
+# (cgi-fcgi), no nginx.  Bounded: 300 reloads, each awaited by its log
+# line (<= 2 s).
+set -u
+. "$(dirname "$0")/lib.sh"
+
+e2e_need jq cgi-fcgi
+e2e_direct_init
+e2e_workers
+
+P=$T/profiles.json
+# 100 profiles with some env, about 48 kB: a reload that kept every copy
+# grew VmRSS by about 80 kB.
+jq -n --arg e "$ECHO" '{default: "echo", profiles: ({echo: {argv: [$e]}} +
+	([range(100)] | map({key: "p\(.)", value: {argv: [$e, "--x"],
+	env: ([range(8)] | map({key: "K\(.)", value: ("v" * 40)}) |
+	from_entries)}}) | from_entries))}' >"$P"
+e2e_direct_start --profiles "$P"
+
+reloads() { grep -c 'reload: .*profile(s) from' "$LOG"; }
+more_than() { [ "$(reloads)" -gt "$1" ]; }
+hup() { # hup: one SIGHUP, awaited by its reload line
+	local n
+	n=$(reloads)
+	kill -HUP "$PID" && until_true 20 more_than "$n"
+}
+rss() { awk '/^VmRSS:/ {print $2}' "/proc/$PID/status"; }
+
+hup
+hup
+check "a reload of the same file keeps the set in force" \
+	grep -q 'reload: 101 profile(s) from .* unchanged; kept in force' "$LOG"
+R0=$(rss)
+ok=1
+for _ in $(seq 300); do hup || { ok=0; break; }; done
+R1=$(rss)
+e2e_say "VmRSS ${R0} kB -> ${R1} kB over 300 reloads of an unchanged file"
+check "300 reloads were each logged" test "$ok" = 1
+check "VmRSS grew by less than 4 MB over 300 reloads" \
+	test $((R1 - R0)) -lt 4096
+
+# A changed file is put in force: its new profile creates a worker.
+jq --arg e "$ECHO" '.profiles.fresh = {argv: [$e]}' "$P" >"$P.new" &&
+	mv "$P.new" "$P"
+hup
+check "a changed file is put in force" \
+	grep -q 'reload: 102 profile(s) from .* in force for new workers' "$LOG"
+e2e_fcgi POST /v1/workers '{"profile":{"kind":"named","value":"fresh"}}'
+CODE=$(e2e_status_of "$T/out")
+check "its new profile creates a worker" test "$CODE" = 201
+check "the process served throughout" kill -0 "$PID"
+e2e_finish
