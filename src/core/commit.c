@@ -1148,7 +1148,7 @@ commit_bell_wait(struct wr_runtime *rt, bool broken)
 	struct timespec until;
 
 	if (broken) {
-		clock_gettime(CLOCK_REALTIME, &until);
+		clock_gettime(CLOCK_MONOTONIC, &until); /* cmt_cv's clock */
 		until.tv_sec += RESET_RETRY_S;
 	}
 	while (!rt->cmt_bell && !rt->cmt_halt) {

@@ -311,7 +311,7 @@ retain_main(void *arg)
 	while (!rt->retain_halt) {
 		struct timespec ts;
 
-		clock_gettime(CLOCK_REALTIME, &ts);
+		clock_gettime(CLOCK_MONOTONIC, &ts); /* retain_cv's clock */
 		ts.tv_sec += (time_t)(period / 1000);
 		ts.tv_nsec += (long)(period % 1000) * 1000000L;
 		if (ts.tv_nsec >= 1000000000L) {
@@ -368,6 +368,7 @@ wr_runtime_open(const struct wr_config *cfg, struct wr_runtime **out,
 {
 	static const struct wr_config zero;
 	pthread_rwlockattr_t attr;
+	pthread_condattr_t cattr;
 	struct wr_runtime *rt;
 	char stored_id[WR_ID_MAX + 1];
 	bool had_meta = false;
@@ -389,12 +390,18 @@ wr_runtime_open(const struct wr_config *cfg, struct wr_runtime **out,
 	for (size_t i = 0; i < WR__SUMMARY_LOCKS; i++)
 		pthread_mutex_init(&rt->summary_mu[i], NULL);
 	pthread_mutex_init(&rt->diag_lock, NULL);
+	/* The timed waits (retention's period, the store's reset retry)
+	 * count on CLOCK_MONOTONIC: a step of the wall clock (NTP, an
+	 * operator) must neither stretch nor cut them. */
+	pthread_condattr_init(&cattr);
+	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
 	pthread_mutex_init(&rt->retain_mu, NULL);
-	pthread_cond_init(&rt->retain_cv, NULL);
+	pthread_cond_init(&rt->retain_cv, &cattr);
 	pthread_mutex_init(&rt->reap_mu, NULL);
 	pthread_cond_init(&rt->reap_cv, NULL);
 	pthread_mutex_init(&rt->cmt_mu, NULL);
-	pthread_cond_init(&rt->cmt_cv, NULL);
+	pthread_cond_init(&rt->cmt_cv, &cattr);
+	pthread_condattr_destroy(&cattr);
 	pthread_mutex_init(&rt->cmt_round_mu, NULL);
 	pthread_mutex_init(&rt->reset_mu, NULL);
 	rt->retain_ms = cfg->retain_ended_ms;
