@@ -222,9 +222,12 @@ render_workers(FILE *f, const struct wr_metrics *m)
 	    m->transcript_entries);
 	one(f, "worker_runtime_diagnostics_total", "counter",
 	    "Diagnostics recorded since the Runtime opened.", m->diagnostics);
+	/* Never "negative" (2^64 - 1 in a gauge): a wr_metrics filled by
+	 * hand, or by an older library, may have exited above spawned. */
 	one(f, "worker_runtime_exec_children", "gauge",
 	    "Worker processes alive (started and not yet reaped).",
-	    m->children_spawned - m->children_exited);
+	    m->children_spawned > m->children_exited
+	    ? m->children_spawned - m->children_exited : 0);
 	one(f, "worker_runtime_exec_spawn_failures_total", "counter",
 	    "Worker programs that could not be started.", m->spawn_failures);
 	one(f, "worker_runtime_exec_kills_after_grace_total", "counter",

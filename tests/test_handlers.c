@@ -18,6 +18,7 @@
 #include <criterion/criterion.h>
 
 #include "handlers.h"
+#include "metrics.h"
 #include "http_fixture.h"
 #include "test_driver.h"
 
@@ -1937,4 +1938,24 @@ Test(handlers, reason_phrase_is_rfc9110s_or_the_name_of_the_status_class)
 	for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
 		cr_expect_str_eq(http_reason_phrase(own[i].status),
 		                 own[i].phrase, "status %d", own[i].status);
+}
+
+/* The gauge of live worker processes is spawned - exited; read while a
+ * child is spawned and reaped, exited may come out above spawned.  It is
+ * then 0, never 2^64 - 1 (a months-long scrape would graph 1.8e19). */
+Test(handlers, the_exec_children_gauge_is_never_below_zero)
+{
+	struct wr_metrics m;
+	struct wr_error e;
+	char *text;
+	size_t len = 0;
+
+	cr_assert_eq(wr_runtime_metrics(rt, &m, &e), WR_OK);
+	m.children_spawned = 5;
+	m.children_exited = 6;
+	text = http_metrics_render(&ctx, &m, &len);
+	cr_assert_not_null(text);
+	cr_assert_not_null(strstr(text, "\nworker_runtime_exec_children 0\n"),
+	                   "%s", strstr(text, "worker_runtime_exec_children "));
+	free(text);
 }

@@ -686,8 +686,12 @@ wr_runtime_metrics(struct wr_runtime *rt, struct wr_metrics *out,
 	m.snapshots = load_relaxed(&rt->m_snapshots);
 	m.snapshot_failures = load_relaxed(&rt->m_snapshot_failures);
 	m.snapshot_us = load_relaxed(&rt->m_snapshot_us);
-	m.children_spawned = load_relaxed(&rt->m_spawned);
-	m.children_exited = load_relaxed(&rt->m_exited);
+	/* Exits first: a child is counted spawned before it can be counted
+	 * exited, so a spawned read after exited is never below it (read
+	 * the other way round, a spawn and exit between the two loads made
+	 * exited > spawned). */
+	m.children_exited = __atomic_load_n(&rt->m_exited, __ATOMIC_ACQUIRE);
+	m.children_spawned = __atomic_load_n(&rt->m_spawned, __ATOMIC_ACQUIRE);
 	m.spawn_failures = load_relaxed(&rt->m_spawn_failures);
 	m.kills_after_grace = load_relaxed(&rt->m_kills);
 	m.worker_stderr_lines = load_relaxed(&rt->m_stderr_lines);
