@@ -362,25 +362,13 @@ retain_halt(struct wr_runtime *rt)
 		pthread_join(rt->retain_thread, NULL);
 }
 
-wr_err
-wr_runtime_open(const struct wr_config *cfg, struct wr_runtime **out,
-                struct wr_error *err)
+/* The Runtime's locks and condition variables (rt fresh from calloc). */
+static void
+init_sync(struct wr_runtime *rt)
 {
-	static const struct wr_config zero;
 	pthread_rwlockattr_t attr;
 	pthread_condattr_t cattr;
-	struct wr_runtime *rt;
-	char stored_id[WR_ID_MAX + 1];
-	bool had_meta = false;
-	wr_err rc;
 
-	if (cfg == NULL)
-		cfg = &zero;
-	if ((rc = check_config(cfg, err)) != WR_OK)
-		return rc;
-	rt = calloc(1, sizeof(*rt));
-	if (rt == NULL)
-		return wr__oom(err);
 	pthread_rwlockattr_init(&attr);
 	/* Writers must not starve behind a steady stream of readers. */
 	pthread_rwlockattr_setkind_np(&attr,
@@ -404,6 +392,26 @@ wr_runtime_open(const struct wr_config *cfg, struct wr_runtime **out,
 	pthread_condattr_destroy(&cattr);
 	pthread_mutex_init(&rt->cmt_round_mu, NULL);
 	pthread_mutex_init(&rt->reset_mu, NULL);
+}
+
+wr_err
+wr_runtime_open(const struct wr_config *cfg, struct wr_runtime **out,
+                struct wr_error *err)
+{
+	static const struct wr_config zero;
+	struct wr_runtime *rt;
+	char stored_id[WR_ID_MAX + 1];
+	bool had_meta = false;
+	wr_err rc;
+
+	if (cfg == NULL)
+		cfg = &zero;
+	if ((rc = check_config(cfg, err)) != WR_OK)
+		return rc;
+	rt = calloc(1, sizeof(*rt));
+	if (rt == NULL)
+		return wr__oom(err);
+	init_sync(rt);
 	rt->retain_ms = cfg->retain_ended_ms;
 	rt->ik_ttl_ms = cfg->idempotency_ttl_ms ? cfg->idempotency_ttl_ms
 	                                        : WR_DEFAULT_IDEMPOTENCY_TTL_MS;
