@@ -18,6 +18,8 @@ static atomic_uint n_sync;      /* fdatasync calls since test_fault_sync */
 static atomic_int sync_delay_us;
 static atomic_int a_errno;      /* posix_fallocate fails with this */
 static atomic_uint n_alloc;     /* allocate calls */
+static atomic_int p_errno;      /* pwrite (the synced file) fails so */
+static atomic_uint n_pwrite;    /* pwrite calls */
 
 static ssize_t
 faulty_write(int fd, const void *buf, size_t n)
@@ -71,8 +73,34 @@ faulty_allocate(int fd, off_t off, off_t len)
 	return 0;
 }
 
+static ssize_t
+faulty_pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	int e = atomic_load(&p_errno);
+
+	atomic_fetch_add(&n_pwrite, 1);
+	if (e != 0) {
+		errno = e;
+		return -1;
+	}
+	return pwrite(fd, buf, n, off);
+}
+
 const struct wr__fs_io test_faulty_io = {faulty_write, faulty_fdatasync,
-                                         NULL, faulty_allocate};
+                                         NULL, faulty_allocate,
+                                         faulty_pwrite};
+
+void
+test_fault_pwrite(int e)
+{
+	atomic_store(&p_errno, e);
+}
+
+unsigned
+test_fault_pwrite_calls(void)
+{
+	return atomic_load(&n_pwrite);
+}
 
 void
 test_fault_allocate(int e)

@@ -1,6 +1,6 @@
 /*
- * fs_faults.h - the fs store's write(2), fdatasync(2) and
- * posix_fallocate(3) failing on demand, for the tests of what a failed write or sync leaves (the
+ * fs_faults.h - the fs store's write(2), fdatasync(2),
+ * posix_fallocate(3) and pwrite(2) failing on demand, for the tests of what a failed write or sync leaves (the
  * wr__fs_io seam).  One set of faults per test process (Criterion forks
  * per test); none is set at the start.  Thread safe: every setting is an
  * atomic the store's threads read on their next call.
@@ -12,8 +12,8 @@
 
 #include "store/store.h"
 
-/* The seam to pass to wr__store_fs_set_io: write, fdatasync and allocate
- * with the faults below; fsync is the real one. */
+/* The seam to pass to wr__store_fs_set_io: write, fdatasync, allocate and
+ * pwrite with the faults below; fsync is the real one. */
 extern const struct wr__fs_io test_faulty_io;
 
 /* Every write fails with errno e (0: writes work again).  partial > 0:
@@ -37,5 +37,12 @@ void test_fault_allocate(int e);
 
 /* The allocate calls so far in this process. */
 unsigned test_fault_allocate_calls(void);
+
+/* From now on the pwrite of the store's synced file fails with errno e
+ * (0: it works again). */
+void test_fault_pwrite(int e);
+
+/* The pwrite calls so far in this process. */
+unsigned test_fault_pwrite_calls(void);
 
 #endif

@@ -74,7 +74,8 @@ gated_fdatasync(int fd)
 	return r;
 }
 
-static const struct wr__fs_io gate_seam = {NULL, gated_fdatasync, NULL, NULL};
+static const struct wr__fs_io gate_seam = {NULL, gated_fdatasync, NULL, NULL,
+                                           NULL};
 
 void
 test_gate_fail_next(int e)

@@ -172,7 +172,8 @@ t_fdatasync(int fd)
 	return fdatasync(fd);
 }
 
-static const struct wr__fs_io sync_seam = {NULL, t_fdatasync, NULL, NULL};
+static const struct wr__fs_io sync_seam = {NULL, t_fdatasync, NULL, NULL,
+                                           NULL};
 
 Test(oom, discarded_creation_releases_driver_outside_the_lock)
 {

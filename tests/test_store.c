@@ -1383,7 +1383,8 @@ g_fdatasync(int fd)
 	return fdatasync(fd);
 }
 
-static const struct wr__fs_io g_io = {g_write, g_fdatasync, NULL, NULL};
+static const struct wr__fs_io g_io = {g_write, g_fdatasync, NULL, NULL,
+                                      NULL};
 
 struct g_app {
 	struct wr__store *st;

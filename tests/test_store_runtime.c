@@ -1304,7 +1304,8 @@ gate_fdatasync(int fd)
 	return fdatasync(fd);
 }
 
-static const struct wr__fs_io gate_seam = {NULL, gate_fdatasync, NULL, NULL};
+static const struct wr__fs_io gate_seam = {NULL, gate_fdatasync, NULL, NULL,
+                                           NULL};
 
 /* Waits (at most 20 s) until the snapshot reached the gate. */
 static bool

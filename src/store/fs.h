@@ -52,7 +52,8 @@ wr_err wr__fs_sys_fail(struct wr_error *err, enum wr_reason reason,
                        const char *op, const char *path, int e);
 
 /* Fills *dst with io's non-NULL members and write(2)/fdatasync(2)/fsync(2)/
- * posix_fallocate(3) for the rest; io may be NULL (all real).  Reentrant. */
+ * posix_fallocate(3)/pwrite(2) for the rest; io may be NULL (all real).
+ * Reentrant. */
 void wr__fs_io_fill(struct wr__fs_io *dst, const struct wr__fs_io *io);
 
 /* Writes all of buf[0..n) to fd through d->io (retrying short writes and

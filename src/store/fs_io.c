@@ -1,6 +1,6 @@
 /*
  * store/fs_io.c - the fs store's lowest layer: file names and paths, the
- * I/O seam (write/fdatasync/fsync), full writes, directory syncs, and the
+ * I/O seam (write/fdatasync/fsync/allocate/pwrite), full writes, directory syncs, and the
  * errors every fs store file reports.  Depends on nothing else of the
  * store.
  */
@@ -42,6 +42,12 @@ real_fsync(int fd)
 	return fsync(fd);
 }
 
+static ssize_t
+real_pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	return pwrite(fd, buf, n, off);
+}
+
 static int
 real_allocate(int fd, off_t off, off_t len)
 {
@@ -64,6 +70,8 @@ wr__fs_io_fill(struct wr__fs_io *dst, const struct wr__fs_io *io)
 	dst->fsync = io != NULL && io->fsync != NULL ? io->fsync : real_fsync;
 	dst->allocate = io != NULL && io->allocate != NULL ? io->allocate
 	                                                   : real_allocate;
+	dst->pwrite = io != NULL && io->pwrite != NULL ? io->pwrite
+	                                               : real_pwrite;
 }
 
 int

@@ -251,14 +251,16 @@ wr_err wr__store_memory_open(struct wr__store **out, struct wr_error *err);
 wr_err wr__store_fs_open(const char *dir, struct wr__store **out,
                          struct wr_error *err);
 
-/* Test seam of the fs store: replaces write(2)/fdatasync(2)/fsync(2) and
- * posix_fallocate(3) (allocate: 0, or -1 with errno set) so tests can
- * force EIO/ENOSPC/EOPNOTSUPP.  NULL members keep the real call. */
+/* Test seam of the fs store: replaces write(2)/fdatasync(2)/fsync(2),
+ * posix_fallocate(3) (allocate: 0, or -1 with errno set) and the pwrite(2)
+ * so tests can force EIO/ENOSPC/EOPNOTSUPP.  NULL
+ * members keep the real call. */
 struct wr__fs_io {
 	ssize_t (*write)(int fd, const void *buf, size_t n);
 	int (*fdatasync)(int fd);
 	int (*fsync)(int fd);
 	int (*allocate)(int fd, off_t off, off_t len);
+	ssize_t (*pwrite)(int fd, const void *buf, size_t n, off_t off);
 };
 void wr__store_fs_set_io(struct wr__store *st, const struct wr__fs_io *io);
 
