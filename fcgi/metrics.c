@@ -266,6 +266,9 @@ render_store(FILE *f, const struct wr_metrics *m)
 	        "\n", m->sync_batch_count);
 	one(f, "worker_runtime_store_journal_written_bytes_total", "counter",
 	    "Bytes appended to the journal.", m->journal_bytes);
+	one(f, "worker_runtime_store_synced_write_failures_total", "counter",
+	    "Failed writes of the store's synced file.",
+	    m->store_synced_failures);
 	one(f, "worker_runtime_store_snapshot_size_bytes", "gauge",
 	    "Size of the newest snapshot (0: none).", m->snapshot_bytes);
 	one(f, "worker_runtime_store_snapshots_total", "counter",

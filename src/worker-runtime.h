@@ -883,6 +883,8 @@ struct wr_metrics {
 	uint64_t kills_after_grace;  /* SIGKILLs after SIGTERM's grace */
 	uint64_t worker_stderr_lines; /* lines worker processes wrote to
 	                               * stderr (WR_WORKER_STDERR) */
+	/* fs store: failed writes of its synced file (docs/store.md) */
+	uint64_t store_synced_failures;
 };
 
 /*

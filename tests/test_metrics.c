@@ -285,3 +285,44 @@ Test(metrics, a_store_that_cannot_sync_is_reported_failed)
 	cr_assert_eq(m.workers[WR_STATUS_RUNNING], 0);
 	cr_assert_eq(m.store_syncs, m0.store_syncs, "a failed sync counts");
 }
+
+static ssize_t
+failing_pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	(void)fd;
+	(void)buf;
+	(void)n;
+	(void)off;
+	errno = EIO;
+	return -1;
+}
+
+/* The fs store's synced file is evidence only (docs/store.md): a write of
+ * it that fails fails no mutation; each failure is counted, the first of
+ * the run is one diagnostic of the Runtime. */
+Test(metrics, a_failed_write_of_the_synced_file_is_counted_and_diagnosed_once)
+{
+	static const struct wr__fs_io io = {.pwrite = failing_pwrite};
+	struct wr_diagnostic *d = NULL;
+	char id[WR_ID_MAX + 1];
+	struct wr_metrics m0, m;
+	size_t n = 0, found = 0;
+
+	open_store(spec, 0);
+	m0 = metrics();
+	cr_assert_eq(m0.store_synced_failures, 0);
+	wr__store_fs_set_io(wr__runtime_store(rt), &io);
+	create(id);
+	send_input(id, "one");
+	send_input(id, "two");
+	m = metrics();
+	cr_assert_geq(m.store_synced_failures, 3, "one per fdatasync");
+	cr_assert_eq(m.diagnostics, m0.diagnostics + 1);
+	cr_assert_eq(wr_runtime_diagnostics(rt, &d, &n, &err), WR_OK);
+	for (size_t i = 0; i < n; i++)
+		if (strstr(d[i].message, "pwrite") != NULL &&
+		    strstr(d[i].message, "/synced: Input/output error") != NULL)
+			found++;
+	free(d);
+	cr_assert_eq(found, 1);
+}

@@ -31,6 +31,7 @@
 #define J1 "journal-00000000000000000001"
 #define J2 "journal-00000000000000000002"
 #define S2 "snapshot-00000000000000000002"
+#define SYNCED "synced"
 
 static char base[TEST_TMPDIR_SIZE];
 static char dir[TEST_TMPDIR_SIZE + 16];
@@ -113,6 +114,60 @@ write_file(const char *name, const void *buf, size_t len)
 	cr_assert_geq(fd, 0);
 	cr_assert_eq(write(fd, buf, len), (ssize_t)len);
 	close(fd);
+}
+
+/* ---- the synced file (docs/store.md, "The synced file") -------------- */
+
+static void
+put_le(unsigned char *p, uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* The 40 bytes of a synced file naming journal gen durable up to off. */
+static void
+synced_bytes(unsigned char b[40], uint64_t gen, off_t off)
+{
+	static const unsigned char magic[8] = {'W', 'R', 'S', 'T',
+	                                       'O', 'R', 'E', 0};
+
+	memset(b, 0, 40);
+	memcpy(b, magic, 8);
+	put_le(b + 8, 3, 4);  /* format version */
+	put_le(b + 12, 3, 4); /* kind: synced */
+	put_le(b + 16, gen, 8);
+	put_le(b + 24, (uint64_t)off, 8);
+	put_le(b + 32, wr__crc32c(0, b, 32), 4);
+}
+
+/* Writes a valid synced file: what it holds after a crash that came
+ * before later fdatasyncs returned. */
+static void
+write_synced(uint64_t gen, off_t off)
+{
+	unsigned char b[40];
+
+	synced_bytes(b, gen, off);
+	write_file(SYNCED, b, sizeof(b));
+}
+
+/* Whether the synced file is valid and names journal gen up to off. */
+static bool
+synced_says(uint64_t gen, off_t off)
+{
+	unsigned char want[40];
+	size_t len;
+	char *b;
+	bool ok;
+
+	if (!exists(SYNCED))
+		return false;
+	synced_bytes(want, gen, off);
+	b = read_file(SYNCED, &len);
+	ok = len == sizeof(want) && memcmp(b, want, len) == 0;
+	free(b);
+	return ok;
 }
 
 /* ---- records ---------------------------------------------------------- */
@@ -354,6 +409,27 @@ store_with(const struct wr__record *recs, size_t n)
 	coll_free(&c);
 }
 
+/* Appends recs[0..n) to the store and closes it, keeping the synced
+ * file as it was: the records were written but the crash came before
+ * their fdatasync returned (and the close's trim only makes that image
+ * end at the last record). */
+static void
+store_more(const struct wr__record *recs, size_t n)
+{
+	struct coll c;
+	struct wr__store *st;
+	size_t len;
+	char *syn = read_file(SYNCED, &len);
+
+	st = open_load(&c);
+	for (size_t i = 0; i < n; i++)
+		(void)append_ok(st, &recs[i]);
+	st->ops->close(st);
+	coll_free(&c);
+	write_file(SYNCED, syn, len);
+	free(syn);
+}
+
 static void
 assert_restores(const struct wr__record *want, size_t n)
 {
@@ -494,6 +570,9 @@ Test(store, torn_tail_at_every_byte_of_the_last_record_is_dropped)
 
 	for (off_t cut = prev; cut < full; cut++) {
 		write_file(J1, orig, (size_t)cut);
+		/* The crash came before the third record's fdatasync
+		 * returned: the synced file names the end of the second. */
+		write_synced(1, prev);
 		st = open_load(&c);
 		cr_assert_eq(c.n, 2, "cut at %lld", (long long)cut);
 		assert_rec_eq(&c.v[0], &r[0], 0);
@@ -533,7 +612,9 @@ Test(store, checksum_mismatch_in_the_final_record_is_dropped_as_torn)
 	struct wr__store *st;
 	off_t full;
 
-	store_with(r, 2);
+	store_with(r, 1);
+	write_synced(1, file_size(J1)); /* the second was not acknowledged */
+	store_more(&r[1], 1);
 	full = file_size(J1);
 	flip_byte(J1, full - 3); /* inside the last payload */
 	st = open_load(&c);
@@ -644,9 +725,10 @@ Test(store, record_payloads_keep_their_bytes)
 	clear_all(r, N_SAMPLE);
 }
 
-/* Opens, loads and expects store_corrupt naming the file and offset. */
+/* Opens, loads and expects store_corrupt naming the file and offset, and
+ * also (if not NULL) in its message. */
 static void
-assert_corrupt(const char *name, off_t off)
+assert_corrupt_saying(const char *name, off_t off, const char *also)
 {
 	struct wr__store *st = open_ok();
 	struct coll c = {0};
@@ -660,9 +742,17 @@ assert_corrupt(const char *name, off_t off)
 	snprintf(want, sizeof(want), "offset %lld", (long long)off);
 	cr_assert(strstr(e.message, want) != NULL, "'%s' lacks '%s'",
 	          e.message, want);
+	cr_assert(also == NULL || strstr(e.message, also) != NULL,
+	          "'%s' lacks '%s'", e.message, also);
 	cr_assert_eq(c.ndiag, 0);
 	st->ops->close(st);
 	coll_free(&c);
+}
+
+static void
+assert_corrupt(const char *name, off_t off)
+{
+	assert_corrupt_saying(name, off, NULL);
 }
 
 Test(store, flipped_byte_in_an_earlier_record_refuses_naming_file_and_offset)
@@ -711,25 +801,34 @@ frame_at(const char *img, size_t k)
 	return off;
 }
 
-/* Writes recs durably into a fresh store and returns the journal as a
+/* Writes recs into a fresh store, the first acked of them acknowledged
+ * (fdatasynced), the others appended after, and returns the journal as a
  * crash leaves it - the store still open, preallocated zeros after the
  * records - in *len bytes, the caller's to free.  The store is closed and
- * J1 holds that image again. */
+ * J1 and the synced file (naming the end of the acked records) hold that
+ * image again. */
 static char *
-crash_image(const struct wr__record *recs, size_t n, size_t *len)
+crash_image(const struct wr__record *recs, size_t n, size_t acked,
+            size_t *len)
 {
 	struct coll c;
 	struct wr__store *st = open_load(&c);
 	uint64_t lsn = 0;
-	char *img;
+	size_t slen;
+	char *img, *syn;
 
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		lsn = append_ok(st, &recs[i]);
-	sync_ok(st, lsn);
+		if (i + 1 == acked)
+			sync_ok(st, lsn);
+	}
 	img = read_file(J1, len);
+	syn = read_file(SYNCED, &slen);
 	st->ops->close(st);
 	coll_free(&c);
 	write_file(J1, img, *len);
+	write_file(SYNCED, syn, slen);
+	free(syn);
 	return img;
 }
 
@@ -757,7 +856,7 @@ Test(store, a_crash_image_with_preallocated_zeros_restores_every_record)
 	struct coll c;
 	struct wr__store *st;
 	size_t len;
-	char *img = crash_image(r, 2, &len);
+	char *img = crash_image(r, 2, 2, &len);
 
 	cr_assert_eq(len, (size_t)PREALLOC);
 	st = open_load(&c);
@@ -782,7 +881,7 @@ Test(store, a_bad_checksum_followed_by_zeros_only_is_a_torn_final_record)
 	struct coll c;
 	struct wr__store *st;
 	size_t len;
-	char *img = crash_image(r, 2, &len);
+	char *img = crash_image(r, 2, 1, &len);
 	off_t last = frame_at(img, 1);
 
 	img[last + 12] ^= 0x20; /* inside the last payload */
@@ -827,7 +926,7 @@ unwritten_sector_is_cut_with_what_follows(bool header)
 	off_t b, from, to;
 
 	three_records(r);
-	img = crash_image(r, 3, &len);
+	img = crash_image(r, 3, 1, &len);
 	b = frame_at(img, 1);
 	from = header ? b : (b + 8 + 511) / 512 * 512;
 	to = (from / 512 + 1) * 512;
@@ -870,7 +969,7 @@ Test(store, damage_before_later_records_in_a_preallocated_journal_refuses)
 	off_t b;
 
 	three_records(r);
-	img = crash_image(r, 3, &len);
+	img = crash_image(r, 3, 1, &len);
 	b = frame_at(img, 1);
 	img[b + 100] ^= 0x20;
 	write_file(J1, img, len);
@@ -893,7 +992,7 @@ static char *
 gap_image(const struct wr__record r[3], size_t *len, off_t *b)
 {
 	size_t n;
-	char *img = crash_image(r, 3, &n);
+	char *img = crash_image(r, 3, 1, &n);
 	off_t c = frame_at(img, 2), end = frame_at(img, 3);
 	char *out = calloc(1, n);
 
@@ -1170,6 +1269,7 @@ Test(store, incomplete_header_10_byte_prefix_is_rewritten_in_place)
 	cr_assert_geq(len, 10);
 	clear_all(r, 1);
 	cr_assert_eq(unlink(path_in(J1)), 0);
+	cr_assert_eq(unlink(path_in(SYNCED)), 0); /* a fresh store */
 	rv_incomplete_header(j1, 10, "10-byte header prefix");
 	free(j1);
 }
@@ -1189,7 +1289,7 @@ rv_abc(off_t b_at, size_t b_len, size_t *len, off_t *b, off_t *cpos,
 	r[0] = rv_sized("w-1", 1, (size_t)(b_at - HDR));
 	r[1] = rv_sized("w-1", 2, b_len);
 	r[2] = transcript("w-1", 3, "the third record, acknowledged");
-	img = crash_image(r, 3, len);
+	img = crash_image(r, 3, 1, len);
 	*b = frame_at(img, 1);
 	*cpos = frame_at(img, 2);
 	cr_assert_eq(*b, b_at);
@@ -1564,8 +1664,8 @@ static void
 rv_model_layout(struct model_result *mr)
 {
 	struct wr__record r[MODEL_K + MODEL_M];
-	char *img[MODEL_M + 1], *mix;
-	size_t len = 0, lens[MODEL_M + 1];
+	char *img[MODEL_M + 1], *mix, *syn;
+	size_t len = 0, lens[MODEL_M + 1], slen;
 	struct coll c;
 	struct wr__store *st;
 	uint64_t lsn = 0;
@@ -1582,11 +1682,15 @@ rv_model_layout(struct model_result *mr)
 	}
 	if (exists(J1))
 		cr_assert_eq(unlink(path_in(J1)), 0);
+	if (exists(SYNCED))
+		cr_assert_eq(unlink(path_in(SYNCED)), 0);
 	st = open_load(&c);
 	for (size_t i = 0; i < MODEL_K; i++)
 		lsn = append_ok(st, &r[i]);
 	sync_ok(st, lsn);
 	img[0] = read_file(J1, &lens[0]);
+	/* It names the K records' end from here on, whenever the crash. */
+	syn = read_file(SYNCED, &slen);
 	for (size_t j = 0; j < MODEL_M; j++) {
 		(void)append_ok(st, &r[MODEL_K + j]);
 		img[j + 1] = read_file(J1, &lens[j + 1]);
@@ -1624,6 +1728,7 @@ rv_model_layout(struct model_result *mr)
 			}
 		}
 		write_file(J1, mix, len);
+		write_file(SYNCED, syn, slen);
 		n = rv_outcome(out, sizeof(out));
 		if (n < 0) {
 			mr->refused++;
@@ -1655,6 +1760,7 @@ rv_model_layout(struct model_result *mr)
 	for (size_t j = 0; j <= MODEL_M; j++)
 		free(img[j]);
 	free(mix);
+	free(syn);
 	clear_all(r, MODEL_K + MODEL_M);
 }
 
@@ -1715,6 +1821,7 @@ Test(store, well_framed_but_undecodable_records_refuse_even_at_the_tail)
 		append_raw_frame(J1, bad[i]);
 		assert_corrupt(J1, end);
 		cr_assert_eq(unlink(path_in(J1)), 0);
+		cr_assert_eq(unlink(path_in(SYNCED)), 0); /* a fresh store */
 	}
 	clear_all(r, 1);
 }
@@ -1762,6 +1869,7 @@ Test(store, records_json_c_would_change_are_undecodable_and_refuse_the_store)
 		append_raw_frame(J1, bad[i].json);
 		assert_corrupt(J1, end);
 		cr_assert_eq(unlink(path_in(J1)), 0);
+		cr_assert_eq(unlink(path_in(SYNCED)), 0); /* a fresh store */
 	}
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		cr_assert_eq(wr__record_decode(good[i], strlen(good[i]), &rec,
@@ -2373,6 +2481,8 @@ Test(store, crash_leftovers_of_a_snapshot_restore_correctly)
 	coll_free(&c);
 	snapfile = read_file("snapshot-00000000000000000003", &len);
 	cr_assert_eq(unlink(path_in("journal-00000000000000000003")), 0);
+	/* ... so the synced file never named it, but journal-2 */
+	write_synced(2, HDR);
 	write_file(J1, "stale", 5); /* an old journal left behind */
 	st = open_load(&c);
 	cr_assert_eq(c.n, 1);
@@ -2610,4 +2720,386 @@ Test(store, idempotency_members_round_trip_and_are_read_strictly)
 	             WR_EUNAVAILABLE);
 	free(text);
 	wr__record_clear(&r);
+}
+
+/* ---- the synced file: acknowledged bytes are not a torn tail ------------ */
+
+/* Zeros the whole sector in record 1 of img (three_records), as a disk
+ * fault or a hand would; returns where record 1 starts. */
+static off_t
+zero_sector_in_record_1(char *img)
+{
+	off_t b = frame_at(img, 1);
+	off_t from = (b + 8 + 511) / 512 * 512;
+
+	cr_assert_leq(from + 512, frame_at(img, 2), "a sector of record 1");
+	memset(img + from, 0, 512);
+	return b;
+}
+
+/* Three acknowledged records (a clean close: the synced file names their
+ * end), record 1 with a sector zeroed; the image in *len bytes. */
+static char *
+acked_image_with_a_zero_sector(struct wr__record r[3], size_t *len,
+                               off_t *b)
+{
+	char *img;
+
+	three_records(r);
+	store_with(r, 3);
+	img = read_file(J1, len);
+	cr_assert(synced_says(1, (off_t)*len), "a clean close names the end");
+	*b = zero_sector_in_record_1(img);
+	write_file(J1, img, *len);
+	return img;
+}
+
+/* store_corrupt at off of name, saying the bytes up to synced were
+ * acknowledged. */
+static void
+assert_acked_corrupt(const char *name, off_t off, off_t synced)
+{
+	char want[96];
+
+	snprintf(want, sizeof(want), "damaged at byte offset %lld: ",
+	         (long long)off);
+	assert_corrupt_saying(name, off, want);
+	snprintf(want, sizeof(want), "durable up to byte offset %lld: "
+	         "acknowledged records (file synced)", (long long)synced);
+	assert_corrupt_saying(name, off, want);
+}
+
+/* The reviewer's case: a sector of an acknowledged record of the last
+ * journal zeroed reads like a torn tail, but the synced file says the
+ * fdatasyncs reached past it: refused, naming file and offset, and
+ * nothing on disk changes. */
+Test(store, a_zeroed_sector_in_an_acknowledged_record_refuses_and_changes_nothing)
+{
+	struct wr__record r[3];
+	size_t len, after_len;
+	off_t b;
+	char *img = acked_image_with_a_zero_sector(r, &len, &b), *after;
+
+	assert_acked_corrupt(J1, b, (off_t)len);
+	after = read_file(J1, &after_len);
+	cr_assert_eq(after_len, len, "the journal keeps its size");
+	cr_assert(memcmp(after, img, len) == 0, "the journal is unchanged");
+	cr_assert(synced_says(1, (off_t)len), "the synced file is unchanged");
+	free(after);
+	free(img);
+	clear_all(r, 3);
+}
+
+/* Records appended after the last fdatasync that returned (the synced
+ * file names the start of record 1): a write that a crash cut short in
+ * record 2 is a torn tail, dropped as before; the file then names the
+ * cut. */
+Test(store, a_torn_tail_above_the_synced_offset_is_still_dropped)
+{
+	struct wr__record r[3];
+	struct coll c;
+	struct wr__store *st;
+	char *img, want[64];
+	size_t len;
+	off_t c2;
+
+	three_records(r);
+	img = crash_image(r, 3, 1, &len);
+	c2 = frame_at(img, 2);
+	cr_assert(synced_says(1, frame_at(img, 1)), "record 0 acknowledged");
+	write_file(J1, img, (size_t)c2 + 20); /* record 2 cut short */
+	st = open_load(&c);
+	cr_assert_eq(c.n, 2, "record 1 was written whole: kept");
+	cr_assert_eq(c.ndiag, 1);
+	snprintf(want, sizeof(want), "torn final record at byte offset %lld",
+	         (long long)c2);
+	cr_assert(strstr(c.diag[0], want) != NULL, "%s", c.diag[0]);
+	cr_assert_eq(file_size(J1), c2);
+	cr_assert(synced_says(1, c2), "the synced file names the cut");
+	st->ops->close(st);
+	coll_free(&c);
+	free(img);
+	clear_all(r, 3);
+}
+
+/* A store an older version wrote has no synced file: the last journal is
+ * judged as before (the zero sector is a torn tail), and the open
+ * creates the file. */
+Test(store, without_a_synced_file_the_last_journal_is_judged_as_before)
+{
+	struct wr__record r[3];
+	struct coll c;
+	struct wr__store *st;
+	size_t len;
+	off_t b;
+	char *img = acked_image_with_a_zero_sector(r, &len, &b);
+
+	cr_assert_eq(unlink(path_in(SYNCED)), 0);
+	st = open_load(&c);
+	cr_assert_eq(c.n, 1);
+	cr_assert_eq(c.ndiag, 1, "%s", c.ndiag ? c.diag[0] : "");
+	cr_assert(strstr(c.diag[0], "zero-filled sector") != NULL, "%s",
+	          c.diag[0]);
+	cr_assert_eq(file_size(J1), b);
+	cr_assert(synced_says(1, b), "created, naming the end");
+	{
+		struct stat sb;
+		cr_assert_eq(stat(path_in(SYNCED), &sb), 0);
+		cr_assert_eq(sb.st_mode & 07777, 0600);
+	}
+	st->ops->close(st);
+	coll_free(&c);
+	free(img);
+	clear_all(r, 3);
+}
+
+/* A synced file that is not one (any size but 40, another magic or
+ * kind, an unknown version, a bad checksum, an offset inside the
+ * header) is evidence of nothing: one diagnostic, the journal is judged
+ * as before, and the store starts and rewrites the file. */
+Test(store, an_invalid_synced_file_is_a_diagnostic_and_ignored)
+{
+	struct wr__record r[3];
+	unsigned char good[40], bad[40];
+	size_t len;
+	off_t b;
+	char *img = acked_image_with_a_zero_sector(r, &len, &b);
+	static const struct {
+		size_t at, len; /* bytes to change; len 0: cut the file at */
+		const char *why;
+	} cases[] = {
+		{10, 0, "not 40 bytes long"},  {0, 1, "not a synced file"},
+		{12, 1, "not a synced file"},  {8, 1, "unknown format version"},
+		{24, 1, "checksum mismatch"},  {36, 1, "checksum mismatch"},
+	};
+
+	synced_bytes(good, 1, (off_t)len);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct coll c;
+		struct wr__store *st;
+
+		memcpy(bad, good, sizeof(bad));
+		if (cases[i].len > 0)
+			bad[cases[i].at] ^= 0x40;
+		write_file(SYNCED, bad, cases[i].len ? 40 : cases[i].at);
+		write_file(J1, img, len);
+		st = open_load(&c);
+		cr_assert_eq(c.n, 1, "case %zu", i);
+		cr_assert_eq(c.ndiag, 2, "case %zu", i);
+		cr_assert(strstr(c.diag[0], path_in(SYNCED)) != NULL &&
+		          strstr(c.diag[0], cases[i].why) != NULL,
+		          "case %zu: '%s' lacks '%s'", i, c.diag[0],
+		          cases[i].why);
+		cr_assert(strstr(c.diag[1], "zero-filled sector") != NULL,
+		          "%s", c.diag[1]);
+		cr_assert(synced_says(1, b), "rewritten");
+		st->ops->close(st);
+		coll_free(&c);
+	}
+	/* an offset inside the header, with a good checksum */
+	write_synced(1, HDR - 1);
+	write_file(J1, img, len);
+	{
+		struct coll c;
+		struct wr__store *st = open_load(&c);
+		cr_assert_eq(c.ndiag, 2);
+		cr_assert(strstr(c.diag[0], "out of range") != NULL, "%s",
+		          c.diag[0]);
+		st->ops->close(st);
+		coll_free(&c);
+	}
+	free(img);
+	clear_all(r, 3);
+}
+
+/* The last journal ends before the offset the synced file names: bytes
+ * made durable are gone (a cut at a record boundary, or inside a
+ * record): refused, and nothing is cut further. */
+Test(store, a_last_journal_cut_below_the_synced_offset_refuses)
+{
+	struct wr__record r[3];
+	size_t len;
+	char *img;
+	off_t c2;
+
+	three_records(r);
+	store_with(r, 3);
+	img = read_file(J1, &len);
+	c2 = frame_at(img, 2);
+	write_file(J1, img, (size_t)c2); /* at record 2's start */
+	assert_acked_corrupt(J1, c2, (off_t)len);
+	cr_assert_eq(file_size(J1), c2, "nothing cut");
+	write_file(J1, img, (size_t)c2 + 5); /* inside record 2's header */
+	assert_acked_corrupt(J1, c2, (off_t)len);
+	cr_assert_eq(file_size(J1), c2 + 5, "nothing cut");
+	write_file(J1, img, HDR - 7); /* inside the header */
+	assert_acked_corrupt(J1, 0, (off_t)len);
+	free(img);
+	clear_all(r, 3);
+}
+
+/* A snapshot switches appends to journal-2; a synced file that still
+ * names journal-1 (its write after the switch was lost) says nothing
+ * about journal-2, whose torn tail is dropped as before.  One naming a
+ * journal newer than the last one: that journal is missing. */
+Test(store, a_synced_file_of_an_older_journal_does_not_apply_to_the_new_one)
+{
+	struct wr__record r[3], s[1] = {transcript("w-1", 1, "snapshot")};
+	struct coll c;
+	struct wr__store *st;
+	struct wr_error e;
+	uint64_t lsn = 0;
+	size_t len;
+	char *img;
+	off_t b;
+
+	three_records(r);
+	store_with(r, 1);
+	st = open_load(&c);
+	cr_assert_eq(wr__store_snapshot(st, s, 1, &e), WR_OK, "%s", e.message);
+	cr_assert(synced_says(2, HDR), "the switch names journal-2");
+	for (size_t i = 0; i < 3; i++)
+		lsn = append_ok(st, &r[i]);
+	sync_ok(st, lsn);
+	st->ops->close(st);
+	coll_free(&c);
+	img = read_file(J2, &len);
+	cr_assert(synced_says(2, (off_t)len));
+	b = zero_sector_in_record_1(img);
+	write_file(J2, img, len);
+	write_synced(1, (off_t)len + 4096); /* journal-1, far beyond */
+	st = open_load(&c);
+	cr_assert_eq(c.n, 2, "the snapshot's record and record 0");
+	cr_assert_eq(c.ndiag, 1);
+	cr_assert(strstr(c.diag[0], "zero-filled sector") != NULL, "%s",
+	          c.diag[0]);
+	cr_assert(synced_says(2, b));
+	st->ops->close(st);
+	coll_free(&c);
+
+	write_synced(3, HDR);
+	st = open_ok();
+	memset(&c, 0, sizeof(c));
+	cr_assert_eq(st->ops->load(st, collect, on_diag, &c, &e),
+	             WR_EUNAVAILABLE);
+	cr_assert_str_eq(wr_reason_name(e.reason), "store_corrupt");
+	cr_assert(strstr(e.message, "journal-00000000000000000003 is missing") !=
+	          NULL, "%s", e.message);
+	st->ops->close(st);
+	coll_free(&c);
+	cr_assert(synced_says(3, HDR), "a refused store is not modified");
+	free(img);
+	clear_all(r, 3);
+	clear_all(s, 1);
+}
+
+/* docs/store.md's remedy for acknowledged records lost: cut the journal
+ * at the offset named, remove the synced file, restart. */
+Test(store, the_documented_remedy_truncate_and_remove_synced_opens)
+{
+	struct wr__record r[3];
+	struct coll c;
+	struct wr__store *st;
+	size_t len;
+	off_t b;
+	char *img = acked_image_with_a_zero_sector(r, &len, &b);
+
+	assert_acked_corrupt(J1, b, (off_t)len);
+	cr_assert_eq(truncate(path_in(J1), b), 0); /* truncate -s OFFSET */
+	assert_acked_corrupt(J1, b, (off_t)len);   /* synced still says */
+	cr_assert_eq(unlink(path_in(SYNCED)), 0);
+	st = open_load(&c);
+	cr_assert_eq(c.n, 1);
+	cr_assert_eq(c.ndiag, 0, "%s", c.ndiag ? c.diag[0] : "");
+	cr_assert(synced_says(1, b));
+	sync_ok(st, append_ok(st, &r[2]));
+	st->ops->close(st);
+	coll_free(&c);
+	{
+		struct wr__record want[2] = {r[0], r[2]};
+		assert_restores(want, 2);
+	}
+	free(img);
+	clear_all(r, 3);
+}
+
+/* Records a crash left written but not synced are restored, so the open
+ * makes them durable before the synced file names them: a failed
+ * fdatasync there fails the open and the file keeps what it said. */
+Test(store, the_open_syncs_restored_records_before_naming_them_in_synced)
+{
+	struct wr__record r[3];
+	struct wr__store *st;
+	struct coll c = {0};
+	struct wr_error e;
+	size_t len;
+	char *img;
+
+	three_records(r);
+	img = crash_image(r, 3, 1, &len);
+	st = open_ok();
+	wr__store_fs_set_io(st, &test_faulty_io);
+	test_fault_sync(EIO, 0);
+	cr_assert_eq(st->ops->load(st, collect, on_diag, &c, &e),
+	             WR_EUNAVAILABLE);
+	cr_assert_str_eq(wr_reason_name(e.reason), "store_sync_failed");
+	st->ops->close(st);
+	coll_free(&c);
+	cr_assert(synced_says(1, frame_at(img, 1)), "not past the durable end");
+	test_fault_sync(0, 0);
+	st = open_ok();
+	wr__store_fs_set_io(st, &test_faulty_io);
+	cr_assert_eq(st->ops->load(st, collect, on_diag, &c, &e), WR_OK, "%s",
+	             e.message);
+	cr_assert_eq(test_fault_sync_calls(), 1, "one fdatasync at the open");
+	cr_assert_eq(c.n, 3);
+	cr_assert(synced_says(1, frame_at(img, 3)));
+	st->ops->close(st);
+	coll_free(&c);
+	free(img);
+	clear_all(r, 3);
+}
+
+/* The synced file is evidence, not state: a failed write of it fails no
+ * commit; it is counted, reported once per run of failures, and the
+ * next write that works catches up. */
+Test(store, a_failed_write_of_the_synced_file_is_counted_reported_once_and_harmless)
+{
+	struct wr__record r[5] = {
+		transcript("w-1", 1, "one"), transcript("w-1", 2, "two"),
+		transcript("w-1", 3, "three"), transcript("w-1", 4, "four"),
+		transcript("w-1", 5, "five")};
+	struct wr__store_stats ss;
+	struct coll c, seen = {0};
+	struct wr__store *st = open_load(&c);
+
+	wr__store_fs_set_io(st, &test_faulty_io);
+	wr__store_fs_set_diag(st, on_diag, &seen);
+	test_fault_pwrite(EIO);
+	sync_ok(st, append_ok(st, &r[0]));
+	sync_ok(st, append_ok(st, &r[1]));
+	st->ops->stats(st, &ss);
+	cr_assert_eq(ss.synced_failures, 2);
+	cr_assert_eq(seen.ndiag, 1, "once per run of failures");
+	cr_assert(strstr(seen.diag[0], "pwrite") != NULL &&
+	          strstr(seen.diag[0], path_in(SYNCED)) != NULL &&
+	          strstr(seen.diag[0], "Input/output error") != NULL,
+	          "%s", seen.diag[0]);
+	cr_assert(synced_says(1, HDR), "still what the open wrote");
+	test_fault_pwrite(0);
+	sync_ok(st, append_ok(st, &r[2]));
+	cr_assert(synced_says(1, data_size(J1)), "caught up");
+	test_fault_pwrite(ENOSPC);
+	sync_ok(st, append_ok(st, &r[3]));
+	cr_assert_eq(seen.ndiag, 2, "a new run is reported again");
+	test_fault_pwrite(0);
+	sync_ok(st, append_ok(st, &r[4]));
+	st->ops->stats(st, &ss);
+	cr_assert_eq(ss.synced_failures, 3);
+	cr_assert_eq(test_fault_pwrite_calls(), 5, "one per fdatasync");
+	st->ops->close(st);
+	coll_free(&c);
+	coll_free(&seen);
+	assert_restores(r, 5);
+	clear_all(r, 5);
 }

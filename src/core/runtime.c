@@ -45,6 +45,13 @@ open_store(const char *spec, struct wr__store **out, struct wr_error *err)
 	                "store must be \"memory\" or \"fs:DIR\"");
 }
 
+/* The fs store's diagnostics after its load (wr__store_fs_set_diag). */
+static void
+store_diag(void *arg, const char *message)
+{
+	wr_runtime_diagnose(arg, NULL, "%s", message);
+}
+
 static void
 free_runtime(struct wr_runtime *rt)
 {
@@ -444,7 +451,9 @@ wr_runtime_open(const struct wr_config *cfg, struct wr_runtime **out,
 	if ((rc = wr__copy_profiles(rt, cfg, err)) != WR_OK ||
 	    (rc = open_store(cfg->store, &rt->store, err)) != WR_OK)
 		goto fail;
-	/* Only the fs store takes snapshots; for others this does nothing. */
+	/* Only the fs store takes snapshots and reports after its load; for
+	 * others these do nothing. */
+	wr__store_fs_set_diag(rt->store, store_diag, rt);
 	wr__store_fs_set_snapshot_bytes(rt->store, cfg->snapshot_bytes);
 	wr__store_fs_set_snapshot_percent(rt->store, cfg->snapshot_percent);
 	if ((rc = wr__replay(rt, &had_meta, stored_id, err)) != WR_OK)
@@ -691,6 +700,7 @@ wr_runtime_metrics(struct wr_runtime *rt, struct wr_metrics *out,
 	m.sync_batch_sum = ss.batch_sum;
 	m.journal_bytes = ss.journal_bytes;
 	m.snapshot_bytes = ss.snapshot_bytes;
+	m.store_synced_failures = ss.synced_failures;
 	m.snapshots = load_relaxed(&rt->m_snapshots);
 	m.snapshot_failures = load_relaxed(&rt->m_snapshot_failures);
 	m.snapshot_us = load_relaxed(&rt->m_snapshot_us);

@@ -24,6 +24,19 @@
  *     be lost, so appends are refused until reset() cut the journal back to
  *     the last durable byte.  Record numbers (lsn) are never reused, so a
  *     late sync() on a dropped record fails instead of succeeding.
+ *   - The synced file names a journal generation and an offset S of it
+ *     that an fdatasync made durable (synced_note): written with one
+ *     pwrite after that fdatasync returned, never synced but at a clean
+ *     close, so after any crash it says S <= the durable end of that
+ *     journal, or names an older one.  Load refuses damage before S
+ *     (store_corrupt) instead of cutting it as a torn tail.  So the
+ *     journal is never cut below what the file may say: reset() cuts to
+ *     durable_off >= S; append_undo() to written_off >= durable_off; the
+ *     close trim and snapshot_begin's trim to written_off, durable there;
+ *     close of a broken store to durable_off; load cuts a torn tail only
+ *     at or after S; and a new journal is named only once its header is
+ *     durable.  Load makes the restored records durable (fdatasync) before
+ *     it writes their end there.
  *
  * Threading: append/snapshot_due/snapshot_begin/snapshot_switch run under
  * the Runtime's write lock (never concurrently with each other); sync runs
@@ -128,8 +141,18 @@ struct fs_store {
 	uint32_t next_file;    /* number of the next file added */
 	uint32_t jfile;        /* number of the current journal */
 
+	/* The synced file (-1: none) and what it was last set to; written
+	 * by the owner of the journal's I/O (syncing), or during load and
+	 * close.  synced_failing: the last write failed (reported once). */
+	int sfd;
+	uint64_t synced_gen;
+	off_t synced_off;
+	bool synced_failing;
+	wr__diag_fn diag; /* wr__store_fs_set_diag; may be NULL */
+	void *diag_arg;
+
 	/* Counters for fs_stats: relaxed atomics, any thread. */
-	uint64_t n_syncs, n_journal_bytes;
+	uint64_t n_syncs, n_journal_bytes, n_synced_failures;
 	uint64_t n_batch[WR_METRICS_BATCH_BUCKETS], n_batch_sum;
 };
 
@@ -277,6 +300,17 @@ wr__store_fs_set_io(struct wr__store *st, const struct wr__fs_io *io)
 }
 
 void
+wr__store_fs_set_diag(struct wr__store *st, wr__diag_fn diag, void *arg)
+{
+	struct fs_store *fs = (struct fs_store *)st;
+
+	if (st == NULL || st->ops != &fs_ops)
+		return;
+	fs->diag = diag;
+	fs->diag_arg = arg;
+}
+
+void
 wr__store_fs_set_snapshot_bytes(struct wr__store *st, uint64_t bytes)
 {
 	if (st == NULL || st->ops != &fs_ops)
@@ -310,7 +344,7 @@ wr__store_fs_open(const char *dir, struct wr__store **out,
 	if ((fs = calloc(1, sizeof(*fs))) == NULL)
 		return wr__oom(err);
 	fs->base.ops = &fs_ops;
-	fs->dir.fd = fs->lock_fd = fs->jfd = -1;
+	fs->dir.fd = fs->lock_fd = fs->jfd = fs->sfd = -1;
 	fs->snapshot_bytes = DEFAULT_SNAPSHOT_BYTES;
 	fs->snapshot_percent = DEFAULT_SNAPSHOT_PERCENT;
 	wr__store_fs_set_io(&fs->base, NULL);
@@ -376,12 +410,13 @@ fail:
 
 /* Replays snapshot-<snap> (if snap) and journals[first..] of l into the
  * file table; the last journal's fd and path (appends continue there) go
- * to *jfd and *jpath, its end to *end, the journal bytes to *bytes. */
+ * to *jfd and *jpath, its end to *end, the journal bytes to *bytes.
+ * synced: how far the last journal is known durable (0: not known). */
 static wr_err
 replay_files(struct fs_store *fs, struct wr__fs_replay *rp,
              const struct wr__fs_listing *l, uint64_t snap, size_t first,
-             int *jfd, char **jpath, off_t *end, uint64_t *bytes,
-             struct wr_error *err)
+             off_t synced, int *jfd, char **jpath, off_t *end,
+             uint64_t *bytes, struct wr_error *err)
 {
 	char name[WR__FS_NAME_MAX], *path = NULL;
 	int fd = -1;
@@ -406,8 +441,9 @@ replay_files(struct fs_store *fs, struct wr__fs_replay *rp,
 		bool last = j + 1 == l->journals.n;
 		uint64_t gen = l->journals.v[j];
 		rp->file = file_number(fs);
-		rc = wr__fs_replay_journal(&fs->dir, rp, gen, last, &fd, &path,
-		                           end, err);
+		rc = wr__fs_replay_journal(&fs->dir, rp, gen, last,
+		                           last ? synced : 0, &fd, &path, end,
+		                           err);
 		if (rc != WR_OK)
 			break;
 		*bytes += (uint64_t)(*end - WR__FS_HDR_SIZE);
@@ -446,6 +482,115 @@ check_journals(const struct fs_store *fs, const struct wr__fs_listing *l,
 	return WR_OK;
 }
 
+/*
+ * Records in the synced file that journal gen is durable up to off.  Only
+ * ever called once an fdatasync covering [0, off) of that journal (or its
+ * creation's) returned 0, by whoever owns the journal's I/O (syncing, or
+ * the store alone: load, close), so the file never names more than is
+ * durable, whenever its own page reaches the disk, and what it names only
+ * grows within a generation.  No sync: one pwrite.  A failure is counted,
+ * reported through diag (may be NULL) when it begins a run of failures,
+ * and otherwise ignored - the file is evidence for recovery, not state.
+ */
+static void
+synced_note(struct fs_store *fs, uint64_t gen, off_t off, wr__diag_fn diag,
+            void *arg)
+{
+	char msg[WR_DIAGNOSTIC_MAX];
+
+	if (fs->sfd < 0 || (gen == fs->synced_gen && off == fs->synced_off &&
+	                    !fs->synced_failing))
+		return;
+	if (wr__fs_synced_write(&fs->dir, fs->sfd, gen, off) == 0) {
+		fs->synced_gen = gen;
+		fs->synced_off = off;
+		fs->synced_failing = false;
+		return;
+	}
+	__atomic_add_fetch(&fs->n_synced_failures, 1, __ATOMIC_RELAXED);
+	if (fs->synced_failing)
+		return;
+	fs->synced_failing = true;
+	snprintf(msg, sizeof(msg),
+	         "store %s: pwrite %s/" WR__FS_SYNCED ": %s (the store goes "
+	         "on; until a write succeeds, damage in records acknowledged "
+	         "since reads as a torn tail at the next open)",
+	         fs->dir.path, fs->dir.path, strerror(errno));
+	if (diag != NULL)
+		diag(arg, msg);
+}
+
+/*
+ * Opens the synced file (not creating it: a refused load changes nothing)
+ * and turns what it says into the offset up to which the last journal of
+ * l is known durable, *synced; 0: not known - no file, one of an older
+ * version, one naming an older journal (a snapshot replaced it since).
+ * A file naming a journal that restore reads (not older than the newest
+ * snapshot, snap) but newer than the last one of l: that journal is
+ * missing, store_corrupt.  *missing: there was no synced file.
+ */
+static wr_err
+synced_load(struct fs_store *fs, const struct wr__fs_replay *rp,
+            const struct wr__fs_listing *l, uint64_t snap, off_t *synced,
+            bool *missing, struct wr_error *err)
+{
+	char name[WR__FS_NAME_MAX];
+	uint64_t last = l->journals.n ? l->journals.v[l->journals.n - 1] : 0;
+	uint64_t gen;
+	off_t off;
+	wr_err rc;
+
+	if (fs->sfd >= 0) /* a load that failed before */
+		close(fs->sfd);
+	rc = wr__fs_synced_open(&fs->dir, rp, false, &fs->sfd, &gen, &off,
+	                        missing, err);
+	if (rc != WR_OK)
+		return rc;
+	*synced = gen != 0 && gen == last ? off : 0;
+	if (gen <= last || gen < snap)
+		return WR_OK;
+	wr__fs_file_name(name, "journal", gen, "");
+	return wr__fail(err, WR_EUNAVAILABLE, WR_REASON_STORE_CORRUPT, NULL,
+	                "store %s is damaged: %s is missing, yet fdatasync made "
+	                "it durable up to byte offset %lld (file "
+	                WR__FS_SYNCED ")",
+	                fs->dir.path, name, (long long)off);
+}
+
+/*
+ * After a replay: makes the journal appends continue in durable up to end
+ * (records a crash left in the page cache unsynced are restored, so they
+ * count as acknowledged from now on; skipped when the synced file already
+ * says so, as after a clean close, or when the journal was just created)
+ * and writes that into the synced file, creating it if it was missing
+ * (if that fails, a diagnostic: the store goes on without it).  A failed
+ * fdatasync fails the load (WR_EUNAVAILABLE, store_sync_failed).
+ */
+static wr_err
+synced_settle(struct fs_store *fs, const struct wr__fs_replay *rp, int jfd,
+              const char *jpath, off_t end, bool sync, bool missing,
+              struct wr_error *err)
+{
+	char msg[WR_DIAGNOSTIC_MAX];
+	struct wr_error e;
+	uint64_t gen;
+	off_t off;
+
+	if (sync && fs->dir.io.fdatasync(jfd) < 0)
+		return wr__fs_sys_fail(err, WR_REASON_STORE_SYNC_FAILED,
+		                       "fdatasync", jpath, errno);
+	if (missing && wr__fs_synced_open(&fs->dir, rp, true, &fs->sfd, &gen,
+	                                  &off, &missing, &e) != WR_OK) {
+		snprintf(msg, sizeof(msg), "store %s: the store goes on "
+		         "without its " WR__FS_SYNCED " file: %.160s", fs->dir.path,
+		         e.message);
+		if (rp->diag != NULL)
+			rp->diag(rp->arg, msg);
+	}
+	synced_note(fs, fs->gen, end, rp->diag, rp->arg);
+	return WR_OK;
+}
+
 static wr_err
 fs_load(struct wr__store *st, wr__apply_fn apply, wr__diag_fn diag,
         void *arg, struct wr_error *err)
@@ -457,7 +602,8 @@ fs_load(struct wr__store *st, wr__apply_fn apply, wr__diag_fn diag,
 	uint64_t snap = 0, bytes = 0;
 	char *jpath = NULL;
 	struct stat sb;
-	off_t end = WR__FS_HDR_SIZE;
+	off_t end = WR__FS_HDR_SIZE, synced = 0;
+	bool missing = false, created = false;
 	int jfd = -1;
 	size_t first;
 	wr_err rc;
@@ -473,8 +619,10 @@ fs_load(struct wr__store *st, wr__apply_fn apply, wr__diag_fn diag,
 	     first++)
 		;
 	if ((rc = check_journals(fs, &l, snap, first, err)) != WR_OK ||
-	    (rc = replay_files(fs, &rp, &l, snap, first, &jfd, &jpath, &end,
-	                       &bytes, err)) != WR_OK)
+	    (rc = synced_load(fs, &rp, &l, snap, &synced, &missing,
+	                       err)) != WR_OK ||
+	    (rc = replay_files(fs, &rp, &l, snap, first, synced, &jfd, &jpath,
+	                       &end, &bytes, err)) != WR_OK)
 		goto done;
 	if (jfd < 0) {
 		/* A new store, or a crash between a snapshot's rename and
@@ -492,6 +640,7 @@ fs_load(struct wr__store *st, wr__apply_fn apply, wr__diag_fn diag,
 		if (rc != WR_OK)
 			goto done;
 		end = WR__FS_HDR_SIZE;
+		created = true;
 	} else {
 		fs->gen = l.journals.v[l.journals.n - 1];
 	}
@@ -501,6 +650,10 @@ fs_load(struct wr__store *st, wr__apply_fn apply, wr__diag_fn diag,
 		                     jpath, errno);
 		goto done;
 	}
+	rc = synced_settle(fs, &rp, jfd, jpath, end, !created && end > synced,
+	                   missing, err);
+	if (rc != WR_OK)
+		goto done;
 	wr__fs_remove_stale(&fs->dir, &l, snap);
 	fs->alloc_off = sb.st_size > end ? sb.st_size : end;
 	pthread_mutex_lock(&fs->mu);
@@ -703,13 +856,15 @@ count_sync(struct fs_store *fs, uint64_t batch)
 static int
 flush_journal(struct fs_store *fs)
 {
-	uint64_t target = fs->written_lsn;
+	uint64_t target = fs->written_lsn, gen = fs->gen;
 	off_t off = fs->written_off;
 	int fd = fs->jfd, r, e;
 
 	pthread_mutex_unlock(&fs->mu);
 	r = fs->dir.io.fdatasync(fd);
 	e = errno;
+	if (r == 0) /* still the journal's owner: the pwrites stay in order */
+		synced_note(fs, gen, off, fs->diag, fs->diag_arg);
 	pthread_mutex_lock(&fs->mu);
 	if (r == 0) {
 		count_sync(fs, target > fs->durable_lsn
@@ -897,6 +1052,8 @@ switch_journal(struct fs_store *fs, uint64_t gen, struct wr_error *err)
 		unlink(jpath);
 		(void)wr__fs_sync_dir(&fs->dir);
 	}
+	if (rc == WR_OK) /* its header and name are durable */
+		synced_note(fs, gen, WR__FS_HDR_SIZE, fs->diag, fs->diag_arg);
 	pthread_mutex_lock(&fs->mu);
 	if (rc != WR_OK) {
 		free(jpath);
@@ -1076,17 +1233,29 @@ fs_close(struct wr__store *st)
 		/* What failed to sync was reported as failed: make sure it
 		 * does not come back at the next load - unless the Runtime
 		 * drains (fs_drain): then a disk that failed is left alone. */
+		bool durable = false;
+
 		if (fs->broken) {
 			if (!__atomic_load_n(&fs->draining, __ATOMIC_ACQUIRE) &&
 			    ftruncate(fs->jfd, fs->durable_off) == 0)
 				(void)fs->dir.io.fdatasync(fs->jfd);
 		} else if (fs->alloc_off > fs->written_off) {
-			(void)journal_trim(fs, NULL); /* fsync: the records too */
-		} else if (fs->written_off != fs->durable_off) {
-			(void)fs->dir.io.fdatasync(fs->jfd);
+			/* fsync: the records too */
+			durable = journal_trim(fs, NULL) == WR_OK;
+		} else {
+			durable = fs->written_off == fs->durable_off ||
+			          fs->dir.io.fdatasync(fs->jfd) == 0;
+		}
+		/* The only sync of the synced file: what it says survives a
+		 * power loss right after a clean stop. */
+		if (durable && fs->sfd >= 0) {
+			synced_note(fs, fs->gen, fs->written_off, NULL, NULL);
+			(void)fs->dir.io.fsync(fs->sfd);
 		}
 		close(fs->jfd);
 	}
+	if (fs->sfd >= 0)
+		close(fs->sfd);
 	files_retire(fs, UINT64_MAX);
 	if (fs->lock_fd >= 0)
 		close(fs->lock_fd); /* releases the flock */
@@ -1123,6 +1292,8 @@ fs_stats(struct wr__store *st, struct wr__store_stats *out)
 	                                     __ATOMIC_RELAXED);
 	out->snapshot_bytes = __atomic_load_n(&fs->snap_size,
 	                                      __ATOMIC_RELAXED);
+	out->synced_failures = __atomic_load_n(&fs->n_synced_failures,
+	                                       __ATOMIC_RELAXED);
 }
 
 static const struct wr__store_ops fs_ops = {
@@ -1228,9 +1399,9 @@ fs_check_file(const struct wr__fs_dir *d, const char *name, int mode,
 }
 
 /* The files the open reads or writes are readable, and writable where it
- * writes (the lock file and the newest journal).  Files older than the
- * newest snapshot are not read (the open removes them: the directory's
- * write permission is enough). */
+ * writes (the lock file, the synced file and the newest journal).  Files
+ * older than the newest snapshot are not read (the open removes them: the
+ * directory's write permission is enough). */
 static wr_err
 fs_check_files(const struct wr__fs_dir *d, struct wr_error *err)
 {
@@ -1238,6 +1409,9 @@ fs_check_files(const struct wr__fs_dir *d, struct wr_error *err)
 	char name[WR__FS_NAME_MAX];
 	uint64_t snap;
 	wr_err rc = fs_check_file(d, "lock", R_OK | W_OK, err);
+
+	if (rc == WR_OK)
+		rc = fs_check_file(d, WR__FS_SYNCED, R_OK | W_OK, err);
 
 	if (rc != WR_OK || (rc = wr__fs_list(d, &l, err)) != WR_OK)
 		return rc;

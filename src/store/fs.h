@@ -2,13 +2,15 @@
  * store/fs.h - private interface between the four files of the fs store
  * (docs/store.md): fs.c (the store object: locking, load order, append,
  * group commit, reset, snapshots), fs_file.c (one file: its header and
- * version, record frames, scanning it, writing it durably), fs_dir.c (the
- * directory: creating it, listing, stale removal) and fs_io.c (file names
- * and paths, the I/O seam, full writes, directory syncs, errors).
+ * version, record frames, scanning it, writing it durably; the synced
+ * file), fs_dir.c (the directory: creating it, listing, stale removal)
+ * and fs_io.c (file names and paths, the I/O seam, full writes, directory
+ * syncs, errors).
  *
  * None of these functions lock anything: the store calls them during open
- * and load, or under the Runtime's write lock, never two at once on one
- * store.  struct wr__fs_dir is read-only for them.
+ * and load, or under the Runtime's write lock, or (wr__fs_synced_write)
+ * owning the journal's I/O, never two at once on one store.
+ * struct wr__fs_dir is read-only for them.
  */
 #ifndef WR_STORE_FS_H
 #define WR_STORE_FS_H
@@ -104,14 +106,45 @@ wr_err wr__fs_replay_snapshot(const struct wr__fs_dir *d,
  * header (a crash while it was created) rewritten, both reported through
  * rp->diag, while zeros after the last record (preallocated space) stay -
  * opened read-write, the file offset left anywhere; not last: opened
- * read-only, and any damage fails, zeros after the last record too.  On
- * success *fd_out and *path_out are the caller's to close and free; on
- * failure they are unchanged.
+ * read-only, and any damage fails, zeros after the last record too.
+ * synced (last only; 0: none): the synced file says fdatasyncs made the
+ * journal durable up to there, so what would be a torn tail or an
+ * incomplete header before it, or records that end before it, is damage
+ * (store_corrupt) and nothing is cut.  On success *fd_out and *path_out
+ * are the caller's to close and free; on failure they are unchanged.
  */
 wr_err wr__fs_replay_journal(const struct wr__fs_dir *d,
                              const struct wr__fs_replay *rp, uint64_t gen,
-                             bool last, int *fd_out, char **path_out,
-                             off_t *end, struct wr_error *err);
+                             bool last, off_t synced, int *fd_out,
+                             char **path_out, off_t *end,
+                             struct wr_error *err);
+
+/* ---- the synced file (fs_file.c; docs/store.md, "The synced file") ---- */
+
+#define WR__FS_SYNCED "synced"
+#define WR__FS_SYNCED_SIZE 40u /* the whole file */
+
+/*
+ * Opens DIR/synced read-write into *fd (create: O_CREAT, 0600) and reads
+ * it: *gen and *off get the journal generation and durable end it names,
+ * or 0 and 0 when it names none - empty or all zeros (a crash right after
+ * its creation), or invalid (size, magic, version, kind, checksum, an
+ * offset inside the header) or unreadable, both reported through rp->diag
+ * (it is evidence, not state).  Not create and no such file: WR_OK,
+ * *missing set and *fd -1.  A file that cannot be opened fails
+ * (WR_EUNAVAILABLE, store_open_failed: a store restored as root, as for
+ * the lock file); on failure *fd is -1.
+ */
+wr_err wr__fs_synced_open(const struct wr__fs_dir *d,
+                          const struct wr__fs_replay *rp, bool create,
+                          int *fd, uint64_t *gen, off_t *off, bool *missing,
+                          struct wr_error *err);
+
+/* Writes "journal gen is durable up to off" into fd with one pwrite at
+ * offset 0 through d->io; no sync.  0, or -1 with errno set (part of the
+ * record may have been written: the next read finds its checksum bad). */
+int wr__fs_synced_write(const struct wr__fs_dir *d, int fd, uint64_t gen,
+                        off_t off);
 
 /*
  * Reads the first record of the store file of kind/gen in d (read-only,

@@ -127,14 +127,22 @@ zero_from(int fd, off_t off, off_t size)
 
 /* ---- the file header ---------------------------------------------------- */
 
+/* The first 24 bytes of a header, and of the synced file: magic, format
+ * version, kind, generation; the n - 24 bytes after them zero. */
 static void
-header_build(unsigned char h[HDR_SIZE], uint32_t kind, uint64_t gen)
+header_start(unsigned char *h, size_t n, uint32_t kind, uint64_t gen)
 {
-	memset(h, 0, HDR_SIZE);
+	memset(h, 0, n);
 	memcpy(h, magic, sizeof(magic));
 	put_le32(h + 8, FORMAT_VERSION);
 	put_le32(h + 12, kind);
 	put_le64(h + 16, gen);
+}
+
+static void
+header_build(unsigned char h[HDR_SIZE], uint32_t kind, uint64_t gen)
+{
+	header_start(h, HDR_SIZE, kind, gen);
 	put_le32(h + 24, wr__crc32c(0, h, 24));
 }
 
@@ -549,16 +557,36 @@ cut_torn_tail(const struct wr__fs_dir *d, const struct wr__fs_replay *rp,
 	return WR_OK;
 }
 
+/* Damage at off of a journal that the synced file says fdatasyncs made
+ * durable up to synced > off: what reads like a torn tail (torn, NULL
+ * when the file ends there) is a fault of the disk or a hand, in bytes
+ * that were acknowledged.  Refused like any damage; nothing is cut. */
+static wr_err
+acked_damage(struct wr_error *err, const char *path, off_t off,
+             off_t synced, const char *torn)
+{
+	char why[WR_MESSAGE_MAX];
+
+	snprintf(why, sizeof(why),
+	         "%s, yet fdatasync had made the journal durable up to byte "
+	         "offset %lld: acknowledged records (file " WR__FS_SYNCED ")",
+	         torn != NULL && torn != zero_tail ? torn
+	                                           : "the records end here",
+	         (long long)synced);
+	return corrupt(err, path, off, why);
+}
+
 /*
  * Applies the records of one file from HDR_SIZE on.  last: this is the
  * journal appends continue in, where a torn final record is cut off
  * (cut_torn_tail) instead of refused, and zeros after the last record
- * (its preallocated space, fs.c) are kept as they are.  *end gets the
- * offset after the last good record.
+ * (its preallocated space, fs.c) are kept as they are - from synced on
+ * (0: anywhere); before it they are damage (acked_damage).  *end gets
+ * the offset after the last good record.
  */
 static wr_err
 replay_file(const struct wr__fs_dir *d, const struct wr__fs_replay *rp,
-            int fd, const char *path, bool last, off_t *end,
+            int fd, const char *path, bool last, off_t synced, off_t *end,
             struct wr_error *err)
 {
 	struct window w = {.fd = fd};
@@ -588,6 +616,8 @@ replay_file(const struct wr__fs_dir *d, const struct wr__fs_replay *rp,
 		return rc;
 	if (torn != NULL && !last)
 		return corrupt(err, path, off, torn);
+	if (off < synced)
+		return acked_damage(err, path, off, synced, torn);
 	if (torn != NULL && torn != zero_tail &&
 	    (rc = cut_torn_tail(d, rp, fd, path, off, sb.st_size, torn, err)) !=
 	            WR_OK)
@@ -615,7 +645,8 @@ wr__fs_replay_snapshot(const struct wr__fs_dir *d,
 	} else {
 		rc = header_check(fd, path, WR__FS_SNAPSHOT, gen, NULL, err);
 		if (rc == WR_OK)
-			rc = replay_file(d, rp, fd, path, false, &end, err);
+			rc = replay_file(d, rp, fd, path, false, 0, &end,
+			                 err);
 		if (rc == WR_OK)
 			*fd_out = fd;
 		else
@@ -710,8 +741,8 @@ upgrade_header(const struct wr__fs_dir *d, int fd, const char *path,
 wr_err
 wr__fs_replay_journal(const struct wr__fs_dir *d,
                       const struct wr__fs_replay *rp, uint64_t gen,
-                      bool last, int *fd_out, char **path_out, off_t *end,
-                      struct wr_error *err)
+                      bool last, off_t synced, int *fd_out, char **path_out,
+                      off_t *end, struct wr_error *err)
 {
 	char name[WR__FS_NAME_MAX], msg[WR_DIAGNOSTIC_MAX], *path;
 	unsigned char h[HDR_SIZE];
@@ -742,6 +773,13 @@ wr__fs_replay_journal(const struct wr__fs_dir *d,
 			rc = corrupt(err, path, 0, "incomplete file header");
 			goto done;
 		}
+		/* The synced file names this journal only once its header
+		 * was durable. */
+		if (synced > 0) {
+			rc = acked_damage(err, path, 0, synced,
+			                  "incomplete file header");
+			goto done;
+		}
 		header_build(h, WR__FS_JOURNAL, gen);
 		if (ftruncate(fd, 0) < 0 || lseek(fd, 0, SEEK_SET) != 0) {
 			rc = wr__fs_sys_fail(err, WR_REASON_STORE_WRITE_FAILED,
@@ -765,7 +803,8 @@ wr__fs_replay_journal(const struct wr__fs_dir *d,
 			rp->diag(rp->arg, msg);
 		*end = HDR_SIZE;
 	} else {
-		rc = replay_file(d, rp, fd, path, last, end, err);
+		rc = replay_file(d, rp, fd, path, last, last ? synced : 0,
+		                 end, err);
 		if (rc == WR_OK && last)
 			rc = upgrade_header(d, fd, path, gen, err);
 	}
@@ -779,6 +818,113 @@ done:
 		close(fd);
 	free(path);
 	return rc;
+}
+
+/* ---- the synced file ---------------------------------------------------- */
+
+/*
+ * DIR/synced (docs/store.md, "The synced file"): the header's first 24
+ * bytes with kind SYNCED_KIND and the generation of a journal, then the
+ * offset up to which an fdatasync made that journal durable (u64 LE), the
+ * CRC-32C of bytes 0..31 and 4 zero bytes.  One write of 40 bytes at
+ * offset 0, inside one sector.
+ */
+#define SYNCED_KIND 3u
+
+static void
+synced_build(unsigned char b[WR__FS_SYNCED_SIZE], uint64_t gen, uint64_t off)
+{
+	header_start(b, WR__FS_SYNCED_SIZE, SYNCED_KIND, gen);
+	put_le64(b + 24, off);
+	put_le32(b + 32, wr__crc32c(0, b, 32));
+}
+
+/* NULL when b[0..n) is a synced record naming a journal (*gen, *off), else
+ * why it is not. */
+static const char *
+synced_parse(const unsigned char *b, size_t n, uint64_t *gen, off_t *off)
+{
+	uint32_t version;
+	uint64_t o;
+
+	if (n != WR__FS_SYNCED_SIZE)
+		return "not 40 bytes long";
+	version = get_le32(b + 8);
+	if (memcmp(b, magic, sizeof(magic)) != 0 ||
+	    get_le32(b + 12) != SYNCED_KIND)
+		return "not a synced file";
+	if (version == 0 || version > FORMAT_VERSION)
+		return "unknown format version";
+	if (get_le32(b + 32) != wr__crc32c(0, b, 32) || get_le32(b + 36) != 0)
+		return "checksum mismatch";
+	o = get_le64(b + 24);
+	if (get_le64(b + 16) == 0 || o < HDR_SIZE || o > (uint64_t)INT64_MAX)
+		return "generation or offset out of range";
+	*gen = get_le64(b + 16);
+	*off = (off_t)o;
+	return NULL;
+}
+
+wr_err
+wr__fs_synced_open(const struct wr__fs_dir *d, const struct wr__fs_replay *rp,
+                   bool create, int *fd, uint64_t *gen, off_t *off,
+                   bool *missing, struct wr_error *err)
+{
+	unsigned char b[WR__FS_SYNCED_SIZE + 1];
+	char msg[WR_DIAGNOSTIC_MAX], *path = wr__fs_join(d->path, WR__FS_SYNCED);
+	int flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0);
+	const char *why = NULL;
+	ssize_t n, i = 0;
+	wr_err rc;
+
+	*gen = 0;
+	*off = 0;
+	*missing = false;
+	if (path == NULL)
+		return wr__oom(err);
+	if ((*fd = open(path, flags, 0600)) < 0) {
+		*missing = errno == ENOENT && !create;
+		rc = *missing ? WR_OK
+		              : wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED,
+		                                "open", path, errno);
+		free(path);
+		return rc;
+	}
+	if ((n = read_at(*fd, b, sizeof(b), 0)) < 0)
+		why = strerror(errno);
+	while (i < n && b[i] == 0)
+		i++;
+	/* Empty or zeros: what a crash leaves of a file just created. */
+	if (why != NULL || (i < n && (why = synced_parse(b, (size_t)n, gen,
+	                                                 off)) != NULL)) {
+		snprintf(msg, sizeof(msg),
+		         "store %s: ignored its contents (%s); damage in the "
+		         "last journal is judged without it, as by older "
+		         "versions, until an fdatasync rewrites it",
+		         path, why);
+		if (rp->diag != NULL)
+			rp->diag(rp->arg, msg);
+	}
+	free(path);
+	return WR_OK;
+}
+
+int
+wr__fs_synced_write(const struct wr__fs_dir *d, int fd, uint64_t gen,
+                    off_t off)
+{
+	unsigned char b[WR__FS_SYNCED_SIZE];
+	ssize_t w;
+
+	synced_build(b, gen, (uint64_t)off);
+	do
+		w = d->io.pwrite(fd, b, sizeof(b), 0);
+	while (w < 0 && errno == EINTR);
+	if (w == (ssize_t)sizeof(b))
+		return 0;
+	if (w >= 0)
+		errno = EIO; /* short: its checksum tells the next load */
+	return -1;
 }
 
 /* ---- snapshots ---------------------------------------------------------- */

@@ -106,6 +106,7 @@ struct wr__store_stats {
 	uint64_t batch_count, batch_sum;
 	uint64_t journal_bytes;  /* bytes appended */
 	uint64_t snapshot_bytes; /* size of the newest snapshot, 0: none */
+	uint64_t synced_failures; /* failed writes of the synced file */
 };
 
 /*
@@ -253,7 +254,7 @@ wr_err wr__store_fs_open(const char *dir, struct wr__store **out,
 
 /* Test seam of the fs store: replaces write(2)/fdatasync(2)/fsync(2),
  * posix_fallocate(3) (allocate: 0, or -1 with errno set) and the pwrite(2)
- * so tests can force EIO/ENOSPC/EOPNOTSUPP.  NULL
+ * of the synced file so tests can force EIO/ENOSPC/EOPNOTSUPP.  NULL
  * members keep the real call. */
 struct wr__fs_io {
 	ssize_t (*write)(int fd, const void *buf, size_t n);
@@ -263,6 +264,13 @@ struct wr__fs_io {
 	ssize_t (*pwrite)(int fd, const void *buf, size_t n, off_t off);
 };
 void wr__store_fs_set_io(struct wr__store *st, const struct wr__fs_io *io);
+
+/* Where the fs store reports what it notices after load (a failed write
+ * of its synced file): diag(arg, message) from the thread that noticed,
+ * possibly with the Runtime lock held, never with a store lock held; arg
+ * must outlive the store.  NULL: not reported (still counted in stats). */
+void wr__store_fs_set_diag(struct wr__store *st, wr__diag_fn diag,
+                           void *arg);
 
 /* Tune when snapshot_due() turns true: journal bytes since the last
  * snapshot at least bytes (the floor) and percent % of that snapshot's
