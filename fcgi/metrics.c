@@ -236,6 +236,12 @@ render_workers(FILE *f, const struct wr_metrics *m)
 	one(f, "worker_runtime_exec_stderr_lines_total", "counter",
 	    "Lines worker processes wrote to stderr (logged as \"worker "
 	    "stderr\").", m->worker_stderr_lines);
+	one(f, "worker_runtime_idempotency_keys", "gauge",
+	    "Idempotency keys held (at the bound, a new key is refused).",
+	    m->idempotency_keys);
+	one(f, "worker_runtime_idempotency_keys_max", "gauge",
+	    "The bound on idempotency keys held (--max-idempotency-keys).",
+	    m->idempotency_keys_max);
 }
 
 static void

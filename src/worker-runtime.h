@@ -885,6 +885,11 @@ struct wr_metrics {
 	                               * stderr (WR_WORKER_STDERR) */
 	/* fs store: failed writes of its synced file (docs/store.md) */
 	uint64_t store_synced_failures;
+	/* gauges: idempotency keys held (in flight or stored, expired ones
+	 * not yet dropped included) and their bound, max_idempotency_keys:
+	 * at the bound a request with a new key is refused
+	 * (idempotency_keys_full) */
+	uint64_t idempotency_keys, idempotency_keys_max;
 };
 
 /*

@@ -207,6 +207,35 @@ Test(metrics, one_worker_event_is_counted_once_and_handed_to_the_hook)
 
 /* ---- diagnostics pages --------------------------------------------- */
 
+Test(metrics, idempotency_keys_held_and_their_bound_are_gauges)
+{
+	struct wr_config cfg = {.runtime_id = "rt-m",
+	                        .max_idempotency_keys = 3};
+	struct wr_idempotency k = {"k1", "POST", "/v1/workers", "{}", 2};
+	struct wr_idempotent_result r;
+	struct wr_metrics m;
+
+	cr_assert_eq(wr_runtime_open(&cfg, &rt, &err), WR_OK, "%s",
+	             err.message);
+	m = metrics();
+	cr_assert_eq(m.idempotency_keys, 0);
+	cr_assert_eq(m.idempotency_keys_max, 3);
+	cr_assert_eq(wr_worker_create_keyed(rt, NULL, &k, &r, &err), WR_OK,
+	             "%s", err.message);
+	wr_idempotent_result_clear(&r);
+	k.key = "k2";
+	cr_assert_eq(wr_worker_create_keyed(rt, NULL, &k, &r, &err), WR_OK,
+	             "%s", err.message);
+	wr_idempotent_result_clear(&r);
+	cr_assert_eq(wr_worker_create_keyed(rt, NULL, &k, &r, &err), WR_OK,
+	             "%s", err.message); /* a replay holds no new key */
+	cr_assert(r.replayed);
+	wr_idempotent_result_clear(&r);
+	m = metrics();
+	cr_assert_eq(m.idempotency_keys, 2);
+	cr_assert_eq(m.idempotency_keys_max, 3);
+}
+
 Test(metrics, diagnostics_page_after_and_limit)
 {
 	struct wr_diagnostic *v = NULL;

@@ -676,6 +676,8 @@ wr_runtime_metrics(struct wr_runtime *rt, struct wr_metrics *out,
 	m.started_at_ms = rt->started_at_ms;
 	for (int st = 0; st < WR__STATUS_COUNT; st++)
 		m.workers[st] = rt->count[st];
+	m.idempotency_keys = rt->ik_count;
+	m.idempotency_keys_max = rt->ik_max;
 	for (size_t i = 0; i < rt->n_workers; i++) {
 		const struct worker *w = rt->workers[i];
 
