@@ -2912,6 +2912,38 @@ Test(store, an_invalid_synced_file_is_a_diagnostic_and_ignored)
 	clear_all(r, 3);
 }
 
+/* A synced file longer than 40 bytes (not one the store wrote: its writes
+ * are 40 bytes at offset 0) is ignored with a diagnostic, and the open
+ * rewrites it whole: afterwards it is exactly the 40-byte record, so that
+ * damage in acknowledged records is refused again at the next open
+ * instead of being cut as a torn tail at every open. */
+Test(store, a_synced_file_longer_than_40_bytes_is_rewritten_whole)
+{
+	struct wr__record r[3];
+	unsigned char junk[81];
+	size_t len;
+	off_t b;
+	char *img = acked_image_with_a_zero_sector(r, &len, &b);
+	struct coll c;
+	struct wr__store *st;
+
+	synced_bytes(junk, 1, (off_t)len);
+	memset(junk + 40, 'x', sizeof(junk) - 40);
+	write_file(SYNCED, junk, sizeof(junk));
+	write_file(J1, img, len);
+	st = open_load(&c);
+	cr_assert(strstr(c.diag[0], "not 40 bytes long") != NULL, "%s",
+	          c.diag[0]);
+	/* judged as a torn tail (S unknown), cut at the damaged record */
+	cr_assert_eq(file_size(J1), b);
+	cr_assert_eq(file_size(SYNCED), 40, "rewritten whole, not in part");
+	cr_assert(synced_says(1, b));
+	st->ops->close(st);
+	coll_free(&c);
+	free(img);
+	clear_all(r, 3);
+}
+
 /* The last journal ends before the offset the synced file names: bytes
  * made durable are gone (a cut at a record boundary, or inside a
  * record): refused, and nothing is cut further. */

@@ -573,6 +573,7 @@ synced_settle(struct fs_store *fs, const struct wr__fs_replay *rp, int jfd,
 {
 	char msg[WR_DIAGNOSTIC_MAX];
 	struct wr_error e;
+	struct stat sb;
 	uint64_t gen;
 	off_t off;
 
@@ -587,6 +588,12 @@ synced_settle(struct fs_store *fs, const struct wr__fs_replay *rp, int jfd,
 		if (rp->diag != NULL)
 			rp->diag(rp->arg, msg);
 	}
+	/* The note below writes 40 bytes at offset 0: a longer file (not
+	 * one the store wrote) would stay "not 40 bytes long", ignored at
+	 * every open, so it is emptied first (empty: S not known). */
+	if (fs->sfd >= 0 && fstat(fs->sfd, &sb) == 0 &&
+	    sb.st_size > (off_t)WR__FS_SYNCED_SIZE)
+		(void)ftruncate(fs->sfd, 0);
 	synced_note(fs, fs->gen, end, rp->diag, rp->arg);
 	return WR_OK;
 }
