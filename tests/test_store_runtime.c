@@ -1545,6 +1545,33 @@ Test(store_runtime, store_check_passes_a_closed_store_and_refuses_a_live_one)
 	wr_runtime_close(rt);
 }
 
+/* A directory where the open opens a file (lock, synced, the newest
+ * journal) fails the open with store_open_failed; the check (-t) says so
+ * too instead of passing it (access(2) passes a directory, and anything
+ * for root). */
+Test(store_runtime, store_check_refuses_a_directory_named_synced_or_lock)
+{
+	static const char *const names[] = {"synced", "lock"};
+	char p[TEST_TMPDIR_SIZE + 64];
+	struct wr_runtime *rt;
+	struct wr_error e;
+
+	rt = open_rt("rt-a");
+	wr_runtime_close(rt);
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(p, sizeof(p), "%s/%s", dir, names[i]);
+		cr_assert_eq(unlink(p), 0, "%s", p);
+		cr_assert_eq(mkdir(p, 0700), 0);
+		cr_assert_eq(wr_store_check(spec, &e), WR_EUNAVAILABLE, "%s",
+		             names[i]);
+		cr_assert_str_eq(wr_reason_name(e.reason), "store_open_failed");
+		cr_assert(strstr(e.message, names[i]) != NULL, "%s",
+		          e.message);
+		cr_assert_eq(rmdir(p), 0);
+	}
+	cr_assert_eq(wr_store_check(spec, &e), WR_OK, "%s", e.message);
+}
+
 /* A store directory that does not exist yet passes when the first open
  * can create it (its parent is writable), and the open does create it. */
 Test(store_runtime, store_check_passes_a_new_store_whose_parent_is_writable)

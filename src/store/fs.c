@@ -1392,11 +1392,17 @@ fs_check_file(const struct wr__fs_dir *d, const char *name, int mode,
               struct wr_error *err)
 {
 	char *path = wr__fs_join(d->path, name);
+	struct stat sb;
 	wr_err rc = WR_OK;
 
 	if (path == NULL)
 		return wr__oom(err);
-	if (access(path, mode) < 0 && errno != ENOENT)
+	/* access(2) passes a directory (and anything, as root); the open's
+	 * open(2) O_RDWR fails on one (EISDIR). */
+	if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+		rc = wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED, "open",
+		                     path, EISDIR);
+	else if (access(path, mode) < 0 && errno != ENOENT)
 		rc = wr__fs_sys_fail(err, WR_REASON_STORE_OPEN_FAILED,
 		                     mode & W_OK ? "access (read and write)"
 		                                 : "access (read)",
