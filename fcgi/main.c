@@ -371,110 +371,38 @@ static void unload_profiles(struct wr_config *cfg, struct wr_profile_set *set)
 
 /* ---- SIGHUP -------------------------------------------------------------- */
 
-/* What a reload needs.  Every profile set put in force stays alive until
- * the Runtime is closed: running workers keep using their profile's
- * driver_arg (wr_runtime_set_profiles).  So a reload whose file holds the
- * same bytes as the set in force (logrotate's daily SIGHUP, a
- * "systemctl reload" by a configuration tool) keeps that set and frees
- * the new one: otherwise every SIGHUP would keep one more copy of the
- * profiles for the life of the process. */
+/* What a reload needs.  A reload whose file holds the same bytes as the
+ * set in force (logrotate's daily SIGHUP, a "systemctl reload" by a
+ * configuration tool) keeps that set and frees the new one; a replaced
+ * set is freed at once: the workers started from it hold it until they
+ * are released (wr_profile_set_free). */
 struct reload {
 	const char *profiles_path; /* NULL: no --profiles */
 	struct wr_runtime *rt;     /* set once the Runtime is open */
-	struct wr_profile_set **old; /* sets replaced by a reload */
-	size_t n_old;
-	struct wr_profile_set *current;
-	char *current_bytes;       /* the file as read around current's load,
-	                            * NULL if unknown; owned */
-	size_t current_len;
+	struct wr_profile_set *current; /* in force; owned */
 	bool log_file;             /* --log-file or --access-log given:
 	                            * reopen them */
 };
 
-/* The bytes of the profiles file (*len of them, caller frees), or NULL if
- * it is not a regular file of at most 1 MiB that reads whole (then the
- * reload puts what it loads in force, as always).  Never waits: a FIFO is
- * opened non-blocking and refused. */
-#define PROFILES_BYTES_MAX (1024 * 1024)
-static char *profiles_bytes(const char *path, size_t *len)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t n = 0;
-	ssize_t got;
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-
-	if (fd < 0)
-		return NULL;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-	    (buf = malloc(PROFILES_BYTES_MAX + 1)) == NULL)
-		goto fail;
-	while (n <= PROFILES_BYTES_MAX &&
-	       (got = read(fd, buf + n, PROFILES_BYTES_MAX + 1 - n)) != 0) {
-		if (got < 0) {
-			if (errno == EINTR)
-				continue;
-			goto fail;
-		}
-		n += (size_t)got;
-	}
-	if (n > PROFILES_BYTES_MAX)
-		goto fail;
-	close(fd);
-	*len = n;
-	return buf;
-fail:
-	free(buf);
-	close(fd);
-	return NULL;
-}
-
-/* True if a and b (either may be NULL: unknown) hold the same bytes. */
-static bool same_bytes(const char *a, size_t alen, const char *b, size_t blen)
-{
-	return a != NULL && b != NULL && alen == blen &&
-	       memcmp(a, b, alen) == 0;
-}
-
 /* Loads the profiles file again and puts it in force; on any error the
- * old profiles stay, and one error line says why.  A file that read the
- * same before and after the load as when the set in force was loaded
- * leaves that set in force (the new one is freed). */
+ * old profiles stay, and one error line says why. */
 static void reload_profiles(struct reload *r)
 {
-	struct wr_profile_set *set = NULL, **grown;
+	struct wr_profile_set *set = NULL;
 	const struct wr_profile *p;
 	struct wr_error err;
-	size_t n = 0, len_before = 0, len_after = 0;
-	char *before, *after;
+	size_t n = 0;
 
 	wr_error_clear(&err);
-	before = profiles_bytes(r->profiles_path, &len_before);
-	grown = realloc(r->old, (r->n_old + 1) * sizeof *grown);
-	if (grown == NULL) {
-		log_msg(LOG_ERROR, "reload: out of memory; the old profiles "
-		        "stay in force");
-		free(before);
-		return;
-	}
-	r->old = grown;
 	if (wr_profiles_load(r->profiles_path, &set, &err) != WR_OK) {
 		log_msg(LOG_ERROR, "reload: --profiles: %s (%s/%s); the old "
 		        "profiles stay in force", err.message,
 		        wr_err_name(err.code), wr_reason_name(err.reason));
-		free(before);
 		return;
 	}
 	p = wr_profile_set_profiles(set, &n);
-	after = profiles_bytes(r->profiles_path, &len_after);
-	if (!same_bytes(before, len_before, after, len_after)) {
-		free(before); /* changed while loading: bytes unknown */
-		before = NULL;
-	}
-	free(after);
-	if (same_bytes(before, len_before, r->current_bytes, r->current_len)) {
+	if (wr_profile_set_same_source(set, r->current)) {
 		wr_profile_set_free(set);
-		free(before);
 		log_msg(LOG_INFO, "reload: %zu profile(s) from %s unchanged; "
 		        "kept in force", n, r->profiles_path);
 		return;
@@ -485,14 +413,10 @@ static void reload_profiles(struct reload *r)
 		        "profiles stay in force", err.message,
 		        wr_err_name(err.code), wr_reason_name(err.reason));
 		wr_profile_set_free(set);
-		free(before);
 		return;
 	}
-	r->old[r->n_old++] = r->current;
+	wr_profile_set_free(r->current);
 	r->current = set;
-	free(r->current_bytes);
-	r->current_bytes = before;
-	r->current_len = len_before;
 	log_msg(LOG_INFO, "reload: %zu profile(s) from %s in force for new "
 	        "workers", n, r->profiles_path);
 }
@@ -1164,22 +1088,8 @@ int main(int argc, char **argv)
 	if (o.token_file != NULL && read_token(o.token_file, &token) < 0)
 		goto out;
 
-	if (o.profiles != NULL) {
-		size_t len_after = 0;
-		char *after;
-
-		reload.current_bytes = profiles_bytes(o.profiles,
-		                                      &reload.current_len);
-		if (load_profiles(o.profiles, &cfg, &pset) < 0)
-			goto out;
-		after = profiles_bytes(o.profiles, &len_after);
-		if (!same_bytes(reload.current_bytes, reload.current_len,
-		                after, len_after)) {
-			free(reload.current_bytes);
-			reload.current_bytes = NULL;
-		}
-		free(after);
-	}
+	if (o.profiles != NULL && load_profiles(o.profiles, &cfg, &pset) < 0)
+		goto out;
 	if (listener_open(&o, &l) < 0)
 		goto out;
 	reload.current = pset;
@@ -1191,10 +1101,6 @@ out:
 	wr_runtime_close(rt);
 	guard_disarm(&guard);
 	unload_profiles(&cfg, reload.current != NULL ? reload.current : pset);
-	for (size_t i = 0; i < reload.n_old; i++)
-		wr_profile_set_free(reload.old[i]);
-	free(reload.old);
-	free(reload.current_bytes);
 	listener_close(&l);
 	if (pid_written)
 		pid_file_remove(o.pid_file);

@@ -754,8 +754,10 @@ wr_err wr_runtime_open(const struct wr_config *cfg, struct wr_runtime **out,
  * Replaces the Runtime's profiles (a reload): the names and the default are
  * checked as wr_runtime_open checks them and copied; workers created from
  * then on resolve their profile in the new set, running workers keep the
- * driver and driver_arg they were started with, so the caller keeps every
- * driver_arg it ever passed alive until wr_runtime_close.  On an error
+ * driver and driver_arg they were started with, so the caller keeps a
+ * driver_arg alive while a worker started with it may run, until
+ * wr_runtime_close at the latest (the profiles of a wr_profile_set need
+ * no care: their workers hold the set).  On an error
  * (WR_EINVALID_INPUT: invalid_value, unknown_profile; WR_EINTERNAL) the old
  * profiles stay in force.  Thread-safe (takes the Runtime's write lock
  * briefly; call it outside driver operations).
@@ -1290,8 +1292,12 @@ wr_err wr_worker_wait(struct wr_runtime *rt, const char *worker_id,
  * A loaded profiles file (docs/worker-protocol.md): {"default": NAME?,
  * "profiles": {NAME: {"argv": [...], "env"?, "cwd"?, "stop_grace_ms"?,
  * "turn_timeout_ms"?}}}.  Each profile runs its program with the exec driver.
- * The set owns its profiles and drivers' arguments and must outlive every
- * Runtime opened with them.
+ * The set owns its profiles and drivers' arguments.  It is reference
+ * counted: the loader holds one reference, and every exec worker started
+ * from one of its profiles holds one until the Runtime releases that
+ * worker's execution, so a set replaced by wr_runtime_set_profiles may be
+ * freed at once while its workers still run.  A set is immutable; any
+ * number of Runtimes and threads may share it.
  */
 struct wr_profile_set;
 
@@ -1310,7 +1316,16 @@ const struct wr_profile *wr_profile_set_profiles(
 	const struct wr_profile_set *set, size_t *n);
 /* The "default" member or NULL; borrowed. */
 const char *wr_profile_set_default(const struct wr_profile_set *set);
-/* Frees the set; no Runtime may still use it.  NULL ok. */
+/* Returns true if a and b were parsed from the same bytes (a reload of an
+ * unchanged file), false if they differ or either is NULL.  Pure;
+ * thread-safe. */
+bool wr_profile_set_same_source(const struct wr_profile_set *a,
+                                const struct wr_profile_set *b);
+/* Releases the loader's reference: the set is freed now, or when the last
+ * worker started from it is released.  No Runtime may still have it in
+ * force (wr_runtime_open's config or the last wr_runtime_set_profiles);
+ * wr_runtime_set_profiles to another set, or wr_runtime_close, first.
+ * Thread-safe.  NULL ok. */
 void wr_profile_set_free(struct wr_profile_set *set);
 
 /*

@@ -93,6 +93,8 @@ sleep_ms(long ms)
 static char stderr_seen[4096];
 /* Every exit reported (WR_WORKER_EXITED), as "id: failed=0|1\n". */
 static char exits_seen[4096];
+/* The profile of every exit reported, as "id: profile=NAME\n". */
+static char exit_profiles_seen[4096];
 
 /* Appends "id: text\n" to buf (under logged_mu). */
 static void
@@ -110,9 +112,16 @@ static void
 seen_event(void *arg, const struct wr_worker_event *ev)
 {
 	(void)arg;
-	if (ev->kind == WR_WORKER_EXITED)
+	char prof[128];
+
+	if (ev->kind == WR_WORKER_EXITED) {
 		seen_add(exits_seen, sizeof(exits_seen), ev->worker_id,
 		         ev->failed ? "failed=1" : "failed=0");
+		snprintf(prof, sizeof(prof), "profile=%s",
+		         ev->profile != NULL ? ev->profile : "(null)");
+		seen_add(exit_profiles_seen, sizeof(exit_profiles_seen),
+		         ev->worker_id, prof);
+	}
 	else if (ev->kind == WR_WORKER_STDERR)
 		seen_add(stderr_seen, sizeof(stderr_seen), ev->worker_id,
 		         ev->message);
@@ -1230,6 +1239,63 @@ Test(exec, unknown_named_profile_is_invalid_input, .timeout = 10)
 }
 
 /* ---- the profiles file ------------------------------------------------ */
+
+/* SIGHUP's reload frees the set it replaced at once (fcgi/main.c): the
+ * worker started from it must still run, answer and end on it.  Under
+ * valgrind (tests/run-all) a read of the freed set is an error; on a
+ * plain build the freed name reads as the allocator's free-list bytes. */
+Test(exec, a_replaced_set_freed_by_its_loader_lives_while_its_worker_runs)
+{
+	char id[WR_ID_MAX + 1], path[TEST_TMPDIR_SIZE + 16];
+	struct wr_profile_set *next = NULL;
+	const struct wr_profile *p;
+	size_t n = 0;
+
+	open_worker_profile(NULL, "--lines", "1", NULL);
+	create(id);
+	snprintf(path, sizeof(path), "%s/next.json", dir);
+	write_file(path, "{\"default\": \"other\", \"profiles\": {"
+	           "\"other\": {\"argv\": [\"/bin/cat\"]}}}");
+	cr_assert_eq(wr_profiles_load(path, &next, &err), WR_OK, "%s",
+	             err.message);
+	p = wr_profile_set_profiles(next, &n);
+	cr_assert_eq(wr_runtime_set_profiles(rt, p, n,
+	                                     wr_profile_set_default(next),
+	                                     &err), WR_OK, "%s", err.message);
+	wr_profile_set_free(set); /* the worker holds it now */
+	set = next;               /* the teardown frees it */
+	for (int i = 0; i < 64; i++)
+		free(strdup("reuse the freed set's memory"));
+
+	input_settled(id, "still here", 5000);
+	cr_assert_eq(wr_worker_stop(rt, id, NULL, NULL, &err), WR_OK, "%s",
+	             err.message);
+	cr_assert(wait_exit_event(id, false, 5000), "exit not reported");
+	cr_assert(wait_seen(exit_profiles_seen, id, "profile=w", 100),
+	          "exit profile: %s", exit_profiles_seen);
+}
+
+Test(profiles, same_source_holds_for_the_same_bytes_only)
+{
+	struct wr_profile_set *a = NULL, *b = NULL, *c = NULL;
+	const char *text = "{\"profiles\": {\"a\": {\"argv\": "
+	                   "[\"/bin/true\"]}}}";
+
+	write_file(profiles_path, text);
+	cr_assert_eq(wr_profiles_load(profiles_path, &a, &err), WR_OK);
+	cr_assert_eq(wr_profiles_load(profiles_path, &b, &err), WR_OK);
+	cr_assert(wr_profile_set_same_source(a, b));
+	/* The same profiles, one more space: another file. */
+	write_file(profiles_path, "{\"profiles\": {\"a\": {\"argv\": "
+	           "[\"/bin/true\"]} }}");
+	cr_assert_eq(wr_profiles_load(profiles_path, &c, &err), WR_OK);
+	cr_assert_not(wr_profile_set_same_source(a, c));
+	cr_assert_not(wr_profile_set_same_source(a, NULL));
+	cr_assert_not(wr_profile_set_same_source(NULL, NULL));
+	wr_profile_set_free(a);
+	wr_profile_set_free(b);
+	wr_profile_set_free(c);
+}
 
 Test(profiles, a_valid_file_loads_every_profile_in_order)
 {

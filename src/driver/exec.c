@@ -126,6 +126,7 @@ worker_free(struct exec_worker *w)
 	free(w->wbuf);
 	wr__linebuf_free(&w->out);
 	wr__linebuf_free(&w->err);
+	wr__exec_profile_drop(w->prof);
 	free(w);
 }
 
@@ -150,6 +151,7 @@ exec_start(void *arg, struct wr_runtime *rt, const char *worker_id,
 	if (w == NULL)
 		return wr__oom(err);
 	w->prof = p;
+	wr__exec_profile_hold(p); /* dropped by worker_free */
 	w->rt = rt;
 	w->line_max = wr__exec_line_max(wr__runtime_limits(rt)->max_input_bytes);
 	wr__strlcpy(w->id, worker_id, sizeof(w->id));

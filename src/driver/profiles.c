@@ -21,19 +21,13 @@
 
 #include "codec/json.h"
 #include "driver/exec.h"
+#include "driver/profile_set.h"
 
 #define PROFILES_FILE_MAX (1024 * 1024) /* bytes */
 #define PROFILES_MAX 1024               /* profiles in one file */
 #define PROFILE_ITEMS_MAX 256           /* argv items, env members */
 #define STOP_GRACE_MAX_MS 3600000       /* one hour */
 #define TURN_TIMEOUT_MAX_MS 86400000    /* one day */
-
-struct wr_profile_set {
-	struct wr_profile *profiles;     /* n, pointing into exec[] */
-	struct wr__exec_profile *exec;   /* n driver arguments */
-	size_t n;
-	char *default_name;              /* NULL: none */
-};
 
 /* What a failing check reports; the message is built by load_fail(). */
 struct ctx {
@@ -442,36 +436,6 @@ parse_profile(const struct ctx *c, const char *name, json_object *v,
 	return check_runnable(c, p);
 }
 
-static void
-exec_profile_clear(struct wr__exec_profile *p)
-{
-	size_t i;
-
-	free(p->name);
-	for (i = 0; i < p->argc; i++)
-		free(p->argv[i]);
-	free(p->argv);
-	for (i = 0; i < p->n_env; i++)
-		free(p->env[i]);
-	free(p->env);
-	free(p->cwd);
-}
-
-void
-wr_profile_set_free(struct wr_profile_set *set)
-{
-	size_t i;
-
-	if (set == NULL)
-		return;
-	for (i = 0; i < set->n; i++)
-		exec_profile_clear(&set->exec[i]);
-	free(set->exec);
-	free(set->profiles);
-	free(set->default_name);
-	free(set);
-}
-
 /* Validates the document root and fills set. */
 static wr_err
 parse_root(const struct ctx *c, json_object *root, struct wr_profile_set *set)
@@ -511,7 +475,7 @@ parse_root(const struct ctx *c, json_object *root, struct wr_profile_set *set)
 		return wr__oom(c->err);
 	i = 0;
 	json_object_object_foreach(profiles, name, pv) {
-		/* counted first, so exec_profile_clear sees partial ones */
+		/* counted first, so wr_profile_set_free sees partial ones */
 		set->n = i + 1;
 		rc = parse_profile(c, name, pv, &set->exec[i]);
 		if (rc != WR_OK)
@@ -576,9 +540,15 @@ wr_profiles_load(const char *path, struct wr_profile_set **out,
 		rc = wr__oom(err);
 		goto out;
 	}
+	set->refs = 1;
 	rc = parse_root(&c, root, set);
 	if (rc != WR_OK)
 		goto out;
+	for (size_t i = 0; i < set->n; i++)
+		set->exec[i].set = set;
+	set->source = text; /* the bytes parsed, for same_source */
+	set->source_len = len;
+	text = NULL;
 	*out = set;
 	set = NULL;
 out:
@@ -586,23 +556,4 @@ out:
 	json_object_put(root);
 	free(text);
 	return rc;
-}
-
-const struct wr_profile *
-wr_profile_set_profiles(const struct wr_profile_set *set, size_t *n)
-{
-	if (set == NULL) {
-		if (n != NULL)
-			*n = 0;
-		return NULL;
-	}
-	if (n != NULL)
-		*n = set->n;
-	return set->profiles;
-}
-
-const char *
-wr_profile_set_default(const struct wr_profile_set *set)
-{
-	return set != NULL ? set->default_name : NULL;
 }

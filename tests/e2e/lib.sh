@@ -280,6 +280,8 @@ e2e_fdatasync_shim() {
 
 # e2e_status_of FILE: the Status of the cgi-fcgi answer in FILE.
 e2e_status_of() { sed -n 's/^Status: \([0-9]*\).*/\1/p' "$1" | head -n 1; }
+# e2e_body_of FILE: the body of the cgi-fcgi answer in FILE.
+e2e_body_of() { tr -d '\r' <"$1" | sed '1,/^$/d'; }
 
 # e2e_need_wchan: skips the test (77) without /proc/PID/wchan.
 e2e_need_wchan() {

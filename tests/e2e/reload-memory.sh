@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # tests/e2e/reload-memory.sh - SIGHUPs for months: a reload of an
 # unchanged --profiles file keeps the set in force and frees the one it
-# loaded, so the Runtime's VmRSS does not grow with the SIGHUPs (logrotate
-# sends one a day, a configuration tool may send one every few minutes);
-# a changed file is still put in force.  Straight on a unix socket
-# (cgi-fcgi), no nginx.  Bounded: 300 reloads, each awaited by its log
-# line (<= 2 s).
+# loaded, a reload of a changed file frees the set it replaced once no
+# worker started from it runs, so the Runtime's VmRSS does not grow with
+# the SIGHUPs (logrotate sends one a day, a configuration tool may send
+# one every few minutes); a changed file is still put in force, and a
+# worker started before it keeps running on its profile.  Straight on a
+# unix socket (cgi-fcgi), no nginx.  Bounded: 500 reloads, each awaited
+# by its log line (<= 2 s).
 set -u
 . "$(dirname "$0")/lib.sh"
 
@@ -47,14 +49,44 @@ check "300 reloads were each logged" test "$ok" = 1
 check "VmRSS grew by less than 4 MB over 300 reloads" \
 	test $((R1 - R0)) -lt 4096
 
-# A changed file is put in force: its new profile creates a worker.
-jq --arg e "$ECHO" '.profiles.fresh = {argv: [$e]}' "$P" >"$P.new" &&
+# A worker of the first set, then 200 reloads that each change the file
+# (two files in turn): each replaced set is freed, that worker's too once
+# it is no longer in force... but only when the worker is gone.
+e2e_fcgi POST /v1/workers '{"profile":{"kind":"named","value":"p7"}}'
+OLD_ID=$(e2e_body_of "$T/out" | jq -r '.worker.worker_id')
+check "a worker of the first set is created" test "$(e2e_status_of "$T/out")" = 201
+cp "$P" "$P.a"
+jq --arg e "$ECHO" '.profiles.fresh = {argv: [$e]}' "$P" >"$P.b"
+changed() { # the number of reloads that put a changed file in force
+	grep -c 'reload: .*profile(s) from .* in force for new workers' "$LOG"
+}
+C0=$(changed)
+R0=$(rss)
+ok=1
+for i in $(seq 200); do
+	if [ $((i % 2)) = 1 ]; then cp "$P.b" "$P.new"; else cp "$P.a" "$P.new"; fi
 	mv "$P.new" "$P"
+	hup || { ok=0; break; }
+done
+R1=$(rss)
+e2e_say "VmRSS ${R0} kB -> ${R1} kB over 200 reloads of a changed file"
+check "200 reloads of a changed file each put it in force" \
+	test "$ok" = 1 -a $(($(changed) - C0)) = 200
+check "VmRSS grew by less than 4 MB over 200 changed reloads" \
+	test $((R1 - R0)) -lt 4096
+
+# The file in force is P.a again: one more change puts "fresh" in force.
+cp "$P.b" "$P.new" && mv "$P.new" "$P"
 hup
 check "a changed file is put in force" \
 	grep -q 'reload: 102 profile(s) from .* in force for new workers' "$LOG"
 e2e_fcgi POST /v1/workers '{"profile":{"kind":"named","value":"fresh"}}'
 CODE=$(e2e_status_of "$T/out")
 check "its new profile creates a worker" test "$CODE" = 201
+# The worker of the first set, whose set was replaced 201 times since,
+# still answers on its profile's program.
+e2e_fcgi POST "/v1/workers/$OLD_ID/input" '{"kind":"user","content":"still"}'
+check "the first set's worker still takes input" \
+	test "$(e2e_status_of "$T/out")" = 200
 check "the process served throughout" kill -0 "$PID"
 e2e_finish
