@@ -1270,24 +1270,10 @@ static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
 static bool gate_armed, gate_reached, gate_open;
 
-static bool
-is_tmp_fd(int fd)
-{
-	char link[64], target[512];
-	ssize_t n;
-
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	n = readlink(link, target, sizeof(target) - 1);
-	if (n < 4)
-		return false;
-	target[n] = '\0';
-	return strcmp(target + n - 4, ".tmp") == 0;
-}
-
 static int
 gate_fdatasync(int fd)
 {
-	if (is_tmp_fd(fd)) {
+	if (test_fd_is_tmp(fd)) {
 		struct timespec until;
 		pthread_mutex_lock(&gate_mu);
 		clock_gettime(CLOCK_REALTIME, &until);

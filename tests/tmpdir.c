@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -52,4 +53,18 @@ test_tmpdir_remove(const char *dir)
 		return;
 	cr_assert_eq(nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS), 0,
 	             "test directory %s not removed", dir);
+}
+
+bool
+test_fd_is_tmp(int fd)
+{
+	char link[64], target[512];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n < 4)
+		return false;
+	target[n] = '\0';
+	return strcmp(target + n - 4, ".tmp") == 0;
 }

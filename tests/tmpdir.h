@@ -7,6 +7,7 @@
 #ifndef WR_TESTS_TMPDIR_H
 #define WR_TESTS_TMPDIR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Room for a directory made by test_tmpdir_create, NUL included; paths
@@ -26,5 +27,9 @@ void test_tmpdir_create(char *dir, size_t size, const char *tag);
  * running test, naming the path and errno, when something stays behind.
  */
 void test_tmpdir_remove(const char *dir);
+
+/* True if descriptor fd is open on a file whose path ends in ".tmp" (a
+ * snapshot being written, for the tests' write and fdatasync seams). */
+bool test_fd_is_tmp(int fd);
 
 #endif

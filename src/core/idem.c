@@ -15,7 +15,10 @@
  * client's) and an age list, oldest first, which expiry sweeps.  The
  * count includes keys in flight and is bounded by max_idempotency_keys:
  * at the bound a new key is refused, never an unexpired one dropped.
- * Everything here runs under the Runtime's write lock.
+ * Everything here runs under the Runtime's write lock, but
+ * wr__idem_record: a snapshot freezes the keys by pinning the entries
+ * themselves (no copy under the lock; an entry dropped meanwhile waits
+ * on a grave list), and its thread reads them without a lock.
  */
 #include "config.h"
 
@@ -132,7 +135,16 @@ age_append(struct wr_runtime *rt, struct idem_entry *e)
 	rt->ik_newest = e;
 }
 
-/* Takes e out of both structures and frees it. */
+static void
+entry_free(struct idem_entry *e)
+{
+	free(e->key);
+	free(e->body);
+	free(e);
+}
+
+/* Takes e out of both structures and frees it, or, while a snapshot has
+ * the keys pinned, keeps it on the grave list for wr__idem_unpin. */
 static void
 drop(struct wr_runtime *rt, struct idem_entry *e)
 {
@@ -143,9 +155,12 @@ drop(struct wr_runtime *rt, struct idem_entry *e)
 	*pp = e->hnext;
 	age_unlink(rt, e);
 	rt->ik_count--;
-	free(e->key);
-	free(e->body);
-	free(e);
+	if (rt->ik_pinned) {
+		e->hnext = rt->ik_grave;
+		rt->ik_grave = e;
+		return;
+	}
+	entry_free(e);
 }
 
 /* Drops expired keys from the oldest on; stops at the first unexpired
@@ -330,6 +345,10 @@ wr__idem_apply(struct wr_runtime *rt, struct wr__record *rec,
 		if (expired(rt, rec->at_ms, wr__rt_now(rt)))
 			return WR_OK; /* dropped: the store forgets it at the
 			               * next snapshot */
+		if (e != NULL && rt->ik_pinned) {
+			drop(rt, e); /* a snapshot may be reading it */
+			e = NULL;
+		}
 		if (e == NULL && (e = insert(rt, rec->idem_key)) == NULL)
 			return wr__oom(err);
 		free(e->body);
@@ -353,41 +372,52 @@ wr__idem_apply(struct wr_runtime *rt, struct wr__record *rec,
 }
 
 int
-wr__idem_freeze(struct wr_runtime *rt, struct wr__record **recs, size_t *n)
+wr__idem_freeze(struct wr_runtime *rt, const struct idem_entry ***keys,
+                size_t *n)
 {
-	int64_t now = wr__rt_now(rt);
-	struct wr__record *r;
+	const struct idem_entry **v;
 	size_t k = 0;
 
-	*recs = NULL;
+	*keys = NULL;
 	*n = 0;
-	sweep(rt, now, true);
+	sweep(rt, wr__rt_now(rt), true);
 	if (rt->ik_count == 0)
 		return 0;
-	if ((r = calloc(rt->ik_count, sizeof(*r))) == NULL)
+	if ((v = malloc(rt->ik_count * sizeof(*v))) == NULL)
 		return -1;
-	for (struct idem_entry *e = rt->ik_oldest; e != NULL; e = e->newer) {
-		if (!e->done)
-			continue;
-		r[k].kind = WR__REC_IDEMPOTENCY;
-		r[k].at_ms = e->at_ms;
-		wr__strlcpy(r[k].worker_id, e->worker_id,
-		            sizeof(r[k].worker_id));
-		memcpy(r[k].idem_digest, e->digest, sizeof(e->digest));
-		r[k].idem_status = e->status;
-		r[k].idem_key = strdup(e->key);
-		r[k].idem_body = strdup(e->body);
-		if (r[k].idem_key == NULL || r[k].idem_body == NULL) {
-			for (size_t i = 0; i <= k; i++)
-				wr__record_clear(&r[i]);
-			free(r);
-			return -1;
-		}
-		k++;
-	}
-	*recs = r;
+	for (const struct idem_entry *e = rt->ik_oldest; e != NULL;
+	     e = e->newer)
+		if (e->done)
+			v[k++] = e;
+	rt->ik_pinned = true;
+	*keys = v;
 	*n = k;
 	return 0;
+}
+
+void
+wr__idem_record(const struct idem_entry *e, struct wr__record *rec)
+{
+	rec->kind = WR__REC_IDEMPOTENCY;
+	rec->at_ms = e->at_ms;
+	wr__strlcpy(rec->worker_id, e->worker_id, sizeof(rec->worker_id));
+	memcpy(rec->idem_digest, e->digest, sizeof(e->digest));
+	rec->idem_status = e->status;
+	rec->idem_key = e->key;
+	rec->idem_body = e->body;
+}
+
+void
+wr__idem_unpin(struct wr_runtime *rt)
+{
+	struct idem_entry *e, *next;
+
+	rt->ik_pinned = false;
+	for (e = rt->ik_grave; e != NULL; e = next) {
+		next = e->hnext;
+		entry_free(e);
+	}
+	rt->ik_grave = NULL;
 }
 
 void
@@ -397,10 +427,9 @@ wr__idem_free_all(struct wr_runtime *rt)
 
 	for (; e != NULL; e = next) {
 		next = e->newer;
-		free(e->key);
-		free(e->body);
-		free(e);
+		entry_free(e);
 	}
+	wr__idem_unpin(rt);
 	free(rt->ik_buckets);
 	rt->ik_buckets = NULL;
 	rt->ik_oldest = rt->ik_newest = NULL;

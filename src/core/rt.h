@@ -309,6 +309,11 @@ struct wr_runtime {
 	                                 * clock went back): the age list
 	                                 * may not be oldest first */
 	uint64_t ik_swept;              /* keys sweeps looked at (tests) */
+	/* While a snapshot reads the keys it froze (wr__idem_freeze), they
+	 * are pinned: a key dropped meanwhile is unlinked but kept on
+	 * ik_grave (through hnext) until wr__idem_unpin. */
+	bool ik_pinned;
+	struct idem_entry *ik_grave;
 	/* The clock of mutations and key expiry: wr__now_ms, or a
 	 * test's (wr__runtime_set_clock). */
 	int64_t (*now_ms)(void);
@@ -445,12 +450,25 @@ int wr__idem_attach(struct wr__record *rec, const struct wr__ikey *ik);
 wr_err wr__idem_apply(struct wr_runtime *rt, struct wr__record *rec,
                       struct wr_error *err);
 
-/* The stored, unexpired keys as IDEMPOTENCY records (owned) for a
- * snapshot; -1 on OOM.  Write lock held. */
-int wr__idem_freeze(struct wr_runtime *rt, struct wr__record **recs,
+/* The stored, unexpired keys for a snapshot: *keys (owned; NULL when *n
+ * is 0) points at the entries themselves, which stay pinned, unchanged
+ * and allocated, even if dropped, until wr__idem_unpin; no copy of a
+ * key or answer is made under the lock.  At most one snapshot pins at a
+ * time.  -1 on OOM (nothing pinned).  Write lock held. */
+int wr__idem_freeze(struct wr_runtime *rt, const struct idem_entry ***keys,
                     size_t *n);
 
-/* Frees every key (close). */
+/* Fills *rec as the IDEMPOTENCY record of a pinned entry; its idem_key
+ * and idem_body are borrowed from the entry (valid until
+ * wr__idem_unpin; never free them).  Needs no lock: a pinned entry does
+ * not change. */
+void wr__idem_record(const struct idem_entry *e, struct wr__record *rec);
+
+/* Ends the pin of wr__idem_freeze and frees the keys dropped while it
+ * held.  Write lock held. */
+void wr__idem_unpin(struct wr_runtime *rt);
+
+/* Frees every key (close; no snapshot runs). */
 void wr__idem_free_all(struct wr_runtime *rt);
 
 /* The Runtime's clock, which the records of mutations and key expiry

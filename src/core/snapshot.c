@@ -51,7 +51,10 @@ struct snap_job {
 	uint64_t deleted_count; /* workers deleted before the freeze */
 	struct frozen *fw;
 	size_t n;
-	struct wr__record *keys; /* the unexpired idempotency keys, owned */
+	/* The unexpired idempotency keys, pinned (wr__idem_freeze) until
+	 * the job ends under the write lock (wr__idem_unpin); the array is
+	 * owned, the entries are not. */
+	const struct idem_entry **keys;
 	size_t n_keys;
 	size_t ki;               /* the next key handed out */
 	/* where snap_next() is */
@@ -75,8 +78,6 @@ job_free(struct snap_job *j)
 		free(j->fw[i].locs);
 	}
 	free(j->fw);
-	for (size_t i = 0; i < j->n_keys; i++)
-		wr__record_clear(&j->keys[i]);
 	free(j->keys);
 	free(j->cur.content);
 	free(j->raw);
@@ -209,8 +210,10 @@ snap_next(void *arg, const struct wr__loc *prev, const struct wr__record **out,
 	}
 	if (j->wi >= j->n) {
 		/* After the workers, the idempotency keys (borrowed). */
-		if (j->ki < j->n_keys)
-			*out = &j->keys[j->ki++];
+		if (j->ki < j->n_keys) {
+			wr__idem_record(j->keys[j->ki++], r);
+			*out = r;
+		}
 		return WR_OK; /* NULL: the end */
 	}
 	f = &j->fw[j->wi];
@@ -282,11 +285,13 @@ snap_main(void *arg)
 	/* Whatever the last record borrowed is no longer needed. */
 	j->cur.worker = NULL;
 	j->cur.reason = NULL;
+	j->cur.idem_key = j->cur.idem_body = NULL;
 	pthread_rwlock_wrlock(&rt->lock);
 	if (rc == WR_OK) {
 		switch_over(rt, j);
 		ops->snapshot_switch(rt->store, j->gen);
 	}
+	wr__idem_unpin(rt);
 	rt->snap_running = false;
 	pthread_rwlock_unlock(&rt->lock);
 	if (rc != WR_OK && !__atomic_load_n(&rt->snap_stop, __ATOMIC_ACQUIRE))
@@ -320,6 +325,7 @@ wr__snapshot_maybe(struct wr_runtime *rt)
 		                   __ATOMIC_RELAXED);
 		wr_runtime_diagnose(rt, NULL, "snapshot failed (the journal "
 		                    "keeps growing): %s", e.message);
+		wr__idem_unpin(rt);
 		job_free(j);
 		return;
 	}
@@ -330,6 +336,7 @@ wr__snapshot_maybe(struct wr_runtime *rt)
 		rt->snap_running = false;
 		wr_runtime_diagnose(rt, NULL, "snapshot failed: cannot start "
 		                    "its thread (the journal keeps growing)");
+		wr__idem_unpin(rt);
 		job_free(j);
 		return;
 	}
