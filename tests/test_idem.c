@@ -598,6 +598,54 @@ Test(idem, a_key_dropped_while_the_snapshot_runs_is_written_as_frozen)
 	atomic_store(&skew_ms, 0);
 }
 
+/* Only the keys a snapshot froze wait on the grave while it runs: a key
+ * begun and aborted meanwhile (a keyed request that fails) is freed at
+ * once, so a client retrying failing requests with fresh keys during a
+ * long snapshot does not grow the process past max_idempotency_keys. */
+Test(idem, a_key_aborted_while_the_snapshot_runs_is_freed_at_once)
+{
+	struct wr_runtime *rt = open_with(spec, 100, 3600 * 1000);
+	struct wr__store *st = wr__runtime_store(rt);
+	struct wr_input in = {.kind = WR_INPUT_USER, .content = "x"};
+	struct wr_idempotent_result old, r;
+	struct wr_error e;
+	size_t graves = 0;
+	char key[64];
+	bool reached;
+
+	old = create_ok(rt, "pinned-old-key", "{}");
+	wr__store_fs_set_io(st, &hold_seam);
+	hold_armed = true;
+	wr__store_fs_set_snapshot_bytes(st, 1);
+	cr_assert_eq(wr_worker_input(rt, old.worker_id, &in, NULL, &e), WR_OK);
+	pthread_mutex_lock(&hold_mu);
+	hold_until(&hold_reached);
+	reached = hold_reached;
+	pthread_mutex_unlock(&hold_mu);
+	cr_assert(reached, "no snapshot ran in the background");
+	wr__store_fs_set_snapshot_bytes(st, 0);
+	for (int i = 0; i < 1000; i++) {
+		snprintf(key, sizeof(key), "abort-%d", i);
+		memset(&r, 0, sizeof(r));
+		cr_assert_neq(input_keyed(rt, "no-such-worker", key, "x", &r,
+		                          &e), WR_OK);
+		wr_idempotent_result_clear(&r);
+	}
+	pthread_rwlock_rdlock(&rt->lock);
+	for (struct idem_entry *g = rt->ik_grave; g != NULL; g = g->hnext)
+		graves++;
+	pthread_rwlock_unlock(&rt->lock);
+	pthread_mutex_lock(&hold_mu);
+	hold_open = true;
+	pthread_cond_broadcast(&hold_cv);
+	pthread_mutex_unlock(&hold_mu);
+	wr__snapshot_wait(rt);
+	wr_runtime_close(rt);
+	hold_armed = hold_reached = hold_open = false;
+	wr_idempotent_result_clear(&old);
+	cr_assert_eq(graves, 0, "grave grew to %zu", graves);
+}
+
 Test(idem, a_snapshot_keeps_unexpired_keys_and_drops_expired_ones)
 {
 	struct wr_runtime *rt = open_with(spec, 0, 3600 * 1000);

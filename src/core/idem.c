@@ -143,8 +143,17 @@ entry_free(struct idem_entry *e)
 	free(e);
 }
 
-/* Takes e out of both structures and frees it, or, while a snapshot has
- * the keys pinned, keeps it on the grave list for wr__idem_unpin. */
+/* True if the snapshot running may read e: it was done when the keys
+ * were frozen.  A key begun, aborted or stored since is not pinned. */
+static bool
+pinned(const struct wr_runtime *rt, const struct idem_entry *e)
+{
+	return rt->ik_pinned && e->pin_gen == rt->ik_pin_gen;
+}
+
+/* Takes e out of both structures and frees it, or, if a snapshot has it
+ * pinned, keeps it on the grave list for wr__idem_unpin: so the grave
+ * holds at most the keys frozen, whatever else is dropped meanwhile. */
 static void
 drop(struct wr_runtime *rt, struct idem_entry *e)
 {
@@ -155,7 +164,7 @@ drop(struct wr_runtime *rt, struct idem_entry *e)
 	*pp = e->hnext;
 	age_unlink(rt, e);
 	rt->ik_count--;
-	if (rt->ik_pinned) {
+	if (pinned(rt, e)) {
 		e->hnext = rt->ik_grave;
 		rt->ik_grave = e;
 		return;
@@ -345,7 +354,7 @@ wr__idem_apply(struct wr_runtime *rt, struct wr__record *rec,
 		if (expired(rt, rec->at_ms, wr__rt_now(rt)))
 			return WR_OK; /* dropped: the store forgets it at the
 			               * next snapshot */
-		if (e != NULL && rt->ik_pinned) {
+		if (e != NULL && pinned(rt, e)) {
 			drop(rt, e); /* a snapshot may be reading it */
 			e = NULL;
 		}
@@ -385,10 +394,12 @@ wr__idem_freeze(struct wr_runtime *rt, const struct idem_entry ***keys,
 		return 0;
 	if ((v = malloc(rt->ik_count * sizeof(*v))) == NULL)
 		return -1;
-	for (const struct idem_entry *e = rt->ik_oldest; e != NULL;
-	     e = e->newer)
-		if (e->done)
+	rt->ik_pin_gen++;
+	for (struct idem_entry *e = rt->ik_oldest; e != NULL; e = e->newer)
+		if (e->done) {
+			e->pin_gen = rt->ik_pin_gen;
 			v[k++] = e;
+		}
 	rt->ik_pinned = true;
 	*keys = v;
 	*n = k;

@@ -170,6 +170,10 @@ struct idem_entry {
 	 * kept until a reset cut that record from the journal
 	 * (wr__idem_limbo_release), since until then it may replay. */
 	uint64_t limbo;
+	/* Done when a snapshot froze the keys: that pin's number
+	 * (wr_runtime.ik_pin_gen); 0: never pinned.  Not read by the
+	 * snapshot thread. */
+	uint64_t pin_gen;
 };
 
 /* A keyed mutation on its way: the key and digest (wr__idem_begin), and
@@ -310,10 +314,12 @@ struct wr_runtime {
 	                                 * may not be oldest first */
 	uint64_t ik_swept;              /* keys sweeps looked at (tests) */
 	/* While a snapshot reads the keys it froze (wr__idem_freeze), they
-	 * are pinned: a key dropped meanwhile is unlinked but kept on
-	 * ik_grave (through hnext) until wr__idem_unpin. */
+	 * are pinned: a pinned key dropped meanwhile is unlinked but kept
+	 * on ik_grave (through hnext) until wr__idem_unpin; any other key
+	 * dropped meanwhile is freed at once. */
 	bool ik_pinned;
-	struct idem_entry *ik_grave;
+	uint64_t ik_pin_gen;            /* the pin in force or last */
+	struct idem_entry *ik_grave;    /* only entries the pin holds */
 	/* The clock of mutations and key expiry: wr__now_ms, or a
 	 * test's (wr__runtime_set_clock). */
 	int64_t (*now_ms)(void);
