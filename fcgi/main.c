@@ -374,8 +374,8 @@ static void unload_profiles(struct wr_config *cfg, struct wr_profile_set *set)
 /* What a reload needs.  A reload whose file holds the same bytes as the
  * set in force (logrotate's daily SIGHUP, a "systemctl reload" by a
  * configuration tool) keeps that set and frees the new one; a replaced
- * set is freed at once: the workers started from it hold it until they
- * are released (wr_profile_set_free). */
+ * set is freed at once: the workers started from it copied what they
+ * keep of it (wr_profile_set_free). */
 struct reload {
 	const char *profiles_path; /* NULL: no --profiles */
 	struct wr_runtime *rt;     /* set once the Runtime is open */

@@ -757,7 +757,7 @@ wr_err wr_runtime_open(const struct wr_config *cfg, struct wr_runtime **out,
  * driver and driver_arg they were started with, so the caller keeps a
  * driver_arg alive while a worker started with it may run, until
  * wr_runtime_close at the latest (the profiles of a wr_profile_set need
- * no care: their workers hold the set).  On an error
+ * no care: their workers copy what they keep at their start).  On an error
  * (WR_EINVALID_INPUT: invalid_value, unknown_profile; WR_EINTERNAL) the old
  * profiles stay in force.  Thread-safe (takes the Runtime's write lock
  * briefly; call it outside driver operations).
@@ -1292,12 +1292,11 @@ wr_err wr_worker_wait(struct wr_runtime *rt, const char *worker_id,
  * A loaded profiles file (docs/worker-protocol.md): {"default": NAME?,
  * "profiles": {NAME: {"argv": [...], "env"?, "cwd"?, "stop_grace_ms"?,
  * "turn_timeout_ms"?}}}.  Each profile runs its program with the exec driver.
- * The set owns its profiles and drivers' arguments.  It is reference
- * counted: the loader holds one reference, and every exec worker started
- * from one of its profiles holds one until the Runtime releases that
- * worker's execution, so a set replaced by wr_runtime_set_profiles may be
- * freed at once while its workers still run.  A set is immutable; any
- * number of Runtimes and threads may share it.
+ * The set owns its profiles and drivers' arguments.  A worker reads its
+ * profile only while it starts and copies what it keeps, so a set
+ * replaced by wr_runtime_set_profiles may be freed at once while its
+ * workers still run.  A set is immutable; any number of Runtimes and
+ * threads may share it.
  */
 struct wr_profile_set;
 
@@ -1321,11 +1320,10 @@ const char *wr_profile_set_default(const struct wr_profile_set *set);
  * thread-safe. */
 bool wr_profile_set_same_source(const struct wr_profile_set *a,
                                 const struct wr_profile_set *b);
-/* Releases the loader's reference: the set is freed now, or when the last
- * worker started from it is released.  No Runtime may still have it in
- * force (wr_runtime_open's config or the last wr_runtime_set_profiles);
- * wr_runtime_set_profiles to another set, or wr_runtime_close, first.
- * Thread-safe.  NULL ok. */
+/* Frees the set.  No Runtime may still have it in force (wr_runtime_open's
+ * config or the last wr_runtime_set_profiles): wr_runtime_set_profiles to
+ * another set, or wr_runtime_close, first; workers started from it may go
+ * on running.  NULL ok. */
 void wr_profile_set_free(struct wr_profile_set *set);
 
 /*

@@ -1241,7 +1241,8 @@ Test(exec, unknown_named_profile_is_invalid_input, .timeout = 10)
 /* ---- the profiles file ------------------------------------------------ */
 
 /* SIGHUP's reload frees the set it replaced at once (fcgi/main.c): the
- * worker started from it must still run, answer and end on it.  Under
+ * worker started from it must still run, answer, stop within its grace
+ * and end under its profile's name.  Under
  * valgrind (tests/run-all) a read of the freed set is an error; on a
  * plain build the freed name reads as the allocator's free-list bytes. */
 Test(exec, a_replaced_set_freed_by_its_loader_lives_while_its_worker_runs)
@@ -1262,7 +1263,7 @@ Test(exec, a_replaced_set_freed_by_its_loader_lives_while_its_worker_runs)
 	cr_assert_eq(wr_runtime_set_profiles(rt, p, n,
 	                                     wr_profile_set_default(next),
 	                                     &err), WR_OK, "%s", err.message);
-	wr_profile_set_free(set); /* the worker holds it now */
+	wr_profile_set_free(set); /* the worker copied what it keeps */
 	set = next;               /* the teardown frees it */
 	for (int i = 0; i < 64; i++)
 		free(strdup("reuse the freed set's memory"));

@@ -548,6 +548,7 @@ Test(idem, a_key_dropped_while_the_snapshot_runs_is_written_as_frozen)
 	struct wr__store *st = wr__runtime_store(rt);
 	struct wr_input in = {.kind = WR_INPUT_USER, .content = "x"};
 	struct wr_idempotent_result old, w, r;
+	struct wr_metrics m;
 	struct wr_error e;
 	bool reached;
 
@@ -576,6 +577,11 @@ Test(idem, a_key_dropped_while_the_snapshot_runs_is_written_as_frozen)
 	pthread_cond_broadcast(&hold_cv);
 	pthread_mutex_unlock(&hold_mu);
 	wr__snapshot_wait(rt);
+	cr_assert_eq(wr_runtime_metrics(rt, &m, &e), WR_OK);
+	/* Written, so the journal that also held the key is gone: only the
+	 * snapshot can hold it now. */
+	cr_assert_eq(m.snapshots, 1, "snapshots %ju, failures %ju",
+	             (uintmax_t)m.snapshots, (uintmax_t)m.snapshot_failures);
 	wr_runtime_close(rt);
 	hold_armed = hold_reached = hold_open = false;
 

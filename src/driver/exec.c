@@ -54,7 +54,10 @@ enum phase {
 };
 
 struct exec_worker {
-	const struct wr__exec_profile *prof;
+	/* What the worker keeps of its profile, copied at the start: the
+	 * profile itself may be freed once a reload replaced it. */
+	char prof_name[WR_ID_MAX + 1];
+	uint32_t stop_grace_ms, turn_timeout_ms;
 	struct wr_runtime *rt;
 	char id[WR_ID_MAX + 1];
 	pid_t pid;
@@ -126,7 +129,6 @@ worker_free(struct exec_worker *w)
 	free(w->wbuf);
 	wr__linebuf_free(&w->out);
 	wr__linebuf_free(&w->err);
-	wr__exec_profile_drop(w->prof);
 	free(w);
 }
 
@@ -150,8 +152,9 @@ exec_start(void *arg, struct wr_runtime *rt, const char *worker_id,
 	w = calloc(1, sizeof(*w));
 	if (w == NULL)
 		return wr__oom(err);
-	w->prof = p;
-	wr__exec_profile_hold(p); /* dropped by worker_free */
+	wr__strlcpy(w->prof_name, p->name, sizeof(w->prof_name));
+	w->stop_grace_ms = p->stop_grace_ms;
+	w->turn_timeout_ms = p->turn_timeout_ms;
 	w->rt = rt;
 	w->line_max = wr__exec_line_max(wr__runtime_limits(rt)->max_input_bytes);
 	wr__strlcpy(w->id, worker_id, sizeof(w->id));
@@ -228,10 +231,10 @@ start_failed(struct wr_runtime *rt, struct exec_worker *w,
 		do
 			r = waitpid(w->pid, &status, 0);
 		while (r < 0 && errno == EINTR);
-		life_event(rt, worker_id, w->prof->name, WR_WORKER_EXITED,
+		life_event(rt, worker_id, w->prof_name, WR_WORKER_EXITED,
 		           (long)w->pid, r < 0 ? -1 : status, true, NULL);
 	}
-	life_event(rt, worker_id, w->prof->name, WR_WORKER_SPAWN_FAILED, -1, 0,
+	life_event(rt, worker_id, w->prof_name, WR_WORKER_SPAWN_FAILED, -1, 0,
 	           false, err != NULL && err->code != WR_OK ? err : &none);
 	worker_free(w);
 }
@@ -362,8 +365,8 @@ exec_input(void *state, enum wr_input_kind kind, const char *content,
 	}
 	if (rc == WR_OK) {
 		w->busy = true;
-		w->turn_deadline = w->prof->turn_timeout_ms == 0 ? 0 :
-		        mono_ms() + w->prof->turn_timeout_ms;
+		w->turn_deadline = w->turn_timeout_ms == 0 ? 0 :
+		        mono_ms() + w->turn_timeout_ms;
 		*turn_started = true;
 		wake(w);
 	} else {
@@ -548,7 +551,7 @@ stderr_line(struct exec_worker *w, const char *pv, bool cut)
 	memset(&ev, 0, sizeof(ev));
 	ev.kind = WR_WORKER_STDERR;
 	ev.worker_id = w->id;
-	ev.profile = w->prof->name;
+	ev.profile = w->prof_name;
 	ev.pid = (long)w->pid;
 	ev.exit_status = -1;
 	ev.message = line;
@@ -744,7 +747,7 @@ child_gone(struct exec_worker *w, const struct timeline *tl)
 	/* "marked failed" (a warn line) also when we failed it ourselves:
 	 * a timed-out turn or a closed stdout is no diagnostic, so this line
 	 * is the only one that tells the operator. */
-	life_event(w->rt, w->id, w->prof->name, WR_WORKER_EXITED, (long)w->pid,
+	life_event(w->rt, w->id, w->prof_name, WR_WORKER_EXITED, (long)w->pid,
 	           r < 0 ? -1 : status, !quiet || tl->failed, NULL);
 	if (!quiet)
 		wr_worker_fail(w->rt, w->id, why, NULL);
@@ -814,7 +817,7 @@ advance_timeline(struct exec_worker *w, struct timeline *tl, int64_t now,
 	char why[96];
 
 	if (tl->phase == PHASE_RUNNING && stop_req && !cancel_req)
-		begin_ending(tl, now, now + w->prof->stop_grace_ms);
+		begin_ending(tl, now, now + w->stop_grace_ms);
 	if (graceful(tl, stop_req, cancel_req) && !pending)
 		wr__exec_close_fd(&w->in_fd);
 	/* A release after a graceful stop lets that stop run its course
@@ -828,7 +831,7 @@ advance_timeline(struct exec_worker *w, struct timeline *tl, int64_t now,
 	}
 	if (tl->phase == PHASE_RUNNING && turn_at != 0 && now >= turn_at) {
 		snprintf(why, sizeof(why), "turn timed out after %u ms",
-		         w->prof->turn_timeout_ms);
+		         w->turn_timeout_ms);
 		fail_and_end(w, tl, now, why);
 	}
 	if (tl->phase == PHASE_RUNNING && tl->out_eof != 0 &&
@@ -844,12 +847,12 @@ advance_timeline(struct exec_worker *w, struct timeline *tl, int64_t now,
 		 * (one on every stop would keep GET /v1/health
 		 * "degraded"). */
 		bool outlived = graceful(tl, stop_req, cancel_req) &&
-		                w->prof->stop_grace_ms > 0;
+		                w->stop_grace_ms > 0;
 
 		if (outlived)
 			diagnose(w, "worker process still running %u ms "
 			         "after the stop began%s; sending SIGTERM",
-			         w->prof->stop_grace_ms, w->in_fd >= 0 ?
+			         w->stop_grace_ms, w->in_fd >= 0 ?
 			         " (it had not read all of its last input "
 			         "line)" : "");
 		tl->term_first = !outlived;
@@ -865,7 +868,7 @@ advance_timeline(struct exec_worker *w, struct timeline *tl, int64_t now,
 		         "SIGTERM; sending SIGKILL", WR__EXEC_KILL_GRACE_MS);
 		signal_group(w, SIGKILL);
 		tl->phase = PHASE_KILLED;
-		life_event(w->rt, w->id, w->prof->name, WR_WORKER_KILLED,
+		life_event(w->rt, w->id, w->prof_name, WR_WORKER_KILLED,
 		           (long)w->pid, 0, false, NULL);
 	}
 }

@@ -27,11 +27,10 @@
 #define WR__EXEC_LINE_SLACK 4096u /* the message around the content */
 #define WR__EXEC_ERRLINE_MAX 1024u           /* one stderr line kept */
 
-struct wr_profile_set;
-
-/* What one profile of the profiles file runs.  Owned by the profile set. */
+/* What one profile of the profiles file runs.  Owned by the profile set.
+ * A worker reads it only while it starts (exec_start, under the Runtime's
+ * write lock) and copies what it keeps. */
 struct wr__exec_profile {
-	struct wr_profile_set *set; /* NULL: not from a set (tests) */
 	char *name;
 	char **argv;        /* NULL-terminated; argv[0] is an absolute path */
 	size_t argc;
@@ -41,14 +40,6 @@ struct wr__exec_profile {
 	uint32_t stop_grace_ms;
 	uint32_t turn_timeout_ms; /* 0: no limit */
 };
-
-/* A worker started from p holds p's set (one reference) from its start
- * until its state is freed, so that a set replaced by a reload
- * (wr_runtime_set_profiles) and freed by its loader stays alive while
- * such a worker runs.  No-ops for a profile not from a set.
- * Thread-safe. */
-void wr__exec_profile_hold(const struct wr__exec_profile *p);
-void wr__exec_profile_drop(const struct wr__exec_profile *p);
 
 /* Returns the byte bound on one stdout line of a worker of a Runtime
  * whose max_input_bytes is max_input: 6 * max_input + WR__EXEC_LINE_SLACK,
@@ -61,9 +52,8 @@ void wr__exec_profile_drop(const struct wr__exec_profile *p);
 size_t wr__exec_line_max(uint32_t max_input);
 
 /* Returns the exec driver (static).  Its driver_arg is a
- * const struct wr__exec_profile * that must outlive the workers started
- * from it: one of a set does, as they hold the set; one of no set must
- * outlive the Runtime. */
+ * const struct wr__exec_profile * that must stay alive while a Runtime
+ * has it in force; the workers started from it copy what they keep. */
 const struct wr_driver *wr__driver_exec(void);
 
 #endif /* WR_DRIVER_EXEC_H */

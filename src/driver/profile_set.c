@@ -27,19 +27,6 @@ exec_profile_clear(struct wr__exec_profile *p)
 	free(p->cwd);
 }
 
-void
-wr__exec_profile_hold(const struct wr__exec_profile *p)
-{
-	if (p->set != NULL)
-		__atomic_add_fetch(&p->set->refs, 1, __ATOMIC_RELAXED);
-}
-
-void
-wr__exec_profile_drop(const struct wr__exec_profile *p)
-{
-	wr_profile_set_free(p->set);
-}
-
 bool
 wr_profile_set_same_source(const struct wr_profile_set *a,
                            const struct wr_profile_set *b)
@@ -53,10 +40,7 @@ wr_profile_set_free(struct wr_profile_set *set)
 {
 	size_t i;
 
-	/* Acquire-release: whoever drops the last reference sees every
-	 * other holder done with the set. */
-	if (set == NULL ||
-	    __atomic_sub_fetch(&set->refs, 1, __ATOMIC_ACQ_REL) != 0)
+	if (set == NULL)
 		return;
 	for (i = 0; i < set->n; i++)
 		exec_profile_clear(&set->exec[i]);

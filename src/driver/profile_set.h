@@ -2,11 +2,9 @@
  * driver/profile_set.h - private: what a loaded profiles file is (built by
  * profiles.c) and its lifetime, shared with the exec driver (exec.c).
  *
- * A set is immutable once loaded and reference counted: the loader's
- * reference (dropped by wr_profile_set_free) plus one per exec worker
- * started from one of its profiles (wr__exec_profile_hold, dropped when
- * the worker's state is freed), so that a set replaced by a reload lives
- * as long as the workers started from it.
+ * A set is immutable once loaded.  The exec workers started from it copy
+ * what they keep of their profile, so a set replaced by a reload can be
+ * freed at once.
  */
 #ifndef WR_DRIVER_PROFILE_SET_H
 #define WR_DRIVER_PROFILE_SET_H
@@ -17,13 +15,11 @@
 
 struct wr_profile_set {
 	struct wr_profile *profiles;   /* n, pointing into exec[] */
-	struct wr__exec_profile *exec; /* n driver arguments; each ->set
-	                                * points back here */
+	struct wr__exec_profile *exec; /* n driver arguments */
 	size_t n;
 	char *default_name;            /* NULL: none */
 	char *source;                  /* the file's bytes as parsed */
 	size_t source_len;
-	size_t refs;                   /* __atomic builtins only */
 };
 
 #endif /* WR_DRIVER_PROFILE_SET_H */

@@ -540,12 +540,9 @@ wr_profiles_load(const char *path, struct wr_profile_set **out,
 		rc = wr__oom(err);
 		goto out;
 	}
-	set->refs = 1;
 	rc = parse_root(&c, root, set);
 	if (rc != WR_OK)
 		goto out;
-	for (size_t i = 0; i < set->n; i++)
-		set->exec[i].set = set;
 	set->source = text; /* the bytes parsed, for same_source */
 	set->source_len = len;
 	text = NULL;

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # tests/e2e/reload-memory.sh - SIGHUPs for months: a reload of an
 # unchanged --profiles file keeps the set in force and frees the one it
-# loaded, a reload of a changed file frees the set it replaced once no
-# worker started from it runs, so the Runtime's VmRSS does not grow with
-# the SIGHUPs (logrotate sends one a day, a configuration tool may send
+# loaded, a reload of a changed file frees the set it replaced at once
+# (its workers copied what they keep), so the Runtime's VmRSS does not
+# grow with the SIGHUPs (logrotate sends one a day, a configuration tool may send
 # one every few minutes); a changed file is still put in force, and a
 # worker started before it keeps running on its profile.  Straight on a
 # unix socket (cgi-fcgi), no nginx.  Bounded: 500 reloads, each awaited
@@ -50,8 +50,8 @@ check "VmRSS grew by less than 4 MB over 300 reloads" \
 	test $((R1 - R0)) -lt 4096
 
 # A worker of the first set, then 200 reloads that each change the file
-# (two files in turn): each replaced set is freed, that worker's too once
-# it is no longer in force... but only when the worker is gone.
+# (two files in turn): each replaced set is freed at once, the first one
+# too while its worker goes on running.
 e2e_fcgi POST /v1/workers '{"profile":{"kind":"named","value":"p7"}}'
 OLD_ID=$(e2e_body_of "$T/out" | jq -r '.worker.worker_id')
 check "a worker of the first set is created" test "$(e2e_status_of "$T/out")" = 201
