@@ -856,10 +856,13 @@ advance_timeline(struct exec_worker *w, struct timeline *tl, int64_t now,
 			         " (it had not read all of its last input "
 			         "line)" : "");
 		tl->term_first = !outlived;
+		/* SIGTERM first: once kill(2) returned it is pending, so the
+		 * worker runs its handler before it can see the EOF of the
+		 * close below (the other order let it see EOF first). */
+		signal_group(w, SIGTERM);
 		if (stop_req) /* what is left of a line is dropped (also
 		               * when a cancel cut the grace short) */
 			wr__exec_close_fd(&w->in_fd);
-		signal_group(w, SIGTERM);
 		tl->phase = PHASE_TERMED;
 		tl->phase_at = now + WR__EXEC_KILL_GRACE_MS;
 	}
