@@ -1,6 +1,7 @@
 /*
- * driver/profile_set.h - private: what a loaded profiles file is (built by
- * profiles.c) and its lifetime, shared with the exec driver (exec.c).
+ * driver/profile_set.h - private: what a loaded profiles file is, built by
+ * the loader (profiles.c) and read and freed by profile_set.c (the public
+ * accessors and wr_profile_set_free).
  *
  * A set is immutable once loaded.  The exec workers started from it copy
  * what they keep of their profile, so a set replaced by a reload can be
