@@ -35,7 +35,11 @@
 #     second (DURATION of them a round, every case once a slice): the fs
 #     ratios are medians of each slice's ratio, raw and with the HTTP
 #     round trip (that slice's memory POST time) subtracted, because the
-#     disk's speed changes between slices (its range is printed).
+#     disk's speed changes between slices (its range is printed); every
+#     slice runs twice, as is and "awake": with a SCHED_IDLE busy loop on
+#     every CPU, so that no CPU halts while the disk works (on a VM a
+#     halted CPU is slow to wake, and a durable input through nginx wakes
+#     three processes after its fdatasync, the bare loop one).
 # Every responder runs in two processes: one behind an upstream without
 # keepalive (N threads; php-fpm 8 children), one behind "keepalive K"
 # (N + K threads; 8 + K children): a bare libfcgi responder and php-fpm pin
@@ -107,6 +111,7 @@ stop_lists() { # the list clients of an interrupted contention case
 }
 cleanup() {
 	stop_lists
+	awake_stop
 	bench_stop_all
 	rm -rf "$BENCH_DIR"
 }
@@ -245,12 +250,36 @@ run() { # key url method [threads conns [seconds]]
 		cat "$D/wrk.out" >&2; exit 1; }
 	record "$1" "$r"
 }
-loop_slice() { # the disk's floor for one second: fsync
+loop_slice() { # key suffix: the disk's floor for one second: fsync$1
 	local r
 	r=$("$D/fdatasync-loop" "$D/fs.store" 1 "$REC" |
 		sed -n 's/.*ops_per_s=\([0-9.]*\).*p99_ms=\([0-9.]*\).*/\1 \2 0/p')
 	[ -n "$r" ] || { echo "http-bench: fdatasync-loop failed" >&2; exit 1; }
-	record fsync "$r"
+	record "fsync$1" "$r"
+}
+# "Awake" slices: one busy loop per CPU at SCHED_IDLE (chrt --idle), which
+# runs only when nothing else wants the CPU, so no CPU halts while the
+# cases wait for the disk.  On this VM a halted virtual CPU takes tens of
+# microseconds or more to wake (the hypervisor deschedules it), and a
+# durable input through nginx wakes three processes after its fdatasync
+# where the bare loop wakes one: the awake slices measure the same cases
+# without that cost of the VM.  Each loop is bounded by timeout(1).
+AWAKE_PIDS=
+awake_start() {
+	local c
+	for c in $(seq 0 $(($(nproc) - 1))); do
+		timeout 120 taskset -c "$c" chrt --idle 0 \
+			sh -c 'while :; do :; done' &
+		AWAKE_PIDS="$AWAKE_PIDS $!"
+	done
+}
+awake_stop() {
+	[ -n "$AWAKE_PIDS" ] || return 0
+	# shellcheck disable=SC2086 # pids
+	kill -TERM $AWAKE_PIDS 2>/dev/null
+	# shellcheck disable=SC2086
+	wait $AWAKE_PIDS 2>/dev/null
+	AWAKE_PIDS=
 }
 # The one-connection cases in slices of one second, the loop first in odd
 # slices and last in even ones; each slice's ratios (raw, and with the
@@ -258,15 +287,18 @@ loop_slice() { # the disk's floor for one second: fsync
 # This VM's disk switches between speeds (about 2,000 and 3,700
 # fdatasyncs a second here) for seconds to minutes at a time, so a ratio
 # of cases measured DURATION seconds apart compared different disks.
-one_conn_slice() { # slice number
-	[ $(($1 % 2)) = 1 ] && loop_slice
-	run fs1 "$(url fs "/v1/workers/$W_fs/input")" POST 1 1 1
-	run bare_sync1 "$(url bare_sync /x)" POST 1 1 1
-	run mem1 "$(url rt "/v1/workers/$W/input")" POST 1 1 1
-	[ $(($1 % 2)) = 0 ] && loop_slice
-	for k in fs1 bare_sync1; do
-		set -- $(awk -v fs="$(eval "echo \$L_$k")" -v mem="$L_mem1" \
-			-v loop="$L_fsync" 'BEGIN {
+# The key suffix ("" or _awake) names the slice's kind.
+one_conn_slice() { # slice number, key suffix
+	local s=$2 k
+	[ $(($1 % 2)) = 1 ] && loop_slice "$s"
+	run "fs1$s" "$(url fs "/v1/workers/$W_fs/input")" POST 1 1 1
+	run "bare_sync1$s" "$(url bare_sync /x)" POST 1 1 1
+	run "mem1$s" "$(url rt "/v1/workers/$W/input")" POST 1 1 1
+	[ $(($1 % 2)) = 0 ] && loop_slice "$s"
+	for k in "fs1$s" "bare_sync1$s"; do
+		set -- $(awk -v fs="$(eval "echo \$L_$k")" \
+			-v mem="$(eval "echo \$L_mem1$s")" \
+			-v loop="$(eval "echo \$L_fsync$s")" 'BEGIN {
 			sub_ = 0
 			if (fs > 0 && mem > 0 && 1 / fs > 1 / mem)
 				sub_ = 1 / (1 / fs - 1 / mem)
@@ -336,7 +368,10 @@ for round in $(seq 1 "$ROUNDS"); do
 		case_run "$k"
 	done
 	for slice in $(seq 1 "$DURATION"); do
-		one_conn_slice "$slice"
+		one_conn_slice "$slice" ""
+		awake_start
+		one_conn_slice "$slice" _awake
+		awake_stop
 	done
 done
 
@@ -357,10 +392,14 @@ row rt_def "Runtime GET detail as deployed, keepalive"
 row rt_get_alone 'Runtime GET detail, next to the two below'
 row rt_get_list 'Runtime GET detail, 2 clients listing 1,000'
 row rt_get_blist 'same, the 2 lists from a bare responder'
-row fs1 'Runtime POST input (fs), 1 connection'
-row bare_sync1 'bare libfcgi POST + fdatasync, 1 connection'
-row mem1 'Runtime POST input (memory), 1 connection'
-row fsync "write+fdatasync loop, $REC bytes"
+for s in "" _awake; do
+	a=
+	[ -n "$s" ] && a=', CPUs awake'
+	row "fs1$s" "Runtime POST input (fs), 1 connection$a"
+	row "bare_sync1$s" "bare libfcgi POST + fdatasync, 1 conn$a"
+	row "mem1$s" "Runtime POST input (memory), 1 conn$a"
+	row "fsync$s" "write+fdatasync loop, $REC bytes$a"
+done
 
 # rr NUM DEN [P]: the median over the rounds of NUM's rate (P: p99) over
 # DEN's in the same round, and the range of the rounds' ratios.
@@ -389,15 +428,20 @@ echo "  GET detail with 2 listing/alone: rate $(rr rt_get_list rt_get_alone)," \
 	"the same bytes listed by a bare responder: rate" \
 	"$(rr rt_get_blist rt_get_alone), p99 $(rr rt_get_blist rt_get_alone P)"
 echo "  fs/memory at $CONNS connections $(rr fs_post_0 rt_post_0)"
-fs1_line() { # label key: medians of the one-second slices' ratios
+fs1_line() { # label key suffix: medians of the one-second slices' ratios
 	printf '  %s/fdatasync loop (medians of %s one-second slices): raw %.2f, HTTP round trip (%.3f ms) subtracted %.2f\n' \
-		"$1" "$(eval "echo \$Q_${2}_raw" | wc -w)" \
-		"$(eval "bench_median \$Q_${2}_raw")" \
-		"$(awk -v m="$(med mem1)" 'BEGIN { print (m > 0 ? 1000 / m : 0) }')" \
-		"$(eval "bench_median \$Q_${2}_sub")"
+		"$1" "$(eval "echo \$Q_${2}$3_raw" | wc -w)" \
+		"$(eval "bench_median \$Q_${2}$3_raw")" \
+		"$(awk -v m="$(med "mem1$3")" 'BEGIN { print (m > 0 ? 1000 / m : 0) }')" \
+		"$(eval "bench_median \$Q_${2}$3_sub")"
 }
-echo "  the disk's floor over the slices: $(printf '%s\n' $R_fsync |
-	sort -g | sed -n '1p;$p' | paste -sd- | sed 's/-/ to /') fdatasyncs/s"
-fs1_line "fs 1 connection" fs1
-fs1_line "bare libfcgi + fdatasync, 1 connection" bare_sync1
-echo "  fs 1 connection/bare libfcgi + fdatasync $(rr fs1 bare_sync1)"
+for s in "" _awake; do
+	a=
+	[ -n "$s" ] && echo "  the same with every CPU kept awake (a SCHED_IDLE busy loop each):" &&
+		a='  '
+	echo "$a  the disk's floor over the slices: $(eval "printf '%s\n' \$R_fsync$s" |
+		sort -g | sed -n '1p;$p' | paste -sd- | sed 's/-/ to /') fdatasyncs/s"
+	fs1_line "${a}fs 1 connection" fs1 "$s"
+	fs1_line "${a}bare libfcgi + fdatasync, 1 connection" bare_sync1 "$s"
+	echo "$a  fs 1 connection/bare libfcgi + fdatasync $(rr "fs1$s" "bare_sync1$s")"
+done
