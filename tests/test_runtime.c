@@ -597,6 +597,146 @@ Test(runtime, list_is_in_creation_order)
 	wr_worker_list_free(&l);
 }
 
+/* ---- many workers, many deletes: the creation-order array's holes ------ */
+
+#define TABLE_N 300
+
+static char table_ids[TABLE_N][WR_ID_MAX + 1];
+
+static void
+table_setup(void)
+{
+	struct wr_config cfg = {.runtime_id = "rt-table",
+	                        .limits = {.max_workers = TABLE_N}};
+
+	open_with(&cfg);
+	for (int i = 0; i < TABLE_N; i++) {
+		create(WR_PROFILE_RUNTIME_DEFAULT, NULL, table_ids[i]);
+		cr_assert_eq(wr_worker_cancel(rt, table_ids[i], NULL, NULL, &err),
+		             WR_OK);
+	}
+}
+
+TestSuite(table, .init = table_setup, .fini = teardown, .timeout = 30);
+
+static void
+table_delete(int i)
+{
+	cr_assert_eq(wr_worker_delete(rt, table_ids[i], NULL, &err), WR_OK,
+	             "delete %d: %s", i, err.message);
+	table_ids[i][0] = '\0';
+}
+
+/* Every page of limit, joined; also checks each page's next_after. */
+static void
+table_walk(uint32_t limit, char *out, size_t size)
+{
+	char after[WR_ID_MAX + 1] = "";
+	struct wr_list_query q = {.limit = limit};
+	size_t n = 0;
+
+	out[0] = '\0';
+	for (int pages = 0; pages <= TABLE_N; pages++) {
+		struct wr_worker_list l;
+		q.after = after[0] ? after : NULL;
+		cr_assert_eq(wr_worker_list(rt, &q, &l, &err), WR_OK);
+		for (size_t i = 0; i < l.count; i++)
+			n += (size_t)snprintf(out + n, size - n, "%s ",
+			                      l.items[i]->ref.worker_id);
+		if (l.has_next)
+			cr_assert_str_eq(l.next_after,
+			                 l.items[l.count - 1]->ref.worker_id);
+		strcpy(after, l.has_next ? l.next_after : "");
+		wr_worker_list_free(&l);
+		if (after[0] == '\0')
+			return;
+	}
+	cr_assert_fail("the walk did not end");
+}
+
+/* The ids not deleted, in creation order, joined as table_walk does. */
+static void
+table_survivors(char *out, size_t size)
+{
+	size_t n = 0;
+
+	out[0] = '\0';
+	for (int i = 0; i < TABLE_N; i++)
+		if (table_ids[i][0] != '\0')
+			n += (size_t)snprintf(out + n, size - n, "%s ",
+			                      table_ids[i]);
+}
+
+Test(table, pages_skip_deleted_workers_and_resume_after_one,
+     .description = "deletes leave holes in the creation-order array "
+                    "(fewer than close it up): pages of every size still "
+                    "list exactly the survivors in order")
+{
+	static char got[TABLE_N * (WR_ID_MAX + 2)], want[sizeof(got)];
+	struct wr_list_query q = {.limit = 1};
+	char gone[WR_ID_MAX + 1];
+	struct wr_worker_list l;
+
+	strcpy(gone, table_ids[110]);
+	for (int i = 10; i < 60; i += 2) /* 25 holes, apart */
+		table_delete(i);
+	for (int i = 100; i < 130; i++) /* 30 holes, one run */
+		table_delete(i);
+	table_survivors(want, sizeof(want));
+	for (uint32_t limit = 1; limit <= 8; limit++) {
+		table_walk(limit, got, sizeof(got));
+		cr_assert_str_eq(got, want, "limit %u", limit);
+	}
+	table_walk(TABLE_N, got, sizeof(got));
+	cr_assert_str_eq(got, want);
+	/* a deleted id as after: the next survivor, past the run of holes */
+	q.after = gone;
+	cr_assert_eq(wr_worker_list(rt, &q, &l, &err), WR_OK);
+	cr_assert_eq(l.count, 1);
+	cr_assert_str_eq(l.items[0]->ref.worker_id, table_ids[130]);
+	wr_worker_list_free(&l);
+	/* max_workers counts the workers, not the array's slots */
+	for (int i = 0; i < 55; i++)
+		cr_assert_eq(wr_worker_create(rt, NULL, NULL, &err), WR_OK,
+		             "create %d: %s", i, err.message);
+	cr_assert_eq(wr_worker_create(rt, NULL, NULL, &err), WR_EUNSUPPORTED);
+	cr_assert_eq(err.reason, WR_REASON_WORKER_LIMIT_REACHED);
+}
+
+Test(table, deleting_most_workers_closes_up_and_keeps_order_and_room,
+     .description = "enough deletes close the array up; order, pages, "
+                    "max_workers and the next creation are unchanged by it")
+{
+	static char got[TABLE_N * (WR_ID_MAX + 2)], want[sizeof(got)];
+	struct wr_runtime_summary s;
+	char id[WR_ID_MAX + 1];
+
+	for (int i = 0; i < 250; i++) /* the oldest first, as retention */
+		if (i % 5 != 0)
+			table_delete(i);
+	for (int i = TABLE_N - 1; i >= TABLE_N - 10; i--) /* the newest */
+		table_delete(i);
+	table_survivors(want, sizeof(want));
+	table_walk(3, got, sizeof(got));
+	cr_assert_str_eq(got, want);
+	summary(&s);
+	cr_assert_eq(s.worker_count, 50 + 40);
+	/* room for exactly the 210 deleted, and each new one comes last */
+	for (int i = 0; i < 210; i++) {
+		create(WR_PROFILE_RUNTIME_DEFAULT, NULL, id);
+		struct wr_list_query q = {.limit = 1, .after = table_ids[289]};
+		if (i == 0) {
+			struct wr_worker_list l;
+			cr_assert_eq(wr_worker_list(rt, &q, &l, &err), WR_OK);
+			cr_assert_eq(l.count, 1);
+			cr_assert_str_eq(l.items[0]->ref.worker_id, id);
+			wr_worker_list_free(&l);
+		}
+	}
+	cr_assert_eq(wr_worker_create(rt, NULL, NULL, &err), WR_EUNSUPPORTED);
+	cr_assert_eq(err.reason, WR_REASON_WORKER_LIMIT_REACHED);
+}
+
 Test(runtime, get_unknown_worker_names_the_id)
 {
 	struct wr_worker_info *w = NULL;
@@ -1093,6 +1233,46 @@ Test(runtime_open, retention_deletes_ended_workers_only)
 	cr_assert_eq(s.deleted_worker_count, 1);
 	cr_assert_eq(s.worker_count, 1);
 	cr_assert_eq(wr_runtime_stop(rt, &err), WR_OK, "stop halts it");
+	wr_runtime_close(rt);
+	rt = NULL;
+}
+
+Test(runtime_open, retention_deletes_every_expired_worker_across_close_ups,
+     .description = "retention's cursor keeps its place while its deletes "
+                    "close the creation-order array up: every ended worker "
+                    "goes, every running one stays, in order")
+{
+	struct wr_config cfg = {.retain_ended_ms = 200,
+	                        .limits = {.max_workers = 300}};
+	static char ids[300][WR_ID_MAX + 1];
+	struct wr_runtime_summary s = {0};
+	struct wr_list_query q = {.limit = 300};
+	struct wr_worker_list l;
+
+	open_with(&cfg);
+	for (int i = 0; i < 300; i++) {
+		create(WR_PROFILE_RUNTIME_DEFAULT, NULL, ids[i]);
+		if (i % 10 != 0)
+			cr_assert_eq(wr_worker_stop(rt, ids[i], NULL, NULL, &err),
+			             WR_OK);
+	}
+	/* Waits for the state (bounded), never for a guessed duration. */
+	for (int i = 0; i < 1000; i++) {
+		summary(&s);
+		if (s.worker_count == 30)
+			break;
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	cr_assert_eq(s.worker_count, 30, "%llu workers left",
+	             (unsigned long long)s.worker_count);
+	cr_assert_eq(s.deleted_worker_count, 270);
+	cr_assert_eq(wr_worker_list(rt, &q, &l, &err), WR_OK);
+	cr_assert_eq(l.count, 30);
+	for (size_t i = 0; i < l.count; i++)
+		cr_assert_str_eq(l.items[i]->ref.worker_id, ids[i * 10]);
+	wr_worker_list_free(&l);
+	cr_assert_eq(wr_runtime_stop(rt, &err), WR_OK);
 	wr_runtime_close(rt);
 	rt = NULL;
 }

@@ -234,6 +234,45 @@ Test(store_runtime, close_and_reopen_restores_workers_transcripts_and_ids)
 	free(d);
 }
 
+Test(store_runtime, many_deletes_replay_to_the_same_workers_in_order,
+     .description = "a journal whose deletes leave holes in the "
+                    "creation-order array and close it up replays to the "
+                    "same list, and the next worker still comes last")
+{
+	struct wr_runtime *rt = open_rt("rt-del");
+	struct wr_worker_list l;
+	struct wr_error e;
+	char *ids[200], *before, *after, *d;
+
+	for (int i = 0; i < 200; i++) {
+		ids[i] = create_ok(rt);
+		cr_assert_eq(wr_worker_cancel(rt, ids[i], NULL, NULL, &e), WR_OK);
+	}
+	for (int i = 0; i < 200; i++) /* the oldest, a run, the newest */
+		if ((i < 120 && i % 4 != 0) || (i >= 150 && i < 170) || i >= 197)
+			cr_assert_eq(wr_worker_delete(rt, ids[i], NULL, &e), WR_OK,
+			             "delete %d: %s", i, e.message);
+	before = state(rt, true);
+	wr_runtime_close(rt);
+
+	rt = open_rt("rt-del");
+	after = state(rt, true);
+	cr_assert_str_eq(after, before);
+	d = create_ok(rt);
+	cr_assert_eq(wr_worker_list(rt, NULL, &l, &e), WR_OK);
+	cr_assert_eq(l.count, 30 + 30 + 27 + 1);
+	cr_assert_str_eq(l.items[0]->ref.worker_id, ids[0]);
+	cr_assert_str_eq(l.items[l.count - 2]->ref.worker_id, ids[196]);
+	cr_assert_str_eq(l.items[l.count - 1]->ref.worker_id, d);
+	wr_worker_list_free(&l);
+	wr_runtime_close(rt);
+	free(before);
+	free(after);
+	free(d);
+	for (int i = 0; i < 200; i++)
+		free(ids[i]);
+}
+
 Test(store_runtime, a_different_runtime_id_is_refused)
 {
 	struct wr_config cfg = {.runtime_id = "rt-b", .store = spec};

@@ -429,6 +429,8 @@ unproject(struct wr_runtime *rt)
 
 	for (size_t i = 0; i < rt->n_workers; i++) {
 		struct worker *w = rt->workers[i];
+		if (w == NULL)
+			continue;
 		if (w->applied) {
 			w->p_status = w->info.status;
 			w->p_run_state = w->info.run_state;
@@ -439,6 +441,7 @@ unproject(struct wr_runtime *rt)
 			 * refusal to wait for (the newest one was dropped, and
 			 * a sync for it fails for good). */
 			w->p_last_lsn = 0;
+			w->idx = keep;
 			rt->workers[keep++] = w;
 			continue;
 		}
@@ -451,6 +454,9 @@ unproject(struct wr_runtime *rt)
 		}
 	}
 	rt->n_workers = keep;
+	rt->n_holes = 0;
+	if (rt->retain_cursor > keep)
+		rt->retain_cursor = 0;
 	rt->p_status = rt->status;
 	rt->p_event = rt->last_event_id;
 }
@@ -1541,6 +1547,8 @@ wr__replay(struct wr_runtime *rt, bool *had_meta,
 	/* Both views start equal. */
 	for (size_t i = 0; i < rt->n_workers; i++) {
 		struct worker *w = rt->workers[i];
+		if (w == NULL)
+			continue;
 		w->p_status = w->info.status;
 		w->p_run_state = w->info.run_state;
 		w->p_len = w->info.transcript_len;

@@ -65,6 +65,7 @@ struct worker {
 	bool p_deleted;             /* projected: its delete is on its way */
 	uint64_t order;             /* creation order: never decreases along
 	                             * rt->workers (wr__id_order) */
+	size_t idx;                 /* its slot in rt->workers */
 	enum wr_worker_status p_status;
 	enum wr_run_state p_run_state;
 	uint64_t p_len;
@@ -201,8 +202,13 @@ struct wr_runtime {
 	uint64_t count[WR__STATUS_COUNT]; /* applied workers by status */
 	uint64_t deleted_count;          /* applied worker_deleted records */
 
-	struct worker **workers; /* creation order; includes unapplied */
-	size_t n_workers, cap_workers;
+	/* Creation order; includes unapplied.  A removed worker leaves a
+	 * hole (NULL), so that a delete moves nothing: iterations skip
+	 * them; the last slot is never one, and the array closes up once
+	 * holes are over a quarter of its slots (table.c). */
+	struct worker **workers;
+	size_t n_workers, cap_workers; /* slots used (holes too), allocated */
+	size_t n_holes;                /* NULL slots in [0, n_workers) */
 	struct worker **buckets; /* power-of-two hash table */
 	size_t n_buckets;
 
@@ -349,16 +355,25 @@ struct worker *wr__find_visible(const struct wr_runtime *rt, const char *id);
 void wr__insert_worker(struct wr_runtime *rt, struct worker *w);
 /* Removes w from the hash table (not from rt->workers).  Write lock. */
 void wr__unlink_worker(struct wr_runtime *rt, struct worker *w);
-/* Removes w from both tables (the creation-order array closes up).
- * Write lock. */
+/* Removes w from both tables: its slot in the creation-order array
+ * becomes a hole, and the array closes up once holes are over a quarter
+ * of its slots (so a delete costs O(1) amortized, not a move of every
+ * later slot under the write lock).  Write lock. */
 void wr__remove_worker(struct wr_runtime *rt, struct worker *w);
+/* Closes up rt->workers: drops every hole, keeping the order (and
+ * retain_cursor's place).  O(n_workers).  Write lock. */
+void wr__compact_workers(struct wr_runtime *rt);
+/* Workers held: rt->workers' slots that are not holes.  Lock held. */
+size_t wr__workers_held(const struct wr_runtime *rt);
 /* The creation order a worker id carries (w-<14 hex>-<8 hex>: the hex
  * number), or 0 for an id of another form. */
 uint64_t wr__id_order(const char *id);
 /* Index in rt->workers of the first worker whose order is above order
- * (n_workers if none).  Lock held. */
+ * (n_workers if none; no worker at or after it has an order at or below
+ * it, skipping holes).  Lock held. */
 size_t wr__order_upper(const struct wr_runtime *rt, uint64_t order);
-/* Index of w in rt->workers.  Lock held; w is in the table. */
+/* Index of w in rt->workers (n_workers if it is not there).  O(1).
+ * Lock held. */
 size_t wr__index_of(const struct wr_runtime *rt, const struct worker *w);
 /* Makes room for one more worker; -1 on OOM with nothing changed. */
 int wr__reserve_worker_slot(struct wr_runtime *rt);

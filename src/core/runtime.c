@@ -197,7 +197,7 @@ restart_workers(struct wr_runtime *rt, struct wr_error *err)
 		void *arg = NULL;
 		struct pending *p = NULL;
 
-		if (w->info.status != WR_STATUS_RUNNING)
+		if (w == NULL || w->info.status != WR_STATUS_RUNNING)
 			continue;
 		pthread_rwlock_wrlock(&rt->lock);
 		if (wr__resolve_profile(rt, &w->info.profile, &driver, &arg,
@@ -261,7 +261,7 @@ retain_hold(struct wr_runtime *rt, struct pending **ps, size_t *scanned)
 			rt->retain_cursor = 0;
 		w = rt->workers[rt->retain_cursor++];
 		looked++;
-		if (!w->applied || w->p_deleted ||
+		if (w == NULL || !w->applied || w->p_deleted ||
 		    w->p_status == WR_STATUS_RUNNING ||
 		    w->info.updated_at_ms > now ||
 		    (uint64_t)(now - w->info.updated_at_ms) < rt->retain_ms)
@@ -288,7 +288,7 @@ retain_pass(struct wr_runtime *rt)
 	struct wr_error e;
 
 	pthread_rwlock_rdlock(&rt->lock);
-	total = rt->n_workers;
+	total = rt->n_workers; /* slots: holes are looked at too */
 	pthread_rwlock_unlock(&rt->lock);
 	for (int hold = 0; hold < RETAIN_HOLDS_PER_PASS && scanned < total;
 	     hold++) {
@@ -474,7 +474,7 @@ wr_runtime_open(const struct wr_config *cfg, struct wr_runtime **out,
 fail:
 	for (size_t i = 0; i < rt->n_workers; i++) {
 		struct worker *w = rt->workers[i];
-		if (w->driver != NULL) {
+		if (w != NULL && w->driver != NULL) {
 			w->driver->stop(w->dstate, true);
 			w->driver->release(w->dstate);
 		}
@@ -527,13 +527,14 @@ wr_runtime_close(struct wr_runtime *rt)
 	wr__waiters_close(rt); /* every watch wakes */
 	for (size_t i = 0; i < rt->n_workers; i++) {
 		struct worker *w = rt->workers[i];
-		if (w->info.status == WR_STATUS_RUNNING && w->driver != NULL)
+		if (w != NULL && w->info.status == WR_STATUS_RUNNING &&
+		    w->driver != NULL)
 			w->driver->stop(w->dstate, false);
 	}
 	pthread_rwlock_unlock(&rt->lock);
 	for (size_t i = 0; i < rt->n_workers; i++) {
 		struct worker *w = rt->workers[i];
-		if (w->driver != NULL)
+		if (w != NULL && w->driver != NULL)
 			w->driver->release(w->dstate);
 	}
 	wr__reaper_stop(rt); /* the deleted workers it still releases */
@@ -594,7 +595,7 @@ wr_runtime_stop(struct wr_runtime *rt, struct wr_error *err)
 	}
 	for (size_t i = 0; i < rt->n_workers; i++) {
 		struct worker *w = rt->workers[i];
-		if (w->p_status != WR_STATUS_RUNNING)
+		if (w == NULL || w->p_status != WR_STATUS_RUNNING)
 			continue;
 		if ((rc = wr__end_worker(rt, w, WR_STATUS_STOPPED,
 		                         "runtime_stopped", NULL, &ps[n], err)) != WR_OK)
@@ -681,7 +682,8 @@ wr_runtime_metrics(struct wr_runtime *rt, struct wr_metrics *out,
 	for (size_t i = 0; i < rt->n_workers; i++) {
 		const struct worker *w = rt->workers[i];
 
-		if (!w->applied || w->info.status != WR_STATUS_RUNNING)
+		if (w == NULL || !w->applied ||
+		    w->info.status != WR_STATUS_RUNNING)
 			continue;
 		if (w->info.run_state == WR_RUN_BUSY)
 			m.running_busy++;

@@ -124,7 +124,7 @@ freeze(struct wr_runtime *rt)
 	}
 	for (size_t i = 0; i < rt->n_workers; i++) {
 		const struct worker *w = rt->workers[i];
-		if (!w->applied)
+		if (w == NULL || !w->applied)
 			continue;
 		if (freeze_worker(&j->fw[j->n++], w) < 0) {
 			job_free(j);

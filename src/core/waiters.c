@@ -114,7 +114,8 @@ wr__waiters_wake_all(struct wr_runtime *rt)
 		return;
 	pthread_mutex_lock(&h->mu);
 	for (size_t i = 0; i < rt->n_workers; i++)
-		fire_worker(rt->workers[i], true);
+		if (rt->workers[i] != NULL)
+			fire_worker(rt->workers[i], true);
 	pthread_mutex_unlock(&h->mu);
 }
 

@@ -286,7 +286,8 @@ static wr_err
 check_room(const struct wr_runtime *rt, uint64_t *judged,
            struct wr_error *err)
 {
-	if (rt->n_workers + __atomic_load_n(&rt->n_buried, __ATOMIC_ACQUIRE) <
+	if (wr__workers_held(rt) +
+	        __atomic_load_n(&rt->n_buried, __ATOMIC_ACQUIRE) <
 	    rt->limits.max_workers)
 		return WR_OK;
 	for (const struct pending *q = rt->queue; q != NULL; q = q->next)
@@ -382,8 +383,7 @@ create(struct wr_runtime *rt, const struct wr_create_request *req,
 	wr__insert_worker(rt, w);
 	if ((rc = wr__submit(rt, p, err)) != WR_OK) {
 		/* The store refused it: take the worker back out. */
-		wr__unlink_worker(rt, w);
-		rt->n_workers--;
+		wr__remove_worker(rt, w);
 		goto out;
 	}
 	submitted = true;
@@ -430,7 +430,8 @@ wr_worker_create(struct wr_runtime *rt, const struct wr_create_request *req,
 static bool
 list_match(const struct worker *w, const struct wr_list_query *q)
 {
-	return w->applied && (!q->has_status || w->info.status == q->status);
+	return w != NULL && w->applied &&
+	       (!q->has_status || w->info.status == q->status);
 }
 
 /* Checks q and finds where its page starts in rt->workers.  Lock held. */
