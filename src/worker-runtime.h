@@ -934,6 +934,11 @@ wr_err wr_worker_create(struct wr_runtime *rt,
  * the default page size. */
 #define WR_LIST_LIMIT_DEFAULT 256u
 #define WR_LIST_LIMIT_MAX 1000u
+/* Workers one page looks at, at most: a page with a status filter that
+ * few workers match ends there (fewer workers than its limit, maybe
+ * none, and next_after set), so it never holds the read lock for a walk
+ * over all of max_workers (up to 10,000,000). */
+#define WR_LIST_SCAN_MAX 65536u
 
 /*
  * Which page wr_worker_list copies.  A zero query (or NULL) is the first
@@ -958,9 +963,12 @@ struct wr_list_query {
  * follows next_after sees every worker that exists during the whole walk
  * exactly once, whatever is created or deleted meanwhile.  The page is
  * the state at one instant (taken under the read lock, for O(limit) plus
- * the workers the status filter skips, without allocating); the copies
- * are made after the lock is let go, so a long page does not hold up
- * other reads and writes.  Thread-safe.  Errors:
+ * the workers the status filter skips, at most WR_LIST_SCAN_MAX looked
+ * at, without allocating); the copies are made after the lock is let go,
+ * so a long page does not hold up other reads and writes.  A page may
+ * hold fewer than limit workers, even none, and still have next_after
+ * (has_next): the walk is complete only when has_next is false.
+ * Thread-safe.  Errors:
  * WR_EINVALID_INPUT (limit_too_large above WR_LIST_LIMIT_MAX, field
  * "limit"; invalid_value for a bad status or after), WR_EINTERNAL.
  */

@@ -1277,6 +1277,52 @@ Test(runtime_open, retention_deletes_every_expired_worker_across_close_ups,
 	rt = NULL;
 }
 
+Test(runtime_open, a_filtered_page_looks_at_a_bounded_number_of_workers,
+     .description = "a status page stops after WR_LIST_SCAN_MAX workers, "
+                    "short or empty but with next_after, and the walk "
+                    "still finds every match exactly once")
+{
+	enum { N = WR_LIST_SCAN_MAX + 4000 };
+	struct wr_config cfg = {.limits = {.max_workers = N}};
+	char first[WR_ID_MAX + 1], last[WR_ID_MAX + 1], after[WR_ID_MAX + 1];
+
+	open_with(&cfg);
+	for (int i = 0; i < N; i++) {
+		char id[WR_ID_MAX + 1];
+		create(WR_PROFILE_RUNTIME_DEFAULT, NULL, id);
+		if (i == 0 || i == N - 1) {
+			strcpy(i == 0 ? first : last, id);
+			cr_assert_eq(wr_worker_cancel(rt, id, NULL, NULL, &err),
+			             WR_OK);
+		}
+	}
+	for (uint32_t limit = 1; limit <= 10; limit += 9) {
+		struct wr_list_query q = {.limit = limit, .has_status = true,
+		                          .status = WR_STATUS_CANCELLED};
+		char seen[2 * (WR_ID_MAX + 2)] = "", want[sizeof(seen)];
+		int pages = 0;
+		after[0] = '\0';
+		do {
+			struct wr_worker_list l;
+			q.after = after[0] ? after : NULL;
+			cr_assert_eq(wr_worker_list(rt, &q, &l, &err), WR_OK);
+			cr_assert_leq(l.count, 1);
+			for (size_t i = 0; i < l.count; i++)
+				strcat(strcat(seen, l.items[i]->ref.worker_id), " ");
+			if (pages == 0)
+				cr_assert(l.has_next && l.count == 1,
+				          "the first page ends at the budget");
+			strcpy(after, l.has_next ? l.next_after : "");
+			wr_worker_list_free(&l);
+		} while (after[0] != '\0' && ++pages < 4);
+		cr_assert_eq(pages, 1, "limit %u: two pages", limit);
+		snprintf(want, sizeof(want), "%s %s ", first, last);
+		cr_assert_str_eq(seen, want, "limit %u", limit);
+	}
+	wr_runtime_close(rt);
+	rt = NULL;
+}
+
 Test(runtime_open, retention_above_its_maximum_is_refused)
 {
 	struct wr_config cfg = {.retain_ended_ms = WR_MAX_RETAIN_ENDED_MS + 1};

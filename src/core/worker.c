@@ -458,27 +458,70 @@ list_start(const struct wr_runtime *rt, const struct wr_list_query *q,
 	return WR_OK;
 }
 
-/* The page's workers into snaps (pinned), and where the next one starts. */
+/* Where a page's walk over rt->workers stands.  mark is the last worker
+ * it looked at that reads may see; looked counts the workers (not holes)
+ * looked at, bounded by WR_LIST_SCAN_MAX once mark is set. */
+struct list_walk {
+	size_t i, looked;
+	const struct worker *mark;
+};
+
+/* Looks at slot walk->i; true if its worker matches q.  Lock held. */
+static bool
+list_look(const struct wr_runtime *rt, const struct wr_list_query *q,
+          struct list_walk *walk)
+{
+	const struct worker *w = rt->workers[walk->i];
+
+	if (w == NULL)
+		return false;
+	walk->looked++;
+	if (w->applied)
+		walk->mark = w;
+	return list_match(w, q);
+}
+
+static bool
+list_budget_left(const struct list_walk *walk)
+{
+	return walk->looked < WR_LIST_SCAN_MAX || walk->mark == NULL;
+}
+
+/* The page's workers into snaps (pinned), and where the next one starts:
+ * after the last one, if another worker matches after it; after the last
+ * worker looked at, if the walk looked at WR_LIST_SCAN_MAX first (a page
+ * with a status filter that few workers match), so that one page never
+ * holds the read lock for a walk over every worker. */
 static wr_err
 list_snap(struct wr_runtime *rt, const struct wr_list_query *q,
           uint32_t limit, struct snap *snaps, size_t *count,
           struct wr_worker_list *l, bool with_reason, struct wr_error *err)
 {
-	size_t i, n = 0;
+	struct list_walk walk = {0};
+	const char *next = NULL;
+	size_t n = 0;
 	wr_err rc;
 
 	pthread_rwlock_rdlock(&rt->lock);
-	rc = list_start(rt, q, &i, err);
-	for (; rc == WR_OK && i < rt->n_workers && n < limit; i++)
-		if (list_match(rt->workers[i], q))
-			snap_take(rt->workers[i], &snaps[n++], with_reason);
+	rc = list_start(rt, q, &walk.i, err);
+	for (; rc == WR_OK && walk.i < rt->n_workers && n < limit &&
+	       list_budget_left(&walk);
+	     walk.i++)
+		if (list_look(rt, q, &walk))
+			snap_take(rt->workers[walk.i], &snaps[n++], with_reason);
 	/* More only if another worker matches after the last one. */
-	while (n > 0 && i < rt->n_workers && !list_match(rt->workers[i], q))
-		i++;
-	if (n > 0 && i < rt->n_workers) {
+	while (rc == WR_OK && n == limit && walk.i < rt->n_workers &&
+	       list_budget_left(&walk) && next == NULL)
+		if (list_look(rt, q, &walk))
+			next = snaps[n - 1].info.ref.worker_id;
+		else
+			walk.i++;
+	/* Else if the walk stopped short of the end, its budget ran out. */
+	if (rc == WR_OK && next == NULL && walk.i < rt->n_workers)
+		next = walk.mark->info.ref.worker_id;
+	if (next != NULL) {
 		l->has_next = true;
-		wr__strlcpy(l->next_after, snaps[n - 1].info.ref.worker_id,
-		            sizeof(l->next_after));
+		wr__strlcpy(l->next_after, next, sizeof(l->next_after));
 	}
 	pthread_rwlock_unlock(&rt->lock);
 	*count = n;

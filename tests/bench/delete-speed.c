@@ -1,15 +1,18 @@
 /*
  * delete-speed.c - how long deleting a worker holds the Runtime's write
- * lock when many are held (issue 13: reads must not stall behind
- * writers).  Library level (the public API, no HTTP), memory store, so a
- * delete's time is its work under the lock and no fdatasync.
+ * lock, and a page of a status no worker has its read lock, when many
+ * are held (issue 13: reads must not stall behind writers or big reads).
+ * Library level (the public API, no HTTP), memory store, so a delete's
+ * time is its work under the lock and no fdatasync.
  *
  *   cc -O2 -I SRC/src -o delete-speed tests/bench/delete-speed.c \
  *      -L BUILD/src/.libs -lworker-runtime
  *   LD_LIBRARY_PATH=BUILD/src/.libs ./delete-speed [WORKERS [DELETES]]
  *
  * Creates WORKERS (default 1000000, at most 10000000, the max_workers
- * bound) ended workers, then deletes DELETES (default 2000) of them,
+ * bound) ended workers, times the first page of status=running (none
+ * matches: the page looks at every worker, or WR_LIST_SCAN_MAX of them),
+ * then deletes DELETES (default 2000) of them,
  * oldest first (what retention and a Backend cleaning up do), and prints
  * the mean and the largest time of one wr_worker_delete, then the same for
  * DELETES newest ones.  Run two builds by turns to compare them.  Bounded:
@@ -30,6 +33,26 @@ now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Times the first page of status=running, limit 10. */
+static int
+filtered_page(struct wr_runtime *rt)
+{
+	struct wr_list_query q = {.limit = 10, .has_status = true,
+	                          .status = WR_STATUS_RUNNING};
+	struct wr_worker_list l;
+	struct wr_error e;
+	double t0 = now_s();
+
+	if (wr_worker_list(rt, &q, &l, &e) != WR_OK) {
+		fprintf(stderr, "list: %s\n", e.message);
+		return 1;
+	}
+	printf("status=running page: %.2f ms, %zu workers, next_after %s\n",
+	       (now_s() - t0) * 1e3, l.count, l.has_next ? "set" : "null");
+	wr_worker_list_free(&l);
+	return 0;
 }
 
 /* Deletes ids[from], ids[from + step], ... (n of them); prints the times. */
@@ -94,7 +117,8 @@ main(int argc, char **argv)
 		wr_worker_info_free(w);
 	}
 	printf("%ld ended workers\n", n);
-	if (delete_some(rt, ids, 0, 1, d, "oldest") == 0 &&
+	if (filtered_page(rt) == 0 && filtered_page(rt) == 0 &&
+	    delete_some(rt, ids, 0, 1, d, "oldest") == 0 &&
 	    delete_some(rt, ids, n - 1, -1, d, "newest") == 0)
 		rc = 0;
 out:
