@@ -604,6 +604,69 @@ Test(idem, a_key_dropped_while_the_snapshot_runs_is_written_as_frozen)
 	atomic_store(&skew_ms, 0);
 }
 
+/* The snapshot freezes a worker by pinning it and copying its detail
+ * plainly, its strings staying the worker's (core/snapshot.c): a worker
+ * deleted while the snapshot thread has not written it yet must still be
+ * written whole, as it was when frozen, and stay deleted on reopen.
+ * Under valgrind or ASan a read of the freed worker is an error. */
+Test(idem, a_worker_deleted_while_the_snapshot_runs_is_written_as_frozen)
+{
+	struct wr_runtime *rt = open_with(spec, 0, 0);
+	struct wr__store *st = wr__runtime_store(rt);
+	struct wr_create_request req = {
+		.intent = {.kind = WR_INTENT_TASK,
+		           .objective = "pinned-worker-objective"}};
+	struct wr_input in = {.kind = WR_INPUT_USER, .content = "x"};
+	struct wr_worker_info *w = NULL;
+	struct wr_metrics m;
+	struct wr_error e;
+	char id[WR_ID_MAX + 1];
+	bool reached;
+
+	cr_assert_eq(wr_worker_create(rt, &req, &w, &e), WR_OK, "%s",
+	             e.message);
+	strcpy(id, w->ref.worker_id);
+	wr_worker_info_free(w);
+	cr_assert_eq(wr_worker_cancel(rt, id, "frozen-reason", NULL, &e), WR_OK);
+	cr_assert_eq(wr_worker_create(rt, NULL, &w, &e), WR_OK);
+	wr__store_fs_set_io(st, &hold_seam);
+	hold_armed = true;
+	wr__store_fs_set_snapshot_bytes(st, 1); /* the next commit starts one */
+	cr_assert_eq(wr_worker_input(rt, w->ref.worker_id, &in, NULL, &e),
+	             WR_OK, "%s", e.message);
+	wr_worker_info_free(w);
+	pthread_mutex_lock(&hold_mu);
+	hold_until(&hold_reached);
+	reached = hold_reached;
+	pthread_mutex_unlock(&hold_mu);
+	cr_assert(reached, "no snapshot ran in the background");
+	wr__store_fs_set_snapshot_bytes(st, 0); /* no second one */
+
+	cr_assert_eq(wr_worker_delete(rt, id, NULL, &e), WR_OK, "%s",
+	             e.message);
+	for (int i = 0; i < 64; i++)
+		free(strdup("pinned-worker-objective's memory, reused"));
+	pthread_mutex_lock(&hold_mu);
+	hold_open = true;
+	pthread_cond_broadcast(&hold_cv);
+	pthread_mutex_unlock(&hold_mu);
+	wr__snapshot_wait(rt);
+	cr_assert_eq(wr_runtime_metrics(rt, &m, &e), WR_OK);
+	cr_assert_eq(m.snapshots, 1, "snapshots %ju, failures %ju",
+	             (uintmax_t)m.snapshots, (uintmax_t)m.snapshot_failures);
+	wr_runtime_close(rt);
+	hold_armed = hold_reached = hold_open = false;
+
+	cr_assert_geq(count_key_in_files("pinned-worker-objective"), 1,
+	              "the snapshot holds the worker as frozen");
+	cr_assert_geq(count_key_in_files("frozen-reason"), 1);
+	rt = open_with(spec, 0, 0);
+	cr_assert_eq(wr_worker_get(rt, id, &w, &e), WR_EUNKNOWN_WORKER,
+	             "the delete after the snapshot replays");
+	cr_assert_eq(worker_count(rt), 1);
+	wr_runtime_close(rt);
+}
+
 /* Only the keys a snapshot froze wait on the grave while it runs: a key
  * begun and aborted meanwhile (a keyed request that fails) is freed at
  * once, so a client retrying failing requests with fresh keys during a

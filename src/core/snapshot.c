@@ -3,16 +3,18 @@
  *
  * Under the write lock (wr__snapshot_maybe, after a commit, when nothing is
  * in flight) the store switches appends to a new journal and the applied
- * view is frozen: per worker a copy of its detail and terminal reason, and
- * the locations of the entries it has now.  A thread then writes the
+ * view is frozen: per worker a pin and a plain copy of its detail (its
+ * strings and arrays are the worker's, which never change them after the
+ * creation: rt.h, pins), a copy of its terminal reason, and the
+ * locations of the entries it has now.  A thread then writes the
  * snapshot from that copy without any Runtime lock, reading each entry's
  * content back from the files the store keeps open until the switch.  Once
  * the snapshot is durable the thread takes the write lock briefly: the
  * frozen entries of the workers that still exist are pointed at the new
  * file (plain stores, no I/O) and the store closes the replaced files.
- * Nothing the thread uses belongs to a worker: a worker that goes away
- * meanwhile is still in the snapshot (the journal after it says what
- * happened to it) and is simply skipped at the switch.
+ * A worker that goes away meanwhile is still in the snapshot (the journal
+ * after it says what happened to it), its memory held by the pin until
+ * the job ends, and is simply skipped at the switch.
  */
 #include "config.h"
 
@@ -28,7 +30,9 @@
 
 /* A worker as the snapshot sees it. */
 struct frozen {
-	struct wr_worker_info info; /* deep copy, transcript_len 0 */
+	struct worker *w;           /* pinned until the job ends */
+	struct wr_worker_info info; /* plain copy (the strings are w's),
+	                             * transcript_len 0, no status_reason */
 	char *reason;               /* its status_reason, copied */
 	uint64_t n;                 /* entries that belong to the snapshot */
 	struct wr__loc *locs;       /* where they are; each is overwritten by
@@ -73,7 +77,8 @@ job_free(struct snap_job *j)
 	if (j == NULL)
 		return;
 	for (size_t i = 0; i < j->n; i++) {
-		wr__worker_info_clear(&j->fw[i].info);
+		if (j->fw[i].w != NULL)
+			wr__unpin_worker(j->fw[i].w);
 		free(j->fw[i].reason);
 		free(j->fw[i].locs);
 	}
@@ -84,13 +89,17 @@ job_free(struct snap_job *j)
 	free(j);
 }
 
-/* Copies what the snapshot needs of w; -1 on OOM (f then holds what was
- * copied, for job_free). */
+/* Pins w and copies what the snapshot needs of it: no allocation but its
+ * reason and entry locations (a deep copy of the detail, 5 or more per
+ * worker, made the freeze 1.3 us per worker).  -1 on OOM (f then holds
+ * what was taken, for job_free). */
 static int
-freeze_worker(struct frozen *f, const struct worker *w)
+freeze_worker(struct frozen *f, struct worker *w)
 {
-	if (wr__worker_info_copy(&f->info, &w->info) < 0)
-		return -1;
+	wr__pin_worker(w);
+	f->w = w;
+	f->info = w->info;
+	f->info.status_reason = NULL;
 	f->info.transcript_len = 0;
 	if (w->status_reason != NULL &&
 	    (f->reason = strdup(w->status_reason)) == NULL)
@@ -123,7 +132,7 @@ freeze(struct wr_runtime *rt)
 		return NULL;
 	}
 	for (size_t i = 0; i < rt->n_workers; i++) {
-		const struct worker *w = rt->workers[i];
+		struct worker *w = rt->workers[i];
 		if (w == NULL || !w->applied)
 			continue;
 		if (freeze_worker(&j->fw[j->n++], w) < 0) {

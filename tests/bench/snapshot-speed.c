@@ -5,23 +5,29 @@
  *
  *   cc -O2 -I SRC/src -o snapshot-speed tests/bench/snapshot-speed.c \
  *      -L BUILD/src/.libs -lworker-runtime
- *   LD_LIBRARY_PATH=BUILD/src/.libs ./snapshot-speed DIR fill [ENTRIES [keys]]
- *   LD_LIBRARY_PATH=BUILD/src/.libs ./snapshot-speed DIR snap [ENTRIES [keys]]
+ *   LD_LIBRARY_PATH=BUILD/src/.libs ./snapshot-speed DIR fill [N [keys|workers]]
+ *   LD_LIBRARY_PATH=BUILD/src/.libs ./snapshot-speed DIR snap [N [keys|workers]]
  *
  * fill: ENTRIES (default 200000) inputs of 100 bytes over 10 workers into
  * a new store in DIR with no snapshot (--snapshot-bytes 1 TiB); with
  * "keys", each input under its own idempotency key, so the snapshot holds
- * ENTRIES keys too (max_idempotency_keys ENTRIES + 16).  snap:
+ * ENTRIES keys too (max_idempotency_keys ENTRIES + 16); with "workers",
+ * N workers instead (a task objective each, no entry; 8 threads, so
+ * their commits share fdatasyncs).  snap:
  * reopens DIR with a 4 KiB floor and no snapshot yet, so the next commit
  * starts one; prints how long the create that started it took (the
  * freeze runs in it under the Runtime's write lock: every request waits
  * that long), then the time until DIR holds a snapshot and no
- * snapshot-*.tmp, and entries per second.  A snap changes DIR: copy a
+ * snapshot-*.tmp, and entries per second.  snap opens any fs store (its
+ * own runtime id, up to 10,000,000 workers): one that
+ * tests/bench/restore-fill.c filled with many workers shows what the
+ * freeze costs per worker.  A snap changes DIR: copy a
  * filled DIR for each run (cp -a).  Bounded: every loop is counted; the
  * wait stops after 600 s.  Not run by make check.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,8 +105,44 @@ fill(struct wr_runtime *rt, long n, int keys)
 	return 0;
 }
 
+static long workers_each; /* fill_workers: workers per thread */
+
+static void *
+fill_thread(void *arg)
+{
+	struct wr_create_request req = {
+		.intent = {.kind = WR_INTENT_TASK,
+		           .objective = "an objective of some length"}};
+	struct wr_error e;
+
+	for (long k = 0; k < workers_each; k++)
+		if (wr_worker_create(arg, &req, NULL, &e) != WR_OK) {
+			fprintf(stderr, "create: %s\n", e.message);
+			return (void *)1;
+		}
+	return NULL;
+}
+
+/* n workers (rounded down to a multiple of 8) from 8 threads. */
 static int
-snap(struct wr_runtime *rt, const char *dir, long n)
+fill_workers(struct wr_runtime *rt, long n)
+{
+	pthread_t t[8];
+	void *r;
+	int rc = 0, started = 0;
+
+	workers_each = n / 8;
+	for (; started < 8; started++)
+		if (pthread_create(&t[started], NULL, fill_thread, rt) != 0)
+			break;
+	for (int i = 0; i < started; i++)
+		if (pthread_join(t[i], &r) == 0 && r != NULL)
+			rc = 1;
+	return rc || started < 8;
+}
+
+static int
+snap(struct wr_runtime *rt, const char *dir, long n, const char *what)
 {
 	struct wr_worker_info *w = NULL;
 	struct wr_error e;
@@ -120,8 +162,8 @@ snap(struct wr_runtime *rt, const char *dir, long n)
 		fprintf(stderr, "no snapshot after %.0f s\n", t);
 		return 1;
 	}
-	printf("snapshot of %ld entries: %.2f s, %.0f entries/s\n", n, t,
-	       (double)n / t);
+	printf("snapshot of %ld %s: %.2f s, %.0f %s/s\n", n, what, t,
+	       (double)n / t, what);
 	return 0;
 }
 
@@ -134,22 +176,32 @@ main(int argc, char **argv)
 	struct wr_error e;
 	long n = argc > 3 ? atol(argv[3]) : 200000;
 	int filling, rc, keys = argc > 4 && strcmp(argv[4], "keys") == 0;
+	int workers = argc > 4 && strcmp(argv[4], "workers") == 0;
 
 	if (argc < 3 || (strcmp(argv[2], "fill") && strcmp(argv[2], "snap")) ||
 	    n < 1 || n > 100000000) {
-		fprintf(stderr, "usage: %s DIR fill|snap [ENTRIES]\n", argv[0]);
+		fprintf(stderr, "usage: %s DIR fill|snap [N [keys|workers]]\n",
+		        argv[0]);
 		return 2;
 	}
 	filling = strcmp(argv[2], "fill") == 0;
 	snprintf(spec, sizeof(spec), "fs:%s", argv[1]);
 	cfg.snapshot_bytes = filling ? UINT64_C(1) << 40 : 4096;
+	if (!filling) { /* any fs store: restore-fill.c's too */
+		cfg.runtime_id = NULL;
+		cfg.limits.max_workers = 10000000;
+	}
 	if (keys)
 		cfg.max_idempotency_keys = (uint32_t)n + 16;
+	if (workers)
+		cfg.limits.max_workers = 10000000;
 	if (wr_runtime_open(&cfg, &rt, &e) != WR_OK) {
 		fprintf(stderr, "open: %s\n", e.message);
 		return 1;
 	}
-	rc = filling ? fill(rt, n, keys) : snap(rt, argv[1], n);
+	rc = !filling  ? snap(rt, argv[1], n, workers ? "workers" : "entries")
+	     : workers ? fill_workers(rt, n)
+	               : fill(rt, n, keys);
 	wr_runtime_close(rt);
 	return rc;
 }
