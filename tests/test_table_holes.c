@@ -106,6 +106,9 @@ check_table(const struct wr_runtime *rt, struct worker **model, size_t nm)
 	cr_assert_eq(wr__workers_held(rt), nm);
 	cr_assert(holes <= 64 || holes * 4 <= rt->n_workers,
 	          "%zu holes in %zu slots", holes, rt->n_workers);
+	cr_assert_leq(rt->first_live, rt->n_workers);
+	for (size_t i = 0; i < rt->first_live; i++)
+		cr_assert_null(rt->workers[i], "a worker before first_live");
 }
 
 /* The model index of the worker at or after retain_cursor (nm if none). */

@@ -455,6 +455,7 @@ unproject(struct wr_runtime *rt)
 	}
 	rt->n_workers = keep;
 	rt->n_holes = 0;
+	rt->first_live = 0;
 	if (rt->retain_cursor > keep)
 		rt->retain_cursor = 0;
 	rt->p_status = rt->status;

@@ -209,6 +209,9 @@ struct wr_runtime {
 	struct worker **workers;
 	size_t n_workers, cap_workers; /* slots used (holes too), allocated */
 	size_t n_holes;                /* NULL slots in [0, n_workers) */
+	size_t first_live;             /* <= n_workers; no worker before it
+	                                * (retention's oldest-first deletes
+	                                * leave their holes in front) */
 	struct worker **buckets; /* power-of-two hash table */
 	size_t n_buckets;
 

@@ -103,6 +103,7 @@ wr__compact_workers(struct wr_runtime *rt)
 	rt->retain_cursor = cursor != SIZE_MAX ? cursor : keep;
 	rt->n_workers = keep;
 	rt->n_holes = 0;
+	rt->first_live = 0;
 }
 
 size_t
@@ -126,6 +127,14 @@ wr__remove_worker(struct wr_runtime *rt, struct worker *w)
 		rt->n_workers--;
 		rt->n_holes--;
 	}
+	/* Walks from the start skip the front's holes once, here. */
+	while (rt->first_live < rt->n_workers &&
+	       rt->workers[rt->first_live] == NULL)
+		rt->first_live++;
+	if (rt->first_live > rt->n_workers)
+		rt->first_live = rt->n_workers;
+	if (rt->retain_cursor > rt->n_workers)
+		rt->retain_cursor = rt->n_workers;
 	if (rt->n_holes > HOLES_MIN && rt->n_holes > rt->n_workers / 4)
 		wr__compact_workers(rt);
 }
@@ -163,7 +172,7 @@ wr__id_order(const char *id)
 size_t
 wr__order_upper(const struct wr_runtime *rt, uint64_t order)
 {
-	size_t lo = 0, hi = rt->n_workers;
+	size_t lo = rt->first_live, hi = rt->n_workers;
 
 	/* No worker in [0, lo) is above order, none in [hi, n) is not. */
 	while (lo < hi) {
@@ -224,7 +233,12 @@ wr__free_worker(struct worker *w)
 int
 wr__reserve_worker_slot(struct wr_runtime *rt)
 {
-	if (rt->n_workers == rt->cap_workers && rt->n_holes > 0)
+	/* Closing up visits every worker (each idx): only worth it, rather
+	 * than growing, once it frees a fair share of the slots; with a
+	 * few holes in a full array every creation after a delete would
+	 * close it up again. */
+	if (rt->n_workers == rt->cap_workers &&
+	    rt->n_holes > rt->n_workers / 8)
 		wr__compact_workers(rt);
 	if (rt->n_workers == rt->cap_workers) {
 		size_t cap = rt->cap_workers ? rt->cap_workers * 2 : 16;
@@ -234,7 +248,7 @@ wr__reserve_worker_slot(struct wr_runtime *rt)
 		rt->workers = v;
 		rt->cap_workers = cap;
 	}
-	if (rt->n_workers + 1 > rt->n_buckets) {
+	if (wr__workers_held(rt) + 1 > rt->n_buckets) { /* not the holes */
 		size_t nb = rt->n_buckets ? rt->n_buckets * 2 : 64;
 		struct worker **b = calloc(nb, sizeof(*b));
 		if (b == NULL)

@@ -442,7 +442,7 @@ list_start(const struct wr_runtime *rt, const struct wr_list_query *q,
 	const struct worker *w;
 	uint64_t order;
 
-	*start = 0;
+	*start = rt->first_live;
 	if (q->after == NULL || q->after[0] == '\0')
 		return WR_OK;
 	if ((w = wr__find_worker(rt, q->after)) != NULL) {
