@@ -537,6 +537,51 @@ hold_write(int fd, const void *buf, size_t n)
 static const struct wr__fs_io hold_seam = {hold_write, NULL, NULL, NULL,
                                            NULL};
 
+/* Starts a snapshot with an input to worker id and holds its thread at
+ * its first write (what it froze is all it may read from then on). */
+static void
+hold_snapshot(struct wr_runtime *rt, const char *id)
+{
+	struct wr__store *st = wr__runtime_store(rt);
+	struct wr_input in = {.kind = WR_INPUT_USER, .content = "x"};
+	struct wr_error e;
+	bool reached;
+
+	wr__store_fs_set_io(st, &hold_seam);
+	hold_armed = true;
+	wr__store_fs_set_snapshot_bytes(st, 1); /* the next commit starts one */
+	cr_assert_eq(wr_worker_input(rt, id, &in, NULL, &e), WR_OK, "%s",
+	             e.message);
+	pthread_mutex_lock(&hold_mu);
+	hold_until(&hold_reached);
+	reached = hold_reached;
+	pthread_mutex_unlock(&hold_mu);
+	cr_assert(reached, "no snapshot ran in the background");
+	wr__store_fs_set_snapshot_bytes(st, 0); /* no second one */
+}
+
+/* Reuses freed memory (so a read of what was freed sees other bytes),
+ * lets the held snapshot go, checks it was written and closes rt. */
+static void
+release_snapshot_and_close(struct wr_runtime *rt)
+{
+	struct wr_metrics m;
+	struct wr_error e;
+
+	for (int i = 0; i < 64; i++)
+		free(strdup("freed memory, reused by someone else"));
+	pthread_mutex_lock(&hold_mu);
+	hold_open = true;
+	pthread_cond_broadcast(&hold_cv);
+	pthread_mutex_unlock(&hold_mu);
+	wr__snapshot_wait(rt);
+	cr_assert_eq(wr_runtime_metrics(rt, &m, &e), WR_OK);
+	cr_assert_eq(m.snapshots, 1, "snapshots %ju, failures %ju",
+	             (uintmax_t)m.snapshots, (uintmax_t)m.snapshot_failures);
+	wr_runtime_close(rt);
+	hold_armed = hold_reached = hold_open = false;
+}
+
 /* The snapshot freezes the keys by pinning them, not by copying them
  * under the write lock (core/idem.c): a key that expires and is dropped
  * while the snapshot thread has not read it yet must still be written
@@ -545,45 +590,19 @@ static const struct wr__fs_io hold_seam = {hold_write, NULL, NULL, NULL,
 Test(idem, a_key_dropped_while_the_snapshot_runs_is_written_as_frozen)
 {
 	struct wr_runtime *rt = open_with(spec, 0, 3600 * 1000);
-	struct wr__store *st = wr__runtime_store(rt);
-	struct wr_input in = {.kind = WR_INPUT_USER, .content = "x"};
 	struct wr_idempotent_result old, w, r;
-	struct wr_metrics m;
-	struct wr_error e;
-	bool reached;
 
 	wr__runtime_set_clock(rt, skewed_now);
 	atomic_store(&skew_ms, 0);
 	old = create_ok(rt, "pinned-old-key", "{}");
-	wr__store_fs_set_io(st, &hold_seam);
-	hold_armed = true;
-	wr__store_fs_set_snapshot_bytes(st, 1); /* the next commit starts one */
-	cr_assert_eq(wr_worker_input(rt, old.worker_id, &in, NULL, &e), WR_OK,
-	             "%s", e.message);
-	pthread_mutex_lock(&hold_mu);
-	hold_until(&hold_reached);
-	reached = hold_reached;
-	pthread_mutex_unlock(&hold_mu);
-	cr_assert(reached, "no snapshot ran in the background");
-	wr__store_fs_set_snapshot_bytes(st, 0); /* no second one */
+	hold_snapshot(rt, old.worker_id);
 
 	/* An hour on, a new key's request sweeps the old one out. */
 	atomic_store(&skew_ms, 3600 * 1000);
 	w = create_ok(rt, "new-key", "{}");
-	for (int i = 0; i < 64; i++)
-		free(strdup("pinned-old-key's memory, reused"));
-	pthread_mutex_lock(&hold_mu);
-	hold_open = true;
-	pthread_cond_broadcast(&hold_cv);
-	pthread_mutex_unlock(&hold_mu);
-	wr__snapshot_wait(rt);
-	cr_assert_eq(wr_runtime_metrics(rt, &m, &e), WR_OK);
-	/* Written, so the journal that also held the key is gone: only the
-	 * snapshot can hold it now. */
-	cr_assert_eq(m.snapshots, 1, "snapshots %ju, failures %ju",
-	             (uintmax_t)m.snapshots, (uintmax_t)m.snapshot_failures);
-	wr_runtime_close(rt);
-	hold_armed = hold_reached = hold_open = false;
+	/* Once written, the journal that also held the key is gone: only
+	 * the snapshot can hold it. */
+	release_snapshot_and_close(rt);
 
 	cr_assert_geq(count_key_in_files("pinned-old-key"), 1,
 	              "the snapshot holds the key as frozen");
@@ -612,16 +631,12 @@ Test(idem, a_key_dropped_while_the_snapshot_runs_is_written_as_frozen)
 Test(idem, a_worker_deleted_while_the_snapshot_runs_is_written_as_frozen)
 {
 	struct wr_runtime *rt = open_with(spec, 0, 0);
-	struct wr__store *st = wr__runtime_store(rt);
 	struct wr_create_request req = {
 		.intent = {.kind = WR_INTENT_TASK,
 		           .objective = "pinned-worker-objective"}};
-	struct wr_input in = {.kind = WR_INPUT_USER, .content = "x"};
 	struct wr_worker_info *w = NULL;
-	struct wr_metrics m;
 	struct wr_error e;
 	char id[WR_ID_MAX + 1];
-	bool reached;
 
 	cr_assert_eq(wr_worker_create(rt, &req, &w, &e), WR_OK, "%s",
 	             e.message);
@@ -629,33 +644,12 @@ Test(idem, a_worker_deleted_while_the_snapshot_runs_is_written_as_frozen)
 	wr_worker_info_free(w);
 	cr_assert_eq(wr_worker_cancel(rt, id, "frozen-reason", NULL, &e), WR_OK);
 	cr_assert_eq(wr_worker_create(rt, NULL, &w, &e), WR_OK);
-	wr__store_fs_set_io(st, &hold_seam);
-	hold_armed = true;
-	wr__store_fs_set_snapshot_bytes(st, 1); /* the next commit starts one */
-	cr_assert_eq(wr_worker_input(rt, w->ref.worker_id, &in, NULL, &e),
-	             WR_OK, "%s", e.message);
+	hold_snapshot(rt, w->ref.worker_id);
 	wr_worker_info_free(w);
-	pthread_mutex_lock(&hold_mu);
-	hold_until(&hold_reached);
-	reached = hold_reached;
-	pthread_mutex_unlock(&hold_mu);
-	cr_assert(reached, "no snapshot ran in the background");
-	wr__store_fs_set_snapshot_bytes(st, 0); /* no second one */
 
 	cr_assert_eq(wr_worker_delete(rt, id, NULL, &e), WR_OK, "%s",
 	             e.message);
-	for (int i = 0; i < 64; i++)
-		free(strdup("pinned-worker-objective's memory, reused"));
-	pthread_mutex_lock(&hold_mu);
-	hold_open = true;
-	pthread_cond_broadcast(&hold_cv);
-	pthread_mutex_unlock(&hold_mu);
-	wr__snapshot_wait(rt);
-	cr_assert_eq(wr_runtime_metrics(rt, &m, &e), WR_OK);
-	cr_assert_eq(m.snapshots, 1, "snapshots %ju, failures %ju",
-	             (uintmax_t)m.snapshots, (uintmax_t)m.snapshot_failures);
-	wr_runtime_close(rt);
-	hold_armed = hold_reached = hold_open = false;
+	release_snapshot_and_close(rt);
 
 	cr_assert_geq(count_key_in_files("pinned-worker-objective"), 1,
 	              "the snapshot holds the worker as frozen");
@@ -674,25 +668,13 @@ Test(idem, a_worker_deleted_while_the_snapshot_runs_is_written_as_frozen)
 Test(idem, a_key_aborted_while_the_snapshot_runs_is_freed_at_once)
 {
 	struct wr_runtime *rt = open_with(spec, 100, 3600 * 1000);
-	struct wr__store *st = wr__runtime_store(rt);
-	struct wr_input in = {.kind = WR_INPUT_USER, .content = "x"};
 	struct wr_idempotent_result old, r;
 	struct wr_error e;
 	size_t graves = 0;
 	char key[64];
-	bool reached;
 
 	old = create_ok(rt, "pinned-old-key", "{}");
-	wr__store_fs_set_io(st, &hold_seam);
-	hold_armed = true;
-	wr__store_fs_set_snapshot_bytes(st, 1);
-	cr_assert_eq(wr_worker_input(rt, old.worker_id, &in, NULL, &e), WR_OK);
-	pthread_mutex_lock(&hold_mu);
-	hold_until(&hold_reached);
-	reached = hold_reached;
-	pthread_mutex_unlock(&hold_mu);
-	cr_assert(reached, "no snapshot ran in the background");
-	wr__store_fs_set_snapshot_bytes(st, 0);
+	hold_snapshot(rt, old.worker_id);
 	for (int i = 0; i < 1000; i++) {
 		snprintf(key, sizeof(key), "abort-%d", i);
 		memset(&r, 0, sizeof(r));
@@ -704,13 +686,7 @@ Test(idem, a_key_aborted_while_the_snapshot_runs_is_freed_at_once)
 	for (struct idem_entry *g = rt->ik_grave; g != NULL; g = g->hnext)
 		graves++;
 	pthread_rwlock_unlock(&rt->lock);
-	pthread_mutex_lock(&hold_mu);
-	hold_open = true;
-	pthread_cond_broadcast(&hold_cv);
-	pthread_mutex_unlock(&hold_mu);
-	wr__snapshot_wait(rt);
-	wr_runtime_close(rt);
-	hold_armed = hold_reached = hold_open = false;
+	release_snapshot_and_close(rt);
 	wr_idempotent_result_clear(&old);
 	cr_assert_eq(graves, 0, "grave grew to %zu", graves);
 }
