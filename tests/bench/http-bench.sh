@@ -379,10 +379,10 @@ done
 med() { eval "bench_median \$R_$1"; }
 p99() { eval "bench_median \$P_$1"; }
 row() { # key label
-	printf '%-44s %10s %9s %7s\n' "$2" "$(med "$1")" "$(p99 "$1")" \
+	printf '%-50s %10s %9s %7s\n' "$2" "$(med "$1")" "$(p99 "$1")" \
 		"$(eval "echo \${E_$1:-0}")"
 }
-printf '%-44s %10s %9s %7s\n' case "req/s" "p99 ms" errors
+printf '%-50s %10s %9s %7s\n' case "req/s" "p99 ms" errors
 row ceiling 'nginx return 200 (ceiling)'
 while IFS='|' read -r key label be path method; do
 	row "${key}_0" "$label"
