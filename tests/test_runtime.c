@@ -1393,3 +1393,101 @@ Test(runtime, set_profiles_serves_new_workers_and_keeps_running_ones)
 	wr_worker_info_free(w);
 	wr_worker_info_free(x);
 }
+
+/* Follows next_after from after0 (NULL: the first page) with q; the ids
+ * seen in want order, space-separated, into seen (at most cap bytes).
+ * Returns the pages walked (at most 100). */
+static int
+budget_walk(struct wr_list_query q, const char *after0, char *seen,
+            size_t cap)
+{
+	char after[WR_ID_MAX + 1] = "";
+	int pages = 0;
+
+	seen[0] = '\0';
+	if (after0 != NULL)
+		strcpy(after, after0);
+	do {
+		struct wr_worker_list l;
+		q.after = after[0] ? after : NULL;
+		cr_assert_eq(wr_worker_list(rt, &q, &l, &err), WR_OK, "%s",
+		             err.message);
+		cr_assert_leq(l.count, q.limit);
+		for (size_t i = 0; i < l.count; i++) {
+			cr_assert_lt(strlen(seen) + WR_ID_MAX + 2, cap);
+			strcat(strcat(seen, l.items[i]->ref.worker_id), " ");
+		}
+		strcpy(after, l.has_next ? l.next_after : "");
+		wr_worker_list_free(&l);
+	} while (after[0] != '\0' && ++pages < 100);
+	return pages;
+}
+
+Test(runtime_open, filtered_pages_at_the_scan_budget_boundary,
+     .description = "matches just before, at and after the WR_LIST_SCAN_MAX "
+                    "boundary, with holes in the window, are each seen once "
+                    "by every page size; a walk resumed from a budget-cut "
+                    "next_after whose worker was deleted meanwhile too")
+{
+	enum { N = WR_LIST_SCAN_MAX + 300 };
+	/* Live positions (after the deletes below) that are cancelled. */
+	static const size_t hits[] = {0, 1, WR_LIST_SCAN_MAX - 2,
+	                              WR_LIST_SCAN_MAX - 1, WR_LIST_SCAN_MAX,
+	                              WR_LIST_SCAN_MAX + 1, N - 101};
+	struct wr_config cfg = {.limits = {.max_workers = N}};
+	static char ids[N][WR_ID_MAX + 1];
+	char want[1024] = "", seen[1024], cut[WR_ID_MAX + 1];
+	size_t live = 0;
+
+	open_with(&cfg);
+	for (int i = 0; i < N; i++)
+		create(WR_PROFILE_RUNTIME_DEFAULT, NULL, ids[i]);
+	/* 100 holes inside the first window (over HOLES_MIN, under a
+	 * quarter: they stay holes), so the budget counts workers, not
+	 * slots. */
+	for (int i = 10; i < 110; i++) {
+		cr_assert_eq(wr_worker_stop(rt, ids[i], NULL, NULL, &err), WR_OK);
+		cr_assert_eq(wr_worker_delete(rt, ids[i], NULL, &err), WR_OK);
+		ids[i][0] = '\0';
+	}
+	for (int i = 0, k = 0; i < N && k < (int)(sizeof(hits) / sizeof(*hits));
+	     i++) {
+		if (ids[i][0] == '\0')
+			continue;
+		if (live++ != hits[k])
+			continue;
+		k++;
+		cr_assert_eq(wr_worker_cancel(rt, ids[i], NULL, NULL, &err), WR_OK);
+		strcat(strcat(want, ids[i]), " ");
+	}
+	for (uint32_t limit = 1; limit <= 1000; limit = limit < 3 ? limit + 1
+	                                                         : limit * 10) {
+		struct wr_list_query q = {.limit = limit, .has_status = true,
+		                          .status = WR_STATUS_CANCELLED};
+		int pages = budget_walk(q, NULL, seen, sizeof(seen));
+		cr_assert_lt(pages, 100);
+		cr_assert_str_eq(seen, want, "limit %u", limit);
+	}
+	/* The first page with limit 1000 is cut by the budget: its
+	 * next_after is a running worker the page did not hold. */
+	{
+		struct wr_list_query q = {.limit = 1000, .has_status = true,
+		                          .status = WR_STATUS_CANCELLED};
+		struct wr_worker_list l;
+		cr_assert_eq(wr_worker_list(rt, &q, &l, &err), WR_OK);
+		cr_assert_eq(l.count, 4);
+		cr_assert(l.has_next);
+		strcpy(cut, l.next_after);
+		wr_worker_list_free(&l);
+		cr_assert_eq(wr_worker_stop(rt, cut, NULL, NULL, &err), WR_OK);
+		cr_assert_eq(wr_worker_delete(rt, cut, NULL, &err), WR_OK);
+		/* From the deleted mark on: the three matches after it. */
+		const char *rest = want;
+		for (int k = 0; k < 4; k++)
+			rest = strchr(rest, ' ') + 1;
+		budget_walk(q, cut, seen, sizeof(seen));
+		cr_assert_str_eq(seen, rest, "after the deleted mark");
+	}
+	wr_runtime_close(rt);
+	rt = NULL;
+}
