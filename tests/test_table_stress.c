@@ -3,8 +3,11 @@
  * retention deleting too, while other threads page through the list with
  * small pages and after= cursors.  Every page walk must list each worker
  * that lived through it (the running "keepers") exactly once, and every id
- * at most once, in creation order.  Memory and fs stores.  Bounded: each
- * thread runs for RUN_MS, then every thread is joined.
+ * at most once, in creation order.  Memory and fs stores.  Bounded by
+ * count, not by time (a run under valgrind is many times slower): each
+ * churner does CHURN_OPS operations, the listers walk until the churners
+ * are done (one walk each at least), then retention is awaited until it
+ * has deleted the ended workers made first; HARD_MS caps every loop.
  */
 #include "config.h"
 
@@ -17,18 +20,22 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tmpdir.h"
 #include "worker-runtime.h"
 
 #define KEEPERS 40
 #define CHURNERS 3
 #define LISTERS 3
-#define RUN_MS 4000
+#define CHURN_OPS 1000
+#define ENDED_FIRST 20 /* ended workers made after each keeper */
+#define HARD_MS 60000
 #define MAX_WORKERS 1024 /* the array's capacity: close-ups on reserve */
 
 static struct wr_runtime *rt;
 static char keepers[KEEPERS][WR_ID_MAX + 1];
 static atomic_bool stop_all;
 static atomic_long walks, deletes, creates, failures;
+static int64_t hard_end;
 static char fail_msg[512];
 static pthread_mutex_t fail_mu = PTHREAD_MUTEX_INITIALIZER;
 
@@ -57,10 +64,9 @@ churn(void *arg)
 	unsigned seed = (unsigned)(uintptr_t)arg;
 	char mine[64][WR_ID_MAX + 1];
 	int n = 0;
-	int64_t end = now_ms() + RUN_MS;
 	struct wr_error e;
 
-	while (now_ms() < end && !atomic_load(&stop_all)) {
+	for (int ops = 0; ops < CHURN_OPS && now_ms() < hard_end; ops++) {
 		struct wr_worker_info *w = NULL;
 		int r = rand_r(&seed) % 100;
 
@@ -80,10 +86,11 @@ churn(void *arg)
 		} else if (n > 0) {
 			/* the oldest mostly (as a Backend cleaning up) */
 			int k = r % 4 == 0 ? rand_r(&seed) % n : 0;
+			/* unknown: retention (30 ms) deleted it first */
 			wr_err rc = wr_worker_delete(rt, mine[k], NULL, &e);
 			if (rc != WR_OK && rc != WR_EUNKNOWN_WORKER)
 				fail("delete: %s%s", e.message, "");
-			else if (rc == WR_OK)
+			else
 				atomic_fetch_add(&deletes, 1);
 			memmove(mine[k], mine[k + 1],
 			        (size_t)(n - k - 1) * sizeof(mine[0]));
@@ -97,10 +104,9 @@ static void *
 lister(void *arg)
 {
 	unsigned seed = (unsigned)(uintptr_t)arg;
-	int64_t end = now_ms() + RUN_MS;
 	struct wr_error e;
 
-	while (now_ms() < end && !atomic_load(&stop_all)) {
+	do {
 		char after[WR_ID_MAX + 1] = "", prev[WR_ID_MAX + 1] = "";
 		struct wr_list_query q = {.limit = 1 + rand_r(&seed) % 7};
 		bool seen[KEEPERS] = {0};
@@ -137,7 +143,10 @@ lister(void *arg)
 			if (!seen[k])
 				fail("list: keeper %.200s missing%s", keepers[k], "");
 		atomic_fetch_add(&walks, 1);
-	}
+		/* a breath between walks: under valgrind, whose threads take
+		 * turns on one CPU, the churners still get theirs */
+		nanosleep(&(struct timespec){0, 1000 * 1000}, NULL);
+	} while (!atomic_load(&stop_all) && now_ms() < hard_end);
 	return NULL;
 }
 
@@ -148,6 +157,7 @@ run(const char *store)
 	                        .retain_ended_ms = 30,
 	                        .limits = {.max_workers = MAX_WORKERS}};
 	pthread_t t[CHURNERS + LISTERS];
+	struct wr_runtime_summary sum = {0};
 	struct wr_error e;
 
 	cr_assert_eq(wr_runtime_open(&cfg, &rt, &e), WR_OK, "%s", e.message);
@@ -159,21 +169,34 @@ run(const char *store)
 		snprintf(keepers[k], sizeof(keepers[k]), "%s",
 		         w->ref.worker_id);
 		wr_worker_info_free(w);
-		for (int j = 0; j < 20; j++) { /* ended: retention's */
+		for (int j = 0; j < ENDED_FIRST; j++) { /* retention's */
 			cr_assert_eq(wr_worker_create(rt, NULL, &w, &e), WR_OK);
 			cr_assert_eq(wr_worker_stop(rt, w->ref.worker_id, NULL,
 			                            NULL, &e), WR_OK);
 			wr_worker_info_free(w);
 		}
 	}
+	hard_end = now_ms() + HARD_MS;
 	for (int i = 0; i < CHURNERS; i++)
 		cr_assert_eq(pthread_create(&t[i], NULL, churn,
 		                            (void *)(uintptr_t)(i + 1)), 0);
 	for (int i = 0; i < LISTERS; i++)
 		cr_assert_eq(pthread_create(&t[CHURNERS + i], NULL, lister,
 		                            (void *)(uintptr_t)(i + 100)), 0);
-	for (int i = 0; i < CHURNERS + LISTERS; i++)
+	for (int i = 0; i < CHURNERS; i++)
 		pthread_join(t[i], NULL);
+	atomic_store(&stop_all, true);
+	for (int i = CHURNERS; i < CHURNERS + LISTERS; i++)
+		pthread_join(t[i], NULL);
+	/* Retention deletes the ended workers made first (a state awaited,
+	 * bounded by HARD_MS again, never a guessed duration). */
+	hard_end = now_ms() + HARD_MS;
+	do {
+		cr_assert_eq(wr_runtime_summary(rt, &sum, &e), WR_OK);
+		if (sum.deleted_worker_count >= KEEPERS * ENDED_FIRST)
+			break;
+		nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+	} while (now_ms() < hard_end);
 	wr_runtime_close(rt);
 	rt = NULL;
 	cr_log_info("%s: %ld walks, %ld creates, %ld deletes", store,
@@ -181,22 +204,32 @@ run(const char *store)
 	            atomic_load(&deletes));
 	cr_assert_eq(atomic_load(&failures), 0, "%ld failures, first: %s",
 	             atomic_load(&failures), fail_msg);
-	cr_assert_gt(atomic_load(&walks), 0);
+	cr_assert_geq(atomic_load(&walks), LISTERS);
 	cr_assert_gt(atomic_load(&deletes), 0);
+	cr_assert_geq(sum.deleted_worker_count, KEEPERS * ENDED_FIRST,
+	              "retention deleted %ju", (uintmax_t)sum.deleted_worker_count);
 }
 
-Test(table_stress, memory_store, .timeout = 60)
+Test(table_stress, memory_store, .timeout = 120)
 {
 	run("memory");
 }
 
-Test(table_stress, fs_store, .timeout = 60)
-{
-	char dir[] = "/tmp/wr-stress-XXXXXX", spec[64], cmd[128];
+static char fs_dir[TEST_TMPDIR_SIZE];
 
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(spec, sizeof(spec), "fs:%s", dir);
+/* Removes the fs store also when an assertion ended the test early. */
+static void
+fs_fini(void)
+{
+	if (fs_dir[0] != '\0')
+		test_tmpdir_remove(fs_dir);
+}
+
+Test(table_stress, fs_store, .timeout = 120, .fini = fs_fini)
+{
+	char spec[TEST_TMPDIR_SIZE + 16];
+
+	test_tmpdir_create(fs_dir, sizeof(fs_dir), "stress");
+	snprintf(spec, sizeof(spec), "fs:%s/store", fs_dir);
 	run(spec);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	cr_assert_eq(system(cmd), 0);
 }
