@@ -350,3 +350,47 @@ Test(list_snapshot, a_summary_longer_than_the_bound_is_written_afresh_every_time
 	free(page_json(&all));
 	cr_assert_eq(encoded_now() - before, 1);
 }
+
+/* A page written afresh from what list takes under the lock (the worker's
+ * unchanging members, the rest as taken) has every WorkerSummary member:
+ * intent with every string, a builtin profile, a config bundle and
+ * capabilities, next to a default worker. */
+Test(list_snapshot, a_json_page_written_afresh_has_every_summary_member)
+{
+	struct wr_capability caps[2] = {{"net", "fetch docs"}, {"fs", NULL}};
+	struct wr_create_request reqs[] = {
+		{.intent = {WR_INTENT_ROLE, "help", NULL, "reviewer"},
+		 .profile = {WR_PROFILE_BUILTIN, "transcript"},
+		 .config_bundle_id = "bundle-7",
+		 .capabilities = caps, .n_capabilities = 2},
+		{.intent = {WR_INTENT_TASK, NULL, "ship it", NULL}},
+	};
+	const struct wr_list_query q = {.after = ids[N - 1]};
+	struct wr_input in = {WR_INPUT_USER, "x"};
+	struct wr_input_ack ack;
+	struct wr_worker_info *w;
+	char *want, *got;
+
+	for (size_t k = 0; k < sizeof(reqs) / sizeof(reqs[0]); k++) {
+		cr_assert_eq(wr_worker_create(rt, &reqs[k], &w, NULL), WR_OK);
+		if (k == 0)
+			cr_assert_eq(wr_worker_input(rt, w->ref.worker_id, &in,
+			                             &ack, NULL), WR_OK);
+		wr_worker_info_free(w);
+	}
+	want = page_copied(&q);
+	got = page_json(&q);
+	cr_assert_str_eq(got, want);
+	free(want);
+	cr_assert_not_null(strstr(got, "\"intent\":{\"kind\":\"role\","
+	                               "\"role\":\"reviewer\",\"purpose\":"
+	                               "\"help\"}"), "%s", got);
+	cr_assert_not_null(strstr(got, "\"profile\":{\"kind\":\"builtin\","
+	                               "\"value\":\"transcript\"},"
+	                               "\"requested_capability_count\":2,"
+	                               "\"has_config_bundle\":true,"
+	                               "\"transcript_len\":1"), "%s", got);
+	cr_assert_not_null(strstr(got, "\"objective\":\"ship it\""), "%s", got);
+	free(got);
+	assert_same_page(&q); /* and the same again, from the kept ones */
+}

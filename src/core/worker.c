@@ -249,6 +249,20 @@ snap_take(struct worker *w, struct snap *s, bool with_reason)
 	         (s->reason = strdup(w->status_reason)) == NULL;
 }
 
+/* How a list takes each worker of its page under the read lock: take
+ * pins w and fills item, one of size bytes; arg is the list's. */
+struct list_taker {
+	size_t size;
+	void (*take)(struct worker *w, void *item, const void *arg);
+	const void *arg;
+};
+
+static void
+take_snap(struct worker *w, void *item, const void *with_reason)
+{
+	snap_take(w, item, *(const bool *)with_reason);
+}
+
 /* Called by wr_worker_list between letting go of the lock and copying the
  * page out; NULL but in tests (see rt.h). */
 void (*wr__list_copy_hook)(void);
@@ -487,17 +501,19 @@ list_budget_left(const struct list_walk *walk)
 	return walk->looked < WR_LIST_SCAN_MAX || walk->mark == NULL;
 }
 
-/* The page's workers into snaps (pinned), and where the next one starts:
- * after the last one, if another worker matches after it; after the last
- * worker looked at, if the walk looked at WR_LIST_SCAN_MAX first (a page
- * with a status filter that few workers match), so that one page never
- * holds the read lock for a walk over every worker. */
+/* The page's workers into items (taken by tk, pinned), and where the
+ * next one starts: after the last one, if another worker matches after
+ * it; after the last worker looked at, if the walk looked at
+ * WR_LIST_SCAN_MAX first (a page with a status filter that few workers
+ * match), so that one page never holds the read lock for a walk over
+ * every worker. */
 static wr_err
 list_snap(struct wr_runtime *rt, const struct wr_list_query *q,
-          uint32_t limit, struct snap *snaps, size_t *count,
-          struct wr_worker_list *l, bool with_reason, struct wr_error *err)
+          uint32_t limit, const struct list_taker *tk, char *items,
+          size_t *count, struct wr_worker_list *l, struct wr_error *err)
 {
 	struct list_walk walk = {0};
+	const struct worker *last = NULL;
 	const char *next = NULL;
 	size_t n = 0;
 	wr_err rc;
@@ -507,13 +523,16 @@ list_snap(struct wr_runtime *rt, const struct wr_list_query *q,
 	for (; rc == WR_OK && walk.i < rt->n_workers && n < limit &&
 	       list_budget_left(&walk);
 	     walk.i++)
-		if (list_look(rt, q, &walk))
-			snap_take(rt->workers[walk.i], &snaps[n++], with_reason);
+		if (list_look(rt, q, &walk)) {
+			last = rt->workers[walk.i];
+			tk->take(rt->workers[walk.i], items + n++ * tk->size,
+			         tk->arg);
+		}
 	/* More only if another worker matches after the last one. */
 	while (rc == WR_OK && n == limit && walk.i < rt->n_workers &&
 	       list_budget_left(&walk) && next == NULL)
 		if (list_look(rt, q, &walk))
-			next = snaps[n - 1].info.ref.worker_id;
+			next = last->info.ref.worker_id;
 		else
 			walk.i++;
 	/* Else if the walk stopped short of the end, its budget ran out. */
@@ -545,13 +564,13 @@ list_check(const struct wr_list_query *q, uint32_t *limit,
 }
 
 /* Takes a page of query (NULL: the first page of every worker): checks
- * it, allocates its snaps (*snaps, freed by the caller, who lets go each
- * of the *count with snap_out, also after an error) and takes them under
- * the read lock, with the reasons or not; l gets has_next and
- * next_after.  Lock NOT held. */
+ * it, allocates its items (*items, tk->size bytes each, freed by the
+ * caller, who unpins each of the *count, also after an error) and takes
+ * them with tk under the read lock; l gets has_next and next_after.
+ * Lock NOT held. */
 static wr_err
 list_take(struct wr_runtime *rt, const struct wr_list_query *query,
-          bool with_reason, struct snap **snaps, size_t *count,
+          const struct list_taker *tk, void **items, size_t *count,
           struct wr_worker_list *l, struct wr_error *err)
 {
 	static const struct wr_list_query first;
@@ -559,13 +578,15 @@ list_take(struct wr_runtime *rt, const struct wr_list_query *query,
 	uint32_t limit;
 	wr_err rc;
 
-	*snaps = NULL;
+	*items = NULL;
 	*count = 0;
 	if ((rc = list_check(q, &limit, err)) != WR_OK)
 		return rc;
-	if ((*snaps = calloc(limit, sizeof(**snaps))) == NULL)
+	/* Not zeroed: take fills each item it hands out (a page of 1,000
+	 * snaps is 300 KB, which calloc would clear for nothing). */
+	if ((*items = malloc((size_t)limit * tk->size)) == NULL)
 		return wr__oom(err);
-	rc = list_snap(rt, q, limit, *snaps, count, l, with_reason, err);
+	rc = list_snap(rt, q, limit, tk, *items, count, l, err);
 	if (wr__list_copy_hook != NULL)
 		wr__list_copy_hook();
 	return rc;
@@ -575,12 +596,15 @@ wr_err
 wr_worker_list(struct wr_runtime *rt, const struct wr_list_query *query,
                struct wr_worker_list *out, struct wr_error *err)
 {
+	static const bool with_reason = true;
+	const struct list_taker tk = {sizeof(struct snap), take_snap,
+	                              &with_reason};
 	struct wr_worker_list l = {0};
 	struct snap *snaps;
 	size_t n = 0;
 	wr_err rc;
 
-	rc = list_take(rt, query, true, &snaps, &n, &l, err);
+	rc = list_take(rt, query, &tk, (void **)&snaps, &n, &l, err);
 	if (rc == WR_OK && n > 0 &&
 	    (l.items = calloc(n, sizeof(*l.items))) == NULL)
 		rc = wr__oom(err);
@@ -620,9 +644,52 @@ summary_key_eq(const struct summary_key *a, const struct summary_key *b)
 	       a->updated_at_ms == b->updated_at_ms;
 }
 
+/* What a page of summaries needs of one worker, taken under the read
+ * lock: the pinned worker (what it never changes after its creation stays
+ * put) and the rest of its summary as it was then: 40 bytes, an eighth
+ * of a snap (a page takes 1,000 of them). */
+struct page_snap {
+	struct worker *w;
+	struct summary_key key;
+};
+
+static void
+take_page_snap(struct worker *w, void *item, const void *arg)
+{
+	struct page_snap *ps = item;
+
+	(void)arg;
+	wr__pin_worker(w);
+	ps->w = w;
+	ps->key = summary_key_of(&w->info);
+}
+
+/* The WorkerSummary members of ps's worker (no lock: ps pins it): what
+ * the worker never changes after its creation, and the rest as in
+ * ps->key.  Shallow: the strings are the worker's. */
+static struct wr_worker_info
+page_snap_info(const struct page_snap *ps)
+{
+	const struct wr_worker_info *i = &ps->w->info;
+
+	return (struct wr_worker_info){
+		.ref = i->ref,
+		.status = ps->key.status,
+		.run_state = ps->key.run_state,
+		.intent = i->intent,
+		.profile = i->profile,
+		.config_bundle_id = i->config_bundle_id,
+		.n_capabilities = i->n_capabilities,
+		.transcript_len = ps->key.transcript_len,
+		.last_event_id = ps->key.last_event_id,
+		.created_at_ms = i->created_at_ms,
+		.updated_at_ms = ps->key.updated_at_ms,
+	};
+}
+
 struct page_job {
 	struct wr_runtime *rt;
-	struct snap *snaps;
+	struct page_snap *snaps;
 	size_t encoded; /* summaries written afresh, not reused */
 };
 
@@ -637,28 +704,29 @@ static void
 page_item(struct wr__text *t, size_t i, void *arg)
 {
 	struct page_job *job = arg;
-	const struct snap *s = &job->snaps[i];
-	struct worker *w = s->w;
-	struct summary_key key = summary_key_of(&s->info);
+	const struct page_snap *ps = &job->snaps[i];
+	struct worker *w = ps->w;
 	pthread_mutex_t *mu = &job->rt->summary_mu[w->order % WR__SUMMARY_LOCKS];
 	size_t start = t->len;
 	char *kept;
 
 	pthread_mutex_lock(mu);
-	if (w->summary != NULL && summary_key_eq(&w->summary_key, &key)) {
+	if (w->summary != NULL && summary_key_eq(&w->summary_key, &ps->key)) {
 		wr__text_put(t, w->summary, w->summary_len);
 	} else {
+		struct wr_worker_info info = page_snap_info(ps);
+
 		job->encoded++;
-		wr__text_worker_summary(t, &s->info);
+		wr__text_worker_summary(t, &info);
 		if (!t->failed && t->len - start <= WR__SUMMARY_KEEP_MAX &&
 		    (w->summary == NULL ||
-		     w->summary_key.last_event_id <= key.last_event_id) &&
+		     w->summary_key.last_event_id <= ps->key.last_event_id) &&
 		    (kept = malloc(t->len - start)) != NULL) {
 			memcpy(kept, t->p + start, t->len - start);
 			free(w->summary);
 			w->summary = kept;
 			w->summary_len = t->len - start;
-			w->summary_key = key;
+			w->summary_key = ps->key;
 		}
 	}
 	pthread_mutex_unlock(mu);
@@ -671,20 +739,22 @@ wr_err
 wr_worker_list_json(struct wr_runtime *rt, const struct wr_list_query *query,
                     char **json, size_t *len, struct wr_error *err)
 {
+	static const struct list_taker tk = {sizeof(struct page_snap),
+	                                     take_page_snap, NULL};
 	struct wr_worker_list l = {0}; /* has_next and next_after only */
 	struct page_job job = {rt, NULL, 0};
 	size_t n = 0;
 	char *text = NULL;
 	wr_err rc;
 
-	rc = list_take(rt, query, false, &job.snaps, &n, &l, err);
+	rc = list_take(rt, query, &tk, (void **)&job.snaps, &n, &l, err);
 	if (rc == WR_OK)
 		text = wr__text_worker_page(n, l.has_next, l.next_after,
 		                            page_item, &job, len);
 	__atomic_add_fetch(&wr__list_summaries_encoded, job.encoded,
 	                   __ATOMIC_RELAXED);
 	for (size_t k = 0; k < n; k++)
-		snap_out(&job.snaps[k], NULL, NULL);
+		wr__unpin_worker(job.snaps[k].w);
 	free(job.snaps);
 	if (rc == WR_OK && text == NULL)
 		rc = wr__oom(err);
