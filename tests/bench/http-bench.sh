@@ -27,6 +27,8 @@
 #     (wrk -t1 -c1 each), rate and p99 against GET detail alone; and the
 #     same with the two lists answered by a bare libfcgi responder (the
 #     list's bytes): what moving those bytes through nginx costs alone;
+#     and the lists' own rate in both (a faster list takes more of the
+#     machine from the reads it runs beside);
 #   one connection (wrk -t1 -c1): POST on the fs store and on the memory
 #     store, tests/bench/fdatasync-loop.c (write + fdatasync of the fs
 #     store's record size in the same directory), and the bare libfcgi
@@ -306,17 +308,23 @@ one_conn_slice() { # slice number, key suffix
 		eval "Q_${k}_raw=\"\${Q_${k}_raw:-} $1\"; Q_${k}_sub=\"\${Q_${k}_sub:-} $2\""
 	done
 }
-contention() { # key url list_url: GET detail while two clients list
-	local lurl=$3
-	bench_wrk "$D/l1.out" 1 1 $((DURATION + 2)) "$lurl" > /dev/null &
+contention() { # key url list_url: GET detail while two clients list;
+	# KEY_lists: the two lists' own rate (summed), p99 and errors
+	local lurl=$3 a b
+	bench_wrk "$D/l1.out" 1 1 $((DURATION + 2)) "$lurl" > "$D/l1.fig" &
 	LIST_PIDS=$!
-	bench_wrk "$D/l2.out" 1 1 $((DURATION + 2)) "$lurl" > /dev/null &
+	bench_wrk "$D/l2.out" 1 1 $((DURATION + 2)) "$lurl" > "$D/l2.fig" &
 	LIST_PIDS="$LIST_PIDS $!"
 	sleep 1 # both lists are under way (a state wrk does not report)
 	run "$1" "$2" GET
 	# shellcheck disable=SC2086 # two pids
-	wait $LIST_PIDS
+	wait $LIST_PIDS || { echo "http-bench: a list client failed ($1):" >&2
+		cat "$D/l1.out" "$D/l2.out" >&2; exit 1; }
 	LIST_PIDS=
+	read -r a < "$D/l1.fig" && read -r b < "$D/l2.fig" ||
+		{ echo "http-bench: no list figures ($1)" >&2; exit 1; }
+	record "${1}_lists" "$(echo "$a $b" | awk '{ printf "%.2f %.2f %d",
+		$1 + $4, ($2 > $5 ? $2 : $5), $3 + $6 }')"
 }
 case_run() { # key: one wrk run of that case
 	local k=$1 key label be path method w
@@ -392,6 +400,8 @@ row rt_def "Runtime GET detail as deployed, keepalive"
 row rt_get_alone 'Runtime GET detail, next to the two below'
 row rt_get_list 'Runtime GET detail, 2 clients listing 1,000'
 row rt_get_blist 'same, the 2 lists from a bare responder'
+row rt_get_list_lists '  the 2 lists themselves, from the Runtime'
+row rt_get_blist_lists '  the 2 lists themselves, from the bare responder'
 for s in "" _awake; do
 	a=
 	[ -n "$s" ] && a=', CPUs awake'
@@ -426,7 +436,9 @@ echo "  POST(memory)/bare POST $(rr rt_post_0 bare_post_0)," \
 echo "  GET detail with 2 listing/alone: rate $(rr rt_get_list rt_get_alone)," \
 	"p99 $(rr rt_get_list rt_get_alone P);" \
 	"the same bytes listed by a bare responder: rate" \
-	"$(rr rt_get_blist rt_get_alone), p99 $(rr rt_get_blist rt_get_alone P)"
+	"$(rr rt_get_blist rt_get_alone), p99 $(rr rt_get_blist rt_get_alone P);" \
+	"lists/s from the Runtime over lists/s from the bare responder" \
+	"$(rr rt_get_list_lists rt_get_blist_lists)"
 echo "  fs/memory at $CONNS connections $(rr fs_post_0 rt_post_0)"
 fs1_line() { # label key suffix: medians of the one-second slices' ratios
 	printf '  %s/fdatasync loop (medians of %s one-second slices): raw %.2f, HTTP round trip (%.3f ms) subtracted %.2f\n' \
