@@ -46,6 +46,8 @@ struct summary_key {
 
 /* How many locks the kept summaries are spread over (struct worker). */
 #define WR__SUMMARY_LOCKS 16
+/* How many workers created one after another share a summary lock. */
+#define WR__SUMMARY_RUN 32
 /* The longest summary text a worker keeps (bytes): a typical one is
  * about 0.4 KiB, but intent and profile strings may make it hundreds of
  * KiB (64 KiB fields, control bytes written as 6-byte escapes); those
@@ -85,8 +87,8 @@ struct worker {
 	unsigned pins;
 	/* Its WorkerSummary text as of summary_key (NULL: none kept), so a
 	 * list encodes again only the workers that changed since the last
-	 * one (wr_worker_list_json).  Under rt->summary_mu[order %
-	 * WR__SUMMARY_LOCKS], not the Runtime's lock. */
+	 * one (wr_worker_list_json).  Under rt->summary_mu[order /
+	 * WR__SUMMARY_RUN % WR__SUMMARY_LOCKS], not the Runtime's lock. */
 	char *summary;
 	size_t summary_len;
 	struct summary_key summary_key;

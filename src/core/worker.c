@@ -690,15 +690,28 @@ page_snap_info(const struct page_snap *ps)
 struct page_job {
 	struct wr_runtime *rt;
 	struct page_snap *snaps;
-	size_t encoded; /* summaries written afresh, not reused */
+	size_t encoded;        /* summaries written afresh, not reused */
+	pthread_mutex_t *held; /* the summary lock held, or NULL */
 };
+
+/* The lock of w's kept summary: WR__SUMMARY_RUN workers created one
+ * after another share one, so a page takes each lock once per run of
+ * them rather than once per worker. */
+static pthread_mutex_t *
+summary_mu_of(struct wr_runtime *rt, const struct worker *w)
+{
+	return &rt->summary_mu[(w->order / WR__SUMMARY_RUN) %
+	                       WR__SUMMARY_LOCKS];
+}
 
 /*
  * Page item i: the summary its worker kept, when kept for the state the
  * snap holds; else written from the snap and kept (unless the worker
  * kept a newer one meanwhile, it is longer than WR__SUMMARY_KEEP_MAX, or
  * memory runs out: then the next list writes it again).  Under the
- * worker's summary lock.
+ * worker's summary lock, which it takes unless job->held is that lock
+ * already (letting go of the one held) and leaves held for the next
+ * item: wr_worker_list_json lets go of the last one.
  */
 static void
 page_item(struct wr__text *t, size_t i, void *arg)
@@ -706,11 +719,16 @@ page_item(struct wr__text *t, size_t i, void *arg)
 	struct page_job *job = arg;
 	const struct page_snap *ps = &job->snaps[i];
 	struct worker *w = ps->w;
-	pthread_mutex_t *mu = &job->rt->summary_mu[w->order % WR__SUMMARY_LOCKS];
+	pthread_mutex_t *mu = summary_mu_of(job->rt, w);
 	size_t start = t->len;
 	char *kept;
 
-	pthread_mutex_lock(mu);
+	if (job->held != mu) {
+		if (job->held != NULL)
+			pthread_mutex_unlock(job->held);
+		pthread_mutex_lock(mu);
+		job->held = mu;
+	}
 	if (w->summary != NULL && summary_key_eq(&w->summary_key, &ps->key)) {
 		wr__text_put(t, w->summary, w->summary_len);
 	} else {
@@ -729,7 +747,6 @@ page_item(struct wr__text *t, size_t i, void *arg)
 			w->summary_key = ps->key;
 		}
 	}
-	pthread_mutex_unlock(mu);
 }
 
 /* Counts the summaries wr_worker_list_json wrote afresh (tests). */
@@ -742,7 +759,7 @@ wr_worker_list_json(struct wr_runtime *rt, const struct wr_list_query *query,
 	static const struct list_taker tk = {sizeof(struct page_snap),
 	                                     take_page_snap, NULL};
 	struct wr_worker_list l = {0}; /* has_next and next_after only */
-	struct page_job job = {rt, NULL, 0};
+	struct page_job job = {rt, NULL, 0, NULL};
 	size_t n = 0;
 	char *text = NULL;
 	wr_err rc;
@@ -751,6 +768,8 @@ wr_worker_list_json(struct wr_runtime *rt, const struct wr_list_query *query,
 	if (rc == WR_OK)
 		text = wr__text_worker_page(n, l.has_next, l.next_after,
 		                            page_item, &job, len);
+	if (job.held != NULL)
+		pthread_mutex_unlock(job.held);
 	__atomic_add_fetch(&wr__list_summaries_encoded, job.encoded,
 	                   __ATOMIC_RELAXED);
 	for (size_t k = 0; k < n; k++)
