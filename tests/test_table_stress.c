@@ -1,7 +1,10 @@
 /*
  * test_table_stress.c - many creates and deletes from several threads,
  * retention deleting too, while other threads page through the list with
- * small pages and after= cursors.  Every page walk must list each worker
+ * small pages and after= cursors, copied (wr_worker_list) or as JSON
+ * (wr_worker_list_json, the HTTP server's path, whose pages read pinned
+ * workers without the lock and unpin workers deleted meanwhile, freeing
+ * them).  Every page walk must list each worker
  * that lived through it (the running "keepers") exactly once, and every id
  * at most once, in creation order.  Memory and fs stores.  Bounded by
  * count, not by time (a run under valgrind is many times slower): each
@@ -34,7 +37,7 @@
 static struct wr_runtime *rt;
 static char keepers[KEEPERS][WR_ID_MAX + 1];
 static atomic_bool stop_all;
-static atomic_long walks, deletes, creates, failures;
+static atomic_long walks, json_walks, deletes, creates, failures;
 static int64_t hard_end;
 static char fail_msg[512];
 static pthread_mutex_t fail_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -100,38 +103,90 @@ churn(void *arg)
 	return NULL;
 }
 
+#define PAGE_MAX 7 /* the listers' largest page */
+
+/* One page of q: its ids (*n of them, in order) and next_after ("": the
+ * last page), copied with wr_worker_list or, json, read back from
+ * wr_worker_list_json's text.  false (and a failure noted) on an error. */
+static bool
+page_of(const struct wr_list_query *q, bool json,
+        char ids[PAGE_MAX][WR_ID_MAX + 1], size_t *n,
+        char next[WR_ID_MAX + 1])
+{
+	static const char item[] = "{\"worker_ref\":{\"runtime_id\":"
+	                           "\"rt-stress\",\"worker_id\":\"";
+	struct wr_worker_list l;
+	struct wr_error e;
+	char *text = NULL;
+	const char *p, *na;
+
+	*n = 0;
+	if (!json) {
+		if (wr_worker_list(rt, q, &l, &e) != WR_OK) {
+			fail("list: %s%s", e.message, "");
+			return false;
+		}
+		for (size_t i = 0; i < l.count && *n < PAGE_MAX; i++)
+			snprintf(ids[(*n)++], WR_ID_MAX + 1, "%s",
+			         l.items[i]->ref.worker_id);
+		if (l.count > PAGE_MAX)
+			fail("list: %s%s", "a page over its limit", "");
+		snprintf(next, WR_ID_MAX + 1, "%s",
+		         l.has_next ? l.next_after : "");
+		wr_worker_list_free(&l);
+		return true;
+	}
+	if (wr_worker_list_json(rt, q, &text, NULL, &e) != WR_OK) {
+		fail("list json: %s%s", e.message, "");
+		return false;
+	}
+	for (p = strstr(text, item); p != NULL; p = strstr(p, item)) {
+		size_t len;
+		p += sizeof(item) - 1;
+		len = strcspn(p, "\"");
+		if (*n == PAGE_MAX || len > WR_ID_MAX) {
+			fail("list json: %.200s%s", "a page over its limit", "");
+			break;
+		}
+		snprintf(ids[(*n)++], WR_ID_MAX + 1, "%.*s", (int)len, p);
+	}
+	next[0] = '\0';
+	if ((na = strstr(text, "],\"next_after\":\"")) != NULL)
+		snprintf(next, WR_ID_MAX + 1, "%.*s",
+		         (int)strcspn(na + 16, "\""), na + 16);
+	else if (strstr(text, "],\"next_after\":null}") == NULL)
+		fail("list json: no next_after in %.200s%s", text, "");
+	free(text);
+	return true;
+}
+
 static void *
 lister(void *arg)
 {
 	unsigned seed = (unsigned)(uintptr_t)arg;
-	struct wr_error e;
+	unsigned walk = seed; /* the listers' first walks take both paths */
 
 	do {
 		char after[WR_ID_MAX + 1] = "", prev[WR_ID_MAX + 1] = "";
-		struct wr_list_query q = {.limit = 1 + rand_r(&seed) % 7};
-		bool seen[KEEPERS] = {0};
+		struct wr_list_query q = {.limit = 1 + rand_r(&seed) % PAGE_MAX};
+		bool json = walk++ % 2 == 1, seen[KEEPERS] = {0};
 		int pages = 0;
 
 		for (;;) {
-			struct wr_worker_list l;
+			char ids[PAGE_MAX][WR_ID_MAX + 1];
+			size_t n;
 			q.after = after[0] ? after : NULL;
-			if (wr_worker_list(rt, &q, &l, &e) != WR_OK) {
-				fail("list: %s%s", e.message, "");
+			if (!page_of(&q, json, ids, &n, after))
 				return NULL;
-			}
-			for (size_t i = 0; i < l.count; i++) {
-				const char *id = l.items[i]->ref.worker_id;
-				if (prev[0] && strcmp(id, prev) <= 0)
+			for (size_t i = 0; i < n; i++) {
+				if (prev[0] && strcmp(ids[i], prev) <= 0)
 					fail("list: %s after %s (twice or out "
-					     "of order)", id, prev);
-				snprintf(prev, sizeof(prev), "%s", id);
+					     "of order)", ids[i], prev);
+				memcpy(prev, ids[i], sizeof(prev));
 				for (int k = 0; k < KEEPERS; k++)
-					if (strcmp(id, keepers[k]) == 0)
+					if (strcmp(ids[i], keepers[k]) == 0)
 						seen[k] = true;
 			}
-			snprintf(after, sizeof(after), "%s",
-			         l.has_next ? l.next_after : "");
-			wr_worker_list_free(&l);
 			if (after[0] == '\0')
 				break;
 			if (++pages > 100000) {
@@ -142,7 +197,7 @@ lister(void *arg)
 		for (int k = 0; k < KEEPERS; k++)
 			if (!seen[k])
 				fail("list: keeper %.200s missing%s", keepers[k], "");
-		atomic_fetch_add(&walks, 1);
+		atomic_fetch_add(json ? &json_walks : &walks, 1);
 		/* a breath between walks: under valgrind, whose threads take
 		 * turns on one CPU, the churners still get theirs */
 		nanosleep(&(struct timespec){0, 1000 * 1000}, NULL);
@@ -199,12 +254,14 @@ run(const char *store)
 	} while (now_ms() < hard_end);
 	wr_runtime_close(rt);
 	rt = NULL;
-	cr_log_info("%s: %ld walks, %ld creates, %ld deletes", store,
-	            atomic_load(&walks), atomic_load(&creates),
+	cr_log_info("%s: %ld walks (%ld as JSON), %ld creates, %ld deletes",
+	            store, atomic_load(&walks) + atomic_load(&json_walks),
+	            atomic_load(&json_walks), atomic_load(&creates),
 	            atomic_load(&deletes));
 	cr_assert_eq(atomic_load(&failures), 0, "%ld failures, first: %s",
 	             atomic_load(&failures), fail_msg);
-	cr_assert_geq(atomic_load(&walks), LISTERS);
+	cr_assert_geq(atomic_load(&walks) + atomic_load(&json_walks), LISTERS);
+	cr_assert_geq(atomic_load(&json_walks), 1);
 	cr_assert_gt(atomic_load(&deletes), 0);
 	cr_assert_geq(sum.deleted_worker_count, KEEPERS * ENDED_FIRST,
 	              "retention deleted %ju", (uintmax_t)sum.deleted_worker_count);
