@@ -1277,6 +1277,23 @@ Test(runtime_open, retention_deletes_every_expired_worker_across_close_ups,
 	rt = NULL;
 }
 
+/* The JSON page of q (wr_worker_list_json, the HTTP server's path) is l,
+ * the copied page of q, as wr_json_encode_worker_page writes it: the same
+ * items, has_next and next_after at the scan budget's cut and after a
+ * deleted mark too.  Nothing may change between the two calls. */
+static void
+assert_json_page(const struct wr_list_query *q, const struct wr_worker_list *l)
+{
+	char *want = wr_json_encode_worker_page(l, NULL), *got = NULL;
+
+	cr_assert_not_null(want);
+	cr_assert_eq(wr_worker_list_json(rt, q, &got, NULL, &err), WR_OK, "%s",
+	             err.message);
+	cr_assert_str_eq(got, want);
+	free(want);
+	free(got);
+}
+
 Test(runtime_open, a_filtered_page_looks_at_a_bounded_number_of_workers,
      .description = "a status page stops after WR_LIST_SCAN_MAX workers, "
                     "short or empty but with next_after, and the walk "
@@ -1306,6 +1323,7 @@ Test(runtime_open, a_filtered_page_looks_at_a_bounded_number_of_workers,
 			struct wr_worker_list l;
 			q.after = after[0] ? after : NULL;
 			cr_assert_eq(wr_worker_list(rt, &q, &l, &err), WR_OK);
+			assert_json_page(&q, &l);
 			cr_assert_leq(l.count, 1);
 			for (size_t i = 0; i < l.count; i++)
 				strcat(strcat(seen, l.items[i]->ref.worker_id), " ");
@@ -1412,6 +1430,7 @@ budget_walk(struct wr_list_query q, const char *after0, char *seen,
 		q.after = after[0] ? after : NULL;
 		cr_assert_eq(wr_worker_list(rt, &q, &l, &err), WR_OK, "%s",
 		             err.message);
+		assert_json_page(&q, &l);
 		cr_assert_leq(l.count, q.limit);
 		for (size_t i = 0; i < l.count; i++) {
 			cr_assert_lt(strlen(seen) + WR_ID_MAX + 2, cap);
@@ -1475,6 +1494,7 @@ Test(runtime_open, filtered_pages_at_the_scan_budget_boundary,
 		                          .status = WR_STATUS_CANCELLED};
 		struct wr_worker_list l;
 		cr_assert_eq(wr_worker_list(rt, &q, &l, &err), WR_OK);
+		assert_json_page(&q, &l);
 		cr_assert_eq(l.count, 4);
 		cr_assert(l.has_next);
 		strcpy(cut, l.next_after);
