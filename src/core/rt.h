@@ -81,9 +81,9 @@ struct worker {
 	/* Readers holding the worker past the lock, minus one: 0 while
 	 * only the table holds it.  Whoever takes it below zero (the table
 	 * dropping it, or the last reader letting go) frees it.  Only the
-	 * fields a worker never changes after its creation (info's strings
-	 * and arrays, see wr__pin_worker) and the kept summary below (under
-	 * its own lock) may be read through a pin. */
+	 * members a worker never changes after its creation (those
+	 * wr__pin_worker lists) and the kept summary below (under its own
+	 * lock) may be read through a pin. */
 	unsigned pins;
 	/* Its WorkerSummary text as of summary_key (NULL: none kept), so a
 	 * list encodes again only the workers that changed since the last
@@ -386,9 +386,10 @@ int wr__reserve_worker_slot(struct wr_runtime *rt);
  * (not its driver state) now, or when the last reader unpins it. */
 void wr__free_worker(struct worker *w);
 /* Keeps w's memory (and the immutable parts of w->info: ref, intent,
- * profile, config bundle, capabilities, workspace and mount refs,
- * created_at) alive after the lock is let go, so a reader copies them
- * out without holding it.  Lock held (read or write).  Thread-safe. */
+ * profile, config bundle, capabilities and their count, workspace and
+ * mount refs, created_at) alive after the lock is let go, so a reader
+ * copies them out without holding it.  Lock held (read or write).
+ * Thread-safe. */
 void wr__pin_worker(struct worker *w);
 /* Lets go of a pin; frees w if the table dropped it meanwhile.  Needs no
  * lock.  Thread-safe. */

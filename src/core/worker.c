@@ -263,8 +263,9 @@ take_snap(struct worker *w, void *item, const void *with_reason)
 	snap_take(w, item, *(const bool *)with_reason);
 }
 
-/* Called by wr_worker_list between letting go of the lock and copying the
- * page out; NULL but in tests (see rt.h). */
+/* Called by wr_worker_list and wr_worker_list_json between letting go of
+ * the lock and copying or writing the page out; NULL but in tests (see
+ * rt.h). */
 void (*wr__list_copy_hook)(void);
 
 /* The deep copy of s into *out (NULL: drop it); unpins.  No lock. */
@@ -601,10 +602,12 @@ wr_worker_list(struct wr_runtime *rt, const struct wr_list_query *query,
 	                              &with_reason};
 	struct wr_worker_list l = {0};
 	struct snap *snaps;
+	void *items;
 	size_t n = 0;
 	wr_err rc;
 
-	rc = list_take(rt, query, &tk, (void **)&snaps, &n, &l, err);
+	rc = list_take(rt, query, &tk, &items, &n, &l, err);
+	snaps = items;
 	if (rc == WR_OK && n > 0 &&
 	    (l.items = calloc(n, sizeof(*l.items))) == NULL)
 		rc = wr__oom(err);
@@ -762,9 +765,11 @@ wr_worker_list_json(struct wr_runtime *rt, const struct wr_list_query *query,
 	struct page_job job = {rt, NULL, 0, NULL};
 	size_t n = 0;
 	char *text = NULL;
+	void *items;
 	wr_err rc;
 
-	rc = list_take(rt, query, &tk, (void **)&job.snaps, &n, &l, err);
+	rc = list_take(rt, query, &tk, &items, &n, &l, err);
+	job.snaps = items;
 	if (rc == WR_OK)
 		text = wr__text_worker_page(n, l.has_next, l.next_after,
 		                            page_item, &job, len);
