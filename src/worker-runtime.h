@@ -939,6 +939,13 @@ wr_err wr_worker_create(struct wr_runtime *rt,
  * none, and next_after set), so it never holds the read lock for a walk
  * over all of max_workers (up to 10,000,000). */
 #define WR_LIST_SCAN_MAX 65536u
+/* A page's workers stop before their WorkerSummary JSON text could pass
+ * this many bytes (at least one worker is always returned; next_after
+ * then names the last one), so a response stays bounded whatever the
+ * workers' strings: a summary is about 0.4 KiB, but intent and profile
+ * strings of 64 KiB control bytes each make one about 0.8 MB.  The same
+ * bound as WR_TRANSCRIPT_PAGE_MAX_BYTES. */
+#define WR_LIST_PAGE_MAX_BYTES (8u * 1024u * 1024u)
 
 /*
  * Which page wr_worker_list copies.  A zero query (or NULL) is the first
@@ -967,7 +974,9 @@ struct wr_list_query {
  * at, without allocating); the copies are made after the lock is let go,
  * so a long page does not hold up other reads and writes.  A page may
  * hold fewer than limit workers, even none, and still have next_after
- * (has_next): the walk is complete only when has_next is false.
+ * (has_next): the walk is complete only when has_next is false.  A page
+ * also stops before its summaries could pass WR_LIST_PAGE_MAX_BYTES of
+ * JSON (at least one worker; next_after is then its last one).
  * Thread-safe.  Errors:
  * WR_EINVALID_INPUT (limit_too_large above WR_LIST_LIMIT_MAX, field
  * "limit"; invalid_value for a bad status or after), WR_EINTERNAL.

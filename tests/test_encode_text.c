@@ -5,7 +5,9 @@
  * byte for byte, on many generated inputs: strings with every escape
  * json-c makes (control bytes, quote, backslash) and every byte it leaves
  * alone ('/', DEL, UTF-8), optional members present and absent, enums in
- * and out of range (both must fail then).  Links src/libwr-core.la.
+ * and out of range (both must fail then); and the bound on a summary's
+ * length that list pages count (wr__worker_summary_size_max).  Links
+ * src/libwr-core.la.
  */
 #include "config.h"
 
@@ -15,6 +17,7 @@
 #include <string.h>
 
 #include "codec/json.h"
+#include "codec/text.h"
 
 #define ROUNDS 3000
 
@@ -167,6 +170,52 @@ Test(encode_text, worker_summary_and_detail_match_json_c)
 		SAME("detail", wr_json_encode_worker_detail(&w, env, &tl_),
 		     wr__json_tree_encode_worker_detail(&w, env, &rl_));
 		wr__worker_info_clear(&w);
+	}
+}
+
+/* Fails unless w's summary, when it has one, fits its bound. */
+static void
+assert_summary_within_bound(const struct wr_worker_info *w, int round)
+{
+	size_t len = 0, max = wr__worker_summary_size_max(w);
+	char *text = wr_json_encode_worker_summary(w, NULL, &len);
+
+	if (text != NULL)
+		cr_assert_leq(len, max, "round %d: %zu bytes, bound %zu:\n%s",
+		              round, len, max, text);
+	free(text);
+}
+
+Test(encode_text, a_summary_is_never_longer_than_its_size_bound)
+{
+	static char ctl[65537], quotes[65537];
+	struct wr_worker_info w;
+
+	for (int r = 0; r < ROUNDS; r++) {
+		rnd_worker(&w);
+		assert_summary_within_bound(&w, r);
+		wr__worker_info_clear(&w);
+	}
+	/* The widest: longest ids and status names, 20-digit counts, the
+	 * widest times, 64 KiB of 6-byte and of 2-byte escapes. */
+	memset(ctl, '\x01', sizeof(ctl) - 1);
+	memset(quotes, '"', sizeof(quotes) - 1);
+	memset(&w, 0, sizeof(w));
+	memset(w.ref.runtime_id, 'r', WR_ID_MAX);
+	memset(w.ref.worker_id, 'w', WR_ID_MAX);
+	w.status = WR_STATUS_CANCELLED;
+	w.run_state = WR_RUN_NONE;
+	w.intent = (struct wr_intent){WR_INTENT_ROLE, ctl, NULL, quotes};
+	w.profile = (struct wr_profile_ref){WR_PROFILE_BUILTIN, ctl};
+	w.config_bundle_id = "b";
+	w.n_capabilities = SIZE_MAX;
+	w.transcript_len = w.last_event_id = UINT64_MAX;
+	for (int k = 0; k < 7; k++) {
+		static const int64_t ms[] = {0, -1, 253402300799999, INT64_MIN,
+		                             INT64_MAX, -62167219200000,
+		                             1764460800123};
+		w.created_at_ms = w.updated_at_ms = ms[k];
+		assert_summary_within_bound(&w, ROUNDS + k);
 	}
 }
 

@@ -394,3 +394,57 @@ Test(list_snapshot, a_json_page_written_afresh_has_every_summary_member)
 	free(got);
 	assert_same_page(&q); /* and the same again, from the kept ones */
 }
+
+/* Workers whose role and purpose are 64 KiB of control bytes (6-byte
+ * escapes: a summary of about 787 KB): a page of limit 1,000 stops before
+ * WR_LIST_PAGE_MAX_BYTES with next_after naming its last worker, the next
+ * page goes on from there, and the JSON page is cut at the same worker. */
+Test(list_snapshot, a_page_stops_before_its_summaries_pass_the_byte_bound)
+{
+	enum { BIG = 12 };
+	static char s[65537];
+	struct wr_create_request req = {
+		.intent = {WR_INTENT_ROLE, s, NULL, s}};
+	char big[BIG][WR_ID_MAX + 1];
+	struct wr_list_query q = {.limit = 1000, .after = ids[N - 1]};
+	struct wr_worker_list l = {0};
+	size_t seen = 0, len;
+	char *json;
+
+	memset(s, '\x01', sizeof(s) - 1);
+	for (int k = 0; k < BIG; k++) {
+		struct wr_worker_info *w;
+		cr_assert_eq(wr_worker_create(rt, &req, &w, NULL), WR_OK);
+		strcpy(big[k], w->ref.worker_id);
+		wr_worker_info_free(w);
+	}
+	for (int page = 0; page < 2; page++) {
+		cr_assert_eq(wr_worker_list(rt, &q, &l, NULL), WR_OK);
+		cr_assert_gt(l.count, 0);
+		for (size_t i = 0; i < l.count; i++)
+			cr_assert_str_eq(l.items[i]->ref.worker_id,
+			                 big[seen + i]);
+		seen += l.count;
+		cr_assert_eq(l.has_next, seen < BIG);
+		if (l.has_next)
+			cr_assert_str_eq(l.next_after, big[seen - 1]);
+		assert_same_page(&q);
+		cr_assert_eq(wr_worker_list_json(rt, &q, &json, &len, NULL),
+		             WR_OK);
+		cr_assert_leq(len, WR_LIST_PAGE_MAX_BYTES, "%zu bytes", len);
+		free(json);
+		q.after = l.has_next ? big[seen - 1] : NULL;
+		wr_worker_list_free(&l);
+		if (q.after == NULL)
+			break;
+	}
+	cr_assert_eq(seen, BIG, "two pages hold all %d (8 MiB / 787 KB)",
+	             BIG);
+	/* A page of a status also stops there. */
+	q = (struct wr_list_query){.limit = 1000, .has_status = true,
+	                           .status = WR_STATUS_RUNNING,
+	                           .after = ids[N - 1]};
+	cr_assert_eq(wr_worker_list(rt, &q, &l, NULL), WR_OK);
+	cr_assert(l.count > 0 && l.count < BIG && l.has_next);
+	wr_worker_list_free(&l);
+}

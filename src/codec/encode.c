@@ -586,6 +586,33 @@ wr__text_str(struct wr__text *t, const char *s)
 	TEXT_LIT(t, "\"");
 }
 
+/* The bytes wr__text_str appends for s (NULL: none). */
+static size_t
+str_size(const char *s)
+{
+	size_t n = 2; /* the quotes */
+
+	if (s == NULL)
+		return 0;
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+		if (*c >= 0x20 && *c != '"' && *c != '\\')
+			n += 1;
+		else if (strchr("\"\\\b\n\r\t\f", *c) != NULL)
+			n += 2; /* a short escape */
+		else
+			n += 6; /* \u00xx */
+	}
+	return n;
+}
+
+size_t
+wr__worker_summary_size_max(const struct wr_worker_info *w)
+{
+	return WR__SUMMARY_FIXED_MAX + str_size(w->intent.purpose) +
+	       str_size(w->intent.objective) + str_size(w->intent.role) +
+	       str_size(w->profile.value);
+}
+
 static void
 text_ref(struct wr__text *t, const struct wr_worker_ref *r)
 {

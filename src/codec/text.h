@@ -40,6 +40,15 @@ void wr__text_str(struct wr__text *t, const char *s);
 void wr__text_worker_summary(struct wr__text *t,
                              const struct wr_worker_info *w);
 
+/* The most bytes wr__text_worker_summary can append for w, whatever its
+ * status, run state, counts and times: the escaped length of its intent
+ * and profile strings plus WR__SUMMARY_FIXED_MAX for everything else
+ * (ids are at most WR_ID_MAX bytes that need no escape; the widest
+ * summary's other members take 686 bytes: test_encode_text).  O(length
+ * of those strings).  w is only read. */
+#define WR__SUMMARY_FIXED_MAX 1024u
+size_t wr__worker_summary_size_max(const struct wr_worker_info *w);
+
 /* Appends WorkerPage item i to t (through wr__text_put or
  * wr__text_worker_summary); arg is the caller's. */
 typedef void wr__page_item_fn(struct wr__text *t, size_t i, void *arg);

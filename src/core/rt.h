@@ -92,6 +92,10 @@ struct worker {
 	char *summary;
 	size_t summary_len;
 	struct summary_key summary_key;
+	/* The most bytes its summary text can take
+	 * (wr__worker_summary_size_max), set when it enters the table: what
+	 * a list page counts against WR_LIST_PAGE_MAX_BYTES. */
+	size_t summary_max;
 };
 
 struct profile {
@@ -356,7 +360,8 @@ struct wr_runtime {
 struct worker *wr__find_worker(const struct wr_runtime *rt, const char *id);
 /* A worker reads may see; NULL if none or not yet durable. */
 struct worker *wr__find_visible(const struct wr_runtime *rt, const char *id);
-/* Adds w to the table (room must be reserved).  Write lock held. */
+/* Adds w to the table (room must be reserved) and sets its order, idx
+ * and summary_max.  Write lock held. */
 void wr__insert_worker(struct wr_runtime *rt, struct worker *w);
 /* Removes w from the hash table (not from rt->workers).  Write lock. */
 void wr__unlink_worker(struct wr_runtime *rt, struct worker *w);

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec/text.h"
 #include "core/rt.h"
 
 static size_t
@@ -68,6 +69,7 @@ wr__insert_worker(struct wr_runtime *rt, struct worker *w)
 	if (rt->n_workers > 0 && w->order < rt->workers[rt->n_workers - 1]->order)
 		w->order = rt->workers[rt->n_workers - 1]->order;
 	w->idx = rt->n_workers;
+	w->summary_max = wr__worker_summary_size_max(&w->info);
 	rt->workers[rt->n_workers++] = w;
 }
 

@@ -504,31 +504,37 @@ list_budget_left(const struct list_walk *walk)
 
 /* The page's workers into items (taken by tk, pinned), and where the
  * next one starts: after the last one, if another worker matches after
- * it; after the last worker looked at, if the walk looked at
- * WR_LIST_SCAN_MAX first (a page with a status filter that few workers
- * match), so that one page never holds the read lock for a walk over
- * every worker. */
+ * it (past the limit, or past WR_LIST_PAGE_MAX_BYTES of summaries); after
+ * the last worker looked at, if the walk looked at WR_LIST_SCAN_MAX first
+ * (a page with a status filter that few workers match), so that one page
+ * never holds the read lock for a walk over every worker. */
 static wr_err
 list_snap(struct wr_runtime *rt, const struct wr_list_query *q,
           uint32_t limit, const struct list_taker *tk, char *items,
           size_t *count, struct wr_worker_list *l, struct wr_error *err)
 {
 	struct list_walk walk = {0};
-	const struct worker *last = NULL;
+	const struct worker *last = NULL, *w;
 	const char *next = NULL;
-	size_t n = 0;
+	size_t n = 0, bytes = 0;
 	wr_err rc;
 
 	pthread_rwlock_rdlock(&rt->lock);
 	rc = list_start(rt, q, &walk.i, err);
 	for (; rc == WR_OK && walk.i < rt->n_workers && n < limit &&
 	       list_budget_left(&walk);
-	     walk.i++)
-		if (list_look(rt, q, &walk)) {
-			last = rt->workers[walk.i];
-			tk->take(rt->workers[walk.i], items + n++ * tk->size,
-			         tk->arg);
+	     walk.i++) {
+		if (!list_look(rt, q, &walk))
+			continue;
+		w = rt->workers[walk.i];
+		if (n > 0 && bytes + w->summary_max > WR_LIST_PAGE_MAX_BYTES) {
+			next = last->info.ref.worker_id; /* w is the next's */
+			break;
 		}
+		bytes += w->summary_max;
+		last = w;
+		tk->take(rt->workers[walk.i], items + n++ * tk->size, tk->arg);
+	}
 	/* More only if another worker matches after the last one. */
 	while (rc == WR_OK && n == limit && walk.i < rt->n_workers &&
 	       list_budget_left(&walk) && next == NULL)

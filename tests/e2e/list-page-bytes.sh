@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# tests/e2e/list-page-bytes.sh - a page of GET /v1/workers has no byte
-# bound.  Every WorkerSummary member is within its documented limits (a
-# string of at most 64 KiB), but a role intent whose role and purpose are
-# 65,536 control bytes each is written as two 393,216-byte escapes: a
-# summary of about 786 KB, so a page of limit=1000 such workers is about
-# 786 MB, built whole in the Runtime's memory (measured through nginx: one
-# page 787 MB, four such pages at once took the Runtime to 3.3 GB of RSS).
-# A transcript page stops at about 8 MiB and says where to go on
-# (next_start); this pins the same for a list page: at most 8 MiB plus one
-# summary, and next_after then names the last worker returned, so the walk
-# still sees every worker exactly once.  Fails until lists have a bound.
+# tests/e2e/list-page-bytes.sh - a page of GET /v1/workers stops at about
+# 8 MiB of JSON.  Every WorkerSummary member is within its documented
+# limits (a string of at most 64 KiB), but a role intent whose role and
+# purpose are 65,536 control bytes each is written as two 393,216-byte
+# escapes: a summary of about 786 KB, so a page of limit=1000 such workers
+# was about 786 MB, built whole in the Runtime's memory (measured through
+# nginx before the bound: one page 787 MB, four such pages at once took
+# the Runtime to 3.3 GB of RSS).  Like a transcript page, a list page now
+# holds at most 8 MiB (WR_LIST_PAGE_MAX_BYTES) plus one summary, and
+# next_after names the last worker returned, so the walk still sees every
+# worker exactly once.
 set -u
 . "$(dirname "$0")/lib.sh"
 
