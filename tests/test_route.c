@@ -451,6 +451,8 @@ Test(route, bad_queries_name_the_parameter)
 		 "invalid_query", "after", NULL},
 		{"GET", "/v1/workers?after", WR_EINVALID_INPUT,
 		 "invalid_query", "after", NULL},
+		{"GET", "/v1/workers?after=", WR_EINVALID_INPUT,
+		 "invalid_query", "after", NULL},
 		{"GET", "/v1/workers?after=" ID65, WR_EINVALID_INPUT,
 		 "invalid_query", "after", NULL},
 		{"GET", "/v1/workers?after=a&after=b", WR_EINVALID_INPUT,

@@ -581,6 +581,11 @@ Test(runtime, list_refuses_a_large_limit_a_bad_status_and_an_unplaceable_after)
 	cr_assert_eq(wr_worker_list(rt, &q, &l, &err), WR_EINVALID_INPUT);
 	cr_assert_eq(err.reason, WR_REASON_INVALID_VALUE);
 	cr_assert_str_eq(err.field, "after");
+	/* nor one of the current form with creation order 0 (docs/api.md) */
+	q = (struct wr_list_query){.after = "w-00000000000000-00000000"};
+	cr_assert_eq(wr_worker_list(rt, &q, &l, &err), WR_EINVALID_INPUT);
+	cr_assert_eq(err.reason, WR_REASON_INVALID_VALUE);
+	cr_assert_str_eq(err.field, "after");
 }
 
 Test(runtime, list_is_in_creation_order)
