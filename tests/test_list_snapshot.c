@@ -448,3 +448,120 @@ Test(list_snapshot, a_page_stops_before_its_summaries_pass_the_byte_bound)
 	cr_assert(l.count > 0 && l.count < BIG && l.has_next);
 	wr_worker_list_free(&l);
 }
+
+/* Walks q's pages from q->after by next_after; every page is the same as
+ * JSON and at most WR_LIST_PAGE_MAX_BYTES; the ids seen in got (at most
+ * max), their number returned. */
+static size_t
+walk_ids(struct wr_list_query q, char (*got)[WR_ID_MAX + 1], size_t max)
+{
+	char after[WR_ID_MAX + 1];
+	size_t seen = 0, len;
+	char *json;
+
+	for (int page = 0; page < 2000; page++) {
+		struct wr_worker_list l = {0};
+
+		cr_assert_eq(wr_worker_list(rt, &q, &l, NULL), WR_OK);
+		assert_same_page(&q);
+		cr_assert_eq(wr_worker_list_json(rt, &q, &json, &len, NULL),
+		             WR_OK);
+		cr_assert_leq(len, WR_LIST_PAGE_MAX_BYTES, "%zu bytes", len);
+		free(json);
+		for (size_t i = 0; i < l.count; i++) {
+			cr_assert_lt(seen, max, "more workers than exist");
+			strcpy(got[seen++], l.items[i]->ref.worker_id);
+		}
+		if (!l.has_next) {
+			wr_worker_list_free(&l);
+			return seen;
+		}
+		if (l.count > 0)
+			cr_assert_str_eq(l.next_after,
+			                 l.items[l.count - 1]->ref.worker_id);
+		strcpy(after, l.next_after);
+		q.after = after;
+		wr_worker_list_free(&l);
+	}
+	cr_assert_fail("the walk did not end");
+	return seen;
+}
+
+/* The byte cut meeting a status filter, the limit and a deleted after:
+ * big (787 KB bound) running workers around a run of small stopped ones.
+ * Every walk, whatever its limit, sees each matching worker once, in
+ * order. */
+Test(list_snapshot, a_byte_cut_meets_a_status_filter_the_limit_and_a_gone_after,
+     .timeout = 120)
+{
+	enum { BIG = 12, RUN = 300, ALL = BIG + RUN };
+	static char s[65537];
+	static char made[ALL][WR_ID_MAX + 1], want[ALL][WR_ID_MAX + 1],
+		got[ALL][WR_ID_MAX + 1];
+	static const uint32_t limits[] = {1, 2, 9, 10, 11, 12, 13, 1000};
+	struct wr_create_request big = {.intent = {WR_INTENT_ROLE, s, NULL, s}};
+	struct wr_lifecycle_ack la;
+	struct wr_worker_list l = {0};
+	size_t k = 0, nwant = 0, n;
+
+	memset(s, '\x01', sizeof(s) - 1);
+	/* 10 big, RUN small stopped, 2 big: the first page of running ones
+	 * is cut by bytes on the 11th big, past the run. */
+	for (int i = 0; i < ALL; i++) {
+		struct wr_worker_info *w;
+		bool is_big = i < 10 || i >= 10 + RUN;
+		cr_assert_eq(wr_worker_create(rt, is_big ? &big : NULL, &w,
+		                              NULL), WR_OK);
+		strcpy(made[k++], w->ref.worker_id);
+		wr_worker_info_free(w);
+		if (!is_big)
+			cr_assert_eq(wr_worker_stop(rt, made[k - 1], NULL, &la,
+			                            NULL), WR_OK);
+		else
+			strcpy(want[nwant++], made[k - 1]);
+	}
+
+	/* The first running page: 10 big ones, cut before the 11th. */
+	struct wr_list_query q = {.limit = 1000, .has_status = true,
+	                          .status = WR_STATUS_RUNNING,
+	                          .after = ids[N - 1]};
+	cr_assert_eq(wr_worker_list(rt, &q, &l, NULL), WR_OK);
+	cr_assert_eq(l.count, 10);
+	cr_assert(l.has_next);
+	cr_assert_str_eq(l.next_after, want[9]);
+	wr_worker_list_free(&l);
+
+	for (size_t j = 0; j < sizeof(limits) / sizeof(limits[0]); j++) {
+		q.limit = limits[j];
+		n = walk_ids(q, got, ALL);
+		cr_assert_eq(n, nwant, "limit %u: %zu of %zu", limits[j], n,
+		             nwant);
+		for (size_t i = 0; i < n; i++)
+			cr_assert_str_eq(got[i], want[i], "limit %u, item %zu",
+			                 limits[j], i);
+		/* Without a filter: every worker, in creation order. */
+		struct wr_list_query all = {.limit = limits[j],
+		                            .after = ids[N - 1]};
+		n = walk_ids(all, got, ALL);
+		cr_assert_eq(n, (size_t)ALL, "limit %u: %zu", limits[j], n);
+		for (size_t i = 0; i < n; i++)
+			cr_assert_str_eq(got[i], made[i]);
+	}
+
+	/* The page's last worker is deleted before the next page: the walk
+	 * goes on from where it was. */
+	q = (struct wr_list_query){.limit = 1000, .after = ids[N - 1]};
+	cr_assert_eq(wr_worker_list(rt, &q, &l, NULL), WR_OK);
+	cr_assert_eq(l.count, 10 + RUN, "10 big and the small ones");
+	cr_assert(l.has_next);
+	char gone[WR_ID_MAX + 1];
+	strcpy(gone, l.next_after);
+	cr_assert_str_eq(gone, made[10 + RUN - 1]);
+	wr_worker_list_free(&l);
+	cr_assert_eq(wr_worker_delete(rt, gone, &la, NULL), WR_OK);
+	q.after = gone;
+	n = walk_ids(q, got, ALL);
+	cr_assert_eq(n, 2);
+	cr_assert_str_eq(got[0], made[10 + RUN]);
+	cr_assert_str_eq(got[1], made[10 + RUN + 1]);
+}

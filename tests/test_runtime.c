@@ -1516,3 +1516,62 @@ Test(runtime_open, filtered_pages_at_the_scan_budget_boundary,
 	wr_runtime_close(rt);
 	rt = NULL;
 }
+
+Test(runtime_open, a_byte_cut_at_the_scan_budget_boundary,
+     .description = "a status page whose byte cut falls on the last worker "
+                    "its scan budget reaches names its last worker, and "
+                    "the next page, scanning the same run again, takes the "
+                    "cut worker: every page size sees each match once")
+{
+	enum { N = WR_LIST_SCAN_MAX + 20, BIG = 12 };
+	/* Cancelled workers whose summary is about 787 KB: ten first (the
+	 * first page's bytes), then the one the budget's last look reaches
+	 * and the one after it. */
+	static const size_t big_at[BIG] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+	                                   WR_LIST_SCAN_MAX - 1,
+	                                   WR_LIST_SCAN_MAX};
+	static const uint32_t limits[] = {1, 2, 10, 11, 12, 1000};
+	static char s[65537], ids[N][WR_ID_MAX + 1];
+	struct wr_config cfg = {.limits = {.max_workers = N}};
+	struct wr_create_request big = {.intent = {WR_INTENT_ROLE, s, NULL, s}};
+	char want[1024] = "", seen[1024];
+	size_t k = 0;
+
+	memset(s, '\x01', sizeof(s) - 1);
+	open_with(&cfg);
+	for (size_t i = 0; i < N; i++) {
+		struct wr_worker_info *w = NULL;
+		bool is_big = k < BIG && big_at[k] == i;
+		cr_assert_eq(wr_worker_create(rt, is_big ? &big : NULL, &w,
+		                              &err), WR_OK, "%s", err.message);
+		strcpy(ids[i], w->ref.worker_id);
+		wr_worker_info_free(w);
+		if (!is_big)
+			continue;
+		k++;
+		cr_assert_eq(wr_worker_cancel(rt, ids[i], NULL, NULL, &err),
+		             WR_OK);
+		strcat(strcat(want, ids[i]), " ");
+	}
+	/* The first page: ten, cut by bytes at the budget's last look. */
+	{
+		struct wr_list_query q = {.limit = 1000, .has_status = true,
+		                          .status = WR_STATUS_CANCELLED};
+		struct wr_worker_list l;
+		cr_assert_eq(wr_worker_list(rt, &q, &l, &err), WR_OK);
+		assert_json_page(&q, &l);
+		cr_assert_eq(l.count, 10);
+		cr_assert(l.has_next);
+		cr_assert_str_eq(l.next_after, ids[9]);
+		wr_worker_list_free(&l);
+	}
+	for (size_t j = 0; j < sizeof(limits) / sizeof(*limits); j++) {
+		struct wr_list_query q = {.limit = limits[j], .has_status = true,
+		                          .status = WR_STATUS_CANCELLED};
+		int pages = budget_walk(q, NULL, seen, sizeof(seen));
+		cr_assert_lt(pages, 100);
+		cr_assert_str_eq(seen, want, "limit %u", limits[j]);
+	}
+	wr_runtime_close(rt);
+	rt = NULL;
+}
