@@ -942,8 +942,9 @@ wr_err wr_worker_create(struct wr_runtime *rt,
 /* A page's workers stop before their WorkerSummary JSON text could pass
  * this many bytes (at least one worker is always returned; next_after
  * then names the last one), so a response stays bounded whatever the
- * workers' strings: a summary is about 0.4 KiB, but intent and profile
- * strings of 64 KiB control bytes each make one about 0.8 MB.  The same
+ * workers' strings: a summary is about 0.4 KiB, but a role intent whose
+ * role and purpose are 64 KiB of control bytes each makes one about
+ * 0.8 MB (a profile's value is a profile name, never escaped).  The same
  * bound as WR_TRANSCRIPT_PAGE_MAX_BYTES. */
 #define WR_LIST_PAGE_MAX_BYTES (8u * 1024u * 1024u)
 
