@@ -235,32 +235,31 @@ struct snap {
 	bool oom;
 };
 
-/* Lock held.  with_reason: also copy the terminal event's reason (the
- * detail shape has it, a summary has not). */
+/* Lock held.  Also copies the terminal event's reason (the detail shape
+ * has it). */
 static void
-snap_take(struct worker *w, struct snap *s, bool with_reason)
+snap_take(struct worker *w, struct snap *s)
 {
 	wr__pin_worker(w);
 	s->w = w;
 	s->info = w->info;
 	s->info.status_reason = NULL;
 	s->reason = NULL;
-	s->oom = with_reason && w->status_reason != NULL &&
+	s->oom = w->status_reason != NULL &&
 	         (s->reason = strdup(w->status_reason)) == NULL;
 }
 
 /* How a list takes each worker of its page under the read lock: take
- * pins w and fills item, one of size bytes; arg is the list's. */
+ * pins w and fills item, one of size bytes. */
 struct list_taker {
 	size_t size;
-	void (*take)(struct worker *w, void *item, const void *arg);
-	const void *arg;
+	void (*take)(struct worker *w, void *item);
 };
 
 static void
-take_snap(struct worker *w, void *item, const void *with_reason)
+take_snap(struct worker *w, void *item)
 {
-	snap_take(w, item, *(const bool *)with_reason);
+	snap_take(w, item);
 }
 
 /* Called by wr_worker_list and wr_worker_list_json between letting go of
@@ -514,7 +513,8 @@ list_snap(struct wr_runtime *rt, const struct wr_list_query *q,
           size_t *count, struct wr_worker_list *l, struct wr_error *err)
 {
 	struct list_walk walk = {0};
-	const struct worker *last = NULL, *w;
+	const struct worker *last = NULL;
+	struct worker *w;
 	const char *next = NULL;
 	size_t n = 0, bytes = 0;
 	wr_err rc;
@@ -533,7 +533,7 @@ list_snap(struct wr_runtime *rt, const struct wr_list_query *q,
 		}
 		bytes += w->summary_max;
 		last = w;
-		tk->take(rt->workers[walk.i], items + n++ * tk->size, tk->arg);
+		tk->take(w, items + n++ * tk->size);
 	}
 	/* More only if another worker matches after the last one. */
 	while (rc == WR_OK && n == limit && walk.i < rt->n_workers &&
@@ -603,9 +603,7 @@ wr_err
 wr_worker_list(struct wr_runtime *rt, const struct wr_list_query *query,
                struct wr_worker_list *out, struct wr_error *err)
 {
-	static const bool with_reason = true;
-	const struct list_taker tk = {sizeof(struct snap), take_snap,
-	                              &with_reason};
+	static const struct list_taker tk = {sizeof(struct snap), take_snap};
 	struct wr_worker_list l = {0};
 	struct snap *snaps;
 	void *items;
@@ -663,11 +661,10 @@ struct page_snap {
 };
 
 static void
-take_page_snap(struct worker *w, void *item, const void *arg)
+take_page_snap(struct worker *w, void *item)
 {
 	struct page_snap *ps = item;
 
-	(void)arg;
 	wr__pin_worker(w);
 	ps->w = w;
 	ps->key = summary_key_of(&w->info);
@@ -766,7 +763,7 @@ wr_worker_list_json(struct wr_runtime *rt, const struct wr_list_query *query,
                     char **json, size_t *len, struct wr_error *err)
 {
 	static const struct list_taker tk = {sizeof(struct page_snap),
-	                                     take_page_snap, NULL};
+	                                     take_page_snap};
 	struct wr_worker_list l = {0}; /* has_next and next_after only */
 	struct page_job job = {rt, NULL, 0, NULL};
 	size_t n = 0;
@@ -874,7 +871,7 @@ wr_worker_get(struct wr_runtime *rt, const char *worker_id,
 	pthread_rwlock_rdlock(&rt->lock);
 	w = wr__find_visible(rt, worker_id);
 	if (w != NULL && out != NULL)
-		snap_take(w, &s, true);
+		snap_take(w, &s);
 	pthread_rwlock_unlock(&rt->lock);
 	if (w == NULL)
 		return unknown_worker(worker_id, err);
