@@ -1299,6 +1299,25 @@ assert_json_page(const struct wr_list_query *q, const struct wr_worker_list *l)
 	free(got);
 }
 
+/* A query for pages of cancelled workers, limit at a time. */
+static struct wr_list_query
+cancelled_pages(uint32_t limit)
+{
+	return (struct wr_list_query){.limit = limit, .has_status = true,
+	                              .status = WR_STATUS_CANCELLED};
+}
+
+/* The first page of up to 1,000 cancelled workers into *l (the caller
+ * frees it), checked against its JSON page. */
+static void
+first_cancelled_page(struct wr_worker_list *l)
+{
+	struct wr_list_query q = cancelled_pages(1000);
+
+	cr_assert_eq(wr_worker_list(rt, &q, l, &err), WR_OK);
+	assert_json_page(&q, l);
+}
+
 Test(runtime_open, a_filtered_page_looks_at_a_bounded_number_of_workers,
      .description = "a status page stops after WR_LIST_SCAN_MAX workers, "
                     "short or empty but with next_after, and the walk "
@@ -1319,8 +1338,7 @@ Test(runtime_open, a_filtered_page_looks_at_a_bounded_number_of_workers,
 		}
 	}
 	for (uint32_t limit = 1; limit <= 10; limit += 9) {
-		struct wr_list_query q = {.limit = limit, .has_status = true,
-		                          .status = WR_STATUS_CANCELLED};
+		struct wr_list_query q = cancelled_pages(limit);
 		char seen[2 * (WR_ID_MAX + 2)] = "", want[sizeof(seen)];
 		int pages = 0;
 		after[0] = '\0';
@@ -1486,20 +1504,16 @@ Test(runtime_open, filtered_pages_at_the_scan_budget_boundary,
 	}
 	for (uint32_t limit = 1; limit <= 1000; limit = limit < 3 ? limit + 1
 	                                                         : limit * 10) {
-		struct wr_list_query q = {.limit = limit, .has_status = true,
-		                          .status = WR_STATUS_CANCELLED};
-		int pages = budget_walk(q, NULL, seen, sizeof(seen));
+		int pages = budget_walk(cancelled_pages(limit), NULL, seen,
+		                        sizeof(seen));
 		cr_assert_lt(pages, 100);
 		cr_assert_str_eq(seen, want, "limit %u", limit);
 	}
 	/* The first page with limit 1000 is cut by the budget: its
 	 * next_after is a running worker the page did not hold. */
 	{
-		struct wr_list_query q = {.limit = 1000, .has_status = true,
-		                          .status = WR_STATUS_CANCELLED};
 		struct wr_worker_list l;
-		cr_assert_eq(wr_worker_list(rt, &q, &l, &err), WR_OK);
-		assert_json_page(&q, &l);
+		first_cancelled_page(&l);
 		cr_assert_eq(l.count, 4);
 		cr_assert(l.has_next);
 		strcpy(cut, l.next_after);
@@ -1510,7 +1524,7 @@ Test(runtime_open, filtered_pages_at_the_scan_budget_boundary,
 		const char *rest = want;
 		for (int k = 0; k < 4; k++)
 			rest = strchr(rest, ' ') + 1;
-		budget_walk(q, cut, seen, sizeof(seen));
+		budget_walk(cancelled_pages(1000), cut, seen, sizeof(seen));
 		cr_assert_str_eq(seen, rest, "after the deleted mark");
 	}
 	wr_runtime_close(rt);
@@ -1555,20 +1569,16 @@ Test(runtime_open, a_byte_cut_at_the_scan_budget_boundary,
 	}
 	/* The first page: ten, cut by bytes at the budget's last look. */
 	{
-		struct wr_list_query q = {.limit = 1000, .has_status = true,
-		                          .status = WR_STATUS_CANCELLED};
 		struct wr_worker_list l;
-		cr_assert_eq(wr_worker_list(rt, &q, &l, &err), WR_OK);
-		assert_json_page(&q, &l);
+		first_cancelled_page(&l);
 		cr_assert_eq(l.count, 10);
 		cr_assert(l.has_next);
 		cr_assert_str_eq(l.next_after, ids[9]);
 		wr_worker_list_free(&l);
 	}
 	for (size_t j = 0; j < sizeof(limits) / sizeof(*limits); j++) {
-		struct wr_list_query q = {.limit = limits[j], .has_status = true,
-		                          .status = WR_STATUS_CANCELLED};
-		int pages = budget_walk(q, NULL, seen, sizeof(seen));
+		int pages = budget_walk(cancelled_pages(limits[j]), NULL, seen,
+		                        sizeof(seen));
 		cr_assert_lt(pages, 100);
 		cr_assert_str_eq(seen, want, "limit %u", limits[j]);
 	}
