@@ -992,8 +992,8 @@ wr_err wr_worker_list(struct wr_runtime *rt, const struct wr_list_query *q,
  * (the caller frees) and *len (if not NULL) its length in bytes; on error
  * *json is untouched.  The page is the state at one instant, as for
  * wr_worker_list.  Each worker keeps the summary text last written for it
- * (typically about 0.4 KiB; one longer than 4 KiB, from long intent or
- * profile strings, is not kept; freed with the worker), and a later page
+ * (typically about 0.4 KiB; one longer than 4 KiB, from long intent
+ * strings, is not kept; freed with the worker), and a later page
  * writes afresh only the workers whose status, run state, transcript
  * length, last event or update time changed; so a page of 1,000 workers
  * that did not change is a copy of 1,000 kept texts.  Thread-safe.

@@ -49,8 +49,9 @@ struct summary_key {
 /* How many workers created one after another share a summary lock. */
 #define WR__SUMMARY_RUN 32
 /* The longest summary text a worker keeps (bytes): a typical one is
- * about 0.4 KiB, but intent and profile strings may make it hundreds of
- * KiB (64 KiB fields, control bytes written as 6-byte escapes); those
+ * about 0.4 KiB, but intent strings may make it hundreds of KiB (64 KiB
+ * fields, control bytes written as 6-byte escapes; a profile value is a
+ * name that needs no escape); those
  * are written afresh for every list rather than kept, so what lists
  * keep is bounded by this times max_workers. */
 #define WR__SUMMARY_KEEP_MAX 4096

@@ -7,9 +7,9 @@
 # was about 786 MB, built whole in the Runtime's memory (measured through
 # nginx before the bound: one page 787 MB, four such pages at once took
 # the Runtime to 3.3 GB of RSS).  Like a transcript page, a list page now
-# holds at most 8 MiB (WR_LIST_PAGE_MAX_BYTES) plus one summary, and
-# next_after names the last worker returned, so the walk still sees every
-# worker exactly once.
+# holds at most 8 MiB (WR_LIST_PAGE_MAX_BYTES; the check below allows one
+# summary more), and next_after names the last worker returned, so the
+# walk still sees every worker exactly once.
 set -u
 . "$(dirname "$0")/lib.sh"
 
